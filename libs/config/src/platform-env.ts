@@ -1,0 +1,30 @@
+import { z } from 'zod';
+import { envBoolean, envPort } from './load-config';
+
+/**
+ * Variables every service reads. Defaults point at the local stack (`npm run stack:up`), so a developer needs no
+ * environment at all; docker-compose and Kubernetes set them explicitly. Apps extend this schema with their own ports.
+ */
+export const platformEnvSchema = z.object({
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Comma-separated Kafka bootstrap brokers. Use 127.0.0.1 rather than localhost: Kafka advertises what it binds. */
+  KAFKA_BROKERS: z.string().min(1).default('127.0.0.1:9092'),
+  MONGO_URL: z
+    .string()
+    .regex(/^mongodb(\+srv)?:\/\//, 'must be a mongodb:// or mongodb+srv:// URL')
+    .default('mongodb://127.0.0.1:27017/keel'),
+  S3_ENDPOINT: z.url().default('http://127.0.0.1:9000'),
+  S3_ACCESS_KEY: z.string().min(3).default('keeladmin'),
+  S3_SECRET_KEY: z.string().min(8).default('keeladmin-secret'),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  /** OTLP/HTTP endpoint of the trace collector (Jaeger v2 accepts OTLP directly). */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url().default('http://127.0.0.1:4318'),
+  OTEL_SDK_DISABLED: envBoolean.default(false),
+  /** How long graceful shutdown may take before the process exits anyway. */
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+});
+
+export type PlatformConfig = z.infer<typeof platformEnvSchema>;
+
+/** HTTP port for `/health` and `/metrics` plus any REST API the app has. */
+export const httpPortSchema = z.object({ HTTP_PORT: envPort });
