@@ -11,22 +11,18 @@ const alias = Object.fromEntries(
   Object.entries(base.compilerOptions.paths).map(([name, [target]]) => [name, resolve(import.meta.dirname, target)]),
 );
 
-// SWC rather than esbuild: NestJS dependency injection needs emitted decorator metadata.
-const plugins = [swc.vite({ module: { type: 'es6' }, jsc: { target: 'es2023' } })];
-
 export default defineConfig({
-  plugins,
+  // SWC rather than esbuild: NestJS dependency injection needs emitted decorator metadata.
+  plugins: [swc.vite({ module: { type: 'es6' }, jsc: { target: 'es2023' } })],
   resolve: { alias },
   test: {
     projects: [
       {
-        plugins,
-        resolve: { alias },
+        extends: true,
         test: { name: 'unit', include: ['{apps,libs,tools}/**/*.unit.spec.ts'], environment: 'node' },
       },
       {
-        plugins,
-        resolve: { alias },
+        extends: true,
         test: {
           name: 'int',
           include: ['{apps,libs,tools}/**/*.int.spec.ts'],
@@ -37,8 +33,7 @@ export default defineConfig({
         },
       },
       {
-        plugins,
-        resolve: { alias },
+        extends: true,
         test: {
           name: 'e2e',
           include: ['{apps,libs,tools}/**/*.e2e.spec.ts'],

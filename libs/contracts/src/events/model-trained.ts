@@ -1,0 +1,23 @@
+import { z } from 'zod';
+import { FeatureSetId, ObjectUri, PipelineId, Sha256 } from '../common';
+import { defineEvent } from '../event-contract';
+
+/** Training finished a run and wrote a model package (model, fitted transform, signature, metrics, lineage). */
+export const ModelTrainedV1 = defineEvent({
+  topic: 'mlops.model.trained.v1',
+  description: 'A training run produced a model package evaluated on a holdout',
+  schema: z.object({
+    pipelineId: PipelineId,
+    runId: z.string().min(1),
+    algorithm: z.string().min(1),
+    packageUri: ObjectUri,
+    packageSha256: Sha256,
+    /** Holdout metrics by name (auc, f1, rmse, ...). */
+    metrics: z.record(z.string().min(1), z.number()),
+    datasetSha256: Sha256,
+    featureSetId: FeatureSetId,
+    featureSetSha256: Sha256,
+  }),
+  key: (data) => data.pipelineId,
+  maxBytes: 16 * 1024,
+});

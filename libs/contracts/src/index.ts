@@ -1,0 +1,34 @@
+export {
+  ColumnType,
+  DatasetVersionId,
+  FeatureSetId,
+  ModelVersionNumber,
+  ObjectUri,
+  PipelineId,
+  Scalar,
+  Sha256,
+  Timestamp,
+} from './common';
+export {
+  type CloudEventAttributes,
+  type DecodedCloudEvent,
+  decodeCloudEvent,
+  encodeCloudEventHeaders,
+  headerValue,
+  MalformedEventError,
+  type RawHeaders,
+} from './cloudevents';
+export { deadLetterTopic, defineEvent, type EventContract, type EventData } from './event-contract';
+export { ModelAliasChangedV1 } from './events/alias-changed';
+export { DataRecordsV1 } from './events/data-records';
+export { DatasetIngestedV1 } from './events/dataset-ingested';
+export { DatasetRejectedV1 } from './events/dataset-rejected';
+export { DatasetValidatedV1, ValidationFinding } from './events/dataset-validated';
+export { DriftDetectedV1 } from './events/drift-detected';
+export { FeaturesMaterializedV1 } from './events/features-materialized';
+export { LabelReceivedV1 } from './events/label-received';
+export { GateResult, ModelRegisteredV1 } from './events/model-registered';
+export { ModelTrainedV1 } from './events/model-trained';
+export { PredictionLoggedV1 } from './events/prediction-logged';
+export { TrainingRequestedV1 } from './events/training-requested';
+export { allTopics, contractForTopic, eventRegistry } from './registry';

@@ -1,0 +1,38 @@
+import { type EventContract } from './event-contract';
+import { ModelAliasChangedV1 } from './events/alias-changed';
+import { DataRecordsV1 } from './events/data-records';
+import { DatasetIngestedV1 } from './events/dataset-ingested';
+import { DatasetRejectedV1 } from './events/dataset-rejected';
+import { DatasetValidatedV1 } from './events/dataset-validated';
+import { DriftDetectedV1 } from './events/drift-detected';
+import { FeaturesMaterializedV1 } from './events/features-materialized';
+import { LabelReceivedV1 } from './events/label-received';
+import { ModelRegisteredV1 } from './events/model-registered';
+import { ModelTrainedV1 } from './events/model-trained';
+import { PredictionLoggedV1 } from './events/prediction-logged';
+import { TrainingRequestedV1 } from './events/training-requested';
+
+/** Every event type of the platform, in pipeline order. A test walks it and parses each golden fixture. */
+export const eventRegistry: readonly EventContract[] = [
+  DataRecordsV1,
+  DatasetIngestedV1,
+  DatasetValidatedV1,
+  DatasetRejectedV1,
+  FeaturesMaterializedV1,
+  ModelTrainedV1,
+  ModelRegisteredV1,
+  ModelAliasChangedV1,
+  PredictionLoggedV1,
+  LabelReceivedV1,
+  DriftDetectedV1,
+  TrainingRequestedV1,
+];
+
+/** Topics to create at start-up: every event topic and its dead-letter topic. */
+export function allTopics(): string[] {
+  return eventRegistry.flatMap((contract) => [contract.topic, `${contract.topic}.dlq`]);
+}
+
+export function contractForTopic(topic: string): EventContract | undefined {
+  return eventRegistry.find((contract) => contract.topic === topic);
+}
