@@ -1,0 +1,64 @@
+import { randomUUID } from 'node:crypto';
+import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { encodeCloudEventHeaders, type EventContract, type EventData } from '@keel/contracts';
+import { injectTraceContext } from '@keel/telemetry';
+import { type Producer } from 'kafkajs';
+import { SchemaValidationError } from './errors';
+import { formatIssues } from './schema-issues';
+
+export interface PublishOptions {
+  /** CloudEvent id. Pass a stable id (derived from the cause) so a retried publish is deduplicated downstream. */
+  id?: string;
+  subject?: string;
+  /** Overrides the contract's key. */
+  key?: string;
+}
+
+const tracer = trace.getTracer('@keel/messaging');
+
+/**
+ * Publishes contract events as binary-mode CloudEvents with W3C trace context in the headers. Data is validated
+ * against the contract before it leaves the process, so a bug shows up at its source, not in every consumer.
+ */
+export class EventPublisher {
+  constructor(
+    private readonly producer: Producer,
+    /** CloudEvents `source`, e.g. `/keel/ingestion`. */
+    private readonly source: string,
+  ) {}
+
+  async publish<C extends EventContract>(
+    contract: C,
+    data: EventData<C>,
+    options: PublishOptions = {},
+  ): Promise<{ id: string }> {
+    const parsed = contract.schema.safeParse(data);
+    if (!parsed.success) throw new SchemaValidationError(contract.topic, formatIssues(parsed.error.issues));
+    const id = options.id ?? randomUUID();
+    return tracer.startActiveSpan(`publish ${contract.topic}`, { kind: SpanKind.PRODUCER }, async (span) => {
+      try {
+        const headers = encodeCloudEventHeaders({
+          id,
+          source: this.source,
+          type: contract.topic,
+          specversion: '1.0',
+          time: new Date().toISOString(),
+          subject: options.subject,
+        });
+        injectTraceContext(headers, context.active());
+        span.setAttributes({ 'messaging.destination.name': contract.topic, 'messaging.message.id': id });
+        await this.producer.send({
+          topic: contract.topic,
+          messages: [{ key: options.key ?? contract.key(parsed.data), value: JSON.stringify(parsed.data), headers }],
+        });
+        return { id };
+      } catch (error) {
+        span.recordException(error as Error);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+        throw error;
+      } finally {
+        span.end();
+      }
+    });
+  }
+}

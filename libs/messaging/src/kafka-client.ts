@@ -1,0 +1,47 @@
+import { allTopics } from '@keel/contracts';
+import { type Admin, Kafka, logLevel, type Producer } from 'kafkajs';
+import { type MessagingLogger } from './logger';
+
+/** A kafkajs client whose logs go to the app's structured logger. */
+export function createKafka(opts: { clientId: string; brokers: readonly string[]; logger: MessagingLogger }): Kafka {
+  return new Kafka({
+    clientId: opts.clientId,
+    brokers: [...opts.brokers],
+    logLevel: logLevel.WARN,
+    retry: { initialRetryTime: 300, retries: 8 },
+    logCreator:
+      () =>
+      ({ level, log }) => {
+        const { message, ...fields } = log;
+        if (level <= logLevel.ERROR) opts.logger.error({ kafka: fields }, message);
+        else opts.logger.warn({ kafka: fields }, message);
+      },
+  });
+}
+
+/** Idempotent producer: broker-side dedupe of retried sends, acks from all in-sync replicas. */
+export function createProducer(kafka: Kafka): Producer {
+  return kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+}
+
+/**
+ * Creates every contract topic and its dead-letter topic if missing. Topics are explicit rather than auto-created so
+ * partition counts are ours and a typo in a topic name fails instead of silently creating a new topic.
+ */
+export async function ensureTopics(
+  admin: Admin,
+  opts: { topics?: readonly string[]; partitions?: number; replicationFactor?: number } = {},
+): Promise<void> {
+  const wanted = opts.topics ?? allTopics();
+  const existing = new Set(await admin.listTopics());
+  const missing = wanted.filter((topic) => !existing.has(topic));
+  if (missing.length === 0) return;
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: missing.map((topic) => ({
+      topic,
+      numPartitions: opts.partitions ?? 3,
+      replicationFactor: opts.replicationFactor ?? 1,
+    })),
+  });
+}
