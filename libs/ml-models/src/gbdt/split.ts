@@ -1,0 +1,195 @@
+import { MISSING_BIN } from './binning';
+
+/** Parameters that decide whether and where a leaf splits. */
+export interface SplitParams {
+  minSamplesLeaf: number;
+  minHessianLeaf: number;
+  l2: number;
+  minGain: number;
+  /** Added to the hessian when ordering categories, so rare categories do not dominate. */
+  catSmooth: number;
+  /** Extra L2 in categorical split gains (they fit more freely than thresholds). */
+  catL2: number;
+  /** Largest category set tried on either side of a categorical split. */
+  maxCatThreshold: number;
+}
+
+/** Best split of one leaf; `gain <= 0` means none. */
+export class SplitInfo {
+  gain = 0;
+  feature = -1;
+  /** Numeric: bins `<= bin` go left. */
+  bin = 0;
+  /** Categorical: bins (codes) whose bit is set go left; null for numeric splits. */
+  catMask: Uint32Array | null = null;
+  missingLeft = false;
+  gl = 0;
+  hl = 0;
+  cl = 0;
+
+  reset(): void {
+    this.gain = 0;
+    this.feature = -1;
+    this.catMask = null;
+  }
+}
+
+/** Histogram layout: for feature f and bin b, `[(f * 256 + b) * 3 + {0: grad, 1: hess, 2: count}]`. */
+export const HIST_STRIDE = 256 * 3;
+
+/**
+ * Scan the histogram of one leaf for the best split over `features`. Missing values (bin 255) are
+ * tried on both sides, so NaN gets a learned default direction; when the leaf has none, the
+ * default is the larger child.
+ */
+export function findBestSplit(
+  hist: Float64Array,
+  features: Int32Array,
+  nBins: Uint16Array,
+  isCategorical: Uint8Array,
+  g: number,
+  h: number,
+  c: number,
+  p: SplitParams,
+  out: SplitInfo,
+  catOrder: { bin: number; ratio: number }[],
+): void {
+  out.reset();
+  const lambda = p.l2;
+  const parent = (g * g) / (h + lambda);
+  const minC = p.minSamplesLeaf;
+  const minH = p.minHessianLeaf;
+  for (let fi = 0; fi < features.length; fi++) {
+    const f = features[fi];
+    const base = f * HIST_STRIDE;
+    const mo = base + MISSING_BIN * 3;
+    const gm = hist[mo];
+    const hm = hist[mo + 1];
+    const cm = hist[mo + 2];
+    const nb = nBins[f];
+    if (isCategorical[f]) {
+      findCategorical(hist, base, nb, g, h, c, gm, hm, cm, f, p, out, catOrder);
+      continue;
+    }
+    let gl = 0;
+    let hl = 0;
+    let cl = 0;
+    // With missing values present, also try "all non-missing left, missing right" (b = nb - 1).
+    const last = cm > 0 ? nb - 1 : nb - 2;
+    for (let b = 0; b <= last; b++) {
+      const o = base + b * 3;
+      gl += hist[o];
+      hl += hist[o + 1];
+      cl += hist[o + 2];
+      if (hist[o + 2] === 0 && b < last) continue;
+      // Missing right.
+      let gr = g - gl;
+      let hr = h - hl;
+      let cr = c - cl;
+      if (cl >= minC && cr >= minC && hl >= minH && hr >= minH) {
+        const gain = (gl * gl) / (hl + lambda) + (gr * gr) / (hr + lambda) - parent;
+        if (gain > out.gain) {
+          out.gain = gain;
+          out.feature = f;
+          out.bin = b;
+          out.catMask = null;
+          // No missing in this leaf: send future NaNs to the larger child.
+          out.missingLeft = cm === 0 && cl >= cr;
+          out.gl = gl;
+          out.hl = hl;
+          out.cl = cl;
+        }
+      }
+      if (cm === 0 || b === nb - 1) continue;
+      // Missing left.
+      const gl2 = gl + gm;
+      const hl2 = hl + hm;
+      const cl2 = cl + cm;
+      gr = g - gl2;
+      hr = h - hl2;
+      cr = c - cl2;
+      if (cl2 >= minC && cr >= minC && hl2 >= minH && hr >= minH) {
+        const gain = (gl2 * gl2) / (hl2 + lambda) + (gr * gr) / (hr + lambda) - parent;
+        if (gain > out.gain) {
+          out.gain = gain;
+          out.feature = f;
+          out.bin = b;
+          out.catMask = null;
+          out.missingLeft = true;
+          out.gl = gl2;
+          out.hl = hl2;
+          out.cl = cl2;
+        }
+      }
+    }
+  }
+  if (out.gain <= p.minGain) out.reset();
+}
+
+function findCategorical(
+  hist: Float64Array,
+  base: number,
+  nb: number,
+  g: number,
+  h: number,
+  c: number,
+  gm: number,
+  hm: number,
+  cm: number,
+  f: number,
+  p: SplitParams,
+  out: SplitInfo,
+  order: { bin: number; ratio: number }[],
+): void {
+  order.length = 0;
+  for (let b = 0; b < nb; b++) {
+    const o = base + b * 3;
+    if (hist[o + 2] > 0) order.push({ bin: b, ratio: hist[o] / (hist[o + 1] + p.catSmooth) });
+  }
+  if (order.length < 2 && cm === 0) return;
+  // Ties broken by code so the result never depends on sort internals.
+  order.sort((a, b) => a.ratio - b.ratio || a.bin - b.bin);
+  const lambda = p.l2 + p.catL2;
+  const parent = (g * g) / (h + lambda);
+  const k = order.length;
+  const maxSet = Math.min(p.maxCatThreshold, k);
+  // Prefix sets from either end of the ratio order: the optimal set for a convex loss is a prefix.
+  for (let dir = 0; dir < 2; dir++) {
+    let gl = 0;
+    let hl = 0;
+    let cl = 0;
+    for (let i = 0; i < maxSet; i++) {
+      const b = order[dir === 0 ? i : k - 1 - i].bin;
+      const o = base + b * 3;
+      gl += hist[o];
+      hl += hist[o + 1];
+      cl += hist[o + 2];
+      for (let ml = 0; ml < 2; ml++) {
+        if (ml === 1 && cm === 0) break;
+        const gL = ml ? gl + gm : gl;
+        const hL = ml ? hl + hm : hl;
+        const cL = ml ? cl + cm : cl;
+        const gR = g - gL;
+        const hR = h - hL;
+        const cR = c - cL;
+        if (cL < p.minSamplesLeaf || cR < p.minSamplesLeaf || hL < p.minHessianLeaf || hR < p.minHessianLeaf) continue;
+        const gain = (gL * gL) / (hL + lambda) + (gR * gR) / (hR + lambda) - parent;
+        if (gain > out.gain) {
+          const mask = new Uint32Array(8);
+          for (let j = 0; j <= i; j++) {
+            const bb = order[dir === 0 ? j : k - 1 - j].bin;
+            mask[bb >>> 5] |= 1 << (bb & 31);
+          }
+          out.gain = gain;
+          out.feature = f;
+          out.bin = 0;
+          out.catMask = mask;
+          out.missingLeft = ml === 1 || (cm === 0 && cL >= cR);
+          out.gl = gL;
+          out.hl = hL;
+          out.cl = cL;
+        }
+      }
+    }
+  }
+}
