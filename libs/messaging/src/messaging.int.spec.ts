@@ -1,0 +1,156 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { deadLetterTopic, defineEvent, type EventContract } from '@keel/contracts';
+import { startTelemetry, type Telemetry } from '@keel/telemetry';
+import { eventually, fetchTrace, serviceOf, stackEndpoints, uniqueName } from '@keel/testing';
+import { type Admin, type Kafka, type Producer } from 'kafkajs';
+import mongoose, { type Connection } from 'mongoose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { DLQ_HEADERS, KafkaDeadLetterSink } from './dead-letter';
+import { EventConsumer } from './event-consumer';
+import { EventPublisher } from './event-publisher';
+import { createKafka, createProducer, ensureTopics } from './kafka-client';
+import { MongoProcessedEventStore } from './processed-events';
+
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+function testContract(topic: string) {
+  return defineEvent({
+    topic,
+    description: 'integration test event',
+    schema: z.object({ name: z.string().min(1) }),
+    key: (data) => data.name,
+    maxBytes: 1024,
+  });
+}
+
+/** Reads every record currently on a topic, from the beginning. */
+async function readAll(kafka: Kafka, topic: string, expected: number) {
+  const consumer = kafka.consumer({ groupId: uniqueName('reader') });
+  const records: { value: string; headers: Record<string, string> }[] = [];
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      const headers = Object.fromEntries(
+        Object.entries(message.headers ?? {}).map(([name, value]) => [name, String(value)]),
+      );
+      records.push({ value: message.value?.toString() ?? '', headers });
+    },
+  });
+  await eventually(`${expected} records on ${topic}`, async () => (records.length >= expected ? true : undefined));
+  await consumer.disconnect();
+  return records;
+}
+
+describe('messaging against real Kafka and FerretDB', () => {
+  let kafka: Kafka;
+  let admin: Admin;
+  let producer: Producer;
+  let connection: Connection;
+  let store: MongoProcessedEventStore;
+  let telemetry: Telemetry;
+  const consumers: EventConsumer[] = [];
+
+  beforeAll(async () => {
+    telemetry = startTelemetry('keel-test-consumer');
+    kafka = createKafka({ clientId: 'messaging-int', brokers: stackEndpoints.kafkaBrokers, logger: quiet });
+    admin = kafka.admin();
+    await admin.connect();
+    producer = createProducer(kafka);
+    await producer.connect();
+    connection = await mongoose.createConnection(stackEndpoints.mongoUrl).asPromise();
+    store = new MongoProcessedEventStore(connection);
+    await store.init();
+  });
+
+  afterAll(async () => {
+    await Promise.all(consumers.map((consumer) => consumer.stop()));
+    await producer?.disconnect();
+    await admin?.disconnect();
+    await connection?.close();
+    await telemetry?.shutdown();
+  });
+
+  async function startConsumer(contract: EventContract, handle: (name: string, id: string) => Promise<void>) {
+    await ensureTopics(admin, { topics: [contract.topic, deadLetterTopic(contract.topic)], partitions: 1 });
+    const consumer = new EventConsumer(kafka, {
+      groupId: uniqueName('group'),
+      store,
+      deadLetters: new KafkaDeadLetterSink(producer),
+      logger: quiet,
+      retry: { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 10 },
+    }).on(contract, async (event) => handle((event.data as { name: string }).name, event.id));
+    consumers.push(consumer);
+    await consumer.start();
+    return consumer;
+  }
+
+  it('applies an event delivered twice exactly once', async () => {
+    const contract = testContract(`test.${uniqueName('dedupe')}.sent.v1`);
+    const effects = connection.collection(uniqueName('effects'));
+    await startConsumer(contract, async (name, id) => {
+      await effects.insertOne({ name, eventId: id });
+    });
+    const publisher = new EventPublisher(producer, '/keel/test');
+    await publisher.publish(contract, { name: 'once' }, { id: 'evt-dup' });
+    await publisher.publish(contract, { name: 'once' }, { id: 'evt-dup' });
+    await publisher.publish(contract, { name: 'sentinel' }, { id: 'evt-end' });
+
+    await eventually('the sentinel event', async () =>
+      (await effects.findOne({ name: 'sentinel' })) ? true : undefined,
+    );
+    expect(await effects.countDocuments({ name: 'once' })).toBe(1);
+  });
+
+  it('dead-letters a malformed record with its reason and keeps consuming', async () => {
+    const contract = testContract(`test.${uniqueName('dlq')}.sent.v1`);
+    const handled: string[] = [];
+    await startConsumer(contract, async (name) => void handled.push(name));
+    await producer.send({ topic: contract.topic, messages: [{ value: 'this is not a CloudEvent' }] });
+    await new EventPublisher(producer, '/keel/test').publish(contract, { name: '' }).catch(() => undefined);
+    await new EventPublisher(producer, '/keel/test').publish(contract, { name: 'after' });
+
+    await eventually('the valid record after the bad one', async () => (handled.includes('after') ? true : undefined));
+    const [dead] = await readAll(kafka, deadLetterTopic(contract.topic), 1);
+    expect(dead.value).toBe('this is not a CloudEvent');
+    expect(dead.headers[DLQ_HEADERS.reason]).toMatch(/CloudEvents attribute|JSON/);
+    expect(dead.headers[DLQ_HEADERS.errorCode]).toBe('MalformedEventError');
+    expect(dead.headers[DLQ_HEADERS.attempts]).toBe('1');
+    expect(dead.headers[DLQ_HEADERS.originalTopic]).toBe(contract.topic);
+    expect(dead.headers[DLQ_HEADERS.consumer]).toMatch(/^group-/);
+  });
+
+  it('continues a producer process span in the consumer as one trace in Jaeger', async () => {
+    const topic = `test.${uniqueName('trace')}.sent.v1`;
+    const contract = testContract(topic);
+    const handledIds: string[] = [];
+    await startConsumer(contract, async (_name, id) => void handledIds.push(id));
+
+    const script = join(__dirname, 'test-support', 'publish-traced-event.ts');
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['-r', '@swc-node/register', script, topic, 'evt-trace'],
+      {
+        env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: stackEndpoints.otlpEndpoint },
+      },
+    );
+    const traceId = stdout.trim();
+    expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+    await eventually('the traced event', async () => (handledIds.includes('evt-trace') ? true : undefined));
+    await telemetry.forceFlush();
+
+    const traceData = await eventually('the trace in Jaeger with both services', async () => {
+      const found = await fetchTrace(traceId);
+      const services = new Set(found?.spans.map((span) => serviceOf(found, span)));
+      return services.has('keel-test-producer') && services.has('keel-test-consumer') ? found : undefined;
+    });
+    const consumerSpan = traceData.spans.find((span) => span.operationName === `process ${topic}`);
+    expect(consumerSpan).toBeDefined();
+    const parentId = consumerSpan?.references.find((ref) => ref.refType === 'CHILD_OF')?.spanID;
+    const parent = traceData.spans.find((span) => span.spanID === parentId);
+    expect(parent && serviceOf(traceData, parent)).toBe('keel-test-producer');
+  });
+});

@@ -1,0 +1,11 @@
+export { IntegrityError, ObjectNotFoundError } from './errors';
+export { ObjectStore, type ObjectStoreConfig, type StoredObject } from './object-store';
+export { formatObjectUri, type ObjectLocation, parseObjectUri, sha256InKey } from './object-uri';
+
+/** Buckets the platform uses, one per kind of artifact. */
+export const BUCKETS = {
+  datasets: 'keel-datasets',
+  reports: 'keel-reports',
+  features: 'keel-features',
+  models: 'keel-models',
+} as const;
