@@ -1,2 +1,2 @@
 export { ConfigError, envBoolean, envList, envPort, loadConfig } from './load-config';
-export { httpPortSchema, platformEnvSchema, type PlatformConfig } from './platform-env';
+export { platformEnvSchema, type PlatformConfig, type ServiceConfig, serviceEnvSchema } from './platform-env';

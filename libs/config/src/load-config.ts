@@ -31,8 +31,8 @@ export const envBoolean = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((value) => value === 'true' || value === '1' || value === 'yes');
 
-/** A TCP port number given as a string. */
-export const envPort = z.coerce.number().int().min(1).max(65_535);
+/** A TCP port number given as a string; 0 asks the OS for a free port (tests). */
+export const envPort = z.coerce.number().int().min(0).max(65_535);
 
 /** A comma-separated list, trimmed, empty items dropped. */
 export const envList = z.string().transform((value) =>

@@ -26,5 +26,18 @@ export const platformEnvSchema = z.object({
 
 export type PlatformConfig = z.infer<typeof platformEnvSchema>;
 
-/** HTTP port for `/health` and `/metrics` plus any REST API the app has. */
-export const httpPortSchema = z.object({ HTTP_PORT: envPort });
+/**
+ * Environment schema of one service: the platform variables plus where it listens. The defaults are the service's
+ * ports in the local stack; hosts default to loopback and containers set 0.0.0.0.
+ */
+export function serviceEnvSchema(defaults: { httpPort: number; grpcPort?: number }) {
+  const listen = z.object({
+    HTTP_HOST: z.string().min(1).default('127.0.0.1'),
+    HTTP_PORT: envPort.default(defaults.httpPort),
+    GRPC_HOST: z.string().min(1).default('127.0.0.1'),
+    GRPC_PORT: defaults.grpcPort === undefined ? envPort.optional() : envPort.default(defaults.grpcPort),
+  });
+  return platformEnvSchema.extend(listen.shape);
+}
+
+export type ServiceConfig = z.infer<ReturnType<typeof serviceEnvSchema>>;

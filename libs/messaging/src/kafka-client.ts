@@ -1,5 +1,5 @@
 import { allTopics } from '@keel/contracts';
-import { type Admin, Kafka, logLevel, type Producer } from 'kafkajs';
+import { type Admin, Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { type MessagingLogger } from './logger';
 
 /** A kafkajs client whose logs go to the app's structured logger. */
@@ -13,6 +13,9 @@ export function createKafka(opts: { clientId: string; brokers: readonly string[]
       () =>
       ({ level, log }) => {
         const { message, ...fields } = log;
+        // kafkajs warns about this whenever an idempotent producer's retries are bounded; we bound them on purpose
+        // (an unbounded send would hang a handler forever) and rely on idempotent consumers for the rest.
+        if (message.startsWith('Limiting retries for the idempotent producer')) return;
         if (level <= logLevel.ERROR) opts.logger.error({ kafka: fields }, message);
         else opts.logger.warn({ kafka: fields }, message);
       },
@@ -21,7 +24,12 @@ export function createKafka(opts: { clientId: string; brokers: readonly string[]
 
 /** Idempotent producer: broker-side dedupe of retried sends, acks from all in-sync replicas. */
 export function createProducer(kafka: Kafka): Producer {
-  return kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  return kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
 }
 
 /**

@@ -1,0 +1,4 @@
+import { serviceEnvSchema } from '@keel/config';
+
+/** Environment of the features service (see libs/config for the shared variables and their defaults). */
+export const featuresEnvSchema = serviceEnvSchema({ httpPort: 3003 });

@@ -1,0 +1,79 @@
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import { type Logger } from 'pino';
+import { HealthRegistry } from '../health/health-registry';
+import { ROOT_LOGGER } from '../infrastructure/logger.token';
+
+export const GRPC_SERVER_OPTIONS = Symbol('GRPC_SERVER_OPTIONS');
+
+export interface GrpcServerOptions {
+  /** Port on which to serve; undefined for apps without a gRPC API. */
+  port?: number;
+  host: string;
+}
+
+/**
+ * The app's gRPC server on @grpc/grpc-js directly (rather than NestJS's gRPC transport), so we own status codes,
+ * metadata and the standard `grpc.health.v1.Health` service. Apps add their services during module init; the server
+ * starts once the app has bootstrapped and drains in-flight calls on shutdown.
+ */
+@Injectable()
+export class GrpcServer implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly server = new Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
+  private readonly health = new HealthImplementation({ '': 'NOT_SERVING' });
+  private readonly serviceNames: string[] = [];
+  private healthTimer?: NodeJS.Timeout;
+  boundPort?: number;
+
+  constructor(
+    @Inject(GRPC_SERVER_OPTIONS) private readonly options: GrpcServerOptions,
+    @Inject(ROOT_LOGGER) private readonly logger: Logger,
+    private readonly registry: HealthRegistry,
+  ) {
+    this.health.addToServer(this.server);
+  }
+
+  /** Registers a service implementation; `name` is its fully qualified name for health checks. */
+  addService(name: string, definition: ServiceDefinition, implementation: UntypedServiceImplementation): void {
+    this.server.addService(definition, implementation);
+    this.serviceNames.push(name);
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    if (this.options.port === undefined) return;
+    this.boundPort = await new Promise<number>((resolve, reject) =>
+      this.server.bindAsync(
+        `${this.options.host}:${this.options.port}`,
+        ServerCredentials.createInsecure(),
+        (error, port) => (error ? reject(error) : resolve(port)),
+      ),
+    );
+    await this.refreshHealth();
+    // gRPC health follows the same dependency checks as HTTP /health.
+    this.healthTimer = setInterval(() => void this.refreshHealth(), 5_000);
+    this.healthTimer.unref();
+    this.logger.info({ port: this.boundPort, services: this.serviceNames }, 'gRPC server listening');
+  }
+
+  private async refreshHealth(): Promise<void> {
+    const status = (await this.registry.report()).status === 'ok' ? 'SERVING' : 'NOT_SERVING';
+    for (const name of ['', ...this.serviceNames]) this.health.setStatus(name, status);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.healthTimer);
+    if (this.boundPort === undefined) return;
+    for (const name of ['', ...this.serviceNames]) this.health.setStatus(name, 'NOT_SERVING');
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, 5_000);
+      this.server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+  }
+}

@@ -1,0 +1,9 @@
+export { GrpcServer, type GrpcServerOptions } from './grpc/grpc-server';
+export { type HealthIndicator, HealthRegistry, type HealthReport } from './health/health-registry';
+export { Infrastructure } from './infrastructure/infrastructure';
+export { ROOT_LOGGER } from './infrastructure/logger.token';
+export { createRootLogger } from './logging';
+export { MetricsService } from './metrics/metrics.service';
+export { type RunningService, runService, type ServiceSpec, startService } from './run-service';
+export { ServiceRuntimeModule, type ServiceRuntimeOptions } from './service-runtime.module';
+export { SERVICE_CONFIG, SERVICE_IDENTITY, type ServiceIdentity } from './tokens';

@@ -1,0 +1,94 @@
+import 'reflect-metadata';
+import { type INestApplication, Module, type Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { ConfigError, loadConfig, type ServiceConfig, type serviceEnvSchema } from '@keel/config';
+import { type Telemetry } from '@keel/telemetry';
+import { Logger as NestPinoLogger } from 'nestjs-pino';
+import { GrpcServer } from './grpc/grpc-server';
+import { createRootLogger } from './logging';
+import { ServiceRuntimeModule } from './service-runtime.module';
+
+export interface ServiceSpec<Schema extends ReturnType<typeof serviceEnvSchema>> {
+  name: string;
+  version?: string;
+  envSchema: Schema;
+  /** The app's own feature module(s). */
+  features: Type<unknown>[];
+  telemetry: Telemetry;
+  env?: Record<string, string | undefined>;
+}
+
+/** A running service, for tests and for the process entry point. */
+export interface RunningService {
+  app: INestApplication;
+  config: ServiceConfig;
+  httpPort: number;
+  grpcPort?: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Boots one Keel service: validates its environment (exiting with a message that names every bad variable), builds
+ * the Nest app with the shared runtime, listens on HTTP (and gRPC when configured), and stops gracefully.
+ */
+export async function startService<Schema extends ReturnType<typeof serviceEnvSchema>>(
+  spec: ServiceSpec<Schema>,
+): Promise<RunningService> {
+  const config = loadConfig(spec.envSchema, spec.env) as ServiceConfig;
+  const logger = createRootLogger(spec.name, config.LOG_LEVEL);
+  const identity = { name: spec.name, version: spec.version ?? '0.1.0' };
+
+  @Module({
+    imports: [
+      ServiceRuntimeModule.forRoot({
+        identity,
+        config,
+        logger,
+        grpc: { host: config.GRPC_HOST, port: config.GRPC_PORT },
+      }),
+      ...spec.features,
+    ],
+  })
+  class ServiceRootModule {}
+
+  const app = await NestFactory.create(ServiceRootModule, { bufferLogs: true, abortOnError: false });
+  app.useLogger(app.get(NestPinoLogger));
+  await app.listen(config.HTTP_PORT, config.HTTP_HOST);
+  const httpPort = Number(new URL(await app.getUrl()).port);
+  const grpcPort = app.get(GrpcServer).boundPort;
+  logger.info({ httpPort, grpcPort }, `${spec.name} started`);
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      logger.info('shutting down');
+      const timeout = new Promise<void>((resolve) => setTimeout(resolve, config.SHUTDOWN_TIMEOUT_MS).unref());
+      await Promise.race([app.close(), timeout]);
+      await spec.telemetry.shutdown();
+    })());
+  return { app, config, httpPort, grpcPort, stop };
+}
+
+/** Process entry point: start, and stop on SIGTERM/SIGINT; a bad environment exits 78 (EX_CONFIG). */
+export function runService<Schema extends ReturnType<typeof serviceEnvSchema>>(spec: ServiceSpec<Schema>): void {
+  startService(spec).then(
+    (service) => {
+      for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+        process.once(signal, () => {
+          void service.stop().finally(() => process.exit(0));
+        });
+      }
+    },
+    (error: unknown) => {
+      const configError = error instanceof ConfigError;
+      process.stderr.write(
+        `${JSON.stringify({
+          level: 'fatal',
+          service: spec.name,
+          msg: configError ? error.message : `failed to start: ${error instanceof Error ? error.stack : String(error)}`,
+        })}\n`,
+      );
+      void spec.telemetry.shutdown().finally(() => process.exit(configError ? 78 : 1));
+    },
+  );
+}
