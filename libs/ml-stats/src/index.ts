@@ -26,3 +26,50 @@ export {
   type FairnessInput,
   type GroupRates,
 } from './fairness/group-metrics';
+
+export { chiSquareCdf, chiSquareSf, logGamma, regularizedGammaP, regularizedGammaQ } from './special/gamma';
+export { kolmogorovNSf, kolmogorovSf, smirnovSf } from './special/kolmogorov';
+
+export { chiSquareContingency, chiSquareGoodnessOfFit, type ChiSquareResult } from './drift/chi-square';
+export { jensenShannonDistance, type LogBase } from './drift/jensen-shannon';
+export { ksPValue, ksTwoSample, type KsMethod, type KsResult } from './drift/ks';
+export {
+  categoricalProportions,
+  evidentlyNumericBins,
+  fillZeroesLikeEvidently,
+  histogramCounts,
+  proportions,
+  psi,
+  psiEvidently,
+  psiFromCounts,
+  quantileEdges,
+  sturgesEdges,
+} from './drift/psi';
+export { populationStd, wassersteinDistance, wassersteinNormed } from './drift/wasserstein';
+
+export { CategoricalSummary, type CategoricalSummaryJson } from './summary/categorical-summary';
+export {
+  compareCategorical,
+  compareNumeric,
+  type CategoricalDrift,
+  type DriftThresholds,
+  type NumericDrift,
+} from './summary/compare';
+export { KllSketch, type KllSketchJson, type WeightedItems } from './summary/kll';
+export {
+  edgesFromSketch,
+  NumericSummary,
+  type NumericSummaryJson,
+  type NumericSummaryOptions,
+} from './summary/numeric-summary';
+
+export { Prng } from './random/prng';
+export {
+  predictionStability,
+  type FeatureValue,
+  type PerturbationResult,
+  type Predict,
+  type RobustnessOptions,
+  type RobustnessReport,
+  type Row,
+} from './robustness/stability';

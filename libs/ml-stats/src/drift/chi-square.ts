@@ -62,9 +62,11 @@ export function chiSquareContingency(table: readonly Numbers[], correction = tru
     assertSameLength(['table[0]', `table[${i}]`], [table[0], row]);
     assertCounts(`table[${i}]`, row);
   });
-  const rowSums = table.map(
-    (row) => Array.prototype.reduce.call(row, (s: number, v) => s + (v as number), 0) as number,
-  );
+  const rowSums = table.map((row) => {
+    let s = 0;
+    for (let j = 0; j < cols; j++) s += row[j];
+    return s;
+  });
   const colSums = new Float64Array(cols);
   for (const row of table) for (let j = 0; j < cols; j++) colSums[j] += row[j];
   const total = rowSums.reduce((s, v) => s + v, 0);
