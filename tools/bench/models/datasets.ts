@@ -19,7 +19,9 @@ export const DATASETS_DIR = resolve(__dirname, '../../../../shared/datasets');
 
 /** Minimal CSV reader: these files have no quoting. */
 function readCsv(path: string): { header: string[]; rows: string[][] } {
-  const lines = readFileSync(path, 'utf8').split('\n').filter((l) => l.length > 0);
+  const lines = readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.length > 0);
   return { header: lines[0].split(','), rows: lines.slice(1).map((l) => l.split(',')) };
 }
 
@@ -36,7 +38,16 @@ function toTable(header: string[], rows: string[][], columns: BenchDataset['colu
 export function loadAdult(): BenchDataset {
   const path = resolve(DATASETS_DIR, 'adult/adult.csv');
   const { header, rows } = readCsv(path);
-  const cat = new Set(['workclass', 'education', 'marital_status', 'occupation', 'relationship', 'race', 'sex', 'native_country']);
+  const cat = new Set([
+    'workclass',
+    'education',
+    'marital_status',
+    'occupation',
+    'relationship',
+    'race',
+    'sex',
+    'native_country',
+  ]);
   const columns = header
     .filter((h) => h !== 'income' && h !== 'split')
     .map((name) => ({ name, kind: cat.has(name) ? ('categorical' as const) : ('numeric' as const) }));

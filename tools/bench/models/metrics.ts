@@ -4,14 +4,15 @@ export function rocAuc(y: ArrayLike<number>, score: ArrayLike<number>): number {
   const idx = Array.from({ length: n }, (_, i) => i).sort((a, b) => score[a] - score[b]);
   let pos = 0;
   let rankSum = 0;
-  for (let i = 0; i < n; ) {
+  for (let i = 0; i < n;) {
     let j = i;
     while (j + 1 < n && score[idx[j + 1]] === score[idx[i]]) j++;
     const avg = (i + j + 2) / 2;
-    for (let k = i; k <= j; k++) if (y[idx[k]] === 1) {
-      pos++;
-      rankSum += avg;
-    }
+    for (let k = i; k <= j; k++)
+      if (y[idx[k]] === 1) {
+        pos++;
+        rankSum += avg;
+      }
     i = j + 1;
   }
   const neg = n - pos;

@@ -1,4 +1,11 @@
-import { fitTransform, Predictor, TransformRunner, trainGbdt, trainLogisticRegression, createModelDocument } from '@keel/ml-models';
+import {
+  fitTransform,
+  Predictor,
+  TransformRunner,
+  trainGbdt,
+  trainLogisticRegression,
+  createModelDocument,
+} from '@keel/ml-models';
 import { loadAdult, loadElec2, linearSpecs, treeSpecs } from './datasets';
 import { f1Score, rocAuc } from './metrics';
 
@@ -8,15 +15,29 @@ for (const ds of [loadAdult(), loadElec2()]) {
   const xtr = tr.table(ds.train);
   const xte = tr.table(ds.test);
   let t0 = performance.now();
-  const { model, info } = trainGbdt(xtr, ds.yTrain, { objective: 'binary', categoricalFeatures: tt.categoricalFeatures, seed: 1 });
+  const { model, info } = trainGbdt(xtr, ds.yTrain, {
+    objective: 'binary',
+    categoricalFeatures: tt.categoricalFeatures,
+    seed: 1,
+  });
   const ms = performance.now() - t0;
   const p = new Predictor(createModelDocument({ model, preprocessing: tt }));
   const s = p.predictBatch(xte);
-  console.log(ds.name, 'gbdt', ms.toFixed(0), 'ms', rocAuc(ds.yTest, s).toFixed(4), f1Score(ds.yTest, s).toFixed(4), info.bestIteration, model.feature.length);
+  console.log(
+    ds.name,
+    'gbdt',
+    ms.toFixed(0),
+    'ms',
+    rocAuc(ds.yTest, s).toFixed(4),
+    f1Score(ds.yTest, s).toFixed(4),
+    info.bestIteration,
+    model.feature.length,
+  );
   const row = xte.data.subarray(0, xte.nCols);
   t0 = performance.now();
   let acc = 0;
-  for (let i = 0; i < 100000; i++) acc += p.predictRow(xte.data.subarray((i % 1000) * xte.nCols, (i % 1000 + 1) * xte.nCols));
+  for (let i = 0; i < 100000; i++)
+    acc += p.predictRow(xte.data.subarray((i % 1000) * xte.nCols, ((i % 1000) + 1) * xte.nCols));
   console.log('row us', ((performance.now() - t0) / 100000) * 1000, acc > 0, row.length);
   const lt = fitTransform(ds.train, linearSpecs(ds));
   const lr = new TransformRunner(lt);
@@ -26,5 +47,12 @@ for (const ds of [loadAdult(), loadElec2()]) {
   const lms = performance.now() - t0;
   const lp = new Predictor(createModelDocument({ model: lm, preprocessing: lt }));
   const ls = lp.predictBatch(lr.table(ds.test));
-  console.log(ds.name, 'logreg', lms.toFixed(0), 'ms', rocAuc(ds.yTest, ls).toFixed(4), f1Score(ds.yTest, ls).toFixed(4));
+  console.log(
+    ds.name,
+    'logreg',
+    lms.toFixed(0),
+    'ms',
+    rocAuc(ds.yTest, ls).toFixed(4),
+    f1Score(ds.yTest, ls).toFixed(4),
+  );
 }

@@ -16,7 +16,8 @@ export function matrixFromRows(rows: readonly (readonly number[])[]): Matrix {
   const nCols = nRows === 0 ? 0 : rows[0].length;
   const data = new Float64Array(nRows * nCols);
   for (let i = 0; i < nRows; i++) {
-    if (rows[i].length !== nCols) throw new InvalidInputError(`row ${i} has ${rows[i].length} values, expected ${nCols}`);
+    if (rows[i].length !== nCols)
+      throw new InvalidInputError(`row ${i} has ${rows[i].length} values, expected ${nCols}`);
     data.set(rows[i], i * nCols);
   }
   return { data, nRows, nCols };

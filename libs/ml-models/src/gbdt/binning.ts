@@ -1,9 +1,7 @@
 import { InvalidTrainingDataError } from '../core/errors';
 import { type Matrix } from '../core/matrix';
 
-/** Bin index reserved for missing values (NaN) in every feature. */
-export const MISSING_BIN = 255;
-/** Largest number of non-missing bins per feature (bins 0..254, 255 is missing). */
+/** Largest number of non-missing bins per feature; feature f's missing values (NaN) get bin `nBins[f]`. */
 export const MAX_BINS = 255;
 /** Largest float32; stands in for +∞ in thresholds because JSON has no Infinity. */
 export const F32_MAX = 3.4028234663852886e38;
@@ -17,7 +15,7 @@ export const F32_MAX = 3.4028234663852886e38;
 export interface BinMapper {
   nFeatures: number;
   isCategorical: Uint8Array;
-  /** Non-missing bins per feature. */
+  /** Non-missing bins per feature; bin `nBins[f]` holds the missing values. */
   nBins: Uint16Array;
   /** Upper bin edges per numeric feature (length nBins - 1). */
   thresholds: Float64Array[];
@@ -83,6 +81,16 @@ function numericCuts(sorted: Float64Array, maxBins: number): Float64Array {
   return Float64Array.from(cuts);
 }
 
+/**
+ * Start of each feature's slots in a histogram (`nBins[f] + 1` slots of [grad, hess]).
+ * Packing features tightly keeps a whole histogram in L1 cache for typical data.
+ */
+export function histogramOffsets(nBins: Uint16Array): Int32Array {
+  const off = new Int32Array(nBins.length + 1);
+  for (let f = 0; f < nBins.length; f++) off[f + 1] = off[f] + (nBins[f] + 1) * 2;
+  return off;
+}
+
 /** Bin of one numeric value: first `b` with `v <= thresholds[b]`. */
 export function binNumeric(t: Float64Array, v: number): number {
   let lo = 0;
@@ -104,7 +112,7 @@ export function binRows(mapper: BinMapper, x: Matrix, rows: Uint32Array): Uint8A
     const dst = i * d;
     for (let f = 0; f < d; f++) {
       const v = x.data[src + f];
-      if (v !== v) out[dst + f] = MISSING_BIN;
+      if (v !== v) out[dst + f] = mapper.nBins[f];
       else if (mapper.isCategorical[f]) {
         // Codes unseen in training are in no split's category set, so they go right, as at inference.
         if (!Number.isInteger(v) || v < 0 || v >= MAX_BINS) {

@@ -1,5 +1,5 @@
-import { MISSING_BIN } from './binning';
-import { findBestSplit, HIST_STRIDE, SplitInfo, type SplitParams } from './split';
+import { histogramOffsets } from './binning';
+import { findBestSplit, SplitInfo, type SplitParams } from './split';
 
 /** A tree in bin space, as grown. Node 0 is the root; leaves have `feature === -1`. */
 export interface GrownTree {
@@ -44,6 +44,10 @@ export class TreeGrower {
   private readonly freeHists: number[] = [];
   private readonly scratch: Uint32Array;
   private readonly catOrder: { bin: number; ratio: number }[] = [];
+  private readonly offsets: Int32Array;
+  /** Column-major copy of the bins: partitioning reads one feature for ascending rows. */
+  private readonly binsByFeature: Uint8Array;
+  private readonly goLeft = new Uint8Array(256);
   /** Row indices, partitioned so that each leaf owns a contiguous range. */
   readonly rows: Uint32Array;
   /** Leaves of the last grown tree: node index and row range in {@link rows}. */
@@ -58,15 +62,28 @@ export class TreeGrower {
     private readonly p: GrowerParams,
   ) {
     const poolSize = Math.max(2, p.maxLeaves + 1);
-    this.hists = Array.from({ length: poolSize }, () => new Float64Array(nFeatures * HIST_STRIDE));
+    this.offsets = histogramOffsets(nBins);
+    this.hists = Array.from({ length: poolSize }, () => new Float64Array(this.offsets[nFeatures]));
     this.rows = new Uint32Array(nRows);
+    this.binsByFeature = new Uint8Array(bins.length);
+    for (let r = 0; r < nRows; r++)
+      for (let f = 0; f < nFeatures; f++) this.binsByFeature[f * nRows + r] = bins[r * nFeatures + f];
     this.scratch = new Uint32Array(nRows);
   }
 
   /** Grow one tree on the first `nUsed` entries of {@link rows} with the given gradients. */
   grow(nUsed: number, grad: Float64Array, hess: Float64Array, features: Int32Array): GrownTree {
     const p = this.p;
-    const tree: GrownTree = { feature: [], bin: [], catMask: [], missingLeft: [], left: [], right: [], value: [], gain: [] };
+    const tree: GrownTree = {
+      feature: [],
+      bin: [],
+      catMask: [],
+      missingLeft: [],
+      left: [],
+      right: [],
+      value: [],
+      gain: [],
+    };
     this.freeHists.length = 0;
     for (let i = this.hists.length - 1; i >= 0; i--) this.freeHists.push(i);
     let g = 0;
@@ -123,6 +140,7 @@ export class TreeGrower {
     }
     findBestSplit(
       this.hists[leaf.hist],
+      this.offsets,
       features,
       this.nBins,
       this.isCategorical,
@@ -135,12 +153,17 @@ export class TreeGrower {
     );
   }
 
-  private split(tree: GrownTree, leaf: Leaf, grad: Float64Array, hess: Float64Array, features: Int32Array): [Leaf, Leaf] {
+  private split(
+    tree: GrownTree,
+    leaf: Leaf,
+    grad: Float64Array,
+    hess: Float64Array,
+    features: Int32Array,
+  ): [Leaf, Leaf] {
     const s = leaf.split;
     const f = s.feature;
-    const d = this.nFeatures;
-    const bins = this.bins;
     const rows = this.rows;
+    const col = this.binsByFeature.subarray(f * rows.length, (f + 1) * rows.length);
     const scratch = this.scratch;
     // Stable partition: left rows stay in place, right rows go through the scratch buffer.
     let nl = leaf.start;
@@ -148,12 +171,19 @@ export class TreeGrower {
     const mask = s.catMask;
     const thr = s.bin;
     const ml = s.missingLeft;
+    const missing = this.nBins[f];
+    // Branch-free: a per-split lookup table says which bins go left, and each row is written to
+    // both outputs with only one cursor advancing (the split direction is unpredictable).
+    const lut = this.goLeft;
+    for (let b = 0; b < 256; b++)
+      lut[b] = (b === missing ? ml : mask ? (mask[b >>> 5] >>> (b & 31)) & 1 : b <= thr) ? 1 : 0;
     for (let i = leaf.start; i < leaf.end; i++) {
       const r = rows[i];
-      const b = bins[r * d + f];
-      const goLeft = b === MISSING_BIN ? ml : mask ? (mask[b >>> 5] >>> (b & 31)) & 1 : b <= thr;
-      if (goLeft) rows[nl++] = r;
-      else scratch[nr++] = r;
+      const l = lut[col[r]];
+      rows[nl] = r;
+      scratch[nr] = r;
+      nl += l;
+      nr += 1 - l;
     }
     rows.set(scratch.subarray(0, nr), nl);
     const node = leaf.node;
@@ -175,8 +205,8 @@ export class TreeGrower {
       const lh = this.hists[large.hist];
       this.buildHist(sh, small.start, small.end, grad, hess, features);
       for (let fi = 0; fi < features.length; fi++) {
-        const o = features[fi] * HIST_STRIDE;
-        for (let k = o; k < o + HIST_STRIDE; k++) lh[k] -= sh[k];
+        const f2 = features[fi];
+        for (let k = this.offsets[f2], end = this.offsets[f2 + 1]; k < end; k++) lh[k] -= sh[k];
       }
       this.evaluate(a, features);
       this.evaluate(b, features);
@@ -187,23 +217,30 @@ export class TreeGrower {
     return [a, b];
   }
 
-  private buildHist(hist: Float64Array, start: number, end: number, grad: Float64Array, hess: Float64Array, features: Int32Array): void {
+  private buildHist(
+    hist: Float64Array,
+    start: number,
+    end: number,
+    grad: Float64Array,
+    hess: Float64Array,
+    features: Int32Array,
+  ): void {
     const d = this.nFeatures;
     const bins = this.bins;
     const rows = this.rows;
     const nf = features.length;
-    for (let fi = 0; fi < nf; fi++) hist.fill(0, features[fi] * HIST_STRIDE, (features[fi] + 1) * HIST_STRIDE);
+    const off = this.offsets;
+    for (let fi = 0; fi < nf; fi++) hist.fill(0, off[features[fi]], off[features[fi] + 1]);
     if (nf === d) {
       for (let i = start; i < end; i++) {
         const r = rows[i];
         const gv = grad[r];
         const hv = hess[r];
         let o = r * d;
-        for (let f = 0, hb = 0; f < d; f++, hb += HIST_STRIDE) {
-          const k = hb + bins[o++] * 3;
+        for (let f = 0; f < d; f++) {
+          const k = off[f] + bins[o++] * 2;
           hist[k] += gv;
           hist[k + 1] += hv;
-          hist[k + 2] += 1;
         }
       }
       return;
@@ -215,10 +252,9 @@ export class TreeGrower {
       const o = r * d;
       for (let fi = 0; fi < nf; fi++) {
         const f = features[fi];
-        const k = f * HIST_STRIDE + bins[o + f] * 3;
+        const k = off[f] + bins[o + f] * 2;
         hist[k] += gv;
         hist[k + 1] += hv;
-        hist[k + 2] += 1;
       }
     }
   }

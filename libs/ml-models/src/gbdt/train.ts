@@ -1,7 +1,7 @@
 import { InvalidParameterError, InvalidTrainingDataError } from '../core/errors';
 import { checkTrainingData, countClasses, type Labels, type Matrix } from '../core/matrix';
 import { Rng } from '../core/random';
-import { type BinMapper, binRows, F32_MAX, fitBinMapper, MAX_BINS, MISSING_BIN } from './binning';
+import { type BinMapper, binRows, F32_MAX, fitBinMapper, MAX_BINS } from './binning';
 import { CAT_WORDS, type GbdtModelBody } from './gbdt-model';
 import { type GrownTree, TreeGrower } from './grower';
 import { binaryLogLoss, type Objective, softmaxLoss, squaredError } from './objectives';
@@ -90,12 +90,17 @@ function resolve(o: GbdtOptions) {
  * multiclass softmax and squared error. NaN features are allowed and learn a default direction.
  * Deterministic for a given seed.
  */
-export function trainGbdt(x: Matrix, y: Labels, options: GbdtOptions): { model: GbdtModelBody; info: GbdtTrainingInfo } {
+export function trainGbdt(
+  x: Matrix,
+  y: Labels,
+  options: GbdtOptions,
+): { model: GbdtModelBody; info: GbdtTrainingInfo } {
   checkTrainingData(x, y, true);
   const p = resolve(options);
   const categorical = [...(options.categoricalFeatures ?? [])];
   for (const c of categorical) {
-    if (!Number.isInteger(c) || c < 0 || c >= x.nCols) throw new InvalidParameterError('categoricalFeatures', `no feature ${c}`);
+    if (!Number.isInteger(c) || c < 0 || c >= x.nCols)
+      throw new InvalidParameterError('categoricalFeatures', `no feature ${c}`);
   }
   let objective: Objective;
   if (options.objective === 'binary') {
@@ -127,7 +132,8 @@ export function trainGbdt(x: Matrix, y: Labels, options: GbdtOptions): { model: 
     trainRows = Uint32Array.from({ length: x.nRows }, (_, i) => i);
     if (options.validation && p.earlyStoppingRounds > 0) {
       checkTrainingData(options.validation.x, options.validation.y, true);
-      if (options.validation.x.nCols !== d) throw new InvalidTrainingDataError('length_mismatch', 'validation has a different number of features');
+      if (options.validation.x.nCols !== d)
+        throw new InvalidTrainingDataError('length_mismatch', 'validation has a different number of features');
       valX = options.validation.x;
       valRows = Uint32Array.from({ length: valX.nRows }, (_, i) => i);
       valY = Float64Array.from(options.validation.y);
@@ -163,7 +169,8 @@ export function trainGbdt(x: Matrix, y: Labels, options: GbdtOptions): { model: 
   const colRng = rng.fork();
   for (; iter < p.maxIterations; iter++) {
     const sample = nSample < n ? sampleRng.sampleIndices(n, nSample) : null;
-    const features = nCols < d ? Int32Array.from(colRng.sampleIndices(d, nCols)) : Int32Array.from({ length: d }, (_, i) => i);
+    const features =
+      nCols < d ? Int32Array.from(colRng.sampleIndices(d, nCols)) : Int32Array.from({ length: d }, (_, i) => i);
     // Gradients of all classes come from the scores before this round's trees.
     const fRound = k > 1 ? Float64Array.from(f) : f;
     for (let c = 0; c < k; c++) {
@@ -179,15 +186,15 @@ export function trainGbdt(x: Matrix, y: Labels, options: GbdtOptions): { model: 
           for (let i = leaf.start; i < leaf.end; i++) f[grower.rows[i] * k + c] += v;
         }
       } else {
-        for (let i = 0; i < n; i++) f[i * k + c] += predictBinned(tree, bins, d, i);
+        for (let i = 0; i < n; i++) f[i * k + c] += predictBinned(tree, bins, d, i, mapper.nBins);
       }
-      for (let i = 0; i < nVal; i++) fVal[i * k + c] += predictBinned(tree, valBins!, d, i);
+      for (let i = 0; i < nVal; i++) fVal[i * k + c] += predictBinned(tree, valBins!, d, i, mapper.nBins);
     }
     if (valY) {
       const loss = objective.loss(fVal, valY);
       validationLoss.push(loss);
       // Require a relative improvement so float noise does not extend training.
-      if (loss < bestLoss - 1e-12 * Math.abs(bestLoss)) {
+      if (loss < bestLoss - 1e-12 * Math.abs(loss)) {
         bestLoss = loss;
         bestIter = iter + 1;
       } else if (iter + 1 - bestIter >= p.earlyStoppingRounds) {
@@ -202,12 +209,14 @@ export function trainGbdt(x: Matrix, y: Labels, options: GbdtOptions): { model: 
 }
 
 /** Leaf value reached by binned row `i`. */
-function predictBinned(tree: GrownTree, bins: Uint8Array, d: number, i: number): number {
+function predictBinned(tree: GrownTree, bins: Uint8Array, d: number, i: number, nBins: Uint16Array): number {
   let node = 0;
   while (tree.feature[node] >= 0) {
-    const b = bins[i * d + tree.feature[node]];
+    const f = tree.feature[node];
+    const b = bins[i * d + f];
     const mask = tree.catMask[node];
-    const goLeft = b === MISSING_BIN ? tree.missingLeft[node] : mask ? ((mask[b >>> 5] >>> (b & 31)) & 1) === 1 : b <= tree.bin[node];
+    const goLeft =
+      b === nBins[f] ? tree.missingLeft[node] : mask ? ((mask[b >>> 5] >>> (b & 31)) & 1) === 1 : b <= tree.bin[node];
     node = goLeft ? tree.left[node] : tree.right[node];
   }
   return tree.value[node];

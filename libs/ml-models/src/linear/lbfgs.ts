@@ -54,7 +54,9 @@ export function minimizeLbfgs(f: Objective, theta0: Float64Array, opts: LbfgsOpt
       alpha[k] = rho[k] * dot(s[k], dir);
       for (let i = 0; i < n; i++) dir[i] -= alpha[k] * y[k][i];
     }
-    const gamma = s.length ? dot(s[s.length - 1], y[y.length - 1]) / dot(y[y.length - 1], y[y.length - 1]) : 1 / Math.max(1, maxAbs(grad));
+    const gamma = s.length
+      ? dot(s[s.length - 1], y[y.length - 1]) / dot(y[y.length - 1], y[y.length - 1])
+      : 1 / Math.max(1, maxAbs(grad));
     for (let i = 0; i < n; i++) dir[i] *= gamma;
     for (let k = 0; k < s.length; k++) {
       const beta = rho[k] * dot(y[k], dir);

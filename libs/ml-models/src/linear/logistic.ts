@@ -1,6 +1,7 @@
 import { InvalidParameterError } from '../core/errors';
 import { checkTrainingData, countClasses, type Labels, type Matrix } from '../core/matrix';
-import { minimizeLbfgs } from './lbfgs';
+import { type LbfgsResult, minimizeLbfgs, type Objective } from './lbfgs';
+import { choleskySolve } from './ridge';
 import { type LinearModelBody } from './linear-model';
 
 /** Options for {@link trainLogisticRegression}. */
@@ -16,14 +17,22 @@ export interface LogisticRegressionOptions {
   nClasses?: number;
 }
 
+/** Iterations used by the last fit (diagnostics for benchmarks and tests). */
+export let lastIterations = 0;
+
 /**
  * L2-regularised logistic regression by L-BFGS: binary (sigmoid) for two classes, multinomial
  * (softmax) for more. Features must be finite; impute and standardise them first.
  */
-export function trainLogisticRegression(x: Matrix, y: Labels, options: LogisticRegressionOptions = {}): LinearModelBody {
+export function trainLogisticRegression(
+  x: Matrix,
+  y: Labels,
+  options: LogisticRegressionOptions = {},
+): LinearModelBody {
   checkTrainingData(x, y, false);
   const l2 = options.l2 ?? 1e-4;
-  if (!(l2 >= 0) || !Number.isFinite(l2)) throw new InvalidParameterError('l2', `must be a finite number ≥ 0, got ${l2}`);
+  if (!(l2 >= 0) || !Number.isFinite(l2))
+    throw new InvalidParameterError('l2', `must be a finite number ≥ 0, got ${l2}`);
   const maxIterations = options.maxIterations ?? 500;
   if (!(maxIterations >= 1)) throw new InvalidParameterError('maxIterations', 'must be ≥ 1');
   const k = countClasses(y, options.nClasses);
@@ -33,15 +42,33 @@ export function trainLogisticRegression(x: Matrix, y: Labels, options: LogisticR
   const z = new Float64Array(nOut);
   const invN = 1 / n;
 
+  // Sparse rows (one-hot columns are mostly zero): each pass costs O(non-zeros), not O(n·d).
+  const rowPtr = new Int32Array(n + 1);
+  let nnz = 0;
+  for (let i = 0; i < n * d; i++) if (data[i] !== 0) nnz++;
+  const cols = new Int32Array(nnz);
+  const vals = new Float64Array(nnz);
+  for (let i = 0, k = 0; i < n; i++) {
+    for (let j = 0; j < d; j++) {
+      const v = data[i * d + j];
+      if (v !== 0) {
+        cols[k] = j;
+        vals[k++] = v;
+      }
+    }
+    rowPtr[i + 1] = k;
+  }
+
   const objective = (theta: Float64Array, grad: Float64Array): number => {
     grad.fill(0);
     let loss = 0;
     for (let i = 0; i < n; i++) {
-      const row = i * d;
+      const a = rowPtr[i];
+      const b = rowPtr[i + 1];
       for (let o = 0; o < nOut; o++) {
         const base = o * stride;
         let s = theta[base + d];
-        for (let j = 0; j < d; j++) s += theta[base + j] * data[row + j];
+        for (let k = a; k < b; k++) s += theta[base + cols[k]] * vals[k];
         z[o] = s;
       }
       const yi = y[i];
@@ -50,7 +77,7 @@ export function trainLogisticRegression(x: Matrix, y: Labels, options: LogisticR
         // Stable log(1 + e^s) - y·s.
         loss += (s > 0 ? s + Math.log1p(Math.exp(-s)) : Math.log1p(Math.exp(s))) - (yi === 1 ? s : 0);
         const r = 1 / (1 + Math.exp(-s)) - yi;
-        for (let j = 0; j < d; j++) grad[j] += r * data[row + j];
+        for (let k = a; k < b; k++) grad[cols[k]] += r * vals[k];
         grad[d] += r;
       } else {
         let max = -Infinity;
@@ -62,7 +89,7 @@ export function trainLogisticRegression(x: Matrix, y: Labels, options: LogisticR
         for (let o = 0; o < nOut; o++) {
           const r = Math.exp(z[o] - lse) - (o === yi ? 1 : 0);
           const base = o * stride;
-          for (let j = 0; j < d; j++) grad[base + j] += r * data[row + j];
+          for (let k = a; k < b; k++) grad[base + cols[k]] += r * vals[k];
           grad[base + d] += r;
         }
       }
@@ -80,15 +107,87 @@ export function trainLogisticRegression(x: Matrix, y: Labels, options: LogisticR
     return loss * invN + 0.5 * l2 * penalty;
   };
 
-  const res = minimizeLbfgs(objective, new Float64Array(nOut * stride), {
-    maxIterations,
-    gradientTolerance: options.gradientTolerance ?? 1e-7,
-  });
+  const gradientTolerance = options.gradientTolerance ?? 1e-6;
+  // Binary: Newton's method converges in a handful of steps even when the problem is badly
+  // conditioned (rare one-hot columns), where L-BFGS needs hundreds. Multiclass (K·d parameters)
+  // and the rare non-positive-definite case use L-BFGS.
+  const newton =
+    nOut === 1 ? newtonBinary(rowPtr, cols, vals, y, d, l2, objective, maxIterations, gradientTolerance) : null;
+  const res = newton ?? minimizeLbfgs(objective, new Float64Array(nOut * stride), { maxIterations, gradientTolerance });
   const weights: number[] = [];
   const intercepts: number[] = [];
   for (let o = 0; o < nOut; o++) {
     for (let j = 0; j < d; j++) weights.push(res.theta[o * stride + j]);
     intercepts.push(res.theta[o * stride + d]);
   }
+  lastIterations = res.iterations;
   return { kind: 'linear', task: k === 2 ? 'binary' : 'multiclass', nFeatures: d, nOutputs: nOut, weights, intercepts };
+}
+
+/** Damped Newton (IRLS) for binary logistic regression on CSR rows; null if a step fails. */
+function newtonBinary(
+  rowPtr: Int32Array,
+  cols: Int32Array,
+  vals: Float64Array,
+  y: Labels,
+  d: number,
+  l2: number,
+  objective: Objective,
+  maxIterations: number,
+  gradientTolerance: number,
+): LbfgsResult | null {
+  const n = rowPtr.length - 1;
+  const p = d + 1;
+  let theta = new Float64Array(p);
+  const grad = new Float64Array(p);
+  const trialGrad = new Float64Array(p);
+  const hess = new Float64Array(p * p);
+  let value = objective(theta, grad);
+  for (let iter = 0; iter < Math.min(maxIterations, 100); iter++) {
+    let gmax = 0;
+    for (let j = 0; j < p; j++) gmax = Math.max(gmax, Math.abs(grad[j]));
+    if (gmax < gradientTolerance) return { theta, value, iterations: iter, converged: true };
+    // Hessian (1/n)·Σ p(1-p)·x̃x̃ᵀ + λI on the weights; lower triangle only, then mirrored.
+    hess.fill(0);
+    for (let i = 0; i < n; i++) {
+      const a = rowPtr[i];
+      const b = rowPtr[i + 1];
+      let s = theta[d];
+      for (let k = a; k < b; k++) s += theta[cols[k]] * vals[k];
+      const pr = 1 / (1 + Math.exp(-s));
+      const w = pr * (1 - pr);
+      for (let k = a; k < b; k++) {
+        const wk = w * vals[k];
+        const row = cols[k] * p;
+        for (let m = a; m <= k; m++) hess[row + cols[m]] += wk * vals[m];
+        hess[d * p + cols[k]] += wk;
+      }
+      hess[d * p + d] += w;
+    }
+    for (let r = 0; r < p; r++) {
+      for (let c = 0; c < r; c++) hess[c * p + r] = hess[r * p + c] /= n;
+      hess[r * p + r] = hess[r * p + r] / n + (r < d ? l2 : 0) + 1e-12;
+    }
+    const step = Float64Array.from(grad);
+    if (!choleskySolve(hess, step, p)) return null;
+    let t = 1;
+    let accepted = false;
+    for (let ls = 0; ls < 30; ls++) {
+      const trial = new Float64Array(p);
+      for (let j = 0; j < p; j++) trial[j] = theta[j] - t * step[j];
+      const v = objective(trial, trialGrad);
+      if (v <= value) {
+        theta = trial;
+        grad.set(trialGrad);
+        const done = value - v <= 1e-15 * Math.max(1, Math.abs(v));
+        value = v;
+        accepted = true;
+        if (done) return { theta, value, iterations: iter + 1, converged: true };
+        break;
+      }
+      t *= 0.5;
+    }
+    if (!accepted) return { theta, value, iterations: iter + 1, converged: false };
+  }
+  return { theta, value, iterations: maxIterations, converged: false };
 }

@@ -9,7 +9,7 @@ export interface LinearRegressionOptions {
 }
 
 /** Solve the symmetric positive definite system `a·x = b` in place by Cholesky; false if not SPD. */
-function choleskySolve(a: Float64Array, b: Float64Array, n: number): boolean {
+export function choleskySolve(a: Float64Array, b: Float64Array, n: number): boolean {
   for (let j = 0; j < n; j++) {
     let diag = a[j * n + j];
     for (let k = 0; k < j; k++) diag -= a[j * n + k] * a[j * n + k];
@@ -43,7 +43,8 @@ function choleskySolve(a: Float64Array, b: Float64Array, n: number): boolean {
 export function trainLinearRegression(x: Matrix, y: Labels, options: LinearRegressionOptions = {}): LinearModelBody {
   checkTrainingData(x, y, false);
   const l2 = options.l2 ?? 0;
-  if (!(l2 >= 0) || !Number.isFinite(l2)) throw new InvalidParameterError('l2', `must be a finite number ≥ 0, got ${l2}`);
+  if (!(l2 >= 0) || !Number.isFinite(l2))
+    throw new InvalidParameterError('l2', `must be a finite number ≥ 0, got ${l2}`);
   const { nRows: n, nCols: d, data } = x;
   const p = d + 1;
   const xtx = new Float64Array(p * p);

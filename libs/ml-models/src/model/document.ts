@@ -36,7 +36,8 @@ export function createModelDocument(args: {
   classes?: string[] | null;
   training?: Record<string, unknown>;
 }): ModelDocument {
-  const features = args.features ?? args.preprocessing?.features ?? Array.from({ length: args.model.nFeatures }, (_, i) => `f${i}`);
+  const features =
+    args.features ?? args.preprocessing?.features ?? Array.from({ length: args.model.nFeatures }, (_, i) => `f${i}`);
   if (features.length !== args.model.nFeatures) {
     throw new InvalidModelError(`${features.length} feature names for a model of ${args.model.nFeatures} features`);
   }
@@ -93,11 +94,14 @@ export function parseModel(json: string): ModelDocument {
 /** Structural validation, so a corrupt document fails loudly instead of predicting garbage. */
 export function validateModel(doc: ModelDocument): void {
   if (!doc || typeof doc !== 'object') throw new InvalidModelError('document is not an object');
-  if (doc.format !== MODEL_FORMAT) throw new InvalidModelError(`format is ${JSON.stringify(doc.format)}, expected "${MODEL_FORMAT}"`);
+  if (doc.format !== MODEL_FORMAT)
+    throw new InvalidModelError(`format is ${JSON.stringify(doc.format)}, expected "${MODEL_FORMAT}"`);
   if (doc.version !== MODEL_VERSION) throw new InvalidModelError(`unsupported version ${JSON.stringify(doc.version)}`);
   const m = doc.model;
-  if (!m || (m.kind !== 'linear' && m.kind !== 'gbdt')) throw new InvalidModelError('model.kind must be "linear" or "gbdt"');
-  if (!Array.isArray(doc.features) || doc.features.length !== m.nFeatures) throw new InvalidModelError('features do not match model.nFeatures');
+  if (!m || (m.kind !== 'linear' && m.kind !== 'gbdt'))
+    throw new InvalidModelError('model.kind must be "linear" or "gbdt"');
+  if (!Array.isArray(doc.features) || doc.features.length !== m.nFeatures)
+    throw new InvalidModelError('features do not match model.nFeatures');
   if (m.kind === 'linear') {
     if (m.weights.length !== m.nOutputs * m.nFeatures || m.intercepts.length !== m.nOutputs) {
       throw new InvalidModelError('linear weights have the wrong shape');
@@ -111,7 +115,10 @@ export function validateModel(doc: ModelDocument): void {
       throw new InvalidModelError('tree roots, outputs or base scores have the wrong shape');
     }
     for (let i = 0; i < n; i++) {
-      if (m.feature[i] >= m.nFeatures || (m.feature[i] >= 0 && (m.left[i] <= i || m.right[i] <= i || m.left[i] >= n || m.right[i] >= n))) {
+      if (
+        m.feature[i] >= m.nFeatures ||
+        (m.feature[i] >= 0 && (m.left[i] <= i || m.right[i] <= i || m.left[i] >= n || m.right[i] >= n))
+      ) {
         throw new InvalidModelError(`node ${i} is malformed`);
       }
     }

@@ -166,7 +166,8 @@ export class Predictor {
 
   /** A preprocessed row-major matrix → `nRows × width` outputs. */
   predictBatch(x: Matrix, out = new Float64Array(x.nRows * this.width)): Float64Array {
-    if (x.nCols !== this.nFeatures) throw new InvalidInputError(`matrix has ${x.nCols} columns, model expects ${this.nFeatures}`);
+    if (x.nCols !== this.nFeatures)
+      throw new InvalidInputError(`matrix has ${x.nCols} columns, model expects ${this.nFeatures}`);
     if (out.length < x.nRows * this.width) throw new InvalidInputError('output buffer is too small');
     for (let i = 0; i < x.nRows; i++) {
       this.kernel.score(x.data, i * x.nCols, this.scores);

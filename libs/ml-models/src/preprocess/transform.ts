@@ -59,7 +59,10 @@ function toNumber(column: string, v: RawValue): number {
   if (isMissing(v)) return NaN;
   const n = typeof v === 'number' ? v : Number(v);
   if (Number.isNaN(n)) {
-    throw new InvalidTrainingDataError('non_finite_feature', `column "${column}": ${JSON.stringify(v)} is not a number`);
+    throw new InvalidTrainingDataError(
+      'non_finite_feature',
+      `column "${column}": ${JSON.stringify(v)} is not a number`,
+    );
   }
   return n;
 }
@@ -194,12 +197,16 @@ export class TransformRunner {
   table(table: RawTable): Matrix {
     const cols = this.fitted.columns;
     for (const c of cols) {
-      if (!table[c.name]) throw new InvalidTrainingDataError('missing_column', `column "${c.name}" is not in the table`);
+      if (!table[c.name])
+        throw new InvalidTrainingDataError('missing_column', `column "${c.name}" is not in the table`);
     }
     const nRows = table[cols[0].name].length;
     for (const c of cols) {
       if (table[c.name].length !== nRows) {
-        throw new InvalidTrainingDataError('length_mismatch', `column "${c.name}" has ${table[c.name].length} values, expected ${nRows}`);
+        throw new InvalidTrainingDataError(
+          'length_mismatch',
+          `column "${c.name}" has ${table[c.name].length} values, expected ${nRows}`,
+        );
       }
     }
     const data = new Float64Array(nRows * this.nFeatures);
