@@ -26,8 +26,9 @@ export default tseslint.config(
           depConstraints: [
             // Apps never import apps: only libs (and proto/ files, which are not a project).
             { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:contracts', 'type:lib', 'type:testing'] },
-            { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:contracts', 'type:lib'] },
-            { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:contracts', 'type:lib'] },
+            // Libs may use the testing lib in their specs only (see no-restricted-imports below).
+            { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:contracts', 'type:lib', 'type:testing'] },
+            { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:contracts'] },
             // Contracts are the bottom of the graph.
             { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: [] },
             // The ML and statistics core is framework-free so it can be tested and benchmarked alone.
@@ -43,8 +44,14 @@ export default tseslint.config(
   },
   {
     files: ['apps/**/*.ts', 'libs/**/*.ts'],
-    ignores: ['**/*.spec.ts', 'libs/testing/**'],
-    rules: { 'no-console': 'error' },
+    ignores: ['**/*.spec.ts', 'libs/testing/**', '**/test-support/**'],
+    rules: {
+      'no-console': 'error',
+      'no-restricted-imports': [
+        'error',
+        { paths: [{ name: '@keel/testing', message: 'Test helpers belong in specs.' }] },
+      ],
+    },
   },
   prettier,
 );
