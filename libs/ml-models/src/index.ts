@@ -40,3 +40,5 @@ export {
   type ModelDocument,
 } from './model/document';
 export { Predictor } from './model/predictor';
+export { exportOnnx, ONNX_INPUT, ONNX_LABEL, ONNX_PROBABILITIES, ONNX_VARIABLE } from './onnx/export';
+export { OnnxModel, type OnnxOutput } from './onnx/onnx-model';
