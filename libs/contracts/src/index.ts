@@ -32,3 +32,15 @@ export { ModelTrainedV1 } from './events/model-trained';
 export { PredictionLoggedV1 } from './events/prediction-logged';
 export { TrainingRequestedV1 } from './events/training-requested';
 export { allTopics, contractForTopic, eventRegistry } from './registry';
+export {
+  Algorithm,
+  CategoricalFeature,
+  datasetColumns,
+  FeatureSpec,
+  LOWER_IS_BETTER,
+  MetricGate,
+  MetricName,
+  NumericFeature,
+  type PipelineSpecInput,
+  PipelineSpecV1,
+} from './pipeline-spec';

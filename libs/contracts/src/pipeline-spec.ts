@@ -1,0 +1,158 @@
+import { z } from 'zod';
+import { PipelineId } from './common';
+
+/**
+ * The pipeline spec, `keel/v1`: what ML engineers declare once per pipeline, as YAML or JSON. Every service reads the
+ * current version from the pipeline store; applying a changed spec appends a new version.
+ */
+
+const ColumnName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be a simple column name');
+
+export const NumericFeature = z.object({
+  name: ColumnName,
+  type: z.literal('numeric'),
+  /** Missing values are imputed with the training split's statistic ('none' keeps NaN for trees). */
+  impute: z.enum(['mean', 'median', 'none']).default('median'),
+  standardize: z.boolean().default(true),
+  /** Records with a missing value are accepted (and imputed) unless this is false. */
+  nullable: z.boolean().default(true),
+});
+
+export const CategoricalFeature = z.object({
+  name: ColumnName,
+  type: z.literal('categorical'),
+  encoding: z.enum(['code', 'onehot']).default('code'),
+  /** What serving does with a category the training data never had. */
+  unknown: z.enum(['missing', 'error']).default('missing'),
+  nullable: z.boolean().default(true),
+});
+
+export const FeatureSpec = z.discriminatedUnion('type', [NumericFeature, CategoricalFeature]);
+export type FeatureSpec = z.infer<typeof FeatureSpec>;
+
+export const Algorithm = z.enum(['logistic-regression', 'linear-regression', 'gbdt']);
+export type Algorithm = z.infer<typeof Algorithm>;
+
+const classificationMetrics = ['auc', 'accuracy', 'precision', 'recall', 'f1', 'log_loss'] as const;
+const regressionMetrics = ['rmse', 'mae', 'r2', 'mape'] as const;
+export const MetricName = z.enum([...classificationMetrics, ...regressionMetrics]);
+export type MetricName = z.infer<typeof MetricName>;
+
+/** Metrics where lower is better; gates and model selection use this. */
+export const LOWER_IS_BETTER: readonly MetricName[] = ['log_loss', 'rmse', 'mae', 'mape'];
+
+export const MetricGate = z
+  .object({
+    metric: MetricName,
+    min: z.number().optional(),
+    max: z.number().optional(),
+  })
+  .refine((gate) => gate.min !== undefined || gate.max !== undefined, 'a gate needs min or max');
+export type MetricGate = z.infer<typeof MetricGate>;
+
+export const PipelineSpecV1 = z
+  .object({
+    apiVersion: z.literal('keel/v1'),
+    kind: z.literal('Pipeline'),
+    id: PipelineId,
+    description: z.string().max(2_000).optional(),
+    task: z.enum(['binary-classification', 'regression']),
+    target: z.object({
+      column: ColumnName,
+      /** For binary classification: the label value counted as positive (e.g. ">50K"). */
+      positive: z.union([z.string(), z.number()]).optional(),
+    }),
+    protectedAttributes: z.array(ColumnName).default([]),
+    timeColumn: ColumnName.optional(),
+    features: z.array(FeatureSpec).min(1),
+    ingestion: z
+      .object({
+        /** A dataset version is cut when this many records are staged ... */
+        batchRows: z.number().int().positive().max(5_000_000).default(100_000),
+        /** ... or when no record has arrived for this long. */
+        flushAfterMs: z.number().int().positive().default(3_000),
+      })
+      .prefault({}),
+    validation: z
+      .object({
+        maxMissingRate: z.number().min(0).max(1).default(0.3),
+        /** Share of rows with a category the reference never had, per column. */
+        maxUnseenCategoryRate: z.number().min(0).max(1).default(0.05),
+        /** Numeric values may exceed the reference range by this fraction of its width. */
+        rangeTolerance: z.number().min(0).default(0.5),
+        minRows: z.number().int().positive().default(100),
+      })
+      .prefault({}),
+    split: z
+      .object({
+        /** random: seeded shuffle; time: ordered by timeColumn, the latest rows held out. */
+        strategy: z.enum(['random', 'time']).default('random'),
+        holdoutFraction: z.number().gt(0).lt(1).default(0.2),
+        validationFraction: z.number().min(0).lt(1).default(0.1),
+        seed: z.number().int().default(42),
+      })
+      .prefault({}),
+    training: z.object({
+      algorithms: z.array(Algorithm).min(1),
+      primaryMetric: MetricName,
+      seed: z.number().int().default(42),
+    }),
+    gates: z.array(MetricGate).default([]),
+    rollout: z.object({ strategy: z.enum(['replace']).default('replace') }).prefault({}),
+    monitoring: z
+      .object({
+        /** Predictions per drift window. */
+        windowRows: z.number().int().positive().default(500),
+        psiThreshold: z.number().positive().default(0.2),
+      })
+      .prefault({}),
+  })
+  .superRefine((spec, ctx) => {
+    const names = spec.features.map((feature) => feature.name);
+    const duplicate = names.find((name, i) => names.indexOf(name) !== i);
+    if (duplicate)
+      ctx.addIssue({ code: 'custom', path: ['features'], message: `feature "${duplicate}" is declared twice` });
+    if (names.includes(spec.target.column)) {
+      ctx.addIssue({ code: 'custom', path: ['target', 'column'], message: 'the target cannot also be a feature' });
+    }
+    if (spec.task === 'binary-classification' && spec.target.positive === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['target', 'positive'],
+        message: 'binary classification needs the positive label',
+      });
+    }
+    const allowed: readonly string[] = spec.task === 'regression' ? regressionMetrics : classificationMetrics;
+    if (!allowed.includes(spec.training.primaryMetric)) {
+      ctx.addIssue({ code: 'custom', path: ['training', 'primaryMetric'], message: `not a ${spec.task} metric` });
+    }
+    spec.gates.forEach((gate, i) => {
+      if (!allowed.includes(gate.metric)) {
+        ctx.addIssue({ code: 'custom', path: ['gates', i, 'metric'], message: `not a ${spec.task} metric` });
+      }
+    });
+    for (const algorithm of spec.training.algorithms) {
+      const fits = spec.task === 'regression' ? algorithm !== 'logistic-regression' : algorithm !== 'linear-regression';
+      if (!fits)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['training', 'algorithms'],
+          message: `${algorithm} does not fit ${spec.task}`,
+        });
+    }
+    if (spec.split.strategy === 'time' && !spec.timeColumn) {
+      ctx.addIssue({ code: 'custom', path: ['split', 'strategy'], message: 'a time split needs timeColumn' });
+    }
+  });
+
+export type PipelineSpecV1 = z.infer<typeof PipelineSpecV1>;
+export type PipelineSpecInput = z.input<typeof PipelineSpecV1>;
+
+/** Columns a dataset version of this pipeline holds: features, target, time column, protected attributes. */
+export function datasetColumns(spec: PipelineSpecV1): string[] {
+  const columns = [...spec.features.map((feature) => feature.name), spec.target.column];
+  for (const extra of [spec.timeColumn, ...spec.protectedAttributes]) {
+    if (extra && !columns.includes(extra)) columns.push(extra);
+  }
+  return columns;
+}
