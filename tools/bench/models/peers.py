@@ -1,6 +1,6 @@
 """Peer models for `npm run bench:models`: prints one JSON list of result records on stdout.
 
-Usage: python peers.py <adult.csv> <elec2.csv>
+Usage: python peers.py <adult.csv> <elec2.csv> [repeats]
 Everything is single-threaded (the caller also sets OMP_NUM_THREADS=1) with settings
 comparable to ours: 100 rounds, learning rate 0.1, 31 leaves, 20 rows per leaf, 255 bins.
 """
@@ -57,10 +57,14 @@ def timed_predict(predict, X_test):
     return p, batch, float(np.median(times)) * 1e6
 
 
-def run(model_name, dataset, fit, predict, X_tr, y_tr, X_te, y_te):
-    t0 = time.perf_counter()
-    fit(X_tr, y_tr)
-    train_ms = (time.perf_counter() - t0) * 1e3
+def run(model_name, dataset, fit, predict, X_tr, y_tr, X_te, y_te, repeats):
+    # Median of `repeats` fits, like the TypeScript side.
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fit(X_tr, y_tr)
+        times.append((time.perf_counter() - t0) * 1e3)
+    train_ms = float(np.median(times))
     p, batch, row = timed_predict(predict, X_te)
     return {
         "model": model_name,
@@ -75,10 +79,10 @@ def run(model_name, dataset, fit, predict, X_tr, y_tr, X_te, y_te):
 
 def main():
     out = []
+    repeats = int(sys.argv[3]) if len(sys.argv) > 3 else 3
     for name, path in (("adult", sys.argv[1]), ("elec2", sys.argv[2])):
         X_tr, y_tr, X_te, y_te, cats = load(name, path)
         nums = [c for c in X_tr.columns if c not in cats]
-        n = len(X_tr)
 
         lr = Pipeline([
             ("pre", ColumnTransformer([
@@ -87,26 +91,25 @@ def main():
             ])),
             ("lr", LogisticRegression(C=1.0, max_iter=2000)),
         ])
-        out.append(run("sklearn-logreg", name, lr.fit, lambda X: lr.predict_proba(X)[:, 1], X_tr, y_tr, X_te, y_te))
+        out.append(run("sklearn-logreg", name, lr.fit, lambda X: lr.predict_proba(X)[:, 1], X_tr, y_tr, X_te, y_te, repeats))
 
         hgb = HistGradientBoostingClassifier(
             max_iter=100, learning_rate=0.1, max_leaf_nodes=31, min_samples_leaf=20, max_bins=255,
             early_stopping=False, categorical_features="from_dtype", random_state=0,
         )
-        out.append(run("sklearn-hgb", name, hgb.fit, lambda X: hgb.predict_proba(X)[:, 1], X_tr, y_tr, X_te, y_te))
+        out.append(run("sklearn-hgb", name, hgb.fit, lambda X: hgb.predict_proba(X)[:, 1], X_tr, y_tr, X_te, y_te, repeats))
 
         xg = xgb.XGBClassifier(
             n_estimators=100, learning_rate=0.1, tree_method="hist", grow_policy="lossguide", max_leaves=31,
             max_depth=0, min_child_weight=1e-3, max_bin=255, enable_categorical=True, n_jobs=1, random_state=0,
         )
-        out.append(run("xgboost", name, xg.fit, lambda X: xg.predict_proba(X)[:, 1], X_tr, y_tr, X_te, y_te))
+        out.append(run("xgboost", name, xg.fit, lambda X: xg.predict_proba(X)[:, 1], X_tr, y_tr, X_te, y_te, repeats))
 
         lg = lgb.LGBMClassifier(
             n_estimators=100, learning_rate=0.1, num_leaves=31, min_child_samples=20, max_bin=255,
             n_jobs=1, random_state=0, verbose=-1,
         )
-        out.append(run("lightgbm", name, lg.fit, lambda X: lg.predict_proba(X)[:, 1], X_tr, y_tr, X_te, y_te))
-        del n
+        out.append(run("lightgbm", name, lg.fit, lambda X: lg.predict_proba(X)[:, 1], X_tr, y_tr, X_te, y_te, repeats))
     json.dump(out, sys.stdout)
 
 
