@@ -44,3 +44,4 @@ export {
   type PipelineSpecInput,
   PipelineSpecV1,
 } from './pipeline-spec';
+export { INFERENCE_PROTO, PROTO_ROOT, REGISTRY_PROTO } from './proto-paths';

@@ -11,6 +11,7 @@ import {
   type MessagingLogger,
   MongoProcessedEventStore,
 } from '@keel/messaging';
+import { PipelineStore } from '@keel/pipelines';
 import { BUCKETS, ObjectStore } from '@keel/storage';
 import { trace } from '@opentelemetry/api';
 import { type Admin, type Kafka, type Producer } from 'kafkajs';
@@ -33,6 +34,8 @@ export class Infrastructure implements OnModuleInit, OnApplicationShutdown {
   readonly objects: ObjectStore;
   readonly mongo: Connection;
   readonly processedEvents: MongoProcessedEventStore;
+  /** Applied pipeline specs, read by every service. */
+  readonly pipelines: PipelineStore;
   private readonly admin: Admin;
   private readonly consumers: EventConsumer[] = [];
   private readonly logger: Logger;
@@ -56,6 +59,7 @@ export class Infrastructure implements OnModuleInit, OnApplicationShutdown {
     this.publisher = new EventPublisher(this.producer, `/keel/${identity.name}`);
     this.mongo = mongoose.createConnection(config.MONGO_URL, { serverSelectionTimeoutMS: 10_000, autoIndex: false });
     this.processedEvents = new MongoProcessedEventStore(this.mongo);
+    this.pipelines = new PipelineStore(this.mongo);
     this.objects = new ObjectStore({
       endpoint: config.S3_ENDPOINT,
       accessKey: config.S3_ACCESS_KEY,
@@ -69,7 +73,7 @@ export class Infrastructure implements OnModuleInit, OnApplicationShutdown {
     await trace.getTracer('@keel/service-runtime').startActiveSpan('service start-up', async (span) => {
       try {
         await Promise.all([
-          this.mongo.asPromise().then(() => this.processedEvents.init()),
+          this.mongo.asPromise().then(() => Promise.all([this.processedEvents.init(), this.pipelines.init()])),
           this.admin.connect().then(() => ensureTopics(this.admin)),
           this.producer.connect(),
           this.objects.ensureBuckets(Object.values(BUCKETS)),

@@ -1,0 +1,15 @@
+export {
+  buildReference,
+  type FeatureReference,
+  type ModelPackage,
+  outputsForTask,
+  PACKAGE_FORMAT,
+  PACKAGE_VERSION,
+  type PackageLineage,
+  parsePackage,
+  serializePackage,
+  type SignatureInput,
+  type SignatureOutput,
+  signatureFromSpec,
+  type TensorDatatype,
+} from './model-package';

@@ -1,0 +1,124 @@
+import { type PipelineSpecV1 } from '@keel/contracts';
+import { type ModelDocument, parseModel, stableStringify } from '@keel/ml-models';
+import {
+  CategoricalSummary,
+  type CategoricalSummaryJson,
+  NumericSummary,
+  type NumericSummaryJson,
+} from '@keel/ml-stats';
+
+export const PACKAGE_FORMAT = 'keel.package';
+export const PACKAGE_VERSION = 1;
+
+/** Open Inference Protocol tensor datatypes a package's inputs and outputs use. */
+export type TensorDatatype = 'FP64' | 'FP32' | 'INT64' | 'BYTES';
+
+/** One raw input column as callers send it (one tensor per column) or as a matrix column (FP64 matrix input). */
+export interface SignatureInput {
+  name: string;
+  datatype: TensorDatatype;
+  kind: 'numeric' | 'categorical';
+  nullable: boolean;
+}
+
+export interface SignatureOutput {
+  name: string;
+  datatype: TensorDatatype;
+  description: string;
+}
+
+/** Training-time distribution of one feature, the reference monitoring compares served traffic against. */
+export type FeatureReference =
+  { kind: 'numeric'; summary: NumericSummaryJson } | { kind: 'categorical'; summary: CategoricalSummaryJson };
+
+export interface PackageLineage {
+  datasetVersionId: string;
+  datasetSha256: string;
+  featureSetId: string;
+  featureSetSha256: string;
+  transformSha256: string;
+  /** Version of the training code (package version plus git commit when known). */
+  codeVersion: string;
+  seed: number;
+  algorithm: string;
+  params: Record<string, unknown>;
+  trainRows: number;
+  holdoutRows: number;
+}
+
+/**
+ * Everything serving and monitoring need and nothing else: the model with its fitted preprocessing (so serving applies
+ * exactly what training fitted), the input/output signature, holdout metrics, lineage and the drift reference.
+ * Serialized with sorted keys and no timestamps: same inputs and seed ⇒ same bytes ⇒ same sha256.
+ */
+export interface ModelPackage {
+  format: typeof PACKAGE_FORMAT;
+  version: typeof PACKAGE_VERSION;
+  pipelineId: string;
+  modelName: string;
+  task: PipelineSpecV1['task'];
+  target: { column: string; positive?: string | number; negative?: string | number };
+  signature: { inputs: SignatureInput[]; outputs: SignatureOutput[] };
+  model: ModelDocument;
+  metrics: Record<string, number>;
+  lineage: PackageLineage;
+  reference: Record<string, FeatureReference>;
+}
+
+export function serializePackage(pkg: ModelPackage): Buffer {
+  return Buffer.from(stableStringify(pkg));
+}
+
+/** Parses package bytes, checking format and version; the model document is validated by ml-models. */
+export function parsePackage(bytes: Buffer | string): ModelPackage {
+  const raw = JSON.parse(bytes.toString()) as Partial<ModelPackage>;
+  if (raw.format !== PACKAGE_FORMAT) throw new Error(`not a Keel model package (format ${String(raw.format)})`);
+  if (raw.version !== PACKAGE_VERSION) throw new Error(`unsupported package version ${String(raw.version)}`);
+  for (const field of ['pipelineId', 'modelName', 'task', 'signature', 'model', 'lineage', 'reference'] as const) {
+    if (raw[field] === undefined) throw new Error(`model package lacks "${field}"`);
+  }
+  const pkg = raw as ModelPackage;
+  // Round-trip through ml-models' parser so a corrupt model body fails here, at load, not at the first request.
+  pkg.model = parseModel(JSON.stringify(pkg.model));
+  return pkg;
+}
+
+/** Signature inputs from the spec's features. */
+export function signatureFromSpec(spec: PipelineSpecV1): SignatureInput[] {
+  return spec.features.map((feature) => ({
+    name: feature.name,
+    datatype: feature.type === 'numeric' ? 'FP64' : 'BYTES',
+    kind: feature.type,
+    nullable: feature.nullable,
+  }));
+}
+
+/** Outputs a package of this task produces. */
+export function outputsForTask(task: PipelineSpecV1['task']): SignatureOutput[] {
+  return task === 'regression'
+    ? [{ name: 'prediction', datatype: 'FP64', description: 'predicted value of the target' }]
+    : [
+        { name: 'probability', datatype: 'FP64', description: 'probability of the positive label' },
+        { name: 'label', datatype: 'BYTES', description: 'predicted label (positive when probability >= 0.5)' },
+      ];
+}
+
+/** Builds the drift reference from training rows: quantile bins for numeric features, counts for categorical ones. */
+export function buildReference(
+  inputs: readonly SignatureInput[],
+  columns: Readonly<Record<string, readonly (number | string | boolean | null)[]>>,
+  bins = 10,
+): Record<string, FeatureReference> {
+  const reference: Record<string, FeatureReference> = {};
+  for (const input of inputs) {
+    const values = columns[input.name] ?? [];
+    if (input.kind === 'numeric') {
+      const numbers = values.map((v) => (v === null || v === '' ? null : Number(v)));
+      reference[input.name] = { kind: 'numeric', summary: NumericSummary.fromReference(numbers, bins).toJSON() };
+    } else {
+      const strings = values.map((v) => (v === null ? null : String(v)));
+      reference[input.name] = { kind: 'categorical', summary: new CategoricalSummary().addAll(strings).toJSON() };
+    }
+  }
+  return reference;
+}

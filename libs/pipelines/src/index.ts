@@ -1,0 +1,2 @@
+export { InvalidPipelineSpecError, UnknownPipelineError } from './errors';
+export { parsePipelineSpec, PipelineStore, type StoredPipelineSpec } from './pipeline-store';

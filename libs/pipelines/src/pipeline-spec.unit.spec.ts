@@ -1,0 +1,35 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { InvalidPipelineSpecError } from './errors';
+import { parsePipelineSpec } from './pipeline-store';
+
+const fixture = (name: string) => readFileSync(join(__dirname, '../../../fixtures/pipelines', name), 'utf8');
+
+describe('pipeline spec keel/v1', () => {
+  it.each(['adult-income.yaml', 'bike-demand.yaml'])('parses the bundled %s with defaults filled in', (name) => {
+    const spec = parsePipelineSpec(fixture(name));
+    expect(spec.features.length).toBeGreaterThan(5);
+    expect(spec.validation.maxMissingRate).toBe(0.3);
+  });
+
+  it.each([
+    ['a target that is also a feature', (s: string) => s.replace('column: income', 'column: age'), /target/],
+    [
+      'a regression metric for classification',
+      (s: string) => s.replace('primaryMetric: auc', 'primaryMetric: rmse'),
+      /primaryMetric/,
+    ],
+    ['an unknown algorithm', (s: string) => s.replace('[logistic-regression, gbdt]', '[svm]'), /algorithms/],
+    ['a bad pipeline id', (s: string) => s.replace('id: adult-income', 'id: Adult Income'), /id/],
+  ])('rejects %s, naming the field', (_name, mutate, field) => {
+    let error: unknown;
+    try {
+      parsePipelineSpec(mutate(fixture('adult-income.yaml')));
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(InvalidPipelineSpecError);
+    expect((error as InvalidPipelineSpecError).issues.join('\n')).toMatch(field);
+  });
+});
