@@ -83,7 +83,7 @@ export function runOurs(ds: BenchDataset, repeats: number): { records: BenchReco
     const xTest = new TransformRunner(doc!.preprocessing!).table(ds.test);
     p.predictBatch(xTest);
     const batchTimes: number[] = [];
-    let scores = new Float64Array(0);
+    let scores: Float64Array = new Float64Array(0);
     for (let r = 0; r < 5; r++) {
       const t0 = performance.now();
       scores = p.predictBatch(xTest);

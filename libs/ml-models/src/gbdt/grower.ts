@@ -1,5 +1,5 @@
 import { histogramOffsets } from './binning';
-import { findBestSplit, SplitInfo, type SplitParams } from './split';
+import { CategoryScratch, findBestSplit, SplitInfo, type SplitParams } from './split';
 
 /** A tree in bin space, as grown. Node 0 is the root; leaves have `feature === -1`. */
 export interface GrownTree {
@@ -43,11 +43,15 @@ export class TreeGrower {
   private readonly hists: Float64Array[];
   private readonly freeHists: number[] = [];
   private readonly scratch: Uint32Array;
-  private readonly catOrder: { bin: number; ratio: number }[] = [];
+  private readonly catOrder = new CategoryScratch();
   private readonly offsets: Int32Array;
   /** Column-major copy of the bins: partitioning reads one feature for ascending rows. */
   private readonly binsByFeature: Uint8Array;
   private readonly goLeft = new Uint8Array(256);
+  /** Gradient and hessian interleaved per row: one cache line serves both in histogram builds. */
+  private readonly gh: Float64Array;
+  /** Row-major histogram index of every cell: `offsets[f] + 2 * bin`. */
+  private readonly slots: Uint16Array | Uint32Array;
   /** Row indices, partitioned so that each leaf owns a contiguous range. */
   readonly rows: Uint32Array;
   /** Leaves of the last grown tree: node index and row range in {@link rows}. */
@@ -65,10 +69,13 @@ export class TreeGrower {
     this.offsets = histogramOffsets(nBins);
     this.hists = Array.from({ length: poolSize }, () => new Float64Array(this.offsets[nFeatures]));
     this.rows = new Uint32Array(nRows);
+    this.slots = this.offsets[nFeatures] < 65536 ? new Uint16Array(bins.length) : new Uint32Array(bins.length);
+    for (let i = 0; i < bins.length; i++) this.slots[i] = this.offsets[i % nFeatures] + 2 * bins[i];
     this.binsByFeature = new Uint8Array(bins.length);
     for (let r = 0; r < nRows; r++)
       for (let f = 0; f < nFeatures; f++) this.binsByFeature[f * nRows + r] = bins[r * nFeatures + f];
     this.scratch = new Uint32Array(nRows);
+    this.gh = new Float64Array(2 * nRows);
   }
 
   /** Grow one tree on the first `nUsed` entries of {@link rows} with the given gradients. */
@@ -88,14 +95,17 @@ export class TreeGrower {
     for (let i = this.hists.length - 1; i >= 0; i--) this.freeHists.push(i);
     let g = 0;
     let h = 0;
+    const gh = this.gh;
     for (let i = 0; i < nUsed; i++) {
       const r = this.rows[i];
       g += grad[r];
       h += hess[r];
+      gh[2 * r] = grad[r];
+      gh[2 * r + 1] = hess[r];
     }
     const root = this.newLeaf(tree, 0, nUsed, g, h, 0);
     root.hist = this.freeHists.pop()!;
-    this.buildHist(this.hists[root.hist], 0, nUsed, grad, hess, features);
+    this.buildHist(this.hists[root.hist], 0, nUsed, features);
     this.evaluate(root, features);
     const leaves: Leaf[] = [root];
     while (leaves.length < p.maxLeaves) {
@@ -105,7 +115,7 @@ export class TreeGrower {
       }
       if (best < 0) break;
       const parent = leaves[best];
-      const [a, b] = this.split(tree, parent, grad, hess, features);
+      const [a, b] = this.split(tree, parent, features);
       leaves[best] = a;
       leaves.push(b);
     }
@@ -153,13 +163,7 @@ export class TreeGrower {
     );
   }
 
-  private split(
-    tree: GrownTree,
-    leaf: Leaf,
-    grad: Float64Array,
-    hess: Float64Array,
-    features: Int32Array,
-  ): [Leaf, Leaf] {
+  private split(tree: GrownTree, leaf: Leaf, features: Int32Array): [Leaf, Leaf] {
     const s = leaf.split;
     const f = s.feature;
     const rows = this.rows;
@@ -203,7 +207,7 @@ export class TreeGrower {
       large.hist = leaf.hist;
       const sh = this.hists[small.hist];
       const lh = this.hists[large.hist];
-      this.buildHist(sh, small.start, small.end, grad, hess, features);
+      this.buildHist(sh, small.start, small.end, features);
       for (let fi = 0; fi < features.length; fi++) {
         const f2 = features[fi];
         for (let k = this.offsets[f2], end = this.offsets[f2 + 1]; k < end; k++) lh[k] -= sh[k];
@@ -217,28 +221,24 @@ export class TreeGrower {
     return [a, b];
   }
 
-  private buildHist(
-    hist: Float64Array,
-    start: number,
-    end: number,
-    grad: Float64Array,
-    hess: Float64Array,
-    features: Int32Array,
-  ): void {
+  private buildHist(hist: Float64Array, start: number, end: number, features: Int32Array): void {
     const d = this.nFeatures;
     const bins = this.bins;
     const rows = this.rows;
     const nf = features.length;
     const off = this.offsets;
+    const gh = this.gh;
     for (let fi = 0; fi < nf; fi++) hist.fill(0, off[features[fi]], off[features[fi] + 1]);
     if (nf === d) {
+      // Hot loop: precomputed histogram slots save an offset load and an add per cell.
+      const slots = this.slots;
       for (let i = start; i < end; i++) {
         const r = rows[i];
-        const gv = grad[r];
-        const hv = hess[r];
-        let o = r * d;
-        for (let f = 0; f < d; f++) {
-          const k = off[f] + bins[o++] * 2;
+        const gv = gh[2 * r];
+        const hv = gh[2 * r + 1];
+        const o = r * d;
+        for (let f = o, e = o + d; f < e; f++) {
+          const k = slots[f];
           hist[k] += gv;
           hist[k + 1] += hv;
         }
@@ -247,8 +247,8 @@ export class TreeGrower {
     }
     for (let i = start; i < end; i++) {
       const r = rows[i];
-      const gv = grad[r];
-      const hv = hess[r];
+      const gv = gh[2 * r];
+      const hv = gh[2 * r + 1];
       const o = r * d;
       for (let fi = 0; fi < nf; fi++) {
         const f = features[fi];

@@ -12,6 +12,12 @@ export interface SplitParams {
   maxCatThreshold: number;
 }
 
+/** Reusable buffers for ordering a feature's categories. */
+export class CategoryScratch {
+  readonly bins = new Int32Array(256);
+  readonly ratio = new Float64Array(256);
+}
+
 /** Best split of one leaf; `gain <= 0` means none. */
 export class SplitInfo {
   gain = 0;
@@ -51,7 +57,7 @@ export function findBestSplit(
   c: number,
   p: SplitParams,
   out: SplitInfo,
-  catOrder: { bin: number; ratio: number }[],
+  catOrder: CategoryScratch,
 ): void {
   out.reset();
   const lambda = p.l2;
@@ -142,19 +148,28 @@ function findCategorical(
   f: number,
   p: SplitParams,
   out: SplitInfo,
-  order: { bin: number; ratio: number }[],
+  scratch: CategoryScratch,
 ): void {
-  order.length = 0;
+  const order = scratch.bins;
+  const ratio = scratch.ratio;
+  let k = 0;
+  // Insertion sort by ratio (few categories), ties by code, so the order is fully determined.
   for (let b = 0; b < nb; b++) {
     const o = base + b * 2;
-    if (hist[o + 1] > 0) order.push({ bin: b, ratio: hist[o] / (hist[o + 1] + p.catSmooth) });
+    if (!(hist[o + 1] > 0)) continue;
+    const r = hist[o] / (hist[o + 1] + p.catSmooth);
+    let j = k++;
+    while (j > 0 && ratio[j - 1] > r) {
+      ratio[j] = ratio[j - 1];
+      order[j] = order[j - 1];
+      j--;
+    }
+    ratio[j] = r;
+    order[j] = b;
   }
-  if (order.length < 2 && cm === 0) return;
-  // Ties broken by code so the result never depends on sort internals.
-  order.sort((a, b) => a.ratio - b.ratio || a.bin - b.bin);
+  if (k < 2 && cm === 0) return;
   const lambda = p.l2 + p.catL2;
   const parent = (g * g) / (h + lambda);
-  const k = order.length;
   const maxSet = Math.min(p.maxCatThreshold, k);
   // Prefix sets from either end of the ratio order: the optimal set for a convex loss is a prefix.
   for (let dir = 0; dir < 2; dir++) {
@@ -162,7 +177,7 @@ function findCategorical(
     let hl = 0;
     let cl = 0;
     for (let i = 0; i < maxSet; i++) {
-      const b = order[dir === 0 ? i : k - 1 - i].bin;
+      const b = order[dir === 0 ? i : k - 1 - i];
       const o = base + b * 2;
       gl += hist[o];
       hl += hist[o + 1];
@@ -180,7 +195,7 @@ function findCategorical(
         if (gain > out.gain) {
           const mask = new Uint32Array(8);
           for (let j = 0; j <= i; j++) {
-            const bb = order[dir === 0 ? j : k - 1 - j].bin;
+            const bb = order[dir === 0 ? j : k - 1 - j];
             mask[bb >>> 5] |= 1 << (bb & 31);
           }
           out.gain = gain;

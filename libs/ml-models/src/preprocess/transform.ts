@@ -209,12 +209,33 @@ export class TransformRunner {
         );
       }
     }
-    const data = new Float64Array(nRows * this.nFeatures);
-    const rec: Record<string, RawValue> = {};
-    for (let i = 0; i < nRows; i++) {
-      for (const c of cols) rec[c.name] = table[c.name][i];
-      this.writeRecord(rec, data, i * this.nFeatures);
+    // Column by column: one lookup table and one branch pattern per column, not per cell.
+    const d = this.nFeatures;
+    const data = new Float64Array(nRows * d);
+    let k = 0;
+    for (let c = 0; c < cols.length; c++) {
+      const col = cols[c];
+      const values = table[col.name];
+      if (col.kind === 'numeric') {
+        const fill = col.fill;
+        for (let i = 0; i < nRows; i++) {
+          const raw = values[i];
+          let v = typeof raw === 'number' ? raw : toNumber(col.name, raw);
+          if (v !== v && fill !== null) v = fill;
+          data[i * d + k] = (v - col.center) / col.scale;
+        }
+        k++;
+      } else if (col.encoding === 'code') {
+        for (let i = 0; i < nRows; i++) data[i * d + k] = this.code(c, col, values[i]);
+        k++;
+      } else {
+        for (let i = 0; i < nRows; i++) {
+          const code = this.code(c, col, values[i]);
+          if (code === code) data[i * d + k + code] = 1;
+        }
+        k += col.categories.length;
+      }
     }
-    return { data, nRows, nCols: this.nFeatures };
+    return { data, nRows, nCols: d };
   }
 }
