@@ -44,57 +44,79 @@ class LinearKernel implements ScoreKernel {
   }
 }
 
-/** Trees flattened into typed arrays; one tight loop per tree. */
+/**
+ * Trees compiled for cache-friendly evaluation: nodes renumbered breadth-first so that each
+ * node's children are adjacent (right = left + 1), and every node packed into two parallel
+ * arrays. `info[2n]` is the feature (-1 for a leaf); `info[2n + 1]` is
+ * `left << 2 | categorical << 1 | missingLeft`. `num[n]` is the threshold, the category bit-set
+ * offset for categorical nodes, or the leaf value. A visit touches two cache lines at most.
+ */
 class TreeKernel implements ScoreKernel {
-  private readonly feature: Int32Array;
-  private readonly threshold: Float64Array;
-  private readonly missingLeft: Uint8Array;
-  private readonly left: Int32Array;
-  private readonly right: Int32Array;
-  private readonly value: Float64Array;
-  private readonly catOffset: Int32Array;
+  private readonly info: Int32Array;
+  private readonly num: Float64Array;
   private readonly catBits: Uint32Array;
   private readonly roots: Int32Array;
   private readonly outputs: Int32Array;
   private readonly base: Float64Array;
 
   constructor(m: Extract<ModelDocument['model'], { kind: 'gbdt' }>) {
-    this.feature = Int32Array.from(m.feature);
-    this.threshold = Float64Array.from(m.threshold);
-    this.missingLeft = Uint8Array.from(m.missingLeft);
-    this.left = Int32Array.from(m.left);
-    this.right = Int32Array.from(m.right);
-    this.value = Float64Array.from(m.value);
-    this.catOffset = Int32Array.from(m.catOffset);
+    const n = m.feature.length;
+    this.info = new Int32Array(2 * n);
+    this.num = new Float64Array(n);
     this.catBits = Uint32Array.from(m.catBits);
-    this.roots = Int32Array.from(m.treeRoots);
+    this.roots = new Int32Array(m.treeRoots.length);
     this.outputs = Int32Array.from(m.treeOutputs);
     this.base = Float64Array.from(m.baseScores);
+    let next = 0;
+    const queue: number[] = [];
+    for (let t = 0; t < m.treeRoots.length; t++) {
+      // Breadth-first renumbering; `queue` holds old ids, new ids are assigned in push order.
+      queue.length = 0;
+      queue.push(m.treeRoots[t]);
+      this.roots[t] = next;
+      let id = next++;
+      for (let q = 0; q < queue.length; q++, id++) {
+        const old = queue[q];
+        const f = m.feature[old];
+        this.info[2 * id] = f;
+        if (f < 0) {
+          this.num[id] = m.value[old];
+          continue;
+        }
+        const left = next;
+        next += 2;
+        queue.push(m.left[old], m.right[old]);
+        const cat = m.catOffset[old] >= 0;
+        this.info[2 * id + 1] = (left << 2) | (cat ? 2 : 0) | (m.missingLeft[old] ? 1 : 0);
+        this.num[id] = cat ? m.catOffset[old] : m.threshold[old];
+      }
+    }
   }
 
   score(x: ArrayLike<number>, offset: number, out: Float64Array): void {
-    const { feature, threshold, missingLeft, left, right, value, catOffset, catBits, roots, outputs } = this;
+    const { info, num, catBits, roots, outputs } = this;
     out.set(this.base);
     const single = this.base.length === 1;
     let acc = 0;
     for (let t = 0; t < roots.length; t++) {
       let n = roots[t];
-      let f = feature[n];
+      let f = info[2 * n];
       while (f >= 0) {
+        const meta = info[2 * n + 1];
         const v = x[offset + f];
-        let goLeft: boolean;
-        if (v !== v) goLeft = missingLeft[n] === 1;
+        let right: number;
+        if (v !== v) right = (meta & 1) ^ 1;
+        else if ((meta & 2) === 0) right = v <= num[n] ? 0 : 1;
         else {
-          const co = catOffset[n];
-          if (co < 0) goLeft = v <= threshold[n];
           // Codes outside 0..255 (or fractional) are in no category set, so they go right.
-          else goLeft = v >= 0 && v < 256 && (v | 0) === v && ((catBits[co + (v >>> 5)] >>> (v & 31)) & 1) === 1;
+          const co = num[n];
+          right = v >= 0 && v < 256 && (v | 0) === v && ((catBits[co + (v >>> 5)] >>> (v & 31)) & 1) === 1 ? 0 : 1;
         }
-        n = goLeft ? left[n] : right[n];
-        f = feature[n];
+        n = (meta >>> 2) + right;
+        f = info[2 * n];
       }
-      if (single) acc += value[n];
-      else out[outputs[t]] += value[n];
+      if (single) acc += num[n];
+      else out[outputs[t]] += num[n];
     }
     if (single) out[0] += acc;
   }
