@@ -1,0 +1,114 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type PipelineSpecV1, type Scalar } from '@keel/contracts';
+import { parsePipelineSpec } from '@keel/pipelines';
+import { context, trace } from '@opentelemetry/api';
+import { type Producer } from 'kafkajs';
+import { repoRoot } from '../stack/paths';
+import {
+  applySpec,
+  columnTensors,
+  inferenceClient,
+  type InferResponse,
+  type ModelVersionView,
+  publishRecords,
+  recordsFromCsv,
+  waitForChampion,
+  waitForServing,
+} from './pipeline-client';
+
+/** A bundled pipeline: its spec file, its data file, and which rows an upstream system publishes for training. */
+export interface DemoPipeline {
+  specFile: string;
+  dataFile: string;
+  trainingRows: (row: Record<string, string>) => boolean;
+  /** Rows kept back for inference requests. */
+  servingRows: (row: Record<string, string>) => boolean;
+}
+
+export const bundledPipelines: Record<'adult' | 'bike', DemoPipeline> = {
+  adult: {
+    specFile: 'fixtures/pipelines/adult-income.yaml',
+    dataFile: 'fixtures/datasets/adult/adult.csv',
+    trainingRows: (row) => row.split === 'train',
+    servingRows: (row) => row.split === 'test',
+  },
+  bike: {
+    specFile: 'fixtures/pipelines/bike-demand.yaml',
+    dataFile: 'fixtures/datasets/bike_sharing/bike_sharing_hourly.csv',
+    // Train on 2011 and the first half of 2012; the rest is what the deployed model then sees.
+    trainingRows: (row) => row.dteday < '2012-07-01',
+    servingRows: (row) => row.dteday >= '2012-07-01',
+  },
+};
+
+export interface PipelineRun {
+  spec: PipelineSpecV1;
+  specYaml: string;
+  traceId: string;
+  publishedRecords: number;
+  publishedEvents: number;
+  champion: ModelVersionView;
+  servingRows: Record<string, Scalar>[];
+  firstPrediction: InferResponse;
+}
+
+/** Loads a bundled spec, optionally under another pipeline id (tests use unique ids). */
+export function loadSpec(pipeline: DemoPipeline, pipelineId?: string): { spec: PipelineSpecV1; yaml: string } {
+  let yaml = readFileSync(join(repoRoot, pipeline.specFile), 'utf8');
+  if (pipelineId) yaml = yaml.replace(/^id: .*$/m, `id: ${pipelineId}`);
+  return { spec: parsePipelineSpec(yaml), yaml };
+}
+
+/**
+ * One pipeline run end to end, under one root span so Jaeger shows it as one trace: apply the spec, publish the
+ * training rows as data events, wait for the registry's champion and for serving to load it, then call ModelInfer.
+ */
+export async function runPipeline(
+  pipeline: DemoPipeline,
+  producer: Producer,
+  options: { pipelineId?: string; timeoutMs?: number; log?: (message: string) => void } = {},
+): Promise<PipelineRun> {
+  const { spec, yaml } = loadSpec(pipeline, options.pipelineId);
+  const log = options.log ?? (() => undefined);
+  const timeoutMs = options.timeoutMs ?? 600_000;
+  const tracer = trace.getTracer('keel-demo');
+  return tracer.startActiveSpan(`pipeline run ${spec.id}`, async (root) => {
+    try {
+      const traceId = root.spanContext().traceId;
+      const dataPath = join(repoRoot, pipeline.dataFile);
+      const training = recordsFromCsv(dataPath, spec, pipeline.trainingRows);
+      const servingRows = recordsFromCsv(dataPath, spec, pipeline.servingRows);
+      await applySpec(yaml, spec.id);
+      log(`${spec.id}: spec applied; publishing ${training.length} records to mlops.data.records.v1`);
+      const publishedEvents = await publishRecords(producer, spec.id, training, { source: 'keel-demo' });
+      const champion = await waitForChampion(spec.id, timeoutMs);
+      log(`${spec.id}: champion v${champion.version} (${champion.algorithm})`);
+      const client = inferenceClient();
+      try {
+        await waitForServing(client, spec.id, 120_000, champion.version);
+        const firstPrediction = await context.with(context.active(), () =>
+          client.modelInfer({
+            model_name: spec.id,
+            id: `demo-${spec.id}`,
+            inputs: columnTensors(spec, servingRows.slice(0, 5)),
+          }),
+        );
+        return {
+          spec,
+          specYaml: yaml,
+          traceId,
+          publishedRecords: training.length,
+          publishedEvents,
+          champion,
+          servingRows,
+          firstPrediction,
+        };
+      } finally {
+        client.close();
+      }
+    } finally {
+      root.end();
+    }
+  });
+}
