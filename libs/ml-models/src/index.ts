@@ -42,3 +42,15 @@ export {
 export { Predictor } from './model/predictor';
 export { exportOnnx, ONNX_INPUT, ONNX_LABEL, ONNX_PROBABILITIES, ONNX_VARIABLE } from './onnx/export';
 export { OnnxModel, type OnnxOutput } from './onnx/onnx-model';
+export {
+  hyperband,
+  randomSearch,
+  successiveHalving,
+  type BudgetedObjective,
+  type HalvingOptions,
+  type Objective,
+  type SearchOptions,
+  type SearchResult,
+  type Trial,
+} from './search/search';
+export { sampleParams, type Distribution, type Params, type SearchSpace } from './search/space';
