@@ -1,0 +1,105 @@
+import { type Scalar } from '@keel/contracts';
+import { CategoricalSummary, compareCategorical, compareNumeric, NumericSummary } from '@keel/ml-stats';
+import { type FeatureReference } from '@keel/model-package';
+
+/** Drift statistics of one feature in one window. */
+export interface FeatureDriftReport {
+  feature: string;
+  kind: 'numeric' | 'categorical';
+  /** PSI over the reference's bins (quantile bins for numeric features, categories for categorical ones). */
+  psi: number;
+  /** Jensen–Shannon distance (base e) over the same bins. */
+  jensenShannon: number;
+  /** KS p-value (numeric) or chi-square p-value (categorical). */
+  pValue: number;
+  /** Non-missing values of the feature in the window. */
+  currentCount: number;
+  /** PSI ≥ the pipeline's psiThreshold. */
+  drifted: boolean;
+}
+
+/** Features of a window compared against the package's reference. */
+export interface WindowDrift {
+  features: FeatureDriftReport[];
+  drifted: boolean;
+  /** Features the window had no non-missing value for (nothing to compare). */
+  skipped: string[];
+}
+
+/**
+ * Compares a window of served inputs with the training reference, feature by feature. Current summaries reuse the
+ * reference's bin edges, so PSI compares like with like; missing or unparsable values count as missing.
+ */
+export function evaluateWindow(
+  reference: Readonly<Record<string, FeatureReference>>,
+  rows: readonly Readonly<Record<string, Scalar | undefined>>[],
+  psiThreshold: number,
+): WindowDrift {
+  const features: FeatureDriftReport[] = [];
+  const skipped: string[] = [];
+  for (const [feature, ref] of Object.entries(reference).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const report =
+      ref.kind === 'numeric'
+        ? compareNumericFeature(feature, ref.summary, rows, psiThreshold)
+        : compareCategoricalFeature(feature, ref.summary, rows, psiThreshold);
+    if (report) features.push(report);
+    else skipped.push(feature);
+  }
+  return { features, drifted: features.some((feature) => feature.drifted), skipped };
+}
+
+function compareNumericFeature(
+  feature: string,
+  referenceJson: Extract<FeatureReference, { kind: 'numeric' }>['summary'],
+  rows: readonly Readonly<Record<string, Scalar | undefined>>[],
+  psiThreshold: number,
+): FeatureDriftReport | undefined {
+  const reference = NumericSummary.fromJSON(referenceJson);
+  const current = new NumericSummary(reference.edges, { sketchK: referenceJson.sketch.k });
+  for (const row of rows) current.add(toNumber(row[feature]));
+  if (current.count === 0 || reference.count === 0) return undefined;
+  const drift = compareNumeric(reference, current, { psi: psiThreshold });
+  return {
+    feature,
+    kind: 'numeric',
+    psi: drift.psi,
+    jensenShannon: drift.jensenShannon,
+    pValue: drift.ks.pValue,
+    currentCount: current.count,
+    drifted: drift.drifted.psi,
+  };
+}
+
+function compareCategoricalFeature(
+  feature: string,
+  referenceJson: Extract<FeatureReference, { kind: 'categorical' }>['summary'],
+  rows: readonly Readonly<Record<string, Scalar | undefined>>[],
+  psiThreshold: number,
+): FeatureDriftReport | undefined {
+  const reference = CategoricalSummary.fromJSON(referenceJson);
+  const current = new CategoricalSummary();
+  for (const row of rows) current.add(toCategory(row[feature]));
+  if (current.count === 0 || reference.count === 0) return undefined;
+  const drift = compareCategorical(reference, current, { psi: psiThreshold });
+  return {
+    feature,
+    kind: 'categorical',
+    psi: drift.psi,
+    jensenShannon: drift.jensenShannon,
+    pValue: drift.chiSquare.pValue,
+    currentCount: current.count,
+    drifted: drift.drifted.psi,
+  };
+}
+
+/** Numbers and numeric strings count; null, '', booleans and non-finite values are missing. */
+function toNumber(value: Scalar | undefined): number | null {
+  if (value === null || value === undefined || value === '' || typeof value === 'boolean') return null;
+  const number = typeof value === 'number' ? value : Number(value);
+  return Number.isFinite(number) ? number : null;
+}
+
+/** Categories are compared as strings, as the reference was built; null and '' are missing. */
+function toCategory(value: Scalar | undefined): string | null {
+  return value === null || value === undefined || value === '' ? null : String(value);
+}

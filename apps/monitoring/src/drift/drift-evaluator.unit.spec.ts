@@ -1,0 +1,81 @@
+import { CategoricalSummary, NumericSummary, Prng } from '@keel/ml-stats';
+import { type FeatureReference } from '@keel/model-package';
+import { describe, expect, it } from 'vitest';
+import { evaluateWindow } from './drift-evaluator';
+
+/** Ages 17 … 90 drawn uniformly, and a sex column two-thirds "Male". */
+function sample(rows: number, seed: number): { age: number; sex: string }[] {
+  const prng = new Prng(seed);
+  return Array.from({ length: rows }, () => ({
+    age: 17 + prng.nextInt(74),
+    sex: prng.next() < 2 / 3 ? 'Male' : 'Female',
+  }));
+}
+
+function referenceOf(rows: { age: number; sex: string }[]): Record<string, FeatureReference> {
+  return {
+    age: {
+      kind: 'numeric',
+      summary: NumericSummary.fromReference(
+        rows.map((row) => row.age),
+        10,
+      ).toJSON(),
+    },
+    sex: { kind: 'categorical', summary: new CategoricalSummary().addAll(rows.map((row) => row.sex)).toJSON() },
+  };
+}
+
+describe('evaluateWindow', () => {
+  it('given a reference with known bins, when the window repeats it exactly, then PSI is 0 and nothing drifts', () => {
+    const reference: Record<string, FeatureReference> = {
+      age: { kind: 'numeric', summary: new NumericSummary([30, 50]).addAll([20, 40, 60, 25, 45, 65]).toJSON() },
+    };
+    const result = evaluateWindow(reference, [{ age: 20 }, { age: 40 }, { age: 60 }], 0.2);
+    expect(result.drifted).toBe(false);
+    expect(result.features).toHaveLength(1);
+    expect(result.features[0]).toMatchObject({
+      feature: 'age',
+      kind: 'numeric',
+      psi: 0,
+      currentCount: 3,
+      drifted: false,
+    });
+  });
+
+  it('given known bins, when every value moves to the top bin, then PSI is large and age drifts', () => {
+    const reference: Record<string, FeatureReference> = {
+      age: { kind: 'numeric', summary: new NumericSummary([30, 50]).addAll([20, 40, 60, 25, 45, 65]).toJSON() },
+    };
+    const result = evaluateWindow(reference, [{ age: 70 }, { age: 80 }, { age: '90' }], 0.2);
+    expect(result.features[0].drifted).toBe(true);
+    expect(result.features[0].psi).toBeGreaterThan(1);
+    expect(result.drifted).toBe(true);
+  });
+
+  it('given a 5000-row reference with 10 bins, when a 200-row in-distribution window arrives, then PSI stays well under 0.2', () => {
+    const reference = referenceOf(sample(5_000, 1));
+    const result = evaluateWindow(reference, sample(200, 2), 0.2);
+    expect(result.drifted).toBe(false);
+    for (const feature of result.features) expect(feature.psi).toBeLessThan(0.1);
+    expect(result.features.find((feature) => feature.feature === 'age')?.pValue).toBeGreaterThan(0.01);
+  });
+
+  it('given the same reference, when the window has age + 30, then age drifts and sex does not', () => {
+    const reference = referenceOf(sample(5_000, 1));
+    const shifted = sample(200, 3).map((row) => ({ ...row, age: row.age + 30 }));
+    const result = evaluateWindow(reference, shifted, 0.2);
+    const age = result.features.find((feature) => feature.feature === 'age');
+    expect(age?.drifted).toBe(true);
+    expect(age?.psi).toBeGreaterThan(1);
+    expect(age?.pValue).toBeLessThan(1e-6);
+    expect(result.features.find((feature) => feature.feature === 'sex')?.drifted).toBe(false);
+    expect(result.drifted).toBe(true);
+  });
+
+  it('given a window with no value for a feature, when evaluated, then the feature is skipped rather than compared', () => {
+    const reference = referenceOf(sample(100, 1));
+    const result = evaluateWindow(reference, [{ age: null, sex: 'Male' }, { sex: '' }], 0.2);
+    expect(result.skipped).toEqual(['age']);
+    expect(result.features.map((feature) => feature.feature)).toEqual(['sex']);
+  });
+});
