@@ -3,7 +3,7 @@
  * Kafka, wait for a champion model, and call ModelInfer over gRPC. Used by `npm start` and the end-to-end tests.
  */
 import { randomUUID } from 'node:crypto';
-import { credentials, loadPackageDefinition, type ServiceError } from '@grpc/grpc-js';
+import { credentials, loadPackageDefinition, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import {
   DataRecordsV1,
@@ -13,6 +13,7 @@ import {
   type Scalar,
 } from '@keel/contracts';
 import { injectTraceContext } from '@keel/telemetry';
+import { context, propagation } from '@opentelemetry/api';
 import { type Producer } from 'kafkajs';
 import { readSimpleCsv } from './csv';
 
@@ -133,7 +134,11 @@ export interface InferResponse {
   outputs: InferTensor[];
 }
 
-type Unary<Req, Res> = (request: Req, callback: (error: ServiceError | null, response: Res) => void) => void;
+type Unary<Req, Res> = (
+  request: Req,
+  metadata: Metadata,
+  callback: (error: ServiceError | null, response: Res) => void,
+) => void;
 
 interface InferenceStub {
   ModelInfer: Unary<{ model_name: string; model_version?: string; id?: string; inputs: InferTensor[] }, InferResponse>;
