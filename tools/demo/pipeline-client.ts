@@ -168,9 +168,13 @@ export function inferenceClient(address: string = endpoints.servingGrpc) {
   const call =
     <Req, Res>(method: Unary<Req, Res>) =>
     (request: Req) =>
-      new Promise<Res>((resolve, reject) =>
-        method.call(stub, request, (error, response) => (error ? reject(error) : resolve(response))),
-      );
+      new Promise<Res>((resolve, reject) => {
+        // Trace context goes in the call's metadata explicitly, so the caller's trace continues in serving whether
+        // or not grpc-js was auto-instrumented in this process.
+        const metadata = new Metadata();
+        propagation.inject(context.active(), metadata, { set: (carrier, key, value) => carrier.set(key, value) });
+        method.call(stub, request, metadata, (error, response) => (error ? reject(error) : resolve(response)));
+      });
   return {
     modelInfer: call(stub.ModelInfer),
     modelReady: call(stub.ModelReady),
