@@ -1,4 +1,16 @@
 import { serviceEnvSchema } from '@keel/config';
+import { z } from 'zod';
 
 /** Environment of the ingestion service (see libs/config for the shared variables and their defaults). */
-export const ingestionEnvSchema = serviceEnvSchema({ httpPort: 3001 });
+export const ingestionEnvSchema = serviceEnvSchema({ httpPort: 3001 }).extend({
+  /** How often the flush timer looks for pipelines whose staged records went quiet (spec.ingestion.flushAfterMs). */
+  INGESTION_FLUSH_CHECK_MS: z.coerce.number().int().positive().default(500),
+  /** Largest CSV upload accepted, in bytes. */
+  INGESTION_MAX_UPLOAD_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(100 * 1024 * 1024),
+});
+
+export type IngestionConfig = z.infer<typeof ingestionEnvSchema>;

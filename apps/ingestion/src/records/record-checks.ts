@@ -1,0 +1,85 @@
+import { type PipelineSpecV1 } from '@keel/contracts';
+import { datasetSchema, type SchemaColumn } from '../datasets/dataset-schema';
+
+/** A record that passed the checks: only the dataset's columns, numbers as numbers, categories as strings. */
+export type CleanRecord = Record<string, number | string | null>;
+
+/** A record that failed, with why (`age "forty" is not a number`) and its position in its batch. */
+export interface BadRecord {
+  index: number;
+  record: Readonly<Record<string, unknown>>;
+  reason: string;
+}
+
+export type RecordCheck = { ok: true; record: CleanRecord } | { ok: false; reason: string };
+
+// Decimal notation only: Number() would also accept "0x1f", "" and "Infinity", none of which is a measurement.
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+function describe(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}
+
+function isMissing(value: unknown): boolean {
+  return value === undefined || value === null || (typeof value === 'string' && value.trim() === '');
+}
+
+/** The value of one column as the dataset stores it, or why it cannot be stored. */
+function cleanValue(column: SchemaColumn, value: unknown): { value: number | string | null } | { problem: string } {
+  if (isMissing(value)) {
+    if (column.nullable) return { value: null };
+    const what = column.role === 'target' ? ' (target)' : column.role === 'time' ? ' (time column)' : '';
+    return { problem: `${column.name} is missing${what}` };
+  }
+  if (typeof value === 'object' || typeof value === 'function') {
+    return { problem: `${column.name} ${JSON.stringify(value)} is not a scalar` };
+  }
+  switch (column.type) {
+    case 'number': {
+      if (typeof value === 'number') {
+        return Number.isFinite(value) ? { value } : { problem: `${column.name} ${value} is not a finite number` };
+      }
+      if (typeof value === 'string' && DECIMAL.test(value.trim())) return { value: Number(value.trim()) };
+      return { problem: `${column.name} ${describe(value)} is not a number` };
+    }
+    case 'timestamp': {
+      if (typeof value === 'number' && Number.isFinite(value)) return { value: new Date(value).toISOString() };
+      // Kept verbatim: upstream times may be local times without a zone (bike sharing), which is still a time.
+      if (typeof value === 'string' && !Number.isNaN(Date.parse(value))) return { value };
+      return { problem: `${column.name} ${describe(value)} is not a timestamp` };
+    }
+    default:
+      return { value: String(value) };
+  }
+}
+
+/** Checks one record against the dataset schema of a pipeline and keeps only its columns. */
+export function checkRecord(schema: readonly SchemaColumn[], record: Readonly<Record<string, unknown>>): RecordCheck {
+  const clean: CleanRecord = {};
+  for (const column of schema) {
+    const result = cleanValue(column, record[column.name]);
+    if ('problem' in result) return { ok: false, reason: result.problem };
+    clean[column.name] = result.value;
+  }
+  return { ok: true, record: clean };
+}
+
+/**
+ * Splits a batch into clean records and bad ones; one bad record never blocks the others. `label` names a record
+ * in reasons, e.g. `record 3` for an event's records (0-based) or `line 5` for a CSV file.
+ */
+export function checkRecords(
+  spec: PipelineSpecV1,
+  records: readonly Readonly<Record<string, unknown>>[],
+  label: (index: number) => string = (index) => `record ${index}`,
+): { good: CleanRecord[]; bad: BadRecord[] } {
+  const schema = datasetSchema(spec);
+  const good: CleanRecord[] = [];
+  const bad: BadRecord[] = [];
+  records.forEach((record, index) => {
+    const result = checkRecord(schema, record);
+    if (result.ok) good.push(result.record);
+    else bad.push({ index, record, reason: `${label(index)}: ${result.reason}` });
+  });
+  return { good, bad };
+}
