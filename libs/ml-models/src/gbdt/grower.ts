@@ -115,7 +115,8 @@ export class TreeGrower {
       }
       if (best < 0) break;
       const parent = leaves[best];
-      const [a, b] = this.split(tree, parent, features);
+      // The children of the split that reaches maxLeaves are never split: skip their histograms.
+      const [a, b] = this.split(tree, parent, features, leaves.length + 1 < p.maxLeaves);
       leaves[best] = a;
       leaves.push(b);
     }
@@ -163,7 +164,7 @@ export class TreeGrower {
     );
   }
 
-  private split(tree: GrownTree, leaf: Leaf, features: Int32Array): [Leaf, Leaf] {
+  private split(tree: GrownTree, leaf: Leaf, features: Int32Array, more: boolean): [Leaf, Leaf] {
     const s = leaf.split;
     const f = s.feature;
     const rows = this.rows;
@@ -200,7 +201,7 @@ export class TreeGrower {
     const b = this.newLeaf(tree, nl, leaf.end, leaf.g - s.gl, leaf.h - s.hl, leaf.depth + 1);
     tree.left[node] = a.node;
     tree.right[node] = b.node;
-    const canSplit = leaf.depth + 1 < this.p.maxDepth;
+    const canSplit = more && leaf.depth + 1 < this.p.maxDepth;
     if (canSplit) {
       const [small, large] = nl - leaf.start <= leaf.end - nl ? [a, b] : [b, a];
       small.hist = this.freeHists.pop()!;
