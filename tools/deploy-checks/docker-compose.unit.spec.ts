@@ -2,15 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { type z } from 'zod';
-import { featuresEnvSchema } from '../../apps/features/src/config';
-import { ingestionEnvSchema } from '../../apps/ingestion/src/config';
-import { monitoringEnvSchema } from '../../apps/monitoring/src/config';
-import { registryEnvSchema } from '../../apps/registry/src/config';
-import { servingEnvSchema } from '../../apps/serving/src/config';
-import { trainingEnvSchema } from '../../apps/training/src/config';
-import { validationEnvSchema } from '../../apps/validation/src/config';
 import { services as localServices } from '../services/services';
+import { serviceSchemas as schemas } from './service-schemas';
 
 interface ComposeService {
   image?: string;
@@ -24,16 +17,6 @@ interface ComposeService {
 // YAML merge keys (<<) are part of compose files, so parse with them enabled.
 const compose = parse(readFileSync(join(__dirname, '../../docker-compose.yml'), 'utf8'), { merge: true }) as {
   services: Record<string, ComposeService>;
-};
-
-const schemas: Record<string, z.ZodObject> = {
-  ingestion: ingestionEnvSchema,
-  validation: validationEnvSchema,
-  features: featuresEnvSchema,
-  training: trainingEnvSchema,
-  registry: registryEnvSchema,
-  serving: servingEnvSchema,
-  monitoring: monitoringEnvSchema,
 };
 
 const infrastructure = { kafka: 9092, mongodb: 27017, minio: 9000, jaeger: 4318 };
