@@ -1,0 +1,125 @@
+import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { Infrastructure } from '@keel/service-runtime';
+import { type Model, Schema } from 'mongoose';
+import { type GateOutcome } from './gates';
+
+/** Where a version came from: data, features, code and run. */
+export interface VersionLineage {
+  datasetVersionId: string;
+  datasetSha256: string;
+  featureSetId: string;
+  featureSetSha256: string;
+  codeVersion: string;
+  seed: number;
+  runId: string;
+}
+
+/** One registered model version (collection `model_versions`). */
+export interface ModelVersionRecord {
+  modelName: string;
+  version: number;
+  pipelineId: string;
+  packageUri: string;
+  packageSha256: string;
+  algorithm: string;
+  metrics: Record<string, number>;
+  lineage: VersionLineage;
+  gates: GateOutcome[];
+  gatesPassed: boolean;
+  createdAt: Date;
+}
+
+const gateSchema = new Schema<GateOutcome>(
+  { gate: String, passed: Boolean, observed: Number, threshold: Number, message: String },
+  { _id: false },
+);
+
+const modelVersionSchema = new Schema<ModelVersionRecord>(
+  {
+    modelName: { type: String, required: true },
+    version: { type: Number, required: true },
+    pipelineId: { type: String, required: true },
+    packageUri: { type: String, required: true },
+    packageSha256: { type: String, required: true },
+    algorithm: { type: String, required: true },
+    // Keys are metric names (checked for Mongo-safe keys before insert).
+    metrics: { type: Schema.Types.Mixed, required: true },
+    lineage: {
+      datasetVersionId: String,
+      datasetSha256: String,
+      featureSetId: String,
+      featureSetSha256: String,
+      codeVersion: String,
+      seed: Number,
+      runId: String,
+    },
+    gates: { type: [gateSchema], default: [] },
+    gatesPassed: { type: Boolean, required: true },
+    createdAt: { type: Date, required: true },
+  },
+  { collection: 'model_versions', versionKey: false, minimize: false },
+);
+modelVersionSchema.index({ modelName: 1, version: 1 }, { unique: true });
+// The same package registered twice is one version: idempotent by content.
+modelVersionSchema.index({ modelName: 1, packageSha256: 1 }, { unique: true });
+
+const DUPLICATE_KEY = 11000;
+
+function isDuplicateKey(error: unknown): boolean {
+  return (error as { code?: unknown }).code === DUPLICATE_KEY;
+}
+
+/** Model versions in MongoDB, numbered 1, 2, 3 … per model without transactions. */
+@Injectable()
+export class ModelVersionsRepository implements OnModuleInit {
+  private readonly model: Model<ModelVersionRecord>;
+
+  constructor(infra: Infrastructure) {
+    this.model =
+      (infra.mongo.models.ModelVersion as Model<ModelVersionRecord> | undefined) ??
+      infra.mongo.model<ModelVersionRecord>('ModelVersion', modelVersionSchema);
+  }
+
+  async onModuleInit(): Promise<void> {
+    await this.model.createIndexes();
+  }
+
+  findByPackage(modelName: string, packageSha256: string): Promise<ModelVersionRecord | null> {
+    return this.model.findOne({ modelName, packageSha256 }, { _id: 0 }).lean<ModelVersionRecord>();
+  }
+
+  find(modelName: string, version: number): Promise<ModelVersionRecord | null> {
+    return this.model.findOne({ modelName, version }, { _id: 0 }).lean<ModelVersionRecord>();
+  }
+
+  /** Every version of a model, newest first. */
+  list(modelName: string): Promise<ModelVersionRecord[]> {
+    return this.model.find({ modelName }, { _id: 0 }).sort({ version: -1 }).lean<ModelVersionRecord[]>();
+  }
+
+  /**
+   * Registers a package as the model's next version, or returns the version already holding it (`created: false`).
+   * The number is the current max + 1; a concurrent insert taking it trips the unique index and we read again.
+   */
+  async register(
+    draft: Omit<ModelVersionRecord, 'version' | 'createdAt'>,
+  ): Promise<{ record: ModelVersionRecord; created: boolean }> {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const existing = await this.findByPackage(draft.modelName, draft.packageSha256);
+      if (existing) return { record: existing, created: false };
+      const latest = await this.model
+        .findOne({ modelName: draft.modelName }, { version: 1 })
+        .sort({ version: -1 })
+        .lean<{ version: number }>();
+      const record: ModelVersionRecord = { ...draft, version: (latest?.version ?? 0) + 1, createdAt: new Date() };
+      try {
+        await this.model.create(record);
+        return { record, created: true };
+      } catch (error) {
+        // Either the number or the package was taken concurrently; the next pass tells which.
+        if (!isDuplicateKey(error)) throw error;
+      }
+    }
+    throw new Error(`could not allocate a version of ${draft.modelName}: too many concurrent registrations`);
+  }
+}

@@ -1,0 +1,22 @@
+import { Module } from '@nestjs/common';
+import { AliasesRepository } from './aliases.repository';
+import { ModelQueriesService } from './model-queries.service';
+import { ModelRegistrationService } from './model-registration.service';
+import { ModelRegistryGrpc } from './model-registry.grpc';
+import { ModelTrainedConsumer } from './model-trained.consumer';
+import { ModelVersionsRepository } from './model-versions.repository';
+import { ModelsController } from './models.controller';
+
+/** Model versions, gates and aliases: fed by mlops.model.trained.v1, read over gRPC and HTTP. */
+@Module({
+  controllers: [ModelsController],
+  providers: [
+    ModelVersionsRepository,
+    AliasesRepository,
+    ModelRegistrationService,
+    ModelQueriesService,
+    ModelTrainedConsumer,
+    ModelRegistryGrpc,
+  ],
+})
+export class ModelsModule {}
