@@ -1,0 +1,75 @@
+import { datasetColumns, type PipelineSpecV1 } from '@keel/contracts';
+import { type DatasetColumn, type DatasetTable, takeRows } from '@keel/datasets';
+import { type ColumnSpec, type FittedTransform, fitTransform, type RawValue } from '@keel/ml-models';
+import { assignSplits, type SplitName } from './split';
+
+/** Name of the column that tags each feature-set row with its split. */
+export const SPLIT_COLUMN = 'split';
+
+/** The dataset cannot become a feature set (a column is missing, a value is unusable): retrying will not help. */
+export class FeatureSetInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FeatureSetInputError';
+  }
+}
+
+/** A materialized feature set before it is stored. */
+export interface BuiltFeatureSet {
+  /** Raw feature columns, target, time column and protected attributes of the labelled rows, plus `split`. */
+  table: DatasetTable;
+  /** Preprocessing fitted on the train rows only. */
+  transform: FittedTransform;
+  rowCounts: Record<SplitName, number>;
+}
+
+/** ml-models' column specs from the pipeline's feature declarations. */
+export function columnSpecs(spec: PipelineSpecV1): ColumnSpec[] {
+  return spec.features.map((feature) =>
+    feature.type === 'numeric'
+      ? { name: feature.name, kind: 'numeric', impute: feature.impute, standardize: feature.standardize }
+      : { name: feature.name, kind: 'categorical', encoding: feature.encoding, unknown: feature.unknown },
+  );
+}
+
+/** Dataset cells as the transform reads them (booleans become their text). */
+export function rawValues(values: readonly (number | string | boolean | null)[]): RawValue[] {
+  return values.map((v) => (typeof v === 'boolean' ? String(v) : v));
+}
+
+/**
+ * Splits a dataset version as the spec says and fits the preprocessing on the train split only, so nothing about the
+ * validation or holdout rows leaks into the transform. Rows without a target are dropped: they can neither train nor
+ * evaluate a model. Pure and deterministic: the same table and spec give the same feature set.
+ */
+export function buildFeatureSet(dataset: DatasetTable, spec: PipelineSpecV1): BuiltFeatureSet {
+  const names = datasetColumns(spec);
+  const byName = new Map(dataset.columns.map((c) => [c.name, c]));
+  const missing = names.filter((name) => !byName.has(name));
+  if (missing.length > 0) throw new FeatureSetInputError(`dataset lacks column(s) ${missing.join(', ')}`);
+  if (names.includes(SPLIT_COLUMN)) throw new FeatureSetInputError(`"${SPLIT_COLUMN}" is reserved for the split tag`);
+
+  const target = byName.get(spec.target.column)!;
+  const labelled: number[] = [];
+  for (let i = 0; i < dataset.rowCount; i++) if (target.values[i] !== null) labelled.push(i);
+  if (labelled.length < 3) throw new FeatureSetInputError(`only ${labelled.length} rows have a target value`);
+  const rows = takeRows({ rowCount: dataset.rowCount, columns: names.map((name) => byName.get(name)!) }, labelled);
+
+  const times = spec.timeColumn ? rows.columns.find((c) => c.name === spec.timeColumn)!.values : undefined;
+  const splits = assignSplits(spec.split, rows.rowCount, times);
+  const trainRaw: Record<string, RawValue[]> = {};
+  for (const feature of spec.features) {
+    const values = rows.columns.find((c) => c.name === feature.name)!.values;
+    trainRaw[feature.name] = rawValues(values.filter((_, i) => splits[i] === 'train'));
+  }
+  let transform: FittedTransform;
+  try {
+    transform = fitTransform(trainRaw, columnSpecs(spec));
+  } catch (error) {
+    throw new FeatureSetInputError(`cannot fit the transform: ${(error as Error).message}`);
+  }
+  const splitColumn: DatasetColumn = { name: SPLIT_COLUMN, type: 'string', values: splits };
+  const rowCounts = { train: 0, validation: 0, holdout: 0 };
+  for (const split of splits) rowCounts[split]++;
+  return { table: { rowCount: rows.rowCount, columns: [...rows.columns, splitColumn] }, transform, rowCounts };
+}

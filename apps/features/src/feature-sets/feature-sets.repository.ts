@@ -1,0 +1,69 @@
+import { Injectable } from '@nestjs/common';
+import { Infrastructure } from '@keel/service-runtime';
+import { type Model, Schema } from 'mongoose';
+
+/** One materialized feature set (collection `feature_sets`), keyed by pipeline and content-derived id. */
+export interface FeatureSetRecord {
+  featureSetId: string;
+  pipelineId: string;
+  datasetVersionId: string;
+  datasetSha256: string;
+  featureSetUri: string;
+  featureSetSha256: string;
+  transformUri: string;
+  transformSha256: string;
+  rowCounts: { train: number; validation: number; holdout: number };
+  createdAt: Date;
+}
+
+const featureSetSchema = new Schema<FeatureSetRecord>(
+  {
+    featureSetId: { type: String, required: true },
+    pipelineId: { type: String, required: true },
+    datasetVersionId: { type: String, required: true },
+    datasetSha256: { type: String, required: true },
+    featureSetUri: { type: String, required: true },
+    featureSetSha256: { type: String, required: true },
+    transformUri: { type: String, required: true },
+    transformSha256: { type: String, required: true },
+    rowCounts: {
+      train: { type: Number, required: true },
+      validation: { type: Number, required: true },
+      holdout: { type: Number, required: true },
+    },
+    createdAt: { type: Date, required: true },
+  },
+  { collection: 'feature_sets', versionKey: false },
+);
+// Two pipelines could materialize byte-identical feature sets, so the id is unique per pipeline only.
+featureSetSchema.index({ pipelineId: 1, featureSetId: 1 }, { unique: true });
+featureSetSchema.index({ pipelineId: 1, createdAt: -1 });
+
+/** Feature-set metadata in MongoDB; the bytes live in object storage. */
+@Injectable()
+export class FeatureSetsRepository {
+  private readonly model: Model<FeatureSetRecord>;
+
+  constructor(infra: Infrastructure) {
+    this.model =
+      (infra.mongo.models.FeatureSet as Model<FeatureSetRecord> | undefined) ??
+      infra.mongo.model<FeatureSetRecord>('FeatureSet', featureSetSchema);
+  }
+
+  async init(): Promise<void> {
+    await this.model.createIndexes();
+  }
+
+  /** Idempotent: a redelivered event rewrites the same document and keeps its first createdAt. */
+  async upsert(record: Omit<FeatureSetRecord, 'createdAt'>, now = new Date()): Promise<void> {
+    await this.model.updateOne(
+      { pipelineId: record.pipelineId, featureSetId: record.featureSetId },
+      { $set: record, $setOnInsert: { createdAt: now } },
+      { upsert: true },
+    );
+  }
+
+  find(pipelineId: string, featureSetId: string): Promise<FeatureSetRecord | null> {
+    return this.model.findOne({ pipelineId, featureSetId }, { _id: 0 }).lean<FeatureSetRecord>().exec();
+  }
+}
