@@ -1,0 +1,320 @@
+import { type SignatureInput } from '@keel/model-package';
+import { type InferInputTensor, type InferTensorContents, type ModelInferRequest } from './oip-types';
+
+/** Most rows one request may carry: bounds memory and latency per call, and keeps prediction logs chunkable. */
+export const MAX_ROWS = 10_000;
+
+/** One decoded row, keyed by raw column name; null marks a missing value (nullable columns only). */
+export type InputRow = Record<string, string | number | null>;
+
+/** The request's inputs break the model's signature or the protocol; `input` names the offending tensor. */
+export class InvalidInferInputError extends Error {
+  constructor(
+    message: string,
+    readonly input?: string,
+  ) {
+    super(message);
+    this.name = 'InvalidInferInputError';
+  }
+}
+
+const NUMERIC_DATATYPES = ['FP64', 'FP32', 'INT64', 'INT32'] as const;
+const MATRIX_DATATYPES = ['FP64', 'FP32'] as const;
+type ValueDatatype = (typeof NUMERIC_DATATYPES)[number] | 'BYTES';
+
+/** Where each datatype's values live in InferTensorContents. */
+const CONTENTS_FIELD: Record<ValueDatatype, keyof InferTensorContents> = {
+  FP64: 'fp64_contents',
+  FP32: 'fp32_contents',
+  INT64: 'int64_contents',
+  INT32: 'int_contents',
+  BYTES: 'bytes_contents',
+};
+const ALL_CONTENTS_FIELDS: (keyof InferTensorContents)[] = [
+  'bool_contents',
+  'int_contents',
+  'int64_contents',
+  'uint_contents',
+  'uint64_contents',
+  'fp32_contents',
+  'fp64_contents',
+  'bytes_contents',
+];
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Decodes and strictly validates ModelInfer inputs against a model's signature, returning one row per instance.
+ *
+ * Two layouts are accepted: one tensor per raw column (shape [n] or [n, 1]; BYTES for categorical columns,
+ * FP64/FP32/INT64/INT32 for numeric ones), or a single FP64/FP32 tensor of shape [n, k] whose k columns are the
+ * signature's inputs in order (numeric signatures only). Values come from `contents` or, for every input at once,
+ * from `raw_input_contents` (little-endian; BYTES elements with 4-byte little-endian length prefixes).
+ *
+ * Missing values: NaN in a numeric tensor and an empty string in a BYTES tensor mean "missing", allowed only in
+ * nullable columns (FP64 has no other way to say null); ±Infinity is always refused. Nullable columns may be omitted.
+ */
+export function decodeInferInputs(
+  request: Pick<ModelInferRequest, 'inputs' | 'raw_input_contents'>,
+  signature: readonly SignatureInput[],
+  maxRows = MAX_ROWS,
+): InputRow[] {
+  const inputs = request.inputs ?? [];
+  const raw = request.raw_input_contents ?? [];
+  if (inputs.length === 0) throw new InvalidInferInputError('the request has no inputs');
+  if (raw.length > 0 && raw.length !== inputs.length) {
+    throw new InvalidInferInputError(
+      `raw_input_contents has ${raw.length} entries for ${inputs.length} inputs: give every input's raw contents, or none`,
+    );
+  }
+  const byName = new Map(signature.map((column) => [column.name, column]));
+  const matrix = inputs.length === 1 && !byName.has(inputs[0].name);
+  return matrix
+    ? decodeMatrix(inputs[0], raw[0], signature, maxRows)
+    : decodeColumns(inputs, raw, signature, byName, maxRows);
+}
+
+function decodeColumns(
+  inputs: readonly InferInputTensor[],
+  raw: readonly Buffer[],
+  signature: readonly SignatureInput[],
+  byName: ReadonlyMap<string, SignatureInput>,
+  maxRows: number,
+): InputRow[] {
+  const columns = new Map<string, (string | number | null)[]>();
+  let rows: { n: number; from: string } | undefined;
+  inputs.forEach((tensor, index) => {
+    const name = tensor.name;
+    const column = byName.get(name);
+    if (!column) {
+      throw new InvalidInferInputError(
+        `input "${name}" is not an input of this model; expected ${signature.map((c) => c.name).join(', ')}`,
+        name,
+      );
+    }
+    if (columns.has(name)) throw new InvalidInferInputError(`input "${name}" is given more than once`, name);
+    const allowed: readonly string[] = column.kind === 'categorical' ? ['BYTES'] : NUMERIC_DATATYPES;
+    if (!allowed.includes(tensor.datatype)) {
+      throw new InvalidInferInputError(
+        `input "${name}" has datatype ${tensor.datatype || '(none)'} but column "${name}" is ${column.kind}: ` +
+          `use ${allowed.join(', ')}`,
+        name,
+      );
+    }
+    const n = rowCount(tensor, 'column', maxRows);
+    const values = readValues(tensor, tensor.datatype as ValueDatatype, raw[index]);
+    checkElementCount(tensor, values.length, n);
+    if (rows && rows.n !== n) {
+      throw new InvalidInferInputError(`input "${name}" has ${n} rows but input "${rows.from}" has ${rows.n}`, name);
+    }
+    rows ??= { n, from: name };
+    columns.set(
+      name,
+      values.map((value) => checkValue(column, name, value)),
+    );
+  });
+  const n = rows!.n;
+  for (const column of signature) {
+    if (columns.has(column.name)) continue;
+    if (!column.nullable) {
+      throw new InvalidInferInputError(`missing required input "${column.name}"`, column.name);
+    }
+    columns.set(column.name, new Array<null>(n).fill(null));
+  }
+  const out: InputRow[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const row: InputRow = {};
+    for (const column of signature) row[column.name] = columns.get(column.name)![i];
+    out[i] = row;
+  }
+  return out;
+}
+
+function decodeMatrix(
+  tensor: InferInputTensor,
+  raw: Buffer | undefined,
+  signature: readonly SignatureInput[],
+  maxRows: number,
+): InputRow[] {
+  const name = tensor.name;
+  if (!(MATRIX_DATATYPES as readonly string[]).includes(tensor.datatype)) {
+    throw new InvalidInferInputError(
+      `input "${name}" is not a column of this model, so it is read as a matrix, which must be FP64 or FP32 ` +
+        `(got ${tensor.datatype || '(none)'}); columns are ${signature.map((c) => c.name).join(', ')}`,
+      name,
+    );
+  }
+  const categorical = signature.find((column) => column.kind === 'categorical');
+  if (categorical) {
+    throw new InvalidInferInputError(
+      `input "${name}": a matrix carries numbers only, but column "${categorical.name}" is categorical; ` +
+        'send one tensor per column instead',
+      name,
+    );
+  }
+  const k = signature.length;
+  const shape = tensor.shape ?? [];
+  if (shape.length !== 2 || shape[1] !== k) {
+    throw new InvalidInferInputError(
+      `input "${name}" has shape [${shape.join(', ')}]; a matrix input must be [n, ${k}] with columns ` +
+        signature.map((c) => c.name).join(', '),
+      name,
+    );
+  }
+  const n = rowCount(tensor, 'matrix', maxRows);
+  const values = readValues(tensor, tensor.datatype as ValueDatatype, raw);
+  checkElementCount(tensor, values.length, n * k);
+  const out: InputRow[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const row: InputRow = {};
+    for (let j = 0; j < k; j++) row[signature[j].name] = checkValue(signature[j], name, values[i * k + j]);
+    out[i] = row;
+  }
+  return out;
+}
+
+/** Rows from the first dimension, after checking the shape is well-formed ([n] or [n, 1] for a column). */
+function rowCount(tensor: InferInputTensor, layout: 'column' | 'matrix', maxRows: number): number {
+  const shape = tensor.shape ?? [];
+  const name = tensor.name;
+  if (layout === 'column' && !(shape.length === 1 || (shape.length === 2 && shape[1] === 1))) {
+    throw new InvalidInferInputError(
+      `input "${name}" has shape [${shape.join(', ')}]; a column input must be [n] or [n, 1]`,
+      name,
+    );
+  }
+  for (const dimension of shape) {
+    if (!Number.isInteger(dimension) || dimension < 1) {
+      throw new InvalidInferInputError(
+        `input "${name}" has shape [${shape.join(', ')}]: dimensions must be positive integers`,
+        name,
+      );
+    }
+  }
+  const n = shape[0];
+  if (n > maxRows) {
+    throw new InvalidInferInputError(`input "${name}" has ${n} rows; at most ${maxRows} per request`, name);
+  }
+  return n;
+}
+
+function checkElementCount(tensor: InferInputTensor, count: number, expected: number): void {
+  if (count !== expected) {
+    throw new InvalidInferInputError(
+      `input "${tensor.name}" has shape [${tensor.shape.join(', ')}] (${expected} values) but carries ${count} values`,
+      tensor.name,
+    );
+  }
+}
+
+/** Values of one tensor from its raw bytes or its typed `contents` field, refusing values in the wrong field. */
+function readValues(tensor: InferInputTensor, datatype: ValueDatatype, raw: Buffer | undefined): (number | string)[] {
+  const name = tensor.name;
+  const contents = tensor.contents ?? {};
+  const field = CONTENTS_FIELD[datatype];
+  const filled = ALL_CONTENTS_FIELDS.filter((f) => (contents[f]?.length ?? 0) > 0);
+  if (raw !== undefined) {
+    if (filled.length > 0) {
+      throw new InvalidInferInputError(
+        `input "${name}" has both contents (${filled.join(', ')}) and raw_input_contents; use one`,
+        name,
+      );
+    }
+    return decodeRaw(name, datatype, raw);
+  }
+  const wrong = filled.filter((f) => f !== field);
+  if (wrong.length > 0) {
+    throw new InvalidInferInputError(
+      `input "${name}" has datatype ${datatype}, whose values belong in contents.${field}, not ${wrong.join(', ')}`,
+      name,
+    );
+  }
+  const values = (contents[field] ?? []) as (number | Buffer)[];
+  return datatype === 'BYTES' ? values.map((b) => decodeUtf8(name, b as Buffer)) : (values as number[]);
+}
+
+/** Little-endian raw tensor bytes; BYTES elements are each prefixed by their length as a uint32 LE. */
+export function decodeRaw(name: string, datatype: ValueDatatype, raw: Buffer): (number | string)[] {
+  if (datatype === 'BYTES') {
+    const out: string[] = [];
+    let offset = 0;
+    while (offset < raw.length) {
+      if (offset + 4 > raw.length) {
+        throw new InvalidInferInputError(`input "${name}": raw BYTES end inside a 4-byte length prefix`, name);
+      }
+      const length = raw.readUInt32LE(offset);
+      offset += 4;
+      if (offset + length > raw.length) {
+        throw new InvalidInferInputError(
+          `input "${name}": raw BYTES element of ${length} bytes runs past the end of the tensor`,
+          name,
+        );
+      }
+      out.push(decodeUtf8(name, raw.subarray(offset, offset + length)));
+      offset += length;
+    }
+    return out;
+  }
+  const size = datatype === 'FP64' || datatype === 'INT64' ? 8 : 4;
+  if (raw.length % size !== 0) {
+    throw new InvalidInferInputError(
+      `input "${name}": ${raw.length} raw bytes is not a whole number of ${size}-byte ${datatype} values`,
+      name,
+    );
+  }
+  const out: number[] = new Array(raw.length / size);
+  for (let i = 0; i < out.length; i++) {
+    const at = i * size;
+    out[i] =
+      datatype === 'FP64'
+        ? raw.readDoubleLE(at)
+        : datatype === 'FP32'
+          ? raw.readFloatLE(at)
+          : datatype === 'INT64'
+            ? Number(raw.readBigInt64LE(at))
+            : raw.readInt32LE(at);
+  }
+  return out;
+}
+
+/** Encodes strings as the protocol's raw BYTES tensor (uint32 LE length prefix per element). */
+export function encodeRawBytes(values: readonly string[]): Buffer {
+  const parts: Buffer[] = [];
+  for (const value of values) {
+    const bytes = Buffer.from(value, 'utf8');
+    const prefix = Buffer.alloc(4);
+    prefix.writeUInt32LE(bytes.length);
+    parts.push(prefix, bytes);
+  }
+  return Buffer.concat(parts);
+}
+
+function decodeUtf8(name: string, bytes: Uint8Array): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw new InvalidInferInputError(`input "${name}" has a BYTES element that is not valid UTF-8`, name);
+  }
+}
+
+/** Kind-specific value check; missing values become null where the column allows them. */
+function checkValue(column: SignatureInput, input: string, value: number | string): string | number | null {
+  if (typeof value === 'number') {
+    if (Number.isNaN(value)) {
+      if (column.nullable) return null;
+      throw new InvalidInferInputError(`input "${input}" has NaN but column "${column.name}" is not nullable`, input);
+    }
+    if (!Number.isFinite(value)) {
+      throw new InvalidInferInputError(`input "${input}" has a non-finite value (${value})`, input);
+    }
+    return value;
+  }
+  if (value === '') {
+    if (column.nullable) return null;
+    throw new InvalidInferInputError(
+      `input "${input}" has an empty value but column "${column.name}" is not nullable`,
+      input,
+    );
+  }
+  return value;
+}
