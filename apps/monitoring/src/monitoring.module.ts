@@ -1,5 +1,8 @@
 import { Module } from '@nestjs/common';
+import { DriftModule } from './drift/drift.module';
+import { LabelsModule } from './labels/labels.module';
+import { PredictionsModule } from './predictions/predictions.module';
 
 /** Prediction and label logs, drift and performance monitoring, and the retraining loop. */
-@Module({})
+@Module({ imports: [PredictionsModule, DriftModule, LabelsModule] })
 export class MonitoringModule {}
