@@ -1,0 +1,322 @@
+import { credentials, loadPackageDefinition, type ServiceError, status } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import {
+  type EventData,
+  ModelAliasChangedV1,
+  ModelRegisteredV1,
+  ModelTrainedV1,
+  REGISTRY_PROTO,
+} from '@keel/contracts';
+import { createKafka, createProducer, EventPublisher } from '@keel/messaging';
+import { createModelDocument, matrixFromRows, trainLogisticRegression } from '@keel/ml-models';
+import { buildReference, type ModelPackage, serializePackage } from '@keel/model-package';
+import { type RunningService, startService } from '@keel/service-runtime';
+import { BUCKETS, ObjectStore } from '@keel/storage';
+import { type Telemetry } from '@keel/telemetry';
+import { eventually, stackEndpoints, uniqueName } from '@keel/testing';
+import { type Consumer, type Kafka, type Producer } from 'kafkajs';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registryEnvSchema } from './config';
+import { REGISTRY_LOADER_OPTIONS } from './models/model-registry.grpc';
+import { RegistryModule } from './registry.module';
+
+const noTelemetry: Telemetry = { enabled: false, forceFlush: async () => undefined, shutdown: async () => undefined };
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+const specYaml = (id: string) => `
+apiVersion: keel/v1
+kind: Pipeline
+id: ${id}
+task: binary-classification
+target: { column: label, positive: 'yes' }
+features:
+  - { name: x1, type: numeric }
+training:
+  algorithms: [logistic-regression]
+  primaryMetric: auc
+gates:
+  - { metric: auc, min: 0.7 }
+`;
+
+/** A real (tiny) package: logistic regression on four rows; `seed` makes each one's bytes distinct. */
+function tinyPackage(pipelineId: string, seed: number, metrics: Record<string, number>): Buffer {
+  const model = trainLogisticRegression(matrixFromRows([[0], [1], [2], [3]]), [0, 0, 1, 1]);
+  const inputs = [{ name: 'x1', datatype: 'FP64' as const, kind: 'numeric' as const, nullable: true }];
+  const pkg: ModelPackage = {
+    format: 'keel.package',
+    version: 1,
+    pipelineId,
+    modelName: pipelineId,
+    task: 'binary-classification',
+    target: { column: 'label', positive: 'yes', negative: 'no' },
+    signature: { inputs, outputs: [] },
+    model: createModelDocument({ model, features: ['x1'], classes: ['no', 'yes'] }),
+    metrics,
+    lineage: {
+      datasetVersionId: `ds-${'a'.repeat(15)}${seed}`,
+      datasetSha256: 'a'.repeat(64),
+      featureSetId: `fs-${'b'.repeat(16)}`,
+      featureSetSha256: 'b'.repeat(64),
+      transformSha256: 'c'.repeat(64),
+      codeVersion: 'test-0.1.0',
+      seed,
+      algorithm: 'logistic-regression',
+      params: {},
+      trainRows: 4,
+      holdoutRows: 0,
+    },
+    reference: buildReference(inputs, { x1: [0, 1, 2, 3] }),
+  };
+  return serializePackage(pkg);
+}
+
+interface RegistryClient {
+  [method: string]: (request: object, callback: (error: ServiceError | null, response: never) => void) => void;
+}
+
+describe('registry against the real stack', () => {
+  let service: RunningService;
+  let kafka: Kafka;
+  let producer: Producer;
+  let publisher: EventPublisher;
+  let reader: Consumer;
+  let objects: ObjectStore;
+  let client: RegistryClient;
+  const seen: { topic: string; id: string; data: Record<string, unknown> }[] = [];
+  const pipelineId = uniqueName('reg-test');
+
+  beforeAll(async () => {
+    service = await startService({
+      name: 'registry',
+      envSchema: registryEnvSchema,
+      features: [RegistryModule],
+      telemetry: noTelemetry,
+      env: { ...process.env, HTTP_PORT: '0', GRPC_PORT: '0', LOG_LEVEL: 'silent' },
+    });
+    kafka = createKafka({ clientId: 'registry-int', brokers: stackEndpoints.kafkaBrokers, logger: quiet });
+    producer = createProducer(kafka);
+    await producer.connect();
+    publisher = new EventPublisher(producer, '/keel/registry-int');
+    objects = new ObjectStore(stackEndpoints.s3);
+    // Everything the registry publishes for this test's model, read in the background.
+    reader = kafka.consumer({ groupId: uniqueName('registry-int-reader') });
+    await reader.connect();
+    await reader.subscribe({ topics: [ModelRegisteredV1.topic, ModelAliasChangedV1.topic], fromBeginning: true });
+    await reader.run({
+      eachMessage: async ({ topic, message }) => {
+        if (message.key?.toString() !== pipelineId) return;
+        seen.push({ topic, id: String(message.headers?.ce_id), data: JSON.parse(message.value!.toString()) });
+      },
+    });
+    const definition = loadPackageDefinition(loadSync(REGISTRY_PROTO, REGISTRY_LOADER_OPTIONS)) as unknown as {
+      mlops: { registry: { v1: { ModelRegistry: new (address: string, creds: unknown) => RegistryClient } } };
+    };
+    client = new definition.mlops.registry.v1.ModelRegistry(
+      `127.0.0.1:${service.grpcPort}`,
+      credentials.createInsecure(),
+    );
+  });
+
+  afterAll(async () => {
+    await reader?.disconnect();
+    await producer?.disconnect();
+    await service?.stop();
+  });
+
+  const http = () => request(service.app.getHttpServer());
+  const call = <T>(method: string, body: object) =>
+    new Promise<T>((resolve, reject) =>
+      client[method](body, (error, response) => (error ? reject(error) : resolve(response))),
+    );
+
+  async function trained(seed: number, metrics: Record<string, number>, runId = `run-${seed}`) {
+    const stored = await objects.putContentAddressed(
+      BUCKETS.models,
+      `test/${pipelineId}`,
+      tinyPackage(pipelineId, seed, metrics),
+      {
+        extension: '.json',
+      },
+    );
+    const data = {
+      pipelineId,
+      runId,
+      algorithm: 'logistic-regression',
+      packageUri: stored.uri,
+      packageSha256: stored.sha256,
+      metrics,
+      datasetSha256: 'a'.repeat(64),
+      featureSetId: `fs-${'b'.repeat(16)}`,
+      featureSetSha256: 'b'.repeat(64),
+    } as EventData<typeof ModelTrainedV1>;
+    return { data, sha256: stored.sha256 };
+  }
+
+  const versionsOf = async () => (await http().get(`/api/v1/models/${pipelineId}/versions`)).body.versions ?? [];
+  const champion = async () => (await http().get(`/api/v1/models/${pipelineId}/aliases/champion`)).body;
+
+  it('applies a YAML spec, keeps its version when unchanged, and reads it back', async () => {
+    const first = await http()
+      .put(`/api/v1/pipelines/${pipelineId}`)
+      .set('content-type', 'application/yaml')
+      .send(specYaml(pipelineId));
+    expect(first.status).toBe(200);
+    expect(first.body).toEqual({ pipelineId, version: 1, created: true });
+    const again = await http()
+      .put(`/api/v1/pipelines/${pipelineId}`)
+      .set('content-type', 'text/plain')
+      .send(specYaml(pipelineId));
+    expect(again.body).toEqual({ pipelineId, version: 1, created: false });
+
+    const read = await http().get(`/api/v1/pipelines/${pipelineId}`).expect(200);
+    expect(read.body).toMatchObject({
+      pipelineId,
+      version: 1,
+      spec: { id: pipelineId, gates: [{ metric: 'auc', min: 0.7 }] },
+    });
+    const list = await http().get('/api/v1/pipelines').expect(200);
+    expect(list.body.pipelines.map((p: { pipelineId: string }) => p.pipelineId)).toContain(pipelineId);
+    await http()
+      .get(`/api/v1/pipelines/${uniqueName('missing')}`)
+      .expect(404);
+  });
+
+  it('applies a JSON spec and rejects invalid specs and id mismatches with 400 and issues', async () => {
+    const other = uniqueName('reg-json');
+    const spec = {
+      apiVersion: 'keel/v1',
+      kind: 'Pipeline',
+      id: other,
+      task: 'regression',
+      target: { column: 'y' },
+      features: [{ name: 'x', type: 'numeric' }],
+      training: { algorithms: ['linear-regression'], primaryMetric: 'rmse' },
+    };
+    await http()
+      .put(`/api/v1/pipelines/${other}`)
+      .send(spec)
+      .expect(200, { pipelineId: other, version: 1, created: true });
+
+    const mismatch = await http()
+      .put(`/api/v1/pipelines/${uniqueName('elsewhere')}`)
+      .send(spec)
+      .expect(400);
+    expect(mismatch.body.issues.join('\n')).toMatch(/differs from the path/);
+    const invalid = await http()
+      .put(`/api/v1/pipelines/${other}`)
+      .set('content-type', 'application/yaml')
+      .send(specYaml(other).replace('primaryMetric: auc', 'primaryMetric: rmse'))
+      .expect(400);
+    expect(invalid.body).toMatchObject({ error: 'invalid pipeline spec' });
+    expect(invalid.body.issues.join('\n')).toMatch(/training\.primaryMetric/);
+  });
+
+  it('registers a passing version as champion and publishes both events', async () => {
+    const { data, sha256 } = await trained(1, { auc: 0.8, f1: 0.6 });
+    await publisher.publish(ModelTrainedV1, data, { id: `trained-${pipelineId}-1` });
+    const [v1] = await eventually('version 1', async () =>
+      (await versionsOf()).length === 1 ? versionsOf() : undefined,
+    );
+    expect(v1).toMatchObject({
+      modelName: pipelineId,
+      version: 1,
+      pipelineId,
+      packageSha256: sha256,
+      algorithm: 'logistic-regression',
+      metrics: { auc: 0.8, f1: 0.6 },
+      lineage: { datasetVersionId: `ds-${'a'.repeat(15)}1`, codeVersion: 'test-0.1.0', seed: 1, runId: 'run-1' },
+      gates: [{ gate: 'auc >= 0.7', passed: true, observed: 0.8, threshold: 0.7 }],
+      gatesPassed: true,
+    });
+    expect(
+      (await eventually('champion', async () => ((await champion()).version === 1 ? champion() : undefined))).aliases,
+    ).toEqual(['champion']);
+
+    const changed = await eventually('alias-changed v1', async () =>
+      seen.find((event) => event.topic === ModelAliasChangedV1.topic && event.data.version === 1),
+    );
+    expect(changed.id).toBe(`alias-changed-${pipelineId}-champion-1`);
+    expect(changed.data).toMatchObject({ alias: 'champion', modelName: pipelineId, changedBy: 'registry' });
+    expect(changed.data.previousVersion).toBeUndefined();
+    const registered = seen.find((event) => event.topic === ModelRegisteredV1.topic && event.data.version === 1);
+    expect(registered?.id).toBe(`model-registered-${pipelineId}-1`);
+    expect(registered?.data).toMatchObject({ gatesPassed: true, packageSha256: sha256 });
+  });
+
+  it('counts the same event twice, and the same package under a new event, as one version', async () => {
+    const { data } = await trained(1, { auc: 0.8, f1: 0.6 });
+    await publisher.publish(ModelTrainedV1, data, { id: `trained-${pipelineId}-1` });
+    await publisher.publish(ModelTrainedV1, { ...data, runId: 'run-1-retry' }, { id: `trained-${pipelineId}-1-again` });
+    // A marker event after them: once it is registered, the duplicates have been processed (same partition, in order).
+    const marker = await trained(2, { auc: 0.6 });
+    await publisher.publish(ModelTrainedV1, marker.data, { id: `trained-${pipelineId}-2` });
+    const versions = await eventually('version 2', async () =>
+      (await versionsOf()).length >= 2 ? versionsOf() : undefined,
+    );
+    expect(versions.map((v: { version: number }) => v.version)).toEqual([2, 1]);
+  });
+
+  it('registers a version that fails its gate without moving the champion, saying why', async () => {
+    const [v2] = await versionsOf();
+    expect(v2).toMatchObject({
+      version: 2,
+      gatesPassed: false,
+      gates: [{ gate: 'auc >= 0.7', passed: false, observed: 0.6, threshold: 0.7, message: 'auc 0.6 < min 0.7' }],
+    });
+    expect((await champion()).version).toBe(1);
+    const registered = await eventually('registered v2', async () =>
+      seen.find((event) => event.topic === ModelRegisteredV1.topic && event.data.version === 2),
+    );
+    expect(registered.data).toMatchObject({
+      gatesPassed: false,
+      gates: [{ passed: false, message: 'auc 0.6 < min 0.7' }],
+    });
+    expect(seen.some((event) => event.topic === ModelAliasChangedV1.topic && event.data.version === 2)).toBe(false);
+  });
+
+  it('moves the champion to a better version, recording the previous one', async () => {
+    const { data } = await trained(3, { auc: 0.85 });
+    await publisher.publish(ModelTrainedV1, data, { id: `trained-${pipelineId}-3` });
+    await eventually('champion v3', async () => ((await champion()).version === 3 ? true : undefined));
+    const changed = await eventually('alias-changed v3', async () =>
+      seen.find((event) => event.topic === ModelAliasChangedV1.topic && event.data.version === 3),
+    );
+    expect(changed).toMatchObject({ id: `alias-changed-${pipelineId}-champion-3`, data: { previousVersion: 1 } });
+    // A replayed registration republishes its events under the same ids (consumers deduplicate): two moves in all.
+    const moveIds = new Set(seen.filter((event) => event.topic === ModelAliasChangedV1.topic).map((event) => event.id));
+    expect([...moveIds]).toEqual([`alias-changed-${pipelineId}-champion-1`, `alias-changed-${pipelineId}-champion-3`]);
+  });
+
+  it('answers the gRPC ModelRegistry methods', async () => {
+    const v3 = await call<{ version: number; aliases: string[]; lineage: { seed: number } }>('GetModelVersion', {
+      modelName: pipelineId,
+      version: 3,
+    });
+    expect(v3).toMatchObject({ version: 3, aliases: ['champion'], lineage: { seed: 3, runId: 'run-3' } });
+    expect(await call('ResolveAlias', { modelName: pipelineId, alias: 'champion' })).toMatchObject({ version: 3 });
+    const list = await call<{ versions: { version: number }[] }>('ListModelVersions', { modelName: pipelineId });
+    expect(list.versions.map((v) => v.version)).toEqual([3, 2, 1]);
+    const history = await call<{ moves: object[] }>('ListAliasHistory', { modelName: pipelineId, alias: 'champion' });
+    expect(history.moves).toMatchObject([
+      { alias: 'champion', version: 3, previousVersion: 1, changedBy: 'registry' },
+      { alias: 'champion', version: 1, previousVersion: 0, changedBy: 'registry' },
+    ]);
+
+    await expect(call('GetModelVersion', { modelName: '', version: 1 })).rejects.toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      details: expect.stringMatching(/model_name/),
+    });
+    await expect(call('GetModelVersion', { modelName: pipelineId, version: 0 })).rejects.toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      details: expect.stringMatching(/version/),
+    });
+    await expect(call('ResolveAlias', { modelName: pipelineId, alias: 'staging' })).rejects.toMatchObject({
+      code: status.NOT_FOUND,
+      details: expect.stringMatching(/not set/),
+    });
+    await expect(call('ListModelVersions', { modelName: uniqueName('nobody') })).rejects.toMatchObject({
+      code: status.NOT_FOUND,
+    });
+  });
+});
