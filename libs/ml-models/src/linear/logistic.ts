@@ -17,9 +17,6 @@ export interface LogisticRegressionOptions {
   nClasses?: number;
 }
 
-/** Iterations used by the last fit (diagnostics for benchmarks and tests). */
-export let lastIterations = 0;
-
 /**
  * L2-regularised logistic regression by L-BFGS: binary (sigmoid) for two classes, multinomial
  * (softmax) for more. Features must be finite; impute and standardise them first.
@@ -120,7 +117,6 @@ export function trainLogisticRegression(
     for (let j = 0; j < d; j++) weights.push(res.theta[o * stride + j]);
     intercepts.push(res.theta[o * stride + d]);
   }
-  lastIterations = res.iterations;
   return { kind: 'linear', task: k === 2 ? 'binary' : 'multiclass', nFeatures: d, nOutputs: nOut, weights, intercepts };
 }
 

@@ -1,5 +1,5 @@
 import { InvalidModelError } from '../core/errors';
-import { type GbdtModelBody } from '../gbdt/gbdt-model';
+import { CAT_WORDS, type GbdtModelBody } from '../gbdt/gbdt-model';
 import { type LinearModelBody } from '../linear/linear-model';
 import { type FittedTransform } from '../preprocess/transform';
 
@@ -114,7 +114,15 @@ export function validateModel(doc: ModelDocument): void {
     if (m.treeRoots.length !== m.treeOutputs.length || m.baseScores.length !== m.nOutputs) {
       throw new InvalidModelError('tree roots, outputs or base scores have the wrong shape');
     }
+    for (let t = 0; t < m.treeRoots.length; t++) {
+      if (!(m.treeRoots[t] >= 0 && m.treeRoots[t] < n) || !(m.treeOutputs[t] >= 0 && m.treeOutputs[t] < m.nOutputs)) {
+        throw new InvalidModelError(`tree ${t} has an invalid root or output`);
+      }
+    }
     for (let i = 0; i < n; i++) {
+      if (m.catOffset[i] >= 0 && m.catOffset[i] + CAT_WORDS > m.catBits.length) {
+        throw new InvalidModelError(`node ${i} points past the category bit sets`);
+      }
       if (
         m.feature[i] >= m.nFeatures ||
         (m.feature[i] >= 0 && (m.left[i] <= i || m.right[i] <= i || m.left[i] >= n || m.right[i] >= n))

@@ -95,7 +95,7 @@ describe('OnnxModel (models trained elsewhere)', () => {
   const inputs = expected.inputs as number[][];
   const x: Matrix = { data: Float64Array.from(inputs.flat()), nRows: inputs.length, nCols: 3 };
 
-  for (const name of ['sklearn-logreg', 'lightgbm-binary']) {
+  for (const name of ['sklearn-logreg', 'lightgbm-binary', 'xgboost-binary']) {
     it(`given ${name}.onnx, when predicting a batch, then P(class 1) matches the Python model within 1e-5`, async () => {
       const model = await OnnxModel.fromBytes(readFileSync(resolve(dir, `${name}.onnx`)));
       const { data, width } = await model.predictProba(x);
