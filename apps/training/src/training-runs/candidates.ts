@@ -1,0 +1,150 @@
+import { type Algorithm, LOWER_IS_BETTER, type MetricName, type PipelineSpecV1 } from '@keel/contracts';
+import {
+  createModelDocument,
+  type FittedTransform,
+  type ModelBody,
+  type ModelDocument,
+  Predictor,
+  trainGbdt,
+  trainLinearRegression,
+  trainLogisticRegression,
+} from '@keel/ml-models';
+import { accuracy, f1, logLoss, mae, mape, precision, r2, recall, rmse, rocAuc } from '@keel/ml-stats';
+import { type Featurized, type TrainingData } from './training-data';
+
+/** GBDT settings: LightGBM-like defaults, early stopping on the validation split. */
+export const GBDT_DEFAULTS = {
+  learningRate: 0.1,
+  maxIterations: 500,
+  maxLeaves: 31,
+  minSamplesLeaf: 20,
+  earlyStoppingRounds: 30,
+} as const;
+
+/** GBDT categorical splits take integer codes below 255. */
+const MAX_GBDT_CATEGORIES = 254;
+
+/** A trained model before evaluation. */
+export interface TrainedModel {
+  algorithm: Algorithm;
+  /** Hyperparameters and training summary (deterministic: no timings). */
+  params: Record<string, unknown>;
+  document: ModelDocument;
+}
+
+/** Which transform variant an algorithm trains on. */
+export function needsLinearVariant(algorithm: Algorithm): boolean {
+  return algorithm !== 'gbdt';
+}
+
+/** Trains one algorithm on the train split; GBDT stops early on the validation split when there is one. */
+export function trainModel(algorithm: Algorithm, data: TrainingData, features: Featurized, seed: number): TrainedModel {
+  const { train, validation } = features.matrices;
+  const y = data.splits.train.y;
+  let model: ModelBody;
+  let params: Record<string, unknown>;
+  if (algorithm === 'logistic-regression') {
+    // λ = 1/n is scikit-learn's default C = 1.
+    params = { l2: 1 / train.nRows, encoding: 'onehot' };
+    model = trainLogisticRegression(train, y, { l2: 1 / train.nRows });
+  } else if (algorithm === 'linear-regression') {
+    params = { l2: 1e-4, encoding: 'onehot' };
+    model = trainLinearRegression(train, y, { l2: 1e-4 });
+  } else {
+    const categoricalFeatures = gbdtCategoricalFeatures(features.transform);
+    const result = trainGbdt(train, y, {
+      objective: data.task === 'regression' ? 'regression' : 'binary',
+      ...GBDT_DEFAULTS,
+      categoricalFeatures,
+      validation: validation.nRows > 0 ? { x: validation, y: data.splits.validation.y } : undefined,
+      seed,
+    });
+    model = result.model;
+    params = { ...GBDT_DEFAULTS, bestIteration: result.info.bestIteration, iterations: result.info.iterations };
+  }
+  const document = createModelDocument({
+    model,
+    preprocessing: features.transform,
+    classes: data.classes ? data.classes.map(String) : null,
+    training: { algorithm, params, seed },
+  });
+  return { algorithm, params, document };
+}
+
+/** Output features that hold categorical codes GBDT can split on natively. */
+function gbdtCategoricalFeatures(transform: FittedTransform): number[] {
+  let k = 0;
+  const out: number[] = [];
+  for (const column of transform.columns) {
+    if (column.kind === 'numeric') k++;
+    else if (column.encoding === 'code') {
+      if (column.categories.length <= MAX_GBDT_CATEGORIES) out.push(k);
+      k++;
+    } else k += column.categories.length;
+  }
+  return out;
+}
+
+/**
+ * Holdout metrics through the model document's own predictor (the code path serving runs). Binary: accuracy,
+ * precision, recall, f1 at 0.5, auc, log_loss; regression: rmse, mae, r2 and mape over non-zero targets. Metrics
+ * undefined on this holdout (a single class, a constant target) are left out rather than reported as NaN.
+ */
+export function evaluateHoldout(
+  task: PipelineSpecV1['task'],
+  document: ModelDocument,
+  features: Featurized,
+  yTrue: Float64Array,
+): Record<string, number> {
+  const scores = new Predictor(document).predictBatch(features.matrices.holdout);
+  const metrics: Record<string, number> = {};
+  const put = (name: MetricName, compute: () => number) => {
+    try {
+      const value = compute();
+      if (Number.isFinite(value)) metrics[name] = value;
+    } catch {
+      // Undefined on this holdout; see the doc comment.
+    }
+  };
+  if (task === 'binary-classification') {
+    const predicted = Float64Array.from(scores, (p) => (p >= 0.5 ? 1 : 0));
+    put('accuracy', () => accuracy(yTrue, predicted));
+    put('precision', () => precision(yTrue, predicted));
+    put('recall', () => recall(yTrue, predicted));
+    put('f1', () => f1(yTrue, predicted));
+    put('auc', () => rocAuc(yTrue, scores));
+    put('log_loss', () => logLoss(yTrue, scores));
+  } else {
+    put('rmse', () => rmse(yTrue, scores));
+    put('mae', () => mae(yTrue, scores));
+    put('r2', () => r2(yTrue, scores));
+    // A zero target makes the percentage error meaningless (sklearn's ε gives ~1e15); score the non-zero rows only.
+    const nonZero = [...yTrue.keys()].filter((i) => yTrue[i] !== 0);
+    if (nonZero.length > 0) {
+      put('mape', () =>
+        mape(
+          nonZero.map((i) => yTrue[i]),
+          nonZero.map((i) => scores[i]),
+        ),
+      );
+    }
+  }
+  return metrics;
+}
+
+/**
+ * Index of the best candidate by the primary metric (direction from LOWER_IS_BETTER); the first one wins ties, so the
+ * spec's algorithm order decides. Candidates without the metric cannot be chosen.
+ */
+export function selectBest(candidates: readonly { metrics: Record<string, number> }[], metric: MetricName): number {
+  const lower = LOWER_IS_BETTER.includes(metric);
+  let best = -1;
+  candidates.forEach((candidate, i) => {
+    const value = candidate.metrics[metric];
+    if (value === undefined) return;
+    const current = best < 0 ? undefined : candidates[best].metrics[metric];
+    if (current === undefined || (lower ? value < current : value > current)) best = i;
+  });
+  if (best < 0) throw new Error(`no candidate has the primary metric "${metric}"`);
+  return best;
+}

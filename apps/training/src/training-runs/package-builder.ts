@@ -1,0 +1,49 @@
+import { type PipelineSpecV1 } from '@keel/contracts';
+import { type ModelDocument, type RawTable } from '@keel/ml-models';
+import {
+  buildReference,
+  type ModelPackage,
+  outputsForTask,
+  PACKAGE_FORMAT,
+  PACKAGE_VERSION,
+  type PackageLineage,
+  signatureFromSpec,
+} from '@keel/model-package';
+
+/** Version of this training code, recorded in every package's lineage. */
+export const CODE_VERSION = 'keel-training@0.1.0';
+
+export interface PackageInputs {
+  spec: PipelineSpecV1;
+  document: ModelDocument;
+  metrics: Record<string, number>;
+  lineage: Omit<PackageLineage, 'codeVersion'>;
+  /** Raw feature columns of the train split: the drift reference monitoring compares traffic with. */
+  trainColumns: RawTable;
+  classes?: readonly [string | number, string | number];
+}
+
+/** Assembles the model package; no clocks or randomness, so the same inputs always give the same bytes. */
+export function buildModelPackage(inputs: PackageInputs): ModelPackage {
+  const { spec } = inputs;
+  const signatureInputs = signatureFromSpec(spec);
+  const columns: Record<string, (number | string | null)[]> = {};
+  for (const [name, values] of Object.entries(inputs.trainColumns)) {
+    columns[name] = values.map((v) => (v === undefined ? null : v));
+  }
+  return {
+    format: PACKAGE_FORMAT,
+    version: PACKAGE_VERSION,
+    pipelineId: spec.id,
+    modelName: spec.id,
+    task: spec.task,
+    target: inputs.classes
+      ? { column: spec.target.column, positive: inputs.classes[1], negative: inputs.classes[0] }
+      : { column: spec.target.column },
+    signature: { inputs: signatureInputs, outputs: outputsForTask(spec.task) },
+    model: inputs.document,
+    metrics: inputs.metrics,
+    lineage: { ...inputs.lineage, codeVersion: CODE_VERSION },
+    reference: buildReference(signatureInputs, columns),
+  };
+}

@@ -1,0 +1,132 @@
+import { type PipelineSpecV1 } from '@keel/contracts';
+import { type DatasetTable } from '@keel/datasets';
+import {
+  describeTransform,
+  type FittedColumn,
+  type FittedTransform,
+  type Matrix,
+  type RawTable,
+  type RawValue,
+  TransformRunner,
+} from '@keel/ml-models';
+
+export type SplitName = 'train' | 'validation' | 'holdout';
+export const SPLITS: readonly SplitName[] = ['train', 'validation', 'holdout'];
+/** The column features writes to tag each row's split. */
+export const SPLIT_COLUMN = 'split';
+
+/** The feature set cannot be trained on (missing column, unusable labels): retrying will not help. */
+export class TrainingInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TrainingInputError';
+  }
+}
+
+/** One split: raw feature columns (as serving receives them) and numeric labels. */
+export interface SplitData {
+  raw: RawTable;
+  y: Float64Array;
+  rows: number;
+}
+
+/** A feature set read for training. */
+export interface TrainingData {
+  task: PipelineSpecV1['task'];
+  splits: Record<SplitName, SplitData>;
+  /** Binary classification: [negative label, positive label], label 1 is the positive one. */
+  classes?: [string | number, string | number];
+}
+
+/**
+ * Splits the feature set by its `split` column and turns the target into numbers: 1/0 for the positive/negative
+ * label of a binary task (the negative is the other label seen in the data), the value itself for regression.
+ */
+export function prepareTrainingData(table: DatasetTable, spec: PipelineSpecV1): TrainingData {
+  const byName = new Map(table.columns.map((c) => [c.name, c]));
+  const needed = [...spec.features.map((f) => f.name), spec.target.column, SPLIT_COLUMN];
+  const missing = needed.filter((name) => !byName.has(name));
+  if (missing.length > 0) throw new TrainingInputError(`feature set lacks column(s) ${missing.join(', ')}`);
+  const target = byName.get(spec.target.column)!.values;
+  const splitOf = byName.get(SPLIT_COLUMN)!.values;
+
+  let classes: TrainingData['classes'];
+  let label: (v: number | string | boolean | null, row: number) => number;
+  if (spec.task === 'binary-classification') {
+    const positive = spec.target.positive!;
+    const others = new Map<string, string | number>();
+    for (const v of target)
+      if (v !== null && String(v) !== String(positive)) others.set(String(v), v as string | number);
+    if (others.size !== 1) {
+      throw new TrainingInputError(
+        `binary target "${spec.target.column}" needs exactly one label besides "${positive}", found ${others.size}` +
+          (others.size ? ` (${[...others.keys()].slice(0, 5).join(', ')})` : ''),
+      );
+    }
+    classes = [[...others.values()][0], positive];
+    label = (v) => (String(v) === String(positive) ? 1 : 0);
+  } else {
+    label = (v, row) => {
+      const n = typeof v === 'number' ? v : Number(v);
+      if (v === null || !Number.isFinite(n)) throw new TrainingInputError(`target at row ${row} is ${String(v)}`);
+      return n;
+    };
+  }
+
+  const indices: Record<SplitName, number[]> = { train: [], validation: [], holdout: [] };
+  for (let i = 0; i < table.rowCount; i++) {
+    const split = splitOf[i] as SplitName;
+    if (!indices[split]) throw new TrainingInputError(`row ${i} has unknown split ${String(splitOf[i])}`);
+    if (target[i] !== null) indices[split].push(i);
+  }
+  if (indices.train.length === 0 || indices.holdout.length === 0) {
+    throw new TrainingInputError(
+      `need train and holdout rows, got ${indices.train.length} and ${indices.holdout.length}`,
+    );
+  }
+  const splits = {} as Record<SplitName, SplitData>;
+  for (const split of SPLITS) {
+    const rows = indices[split];
+    const raw: Record<string, RawValue[]> = {};
+    for (const feature of spec.features) {
+      const values = byName.get(feature.name)!.values;
+      raw[feature.name] = rows.map((i) => {
+        const v = values[i];
+        return typeof v === 'boolean' ? String(v) : v;
+      });
+    }
+    splits[split] = { raw, y: Float64Array.from(rows, (i) => label(target[i], i)), rows: rows.length };
+  }
+  return { task: spec.task, splits, classes };
+}
+
+/**
+ * The transform a linear model uses: the fitted one with categories one-hot encoded (a linear model cannot use
+ * integer codes) and missing numerics filled, since linear trainers need finite inputs. Derived from the fitted
+ * transform only, so it is as reproducible as the transform itself and travels with the model in the same way.
+ */
+export function linearVariant(fitted: FittedTransform): FittedTransform {
+  const columns = fitted.columns.map((c): FittedColumn =>
+    c.kind === 'categorical' ? { ...c, encoding: 'onehot' } : { ...c, fill: c.fill ?? c.center },
+  );
+  return describeTransform(columns);
+}
+
+/** A transform and the splits it produced. */
+export interface Featurized {
+  transform: FittedTransform;
+  matrices: Record<SplitName, Matrix>;
+}
+
+/** Applies a fitted transform to every split with the same runner serving uses. */
+export function featurize(data: TrainingData, transform: FittedTransform): Featurized {
+  const runner = new TransformRunner(transform);
+  const matrices = {} as Record<SplitName, Matrix>;
+  for (const split of SPLITS) {
+    matrices[split] =
+      data.splits[split].rows === 0
+        ? { data: new Float64Array(0), nRows: 0, nCols: runner.nFeatures }
+        : runner.table(data.splits[split].raw);
+  }
+  return { transform, matrices };
+}

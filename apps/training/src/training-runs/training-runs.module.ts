@@ -1,0 +1,8 @@
+import { Module } from '@nestjs/common';
+import { TrainingRunsConsumer } from './training-runs.consumer';
+import { TrainingRunsRepository } from './training-runs.repository';
+import { TrainingRunsService } from './training-runs.service';
+
+/** Training runs: from a feature set (new or requested again) to a model package and `model.trained`. */
+@Module({ providers: [TrainingRunsRepository, TrainingRunsService, TrainingRunsConsumer] })
+export class TrainingRunsModule {}
