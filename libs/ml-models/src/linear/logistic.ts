@@ -71,9 +71,10 @@ export function trainLogisticRegression(
       const yi = y[i];
       if (nOut === 1) {
         const s = z[0];
-        // Stable log(1 + e^s) - y·s.
-        loss += (s > 0 ? s + Math.log1p(Math.exp(-s)) : Math.log1p(Math.exp(s))) - (yi === 1 ? s : 0);
-        const r = 1 / (1 + Math.exp(-s)) - yi;
+        // Stable log(1 + e^s) - y·s and σ(s) from one exponential.
+        const e = Math.exp(-Math.abs(s));
+        loss += (s > 0 ? s : 0) + Math.log1p(e) - (yi === 1 ? s : 0);
+        const r = (s >= 0 ? 1 / (1 + e) : e / (1 + e)) - yi;
         for (let k = a; k < b; k++) grad[cols[k]] += r * vals[k];
         grad[d] += r;
       } else {
