@@ -17,12 +17,17 @@ const PARQUET_TYPES: Record<ColumnType, 'DOUBLE' | 'INT64' | 'STRING' | 'BOOLEAN
 /** Key-value metadata entry recording each column's logical type, so a round trip restores `integer` and `timestamp`. */
 const TYPES_KEY = 'keel.column_types';
 
-/** Serializes a table to Parquet bytes. Same table ⇒ same bytes, so the sha256 addresses the content. */
-export function writeParquet(table: DatasetTable): Buffer {
+/**
+ * Serializes a table to Parquet bytes. Same table (and metadata) ⇒ same bytes, so the sha256 addresses the content.
+ * `metadata` adds key-value entries to the file, e.g. the owning pipeline, so equal rows of two pipelines are two
+ * distinct objects.
+ */
+export function writeParquet(table: DatasetTable, metadata: Readonly<Record<string, string>> = {}): Buffer {
   const buffer = parquetWriteBuffer({
     columnData: table.columns.map((c) => ({ name: c.name, data: c.values, type: PARQUET_TYPES[c.type] })),
     kvMetadata: [
       { key: TYPES_KEY, value: JSON.stringify(Object.fromEntries(table.columns.map((c) => [c.name, c.type]))) },
+      ...Object.entries(metadata).map(([key, value]) => ({ key, value })),
     ],
   });
   return Buffer.from(buffer);
