@@ -1,5 +1,9 @@
 import { Module } from '@nestjs/common';
+import { DatasetsModule } from './datasets/datasets.module';
+import { RecordsModule } from './records/records.module';
+import { StagingModule } from './staging/staging.module';
+import { UploadsModule } from './uploads/uploads.module';
 
 /** Turns upstream data events, uploads and pulls into immutable, content-addressed dataset versions. */
-@Module({})
+@Module({ imports: [DatasetsModule, StagingModule, RecordsModule, UploadsModule] })
 export class IngestionModule {}

@@ -84,7 +84,17 @@ describe('checkRecords', () => {
   });
 
   it('rejects non-scalar values and booleans in numeric columns, and labels lines when asked', () => {
-    const { bad } = checkRecords(spec, [{ ...good, sex: { a: 1 } }, { ...good, hours: true }], (i) => `line ${i + 2}`);
-    expect(bad.map((b) => b.reason)).toEqual(['line 2: sex {"a":1} is not a scalar', 'line 3: hours true is not a number']);
+    const { bad } = checkRecords(
+      spec,
+      [
+        { ...good, sex: { a: 1 } },
+        { ...good, hours: true },
+      ],
+      (i) => `line ${i + 2}`,
+    );
+    expect(bad.map((b) => b.reason)).toEqual([
+      'line 2: sex {"a":1} is not a scalar',
+      'line 3: hours true is not a number',
+    ]);
   });
 });

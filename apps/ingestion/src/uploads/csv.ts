@@ -84,7 +84,11 @@ export function parseCsv(text: string): ParsedCsv {
   // The last record may or may not end with a line break.
   if (field !== '' || fields.length > 0 || (n > 0 && text[n - 1] === '"')) endRecord();
   // Blank lines at the end are an editor's habit, not records.
-  while (records.length > 0 && records[records.length - 1].fields.length === 1 && records[records.length - 1].fields[0] === '') {
+  while (
+    records.length > 0 &&
+    records[records.length - 1].fields.length === 1 &&
+    records[records.length - 1].fields[0] === ''
+  ) {
     records.pop();
   }
   if (records.length === 0) throw new CsvError(1, 'the file is empty (no header)');

@@ -1,0 +1,19 @@
+import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import { DataRecordsV1 } from '@keel/contracts';
+import { Infrastructure } from '@keel/service-runtime';
+import { RECORDS_GROUP, RecordsService } from './records.service';
+
+/** Subscribes to mlops.data.records.v1; the messaging lib validates, deduplicates, retries and dead-letters. */
+@Injectable()
+export class RecordsConsumer implements OnApplicationBootstrap {
+  constructor(
+    private readonly infra: Infrastructure,
+    private readonly records: RecordsService,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    const consumer = this.infra.createConsumer(RECORDS_GROUP);
+    consumer.on(DataRecordsV1, (event) => this.records.ingest(event));
+    await consumer.start();
+  }
+}

@@ -1,0 +1,150 @@
+import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import { type PipelineSpecV1 } from '@keel/contracts';
+import { Infrastructure, ROOT_LOGGER, SERVICE_CONFIG } from '@keel/service-runtime';
+import { type Link, propagation, ROOT_CONTEXT, SpanStatusCode, trace } from '@opentelemetry/api';
+import { type Logger } from 'pino';
+import { type IngestionConfig } from '../config';
+import { DatasetVersionsService } from '../datasets/dataset-versions.service';
+import { type DatasetVersion } from '../datasets/datasets.repository';
+import { batchSources } from './batch-sources';
+import { type StagedBatch, StagingRepository } from './staging.repository';
+
+const tracer = trace.getTracer('keel-ingestion');
+const MAX_LINKS = 64;
+
+/**
+ * Cuts dataset versions from staged batches: when a pipeline's staged rows reach spec.ingestion.batchRows, when
+ * its records have been quiet for spec.ingestion.flushAfterMs (a timer), or on demand. One cut per pipeline at a
+ * time in this process; the cut is idempotent (content-addressed), so a second replica cutting the same batches
+ * writes the same version.
+ */
+@Injectable()
+export class CutService implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly logger: Logger;
+  private timer?: NodeJS.Timeout;
+  private ticking = false;
+  private stopped = false;
+
+  constructor(
+    private readonly infra: Infrastructure,
+    private readonly staging: StagingRepository,
+    private readonly versions: DatasetVersionsService,
+    @Inject(SERVICE_CONFIG) private readonly config: IngestionConfig,
+    @Inject(ROOT_LOGGER) rootLogger: Logger,
+  ) {
+    this.logger = rootLogger.child({ component: 'cut' });
+  }
+
+  onApplicationBootstrap(): void {
+    this.timer = setInterval(() => void this.tick(), this.config.INGESTION_FLUSH_CHECK_MS);
+    this.timer.unref();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await Promise.allSettled([...this.locks.values()]);
+  }
+
+  /** Cuts now if the pipeline's staged rows reached its batch size; errors are logged, the timer retries. */
+  triggerIfFull(spec: PipelineSpecV1): void {
+    if (this.stopped) return;
+    void this.staging
+      .pendingSummary(spec.id)
+      .then(({ rows }) => (rows >= spec.ingestion.batchRows ? this.cut(spec.id) : undefined))
+      .catch((error: unknown) => this.logger.error({ err: error, pipelineId: spec.id }, 'batch-size cut failed'));
+  }
+
+  /**
+   * Cuts every staged batch of a pipeline into dataset versions (several when more than batchRows are waiting);
+   * returns the last version written, or null when nothing was staged.
+   */
+  async cut(pipelineId: string): Promise<DatasetVersion | null> {
+    // Chained per pipeline: a cut that arrives while one runs waits for it, then sees what is left.
+    const previous = this.locks.get(pipelineId) ?? Promise.resolve();
+    const run = previous.catch(() => undefined).then(() => this.cutAll(pipelineId));
+    this.locks.set(pipelineId, run);
+    try {
+      return await run;
+    } finally {
+      if (this.locks.get(pipelineId) === run) this.locks.delete(pipelineId);
+    }
+  }
+
+  private async cutAll(pipelineId: string): Promise<DatasetVersion | null> {
+    const { spec } = await this.infra.pipelines.get(pipelineId);
+    let last: DatasetVersion | null = null;
+    for (;;) {
+      const batches = await this.staging.takePending(pipelineId, spec.ingestion.batchRows);
+      if (batches.length === 0) return last;
+      last = (await this.cutBatches(spec, batches)) ?? last;
+    }
+  }
+
+  /** One dataset version from batches, in a span continuing the trace of the newest batch and linking the others. */
+  private cutBatches(spec: PipelineSpecV1, batches: StagedBatch[]): Promise<DatasetVersion | null> {
+    const contexts = batches.map((batch) =>
+      propagation.extract(ROOT_CONTEXT, { traceparent: batch.traceparent, tracestate: batch.tracestate }),
+    );
+    const parent = contexts[contexts.length - 1];
+    const links: Link[] = contexts
+      .slice(0, -1)
+      .map((ctx) => trace.getSpanContext(ctx))
+      .filter((spanContext) => spanContext !== undefined)
+      .slice(-MAX_LINKS)
+      .map((spanContext) => ({ context: spanContext }));
+    return tracer.startActiveSpan('cut dataset version', { links }, parent, async (span) => {
+      try {
+        const records = batches.flatMap((batch) => this.staging.records(batch));
+        span.setAttributes({
+          'keel.pipeline.id': spec.id,
+          'keel.staged.batches': batches.length,
+          'keel.dataset.rows': records.length,
+        });
+        const ids = batches.map((batch) => batch._id);
+        if (records.length === 0) {
+          // Batches whose every record was dead-lettered: nothing to write, but they are done.
+          await this.staging.markConsumed(ids, undefined);
+          return null;
+        }
+        const version = await this.versions.write(spec, records, batchSources(batches));
+        await this.staging.markConsumed(ids, version.datasetVersionId);
+        this.logger.info(
+          { pipelineId: spec.id, datasetVersionId: version.datasetVersionId, rows: records.length },
+          'dataset version cut',
+        );
+        return version;
+      } catch (error) {
+        span.recordException(error as Error);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+        throw error;
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  /** Timer: cut pipelines whose records went quiet for flushAfterMs (or that are full and were missed). */
+  private async tick(): Promise<void> {
+    if (this.ticking || this.stopped) return;
+    this.ticking = true;
+    try {
+      for (const pipelineId of await this.staging.pendingPipelines()) {
+        if (this.locks.has(pipelineId)) continue;
+        try {
+          const { spec } = await this.infra.pipelines.get(pipelineId);
+          const { rows, newestAt } = await this.staging.pendingSummary(pipelineId);
+          const quiet = newestAt !== undefined && Date.now() - newestAt.getTime() >= spec.ingestion.flushAfterMs;
+          if (quiet || rows >= spec.ingestion.batchRows) await this.cut(pipelineId);
+        } catch (error) {
+          this.logger.error({ err: error, pipelineId }, 'timed cut failed; retrying on the next tick');
+        }
+      }
+    } catch (error) {
+      this.logger.error({ err: error }, 'flush timer failed');
+    } finally {
+      this.ticking = false;
+    }
+  }
+}

@@ -1,0 +1,56 @@
+import {
+  Controller,
+  Inject,
+  Param,
+  PayloadTooLargeException,
+  Post,
+  Query,
+  Req,
+  UnsupportedMediaTypeException,
+} from '@nestjs/common';
+import { SERVICE_CONFIG } from '@keel/service-runtime';
+import { type Request } from 'express';
+import { type IngestionConfig } from '../config';
+import { type DatasetVersion } from '../datasets/datasets.repository';
+import { UploadsService } from './uploads.service';
+
+/** CSV uploads of whole datasets. */
+@Controller('api/v1/pipelines/:id/datasets')
+export class UploadsController {
+  constructor(
+    private readonly uploads: UploadsService,
+    @Inject(SERVICE_CONFIG) private readonly config: IngestionConfig,
+  ) {}
+
+  /** A text/csv body becomes a dataset version (201 with its document), or a 400 naming the problems. */
+  @Post()
+  async upload(
+    @Param('id') pipelineId: string,
+    @Req() request: Request,
+    @Query('name') name?: string,
+  ): Promise<DatasetVersion> {
+    if (!/^text\/(csv|plain)\b/i.test(request.headers['content-type'] ?? '')) {
+      throw new UnsupportedMediaTypeException('send the file as text/csv');
+    }
+    const text = await this.readBody(request);
+    return this.uploads.upload(pipelineId, text, name?.slice(0, 150) || 'csv');
+  }
+
+  // Read here rather than by a body-parser middleware: the platform parses only JSON and forms, and a size cap while
+  // streaming keeps an oversized upload from being buffered whole. The rest of an oversized body is drained, not cut
+  // off, so the client still gets its 413.
+  private async readBody(request: Request): Promise<string> {
+    const limit = this.config.INGESTION_MAX_UPLOAD_BYTES;
+    if (Number(request.headers['content-length'] ?? 0) > limit) {
+      throw new PayloadTooLargeException(`the upload exceeds ${limit} bytes`);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of request) {
+      size += (chunk as Buffer).length;
+      if (size <= limit) chunks.push(chunk as Buffer);
+    }
+    if (size > limit) throw new PayloadTooLargeException(`the upload exceeds ${limit} bytes`);
+    return Buffer.concat(chunks).toString('utf8');
+  }
+}

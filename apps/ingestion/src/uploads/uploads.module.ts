@@ -1,0 +1,8 @@
+import { Module } from '@nestjs/common';
+import { DatasetsModule } from '../datasets/datasets.module';
+import { UploadsController } from './uploads.controller';
+import { UploadsService } from './uploads.service';
+
+/** Whole-file uploads straight to dataset versions. */
+@Module({ imports: [DatasetsModule], controllers: [UploadsController], providers: [UploadsService] })
+export class UploadsModule {}
