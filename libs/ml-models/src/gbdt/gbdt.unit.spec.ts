@@ -165,3 +165,45 @@ describe('trainGbdt', () => {
     expect(() => trainGbdt(x, [0, 1, 0], { objective: 'binary', subsample: 1.5 })).toThrow(InvalidParameterError);
   });
 });
+
+describe('trainGbdt inputs and options', () => {
+  it('given the same data as Float32Array and Float64Array, when trained, then the models are identical', () => {
+    const { x, y } = syntheticBinary(600, 8, 0.05);
+    const x32 = { data: Float32Array.from(x.data), nRows: x.nRows, nCols: x.nCols };
+    const x64 = { data: Float64Array.from(x32.data), nRows: x.nRows, nCols: x.nCols };
+    const opts = { objective: 'binary' as const, categoricalFeatures: [2], maxIterations: 10 };
+    expect(trainGbdt(x32, y, opts).model).toEqual(trainGbdt(x64, y, opts).model);
+  });
+
+  it('given explicit validation data, when early stopping, then that data decides the best round', () => {
+    const train = syntheticBinary(1000, 9);
+    const valid = syntheticBinary(300, 10);
+    const { info } = trainGbdt(train.x, train.y, {
+      objective: 'binary',
+      maxIterations: 300,
+      learningRate: 0.5,
+      earlyStoppingRounds: 3,
+      validation: { x: valid.x, y: valid.y },
+    });
+    expect(info.validationLoss.length).toBe(info.iterations);
+    expect(info.iterations).toBeLessThan(300);
+  });
+
+  it('given validation data of another width, when training, then length_mismatch is reported', () => {
+    const train = syntheticBinary(100, 1);
+    const bad = matrixFromRows([[1, 2]]);
+    expect(() =>
+      trainGbdt(train.x, train.y, { objective: 'binary', earlyStoppingRounds: 2, validation: { x: bad, y: [1] } }),
+    ).toThrow(/different number of features/);
+  });
+
+  it('given a linear target, when fitted with squared error, then the training error shrinks with rounds', () => {
+    const rows = Array.from({ length: 200 }, (_, i) => [i / 10, (i * 7) % 13]);
+    const y = rows.map(([a, b]) => 3 * a - b);
+    const mse = (iters: number) => {
+      const p = predictor(trainGbdt(matrixFromRows(rows), y, { objective: 'regression', maxIterations: iters }).model);
+      return rows.reduce((s, r, i) => s + (p.predictRow(r) - y[i]) ** 2, 0) / rows.length;
+    };
+    expect(mse(50)).toBeLessThan(mse(10) / 4);
+  });
+});

@@ -18,7 +18,10 @@ export interface GbdtOptions {
   maxLeaves?: number;
   /** Depth limit; unlimited when omitted. */
   maxDepth?: number;
-  /** Minimum rows in a leaf. Default 20. */
+  /**
+   * Minimum rows in a leaf. Default 20. As in LightGBM, split search checks it on row counts
+   * estimated from hessian sums (exact for squared error), so it can be slightly undershot.
+   */
   minSamplesLeaf?: number;
   /** Minimum hessian sum in a leaf. Default 1e-3. */
   minHessianLeaf?: number;
