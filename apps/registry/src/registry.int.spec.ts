@@ -1,6 +1,7 @@
 import { credentials, loadPackageDefinition, type ServiceError, status } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import {
+  deadLetterTopic,
   type EventData,
   ModelAliasChangedV1,
   ModelRegisteredV1,
@@ -83,7 +84,7 @@ describe('registry against the real stack', () => {
   let reader: Consumer;
   let objects: ObjectStore;
   let client: RegistryClient;
-  const seen: { topic: string; id: string; data: Record<string, unknown> }[] = [];
+  const seen: { topic: string; id: string; data: Record<string, unknown>; headers: Record<string, string> }[] = [];
   const pipelineId = uniqueName('reg-test');
 
   beforeAll(async () => {
@@ -102,11 +103,17 @@ describe('registry against the real stack', () => {
     // Everything the registry publishes for this test's model, read in the background.
     reader = kafka.consumer({ groupId: uniqueName('registry-int-reader') });
     await reader.connect();
-    await reader.subscribe({ topics: [ModelRegisteredV1.topic, ModelAliasChangedV1.topic], fromBeginning: true });
+    await reader.subscribe({
+      topics: [ModelRegisteredV1.topic, ModelAliasChangedV1.topic, deadLetterTopic(ModelTrainedV1.topic)],
+      fromBeginning: true,
+    });
     await reader.run({
       eachMessage: async ({ topic, message }) => {
         if (message.key?.toString() !== pipelineId) return;
-        seen.push({ topic, id: String(message.headers?.ce_id), data: JSON.parse(message.value!.toString()) });
+        const headers = Object.fromEntries(
+          Object.entries(message.headers ?? {}).map(([name, value]) => [name, String(value)]),
+        );
+        seen.push({ topic, id: headers.ce_id, data: JSON.parse(message.value!.toString()), headers });
       },
     });
     const definition = loadPackageDefinition(loadSync(REGISTRY_PROTO, REGISTRY_LOADER_OPTIONS)) as unknown as {
@@ -286,6 +293,18 @@ describe('registry against the real stack', () => {
     // A replayed registration republishes its events under the same ids (consumers deduplicate): two moves in all.
     const moveIds = new Set(seen.filter((event) => event.topic === ModelAliasChangedV1.topic).map((event) => event.id));
     expect([...moveIds]).toEqual([`alias-changed-${pipelineId}-champion-1`, `alias-changed-${pipelineId}-champion-3`]);
+  });
+
+  it('dead-letters an event whose package does not match its sha256, registering nothing', async () => {
+    const { data } = await trained(4, { auc: 0.99 });
+    const eventId = `trained-${pipelineId}-bad-sha`;
+    await publisher.publish(ModelTrainedV1, { ...data, packageSha256: 'f'.repeat(64) }, { id: eventId });
+    const dead = await eventually('dead letter', async () =>
+      seen.find((event) => event.topic === deadLetterTopic(ModelTrainedV1.topic) && event.id === eventId),
+    );
+    expect(dead.headers).toMatchObject({ dlq_error_code: 'package-sha256-mismatch', dlq_consumer: 'registry.models' });
+    expect(dead.headers.dlq_reason).toMatch(/does not match the package/);
+    expect((await versionsOf()).map((v: { version: number }) => v.version)).toEqual([3, 2, 1]);
   });
 
   it('answers the gRPC ModelRegistry methods', async () => {
