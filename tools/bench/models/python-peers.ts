@@ -8,15 +8,18 @@ import { type BenchRecord } from './report';
 export const VENV = resolve(homedir(), '.cache/keel/venv-models');
 const PYTHON = resolve(VENV, 'bin/python');
 
-/** Create the venv and install the pinned peers if it is missing. */
+/** Create the venv and install the pinned peers if it is missing or incomplete. */
 export function ensureVenv(): void {
-  if (existsSync(PYTHON)) return;
-  console.log(`creating ${VENV} (one-off: scikit-learn, xgboost, lightgbm, ...)`);
+  const ready = () =>
+    existsSync(PYTHON) &&
+    spawnSync(PYTHON, ['-c', 'import sklearn, xgboost, lightgbm, pandas, numpy'], { stdio: 'ignore' }).status === 0;
+  if (ready()) return;
+  console.log(`preparing ${VENV} (one-off: scikit-learn, xgboost, lightgbm, ...)`);
   const run = (cmd: string, args: string[]) => {
     const r = spawnSync(cmd, args, { stdio: 'inherit' });
     if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed with ${r.status}`);
   };
-  run('python3', ['-m', 'venv', VENV]);
+  if (!existsSync(PYTHON)) run('python3', ['-m', 'venv', VENV]);
   run(PYTHON, ['-m', 'pip', 'install', '-q', '-r', resolve(__dirname, 'requirements.txt')]);
 }
 
