@@ -1,0 +1,24 @@
+import { status } from '@grpc/grpc-js';
+import { InvalidInputError, UnknownCategoryError } from '@keel/ml-models';
+import { InvalidInferInputError } from './tensor-codec';
+
+/** The named model (or the named version of it) is not loaded here. */
+export class ModelNotFoundError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelNotFoundError';
+  }
+}
+
+/** gRPC status of a failure: the caller's mistakes are INVALID_ARGUMENT / NOT_FOUND, anything else INTERNAL. */
+export function grpcStatusOf(error: unknown): status {
+  if (error instanceof InvalidInferInputError || error instanceof UnknownCategoryError) return status.INVALID_ARGUMENT;
+  if (error instanceof InvalidInputError) return status.INVALID_ARGUMENT;
+  if (error instanceof ModelNotFoundError) return status.NOT_FOUND;
+  return status.INTERNAL;
+}
+
+/** Status names as Prometheus label values (OK, INVALID_ARGUMENT, ...). */
+export function statusName(code: status): string {
+  return status[code] ?? String(code);
+}

@@ -1,0 +1,41 @@
+import { Injectable } from '@nestjs/common';
+import { MetricsService } from '@keel/service-runtime';
+import { Counter, Histogram } from 'prom-client';
+
+/** Prometheus metrics of ModelInfer and of prediction logging. */
+@Injectable()
+export class InferenceMetrics {
+  readonly requests: Counter<'model' | 'status'>;
+  readonly latency: Histogram<'model' | 'status'>;
+  readonly rows: Counter<'model'>;
+  readonly logsLost: Counter<'model'>;
+
+  constructor(metrics: MetricsService) {
+    const registers = [metrics.registry];
+    this.requests = new Counter({
+      name: 'keel_serving_infer_requests_total',
+      help: 'ModelInfer calls by model and gRPC status',
+      labelNames: ['model', 'status'],
+      registers,
+    });
+    this.latency = new Histogram({
+      name: 'keel_serving_infer_duration_seconds',
+      help: 'ModelInfer latency in the service (decode, predict, encode) by model and gRPC status',
+      labelNames: ['model', 'status'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers,
+    });
+    this.rows = new Counter({
+      name: 'keel_serving_rows_predicted_total',
+      help: 'Rows predicted by ModelInfer',
+      labelNames: ['model'],
+      registers,
+    });
+    this.logsLost = new Counter({
+      name: 'keel_serving_prediction_logs_failed_total',
+      help: 'Prediction-log events (chunks of up to 1,000 rows) that could not be published after every retry',
+      labelNames: ['model'],
+      registers,
+    });
+  }
+}

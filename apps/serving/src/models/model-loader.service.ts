@@ -1,0 +1,173 @@
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { parsePackage } from '@keel/model-package';
+import { Infrastructure, ROOT_LOGGER, SERVICE_CONFIG } from '@keel/service-runtime';
+import { SpanStatusCode, trace } from '@opentelemetry/api';
+import { type Logger } from 'pino';
+import { type ServingConfig } from '../config';
+import { CHAMPION_RESOLVER, type ChampionRef, type ChampionResolver } from './champion-resolver';
+import { LoadedModel } from './loaded-model';
+import { ModelMetrics } from './model-metrics';
+import { ModelStore } from './model-store';
+
+const tracer = trace.getTracer('keel-serving');
+
+/** What one sync did, for callers and tests. */
+export type SyncOutcome = 'no-champion' | 'unchanged' | 'loaded' | 'failed';
+
+/**
+ * Keeps each pipeline's served model equal to its registry champion. The rule is deliberately simple: on any
+ * signal (start-up, alias-changed event) ask the resolver and load what it names if it differs from what is loaded,
+ * so rollbacks, out-of-order and duplicate events all converge on the registry's truth.
+ */
+@Injectable()
+export class ModelLoaderService implements OnApplicationShutdown {
+  private readonly logger: Logger;
+  /** Per-pipeline queue: syncs of one pipeline never overlap, so two loads cannot race to the swap. */
+  private readonly queues = new Map<string, Promise<unknown>>();
+  private stopped = false;
+
+  constructor(
+    private readonly infra: Infrastructure,
+    @Inject(CHAMPION_RESOLVER) private readonly resolver: ChampionResolver,
+    private readonly store: ModelStore,
+    private readonly metrics: ModelMetrics,
+    @Inject(SERVICE_CONFIG) private readonly config: ServingConfig,
+    @Inject(ROOT_LOGGER) rootLogger: Logger,
+  ) {
+    this.logger = rootLogger.child({ component: 'model-loader' });
+  }
+
+  /**
+   * Resolves the pipeline's champion and loads it if it is not what serves. Rejects only when the resolver cannot
+   * answer (the caller retries); a version that fails to load is retried with backoff, then given up on, logged
+   * and counted, while the previous model keeps serving.
+   */
+  sync(pipelineId: string): Promise<SyncOutcome> {
+    const previous = this.queues.get(pipelineId) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(() => this.syncNow(pipelineId));
+    this.queues.set(pipelineId, next);
+    void next
+      .finally(() => {
+        if (this.queues.get(pipelineId) === next) this.queues.delete(pipelineId);
+      })
+      .catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * Start-up sync of every applied pipeline. Pipelines the resolver cannot answer for are retried in the
+   * background with capped backoff; ServerReady turns true once every one has been resolved.
+   */
+  async syncAll(): Promise<void> {
+    const pipelines = await this.withRetry('list pipelines', () => this.infra.pipelines.list());
+    if (!pipelines) return;
+    const ids = pipelines.map((p) => p.pipelineId);
+    // A few at a time: the store may hold many pipelines and each sync is a registry call plus a download.
+    const concurrency = 4;
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(concurrency, ids.length) }, async () => {
+        while (next < ids.length) {
+          const pipelineId = ids[next++];
+          await this.withRetry(`sync ${pipelineId}`, () => this.sync(pipelineId));
+        }
+      }),
+    );
+    if (!this.stopped) {
+      this.store.markInitialSyncDone();
+      this.logger.info({ pipelines: ids.length, loaded: this.store.all().length }, 'initial model sync done');
+    }
+  }
+
+  onApplicationShutdown(): void {
+    this.stopped = true;
+  }
+
+  private async syncNow(pipelineId: string): Promise<SyncOutcome> {
+    const champion = await this.resolver.resolveChampion(pipelineId);
+    this.store.setChampion(pipelineId, champion?.version);
+    if (!champion) return 'no-champion';
+    const current = this.store.get(pipelineId);
+    if (current && current.version === champion.version && current.source.packageUri === champion.packageUri) {
+      return 'unchanged';
+    }
+    return this.loadWithRetries(champion);
+  }
+
+  private async loadWithRetries(champion: ChampionRef): Promise<SyncOutcome> {
+    const { pipelineId, version } = champion;
+    const attempts = this.config.MODEL_LOAD_ATTEMPTS;
+    for (let attempt = 1; attempt <= attempts && !this.stopped; attempt++) {
+      try {
+        const model = await this.load(champion);
+        const previous = this.store.swap(model);
+        this.metrics.loads.inc({ model: pipelineId, outcome: 'success' });
+        this.metrics.servedVersion.set({ model: pipelineId }, version);
+        this.logger.info({ model: pipelineId, version, previousVersion: previous?.version }, 'model swapped in');
+        return 'loaded';
+      } catch (error) {
+        this.metrics.loadFailures.inc({ model: pipelineId });
+        this.logger.error(
+          { model: pipelineId, version, uri: champion.packageUri, attempt, attempts, err: (error as Error).message },
+          'model load failed; the previous model keeps serving',
+        );
+        if (attempt < attempts) await sleep(this.config.MODEL_LOAD_BACKOFF_MS * 2 ** (attempt - 1));
+      }
+    }
+    this.metrics.loads.inc({ model: pipelineId, outcome: 'failure' });
+    this.logger.error(
+      { model: pipelineId, version, servingVersion: this.store.get(pipelineId)?.version ?? null },
+      'giving up on model version after every retry',
+    );
+    return 'failed';
+  }
+
+  /** Download (sha256-verified), parse, compile and smoke-test one version, inside a 'load model' span. */
+  private load(champion: ChampionRef): Promise<LoadedModel> {
+    return tracer.startActiveSpan('load model', async (span) => {
+      span.setAttributes({
+        'keel.model': champion.pipelineId,
+        'keel.model_version': champion.version,
+        'keel.package_uri': champion.packageUri,
+      });
+      try {
+        const bytes = await this.infra.objects.getBuffer(champion.packageUri);
+        const sha256 = createHash('sha256').update(bytes).digest('hex');
+        if (champion.packageSha256 && sha256 !== champion.packageSha256) {
+          throw new Error(`package sha256 ${sha256} differs from the registry's ${champion.packageSha256}`);
+        }
+        const pkg = parsePackage(bytes);
+        if (pkg.pipelineId !== champion.pipelineId) {
+          throw new Error(`package belongs to pipeline "${pkg.pipelineId}", not "${champion.pipelineId}"`);
+        }
+        return LoadedModel.build(champion.pipelineId, pkg, {
+          version: champion.version,
+          packageUri: champion.packageUri,
+          packageSha256: sha256,
+        });
+      } catch (error) {
+        span.recordException(error as Error);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+        throw error;
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  /** Retries a start-up step until it succeeds or the service stops (registry or MongoDB not up yet). */
+  private async withRetry<T>(what: string, run: () => Promise<T>): Promise<T | undefined> {
+    for (let attempt = 1; !this.stopped; attempt++) {
+      try {
+        return await run();
+      } catch (error) {
+        const delayMs = Math.min(30_000, 500 * 2 ** Math.min(attempt - 1, 6));
+        this.logger.warn({ what, attempt, delayMs, err: (error as Error).message }, 'start-up sync step failed');
+        await sleep(delayMs);
+      }
+    }
+    return undefined;
+  }
+}
