@@ -76,10 +76,11 @@ function compareCategoricalFeature(
   rows: readonly Readonly<Record<string, Scalar | undefined>>[],
   psiThreshold: number,
 ): FeatureDriftReport | undefined {
-  const reference = CategoricalSummary.fromJSON(referenceJson);
-  const current = new CategoricalSummary();
-  for (const row of rows) current.add(toCategory(row[feature]));
-  if (current.count === 0 || reference.count === 0) return undefined;
+  const fullReference = CategoricalSummary.fromJSON(referenceJson);
+  const fullCurrent = new CategoricalSummary();
+  for (const row of rows) fullCurrent.add(toCategory(row[feature]));
+  if (fullCurrent.count === 0 || fullReference.count === 0) return undefined;
+  const { reference, current } = poolRareCategories(fullReference, fullCurrent);
   const drift = compareCategorical(reference, current, { psi: psiThreshold });
   return {
     feature,
@@ -90,6 +91,33 @@ function compareCategoricalFeature(
     currentCount: current.count,
     drifted: drift.drifted.psi,
   };
+}
+
+/** A window should expect at least this many rows in every category bin (the usual chi-square rule). */
+export const MIN_EXPECTED_COUNT = 5;
+/** The pooled bin; a control character, so no real category collides with it. */
+export const OTHER_CATEGORY = '\u0000other';
+
+/**
+ * Pools categories the window would expect fewer than MIN_EXPECTED_COUNT rows of (by reference share), and
+ * categories the reference never had, into one bin. Without it, sampling noise alone over dozens of rare categories
+ * (Adult's native_country, ~40 of them, in a 200-row window) pushes PSI to the usual 0.2 threshold: most rare
+ * categories are absent from any one window and each absent one adds (p − ε)·ln(p/ε) with ε = 1e-4.
+ */
+export function poolRareCategories(
+  reference: CategoricalSummary,
+  current: CategoricalSummary,
+): { reference: CategoricalSummary; current: CategoricalSummary } {
+  const minShare = MIN_EXPECTED_COUNT / current.count;
+  const kept = new Set<string>();
+  for (const [category, count] of reference.counts) if (count / reference.count >= minShare) kept.add(category);
+  const pool = (summary: CategoricalSummary) => {
+    const pooled = new CategoricalSummary();
+    for (const [category, count] of summary.counts)
+      pooled.addCount(kept.has(category) ? category : OTHER_CATEGORY, count);
+    return pooled;
+  };
+  return { reference: pool(reference), current: pool(current) };
 }
 
 /** Numbers and numeric strings count; null, '', booleans and non-finite values are missing. */

@@ -1,7 +1,7 @@
 import { CategoricalSummary, NumericSummary, Prng } from '@keel/ml-stats';
 import { type FeatureReference } from '@keel/model-package';
 import { describe, expect, it } from 'vitest';
-import { evaluateWindow } from './drift-evaluator';
+import { evaluateWindow, OTHER_CATEGORY, poolRareCategories } from './drift-evaluator';
 
 /** Ages 17 … 90 drawn uniformly, and a sex column two-thirds "Male". */
 function sample(rows: number, seed: number): { age: number; sex: string }[] {
@@ -77,5 +77,44 @@ describe('evaluateWindow', () => {
     const result = evaluateWindow(reference, [{ age: null, sex: 'Male' }, { sex: '' }], 0.2);
     expect(result.skipped).toEqual(['age']);
     expect(result.features.map((feature) => feature.feature)).toEqual(['sex']);
+  });
+});
+
+describe('poolRareCategories', () => {
+  it('given a 200-row window, when categories have under 2.5 % reference share or are new, then they share one bin', () => {
+    const reference = new CategoricalSummary();
+    reference.addCount('US', 900);
+    reference.addCount('Mexico', 30);
+    reference.addCount('Peru', 20);
+    reference.addCount('Laos', 5);
+    const current = new CategoricalSummary();
+    current.addCount('US', 180);
+    current.addCount('Peru', 15);
+    current.addCount('Atlantis', 5);
+    const pooled = poolRareCategories(reference, current);
+    expect([...pooled.reference.counts]).toEqual([
+      ['US', 900],
+      ['Mexico', 30],
+      [OTHER_CATEGORY, 25],
+    ]);
+    expect([...pooled.current.counts]).toEqual([
+      ['US', 180],
+      [OTHER_CATEGORY, 20],
+    ]);
+  });
+
+  it('given 40 rare categories, when a 200-row in-distribution window arrives, then PSI stays well under 0.2', () => {
+    const prng = new Prng(7);
+    const draw = () => (prng.next() < 0.9 ? 'US' : `country-${prng.nextInt(40)}`);
+    const reference: Record<string, FeatureReference> = {
+      country: {
+        kind: 'categorical',
+        summary: new CategoricalSummary().addAll(Array.from({ length: 5_000 }, draw)).toJSON(),
+      },
+    };
+    const window = Array.from({ length: 200 }, () => ({ country: draw() }));
+    const result = evaluateWindow(reference, window, 0.2);
+    expect(result.features[0].psi).toBeLessThan(0.05);
+    expect(result.drifted).toBe(false);
   });
 });
