@@ -23,7 +23,7 @@ import { FeaturesModule } from './features.module';
 
 const noTelemetry: Telemetry = { enabled: false, forceFlush: async () => undefined, shutdown: async () => undefined };
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
-const root = resolve(import.meta.dirname, '../../..');
+const root = resolve(__dirname, '../../..');
 const NUMERIC = new Set(['age', 'fnlwgt', 'education_num', 'capital_gain', 'capital_loss', 'hours_per_week']);
 
 /** The first `rows` rows of Adult (no quoted commas, so a plain split parses it). */
@@ -71,7 +71,7 @@ describe('features against the real stack', () => {
       datasetSha256: stored.sha256,
       reportUri: `s3://${BUCKETS.reports}/${pipelineId}/report.json`,
       warnings: [],
-    } as EventData<typeof DatasetValidatedV1>;
+    } as unknown as EventData<typeof DatasetValidatedV1>;
   }
 
   beforeAll(async () => {

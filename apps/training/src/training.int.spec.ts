@@ -26,7 +26,7 @@ import { TrainingModule } from './training.module';
 
 const noTelemetry: Telemetry = { enabled: false, forceFlush: async () => undefined, shutdown: async () => undefined };
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
-const root = resolve(import.meta.dirname, '../../..');
+const root = resolve(__dirname, '../../..');
 const NUMERIC = new Set(['age', 'fnlwgt', 'education_num', 'capital_gain', 'capital_loss', 'hours_per_week']);
 
 /**

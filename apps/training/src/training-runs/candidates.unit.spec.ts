@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { selectBest } from './candidates';
 
 describe('selectBest', () => {
-  const candidates = [
+  const candidates: { metrics: Record<string, number> }[] = [
     { metrics: { auc: 0.9, log_loss: 0.3, rmse: 10 } },
     { metrics: { auc: 0.93, log_loss: 0.35, rmse: 8 } },
     { metrics: { auc: 0.93, log_loss: 0.2 } },
