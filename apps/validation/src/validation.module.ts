@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
+import { ReportsModule } from './reports/reports.module';
 
 /** Checks dataset versions against the inferred schema, reference statistics and bias rules; passes or rejects them. */
-@Module({})
+@Module({ imports: [ReportsModule] })
 export class ValidationModule {}
