@@ -1,0 +1,476 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { credentials, loadPackageDefinition, type ServiceError, status } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import {
+  type EventData,
+  INFERENCE_PROTO,
+  ModelAliasChangedV1,
+  type PipelineSpecV1,
+  type PredictionLoggedV1,
+} from '@keel/contracts';
+import {
+  createModelDocument,
+  fitTransform,
+  type RawValue,
+  trainLogisticRegression,
+  TransformRunner,
+} from '@keel/ml-models';
+import {
+  buildReference,
+  type ModelPackage,
+  outputsForTask,
+  PACKAGE_FORMAT,
+  PACKAGE_VERSION,
+  serializePackage,
+  signatureFromSpec,
+} from '@keel/model-package';
+import { parsePipelineSpec, PipelineStore } from '@keel/pipelines';
+import { Infrastructure, MetricsService, type RunningService, startService } from '@keel/service-runtime';
+import { BUCKETS, ObjectStore } from '@keel/storage';
+import { eventually, stackEndpoints, uniqueName } from '@keel/testing';
+import mongoose from 'mongoose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { servingEnvSchema } from './config';
+import { encodeRawBytes } from './inference/tensor-codec';
+import { type ChampionRef, type ChampionResolver, CHAMPION_RESOLVER } from './models/champion-resolver';
+import { servingModule } from './serving.module';
+
+// ---- a tiny real model package, trained here on Adult rows ---------------------------------------------------
+
+type Row = Record<string, string | number | null>;
+
+const ROOT = join(__dirname, '..', '..', '..');
+
+function adultRows(): Row[] {
+  const [header, ...lines] = readFileSync(join(ROOT, 'fixtures/datasets/adult/adult.csv'), 'utf8').trim().split('\n');
+  const columns = header.split(',');
+  const numeric = new Set(['age', 'fnlwgt', 'education_num', 'capital_gain', 'capital_loss', 'hours_per_week']);
+  return lines.slice(0, 600).map((line) => {
+    const cells = line.split(',');
+    const row: Row = {};
+    columns.forEach((column, i) => {
+      const cell = cells[i];
+      row[column] = cell === '' ? null : numeric.has(column) ? Number(cell) : cell;
+    });
+    return row;
+  });
+}
+
+function buildPackage(spec: PipelineSpecV1, rows: readonly Row[], l2: number): Buffer {
+  const inputs = signatureFromSpec(spec);
+  const table: Record<string, RawValue[]> = {};
+  for (const input of inputs) table[input.name] = rows.map((row) => row[input.name]);
+  const transform = fitTransform(
+    table,
+    inputs.map((input) =>
+      input.kind === 'numeric'
+        ? { name: input.name, kind: 'numeric', impute: 'mean', standardize: true }
+        : { name: input.name, kind: 'categorical', encoding: 'onehot', unknown: 'missing' },
+    ),
+  );
+  const x = new TransformRunner(transform).table(table);
+  const y = rows.map((row) => (row.income === '>50K' ? 1 : 0));
+  const model = trainLogisticRegression(x, y, { l2 });
+  const pkg: ModelPackage = {
+    format: PACKAGE_FORMAT,
+    version: PACKAGE_VERSION,
+    pipelineId: spec.id,
+    modelName: spec.id,
+    task: spec.task,
+    target: { column: 'income', positive: '>50K', negative: '<=50K' },
+    signature: { inputs, outputs: outputsForTask(spec.task) },
+    model: createModelDocument({ model, preprocessing: transform, classes: ['<=50K', '>50K'] }),
+    metrics: {},
+    lineage: {
+      datasetVersionId: 'ds-0000000000000000',
+      datasetSha256: '0'.repeat(64),
+      featureSetId: 'fs-0000000000000000',
+      featureSetSha256: '0'.repeat(64),
+      transformSha256: '0'.repeat(64),
+      codeVersion: 'test',
+      seed: 1,
+      algorithm: 'logistic-regression',
+      params: { l2 },
+      trainRows: rows.length,
+      holdoutRows: 0,
+    },
+    reference: buildReference(inputs, table),
+  };
+  return serializePackage(pkg);
+}
+
+// ---- an OIP v2 client from the same proto ---------------------------------------------------------------------
+
+interface Tensor {
+  name: string;
+  datatype: string;
+  shape: number[];
+  contents?: { fp64_contents?: number[]; bytes_contents?: Buffer[]; fp32_contents?: number[] } | null;
+}
+interface InferResponse {
+  model_name: string;
+  model_version: string;
+  id: string;
+  outputs: Required<Tensor>[];
+}
+type Unary = (request: object, callback: (error: ServiceError | null, response: unknown) => void) => void;
+type Stub = Record<string, Unary> & { close(): void };
+
+function inferenceClient(port: number) {
+  const definition = loadSync(INFERENCE_PROTO, {
+    keepCase: true,
+    longs: Number,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  });
+  const proto = loadPackageDefinition(definition) as unknown as {
+    inference: { GRPCInferenceService: new (address: string, creds: unknown) => Stub };
+  };
+  const stub = new proto.inference.GRPCInferenceService(`127.0.0.1:${port}`, credentials.createInsecure());
+  const call =
+    <Res>(method: string) =>
+    (request: object) =>
+      new Promise<Res>((resolve, reject) =>
+        stub[method].call(stub, request, (error, response) => (error ? reject(error) : resolve(response as Res))),
+      );
+  return {
+    serverLive: call<{ live: boolean }>('ServerLive'),
+    serverReady: call<{ ready: boolean }>('ServerReady'),
+    serverMetadata: call<{ name: string; version: string; extensions: string[] }>('ServerMetadata'),
+    modelReady: call<{ ready: boolean }>('ModelReady'),
+    modelMetadata: call<{
+      name: string;
+      versions: string[];
+      platform: string;
+      inputs: { name: string; datatype: string; shape: number[] }[];
+      outputs: { name: string; datatype: string; shape: number[] }[];
+    }>('ModelMetadata'),
+    modelInfer: call<InferResponse>('ModelInfer'),
+    close: () => stub.close(),
+  };
+}
+
+function columnTensors(spec: PipelineSpecV1, rows: readonly Row[]): Tensor[] {
+  return spec.features.map((feature) => {
+    const values = rows.map((row) => row[feature.name] ?? null);
+    return feature.type === 'numeric'
+      ? {
+          name: feature.name,
+          datatype: 'FP64',
+          shape: [rows.length],
+          contents: { fp64_contents: values.map((v) => (v === null ? NaN : Number(v))) },
+        }
+      : {
+          name: feature.name,
+          datatype: 'BYTES',
+          shape: [rows.length],
+          contents: { bytes_contents: values.map((v) => Buffer.from(v === null ? '' : String(v))) },
+        };
+  });
+}
+
+const rejection = (promise: Promise<unknown>) =>
+  promise.then(
+    () => undefined,
+    (error: unknown) => error as ServiceError,
+  );
+
+// ---- the test -----------------------------------------------------------------------------------------------
+
+describe('serving against the real stack', () => {
+  const pipelineId = uniqueName('serving-adult');
+  const spec = parsePipelineSpec(
+    readFileSync(join(ROOT, 'fixtures/pipelines/adult-income.yaml'), 'utf8').replace(
+      'id: adult-income',
+      `id: ${pipelineId}`,
+    ),
+  );
+  const rows = adultRows();
+  const objects = new ObjectStore(stackEndpoints.s3);
+  const champions = new Map<string, ChampionRef>();
+  const resolver: ChampionResolver = { resolveChampion: async (id) => champions.get(id) };
+  const versions: Record<number, ChampionRef> = {};
+  let service: RunningService;
+  let client: ReturnType<typeof inferenceClient>;
+
+  const putPackage = async (version: number, bytes: Buffer) => {
+    const stored = await objects.putContentAddressed(BUCKETS.models, `test/${pipelineId}`, bytes, {
+      extension: '.json',
+    });
+    versions[version] = {
+      pipelineId,
+      modelName: pipelineId,
+      version,
+      packageUri: stored.uri,
+      packageSha256: stored.sha256,
+    };
+  };
+
+  /** Moves the champion in the stub registry and announces it on Kafka, as the registry does. */
+  const moveChampion = async (version: number) => {
+    champions.set(pipelineId, versions[version]);
+    const data: EventData<typeof ModelAliasChangedV1> = {
+      pipelineId: pipelineId as EventData<typeof ModelAliasChangedV1>['pipelineId'],
+      modelName: pipelineId,
+      alias: 'champion',
+      version,
+      reason: 'integration test',
+      changedBy: 'serving.int.spec',
+    };
+    await service.app
+      .get(Infrastructure)
+      .publisher.publish(ModelAliasChangedV1, data, { id: uniqueName(`alias-${pipelineId}-${version}`) });
+  };
+
+  const metric = async (name: string) => {
+    const text = await service.app.get(MetricsService).registry.metrics();
+    const line = text.split('\n').find((l) => l.startsWith(name) && l.includes(`model="${pipelineId}"`));
+    return line ? Number(line.split(' ').pop()) : 0;
+  };
+
+  beforeAll(async () => {
+    await objects.ensureBuckets(Object.values(BUCKETS));
+    await putPackage(1, buildPackage(spec, rows.slice(0, 300), 1e-4));
+    await putPackage(2, buildPackage(spec, rows.slice(300, 600), 1));
+    // v3: valid sha256, not a package (parse error); v4: bytes that do not match the sha256 in their key.
+    await putPackage(3, Buffer.from('{"format":"keel.package","version":1,"pipelineId":'));
+    const tamperedKey = `test/${pipelineId}/${'ab'.repeat(32)}.json`;
+    await objects.put({ bucket: BUCKETS.models, key: tamperedKey }, Buffer.from('tampered'));
+    versions[4] = {
+      ...versions[1],
+      version: 4,
+      packageUri: `s3://${BUCKETS.models}/${tamperedKey}`,
+      packageSha256: '',
+    };
+
+    // The pipeline is applied and v1 is champion before serving starts: the start-up sync must load it.
+    const mongo = await mongoose.createConnection(stackEndpoints.mongoUrl).asPromise();
+    try {
+      const store = new PipelineStore(mongo);
+      await store.init();
+      await store.apply(spec);
+    } finally {
+      await mongo.close();
+    }
+    champions.set(pipelineId, versions[1]);
+
+    service = await startService({
+      name: 'serving',
+      envSchema: servingEnvSchema,
+      features: [servingModule({ provide: CHAMPION_RESOLVER, useValue: resolver })],
+      telemetry: { enabled: false, forceFlush: async () => {}, shutdown: async () => {} } as never,
+      env: {
+        ...process.env,
+        HTTP_PORT: '0',
+        GRPC_PORT: '0',
+        LOG_LEVEL: 'silent',
+        MODEL_LOAD_ATTEMPTS: '3',
+        MODEL_LOAD_BACKOFF_MS: '20',
+      },
+    });
+    client = inferenceClient(service.grpcPort!);
+    await eventually('ServerReady', async () => ((await client.serverReady({})).ready ? true : undefined), {
+      timeoutMs: 60_000,
+    });
+  });
+
+  afterAll(async () => {
+    client?.close();
+    await service?.stop();
+  });
+
+  it('answers ServerLive, ServerReady, ServerMetadata and ModelReady', async () => {
+    expect(await client.serverLive({})).toEqual({ live: true });
+    expect(await client.serverReady({})).toEqual({ ready: true });
+    expect(await client.serverMetadata({})).toMatchObject({ name: 'keel-serving', extensions: [] });
+    expect((await client.modelReady({ name: pipelineId })).ready).toBe(true);
+    expect((await client.modelReady({ name: pipelineId, version: '1' })).ready).toBe(true);
+    expect((await client.modelReady({ name: pipelineId, version: '9' })).ready).toBe(false);
+    expect((await client.modelReady({ name: uniqueName('nobody') })).ready).toBe(false);
+  });
+
+  it('describes the model: signature inputs with shape [-1], probability and label outputs', async () => {
+    const metadata = await client.modelMetadata({ name: pipelineId });
+    expect(metadata).toMatchObject({ name: pipelineId, versions: ['1'], platform: 'keel' });
+    expect(metadata.inputs.map((i) => i.name)).toEqual(spec.features.map((f) => f.name));
+    expect(metadata.inputs[0]).toEqual({ name: 'age', datatype: 'FP64', shape: [-1] });
+    expect(metadata.inputs[1]).toEqual({ name: 'workclass', datatype: 'BYTES', shape: [-1] });
+    expect(metadata.outputs).toEqual([
+      { name: 'probability', datatype: 'FP64', shape: [-1] },
+      { name: 'label', datatype: 'BYTES', shape: [-1] },
+    ]);
+    const error = await rejection(client.modelMetadata({ name: pipelineId, version: '7' }));
+    expect(error?.code).toBe(status.NOT_FOUND);
+  });
+
+  it('answers ModelInfer with a probability in [0, 1] and its label for Adult rows', async () => {
+    const response = await client.modelInfer({
+      model_name: pipelineId,
+      id: 'req-int-1',
+      inputs: columnTensors(spec, rows.slice(0, 3)),
+    });
+    expect(response).toMatchObject({ model_name: pipelineId, model_version: '1', id: 'req-int-1' });
+    const [probability, label] = response.outputs;
+    expect(probability).toMatchObject({ name: 'probability', datatype: 'FP64', shape: [3] });
+    for (const p of probability.contents.fp64_contents!) expect(p >= 0 && p <= 1).toBe(true);
+    expect(label.contents.bytes_contents!.map(String)).toEqual(
+      probability.contents.fp64_contents!.map((p) => (p >= 0.5 ? '>50K' : '<=50K')),
+    );
+  });
+
+  it('gives the same answer for raw_input_contents as for contents, honouring requested outputs', async () => {
+    const tensors = columnTensors(spec, rows.slice(0, 2));
+    const raw = tensors.map((t) => {
+      if (t.datatype === 'BYTES') return encodeRawBytes(t.contents!.bytes_contents!.map(String));
+      const buffer = Buffer.alloc(8 * t.shape[0]);
+      t.contents!.fp64_contents!.forEach((v, i) => buffer.writeDoubleLE(v, 8 * i));
+      return buffer;
+    });
+    const viaRaw = await client.modelInfer({
+      model_name: pipelineId,
+      model_version: '1',
+      inputs: tensors.map((t) => ({ ...t, contents: null })),
+      raw_input_contents: raw,
+      outputs: [{ name: 'probability' }],
+    });
+    const viaContents = await client.modelInfer({ model_name: pipelineId, inputs: tensors });
+    expect(viaRaw.outputs.map((o) => o.name)).toEqual(['probability']);
+    expect(viaRaw.outputs[0].contents.fp64_contents).toEqual(viaContents.outputs[0].contents.fp64_contents);
+    expect(viaRaw.id).toMatch(/.+/);
+  });
+
+  it.each<[string, (t: Tensor[]) => Tensor[], RegExp]>([
+    ['a wrong input name', (t) => t.map((x) => (x.name === 'age' ? { ...x, name: 'agee' } : x)), /"agee"/],
+    [
+      'a wrong datatype',
+      (t) =>
+        t.map((x) =>
+          x.name === 'age' ? { ...x, datatype: 'BYTES', contents: { bytes_contents: [Buffer.from('39')] } } : x,
+        ),
+      /"age".*BYTES/,
+    ],
+    ['a wrong shape', (t) => t.map((x) => (x.name === 'age' ? { ...x, shape: [7] } : x)), /"age".*\[7\]/],
+    ['a missing required input', (t) => t.filter((x) => x.name !== 'age'), /missing required input "age"/],
+    [
+      'a categorical column in a matrix',
+      () => [{ name: 'input', datatype: 'FP64', shape: [1, 14], contents: { fp64_contents: new Array(14).fill(1) } }],
+      /"input".*"workclass" is categorical/,
+    ],
+  ])('answers ModelInfer with %s by INVALID_ARGUMENT naming the input', async (_case, mutate, named) => {
+    const error = await rejection(
+      client.modelInfer({ model_name: pipelineId, inputs: mutate(columnTensors(spec, rows.slice(0, 1))) }),
+    );
+    expect(error?.code).toBe(status.INVALID_ARGUMENT);
+    expect(error?.details).toMatch(named);
+  });
+
+  it('answers NOT_FOUND for an unknown model or a version that is not loaded', async () => {
+    const inputs = columnTensors(spec, rows.slice(0, 1));
+    expect((await rejection(client.modelInfer({ model_name: 'nobody-here', inputs })))?.code).toBe(status.NOT_FOUND);
+    const wrongVersion = await rejection(client.modelInfer({ model_name: pipelineId, model_version: '5', inputs }));
+    expect(wrongVersion?.code).toBe(status.NOT_FOUND);
+  });
+
+  it('logs predictions to Kafka after answering, one entry per row, with a stable CloudEvent id', async () => {
+    const requestId = uniqueName('req-log');
+    await client.modelInfer({ model_name: pipelineId, id: requestId, inputs: columnTensors(spec, rows.slice(0, 2)) });
+    const kafka = service.app.get(Infrastructure).kafka;
+    const reader = kafka.consumer({ groupId: uniqueName('serving-int-reader') });
+    const seen: { id: string; data: EventData<typeof PredictionLoggedV1> }[] = [];
+    await reader.connect();
+    try {
+      await reader.subscribe({ topic: 'mlops.predictions.logged.v1', fromBeginning: true });
+      await reader.run({
+        eachMessage: async ({ message }) => {
+          if (message.key?.toString() !== pipelineId) return;
+          seen.push({ id: String(message.headers?.ce_id), data: JSON.parse(message.value!.toString()) });
+        },
+      });
+      const event = await eventually('the predictions.logged event', async () =>
+        seen.find((e) => e.data.requestId === requestId),
+      );
+      expect(event.id).toBe(`predictions-${requestId}-0`);
+      expect(event.data).toMatchObject({ pipelineId, modelName: pipelineId, modelVersion: 1 });
+      expect(event.data.predictions.map((p) => p.predictionId)).toEqual([`${requestId}-0`, `${requestId}-1`]);
+      expect(event.data.predictions[0].inputs).toMatchObject({ age: 39, workclass: 'State-gov', sex: 'Male' });
+      expect(Object.keys(event.data.predictions[0].outputs).sort()).toEqual(['label', 'probability']);
+    } finally {
+      await reader.disconnect();
+    }
+  });
+
+  it('measures single-row latency (reported, not asserted)', async () => {
+    const inputs = columnTensors(spec, rows.slice(0, 1));
+    for (let i = 0; i < 20; i++) await client.modelInfer({ model_name: pipelineId, inputs });
+    const times: number[] = [];
+    for (let i = 0; i < 300; i++) {
+      const started = performance.now();
+      await client.modelInfer({ model_name: pipelineId, inputs });
+      times.push(performance.now() - started);
+    }
+    times.sort((a, b) => a - b);
+    const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))].toFixed(2);
+    console.log(`single-row ModelInfer round trip over loopback: p50 ${at(0.5)} ms, p99 ${at(0.99)} ms`);
+  });
+
+  it('hot-swaps to a new champion while requests run, failing none', async () => {
+    const inputs = columnTensors(spec, rows.slice(0, 5));
+    const before = await client.modelInfer({ model_name: pipelineId, inputs });
+    let running = true;
+    const failures: unknown[] = [];
+    const served = new Set<string>();
+    const loops = Array.from({ length: 4 }, async () => {
+      while (running) {
+        await client.modelInfer({ model_name: pipelineId, inputs }).then(
+          (response) => served.add(response.model_version),
+          (error: unknown) => failures.push(error),
+        );
+      }
+    });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await moveChampion(2);
+      await eventually(
+        'v2 loaded',
+        async () => ((await client.modelReady({ name: pipelineId, version: '2' })).ready ? true : undefined),
+        { timeoutMs: 30_000 },
+      );
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    } finally {
+      running = false;
+      await Promise.all(loops);
+    }
+    expect(failures).toEqual([]);
+    expect([...served].sort()).toEqual(['1', '2']);
+    const after = await client.modelInfer({ model_name: pipelineId, inputs });
+    expect(after.model_version).toBe('2');
+    expect(after.outputs[0].contents.fp64_contents).not.toEqual(before.outputs[0].contents.fp64_contents);
+  });
+
+  it.each([
+    [3, 'a package that does not parse'],
+    [4, 'bytes that fail their sha256 check'],
+  ])('keeps the previous model serving when v%i is %s, counting the failures', async (version) => {
+    const failuresBefore = await metric('keel_serving_model_load_failures_total');
+    await moveChampion(version);
+    // Three attempts with backoff, then given up: the consumer moves on.
+    await eventually(
+      'the load given up',
+      async () => ((await metric('keel_serving_model_load_failures_total')) >= failuresBefore + 3 ? true : undefined),
+      { timeoutMs: 30_000 },
+    );
+    expect((await client.modelReady({ name: pipelineId, version: String(version) })).ready).toBe(false);
+    const response = await client.modelInfer({ model_name: pipelineId, inputs: columnTensors(spec, rows.slice(0, 1)) });
+    expect(response.model_version).toBe('2');
+    expect((await client.serverReady({})).ready).toBe(true);
+  });
+
+  it('rolls back when the registry moves the champion back to an older version', async () => {
+    await moveChampion(1);
+    await eventually('v1 served again', async () =>
+      (await client.modelReady({ name: pipelineId, version: '1' })).ready ? true : undefined,
+    );
+  });
+});
