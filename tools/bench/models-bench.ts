@@ -45,7 +45,7 @@ function mergePeerRounds(rounds: BenchRecord[][]): BenchRecord[] {
   });
 }
 
-function main(): void {
+async function main(): Promise<void> {
   // Rounds alternate peers and ours, so load from other work on a shared machine hits both alike.
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
   const datasets = [loadAdult(), loadElec2()];
@@ -88,8 +88,8 @@ function main(): void {
   const table = markdownTable(records);
   const verdicts = targets(records);
   console.log(`\n${table}\n\n${verdicts.join('\n')}\n${notes.map((n) => `- ${n}`).join('\n')}`);
-  writeJson(resolve(ROOT, 'docs/benchmarks/ml.json'), records);
-  writeMarkdown(
+  await writeJson(resolve(ROOT, 'docs/benchmarks/ml.json'), records);
+  await writeMarkdown(
     resolve(ROOT, 'docs/benchmarks/models.md'),
     [
       '# Model benchmarks',
@@ -118,4 +118,4 @@ function main(): void {
   console.log('\nwrote docs/benchmarks/models.md and docs/benchmarks/ml.json');
 }
 
-main();
+void main();

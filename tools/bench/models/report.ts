@@ -49,7 +49,7 @@ export function markdownTable(records: BenchRecord[]): string {
 }
 
 /** Write ml.json, replacing only records of the models measured here. */
-export function writeJson(path: string, records: BenchRecord[]): void {
+export async function writeJson(path: string, records: BenchRecord[]): Promise<void> {
   mkdirSync(dirname(path), { recursive: true });
   let kept: unknown[] = [];
   if (existsSync(path)) {
@@ -74,11 +74,18 @@ export function writeJson(path: string, records: BenchRecord[]): void {
       infer_batch_us_per_row: round(r.infer_batch_us_per_row, 4),
     })),
   ];
-  writeFileSync(path, JSON.stringify(out, null, 2) + '\n');
+  writeFileSync(path, await formatted(path, JSON.stringify(out, null, 2) + '\n'));
 }
 
 /** Write the markdown report. */
-export function writeMarkdown(path: string, body: string): void {
+export async function writeMarkdown(path: string, body: string): Promise<void> {
   mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, body);
+  writeFileSync(path, await formatted(path, body));
+}
+
+/** Format with the repository's Prettier settings, so the generated files pass `format:check`. */
+async function formatted(path: string, text: string): Promise<string> {
+  const prettier = await import('prettier');
+  const options = (await prettier.resolveConfig(path)) ?? {};
+  return prettier.format(text, { ...options, filepath: path });
 }

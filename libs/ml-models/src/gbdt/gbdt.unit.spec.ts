@@ -84,6 +84,9 @@ describe('trainGbdt', () => {
     expect(model.catOffset[0]).toBe(0);
     const p = predictor(model);
     expect([0, 1, 2, 3, 4].map((c) => Math.round(p.predictRow([c]) * 1e9) / 1e9 + 0)).toEqual([0, 1, 0, 1, 0]);
+    // Codes in no category set (unseen, negative, fractional, huge) all take the right branch.
+    const outside = [7, -1, 2.5, 300, 2 ** 40].map((c) => p.predictRow([c]));
+    expect(new Set(outside).size).toBe(1);
   });
 
   it('given a noisy binary problem with missing values, when fitted, then test AUC is high', () => {

@@ -109,8 +109,8 @@ class TreeKernel implements ScoreKernel {
         else if ((meta & 2) === 0) right = v <= num[n] ? 0 : 1;
         else {
           // Codes outside 0..255 (or fractional) are in no category set, so they go right.
-          const co = num[n];
-          right = v >= 0 && v < 256 && (v | 0) === v && ((catBits[co + (v >>> 5)] >>> (v & 31)) & 1) === 1 ? 0 : 1;
+          const c = v | 0;
+          right = c === v && c >>> 8 === 0 ? ((catBits[num[n] + (c >>> 5)] >>> (c & 31)) & 1) ^ 1 : 1;
         }
         n = (meta >>> 2) + right;
         f = info[2 * n];
