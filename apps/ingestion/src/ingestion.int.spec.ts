@@ -150,6 +150,10 @@ describe('ingestion against the real stack', () => {
       (_value, headers) => headers.ce_id === `dataset-ingested-${version.datasetVersionId}`,
     );
     expect(JSON.parse(announced.value)).toMatchObject({ pipelineId: spec.id, rowCount: 5, sha256: version.sha256 });
+    // in the trace of the newest staged batch, so the pipeline run stays one trace
+    const traceOf = (traceparent: string) => traceparent.split('-')[1];
+    const newest = staged.reduce((a, b) => (a.sequence > b.sequence ? a : b));
+    expect(traceOf(announced.headers.traceparent)).toBe(traceOf(newest.traceparent));
   });
 
   it('cuts on flush and when batchRows are staged', async () => {
