@@ -9,13 +9,7 @@ import {
   type PipelineSpecV1,
   type PredictionLoggedV1,
 } from '@keel/contracts';
-import {
-  createModelDocument,
-  fitTransform,
-  type RawValue,
-  trainLogisticRegression,
-  TransformRunner,
-} from '@keel/ml-models';
+import { createModelDocument, fitTransform, trainLogisticRegression, TransformRunner } from '@keel/ml-models';
 import {
   buildReference,
   type ModelPackage,
@@ -59,7 +53,7 @@ function adultRows(): Row[] {
 
 function buildPackage(spec: PipelineSpecV1, rows: readonly Row[], l2: number): Buffer {
   const inputs = signatureFromSpec(spec);
-  const table: Record<string, RawValue[]> = {};
+  const table: Record<string, (string | number | null)[]> = {};
   for (const input of inputs) table[input.name] = rows.map((row) => row[input.name]);
   const transform = fitTransform(
     table,
@@ -112,7 +106,7 @@ interface InferResponse {
   model_name: string;
   model_version: string;
   id: string;
-  outputs: Required<Tensor>[];
+  outputs: (Tensor & { contents: NonNullable<Tensor['contents']> })[];
 }
 type Unary = (request: object, callback: (error: ServiceError | null, response: unknown) => void) => void;
 type Stub = Record<string, Unary> & { close(): void };
