@@ -20,6 +20,7 @@ import { readSimpleCsv } from './csv';
 export const endpoints = {
   registryHttp: 'http://127.0.0.1:3005',
   ingestionHttp: 'http://127.0.0.1:3001',
+  validationHttp: 'http://127.0.0.1:3002',
   monitoringHttp: 'http://127.0.0.1:3007',
   servingGrpc: '127.0.0.1:8001',
 } as const;

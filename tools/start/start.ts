@@ -23,12 +23,16 @@ async function getJson<T>(url: string): Promise<T | undefined> {
 
 async function summarize(run: PipelineRun): Promise<void> {
   const id = run.spec.id;
-  const datasets = await getJson<{ datasetVersionId: string; rowCount: number; sha256: string }[]>(
-    `${endpoints.ingestionHttp}/api/v1/pipelines/${id}/datasets`,
-  );
-  const reports = await getJson<{ datasetVersionId: string; passed: boolean; findings: unknown[] }[]>(
-    `http://127.0.0.1:3002/api/v1/pipelines/${id}/reports`,
-  );
+  const datasets = (
+    await getJson<{ items: { datasetVersionId: string; rowCount: number; sha256: string }[] }>(
+      `${endpoints.ingestionHttp}/api/v1/pipelines/${id}/datasets`,
+    )
+  )?.items;
+  const reports = (
+    await getJson<{ items: { datasetVersionId: string; passed: boolean; findings: unknown[] }[] }>(
+      `${endpoints.validationHttp}/api/v1/pipelines/${id}/reports`,
+    )
+  )?.items;
   const dataset = datasets?.[0];
   const report = reports?.find((r) => r.datasetVersionId === dataset?.datasetVersionId) ?? reports?.[0];
   const metrics = Object.entries(run.champion.metrics)
