@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import {
   DriftDetectedV1,
   type EventData,
+  LabelReceivedV1,
   PredictionLoggedV1,
   type PipelineId,
   type PipelineSpecV1,
@@ -108,9 +109,27 @@ describe('monitoring against the real stack', () => {
     spec = parsePipelineSpec(adultYaml.replace('id: adult-income', `id: ${id}`));
     spec = { ...spec, monitoring: { windowRows: 200, psiThreshold: 0.2 } };
 
+    // A unique name is a unique consumer group, so a running monitoring service does not take our events; its
+    // offsets start at the topics' ends, so the run does not replay every earlier run's (and other tests') events.
+    const name = uniqueName('monitoring');
+    const kafka = createKafka({ clientId: 'monitoring-int', brokers: stackEndpoints.kafkaBrokers, logger: quiet });
+    const admin = kafka.admin();
+    await admin.connect();
+    for (const [suffix, topic] of [
+      ['predictions', PredictionLoggedV1.topic],
+      ['labels', LabelReceivedV1.topic],
+    ]) {
+      const ends = await admin.fetchTopicOffsets(topic);
+      await admin.setOffsets({
+        groupId: `${name}.${suffix}`,
+        topic,
+        partitions: ends.map(({ partition, high }) => ({ partition, offset: high })),
+      });
+    }
+    await admin.disconnect();
+
     service = await startService({
-      // A unique name is a unique consumer group, so a running monitoring service does not take our events.
-      name: uniqueName('monitoring'),
+      name,
       envSchema: monitoringEnvSchema,
       features: [
         MonitoringModule,
@@ -134,7 +153,7 @@ describe('monitoring against the real stack', () => {
       })
     ).uri;
 
-    reader = createKafka({ clientId: 'monitoring-int', brokers: stackEndpoints.kafkaBrokers, logger: quiet }).consumer({
+    reader = kafka.consumer({
       groupId: uniqueName('monitoring-reader'),
     });
     await reader.connect();
@@ -242,6 +261,20 @@ describe('monitoring against the real stack', () => {
     const metrics = (await request(service.app.getHttpServer()).get('/metrics').expect(200)).text;
     expect(metrics).toContain(`keel_monitoring_feature_psi{pipeline="${spec.id}",feature="age"`);
     expect(metrics).toContain(`keel_monitoring_predictions_logged_total{pipeline="${spec.id}"`);
+  });
+
+  it('stores labels by prediction id, once per prediction whatever the redeliveries', async () => {
+    const predictionId = `${spec.id}-labelled-0`;
+    const data: EventData<typeof LabelReceivedV1> = {
+      pipelineId: spec.id as PipelineId,
+      labels: [{ predictionId, label: '>50K', observedAt: '2026-11-26T00:00:00Z' }],
+    };
+    await infra.publisher.publish(LabelReceivedV1, data);
+    await infra.publisher.publish(LabelReceivedV1, data);
+    const labels = infra.mongo.collection('label_logs');
+    const stored = await eventually('the label', async () => (await labels.findOne({ predictionId })) ?? undefined);
+    expect(stored).toMatchObject({ predictionId, pipelineId: spec.id, label: '>50K' });
+    expect(await labels.countDocuments({ predictionId })).toBe(1);
   });
 
   it('answers 400 naming the id for a malformed pipeline id', async () => {
