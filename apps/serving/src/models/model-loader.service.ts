@@ -117,6 +117,7 @@ export class ModelLoaderService implements OnApplicationShutdown {
       }
     }
     this.metrics.loads.inc({ model: pipelineId, outcome: 'failure' });
+    this.store.markGivenUp(pipelineId, version);
     this.logger.error(
       { model: pipelineId, version, servingVersion: this.store.get(pipelineId)?.version ?? null },
       'giving up on model version after every retry',

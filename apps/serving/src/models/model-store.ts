@@ -10,6 +10,8 @@ export class ModelStore {
   private readonly models = new Map<string, LoadedModel>();
   /** Pipelines whose champion the registry confirmed, and its version. */
   private readonly champions = new Map<string, number>();
+  /** Champion versions given up on after every retry (bad package), per pipeline. */
+  private readonly givenUp = new Map<string, number>();
   private initialSyncDone = false;
 
   get(pipelineId: string): LoadedModel | undefined {
@@ -23,6 +25,7 @@ export class ModelStore {
   swap(model: LoadedModel): LoadedModel | undefined {
     const previous = this.models.get(model.pipelineId);
     this.models.set(model.pipelineId, model);
+    this.givenUp.delete(model.pipelineId);
     return previous;
   }
 
@@ -32,17 +35,26 @@ export class ModelStore {
     else this.champions.set(pipelineId, version);
   }
 
+  /** Records that this champion version could not be loaded after every retry. */
+  markGivenUp(pipelineId: string, version: number): void {
+    this.givenUp.set(pipelineId, version);
+  }
+
   markInitialSyncDone(): void {
     this.initialSyncDone = true;
   }
 
   /**
-   * Ready once the start-up sync is done and every pipeline with a champion has a model serving. A replica whose
-   * latest swap failed keeps serving the previous version and stays ready: pulling it would drop traffic for nothing.
+   * Ready once the start-up sync is done and every pipeline with a champion has a model serving, or has had its
+   * champion given up on (a bad package, logged and counted; ModelReady says false for it). One broken package
+   * must not take a replica out of rotation for every other model; a replica whose latest swap failed keeps
+   * serving the previous version and stays ready.
    */
   isReady(): boolean {
     if (!this.initialSyncDone) return false;
-    for (const pipelineId of this.champions.keys()) if (!this.models.has(pipelineId)) return false;
+    for (const [pipelineId, version] of this.champions) {
+      if (!this.models.has(pipelineId) && this.givenUp.get(pipelineId) !== version) return false;
+    }
     return true;
   }
 }
