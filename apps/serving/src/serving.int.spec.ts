@@ -254,7 +254,7 @@ describe('serving against the real stack', () => {
       name: 'serving',
       envSchema: servingEnvSchema,
       features: [servingModule({ provide: CHAMPION_RESOLVER, useValue: resolver })],
-      telemetry: { enabled: false, forceFlush: async () => {}, shutdown: async () => {} } as never,
+      telemetry: { enabled: false, forceFlush: async () => {}, shutdown: async () => {} },
       env: {
         ...process.env,
         HTTP_PORT: '0',
