@@ -90,7 +90,7 @@ export async function runPipeline(
         const firstPrediction = await context.with(context.active(), () =>
           client.modelInfer({
             model_name: spec.id,
-            id: `demo-${spec.id}`,
+            id: `demo-${spec.id}-${Date.now().toString(36)}`,
             inputs: columnTensors(spec, servingRows.slice(0, 5)),
           }),
         );

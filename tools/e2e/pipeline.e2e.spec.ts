@@ -114,13 +114,17 @@ describe('walking skeleton: data events to a served, monitored model', () => {
       const inDistribution = adult.servingRows.slice(5, windowRows);
       await client.modelInfer({
         model_name: adultId,
-        id: 'e2e-in-dist',
+        id: `${adultId}-in-dist`,
         inputs: columnTensors(adult.spec, inDistribution),
       });
       const shifted = adult.servingRows
         .slice(windowRows, 2 * windowRows)
         .map((row) => ({ ...row, age: Number(row.age) + 30 }));
-      await client.modelInfer({ model_name: adultId, id: 'e2e-shifted', inputs: columnTensors(adult.spec, shifted) });
+      await client.modelInfer({
+        model_name: adultId,
+        id: `${adultId}-shifted`,
+        inputs: columnTensors(adult.spec, shifted),
+      });
     } finally {
       client.close();
     }
