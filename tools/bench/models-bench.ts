@@ -75,10 +75,14 @@ async function main(): Promise<void> {
     for (const kind of OUR_KINDS) {
       const { record, recordUs } = evaluateOurs(ds, kind);
       const t = ourTimes.get(`${ds.name}/${kind}`)!;
-      record.train_ms = median(t.total);
+      // Same input as the peers get: GBDT peers fit integer-coded categoricals (pandas category
+      // dtype, converted before timing), so ours is timed on the coded matrix; the logistic peer is a
+      // scikit-learn Pipeline with its preprocessing, so ours includes fitting and applying ours.
+      record.train_ms = kind === 'gbdt' ? median(t.trainer) : median(t.total);
       records.push(record);
       notes.push(
-        `${ds.name} ${ourModelName(kind)}: trainer alone (preprocessing already applied) ${median(t.trainer).toFixed(0)} ms; ` +
+        `${ds.name} ${ourModelName(kind)}: trainer alone ${median(t.trainer).toFixed(0)} ms, ` +
+          `with fitting and applying the preprocessing ${median(t.total).toFixed(0)} ms; ` +
           `one raw record through preprocessing and model ${recordUs.toFixed(2)} µs`,
       );
     }
@@ -99,7 +103,7 @@ async function main(): Promise<void> {
       '',
       '- Data: Adult (its `split` column; positive `>50K`) and Elec2 (first 75 % of rows train, last 25 % test; positive `UP`; `timestamp` and `date` dropped).',
       '- Settings: GBDTs 100 rounds, learning rate 0.1, 31 leaves, 20 rows per leaf, 255 bins, no early stopping; categorical columns handled natively where the library can (ours, scikit-learn HGB, XGBoost, LightGBM via pandas categories). Logistic regressions: mean-imputed, standardised numerics and one-hot categoricals, C = 1 (ours: λ = 1/n).',
-      `- train ms: median over ${rounds} rounds that alternate the Python peers (each the median of 2 fits) and ours (one fit after a warm-up, including fitting and applying the preprocessing), so that load from other work on a shared machine affects both alike.`,
+      `- train ms: median over ${rounds} rounds that alternate the Python peers (each the median of 2 fits) and ours (one fit after a warm-up), so that load from other work on a shared machine affects both alike. Each model gets the input its peers get: GBDTs (ours and peers) fit on integer-coded categoricals (pandas category dtype is converted before timing, so our string→code preprocessing is not in the GBDT figure; the notes give our full-pipeline time), logistic regressions include fitting and applying the preprocessing (the scikit-learn one is a Pipeline).`,
       '- 1-row µs: ours is `Predictor.predictRow` on a preprocessed row (mean over 100k calls); the Python peers are `predict_proba` on a one-row DataFrame (median of 200 calls), dominated by Python overhead.',
       '- batch µs/row: the whole test set in one call.',
       '',

@@ -75,14 +75,18 @@ export function fitTransform(table: RawTable, specs: readonly ColumnSpec[]): Fit
     if (!values) throw new InvalidTrainingDataError('missing_column', `column "${spec.name}" is not in the table`);
     if (values.length === 0) throw new InvalidTrainingDataError('empty_data', `column "${spec.name}" is empty`);
     if (spec.kind === 'numeric') {
-      const xs: number[] = [];
-      for (const v of values) {
-        const n = toNumber(spec.name, v);
-        if (!Number.isFinite(n) && !Number.isNaN(n)) {
+      const buf = new Float64Array(values.length);
+      let m = 0;
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i];
+        const n = typeof v === 'number' ? v : toNumber(spec.name, v);
+        if (n !== n) continue;
+        if (n === Infinity || n === -Infinity) {
           throw new InvalidTrainingDataError('non_finite_feature', `column "${spec.name}" contains ${n}`);
         }
-        if (!Number.isNaN(n)) xs.push(n);
+        buf[m++] = n;
       }
+      const xs = buf.subarray(0, m);
       const impute = spec.impute ?? 'mean';
       if (xs.length === 0 && (impute !== 'none' || spec.standardize)) {
         throw new InvalidTrainingDataError('empty_data', `column "${spec.name}" has no non-missing values`);
@@ -93,7 +97,7 @@ export function fitTransform(table: RawTable, specs: readonly ColumnSpec[]): Fit
       let fill: number | null = null;
       if (impute === 'mean') fill = mean;
       else if (impute === 'median') {
-        const s = Float64Array.from(xs).sort();
+        const s = xs.sort();
         const m = s.length >> 1;
         fill = s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
       }
@@ -110,7 +114,10 @@ export function fitTransform(table: RawTable, specs: readonly ColumnSpec[]): Fit
       columns.push({ kind: 'numeric', name: spec.name, fill, center, scale });
     } else {
       const cats = new Set<string>();
-      for (const v of values) if (!isMissing(v)) cats.add(String(v));
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i];
+        if (!isMissing(v)) cats.add(typeof v === 'string' ? v : String(v));
+      }
       columns.push({
         kind: 'categorical',
         name: spec.name,
@@ -178,8 +185,9 @@ export class TransformRunner {
   }
 
   private code(c: number, col: FittedCategoricalColumn, raw: RawValue): number {
-    if (isMissing(raw)) return NaN;
-    const s = String(raw);
+    if (raw === '' || raw === null || raw === undefined) return NaN;
+    if (typeof raw === 'number' && raw !== raw) return NaN;
+    const s = typeof raw === 'string' ? raw : String(raw);
     const code = this.lookups[c]!.get(s);
     if (code !== undefined) return code;
     if (col.unknown === 'error') throw new UnknownCategoryError(col.name, s);
