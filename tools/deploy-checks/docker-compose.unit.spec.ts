@@ -64,6 +64,14 @@ describe('docker-compose.yml', () => {
       expect(Object.keys(service.depends_on ?? {})).toEqual(expect.arrayContaining(Object.keys(infrastructure)));
     });
 
+    it('leaves no loopback default in effect: inside a container 127.0.0.1 is the container itself', () => {
+      const config = schema.parse(env) as Record<string, unknown>;
+      const loopback = Object.entries(config).filter(
+        ([, value]) => typeof value === 'string' && /127\.0\.0\.1|localhost/.test(value),
+      );
+      expect(loopback).toEqual([]);
+    });
+
     it('uses the same credentials as the MinIO it talks to', () => {
       const minio = stringEnv(compose.services.minio.environment);
       expect(env.S3_ACCESS_KEY).toBe(minio.MINIO_ROOT_USER);

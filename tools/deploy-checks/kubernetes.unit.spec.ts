@@ -55,6 +55,10 @@ describe('deploy/k8s', () => {
       expect(ports.http).toBe(config.HTTP_PORT);
       expect(ports.grpc).toBe(config.GRPC_PORT);
       expect(container!.readinessProbe?.httpGet.path).toBe('/health');
+      const loopback = Object.entries(parsed.data as Record<string, unknown>).filter(
+        ([, value]) => typeof value === 'string' && /127\.0\.0\.1|localhost/.test(value),
+      );
+      expect(loopback).toEqual([]);
       expect(documents.some((d) => d.kind === 'Service' && d.metadata.name === name)).toBe(true);
     },
   );

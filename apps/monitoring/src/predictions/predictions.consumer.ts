@@ -20,7 +20,7 @@ export class PredictionsConsumer implements OnApplicationBootstrap {
 
   async onApplicationBootstrap(): Promise<void> {
     await this.infra
-      .createConsumer('predictions')
+      .createConsumer('predictions', { partitionsConsumedConcurrently: 3 })
       .on(PredictionLoggedV1, async ({ data }) => {
         trace
           .getActiveSpan()
