@@ -92,8 +92,10 @@ describe('trainGbdt', () => {
   it('given a noisy binary problem with missing values, when fitted, then test AUC is high', () => {
     const train = syntheticBinary(3000, 1, 0.1);
     const test = syntheticBinary(1000, 2, 0.1);
-    const { model } = trainGbdt(train.x, train.y, { objective: 'binary', categoricalFeatures: [2], seed: 3 });
+    const { model, info } = trainGbdt(train.x, train.y, { objective: 'binary', categoricalFeatures: [2], seed: 3 });
     expect(auc(test.y, predictor(model).predictBatch(test.x))).toBeGreaterThan(0.85);
+    // x0 (weight 2 on the logit) matters most.
+    expect(info.featureGain[0]).toBe(Math.max(...info.featureGain));
   });
 
   it('given the same data and seed with subsampling, when trained twice, then the JSON is byte-identical', () => {

@@ -54,6 +54,8 @@ export interface GbdtTrainingInfo {
   iterations: number;
   bestIteration: number;
   validationLoss: number[];
+  /** Total split gain per feature over the kept trees (feature importance). */
+  featureGain: number[];
 }
 
 function check(name: string, v: number, ok: boolean): number {
@@ -207,8 +209,11 @@ export function trainGbdt(
     } else bestIter = iter + 1;
   }
   const kept = trees.slice(0, bestIter * k);
+  const featureGain = new Array<number>(d).fill(0);
+  for (const t of kept)
+    for (let nd = 0; nd < t.feature.length; nd++) if (t.feature[nd] >= 0) featureGain[t.feature[nd]] += t.gain[nd];
   const model = flatten(kept, treeOutputs.slice(0, bestIter * k), mapper, options.objective, d, k, base);
-  return { model, info: { iterations: iter, bestIteration: bestIter, validationLoss } };
+  return { model, info: { iterations: iter, bestIteration: bestIter, validationLoss, featureGain } };
 }
 
 /** Leaf value reached by binned row `i`. */
