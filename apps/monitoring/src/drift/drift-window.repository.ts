@@ -11,7 +11,8 @@ export interface DriftWindowDocument {
   pipelineId: string;
   modelVersion: number;
   windowIndex: number;
-  status: 'open' | 'evaluated';
+  /** `failed`: evaluation hit a failure retrying cannot fix (unknown model version, unreadable package). */
+  status: 'open' | 'evaluated' | 'failed';
   modelName?: string;
   rowCount?: number;
   windowStart?: Date;
@@ -39,7 +40,7 @@ const driftWindowSchema = new Schema<DriftWindowDocument>(
     pipelineId: { type: String, required: true },
     modelVersion: { type: Number, required: true },
     windowIndex: { type: Number, required: true },
-    status: { type: String, enum: ['open', 'evaluated'], required: true },
+    status: { type: String, enum: ['open', 'evaluated', 'failed'], required: true },
     modelName: String,
     rowCount: Number,
     windowStart: Date,
@@ -107,7 +108,11 @@ export class DriftWindowRepository implements OnModuleInit {
   }
 
   async recordFailure(pipelineId: string, modelVersion: number, windowIndex: number, reason: string): Promise<void> {
-    await this.windows.updateOne({ pipelineId, modelVersion, windowIndex }, { $set: { lastError: reason } });
+    // Closed for good: re-trying it with every later event of the model would cost a registry lookup each time.
+    await this.windows.updateOne(
+      { pipelineId, modelVersion, windowIndex, status: 'open' },
+      { $set: { lastError: reason, status: 'failed' } },
+    );
   }
 
   /** Evaluated windows of a pipeline, newest first. */
