@@ -4,6 +4,7 @@
  * docs/benchmarks/models.md and docs/benchmarks/ml.json. Peers run in a venv outside the repo
  * (created on first run). Set BENCH_ROUNDS to change the number of timing rounds (default 3).
  */
+import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { loadAdult, loadElec2 } from './models/datasets';
 import { evaluateOurs, median, OUR_KINDS, ourModelName, timeFit, warmUp } from './models/ours';
@@ -48,6 +49,7 @@ function mergePeerRounds(rounds: BenchRecord[][]): BenchRecord[] {
 async function main(): Promise<void> {
   // Rounds alternate peers and ours, so load from other work on a shared machine hits both alike.
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+  const loadBefore = loadavg()[0];
   const datasets = [loadAdult(), loadElec2()];
   ensureVenv();
   for (const ds of datasets) warmUp(ds);
@@ -89,6 +91,7 @@ async function main(): Promise<void> {
     records.push(...peers.filter((p) => p.dataset === ds.name));
   }
   const m = machine();
+  const load = `1-minute load average ${loadBefore.toFixed(2)} before and ${loadavg()[0].toFixed(2)} after the run (2 would mean both cores busy)`;
   const table = markdownTable(records);
   const verdicts = targets(records);
   console.log(`\n${table}\n\n${verdicts.join('\n')}\n${notes.map((n) => `- ${n}`).join('\n')}`);
@@ -99,7 +102,7 @@ async function main(): Promise<void> {
       '# Model benchmarks',
       '',
       `Written by \`npm run bench:models\` on ${m.date}; machine: ${m.cores} cores (nproc), ${m.cpu}; Node ${process.versions.node}.`,
-      'Everything single-threaded; timings are wall-clock on a machine that may be shared, so expect ±20 % between runs.',
+      `Everything single-threaded; timings are wall-clock on a machine that may be shared (${load}), so expect ±20 % between runs.`,
       '',
       '- Data: Adult (its `split` column; positive `>50K`) and Elec2 (first 75 % of rows train, last 25 % test; positive `UP`; `timestamp` and `date` dropped).',
       '- Settings: GBDTs 100 rounds, learning rate 0.1, 31 leaves, 20 rows per leaf, 255 bins, no early stopping; categorical columns handled natively where the library can (ours, scikit-learn HGB, XGBoost, LightGBM via pandas categories). Logistic regressions: mean-imputed, standardised numerics and one-hot categoricals, C = 1 (ours: λ = 1/n).',
