@@ -11,6 +11,7 @@ export interface ProcessedEventStore {
 }
 
 interface ProcessedEventDocument {
+  _id: string;
   consumer: string;
   eventId: string;
   topic: string;
@@ -19,6 +20,7 @@ interface ProcessedEventDocument {
 
 const processedEventSchema = new Schema<ProcessedEventDocument>(
   {
+    _id: { type: String, required: true },
     consumer: { type: String, required: true },
     eventId: { type: String, required: true },
     topic: { type: String, required: true },
@@ -26,12 +28,19 @@ const processedEventSchema = new Schema<ProcessedEventDocument>(
   },
   { collection: 'processed_events', versionKey: false },
 );
-// The unique index is what makes the guarantee hold across consumer instances, not the read before the write.
-processedEventSchema.index({ consumer: 1, eventId: 1 }, { unique: true });
 
 const DUPLICATE_KEY = 11000;
 
-/** ProcessedEventStore in MongoDB (works on FerretDB: a plain unique compound index, no TTL). */
+/**
+ * The document key is the (consumer, event id) pair itself. Two reasons: the `_id` index makes the guarantee hold
+ * across consumer instances, and FerretDB answers only `_id` equality from an index (any other filter scans the
+ * collection), while this lookup runs for every consumed record and almost always misses.
+ */
+function processedKey(consumer: string, eventId: string): string {
+  return `${consumer}\u0000${eventId}`;
+}
+
+/** ProcessedEventStore in MongoDB (works on FerretDB: `_id` lookups only, no TTL). */
 export class MongoProcessedEventStore implements ProcessedEventStore {
   private readonly model: Model<ProcessedEventDocument>;
 
@@ -41,18 +50,24 @@ export class MongoProcessedEventStore implements ProcessedEventStore {
       connection.model<ProcessedEventDocument>('ProcessedEvent', processedEventSchema);
   }
 
-  /** Creates the unique index; call once at start-up. */
+  /** Nothing to create: the `_id` index is the unique index. Kept so callers need not know. */
   async init(): Promise<void> {
-    await this.model.createIndexes();
+    await this.model.createCollection().catch(() => undefined);
   }
 
   async has(consumer: string, eventId: string): Promise<boolean> {
-    return (await this.model.exists({ consumer, eventId })) !== null;
+    return (await this.model.exists({ _id: processedKey(consumer, eventId) })) !== null;
   }
 
   async record(consumer: string, eventId: string, topic: string): Promise<void> {
     try {
-      await this.model.create({ consumer, eventId, topic, processedAt: new Date() });
+      await this.model.create({
+        _id: processedKey(consumer, eventId),
+        consumer,
+        eventId,
+        topic,
+        processedAt: new Date(),
+      });
     } catch (error) {
       if ((error as { code?: unknown }).code !== DUPLICATE_KEY) throw error;
     }

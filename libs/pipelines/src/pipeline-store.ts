@@ -12,6 +12,8 @@ export interface StoredPipelineSpec {
 }
 
 interface PipelineSpecDocument {
+  /** `<pipelineId>@<version>`: versions are append-only and unique by construction. */
+  _id: string;
   pipelineId: string;
   version: number;
   /** Stored as JSON text: spec keys are free-form (feature names) and must not hit Mongo key restrictions. */
@@ -21,6 +23,7 @@ interface PipelineSpecDocument {
 
 const pipelineSpecSchema = new Schema<PipelineSpecDocument>(
   {
+    _id: { type: String, required: true },
     pipelineId: { type: String, required: true },
     version: { type: Number, required: true },
     specJson: { type: String, required: true },
@@ -28,7 +31,21 @@ const pipelineSpecSchema = new Schema<PipelineSpecDocument>(
   },
   { collection: 'pipeline_specs', versionKey: false },
 );
-pipelineSpecSchema.index({ pipelineId: 1, version: 1 }, { unique: true });
+
+/**
+ * The current version of each pipeline, keyed by pipeline id. Every service looks specs up per event, and FerretDB
+ * answers only `_id` equality from an index, so the current spec lives under `_id: pipelineId`.
+ */
+const pipelineHeadSchema = new Schema<PipelineSpecDocument>(
+  {
+    _id: { type: String, required: true },
+    pipelineId: { type: String, required: true },
+    version: { type: Number, required: true },
+    specJson: { type: String, required: true },
+    appliedAt: { type: Date, required: true },
+  },
+  { collection: 'pipeline_heads', versionKey: false },
+);
 
 /** Parses and validates a spec given as YAML or JSON text, or as an already parsed object. */
 export function parsePipelineSpec(input: string | unknown): PipelineSpecV1 {
@@ -52,35 +69,54 @@ export function parsePipelineSpec(input: string | unknown): PipelineSpecV1 {
 const DUPLICATE_KEY = 11000;
 
 /**
- * Pipeline specs in MongoDB. Every service reads specs from here; only the registry's API writes them. Reads are
- * cached briefly: specs change rarely and consumers look them up per event.
+ * Pipeline specs in MongoDB: an append-only history (`pipeline_specs`) and the current version of each pipeline
+ * (`pipeline_heads`). Every service reads specs from here; only the registry's API writes them. Reads are cached
+ * briefly: specs change rarely and consumers look them up per event.
  */
 export class PipelineStore {
-  private readonly model: Model<PipelineSpecDocument>;
+  private readonly history: Model<PipelineSpecDocument>;
+  private readonly heads: Model<PipelineSpecDocument>;
   private readonly cache = new Map<string, { value: StoredPipelineSpec; until: number }>();
 
   constructor(
     connection: Connection,
     private readonly cacheMs = 2_000,
   ) {
-    this.model =
+    this.history =
       (connection.models.PipelineSpec as Model<PipelineSpecDocument> | undefined) ??
       connection.model<PipelineSpecDocument>('PipelineSpec', pipelineSpecSchema);
+    this.heads =
+      (connection.models.PipelineHead as Model<PipelineSpecDocument> | undefined) ??
+      connection.model<PipelineSpecDocument>('PipelineHead', pipelineHeadSchema);
   }
 
+  /** Nothing to index beyond `_id`; kept so callers need not know. */
   async init(): Promise<void> {
-    await this.model.createIndexes();
+    await Promise.all(
+      [this.history.createCollection(), this.heads.createCollection()].map((p) => p.catch(() => undefined)),
+    );
   }
 
   /** Applies a spec: a new version when it differs from the current one, otherwise the current version. */
   async apply(spec: PipelineSpecV1): Promise<{ stored: StoredPipelineSpec; created: boolean }> {
     const specJson = JSON.stringify(spec);
     for (let attempt = 0; attempt < 5; attempt++) {
-      const current = await this.model.findOne({ pipelineId: spec.id }).sort({ version: -1 }).lean();
-      if (current && current.specJson === specJson) return { stored: toStored(current), created: false };
-      const document = { pipelineId: spec.id, version: (current?.version ?? 0) + 1, specJson, appliedAt: new Date() };
+      const head = await this.heads.findOne({ _id: spec.id }).lean();
+      if (head && head.specJson === specJson) return { stored: toStored(head), created: false };
+      const version = (head?.version ?? 0) + 1;
+      const document = { _id: `${spec.id}@${version}`, pipelineId: spec.id, version, specJson, appliedAt: new Date() };
       try {
-        await this.model.create(document);
+        // History first: a crash before the head moves leaves a version that the next apply simply supersedes.
+        await this.history.create(document);
+        if (head) {
+          const moved = await this.heads.replaceOne(
+            { _id: spec.id, version: head.version },
+            { ...document, _id: spec.id },
+          );
+          if (moved.modifiedCount === 0) continue;
+        } else {
+          await this.heads.create({ ...document, _id: spec.id });
+        }
         this.cache.delete(spec.id);
         return { stored: toStored(document), created: true };
       } catch (error) {
@@ -95,16 +131,16 @@ export class PipelineStore {
   async get(pipelineId: string): Promise<StoredPipelineSpec> {
     const cached = this.cache.get(pipelineId);
     if (cached && cached.until > Date.now()) return cached.value;
-    const current = await this.model.findOne({ pipelineId }).sort({ version: -1 }).lean();
-    if (!current) throw new UnknownPipelineError(pipelineId);
-    const value = toStored(current);
+    const head = await this.heads.findOne({ _id: pipelineId }).lean();
+    if (!head) throw new UnknownPipelineError(pipelineId);
+    const value = toStored(head);
     this.cache.set(pipelineId, { value, until: Date.now() + this.cacheMs });
     return value;
   }
 
   async list(): Promise<StoredPipelineSpec[]> {
-    const ids = (await this.model.distinct('pipelineId')) as string[];
-    return Promise.all(ids.sort().map((id) => this.get(id)));
+    const heads = await this.heads.find().sort({ _id: 1 }).lean();
+    return heads.map(toStored);
   }
 }
 
