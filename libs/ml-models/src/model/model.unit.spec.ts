@@ -85,3 +85,38 @@ describe('model document', () => {
     expect(batch[1]).toBe(p.predictRecord(records[1])[0]);
   });
 });
+
+describe('tree evaluator layouts', () => {
+  const stump = (threshold: number) =>
+    createModelDocument({
+      model: {
+        kind: 'gbdt',
+        task: 'regression',
+        nFeatures: 1,
+        nOutputs: 1,
+        baseScores: [0],
+        treeRoots: [0],
+        treeOutputs: [0],
+        feature: [0, -1, -1],
+        threshold: [threshold, 0, 0],
+        missingLeft: [1, 0, 0],
+        left: [1, -1, -1],
+        right: [2, -1, -1],
+        value: [0, -1, 1],
+        catOffset: [-1, -1, -1],
+        catBits: [],
+      },
+    });
+
+  it('given a float32 threshold, when evaluated, then values at the threshold go left and NaN follows missingLeft', () => {
+    const p = new Predictor(stump(0.5));
+    expect([p.predictRow([0.5]), p.predictRow([0.50001]), p.predictRow([NaN])]).toEqual([-1, 1, -1]);
+  });
+
+  it('given a threshold that is not a float32 value, when evaluated, then it is compared in float64', () => {
+    const p = new Predictor(stump(0.1));
+    // 0.1 rounded to float32 is 0.10000000149..., so a float32 layout would send this row left.
+    expect(p.predictRow([0.10000000001])).toBe(1);
+    expect(p.predictRow([0.1])).toBe(-1);
+  });
+});
