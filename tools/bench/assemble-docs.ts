@@ -1,0 +1,30 @@
+/**
+ * Writes docs/benchmarks.md from the latest tables of each benchmark (docs/benchmarks/models.md, drift.md), so the
+ * one page people read always shows the figures the scripts last printed. Run by `npm run bench:ml`.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from '../stack/paths';
+
+const parts = ['models.md', 'drift.md']
+  .map((file) => join(repoRoot, 'docs', 'benchmarks', file))
+  .filter((path) => existsSync(path))
+  // Each part's own title becomes a section of this page.
+  .map((path) =>
+    readFileSync(path, 'utf8')
+      .replace(/^# /, '## ')
+      .replace(/\n(#+) /g, '\n#$1 '),
+  );
+
+writeFileSync(
+  join(repoRoot, 'docs', 'benchmarks.md'),
+  [
+    '# Benchmarks',
+    '',
+    'Written by `npm run bench:ml` (`bench:models`, then `bench:drift`). Figures as JSON: `docs/benchmarks/ml.json` ' +
+      '(one record per model and dataset) and `docs/benchmarks/drift.json`. Peers run from Python venvs under ' +
+      '`~/.cache/keel`; no test asserts a time.',
+    '',
+    ...parts,
+  ].join('\n'),
+);
