@@ -1,5 +1,12 @@
 import { type Scalar } from '@keel/contracts';
-import { CategoricalSummary, compareCategorical, compareNumeric, NumericSummary } from '@keel/ml-stats';
+import {
+  CategoricalSummary,
+  type CategoricalSummaryJson,
+  compareCategorical,
+  compareNumeric,
+  NumericSummary,
+  type NumericSummaryJson,
+} from '@keel/ml-stats';
 import { type FeatureReference } from '@keel/model-package';
 
 /** Drift statistics of one feature in one window. */
@@ -26,6 +33,50 @@ export interface WindowDrift {
   skipped: string[];
 }
 
+/** Mergeable summaries of one window's inputs, one per reference feature (same bins as the reference). */
+export type WindowSummaries = Map<string, NumericSummary | CategoricalSummary>;
+
+/** Empty summaries for a window: numeric features on the reference's bin edges and sketch size, so PSI compares like with like. */
+export function emptySummaries(reference: Readonly<Record<string, FeatureReference>>): WindowSummaries {
+  const summaries: WindowSummaries = new Map();
+  for (const [feature, ref] of Object.entries(reference)) {
+    summaries.set(
+      feature,
+      ref.kind === 'numeric'
+        ? new NumericSummary(ref.summary.edges, { sketchK: ref.summary.sketch.k })
+        : new CategoricalSummary(),
+    );
+  }
+  return summaries;
+}
+
+/** Adds served inputs to a window's summaries; missing or unparsable values count as missing. */
+export function addRows(
+  summaries: WindowSummaries,
+  rows: readonly Readonly<Record<string, Scalar | undefined>>[],
+): WindowSummaries {
+  for (const [feature, summary] of summaries) {
+    if (summary instanceof NumericSummary) for (const row of rows) summary.add(toNumber(row[feature]));
+    else for (const row of rows) summary.add(toCategory(row[feature]));
+  }
+  return summaries;
+}
+
+/** JSON text of a window's summaries (feature names are free-form, so they must not become Mongo keys). */
+export function summariesToJson(summaries: WindowSummaries): string {
+  return JSON.stringify([...summaries].map(([feature, summary]) => [feature, summary.toJSON()]));
+}
+
+export function summariesFromJson(text: string): WindowSummaries {
+  const entries = JSON.parse(text) as [string, NumericSummaryJson | CategoricalSummaryJson][];
+  return new Map(
+    entries.map(([feature, json]) => [
+      feature,
+      json.kind === 'numeric' ? NumericSummary.fromJSON(json) : CategoricalSummary.fromJSON(json),
+    ]),
+  );
+}
+
 /**
  * Compares a window of served inputs with the training reference, feature by feature. Current summaries reuse the
  * reference's bin edges, so PSI compares like with like; missing or unparsable values count as missing.
@@ -35,13 +86,30 @@ export function evaluateWindow(
   rows: readonly Readonly<Record<string, Scalar | undefined>>[],
   psiThreshold: number,
 ): WindowDrift {
+  return evaluateSummaries(reference, addRows(emptySummaries(reference), rows), psiThreshold);
+}
+
+/**
+ * Compares a window's accumulated summaries with the training reference, feature by feature (sorted by name). A
+ * reference feature the window has no summary or no non-missing value for is skipped.
+ */
+export function evaluateSummaries(
+  reference: Readonly<Record<string, FeatureReference>>,
+  summaries: WindowSummaries,
+  psiThreshold: number,
+): WindowDrift {
   const features: FeatureDriftReport[] = [];
   const skipped: string[] = [];
   for (const [feature, ref] of Object.entries(reference).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const current = summaries.get(feature);
     const report =
       ref.kind === 'numeric'
-        ? compareNumericFeature(feature, ref.summary, rows, psiThreshold)
-        : compareCategoricalFeature(feature, ref.summary, rows, psiThreshold);
+        ? current instanceof NumericSummary
+          ? compareNumericFeature(feature, ref.summary, current, psiThreshold)
+          : undefined
+        : current instanceof CategoricalSummary
+          ? compareCategoricalFeature(feature, ref.summary, current, psiThreshold)
+          : undefined;
     if (report) features.push(report);
     else skipped.push(feature);
   }
@@ -51,12 +119,10 @@ export function evaluateWindow(
 function compareNumericFeature(
   feature: string,
   referenceJson: Extract<FeatureReference, { kind: 'numeric' }>['summary'],
-  rows: readonly Readonly<Record<string, Scalar | undefined>>[],
+  current: NumericSummary,
   psiThreshold: number,
 ): FeatureDriftReport | undefined {
   const reference = NumericSummary.fromJSON(referenceJson);
-  const current = new NumericSummary(reference.edges, { sketchK: referenceJson.sketch.k });
-  for (const row of rows) current.add(toNumber(row[feature]));
   if (current.count === 0 || reference.count === 0) return undefined;
   const drift = compareNumeric(reference, current, { psi: psiThreshold });
   return {
@@ -73,12 +139,10 @@ function compareNumericFeature(
 function compareCategoricalFeature(
   feature: string,
   referenceJson: Extract<FeatureReference, { kind: 'categorical' }>['summary'],
-  rows: readonly Readonly<Record<string, Scalar | undefined>>[],
+  fullCurrent: CategoricalSummary,
   psiThreshold: number,
 ): FeatureDriftReport | undefined {
   const fullReference = CategoricalSummary.fromJSON(referenceJson);
-  const fullCurrent = new CategoricalSummary();
-  for (const row of rows) fullCurrent.add(toCategory(row[feature]));
   if (fullCurrent.count === 0 || fullReference.count === 0) return undefined;
   const { reference, current } = poolRareCategories(fullReference, fullCurrent);
   const drift = compareCategorical(reference, current, { psi: psiThreshold });

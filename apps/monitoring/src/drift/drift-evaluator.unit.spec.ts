@@ -1,7 +1,16 @@
 import { CategoricalSummary, NumericSummary, Prng } from '@keel/ml-stats';
 import { type FeatureReference } from '@keel/model-package';
 import { describe, expect, it } from 'vitest';
-import { evaluateWindow, OTHER_CATEGORY, poolRareCategories } from './drift-evaluator';
+import {
+  addRows,
+  emptySummaries,
+  evaluateSummaries,
+  evaluateWindow,
+  OTHER_CATEGORY,
+  poolRareCategories,
+  summariesFromJson,
+  summariesToJson,
+} from './drift-evaluator';
 
 /** Ages 17 … 90 drawn uniformly, and a sex column two-thirds "Male". */
 function sample(rows: number, seed: number): { age: number; sex: string }[] {
@@ -116,5 +125,32 @@ describe('poolRareCategories', () => {
     const result = evaluateWindow(reference, window, 0.2);
     expect(result.features[0].psi).toBeLessThan(0.05);
     expect(result.drifted).toBe(false);
+  });
+});
+
+describe('window summaries', () => {
+  it('given rows merged event by event through JSON, when evaluated, then the report equals the one-shot evaluation', () => {
+    // given a reference and a 200-row shifted window arriving as 40 events of 5 rows
+    const reference = referenceOf(sample(5_000, 1));
+    const window = sample(200, 3).map((row) => ({ ...row, age: row.age + 30 }));
+    let json = summariesToJson(emptySummaries(reference));
+    for (let start = 0; start < window.length; start += 5) {
+      json = summariesToJson(addRows(summariesFromJson(json), window.slice(start, start + 5)));
+    }
+    // when the stored summaries are evaluated
+    const merged = evaluateSummaries(reference, summariesFromJson(json), 0.2);
+    // then it matches evaluating the rows at once
+    expect(merged).toEqual(evaluateWindow(reference, window, 0.2));
+    expect(merged.features.find((feature) => feature.feature === 'age')).toMatchObject({
+      currentCount: 200,
+      drifted: true,
+    });
+  });
+
+  it('given a reference feature with no summary, when evaluated, then it is skipped', () => {
+    const reference = referenceOf(sample(100, 1));
+    const summaries = addRows(emptySummaries(reference), [{ age: 30, sex: 'Male' }]);
+    summaries.delete('sex');
+    expect(evaluateSummaries(reference, summaries, 0.2).skipped).toEqual(['sex']);
   });
 });

@@ -6,23 +6,59 @@ import { type FeatureDriftReport } from './drift-evaluator';
 /** One feature's line in a window report. */
 export type WindowFeatureReport = Pick<FeatureDriftReport, 'feature' | 'psi' | 'jensenShannon' | 'pValue' | 'drifted'>;
 
-/** A drift window of one model version: open while it fills, then its evaluation report. */
+/** `_id` of a drift window: FerretDB only uses an index for `_id` equality, so every hot-path lookup is by it. */
+export function windowId(pipelineId: string, modelVersion: number, windowIndex: number): string {
+  return `${pipelineId}|${modelVersion}|${windowIndex}`;
+}
+
+/**
+ * A drift window of one model version: open while its rows arrive and are merged into its summaries, then its
+ * evaluation report.
+ */
 export interface DriftWindowDocument {
+  _id: string;
   pipelineId: string;
   modelVersion: number;
   windowIndex: number;
-  /** `failed`: evaluation hit a failure retrying cannot fix (unknown model version, unreadable package). */
+  /** `failed`: the window hit a failure retrying cannot fix (unknown model version, unreadable package). */
   status: 'open' | 'evaluated' | 'failed';
   modelName?: string;
-  rowCount?: number;
+  /** Rows merged so far; the window is evaluated when it reaches the version's windowRows. */
+  rowCount: number;
   windowStart?: Date;
   windowEnd?: Date;
+  /** JSON text of the window's mergeable feature summaries (see summariesToJson). */
+  summariesJson?: string;
+  /** CloudEvent ids whose rows are merged in, so a crash-and-redeliver never counts them twice. */
+  appliedEventIds: string[];
+  /** Optimistic concurrency: every merge writes rev + 1 conditioned on the rev it read. */
+  rev: number;
   features?: WindowFeatureReport[];
   drifted?: boolean;
   evaluatedAt?: Date;
-  /** Why the last evaluation attempt failed, when it did; the window stays open and is retried. */
+  /** Why the window failed, when it did. */
   lastError?: string;
 }
+
+/** A window as the report API lists it (the working fields left out). */
+export type ListedWindow = Omit<DriftWindowDocument, '_id' | 'summariesJson' | 'appliedEventIds' | 'rev'>;
+
+/** What a report stores on its window. */
+export type WindowReport = Required<
+  Pick<
+    DriftWindowDocument,
+    | 'pipelineId'
+    | 'modelVersion'
+    | 'windowIndex'
+    | 'modelName'
+    | 'rowCount'
+    | 'windowStart'
+    | 'windowEnd'
+    | 'features'
+    | 'drifted'
+    | 'evaluatedAt'
+  >
+>;
 
 const featureSchema = new Schema<WindowFeatureReport>(
   {
@@ -37,14 +73,18 @@ const featureSchema = new Schema<WindowFeatureReport>(
 
 const driftWindowSchema = new Schema<DriftWindowDocument>(
   {
+    _id: { type: String, required: true },
     pipelineId: { type: String, required: true },
     modelVersion: { type: Number, required: true },
     windowIndex: { type: Number, required: true },
     status: { type: String, enum: ['open', 'evaluated', 'failed'], required: true },
     modelName: String,
-    rowCount: Number,
+    rowCount: { type: Number, required: true },
     windowStart: Date,
     windowEnd: Date,
+    summariesJson: String,
+    appliedEventIds: { type: [String], required: true },
+    rev: { type: Number, required: true },
     features: { type: [featureSchema], default: undefined },
     drifted: Boolean,
     evaluatedAt: Date,
@@ -52,10 +92,11 @@ const driftWindowSchema = new Schema<DriftWindowDocument>(
   },
   { collection: 'drift_windows', versionKey: false },
 );
-driftWindowSchema.index({ pipelineId: 1, modelVersion: 1, windowIndex: 1 }, { unique: true });
-driftWindowSchema.index({ pipelineId: 1, evaluatedAt: -1 });
 
-/** Drift windows and their reports (`drift_windows`). */
+/** The unique index of the windows' first shape, keyed by fields: it would refuse `_id`-keyed twins of old windows. */
+const LEGACY_UNIQUE_INDEX = 'pipelineId_1_modelVersion_1_windowIndex_1';
+
+/** Drift windows and their reports (`drift_windows`), read and written by `_id` on the hot path. */
 @Injectable()
 export class DriftWindowRepository implements OnModuleInit {
   private readonly windows: Model<DriftWindowDocument>;
@@ -65,60 +106,43 @@ export class DriftWindowRepository implements OnModuleInit {
   }
 
   async onModuleInit(): Promise<void> {
-    await this.windows.createIndexes();
+    await this.windows.collection.dropIndex(LEGACY_UNIQUE_INDEX).catch(() => undefined);
   }
 
-  /** Records that these windows exist (status open) unless they already do. */
-  async ensureOpen(pipelineId: string, modelVersion: number, windowIndexes: readonly number[]): Promise<void> {
-    if (windowIndexes.length === 0) return;
-    await this.windows.bulkWrite(
-      windowIndexes.map((windowIndex) => ({
-        updateOne: {
-          filter: { pipelineId, modelVersion, windowIndex },
-          update: { $setOnInsert: { pipelineId, modelVersion, windowIndex, status: 'open' as const } },
-          upsert: true,
-        },
-      })),
-      { ordered: false },
-    );
+  get(id: string): Promise<DriftWindowDocument | null> {
+    return this.windows.findById(id).lean<DriftWindowDocument>();
   }
 
-  /** Open windows of a version with an index below `fullWindows`: full, and not evaluated yet. */
-  async openFullWindows(pipelineId: string, modelVersion: number, fullWindows: number): Promise<number[]> {
-    const docs = await this.windows
-      .find({ pipelineId, modelVersion, status: 'open', windowIndex: { $lt: fullWindows } }, { windowIndex: 1 })
-      .sort({ windowIndex: 1 })
-      .lean();
-    return docs.map((doc) => doc.windowIndex);
+  /** Inserts a new window; false when another writer created it first (read it again). */
+  async create(window: DriftWindowDocument): Promise<boolean> {
+    const result = await this.windows.updateOne({ _id: window._id }, { $setOnInsert: window }, { upsert: true });
+    return result.upsertedCount === 1;
   }
 
-  async isEvaluated(pipelineId: string, modelVersion: number, windowIndex: number): Promise<boolean> {
-    const doc = await this.windows.findOne({ pipelineId, modelVersion, windowIndex }, { status: 1 }).lean();
-    return doc?.status === 'evaluated';
+  /** Writes a merge if nobody wrote the window since `rev` was read; false means read again and retry. */
+  async update(
+    id: string,
+    rev: number,
+    changes: Partial<Omit<DriftWindowDocument, '_id' | 'rev'>>,
+  ): Promise<boolean> {
+    const result = await this.windows.updateOne({ _id: id, rev }, { $set: { ...changes, rev: rev + 1 } });
+    return result.modifiedCount === 1;
   }
 
-  /** Stores a window's report; upsert, so a window evaluated twice after a crash keeps one report. */
-  async saveReport(report: Required<Omit<DriftWindowDocument, 'lastError'>>): Promise<void> {
-    const { pipelineId, modelVersion, windowIndex } = report;
-    await this.windows.updateOne(
-      { pipelineId, modelVersion, windowIndex },
-      { $set: report, $unset: { lastError: 1 } },
-      { upsert: true },
-    );
+  /** Stores a window's report; a window evaluated twice after a crash keeps one report. */
+  async saveReport(id: string, report: WindowReport): Promise<void> {
+    await this.windows.updateOne({ _id: id }, { $set: { ...report, status: 'evaluated' }, $unset: { lastError: 1 } });
   }
 
-  async recordFailure(pipelineId: string, modelVersion: number, windowIndex: number, reason: string): Promise<void> {
-    // Closed for good: re-trying it with every later event of the model would cost a registry lookup each time.
-    await this.windows.updateOne(
-      { pipelineId, modelVersion, windowIndex, status: 'open' },
-      { $set: { lastError: reason, status: 'failed' } },
-    );
+  /** Closes a window for good: retrying it with every later event would cost a registry lookup each time. */
+  async recordFailure(id: string, reason: string): Promise<void> {
+    await this.windows.updateOne({ _id: id, status: 'open' }, { $set: { lastError: reason, status: 'failed' } });
   }
 
-  /** Evaluated windows of a pipeline, newest first. */
-  async reports(pipelineId: string, limit: number): Promise<DriftWindowDocument[]> {
+  /** Evaluated windows of a pipeline, newest first (an HTTP list: a scan is fine here). */
+  async reports(pipelineId: string, limit: number): Promise<ListedWindow[]> {
     return this.windows
-      .find({ pipelineId, status: 'evaluated' }, { _id: 0 })
+      .find({ pipelineId, status: 'evaluated' }, { _id: 0, summariesJson: 0, appliedEventIds: 0, rev: 0 })
       .sort({ evaluatedAt: -1, windowIndex: -1 })
       .limit(limit)
       .lean();

@@ -1,27 +1,48 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { DriftDetectedV1, type PipelineSpecV1, TrainingRequestedV1, type PipelineId } from '@keel/contracts';
+import {
+  DriftDetectedV1,
+  type PipelineId,
+  type PipelineSpecV1,
+  type Scalar,
+  TrainingRequestedV1,
+} from '@keel/contracts';
 import { isRetryable } from '@keel/messaging';
 import { Infrastructure, ROOT_LOGGER } from '@keel/service-runtime';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import { type Logger } from 'pino';
-import { PredictionLogRepository } from '../predictions/prediction-log.repository';
+import { type CounterDocument, PredictionLogRepository } from '../predictions/prediction-log.repository';
+import { fullWindows } from '../predictions/windows';
 import { DriftMetrics } from './drift.metrics';
-import { evaluateWindow } from './drift-evaluator';
-import { DriftWindowRepository, type DriftWindowDocument } from './drift-window.repository';
+import { addRows, emptySummaries, evaluateSummaries, summariesFromJson, summariesToJson } from './drift-evaluator';
+import {
+  type DriftWindowDocument,
+  DriftWindowRepository,
+  type ListedWindow,
+  type WindowReport,
+  windowId,
+} from './drift-window.repository';
 import { PackageCache } from './package-cache';
 
 const tracer = trace.getTracer('keel-monitoring');
 
-/** A full window to evaluate. */
-export interface WindowRef {
+/** Rows of one predictions event that fall into one window. */
+export interface WindowRows {
   pipelineId: string;
+  modelName: string;
   modelVersion: number;
   windowIndex: number;
+  /** The CloudEvent id, recorded on the window once merged. */
+  eventId: string;
+  servedAt: Date;
+  inputs: readonly Readonly<Record<string, Scalar>>[];
 }
 
+const MAX_CONFLICTS = 50;
+
 /**
- * Evaluates full drift windows against the model version's training reference, stores the report and, when a
- * feature's PSI reaches the pipeline's threshold, publishes drift.detected and asks for retraining.
+ * Drift windows: merges served inputs into each window's mergeable summaries as they arrive, evaluates a full window
+ * from its summaries against the model version's training reference, stores the report and, when a feature's PSI
+ * reaches the pipeline's threshold, publishes drift.detected and asks for retraining. Every lookup is by `_id`.
  */
 @Injectable()
 export class DriftService {
@@ -30,7 +51,7 @@ export class DriftService {
   constructor(
     private readonly infra: Infrastructure,
     private readonly windows: DriftWindowRepository,
-    private readonly predictions: PredictionLogRepository,
+    private readonly counters: PredictionLogRepository,
     private readonly packages: PackageCache,
     private readonly metrics: DriftMetrics,
     @Inject(ROOT_LOGGER) logger: Logger,
@@ -39,54 +60,108 @@ export class DriftService {
   }
 
   /**
-   * Evaluates every full window of the version that is still open, oldest first. Looking them up (rather than only
-   * the window this event completed) makes a window whose evaluation failed get another try with the next event.
-   * A failure that retrying cannot fix (unknown version, unreadable package) is recorded on the window and logged,
-   * so it does not send the prediction events themselves to the dead-letter topic; anything else is rethrown.
+   * Merges an event's rows into their window, once per event id (a redelivery finds its id applied). The window is
+   * opened with the package's reference when its first rows arrive; a failure retrying cannot fix closes it as
+   * failed and its rows are not merged; anything else is rethrown so the event is retried.
    */
-  async evaluateFullWindows(spec: PipelineSpecV1, modelVersion: number, fullWindows: number): Promise<void> {
-    const open = await this.windows.openFullWindows(spec.id, modelVersion, fullWindows);
-    for (const windowIndex of open) {
-      const ref = { pipelineId: spec.id, modelVersion, windowIndex };
+  async merge(rows: WindowRows): Promise<void> {
+    const id = windowId(rows.pipelineId, rows.modelVersion, rows.windowIndex);
+    let window = await this.windows.get(id);
+    for (let attempt = 0; attempt < MAX_CONFLICTS; attempt++) {
+      if (!window) {
+        const opened = await this.open(id, rows);
+        window = (await this.windows.create(opened)) ? opened : await this.windows.get(id);
+        continue;
+      }
+      if (window.status !== 'open' || (window.appliedEventIds ?? []).includes(rows.eventId)) return;
+      const summaries = addRows(summariesFromJson(window.summariesJson!), rows.inputs);
+      const merged = await this.windows.update(id, window.rev, {
+        summariesJson: summariesToJson(summaries),
+        rowCount: window.rowCount + rows.inputs.length,
+        windowStart: earliest(window.windowStart, rows.servedAt),
+        windowEnd: latest(window.windowEnd, rows.servedAt),
+        appliedEventIds: [...(window.appliedEventIds ?? []), rows.eventId],
+      });
+      if (merged) return;
+      window = await this.windows.get(id);
+    }
+    throw new Error(`drift window ${id} kept changing under ${MAX_CONFLICTS} merge attempts`);
+  }
+
+  /**
+   * Evaluates the version's full windows from the counter's next one on, in order, and advances the counter past
+   * those done (evaluated or failed). Stops at a window whose rows are not all merged yet: the event that merges
+   * its last rows evaluates it. A retryable evaluation failure is rethrown, so the event's retry tries again.
+   */
+  async evaluateReady(spec: PipelineSpecV1, counter: CounterDocument): Promise<void> {
+    const { modelVersion, windowRows } = counter;
+    const full = fullWindows(counter.count, windowRows);
+    let next = counter.nextWindowToEvaluate;
+    for (; next < full; next++) {
+      const id = windowId(spec.id, modelVersion, next);
+      const window = await this.windows.get(id);
+      if (!window || (window.status === 'open' && window.rowCount < windowRows)) break;
+      if (window.status !== 'open') continue;
       try {
-        await this.evaluate(ref, spec.monitoring.psiThreshold);
+        await this.evaluate(window, spec.monitoring.psiThreshold);
       } catch (error) {
         if (isRetryable(error)) throw error;
         const reason = (error as Error).message;
-        this.logger.error({ ...ref, err: reason }, 'drift window cannot be evaluated');
-        await this.windows.recordFailure(spec.id, modelVersion, windowIndex, reason);
+        this.logger.error({ pipelineId: spec.id, modelVersion, windowIndex: next, err: reason }, 'drift window cannot be evaluated');
+        await this.windows.recordFailure(id, reason);
       }
+    }
+    if (next > counter.nextWindowToEvaluate) await this.counters.evaluatedThrough(spec.id, modelVersion, next);
+  }
+
+  /** A new window: empty summaries on the reference's bins, or closed as failed when no reference can be had. */
+  private async open(id: string, rows: WindowRows): Promise<DriftWindowDocument> {
+    const { pipelineId, modelName, modelVersion, windowIndex } = rows;
+    const window: DriftWindowDocument = {
+      _id: id,
+      pipelineId,
+      modelVersion,
+      windowIndex,
+      modelName,
+      status: 'open',
+      rowCount: 0,
+      appliedEventIds: [],
+      rev: 0,
+    };
+    try {
+      const pkg = await this.packages.get({ pipelineId, modelName, modelVersion });
+      return { ...window, summariesJson: summariesToJson(emptySummaries(pkg.reference)) };
+    } catch (error) {
+      if (isRetryable(error)) throw error;
+      const reason = (error as Error).message;
+      this.logger.error({ pipelineId, modelVersion, windowIndex, err: reason }, 'drift window cannot be evaluated');
+      return { ...window, status: 'failed', lastError: reason };
     }
   }
 
-  /** Evaluates one window and publishes what it found; publishing comes before the report so no crash loses it. */
-  async evaluate(ref: WindowRef, psiThreshold: number): Promise<void> {
+  /** Evaluates one full window and publishes what it found; publishing comes before the report so no crash loses it. */
+  private async evaluate(window: DriftWindowDocument, psiThreshold: number): Promise<void> {
+    const { pipelineId, modelVersion, windowIndex } = window;
     await tracer.startActiveSpan('evaluate drift window', async (span) => {
       span.setAttributes({
-        'keel.pipeline.id': ref.pipelineId,
-        'keel.model.version': ref.modelVersion,
-        'keel.drift.window_index': ref.windowIndex,
+        'keel.pipeline.id': pipelineId,
+        'keel.model.version': modelVersion,
+        'keel.drift.window_index': windowIndex,
         'keel.drift.psi_threshold': psiThreshold,
+        'keel.drift.row_count': window.rowCount,
       });
       try {
-        const rows = await this.predictions.windowRows(ref.pipelineId, ref.modelVersion, ref.windowIndex);
-        span.setAttribute('keel.drift.row_count', rows.length);
-        if (rows.length === 0) return;
-        const modelName = rows[0].modelName;
-        const pkg = await this.packages.get({ ...ref, modelName });
-        const drift = evaluateWindow(
-          pkg.reference,
-          rows.map((row) => row.inputs),
-          psiThreshold,
-        );
-        const times = rows.map((row) => row.servedAt.getTime());
-        const report: Required<Omit<DriftWindowDocument, 'lastError'>> = {
-          ...ref,
-          status: 'evaluated',
+        const modelName = window.modelName!;
+        const pkg = await this.packages.get({ pipelineId, modelName, modelVersion });
+        const drift = evaluateSummaries(pkg.reference, summariesFromJson(window.summariesJson!), psiThreshold);
+        const report: WindowReport = {
+          pipelineId,
+          modelVersion,
+          windowIndex,
           modelName,
-          rowCount: rows.length,
-          windowStart: new Date(Math.min(...times)),
-          windowEnd: new Date(Math.max(...times)),
+          rowCount: window.rowCount,
+          windowStart: window.windowStart!,
+          windowEnd: window.windowEnd!,
           features: drift.features.map(({ feature, psi, jensenShannon, pValue, drifted }) => ({
             feature,
             psi,
@@ -104,10 +179,16 @@ export class DriftService {
           'keel.drift.max_psi': Math.max(0, ...report.features.map((feature) => feature.psi)),
         });
         if (report.drifted) await this.publishDrift(report, psiThreshold);
-        await this.windows.saveReport(report);
+        await this.windows.saveReport(window._id, report);
         this.recordMetrics(report);
         this.logger.info(
-          { ...ref, rowCount: report.rowCount, drifted: driftedFeatures.map((feature) => feature.feature) },
+          {
+            pipelineId,
+            modelVersion,
+            windowIndex,
+            rowCount: report.rowCount,
+            drifted: driftedFeatures.map((feature) => feature.feature),
+          },
           'drift window evaluated',
         );
       } catch (error) {
@@ -124,7 +205,7 @@ export class DriftService {
    * Stable CloudEvent ids: a re-evaluated window republishes the same drift event, and every drifting window of a
    * version asks for retraining under one id and one dedupe key, so a drifting model asks once.
    */
-  private async publishDrift(report: Required<Omit<DriftWindowDocument, 'lastError'>>, threshold: number) {
+  private async publishDrift(report: WindowReport, threshold: number) {
     const { pipelineId, modelVersion, windowIndex } = report;
     const drifted = report.features.filter((feature) => feature.drifted);
     await this.infra.publisher.publish(
@@ -164,7 +245,7 @@ export class DriftService {
     );
   }
 
-  private recordMetrics(report: Required<Omit<DriftWindowDocument, 'lastError'>>): void {
+  private recordMetrics(report: WindowReport): void {
     for (const feature of report.features) {
       this.metrics.psi.set({ pipeline: report.pipelineId, feature: feature.feature }, feature.psi);
     }
@@ -172,7 +253,15 @@ export class DriftService {
   }
 
   /** Evaluated windows of a pipeline, newest first. */
-  reports(pipelineId: string, limit = 100): Promise<DriftWindowDocument[]> {
+  reports(pipelineId: string, limit = 100): Promise<ListedWindow[]> {
     return this.windows.reports(pipelineId, limit);
   }
+}
+
+function earliest(a: Date | undefined, b: Date): Date {
+  return a && a.getTime() <= b.getTime() ? a : b;
+}
+
+function latest(a: Date | undefined, b: Date): Date {
+  return a && a.getTime() >= b.getTime() ? a : b;
 }

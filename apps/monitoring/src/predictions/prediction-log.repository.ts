@@ -1,71 +1,104 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
-import { type Scalar } from '@keel/contracts';
 import { Infrastructure } from '@keel/service-runtime';
 import { type Model, Schema } from 'mongoose';
 
-/** One served prediction, as monitoring keeps it. */
+/** One served prediction, as monitoring keeps it; `_id` is the prediction id. */
 export interface PredictionLogDocument {
+  _id: string;
   pipelineId: string;
   modelName: string;
   modelVersion: number;
   requestId: string;
   predictionId: string;
+  /** The CloudEvent that logged it: a retry of that event recognises its own earlier inserts. */
+  eventId: string;
   servedAt: Date;
   /** JSON text: input keys are free-form column names, which must not hit Mongo key restrictions. */
   inputsJson: string;
   outputsJson: string;
-  windowIndex: number;
   loggedAt: Date;
 }
 
-/** A logged prediction with its inputs decoded. */
-export interface LoggedPrediction {
-  predictionId: string;
-  modelName: string;
-  servedAt: Date;
-  inputs: Record<string, Scalar>;
+/** Rows a predictions event numbered: `added` rows from count `before` + 1 on. */
+export interface Allocation {
+  eventId: string;
+  before: number;
+  added: number;
 }
 
-interface CounterDocument {
+/** Arrival counter of one model version (`_id` = counterId). */
+export interface CounterDocument {
+  _id: string;
   pipelineId: string;
   modelVersion: number;
   count: number;
   /** Window size fixed when the version's first prediction arrived, so a spec change never renumbers windows. */
   windowRows: number;
+  /** Windows below it are evaluated or failed; the next full one is evaluated from here. */
+  nextWindowToEvaluate: number;
+  /** The latest events' allocations, so a retried event gets the same row numbers (and windows) again. */
+  recent: Allocation[];
+  /** Optimistic concurrency for the allocation. */
+  rev: number;
+}
+
+/** `_id` of a version's counter. */
+export function counterId(pipelineId: string, modelVersion: number): string {
+  return `${pipelineId}|${modelVersion}`;
 }
 
 const DUPLICATE_KEY = 11000;
+/** Allocations kept: far more than the events other partitions can number while one event is being retried. */
+const RECENT_ALLOCATIONS = 256;
+const MAX_CONFLICTS = 50;
 
 const predictionLogSchema = new Schema<PredictionLogDocument>(
   {
+    _id: { type: String, required: true },
     pipelineId: { type: String, required: true },
     modelName: { type: String, required: true },
     modelVersion: { type: Number, required: true },
     requestId: { type: String, required: true },
     predictionId: { type: String, required: true },
+    eventId: { type: String, required: true },
     servedAt: { type: Date, required: true },
     inputsJson: { type: String, required: true },
     outputsJson: { type: String, required: true },
-    windowIndex: { type: Number, required: true },
     loggedAt: { type: Date, required: true },
   },
   { collection: 'prediction_logs', versionKey: false },
 );
+// Also guards against documents of the first shape (ObjectId `_id`) holding the same prediction id.
 predictionLogSchema.index({ predictionId: 1 }, { unique: true });
-predictionLogSchema.index({ pipelineId: 1, modelVersion: 1, windowIndex: 1 });
 
 const counterSchema = new Schema<CounterDocument>(
   {
+    _id: { type: String, required: true },
     pipelineId: { type: String, required: true },
     modelVersion: { type: Number, required: true },
     count: { type: Number, required: true },
     windowRows: { type: Number, required: true },
+    nextWindowToEvaluate: { type: Number, required: true },
+    recent: { type: [{ _id: false, eventId: String, before: Number, added: Number }], required: true },
+    rev: { type: Number, required: true },
   },
   { collection: 'monitoring_counters', versionKey: false },
 );
-counterSchema.index({ pipelineId: 1, modelVersion: 1 }, { unique: true });
 
-/** The durable prediction log (`prediction_logs`) and the per-version arrival counters (`monitoring_counters`). */
+/** The counters' first shape, keyed by fields (migrated at start-up). */
+const LEGACY_COUNTER_INDEX = 'pipelineId_1_modelVersion_1';
+interface LegacyCounter {
+  _id: unknown;
+  pipelineId: string;
+  modelVersion: number;
+  count: number;
+  windowRows: number;
+}
+
+/**
+ * The durable prediction log (`prediction_logs`) and the per-version arrival counters (`monitoring_counters`).
+ * Every per-event query is an `_id` equality: FerretDB scans the whole collection for anything else.
+ */
 @Injectable()
 export class PredictionLogRepository implements OnModuleInit {
   private readonly logs: Model<PredictionLogDocument>;
@@ -77,69 +110,130 @@ export class PredictionLogRepository implements OnModuleInit {
   }
 
   async onModuleInit(): Promise<void> {
-    await Promise.all([this.logs.createIndexes(), this.counters.createIndexes()]);
-  }
-
-  /** Window index of each prediction id already logged. */
-  async windowsOf(predictionIds: readonly string[]): Promise<Map<string, number>> {
-    const found = await this.logs
-      .find({ predictionId: { $in: predictionIds } }, { predictionId: 1, windowIndex: 1 })
-      .lean();
-    return new Map(found.map((doc) => [doc.predictionId, doc.windowIndex]));
+    await this.logs.createIndexes();
+    await this.migrateLegacyCounters();
   }
 
   /**
-   * Advances the version's counter by `added` (0 reads it) and returns the new count and the window size.
-   * Deliberately without a projection: upsert + returnDocument 'after' is kept to the findAndModify form FerretDB
-   * supports.
+   * Inserts the predictions (one unordered insert; FerretDB runs per-document upserts one by one) and returns the
+   * indexes of those this event logs: the ones inserted now, plus those an earlier attempt of the same event
+   * inserted (a retry after a crash). A prediction id another event logged is a duplicate. No read before the
+   * write: duplicates are rare, and only they are looked up, by `_id`.
    */
-  async advance(
+  async insertNew(documents: readonly PredictionLogDocument[]): Promise<number[]> {
+    if (documents.length === 0) return [];
+    const duplicates = new Set<number>();
+    try {
+      // The driver's typing wants ObjectId ids; ours are the prediction ids.
+      await this.logs.collection.insertMany(documents.map((doc) => ({ ...doc })) as never[], { ordered: false });
+    } catch (error) {
+      const writeErrors = (error as { writeErrors?: { code?: number; index: number }[] | { code?: number } })
+        .writeErrors;
+      const errors = (Array.isArray(writeErrors) ? writeErrors : writeErrors ? [writeErrors] : []) as {
+        code?: number;
+        index: number;
+      }[];
+      if (errors.length === 0 || errors.some((e) => e.code !== DUPLICATE_KEY)) throw error;
+      for (const e of errors) duplicates.add(e.index);
+    }
+    const owned: number[] = [];
+    for (let i = 0; i < documents.length; i++) {
+      if (!duplicates.has(i)) owned.push(i);
+      else {
+        const stored = await this.logs.findById(documents[i]._id, { eventId: 1 }).lean();
+        if (stored?.eventId === documents[i].eventId) owned.push(i);
+      }
+    }
+    return owned;
+  }
+
+  /**
+   * Numbers `added` predictions of an event for the version, once per event id: a retried event gets the allocation
+   * it had. Creates the counter (with the window size) on the version's first event.
+   */
+  async allocate(
     pipelineId: string,
     modelVersion: number,
+    eventId: string,
     added: number,
     windowRows: number,
-  ): Promise<{ count: number; windowRows: number }> {
-    const counter = await this.counters
-      .findOneAndUpdate(
-        { pipelineId, modelVersion },
-        { $inc: { count: added }, $setOnInsert: { windowRows } },
-        { upsert: true, returnDocument: 'after' },
-      )
-      .lean();
-    if (!counter) throw new Error(`counter of ${pipelineId} v${modelVersion} was not returned`);
-    return { count: counter.count, windowRows: counter.windowRows };
+  ): Promise<{ allocation: Allocation; counter: CounterDocument }> {
+    const _id = counterId(pipelineId, modelVersion);
+    for (let attempt = 0; attempt < MAX_CONFLICTS; attempt++) {
+      let counter = await this.counters.findById(_id).lean<CounterDocument>();
+      if (!counter) {
+        const fresh: CounterDocument = {
+          _id,
+          pipelineId,
+          modelVersion,
+          count: 0,
+          windowRows,
+          nextWindowToEvaluate: 0,
+          recent: [],
+          rev: 0,
+        };
+        await this.counters.updateOne({ _id }, { $setOnInsert: fresh }, { upsert: true });
+        continue;
+      }
+      const recent = counter.recent ?? [];
+      const known = recent.find((allocation) => allocation.eventId === eventId);
+      if (known) return { allocation: known, counter };
+      const allocation = { eventId, before: counter.count, added };
+      // $inc on the counter, conditioned on the rev read, with the allocation recorded in the same atomic write.
+      counter = await this.counters
+        .findOneAndUpdate(
+          { _id, rev: counter.rev },
+          {
+            $inc: { count: added, rev: 1 },
+            $set: { recent: [...recent.slice(-(RECENT_ALLOCATIONS - 1)), allocation] },
+          },
+          { returnDocument: 'after' },
+        )
+        .lean<CounterDocument>();
+      if (counter) return { allocation, counter };
+    }
+    throw new Error(`counter ${_id} kept changing under ${MAX_CONFLICTS} allocation attempts`);
+  }
+
+  getCounter(pipelineId: string, modelVersion: number): Promise<CounterDocument | null> {
+    return this.counters.findById(counterId(pipelineId, modelVersion)).lean<CounterDocument>();
+  }
+
+  /** Records that windows below `windowIndex` are done (never moves back). */
+  async evaluatedThrough(pipelineId: string, modelVersion: number, windowIndex: number): Promise<void> {
+    await this.counters.updateOne(
+      { _id: counterId(pipelineId, modelVersion) },
+      { $max: { nextWindowToEvaluate: windowIndex } },
+    );
+  }
+
+  /** Predictions logged for a pipeline (an HTTP count: a scan is fine here). */
+  async countFor(pipelineId: string): Promise<number> {
+    return this.logs.countDocuments({ pipelineId });
   }
 
   /**
-   * Inserts predictions not logged yet. One unordered insert rather than per-document upserts (FerretDB runs those
-   * one by one, ~100 ms each); a prediction id that is already there (a concurrent redelivery) is left as it is.
+   * Counters of the first shape (ObjectId `_id`) become `_id`-keyed ones that continue their count; a window the old
+   * code left partly filled is skipped (its rows were not summarised), later windows are evaluated as usual.
    */
-  async insertMissing(documents: readonly PredictionLogDocument[]): Promise<void> {
-    if (documents.length === 0) return;
-    try {
-      await this.logs.collection.insertMany(
-        documents.map((doc) => ({ ...doc })),
-        { ordered: false },
-      );
-    } catch (error) {
-      const writeErrors = (error as { writeErrors?: { code?: number }[] | { code?: number } }).writeErrors;
-      const errors = Array.isArray(writeErrors) ? writeErrors : writeErrors ? [writeErrors] : [];
-      if (errors.length === 0 || errors.some((e) => e.code !== DUPLICATE_KEY)) throw error;
+  private async migrateLegacyCounters(): Promise<void> {
+    await this.counters.collection.dropIndex(LEGACY_COUNTER_INDEX).catch(() => undefined);
+    const legacy = (await this.counters.collection
+      .find({ _id: { $type: 'objectId' } } as never)
+      .toArray()) as unknown as LegacyCounter[];
+    for (const old of legacy) {
+      const migrated: CounterDocument = {
+        _id: counterId(old.pipelineId, old.modelVersion),
+        pipelineId: old.pipelineId,
+        modelVersion: old.modelVersion,
+        count: old.count,
+        windowRows: old.windowRows,
+        nextWindowToEvaluate: Math.ceil(old.count / old.windowRows),
+        recent: [],
+        rev: 0,
+      };
+      await this.counters.updateOne({ _id: migrated._id }, { $setOnInsert: migrated }, { upsert: true });
+      await this.counters.collection.deleteOne({ _id: old._id } as never);
     }
-  }
-
-  /** The predictions of one window, in arrival order as far as servedAt tells. */
-  async windowRows(pipelineId: string, modelVersion: number, windowIndex: number): Promise<LoggedPrediction[]> {
-    const docs = await this.logs.find({ pipelineId, modelVersion, windowIndex }).sort({ servedAt: 1 }).lean();
-    return docs.map((doc) => ({
-      predictionId: doc.predictionId,
-      modelName: doc.modelName,
-      servedAt: doc.servedAt,
-      inputs: JSON.parse(doc.inputsJson) as Record<string, Scalar>,
-    }));
-  }
-
-  async countFor(pipelineId: string): Promise<number> {
-    return this.logs.countDocuments({ pipelineId });
   }
 }

@@ -21,11 +21,11 @@ export class PredictionsConsumer implements OnApplicationBootstrap {
   async onApplicationBootstrap(): Promise<void> {
     await this.infra
       .createConsumer('predictions', { partitionsConsumedConcurrently: 3 })
-      .on(PredictionLoggedV1, async ({ data }) => {
+      .on(PredictionLoggedV1, async ({ id, data }) => {
         trace
           .getActiveSpan()
           ?.setAttributes({ 'keel.pipeline.id': data.pipelineId, 'keel.model.version': data.modelVersion });
-        const outcome = await this.predictions.log(data);
+        const outcome = await this.predictions.log(id, data);
         this.logger.debug({ pipelineId: data.pipelineId, requestId: data.requestId, ...outcome }, 'predictions logged');
       })
       .start();

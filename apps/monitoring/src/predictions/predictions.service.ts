@@ -4,20 +4,21 @@ import { Infrastructure, MetricsService } from '@keel/service-runtime';
 import { Counter } from 'prom-client';
 import { DriftService } from '../drift/drift.service';
 import { PredictionLogRepository, type PredictionLogDocument } from './prediction-log.repository';
-import { assignWindows, fullWindows } from './windows';
-import { DriftWindowRepository } from '../drift/drift-window.repository';
+import { assignWindows } from './windows';
 
 /** What logging one event did. */
 export interface LogOutcome {
   logged: number;
   duplicates: number;
-  /** Predictions of this model version numbered so far. */
-  count: number;
+  /** Predictions of this model version numbered so far (not read when the event logged nothing new). */
+  count?: number;
 }
 
 /**
- * Logs served predictions durably, numbers them into drift windows per model version, and hands full windows to
- * drift evaluation. Redelivery has one effect: known prediction ids are neither counted nor written again.
+ * Logs served predictions durably, numbers them into drift windows per model version, merges them into their
+ * windows' summaries and evaluates windows that are full. Redelivery has one effect: prediction ids another event
+ * logged are neither counted nor written again, and a retried event gets the same numbers and merges once. Every
+ * database call is an `_id` lookup or write; the prediction log is never read back.
  */
 @Injectable()
 export class PredictionsService {
@@ -26,7 +27,6 @@ export class PredictionsService {
   constructor(
     private readonly infra: Infrastructure,
     private readonly logs: PredictionLogRepository,
-    private readonly windows: DriftWindowRepository,
     private readonly drift: DriftService,
     metrics: MetricsService,
   ) {
@@ -38,42 +38,60 @@ export class PredictionsService {
     });
   }
 
-  async log(event: EventData<typeof PredictionLoggedV1>): Promise<LogOutcome> {
+  async log(eventId: string, event: EventData<typeof PredictionLoggedV1>): Promise<LogOutcome> {
     const { spec } = await this.infra.pipelines.get(event.pipelineId);
-    const ids = event.predictions.map((prediction) => prediction.predictionId);
-    const known = await this.logs.windowsOf(ids);
-    // New predictions, first occurrence only (a request may repeat an id; the first one wins, like the log's upsert).
-    const seen = new Set(known.keys());
-    const fresh = event.predictions.filter(
+    // First occurrence of each prediction id only (a request may repeat one; the first wins).
+    const seen = new Set<string>();
+    const predictions = event.predictions.filter(
       (prediction) => !seen.has(prediction.predictionId) && seen.add(prediction.predictionId),
     );
-
-    const counter = await this.logs.advance(
-      event.pipelineId,
-      event.modelVersion,
-      fresh.length,
-      spec.monitoring.windowRows,
-    );
-    const windowIndexes = assignWindows(counter.count - fresh.length, fresh.length, counter.windowRows);
+    const servedAt = new Date(event.servedAt);
     const loggedAt = new Date();
-    const documents: PredictionLogDocument[] = fresh.map((prediction, i) => ({
+    const documents: PredictionLogDocument[] = predictions.map((prediction) => ({
+      _id: prediction.predictionId,
       pipelineId: event.pipelineId,
       modelName: event.modelName,
       modelVersion: event.modelVersion,
       requestId: event.requestId,
       predictionId: prediction.predictionId,
-      servedAt: new Date(event.servedAt),
+      eventId,
+      servedAt,
       inputsJson: JSON.stringify(prediction.inputs),
       outputsJson: JSON.stringify(prediction.outputs),
-      windowIndex: windowIndexes[i],
       loggedAt,
     }));
-    await this.windows.ensureOpen(event.pipelineId, event.modelVersion, [...new Set(windowIndexes)]);
-    await this.logs.insertMissing(documents);
-    this.loggedTotal.inc({ pipeline: event.pipelineId }, documents.length);
+    const fresh = (await this.logs.insertNew(documents)).map((index) => predictions[index]);
+    if (fresh.length === 0) return { logged: 0, duplicates: event.predictions.length };
+    this.loggedTotal.inc({ pipeline: event.pipelineId }, fresh.length);
 
-    await this.drift.evaluateFullWindows(spec, event.modelVersion, fullWindows(counter.count, counter.windowRows));
-    return { logged: documents.length, duplicates: event.predictions.length - documents.length, count: counter.count };
+    const { allocation, counter } = await this.logs.allocate(
+      event.pipelineId,
+      event.modelVersion,
+      eventId,
+      fresh.length,
+      spec.monitoring.windowRows,
+    );
+    // Rows of one event that spill over two windows are split between them.
+    const windowIndexes = assignWindows(allocation.before, allocation.added, counter.windowRows);
+    const byWindow = new Map<number, (typeof fresh)[number]['inputs'][]>();
+    fresh.slice(0, allocation.added).forEach((prediction, i) => {
+      const rows = byWindow.get(windowIndexes[i]) ?? [];
+      rows.push(prediction.inputs);
+      byWindow.set(windowIndexes[i], rows);
+    });
+    for (const [windowIndex, inputs] of byWindow) {
+      await this.drift.merge({
+        pipelineId: event.pipelineId,
+        modelName: event.modelName,
+        modelVersion: event.modelVersion,
+        windowIndex,
+        eventId,
+        servedAt,
+        inputs,
+      });
+    }
+    await this.drift.evaluateReady(spec, counter);
+    return { logged: fresh.length, duplicates: event.predictions.length - fresh.length, count: counter.count };
   }
 
   countFor(pipelineId: string): Promise<number> {
