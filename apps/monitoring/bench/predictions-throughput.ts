@@ -1,3 +1,4 @@
+/* eslint-disable no-console, no-restricted-imports -- a command-line bench against the local stack: it prints its figures */
 /**
  * Throughput of the monitoring predictions path against the local stack: 100 predictions.logged events of 5 rows
  * for one fresh pipeline (windows of 200 rows, so two windows are evaluated on the way), timed from the first
@@ -28,7 +29,9 @@ const quiet = { info: () => undefined, warn: () => undefined, error: () => undef
 async function main(): Promise<void> {
   const id = uniqueName('bench-mon');
   const spec = {
-    ...parsePipelineSpec(readFileSync(join(root, 'fixtures/pipelines/adult-income.yaml'), 'utf8').replace('id: adult-income', `id: ${id}`)),
+    ...parsePipelineSpec(
+      readFileSync(join(root, 'fixtures/pipelines/adult-income.yaml'), 'utf8').replace('id: adult-income', `id: ${id}`),
+    ),
     monitoring: { windowRows: 200, psiThreshold: 0.2 },
   };
   const numeric = new Set(spec.features.filter((f) => f.type === 'numeric').map((f) => f.name));

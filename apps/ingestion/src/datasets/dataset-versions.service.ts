@@ -41,12 +41,13 @@ export class DatasetVersionsService {
           extension: '.parquet',
           contentType: 'application/vnd.apache.parquet',
         });
-        const existing = await this.datasets.find(spec.id, stored.sha256);
+        const datasetVersionId = `ds-${stored.sha256.slice(0, 32)}`;
+        const existing = await this.datasets.get(datasetVersionId);
         const parent = existing ? undefined : await this.datasets.latest(spec.id);
         const version =
           existing ??
           (await this.datasets.upsert({
-            datasetVersionId: `ds-${stored.sha256.slice(0, 32)}`,
+            datasetVersionId,
             pipelineId: spec.id,
             uri: stored.uri,
             sha256: stored.sha256,
@@ -58,6 +59,8 @@ export class DatasetVersionsService {
             ...(parent ? { parentVersionId: parent.datasetVersionId } : {}),
             createdAt: new Date(),
           }));
+        // Also after a crash that left the version without its head: the retry finds the version and repairs it.
+        await this.datasets.advanceHead(version);
         span.setAttribute('keel.dataset.version', version.datasetVersionId);
         await this.infra.publisher.publish(DatasetIngestedV1, toEvent(version), {
           id: `dataset-ingested-${version.datasetVersionId}`,

@@ -18,8 +18,9 @@ export interface DatasetVersion {
   createdAt: Date;
 }
 
-const datasetSchema = new Schema<DatasetVersion>(
+const datasetSchema = new Schema<DatasetVersion & { _id: string }>(
   {
+    _id: { type: String, required: true },
     datasetVersionId: { type: String, required: true },
     pipelineId: { type: String, required: true },
     uri: { type: String, required: true },
@@ -38,15 +39,38 @@ const datasetSchema = new Schema<DatasetVersion>(
 datasetSchema.index({ pipelineId: 1, sha256: 1 }, { unique: true });
 datasetSchema.index({ pipelineId: 1, createdAt: -1 });
 
-const DUPLICATE_KEY = 11000;
+/** The newest version of a pipeline (`dataset_heads`, `_id` = pipeline id): the parent of the next one. */
+interface HeadDocument {
+  _id: string;
+  datasetVersionId: string;
+  createdAt: Date;
+}
 
-/** Dataset versions in MongoDB. */
+const headSchema = new Schema<HeadDocument>(
+  {
+    _id: { type: String, required: true },
+    datasetVersionId: { type: String, required: true },
+    createdAt: { type: Date, required: true },
+  },
+  { collection: 'dataset_heads', versionKey: false },
+);
+
+const DUPLICATE_KEY = 11000;
+const WITHOUT_ID = { _id: 0 } as const;
+
+/**
+ * Dataset versions in MongoDB, stored under `_id` = datasetVersionId (derived from the content hash, and the pipeline
+ * id is in the Parquet metadata, so it is unique): FerretDB only uses an index for `_id` equality, so the write path
+ * looks versions and heads up by `_id` alone.
+ */
 @Injectable()
 export class DatasetsRepository implements OnModuleInit {
-  private readonly model: Model<DatasetVersion>;
+  private readonly model: Model<DatasetVersion & { _id: string }>;
+  private readonly heads: Model<HeadDocument>;
 
   constructor(infra: Infrastructure) {
-    this.model = infra.mongo.model<DatasetVersion>('IngestedDataset', datasetSchema);
+    this.model = infra.mongo.model<DatasetVersion & { _id: string }>('IngestedDataset', datasetSchema);
+    this.heads = infra.mongo.model<HeadDocument>('IngestedDatasetHead', headSchema);
   }
 
   async onModuleInit(): Promise<void> {
@@ -55,32 +79,51 @@ export class DatasetsRepository implements OnModuleInit {
 
   /** Newest version of a pipeline, the parent of the next one. */
   async latest(pipelineId: string): Promise<DatasetVersion | null> {
-    return this.model.findOne({ pipelineId }, { _id: 0 }).sort({ createdAt: -1 }).lean<DatasetVersion>();
+    const head = await this.heads.findById(pipelineId).lean<HeadDocument>();
+    if (head) return this.get(head.datasetVersionId);
+    // Pipelines whose versions predate the heads: one scan, then the head takes over.
+    return this.model.findOne({ pipelineId }, WITHOUT_ID).sort({ createdAt: -1 }).lean<DatasetVersion>();
   }
 
-  async find(pipelineId: string, sha256: string): Promise<DatasetVersion | null> {
-    return this.model.findOne({ pipelineId, sha256 }, { _id: 0 }).lean<DatasetVersion>();
+  async get(datasetVersionId: string): Promise<DatasetVersion | null> {
+    return this.model.findById(datasetVersionId, WITHOUT_ID).lean<DatasetVersion>();
   }
 
   /** Inserts the version unless it exists; either way returns what is stored (the first writer wins). */
   async upsert(version: DatasetVersion): Promise<DatasetVersion> {
     try {
       await this.model.updateOne(
-        { pipelineId: version.pipelineId, sha256: version.sha256 },
-        { $setOnInsert: version },
+        { _id: version.datasetVersionId },
+        { $setOnInsert: { _id: version.datasetVersionId, ...version } },
         { upsert: true },
       );
     } catch (error) {
       // Two writers raced on the same content; the other one's document is as good as ours.
       if ((error as { code?: unknown }).code !== DUPLICATE_KEY) throw error;
     }
-    const stored = await this.find(version.pipelineId, version.sha256);
+    const stored =
+      (await this.get(version.datasetVersionId)) ??
+      // A version stored before versions were keyed by id (same pipeline and content): a rare scan.
+      (await this.model
+        .findOne({ pipelineId: version.pipelineId, sha256: version.sha256 }, WITHOUT_ID)
+        .lean<DatasetVersion>());
     if (!stored) throw new Error(`dataset ${version.datasetVersionId} vanished after its upsert`);
     return stored;
   }
 
-  /** Versions of a pipeline, newest first. */
+  /** Makes `version` the pipeline's newest unless a newer one is already recorded. */
+  async advanceHead(version: DatasetVersion): Promise<void> {
+    const head = await this.heads.findById(version.pipelineId).lean<HeadDocument>();
+    if (head && head.createdAt.getTime() >= version.createdAt.getTime()) return;
+    await this.heads.updateOne(
+      { _id: version.pipelineId },
+      { $set: { datasetVersionId: version.datasetVersionId, createdAt: version.createdAt } },
+      { upsert: true },
+    );
+  }
+
+  /** Versions of a pipeline, newest first (an HTTP list: a scan is fine here). */
   async list(pipelineId: string, limit = 100): Promise<DatasetVersion[]> {
-    return this.model.find({ pipelineId }, { _id: 0 }).sort({ createdAt: -1 }).limit(limit).lean<DatasetVersion[]>();
+    return this.model.find({ pipelineId }, WITHOUT_ID).sort({ createdAt: -1 }).limit(limit).lean<DatasetVersion[]>();
   }
 }

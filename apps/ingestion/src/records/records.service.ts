@@ -36,7 +36,7 @@ export class RecordsService {
     const carrier: Record<string, string> = {};
     propagation.inject(context.active(), carrier);
     // Staged before the handler returns, so the offset commit that follows it loses nothing.
-    const staged = await this.staging.stage({
+    const { batch: staged, created } = await this.staging.stage({
       _id: event.id,
       pipelineId: spec.id,
       recordsJson: JSON.stringify(good),
@@ -53,7 +53,7 @@ export class RecordsService {
       await this.deadLetter(event, bad);
       await this.staging.markDeadLettered(staged._id);
     }
-    if (!staged.consumed) this.cuts.triggerIfFull(spec);
+    if (created) this.cuts.staged(spec, staged);
   }
 
   /** One dead letter per bad record, with the event's CloudEvent headers and why this record was refused. */

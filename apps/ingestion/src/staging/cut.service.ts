@@ -1,4 +1,10 @@
-import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+  type OnModuleInit,
+} from '@nestjs/common';
 import { type PipelineSpecV1 } from '@keel/contracts';
 import { Infrastructure, ROOT_LOGGER, SERVICE_CONFIG } from '@keel/service-runtime';
 import { type Link, propagation, ROOT_CONTEXT, SpanStatusCode, trace } from '@opentelemetry/api';
@@ -7,7 +13,7 @@ import { type IngestionConfig } from '../config';
 import { DatasetVersionsService } from '../datasets/dataset-versions.service';
 import { type DatasetVersion } from '../datasets/datasets.repository';
 import { batchSources } from './batch-sources';
-import { type StagedBatch, StagingRepository } from './staging.repository';
+import { type PendingState, type StagedBatch, StagingRepository } from './staging.repository';
 
 const tracer = trace.getTracer('keel-ingestion');
 const MAX_LINKS = 64;
@@ -16,11 +22,14 @@ const MAX_LINKS = 64;
  * Cuts dataset versions from staged batches: when a pipeline's staged rows reach spec.ingestion.batchRows, when
  * its records have been quiet for spec.ingestion.flushAfterMs (a timer), or on demand. One cut per pipeline at a
  * time in this process; the cut is idempotent (content-addressed), so a second replica cutting the same batches
- * writes the same version.
+ * writes the same version. The triggers work from in-memory pending state (rebuilt at start-up from one scan), so
+ * the timer costs no database query unless something is pending.
  */
 @Injectable()
-export class CutService implements OnApplicationBootstrap, OnModuleDestroy {
+export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
   private readonly locks = new Map<string, Promise<unknown>>();
+  /** Batches staged by this process (or found at start-up) and not cut yet, per pipeline. */
+  private readonly pending = new Map<string, PendingState>();
   private readonly logger: Logger;
   private timer?: NodeJS.Timeout;
   private ticking = false;
@@ -36,6 +45,11 @@ export class CutService implements OnApplicationBootstrap, OnModuleDestroy {
     this.logger = rootLogger.child({ component: 'cut' });
   }
 
+  /** Before the consumers start: what earlier runs left pending. */
+  async onModuleInit(): Promise<void> {
+    for (const [pipelineId, state] of await this.staging.recover()) this.pending.set(pipelineId, state);
+  }
+
   onApplicationBootstrap(): void {
     this.timer = setInterval(() => void this.tick(), this.config.INGESTION_FLUSH_CHECK_MS);
     this.timer.unref();
@@ -47,13 +61,17 @@ export class CutService implements OnApplicationBootstrap, OnModuleDestroy {
     await Promise.allSettled([...this.locks.values()]);
   }
 
-  /** Cuts now if the pipeline's staged rows reached its batch size; errors are logged, the timer retries. */
-  triggerIfFull(spec: PipelineSpecV1): void {
-    if (this.stopped) return;
-    void this.staging
-      .pendingSummary(spec.id)
-      .then(({ rows }) => (rows >= spec.ingestion.batchRows ? this.cut(spec.id) : undefined))
-      .catch((error: unknown) => this.logger.error({ err: error, pipelineId: spec.id }, 'batch-size cut failed'));
+  /** Counts a newly staged batch and cuts now if the pipeline's rows reached its batch size (the timer retries). */
+  staged(spec: PipelineSpecV1, batch: StagedBatch): void {
+    const state = this.pending.get(spec.id) ?? { batches: 0, rows: 0, newestAt: batch.stagedAt };
+    state.batches++;
+    state.rows += batch.rowCount;
+    if (batch.stagedAt > state.newestAt) state.newestAt = batch.stagedAt;
+    this.pending.set(spec.id, state);
+    if (this.stopped || state.rows < spec.ingestion.batchRows) return;
+    this.cut(spec.id).catch((error: unknown) =>
+      this.logger.error({ err: error, pipelineId: spec.id }, 'batch-size cut failed'),
+    );
   }
 
   /**
@@ -75,10 +93,23 @@ export class CutService implements OnApplicationBootstrap, OnModuleDestroy {
   private async cutAll(pipelineId: string): Promise<DatasetVersion | null> {
     const { spec } = await this.infra.pipelines.get(pipelineId);
     let last: DatasetVersion | null = null;
-    for (;;) {
-      const batches = await this.staging.takePending(pipelineId, spec.ingestion.batchRows);
-      if (batches.length === 0) return last;
-      last = (await this.cutBatches(spec, batches)) ?? last;
+    try {
+      for (;;) {
+        const { batches, dropped } = await this.staging.takePending(pipelineId, spec.ingestion.batchRows);
+        const state = this.pending.get(pipelineId);
+        if (state) state.batches -= dropped;
+        if (batches.length === 0) return last;
+        last = (await this.cutBatches(spec, batches)) ?? last;
+        if (state) {
+          state.batches -= batches.length;
+          state.rows -= batches.reduce((sum, batch) => sum + batch.rowCount, 0);
+        }
+      }
+    } finally {
+      // Batches staged meanwhile keep the count above zero; at zero (or below, when another replica staged some of
+      // what was cut) nothing this process knows of is pending.
+      const state = this.pending.get(pipelineId);
+      if (state && state.batches <= 0) this.pending.delete(pipelineId);
     }
   }
 
@@ -105,11 +136,12 @@ export class CutService implements OnApplicationBootstrap, OnModuleDestroy {
         const ids = batches.map((batch) => batch._id);
         if (records.length === 0) {
           // Batches whose every record was dead-lettered: nothing to write, but they are done.
-          await this.staging.markConsumed(ids, undefined);
+          await this.staging.consume(spec.id, ids);
           return null;
         }
+        // Deleted only once the version is durable (object, document, event): a crash before re-cuts the same bytes.
         const version = await this.versions.write(spec, records, batchSources(batches));
-        await this.staging.markConsumed(ids, version.datasetVersionId);
+        await this.staging.consume(spec.id, ids);
         this.logger.info(
           { pipelineId: spec.id, datasetVersionId: version.datasetVersionId, rows: records.length },
           'dataset version cut',
@@ -130,12 +162,11 @@ export class CutService implements OnApplicationBootstrap, OnModuleDestroy {
     if (this.ticking || this.stopped) return;
     this.ticking = true;
     try {
-      for (const pipelineId of await this.staging.pendingPipelines()) {
+      for (const [pipelineId, { rows, newestAt }] of [...this.pending]) {
         if (this.locks.has(pipelineId)) continue;
         try {
           const { spec } = await this.infra.pipelines.get(pipelineId);
-          const { rows, newestAt } = await this.staging.pendingSummary(pipelineId);
-          const quiet = newestAt !== undefined && Date.now() - newestAt.getTime() >= spec.ingestion.flushAfterMs;
+          const quiet = Date.now() - newestAt.getTime() >= spec.ingestion.flushAfterMs;
           if (quiet || rows >= spec.ingestion.batchRows) await this.cut(pipelineId);
         } catch (error) {
           this.logger.error({ err: error, pipelineId }, 'timed cut failed; retrying on the next tick');

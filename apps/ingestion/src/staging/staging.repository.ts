@@ -1,9 +1,12 @@
-import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { Infrastructure } from '@keel/service-runtime';
 import { type Model, Schema } from 'mongoose';
 import { type CleanRecord } from '../records/record-checks';
 
-/** The good records of one data event, durable until a dataset version takes them (collection `staged_records`). */
+/**
+ * The good records of one data event, durable until a dataset version takes them (collection `staged_records`).
+ * A batch is deleted once its version is durable, so the collection only ever holds pending batches.
+ */
 export interface StagedBatch {
   /** The CloudEvent id: a redelivered event is the same document. */
   _id: string;
@@ -21,16 +24,26 @@ export interface StagedBatch {
   tracestate?: string;
   /** Set once the bad records of this event are on the dead-letter topic, so a redelivery does not repeat them. */
   deadLettered: boolean;
-  consumed: boolean;
   /** Per-pipeline arrival order. */
   sequence: number;
   stagedAt: Date;
-  datasetVersionId?: string;
 }
 
-interface SequenceDocument {
+/**
+ * A pipeline's staging head (`staged_record_sequences`, `_id` = pipeline id): the arrival sequence and the ids of
+ * its pending batches in arrival order, so a cut reads its batches by `_id` (FerretDB only uses an index for `_id`).
+ */
+interface HeadDocument {
   _id: string;
   value: number;
+  pending?: string[];
+}
+
+/** What is pending for one pipeline, as the start-up scan finds it. */
+export interface PendingState {
+  batches: number;
+  rows: number;
+  newestAt: Date;
 }
 
 const stagedSchema = new Schema<StagedBatch>(
@@ -47,109 +60,146 @@ const stagedSchema = new Schema<StagedBatch>(
     traceparent: String,
     tracestate: String,
     deadLettered: { type: Boolean, required: true },
-    consumed: { type: Boolean, required: true },
     sequence: { type: Number, required: true },
     stagedAt: { type: Date, required: true },
-    datasetVersionId: String,
   },
   { collection: 'staged_records', versionKey: false },
 );
-stagedSchema.index({ pipelineId: 1, consumed: 1, sequence: 1 });
 
-const sequenceSchema = new Schema<SequenceDocument>(
-  { _id: { type: String, required: true }, value: { type: Number, required: true } },
+const headSchema = new Schema<HeadDocument>(
+  { _id: { type: String, required: true }, value: { type: Number, required: true }, pending: [String] },
   { collection: 'staged_record_sequences', versionKey: false },
 );
 
-/** Staged record batches in MongoDB. */
+/** Staged record batches in MongoDB; every per-event and per-cut query is by `_id`. */
 @Injectable()
-export class StagingRepository implements OnModuleInit {
+export class StagingRepository {
   private readonly staged: Model<StagedBatch>;
-  private readonly sequences: Model<SequenceDocument>;
+  private readonly heads: Model<HeadDocument>;
 
   constructor(infra: Infrastructure) {
     this.staged = infra.mongo.model<StagedBatch>('StagedBatch', stagedSchema);
-    this.sequences = infra.mongo.model<SequenceDocument>('StagedBatchSequence', sequenceSchema);
-  }
-
-  async onModuleInit(): Promise<void> {
-    await this.staged.createIndexes();
+    this.heads = infra.mongo.model<HeadDocument>('StagedBatchSequence', headSchema);
   }
 
   /**
-   * Stores a batch unless its event id is already staged; returns what is stored, which for a redelivery is the
-   * first delivery's document (possibly already consumed).
+   * Stores a batch unless its event id is already staged; returns what is stored (for a redelivery before the cut,
+   * the first delivery's document) and whether this call staged it. The id joins the pipeline's head before the
+   * batch is written: a crash in between leaves an id without a batch, which the cut drops, never a batch no cut
+   * would find.
    */
-  async stage(batch: Omit<StagedBatch, 'sequence' | 'stagedAt' | 'consumed' | 'deadLettered'>): Promise<StagedBatch> {
-    const existing = await this.staged.findById(batch._id).lean<StagedBatch>();
-    if (existing) return existing;
-    const sequence = await this.nextSequence(batch.pipelineId);
-    await this.staged.updateOne(
-      { _id: batch._id },
-      { $setOnInsert: { ...batch, sequence, stagedAt: new Date(), consumed: false, deadLettered: false } },
-      { upsert: true },
-    );
-    const stored = await this.staged.findById(batch._id).lean<StagedBatch>();
-    if (!stored) throw new Error(`staged batch ${batch._id} vanished after its upsert`);
-    return stored;
+  async stage(
+    batch: Omit<StagedBatch, 'sequence' | 'stagedAt' | 'deadLettered'>,
+  ): Promise<{ batch: StagedBatch; created: boolean }> {
+    const existing = await this.staged.findById(batch._id).lean<StagedBatch & { consumed?: boolean }>();
+    if (existing) {
+      // A redelivery before the cut (rare): an _id read of the head tells whether the batch is listed there.
+      if (existing.consumed) {
+        // Cut by a writer of the previous version, which marks batches instead of deleting them.
+        await this.staged.deleteOne({ _id: existing._id });
+        return { batch: existing, created: false };
+      }
+      const listed = await this.heads.findById(batch.pipelineId).lean<HeadDocument>();
+      if (listed?.pending?.includes(existing._id)) return { batch: existing, created: false };
+      // Staged by a writer that keeps no heads (the previous version, during a rolling deploy): adopt it.
+      await this.heads.updateOne(
+        { _id: batch.pipelineId },
+        { $push: { pending: existing._id }, $setOnInsert: { value: existing.sequence } },
+        { upsert: true },
+      );
+      return { batch: existing, created: true };
+    }
+    const head = await this.heads
+      .findOneAndUpdate(
+        { _id: batch.pipelineId },
+        { $inc: { value: 1 }, $push: { pending: batch._id } },
+        { upsert: true, returnDocument: 'after' },
+      )
+      .lean<HeadDocument>();
+    const stored: StagedBatch = { ...batch, sequence: head!.value, stagedAt: new Date(), deadLettered: false };
+    const result = await this.staged.updateOne({ _id: batch._id }, { $setOnInsert: stored }, { upsert: true });
+    if (result.upsertedCount === 1) return { batch: stored, created: true };
+    // A concurrent delivery of the same event won; its document is the batch (our extra head entry is dropped later).
+    const winner = await this.staged.findById(batch._id).lean<StagedBatch>();
+    if (!winner) throw new Error(`staged batch ${batch._id} vanished after its upsert`);
+    return { batch: winner, created: false };
   }
 
   async markDeadLettered(id: string): Promise<void> {
     await this.staged.updateOne({ _id: id }, { $set: { deadLettered: true } });
   }
 
-  /** Pipelines with batches waiting for a dataset version. */
-  async pendingPipelines(): Promise<string[]> {
-    return (await this.staged.distinct('pipelineId', { consumed: false })) as string[];
-  }
-
-  /** Rows waiting and when the newest batch arrived, without loading the records. */
-  async pendingSummary(pipelineId: string): Promise<{ rows: number; newestAt?: Date }> {
+  /**
+   * Start-up: what is pending per pipeline, from one scan of the (small) collection. Batches of the first shape are
+   * tidied: consumed ones are deleted, pending ones not listed in their head are added to it.
+   */
+  async recover(): Promise<Map<string, PendingState>> {
+    await this.staged.collection.deleteMany({ consumed: true });
     const docs = await this.staged
-      .find({ pipelineId, consumed: false }, { rowCount: 1, stagedAt: 1 })
-      .lean<Pick<StagedBatch, 'rowCount' | 'stagedAt'>[]>();
-    let rows = 0;
-    let newestAt: Date | undefined;
+      .find({}, { pipelineId: 1, rowCount: 1, stagedAt: 1, sequence: 1 })
+      .sort({ sequence: 1 })
+      .lean<Pick<StagedBatch, '_id' | 'pipelineId' | 'rowCount' | 'stagedAt' | 'sequence'>[]>();
+    const pending = new Map<string, PendingState>();
+    const idsByPipeline = new Map<string, string[]>();
     for (const doc of docs) {
-      rows += doc.rowCount;
-      if (!newestAt || doc.stagedAt > newestAt) newestAt = doc.stagedAt;
+      const state = pending.get(doc.pipelineId) ?? { batches: 0, rows: 0, newestAt: doc.stagedAt };
+      state.batches++;
+      state.rows += doc.rowCount;
+      if (doc.stagedAt > state.newestAt) state.newestAt = doc.stagedAt;
+      pending.set(doc.pipelineId, state);
+      idsByPipeline.set(doc.pipelineId, [...(idsByPipeline.get(doc.pipelineId) ?? []), doc._id]);
     }
-    return { rows, newestAt };
+    for (const [pipelineId, ids] of idsByPipeline) {
+      const head = await this.heads.findById(pipelineId).lean<HeadDocument>();
+      const listed = new Set(head?.pending ?? []);
+      const missing = ids.filter((id) => !listed.has(id));
+      if (missing.length > 0) {
+        await this.heads.updateOne(
+          { _id: pipelineId },
+          { $push: { pending: { $each: missing } }, $setOnInsert: { value: 0 } },
+          { upsert: true },
+        );
+      }
+    }
+    return pending;
   }
 
-  /** Waiting batches in arrival order, up to the first one that brings the total to `maxRows`. */
-  async takePending(pipelineId: string, maxRows: number): Promise<StagedBatch[]> {
+  /**
+   * Waiting batches in arrival order, up to the first one that brings the total to `maxRows`, read by `_id` from
+   * the pipeline's head. Ids whose batch is gone (a crash between the head and the batch, or after a cut's deletes)
+   * are dropped from the head; `dropped` counts them.
+   */
+  async takePending(pipelineId: string, maxRows: number): Promise<{ batches: StagedBatch[]; dropped: number }> {
+    const head = await this.heads.findById(pipelineId).lean<HeadDocument>();
     const taken: StagedBatch[] = [];
+    const gone: string[] = [];
+    const seen = new Set<string>();
     let rows = 0;
-    const cursor = this.staged
-      .find({ pipelineId, consumed: false })
-      .sort({ sequence: 1 })
-      .lean<StagedBatch[]>()
-      .cursor();
-    for await (const doc of cursor) {
-      taken.push(doc as StagedBatch);
-      rows += (doc as StagedBatch).rowCount;
+    for (const id of head?.pending ?? []) {
+      if (seen.has(id)) continue;
+      seen.add(id);
+      const batch = await this.staged.findById(id).lean<StagedBatch & { consumed?: boolean }>();
+      if (!batch || batch.consumed) {
+        // Cut by a writer of the previous version, which marked it instead of deleting it.
+        if (batch) await this.staged.deleteOne({ _id: id });
+        gone.push(id);
+        continue;
+      }
+      taken.push(batch);
+      rows += batch.rowCount;
       if (rows >= maxRows) break;
     }
-    await cursor.close();
-    return taken;
+    if (gone.length > 0) await this.heads.updateOne({ _id: pipelineId }, { $pullAll: { pending: gone } });
+    return { batches: taken.sort((a, b) => a.sequence - b.sequence), dropped: gone.length };
   }
 
-  async markConsumed(ids: readonly string[], datasetVersionId: string | undefined): Promise<void> {
-    await this.staged.updateMany(
-      { _id: { $in: [...ids] } },
-      { $set: { consumed: true, ...(datasetVersionId ? { datasetVersionId } : {}) } },
-    );
+  /** Once their version is durable: deletes the batches one by one by `_id`, then takes them off the head. */
+  async consume(pipelineId: string, ids: readonly string[]): Promise<void> {
+    for (const id of ids) await this.staged.deleteOne({ _id: id });
+    await this.heads.updateOne({ _id: pipelineId }, { $pullAll: { pending: [...ids] } });
   }
 
   records(batch: StagedBatch): CleanRecord[] {
     return JSON.parse(batch.recordsJson) as CleanRecord[];
-  }
-
-  private async nextSequence(pipelineId: string): Promise<number> {
-    const doc = await this.sequences
-      .findOneAndUpdate({ _id: pipelineId }, { $inc: { value: 1 } }, { upsert: true, returnDocument: 'after' })
-      .lean<SequenceDocument>();
-    return doc!.value;
   }
 }

@@ -120,11 +120,7 @@ export class DriftWindowRepository implements OnModuleInit {
   }
 
   /** Writes a merge if nobody wrote the window since `rev` was read; false means read again and retry. */
-  async update(
-    id: string,
-    rev: number,
-    changes: Partial<Omit<DriftWindowDocument, '_id' | 'rev'>>,
-  ): Promise<boolean> {
+  async update(id: string, rev: number, changes: Partial<Omit<DriftWindowDocument, '_id' | 'rev'>>): Promise<boolean> {
     const result = await this.windows.updateOne({ _id: id, rev }, { $set: { ...changes, rev: rev + 1 } });
     return result.modifiedCount === 1;
   }

@@ -107,7 +107,10 @@ export class DriftService {
       } catch (error) {
         if (isRetryable(error)) throw error;
         const reason = (error as Error).message;
-        this.logger.error({ pipelineId: spec.id, modelVersion, windowIndex: next, err: reason }, 'drift window cannot be evaluated');
+        this.logger.error(
+          { pipelineId: spec.id, modelVersion, windowIndex: next, err: reason },
+          'drift window cannot be evaluated',
+        );
         await this.windows.recordFailure(id, reason);
       }
     }
