@@ -99,8 +99,10 @@ describe('walking skeleton: data events to a served, monitored model', () => {
   it('answers ModelInfer with probabilities for Adult rows and predictions for Bike rows', () => {
     const probability = adult.firstPrediction.outputs.find((o) => o.name === 'probability');
     expect(probability?.contents.fp64_contents?.length).toBe(5);
-    for (const p of probability!.contents.fp64_contents!)
-      (expect(p).toBeGreaterThanOrEqual(0), expect(p).toBeLessThanOrEqual(1));
+    for (const p of probability!.contents.fp64_contents!) {
+      expect(p).toBeGreaterThanOrEqual(0);
+      expect(p).toBeLessThanOrEqual(1);
+    }
     const prediction = bike.firstPrediction.outputs.find((o) => o.name === 'prediction');
     expect(prediction?.contents.fp64_contents?.length).toBe(5);
     expect(bike.champion.metrics.r2).toBeGreaterThan(0.5);
