@@ -31,7 +31,7 @@ export interface DriftWindowDocument {
   summariesJson?: string;
   /** CloudEvent ids whose rows are merged in, so a crash-and-redeliver never counts them twice. */
   appliedEventIds: string[];
-  /** Optimistic concurrency: every merge writes rev + 1 conditioned on the rev it read. */
+  /** Merges written so far: every merge writes the rev it read + 1. */
   rev: number;
   features?: WindowFeatureReport[];
   drifted?: boolean;
@@ -119,10 +119,14 @@ export class DriftWindowRepository implements OnModuleInit {
     return result.upsertedCount === 1;
   }
 
-  /** Writes a merge if nobody wrote the window since `rev` was read; false means read again and retry. */
+  /**
+   * Writes a merge read at `rev`. Filtered by `_id` alone: FerretDB scans the collection for any other condition (a
+   * `{_id, rev}` filter too) and does not apply conditional updates atomically, so merges of a window are serialised
+   * in this process (DriftService) and `rev` counts writes.
+   */
   async update(id: string, rev: number, changes: Partial<Omit<DriftWindowDocument, '_id' | 'rev'>>): Promise<boolean> {
-    const result = await this.windows.updateOne({ _id: id, rev }, { $set: { ...changes, rev: rev + 1 } });
-    return result.modifiedCount === 1;
+    const result = await this.windows.updateOne({ _id: id }, { $set: { ...changes, rev: rev + 1 } });
+    return result.matchedCount === 1;
   }
 
   /** Stores a window's report; a window evaluated twice after a crash keeps one report. */
@@ -132,7 +136,7 @@ export class DriftWindowRepository implements OnModuleInit {
 
   /** Closes a window for good: retrying it with every later event would cost a registry lookup each time. */
   async recordFailure(id: string, reason: string): Promise<void> {
-    await this.windows.updateOne({ _id: id, status: 'open' }, { $set: { lastError: reason, status: 'failed' } });
+    await this.windows.updateOne({ _id: id }, { $set: { lastError: reason, status: 'failed' } });
   }
 
   /** Evaluated windows of a pipeline, newest first (an HTTP list: a scan is fine here). */

@@ -10,6 +10,7 @@ import { isRetryable } from '@keel/messaging';
 import { Infrastructure, ROOT_LOGGER } from '@keel/service-runtime';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import { type Logger } from 'pino';
+import { KeyedLock } from '../keyed-lock';
 import { type CounterDocument, PredictionLogRepository } from '../predictions/prediction-log.repository';
 import { fullWindows } from '../predictions/windows';
 import { DriftMetrics } from './drift.metrics';
@@ -47,6 +48,8 @@ const MAX_CONFLICTS = 50;
 @Injectable()
 export class DriftService {
   private readonly logger: Logger;
+  private readonly windowLock = new KeyedLock();
+  private readonly evaluationLock = new KeyedLock();
 
   constructor(
     private readonly infra: Infrastructure,
@@ -66,6 +69,10 @@ export class DriftService {
    */
   async merge(rows: WindowRows): Promise<void> {
     const id = windowId(rows.pipelineId, rows.modelVersion, rows.windowIndex);
+    await this.windowLock.run(id, () => this.mergeOnce(id, rows));
+  }
+
+  private async mergeOnce(id: string, rows: WindowRows): Promise<void> {
     let window = await this.windows.get(id);
     for (let attempt = 0; attempt < MAX_CONFLICTS; attempt++) {
       if (!window) {
@@ -93,8 +100,13 @@ export class DriftService {
    * those done (evaluated or failed). Stops at a window whose rows are not all merged yet: the event that merges
    * its last rows evaluates it. A retryable evaluation failure is rethrown, so the event's retry tries again.
    */
-  async evaluateReady(spec: PipelineSpecV1, counter: CounterDocument): Promise<void> {
-    const { modelVersion, windowRows } = counter;
+  async evaluateReady(spec: PipelineSpecV1, modelVersion: number, counter: CounterDocument): Promise<void> {
+    // One evaluation pass per version at a time here, so a window is not evaluated twice concurrently.
+    await this.evaluationLock.run(counter._id, () => this.evaluateReadyOnce(spec, modelVersion, counter));
+  }
+
+  private async evaluateReadyOnce(spec: PipelineSpecV1, modelVersion: number, counter: CounterDocument): Promise<void> {
+    const { windowRows } = counter;
     const full = fullWindows(counter.count, windowRows);
     let next = counter.nextWindowToEvaluate;
     for (; next < full; next++) {

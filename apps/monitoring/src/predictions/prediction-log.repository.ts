@@ -1,6 +1,7 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { Infrastructure } from '@keel/service-runtime';
 import { type Model, Schema } from 'mongoose';
+import { KeyedLock } from '../keyed-lock';
 
 /** One served prediction, as monitoring keeps it; `_id` is the prediction id. */
 export interface PredictionLogDocument {
@@ -26,19 +27,24 @@ export interface Allocation {
   added: number;
 }
 
-/** Arrival counter of one model version (`_id` = counterId). */
+/**
+ * Arrival counter of one model version (`_id` = counterId, which names the pipeline and version). No pipelineId or
+ * modelVersion fields: the first shape's code filtered counters by them, so a replica of it still running could
+ * otherwise $inc this counter behind its allocations.
+ */
 export interface CounterDocument {
   _id: string;
-  pipelineId: string;
-  modelVersion: number;
   count: number;
   /** Window size fixed when the version's first prediction arrived, so a spec change never renumbers windows. */
   windowRows: number;
   /** Windows below it are evaluated or failed; the next full one is evaluated from here. */
   nextWindowToEvaluate: number;
-  /** The latest events' allocations, so a retried event gets the same row numbers (and windows) again. */
-  recent: Allocation[];
-  /** Optimistic concurrency for the allocation. */
+  /**
+   * JSON text of the latest events' allocations, so a retried event gets the same row numbers (and windows) again.
+   * Text rather than an array of subdocuments: FerretDB decodes a string far faster.
+   */
+  recentJson?: string;
+  /** Writes so far (allocations are serialised per counter in this process). */
   rev: number;
 }
 
@@ -50,7 +56,6 @@ export function counterId(pipelineId: string, modelVersion: number): string {
 const DUPLICATE_KEY = 11000;
 /** Allocations kept: far more than the events other partitions can number while one event is being retried. */
 const RECENT_ALLOCATIONS = 256;
-const MAX_CONFLICTS = 50;
 
 const predictionLogSchema = new Schema<PredictionLogDocument>(
   {
@@ -74,12 +79,10 @@ predictionLogSchema.index({ predictionId: 1 }, { unique: true });
 const counterSchema = new Schema<CounterDocument>(
   {
     _id: { type: String, required: true },
-    pipelineId: { type: String, required: true },
-    modelVersion: { type: Number, required: true },
     count: { type: Number, required: true },
     windowRows: { type: Number, required: true },
     nextWindowToEvaluate: { type: Number, required: true },
-    recent: { type: [{ _id: false, eventId: String, before: Number, added: Number }], required: true },
+    recentJson: String,
     rev: { type: Number, required: true },
   },
   { collection: 'monitoring_counters', versionKey: false },
@@ -103,6 +106,7 @@ interface LegacyCounter {
 export class PredictionLogRepository implements OnModuleInit {
   private readonly logs: Model<PredictionLogDocument>;
   private readonly counters: Model<CounterDocument>;
+  private readonly counterLock = new KeyedLock();
 
   constructor(infra: Infrastructure) {
     this.logs = infra.mongo.model<PredictionLogDocument>('PredictionLog', predictionLogSchema);
@@ -159,40 +163,43 @@ export class PredictionLogRepository implements OnModuleInit {
     windowRows: number,
   ): Promise<{ allocation: Allocation; counter: CounterDocument }> {
     const _id = counterId(pipelineId, modelVersion);
-    for (let attempt = 0; attempt < MAX_CONFLICTS; attempt++) {
-      let counter = await this.counters.findById(_id).lean<CounterDocument>();
-      if (!counter) {
-        const fresh: CounterDocument = {
-          _id,
-          pipelineId,
-          modelVersion,
-          count: 0,
-          windowRows,
-          nextWindowToEvaluate: 0,
-          recent: [],
-          rev: 0,
-        };
-        await this.counters.updateOne({ _id }, { $setOnInsert: fresh }, { upsert: true });
-        continue;
-      }
-      const recent = counter.recent ?? [];
-      const known = recent.find((allocation) => allocation.eventId === eventId);
-      if (known) return { allocation: known, counter };
-      const allocation = { eventId, before: counter.count, added };
-      // $inc on the counter, conditioned on the rev read, with the allocation recorded in the same atomic write.
-      counter = await this.counters
-        .findOneAndUpdate(
-          { _id, rev: counter.rev },
-          {
-            $inc: { count: added, rev: 1 },
-            $set: { recent: [...recent.slice(-(RECENT_ALLOCATIONS - 1)), allocation] },
-          },
-          { returnDocument: 'after' },
-        )
-        .lean<CounterDocument>();
-      if (counter) return { allocation, counter };
+    return this.counterLock.run(_id, () =>
+      this.allocateOnce(_id, pipelineId, modelVersion, eventId, added, windowRows),
+    );
+  }
+
+  private async allocateOnce(
+    _id: string,
+    pipelineId: string,
+    modelVersion: number,
+    eventId: string,
+    added: number,
+    windowRows: number,
+  ): Promise<{ allocation: Allocation; counter: CounterDocument }> {
+    let counter = await this.counters.findById(_id).lean<CounterDocument>();
+    if (!counter) {
+      const fresh: CounterDocument = { _id, count: 0, windowRows, nextWindowToEvaluate: 0, rev: 0 };
+      await this.counters.updateOne({ _id }, { $setOnInsert: fresh }, { upsert: true });
+      counter = (await this.counters.findById(_id).lean<CounterDocument>())!;
     }
-    throw new Error(`counter ${_id} kept changing under ${MAX_CONFLICTS} allocation attempts`);
+    const recent = JSON.parse(counter.recentJson ?? '[]') as Allocation[];
+    const known = recent.find((allocation) => allocation.eventId === eventId);
+    if (known) return { allocation: known, counter };
+    const allocation = { eventId, before: counter.count, added };
+    // Filtered by _id alone: FerretDB scans the collection for any other condition (a `{_id, rev}` filter too), and
+    // its conditional updates are not atomic anyway; this process serialises allocations per counter (counterLock).
+    const updated = await this.counters
+      .findOneAndUpdate(
+        { _id },
+        {
+          $inc: { count: added, rev: 1 },
+          $set: { recentJson: JSON.stringify([...recent.slice(-(RECENT_ALLOCATIONS - 1)), allocation]) },
+        },
+        { returnDocument: 'after' },
+      )
+      .lean<CounterDocument>();
+    if (!updated) throw new Error(`counter ${_id} vanished during an allocation`);
+    return { allocation: { ...allocation, before: updated.count - added }, counter: updated };
   }
 
   getCounter(pipelineId: string, modelVersion: number): Promise<CounterDocument | null> {
@@ -224,12 +231,9 @@ export class PredictionLogRepository implements OnModuleInit {
     for (const old of legacy) {
       const migrated: CounterDocument = {
         _id: counterId(old.pipelineId, old.modelVersion),
-        pipelineId: old.pipelineId,
-        modelVersion: old.modelVersion,
         count: old.count,
         windowRows: old.windowRows,
         nextWindowToEvaluate: Math.ceil(old.count / old.windowRows),
-        recent: [],
         rev: 0,
       };
       await this.counters.updateOne({ _id: migrated._id }, { $setOnInsert: migrated }, { upsert: true });

@@ -90,7 +90,7 @@ export class PredictionsService {
         inputs,
       });
     }
-    await this.drift.evaluateReady(spec, counter);
+    await this.drift.evaluateReady(spec, event.modelVersion, counter);
     return { logged: fresh.length, duplicates: event.predictions.length - fresh.length, count: counter.count };
   }
 
