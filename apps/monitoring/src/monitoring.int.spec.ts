@@ -142,7 +142,15 @@ describe('monitoring against the real stack', () => {
         }),
       ],
       telemetry: { enabled: false, forceFlush: async () => undefined, shutdown: async () => undefined },
-      env: { ...process.env, HTTP_PORT: '0', GRPC_PORT: '0', LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent' },
+      env: {
+        ...process.env,
+        // Its own database: a monitoring service running on the stack consumes the same topic (in its own group) and,
+        // not knowing the test's model in its registry, would close the test's `_id`-keyed windows as failed.
+        MONGO_URL: process.env.MONITORING_INT_MONGO_URL ?? 'mongodb://127.0.0.1:27017/keel_monitoring_int',
+        HTTP_PORT: '0',
+        GRPC_PORT: '0',
+        LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+      },
     });
     infra = service.app.get(Infrastructure);
     await infra.pipelines.apply(spec);
