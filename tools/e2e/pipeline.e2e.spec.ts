@@ -59,7 +59,7 @@ describe('walking skeleton: data events to a served, monitored model', () => {
       expect(datasets.length).toBeGreaterThan(0);
       let rows = 0;
       for (const dataset of datasets) {
-        const bytes = await objects.getBuffer(dataset.uri);
+        const bytes = await objects.getVerified({ uri: dataset.uri, sha256: dataset.sha256 });
         expect(createHash('sha256').update(bytes).digest('hex')).toBe(dataset.sha256);
         const table = await readParquet(bytes);
         expect(table.rowCount).toBe(dataset.rowCount);

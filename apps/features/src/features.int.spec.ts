@@ -132,12 +132,14 @@ describe('features against the real stack', () => {
       `s3://${BUCKETS.features}/${pipelineId}/feature-sets/${data.featureSetSha256}.parquet`,
     );
 
-    // The stored objects are what the event promises (getBuffer verifies the sha256 in the key).
-    const table = await readParquet(await objects.getBuffer(data.featureSetUri));
+    // The stored objects are what the event promises (getVerified checks the sha256 the event announces).
+    const table = await readParquet(
+      await objects.getVerified({ uri: data.featureSetUri, sha256: data.featureSetSha256 }),
+    );
     expect(table.rowCount).toBe(2_000);
     expect(table.columns.map((c) => c.name)).toContain('split');
     expect(table.columns.map((c) => c.name)).toEqual(expect.arrayContaining(['age', 'income', 'sex', 'race']));
-    const transformBytes = await objects.getBuffer(data.transformUri);
+    const transformBytes = await objects.getVerified({ uri: data.transformUri, sha256: data.transformSha256 });
     expect(createHash('sha256').update(transformBytes).digest('hex')).toBe(data.transformSha256);
     const transform = JSON.parse(transformBytes.toString()) as { features: string[] };
     expect(transform.features).toHaveLength(14);

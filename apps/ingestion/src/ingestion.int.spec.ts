@@ -129,7 +129,7 @@ describe('ingestion against the real stack', () => {
     expect(version).toMatchObject({ rowCount: 5, format: 'parquet', pipelineId: spec.id });
     expect(version.datasetVersionId).toBe(`ds-${version.sha256.slice(0, 32)}`);
     expect(version.sources).toEqual(expect.arrayContaining(['source:int-test']));
-    const bytes = await objects.getBuffer(version.uri);
+    const bytes = await objects.getVerified({ uri: version.uri, sha256: version.sha256 });
     expect(createHash('sha256').update(bytes).digest('hex')).toBe(version.sha256);
     const table = await readParquet(bytes);
     expect(table.rowCount).toBe(5);

@@ -66,11 +66,11 @@ async function main(): Promise<void> {
   }
   await admin.disconnect();
 
-  let packageUri = '';
+  let packageRef = { packageUri: '', packageSha256: '' };
   const service = await startService({
     name,
     envSchema: monitoringEnvSchema,
-    features: [MonitoringModule, packageLocatorModule({ locate: async () => packageUri })],
+    features: [MonitoringModule, packageLocatorModule({ locate: async () => packageRef })],
     telemetry: { enabled: false, forceFlush: async () => undefined, shutdown: async () => undefined },
     env: {
       ...process.env,
@@ -160,11 +160,10 @@ async function main(): Promise<void> {
       },
       reference: buildReference(inputs, columns),
     };
-    packageUri = (
-      await infra.objects.putContentAddressed(BUCKETS.models, `${id}/packages`, serializePackage(pkg), {
-        extension: '.json',
-      })
-    ).uri;
+    const stored = await infra.objects.putContentAddressed(BUCKETS.models, `${id}/packages`, serializePackage(pkg), {
+      extension: '.json',
+    });
+    packageRef = { packageUri: stored.uri, packageSha256: stored.sha256 };
     const logCollection = infra.mongo.collection('prediction_logs');
     const existing = await logCollection.estimatedDocumentCount();
     if (existing < EXISTING_LOGS) {

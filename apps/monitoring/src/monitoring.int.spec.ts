@@ -100,7 +100,7 @@ describe('monitoring against the real stack', () => {
   let infra: Infrastructure;
   let reader: Consumer;
   let spec: PipelineSpecV1;
-  let packageUri: string | undefined;
+  let packageRef = { packageUri: '', packageSha256: '' };
   const seen: { topic: string; id: string; data: Record<string, unknown> }[] = [];
   const eventsOn = (topic: string) => seen.filter((event) => event.topic === topic);
 
@@ -135,9 +135,9 @@ describe('monitoring against the real stack', () => {
         MonitoringModule,
         packageLocatorModule({
           locate: async (ref) => {
-            if (ref.pipelineId !== id || !packageUri)
+            if (ref.pipelineId !== id || !packageRef.packageUri)
               throw new NonRetryableError(`no test package for ${ref.pipelineId}`);
-            return packageUri;
+            return packageRef;
           },
         }),
       ],
@@ -155,11 +155,10 @@ describe('monitoring against the real stack', () => {
     infra = service.app.get(Infrastructure);
     await infra.pipelines.apply(spec);
     const pkg = buildPackage(spec, adultRows(spec, 500, 0));
-    packageUri = (
-      await infra.objects.putContentAddressed(BUCKETS.models, `${id}/packages`, serializePackage(pkg), {
-        extension: '.json',
-      })
-    ).uri;
+    const stored = await infra.objects.putContentAddressed(BUCKETS.models, `${id}/packages`, serializePackage(pkg), {
+      extension: '.json',
+    });
+    packageRef = { packageUri: stored.uri, packageSha256: stored.sha256 };
 
     reader = kafka.consumer({
       groupId: uniqueName('monitoring-reader'),

@@ -148,7 +148,7 @@ describe('training against the real stack', () => {
     expect(data).toMatchObject({ datasetSha256, featureSetId: materialized.featureSetId });
     expect(data.metrics.auc).toBeGreaterThan(0.8);
 
-    const bytes = await objects.getBuffer(data.packageUri);
+    const bytes = await objects.getVerified({ uri: data.packageUri, sha256: data.packageSha256 });
     expect(createHash('sha256').update(bytes).digest('hex')).toBe(data.packageSha256);
     const pkg = parsePackage(bytes);
     expect(pkg.lineage).toMatchObject({

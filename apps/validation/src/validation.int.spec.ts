@@ -12,7 +12,7 @@ import { type DatasetTable, writeParquet } from '@keel/datasets';
 import { createKafka, createProducer, EventPublisher } from '@keel/messaging';
 import { parsePipelineSpec, PipelineStore } from '@keel/pipelines';
 import { type RunningService, startService } from '@keel/service-runtime';
-import { BUCKETS, ObjectStore } from '@keel/storage';
+import { BUCKETS, ObjectStore, parseObjectUri, sha256InKey } from '@keel/storage';
 import { eventually, stackEndpoints, uniqueName } from '@keel/testing';
 import { type Kafka, type Producer } from 'kafkajs';
 import mongoose, { type Connection } from 'mongoose';
@@ -136,7 +136,10 @@ describe('validation against the real stack', () => {
       .collection('validation_reports')
       .findOne({ datasetVersionId: data.datasetVersionId });
     expect(report).toMatchObject({ pipelineId: spec.id, passed: true, reportUri: validated.reportUri });
-    const body = JSON.parse((await objects.getBuffer(validated.reportUri)).toString('utf8'));
+    const reportSha256 = sha256InKey(parseObjectUri(validated.reportUri).key)!;
+    const body = JSON.parse(
+      (await objects.getVerified({ uri: validated.reportUri, sha256: reportSha256 })).toString('utf8'),
+    );
     expect(body).toMatchObject({
       passed: true,
       datasetSha256: data.sha256,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { context } from '@opentelemetry/api';
 import { encodeCloudEventHeaders, type EventContract, type EventData } from '@keel/contracts';
 import { injectTraceContext } from '@keel/telemetry';
 import { type Producer } from 'kafkajs';
@@ -13,8 +13,6 @@ export interface PublishOptions {
   /** Overrides the contract's key. */
   key?: string;
 }
-
-const tracer = trace.getTracer('@keel/messaging');
 
 /**
  * Publishes contract events as binary-mode CloudEvents with W3C trace context in the headers. Data is validated
@@ -35,30 +33,21 @@ export class EventPublisher {
     const parsed = contract.schema.safeParse(data);
     if (!parsed.success) throw new SchemaValidationError(contract.topic, formatIssues(parsed.error.issues));
     const id = options.id ?? randomUUID();
-    return tracer.startActiveSpan(`publish ${contract.topic}`, { kind: SpanKind.PRODUCER }, async (span) => {
-      try {
-        const headers = encodeCloudEventHeaders({
-          id,
-          source: this.source,
-          type: contract.topic,
-          specversion: '1.0',
-          time: new Date().toISOString(),
-          subject: options.subject,
-        });
-        injectTraceContext(headers, context.active());
-        span.setAttributes({ 'messaging.destination.name': contract.topic, 'messaging.message.id': id });
-        await this.producer.send({
-          topic: contract.topic,
-          messages: [{ key: options.key ?? contract.key(parsed.data), value: JSON.stringify(parsed.data), headers }],
-        });
-        return { id };
-      } catch (error) {
-        span.recordException(error as Error);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
-        throw error;
-      } finally {
-        span.end();
-      }
+    const headers = encodeCloudEventHeaders({
+      id,
+      source: this.source,
+      type: contract.topic,
+      specversion: '1.0',
+      time: new Date().toISOString(),
+      subject: options.subject,
     });
+    // The kafkajs instrumentation opens the one producer span of this send and writes its own context over this
+    // one; without instrumentation, the caller's context still links producer and consumer.
+    injectTraceContext(headers, context.active());
+    await this.producer.send({
+      topic: contract.topic,
+      messages: [{ key: options.key ?? contract.key(parsed.data), value: JSON.stringify(parsed.data), headers }],
+    });
+    return { id };
   }
 }

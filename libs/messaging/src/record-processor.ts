@@ -1,4 +1,4 @@
-import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { context, SpanKind, trace } from '@opentelemetry/api';
 import {
   type CloudEventAttributes,
   decodeCloudEvent,
@@ -6,7 +6,7 @@ import {
   type EventData,
   MalformedEventError,
 } from '@keel/contracts';
-import { consumerParentContext } from '@keel/telemetry';
+import { consumerParentContext, KeelAttr, withSpan } from '@keel/telemetry';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type DeadLetterSink, type InboundRecord } from './dead-letter';
 import { errorCode, isRetryable, SchemaValidationError } from './errors';
@@ -35,8 +35,6 @@ export const defaultRetryPolicy: RetryPolicy = { maxAttempts: 5, initialDelayMs:
 
 export type ProcessOutcome = 'handled' | 'duplicate' | 'dead-lettered';
 
-const tracer = trace.getTracer('@keel/messaging');
-
 /**
  * Everything that happens to one consumed record, in one place rather than by convention in each consumer:
  * decode the CloudEvent, validate its data against the contract, skip ids already processed, run the handler with
@@ -57,28 +55,35 @@ export class RecordProcessor<C extends EventContract> {
     },
   ) {}
 
-  /** `heartbeat` keeps the consumer's group membership alive during backoff waits. */
+  /**
+   * `heartbeat` keeps the consumer's group membership alive during backoff waits. One span per consumed record:
+   * when the kafkajs instrumentation already opened its `process` span for this record, that span is enriched;
+   * otherwise (no instrumentation) a consumer span continuing the producer's trace is started here.
+   */
   async process(record: InboundRecord, heartbeat?: () => Promise<void>): Promise<ProcessOutcome> {
-    const parent = consumerParentContext(record.headers);
-    return context.with(parent, () =>
-      tracer.startActiveSpan(`process ${record.topic}`, { kind: SpanKind.CONSUMER }, async (span) => {
-        span.setAttributes({
-          'messaging.destination.name': record.topic,
-          'messaging.consumer.group.name': this.deps.consumer,
-          'messaging.kafka.offset': Number(record.offset),
-        });
-        try {
+    const attributes = {
+      'messaging.destination.name': record.topic,
+      'messaging.consumer.group.name': this.deps.consumer,
+      'messaging.kafka.offset': Number(record.offset),
+    };
+    const instrumented = trace.getActiveSpan();
+    if (instrumented) {
+      instrumented.setAttributes(attributes);
+      const outcome = await this.processInSpan(record, heartbeat);
+      instrumented.setAttribute(KeelAttr.EVENT_OUTCOME, outcome);
+      return outcome;
+    }
+    return context.with(consumerParentContext(record.headers), () =>
+      withSpan(
+        `process ${record.topic}`,
+        attributes,
+        async (span) => {
           const outcome = await this.processInSpan(record, heartbeat);
-          span.setAttribute('keel.outcome', outcome);
+          span.setAttribute(KeelAttr.EVENT_OUTCOME, outcome);
           return outcome;
-        } catch (error) {
-          span.recordException(error as Error);
-          span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
-          throw error;
-        } finally {
-          span.end();
-        }
-      }),
+        },
+        { kind: SpanKind.CONSUMER },
+      ),
     );
   }
 

@@ -1,4 +1,10 @@
 export {
+  fetchModelPackage,
+  InvalidModelPackageError,
+  MAX_MODEL_PACKAGE_BYTES,
+  type ModelPackageRef,
+} from './fetch-model-package';
+export {
   buildReference,
   type FeatureReference,
   type ModelPackage,

@@ -1,5 +1,12 @@
-export { IntegrityError, ObjectNotFoundError } from './errors';
-export { ObjectStore, type ObjectStoreConfig, type StoredObject } from './object-store';
+export {
+  IntegrityError,
+  ObjectNotFoundError,
+  ObjectTooLargeError,
+  StorageError,
+  type StorageErrorCode,
+  toStorageError,
+} from './errors';
+export { ObjectStore, type ObjectStoreConfig, type StoredObject, type VerifiedRead } from './object-store';
 export { formatObjectUri, type ObjectLocation, parseObjectUri, sha256InKey } from './object-uri';
 
 /** Buckets the platform uses, one per kind of artifact. */

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { stackEndpoints, uniqueName } from '@keel/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { IntegrityError, ObjectNotFoundError } from './errors';
+import { IntegrityError, ObjectNotFoundError, ObjectTooLargeError, StorageError } from './errors';
 import { ObjectStore } from './object-store';
 
 describe('ObjectStore against real MinIO', () => {
@@ -20,7 +20,7 @@ describe('ObjectStore against real MinIO', () => {
     const sha256 = createHash('sha256').update(body).digest('hex');
     expect(stored).toMatchObject({ sha256, sizeBytes: body.length, key: `datasets/adult/${sha256}.csv` });
     expect(stored.uri).toBe(`s3://${bucket}/datasets/adult/${sha256}.csv`);
-    expect(await store.getBuffer(stored.uri)).toEqual(body);
+    expect(await store.getVerified({ uri: stored.uri, sha256 })).toEqual(body);
   });
 
   it('streams a large object in and out without buffering it whole, same key as the buffer path', async () => {
@@ -30,16 +30,39 @@ describe('ObjectStore against real MinIO', () => {
     const buffered = await store.putContentAddressed(bucket, 'blobs', body, { extension: '.bin' });
     expect(streamed.key).toBe(buffered.key);
     expect(streamed.sizeBytes).toBe(body.length);
-    expect((await store.getBuffer(streamed.uri)).equals(body)).toBe(true);
+    expect((await store.getVerified({ uri: streamed.uri, sha256: streamed.sha256 })).equals(body)).toBe(true);
   });
 
   it('refuses bytes that do not match the sha256 in their key', async () => {
     const stored = await store.putContentAddressed(bucket, 'tamper', Buffer.from('original'));
     await store.put({ bucket, key: stored.key }, Buffer.from('tampered'));
-    await expect(store.getBuffer(stored.uri)).rejects.toBeInstanceOf(IntegrityError);
+    const read = store.getVerified({ uri: stored.uri, sha256: stored.sha256 });
+    await expect(read).rejects.toBeInstanceOf(IntegrityError);
+    await expect(read).rejects.toMatchObject({ code: 'object-integrity', retryable: false });
+  });
+
+  it('refuses a sha256 that differs from the one in a content-addressed key without reading', async () => {
+    const stored = await store.putContentAddressed(bucket, 'mismatch', Buffer.from('bytes'));
+    await expect(store.getVerified({ uri: stored.uri, sha256: 'f'.repeat(64) })).rejects.toBeInstanceOf(IntegrityError);
+  });
+
+  it('stops reading past maxBytes', async () => {
+    const stored = await store.putContentAddressed(bucket, 'big', randomBytes(64 * 1024));
+    await expect(store.getVerified({ uri: stored.uri, sha256: stored.sha256, maxBytes: 1024 })).rejects.toBeInstanceOf(
+      ObjectTooLargeError,
+    );
+  });
+
+  it('says an unreachable server may heal by retrying', async () => {
+    const down = new ObjectStore({ ...stackEndpoints.s3, endpoint: 'http://127.0.0.1:1' });
+    const read = down.getVerified({ uri: `s3://${bucket}/x/${'0'.repeat(64)}`, sha256: '0'.repeat(64) });
+    await expect(read).rejects.toBeInstanceOf(StorageError);
+    await expect(read).rejects.toMatchObject({ code: 'storage-unavailable', retryable: true });
   });
 
   it('names a missing object', async () => {
-    await expect(store.getBuffer(`s3://${bucket}/nope/${'0'.repeat(64)}`)).rejects.toBeInstanceOf(ObjectNotFoundError);
+    const read = store.getVerified({ uri: `s3://${bucket}/nope/${'0'.repeat(64)}`, sha256: '0'.repeat(64) });
+    await expect(read).rejects.toBeInstanceOf(ObjectNotFoundError);
+    await expect(read).rejects.toMatchObject({ code: 'object-not-found', retryable: false });
   });
 });

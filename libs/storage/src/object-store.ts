@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { PassThrough, type Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Client, CopyDestinationOptions, CopySourceOptions } from 'minio';
-import { IntegrityError, ObjectNotFoundError } from './errors';
+import { IntegrityError, ObjectTooLargeError, StorageError, toStorageError } from './errors';
 import { formatObjectUri, type ObjectLocation, parseObjectUri, sha256InKey } from './object-uri';
 
 export interface ObjectStoreConfig {
@@ -35,29 +35,20 @@ class HashingStream extends Transform {
   }
 }
 
-/** Checks at end of stream that the bytes hash to `expected`; errors the stream otherwise. */
-class VerifyingStream extends Transform {
-  private readonly hash = createHash('sha256');
-  constructor(
-    private readonly uri: string,
-    private readonly expected: string,
-  ) {
-    super();
-  }
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.hash.update(chunk);
-    callback(null, chunk);
-  }
-  override _flush(callback: TransformCallback): void {
-    const actual = this.hash.digest('hex');
-    callback(actual === this.expected ? null : new IntegrityError(this.uri, this.expected, actual));
-  }
+function isNotFound(error: unknown): boolean {
+  return toStorageError(error, '').code === 'object-not-found';
 }
 
-function isNotFound(error: unknown): boolean {
-  const code = (error as { code?: unknown }).code;
-  return code === 'NoSuchKey' || code === 'NotFound' || code === 'NoSuchBucket';
+/** What a verified read needs: where the object is, what its bytes must hash to, and how large it may be. */
+export interface VerifiedRead {
+  uri: string;
+  /** Expected sha256 (hex), as announced by the event or record that points at the object. */
+  sha256: string;
+  /** The read fails with ObjectTooLargeError past this many bytes, before buffering them; default 1 GiB. */
+  maxBytes?: number;
 }
+
+const DEFAULT_MAX_READ_BYTES = 1024 ** 3;
 
 /**
  * Artifacts in S3-compatible storage (MinIO locally). Content-addressed puts put the sha256 in the key, so the
@@ -156,27 +147,39 @@ export class ObjectStore {
     }
   }
 
-  /** Streams an object; for content-addressed keys the stream errors with IntegrityError if the bytes differ. */
-  async getStream(uri: string): Promise<Readable> {
-    const location = parseObjectUri(uri);
-    let source: Readable;
+  /**
+   * The one way to read an artifact: streams it, hashing and counting as bytes arrive, and resolves with the bytes
+   * only when they hash to `sha256` (and to the sha256 in a content-addressed key, which must agree). Every failure
+   * is a typed StorageError (see errors.ts) that says whether retrying can help.
+   */
+  async getVerified({ uri, sha256, maxBytes = DEFAULT_MAX_READ_BYTES }: VerifiedRead): Promise<Buffer> {
+    let location: ObjectLocation;
     try {
-      source = await this.client.getObject(location.bucket, location.key);
+      location = parseObjectUri(uri);
     } catch (error) {
-      if (isNotFound(error)) throw new ObjectNotFoundError(uri);
-      throw error;
+      throw new StorageError('storage-rejected', uri, (error as Error).message);
     }
-    const expected = sha256InKey(location.key);
-    if (!expected) return source;
-    const verifying = new VerifyingStream(uri, expected);
-    source.on('error', (error) => verifying.destroy(error));
-    return source.pipe(verifying);
-  }
-
-  /** Reads a whole (small) object, verified like getStream. */
-  async getBuffer(uri: string): Promise<Buffer> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of await this.getStream(uri)) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
+    const inKey = sha256InKey(location.key);
+    if (inKey && inKey !== sha256) throw new IntegrityError(uri, sha256, inKey);
+    try {
+      const source = await this.client.getObject(location.bucket, location.key);
+      const hash = createHash('sha256');
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of source as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > maxBytes) {
+          source.destroy();
+          throw new ObjectTooLargeError(uri, maxBytes);
+        }
+        hash.update(chunk);
+        chunks.push(chunk);
+      }
+      const actual = hash.digest('hex');
+      if (actual !== sha256) throw new IntegrityError(uri, sha256, actual);
+      return Buffer.concat(chunks, size);
+    } catch (error) {
+      throw toStorageError(error, uri);
+    }
   }
 }

@@ -5,7 +5,6 @@ import { GrpcInstrumentation } from '@opentelemetry/instrumentation-grpc';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { KafkaJsInstrumentation } from '@opentelemetry/instrumentation-kafkajs';
 import { MongoDBInstrumentation } from '@opentelemetry/instrumentation-mongodb';
-import { MongooseInstrumentation } from '@opentelemetry/instrumentation-mongoose';
 import { NestInstrumentation } from '@opentelemetry/instrumentation-nestjs-core';
 import { PinoInstrumentation } from '@opentelemetry/instrumentation-pino';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -14,6 +13,7 @@ import { BatchSpanProcessor } from '@opentelemetry/sdk-trace';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import { loadConfig } from '@keel/config';
 import { z } from 'zod';
+import { setServiceTracerName } from './with-span';
 
 const telemetryEnvSchema = z.object({
   OTEL_SDK_DISABLED: z.enum(['true', 'false']).default('false'),
@@ -44,6 +44,7 @@ function warn(message: string): void {
  * Telemetry never crashes the app: a bad setting logs a warning and tracing stays off.
  */
 export function startTelemetry(serviceName: string, env: Record<string, string | undefined> = process.env): Telemetry {
+  setServiceTracerName(serviceName);
   try {
     const config = loadConfig(telemetryEnvSchema, env);
     if (config.OTEL_SDK_DISABLED === 'true') return disabled;
@@ -70,7 +71,7 @@ export function startTelemetry(serviceName: string, env: Record<string, string |
         new NestInstrumentation(),
         new GrpcInstrumentation({ ignoreGrpcMethods: ['Check', 'Watch'] }),
         new KafkaJsInstrumentation(),
-        new MongooseInstrumentation(),
+        // One span per database operation: the driver's. Mongoose's instrumentation would wrap each one again.
         new MongoDBInstrumentation(),
         new PinoInstrumentation(),
       ],

@@ -4,7 +4,7 @@ import { readParquet, writeParquet } from '@keel/datasets';
 import { stableStringify } from '@keel/ml-models';
 import { NonRetryableError } from '@keel/messaging';
 import { Infrastructure, ROOT_LOGGER } from '@keel/service-runtime';
-import { BUCKETS, IntegrityError, ObjectNotFoundError } from '@keel/storage';
+import { BUCKETS } from '@keel/storage';
 import { type Span, SpanStatusCode, trace } from '@opentelemetry/api';
 import { type Logger } from 'pino';
 import { buildFeatureSet, FeatureSetInputError } from './feature-set';
@@ -51,7 +51,7 @@ export class FeatureSetsService {
     const { spec } = await this.infra.pipelines.get(event.pipelineId);
     const dataset = await inSpan('load dataset', async (span) => {
       span.setAttributes({ 'keel.pipeline_id': event.pipelineId, 'keel.dataset_version_id': event.datasetVersionId });
-      return readParquet(await this.read(event.datasetUri));
+      return readParquet(await this.infra.objects.getVerified({ uri: event.datasetUri, sha256: event.datasetSha256 }));
     });
     const built = await inSpan('fit transform', (span) => {
       try {
@@ -105,17 +105,5 @@ export class FeatureSetsService {
       'feature set materialized',
     );
     return data;
-  }
-
-  /** Verified read; a missing or altered dataset cannot heal by retrying. */
-  private async read(uri: string): Promise<Buffer> {
-    try {
-      return await this.infra.objects.getBuffer(uri);
-    } catch (error) {
-      if (error instanceof ObjectNotFoundError || error instanceof IntegrityError) {
-        throw new NonRetryableError(error.message, error instanceof IntegrityError ? 'integrity' : 'not-found');
-      }
-      throw error;
-    }
   }
 }

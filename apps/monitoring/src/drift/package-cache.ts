@@ -1,6 +1,6 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { NonRetryableError } from '@keel/messaging';
-import { type ModelPackage, parsePackage } from '@keel/model-package';
+import { fetchModelPackage, type ModelPackage } from '@keel/model-package';
 import { Infrastructure, SERVICE_CONFIG } from '@keel/service-runtime';
 import { type MonitoringConfig } from '../config';
 import {
@@ -42,16 +42,10 @@ export class PackageCache {
   }
 
   private async load(ref: ModelVersionRef): Promise<ModelPackage> {
-    const uri = await this.locator.locate(ref);
-    const bytes = await this.infra.objects.getBuffer(uri);
-    let pkg: ModelPackage;
-    try {
-      pkg = parsePackage(bytes);
-    } catch (error) {
-      throw new NonRetryableError(`package ${uri} is unreadable: ${(error as Error).message}`, 'invalid-package');
-    }
+    const located = await this.locator.locate(ref);
+    const { pkg } = await fetchModelPackage(this.infra.objects, located);
     if (!pkg.reference || Object.keys(pkg.reference).length === 0) {
-      throw new NonRetryableError(`package ${uri} has no drift reference`, 'package-without-reference');
+      throw new NonRetryableError(`package ${located.packageUri} has no drift reference`, 'package-without-reference');
     }
     return pkg;
   }

@@ -3,6 +3,7 @@ import { loadSync } from '@grpc/proto-loader';
 import { Global, Module, type Type } from '@nestjs/common';
 import { REGISTRY_PROTO } from '@keel/contracts';
 import { NonRetryableError } from '@keel/messaging';
+import { type ModelPackageRef } from '@keel/model-package';
 
 /** The model version whose package monitoring needs (its drift reference). */
 export interface ModelVersionRef {
@@ -11,9 +12,9 @@ export interface ModelVersionRef {
   modelVersion: number;
 }
 
-/** Finds the package URI of a model version. The registry is the default; tests and registry-less setups plug in. */
+/** Finds the package of a model version. The registry is the default; tests and registry-less setups plug in. */
 export interface PackageLocator {
-  locate(ref: ModelVersionRef): Promise<string>;
+  locate(ref: ModelVersionRef): Promise<ModelPackageRef>;
 }
 
 /** DI token of a PackageLocator that replaces the registry lookup. */
@@ -32,6 +33,7 @@ export function packageLocatorModule(locator: PackageLocator): Type<unknown> {
 
 interface ModelVersionMessage {
   package_uri: string;
+  package_sha256: string;
 }
 
 interface RegistryClient {
@@ -52,7 +54,7 @@ export class RegistryPackageLocator implements PackageLocator {
     private readonly timeoutMs = 5_000,
   ) {}
 
-  async locate(ref: ModelVersionRef): Promise<string> {
+  async locate(ref: ModelVersionRef): Promise<ModelPackageRef> {
     const client = (this.client ??= this.connect());
     const response = await new Promise<ModelVersionMessage>((resolve, reject) =>
       client.GetModelVersion(
@@ -71,7 +73,7 @@ export class RegistryPackageLocator implements PackageLocator {
       throw error;
     });
     if (!response.package_uri) throw new NonRetryableError(`registry gave no package URI for ${ref.modelName}`);
-    return response.package_uri;
+    return { packageUri: response.package_uri, packageSha256: response.package_sha256, pipelineId: ref.pipelineId };
   }
 
   close(): void {

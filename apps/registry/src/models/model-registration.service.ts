@@ -1,11 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { type EventData, ModelAliasChangedV1, ModelRegisteredV1, type ModelTrainedV1 } from '@keel/contracts';
 import { NonRetryableError } from '@keel/messaging';
-import { type ModelPackage, parsePackage } from '@keel/model-package';
+import { fetchModelPackage, type ModelPackage } from '@keel/model-package';
 import { Infrastructure, ROOT_LOGGER } from '@keel/service-runtime';
-import { IntegrityError, ObjectNotFoundError } from '@keel/storage';
 import { type Span, SpanStatusCode, trace } from '@opentelemetry/api';
-import { createHash } from 'node:crypto';
 import { type Logger } from 'pino';
 import { AliasesRepository, type AliasMoveRecord } from './aliases.repository';
 import { decideChampion, evaluateGates } from './gates';
@@ -202,38 +200,11 @@ export class ModelRegistrationService {
 
   /** Loads and checks the package the event points at; a package that cannot be read will never become readable. */
   private async loadPackage(event: EventData<typeof ModelTrainedV1>): Promise<ModelPackage> {
-    let bytes: Buffer;
-    try {
-      bytes = await this.infra.objects.getBuffer(event.packageUri);
-    } catch (error) {
-      if (error instanceof ObjectNotFoundError) {
-        throw new NonRetryableError(`model package ${event.packageUri} does not exist`, 'package-not-found');
-      }
-      if (error instanceof IntegrityError) throw new NonRetryableError(error.message, 'package-integrity');
-      throw error;
-    }
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
-    if (sha256 !== event.packageSha256) {
-      throw new NonRetryableError(
-        `packageSha256 ${event.packageSha256} does not match the package at ${event.packageUri} (sha256 ${sha256})`,
-        'package-sha256-mismatch',
-      );
-    }
-    let pkg: ModelPackage;
-    try {
-      pkg = parsePackage(bytes);
-    } catch (error) {
-      throw new NonRetryableError(
-        `invalid model package ${event.packageUri}: ${(error as Error).message}`,
-        'invalid-package',
-      );
-    }
-    if (pkg.pipelineId !== event.pipelineId) {
-      throw new NonRetryableError(
-        `package ${event.packageUri} belongs to pipeline "${pkg.pipelineId}", not "${event.pipelineId}"`,
-        'package-pipeline-mismatch',
-      );
-    }
+    const { pkg } = await fetchModelPackage(this.infra.objects, {
+      packageUri: event.packageUri,
+      packageSha256: event.packageSha256,
+      pipelineId: event.pipelineId,
+    });
     return pkg;
   }
 }

@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { parsePackage } from '@keel/model-package';
+import { fetchModelPackage } from '@keel/model-package';
 import { Infrastructure, ROOT_LOGGER, SERVICE_CONFIG } from '@keel/service-runtime';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import { type Logger } from 'pino';
@@ -134,19 +133,11 @@ export class ModelLoaderService implements OnApplicationShutdown {
         'keel.package_uri': champion.packageUri,
       });
       try {
-        const bytes = await this.infra.objects.getBuffer(champion.packageUri);
-        const sha256 = createHash('sha256').update(bytes).digest('hex');
-        if (champion.packageSha256 && sha256 !== champion.packageSha256) {
-          throw new Error(`package sha256 ${sha256} differs from the registry's ${champion.packageSha256}`);
-        }
-        const pkg = parsePackage(bytes);
-        if (pkg.pipelineId !== champion.pipelineId) {
-          throw new Error(`package belongs to pipeline "${pkg.pipelineId}", not "${champion.pipelineId}"`);
-        }
+        const { pkg } = await fetchModelPackage(this.infra.objects, champion);
         return LoadedModel.build(champion.pipelineId, pkg, {
           version: champion.version,
           packageUri: champion.packageUri,
-          packageSha256: sha256,
+          packageSha256: champion.packageSha256,
         });
       } catch (error) {
         span.recordException(error as Error);

@@ -11,7 +11,7 @@ import { NonRetryableError } from '@keel/messaging';
 import { type FittedTransform, InvalidTrainingDataError, KeelModelError } from '@keel/ml-models';
 import { serializePackage } from '@keel/model-package';
 import { Infrastructure, ROOT_LOGGER, SERVICE_CONFIG } from '@keel/service-runtime';
-import { BUCKETS, IntegrityError, ObjectNotFoundError } from '@keel/storage';
+import { BUCKETS } from '@keel/storage';
 import { type Span, SpanStatusCode, trace } from '@opentelemetry/api';
 import { type Logger } from 'pino';
 import { type TrainingConfig } from '../config';
@@ -47,8 +47,6 @@ function nonRetryable(error: unknown): unknown {
   if (error instanceof InvalidTrainingDataError || error instanceof KeelModelError) {
     return new NonRetryableError(error.message, 'untrainable');
   }
-  if (error instanceof ObjectNotFoundError) return new NonRetryableError(error.message, 'not-found');
-  if (error instanceof IntegrityError) return new NonRetryableError(error.message, 'integrity');
   return error;
 }
 
@@ -174,8 +172,8 @@ export class TrainingRunsService {
   private async trainAndPackage(spec: PipelineSpecV1, features: FeaturesMaterialized, seed: number) {
     const [table, transform] = await inSpan('load feature set', async () => {
       const [tableBytes, transformBytes] = await Promise.all([
-        this.infra.objects.getBuffer(features.featureSetUri),
-        this.infra.objects.getBuffer(features.transformUri),
+        this.infra.objects.getVerified({ uri: features.featureSetUri, sha256: features.featureSetSha256 }),
+        this.infra.objects.getVerified({ uri: features.transformUri, sha256: features.transformSha256 }),
       ]);
       return [await readParquet(tableBytes), JSON.parse(transformBytes.toString()) as FittedTransform] as const;
     });

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { type DatasetIngestedV1, DatasetRejectedV1, DatasetValidatedV1, type EventData } from '@keel/contracts';
 import { type DatasetTable, readParquet } from '@keel/datasets';
@@ -112,11 +111,7 @@ export class ValidationService {
 
   /** The version's rows; bytes that do not match the announced hash or are not Parquet cannot get better by retrying. */
   private async load(data: Ingested): Promise<DatasetTable> {
-    const bytes = await this.infra.objects.getBuffer(data.uri);
-    const actual = createHash('sha256').update(bytes).digest('hex');
-    if (actual !== data.sha256) {
-      throw new NonRetryableError(`${data.uri} has sha256 ${actual}, the event says ${data.sha256}`, 'sha256-mismatch');
-    }
+    const bytes = await this.infra.objects.getVerified({ uri: data.uri, sha256: data.sha256 });
     try {
       return await readParquet(bytes);
     } catch (error) {

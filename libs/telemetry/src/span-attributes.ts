@@ -1,0 +1,23 @@
+/**
+ * Span attribute names Keel adds to its own spans, spelled once. They follow OpenTelemetry's naming rules: lower
+ * case, dot-separated namespaces under `keel.`, snake_case inside a component. Use the OTel semantic-convention
+ * constants (`messaging.*`, `rpc.*`, `db.*`) for what those already name.
+ */
+export const KeelAttr = {
+  PIPELINE_ID: 'keel.pipeline.id',
+  DATASET_VERSION: 'keel.dataset.version',
+  DATASET_ROWS: 'keel.dataset.rows',
+  FEATURE_SET_ID: 'keel.feature_set.id',
+  MODEL_NAME: 'keel.model.name',
+  MODEL_VERSION: 'keel.model.version',
+  MODEL_ALIAS: 'keel.model.alias',
+  MODEL_ALGORITHM: 'keel.model.algorithm',
+  PACKAGE_URI: 'keel.package.uri',
+  TRAINING_RUN_ID: 'keel.training.run_id',
+  /** What a consumer did with an event: handled, duplicate or dead-lettered. */
+  EVENT_OUTCOME: 'keel.event.outcome',
+  /** Rows (or records, or inference instances) one operation handled. */
+  BATCH_SIZE: 'keel.batch.size',
+} as const;
+
+export type KeelAttrName = (typeof KeelAttr)[keyof typeof KeelAttr];
