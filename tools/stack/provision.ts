@@ -1,93 +1,81 @@
-import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { cacheRoot, repoRoot } from './paths';
 
-function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): void {
-  execFileSync(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+/** The make file that builds the servers; its targets are the cached artifacts. */
+export const provisionMakefile = join(repoRoot, 'deploy/local/provision.mk');
+
+/** Held while anything provisions, so the background build started before `npm ci` and `stack up` never overlap. */
+export const provisionLock = join(cacheRoot, 'provision.lock');
+
+export const provisionLogs = join(cacheRoot, 'provision-logs');
+
+/** Server versions, from the one file that pins them (deploy/local/versions.env, shared with the make file). */
+export function pinnedVersions(): Record<string, string> {
+  const versions: Record<string, string> = {};
+  for (const line of readFileSync(join(repoRoot, 'deploy/local/versions.env'), 'utf8').split('\n')) {
+    const match = /^([A-Z_]+)=(\S+)$/.exec(line.trim());
+    if (match) versions[match[1]] = match[2];
+  }
+  return versions;
 }
 
-const goEnv = { CGO_ENABLED: '0', GOFLAGS: '-trimpath' };
+function lastLine(file: string): string {
+  if (!existsSync(file)) return '';
+  const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+  return (lines[lines.length - 1] ?? '').slice(0, 120);
+}
+
+function minutes(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return s >= 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s} s`;
+}
 
 /**
- * Builds a Go command as a dependency of a throwaway module. That route (rather than `go install pkg@version`) keeps
- * upstream's generated files and lets us replay replace directives, which `go install` refuses.
+ * Builds what is missing of `servers` (name → the artifact that proves it is built), all at once, under the
+ * provisioning lock. While anything builds, a line every 30 s says what is still building, for how long, and the
+ * latest line of its log, so a cold machine never looks stuck.
  */
-export function buildGoTool(opts: {
-  module: string;
-  version: string;
-  pkg: string;
-  output: string;
-  replaces?: readonly string[];
-  /** Files written into a local copy of the module before building (generated files its zip lacks). */
-  generatedFiles?: Readonly<Record<string, string>>;
-}): void {
-  if (existsSync(opts.output)) return;
-  const work = mkdtempSync(join(tmpdir(), 'keel-go-'));
+export async function provisionServers(
+  servers: readonly { name: string; artifact: string }[],
+  log: (message: string) => void,
+): Promise<void> {
+  const missing = servers.filter((server) => !existsSync(server.artifact));
+  if (missing.length === 0) return;
+  mkdirSync(provisionLogs, { recursive: true });
+  const started = Date.now();
+  log(`provisioning ${missing.map((s) => s.name).join(', ')} (first run on this machine: up to ~15 min)`);
+  const heartbeat = setInterval(() => {
+    const pending = missing.filter((server) => !existsSync(server.artifact));
+    const detail = pending.map((s) => `${s.name}: ${lastLine(join(provisionLogs, `${s.name}.log`))}`).join(' | ');
+    log(`still building after ${minutes(Date.now() - started)}: ${detail || 'finishing'}`);
+  }, 30_000);
   try {
-    run('go', ['mod', 'init', 'keel.local/build'], work, goEnv);
-    for (const replace of opts.replaces ?? []) run('go', ['mod', 'edit', `-replace=${replace}`], work, goEnv);
-    if (opts.generatedFiles) {
-      const downloaded = JSON.parse(
-        execFileSync('go', ['mod', 'download', '-json', `${opts.module}@${opts.version}`], {
-          cwd: work,
-          encoding: 'utf8',
-          env: { ...process.env, ...goEnv },
-        }),
-      ) as { Dir: string };
-      const copy = join(work, 'module-src');
-      cpSync(downloaded.Dir, copy, { recursive: true });
-      makeWritable(copy);
-      for (const [file, content] of Object.entries(opts.generatedFiles)) writeFileSync(join(copy, file), content);
-      run('go', ['mod', 'edit', `-replace=${opts.module}=./module-src`], work, goEnv);
-    }
-    run('go', ['get', '-tool', `${opts.pkg}@${opts.version}`], work, goEnv);
-    mkdirSync(dirname(opts.output), { recursive: true });
-    // Build to a temporary name and rename: an interrupted build never leaves a half-written binary in the cache.
-    run('go', ['build', '-o', `${opts.output}.partial`, opts.pkg], work, goEnv);
-    renameSync(`${opts.output}.partial`, opts.output);
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(
+        'flock',
+        [
+          provisionLock,
+          'make',
+          '--no-print-directory',
+          '-f',
+          provisionMakefile,
+          `-j${missing.length}`,
+          `CACHE=${cacheRoot}`,
+          ...missing.map((s) => s.name),
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      createInterface({ input: child.stdout }).on('line', (line) => log(line.replace(/^\[provision\] /, '')));
+      child.once('error', reject);
+      child.once('exit', (code) =>
+        code === 0 ? resolve() : reject(new Error(`provisioning failed (exit ${code}); logs in ${provisionLogs}`)),
+      );
+    });
   } finally {
-    rmSync(work, { recursive: true, force: true });
+    clearInterval(heartbeat);
   }
-}
-
-/** The module cache is read-only; the patched copy must not be. */
-function makeWritable(dir: string): void {
-  execFileSync('chmod', ['-R', 'u+w', dir]);
-}
-
-/** `go install module@version` for modules without replace directives (MinIO). */
-export function installGoModule(opts: { pkg: string; version: string; output: string }): void {
-  if (existsSync(opts.output)) return;
-  const binDir = `${dirname(opts.output)}.partial`;
-  rmSync(binDir, { recursive: true, force: true });
-  mkdirSync(binDir, { recursive: true });
-  run('go', ['install', `${opts.pkg}@${opts.version}`], binDir, { ...goEnv, GOBIN: binDir });
-  mkdirSync(dirname(opts.output), { recursive: true });
-  const built = join(binDir, opts.pkg.split('/').pop() as string);
-  renameSync(built, opts.output);
-  rmSync(binDir, { recursive: true, force: true });
-}
-
-/** Resolves runtime jars with Maven from the POM kept in the repository (deploy/local/kafka/pom.xml). */
-export function resolveMavenJars(opts: { pom: string; libsDir: string; marker: string }): void {
-  if (existsSync(join(opts.libsDir, opts.marker))) return;
-  const partial = `${opts.libsDir}.partial`;
-  rmSync(partial, { recursive: true, force: true });
-  run(
-    'mvn',
-    [
-      '-q',
-      '-B',
-      '-f',
-      opts.pom,
-      'dependency:copy-dependencies',
-      '-DincludeScope=runtime',
-      `-DoutputDirectory=${partial}`,
-    ],
-    dirname(opts.pom),
-  );
-  rmSync(opts.libsDir, { recursive: true, force: true });
-  mkdirSync(dirname(opts.libsDir), { recursive: true });
-  renameSync(partial, opts.libsDir);
+  log(`provisioned in ${minutes(Date.now() - started)}`);
 }

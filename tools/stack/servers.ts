@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { portOpen } from './processes';
-import { buildGoTool, installGoModule, resolveMavenJars } from './provision';
+import { pinnedVersions } from './provision';
 import { cacheRoot, repoRoot, runRoot } from './paths';
 
 /** Credentials of the local MinIO; the services' config defaults use the same pair. */
@@ -15,8 +15,8 @@ export interface ServerDefinition {
   ports: Record<string, number>;
   /** Substring of the command line that identifies our process behind a PID. */
   marker: string;
-  /** Builds or downloads the server into the cache when it is not there yet. */
-  provision(): void;
+  /** The cached file whose presence proves the server is provisioned (deploy/local/provision.mk builds it). */
+  artifact: string;
   /** Writes configuration and initialises data directories; returns how to start the server. */
   prepare(dataDir: string): { command: string; args: string[]; env?: NodeJS.ProcessEnv };
   /** True once the server accepts work. */
@@ -24,10 +24,7 @@ export interface ServerDefinition {
   startTimeoutMs: number;
 }
 
-const KAFKA_VERSION = '4.2.2';
-const MINIO_VERSION = 'v0.0.0-20260212201848-7aac2a2c5b7c';
-const FERRETDB_VERSION = 'v1.24.2';
-const JAEGER_VERSION = 'v1.76.0';
+const { KAFKA_VERSION, MINIO_VERSION, FERRETDB_VERSION, JAEGER_VERSION } = pinnedVersions();
 
 const kafkaHome = join(cacheRoot, `kafka-${KAFKA_VERSION}`);
 const minioBinary = join(cacheRoot, `minio-${MINIO_VERSION}`, 'minio');
@@ -45,13 +42,7 @@ const kafka: ServerDefinition = {
   ports: { client: 9092, controller: 9093 },
   marker: 'kafka.Kafka',
   startTimeoutMs: 60_000,
-  provision() {
-    resolveMavenJars({
-      pom: join(repoRoot, 'deploy/local/kafka/pom.xml'),
-      libsDir: join(kafkaHome, 'libs'),
-      marker: `kafka_2.13-${KAFKA_VERSION}.jar`,
-    });
-  },
+  artifact: join(kafkaHome, 'libs', `kafka_2.13-${KAFKA_VERSION}.jar`),
   prepare(dataDir) {
     const logDir = join(dataDir, 'logs');
     const properties = join(dataDir, 'server.properties');
@@ -99,9 +90,7 @@ const minio: ServerDefinition = {
   ports: { s3: 9000, console: 9001 },
   marker: minioBinary,
   startTimeoutMs: 30_000,
-  provision() {
-    installGoModule({ pkg: 'github.com/minio/minio', version: MINIO_VERSION, output: minioBinary });
-  },
+  artifact: minioBinary,
   prepare(dataDir) {
     const storage = join(dataDir, 'data');
     mkdirSync(storage, { recursive: true });
@@ -125,16 +114,7 @@ const ferretdb: ServerDefinition = {
   ports: { mongodb: 27017 },
   marker: ferretdbBinary,
   startTimeoutMs: 30_000,
-  provision() {
-    buildGoTool({
-      module: 'github.com/FerretDB/FerretDB',
-      version: FERRETDB_VERSION,
-      pkg: 'github.com/FerretDB/FerretDB/cmd/ferretdb',
-      output: ferretdbBinary,
-      // The module zip lacks this generated file, and the binary panics at start without it.
-      generatedFiles: { 'build/version/version.txt': `${FERRETDB_VERSION}\n` },
-    });
-  },
+  artifact: ferretdbBinary,
   prepare(dataDir) {
     const sqlite = join(dataDir, 'sqlite');
     const state = join(dataDir, 'state');
@@ -162,16 +142,7 @@ const jaeger: ServerDefinition = {
   ports: { otlpGrpc: 4317, otlpHttp: 4318, query: 16686, queryGrpc: 16685 },
   marker: jaegerBinary,
   startTimeoutMs: 30_000,
-  provision() {
-    buildGoTool({
-      module: 'github.com/jaegertracing/jaeger',
-      version: JAEGER_VERSION,
-      pkg: 'github.com/jaegertracing/jaeger/cmd/jaeger',
-      output: jaegerBinary,
-      // Replayed from upstream's go.mod: without it the module graph does not build.
-      replaces: ['github.com/Shopify/sarama=github.com/Shopify/sarama@v1.33.0'],
-    });
-  },
+  artifact: jaegerBinary,
   prepare() {
     return { command: jaegerBinary, args: ['--config', join(repoRoot, 'deploy/local/jaeger/config.yaml')] };
   },

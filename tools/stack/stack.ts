@@ -11,6 +11,7 @@
 import { mkdirSync } from 'node:fs';
 import { livePid, portOpen, startDetached, stopProcess, waitFor } from './processes';
 import { runRoot } from './paths';
+import { provisionServers } from './provision';
 import { type ServerDefinition, serverDirs, servers } from './servers';
 
 function log(message: string): void {
@@ -30,11 +31,7 @@ async function portsHeldByOthers(server: ServerDefinition): Promise<number[]> {
 async function up(selected: readonly ServerDefinition[]): Promise<void> {
   const started = Date.now();
   mkdirSync(runRoot, { recursive: true });
-  for (const server of selected) {
-    const t = Date.now();
-    server.provision();
-    if (Date.now() - t > 1_000) log(`${server.name} ${server.version} provisioned in ${seconds(t)}`);
-  }
+  await provisionServers(selected, log);
   const waits: Promise<void>[] = [];
   for (const server of selected) {
     const { dataDir, logFile, pidFile } = serverDirs(server);

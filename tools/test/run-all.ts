@@ -1,6 +1,6 @@
 /**
- * `npm test`: static checks, then the unit tier, then the local stack and the integration and end-to-end tiers
- * against real servers. Ends with one plain line, `N passed, N failed`, summing every tier, so a run that executed
+ * `npm test`: the local stack comes up in the background (building its servers on a cold machine) while the static
+ * checks and the unit tier run; then the integration and end-to-end tiers run against the real servers. Ends with one plain line, `N passed, N failed`, summing every tier, so a run that executed
  * no test is visible. Exits non-zero when anything failed.
  */
 import { spawnSync } from 'node:child_process';
@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../stack/paths';
-import { stack } from '../stack/stack-control';
+import { stackInBackground } from '../stack/stack-control';
 
 interface Tally {
   passed: number;
@@ -69,7 +69,11 @@ function tier(name: 'unit' | 'int' | 'e2e'): void {
   lines.push(`${name} tier: ${tally.passed} passed, ${tally.failed} failed, ${tally.skipped} skipped`);
 }
 
-function main(): void {
+async function main(): Promise<void> {
+  const started = Date.now();
+  const stackUp = stackInBackground('up');
+  // Observed below, after the unit tier; until then a failure must not surface as an unhandled rejection.
+  stackUp.catch(() => undefined);
   const nx = join(repoRoot, 'node_modules/.bin/nx');
   check('format (prettier)', join(repoRoot, 'node_modules/.bin/prettier'), ['--check', '.', '--log-level', 'warn']);
   check('typecheck (tsc strict)', join(repoRoot, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json']);
@@ -79,7 +83,7 @@ function main(): void {
   tier('unit');
   say('local stack');
   try {
-    stack('up');
+    await stackUp;
     tier('int');
     tier('e2e');
   } catch (error) {
@@ -87,8 +91,12 @@ function main(): void {
     lines.push(`local stack: FAILED (${error instanceof Error ? error.message : String(error)})`);
   }
   process.stdout.write(`\n${lines.join('\n')}\n`);
+  process.stdout.write(`npm test took ${((Date.now() - started) / 60_000).toFixed(1)} min\n`);
   process.stdout.write(`${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped\n`);
   process.exitCode = total.failed === 0 ? 0 : 1;
 }
 
-main();
+main().catch((error: unknown) => {
+  process.stderr.write(`npm test failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+});

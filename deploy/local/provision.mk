@@ -1,0 +1,98 @@
+# Provisions the local stack's servers into the cache, keyed by version, from public registries only: Kafka's jars
+# from Maven Central, MinIO, FerretDB and Jaeger built from the Go module proxy.
+#
+# Make rather than the TypeScript stack tool because it needs nothing but go, mvn and a shell: `npm test` and
+# `npm start` start it in the background before `npm ci`, so the servers build while dependencies install and the
+# static checks and unit tier run. Targets are the cached files themselves, so a warm cache is a no-op, and `-j`
+# builds the servers concurrently (their downloads overlap; each Go build uses every core).
+#
+#   make -f deploy/local/provision.mk -j4 CACHE=~/.cache/keel kafka minio ferretdb jaeger
+#
+# Callers hold $(CACHE)/provision.lock (flock) so that two runs never build the same thing at once. Each server's
+# tool output goes to $(CACHE)/provision-logs/<server>.log; stdout gets one line when a build starts and ends.
+HERE := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
+include $(HERE)versions.env
+
+CACHE ?= $(HOME)/.cache/keel
+LOGS := $(CACHE)/provision-logs
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.ONESHELL:
+.DELETE_ON_ERROR:
+.SILENT:
+.PHONY: all kafka minio ferretdb jaeger
+
+KAFKA_JAR := $(CACHE)/kafka-$(KAFKA_VERSION)/libs/kafka_2.13-$(KAFKA_VERSION).jar
+MINIO_BIN := $(CACHE)/minio-$(MINIO_VERSION)/minio
+FERRETDB_BIN := $(CACHE)/ferretdb-$(FERRETDB_VERSION)/ferretdb
+JAEGER_BIN := $(CACHE)/jaeger-$(JAEGER_VERSION)/jaeger
+
+all: kafka minio ferretdb jaeger
+kafka: $(KAFKA_JAR)
+minio: $(MINIO_BIN)
+ferretdb: $(FERRETDB_BIN)
+jaeger: $(JAEGER_BIN)
+
+# Runs the rest of the recipe with its output in the server's log; says when it starts and how long it took.
+define logged
+mkdir -p $(LOGS) $(@D)
+log=$(LOGS)/$(1).log; started=$$(date +%s)
+echo "[provision] $(1) $(2): building (log $$log)"
+exec 3>&1 >"$$log" 2>&1
+trap 'status=$$?; exec 1>&3; if [ $$status -ne 0 ]; then echo "[provision] $(1) failed (exit $$status); last lines of $$log:"; tail -n 15 "$$log"; fi' EXIT
+endef
+
+define done_line
+echo "[provision] $(1) $(2): ready in $$(( $$(date +%s) - started )) s" >&3
+endef
+
+GO_ENV := CGO_ENABLED=0 GOFLAGS=-trimpath
+
+# Kafka: runtime jars resolved by Maven from the POM kept beside this file; moved into place whole.
+$(KAFKA_JAR):
+	$(call logged,kafka,$(KAFKA_VERSION))
+	libs=$(CACHE)/kafka-$(KAFKA_VERSION)/libs
+	rm -rf "$$libs.partial"
+	mvn -q -B -f $(HERE)kafka/pom.xml -Dkafka.version=$(KAFKA_VERSION) dependency:copy-dependencies \
+	  -DincludeScope=runtime -DoutputDirectory="$$libs.partial"
+	rm -rf "$$libs" && mv "$$libs.partial" "$$libs"
+	$(call done_line,kafka,$(KAFKA_VERSION))
+
+# MinIO: a plain `go install` (the module has no replace directives).
+$(MINIO_BIN):
+	$(call logged,minio,$(MINIO_VERSION))
+	bin=$(@D)/.gobin; rm -rf "$$bin"; mkdir -p "$$bin"
+	$(GO_ENV) GOBIN="$$bin" go install github.com/minio/minio@$(MINIO_VERSION)
+	mv "$$bin/minio" $@ && rm -rf "$$bin"
+	$(call done_line,minio,$(MINIO_VERSION))
+
+# FerretDB and Jaeger are built as dependencies of a throwaway module: that keeps upstream's generated files and lets
+# us replay replace directives, which `go install pkg@version` refuses.
+#   $(1) module, $(2) version, $(3) package, $(4) output, $(5) replace directives, $(6) shell that patches ./module-src
+define go_tool_build
+work=$$(mktemp -d); cd "$$work"
+$(GO_ENV) go mod init keel.local/build
+for replace in $(5); do $(GO_ENV) go mod edit -replace="$$replace"; done
+if [ -n '$(6)' ]; then
+  dir=$$($(GO_ENV) go mod download -json $(1)@$(2) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p')
+  cp -r "$$dir" module-src && chmod -R u+w module-src
+  $(6)
+  $(GO_ENV) go mod edit -replace=$(1)=./module-src
+fi
+$(GO_ENV) go get -tool $(3)@$(2)
+$(GO_ENV) go build -o $(4).partial $(3)
+mv $(4).partial $(4)
+cd / && rm -rf "$$work"
+endef
+
+# FerretDB's module zip lacks its generated version file, and a binary built without it panics at start.
+$(FERRETDB_BIN):
+	$(call logged,ferretdb,$(FERRETDB_VERSION))
+	$(call go_tool_build,github.com/FerretDB/FerretDB,$(FERRETDB_VERSION),github.com/FerretDB/FerretDB/cmd/ferretdb,$@,,echo $(FERRETDB_VERSION) > module-src/build/version/version.txt)
+	$(call done_line,ferretdb,$(FERRETDB_VERSION))
+
+# Jaeger: upstream's go.mod replaces sarama; without that replace the module graph does not build.
+$(JAEGER_BIN):
+	$(call logged,jaeger,$(JAEGER_VERSION))
+	$(call go_tool_build,github.com/jaegertracing/jaeger,$(JAEGER_VERSION),github.com/jaegertracing/jaeger/cmd/jaeger,$@,github.com/Shopify/sarama=github.com/Shopify/sarama@v1.33.0,)
+	$(call done_line,jaeger,$(JAEGER_VERSION))
