@@ -32,15 +32,15 @@ const processedEventSchema = new Schema<ProcessedEventDocument>(
 const DUPLICATE_KEY = 11000;
 
 /**
- * The document key is the (consumer, event id) pair itself. Two reasons: the `_id` index makes the guarantee hold
- * across consumer instances, and FerretDB answers only `_id` equality from an index (any other filter scans the
- * collection), while this lookup runs for every consumed record and almost always misses.
+ * The document key is the (consumer, event id) pair itself: the `_id` index makes the guarantee hold across consumer
+ * instances, and this lookup runs for every consumed record, so it is an `_id`-only filter (see
+ * docs/design/repositories.md).
  */
 function processedKey(consumer: string, eventId: string): string {
   return `${consumer}\u0000${eventId}`;
 }
 
-/** ProcessedEventStore in MongoDB (works on FerretDB: `_id` lookups only, no TTL). */
+/** ProcessedEventStore in MongoDB: `_id` lookups only, no TTL index (see docs/design/repositories.md). */
 export class MongoProcessedEventStore implements ProcessedEventStore {
   private readonly model: Model<ProcessedEventDocument>;
 

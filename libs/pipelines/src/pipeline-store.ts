@@ -33,8 +33,8 @@ const pipelineSpecSchema = new Schema<PipelineSpecDocument>(
 );
 
 /**
- * The current version of each pipeline, keyed by pipeline id. Every service looks specs up per event, and FerretDB
- * answers only `_id` equality from an index, so the current spec lives under `_id: pipelineId`.
+ * The current version of each pipeline under `_id: pipelineId`: every service looks specs up per event, so by `_id`
+ * alone (see docs/design/repositories.md).
  */
 const pipelineHeadSchema = new Schema<PipelineSpecDocument>(
   {

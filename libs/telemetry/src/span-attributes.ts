@@ -18,6 +18,14 @@ export const KeelAttr = {
   EVENT_OUTCOME: 'keel.event.outcome',
   /** Rows (or records, or inference instances) one operation handled. */
   BATCH_SIZE: 'keel.batch.size',
+  /** A drift window of a model version (0-based, in arrival order of its predictions). */
+  DRIFT_WINDOW_INDEX: 'keel.drift.window_index',
+  DRIFT_PSI_THRESHOLD: 'keel.drift.psi_threshold',
+  /** Whether any feature of the window reached the PSI threshold. */
+  DRIFT_DRIFTED: 'keel.drift.drifted',
+  /** Comma-separated names of the features that drifted. */
+  DRIFT_DRIFTED_FEATURES: 'keel.drift.drifted_features',
+  DRIFT_MAX_PSI: 'keel.drift.max_psi',
 } as const;
 
 export type KeelAttrName = (typeof KeelAttr)[keyof typeof KeelAttr];
