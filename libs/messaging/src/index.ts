@@ -19,3 +19,4 @@ export {
   RecordProcessor,
   type RetryPolicy,
 } from './record-processor';
+export { RecordingProducer, type SentMessage } from './test-support/recording-producer';

@@ -1,2 +1,35 @@
+export { EventHandlerHarness, type EventHandlerHarnessOptions, type RawDelivery } from './event-handler-harness';
+export {
+  FIXTURE_DATASETS,
+  type FixtureCsv,
+  type FixtureDataset,
+  type FixturePipeline,
+  type FixtureRows,
+  fixtureCsv,
+  fixtureCsvText,
+  fixtureRecords,
+  fixtureTable,
+  pipelineSpecFixture,
+  pipelineSpecYaml,
+  publishUpstreamRecords,
+  repoRoot,
+  uniquePipelineId,
+} from './fixtures';
+export { InMemoryObjectStore, InMemoryPipelineStore, type RecordedWrite } from './in-memory-stores';
 export { fetchServices, fetchTrace, type JaegerSpan, type JaegerTrace, serviceOf } from './jaeger-client';
 export { eventually, stackEndpoints, uniqueName } from './local-stack';
+export { asContractEvent, type RawRecord, type RecordedEvent, recordedEvent } from './recorded-event';
+export {
+  mongoUrlForDatabase,
+  type ServiceUnderTest,
+  type ServiceUnderTestOptions,
+  startServiceUnderTest,
+  telemetryStub,
+} from './service-under-test';
+export {
+  stackKafka,
+  startGroupAtTopicEnd,
+  TopicRecorder,
+  type TopicRecorderOptions,
+  type WaitOptions,
+} from './topic-recorder';

@@ -12,6 +12,7 @@ import { defineEvent } from '@keel/contracts';
 import { z } from 'zod';
 import { createKafka, createProducer } from '../kafka-client';
 import { EventPublisher } from '../event-publisher';
+import { silentLogger } from '../logger';
 
 async function main(topic: string, eventId: string): Promise<void> {
   const contract = defineEvent({
@@ -24,7 +25,7 @@ async function main(topic: string, eventId: string): Promise<void> {
   const kafka = createKafka({
     clientId: 'keel-test-producer',
     brokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','),
-    logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
+    logger: silentLogger,
   });
   const producer = createProducer(kafka);
   await producer.connect();

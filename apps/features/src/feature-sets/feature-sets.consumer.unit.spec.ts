@@ -1,0 +1,115 @@
+import { DatasetValidatedV1, type EventData, FeaturesMaterializedV1 } from '@keel/contracts';
+import { writeParquet } from '@keel/datasets';
+import { BUCKETS } from '@keel/storage';
+import { EventHandlerHarness, fixtureTable, pipelineSpecFixture } from '@keel/testing';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { FeatureSetsConsumer } from './feature-sets.consumer';
+import { type FeatureSetRecord, type FeatureSetsRepository } from './feature-sets.repository';
+import { FeatureSetsService } from './feature-sets.service';
+
+/** The repository's contract in memory; `failNextUpserts` stands in for a database that blinks. */
+class InMemoryFeatureSetsRepository {
+  failNextUpserts = 0;
+  constructor(private readonly harness: EventHandlerHarness) {}
+
+  async init(): Promise<void> {}
+
+  async upsert(record: Omit<FeatureSetRecord, 'createdAt'>): Promise<void> {
+    if (this.failNextUpserts > 0) {
+      this.failNextUpserts -= 1;
+      throw new Error('connection reset');
+    }
+    this.harness.recordWrite('feature_sets', `${record.pipelineId}/${record.featureSetId}`, record);
+  }
+}
+
+const spec = pipelineSpecFixture('adult-income', { id: 'adult-unit' });
+
+describe('feature-sets consumer, handled in memory', () => {
+  let harness: EventHandlerHarness;
+  let repository: InMemoryFeatureSetsRepository;
+
+  /** A validated dataset version of the spec's pipeline, its bytes given in object storage. */
+  function validated(drop: string[] = []): EventData<typeof DatasetValidatedV1> {
+    const table = fixtureTable('adult', spec, { count: 2_000, drop });
+    const stored = harness.objects.seed(BUCKETS.datasets, `${spec.id}/versions`, writeParquet(table), {
+      extension: '.parquet',
+    });
+    return {
+      pipelineId: spec.id,
+      datasetVersionId: `ds-${stored.sha256.slice(0, 32)}`,
+      datasetUri: stored.uri,
+      datasetSha256: stored.sha256,
+      reportUri: `s3://${BUCKETS.reports}/${spec.id}/report.json`,
+      warnings: [],
+    } as unknown as EventData<typeof DatasetValidatedV1>;
+  }
+
+  beforeEach(async () => {
+    harness = new EventHandlerHarness({ service: 'features' });
+    await harness.pipelines.apply(spec);
+    repository = new InMemoryFeatureSetsRepository(harness);
+    const typed = repository as unknown as FeatureSetsRepository;
+    const service = new FeatureSetsService(harness.infrastructure, typed, harness.logger);
+    await new FeatureSetsConsumer(harness.infrastructure, typed, service).onApplicationBootstrap();
+  });
+
+  it('given a validated version, when handled, then it stores transform and feature set and announces them', async () => {
+    const data = validated();
+
+    expect(await harness.deliver(DatasetValidatedV1, data)).toBe('handled');
+
+    const [materialized] = harness.published(FeaturesMaterializedV1);
+    const { featureSetId, featureSetSha256, transformSha256 } = materialized.data;
+    expect(materialized.id).toBe(`features-materialized-${featureSetId}`);
+    expect(materialized.data).toMatchObject({
+      pipelineId: spec.id,
+      datasetVersionId: data.datasetVersionId,
+      datasetSha256: data.datasetSha256,
+      featureSetId: `fs-${featureSetSha256.slice(0, 32)}`,
+      featureSetUri: `s3://${BUCKETS.features}/${spec.id}/feature-sets/${featureSetSha256}.parquet`,
+      transformUri: `s3://${BUCKETS.features}/${spec.id}/transforms/${transformSha256}.json`,
+      rowCounts: { train: 1440, validation: 160, holdout: 400 },
+    });
+    expect(harness.writes.map((write) => `${write.target} ${write.key}`).sort()).toEqual([
+      `feature_sets ${spec.id}/${featureSetId}`,
+      `object:${BUCKETS.features} ${spec.id}/feature-sets/${featureSetSha256}.parquet`,
+      `object:${BUCKETS.features} ${spec.id}/transforms/${transformSha256}.json`,
+    ]);
+  });
+
+  it('given the same version under a new event id, when handled, then the same bytes and event id follow', async () => {
+    const data = validated();
+
+    await harness.deliver(DatasetValidatedV1, data, { id: 'validated-1' });
+    await harness.deliver(DatasetValidatedV1, data, { id: 'validated-2' });
+
+    const [first, second] = harness.published(FeaturesMaterializedV1);
+    expect(second.id).toBe(first.id);
+    expect(second.data).toEqual(first.data);
+    expect(harness.writes.filter((write) => write.target.startsWith('object:'))).toHaveLength(2);
+  });
+
+  it('given a version that lacks a declared column, when handled, then it is dead-lettered naming it', async () => {
+    expect(await harness.deliver(DatasetValidatedV1, validated(['sex']))).toBe('dead-lettered');
+
+    const [dead] = harness.deadLetters(DatasetValidatedV1);
+    expect(dead.headers.dlq_reason).toContain('dataset lacks column(s) sex');
+    expect(dead.headers).toMatchObject({
+      dlq_error_code: 'bad-dataset',
+      dlq_attempts: '1',
+      dlq_consumer: 'features.datasets',
+    });
+    expect(harness.published(FeaturesMaterializedV1)).toEqual([]);
+  });
+
+  it('given a database that fails once, when handled, then the retry materializes the version once', async () => {
+    repository.failNextUpserts = 1;
+
+    expect(await harness.deliver(DatasetValidatedV1, validated())).toBe('handled');
+
+    expect(harness.published(FeaturesMaterializedV1)).toHaveLength(1);
+    expect(harness.writes.filter((write) => write.target === 'feature_sets')).toHaveLength(1);
+    expect(harness.deadLetters(DatasetValidatedV1)).toEqual([]);
+  });
+});

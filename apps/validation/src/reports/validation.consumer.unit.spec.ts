@@ -1,0 +1,138 @@
+import { DatasetIngestedV1, DatasetRejectedV1, DatasetValidatedV1, type EventData } from '@keel/contracts';
+import { type DatasetTable, writeParquet } from '@keel/datasets';
+import { BUCKETS } from '@keel/storage';
+import { EventHandlerHarness, fixtureTable, pipelineSpecFixture } from '@keel/testing';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { ValidationConsumer } from './validation.consumer';
+import { type ValidationReference, type ValidationReport, type ValidationRepository } from './validation.repository';
+import { ValidationService } from './validation.service';
+
+/** The repository's contract in memory: the first reference of a pipeline wins, one report per version. */
+class InMemoryValidationRepository {
+  private readonly references = new Map<string, ValidationReference>();
+  constructor(private readonly harness: EventHandlerHarness) {}
+
+  async reference(pipelineId: string): Promise<ValidationReference | null> {
+    return this.references.get(pipelineId) ?? null;
+  }
+
+  async setReferenceOnce(reference: ValidationReference): Promise<ValidationReference> {
+    if (!this.references.has(reference.pipelineId)) {
+      this.references.set(reference.pipelineId, reference);
+      this.harness.recordWrite('validation_references', reference.pipelineId, reference);
+    }
+    return this.references.get(reference.pipelineId)!;
+  }
+
+  async saveReport(report: ValidationReport): Promise<void> {
+    this.harness.recordWrite('validation_reports', report.datasetVersionId, report);
+  }
+}
+
+const spec = pipelineSpecFixture('adult-income', { id: 'adult-unit' });
+
+describe('validation consumer, handled in memory', () => {
+  let harness: EventHandlerHarness;
+
+  /** Stores a table as a dataset version of the spec's pipeline and returns the event announcing it. */
+  async function version(table: DatasetTable): Promise<EventData<typeof DatasetIngestedV1>> {
+    const stored = harness.objects.seed(BUCKETS.datasets, spec.id, writeParquet(table), { extension: '.parquet' });
+    return {
+      pipelineId: spec.id,
+      datasetVersionId: `ds-${stored.sha256.slice(0, 32)}`,
+      uri: stored.uri,
+      sha256: stored.sha256,
+      sizeBytes: stored.sizeBytes,
+      format: 'parquet',
+      rowCount: table.rowCount,
+      columns: table.columns.map(({ name, type }) => ({ name, type })),
+      sources: ['unit-test'],
+    } as EventData<typeof DatasetIngestedV1>;
+  }
+
+  beforeEach(async () => {
+    harness = new EventHandlerHarness({ service: 'validation' });
+    await harness.pipelines.apply(spec);
+    const repository = new InMemoryValidationRepository(harness) as unknown as ValidationRepository;
+    const service = new ValidationService(harness.infrastructure, repository);
+    await new ValidationConsumer(harness.infrastructure, service).onApplicationBootstrap();
+  });
+
+  it('given a good first version, when handled, then it sets the reference, writes the report and passes it', async () => {
+    const ingested = await version(fixtureTable('adult', spec, { count: 200 }));
+
+    expect(await harness.deliver(DatasetIngestedV1, ingested)).toBe('handled');
+
+    const [validated] = harness.published(DatasetValidatedV1);
+    expect(validated.id).toBe(`dataset-validated-${ingested.datasetVersionId}`);
+    expect(validated.key).toBe(spec.id);
+    expect(validated.data).toMatchObject({
+      pipelineId: spec.id,
+      datasetVersionId: ingested.datasetVersionId,
+      datasetUri: ingested.uri,
+      datasetSha256: ingested.sha256,
+    });
+    expect(harness.writes.map((write) => write.target)).toEqual([
+      'validation_references',
+      `object:${BUCKETS.reports}`,
+      'validation_reports',
+    ]);
+    expect(harness.writes[2].value).toMatchObject({ passed: true, reportUri: validated.data.reportUri });
+    expect(harness.published(DatasetRejectedV1)).toEqual([]);
+  });
+
+  it('given a later version with a mistyped column, when handled, then it is rejected naming the column', async () => {
+    await harness.deliver(DatasetIngestedV1, await version(fixtureTable('adult', spec, { count: 200 })));
+    const table = fixtureTable('adult', spec, { count: 200, from: 1_000 });
+    const age = table.columns.find((c) => c.name === 'age')!;
+    age.type = 'string';
+    age.values = age.values.map((v) => (v === null ? null : String(v)));
+    const ingested = await version(table);
+
+    expect(await harness.deliver(DatasetIngestedV1, ingested)).toBe('handled');
+
+    const [rejected] = harness.published(DatasetRejectedV1);
+    expect(rejected.id).toBe(`dataset-rejected-${ingested.datasetVersionId}`);
+    expect(rejected.data.failures).toEqual(
+      expect.arrayContaining([expect.objectContaining({ check: 'column-type', column: 'age', severity: 'error' })]),
+    );
+    expect(harness.published(DatasetValidatedV1)).toHaveLength(1);
+  });
+
+  it('given the same event twice, when handled, then it is validated and announced once', async () => {
+    const ingested = await version(fixtureTable('adult', spec, { count: 200 }));
+
+    expect(await harness.deliver(DatasetIngestedV1, ingested, { id: 'ingested-once' })).toBe('handled');
+    expect(await harness.deliver(DatasetIngestedV1, ingested, { id: 'ingested-once' })).toBe('duplicate');
+
+    expect(harness.published(DatasetValidatedV1)).toHaveLength(1);
+  });
+
+  it('given bytes that do not match the announced sha256, when handled, then it is dead-lettered at once', async () => {
+    const ingested = await version(fixtureTable('adult', spec, { count: 50 }));
+    harness.objects.corrupt(ingested.uri, Buffer.from('not the dataset'));
+
+    expect(await harness.deliver(DatasetIngestedV1, ingested)).toBe('dead-lettered');
+
+    const [dead] = harness.deadLetters(DatasetIngestedV1);
+    expect(dead.headers).toMatchObject({
+      dlq_error_code: 'object-integrity',
+      dlq_attempts: '1',
+      dlq_consumer: 'validation.datasets',
+    });
+    expect(dead.data).toMatchObject({ datasetVersionId: ingested.datasetVersionId });
+    expect(harness.sent.map((event) => event.topic)).toEqual([`${DatasetIngestedV1.topic}.dlq`]);
+  });
+
+  it('given a version of a pipeline never applied, when handled, then it is dead-lettered naming the pipeline', async () => {
+    const ingested = { ...(await version(fixtureTable('adult', spec, { count: 10 }))) };
+    ingested.pipelineId = 'nobody' as typeof ingested.pipelineId;
+
+    expect(await harness.deliver(DatasetIngestedV1, ingested)).toBe('dead-lettered');
+
+    const [dead] = harness.deadLetters(DatasetIngestedV1);
+    expect(dead.headers.dlq_error_code).toBe('unknown-pipeline');
+    expect(dead.headers.dlq_reason).toContain('unknown pipeline "nobody"');
+    expect(harness.writes).toEqual([]);
+  });
+});
