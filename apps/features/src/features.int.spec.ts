@@ -20,6 +20,7 @@ import { type Consumer, type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { featuresEnvSchema } from './config';
 import { FeaturesModule } from './features.module';
+import { featureSetId, featuresMaterializedEventId } from './feature-sets/feature-sets.service';
 
 const noTelemetry: Telemetry = { enabled: false, forceFlush: async () => undefined, shutdown: async () => undefined };
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -124,10 +125,10 @@ describe('features against the real stack', () => {
       pipelineId,
       datasetVersionId: validated.datasetVersionId,
       datasetSha256: validated.datasetSha256,
-      featureSetId: `fs-${data.featureSetSha256.slice(0, 32)}`,
+      featureSetId: featureSetId(data),
       rowCounts: { train: 1440, validation: 160, holdout: 400 },
     });
-    expect(event.id).toBe(`features-materialized-${data.featureSetId}`);
+    expect(event.id).toBe(featuresMaterializedEventId(data.featureSetId, 1));
     expect(data.featureSetUri).toBe(
       `s3://${BUCKETS.features}/${pipelineId}/feature-sets/${data.featureSetSha256}.parquet`,
     );

@@ -15,6 +15,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingestionEnvSchema } from './config';
 import { IngestionModule } from './ingestion.module';
+import { datasetIngestedEventId, datasetVersionId } from './datasets/dataset-versions.service';
 
 const root = join(__dirname, '../../..');
 const adultYaml = readFileSync(join(root, 'fixtures/pipelines/adult-income.yaml'), 'utf8');
@@ -127,7 +128,7 @@ describe('ingestion against the real stack', () => {
       async () => (await datasets().findOne({ pipelineId: spec.id })) ?? undefined,
     );
     expect(version).toMatchObject({ rowCount: 5, format: 'parquet', pipelineId: spec.id });
-    expect(version.datasetVersionId).toBe(`ds-${version.sha256.slice(0, 32)}`);
+    expect(version.datasetVersionId).toBe(datasetVersionId(spec.id, version.sha256));
     expect(version.sources).toEqual(expect.arrayContaining(['source:int-test']));
     const bytes = await objects.getVerified({ uri: version.uri, sha256: version.sha256 });
     expect(createHash('sha256').update(bytes).digest('hex')).toBe(version.sha256);
@@ -153,7 +154,7 @@ describe('ingestion against the real stack', () => {
     const [announced] = await readUntil(
       kafka,
       'mlops.dataset.ingested.v1',
-      (_value, headers) => headers.ce_id === `dataset-ingested-${version.datasetVersionId}`,
+      (_value, headers) => headers.ce_id === datasetIngestedEventId(version.datasetVersionId, 1),
     );
     expect(JSON.parse(announced.value)).toMatchObject({ pipelineId: spec.id, rowCount: 5, sha256: version.sha256 });
     // in the trace of the newest staged batch, so the pipeline run stays one trace

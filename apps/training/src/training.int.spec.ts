@@ -23,6 +23,7 @@ import { type Consumer, type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainingEnvSchema } from './config';
 import { TrainingModule } from './training.module';
+import { trainingRunId } from './training-runs/training-runs.service';
 
 const noTelemetry: Telemetry = { enabled: false, forceFlush: async () => undefined, shutdown: async () => undefined };
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -144,7 +145,7 @@ describe('training against the real stack', () => {
     });
     const data = event.data as EventData<typeof ModelTrainedV1>;
     expect(event.id).toBe(`model-trained-${data.runId}`);
-    expect(data.runId).toBe(`run-${data.packageSha256.slice(0, 16)}`);
+    expect(data.runId).toBe(trainingRunId(pipelineId, data.packageSha256));
     expect(data).toMatchObject({ datasetSha256, featureSetId: materialized.featureSetId });
     expect(data.metrics.auc).toBeGreaterThan(0.8);
 

@@ -20,6 +20,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validationEnvSchema } from './config';
 import { ValidationModule } from './validation.module';
+import { validationEventId } from './reports/validation.service';
 
 const root = join(__dirname, '../../..');
 const adultYaml = readFileSync(join(root, 'fixtures/pipelines/adult-income.yaml'), 'utf8');
@@ -125,7 +126,7 @@ describe('validation against the real stack', () => {
     const data = await ingest(adultTable(spec, 300));
     // then it is validated, with a report in Mongo and in object storage
     const validated = JSON.parse(
-      await readUntil(kafka, DatasetValidatedV1.topic, `dataset-validated-${data.datasetVersionId}`),
+      await readUntil(kafka, DatasetValidatedV1.topic, validationEventId('validated', data.datasetVersionId, 1)),
     );
     expect(validated).toMatchObject({
       pipelineId: spec.id,
@@ -165,7 +166,7 @@ describe('validation against the real stack', () => {
     const data = await ingest(table);
     // then it is rejected with both errors named
     const rejected = JSON.parse(
-      await readUntil(kafka, DatasetRejectedV1.topic, `dataset-rejected-${data.datasetVersionId}`),
+      await readUntil(kafka, DatasetRejectedV1.topic, validationEventId('rejected', data.datasetVersionId, 1)),
     );
     expect(rejected.failures).toEqual(
       expect.arrayContaining([

@@ -18,6 +18,7 @@ export {
   MalformedEventError,
   type RawHeaders,
 } from './cloudevents';
+export { derivedId } from './derived-id';
 export { deadLetterTopic, defineEvent, type EventContract, type EventData } from './event-contract';
 export { ModelAliasChangedV1 } from './events/alias-changed';
 export { DataRecordsV1 } from './events/data-records';
@@ -36,6 +37,9 @@ export {
   Algorithm,
   CategoricalFeature,
   datasetColumns,
+  type DatasetColumnRole,
+  type DatasetColumnSpec,
+  datasetSchema,
   FeatureSpec,
   LOWER_IS_BETTER,
   MetricGate,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PipelineId } from './common';
+import { type ColumnType, PipelineId } from './common';
 
 /**
  * The pipeline spec, `keel/v1`: what ML engineers declare once per pipeline, as YAML or JSON. Every service reads the
@@ -155,4 +155,33 @@ export function datasetColumns(spec: PipelineSpecV1): string[] {
     if (extra && !columns.includes(extra)) columns.push(extra);
   }
   return columns;
+}
+
+/** What a dataset column is to its pipeline: decides how ingestion checks its values and validation its column. */
+export type DatasetColumnRole = 'numeric' | 'categorical' | 'target' | 'time' | 'attribute';
+
+/** One column of every dataset version of a pipeline. */
+export interface DatasetColumnSpec {
+  name: string;
+  type: ColumnType;
+  role: DatasetColumnRole;
+  nullable: boolean;
+}
+
+/**
+ * Columns and types of every dataset version of a pipeline, in datasetColumns order: numeric features are numbers,
+ * categorical features strings, the time column a timestamp, the target a number (regression) or a string
+ * (classification), protected attributes that are not features nullable strings.
+ */
+export function datasetSchema(spec: PipelineSpecV1): DatasetColumnSpec[] {
+  return datasetColumns(spec).map((name): DatasetColumnSpec => {
+    const feature = spec.features.find((f) => f.name === name);
+    if (feature?.type === 'numeric') return { name, type: 'number', role: 'numeric', nullable: feature.nullable };
+    if (feature) return { name, type: 'string', role: 'categorical', nullable: feature.nullable };
+    if (name === spec.target.column) {
+      return { name, type: spec.task === 'regression' ? 'number' : 'string', role: 'target', nullable: false };
+    }
+    if (name === spec.timeColumn) return { name, type: 'timestamp', role: 'time', nullable: false };
+    return { name, type: 'string', role: 'attribute', nullable: true };
+  });
 }

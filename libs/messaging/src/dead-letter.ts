@@ -1,5 +1,5 @@
 import { deadLetterTopic } from '@keel/contracts';
-import { type IHeaders, type Producer } from 'kafkajs';
+import { type IHeaders, type Message, type Producer } from 'kafkajs';
 import { errorCode } from './errors';
 
 /** A consumed record exactly as it arrived. */
@@ -35,31 +35,46 @@ export const DLQ_HEADERS = {
   failedAt: 'dlq_failed_at',
 } as const;
 
+/** One record that goes to the dead-letter topic, and why. */
+export interface DeadLetter {
+  record: InboundRecord;
+  failure: DeadLetterFailure;
+}
+
 /** Writes the original key, value and headers to `<topic>.dlq`, plus headers naming the error. */
 export class KafkaDeadLetterSink implements DeadLetterSink {
   constructor(private readonly producer: Producer) {}
 
   async send(record: InboundRecord, failure: DeadLetterFailure): Promise<void> {
-    const message = failure.error instanceof Error ? failure.error.message : String(failure.error);
-    await this.producer.send({
-      topic: deadLetterTopic(record.topic),
-      messages: [
-        {
-          key: record.key,
-          value: record.value,
-          headers: {
-            ...record.headers,
-            [DLQ_HEADERS.reason]: message.slice(0, 4_000),
-            [DLQ_HEADERS.errorCode]: errorCode(failure.error),
-            [DLQ_HEADERS.consumer]: failure.consumer,
-            [DLQ_HEADERS.attempts]: String(failure.attempts),
-            [DLQ_HEADERS.originalTopic]: record.topic,
-            [DLQ_HEADERS.originalPartition]: String(record.partition),
-            [DLQ_HEADERS.originalOffset]: record.offset,
-            [DLQ_HEADERS.failedAt]: new Date().toISOString(),
-          },
+    await this.sendAll([{ record, failure }]);
+  }
+
+  /** Several dead letters in one durable write, each with its own reason (the refused records of one batch). */
+  async sendAll(letters: readonly DeadLetter[]): Promise<void> {
+    if (letters.length === 0) return;
+    const failedAt = new Date().toISOString();
+    const byTopic = new Map<string, Message[]>();
+    for (const { record, failure } of letters) {
+      const topic = deadLetterTopic(record.topic);
+      const message = failure.error instanceof Error ? failure.error.message : String(failure.error);
+      const messages = byTopic.get(topic) ?? [];
+      byTopic.set(topic, messages);
+      messages.push({
+        key: record.key,
+        value: record.value,
+        headers: {
+          ...record.headers,
+          [DLQ_HEADERS.reason]: message.slice(0, 4_000),
+          [DLQ_HEADERS.errorCode]: errorCode(failure.error),
+          [DLQ_HEADERS.consumer]: failure.consumer,
+          [DLQ_HEADERS.attempts]: String(failure.attempts),
+          [DLQ_HEADERS.originalTopic]: record.topic,
+          [DLQ_HEADERS.originalPartition]: String(record.partition),
+          [DLQ_HEADERS.originalOffset]: record.offset,
+          [DLQ_HEADERS.failedAt]: failedAt,
         },
-      ],
-    });
+      });
+    }
+    for (const [topic, messages] of byTopic) await this.producer.send({ topic, messages });
   }
 }

@@ -1,5 +1,6 @@
 export {
   DLQ_HEADERS,
+  type DeadLetter,
   type DeadLetterFailure,
   type DeadLetterSink,
   type InboundRecord,

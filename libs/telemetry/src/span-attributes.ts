@@ -26,6 +26,19 @@ export const KeelAttr = {
   /** Comma-separated names of the features that drifted. */
   DRIFT_DRIFTED_FEATURES: 'keel.drift.drifted_features',
   DRIFT_MAX_PSI: 'keel.drift.max_psi',
+  /** Records of a data event or upload that passed the spec's checks, and those that did not. */
+  RECORDS_GOOD: 'keel.records.good',
+  RECORDS_BAD: 'keel.records.bad',
+  STAGED_BATCHES: 'keel.staged.batches',
+  UPLOAD_BYTES: 'keel.upload.bytes',
+  VALIDATION_PASSED: 'keel.validation.passed',
+  SPLIT_STRATEGY: 'keel.split.strategy',
+  ROWS_TRAIN: 'keel.rows.train',
+  ROWS_VALIDATION: 'keel.rows.validation',
+  ROWS_HOLDOUT: 'keel.rows.holdout',
+  /** Prefix of one attribute per holdout metric: `keel.metric.auc`, `keel.metric.rmse`, ... */
+  METRIC_PREFIX: 'keel.metric.',
+  TRAINING_REQUEST_DUPLICATE: 'keel.training_request.duplicate',
 } as const;
 
 export type KeelAttrName = (typeof KeelAttr)[keyof typeof KeelAttr];

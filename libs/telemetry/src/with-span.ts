@@ -1,4 +1,12 @@
-import { type Attributes, type Span, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
+import {
+  type Attributes,
+  type Link,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Tracer,
+} from '@opentelemetry/api';
 
 /**
  * The instrumentation scope of the service's own spans: one tracer per service, named after it. startTelemetry sets
@@ -18,6 +26,8 @@ export function serviceTracer(): Tracer {
 
 export interface WithSpanOptions {
   kind?: SpanKind;
+  /** Spans this one continues besides its parent (a batch cut from records of several traces). */
+  links?: Link[];
   /**
    * Whether a thrown error marks the span failed. Default: every error does. A server span may exclude failures
    * that are the caller's (a NOT_FOUND or INVALID_ARGUMENT answer is a correct answer, not a failed operation).
@@ -37,7 +47,7 @@ export function withSpan<T>(
 ): Promise<T> {
   return serviceTracer().startActiveSpan(
     name,
-    { kind: options.kind ?? SpanKind.INTERNAL, attributes },
+    { kind: options.kind ?? SpanKind.INTERNAL, attributes, links: options.links },
     async (span): Promise<T> => {
       try {
         return await work(span);

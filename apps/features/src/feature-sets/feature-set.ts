@@ -1,15 +1,20 @@
 import { datasetColumns, type PipelineSpecV1 } from '@keel/contracts';
-import { type DatasetColumn, type DatasetTable, takeRows } from '@keel/datasets';
+import {
+  type DatasetColumn,
+  type DatasetTable,
+  SPLIT_COLUMN,
+  type SplitName,
+  takeRows,
+  transformInputs,
+} from '@keel/datasets';
+import { NonRetryableError } from '@keel/messaging';
 import { type ColumnSpec, type FittedTransform, fitTransform, type RawValue } from '@keel/ml-models';
-import { assignSplits, type SplitName } from './split';
-
-/** Name of the column that tags each feature-set row with its split. */
-export const SPLIT_COLUMN = 'split';
+import { assignSplits } from './split';
 
 /** The dataset cannot become a feature set (a column is missing, a value is unusable): retrying will not help. */
-export class FeatureSetInputError extends Error {
+export class FeatureSetInputError extends NonRetryableError {
   constructor(message: string) {
-    super(message);
+    super(message, 'bad-dataset');
     this.name = 'FeatureSetInputError';
   }
 }
@@ -30,11 +35,6 @@ export function columnSpecs(spec: PipelineSpecV1): ColumnSpec[] {
       ? { name: feature.name, kind: 'numeric', impute: feature.impute, standardize: feature.standardize }
       : { name: feature.name, kind: 'categorical', encoding: feature.encoding, unknown: feature.unknown },
   );
-}
-
-/** Dataset cells as the transform reads them (booleans become their text). */
-export function rawValues(values: readonly (number | string | boolean | null)[]): RawValue[] {
-  return values.map((v) => (typeof v === 'boolean' ? String(v) : v));
 }
 
 /**
@@ -60,7 +60,7 @@ export function buildFeatureSet(dataset: DatasetTable, spec: PipelineSpecV1): Bu
   const trainRaw: Record<string, RawValue[]> = {};
   for (const feature of spec.features) {
     const values = rows.columns.find((c) => c.name === feature.name)!.values;
-    trainRaw[feature.name] = rawValues(values.filter((_, i) => splits[i] === 'train'));
+    trainRaw[feature.name] = transformInputs(values.filter((_, i) => splits[i] === 'train'));
   }
   let transform: FittedTransform;
   try {

@@ -1,7 +1,6 @@
 import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { DatasetValidatedV1 } from '@keel/contracts';
 import { Infrastructure } from '@keel/service-runtime';
-import { FeatureSetsRepository } from './feature-sets.repository';
 import { FeatureSetsService } from './feature-sets.service';
 
 /** Consumes `dataset.validated` (group `features.datasets`) and delegates to the service. */
@@ -9,12 +8,10 @@ import { FeatureSetsService } from './feature-sets.service';
 export class FeatureSetsConsumer implements OnApplicationBootstrap {
   constructor(
     private readonly infra: Infrastructure,
-    private readonly repository: FeatureSetsRepository,
     private readonly service: FeatureSetsService,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    await this.repository.init();
     const consumer = this.infra.createConsumer('datasets');
     consumer.on(DatasetValidatedV1, async (event) => {
       await this.service.materialize(event.data);

@@ -1,18 +1,20 @@
-import { DatasetValidatedV1, type EventData, FeaturesMaterializedV1 } from '@keel/contracts';
+import { DatasetValidatedV1, derivedId, type EventData, FeaturesMaterializedV1 } from '@keel/contracts';
 import { writeParquet } from '@keel/datasets';
 import { BUCKETS } from '@keel/storage';
 import { EventHandlerHarness, fixtureTable, pipelineSpecFixture } from '@keel/testing';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { FeatureSetsConsumer } from './feature-sets.consumer';
 import { type FeatureSetRecord, type FeatureSetsRepository } from './feature-sets.repository';
-import { FeatureSetsService } from './feature-sets.service';
+import {
+  featureSetId as derivedFeatureSetId,
+  featuresMaterializedEventId,
+  FeatureSetsService,
+} from './feature-sets.service';
 
 /** The repository's contract in memory; `failNextUpserts` stands in for a database that blinks. */
 class InMemoryFeatureSetsRepository {
   failNextUpserts = 0;
   constructor(private readonly harness: EventHandlerHarness) {}
-
-  async init(): Promise<void> {}
 
   async upsert(record: Omit<FeatureSetRecord, 'createdAt'>): Promise<void> {
     if (this.failNextUpserts > 0) {
@@ -29,18 +31,18 @@ describe('feature-sets consumer, handled in memory', () => {
   let harness: EventHandlerHarness;
   let repository: InMemoryFeatureSetsRepository;
 
-  /** A validated dataset version of the spec's pipeline, its bytes given in object storage. */
-  function validated(drop: string[] = []): EventData<typeof DatasetValidatedV1> {
+  /** A validated dataset version of a pipeline (by default the spec's), its bytes given in object storage. */
+  function validated(drop: string[] = [], pipelineId: string = spec.id): EventData<typeof DatasetValidatedV1> {
     const table = fixtureTable('adult', spec, { count: 2_000, drop });
-    const stored = harness.objects.seed(BUCKETS.datasets, `${spec.id}/versions`, writeParquet(table), {
+    const stored = harness.objects.seed(BUCKETS.datasets, `${pipelineId}/versions`, writeParquet(table), {
       extension: '.parquet',
     });
     return {
-      pipelineId: spec.id,
-      datasetVersionId: `ds-${stored.sha256.slice(0, 32)}`,
+      pipelineId,
+      datasetVersionId: derivedId('ds', [pipelineId, stored.sha256]),
       datasetUri: stored.uri,
       datasetSha256: stored.sha256,
-      reportUri: `s3://${BUCKETS.reports}/${spec.id}/report.json`,
+      reportUri: `s3://${BUCKETS.reports}/${pipelineId}/report.json`,
       warnings: [],
     } as unknown as EventData<typeof DatasetValidatedV1>;
   }
@@ -51,7 +53,7 @@ describe('feature-sets consumer, handled in memory', () => {
     repository = new InMemoryFeatureSetsRepository(harness);
     const typed = repository as unknown as FeatureSetsRepository;
     const service = new FeatureSetsService(harness.infrastructure, typed, harness.logger);
-    await new FeatureSetsConsumer(harness.infrastructure, typed, service).onApplicationBootstrap();
+    await new FeatureSetsConsumer(harness.infrastructure, service).onApplicationBootstrap();
   });
 
   it('given a validated version, when handled, then it stores transform and feature set and announces them', async () => {
@@ -61,12 +63,12 @@ describe('feature-sets consumer, handled in memory', () => {
 
     const [materialized] = harness.published(FeaturesMaterializedV1);
     const { featureSetId, featureSetSha256, transformSha256 } = materialized.data;
-    expect(materialized.id).toBe(`features-materialized-${featureSetId}`);
+    expect(materialized.id).toBe(featuresMaterializedEventId(featureSetId, 1));
     expect(materialized.data).toMatchObject({
       pipelineId: spec.id,
       datasetVersionId: data.datasetVersionId,
       datasetSha256: data.datasetSha256,
-      featureSetId: `fs-${featureSetSha256.slice(0, 32)}`,
+      featureSetId: derivedFeatureSetId(materialized.data),
       featureSetUri: `s3://${BUCKETS.features}/${spec.id}/feature-sets/${featureSetSha256}.parquet`,
       transformUri: `s3://${BUCKETS.features}/${spec.id}/transforms/${transformSha256}.json`,
       rowCounts: { train: 1440, validation: 160, holdout: 400 },
@@ -88,6 +90,20 @@ describe('feature-sets consumer, handled in memory', () => {
     expect(second.id).toBe(first.id);
     expect(second.data).toEqual(first.data);
     expect(harness.writes.filter((write) => write.target.startsWith('object:'))).toHaveLength(2);
+  });
+
+  it('given two pipelines with identical data and spec, when handled, then equal bytes under two feature-set and event ids', async () => {
+    const twin = { ...spec, id: 'adult-twin' } as typeof spec;
+    await harness.pipelines.apply(twin);
+
+    await harness.deliver(DatasetValidatedV1, validated());
+    await harness.deliver(DatasetValidatedV1, validated([], twin.id));
+
+    const [first, second] = harness.published(FeaturesMaterializedV1);
+    expect(second.data.featureSetSha256).toBe(first.data.featureSetSha256);
+    expect(second.data.transformSha256).toBe(first.data.transformSha256);
+    expect(second.data.featureSetId).not.toBe(first.data.featureSetId);
+    expect(second.id).not.toBe(first.id);
   });
 
   it('given a version that lacks a declared column, when handled, then it is dead-lettered naming it', async () => {

@@ -1,8 +1,8 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { Infrastructure } from '@keel/service-runtime';
 import { type Model, Schema } from 'mongoose';
 
-/** One materialized feature set (collection `feature_sets`), keyed by pipeline and content-derived id. */
+/** One materialized feature set (collection `feature_sets`), keyed by pipeline and feature-set id. */
 export interface FeatureSetRecord {
   featureSetId: string;
   pipelineId: string;
@@ -35,13 +35,12 @@ const featureSetSchema = new Schema<FeatureSetRecord>(
   },
   { collection: 'feature_sets', versionKey: false },
 );
-// Two pipelines could materialize byte-identical feature sets, so the id is unique per pipeline only.
 featureSetSchema.index({ pipelineId: 1, featureSetId: 1 }, { unique: true });
 featureSetSchema.index({ pipelineId: 1, createdAt: -1 });
 
 /** Feature-set metadata in MongoDB; the bytes live in object storage. */
 @Injectable()
-export class FeatureSetsRepository {
+export class FeatureSetsRepository implements OnModuleInit {
   private readonly model: Model<FeatureSetRecord>;
 
   constructor(infra: Infrastructure) {
@@ -50,7 +49,7 @@ export class FeatureSetsRepository {
       infra.mongo.model<FeatureSetRecord>('FeatureSet', featureSetSchema);
   }
 
-  async init(): Promise<void> {
+  async onModuleInit(): Promise<void> {
     await this.model.createIndexes();
   }
 
@@ -61,9 +60,5 @@ export class FeatureSetsRepository {
       { $set: record, $setOnInsert: { createdAt: now } },
       { upsert: true },
     );
-  }
-
-  find(pipelineId: string, featureSetId: string): Promise<FeatureSetRecord | null> {
-    return this.model.findOne({ pipelineId, featureSetId }, { _id: 0 }).lean<FeatureSetRecord>().exec();
   }
 }

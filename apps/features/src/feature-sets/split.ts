@@ -1,7 +1,5 @@
+import { type SplitName } from '@keel/datasets';
 import { Rng } from '@keel/ml-models';
-
-/** Which part of the data a row belongs to. */
-export type SplitName = 'train' | 'validation' | 'holdout';
 
 /** The `split` section of a pipeline spec, resolved (defaults applied). */
 export interface SplitOptions {

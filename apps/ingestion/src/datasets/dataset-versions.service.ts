@@ -1,14 +1,28 @@
 import { Injectable } from '@nestjs/common';
-import { DatasetIngestedV1, type EventData, type PipelineSpecV1 } from '@keel/contracts';
+import { DatasetIngestedV1, datasetSchema, derivedId, type EventData } from '@keel/contracts';
 import { tableFromRecords, writeParquet } from '@keel/datasets';
+import { type StoredPipelineSpec } from '@keel/pipelines';
 import { Infrastructure } from '@keel/service-runtime';
 import { BUCKETS } from '@keel/storage';
-import { SpanStatusCode, trace } from '@opentelemetry/api';
+import { KeelAttr, withSpan } from '@keel/telemetry';
 import { type CleanRecord } from '../records/record-checks';
-import { datasetSchema } from './dataset-schema';
 import { type DatasetVersion, DatasetsRepository } from './datasets.repository';
 
-const tracer = trace.getTracer('keel-ingestion');
+type DatasetIngested = EventData<typeof DatasetIngestedV1>;
+
+/** A dataset version of a pipeline is its content: the same bytes for the same pipeline are one version. */
+export function datasetVersionId(pipelineId: string, sha256: string): string {
+  return derivedId('ds', [pipelineId, sha256]);
+}
+
+/**
+ * The announcement of a version under the spec version ingestion applied: validation and what follows depend on the
+ * spec, so the same content sent again after a spec change goes through the pipeline again, while a repeat under the
+ * same spec is one event.
+ */
+export function datasetIngestedEventId(datasetVersionId: string, specVersion: number): string {
+  return `dataset-ingested-${datasetVersionId}-spec${specVersion}`;
+}
 
 /**
  * Turns checked records into a dataset version: Parquet in object storage (content-addressed), a `datasets`
@@ -22,32 +36,33 @@ export class DatasetVersionsService {
   ) {}
 
   /**
-   * Writes a version and announces it. Every step is idempotent (same records ⇒ same bytes ⇒ same sha256, key,
-   * document and event id), so a crash anywhere is repaired by doing it all again.
+   * Writes a version and announces it. Every step is idempotent (same pipeline and records ⇒ same bytes ⇒ same
+   * sha256, key, id, document and event id), so a crash anywhere is repaired by doing it all again.
    */
   async write(
-    spec: PipelineSpecV1,
+    pipeline: StoredPipelineSpec,
     records: readonly CleanRecord[],
     sources: readonly string[],
   ): Promise<DatasetVersion> {
-    return tracer.startActiveSpan('write dataset version', async (span) => {
-      try {
-        span.setAttributes({ 'keel.pipeline.id': spec.id, 'keel.dataset.rows': records.length });
+    const { spec } = pipeline;
+    return withSpan(
+      'write dataset version',
+      { [KeelAttr.PIPELINE_ID]: spec.id, [KeelAttr.DATASET_ROWS]: records.length },
+      async (span) => {
         const schema = datasetSchema(spec).map(({ name, type }) => ({ name, type }));
-        // The pipeline id in the file's metadata: equal rows in two pipelines are two versions with their own ids and
-        // events (consumers deduplicate by event id, which derives from the content hash).
+        // The file names its pipeline, for whoever finds it without its document.
         const bytes = writeParquet(tableFromRecords(records, schema), { 'keel.pipeline_id': spec.id });
         const stored = await this.infra.objects.putContentAddressed(BUCKETS.datasets, spec.id, bytes, {
           extension: '.parquet',
           contentType: 'application/vnd.apache.parquet',
         });
-        const datasetVersionId = `ds-${stored.sha256.slice(0, 32)}`;
-        const existing = await this.datasets.get(datasetVersionId);
+        const id = datasetVersionId(spec.id, stored.sha256);
+        const existing = await this.datasets.get(id);
         const parent = existing ? undefined : await this.datasets.latest(spec.id);
         const version =
           existing ??
           (await this.datasets.upsert({
-            datasetVersionId,
+            datasetVersionId: id,
             pipelineId: spec.id,
             uri: stored.uri,
             sha256: stored.sha256,
@@ -61,26 +76,20 @@ export class DatasetVersionsService {
           }));
         // Also after a crash that left the version without its head: the retry finds the version and repairs it.
         await this.datasets.advanceHead(version);
-        span.setAttribute('keel.dataset.version', version.datasetVersionId);
+        span.setAttribute(KeelAttr.DATASET_VERSION, version.datasetVersionId);
         await this.infra.publisher.publish(DatasetIngestedV1, toEvent(version), {
-          id: `dataset-ingested-${version.datasetVersionId}`,
+          id: datasetIngestedEventId(version.datasetVersionId, pipeline.version),
         });
         return version;
-      } catch (error) {
-        span.recordException(error as Error);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
-        throw error;
-      } finally {
-        span.end();
-      }
-    });
+      },
+    );
   }
 }
 
-function toEvent(version: DatasetVersion): EventData<typeof DatasetIngestedV1> {
+function toEvent(version: DatasetVersion): DatasetIngested {
   return {
-    pipelineId: version.pipelineId as EventData<typeof DatasetIngestedV1>['pipelineId'],
-    datasetVersionId: version.datasetVersionId as EventData<typeof DatasetIngestedV1>['datasetVersionId'],
+    pipelineId: version.pipelineId as DatasetIngested['pipelineId'],
+    datasetVersionId: version.datasetVersionId as DatasetIngested['datasetVersionId'],
     uri: version.uri,
     sha256: version.sha256,
     sizeBytes: version.sizeBytes,
@@ -89,7 +98,7 @@ function toEvent(version: DatasetVersion): EventData<typeof DatasetIngestedV1> {
     columns: version.columns.map(({ name, type }) => ({ name, type })),
     sources: version.sources,
     ...(version.parentVersionId
-      ? { parentVersionId: version.parentVersionId as EventData<typeof DatasetIngestedV1>['datasetVersionId'] }
+      ? { parentVersionId: version.parentVersionId as DatasetIngested['datasetVersionId'] }
       : {}),
   };
 }

@@ -59,9 +59,8 @@ const DUPLICATE_KEY = 11000;
 const WITHOUT_ID = { _id: 0 } as const;
 
 /**
- * Dataset versions in MongoDB, stored under `_id` = datasetVersionId (derived from the content hash, and the pipeline
- * id is in the Parquet metadata, so it is unique): FerretDB only uses an index for `_id` equality, so the write path
- * looks versions and heads up by `_id` alone.
+ * Dataset versions in MongoDB, stored under `_id` = datasetVersionId (derived from the pipeline id and the content
+ * hash); the write path looks versions and heads up by `_id` alone (see docs/design/repositories.md).
  */
 @Injectable()
 export class DatasetsRepository implements OnModuleInit {
@@ -81,7 +80,7 @@ export class DatasetsRepository implements OnModuleInit {
   async latest(pipelineId: string): Promise<DatasetVersion | null> {
     const head = await this.heads.findById(pipelineId).lean<HeadDocument>();
     if (head) return this.get(head.datasetVersionId);
-    // Pipelines whose versions predate the heads: one scan, then the head takes over.
+    // A pipeline without a head but with versions: one scan, then the head takes over.
     return this.model.findOne({ pipelineId }, WITHOUT_ID).sort({ createdAt: -1 }).lean<DatasetVersion>();
   }
 
@@ -103,7 +102,7 @@ export class DatasetsRepository implements OnModuleInit {
     }
     const stored =
       (await this.get(version.datasetVersionId)) ??
-      // A version stored before versions were keyed by id (same pipeline and content): a rare scan.
+      // The same pipeline and content may be stored under another id; that document is the version: a rare scan.
       (await this.model
         .findOne({ pipelineId: version.pipelineId, sha256: version.sha256 }, WITHOUT_ID)
         .lean<DatasetVersion>());

@@ -1,5 +1,4 @@
-import { type PipelineSpecV1 } from '@keel/contracts';
-import { datasetSchema, type SchemaColumn } from '../datasets/dataset-schema';
+import { type DatasetColumnSpec, datasetSchema, type PipelineSpecV1 } from '@keel/contracts';
 
 /** A record that passed the checks: only the dataset's columns, numbers as numbers, categories as strings. */
 export type CleanRecord = Record<string, number | string | null>;
@@ -25,7 +24,10 @@ function isMissing(value: unknown): boolean {
 }
 
 /** The value of one column as the dataset stores it, or why it cannot be stored. */
-function cleanValue(column: SchemaColumn, value: unknown): { value: number | string | null } | { problem: string } {
+function cleanValue(
+  column: DatasetColumnSpec,
+  value: unknown,
+): { value: number | string | null } | { problem: string } {
   if (isMissing(value)) {
     if (column.nullable) return { value: null };
     const what = column.role === 'target' ? ' (target)' : column.role === 'time' ? ' (time column)' : '';
@@ -54,7 +56,10 @@ function cleanValue(column: SchemaColumn, value: unknown): { value: number | str
 }
 
 /** Checks one record against the dataset schema of a pipeline and keeps only its columns. */
-export function checkRecord(schema: readonly SchemaColumn[], record: Readonly<Record<string, unknown>>): RecordCheck {
+export function checkRecord(
+  schema: readonly DatasetColumnSpec[],
+  record: Readonly<Record<string, unknown>>,
+): RecordCheck {
   const clean: CleanRecord = {};
   for (const column of schema) {
     const result = cleanValue(column, record[column.name]);

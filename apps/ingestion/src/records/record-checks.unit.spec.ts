@@ -1,7 +1,6 @@
-import { type PipelineSpecV1 } from '@keel/contracts';
+import { datasetSchema, type PipelineSpecV1 } from '@keel/contracts';
 import { parsePipelineSpec } from '@keel/pipelines';
 import { describe, expect, it } from 'vitest';
-import { datasetSchema } from '../datasets/dataset-schema';
 import { checkRecords } from './record-checks';
 
 const spec: PipelineSpecV1 = parsePipelineSpec({
@@ -23,14 +22,14 @@ const spec: PipelineSpecV1 = parsePipelineSpec({
 const good = { age: 39, hours: '40', sex: 'Male', race: 'White', income: '<=50K', ts: '2026-01-01T00:00:00Z' };
 
 describe('datasetSchema', () => {
-  it('types features, target, time column and extra protected attributes', () => {
-    expect(datasetSchema(spec).map(({ name, type }) => [name, type])).toEqual([
-      ['age', 'number'],
-      ['hours', 'number'],
-      ['sex', 'string'],
-      ['income', 'string'],
-      ['ts', 'timestamp'],
-      ['race', 'string'],
+  it('types features, target, time column and extra protected attributes, with their roles', () => {
+    expect(datasetSchema(spec)).toEqual([
+      { name: 'age', type: 'number', role: 'numeric', nullable: false },
+      { name: 'hours', type: 'number', role: 'numeric', nullable: true },
+      { name: 'sex', type: 'string', role: 'categorical', nullable: true },
+      { name: 'income', type: 'string', role: 'target', nullable: false },
+      { name: 'ts', type: 'timestamp', role: 'time', nullable: false },
+      { name: 'race', type: 'string', role: 'attribute', nullable: true },
     ]);
   });
 

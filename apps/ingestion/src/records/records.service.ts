@@ -1,7 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { type DataRecordsV1, deadLetterTopic } from '@keel/contracts';
-import { type ConsumedEvent, DLQ_HEADERS } from '@keel/messaging';
+import { type DataRecordsV1 } from '@keel/contracts';
+import { type ConsumedEvent, type InboundRecord, KafkaDeadLetterSink, NonRetryableError } from '@keel/messaging';
 import { Infrastructure, SERVICE_IDENTITY, type ServiceIdentity } from '@keel/service-runtime';
+import { KeelAttr } from '@keel/telemetry';
 import { context, propagation, trace } from '@opentelemetry/api';
 import { CutService } from '../staging/cut.service';
 import { StagingRepository } from '../staging/staging.repository';
@@ -10,28 +11,35 @@ import { type BadRecord, checkRecords } from './record-checks';
 /** Consumer group suffix of the records consumer; also names it in dead-letter headers. */
 export const RECORDS_GROUP = 'records';
 
+/** Error code of a record that does not match its pipeline's spec. */
+const INVALID_RECORD = 'invalid-record';
+
 /**
  * Ingests one data event: checks every record against the pipeline spec, stages the good ones durably and sends
  * each bad one to the dead-letter topic on its own, with the reason.
  */
 @Injectable()
 export class RecordsService {
+  private readonly deadLetters: KafkaDeadLetterSink;
+
   constructor(
     private readonly infra: Infrastructure,
     private readonly staging: StagingRepository,
     private readonly cuts: CutService,
     @Inject(SERVICE_IDENTITY) private readonly identity: ServiceIdentity,
-  ) {}
+  ) {
+    this.deadLetters = new KafkaDeadLetterSink(infra.producer);
+  }
 
   async ingest(event: ConsumedEvent<typeof DataRecordsV1>): Promise<void> {
     // Throws UnknownPipelineError (non-retryable): the messaging lib dead-letters the whole event.
-    const { spec } = await this.infra.pipelines.get(event.data.pipelineId);
+    const pipeline = await this.infra.pipelines.get(event.data.pipelineId);
+    const { spec } = pipeline;
     const { good, bad } = checkRecords(spec, event.data.records);
-    const span = trace.getActiveSpan();
-    span?.setAttributes({
-      'keel.pipeline.id': spec.id,
-      'keel.records.good': good.length,
-      'keel.records.bad': bad.length,
+    trace.getActiveSpan()?.setAttributes({
+      [KeelAttr.PIPELINE_ID]: spec.id,
+      [KeelAttr.RECORDS_GOOD]: good.length,
+      [KeelAttr.RECORDS_BAD]: bad.length,
     });
     const carrier: Record<string, string> = {};
     propagation.inject(context.active(), carrier);
@@ -56,32 +64,31 @@ export class RecordsService {
     if (created) this.cuts.staged(spec, staged);
   }
 
-  /** One dead letter per bad record, with the event's CloudEvent headers and why this record was refused. */
+  /**
+   * One dead letter per bad record, in one write: the record alone as the value, the event's CloudEvent and trace
+   * headers, and why this record was refused (`record 3: age "forty" is not a number`).
+   */
   private async deadLetter(event: ConsumedEvent<typeof DataRecordsV1>, bad: readonly BadRecord[]): Promise<void> {
     const { record } = event;
-    const kept = Object.fromEntries(
+    const headers = Object.fromEntries(
       Object.entries(record.headers).filter(
         ([name, value]) =>
           value !== undefined && (name.startsWith('ce_') || name === 'traceparent' || name === 'tracestate'),
       ),
-    ) as Record<string, Buffer | string>;
-    await this.infra.producer.send({
-      topic: deadLetterTopic(record.topic),
-      messages: bad.map((item) => ({
-        key: event.data.pipelineId,
-        value: JSON.stringify({ pipelineId: event.data.pipelineId, index: item.index, record: item.record }),
-        headers: {
-          ...kept,
-          [DLQ_HEADERS.reason]: item.reason,
-          [DLQ_HEADERS.errorCode]: 'invalid-record',
-          [DLQ_HEADERS.consumer]: `${this.identity.name}.${RECORDS_GROUP}`,
-          [DLQ_HEADERS.attempts]: '1',
-          [DLQ_HEADERS.originalTopic]: record.topic,
-          [DLQ_HEADERS.originalPartition]: String(record.partition),
-          [DLQ_HEADERS.originalOffset]: record.offset,
-          [DLQ_HEADERS.failedAt]: new Date().toISOString(),
-        },
+    );
+    const consumer = `${this.identity.name}.${RECORDS_GROUP}`;
+    await this.deadLetters.sendAll(
+      bad.map((item) => ({
+        record: {
+          ...record,
+          key: Buffer.from(event.data.pipelineId),
+          value: Buffer.from(
+            JSON.stringify({ pipelineId: event.data.pipelineId, index: item.index, record: item.record }),
+          ),
+          headers,
+        } satisfies InboundRecord,
+        failure: { error: new NonRetryableError(item.reason, INVALID_RECORD), consumer, attempts: 1 },
       })),
-    });
+    );
   }
 }

@@ -6,8 +6,10 @@ import {
   type OnModuleInit,
 } from '@nestjs/common';
 import { type PipelineSpecV1 } from '@keel/contracts';
+import { type StoredPipelineSpec } from '@keel/pipelines';
 import { Infrastructure, ROOT_LOGGER, SERVICE_CONFIG } from '@keel/service-runtime';
-import { type Link, propagation, ROOT_CONTEXT, SpanStatusCode, trace } from '@opentelemetry/api';
+import { KeelAttr, withSpan } from '@keel/telemetry';
+import { context, type Link, propagation, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { type Logger } from 'pino';
 import { type IngestionConfig } from '../config';
 import { DatasetVersionsService } from '../datasets/dataset-versions.service';
@@ -15,7 +17,6 @@ import { type DatasetVersion } from '../datasets/datasets.repository';
 import { batchSources } from './batch-sources';
 import { type PendingState, type StagedBatch, StagingRepository } from './staging.repository';
 
-const tracer = trace.getTracer('keel-ingestion');
 const MAX_LINKS = 64;
 
 /**
@@ -91,7 +92,8 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
   }
 
   private async cutAll(pipelineId: string): Promise<DatasetVersion | null> {
-    const { spec } = await this.infra.pipelines.get(pipelineId);
+    const pipeline = await this.infra.pipelines.get(pipelineId);
+    const { spec } = pipeline;
     let last: DatasetVersion | null = null;
     try {
       for (;;) {
@@ -99,7 +101,7 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
         const state = this.pending.get(pipelineId);
         if (state) state.batches -= dropped;
         if (batches.length === 0) return last;
-        last = (await this.cutBatches(spec, batches)) ?? last;
+        last = (await this.cutBatches(pipeline, batches)) ?? last;
         if (state) {
           state.batches -= batches.length;
           state.rows -= batches.reduce((sum, batch) => sum + batch.rowCount, 0);
@@ -114,47 +116,46 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
   }
 
   /** One dataset version from batches, in a span continuing the trace of the newest batch and linking the others. */
-  private cutBatches(spec: PipelineSpecV1, batches: StagedBatch[]): Promise<DatasetVersion | null> {
+  private cutBatches(pipeline: StoredPipelineSpec, batches: StagedBatch[]): Promise<DatasetVersion | null> {
+    const { spec } = pipeline;
     const contexts = batches.map((batch) =>
       propagation.extract(ROOT_CONTEXT, { traceparent: batch.traceparent, tracestate: batch.tracestate }),
     );
-    const parent = contexts[contexts.length - 1];
     const links: Link[] = contexts
       .slice(0, -1)
       .map((ctx) => trace.getSpanContext(ctx))
       .filter((spanContext) => spanContext !== undefined)
       .slice(-MAX_LINKS)
       .map((spanContext) => ({ context: spanContext }));
-    return tracer.startActiveSpan('cut dataset version', { links }, parent, async (span) => {
-      try {
-        const records = batches.flatMap((batch) => this.staging.records(batch));
-        span.setAttributes({
-          'keel.pipeline.id': spec.id,
-          'keel.staged.batches': batches.length,
-          'keel.dataset.rows': records.length,
-        });
-        const ids = batches.map((batch) => batch._id);
-        if (records.length === 0) {
-          // Batches whose every record was dead-lettered: nothing to write, but they are done.
+    const records = batches.flatMap((batch) => this.staging.records(batch));
+    const attributes = {
+      [KeelAttr.PIPELINE_ID]: spec.id,
+      [KeelAttr.STAGED_BATCHES]: batches.length,
+      [KeelAttr.DATASET_ROWS]: records.length,
+    };
+    return context.with(contexts[contexts.length - 1], () =>
+      withSpan(
+        'cut dataset version',
+        attributes,
+        async () => {
+          const ids = batches.map((batch) => batch._id);
+          if (records.length === 0) {
+            // Batches whose every record was dead-lettered: nothing to write, but they are done.
+            await this.staging.consume(spec.id, ids);
+            return null;
+          }
+          // Deleted only once the version is durable (object, document, event): a crash before re-cuts the same bytes.
+          const version = await this.versions.write(pipeline, records, batchSources(batches));
           await this.staging.consume(spec.id, ids);
-          return null;
-        }
-        // Deleted only once the version is durable (object, document, event): a crash before re-cuts the same bytes.
-        const version = await this.versions.write(spec, records, batchSources(batches));
-        await this.staging.consume(spec.id, ids);
-        this.logger.info(
-          { pipelineId: spec.id, datasetVersionId: version.datasetVersionId, rows: records.length },
-          'dataset version cut',
-        );
-        return version;
-      } catch (error) {
-        span.recordException(error as Error);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
-        throw error;
-      } finally {
-        span.end();
-      }
-    });
+          this.logger.info(
+            { pipelineId: spec.id, datasetVersionId: version.datasetVersionId, rows: records.length },
+            'dataset version cut',
+          );
+          return version;
+        },
+        { links },
+      ),
+    );
   }
 
   /** Timer: cut pipelines whose records went quiet for flushAfterMs (or that are full and were missed). */

@@ -31,7 +31,7 @@ export interface StagedBatch {
 
 /**
  * A pipeline's staging head (`staged_record_sequences`, `_id` = pipeline id): the arrival sequence and the ids of
- * its pending batches in arrival order, so a cut reads its batches by `_id` (FerretDB only uses an index for `_id`).
+ * its pending batches in arrival order, so a cut reads its batches by `_id` (see docs/design/repositories.md).
  */
 interface HeadDocument {
   _id: string;
@@ -95,13 +95,13 @@ export class StagingRepository {
     if (existing) {
       // A redelivery before the cut (rare): an _id read of the head tells whether the batch is listed there.
       if (existing.consumed) {
-        // Cut by a writer of the previous version, which marks batches instead of deleting them.
+        // A batch marked consumed is already in a dataset version.
         await this.staged.deleteOne({ _id: existing._id });
         return { batch: existing, created: false };
       }
       const listed = await this.heads.findById(batch.pipelineId).lean<HeadDocument>();
       if (listed?.pending?.includes(existing._id)) return { batch: existing, created: false };
-      // Staged by a writer that keeps no heads (the previous version, during a rolling deploy): adopt it.
+      // Every pending batch is listed in its head: adopt one that is not.
       await this.heads.updateOne(
         { _id: batch.pipelineId },
         { $push: { pending: existing._id }, $setOnInsert: { value: existing.sequence } },
@@ -130,8 +130,8 @@ export class StagingRepository {
   }
 
   /**
-   * Start-up: what is pending per pipeline, from one scan of the (small) collection. Batches of the first shape are
-   * tidied: consumed ones are deleted, pending ones not listed in their head are added to it.
+   * Start-up: what is pending per pipeline, from one scan of the (small) collection. Batches marked consumed are
+   * deleted and pending ones not listed in their head are added to it, so the invariants above hold from here on.
    */
   async recover(): Promise<Map<string, PendingState>> {
     await this.staged.collection.deleteMany({ consumed: true });
@@ -180,7 +180,7 @@ export class StagingRepository {
       seen.add(id);
       const batch = await this.staged.findById(id).lean<StagedBatch & { consumed?: boolean }>();
       if (!batch || batch.consumed) {
-        // Cut by a writer of the previous version, which marked it instead of deleting it.
+        // A batch marked consumed is already in a dataset version.
         if (batch) await this.staged.deleteOne({ _id: id });
         gone.push(id);
         continue;

@@ -1,15 +1,13 @@
 import { BadRequestException, Injectable, NotFoundException } from '@nestjs/common';
-import { type PipelineSpecV1 } from '@keel/contracts';
-import { UnknownPipelineError } from '@keel/pipelines';
+import { datasetSchema, type PipelineSpecV1 } from '@keel/contracts';
+import { type StoredPipelineSpec, UnknownPipelineError } from '@keel/pipelines';
 import { Infrastructure } from '@keel/service-runtime';
-import { SpanStatusCode, trace } from '@opentelemetry/api';
-import { datasetSchema } from '../datasets/dataset-schema';
+import { KeelAttr, withSpan } from '@keel/telemetry';
 import { DatasetVersionsService } from '../datasets/dataset-versions.service';
 import { type DatasetVersion } from '../datasets/datasets.repository';
 import { checkRecords } from '../records/record-checks';
 import { CsvError, parseCsv } from './csv';
 
-const tracer = trace.getTracer('keel-ingestion');
 const MAX_LISTED_PROBLEMS = 20;
 
 /** Records of a CSV file as the record checks take them; an empty field is a missing value. */
@@ -40,13 +38,14 @@ export class UploadsService {
   ) {}
 
   async upload(pipelineId: string, text: string, name: string): Promise<DatasetVersion> {
-    return tracer.startActiveSpan('ingest csv upload', async (span) => {
-      try {
-        span.setAttributes({ 'keel.pipeline.id': pipelineId, 'keel.upload.bytes': Buffer.byteLength(text) });
-        const spec = await this.spec(pipelineId);
+    return withSpan(
+      'ingest csv upload',
+      { [KeelAttr.PIPELINE_ID]: pipelineId, [KeelAttr.UPLOAD_BYTES]: Buffer.byteLength(text) },
+      async (span) => {
+        const pipeline = await this.pipeline(pipelineId);
         let rows: ReturnType<typeof csvRecords>;
         try {
-          rows = csvRecords(spec, text);
+          rows = csvRecords(pipeline.spec, text);
         } catch (error) {
           if (error instanceof CsvError)
             throw new BadRequestException({ message: `malformed CSV: ${error.message}`, issues: [error.message] });
@@ -55,31 +54,25 @@ export class UploadsService {
         if (rows.length === 0)
           throw new BadRequestException({ message: 'the CSV has a header but no rows', issues: [] });
         const { good, bad } = checkRecords(
-          spec,
+          pipeline.spec,
           rows.map((row) => row.record),
           (index) => `line ${rows[index].line}`,
         );
-        span.setAttributes({ 'keel.records.good': good.length, 'keel.records.bad': bad.length });
+        span.setAttributes({ [KeelAttr.RECORDS_GOOD]: good.length, [KeelAttr.RECORDS_BAD]: bad.length });
         if (bad.length > 0) {
           throw new BadRequestException({
             message: `${bad.length} of ${rows.length} rows do not match pipeline ${pipelineId}; nothing was ingested`,
             issues: bad.slice(0, MAX_LISTED_PROBLEMS).map((item) => item.reason),
           });
         }
-        return await this.versions.write(spec, good, [`upload:${name}`]);
-      } catch (error) {
-        span.recordException(error as Error);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
-        throw error;
-      } finally {
-        span.end();
-      }
-    });
+        return this.versions.write(pipeline, good, [`upload:${name}`]);
+      },
+    );
   }
 
-  private async spec(pipelineId: string): Promise<PipelineSpecV1> {
+  private async pipeline(pipelineId: string): Promise<StoredPipelineSpec> {
     try {
-      return (await this.infra.pipelines.get(pipelineId)).spec;
+      return await this.infra.pipelines.get(pipelineId);
     } catch (error) {
       if (error instanceof UnknownPipelineError) throw new NotFoundException(error.message);
       throw error;

@@ -1,5 +1,6 @@
 import { type PipelineSpecV1 } from '@keel/contracts';
-import { type DatasetTable } from '@keel/datasets';
+import { type DatasetTable, SPLIT_COLUMN, type SplitName, SPLITS, transformInputs } from '@keel/datasets';
+import { NonRetryableError } from '@keel/messaging';
 import {
   describeTransform,
   type FittedColumn,
@@ -10,15 +11,10 @@ import {
   TransformRunner,
 } from '@keel/ml-models';
 
-export type SplitName = 'train' | 'validation' | 'holdout';
-export const SPLITS: readonly SplitName[] = ['train', 'validation', 'holdout'];
-/** The column features writes to tag each row's split. */
-export const SPLIT_COLUMN = 'split';
-
 /** The feature set cannot be trained on (missing column, unusable labels): retrying will not help. */
-export class TrainingInputError extends Error {
+export class TrainingInputError extends NonRetryableError {
   constructor(message: string) {
-    super(message);
+    super(message, 'bad-feature-set');
     this.name = 'TrainingInputError';
   }
 }
@@ -90,10 +86,7 @@ export function prepareTrainingData(table: DatasetTable, spec: PipelineSpecV1): 
     const raw: Record<string, RawValue[]> = {};
     for (const feature of spec.features) {
       const values = byName.get(feature.name)!.values;
-      raw[feature.name] = rows.map((i) => {
-        const v = values[i];
-        return typeof v === 'boolean' ? String(v) : v;
-      });
+      raw[feature.name] = transformInputs(rows.map((i) => values[i]));
     }
     splits[split] = { raw, y: Float64Array.from(rows, (i) => label(target[i], i)), rows: rows.length };
   }

@@ -1,7 +1,6 @@
 import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { FeaturesMaterializedV1, TrainingRequestedV1 } from '@keel/contracts';
 import { Infrastructure } from '@keel/service-runtime';
-import { TrainingRunsRepository } from './training-runs.repository';
 import { TrainingRunsService } from './training-runs.service';
 
 /**
@@ -12,12 +11,10 @@ import { TrainingRunsService } from './training-runs.service';
 export class TrainingRunsConsumer implements OnApplicationBootstrap {
   constructor(
     private readonly infra: Infrastructure,
-    private readonly repository: TrainingRunsRepository,
     private readonly service: TrainingRunsService,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    await this.repository.init();
     const features = this.infra.createConsumer('features').on(FeaturesMaterializedV1, async (event) => {
       await this.service.onFeaturesMaterialized(event.data);
     });

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { type EventData, type FeaturesMaterializedV1 } from '@keel/contracts';
 import { Infrastructure } from '@keel/service-runtime';
 import { type Model, Schema } from 'mongoose';
@@ -36,7 +36,7 @@ export interface TrainingInputRecord {
 
 export type TrainingRequestStatus = 'accepted' | 'trained' | 'failed';
 
-/** A retraining request and its outcome (collection `training_requests`), one per dedupe key. */
+/** A retraining request and its outcome (collection `training_requests`), one per pipeline and dedupe key. */
 export interface TrainingRequestRecord {
   dedupeKey: string;
   pipelineId: string;
@@ -99,41 +99,33 @@ const requestSchema = new Schema<TrainingRequestRecord>(
   },
   { collection: 'training_requests', versionKey: false },
 );
-requestSchema.index({ dedupeKey: 1 }, { unique: true });
+// Dedupe keys come from whoever asks, so two pipelines may use the same one.
+requestSchema.index({ pipelineId: 1, dedupeKey: 1 }, { unique: true });
 
 /** Training's own collections. All writes are upserts keyed by run id, pipeline id or dedupe key. */
 @Injectable()
-export class TrainingRunsRepository {
+export class TrainingRunsRepository implements OnModuleInit {
   private readonly runs: Model<TrainingRunRecord>;
   private readonly inputs: Model<TrainingInputRecord>;
   private readonly requests: Model<TrainingRequestRecord>;
 
   constructor(infra: Infrastructure) {
-    const mongo = infra.mongo;
     // Reuse models a second instance on the same connection already registered (tests).
-    this.runs =
-      (mongo.models.TrainingRun as Model<TrainingRunRecord> | undefined) ??
-      mongo.model<TrainingRunRecord>('TrainingRun', runSchema);
-    this.inputs =
-      (mongo.models.TrainingInput as Model<TrainingInputRecord> | undefined) ??
-      mongo.model<TrainingInputRecord>('TrainingInput', inputSchema);
-    this.requests =
-      (mongo.models.TrainingRequest as Model<TrainingRequestRecord> | undefined) ??
-      mongo.model<TrainingRequestRecord>('TrainingRequest', requestSchema);
+    const model = <T>(name: string, schema: Schema<T>): Model<T> =>
+      (infra.mongo.models[name] as Model<T> | undefined) ?? infra.mongo.model<T>(name, schema);
+    this.runs = model('TrainingRun', runSchema);
+    this.inputs = model('TrainingInput', inputSchema);
+    this.requests = model('TrainingRequest', requestSchema);
   }
 
-  async init(): Promise<void> {
+  async onModuleInit(): Promise<void> {
     await Promise.all([this.runs.createIndexes(), this.inputs.createIndexes(), this.requests.createIndexes()]);
   }
 
-  /** Same package ⇒ same run id ⇒ one document, whatever the redeliveries; the first start time is kept. */
+  /** Same pipeline and package ⇒ same run id ⇒ one document, whatever the redeliveries; the first start time is kept. */
   async saveRun(run: TrainingRunRecord): Promise<void> {
     const { startedAt, ...rest } = run;
     await this.runs.updateOne({ runId: run.runId }, { $set: rest, $setOnInsert: { startedAt } }, { upsert: true });
-  }
-
-  findRun(runId: string): Promise<TrainingRunRecord | null> {
-    return this.runs.findOne({ runId }, { _id: 0 }).lean<TrainingRunRecord>().exec();
   }
 
   async saveInput(features: FeaturesMaterialized, now = new Date()): Promise<void> {
@@ -148,14 +140,14 @@ export class TrainingRunsRepository {
     return this.inputs.findOne({ pipelineId }, { _id: 0 }).lean<TrainingInputRecord>().exec();
   }
 
-  findRequest(dedupeKey: string): Promise<TrainingRequestRecord | null> {
-    return this.requests.findOne({ dedupeKey }, { _id: 0 }).lean<TrainingRequestRecord>().exec();
+  findRequest(pipelineId: string, dedupeKey: string): Promise<TrainingRequestRecord | null> {
+    return this.requests.findOne({ pipelineId, dedupeKey }, { _id: 0 }).lean<TrainingRequestRecord>().exec();
   }
 
-  /** Starts (or restarts, after a failure or the cooldown) the request of this dedupe key. */
+  /** Starts (or restarts, after a failure or the cooldown) the request of this pipeline and dedupe key. */
   async acceptRequest(request: Omit<TrainingRequestRecord, 'status' | 'duplicates'>): Promise<void> {
     await this.requests.updateOne(
-      { dedupeKey: request.dedupeKey },
+      { pipelineId: request.pipelineId, dedupeKey: request.dedupeKey },
       {
         $set: { ...request, status: 'accepted', duplicates: 0 },
         $unset: { runId: '', packageSha256: '', error: '', finishedAt: '' },
@@ -164,15 +156,16 @@ export class TrainingRunsRepository {
     );
   }
 
-  async countDuplicate(dedupeKey: string): Promise<void> {
-    await this.requests.updateOne({ dedupeKey }, { $inc: { duplicates: 1 } });
+  async countDuplicate(pipelineId: string, dedupeKey: string): Promise<void> {
+    await this.requests.updateOne({ pipelineId, dedupeKey }, { $inc: { duplicates: 1 } });
   }
 
   async finishRequest(
+    pipelineId: string,
     dedupeKey: string,
     outcome: { status: 'trained'; runId: string; packageSha256: string } | { status: 'failed'; error: string },
     now = new Date(),
   ): Promise<void> {
-    await this.requests.updateOne({ dedupeKey }, { $set: { ...outcome, finishedAt: now } });
+    await this.requests.updateOne({ pipelineId, dedupeKey }, { $set: { ...outcome, finishedAt: now } });
   }
 }

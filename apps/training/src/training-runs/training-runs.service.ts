@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import {
+  derivedId,
   type EventData,
   type FeaturesMaterializedV1,
   ModelTrainedV1,
@@ -12,38 +13,38 @@ import { type FittedTransform, InvalidTrainingDataError, KeelModelError } from '
 import { serializePackage } from '@keel/model-package';
 import { Infrastructure, ROOT_LOGGER, SERVICE_CONFIG } from '@keel/service-runtime';
 import { BUCKETS } from '@keel/storage';
-import { type Span, SpanStatusCode, trace } from '@opentelemetry/api';
+import { KeelAttr, withSpan } from '@keel/telemetry';
+import { trace } from '@opentelemetry/api';
 import { type Logger } from 'pino';
 import { type TrainingConfig } from '../config';
 import { evaluateHoldout, needsLinearVariant, selectBest, trainModel, type TrainedModel } from './candidates';
 import { buildModelPackage } from './package-builder';
 import { type CandidateRecord, TrainingRunsRepository } from './training-runs.repository';
-import { type Featurized, featurize, linearVariant, prepareTrainingData, TrainingInputError } from './training-data';
-
-const tracer = trace.getTracer('keel-training');
+import { type Featurized, featurize, linearVariant, prepareTrainingData } from './training-data';
 
 type FeaturesMaterialized = EventData<typeof FeaturesMaterializedV1>;
 type TrainingRequested = EventData<typeof TrainingRequestedV1>;
 type ModelTrained = EventData<typeof ModelTrainedV1>;
 
-/** Runs `work` in an active span that records failures. */
-function inSpan<T>(name: string, work: (span: Span) => Promise<T> | T): Promise<T> {
-  return tracer.startActiveSpan(name, async (span) => {
-    try {
-      return await work(span);
-    } catch (error) {
-      span.recordException(error as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
-      throw error;
-    } finally {
-      span.end();
-    }
-  });
+/**
+ * A training run is named by its pipeline and the package it produced: the package holds the model, the feature set's
+ * and dataset's hashes, the seed, the code version and what the spec made of them, so the same inputs give the same
+ * run, and two pipelines fed identical data give two runs.
+ */
+export function trainingRunId(pipelineId: string, packageSha256: string): string {
+  return derivedId('run', [pipelineId, packageSha256]);
 }
 
-/** Bad data or a bad model setup cannot heal by retrying: straight to the dead-letter topic with the reason. */
+/** The announcement of a run; the run id names its pipeline. */
+export function modelTrainedEventId(runId: string): string {
+  return `model-trained-${runId}`;
+}
+
+/**
+ * Bad data or a bad model setup cannot heal by retrying: straight to the dead-letter topic with the reason (a
+ * TrainingInputError already says so).
+ */
 function nonRetryable(error: unknown): unknown {
-  if (error instanceof TrainingInputError) return new NonRetryableError(error.message, 'bad-feature-set');
   if (error instanceof InvalidTrainingDataError || error instanceof KeelModelError) {
     return new NonRetryableError(error.message, 'untrainable');
   }
@@ -75,18 +76,18 @@ export class TrainingRunsService {
   }
 
   /**
-   * A retraining request: deduplicated by dedupeKey within the cooldown, trained on the newest feature set seen for
+   * A retraining request: deduplicated by pipeline and dedupeKey within the cooldown, trained on the newest feature set seen for
    * the pipeline, outcome recorded on the request. Returns undefined for a duplicate.
    */
   async onTrainingRequested(request: TrainingRequested, eventId: string): Promise<ModelTrained | undefined> {
-    const existing = await this.repository.findRequest(request.dedupeKey);
+    const existing = await this.repository.findRequest(request.pipelineId, request.dedupeKey);
     const now = new Date();
     const withinCooldown =
       existing && now.getTime() - new Date(existing.receivedAt).getTime() < this.config.TRAINING_REQUEST_COOLDOWN_MS;
     if (existing && existing.eventId !== eventId && existing.status !== 'failed' && withinCooldown) {
-      await this.repository.countDuplicate(request.dedupeKey);
+      await this.repository.countDuplicate(request.pipelineId, request.dedupeKey);
       this.logger.info({ dedupeKey: request.dedupeKey, pipelineId: request.pipelineId }, 'duplicate training request');
-      trace.getActiveSpan()?.setAttribute('keel.training_request.duplicate', true);
+      trace.getActiveSpan()?.setAttribute(KeelAttr.TRAINING_REQUEST_DUPLICATE, true);
       return undefined;
     }
     await this.repository.acceptRequest({
@@ -106,14 +107,17 @@ export class TrainingRunsService {
         );
       }
       const trained = await this.train(input.features);
-      await this.repository.finishRequest(request.dedupeKey, {
+      await this.repository.finishRequest(request.pipelineId, request.dedupeKey, {
         status: 'trained',
         runId: trained.runId,
         packageSha256: trained.packageSha256,
       });
       return trained;
     } catch (error) {
-      await this.repository.finishRequest(request.dedupeKey, { status: 'failed', error: (error as Error).message });
+      await this.repository.finishRequest(request.pipelineId, request.dedupeKey, {
+        status: 'failed',
+        error: (error as Error).message,
+      });
       throw error;
     }
   }
@@ -124,8 +128,8 @@ export class TrainingRunsService {
     const { spec } = await this.infra.pipelines.get(features.pipelineId);
     const seed = spec.training.seed;
     trace.getActiveSpan()?.setAttributes({
-      'keel.pipeline_id': features.pipelineId,
-      'keel.feature_set_id': features.featureSetId,
+      [KeelAttr.PIPELINE_ID]: features.pipelineId,
+      [KeelAttr.FEATURE_SET_ID]: features.featureSetId,
     });
     let result: Awaited<ReturnType<TrainingRunsService['trainAndPackage']>>;
     try {
@@ -137,7 +141,8 @@ export class TrainingRunsService {
       extension: '.json',
       contentType: 'application/json',
     });
-    const runId = `run-${stored.sha256.slice(0, 16)}`;
+    const runId = trainingRunId(features.pipelineId, stored.sha256);
+    trace.getActiveSpan()?.setAttribute(KeelAttr.TRAINING_RUN_ID, runId);
     await this.repository.saveRun({
       runId,
       pipelineId: features.pipelineId,
@@ -161,7 +166,7 @@ export class TrainingRunsService {
       featureSetId: features.featureSetId,
       featureSetSha256: features.featureSetSha256,
     } as ModelTrained;
-    await this.infra.publisher.publish(ModelTrainedV1, event, { id: `model-trained-${runId}` });
+    await this.infra.publisher.publish(ModelTrainedV1, event, { id: modelTrainedEventId(runId) });
     this.logger.info(
       { pipelineId: event.pipelineId, runId, algorithm: event.algorithm, metrics: event.metrics },
       'model trained',
@@ -170,7 +175,11 @@ export class TrainingRunsService {
   }
 
   private async trainAndPackage(spec: PipelineSpecV1, features: FeaturesMaterialized, seed: number) {
-    const [table, transform] = await inSpan('load feature set', async () => {
+    const attributes = {
+      [KeelAttr.PIPELINE_ID]: features.pipelineId,
+      [KeelAttr.FEATURE_SET_ID]: features.featureSetId,
+    };
+    const [table, transform] = await withSpan('load feature set', attributes, async () => {
       const [tableBytes, transformBytes] = await Promise.all([
         this.infra.objects.getVerified({ uri: features.featureSetUri, sha256: features.featureSetSha256 }),
         this.infra.objects.getVerified({ uri: features.transformUri, sha256: features.transformSha256 }),
@@ -181,7 +190,7 @@ export class TrainingRunsService {
     const algorithms = spec.training.algorithms;
     // The transform was fitted on the train split by features; here it is applied to every split (and derived for
     // linear models), the same code serving runs.
-    const featurized = await inSpan('fit transform', () => {
+    const featurized = await withSpan('fit transform', attributes, () => {
       const variants: { native?: Featurized; linear?: Featurized } = {};
       if (algorithms.some((a) => !needsLinearVariant(a))) variants.native = featurize(data, transform);
       if (algorithms.some(needsLinearVariant)) variants.linear = featurize(data, linearVariant(transform));
@@ -192,17 +201,22 @@ export class TrainingRunsService {
     for (const algorithm of algorithms) {
       const input = needsLinearVariant(algorithm) ? featurized.linear! : featurized.native!;
       const started = performance.now();
-      const model = await inSpan(`train ${algorithm}`, (span) => {
-        span.setAttributes({ 'keel.algorithm': algorithm, 'keel.rows.train': data.splits.train.rows });
-        return trainModel(algorithm, data, input, seed);
-      });
+      const model = await withSpan(
+        `train ${algorithm}`,
+        { ...attributes, [KeelAttr.MODEL_ALGORITHM]: algorithm, [KeelAttr.ROWS_TRAIN]: data.splits.train.rows },
+        () => trainModel(algorithm, data, input, seed),
+      );
       const trainMs = Math.round(performance.now() - started);
-      const metrics = await inSpan('evaluate holdout', (span) => {
-        const result = evaluateHoldout(spec.task, model.document, input, data.splits.holdout.y);
-        span.setAttributes({ 'keel.algorithm': algorithm, 'keel.rows.holdout': data.splits.holdout.rows });
-        for (const [name, value] of Object.entries(result)) span.setAttribute(`keel.metric.${name}`, value);
-        return result;
-      });
+      const metrics = await withSpan(
+        'evaluate holdout',
+        { ...attributes, [KeelAttr.MODEL_ALGORITHM]: algorithm, [KeelAttr.ROWS_HOLDOUT]: data.splits.holdout.rows },
+        (span) => {
+          const result = evaluateHoldout(spec.task, model.document, input, data.splits.holdout.y);
+          for (const [name, value] of Object.entries(result))
+            span.setAttribute(`${KeelAttr.METRIC_PREFIX}${name}`, value);
+          return result;
+        },
+      );
       candidates.push({ algorithm, params: model.params, metrics, trainMs, model });
     }
     const chosen = candidates[selectBest(candidates, spec.training.primaryMetric)];

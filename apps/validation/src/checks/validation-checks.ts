@@ -1,4 +1,4 @@
-import { type ColumnType, datasetColumns, type PipelineSpecV1, type ValidationFinding } from '@keel/contracts';
+import { type ColumnType, datasetSchema, type PipelineSpecV1, type ValidationFinding } from '@keel/contracts';
 import { type DatasetColumn, type DatasetTable } from '@keel/datasets';
 import { type z } from 'zod';
 
@@ -28,27 +28,6 @@ export interface ReferenceColumn {
 
 /** Beyond this many distinct values a column is an identifier, not a category: no unseen-category check. */
 export const MAX_REFERENCE_CATEGORIES = 10_000;
-
-interface ExpectedColumn {
-  name: string;
-  type: ColumnType;
-  role: 'numeric' | 'categorical' | 'target' | 'time' | 'attribute';
-  nullable: boolean;
-}
-
-/** Columns a version must have and their types, as ingestion writes them (see datasetColumns). */
-export function expectedColumns(spec: PipelineSpecV1): ExpectedColumn[] {
-  return datasetColumns(spec).map((name): ExpectedColumn => {
-    const feature = spec.features.find((f) => f.name === name);
-    if (feature?.type === 'numeric') return { name, type: 'number', role: 'numeric', nullable: feature.nullable };
-    if (feature) return { name, type: 'string', role: 'categorical', nullable: feature.nullable };
-    if (name === spec.target.column) {
-      return { name, type: spec.task === 'regression' ? 'number' : 'string', role: 'target', nullable: false };
-    }
-    if (name === spec.timeColumn) return { name, type: 'timestamp', role: 'time', nullable: false };
-    return { name, type: 'string', role: 'attribute', nullable: true };
-  });
-}
 
 function typeFits(actual: ColumnType, expected: ColumnType): boolean {
   if (expected === 'number') return actual === 'number' || actual === 'integer';
@@ -142,7 +121,7 @@ export function validateDataset(
       message: `${table.rowCount} rows, fewer than the ${validation.minRows} the spec requires`,
     });
   }
-  for (const expected of expectedColumns(spec)) {
+  for (const expected of datasetSchema(spec)) {
     const column = table.columns.find((c) => c.name === expected.name);
     if (!column) {
       // Protected attributes that are not features are lineage for fairness reports, not inputs: a warning.

@@ -1,11 +1,11 @@
-import { DatasetIngestedV1, DatasetRejectedV1, DatasetValidatedV1, type EventData } from '@keel/contracts';
+import { DatasetIngestedV1, DatasetRejectedV1, DatasetValidatedV1, derivedId, type EventData } from '@keel/contracts';
 import { type DatasetTable, writeParquet } from '@keel/datasets';
 import { BUCKETS } from '@keel/storage';
 import { EventHandlerHarness, fixtureTable, pipelineSpecFixture } from '@keel/testing';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ValidationConsumer } from './validation.consumer';
 import { type ValidationReference, type ValidationReport, type ValidationRepository } from './validation.repository';
-import { ValidationService } from './validation.service';
+import { ValidationService, validationEventId } from './validation.service';
 
 /** The repository's contract in memory: the first reference of a pipeline wins, one report per version. */
 class InMemoryValidationRepository {
@@ -39,7 +39,7 @@ describe('validation consumer, handled in memory', () => {
     const stored = harness.objects.seed(BUCKETS.datasets, spec.id, writeParquet(table), { extension: '.parquet' });
     return {
       pipelineId: spec.id,
-      datasetVersionId: `ds-${stored.sha256.slice(0, 32)}`,
+      datasetVersionId: derivedId('ds', [spec.id, stored.sha256]),
       uri: stored.uri,
       sha256: stored.sha256,
       sizeBytes: stored.sizeBytes,
@@ -64,7 +64,7 @@ describe('validation consumer, handled in memory', () => {
     expect(await harness.deliver(DatasetIngestedV1, ingested)).toBe('handled');
 
     const [validated] = harness.published(DatasetValidatedV1);
-    expect(validated.id).toBe(`dataset-validated-${ingested.datasetVersionId}`);
+    expect(validated.id).toBe(validationEventId('validated', ingested.datasetVersionId, 1));
     expect(validated.key).toBe(spec.id);
     expect(validated.data).toMatchObject({
       pipelineId: spec.id,
@@ -81,6 +81,18 @@ describe('validation consumer, handled in memory', () => {
     expect(harness.published(DatasetRejectedV1)).toEqual([]);
   });
 
+  it('given the same version again under a changed spec, when handled, then a new outcome; under the same spec, the same one', async () => {
+    const ingested = await version(fixtureTable('adult', spec, { count: 200 }));
+    await harness.deliver(DatasetIngestedV1, ingested, { id: 'ingested-1' });
+    await harness.deliver(DatasetIngestedV1, ingested, { id: 'ingested-2' });
+    await harness.pipelines.apply({ ...spec, description: 'changed' });
+    await harness.deliver(DatasetIngestedV1, ingested, { id: 'ingested-3' });
+
+    const ids = harness.published(DatasetValidatedV1).map((event) => event.id);
+    expect(ids).toEqual([ids[0], ids[0], validationEventId('validated', ingested.datasetVersionId, 2)]);
+    expect(ids[2]).not.toBe(ids[0]);
+  });
+
   it('given a later version with a mistyped column, when handled, then it is rejected naming the column', async () => {
     await harness.deliver(DatasetIngestedV1, await version(fixtureTable('adult', spec, { count: 200 })));
     const table = fixtureTable('adult', spec, { count: 200, from: 1_000 });
@@ -92,7 +104,7 @@ describe('validation consumer, handled in memory', () => {
     expect(await harness.deliver(DatasetIngestedV1, ingested)).toBe('handled');
 
     const [rejected] = harness.published(DatasetRejectedV1);
-    expect(rejected.id).toBe(`dataset-rejected-${ingested.datasetVersionId}`);
+    expect(rejected.id).toBe(validationEventId('rejected', ingested.datasetVersionId, 1));
     expect(rejected.data.failures).toEqual(
       expect.arrayContaining([expect.objectContaining({ check: 'column-type', column: 'age', severity: 'error' })]),
     );

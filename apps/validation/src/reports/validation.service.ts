@@ -4,14 +4,25 @@ import { type DatasetTable, readParquet } from '@keel/datasets';
 import { NonRetryableError } from '@keel/messaging';
 import { Infrastructure } from '@keel/service-runtime';
 import { BUCKETS } from '@keel/storage';
-import { SpanStatusCode, trace } from '@opentelemetry/api';
+import { KeelAttr, withSpan } from '@keel/telemetry';
 import { inferReference, profileTable, validateDataset } from '../checks/validation-checks';
 import { ValidationRepository } from './validation.repository';
 
-const tracer = trace.getTracer('keel-validation');
 const MAX_FINDINGS_IN_EVENT = 200;
 
 type Ingested = EventData<typeof DatasetIngestedV1>;
+
+/**
+ * The outcome of validating a dataset version (whose id names its pipeline) under a spec version: the checks depend
+ * on the spec, so a version validated again under a changed spec is a new outcome, and a redelivery the same one.
+ */
+export function validationEventId(
+  outcome: 'validated' | 'rejected',
+  datasetVersionId: string,
+  specVersion: number,
+): string {
+  return `dataset-${outcome}-${datasetVersionId}-spec${specVersion}`;
+}
 
 /**
  * Validates one dataset version: loads it (sha256-verified), sets the pipeline's reference from its first version,
@@ -25,24 +36,19 @@ export class ValidationService {
   ) {}
 
   async validate(data: Ingested): Promise<{ passed: boolean; reportUri: string }> {
-    return tracer.startActiveSpan('validate dataset version', async (span) => {
-      try {
-        span.setAttributes({ 'keel.pipeline.id': data.pipelineId, 'keel.dataset.version': data.datasetVersionId });
+    return withSpan(
+      'validate dataset version',
+      { [KeelAttr.PIPELINE_ID]: data.pipelineId, [KeelAttr.DATASET_VERSION]: data.datasetVersionId },
+      async (span) => {
         const result = await this.run(data);
-        span.setAttribute('keel.validation.passed', result.passed);
+        span.setAttribute(KeelAttr.VALIDATION_PASSED, result.passed);
         return result;
-      } catch (error) {
-        span.recordException(error as Error);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
-        throw error;
-      } finally {
-        span.end();
-      }
-    });
+      },
+    );
   }
 
   private async run(data: Ingested): Promise<{ passed: boolean; reportUri: string }> {
-    const { spec } = await this.infra.pipelines.get(data.pipelineId);
+    const { spec, version: specVersion } = await this.infra.pipelines.get(data.pipelineId);
     const table = await this.load(data);
     const reference =
       (await this.repository.reference(data.pipelineId)) ??
@@ -92,7 +98,7 @@ export class ValidationService {
           reportUri: stored.uri,
           warnings: findings.slice(0, MAX_FINDINGS_IN_EVENT),
         },
-        { id: `dataset-validated-${data.datasetVersionId}` },
+        { id: validationEventId('validated', data.datasetVersionId, specVersion) },
       );
     } else {
       await this.infra.publisher.publish(
@@ -103,7 +109,7 @@ export class ValidationService {
           reportUri: stored.uri,
           failures: errors.slice(0, MAX_FINDINGS_IN_EVENT),
         },
-        { id: `dataset-rejected-${data.datasetVersionId}` },
+        { id: validationEventId('rejected', data.datasetVersionId, specVersion) },
       );
     }
     return { passed, reportUri: stored.uri };

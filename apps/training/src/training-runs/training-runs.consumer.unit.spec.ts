@@ -1,0 +1,110 @@
+import { derivedId, type EventData, FeaturesMaterializedV1, ModelTrainedV1 } from '@keel/contracts';
+import { SPLIT_COLUMN, writeParquet } from '@keel/datasets';
+import { fitTransform, stableStringify } from '@keel/ml-models';
+import { BUCKETS } from '@keel/storage';
+import { EventHandlerHarness, fixtureTable, pipelineSpecFixture } from '@keel/testing';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { type TrainingConfig } from '../config';
+import { TrainingRunsConsumer } from './training-runs.consumer';
+import { type TrainingRunRecord, type TrainingRunsRepository } from './training-runs.repository';
+import { modelTrainedEventId, trainingRunId, TrainingRunsService } from './training-runs.service';
+
+type FeaturesMaterialized = EventData<typeof FeaturesMaterializedV1>;
+
+/** What a feature-set announcement needs of training's repository, in memory. */
+class InMemoryTrainingRunsRepository {
+  constructor(private readonly harness: EventHandlerHarness) {}
+
+  async saveInput(features: FeaturesMaterialized): Promise<void> {
+    this.harness.recordWrite('training_inputs', features.pipelineId, features);
+  }
+
+  async saveRun(run: TrainingRunRecord): Promise<void> {
+    this.harness.recordWrite('training_runs', run.runId, run);
+  }
+}
+
+const spec = pipelineSpecFixture('bike-demand', {
+  id: 'bike-unit',
+  features: [
+    { name: 'temp', type: 'numeric', nullable: true, impute: 'mean', standardize: true },
+    { name: 'hr', type: 'numeric', nullable: true, impute: 'mean', standardize: true },
+  ],
+  training: { algorithms: ['linear-regression'], primaryMetric: 'rmse', seed: 42 },
+});
+const twin = { ...spec, id: 'bike-twin' } as typeof spec;
+
+describe('training-runs consumer, handled in memory', () => {
+  let harness: EventHandlerHarness;
+
+  /** The feature set a pipeline materialized from the first 400 bike rows: the same bytes for every pipeline. */
+  function materialized(pipelineId: string): FeaturesMaterialized {
+    const table = fixtureTable('bike', spec, { count: 400 });
+    table.columns.push({
+      name: SPLIT_COLUMN,
+      type: 'string',
+      values: Array.from({ length: table.rowCount }, (_, i) => (i % 5 === 0 ? 'holdout' : 'train')),
+    });
+    const raw = (name: string) => table.columns.find((c) => c.name === name)!.values as (number | null)[];
+    const transform = fitTransform(
+      { temp: raw('temp'), hr: raw('hr') },
+      spec.features.map((f) => ({
+        name: f.name,
+        kind: 'numeric' as const,
+        impute: 'mean' as const,
+        standardize: true,
+      })),
+    );
+    const featureSet = harness.objects.seed(BUCKETS.features, `${pipelineId}/feature-sets`, writeParquet(table));
+    const fitted = harness.objects.seed(
+      BUCKETS.features,
+      `${pipelineId}/transforms`,
+      Buffer.from(stableStringify(transform)),
+    );
+    const datasetSha256 = 'd'.repeat(64);
+    const datasetVersionId = derivedId('ds', [pipelineId, datasetSha256]);
+    return {
+      pipelineId,
+      datasetVersionId,
+      datasetSha256,
+      featureSetId: derivedId('fs', [pipelineId, datasetVersionId, featureSet.sha256, fitted.sha256]),
+      featureSetUri: featureSet.uri,
+      featureSetSha256: featureSet.sha256,
+      transformUri: fitted.uri,
+      transformSha256: fitted.sha256,
+      rowCounts: { train: 320, validation: 0, holdout: 80 },
+    } as FeaturesMaterialized;
+  }
+
+  beforeEach(async () => {
+    harness = new EventHandlerHarness({ service: 'training' });
+    await harness.pipelines.apply(spec);
+    await harness.pipelines.apply(twin);
+    const repository = new InMemoryTrainingRunsRepository(harness) as unknown as TrainingRunsRepository;
+    const config = { TRAINING_REQUEST_COOLDOWN_MS: 3_600_000 } as TrainingConfig;
+    const service = new TrainingRunsService(harness.infrastructure, repository, config, harness.logger);
+    await new TrainingRunsConsumer(harness.infrastructure, service).onApplicationBootstrap();
+  });
+
+  it('given two pipelines with identical feature sets and specs, when handled, then two runs and two events', async () => {
+    expect(await harness.deliver(FeaturesMaterializedV1, materialized(spec.id))).toBe('handled');
+    expect(await harness.deliver(FeaturesMaterializedV1, materialized(twin.id))).toBe('handled');
+
+    const [first, second] = harness.published(ModelTrainedV1);
+    expect(second.data.metrics).toEqual(first.data.metrics);
+    expect(second.data.runId).not.toBe(first.data.runId);
+    expect(second.id).not.toBe(first.id);
+    expect(first.data.runId).toBe(trainingRunId(spec.id, first.data.packageSha256));
+    expect(first.id).toBe(modelTrainedEventId(first.data.runId));
+  });
+
+  it('given the same feature set under a new event id, when handled, then the same run and event id', async () => {
+    await harness.deliver(FeaturesMaterializedV1, materialized(spec.id), { id: 'materialized-1' });
+    await harness.deliver(FeaturesMaterializedV1, materialized(spec.id), { id: 'materialized-2' });
+
+    const [first, second] = harness.published(ModelTrainedV1);
+    expect(second.data.runId).toBe(first.data.runId);
+    expect(second.data.packageSha256).toBe(first.data.packageSha256);
+    expect(second.id).toBe(first.id);
+  });
+});

@@ -1,0 +1,17 @@
+/**
+ * How a materialized feature set is laid out, shared by the features service that writes it and the training service
+ * that reads it: the dataset's columns of the labelled rows plus one column naming each row's split.
+ */
+
+/** Which part of the data a row belongs to. */
+export type SplitName = 'train' | 'validation' | 'holdout';
+
+export const SPLITS: readonly SplitName[] = ['train', 'validation', 'holdout'];
+
+/** The column that tags each feature-set row with its split. */
+export const SPLIT_COLUMN = 'split';
+
+/** Cells as feature transforms read them: booleans become their text, everything else is kept. */
+export function transformInputs(values: readonly (number | string | boolean | null)[]): (number | string | null)[] {
+  return values.map((v) => (typeof v === 'boolean' ? String(v) : v));
+}
