@@ -59,5 +59,15 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // Monitoring's data flows one way, predictions → drift: the prediction log hands rows on, nothing calls back.
+    files: ['apps/monitoring/src/drift/**/*.ts', 'apps/monitoring/src/labels/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '(^|/)predictions/', message: 'drift/ and labels/ never import predictions/.' }] },
+      ],
+    },
+  },
   prettier,
 );

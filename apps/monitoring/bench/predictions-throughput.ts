@@ -7,78 +7,39 @@
  * monitoring services running on the stack (which consume the same topic) cannot touch its state.
  * Run: npx node -r @swc-node/register apps/monitoring/bench/predictions-throughput.ts
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { type EventData, LabelReceivedV1, type PipelineId, PredictionLoggedV1 } from '@keel/contracts';
-import { createKafka } from '@keel/messaging';
-import { createModelDocument, fitTransform, TransformRunner, trainLogisticRegression } from '@keel/ml-models';
-import { buildReference, outputsForTask, serializePackage, signatureFromSpec } from '@keel/model-package';
-import { parsePipelineSpec } from '@keel/pipelines';
-import { Infrastructure, startService } from '@keel/service-runtime';
+import { type EventData, type PipelineId, PredictionLoggedV1 } from '@keel/contracts';
+import { serializePackage } from '@keel/model-package';
+import { Infrastructure } from '@keel/service-runtime';
 import { BUCKETS } from '@keel/storage';
-import { stackEndpoints, uniqueName } from '@keel/testing';
-import { monitoringEnvSchema } from '../src/config';
-import { packageLocatorModule } from '../src/drift/package-locator';
-import { MonitoringModule } from '../src/monitoring.module';
-import { PredictionsService } from '../src/predictions/predictions.service';
-import { PredictionLogRepository } from '../src/predictions/prediction-log.repository';
+import { uniqueName } from '@keel/testing';
 import { DriftService } from '../src/drift/drift.service';
+import { WindowCounterRepository } from '../src/drift/window-counter.repository';
+import { PredictionLogRepository } from '../src/predictions/prediction-log.repository';
+import { PredictionsService } from '../src/predictions/predictions.service';
+import {
+  adultPackage,
+  adultRows,
+  adultSpec,
+  servedInputs,
+  startMonitoringUnderTest,
+} from '../src/test-support/monitoring-under-test';
 
 const EVENTS = 100;
 const EXISTING_LOGS = 3_000;
 const MONGO_URL = process.env.BENCH_MONGO_URL ?? 'mongodb://127.0.0.1:27017/keel_bench';
 const ROWS_PER_EVENT = 5;
-const root = join(__dirname, '../../..');
-const lines = readFileSync(join(root, 'fixtures/datasets/adult/adult.csv'), 'utf8').trimEnd().split('\n');
-const header = lines[0].split(',');
-const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 async function main(): Promise<void> {
-  const id = uniqueName('bench-mon');
-  const spec = {
-    ...parsePipelineSpec(
-      readFileSync(join(root, 'fixtures/pipelines/adult-income.yaml'), 'utf8').replace('id: adult-income', `id: ${id}`),
-    ),
-    monitoring: { windowRows: 200, psiThreshold: 0.2 },
-  };
-  const numeric = new Set(spec.features.filter((f) => f.type === 'numeric').map((f) => f.name));
-  const rows = lines.slice(1, 1_001).map((line) => {
-    const fields = line.split(',');
-    return Object.fromEntries(
-      header.map((name, i) => [name, fields[i] === '' ? null : numeric.has(name) ? Number(fields[i]) : fields[i]]),
-    ) as Record<string, string | number | null>;
-  });
-
-  const name = uniqueName('monitoring-bench');
-  const kafka = createKafka({ clientId: 'monitoring-bench', brokers: stackEndpoints.kafkaBrokers, logger: quiet });
-  const admin = kafka.admin();
-  await admin.connect();
-  for (const [suffix, topic] of [
-    ['predictions', PredictionLoggedV1.topic],
-    ['labels', LabelReceivedV1.topic],
-  ]) {
-    const ends = await admin.fetchTopicOffsets(topic);
-    await admin.setOffsets({
-      groupId: `${name}.${suffix}`,
-      topic,
-      partitions: ends.map(({ partition, high }) => ({ partition, offset: high })),
-    });
-  }
-  await admin.disconnect();
+  const spec = adultSpec('bench-mon');
+  const id = spec.id;
+  const rows = adultRows(spec, 1_000, 0);
 
   let packageRef = { packageUri: '', packageSha256: '' };
-  const service = await startService({
-    name,
-    envSchema: monitoringEnvSchema,
-    features: [MonitoringModule, packageLocatorModule({ locate: async () => packageRef })],
-    telemetry: { enabled: false, forceFlush: async () => undefined, shutdown: async () => undefined },
-    env: {
-      ...process.env,
-      MONGO_URL,
-      HTTP_PORT: '0',
-      GRPC_PORT: '0',
-      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'silent',
-    },
+  const { service } = await startMonitoringUnderTest({
+    namePrefix: 'monitoring-bench',
+    mongoUrl: MONGO_URL,
+    locator: { locate: async () => packageRef },
+    logLevel: process.env.BENCH_LOG_LEVEL,
   });
   const infra = service.app.get(Infrastructure);
   // Time inside the monitoring handler alone, apart from the messaging lib's own work per event (dedupe, commit).
@@ -97,9 +58,9 @@ async function main(): Promise<void> {
     };
   };
   timed('pipelines.get', infra.pipelines, 'get');
-  const logs = service.app.get(PredictionLogRepository);
-  timed('insertNew', logs, 'insertNew');
-  timed('allocate', logs, 'allocate');
+  timed('insertNew', service.app.get(PredictionLogRepository), 'insertNew');
+  timed('allocate', service.app.get(WindowCounterRepository), 'allocate');
+  // Private steps of DriftService.record, timed on the instance.
   const drift = service.app.get(DriftService);
   timed('merge', drift, 'merge');
   timed('evaluateReady', drift, 'evaluateReady');
@@ -116,50 +77,7 @@ async function main(): Promise<void> {
   };
   try {
     await infra.pipelines.apply(spec);
-    const training = rows.slice(0, 500);
-    const inputs = signatureFromSpec(spec);
-    const columns = Object.fromEntries(inputs.map((input) => [input.name, training.map((row) => row[input.name])]));
-    const fitted = fitTransform(
-      columns,
-      spec.features.map((f) =>
-        f.type === 'numeric'
-          ? { name: f.name, kind: 'numeric' as const, impute: f.impute, standardize: f.standardize }
-          : { name: f.name, kind: 'categorical' as const, encoding: 'onehot' as const, unknown: f.unknown },
-      ),
-    );
-    const model = createModelDocument({
-      model: trainLogisticRegression(
-        new TransformRunner(fitted).table(columns),
-        training.map((row) => (row.income === spec.target.positive ? 1 : 0)),
-      ),
-      preprocessing: fitted,
-      classes: ['<=50K', '>50K'],
-    });
-    const pkg = {
-      format: 'keel.package' as const,
-      version: 1 as const,
-      pipelineId: id,
-      modelName: 'bench-model',
-      task: spec.task,
-      target: { column: 'income', positive: '>50K', negative: '<=50K' },
-      signature: { inputs, outputs: outputsForTask(spec.task) },
-      model,
-      metrics: {},
-      lineage: {
-        datasetVersionId: 'ds-0000000000000000',
-        datasetSha256: '0'.repeat(64),
-        featureSetId: 'fs-0000000000000000',
-        featureSetSha256: '0'.repeat(64),
-        transformSha256: '0'.repeat(64),
-        codeVersion: 'bench',
-        seed: 42,
-        algorithm: 'logistic-regression',
-        params: {},
-        trainRows: training.length,
-        holdoutRows: 0,
-      },
-      reference: buildReference(inputs, columns),
-    };
+    const pkg = adultPackage(spec, rows.slice(0, 500), { modelName: 'bench-model', codeVersion: 'bench' });
     const stored = await infra.objects.putContentAddressed(BUCKETS.models, `${id}/packages`, serializePackage(pkg), {
       extension: '.json',
     });
@@ -202,7 +120,7 @@ async function main(): Promise<void> {
         servedAt: new Date().toISOString(),
         predictions: batch.map((row, i) => ({
           predictionId: `${id}-${e}-${i}`,
-          inputs: Object.fromEntries(Object.entries(row).filter(([key]) => key !== 'income' && key !== 'split')),
+          inputs: servedInputs(row),
           outputs: { probability: 0.2, label: '<=50K' },
         })),
       };
@@ -214,9 +132,7 @@ async function main(): Promise<void> {
     const windows = infra.mongo.collection('drift_windows');
     let lastCount: number | undefined;
     for (;;) {
-      // By _id (this shape), or by fields (the first shape; the bench database's counters collection is tiny).
-      const counter =
-        (await counters.findOne({ _id: `${id}|1` as never })) ?? (await counters.findOne({ pipelineId: id }));
+      const counter = await counters.findOne({ _id: `${id}|1` as never });
       const evaluated = await windows.countDocuments({ pipelineId: id, status: 'evaluated' });
       if (counter?.count === EVENTS * ROWS_PER_EVENT && evaluated === 2) break;
       if (counter?.count !== lastCount) {

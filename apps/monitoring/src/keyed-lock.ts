@@ -1,7 +1,6 @@
 /**
- * Runs tasks one at a time per key within this process. FerretDB's conditional updates (`{_id, rev}`) are not
- * atomic under concurrency (two writers that read the same rev can both succeed, losing one write: measured on this
- * stack), so read-modify-write sequences on one document are serialised here; across replicas the rev check remains.
+ * Runs tasks one at a time per key within this process: read-modify-write sequences on one document are serialised
+ * here, because the store offers no atomic conditional update to do it (see docs/design/repositories.md).
  */
 export class KeyedLock {
   private readonly tails = new Map<string, Promise<unknown>>();

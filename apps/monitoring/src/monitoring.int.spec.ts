@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import {
   DriftDetectedV1,
   type EventData,
@@ -9,91 +7,24 @@ import {
   type PipelineSpecV1,
   TrainingRequestedV1,
 } from '@keel/contracts';
-import { createKafka, NonRetryableError } from '@keel/messaging';
-import { fitTransform, TransformRunner, trainLogisticRegression, createModelDocument } from '@keel/ml-models';
-import {
-  buildReference,
-  type ModelPackage,
-  outputsForTask,
-  serializePackage,
-  signatureFromSpec,
-} from '@keel/model-package';
-import { parsePipelineSpec } from '@keel/pipelines';
-import { Infrastructure, type RunningService, startService } from '@keel/service-runtime';
+import { NonRetryableError } from '@keel/messaging';
+import { serializePackage } from '@keel/model-package';
+import { Infrastructure, type RunningService } from '@keel/service-runtime';
 import { BUCKETS } from '@keel/storage';
-import { eventually, stackEndpoints, uniqueName } from '@keel/testing';
+import { eventually, uniqueName } from '@keel/testing';
 import { type Consumer } from 'kafkajs';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { monitoringEnvSchema } from './config';
-import { packageLocatorModule } from './drift/package-locator';
-import { MonitoringModule } from './monitoring.module';
+import {
+  adultPackage,
+  adultRows,
+  adultSpec,
+  type AdultRow,
+  servedInputs,
+  startMonitoringUnderTest,
+} from './test-support/monitoring-under-test';
 
-const root = join(__dirname, '../../..');
-const adultYaml = readFileSync(join(root, 'fixtures/pipelines/adult-income.yaml'), 'utf8');
-const adultLines = readFileSync(join(root, 'fixtures/datasets/adult/adult.csv'), 'utf8').trimEnd().split('\n');
-const header = adultLines[0].split(',');
-const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const MODEL_NAME = 'adult-income-model';
-
-type Row = Record<string, string | number | null>;
-
-/** Adult rows `from` … `from + n − 1` (0-based after the header), numeric columns as numbers, '' as null. */
-function adultRows(spec: PipelineSpecV1, n: number, from: number): Row[] {
-  const numeric = new Set(spec.features.filter((f) => f.type === 'numeric').map((f) => f.name));
-  return adultLines.slice(1 + from, 1 + from + n).map((line) => {
-    const fields = line.split(',');
-    return Object.fromEntries(
-      header.map((name, i) => [name, fields[i] === '' ? null : numeric.has(name) ? Number(fields[i]) : fields[i]]),
-    );
-  });
-}
-
-/** A real package: logistic regression on the rows, with the drift reference of the same rows. */
-function buildPackage(spec: PipelineSpecV1, rows: Row[]): ModelPackage {
-  const inputs = signatureFromSpec(spec);
-  const columns = Object.fromEntries(inputs.map((input) => [input.name, rows.map((row) => row[input.name])]));
-  const fitted = fitTransform(
-    columns,
-    spec.features.map((f) =>
-      f.type === 'numeric'
-        ? { name: f.name, kind: 'numeric' as const, impute: f.impute, standardize: f.standardize }
-        : { name: f.name, kind: 'categorical' as const, encoding: 'onehot' as const, unknown: f.unknown },
-    ),
-  );
-  const x = new TransformRunner(fitted).table(columns);
-  const y = rows.map((row) => (row.income === spec.target.positive ? 1 : 0));
-  const model = createModelDocument({
-    model: trainLogisticRegression(x, y),
-    preprocessing: fitted,
-    classes: ['<=50K', '>50K'],
-  });
-  return {
-    format: 'keel.package',
-    version: 1,
-    pipelineId: spec.id,
-    modelName: MODEL_NAME,
-    task: spec.task,
-    target: { column: 'income', positive: '>50K', negative: '<=50K' },
-    signature: { inputs, outputs: outputsForTask(spec.task) },
-    model,
-    metrics: {},
-    lineage: {
-      datasetVersionId: 'ds-0000000000000000',
-      datasetSha256: '0'.repeat(64),
-      featureSetId: 'fs-0000000000000000',
-      featureSetSha256: '0'.repeat(64),
-      transformSha256: '0'.repeat(64),
-      codeVersion: 'int-test',
-      seed: 42,
-      algorithm: 'logistic-regression',
-      params: {},
-      trainRows: rows.length,
-      holdoutRows: 0,
-    },
-    reference: buildReference(inputs, columns),
-  };
-}
 
 describe('monitoring against the real stack', () => {
   let service: RunningService;
@@ -105,62 +36,33 @@ describe('monitoring against the real stack', () => {
   const eventsOn = (topic: string) => seen.filter((event) => event.topic === topic);
 
   beforeAll(async () => {
-    const id = uniqueName('mon-adult');
-    spec = parsePipelineSpec(adultYaml.replace('id: adult-income', `id: ${id}`));
-    spec = { ...spec, monitoring: { windowRows: 200, psiThreshold: 0.2 } };
+    spec = adultSpec('mon-adult');
+    const id = spec.id;
 
-    // A unique name is a unique consumer group, so a running monitoring service does not take our events; its
-    // offsets start at the topics' ends, so the run does not replay every earlier run's (and other tests') events.
-    const name = uniqueName('monitoring');
-    const kafka = createKafka({ clientId: 'monitoring-int', brokers: stackEndpoints.kafkaBrokers, logger: quiet });
-    const admin = kafka.admin();
-    await admin.connect();
-    for (const [suffix, topic] of [
-      ['predictions', PredictionLoggedV1.topic],
-      ['labels', LabelReceivedV1.topic],
-    ]) {
-      const ends = await admin.fetchTopicOffsets(topic);
-      await admin.setOffsets({
-        groupId: `${name}.${suffix}`,
-        topic,
-        partitions: ends.map(({ partition, high }) => ({ partition, offset: high })),
-      });
-    }
-    await admin.disconnect();
-
-    service = await startService({
-      name,
-      envSchema: monitoringEnvSchema,
-      features: [
-        MonitoringModule,
-        packageLocatorModule({
-          locate: async (ref) => {
-            if (ref.pipelineId !== id || !packageRef.packageUri)
-              throw new NonRetryableError(`no test package for ${ref.pipelineId}`);
-            return packageRef;
-          },
-        }),
-      ],
-      telemetry: { enabled: false, forceFlush: async () => undefined, shutdown: async () => undefined },
-      env: {
-        ...process.env,
-        // Its own database: a monitoring service running on the stack consumes the same topic (in its own group) and,
-        // not knowing the test's model in its registry, would close the test's `_id`-keyed windows as failed.
-        MONGO_URL: process.env.MONITORING_INT_MONGO_URL ?? 'mongodb://127.0.0.1:27017/keel_monitoring_int',
-        HTTP_PORT: '0',
-        GRPC_PORT: '0',
-        LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    const started = await startMonitoringUnderTest({
+      namePrefix: 'monitoring',
+      // Its own database: a monitoring service running on the stack consumes the same topic (in its own group) and,
+      // not knowing the test's model in its registry, would close the test's `_id`-keyed windows as failed.
+      mongoUrl: process.env.MONITORING_INT_MONGO_URL ?? 'mongodb://127.0.0.1:27017/keel_monitoring_int',
+      locator: {
+        locate: async (ref) => {
+          if (ref.pipelineId !== id || !packageRef.packageUri)
+            throw new NonRetryableError(`no test package for ${ref.pipelineId}`);
+          return packageRef;
+        },
       },
+      logLevel: process.env.TEST_LOG_LEVEL,
     });
+    service = started.service;
     infra = service.app.get(Infrastructure);
     await infra.pipelines.apply(spec);
-    const pkg = buildPackage(spec, adultRows(spec, 500, 0));
+    const pkg = adultPackage(spec, adultRows(spec, 500, 0), { modelName: MODEL_NAME, codeVersion: 'int-test' });
     const stored = await infra.objects.putContentAddressed(BUCKETS.models, `${id}/packages`, serializePackage(pkg), {
       extension: '.json',
     });
     packageRef = { packageUri: stored.uri, packageSha256: stored.sha256 };
 
-    reader = kafka.consumer({
+    reader = started.kafka.consumer({
       groupId: uniqueName('monitoring-reader'),
     });
     await reader.connect();
@@ -179,7 +81,7 @@ describe('monitoring against the real stack', () => {
   });
 
   /** Publishes rows as predictions.logged events of 50 predictions each; prediction ids are `<pipeline>-<prefix>-<row index>`. */
-  async function logPredictions(rows: Row[], prefix: string): Promise<void> {
+  async function logPredictions(rows: AdultRow[], prefix: string): Promise<void> {
     for (let start = 0; start < rows.length; start += 50) {
       const batch = rows.slice(start, start + 50);
       const data: EventData<typeof PredictionLoggedV1> = {
@@ -188,16 +90,11 @@ describe('monitoring against the real stack', () => {
         modelName: MODEL_NAME,
         modelVersion: 1,
         servedAt: new Date().toISOString(),
-        predictions: batch.map((row, i) => {
-          const inputs = Object.fromEntries(
-            Object.entries(row).filter(([name]) => name !== 'income' && name !== 'split'),
-          );
-          return {
-            predictionId: `${spec.id}-${prefix}-${start + i}`,
-            inputs,
-            outputs: { probability: 0.2, label: '<=50K' },
-          };
-        }),
+        predictions: batch.map((row, i) => ({
+          predictionId: `${spec.id}-${prefix}-${start + i}`,
+          inputs: servedInputs(row),
+          outputs: { probability: 0.2, label: '<=50K' },
+        })),
       };
       await infra.publisher.publish(PredictionLoggedV1, data);
     }

@@ -101,58 +101,50 @@ export function evaluateSummaries(
   const features: FeatureDriftReport[] = [];
   const skipped: string[] = [];
   for (const [feature, ref] of Object.entries(reference).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    const current = summaries.get(feature);
-    const report =
-      ref.kind === 'numeric'
-        ? current instanceof NumericSummary
-          ? compareNumericFeature(feature, ref.summary, current, psiThreshold)
-          : undefined
-        : current instanceof CategoricalSummary
-          ? compareCategoricalFeature(feature, ref.summary, current, psiThreshold)
-          : undefined;
+    const report = compareFeature(feature, ref, summaries.get(feature), psiThreshold);
     if (report) features.push(report);
     else skipped.push(feature);
   }
   return { features, drifted: features.some((feature) => feature.drifted), skipped };
 }
 
-function compareNumericFeature(
+/** One feature against its reference; undefined when the window or the reference has no non-missing value. */
+function compareFeature(
   feature: string,
-  referenceJson: Extract<FeatureReference, { kind: 'numeric' }>['summary'],
-  current: NumericSummary,
+  ref: FeatureReference,
+  current: NumericSummary | CategoricalSummary | undefined,
   psiThreshold: number,
 ): FeatureDriftReport | undefined {
-  const reference = NumericSummary.fromJSON(referenceJson);
-  if (current.count === 0 || reference.count === 0) return undefined;
-  const drift = compareNumeric(reference, current, { psi: psiThreshold });
-  return {
-    feature,
-    kind: 'numeric',
-    psi: drift.psi,
-    jensenShannon: drift.jensenShannon,
-    pValue: drift.ks.pValue,
-    currentCount: current.count,
-    drifted: drift.drifted.psi,
-  };
+  if (ref.kind === 'numeric') {
+    if (!(current instanceof NumericSummary) || current.count === 0) return undefined;
+    const reference = NumericSummary.fromJSON(ref.summary);
+    if (reference.count === 0) return undefined;
+    const drift = compareNumeric(reference, current, { psi: psiThreshold });
+    return featureReport(feature, 'numeric', drift, drift.ks.pValue, current.count);
+  }
+  if (!(current instanceof CategoricalSummary) || current.count === 0) return undefined;
+  const fullReference = CategoricalSummary.fromJSON(ref.summary);
+  if (fullReference.count === 0) return undefined;
+  const pooled = poolRareCategories(fullReference, current);
+  const drift = compareCategorical(pooled.reference, pooled.current, { psi: psiThreshold });
+  return featureReport(feature, 'categorical', drift, drift.chiSquare.pValue, pooled.current.count);
 }
 
-function compareCategoricalFeature(
+/** A feature's line of the report; drift is judged by PSI alone, the p-value is reported beside it. */
+function featureReport(
   feature: string,
-  referenceJson: Extract<FeatureReference, { kind: 'categorical' }>['summary'],
-  fullCurrent: CategoricalSummary,
-  psiThreshold: number,
-): FeatureDriftReport | undefined {
-  const fullReference = CategoricalSummary.fromJSON(referenceJson);
-  if (fullCurrent.count === 0 || fullReference.count === 0) return undefined;
-  const { reference, current } = poolRareCategories(fullReference, fullCurrent);
-  const drift = compareCategorical(reference, current, { psi: psiThreshold });
+  kind: FeatureDriftReport['kind'],
+  drift: { psi: number; jensenShannon: number; drifted: { psi: boolean } },
+  pValue: number,
+  currentCount: number,
+): FeatureDriftReport {
   return {
     feature,
-    kind: 'categorical',
+    kind,
     psi: drift.psi,
     jensenShannon: drift.jensenShannon,
-    pValue: drift.chiSquare.pValue,
-    currentCount: current.count,
+    pValue,
+    currentCount,
     drifted: drift.drifted.psi,
   };
 }

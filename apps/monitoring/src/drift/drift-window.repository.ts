@@ -6,7 +6,7 @@ import { type FeatureDriftReport } from './drift-evaluator';
 /** One feature's line in a window report. */
 export type WindowFeatureReport = Pick<FeatureDriftReport, 'feature' | 'psi' | 'jensenShannon' | 'pValue' | 'drifted'>;
 
-/** `_id` of a drift window: FerretDB only uses an index for `_id` equality, so every hot-path lookup is by it. */
+/** `_id` of a drift window: every hot-path lookup is by it (see docs/design/repositories.md). */
 export function windowId(pipelineId: string, modelVersion: number, windowIndex: number): string {
   return `${pipelineId}|${modelVersion}|${windowIndex}`;
 }
@@ -93,8 +93,8 @@ const driftWindowSchema = new Schema<DriftWindowDocument>(
   { collection: 'drift_windows', versionKey: false },
 );
 
-/** The unique index of the windows' first shape, keyed by fields: it would refuse `_id`-keyed twins of old windows. */
-const LEGACY_UNIQUE_INDEX = 'pipelineId_1_modelVersion_1_windowIndex_1';
+/** A unique index on the window's fields would refuse an `_id`-keyed window whose fields a field-keyed one holds. */
+const FIELD_KEYED_UNIQUE_INDEX = 'pipelineId_1_modelVersion_1_windowIndex_1';
 
 /** Drift windows and their reports (`drift_windows`), read and written by `_id` on the hot path. */
 @Injectable()
@@ -106,7 +106,7 @@ export class DriftWindowRepository implements OnModuleInit {
   }
 
   async onModuleInit(): Promise<void> {
-    await this.windows.collection.dropIndex(LEGACY_UNIQUE_INDEX).catch(() => undefined);
+    await this.windows.collection.dropIndex(FIELD_KEYED_UNIQUE_INDEX).catch(() => undefined);
   }
 
   get(id: string): Promise<DriftWindowDocument | null> {
@@ -120,9 +120,8 @@ export class DriftWindowRepository implements OnModuleInit {
   }
 
   /**
-   * Writes a merge read at `rev`. Filtered by `_id` alone: FerretDB scans the collection for any other condition (a
-   * `{_id, rev}` filter too) and does not apply conditional updates atomically, so merges of a window are serialised
-   * in this process (DriftService) and `rev` counts writes.
+   * Writes a merge read at `rev`. `_id`-only filter: the caller serialises merges of a window (DriftService), and
+   * `rev` counts writes (see docs/design/repositories.md).
    */
   async update(id: string, rev: number, changes: Partial<Omit<DriftWindowDocument, '_id' | 'rev'>>): Promise<boolean> {
     const result = await this.windows.updateOne({ _id: id }, { $set: { ...changes, rev: rev + 1 } });

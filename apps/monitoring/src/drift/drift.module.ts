@@ -1,16 +1,27 @@
 import { Module } from '@nestjs/common';
-import { PredictionLogModule } from '../predictions/prediction-log.module';
+import { DriftEventsPublisher } from './drift-events.publisher';
+import { DriftWindowRepository } from './drift-window.repository';
 import { DriftController } from './drift.controller';
 import { DriftMetrics } from './drift.metrics';
 import { DriftService } from './drift.service';
-import { DriftWindowRepository } from './drift-window.repository';
 import { PackageCache } from './package-cache';
+import { WindowCounterRepository } from './window-counter.repository';
 
-/** Drift windows: evaluation against the model package's reference, reports, drift and retraining events. */
+/**
+ * Drift windows: per-version counters that number logged rows into windows, window summaries, evaluation against
+ * the model package's reference, reports, drift and retraining events. Fed by the prediction log (DriftService);
+ * imports nothing of it.
+ */
 @Module({
-  imports: [PredictionLogModule],
   controllers: [DriftController],
-  providers: [DriftService, DriftWindowRepository, DriftMetrics, PackageCache],
-  exports: [DriftService, DriftWindowRepository],
+  providers: [
+    DriftService,
+    DriftWindowRepository,
+    WindowCounterRepository,
+    DriftEventsPublisher,
+    DriftMetrics,
+    PackageCache,
+  ],
+  exports: [DriftService],
 })
 export class DriftModule {}

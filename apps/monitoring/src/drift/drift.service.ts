@@ -1,19 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
-import {
-  DriftDetectedV1,
-  type PipelineId,
-  type PipelineSpecV1,
-  type Scalar,
-  TrainingRequestedV1,
-} from '@keel/contracts';
+import { type PipelineSpecV1, type Scalar } from '@keel/contracts';
 import { isRetryable } from '@keel/messaging';
-import { Infrastructure, ROOT_LOGGER } from '@keel/service-runtime';
-import { SpanStatusCode, trace } from '@opentelemetry/api';
+import { ROOT_LOGGER } from '@keel/service-runtime';
+import { KeelAttr, withSpan } from '@keel/telemetry';
 import { type Logger } from 'pino';
 import { KeyedLock } from '../keyed-lock';
-import { type CounterDocument, PredictionLogRepository } from '../predictions/prediction-log.repository';
-import { fullWindows } from '../predictions/windows';
-import { DriftMetrics } from './drift.metrics';
+import { DriftEventsPublisher } from './drift-events.publisher';
 import { addRows, emptySummaries, evaluateSummaries, summariesFromJson, summariesToJson } from './drift-evaluator';
 import {
   type DriftWindowDocument,
@@ -22,28 +14,34 @@ import {
   type WindowReport,
   windowId,
 } from './drift-window.repository';
+import { DriftMetrics } from './drift.metrics';
 import { PackageCache } from './package-cache';
+import { type CounterDocument, WindowCounterRepository } from './window-counter.repository';
+import { fullWindows, rowsByWindow } from './window-numbering';
 
-const tracer = trace.getTracer('keel-monitoring');
-
-/** Rows of one predictions event that fall into one window. */
-export interface WindowRows {
+/** Rows of one predictions event that the prediction log took for the first time, handed on to drift. */
+export interface LoggedRows {
+  /** The CloudEvent id: its rows are numbered, and merged into their windows, once. */
+  eventId: string;
   pipelineId: string;
   modelName: string;
   modelVersion: number;
-  windowIndex: number;
-  /** The CloudEvent id, recorded on the window once merged. */
-  eventId: string;
   servedAt: Date;
   inputs: readonly Readonly<Record<string, Scalar>>[];
+}
+
+/** Rows of one predictions event that fall into one window. */
+interface WindowRows extends LoggedRows {
+  windowIndex: number;
 }
 
 const MAX_CONFLICTS = 50;
 
 /**
- * Drift windows: merges served inputs into each window's mergeable summaries as they arrive, evaluates a full window
- * from its summaries against the model version's training reference, stores the report and, when a feature's PSI
- * reaches the pipeline's threshold, publishes drift.detected and asks for retraining. Every lookup is by `_id`.
+ * Drift windows of each model version: numbers logged rows on the version's counter, merges them into their
+ * windows' mergeable summaries, evaluates a full window from its summaries against the version's training
+ * reference, stores the report and, when a feature's PSI reaches the pipeline's threshold, publishes drift.detected
+ * and asks for retraining. A redelivered event has one effect: it gets the numbers it had and merges once.
  */
 @Injectable()
 export class DriftService {
@@ -52,10 +50,10 @@ export class DriftService {
   private readonly evaluationLock = new KeyedLock();
 
   constructor(
-    private readonly infra: Infrastructure,
     private readonly windows: DriftWindowRepository,
-    private readonly counters: PredictionLogRepository,
+    private readonly counters: WindowCounterRepository,
     private readonly packages: PackageCache,
+    private readonly events: DriftEventsPublisher,
     private readonly metrics: DriftMetrics,
     @Inject(ROOT_LOGGER) logger: Logger,
   ) {
@@ -63,11 +61,31 @@ export class DriftService {
   }
 
   /**
+   * Takes an event's newly logged rows: numbers them on the version's counter (window size from the spec when the
+   * version's first rows arrive), merges them into their windows and evaluates the windows that are full. Returns
+   * how many predictions of the version are numbered so far.
+   */
+  async record(spec: PipelineSpecV1, rows: LoggedRows): Promise<number> {
+    const { allocation, counter } = await this.counters.allocate(
+      rows.pipelineId,
+      rows.modelVersion,
+      rows.eventId,
+      rows.inputs.length,
+      spec.monitoring.windowRows,
+    );
+    for (const [windowIndex, inputs] of rowsByWindow(allocation, rows.inputs, counter.windowRows)) {
+      await this.merge({ ...rows, windowIndex, inputs });
+    }
+    await this.evaluateReady(spec, rows.modelVersion, counter);
+    return counter.count;
+  }
+
+  /**
    * Merges an event's rows into their window, once per event id (a redelivery finds its id applied). The window is
    * opened with the package's reference when its first rows arrive; a failure retrying cannot fix closes it as
    * failed and its rows are not merged; anything else is rethrown so the event is retried.
    */
-  async merge(rows: WindowRows): Promise<void> {
+  private async merge(rows: WindowRows): Promise<void> {
     const id = windowId(rows.pipelineId, rows.modelVersion, rows.windowIndex);
     await this.windowLock.run(id, () => this.mergeOnce(id, rows));
   }
@@ -100,7 +118,7 @@ export class DriftService {
    * those done (evaluated or failed). Stops at a window whose rows are not all merged yet: the event that merges
    * its last rows evaluates it. A retryable evaluation failure is rethrown, so the event's retry tries again.
    */
-  async evaluateReady(spec: PipelineSpecV1, modelVersion: number, counter: CounterDocument): Promise<void> {
+  private async evaluateReady(spec: PipelineSpecV1, modelVersion: number, counter: CounterDocument): Promise<void> {
     // One evaluation pass per version at a time here, so a window is not evaluated twice concurrently.
     await this.evaluationLock.run(counter._id, () => this.evaluateReadyOnce(spec, modelVersion, counter));
   }
@@ -117,13 +135,7 @@ export class DriftService {
       try {
         await this.evaluate(window, spec.monitoring.psiThreshold);
       } catch (error) {
-        if (isRetryable(error)) throw error;
-        const reason = (error as Error).message;
-        this.logger.error(
-          { pipelineId: spec.id, modelVersion, windowIndex: next, err: reason },
-          'drift window cannot be evaluated',
-        );
-        await this.windows.recordFailure(id, reason);
+        await this.windows.recordFailure(id, this.failureReason(error, window));
       }
     }
     if (next > counter.nextWindowToEvaluate) await this.counters.evaluatedThrough(spec.id, modelVersion, next);
@@ -147,117 +159,67 @@ export class DriftService {
       const pkg = await this.packages.get({ pipelineId, modelName, modelVersion });
       return { ...window, summariesJson: summariesToJson(emptySummaries(pkg.reference)) };
     } catch (error) {
-      if (isRetryable(error)) throw error;
-      const reason = (error as Error).message;
-      this.logger.error({ pipelineId, modelVersion, windowIndex, err: reason }, 'drift window cannot be evaluated');
-      return { ...window, status: 'failed', lastError: reason };
+      return { ...window, status: 'failed', lastError: this.failureReason(error, window) };
     }
+  }
+
+  /** Why a window fails for good; a retryable error is rethrown instead, so the event is retried. */
+  private failureReason(
+    error: unknown,
+    { pipelineId, modelVersion, windowIndex }: Pick<DriftWindowDocument, 'pipelineId' | 'modelVersion' | 'windowIndex'>,
+  ): string {
+    if (isRetryable(error)) throw error;
+    const reason = (error as Error).message;
+    this.logger.error({ pipelineId, modelVersion, windowIndex, err: reason }, 'drift window cannot be evaluated');
+    return reason;
   }
 
   /** Evaluates one full window and publishes what it found; publishing comes before the report so no crash loses it. */
   private async evaluate(window: DriftWindowDocument, psiThreshold: number): Promise<void> {
     const { pipelineId, modelVersion, windowIndex } = window;
-    await tracer.startActiveSpan('evaluate drift window', async (span) => {
-      span.setAttributes({
-        'keel.pipeline.id': pipelineId,
-        'keel.model.version': modelVersion,
-        'keel.drift.window_index': windowIndex,
-        'keel.drift.psi_threshold': psiThreshold,
-        'keel.drift.row_count': window.rowCount,
-      });
-      try {
-        const modelName = window.modelName!;
-        const pkg = await this.packages.get({ pipelineId, modelName, modelVersion });
-        const drift = evaluateSummaries(pkg.reference, summariesFromJson(window.summariesJson!), psiThreshold);
-        const report: WindowReport = {
-          pipelineId,
-          modelVersion,
-          windowIndex,
-          modelName,
-          rowCount: window.rowCount,
-          windowStart: window.windowStart!,
-          windowEnd: window.windowEnd!,
-          features: drift.features.map(({ feature, psi, jensenShannon, pValue, drifted }) => ({
-            feature,
-            psi,
-            jensenShannon,
-            pValue,
-            drifted,
-          })),
-          drifted: drift.drifted,
-          evaluatedAt: new Date(),
-        };
-        const driftedFeatures = report.features.filter((feature) => feature.drifted);
-        span.setAttributes({
-          'keel.drift.drifted': report.drifted,
-          'keel.drift.drifted_features': driftedFeatures.map((feature) => feature.feature).join(','),
-          'keel.drift.max_psi': Math.max(0, ...report.features.map((feature) => feature.psi)),
-        });
-        if (report.drifted) await this.publishDrift(report, psiThreshold);
-        await this.windows.saveReport(window._id, report);
-        this.recordMetrics(report);
-        this.logger.info(
-          {
-            pipelineId,
-            modelVersion,
-            windowIndex,
-            rowCount: report.rowCount,
-            drifted: driftedFeatures.map((feature) => feature.feature),
-          },
-          'drift window evaluated',
-        );
-      } catch (error) {
-        span.recordException(error as Error);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
-        throw error;
-      } finally {
-        span.end();
-      }
-    });
-  }
-
-  /**
-   * Stable CloudEvent ids: a re-evaluated window republishes the same drift event, and every drifting window of a
-   * version asks for retraining under one id and one dedupe key, so a drifting model asks once.
-   */
-  private async publishDrift(report: WindowReport, threshold: number) {
-    const { pipelineId, modelVersion, windowIndex } = report;
-    const drifted = report.features.filter((feature) => feature.drifted);
-    await this.infra.publisher.publish(
-      DriftDetectedV1,
-      {
-        pipelineId: pipelineId as PipelineId,
-        modelName: report.modelName,
+    const attributes = {
+      [KeelAttr.PIPELINE_ID]: pipelineId,
+      [KeelAttr.MODEL_VERSION]: modelVersion,
+      [KeelAttr.DRIFT_WINDOW_INDEX]: windowIndex,
+      [KeelAttr.DRIFT_PSI_THRESHOLD]: psiThreshold,
+      [KeelAttr.BATCH_SIZE]: window.rowCount,
+    };
+    await withSpan('evaluate drift window', attributes, async (span) => {
+      const modelName = window.modelName!;
+      const pkg = await this.packages.get({ pipelineId, modelName, modelVersion });
+      const drift = evaluateSummaries(pkg.reference, summariesFromJson(window.summariesJson!), psiThreshold);
+      const report: WindowReport = {
+        pipelineId,
         modelVersion,
-        windowStart: report.windowStart.toISOString(),
-        windowEnd: report.windowEnd.toISOString(),
-        rowCount: report.rowCount,
-        drifted: drifted.map((feature) => ({
-          feature: feature.feature,
-          statistic: 'psi' as const,
-          value: feature.psi,
-          threshold,
-          ...(Number.isFinite(feature.pValue) ? { pValue: Math.min(1, Math.max(0, feature.pValue)) } : {}),
+        windowIndex,
+        modelName,
+        rowCount: window.rowCount,
+        windowStart: window.windowStart!,
+        windowEnd: window.windowEnd!,
+        features: drift.features.map(({ feature, psi, jensenShannon, pValue, drifted }) => ({
+          feature,
+          psi,
+          jensenShannon,
+          pValue,
+          drifted,
         })),
-      },
-      { id: `drift-${pipelineId}-${modelVersion}-${windowIndex}` },
-    );
-    this.metrics.driftEvents.inc({ pipeline: pipelineId });
-    await this.infra.publisher.publish(
-      TrainingRequestedV1,
-      {
-        pipelineId: pipelineId as PipelineId,
-        reason: 'drift',
-        requestedBy: 'monitoring',
-        dedupeKey: `${pipelineId}:drift:v${modelVersion}`,
-        details:
-          `PSI >= ${threshold} on ${drifted.map((f) => `${f.feature} (${f.psi.toFixed(3)})`).join(', ')} in window ${windowIndex} of ${report.modelName} v${modelVersion}`.slice(
-            0,
-            2_000,
-          ),
-      },
-      { id: `retrain-drift-${pipelineId}-v${modelVersion}` },
-    );
+        drifted: drift.drifted,
+        evaluatedAt: new Date(),
+      };
+      const driftedFeatures = report.features.filter((feature) => feature.drifted).map((feature) => feature.feature);
+      span.setAttributes({
+        [KeelAttr.DRIFT_DRIFTED]: report.drifted,
+        [KeelAttr.DRIFT_DRIFTED_FEATURES]: driftedFeatures.join(','),
+        [KeelAttr.DRIFT_MAX_PSI]: Math.max(0, ...report.features.map((feature) => feature.psi)),
+      });
+      if (report.drifted) await this.events.publish(report, psiThreshold);
+      await this.windows.saveReport(window._id, report);
+      this.recordMetrics(report);
+      this.logger.info(
+        { pipelineId, modelVersion, windowIndex, rowCount: report.rowCount, drifted: driftedFeatures },
+        'drift window evaluated',
+      );
+    });
   }
 
   private recordMetrics(report: WindowReport): void {

@@ -1,6 +1,7 @@
 import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { LabelReceivedV1 } from '@keel/contracts';
 import { Infrastructure } from '@keel/service-runtime';
+import { KeelAttr } from '@keel/telemetry';
 import { trace } from '@opentelemetry/api';
 import { LabelsService } from './labels.service';
 
@@ -18,7 +19,7 @@ export class LabelsConsumer implements OnApplicationBootstrap {
       .on(LabelReceivedV1, async ({ data }) => {
         trace
           .getActiveSpan()
-          ?.setAttributes({ 'keel.pipeline.id': data.pipelineId, 'keel.labels.count': data.labels.length });
+          ?.setAttributes({ [KeelAttr.PIPELINE_ID]: data.pipelineId, [KeelAttr.BATCH_SIZE]: data.labels.length });
         await this.labels.store(data);
       })
       .start();

@@ -1,14 +1,14 @@
 import { Module } from '@nestjs/common';
 import { DriftModule } from '../drift/drift.module';
-import { PredictionLogModule } from './prediction-log.module';
+import { PredictionLogRepository } from './prediction-log.repository';
 import { PredictionsConsumer } from './predictions.consumer';
 import { PredictionsController } from './predictions.controller';
 import { PredictionsService } from './predictions.service';
 
-/** The prediction log: consumes predictions.logged, numbers drift windows, serves counts. */
+/** The prediction log: consumes predictions.logged, logs each prediction once, hands new rows on to drift. */
 @Module({
-  imports: [PredictionLogModule, DriftModule],
+  imports: [DriftModule],
   controllers: [PredictionsController],
-  providers: [PredictionsService, PredictionsConsumer],
+  providers: [PredictionLogRepository, PredictionsService, PredictionsConsumer],
 })
 export class PredictionsModule {}

@@ -4,7 +4,6 @@ import { Infrastructure, MetricsService } from '@keel/service-runtime';
 import { Counter } from 'prom-client';
 import { DriftService } from '../drift/drift.service';
 import { PredictionLogRepository, type PredictionLogDocument } from './prediction-log.repository';
-import { assignWindows } from './windows';
 
 /** What logging one event did. */
 export interface LogOutcome {
@@ -15,10 +14,9 @@ export interface LogOutcome {
 }
 
 /**
- * Logs served predictions durably, numbers them into drift windows per model version, merges them into their
- * windows' summaries and evaluates windows that are full. Redelivery has one effect: prediction ids another event
- * logged are neither counted nor written again, and a retried event gets the same numbers and merges once. Every
- * database call is an `_id` lookup or write; the prediction log is never read back.
+ * Logs served predictions durably, once per prediction id, and hands the rows this event logged on to drift.
+ * Redelivery has one effect: prediction ids another event logged are neither written nor handed on again, and a
+ * retried event hands on the same rows. The prediction log is never read back on this path.
  */
 @Injectable()
 export class PredictionsService {
@@ -64,34 +62,15 @@ export class PredictionsService {
     if (fresh.length === 0) return { logged: 0, duplicates: event.predictions.length };
     this.loggedTotal.inc({ pipeline: event.pipelineId }, fresh.length);
 
-    const { allocation, counter } = await this.logs.allocate(
-      event.pipelineId,
-      event.modelVersion,
+    const count = await this.drift.record(spec, {
       eventId,
-      fresh.length,
-      spec.monitoring.windowRows,
-    );
-    // Rows of one event that spill over two windows are split between them.
-    const windowIndexes = assignWindows(allocation.before, allocation.added, counter.windowRows);
-    const byWindow = new Map<number, (typeof fresh)[number]['inputs'][]>();
-    fresh.slice(0, allocation.added).forEach((prediction, i) => {
-      const rows = byWindow.get(windowIndexes[i]) ?? [];
-      rows.push(prediction.inputs);
-      byWindow.set(windowIndexes[i], rows);
+      pipelineId: event.pipelineId,
+      modelName: event.modelName,
+      modelVersion: event.modelVersion,
+      servedAt,
+      inputs: fresh.map((prediction) => prediction.inputs),
     });
-    for (const [windowIndex, inputs] of byWindow) {
-      await this.drift.merge({
-        pipelineId: event.pipelineId,
-        modelName: event.modelName,
-        modelVersion: event.modelVersion,
-        windowIndex,
-        eventId,
-        servedAt,
-        inputs,
-      });
-    }
-    await this.drift.evaluateReady(spec, event.modelVersion, counter);
-    return { logged: fresh.length, duplicates: event.predictions.length - fresh.length, count: counter.count };
+    return { logged: fresh.length, duplicates: event.predictions.length - fresh.length, count };
   }
 
   countFor(pipelineId: string): Promise<number> {
