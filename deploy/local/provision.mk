@@ -8,6 +8,7 @@
 #
 #   make -f deploy/local/provision.mk -j4 CACHE=~/.cache/keel kafka minio ferretdb jaeger
 #
+# Go builds run with -v, so the logs name each package as it compiles (the progress lines of `stack up` read them).
 # Callers hold $(CACHE)/provision.lock (flock) so that two runs never build the same thing at once. Each server's
 # tool output goes to $(CACHE)/provision-logs/<server>.log; stdout gets one line when a build starts and ends.
 HERE := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
@@ -62,7 +63,7 @@ $(KAFKA_JAR):
 $(MINIO_BIN):
 	$(call logged,minio,$(MINIO_VERSION))
 	bin=$(@D)/.gobin; rm -rf "$$bin"; mkdir -p "$$bin"
-	$(GO_ENV) GOBIN="$$bin" go install github.com/minio/minio@$(MINIO_VERSION)
+	$(GO_ENV) GOBIN="$$bin" go install -v github.com/minio/minio@$(MINIO_VERSION)
 	mv "$$bin/minio" $@ && rm -rf "$$bin"
 	$(call done_line,minio,$(MINIO_VERSION))
 
@@ -80,7 +81,7 @@ if [ -n '$(6)' ]; then
   $(GO_ENV) go mod edit -replace=$(1)=./module-src
 fi
 $(GO_ENV) go get -tool $(3)@$(2)
-$(GO_ENV) go build -o $(4).partial $(3)
+$(GO_ENV) go build -v -o $(4).partial $(3)
 mv $(4).partial $(4)
 cd / && rm -rf "$$work"
 endef
