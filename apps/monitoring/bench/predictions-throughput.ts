@@ -9,39 +9,33 @@
  */
 import { type EventData, type PipelineId, PredictionLoggedV1 } from '@keel/contracts';
 import { serializePackage } from '@keel/model-package';
-import { Infrastructure } from '@keel/service-runtime';
 import { BUCKETS } from '@keel/storage';
-import { uniqueName } from '@keel/testing';
+import { fixtureRecords, pipelineSpecFixture, uniqueName, uniquePipelineId } from '@keel/testing';
 import { DriftService } from '../src/drift/drift.service';
 import { WindowCounterRepository } from '../src/drift/window-counter.repository';
 import { PredictionLogRepository } from '../src/predictions/prediction-log.repository';
 import { PredictionsService } from '../src/predictions/predictions.service';
-import {
-  adultPackage,
-  adultRows,
-  adultSpec,
-  servedInputs,
-  startMonitoringUnderTest,
-} from '../src/test-support/monitoring-under-test';
+import { adultPackage, servedInputs, startMonitoringUnderTest } from '../src/test-support/monitoring-under-test';
 
 const EVENTS = 100;
 const EXISTING_LOGS = 3_000;
-const MONGO_URL = process.env.BENCH_MONGO_URL ?? 'mongodb://127.0.0.1:27017/keel_bench';
 const ROWS_PER_EVENT = 5;
 
 async function main(): Promise<void> {
-  const spec = adultSpec('bench-mon');
-  const id = spec.id;
-  const rows = adultRows(spec, 1_000, 0);
+  const id = uniquePipelineId('bench-mon');
+  const spec = pipelineSpecFixture('adult-income', { id, monitoring: { windowRows: 200, psiThreshold: 0.2 } });
+  const rows = fixtureRecords('adult', { count: 1_000, numeric: spec });
 
   let packageRef = { packageUri: '', packageSha256: '' };
-  const { service } = await startMonitoringUnderTest({
-    namePrefix: 'monitoring-bench',
-    mongoUrl: MONGO_URL,
+  const service = await startMonitoringUnderTest({
+    database: 'keel_bench',
     locator: { locate: async () => packageRef },
-    logLevel: process.env.BENCH_LOG_LEVEL,
+    env: {
+      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'silent',
+      ...(process.env.BENCH_MONGO_URL ? { MONGO_URL: process.env.BENCH_MONGO_URL } : {}),
+    },
   });
-  const infra = service.app.get(Infrastructure);
+  const { infra } = service;
   // Time inside the monitoring handler alone, apart from the messaging lib's own work per event (dedupe, commit).
   const timings = new Map<string, number>();
   const timed = (name: string, target: object, method: string): void => {
@@ -148,7 +142,7 @@ async function main(): Promise<void> {
     );
     console.log([...timings].map(([name, ms]) => `${name} ${(ms / EVENTS).toFixed(1)} ms/event`).join(', '));
   } finally {
-    await service.stop();
+    await service.close();
   }
 }
 

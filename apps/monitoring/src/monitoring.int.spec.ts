@@ -5,45 +5,49 @@ import {
   PredictionLoggedV1,
   type PipelineId,
   type PipelineSpecV1,
+  type Scalar,
   TrainingRequestedV1,
 } from '@keel/contracts';
 import { NonRetryableError } from '@keel/messaging';
 import { serializePackage } from '@keel/model-package';
-import { Infrastructure, type RunningService } from '@keel/service-runtime';
+import { type Infrastructure } from '@keel/service-runtime';
 import { BUCKETS } from '@keel/storage';
-import { eventually, uniqueName } from '@keel/testing';
-import { type Consumer } from 'kafkajs';
+import {
+  eventually,
+  fixtureRecords,
+  pipelineSpecFixture,
+  type RecordedEvent,
+  type ServiceUnderTest,
+  TopicRecorder,
+  uniquePipelineId,
+} from '@keel/testing';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  adultPackage,
-  adultRows,
-  adultSpec,
-  type AdultRow,
-  servedInputs,
-  startMonitoringUnderTest,
-} from './test-support/monitoring-under-test';
+import { adultPackage, servedInputs, startMonitoringUnderTest } from './test-support/monitoring-under-test';
 
 const MODEL_NAME = 'adult-income-model';
 
+type Row = Record<string, Scalar>;
+
 describe('monitoring against the real stack', () => {
-  let service: RunningService;
+  let service: ServiceUnderTest;
   let infra: Infrastructure;
-  let reader: Consumer;
+  let recorder: TopicRecorder;
   let spec: PipelineSpecV1;
   let packageRef = { packageUri: '', packageSha256: '' };
-  const seen: { topic: string; id: string; data: Record<string, unknown> }[] = [];
-  const eventsOn = (topic: string) => seen.filter((event) => event.topic === topic);
+  const eventsOn = (topic: string) => recorder.on(topic) as RecordedEvent<Record<string, unknown>>[];
+  const adultRows = (n: number, from: number): Row[] => fixtureRecords('adult', { count: n, from, numeric: spec });
 
   beforeAll(async () => {
-    spec = adultSpec('mon-adult');
-    const id = spec.id;
+    const id = uniquePipelineId('mon-adult');
+    spec = pipelineSpecFixture('adult-income', { id, monitoring: { windowRows: 200, psiThreshold: 0.2 } });
 
-    const started = await startMonitoringUnderTest({
-      namePrefix: 'monitoring',
+    const mongoUrl = process.env.MONITORING_INT_MONGO_URL;
+    service = await startMonitoringUnderTest({
       // Its own database: a monitoring service running on the stack consumes the same topic (in its own group) and,
       // not knowing the test's model in its registry, would close the test's `_id`-keyed windows as failed.
-      mongoUrl: process.env.MONITORING_INT_MONGO_URL ?? 'mongodb://127.0.0.1:27017/keel_monitoring_int',
+      database: 'keel_monitoring_int',
+      env: mongoUrl ? { MONGO_URL: mongoUrl } : {},
       locator: {
         locate: async (ref) => {
           if (ref.pipelineId !== id || !packageRef.packageUri)
@@ -51,37 +55,28 @@ describe('monitoring against the real stack', () => {
           return packageRef;
         },
       },
-      logLevel: process.env.TEST_LOG_LEVEL,
     });
-    service = started.service;
-    infra = service.app.get(Infrastructure);
+    infra = service.infra;
     await infra.pipelines.apply(spec);
-    const pkg = adultPackage(spec, adultRows(spec, 500, 0), { modelName: MODEL_NAME, codeVersion: 'int-test' });
+    const pkg = adultPackage(spec, adultRows(500, 0), { modelName: MODEL_NAME, codeVersion: 'int-test' });
     const stored = await infra.objects.putContentAddressed(BUCKETS.models, `${id}/packages`, serializePackage(pkg), {
       extension: '.json',
     });
     packageRef = { packageUri: stored.uri, packageSha256: stored.sha256 };
 
-    reader = started.kafka.consumer({
-      groupId: uniqueName('monitoring-reader'),
-    });
-    await reader.connect();
-    await reader.subscribe({ topics: [DriftDetectedV1.topic, TrainingRequestedV1.topic], fromBeginning: true });
-    await reader.run({
-      eachMessage: async ({ topic, message }) => {
-        const data = JSON.parse(message.value?.toString() ?? '{}') as Record<string, unknown>;
-        if (data.pipelineId === id) seen.push({ topic, id: String(message.headers?.ce_id ?? ''), data });
-      },
+    recorder = await TopicRecorder.start({
+      topics: [DriftDetectedV1.topic, TrainingRequestedV1.topic],
+      keep: (event) => (event.data as { pipelineId?: unknown } | undefined)?.pipelineId === id,
     });
   });
 
   afterAll(async () => {
-    await reader?.disconnect();
-    await service?.stop();
+    await recorder?.stop();
+    await service?.close();
   });
 
   /** Publishes rows as predictions.logged events of 50 predictions each; prediction ids are `<pipeline>-<prefix>-<row index>`. */
-  async function logPredictions(rows: AdultRow[], prefix: string): Promise<void> {
+  async function logPredictions(rows: Row[], prefix: string): Promise<void> {
     for (let start = 0; start < rows.length; start += 50) {
       const batch = rows.slice(start, start + 50);
       const data: EventData<typeof PredictionLoggedV1> = {
@@ -117,7 +112,7 @@ describe('monitoring against the real stack', () => {
 
   it('keeps an in-distribution window quiet, then reports drift on age and asks for retraining once', async () => {
     // given 200 in-distribution Adult rows (not the training rows) served by model version 1
-    await logPredictions(adultRows(spec, 200, 1_000), 'in');
+    await logPredictions(adultRows(200, 1_000), 'in');
 
     // then the window is evaluated without drift
     const first = await eventually('the first window report', async () => {
@@ -130,9 +125,9 @@ describe('monitoring against the real stack', () => {
     expect(await predictionCount()).toBe(200);
 
     // when a redelivered batch arrives under a new event id, it is not logged or counted again
-    await logPredictions(adultRows(spec, 50, 1_000), 'in');
+    await logPredictions(adultRows(50, 1_000), 'in');
     // and 200 rows with age + 30 follow
-    const shifted = adultRows(spec, 200, 2_000).map((row) => ({ ...row, age: Number(row.age) + 30 }));
+    const shifted = adultRows(200, 2_000).map((row) => ({ ...row, age: Number(row.age) + 30 }));
     await logPredictions(shifted, 'old');
 
     // then drift.detected names age, with PSI over the threshold
