@@ -6,20 +6,27 @@ import { telemetry } from '../demo/telemetry';
 import { createHash } from 'node:crypto';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { readParquet } from '@keel/datasets';
-import { createKafka, createProducer, silentLogger } from '@keel/messaging';
+import { createProducer } from '@keel/messaging';
 import { ObjectStore } from '@keel/storage';
-import { eventually, fetchTrace, serviceOf, stackEndpoints, uniqueName } from '@keel/testing';
-import { type Kafka, type Producer } from 'kafkajs';
+import {
+  eventually,
+  fetchTrace,
+  serviceOf,
+  stackEndpoints,
+  stackKafka,
+  TopicRecorder,
+  uniqueName,
+} from '@keel/testing';
+import { type Producer } from 'kafkajs';
 import mongoose, { type Connection } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { columnTensors, endpoints, inferenceClient, publishRecords } from '../demo/pipeline-client';
 import { bundledPipelines, loadSpec, type PipelineRun, runPipeline } from '../demo/run-pipeline';
 import { services, startServices } from '../services/services';
-import { readTopicUntil } from './kafka-reader';
 
 describe('walking skeleton: data events to a served, monitored model', () => {
-  let kafka: Kafka;
   let producer: Producer;
+  let recorder: TopicRecorder;
   let mongo: Connection;
   const objects = new ObjectStore(stackEndpoints.s3);
   const adultId = uniqueName('adult');
@@ -29,9 +36,11 @@ describe('walking skeleton: data events to a served, monitored model', () => {
 
   beforeAll(async () => {
     await startServices();
-    kafka = createKafka({ clientId: 'e2e', brokers: stackEndpoints.kafkaBrokers, logger: silentLogger });
+    const kafka = stackKafka('e2e');
     producer = createProducer(kafka);
     await producer.connect();
+    // Started before any pipeline runs, so every drift event and dead letter of this run is recorded.
+    recorder = await TopicRecorder.start({ topics: ['mlops.drift.detected.v1', 'mlops.data.records.v1.dlq'], kafka });
     mongo = await mongoose.createConnection(stackEndpoints.mongoUrl).asPromise();
     [adult, bike] = await Promise.all([
       runPipeline(bundledPipelines.adult, producer, { pipelineId: adultId, timeoutMs: 480_000 }),
@@ -40,6 +49,7 @@ describe('walking skeleton: data events to a served, monitored model', () => {
   });
 
   afterAll(async () => {
+    await recorder?.stop();
     await producer?.disconnect();
     await mongo?.close();
     await telemetry.shutdown();
@@ -150,10 +160,10 @@ describe('walking skeleton: data events to a served, monitored model', () => {
     );
     expect(windows[0].drifted).toBe(false);
     expect(windows[1].drifted).toBe(true);
-    const drift = await readTopicUntil(kafka, 'mlops.drift.detected.v1', (records) =>
-      records.some((r) => r.key === adultId),
-    );
-    const events = drift.filter((r) => r.key === adultId).map((r) => JSON.parse(r.value));
+    const drift = await recorder.waitForAll((r) => r.topic === 'mlops.drift.detected.v1' && r.key === adultId, 1, {
+      timeoutMs: 60_000,
+    });
+    const events = drift.map((r) => JSON.parse(r.value));
     expect(events).toHaveLength(1);
     expect(events[0].drifted.map((d: { feature: string }) => d.feature)).toContain('age');
   });
@@ -185,12 +195,12 @@ describe('walking skeleton: data events to a served, monitored model', () => {
       const good = adult.servingRows[0];
       const { income: _dropped, ...missingTarget } = good;
       await publishRecords(producer, spec.id, [good, missingTarget, { ...good, age: 'forty' }]);
-      const dead = await readTopicUntil(
-        kafka,
-        'mlops.data.records.v1.dlq',
-        (records) => records.filter((r) => r.value.includes(spec.id)).length >= 2,
+      const dead = await recorder.waitForAll(
+        (r) => r.topic === 'mlops.data.records.v1.dlq' && r.value.includes(spec.id),
+        2,
+        { timeoutMs: 60_000 },
       );
-      const reasons = dead.filter((r) => r.value.includes(spec.id)).map((r) => r.headers.dlq_reason);
+      const reasons = dead.map((r) => r.headers.dlq_reason);
       expect(reasons.some((reason) => /income/.test(reason))).toBe(true);
       expect(reasons.some((reason) => /age/.test(reason) && /forty/.test(reason))).toBe(true);
       await eventually('the good record staged or ingested', async () =>
@@ -205,10 +215,10 @@ describe('walking skeleton: data events to a served, monitored model', () => {
     it('dead-letters data events for an unknown pipeline with the reason', async () => {
       const unknown = uniqueName('nobody');
       await publishRecords(producer, unknown, [adult.servingRows[0]]);
-      const dead = await readTopicUntil(kafka, 'mlops.data.records.v1.dlq', (records) =>
-        records.some((r) => r.key === unknown),
-      );
-      expect(dead.find((r) => r.key === unknown)?.headers.dlq_reason).toMatch(/unknown pipeline/);
+      const dead = await recorder.waitFor((r) => r.topic === 'mlops.data.records.v1.dlq' && r.key === unknown, {
+        timeoutMs: 60_000,
+      });
+      expect(dead.headers.dlq_reason).toMatch(/unknown pipeline/);
     });
 
     it('refuses a truncated CSV upload with 400 and writes nothing', async () => {

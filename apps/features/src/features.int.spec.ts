@@ -1,126 +1,62 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import {
-  type ColumnType,
-  DatasetValidatedV1,
-  deadLetterTopic,
-  type EventData,
-  FeaturesMaterializedV1,
-  type Scalar,
-} from '@keel/contracts';
-import { readParquet, tableFromRecords, writeParquet } from '@keel/datasets';
-import { createKafka, createProducer, EventPublisher } from '@keel/messaging';
-import { parsePipelineSpec } from '@keel/pipelines';
-import { Infrastructure, type RunningService, startService } from '@keel/service-runtime';
-import { BUCKETS, ObjectStore } from '@keel/storage';
-import { type Telemetry } from '@keel/telemetry';
-import { eventually, stackEndpoints, uniqueName } from '@keel/testing';
 import { createHash } from 'node:crypto';
-import { type Consumer, type Producer } from 'kafkajs';
+import { deadLetterTopic, DatasetValidatedV1, type EventData, FeaturesMaterializedV1 } from '@keel/contracts';
+import { readParquet, writeParquet } from '@keel/datasets';
+import { BUCKETS } from '@keel/storage';
+import {
+  datasetValidatedData,
+  fixtureTable,
+  pipelineSpecFixture,
+  type ServiceUnderTest,
+  startServiceUnderTest,
+  TopicRecorder,
+  uniqueName,
+  uniquePipelineId,
+} from '@keel/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { featuresEnvSchema } from './config';
 import { FeaturesModule } from './features.module';
 import { featureSetId, featuresMaterializedEventId } from './feature-sets/feature-sets.service';
 
-const noTelemetry: Telemetry = { enabled: false, forceFlush: async () => undefined, shutdown: async () => undefined };
-const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
-const root = resolve(__dirname, '../../..');
-const NUMERIC = new Set(['age', 'fnlwgt', 'education_num', 'capital_gain', 'capital_loss', 'hours_per_week']);
-
-/** The first `rows` rows of Adult (no quoted commas, so a plain split parses it). */
-function adultTable(rows: number, drop: string[] = []) {
-  const [header, ...lines] = readFileSync(resolve(root, 'fixtures/datasets/adult/adult.csv'), 'utf8').split('\n');
-  const names = header.split(',').filter((name) => name !== 'split' && !drop.includes(name));
-  const all = header.split(',');
-  const records = lines.slice(0, rows).map((line) => {
-    const cells = line.split(',');
-    const record: Record<string, Scalar> = {};
-    all.forEach((name, i) => (record[name] = cells[i] === '' ? null : NUMERIC.has(name) ? Number(cells[i]) : cells[i]));
-    return record;
-  });
-  const schema = names.map((name) => ({ name, type: (NUMERIC.has(name) ? 'integer' : 'string') as ColumnType }));
-  return tableFromRecords(records, schema);
-}
-
-interface Seen {
-  topic: string;
-  id: string;
-  data: Record<string, unknown>;
-  headers: Record<string, string>;
-}
-
 describe('features against the real stack', () => {
-  let service: RunningService;
-  let producer: Producer;
-  let publisher: EventPublisher;
-  let reader: Consumer;
-  const objects = new ObjectStore(stackEndpoints.s3);
-  const pipelineId = uniqueName('fs-test');
-  const seen: Seen[] = [];
+  let sut: ServiceUnderTest;
+  let recorder: TopicRecorder;
+  const pipelineId = uniquePipelineId('fs-test');
+  const spec = pipelineSpecFixture('adult-income', { id: pipelineId });
 
   async function putDataset(drop: string[] = []): Promise<EventData<typeof DatasetValidatedV1>> {
-    const stored = await objects.putContentAddressed(
+    const stored = await sut.infra.objects.putContentAddressed(
       BUCKETS.datasets,
       `${pipelineId}/versions`,
-      writeParquet(adultTable(2_000, drop)),
+      writeParquet(fixtureTable('adult', spec, { count: 2_000, drop })),
       { extension: '.parquet' },
     );
-    return {
-      pipelineId,
-      datasetVersionId: `ds-${stored.sha256.slice(0, 32)}`,
-      datasetUri: stored.uri,
-      datasetSha256: stored.sha256,
-      reportUri: `s3://${BUCKETS.reports}/${pipelineId}/report.json`,
-      warnings: [],
-    } as unknown as EventData<typeof DatasetValidatedV1>;
+    return datasetValidatedData(pipelineId, stored);
   }
 
   beforeAll(async () => {
-    service = await startService({
-      name: 'features',
+    sut = await startServiceUnderTest({
+      service: 'features',
       envSchema: featuresEnvSchema,
       features: [FeaturesModule],
-      telemetry: noTelemetry,
-      env: { ...process.env, HTTP_PORT: '0', GRPC_PORT: '0', LOG_LEVEL: 'silent' },
+      consumers: { datasets: [DatasetValidatedV1] },
     });
-    const yaml = readFileSync(resolve(root, 'fixtures/pipelines/adult-income.yaml'), 'utf8');
-    await service.app
-      .get(Infrastructure)
-      .pipelines.apply(parsePipelineSpec(yaml.replace(/^id: .*$/m, `id: ${pipelineId}`)));
-    const kafka = createKafka({ clientId: 'features-int', brokers: stackEndpoints.kafkaBrokers, logger: quiet });
-    producer = createProducer(kafka);
-    await producer.connect();
-    publisher = new EventPublisher(producer, '/keel/features-int');
-    reader = kafka.consumer({ groupId: uniqueName('features-int-reader') });
-    await reader.connect();
-    await reader.subscribe({
+    await sut.infra.pipelines.apply(spec);
+    recorder = await TopicRecorder.start({
       topics: [FeaturesMaterializedV1.topic, deadLetterTopic(DatasetValidatedV1.topic)],
-      fromBeginning: true,
-    });
-    await reader.run({
-      eachMessage: async ({ topic, message }) => {
-        if (message.key?.toString() !== pipelineId) return;
-        const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
-        seen.push({ topic, id: headers.ce_id, data: JSON.parse(message.value!.toString()), headers });
-      },
+      keep: (event) => event.key === pipelineId,
     });
   });
 
   afterAll(async () => {
-    await reader?.disconnect();
-    await producer?.disconnect();
-    await service?.stop();
+    await recorder?.stop();
+    await sut?.close();
   });
-
-  const materialized = () => seen.filter((s) => s.topic === FeaturesMaterializedV1.topic);
 
   it('materializes the feature set and transform of a validated dataset, deterministically', async () => {
     const validated = await putDataset();
-    await publisher.publish(DatasetValidatedV1, validated, { id: uniqueName('validated') });
-    const [event] = await eventually('features.materialized', async () =>
-      materialized().length > 0 ? materialized() : undefined,
-    );
-    const data = event.data as EventData<typeof FeaturesMaterializedV1>;
+    await sut.infra.publisher.publish(DatasetValidatedV1, validated, { id: uniqueName('validated') });
+    const event = await recorder.waitForEvent(FeaturesMaterializedV1);
+    const data = event.data;
     expect(data).toMatchObject({
       pipelineId,
       datasetVersionId: validated.datasetVersionId,
@@ -134,6 +70,7 @@ describe('features against the real stack', () => {
     );
 
     // The stored objects are what the event promises (getVerified checks the sha256 the event announces).
+    const objects = sut.infra.objects;
     const table = await readParquet(
       await objects.getVerified({ uri: data.featureSetUri, sha256: data.featureSetSha256 }),
     );
@@ -145,10 +82,8 @@ describe('features against the real stack', () => {
     const transform = JSON.parse(transformBytes.toString()) as { features: string[] };
     expect(transform.features).toHaveLength(14);
 
-    const doc = await service.app
-      .get(Infrastructure)
-      .mongo.collection('feature_sets')
-      .findOne({ pipelineId, featureSetId: data.featureSetId });
+    const featureSets = sut.infra.mongo.collection('feature_sets');
+    const doc = await featureSets.findOne({ pipelineId, featureSetId: data.featureSetId });
     expect(doc).toMatchObject({
       datasetVersionId: validated.datasetVersionId,
       featureSetSha256: data.featureSetSha256,
@@ -157,25 +92,25 @@ describe('features against the real stack', () => {
     });
 
     // The same dataset again (a new event): the same bytes, ids and event id.
-    await publisher.publish(DatasetValidatedV1, validated, { id: uniqueName('validated') });
-    const again = await eventually('second features.materialized', async () =>
-      materialized().length > 1 ? materialized()[1] : undefined,
-    );
+    await sut.infra.publisher.publish(DatasetValidatedV1, validated, { id: uniqueName('validated') });
+    const [, again] = await recorder.waitForAll((e) => e.topic === FeaturesMaterializedV1.topic, 2, {
+      what: 'second features.materialized',
+    });
     expect(again.id).toBe(event.id);
     expect(again.data).toEqual(event.data);
-    expect(await service.app.get(Infrastructure).mongo.collection('feature_sets').countDocuments({ pipelineId })).toBe(
-      1,
-    );
+    expect(await featureSets.countDocuments({ pipelineId })).toBe(1);
   });
 
   it('dead-letters a dataset that lacks a declared column, naming it', async () => {
     const validated = await putDataset(['sex']);
     const eventId = uniqueName('validated-bad');
-    await publisher.publish(DatasetValidatedV1, validated, { id: eventId });
-    const dead = await eventually('dead letter', async () =>
-      seen.find((s) => s.topic === deadLetterTopic(DatasetValidatedV1.topic) && s.id === eventId),
+    await sut.infra.publisher.publish(DatasetValidatedV1, validated, { id: eventId });
+    // (a features service running on the stack dead-letters the event too, in its own group)
+    const dead = await recorder.waitForDeadLetter(
+      DatasetValidatedV1,
+      (e) => e.id === eventId && e.headers.dlq_consumer === sut.consumerGroup('datasets'),
     );
     expect(dead.headers.dlq_reason).toContain('dataset lacks column(s) sex');
-    expect(dead.headers.dlq_consumer).toBe('features.datasets');
+    expect(dead.headers.dlq_consumer).toBe(sut.consumerGroup('datasets'));
   });
 });

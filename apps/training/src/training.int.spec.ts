@@ -1,6 +1,4 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import {
   type ColumnType,
   deadLetterTopic,
@@ -11,42 +9,41 @@ import {
   TrainingRequestedV1,
 } from '@keel/contracts';
 import { tableFromRecords, writeParquet } from '@keel/datasets';
-import { createKafka, createProducer, EventPublisher } from '@keel/messaging';
 import { type ColumnSpec, fitTransform, type RawValue, stableStringify } from '@keel/ml-models';
 import { parsePackage } from '@keel/model-package';
-import { parsePipelineSpec } from '@keel/pipelines';
-import { Infrastructure, type RunningService, startService } from '@keel/service-runtime';
-import { BUCKETS, ObjectStore } from '@keel/storage';
-import { type Telemetry } from '@keel/telemetry';
-import { eventually, stackEndpoints, uniqueName } from '@keel/testing';
-import { type Consumer, type Producer } from 'kafkajs';
+import { BUCKETS } from '@keel/storage';
+import {
+  eventually,
+  fixtureRecords,
+  pipelineSpecFixture,
+  type ServiceUnderTest,
+  startServiceUnderTest,
+  TopicRecorder,
+  uniqueName,
+  uniquePipelineId,
+} from '@keel/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainingEnvSchema } from './config';
 import { TrainingModule } from './training.module';
 import { trainingRunId } from './training-runs/training-runs.service';
 
-const noTelemetry: Telemetry = { enabled: false, forceFlush: async () => undefined, shutdown: async () => undefined };
-const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
-const root = resolve(__dirname, '../../..');
-const NUMERIC = new Set(['age', 'fnlwgt', 'education_num', 'capital_gain', 'capital_loss', 'hours_per_week']);
+const NUMERIC = ['age', 'fnlwgt', 'education_num', 'capital_gain', 'capital_loss', 'hours_per_week'];
 
 /**
  * A feature set as features writes it, built here so this test needs no other service: 2,000 Adult rows, rows
  * 0-6 of every 10 train, 7 validation, 8-9 holdout, the transform fitted on the train rows.
  */
 function adultFeatureSet(rows: number) {
-  const [header, ...lines] = readFileSync(resolve(root, 'fixtures/datasets/adult/adult.csv'), 'utf8').split('\n');
-  const names = header.split(',').filter((name) => name !== 'split');
-  const records = lines.slice(0, rows).map((line, i) => {
-    const cells = line.split(',');
-    const record: Record<string, Scalar> = {};
-    names.forEach((name, j) => (record[name] = NUMERIC.has(name) ? Number(cells[j]) : cells[j]));
-    record.split = i % 10 < 7 ? 'train' : i % 10 === 7 ? 'validation' : 'holdout';
-    return record;
-  });
+  const records = fixtureRecords('adult', { count: rows, numeric: NUMERIC }).map(
+    (record, i): Record<string, Scalar> => ({
+      ...record,
+      split: i % 10 < 7 ? 'train' : i % 10 === 7 ? 'validation' : 'holdout',
+    }),
+  );
+  const names = Object.keys(records[0]).filter((name) => name !== 'split');
   const schema = [...names, 'split'].map((name) => ({
     name,
-    type: (NUMERIC.has(name) ? 'integer' : 'string') as ColumnType,
+    type: (NUMERIC.includes(name) ? 'integer' : 'string') as ColumnType,
   }));
   const table = tableFromRecords(records, schema);
   const features = names.filter((name) => name !== 'income');
@@ -55,74 +52,45 @@ function adultFeatureSet(rows: number) {
     train[name] = records.filter((r) => r.split === 'train').map((r) => r[name] as RawValue);
   }
   const specs: ColumnSpec[] = features.map((name) =>
-    NUMERIC.has(name)
+    NUMERIC.includes(name)
       ? { name, kind: 'numeric', impute: 'median', standardize: true }
       : { name, kind: 'categorical', encoding: 'code', unknown: 'missing' },
   );
   return { parquet: writeParquet(table), transform: Buffer.from(stableStringify(fitTransform(train, specs))) };
 }
 
-interface Seen {
-  topic: string;
-  id: string;
-  data: Record<string, unknown>;
-  headers: Record<string, string>;
-}
-
 describe('training against the real stack', () => {
-  let service: RunningService;
-  let producer: Producer;
-  let publisher: EventPublisher;
-  let reader: Consumer;
-  const objects = new ObjectStore(stackEndpoints.s3);
-  const pipelineId = uniqueName('train-test');
-  const seen: Seen[] = [];
-  const trained = () => seen.filter((s) => s.topic === ModelTrainedV1.topic && s.data.pipelineId === pipelineId);
-  const collection = (name: string) => service.app.get(Infrastructure).mongo.collection(name);
+  let sut: ServiceUnderTest;
+  let recorder: TopicRecorder;
+  const pipelineId = uniquePipelineId('train-test');
+  const trained = () => recorder.eventsOf(ModelTrainedV1).filter((event) => event.data.pipelineId === pipelineId);
+  const collection = (name: string) => sut.infra.mongo.collection(name);
 
   beforeAll(async () => {
-    service = await startService({
-      name: 'training',
+    sut = await startServiceUnderTest({
+      service: 'training',
       envSchema: trainingEnvSchema,
       features: [TrainingModule],
-      telemetry: noTelemetry,
-      env: { ...process.env, HTTP_PORT: '0', GRPC_PORT: '0', LOG_LEVEL: 'silent' },
+      consumers: { features: [FeaturesMaterializedV1], requests: [TrainingRequestedV1] },
     });
-    const yaml = readFileSync(resolve(root, 'fixtures/pipelines/adult-income.yaml'), 'utf8');
-    await service.app
-      .get(Infrastructure)
-      .pipelines.apply(parsePipelineSpec(yaml.replace(/^id: .*$/m, `id: ${pipelineId}`)));
-    const kafka = createKafka({ clientId: 'training-int', brokers: stackEndpoints.kafkaBrokers, logger: quiet });
-    producer = createProducer(kafka);
-    await producer.connect();
-    publisher = new EventPublisher(producer, '/keel/training-int');
-    reader = kafka.consumer({ groupId: uniqueName('training-int-reader') });
-    await reader.connect();
-    await reader.subscribe({
+    await sut.infra.pipelines.apply(pipelineSpecFixture('adult-income', { id: pipelineId }));
+    recorder = await TopicRecorder.start({
       topics: [ModelTrainedV1.topic, deadLetterTopic(TrainingRequestedV1.topic)],
-      fromBeginning: true,
-    });
-    await reader.run({
-      eachMessage: async ({ topic, message }) => {
-        const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
-        seen.push({ topic, id: headers.ce_id, data: JSON.parse(message.value!.toString()), headers });
-      },
     });
   });
 
   afterAll(async () => {
-    await reader?.disconnect();
-    await producer?.disconnect();
-    await service?.stop();
+    await recorder?.stop();
+    await sut?.close();
   });
 
   it('trains every algorithm on a materialized feature set and publishes the best package', async () => {
     const built = adultFeatureSet(2_000);
     const [featureSet, transform] = await Promise.all([
-      objects.putContentAddressed(BUCKETS.features, `${pipelineId}/feature-sets`, built.parquet, {
+      sut.infra.objects.putContentAddressed(BUCKETS.features, `${pipelineId}/feature-sets`, built.parquet, {
         extension: '.parquet',
       }),
-      objects.putContentAddressed(BUCKETS.features, `${pipelineId}/transforms`, built.transform, {
+      sut.infra.objects.putContentAddressed(BUCKETS.features, `${pipelineId}/transforms`, built.transform, {
         extension: '.json',
       }),
     ]);
@@ -138,18 +106,18 @@ describe('training against the real stack', () => {
       transformSha256: transform.sha256,
       rowCounts: { train: 1400, validation: 200, holdout: 400 },
     } as EventData<typeof FeaturesMaterializedV1>;
-    await publisher.publish(FeaturesMaterializedV1, materialized, { id: uniqueName('materialized') });
+    await sut.infra.publisher.publish(FeaturesMaterializedV1, materialized, { id: uniqueName('materialized') });
 
-    const [event] = await eventually('model.trained', async () => (trained().length ? trained() : undefined), {
+    const event = await recorder.waitForEvent(ModelTrainedV1, (e) => e.data.pipelineId === pipelineId, {
       timeoutMs: 60_000,
     });
-    const data = event.data as EventData<typeof ModelTrainedV1>;
+    const data = event.data;
     expect(event.id).toBe(`model-trained-${data.runId}`);
     expect(data.runId).toBe(trainingRunId(pipelineId, data.packageSha256));
     expect(data).toMatchObject({ datasetSha256, featureSetId: materialized.featureSetId });
     expect(data.metrics.auc).toBeGreaterThan(0.8);
 
-    const bytes = await objects.getVerified({ uri: data.packageUri, sha256: data.packageSha256 });
+    const bytes = await sut.infra.objects.getVerified({ uri: data.packageUri, sha256: data.packageSha256 });
     expect(createHash('sha256').update(bytes).digest('hex')).toBe(data.packageSha256);
     const pkg = parsePackage(bytes);
     expect(pkg.lineage).toMatchObject({
@@ -178,12 +146,12 @@ describe('training against the real stack', () => {
   });
 
   it('retrains on request from the newest feature set, once per dedupe key', async () => {
-    const first = trained()[0].data as EventData<typeof ModelTrainedV1>;
+    const first = trained()[0].data;
     const dedupeKey = uniqueName('drift');
     const request = { pipelineId, reason: 'drift', requestedBy: 'training-int', dedupeKey } as EventData<
       typeof TrainingRequestedV1
     >;
-    await publisher.publish(TrainingRequestedV1, request, { id: uniqueName('request') });
+    await sut.infra.publisher.publish(TrainingRequestedV1, request, { id: uniqueName('request') });
     const outcome = await eventually('request outcome', async () => {
       const doc = await collection('training_requests').findOne({ dedupeKey });
       return doc?.status === 'trained' ? doc : undefined;
@@ -195,9 +163,11 @@ describe('training against the real stack', () => {
       packageSha256: first.packageSha256,
       duplicates: 0,
     });
-    await eventually('second model.trained', async () => (trained().length > 1 ? true : undefined));
+    await recorder.waitForAll((e) => e.topic === ModelTrainedV1.topic && e.key === pipelineId, 2, {
+      what: 'second model.trained',
+    });
 
-    await publisher.publish(TrainingRequestedV1, request, { id: uniqueName('request') });
+    await sut.infra.publisher.publish(TrainingRequestedV1, request, { id: uniqueName('request') });
     await eventually('duplicate counted', async () => {
       const doc = await collection('training_requests').findOne({ dedupeKey });
       return doc?.duplicates === 1 ? doc : undefined;
@@ -209,15 +179,17 @@ describe('training against the real stack', () => {
     const dedupeKey = uniqueName('manual');
     const eventId = uniqueName('request');
     const other = uniqueName('no-features');
-    await publisher.publish(
+    await sut.infra.publisher.publish(
       TrainingRequestedV1,
       { pipelineId: other, reason: 'manual', requestedBy: 'training-int', dedupeKey } as EventData<
         typeof TrainingRequestedV1
       >,
       { id: eventId },
     );
-    const dead = await eventually('dead letter', async () =>
-      seen.find((s) => s.topic === deadLetterTopic(TrainingRequestedV1.topic) && s.id === eventId),
+    // (a training service running on the stack dead-letters the event too, in its own group)
+    const dead = await recorder.waitForDeadLetter(
+      TrainingRequestedV1,
+      (e) => e.id === eventId && e.headers.dlq_consumer === sut.consumerGroup('requests'),
     );
     expect(dead.headers.dlq_reason).toContain(`no feature set has been materialized for pipeline "${other}"`);
     expect(await collection('training_requests').findOne({ dedupeKey })).toMatchObject({ status: 'failed' });

@@ -3,7 +3,15 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { deadLetterTopic, defineEvent, type EventContract } from '@keel/contracts';
 import { startTelemetry, type Telemetry } from '@keel/telemetry';
-import { eventually, fetchTrace, serviceOf, stackEndpoints, uniqueName } from '@keel/testing';
+import {
+  eventually,
+  fetchTrace,
+  serviceOf,
+  stackEndpoints,
+  stackKafka,
+  TopicRecorder,
+  uniqueName,
+} from '@keel/testing';
 import { type Admin, type Kafka, type Producer } from 'kafkajs';
 import mongoose, { type Connection } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,10 +19,9 @@ import { z } from 'zod';
 import { DLQ_HEADERS, KafkaDeadLetterSink } from './dead-letter';
 import { EventConsumer } from './event-consumer';
 import { EventPublisher } from './event-publisher';
-import { createKafka, createProducer, ensureTopics } from './kafka-client';
+import { createProducer, ensureTopics } from './kafka-client';
+import { silentLogger } from './logger';
 import { MongoProcessedEventStore } from './processed-events';
-
-const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 function testContract(topic: string) {
   return defineEvent({
@@ -24,25 +31,6 @@ function testContract(topic: string) {
     key: (data) => data.name,
     maxBytes: 1024,
   });
-}
-
-/** Reads every record currently on a topic, from the beginning. */
-async function readAll(kafka: Kafka, topic: string, expected: number) {
-  const consumer = kafka.consumer({ groupId: uniqueName('reader') });
-  const records: { value: string; headers: Record<string, string> }[] = [];
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await consumer.run({
-    eachMessage: async ({ message }) => {
-      const headers = Object.fromEntries(
-        Object.entries(message.headers ?? {}).map(([name, value]) => [name, String(value)]),
-      );
-      records.push({ value: message.value?.toString() ?? '', headers });
-    },
-  });
-  await eventually(`${expected} records on ${topic}`, async () => (records.length >= expected ? true : undefined));
-  await consumer.disconnect();
-  return records;
 }
 
 describe('messaging against real Kafka and FerretDB', () => {
@@ -56,7 +44,7 @@ describe('messaging against real Kafka and FerretDB', () => {
 
   beforeAll(async () => {
     telemetry = startTelemetry('keel-test-consumer');
-    kafka = createKafka({ clientId: 'messaging-int', brokers: stackEndpoints.kafkaBrokers, logger: quiet });
+    kafka = stackKafka('messaging-int');
     admin = kafka.admin();
     await admin.connect();
     producer = createProducer(kafka);
@@ -80,7 +68,7 @@ describe('messaging against real Kafka and FerretDB', () => {
       groupId: uniqueName('group'),
       store,
       deadLetters: new KafkaDeadLetterSink(producer),
-      logger: quiet,
+      logger: silentLogger,
       retry: { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 10 },
     }).on(contract, async (event) => handle((event.data as { name: string }).name, event.id));
     consumers.push(consumer);
@@ -109,12 +97,13 @@ describe('messaging against real Kafka and FerretDB', () => {
     const contract = testContract(`test.${uniqueName('dlq')}.sent.v1`);
     const handled: string[] = [];
     await startConsumer(contract, async (name) => void handled.push(name));
+    const deadLetters = await TopicRecorder.start({ topics: [deadLetterTopic(contract.topic)], kafka });
     await producer.send({ topic: contract.topic, messages: [{ value: 'this is not a CloudEvent' }] });
     await new EventPublisher(producer, '/keel/test').publish(contract, { name: '' }).catch(() => undefined);
     await new EventPublisher(producer, '/keel/test').publish(contract, { name: 'after' });
 
     await eventually('the valid record after the bad one', async () => (handled.includes('after') ? true : undefined));
-    const [dead] = await readAll(kafka, deadLetterTopic(contract.topic), 1);
+    const dead = await deadLetters.waitFor(() => true).finally(() => deadLetters.stop());
     expect(dead.value).toBe('this is not a CloudEvent');
     expect(dead.headers[DLQ_HEADERS.reason]).toMatch(/CloudEvents attribute|JSON/);
     expect(dead.headers[DLQ_HEADERS.errorCode]).toBe('MalformedEventError');

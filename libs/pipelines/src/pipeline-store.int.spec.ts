@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { stackEndpoints, uniqueName } from '@keel/testing';
+import { pipelineSpecYaml, stackEndpoints, uniqueName } from '@keel/testing';
 import mongoose, { type Connection } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UnknownPipelineError } from './errors';
@@ -8,7 +6,6 @@ import { parsePipelineSpec, PipelineStore } from './pipeline-store';
 
 describe('PipelineStore against the real Mongo-compatible server', () => {
   let connection: Connection;
-  const yaml = readFileSync(join(__dirname, '../../../fixtures/pipelines/adult-income.yaml'), 'utf8');
 
   beforeAll(async () => {
     connection = await mongoose.createConnection(stackEndpoints.mongoUrl).asPromise();
@@ -19,7 +16,7 @@ describe('PipelineStore against the real Mongo-compatible server', () => {
     const store = new PipelineStore(connection, 0);
     await store.init();
     const id = uniqueName('spec');
-    const spec = parsePipelineSpec(yaml.replace('id: adult-income', `id: ${id}`));
+    const spec = parsePipelineSpec(pipelineSpecYaml('adult-income', id));
     expect((await store.apply(spec)).stored.version).toBe(1);
     expect(await store.apply(spec)).toMatchObject({ created: false, stored: { version: 1 } });
     const changed = { ...spec, monitoring: { ...spec.monitoring, windowRows: 300 } };

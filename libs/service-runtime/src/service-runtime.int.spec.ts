@@ -1,31 +1,27 @@
 import { credentials, loadPackageDefinition } from '@grpc/grpc-js';
 import { serviceEnvSchema } from '@keel/config';
-import { type Telemetry } from '@keel/telemetry';
+import { type ServiceUnderTest, startServiceUnderTest } from '@keel/testing';
 import { Module } from '@nestjs/common';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { loadSync } from '@grpc/proto-loader';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningService, startService } from './run-service';
-
-const noTelemetry: Telemetry = { enabled: false, forceFlush: async () => undefined, shutdown: async () => undefined };
 
 @Module({})
 class EmptyFeature {}
 
 describe('a service on the shared runtime, against the real stack', () => {
-  let service: RunningService;
+  let service: ServiceUnderTest;
 
   beforeAll(async () => {
-    service = await startService({
+    service = await startServiceUnderTest({
+      service: 'runtime-test',
       name: 'runtime-test',
       envSchema: serviceEnvSchema({ httpPort: 0, grpcPort: 0 }),
       features: [EmptyFeature],
-      telemetry: noTelemetry,
-      env: { ...process.env, HTTP_PORT: '0', GRPC_PORT: '0', LOG_LEVEL: 'silent' },
     });
   });
-  afterAll(async () => service?.stop());
+  afterAll(async () => service?.close());
 
   it('answers /health with every dependency up', async () => {
     const response = await request(service.app.getHttpServer()).get('/health').expect(200);
@@ -54,7 +50,7 @@ describe('a service on the shared runtime, against the real stack', () => {
       check(request: { service: string }, callback: (error: Error | null, reply: { status: string }) => void): void;
       close(): void;
     };
-    const client = new definition.grpc.health.v1.Health(`127.0.0.1:${service.grpcPort}`, credentials.createInsecure());
+    const client = new definition.grpc.health.v1.Health(service.grpcAddress!, credentials.createInsecure());
     const reply = await new Promise<{ status: string }>((resolve, reject) =>
       client.check({ service: '' }, (error, result) => (error ? reject(error) : resolve(result))),
     );

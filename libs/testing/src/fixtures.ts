@@ -3,13 +3,18 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import {
   DataRecordsV1,
-  datasetColumns,
+  DatasetIngestedV1,
+  datasetSchema,
+  DatasetValidatedV1,
+  derivedId,
   encodeCloudEventHeaders,
+  type EventData,
   type PipelineSpecV1,
   type Scalar,
 } from '@keel/contracts';
 import { type DatasetTable, tableFromRecords } from '@keel/datasets';
 import { parsePipelineSpec } from '@keel/pipelines';
+import { BUCKETS, type StoredObject } from '@keel/storage';
 import { injectTraceContext } from '@keel/telemetry';
 import { type Producer } from 'kafkajs';
 import { uniqueName } from './local-stack';
@@ -84,25 +89,57 @@ export function fixtureRecords(
 }
 
 /**
- * Rows of a bundled dataset as the table of a dataset version, the way ingestion writes it for `spec`: the spec's
- * columns (`datasetColumns`) minus `drop`, numeric features as numbers, the rest as strings.
+ * Rows of a bundled dataset as the table of a dataset version, the way ingestion writes it for `spec`: the columns and
+ * types of `datasetSchema(spec)` minus `drop`.
  */
 export function fixtureTable(
   dataset: FixtureDataset,
   spec: PipelineSpecV1,
   rows: FixtureRows & { drop?: readonly string[] },
 ): DatasetTable {
-  const numeric = new Set(spec.features.filter((f) => f.type === 'numeric').map((f) => f.name));
-  const schema = datasetColumns(spec)
-    .filter((name) => !rows.drop?.includes(name))
-    .map((name) => ({ name, type: numeric.has(name) ? ('number' as const) : ('string' as const) }));
-  return tableFromRecords(fixtureRecords(dataset, { ...rows, numeric: spec }), schema);
+  const schema = datasetSchema(spec)
+    .filter(({ name }) => !rows.drop?.includes(name))
+    .map(({ name, type }) => ({ name, type }));
+  const numeric = schema.filter(({ type }) => type === 'number').map(({ name }) => name);
+  return tableFromRecords(fixtureRecords(dataset, { ...rows, numeric }), schema);
 }
 
 /** Rows of a bundled dataset as CSV text with its header line, as a file upload sends it. */
 export function fixtureCsvText(dataset: FixtureDataset, { count, from = 0 }: FixtureRows): string {
   const { header, lines } = fixtureCsv(dataset);
   return [header.join(','), ...lines.slice(from, from + count)].join('\n') + '\n';
+}
+
+/** The `dataset.ingested` data ingestion announces for a table it stored (content-addressed) as a version. */
+export function datasetIngestedData(
+  pipelineId: string,
+  stored: StoredObject,
+  table: DatasetTable,
+  sources: string[] = ['test'],
+): EventData<typeof DatasetIngestedV1> {
+  return DatasetIngestedV1.schema.parse({
+    pipelineId,
+    datasetVersionId: derivedId('ds', [pipelineId, stored.sha256]),
+    uri: stored.uri,
+    sha256: stored.sha256,
+    sizeBytes: stored.sizeBytes,
+    format: 'parquet',
+    rowCount: table.rowCount,
+    columns: table.columns.map(({ name, type }) => ({ name, type })),
+    sources,
+  });
+}
+
+/** The `dataset.validated` data validation announces for a stored version that passed without findings. */
+export function datasetValidatedData(pipelineId: string, stored: StoredObject): EventData<typeof DatasetValidatedV1> {
+  return DatasetValidatedV1.schema.parse({
+    pipelineId,
+    datasetVersionId: derivedId('ds', [pipelineId, stored.sha256]),
+    datasetUri: stored.uri,
+    datasetSha256: stored.sha256,
+    reportUri: `s3://${BUCKETS.reports}/${pipelineId}/report.json`,
+    warnings: [],
+  });
 }
 
 /** A pipeline id no other run uses (a lowercase slug, as specs require). */

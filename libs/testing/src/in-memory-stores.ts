@@ -1,20 +1,9 @@
 import { createHash } from 'node:crypto';
-import { type Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { type PipelineSpecV1 } from '@keel/contracts';
 import { type StoredPipelineSpec, UnknownPipelineError } from '@keel/pipelines';
-import {
-  formatObjectUri,
-  IntegrityError,
-  type ObjectLocation,
-  ObjectNotFoundError,
-  type ObjectStore,
-  ObjectTooLargeError,
-  parseObjectUri,
-  sha256InKey,
-  StorageError,
-  type StoredObject,
-  type VerifiedRead,
-} from '@keel/storage';
+import { formatObjectUri, ObjectStore, parseObjectUri, type StoredObject } from '@keel/storage';
+import { type CopyDestinationOptions, type CopySourceOptions } from 'minio';
 
 /** One write a handler made, in the order it made them: an object put, or a document a fake repository saved. */
 export interface RecordedWrite {
@@ -25,84 +14,95 @@ export interface RecordedWrite {
   readonly value: unknown;
 }
 
-async function bytesOf(body: Buffer | Readable): Promise<Buffer> {
+async function bytesOf(body: Buffer | string | Readable): Promise<Buffer> {
   if (Buffer.isBuffer(body)) return body;
+  if (typeof body === 'string') return Buffer.from(body);
   const chunks: Buffer[] = [];
   for await (const chunk of body as AsyncIterable<Buffer>) chunks.push(chunk);
   return Buffer.concat(chunks);
 }
 
-function contentAddressed(bucket: string, prefix: string, bytes: Buffer, extension = '') {
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
-  const key = `${prefix.replace(/\/$/, '')}/${sha256}${extension}`;
-  const object: StoredObject = { uri: formatObjectUri({ bucket, key }), bucket, key, sha256, sizeBytes: bytes.length };
-  return { bucket, key, bytes, object };
+/** An S3 error as the MinIO client raises it, so the store maps it to its typed StorageError. */
+function s3Error(code: string, bucket: string, key: string): Error {
+  return Object.assign(new Error(`${code}: ${bucket}/${key}`), { code });
+}
+
+/** The calls ObjectStore makes on its MinIO client, answered from memory. */
+class InMemoryS3Client {
+  readonly objects = new Map<string, Buffer>();
+
+  constructor(private readonly writes: RecordedWrite[]) {}
+
+  async bucketExists(): Promise<boolean> {
+    return true;
+  }
+
+  async makeBucket(): Promise<void> {}
+
+  async listBuckets(): Promise<[]> {
+    return [];
+  }
+
+  async putObject(bucket: string, key: string, body: Buffer | string | Readable): Promise<void> {
+    this.store(bucket, key, await bytesOf(body));
+  }
+
+  async statObject(bucket: string, key: string): Promise<{ size: number }> {
+    return { size: this.read(bucket, key, 'NotFound').length };
+  }
+
+  async getObject(bucket: string, key: string): Promise<Readable> {
+    return Readable.from([this.read(bucket, key, 'NoSuchKey')]);
+  }
+
+  async copyObject(source: CopySourceOptions, destination: CopyDestinationOptions): Promise<void> {
+    this.store(destination.Bucket, destination.Object, this.read(source.Bucket, source.Object, 'NoSuchKey'));
+  }
+
+  async removeObject(bucket: string, key: string): Promise<void> {
+    this.objects.delete(formatObjectUri({ bucket, key }));
+  }
+
+  private read(bucket: string, key: string, missing: string): Buffer {
+    const bytes = this.objects.get(formatObjectUri({ bucket, key }));
+    if (!bytes) throw s3Error(missing, bucket, key);
+    return bytes;
+  }
+
+  private store(bucket: string, key: string, bytes: Buffer): void {
+    this.objects.set(formatObjectUri({ bucket, key }), bytes);
+    // Streamed puts land under a temporary key first; only the final key is the handler's write.
+    if (!key.startsWith('.uploads/')) {
+      this.writes.push({ target: `object:${bucket}`, key, value: bytes });
+    }
+  }
 }
 
 /**
- * ObjectStore in memory for unit tests: the same content-addressed keys (`<prefix>/<sha256><extension>`), the same
- * verified read and the same typed StorageErrors as the real one, so a handler cannot tell it from MinIO.
+ * The real ObjectStore on an in-memory S3 client, for unit tests: the same content-addressed keys, the same verified
+ * read and the same typed StorageErrors as against MinIO. Each put is recorded in `writes`.
  */
-export class InMemoryObjectStore implements Pick<
-  ObjectStore,
-  'ensureBuckets' | 'ping' | 'put' | 'putContentAddressed' | 'exists' | 'getVerified'
-> {
-  private readonly objects = new Map<string, Buffer>();
+export class InMemoryObjectStore extends ObjectStore {
+  private readonly memory: InMemoryS3Client;
 
-  constructor(private readonly writes: RecordedWrite[] = []) {}
-
-  async ensureBuckets(): Promise<void> {}
-
-  async ping(): Promise<void> {}
-
-  async put(location: ObjectLocation, body: Buffer | Readable): Promise<void> {
-    const bytes = await bytesOf(body);
-    this.objects.set(formatObjectUri(location), bytes);
-    this.writes.push({ target: `object:${location.bucket}`, key: location.key, value: bytes });
-  }
-
-  async putContentAddressed(
-    bucket: string,
-    prefix: string,
-    body: Buffer | Readable,
-    options: { extension?: string } = {},
-  ): Promise<StoredObject> {
-    const stored = contentAddressed(bucket, prefix, await bytesOf(body), options.extension);
-    if (!(await this.exists(stored))) await this.put(stored, stored.bytes);
-    return stored.object;
+  constructor(writes: RecordedWrite[] = []) {
+    super({ endpoint: 'http://in-memory.invalid', accessKey: 'in-memory', secretKey: 'in-memory', region: 'local' });
+    this.memory = new InMemoryS3Client(writes);
+    Object.defineProperty(this, 'client', { value: this.memory });
   }
 
   /** Stores bytes where putContentAddressed would, without recording a write: state a test is given. */
   seed(bucket: string, prefix: string, bytes: Buffer, options: { extension?: string } = {}): StoredObject {
-    const stored = contentAddressed(bucket, prefix, bytes, options.extension);
-    this.objects.set(stored.object.uri, bytes);
-    return stored.object;
-  }
-
-  async exists(location: ObjectLocation): Promise<boolean> {
-    return this.objects.has(formatObjectUri(location));
-  }
-
-  async getVerified({ uri, sha256, maxBytes = 1024 ** 3 }: VerifiedRead): Promise<Buffer> {
-    let location: ObjectLocation;
-    try {
-      location = parseObjectUri(uri);
-    } catch (error) {
-      throw new StorageError('storage-rejected', uri, (error as Error).message);
-    }
-    const inKey = sha256InKey(location.key);
-    if (inKey && inKey !== sha256) throw new IntegrityError(uri, sha256, inKey);
-    const bytes = this.objects.get(formatObjectUri(location));
-    if (!bytes) throw new ObjectNotFoundError(uri);
-    if (bytes.length > maxBytes) throw new ObjectTooLargeError(uri, maxBytes);
-    const actual = createHash('sha256').update(bytes).digest('hex');
-    if (actual !== sha256) throw new IntegrityError(uri, sha256, actual);
-    return bytes;
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const key = `${prefix.replace(/\/$/, '')}/${sha256}${options.extension ?? ''}`;
+    const uri = formatObjectUri({ bucket, key });
+    this.memory.objects.set(uri, bytes);
+    return { uri, bucket, key, sha256, sizeBytes: bytes.length };
   }
 
   /** Replaces an object's bytes without recording a write, as a corrupted or tampered store would. */
   corrupt(uri: string, bytes: Buffer): void {
-    this.objects.set(uri, bytes);
+    this.memory.objects.set(formatObjectUri(parseObjectUri(uri)), bytes);
   }
 }
 

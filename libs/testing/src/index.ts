@@ -1,5 +1,7 @@
 export { EventHandlerHarness, type EventHandlerHarnessOptions, type RawDelivery } from './event-handler-harness';
 export {
+  datasetIngestedData,
+  datasetValidatedData,
   FIXTURE_DATASETS,
   type FixtureCsv,
   type FixtureDataset,

@@ -1,7 +1,7 @@
-import { DatasetValidatedV1, derivedId, type EventData, FeaturesMaterializedV1 } from '@keel/contracts';
+import { DatasetValidatedV1, type EventData, FeaturesMaterializedV1 } from '@keel/contracts';
 import { writeParquet } from '@keel/datasets';
 import { BUCKETS } from '@keel/storage';
-import { EventHandlerHarness, fixtureTable, pipelineSpecFixture } from '@keel/testing';
+import { datasetValidatedData, EventHandlerHarness, fixtureTable, pipelineSpecFixture } from '@keel/testing';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { FeatureSetsConsumer } from './feature-sets.consumer';
 import { type FeatureSetRecord, type FeatureSetsRepository } from './feature-sets.repository';
@@ -37,14 +37,7 @@ describe('feature-sets consumer, handled in memory', () => {
     const stored = harness.objects.seed(BUCKETS.datasets, `${pipelineId}/versions`, writeParquet(table), {
       extension: '.parquet',
     });
-    return {
-      pipelineId,
-      datasetVersionId: derivedId('ds', [pipelineId, stored.sha256]),
-      datasetUri: stored.uri,
-      datasetSha256: stored.sha256,
-      reportUri: `s3://${BUCKETS.reports}/${pipelineId}/report.json`,
-      warnings: [],
-    } as unknown as EventData<typeof DatasetValidatedV1>;
+    return datasetValidatedData(pipelineId, stored);
   }
 
   beforeEach(async () => {

@@ -1,7 +1,7 @@
-import { DatasetIngestedV1, DatasetRejectedV1, DatasetValidatedV1, derivedId, type EventData } from '@keel/contracts';
+import { DatasetIngestedV1, DatasetRejectedV1, DatasetValidatedV1, type EventData } from '@keel/contracts';
 import { type DatasetTable, writeParquet } from '@keel/datasets';
 import { BUCKETS } from '@keel/storage';
-import { EventHandlerHarness, fixtureTable, pipelineSpecFixture } from '@keel/testing';
+import { datasetIngestedData, EventHandlerHarness, fixtureTable, pipelineSpecFixture } from '@keel/testing';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ValidationConsumer } from './validation.consumer';
 import { type ValidationReference, type ValidationReport, type ValidationRepository } from './validation.repository';
@@ -36,18 +36,10 @@ describe('validation consumer, handled in memory', () => {
 
   /** Stores a table as a dataset version of the spec's pipeline and returns the event announcing it. */
   async function version(table: DatasetTable): Promise<EventData<typeof DatasetIngestedV1>> {
-    const stored = harness.objects.seed(BUCKETS.datasets, spec.id, writeParquet(table), { extension: '.parquet' });
-    return {
-      pipelineId: spec.id,
-      datasetVersionId: derivedId('ds', [spec.id, stored.sha256]),
-      uri: stored.uri,
-      sha256: stored.sha256,
-      sizeBytes: stored.sizeBytes,
-      format: 'parquet',
-      rowCount: table.rowCount,
-      columns: table.columns.map(({ name, type }) => ({ name, type })),
-      sources: ['unit-test'],
-    } as EventData<typeof DatasetIngestedV1>;
+    const stored = harness.objects.seed(BUCKETS.datasets, spec.id, writeParquet(table), {
+      extension: '.parquet',
+    });
+    return datasetIngestedData(spec.id, stored, table);
   }
 
   beforeEach(async () => {
