@@ -1,19 +1,18 @@
 /**
  * What an ML engineer and an upstream system do with Keel, as code: apply a pipeline spec, publish data events to
- * Kafka, wait for a champion model, and call ModelInfer over gRPC. Used by `npm start` and the end-to-end tests.
+ * Kafka, wait for a champion model, and wait for serving to load it (ModelInfer itself goes through @keel/testing's
+ * InferenceClient). Used by `npm start` and the end-to-end tests.
  */
 import { randomUUID } from 'node:crypto';
-import { credentials, loadPackageDefinition, Metadata, type ServiceError } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
 import {
   DataRecordsV1,
   encodeCloudEventHeaders,
-  INFERENCE_PROTO,
   type PipelineSpecV1,
   type Scalar,
+  WellKnownAlias,
 } from '@keel/contracts';
+import { type InferenceClient, SERVING_GRPC_ADDRESS } from '@keel/testing';
 import { injectTraceContext } from '@keel/telemetry';
-import { context, propagation } from '@opentelemetry/api';
 import { type Producer } from 'kafkajs';
 import { readSimpleCsv } from './csv';
 
@@ -22,7 +21,7 @@ export const endpoints = {
   ingestionHttp: 'http://127.0.0.1:3001',
   validationHttp: 'http://127.0.0.1:3002',
   monitoringHttp: 'http://127.0.0.1:3007',
-  servingGrpc: '127.0.0.1:8001',
+  servingGrpc: SERVING_GRPC_ADDRESS,
 } as const;
 
 /** Typed records from a bundled CSV, shaped as the pipeline's upstream would send them. */
@@ -102,9 +101,9 @@ export interface ModelVersionView {
 export async function waitForChampion(modelName: string, timeoutMs: number, after = 0): Promise<ModelVersionView> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const response = await fetch(`${endpoints.registryHttp}/api/v1/models/${modelName}/aliases/champion`).catch(
-      () => undefined,
-    );
+    const response = await fetch(
+      `${endpoints.registryHttp}/api/v1/models/${modelName}/aliases/${WellKnownAlias.CHAMPION}`,
+    ).catch(() => undefined);
     if (response?.ok) {
       const body = (await response.json()) as ModelVersionView;
       if (body.version > after) return body;
@@ -114,99 +113,9 @@ export async function waitForChampion(modelName: string, timeoutMs: number, afte
   throw new Error(`no champion for ${modelName} after ${timeoutMs / 1000} s`);
 }
 
-// ---- Open Inference Protocol v2 client ------------------------------------------------------------------------
-
-export interface InferTensor {
-  name: string;
-  datatype: string;
-  shape: number[];
-  contents: {
-    fp64_contents?: number[];
-    bytes_contents?: Buffer[];
-    fp32_contents?: number[];
-    int64_contents?: number[];
-  };
-}
-
-export interface InferResponse {
-  model_name: string;
-  model_version: string;
-  id: string;
-  outputs: InferTensor[];
-}
-
-type Unary<Req, Res> = (
-  request: Req,
-  metadata: Metadata,
-  callback: (error: ServiceError | null, response: Res) => void,
-) => void;
-
-interface InferenceStub {
-  ModelInfer: Unary<{ model_name: string; model_version?: string; id?: string; inputs: InferTensor[] }, InferResponse>;
-  ModelReady: Unary<{ name: string; version?: string }, { ready: boolean }>;
-  ModelMetadata: Unary<{ name: string }, { name: string; versions: string[]; inputs: unknown[]; outputs: unknown[] }>;
-  close(): void;
-}
-
-/** A client of the serving service, loaded from the same proto as the server: any OIP v2 client works the same. */
-export function inferenceClient(address: string = endpoints.servingGrpc) {
-  const definition = loadSync(INFERENCE_PROTO, {
-    keepCase: true,
-    longs: Number,
-    enums: String,
-    defaults: true,
-    oneofs: true,
-  });
-  const proto = loadPackageDefinition(definition) as unknown as {
-    inference: {
-      GRPCInferenceService: new (
-        address: string,
-        creds: ReturnType<typeof credentials.createInsecure>,
-      ) => InferenceStub;
-    };
-  };
-  const stub = new proto.inference.GRPCInferenceService(address, credentials.createInsecure());
-  const call =
-    <Req, Res>(method: Unary<Req, Res>) =>
-    (request: Req) =>
-      new Promise<Res>((resolve, reject) => {
-        // Trace context goes in the call's metadata explicitly, so the caller's trace continues in serving whether
-        // or not grpc-js was auto-instrumented in this process.
-        const metadata = new Metadata();
-        propagation.inject(context.active(), metadata, { set: (carrier, key, value) => carrier.set(key, value) });
-        method.call(stub, request, metadata, (error, response) => (error ? reject(error) : resolve(response)));
-      });
-  return {
-    modelInfer: call(stub.ModelInfer),
-    modelReady: call(stub.ModelReady),
-    modelMetadata: call(stub.ModelMetadata),
-    close: () => stub.close(),
-  };
-}
-
-/** One tensor per raw feature column: FP64 for numeric features, BYTES for categorical ones. */
-export function columnTensors(spec: PipelineSpecV1, rows: readonly Record<string, Scalar>[]): InferTensor[] {
-  return spec.features.map((feature) => {
-    const values = rows.map((row) => row[feature.name] ?? null);
-    return feature.type === 'numeric'
-      ? {
-          name: feature.name,
-          datatype: 'FP64',
-          shape: [rows.length],
-          contents: { fp64_contents: values.map((v) => (v === null ? NaN : Number(v))) },
-        }
-      : {
-          name: feature.name,
-          datatype: 'BYTES',
-          shape: [rows.length],
-          contents: { bytes_contents: values.map((v) => Buffer.from(v === null ? '' : String(v))) },
-        };
-  });
-}
-
 /** Polls ModelReady until serving has loaded a version of the model (optionally a given one). */
 export async function waitForServing(
-  client: ReturnType<typeof inferenceClient>,
+  client: InferenceClient,
   modelName: string,
   timeoutMs: number,
   version?: number,

@@ -5,11 +5,11 @@ import { parsePipelineSpec } from '@keel/pipelines';
 import { context, trace } from '@opentelemetry/api';
 import { type Producer } from 'kafkajs';
 import { repoRoot } from '../stack/paths';
+import { type ModelInferResponse } from '@keel/grpc-api';
+import { columnTensors, InferenceClient } from '@keel/testing';
 import {
   applySpec,
-  columnTensors,
-  inferenceClient,
-  type InferResponse,
+  endpoints,
   type ModelVersionView,
   publishRecords,
   recordsFromCsv,
@@ -50,7 +50,7 @@ export interface PipelineRun {
   publishedEvents: number;
   champion: ModelVersionView;
   servingRows: Record<string, Scalar>[];
-  firstPrediction: InferResponse;
+  firstPrediction: ModelInferResponse;
 }
 
 /** Loads a bundled spec, optionally under another pipeline id (tests use unique ids). */
@@ -84,12 +84,12 @@ export async function runPipeline(
       const publishedEvents = await publishRecords(producer, spec.id, training, { source: 'keel-demo' });
       const champion = await waitForChampion(spec.id, timeoutMs);
       log(`${spec.id}: champion v${champion.version} (${champion.algorithm})`);
-      const client = inferenceClient();
+      const client = new InferenceClient(endpoints.servingGrpc);
       try {
         await waitForServing(client, spec.id, 120_000, champion.version);
         const firstPrediction = await context.with(context.active(), () =>
           client.modelInfer({
-            model_name: spec.id,
+            modelName: spec.id,
             id: `demo-${spec.id}-${Date.now().toString(36)}`,
             inputs: columnTensors(spec, servingRows.slice(0, 5)),
           }),

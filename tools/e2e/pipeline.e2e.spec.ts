@@ -9,8 +9,11 @@ import { readParquet } from '@keel/datasets';
 import { createProducer } from '@keel/messaging';
 import { ObjectStore } from '@keel/storage';
 import {
+  columnTensors,
   eventually,
   fetchTrace,
+  InferenceClient,
+  type InferInput,
   serviceOf,
   stackEndpoints,
   stackKafka,
@@ -20,7 +23,7 @@ import {
 import { type Producer } from 'kafkajs';
 import mongoose, { type Connection } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { columnTensors, endpoints, inferenceClient, publishRecords } from '../demo/pipeline-client';
+import { endpoints, publishRecords } from '../demo/pipeline-client';
 import { bundledPipelines, loadSpec, type PipelineRun, runPipeline } from '../demo/run-pipeline';
 import { services, startServices } from '../services/services';
 
@@ -108,24 +111,24 @@ describe('walking skeleton: data events to a served, monitored model', () => {
 
   it('answers ModelInfer with probabilities for Adult rows and predictions for Bike rows', () => {
     const probability = adult.firstPrediction.outputs.find((o) => o.name === 'probability');
-    expect(probability?.contents.fp64_contents?.length).toBe(5);
-    for (const p of probability!.contents.fp64_contents!) {
+    expect(probability?.contents?.fp64Contents.length).toBe(5);
+    for (const p of probability!.contents!.fp64Contents) {
       expect(p).toBeGreaterThanOrEqual(0);
       expect(p).toBeLessThanOrEqual(1);
     }
     const prediction = bike.firstPrediction.outputs.find((o) => o.name === 'prediction');
-    expect(prediction?.contents.fp64_contents?.length).toBe(5);
+    expect(prediction?.contents?.fp64Contents.length).toBe(5);
     expect(bike.champion.metrics.r2).toBeGreaterThan(0.5);
   });
 
   it('logs predictions to monitoring; drift stays quiet in distribution and fires on age + 30 years', async () => {
-    const client = inferenceClient();
+    const client = new InferenceClient(endpoints.servingGrpc);
     try {
       const windowRows = adult.spec.monitoring.windowRows;
       // Fill the first window (which holds the 5 rows of the first request) with unseen in-distribution rows.
       const inDistribution = adult.servingRows.slice(5, windowRows);
       await client.modelInfer({
-        model_name: adultId,
+        modelName: adultId,
         id: `${adultId}-in-dist`,
         inputs: columnTensors(adult.spec, inDistribution),
       });
@@ -133,7 +136,7 @@ describe('walking skeleton: data events to a served, monitored model', () => {
         .slice(windowRows, 2 * windowRows)
         .map((row) => ({ ...row, age: Number(row.age) + 30 }));
       await client.modelInfer({
-        model_name: adultId,
+        modelName: adultId,
         id: `${adultId}-shifted`,
         inputs: columnTensors(adult.spec, shifted),
       });
@@ -234,27 +237,23 @@ describe('walking skeleton: data events to a served, monitored model', () => {
     it.each([
       [
         'a wrong input name',
-        (t: ReturnType<typeof columnTensors>) => t.map((x) => (x.name === 'age' ? { ...x, name: 'agee' } : x)),
+        (t: InferInput[]) => t.map((x) => (x.name === 'age' ? { ...x, name: 'agee' } : x)),
         /agee/,
       ],
       [
         'a wrong datatype',
-        (t: ReturnType<typeof columnTensors>) =>
+        (t: InferInput[]) =>
           t.map((x) =>
-            x.name === 'age' ? { ...x, datatype: 'BYTES', contents: { bytes_contents: [Buffer.from('39')] } } : x,
+            x.name === 'age' ? { ...x, datatype: 'BYTES', contents: { bytesContents: [Buffer.from('39')] } } : x,
           ),
         /age/,
       ],
-      [
-        'a wrong shape',
-        (t: ReturnType<typeof columnTensors>) => t.map((x) => (x.name === 'age' ? { ...x, shape: [7] } : x)),
-        /age/,
-      ],
+      ['a wrong shape', (t: InferInput[]) => t.map((x) => (x.name === 'age' ? { ...x, shape: [7] } : x)), /age/],
     ])('answers ModelInfer with %s by INVALID_ARGUMENT naming the input', async (_case, mutate, named) => {
-      const client = inferenceClient();
+      const client = new InferenceClient(endpoints.servingGrpc);
       try {
         const inputs = mutate(columnTensors(adult.spec, adult.servingRows.slice(0, 1)));
-        const error = await client.modelInfer({ model_name: adultId, inputs }).then(
+        const error = await client.modelInfer({ modelName: adultId, inputs }).then(
           () => undefined,
           (e: unknown) => e as { code: number; details: string },
         );

@@ -39,9 +39,9 @@ async function summarize(run: PipelineRun): Promise<void> {
     .map(([name, value]) => `${name}=${value.toFixed(4)}`)
     .join(' ');
   const outputs = run.firstPrediction.outputs.map((output) => {
-    const values = output.contents.fp64_contents?.length
-      ? output.contents.fp64_contents.slice(0, 3).map((v) => v.toFixed(3))
-      : (output.contents.bytes_contents ?? []).slice(0, 3).map(String);
+    const values = output.contents?.fp64Contents.length
+      ? output.contents.fp64Contents.slice(0, 3).map((v) => v.toFixed(3))
+      : (output.contents?.bytesContents ?? []).slice(0, 3).map((bytes) => Buffer.from(bytes).toString());
     return `${output.name}=[${values.join(', ')}, ...]`;
   });
   say('');

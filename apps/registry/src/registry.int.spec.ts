@@ -1,16 +1,14 @@
-import { credentials, loadPackageDefinition, type ServiceError, status } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
 import {
   deadLetterTopic,
   type EventData,
   ModelAliasChangedV1,
   ModelRegisteredV1,
   ModelTrainedV1,
-  REGISTRY_PROTO,
 } from '@keel/contracts';
 import { createKafka, createProducer, EventPublisher } from '@keel/messaging';
 import { createModelDocument, matrixFromRows, trainLogisticRegression } from '@keel/ml-models';
 import { buildReference, type ModelPackage, serializePackage } from '@keel/model-package';
+import { RegistryClient, RegistryInvalidArgumentError, RegistryNotFoundError } from '@keel/registry-client';
 import { type RunningService, startService } from '@keel/service-runtime';
 import { BUCKETS, ObjectStore } from '@keel/storage';
 import { type Telemetry } from '@keel/telemetry';
@@ -19,7 +17,6 @@ import { type Consumer, type Kafka, type Producer } from 'kafkajs';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registryEnvSchema } from './config';
-import { REGISTRY_LOADER_OPTIONS } from './models/model-registry.grpc';
 import { RegistryModule } from './registry.module';
 
 const noTelemetry: Telemetry = { enabled: false, forceFlush: async () => undefined, shutdown: async () => undefined };
@@ -72,10 +69,6 @@ function tinyPackage(pipelineId: string, seed: number, metrics: Record<string, n
   return serializePackage(pkg);
 }
 
-interface RegistryClient {
-  [method: string]: (request: object, callback: (error: ServiceError | null, response: never) => void) => void;
-}
-
 describe('registry against the real stack', () => {
   let service: RunningService;
   let kafka: Kafka;
@@ -116,26 +109,17 @@ describe('registry against the real stack', () => {
         seen.push({ topic, id: headers.ce_id, data: JSON.parse(message.value!.toString()), headers });
       },
     });
-    const definition = loadPackageDefinition(loadSync(REGISTRY_PROTO, REGISTRY_LOADER_OPTIONS)) as unknown as {
-      mlops: { registry: { v1: { ModelRegistry: new (address: string, creds: unknown) => RegistryClient } } };
-    };
-    client = new definition.mlops.registry.v1.ModelRegistry(
-      `127.0.0.1:${service.grpcPort}`,
-      credentials.createInsecure(),
-    );
+    client = new RegistryClient(`127.0.0.1:${service.grpcPort}`);
   });
 
   afterAll(async () => {
+    client?.close();
     await reader?.disconnect();
     await producer?.disconnect();
     await service?.stop();
   });
 
   const http = () => request(service.app.getHttpServer());
-  const call = <T>(method: string, body: object) =>
-    new Promise<T>((resolve, reject) =>
-      client[method](body, (error, response) => (error ? reject(error) : resolve(response))),
-    );
 
   async function trained(seed: number, metrics: Record<string, number>, runId = `run-${seed}`) {
     const stored = await objects.putContentAddressed(
@@ -308,34 +292,24 @@ describe('registry against the real stack', () => {
   });
 
   it('answers the gRPC ModelRegistry methods', async () => {
-    const v3 = await call<{ version: number; aliases: string[]; lineage: { seed: number } }>('GetModelVersion', {
-      modelName: pipelineId,
-      version: 3,
-    });
+    const v3 = await client.getModelVersion(pipelineId, 3);
     expect(v3).toMatchObject({ version: 3, aliases: ['champion'], lineage: { seed: 3, runId: 'run-3' } });
-    expect(await call('ResolveAlias', { modelName: pipelineId, alias: 'champion' })).toMatchObject({ version: 3 });
-    const list = await call<{ versions: { version: number }[] }>('ListModelVersions', { modelName: pipelineId });
-    expect(list.versions.map((v) => v.version)).toEqual([3, 2, 1]);
-    const history = await call<{ moves: object[] }>('ListAliasHistory', { modelName: pipelineId, alias: 'champion' });
-    expect(history.moves).toMatchObject([
+    expect(await client.resolveAlias(pipelineId, 'champion')).toMatchObject({ version: 3 });
+    const list = await client.listModelVersions(pipelineId);
+    expect(list.map((v) => v.version)).toEqual([3, 2, 1]);
+    const history = await client.listAliasHistory(pipelineId, 'champion');
+    expect(history).toMatchObject([
       { alias: 'champion', version: 3, previousVersion: 1, changedBy: 'registry' },
       { alias: 'champion', version: 1, previousVersion: 0, changedBy: 'registry' },
     ]);
 
-    await expect(call('GetModelVersion', { modelName: '', version: 1 })).rejects.toMatchObject({
-      code: status.INVALID_ARGUMENT,
-      details: expect.stringMatching(/model_name/),
-    });
-    await expect(call('GetModelVersion', { modelName: pipelineId, version: 0 })).rejects.toMatchObject({
-      code: status.INVALID_ARGUMENT,
-      details: expect.stringMatching(/version/),
-    });
-    await expect(call('ResolveAlias', { modelName: pipelineId, alias: 'staging' })).rejects.toMatchObject({
-      code: status.NOT_FOUND,
-      details: expect.stringMatching(/not set/),
-    });
-    await expect(call('ListModelVersions', { modelName: uniqueName('nobody') })).rejects.toMatchObject({
-      code: status.NOT_FOUND,
-    });
+    await expect(client.getModelVersion('', 1)).rejects.toThrow(RegistryInvalidArgumentError);
+    await expect(client.getModelVersion('', 1)).rejects.toThrow(/model_name/);
+    await expect(client.getModelVersion(pipelineId, 0)).rejects.toThrow(RegistryInvalidArgumentError);
+    await expect(client.getModelVersion(pipelineId, 0)).rejects.toThrow(/version/);
+    await expect(client.resolveAlias(pipelineId, 'staging')).rejects.toThrow(RegistryNotFoundError);
+    await expect(client.resolveAlias(pipelineId, 'staging')).rejects.toThrow(/not set/);
+    expect(await client.findAlias(pipelineId, 'staging')).toBeUndefined();
+    await expect(client.listModelVersions(uniqueName('nobody'))).rejects.toThrow(RegistryNotFoundError);
   });
 });

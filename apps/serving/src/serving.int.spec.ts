@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { credentials, loadPackageDefinition, type ServiceError, status } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
+import { type ServiceError, status } from '@grpc/grpc-js';
 import {
   type EventData,
-  INFERENCE_PROTO,
   ModelAliasChangedV1,
   type PipelineSpecV1,
   type PredictionLoggedV1,
+  WellKnownAlias,
 } from '@keel/contracts';
+import { ModelVersion } from '@keel/grpc-api';
 import { createModelDocument, fitTransform, trainLogisticRegression, TransformRunner } from '@keel/ml-models';
 import {
   buildReference,
@@ -22,12 +22,12 @@ import {
 import { parsePipelineSpec, PipelineStore } from '@keel/pipelines';
 import { Infrastructure, MetricsService, type RunningService, startService } from '@keel/service-runtime';
 import { BUCKETS, ObjectStore } from '@keel/storage';
-import { eventually, stackEndpoints, uniqueName } from '@keel/testing';
+import { type ModelRegistryApi, REGISTRY_CLIENT } from '@keel/registry-client';
+import { columnTensors, eventually, type InferInput, InferenceClient, stackEndpoints, uniqueName } from '@keel/testing';
 import mongoose from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { servingEnvSchema } from './config';
 import { encodeRawBytes } from './inference/tensor-codec';
-import { type ChampionRef, type ChampionResolver, CHAMPION_RESOLVER } from './models/champion-resolver';
 import { servingModule } from './serving.module';
 
 // ---- a tiny real model package, trained here on Adult rows ---------------------------------------------------
@@ -94,77 +94,6 @@ function buildPackage(spec: PipelineSpecV1, rows: readonly Row[], l2: number): B
   return serializePackage(pkg);
 }
 
-// ---- an OIP v2 client from the same proto ---------------------------------------------------------------------
-
-interface Tensor {
-  name: string;
-  datatype: string;
-  shape: number[];
-  contents?: { fp64_contents?: number[]; bytes_contents?: Buffer[]; fp32_contents?: number[] } | null;
-}
-interface InferResponse {
-  model_name: string;
-  model_version: string;
-  id: string;
-  outputs: (Tensor & { contents: NonNullable<Tensor['contents']> })[];
-}
-type Unary = (request: object, callback: (error: ServiceError | null, response: unknown) => void) => void;
-type Stub = Record<string, Unary> & { close(): void };
-
-function inferenceClient(port: number) {
-  const definition = loadSync(INFERENCE_PROTO, {
-    keepCase: true,
-    longs: Number,
-    enums: String,
-    defaults: true,
-    oneofs: true,
-  });
-  const proto = loadPackageDefinition(definition) as unknown as {
-    inference: { GRPCInferenceService: new (address: string, creds: unknown) => Stub };
-  };
-  const stub = new proto.inference.GRPCInferenceService(`127.0.0.1:${port}`, credentials.createInsecure());
-  const call =
-    <Res>(method: string) =>
-    (request: object) =>
-      new Promise<Res>((resolve, reject) =>
-        stub[method].call(stub, request, (error, response) => (error ? reject(error) : resolve(response as Res))),
-      );
-  return {
-    serverLive: call<{ live: boolean }>('ServerLive'),
-    serverReady: call<{ ready: boolean }>('ServerReady'),
-    serverMetadata: call<{ name: string; version: string; extensions: string[] }>('ServerMetadata'),
-    modelReady: call<{ ready: boolean }>('ModelReady'),
-    modelMetadata: call<{
-      name: string;
-      versions: string[];
-      platform: string;
-      inputs: { name: string; datatype: string; shape: number[] }[];
-      outputs: { name: string; datatype: string; shape: number[] }[];
-    }>('ModelMetadata'),
-    modelInfer: call<InferResponse>('ModelInfer'),
-    close: () => stub.close(),
-  };
-}
-
-function columnTensors(spec: PipelineSpecV1, rows: readonly Row[]): Tensor[] {
-  return spec.features.map((feature) => {
-    const values = rows.map((row) => row[feature.name] ?? null);
-    return feature.type === 'numeric'
-      ? {
-          name: feature.name,
-          datatype: 'FP64',
-          shape: [rows.length],
-          contents: { fp64_contents: values.map((v) => (v === null ? NaN : Number(v))) },
-        }
-      : {
-          name: feature.name,
-          datatype: 'BYTES',
-          shape: [rows.length],
-          contents: { bytes_contents: values.map((v) => Buffer.from(v === null ? '' : String(v))) },
-        };
-  });
-}
-
 const rejection = (promise: Promise<unknown>) =>
   promise.then(
     () => undefined,
@@ -183,23 +112,27 @@ describe('serving against the real stack', () => {
   );
   const rows = adultRows();
   const objects = new ObjectStore(stackEndpoints.s3);
-  const champions = new Map<string, ChampionRef>();
-  const resolver: ChampionResolver = { resolveChampion: async (id) => champions.get(id) };
-  const versions: Record<number, ChampionRef> = {};
+  const champions = new Map<string, ModelVersion>();
+  // The registry as serving sees it, answering from this test's packages.
+  const registry = {
+    findAlias: async (modelName: string, alias: string) =>
+      alias === WellKnownAlias.CHAMPION ? champions.get(modelName) : undefined,
+  } as ModelRegistryApi;
+  const versions: Record<number, ModelVersion> = {};
   let service: RunningService;
-  let client: ReturnType<typeof inferenceClient>;
+  let client: InferenceClient;
 
   const putPackage = async (version: number, bytes: Buffer) => {
     const stored = await objects.putContentAddressed(BUCKETS.models, `test/${pipelineId}`, bytes, {
       extension: '.json',
     });
-    versions[version] = {
+    versions[version] = ModelVersion.fromPartial({
       pipelineId,
       modelName: pipelineId,
       version,
       packageUri: stored.uri,
       packageSha256: stored.sha256,
-    };
+    });
   };
 
   /** Moves the champion in the stub registry and announces it on Kafka, as the registry does. */
@@ -208,7 +141,7 @@ describe('serving against the real stack', () => {
     const data: EventData<typeof ModelAliasChangedV1> = {
       pipelineId: pipelineId as EventData<typeof ModelAliasChangedV1>['pipelineId'],
       modelName: pipelineId,
-      alias: 'champion',
+      alias: WellKnownAlias.CHAMPION,
       version,
       reason: 'integration test',
       changedBy: 'serving.int.spec',
@@ -253,7 +186,7 @@ describe('serving against the real stack', () => {
     service = await startService({
       name: 'serving',
       envSchema: servingEnvSchema,
-      features: [servingModule({ provide: CHAMPION_RESOLVER, useValue: resolver })],
+      features: [servingModule({ provide: REGISTRY_CLIENT, useValue: registry })],
       telemetry: { enabled: false, forceFlush: async () => {}, shutdown: async () => {} },
       env: {
         ...process.env,
@@ -264,8 +197,8 @@ describe('serving against the real stack', () => {
         MODEL_LOAD_BACKOFF_MS: '20',
       },
     });
-    client = inferenceClient(service.grpcPort!);
-    await eventually('ServerReady', async () => ((await client.serverReady({})).ready ? true : undefined), {
+    client = new InferenceClient(`127.0.0.1:${service.grpcPort!}`);
+    await eventually('ServerReady', async () => ((await client.serverReady()).ready ? true : undefined), {
       timeoutMs: 60_000,
     });
   });
@@ -276,9 +209,9 @@ describe('serving against the real stack', () => {
   });
 
   it('answers ServerLive, ServerReady, ServerMetadata and ModelReady', async () => {
-    expect(await client.serverLive({})).toEqual({ live: true });
-    expect(await client.serverReady({})).toEqual({ ready: true });
-    expect(await client.serverMetadata({})).toMatchObject({ name: 'keel-serving', extensions: [] });
+    expect(await client.serverLive()).toEqual({ live: true });
+    expect(await client.serverReady()).toEqual({ ready: true });
+    expect(await client.serverMetadata()).toMatchObject({ name: 'keel-serving', extensions: [] });
     expect((await client.modelReady({ name: pipelineId })).ready).toBe(true);
     expect((await client.modelReady({ name: pipelineId, version: '1' })).ready).toBe(true);
     expect((await client.modelReady({ name: pipelineId, version: '9' })).ready).toBe(false);
@@ -301,47 +234,48 @@ describe('serving against the real stack', () => {
 
   it('answers ModelInfer with a probability in [0, 1] and its label for Adult rows', async () => {
     const response = await client.modelInfer({
-      model_name: pipelineId,
+      modelName: pipelineId,
       id: 'req-int-1',
       inputs: columnTensors(spec, rows.slice(0, 3)),
     });
-    expect(response).toMatchObject({ model_name: pipelineId, model_version: '1', id: 'req-int-1' });
+    expect(response).toMatchObject({ modelName: pipelineId, modelVersion: '1', id: 'req-int-1' });
     const [probability, label] = response.outputs;
     expect(probability).toMatchObject({ name: 'probability', datatype: 'FP64', shape: [3] });
-    for (const p of probability.contents.fp64_contents!) expect(p >= 0 && p <= 1).toBe(true);
-    expect(label.contents.bytes_contents!.map(String)).toEqual(
-      probability.contents.fp64_contents!.map((p) => (p >= 0.5 ? '>50K' : '<=50K')),
+    for (const p of probability.contents!.fp64Contents!) expect(p >= 0 && p <= 1).toBe(true);
+    expect(label.contents!.bytesContents.map((b) => Buffer.from(b).toString())).toEqual(
+      probability.contents!.fp64Contents!.map((p) => (p >= 0.5 ? '>50K' : '<=50K')),
     );
   });
 
   it('gives the same answer for raw_input_contents as for contents, honouring requested outputs', async () => {
     const tensors = columnTensors(spec, rows.slice(0, 2));
     const raw = tensors.map((t) => {
-      if (t.datatype === 'BYTES') return encodeRawBytes(t.contents!.bytes_contents!.map(String));
-      const buffer = Buffer.alloc(8 * t.shape[0]);
-      t.contents!.fp64_contents!.forEach((v, i) => buffer.writeDoubleLE(v, 8 * i));
+      if (t.datatype === 'BYTES')
+        return encodeRawBytes(t.contents!.bytesContents!.map((b) => Buffer.from(b!).toString()));
+      const buffer = Buffer.alloc(8 * t.shape![0]!);
+      t.contents!.fp64Contents!.forEach((v, i) => buffer.writeDoubleLE(v, 8 * i));
       return buffer;
     });
     const viaRaw = await client.modelInfer({
-      model_name: pipelineId,
-      model_version: '1',
-      inputs: tensors.map((t) => ({ ...t, contents: null })),
-      raw_input_contents: raw,
+      modelName: pipelineId,
+      modelVersion: '1',
+      inputs: tensors.map((t) => ({ ...t, contents: undefined })),
+      rawInputContents: raw,
       outputs: [{ name: 'probability' }],
     });
-    const viaContents = await client.modelInfer({ model_name: pipelineId, inputs: tensors });
+    const viaContents = await client.modelInfer({ modelName: pipelineId, inputs: tensors });
     expect(viaRaw.outputs.map((o) => o.name)).toEqual(['probability']);
-    expect(viaRaw.outputs[0].contents.fp64_contents).toEqual(viaContents.outputs[0].contents.fp64_contents);
+    expect(viaRaw.outputs[0].contents!.fp64Contents).toEqual(viaContents.outputs[0].contents!.fp64Contents);
     expect(viaRaw.id).toMatch(/.+/);
   });
 
-  it.each<[string, (t: Tensor[]) => Tensor[], RegExp]>([
+  it.each<[string, (t: InferInput[]) => InferInput[], RegExp]>([
     ['a wrong input name', (t) => t.map((x) => (x.name === 'age' ? { ...x, name: 'agee' } : x)), /"agee"/],
     [
       'a wrong datatype',
       (t) =>
         t.map((x) =>
-          x.name === 'age' ? { ...x, datatype: 'BYTES', contents: { bytes_contents: [Buffer.from('39')] } } : x,
+          x.name === 'age' ? { ...x, datatype: 'BYTES', contents: { bytesContents: [Buffer.from('39')] } } : x,
         ),
       /"age".*BYTES/,
     ],
@@ -349,12 +283,12 @@ describe('serving against the real stack', () => {
     ['a missing required input', (t) => t.filter((x) => x.name !== 'age'), /missing required input "age"/],
     [
       'a categorical column in a matrix',
-      () => [{ name: 'input', datatype: 'FP64', shape: [1, 14], contents: { fp64_contents: new Array(14).fill(1) } }],
+      () => [{ name: 'input', datatype: 'FP64', shape: [1, 14], contents: { fp64Contents: new Array(14).fill(1) } }],
       /"input".*"workclass" is categorical/,
     ],
   ])('answers ModelInfer with %s by INVALID_ARGUMENT naming the input', async (_case, mutate, named) => {
     const error = await rejection(
-      client.modelInfer({ model_name: pipelineId, inputs: mutate(columnTensors(spec, rows.slice(0, 1))) }),
+      client.modelInfer({ modelName: pipelineId, inputs: mutate(columnTensors(spec, rows.slice(0, 1))) }),
     );
     expect(error?.code).toBe(status.INVALID_ARGUMENT);
     expect(error?.details).toMatch(named);
@@ -362,14 +296,14 @@ describe('serving against the real stack', () => {
 
   it('answers NOT_FOUND for an unknown model or a version that is not loaded', async () => {
     const inputs = columnTensors(spec, rows.slice(0, 1));
-    expect((await rejection(client.modelInfer({ model_name: 'nobody-here', inputs })))?.code).toBe(status.NOT_FOUND);
-    const wrongVersion = await rejection(client.modelInfer({ model_name: pipelineId, model_version: '5', inputs }));
+    expect((await rejection(client.modelInfer({ modelName: 'nobody-here', inputs })))?.code).toBe(status.NOT_FOUND);
+    const wrongVersion = await rejection(client.modelInfer({ modelName: pipelineId, modelVersion: '5', inputs }));
     expect(wrongVersion?.code).toBe(status.NOT_FOUND);
   });
 
   it('logs predictions to Kafka after answering, one entry per row, with a stable CloudEvent id', async () => {
     const requestId = uniqueName('req-log');
-    await client.modelInfer({ model_name: pipelineId, id: requestId, inputs: columnTensors(spec, rows.slice(0, 2)) });
+    await client.modelInfer({ modelName: pipelineId, id: requestId, inputs: columnTensors(spec, rows.slice(0, 2)) });
     const kafka = service.app.get(Infrastructure).kafka;
     const reader = kafka.consumer({ groupId: uniqueName('serving-int-reader') });
     const seen: { id: string; data: EventData<typeof PredictionLoggedV1> }[] = [];
@@ -397,14 +331,14 @@ describe('serving against the real stack', () => {
 
   it('hot-swaps to a new champion while requests run, failing none', async () => {
     const inputs = columnTensors(spec, rows.slice(0, 5));
-    const before = await client.modelInfer({ model_name: pipelineId, inputs });
+    const before = await client.modelInfer({ modelName: pipelineId, inputs });
     let running = true;
     const failures: unknown[] = [];
     const served = new Set<string>();
     const loops = Array.from({ length: 4 }, async () => {
       while (running) {
-        await client.modelInfer({ model_name: pipelineId, inputs }).then(
-          (response) => served.add(response.model_version),
+        await client.modelInfer({ modelName: pipelineId, inputs }).then(
+          (response) => served.add(response.modelVersion),
           (error: unknown) => failures.push(error),
         );
         // Paced: every request also publishes a prediction log that the monitoring service later has to read.
@@ -426,9 +360,9 @@ describe('serving against the real stack', () => {
     }
     expect(failures).toEqual([]);
     expect([...served].sort()).toEqual(['1', '2']);
-    const after = await client.modelInfer({ model_name: pipelineId, inputs });
-    expect(after.model_version).toBe('2');
-    expect(after.outputs[0].contents.fp64_contents).not.toEqual(before.outputs[0].contents.fp64_contents);
+    const after = await client.modelInfer({ modelName: pipelineId, inputs });
+    expect(after.modelVersion).toBe('2');
+    expect(after.outputs[0].contents!.fp64Contents).not.toEqual(before.outputs[0].contents!.fp64Contents);
   });
 
   it.each([
@@ -444,9 +378,9 @@ describe('serving against the real stack', () => {
       { timeoutMs: 30_000 },
     );
     expect((await client.modelReady({ name: pipelineId, version: String(version) })).ready).toBe(false);
-    const response = await client.modelInfer({ model_name: pipelineId, inputs: columnTensors(spec, rows.slice(0, 1)) });
-    expect(response.model_version).toBe('2');
-    expect((await client.serverReady({})).ready).toBe(true);
+    const response = await client.modelInfer({ modelName: pipelineId, inputs: columnTensors(spec, rows.slice(0, 1)) });
+    expect(response.modelVersion).toBe('2');
+    expect((await client.serverReady()).ready).toBe(true);
   });
 
   it('rolls back when the registry moves the champion back to an older version', async () => {

@@ -1,19 +1,18 @@
 import { Module, type Provider, type Type } from '@nestjs/common';
+import { registryClientFromConfig, RegistryClientModule } from '@keel/registry-client';
 import { InferenceModule } from './inference/inference.module';
-import { CHAMPION_RESOLVER } from './models/champion-resolver';
-import { ChampionResolverModule, ModelsModule } from './models/models.module';
-import { RegistryChampionResolver } from './models/registry-champion-resolver';
+import { ModelsModule } from './models/models.module';
 
 /**
- * The serving feature with a given source of champions: `{ provide: CHAMPION_RESOLVER, ... }`. Production uses
- * {@link ServingModule} (the registry over gRPC); tests pass a resolver that returns their own packages.
+ * The serving feature with a given registry: `{ provide: REGISTRY_CLIENT, ... }`. Production uses
+ * {@link ServingModule} (the registry at REGISTRY_GRPC_URL); tests pass a registry that returns their own packages.
  */
-export function servingModule(championResolver: Provider): Type<unknown> {
+export function servingModule(registry: Provider = registryClientFromConfig): Type<unknown> {
   /** Open Inference Protocol v2 over gRPC with hot swaps of each pipeline's champion. */
-  @Module({ imports: [ChampionResolverModule.register(championResolver), ModelsModule, InferenceModule] })
+  @Module({ imports: [RegistryClientModule.forRoot(registry), ModelsModule, InferenceModule] })
   class ServingModule {}
   return ServingModule;
 }
 
-/** Serving with champions resolved by the registry (REGISTRY_GRPC_URL). */
-export const ServingModule = servingModule({ provide: CHAMPION_RESOLVER, useClass: RegistryChampionResolver });
+/** Serving with versions resolved by the registry (REGISTRY_GRPC_URL). */
+export const ServingModule = servingModule();

@@ -1,3 +1,4 @@
+export { AliasName, WellKnownAlias } from './aliases';
 export {
   ColumnType,
   DatasetVersionId,
@@ -48,4 +49,3 @@ export {
   type PipelineSpecInput,
   PipelineSpecV1,
 } from './pipeline-spec';
-export { INFERENCE_PROTO, PROTO_ROOT, REGISTRY_PROTO } from './proto-paths';

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { RegistryClientModule } from '@keel/registry-client';
 import { DriftEventsPublisher } from './drift-events.publisher';
 import { DriftWindowRepository } from './drift-window.repository';
 import { DriftController } from './drift.controller';
@@ -13,6 +14,7 @@ import { WindowCounterRepository } from './window-counter.repository';
  * imports nothing of it.
  */
 @Module({
+  imports: [RegistryClientModule.forRoot()],
   controllers: [DriftController],
   providers: [
     DriftService,

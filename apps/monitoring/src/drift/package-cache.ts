@@ -1,8 +1,8 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { NonRetryableError } from '@keel/messaging';
 import { fetchModelPackage, type ModelPackage } from '@keel/model-package';
-import { Infrastructure, SERVICE_CONFIG } from '@keel/service-runtime';
-import { type MonitoringConfig } from '../config';
+import { type ModelRegistryApi, REGISTRY_CLIENT } from '@keel/registry-client';
+import { Infrastructure } from '@keel/service-runtime';
 import {
   type ModelVersionRef,
   PACKAGE_LOCATOR_OVERRIDE,
@@ -23,10 +23,10 @@ export class PackageCache {
 
   constructor(
     private readonly infra: Infrastructure,
-    @Inject(SERVICE_CONFIG) config: MonitoringConfig,
+    @Inject(REGISTRY_CLIENT) registry: ModelRegistryApi,
     @Optional() @Inject(PACKAGE_LOCATOR_OVERRIDE) override?: PackageLocator,
   ) {
-    this.locator = override ?? new RegistryPackageLocator(config.REGISTRY_GRPC_URL);
+    this.locator = override ?? new RegistryPackageLocator(registry);
   }
 
   get(ref: ModelVersionRef): Promise<ModelPackage> {

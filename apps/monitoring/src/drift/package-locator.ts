@@ -1,9 +1,7 @@
-import { credentials, loadPackageDefinition, type ServiceError, status } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
 import { Global, Module, type Type } from '@nestjs/common';
-import { REGISTRY_PROTO } from '@keel/contracts';
 import { NonRetryableError } from '@keel/messaging';
 import { type ModelPackageRef } from '@keel/model-package';
+import { type ModelRegistryApi } from '@keel/registry-client';
 
 /** The model version whose package monitoring needs (its drift reference). */
 export interface ModelVersionRef {
@@ -31,61 +29,18 @@ export function packageLocatorModule(locator: PackageLocator): Type<unknown> {
   return PackageLocatorOverrideModule;
 }
 
-interface ModelVersionMessage {
-  package_uri: string;
-  package_sha256: string;
-}
-
-interface RegistryClient {
-  GetModelVersion(
-    request: { model_name: string; version: number },
-    options: { deadline: Date },
-    callback: (error: ServiceError | null, response?: ModelVersionMessage) => void,
-  ): void;
-  close(): void;
-}
-
-/** Asks the registry's gRPC API (`GetModelVersion`) for the package URI; the client connects on first use. */
+/**
+ * Asks the registry (`GetModelVersion`) for the package. An unknown version fails non-retryably (the registry
+ * client's typed error), an unreachable registry retryably.
+ */
 export class RegistryPackageLocator implements PackageLocator {
-  private client?: RegistryClient;
-
-  constructor(
-    private readonly address: string,
-    private readonly timeoutMs = 5_000,
-  ) {}
+  constructor(private readonly registry: ModelRegistryApi) {}
 
   async locate(ref: ModelVersionRef): Promise<ModelPackageRef> {
-    const client = (this.client ??= this.connect());
-    const response = await new Promise<ModelVersionMessage>((resolve, reject) =>
-      client.GetModelVersion(
-        { model_name: ref.modelName, version: ref.modelVersion },
-        { deadline: new Date(Date.now() + this.timeoutMs) },
-        (error, message) => (error ? reject(error) : resolve(message!)),
-      ),
-    ).catch((error: ServiceError) => {
-      // A version the registry does not know will not appear by retrying; anything else (unavailable) may.
-      if (error.code === status.NOT_FOUND || error.code === status.INVALID_ARGUMENT) {
-        throw new NonRetryableError(
-          `registry has no ${ref.modelName} v${ref.modelVersion}: ${error.details}`,
-          'model-version-unknown',
-        );
-      }
-      throw error;
-    });
-    if (!response.package_uri) throw new NonRetryableError(`registry gave no package URI for ${ref.modelName}`);
-    return { packageUri: response.package_uri, packageSha256: response.package_sha256, pipelineId: ref.pipelineId };
-  }
-
-  close(): void {
-    this.client?.close();
-  }
-
-  private connect(): RegistryClient {
-    const definition = loadPackageDefinition(
-      loadSync(REGISTRY_PROTO, { keepCase: true, longs: Number, enums: String, defaults: true }),
-    ) as unknown as {
-      mlops: { registry: { v1: { ModelRegistry: new (address: string, creds: unknown) => RegistryClient } } };
-    };
-    return new definition.mlops.registry.v1.ModelRegistry(this.address, credentials.createInsecure());
+    const version = await this.registry.getModelVersion(ref.modelName, ref.modelVersion);
+    if (!version.packageUri) {
+      throw new NonRetryableError(`registry gave no package URI for ${ref.modelName} v${ref.modelVersion}`);
+    }
+    return { packageUri: version.packageUri, packageSha256: version.packageSha256, pipelineId: ref.pipelineId };
   }
 }

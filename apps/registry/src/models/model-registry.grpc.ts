@@ -1,19 +1,10 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
-import {
-  loadPackageDefinition,
-  type sendUnaryData,
-  type ServerUnaryCall,
-  type ServiceDefinition,
-  status,
-  type UntypedServiceImplementation,
-} from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
-import { REGISTRY_PROTO } from '@keel/contracts';
+import { type sendUnaryData, type ServerUnaryCall, status } from '@grpc/grpc-js';
+import { type AliasMove, type ModelRegistryServer, ModelRegistryService, type ModelVersion } from '@keel/grpc-api';
 import { GrpcServer } from '@keel/service-runtime';
-import { SpanStatusCode, trace } from '@opentelemetry/api';
+import { KeelAttr, withSpan } from '@keel/telemetry';
 import { type AliasMoveRecord } from './aliases.repository';
 import {
-  type ModelQueriesService as Queries,
   ModelQueriesService,
   type ModelVersionView,
   RegistryInvalidArgumentError,
@@ -22,22 +13,8 @@ import {
 
 export const MODEL_REGISTRY_SERVICE = 'mlops.registry.v1.ModelRegistry';
 
-/** Loader options shared by the server and its clients: camelCase fields, int64 as numbers, enums as strings. */
-export const REGISTRY_LOADER_OPTIONS = { keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true };
-
-/** The ModelRegistry service definition, from the repository's proto. */
-export function loadRegistryService(): ServiceDefinition {
-  const packageDefinition = loadSync(REGISTRY_PROTO, REGISTRY_LOADER_OPTIONS);
-  const root = loadPackageDefinition(packageDefinition) as unknown as {
-    mlops: { registry: { v1: { ModelRegistry: { service: ServiceDefinition } } } };
-  };
-  return root.mlops.registry.v1.ModelRegistry.service;
-}
-
-const tracer = trace.getTracer('keel-registry');
-
-/** Wire shape of a version (proto `ModelVersion`, camelCase). */
-export function toProtoVersion(view: ModelVersionView) {
+/** Wire shape of a version (proto `ModelVersion`). */
+export function toProtoVersion(view: ModelVersionView): ModelVersion {
   return {
     modelName: view.modelName,
     version: view.version,
@@ -61,7 +38,7 @@ export function toProtoVersion(view: ModelVersionView) {
   };
 }
 
-function toProtoMove(move: AliasMoveRecord) {
+function toProtoMove(move: AliasMoveRecord): AliasMove {
   return {
     alias: move.alias,
     version: move.version,
@@ -72,53 +49,43 @@ function toProtoMove(move: AliasMoveRecord) {
   };
 }
 
-/** Wraps a read as a unary handler: one span per call, registry errors mapped to gRPC status codes. */
-function unary<Request, Response>(method: string, read: (request: Request) => Promise<Response>) {
-  return (call: ServerUnaryCall<Request, Response>, callback: sendUnaryData<Response>) => {
-    void tracer.startActiveSpan(`ModelRegistry/${method}`, async (span) => {
-      try {
-        callback(null, await read(call.request));
-      } catch (error) {
-        const code =
-          error instanceof RegistryInvalidArgumentError
-            ? status.INVALID_ARGUMENT
-            : error instanceof RegistryNotFoundError
-              ? status.NOT_FOUND
-              : status.INTERNAL;
-        if (code === status.INTERNAL) {
-          span.recordException(error as Error);
-          span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
-        }
-        callback({ code, details: (error as Error).message });
-      } finally {
-        span.end();
-      }
-    });
+function grpcStatusOf(error: unknown): status {
+  if (error instanceof RegistryInvalidArgumentError) return status.INVALID_ARGUMENT;
+  if (error instanceof RegistryNotFoundError) return status.NOT_FOUND;
+  return status.INTERNAL;
+}
+
+/**
+ * Wraps a read as a unary handler: one span per call, registry errors mapped to gRPC status codes. A NOT_FOUND or
+ * INVALID_ARGUMENT answer is a correct answer to the caller's question, so it does not mark the span failed.
+ */
+function unary<Request extends { modelName: string }, Response>(
+  method: string,
+  read: (request: Request) => Promise<Response>,
+) {
+  return (call: ServerUnaryCall<Request, Response>, callback: sendUnaryData<Response>): void => {
+    withSpan(`ModelRegistry/${method}`, { [KeelAttr.MODEL_NAME]: call.request.modelName }, () => read(call.request), {
+      isFailure: (error) => grpcStatusOf(error) === status.INTERNAL,
+    }).then(
+      (response) => callback(null, response),
+      (error: unknown) => callback({ code: grpcStatusOf(error), details: (error as Error).message }),
+    );
   };
 }
 
-interface VersionRequest {
-  modelName: string;
-  version: number;
-}
-interface AliasRequest {
-  modelName: string;
-  alias: string;
-}
-
 /** Implementation of mlops.registry.v1.ModelRegistry over the query service. */
-export function registryImplementation(queries: Queries): UntypedServiceImplementation {
+export function registryImplementation(queries: ModelQueriesService): ModelRegistryServer {
   return {
-    GetModelVersion: unary('GetModelVersion', async (request: VersionRequest) =>
+    getModelVersion: unary('GetModelVersion', async (request) =>
       toProtoVersion(await queries.getVersion(request.modelName, request.version)),
     ),
-    ResolveAlias: unary('ResolveAlias', async (request: AliasRequest) =>
+    resolveAlias: unary('ResolveAlias', async (request) =>
       toProtoVersion(await queries.resolveAlias(request.modelName, request.alias)),
     ),
-    ListModelVersions: unary('ListModelVersions', async (request: { modelName: string }) => ({
+    listModelVersions: unary('ListModelVersions', async (request) => ({
       versions: (await queries.listVersions(request.modelName)).map(toProtoVersion),
     })),
-    ListAliasHistory: unary('ListAliasHistory', async (request: AliasRequest) => ({
+    listAliasHistory: unary('ListAliasHistory', async (request) => ({
       moves: (await queries.aliasHistory(request.modelName, request.alias)).map(toProtoMove),
     })),
   };
@@ -133,6 +100,6 @@ export class ModelRegistryGrpc implements OnModuleInit {
   ) {}
 
   onModuleInit(): void {
-    this.grpc.addService(MODEL_REGISTRY_SERVICE, loadRegistryService(), registryImplementation(this.queries));
+    this.grpc.addService(MODEL_REGISTRY_SERVICE, ModelRegistryService, registryImplementation(this.queries));
   }
 }

@@ -1,31 +1,12 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
-import {
-  loadPackageDefinition,
-  type sendUnaryData,
-  type ServerUnaryCall,
-  type ServiceDefinition,
-  status,
-} from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
-import { INFERENCE_PROTO } from '@keel/contracts';
+import { type sendUnaryData, type ServerUnaryCall, status } from '@grpc/grpc-js';
+import { type GRPCInferenceServiceServer, GRPCInferenceServiceService } from '@keel/grpc-api';
 import { GrpcServer, ROOT_LOGGER, SERVICE_IDENTITY, type ServiceIdentity } from '@keel/service-runtime';
 import { type Logger } from 'pino';
 import { grpcStatusOf } from './inference-errors';
 import { InferenceService } from './inference.service';
-import { type ModelInferRequest } from './oip-types';
 
 export const INFERENCE_SERVICE_NAME = 'inference.GRPCInferenceService';
-
-/** Loader options of the protocol: its snake_case field names, int64 as numbers. Clients use the same. */
-export const INFERENCE_LOADER_OPTIONS = { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true };
-
-/** The GRPCInferenceService definition from the repository's proto. */
-export function loadInferenceService(): ServiceDefinition {
-  const root = loadPackageDefinition(loadSync(INFERENCE_PROTO, INFERENCE_LOADER_OPTIONS)) as unknown as {
-    inference: { GRPCInferenceService: { service: ServiceDefinition } };
-  };
-  return root.inference.GRPCInferenceService.service;
-}
 
 /** Thin gRPC adapter: decode the call, delegate to InferenceService, map errors to status codes. */
 @Injectable()
@@ -42,32 +23,32 @@ export class InferenceController implements OnModuleInit {
   }
 
   onModuleInit(): void {
-    this.grpc.addService(INFERENCE_SERVICE_NAME, loadInferenceService(), {
-      ServerLive: this.unary(() => ({ live: true })),
-      ServerReady: this.unary(() => ({ ready: this.inference.isServerReady() })),
-      ModelReady: this.unary((request: { name: string; version?: string }) => ({
-        ready: this.inference.isModelReady(request.name, request.version),
-      })),
-      ServerMetadata: this.unary(() => ({ name: 'keel-serving', version: this.identity.version, extensions: [] })),
-      ModelMetadata: this.unary((request: { name: string; version?: string }) =>
-        this.inference.metadata(request.name, request.version),
-      ),
-      ModelInfer: this.unary((request: ModelInferRequest) => this.inference.infer(request)),
-    });
+    const implementation: GRPCInferenceServiceServer = {
+      serverLive: this.unary(() => ({ live: true })),
+      serverReady: this.unary(() => ({ ready: this.inference.isServerReady() })),
+      modelReady: this.unary((request) => ({ ready: this.inference.isModelReady(request.name, request.version) })),
+      serverMetadata: this.unary(() => ({ name: 'keel-serving', version: this.identity.version, extensions: [] })),
+      modelMetadata: this.unary((request) => this.inference.metadata(request.name, request.version)),
+      modelInfer: this.unary((request) => this.inference.infer(request)),
+    };
+    this.grpc.addService(INFERENCE_SERVICE_NAME, GRPCInferenceServiceService, implementation);
   }
 
-  private unary<Request, Response>(handle: (request: Request) => Response) {
-    return (call: ServerUnaryCall<Request, Response>, callback: sendUnaryData<Response>) => {
-      let response: Response;
-      try {
-        response = handle(call.request);
-      } catch (error) {
+  private unary<Request, Response>(handle: (request: Request) => Response | Promise<Response>) {
+    return (call: ServerUnaryCall<Request, Response>, callback: sendUnaryData<Response>): void => {
+      const answer = (error: unknown) => {
         const code = grpcStatusOf(error);
         if (code === status.INTERNAL) this.logger.error({ err: error }, 'inference call failed');
         callback({ code, details: code === status.INTERNAL ? 'internal error' : (error as Error).message });
-        return;
+      };
+      let response: Response | Promise<Response>;
+      try {
+        response = handle(call.request);
+      } catch (error) {
+        return answer(error);
       }
-      callback(null, response);
+      if (response instanceof Promise) response.then((value) => callback(null, value), answer);
+      else callback(null, response);
     };
   }
 }

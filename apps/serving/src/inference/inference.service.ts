@@ -2,17 +2,16 @@ import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { status } from '@grpc/grpc-js';
 import { UnknownCategoryError } from '@keel/ml-models';
-import { context, SpanStatusCode, trace } from '@opentelemetry/api';
+import { type ModelInferRequest, type ModelInferResponse, type ModelMetadataResponse } from '@keel/grpc-api';
+import { KeelAttr, withSpan } from '@keel/telemetry';
+import { context, type Span } from '@opentelemetry/api';
 import { type LoadedModel, type ModelOutputs } from '../models/loaded-model';
 import { ModelStore } from '../models/model-store';
 import { grpcStatusOf, ModelNotFoundError, statusName } from './inference-errors';
 import { InferenceMetrics } from './inference-metrics';
-import { type ModelInferRequest, type ModelInferResponse, type ModelMetadataResponse } from './oip-types';
 import { encodeOutputs, selectOutputs } from './output-codec';
 import { PredictionLogService } from './prediction-log.service';
 import { decodeInferInputs, InvalidInferInputError, type InputRow } from './tensor-codec';
-
-const tracer = trace.getTracer('keel-serving');
 
 /** Open Inference Protocol v2 semantics over the loaded models; transport-free so it is testable alone. */
 @Injectable()
@@ -24,61 +23,68 @@ export class InferenceService {
   ) {}
 
   /**
-   * Decodes, predicts and encodes one request synchronously, then schedules its prediction log. Throws
+   * Decodes, predicts and encodes one request, then schedules its prediction log. Rejects with
    * InvalidInferInputError (INVALID_ARGUMENT) or ModelNotFoundError (NOT_FOUND) for the caller's mistakes.
    */
-  infer(request: ModelInferRequest): ModelInferResponse {
+  async infer(request: ModelInferRequest): Promise<ModelInferResponse> {
     const started = performance.now();
     // Read the reference once: a swap during this request does not change the model it uses.
-    const model = this.store.get(request.model_name);
+    const model = this.store.get(request.modelName);
     // Unknown names stay out of the label set so callers cannot explode metric cardinality.
     const label = model ? model.pipelineId : 'unknown';
     let code = status.OK;
     try {
-      return tracer.startActiveSpan('model infer', (span) => {
-        span.setAttribute('keel.model', request.model_name);
-        try {
-          const loaded = this.resolve(request.model_name, request.model_version, model);
-          span.setAttribute('keel.model_version', loaded.version);
-          const rows = decodeInferInputs(request, loaded.pkg.signature.inputs);
-          span.setAttribute('keel.rows', rows.length);
-          const selected = selectOutputs(request.outputs, loaded.outputs);
-          const outputs = this.predict(loaded, rows);
-          const id = request.id || randomUUID();
-          const response: ModelInferResponse = {
-            model_name: loaded.pipelineId,
-            model_version: String(loaded.version),
-            id,
-            outputs: encodeOutputs(outputs, selected, rows.length),
-          };
-          this.metrics.rows.inc({ model: label }, rows.length);
-          this.predictionLog.schedule(
-            {
-              pipelineId: loaded.pipelineId,
-              requestId: id,
-              modelVersion: loaded.version,
-              servedAt: new Date(),
-              rows,
-              outputs,
-            },
-            context.active(),
-          );
-          return response;
-        } catch (error) {
-          code = grpcStatusOf(error);
-          span.setAttribute('rpc.grpc.status_code', code);
-          if (code === status.INTERNAL) span.recordException(error as Error);
-          span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
-          throw error;
-        } finally {
-          span.end();
-        }
-      });
+      return await withSpan(
+        'model infer',
+        { [KeelAttr.MODEL_NAME]: request.modelName },
+        (span) => {
+          try {
+            return this.answer(request, model, span);
+          } catch (error) {
+            code = grpcStatusOf(error);
+            span.setAttribute('rpc.grpc.status_code', code);
+            throw error;
+          }
+        },
+        // The caller's mistakes are correct answers, not failures of the service.
+        { isFailure: (error) => grpcStatusOf(error) === status.INTERNAL },
+      );
     } finally {
       const labels = { model: label, status: statusName(code) };
       this.metrics.requests.inc(labels);
       this.metrics.latency.observe(labels, (performance.now() - started) / 1000);
     }
+  }
+
+  private answer(request: ModelInferRequest, model: LoadedModel | undefined, span: Span): ModelInferResponse {
+    const loaded = this.resolve(request.modelName, request.modelVersion, model);
+    span.setAttribute(KeelAttr.MODEL_VERSION, loaded.version);
+    const rows = decodeInferInputs(request, loaded.pkg.signature.inputs);
+    span.setAttribute(KeelAttr.BATCH_SIZE, rows.length);
+    const selected = selectOutputs(request.outputs, loaded.outputs);
+    const outputs = this.predict(loaded, rows);
+    const id = request.id || randomUUID();
+    const response: ModelInferResponse = {
+      modelName: loaded.pipelineId,
+      modelVersion: String(loaded.version),
+      id,
+      parameters: {},
+      outputs: encodeOutputs(outputs, selected, rows.length),
+      rawOutputContents: [],
+    };
+    this.metrics.rows.inc({ model: loaded.pipelineId }, rows.length);
+    this.predictionLog.schedule(
+      {
+        pipelineId: loaded.pipelineId,
+        requestId: id,
+        modelVersion: loaded.version,
+        servedAt: new Date(),
+        rows,
+        outputs,
+      },
+      context.active(),
+    );
+    return response;
   }
 
   /** True when the model is loaded, at the given version if one is asked for. */

@@ -1,6 +1,9 @@
+import {
+  type InferTensorContents,
+  type ModelInferResponse_InferOutputTensor as InferOutputTensor,
+} from '@keel/grpc-api';
 import { type SignatureOutput } from '@keel/model-package';
 import { type ModelOutputs } from '../models/loaded-model';
-import { type InferOutputTensor } from './oip-types';
 import { InvalidInferInputError } from './tensor-codec';
 
 /**
@@ -27,6 +30,18 @@ export function selectOutputs(
   return selected;
 }
 
+/** Contents with no values; each output fills one field. Encoding only reads, so the empty arrays can be shared. */
+const NO_VALUES: Readonly<InferTensorContents> = {
+  boolContents: [],
+  intContents: [],
+  int64Contents: [],
+  uintContents: [],
+  uint64Contents: [],
+  fp32Contents: [],
+  fp64Contents: [],
+  bytesContents: [],
+};
+
 /** Output tensors of shape [n] in `contents`: FP64 numbers in fp64_contents, labels as UTF-8 bytes_contents. */
 export function encodeOutputs(
   outputs: ModelOutputs,
@@ -38,10 +53,10 @@ export function encodeOutputs(
     if (!values || values.length !== rows) {
       throw new Error(`model produced ${values?.length ?? 0} values of "${output.name}" for ${rows} rows`);
     }
-    const contents =
+    const contents: InferTensorContents =
       output.datatype === 'BYTES'
-        ? { bytes_contents: (values as string[]).map((value) => Buffer.from(String(value), 'utf8')) }
-        : { fp64_contents: values as number[] };
-    return { name: output.name, datatype: output.datatype, shape: [rows], contents };
+        ? { ...NO_VALUES, bytesContents: (values as string[]).map((value) => Buffer.from(String(value), 'utf8')) }
+        : { ...NO_VALUES, fp64Contents: values as number[] };
+    return { name: output.name, datatype: output.datatype, shape: [rows], parameters: {}, contents };
   });
 }

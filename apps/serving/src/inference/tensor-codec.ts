@@ -1,5 +1,9 @@
+import {
+  type InferTensorContents,
+  type ModelInferRequest,
+  type ModelInferRequest_InferInputTensor as InferInputTensor,
+} from '@keel/grpc-api';
 import { type SignatureInput } from '@keel/model-package';
-import { type InferInputTensor, type InferTensorContents, type ModelInferRequest } from './oip-types';
 
 /** Most rows one request may carry: bounds memory and latency per call, and keeps prediction logs chunkable. */
 export const MAX_ROWS = 10_000;
@@ -22,24 +26,29 @@ const NUMERIC_DATATYPES = ['FP64', 'FP32', 'INT64', 'INT32'] as const;
 const MATRIX_DATATYPES = ['FP64', 'FP32'] as const;
 type ValueDatatype = (typeof NUMERIC_DATATYPES)[number] | 'BYTES';
 
+type ContentsField = keyof InferTensorContents;
+
 /** Where each datatype's values live in InferTensorContents. */
-const CONTENTS_FIELD: Record<ValueDatatype, keyof InferTensorContents> = {
-  FP64: 'fp64_contents',
-  FP32: 'fp32_contents',
-  INT64: 'int64_contents',
-  INT32: 'int_contents',
-  BYTES: 'bytes_contents',
+const CONTENTS_FIELD: Record<ValueDatatype, ContentsField> = {
+  FP64: 'fp64Contents',
+  FP32: 'fp32Contents',
+  INT64: 'int64Contents',
+  INT32: 'intContents',
+  BYTES: 'bytesContents',
 };
-const ALL_CONTENTS_FIELDS: (keyof InferTensorContents)[] = [
-  'bool_contents',
-  'int_contents',
-  'int64_contents',
-  'uint_contents',
-  'uint64_contents',
-  'fp32_contents',
-  'fp64_contents',
-  'bytes_contents',
-];
+
+/** The protocol's names of the contents fields, as callers write them, for error messages. */
+const WIRE_NAME: Record<ContentsField, string> = {
+  boolContents: 'bool_contents',
+  intContents: 'int_contents',
+  int64Contents: 'int64_contents',
+  uintContents: 'uint_contents',
+  uint64Contents: 'uint64_contents',
+  fp32Contents: 'fp32_contents',
+  fp64Contents: 'fp64_contents',
+  bytesContents: 'bytes_contents',
+};
+const ALL_CONTENTS_FIELDS = Object.keys(WIRE_NAME) as ContentsField[];
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -55,12 +64,12 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * nullable columns (FP64 has no other way to say null); ±Infinity is always refused. Nullable columns may be omitted.
  */
 export function decodeInferInputs(
-  request: Pick<ModelInferRequest, 'inputs' | 'raw_input_contents'>,
+  request: Pick<ModelInferRequest, 'inputs' | 'rawInputContents'>,
   signature: readonly SignatureInput[],
   maxRows = MAX_ROWS,
 ): InputRow[] {
   const inputs = request.inputs ?? [];
-  const raw = request.raw_input_contents ?? [];
+  const raw = request.rawInputContents ?? [];
   if (inputs.length === 0) throw new InvalidInferInputError('the request has no inputs');
   if (raw.length > 0 && raw.length !== inputs.length) {
     throw new InvalidInferInputError(
@@ -76,7 +85,7 @@ export function decodeInferInputs(
 
 function decodeColumns(
   inputs: readonly InferInputTensor[],
-  raw: readonly Buffer[],
+  raw: readonly Uint8Array[],
   signature: readonly SignatureInput[],
   byName: ReadonlyMap<string, SignatureInput>,
   maxRows: number,
@@ -132,7 +141,7 @@ function decodeColumns(
 
 function decodeMatrix(
   tensor: InferInputTensor,
-  raw: Buffer | undefined,
+  raw: Uint8Array | undefined,
   signature: readonly SignatureInput[],
   maxRows: number,
 ): InputRow[] {
@@ -208,15 +217,20 @@ function checkElementCount(tensor: InferInputTensor, count: number, expected: nu
 }
 
 /** Values of one tensor from its raw bytes or its typed `contents` field, refusing values in the wrong field. */
-function readValues(tensor: InferInputTensor, datatype: ValueDatatype, raw: Buffer | undefined): (number | string)[] {
+function readValues(
+  tensor: InferInputTensor,
+  datatype: ValueDatatype,
+  raw: Uint8Array | undefined,
+): (number | string)[] {
   const name = tensor.name;
-  const contents = tensor.contents ?? {};
+  const contents: Partial<InferTensorContents> = tensor.contents ?? {};
   const field = CONTENTS_FIELD[datatype];
   const filled = ALL_CONTENTS_FIELDS.filter((f) => (contents[f]?.length ?? 0) > 0);
   if (raw !== undefined) {
     if (filled.length > 0) {
       throw new InvalidInferInputError(
-        `input "${name}" has both contents (${filled.join(', ')}) and raw_input_contents; use one`,
+        `input "${name}" has both contents (${filled.map((f) => WIRE_NAME[f]).join(', ')}) and raw_input_contents; ` +
+          'use one',
         name,
       );
     }
@@ -225,16 +239,19 @@ function readValues(tensor: InferInputTensor, datatype: ValueDatatype, raw: Buff
   const wrong = filled.filter((f) => f !== field);
   if (wrong.length > 0) {
     throw new InvalidInferInputError(
-      `input "${name}" has datatype ${datatype}, whose values belong in contents.${field}, not ${wrong.join(', ')}`,
+      `input "${name}" has datatype ${datatype}, whose values belong in contents.${WIRE_NAME[field]}, ` +
+        `not ${wrong.map((f) => WIRE_NAME[f]).join(', ')}`,
       name,
     );
   }
-  const values = (contents[field] ?? []) as (number | Buffer)[];
-  return datatype === 'BYTES' ? values.map((b) => decodeUtf8(name, b as Buffer)) : (values as number[]);
+  const values = (contents[field] ?? []) as (number | Uint8Array)[];
+  return datatype === 'BYTES' ? values.map((b) => decodeUtf8(name, b as Uint8Array)) : (values as number[]);
 }
 
 /** Little-endian raw tensor bytes; BYTES elements are each prefixed by their length as a uint32 LE. */
-export function decodeRaw(name: string, datatype: ValueDatatype, raw: Buffer): (number | string)[] {
+export function decodeRaw(name: string, datatype: ValueDatatype, bytes: Uint8Array): (number | string)[] {
+  // A view, not a copy: the decoder hands over Buffers already, anything else is wrapped in place.
+  const raw = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (datatype === 'BYTES') {
     const out: string[] = [];
     let offset = 0;

@@ -1,8 +1,19 @@
+import {
+  type DeepPartial,
+  ModelInferRequest,
+  type ModelInferRequest_InferInputTensor,
+  ModelInferResponse_InferOutputTensor as OutputTensor,
+} from '@keel/grpc-api';
 import { type SignatureInput } from '@keel/model-package';
 import { describe, expect, it } from 'vitest';
-import { type InferInputTensor } from './oip-types';
 import { selectOutputs, encodeOutputs } from './output-codec';
 import { decodeInferInputs, decodeRaw, encodeRawBytes, InvalidInferInputError } from './tensor-codec';
+
+type InferInputTensor = DeepPartial<ModelInferRequest_InferInputTensor>;
+
+/** Decodes a request written as callers write it (absent fields take the protocol's defaults). */
+const decode = (request: DeepPartial<ModelInferRequest>, sig: SignatureInput[], maxRows?: number) =>
+  decodeInferInputs(ModelInferRequest.fromPartial(request), sig, maxRows);
 
 const signature: SignatureInput[] = [
   { name: 'age', datatype: 'FP64', kind: 'numeric', nullable: false },
@@ -15,13 +26,13 @@ const fp64 = (name: string, values: number[], shape = [values.length]): InferInp
   name,
   datatype: 'FP64',
   shape,
-  contents: { fp64_contents: values },
+  contents: { fp64Contents: values },
 });
 const bytes = (name: string, values: string[], shape = [values.length]): InferInputTensor => ({
   name,
   datatype: 'BYTES',
   shape,
-  contents: { bytes_contents: values.map((v) => Buffer.from(v)) },
+  contents: { bytesContents: values.map((v) => Buffer.from(v)) },
 });
 const le = (kind: 'f64' | 'f32' | 'i64' | 'i32', values: number[]): Buffer => {
   const size = kind === 'f64' || kind === 'i64' ? 8 : 4;
@@ -43,7 +54,7 @@ function invalid(
   maxRows?: number,
 ): InvalidInferInputError {
   try {
-    decodeInferInputs({ inputs, raw_input_contents: raw }, sig, maxRows);
+    decode({ inputs, rawInputContents: raw }, sig, maxRows);
   } catch (error) {
     expect(error).toBeInstanceOf(InvalidInferInputError);
     return error as InvalidInferInputError;
@@ -53,7 +64,7 @@ function invalid(
 
 describe('decodeInferInputs, one tensor per column', () => {
   it('given FP64 and BYTES columns in contents, when decoded, then returns one row per instance', () => {
-    const rows = decodeInferInputs(
+    const rows = decode(
       { inputs: [fp64('age', [39, 50]), fp64('hours', [40, 13], [2, 1]), bytes('sex', ['Male', 'Female'])] },
       signature,
     );
@@ -64,19 +75,19 @@ describe('decodeInferInputs, one tensor per column', () => {
   });
 
   it('given FP32, INT64 and INT32 numeric columns, when decoded, then reads each from its own field', () => {
-    const rows = decodeInferInputs(
+    const rows = decode(
       {
         inputs: [
-          { name: 'age', datatype: 'INT64', shape: [1], contents: { int64_contents: [39] } },
-          { name: 'hours', datatype: 'FP32', shape: [1], contents: { fp32_contents: [40.5] } },
+          { name: 'age', datatype: 'INT64', shape: [1], contents: { int64Contents: [39] } },
+          { name: 'hours', datatype: 'FP32', shape: [1], contents: { fp32Contents: [40.5] } },
         ],
       },
       numericSignature,
     );
     expect(rows).toEqual([{ age: 39, hours: 40.5 }]);
     expect(
-      decodeInferInputs(
-        { inputs: [{ name: 'age', datatype: 'INT32', shape: [1], contents: { int_contents: [7] } }] },
+      decode(
+        { inputs: [{ name: 'age', datatype: 'INT32', shape: [1], contents: { intContents: [7] } }] },
         numericSignature,
       ),
     ).toEqual([{ age: 7, hours: null }]);
@@ -84,22 +95,22 @@ describe('decodeInferInputs, one tensor per column', () => {
 
   it('given every input in raw_input_contents, when decoded, then reads little-endian values and length-prefixed bytes', () => {
     const inputs: InferInputTensor[] = [
-      { name: 'age', datatype: 'INT32', shape: [2], contents: null },
-      { name: 'hours', datatype: 'FP64', shape: [2, 1], contents: null },
-      { name: 'sex', datatype: 'BYTES', shape: [2], contents: null },
+      { name: 'age', datatype: 'INT32', shape: [2] },
+      { name: 'hours', datatype: 'FP64', shape: [2, 1] },
+      { name: 'sex', datatype: 'BYTES', shape: [2] },
     ];
     const raw = [le('i32', [39, 50]), le('f64', [40.25, 13]), encodeRawBytes(['Male', 'Femme é'])];
-    expect(decodeInferInputs({ inputs, raw_input_contents: raw }, signature)).toEqual([
+    expect(decode({ inputs, rawInputContents: raw }, signature)).toEqual([
       { age: 39, hours: 40.25, sex: 'Male' },
       { age: 50, hours: 13, sex: 'Femme é' },
     ]);
   });
 
   it('given NaN and an empty string in nullable columns or omitted nullable columns, then they are null', () => {
-    expect(decodeInferInputs({ inputs: [fp64('age', [1]), fp64('hours', [NaN])] }, signature)).toEqual([
+    expect(decode({ inputs: [fp64('age', [1]), fp64('hours', [NaN])] }, signature)).toEqual([
       { age: 1, hours: null, sex: null },
     ]);
-    expect(decodeInferInputs({ inputs: [fp64('age', [1]), bytes('sex', [''])] }, signature)).toEqual([
+    expect(decode({ inputs: [fp64('age', [1]), bytes('sex', [''])] }, signature)).toEqual([
       { age: 1, hours: null, sex: null },
     ]);
   });
@@ -113,7 +124,7 @@ describe('decodeInferInputs, one tensor per column', () => {
     ['an unsupported datatype', () => invalid([{ ...fp64('age', [1]), datatype: 'BOOL' }]), 'age', /BOOL/],
     [
       'values in the wrong contents field',
-      () => invalid([{ name: 'age', datatype: 'FP64', shape: [1], contents: { fp32_contents: [1] } }]),
+      () => invalid([{ name: 'age', datatype: 'FP64', shape: [1], contents: { fp32Contents: [1] } }]),
       'age',
       /fp64_contents, not fp32_contents/,
     ],
@@ -166,7 +177,7 @@ describe('decodeInferInputs, one tensor per column', () => {
       () =>
         invalid([
           fp64('age', [1]),
-          { name: 'sex', datatype: 'BYTES', shape: [1], contents: { bytes_contents: [Buffer.from([0xff])] } },
+          { name: 'sex', datatype: 'BYTES', shape: [1], contents: { bytesContents: [Buffer.from([0xff])] } },
         ]),
       'sex',
       /UTF-8/,
@@ -184,8 +195,8 @@ describe('decodeInferInputs, one tensor per column', () => {
 
 describe('decodeInferInputs, one matrix', () => {
   it('given an FP32 [n, k] tensor named input, when decoded, then its columns are the signature inputs in order', () => {
-    const rows = decodeInferInputs(
-      { inputs: [{ name: 'input', datatype: 'FP32', shape: [2, 2], contents: { fp32_contents: [1, 2, 3, 4] } }] },
+    const rows = decode(
+      { inputs: [{ name: 'input', datatype: 'FP32', shape: [2, 2], contents: { fp32Contents: [1, 2, 3, 4] } }] },
       numericSignature,
     );
     expect(rows).toEqual([
@@ -195,8 +206,8 @@ describe('decodeInferInputs, one matrix', () => {
   });
 
   it('given a raw FP64 matrix under any name, when decoded, then reads it row-major', () => {
-    const rows = decodeInferInputs(
-      { inputs: [{ name: 'x', datatype: 'FP64', shape: [1, 2] }], raw_input_contents: [le('f64', [5, 6])] },
+    const rows = decode(
+      { inputs: [{ name: 'x', datatype: 'FP64', shape: [1, 2] }], rawInputContents: [le('f64', [5, 6])] },
       numericSignature,
     );
     expect(rows).toEqual([{ age: 5, hours: 6 }]);
@@ -205,37 +216,37 @@ describe('decodeInferInputs, one matrix', () => {
   it.each<[string, InferInputTensor, SignatureInput[], RegExp]>([
     [
       'a categorical column',
-      { name: 'input', datatype: 'FP64', shape: [1, 3], contents: { fp64_contents: [1, 2, 3] } },
+      { name: 'input', datatype: 'FP64', shape: [1, 3], contents: { fp64Contents: [1, 2, 3] } },
       signature,
       /"sex" is categorical/,
     ],
     [
       'an INT64 matrix',
-      { name: 'input', datatype: 'INT64', shape: [1, 2], contents: { int64_contents: [1, 2] } },
+      { name: 'input', datatype: 'INT64', shape: [1, 2], contents: { int64Contents: [1, 2] } },
       numericSignature,
       /FP64 or FP32/,
     ],
     [
       'k not matching the signature',
-      { name: 'input', datatype: 'FP64', shape: [1, 3], contents: { fp64_contents: [1, 2, 3] } },
+      { name: 'input', datatype: 'FP64', shape: [1, 3], contents: { fp64Contents: [1, 2, 3] } },
       numericSignature,
       /\[n, 2\]/,
     ],
     [
       'a 1-d shape',
-      { name: 'input', datatype: 'FP64', shape: [2], contents: { fp64_contents: [1, 2] } },
+      { name: 'input', datatype: 'FP64', shape: [2], contents: { fp64Contents: [1, 2] } },
       numericSignature,
       /\[n, 2\]/,
     ],
     [
       'contents not matching the shape',
-      { name: 'input', datatype: 'FP64', shape: [2, 2], contents: { fp64_contents: [1, 2] } },
+      { name: 'input', datatype: 'FP64', shape: [2, 2], contents: { fp64Contents: [1, 2] } },
       numericSignature,
       /4 values\) but carries 2/,
     ],
     [
       'NaN in a non-nullable column',
-      { name: 'input', datatype: 'FP64', shape: [1, 2], contents: { fp64_contents: [NaN, 1] } },
+      { name: 'input', datatype: 'FP64', shape: [1, 2], contents: { fp64Contents: [NaN, 1] } },
       numericSignature,
       /not nullable/,
     ],
@@ -267,13 +278,18 @@ describe('outputs', () => {
   it('given model outputs, when encoded, then FP64 goes to fp64_contents and labels to bytes_contents, shape [n]', () => {
     const tensors = encodeOutputs({ probability: [0.2, 0.7], label: ['<=50K', '>50K'] }, available, 2);
     expect(tensors).toEqual([
-      { name: 'probability', datatype: 'FP64', shape: [2], contents: { fp64_contents: [0.2, 0.7] } },
-      {
+      OutputTensor.fromPartial({
+        name: 'probability',
+        datatype: 'FP64',
+        shape: [2],
+        contents: { fp64Contents: [0.2, 0.7] },
+      }),
+      OutputTensor.fromPartial({
         name: 'label',
         datatype: 'BYTES',
         shape: [2],
-        contents: { bytes_contents: [Buffer.from('<=50K'), Buffer.from('>50K')] },
-      },
+        contents: { bytesContents: [Buffer.from('<=50K'), Buffer.from('>50K')] },
+      }),
     ]);
   });
 

@@ -1,23 +1,23 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { WellKnownAlias } from '@keel/contracts';
+import { type ModelVersion } from '@keel/grpc-api';
 import { fetchModelPackage } from '@keel/model-package';
+import { type ModelRegistryApi, REGISTRY_CLIENT } from '@keel/registry-client';
 import { Infrastructure, ROOT_LOGGER, SERVICE_CONFIG } from '@keel/service-runtime';
-import { SpanStatusCode, trace } from '@opentelemetry/api';
+import { KeelAttr, withSpan } from '@keel/telemetry';
 import { type Logger } from 'pino';
 import { type ServingConfig } from '../config';
-import { CHAMPION_RESOLVER, type ChampionRef, type ChampionResolver } from './champion-resolver';
 import { LoadedModel } from './loaded-model';
 import { ModelMetrics } from './model-metrics';
 import { ModelStore } from './model-store';
-
-const tracer = trace.getTracer('keel-serving');
 
 /** What one sync did, for callers and tests. */
 export type SyncOutcome = 'no-champion' | 'unchanged' | 'loaded' | 'failed';
 
 /**
  * Keeps each pipeline's served model equal to its registry champion. The rule is deliberately simple: on any
- * signal (start-up, alias-changed event) ask the resolver and load what it names if it differs from what is loaded,
+ * signal (start-up, alias-changed event) ask the registry and load what it names if it differs from what is loaded,
  * so rollbacks, out-of-order and duplicate events all converge on the registry's truth.
  */
 @Injectable()
@@ -29,7 +29,7 @@ export class ModelLoaderService implements OnApplicationShutdown {
 
   constructor(
     private readonly infra: Infrastructure,
-    @Inject(CHAMPION_RESOLVER) private readonly resolver: ChampionResolver,
+    @Inject(REGISTRY_CLIENT) private readonly registry: ModelRegistryApi,
     private readonly store: ModelStore,
     private readonly metrics: ModelMetrics,
     @Inject(SERVICE_CONFIG) private readonly config: ServingConfig,
@@ -39,7 +39,7 @@ export class ModelLoaderService implements OnApplicationShutdown {
   }
 
   /**
-   * Resolves the pipeline's champion and loads it if it is not what serves. Rejects only when the resolver cannot
+   * Resolves the pipeline's champion and loads it if it is not what serves. Rejects only when the registry cannot
    * answer (the caller retries); a version that fails to load is retried with backoff, then given up on, logged
    * and counted, while the previous model keeps serving.
    */
@@ -56,7 +56,7 @@ export class ModelLoaderService implements OnApplicationShutdown {
   }
 
   /**
-   * Start-up sync of every applied pipeline. Pipelines the resolver cannot answer for are retried in the
+   * Start-up sync of every applied pipeline. Pipelines the registry cannot answer for are retried in the
    * background with capped backoff; ServerReady turns true once every one has been resolved.
    */
   async syncAll(): Promise<void> {
@@ -85,7 +85,8 @@ export class ModelLoaderService implements OnApplicationShutdown {
   }
 
   private async syncNow(pipelineId: string): Promise<SyncOutcome> {
-    const champion = await this.resolver.resolveChampion(pipelineId);
+    // Serving's model name is the pipeline id, as the registry names models.
+    const champion = await this.registry.findAlias(pipelineId, WellKnownAlias.CHAMPION);
     this.store.setChampion(pipelineId, champion?.version);
     if (!champion) return 'no-champion';
     const current = this.store.get(pipelineId);
@@ -95,7 +96,7 @@ export class ModelLoaderService implements OnApplicationShutdown {
     return this.loadWithRetries(champion);
   }
 
-  private async loadWithRetries(champion: ChampionRef): Promise<SyncOutcome> {
+  private async loadWithRetries(champion: ModelVersion): Promise<SyncOutcome> {
     const { pipelineId, version } = champion;
     const attempts = this.config.MODEL_LOAD_ATTEMPTS;
     for (let attempt = 1; attempt <= attempts && !this.stopped; attempt++) {
@@ -125,27 +126,19 @@ export class ModelLoaderService implements OnApplicationShutdown {
   }
 
   /** Download (sha256-verified), parse, compile and smoke-test one version, inside a 'load model' span. */
-  private load(champion: ChampionRef): Promise<LoadedModel> {
-    return tracer.startActiveSpan('load model', async (span) => {
-      span.setAttributes({
-        'keel.model': champion.pipelineId,
-        'keel.model_version': champion.version,
-        'keel.package_uri': champion.packageUri,
+  private load(version: ModelVersion): Promise<LoadedModel> {
+    const attributes = {
+      [KeelAttr.MODEL_NAME]: version.pipelineId,
+      [KeelAttr.MODEL_VERSION]: version.version,
+      [KeelAttr.PACKAGE_URI]: version.packageUri,
+    };
+    return withSpan('load model', attributes, async () => {
+      const { pkg } = await fetchModelPackage(this.infra.objects, version);
+      return LoadedModel.build(version.pipelineId, pkg, {
+        version: version.version,
+        packageUri: version.packageUri,
+        packageSha256: version.packageSha256,
       });
-      try {
-        const { pkg } = await fetchModelPackage(this.infra.objects, champion);
-        return LoadedModel.build(champion.pipelineId, pkg, {
-          version: champion.version,
-          packageUri: champion.packageUri,
-          packageSha256: champion.packageSha256,
-        });
-      } catch (error) {
-        span.recordException(error as Error);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
-        throw error;
-      } finally {
-        span.end();
-      }
     });
   }
 

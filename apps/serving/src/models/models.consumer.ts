@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
-import { ModelAliasChangedV1 } from '@keel/contracts';
+import { ModelAliasChangedV1, WellKnownAlias } from '@keel/contracts';
 import { Infrastructure } from '@keel/service-runtime';
 import { ModelLoaderService } from './model-loader.service';
 
@@ -22,7 +22,7 @@ export class ModelsConsumer implements OnApplicationBootstrap {
     const consumer = this.infra.createConsumer(`models-${instance}`, { fromBeginning: false });
     // Runs inside the consumer span, so 'load model' joins the trace of the run that moved the alias.
     consumer.on(ModelAliasChangedV1, async (event) => {
-      if (event.data.alias !== 'champion') return;
+      if (event.data.alias !== WellKnownAlias.CHAMPION) return;
       await this.loader.sync(event.data.pipelineId);
     });
     await consumer.start();

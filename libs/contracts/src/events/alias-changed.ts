@@ -1,15 +1,16 @@
 import { z } from 'zod';
+import { AliasName } from '../aliases';
 import { ModelVersionNumber, PipelineId } from '../common';
 import { defineEvent } from '../event-contract';
 
-/** A registry alias (champion, challenger, staging) moved; serving follows `champion`. */
+/** A registry alias (champion, challenger, staging or user-defined) moved; serving follows the aliases it tracks. */
 export const ModelAliasChangedV1 = defineEvent({
   topic: 'mlops.model.alias-changed.v1',
   description: 'A model alias moved to another version',
   schema: z.object({
     pipelineId: PipelineId,
     modelName: z.string().min(1),
-    alias: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/),
+    alias: AliasName,
     version: ModelVersionNumber,
     previousVersion: ModelVersionNumber.optional(),
     reason: z.string().min(1).max(500),

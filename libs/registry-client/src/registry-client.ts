@@ -1,0 +1,94 @@
+import { type CallOptions, type ClientUnaryCall, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { type AliasMove, ListAliasHistoryRequest, ModelRegistryClient, type ModelVersion } from '@keel/grpc-api';
+import { registryError, RegistryNotFoundError } from './registry-errors';
+
+/** What callers of the registry use; {@link RegistryClient} is the gRPC implementation, tests may fake it. */
+export interface ModelRegistryApi {
+  /** One version by number; RegistryNotFoundError when the model or version is unknown. */
+  getModelVersion(modelName: string, version: number): Promise<ModelVersion>;
+  /** The version an alias points at; RegistryNotFoundError when unset or the model is unknown. */
+  resolveAlias(modelName: string, alias: string): Promise<ModelVersion>;
+  /** Like {@link resolveAlias}, but undefined when the alias (or the model) does not exist yet. */
+  findAlias(modelName: string, alias: string): Promise<ModelVersion | undefined>;
+  /** Every version of a model, newest first, each with the aliases pointing at it. */
+  listModelVersions(modelName: string): Promise<ModelVersion[]>;
+  /** Moves of one alias (every alias when omitted), newest first. */
+  listAliasHistory(modelName: string, alias?: string): Promise<AliasMove[]>;
+}
+
+export interface RegistryClientOptions {
+  /** Deadline of each call. */
+  deadlineMs?: number;
+}
+
+type Unary<Request, Response> = (
+  request: Request,
+  metadata: Metadata,
+  options: Partial<CallOptions>,
+  callback: (error: ServiceError | null, response: Response) => void,
+) => ClientUnaryCall;
+
+/**
+ * The typed client of `mlops.registry.v1.ModelRegistry`: a deadline on every call, failures as typed errors
+ * (NOT_FOUND and INVALID_ARGUMENT non-retryable, anything else retryable). Connects on first use.
+ */
+export class RegistryClient implements ModelRegistryApi {
+  private readonly client: ModelRegistryClient;
+  private readonly deadlineMs: number;
+
+  constructor(
+    readonly address: string,
+    options: RegistryClientOptions = {},
+  ) {
+    this.client = new ModelRegistryClient(address, credentials.createInsecure());
+    this.deadlineMs = options.deadlineMs ?? 5_000;
+  }
+
+  getModelVersion(modelName: string, version: number): Promise<ModelVersion> {
+    return this.call('GetModelVersion', this.client.getModelVersion, { modelName, version });
+  }
+
+  resolveAlias(modelName: string, alias: string): Promise<ModelVersion> {
+    return this.call('ResolveAlias', this.client.resolveAlias, { modelName, alias });
+  }
+
+  async findAlias(modelName: string, alias: string): Promise<ModelVersion | undefined> {
+    try {
+      return await this.resolveAlias(modelName, alias);
+    } catch (error) {
+      if (error instanceof RegistryNotFoundError) return undefined;
+      throw error;
+    }
+  }
+
+  async listModelVersions(modelName: string): Promise<ModelVersion[]> {
+    return (await this.call('ListModelVersions', this.client.listModelVersions, { modelName })).versions;
+  }
+
+  async listAliasHistory(modelName: string, alias = ''): Promise<AliasMove[]> {
+    const request = ListAliasHistoryRequest.fromPartial({ modelName, alias });
+    return (await this.call('ListAliasHistory', this.client.listAliasHistory, request)).moves;
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  /** Nest calls this when the client is a provider of a stopping app. */
+  onApplicationShutdown(): void {
+    this.close();
+  }
+
+  private call<Request, Response>(name: string, method: Unary<Request, Response>, request: Request): Promise<Response> {
+    return new Promise((resolve, reject) => {
+      method.call(
+        this.client,
+        request,
+        new Metadata(),
+        { deadline: Date.now() + this.deadlineMs },
+        (error: ServiceError | null, response: Response) =>
+          error ? reject(registryError(name, error)) : resolve(response),
+      );
+    });
+  }
+}

@@ -1,0 +1,92 @@
+import { type sendUnaryData, Server, ServerCredentials, status } from '@grpc/grpc-js';
+import { type ModelRegistryServer, ModelRegistryService, ModelVersion } from '@keel/grpc-api';
+import { isRetryable } from '@keel/messaging';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RegistryClient } from './registry-client';
+import { RegistryInvalidArgumentError, RegistryNotFoundError, RegistryUnavailableError } from './registry-errors';
+
+const v3 = ModelVersion.fromPartial({ modelName: 'm', version: 3, packageUri: 's3://keel-models/m/x.json' });
+
+/** A registry on loopback whose answers depend on the model name asked for. */
+const registry: ModelRegistryServer = {
+  getModelVersion: ({ request }, callback) => answer(request.modelName, callback, v3),
+  resolveAlias: ({ request }, callback) => answer(request.modelName, callback, { ...v3, aliases: [request.alias] }),
+  listModelVersions: ({ request }, callback) => answer(request.modelName, callback, { versions: [v3] }),
+  listAliasHistory: ({ request }, callback) => answer(request.modelName, callback, { moves: [] }),
+};
+
+function answer<T>(modelName: string, callback: sendUnaryData<T>, response: T): void {
+  if (modelName === 'missing') return callback({ code: status.NOT_FOUND, details: 'model "missing" not found' });
+  if (modelName === '') return callback({ code: status.INVALID_ARGUMENT, details: 'model_name: is required' });
+  if (modelName === 'slow') {
+    setTimeout(() => callback(null, response), 500);
+    return;
+  }
+  if (modelName === 'broken') return callback({ code: status.INTERNAL, details: 'disk on fire' });
+  callback(null, response);
+}
+
+describe('RegistryClient', () => {
+  const server = new Server();
+  let client: RegistryClient;
+
+  beforeAll(async () => {
+    server.addService(ModelRegistryService, registry);
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, bound) =>
+        error ? reject(error) : resolve(bound),
+      ),
+    );
+    client = new RegistryClient(`127.0.0.1:${port}`, { deadlineMs: 200 });
+  });
+
+  afterAll(() => {
+    client?.close();
+    server.forceShutdown();
+  });
+
+  it('given a known model, when asked, then answers with typed messages', async () => {
+    expect(await client.getModelVersion('m', 3)).toMatchObject({ version: 3, packageUri: 's3://keel-models/m/x.json' });
+    expect((await client.resolveAlias('m', 'staging')).aliases).toEqual(['staging']);
+    expect((await client.listModelVersions('m')).map((v) => v.version)).toEqual([3]);
+    expect(await client.listAliasHistory('m')).toEqual([]);
+  });
+
+  it('given NOT_FOUND, then a non-retryable RegistryNotFoundError, and findAlias answers undefined', async () => {
+    const error = await client.getModelVersion('missing', 1).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RegistryNotFoundError);
+    expect(error).toMatchObject({
+      code: 'registry-not-found',
+      message: expect.stringMatching(/GetModelVersion.*missing/),
+    });
+    expect(isRetryable(error)).toBe(false);
+    expect(await client.findAlias('missing', 'champion')).toBeUndefined();
+  });
+
+  it('given INVALID_ARGUMENT, then a non-retryable RegistryInvalidArgumentError', async () => {
+    const error = await client.resolveAlias('', 'champion').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RegistryInvalidArgumentError);
+    expect(error).toMatchObject({ code: 'registry-invalid-argument' });
+    expect(isRetryable(error)).toBe(false);
+  });
+
+  it('given a failure inside the registry or a missed deadline, then a retryable RegistryUnavailableError', async () => {
+    const internal = await client.findAlias('broken', 'champion').catch((e: unknown) => e);
+    expect(internal).toBeInstanceOf(RegistryUnavailableError);
+    expect(internal).toMatchObject({ code: 'registry-unavailable', grpcStatus: status.INTERNAL });
+    expect(isRetryable(internal)).toBe(true);
+    const late = await client.getModelVersion('slow', 1).catch((e: unknown) => e);
+    expect(late).toMatchObject({ code: 'registry-unavailable', grpcStatus: status.DEADLINE_EXCEEDED });
+  });
+
+  it('given nothing listening, then a retryable RegistryUnavailableError', async () => {
+    const nowhere = new RegistryClient('127.0.0.1:1', { deadlineMs: 200 });
+    try {
+      const error = await nowhere.getModelVersion('m', 1).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RegistryUnavailableError);
+      expect(isRetryable(error)).toBe(true);
+    } finally {
+      nowhere.close();
+    }
+  });
+});
