@@ -4,6 +4,7 @@ import {
   ModelAliasChangedV1,
   ModelRegisteredV1,
   ModelTrainedV1,
+  WellKnownAlias,
 } from '@keel/contracts';
 import { createKafka, createProducer, EventPublisher } from '@keel/messaging';
 import { createModelDocument, matrixFromRows, trainLogisticRegression } from '@keel/ml-models';
@@ -145,7 +146,8 @@ describe('registry against the real stack', () => {
   }
 
   const versionsOf = async () => (await http().get(`/api/v1/models/${pipelineId}/versions`)).body.versions ?? [];
-  const champion = async () => (await http().get(`/api/v1/models/${pipelineId}/aliases/champion`)).body;
+  const champion = async () =>
+    (await http().get(`/api/v1/models/${pipelineId}/aliases/${WellKnownAlias.CHAMPION}`)).body;
 
   it('applies a YAML spec, keeps its version when unchanged, and reads it back', async () => {
     const first = await http()
@@ -221,14 +223,22 @@ describe('registry against the real stack', () => {
       gatesPassed: true,
     });
     expect(
-      (await eventually('champion', async () => ((await champion()).version === 1 ? champion() : undefined))).aliases,
-    ).toEqual(['champion']);
+      (
+        await eventually(WellKnownAlias.CHAMPION, async () =>
+          (await champion()).version === 1 ? champion() : undefined,
+        )
+      ).aliases,
+    ).toEqual([WellKnownAlias.CHAMPION]);
 
     const changed = await eventually('alias-changed v1', async () =>
       seen.find((event) => event.topic === ModelAliasChangedV1.topic && event.data.version === 1),
     );
     expect(changed.id).toBe(`alias-changed-${pipelineId}-champion-1`);
-    expect(changed.data).toMatchObject({ alias: 'champion', modelName: pipelineId, changedBy: 'registry' });
+    expect(changed.data).toMatchObject({
+      alias: WellKnownAlias.CHAMPION,
+      modelName: pipelineId,
+      changedBy: 'registry',
+    });
     expect(changed.data.previousVersion).toBeUndefined();
     const registered = seen.find((event) => event.topic === ModelRegisteredV1.topic && event.data.version === 1);
     expect(registered?.id).toBe(`model-registered-${pipelineId}-1`);
@@ -273,10 +283,11 @@ describe('registry against the real stack', () => {
     const changed = await eventually('alias-changed v3', async () =>
       seen.find((event) => event.topic === ModelAliasChangedV1.topic && event.data.version === 3),
     );
-    expect(changed).toMatchObject({ id: `alias-changed-${pipelineId}-champion-3`, data: { previousVersion: 1 } });
+    // The event id names the move's number in the alias's history: this is the champion's second move.
+    expect(changed).toMatchObject({ id: `alias-changed-${pipelineId}-champion-2`, data: { previousVersion: 1 } });
     // A replayed registration republishes its events under the same ids (consumers deduplicate): two moves in all.
     const moveIds = new Set(seen.filter((event) => event.topic === ModelAliasChangedV1.topic).map((event) => event.id));
-    expect([...moveIds]).toEqual([`alias-changed-${pipelineId}-champion-1`, `alias-changed-${pipelineId}-champion-3`]);
+    expect([...moveIds]).toEqual([`alias-changed-${pipelineId}-champion-1`, `alias-changed-${pipelineId}-champion-2`]);
   });
 
   it('dead-letters an event whose package does not match its sha256, registering nothing', async () => {
@@ -293,14 +304,14 @@ describe('registry against the real stack', () => {
 
   it('answers the gRPC ModelRegistry methods', async () => {
     const v3 = await client.getModelVersion(pipelineId, 3);
-    expect(v3).toMatchObject({ version: 3, aliases: ['champion'], lineage: { seed: 3, runId: 'run-3' } });
-    expect(await client.resolveAlias(pipelineId, 'champion')).toMatchObject({ version: 3 });
+    expect(v3).toMatchObject({ version: 3, aliases: [WellKnownAlias.CHAMPION], lineage: { seed: 3, runId: 'run-3' } });
+    expect(await client.resolveAlias(pipelineId, WellKnownAlias.CHAMPION)).toMatchObject({ version: 3 });
     const list = await client.listModelVersions(pipelineId);
     expect(list.map((v) => v.version)).toEqual([3, 2, 1]);
-    const history = await client.listAliasHistory(pipelineId, 'champion');
+    const history = await client.listAliasHistory(pipelineId, WellKnownAlias.CHAMPION);
     expect(history).toMatchObject([
-      { alias: 'champion', version: 3, previousVersion: 1, changedBy: 'registry' },
-      { alias: 'champion', version: 1, previousVersion: 0, changedBy: 'registry' },
+      { alias: WellKnownAlias.CHAMPION, sequence: 2, version: 3, previousVersion: 1, changedBy: 'registry' },
+      { alias: WellKnownAlias.CHAMPION, sequence: 1, version: 1, previousVersion: 0, changedBy: 'registry' },
     ]);
 
     await expect(client.getModelVersion('', 1)).rejects.toThrow(RegistryInvalidArgumentError);
@@ -311,5 +322,56 @@ describe('registry against the real stack', () => {
     await expect(client.resolveAlias(pipelineId, 'staging')).rejects.toThrow(/not set/);
     expect(await client.findAlias(pipelineId, 'staging')).toBeUndefined();
     await expect(client.listModelVersions(uniqueName('nobody'))).rejects.toThrow(RegistryNotFoundError);
+  });
+
+  it('moves any alias over HTTP and gRPC, records every move, and announces a rollback under a new event id', async () => {
+    const staging = await http()
+      .put(`/api/v1/models/${pipelineId}/aliases/staging`)
+      .send({ version: 2, reason: 'trial run' })
+      .expect(200);
+    expect(staging.body).toMatchObject({ alias: 'staging', version: 2, sequence: 1, changedBy: 'api', moved: true });
+    const again = await http().put(`/api/v1/models/${pipelineId}/aliases/staging`).send({ version: 2 }).expect(200);
+    expect(again.body).toMatchObject({ alias: 'staging', version: 2, sequence: 1, moved: false });
+    expect((await http().get(`/api/v1/models/${pipelineId}/aliases/staging`).expect(200)).body.version).toBe(2);
+
+    // Champion back to v1 (it was there before): a new move, numbered 3, announced under its own id.
+    const rollback = await http()
+      .put(`/api/v1/models/${pipelineId}/aliases/${WellKnownAlias.CHAMPION}`)
+      .send({ version: 1, reason: 'v3 misbehaves', changedBy: 'on-call' })
+      .expect(200);
+    expect(rollback.body).toMatchObject({ version: 1, previousVersion: 3, sequence: 3, changedBy: 'on-call' });
+    const announced = await eventually('alias-changed of the rollback', async () =>
+      seen.find((event) => event.id === `alias-changed-${pipelineId}-champion-3`),
+    );
+    expect(announced.data).toMatchObject({
+      alias: WellKnownAlias.CHAMPION,
+      version: 1,
+      previousVersion: 3,
+      reason: 'v3 misbehaves',
+    });
+    await eventually('the staging move announced', async () =>
+      seen.find((event) => event.id === `alias-changed-${pipelineId}-staging-1`),
+    );
+
+    const forward = await client.setAlias(pipelineId, WellKnownAlias.CHAMPION, 3, {
+      reason: 'fixed',
+      changedBy: 'int',
+    });
+    expect(forward).toMatchObject({ version: 3, previousVersion: 1, sequence: 4, changedBy: 'int' });
+    const history = await client.listAliasHistory(pipelineId, WellKnownAlias.CHAMPION);
+    expect(history.map((move) => [move.sequence, move.version])).toEqual([
+      [4, 3],
+      [3, 1],
+      [2, 3],
+      [1, 1],
+    ]);
+    const versions = await client.listModelVersions(pipelineId);
+    expect(versions.find((v) => v.version === 2)?.aliases).toEqual(['staging']);
+
+    await http().put(`/api/v1/models/${pipelineId}/aliases/Not_An_Alias`).send({ version: 1 }).expect(400);
+    await http().put(`/api/v1/models/${pipelineId}/aliases/staging`).send({ version: 'two' }).expect(400);
+    await http().put(`/api/v1/models/${pipelineId}/aliases/staging`).send({ version: 99 }).expect(404);
+    await expect(client.setAlias(pipelineId, 'Not_An_Alias', 1)).rejects.toThrow(RegistryInvalidArgumentError);
+    await expect(client.setAlias(pipelineId, 'staging', 99)).rejects.toThrow(RegistryNotFoundError);
   });
 });

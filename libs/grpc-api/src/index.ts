@@ -41,4 +41,5 @@ export {
   ModelRegistryService,
   ModelVersion,
   ResolveAliasRequest,
+  SetAliasRequest,
 } from './generated/mlops/registry/v1/registry.pb';

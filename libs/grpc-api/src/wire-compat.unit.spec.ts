@@ -82,7 +82,7 @@ describe('generated OIP server against a client loaded from the .proto (snake_ca
       stub.ModelInfer(
         {
           model_name: 'adult-income',
-          model_version: 'champion',
+          model_version: 'challenger',
           id: 'req-1',
           inputs: [
             { name: 'age', datatype: 'FP64', shape: [1] },
@@ -97,7 +97,7 @@ describe('generated OIP server against a client loaded from the .proto (snake_ca
     );
     expect(received).toMatchObject({
       modelName: 'adult-income',
-      modelVersion: 'champion',
+      modelVersion: 'challenger',
       id: 'req-1',
       inputs: [
         { name: 'age', datatype: 'FP64', shape: [1] },

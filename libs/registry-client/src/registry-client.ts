@@ -1,5 +1,11 @@
 import { type CallOptions, type ClientUnaryCall, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
-import { type AliasMove, ListAliasHistoryRequest, ModelRegistryClient, type ModelVersion } from '@keel/grpc-api';
+import {
+  type AliasMove,
+  ListAliasHistoryRequest,
+  ModelRegistryClient,
+  type ModelVersion,
+  SetAliasRequest,
+} from '@keel/grpc-api';
 import { registryError, RegistryNotFoundError } from './registry-errors';
 
 /** What callers of the registry use; {@link RegistryClient} is the gRPC implementation, tests may fake it. */
@@ -10,6 +16,13 @@ export interface ModelRegistryApi {
   resolveAlias(modelName: string, alias: string): Promise<ModelVersion>;
   /** Like {@link resolveAlias}, but undefined when the alias (or the model) does not exist yet. */
   findAlias(modelName: string, alias: string): Promise<ModelVersion | undefined>;
+  /** Points an alias at a version, recording and announcing the move; answers the move. */
+  setAlias(
+    modelName: string,
+    alias: string,
+    version: number,
+    why?: { reason?: string; changedBy?: string },
+  ): Promise<AliasMove>;
   /** Every version of a model, newest first, each with the aliases pointing at it. */
   listModelVersions(modelName: string): Promise<ModelVersion[]>;
   /** Moves of one alias (every alias when omitted), newest first. */
@@ -59,6 +72,16 @@ export class RegistryClient implements ModelRegistryApi {
       if (error instanceof RegistryNotFoundError) return undefined;
       throw error;
     }
+  }
+
+  setAlias(
+    modelName: string,
+    alias: string,
+    version: number,
+    why: { reason?: string; changedBy?: string } = {},
+  ): Promise<AliasMove> {
+    const request = SetAliasRequest.fromPartial({ modelName, alias, version, ...why });
+    return this.call('SetAlias', this.client.setAlias, request);
   }
 
   async listModelVersions(modelName: string): Promise<ModelVersion[]> {

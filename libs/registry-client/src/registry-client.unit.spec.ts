@@ -1,5 +1,5 @@
 import { type sendUnaryData, Server, ServerCredentials, status } from '@grpc/grpc-js';
-import { type ModelRegistryServer, ModelRegistryService, ModelVersion } from '@keel/grpc-api';
+import { AliasMove, type ModelRegistryServer, ModelRegistryService, ModelVersion } from '@keel/grpc-api';
 import { isRetryable } from '@keel/messaging';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryClient } from './registry-client';
@@ -11,6 +11,12 @@ const v3 = ModelVersion.fromPartial({ modelName: 'm', version: 3, packageUri: 's
 const registry: ModelRegistryServer = {
   getModelVersion: ({ request }, callback) => answer(request.modelName, callback, v3),
   resolveAlias: ({ request }, callback) => answer(request.modelName, callback, { ...v3, aliases: [request.alias] }),
+  setAlias: ({ request }, callback) =>
+    answer(
+      request.modelName,
+      callback,
+      AliasMove.fromPartial({ alias: request.alias, version: request.version, sequence: 2 }),
+    ),
   listModelVersions: ({ request }, callback) => answer(request.modelName, callback, { versions: [v3] }),
   listAliasHistory: ({ request }, callback) => answer(request.modelName, callback, { moves: [] }),
 };
@@ -50,6 +56,10 @@ describe('RegistryClient', () => {
     expect((await client.resolveAlias('m', 'staging')).aliases).toEqual(['staging']);
     expect((await client.listModelVersions('m')).map((v) => v.version)).toEqual([3]);
     expect(await client.listAliasHistory('m')).toEqual([]);
+    expect(await client.setAlias('m', 'staging', 3, { reason: 'trial' })).toMatchObject({
+      alias: 'staging',
+      sequence: 2,
+    });
   });
 
   it('given NOT_FOUND, then a non-retryable RegistryNotFoundError, and findAlias answers undefined', async () => {
@@ -60,18 +70,18 @@ describe('RegistryClient', () => {
       message: expect.stringMatching(/GetModelVersion.*missing/),
     });
     expect(isRetryable(error)).toBe(false);
-    expect(await client.findAlias('missing', 'champion')).toBeUndefined();
+    expect(await client.findAlias('missing', 'staging')).toBeUndefined();
   });
 
   it('given INVALID_ARGUMENT, then a non-retryable RegistryInvalidArgumentError', async () => {
-    const error = await client.resolveAlias('', 'champion').catch((e: unknown) => e);
+    const error = await client.resolveAlias('', 'staging').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RegistryInvalidArgumentError);
     expect(error).toMatchObject({ code: 'registry-invalid-argument' });
     expect(isRetryable(error)).toBe(false);
   });
 
   it('given a failure inside the registry or a missed deadline, then a retryable RegistryUnavailableError', async () => {
-    const internal = await client.findAlias('broken', 'champion').catch((e: unknown) => e);
+    const internal = await client.findAlias('broken', 'staging').catch((e: unknown) => e);
     expect(internal).toBeInstanceOf(RegistryUnavailableError);
     expect(internal).toMatchObject({ code: 'registry-unavailable', grpcStatus: status.INTERNAL });
     expect(isRetryable(internal)).toBe(true);

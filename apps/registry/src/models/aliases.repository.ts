@@ -2,18 +2,22 @@ import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { Infrastructure } from '@keel/service-runtime';
 import { type Model, Schema } from 'mongoose';
 
-/** Where an alias points now (collection `model_aliases`). */
+/** Where an alias points now (collection `model_aliases`): a cache of its latest recorded move. */
 export interface AliasRecord {
   modelName: string;
   alias: string;
   version: number;
+  /** Sequence number of the move that set it (absent on pointers written before moves were numbered). */
+  sequence?: number;
   updatedAt: Date;
 }
 
-/** One move of an alias (append-only collection `alias_moves`). */
+/** One move of an alias (append-only collection `alias_moves`), numbered 1, 2, 3 … per alias. */
 export interface AliasMoveRecord {
   modelName: string;
   alias: string;
+  /** Position in the alias's history; a rollback to an earlier version is a new move with a new number. */
+  sequence: number;
   version: number;
   /** Absent when the alias was unset before. */
   previousVersion?: number;
@@ -22,21 +26,28 @@ export interface AliasMoveRecord {
   changedAt: Date;
 }
 
+/** A move to record: the repository numbers it and fills in the previous version. */
+export type AliasMoveDraft = Omit<AliasMoveRecord, 'sequence' | 'previousVersion'>;
+
 const aliasSchema = new Schema<AliasRecord>(
   {
     modelName: { type: String, required: true },
     alias: { type: String, required: true },
     version: { type: Number, required: true },
+    sequence: { type: Number, required: false },
     updatedAt: { type: Date, required: true },
   },
   { collection: 'model_aliases', versionKey: false },
 );
 aliasSchema.index({ modelName: 1, alias: 1 }, { unique: true });
 
-const aliasMoveSchema = new Schema<AliasMoveRecord>(
+// Keyed by `_id` = model/alias/sequence: two writers numbering the same move collide on the primary key.
+const aliasMoveSchema = new Schema<AliasMoveRecord & { _id: string }>(
   {
+    _id: { type: String, required: true },
     modelName: { type: String, required: true },
     alias: { type: String, required: true },
+    sequence: { type: Number, required: true },
     version: { type: Number, required: true },
     previousVersion: { type: Number, required: false },
     reason: { type: String, required: true },
@@ -45,28 +56,32 @@ const aliasMoveSchema = new Schema<AliasMoveRecord>(
   },
   { collection: 'alias_moves', versionKey: false },
 );
-// One move per (alias, version): a replayed move finds its record instead of appending a second one.
-aliasMoveSchema.index({ modelName: 1, alias: 1, version: 1 }, { unique: true });
 
+/** The unique (model, alias, version) index of unnumbered moves, which refused a second move to the same version. */
+const RETIRED_MOVE_INDEX = 'modelName_1_alias_1_version_1';
 const DUPLICATE_KEY = 11000;
+
+const isDuplicateKey = (error: unknown) => (error as { code?: unknown }).code === DUPLICATE_KEY;
+const moveId = (modelName: string, alias: string, sequence: number) => `${modelName}/${alias}/${sequence}`;
 
 /** Aliases and their history. */
 @Injectable()
 export class AliasesRepository implements OnModuleInit {
   private readonly aliases: Model<AliasRecord>;
-  private readonly moves: Model<AliasMoveRecord>;
+  private readonly moves: Model<AliasMoveRecord & { _id: string }>;
 
   constructor(infra: Infrastructure) {
     this.aliases =
       (infra.mongo.models.ModelAlias as Model<AliasRecord> | undefined) ??
       infra.mongo.model<AliasRecord>('ModelAlias', aliasSchema);
     this.moves =
-      (infra.mongo.models.AliasMove as Model<AliasMoveRecord> | undefined) ??
-      infra.mongo.model<AliasMoveRecord>('AliasMove', aliasMoveSchema);
+      (infra.mongo.models.AliasMove as Model<AliasMoveRecord & { _id: string }> | undefined) ??
+      infra.mongo.model<AliasMoveRecord & { _id: string }>('AliasMove', aliasMoveSchema);
   }
 
   async onModuleInit(): Promise<void> {
     await Promise.all([this.aliases.createIndexes(), this.moves.createIndexes()]);
+    await this.moves.collection.dropIndex(RETIRED_MOVE_INDEX).catch(() => undefined);
   }
 
   get(modelName: string, alias: string): Promise<AliasRecord | null> {
@@ -78,35 +93,66 @@ export class AliasesRepository implements OnModuleInit {
     return this.aliases.find({ modelName }, { _id: 0 }).lean<AliasRecord[]>();
   }
 
-  findMove(modelName: string, alias: string, version: number): Promise<AliasMoveRecord | null> {
-    return this.moves.findOne({ modelName, alias, version }, { _id: 0 }).lean<AliasMoveRecord>();
+  /** The latest move of an alias to `version` made by `changedBy`, if any. */
+  findLatestMoveTo(modelName: string, alias: string, version: number, changedBy: string) {
+    return this.moves
+      .findOne({ modelName, alias, version, changedBy }, { _id: 0 })
+      .sort({ sequence: -1 })
+      .lean<AliasMoveRecord>();
   }
 
   /** Moves of a model's alias (all aliases when `alias` is undefined), newest first. */
   history(modelName: string, alias?: string): Promise<AliasMoveRecord[]> {
     const filter = alias ? { modelName, alias } : { modelName };
-    return this.moves.find(filter, { _id: 0 }).sort({ changedAt: -1, version: -1 }).lean<AliasMoveRecord[]>();
+    return this.moves.find(filter, { _id: 0 }).sort({ changedAt: -1, sequence: -1 }).lean<AliasMoveRecord[]>();
   }
 
   /**
-   * Records a move, then points the alias at it. Replay-safe without transactions: the move is keyed by
-   * (model, alias, version), so a second attempt returns the first record (and its previousVersion), and the alias
-   * write is an idempotent upsert.
+   * Points the alias at `draft.version`, recording the move as the alias's next numbered one; `moved: false` with the
+   * latest move when it already points there. Safe without transactions: the move is written first under its number,
+   * so two writers (or a writer and a replay after a crash) collide on it; the loser points the alias at the
+   * recorded move (the history is the truth, the pointer its cache) and tries again on top of it.
    */
-  async move(move: AliasMoveRecord): Promise<AliasMoveRecord> {
-    let recorded = move;
-    try {
-      await this.moves.create(move);
-    } catch (error) {
-      if ((error as { code?: unknown }).code !== DUPLICATE_KEY) throw error;
-      recorded = (await this.findMove(move.modelName, move.alias, move.version)) ?? move;
+  async move(draft: AliasMoveDraft): Promise<{ move: AliasMoveRecord; moved: boolean }> {
+    const { modelName, alias } = draft;
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const current = await this.get(modelName, alias);
+      if (current?.version === draft.version) {
+        const latest = current.sequence ? await this.findMove(modelName, alias, current.sequence) : null;
+        return { move: latest ?? { ...draft, sequence: current.sequence ?? 0 }, moved: false };
+      }
+      const last = current ? (current.sequence ?? (await this.moves.countDocuments({ modelName, alias }))) : 0;
+      const move: AliasMoveRecord = { ...draft, sequence: last + 1, previousVersion: current?.version };
+      try {
+        await this.moves.create({ _id: moveId(modelName, alias, move.sequence), ...move });
+      } catch (error) {
+        if (!isDuplicateKey(error)) throw error;
+        const recorded = await this.findMove(modelName, alias, move.sequence);
+        if (recorded) await this.point(recorded);
+        continue;
+      }
+      await this.point(move);
+      return { move, moved: true };
     }
-    await this.point(recorded.modelName, recorded.alias, recorded.version);
-    return recorded;
+    throw new Error(`could not move alias ${alias} of ${modelName}: too many concurrent moves`);
   }
 
-  /** Upserts the alias to a version. */
-  async point(modelName: string, alias: string, version: number): Promise<void> {
-    await this.aliases.updateOne({ modelName, alias }, { $set: { version, updatedAt: new Date() } }, { upsert: true });
+  /** Points the alias at a recorded move, unless it already reflects a later one. */
+  async point(move: AliasMoveRecord): Promise<void> {
+    const { modelName, alias, version, sequence } = move;
+    try {
+      await this.aliases.updateOne(
+        { modelName, alias, $or: [{ sequence: { $lt: sequence } }, { sequence: { $exists: false } }] },
+        { $set: { version, sequence, updatedAt: new Date() } },
+        { upsert: true },
+      );
+    } catch (error) {
+      // The pointer exists with this or a later move: the upsert's insert hit the unique (model, alias) index.
+      if (!isDuplicateKey(error)) throw error;
+    }
+  }
+
+  private findMove(modelName: string, alias: string, sequence: number): Promise<AliasMoveRecord | null> {
+    return this.moves.findOne({ _id: moveId(modelName, alias, sequence) }, { _id: 0 }).lean<AliasMoveRecord>();
   }
 }

@@ -1,15 +1,18 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { type EventData, ModelAliasChangedV1, ModelRegisteredV1, type ModelTrainedV1 } from '@keel/contracts';
+import { type EventData, ModelRegisteredV1, type ModelTrainedV1, WellKnownAlias } from '@keel/contracts';
 import { NonRetryableError } from '@keel/messaging';
 import { fetchModelPackage, type ModelPackage } from '@keel/model-package';
 import { Infrastructure, ROOT_LOGGER } from '@keel/service-runtime';
-import { type Span, SpanStatusCode, trace } from '@opentelemetry/api';
+import { KeelAttr, withSpan } from '@keel/telemetry';
+import { type Span } from '@opentelemetry/api';
 import { type Logger } from 'pino';
-import { AliasesRepository, type AliasMoveRecord } from './aliases.repository';
+import { AliasMovesService } from './alias-moves.service';
+import { AliasesRepository } from './aliases.repository';
 import { decideChampion, evaluateGates } from './gates';
 import { type ModelVersionRecord, ModelVersionsRepository } from './model-versions.repository';
 
-export const CHAMPION = 'champion';
+const CHAMPION = WellKnownAlias.CHAMPION;
+/** Who the registry's own (gate-driven) moves are recorded as. */
 const CHANGED_BY = 'registry';
 
 /** What registering one trained package did. */
@@ -20,16 +23,12 @@ export interface RegistrationOutcome {
   reason: string;
 }
 
-const tracer = trace.getTracer('keel-registry');
-
-/** CloudEvent ids derived from what happened, so a replayed publish is deduplicated downstream. */
+/** CloudEvent id derived from what happened, so a replayed publish is deduplicated downstream. */
 export const registeredEventId = (modelName: string, version: number) => `model-registered-${modelName}-${version}`;
-export const aliasChangedEventId = (modelName: string, alias: string, version: number) =>
-  `alias-changed-${modelName}-${alias}-${version}`;
 
 /**
  * Registers trained packages as model versions, applies the spec's gates and moves the champion alias.
- * Every effect is keyed by content (package sha256) or by (model, alias, version), so replaying an event at any
+ * Every effect is keyed by content (package sha256) or by the alias move's number, so replaying an event at any
  * point after a crash converges to the same state and republishes the same event ids.
  */
 @Injectable()
@@ -40,30 +39,19 @@ export class ModelRegistrationService {
     private readonly infra: Infrastructure,
     private readonly versions: ModelVersionsRepository,
     private readonly aliases: AliasesRepository,
+    private readonly aliasMoves: AliasMovesService,
     @Inject(ROOT_LOGGER) rootLogger: Logger,
   ) {
     this.logger = rootLogger.child({ component: 'model-registration' });
   }
 
-  async register(event: EventData<typeof ModelTrainedV1>): Promise<RegistrationOutcome> {
-    return tracer.startActiveSpan('register model version', async (span) => {
-      try {
-        span.setAttributes({ 'keel.pipeline_id': event.pipelineId, 'keel.run_id': event.runId });
-        const outcome = await this.registerInSpan(event, span);
-        span.setAttributes({
-          'keel.model_version': outcome.version.version,
-          'keel.created': outcome.created,
-          'keel.gates_passed': outcome.version.gatesPassed,
-          'keel.champion_moved': outcome.championMoved,
-        });
-        return outcome;
-      } catch (error) {
-        span.recordException(error as Error);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
-        throw error;
-      } finally {
-        span.end();
-      }
+  register(event: EventData<typeof ModelTrainedV1>): Promise<RegistrationOutcome> {
+    const attributes = { [KeelAttr.PIPELINE_ID]: event.pipelineId, [KeelAttr.TRAINING_RUN_ID]: event.runId };
+    return withSpan('register model version', attributes, async (span) => {
+      const outcome = await this.registerInSpan(event, span);
+      // Whether it was created, passed its gates and moved the champion is in the log line of the same trace.
+      span.setAttribute(KeelAttr.MODEL_VERSION, outcome.version.version);
+      return outcome;
     });
   }
 
@@ -97,7 +85,7 @@ export class ModelRegistrationService {
         gatesPassed: gates.every((gate) => gate.passed),
       }));
     }
-    span.setAttribute('keel.model_name', modelName);
+    span.setAttribute(KeelAttr.MODEL_NAME, modelName);
 
     await this.infra.publisher.publish(
       ModelRegisteredV1,
@@ -135,7 +123,7 @@ export class ModelRegistrationService {
 
   /**
    * Decides and performs the champion move. A version registered before (a replay, or the same package again) may
-   * only finish a move it had started — never start a second one, since the history holds one move per version.
+   * only finish a move the registry had started for it — never start a second one.
    */
   private async maybeMoveChampion(
     record: ModelVersionRecord,
@@ -144,12 +132,12 @@ export class ModelRegistrationService {
   ): Promise<{ move: boolean; reason: string }> {
     const { modelName, version } = record;
     const current = await this.aliases.get(modelName, CHAMPION);
-    const started = created ? null : await this.aliases.findMove(modelName, CHAMPION, version);
+    const started = created ? null : await this.aliases.findLatestMoveTo(modelName, CHAMPION, version, CHANGED_BY);
     if (started) {
-      const unfinished = current?.version === version || current?.version === started.previousVersion;
+      const unfinished = current?.version === version || (current?.sequence ?? 0) < started.sequence;
       if (!unfinished) return { move: false, reason: `v${version} was champion before; the alias has moved on since` };
-      await this.aliases.point(modelName, CHAMPION, version);
-      await this.publishMove(record, started);
+      await this.aliases.point(started);
+      await this.aliasMoves.publish(record, started);
       return { move: true, reason: started.reason };
     }
     const champion = current ? await this.versions.find(modelName, current.version) : null;
@@ -160,42 +148,15 @@ export class ModelRegistrationService {
       champion: champion ?? undefined,
     });
     if (!decision.move) return decision;
-    await tracer.startActiveSpan('move champion alias', async (span) => {
-      try {
-        span.setAttributes({ 'keel.model_name': modelName, 'keel.model_version': version });
-        const move = await this.aliases.move({
-          modelName,
-          alias: CHAMPION,
-          version,
-          previousVersion: current?.version,
-          reason: decision.reason,
-          changedBy: CHANGED_BY,
-          changedAt: new Date(),
-        });
-        await this.publishMove(record, move);
-      } finally {
-        span.end();
-      }
+    await this.aliasMoves.move(record, {
+      modelName,
+      alias: CHAMPION,
+      version,
+      reason: decision.reason,
+      changedBy: CHANGED_BY,
+      changedAt: new Date(),
     });
     return decision;
-  }
-
-  private async publishMove(record: ModelVersionRecord, move: AliasMoveRecord): Promise<void> {
-    await this.infra.publisher.publish(
-      ModelAliasChangedV1,
-      {
-        // Stored from a validated event; the publisher validates it again against the contract.
-        pipelineId: record.pipelineId as EventData<typeof ModelAliasChangedV1>['pipelineId'],
-        modelName: record.modelName,
-        alias: move.alias,
-        version: move.version,
-        // Mongo returns null for a field stored as undefined.
-        previousVersion: move.previousVersion ?? undefined,
-        reason: move.reason.slice(0, 500),
-        changedBy: move.changedBy,
-      },
-      { id: aliasChangedEventId(record.modelName, move.alias, move.version) },
-    );
   }
 
   /** Loads and checks the package the event points at; a package that cannot be read will never become readable. */

@@ -3,6 +3,7 @@ import { type sendUnaryData, type ServerUnaryCall, status } from '@grpc/grpc-js'
 import { type AliasMove, type ModelRegistryServer, ModelRegistryService, type ModelVersion } from '@keel/grpc-api';
 import { GrpcServer } from '@keel/service-runtime';
 import { KeelAttr, withSpan } from '@keel/telemetry';
+import { AliasMovesService } from './alias-moves.service';
 import { type AliasMoveRecord } from './aliases.repository';
 import {
   ModelQueriesService,
@@ -46,6 +47,7 @@ function toProtoMove(move: AliasMoveRecord): AliasMove {
     reason: move.reason,
     changedBy: move.changedBy,
     changedAt: new Date(move.changedAt).toISOString(),
+    sequence: move.sequence ?? 0,
   };
 }
 
@@ -61,10 +63,10 @@ function grpcStatusOf(error: unknown): status {
  */
 function unary<Request extends { modelName: string }, Response>(
   method: string,
-  read: (request: Request) => Promise<Response>,
+  handle: (request: Request) => Promise<Response>,
 ) {
   return (call: ServerUnaryCall<Request, Response>, callback: sendUnaryData<Response>): void => {
-    withSpan(`ModelRegistry/${method}`, { [KeelAttr.MODEL_NAME]: call.request.modelName }, () => read(call.request), {
+    withSpan(`ModelRegistry/${method}`, { [KeelAttr.MODEL_NAME]: call.request.modelName }, () => handle(call.request), {
       isFailure: (error) => grpcStatusOf(error) === status.INTERNAL,
     }).then(
       (response) => callback(null, response),
@@ -73,8 +75,11 @@ function unary<Request extends { modelName: string }, Response>(
   };
 }
 
-/** Implementation of mlops.registry.v1.ModelRegistry over the query service. */
-export function registryImplementation(queries: ModelQueriesService): ModelRegistryServer {
+/** Implementation of mlops.registry.v1.ModelRegistry over the query and alias services. */
+export function registryImplementation(
+  queries: ModelQueriesService,
+  aliasMoves: AliasMovesService,
+): ModelRegistryServer {
   return {
     getModelVersion: unary('GetModelVersion', async (request) =>
       toProtoVersion(await queries.getVersion(request.modelName, request.version)),
@@ -82,6 +87,7 @@ export function registryImplementation(queries: ModelQueriesService): ModelRegis
     resolveAlias: unary('ResolveAlias', async (request) =>
       toProtoVersion(await queries.resolveAlias(request.modelName, request.alias)),
     ),
+    setAlias: unary('SetAlias', async (request) => toProtoMove((await aliasMoves.setAlias(request)).move)),
     listModelVersions: unary('ListModelVersions', async (request) => ({
       versions: (await queries.listVersions(request.modelName)).map(toProtoVersion),
     })),
@@ -97,9 +103,14 @@ export class ModelRegistryGrpc implements OnModuleInit {
   constructor(
     private readonly grpc: GrpcServer,
     private readonly queries: ModelQueriesService,
+    private readonly aliasMoves: AliasMovesService,
   ) {}
 
   onModuleInit(): void {
-    this.grpc.addService(MODEL_REGISTRY_SERVICE, ModelRegistryService, registryImplementation(this.queries));
+    this.grpc.addService(
+      MODEL_REGISTRY_SERVICE,
+      ModelRegistryService,
+      registryImplementation(this.queries, this.aliasMoves),
+    );
   }
 }

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { AliasMovesService } from './alias-moves.service';
 import { AliasesRepository } from './aliases.repository';
 import { ModelQueriesService } from './model-queries.service';
 import { ModelRegistrationService } from './model-registration.service';
@@ -7,12 +8,13 @@ import { ModelTrainedConsumer } from './model-trained.consumer';
 import { ModelVersionsRepository } from './model-versions.repository';
 import { ModelsController } from './models.controller';
 
-/** Model versions, gates and aliases: fed by mlops.model.trained.v1, read over gRPC and HTTP. */
+/** Model versions, gates and aliases: fed by mlops.model.trained.v1, read and aliases moved over gRPC and HTTP. */
 @Module({
   controllers: [ModelsController],
   providers: [
     ModelVersionsRepository,
     AliasesRepository,
+    AliasMovesService,
     ModelRegistrationService,
     ModelQueriesService,
     ModelTrainedConsumer,

@@ -35,6 +35,17 @@ export interface ResolveAliasRequest {
   alias: string;
 }
 
+export interface SetAliasRequest {
+  modelName: string;
+  /** [a-z][a-z0-9-]{0,31} */
+  alias: string;
+  version: number;
+  /** Why it moves; kept in the history and the mlops.model.alias-changed.v1 event. */
+  reason: string;
+  /** Who moves it; "api" when empty. */
+  changedBy: string;
+}
+
 export interface ListModelVersionsRequest {
   modelName: string;
 }
@@ -100,6 +111,8 @@ export interface AliasMove {
   reason: string;
   changedBy: string;
   changedAt: string;
+  /** Position of the move in the alias's history: 1 for its first move, then 2, 3, ... */
+  sequence: number;
 }
 
 function createBaseGetModelVersionRequest(): GetModelVersionRequest {
@@ -232,6 +245,109 @@ export const ResolveAliasRequest: MessageFns<ResolveAliasRequest> = {
     const message = createBaseResolveAliasRequest();
     message.modelName = object.modelName ?? "";
     message.alias = object.alias ?? "";
+    return message;
+  },
+};
+
+function createBaseSetAliasRequest(): SetAliasRequest {
+  return { modelName: "", alias: "", version: 0, reason: "", changedBy: "" };
+}
+
+export const SetAliasRequest: MessageFns<SetAliasRequest> = {
+  encode(message: SetAliasRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.modelName !== "") {
+      writer.uint32(10).string(message.modelName);
+    }
+    if (message.alias !== "") {
+      writer.uint32(18).string(message.alias);
+    }
+    if (message.version !== 0) {
+      writer.uint32(24).int32(message.version);
+    }
+    if (message.reason !== "") {
+      writer.uint32(34).string(message.reason);
+    }
+    if (message.changedBy !== "") {
+      writer.uint32(42).string(message.changedBy);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetAliasRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetAliasRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.modelName = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.alias = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.version = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.changedBy = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<SetAliasRequest>): SetAliasRequest {
+    return SetAliasRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SetAliasRequest>): SetAliasRequest {
+    const message = createBaseSetAliasRequest();
+    message.modelName = object.modelName ?? "";
+    message.alias = object.alias ?? "";
+    message.version = object.version ?? 0;
+    message.reason = object.reason ?? "";
+    message.changedBy = object.changedBy ?? "";
     return message;
   },
 };
@@ -987,7 +1103,7 @@ export const GateResult: MessageFns<GateResult> = {
 };
 
 function createBaseAliasMove(): AliasMove {
-  return { alias: "", version: 0, previousVersion: 0, reason: "", changedBy: "", changedAt: "" };
+  return { alias: "", version: 0, previousVersion: 0, reason: "", changedBy: "", changedAt: "", sequence: 0 };
 }
 
 export const AliasMove: MessageFns<AliasMove> = {
@@ -1009,6 +1125,9 @@ export const AliasMove: MessageFns<AliasMove> = {
     }
     if (message.changedAt !== "") {
       writer.uint32(50).string(message.changedAt);
+    }
+    if (message.sequence !== 0) {
+      writer.uint32(56).int32(message.sequence);
     }
     return writer;
   },
@@ -1074,6 +1193,14 @@ export const AliasMove: MessageFns<AliasMove> = {
             message.changedAt = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.sequence = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1097,6 +1224,7 @@ export const AliasMove: MessageFns<AliasMove> = {
     message.reason = object.reason ?? "";
     message.changedBy = object.changedBy ?? "";
     message.changedAt = object.changedAt ?? "";
+    message.sequence = object.sequence ?? 0;
     return message;
   },
 };
@@ -1114,7 +1242,7 @@ export const ModelRegistryService = {
     responseSerialize: (value: ModelVersion): Buffer => Buffer.from(ModelVersion.encode(value).finish()),
     responseDeserialize: (value: Buffer): ModelVersion => ModelVersion.decode(value),
   },
-  /** The version an alias (champion, challenger, staging) points at; NOT_FOUND when unset. */
+  /** The version an alias (champion, challenger, staging or user-defined) points at; NOT_FOUND when unset. */
   resolveAlias: {
     path: "/mlops.registry.v1.ModelRegistry/ResolveAlias" as const,
     requestStream: false as const,
@@ -1123,6 +1251,19 @@ export const ModelRegistryService = {
     requestDeserialize: (value: Buffer): ResolveAliasRequest => ResolveAliasRequest.decode(value),
     responseSerialize: (value: ModelVersion): Buffer => Buffer.from(ModelVersion.encode(value).finish()),
     responseDeserialize: (value: Buffer): ModelVersion => ModelVersion.decode(value),
+  },
+  /**
+   * Points an alias at a version, recording the move; answers the move (the latest one, unchanged, when the alias
+   * already points there). NOT_FOUND for an unknown version, INVALID_ARGUMENT for a malformed alias name.
+   */
+  setAlias: {
+    path: "/mlops.registry.v1.ModelRegistry/SetAlias" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetAliasRequest): Buffer => Buffer.from(SetAliasRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetAliasRequest => SetAliasRequest.decode(value),
+    responseSerialize: (value: AliasMove): Buffer => Buffer.from(AliasMove.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AliasMove => AliasMove.decode(value),
   },
   /** Every version of a model, newest first. */
   listModelVersions: {
@@ -1153,8 +1294,13 @@ export const ModelRegistryService = {
 export interface ModelRegistryServer extends UntypedServiceImplementation {
   /** One version of a model by number. */
   getModelVersion: handleUnaryCall<GetModelVersionRequest, ModelVersion>;
-  /** The version an alias (champion, challenger, staging) points at; NOT_FOUND when unset. */
+  /** The version an alias (champion, challenger, staging or user-defined) points at; NOT_FOUND when unset. */
   resolveAlias: handleUnaryCall<ResolveAliasRequest, ModelVersion>;
+  /**
+   * Points an alias at a version, recording the move; answers the move (the latest one, unchanged, when the alias
+   * already points there). NOT_FOUND for an unknown version, INVALID_ARGUMENT for a malformed alias name.
+   */
+  setAlias: handleUnaryCall<SetAliasRequest, AliasMove>;
   /** Every version of a model, newest first. */
   listModelVersions: handleUnaryCall<ListModelVersionsRequest, ListModelVersionsResponse>;
   /** Every move of an alias, newest first: what served at time T is a query on this. */
@@ -1178,7 +1324,7 @@ export interface ModelRegistryClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ModelVersion) => void,
   ): ClientUnaryCall;
-  /** The version an alias (champion, challenger, staging) points at; NOT_FOUND when unset. */
+  /** The version an alias (champion, challenger, staging or user-defined) points at; NOT_FOUND when unset. */
   resolveAlias(
     request: ResolveAliasRequest,
     callback: (error: ServiceError | null, response: ModelVersion) => void,
@@ -1193,6 +1339,25 @@ export interface ModelRegistryClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ModelVersion) => void,
+  ): ClientUnaryCall;
+  /**
+   * Points an alias at a version, recording the move; answers the move (the latest one, unchanged, when the alias
+   * already points there). NOT_FOUND for an unknown version, INVALID_ARGUMENT for a malformed alias name.
+   */
+  setAlias(
+    request: SetAliasRequest,
+    callback: (error: ServiceError | null, response: AliasMove) => void,
+  ): ClientUnaryCall;
+  setAlias(
+    request: SetAliasRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AliasMove) => void,
+  ): ClientUnaryCall;
+  setAlias(
+    request: SetAliasRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AliasMove) => void,
   ): ClientUnaryCall;
   /** Every version of a model, newest first. */
   listModelVersions(
