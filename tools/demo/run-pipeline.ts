@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type PipelineSpecV1, type Scalar } from '@keel/contracts';
 import { parsePipelineSpec } from '@keel/pipelines';
-import { context, trace } from '@opentelemetry/api';
+import { KeelAttr, withSpan } from '@keel/telemetry';
+import { context } from '@opentelemetry/api';
 import { type Producer } from 'kafkajs';
 import { repoRoot } from '../stack/paths';
 import { type ModelInferResponse } from '@keel/grpc-api';
@@ -72,43 +73,38 @@ export async function runPipeline(
   const { spec, yaml } = loadSpec(pipeline, options.pipelineId);
   const log = options.log ?? (() => undefined);
   const timeoutMs = options.timeoutMs ?? 600_000;
-  const tracer = trace.getTracer('keel-demo');
-  return tracer.startActiveSpan(`pipeline run ${spec.id}`, async (root) => {
+  return withSpan(`pipeline run ${spec.id}`, { [KeelAttr.PIPELINE_ID]: spec.id }, async (root) => {
+    const traceId = root.spanContext().traceId;
+    const dataPath = join(repoRoot, pipeline.dataFile);
+    const training = recordsFromCsv(dataPath, spec, pipeline.trainingRows);
+    const servingRows = recordsFromCsv(dataPath, spec, pipeline.servingRows);
+    await applySpec(yaml, spec.id);
+    log(`${spec.id}: spec applied; publishing ${training.length} records to mlops.data.records.v1`);
+    const publishedEvents = await publishRecords(producer, spec.id, training, { source: 'keel-demo' });
+    const champion = await waitForChampion(spec.id, timeoutMs);
+    log(`${spec.id}: champion v${champion.version} (${champion.algorithm})`);
+    const client = new InferenceClient(endpoints.servingGrpc);
     try {
-      const traceId = root.spanContext().traceId;
-      const dataPath = join(repoRoot, pipeline.dataFile);
-      const training = recordsFromCsv(dataPath, spec, pipeline.trainingRows);
-      const servingRows = recordsFromCsv(dataPath, spec, pipeline.servingRows);
-      await applySpec(yaml, spec.id);
-      log(`${spec.id}: spec applied; publishing ${training.length} records to mlops.data.records.v1`);
-      const publishedEvents = await publishRecords(producer, spec.id, training, { source: 'keel-demo' });
-      const champion = await waitForChampion(spec.id, timeoutMs);
-      log(`${spec.id}: champion v${champion.version} (${champion.algorithm})`);
-      const client = new InferenceClient(endpoints.servingGrpc);
-      try {
-        await waitForServing(client, spec.id, 120_000, champion.version);
-        const firstPrediction = await context.with(context.active(), () =>
-          client.modelInfer({
-            modelName: spec.id,
-            id: `demo-${spec.id}-${Date.now().toString(36)}`,
-            inputs: columnTensors(spec, servingRows.slice(0, 5)),
-          }),
-        );
-        return {
-          spec,
-          specYaml: yaml,
-          traceId,
-          publishedRecords: training.length,
-          publishedEvents,
-          champion,
-          servingRows,
-          firstPrediction,
-        };
-      } finally {
-        client.close();
-      }
+      await waitForServing(client, spec.id, 120_000, champion.version);
+      const firstPrediction = await context.with(context.active(), () =>
+        client.modelInfer({
+          modelName: spec.id,
+          id: `demo-${spec.id}-${Date.now().toString(36)}`,
+          inputs: columnTensors(spec, servingRows.slice(0, 5)),
+        }),
+      );
+      return {
+        spec,
+        specYaml: yaml,
+        traceId,
+        publishedRecords: training.length,
+        publishedEvents,
+        champion,
+        servingRows,
+        firstPrediction,
+      };
     } finally {
-      root.end();
+      client.close();
     }
   });
 }

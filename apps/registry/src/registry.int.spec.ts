@@ -297,8 +297,8 @@ describe('registry against the real stack', () => {
     const dead = await eventually('dead letter', async () =>
       seen.find((event) => event.topic === deadLetterTopic(ModelTrainedV1.topic) && event.id === eventId),
     );
-    expect(dead.headers).toMatchObject({ dlq_error_code: 'package-sha256-mismatch', dlq_consumer: 'registry.models' });
-    expect(dead.headers.dlq_reason).toMatch(/does not match the package/);
+    expect(dead.headers).toMatchObject({ dlq_error_code: 'object-integrity', dlq_consumer: 'registry.models' });
+    expect(dead.headers.dlq_reason).toMatch(/integrity check failed.*expected sha256 f{64}/);
     expect((await versionsOf()).map((v: { version: number }) => v.version)).toEqual([3, 2, 1]);
   });
 

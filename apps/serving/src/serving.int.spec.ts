@@ -22,7 +22,7 @@ import {
 import { parsePipelineSpec, PipelineStore } from '@keel/pipelines';
 import { Infrastructure, MetricsService, type RunningService, startService } from '@keel/service-runtime';
 import { BUCKETS, ObjectStore } from '@keel/storage';
-import { type ModelRegistryApi, REGISTRY_CLIENT } from '@keel/registry-client';
+import { type ModelRegistryApi, REGISTRY_CLIENT, RegistryNotFoundError } from '@keel/registry-client';
 import { columnTensors, eventually, type InferInput, InferenceClient, stackEndpoints, uniqueName } from '@keel/testing';
 import mongoose from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -100,6 +100,8 @@ const rejection = (promise: Promise<unknown>) =>
     (error: unknown) => error as ServiceError,
   );
 
+const { CHAMPION, CHALLENGER } = WellKnownAlias;
+
 // ---- the test -----------------------------------------------------------------------------------------------
 
 describe('serving against the real stack', () => {
@@ -112,11 +114,17 @@ describe('serving against the real stack', () => {
   );
   const rows = adultRows();
   const objects = new ObjectStore(stackEndpoints.s3);
-  const champions = new Map<string, ModelVersion>();
-  // The registry as serving sees it, answering from this test's packages.
+  /** Where this test's model's aliases point in the stub registry. */
+  const aliases = new Map<string, number>();
+  // The registry as serving sees it, answering from this test's packages; it knows no other model.
   const registry = {
-    findAlias: async (modelName: string, alias: string) =>
-      alias === WellKnownAlias.CHAMPION ? champions.get(modelName) : undefined,
+    listModelVersions: async (modelName: string) => {
+      if (modelName !== pipelineId) throw new RegistryNotFoundError(`model "${modelName}" not found`);
+      return Object.values(versions).map((version) => ({
+        ...version,
+        aliases: [...aliases].filter(([, number]) => number === version.version).map(([alias]) => alias),
+      }));
+    },
   } as ModelRegistryApi;
   const versions: Record<number, ModelVersion> = {};
   let service: RunningService;
@@ -135,20 +143,20 @@ describe('serving against the real stack', () => {
     });
   };
 
-  /** Moves the champion in the stub registry and announces it on Kafka, as the registry does. */
-  const moveChampion = async (version: number) => {
-    champions.set(pipelineId, versions[version]);
+  /** Moves an alias in the stub registry and announces it on Kafka, as the registry does. */
+  const moveAlias = async (alias: string, version: number) => {
+    aliases.set(alias, version);
     const data: EventData<typeof ModelAliasChangedV1> = {
       pipelineId: pipelineId as EventData<typeof ModelAliasChangedV1>['pipelineId'],
       modelName: pipelineId,
-      alias: WellKnownAlias.CHAMPION,
+      alias,
       version,
       reason: 'integration test',
       changedBy: 'serving.int.spec',
     };
     await service.app
       .get(Infrastructure)
-      .publisher.publish(ModelAliasChangedV1, data, { id: uniqueName(`alias-${pipelineId}-${version}`) });
+      .publisher.publish(ModelAliasChangedV1, data, { id: uniqueName(`alias-${pipelineId}-${alias}-${version}`) });
   };
 
   const metric = async (name: string) => {
@@ -181,7 +189,7 @@ describe('serving against the real stack', () => {
     } finally {
       await mongo.close();
     }
-    champions.set(pipelineId, versions[1]);
+    aliases.set(CHAMPION, 1);
 
     service = await startService({
       name: 'serving',
@@ -347,7 +355,7 @@ describe('serving against the real stack', () => {
     });
     try {
       await new Promise((resolve) => setTimeout(resolve, 200));
-      await moveChampion(2);
+      await moveAlias(CHAMPION, 2);
       await eventually(
         'v2 loaded',
         async () => ((await client.modelReady({ name: pipelineId, version: '2' })).ready ? true : undefined),
@@ -370,7 +378,7 @@ describe('serving against the real stack', () => {
     [4, 'bytes that fail their sha256 check'],
   ])('keeps the previous model serving when v%i is %s, counting the failures', async (version) => {
     const failuresBefore = await metric('keel_serving_model_load_failures_total');
-    await moveChampion(version);
+    await moveAlias(CHAMPION, version);
     // Three attempts with backoff, then given up: the consumer moves on.
     await eventually(
       'the load given up',
@@ -384,9 +392,45 @@ describe('serving against the real stack', () => {
   });
 
   it('rolls back when the registry moves the champion back to an older version', async () => {
-    await moveChampion(1);
+    await moveAlias(CHAMPION, 1);
     await eventually('v1 served again', async () =>
       (await client.modelReady({ name: pipelineId, version: '1' })).ready ? true : undefined,
     );
+  });
+
+  it('serves two versions at once, by alias and by number, and follows a move of any alias', async () => {
+    await moveAlias(CHALLENGER, 2);
+    await eventually('the challenger served', async () =>
+      (await client.modelReady({ name: pipelineId, version: CHALLENGER })).ready ? true : undefined,
+    );
+    const inputs = columnTensors(spec, rows.slice(0, 3));
+    const [byDefault, byAlias, byNumber, byChampion] = await Promise.all([
+      client.modelInfer({ modelName: pipelineId, inputs }),
+      client.modelInfer({ modelName: pipelineId, modelVersion: CHALLENGER, inputs }),
+      client.modelInfer({ modelName: pipelineId, modelVersion: '2', inputs }),
+      client.modelInfer({ modelName: pipelineId, modelVersion: CHAMPION, inputs }),
+    ]);
+    expect([byDefault, byAlias, byNumber, byChampion].map((r) => r.modelVersion)).toEqual(['1', '2', '2', '1']);
+    expect(byAlias.outputs[0].contents!.fp64Contents).toEqual(byNumber.outputs[0].contents!.fp64Contents);
+    expect(byAlias.outputs[0].contents!.fp64Contents).not.toEqual(byDefault.outputs[0].contents!.fp64Contents);
+    for (const version of ['1', '2', CHAMPION, CHALLENGER]) {
+      expect((await client.modelReady({ name: pipelineId, version })).ready, version).toBe(true);
+    }
+    expect((await client.modelReady({ name: pipelineId, version: 'staging' })).ready).toBe(false);
+    expect(await client.modelMetadata({ name: pipelineId, version: CHALLENGER })).toMatchObject({
+      name: pipelineId,
+      versions: ['1', '2'],
+    });
+
+    // The challenger moves onto the champion's version: v2 is served by no alias any more, so it is unloaded.
+    await moveAlias(CHALLENGER, 1);
+    await eventually('v2 unloaded', async () =>
+      (await client.modelReady({ name: pipelineId, version: '2' })).ready ? undefined : true,
+    );
+    const moved = await client.modelInfer({ modelName: pipelineId, modelVersion: CHALLENGER, inputs });
+    expect(moved.modelVersion).toBe('1');
+    const staging = await rejection(client.modelInfer({ modelName: pipelineId, modelVersion: 'staging', inputs }));
+    expect(staging?.code).toBe(status.NOT_FOUND);
+    expect(staging?.details).toMatch(/champion=1, challenger=1/);
   });
 });

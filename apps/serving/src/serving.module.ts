@@ -8,7 +8,7 @@ import { ModelsModule } from './models/models.module';
  * {@link ServingModule} (the registry at REGISTRY_GRPC_URL); tests pass a registry that returns their own packages.
  */
 export function servingModule(registry: Provider = registryClientFromConfig): Type<unknown> {
-  /** Open Inference Protocol v2 over gRPC with hot swaps of each pipeline's champion. */
+  /** Open Inference Protocol v2 over gRPC, serving each model's registry aliases with hot swaps. */
   @Module({ imports: [RegistryClientModule.forRoot(registry), ModelsModule, InferenceModule] })
   class ServingModule {}
   return ServingModule;

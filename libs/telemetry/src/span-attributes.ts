@@ -5,6 +5,8 @@
  */
 export const KeelAttr = {
   PIPELINE_ID: 'keel.pipeline.id',
+  /** Version of a pipeline spec (1, 2, … per pipeline). */
+  PIPELINE_VERSION: 'keel.pipeline.version',
   DATASET_VERSION: 'keel.dataset.version',
   DATASET_ROWS: 'keel.dataset.rows',
   FEATURE_SET_ID: 'keel.feature_set.id',

@@ -137,7 +137,10 @@ export class AliasesRepository implements OnModuleInit {
     throw new Error(`could not move alias ${alias} of ${modelName}: too many concurrent moves`);
   }
 
-  /** Points the alias at a recorded move, unless it already reflects a later one. */
+  /**
+   * Points the alias at a recorded move, unless it already reflects a later one. The filter keeps a late writer from
+   * moving the pointer back; it is not the guard of concurrent moves, the move's `_id` is (docs/design/repositories.md).
+   */
   async point(move: AliasMoveRecord): Promise<void> {
     const { modelName, alias, version, sequence } = move;
     try {

@@ -1,8 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { type PipelineSpecV1 } from '@keel/contracts';
-import { parsePipelineSpec, type StoredPipelineSpec, UnknownPipelineError } from '@keel/pipelines';
+import {
+  InvalidPipelineSpecError,
+  parsePipelineSpec,
+  type StoredPipelineSpec,
+  UnknownPipelineError,
+} from '@keel/pipelines';
 import { Infrastructure } from '@keel/service-runtime';
-import { trace } from '@opentelemetry/api';
+import { KeelAttr, withSpan } from '@keel/telemetry';
 
 /** The path and the document disagree about which pipeline this is. */
 export class PipelineIdMismatchError extends Error {
@@ -21,8 +26,6 @@ export interface AppliedPipeline {
   created: boolean;
 }
 
-const tracer = trace.getTracer('keel-registry');
-
 /** Pipeline specs: the only writer of the pipeline store (every other service reads it). */
 @Injectable()
 export class PipelinesService {
@@ -32,19 +35,22 @@ export class PipelinesService {
    * Validates a spec (YAML/JSON text or a parsed object) and applies it; unchanged specs keep their version.
    * Throws InvalidPipelineSpecError or PipelineIdMismatchError on bad input.
    */
-  async apply(pathId: string, body: unknown): Promise<AppliedPipeline> {
-    return tracer.startActiveSpan('apply pipeline spec', async (span) => {
-      try {
-        span.setAttribute('keel.pipeline_id', pathId);
+  apply(pathId: string, body: unknown): Promise<AppliedPipeline> {
+    return withSpan(
+      'apply pipeline spec',
+      { [KeelAttr.PIPELINE_ID]: pathId },
+      async (span) => {
         const spec: PipelineSpecV1 = parsePipelineSpec(body);
         if (spec.id !== pathId) throw new PipelineIdMismatchError(pathId, spec.id);
         const { stored, created } = await this.infra.pipelines.apply(spec);
-        span.setAttributes({ 'keel.pipeline_version': stored.version, 'keel.created': created });
+        span.setAttribute(KeelAttr.PIPELINE_VERSION, stored.version);
         return { pipelineId: stored.pipelineId, version: stored.version, created };
-      } finally {
-        span.end();
-      }
-    });
+      },
+      // A spec refused for its content is the caller's mistake, answered with 400, not a failure of the registry.
+      {
+        isFailure: (error) => !(error instanceof InvalidPipelineSpecError || error instanceof PipelineIdMismatchError),
+      },
+    );
   }
 
   /** The current version of a spec, or undefined when nobody applied it. */

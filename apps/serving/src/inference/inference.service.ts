@@ -28,8 +28,8 @@ export class InferenceService {
    */
   async infer(request: ModelInferRequest): Promise<ModelInferResponse> {
     const started = performance.now();
-    // Read the reference once: a swap during this request does not change the model it uses.
-    const model = this.store.get(request.modelName);
+    // Resolve once: an alias moving during this request does not change the model it uses.
+    const model = this.store.resolve(request.modelName, request.modelVersion);
     // Unknown names stay out of the label set so callers cannot explode metric cardinality.
     const label = model ? model.pipelineId : 'unknown';
     let code = status.OK;
@@ -87,34 +87,41 @@ export class InferenceService {
     return response;
   }
 
-  /** True when the model is loaded, at the given version if one is asked for. */
+  /** True when the model serves the given version number or alias (the champion when empty). */
   isModelReady(name: string, version?: string): boolean {
-    const model = this.store.get(name);
-    return !!model && (!version || version === String(model.version));
+    return this.store.resolve(name, version) !== undefined;
   }
 
   isServerReady(): boolean {
     return this.store.isReady();
   }
 
-  /** Inputs from the package signature (one column tensor each, shape [-1]); outputs by task. */
+  /**
+   * The version a number or alias names (the champion when empty): inputs from its package signature (one column
+   * tensor each, shape [-1]), outputs by task; `versions` lists every version loaded, each callable by number.
+   */
   metadata(name: string, version?: string): ModelMetadataResponse {
-    const model = this.resolve(name, version, this.store.get(name));
+    const model = this.resolve(name, version, this.store.resolve(name, version));
     return {
       name: model.pipelineId,
-      versions: [String(model.version)],
+      versions: this.store.versions(name).map(String),
       platform: 'keel',
       inputs: model.pkg.signature.inputs.map((input) => ({ name: input.name, datatype: input.datatype, shape: [-1] })),
       outputs: model.outputs.map((output) => ({ name: output.name, datatype: output.datatype, shape: [-1] })),
     };
   }
 
+  /** The resolved model, or NOT_FOUND saying what is served instead. */
   private resolve(name: string, version: string | undefined, model: LoadedModel | undefined): LoadedModel {
-    if (!model) throw new ModelNotFoundError(`model "${name}" is not loaded (unknown pipeline, or no champion yet)`);
-    if (version && version !== String(model.version)) {
-      throw new ModelNotFoundError(`model "${name}" version "${version}" is not loaded; serving ${model.version}`);
+    if (model) return model;
+    if (!this.store.has(name)) {
+      throw new ModelNotFoundError(`model "${name}" is not loaded (unknown pipeline, or no champion yet)`);
     }
-    return model;
+    const serving = [...this.store.aliases(name)].map(([alias, number]) => `${alias}=${number}`).join(', ');
+    throw new ModelNotFoundError(
+      `model "${name}" ${version ? `version "${version}"` : 'champion'} is not loaded; serving ${serving || 'no alias'} ` +
+        `(versions ${this.store.versions(name).join(', ')})`,
+    );
   }
 
   private predict(model: LoadedModel, rows: readonly InputRow[]): ModelOutputs {

@@ -1,9 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { WellKnownAlias } from '@keel/contracts';
 import { type ModelVersion } from '@keel/grpc-api';
 import { fetchModelPackage } from '@keel/model-package';
-import { type ModelRegistryApi, REGISTRY_CLIENT } from '@keel/registry-client';
+import { type ModelRegistryApi, REGISTRY_CLIENT, RegistryNotFoundError } from '@keel/registry-client';
 import { Infrastructure, ROOT_LOGGER, SERVICE_CONFIG } from '@keel/service-runtime';
 import { KeelAttr, withSpan } from '@keel/telemetry';
 import { type Logger } from 'pino';
@@ -13,12 +12,15 @@ import { ModelMetrics } from './model-metrics';
 import { ModelStore } from './model-store';
 
 /** What one sync did, for callers and tests. */
-export type SyncOutcome = 'no-champion' | 'unchanged' | 'loaded' | 'failed';
+export type SyncOutcome = 'no-aliases' | 'unchanged' | 'loaded' | 'failed';
 
 /**
- * Keeps each pipeline's served model equal to its registry champion. The rule is deliberately simple: on any
- * signal (start-up, alias-changed event) ask the registry and load what it names if it differs from what is loaded,
- * so rollbacks, out-of-order and duplicate events all converge on the registry's truth.
+ * Keeps each model's served versions equal to its aliases in the registry: every alias the registry reports for the
+ * model (`champion`, and any other it has, `challenger`, `staging` or user-defined) is served, each by the version
+ * it points at, and requests pick one by alias or by number. The rule is deliberately simple: on any signal
+ * (start-up, an alias-changed event for any alias of the model) ask the registry for all the model's aliases and load
+ * what they name if it is not loaded, so rollbacks, out-of-order and duplicate events all converge on the registry's
+ * truth. A version no alias points at any more is unloaded.
  */
 @Injectable()
 export class ModelLoaderService implements OnApplicationShutdown {
@@ -39,9 +41,9 @@ export class ModelLoaderService implements OnApplicationShutdown {
   }
 
   /**
-   * Resolves the pipeline's champion and loads it if it is not what serves. Rejects only when the registry cannot
-   * answer (the caller retries); a version that fails to load is retried with backoff, then given up on, logged
-   * and counted, while the previous model keeps serving.
+   * Resolves the model's aliases and loads the versions they name that are not loaded. Rejects only when the registry
+   * cannot answer (the caller retries); a version that fails to load is retried with backoff, then given up on,
+   * logged and counted, while its aliases keep serving their previous versions.
    */
   sync(pipelineId: string): Promise<SyncOutcome> {
     const previous = this.queues.get(pipelineId) ?? Promise.resolve();
@@ -85,44 +87,89 @@ export class ModelLoaderService implements OnApplicationShutdown {
   }
 
   private async syncNow(pipelineId: string): Promise<SyncOutcome> {
-    // Serving's model name is the pipeline id, as the registry names models.
-    const champion = await this.registry.findAlias(pipelineId, WellKnownAlias.CHAMPION);
-    this.store.setChampion(pipelineId, champion?.version);
-    if (!champion) return 'no-champion';
-    const current = this.store.get(pipelineId);
-    if (current && current.version === champion.version && current.source.packageUri === champion.packageUri) {
-      return 'unchanged';
+    const wanted = await this.aliasesInRegistry(pipelineId);
+    this.store.setWanted(pipelineId, new Map([...wanted].map(([alias, version]) => [alias, version.version])));
+    let outcome: SyncOutcome = wanted.size === 0 ? 'no-aliases' : 'unchanged';
+    const attempted = new Map<number, boolean>();
+    for (const [alias, version] of wanted) {
+      let ready = attempted.get(version.version);
+      if (ready === undefined) {
+        const loaded = this.store.version(pipelineId, version.version);
+        ready = !!loaded && loaded.source.packageUri === version.packageUri;
+        if (!ready) {
+          ready = await this.loadWithRetries(version);
+          if (outcome !== 'failed') outcome = ready ? 'loaded' : 'failed';
+        }
+        attempted.set(version.version, ready);
+      }
+      if (!ready) continue;
+      const previous = this.store.bind(pipelineId, alias, version.version);
+      if (previous !== version.version) {
+        this.metrics.servedVersion.set({ model: pipelineId, alias }, version.version);
+        this.logger.info(
+          { model: pipelineId, alias, version: version.version, previousVersion: previous },
+          'alias bound',
+        );
+      }
     }
-    return this.loadWithRetries(champion);
+    for (const alias of this.store.aliases(pipelineId).keys()) {
+      if (wanted.has(alias)) continue;
+      this.store.unbind(pipelineId, alias);
+      this.metrics.servedVersion.remove({ model: pipelineId, alias });
+      this.logger.info({ model: pipelineId, alias }, 'alias no longer set in the registry; unbound');
+    }
+    const unloaded = this.store.prune(pipelineId);
+    if (unloaded.length > 0)
+      this.logger.info({ model: pipelineId, versions: unloaded }, 'versions no alias serves unloaded');
+    return outcome;
   }
 
-  private async loadWithRetries(champion: ModelVersion): Promise<SyncOutcome> {
-    const { pipelineId, version } = champion;
+  /** Alias → version of every alias the registry reports for the model (none for a model it does not know). */
+  private async aliasesInRegistry(pipelineId: string): Promise<Map<string, ModelVersion>> {
+    let versions: ModelVersion[];
+    try {
+      // Serving's model name is the pipeline id, as the registry names models.
+      versions = await this.registry.listModelVersions(pipelineId);
+    } catch (error) {
+      if (error instanceof RegistryNotFoundError) return new Map();
+      throw error;
+    }
+    return new Map(versions.flatMap((version) => version.aliases.map((alias) => [alias, version] as const)));
+  }
+
+  /** Loads one version, retrying with backoff; false once given up on (logged and counted). */
+  private async loadWithRetries(version: ModelVersion): Promise<boolean> {
+    const { pipelineId } = version;
     const attempts = this.config.MODEL_LOAD_ATTEMPTS;
     for (let attempt = 1; attempt <= attempts && !this.stopped; attempt++) {
       try {
-        const model = await this.load(champion);
-        const previous = this.store.swap(model);
+        this.store.add(await this.load(version));
         this.metrics.loads.inc({ model: pipelineId, outcome: 'success' });
-        this.metrics.servedVersion.set({ model: pipelineId }, version);
-        this.logger.info({ model: pipelineId, version, previousVersion: previous?.version }, 'model swapped in');
-        return 'loaded';
+        this.logger.info({ model: pipelineId, version: version.version }, 'model version loaded');
+        return true;
       } catch (error) {
         this.metrics.loadFailures.inc({ model: pipelineId });
         this.logger.error(
-          { model: pipelineId, version, uri: champion.packageUri, attempt, attempts, err: (error as Error).message },
-          'model load failed; the previous model keeps serving',
+          {
+            model: pipelineId,
+            version: version.version,
+            uri: version.packageUri,
+            attempt,
+            attempts,
+            err: (error as Error).message,
+          },
+          'model load failed; the aliases keep serving their previous versions',
         );
         if (attempt < attempts) await sleep(this.config.MODEL_LOAD_BACKOFF_MS * 2 ** (attempt - 1));
       }
     }
     this.metrics.loads.inc({ model: pipelineId, outcome: 'failure' });
-    this.store.markGivenUp(pipelineId, version);
+    this.store.markGivenUp(pipelineId, version.version);
     this.logger.error(
-      { model: pipelineId, version, servingVersion: this.store.get(pipelineId)?.version ?? null },
+      { model: pipelineId, version: version.version, serving: Object.fromEntries(this.store.aliases(pipelineId)) },
       'giving up on model version after every retry',
     );
-    return 'failed';
+    return false;
   }
 
   /** Download (sha256-verified), parse, compile and smoke-test one version, inside a 'load model' span. */

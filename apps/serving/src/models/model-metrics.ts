@@ -7,7 +7,7 @@ import { Counter, Gauge } from 'prom-client';
 export class ModelMetrics {
   readonly loads: Counter<'model' | 'outcome'>;
   readonly loadFailures: Counter<'model'>;
-  readonly servedVersion: Gauge<'model'>;
+  readonly servedVersion: Gauge<'model' | 'alias'>;
 
   constructor(metrics: MetricsService) {
     const registers = [metrics.registry];
@@ -25,8 +25,8 @@ export class ModelMetrics {
     });
     this.servedVersion = new Gauge({
       name: 'keel_serving_model_version',
-      help: 'Version each model currently serves',
-      labelNames: ['model'],
+      help: 'Version each model serves by each alias',
+      labelNames: ['model', 'alias'],
       registers,
     });
   }

@@ -1,43 +1,106 @@
 import { Injectable } from '@nestjs/common';
+import { WellKnownAlias } from '@keel/contracts';
 import { type LoadedModel } from './loaded-model';
 
+/** A request's `model_version`: empty (the champion), a version number, or an alias name. */
+const isVersionNumber = (versionOrAlias: string) => /^[1-9][0-9]*$/.test(versionOrAlias);
+
 /**
- * The model each pipeline serves, one reference per pipeline. A swap replaces the reference in one step; a request
- * reads the reference once and keeps that model to the end, so in-flight requests are never dropped or mixed.
+ * The versions each model (named by its pipeline id) has loaded, keyed by (model, version), and the aliases it serves
+ * them by. Binding an alias replaces one reference in one step; a request resolves its model once and keeps it to the
+ * end, so in-flight requests are never dropped or mixed when an alias moves.
  */
 @Injectable()
 export class ModelStore {
-  private readonly models = new Map<string, LoadedModel>();
-  /** Pipelines whose champion the registry confirmed, and its version. */
-  private readonly champions = new Map<string, number>();
-  /** Champion versions given up on after every retry (bad package), per pipeline. */
-  private readonly givenUp = new Map<string, number>();
+  private readonly loaded = new Map<string, Map<number, LoadedModel>>();
+  private readonly bindings = new Map<string, Map<string, number>>();
+  /** Alias → version as the registry last said, per model: what readiness waits for. */
+  private readonly wanted = new Map<string, ReadonlyMap<string, number>>();
+  /** Versions given up on after every retry (bad package), per model. */
+  private readonly givenUp = new Map<string, Set<number>>();
   private initialSyncDone = false;
 
-  get(pipelineId: string): LoadedModel | undefined {
-    return this.models.get(pipelineId);
+  /**
+   * The loaded model a request names: by version number, by alias, or by the champion when `versionOrAlias` is
+   * empty. Undefined when that version is not loaded or the alias is not served here.
+   */
+  resolve(name: string, versionOrAlias = ''): LoadedModel | undefined {
+    const versions = this.loaded.get(name);
+    if (!versions) return undefined;
+    if (isVersionNumber(versionOrAlias)) return versions.get(Number(versionOrAlias));
+    const version = this.bindings.get(name)?.get(versionOrAlias || WellKnownAlias.CHAMPION);
+    return version === undefined ? undefined : versions.get(version);
   }
 
+  /** The loaded version of a model, if it is. */
+  version(name: string, version: number): LoadedModel | undefined {
+    return this.loaded.get(name)?.get(version);
+  }
+
+  /** Whether any version of the model is loaded. */
+  has(name: string): boolean {
+    return (this.loaded.get(name)?.size ?? 0) > 0;
+  }
+
+  /** Loaded version numbers of a model, ascending. */
+  versions(name: string): number[] {
+    return [...(this.loaded.get(name)?.keys() ?? [])].sort((a, b) => a - b);
+  }
+
+  /** Alias → version the model serves by now. */
+  aliases(name: string): ReadonlyMap<string, number> {
+    return this.bindings.get(name) ?? new Map();
+  }
+
+  /** Every loaded model version. */
   all(): LoadedModel[] {
-    return [...this.models.values()];
+    return [...this.loaded.values()].flatMap((versions) => [...versions.values()]);
   }
 
-  swap(model: LoadedModel): LoadedModel | undefined {
-    const previous = this.models.get(model.pipelineId);
-    this.models.set(model.pipelineId, model);
-    this.givenUp.delete(model.pipelineId);
+  /** Adds a loaded version; it serves requests by number at once, by alias once bound. */
+  add(model: LoadedModel): void {
+    let versions = this.loaded.get(model.pipelineId);
+    if (!versions) this.loaded.set(model.pipelineId, (versions = new Map()));
+    versions.set(model.version, model);
+    this.givenUp.get(model.pipelineId)?.delete(model.version);
+  }
+
+  /** Points an alias at a loaded version; returns the version it pointed at before. */
+  bind(name: string, alias: string, version: number): number | undefined {
+    if (!this.version(name, version)) throw new Error(`${name} v${version} is not loaded; it cannot serve "${alias}"`);
+    let aliases = this.bindings.get(name);
+    if (!aliases) this.bindings.set(name, (aliases = new Map()));
+    const previous = aliases.get(alias);
+    aliases.set(alias, version);
     return previous;
   }
 
-  /** Records what the registry says the champion is (undefined: none yet). */
-  setChampion(pipelineId: string, version: number | undefined): void {
-    if (version === undefined) this.champions.delete(pipelineId);
-    else this.champions.set(pipelineId, version);
+  unbind(name: string, alias: string): void {
+    this.bindings.get(name)?.delete(alias);
   }
 
-  /** Records that this champion version could not be loaded after every retry. */
-  markGivenUp(pipelineId: string, version: number): void {
-    this.givenUp.set(pipelineId, version);
+  /** Drops the versions no alias points at any more; returns their numbers. */
+  prune(name: string): number[] {
+    const versions = this.loaded.get(name);
+    if (!versions) return [];
+    const bound = new Set(this.aliases(name).values());
+    const dropped = [...versions.keys()].filter((version) => !bound.has(version));
+    for (const version of dropped) versions.delete(version);
+    if (versions.size === 0) this.loaded.delete(name);
+    return dropped;
+  }
+
+  /** Records the aliases the registry reports for a model (an empty map: none yet). */
+  setWanted(name: string, aliases: ReadonlyMap<string, number>): void {
+    if (aliases.size === 0) this.wanted.delete(name);
+    else this.wanted.set(name, aliases);
+  }
+
+  /** Records that this version could not be loaded after every retry. */
+  markGivenUp(name: string, version: number): void {
+    let versions = this.givenUp.get(name);
+    if (!versions) this.givenUp.set(name, (versions = new Set()));
+    versions.add(version);
   }
 
   markInitialSyncDone(): void {
@@ -45,15 +108,18 @@ export class ModelStore {
   }
 
   /**
-   * Ready once the start-up sync is done and every pipeline with a champion has a model serving, or has had its
-   * champion given up on (a bad package, logged and counted; ModelReady says false for it). One broken package
-   * must not take a replica out of rotation for every other model; a replica whose latest swap failed keeps
-   * serving the previous version and stays ready.
+   * Ready once the start-up sync is done and every alias the registry reports is served here by some version, or
+   * has had its version given up on (a bad package, logged and counted; ModelReady says false for it). One broken
+   * package must not take a replica out of rotation for every other model; a replica whose latest load failed keeps
+   * serving the alias's previous version and stays ready.
    */
   isReady(): boolean {
     if (!this.initialSyncDone) return false;
-    for (const [pipelineId, version] of this.champions) {
-      if (!this.models.has(pipelineId) && this.givenUp.get(pipelineId) !== version) return false;
+    for (const [name, aliases] of this.wanted) {
+      const bound = this.bindings.get(name);
+      for (const [alias, version] of aliases) {
+        if (!bound?.has(alias) && !this.givenUp.get(name)?.has(version)) return false;
+      }
     }
     return true;
   }

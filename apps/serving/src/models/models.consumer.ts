@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
-import { ModelAliasChangedV1, WellKnownAlias } from '@keel/contracts';
+import { ModelAliasChangedV1 } from '@keel/contracts';
 import { Infrastructure } from '@keel/service-runtime';
 import { ModelLoaderService } from './model-loader.service';
 
 /**
- * Follows `champion` moves on mlops.model.alias-changed.v1. Every replica must see every move, so the consumer group
+ * Follows alias moves (any alias) on mlops.model.alias-changed.v1. Every replica must see every move, so the consumer group
  * is unique per process; it starts at the latest offset because the start-up sync (run after the group has joined)
  * already covers everything that happened before.
  */
@@ -21,10 +21,8 @@ export class ModelsConsumer implements OnApplicationBootstrap {
     const instance = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
     const consumer = this.infra.createConsumer(`models-${instance}`, { fromBeginning: false });
     // Runs inside the consumer span, so 'load model' joins the trace of the run that moved the alias.
-    consumer.on(ModelAliasChangedV1, async (event) => {
-      if (event.data.alias !== WellKnownAlias.CHAMPION) return;
-      await this.loader.sync(event.data.pipelineId);
-    });
+    // Whichever alias moved, the sync converges every alias of the model on the registry's answer.
+    consumer.on(ModelAliasChangedV1, async (event) => void (await this.loader.sync(event.data.pipelineId)));
     await consumer.start();
     // Not awaited: the gRPC server should come up (ServerLive) while models load; ServerReady reports when done.
     void this.loader.syncAll();

@@ -4,7 +4,7 @@ import { ModelMetrics } from './model-metrics';
 import { ModelStore } from './model-store';
 import { ModelsConsumer } from './models.consumer';
 
-/** Model lifecycle: each pipeline serves its registry champion, loaded at start and hot-swapped on alias moves. */
+/** Model lifecycle: each model serves its registry aliases, loaded at start and hot-swapped when an alias moves. */
 @Module({
   providers: [ModelStore, ModelMetrics, ModelLoaderService, ModelsConsumer],
   exports: [ModelStore],

@@ -1,0 +1,147 @@
+import { WellKnownAlias } from '@keel/contracts';
+import { ModelVersion } from '@keel/grpc-api';
+import { createModelDocument, fitTransform, trainLogisticRegression, TransformRunner } from '@keel/ml-models';
+import {
+  type ModelPackage,
+  outputsForTask,
+  PACKAGE_FORMAT,
+  PACKAGE_VERSION,
+  serializePackage,
+} from '@keel/model-package';
+import { type ModelRegistryApi, RegistryNotFoundError, RegistryUnavailableError } from '@keel/registry-client';
+import { type Infrastructure, type MetricsService } from '@keel/service-runtime';
+import { status } from '@grpc/grpc-js';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { type ServingConfig } from '../config';
+import { ModelLoaderService } from './model-loader.service';
+import { ModelMetrics } from './model-metrics';
+import { ModelStore } from './model-store';
+
+const { CHAMPION, CHALLENGER } = WellKnownAlias;
+
+/** A real (tiny) package of pipeline `p`; `l2` makes each one's predictions distinct. */
+function packageBytes(l2: number): Buffer {
+  const table = { x: [0, 1, 2, 3, 4, 5] };
+  const transform = fitTransform(table, [{ name: 'x', kind: 'numeric', standardize: true }]);
+  const model = trainLogisticRegression(new TransformRunner(transform).table(table), [0, 0, 0, 1, 1, 1], { l2 });
+  const pkg: ModelPackage = {
+    format: PACKAGE_FORMAT,
+    version: PACKAGE_VERSION,
+    pipelineId: 'p',
+    modelName: 'p',
+    task: 'binary-classification',
+    target: { column: 'y', positive: 'yes', negative: 'no' },
+    signature: {
+      inputs: [{ name: 'x', datatype: 'FP64', kind: 'numeric', nullable: false }],
+      outputs: outputsForTask('binary-classification'),
+    },
+    model: createModelDocument({ model, preprocessing: transform, classes: ['no', 'yes'] }),
+    metrics: {},
+    lineage: {} as ModelPackage['lineage'],
+    reference: {},
+  };
+  return serializePackage(pkg);
+}
+
+describe('ModelLoaderService', () => {
+  /** Package bytes by URI: what the object store holds. */
+  let objects: Map<string, Buffer>;
+  let reads: string[];
+  /** alias → version in the registry for model `p`; undefined: the registry does not answer. */
+  let registryAliases: Map<string, number> | undefined;
+  let store: ModelStore;
+  let loader: ModelLoaderService;
+
+  const version = (number: number) =>
+    ModelVersion.fromPartial({
+      modelName: 'p',
+      pipelineId: 'p',
+      version: number,
+      packageUri: `s3://keel-models/p/v${number}.json`,
+      packageSha256: String(number).repeat(64).slice(0, 64),
+    });
+
+  beforeEach(() => {
+    objects = new Map([1, 2, 3].map((n) => [version(n).packageUri, packageBytes(n)]));
+    objects.set(version(4).packageUri, Buffer.from('{"format":"keel.package"')); // does not parse
+    reads = [];
+    registryAliases = new Map();
+    const registry = {
+      listModelVersions: async (modelName: string) => {
+        if (!registryAliases) throw new RegistryUnavailableError('registry down', status.UNAVAILABLE);
+        if (modelName !== 'p') throw new RegistryNotFoundError(`model "${modelName}" not found`);
+        return [1, 2, 3, 4].map((n) => ({
+          ...version(n),
+          aliases: [...registryAliases!].filter(([, v]) => v === n).map(([alias]) => alias),
+        }));
+      },
+    } as ModelRegistryApi;
+    const infra = {
+      objects: {
+        getVerified: async ({ uri }: { uri: string }) => {
+          reads.push(uri);
+          return objects.get(uri)!;
+        },
+      },
+    } as unknown as Infrastructure;
+    store = new ModelStore();
+    const config = { MODEL_LOAD_ATTEMPTS: 2, MODEL_LOAD_BACKOFF_MS: 0 } as ServingConfig;
+    const metrics = new ModelMetrics({ registry: new Registry() } as MetricsService);
+    loader = new ModelLoaderService(infra, registry, store, metrics, config, pino({ level: 'silent' }));
+  });
+
+  it('given two aliases on two versions, when synced, then both are loaded and each alias serves its version', async () => {
+    registryAliases = new Map([
+      [CHAMPION, 1],
+      [CHALLENGER, 2],
+    ]);
+    expect(await loader.sync('p')).toBe('loaded');
+    expect(store.resolve('p')?.version).toBe(1);
+    expect(store.resolve('p', CHALLENGER)?.version).toBe(2);
+    expect(await loader.sync('p')).toBe('unchanged');
+    expect(reads).toHaveLength(2);
+  });
+
+  it('given two aliases on one version, then it is read and loaded once', async () => {
+    registryAliases = new Map([
+      [CHAMPION, 3],
+      ['staging', 3],
+    ]);
+    expect(await loader.sync('p')).toBe('loaded');
+    expect(reads).toEqual([version(3).packageUri]);
+    expect(store.resolve('p', 'staging')).toBe(store.resolve('p'));
+  });
+
+  it('given an alias moved to a version that does not load, then the alias keeps its previous version', async () => {
+    registryAliases = new Map([[CHAMPION, 1]]);
+    await loader.sync('p');
+    registryAliases.set(CHAMPION, 4);
+    expect(await loader.sync('p')).toBe('failed');
+    expect(reads.filter((uri) => uri === version(4).packageUri)).toHaveLength(2);
+    expect(store.resolve('p')?.version).toBe(1);
+    expect(store.resolve('p', '4')).toBeUndefined();
+    store.markInitialSyncDone();
+    expect(store.isReady()).toBe(true);
+  });
+
+  it('given an alias moved on or removed, then the versions no alias serves are unloaded', async () => {
+    registryAliases = new Map([
+      [CHAMPION, 1],
+      [CHALLENGER, 2],
+    ]);
+    await loader.sync('p');
+    registryAliases = new Map([[CHAMPION, 2]]);
+    await loader.sync('p');
+    expect(store.versions('p')).toEqual([2]);
+    expect(store.resolve('p', CHALLENGER)).toBeUndefined();
+    expect(store.resolve('p')?.version).toBe(2);
+  });
+
+  it('given a model the registry does not know, then nothing is served; given no answer, then the sync rejects', async () => {
+    expect(await loader.sync('unknown')).toBe('no-aliases');
+    registryAliases = undefined;
+    await expect(loader.sync('p')).rejects.toBeInstanceOf(RegistryUnavailableError);
+  });
+});
