@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { credentials, loadPackageDefinition, Server, ServerCredentials, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type GRPCInferenceServiceServer, GRPCInferenceServiceService, ModelInferRequest } from './index';
+import { type GRPCInferenceServiceServer, GRPCInferenceServiceService, type ModelInferRequest } from './index';
 
 const PROTO = join(__dirname, '..', '..', '..', 'proto', 'inference', 'grpc_predict_v2.proto');
 

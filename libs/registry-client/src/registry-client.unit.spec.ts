@@ -25,7 +25,7 @@ function answer<T>(modelName: string, callback: sendUnaryData<T>, response: T): 
   if (modelName === 'missing') return callback({ code: status.NOT_FOUND, details: 'model "missing" not found' });
   if (modelName === '') return callback({ code: status.INVALID_ARGUMENT, details: 'model_name: is required' });
   if (modelName === 'slow') {
-    setTimeout(() => callback(null, response), 500);
+    setTimeout(() => callback(null, response), 3_000).unref();
     return;
   }
   if (modelName === 'broken') return callback({ code: status.INTERNAL, details: 'disk on fire' });
@@ -35,6 +35,7 @@ function answer<T>(modelName: string, callback: sendUnaryData<T>, response: T): 
 describe('RegistryClient', () => {
   const server = new Server();
   let client: RegistryClient;
+  let impatient: RegistryClient;
 
   beforeAll(async () => {
     server.addService(ModelRegistryService, registry);
@@ -43,11 +44,13 @@ describe('RegistryClient', () => {
         error ? reject(error) : resolve(bound),
       ),
     );
-    client = new RegistryClient(`127.0.0.1:${port}`, { deadlineMs: 200 });
+    client = new RegistryClient(`127.0.0.1:${port}`);
+    impatient = new RegistryClient(`127.0.0.1:${port}`, { deadlineMs: 300 });
   });
 
   afterAll(() => {
     client?.close();
+    impatient?.close();
     server.forceShutdown();
   });
 
@@ -85,12 +88,12 @@ describe('RegistryClient', () => {
     expect(internal).toBeInstanceOf(RegistryUnavailableError);
     expect(internal).toMatchObject({ code: 'registry-unavailable', grpcStatus: status.INTERNAL });
     expect(isRetryable(internal)).toBe(true);
-    const late = await client.getModelVersion('slow', 1).catch((e: unknown) => e);
+    const late = await impatient.getModelVersion('slow', 1).catch((e: unknown) => e);
     expect(late).toMatchObject({ code: 'registry-unavailable', grpcStatus: status.DEADLINE_EXCEEDED });
   });
 
   it('given nothing listening, then a retryable RegistryUnavailableError', async () => {
-    const nowhere = new RegistryClient('127.0.0.1:1', { deadlineMs: 200 });
+    const nowhere = new RegistryClient('127.0.0.1:1', { deadlineMs: 300 });
     try {
       const error = await nowhere.getModelVersion('m', 1).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(RegistryUnavailableError);
