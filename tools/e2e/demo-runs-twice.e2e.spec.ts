@@ -34,8 +34,8 @@ describe('the bundled demo, twice, after the other e2e specs', () => {
     ]);
     expect(runs.map((run) => run.spec.id)).toEqual(['adult-income', 'bike-demand']);
     for (const run of runs) {
-      expect(run.firstPrediction.model_name).toBe(run.spec.id);
-      expect(run.firstPrediction.model_version).toBe(String(run.champion.version));
+      expect(run.firstPrediction.modelName).toBe(run.spec.id);
+      expect(run.firstPrediction.modelVersion).toBe(String(run.champion.version));
       expect(run.firstPrediction.outputs.length).toBeGreaterThan(0);
     }
   });

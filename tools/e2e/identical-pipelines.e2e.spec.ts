@@ -49,8 +49,8 @@ describe('two pipelines on identical data', () => {
   it('trains, registers and serves a champion for each pipeline', () => {
     for (const [i, run] of runs.entries()) {
       expect(run.champion.modelName).toBe(ids[i]);
-      expect(run.firstPrediction.model_name).toBe(ids[i]);
-      expect(run.firstPrediction.outputs.find((o) => o.name === 'prediction')?.contents.fp64_contents).toHaveLength(5);
+      expect(run.firstPrediction.modelName).toBe(ids[i]);
+      expect(run.firstPrediction.outputs.find((o) => o.name === 'prediction')?.contents?.fp64Contents).toHaveLength(5);
     }
     expect(runs[1].champion.lineage.runId).not.toBe(runs[0].champion.lineage.runId);
   });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { status } from '@grpc/grpc-js';
+import { WellKnownAlias } from '@keel/contracts';
 import { UnknownCategoryError } from '@keel/ml-models';
 import { type ModelInferRequest, type ModelInferResponse, type ModelMetadataResponse } from '@keel/grpc-api';
 import { KeelAttr, withSpan } from '@keel/telemetry';
@@ -119,7 +120,7 @@ export class InferenceService {
     }
     const serving = [...this.store.aliases(name)].map(([alias, number]) => `${alias}=${number}`).join(', ');
     throw new ModelNotFoundError(
-      `model "${name}" ${version ? `version "${version}"` : 'champion'} is not loaded; serving ${serving || 'no alias'} ` +
+      `model "${name}" ${version ? `version "${version}"` : WellKnownAlias.CHAMPION} is not loaded; serving ${serving || 'no alias'} ` +
         `(versions ${this.store.versions(name).join(', ')})`,
     );
   }
