@@ -2,7 +2,7 @@ import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { Infrastructure } from '@keel/service-runtime';
 import { type Model, Schema } from 'mongoose';
 
-/** One materialized feature set (collection `feature_sets`), keyed by pipeline and feature-set id. */
+/** One materialized feature set (collection `feature_sets`), keyed by its feature-set id. */
 export interface FeatureSetRecord {
   featureSetId: string;
   pipelineId: string;
@@ -16,8 +16,10 @@ export interface FeatureSetRecord {
   createdAt: Date;
 }
 
-const featureSetSchema = new Schema<FeatureSetRecord>(
+/** `_id` = feature-set id (it names its pipeline); written per event, so by `_id` alone (docs/design/repositories.md). */
+const featureSetSchema = new Schema<FeatureSetRecord & { _id: string }>(
   {
+    _id: { type: String, required: true },
     featureSetId: { type: String, required: true },
     pipelineId: { type: String, required: true },
     datasetVersionId: { type: String, required: true },
@@ -35,18 +37,17 @@ const featureSetSchema = new Schema<FeatureSetRecord>(
   },
   { collection: 'feature_sets', versionKey: false },
 );
-featureSetSchema.index({ pipelineId: 1, featureSetId: 1 }, { unique: true });
 featureSetSchema.index({ pipelineId: 1, createdAt: -1 });
 
 /** Feature-set metadata in MongoDB; the bytes live in object storage. */
 @Injectable()
 export class FeatureSetsRepository implements OnModuleInit {
-  private readonly model: Model<FeatureSetRecord>;
+  private readonly model: Model<FeatureSetRecord & { _id: string }>;
 
   constructor(infra: Infrastructure) {
     this.model =
-      (infra.mongo.models.FeatureSet as Model<FeatureSetRecord> | undefined) ??
-      infra.mongo.model<FeatureSetRecord>('FeatureSet', featureSetSchema);
+      (infra.mongo.models.FeatureSet as Model<FeatureSetRecord & { _id: string }> | undefined) ??
+      infra.mongo.model<FeatureSetRecord & { _id: string }>('FeatureSet', featureSetSchema);
   }
 
   async onModuleInit(): Promise<void> {
@@ -56,7 +57,7 @@ export class FeatureSetsRepository implements OnModuleInit {
   /** Idempotent: a redelivered event rewrites the same document and keeps its first createdAt. */
   async upsert(record: Omit<FeatureSetRecord, 'createdAt'>, now = new Date()): Promise<void> {
     await this.model.updateOne(
-      { pipelineId: record.pipelineId, featureSetId: record.featureSetId },
+      { _id: record.featureSetId },
       { $set: record, $setOnInsert: { createdAt: now } },
       { upsert: true },
     );

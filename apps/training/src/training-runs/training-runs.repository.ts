@@ -53,8 +53,10 @@ export interface TrainingRequestRecord {
   finishedAt?: Date;
 }
 
-const runSchema = new Schema<TrainingRunRecord>(
+/** `_id` = run id; runs are written per event, so by `_id` alone (see docs/design/repositories.md). */
+const runSchema = new Schema<TrainingRunRecord & { _id: string }>(
   {
+    _id: { type: String, required: true },
     runId: { type: String, required: true },
     pipelineId: { type: String, required: true },
     featureSetId: { type: String, required: true },
@@ -69,21 +71,23 @@ const runSchema = new Schema<TrainingRunRecord>(
   },
   { collection: 'training_runs', versionKey: false },
 );
-runSchema.index({ runId: 1 }, { unique: true });
 runSchema.index({ pipelineId: 1, finishedAt: -1 });
 
-const inputSchema = new Schema<TrainingInputRecord>(
+/** `_id` = pipeline id. */
+const inputSchema = new Schema<TrainingInputRecord & { _id: string }>(
   {
+    _id: { type: String, required: true },
     pipelineId: { type: String, required: true },
     features: { type: Schema.Types.Mixed, required: true },
     updatedAt: { type: Date, required: true },
   },
   { collection: 'training_inputs', versionKey: false },
 );
-inputSchema.index({ pipelineId: 1 }, { unique: true });
 
-const requestSchema = new Schema<TrainingRequestRecord>(
+/** `_id` = requestKey(pipeline id, dedupe key): dedupe keys come from whoever asks, so two pipelines may share one. */
+const requestSchema = new Schema<TrainingRequestRecord & { _id: string }>(
   {
+    _id: { type: String, required: true },
     dedupeKey: { type: String, required: true },
     pipelineId: { type: String, required: true },
     eventId: { type: String, required: true },
@@ -99,15 +103,20 @@ const requestSchema = new Schema<TrainingRequestRecord>(
   },
   { collection: 'training_requests', versionKey: false },
 );
-// Dedupe keys come from whoever asks, so two pipelines may use the same one.
-requestSchema.index({ pipelineId: 1, dedupeKey: 1 }, { unique: true });
 
-/** Training's own collections. All writes are upserts keyed by run id, pipeline id or dedupe key. */
+function requestKey(pipelineId: string, dedupeKey: string): string {
+  return `${pipelineId}\u0000${dedupeKey}`;
+}
+
+/** Unique indexes of the shape keyed by fields (ObjectId `_id`), which would refuse the `_id`-keyed documents. */
+const LEGACY_INDEXES = { inputs: 'pipelineId_1', requests: ['dedupeKey_1', 'pipelineId_1_dedupeKey_1'] } as const;
+
+/** Training's own collections. All writes are upserts by `_id`: the run id, the pipeline id or the request key. */
 @Injectable()
 export class TrainingRunsRepository implements OnModuleInit {
-  private readonly runs: Model<TrainingRunRecord>;
-  private readonly inputs: Model<TrainingInputRecord>;
-  private readonly requests: Model<TrainingRequestRecord>;
+  private readonly runs: Model<TrainingRunRecord & { _id: string }>;
+  private readonly inputs: Model<TrainingInputRecord & { _id: string }>;
+  private readonly requests: Model<TrainingRequestRecord & { _id: string }>;
 
   constructor(infra: Infrastructure) {
     // Reuse models a second instance on the same connection already registered (tests).
@@ -119,35 +128,53 @@ export class TrainingRunsRepository implements OnModuleInit {
   }
 
   async onModuleInit(): Promise<void> {
-    await Promise.all([this.runs.createIndexes(), this.inputs.createIndexes(), this.requests.createIndexes()]);
+    await Promise.all([this.runs.createIndexes(), this.migrateLegacy()]);
+  }
+
+  /** Inputs and requests with an ObjectId `_id` are rewritten under their key; runs keep theirs (nothing reads them). */
+  private async migrateLegacy(): Promise<void> {
+    await this.inputs.collection.dropIndex(LEGACY_INDEXES.inputs).catch(() => undefined);
+    for (const index of LEGACY_INDEXES.requests) await this.requests.collection.dropIndex(index).catch(() => undefined);
+    const objectIds = { _id: { $type: 'objectId' } } as never;
+    for (const old of await this.inputs.collection.find(objectIds).toArray()) {
+      const { _id, ...input } = old as unknown as TrainingInputRecord & { _id: unknown };
+      await this.inputs.updateOne({ _id: input.pipelineId }, { $setOnInsert: input }, { upsert: true });
+      await this.inputs.collection.deleteOne({ _id } as never);
+    }
+    for (const old of await this.requests.collection.find(objectIds).toArray()) {
+      const { _id, ...request } = old as unknown as TrainingRequestRecord & { _id: unknown };
+      const key = requestKey(request.pipelineId, request.dedupeKey);
+      await this.requests.updateOne({ _id: key }, { $setOnInsert: request }, { upsert: true });
+      await this.requests.collection.deleteOne({ _id } as never);
+    }
   }
 
   /** Same pipeline and package ⇒ same run id ⇒ one document, whatever the redeliveries; the first start time is kept. */
   async saveRun(run: TrainingRunRecord): Promise<void> {
     const { startedAt, ...rest } = run;
-    await this.runs.updateOne({ runId: run.runId }, { $set: rest, $setOnInsert: { startedAt } }, { upsert: true });
+    await this.runs.updateOne({ _id: run.runId }, { $set: rest, $setOnInsert: { startedAt } }, { upsert: true });
   }
 
   async saveInput(features: FeaturesMaterialized, now = new Date()): Promise<void> {
     await this.inputs.updateOne(
-      { pipelineId: features.pipelineId },
-      { $set: { features, updatedAt: now } },
+      { _id: features.pipelineId },
+      { $set: { pipelineId: features.pipelineId, features, updatedAt: now } },
       { upsert: true },
     );
   }
 
   findInput(pipelineId: string): Promise<TrainingInputRecord | null> {
-    return this.inputs.findOne({ pipelineId }, { _id: 0 }).lean<TrainingInputRecord>().exec();
+    return this.inputs.findById(pipelineId, { _id: 0 }).lean<TrainingInputRecord>().exec();
   }
 
   findRequest(pipelineId: string, dedupeKey: string): Promise<TrainingRequestRecord | null> {
-    return this.requests.findOne({ pipelineId, dedupeKey }, { _id: 0 }).lean<TrainingRequestRecord>().exec();
+    return this.requests.findById(requestKey(pipelineId, dedupeKey), { _id: 0 }).lean<TrainingRequestRecord>().exec();
   }
 
   /** Starts (or restarts, after a failure or the cooldown) the request of this pipeline and dedupe key. */
   async acceptRequest(request: Omit<TrainingRequestRecord, 'status' | 'duplicates'>): Promise<void> {
     await this.requests.updateOne(
-      { pipelineId: request.pipelineId, dedupeKey: request.dedupeKey },
+      { _id: requestKey(request.pipelineId, request.dedupeKey) },
       {
         $set: { ...request, status: 'accepted', duplicates: 0 },
         $unset: { runId: '', packageSha256: '', error: '', finishedAt: '' },
@@ -157,7 +184,7 @@ export class TrainingRunsRepository implements OnModuleInit {
   }
 
   async countDuplicate(pipelineId: string, dedupeKey: string): Promise<void> {
-    await this.requests.updateOne({ pipelineId, dedupeKey }, { $inc: { duplicates: 1 } });
+    await this.requests.updateOne({ _id: requestKey(pipelineId, dedupeKey) }, { $inc: { duplicates: 1 } });
   }
 
   async finishRequest(
@@ -166,6 +193,9 @@ export class TrainingRunsRepository implements OnModuleInit {
     outcome: { status: 'trained'; runId: string; packageSha256: string } | { status: 'failed'; error: string },
     now = new Date(),
   ): Promise<void> {
-    await this.requests.updateOne({ pipelineId, dedupeKey }, { $set: { ...outcome, finishedAt: now } });
+    await this.requests.updateOne(
+      { _id: requestKey(pipelineId, dedupeKey) },
+      { $set: { ...outcome, finishedAt: now } },
+    );
   }
 }

@@ -21,8 +21,10 @@ export interface ValidationReport {
   createdAt: Date;
 }
 
-const referenceSchema = new Schema<ValidationReference>(
+/** `_id` = pipeline id: read for every version validated, so by `_id` alone (see docs/design/repositories.md). */
+const referenceSchema = new Schema<ValidationReference & { _id: string }>(
   {
+    _id: { type: String, required: true },
     pipelineId: { type: String, required: true },
     datasetVersionId: { type: String, required: true },
     // Plain subdocuments: {name, type, missingRate, min?, max?, categories?}; column names are values, never keys.
@@ -31,11 +33,12 @@ const referenceSchema = new Schema<ValidationReference>(
   },
   { collection: 'validation_references', versionKey: false },
 );
-referenceSchema.index({ pipelineId: 1 }, { unique: true });
 
 const findingSchema = { _id: false, check: String, column: String, severity: String, message: String };
-const reportSchema = new Schema<ValidationReport>(
+/** `_id` = dataset version id (it names its pipeline). */
+const reportSchema = new Schema<ValidationReport & { _id: string }>(
   {
+    _id: { type: String, required: true },
     pipelineId: { type: String, required: true },
     datasetVersionId: { type: String, required: true },
     reportUri: { type: String, required: true },
@@ -45,38 +48,54 @@ const reportSchema = new Schema<ValidationReport>(
   },
   { collection: 'validation_reports', versionKey: false },
 );
-reportSchema.index({ datasetVersionId: 1 }, { unique: true });
 reportSchema.index({ pipelineId: 1, createdAt: -1 });
 
 const DUPLICATE_KEY = 11000;
 
+/** Unique indexes of the shape keyed by fields (ObjectId `_id`), which would refuse the `_id`-keyed documents. */
+const LEGACY_INDEXES = { references: 'pipelineId_1', reports: 'datasetVersionId_1' } as const;
+
 /** References and reports in MongoDB. */
 @Injectable()
 export class ValidationRepository implements OnModuleInit {
-  private readonly references: Model<ValidationReference>;
-  private readonly reports: Model<ValidationReport>;
+  private readonly references: Model<ValidationReference & { _id: string }>;
+  private readonly reports: Model<ValidationReport & { _id: string }>;
 
   constructor(infra: Infrastructure) {
-    this.references = infra.mongo.model<ValidationReference>('ValidationReference', referenceSchema);
-    this.reports = infra.mongo.model<ValidationReport>('ValidationReport', reportSchema);
+    this.references = infra.mongo.model<ValidationReference & { _id: string }>('ValidationReference', referenceSchema);
+    this.reports = infra.mongo.model<ValidationReport & { _id: string }>('ValidationReport', reportSchema);
   }
 
   async onModuleInit(): Promise<void> {
-    await Promise.all([this.references.createIndexes(), this.reports.createIndexes()]);
+    await this.migrateLegacy();
+    await this.reports.createIndexes();
+  }
+
+  /** References and reports with an ObjectId `_id` are rewritten under their key, the first reference kept. */
+  private async migrateLegacy(): Promise<void> {
+    await this.references.collection.dropIndex(LEGACY_INDEXES.references).catch(() => undefined);
+    await this.reports.collection.dropIndex(LEGACY_INDEXES.reports).catch(() => undefined);
+    const objectIds = { _id: { $type: 'objectId' } } as never;
+    for (const old of await this.references.collection.find(objectIds).toArray()) {
+      const { _id, ...reference } = old as unknown as ValidationReference & { _id: unknown };
+      await this.references.updateOne({ _id: reference.pipelineId }, { $setOnInsert: reference }, { upsert: true });
+      await this.references.collection.deleteOne({ _id } as never);
+    }
+    for (const old of await this.reports.collection.find(objectIds).toArray()) {
+      const { _id, ...report } = old as unknown as ValidationReport & { _id: unknown };
+      await this.reports.updateOne({ _id: report.datasetVersionId }, { $setOnInsert: report }, { upsert: true });
+      await this.reports.collection.deleteOne({ _id } as never);
+    }
   }
 
   async reference(pipelineId: string): Promise<ValidationReference | null> {
-    return this.references.findOne({ pipelineId }, { _id: 0 }).lean<ValidationReference>();
+    return this.references.findById(pipelineId, { _id: 0 }).lean<ValidationReference>();
   }
 
   /** Stores the pipeline's reference unless one exists; returns the stored one (the first version's wins). */
   async setReferenceOnce(reference: ValidationReference): Promise<ValidationReference> {
     try {
-      await this.references.updateOne(
-        { pipelineId: reference.pipelineId },
-        { $setOnInsert: reference },
-        { upsert: true },
-      );
+      await this.references.updateOne({ _id: reference.pipelineId }, { $setOnInsert: reference }, { upsert: true });
     } catch (error) {
       if ((error as { code?: unknown }).code !== DUPLICATE_KEY) throw error;
     }
@@ -89,7 +108,7 @@ export class ValidationRepository implements OnModuleInit {
   async saveReport(report: ValidationReport): Promise<void> {
     const { createdAt, ...outcome } = report;
     await this.reports.updateOne(
-      { datasetVersionId: report.datasetVersionId },
+      { _id: report.datasetVersionId },
       { $set: outcome, $setOnInsert: { createdAt } },
       { upsert: true },
     );
