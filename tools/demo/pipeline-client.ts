@@ -47,10 +47,17 @@ export function recordsFromCsv(
 
 /** Applies a spec through the registry's HTTP API; returns the applied version. */
 export async function applySpec(yamlText: string, pipelineId: string): Promise<{ version: number }> {
-  const response = await fetch(`${endpoints.registryHttp}/api/v1/pipelines/${pipelineId}`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/yaml' },
-    body: yamlText,
+  const put = () =>
+    fetch(`${endpoints.registryHttp}/api/v1/pipelines/${pipelineId}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/yaml' },
+      body: yamlText,
+    });
+  // A pooled keep-alive connection the server closed while this process was busy (parsing a large CSV keeps the
+  // event loop from noticing) fails without reaching the server; the PUT is idempotent, so it is sent once more.
+  const response = await put().catch((error: unknown) => {
+    if ((error as { cause?: { code?: string } }).cause?.code === 'UND_ERR_SOCKET') return put();
+    throw error;
   });
   if (!response.ok) throw new Error(`applying ${pipelineId}: HTTP ${response.status} ${await response.text()}`);
   return (await response.json()) as { version: number };
