@@ -1,19 +1,10 @@
 /**
- * What an ML engineer and an upstream system do with Keel, as code: apply a pipeline spec, publish data events to
- * Kafka, wait for a champion model, and wait for serving to load it (ModelInfer itself goes through @keel/testing's
- * InferenceClient). Used by `npm start` and the end-to-end tests.
+ * What an ML engineer does with Keel, as code: apply a pipeline spec, read the records an upstream system publishes
+ * (with @keel/testing's publishUpstreamRecords), wait for a champion model and for serving to load it (ModelInfer goes
+ * through @keel/testing's InferenceClient). Used by `npm start` and the end-to-end tests.
  */
-import { randomUUID } from 'node:crypto';
-import {
-  DataRecordsV1,
-  encodeCloudEventHeaders,
-  type PipelineSpecV1,
-  type Scalar,
-  WellKnownAlias,
-} from '@keel/contracts';
+import { type PipelineSpecV1, type Scalar, WellKnownAlias } from '@keel/contracts';
 import { type InferenceClient, SERVING_GRPC_ADDRESS } from '@keel/testing';
-import { injectTraceContext } from '@keel/telemetry';
-import { type Producer } from 'kafkajs';
 import { readSimpleCsv } from './csv';
 
 export const endpoints = {
@@ -61,37 +52,6 @@ export async function applySpec(yamlText: string, pipelineId: string): Promise<{
   });
   if (!response.ok) throw new Error(`applying ${pipelineId}: HTTP ${response.status} ${await response.text()}`);
   return (await response.json()) as { version: number };
-}
-
-/**
- * Publishes records the way an upstream system does: plain Kafka records on mlops.data.records.v1, keyed by the
- * pipeline id, CloudEvents binary-mode headers, one event per batch, W3C trace context of the caller's span.
- */
-export async function publishRecords(
-  producer: Producer,
-  pipelineId: string,
-  records: readonly Record<string, Scalar>[],
-  options: { batchSize?: number; source?: string } = {},
-): Promise<number> {
-  const batchSize = options.batchSize ?? 1_000;
-  let events = 0;
-  for (let start = 0; start < records.length; start += batchSize) {
-    const headers = encodeCloudEventHeaders({
-      id: randomUUID(),
-      source: `/upstream/${options.source ?? 'demo'}`,
-      type: DataRecordsV1.topic,
-      specversion: '1.0',
-      time: new Date().toISOString(),
-    });
-    injectTraceContext(headers);
-    const data = { pipelineId, source: options.source ?? 'demo', records: records.slice(start, start + batchSize) };
-    await producer.send({
-      topic: DataRecordsV1.topic,
-      messages: [{ key: pipelineId, value: JSON.stringify(data), headers }],
-    });
-    events += 1;
-  }
-  return events;
 }
 
 export interface ModelVersionView {

@@ -7,12 +7,11 @@ import { context } from '@opentelemetry/api';
 import { type Producer } from 'kafkajs';
 import { repoRoot } from '../stack/paths';
 import { type ModelInferResponse } from '@keel/grpc-api';
-import { columnTensors, InferenceClient } from '@keel/testing';
+import { columnTensors, InferenceClient, publishUpstreamRecords } from '@keel/testing';
 import {
   applySpec,
   endpoints,
   type ModelVersionView,
-  publishRecords,
   recordsFromCsv,
   waitForChampion,
   waitForServing,
@@ -80,7 +79,7 @@ export async function runPipeline(
     const servingRows = recordsFromCsv(dataPath, spec, pipeline.servingRows);
     await applySpec(yaml, spec.id);
     log(`${spec.id}: spec applied; publishing ${training.length} records to mlops.data.records.v1`);
-    const publishedEvents = await publishRecords(producer, spec.id, training, { source: 'keel-demo' });
+    const published = await publishUpstreamRecords(producer, spec.id, training, { source: 'keel-demo' });
     const champion = await waitForChampion(spec.id, timeoutMs);
     log(`${spec.id}: champion v${champion.version} (${champion.algorithm})`);
     const client = new InferenceClient(endpoints.servingGrpc);
@@ -98,7 +97,7 @@ export async function runPipeline(
         specYaml: yaml,
         traceId,
         publishedRecords: training.length,
-        publishedEvents,
+        publishedEvents: published.length,
         champion,
         servingRows,
         firstPrediction,

@@ -14,6 +14,7 @@ import {
   fetchTrace,
   InferenceClient,
   type InferInput,
+  publishUpstreamRecords,
   serviceOf,
   stackEndpoints,
   stackKafka,
@@ -23,7 +24,7 @@ import {
 import { type Producer } from 'kafkajs';
 import mongoose, { type Connection } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { endpoints, publishRecords } from '../demo/pipeline-client';
+import { endpoints } from '../demo/pipeline-client';
 import { bundledPipelines, loadSpec, type PipelineRun, runPipeline } from '../demo/run-pipeline';
 import { services, startServices } from '../services/services';
 
@@ -197,7 +198,7 @@ describe('walking skeleton: data events to a served, monitored model', () => {
       });
       const good = adult.servingRows[0];
       const { income: _dropped, ...missingTarget } = good;
-      await publishRecords(producer, spec.id, [good, missingTarget, { ...good, age: 'forty' }]);
+      await publishUpstreamRecords(producer, spec.id, [good, missingTarget, { ...good, age: 'forty' }]);
       const dead = await recorder.waitForAll(
         (r) => r.topic === 'mlops.data.records.v1.dlq' && r.value.includes(spec.id),
         2,
@@ -217,7 +218,7 @@ describe('walking skeleton: data events to a served, monitored model', () => {
 
     it('dead-letters data events for an unknown pipeline with the reason', async () => {
       const unknown = uniqueName('nobody');
-      await publishRecords(producer, unknown, [adult.servingRows[0]]);
+      await publishUpstreamRecords(producer, unknown, [adult.servingRows[0]]);
       const dead = await recorder.waitFor((r) => r.topic === 'mlops.data.records.v1.dlq' && r.key === unknown, {
         timeoutMs: 60_000,
       });

@@ -6,22 +6,22 @@ import {
   ModelTrainedV1,
   WellKnownAlias,
 } from '@keel/contracts';
-import { createKafka, createProducer, EventPublisher } from '@keel/messaging';
 import { createModelDocument, matrixFromRows, trainLogisticRegression } from '@keel/ml-models';
 import { buildReference, type ModelPackage, serializePackage } from '@keel/model-package';
 import { RegistryClient, RegistryInvalidArgumentError, RegistryNotFoundError } from '@keel/registry-client';
-import { type RunningService, startService } from '@keel/service-runtime';
-import { BUCKETS, ObjectStore } from '@keel/storage';
-import { type Telemetry } from '@keel/telemetry';
-import { eventually, stackEndpoints, uniqueName } from '@keel/testing';
-import { type Consumer, type Kafka, type Producer } from 'kafkajs';
+import { BUCKETS } from '@keel/storage';
+import {
+  eventually,
+  type RecordedEvent,
+  type ServiceUnderTest,
+  startServiceUnderTest,
+  TopicRecorder,
+  uniqueName,
+} from '@keel/testing';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registryEnvSchema } from './config';
 import { RegistryModule } from './registry.module';
-
-const noTelemetry: Telemetry = { enabled: false, forceFlush: async () => undefined, shutdown: async () => undefined };
-const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 const specYaml = (id: string) => `
 apiVersion: keel/v1
@@ -71,59 +71,38 @@ function tinyPackage(pipelineId: string, seed: number, metrics: Record<string, n
 }
 
 describe('registry against the real stack', () => {
-  let service: RunningService;
-  let kafka: Kafka;
-  let producer: Producer;
-  let publisher: EventPublisher;
-  let reader: Consumer;
-  let objects: ObjectStore;
+  let service: ServiceUnderTest;
+  let recorder: TopicRecorder;
   let client: RegistryClient;
-  const seen: { topic: string; id: string; data: Record<string, unknown>; headers: Record<string, string> }[] = [];
   const pipelineId = uniqueName('reg-test');
+  /** What the registry published (and dead-lettered) for this test's model so far. */
+  const seen = () => recorder.events as readonly RecordedEvent<Record<string, unknown>>[];
 
   beforeAll(async () => {
-    service = await startService({
-      name: 'registry',
+    recorder = await TopicRecorder.start({
+      topics: [ModelRegisteredV1.topic, ModelAliasChangedV1.topic, deadLetterTopic(ModelTrainedV1.topic)],
+      keep: (event) => event.key === pipelineId,
+      clientId: 'registry-int',
+    });
+    service = await startServiceUnderTest({
+      service: 'registry',
       envSchema: registryEnvSchema,
       features: [RegistryModule],
-      telemetry: noTelemetry,
-      env: { ...process.env, HTTP_PORT: '0', GRPC_PORT: '0', LOG_LEVEL: 'silent' },
+      consumers: { models: [ModelTrainedV1] },
     });
-    kafka = createKafka({ clientId: 'registry-int', brokers: stackEndpoints.kafkaBrokers, logger: quiet });
-    producer = createProducer(kafka);
-    await producer.connect();
-    publisher = new EventPublisher(producer, '/keel/registry-int');
-    objects = new ObjectStore(stackEndpoints.s3);
-    // Everything the registry publishes for this test's model, read in the background.
-    reader = kafka.consumer({ groupId: uniqueName('registry-int-reader') });
-    await reader.connect();
-    await reader.subscribe({
-      topics: [ModelRegisteredV1.topic, ModelAliasChangedV1.topic, deadLetterTopic(ModelTrainedV1.topic)],
-      fromBeginning: true,
-    });
-    await reader.run({
-      eachMessage: async ({ topic, message }) => {
-        if (message.key?.toString() !== pipelineId) return;
-        const headers = Object.fromEntries(
-          Object.entries(message.headers ?? {}).map(([name, value]) => [name, String(value)]),
-        );
-        seen.push({ topic, id: headers.ce_id, data: JSON.parse(message.value!.toString()), headers });
-      },
-    });
-    client = new RegistryClient(`127.0.0.1:${service.grpcPort}`);
+    client = new RegistryClient(service.grpcAddress!);
   });
 
   afterAll(async () => {
     client?.close();
-    await reader?.disconnect();
-    await producer?.disconnect();
-    await service?.stop();
+    await recorder?.stop();
+    await service?.close();
   });
 
   const http = () => request(service.app.getHttpServer());
 
   async function trained(seed: number, metrics: Record<string, number>, runId = `run-${seed}`) {
-    const stored = await objects.putContentAddressed(
+    const stored = await service.infra.objects.putContentAddressed(
       BUCKETS.models,
       `test/${pipelineId}`,
       tinyPackage(pipelineId, seed, metrics),
@@ -207,7 +186,7 @@ describe('registry against the real stack', () => {
 
   it('registers a passing version as champion and publishes both events', async () => {
     const { data, sha256 } = await trained(1, { auc: 0.8, f1: 0.6 });
-    await publisher.publish(ModelTrainedV1, data, { id: `trained-${pipelineId}-1` });
+    await service.infra.publisher.publish(ModelTrainedV1, data, { id: `trained-${pipelineId}-1` });
     const [v1] = await eventually('version 1', async () =>
       (await versionsOf()).length === 1 ? versionsOf() : undefined,
     );
@@ -231,7 +210,7 @@ describe('registry against the real stack', () => {
     ).toEqual([WellKnownAlias.CHAMPION]);
 
     const changed = await eventually('alias-changed v1', async () =>
-      seen.find((event) => event.topic === ModelAliasChangedV1.topic && event.data.version === 1),
+      seen().find((event) => event.topic === ModelAliasChangedV1.topic && event.data.version === 1),
     );
     expect(changed.id).toBe(`alias-changed-${pipelineId}-champion-1`);
     expect(changed.data).toMatchObject({
@@ -240,18 +219,22 @@ describe('registry against the real stack', () => {
       changedBy: 'registry',
     });
     expect(changed.data.previousVersion).toBeUndefined();
-    const registered = seen.find((event) => event.topic === ModelRegisteredV1.topic && event.data.version === 1);
+    const registered = seen().find((event) => event.topic === ModelRegisteredV1.topic && event.data.version === 1);
     expect(registered?.id).toBe(`model-registered-${pipelineId}-1`);
     expect(registered?.data).toMatchObject({ gatesPassed: true, packageSha256: sha256 });
   });
 
   it('counts the same event twice, and the same package under a new event, as one version', async () => {
     const { data } = await trained(1, { auc: 0.8, f1: 0.6 });
-    await publisher.publish(ModelTrainedV1, data, { id: `trained-${pipelineId}-1` });
-    await publisher.publish(ModelTrainedV1, { ...data, runId: 'run-1-retry' }, { id: `trained-${pipelineId}-1-again` });
+    await service.infra.publisher.publish(ModelTrainedV1, data, { id: `trained-${pipelineId}-1` });
+    await service.infra.publisher.publish(
+      ModelTrainedV1,
+      { ...data, runId: 'run-1-retry' },
+      { id: `trained-${pipelineId}-1-again` },
+    );
     // A marker event after them: once it is registered, the duplicates have been processed (same partition, in order).
     const marker = await trained(2, { auc: 0.6 });
-    await publisher.publish(ModelTrainedV1, marker.data, { id: `trained-${pipelineId}-2` });
+    await service.infra.publisher.publish(ModelTrainedV1, marker.data, { id: `trained-${pipelineId}-2` });
     const versions = await eventually('version 2', async () =>
       (await versionsOf()).length >= 2 ? versionsOf() : undefined,
     );
@@ -267,37 +250,47 @@ describe('registry against the real stack', () => {
     });
     expect((await champion()).version).toBe(1);
     const registered = await eventually('registered v2', async () =>
-      seen.find((event) => event.topic === ModelRegisteredV1.topic && event.data.version === 2),
+      seen().find((event) => event.topic === ModelRegisteredV1.topic && event.data.version === 2),
     );
     expect(registered.data).toMatchObject({
       gatesPassed: false,
       gates: [{ passed: false, message: 'auc 0.6 < min 0.7' }],
     });
-    expect(seen.some((event) => event.topic === ModelAliasChangedV1.topic && event.data.version === 2)).toBe(false);
+    expect(seen().some((event) => event.topic === ModelAliasChangedV1.topic && event.data.version === 2)).toBe(false);
   });
 
   it('moves the champion to a better version, recording the previous one', async () => {
     const { data } = await trained(3, { auc: 0.85 });
-    await publisher.publish(ModelTrainedV1, data, { id: `trained-${pipelineId}-3` });
+    await service.infra.publisher.publish(ModelTrainedV1, data, { id: `trained-${pipelineId}-3` });
     await eventually('champion v3', async () => ((await champion()).version === 3 ? true : undefined));
     const changed = await eventually('alias-changed v3', async () =>
-      seen.find((event) => event.topic === ModelAliasChangedV1.topic && event.data.version === 3),
+      seen().find((event) => event.topic === ModelAliasChangedV1.topic && event.data.version === 3),
     );
     // The event id names the move's number in the alias's history: this is the champion's second move.
     expect(changed).toMatchObject({ id: `alias-changed-${pipelineId}-champion-2`, data: { previousVersion: 1 } });
     // A replayed registration republishes its events under the same ids (consumers deduplicate): two moves in all.
-    const moveIds = new Set(seen.filter((event) => event.topic === ModelAliasChangedV1.topic).map((event) => event.id));
+    const moveIds = new Set(
+      seen()
+        .filter((event) => event.topic === ModelAliasChangedV1.topic)
+        .map((event) => event.id),
+    );
     expect([...moveIds]).toEqual([`alias-changed-${pipelineId}-champion-1`, `alias-changed-${pipelineId}-champion-2`]);
   });
 
   it('dead-letters an event whose package does not match its sha256, registering nothing', async () => {
     const { data } = await trained(4, { auc: 0.99 });
     const eventId = `trained-${pipelineId}-bad-sha`;
-    await publisher.publish(ModelTrainedV1, { ...data, packageSha256: 'f'.repeat(64) }, { id: eventId });
+    await service.infra.publisher.publish(ModelTrainedV1, { ...data, packageSha256: 'f'.repeat(64) }, { id: eventId });
+    // A registry running on the stack dead-letters the test's events too (it does not know the pipeline): ours only.
     const dead = await eventually('dead letter', async () =>
-      seen.find((event) => event.topic === deadLetterTopic(ModelTrainedV1.topic) && event.id === eventId),
+      seen().find(
+        (event) =>
+          event.topic === deadLetterTopic(ModelTrainedV1.topic) &&
+          event.id === eventId &&
+          event.headers.dlq_consumer === service.consumerGroup('models'),
+      ),
     );
-    expect(dead.headers).toMatchObject({ dlq_error_code: 'object-integrity', dlq_consumer: 'registry.models' });
+    expect(dead.headers).toMatchObject({ dlq_error_code: 'object-integrity' });
     expect(dead.headers.dlq_reason).toMatch(/integrity check failed.*expected sha256 f{64}/);
     expect((await versionsOf()).map((v: { version: number }) => v.version)).toEqual([3, 2, 1]);
   });
@@ -341,7 +334,7 @@ describe('registry against the real stack', () => {
       .expect(200);
     expect(rollback.body).toMatchObject({ version: 1, previousVersion: 3, sequence: 3, changedBy: 'on-call' });
     const announced = await eventually('alias-changed of the rollback', async () =>
-      seen.find((event) => event.id === `alias-changed-${pipelineId}-champion-3`),
+      seen().find((event) => event.id === `alias-changed-${pipelineId}-champion-3`),
     );
     expect(announced.data).toMatchObject({
       alias: WellKnownAlias.CHAMPION,
@@ -350,7 +343,7 @@ describe('registry against the real stack', () => {
       reason: 'v3 misbehaves',
     });
     await eventually('the staging move announced', async () =>
-      seen.find((event) => event.id === `alias-changed-${pipelineId}-staging-1`),
+      seen().find((event) => event.id === `alias-changed-${pipelineId}-staging-1`),
     );
 
     const forward = await client.setAlias(pipelineId, WellKnownAlias.CHAMPION, 3, {

@@ -1,11 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { type ServiceError, status } from '@grpc/grpc-js';
 import {
   type EventData,
   ModelAliasChangedV1,
   type PipelineSpecV1,
-  type PredictionLoggedV1,
+  PredictionLoggedV1,
   WellKnownAlias,
 } from '@keel/contracts';
 import { ModelVersion } from '@keel/grpc-api';
@@ -19,11 +17,24 @@ import {
   serializePackage,
   signatureFromSpec,
 } from '@keel/model-package';
-import { parsePipelineSpec, PipelineStore } from '@keel/pipelines';
-import { Infrastructure, MetricsService, type RunningService, startService } from '@keel/service-runtime';
-import { BUCKETS, ObjectStore } from '@keel/storage';
+import { PipelineStore } from '@keel/pipelines';
 import { type ModelRegistryApi, REGISTRY_CLIENT, RegistryNotFoundError } from '@keel/registry-client';
-import { columnTensors, eventually, type InferInput, InferenceClient, stackEndpoints, uniqueName } from '@keel/testing';
+import { MetricsService } from '@keel/service-runtime';
+import { BUCKETS, ObjectStore } from '@keel/storage';
+import {
+  columnTensors,
+  eventually,
+  fixtureRecords,
+  type InferInput,
+  InferenceClient,
+  mongoUrlForDatabase,
+  pipelineSpecFixture,
+  type ServiceUnderTest,
+  stackEndpoints,
+  startServiceUnderTest,
+  TopicRecorder,
+  uniqueName,
+} from '@keel/testing';
 import mongoose from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { servingEnvSchema } from './config';
@@ -32,24 +43,8 @@ import { servingModule } from './serving.module';
 
 // ---- a tiny real model package, trained here on Adult rows ---------------------------------------------------
 
+/** A CSV row: numbers for numeric columns, text otherwise, null when empty. */
 type Row = Record<string, string | number | null>;
-
-const ROOT = join(__dirname, '..', '..', '..');
-
-function adultRows(): Row[] {
-  const [header, ...lines] = readFileSync(join(ROOT, 'fixtures/datasets/adult/adult.csv'), 'utf8').trim().split('\n');
-  const columns = header.split(',');
-  const numeric = new Set(['age', 'fnlwgt', 'education_num', 'capital_gain', 'capital_loss', 'hours_per_week']);
-  return lines.slice(0, 600).map((line) => {
-    const cells = line.split(',');
-    const row: Row = {};
-    columns.forEach((column, i) => {
-      const cell = cells[i];
-      row[column] = cell === '' ? null : numeric.has(column) ? Number(cell) : cell;
-    });
-    return row;
-  });
-}
 
 function buildPackage(spec: PipelineSpecV1, rows: readonly Row[], l2: number): Buffer {
   const inputs = signatureFromSpec(spec);
@@ -106,13 +101,10 @@ const { CHAMPION, CHALLENGER } = WellKnownAlias;
 
 describe('serving against the real stack', () => {
   const pipelineId = uniqueName('serving-adult');
-  const spec = parsePipelineSpec(
-    readFileSync(join(ROOT, 'fixtures/pipelines/adult-income.yaml'), 'utf8').replace(
-      'id: adult-income',
-      `id: ${pipelineId}`,
-    ),
-  );
-  const rows = adultRows();
+  const spec = pipelineSpecFixture('adult-income', { id: pipelineId });
+  const rows = fixtureRecords('adult', { count: 600, numeric: spec }) as Row[];
+  /** The service's own database (see startServiceUnderTest), where the pipeline must be applied before it starts. */
+  const database = 'keel_it_serving';
   const objects = new ObjectStore(stackEndpoints.s3);
   /** Where this test's model's aliases point in the stub registry. */
   const aliases = new Map<string, number>();
@@ -127,8 +119,9 @@ describe('serving against the real stack', () => {
     },
   } as ModelRegistryApi;
   const versions: Record<number, ModelVersion> = {};
-  let service: RunningService;
+  let service: ServiceUnderTest;
   let client: InferenceClient;
+  let recorder: TopicRecorder | undefined;
 
   const putPackage = async (version: number, bytes: Buffer) => {
     const stored = await objects.putContentAddressed(BUCKETS.models, `test/${pipelineId}`, bytes, {
@@ -154,9 +147,9 @@ describe('serving against the real stack', () => {
       reason: 'integration test',
       changedBy: 'serving.int.spec',
     };
-    await service.app
-      .get(Infrastructure)
-      .publisher.publish(ModelAliasChangedV1, data, { id: uniqueName(`alias-${pipelineId}-${alias}-${version}`) });
+    await service.infra.publisher.publish(ModelAliasChangedV1, data, {
+      id: uniqueName(`alias-${pipelineId}-${alias}-${version}`),
+    });
   };
 
   const metric = async (name: string) => {
@@ -181,7 +174,7 @@ describe('serving against the real stack', () => {
     };
 
     // The pipeline is applied and v1 is champion before serving starts: the start-up sync must load it.
-    const mongo = await mongoose.createConnection(stackEndpoints.mongoUrl).asPromise();
+    const mongo = await mongoose.createConnection(mongoUrlForDatabase(database)).asPromise();
     try {
       const store = new PipelineStore(mongo);
       await store.init();
@@ -191,21 +184,14 @@ describe('serving against the real stack', () => {
     }
     aliases.set(CHAMPION, 1);
 
-    service = await startService({
-      name: 'serving',
+    service = await startServiceUnderTest({
+      service: 'serving',
       envSchema: servingEnvSchema,
       features: [servingModule({ provide: REGISTRY_CLIENT, useValue: registry })],
-      telemetry: { enabled: false, forceFlush: async () => {}, shutdown: async () => {} },
-      env: {
-        ...process.env,
-        HTTP_PORT: '0',
-        GRPC_PORT: '0',
-        LOG_LEVEL: 'silent',
-        MODEL_LOAD_ATTEMPTS: '3',
-        MODEL_LOAD_BACKOFF_MS: '20',
-      },
+      database,
+      env: { MODEL_LOAD_ATTEMPTS: '3', MODEL_LOAD_BACKOFF_MS: '20' },
     });
-    client = new InferenceClient(`127.0.0.1:${service.grpcPort!}`);
+    client = new InferenceClient(service.grpcAddress!);
     await eventually('ServerReady', async () => ((await client.serverReady()).ready ? true : undefined), {
       timeoutMs: 60_000,
     });
@@ -213,7 +199,8 @@ describe('serving against the real stack', () => {
 
   afterAll(async () => {
     client?.close();
-    await service?.stop();
+    await recorder?.stop();
+    await service?.close();
   });
 
   it('answers ServerLive, ServerReady, ServerMetadata and ModelReady', async () => {
@@ -311,30 +298,18 @@ describe('serving against the real stack', () => {
 
   it('logs predictions to Kafka after answering, one entry per row, with a stable CloudEvent id', async () => {
     const requestId = uniqueName('req-log');
+    recorder = await TopicRecorder.start({
+      topics: [PredictionLoggedV1.topic],
+      keep: (event) => event.key === pipelineId,
+      clientId: 'serving-int',
+    });
     await client.modelInfer({ modelName: pipelineId, id: requestId, inputs: columnTensors(spec, rows.slice(0, 2)) });
-    const kafka = service.app.get(Infrastructure).kafka;
-    const reader = kafka.consumer({ groupId: uniqueName('serving-int-reader') });
-    const seen: { id: string; data: EventData<typeof PredictionLoggedV1> }[] = [];
-    await reader.connect();
-    try {
-      await reader.subscribe({ topic: 'mlops.predictions.logged.v1', fromBeginning: true });
-      await reader.run({
-        eachMessage: async ({ message }) => {
-          if (message.key?.toString() !== pipelineId) return;
-          seen.push({ id: String(message.headers?.ce_id), data: JSON.parse(message.value!.toString()) });
-        },
-      });
-      const event = await eventually('the predictions.logged event', async () =>
-        seen.find((e) => e.data.requestId === requestId),
-      );
-      expect(event.id).toBe(`predictions-${requestId}-0`);
-      expect(event.data).toMatchObject({ pipelineId, modelName: pipelineId, modelVersion: 1 });
-      expect(event.data.predictions.map((p) => p.predictionId)).toEqual([`${requestId}-0`, `${requestId}-1`]);
-      expect(event.data.predictions[0].inputs).toMatchObject({ age: 39, workclass: 'State-gov', sex: 'Male' });
-      expect(Object.keys(event.data.predictions[0].outputs).sort()).toEqual(['label', 'probability']);
-    } finally {
-      await reader.disconnect();
-    }
+    const event = await recorder.waitForEvent(PredictionLoggedV1, (e) => e.data.requestId === requestId);
+    expect(event.id).toBe(`predictions-${requestId}-0`);
+    expect(event.data).toMatchObject({ pipelineId, modelName: pipelineId, modelVersion: 1 });
+    expect(event.data.predictions.map((p) => p.predictionId)).toEqual([`${requestId}-0`, `${requestId}-1`]);
+    expect(event.data.predictions[0].inputs).toMatchObject({ age: 39, workclass: 'State-gov', sex: 'Male' });
+    expect(Object.keys(event.data.predictions[0].outputs).sort()).toEqual(['label', 'probability']);
   });
 
   it('hot-swaps to a new champion while requests run, failing none', async () => {
