@@ -3,7 +3,7 @@ import { z } from 'zod';
 
 /** Environment of the serving service (see libs/config for the shared variables and their defaults). */
 export const servingEnvSchema = serviceEnvSchema({ httpPort: 3006, grpcPort: 8001 }).extend({
-  /** gRPC address of the registry, asked which version each pipeline's `champion` alias points at. */
+  /** gRPC address of the registry, asked which versions each model's aliases point at. */
   REGISTRY_GRPC_URL: z.string().min(1).default('127.0.0.1:50051'),
   /** Attempts to load one model version (download, parse, smoke prediction) before giving up on it. */
   MODEL_LOAD_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(4),

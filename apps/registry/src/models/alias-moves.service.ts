@@ -16,8 +16,8 @@ export const DEFAULT_CHANGED_BY = 'api';
 export const aliasChangedEventId = (modelName: string, alias: string, sequence: number) =>
   `alias-changed-${modelName}-${alias}-${sequence}`;
 
-/** A request to point an alias at a version, as the HTTP and gRPC APIs receive it. */
-export interface SetAliasRequest {
+/** Pointing an alias at a version, as the HTTP and gRPC APIs ask for it. */
+export interface AliasAssignment {
   modelName: string;
   alias: string;
   version: number;
@@ -38,7 +38,7 @@ export class AliasMovesService {
    * Points an alias at an existing version. Setting it where it already points records nothing and announces the
    * latest move again under its id, so a caller retrying after a failed publish still gets the move announced.
    */
-  async setAlias(request: SetAliasRequest): Promise<{ move: AliasMoveRecord; moved: boolean }> {
+  async setAlias(request: AliasAssignment): Promise<{ move: AliasMoveRecord; moved: boolean }> {
     const { modelName, alias, version } = request;
     if (!modelName || modelName.trim() === '') throw new RegistryInvalidArgumentError('model_name', 'is required');
     const name = AliasName.safeParse(alias);
