@@ -8,7 +8,6 @@ import {
   pipelineSpecFixture,
   type ServiceUnderTest,
   startServiceUnderTest,
-  TopicRecorder,
   uniqueName,
   uniquePipelineId,
 } from '@keel/testing';
@@ -19,7 +18,6 @@ import { featureSetId, featuresMaterializedEventId } from './feature-sets/featur
 
 describe('features against the real stack', () => {
   let sut: ServiceUnderTest;
-  let recorder: TopicRecorder;
   const pipelineId = uniquePipelineId('fs-test');
   const spec = pipelineSpecFixture('adult-income', { id: pipelineId });
 
@@ -39,23 +37,22 @@ describe('features against the real stack', () => {
       envSchema: featuresEnvSchema,
       features: [FeaturesModule],
       consumers: { datasets: [DatasetValidatedV1] },
+      record: {
+        topics: [FeaturesMaterializedV1.topic, deadLetterTopic(DatasetValidatedV1.topic)],
+        keep: (event) => event.key === pipelineId,
+      },
     });
     await sut.infra.pipelines.apply(spec);
-    recorder = await TopicRecorder.start({
-      topics: [FeaturesMaterializedV1.topic, deadLetterTopic(DatasetValidatedV1.topic)],
-      keep: (event) => event.key === pipelineId,
-    });
   });
 
   afterAll(async () => {
-    await recorder?.stop();
     await sut?.close();
   });
 
   it('materializes the feature set and transform of a validated dataset, deterministically', async () => {
     const validated = await putDataset();
     await sut.infra.publisher.publish(DatasetValidatedV1, validated, { id: uniqueName('validated') });
-    const event = await recorder.waitForEvent(FeaturesMaterializedV1);
+    const event = await sut.recorder.waitForEvent(FeaturesMaterializedV1);
     const data = event.data;
     expect(data).toMatchObject({
       pipelineId,
@@ -93,7 +90,7 @@ describe('features against the real stack', () => {
 
     // The same dataset again (a new event): the same bytes, ids and event id.
     await sut.infra.publisher.publish(DatasetValidatedV1, validated, { id: uniqueName('validated') });
-    const [, again] = await recorder.waitForAll((e) => e.topic === FeaturesMaterializedV1.topic, 2, {
+    const [, again] = await sut.recorder.waitForAll((e) => e.topic === FeaturesMaterializedV1.topic, 2, {
       what: 'second features.materialized',
     });
     expect(again.id).toBe(event.id);
@@ -106,7 +103,7 @@ describe('features against the real stack', () => {
     const eventId = uniqueName('validated-bad');
     await sut.infra.publisher.publish(DatasetValidatedV1, validated, { id: eventId });
     // (a features service running on the stack dead-letters the event too, in its own group)
-    const dead = await recorder.waitForDeadLetter(
+    const dead = await sut.recorder.waitForDeadLetter(
       DatasetValidatedV1,
       (e) => e.id === eventId && e.headers.dlq_consumer === sut.consumerGroup('datasets'),
     );

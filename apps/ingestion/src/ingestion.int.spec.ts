@@ -11,7 +11,6 @@ import {
   publishUpstreamRecords,
   type ServiceUnderTest,
   startServiceUnderTest,
-  TopicRecorder,
   uniquePipelineId,
 } from '@keel/testing';
 import request from 'supertest';
@@ -22,7 +21,6 @@ import { datasetIngestedEventId, datasetVersionId } from './datasets/dataset-ver
 
 describe('ingestion against the real stack', () => {
   let sut: ServiceUnderTest;
-  let recorder: TopicRecorder;
   let telemetry: Telemetry;
   const pipelineIds = new Set<string>();
 
@@ -51,15 +49,14 @@ describe('ingestion against the real stack', () => {
       features: [IngestionModule],
       consumers: { records: [DataRecordsV1] },
       env: { INGESTION_FLUSH_CHECK_MS: '200' },
-    });
-    recorder = await TopicRecorder.start({
-      topics: [deadLetterTopic(DataRecordsV1.topic), DatasetIngestedV1.topic],
-      keep: (event) => event.key !== undefined && pipelineIds.has(event.key),
+      record: {
+        topics: [deadLetterTopic(DataRecordsV1.topic), DatasetIngestedV1.topic],
+        keep: (event) => event.key !== undefined && pipelineIds.has(event.key),
+      },
     });
   });
 
   afterAll(async () => {
-    await recorder?.stop();
     await sut?.close();
     await telemetry?.shutdown();
   });
@@ -98,7 +95,7 @@ describe('ingestion against the real stack', () => {
     expect(staged[0].traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
 
     // and the bad record is on the dead-letter topic, on its own, with its reason
-    const dead = await recorder.waitForDeadLetter(
+    const dead = await sut.recorder.waitForDeadLetter(
       DataRecordsV1,
       // (an ingestion service running on the stack dead-letters the event too, in its own group)
       (e) => e.value.includes(`"pipelineId":"${spec.id}"`) && e.headers.dlq_consumer === sut.consumerGroup('records'),
@@ -109,7 +106,7 @@ describe('ingestion against the real stack', () => {
     expect(dead.headers.ce_type).toBe(DataRecordsV1.topic);
 
     // and the version was announced with its stable id
-    const announced = await recorder.waitForEvent(
+    const announced = await sut.recorder.waitForEvent(
       DatasetIngestedV1,
       (e) => e.headers.ce_id === datasetIngestedEventId(version.datasetVersionId, 1),
     );

@@ -18,7 +18,6 @@ import {
   pipelineSpecFixture,
   type ServiceUnderTest,
   startServiceUnderTest,
-  TopicRecorder,
   uniqueName,
   uniquePipelineId,
 } from '@keel/testing';
@@ -61,9 +60,8 @@ function adultFeatureSet(rows: number) {
 
 describe('training against the real stack', () => {
   let sut: ServiceUnderTest;
-  let recorder: TopicRecorder;
   const pipelineId = uniquePipelineId('train-test');
-  const trained = () => recorder.eventsOf(ModelTrainedV1).filter((event) => event.data.pipelineId === pipelineId);
+  const trained = () => sut.recorder.eventsOf(ModelTrainedV1).filter((event) => event.data.pipelineId === pipelineId);
   const collection = (name: string) => sut.infra.mongo.collection(name);
 
   beforeAll(async () => {
@@ -72,15 +70,14 @@ describe('training against the real stack', () => {
       envSchema: trainingEnvSchema,
       features: [TrainingModule],
       consumers: { features: [FeaturesMaterializedV1], requests: [TrainingRequestedV1] },
+      record: {
+        topics: [ModelTrainedV1.topic, deadLetterTopic(TrainingRequestedV1.topic)],
+      },
     });
     await sut.infra.pipelines.apply(pipelineSpecFixture('adult-income', { id: pipelineId }));
-    recorder = await TopicRecorder.start({
-      topics: [ModelTrainedV1.topic, deadLetterTopic(TrainingRequestedV1.topic)],
-    });
   });
 
   afterAll(async () => {
-    await recorder?.stop();
     await sut?.close();
   });
 
@@ -108,7 +105,7 @@ describe('training against the real stack', () => {
     } as EventData<typeof FeaturesMaterializedV1>;
     await sut.infra.publisher.publish(FeaturesMaterializedV1, materialized, { id: uniqueName('materialized') });
 
-    const event = await recorder.waitForEvent(ModelTrainedV1, (e) => e.data.pipelineId === pipelineId, {
+    const event = await sut.recorder.waitForEvent(ModelTrainedV1, (e) => e.data.pipelineId === pipelineId, {
       timeoutMs: 60_000,
     });
     const data = event.data;
@@ -163,7 +160,7 @@ describe('training against the real stack', () => {
       packageSha256: first.packageSha256,
       duplicates: 0,
     });
-    await recorder.waitForAll((e) => e.topic === ModelTrainedV1.topic && e.key === pipelineId, 2, {
+    await sut.recorder.waitForAll((e) => e.topic === ModelTrainedV1.topic && e.key === pipelineId, 2, {
       what: 'second model.trained',
     });
 
@@ -187,7 +184,7 @@ describe('training against the real stack', () => {
       { id: eventId },
     );
     // (a training service running on the stack dead-letters the event too, in its own group)
-    const dead = await recorder.waitForDeadLetter(
+    const dead = await sut.recorder.waitForDeadLetter(
       TrainingRequestedV1,
       (e) => e.id === eventId && e.headers.dlq_consumer === sut.consumerGroup('requests'),
     );

@@ -13,7 +13,6 @@ import {
   pipelineSpecFixture,
   type ServiceUnderTest,
   startServiceUnderTest,
-  TopicRecorder,
   uniquePipelineId,
 } from '@keel/testing';
 import request from 'supertest';
@@ -24,7 +23,6 @@ import { validationEventId } from './reports/validation.service';
 
 describe('validation against the real stack', () => {
   let sut: ServiceUnderTest;
-  let recorder: TopicRecorder;
   const spec: PipelineSpecV1 = pipelineSpecFixture('adult-income', { id: uniquePipelineId('adult') });
 
   /** Writes a table as a dataset version of the test pipeline and announces it, as ingestion does. */
@@ -48,16 +46,15 @@ describe('validation against the real stack', () => {
       envSchema: validationEnvSchema,
       features: [ValidationModule],
       consumers: { datasets: [DatasetIngestedV1] },
+      record: {
+        topics: [DatasetValidatedV1.topic, DatasetRejectedV1.topic],
+        keep: (event) => event.key === spec.id,
+      },
     });
     await sut.infra.pipelines.apply(spec);
-    recorder = await TopicRecorder.start({
-      topics: [DatasetValidatedV1.topic, DatasetRejectedV1.topic],
-      keep: (event) => event.key === spec.id,
-    });
   });
 
   afterAll(async () => {
-    await recorder?.stop();
     await sut?.close();
   });
 
@@ -65,7 +62,7 @@ describe('validation against the real stack', () => {
     // given a good first version of 300 Adult rows
     const data = await ingest(fixtureTable('adult', spec, { count: 300 }));
     // then it is validated, with a report in Mongo and in object storage
-    const { data: validated } = await recorder.waitForEvent(
+    const { data: validated } = await sut.recorder.waitForEvent(
       DatasetValidatedV1,
       (e) => e.id === validationEventId('validated', data.datasetVersionId, 1),
     );
@@ -106,7 +103,7 @@ describe('validation against the real stack', () => {
     workclass.values = workclass.values.map((v, i) => (i % 2 === 0 ? 'Martian-gov' : v));
     const data = await ingest(table);
     // then it is rejected with both errors named
-    const { data: rejected } = await recorder.waitForEvent(
+    const { data: rejected } = await sut.recorder.waitForEvent(
       DatasetRejectedV1,
       (e) => e.id === validationEventId('rejected', data.datasetVersionId, 1),
     );

@@ -4,7 +4,7 @@ import { Infrastructure, type RunningService, startService } from '@keel/service
 import { type Telemetry } from '@keel/telemetry';
 import { type INestApplication, type Type } from '@nestjs/common';
 import { stackEndpoints, uniqueName } from './local-stack';
-import { stackKafka, startGroupAtTopicEnd } from './topic-recorder';
+import { stackKafka, startGroupAtTopicEnd, TopicRecorder, type TopicRecorderOptions } from './topic-recorder';
 
 /** Telemetry that is off: the service under test exports no spans and its shutdown has nothing to flush. */
 export const telemetryStub: Telemetry = {
@@ -43,6 +43,11 @@ export interface ServiceUnderTestOptions<Schema extends ReturnType<typeof servic
   telemetry?: Telemetry;
   /** More environment variables for the service's schema. */
   env?: Record<string, string | undefined>;
+  /**
+   * Topics to record from the moment the service is up (what it publishes, its dead letters), kept as `recorder`
+   * and stopped by `close`.
+   */
+  record?: Omit<TopicRecorderOptions, 'kafka' | 'clientId'>;
 }
 
 /** A service running in the test process, on ports the OS chose, against the local stack. */
@@ -57,9 +62,11 @@ export interface ServiceUnderTest {
   readonly httpUrl: string;
   /** `127.0.0.1:<port>` when the service serves gRPC. */
   readonly grpcAddress: string | undefined;
+  /** What was published to the `record` topics since start; throws when the service was started without `record`. */
+  readonly recorder: TopicRecorder;
   /** The consumer group (and dead-letter `dlq_consumer`) of one of its consumers. */
   consumerGroup(suffix: string): string;
-  /** Stops the service gracefully; safe to call twice. */
+  /** Stops the recorder and then the service gracefully; safe to call twice. */
   close(): Promise<void>;
 }
 
@@ -108,6 +115,14 @@ export async function startServiceUnderTest<Schema extends ReturnType<typeof ser
       ...options.env,
     },
   });
+  let recorder: TopicRecorder | undefined;
+  try {
+    if (options.record) recorder = await TopicRecorder.start({ ...options.record, clientId: `${name}-recorder` });
+  } catch (error) {
+    await running.stop();
+    throw error;
+  }
+  let closing: Promise<void> | undefined;
   return {
     name,
     app: running.app,
@@ -115,7 +130,15 @@ export async function startServiceUnderTest<Schema extends ReturnType<typeof ser
     running,
     httpUrl: `http://127.0.0.1:${running.httpPort}`,
     grpcAddress: running.grpcPort === undefined ? undefined : `127.0.0.1:${running.grpcPort}`,
+    get recorder(): TopicRecorder {
+      if (!recorder) throw new Error(`${name} was started without \`record\`: it records no topics`);
+      return recorder;
+    },
     consumerGroup: (suffix) => `${name}.${suffix}`,
-    close: () => running.stop(),
+    close: () =>
+      (closing ??= (async () => {
+        await recorder?.stop();
+        await running.stop();
+      })()),
   };
 }
