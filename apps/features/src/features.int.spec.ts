@@ -36,13 +36,13 @@ describe('features against the real stack', () => {
       service: 'features',
       envSchema: featuresEnvSchema,
       features: [FeaturesModule],
+      pipelines: [spec],
       consumers: { datasets: [DatasetValidatedV1] },
       record: {
         topics: [FeaturesMaterializedV1.topic, deadLetterTopic(DatasetValidatedV1.topic)],
         keep: (event) => event.key === pipelineId,
       },
     });
-    await sut.infra.pipelines.apply(spec);
   });
 
   afterAll(async () => {

@@ -69,12 +69,12 @@ describe('training against the real stack', () => {
       service: 'training',
       envSchema: trainingEnvSchema,
       features: [TrainingModule],
+      pipelines: [pipelineSpecFixture('adult-income', { id: pipelineId })],
       consumers: { features: [FeaturesMaterializedV1], requests: [TrainingRequestedV1] },
       record: {
         topics: [ModelTrainedV1.topic, deadLetterTopic(TrainingRequestedV1.topic)],
       },
     });
-    await sut.infra.pipelines.apply(pipelineSpecFixture('adult-income', { id: pipelineId }));
   });
 
   afterAll(async () => {

@@ -45,13 +45,13 @@ describe('validation against the real stack', () => {
       service: 'validation',
       envSchema: validationEnvSchema,
       features: [ValidationModule],
+      pipelines: [spec],
       consumers: { datasets: [DatasetIngestedV1] },
       record: {
         topics: [DatasetValidatedV1.topic, DatasetRejectedV1.topic],
         keep: (event) => event.key === spec.id,
       },
     });
-    await sut.infra.pipelines.apply(spec);
   });
 
   afterAll(async () => {

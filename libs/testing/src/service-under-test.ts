@@ -1,8 +1,10 @@
 import { type serviceEnvSchema } from '@keel/config';
-import { type EventContract } from '@keel/contracts';
+import { type EventContract, type PipelineSpecV1 } from '@keel/contracts';
+import { PipelineStore } from '@keel/pipelines';
 import { Infrastructure, type RunningService, startService } from '@keel/service-runtime';
 import { type Telemetry } from '@keel/telemetry';
 import { type INestApplication, type Type } from '@nestjs/common';
+import mongoose from 'mongoose';
 import { stackEndpoints, uniqueName } from './local-stack';
 import { stackKafka, startGroupAtTopicEnd, TopicRecorder, type TopicRecorderOptions } from './topic-recorder';
 
@@ -37,8 +39,13 @@ export interface ServiceUnderTestOptions<Schema extends ReturnType<typeof servic
    * know the test's pipelines (they dead-letter the test's events in their own groups) and cannot touch its state.
    */
   database?: string;
-  /** A fixed instance name instead of a unique one (only for a service without consumers). */
+  /**
+   * A fixed instance name instead of a unique one, where a test asserts the name; the consumer groups are then
+   * shared with any instance of that name running on the stack.
+   */
   name?: string;
+  /** Pipeline specs applied to the service's database before it starts, for services that read them at start-up. */
+  pipelines?: readonly PipelineSpecV1[];
   /** Default: the stub (no spans exported); start real telemetry in the test and pass it here to see traces. */
   telemetry?: Telemetry;
   /** More environment variables for the service's schema. */
@@ -96,6 +103,17 @@ export async function startServiceUnderTest<Schema extends ReturnType<typeof ser
       await admin.disconnect();
     }
   }
+  const mongoUrl = mongoUrlForDatabase(options.database ?? `keel_it_${options.service.replace(/\W/g, '_')}`);
+  if (options.pipelines?.length) {
+    const connection = await mongoose.createConnection(mongoUrl).asPromise();
+    try {
+      const store = new PipelineStore(connection);
+      await store.init();
+      for (const spec of options.pipelines) await store.apply(spec);
+    } finally {
+      await connection.close();
+    }
+  }
   const running = await startService({
     name,
     envSchema: options.envSchema,
@@ -104,7 +122,7 @@ export async function startServiceUnderTest<Schema extends ReturnType<typeof ser
     env: {
       ...process.env,
       KAFKA_BROKERS: stackEndpoints.kafkaBrokers.join(','),
-      MONGO_URL: mongoUrlForDatabase(options.database ?? `keel_it_${options.service.replace(/\W/g, '_')}`),
+      MONGO_URL: mongoUrl,
       S3_ENDPOINT: stackEndpoints.s3.endpoint,
       S3_ACCESS_KEY: stackEndpoints.s3.accessKey,
       S3_SECRET_KEY: stackEndpoints.s3.secretKey,
