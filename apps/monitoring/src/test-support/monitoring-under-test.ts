@@ -1,6 +1,13 @@
 import { type EventData, LabelReceivedV1, type PipelineSpecV1, PredictionLoggedV1, type Scalar } from '@keel/contracts';
 import { createModelDocument, fitTransform, TransformRunner, trainLogisticRegression } from '@keel/ml-models';
-import { buildReference, type ModelPackage, outputsForTask, signatureFromSpec } from '@keel/model-package';
+import {
+  buildReference,
+  type ModelPackage,
+  outputsForTask,
+  PACKAGE_FORMAT,
+  PACKAGE_VERSION,
+  signatureFromSpec,
+} from '@keel/model-package';
 import { type ServiceUnderTest, startServiceUnderTest } from '@keel/testing';
 import { monitoringEnvSchema } from '../config';
 import { packageLocatorModule, type PackageLocator } from '../drift/package-locator';
@@ -37,8 +44,8 @@ export function adultPackage(
     classes: ['<=50K', '>50K'],
   });
   return {
-    format: 'keel.package',
-    version: 1,
+    format: PACKAGE_FORMAT,
+    version: PACKAGE_VERSION,
     pipelineId: spec.id,
     modelName,
     task: spec.task,

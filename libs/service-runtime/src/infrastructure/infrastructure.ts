@@ -13,7 +13,7 @@ import {
 } from '@keel/messaging';
 import { PipelineStore } from '@keel/pipelines';
 import { BUCKETS, ObjectStore } from '@keel/storage';
-import { trace } from '@opentelemetry/api';
+import { withSpan } from '@keel/telemetry';
 import { type Admin, type Kafka, type Producer } from 'kafkajs';
 import mongoose, { type Connection } from 'mongoose';
 import { type Logger } from 'pino';
@@ -70,18 +70,14 @@ export class Infrastructure implements OnModuleInit, OnApplicationShutdown {
 
   async onModuleInit(): Promise<void> {
     // One span around start-up work, so every service shows in Jaeger from its first second.
-    await trace.getTracer('@keel/service-runtime').startActiveSpan('service start-up', async (span) => {
-      try {
-        await Promise.all([
-          this.mongo.asPromise().then(() => Promise.all([this.processedEvents.init(), this.pipelines.init()])),
-          this.admin.connect().then(() => ensureTopics(this.admin)),
-          this.producer.connect(),
-          this.objects.ensureBuckets(Object.values(BUCKETS)),
-        ]);
-      } finally {
-        span.end();
-      }
-    });
+    await withSpan('service start-up', {}, () =>
+      Promise.all([
+        this.mongo.asPromise().then(() => Promise.all([this.processedEvents.init(), this.pipelines.init()])),
+        this.admin.connect().then(() => ensureTopics(this.admin)),
+        this.producer.connect(),
+        this.objects.ensureBuckets(Object.values(BUCKETS)),
+      ]),
+    );
     this.health.register({ name: 'kafka', check: async () => void (await this.admin.describeCluster()) });
     this.health.register({
       name: 'mongodb',
