@@ -7,21 +7,13 @@ import {
   WellKnownAlias,
 } from '@keel/contracts';
 import { ModelVersion } from '@keel/grpc-api';
-import { createModelDocument, fitTransform, trainLogisticRegression, TransformRunner } from '@keel/ml-models';
-import {
-  buildReference,
-  type ModelPackage,
-  outputsForTask,
-  PACKAGE_FORMAT,
-  PACKAGE_VERSION,
-  serializePackage,
-  signatureFromSpec,
-} from '@keel/model-package';
+import { serializePackage } from '@keel/model-package';
 import { PipelineStore } from '@keel/pipelines';
 import { type ModelRegistryApi, REGISTRY_CLIENT, RegistryNotFoundError } from '@keel/registry-client';
 import { MetricsService } from '@keel/service-runtime';
 import { BUCKETS, ObjectStore } from '@keel/storage';
 import {
+  binaryTestPackage,
   columnTensors,
   eventually,
   fixtureRecords,
@@ -47,46 +39,7 @@ import { servingModule } from './serving.module';
 type Row = Record<string, string | number | null>;
 
 function buildPackage(spec: PipelineSpecV1, rows: readonly Row[], l2: number): Buffer {
-  const inputs = signatureFromSpec(spec);
-  const table: Record<string, (string | number | null)[]> = {};
-  for (const input of inputs) table[input.name] = rows.map((row) => row[input.name]);
-  const transform = fitTransform(
-    table,
-    inputs.map((input) =>
-      input.kind === 'numeric'
-        ? { name: input.name, kind: 'numeric', impute: 'mean', standardize: true }
-        : { name: input.name, kind: 'categorical', encoding: 'onehot', unknown: 'missing' },
-    ),
-  );
-  const x = new TransformRunner(transform).table(table);
-  const y = rows.map((row) => (row.income === '>50K' ? 1 : 0));
-  const model = trainLogisticRegression(x, y, { l2 });
-  const pkg: ModelPackage = {
-    format: PACKAGE_FORMAT,
-    version: PACKAGE_VERSION,
-    pipelineId: spec.id,
-    modelName: spec.id,
-    task: spec.task,
-    target: { column: 'income', positive: '>50K', negative: '<=50K' },
-    signature: { inputs, outputs: outputsForTask(spec.task) },
-    model: createModelDocument({ model, preprocessing: transform, classes: ['<=50K', '>50K'] }),
-    metrics: {},
-    lineage: {
-      datasetVersionId: 'ds-0000000000000000',
-      datasetSha256: '0'.repeat(64),
-      featureSetId: 'fs-0000000000000000',
-      featureSetSha256: '0'.repeat(64),
-      transformSha256: '0'.repeat(64),
-      codeVersion: 'test',
-      seed: 1,
-      algorithm: 'logistic-regression',
-      params: { l2 },
-      trainRows: rows.length,
-      holdoutRows: 0,
-    },
-    reference: buildReference(inputs, table),
-  };
-  return serializePackage(pkg);
+  return serializePackage(binaryTestPackage(spec, rows, { l2 }));
 }
 
 const rejection = (promise: Promise<unknown>) =>

@@ -36,3 +36,4 @@ export {
   type TopicRecorderOptions,
   type WaitOptions,
 } from './topic-recorder';
+export { binaryTestPackage } from './test-packages';
