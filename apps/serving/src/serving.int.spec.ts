@@ -258,7 +258,7 @@ describe('serving against the real stack', () => {
     });
     await client.modelInfer({ modelName: pipelineId, id: requestId, inputs: columnTensors(spec, rows.slice(0, 2)) });
     const event = await recorder.waitForEvent(PredictionLoggedV1, (e) => e.data.requestId === requestId);
-    expect(event.id).toBe(`predictions-${requestId}-0`);
+    expect(event.id).toBe(`predictions-${pipelineId}-v1-${requestId}-0`);
     expect(event.data).toMatchObject({ pipelineId, modelName: pipelineId, modelVersion: 1 });
     expect(event.data.predictions.map((p) => p.predictionId)).toEqual([`${requestId}-0`, `${requestId}-1`]);
     expect(event.data.predictions[0].inputs).toMatchObject({ age: 39, workclass: 'State-gov', sex: 'Male' });

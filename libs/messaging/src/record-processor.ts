@@ -33,6 +33,14 @@ export interface RetryPolicy {
 
 export const defaultRetryPolicy: RetryPolicy = { maxAttempts: 5, initialDelayMs: 200, maxDelayMs: 5_000 };
 
+/**
+ * What names one event for deduplication: CloudEvents make `id` unique only within its `source`, so two upstream
+ * systems may both send id "1"; the pair is the event's identity.
+ */
+export function processedEventKey(attributes: Pick<CloudEventAttributes, 'source' | 'id'>): string {
+  return `${attributes.source} ${attributes.id}`;
+}
+
 export type ProcessOutcome = 'handled' | 'duplicate' | 'dead-lettered';
 
 /**
@@ -95,7 +103,8 @@ export class RecordProcessor<C extends EventContract> {
       return this.deadLetter(record, error, 1);
     }
     trace.getActiveSpan()?.setAttribute('messaging.message.id', event.id);
-    if (await this.deps.store.has(this.deps.consumer, event.id)) {
+    const processedKey = processedEventKey(event.attributes);
+    if (await this.deps.store.has(this.deps.consumer, processedKey)) {
       this.deps.logger.info({ eventId: event.id, topic: record.topic }, 'skipping already processed event');
       return 'duplicate';
     }
@@ -114,7 +123,7 @@ export class RecordProcessor<C extends EventContract> {
         await this.waitWithHeartbeat(delay, heartbeat);
       }
     }
-    await this.deps.store.record(this.deps.consumer, event.id, record.topic);
+    await this.deps.store.record(this.deps.consumer, processedKey, record.topic);
     return 'handled';
   }
 

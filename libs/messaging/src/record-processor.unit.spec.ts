@@ -21,14 +21,14 @@ class RecordingDeadLetters implements DeadLetterSink {
   }
 }
 
-function record(id: string, value: string, type = Greeting.topic): InboundRecord {
+function record(id: string, value: string, type = Greeting.topic, source = '/test'): InboundRecord {
   return {
     topic: Greeting.topic,
     partition: 0,
     offset: '7',
     key: null,
     value: Buffer.from(value),
-    headers: encodeCloudEventHeaders({ id, source: '/test', type, specversion: '1.0' }),
+    headers: encodeCloudEventHeaders({ id, source, type, specversion: '1.0' }),
   };
 }
 
@@ -46,6 +46,16 @@ function setup(handler: (name: string) => Promise<void>) {
 }
 
 describe('RecordProcessor', () => {
+  it('given two sources that both send event id 1, when processed, then both are handled', async () => {
+    const seen: string[] = [];
+    const { processor } = setup(async (name) => void seen.push(name));
+    const value = JSON.stringify({ name: 'Ada' });
+    expect(await processor.process(record('1', value, Greeting.topic, '/crm/exporter'))).toBe('handled');
+    expect(await processor.process(record('1', value, Greeting.topic, '/billing/exporter'))).toBe('handled');
+    expect(await processor.process(record('1', value, Greeting.topic, '/crm/exporter'))).toBe('duplicate');
+    expect(seen).toEqual(['Ada', 'Ada']);
+  });
+
   it('given the same event id twice, when processed, then the handler runs once', async () => {
     const seen: string[] = [];
     const { processor } = setup(async (name) => void seen.push(name));

@@ -27,7 +27,11 @@ export const LOG_CHUNK_ROWS = 1_000;
 /** Bytes of predictions per event, well under the contract's 1 MiB so wide rows still fit. */
 const LOG_CHUNK_BYTES = 768 * 1024;
 
-/** Splits a served batch into contract-sized events; event i of a request has CloudEvent id `predictions-<id>-<i>`. */
+/**
+ * Splits a served batch into contract-sized events. Event i of a request has CloudEvent id
+ * `predictions-<pipeline>-v<version>-<request id>-<i>`: the request id is the client's, so only with the model it
+ * answered for does it name one effect (two models may each be sent request id "1").
+ */
 export function predictionLogEvents(batch: ServedBatch): { id: string; data: PredictionLog }[] {
   const names = Object.keys(batch.outputs);
   const events: { id: string; data: PredictionLog }[] = [];
@@ -36,7 +40,7 @@ export function predictionLogEvents(batch: ServedBatch): { id: string; data: Pre
   const flush = () => {
     if (predictions.length === 0) return;
     events.push({
-      id: `predictions-${batch.requestId}-${events.length}`,
+      id: `predictions-${batch.pipelineId}-v${batch.modelVersion}-${batch.requestId}-${events.length}`,
       data: {
         pipelineId: batch.pipelineId as PredictionLog['pipelineId'],
         requestId: batch.requestId,

@@ -18,7 +18,7 @@ describe('predictionLogEvents', () => {
     const events = predictionLogEvents(batch(2));
     expect(events).toEqual([
       {
-        id: 'predictions-req-1-0',
+        id: 'predictions-adult-income-v3-req-1-0',
         data: {
           pipelineId: 'adult-income',
           requestId: 'req-1',
@@ -34,11 +34,23 @@ describe('predictionLogEvents', () => {
     ]);
   });
 
-  it('given 2,500 rows, when chunked, then events of at most 1,000 rows with ids predictions-<request>-<chunk>', () => {
+  it('given 2,500 rows, when chunked, then events of at most 1,000 rows with ids ending in their chunk', () => {
     const events = predictionLogEvents(batch(2_500));
-    expect(events.map((e) => e.id)).toEqual(['predictions-req-1-0', 'predictions-req-1-1', 'predictions-req-1-2']);
+    expect(events.map((e) => e.id)).toEqual([
+      'predictions-adult-income-v3-req-1-0',
+      'predictions-adult-income-v3-req-1-1',
+      'predictions-adult-income-v3-req-1-2',
+    ]);
     expect(events.map((e) => e.data.predictions.length)).toEqual([LOG_CHUNK_ROWS, LOG_CHUNK_ROWS, 500]);
     expect(events[2].data.predictions[0].predictionId).toBe('req-1-2000');
+  });
+
+  it('given two models sent the same request id, when chunked, then their events have distinct ids', () => {
+    const [first] = predictionLogEvents(batch(1));
+    const [other] = predictionLogEvents({ ...batch(1), pipelineId: 'bike-demand' });
+    const [again] = predictionLogEvents(batch(1));
+    expect(other.id).not.toBe(first.id);
+    expect(again.id).toBe(first.id);
   });
 
   it('given wide rows, when chunked, then events also stay under the contract size', () => {
