@@ -2,7 +2,12 @@ import { join } from 'node:path';
 import { credentials, loadPackageDefinition, Server, ServerCredentials, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type GRPCInferenceServiceServer, GRPCInferenceServiceService, type ModelInferRequest } from './index';
+import {
+  type GRPCInferenceServiceServer,
+  GRPCInferenceServiceService,
+  type ModelInferRequest,
+  ModelInferResponse,
+} from './index';
 
 const PROTO = join(__dirname, '..', '..', '..', 'proto', 'inference', 'grpc_predict_v2.proto');
 
@@ -30,31 +35,15 @@ describe('generated OIP server against a client loaded from the .proto (snake_ca
       modelMetadata: unimplemented,
       modelInfer: ({ request }, callback) => {
         received = request;
-        callback(null, {
-          modelName: request.modelName,
-          modelVersion: '7',
-          id: request.id,
-          parameters: {},
-          rawOutputContents: [],
-          outputs: [
-            {
-              name: 'probability',
-              datatype: 'FP64',
-              shape: [2],
-              parameters: {},
-              contents: {
-                boolContents: [],
-                intContents: [],
-                int64Contents: [],
-                uintContents: [],
-                uint64Contents: [],
-                fp32Contents: [],
-                fp64Contents: [0.25, 0.75],
-                bytesContents: [],
-              },
-            },
-          ],
-        });
+        callback(
+          null,
+          ModelInferResponse.fromPartial({
+            modelName: request.modelName,
+            modelVersion: '7',
+            id: request.id,
+            outputs: [{ name: 'probability', datatype: 'FP64', shape: [2], contents: { fp64Contents: [0.25, 0.75] } }],
+          }),
+        );
       },
     };
     server.addService(GRPCInferenceServiceService, implementation);

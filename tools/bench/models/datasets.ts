@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type ColumnSpec, type RawTable } from '@keel/ml-models';
+import { CATEGORICAL as ADULT_CATEGORICAL } from '../drift/dataset';
 
 /** A benchmark dataset already split into train and test, with 0/1 labels. */
 export interface BenchDataset {
@@ -38,16 +39,7 @@ function toTable(header: string[], rows: string[][], columns: BenchDataset['colu
 export function loadAdult(): BenchDataset {
   const path = resolve(DATASETS_DIR, 'adult/adult.csv');
   const { header, rows } = readCsv(path);
-  const cat = new Set([
-    'workclass',
-    'education',
-    'marital_status',
-    'occupation',
-    'relationship',
-    'race',
-    'sex',
-    'native_country',
-  ]);
+  const cat = new Set<string>(ADULT_CATEGORICAL);
   const columns = header
     .filter((h) => h !== 'income' && h !== 'split')
     .map((name) => ({ name, kind: cat.has(name) ? ('categorical' as const) : ('numeric' as const) }));
