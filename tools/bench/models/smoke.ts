@@ -6,8 +6,21 @@ import {
   trainLogisticRegression,
   createModelDocument,
 } from '@keel/ml-models';
-import { loadAdult, loadElec2, linearSpecs, treeSpecs } from './datasets';
+import { type BenchDataset, loadAdult, loadElec2, linearSpecs, treeSpecs } from './datasets';
 import { f1Score, rocAuc } from './metrics';
+
+/** One line per model: dataset, algorithm, train time, holdout AUC and F1, then any extra figures. */
+function report(ds: BenchDataset, algorithm: string, ms: number, scores: ArrayLike<number>, ...extra: unknown[]): void {
+  console.log(
+    ds.name,
+    algorithm,
+    ms.toFixed(0),
+    'ms',
+    rocAuc(ds.yTest, scores).toFixed(4),
+    f1Score(ds.yTest, scores).toFixed(4),
+    ...extra,
+  );
+}
 
 for (const ds of [loadAdult(), loadElec2()]) {
   const tt = fitTransform(ds.train, treeSpecs(ds));
@@ -23,16 +36,7 @@ for (const ds of [loadAdult(), loadElec2()]) {
   const ms = performance.now() - t0;
   const p = new Predictor(createModelDocument({ model, preprocessing: tt }));
   const s = p.predictBatch(xte);
-  console.log(
-    ds.name,
-    'gbdt',
-    ms.toFixed(0),
-    'ms',
-    rocAuc(ds.yTest, s).toFixed(4),
-    f1Score(ds.yTest, s).toFixed(4),
-    info.bestIteration,
-    model.feature.length,
-  );
+  report(ds, 'gbdt', ms, s, info.bestIteration, model.feature.length);
   const row = xte.data.subarray(0, xte.nCols);
   t0 = performance.now();
   let acc = 0;
@@ -47,12 +51,5 @@ for (const ds of [loadAdult(), loadElec2()]) {
   const lms = performance.now() - t0;
   const lp = new Predictor(createModelDocument({ model: lm, preprocessing: lt }));
   const ls = lp.predictBatch(lr.table(ds.test));
-  console.log(
-    ds.name,
-    'logreg',
-    lms.toFixed(0),
-    'ms',
-    rocAuc(ds.yTest, ls).toFixed(4),
-    f1Score(ds.yTest, ls).toFixed(4),
-  );
+  report(ds, 'logreg', lms, ls);
 }

@@ -31,17 +31,20 @@ describe('binning', () => {
   });
 });
 
+/** One regression stump fitted exactly: a single split, full step, leaves as small as one row. */
+const ONE_STUMP = {
+  objective: 'regression',
+  maxIterations: 1,
+  learningRate: 1,
+  maxLeaves: 2,
+  minSamplesLeaf: 1,
+} as const;
+
 describe('trainGbdt', () => {
   it('given a step function, when fitted with squared error, then one stump reproduces it', () => {
     const rows = Array.from({ length: 40 }, (_, i) => [i]);
     const y = rows.map(([v]) => (v < 20 ? 1 : 5));
-    const { model } = trainGbdt(matrixFromRows(rows), y, {
-      objective: 'regression',
-      maxIterations: 1,
-      learningRate: 1,
-      maxLeaves: 2,
-      minSamplesLeaf: 1,
-    });
+    const { model } = trainGbdt(matrixFromRows(rows), y, ONE_STUMP);
     expect(model.feature).toEqual([0, -1, -1]);
     expect(model.threshold[0]).toBe(19.5);
     const p = predictor(model);
@@ -52,13 +55,7 @@ describe('trainGbdt', () => {
   it('given NaNs that all have large targets, when fitted, then NaN learns to go with them', () => {
     const rows = [...Array.from({ length: 30 }, (_, i) => [i]), ...Array.from({ length: 10 }, () => [NaN])];
     const y = rows.map(([v]) => (Number.isNaN(v) || v >= 20 ? 10 : 0));
-    const { model } = trainGbdt(matrixFromRows(rows), y, {
-      objective: 'regression',
-      maxIterations: 1,
-      learningRate: 1,
-      maxLeaves: 2,
-      minSamplesLeaf: 1,
-    });
+    const { model } = trainGbdt(matrixFromRows(rows), y, ONE_STUMP);
     const p = predictor(model);
     expect(p.predictRow([NaN])).toBeCloseTo(10, 12);
     expect(p.predictRow([5])).toBeCloseTo(0, 12);
@@ -72,11 +69,7 @@ describe('trainGbdt', () => {
       y.push(i % 5 === 1 || i % 5 === 3 ? 1 : 0);
     }
     const { model } = trainGbdt(matrixFromRows(rows), y, {
-      objective: 'regression',
-      maxIterations: 1,
-      learningRate: 1,
-      maxLeaves: 2,
-      minSamplesLeaf: 1,
+      ...ONE_STUMP,
       categoricalFeatures: [0],
       catL2: 0,
       catSmooth: 0,
