@@ -12,11 +12,42 @@ export interface BadRecord {
 
 export type RecordCheck = { ok: true; record: CleanRecord } | { ok: false; reason: string };
 
-// Decimal notation only: Number() would also accept "0x1f", "" and "Infinity", none of which is a measurement.
-const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+/**
+ * Longest text a numeric cell may hold. A double has at most 17 significant digits; 64 characters leave room for
+ * signs, leading zeros and an exponent, and nothing longer is a measurement.
+ */
+export const MAX_NUMBER_CHARS = 64;
+
+/** Longest text any other cell (category, timestamp, attribute) may hold; longer is a payload, not a value. */
+export const MAX_TEXT_CHARS = 4096;
+
+/** Values quoted in a reason are cut to this many characters, so a reason stays a line in a dead-letter header. */
+const MAX_QUOTED_CHARS = 40;
+
+// Decimal notation only: Number() would also accept "0x1f", "" and "Infinity", none of which is a measurement. Every
+// alternative starts with a different token and `\.\d*` needs its dot, so a failing match backtracks at most once per
+// character: linear in the length, where `\d+\.?\d*` tries every split of a digit run (quadratic).
+const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/** True when `text` is a decimal number (`-1.5`, `.5`, `2e3`); linear time in its length. */
+export function isDecimal(text: string): boolean {
+  return DECIMAL.test(text);
+}
+
+function clip(text: string): string {
+  return text.length > MAX_QUOTED_CHARS ? `${text.slice(0, MAX_QUOTED_CHARS)}…` : text;
+}
 
 function describe(value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+  return typeof value === 'string' ? JSON.stringify(clip(value)) : String(value);
+}
+
+/** Why a text cell is too long for its column, or undefined when it fits. */
+function tooLong(column: DatasetColumnSpec, text: string): string | undefined {
+  const limit = column.type === 'number' ? MAX_NUMBER_CHARS : MAX_TEXT_CHARS;
+  if (text.length <= limit) return undefined;
+  const what = column.type === 'number' ? 'a number' : 'a value';
+  return `${column.name} has ${text.length} characters, more than the ${limit} ${what} may have`;
 }
 
 function isMissing(value: unknown): boolean {
@@ -34,14 +65,19 @@ function cleanValue(
     return { problem: `${column.name} is missing${what}` };
   }
   if (typeof value === 'object' || typeof value === 'function') {
-    return { problem: `${column.name} ${JSON.stringify(value)} is not a scalar` };
+    return { problem: `${column.name} ${clip(JSON.stringify(value))} is not a scalar` };
+  }
+  // Bounded before any parsing, so the cost of a check never depends on what an upstream system sends.
+  if (typeof value === 'string') {
+    const problem = tooLong(column, value);
+    if (problem) return { problem };
   }
   switch (column.type) {
     case 'number': {
       if (typeof value === 'number') {
         return Number.isFinite(value) ? { value } : { problem: `${column.name} ${value} is not a finite number` };
       }
-      if (typeof value === 'string' && DECIMAL.test(value.trim())) return { value: Number(value.trim()) };
+      if (typeof value === 'string' && isDecimal(value.trim())) return { value: Number(value.trim()) };
       return { problem: `${column.name} ${describe(value)} is not a number` };
     }
     case 'timestamp': {

@@ -1,7 +1,7 @@
 import { datasetSchema, type PipelineSpecV1 } from '@keel/contracts';
 import { parsePipelineSpec } from '@keel/pipelines';
 import { describe, expect, it } from 'vitest';
-import { checkRecords } from './record-checks';
+import { checkRecords, isDecimal, MAX_NUMBER_CHARS, MAX_TEXT_CHARS } from './record-checks';
 
 const spec: PipelineSpecV1 = parsePipelineSpec({
   apiVersion: 'keel/v1',
@@ -94,6 +94,46 @@ describe('checkRecords', () => {
     expect(bad.map((b) => b.reason)).toEqual([
       'line 2: sex {"a":1} is not a scalar',
       'line 3: hours true is not a number',
+    ]);
+  });
+});
+
+describe('oversized values', () => {
+  // An upstream record once held 100,000 digits and a letter in a numeric field; the decimal check backtracked
+  // through every split of the digit run (quadratic) and held the event loop for about a minute.
+  const hundredThousandDigits = '1'.repeat(100_000);
+
+  it('checks decimal notation in linear time, even on a long digit run that fails at its end', () => {
+    expect(isDecimal(`${hundredThousandDigits}x`)).toBe(false);
+    expect(isDecimal(`${hundredThousandDigits}.`)).toBe(true);
+    expect(isDecimal(`.${hundredThousandDigits}e`)).toBe(false);
+    for (const text of ['0', '-1', '+2.', '.5', '3.25', '1e3', '-4.5E-2', '007']) expect(isDecimal(text)).toBe(true);
+    for (const text of ['', '.', '-', 'e3', '1e', '1.2.3', '0x1f', 'Infinity', '1 2']) {
+      expect(isDecimal(text)).toBe(false);
+    }
+  });
+
+  it('dead-letters a record whose numeric field is longer than a number can be, quoting none of it', () => {
+    // given the incident's record, between two good ones
+    const records = [good, { ...good, age: `${hundredThousandDigits}x` }, good];
+    // when checked
+    const { good: clean, bad } = checkRecords(spec, records);
+    // then only that record is refused, with a short reason naming the column and the limit
+    expect(clean).toHaveLength(2);
+    expect(bad.map((b) => b.reason)).toEqual([
+      `record 1: age has 100001 characters, more than the ${MAX_NUMBER_CHARS} a number may have`,
+    ]);
+  });
+
+  it('bounds text columns too, and clips long values quoted in reasons', () => {
+    const { bad } = checkRecords(spec, [
+      { ...good, sex: 'x'.repeat(MAX_TEXT_CHARS + 1) },
+      { ...good, sex: 'x'.repeat(MAX_TEXT_CHARS) },
+      { ...good, hours: 'y'.repeat(MAX_NUMBER_CHARS) },
+    ]);
+    expect(bad.map((b) => b.reason)).toEqual([
+      `record 0: sex has ${MAX_TEXT_CHARS + 1} characters, more than the ${MAX_TEXT_CHARS} a value may have`,
+      `record 2: hours "${'y'.repeat(40)}…" is not a number`,
     ]);
   });
 });
