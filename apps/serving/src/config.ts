@@ -9,9 +9,24 @@ export const servingEnvSchema = serviceEnvSchema({ httpPort: 3006, grpcPort: 800
   MODEL_LOAD_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(4),
   /** First backoff between load attempts; doubles each time. */
   MODEL_LOAD_BACKOFF_MS: z.coerce.number().int().min(0).default(500),
-  /** Attempts to publish one chunk of prediction logs before counting it as lost. */
-  PREDICTION_LOG_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
+  /**
+   * How often every model's aliases are resynced with the registry, so missed alias events and versions that could
+   * not load during an outage converge without a restart.
+   */
+  MODEL_RESYNC_INTERVAL_MS: z.coerce.number().int().min(1_000).default(30_000),
+  /**
+   * How long one chunk of prediction logs keeps being retried (capped exponential backoff) before it is counted as
+   * lost: long enough to outlast a broker outage or restart.
+   */
+  PREDICTION_LOG_RETRY_BUDGET_MS: z.coerce.number().int().min(0).default(600_000),
+  /** First backoff between publish attempts; doubles each time up to PREDICTION_LOG_MAX_BACKOFF_MS. */
   PREDICTION_LOG_BACKOFF_MS: z.coerce.number().int().min(0).default(200),
+  PREDICTION_LOG_MAX_BACKOFF_MS: z.coerce.number().int().min(0).default(10_000),
+  /**
+   * Rows of answered requests whose logs may wait in memory for the broker; beyond it new logs are dropped and
+   * counted rather than letting an outage grow memory without bound (inference itself never waits on logging).
+   */
+  PREDICTION_LOG_MAX_PENDING_ROWS: z.coerce.number().int().min(1).default(200_000),
 });
 
 export type ServingConfig = z.infer<typeof servingEnvSchema>;

@@ -18,6 +18,8 @@ export const KeelAttr = {
   TRAINING_RUN_ID: 'keel.training.run_id',
   /** What a consumer did with an event: handled, duplicate or dead-lettered. */
   EVENT_OUTCOME: 'keel.event.outcome',
+  /** The server-generated id of one inference request's predictions (row i is `<id>-<i>`). */
+  PREDICTION_ID: 'keel.prediction.id',
   /** Rows (or records, or inference instances) one operation handled. */
   BATCH_SIZE: 'keel.batch.size',
   /** A drift window of a model version (0-based, in arrival order of its predictions). */

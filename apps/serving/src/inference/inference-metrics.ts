@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { MetricsService } from '@keel/service-runtime';
-import { Counter, Histogram } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
 
 /** Prometheus metrics of ModelInfer and of prediction logging. */
 @Injectable()
@@ -8,7 +8,8 @@ export class InferenceMetrics {
   readonly requests: Counter<'model' | 'status'>;
   readonly latency: Histogram<'model' | 'status'>;
   readonly rows: Counter<'model'>;
-  readonly logsLost: Counter<'model'>;
+  readonly logsLost: Counter<'model' | 'reason'>;
+  readonly logsPendingRows: Gauge;
 
   constructor(metrics: MetricsService) {
     const registers = [metrics.registry];
@@ -33,8 +34,13 @@ export class InferenceMetrics {
     });
     this.logsLost = new Counter({
       name: 'keel_serving_prediction_logs_failed_total',
-      help: 'Prediction-log events (chunks of up to 1,000 rows) that could not be published after every retry',
-      labelNames: ['model'],
+      help: 'Prediction-log events (chunks of up to 1,000 rows) not published: retry budget spent, unretryable, or dropped because the backlog was full',
+      labelNames: ['model', 'reason'],
+      registers,
+    });
+    this.logsPendingRows = new Gauge({
+      name: 'keel_serving_prediction_log_pending_rows',
+      help: 'Rows of answered requests whose prediction logs are waiting to be published',
       registers,
     });
   }

@@ -14,6 +14,12 @@ import { encodeOutputs, selectOutputs } from './output-codec';
 import { PredictionLogService } from './prediction-log.service';
 import { decodeInferInputs, InvalidInferInputError, type InputRow } from './tensor-codec';
 
+/**
+ * The response parameter naming the request's prediction; row i's prediction id (the key of its prediction log and of
+ * the label that later reports its outcome) is `<prediction_id>-<i>`.
+ */
+export const PREDICTION_ID_PARAMETER = 'prediction_id';
+
 /** Open Inference Protocol v2 semantics over the loaded models; transport-free so it is testable alone. */
 @Injectable()
 export class InferenceService {
@@ -65,11 +71,14 @@ export class InferenceService {
     const selected = selectOutputs(request.outputs, loaded.outputs);
     const outputs = this.predict(loaded, rows);
     const id = request.id || randomUUID();
+    // The server names the prediction: unique whatever id the client sent, so replicas and clients never collide.
+    const predictionId = randomUUID();
+    span.setAttribute(KeelAttr.PREDICTION_ID, predictionId);
     const response: ModelInferResponse = {
       modelName: loaded.pipelineId,
       modelVersion: String(loaded.version),
       id,
-      parameters: {},
+      parameters: { [PREDICTION_ID_PARAMETER]: { stringParam: predictionId } },
       outputs: encodeOutputs(outputs, selected, rows.length),
       rawOutputContents: [],
     };
@@ -77,6 +86,7 @@ export class InferenceService {
     this.predictionLog.schedule(
       {
         pipelineId: loaded.pipelineId,
+        predictionId,
         requestId: id,
         modelVersion: loaded.version,
         servedAt: new Date(),

@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { type ModelVersion } from '@keel/grpc-api';
-import { fetchModelPackage } from '@keel/model-package';
+import { isRetryable } from '@keel/messaging';
+import { fetchModelPackage, InvalidModelPackageError } from '@keel/model-package';
 import { type ModelRegistryApi, REGISTRY_CLIENT, RegistryNotFoundError } from '@keel/registry-client';
 import { Infrastructure, ROOT_LOGGER, SERVICE_CONFIG } from '@keel/service-runtime';
 import { KeelAttr, withSpan } from '@keel/telemetry';
@@ -21,6 +22,11 @@ export type SyncOutcome = 'no-aliases' | 'unchanged' | 'loaded' | 'failed';
  * (start-up, an alias-changed event for any alias of the model) ask the registry for all the model's aliases and load
  * what they name if it is not loaded, so rollbacks, out-of-order and duplicate events all converge on the registry's
  * truth. A version no alias points at any more is unloaded.
+ *
+ * Events can be missed (the registry down when one arrived, a broker outage, a restart between a move and its event),
+ * so every model is also resynced periodically, and at once when the registry answers again after failing. A version
+ * that fails to load for a reason that can pass (storage or registry unreachable) is retried by those resyncs until
+ * it loads; only a package that is itself unusable (it will never load) is given up on.
  */
 @Injectable()
 export class ModelLoaderService implements OnApplicationShutdown {
@@ -28,6 +34,8 @@ export class ModelLoaderService implements OnApplicationShutdown {
   /** Per-pipeline queue: syncs of one pipeline never overlap, so two loads cannot race to the swap. */
   private readonly queues = new Map<string, Promise<unknown>>();
   private stopped = false;
+  /** Wakes the periodic resync's sleep at shutdown. */
+  private readonly stopping = new AbortController();
 
   constructor(
     private readonly infra: Infrastructure,
@@ -42,8 +50,9 @@ export class ModelLoaderService implements OnApplicationShutdown {
 
   /**
    * Resolves the model's aliases and loads the versions they name that are not loaded. Rejects only when the registry
-   * cannot answer (the caller retries); a version that fails to load is retried with backoff, then given up on,
-   * logged and counted, while its aliases keep serving their previous versions.
+   * cannot answer (the caller retries). A version that fails to load is retried with backoff; if it still fails, its
+   * aliases keep serving their previous versions, and the next resync tries again, unless the package itself is
+   * unusable (then it is given up on, logged and counted).
    */
   sync(pipelineId: string): Promise<SyncOutcome> {
     const previous = this.queues.get(pipelineId) ?? Promise.resolve();
@@ -82,8 +91,59 @@ export class ModelLoaderService implements OnApplicationShutdown {
     }
   }
 
+  /**
+   * After the start-up sync: resyncs every model each MODEL_RESYNC_INTERVAL_MS; after a failed round, sooner (capped
+   * backoff), so the first round that succeeds, the reconnect, converges without waiting a whole interval. Runs until
+   * shutdown; never rejects.
+   */
+  async resyncPeriodically(): Promise<void> {
+    let failedRounds = 0;
+    while (!this.stopped) {
+      const interval = this.config.MODEL_RESYNC_INTERVAL_MS;
+      const delayMs = failedRounds === 0 ? interval : Math.min(interval, 1_000 * 2 ** Math.min(failedRounds - 1, 5));
+      try {
+        await sleep(delayMs, undefined, { signal: this.stopping.signal });
+      } catch {
+        return; // shutdown
+      }
+      try {
+        await this.resyncAll();
+        if (failedRounds > 0) this.logger.info({ failedRounds }, 'registry reachable again; every model resynced');
+        failedRounds = 0;
+      } catch (error) {
+        failedRounds++;
+        const log = failedRounds === 1 ? 'warn' : 'debug';
+        this.logger[log]({ failedRounds, err: (error as Error).message }, 'model resync failed; retrying sooner');
+      }
+    }
+  }
+
   onApplicationShutdown(): void {
     this.stopped = true;
+    this.stopping.abort();
+  }
+
+  /**
+   * One resync round over the applied pipelines and every model served here (a pipeline store outage must not stop
+   * the models already served from being resynced). Rejects with the first failure after trying every model.
+   */
+  private async resyncAll(): Promise<void> {
+    const names = new Set(this.store.names());
+    let failure: unknown;
+    try {
+      for (const pipeline of await this.infra.pipelines.list()) names.add(pipeline.pipelineId);
+    } catch (error) {
+      failure = error;
+    }
+    for (const name of names) {
+      if (this.stopped) return;
+      try {
+        await this.sync(name);
+      } catch (error) {
+        failure ??= error;
+      }
+    }
+    if (failure !== undefined) throw failure;
   }
 
   private async syncNow(pipelineId: string): Promise<SyncOutcome> {
@@ -96,7 +156,10 @@ export class ModelLoaderService implements OnApplicationShutdown {
       if (ready === undefined) {
         const loaded = this.store.version(pipelineId, version.version);
         ready = !!loaded && loaded.source.packageUri === version.packageUri;
-        if (!ready) {
+        if (!ready && this.store.isGivenUp(pipelineId, version.version)) {
+          ready = false;
+          outcome = 'failed';
+        } else if (!ready) {
           ready = await this.loadWithRetries(version);
           if (outcome !== 'failed') outcome = ready ? 'loaded' : 'failed';
         }
@@ -137,7 +200,11 @@ export class ModelLoaderService implements OnApplicationShutdown {
     return new Map(versions.flatMap((version) => version.aliases.map((alias) => [alias, version] as const)));
   }
 
-  /** Loads one version, retrying with backoff; false once given up on (logged and counted). */
+  /**
+   * Loads one version, retrying with backoff; false when it did not load. A package that is unusable (it parses
+   * wrong, fails its smoke prediction, or its bytes are not what the registry recorded) is given up on at once: no
+   * retry can change it. Anything else is left for the next resync.
+   */
   private async loadWithRetries(version: ModelVersion): Promise<boolean> {
     const { pipelineId } = version;
     const attempts = this.config.MODEL_LOAD_ATTEMPTS;
@@ -149,6 +216,7 @@ export class ModelLoaderService implements OnApplicationShutdown {
         return true;
       } catch (error) {
         this.metrics.loadFailures.inc({ model: pipelineId });
+        const permanent = !isRetryable(error);
         this.logger.error(
           {
             model: pipelineId,
@@ -156,18 +224,30 @@ export class ModelLoaderService implements OnApplicationShutdown {
             uri: version.packageUri,
             attempt,
             attempts,
+            permanent,
             err: (error as Error).message,
           },
           'model load failed; the aliases keep serving their previous versions',
         );
+        if (permanent) {
+          this.metrics.loads.inc({ model: pipelineId, outcome: 'failure' });
+          this.store.markGivenUp(pipelineId, version.version);
+          this.logger.error(
+            {
+              model: pipelineId,
+              version: version.version,
+              serving: Object.fromEntries(this.store.aliases(pipelineId)),
+            },
+            'giving up on an unusable model package',
+          );
+          return false;
+        }
         if (attempt < attempts) await sleep(this.config.MODEL_LOAD_BACKOFF_MS * 2 ** (attempt - 1));
       }
     }
-    this.metrics.loads.inc({ model: pipelineId, outcome: 'failure' });
-    this.store.markGivenUp(pipelineId, version.version);
-    this.logger.error(
-      { model: pipelineId, version: version.version, serving: Object.fromEntries(this.store.aliases(pipelineId)) },
-      'giving up on model version after every retry',
+    this.logger.warn(
+      { model: pipelineId, version: version.version, retryInMs: this.config.MODEL_RESYNC_INTERVAL_MS },
+      'model version not loaded yet; the next resync tries again',
     );
     return false;
   }
@@ -181,11 +261,16 @@ export class ModelLoaderService implements OnApplicationShutdown {
     };
     return withSpan('load model', attributes, async () => {
       const { pkg } = await fetchModelPackage(this.infra.objects, version);
-      return LoadedModel.build(version.pipelineId, pkg, {
-        version: version.version,
-        packageUri: version.packageUri,
-        packageSha256: version.packageSha256,
-      });
+      try {
+        return LoadedModel.build(version.pipelineId, pkg, {
+          version: version.version,
+          packageUri: version.packageUri,
+          packageSha256: version.packageSha256,
+        });
+      } catch (error) {
+        // Verified bytes that do not compile or predict never will: the package is unusable, not the moment.
+        throw new InvalidModelPackageError(version.packageUri, (error as Error).message);
+      }
     });
   }
 

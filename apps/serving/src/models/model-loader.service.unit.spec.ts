@@ -13,7 +13,7 @@ import { type Infrastructure, type MetricsService } from '@keel/service-runtime'
 import { status } from '@grpc/grpc-js';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { type ServingConfig } from '../config';
 import { ModelLoaderService } from './model-loader.service';
 import { ModelMetrics } from './model-metrics';
@@ -49,6 +49,8 @@ describe('ModelLoaderService', () => {
   /** Package bytes by URI: what the object store holds. */
   let objects: Map<string, Buffer>;
   let reads: string[];
+  /** When true, reads fail as an unreachable object store does. */
+  let storageDown: boolean;
   /** alias → version in the registry for model `p`; undefined: the registry does not answer. */
   let registryAliases: Map<string, number> | undefined;
   let store: ModelStore;
@@ -67,6 +69,7 @@ describe('ModelLoaderService', () => {
     objects = new Map([1, 2, 3].map((n) => [version(n).packageUri, packageBytes(n)]));
     objects.set(version(4).packageUri, Buffer.from('{"format":"keel.package"')); // does not parse
     reads = [];
+    storageDown = false;
     registryAliases = new Map();
     const registry = {
       listModelVersions: async (modelName: string) => {
@@ -82,12 +85,14 @@ describe('ModelLoaderService', () => {
       objects: {
         getVerified: async ({ uri }: { uri: string }) => {
           reads.push(uri);
+          if (storageDown) throw Object.assign(new Error('connect ECONNREFUSED'), { retryable: true });
           return objects.get(uri)!;
         },
       },
+      pipelines: { list: async () => [{ pipelineId: 'p' }] },
     } as unknown as Infrastructure;
     store = new ModelStore();
-    const config = { MODEL_LOAD_ATTEMPTS: 2, MODEL_LOAD_BACKOFF_MS: 0 } as ServingConfig;
+    const config = { MODEL_LOAD_ATTEMPTS: 2, MODEL_LOAD_BACKOFF_MS: 0, MODEL_RESYNC_INTERVAL_MS: 5 } as ServingConfig;
     const metrics = new ModelMetrics({ registry: new Registry() } as MetricsService);
     loader = new ModelLoaderService(infra, registry, store, metrics, config, pino({ level: 'silent' }));
   });
@@ -114,12 +119,13 @@ describe('ModelLoaderService', () => {
     expect(store.resolve('p', 'staging')).toBe(store.resolve('p'));
   });
 
-  it('given an alias moved to a version that does not load, then the alias keeps its previous version', async () => {
+  it('given an alias moved to an unusable package, then the alias keeps its previous version and it is never read again', async () => {
     registryAliases = new Map([[CHAMPION, 1]]);
     await loader.sync('p');
     registryAliases.set(CHAMPION, 4);
     expect(await loader.sync('p')).toBe('failed');
-    expect(reads.filter((uri) => uri === version(4).packageUri)).toHaveLength(2);
+    expect(await loader.sync('p')).toBe('failed');
+    expect(reads.filter((uri) => uri === version(4).packageUri)).toHaveLength(1);
     expect(store.resolve('p')?.version).toBe(1);
     expect(store.resolve('p', '4')).toBeUndefined();
     store.markInitialSyncDone();
@@ -143,5 +149,31 @@ describe('ModelLoaderService', () => {
     expect(await loader.sync('unknown')).toBe('no-aliases');
     registryAliases = undefined;
     await expect(loader.sync('p')).rejects.toBeInstanceOf(RegistryUnavailableError);
+  });
+
+  it('given storage down while an alias moves, then the replica is not ready until a later sync loads the version', async () => {
+    registryAliases = new Map([[CHAMPION, 2]]);
+    storageDown = true;
+    expect(await loader.sync('p')).toBe('failed');
+    store.markInitialSyncDone();
+    expect(store.isReady()).toBe(false);
+    expect(store.isGivenUp('p', 2)).toBe(false);
+    storageDown = false;
+    expect(await loader.sync('p')).toBe('loaded');
+    expect(store.resolve('p')?.version).toBe(2);
+    expect(store.isReady()).toBe(true);
+  });
+
+  it('given an alias moved without an event while the registry was down, then the periodic resync converges once it answers', async () => {
+    registryAliases = new Map([[CHAMPION, 1]]);
+    await loader.syncAll();
+    const resyncing = loader.resyncPeriodically();
+    registryAliases = undefined;
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    registryAliases = new Map([[CHAMPION, 3]]);
+    await vi.waitFor(() => expect(store.resolve('p')?.version).toBe(3), { timeout: 5_000, interval: 5 });
+    loader.onApplicationShutdown();
+    await resyncing;
+    expect(store.versions('p')).toEqual([3]);
   });
 });

@@ -52,6 +52,16 @@ export class ModelStore {
     return this.bindings.get(name) ?? new Map();
   }
 
+  /** Every model this replica serves or was told about by the registry. */
+  names(): string[] {
+    return [...new Set([...this.loaded.keys(), ...this.wanted.keys()])];
+  }
+
+  /** Whether this version was given up on (an unusable package). */
+  isGivenUp(name: string, version: number): boolean {
+    return this.givenUp.get(name)?.has(version) ?? false;
+  }
+
   /** Every loaded model version. */
   all(): LoadedModel[] {
     return [...this.loaded.values()].flatMap((versions) => [...versions.values()]);
@@ -114,13 +124,19 @@ export class ModelStore {
    * serving the alias's previous version and stays ready.
    */
   isReady(): boolean {
-    if (!this.initialSyncDone) return false;
+    return this.unreadyReason() === undefined;
+  }
+
+  /** Why this replica is not ready yet, or undefined when it is. */
+  unreadyReason(): string | undefined {
+    if (!this.initialSyncDone) return 'start-up sync with the registry not done';
     for (const [name, aliases] of this.wanted) {
       const bound = this.bindings.get(name);
       for (const [alias, version] of aliases) {
-        if (!bound?.has(alias) && !this.givenUp.get(name)?.has(version)) return false;
+        if (!bound?.has(alias) && !this.givenUp.get(name)?.has(version))
+          return `${name} "${alias}" (v${version}) not loaded yet`;
       }
     }
-    return true;
+    return undefined;
   }
 }

@@ -25,6 +25,6 @@ export class ModelsConsumer implements OnApplicationBootstrap {
     consumer.on(ModelAliasChangedV1, async (event) => void (await this.loader.sync(event.data.pipelineId)));
     await consumer.start();
     // Not awaited: the gRPC server should come up (ServerLive) while models load; ServerReady reports when done.
-    void this.loader.syncAll();
+    void this.loader.syncAll().then(() => this.loader.resyncPeriodically());
   }
 }
