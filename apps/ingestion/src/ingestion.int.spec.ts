@@ -135,6 +135,56 @@ describe('ingestion against the real stack', () => {
     expect(next.parentVersionId).toBe(flushed.body.dataset.datasetVersionId);
   });
 
+  it('puts every staged record in exactly one dataset version when two replicas cut the same pipeline', async () => {
+    // given a second replica of the service (same consumer groups, same database)
+    const replica = await startServiceUnderTest({
+      service: 'ingestion',
+      name: sut.name,
+      envSchema: ingestionEnvSchema,
+      features: [IngestionModule],
+      env: { INGESTION_FLUSH_CHECK_MS: '200' },
+    });
+    try {
+      const spec = await applySpec({ batchRows: 5, flushAfterMs: 600_000 });
+      const replicas = [sut, replica].map((service) => request(service.app.getHttpServer()));
+      const published: Record<string, Scalar>[] = [];
+      // when records arrive while both replicas flush the pipeline at the same moments
+      for (let event = 0; event < 12; event++) {
+        const records = adultRecords(2, 100 + 2 * event);
+        published.push(...records);
+        await publishRecords(spec.id, records);
+        if (event % 3 === 2) {
+          await Promise.all(replicas.map((http) => http.post(`/api/v1/pipelines/${spec.id}/flush`).expect(200)));
+        }
+      }
+      const staged = sut.infra.mongo.collection('staged_records');
+      await eventually('every event staged or cut', async () => {
+        await Promise.all(replicas.map((http) => http.post(`/api/v1/pipelines/${spec.id}/flush`).expect(200)));
+        const rows = (await datasets().find({ pipelineId: spec.id }).toArray()).reduce(
+          (sum, version) => sum + (version.rowCount as number),
+          0,
+        );
+        return rows >= published.length && (await staged.countDocuments({ pipelineId: spec.id })) === 0
+          ? true
+          : undefined;
+      });
+      // then the versions hold every published record exactly once
+      const key = (record: Record<string, unknown>) => `${String(record.age)}/${String(record.fnlwgt)}`;
+      const cut: string[] = [];
+      for (const version of await datasets().find({ pipelineId: spec.id }).toArray()) {
+        const table = await readParquet(
+          await sut.infra.objects.getVerified({ uri: version.uri as string, sha256: version.sha256 as string }),
+        );
+        const column = (name: string) => table.columns.find((c) => c.name === name)!.values;
+        const [ages, weights] = [column('age'), column('fnlwgt')];
+        for (let row = 0; row < table.rowCount; row++) cut.push(key({ age: ages[row], fnlwgt: weights[row] }));
+      }
+      expect(cut.sort()).toEqual(published.map(key).sort());
+    } finally {
+      await replica.close();
+    }
+  });
+
   it('turns a good CSV upload into a version, listed newest first', async () => {
     const spec = await applySpec({ batchRows: 100_000, flushAfterMs: 600_000 });
     const http = request(sut.app.getHttpServer());

@@ -1,5 +1,15 @@
 export { isDuplicateKey, type KeyedDocument, type KeyedTable, MemoryKeyedTable, mongoKeyedTable } from './keyed-table';
-export { type Lease, LeaseLostError, Leases, type LeaseScope, type LeasesOptions, withLease } from './leases';
+export {
+  type Lease,
+  LeaseLostError,
+  Leases,
+  LEASES_COLLECTION,
+  leasesOn,
+  type LeaseScope,
+  type LeasesOptions,
+  processHolderId,
+  withLease,
+} from './leases';
 export {
   type Versioned,
   VersionConflictError,

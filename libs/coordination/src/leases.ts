@@ -1,4 +1,7 @@
-import { type KeyedDocument, type KeyedTable } from './keyed-table';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { type Connection } from 'mongoose';
+import { type KeyedDocument, type KeyedTable, mongoKeyedTable } from './keyed-table';
 
 /** A lease held by this process: exclusive use of `name` until `validUntil` (this process's clock, in ms). */
 export interface Lease {
@@ -170,4 +173,17 @@ export async function withLease<T>(
     await renewing;
     if (!controller.signal.aborted) await leases.release(current).catch(() => undefined);
   }
+}
+
+/** The collection every service's leases live in. */
+export const LEASES_COLLECTION = 'coordination_leases';
+
+/** The leases of a service, in LEASES_COLLECTION of its document store. */
+export function leasesOn(connection: Connection, options: LeasesOptions = {}): Leases {
+  return new Leases(mongoKeyedTable(connection, LEASES_COLLECTION), options);
+}
+
+/** A holder name unique to this process (and readable in the lease documents): service, host, pid, random. */
+export function processHolderId(service: string): string {
+  return `${service}/${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
 }

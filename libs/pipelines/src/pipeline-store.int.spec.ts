@@ -25,6 +25,39 @@ describe('PipelineStore against the real Mongo-compatible server', () => {
     expect((await store.list()).some((stored) => stored.pipelineId === id)).toBe(true);
   });
 
+  it('gives every concurrent apply from two registries its own version, none lost', async () => {
+    const other = await mongoose.createConnection(stackEndpoints.mongoUrl).asPromise();
+    try {
+      const stores = [new PipelineStore(connection, 0), new PipelineStore(other, 0)];
+      const id = uniqueName('spec');
+      const base = parsePipelineSpec(pipelineSpecYaml('adult-income', id));
+      const rounds = 10;
+      // given two registries applying a different spec each, at the same moments
+      const applied = await Promise.all(
+        stores.map(async (store, s) => {
+          const versions: number[] = [];
+          for (let round = 0; round < rounds; round++) {
+            const windowRows = 1_000 + 100 * round + s;
+            const { stored, created } = await store.apply({
+              ...base,
+              monitoring: { ...base.monitoring, windowRows },
+            });
+            expect(created).toBe(true);
+            versions.push(stored.version);
+          }
+          return versions;
+        }),
+      );
+      // then each got distinct version numbers, and the head is the last of them all
+      const all = applied.flat().sort((a, b) => a - b);
+      expect(all).toEqual(Array.from({ length: 2 * rounds }, (_, i) => i + 1));
+      expect((await stores[0].get(id)).version).toBe(2 * rounds);
+      expect(await connection.collection('pipeline_specs').countDocuments({ pipelineId: id })).toBe(2 * rounds);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('names an unknown pipeline', async () => {
     await expect(new PipelineStore(connection).get(uniqueName('nobody'))).rejects.toBeInstanceOf(UnknownPipelineError);
   });

@@ -1,4 +1,5 @@
 import { PipelineSpecV1 } from '@keel/contracts';
+import { mongoKeyedTable, type Versioned, VersionedDocuments } from '@keel/coordination';
 import { type Connection, type Model, Schema } from 'mongoose';
 import { parse as parseYaml } from 'yaml';
 import { InvalidPipelineSpecError, UnknownPipelineError } from './errors';
@@ -66,16 +67,20 @@ export function parsePipelineSpec(input: string | unknown): PipelineSpecV1 {
   return parsed.data;
 }
 
-const DUPLICATE_KEY = 11000;
+/** A pipeline's state as its revisions (`pipeline_specs`) and head (`pipeline_heads`) hold it, beside `version`. */
+type PipelineState = Omit<PipelineSpecDocument, '_id' | 'version'>;
 
 /**
- * Pipeline specs in MongoDB: an append-only history (`pipeline_specs`) and the current version of each pipeline
- * (`pipeline_heads`). Every service reads specs from here; only the registry's API writes them. Reads are cached
- * briefly: specs change rarely and consumers look them up per event.
+ * Pipeline specs in MongoDB: an append-only history (`pipeline_specs`, `<pipelineId>@<version>`) and the current
+ * version of each pipeline (`pipeline_heads`). A version is claimed by inserting its history document, so of two
+ * registries applying at once exactly one gets each version number; the head is the hint readers start from
+ * (`VersionedDocuments`, docs/design/repositories.md rule 2). Every service reads specs from here; only the
+ * registry's API writes them. Reads are cached briefly: specs change rarely and consumers look them up per event.
  */
 export class PipelineStore {
   private readonly history: Model<PipelineSpecDocument>;
   private readonly heads: Model<PipelineSpecDocument>;
+  private readonly versions: VersionedDocuments<PipelineState>;
   private readonly cache = new Map<string, { value: StoredPipelineSpec; until: number }>();
 
   constructor(
@@ -88,6 +93,10 @@ export class PipelineStore {
     this.heads =
       (connection.models.PipelineHead as Model<PipelineSpecDocument> | undefined) ??
       connection.model<PipelineSpecDocument>('PipelineHead', pipelineHeadSchema);
+    this.versions = new VersionedDocuments<PipelineState>({
+      revisions: mongoKeyedTable(connection, this.history.collection.collectionName),
+      heads: mongoKeyedTable(connection, this.heads.collection.collectionName),
+    });
   }
 
   /** Nothing to index beyond `_id`; kept so callers need not know. */
@@ -100,55 +109,41 @@ export class PipelineStore {
   /** Applies a spec: a new version when it differs from the current one, otherwise the current version. */
   async apply(spec: PipelineSpecV1): Promise<{ stored: StoredPipelineSpec; created: boolean }> {
     const specJson = JSON.stringify(spec);
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const head = await this.heads.findOne({ _id: spec.id }).lean();
-      if (head && head.specJson === specJson) return { stored: toStored(head), created: false };
-      const version = (head?.version ?? 0) + 1;
-      const document = { _id: `${spec.id}@${version}`, pipelineId: spec.id, version, specJson, appliedAt: new Date() };
-      try {
-        // History first: a crash before the head moves leaves a version that the next apply simply supersedes.
-        await this.history.create(document);
-        if (head) {
-          const moved = await this.heads.replaceOne(
-            { _id: spec.id, version: head.version },
-            { ...document, _id: spec.id },
-          );
-          if (moved.modifiedCount === 0) continue;
-        } else {
-          await this.heads.create({ ...document, _id: spec.id });
-        }
-        this.cache.delete(spec.id);
-        return { stored: toStored(document), created: true };
-      } catch (error) {
-        // A concurrent apply took this version number; read again and retry.
-        if ((error as { code?: unknown }).code !== DUPLICATE_KEY) throw error;
-      }
-    }
-    throw new Error(`could not apply pipeline ${spec.id}: too many concurrent updates`);
+    const { current, changed } = await this.versions.update(spec.id, (latest) =>
+      latest?.state.specJson === specJson ? null : { pipelineId: spec.id, specJson, appliedAt: new Date() },
+    );
+    if (changed) this.cache.delete(spec.id);
+    return { stored: toStored(current!), created: changed };
   }
 
   /** Current spec, or UnknownPipelineError (non-retryable: the event goes to the dead-letter topic). */
   async get(pipelineId: string): Promise<StoredPipelineSpec> {
     const cached = this.cache.get(pipelineId);
     if (cached && cached.until > Date.now()) return cached.value;
-    const head = await this.heads.findOne({ _id: pipelineId }).lean();
-    if (!head) throw new UnknownPipelineError(pipelineId);
-    const value = toStored(head);
+    const latest = await this.versions.read(pipelineId);
+    if (!latest) throw new UnknownPipelineError(pipelineId);
+    const value = toStored(latest);
     this.cache.set(pipelineId, { value, until: Date.now() + this.cacheMs });
     return value;
   }
 
+  /** Every pipeline's current spec (an HTTP list: a scan of the heads, each then read as `get` does). */
   async list(): Promise<StoredPipelineSpec[]> {
-    const heads = await this.heads.find().sort({ _id: 1 }).lean();
-    return heads.map(toStored);
+    const heads = await this.heads.find({}, { _id: 1 }).sort({ _id: 1 }).lean();
+    const stored: StoredPipelineSpec[] = [];
+    for (const head of heads) {
+      const latest = await this.versions.read(head._id);
+      if (latest) stored.push(toStored(latest));
+    }
+    return stored;
   }
 }
 
-function toStored(document: PipelineSpecDocument): StoredPipelineSpec {
+function toStored({ version, state }: Versioned<PipelineState>): StoredPipelineSpec {
   return {
-    pipelineId: document.pipelineId,
-    version: document.version,
-    spec: PipelineSpecV1.parse(JSON.parse(document.specJson)),
-    appliedAt: document.appliedAt,
+    pipelineId: state.pipelineId,
+    version,
+    spec: PipelineSpecV1.parse(JSON.parse(state.specJson)),
+    appliedAt: state.appliedAt,
   };
 }

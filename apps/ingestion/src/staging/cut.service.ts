@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   Inject,
   Injectable,
@@ -7,7 +8,14 @@ import {
 } from '@nestjs/common';
 import { type PipelineSpecV1 } from '@keel/contracts';
 import { type StoredPipelineSpec } from '@keel/pipelines';
-import { Infrastructure, ROOT_LOGGER, SERVICE_CONFIG } from '@keel/service-runtime';
+import { type Leases, leasesOn, type LeaseScope, processHolderId, withLease } from '@keel/coordination';
+import {
+  Infrastructure,
+  ROOT_LOGGER,
+  SERVICE_CONFIG,
+  SERVICE_IDENTITY,
+  type ServiceIdentity,
+} from '@keel/service-runtime';
 import { KeelAttr, withSpan } from '@keel/telemetry';
 import { context, type Link, propagation, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { type Logger } from 'pino';
@@ -15,16 +23,27 @@ import { type IngestionConfig } from '../config';
 import { DatasetVersionsService } from '../datasets/dataset-versions.service';
 import { type DatasetVersion } from '../datasets/datasets.repository';
 import { batchSources } from './batch-sources';
+import { CutLogRepository } from './cut-log.repository';
 import { type PendingState, type StagedBatch, StagingRepository } from './staging.repository';
 
 const MAX_LINKS = 64;
+/** A cut renews its lease every third of this; another replica takes an abandoned cut over after it. */
+const CUT_LEASE_TTL_MS = 30_000;
+/** How long a flush waits for another replica's cut of the same pipeline to finish. */
+const CUT_LEASE_WAIT_MS = 120_000;
+const CUT_LEASE_POLL_MS = 250;
+/** How often staging is scanned for batches no process here knows of (another replica's, or one that died). */
+const PENDING_RESCAN_MS = 30_000;
+
+export const cutLeaseName = (pipelineId: string) => `ingestion-cut/${pipelineId}`;
 
 /**
  * Cuts dataset versions from staged batches: when a pipeline's staged rows reach spec.ingestion.batchRows, when
  * its records have been quiet for spec.ingestion.flushAfterMs (a timer), or on demand. One cut per pipeline at a
- * time in this process; the cut is idempotent (content-addressed), so a second replica cutting the same batches
- * writes the same version. The triggers work from in-memory pending state (rebuilt at start-up from one scan), so
- * the timer costs no database query unless something is pending.
+ * time across replicas (a lease per pipeline), each planned in the pipeline's cut log before it writes, so every
+ * staged batch lands in exactly one version. The triggers work from in-memory pending state (rebuilt at start-up
+ * and every PENDING_RESCAN_MS from one scan, which also finds what another replica left behind), so the timer costs
+ * no database query unless something is pending.
  */
 @Injectable()
 export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
@@ -32,6 +51,9 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
   /** Batches staged by this process (or found at start-up) and not cut yet, per pipeline. */
   private readonly pending = new Map<string, PendingState>();
   private readonly logger: Logger;
+  private readonly leases: Leases;
+  private readonly holder: string;
+  private lastRescan = Date.now();
   private timer?: NodeJS.Timeout;
   private ticking = false;
   private stopped = false;
@@ -41,9 +63,13 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
     private readonly staging: StagingRepository,
     private readonly versions: DatasetVersionsService,
     @Inject(SERVICE_CONFIG) private readonly config: IngestionConfig,
+    private readonly cutLog: CutLogRepository,
     @Inject(ROOT_LOGGER) rootLogger: Logger,
+    @Inject(SERVICE_IDENTITY) identity: ServiceIdentity,
   ) {
     this.logger = rootLogger.child({ component: 'cut' });
+    this.leases = leasesOn(infra.mongo);
+    this.holder = processHolderId(identity.name);
   }
 
   /** Before the consumers start: what earlier runs left pending. */
@@ -70,7 +96,7 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
     if (batch.stagedAt > state.newestAt) state.newestAt = batch.stagedAt;
     this.pending.set(spec.id, state);
     if (this.stopped || state.rows < spec.ingestion.batchRows) return;
-    this.cut(spec.id).catch((error: unknown) =>
+    this.cut(spec.id, { wait: false }).catch((error: unknown) =>
       this.logger.error({ err: error, pipelineId: spec.id }, 'batch-size cut failed'),
     );
   }
@@ -79,10 +105,11 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
    * Cuts every staged batch of a pipeline into dataset versions (several when more than batchRows are waiting);
    * returns the last version written, or null when nothing was staged.
    */
-  async cut(pipelineId: string): Promise<DatasetVersion | null> {
-    // Chained per pipeline: a cut that arrives while one runs waits for it, then sees what is left.
+  async cut(pipelineId: string, options: { wait?: boolean } = {}): Promise<DatasetVersion | null> {
+    // Chained per pipeline in this process, and under the pipeline's cut lease across replicas: a cut that arrives
+    // while one runs waits for it (a timed cut leaves another replica's alone), then sees what is left.
     const previous = this.locks.get(pipelineId) ?? Promise.resolve();
-    const run = previous.catch(() => undefined).then(() => this.cutAll(pipelineId));
+    const run = previous.catch(() => undefined).then(() => this.cutAll(pipelineId, options.wait ?? true));
     this.locks.set(pipelineId, run);
     try {
       return await run;
@@ -91,21 +118,57 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
     }
   }
 
-  private async cutAll(pipelineId: string): Promise<DatasetVersion | null> {
+  private async cutAll(pipelineId: string, wait: boolean): Promise<DatasetVersion | null> {
+    for (const deadline = Date.now() + CUT_LEASE_WAIT_MS; ;) {
+      const outcome = await withLease(this.leases, cutLeaseName(pipelineId), this.holder, CUT_LEASE_TTL_MS, (scope) =>
+        this.cutUnderLease(pipelineId, scope),
+      );
+      if (outcome.held) return outcome.value;
+      // Another replica is cutting this pipeline: a timed cut leaves it to that one, a flush waits for it.
+      if (!wait || Date.now() >= deadline) return null;
+      await sleep(CUT_LEASE_POLL_MS);
+    }
+  }
+
+  /**
+   * Finishes the pipeline's unfinished cut, if any, then cuts what is staged, one version at a time. Each cut is
+   * planned (its batches named in the cut log) before anything is written and finished exactly as planned, so a
+   * batch lands in one version even when two cutters ever overlap: both finish the same plan, content-addressed.
+   */
+  private async cutUnderLease(pipelineId: string, scope: LeaseScope): Promise<DatasetVersion | null> {
     const pipeline = await this.infra.pipelines.get(pipelineId);
     const { spec } = pipeline;
     let last: DatasetVersion | null = null;
     try {
       for (;;) {
-        const { batches, dropped } = await this.staging.takePending(pipelineId, spec.ingestion.batchRows);
-        const state = this.pending.get(pipelineId);
-        if (state) state.batches -= dropped;
-        if (batches.length === 0) return last;
-        last = (await this.cutBatches(pipeline, batches)) ?? last;
-        if (state) {
-          state.batches -= batches.length;
-          state.rows -= batches.reduce((sum, batch) => sum + batch.rowCount, 0);
+        scope.assertHeld();
+        const log = await this.cutLog.latest(pipelineId);
+        const basedOn = log?.version ?? 0;
+        const state = log?.state ?? { phase: 'closed' };
+        if (state.phase === 'written') {
+          await this.staging.consume(spec.id, state.batchIds);
+          await this.cutLog.advance(pipelineId, basedOn, { phase: 'closed' });
+          continue;
         }
+        if (state.phase === 'planned') {
+          const batches = await this.staging.load(state.batchIds);
+          scope.assertHeld();
+          const version = await this.cutBatches(pipeline, batches);
+          last = version ?? last;
+          this.forget(pipelineId, batches);
+          const datasetVersionId = version?.datasetVersionId ?? null;
+          await this.cutLog.advance(pipelineId, basedOn, {
+            phase: 'written',
+            batchIds: state.batchIds,
+            datasetVersionId,
+          });
+          continue;
+        }
+        const { batches, dropped } = await this.staging.takePending(pipelineId, spec.ingestion.batchRows);
+        const pending = this.pending.get(pipelineId);
+        if (pending) pending.batches -= dropped;
+        if (batches.length === 0) return last;
+        await this.cutLog.advance(pipelineId, basedOn, { phase: 'planned', batchIds: batches.map((b) => b._id) });
       }
     } finally {
       // Batches staged meanwhile keep the count above zero; at zero (or below, when another replica staged some of
@@ -113,6 +176,14 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
       const state = this.pending.get(pipelineId);
       if (state && state.batches <= 0) this.pending.delete(pipelineId);
     }
+  }
+
+  /** Takes cut batches off this process's pending count. */
+  private forget(pipelineId: string, batches: readonly StagedBatch[]): void {
+    const state = this.pending.get(pipelineId);
+    if (!state) return;
+    state.batches -= batches.length;
+    state.rows -= batches.reduce((sum, batch) => sum + batch.rowCount, 0);
   }
 
   /** One dataset version from batches, in a span continuing the trace of the newest batch and linking the others. */
@@ -138,15 +209,11 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
         'cut dataset version',
         attributes,
         async () => {
-          const ids = batches.map((batch) => batch._id);
-          if (records.length === 0) {
-            // Batches whose every record was dead-lettered: nothing to write, but they are done.
-            await this.staging.consume(spec.id, ids);
-            return null;
-          }
-          // Deleted only once the version is durable (object, document, event): a crash before re-cuts the same bytes.
+          // Batches whose every record was dead-lettered: nothing to write, but they are done.
+          if (records.length === 0) return null;
+          // The batches are deleted only once the version is durable (object, document, event) and the cut log says
+          // so: a crash before re-cuts the same batches, hence the same bytes.
           const version = await this.versions.write(pipeline, records, batchSources(batches));
-          await this.staging.consume(spec.id, ids);
           this.logger.info(
             { pipelineId: spec.id, datasetVersionId: version.datasetVersionId, rows: records.length },
             'dataset version cut',
@@ -163,12 +230,18 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
     if (this.ticking || this.stopped) return;
     this.ticking = true;
     try {
+      if (Date.now() - this.lastRescan >= PENDING_RESCAN_MS) {
+        this.lastRescan = Date.now();
+        for (const [pipelineId, state] of await this.staging.recover()) {
+          if (!this.pending.has(pipelineId)) this.pending.set(pipelineId, state);
+        }
+      }
       for (const [pipelineId, { rows, newestAt }] of [...this.pending]) {
         if (this.locks.has(pipelineId)) continue;
         try {
           const { spec } = await this.infra.pipelines.get(pipelineId);
           const quiet = Date.now() - newestAt.getTime() >= spec.ingestion.flushAfterMs;
-          if (quiet || rows >= spec.ingestion.batchRows) await this.cut(pipelineId);
+          if (quiet || rows >= spec.ingestion.batchRows) await this.cut(pipelineId, { wait: false });
         } catch (error) {
           this.logger.error({ err: error, pipelineId }, 'timed cut failed; retrying on the next tick');
         }

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { DatasetsModule } from '../datasets/datasets.module';
+import { CutLogRepository } from './cut-log.repository';
 import { CutService } from './cut.service';
 import { StagingController } from './staging.controller';
 import { StagingRepository } from './staging.repository';
@@ -8,7 +9,7 @@ import { StagingRepository } from './staging.repository';
 @Module({
   imports: [DatasetsModule],
   controllers: [StagingController],
-  providers: [StagingRepository, CutService],
+  providers: [StagingRepository, CutLogRepository, CutService],
   exports: [StagingRepository, CutService],
 })
 export class StagingModule {}

@@ -193,6 +193,16 @@ export class StagingRepository {
     return { batches: taken.sort((a, b) => a.sequence - b.sequence), dropped: gone.length };
   }
 
+  /** Batches by `_id`, in arrival order (a planned cut's batches; one deleted meanwhile is left out). */
+  async load(ids: readonly string[]): Promise<StagedBatch[]> {
+    const batches: StagedBatch[] = [];
+    for (const id of ids) {
+      const batch = await this.staged.findById(id).lean<StagedBatch>();
+      if (batch) batches.push(batch);
+    }
+    return batches.sort((a, b) => a.sequence - b.sequence);
+  }
+
   /** Once their version is durable: deletes the batches one by one by `_id`, then takes them off the head. */
   async consume(pipelineId: string, ids: readonly string[]): Promise<void> {
     for (const id of ids) await this.staged.deleteOne({ _id: id });
