@@ -38,6 +38,32 @@ export async function stopServices(): Promise<void> {
   );
 }
 
+function launch(name: ServiceName, env: NodeJS.ProcessEnv): void {
+  const { logFile, pidFile } = files(name);
+  startDetached({
+    command: process.execPath,
+    args: ['-r', '@swc-node/register', entryPoint(name)],
+    cwd: repoRoot,
+    env: { OTEL_BSP_SCHEDULE_DELAY: '500', ...env },
+    logFile,
+    pidFile,
+  });
+}
+
+function waitHealthy(name: ServiceName): Promise<void> {
+  const { httpPort } = services.find((service) => service.name === name)!;
+  return waitFor(
+    `${name} /health (log: ${files(name).logFile})`,
+    async () => {
+      const pid = livePid(files(name).pidFile, entryPoint(name));
+      if (pid === undefined) throw new Error(`${name} exited; see ${files(name).logFile}`);
+      const response = await fetch(`http://127.0.0.1:${httpPort}/health`, { signal: AbortSignal.timeout(2_000) });
+      return response.status === 200;
+    },
+    120_000,
+  );
+}
+
 /**
  * (Re)starts every service from the working tree as a background process on Node 24, logs under the stack's run
  * directory, and waits until each `/health` answers 200.
@@ -46,32 +72,23 @@ export async function startServices(env: NodeJS.ProcessEnv = {}): Promise<void> 
   mkdirSync(servicesDir, { recursive: true });
   await stopServices();
   for (const { name } of services) {
-    const { logFile, pidFile } = files(name);
-    startDetached({
-      command: process.execPath,
-      args: ['-r', '@swc-node/register', entryPoint(name)],
-      cwd: repoRoot,
-      env: { OTEL_BSP_SCHEDULE_DELAY: '500', ...env },
-      logFile,
-      pidFile,
-    });
+    launch(name, env);
     // Staggered: seven cold TypeScript compiles at once on two cores slow every one of them down.
     await sleep(300);
   }
-  await Promise.all(
-    services.map(({ name, httpPort }) =>
-      waitFor(
-        `${name} /health (log: ${files(name).logFile})`,
-        async () => {
-          const pid = livePid(files(name).pidFile, entryPoint(name));
-          if (pid === undefined) throw new Error(`${name} exited; see ${files(name).logFile}`);
-          const response = await fetch(`http://127.0.0.1:${httpPort}/health`, { signal: AbortSignal.timeout(2_000) });
-          return response.status === 200;
-        },
-        120_000,
-      ),
-    ),
-  );
+  await Promise.all(services.map(({ name }) => waitHealthy(name)));
+}
+
+/** Starts one service that is not running (the chaos tool brings back one it killed) and waits until it is healthy. */
+export async function startService(name: ServiceName, env: NodeJS.ProcessEnv = {}): Promise<void> {
+  mkdirSync(servicesDir, { recursive: true });
+  if (servicePid(name) === undefined) launch(name, env);
+  await waitHealthy(name);
+}
+
+/** PID of a service this tooling started from this checkout, if it runs. */
+export function servicePid(name: ServiceName): number | undefined {
+  return livePid(files(name).pidFile, entryPoint(name));
 }
 
 export function serviceLogFile(name: ServiceName): string {

@@ -71,6 +71,32 @@ export async function stopProcess(pid: number, pidFile: string, graceMs = 15_000
   rmSync(pidFile, { force: true });
 }
 
+/** True while the process exists and has not exited (a zombie awaiting its parent's wait() has exited). */
+function running(pid: number): boolean {
+  if (!isAlive(pid)) return false;
+  try {
+    // /proc/<pid>/stat: "pid (comm) state ..."; comm may hold spaces and parentheses, so read after the last ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** kill -9 and wait until the process is gone (at most `timeoutMs`). */
+export async function killProcess(pid: number, timeoutMs = 10_000): Promise<void> {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    return; // already gone
+  }
+  const deadline = Date.now() + timeoutMs;
+  while (running(pid)) {
+    if (Date.now() > deadline) throw new Error(`pid ${pid} still runs ${timeoutMs / 1000} s after SIGKILL`);
+    await sleep(50);
+  }
+}
+
 /** True when something accepts TCP connections on 127.0.0.1:port. */
 export function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolvePromise) => {

@@ -7,114 +7,62 @@
  *   stack.ts status   each server's state, version and ports
  *
  * `up` and `down` take optional server names (kafka, minio, ferretdb, jaeger) to act on some only.
+ *
+ * Fault injection (what `npm run chaos` does, by hand; docs/reliability.md):
+ *
+ *   stack.ts kill <server ...>             kill -9, nothing brought back
+ *   stack.ts restart <server ...>          kill -9, then up again on the same data
+ *   stack.ts pause <server> <seconds>      SIGSTOP, SIGCONT after the seconds (clients' calls hang meanwhile)
+ *   stack.ts resume <server ...>           SIGCONT now (ends a pause whose caller was interrupted)
+ *   stack.ts stop-for <server> <seconds>   clean stop, up again after the seconds (connections refused meanwhile)
  */
-import { mkdirSync } from 'node:fs';
-import { livePid, portOpen, startDetached, stopProcess, waitFor } from './processes';
-import { runRoot } from './paths';
-import { provisionServers } from './provision';
-import { type ServerDefinition, serverDirs, servers } from './servers';
+import { down, log, select, status, up } from './lifecycle';
+import { killServer, pauseServer, restartServer, resumeServer, stopServerFor } from './faults';
 
-function log(message: string): void {
-  process.stderr.write(`[stack] ${message}\n`);
-}
-
-function seconds(since: number): string {
-  return `${((Date.now() - since) / 1000).toFixed(1)} s`;
-}
-
-async function portsHeldByOthers(server: ServerDefinition): Promise<number[]> {
-  const held: number[] = [];
-  for (const port of Object.values(server.ports)) if (await portOpen(port)) held.push(port);
-  return held;
-}
-
-async function up(selected: readonly ServerDefinition[]): Promise<void> {
-  const started = Date.now();
-  mkdirSync(runRoot, { recursive: true });
-  await provisionServers(selected, log);
-  const waits: Promise<void>[] = [];
-  for (const server of selected) {
-    const { dataDir, logFile, pidFile } = serverDirs(server);
-    if (livePid(pidFile, server.marker) !== undefined) {
-      waits.push(waitFor(server.name, () => server.ready(logFile), server.startTimeoutMs));
-      continue;
-    }
-    const held = await portsHeldByOthers(server);
-    if (held.length > 0) {
-      // Something else (a Docker container, a system service) already serves these ports: use it if it is ready.
-      if (await server.ready(logFile).catch(() => false)) {
-        log(`${server.name}: ports ${held.join(', ')} are served by a process this script did not start; using it`);
-        continue;
-      }
-      throw new Error(`${server.name}: ports ${held.join(', ')} are taken by another process; free them first`);
-    }
-    mkdirSync(dataDir, { recursive: true });
-    const spec = server.prepare(dataDir);
-    const pid = startDetached({ ...spec, logFile, pidFile, cwd: dataDir });
-    log(`${server.name} starting (pid ${pid}, log ${logFile})`);
-    const t = Date.now();
-    waits.push(
-      waitFor(server.name, () => server.ready(logFile), server.startTimeoutMs).then(() =>
-        log(`${server.name} ready in ${seconds(t)}`),
-      ),
-    );
+function oneServerFor(command: string, args: readonly string[]) {
+  const [name, secondsText] = args;
+  const seconds = Number(secondsText);
+  if (name === undefined || !Number.isFinite(seconds) || seconds <= 0) {
+    throw new Error(`usage: stack.ts ${command} <server> <seconds>`);
   }
-  const results = await Promise.allSettled(waits);
-  const failures = results.flatMap((result) => (result.status === 'rejected' ? [String(result.reason)] : []));
-  if (failures.length > 0) throw new Error(`${failures.join('; ')} (see the logs under ${runRoot})`);
-  log(`stack up in ${seconds(started)}`);
+  return { server: select([name])[0], ms: seconds * 1000 };
 }
 
-async function down(selected: readonly ServerDefinition[]): Promise<void> {
-  await Promise.all(
-    [...selected].reverse().map(async (server) => {
-      const { pidFile } = serverDirs(server);
-      const pid = livePid(pidFile, server.marker);
-      if (pid === undefined) return;
-      await stopProcess(pid, pidFile);
-      log(`${server.name} stopped (pid ${pid})`);
-    }),
-  );
+function someServers(command: string, names: readonly string[]) {
+  if (names.length === 0) throw new Error(`usage: stack.ts ${command} <server ...>`);
+  return select(names);
 }
 
-async function status(): Promise<boolean> {
-  let allReady = true;
-  const rows = [['server', 'state', 'version', 'ports', 'pid']];
-  for (const server of servers) {
-    const { logFile, pidFile } = serverDirs(server);
-    const pid = livePid(pidFile, server.marker);
-    const ready = await server.ready(logFile).catch(() => false);
-    const state = ready ? (pid ? 'running' : 'running (external)') : pid ? 'starting' : 'stopped';
-    if (!ready) allReady = false;
-    const ports = Object.entries(server.ports)
-      .map(([role, port]) => `${role}=${port}`)
-      .join(' ');
-    rows.push([server.name, state, server.version, ports, pid ? String(pid) : '-']);
-  }
-  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
-  for (const row of rows) process.stdout.write(`${row.map((cell, i) => cell.padEnd(widths[i])).join('  ')}\n`);
-  return allReady;
-}
-
-/** Optional server names after the command restrict it to those servers. */
-function select(names: readonly string[]): readonly ServerDefinition[] {
-  if (names.length === 0) return servers;
-  const unknown = names.filter((name) => !servers.some((server) => server.name === name));
-  if (unknown.length > 0) throw new Error(`unknown server(s): ${unknown.join(', ')}`);
-  return servers.filter((server) => names.includes(server.name));
-}
-
-async function main(command: string | undefined, names: readonly string[]): Promise<void> {
+async function main(command: string | undefined, args: readonly string[]): Promise<void> {
   switch (command) {
     case 'up':
-      return up(select(names));
+      return up(select(args));
     case 'down':
-      return down(select(names));
+      return down(select(args));
     case 'status':
       if (!(await status())) process.exitCode = 3;
       return;
+    case 'kill':
+      for (const server of someServers(command, args)) await killServer(server);
+      return;
+    case 'restart':
+      for (const server of someServers(command, args)) await restartServer(server);
+      return;
+    case 'pause': {
+      const { server, ms } = oneServerFor(command, args);
+      return pauseServer(server, ms);
+    }
+    case 'resume':
+      for (const server of someServers(command, args)) resumeServer(server);
+      return;
+    case 'stop-for': {
+      const { server, ms } = oneServerFor(command, args);
+      return stopServerFor(server, ms);
+    }
     default:
-      throw new Error(`usage: stack.ts up|down|status [server ...] (got ${command ?? 'nothing'})`);
+      throw new Error(
+        `usage: stack.ts up|down|status [server ...] | kill|restart|resume <server ...> | pause|stop-for <server> <seconds> (got ${command ?? 'nothing'})`,
+      );
   }
 }
 

@@ -1,4 +1,4 @@
-import { type ClientUnaryCall, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { type ClientOptions, type ClientUnaryCall, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { type PipelineSpecV1, type Scalar } from '@keel/contracts';
 import {
   type DeepPartial,
@@ -32,13 +32,14 @@ type Unary<Request, Response> = (
  * A client of serving's `inference.GRPCInferenceService` (Open Inference Protocol v2), typed by the generated code;
  * any OIP v2 client works the same. Requests are partial messages; failures reject with the grpc-js ServiceError
  * (`code`, `details`). The caller's trace context travels in each call's metadata, so the caller's trace continues
- * in serving whether or not grpc-js is instrumented in this process.
+ * in serving whether or not grpc-js is instrumented in this process. `options` are grpc-js channel options (e.g. a
+ * short reconnect backoff for a client that must notice at once when a restarted server is back).
  */
 export class InferenceClient {
   private readonly client: GRPCInferenceServiceClient;
 
-  constructor(address: string = SERVING_GRPC_ADDRESS) {
-    this.client = new GRPCInferenceServiceClient(address, credentials.createInsecure());
+  constructor(address: string = SERVING_GRPC_ADDRESS, options: ClientOptions = {}) {
+    this.client = new GRPCInferenceServiceClient(address, credentials.createInsecure(), options);
   }
 
   serverLive(): Promise<ServerLiveResponse> {
