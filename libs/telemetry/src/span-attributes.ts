@@ -43,6 +43,13 @@ export const KeelAttr = {
   /** Prefix of one attribute per holdout metric: `keel.metric.auc`, `keel.metric.rmse`, ... */
   METRIC_PREFIX: 'keel.metric.',
   TRAINING_REQUEST_DUPLICATE: 'keel.training_request.duplicate',
+  /** The worker-pool task a span ran (`parseCsvTask`), and the thread it ran on. */
+  WORKER_TASK: 'keel.worker.task',
+  WORKER_THREAD_ID: 'keel.worker.thread_id',
+  /** Attributes of a `worker.progress` event: the step, and how far it got when the worker knows. */
+  WORKER_STAGE: 'keel.worker.stage',
+  WORKER_DONE: 'keel.worker.done',
+  WORKER_TOTAL: 'keel.worker.total',
 } as const;
 
 export type KeelAttrName = (typeof KeelAttr)[keyof typeof KeelAttr];
