@@ -213,7 +213,13 @@ describe('serving against the real stack', () => {
     });
     const viaContents = await client.modelInfer({ modelName: pipelineId, inputs: tensors });
     expect(viaRaw.outputs.map((o) => o.name)).toEqual(['probability']);
-    expect(viaRaw.outputs[0].contents!.fp64Contents).toEqual(viaContents.outputs[0].contents!.fp64Contents);
+    // Raw in, raw out: the probabilities come back as little-endian doubles in raw_output_contents.
+    expect(viaRaw.outputs[0].contents).toBeUndefined();
+    const rawProbabilities = Buffer.from(viaRaw.rawOutputContents[0]);
+    const probabilities = Array.from({ length: rawProbabilities.length / 8 }, (_, i) =>
+      rawProbabilities.readDoubleLE(i * 8),
+    );
+    expect(probabilities).toEqual(viaContents.outputs[0].contents!.fp64Contents);
     expect(viaRaw.id).toMatch(/.+/);
   });
 
@@ -240,6 +246,118 @@ describe('serving against the real stack', () => {
     );
     expect(error?.code).toBe(status.INVALID_ARGUMENT);
     expect(error?.details).toMatch(named);
+  });
+
+  describe('the REST binding (KServe v2)', () => {
+    const v2 = (path: string, init?: RequestInit) => fetch(`${service.httpUrl}/v2${path}`, init);
+    /** The Adult rows as REST JSON inputs: numbers (null when missing) and strings. */
+    const jsonInputs = (count: number) =>
+      columnTensors(spec, rows.slice(0, count)).map((t) => ({
+        name: t.name,
+        datatype: t.datatype,
+        shape: t.shape,
+        data:
+          t.datatype === 'BYTES'
+            ? t.contents!.bytesContents!.map((b) => Buffer.from(b!).toString())
+            : t.contents!.fp64Contents!.map((v) => (Number.isNaN(v) ? null : v)),
+      }));
+    /** What the REST binding answers: an inference, or an error. */
+    interface RestAnswer {
+      model_name: string;
+      model_version: string;
+      id: string;
+      parameters: Record<string, string>;
+      outputs: { name: string; data?: (number | string)[] }[];
+      error?: string;
+    }
+    const answerOf = async (response: Response) => (await response.json()) as RestAnswer;
+    const postJson = (path: string, body: unknown) =>
+      v2(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+    it('answers health, server metadata, model metadata and readiness, per version too', async () => {
+      expect(await (await v2('/health/live')).json()).toEqual({ live: true });
+      expect(await (await v2('/health/ready')).json()).toEqual({ ready: true });
+      expect(await (await v2('')).json()).toMatchObject({ name: 'keel-serving', extensions: ['binary_tensor_data'] });
+      const metadata = await (await v2(`/models/${pipelineId}`)).json();
+      expect(metadata).toEqual(await client.modelMetadata({ name: pipelineId }));
+      expect((await v2(`/models/${pipelineId}/ready`)).status).toBe(200);
+      expect((await v2(`/models/${pipelineId}/versions/1/ready`)).status).toBe(200);
+      expect((await v2(`/models/${pipelineId}/versions/9/ready`)).status).toBe(503);
+      expect((await v2('/models/nobody-here')).status).toBe(404);
+    });
+
+    it('infers over JSON with the same answers as gRPC, echoing the id and naming the prediction', async () => {
+      const viaGrpc = await client.modelInfer({ modelName: pipelineId, inputs: columnTensors(spec, rows.slice(0, 3)) });
+      const response = await postJson(`/models/${pipelineId}/versions/1/infer`, {
+        id: 'rest-1',
+        inputs: jsonInputs(3),
+      });
+      expect(response.status).toBe(200);
+      const body = await answerOf(response);
+      expect(body).toMatchObject({ model_name: pipelineId, model_version: '1', id: 'rest-1' });
+      expect(body.parameters.prediction_id).toMatch(/^[0-9a-f-]{36}$/);
+      expect(body.outputs[0]).toEqual({
+        name: 'probability',
+        datatype: 'FP64',
+        shape: [3],
+        data: viaGrpc.outputs[0].contents!.fp64Contents,
+      });
+      expect(body.outputs[1].data).toEqual(
+        viaGrpc.outputs[1].contents!.bytesContents.map((b) => Buffer.from(b).toString()),
+      );
+    });
+
+    it('infers with the binary-data extension: binary inputs in, the outputs asked for in binary out', async () => {
+      const inputs = jsonInputs(2);
+      const binary: Buffer[] = [];
+      const header = {
+        inputs: inputs.map((input) => {
+          if (input.name !== 'age') return input;
+          const bytes = Buffer.alloc(16);
+          (input.data as number[]).forEach((v, i) => bytes.writeDoubleLE(v, i * 8));
+          binary.push(bytes);
+          return {
+            name: input.name,
+            datatype: input.datatype,
+            shape: input.shape,
+            parameters: { binary_data_size: 16 },
+          };
+        }),
+        outputs: [{ name: 'probability', parameters: { binary_data: true } }, { name: 'label' }],
+      };
+      const json = Buffer.from(JSON.stringify(header));
+      const response = await v2(`/models/${pipelineId}/infer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(json.length) },
+        body: Buffer.concat([json, ...binary]),
+      });
+      expect(response.status).toBe(200);
+      const bytes = Buffer.from(await response.arrayBuffer());
+      const split = Number(response.headers.get('inference-header-content-length'));
+      const answer = JSON.parse(bytes.subarray(0, split).toString());
+      expect(answer.outputs[0]).toEqual({
+        name: 'probability',
+        datatype: 'FP64',
+        shape: [2],
+        parameters: { binary_data_size: 16 },
+      });
+      const probabilities = [bytes.readDoubleLE(split), bytes.readDoubleLE(split + 8)];
+      const viaJson = await answerOf(await postJson(`/models/${pipelineId}/infer`, { inputs }));
+      expect(probabilities).toEqual(viaJson.outputs[0].data);
+      expect(answer.outputs[1].data).toEqual(viaJson.outputs[1].data);
+    });
+
+    it('answers 400 naming the input for a wrong one, 404 for a model not served, with an error body', async () => {
+      const wrong = jsonInputs(1).map((input) => (input.name === 'age' ? { ...input, shape: [7] } : input));
+      const bad = await postJson(`/models/${pipelineId}/infer`, { inputs: wrong });
+      expect(bad.status).toBe(400);
+      expect((await answerOf(bad)).error).toMatch(/"age".*\[7\]/);
+      const unknown = await postJson('/models/nobody-here/infer', { inputs: jsonInputs(1) });
+      expect(unknown.status).toBe(404);
+      expect((await answerOf(unknown)).error).toMatch(/nobody-here/);
+      const malformed = await postJson(`/models/${pipelineId}/infer`, { inputs: 'none' });
+      expect(malformed.status).toBe(400);
+    });
   });
 
   it('answers NOT_FOUND for an unknown model or a version that is not loaded', async () => {

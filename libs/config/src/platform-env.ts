@@ -30,10 +30,16 @@ export type PlatformConfig = z.infer<typeof platformEnvSchema>;
  * Environment schema of one service: the platform variables plus where it listens. The defaults are the service's
  * ports in the local stack; hosts default to loopback and containers set 0.0.0.0.
  */
-export function serviceEnvSchema(defaults: { httpPort: number; grpcPort?: number }) {
+export function serviceEnvSchema(defaults: { httpPort: number; grpcPort?: number; httpMaxJsonBytes?: number }) {
   const listen = z.object({
     HTTP_HOST: z.string().min(1).default('127.0.0.1'),
     HTTP_PORT: envPort.default(defaults.httpPort),
+    /** Largest JSON request body the HTTP API parses; larger ones get 413. */
+    HTTP_MAX_JSON_BYTES: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(defaults.httpMaxJsonBytes ?? 1024 * 1024),
     GRPC_HOST: z.string().min(1).default('127.0.0.1'),
     GRPC_PORT: defaults.grpcPort === undefined ? envPort.optional() : envPort.default(defaults.grpcPort),
   });

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { type INestApplication, Module, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { type NestExpressApplication } from '@nestjs/platform-express';
 import { ConfigError, loadConfig, type ServiceConfig, type serviceEnvSchema } from '@keel/config';
 import { type Telemetry } from '@keel/telemetry';
 import { Logger as NestPinoLogger } from 'nestjs-pino';
@@ -51,7 +52,21 @@ export async function startService<Schema extends ReturnType<typeof serviceEnvSc
   })
   class ServiceRootModule {}
 
-  const app = await NestFactory.create(ServiceRootModule, { bufferLogs: true, abortOnError: false });
+  // Body parsers registered here rather than by Nest's defaults, to size the JSON limit from the environment and to
+  // leave alone bodies that only start with JSON (the Open Inference Protocol's binary extension declares its JSON
+  // header's length): their handler reads them whole.
+  const app = await NestFactory.create<NestExpressApplication>(ServiceRootModule, {
+    bufferLogs: true,
+    abortOnError: false,
+    bodyParser: false,
+  });
+  app.useBodyParser('json', {
+    limit: config.HTTP_MAX_JSON_BYTES,
+    type: (request) =>
+      /^application\/([\w.+-]+\+)?json\b/i.test(request.headers['content-type'] ?? '') &&
+      request.headers['inference-header-content-length'] === undefined,
+  });
+  app.useBodyParser('urlencoded', { extended: true });
   app.useLogger(app.get(NestPinoLogger));
   await app.listen(config.HTTP_PORT, config.HTTP_HOST);
   const httpPort = Number(new URL(await app.getUrl()).port);

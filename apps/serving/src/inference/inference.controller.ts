@@ -4,7 +4,7 @@ import { type GRPCInferenceServiceServer, GRPCInferenceServiceService } from '@k
 import { GrpcServer, ROOT_LOGGER, SERVICE_IDENTITY, type ServiceIdentity } from '@keel/service-runtime';
 import { type Logger } from 'pino';
 import { grpcStatusOf } from './inference-errors';
-import { InferenceService } from './inference.service';
+import { InferenceService, SERVER_NAME } from './inference.service';
 
 export const INFERENCE_SERVICE_NAME = 'inference.GRPCInferenceService';
 
@@ -27,7 +27,7 @@ export class InferenceController implements OnModuleInit {
       serverLive: this.unary(() => ({ live: true })),
       serverReady: this.unary(() => ({ ready: this.inference.isServerReady() })),
       modelReady: this.unary((request) => ({ ready: this.inference.isModelReady(request.name, request.version) })),
-      serverMetadata: this.unary(() => ({ name: 'keel-serving', version: this.identity.version, extensions: [] })),
+      serverMetadata: this.unary(() => ({ name: SERVER_NAME, version: this.identity.version, extensions: [] })),
       modelMetadata: this.unary((request) => this.inference.metadata(request.name, request.version)),
       modelInfer: this.unary((request) => this.inference.infer(request)),
     };

@@ -10,7 +10,7 @@ import { type LoadedModel, type ModelOutputs } from '../models/loaded-model';
 import { ModelStore } from '../models/model-store';
 import { grpcStatusOf, ModelNotFoundError, statusName } from './inference-errors';
 import { InferenceMetrics } from './inference-metrics';
-import { encodeOutputs, selectOutputs } from './output-codec';
+import { encodeOutputs, selectOutputs, toRawOutputs } from './output-codec';
 import { PredictionLogService } from './prediction-log.service';
 import { decodeInferInputs, InvalidInferInputError, type InputRow } from './tensor-codec';
 
@@ -19,6 +19,9 @@ import { decodeInferInputs, InvalidInferInputError, type InputRow } from './tens
  * the label that later reports its outcome) is `<prediction_id>-<i>`.
  */
 export const PREDICTION_ID_PARAMETER = 'prediction_id';
+
+/** The server's name in ServerMetadata, over gRPC and REST. */
+export const SERVER_NAME = 'keel-serving';
 
 /** Open Inference Protocol v2 semantics over the loaded models; transport-free so it is testable alone. */
 @Injectable()
@@ -74,13 +77,15 @@ export class InferenceService {
     // The server names the prediction: unique whatever id the client sent, so replicas and clients never collide.
     const predictionId = randomUUID();
     span.setAttribute(KeelAttr.PREDICTION_ID, predictionId);
+    const encoded = encodeOutputs(outputs, selected, rows.length);
+    // Outputs mirror the request's encoding: raw inputs in, raw outputs out (what Triton's clients read).
+    const sentRaw = (request.rawInputContents?.length ?? 0) > 0;
     const response: ModelInferResponse = {
       modelName: loaded.pipelineId,
       modelVersion: String(loaded.version),
       id,
       parameters: { [PREDICTION_ID_PARAMETER]: { stringParam: predictionId } },
-      outputs: encodeOutputs(outputs, selected, rows.length),
-      rawOutputContents: [],
+      ...(sentRaw ? toRawOutputs(encoded) : { outputs: encoded, rawOutputContents: [] }),
     };
     this.metrics.rows.inc({ model: loaded.pipelineId }, rows.length);
     this.predictionLog.schedule(

@@ -60,3 +60,40 @@ export function encodeOutputs(
     return { name: output.name, datatype: output.datatype, shape: [rows], parameters: {}, contents };
   });
 }
+
+/**
+ * The bytes of one tensor as the protocol's raw encodings carry them (gRPC `raw_output_contents`, the REST binary
+ * extension): FP64 as little-endian doubles, BYTES as 4-byte little-endian lengths each followed by its bytes.
+ */
+export function rawTensorBytes(datatype: string, contents: InferTensorContents): Buffer {
+  if (datatype === 'BYTES') {
+    const parts: Buffer[] = [];
+    for (const element of contents.bytesContents) {
+      const length = Buffer.alloc(4);
+      length.writeUInt32LE(element.length);
+      parts.push(length, Buffer.from(element.buffer, element.byteOffset, element.byteLength));
+    }
+    return Buffer.concat(parts);
+  }
+  if (datatype === 'FP64') {
+    const values = contents.fp64Contents;
+    const bytes = Buffer.allocUnsafe(values.length * 8);
+    for (let i = 0; i < values.length; i++) bytes.writeDoubleLE(values[i], i * 8);
+    return bytes;
+  }
+  throw new Error(`no raw encoding for output datatype ${datatype}`);
+}
+
+/**
+ * Moves every output's values from `contents` to `raw_output_contents`, in output order: the answer to a request
+ * that sent its inputs raw, as Triton's clients expect (they read raw outputs).
+ */
+export function toRawOutputs(outputs: readonly InferOutputTensor[]): {
+  outputs: InferOutputTensor[];
+  rawOutputContents: Buffer[];
+} {
+  return {
+    outputs: outputs.map((output) => ({ ...output, contents: undefined })),
+    rawOutputContents: outputs.map((output) => rawTensorBytes(output.datatype, output.contents ?? NO_VALUES)),
+  };
+}
