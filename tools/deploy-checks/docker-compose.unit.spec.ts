@@ -51,7 +51,7 @@ describe('docker-compose.yml', () => {
       expect(config.GRPC_PORT).toBe('grpcPort' in local ? local.grpcPort : undefined);
       expect(service.ports).toContain(`127.0.0.1:${config.HTTP_PORT}:${config.HTTP_PORT}`);
       if (config.GRPC_PORT) expect(service.ports).toContain(`127.0.0.1:${config.GRPC_PORT}:${config.GRPC_PORT}`);
-      expect(service.healthcheck?.test.join(' ')).toContain(`:${config.HTTP_PORT}/health`);
+      expect(service.healthcheck?.test.join(' ')).toContain(`:${config.HTTP_PORT}/health/ready'`);
       expect(service.build?.args?.APP).toBe(name);
     });
 

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { type PlatformConfig, platformConfigProblems } from '@keel/config';
 import { parseAllDocuments } from 'yaml';
 import { services as localServices } from '../services/services';
 import { serviceSchemas } from './service-schemas';
@@ -17,6 +18,8 @@ interface K8sDocument {
           env?: { name: string; value: string }[];
           ports?: { name: string; containerPort: number }[];
           readinessProbe?: { httpGet: { path: string } };
+          livenessProbe?: { httpGet: { path: string } };
+          startupProbe?: { httpGet: { path: string } };
         }[];
       };
     };
@@ -54,7 +57,11 @@ describe('deploy/k8s', () => {
       const ports = Object.fromEntries((container!.ports ?? []).map((p) => [p.name, p.containerPort]));
       expect(ports.http).toBe(config.HTTP_PORT);
       expect(ports.grpc).toBe(config.GRPC_PORT);
-      expect(container!.readinessProbe?.httpGet.path).toBe('/health');
+      // Liveness never depends on a dependency (an outage must not restart every pod); readiness does.
+      expect(container!.readinessProbe?.httpGet.path).toBe('/health/ready');
+      expect(container!.livenessProbe?.httpGet.path).toBe('/health/live');
+      expect(container!.startupProbe?.httpGet.path).toBe('/health/live');
+      expect(platformConfigProblems(parsed.data as PlatformConfig)).toEqual([]);
       const loopback = Object.entries(parsed.data as Record<string, unknown>).filter(
         ([, value]) => typeof value === 'string' && /127\.0\.0\.1|localhost/.test(value),
       );

@@ -1,2 +1,8 @@
 export { ConfigError, envBoolean, envList, envPort, loadConfig } from './load-config';
-export { platformEnvSchema, type PlatformConfig, type ServiceConfig, serviceEnvSchema } from './platform-env';
+export {
+  platformConfigProblems,
+  platformEnvSchema,
+  type PlatformConfig,
+  type ServiceConfig,
+  serviceEnvSchema,
+} from './platform-env';

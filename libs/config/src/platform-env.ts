@@ -22,9 +22,60 @@ export const platformEnvSchema = z.object({
   OTEL_SDK_DISABLED: envBoolean.default(false),
   /** How long graceful shutdown may take before the process exits anyway. */
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  /**
+   * How long an instance stays up, unready, after SIGTERM before it stops taking work, so load balancers and
+   * Kubernetes endpoints stop sending to it first. 0 locally; a few seconds in a cluster.
+   */
+  SHUTDOWN_DRAIN_DELAY_MS: z.coerce.number().int().min(0).default(0),
+  /** First wait before retrying a record whose handler failed retryably; waits double from here. */
+  RETRY_INITIAL_DELAY_MS: z.coerce.number().int().positive().default(500),
+  /** Longest wait between two attempts at one record. */
+  RETRY_MAX_DELAY_MS: z.coerce.number().int().positive().default(30_000),
+  /**
+   * How long a record may keep failing retryably before it is dead-lettered; well above a minute-long outage of any
+   * server. Its partition is paused meanwhile, the others keep flowing.
+   */
+  RETRY_BUDGET_MS: z.coerce.number().int().positive().default(600_000),
+  /** How long a crashed consumer may take to come back before the process exits for its supervisor to restart it. */
+  CONSUMER_RESTART_TIMEOUT_MS: z.coerce.number().int().positive().default(300_000),
+  /** How long processed-event ids are kept for deduplication; longer than any topic's retention. */
+  PROCESSED_EVENT_RETENTION_MS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(14 * 24 * 3_600_000),
+  /** How often expired processed-event ids are swept (a collection scan: the store has no TTL index). */
+  PROCESSED_EVENT_SWEEP_INTERVAL_MS: z.coerce.number().int().positive().default(3_600_000),
+  /** Replication factor of the topics Keel creates: 1 on the local single broker, 3 on a real cluster. */
+  KAFKA_REPLICATION_FACTOR: z.coerce.number().int().min(1).max(32).default(1),
+  /** `min.insync.replicas` of the topics Keel creates; at most the replication factor. */
+  KAFKA_MIN_INSYNC_REPLICAS: z.coerce.number().int().min(1).max(32).default(1),
+  /** Partitions of the topics Keel creates. */
+  KAFKA_TOPIC_PARTITIONS: z.coerce.number().int().min(1).max(1_000).default(3),
 });
 
 export type PlatformConfig = z.infer<typeof platformEnvSchema>;
+
+/**
+ * Rules across platform variables, checked at start-up after the schema (a refined schema could no longer be
+ * extended by the apps). Returns the problems in ConfigError's shape; empty when the values agree.
+ */
+export function platformConfigProblems(config: PlatformConfig): { variable: string; problem: string }[] {
+  const problems: { variable: string; problem: string }[] = [];
+  if (config.KAFKA_MIN_INSYNC_REPLICAS > config.KAFKA_REPLICATION_FACTOR) {
+    problems.push({
+      variable: 'KAFKA_MIN_INSYNC_REPLICAS',
+      problem: `${config.KAFKA_MIN_INSYNC_REPLICAS} exceeds KAFKA_REPLICATION_FACTOR ${config.KAFKA_REPLICATION_FACTOR}: no write could ever be acknowledged`,
+    });
+  }
+  if (config.RETRY_INITIAL_DELAY_MS > config.RETRY_MAX_DELAY_MS) {
+    problems.push({
+      variable: 'RETRY_INITIAL_DELAY_MS',
+      problem: `${config.RETRY_INITIAL_DELAY_MS} exceeds RETRY_MAX_DELAY_MS ${config.RETRY_MAX_DELAY_MS}`,
+    });
+  }
+  return problems;
+}
 
 /**
  * Environment schema of one service: the platform variables plus where it listens. The defaults are the service's

@@ -16,6 +16,8 @@ export interface DeadLetterFailure {
   error: unknown;
   consumer: string;
   attempts: number;
+  /** The dead letter's `dlq_reason`; the error's message when absent. */
+  reason?: string;
 }
 
 /** Where records go when they cannot be processed. Sending must be durable before it resolves. */
@@ -56,7 +58,8 @@ export class KafkaDeadLetterSink implements DeadLetterSink {
     const byTopic = new Map<string, Message[]>();
     for (const { record, failure } of letters) {
       const topic = deadLetterTopic(record.topic);
-      const message = failure.error instanceof Error ? failure.error.message : String(failure.error);
+      const message =
+        failure.reason ?? (failure.error instanceof Error ? failure.error.message : String(failure.error));
       const messages = byTopic.get(topic) ?? [];
       byTopic.set(topic, messages);
       messages.push({

@@ -6,18 +6,35 @@ export {
   type InboundRecord,
   KafkaDeadLetterSink,
 } from './dead-letter';
-export { errorCode, isRetryable, NonRetryableError, SchemaValidationError } from './errors';
-export { EventConsumer, type EventConsumerOptions } from './event-consumer';
+export {
+  classifyFailure,
+  errorCode,
+  type FailureClass,
+  isRetryable,
+  NonRetryableError,
+  SchemaValidationError,
+} from './errors';
+export {
+  ConsumerFailedError,
+  type ConsumerState,
+  type ConsumerStatus,
+  EventConsumer,
+  type EventConsumerOptions,
+} from './event-consumer';
 export { EventPublisher, type PublishOptions } from './event-publisher';
-export { createKafka, createProducer, ensureTopics } from './kafka-client';
+export { createKafka, createProducer, ensureTopics, type TopicSettings } from './kafka-client';
 export { type MessagingLogger, silentLogger } from './logger';
 export { InMemoryProcessedEventStore, MongoProcessedEventStore, type ProcessedEventStore } from './processed-events';
 export {
+  type AttemptResult,
   type ConsumedEvent,
-  defaultRetryPolicy,
   type EventHandler,
+  freshRetryState,
   type ProcessOutcome,
+  RecordNotSettledError,
   RecordProcessor,
-  type RetryPolicy,
+  type RecordProcessorDeps,
+  type RecordRetryState,
 } from './record-processor';
+export { backoffDelay, defaultRetryPolicy, type RetryPolicy, withinBudget } from './retry';
 export { RecordingProducer, type SentMessage } from './test-support/recording-producer';

@@ -32,24 +32,36 @@ export function createProducer(kafka: Kafka): Producer {
   });
 }
 
+/** How Keel's topics are created: partitions, replication factor and `min.insync.replicas`. */
+export interface TopicSettings {
+  topics?: readonly string[];
+  partitions?: number;
+  replicationFactor?: number;
+  /** Written as the topic's `min.insync.replicas`; with acks from all replicas, a write survives that many losses. */
+  minInsyncReplicas?: number;
+}
+
 /**
  * Creates every contract topic and its dead-letter topic if missing. Topics are explicit rather than auto-created so
- * partition counts are ours and a typo in a topic name fails instead of silently creating a new topic.
+ * partition counts and replication are ours and a typo in a topic name fails instead of silently creating a new
+ * topic. Existing topics are left as they are (changing replication is an operator's reassignment, not a start-up
+ * side effect). Two replicas creating the same topic at once is not an error.
  */
-export async function ensureTopics(
-  admin: Admin,
-  opts: { topics?: readonly string[]; partitions?: number; replicationFactor?: number } = {},
-): Promise<void> {
+export async function ensureTopics(admin: Admin, opts: TopicSettings = {}): Promise<void> {
   const wanted = opts.topics ?? allTopics();
   const existing = new Set(await admin.listTopics());
   const missing = wanted.filter((topic) => !existing.has(topic));
   if (missing.length === 0) return;
+  const minInsync = opts.minInsyncReplicas;
   await admin.createTopics({
     waitForLeaders: true,
     topics: missing.map((topic) => ({
       topic,
       numPartitions: opts.partitions ?? 3,
       replicationFactor: opts.replicationFactor ?? 1,
+      ...(minInsync === undefined
+        ? {}
+        : { configEntries: [{ name: 'min.insync.replicas', value: String(minInsync) }] }),
     })),
   });
 }

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { deadLetterTopic, defineEvent, type EventContract } from '@keel/contracts';
+import { deadLetterTopic, defineEvent, encodeCloudEventHeaders, type EventContract } from '@keel/contracts';
 import { startTelemetry, type Telemetry } from '@keel/telemetry';
 import {
   eventually,
@@ -21,6 +21,7 @@ import { EventConsumer } from './event-consumer';
 import { EventPublisher } from './event-publisher';
 import { createProducer, ensureTopics } from './kafka-client';
 import { silentLogger } from './logger';
+import { type RetryPolicy } from './retry';
 import { MongoProcessedEventStore } from './processed-events';
 
 function testContract(topic: string) {
@@ -62,14 +63,21 @@ describe('messaging against real Kafka and FerretDB', () => {
     await telemetry?.shutdown();
   });
 
-  async function startConsumer(contract: EventContract, handle: (name: string, id: string) => Promise<void>) {
-    await ensureTopics(admin, { topics: [contract.topic, deadLetterTopic(contract.topic)], partitions: 1 });
+  async function startConsumer(
+    contract: EventContract,
+    handle: (name: string, id: string) => Promise<void>,
+    options: { partitions?: number; retry?: RetryPolicy; groupId?: string } = {},
+  ) {
+    await ensureTopics(admin, {
+      topics: [contract.topic, deadLetterTopic(contract.topic)],
+      partitions: options.partitions ?? 1,
+    });
     const consumer = new EventConsumer(kafka, {
-      groupId: uniqueName('group'),
+      groupId: options.groupId ?? uniqueName('group'),
       store,
       deadLetters: new KafkaDeadLetterSink(producer),
       logger: silentLogger,
-      retry: { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 10 },
+      retry: options.retry ?? { maxAttempts: 2, initialDelayMs: 10, maxDelayMs: 10 },
     }).on(contract, async (event) => handle((event.data as { name: string }).name, event.id));
     consumers.push(consumer);
     await consumer.start();
@@ -110,6 +118,55 @@ describe('messaging against real Kafka and FerretDB', () => {
     expect(dead.headers[DLQ_HEADERS.attempts]).toBe('1');
     expect(dead.headers[DLQ_HEADERS.originalTopic]).toBe(contract.topic);
     expect(dead.headers[DLQ_HEADERS.consumer]).toMatch(/^group-/);
+  });
+
+  it('waits out a retryable failure on its own partition while the other partition keeps flowing', async () => {
+    const contract = testContract(`test.${uniqueName('pause')}.sent.v1`);
+    const groupId = uniqueName('group');
+    const handled: string[] = [];
+    let failures = 0;
+    await startConsumer(
+      contract,
+      async (name) => {
+        if (name === 'waits' && !handled.includes('flows')) {
+          failures += 1;
+          throw Object.assign(new Error('object storage unavailable'), { retryable: true });
+        }
+        handled.push(name);
+      },
+      { partitions: 2, groupId, retry: { initialDelayMs: 100, maxDelayMs: 400, budgetMs: 60_000 } },
+    );
+    const deadLetters = await TopicRecorder.start({ topics: [deadLetterTopic(contract.topic)], kafka });
+    const send = (partition: number, name: string) =>
+      producer.send({
+        topic: contract.topic,
+        messages: [
+          {
+            partition,
+            value: JSON.stringify({ name }),
+            headers: encodeCloudEventHeaders({
+              id: name,
+              source: '/keel/test',
+              type: contract.topic,
+              specversion: '1.0',
+            }),
+          },
+        ],
+      });
+    await send(0, 'waits');
+    await eventually('the first failure', async () => (failures > 0 ? true : undefined));
+    await send(1, 'flows');
+
+    await eventually('both records handled', async () => (handled.length === 2 ? true : undefined));
+    expect(handled).toEqual(['flows', 'waits']);
+    const committed = await eventually('both offsets committed', async () => {
+      const [offsets] = await admin.fetchOffsets({ groupId, topics: [contract.topic] });
+      const byPartition = Object.fromEntries(offsets.partitions.map((p) => [p.partition, p.offset]));
+      return byPartition[0] === '1' && byPartition[1] === '1' ? byPartition : undefined;
+    });
+    expect(committed).toEqual({ 0: '1', 1: '1' });
+    await deadLetters.stop();
+    expect(deadLetters.events).toEqual([]);
   });
 
   it('continues a producer process span in the consumer as one trace in Jaeger', async () => {

@@ -49,4 +49,31 @@ describe('mongoose against the real Mongo-compatible server', () => {
     expect(await store.has(consumer, 'e1')).toBe(true);
     expect(await connection.collection('processed_events').countDocuments({ consumer })).toBe(1);
   });
+
+  it('sweeps ids recorded before the retention cutoff and keeps the newer ones', async () => {
+    const store = new MongoProcessedEventStore(connection);
+    await store.init();
+    const consumer = uniqueName('consumer');
+    const collection = connection.collection<{
+      _id: string;
+      consumer: string;
+      eventId: string;
+      topic: string;
+      processedAt: Date;
+    }>('processed_events');
+    const ancient = new Date('2001-01-01T00:00:00.000Z');
+    await collection.insertOne({
+      _id: `${consumer}\u0000old`,
+      consumer,
+      eventId: 'old',
+      topic: 't',
+      processedAt: ancient,
+    });
+    await store.record(consumer, 'new', 't');
+
+    const deleted = await store.sweep(new Date('2001-06-01T00:00:00.000Z'));
+    expect(deleted).toBeGreaterThanOrEqual(1);
+    expect(await store.has(consumer, 'old')).toBe(false);
+    expect(await store.has(consumer, 'new')).toBe(true);
+  });
 });

@@ -40,7 +40,11 @@ function processedKey(consumer: string, eventId: string): string {
   return `${consumer}\u0000${eventId}`;
 }
 
-/** ProcessedEventStore in MongoDB: `_id` lookups only, no TTL index (see docs/design/repositories.md). */
+/**
+ * ProcessedEventStore in MongoDB: `_id` lookups only. Ids expire by `sweep`, run rarely by the runtime: the
+ * Mongo-compatible server used locally has no TTL indexes (see docs/design/repositories.md), so expiry is a periodic
+ * scan-and-delete on `processedAt`.
+ */
 export class MongoProcessedEventStore implements ProcessedEventStore {
   private readonly model: Model<ProcessedEventDocument>;
 
@@ -53,6 +57,12 @@ export class MongoProcessedEventStore implements ProcessedEventStore {
   /** Nothing to create: the `_id` index is the unique index. Kept so callers need not know. */
   async init(): Promise<void> {
     await this.model.createCollection().catch(() => undefined);
+  }
+
+  /** Deletes ids recorded before `olderThan`; returns how many. Safe to run from every replica at once. */
+  async sweep(olderThan: Date): Promise<number> {
+    const { deletedCount } = await this.model.deleteMany({ processedAt: { $lt: olderThan } });
+    return deletedCount;
   }
 
   async has(consumer: string, eventId: string): Promise<boolean> {

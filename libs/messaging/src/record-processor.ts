@@ -8,10 +8,11 @@ import {
 } from '@keel/contracts';
 import { consumerParentContext, KeelAttr, withSpan } from '@keel/telemetry';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type DeadLetterSink, type InboundRecord } from './dead-letter';
-import { errorCode, isRetryable, SchemaValidationError } from './errors';
+import { type DeadLetterFailure, type DeadLetterSink, type InboundRecord } from './dead-letter';
+import { classifyFailure, errorCode, SchemaValidationError } from './errors';
 import { type MessagingLogger } from './logger';
 import { type ProcessedEventStore } from './processed-events';
+import { backoffDelay, defaultRetryPolicy, type RetryPolicy, withinBudget } from './retry';
 import { formatIssues } from './schema-issues';
 
 /** An event after decoding and schema validation, as handlers see it. */
@@ -24,15 +25,6 @@ export interface ConsumedEvent<C extends EventContract> {
 
 export type EventHandler<C extends EventContract> = (event: ConsumedEvent<C>) => Promise<void>;
 
-export interface RetryPolicy {
-  /** Total attempts including the first. */
-  maxAttempts: number;
-  initialDelayMs: number;
-  maxDelayMs: number;
-}
-
-export const defaultRetryPolicy: RetryPolicy = { maxAttempts: 5, initialDelayMs: 200, maxDelayMs: 5_000 };
-
 /**
  * What names one event for deduplication: CloudEvents make `id` unique only within its `source`, so two upstream
  * systems may both send id "1"; the pair is the event's identity.
@@ -44,87 +36,235 @@ export function processedEventKey(attributes: Pick<CloudEventAttributes, 'source
 export type ProcessOutcome = 'handled' | 'duplicate' | 'dead-lettered';
 
 /**
+ * What one record has been through so far, kept by the caller between attempts (in memory: after a restart or a
+ * rebalance the record starts afresh, which is safe because every step is idempotent).
+ */
+export interface RecordRetryState {
+  /** Handler failures so far. */
+  failedAttempts: number;
+  firstFailureAt?: number;
+  /** Failures of the processed-event store or the dead-letter sink: never the record's fault, never dead-lettered. */
+  infrastructureFailures: number;
+  /** The handler succeeded; only recording the processed id is left. */
+  handled?: boolean;
+  /** The record's fate is the dead-letter topic; only writing the dead letter is left. */
+  deadLetter?: DeadLetterFailure;
+}
+
+export function freshRetryState(): RecordRetryState {
+  return { failedAttempts: 0, infrastructureFailures: 0 };
+}
+
+/** The result of one attempt: a durable fate, or a wait after which the record must be tried again. */
+export type AttemptResult =
+  | { readonly outcome: ProcessOutcome }
+  | { readonly retryInMs: number; readonly error: unknown; readonly stage: 'handler' | 'infrastructure' };
+
+export interface RecordProcessorDeps {
+  consumer: string;
+  store: ProcessedEventStore;
+  deadLetters: DeadLetterSink;
+  logger: MessagingLogger;
+  retry?: RetryPolicy;
+  /** Injected in tests to make jitter and the budget deterministic. */
+  random?: () => number;
+  now?: () => number;
+}
+
+/** Thrown by `process` when the processed-event store or the dead-letter sink stayed down for the whole budget. */
+export class RecordNotSettledError extends Error {
+  constructor(
+    readonly record: InboundRecord,
+    override readonly cause: unknown,
+  ) {
+    super(
+      `record ${record.topic}/${record.partition}@${record.offset} not settled: ${cause instanceof Error ? cause.message : String(cause)}`,
+    );
+    this.name = 'RecordNotSettledError';
+  }
+}
+
+/**
  * Everything that happens to one consumed record, in one place rather than by convention in each consumer:
- * decode the CloudEvent, validate its data against the contract, skip ids already processed, run the handler with
- * retries and backoff, and dead-letter what cannot succeed. It resolves only when the record's fate is durable
- * (effect + processed id recorded, or dead letter written), so the caller may then commit the offset; it rejects
- * only when not even the dead letter could be written, and then the offset must not be committed.
+ * decode the CloudEvent, validate its data against the contract, skip ids already processed, run the handler,
+ * retry retryable failures with capped, jittered exponential backoff for a time budget, and dead-letter what cannot
+ * succeed (non-retryable, or the budget spent) with the reason and the attempt count. A record is settled only when
+ * its fate is durable (effect + processed id recorded, or dead letter written); only then may its offset be
+ * committed. The processed-event store and the dead-letter sink being down is waited out, never dead-lettered.
+ *
+ * `attempt` runs one step and says when to come back (EventConsumer pauses the record's partition meanwhile, so
+ * other partitions keep flowing); `process` loops over attempts in place (the in-memory harness, tests).
  */
 export class RecordProcessor<C extends EventContract> {
+  private readonly retry: RetryPolicy;
+  private readonly random: () => number;
+  private readonly now: () => number;
+
   constructor(
     private readonly contract: C,
     private readonly handler: EventHandler<C>,
-    private readonly deps: {
-      consumer: string;
-      store: ProcessedEventStore;
-      deadLetters: DeadLetterSink;
-      logger: MessagingLogger;
-      retry?: RetryPolicy;
-    },
-  ) {}
+    private readonly deps: RecordProcessorDeps,
+  ) {
+    this.retry = deps.retry ?? defaultRetryPolicy;
+    this.random = deps.random ?? Math.random;
+    this.now = deps.now ?? Date.now;
+  }
 
   /**
-   * `heartbeat` keeps the consumer's group membership alive during backoff waits. One span per consumed record:
-   * when the kafkajs instrumentation already opened its `process` span for this record, that span is enriched;
-   * otherwise (no instrumentation) a consumer span continuing the producer's trace is started here.
+   * Processes a record to its durable fate, waiting between attempts (with `heartbeat` every second, so the group
+   * keeps the member). Rejects when `signal` aborts a wait, or when the store or the dead-letter sink stayed down for
+   * the whole retry budget: then the offset must not be committed.
    */
-  async process(record: InboundRecord, heartbeat?: () => Promise<void>): Promise<ProcessOutcome> {
+  async process(
+    record: InboundRecord,
+    options: { heartbeat?: () => Promise<void>; signal?: AbortSignal } = {},
+  ): Promise<ProcessOutcome> {
+    const state = freshRetryState();
+    for (;;) {
+      const result = await this.attempt(record, state);
+      if ('outcome' in result) return result.outcome;
+      if (
+        result.stage === 'infrastructure' &&
+        !withinBudget(this.retry, state.infrastructureFailures, state.firstFailureAt ?? this.now(), this.now())
+      ) {
+        throw new RecordNotSettledError(record, result.error);
+      }
+      await waitWithHeartbeat(result.retryInMs, options.heartbeat, options.signal);
+    }
+  }
+
+  /**
+   * One attempt at settling the record, in one span: when the kafkajs instrumentation already opened its `process`
+   * span for this delivery, that span is enriched; otherwise a consumer span continuing the producer's trace is
+   * started here. `state` carries what earlier attempts achieved and is updated in place.
+   */
+  async attempt(record: InboundRecord, state: RecordRetryState): Promise<AttemptResult> {
     const attributes = {
       'messaging.destination.name': record.topic,
       'messaging.consumer.group.name': this.deps.consumer,
       'messaging.kafka.offset': Number(record.offset),
     };
+    const describe = (result: AttemptResult) => ('outcome' in result ? result.outcome : 'retry-scheduled');
     const instrumented = trace.getActiveSpan();
     if (instrumented) {
       instrumented.setAttributes(attributes);
-      const outcome = await this.processInSpan(record, heartbeat);
-      instrumented.setAttribute(KeelAttr.EVENT_OUTCOME, outcome);
-      return outcome;
+      const result = await this.attemptInSpan(record, state);
+      instrumented.setAttribute(KeelAttr.EVENT_OUTCOME, describe(result));
+      return result;
     }
     return context.with(consumerParentContext(record.headers), () =>
       withSpan(
         `process ${record.topic}`,
         attributes,
         async (span) => {
-          const outcome = await this.processInSpan(record, heartbeat);
-          span.setAttribute(KeelAttr.EVENT_OUTCOME, outcome);
-          return outcome;
+          const result = await this.attemptInSpan(record, state);
+          span.setAttribute(KeelAttr.EVENT_OUTCOME, describe(result));
+          return result;
         },
         { kind: SpanKind.CONSUMER },
       ),
     );
   }
 
-  private async processInSpan(record: InboundRecord, heartbeat?: () => Promise<void>): Promise<ProcessOutcome> {
+  private async attemptInSpan(record: InboundRecord, state: RecordRetryState): Promise<AttemptResult> {
+    if (state.deadLetter) return this.writeDeadLetter(record, state);
     let event: ConsumedEvent<C>;
     try {
       event = this.decode(record);
     } catch (error) {
-      return this.deadLetter(record, error, 1);
+      state.deadLetter = { error, consumer: this.deps.consumer, attempts: 1 };
+      return this.writeDeadLetter(record, state);
     }
     trace.getActiveSpan()?.setAttribute('messaging.message.id', event.id);
     const processedKey = processedEventKey(event.attributes);
-    if (await this.deps.store.has(this.deps.consumer, processedKey)) {
-      this.deps.logger.info({ eventId: event.id, topic: record.topic }, 'skipping already processed event');
-      return 'duplicate';
-    }
-    const retry = this.deps.retry ?? defaultRetryPolicy;
-    for (let attempt = 1; ; attempt++) {
+    if (!state.handled) {
+      let processed: boolean;
+      try {
+        processed = await this.deps.store.has(this.deps.consumer, processedKey);
+      } catch (error) {
+        return this.infrastructureFailure(record, state, error, 'processed-event lookup failed');
+      }
+      if (processed) {
+        this.deps.logger.info({ eventId: event.id, topic: record.topic }, 'skipping already processed event');
+        return { outcome: 'duplicate' };
+      }
       try {
         await this.handler(event);
-        break;
+        state.handled = true;
       } catch (error) {
-        if (!isRetryable(error) || attempt >= retry.maxAttempts) return this.deadLetter(record, error, attempt);
-        const delay = Math.min(retry.maxDelayMs, retry.initialDelayMs * 2 ** (attempt - 1));
-        this.deps.logger.warn(
-          { eventId: event.id, topic: record.topic, attempt, delayMs: delay, err: (error as Error).message },
-          'handler failed, retrying',
-        );
-        await this.waitWithHeartbeat(delay, heartbeat);
+        return this.handlerFailure(record, event, state, error);
       }
     }
-    await this.deps.store.record(this.deps.consumer, processedKey, record.topic);
-    return 'handled';
+    try {
+      await this.deps.store.record(this.deps.consumer, processedKey, record.topic);
+    } catch (error) {
+      return this.infrastructureFailure(record, state, error, 'recording the processed event failed');
+    }
+    return { outcome: 'handled' };
+  }
+
+  private async handlerFailure(
+    record: InboundRecord,
+    event: ConsumedEvent<C>,
+    state: RecordRetryState,
+    error: unknown,
+  ): Promise<AttemptResult> {
+    const now = this.now();
+    state.failedAttempts += 1;
+    state.firstFailureAt ??= now;
+    const failure = classifyFailure(error);
+    if (!failure.retryable) {
+      state.deadLetter = { error, consumer: this.deps.consumer, attempts: state.failedAttempts };
+      return this.writeDeadLetter(record, state);
+    }
+    if (!withinBudget(this.retry, state.failedAttempts, state.firstFailureAt, now)) {
+      const seconds = Math.round((now - state.firstFailureAt) / 1000);
+      state.deadLetter = {
+        error,
+        consumer: this.deps.consumer,
+        attempts: state.failedAttempts,
+        reason: `retries exhausted after ${state.failedAttempts} attempts in ${seconds} s: ${messageOf(error)}`,
+      };
+      return this.writeDeadLetter(record, state);
+    }
+    const retryInMs = backoffDelay(this.retry, state.failedAttempts, this.random);
+    this.deps.logger.warn(
+      {
+        eventId: event.id,
+        topic: record.topic,
+        partition: record.partition,
+        offset: record.offset,
+        attempt: state.failedAttempts,
+        delayMs: retryInMs,
+        classification: failure.reason,
+        err: messageOf(error),
+      },
+      'handler failed, retrying',
+    );
+    return { retryInMs, error, stage: 'handler' };
+  }
+
+  private infrastructureFailure(
+    record: InboundRecord,
+    state: RecordRetryState,
+    error: unknown,
+    what: string,
+  ): AttemptResult {
+    state.infrastructureFailures += 1;
+    state.firstFailureAt ??= this.now();
+    const retryInMs = backoffDelay(this.retry, state.infrastructureFailures, this.random);
+    this.deps.logger.warn(
+      {
+        topic: record.topic,
+        partition: record.partition,
+        offset: record.offset,
+        attempt: state.infrastructureFailures,
+        delayMs: retryInMs,
+        err: messageOf(error),
+      },
+      `${what}, retrying`,
+    );
+    return { retryInMs, error, stage: 'infrastructure' };
   }
 
   private decode(record: InboundRecord): ConsumedEvent<C> {
@@ -139,27 +279,42 @@ export class RecordProcessor<C extends EventContract> {
     return { id: decoded.attributes.id, attributes: decoded.attributes, data: parsed.data as EventData<C>, record };
   }
 
-  private async deadLetter(record: InboundRecord, error: unknown, attempts: number): Promise<ProcessOutcome> {
-    this.deps.logger.error(
-      {
-        topic: record.topic,
-        partition: record.partition,
-        offset: record.offset,
-        attempts,
-        code: errorCode(error),
-        err: error instanceof Error ? error.message : String(error),
-      },
-      'dead-lettering record',
-    );
-    await this.deps.deadLetters.send(record, { error, consumer: this.deps.consumer, attempts });
-    return 'dead-lettered';
-  }
-
-  private async waitWithHeartbeat(ms: number, heartbeat?: () => Promise<void>): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (Date.now() < deadline) {
-      await sleep(Math.min(1_000, deadline - Date.now()));
-      await heartbeat?.();
+  private async writeDeadLetter(record: InboundRecord, state: RecordRetryState): Promise<AttemptResult> {
+    const failure = state.deadLetter!;
+    if (state.infrastructureFailures === 0) {
+      this.deps.logger.error(
+        {
+          topic: record.topic,
+          partition: record.partition,
+          offset: record.offset,
+          attempts: failure.attempts,
+          code: errorCode(failure.error),
+          err: failure.reason ?? messageOf(failure.error),
+        },
+        'dead-lettering record',
+      );
     }
+    try {
+      await this.deps.deadLetters.send(record, failure);
+    } catch (error) {
+      return this.infrastructureFailure(record, state, error, 'writing the dead letter failed');
+    }
+    return { outcome: 'dead-lettered' };
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Waits `ms`, calling `heartbeat` every second; rejects at once when `signal` aborts. */
+async function waitWithHeartbeat(ms: number, heartbeat?: () => Promise<void>, signal?: AbortSignal): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    signal?.throwIfAborted();
+    const left = deadline - Date.now();
+    if (left <= 0) return;
+    await sleep(Math.min(1_000, left), undefined, { signal });
+    await heartbeat?.();
   }
 }

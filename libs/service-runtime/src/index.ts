@@ -1,5 +1,13 @@
 export { GrpcServer, type GrpcServerOptions } from './grpc/grpc-server';
-export { type HealthIndicator, HealthRegistry, type HealthReport } from './health/health-registry';
+export {
+  type EventLoopDelay,
+  type HealthCheckResult,
+  type HealthIndicator,
+  HealthRegistry,
+  type HealthReport,
+  type LifecycleState,
+  type LivenessReport,
+} from './health/health-registry';
 export { Infrastructure } from './infrastructure/infrastructure';
 export { ROOT_LOGGER } from './infrastructure/logger.token';
 export { createRootLogger } from './logging';

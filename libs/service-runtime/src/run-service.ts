@@ -2,10 +2,17 @@ import 'reflect-metadata';
 import { type INestApplication, Module, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { type NestExpressApplication } from '@nestjs/platform-express';
-import { ConfigError, loadConfig, type ServiceConfig, type serviceEnvSchema } from '@keel/config';
+import {
+  ConfigError,
+  loadConfig,
+  platformConfigProblems,
+  type ServiceConfig,
+  type serviceEnvSchema,
+} from '@keel/config';
 import { type Telemetry } from '@keel/telemetry';
 import { Logger as NestPinoLogger } from 'nestjs-pino';
 import { GrpcServer } from './grpc/grpc-server';
+import { HealthRegistry } from './health/health-registry';
 import { createRootLogger } from './logging';
 import { ServiceRuntimeModule } from './service-runtime.module';
 
@@ -25,17 +32,24 @@ export interface RunningService {
   config: ServiceConfig;
   httpPort: number;
   grpcPort?: number;
+  /** Readiness down, intake stopped, work in flight finished, buffers flushed, connections closed; bounded. */
   stop(): Promise<void>;
 }
 
 /**
  * Boots one Keel service: validates its environment (exiting with a message that names every bad variable), builds
- * the Nest app with the shared runtime, listens on HTTP (and gRPC when configured), and stops gracefully.
+ * the Nest app with the shared runtime, listens on HTTP (and gRPC when configured), and stops gracefully: readiness
+ * goes down first (and stays down for SHUTDOWN_DRAIN_DELAY_MS so traffic moves away), then Nest's shutdown runs in
+ * its order (module destroy: consumers stop fetching and finish their records, gRPC drains its calls; before
+ * shutdown: apps flush what they buffered; application shutdown: producer and connections close), then telemetry
+ * flushes, all within SHUTDOWN_TIMEOUT_MS.
  */
 export async function startService<Schema extends ReturnType<typeof serviceEnvSchema>>(
   spec: ServiceSpec<Schema>,
 ): Promise<RunningService> {
   const config = loadConfig(spec.envSchema, spec.env) as ServiceConfig;
+  const problems = platformConfigProblems(config);
+  if (problems.length > 0) throw new ConfigError(problems);
   const logger = createRootLogger(spec.name, config.LOG_LEVEL);
   const identity = { name: spec.name, version: spec.version ?? '0.1.0' };
 
@@ -73,18 +87,35 @@ export async function startService<Schema extends ReturnType<typeof serviceEnvSc
   const grpcPort = app.get(GrpcServer).boundPort;
   logger.info({ httpPort, grpcPort }, `${spec.name} started`);
 
+  const health = app.get(HealthRegistry);
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
       logger.info('shutting down');
-      const timeout = new Promise<void>((resolve) => setTimeout(resolve, config.SHUTDOWN_TIMEOUT_MS).unref());
-      await Promise.race([app.close(), timeout]);
+      health.beginShutdown();
+      const deadline = new Promise<'timeout'>((resolve) =>
+        setTimeout(() => resolve('timeout'), config.SHUTDOWN_TIMEOUT_MS).unref(),
+      );
+      const drained = (async () => {
+        if (config.SHUTDOWN_DRAIN_DELAY_MS > 0) {
+          await new Promise((resolve) => setTimeout(resolve, config.SHUTDOWN_DRAIN_DELAY_MS));
+        }
+        await app.close();
+        return 'closed' as const;
+      })();
+      if ((await Promise.race([drained, deadline])) === 'timeout') {
+        logger.warn({ timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'graceful shutdown timed out');
+      }
       await spec.telemetry.shutdown();
     })());
   return { app, config, httpPort, grpcPort, stop };
 }
 
-/** Process entry point: start, and stop on SIGTERM/SIGINT; a bad environment exits 78 (EX_CONFIG). */
+/**
+ * Process entry point: start, and stop on SIGTERM/SIGINT (exit 0). A bad environment exits 78 (EX_CONFIG); a fatal
+ * condition the runtime detects (a consumer that could not be restarted) makes liveness fail at once, then stops the
+ * service and exits 1, so the supervisor starts a fresh process.
+ */
 export function runService<Schema extends ReturnType<typeof serviceEnvSchema>>(spec: ServiceSpec<Schema>): void {
   startService(spec).then(
     (service) => {
@@ -93,6 +124,10 @@ export function runService<Schema extends ReturnType<typeof serviceEnvSchema>>(s
           void service.stop().finally(() => process.exit(0));
         });
       }
+      service.app.get(HealthRegistry).onFatal((reason) => {
+        process.stderr.write(`${JSON.stringify({ level: 'fatal', service: spec.name, msg: reason })}\n`);
+        void service.stop().finally(() => process.exit(1));
+      });
     },
     (error: unknown) => {
       const configError = error instanceof ConfigError;

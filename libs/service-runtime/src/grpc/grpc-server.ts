@@ -1,4 +1,4 @@
-import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { type Logger } from 'pino';
@@ -16,10 +16,12 @@ export interface GrpcServerOptions {
 /**
  * The app's gRPC server on @grpc/grpc-js directly (rather than NestJS's gRPC transport), so we own status codes,
  * metadata and the standard `grpc.health.v1.Health` service. Apps add their services during module init; the server
- * starts once the app has bootstrapped and drains in-flight calls on shutdown.
+ * starts once the app has bootstrapped. Its health follows readiness: polled, and at once when shutdown begins or the
+ * process fails. On shutdown it stops taking calls and drains the ones in flight while the app's connections are
+ * still open (module destroy), so their side effects (prediction logs) are flushed after.
  */
 @Injectable()
-export class GrpcServer implements OnApplicationBootstrap, OnApplicationShutdown {
+export class GrpcServer implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly server = new Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING' });
   private readonly serviceNames: string[] = [];
@@ -32,6 +34,7 @@ export class GrpcServer implements OnApplicationBootstrap, OnApplicationShutdown
     private readonly registry: HealthRegistry,
   ) {
     this.health.addToServer(this.server);
+    this.registry.onLifecycleChange(() => void this.refreshHealth());
   }
 
   /** Registers a service implementation; `name` is its fully qualified name for health checks. */
@@ -50,18 +53,20 @@ export class GrpcServer implements OnApplicationBootstrap, OnApplicationShutdown
       ),
     );
     await this.refreshHealth();
-    // gRPC health follows the same dependency checks as HTTP /health.
     this.healthTimer = setInterval(() => void this.refreshHealth(), 5_000);
     this.healthTimer.unref();
     this.logger.info({ port: this.boundPort, services: this.serviceNames }, 'gRPC server listening');
   }
 
   private async refreshHealth(): Promise<void> {
-    const status = (await this.registry.report()).status === 'ok' ? 'SERVING' : 'NOT_SERVING';
+    if (this.boundPort === undefined) return;
+    const ready = this.registry.accepting && (await this.registry.readiness()).status === 'ok';
+    // Shutdown may have begun while the checks ran: it wins over their answer.
+    const status = ready && this.registry.accepting ? 'SERVING' : 'NOT_SERVING';
     for (const name of ['', ...this.serviceNames]) this.health.setStatus(name, status);
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  async onModuleDestroy(): Promise<void> {
     clearInterval(this.healthTimer);
     if (this.boundPort === undefined) return;
     for (const name of ['', ...this.serviceNames]) this.health.setStatus(name, 'NOT_SERVING');

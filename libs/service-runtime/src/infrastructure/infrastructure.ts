@@ -1,4 +1,11 @@
-import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+  type OnModuleDestroy,
+  type OnModuleInit,
+} from '@nestjs/common';
 import { type PlatformConfig } from '@keel/config';
 import {
   createKafka,
@@ -10,6 +17,7 @@ import {
   KafkaDeadLetterSink,
   type MessagingLogger,
   MongoProcessedEventStore,
+  type RetryPolicy,
 } from '@keel/messaging';
 import { PipelineStore } from '@keel/pipelines';
 import { BUCKETS, ObjectStore } from '@keel/storage';
@@ -24,10 +32,12 @@ import { ROOT_LOGGER } from './logger.token';
 /**
  * The connections every service holds: Kafka (producer, publisher, consumers), MongoDB and object storage.
  * Connects and bootstraps topics, buckets and indexes at start-up (idempotent, so every replica may do it), registers
- * each dependency's health check, and disconnects in reverse order on shutdown after consumers have drained.
+ * each dependency's and each consumer's readiness check, and shuts down in order: consumers stop fetching and finish
+ * the records in flight (module destroy, before the app's own shutdown hooks flush), then the producer, admin and
+ * database connections close (application shutdown).
  */
 @Injectable()
-export class Infrastructure implements OnModuleInit, OnApplicationShutdown {
+export class Infrastructure implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy, OnApplicationShutdown {
   readonly kafka: Kafka;
   readonly producer: Producer;
   readonly publisher: EventPublisher;
@@ -40,9 +50,11 @@ export class Infrastructure implements OnModuleInit, OnApplicationShutdown {
   private readonly consumers: EventConsumer[] = [];
   private readonly logger: Logger;
   private readonly rootLogger: Logger;
+  private readonly retry: RetryPolicy;
+  private sweepTimer?: NodeJS.Timeout;
 
   constructor(
-    @Inject(SERVICE_CONFIG) config: PlatformConfig,
+    @Inject(SERVICE_CONFIG) private readonly config: PlatformConfig,
     @Inject(SERVICE_IDENTITY) private readonly identity: ServiceIdentity,
     @Inject(ROOT_LOGGER) rootLogger: Logger,
     private readonly health: HealthRegistry,
@@ -55,6 +67,11 @@ export class Infrastructure implements OnModuleInit, OnApplicationShutdown {
       logger: this.messagingLogger('kafka'),
     });
     this.producer = createProducer(this.kafka);
+    this.retry = {
+      initialDelayMs: config.RETRY_INITIAL_DELAY_MS,
+      maxDelayMs: config.RETRY_MAX_DELAY_MS,
+      budgetMs: config.RETRY_BUDGET_MS,
+    };
     this.admin = this.kafka.admin();
     this.publisher = new EventPublisher(this.producer, `/keel/${identity.name}`);
     this.mongo = mongoose.createConnection(config.MONGO_URL, { serverSelectionTimeoutMS: 10_000, autoIndex: false });
@@ -73,7 +90,13 @@ export class Infrastructure implements OnModuleInit, OnApplicationShutdown {
     await withSpan('service start-up', {}, () =>
       Promise.all([
         this.mongo.asPromise().then(() => Promise.all([this.processedEvents.init(), this.pipelines.init()])),
-        this.admin.connect().then(() => ensureTopics(this.admin)),
+        this.admin.connect().then(() =>
+          ensureTopics(this.admin, {
+            partitions: this.config.KAFKA_TOPIC_PARTITIONS,
+            replicationFactor: this.config.KAFKA_REPLICATION_FACTOR,
+            minInsyncReplicas: this.config.KAFKA_MIN_INSYNC_REPLICAS,
+          }),
+        ),
         this.producer.connect(),
         this.objects.ensureBuckets(Object.values(BUCKETS)),
       ]),
@@ -89,10 +112,39 @@ export class Infrastructure implements OnModuleInit, OnApplicationShutdown {
     this.health.register({ name: 'object-storage', check: () => this.objects.ping() });
   }
 
-  /** A consumer wired to this service's dead-letter sink, processed-events store and logger; started by the caller. */
+  /**
+   * Expired processed-event ids are swept rarely, first at a random point of the interval so replicas spread out.
+   * A failed sweep is logged and tried at the next interval.
+   */
+  onApplicationBootstrap(): void {
+    const interval = this.config.PROCESSED_EVENT_SWEEP_INTERVAL_MS;
+    const sweep = async () => {
+      const cutoff = new Date(Date.now() - this.config.PROCESSED_EVENT_RETENTION_MS);
+      try {
+        const deleted = await this.processedEvents.sweep(cutoff);
+        if (deleted > 0) this.logger.info({ deleted, cutoff }, 'expired processed-event ids swept');
+      } catch (error) {
+        this.logger.warn({ err: error }, 'processed-event sweep failed; next at the following interval');
+      }
+    };
+    this.sweepTimer = setTimeout(
+      () => {
+        void sweep();
+        this.sweepTimer = setInterval(() => void sweep(), interval);
+        this.sweepTimer.unref();
+      },
+      Math.round(Math.random() * interval),
+    );
+    this.sweepTimer.unref();
+  }
+
+  /**
+   * A consumer wired to this service's dead-letter sink, processed-events store, retry policy and logger, whose
+   * state counts for readiness and whose failure to come back after a crash fails the process; started by the caller.
+   */
   createConsumer(
     groupSuffix: string,
-    options: Partial<Omit<EventConsumerOptions, 'groupId' | 'store' | 'deadLetters'>> = {},
+    options: Partial<Omit<EventConsumerOptions, 'groupId' | 'store' | 'deadLetters' | 'onFatal'>> = {},
   ): EventConsumer {
     const groupId = `${this.identity.name}.${groupSuffix}`;
     const consumer = new EventConsumer(this.kafka, {
@@ -100,14 +152,31 @@ export class Infrastructure implements OnModuleInit, OnApplicationShutdown {
       store: this.processedEvents,
       deadLetters: new KafkaDeadLetterSink(this.producer),
       logger: this.messagingLogger(groupId),
+      retry: this.retry,
+      restartTimeoutMs: this.config.CONSUMER_RESTART_TIMEOUT_MS,
       ...options,
+      onFatal: (error) => this.health.markFatal(error.message),
     });
     this.consumers.push(consumer);
+    this.health.register({
+      name: `consumer ${groupId}`,
+      check: async () => {
+        const status = consumer.status();
+        if (status.state !== 'running') {
+          throw new Error(`${status.state}${status.lastError ? `: ${status.lastError}` : ''}`);
+        }
+      },
+    });
     return consumer;
   }
 
+  /** Stops intake: every consumer stops fetching and finishes (and commits) the records in flight. */
+  async onModuleDestroy(): Promise<void> {
+    clearTimeout(this.sweepTimer);
+    await Promise.allSettled(this.consumers.map((consumer) => consumer.stop()));
+  }
+
   async onApplicationShutdown(): Promise<void> {
-    // Consumers first: they finish in-flight records (which may publish) before the producer goes away.
     await Promise.allSettled(this.consumers.map((consumer) => consumer.stop()));
     await Promise.allSettled([this.producer.disconnect(), this.admin.disconnect(), this.mongo.close()]);
   }

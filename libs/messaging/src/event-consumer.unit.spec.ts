@@ -1,0 +1,284 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { defineEvent, encodeCloudEventHeaders } from '@keel/contracts';
+import { type Consumer, type EachMessagePayload, type Kafka } from 'kafkajs';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { type DeadLetterFailure, type DeadLetterSink, type InboundRecord } from './dead-letter';
+import { type ConsumerFailedError, EventConsumer, type EventConsumerOptions } from './event-consumer';
+import { silentLogger } from './logger';
+import { InMemoryProcessedEventStore } from './processed-events';
+
+const Greeting = defineEvent({
+  topic: 'test.greeting.sent.v1',
+  description: 'test event',
+  schema: z.object({ name: z.string().min(1) }),
+  key: (data) => data.name,
+  maxBytes: 1024,
+});
+
+type Listener = (event: { payload: Record<string, unknown> }) => void;
+
+/**
+ * The slice of a kafkajs consumer EventConsumer uses, driven by the test: it delivers records, and crashes the way
+ * kafkajs does (stop, disconnect, then the crash event).
+ */
+class FakeConsumer {
+  readonly events = { CRASH: 'consumer.crash', STOP: 'consumer.stop', DISCONNECT: 'consumer.disconnect' };
+  readonly commits: { topic: string; partition: number; offset: string }[] = [];
+  readonly seeks: { topic: string; partition: number; offset: string }[] = [];
+  readonly paused = new Set<string>();
+  connected = false;
+  running = false;
+  private eachMessage?: (payload: EachMessagePayload) => Promise<void>;
+  private readonly listeners = new Map<string, Listener[]>();
+
+  constructor(private readonly kafka: FakeKafka) {}
+
+  on(name: string, listener: Listener): () => void {
+    this.listeners.set(name, [...(this.listeners.get(name) ?? []), listener]);
+    return () => undefined;
+  }
+
+  async connect(): Promise<void> {
+    if (this.kafka.unreachable) throw new Error('connect ECONNREFUSED 127.0.0.1:9092');
+    this.connected = true;
+  }
+
+  async subscribe(): Promise<void> {}
+
+  async run(config: { eachMessage: (payload: EachMessagePayload) => Promise<void> }): Promise<void> {
+    this.eachMessage = config.eachMessage;
+    this.running = true;
+  }
+
+  async disconnect(): Promise<void> {
+    if (this.running) {
+      this.running = false;
+      this.emit(this.events.STOP, {});
+    }
+    if (this.connected) {
+      this.connected = false;
+      this.emit(this.events.DISCONNECT, {});
+    }
+  }
+
+  async commitOffsets(offsets: { topic: string; partition: number; offset: string }[]): Promise<void> {
+    this.commits.push(...offsets);
+  }
+
+  seek(target: { topic: string; partition: number; offset: string }): void {
+    this.seeks.push(target);
+  }
+
+  /** What kafkajs does when it gives up (e.g. the group evicted the member): stop, disconnect, crash. */
+  async crash(error: Error): Promise<void> {
+    await this.disconnect();
+    this.emit(this.events.CRASH, { error, groupId: 'greeter', restart: false });
+  }
+
+  async deliver(partition: number, offset: string, name: string, id = `evt-${partition}-${offset}`): Promise<void> {
+    if (!this.eachMessage || !this.running) throw new Error('not running');
+    const headers = encodeCloudEventHeaders({ id, source: '/test', type: Greeting.topic, specversion: '1.0' });
+    const key = `${Greeting.topic}/${partition}`;
+    await this.eachMessage({
+      topic: Greeting.topic,
+      partition,
+      message: {
+        offset,
+        key: null,
+        value: Buffer.from(JSON.stringify({ name })),
+        headers,
+        timestamp: '0',
+        attributes: 0,
+      },
+      heartbeat: async () => undefined,
+      pause: () => {
+        this.paused.add(key);
+        return () => this.paused.delete(key);
+      },
+    });
+  }
+
+  private emit(name: string, payload: Record<string, unknown>): void {
+    for (const listener of this.listeners.get(name) ?? []) listener({ payload });
+  }
+}
+
+class FakeKafka {
+  readonly consumers: FakeConsumer[] = [];
+  unreachable = false;
+  consumer(): Consumer {
+    const consumer = new FakeConsumer(this);
+    this.consumers.push(consumer);
+    return consumer as unknown as Consumer;
+  }
+  get latest(): FakeConsumer {
+    return this.consumers[this.consumers.length - 1];
+  }
+  asKafka(): Kafka {
+    return this as unknown as Kafka;
+  }
+}
+
+class RecordingDeadLetters implements DeadLetterSink {
+  readonly sent: { record: InboundRecord; failure: DeadLetterFailure }[] = [];
+  async send(record: InboundRecord, failure: DeadLetterFailure): Promise<void> {
+    this.sent.push({ record, failure });
+  }
+}
+
+/** Polls until `condition` holds; fails after many turns rather than after a wall-clock time. */
+async function until(what: string, condition: () => boolean): Promise<void> {
+  for (let turn = 0; turn < 2_000; turn++) {
+    if (condition()) return;
+    await sleep(5);
+  }
+  throw new Error(`never: ${what}`);
+}
+
+function setup(handler: (name: string) => Promise<void>, options: Partial<EventConsumerOptions> = {}) {
+  const kafka = new FakeKafka();
+  const fatal: ConsumerFailedError[] = [];
+  const deadLetters = new RecordingDeadLetters();
+  const consumer = new EventConsumer(kafka.asKafka(), {
+    groupId: 'greeter',
+    store: new InMemoryProcessedEventStore(),
+    deadLetters,
+    logger: silentLogger,
+    retry: { initialDelayMs: 1, maxDelayMs: 2, budgetMs: 60_000 },
+    restartBackoff: { initialDelayMs: 1, maxDelayMs: 4 },
+    restartTimeoutMs: 60_000,
+    onFatal: (error) => fatal.push(error),
+    random: () => 0,
+    ...options,
+  }).on(Greeting, async (event) => handler(event.data.name));
+  return { kafka, consumer, fatal, deadLetters };
+}
+
+describe('EventConsumer supervision', () => {
+  it('given kafkajs crashes with restart: false, then it is not running until a fresh kafkajs consumer is back', async () => {
+    const handled: string[] = [];
+    const { kafka, consumer, fatal } = setup(async (name) => void handled.push(name));
+    await consumer.start();
+    expect(consumer.status().state).toBe('running');
+    const first = kafka.latest;
+
+    await first.crash(new Error('The group is rebalancing, so a rejoin is needed [non-retriable]'));
+    expect(consumer.status().state).toBe('restarting');
+    expect(consumer.status().lastError).toMatch(/crashed: The group is rebalancing/);
+
+    await until('the consumer runs again', () => consumer.status().state === 'running');
+    expect(kafka.consumers).toHaveLength(2);
+    expect(kafka.latest).not.toBe(first);
+    expect(kafka.latest.running).toBe(true);
+    expect(consumer.status()).toMatchObject({ state: 'running', restarts: 1 });
+    await kafka.latest.deliver(0, '3', 'after-restart');
+    expect(handled).toEqual(['after-restart']);
+    expect(kafka.latest.commits).toEqual([{ topic: Greeting.topic, partition: 0, offset: '4' }]);
+    expect(fatal).toEqual([]);
+    await consumer.stop();
+  });
+
+  it('given a stop or disconnect nobody asked for, then it restarts as after a crash', async () => {
+    const { kafka, consumer } = setup(async () => undefined);
+    await consumer.start();
+    await kafka.latest.disconnect();
+    expect(consumer.status().state).toBe('restarting');
+    await until('the consumer runs again', () => consumer.status().state === 'running');
+    expect(kafka.consumers).toHaveLength(2);
+    await consumer.stop();
+  });
+
+  it('given Kafka stays unreachable past the restart bound, then the consumer fails and onFatal is called once', async () => {
+    const { kafka, consumer, fatal } = setup(async () => undefined, {
+      restartTimeoutMs: 30,
+      restartBackoff: { initialDelayMs: 2, maxDelayMs: 4 },
+    });
+    await consumer.start();
+    kafka.unreachable = true;
+    await kafka.latest.crash(new Error('Connection error: ECONNREFUSED'));
+
+    await until('the consumer is declared failed', () => fatal.length > 0);
+    expect(consumer.status().state).toBe('failed');
+    expect(fatal).toHaveLength(1);
+    expect(fatal[0].groupId).toBe('greeter');
+    expect(fatal[0].message).toMatch(/consumer greeter failed: not back within 30 ms .* ECONNREFUSED/);
+    expect(kafka.consumers.length).toBeGreaterThan(1);
+    await sleep(20);
+    expect(fatal).toHaveLength(1);
+  });
+
+  it('given Kafka comes back within the bound, then the consumer recovers without a fatal error', async () => {
+    const { kafka, consumer, fatal } = setup(async () => undefined, {
+      restartBackoff: { initialDelayMs: 2, maxDelayMs: 4 },
+    });
+    await consumer.start();
+    kafka.unreachable = true;
+    await kafka.latest.crash(new Error('Connection error'));
+    await until('a few failed restart attempts', () => kafka.consumers.length >= 4);
+    expect(consumer.status().state).toBe('restarting');
+    expect(consumer.status().lastError).toMatch(/restart failed: connect ECONNREFUSED/);
+    kafka.unreachable = false;
+    await until('the consumer runs again', () => consumer.status().state === 'running');
+    expect(fatal).toEqual([]);
+    await consumer.stop();
+  });
+
+  it('given stop is requested, then its own stop and disconnect do not restart it', async () => {
+    const { kafka, consumer } = setup(async () => undefined);
+    await consumer.start();
+    await consumer.stop();
+    await sleep(20);
+    expect(consumer.status().state).toBe('stopped');
+    expect(kafka.consumers).toHaveLength(1);
+    expect(kafka.latest.connected).toBe(false);
+  });
+
+  it('given Kafka is unreachable at the first start, then start rejects and the state says why', async () => {
+    const { kafka, consumer } = setup(async () => undefined);
+    kafka.unreachable = true;
+    await expect(consumer.start()).rejects.toThrow('ECONNREFUSED');
+    expect(consumer.status()).toMatchObject({ state: 'failed', lastError: expect.stringMatching(/ECONNREFUSED/) });
+  });
+});
+
+describe('EventConsumer retries without holding other partitions', () => {
+  it('given a retryable failure, then the partition is paused and rewound, nothing is committed, and the redelivery is handled', async () => {
+    let failures = 1;
+    const handled: string[] = [];
+    const { kafka, consumer, deadLetters } = setup(async (name) => {
+      if (failures-- > 0) throw Object.assign(new Error('storage down'), { retryable: true });
+      handled.push(name);
+    });
+    await consumer.start();
+    const fake = kafka.latest;
+
+    await fake.deliver(0, '5', 'waits');
+    expect(fake.seeks).toEqual([{ topic: Greeting.topic, partition: 0, offset: '5' }]);
+    expect(fake.paused.has(`${Greeting.topic}/0`)).toBe(true);
+    expect(fake.commits).toEqual([]);
+
+    await fake.deliver(1, '9', 'flows');
+    expect(fake.commits).toEqual([{ topic: Greeting.topic, partition: 1, offset: '10' }]);
+
+    await until('the partition is resumed', () => !fake.paused.has(`${Greeting.topic}/0`));
+    await fake.deliver(0, '5', 'waits');
+    expect(handled).toEqual(['flows', 'waits']);
+    expect(fake.commits).toContainEqual({ topic: Greeting.topic, partition: 0, offset: '6' });
+    expect(deadLetters.sent).toEqual([]);
+    await consumer.stop();
+  });
+
+  it('given a non-retryable failure, then it is dead-lettered and committed at once', async () => {
+    const { kafka, consumer, deadLetters } = setup(async () => {
+      throw Object.assign(new Error('unknown pipeline'), { retryable: false, code: 'unknown-pipeline' });
+    });
+    await consumer.start();
+    await kafka.latest.deliver(2, '0', 'poison');
+    expect(deadLetters.sent).toHaveLength(1);
+    expect(deadLetters.sent[0].failure.attempts).toBe(1);
+    expect(kafka.latest.commits).toEqual([{ topic: Greeting.topic, partition: 2, offset: '1' }]);
+    expect(kafka.latest.seeks).toEqual([]);
+    await consumer.stop();
+  });
+});
