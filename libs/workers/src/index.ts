@@ -9,6 +9,7 @@ export {
   type WorkerTaskContext,
   type WorkerTaskFunction,
 } from './worker-task';
+export { asBuffer, movableBuffers } from './transfer';
 export { WorkerTaskError } from './worker-errors';
 export { type WorkerConfig, workerEnvShape } from './worker-env';
 export { WorkersModule } from './workers.module';

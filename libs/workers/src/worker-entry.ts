@@ -8,6 +8,8 @@ export interface TaskMessage {
   module: string;
   name: string;
   input: unknown;
+  /** Only load the task's module (see WorkerPool.warm). */
+  warm?: boolean;
   /** Where progress updates go; moved to the worker with the task. */
   progress: MessagePort;
 }
@@ -30,6 +32,7 @@ export default async function runTask(message: TaskMessage): Promise<unknown> {
   const { progress } = message;
   try {
     const task = loadTask(message.module, message.name);
+    if (message.warm) return { ok: true, value: undefined, threadId } satisfies TaskOutcome;
     const result = await task.run(message.input, {
       progress: (update: WorkerProgress) => progress.postMessage(update),
     });

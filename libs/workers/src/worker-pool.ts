@@ -106,6 +106,27 @@ export class WorkerPool {
     );
   }
 
+  /**
+   * Loads a task's module in a worker thread without running it: a new thread compiles its modules first, which
+   * takes seconds, so a service or a test can pay that before the first real task.
+   */
+  async warm<I, O>(task: WorkerTask<I, O>): Promise<void> {
+    const channel = new MessageChannel();
+    const message: TaskMessage = {
+      module: task.module,
+      name: task.name,
+      input: undefined,
+      progress: channel.port2,
+      warm: true,
+    };
+    try {
+      const outcome = (await this.piscina.run(message, { transferList: [channel.port2] as never })) as TaskOutcome;
+      if (!outcome.ok) throw new WorkerTaskError(task.name, outcome.error);
+    } finally {
+      channel.port1.close();
+    }
+  }
+
   /** Lets running tasks finish, then ends every worker thread. */
   async close(): Promise<void> {
     await this.piscina.close();

@@ -3,6 +3,7 @@ import { trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { failTask, spinTask, sumTask } from './test-support/sample-tasks';
+import { movableBuffers } from './transfer';
 import { WorkerTaskError } from './worker-errors';
 import { WorkerPool } from './worker-pool';
 
@@ -62,5 +63,14 @@ describe('WorkerPool', () => {
     await expect(running).rejects.toMatchObject({ name: 'AbortError' });
     const values = Float64Array.from([5]);
     expect((await pool.run(sumTask, { values })).sum).toBe(5);
+  });
+});
+
+describe('movableBuffers', () => {
+  it('moves only buffers a view owns whole, never a slice of the shared Buffer pool', () => {
+    const owned = Buffer.alloc(64 * 1024);
+    const pooled = Buffer.from('small');
+    const view = new Float64Array(new ArrayBuffer(80), 8, 2);
+    expect(movableBuffers(owned, pooled, view, owned)).toEqual([owned.buffer]);
   });
 });

@@ -3,8 +3,10 @@ import { SPLIT_COLUMN, writeParquet } from '@keel/datasets';
 import { fitTransform, stableStringify } from '@keel/ml-models';
 import { BUCKETS } from '@keel/storage';
 import { EventHandlerHarness, fixtureTable, pipelineSpecFixture } from '@keel/testing';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { WorkerPool } from '@keel/workers';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type TrainingConfig } from '../config';
+import { trainingRunTask } from './training-run.task';
 import { TrainingRunsConsumer } from './training-runs.consumer';
 import { type TrainingRunRecord, type TrainingRunsRepository } from './training-runs.repository';
 import { modelTrainedEventId, trainingRunId, TrainingRunsService } from './training-runs.service';
@@ -34,8 +36,12 @@ const spec = pipelineSpecFixture('bike-demand', {
 });
 const twin = { ...spec, id: 'bike-twin' } as typeof spec;
 
-describe('training-runs consumer, handled in memory', () => {
+// Training runs on a worker thread; on a busy machine a run can take longer than the default five seconds.
+describe('training-runs consumer, handled in memory', { timeout: 60_000 }, () => {
   let harness: EventHandlerHarness;
+  const workers = new WorkerPool({ threads: 1 });
+  beforeAll(() => workers.warm(trainingRunTask), 120_000);
+  afterAll(() => workers.close());
 
   /** The feature set a pipeline materialized from the first 400 bike rows: the same bytes for every pipeline. */
   function materialized(pipelineId: string): FeaturesMaterialized {
@@ -82,7 +88,7 @@ describe('training-runs consumer, handled in memory', () => {
     await harness.pipelines.apply(twin);
     const repository = new InMemoryTrainingRunsRepository(harness) as unknown as TrainingRunsRepository;
     const config = { TRAINING_REQUEST_COOLDOWN_MS: 3_600_000 } as TrainingConfig;
-    const service = new TrainingRunsService(harness.infrastructure, repository, config, harness.logger);
+    const service = new TrainingRunsService(harness.infrastructure, repository, config, harness.logger, workers);
     await new TrainingRunsConsumer(harness.infrastructure, service).onApplicationBootstrap();
   });
 

@@ -7,20 +7,16 @@ import {
   type PipelineSpecV1,
   type TrainingRequestedV1,
 } from '@keel/contracts';
-import { readParquet } from '@keel/datasets';
 import { NonRetryableError } from '@keel/messaging';
-import { type FittedTransform, InvalidTrainingDataError, KeelModelError } from '@keel/ml-models';
-import { serializePackage } from '@keel/model-package';
 import { Infrastructure, ROOT_LOGGER, SERVICE_CONFIG } from '@keel/service-runtime';
 import { BUCKETS } from '@keel/storage';
 import { KeelAttr, withSpan } from '@keel/telemetry';
 import { trace } from '@opentelemetry/api';
 import { type Logger } from 'pino';
 import { type TrainingConfig } from '../config';
-import { evaluateHoldout, needsLinearVariant, selectBest, trainModel, type TrainedModel } from './candidates';
-import { buildModelPackage } from './package-builder';
-import { type CandidateRecord, TrainingRunsRepository } from './training-runs.repository';
-import { type Featurized, featurize, linearVariant, prepareTrainingData } from './training-data';
+import { asBuffer, movableBuffers, WorkerPool } from '@keel/workers';
+import { trainingRunTask } from './training-run.task';
+import { TrainingRunsRepository } from './training-runs.repository';
 
 type FeaturesMaterialized = EventData<typeof FeaturesMaterializedV1>;
 type TrainingRequested = EventData<typeof TrainingRequestedV1>;
@@ -41,17 +37,6 @@ export function modelTrainedEventId(runId: string): string {
 }
 
 /**
- * Bad data or a bad model setup cannot heal by retrying: straight to the dead-letter topic with the reason (a
- * TrainingInputError already says so).
- */
-function nonRetryable(error: unknown): unknown {
-  if (error instanceof InvalidTrainingDataError || error instanceof KeelModelError) {
-    return new NonRetryableError(error.message, 'untrainable');
-  }
-  return error;
-}
-
-/**
  * Trains every algorithm the spec lists on a feature set, evaluates them on its holdout, packages the best one and
  * announces it. Deterministic: the same feature set, spec and seed give the same package bytes, run id and event id,
  * so a redelivered event or a repeated request has one effect.
@@ -65,6 +50,7 @@ export class TrainingRunsService {
     private readonly repository: TrainingRunsRepository,
     @Inject(SERVICE_CONFIG) private readonly config: TrainingConfig,
     @Inject(ROOT_LOGGER) rootLogger: Logger,
+    private readonly workers: WorkerPool,
   ) {
     this.logger = rootLogger.child({ component: 'training-runs' });
   }
@@ -131,12 +117,7 @@ export class TrainingRunsService {
       [KeelAttr.PIPELINE_ID]: features.pipelineId,
       [KeelAttr.FEATURE_SET_ID]: features.featureSetId,
     });
-    let result: Awaited<ReturnType<TrainingRunsService['trainAndPackage']>>;
-    try {
-      result = await this.trainAndPackage(spec, features, seed);
-    } catch (error) {
-      throw nonRetryable(error);
-    }
+    const result = await this.trainAndPackage(spec, features, seed);
     const stored = await this.infra.objects.putContentAddressed(BUCKETS.models, features.pipelineId, result.bytes, {
       extension: '.json',
       contentType: 'application/json',
@@ -148,7 +129,7 @@ export class TrainingRunsService {
       pipelineId: features.pipelineId,
       featureSetId: features.featureSetId,
       candidates: result.candidates,
-      chosen: result.chosen.algorithm,
+      chosen: result.algorithm,
       packageUri: stored.uri,
       packageSha256: stored.sha256,
       seed,
@@ -158,7 +139,7 @@ export class TrainingRunsService {
     const event = {
       pipelineId: features.pipelineId,
       runId,
-      algorithm: result.chosen.algorithm,
+      algorithm: result.algorithm,
       packageUri: stored.uri,
       packageSha256: stored.sha256,
       metrics: result.metrics,
@@ -174,81 +155,26 @@ export class TrainingRunsService {
     return event;
   }
 
+  /** Loads the feature set and its transform (sha256-verified), then trains and packages on a worker thread. */
   private async trainAndPackage(spec: PipelineSpecV1, features: FeaturesMaterialized, seed: number) {
     const attributes = {
       [KeelAttr.PIPELINE_ID]: features.pipelineId,
       [KeelAttr.FEATURE_SET_ID]: features.featureSetId,
     };
-    const [table, transform] = await withSpan('load feature set', attributes, async () => {
-      const [tableBytes, transformBytes] = await Promise.all([
+    const [featureSet, transform] = await withSpan('load feature set', attributes, () =>
+      Promise.all([
         this.infra.objects.getVerified({ uri: features.featureSetUri, sha256: features.featureSetSha256 }),
         this.infra.objects.getVerified({ uri: features.transformUri, sha256: features.transformSha256 }),
-      ]);
-      return [await readParquet(tableBytes), JSON.parse(transformBytes.toString()) as FittedTransform] as const;
-    });
-    const data = prepareTrainingData(table, spec);
-    const algorithms = spec.training.algorithms;
-    // The transform was fitted on the train split by features; here it is applied to every split (and derived for
-    // linear models), the same code serving runs.
-    const featurized = await withSpan('fit transform', attributes, () => {
-      const variants: { native?: Featurized; linear?: Featurized } = {};
-      if (algorithms.some((a) => !needsLinearVariant(a))) variants.native = featurize(data, transform);
-      if (algorithms.some(needsLinearVariant)) variants.linear = featurize(data, linearVariant(transform));
-      return variants;
-    });
-
-    const candidates: (CandidateRecord & { model: TrainedModel })[] = [];
-    for (const algorithm of algorithms) {
-      const input = needsLinearVariant(algorithm) ? featurized.linear! : featurized.native!;
-      const started = performance.now();
-      const model = await withSpan(
-        `train ${algorithm}`,
-        { ...attributes, [KeelAttr.MODEL_ALGORITHM]: algorithm, [KeelAttr.ROWS_TRAIN]: data.splits.train.rows },
-        () => trainModel(algorithm, data, input, seed),
-      );
-      const trainMs = Math.round(performance.now() - started);
-      const metrics = await withSpan(
-        'evaluate holdout',
-        { ...attributes, [KeelAttr.MODEL_ALGORITHM]: algorithm, [KeelAttr.ROWS_HOLDOUT]: data.splits.holdout.rows },
-        (span) => {
-          const result = evaluateHoldout(spec.task, model.document, input, data.splits.holdout.y);
-          for (const [name, value] of Object.entries(result))
-            span.setAttribute(`${KeelAttr.METRIC_PREFIX}${name}`, value);
-          return result;
-        },
-      );
-      candidates.push({ algorithm, params: model.params, metrics, trainMs, model });
-    }
-    const chosen = candidates[selectBest(candidates, spec.training.primaryMetric)];
-    const pkg = buildModelPackage({
-      spec,
-      document: chosen.model.document,
-      metrics: chosen.metrics,
-      classes: data.classes,
-      trainColumns: data.splits.train.raw,
-      lineage: {
-        datasetVersionId: features.datasetVersionId,
-        datasetSha256: features.datasetSha256,
-        featureSetId: features.featureSetId,
-        featureSetSha256: features.featureSetSha256,
-        transformSha256: features.transformSha256,
-        seed,
-        algorithm: chosen.algorithm,
-        params: chosen.params,
-        trainRows: data.splits.train.rows,
-        holdoutRows: data.splits.holdout.rows,
-      },
-    });
-    return {
-      bytes: serializePackage(pkg),
-      metrics: chosen.metrics,
-      chosen,
-      candidates: candidates.map(({ algorithm, params, metrics, trainMs }) => ({
-        algorithm,
-        params,
-        metrics,
-        trainMs,
-      })),
-    };
+      ]),
+    );
+    const result = await this.workers.run(
+      trainingRunTask,
+      { spec, features, seed, featureSet, transform },
+      { transferList: movableBuffers(featureSet, transform), attributes },
+    );
+    const span = trace.getActiveSpan();
+    for (const [name, value] of Object.entries(result.metrics))
+      span?.setAttribute(`${KeelAttr.METRIC_PREFIX}${name}`, value);
+    return { ...result, bytes: asBuffer(result.packageBytes) };
   }
 }

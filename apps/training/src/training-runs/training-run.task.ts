@@ -1,0 +1,117 @@
+import { type Algorithm, type EventData, type FeaturesMaterializedV1, type PipelineSpecV1 } from '@keel/contracts';
+import { readParquet } from '@keel/datasets';
+import { NonRetryableError } from '@keel/messaging';
+import { type FittedTransform, InvalidTrainingDataError, KeelModelError } from '@keel/ml-models';
+import { serializePackage } from '@keel/model-package';
+import { asBuffer, defineWorkerTask, movableBuffers, transferResult, type WorkerTaskContext } from '@keel/workers';
+import { evaluateHoldout, needsLinearVariant, selectBest, trainModel, type TrainedModel } from './candidates';
+import { buildModelPackage } from './package-builder';
+import { type CandidateRecord } from './training-runs.repository';
+import { type Featurized, featurize, linearVariant, prepareTrainingData } from './training-data';
+
+type FeaturesMaterialized = EventData<typeof FeaturesMaterializedV1>;
+
+export interface TrainingRunInput {
+  spec: PipelineSpecV1;
+  features: FeaturesMaterialized;
+  seed: number;
+  /** The feature set's Parquet bytes and the fitted transform's JSON, both verified against their sha256. */
+  featureSet: Uint8Array;
+  transform: Uint8Array;
+}
+
+export interface TrainingRunOutput {
+  /** The model package, serialized. */
+  packageBytes: Uint8Array;
+  algorithm: Algorithm;
+  params: Record<string, unknown>;
+  metrics: Record<string, number>;
+  candidates: CandidateRecord[];
+}
+
+/**
+ * Bad data or a bad model setup cannot heal by retrying: straight to the dead-letter topic with the reason (a
+ * TrainingInputError already says so).
+ */
+function nonRetryable(error: unknown): unknown {
+  if (error instanceof InvalidTrainingDataError || error instanceof KeelModelError) {
+    return new NonRetryableError(error.message, 'untrainable');
+  }
+  return error;
+}
+
+/**
+ * Trains every algorithm the spec lists on a feature set, evaluates each on the holdout, keeps the best by the
+ * primary metric and serializes its package. Pure: the same inputs give the same package bytes, on any thread.
+ */
+export async function trainAndPackage(
+  input: TrainingRunInput,
+  { progress }: Pick<WorkerTaskContext, 'progress'>,
+): Promise<TrainingRunOutput> {
+  const { spec, features, seed } = input;
+  progress({ stage: 'read feature set' });
+  const table = await readParquet(asBuffer(input.featureSet));
+  const transform = JSON.parse(asBuffer(input.transform).toString()) as FittedTransform;
+  const data = prepareTrainingData(table, spec);
+  const algorithms = spec.training.algorithms;
+  // The transform was fitted on the train split by features; here it is applied to every split (and derived for
+  // linear models), the same code serving runs.
+  progress({ stage: 'featurize', done: 0, total: data.splits.train.rows });
+  const variants: { native?: Featurized; linear?: Featurized } = {};
+  if (algorithms.some((a) => !needsLinearVariant(a))) variants.native = featurize(data, transform);
+  if (algorithms.some(needsLinearVariant)) variants.linear = featurize(data, linearVariant(transform));
+
+  const candidates: (CandidateRecord & { model: TrainedModel })[] = [];
+  for (const [index, algorithm] of algorithms.entries()) {
+    progress({ stage: `train ${algorithm}`, done: index, total: algorithms.length });
+    const featurized = needsLinearVariant(algorithm) ? variants.linear! : variants.native!;
+    const started = performance.now();
+    const model = trainModel(algorithm, data, featurized, seed);
+    const trainMs = Math.round(performance.now() - started);
+    progress({ stage: `evaluate ${algorithm}`, done: index, total: algorithms.length });
+    const metrics = evaluateHoldout(spec.task, model.document, featurized, data.splits.holdout.y);
+    candidates.push({ algorithm, params: model.params, metrics, trainMs, model });
+  }
+  const chosen = candidates[selectBest(candidates, spec.training.primaryMetric)];
+  progress({ stage: 'package', done: algorithms.length, total: algorithms.length });
+  const pkg = buildModelPackage({
+    spec,
+    document: chosen.model.document,
+    metrics: chosen.metrics,
+    classes: data.classes,
+    trainColumns: data.splits.train.raw,
+    lineage: {
+      datasetVersionId: features.datasetVersionId,
+      datasetSha256: features.datasetSha256,
+      featureSetId: features.featureSetId,
+      featureSetSha256: features.featureSetSha256,
+      transformSha256: features.transformSha256,
+      seed,
+      algorithm: chosen.algorithm,
+      params: chosen.params,
+      trainRows: data.splits.train.rows,
+      holdoutRows: data.splits.holdout.rows,
+    },
+  });
+  return {
+    packageBytes: serializePackage(pkg),
+    algorithm: chosen.model.algorithm,
+    params: chosen.params,
+    metrics: chosen.metrics,
+    candidates: candidates.map(({ algorithm, params, metrics, trainMs }) => ({ algorithm, params, metrics, trainMs })),
+  };
+}
+
+/** {@link trainAndPackage} on a worker thread; the package bytes move back rather than being copied. */
+export const trainingRunTask = defineWorkerTask(
+  __filename,
+  'trainingRunTask',
+  async (input: TrainingRunInput, context: WorkerTaskContext) => {
+    try {
+      const output = await trainAndPackage(input, context);
+      return transferResult(output, movableBuffers(output.packageBytes));
+    } catch (error) {
+      throw nonRetryable(error);
+    }
+  },
+);
