@@ -19,7 +19,12 @@ export class ModelsConsumer implements OnApplicationBootstrap {
 
   async onApplicationBootstrap(): Promise<void> {
     const instance = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-    const consumer = this.infra.createConsumer(`models-${instance}`, { fromBeginning: false });
+    // Readiness does not wait on it: while the broker is down, the periodic resync still follows the registry.
+    const consumer = this.infra.createConsumer(`models-${instance}`, {
+      fromBeginning: false,
+      gatesReadiness: false,
+      ephemeralGroup: true,
+    });
     // Runs inside the consumer span, so 'load model' joins the trace of the run that moved the alias.
     // Whichever alias moved, the sync converges every alias of the model on the registry's answer.
     consumer.on(ModelAliasChangedV1, async (event) => void (await this.loader.sync(event.data.pipelineId)));

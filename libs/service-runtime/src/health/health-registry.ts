@@ -8,12 +8,20 @@ import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 export interface HealthIndicator {
   name: string;
   check(): Promise<void>;
+  /**
+   * False: reported in `/health` but not a condition of readiness. For a service that can do its work without the
+   * dependency for a while (serving answers from models in memory while storage or the broker is down), so an outage
+   * does not take every replica out of rotation at once.
+   */
+  gatesReadiness?: boolean;
 }
 
 export interface HealthCheckResult {
   status: 'up' | 'down';
   latencyMs: number;
   error?: string;
+  /** Present (false) when this check is reported only and does not decide readiness. */
+  gatesReadiness?: false;
 }
 
 /** Where the process is in its life; only `running` can be ready. */
@@ -67,6 +75,7 @@ const toMs = (nanoseconds: number) => Math.round(nanoseconds / 1e4) / 100;
 @Injectable()
 export class HealthRegistry implements OnModuleDestroy {
   private readonly indicators = new Map<string, HealthIndicator>();
+  private readonly reportOnlyNames = new Set<string>();
   private lifecycle: LifecycleState = 'running';
   private fatal: string | undefined;
   private readonly fatalListeners: ((reason: string) => void)[] = [];
@@ -98,14 +107,27 @@ export class HealthRegistry implements OnModuleDestroy {
     this.indicators.delete(name);
   }
 
+  /**
+   * Makes an indicator (registered now or later, e.g. by the runtime's infrastructure) report-only: shown in
+   * `/health`, not a condition of readiness.
+   */
+  reportOnly(name: string): void {
+    this.reportOnlyNames.add(name);
+  }
+
+  private gates(indicator: HealthIndicator): boolean {
+    return indicator.gatesReadiness !== false && !this.reportOnlyNames.has(indicator.name);
+  }
+
   /** Readiness, checking every indicator at once (each bounded by a timeout). */
   async readiness(): Promise<HealthReport> {
     const entries = await Promise.all(
       [...this.indicators.values()].map(async (indicator): Promise<[string, HealthCheckResult]> => {
         const started = performance.now();
+        const role = this.gates(indicator) ? {} : { gatesReadiness: false as const };
         try {
           await withTimeout(indicator.check(), CHECK_TIMEOUT_MS);
-          return [indicator.name, { status: 'up', latencyMs: Math.round(performance.now() - started) }];
+          return [indicator.name, { status: 'up', latencyMs: Math.round(performance.now() - started), ...role }];
         } catch (error) {
           return [
             indicator.name,
@@ -113,13 +135,14 @@ export class HealthRegistry implements OnModuleDestroy {
               status: 'down',
               latencyMs: Math.round(performance.now() - started),
               error: error instanceof Error ? error.message : String(error),
+              ...role,
             },
           ];
         }
       }),
     );
     const checks = Object.fromEntries(entries);
-    const allUp = Object.values(checks).every((check) => check.status === 'up');
+    const allUp = Object.values(checks).every((check) => check.status === 'up' || check.gatesReadiness === false);
     return {
       status: allUp && this.lifecycle === 'running' ? 'ok' : 'error',
       lifecycle: this.lifecycle,

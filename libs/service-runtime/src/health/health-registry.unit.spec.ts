@@ -29,6 +29,24 @@ describe('HealthRegistry: readiness and liveness rules', () => {
     expect(registry.liveness().status).toBe('ok');
   });
 
+  it('given report-only dependencies down (serving answers from memory), then still ready, and they are reported', async () => {
+    registry = new HealthRegistry();
+    registry.reportOnly('object-storage');
+    registry.register({ name: 'object-storage', check: down('connect ECONNREFUSED') });
+    registry.register({ name: 'consumer serving.models-x', check: down('crashed'), gatesReadiness: false });
+    registry.register({ name: 'models', check: up });
+    const ready = await registry.readiness();
+    expect(ready.status).toBe('ok');
+    expect(ready.checks['object-storage']).toEqual({
+      status: 'down',
+      latencyMs: expect.any(Number),
+      error: 'connect ECONNREFUSED',
+      gatesReadiness: false,
+    });
+    expect(ready.checks['consumer serving.models-x'].gatesReadiness).toBe(false);
+    expect(ready.checks.models.gatesReadiness).toBeUndefined();
+  });
+
   it('given an app indicator down (serving: models not loaded), then not ready', async () => {
     registry = new HealthRegistry();
     registry.register({ name: 'models', check: down('adult-income champion not loaded') });

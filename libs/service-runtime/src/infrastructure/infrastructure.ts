@@ -48,6 +48,8 @@ export class Infrastructure implements OnModuleInit, OnApplicationBootstrap, OnM
   readonly pipelines: PipelineStore;
   private readonly admin: Admin;
   private readonly consumers: EventConsumer[] = [];
+  /** Consumer groups of this process alone, deleted at graceful shutdown. */
+  private readonly ephemeralGroups: string[] = [];
   private readonly logger: Logger;
   private readonly rootLogger: Logger;
   private readonly retry: RetryPolicy;
@@ -144,9 +146,23 @@ export class Infrastructure implements OnModuleInit, OnApplicationBootstrap, OnM
    */
   createConsumer(
     groupSuffix: string,
-    options: Partial<Omit<EventConsumerOptions, 'groupId' | 'store' | 'deadLetters' | 'onFatal'>> = {},
+    {
+      gatesReadiness = true,
+      ephemeralGroup = false,
+      ...options
+    }: Partial<Omit<EventConsumerOptions, 'groupId' | 'store' | 'deadLetters' | 'onFatal'>> & {
+      /** False: the consumer's state is reported in `/health` but does not decide readiness. */
+      gatesReadiness?: boolean;
+      /**
+       * A group of this process alone (e.g. every serving replica follows every alias move): deleted at graceful
+       * shutdown so groups do not pile up; after a kill the broker drops it once its offsets expire
+       * (offsets.retention.minutes).
+       */
+      ephemeralGroup?: boolean;
+    } = {},
   ): EventConsumer {
     const groupId = `${this.identity.name}.${groupSuffix}`;
+    if (ephemeralGroup) this.ephemeralGroups.push(groupId);
     const consumer = new EventConsumer(this.kafka, {
       groupId,
       store: this.processedEvents,
@@ -160,6 +176,7 @@ export class Infrastructure implements OnModuleInit, OnApplicationBootstrap, OnM
     this.consumers.push(consumer);
     this.health.register({
       name: `consumer ${groupId}`,
+      gatesReadiness,
       check: async () => {
         const status = consumer.status();
         if (status.state !== 'running') {
@@ -178,6 +195,16 @@ export class Infrastructure implements OnModuleInit, OnApplicationBootstrap, OnM
 
   async onApplicationShutdown(): Promise<void> {
     await Promise.allSettled(this.consumers.map((consumer) => consumer.stop()));
+    if (this.ephemeralGroups.length > 0) {
+      try {
+        await this.admin.deleteGroups(this.ephemeralGroups);
+      } catch (error) {
+        this.logger.warn(
+          { err: error, groups: this.ephemeralGroups },
+          'could not delete this process’s consumer groups',
+        );
+      }
+    }
     await Promise.allSettled([this.producer.disconnect(), this.admin.disconnect(), this.mongo.close()]);
   }
 
