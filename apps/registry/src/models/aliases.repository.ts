@@ -84,8 +84,12 @@ export class AliasesRepository implements OnModuleInit {
     await this.moves.collection.dropIndex(RETIRED_MOVE_INDEX).catch(() => undefined);
   }
 
-  get(modelName: string, alias: string): Promise<AliasRecord | null> {
-    return this.aliases.findOne({ modelName, alias }, { _id: 0 }).lean<AliasRecord>();
+  /** Where the alias points: its latest recorded move (the pointer is only where the search for it starts). */
+  async get(modelName: string, alias: string): Promise<AliasRecord | null> {
+    const pointer = await this.pointer(modelName, alias);
+    const latest = await this.latestMove(modelName, alias, pointer);
+    if (!latest || (pointer?.sequence ?? 0) >= latest.sequence) return pointer;
+    return { modelName, alias, version: latest.version, sequence: latest.sequence, updatedAt: latest.changedAt };
   }
 
   /** Every alias of a model, to annotate versions with the aliases pointing at them. */
@@ -109,32 +113,55 @@ export class AliasesRepository implements OnModuleInit {
 
   /**
    * Points the alias at `draft.version`, recording the move as the alias's next numbered one; `moved: false` with the
-   * latest move when it already points there. Safe without transactions: the move is written first under its number,
-   * so two writers (or a writer and a replay after a crash) collide on it; the loser points the alias at the
-   * recorded move (the history is the truth, the pointer its cache) and tries again on top of it.
+   * latest move when it already points there. Safe across replicas without transactions: the move is claimed by
+   * inserting it under its number, so of two writers numbering the same move exactly one succeeds and the other
+   * decides again on top of the recorded one. The history is the truth and the pointer its cache: where the alias
+   * stands is read from the latest move, found from the pointer forward by `_id`, so a pointer a late writer left
+   * behind never hides a move (docs/design/repositories.md rule 2).
    */
   async move(draft: AliasMoveDraft): Promise<{ move: AliasMoveRecord; moved: boolean }> {
     const { modelName, alias } = draft;
     for (let attempt = 0; attempt < 10; attempt++) {
-      const current = await this.get(modelName, alias);
-      if (current?.version === draft.version) {
-        const latest = current.sequence ? await this.findMove(modelName, alias, current.sequence) : null;
-        return { move: latest ?? { ...draft, sequence: current.sequence ?? 0 }, moved: false };
+      const pointer = await this.pointer(modelName, alias);
+      const latest = await this.latestMove(modelName, alias, pointer);
+      const currentVersion = latest?.version ?? pointer?.version;
+      const last = latest?.sequence ?? (pointer ? await this.moves.countDocuments({ modelName, alias }) : 0);
+      if (currentVersion === draft.version) {
+        return { move: latest ?? { ...draft, sequence: last }, moved: false };
       }
-      const last = current ? (current.sequence ?? (await this.moves.countDocuments({ modelName, alias }))) : 0;
-      const move: AliasMoveRecord = { ...draft, sequence: last + 1, previousVersion: current?.version };
+      const move: AliasMoveRecord = { ...draft, sequence: last + 1, previousVersion: currentVersion };
       try {
         await this.moves.create({ _id: moveId(modelName, alias, move.sequence), ...move });
       } catch (error) {
         if (!isDuplicateKey(error)) throw error;
-        const recorded = await this.findMove(modelName, alias, move.sequence);
-        if (recorded) await this.point(recorded);
         continue;
       }
       await this.point(move);
       return { move, moved: true };
     }
     throw new Error(`could not move alias ${alias} of ${modelName}: too many concurrent moves`);
+  }
+
+  private pointer(modelName: string, alias: string): Promise<AliasRecord | null> {
+    return this.aliases.findOne({ modelName, alias }, { _id: 0 }).lean<AliasRecord>();
+  }
+
+  /** The alias's latest numbered move: from the pointer's, forward by `_id` while a later one exists; repairs the pointer. */
+  private async latestMove(
+    modelName: string,
+    alias: string,
+    pointer: AliasRecord | null,
+  ): Promise<AliasMoveRecord | null> {
+    let sequence = pointer?.sequence ?? 0;
+    let latest = sequence > 0 ? await this.findMove(modelName, alias, sequence) : null;
+    for (;;) {
+      const next = await this.findMove(modelName, alias, sequence + 1);
+      if (!next) break;
+      latest = next;
+      sequence += 1;
+    }
+    if (latest && (pointer?.sequence ?? 0) < latest.sequence) await this.point(latest);
+    return latest;
   }
 
   /**
