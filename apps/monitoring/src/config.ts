@@ -5,6 +5,27 @@ import { z } from 'zod';
 export const monitoringEnvSchema = serviceEnvSchema({ httpPort: 3007 }).extend({
   /** The registry's gRPC address, asked for the package of a model version (its drift reference). */
   REGISTRY_GRPC_URL: z.string().min(1).default('127.0.0.1:50051'),
+  /** Prediction logs older than this (by when they were logged) are deleted by the retention sweep. */
+  PREDICTION_LOG_RETENTION_HOURS: z.coerce
+    .number()
+    .positive()
+    .default(30 * 24),
+  /** Labels older than this (by when they were received) are deleted by the retention sweep. */
+  LABEL_LOG_RETENTION_HOURS: z.coerce
+    .number()
+    .positive()
+    .default(90 * 24),
+  /** Drift windows closed (evaluated or failed) longer ago than this are deleted, with their revisions. */
+  DRIFT_WINDOW_RETENTION_HOURS: z.coerce
+    .number()
+    .positive()
+    .default(90 * 24),
+  /** How often one replica (the holder of the retention lease) sweeps. */
+  RETENTION_SWEEP_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(1_000)
+    .default(60 * 60 * 1000),
 });
 
 export type MonitoringConfig = z.infer<typeof monitoringEnvSchema>;

@@ -23,6 +23,11 @@ import {
 } from '@keel/testing';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DriftWindowRepository, windowId } from './drift/drift-window.repository';
+import { LabelLogRepository } from './labels/label-log.repository';
+import { PredictionsService } from './predictions/predictions.service';
+import { RetentionService } from './retention/retention.service';
+import { PredictionLogRepository } from './predictions/prediction-log.repository';
 import { adultPackage, servedInputs, startMonitoringUnderTest } from './test-support/monitoring-under-test';
 
 const MODEL_NAME = 'adult-income-model';
@@ -38,24 +43,29 @@ describe('monitoring against the real stack', () => {
   const eventsOn = (topic: string) => recorder.on(topic) as RecordedEvent<Record<string, unknown>>[];
   const adultRows = (n: number, from: number): Row[] => fixtureRecords('adult', { count: n, from, numeric: spec });
 
-  beforeAll(async () => {
-    const id = uniquePipelineId('mon-adult');
-    spec = pipelineSpecFixture('adult-income', { id, monitoring: { windowRows: 200, psiThreshold: 0.2 } });
-
+  /** An instance of monitoring on the test's database, with the test's package in place of the registry's. */
+  const startReplica = () => {
     const mongoUrl = process.env.MONITORING_INT_MONGO_URL;
-    service = await startMonitoringUnderTest({
+    return startMonitoringUnderTest({
       // Its own database: a monitoring service running on the stack consumes the same topic (in its own group) and,
       // not knowing the test's model in its registry, would close the test's `_id`-keyed windows as failed.
       database: 'keel_monitoring_int',
       env: mongoUrl ? { MONGO_URL: mongoUrl } : {},
       locator: {
         locate: async (ref) => {
-          if (ref.pipelineId !== id || !packageRef.packageUri)
+          if (ref.pipelineId !== spec.id || !packageRef.packageUri)
             throw new NonRetryableError(`no test package for ${ref.pipelineId}`);
           return packageRef;
         },
       },
     });
+  };
+
+  beforeAll(async () => {
+    const id = uniquePipelineId('mon-adult');
+    spec = pipelineSpecFixture('adult-income', { id, monitoring: { windowRows: 200, psiThreshold: 0.2 } });
+
+    service = await startReplica();
     infra = service.infra;
     await infra.pipelines.apply(spec);
     const pkg = adultPackage(spec, adultRows(500, 0), { modelName: MODEL_NAME, codeVersion: 'int-test' });
@@ -174,6 +184,161 @@ describe('monitoring against the real stack', () => {
     const stored = await eventually('the label', async () => (await labels.findOne({ predictionId })) ?? undefined);
     expect(stored).toMatchObject({ predictionId, pipelineId: spec.id, label: '>50K' });
     expect(await labels.countDocuments({ predictionId })).toBe(1);
+  });
+
+  it('counts every row once when two replicas handle the same events at once', async () => {
+    // given a second replica, and events of model version 2 each handled by both at the same moment (as when a
+    // partition is handed over mid-event), while each replica also handles the other events concurrently
+    const replica = await startReplica();
+    try {
+      const events = Array.from({ length: 8 }, (_, e) => ({
+        id: `${spec.id}-race-${e}`,
+        data: {
+          pipelineId: spec.id as PipelineId,
+          requestId: `race-${e}`,
+          modelName: MODEL_NAME,
+          modelVersion: 2,
+          servedAt: new Date().toISOString(),
+          predictions: adultRows(25, 4_000 + 25 * e).map((row, i) => ({
+            predictionId: `${spec.id}-race-${e}-${i}`,
+            inputs: servedInputs(row),
+            outputs: { probability: 0.2, label: '<=50K' },
+          })),
+        } satisfies EventData<typeof PredictionLoggedV1>,
+      }));
+      await Promise.all(
+        [service, replica].map((instance) =>
+          Promise.all(events.map(({ id, data }) => instance.app.get(PredictionsService).log(id, data))),
+        ),
+      );
+      // then the 200 rows fill window 0 exactly once, each event merged once, and nothing spills into window 1
+      const windows = service.app.get(DriftWindowRepository);
+      const window = await windows.get(windowId(spec.id, 2, 0));
+      expect(window).toMatchObject({ rowCount: 200, status: 'evaluated' });
+      expect(new Set(window!.appliedEventIds).size).toBe(8);
+      expect(window!.appliedEventIds).toHaveLength(8);
+      expect(await windows.get(windowId(spec.id, 2, 1))).toBeNull();
+      expect(
+        await infra.mongo.collection('prediction_logs').countDocuments({ pipelineId: spec.id, modelVersion: 2 }),
+      ).toBe(200);
+    } finally {
+      await replica.close();
+    }
+  });
+
+  it('keys prediction logs and labels by pipeline: two pipelines sharing a prediction id keep one each', async () => {
+    const other = pipelineSpecFixture('adult-income', { id: uniquePipelineId('mon-other') });
+    await infra.pipelines.apply(other);
+    const predictionId = `shared-${Date.now()}`;
+    for (const pipelineId of [spec.id, other.id]) {
+      await infra.publisher.publish(PredictionLoggedV1, {
+        pipelineId: pipelineId as PipelineId,
+        requestId: 'shared-request',
+        modelName: MODEL_NAME,
+        modelVersion: 1,
+        servedAt: new Date().toISOString(),
+        predictions: [{ predictionId, inputs: servedInputs(adultRows(1, 3_000)[0]), outputs: { probability: 0.1 } }],
+      });
+      await infra.publisher.publish(LabelReceivedV1, {
+        pipelineId: pipelineId as PipelineId,
+        labels: [{ predictionId, label: pipelineId, observedAt: '2026-11-26T00:00:00Z' }],
+      });
+    }
+    const logs = infra.mongo.collection('prediction_logs');
+    const labels = infra.mongo.collection('label_logs');
+    await eventually('both logs and both labels', async () =>
+      (await logs.countDocuments({ predictionId })) === 2 && (await labels.countDocuments({ predictionId })) === 2
+        ? true
+        : undefined,
+    );
+    expect((await labels.find({ predictionId }).toArray()).map((label) => label.label).sort()).toEqual(
+      [spec.id, other.id].sort(),
+    );
+  });
+
+  it('moves logs and labels stored under the bare prediction id to the pipeline-scoped key at start-up', async () => {
+    const logs = infra.mongo.collection('prediction_logs');
+    const labels = infra.mongo.collection('label_logs');
+    const predictionId = `legacy-${Date.now()}`;
+    const now = new Date();
+    await logs.insertOne({
+      _id: predictionId as never,
+      pipelineId: spec.id,
+      modelName: MODEL_NAME,
+      modelVersion: 1,
+      requestId: 'legacy',
+      predictionId,
+      eventId: 'legacy-event',
+      servedAt: now,
+      inputsJson: '{}',
+      outputsJson: '{}',
+      loggedAt: now,
+    });
+    await labels.insertOne({
+      _id: predictionId as never,
+      predictionId,
+      pipelineId: spec.id,
+      label: 'x',
+      observedAt: now,
+    });
+    await service.app.get(PredictionLogRepository).migrateLegacyKeys();
+    await service.app.get(LabelLogRepository).migrateLegacyKeys();
+    expect(await logs.findOne({ _id: predictionId as never })).toBeNull();
+    expect(await logs.findOne({ _id: `${spec.id}|${predictionId}` as never })).toMatchObject({
+      eventId: 'legacy-event',
+    });
+    expect(await labels.findOne({ _id: predictionId as never })).toBeNull();
+    expect(await labels.findOne({ _id: `${spec.id}|${predictionId}` as never })).toMatchObject({ label: 'x' });
+  });
+
+  it('sweeps prediction logs, labels and closed drift windows older than their retention, keeping newer ones', async () => {
+    const logs = infra.mongo.collection('prediction_logs');
+    const labels = infra.mongo.collection('label_logs');
+    const longAgo = new Date('2020-01-01T00:00:00Z');
+    const old = `${spec.id}|expired-${Date.now()}`;
+    await logs.insertOne({
+      _id: old as never,
+      pipelineId: spec.id,
+      modelName: MODEL_NAME,
+      modelVersion: 9,
+      requestId: 'expired',
+      predictionId: old,
+      eventId: 'expired-event',
+      servedAt: longAgo,
+      inputsJson: '{}',
+      outputsJson: '{}',
+      loggedAt: longAgo,
+    });
+    await labels.insertOne({
+      _id: old as never,
+      predictionId: old,
+      pipelineId: spec.id,
+      label: 'x',
+      observedAt: longAgo,
+    });
+    const windows = service.app.get(DriftWindowRepository);
+    const closed = windowId(spec.id, 9, 0);
+    await windows.create({
+      _id: closed,
+      pipelineId: spec.id,
+      modelVersion: 9,
+      windowIndex: 0,
+      status: 'failed',
+      rowCount: 0,
+      appliedEventIds: [],
+      windowEnd: longAgo,
+      rev: 0,
+    });
+    const keptLogs = await logs.countDocuments({ pipelineId: spec.id, loggedAt: { $gt: longAgo } });
+
+    const outcome = await service.app.get(RetentionService).sweep();
+
+    expect(outcome.predictionLogs).toBeGreaterThanOrEqual(1);
+    expect(await logs.findOne({ _id: old as never })).toBeNull();
+    expect(await labels.findOne({ _id: old as never })).toBeNull();
+    expect(await windows.get(closed)).toBeNull();
+    expect(await logs.countDocuments({ pipelineId: spec.id, loggedAt: { $gt: longAgo } })).toBe(keptLogs);
+    expect(await windows.get(windowId(spec.id, 1, 0))).toMatchObject({ status: 'evaluated' });
   });
 
   it('answers 400 naming the id for a malformed pipeline id', async () => {

@@ -11,6 +11,7 @@ export {
   withLease,
 } from './leases';
 export {
+  tombstonesBefore,
   type Versioned,
   VersionConflictError,
   VersionedDocuments,

@@ -22,8 +22,17 @@ export interface VersionedDocumentsOptions {
   revisionId?: (name: string, version: number) => string;
 }
 
-/** Field set on a revision whose state was dropped (see keepStates). */
+/** Field set on a revision whose state was dropped (see keepStates), beside TOMBSTONE_AT. */
 const TOMBSTONE = 'superseded';
+const TOMBSTONE_AT = 'supersededAt';
+
+/**
+ * Filter of the tombstones superseded before `cutoff`, for a retention sweep: once no writer can still hold a state
+ * that old, their version numbers need no guarding (a scan, off the hot path).
+ */
+export function tombstonesBefore(cutoff: Date): Record<string, unknown> {
+  return { [TOMBSTONE]: true, [TOMBSTONE_AT]: { $lt: cutoff } };
+}
 
 /** A state that kept changing under every attempt of an update. */
 export class VersionConflictError extends Error {
@@ -86,7 +95,7 @@ export class VersionedDocuments<S extends Record<string, unknown>> {
     if (keep !== undefined && version - keep >= 1) {
       const old = this.revisionId(name, version - keep);
       await this.options.revisions.unset(old, Object.keys(state));
-      await this.options.revisions.set(old, { [TOMBSTONE]: true });
+      await this.options.revisions.set(old, { [TOMBSTONE]: true, [TOMBSTONE_AT]: new Date() });
     }
     return true;
   }
@@ -122,7 +131,13 @@ export class VersionedDocuments<S extends Record<string, unknown>> {
   }
 
   private stateOf(document: KeyedDocument): S {
-    const { _id: _ignored, [this.versionField]: _version, [TOMBSTONE]: _tombstone, ...state } = document;
+    const {
+      _id: _ignored,
+      [this.versionField]: _version,
+      [TOMBSTONE]: _tombstone,
+      [TOMBSTONE_AT]: _at,
+      ...state
+    } = document;
     return state as S;
   }
 }

@@ -51,7 +51,12 @@ describe('VersionedDocuments', () => {
   it('keeps the state of the latest revisions only, and a tombstone stops a stale writer from reclaiming one', async () => {
     const { store, revisions } = documents(2);
     for (let version = 0; version < 5; version++) await store.write('c', version, { count: version + 1 });
-    expect(revisions.documents.get('c@1')).toEqual({ _id: 'c@1', version: 1, superseded: true });
+    expect(revisions.documents.get('c@1')).toEqual({
+      _id: 'c@1',
+      version: 1,
+      superseded: true,
+      supersededAt: expect.any(Date),
+    });
     expect(revisions.documents.get('c@4')).toMatchObject({ count: 4 });
     expect(await store.write('c', 0, { count: 99 })).toBe(false);
     expect((await store.read('c'))?.state.count).toBe(5);

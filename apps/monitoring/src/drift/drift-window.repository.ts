@@ -1,5 +1,6 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { Infrastructure } from '@keel/service-runtime';
+import { mongoKeyedTable, tombstonesBefore, VersionedDocuments } from '@keel/coordination';
 import { type Model, Schema } from 'mongoose';
 import { type FeatureDriftReport } from './drift-evaluator';
 
@@ -31,7 +32,7 @@ export interface DriftWindowDocument {
   summariesJson?: string;
   /** CloudEvent ids whose rows are merged in, so a crash-and-redeliver never counts them twice. */
   appliedEventIds: string[];
-  /** Merges written so far: every merge writes the rev it read + 1. */
+  /** Version of the window's state: every change claims the next one (compare-and-set, see DriftWindowRepository). */
   rev: number;
   features?: WindowFeatureReport[];
   drifted?: boolean;
@@ -96,46 +97,78 @@ const driftWindowSchema = new Schema<DriftWindowDocument>(
 /** A unique index on the window's fields would refuse an `_id`-keyed window whose fields a field-keyed one holds. */
 const FIELD_KEYED_UNIQUE_INDEX = 'pipelineId_1_modelVersion_1_windowIndex_1';
 
-/** Drift windows and their reports (`drift_windows`), read and written by `_id` on the hot path. */
+/** The window's state, as its revisions hold it. */
+type WindowState = Omit<DriftWindowDocument, '_id' | 'rev'>;
+
+/** Revisions of the windows (compare-and-set claims); the retention sweep removes old ones. */
+export const WINDOW_REVISIONS = 'drift_window_revisions';
+
+/**
+ * Drift windows and their reports (`drift_windows`, revisions in `drift_window_revisions`), read and written by `_id`
+ * on the hot path. Every change is a compare-and-set (`VersionedDocuments`): of two replicas merging into the same
+ * window at once (a partition handed over mid-event), one wins and the other reads the merged window and merges on
+ * top of it, or finds its event applied (see docs/design/repositories.md).
+ */
 @Injectable()
 export class DriftWindowRepository implements OnModuleInit {
   private readonly windows: Model<DriftWindowDocument>;
+  private readonly versions: VersionedDocuments<WindowState>;
 
   constructor(infra: Infrastructure) {
     this.windows = infra.mongo.model<DriftWindowDocument>('DriftWindow', driftWindowSchema);
+    this.versions = new VersionedDocuments<WindowState>({
+      heads: mongoKeyedTable(infra.mongo, 'drift_windows'),
+      revisions: mongoKeyedTable(infra.mongo, WINDOW_REVISIONS),
+      versionField: 'rev',
+      keepStates: 2,
+    });
   }
 
   async onModuleInit(): Promise<void> {
     await this.windows.collection.dropIndex(FIELD_KEYED_UNIQUE_INDEX).catch(() => undefined);
   }
 
-  get(id: string): Promise<DriftWindowDocument | null> {
-    return this.windows.findById(id).lean<DriftWindowDocument>();
+  async get(id: string): Promise<DriftWindowDocument | null> {
+    const latest = await this.versions.read(id);
+    return latest ? { ...latest.state, _id: id, rev: latest.version } : null;
   }
 
   /** Inserts a new window; false when another writer created it first (read it again). */
-  async create(window: DriftWindowDocument): Promise<boolean> {
-    const result = await this.windows.updateOne({ _id: window._id }, { $setOnInsert: window }, { upsert: true });
-    return result.upsertedCount === 1;
+  create(window: DriftWindowDocument): Promise<boolean> {
+    return this.versions.write(window._id, 0, stateOf(window));
   }
 
-  /**
-   * Writes a merge read at `rev`. `_id`-only filter: the caller serialises merges of a window (DriftService), and
-   * `rev` counts writes (see docs/design/repositories.md).
-   */
-  async update(id: string, rev: number, changes: Partial<Omit<DriftWindowDocument, '_id' | 'rev'>>): Promise<boolean> {
-    const result = await this.windows.updateOne({ _id: id }, { $set: { ...changes, rev: rev + 1 } });
-    return result.matchedCount === 1;
+  /** Writes a merge on top of the window as read; false when another writer changed it first (read it again). */
+  update(window: DriftWindowDocument, changes: Partial<WindowState>): Promise<boolean> {
+    return this.versions.write(window._id, window.rev, { ...stateOf(window), ...changes });
   }
 
   /** Stores a window's report; a window evaluated twice after a crash keeps one report. */
   async saveReport(id: string, report: WindowReport): Promise<void> {
-    await this.windows.updateOne({ _id: id }, { $set: { ...report, status: 'evaluated' }, $unset: { lastError: 1 } });
+    await this.versions.update(id, (latest) => {
+      if (!latest) return null;
+      const { lastError: _cleared, ...state } = latest.state;
+      return { ...state, ...report, status: 'evaluated' };
+    });
   }
 
   /** Closes a window for good: retrying it with every later event would cost a registry lookup each time. */
   async recordFailure(id: string, reason: string): Promise<void> {
-    await this.windows.updateOne({ _id: id }, { $set: { lastError: reason, status: 'failed' } });
+    await this.versions.update(id, (latest) =>
+      latest ? { ...latest.state, lastError: reason, status: 'failed' } : null,
+    );
+  }
+
+  /** Removes windows closed (evaluated or failed) before `cutoff` and their revisions (the retention sweep). */
+  async deleteClosedBefore(cutoff: Date): Promise<number> {
+    const old = {
+      status: { $in: ['evaluated', 'failed'] as DriftWindowDocument['status'][] },
+      $or: [{ evaluatedAt: { $lt: cutoff } }, { windowEnd: { $lt: cutoff } }],
+    };
+    const revisions = this.windows.db.collection(WINDOW_REVISIONS);
+    await revisions.deleteMany(old);
+    await revisions.deleteMany(tombstonesBefore(cutoff));
+    return (await this.windows.deleteMany(old)).deletedCount;
   }
 
   /** Evaluated windows of a pipeline, newest first (an HTTP list: a scan is fine here). */
@@ -146,4 +179,10 @@ export class DriftWindowRepository implements OnModuleInit {
       .limit(limit)
       .lean();
   }
+}
+
+/** A window's state without its `_id` and version, and without fields stored as undefined. */
+function stateOf(window: DriftWindowDocument): WindowState {
+  const { _id: _id, rev: _rev, ...state } = window;
+  return Object.fromEntries(Object.entries(state).filter(([, value]) => value !== undefined)) as WindowState;
 }

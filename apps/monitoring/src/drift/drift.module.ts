@@ -24,6 +24,6 @@ import { WindowCounterRepository } from './window-counter.repository';
     DriftMetrics,
     PackageCache,
   ],
-  exports: [DriftService],
+  exports: [DriftService, DriftWindowRepository],
 })
 export class DriftModule {}

@@ -100,7 +100,7 @@ export class DriftService {
       }
       if (window.status !== 'open' || (window.appliedEventIds ?? []).includes(rows.eventId)) return;
       const summaries = addRows(summariesFromJson(window.summariesJson!), rows.inputs);
-      const merged = await this.windows.update(id, window.rev, {
+      const merged = await this.windows.update(window, {
         summariesJson: summariesToJson(summaries),
         rowCount: window.rowCount + rows.inputs.length,
         windowStart: earliest(window.windowStart, rows.servedAt),

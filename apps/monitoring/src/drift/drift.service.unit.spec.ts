@@ -51,10 +51,11 @@ class InMemoryWindows {
     this.windows.set(window._id, structuredClone(window));
     return true;
   }
-  async update(id: string, rev: number, changes: Partial<DriftWindowDocument>) {
-    const window = this.windows.get(id);
-    if (!window) return false;
-    Object.assign(window, structuredClone(changes), { rev: rev + 1 });
+  /** Compare-and-set, as the repository's: the write wins only on top of the version it read. */
+  async update(read: DriftWindowDocument, changes: Partial<DriftWindowDocument>) {
+    const window = this.windows.get(read._id);
+    if (!window || window.rev !== read.rev) return false;
+    Object.assign(window, structuredClone(changes), { rev: read.rev + 1 });
     return true;
   }
   async saveReport(id: string, report: WindowReport) {

@@ -1,6 +1,7 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { Infrastructure } from '@keel/service-runtime';
 import { type Model, Schema } from 'mongoose';
+import { mongoKeyedTable, VersionedDocuments } from '@keel/coordination';
 import { KeyedLock } from '../keyed-lock';
 import { type Allocation, allocateRows } from './window-numbering';
 
@@ -17,9 +18,12 @@ export interface CounterDocument {
   nextWindowToEvaluate: number;
   /** JSON text of the latest events' allocations, so a retried event gets the same row numbers (and windows) again. */
   recentJson?: string;
-  /** Writes so far (allocations are serialised per counter in this process). */
+  /** Version of the counter's state: every change claims the next one (compare-and-set, see CounterRepository). */
   rev: number;
 }
+
+/** The counter's state, as its revisions hold it. */
+type CounterState = Omit<CounterDocument, '_id' | 'rev'>;
 
 /** `_id` of a version's counter. */
 export function counterId(pipelineId: string, modelVersion: number): string {
@@ -38,6 +42,9 @@ const counterSchema = new Schema<CounterDocument>(
   { collection: 'monitoring_counters', versionKey: false },
 );
 
+/** Revisions of the counters (compare-and-set claims); superseded ones are tombstones the retention sweep removes. */
+export const COUNTER_REVISIONS = 'monitoring_counter_revisions';
+
 /** A counter keyed by its fields rather than its `_id`, as older releases wrote them; migrated at start-up. */
 const FIELD_KEYED_COUNTER_INDEX = 'pipelineId_1_modelVersion_1';
 interface FieldKeyedCounter {
@@ -49,16 +56,25 @@ interface FieldKeyedCounter {
 }
 
 /**
- * Per-version arrival counters (`monitoring_counters`): allocations of row numbers, and how far evaluation got.
- * `_id`-only filters, allocations serialised per counter (see docs/design/repositories.md).
+ * Per-version arrival counters (`monitoring_counters`, revisions in `monitoring_counter_revisions`): allocations of
+ * row numbers, and how far evaluation got. Every change is a compare-and-set (`VersionedDocuments`), so two replicas
+ * that handle the same version's events at once (a partition handed over mid-event) never number a row twice or lose
+ * an allocation; `counterLock` keeps this process's own changes from colliding (see docs/design/repositories.md).
  */
 @Injectable()
 export class WindowCounterRepository implements OnModuleInit {
   private readonly counters: Model<CounterDocument>;
+  private readonly versions: VersionedDocuments<CounterState>;
   private readonly counterLock = new KeyedLock();
 
   constructor(infra: Infrastructure) {
     this.counters = infra.mongo.model<CounterDocument>('MonitoringCounter', counterSchema);
+    this.versions = new VersionedDocuments<CounterState>({
+      heads: mongoKeyedTable(infra.mongo, 'monitoring_counters'),
+      revisions: mongoKeyedTable(infra.mongo, COUNTER_REVISIONS),
+      versionField: 'rev',
+      keepStates: 4,
+    });
   }
 
   async onModuleInit(): Promise<void> {
@@ -78,33 +94,29 @@ export class WindowCounterRepository implements OnModuleInit {
   ): Promise<{ allocation: Allocation; counter: CounterDocument }> {
     const _id = counterId(pipelineId, modelVersion);
     return this.counterLock.run(_id, async () => {
-      let counter = await this.counters.findById(_id).lean<CounterDocument>();
-      if (!counter) {
-        const fresh: CounterDocument = { _id, count: 0, windowRows, nextWindowToEvaluate: 0, rev: 0 };
-        await this.counters.updateOne({ _id }, { $setOnInsert: fresh }, { upsert: true });
-        counter = (await this.counters.findById(_id).lean<CounterDocument>())!;
-      }
-      const recent = JSON.parse(counter.recentJson ?? '[]') as Allocation[];
-      const { allocation, remember } = allocateRows(counter.count, recent, eventId, added);
-      if (!remember) return { allocation, counter };
-      // _id-only filter, safe because counterLock serialises this read-modify-write.
-      const updated = await this.counters
-        .findOneAndUpdate(
-          { _id },
-          { $inc: { count: added, rev: 1 }, $set: { recentJson: JSON.stringify(remember) } },
-          { returnDocument: 'after' },
-        )
-        .lean<CounterDocument>();
-      if (!updated) throw new Error(`counter ${_id} vanished during an allocation`);
-      return { allocation: { ...allocation, before: updated.count - added }, counter: updated };
+      let allocation: Allocation | undefined;
+      const { current } = await this.versions.update(_id, (latest) => {
+        const state = latest?.state ?? { count: 0, windowRows, nextWindowToEvaluate: 0 };
+        const recent = JSON.parse(state.recentJson ?? '[]') as Allocation[];
+        const allocated = allocateRows(state.count, recent, eventId, added);
+        allocation = allocated.allocation;
+        if (!allocated.remember) return null;
+        return { ...state, count: state.count + added, recentJson: JSON.stringify(allocated.remember) };
+      });
+      if (!current || !allocation) throw new Error(`counter ${_id} has no state after an allocation`);
+      return { allocation, counter: { _id, ...current.state, rev: current.version } };
     });
   }
 
   /** Records that windows below `windowIndex` are done (never moves back). */
   async evaluatedThrough(pipelineId: string, modelVersion: number, windowIndex: number): Promise<void> {
-    await this.counters.updateOne(
-      { _id: counterId(pipelineId, modelVersion) },
-      { $max: { nextWindowToEvaluate: windowIndex } },
+    const _id = counterId(pipelineId, modelVersion);
+    await this.counterLock.run(_id, () =>
+      this.versions.update(_id, (latest) =>
+        latest && latest.state.nextWindowToEvaluate < windowIndex
+          ? { ...latest.state, nextWindowToEvaluate: windowIndex }
+          : null,
+      ),
     );
   }
 

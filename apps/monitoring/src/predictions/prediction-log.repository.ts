@@ -1,8 +1,10 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { Infrastructure } from '@keel/service-runtime';
 import { type Model, Schema } from 'mongoose';
+import { hasLegacyKey, predictionKey } from '../prediction-key';
 
-/** One served prediction, as monitoring keeps it; `_id` is the prediction id. */
+/** One served prediction, as monitoring keeps it; `_id` is predictionKey(pipelineId, predictionId). */
 export interface PredictionLogDocument {
   _id: string;
   pipelineId: string;
@@ -37,9 +39,11 @@ const predictionLogSchema = new Schema<PredictionLogDocument>(
   },
   { collection: 'prediction_logs', versionKey: false },
 );
-// A prediction id is logged once, also against documents whose `_id` is not the prediction id (shape changes: see
-// docs/design/repositories.md).
-predictionLogSchema.index({ predictionId: 1 }, { unique: true });
+// The retention sweep deletes by age.
+predictionLogSchema.index({ loggedAt: 1 });
+
+/** The unique index on the prediction id alone, which refused the same prediction id in a second pipeline. */
+const PIPELINE_BLIND_UNIQUE_INDEX = 'predictionId_1';
 
 /** The write errors of an unordered insert that failed, as the driver reports them (one or several). */
 function writeErrorsOf(error: unknown): { code?: number; index: number }[] {
@@ -57,8 +61,50 @@ export class PredictionLogRepository implements OnModuleInit {
     this.logs = infra.mongo.model<PredictionLogDocument>('PredictionLog', predictionLogSchema);
   }
 
+  /** Drops the index that would refuse a prediction id in a second pipeline; older keys migrate in the background. */
   async onModuleInit(): Promise<void> {
+    await this.logs.collection.dropIndex(PIPELINE_BLIND_UNIQUE_INDEX).catch(() => undefined);
     await this.logs.createIndexes();
+  }
+
+  /**
+   * Moves logs keyed by the bare prediction id to the pipeline-scoped key: a copy under the new key first (a copy
+   * that exists is a duplicate and fine), then the old one deleted by `_id`, so a crash in between leaves a copy the
+   * next run recognises. One scan of the keys, in small batches with pauses so the hot path keeps the store; run
+   * after start-up (a large log takes minutes) and safe on several replicas at once. Returns how many it moved.
+   */
+  async migrateLegacyKeys(batchSize = 100, pauseMs = 50): Promise<number> {
+    let moved = 0;
+    let batch: string[] = [];
+    const flush = async () => {
+      for (const id of batch) {
+        const legacy = await this.logs.collection.findOne({ _id: id } as never);
+        if (!legacy) continue;
+        try {
+          const copy = { ...legacy, _id: predictionKey(legacy.pipelineId, legacy.predictionId) };
+          await this.logs.collection.insertOne(copy as never);
+        } catch (error) {
+          if ((error as { code?: unknown }).code !== DUPLICATE_KEY) throw error;
+        }
+        await this.logs.collection.deleteOne({ _id: id } as never);
+        moved++;
+      }
+      batch = [];
+      await sleep(pauseMs);
+    };
+    const keys = this.logs.collection.find({}, { projection: { _id: 1, pipelineId: 1, predictionId: 1 } });
+    for await (const key of keys as AsyncIterable<Pick<PredictionLogDocument, '_id' | 'pipelineId' | 'predictionId'>>) {
+      if (!hasLegacyKey(key)) continue;
+      batch.push(key._id);
+      if (batch.length >= batchSize) await flush();
+    }
+    await flush();
+    return moved;
+  }
+
+  /** Removes logs written before `cutoff` (the retention sweep); returns how many. */
+  async deleteLoggedBefore(cutoff: Date): Promise<number> {
+    return (await this.logs.deleteMany({ loggedAt: { $lt: cutoff } })).deletedCount;
   }
 
   /**

@@ -10,5 +10,6 @@ import { PredictionsService } from './predictions.service';
   imports: [DriftModule],
   controllers: [PredictionsController],
   providers: [PredictionLogRepository, PredictionsService, PredictionsConsumer],
+  exports: [PredictionLogRepository],
 })
 export class PredictionsModule {}

@@ -3,6 +3,7 @@ import { type EventData, type PredictionLoggedV1 } from '@keel/contracts';
 import { Infrastructure, MetricsService } from '@keel/service-runtime';
 import { Counter } from 'prom-client';
 import { DriftService } from '../drift/drift.service';
+import { predictionKey } from '../prediction-key';
 import { PredictionLogRepository, type PredictionLogDocument } from './prediction-log.repository';
 
 /** What logging one event did. */
@@ -14,7 +15,7 @@ export interface LogOutcome {
 }
 
 /**
- * Logs served predictions durably, once per prediction id, and hands the rows this event logged on to drift.
+ * Logs served predictions durably, once per pipeline and prediction id, and hands the rows this event logged on to drift.
  * Redelivery has one effect: prediction ids another event logged are neither written nor handed on again, and a
  * retried event hands on the same rows. The prediction log is never read back on this path.
  */
@@ -46,7 +47,7 @@ export class PredictionsService {
     const servedAt = new Date(event.servedAt);
     const loggedAt = new Date();
     const documents: PredictionLogDocument[] = predictions.map((prediction) => ({
-      _id: prediction.predictionId,
+      _id: predictionKey(event.pipelineId, prediction.predictionId),
       pipelineId: event.pipelineId,
       modelName: event.modelName,
       modelVersion: event.modelVersion,
