@@ -138,6 +138,7 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
   private async cutUnderLease(pipelineId: string, scope: LeaseScope): Promise<DatasetVersion | null> {
     const pipeline = await this.infra.pipelines.get(pipelineId);
     const { spec } = pipeline;
+    const startedAt = new Date();
     let last: DatasetVersion | null = null;
     try {
       for (;;) {
@@ -167,7 +168,12 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
         const { batches, dropped } = await this.staging.takePending(pipelineId, spec.ingestion.batchRows);
         const pending = this.pending.get(pipelineId);
         if (pending) pending.batches -= dropped;
-        if (batches.length === 0) return last;
+        if (batches.length === 0) {
+          // Nothing waits in staging (another replica may have cut what this one counted): forget the pipeline
+          // unless this process staged a batch of it since the cut began.
+          if (pending && pending.newestAt <= startedAt) this.pending.delete(pipelineId);
+          return last;
+        }
         await this.cutLog.advance(pipelineId, basedOn, { phase: 'planned', batchIds: batches.map((b) => b._id) });
       }
     } finally {
@@ -236,12 +242,19 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
           if (!this.pending.has(pipelineId)) this.pending.set(pipelineId, state);
         }
       }
-      for (const [pipelineId, { rows, newestAt }] of [...this.pending]) {
+      for (const [pipelineId, state] of [...this.pending]) {
         if (this.locks.has(pipelineId)) continue;
         try {
           const { spec } = await this.infra.pipelines.get(pipelineId);
-          const quiet = Date.now() - newestAt.getTime() >= spec.ingestion.flushAfterMs;
-          if (quiet || rows >= spec.ingestion.batchRows) await this.cut(pipelineId, { wait: false });
+          const full = state.rows >= spec.ingestion.batchRows;
+          const quiet = async () => {
+            if (Date.now() - state.newestAt.getTime() < spec.ingestion.flushAfterMs) return false;
+            // Another replica may be staging this pipeline's records: quiet only if its newest batch is quiet too.
+            const newest = await this.staging.newestStagedAt(pipelineId);
+            if (newest && newest > state.newestAt) state.newestAt = newest;
+            return Date.now() - state.newestAt.getTime() >= spec.ingestion.flushAfterMs;
+          };
+          if (full || (await quiet())) await this.cut(pipelineId, { wait: false });
         } catch (error) {
           this.logger.error({ err: error, pipelineId }, 'timed cut failed; retrying on the next tick');
         }

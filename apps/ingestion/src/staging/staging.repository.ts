@@ -193,6 +193,20 @@ export class StagingRepository {
     return { batches: taken.sort((a, b) => a.sequence - b.sequence), dropped: gone.length };
   }
 
+  /**
+   * When the pipeline's newest pending batch was staged: its head's last listed batch, read by `_id` (a replica that
+   * did not stage them checks this before a quiet-period cut). Null when nothing is pending.
+   */
+  async newestStagedAt(pipelineId: string): Promise<Date | null> {
+    const head = await this.heads.findById(pipelineId).lean<HeadDocument>();
+    const ids = head?.pending ?? [];
+    for (let i = ids.length - 1; i >= 0; i--) {
+      const batch = await this.staged.findById(ids[i], { stagedAt: 1 }).lean<Pick<StagedBatch, 'stagedAt'>>();
+      if (batch) return batch.stagedAt;
+    }
+    return null;
+  }
+
   /** Batches by `_id`, in arrival order (a planned cut's batches; one deleted meanwhile is left out). */
   async load(ids: readonly string[]): Promise<StagedBatch[]> {
     const batches: StagedBatch[] = [];
