@@ -58,6 +58,7 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['{apps,libs,tools}/**/*.e2e.spec.ts'],
+          globalSetup: ['tools/test/e2e-global-setup.ts'],
           environment: 'node',
           testTimeout: 600_000,
           hookTimeout: 900_000,

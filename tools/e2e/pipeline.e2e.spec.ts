@@ -24,9 +24,9 @@ import {
 import { type Producer } from 'kafkajs';
 import mongoose, { type Connection } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { endpoints } from '../demo/pipeline-client';
+import { endpoints, waitForServing } from '../demo/pipeline-client';
 import { bundledPipelines, loadSpec, type PipelineRun, runPipeline } from '../demo/run-pipeline';
-import { services, startServices } from '../services/services';
+import { defaultInstanceCount, instanceEndpoints, services, startServices } from '../services/services';
 
 describe('walking skeleton: data events to a served, monitored model', () => {
   let producer: Producer;
@@ -123,30 +123,29 @@ describe('walking skeleton: data events to a served, monitored model', () => {
   });
 
   it('logs predictions to monitoring; drift stays quiet in distribution and fires on age + 30 years', async () => {
-    const client = new InferenceClient(endpoints.servingGrpc);
-    try {
-      const windowRows = adult.spec.monitoring.windowRows;
-      // Fill the first window (which holds the 5 rows of the first request) with unseen in-distribution rows.
-      const inDistribution = adult.servingRows.slice(5, windowRows);
-      await client.modelInfer({
-        modelName: adultId,
-        id: `${adultId}-in-dist`,
-        inputs: columnTensors(adult.spec, inDistribution),
-      });
-      const shifted = adult.servingRows
-        .slice(windowRows, 2 * windowRows)
-        .map((row) => ({ ...row, age: Number(row.age) + 30 }));
-      await client.modelInfer({
-        modelName: adultId,
-        id: `${adultId}-shifted`,
-        inputs: columnTensors(adult.spec, shifted),
-      });
-    } finally {
-      client.close();
+    // With several serving instances, each request goes to another one: windows must count every row once.
+    const servingAddresses = Array.from({ length: defaultInstanceCount() }, (_, i) => instanceEndpoints(i).servingGrpc);
+    const windowRows = adult.spec.monitoring.windowRows;
+    // Fill the first window (which holds the 5 rows of the first request) with unseen in-distribution rows.
+    const inDistribution = adult.servingRows.slice(5, windowRows);
+    const shifted = adult.servingRows
+      .slice(windowRows, 2 * windowRows)
+      .map((row) => ({ ...row, age: Number(row.age) + 30 }));
+    const requests = [
+      { id: `${adultId}-in-dist`, rows: inDistribution },
+      { id: `${adultId}-shifted`, rows: shifted },
+    ];
+    for (const [i, { id, rows }] of requests.entries()) {
+      const client = new InferenceClient(servingAddresses[i % servingAddresses.length]);
+      try {
+        await waitForServing(client, adultId, 120_000, adult.champion.version);
+        await client.modelInfer({ modelName: adultId, id, inputs: columnTensors(adult.spec, rows) });
+      } finally {
+        client.close();
+      }
     }
     await eventually('prediction logs in monitoring', async () =>
-      (await mongo.collection('prediction_logs').countDocuments({ pipelineId: adultId })) >=
-      2 * adult.spec.monitoring.windowRows
+      (await mongo.collection('prediction_logs').countDocuments({ pipelineId: adultId })) >= 2 * windowRows
         ? true
         : undefined,
     );
@@ -164,6 +163,9 @@ describe('walking skeleton: data events to a served, monitored model', () => {
     );
     expect(windows[0].drifted).toBe(false);
     expect(windows[1].drifted).toBe(true);
+    // every logged prediction counted once, in exactly one window
+    expect(await mongo.collection('prediction_logs').countDocuments({ pipelineId: adultId })).toBe(2 * windowRows);
+    expect(windows.map((window) => window.rowCount)).toEqual([windowRows, windowRows]);
     const drift = await recorder.waitForAll((r) => r.topic === 'mlops.drift.detected.v1' && r.key === adultId, 1, {
       timeoutMs: 60_000,
     });
