@@ -1,8 +1,10 @@
 import { serviceEnvSchema } from '@keel/config';
+import { workerEnvShape } from '@keel/workers';
 import { z } from 'zod';
 
 /** Environment of the ingestion service (see libs/config for the shared variables and their defaults). */
 export const ingestionEnvSchema = serviceEnvSchema({ httpPort: 3001 }).extend({
+  ...workerEnvShape,
   /** How often the flush timer looks for pipelines whose staged records went quiet (spec.ingestion.flushAfterMs). */
   INGESTION_FLUSH_CHECK_MS: z.coerce.number().int().positive().default(500),
   /** Largest CSV upload accepted, in bytes. */

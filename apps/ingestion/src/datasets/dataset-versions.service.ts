@@ -1,11 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { DatasetIngestedV1, datasetSchema, derivedId, type EventData } from '@keel/contracts';
-import { tableFromRecords, writeParquet } from '@keel/datasets';
+import { tableFromRecords } from '@keel/datasets';
 import { type StoredPipelineSpec } from '@keel/pipelines';
 import { Infrastructure } from '@keel/service-runtime';
 import { BUCKETS } from '@keel/storage';
 import { KeelAttr, withSpan } from '@keel/telemetry';
 import { type CleanRecord } from '../records/record-checks';
+import { datasetParquet } from './dataset-parquet';
 import { type DatasetVersion, DatasetsRepository } from './datasets.repository';
 
 type DatasetIngested = EventData<typeof DatasetIngestedV1>;
@@ -22,6 +23,12 @@ export function datasetVersionId(pipelineId: string, sha256: string): string {
  */
 export function datasetIngestedEventId(datasetVersionId: string, specVersion: number): string {
   return `dataset-ingested-${datasetVersionId}-spec${specVersion}`;
+}
+
+/** A version's rows already encoded by {@link datasetParquet} (a CSV upload encodes on a worker thread). */
+export interface EncodedRows {
+  parquet: Buffer;
+  rowCount: number;
 }
 
 /**
@@ -41,17 +48,17 @@ export class DatasetVersionsService {
    */
   async write(
     pipeline: StoredPipelineSpec,
-    records: readonly CleanRecord[],
+    records: readonly CleanRecord[] | EncodedRows,
     sources: readonly string[],
   ): Promise<DatasetVersion> {
     const { spec } = pipeline;
+    const rowCount = 'parquet' in records ? records.rowCount : records.length;
     return withSpan(
       'write dataset version',
-      { [KeelAttr.PIPELINE_ID]: spec.id, [KeelAttr.DATASET_ROWS]: records.length },
+      { [KeelAttr.PIPELINE_ID]: spec.id, [KeelAttr.DATASET_ROWS]: rowCount },
       async (span) => {
         const schema = datasetSchema(spec).map(({ name, type }) => ({ name, type }));
-        // The file names its pipeline, for whoever finds it without its document.
-        const bytes = writeParquet(tableFromRecords(records, schema), { 'keel.pipeline_id': spec.id });
+        const bytes = 'parquet' in records ? records.parquet : datasetParquet(spec, tableFromRecords(records, schema));
         const stored = await this.infra.objects.putContentAddressed(BUCKETS.datasets, spec.id, bytes, {
           extension: '.parquet',
           contentType: 'application/vnd.apache.parquet',
@@ -68,7 +75,7 @@ export class DatasetVersionsService {
             sha256: stored.sha256,
             sizeBytes: stored.sizeBytes,
             format: 'parquet',
-            rowCount: records.length,
+            rowCount,
             columns: schema,
             sources: [...sources],
             ...(parent ? { parentVersionId: parent.datasetVersionId } : {}),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CsvError, parseCsv } from './csv';
+import { CsvError, CsvParser, parseCsv } from './csv';
 
 function errorOf(text: string): CsvError {
   try {
@@ -57,5 +57,36 @@ describe('parseCsv', () => {
     expect(errorOf('').message).toBe('line 1: the file is empty (no header)');
     expect(errorOf('a,a\n1,2\n').message).toBe('line 1: the header names column "a" twice');
     expect(errorOf('a,,b\n1,2,3\n').message).toBe('line 1: the header has an empty column name');
+  });
+});
+
+describe('CsvParser', () => {
+  function records(pieces: string[]): { line: number; fields: string[] }[] {
+    const out: { line: number; fields: string[] }[] = [];
+    const parser = new CsvParser((fields, line) => out.push({ line, fields }));
+    for (const piece of pieces) parser.push(piece);
+    parser.end();
+    return out;
+  }
+
+  it('gives the same records wherever the text is cut, even inside a CRLF, a "" escape or a quoted line break', () => {
+    // given a text with every construct that spans characters
+    const text = '\ufeffname,note\r\n"Smith, J","said ""hi""\r\nthen left"\r\n\r\nx,""\n"",\n\n';
+    const whole = records([text]);
+    expect(whole).toEqual([
+      { line: 1, fields: ['name', 'note'] },
+      { line: 2, fields: ['Smith, J', 'said "hi"\r\nthen left'] },
+      { line: 4, fields: [''] },
+      { line: 5, fields: ['x', ''] },
+      { line: 6, fields: ['', ''] },
+    ]);
+    // when it arrives in two pieces cut at every position, or one character at a time
+    for (let cut = 0; cut <= text.length; cut++) expect(records([text.slice(0, cut), text.slice(cut)])).toEqual(whole);
+    expect(records([...text])).toEqual(whole);
+  });
+
+  it('fails on an unterminated quote or text after a closing quote across pieces', () => {
+    expect(() => records(['a\n"open', 'ed'])).toThrow('line 2: unterminated quoted field (is the file truncated?)');
+    expect(() => records(['a\n"x"', 'y\n'])).toThrow('line 2: unexpected "y" after a closing quote');
   });
 });

@@ -32,25 +32,22 @@ export class UploadsController {
     if (!/^text\/(csv|plain)\b/i.test(request.headers['content-type'] ?? '')) {
       throw new UnsupportedMediaTypeException('send the file as text/csv');
     }
-    const text = await this.readBody(request);
-    return this.uploads.upload(pipelineId, text, name?.slice(0, 150) || 'csv');
-  }
-
-  // Read here rather than by a body-parser middleware: the platform parses only JSON and forms, and a size cap while
-  // streaming keeps an oversized upload from being buffered whole. The rest of an oversized body is drained, not cut
-  // off, so the client still gets its 413.
-  private async readBody(request: Request): Promise<string> {
     const limit = this.config.INGESTION_MAX_UPLOAD_BYTES;
     if (Number(request.headers['content-length'] ?? 0) > limit) {
       throw new PayloadTooLargeException(`the upload exceeds ${limit} bytes`);
     }
-    const chunks: Buffer[] = [];
+    return this.uploads.upload(pipelineId, this.boundedBody(request, limit), name?.slice(0, 150) || 'csv');
+  }
+
+  // Read here rather than by a body-parser middleware: the platform parses only JSON and forms, and the body streams
+  // on to the parser under a size cap rather than being buffered whole. The rest of an oversized body is drained, not
+  // cut off, so the client still gets its 413.
+  private async *boundedBody(request: Request, limit: number): AsyncGenerator<Uint8Array> {
     let size = 0;
-    for await (const chunk of request) {
-      size += (chunk as Buffer).length;
-      if (size <= limit) chunks.push(chunk as Buffer);
+    for await (const chunk of request as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size <= limit) yield chunk;
     }
     if (size > limit) throw new PayloadTooLargeException(`the upload exceeds ${limit} bytes`);
-    return Buffer.concat(chunks).toString('utf8');
   }
 }

@@ -1,8 +1,9 @@
 import { Module } from '@nestjs/common';
+import { WorkersModule } from '@keel/workers';
 import { DatasetsModule } from '../datasets/datasets.module';
 import { UploadsController } from './uploads.controller';
 import { UploadsService } from './uploads.service';
 
 /** Whole-file uploads straight to dataset versions. */
-@Module({ imports: [DatasetsModule], controllers: [UploadsController], providers: [UploadsService] })
+@Module({ imports: [DatasetsModule, WorkersModule], controllers: [UploadsController], providers: [UploadsService] })
 export class UploadsModule {}

@@ -1,73 +1,82 @@
+import { MessageChannel } from 'node:worker_threads';
 import { BadRequestException, Injectable, NotFoundException } from '@nestjs/common';
-import { datasetSchema, type PipelineSpecV1 } from '@keel/contracts';
 import { type StoredPipelineSpec, UnknownPipelineError } from '@keel/pipelines';
 import { Infrastructure } from '@keel/service-runtime';
 import { KeelAttr, withSpan } from '@keel/telemetry';
+import { asBuffer, WorkerPool } from '@keel/workers';
 import { DatasetVersionsService } from '../datasets/dataset-versions.service';
 import { type DatasetVersion } from '../datasets/datasets.repository';
-import { checkRecords } from '../records/record-checks';
-import { CsvError, parseCsv } from './csv';
+import { type CsvBodyMessage, csvUploadTask } from './csv-upload.task';
 
-const MAX_LISTED_PROBLEMS = 20;
-
-/** Records of a CSV file as the record checks take them; an empty field is a missing value. */
-export function csvRecords(
-  spec: PipelineSpecV1,
-  text: string,
-): { line: number; record: Record<string, string | null> }[] {
-  const { header, rows } = parseCsv(text);
-  const required = datasetSchema(spec).filter((column) => column.role !== 'attribute' || !column.nullable);
-  const missing = required.filter((column) => !header.includes(column.name)).map((column) => column.name);
-  if (missing.length > 0) throw new CsvError(1, `the header lacks columns the spec requires: ${missing.join(', ')}`);
-  const wanted = datasetSchema(spec)
-    .map((column) => ({ name: column.name, index: header.indexOf(column.name) }))
-    .filter(({ index }) => index >= 0);
-  return rows.map(({ line, fields }) => {
-    const record: Record<string, string | null> = {};
-    for (const { name, index } of wanted) record[name] = fields[index] === '' ? null : fields[index];
-    return { line, record };
-  });
-}
-
-/** CSV uploads: a file is checked as a whole and becomes one dataset version, or nothing. */
+/**
+ * CSV uploads: a file is checked as a whole and becomes one dataset version, or nothing. The file streams from the
+ * request to a worker thread that parses, checks and encodes it, so neither the text nor its rows are ever held on
+ * the event loop.
+ */
 @Injectable()
 export class UploadsService {
   constructor(
     private readonly infra: Infrastructure,
     private readonly versions: DatasetVersionsService,
+    private readonly workers: WorkerPool,
   ) {}
 
-  async upload(pipelineId: string, text: string, name: string): Promise<DatasetVersion> {
-    return withSpan(
-      'ingest csv upload',
-      { [KeelAttr.PIPELINE_ID]: pipelineId, [KeelAttr.UPLOAD_BYTES]: Buffer.byteLength(text) },
-      async (span) => {
-        const pipeline = await this.pipeline(pipelineId);
-        let rows: ReturnType<typeof csvRecords>;
-        try {
-          rows = csvRecords(pipeline.spec, text);
-        } catch (error) {
-          if (error instanceof CsvError)
-            throw new BadRequestException({ message: `malformed CSV: ${error.message}`, issues: [error.message] });
-          throw error;
+  /** `body` yields the file's bytes; an error it throws (an oversized upload) cancels the parse and is rethrown. */
+  async upload(pipelineId: string, body: AsyncIterable<Uint8Array>, name: string): Promise<DatasetVersion> {
+    return withSpan('ingest csv upload', { [KeelAttr.PIPELINE_ID]: pipelineId }, async (span) => {
+      const pipeline = await this.pipeline(pipelineId);
+      const { port1: sender, port2: receiver } = new MessageChannel();
+      const send = (message: CsvBodyMessage, transfer: ArrayBuffer[] = []) => sender.postMessage(message, transfer);
+      const parsing = this.workers.run(
+        csvUploadTask,
+        { spec: pipeline.spec, body: receiver },
+        { transferList: [receiver], attributes: { [KeelAttr.PIPELINE_ID]: pipelineId } },
+      );
+      let bytes = 0;
+      try {
+        for await (const chunk of body) {
+          bytes += chunk.byteLength;
+          // A copy of its own, moved rather than cloned: a request chunk may share its memory with other data.
+          const copy = new Uint8Array(chunk);
+          send({ chunk: copy }, [copy.buffer]);
         }
-        if (rows.length === 0)
+        send({ end: true });
+      } catch (error) {
+        send({ cancel: true });
+        await parsing.catch(() => undefined);
+        throw error;
+      } finally {
+        span.setAttribute(KeelAttr.UPLOAD_BYTES, bytes);
+      }
+      let outcome: Awaited<typeof parsing>;
+      try {
+        outcome = await parsing;
+      } finally {
+        sender.close();
+      }
+      switch (outcome.kind) {
+        case 'malformed':
+          throw new BadRequestException({ message: `malformed CSV: ${outcome.problem}`, issues: [outcome.problem] });
+        case 'no-rows':
           throw new BadRequestException({ message: 'the CSV has a header but no rows', issues: [] });
-        const { good, bad } = checkRecords(
-          pipeline.spec,
-          rows.map((row) => row.record),
-          (index) => `line ${rows[index].line}`,
-        );
-        span.setAttributes({ [KeelAttr.RECORDS_GOOD]: good.length, [KeelAttr.RECORDS_BAD]: bad.length });
-        if (bad.length > 0) {
-          throw new BadRequestException({
-            message: `${bad.length} of ${rows.length} rows do not match pipeline ${pipelineId}; nothing was ingested`,
-            issues: bad.slice(0, MAX_LISTED_PROBLEMS).map((item) => item.reason),
+        case 'rejected':
+          span.setAttributes({
+            [KeelAttr.RECORDS_GOOD]: outcome.rowCount - outcome.badCount,
+            [KeelAttr.RECORDS_BAD]: outcome.badCount,
           });
-        }
-        return this.versions.write(pipeline, good, [`upload:${name}`]);
-      },
-    );
+          throw new BadRequestException({
+            message: `${outcome.badCount} of ${outcome.rowCount} rows do not match pipeline ${pipelineId}; nothing was ingested`,
+            issues: outcome.issues,
+          });
+        case 'cancelled':
+          throw new Error('the CSV upload was cancelled while its body was still streaming');
+        case 'encoded':
+          span.setAttributes({ [KeelAttr.RECORDS_GOOD]: outcome.rowCount, [KeelAttr.RECORDS_BAD]: 0 });
+          return this.versions.write(pipeline, { parquet: asBuffer(outcome.parquet), rowCount: outcome.rowCount }, [
+            `upload:${name}`,
+          ]);
+      }
+    });
   }
 
   private async pipeline(pipelineId: string): Promise<StoredPipelineSpec> {

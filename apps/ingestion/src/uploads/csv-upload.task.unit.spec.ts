@@ -1,0 +1,134 @@
+import { MessageChannel, threadId } from 'node:worker_threads';
+import { datasetSchema, type PipelineSpecV1 } from '@keel/contracts';
+import { tableFromRecords } from '@keel/datasets';
+import { parsePipelineSpec } from '@keel/pipelines';
+import { WorkerPool } from '@keel/workers';
+import { trace } from '@opentelemetry/api';
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import { afterAll, describe, expect, it } from 'vitest';
+import { datasetParquet } from '../datasets/dataset-parquet';
+import { checkRecords } from '../records/record-checks';
+import { parseCsv } from './csv';
+import { type CsvBodyMessage, type CsvUploadOutcome, csvUploadTask, encodeCsvUpload } from './csv-upload.task';
+
+const spans = new InMemorySpanExporter();
+trace.setGlobalTracerProvider(new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter: spans })] }));
+
+const spec: PipelineSpecV1 = parsePipelineSpec({
+  apiVersion: 'keel/v1',
+  kind: 'Pipeline',
+  id: 'csv-unit',
+  task: 'binary-classification',
+  target: { column: 'income', positive: '>50K' },
+  features: [
+    { name: 'age', type: 'numeric', nullable: false },
+    { name: 'city', type: 'categorical' },
+  ],
+  training: { algorithms: ['gbdt'], primaryMetric: 'auc' },
+});
+
+/** 500 rows with CRLF line ends, quoted fields holding commas and "" escapes, and non-ASCII text. */
+const file =
+  'age,city,income,extra\r\n' +
+  Array.from({ length: 500 }, (_, i) => `${20 + (i % 50)},"Zürich, ""${i % 7}""",${i % 3 ? '<=50K' : '>50K'},x`).join(
+    '\r\n',
+  ) +
+  '\r\n';
+
+/** The file's bytes cut into pieces of `size` bytes: cuts fall inside CRLFs, "" escapes and multi-byte characters. */
+function pieces(text: string, size: number): Uint8Array[] {
+  const bytes = Buffer.from(text);
+  const out: Uint8Array[] = [];
+  for (let at = 0; at < bytes.length; at += size) out.push(new Uint8Array(bytes.subarray(at, at + size)));
+  return out;
+}
+
+async function* stream(chunks: Uint8Array[]): AsyncGenerator<Uint8Array, boolean> {
+  for (const chunk of chunks) yield chunk;
+  return true;
+}
+
+/** What ingestion made of a whole file before uploads streamed: parsed at once, checked, encoded. */
+function encodedAtOnce(text: string): Buffer {
+  const { header, rows } = parseCsv(text);
+  const records = rows.map(({ fields }) => {
+    const record: Record<string, string | null> = {};
+    for (const column of datasetSchema(spec)) {
+      const index = header.indexOf(column.name);
+      if (index >= 0) record[column.name] = fields[index] === '' ? null : fields[index];
+    }
+    return record;
+  });
+  const { good, bad } = checkRecords(spec, records);
+  expect(bad).toEqual([]);
+  return datasetParquet(spec, tableFromRecords(good, datasetSchema(spec)));
+}
+
+const noProgress = { progress: () => undefined };
+
+describe('encodeCsvUpload', () => {
+  it('encodes a file streamed in pieces of any size to the Parquet of the whole file', async () => {
+    const expected = encodedAtOnce(file);
+    for (const size of [1, 2, 3, 7, 64, 4096]) {
+      const outcome = await encodeCsvUpload(spec, stream(pieces(file, size)), noProgress);
+      expect(outcome.kind).toBe('encoded');
+      const { parquet, rowCount } = outcome as Extract<CsvUploadOutcome, { kind: 'encoded' }>;
+      expect(rowCount).toBe(500);
+      expect(Buffer.from(parquet).equals(expected)).toBe(true);
+    }
+  });
+
+  it('says why a file is not a dataset version: malformed, without rows, or with bad rows (first ones listed)', async () => {
+    const run = (text: string) => encodeCsvUpload(spec, stream(pieces(text, 5)), noProgress);
+    expect(await run('age,city,income\n1,a,x\n2,"b\n')).toEqual({
+      kind: 'malformed',
+      problem: 'line 3: unterminated quoted field (is the file truncated?)',
+    });
+    expect(await run('age,city\n1,a\n')).toEqual({
+      kind: 'malformed',
+      problem: 'line 1: the header lacks columns the spec requires: income',
+    });
+    expect(await run('age,city,income\n1,a\n')).toEqual({
+      kind: 'malformed',
+      problem: 'line 2: expected 3 fields, found 2',
+    });
+    expect(await run('age,city,income\n\n')).toEqual({ kind: 'no-rows' });
+    const bad = Array.from({ length: 30 }, (_, i) => `old${i},a,x`).join('\n');
+    const rejected = await run(`age,city,income\n1,a,x\n${bad}\n`);
+    expect(rejected).toMatchObject({ kind: 'rejected', badCount: 30, rowCount: 31 });
+    expect((rejected as { issues: string[] }).issues).toHaveLength(20);
+    expect((rejected as { issues: string[] }).issues[0]).toBe('line 3: age "old0" is not a number');
+  });
+});
+
+describe('csvUploadTask', () => {
+  const pool = new WorkerPool({ threads: 1 });
+  afterAll(() => pool.close());
+
+  it('parses a file streamed to a worker thread through a port, to the same Parquet', async () => {
+    // given a file sent down a port in 1 KiB pieces
+    const { port1, port2 } = new MessageChannel();
+    const running = pool.run(csvUploadTask, { spec, body: port2 }, { transferList: [port2] });
+    for (const chunk of pieces(file, 1024))
+      port1.postMessage({ chunk } satisfies CsvBodyMessage, [chunk.buffer as ArrayBuffer]);
+    port1.postMessage({ end: true } satisfies CsvBodyMessage);
+    // when the worker is done
+    const outcome = await running;
+    port1.close();
+    // then it ran on another thread and encoded the whole file as the event loop would have
+    const [span] = spans.getFinishedSpans().filter((s) => s.name === 'worker csvUploadTask');
+    expect(span.attributes['keel.worker.thread_id']).not.toBe(threadId);
+    expect(outcome.kind).toBe('encoded');
+    const { parquet } = outcome as Extract<CsvUploadOutcome, { kind: 'encoded' }>;
+    expect(Buffer.from(parquet).equals(encodedAtOnce(file))).toBe(true);
+  }, 120_000);
+
+  it('stops when the uploader cancels', async () => {
+    const { port1, port2 } = new MessageChannel();
+    const running = pool.run(csvUploadTask, { spec, body: port2 }, { transferList: [port2] });
+    port1.postMessage({ chunk: new Uint8Array(Buffer.from('age,city,income\n1,a,x\n')) } satisfies CsvBodyMessage);
+    port1.postMessage({ cancel: true } satisfies CsvBodyMessage);
+    expect(await running).toEqual({ kind: 'cancelled' });
+    port1.close();
+  }, 120_000);
+});
