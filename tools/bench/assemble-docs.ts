@@ -1,12 +1,13 @@
 /**
- * Writes docs/benchmarks.md from the latest tables of each benchmark (docs/benchmarks/models.md, drift.md), so the
- * one page people read always shows the figures the scripts last printed. Run by `npm run bench:ml`.
+ * Writes docs/benchmarks.md from the latest tables of each benchmark (docs/benchmarks/models.md, drift.md, soak.md),
+ * so the one page people read always shows the figures the scripts last printed. Run by `npm run bench:ml` and
+ * `npm run soak`.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../stack/paths';
 
-const parts = ['models.md', 'drift.md']
+const parts = ['models.md', 'drift.md', 'soak.md']
   .map((file) => join(repoRoot, 'docs', 'benchmarks', file))
   .filter((path) => existsSync(path))
   // Each part's own title becomes a section of this page.
@@ -21,9 +22,9 @@ writeFileSync(
   [
     '# Benchmarks',
     '',
-    'Written by `npm run bench:ml` (`bench:models`, then `bench:drift`). Figures as JSON: `docs/benchmarks/ml.json` ' +
-      '(one record per model and dataset) and `docs/benchmarks/drift.json`. Peers run from Python venvs under ' +
-      '`~/.cache/keel`; no test asserts a time.',
+    'Written by `npm run bench:ml` (`bench:models`, then `bench:drift`) and `npm run soak`. Figures as JSON: ' +
+      '`docs/benchmarks/ml.json` (one record per model and dataset), `docs/benchmarks/drift.json` and ' +
+      '`docs/benchmarks/soak.json`. Peers run from Python venvs under `~/.cache/keel`; no test asserts a time.',
     '',
     ...parts,
   ].join('\n'),

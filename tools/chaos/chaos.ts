@@ -27,16 +27,17 @@ import {
 } from '@keel/testing';
 import { type Producer } from 'kafkajs';
 import { applySpec, endpoints } from '../demo/pipeline-client';
-import { servicePid, services, startService, startServices, stopServices } from '../services/services';
+import { servicePid, startService } from '../services/services';
 import { down, select, up } from '../stack/lifecycle';
-import { killServer, pauseServer, resumeServer } from '../stack/faults';
+import { killServer, pauseServer } from '../stack/faults';
 import { runRoot } from '../stack/paths';
 import { killProcess } from '../stack/processes';
 import { servers, type ServerDefinition } from '../stack/servers';
 import { accountEffects, added, type EffectAccount } from './effect-accounting';
 import { describeFault, type Fault, type FaultMoment, selectFaults } from './fault-plan';
 import { InferenceTraffic } from './inference-traffic';
-import { PipelineObserver, unhealthyServices } from './pipeline-observer';
+import { type PipelineEffects, PipelineObserver, unhealthyServices } from './pipeline-observer';
+import { ensureServices, restoreServices } from './service-guard';
 import { failed, type FaultResult, formatTable } from './report';
 
 /** The column that carries each published record's id into the dataset versions (a non-feature column). */
@@ -94,7 +95,8 @@ function server(name: string): ServerDefinition {
 async function settleOn(
   read: () => Promise<number>,
   target: number,
-  stableMs = 10_000,
+  signal: AbortSignal,
+  stableMs = 20_000,
   maxMs = 90_000,
 ): Promise<number> {
   const deadline = Date.now() + maxMs;
@@ -109,7 +111,7 @@ async function settleOn(
     } else if (Date.now() - lastChange >= stableMs) {
       return value;
     }
-    await sleep(1_000);
+    await sleep(1_000, undefined, { signal });
   }
   return last;
 }
@@ -136,8 +138,8 @@ class ChaosRun {
   private readonly givenUp = new Set<string>();
   private previous: EffectAccount = { recordsLost: 0, duplicates: {}, lost: {} };
   private trafficSince = 0;
-  /** The server an outage is pausing right now, resumed by the interrupt handler if the run is stopped. */
-  activeOutage?: ServerDefinition;
+  /** Aborted by SIGINT or SIGTERM: every wait ends, a paused server resumes, and the run restores the stack. */
+  readonly interruption = new AbortController();
   readonly results: FaultResult[] = [];
 
   constructor(private readonly config: ChaosConfig) {
@@ -170,10 +172,28 @@ class ChaosRun {
     if (first.recoveredAt === undefined) throw new Error(`the first round did not complete: ${first.notes.join('; ')}`);
     log(`first round through in ${((Date.now() - roundStart) / 1000).toFixed(0)} s; inference traffic starts`);
     this.startTraffic();
-    await sleep(5_000);
+    await this.wait(5_000);
     const baseline = await this.check(ids, roundStart, []);
     this.results.push({ ...baseline, fault: 'none (baseline round)', tracesResumed: await this.tracesResume() });
-    for (const fault of this.config.faults) await this.runFault(fault);
+    for (const fault of this.config.faults) {
+      try {
+        await this.runFault(fault);
+      } catch (error) {
+        if (this.interruption.signal.aborted) throw error;
+        log(`fault ${fault.id} broke the run's own steps: ${errorText(error)}`);
+        this.results.push({
+          fault: describeFault(fault, this.config.outageMs / 1000, this.config.outageMode),
+          completed: false,
+          recordsLost: 0,
+          duplicates: {},
+          lostEffects: {},
+          failedRequests: 0,
+          failedWhileServingDown: 0,
+          failureCodes: {},
+          notes: [`the run's own steps failed: ${errorText(error)}`],
+        });
+      }
+    }
     await this.finalCheck();
   }
 
@@ -237,13 +257,13 @@ class ChaosRun {
   /** Waits until the round's work reaches `moment` (at most 120 s); false when it never did. */
   private async reach(moment: FaultMoment, before: number): Promise<boolean> {
     if (moment === 'published') {
-      await sleep(1_000);
+      await this.wait(1_000);
       return true;
     }
     const deadline = Date.now() + 120_000;
     while (Date.now() < deadline) {
       if ((await this.stageCount(moment).catch(() => before)) > before) return true;
-      await sleep(200);
+      await this.wait(200);
     }
     return false;
   }
@@ -275,18 +295,25 @@ class ChaosRun {
       case 'outage': {
         const target = server(fault.server);
         if (this.config.outageMode === 'pause') {
-          this.activeOutage = target;
-          await pauseServer(target, this.config.outageMs);
-          this.activeOutage = undefined;
+          await pauseServer(target, this.config.outageMs, this.interruption.signal);
           return { endedAt: Date.now(), notes };
         }
         await down([target]);
-        await sleep(this.config.outageMs);
-        const endedAt = Date.now();
-        await up([target]).catch((error: unknown) => notes.push(errorText(error)));
+        let endedAt = Date.now();
+        try {
+          await this.wait(this.config.outageMs);
+        } finally {
+          endedAt = Date.now();
+          await up([target]).catch((error: unknown) => notes.push(errorText(error)));
+        }
         return { endedAt, notes };
       }
     }
+  }
+
+  /** Sleeps, unless the run is interrupted: then it throws at once. */
+  private wait(ms: number): Promise<void> {
+    return sleep(ms, undefined, { signal: this.interruption.signal });
   }
 
   private async runFault(fault: Fault): Promise<void> {
@@ -323,7 +350,7 @@ class ChaosRun {
       ...result,
       fault: name,
       recoveryMs: recovery.recoveredAt === undefined ? undefined : recovery.recoveredAt - struck.endedAt,
-      completed: recovery.recoveredAt !== undefined,
+      completed: result.completed && recovery.recoveredAt !== undefined,
       tracesResumed,
     });
     log(
@@ -375,7 +402,7 @@ class ChaosRun {
       } catch (error) {
         waitingFor = errorText(error);
       }
-      await sleep(1_000);
+      await this.wait(1_000);
     }
     for (const id of pending) this.givenUp.add(id);
     return { notes: [`not whole after ${timeoutMs / 1000} s; still waiting for ${waitingFor}`] };
@@ -389,14 +416,14 @@ class ChaosRun {
         answered: (await this.traffic.send()).ok,
       }));
       if (!probe.answered) {
-        await sleep(2_000);
+        await this.wait(2_000);
         continue;
       }
       const deadline = Date.now() + 60_000;
       while (Date.now() < deadline) {
         const trace = await fetchTrace(probe.traceId).catch(() => undefined);
         if (trace?.spans.some((span) => serviceOf(trace, span) === 'serving')) return true;
-        await sleep(1_000);
+        await this.wait(1_000);
       }
     }
     return false;
@@ -410,21 +437,17 @@ class ChaosRun {
     ids: readonly string[],
     since: number,
     notes: string[],
+    countLogs = false,
   ): Promise<Omit<FaultResult, 'fault' | 'recoveryMs' | 'tracesResumed'>> {
     const until = Date.now();
     await this.traffic.stop();
     const answered = this.traffic.answeredRows();
-    const logged = await settleOn(() => this.observer.predictionsLogged(), answered);
-    await settleOn(
-      async () => (await this.observer.windows()).reduce((sum, window) => sum + window.rowCount, 0),
-      logged,
-    );
-    let account: EffectAccount;
-    let rowsPerRecord: Map<string, number>;
+    // Predictions reach monitoring through Kafka; the windows have caught up when they hold every answered row.
+    await settleOn(() => this.observer.windowRows(), answered, this.interruption.signal);
+    if (countLogs) await settleOn(() => this.observer.predictionsLogged(), answered, this.interruption.signal);
+    let effects: PipelineEffects | undefined;
     try {
-      const effects = await this.observer.effects();
-      rowsPerRecord = effects.rowsPerRecord;
-      account = accountEffects(effects, this.published, answered, this.traffic.uncertainRows());
+      effects = await this.readEffects(notes, countLogs);
     } finally {
       this.startTraffic();
     }
@@ -434,9 +457,12 @@ class ChaosRun {
     );
     const codes: Record<string, number> = {};
     for (const failure of failures) codes[failure.code!] = (codes[failure.code!] ?? 0) + 1;
+    const account = effects
+      ? accountEffects(effects, this.published, answered, this.traffic.uncertainRows())
+      : this.previous;
     const result = {
-      completed: true,
-      recordsLost: ids.filter((id) => !rowsPerRecord.has(id)).length,
+      completed: effects !== undefined,
+      recordsLost: effects ? ids.filter((id) => !effects.rowsPerRecord.has(id)).length : 0,
       duplicates: added(account.duplicates, this.previous.duplicates),
       lostEffects: added(account.lost, this.previous.lost),
       failedRequests: failures.length,
@@ -448,17 +474,32 @@ class ChaosRun {
     return result;
   }
 
+  /** Every effect, read back; a read that fails (a slow scan, a server still catching up) is tried three times. */
+  private async readEffects(notes: string[], countLogs: boolean): Promise<PipelineEffects | undefined> {
+    let lastError: unknown;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        return await this.observer.effects({ countLogs });
+      } catch (error) {
+        lastError = error;
+        await this.wait(5_000);
+      }
+    }
+    notes.push(`effects could not be read: ${errorText(lastError)}`);
+    return undefined;
+  }
+
   /** After the last fault: every record of every round, every effect once, over the whole run. */
   private async finalCheck(): Promise<void> {
     const recovery = await this.waitRecovered(this.published, this.config.roundTimeoutMs);
     // Totals over the run, not what the last fault added.
     this.previous = { recordsLost: 0, duplicates: {}, lost: {} };
-    const result = await this.check(this.published, this.trafficSince, recovery.notes);
+    const result = await this.check(this.published, this.trafficSince, recovery.notes, true);
     await this.traffic.stop();
     this.results.push({
       ...result,
       fault: 'end of run (all rounds)',
-      completed: recovery.recoveredAt !== undefined,
+      completed: result.completed && recovery.recoveredAt !== undefined,
       failedRequests: this.traffic.outcomes.filter((o) => !o.ok).length,
       failedWhileServingDown: this.traffic.outcomes.filter(
         (o) => !o.ok && this.servingDown.some(([from, to]) => o.endedAt >= from && o.endedAt <= to),
@@ -479,34 +520,19 @@ class ChaosRun {
   }
 }
 
-/** Services this run found running stay running at the end; the ones it started are stopped again. */
-async function ensureServices(): Promise<{ startedHere: boolean }> {
-  const ours = services.filter(({ name }) => servicePid(name) !== undefined);
-  if (ours.length === 0) {
-    const answering = services.length - (await unhealthyServices()).length;
-    if (answering > 0) {
-      throw new Error('services started from another checkout hold the ports; stop them first (npm stop there)');
-    }
-    log('starting the seven services');
-    await startServices();
-    return { startedHere: true };
-  }
-  for (const { name } of services) if (servicePid(name) === undefined) await startService(name);
-  return { startedHere: false };
-}
-
 async function main(): Promise<void> {
   const config = readConfig(process.env);
   log(`faults: ${config.faults.map((f) => f.id).join(', ')}; outages ${config.outageMode} ${config.outageMs / 1000} s`);
   await up(servers);
-  const { startedHere } = await ensureServices();
+  const found = await ensureServices(log);
   const run = new ChaosRun(config);
-  const onInterrupt = () => {
-    if (run.activeOutage) resumeServer(run.activeOutage);
-    log('interrupted: restoring the stack');
+  const onSignal = (signal: NodeJS.Signals) => {
+    log(`${signal}: stopping the run and restoring the stack`);
+    run.interruption.abort();
     process.exitCode = 130;
   };
-  process.once('SIGINT', onInterrupt);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   let failure: unknown;
   try {
     await run.run();
@@ -514,11 +540,10 @@ async function main(): Promise<void> {
     failure = error;
   } finally {
     await run.close();
-    if (run.activeOutage) resumeServer(run.activeOutage);
     await up(servers).catch((error: unknown) => log(`stack not fully up again: ${errorText(error)}`));
-    if (startedHere) await stopServices();
-    else for (const { name } of services) if (servicePid(name) === undefined) await startService(name);
-    process.removeListener('SIGINT', onInterrupt);
+    await restoreServices(found);
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
   }
   process.stdout.write(`\nchaos run on pipeline ${run.id}\n\n${formatTable(run.results)}\n`);
   const reportDir = join(runRoot, 'chaos');

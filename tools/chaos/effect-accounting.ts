@@ -28,7 +28,8 @@ function nonZero(counts: EffectCounts): EffectCounts {
  * - one validation report and at most one feature set per dataset version, one training run per feature set, one
  *   model version per dataset version (a retrain of the same feature set reproduces the same package, and so the
  *   same run and version), one champion move per version;
- * - every answered prediction row is logged once, and merged into exactly one drift window.
+ * - every answered prediction row is merged into exactly one drift window, and, where the prediction logs were
+ *   counted, logged exactly once.
  * `answeredRows` are the rows serving answered; `uncertainRows` timed out at the client, so serving may or may not
  * have answered (and logged) them.
  */
@@ -46,6 +47,9 @@ export function accountEffects(
   const versioned = new Set(effects.versions.map((v) => v.lineage.datasetVersionId));
   const windowRows = effects.windows.reduce((sum, window) => sum + window.rowCount, 0);
   const logged = effects.predictionsLogged;
+  // Without the log count, the windows are checked against what serving answered, end to end.
+  const windowsExpect = logged ?? answeredRows;
+  const windowsMayHoldExtra = logged === undefined ? uncertainRows : 0;
 
   return {
     recordsLost,
@@ -58,13 +62,13 @@ export function accountEffects(
       'alias moves':
         extra(effects.championMoves, (m) => String(m.version)) +
         effects.championMoves.filter((m) => m.previousVersion === m.version).length,
-      'prediction logs': Math.max(0, logged - answeredRows - uncertainRows),
-      'drift window rows': Math.max(0, windowRows - logged),
+      'prediction logs': logged === undefined ? 0 : Math.max(0, logged - answeredRows - uncertainRows),
+      'drift window rows': Math.max(0, windowRows - windowsExpect - windowsMayHoldExtra),
     }),
     lost: nonZero({
       'model versions': [...passed].filter((id) => !versioned.has(id)).length,
-      'prediction logs': Math.max(0, answeredRows - logged),
-      'drift window rows': Math.max(0, logged - windowRows),
+      'prediction logs': logged === undefined ? 0 : Math.max(0, answeredRows - logged),
+      'drift window rows': Math.max(0, windowsExpect - windowRows),
     }),
   };
 }

@@ -88,6 +88,16 @@ describe('accountEffects', () => {
     expect(accountEffects(effects, [], 240, 20).duplicates).toEqual({});
   });
 
+  it('given no log count, when the windows hold more or fewer rows than were answered, then rows are duplicated or lost', () => {
+    const effects = wholeRun();
+    delete effects.predictionsLogged;
+
+    expect(accountEffects(effects, [], 240, 0)).toMatchObject({ duplicates: {}, lost: {} });
+    expect(accountEffects(effects, [], 230, 0).duplicates).toEqual({ 'drift window rows': 10 });
+    expect(accountEffects(effects, [], 230, 10).duplicates).toEqual({});
+    expect(accountEffects(effects, [], 250, 0).lost).toEqual({ 'drift window rows': 10 });
+  });
+
   it('given rows merged into windows twice or not at all, when accounted, then windows show duplicated or lost rows', () => {
     const doubled = wholeRun();
     doubled.windows.push({ modelVersion: 2, windowIndex: 1, rowCount: 10 });

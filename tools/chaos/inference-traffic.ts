@@ -1,11 +1,14 @@
 import { type ServiceError, status } from '@grpc/grpc-js';
 import { type InferInput, InferenceClient, SERVING_GRPC_ADDRESS } from '@keel/testing';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** One ModelInfer call as the caller saw it. */
 export interface InferenceOutcome {
   startedAt: number;
   endedAt: number;
+  /** Round trip in milliseconds, sub-millisecond resolution. */
+  latencyMs: number;
   ok: boolean;
   /** gRPC status name of a failure (`UNAVAILABLE`), or `CLIENT_TIMEOUT` when no answer came in time. */
   code?: string;
@@ -51,6 +54,7 @@ export class InferenceTraffic {
   /** Sends one request and records its outcome; never rejects. */
   send(): Promise<InferenceOutcome> {
     const startedAt = Date.now();
+    const started = performance.now();
     const id = `${this.target.requestIdPrefix}-${(this.sequence++).toString(36)}`;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>((resolve) => {
@@ -66,6 +70,7 @@ export class InferenceTraffic {
       const recorded: InferenceOutcome = {
         startedAt,
         endedAt: Date.now(),
+        latencyMs: performance.now() - started,
         ok: failure === undefined,
         rows: this.target.rows,
         ...(failure === undefined ? {} : { code: failure }),

@@ -47,18 +47,22 @@ export interface PipelineEffects {
   versions: VersionItem[];
   championMoves: AliasMoveItem[];
   windows: WindowItem[];
-  predictionsLogged: number;
+  /** Read only when asked for: the count scans every prediction log (seconds to tens of seconds on FerretDB). */
+  predictionsLogged?: number;
 }
 
+// Generous: the list and count endpoints scan their collections, which takes seconds on FerretDB under load.
+const HTTP_TIMEOUT_MS = 60_000;
+
 async function getJson<T>(url: string): Promise<T> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+  const response = await fetch(url, { signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
   if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status}`);
   return (await response.json()) as T;
 }
 
 /** The HTTP API answers 404 for a model nobody registered yet: an empty list, not a failure. */
 async function getJsonOrEmpty<T>(url: string, empty: T): Promise<T> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+  const response = await fetch(url, { signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
   if (response.status === 404) return empty;
   if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status}`);
   return (await response.json()) as T;
@@ -83,7 +87,7 @@ export class PipelineObserver {
   private async database(): Promise<Connection> {
     // Short timeouts: during a database outage a read fails and is retried on the next poll rather than hanging.
     this.db ??= await mongoose
-      .createConnection(stackEndpoints.mongoUrl, { serverSelectionTimeoutMS: 5_000, socketTimeoutMS: 15_000 })
+      .createConnection(stackEndpoints.mongoUrl, { serverSelectionTimeoutMS: 5_000, socketTimeoutMS: 60_000 })
       .asPromise();
     return this.db;
   }
@@ -169,7 +173,11 @@ export class PipelineObserver {
       .toArray();
   }
 
-  async effects(): Promise<PipelineEffects> {
+  async windowRows(): Promise<number> {
+    return (await this.windows()).reduce((sum, window) => sum + window.rowCount, 0);
+  }
+
+  async effects({ countLogs }: { countLogs: boolean }): Promise<PipelineEffects> {
     const datasets = await this.datasets();
     return {
       datasets,
@@ -180,7 +188,7 @@ export class PipelineObserver {
       versions: await this.versions(),
       championMoves: await this.championMoves(),
       windows: await this.windows(),
-      predictionsLogged: await this.predictionsLogged(),
+      ...(countLogs ? { predictionsLogged: await this.predictionsLogged() } : {}),
     };
   }
 }

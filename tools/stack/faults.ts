@@ -31,14 +31,14 @@ export async function restartServer(server: ServerDefinition): Promise<void> {
 
 /**
  * Freezes the server for `ms` (SIGSTOP, then SIGCONT): its sockets stay open and its clients' calls hang instead of
- * failing fast, as during a long GC pause, a frozen VM or a network partition.
+ * failing fast, as during a long GC pause, a frozen VM or a network partition. An abort resumes it at once.
  */
-export async function pauseServer(server: ServerDefinition, ms: number): Promise<void> {
+export async function pauseServer(server: ServerDefinition, ms: number, signal?: AbortSignal): Promise<void> {
   const pid = pidOf(server);
   process.kill(pid, 'SIGSTOP');
   log(`${server.name} paused (SIGSTOP, pid ${pid}) for ${Math.round(ms / 1000)} s`);
   try {
-    await sleep(ms);
+    await sleep(ms, undefined, { signal });
   } finally {
     process.kill(pid, 'SIGCONT');
     log(`${server.name} resumed (SIGCONT, pid ${pid})`);

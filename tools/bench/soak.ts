@@ -1,0 +1,342 @@
+/**
+ * `npm run soak`: a benchmark (not a test) of serving under sustained load with prediction logging and monitoring
+ * on. It measures serving's capacity first (closed-loop ModelInfer at rising concurrency; the best throughput), then
+ * sends ModelInfer at 80 % of it for SOAK_MINUTES (default 10), open-loop, and reports errors, latency percentiles
+ * and the RSS of every service per minute, first minute against last. Writes docs/benchmarks/soak.json and
+ * docs/benchmarks/soak.md and rebuilds docs/benchmarks.md. Needs the stack; starts the services if they are not
+ * running (and stops them again). Exits non-zero when a request failed.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type Scalar } from '@keel/contracts';
+import { createKafka, createProducer, silentLogger } from '@keel/messaging';
+import {
+  columnTensors,
+  fixtureCsv,
+  fixtureRecords,
+  InferenceClient,
+  pipelineSpecFixture,
+  publishUpstreamRecords,
+  stackEndpoints,
+  uniquePipelineId,
+} from '@keel/testing';
+import { applySpec, endpoints, waitForChampion, waitForServing } from '../demo/pipeline-client';
+import { type InferenceOutcome, InferenceTraffic } from '../chaos/inference-traffic';
+import { ensureServices, restoreServices } from '../chaos/service-guard';
+import { servicePid, services } from '../services/services';
+import { up } from '../stack/lifecycle';
+import { repoRoot } from '../stack/paths';
+import { servers } from '../stack/servers';
+
+interface SoakConfig {
+  minutes: number;
+  rowsPerRequest: number;
+  trainingRows: number;
+  stageSeconds: number;
+  loadFraction: number;
+}
+
+function positive(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const text = env[name];
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number (got "${text}")`);
+  return value;
+}
+
+function readConfig(env: NodeJS.ProcessEnv): SoakConfig {
+  return {
+    minutes: positive(env, 'SOAK_MINUTES', 10),
+    rowsPerRequest: Math.round(positive(env, 'SOAK_ROWS_PER_REQUEST', 1)),
+    trainingRows: Math.round(positive(env, 'SOAK_TRAINING_ROWS', 5000)),
+    stageSeconds: positive(env, 'SOAK_CAPACITY_STAGE_SECONDS', 10),
+    loadFraction: positive(env, 'SOAK_LOAD_FRACTION', 0.8),
+  };
+}
+
+function log(message: string): void {
+  process.stderr.write(`[soak ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+function rssMiB(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function serviceRss(): Record<string, number | undefined> {
+  return Object.fromEntries(services.map(({ name }) => [name, rssMiB(servicePid(name))]));
+}
+
+interface CapacityStage {
+  callers: number;
+  requestsPerSecond: number;
+  p99Ms: number;
+  errors: number;
+}
+
+/** Closed loop at 1, 2, 4, ... callers until throughput stops growing; capacity is the best stage's throughput. */
+async function measureCapacity(
+  target: ConstructorParameters<typeof InferenceTraffic>[0],
+  stageSeconds: number,
+): Promise<{ stages: CapacityStage[]; requestsPerSecond: number; answeredRows: number }> {
+  const stages: CapacityStage[] = [];
+  let answeredRows = 0;
+  let best = 0;
+  let flat = 0;
+  for (let callers = 1; callers <= 64 && flat < 2; callers *= 2) {
+    const traffic = new InferenceTraffic({ ...target, requestIdPrefix: `${target.requestIdPrefix}-c${callers}` });
+    traffic.startClosedLoop(callers, 0);
+    await sleep(2_000);
+    const from = Date.now();
+    await sleep(stageSeconds * 1000);
+    const to = Date.now();
+    await traffic.stop();
+    traffic.close();
+    answeredRows += traffic.answeredRows();
+    const measured = traffic.outcomes.filter((o) => o.endedAt > from && o.endedAt <= to);
+    const ok = measured.filter((o) => o.ok);
+    const stage = {
+      callers,
+      requestsPerSecond: ok.length / ((to - from) / 1000),
+      p99Ms: percentile(
+        ok.map((o) => o.latencyMs).sort((a, b) => a - b),
+        99,
+      ),
+      errors: measured.length - ok.length,
+    };
+    stages.push(stage);
+    log(
+      `capacity: ${callers} callers, ${stage.requestsPerSecond.toFixed(1)} req/s, p99 ${stage.p99Ms.toFixed(1)} ms, ${stage.errors} errors`,
+    );
+    flat = stage.requestsPerSecond > best * 1.05 ? 0 : flat + 1;
+    best = Math.max(best, stage.requestsPerSecond);
+  }
+  return { stages, requestsPerSecond: best, answeredRows };
+}
+
+interface MinuteReport {
+  minute: number;
+  requests: number;
+  errors: number;
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  /** Mean RSS of each service over the minute, MiB. */
+  rssMiB: Record<string, number>;
+}
+
+function minuteReports(
+  outcomes: readonly InferenceOutcome[],
+  samples: readonly { at: number; rss: Record<string, number | undefined> }[],
+  started: number,
+  minutes: number,
+): MinuteReport[] {
+  const reports: MinuteReport[] = [];
+  for (let minute = 0; minute < minutes; minute++) {
+    const from = started + minute * 60_000;
+    const to = from + 60_000;
+    const inMinute = outcomes.filter((o) => o.startedAt >= from && o.startedAt < to);
+    const latencies = inMinute
+      .filter((o) => o.ok)
+      .map((o) => o.latencyMs)
+      .sort((a, b) => a - b);
+    const minuteSamples = samples.filter((s) => s.at >= from && s.at < to);
+    const rss: Record<string, number> = {};
+    for (const { name } of services) {
+      const values = minuteSamples.flatMap((s) => (s.rss[name] === undefined ? [] : [s.rss[name]]));
+      rss[name] = values.length ? values.reduce((a, b) => a + b, 0) / values.length : NaN;
+    }
+    reports.push({
+      minute: minute + 1,
+      requests: inMinute.length,
+      errors: inMinute.filter((o) => !o.ok).length,
+      requestsPerSecond: inMinute.length / 60,
+      p50Ms: percentile(latencies, 50),
+      p99Ms: percentile(latencies, 99),
+      maxMs: latencies[latencies.length - 1] ?? NaN,
+      rssMiB: rss,
+    });
+  }
+  return reports;
+}
+
+async function predictionsLogged(pipelineId: string): Promise<number> {
+  const response = await fetch(`${endpoints.monitoringHttp}/api/v1/pipelines/${pipelineId}/predictions/count`, {
+    signal: AbortSignal.timeout(30_000),
+  });
+  return ((await response.json()) as { count: number }).count;
+}
+
+function fixed(value: number, digits = 1): string {
+  return Number.isFinite(value) ? value.toFixed(digits) : '-';
+}
+
+function markdown(report: SoakReport): string {
+  const first = report.minutes[0];
+  const last = report.minutes[report.minutes.length - 1];
+  const lines = [
+    '# Soak',
+    '',
+    `Written by \`npm run soak\` on ${report.date.slice(0, 10)} (main at ${report.commit}); machine: ${report.machine.cores} cores, load average ${fixed(report.machine.loadBefore, 2)} before and ${fixed(report.machine.loadAfter, 2)} after (other work shares it). The load generator runs on the same machine as the services and the stack.`,
+    '',
+    `- Model: the Adult pipeline trained on ${report.config.trainingRows} records, served by one serving instance; ModelInfer with ${report.config.rowsPerRequest} rows per request (raw feature columns), monitoring on (drift windows of 200 rows) and every prediction logged.`,
+    `- Capacity: closed loop at 1, 2, 4, ... callers, ${report.config.stageSeconds} s each, until throughput stops growing: ${fixed(report.capacity.requestsPerSecond)} requests/s (${report.capacity.stages.map((s) => `${s.callers}: ${fixed(s.requestsPerSecond)}`).join(', ')}).`,
+    `- Soak: ${report.config.minutes} min open loop at ${Math.round(report.config.loadFraction * 100)} % of it, ${fixed(report.targetRequestsPerSecond)} requests/s; ${report.totals.requests} requests, **${report.totals.errors} errors**${report.totals.skipped > 0 ? `, ${report.totals.skipped} not sent (client at its in-flight limit)` : ''}; ${report.totals.predictionsLogged} of ${report.totals.answeredRows} answered rows logged by monitoring ${report.totals.logLagSeconds === undefined ? '' : `(caught up ${fixed(report.totals.logLagSeconds, 0)} s after the load stopped)`}.`,
+    '',
+    '| minute | requests/s | errors | p50 ms | p99 ms | max ms | ' +
+      services.map((s) => `${s.name} MiB`).join(' | ') +
+      ' |',
+    '| -----: | ---------: | -----: | -----: | -----: | -----: | ' + services.map(() => '---:').join(' | ') + ' |',
+    ...report.minutes.map(
+      (m) =>
+        `| ${m.minute} | ${fixed(m.requestsPerSecond)} | ${m.errors} | ${fixed(m.p50Ms)} | ${fixed(m.p99Ms)} | ${fixed(m.maxMs)} | ` +
+        services.map((s) => fixed(m.rssMiB[s.name], 0)).join(' | ') +
+        ' |',
+    ),
+    '',
+    `First minute against last: p99 ${fixed(first.p99Ms)} → ${fixed(last.p99Ms)} ms; RSS ` +
+      services.map((s) => `${s.name} ${fixed(first.rssMiB[s.name], 0)} → ${fixed(last.rssMiB[s.name], 0)}`).join(', ') +
+      ' MiB.',
+    '',
+  ];
+  return lines.join('\n');
+}
+
+interface SoakReport {
+  date: string;
+  commit: string;
+  machine: { cores: number; loadBefore: number; loadAfter: number; node: string };
+  config: SoakConfig;
+  pipelineId: string;
+  capacity: { stages: CapacityStage[]; requestsPerSecond: number; answeredRows: number };
+  targetRequestsPerSecond: number;
+  totals: {
+    requests: number;
+    errors: number;
+    skipped: number;
+    answeredRows: number;
+    predictionsLogged: number;
+    logLagSeconds?: number;
+  };
+  minutes: MinuteReport[];
+}
+
+async function main(): Promise<void> {
+  const config = readConfig(process.env);
+  const loadBefore = loadavg()[0];
+  await up(servers);
+  const found = await ensureServices(log);
+  const pipelineId = uniquePipelineId('soak');
+  const spec = pipelineSpecFixture('adult-income', { id: pipelineId });
+  const producer = createProducer(
+    createKafka({ clientId: 'keel-soak', brokers: stackEndpoints.kafkaBrokers, logger: silentLogger }),
+  );
+  try {
+    await producer.connect();
+    await applySpec(JSON.stringify(spec), pipelineId);
+    const records: Record<string, Scalar>[] = fixtureRecords('adult', {
+      count: config.trainingRows,
+      numeric: spec,
+    });
+    await publishUpstreamRecords(producer, pipelineId, records, { source: 'soak', batchSize: 1000 });
+    log(`${pipelineId}: ${records.length} records published; waiting for a champion`);
+    const champion = await waitForChampion(pipelineId, 600_000);
+    const readiness = new InferenceClient(endpoints.servingGrpc);
+    await waitForServing(readiness, pipelineId, 120_000, champion.version);
+    readiness.close();
+
+    const testFrom = fixtureCsv('adult').rows.findIndex((row) => row[row.length - 1] === 'test');
+    const target = {
+      modelName: pipelineId,
+      inputs: columnTensors(
+        spec,
+        fixtureRecords('adult', { count: config.rowsPerRequest, from: testFrom, numeric: spec }),
+      ),
+      rows: config.rowsPerRequest,
+      requestIdPrefix: pipelineId,
+    };
+    const capacity = await measureCapacity(target, config.stageSeconds);
+    const rate = capacity.requestsPerSecond * config.loadFraction;
+    log(
+      `capacity ${capacity.requestsPerSecond.toFixed(1)} req/s; soaking at ${rate.toFixed(1)} req/s for ${config.minutes} min`,
+    );
+
+    const traffic = new InferenceTraffic({ ...target, requestIdPrefix: `${pipelineId}-soak` });
+    const samples: { at: number; rss: Record<string, number | undefined> }[] = [];
+    const started = Date.now();
+    traffic.startOpenLoop(rate, 256);
+    const sampler = setInterval(() => samples.push({ at: Date.now(), rss: serviceRss() }), 5_000);
+    for (let minute = 1; minute <= config.minutes; minute++) {
+      await sleep(started + minute * 60_000 - Date.now());
+      const recent = traffic.outcomes.filter((o) => o.startedAt >= started + (minute - 1) * 60_000);
+      log(`minute ${minute}: ${recent.length} requests, ${recent.filter((o) => !o.ok).length} errors`);
+    }
+    await traffic.stop();
+    clearInterval(sampler);
+    traffic.close();
+
+    const stopped = Date.now();
+    const answeredRows = traffic.answeredRows();
+    // The capacity stages' rows were logged too; the soak's own come on top.
+    const expectedLogged = answeredRows + capacity.answeredRows;
+    let logged = 0;
+    let logLagSeconds: number | undefined;
+    for (let waited = 0; waited < 300; waited += 5) {
+      logged = await predictionsLogged(pipelineId).catch(() => logged);
+      if (logged >= expectedLogged) {
+        logLagSeconds = (Date.now() - stopped) / 1000;
+        break;
+      }
+      await sleep(5_000);
+    }
+    const report: SoakReport = {
+      date: new Date().toISOString(),
+      commit: execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim(),
+      machine: { cores: cpus().length, loadBefore, loadAfter: loadavg()[0], node: process.version },
+      config,
+      pipelineId,
+      capacity,
+      targetRequestsPerSecond: rate,
+      totals: {
+        requests: traffic.outcomes.length,
+        errors: traffic.outcomes.filter((o) => !o.ok).length,
+        skipped: traffic.skipped,
+        answeredRows,
+        predictionsLogged: logged,
+        ...(logLagSeconds === undefined ? {} : { logLagSeconds }),
+      },
+      minutes: minuteReports(traffic.outcomes, samples, started, config.minutes),
+    };
+    writeFileSync(join(repoRoot, 'docs/benchmarks/soak.json'), JSON.stringify(report, null, 2) + '\n');
+    writeFileSync(join(repoRoot, 'docs/benchmarks/soak.md'), markdown(report));
+    execFileSync(process.execPath, ['-r', '@swc-node/register', join(repoRoot, 'tools/bench/assemble-docs.ts')], {
+      cwd: repoRoot,
+      stdio: 'inherit',
+    });
+    process.stdout.write(markdown(report));
+    process.stdout.write('\nwrote docs/benchmarks/soak.json and docs/benchmarks/soak.md\n');
+    if (report.totals.errors > 0) process.exitCode = 1;
+  } finally {
+    await producer.disconnect().catch(() => undefined);
+    await restoreServices(found);
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`npm run soak failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+});
