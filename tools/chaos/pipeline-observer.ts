@@ -79,9 +79,10 @@ export class PipelineObserver {
   private readonly recordIdsByVersion = new Map<string, string[]>();
   private db?: Connection;
 
+  /** `recordIdColumn`: the dataset column that carries each published record's id, where the caller adds one. */
   constructor(
     readonly pipelineId: string,
-    private readonly recordIdColumn: string,
+    private readonly recordIdColumn?: string,
   ) {}
 
   private async database(): Promise<Connection> {
@@ -109,6 +110,7 @@ export class PipelineObserver {
     for (const dataset of datasets) {
       let ids = this.recordIdsByVersion.get(dataset.datasetVersionId);
       if (!ids) {
+        if (this.recordIdColumn === undefined) throw new Error('rows per record need the record id column');
         const bytes = await this.objects.getVerified({ uri: dataset.uri, sha256: dataset.sha256 });
         ids = column(await readParquet(bytes), this.recordIdColumn).values.map(String);
         this.recordIdsByVersion.set(dataset.datasetVersionId, ids);
