@@ -5,7 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { down, log, up } from './lifecycle';
-import { killProcess, livePid } from './processes';
+import { killProcess, livePid, portOpen, waitFor } from './processes';
 import { type ServerDefinition, serverDirs } from './servers';
 
 function pidOf(server: ServerDefinition): number {
@@ -16,10 +16,15 @@ function pidOf(server: ServerDefinition): number {
   return pid;
 }
 
-/** kill -9: no shutdown hook runs, nothing is flushed; returns once the process is gone. */
+/** kill -9: no shutdown hook runs, nothing is flushed; returns once the process is gone and its ports are free. */
 export async function killServer(server: ServerDefinition): Promise<void> {
   const pid = pidOf(server);
   await killProcess(pid);
+  await waitFor(
+    `${server.name}'s ports to close after kill -9`,
+    async () => !(await Promise.all(Object.values(server.ports).map((port) => portOpen(port)))).some(Boolean),
+    30_000,
+  );
   log(`${server.name} killed (SIGKILL, pid ${pid})`);
 }
 

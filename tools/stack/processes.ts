@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -71,13 +71,18 @@ export async function stopProcess(pid: number, pidFile: string, graceMs = 15_000
   rmSync(pidFile, { force: true });
 }
 
-/** True while the process exists and has not exited (a zombie awaiting its parent's wait() has exited). */
+/**
+ * True while the process exists and has not exited. A zombie whose threads are all gone has exited (it only awaits
+ * its parent's wait()); but a multi-threaded process's leader turns zombie first while its other threads still tear
+ * down and hold its sockets, so a zombie with threads left still runs.
+ */
 function running(pid: number): boolean {
   if (!isAlive(pid)) return false;
   try {
     // /proc/<pid>/stat: "pid (comm) state ..."; comm may hold spaces and parentheses, so read after the last ')'.
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z') return true;
+    return readdirSync(`/proc/${pid}/task`).length > 1;
   } catch {
     return false;
   }
