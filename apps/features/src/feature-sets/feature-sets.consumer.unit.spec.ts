@@ -2,7 +2,9 @@ import { DatasetValidatedV1, type EventData, FeaturesMaterializedV1 } from '@kee
 import { writeParquet } from '@keel/datasets';
 import { BUCKETS } from '@keel/storage';
 import { datasetValidatedData, EventHandlerHarness, fixtureTable, pipelineSpecFixture } from '@keel/testing';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { WorkerPool } from '@keel/workers';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { featureSetTask } from './feature-set.task';
 import { FeatureSetsConsumer } from './feature-sets.consumer';
 import { type FeatureSetRecord, type FeatureSetsRepository } from './feature-sets.repository';
 import {
@@ -27,7 +29,11 @@ class InMemoryFeatureSetsRepository {
 
 const spec = pipelineSpecFixture('adult-income', { id: 'adult-unit' });
 
-describe('feature-sets consumer, handled in memory', () => {
+// Feature sets are built on a worker thread; on a busy machine that can take longer than the default five seconds.
+describe('feature-sets consumer, handled in memory', { timeout: 60_000 }, () => {
+  const workers = new WorkerPool({ threads: 1 });
+  beforeAll(() => workers.warm(featureSetTask), 120_000);
+  afterAll(() => workers.close());
   let harness: EventHandlerHarness;
   let repository: InMemoryFeatureSetsRepository;
 
@@ -45,7 +51,7 @@ describe('feature-sets consumer, handled in memory', () => {
     await harness.pipelines.apply(spec);
     repository = new InMemoryFeatureSetsRepository(harness);
     const typed = repository as unknown as FeatureSetsRepository;
-    const service = new FeatureSetsService(harness.infrastructure, typed, harness.logger);
+    const service = new FeatureSetsService(harness.infrastructure, typed, harness.logger, workers);
     await new FeatureSetsConsumer(harness.infrastructure, service).onApplicationBootstrap();
   });
 

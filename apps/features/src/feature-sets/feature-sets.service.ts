@@ -1,12 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { type DatasetValidatedV1, derivedId, type EventData, FeaturesMaterializedV1 } from '@keel/contracts';
-import { readParquet, writeParquet } from '@keel/datasets';
-import { stableStringify } from '@keel/ml-models';
 import { Infrastructure, ROOT_LOGGER } from '@keel/service-runtime';
 import { BUCKETS } from '@keel/storage';
 import { KeelAttr, withSpan } from '@keel/telemetry';
+import { asBuffer, movableBuffers, WorkerPool } from '@keel/workers';
+import { trace } from '@opentelemetry/api';
 import { type Logger } from 'pino';
-import { buildFeatureSet } from './feature-set';
+import { featureSetTask } from './feature-set.task';
 import { FeatureSetsRepository } from './feature-sets.repository';
 
 type DatasetValidated = EventData<typeof DatasetValidatedV1>;
@@ -48,6 +48,7 @@ export class FeatureSetsService {
     private readonly infra: Infrastructure,
     private readonly repository: FeatureSetsRepository,
     @Inject(ROOT_LOGGER) rootLogger: Logger,
+    private readonly workers: WorkerPool,
   ) {
     this.logger = rootLogger.child({ component: 'feature-sets' });
   }
@@ -55,32 +56,34 @@ export class FeatureSetsService {
   async materialize(event: DatasetValidated): Promise<FeaturesMaterialized> {
     const { spec, version: specVersion } = await this.infra.pipelines.get(event.pipelineId);
     const attributes = { [KeelAttr.PIPELINE_ID]: event.pipelineId, [KeelAttr.DATASET_VERSION]: event.datasetVersionId };
-    const dataset = await withSpan('load dataset', attributes, async () =>
-      readParquet(await this.infra.objects.getVerified({ uri: event.datasetUri, sha256: event.datasetSha256 })),
+    const dataset = await withSpan('load dataset', attributes, () =>
+      this.infra.objects.getVerified({ uri: event.datasetUri, sha256: event.datasetSha256 }),
     );
-    // A dataset that cannot become a feature set throws FeatureSetInputError: straight to the dead-letter topic.
-    const built = await withSpan('fit transform', attributes, (span) => {
-      const result = buildFeatureSet(dataset, spec);
-      span.setAttributes({
-        [KeelAttr.ROWS_TRAIN]: result.rowCounts.train,
-        [KeelAttr.ROWS_VALIDATION]: result.rowCounts.validation,
-        [KeelAttr.ROWS_HOLDOUT]: result.rowCounts.holdout,
-        [KeelAttr.SPLIT_STRATEGY]: spec.split.strategy,
-      });
-      return result;
+    // Split, fit and encode on a worker thread. A dataset that cannot become a feature set fails with a
+    // non-retryable code (bad-dataset, unreadable-dataset): straight to the dead-letter topic.
+    const built = await this.workers.run(
+      featureSetTask,
+      { spec, dataset },
+      { transferList: movableBuffers(dataset), attributes },
+    );
+    trace.getActiveSpan()?.setAttributes({
+      [KeelAttr.ROWS_TRAIN]: built.rowCounts.train,
+      [KeelAttr.ROWS_VALIDATION]: built.rowCounts.validation,
+      [KeelAttr.ROWS_HOLDOUT]: built.rowCounts.holdout,
+      [KeelAttr.SPLIT_STRATEGY]: spec.split.strategy,
     });
     const data = await withSpan('store feature set', attributes, async (span) => {
       const [transform, featureSet] = await Promise.all([
         this.infra.objects.putContentAddressed(
           BUCKETS.features,
           `${event.pipelineId}/transforms`,
-          Buffer.from(stableStringify(built.transform)),
+          asBuffer(built.transform),
           { extension: '.json', contentType: 'application/json' },
         ),
         this.infra.objects.putContentAddressed(
           BUCKETS.features,
           `${event.pipelineId}/feature-sets`,
-          writeParquet(built.table),
+          asBuffer(built.featureSet),
           { extension: '.parquet', contentType: 'application/vnd.apache.parquet' },
         ),
       ]);
