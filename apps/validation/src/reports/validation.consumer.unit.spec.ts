@@ -2,7 +2,9 @@ import { DatasetIngestedV1, DatasetRejectedV1, DatasetValidatedV1, type EventDat
 import { type DatasetTable, writeParquet } from '@keel/datasets';
 import { BUCKETS } from '@keel/storage';
 import { datasetIngestedData, EventHandlerHarness, fixtureTable, pipelineSpecFixture } from '@keel/testing';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { WorkerPool } from '@keel/workers';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { datasetChecksTask } from '../checks/validation.task';
 import { ValidationConsumer } from './validation.consumer';
 import { type ValidationReference, type ValidationReport, type ValidationRepository } from './validation.repository';
 import { ValidationService, validationEventId } from './validation.service';
@@ -31,7 +33,11 @@ class InMemoryValidationRepository {
 
 const spec = pipelineSpecFixture('adult-income', { id: 'adult-unit' });
 
-describe('validation consumer, handled in memory', () => {
+// The checks run on a worker thread; on a busy machine that can take longer than the default five seconds.
+describe('validation consumer, handled in memory', { timeout: 60_000 }, () => {
+  const workers = new WorkerPool({ threads: 1 });
+  beforeAll(() => workers.warm(datasetChecksTask), 120_000);
+  afterAll(() => workers.close());
   let harness: EventHandlerHarness;
 
   /** Stores a table as a dataset version of the spec's pipeline and returns the event announcing it. */
@@ -46,7 +52,7 @@ describe('validation consumer, handled in memory', () => {
     harness = new EventHandlerHarness({ service: 'validation' });
     await harness.pipelines.apply(spec);
     const repository = new InMemoryValidationRepository(harness) as unknown as ValidationRepository;
-    const service = new ValidationService(harness.infrastructure, repository);
+    const service = new ValidationService(harness.infrastructure, repository, workers);
     await new ValidationConsumer(harness.infrastructure, service).onApplicationBootstrap();
   });
 

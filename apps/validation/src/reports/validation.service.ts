@@ -1,11 +1,17 @@
 import { Injectable } from '@nestjs/common';
-import { type DatasetIngestedV1, DatasetRejectedV1, DatasetValidatedV1, type EventData } from '@keel/contracts';
-import { type DatasetTable, readParquet } from '@keel/datasets';
-import { NonRetryableError } from '@keel/messaging';
+import {
+  type DatasetIngestedV1,
+  DatasetRejectedV1,
+  DatasetValidatedV1,
+  type EventData,
+  type PipelineSpecV1,
+} from '@keel/contracts';
 import { Infrastructure } from '@keel/service-runtime';
 import { BUCKETS } from '@keel/storage';
 import { KeelAttr, withSpan } from '@keel/telemetry';
-import { inferReference, profileTable, validateDataset } from '../checks/validation-checks';
+import { movableBuffers, WorkerPool } from '@keel/workers';
+import { type DatasetChecks, datasetChecksTask } from '../checks/validation.task';
+import { type ReferenceColumn } from '../checks/validation-checks';
 import { ValidationRepository } from './validation.repository';
 
 const MAX_FINDINGS_IN_EVENT = 200;
@@ -33,6 +39,7 @@ export class ValidationService {
   constructor(
     private readonly infra: Infrastructure,
     private readonly repository: ValidationRepository,
+    private readonly workers: WorkerPool,
   ) {}
 
   async validate(data: Ingested): Promise<{ passed: boolean; reportUri: string }> {
@@ -49,16 +56,21 @@ export class ValidationService {
 
   private async run(data: Ingested): Promise<{ passed: boolean; reportUri: string }> {
     const { spec, version: specVersion } = await this.infra.pipelines.get(data.pipelineId);
-    const table = await this.load(data);
-    const reference =
-      (await this.repository.reference(data.pipelineId)) ??
-      (await this.repository.setReferenceOnce({
+    const existing = await this.repository.reference(data.pipelineId);
+    let checks = await this.check(spec, data, existing?.columns);
+    let reference = existing;
+    if (!reference) {
+      reference = await this.repository.setReferenceOnce({
         pipelineId: data.pipelineId,
         datasetVersionId: data.datasetVersionId,
-        columns: inferReference(table),
+        columns: checks.reference,
         createdAt: new Date(),
-      }));
-    const findings = validateDataset(spec, table, reference.columns);
+      });
+      // Another version's validation set the reference first: this version is checked against the one that won.
+      if (reference.datasetVersionId !== data.datasetVersionId)
+        checks = await this.check(spec, data, reference.columns);
+    }
+    const { findings } = checks;
     const errors = findings.filter((finding) => finding.severity === 'error');
     const passed = errors.length === 0;
     // No timestamp in the report: the same version validated twice gives the same bytes, hence the same URI.
@@ -67,10 +79,10 @@ export class ValidationService {
       datasetVersionId: data.datasetVersionId,
       datasetSha256: data.sha256,
       datasetUri: data.uri,
-      rowCount: table.rowCount,
+      rowCount: checks.rowCount,
       passed,
       findings,
-      columns: profileTable(table),
+      columns: checks.columns,
       referenceDatasetVersionId: reference.datasetVersionId,
     };
     const stored = await this.infra.objects.putContentAddressed(
@@ -115,16 +127,20 @@ export class ValidationService {
     return { passed, reportUri: stored.uri };
   }
 
-  /** The version's rows; bytes that do not match the announced hash or are not Parquet cannot get better by retrying. */
-  private async load(data: Ingested): Promise<DatasetTable> {
-    const bytes = await this.infra.objects.getVerified({ uri: data.uri, sha256: data.sha256 });
-    try {
-      return await readParquet(bytes);
-    } catch (error) {
-      throw new NonRetryableError(
-        `${data.uri} is not readable Parquet: ${(error as Error).message}`,
-        'unreadable-dataset',
-      );
-    }
+  /** Runs the checks on a worker thread, on the version's bytes (sha256-verified) moved there. */
+  private async check(
+    spec: PipelineSpecV1,
+    data: Ingested,
+    reference: readonly ReferenceColumn[] | undefined,
+  ): Promise<DatasetChecks> {
+    const dataset = await this.infra.objects.getVerified({ uri: data.uri, sha256: data.sha256 });
+    return this.workers.run(
+      datasetChecksTask,
+      { spec, dataset, uri: data.uri, reference },
+      {
+        transferList: movableBuffers(dataset),
+        attributes: { [KeelAttr.PIPELINE_ID]: data.pipelineId, [KeelAttr.DATASET_VERSION]: data.datasetVersionId },
+      },
+    );
   }
 }

@@ -1,0 +1,61 @@
+import { type PipelineSpecV1 } from '@keel/contracts';
+import { readParquet } from '@keel/datasets';
+import { NonRetryableError } from '@keel/messaging';
+import { asBuffer, defineWorkerTask, type WorkerTaskContext } from '@keel/workers';
+import {
+  type ColumnProfile,
+  type Finding,
+  inferReference,
+  profileTable,
+  type ReferenceColumn,
+  validateDataset,
+} from './validation-checks';
+
+export interface DatasetChecksInput {
+  spec: PipelineSpecV1;
+  /** The dataset version's Parquet bytes, verified against its sha256, and its URI for messages. */
+  dataset: Uint8Array;
+  uri: string;
+  /** The pipeline's reference; absent for its first version, whose own statistics become the reference. */
+  reference?: readonly ReferenceColumn[];
+}
+
+export interface DatasetChecks {
+  rowCount: number;
+  /** The reference the checks ran against: the one given, or the one inferred from this version. */
+  reference: ReferenceColumn[];
+  findings: Finding[];
+  columns: ColumnProfile[];
+}
+
+/**
+ * Reads a dataset version and runs every check of its pipeline against the reference (inferring it from this version
+ * when none is given), with per-column statistics for the report. Pure: the same bytes, spec and reference give the
+ * same outcome on any thread. Bytes that are not Parquet cannot get better by retrying.
+ */
+export async function checkDataset(
+  input: DatasetChecksInput,
+  { progress }: Pick<WorkerTaskContext, 'progress'>,
+): Promise<DatasetChecks> {
+  progress({ stage: 'read dataset' });
+  let table;
+  try {
+    table = await readParquet(asBuffer(input.dataset));
+  } catch (error) {
+    throw new NonRetryableError(
+      `${input.uri} is not readable Parquet: ${(error as Error).message}`,
+      'unreadable-dataset',
+    );
+  }
+  progress({ stage: 'check', total: table.rowCount });
+  const reference = input.reference ? [...input.reference] : inferReference(table);
+  return {
+    rowCount: table.rowCount,
+    reference,
+    findings: validateDataset(input.spec, table, reference),
+    columns: profileTable(table),
+  };
+}
+
+/** {@link checkDataset} on a worker thread. */
+export const datasetChecksTask = defineWorkerTask(__filename, 'datasetChecksTask', checkDataset);
