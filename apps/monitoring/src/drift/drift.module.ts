@@ -1,5 +1,7 @@
 import { Module } from '@nestjs/common';
 import { RegistryClientModule } from '@keel/registry-client';
+import { WorkersModule } from '@keel/workers';
+import { DriftEvaluator } from './drift-evaluator.service';
 import { DriftEventsPublisher } from './drift-events.publisher';
 import { DriftWindowRepository } from './drift-window.repository';
 import { DriftController } from './drift.controller';
@@ -14,10 +16,11 @@ import { WindowCounterRepository } from './window-counter.repository';
  * imports nothing of it.
  */
 @Module({
-  imports: [RegistryClientModule.forRoot()],
+  imports: [RegistryClientModule.forRoot(), WorkersModule],
   controllers: [DriftController],
   providers: [
     DriftService,
+    DriftEvaluator,
     DriftWindowRepository,
     WindowCounterRepository,
     DriftEventsPublisher,

@@ -6,7 +6,8 @@ import { KeelAttr, withSpan } from '@keel/telemetry';
 import { type Logger } from 'pino';
 import { KeyedLock } from '../keyed-lock';
 import { DriftEventsPublisher } from './drift-events.publisher';
-import { addRows, emptySummaries, evaluateSummaries, summariesFromJson, summariesToJson } from './drift-evaluator';
+import { addRows, emptySummaries, summariesFromJson, summariesToJson } from './drift-evaluator';
+import { DriftEvaluator } from './drift-evaluator.service';
 import {
   type DriftWindowDocument,
   DriftWindowRepository,
@@ -56,6 +57,7 @@ export class DriftService {
     private readonly events: DriftEventsPublisher,
     private readonly metrics: DriftMetrics,
     @Inject(ROOT_LOGGER) logger: Logger,
+    private readonly evaluator: DriftEvaluator,
   ) {
     this.logger = logger.child({ component: 'drift' });
   }
@@ -187,7 +189,7 @@ export class DriftService {
     await withSpan('evaluate drift window', attributes, async (span) => {
       const modelName = window.modelName!;
       const pkg = await this.packages.get({ pipelineId, modelName, modelVersion });
-      const drift = evaluateSummaries(pkg.reference, summariesFromJson(window.summariesJson!), psiThreshold);
+      const drift = await this.evaluator.evaluate(pkg.reference, window.summariesJson!, psiThreshold);
       const report: WindowReport = {
         pipelineId,
         modelVersion,

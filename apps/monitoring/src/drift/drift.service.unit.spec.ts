@@ -6,6 +6,8 @@ import { type MetricsService } from '@keel/service-runtime';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import { evaluateSummaries, summariesFromJson } from './drift-evaluator';
+import { type DriftEvaluator } from './drift-evaluator.service';
 import { type DriftEventsPublisher } from './drift-events.publisher';
 import { type DriftWindowDocument, type DriftWindowRepository, type WindowReport } from './drift-window.repository';
 import { DriftMetrics } from './drift.metrics';
@@ -89,6 +91,11 @@ function setUp(packages: Pick<PackageCache, 'get'> = { get: async () => ({ refer
     events as unknown as DriftEventsPublisher,
     metrics,
     pino({ level: 'silent' }),
+    // Evaluation runs on the worker pool in the service; in place here.
+    {
+      evaluate: async (ref, summariesJson, psiThreshold) =>
+        evaluateSummaries(ref, summariesFromJson(summariesJson), psiThreshold),
+    } as DriftEvaluator,
   );
   return { drift, counters, windows, published };
 }

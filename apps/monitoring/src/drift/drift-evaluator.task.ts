@@ -1,0 +1,71 @@
+import { type FeatureReference } from '@keel/model-package';
+import { CategoricalSummary, NumericSummary } from '@keel/ml-stats';
+import { defineWorkerTask, type WorkerTaskContext } from '@keel/workers';
+import {
+  emptySummaries,
+  evaluateSummaries,
+  summariesFromJson,
+  summariesToJson,
+  type WindowDrift,
+  type WindowSummaries,
+} from './drift-evaluator';
+
+/**
+ * One feature of a window's inputs, column-wise so that a large window crosses to a worker thread as a few buffers
+ * (moved, not copied) rather than as a million objects: numbers with NaN for missing, categories as codes into a
+ * list with -1 for missing.
+ */
+export type WindowColumn =
+  { kind: 'numeric'; values: Float64Array } | { kind: 'categorical'; codes: Int32Array; categories: string[] };
+
+export interface DriftWindowInput {
+  /** The model package's training reference, feature by feature. */
+  reference: Readonly<Record<string, FeatureReference>>;
+  /** The window's summaries so far (summariesToJson); empty summaries on the reference's bins when absent. */
+  summariesJson?: string;
+  /** Inputs to add to the window before it is evaluated. */
+  columns?: Readonly<Record<string, WindowColumn>>;
+  psiThreshold: number;
+}
+
+export interface DriftWindowOutput {
+  /** The window's summaries with the columns added. */
+  summariesJson: string;
+  drift: WindowDrift;
+}
+
+/** Adds columns to a window's summaries; missing values (and NaN) count as missing, as in addRows. */
+export function addColumns(summaries: WindowSummaries, columns: Readonly<Record<string, WindowColumn>>): void {
+  for (const [feature, summary] of summaries) {
+    const column = columns[feature];
+    if (!column) continue;
+    if (summary instanceof NumericSummary && column.kind === 'numeric') {
+      for (const value of column.values) summary.add(Number.isFinite(value) ? value : null);
+    } else if (summary instanceof CategoricalSummary && column.kind === 'categorical') {
+      for (const code of column.codes) summary.add(code < 0 ? null : column.categories[code]);
+    }
+  }
+}
+
+/**
+ * Adds a window's new inputs to its summaries and compares the window with the training reference: the whole of a
+ * drift evaluation, pure, so it gives the same report on any thread.
+ */
+export function evaluateDriftWindow(
+  input: DriftWindowInput,
+  { progress }: Pick<WorkerTaskContext, 'progress'> = { progress: () => undefined },
+): DriftWindowOutput {
+  const summaries = input.summariesJson ? summariesFromJson(input.summariesJson) : emptySummaries(input.reference);
+  if (input.columns) {
+    progress({ stage: 'summarize' });
+    addColumns(summaries, input.columns);
+  }
+  progress({ stage: 'compare' });
+  return {
+    summariesJson: summariesToJson(summaries),
+    drift: evaluateSummaries(input.reference, summaries, input.psiThreshold),
+  };
+}
+
+/** {@link evaluateDriftWindow} on a worker thread. */
+export const driftWindowTask = defineWorkerTask(__filename, 'driftWindowTask', evaluateDriftWindow);
