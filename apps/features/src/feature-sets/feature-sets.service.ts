@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { type DatasetValidatedV1, derivedId, type EventData, FeaturesMaterializedV1 } from '@keel/contracts';
 import { Infrastructure, ROOT_LOGGER } from '@keel/service-runtime';
 import { BUCKETS } from '@keel/storage';
@@ -41,7 +41,7 @@ export function featuresMaterializedEventId(featureSetId: string, specVersion: n
  * the dataset version and the content, so a redelivered event repeats the same writes and the same event id.
  */
 @Injectable()
-export class FeatureSetsService {
+export class FeatureSetsService implements OnApplicationBootstrap {
   private readonly logger: Logger;
 
   constructor(
@@ -51,6 +51,11 @@ export class FeatureSetsService {
     private readonly workers: WorkerPool,
   ) {
     this.logger = rootLogger.child({ component: 'feature-sets' });
+  }
+
+  /** A worker thread compiles its modules on its first task, which takes seconds: paid at start-up, not by a job. */
+  async onApplicationBootstrap(): Promise<void> {
+    await this.workers.warm(featureSetTask);
   }
 
   async materialize(event: DatasetValidated): Promise<FeaturesMaterialized> {

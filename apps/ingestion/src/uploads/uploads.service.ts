@@ -1,5 +1,5 @@
 import { MessageChannel } from 'node:worker_threads';
-import { BadRequestException, Injectable, NotFoundException } from '@nestjs/common';
+import { BadRequestException, Injectable, NotFoundException, type OnApplicationBootstrap } from '@nestjs/common';
 import { type StoredPipelineSpec, UnknownPipelineError } from '@keel/pipelines';
 import { Infrastructure } from '@keel/service-runtime';
 import { KeelAttr, withSpan } from '@keel/telemetry';
@@ -14,12 +14,17 @@ import { type CsvBodyMessage, csvUploadTask } from './csv-upload.task';
  * the event loop.
  */
 @Injectable()
-export class UploadsService {
+export class UploadsService implements OnApplicationBootstrap {
   constructor(
     private readonly infra: Infrastructure,
     private readonly versions: DatasetVersionsService,
     private readonly workers: WorkerPool,
   ) {}
+
+  /** A worker thread compiles its modules on its first task, which takes seconds: paid at start-up, not by a job. */
+  async onApplicationBootstrap(): Promise<void> {
+    await this.workers.warm(csvUploadTask);
+  }
 
   /** `body` yields the file's bytes; an error it throws (an oversized upload) cancels the parse and is rethrown. */
   async upload(pipelineId: string, body: AsyncIterable<Uint8Array>, name: string): Promise<DatasetVersion> {

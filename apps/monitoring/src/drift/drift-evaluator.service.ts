@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { type FeatureReference } from '@keel/model-package';
 import { WorkerPool } from '@keel/workers';
 import { type WindowDrift } from './drift-evaluator';
@@ -6,8 +6,13 @@ import { driftWindowTask } from './drift-evaluator.task';
 
 /** Evaluates drift windows on the service's worker pool, off the event loop. */
 @Injectable()
-export class DriftEvaluator {
+export class DriftEvaluator implements OnApplicationBootstrap {
   constructor(private readonly workers: WorkerPool) {}
+
+  /** A worker thread compiles its modules on its first task, which takes seconds: paid at start-up, not by a job. */
+  async onApplicationBootstrap(): Promise<void> {
+    await this.workers.warm(driftWindowTask);
+  }
 
   /** Compares a window's accumulated summaries (summariesToJson) with the training reference. */
   async evaluate(

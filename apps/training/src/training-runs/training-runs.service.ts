@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import {
   derivedId,
   type EventData,
@@ -42,7 +42,7 @@ export function modelTrainedEventId(runId: string): string {
  * so a redelivered event or a repeated request has one effect.
  */
 @Injectable()
-export class TrainingRunsService {
+export class TrainingRunsService implements OnApplicationBootstrap {
   private readonly logger: Logger;
 
   constructor(
@@ -53,6 +53,11 @@ export class TrainingRunsService {
     private readonly workers: WorkerPool,
   ) {
     this.logger = rootLogger.child({ component: 'training-runs' });
+  }
+
+  /** A worker thread compiles its modules on its first task, which takes seconds: paid at start-up, not by a job. */
+  async onApplicationBootstrap(): Promise<void> {
+    await this.workers.warm(trainingRunTask);
   }
 
   /** A new feature set: remember it as the pipeline's retraining input, then train on it. */

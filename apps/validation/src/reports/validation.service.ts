@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import {
   type DatasetIngestedV1,
   DatasetRejectedV1,
@@ -35,12 +35,17 @@ export function validationEventId(
  * runs the checks, writes the report, and passes or rejects the version with an event.
  */
 @Injectable()
-export class ValidationService {
+export class ValidationService implements OnApplicationBootstrap {
   constructor(
     private readonly infra: Infrastructure,
     private readonly repository: ValidationRepository,
     private readonly workers: WorkerPool,
   ) {}
+
+  /** A worker thread compiles its modules on its first task, which takes seconds: paid at start-up, not by a job. */
+  async onApplicationBootstrap(): Promise<void> {
+    await this.workers.warm(datasetChecksTask);
+  }
 
   async validate(data: Ingested): Promise<{ passed: boolean; reportUri: string }> {
     return withSpan(
