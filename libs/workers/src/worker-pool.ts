@@ -33,12 +33,30 @@ export function defaultWorkerThreads(): number {
 
 const ENTRY = join(__dirname, `worker-entry${__filename.endsWith('.ts') ? '.ts' : '.js'}`);
 
+/** Options that load code, which a worker needs as much as the main thread (each takes a value). */
+const LOADER_OPTIONS = new Set([
+  '-r',
+  '--require',
+  '--import',
+  '--loader',
+  '--experimental-loader',
+  '-C',
+  '--conditions',
+]);
+
 /**
- * Services run TypeScript through `node -r @swc-node/register`; a worker inherits the parent's execArgv, so it gets
- * the same hook. Where the parent compiled its code some other way (vitest), the worker needs the hook added.
+ * Services run TypeScript through `node -r @swc-node/register`, and a worker needs the same hook. Only the options
+ * that load code are passed on: a worker refuses per-process options such as `--max-old-space-size`
+ * (ERR_WORKER_INVALID_EXEC_ARGV). Where the parent compiled its code some other way (vitest), the hook is added.
  */
-function workerExecArgv(): string[] {
-  const argv = [...process.execArgv];
+export function workerExecArgv(parent: readonly string[] = process.execArgv): string[] {
+  const argv: string[] = [];
+  for (let i = 0; i < parent.length; i++) {
+    const arg = parent[i];
+    if (LOADER_OPTIONS.has(arg) && i + 1 < parent.length) argv.push(arg, parent[++i]);
+    else if ([...LOADER_OPTIONS].some((option) => arg.startsWith(`${option}=`))) argv.push(arg);
+    else if (arg === '--enable-source-maps') argv.push(arg);
+  }
   if (ENTRY.endsWith('.ts') && !argv.some((arg) => arg.includes('@swc-node/register'))) {
     argv.push('--require', '@swc-node/register');
   }

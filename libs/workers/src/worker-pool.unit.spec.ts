@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { failTask, spinTask, sumTask } from './test-support/sample-tasks';
 import { movableBuffers } from './transfer';
 import { WorkerTaskError } from './worker-errors';
-import { WorkerPool } from './worker-pool';
+import { WorkerPool, workerExecArgv } from './worker-pool';
 
 const spans = new InMemorySpanExporter();
 const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter: spans })] });
@@ -72,5 +72,21 @@ describe('movableBuffers', () => {
     const pooled = Buffer.from('small');
     const view = new Float64Array(new ArrayBuffer(80), 8, 2);
     expect(movableBuffers(owned, pooled, view, owned)).toEqual([owned.buffer]);
+  });
+});
+
+describe('workerExecArgv', () => {
+  it("passes on the parent's code loaders and drops options a worker refuses", () => {
+    expect(
+      workerExecArgv([
+        '--max-old-space-size=8192',
+        '-r',
+        '@swc-node/register',
+        '--inspect',
+        '--import=tsx',
+        '--enable-source-maps',
+      ]),
+    ).toEqual(['-r', '@swc-node/register', '--import=tsx', '--enable-source-maps']);
+    expect(workerExecArgv([])).toEqual(['--require', '@swc-node/register']);
   });
 });
