@@ -92,6 +92,7 @@ interface CapacityStage {
 async function measureCapacity(
   target: ConstructorParameters<typeof InferenceTraffic>[0],
   stageSeconds: number,
+  signal: AbortSignal,
 ): Promise<{ stages: CapacityStage[]; requestsPerSecond: number; answeredRows: number }> {
   const stages: CapacityStage[] = [];
   let answeredRows = 0;
@@ -100,12 +101,14 @@ async function measureCapacity(
   for (let callers = 1; callers <= 64 && flat < 2; callers *= 2) {
     const traffic = new InferenceTraffic({ ...target, requestIdPrefix: `${target.requestIdPrefix}-c${callers}` });
     traffic.startClosedLoop(callers, 0);
-    await sleep(2_000);
-    const from = Date.now();
-    await sleep(stageSeconds * 1000);
-    const to = Date.now();
-    await traffic.stop();
-    traffic.close();
+    const from = Date.now() + 2_000;
+    try {
+      await sleep(2_000 + stageSeconds * 1000, undefined, { signal });
+    } finally {
+      await traffic.stop();
+      traffic.close();
+    }
+    const to = from + stageSeconds * 1000;
     answeredRows += traffic.answeredRows();
     const measured = traffic.outcomes.filter((o) => o.endedAt > from && o.endedAt <= to);
     const ok = measured.filter((o) => o.ok);
@@ -237,6 +240,15 @@ async function main(): Promise<void> {
   const config = readConfig(process.env);
   const loadBefore = loadavg()[0];
   await up(servers);
+  // Ctrl-C or SIGTERM ends every wait; the traffic stops and the services are restored before the process exits.
+  const interruption = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    log(`${signal}: stopping`);
+    interruption.abort();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let soakTraffic: InferenceTraffic | undefined;
   const found = await ensureServices(log);
   const pipelineId = uniquePipelineId('soak');
   const observer = new PipelineObserver(pipelineId);
@@ -268,20 +280,22 @@ async function main(): Promise<void> {
       rows: config.rowsPerRequest,
       requestIdPrefix: pipelineId,
     };
-    const capacity = await measureCapacity(target, config.stageSeconds);
+    const capacity = await measureCapacity(target, config.stageSeconds, interruption.signal);
     const rate = capacity.requestsPerSecond * config.loadFraction;
     log(
       `capacity ${capacity.requestsPerSecond.toFixed(1)} req/s; soaking at ${rate.toFixed(1)} req/s for ${config.minutes} min`,
     );
 
     const traffic = new InferenceTraffic({ ...target, requestIdPrefix: `${pipelineId}-soak` });
+    soakTraffic = traffic;
     const samples: { at: number; rss: Record<string, number | undefined> }[] = [];
     const started = Date.now();
     traffic.startOpenLoop(rate, 256);
     const sampler = setInterval(() => samples.push({ at: Date.now(), rss: serviceRss() }), 5_000);
+    sampler.unref();
     const backlogs: (number | undefined)[] = [];
     for (let minute = 1; minute <= config.minutes; minute++) {
-      await sleep(started + minute * 60_000 - Date.now());
+      await sleep(started + minute * 60_000 - Date.now(), undefined, { signal: interruption.signal });
       const recent = traffic.outcomes.filter((o) => o.startedAt >= started + (minute - 1) * 60_000);
       const answered = traffic.answeredRows() + capacity.answeredRows;
       const merged = await observer.windowRows().catch(() => undefined);
@@ -293,6 +307,7 @@ async function main(): Promise<void> {
     await traffic.stop();
     clearInterval(sampler);
     traffic.close();
+    soakTraffic = undefined;
 
     const stopped = Date.now();
     const answeredRows = traffic.answeredRows();
@@ -307,7 +322,7 @@ async function main(): Promise<void> {
         catchUpSeconds = (Date.now() - stopped) / 1000;
         break;
       }
-      await sleep(5_000);
+      await sleep(5_000, undefined, { signal: interruption.signal });
     }
     const report: SoakReport = {
       date: new Date().toISOString(),
@@ -337,6 +352,12 @@ async function main(): Promise<void> {
     process.stdout.write('\nwrote docs/benchmarks/soak.json and docs/benchmarks/soak.md\n');
     if (report.totals.errors > 0) process.exitCode = 1;
   } finally {
+    if (soakTraffic) {
+      await soakTraffic.stop();
+      soakTraffic.close();
+    }
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
     await producer.disconnect().catch(() => undefined);
     await observer.close().catch(() => undefined);
     await restoreServices(found);
