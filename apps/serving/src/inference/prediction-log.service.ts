@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
 import { type EventData, PredictionLoggedV1 } from '@keel/contracts';
-import { isRetryable } from '@keel/messaging';
+import { backoffDelay, isRetryable, type RetryPolicy, withinBudget } from '@keel/messaging';
 import { Infrastructure, ROOT_LOGGER, SERVICE_CONFIG } from '@keel/service-runtime';
 import { context, type Context } from '@opentelemetry/api';
 import { type Logger } from 'pino';
@@ -135,21 +135,26 @@ export class PredictionLogService implements BeforeApplicationShutdown {
   }
 
   private async publishWithRetries(batch: ServedBatch, event: { id: string; data: PredictionLog }): Promise<void> {
-    const deadline = Date.now() + this.config.PREDICTION_LOG_RETRY_BUDGET_MS;
-    for (let attempt = 1; ; attempt++) {
+    const policy: RetryPolicy = {
+      initialDelayMs: this.config.PREDICTION_LOG_BACKOFF_MS,
+      maxDelayMs: this.config.PREDICTION_LOG_MAX_BACKOFF_MS,
+      budgetMs: this.config.PREDICTION_LOG_RETRY_BUDGET_MS,
+    };
+    const firstFailureAt = Date.now();
+    for (let failed = 0; ;) {
       try {
         // A stable id per chunk: a retry that did reach Kafka is deduplicated by consumers.
         await this.infra.publisher.publish(PredictionLoggedV1, event.data, { id: event.id });
         return;
       } catch (error) {
         if (!isRetryable(error)) return this.lost(batch, event.id, 'unretryable', error);
-        const delayMs = Math.min(
-          this.config.PREDICTION_LOG_MAX_BACKOFF_MS,
-          this.config.PREDICTION_LOG_BACKOFF_MS * 2 ** Math.min(attempt - 1, 20),
-        );
-        if (Date.now() + delayMs > deadline) return this.lost(batch, event.id, 'retry-budget-spent', error);
+        failed++;
+        const delayMs = backoffDelay(policy, failed);
+        if (!withinBudget(policy, failed, firstFailureAt, Date.now() + delayMs)) {
+          return this.lost(batch, event.id, 'retry-budget-spent', error);
+        }
         // One line per chunk at its first failure, not one per retry: an outage must not flood the log.
-        if (attempt === 1) {
+        if (failed === 1) {
           this.logger.warn(
             { requestId: batch.requestId, eventId: event.id, err: (error as Error).message },
             'publishing prediction log failed; retrying with backoff',

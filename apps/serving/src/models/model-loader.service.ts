@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { type ModelVersion } from '@keel/grpc-api';
-import { isRetryable } from '@keel/messaging';
+import { backoffDelay, isRetryable } from '@keel/messaging';
 import { fetchModelPackage, InvalidModelPackageError } from '@keel/model-package';
 import { type ModelRegistryApi, REGISTRY_CLIENT, RegistryNotFoundError } from '@keel/registry-client';
 import { Infrastructure, ROOT_LOGGER, SERVICE_CONFIG } from '@keel/service-runtime';
@@ -100,7 +100,10 @@ export class ModelLoaderService implements OnApplicationShutdown {
     let failedRounds = 0;
     while (!this.stopped) {
       const interval = this.config.MODEL_RESYNC_INTERVAL_MS;
-      const delayMs = failedRounds === 0 ? interval : Math.min(interval, 1_000 * 2 ** Math.min(failedRounds - 1, 5));
+      const delayMs =
+        failedRounds === 0
+          ? interval
+          : backoffDelay({ initialDelayMs: Math.min(1_000, interval), maxDelayMs: interval }, failedRounds);
       try {
         await sleep(delayMs, undefined, { signal: this.stopping.signal });
       } catch {
@@ -242,7 +245,10 @@ export class ModelLoaderService implements OnApplicationShutdown {
           );
           return false;
         }
-        if (attempt < attempts) await sleep(this.config.MODEL_LOAD_BACKOFF_MS * 2 ** (attempt - 1));
+        if (attempt < attempts) {
+          const { MODEL_LOAD_BACKOFF_MS: initialDelayMs, MODEL_RESYNC_INTERVAL_MS: maxDelayMs } = this.config;
+          await sleep(backoffDelay({ initialDelayMs, maxDelayMs }, attempt));
+        }
       }
     }
     this.logger.warn(
