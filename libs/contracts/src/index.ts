@@ -32,6 +32,7 @@ export { LabelReceivedV1 } from './events/label-received';
 export { GateResult, ModelRegisteredV1 } from './events/model-registered';
 export { ModelTrainedV1 } from './events/model-trained';
 export { PredictionLoggedV1 } from './events/prediction-logged';
+export { PREDICTION_LOG_MAX_ROWS, PredictionLoggedV2 } from './events/prediction-logged-v2';
 export { TrainingRequestedV1 } from './events/training-requested';
 export { allTopics, contractForTopic, eventRegistry } from './registry';
 export {

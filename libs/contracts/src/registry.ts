@@ -10,6 +10,7 @@ import { LabelReceivedV1 } from './events/label-received';
 import { ModelRegisteredV1 } from './events/model-registered';
 import { ModelTrainedV1 } from './events/model-trained';
 import { PredictionLoggedV1 } from './events/prediction-logged';
+import { PredictionLoggedV2 } from './events/prediction-logged-v2';
 import { TrainingRequestedV1 } from './events/training-requested';
 
 /** Every event type of the platform, in pipeline order. A test walks it and parses each golden fixture. */
@@ -23,6 +24,7 @@ export const eventRegistry: readonly EventContract[] = [
   ModelRegisteredV1,
   ModelAliasChangedV1,
   PredictionLoggedV1,
+  PredictionLoggedV2,
   LabelReceivedV1,
   DriftDetectedV1,
   TrainingRequestedV1,
