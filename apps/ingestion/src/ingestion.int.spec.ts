@@ -88,10 +88,12 @@ describe('ingestion against the real stack', () => {
     const table = await readParquet(bytes);
     expect(table.rowCount).toBe(5);
     expect(table.columns.find((c) => c.name === 'age')?.values).toEqual([39, 50, 38, 42, 37]);
-    // and the staged batches are consumed (deleted once the version is durable)
+    // and the staged batches and their records are consumed (deleted once the version is durable)
     await eventually('the staged batches deleted', async () =>
       (await stagedRecords.countDocuments({ pipelineId: spec.id })) === 0 ? true : undefined,
     );
+    const payloads = sut.infra.mongo.collection('staged_record_payloads');
+    expect(await payloads.countDocuments({ _id: { $in: events.map((event) => event.id) as never[] } })).toBe(0);
     expect(staged[0].traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
 
     // and the bad record is on the dead-letter topic, on its own, with its reason

@@ -14,6 +14,7 @@ export {
   NonRetryableError,
   SchemaValidationError,
 } from './errors';
+export { type ConsumedBeforeQuery, groupConsumedBefore } from './consumer-progress';
 export {
   ConsumerFailedError,
   type ConsumerState,

@@ -19,6 +19,7 @@ import { z } from 'zod';
 import { DLQ_HEADERS, KafkaDeadLetterSink } from './dead-letter';
 import { EventConsumer } from './event-consumer';
 import { EventPublisher } from './event-publisher';
+import { groupConsumedBefore } from './consumer-progress';
 import { createProducer, ensureTopics } from './kafka-client';
 import { silentLogger } from './logger';
 import { type RetryPolicy } from './retry';
@@ -118,6 +119,37 @@ describe('messaging against real Kafka and FerretDB', () => {
     expect(dead.headers[DLQ_HEADERS.attempts]).toBe('1');
     expect(dead.headers[DLQ_HEADERS.originalTopic]).toBe(contract.topic);
     expect(dead.headers[DLQ_HEADERS.consumer]).toMatch(/^group-/);
+  });
+
+  it('tells whether a group has committed what a partition received before a time', async () => {
+    const contract = testContract(`test.${uniqueName('progress')}.sent.v1`);
+    const groupId = uniqueName('group');
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const handled: string[] = [];
+    await startConsumer(
+      contract,
+      async (name) => {
+        if (name === 'held') await held;
+        handled.push(name);
+      },
+      { groupId },
+    );
+    const consumedBefore = (before: Date) =>
+      groupConsumedBefore(admin, { groupId, topic: contract.topic, partition: 0, before });
+    const publisher = new EventPublisher(producer, '/keel/test');
+    const beforeAnything = new Date(Date.now() - 60_000);
+    await publisher.publish(contract, { name: 'first' });
+    const afterFirst = new Date(Date.now() + 1);
+    await eventually('the first event committed', async () => ((await consumedBefore(afterFirst)) ? true : undefined));
+    await publisher.publish(contract, { name: 'held' });
+    const afterHeld = new Date(Date.now() + 1);
+
+    expect(await consumedBefore(beforeAnything)).toBe(true);
+    expect(await consumedBefore(afterHeld)).toBe(false);
+
+    release();
+    await eventually('the held event committed', async () => ((await consumedBefore(afterHeld)) ? true : undefined));
   });
 
   it('waits out a retryable failure on its own partition while the other partition keeps flowing', async () => {

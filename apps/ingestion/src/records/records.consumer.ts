@@ -1,7 +1,8 @@
 import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { DataRecordsV1 } from '@keel/contracts';
 import { Infrastructure } from '@keel/service-runtime';
-import { RECORDS_GROUP, RecordsService } from './records.service';
+import { RECORDS_GROUP } from './records-group';
+import { RecordsService } from './records.service';
 
 /** Subscribes to mlops.data.records.v1; the messaging lib validates, deduplicates, retries and dead-letters. */
 @Injectable()

@@ -7,9 +7,7 @@ import { context, propagation, trace } from '@opentelemetry/api';
 import { CutService } from '../staging/cut.service';
 import { StagingRepository } from '../staging/staging.repository';
 import { type BadRecord, checkRecords } from './record-checks';
-
-/** Consumer group suffix of the records consumer; also names it in dead-letter headers. */
-export const RECORDS_GROUP = 'records';
+import { RECORDS_GROUP } from './records-group';
 
 /** Error code of a record that does not match its pipeline's spec. */
 const INVALID_RECORD = 'invalid-record';

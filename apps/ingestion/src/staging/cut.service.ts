@@ -22,8 +22,10 @@ import { type Logger } from 'pino';
 import { type IngestionConfig } from '../config';
 import { DatasetVersionsService } from '../datasets/dataset-versions.service';
 import { type DatasetVersion } from '../datasets/datasets.repository';
+import { RECORDS_GROUP } from '../records/records-group';
 import { batchSources } from './batch-sources';
 import { CutLogRepository } from './cut-log.repository';
+import { quietPeriodOver } from './quiet-period';
 import { type PendingState, type StagedBatch, StagingRepository } from './staging.repository';
 
 const MAX_LINKS = 64;
@@ -39,7 +41,7 @@ export const cutLeaseName = (pipelineId: string) => `ingestion-cut/${pipelineId}
 
 /**
  * Cuts dataset versions from staged batches: when a pipeline's staged rows reach spec.ingestion.batchRows, when
- * its records have been quiet for spec.ingestion.flushAfterMs (a timer), or on demand. One cut per pipeline at a
+ * its records have been quiet for spec.ingestion.flushAfterMs (a timer; see quietPeriodOver), or on demand. One cut per pipeline at a
  * time across replicas (a lease per pipeline), each planned in the pipeline's cut log before it writes, so every
  * staged batch lands in exactly one version. The triggers work from in-memory pending state (rebuilt at start-up
  * and every PENDING_RESCAN_MS from one scan, which also finds what another replica left behind), so the timer costs
@@ -204,17 +206,17 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
       .filter((spanContext) => spanContext !== undefined)
       .slice(-MAX_LINKS)
       .map((spanContext) => ({ context: spanContext }));
-    const records = batches.flatMap((batch) => this.staging.records(batch));
     const attributes = {
       [KeelAttr.PIPELINE_ID]: spec.id,
       [KeelAttr.STAGED_BATCHES]: batches.length,
-      [KeelAttr.DATASET_ROWS]: records.length,
+      [KeelAttr.DATASET_ROWS]: batches.reduce((rows, batch) => rows + batch.rowCount, 0),
     };
     return context.with(contexts[contexts.length - 1], () =>
       withSpan(
         'cut dataset version',
         attributes,
         async () => {
+          const records = await this.staging.records(batches);
           // Batches whose every record was dead-lettered: nothing to write, but they are done.
           if (records.length === 0) return null;
           // The batches are deleted only once the version is durable (object, document, event) and the cut log says
@@ -248,11 +250,14 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
           const { spec } = await this.infra.pipelines.get(pipelineId);
           const full = state.rows >= spec.ingestion.batchRows;
           const quiet = async () => {
-            if (Date.now() - state.newestAt.getTime() < spec.ingestion.flushAfterMs) return false;
-            // Another replica may be staging this pipeline's records: quiet only if its newest batch is quiet too.
-            const newest = await this.staging.newestStagedAt(pipelineId);
-            if (newest && newest > state.newestAt) state.newestAt = newest;
-            return Date.now() - state.newestAt.getTime() >= spec.ingestion.flushAfterMs;
+            const verdict = await quietPeriodOver(spec.ingestion.flushAfterMs, state.newestAt, {
+              now: () => Date.now(),
+              newestPending: () => this.staging.newestPending(pipelineId),
+              consumedBefore: (topic, partition, before) =>
+                this.infra.consumedBefore(RECORDS_GROUP, topic, partition, before),
+            });
+            state.newestAt = verdict.newestAt;
+            return verdict.quiet;
           };
           if (full || (await quiet())) await this.cut(pipelineId, { wait: false });
         } catch (error) {

@@ -2,17 +2,19 @@ import { Injectable } from '@nestjs/common';
 import { Infrastructure } from '@keel/service-runtime';
 import { type Model, Schema } from 'mongoose';
 import { type CleanRecord } from '../records/record-checks';
+import { type NewestPending } from './quiet-period';
 
 /**
- * The good records of one data event, durable until a dataset version takes them (collection `staged_records`).
- * A batch is deleted once its version is durable, so the collection only ever holds pending batches.
+ * One data event's good records waiting for a dataset version (collection `staged_records`), without the records
+ * themselves: those are in `staged_record_payloads` under the same `_id`. This store answers an `_id` lookup by
+ * scanning the collection (docs/design/repositories.md), so the collection every pending lookup reads holds small
+ * documents, and the payloads are read once, at the cut. A batch is deleted once its version is durable, so both
+ * collections only ever hold pending batches.
  */
 export interface StagedBatch {
   /** The CloudEvent id: a redelivered event is the same document. */
   _id: string;
   pipelineId: string;
-  /** JSON text of the checked records: record keys are free-form and must not meet Mongo's key rules. */
-  recordsJson: string;
   rowCount: number;
   badCount: number;
   source?: string;
@@ -27,6 +29,20 @@ export interface StagedBatch {
   /** Per-pipeline arrival order. */
   sequence: number;
   stagedAt: Date;
+}
+
+/** What the records consumer stages: the batch and the JSON text of its checked records. */
+export type NewStagedBatch = Omit<StagedBatch, 'sequence' | 'stagedAt' | 'deadLettered'> & {
+  /** JSON text of the checked records: record keys are free-form and must not meet Mongo's key rules. */
+  recordsJson: string;
+};
+
+/** A batch document as stored: one written before payloads were split off carries its records inline. */
+type StoredBatch = StagedBatch & { recordsJson?: string; consumed?: boolean };
+
+interface PayloadDocument {
+  _id: string;
+  recordsJson: string;
 }
 
 /**
@@ -46,11 +62,11 @@ export interface PendingState {
   newestAt: Date;
 }
 
-const stagedSchema = new Schema<StagedBatch>(
+const stagedSchema = new Schema<StoredBatch>(
   {
     _id: { type: String, required: true },
     pipelineId: { type: String, required: true },
-    recordsJson: { type: String, required: true },
+    recordsJson: String,
     rowCount: { type: Number, required: true },
     badCount: { type: Number, required: true },
     source: String,
@@ -66,49 +82,45 @@ const stagedSchema = new Schema<StagedBatch>(
   { collection: 'staged_records', versionKey: false },
 );
 
+const payloadSchema = new Schema<PayloadDocument>(
+  { _id: { type: String, required: true }, recordsJson: { type: String, required: true } },
+  { collection: 'staged_record_payloads', versionKey: false },
+);
+
 const headSchema = new Schema<HeadDocument>(
   { _id: { type: String, required: true }, value: { type: Number, required: true }, pending: [String] },
   { collection: 'staged_record_sequences', versionKey: false },
 );
 
-/** Staged record batches in MongoDB; every per-event and per-cut query is by `_id`. */
+const DUPLICATE_KEY = 11000;
+
+const isDuplicateKey = (error: unknown) => (error as { code?: unknown }).code === DUPLICATE_KEY;
+
+/**
+ * Staged record batches in MongoDB. Every per-event write is an insert (a new `_id` is checked by the unique index,
+ * where a lookup of an absent `_id` would scan the collection), and every per-cut read is by `_id`.
+ */
 @Injectable()
 export class StagingRepository {
-  private readonly staged: Model<StagedBatch>;
+  private readonly staged: Model<StoredBatch>;
+  private readonly payloads: Model<PayloadDocument>;
   private readonly heads: Model<HeadDocument>;
 
   constructor(infra: Infrastructure) {
-    this.staged = infra.mongo.model<StagedBatch>('StagedBatch', stagedSchema);
+    this.staged = infra.mongo.model<StoredBatch>('StagedBatch', stagedSchema);
+    this.payloads = infra.mongo.model<PayloadDocument>('StagedBatchPayload', payloadSchema);
     this.heads = infra.mongo.model<HeadDocument>('StagedBatchSequence', headSchema);
   }
 
   /**
    * Stores a batch unless its event id is already staged; returns what is stored (for a redelivery before the cut,
-   * the first delivery's document) and whether this call staged it. The id joins the pipeline's head before the
-   * batch is written: a crash in between leaves an id without a batch, which the cut drops, never a batch no cut
-   * would find.
+   * the first delivery's document) and whether this call staged it. The id joins the pipeline's head first, then the
+   * payload is written, then the batch: a crash in between leaves an id without a batch, which the cut drops, never a
+   * batch no cut would find or one without its records. A redelivery lists its id in the head twice; the cut reads
+   * each id once and takes every copy off.
    */
-  async stage(
-    batch: Omit<StagedBatch, 'sequence' | 'stagedAt' | 'deadLettered'>,
-  ): Promise<{ batch: StagedBatch; created: boolean }> {
-    const existing = await this.staged.findById(batch._id).lean<StagedBatch & { consumed?: boolean }>();
-    if (existing) {
-      // A redelivery before the cut (rare): an _id read of the head tells whether the batch is listed there.
-      if (existing.consumed) {
-        // A batch marked consumed is already in a dataset version.
-        await this.staged.deleteOne({ _id: existing._id });
-        return { batch: existing, created: false };
-      }
-      const listed = await this.heads.findById(batch.pipelineId).lean<HeadDocument>();
-      if (listed?.pending?.includes(existing._id)) return { batch: existing, created: false };
-      // Every pending batch is listed in its head: adopt one that is not.
-      await this.heads.updateOne(
-        { _id: batch.pipelineId },
-        { $push: { pending: existing._id }, $setOnInsert: { value: existing.sequence } },
-        { upsert: true },
-      );
-      return { batch: existing, created: true };
-    }
+  async stage(batch: NewStagedBatch): Promise<{ batch: StagedBatch; created: boolean }> {
+    const { recordsJson, ...fields } = batch;
     const head = await this.heads
       .findOneAndUpdate(
         { _id: batch.pipelineId },
@@ -116,13 +128,26 @@ export class StagingRepository {
         { upsert: true, returnDocument: 'after' },
       )
       .lean<HeadDocument>();
-    const stored: StagedBatch = { ...batch, sequence: head!.value, stagedAt: new Date(), deadLettered: false };
-    const result = await this.staged.updateOne({ _id: batch._id }, { $setOnInsert: stored }, { upsert: true });
-    if (result.upsertedCount === 1) return { batch: stored, created: true };
-    // A concurrent delivery of the same event won; its document is the batch (our extra head entry is dropped later).
-    const winner = await this.staged.findById(batch._id).lean<StagedBatch>();
-    if (!winner) throw new Error(`staged batch ${batch._id} vanished after its upsert`);
-    return { batch: winner, created: false };
+    // A redelivery's payload is the same event's records, so an existing one is kept as it is.
+    await this.payloads.create({ _id: batch._id, recordsJson }).catch((error: unknown) => {
+      if (!isDuplicateKey(error)) throw error;
+    });
+    const stored: StagedBatch = { ...fields, sequence: head!.value, stagedAt: new Date(), deadLettered: false };
+    try {
+      await this.staged.create(stored);
+      return { batch: stored, created: true };
+    } catch (error) {
+      if (!isDuplicateKey(error)) throw error;
+    }
+    // A redelivery of a batch staged before (or a concurrent delivery that won): its first document is the batch.
+    const existing = await this.staged.findById(batch._id, { recordsJson: 0 }).lean<StoredBatch>();
+    if (!existing) throw new Error(`staged batch ${batch._id} vanished after a duplicate insert`);
+    if (existing.consumed) {
+      // A batch marked consumed is already in a dataset version.
+      await this.staged.deleteOne({ _id: existing._id });
+      await this.payloads.deleteOne({ _id: existing._id });
+    }
+    return { batch: existing, created: false };
   }
 
   async markDeadLettered(id: string): Promise<void> {
@@ -165,20 +190,19 @@ export class StagingRepository {
   }
 
   /**
-   * Waiting batches in arrival order, up to the first one that brings the total to `maxRows`, read by `_id` from
-   * the pipeline's head. Ids whose batch is gone (a crash between the head and the batch, or after a cut's deletes)
-   * are dropped from the head; `dropped` counts them.
+   * Waiting batches in arrival order, up to the first one that brings the total to `maxRows`, read in one query by
+   * the `_id`s in the pipeline's head. Ids whose batch is gone (a crash between the head and the batch, or after a
+   * cut's deletes) are dropped from the head; `dropped` counts them.
    */
   async takePending(pipelineId: string, maxRows: number): Promise<{ batches: StagedBatch[]; dropped: number }> {
     const head = await this.heads.findById(pipelineId).lean<HeadDocument>();
+    const ids = [...new Set(head?.pending ?? [])];
+    const found = new Map((await this.byIds(ids)).map((batch) => [batch._id, batch]));
     const taken: StagedBatch[] = [];
     const gone: string[] = [];
-    const seen = new Set<string>();
     let rows = 0;
-    for (const id of head?.pending ?? []) {
-      if (seen.has(id)) continue;
-      seen.add(id);
-      const batch = await this.staged.findById(id).lean<StagedBatch & { consumed?: boolean }>();
+    for (const id of ids) {
+      const batch = found.get(id);
       if (!batch || batch.consumed) {
         // A batch marked consumed is already in a dataset version.
         if (batch) await this.staged.deleteOne({ _id: id });
@@ -194,36 +218,59 @@ export class StagingRepository {
   }
 
   /**
-   * When the pipeline's newest pending batch was staged: its head's last listed batch, read by `_id` (a replica that
-   * did not stage them checks this before a quiet-period cut). Null when nothing is pending.
+   * The pipeline's newest pending batch (its head's last listed batch, read by `_id`): when it was staged and where
+   * its records came from, for a quiet-period cut on any replica. Null when nothing is pending.
    */
-  async newestStagedAt(pipelineId: string): Promise<Date | null> {
+  async newestPending(pipelineId: string): Promise<NewestPending | null> {
     const head = await this.heads.findById(pipelineId).lean<HeadDocument>();
     const ids = head?.pending ?? [];
     for (let i = ids.length - 1; i >= 0; i--) {
-      const batch = await this.staged.findById(ids[i], { stagedAt: 1 }).lean<Pick<StagedBatch, 'stagedAt'>>();
-      if (batch) return batch.stagedAt;
+      const batch = await this.staged.findById(ids[i], { stagedAt: 1, topic: 1, partition: 1 }).lean<NewestPending>();
+      if (batch) return { stagedAt: batch.stagedAt, topic: batch.topic, partition: batch.partition };
     }
     return null;
   }
 
   /** Batches by `_id`, in arrival order (a planned cut's batches; one deleted meanwhile is left out). */
   async load(ids: readonly string[]): Promise<StagedBatch[]> {
-    const batches: StagedBatch[] = [];
-    for (const id of ids) {
-      const batch = await this.staged.findById(id).lean<StagedBatch>();
-      if (batch) batches.push(batch);
-    }
-    return batches.sort((a, b) => a.sequence - b.sequence);
+    return (await this.byIds(ids)).sort((a, b) => a.sequence - b.sequence);
   }
 
-  /** Once their version is durable: deletes the batches one by one by `_id`, then takes them off the head. */
+  /**
+   * Once their version is durable: deletes the batches one by one by `_id`, then their payloads, then takes them off
+   * the head. Safe to repeat (the cut log repeats it after a crash).
+   */
   async consume(pipelineId: string, ids: readonly string[]): Promise<void> {
     for (const id of ids) await this.staged.deleteOne({ _id: id });
+    if (ids.length > 0) await this.payloads.deleteMany({ _id: { $in: [...ids] } });
     await this.heads.updateOne({ _id: pipelineId }, { $pullAll: { pending: [...ids] } });
   }
 
-  records(batch: StagedBatch): CleanRecord[] {
-    return JSON.parse(batch.recordsJson) as CleanRecord[];
+  /**
+   * The batches' records in the batches' order, from one query of the payloads (a batch staged before payloads were
+   * split off carries its records itself).
+   */
+  async records(batches: readonly StagedBatch[]): Promise<CleanRecord[]> {
+    if (batches.length === 0) return [];
+    const payloads = await this.payloads
+      .find({ _id: { $in: batches.map((batch) => batch._id) } })
+      .lean<PayloadDocument[]>();
+    const jsonById = new Map(payloads.map((payload) => [payload._id, payload.recordsJson]));
+    const records: CleanRecord[] = [];
+    for (const batch of batches) {
+      const json =
+        jsonById.get(batch._id) ??
+        (await this.staged.findById(batch._id, { recordsJson: 1 }).lean<Pick<StoredBatch, 'recordsJson'>>())
+          ?.recordsJson;
+      if (json === undefined) throw new Error(`staged batch ${batch._id} has no records`);
+      for (const record of JSON.parse(json) as CleanRecord[]) records.push(record);
+    }
+    return records;
+  }
+
+  /** Batch documents (without inline records) by `_id`, in one query; absent ones are left out. */
+  private byIds(ids: readonly string[]): Promise<StoredBatch[]> {
+    if (ids.length === 0) return Promise.resolve([]);
+    return this.staged.find({ _id: { $in: [...ids] } }, { recordsJson: 0 }).lean<StoredBatch[]>();
   }
 }

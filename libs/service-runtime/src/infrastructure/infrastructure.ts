@@ -14,6 +14,7 @@ import {
   EventConsumer,
   type EventConsumerOptions,
   EventPublisher,
+  groupConsumedBefore,
   KafkaDeadLetterSink,
   type MessagingLogger,
   MongoProcessedEventStore,
@@ -185,6 +186,19 @@ export class Infrastructure implements OnModuleInit, OnApplicationBootstrap, OnM
       },
     });
     return consumer;
+  }
+
+  /**
+   * Whether this service's consumer group `groupSuffix` (as given to createConsumer) has committed every record that
+   * `partition` of `topic` received before `before`, on whichever replica consumed them.
+   */
+  consumedBefore(groupSuffix: string, topic: string, partition: number, before: Date): Promise<boolean> {
+    return groupConsumedBefore(this.admin, {
+      groupId: `${this.identity.name}.${groupSuffix}`,
+      topic,
+      partition,
+      before,
+    });
   }
 
   /** Stops intake: every consumer stops fetching and finishes (and commits) the records in flight. */
