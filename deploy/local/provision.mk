@@ -25,7 +25,7 @@ SHELL := /bin/bash
 
 KAFKA_JAR := $(CACHE)/kafka-$(KAFKA_VERSION)/libs/kafka_2.13-$(KAFKA_VERSION).jar
 MINIO_BIN := $(CACHE)/minio-$(MINIO_VERSION)/minio
-FERRETDB_BIN := $(CACHE)/ferretdb-$(FERRETDB_VERSION)/ferretdb
+FERRETDB_BIN := $(CACHE)/ferretdb-$(FERRETDB_BUILD)/ferretdb
 JAEGER_BIN := $(CACHE)/jaeger-$(JAEGER_VERSION)/jaeger
 
 all: kafka minio ferretdb jaeger
@@ -87,10 +87,14 @@ cd / && rm -rf "$$work"
 endef
 
 # FerretDB's module zip lacks its generated version file, and a binary built without it panics at start.
-$(FERRETDB_BIN):
-	$(call logged,ferretdb,$(FERRETDB_VERSION))
-	$(call go_tool_build,github.com/FerretDB/FerretDB,$(FERRETDB_VERSION),github.com/FerretDB/FerretDB/cmd/ferretdb,$@,,echo $(FERRETDB_VERSION) > module-src/build/version/version.txt)
-	$(call done_line,ferretdb,$(FERRETDB_VERSION))
+# id-index.patch: upstream's SQLite backend spells the _id path of its queries differently from its _id index, so
+# SQLite never uses that index and every `_id` lookup scans the collection (a miss on 20,000 documents: 640 ms; with
+# the patch 1 ms); the patch also answers `{_id: {$in: [...]}}` from the index.
+FERRETDB_PATCHES := $(wildcard $(HERE)ferretdb/*.patch)
+$(FERRETDB_BIN): $(FERRETDB_PATCHES)
+	$(call logged,ferretdb,$(FERRETDB_BUILD))
+	$(call go_tool_build,github.com/FerretDB/FerretDB,$(FERRETDB_VERSION),github.com/FerretDB/FerretDB/cmd/ferretdb,$@,,echo $(FERRETDB_VERSION) > module-src/build/version/version.txt; for p in $(FERRETDB_PATCHES); do patch -d module-src -p1 --forward --quiet < "$$p"; done)
+	$(call done_line,ferretdb,$(FERRETDB_BUILD))
 
 # Jaeger: upstream's go.mod replaces sarama; without that replace the module graph does not build.
 $(JAEGER_BIN):

@@ -24,11 +24,11 @@ export interface ServerDefinition {
   startTimeoutMs: number;
 }
 
-const { KAFKA_VERSION, MINIO_VERSION, FERRETDB_VERSION, JAEGER_VERSION } = pinnedVersions();
+const { KAFKA_VERSION, MINIO_VERSION, FERRETDB_BUILD, JAEGER_VERSION } = pinnedVersions();
 
 const kafkaHome = join(cacheRoot, `kafka-${KAFKA_VERSION}`);
 const minioBinary = join(cacheRoot, `minio-${MINIO_VERSION}`, 'minio');
-const ferretdbBinary = join(cacheRoot, `ferretdb-${FERRETDB_VERSION}`, 'ferretdb');
+const ferretdbBinary = join(cacheRoot, `ferretdb-${FERRETDB_BUILD}`, 'ferretdb');
 const jaegerBinary = join(cacheRoot, `jaeger-${JAEGER_VERSION}`, 'jaeger');
 
 async function httpOk(url: string): Promise<boolean> {
@@ -110,7 +110,7 @@ const minio: ServerDefinition = {
 
 const ferretdb: ServerDefinition = {
   name: 'ferretdb',
-  version: FERRETDB_VERSION,
+  version: FERRETDB_BUILD,
   ports: { mongodb: 27017 },
   marker: ferretdbBinary,
   startTimeoutMs: 30_000,
