@@ -58,8 +58,11 @@ describe('features against the real stack', () => {
       pipelineId,
       datasetVersionId: validated.datasetVersionId,
       datasetSha256: validated.datasetSha256,
-      featureSetId: featureSetId(data),
-      rowCounts: { train: 1440, validation: 160, holdout: 400 },
+      featureSetId: featureSetId({ ...data, snapshotId: data.snapshot!.snapshotId }),
+      // the seeded row-key split of these 2,000 rows
+      rowCounts: { train: 1410, validation: 166, holdout: 424 },
+      snapshot: { window: 'all', upToDatasetVersionId: validated.datasetVersionId, increments: 1, rows: 2_000 },
+      trigger: { reason: 'new-data' },
     });
     expect(event.id).toBe(featuresMaterializedEventId(data.featureSetId, 1));
     expect(data.featureSetUri).toBe(
@@ -72,7 +75,7 @@ describe('features against the real stack', () => {
       await objects.getVerified({ uri: data.featureSetUri, sha256: data.featureSetSha256 }),
     );
     expect(table.rowCount).toBe(2_000);
-    expect(table.columns.map((c) => c.name)).toContain('split');
+    expect(table.columns.map((c) => c.name)).toEqual(expect.arrayContaining(['split', '_row_key']));
     expect(table.columns.map((c) => c.name)).toEqual(expect.arrayContaining(['age', 'income', 'sex', 'race']));
     const transformBytes = await objects.getVerified({ uri: data.transformUri, sha256: data.transformSha256 });
     expect(createHash('sha256').update(transformBytes).digest('hex')).toBe(data.transformSha256);
@@ -107,7 +110,7 @@ describe('features against the real stack', () => {
       DatasetValidatedV1,
       (e) => e.id === eventId && e.headers.dlq_consumer === sut.consumerGroup('datasets'),
     );
-    expect(dead.headers.dlq_reason).toContain('dataset lacks column(s) sex');
+    expect(dead.headers.dlq_reason).toContain('lacks column(s) sex');
     expect(dead.headers.dlq_consumer).toBe(sut.consumerGroup('datasets'));
   });
 });

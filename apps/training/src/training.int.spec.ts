@@ -1,19 +1,18 @@
 import { createHash } from 'node:crypto';
 import {
   type ColumnType,
-  deadLetterTopic,
   type EventData,
   FeaturesMaterializedV1,
   ModelTrainedV1,
   type Scalar,
-  TrainingRequestedV1,
+  TrainingRequestedV2,
 } from '@keel/contracts';
 import { tableFromRecords, writeParquet } from '@keel/datasets';
 import { type ColumnSpec, fitTransform, type RawValue, stableStringify } from '@keel/ml-models';
 import { parsePackage } from '@keel/model-package';
 import { BUCKETS } from '@keel/storage';
+import request from 'supertest';
 import {
-  eventually,
   fixtureRecords,
   pipelineSpecFixture,
   type ServiceUnderTest,
@@ -61,7 +60,6 @@ function adultFeatureSet(rows: number) {
 describe('training against the real stack', () => {
   let sut: ServiceUnderTest;
   const pipelineId = uniquePipelineId('train-test');
-  const trained = () => sut.recorder.eventsOf(ModelTrainedV1).filter((event) => event.data.pipelineId === pipelineId);
   const collection = (name: string) => sut.infra.mongo.collection(name);
 
   beforeAll(async () => {
@@ -70,10 +68,8 @@ describe('training against the real stack', () => {
       envSchema: trainingEnvSchema,
       features: [TrainingModule],
       pipelines: [pipelineSpecFixture('adult-income', { id: pipelineId })],
-      consumers: { features: [FeaturesMaterializedV1], requests: [TrainingRequestedV1] },
-      record: {
-        topics: [ModelTrainedV1.topic, deadLetterTopic(TrainingRequestedV1.topic)],
-      },
+      consumers: { features: [FeaturesMaterializedV1] },
+      record: { topics: [ModelTrainedV1.topic, TrainingRequestedV2.topic] },
     });
   });
 
@@ -137,58 +133,42 @@ describe('training against the real stack', () => {
       'logistic-regression',
       'gbdt',
     ]);
-    expect(await collection('training_inputs').findOne({ pipelineId })).toMatchObject({
-      features: { featureSetId: materialized.featureSetId },
-    });
+    expect(data.featureSetUri).toBe(featureSet.uri);
+    expect(data.trigger).toEqual({ reason: 'new-data' });
   });
 
-  it('retrains on request from the newest feature set, once per dedupe key', async () => {
-    const first = trained()[0].data;
-    const dedupeKey = uniqueName('drift');
-    const request = { pipelineId, reason: 'drift', requestedBy: 'training-int', dedupeKey } as EventData<
-      typeof TrainingRequestedV1
-    >;
-    await sut.infra.publisher.publish(TrainingRequestedV1, request, { id: uniqueName('request') });
-    const outcome = await eventually('request outcome', async () => {
-      const doc = await collection('training_requests').findOne({ dedupeKey });
-      return doc?.status === 'trained' ? doc : undefined;
-    });
-    // Same feature set, spec and seed: the same package and run.
-    expect(outcome).toMatchObject({
+  it('takes training requests over HTTP, refusing a bad one and an unknown pipeline', async () => {
+    const http = () => request(sut.app.getHttpServer());
+    await http()
+      .post(`/api/v1/pipelines/${pipelineId}/training-requests`)
+      .send({ reason: 'because' })
+      .expect(400)
+      .expect((response) => expect(response.body.issues[0]).toContain('reason'));
+    await http()
+      .post(`/api/v1/pipelines/${uniquePipelineId('nobody')}/training-requests`)
+      .send({})
+      .expect(404);
+
+    const requestId = uniqueName('manual');
+    const posted = await http()
+      .post(`/api/v1/pipelines/${pipelineId}/training-requests`)
+      .send({ requestId, details: 'after the upstream fix' })
+      .expect(202);
+    expect(posted.body).toEqual({
       pipelineId,
-      runId: first.runId,
-      packageSha256: first.packageSha256,
-      duplicates: 0,
+      requestId,
+      reason: 'manual',
+      status: `/api/v1/pipelines/${pipelineId}/training-requests/${requestId}`,
     });
-    await sut.recorder.waitForAll((e) => e.topic === ModelTrainedV1.topic && e.key === pipelineId, 2, {
-      what: 'second model.trained',
+    const event = await sut.recorder.waitForEvent(TrainingRequestedV2, (e) => e.data.requestId === requestId);
+    expect(event.data).toEqual({
+      pipelineId,
+      requestId,
+      reason: 'manual',
+      requestedBy: 'http',
+      details: 'after the upstream fix',
     });
-
-    await sut.infra.publisher.publish(TrainingRequestedV1, request, { id: uniqueName('request') });
-    await eventually('duplicate counted', async () => {
-      const doc = await collection('training_requests').findOne({ dedupeKey });
-      return doc?.duplicates === 1 ? doc : undefined;
-    });
-    expect(await collection('training_runs').countDocuments({ pipelineId })).toBe(1);
-  });
-
-  it('dead-letters a request for a pipeline without a feature set, and records the failure', async () => {
-    const dedupeKey = uniqueName('manual');
-    const eventId = uniqueName('request');
-    const other = uniqueName('no-features');
-    await sut.infra.publisher.publish(
-      TrainingRequestedV1,
-      { pipelineId: other, reason: 'manual', requestedBy: 'training-int', dedupeKey } as EventData<
-        typeof TrainingRequestedV1
-      >,
-      { id: eventId },
-    );
-    // (a training service running on the stack dead-letters the event too, in its own group)
-    const dead = await sut.recorder.waitForDeadLetter(
-      TrainingRequestedV1,
-      (e) => e.id === eventId && e.headers.dlq_consumer === sut.consumerGroup('requests'),
-    );
-    expect(dead.headers.dlq_reason).toContain(`no feature set has been materialized for pipeline "${other}"`);
-    expect(await collection('training_requests').findOne({ dedupeKey })).toMatchObject({ status: 'failed' });
+    const read = await http().get(posted.body.status).expect(200);
+    expect(read.body).toMatchObject({ pipelineId, requestId, status: 'requested', reason: 'manual' });
   });
 });

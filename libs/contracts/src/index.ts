@@ -29,11 +29,12 @@ export { DatasetValidatedV1, ValidationFinding } from './events/dataset-validate
 export { DriftDetectedV1 } from './events/drift-detected';
 export { FeaturesMaterializedV1 } from './events/features-materialized';
 export { LabelReceivedV1 } from './events/label-received';
-export { GateResult, ModelRegisteredV1 } from './events/model-registered';
+export { ChampionComparison, GateResult, ModelRegisteredV1 } from './events/model-registered';
 export { ModelTrainedV1 } from './events/model-trained';
 export { PredictionLoggedV1 } from './events/prediction-logged';
 export { PREDICTION_LOG_MAX_ROWS, PredictionLoggedV2 } from './events/prediction-logged-v2';
 export { TrainingRequestedV1 } from './events/training-requested';
+export { TrainingRequestedV2, upcastTrainingRequestedV1 } from './events/training-requested-v2';
 export { allTopics, contractForTopic, eventRegistry } from './registry';
 export {
   Algorithm,
@@ -50,3 +51,13 @@ export {
   type PipelineSpecInput,
   PipelineSpecV1,
 } from './pipeline-spec';
+export {
+  describeWindow,
+  Duration,
+  durationMs,
+  RecencyWeights,
+  SnapshotRef,
+  TrainingReason,
+  TrainingTrigger,
+  TrainingWindow,
+} from './training-window';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { type ColumnType, PipelineId } from './common';
+import { RecencyWeights, TrainingWindow } from './training-window';
 
 /**
  * The pipeline spec, `keel/v1`: what ML engineers declare once per pipeline, as YAML or JSON. Every service reads the
@@ -85,7 +86,11 @@ export const PipelineSpecV1 = z
       .prefault({}),
     split: z
       .object({
-        /** random: seeded shuffle; time: ordered by timeColumn, the latest rows held out. */
+        /**
+         * random: each row's split is a seeded hash of its dataset version's content and its row number, so a row
+         * keeps its split in every window that contains it (a holdout row never trains a later model); time: ordered
+         * by timeColumn, the latest rows held out.
+         */
         strategy: z.enum(['random', 'time']).default('random'),
         holdoutFraction: z.number().gt(0).lt(1).default(0.2),
         validationFraction: z.number().min(0).lt(1).default(0.1),
@@ -96,6 +101,10 @@ export const PipelineSpecV1 = z
       algorithms: z.array(Algorithm).min(1),
       primaryMetric: MetricName,
       seed: z.number().int().default(42),
+      /** Which of the pipeline's accumulated data a run trains on; every row by default. */
+      window: TrainingWindow.default({ type: 'all' }),
+      /** Optional: weigh recent rows more (exponential decay by age). */
+      recencyWeights: RecencyWeights.optional(),
     }),
     gates: z.array(MetricGate).default([]),
     rollout: z.object({ strategy: z.enum(['replace']).default('replace') }).prefault({}),
@@ -139,6 +148,16 @@ export const PipelineSpecV1 = z
           path: ['training', 'algorithms'],
           message: `${algorithm} does not fit ${spec.task}`,
         });
+    }
+    if (spec.training.window.type === 'duration' && !spec.timeColumn) {
+      ctx.addIssue({ code: 'custom', path: ['training', 'window'], message: 'a duration window needs timeColumn' });
+    }
+    if (spec.training.recencyWeights?.halfLife !== undefined && !spec.timeColumn) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['training', 'recencyWeights', 'halfLife'],
+        message: 'a half-life in data time needs timeColumn (or use halfLifeRows)',
+      });
     }
     if (spec.split.strategy === 'time' && !spec.timeColumn) {
       ctx.addIssue({ code: 'custom', path: ['split', 'strategy'], message: 'a time split needs timeColumn' });

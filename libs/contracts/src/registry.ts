@@ -12,6 +12,7 @@ import { ModelTrainedV1 } from './events/model-trained';
 import { PredictionLoggedV1 } from './events/prediction-logged';
 import { PredictionLoggedV2 } from './events/prediction-logged-v2';
 import { TrainingRequestedV1 } from './events/training-requested';
+import { TrainingRequestedV2 } from './events/training-requested-v2';
 
 /** Every event type of the platform, in pipeline order. A test walks it and parses each golden fixture. */
 export const eventRegistry: readonly EventContract[] = [
@@ -28,6 +29,7 @@ export const eventRegistry: readonly EventContract[] = [
   LabelReceivedV1,
   DriftDetectedV1,
   TrainingRequestedV1,
+  TrainingRequestedV2,
 ];
 
 /** Topics to create at start-up: every event topic and its dead-letter topic. */

@@ -1,3 +1,23 @@
-export { SPLIT_COLUMN, type SplitName, SPLITS, transformInputs } from './feature-set-layout';
+export {
+  ROW_KEY_COLUMN,
+  SPLIT_COLUMN,
+  type SplitName,
+  SPLITS,
+  transformInputs,
+  WEIGHT_COLUMN,
+} from './feature-set-layout';
+export {
+  incrementsToLoad,
+  recencyWeights,
+  resolveWindow,
+  type RowRanges,
+  rowKey,
+  type SnapshotIncrement,
+  type SnapshotManifest,
+  snapshotRef,
+  snapshotTable,
+  timeValueMs,
+  unitHash,
+} from './snapshot';
 export { readParquet, writeParquet } from './parquet';
 export { column, type DatasetColumn, type DatasetTable, recordsFromTable, tableFromRecords, takeRows } from './table';

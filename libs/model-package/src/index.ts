@@ -1,3 +1,4 @@
+export { evaluatePackage, evaluationMetrics, scoreMatrix } from './evaluate';
 export {
   fetchModelPackage,
   InvalidModelPackageError,

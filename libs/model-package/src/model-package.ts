@@ -1,4 +1,4 @@
-import { type PipelineSpecV1 } from '@keel/contracts';
+import { type PipelineSpecV1, type SnapshotRef } from '@keel/contracts';
 import { type ModelDocument, parseModel, stableStringify } from '@keel/ml-models';
 import {
   CategoricalSummary,
@@ -44,6 +44,8 @@ export interface PackageLineage {
   params: Record<string, unknown>;
   trainRows: number;
   holdoutRows: number;
+  /** The training window the model saw: the snapshot manifest naming every dataset version and row it drew from. */
+  snapshot?: SnapshotRef;
 }
 
 /**

@@ -1,58 +1,102 @@
-import { type PipelineSpecV1 } from '@keel/contracts';
-import { readParquet, type SplitName, writeParquet } from '@keel/datasets';
+import { datasetColumns, type PipelineSpecV1 } from '@keel/contracts';
+import {
+  type DatasetTable,
+  readParquet,
+  recencyWeights,
+  resolveWindow,
+  ROW_KEY_COLUMN,
+  type SnapshotIncrement,
+  type SnapshotManifest,
+  snapshotTable,
+  type SplitName,
+  WEIGHT_COLUMN,
+  writeParquet,
+} from '@keel/datasets';
 import { NonRetryableError } from '@keel/messaging';
 import { stableStringify } from '@keel/ml-models';
 import { asBuffer, defineWorkerTask, movableBuffers, transferResult, type WorkerTaskContext } from '@keel/workers';
-import { buildFeatureSet } from './feature-set';
+import { buildFeatureSet, FeatureSetInputError } from './feature-set';
 
 export interface FeatureSetInput {
   spec: PipelineSpecV1;
-  /** The dataset version's Parquet bytes, verified against its sha256. */
-  dataset: Uint8Array;
+  /** The validated dataset versions the window may draw from, oldest first. */
+  increments: SnapshotIncrement[];
+  /** Each increment's Parquet bytes, verified against its sha256, in the same order. */
+  datasets: Uint8Array[];
 }
 
-/** A feature set ready to store: the split rows as Parquet and the fitted transform as JSON. */
+/** A feature set ready to store: the snapshot manifest, the split rows as Parquet and the fitted transform as JSON. */
 export interface EncodedFeatureSet {
+  manifest: Uint8Array;
   featureSet: Uint8Array;
   transform: Uint8Array;
   rowCounts: Record<SplitName, number>;
 }
 
 /**
- * Reads a dataset version, splits it, fits the transform on the train split and encodes both artifacts. Pure: the
- * same bytes and spec give the same artifacts, on any thread. Bytes that are not Parquet cannot get better by
- * retrying; a dataset that cannot become a feature set throws FeatureSetInputError (also non-retryable).
+ * Reads the increments, resolves the spec's training window over them into a snapshot manifest, takes the window's
+ * rows (with their stable row keys and, when asked for, recency weights), splits them, fits the transform on the train
+ * split and encodes the three artifacts. Pure: the same bytes and spec give the same artifacts, on any thread. Bytes
+ * that are not Parquet cannot get better by retrying; a window that cannot become a feature set throws
+ * FeatureSetInputError (also non-retryable).
  */
 export async function encodeFeatureSet(
   input: FeatureSetInput,
   { progress }: Pick<WorkerTaskContext, 'progress'>,
 ): Promise<EncodedFeatureSet> {
-  progress({ stage: 'read dataset' });
-  let dataset;
-  try {
-    dataset = await readParquet(asBuffer(input.dataset));
-  } catch (error) {
-    throw new NonRetryableError(
-      `the dataset is not readable Parquet: ${(error as Error).message}`,
-      'unreadable-dataset',
-    );
+  const { spec } = input;
+  progress({ stage: 'read datasets', total: input.increments.length });
+  const tables = new Map<string, DatasetTable>();
+  for (const [k, increment] of input.increments.entries()) {
+    try {
+      tables.set(increment.sha256, await readParquet(asBuffer(input.datasets[k])));
+    } catch (error) {
+      throw new NonRetryableError(
+        `dataset version ${increment.datasetVersionId} is not readable Parquet: ${(error as Error).message}`,
+        'unreadable-dataset',
+      );
+    }
   }
-  progress({ stage: 'split and fit', total: dataset.rowCount });
-  const built = buildFeatureSet(dataset, input.spec);
+  progress({ stage: 'resolve window' });
+  let manifest: SnapshotManifest;
+  let table: DatasetTable;
+  try {
+    manifest = resolveWindow({
+      pipelineId: spec.id,
+      window: spec.training.window,
+      recencyWeights: spec.training.recencyWeights,
+      timeColumn: spec.timeColumn,
+      increments: input.increments.map((increment) => ({ ...increment, table: tables.get(increment.sha256)! })),
+    });
+    table = snapshotTable(manifest, tables, datasetColumns(spec), ROW_KEY_COLUMN);
+  } catch (error) {
+    throw new FeatureSetInputError((error as Error).message);
+  }
+  if (spec.training.recencyWeights) {
+    const times = spec.timeColumn ? table.columns.find((c) => c.name === spec.timeColumn)?.values : undefined;
+    table.columns.push({
+      name: WEIGHT_COLUMN,
+      type: 'number',
+      values: recencyWeights(spec.training.recencyWeights, table.rowCount, times),
+    });
+  }
+  progress({ stage: 'split and fit', total: table.rowCount });
+  const built = buildFeatureSet(table, spec);
   progress({ stage: 'encode', total: built.table.rowCount });
   return {
+    manifest: Buffer.from(stableStringify(manifest)),
     featureSet: writeParquet(built.table),
     transform: Buffer.from(stableStringify(built.transform)),
     rowCounts: built.rowCounts,
   };
 }
 
-/** {@link encodeFeatureSet} on a worker thread; the dataset moves in and both artifacts move back. */
+/** {@link encodeFeatureSet} on a worker thread; the datasets move in and the artifacts move back. */
 export const featureSetTask = defineWorkerTask(
   __filename,
   'featureSetTask',
   async (input: FeatureSetInput, context: WorkerTaskContext) => {
     const encoded = await encodeFeatureSet(input, context);
-    return transferResult(encoded, movableBuffers(encoded.featureSet, encoded.transform));
+    return transferResult(encoded, movableBuffers(encoded.manifest, encoded.featureSet, encoded.transform));
   },
 );

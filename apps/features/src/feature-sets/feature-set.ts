@@ -2,10 +2,12 @@ import { datasetColumns, type PipelineSpecV1 } from '@keel/contracts';
 import {
   type DatasetColumn,
   type DatasetTable,
+  ROW_KEY_COLUMN,
   SPLIT_COLUMN,
   type SplitName,
   takeRows,
   transformInputs,
+  WEIGHT_COLUMN,
 } from '@keel/datasets';
 import { NonRetryableError } from '@keel/messaging';
 import { type ColumnSpec, type FittedTransform, fitTransform, type RawValue } from '@keel/ml-models';
@@ -21,7 +23,10 @@ export class FeatureSetInputError extends NonRetryableError {
 
 /** A materialized feature set before it is stored. */
 export interface BuiltFeatureSet {
-  /** Raw feature columns, target, time column and protected attributes of the labelled rows, plus `split`. */
+  /**
+   * Raw feature columns, target, time column and protected attributes of the labelled rows, their row keys (and
+   * weights, when the spec asks for recency weights), plus `split`.
+   */
   table: DatasetTable;
   /** Preprocessing fitted on the train rows only. */
   transform: FittedTransform;
@@ -38,16 +43,23 @@ export function columnSpecs(spec: PipelineSpecV1): ColumnSpec[] {
 }
 
 /**
- * Splits a dataset version as the spec says and fits the preprocessing on the train split only, so nothing about the
- * validation or holdout rows leaks into the transform. Rows without a target are dropped: they can neither train nor
- * evaluate a model. Pure and deterministic: the same table and spec give the same feature set.
+ * Splits a window's rows (a snapshot table: the dataset columns plus the row-key column, and the weight column when
+ * the spec asks for recency weights) as the spec says and fits the preprocessing on the train split only, so nothing
+ * about the validation or holdout rows leaks into the transform. Rows without a target are dropped: they can neither
+ * train nor evaluate a model. Pure and deterministic: the same table and spec give the same feature set.
  */
 export function buildFeatureSet(dataset: DatasetTable, spec: PipelineSpecV1): BuiltFeatureSet {
-  const names = datasetColumns(spec);
+  const datasetNames = datasetColumns(spec);
+  const reserved = [SPLIT_COLUMN, ROW_KEY_COLUMN, WEIGHT_COLUMN].filter((name) => datasetNames.includes(name));
+  if (reserved.length > 0) throw new FeatureSetInputError(`"${reserved[0]}" is a reserved column name`);
+  const names = [
+    ...datasetNames,
+    ROW_KEY_COLUMN,
+    ...(dataset.columns.some((c) => c.name === WEIGHT_COLUMN) ? [WEIGHT_COLUMN] : []),
+  ];
   const byName = new Map(dataset.columns.map((c) => [c.name, c]));
   const missing = names.filter((name) => !byName.has(name));
   if (missing.length > 0) throw new FeatureSetInputError(`dataset lacks column(s) ${missing.join(', ')}`);
-  if (names.includes(SPLIT_COLUMN)) throw new FeatureSetInputError(`"${SPLIT_COLUMN}" is reserved for the split tag`);
 
   const target = byName.get(spec.target.column)!;
   const labelled: number[] = [];
@@ -56,7 +68,8 @@ export function buildFeatureSet(dataset: DatasetTable, spec: PipelineSpecV1): Bu
   const rows = takeRows({ rowCount: dataset.rowCount, columns: names.map((name) => byName.get(name)!) }, labelled);
 
   const times = spec.timeColumn ? rows.columns.find((c) => c.name === spec.timeColumn)!.values : undefined;
-  const splits = assignSplits(spec.split, rows.rowCount, times);
+  const keys = rows.columns.find((c) => c.name === ROW_KEY_COLUMN)!.values as number[];
+  const splits = assignSplits(spec.split, rows.rowCount, times, keys);
   const trainRaw: Record<string, RawValue[]> = {};
   for (const feature of spec.features) {
     const values = rows.columns.find((c) => c.name === feature.name)!.values;

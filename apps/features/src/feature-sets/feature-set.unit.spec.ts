@@ -28,6 +28,7 @@ const dataset: DatasetTable = {
     { name: 'y', type: 'number', values: [10, 30, 20, null, 70] },
     { name: 'group', type: 'string', values: ['g1', 'g2', 'g1', 'g2', 'g1'] },
     { name: 'unused', type: 'string', values: ['u', 'u', 'u', 'u', 'u'] },
+    { name: '_row_key', type: 'number', values: [11, 12, 13, 14, 15] },
   ],
 };
 
@@ -36,7 +37,7 @@ describe('buildFeatureSet', () => {
     const built = buildFeatureSet(dataset, spec);
 
     expect(built.rowCounts).toEqual({ train: 3, validation: 0, holdout: 1 });
-    expect(built.table.columns.map((c) => c.name)).toEqual(['x', 'c', 'y', 'ts', 'group', 'split']);
+    expect(built.table.columns.map((c) => c.name)).toEqual(['x', 'c', 'y', 'ts', 'group', '_row_key', 'split']);
     expect(built.table.columns.at(-1)!.values).toEqual(['train', 'train', 'train', 'holdout']);
     // Train rows x = 1, 3, null: mean 2 imputes; categories from train only (no "z", whose row had no target).
     expect(built.transform.columns).toEqual([

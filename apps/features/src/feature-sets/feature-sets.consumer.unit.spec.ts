@@ -1,5 +1,18 @@
-import { DatasetValidatedV1, type EventData, FeaturesMaterializedV1 } from '@keel/contracts';
-import { writeParquet } from '@keel/datasets';
+import {
+  DatasetValidatedV1,
+  type EventData,
+  FeaturesMaterializedV1,
+  TrainingRequestedV1,
+  TrainingRequestedV2,
+} from '@keel/contracts';
+import {
+  type DatasetTable,
+  readParquet,
+  ROW_KEY_COLUMN,
+  type SnapshotManifest,
+  SPLIT_COLUMN,
+  writeParquet,
+} from '@keel/datasets';
 import { BUCKETS } from '@keel/storage';
 import { datasetValidatedData, EventHandlerHarness, fixtureTable, pipelineSpecFixture } from '@keel/testing';
 import { WorkerPool } from '@keel/workers';
@@ -7,6 +20,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { featureSetTask } from './feature-set.task';
 import { FeatureSetsConsumer } from './feature-sets.consumer';
 import { type FeatureSetRecord, type FeatureSetsRepository } from './feature-sets.repository';
+import { type IncrementRecord, type IncrementsRepository, type RequestWindowRecord } from './increments.repository';
 import {
   featureSetId as derivedFeatureSetId,
   featuresMaterializedEventId,
@@ -27,7 +41,45 @@ class InMemoryFeatureSetsRepository {
   }
 }
 
+/** The increments repository's contract in memory. */
+class InMemoryIncrementsRepository {
+  readonly increments = new Map<string, IncrementRecord>();
+  readonly requests = new Map<string, RequestWindowRecord>();
+
+  async record(increment: Omit<IncrementRecord, 'sequence' | 'validatedAt'> & { sequence?: number }) {
+    const existing = this.increments.get(increment.datasetVersionId);
+    if (existing) return existing;
+    const sequence = increment.sequence ?? ((await this.newest(increment.pipelineId))?.sequence ?? 0) + 1;
+    const record = { ...increment, sequence, validatedAt: new Date() };
+    this.increments.set(increment.datasetVersionId, record);
+    return record;
+  }
+
+  async get(datasetVersionId: string) {
+    return this.increments.get(datasetVersionId) ?? null;
+  }
+
+  async upTo(pipelineId: string, sequence: number) {
+    return [...this.increments.values()]
+      .filter((inc) => inc.pipelineId === pipelineId && inc.sequence <= sequence)
+      .sort((a, b) => a.sequence - b.sequence);
+  }
+
+  async newest(pipelineId: string) {
+    return (await this.upTo(pipelineId, Infinity)).at(-1) ?? null;
+  }
+
+  async claimRequest(resolved: RequestWindowRecord) {
+    const key = `${resolved.pipelineId}/${resolved.requestId}`;
+    if (!this.requests.has(key)) this.requests.set(key, resolved);
+    return this.requests.get(key)!;
+  }
+}
+
 const spec = pipelineSpecFixture('adult-income', { id: 'adult-unit' });
+
+/** How the seeded row-key split divides the first 2,000 Adult rows (about 72 / 8 / 20 %). */
+const ADULT_2000_SPLIT = { train: 1410, validation: 166, holdout: 424 };
 
 // Feature sets are built on a worker thread; on a busy machine that can take longer than the default five seconds.
 describe('feature-sets consumer, handled in memory', { timeout: 60_000 }, () => {
@@ -36,10 +88,17 @@ describe('feature-sets consumer, handled in memory', { timeout: 60_000 }, () => 
   afterAll(() => workers.close());
   let harness: EventHandlerHarness;
   let repository: InMemoryFeatureSetsRepository;
+  let increments: InMemoryIncrementsRepository;
 
   /** A validated dataset version of a pipeline (by default the spec's), its bytes given in object storage. */
-  function validated(drop: string[] = [], pipelineId: string = spec.id): EventData<typeof DatasetValidatedV1> {
-    const table = fixtureTable('adult', spec, { count: 2_000, drop });
+  function validated(
+    drop: string[] = [],
+    pipelineId: string = spec.id,
+    { count = 2_000, offset = 0 } = {},
+  ): EventData<typeof DatasetValidatedV1> {
+    const table = fixtureTable('adult', spec, { count: count + offset, drop });
+    if (offset > 0) for (const column of table.columns) column.values = column.values.slice(offset);
+    table.rowCount = count;
     const stored = harness.objects.seed(BUCKETS.datasets, `${pipelineId}/versions`, writeParquet(table), {
       extension: '.parquet',
     });
@@ -51,7 +110,9 @@ describe('feature-sets consumer, handled in memory', { timeout: 60_000 }, () => 
     await harness.pipelines.apply(spec);
     repository = new InMemoryFeatureSetsRepository(harness);
     const typed = repository as unknown as FeatureSetsRepository;
-    const service = new FeatureSetsService(harness.infrastructure, typed, harness.logger, workers);
+    increments = new InMemoryIncrementsRepository();
+    const typedIncrements = increments as unknown as IncrementsRepository;
+    const service = new FeatureSetsService(harness.infrastructure, typed, typedIncrements, harness.logger, workers);
     await new FeatureSetsConsumer(harness.infrastructure, service).onApplicationBootstrap();
   });
 
@@ -67,14 +128,18 @@ describe('feature-sets consumer, handled in memory', { timeout: 60_000 }, () => 
       pipelineId: spec.id,
       datasetVersionId: data.datasetVersionId,
       datasetSha256: data.datasetSha256,
-      featureSetId: derivedFeatureSetId(materialized.data),
+      featureSetId: derivedFeatureSetId({ ...materialized.data, snapshotId: materialized.data.snapshot!.snapshotId }),
       featureSetUri: `s3://${BUCKETS.features}/${spec.id}/feature-sets/${featureSetSha256}.parquet`,
       transformUri: `s3://${BUCKETS.features}/${spec.id}/transforms/${transformSha256}.json`,
-      rowCounts: { train: 1440, validation: 160, holdout: 400 },
+      rowCounts: ADULT_2000_SPLIT,
+      snapshot: { window: 'all', upToDatasetVersionId: data.datasetVersionId, increments: 1, rows: 2_000 },
+      trigger: { reason: 'new-data' },
     });
+    const manifestSha256 = materialized.data.snapshot!.manifestSha256;
     expect(harness.writes.map((write) => `${write.target} ${write.key}`).sort()).toEqual([
       `feature_sets ${spec.id}/${featureSetId}`,
       `object:${BUCKETS.features} ${spec.id}/feature-sets/${featureSetSha256}.parquet`,
+      `object:${BUCKETS.features} ${spec.id}/snapshots/${manifestSha256}.json`,
       `object:${BUCKETS.features} ${spec.id}/transforms/${transformSha256}.json`,
     ]);
   });
@@ -88,7 +153,93 @@ describe('feature-sets consumer, handled in memory', { timeout: 60_000 }, () => 
     const [first, second] = harness.published(FeaturesMaterializedV1);
     expect(second.id).toBe(first.id);
     expect(second.data).toEqual(first.data);
-    expect(harness.writes.filter((write) => write.target.startsWith('object:'))).toHaveLength(2);
+    expect(harness.writes.filter((write) => write.target.startsWith('object:'))).toHaveLength(3);
+  });
+
+  it('given a second version, when handled, then the window holds both and every first-version row keeps its split', async () => {
+    await harness.deliver(DatasetValidatedV1, validated());
+    await harness.deliver(DatasetValidatedV1, validated([], spec.id, { count: 1_000, offset: 2_000 }));
+
+    const [first, second] = harness.published(FeaturesMaterializedV1).map((event) => event.data);
+    expect(second.snapshot).toMatchObject({ window: 'all', increments: 2, rows: 3_000 });
+    expect(second.featureSetId).not.toBe(first.featureSetId);
+    const firstSet = await readParquet(
+      await harness.objects.getVerified({ uri: first.featureSetUri, sha256: first.featureSetSha256 }),
+    );
+    const secondSet = await readParquet(
+      await harness.objects.getVerified({ uri: second.featureSetUri, sha256: second.featureSetSha256 }),
+    );
+    const splitByKey = (table: DatasetTable) => {
+      const keys = table.columns.find((c) => c.name === ROW_KEY_COLUMN)!.values;
+      const splits = table.columns.find((c) => c.name === SPLIT_COLUMN)!.values;
+      return new Map(keys.map((key, i) => [key, splits[i]]));
+    };
+    const before = splitByKey(firstSet);
+    const after = splitByKey(secondSet);
+    expect(after.size).toBe(3_000);
+    for (const [key, split] of before) expect(after.get(key)).toBe(split);
+  });
+
+  it('given a rows window, when a version arrives, then only the newest rows are taken', async () => {
+    await harness.pipelines.apply({ ...spec, training: { ...spec.training, window: { type: 'rows', rows: 1_500 } } });
+    await harness.deliver(DatasetValidatedV1, validated());
+    await harness.deliver(DatasetValidatedV1, validated([], spec.id, { count: 1_000, offset: 2_000 }));
+
+    const [, second] = harness.published(FeaturesMaterializedV1).map((event) => event.data);
+    expect(second.snapshot).toMatchObject({ window: 'last 1500 rows', increments: 2, rows: 1_500 });
+    const manifest = JSON.parse(
+      (
+        await harness.objects.getVerified({
+          uri: second.snapshot!.manifestUri,
+          sha256: second.snapshot!.manifestSha256,
+        })
+      ).toString(),
+    ) as SnapshotManifest;
+    expect(manifest.increments.map((increment) => increment.rows)).toEqual([[[1_500, 2_000]], [[0, 1_000]]]);
+  });
+
+  it('given a training request delivered twice with new data in between, then both deliveries answer the first window', async () => {
+    await harness.deliver(DatasetValidatedV1, validated());
+    const request = { pipelineId: spec.id, requestId: 'manual-1', reason: 'manual', requestedBy: 'unit' } as EventData<
+      typeof TrainingRequestedV2
+    >;
+    expect(await harness.deliver(TrainingRequestedV2, request, { id: 'request-a' })).toBe('handled');
+    await harness.deliver(DatasetValidatedV1, validated([], spec.id, { count: 1_000, offset: 2_000 }));
+    expect(await harness.deliver(TrainingRequestedV2, request, { id: 'request-b' })).toBe('handled');
+    const later = { ...request, requestId: 'manual-2' };
+    await harness.deliver(TrainingRequestedV2, later, { id: 'request-c' });
+
+    const [newData, asked, , askedAgain, askedLater] = harness.published(FeaturesMaterializedV1);
+    expect(asked.data.trigger).toEqual({ reason: 'manual', requestId: 'manual-1', requestedBy: 'unit' });
+    expect(asked.data.featureSetId).toBe(newData.data.featureSetId);
+    expect(asked.id).not.toBe(newData.id);
+    expect(askedAgain.id).toBe(asked.id);
+    expect(askedAgain.data).toEqual(asked.data);
+    expect(askedLater.data.snapshot).toMatchObject({ increments: 2, rows: 3_000 });
+  });
+
+  it('given a v1 drift request, when handled, then it is read as a feature-drift request keyed by its dedupe key', async () => {
+    await harness.deliver(DatasetValidatedV1, validated());
+    const v1 = { pipelineId: spec.id, reason: 'drift', requestedBy: 'monitoring', dedupeKey: 'adult-unit:drift:v1' };
+    await harness.deliver(TrainingRequestedV1, v1 as EventData<typeof TrainingRequestedV1>);
+
+    const [, asked] = harness.published(FeaturesMaterializedV1);
+    expect(asked.data.trigger).toEqual({
+      reason: 'feature-drift',
+      requestId: 'adult-unit:drift:v1',
+      requestedBy: 'monitoring',
+    });
+  });
+
+  it('given a request for a pipeline without validated data, then it is dead-lettered as no-dataset', async () => {
+    const request = { pipelineId: spec.id, requestId: 'early', reason: 'manual', requestedBy: 'unit' };
+    expect(await harness.deliver(TrainingRequestedV2, request as EventData<typeof TrainingRequestedV2>)).toBe(
+      'dead-lettered',
+    );
+    expect(harness.deadLetters(TrainingRequestedV2)[0].headers).toMatchObject({
+      dlq_error_code: 'no-dataset',
+      dlq_consumer: 'features.training-requests',
+    });
   });
 
   it('given two pipelines with identical data and spec, when handled, then equal bytes under two feature-set and event ids', async () => {
@@ -109,7 +260,7 @@ describe('feature-sets consumer, handled in memory', { timeout: 60_000 }, () => 
     expect(await harness.deliver(DatasetValidatedV1, validated(['sex']))).toBe('dead-lettered');
 
     const [dead] = harness.deadLetters(DatasetValidatedV1);
-    expect(dead.headers.dlq_reason).toContain('dataset lacks column(s) sex');
+    expect(dead.headers.dlq_reason).toContain('lacks column(s) sex');
     expect(dead.headers).toMatchObject({
       dlq_error_code: 'bad-dataset',
       dlq_attempts: '1',

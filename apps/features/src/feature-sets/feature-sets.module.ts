@@ -3,7 +3,11 @@ import { WorkersModule } from '@keel/workers';
 import { FeatureSetsConsumer } from './feature-sets.consumer';
 import { FeatureSetsRepository } from './feature-sets.repository';
 import { FeatureSetsService } from './feature-sets.service';
+import { IncrementsRepository } from './increments.repository';
 
-/** Materializes feature sets from validated dataset versions. */
-@Module({ imports: [WorkersModule], providers: [FeatureSetsRepository, FeatureSetsService, FeatureSetsConsumer] })
+/** Materializes feature sets from training windows over validated dataset versions, on new data and on request. */
+@Module({
+  imports: [WorkersModule],
+  providers: [FeatureSetsRepository, IncrementsRepository, FeatureSetsService, FeatureSetsConsumer],
+})
 export class FeatureSetsModule {}

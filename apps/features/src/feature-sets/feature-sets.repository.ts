@@ -1,4 +1,5 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { type SnapshotRef } from '@keel/contracts';
 import { Infrastructure } from '@keel/service-runtime';
 import { type Model, Schema } from 'mongoose';
 
@@ -13,6 +14,8 @@ export interface FeatureSetRecord {
   transformUri: string;
   transformSha256: string;
   rowCounts: { train: number; validation: number; holdout: number };
+  /** The training window the rows came from; datasetVersionId is its newest version. */
+  snapshot: SnapshotRef;
   createdAt: Date;
 }
 
@@ -33,6 +36,7 @@ const featureSetSchema = new Schema<FeatureSetRecord & { _id: string }>(
       validation: { type: Number, required: true },
       holdout: { type: Number, required: true },
     },
+    snapshot: { type: Schema.Types.Mixed, required: true },
     createdAt: { type: Date, required: true },
   },
   { collection: 'feature_sets', versionKey: false },

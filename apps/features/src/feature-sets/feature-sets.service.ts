@@ -1,5 +1,14 @@
 import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
-import { type DatasetValidatedV1, derivedId, type EventData, FeaturesMaterializedV1 } from '@keel/contracts';
+import {
+  type DatasetValidatedV1,
+  derivedId,
+  type EventData,
+  FeaturesMaterializedV1,
+  type TrainingRequestedV2,
+  type TrainingTrigger,
+} from '@keel/contracts';
+import { incrementsToLoad, type SnapshotManifest, snapshotRef } from '@keel/datasets';
+import { NonRetryableError } from '@keel/messaging';
 import { Infrastructure, ROOT_LOGGER } from '@keel/service-runtime';
 import { BUCKETS } from '@keel/storage';
 import { KeelAttr, withSpan } from '@keel/telemetry';
@@ -8,37 +17,51 @@ import { trace } from '@opentelemetry/api';
 import { type Logger } from 'pino';
 import { featureSetTask } from './feature-set.task';
 import { FeatureSetsRepository } from './feature-sets.repository';
+import { type IncrementRecord, IncrementsRepository } from './increments.repository';
 
 type DatasetValidated = EventData<typeof DatasetValidatedV1>;
 type FeaturesMaterialized = EventData<typeof FeaturesMaterializedV1>;
+type TrainingRequested = EventData<typeof TrainingRequestedV2>;
+
+/** A snapshot is named by its pipeline and its manifest's content. */
+export function snapshotId(pipelineId: string, manifestSha256: string): string {
+  return derivedId('snap', [pipelineId, manifestSha256]);
+}
 
 /**
- * A feature set is the split rows and the fitted transform of one dataset version of one pipeline. Two pipelines fed
- * identical data and specs store byte-identical artifacts, but each materializes its own feature set.
+ * A feature set is the split rows and the fitted transform of one snapshot (a training window resolved over a
+ * pipeline's dataset versions). Two pipelines fed identical data and specs store byte-identical feature sets, but each
+ * materializes its own feature set.
  */
 export function featureSetId(
-  materialized: Pick<FeaturesMaterialized, 'pipelineId' | 'datasetVersionId' | 'featureSetSha256' | 'transformSha256'>,
+  materialized: Pick<FeaturesMaterialized, 'pipelineId' | 'featureSetSha256' | 'transformSha256'> & {
+    snapshotId: string;
+  },
 ): FeaturesMaterialized['featureSetId'] {
   return derivedId('fs', [
     materialized.pipelineId,
-    materialized.datasetVersionId,
+    materialized.snapshotId,
     materialized.featureSetSha256,
     materialized.transformSha256,
   ]) as FeaturesMaterialized['featureSetId'];
 }
 
 /**
- * The announcement of a feature set under the spec version features applied: training depends on the spec, so the
- * same feature set announced under a changed spec trains again, while a redelivery is one event.
+ * The announcement of a feature set under the spec version features applied (training depends on the spec, so the
+ * same feature set announced under a changed spec trains again, while a redelivery is one event), and for a training
+ * request, under that request: every request gets its answer, and a redelivered request the same one.
  */
-export function featuresMaterializedEventId(featureSetId: string, specVersion: number): string {
-  return `features-materialized-${featureSetId}-spec${specVersion}`;
+export function featuresMaterializedEventId(featureSetId: string, specVersion: number, requestId?: string): string {
+  const base = `features-materialized-${featureSetId}-spec${specVersion}`;
+  return requestId === undefined ? base : `${base}-${derivedId('request', [requestId])}`;
 }
 
 /**
- * Turns a validated dataset version into a feature set: split, transform fitted on train, both stored
- * content-addressed, metadata upserted and `features.materialized` published. Every effect is keyed by the pipeline,
- * the dataset version and the content, so a redelivered event repeats the same writes and the same event id.
+ * Turns a pipeline's validated dataset versions into feature sets: the spec's training window resolved into a
+ * snapshot manifest, its rows split, the transform fitted on train, all three stored content-addressed, metadata
+ * upserted and `features.materialized` published. Every new version materializes the window up to it; a training
+ * request materializes the window up to the newest version when the request first arrived. Every effect is keyed by
+ * the pipeline and the content, so a redelivered event repeats the same writes and the same event id.
  */
 @Injectable()
 export class FeatureSetsService implements OnApplicationBootstrap {
@@ -47,6 +70,7 @@ export class FeatureSetsService implements OnApplicationBootstrap {
   constructor(
     private readonly infra: Infrastructure,
     private readonly repository: FeatureSetsRepository,
+    private readonly increments: IncrementsRepository,
     @Inject(ROOT_LOGGER) rootLogger: Logger,
     private readonly workers: WorkerPool,
   ) {
@@ -58,18 +82,69 @@ export class FeatureSetsService implements OnApplicationBootstrap {
     await this.workers.warm(featureSetTask);
   }
 
-  async materialize(event: DatasetValidated): Promise<FeaturesMaterialized> {
-    const { spec, version: specVersion } = await this.infra.pipelines.get(event.pipelineId);
-    const attributes = { [KeelAttr.PIPELINE_ID]: event.pipelineId, [KeelAttr.DATASET_VERSION]: event.datasetVersionId };
-    const dataset = await withSpan('load dataset', attributes, () =>
-      this.infra.objects.getVerified({ uri: event.datasetUri, sha256: event.datasetSha256 }),
+  /** A new validated version: recorded as an increment, then the window up to it is materialized. */
+  async onDatasetValidated(event: DatasetValidated): Promise<FeaturesMaterialized> {
+    const increment = await this.increments.record({
+      pipelineId: event.pipelineId,
+      datasetVersionId: event.datasetVersionId,
+      sha256: event.datasetSha256,
+      uri: event.datasetUri,
+      rowCount: event.rowCount ?? 0,
+      ...(event.sequence === undefined ? {} : { sequence: event.sequence }),
+    });
+    return this.materialize(increment, { reason: 'new-data' });
+  }
+
+  /**
+   * A training request: its window ends at the newest validated version when it first arrived (recorded, so a
+   * redelivery resolves the same window even after new data).
+   */
+  async onTrainingRequested(request: TrainingRequested): Promise<FeaturesMaterialized> {
+    const newest = await this.increments.newest(request.pipelineId);
+    if (!newest) {
+      throw new NonRetryableError(
+        `no dataset version of pipeline "${request.pipelineId}" has passed validation yet`,
+        'no-dataset',
+      );
+    }
+    const claimed = await this.increments.claimRequest({
+      pipelineId: request.pipelineId,
+      requestId: request.requestId,
+      reason: request.reason,
+      requestedBy: request.requestedBy,
+      upToDatasetVersionId: newest.datasetVersionId,
+      receivedAt: new Date(),
+    });
+    const upTo = await this.increments.get(claimed.upToDatasetVersionId);
+    if (!upTo) throw new Error(`dataset version ${claimed.upToDatasetVersionId} vanished from dataset_increments`);
+    return this.materialize(upTo, {
+      reason: request.reason,
+      requestId: request.requestId,
+      requestedBy: request.requestedBy,
+    });
+  }
+
+  private async materialize(upTo: IncrementRecord, trigger: TrainingTrigger): Promise<FeaturesMaterialized> {
+    const { pipelineId } = upTo;
+    const { spec, version: specVersion } = await this.infra.pipelines.get(pipelineId);
+    const attributes = { [KeelAttr.PIPELINE_ID]: pipelineId, [KeelAttr.DATASET_VERSION]: upTo.datasetVersionId };
+    const window = incrementsToLoad(spec.training.window, await this.increments.upTo(pipelineId, upTo.sequence));
+    const increments = window.map(({ datasetVersionId, sha256, uri, sequence, rowCount }) => ({
+      datasetVersionId,
+      sha256,
+      uri,
+      sequence,
+      rowCount,
+    }));
+    const datasets = await withSpan('load datasets', attributes, () =>
+      Promise.all(increments.map(({ uri, sha256 }) => this.infra.objects.getVerified({ uri, sha256 }))),
     );
-    // Split, fit and encode on a worker thread. A dataset that cannot become a feature set fails with a
+    // Resolve, split, fit and encode on a worker thread. A window that cannot become a feature set fails with a
     // non-retryable code (bad-dataset, unreadable-dataset): straight to the dead-letter topic.
     const built = await this.workers.run(
       featureSetTask,
-      { spec, dataset },
-      { transferList: movableBuffers(dataset), attributes },
+      { spec, increments, datasets },
+      { transferList: movableBuffers(...datasets), attributes },
     );
     trace.getActiveSpan()?.setAttributes({
       [KeelAttr.ROWS_TRAIN]: built.rowCounts.train,
@@ -78,41 +153,49 @@ export class FeatureSetsService implements OnApplicationBootstrap {
       [KeelAttr.SPLIT_STRATEGY]: spec.split.strategy,
     });
     const data = await withSpan('store feature set', attributes, async (span) => {
-      const [transform, featureSet] = await Promise.all([
-        this.infra.objects.putContentAddressed(
-          BUCKETS.features,
-          `${event.pipelineId}/transforms`,
-          asBuffer(built.transform),
-          { extension: '.json', contentType: 'application/json' },
-        ),
-        this.infra.objects.putContentAddressed(
-          BUCKETS.features,
-          `${event.pipelineId}/feature-sets`,
-          asBuffer(built.featureSet),
-          { extension: '.parquet', contentType: 'application/vnd.apache.parquet' },
-        ),
+      const store = (prefix: string, bytes: Uint8Array, extension: '.json' | '.parquet') =>
+        this.infra.objects.putContentAddressed(BUCKETS.features, `${pipelineId}/${prefix}`, asBuffer(bytes), {
+          extension,
+          contentType: extension === '.json' ? 'application/json' : 'application/vnd.apache.parquet',
+        });
+      const [manifest, transform, featureSet] = await Promise.all([
+        store('snapshots', built.manifest, '.json'),
+        store('transforms', built.transform, '.json'),
+        store('feature-sets', built.featureSet, '.parquet'),
       ]);
+      const parsedManifest = JSON.parse(asBuffer(built.manifest).toString()) as SnapshotManifest;
+      const snapshot = snapshotRef(parsedManifest, {
+        snapshotId: snapshotId(pipelineId, manifest.sha256),
+        uri: manifest.uri,
+        sha256: manifest.sha256,
+      });
       const artifacts = {
-        pipelineId: event.pipelineId,
-        datasetVersionId: event.datasetVersionId,
-        datasetSha256: event.datasetSha256,
+        pipelineId: pipelineId as FeaturesMaterialized['pipelineId'],
+        datasetVersionId: upTo.datasetVersionId as FeaturesMaterialized['datasetVersionId'],
+        datasetSha256: upTo.sha256,
         featureSetUri: featureSet.uri,
         featureSetSha256: featureSet.sha256,
         transformUri: transform.uri,
         transformSha256: transform.sha256,
         rowCounts: built.rowCounts,
       };
-      const materialized: FeaturesMaterialized = { ...artifacts, featureSetId: featureSetId(artifacts) };
-      span.setAttribute(KeelAttr.FEATURE_SET_ID, materialized.featureSetId);
-      await this.repository.upsert(materialized);
-      return materialized;
+      const id = featureSetId({ ...artifacts, snapshotId: snapshot.snapshotId });
+      span.setAttribute(KeelAttr.FEATURE_SET_ID, id);
+      await this.repository.upsert({ ...artifacts, featureSetId: id, snapshot });
+      return { ...artifacts, featureSetId: id, snapshot, trigger };
     });
     // Published inside the consumer's span, so training continues this pipeline run's trace.
     await this.infra.publisher.publish(FeaturesMaterializedV1, data, {
-      id: featuresMaterializedEventId(data.featureSetId, specVersion),
+      id: featuresMaterializedEventId(data.featureSetId, specVersion, trigger.requestId),
     });
     this.logger.info(
-      { pipelineId: data.pipelineId, featureSetId: data.featureSetId, rowCounts: data.rowCounts },
+      {
+        pipelineId,
+        featureSetId: data.featureSetId,
+        snapshot: data.snapshot,
+        trigger,
+        rowCounts: data.rowCounts,
+      },
       'feature set materialized',
     );
     return data;

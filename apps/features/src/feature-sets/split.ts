@@ -1,5 +1,4 @@
-import { type SplitName } from '@keel/datasets';
-import { Rng } from '@keel/ml-models';
+import { type SplitName, unitHash } from '@keel/datasets';
 
 /** The `split` section of a pipeline spec, resolved (defaults applied). */
 export interface SplitOptions {
@@ -22,25 +21,34 @@ export function splitSizes(
 }
 
 /**
- * Assigns every row a split. `random`: a seeded shuffle (same seed ⇒ same assignment); `time`: rows ordered by their
+ * Assigns every row a split. `random`: each row by a seeded hash of its stable row key, holdout with probability
+ * holdoutFraction and validation with validationFraction of the rest, so a row keeps its split in every window that
+ * contains it and a later, larger window never trains on an earlier model's holdout; `time`: rows ordered by their
  * time value (ISO strings sort lexically; ties keep row order), the latest held out and the ones before them used for
  * validation, so evaluation never looks into the past of the training data's future.
  */
-export function assignSplits(options: SplitOptions, rowCount: number, times?: readonly unknown[]): SplitName[] {
-  const sizes = splitSizes(rowCount, options.holdoutFraction, options.validationFraction);
-  const order = Uint32Array.from({ length: rowCount }, (_, i) => i);
+export function assignSplits(
+  options: SplitOptions,
+  rowCount: number,
+  times: readonly unknown[] | undefined,
+  rowKeys: ArrayLike<number>,
+): SplitName[] {
   if (options.strategy === 'random') {
-    new Rng(options.seed).shuffle(order);
-  } else {
-    if (!times) throw new Error('a time split needs the time column values');
-    const key = (i: number) => (times[i] === null || times[i] === undefined ? '' : String(times[i]));
-    order.sort((a, b) => {
-      const ka = key(a);
-      const kb = key(b);
-      return ka < kb ? -1 : ka > kb ? 1 : a - b;
+    const validationBelow = options.holdoutFraction + options.validationFraction * (1 - options.holdoutFraction);
+    return Array.from({ length: rowCount }, (_, i): SplitName => {
+      const u = unitHash(options.seed, rowKeys[i]);
+      return u < options.holdoutFraction ? 'holdout' : u < validationBelow ? 'validation' : 'train';
     });
   }
-  // In `order`: train first, then validation, then holdout (for time, the latest rows).
+  const sizes = splitSizes(rowCount, options.holdoutFraction, options.validationFraction);
+  if (!times) throw new Error('a time split needs the time column values');
+  const key = (i: number) => (times[i] === null || times[i] === undefined ? '' : String(times[i]));
+  const order = Uint32Array.from({ length: rowCount }, (_, i) => i).sort((a, b) => {
+    const ka = key(a);
+    const kb = key(b);
+    return ka < kb ? -1 : ka > kb ? 1 : a - b;
+  });
+  // In `order`: train first, then validation, then holdout (the latest rows).
   const splits = new Array<SplitName>(rowCount);
   for (let k = 0; k < rowCount; k++) {
     splits[order[k]] = k < sizes.train ? 'train' : k < sizes.train + sizes.validation ? 'validation' : 'holdout';

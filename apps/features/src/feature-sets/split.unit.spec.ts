@@ -1,5 +1,9 @@
+import { rowKey } from '@keel/datasets';
 import { describe, expect, it } from 'vitest';
 import { assignSplits, splitSizes } from './split';
+
+/** Row keys of `rows` rows of one dataset version. */
+const keysOf = (sha256: string, rows: number) => Array.from({ length: rows }, (_, i) => rowKey(sha256, i));
 
 describe('splitSizes', () => {
   it('holds out a fraction of all rows, then validates on a fraction of the rest', () => {
@@ -20,29 +24,44 @@ describe('assignSplits', () => {
       { strategy: 'time', holdoutFraction: 0.2, validationFraction: 0.25, seed: 1 },
       5,
       times,
+      [],
     );
     expect(splits).toEqual(['holdout', 'train', 'validation', 'train', 'train']);
   });
 
   it('given equal times, then row order breaks the tie', () => {
     const times = ['t', 't', 't', 't'];
-    const splits = assignSplits({ strategy: 'time', holdoutFraction: 0.25, validationFraction: 0, seed: 1 }, 4, times);
+    const splits = assignSplits(
+      { strategy: 'time', holdoutFraction: 0.25, validationFraction: 0, seed: 1 },
+      4,
+      times,
+      [],
+    );
     expect(splits).toEqual(['train', 'train', 'train', 'holdout']);
   });
 
-  it('given a random split, then the counts follow the fractions and the same seed gives the same assignment', () => {
-    const options = { strategy: 'random' as const, holdoutFraction: 0.2, validationFraction: 0.1, seed: 42 };
-    const first = assignSplits(options, 100);
-    expect(assignSplits(options, 100)).toEqual(first);
+  const random = { strategy: 'random' as const, holdoutFraction: 0.2, validationFraction: 0.1, seed: 42 };
+
+  it('given a random split, then the shares follow the fractions and the same seed gives the same assignment', () => {
+    const keys = keysOf('ab'.repeat(32), 20_000);
+    const first = assignSplits(random, keys.length, undefined, keys);
+    expect(assignSplits(random, keys.length, undefined, keys)).toEqual(first);
     const counts = { train: 0, validation: 0, holdout: 0 };
     for (const split of first) counts[split]++;
-    expect(counts).toEqual({ train: 72, validation: 8, holdout: 20 });
-    expect(assignSplits({ ...options, seed: 43 }, 100)).not.toEqual(first);
+    // Binomial shares: 0.2 holdout, 0.08 validation, 0.72 train, each within four standard deviations.
+    expect(Math.abs(counts.holdout / 20_000 - 0.2)).toBeLessThan(0.012);
+    expect(Math.abs(counts.validation / 20_000 - 0.08)).toBeLessThan(0.008);
+    expect(assignSplits({ ...random, seed: 43 }, keys.length, undefined, keys)).not.toEqual(first);
   });
 
-  it('given a random split, then rows are shuffled rather than cut in order', () => {
-    const splits = assignSplits({ strategy: 'random', holdoutFraction: 0.5, validationFraction: 0, seed: 7 }, 40);
-    expect(splits.slice(0, 20).filter((s) => s === 'holdout').length).toBeGreaterThan(0);
-    expect(splits.slice(20).filter((s) => s === 'train').length).toBeGreaterThan(0);
+  it('given a window that grows by a new version, then every row keeps its split', () => {
+    const older = keysOf('01'.repeat(32), 500);
+    const newer = keysOf('02'.repeat(32), 300);
+    const before = assignSplits(random, older.length, undefined, older);
+    const after = assignSplits(random, older.length + newer.length, undefined, [...older, ...newer]);
+    expect(after.slice(0, older.length)).toEqual(before);
+    // and a window that dropped the oldest rows keeps the splits of the rows it still holds
+    const sliding = assignSplits(random, 600, undefined, [...older.slice(200), ...newer]);
+    expect(sliding).toEqual(after.slice(200));
   });
 });

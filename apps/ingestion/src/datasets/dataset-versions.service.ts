@@ -79,6 +79,7 @@ export class DatasetVersionsService {
             columns: schema,
             sources: [...sources],
             ...(parent ? { parentVersionId: parent.datasetVersionId } : {}),
+            sequence: (parent?.sequence ?? 0) + 1,
             createdAt: new Date(),
           }));
         // Also after a crash that left the version without its head: the retry finds the version and repairs it.
@@ -107,5 +108,6 @@ function toEvent(version: DatasetVersion): DatasetIngested {
     ...(version.parentVersionId
       ? { parentVersionId: version.parentVersionId as DatasetIngested['datasetVersionId'] }
       : {}),
+    ...(version.sequence === undefined ? {} : { sequence: version.sequence }),
   };
 }

@@ -15,6 +15,8 @@ export interface DatasetVersion {
   columns: { name: string; type: ColumnType }[];
   sources: string[];
   parentVersionId?: string;
+  /** The parent's sequence plus one (1 for a pipeline's first version): "version 17" of a pipeline. */
+  sequence?: number;
   createdAt: Date;
 }
 
@@ -31,6 +33,7 @@ const datasetSchema = new Schema<DatasetVersion & { _id: string }>(
     columns: { type: [{ _id: false, name: String, type: { type: String } }], required: true },
     sources: { type: [String], required: true },
     parentVersionId: { type: String, required: false },
+    sequence: { type: Number, required: false },
     createdAt: { type: Date, required: true },
   },
   { collection: 'datasets', versionKey: false },

@@ -74,14 +74,17 @@ export function decideChampion(args: {
   primaryMetric: MetricName;
   candidate: { version: number; metrics: Readonly<Record<string, number>> };
   champion?: { version: number; metrics: Readonly<Record<string, number>> };
+  /** Both scored on the same rows; used instead of each one's own holdout when it was made against this champion. */
+  comparison?: { championVersion: number; candidate: number; champion: number; rows: number };
 }): ChampionDecision {
-  const { gatesPassed, primaryMetric, candidate, champion } = args;
+  const { gatesPassed, primaryMetric, candidate, champion, comparison } = args;
   if (!gatesPassed) return { move: false, reason: `version ${candidate.version} failed its gates` };
   if (!champion) return { move: true, reason: `first version to pass its gates (v${candidate.version})` };
   if (champion.version === candidate.version)
     return { move: false, reason: `v${candidate.version} is already champion` };
-  const mine = candidate.metrics[primaryMetric];
-  const theirs = champion.metrics[primaryMetric];
+  const sameRows = comparison?.championVersion === champion.version ? comparison : undefined;
+  const mine = sameRows ? sameRows.candidate : candidate.metrics[primaryMetric];
+  const theirs = sameRows ? sameRows.champion : champion.metrics[primaryMetric];
   if (mine === undefined) {
     return {
       move: false,
@@ -96,8 +99,9 @@ export function decideChampion(args: {
   }
   const lowerIsBetter = LOWER_IS_BETTER.includes(primaryMetric);
   const atLeastAsGood = lowerIsBetter ? mine <= theirs : mine >= theirs;
-  const comparison = `${primaryMetric} ${mine} vs ${theirs} of champion v${champion.version} (${lowerIsBetter ? 'lower' : 'higher'} is better)`;
+  const data = sameRows ? `on the same ${sameRows.rows} rows` : 'each on its own holdout';
+  const versus = `${primaryMetric} ${mine} vs ${theirs} of champion v${champion.version} ${data} (${lowerIsBetter ? 'lower' : 'higher'} is better)`;
   return atLeastAsGood
-    ? { move: true, reason: `v${candidate.version} is at least as good: ${comparison}` }
-    : { move: false, reason: `v${candidate.version} is worse: ${comparison}` };
+    ? { move: true, reason: `v${candidate.version} is at least as good: ${versus}` }
+    : { move: false, reason: `v${candidate.version} is worse: ${versus}` };
 }

@@ -94,4 +94,31 @@ describe('decideChampion', () => {
       false,
     );
   });
+
+  it('given a comparison on the same rows against this champion, then it decides rather than each own holdout', () => {
+    // Each on its own holdout the candidate looks worse; on the same rows it is better.
+    const decision = decideChampion({
+      gatesPassed: true,
+      primaryMetric: 'rmse',
+      candidate: candidate(3, { rmse: 12 }),
+      champion: candidate(2, { rmse: 10 }),
+      comparison: { championVersion: 2, candidate: 9, champion: 11, rows: 500 },
+    });
+    expect(decision).toEqual({
+      move: true,
+      reason: 'v3 is at least as good: rmse 9 vs 11 of champion v2 on the same 500 rows (lower is better)',
+    });
+  });
+
+  it('given a comparison made against another champion, then each own holdout decides', () => {
+    const decision = decideChampion({
+      gatesPassed: true,
+      primaryMetric: 'rmse',
+      candidate: candidate(4, { rmse: 12 }),
+      champion: candidate(3, { rmse: 10 }),
+      comparison: { championVersion: 2, candidate: 9, champion: 11, rows: 500 },
+    });
+    expect(decision.move).toBe(false);
+    expect(decision.reason).toContain('each on its own holdout');
+  });
 });

@@ -1,15 +1,28 @@
-import { Inject, Injectable } from '@nestjs/common';
-import { type EventData, ModelRegisteredV1, type ModelTrainedV1, WellKnownAlias } from '@keel/contracts';
+import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import {
+  type EventData,
+  LOWER_IS_BETTER,
+  type MetricName,
+  ModelRegisteredV1,
+  type ModelTrainedV1,
+  WellKnownAlias,
+} from '@keel/contracts';
 import { NonRetryableError } from '@keel/messaging';
 import { fetchModelPackage, type ModelPackage } from '@keel/model-package';
 import { Infrastructure, ROOT_LOGGER } from '@keel/service-runtime';
 import { KeelAttr, withSpan } from '@keel/telemetry';
+import { WorkerPool, WorkerTaskError } from '@keel/workers';
 import { type Span } from '@opentelemetry/api';
 import { type Logger } from 'pino';
 import { AliasMovesService } from './alias-moves.service';
 import { AliasesRepository } from './aliases.repository';
+import { championComparisonTask } from './champion-comparison.task';
 import { decideChampion, evaluateGates } from './gates';
-import { type ModelVersionRecord, ModelVersionsRepository } from './model-versions.repository';
+import {
+  type ChampionComparisonRecord,
+  type ModelVersionRecord,
+  ModelVersionsRepository,
+} from './model-versions.repository';
 
 const CHAMPION = WellKnownAlias.CHAMPION;
 /** Who the registry's own (gate-driven) moves are recorded as. */
@@ -32,7 +45,7 @@ export const registeredEventId = (modelName: string, version: number) => `model-
  * point after a crash converges to the same state and republishes the same event ids.
  */
 @Injectable()
-export class ModelRegistrationService {
+export class ModelRegistrationService implements OnApplicationBootstrap {
   private readonly logger: Logger;
 
   constructor(
@@ -41,8 +54,14 @@ export class ModelRegistrationService {
     private readonly aliases: AliasesRepository,
     private readonly aliasMoves: AliasMovesService,
     @Inject(ROOT_LOGGER) rootLogger: Logger,
+    private readonly workers: WorkerPool,
   ) {
     this.logger = rootLogger.child({ component: 'model-registration' });
+  }
+
+  /** A worker thread compiles its modules on its first task, which takes seconds: paid at start-up, not by a job. */
+  async onApplicationBootstrap(): Promise<void> {
+    await this.workers.warm(championComparisonTask);
   }
 
   register(event: EventData<typeof ModelTrainedV1>): Promise<RegistrationOutcome> {
@@ -63,7 +82,8 @@ export class ModelRegistrationService {
     // A replay of an already registered package needs neither the package nor a new gate evaluation.
     let { record, created } = await this.existing(modelName, event.packageSha256);
     if (!record) {
-      const pkg = await this.loadPackage(event);
+      const { pkg, bytes } = await this.loadPackage(event);
+      const comparison = await this.compareWithChampion(event, bytes, spec.training.primaryMetric);
       const gates = evaluateGates(spec.gates, event.metrics);
       ({ record, created } = await this.versions.register({
         modelName,
@@ -80,9 +100,13 @@ export class ModelRegistrationService {
           codeVersion: pkg.lineage.codeVersion,
           seed: pkg.lineage.seed,
           runId: event.runId,
+          ...(event.featureSetUri ? { featureSetUri: event.featureSetUri } : {}),
+          ...(event.snapshot ? { snapshot: event.snapshot } : {}),
         },
         gates,
         gatesPassed: gates.every((gate) => gate.passed),
+        ...(event.trigger ? { trigger: event.trigger } : {}),
+        ...(comparison ? { comparison } : {}),
       }));
     }
     span.setAttribute(KeelAttr.MODEL_NAME, modelName);
@@ -104,6 +128,18 @@ export class ModelRegistrationService {
           message: message ?? undefined,
         })),
         gatesPassed: record.gatesPassed,
+        ...(record.comparison
+          ? {
+              comparison: {
+                championVersion: record.comparison.championVersion,
+                metric: record.comparison.metric,
+                candidate: record.comparison.candidate,
+                champion: record.comparison.champion,
+                rows: record.comparison.rows,
+                evaluationData: record.comparison.evaluationData,
+              },
+            }
+          : {}),
       },
       { id: registeredEventId(modelName, record.version) },
     );
@@ -146,6 +182,7 @@ export class ModelRegistrationService {
       primaryMetric,
       candidate: record,
       champion: champion ?? undefined,
+      comparison: record.comparison,
     });
     if (!decision.move) return decision;
     await this.aliasMoves.move(record, {
@@ -160,13 +197,89 @@ export class ModelRegistrationService {
   }
 
   /** Loads and checks the package the event points at; a package that cannot be read will never become readable. */
-  private async loadPackage(event: EventData<typeof ModelTrainedV1>): Promise<ModelPackage> {
-    const { pkg } = await fetchModelPackage(this.infra.objects, {
+  private loadPackage(event: EventData<typeof ModelTrainedV1>): Promise<{ pkg: ModelPackage; bytes: Buffer }> {
+    return fetchModelPackage(this.infra.objects, {
       packageUri: event.packageUri,
       packageSha256: event.packageSha256,
       pipelineId: event.pipelineId,
     });
-    return pkg;
+  }
+
+  /**
+   * Scores the candidate and the current champion on the same rows: the candidate's holdout rows the champion never
+   * trained or validated on. Undefined when there is no other champion, the candidate's feature set is unknown, or the
+   * champion cannot be scored on these rows (then each one's own holdout decides, and the log says why).
+   */
+  private async compareWithChampion(
+    event: EventData<typeof ModelTrainedV1>,
+    candidatePackage: Buffer,
+    primaryMetric: MetricName,
+  ): Promise<ChampionComparisonRecord | undefined> {
+    const current = await this.aliases.get(event.pipelineId, CHAMPION);
+    const champion = current ? await this.versions.find(event.pipelineId, current.version) : null;
+    if (!champion || champion.packageSha256 === event.packageSha256 || !event.featureSetUri) return undefined;
+    const attributes = { [KeelAttr.PIPELINE_ID]: event.pipelineId, [KeelAttr.MODEL_VERSION]: champion.version };
+    return withSpan('compare with champion', attributes, async () => {
+      try {
+        return await this.scoreOnSameRows(event, candidatePackage, champion, primaryMetric);
+      } catch (error) {
+        // A champion (or feature set) that cannot be read or scored is no reason to refuse the candidate.
+        const hopeless = error instanceof WorkerTaskError || (error as { retryable?: unknown }).retryable === false;
+        if (!hopeless) throw error;
+        this.logger.warn(
+          { pipelineId: event.pipelineId, championVersion: champion.version, err: error },
+          'candidate and champion could not be scored on the same rows; each one is judged on its own holdout',
+        );
+        return undefined;
+      }
+    });
+  }
+
+  private async scoreOnSameRows(
+    event: EventData<typeof ModelTrainedV1>,
+    candidatePackage: Buffer,
+    champion: ModelVersionRecord,
+    primaryMetric: MetricName,
+  ): Promise<ChampionComparisonRecord | undefined> {
+    const [championPackage, candidateFeatureSet, championFeatureSet] = await Promise.all([
+      fetchModelPackage(this.infra.objects, {
+        packageUri: champion.packageUri,
+        packageSha256: champion.packageSha256,
+        pipelineId: event.pipelineId,
+      }),
+      this.infra.objects.getVerified({ uri: event.featureSetUri!, sha256: event.featureSetSha256 }),
+      champion.lineage.featureSetUri
+        ? this.infra.objects.getVerified({
+            uri: champion.lineage.featureSetUri,
+            sha256: champion.lineage.featureSetSha256,
+          })
+        : Promise.resolve(undefined),
+    ]);
+    const scored = await this.workers.run(championComparisonTask, {
+      primaryMetric,
+      candidatePackage,
+      championPackage: championPackage.bytes,
+      candidateFeatureSet,
+      ...(championFeatureSet ? { championFeatureSet } : {}),
+    });
+    const candidate = scored.candidate[primaryMetric];
+    const theirs = scored.champion[primaryMetric];
+    if (candidate === undefined || theirs === undefined || scored.rows === 0) return undefined;
+    const direction = LOWER_IS_BETTER.includes(primaryMetric) ? 'lower' : 'higher';
+    return {
+      championVersion: champion.version,
+      metric: primaryMetric,
+      candidate,
+      champion: theirs,
+      rows: scored.rows,
+      excludedRows: scored.excludedRows,
+      evaluationData:
+        `holdout rows of feature set ${event.featureSetId}` +
+        (event.snapshot ? ` (window ${event.snapshot.window} up to ${event.snapshot.upToDatasetVersionId})` : '') +
+        `, less ${scored.excludedRows} the champion trained or validated on; ${direction} ${primaryMetric} is better`,
+      candidateMetrics: scored.candidate,
+      championMetrics: scored.champion,
+    };
   }
 }
 

@@ -1,4 +1,5 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { type SnapshotRef, type TrainingTrigger } from '@keel/contracts';
 import { Infrastructure } from '@keel/service-runtime';
 import { type Model, Schema } from 'mongoose';
 import { type GateOutcome } from './gates';
@@ -12,6 +13,26 @@ export interface VersionLineage {
   codeVersion: string;
   seed: number;
   runId: string;
+  /** Where the feature set lies: its holdout rows evaluate this version against later candidates. */
+  featureSetUri?: string;
+  /** The training window the version saw. */
+  snapshot?: SnapshotRef;
+}
+
+/**
+ * Candidate and champion scored on the same rows when the version was registered: the candidate's holdout rows the
+ * champion never trained or validated on.
+ */
+export interface ChampionComparisonRecord {
+  championVersion: number;
+  metric: string;
+  candidate: number;
+  champion: number;
+  rows: number;
+  excludedRows: number;
+  evaluationData: string;
+  candidateMetrics: Record<string, number>;
+  championMetrics: Record<string, number>;
 }
 
 /** One registered model version (collection `model_versions`). */
@@ -26,6 +47,9 @@ export interface ModelVersionRecord {
   lineage: VersionLineage;
   gates: GateOutcome[];
   gatesPassed: boolean;
+  /** Why the run that produced it happened. */
+  trigger?: TrainingTrigger;
+  comparison?: ChampionComparisonRecord;
   createdAt: Date;
 }
 
@@ -52,7 +76,11 @@ const modelVersionSchema = new Schema<ModelVersionRecord>(
       codeVersion: String,
       seed: Number,
       runId: String,
+      featureSetUri: String,
+      snapshot: Schema.Types.Mixed,
     },
+    trigger: Schema.Types.Mixed,
+    comparison: Schema.Types.Mixed,
     gates: { type: [gateSchema], default: [] },
     gatesPassed: { type: Boolean, required: true },
     createdAt: { type: Date, required: true },

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { WorkersModule } from '@keel/workers';
 import { AliasMovesService } from './alias-moves.service';
 import { AliasesRepository } from './aliases.repository';
 import { ModelQueriesService } from './model-queries.service';
@@ -10,6 +11,7 @@ import { ModelsController } from './models.controller';
 
 /** Model versions, gates and aliases: fed by mlops.model.trained.v1, read and aliases moved over gRPC and HTTP. */
 @Module({
+  imports: [WorkersModule],
   controllers: [ModelsController],
   providers: [
     ModelVersionsRepository,

@@ -1,15 +1,14 @@
 import { type Algorithm, LOWER_IS_BETTER, type MetricName, type PipelineSpecV1 } from '@keel/contracts';
+import { evaluationMetrics, scoreMatrix } from '@keel/model-package';
 import {
   createModelDocument,
   type FittedTransform,
   type ModelBody,
   type ModelDocument,
-  Predictor,
   trainGbdt,
   trainLinearRegression,
   trainLogisticRegression,
 } from '@keel/ml-models';
-import { accuracy, f1, logLoss, mae, mape, precision, r2, recall, rmse, rocAuc } from '@keel/ml-stats';
 import { type Featurized, type TrainingData } from './training-data';
 
 /** GBDT settings: LightGBM-like defaults, early stopping on the validation split. */
@@ -41,15 +40,17 @@ export function needsLinearVariant(algorithm: Algorithm): boolean {
 export function trainModel(algorithm: Algorithm, data: TrainingData, features: Featurized, seed: number): TrainedModel {
   const { train, validation } = features.matrices;
   const y = data.splits.train.y;
+  // Recency weights, when the spec asks for them: recent rows count more in every trainer.
+  const sampleWeights = data.splits.train.weights;
   let model: ModelBody;
   let params: Record<string, unknown>;
   if (algorithm === 'logistic-regression') {
     // λ = 1/n is scikit-learn's default C = 1.
-    params = { l2: 1 / train.nRows, encoding: 'onehot' };
-    model = trainLogisticRegression(train, y, { l2: 1 / train.nRows });
+    params = { l2: 1 / train.nRows, encoding: 'onehot', ...(sampleWeights ? { weighted: true } : {}) };
+    model = trainLogisticRegression(train, y, { l2: 1 / train.nRows, sampleWeights });
   } else if (algorithm === 'linear-regression') {
-    params = { l2: 1e-4, encoding: 'onehot' };
-    model = trainLinearRegression(train, y, { l2: 1e-4 });
+    params = { l2: 1e-4, encoding: 'onehot', ...(sampleWeights ? { weighted: true } : {}) };
+    model = trainLinearRegression(train, y, { l2: 1e-4, sampleWeights });
   } else {
     const categoricalFeatures = gbdtCategoricalFeatures(features.transform);
     const result = trainGbdt(train, y, {
@@ -58,9 +59,15 @@ export function trainModel(algorithm: Algorithm, data: TrainingData, features: F
       categoricalFeatures,
       validation: validation.nRows > 0 ? { x: validation, y: data.splits.validation.y } : undefined,
       seed,
+      sampleWeights,
     });
     model = result.model;
-    params = { ...GBDT_DEFAULTS, bestIteration: result.info.bestIteration, iterations: result.info.iterations };
+    params = {
+      ...GBDT_DEFAULTS,
+      bestIteration: result.info.bestIteration,
+      iterations: result.info.iterations,
+      ...(sampleWeights ? { weighted: true } : {}),
+    };
   }
   const document = createModelDocument({
     model,
@@ -85,51 +92,14 @@ function gbdtCategoricalFeatures(transform: FittedTransform): number[] {
   return out;
 }
 
-/**
- * Holdout metrics through the model document's own predictor (the code path serving runs). Binary: accuracy,
- * precision, recall, f1 at 0.5, auc, log_loss; regression: rmse, mae, r2 and mape over non-zero targets. Metrics
- * undefined on this holdout (a single class, a constant target) are left out rather than reported as NaN.
- */
+/** Holdout metrics through the model document's own predictor (the code path serving runs). */
 export function evaluateHoldout(
   task: PipelineSpecV1['task'],
   document: ModelDocument,
   features: Featurized,
   yTrue: Float64Array,
 ): Record<string, number> {
-  const scores = new Predictor(document).predictBatch(features.matrices.holdout);
-  const metrics: Record<string, number> = {};
-  const put = (name: MetricName, compute: () => number) => {
-    try {
-      const value = compute();
-      if (Number.isFinite(value)) metrics[name] = value;
-    } catch {
-      // Undefined on this holdout; see the doc comment.
-    }
-  };
-  if (task === 'binary-classification') {
-    const predicted = Float64Array.from(scores, (p) => (p >= 0.5 ? 1 : 0));
-    put('accuracy', () => accuracy(yTrue, predicted));
-    put('precision', () => precision(yTrue, predicted));
-    put('recall', () => recall(yTrue, predicted));
-    put('f1', () => f1(yTrue, predicted));
-    put('auc', () => rocAuc(yTrue, scores));
-    put('log_loss', () => logLoss(yTrue, scores));
-  } else {
-    put('rmse', () => rmse(yTrue, scores));
-    put('mae', () => mae(yTrue, scores));
-    put('r2', () => r2(yTrue, scores));
-    // A zero target makes the percentage error meaningless (sklearn's ε gives ~1e15); score the non-zero rows only.
-    const nonZero = [...yTrue.keys()].filter((i) => yTrue[i] !== 0);
-    if (nonZero.length > 0) {
-      put('mape', () =>
-        mape(
-          nonZero.map((i) => yTrue[i]),
-          nonZero.map((i) => scores[i]),
-        ),
-      );
-    }
-  }
-  return metrics;
+  return evaluationMetrics(task, yTrue, scoreMatrix({ model: document }, features.matrices.holdout));
 }
 
 /**

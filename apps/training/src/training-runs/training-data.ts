@@ -1,5 +1,12 @@
 import { type PipelineSpecV1 } from '@keel/contracts';
-import { type DatasetTable, SPLIT_COLUMN, type SplitName, SPLITS, transformInputs } from '@keel/datasets';
+import {
+  type DatasetTable,
+  SPLIT_COLUMN,
+  type SplitName,
+  SPLITS,
+  transformInputs,
+  WEIGHT_COLUMN,
+} from '@keel/datasets';
 import { NonRetryableError } from '@keel/messaging';
 import {
   describeTransform,
@@ -24,6 +31,8 @@ export interface SplitData {
   raw: RawTable;
   y: Float64Array;
   rows: number;
+  /** Recency weights of the rows, when the feature set carries them. */
+  weights?: Float64Array;
 }
 
 /** A feature set read for training. */
@@ -81,6 +90,7 @@ export function prepareTrainingData(table: DatasetTable, spec: PipelineSpecV1): 
     );
   }
   const splits = {} as Record<SplitName, SplitData>;
+  const weights = byName.get(WEIGHT_COLUMN)?.values;
   for (const split of SPLITS) {
     const rows = indices[split];
     const raw: Record<string, RawValue[]> = {};
@@ -88,7 +98,12 @@ export function prepareTrainingData(table: DatasetTable, spec: PipelineSpecV1): 
       const values = byName.get(feature.name)!.values;
       raw[feature.name] = transformInputs(rows.map((i) => values[i]));
     }
-    splits[split] = { raw, y: Float64Array.from(rows, (i) => label(target[i], i)), rows: rows.length };
+    splits[split] = {
+      raw,
+      y: Float64Array.from(rows, (i) => label(target[i], i)),
+      rows: rows.length,
+      ...(weights ? { weights: Float64Array.from(rows, (i) => Number(weights[i])) } : {}),
+    };
   }
   return { task: spec.task, splits, classes };
 }

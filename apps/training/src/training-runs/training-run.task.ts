@@ -91,6 +91,7 @@ export async function trainAndPackage(
       params: chosen.params,
       trainRows: data.splits.train.rows,
       holdoutRows: data.splits.holdout.rows,
+      ...(features.snapshot ? { snapshot: features.snapshot } : {}),
     },
   });
   return {

@@ -5,7 +5,6 @@ import { BUCKETS } from '@keel/storage';
 import { EventHandlerHarness, fixtureTable, pipelineSpecFixture } from '@keel/testing';
 import { WorkerPool } from '@keel/workers';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type TrainingConfig } from '../config';
 import { trainingRunTask } from './training-run.task';
 import { TrainingRunsConsumer } from './training-runs.consumer';
 import { type TrainingRunRecord, type TrainingRunsRepository } from './training-runs.repository';
@@ -17,12 +16,12 @@ type FeaturesMaterialized = EventData<typeof FeaturesMaterializedV1>;
 class InMemoryTrainingRunsRepository {
   constructor(private readonly harness: EventHandlerHarness) {}
 
-  async saveInput(features: FeaturesMaterialized): Promise<void> {
-    this.harness.recordWrite('training_inputs', features.pipelineId, features);
-  }
-
   async saveRun(run: TrainingRunRecord): Promise<void> {
     this.harness.recordWrite('training_runs', run.runId, run);
+  }
+
+  async recordRequestOutcome(outcome: { pipelineId: string; requestId: string; runId: string }): Promise<void> {
+    this.harness.recordWrite('training_requests', `${outcome.pipelineId}/${outcome.requestId}`, outcome);
   }
 }
 
@@ -32,7 +31,7 @@ const spec = pipelineSpecFixture('bike-demand', {
     { name: 'temp', type: 'numeric', nullable: true, impute: 'mean', standardize: true },
     { name: 'hr', type: 'numeric', nullable: true, impute: 'mean', standardize: true },
   ],
-  training: { algorithms: ['linear-regression'], primaryMetric: 'rmse', seed: 42 },
+  training: { algorithms: ['linear-regression'], primaryMetric: 'rmse', seed: 42, window: { type: 'all' } },
 });
 const twin = { ...spec, id: 'bike-twin' } as typeof spec;
 
@@ -87,8 +86,7 @@ describe('training-runs consumer, handled in memory', { timeout: 60_000 }, () =>
     await harness.pipelines.apply(spec);
     await harness.pipelines.apply(twin);
     const repository = new InMemoryTrainingRunsRepository(harness) as unknown as TrainingRunsRepository;
-    const config = { TRAINING_REQUEST_COOLDOWN_MS: 3_600_000 } as TrainingConfig;
-    const service = new TrainingRunsService(harness.infrastructure, repository, config, harness.logger, workers);
+    const service = new TrainingRunsService(harness.infrastructure, repository, harness.logger, workers);
     await new TrainingRunsConsumer(harness.infrastructure, service).onApplicationBootstrap();
   });
 
@@ -112,5 +110,24 @@ describe('training-runs consumer, handled in memory', { timeout: 60_000 }, () =>
     expect(second.data.runId).toBe(first.data.runId);
     expect(second.data.packageSha256).toBe(first.data.packageSha256);
     expect(second.id).toBe(first.id);
+  });
+
+  it('given a feature set a training request asked for, when handled, then the run names the request and its window', async () => {
+    const snapshot = {
+      snapshotId: `snap-${'5'.repeat(32)}`,
+      manifestUri: `s3://${BUCKETS.features}/bike-unit/snapshots/${'5'.repeat(64)}.json`,
+      manifestSha256: '5'.repeat(64),
+      window: 'all',
+      upToDatasetVersionId: derivedId('ds', [spec.id, 'd'.repeat(64)]),
+      increments: 1,
+      rows: 400,
+    } as FeaturesMaterialized['snapshot'];
+    const trigger = { reason: 'manual', requestId: 'manual-7', requestedBy: 'unit' } as const;
+    await harness.deliver(FeaturesMaterializedV1, { ...materialized(spec.id), snapshot, trigger });
+
+    const [trained] = harness.published(ModelTrainedV1);
+    expect(trained.data).toMatchObject({ snapshot, trigger, featureSetUri: materialized(spec.id).featureSetUri });
+    const request = harness.writes.find((write) => write.target === 'training_requests');
+    expect(request?.value).toMatchObject({ requestId: 'manual-7', runId: trained.data.runId });
   });
 });

@@ -5,21 +5,19 @@ import {
   type FeaturesMaterializedV1,
   ModelTrainedV1,
   type PipelineSpecV1,
-  type TrainingRequestedV1,
+  TrainingRequestedV2,
 } from '@keel/contracts';
-import { NonRetryableError } from '@keel/messaging';
-import { Infrastructure, ROOT_LOGGER, SERVICE_CONFIG } from '@keel/service-runtime';
+import { Infrastructure, ROOT_LOGGER } from '@keel/service-runtime';
 import { BUCKETS } from '@keel/storage';
 import { KeelAttr, withSpan } from '@keel/telemetry';
 import { trace } from '@opentelemetry/api';
 import { type Logger } from 'pino';
-import { type TrainingConfig } from '../config';
 import { asBuffer, movableBuffers, WorkerPool } from '@keel/workers';
 import { trainingRunTask } from './training-run.task';
 import { TrainingRunsRepository } from './training-runs.repository';
 
 type FeaturesMaterialized = EventData<typeof FeaturesMaterializedV1>;
-type TrainingRequested = EventData<typeof TrainingRequestedV1>;
+type TrainingRequested = EventData<typeof TrainingRequestedV2>;
 type ModelTrained = EventData<typeof ModelTrainedV1>;
 
 /**
@@ -38,8 +36,9 @@ export function modelTrainedEventId(runId: string): string {
 
 /**
  * Trains every algorithm the spec lists on a feature set, evaluates them on its holdout, packages the best one and
- * announces it. Deterministic: the same feature set, spec and seed give the same package bytes, run id and event id,
- * so a redelivered event or a repeated request has one effect.
+ * announces it. Deterministic: the same feature set (the same training window), spec and seed give the same package
+ * bytes, run id and event id, so a redelivered event or a repeated request has one effect, while a request after new
+ * data trains on a new window and gives a new package.
  */
 @Injectable()
 export class TrainingRunsService implements OnApplicationBootstrap {
@@ -48,7 +47,6 @@ export class TrainingRunsService implements OnApplicationBootstrap {
   constructor(
     private readonly infra: Infrastructure,
     private readonly repository: TrainingRunsRepository,
-    @Inject(SERVICE_CONFIG) private readonly config: TrainingConfig,
     @Inject(ROOT_LOGGER) rootLogger: Logger,
     private readonly workers: WorkerPool,
   ) {
@@ -60,57 +58,36 @@ export class TrainingRunsService implements OnApplicationBootstrap {
     await this.workers.warm(trainingRunTask);
   }
 
-  /** A new feature set: remember it as the pipeline's retraining input, then train on it. */
+  /**
+   * A new feature set (new data, or a training request resolved by features): trained, and when a request asked for
+   * it, the request's outcome recorded.
+   */
   async onFeaturesMaterialized(features: FeaturesMaterialized): Promise<ModelTrained> {
-    await this.repository.saveInput(features);
-    return this.train(features);
+    const trained = await this.train(features);
+    const requestId = features.trigger?.requestId;
+    if (requestId !== undefined) {
+      await this.repository.recordRequestOutcome({
+        pipelineId: features.pipelineId,
+        requestId,
+        reason: features.trigger!.reason,
+        requestedBy: features.trigger!.requestedBy ?? 'unknown',
+        runId: trained.runId,
+        packageSha256: trained.packageSha256,
+        snapshotId: features.snapshot?.snapshotId,
+      });
+    }
+    return trained;
   }
 
   /**
-   * A retraining request: deduplicated by pipeline and dedupeKey within the cooldown, trained on the newest feature set seen for
-   * the pipeline, outcome recorded on the request. Returns undefined for a duplicate.
+   * Publishes a training request (the HTTP API's path into the loop). The event id derives from the pipeline and the
+   * request id, so a client retrying the same request id publishes the same event.
    */
-  async onTrainingRequested(request: TrainingRequested, eventId: string): Promise<ModelTrained | undefined> {
-    const existing = await this.repository.findRequest(request.pipelineId, request.dedupeKey);
-    const now = new Date();
-    const withinCooldown =
-      existing && now.getTime() - new Date(existing.receivedAt).getTime() < this.config.TRAINING_REQUEST_COOLDOWN_MS;
-    if (existing && existing.eventId !== eventId && existing.status !== 'failed' && withinCooldown) {
-      await this.repository.countDuplicate(request.pipelineId, request.dedupeKey);
-      this.logger.info({ dedupeKey: request.dedupeKey, pipelineId: request.pipelineId }, 'duplicate training request');
-      trace.getActiveSpan()?.setAttribute(KeelAttr.TRAINING_REQUEST_DUPLICATE, true);
-      return undefined;
-    }
-    await this.repository.acceptRequest({
-      dedupeKey: request.dedupeKey,
-      pipelineId: request.pipelineId,
-      eventId,
-      reason: request.reason,
-      requestedBy: request.requestedBy,
-      receivedAt: existing?.eventId === eventId ? existing.receivedAt : now,
+  async request(request: TrainingRequested): Promise<void> {
+    await this.repository.recordRequest(request);
+    await this.infra.publisher.publish(TrainingRequestedV2, request, {
+      id: derivedId('training-request', [request.pipelineId, request.requestId]),
     });
-    try {
-      const input = await this.repository.findInput(request.pipelineId);
-      if (!input) {
-        throw new NonRetryableError(
-          `no feature set has been materialized for pipeline "${request.pipelineId}" yet`,
-          'no-feature-set',
-        );
-      }
-      const trained = await this.train(input.features);
-      await this.repository.finishRequest(request.pipelineId, request.dedupeKey, {
-        status: 'trained',
-        runId: trained.runId,
-        packageSha256: trained.packageSha256,
-      });
-      return trained;
-    } catch (error) {
-      await this.repository.finishRequest(request.pipelineId, request.dedupeKey, {
-        status: 'failed',
-        error: (error as Error).message,
-      });
-      throw error;
-    }
   }
 
   /** One training run on a feature set; publishes `model.trained` inside the caller's (consumer's) span. */
@@ -133,6 +110,8 @@ export class TrainingRunsService implements OnApplicationBootstrap {
       runId,
       pipelineId: features.pipelineId,
       featureSetId: features.featureSetId,
+      ...(features.snapshot ? { snapshot: features.snapshot } : {}),
+      trigger: features.trigger ?? { reason: 'new-data' },
       candidates: result.candidates,
       chosen: result.algorithm,
       packageUri: stored.uri,
@@ -151,6 +130,9 @@ export class TrainingRunsService implements OnApplicationBootstrap {
       datasetSha256: features.datasetSha256,
       featureSetId: features.featureSetId,
       featureSetSha256: features.featureSetSha256,
+      featureSetUri: features.featureSetUri,
+      ...(features.snapshot ? { snapshot: features.snapshot } : {}),
+      trigger: features.trigger ?? { reason: 'new-data' },
     } as ModelTrained;
     await this.infra.publisher.publish(ModelTrainedV1, event, { id: modelTrainedEventId(runId) });
     this.logger.info(

@@ -114,6 +114,9 @@ export class ValidationService implements OnApplicationBootstrap {
           datasetSha256: data.sha256,
           reportUri: stored.uri,
           warnings: findings.slice(0, MAX_FINDINGS_IN_EVENT),
+          rowCount: data.rowCount,
+          ...(data.sequence === undefined ? {} : { sequence: data.sequence }),
+          ...(data.parentVersionId === undefined ? {} : { parentVersionId: data.parentVersionId }),
         },
         { id: validationEventId('validated', data.datasetVersionId, specVersion) },
       );

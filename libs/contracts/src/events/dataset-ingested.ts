@@ -18,6 +18,8 @@ export const DatasetIngestedV1 = defineEvent({
     /** Where the rows came from: topics with offsets, uploaded file names, pulls. */
     sources: z.array(z.string().min(1)).min(1),
     parentVersionId: DatasetVersionId.optional(),
+    /** Position in the pipeline's chain of versions: the parent's plus one, 1 for the first. */
+    sequence: z.number().int().positive().optional(),
   }),
   key: (data) => data.pipelineId,
   maxBytes: 64 * 1024,

@@ -21,6 +21,10 @@ export const DatasetValidatedV1 = defineEvent({
     datasetSha256: Sha256,
     reportUri: ObjectUri,
     warnings: z.array(ValidationFinding).max(200),
+    /** From dataset.ingested: the version's place in the pipeline's chain and its rows. */
+    sequence: z.number().int().positive().optional(),
+    rowCount: z.number().int().nonnegative().optional(),
+    parentVersionId: DatasetVersionId.optional(),
   }),
   key: (data) => data.pipelineId,
   maxBytes: 64 * 1024,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DatasetVersionId, FeatureSetId, ObjectUri, PipelineId, Sha256 } from '../common';
 import { defineEvent } from '../event-contract';
+import { SnapshotRef, TrainingTrigger } from '../training-window';
 
 /** Features fitted its transforms on the training split and wrote the materialized feature set. */
 export const FeaturesMaterializedV1 = defineEvent({
@@ -21,6 +22,13 @@ export const FeaturesMaterializedV1 = defineEvent({
       validation: z.number().int().nonnegative(),
       holdout: z.number().int().nonnegative(),
     }),
+    /**
+     * The training window the feature set was built from (absent from producers that built it from one version).
+     * datasetVersionId and datasetSha256 then name the snapshot's newest version.
+     */
+    snapshot: SnapshotRef.optional(),
+    /** Why it was built: new data (absent means new data too) or a training request. */
+    trigger: TrainingTrigger.optional(),
   }),
   key: (data) => data.pipelineId,
   maxBytes: 16 * 1024,

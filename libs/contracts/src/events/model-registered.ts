@@ -11,6 +11,20 @@ export const GateResult = z.object({
   message: z.string().optional(),
 });
 
+/**
+ * Candidate and champion scored on the same evaluation rows when the version was registered: holdout rows of the
+ * candidate's window that neither model trained on.
+ */
+export const ChampionComparison = z.object({
+  championVersion: ModelVersionNumber,
+  metric: z.string().min(1),
+  candidate: z.number(),
+  champion: z.number(),
+  /** Rows both were scored on, and where they came from. */
+  rows: z.number().int().nonnegative(),
+  evaluationData: z.string().min(1).max(500),
+});
+
 /** The registry appended a model version. */
 export const ModelRegisteredV1 = defineEvent({
   topic: 'mlops.model.registered.v1',
@@ -23,6 +37,8 @@ export const ModelRegisteredV1 = defineEvent({
     packageSha256: Sha256,
     gates: z.array(GateResult),
     gatesPassed: z.boolean(),
+    /** Absent for the first version, or when the champion could not be scored on the candidate's data. */
+    comparison: ChampionComparison.optional(),
   }),
   key: (data) => data.pipelineId,
   maxBytes: 32 * 1024,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { FeatureSetId, ObjectUri, PipelineId, Sha256 } from '../common';
 import { defineEvent } from '../event-contract';
+import { SnapshotRef, TrainingTrigger } from '../training-window';
 
 /** Training finished a run and wrote a model package (model, fitted transform, signature, metrics, lineage). */
 export const ModelTrainedV1 = defineEvent({
@@ -17,6 +18,11 @@ export const ModelTrainedV1 = defineEvent({
     datasetSha256: Sha256,
     featureSetId: FeatureSetId,
     featureSetSha256: Sha256,
+    /** Where the feature set lies: the registry evaluates candidate and champion on its holdout rows. */
+    featureSetUri: ObjectUri.optional(),
+    /** The training window the model saw. */
+    snapshot: SnapshotRef.optional(),
+    trigger: TrainingTrigger.optional(),
   }),
   key: (data) => data.pipelineId,
   maxBytes: 16 * 1024,

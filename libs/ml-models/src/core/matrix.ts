@@ -1,4 +1,4 @@
-import { InvalidInputError, InvalidTrainingDataError } from './errors';
+import { InvalidInputError, InvalidParameterError, InvalidTrainingDataError } from './errors';
 
 /** Dense row-major matrix: element (i, j) is `data[i * nCols + j]`. */
 export interface Matrix {
@@ -74,4 +74,17 @@ export function countClasses(y: Labels, nClasses?: number): number {
     throw new InvalidTrainingDataError('single_class', `labels contain only one class (${[...seen].join(', ')})`);
   }
   return nClasses ?? max + 1;
+}
+
+/** Sample weights checked against the row count: finite, non-negative, some positive. Undefined stays undefined. */
+export function checkSampleWeights(weights: ArrayLike<number> | undefined, rows: number): Float64Array | undefined {
+  if (weights === undefined) return undefined;
+  if (weights.length !== rows) {
+    throw new InvalidParameterError('sampleWeights', `has ${weights.length} values for ${rows} rows`);
+  }
+  const checked = Float64Array.from(weights);
+  if (checked.some((w) => !(w >= 0) || !Number.isFinite(w)) || !checked.some((w) => w > 0)) {
+    throw new InvalidParameterError('sampleWeights', 'must be finite and non-negative, and not all zero');
+  }
+  return checked;
 }

@@ -1,5 +1,5 @@
 import { InvalidParameterError, InvalidTrainingDataError } from '../core/errors';
-import { checkTrainingData, countClasses, type Labels, type Matrix } from '../core/matrix';
+import { checkSampleWeights, checkTrainingData, countClasses, type Labels, type Matrix } from '../core/matrix';
 import { Rng } from '../core/random';
 import { type BinMapper, binRows, F32_MAX, fitBinMapper, MAX_BINS } from './binning';
 import { CAT_WORDS, type GbdtModelBody } from './gbdt-model';
@@ -47,6 +47,8 @@ export interface GbdtOptions {
   /** Explicit validation data for early stopping. */
   validation?: { x: Matrix; y: Labels };
   seed?: number;
+  /** Per-row weights of `x` (non-negative, not all zero): each row's gradient and hessian count this much. */
+  sampleWeights?: ArrayLike<number>;
 }
 
 /** Training record kept beside the fitted model (no timestamps, so output stays reproducible). */
@@ -146,6 +148,8 @@ export function trainGbdt(
   }
   const n = trainRows.length;
   const yTrain = Float64Array.from(trainRows, (r) => y[r]);
+  const sampleWeights = checkSampleWeights(options.sampleWeights, x.nRows);
+  const wTrain = sampleWeights ? Float64Array.from(trainRows, (r) => sampleWeights[r]) : null;
   if (options.objective !== 'regression') countClasses(yTrain, objective.nOutputs === 1 ? 2 : objective.nOutputs);
 
   const mapper = fitBinMapper(x, trainRows, categorical, p.maxBins);
@@ -180,6 +184,12 @@ export function trainGbdt(
     const fRound = k > 1 ? Float64Array.from(f) : f;
     for (let c = 0; c < k; c++) {
       objective.gradients(fRound, yTrain, c, grad, hess);
+      if (wTrain) {
+        for (let i = 0; i < n; i++) {
+          grad[i] *= wTrain[i];
+          hess[i] *= wTrain[i];
+        }
+      }
       if (sample) grower.rows.set(sample);
       else for (let i = 0; i < n; i++) grower.rows[i] = i;
       const tree = grower.grow(sample ? nSample : n, grad, hess, features);

@@ -1,5 +1,5 @@
 import { InvalidParameterError } from '../core/errors';
-import { checkTrainingData, countClasses, type Labels, type Matrix } from '../core/matrix';
+import { checkSampleWeights, checkTrainingData, countClasses, type Labels, type Matrix } from '../core/matrix';
 import { type LbfgsResult, minimizeLbfgs, type Objective } from './lbfgs';
 import { choleskySolve } from './ridge';
 import { type LinearModelBody } from './linear-model';
@@ -15,6 +15,8 @@ export interface LogisticRegressionOptions {
   gradientTolerance?: number;
   /** Number of classes; inferred from the labels when omitted. */
   nClasses?: number;
+  /** Per-row weights (non-negative, not all zero): the loss is their weighted mean. Default: all 1. */
+  sampleWeights?: ArrayLike<number>;
 }
 
 /**
@@ -37,7 +39,9 @@ export function trainLogisticRegression(
   const { nRows: n, nCols: d, data } = x;
   const stride = d + 1; // per output: d weights then the intercept
   const z = new Float64Array(nOut);
-  const invN = 1 / n;
+  const sampleWeights = checkSampleWeights(options.sampleWeights, n);
+  const weightOf = (i: number) => (sampleWeights ? sampleWeights[i] : 1);
+  const invN = 1 / (sampleWeights ? sampleWeights.reduce((sum, w) => sum + w, 0) : n);
 
   // Sparse rows (one-hot columns are mostly zero): each pass costs O(non-zeros), not O(n·d).
   const rowPtr = new Int32Array(n + 1);
@@ -69,12 +73,13 @@ export function trainLogisticRegression(
         z[o] = s;
       }
       const yi = y[i];
+      const wi = weightOf(i);
       if (nOut === 1) {
         const s = z[0];
         // Stable log(1 + e^s) - y·s and σ(s) from one exponential.
         const e = Math.exp(-Math.abs(s));
-        loss += (s > 0 ? s : 0) + Math.log1p(e) - (yi === 1 ? s : 0);
-        const r = (s >= 0 ? 1 / (1 + e) : e / (1 + e)) - yi;
+        loss += wi * ((s > 0 ? s : 0) + Math.log1p(e) - (yi === 1 ? s : 0));
+        const r = wi * ((s >= 0 ? 1 / (1 + e) : e / (1 + e)) - yi);
         for (let k = a; k < b; k++) grad[cols[k]] += r * vals[k];
         grad[d] += r;
       } else {
@@ -83,9 +88,9 @@ export function trainLogisticRegression(
         let sum = 0;
         for (let o = 0; o < nOut; o++) sum += Math.exp(z[o] - max);
         const lse = max + Math.log(sum);
-        loss += lse - z[yi];
+        loss += wi * (lse - z[yi]);
         for (let o = 0; o < nOut; o++) {
-          const r = Math.exp(z[o] - lse) - (o === yi ? 1 : 0);
+          const r = wi * (Math.exp(z[o] - lse) - (o === yi ? 1 : 0));
           const base = o * stride;
           for (let k = a; k < b; k++) grad[base + cols[k]] += r * vals[k];
           grad[base + d] += r;
@@ -109,8 +114,11 @@ export function trainLogisticRegression(
   // Binary: Newton's method converges in a handful of steps even when the problem is badly
   // conditioned (rare one-hot columns), where L-BFGS needs hundreds. Multiclass (K·d parameters)
   // and the rare non-positive-definite case use L-BFGS.
+  // Newton's step is derived for unit weights; weighted problems take L-BFGS.
   const newton =
-    nOut === 1 ? newtonBinary(rowPtr, cols, vals, y, d, l2, objective, maxIterations, gradientTolerance) : null;
+    nOut === 1 && !sampleWeights
+      ? newtonBinary(rowPtr, cols, vals, y, d, l2, objective, maxIterations, gradientTolerance)
+      : null;
   const res = newton ?? minimizeLbfgs(objective, new Float64Array(nOut * stride), { maxIterations, gradientTolerance });
   const weights: number[] = [];
   const intercepts: number[] = [];

@@ -1,11 +1,13 @@
 import { InvalidParameterError } from '../core/errors';
-import { checkTrainingData, type Labels, type Matrix } from '../core/matrix';
+import { checkSampleWeights, checkTrainingData, type Labels, type Matrix } from '../core/matrix';
 import { type LinearModelBody } from './linear-model';
 
 /** Options for {@link trainLinearRegression}. */
 export interface LinearRegressionOptions {
   /** Ridge strength λ in `mean((y - ŷ)²)/2 + λ/2·‖w‖²`; 0 gives ordinary least squares. */
   l2?: number;
+  /** Per-row weights (non-negative, not all zero): the squared error is their weighted mean. Default: all 1. */
+  sampleWeights?: ArrayLike<number>;
 }
 
 /** Solve the symmetric positive definite system `a·x = b` in place by Cholesky; false if not SPD. */
@@ -51,18 +53,22 @@ export function trainLinearRegression(x: Matrix, y: Labels, options: LinearRegre
   const xty = new Float64Array(p);
   const row = new Float64Array(p);
   row[d] = 1;
+  const sampleWeights = checkSampleWeights(options.sampleWeights, n);
+  let totalWeight = 0;
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < d; j++) row[j] = data[i * d + j];
+    const wi = sampleWeights ? sampleWeights[i] : 1;
+    totalWeight += wi;
     const yi = y[i];
     for (let a = 0; a < p; a++) {
-      const ra = row[a];
+      const ra = wi * row[a];
       xty[a] += ra * yi;
       for (let b = 0; b <= a; b++) xtx[a * p + b] += ra * row[b];
     }
   }
   for (let a = 0; a < p; a++) {
-    xty[a] /= n;
-    for (let b = 0; b <= a; b++) xtx[b * p + a] = xtx[a * p + b] /= n;
+    xty[a] /= totalWeight;
+    for (let b = 0; b <= a; b++) xtx[b * p + a] = xtx[a * p + b] /= totalWeight;
   }
   for (let j = 0; j < d; j++) xtx[j * p + j] += l2;
   let solved = false;

@@ -1,0 +1,130 @@
+import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { type SnapshotIncrement } from '@keel/datasets';
+import { Infrastructure } from '@keel/service-runtime';
+import { type Model, Schema } from 'mongoose';
+
+/** A validated dataset version of a pipeline as features knows it (collection `dataset_increments`). */
+export interface IncrementRecord extends SnapshotIncrement {
+  pipelineId: string;
+  validatedAt: Date;
+}
+
+/** `_id` = dataset version id (it names its pipeline): written per event, by `_id` alone. */
+const incrementSchema = new Schema<IncrementRecord & { _id: string }>(
+  {
+    _id: { type: String, required: true },
+    pipelineId: { type: String, required: true },
+    datasetVersionId: { type: String, required: true },
+    sha256: { type: String, required: true },
+    uri: { type: String, required: true },
+    sequence: { type: Number, required: true },
+    // 0 when the event did not say: a rows window then loads it to count.
+    rowCount: { type: Number, required: true },
+    validatedAt: { type: Date, required: true },
+  },
+  { collection: 'dataset_increments', versionKey: false },
+);
+incrementSchema.index({ pipelineId: 1, sequence: 1 });
+
+/** A training request as features resolved it (collection `training_request_windows`). */
+export interface RequestWindowRecord {
+  pipelineId: string;
+  requestId: string;
+  reason: string;
+  requestedBy: string;
+  /** The newest validated version when the request first arrived: the request's window ends there, forever. */
+  upToDatasetVersionId: string;
+  receivedAt: Date;
+}
+
+/** `_id` = requestKey(pipeline, request id): the first delivery's insert wins, redeliveries read it. */
+const requestWindowSchema = new Schema<RequestWindowRecord & { _id: string }>(
+  {
+    _id: { type: String, required: true },
+    pipelineId: { type: String, required: true },
+    requestId: { type: String, required: true },
+    reason: { type: String, required: true },
+    requestedBy: { type: String, required: true },
+    upToDatasetVersionId: { type: String, required: true },
+    receivedAt: { type: Date, required: true },
+  },
+  { collection: 'training_request_windows', versionKey: false },
+);
+
+const DUPLICATE_KEY = 11000;
+const WITHOUT_ID = { _id: 0 } as const;
+
+const requestKey = (pipelineId: string, requestId: string) => `${pipelineId}\u0000${requestId}`;
+
+/**
+ * The validated increments training windows draw from, and the windows training requests resolved to. Versions are
+ * few per pipeline, so listing a pipeline's versions is a small scan (docs/design/repositories.md).
+ */
+@Injectable()
+export class IncrementsRepository implements OnModuleInit {
+  private readonly increments: Model<IncrementRecord & { _id: string }>;
+  private readonly requests: Model<RequestWindowRecord & { _id: string }>;
+
+  constructor(infra: Infrastructure) {
+    const model = <T>(name: string, schema: Schema<T>): Model<T> =>
+      (infra.mongo.models[name] as Model<T> | undefined) ?? infra.mongo.model<T>(name, schema);
+    this.increments = model('DatasetIncrement', incrementSchema);
+    this.requests = model('TrainingRequestWindow', requestWindowSchema);
+  }
+
+  async onModuleInit(): Promise<void> {
+    await this.increments.createIndexes();
+  }
+
+  /**
+   * Records a validated version once; returns what is stored. A version whose event carried no sequence (from before
+   * versions were numbered) is appended after the newest one known.
+   */
+  async record(
+    increment: Omit<IncrementRecord, 'sequence' | 'validatedAt'> & { sequence?: number },
+  ): Promise<IncrementRecord> {
+    const existing = await this.get(increment.datasetVersionId);
+    if (existing) return existing;
+    const sequence = increment.sequence ?? ((await this.newest(increment.pipelineId))?.sequence ?? 0) + 1;
+    const record: IncrementRecord = { ...increment, sequence, validatedAt: new Date() };
+    await this.increments.updateOne(
+      { _id: increment.datasetVersionId },
+      { $setOnInsert: { _id: increment.datasetVersionId, ...record } },
+      { upsert: true },
+    );
+    return (await this.get(increment.datasetVersionId)) ?? record;
+  }
+
+  get(datasetVersionId: string): Promise<IncrementRecord | null> {
+    return this.increments.findById(datasetVersionId, WITHOUT_ID).lean<IncrementRecord>().exec();
+  }
+
+  /** A pipeline's validated versions up to and including `sequence`, oldest first. */
+  upTo(pipelineId: string, sequence: number): Promise<IncrementRecord[]> {
+    return this.increments
+      .find({ pipelineId, sequence: { $lte: sequence } }, WITHOUT_ID)
+      .sort({ sequence: 1 })
+      .lean<IncrementRecord[]>()
+      .exec();
+  }
+
+  newest(pipelineId: string): Promise<IncrementRecord | null> {
+    return this.increments.findOne({ pipelineId }, WITHOUT_ID).sort({ sequence: -1 }).lean<IncrementRecord>().exec();
+  }
+
+  /** The window of a request: the stored one if the request was seen before, else `resolved` (inserted, first wins). */
+  async claimRequest(resolved: RequestWindowRecord): Promise<RequestWindowRecord> {
+    const key = requestKey(resolved.pipelineId, resolved.requestId);
+    const existing = await this.requests.findById(key, WITHOUT_ID).lean<RequestWindowRecord>().exec();
+    if (existing) return existing;
+    try {
+      await this.requests.create({ _id: key, ...resolved });
+      return resolved;
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== DUPLICATE_KEY) throw error;
+      const winner = await this.requests.findById(key, WITHOUT_ID).lean<RequestWindowRecord>().exec();
+      if (!winner) throw error;
+      return winner;
+    }
+  }
+}
