@@ -1,0 +1,421 @@
+/**
+ * `npm run bench:serving`: Keel's serving against MLServer (PyPI, LightGBM runtime, an equivalent Adult model) and a
+ * bare grpc-js OIP echo server (the limit), all on this machine, driven by ghz (built from the Go module proxy) over
+ * gRPC ModelInfer in alternating rounds, single-row and 64-row requests at a fixed concurrency. Serving runs as users
+ * run it: the seven services (started here if not running), the Adult pipeline trained on the stack, every prediction
+ * logged and monitored. Reports requests/s, rows/s, p50/p99 and each server's CPU per request, and the whole
+ * system's CPU per logged prediction (serving, monitoring, the database, the broker). Writes
+ * docs/benchmarks/serving.json and serving.md and rebuilds docs/benchmarks.md. Needs the stack (run it under the
+ * stack lock). No test asserts these figures.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type Scalar } from '@keel/contracts';
+import { ModelInferRequest } from '@keel/grpc-api';
+import { createKafka, createProducer, silentLogger } from '@keel/messaging';
+import {
+  columnTensors,
+  fixtureCsv,
+  fixtureRecords,
+  InferenceClient,
+  pipelineSpecFixture,
+  publishUpstreamRecords,
+  stackEndpoints,
+  uniquePipelineId,
+} from '@keel/testing';
+import { PipelineObserver } from '../chaos/pipeline-observer';
+import { ensureServices, restoreServices } from '../chaos/service-guard';
+import { applySpec, endpoints, waitForChampion, waitForServing } from '../demo/pipeline-client';
+import { servicePid } from '../services/services';
+import { up } from '../stack/lifecycle';
+import { cacheRoot, repoRoot } from '../stack/paths';
+import { livePid } from '../stack/processes';
+import { serverDirs, servers } from '../stack/servers';
+import { treeCpuSeconds } from './serving/cpu';
+import { ensureGhz, GHZ_VERSION, type GhzResult, runGhz } from './serving/ghz';
+import { ensureMlserverVenv, prepareMlserverModel, startMlserver } from './serving/mlserver';
+
+const TARGETS = ['keel', 'mlserver', 'echo'] as const;
+type Target = (typeof TARGETS)[number];
+const TARGET_LABEL: Record<Target, string> = {
+  keel: 'Keel serving',
+  mlserver: 'MLServer (LightGBM)',
+  echo: 'grpc-js echo (limit)',
+};
+const MLSERVER_PORTS = { http: 18_080, grpc: 18_081, metrics: 18_082 };
+const ECHO_PORT = 18_001;
+
+interface BenchConfig {
+  rounds: number;
+  seconds: number;
+  warmupSeconds: number;
+  concurrency: number;
+  rowShapes: number[];
+  trainingRows: number;
+  catchUpSeconds: number;
+}
+
+function positive(name: string, fallback: number): number {
+  const text = process.env[name];
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number (got "${text}")`);
+  return value;
+}
+
+function readConfig(): BenchConfig {
+  return {
+    rounds: Math.round(positive('BENCH_SERVING_ROUNDS', 3)),
+    seconds: positive('BENCH_SERVING_SECONDS', 10),
+    warmupSeconds: positive('BENCH_SERVING_WARMUP_SECONDS', 3),
+    concurrency: Math.round(positive('BENCH_SERVING_CONCURRENCY', 16)),
+    rowShapes: [1, 64],
+    trainingRows: Math.round(positive('BENCH_SERVING_TRAINING_ROWS', 5000)),
+    catchUpSeconds: positive('BENCH_SERVING_CATCHUP_SECONDS', 120),
+  };
+}
+
+function log(message: string): void {
+  process.stderr.write(`[bench:serving ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+interface Run extends GhzResult {
+  round: number;
+  target: Target;
+  rows: number;
+  rowsPerSecond: number;
+  /** The target server's CPU (its whole process tree) per answered request, ms. */
+  cpuMsPerRequest: number;
+}
+
+interface Summary {
+  target: Target;
+  rows: number;
+  requestsPerSecond: number;
+  rowsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  cpuMsPerRequest: number;
+  errors: number;
+}
+
+interface LoggingCost {
+  answeredRows: number;
+  mergedRows: number;
+  seconds: number;
+  /** CPU seconds over the whole measurement, per process. */
+  cpuSeconds: Record<'serving' | 'monitoring' | 'ferretdb' | 'kafka', number>;
+  /** Serving's CPU per answered row plus monitoring's, the database's and the broker's per row monitoring merged. */
+  cpuMsPerLoggedPrediction: number;
+}
+
+interface ServingBenchReport {
+  date: string;
+  commit: string;
+  machine: { cores: number; loadBefore: number; loadAfter: number; node: string };
+  config: BenchConfig;
+  tools: { ghz: string; mlserver: string };
+  pipelineId: string;
+  runs: Run[];
+  summary: Summary[];
+  logging: LoggingCost;
+}
+
+const median = (values: number[]) => {
+  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+
+const fixed = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : '-');
+
+function summarize(runs: readonly Run[]): Summary[] {
+  const summary: Summary[] = [];
+  for (const rows of [...new Set(runs.map((run) => run.rows))]) {
+    for (const target of TARGETS) {
+      const mine = runs.filter((run) => run.target === target && run.rows === rows);
+      if (mine.length === 0) continue;
+      summary.push({
+        target,
+        rows,
+        requestsPerSecond: median(mine.map((run) => run.rps)),
+        rowsPerSecond: median(mine.map((run) => run.rowsPerSecond)),
+        p50Ms: median(mine.map((run) => run.p50Ms)),
+        p99Ms: median(mine.map((run) => run.p99Ms)),
+        cpuMsPerRequest: median(mine.map((run) => run.cpuMsPerRequest)),
+        errors: mine.reduce((sum, run) => sum + run.errors, 0),
+      });
+    }
+  }
+  return summary;
+}
+
+function markdown(report: ServingBenchReport): string {
+  const { config, logging } = report;
+  const of = (target: Target, rows: number) => report.summary.find((s) => s.target === target && s.rows === rows);
+  const ratio = (rows: number, field: 'requestsPerSecond' | 'rowsPerSecond' | 'cpuMsPerRequest', peer: Target) => {
+    const ours = of('keel', rows)?.[field];
+    const theirs = of(peer, rows)?.[field];
+    return ours !== undefined && theirs !== undefined ? fixed(ours / theirs, 2) : '-';
+  };
+  const lines = [
+    '# Serving',
+    '',
+    `Written by \`npm run bench:serving\` on ${report.date.slice(0, 10)} (main at ${report.commit}); machine: ${report.machine.cores} cores, load average ${fixed(report.machine.loadBefore, 2)} before and ${fixed(report.machine.loadAfter, 2)} after (other work shares it). Load generator, servers and the stack share the machine.`,
+    '',
+    `- Load: ghz ${report.tools.ghz} (built from the Go module proxy), gRPC ModelInfer, closed loop at concurrency ${config.concurrency} over one connection, ${config.seconds} s per run after a ${config.warmupSeconds} s warm-up, ${config.rounds} alternating rounds (the order of the servers rotates each round); figures are medians over the rounds.`,
+    `- Keel serving: the seven services as \`npm start\` runs them, the Adult pipeline trained on ${config.trainingRows} records (its champion), typed column tensors (14 inputs, categoricals as BYTES), every prediction logged to Kafka and monitored.`,
+    `- MLServer ${report.tools.mlserver} with its LightGBM runtime (default settings): LightGBM on the same 14 Adult features (categoricals as integer codes, 100 trees), one FP64 [n, 14] tensor per request.`,
+    '- grpc-js echo: a bare OIP server that returns its inputs as outputs, the same request as Keel: the limit of Node and grpc-js here.',
+    '- CPU: user + system time of the server process and its children over each run, per answered request.',
+    '',
+    '| server | rows/request | requests/s | rows/s | p50 ms | p99 ms | server CPU ms/request | errors |',
+    '| ------ | -----------: | ---------: | -----: | -----: | -----: | --------------------: | -----: |',
+    ...report.summary.map(
+      (s) =>
+        `| ${TARGET_LABEL[s.target]} | ${s.rows} | ${fixed(s.requestsPerSecond)} | ${fixed(s.rowsPerSecond, 0)} | ${fixed(s.p50Ms, 2)} | ${fixed(s.p99Ms, 2)} | ${fixed(s.cpuMsPerRequest, 3)} | ${s.errors} |`,
+    ),
+    '',
+    `Keel against MLServer: ${ratio(1, 'requestsPerSecond', 'mlserver')}× its requests/s for single rows, ${ratio(64, 'rowsPerSecond', 'mlserver')}× its rows/s for 64-row requests. Keel's CPU per single-row request is ${ratio(1, 'cpuMsPerRequest', 'echo')}× the echo server's (64 rows: ${ratio(64, 'cpuMsPerRequest', 'echo')}×).`,
+    '',
+    `Prediction logging, whole system: over ${fixed(logging.seconds, 0)} s from the first Keel run until monitoring caught up (or ${config.catchUpSeconds} s after the last run), serving answered ${logging.answeredRows} rows and monitoring merged ${logging.mergedRows} into drift windows; CPU seconds: serving ${fixed(logging.cpuSeconds.serving)}, monitoring ${fixed(logging.cpuSeconds.monitoring)}, FerretDB ${fixed(logging.cpuSeconds.ferretdb)}, Kafka ${fixed(logging.cpuSeconds.kafka)}: **${fixed(logging.cpuMsPerLoggedPrediction, 3)} ms of CPU per logged prediction** (serving per answered row plus the rest per merged row).`,
+    '',
+  ];
+  return lines.join('\n');
+}
+
+/** Serving, monitoring, FerretDB and Kafka: the processes a logged prediction costs CPU in. */
+function systemPids(): Record<keyof LoggingCost['cpuSeconds'], number | undefined> {
+  const server = (name: string) => {
+    const definition = servers.find((s) => s.name === name)!;
+    return livePid(serverDirs(definition).pidFile, definition.marker);
+  };
+  return {
+    serving: servicePid('serving'),
+    monitoring: servicePid('monitoring'),
+    ferretdb: server('ferretdb'),
+    kafka: server('kafka'),
+  };
+}
+
+function systemCpu(pids: ReturnType<typeof systemPids>): LoggingCost['cpuSeconds'] {
+  const cpu = (pid: number | undefined) => (pid === undefined ? NaN : treeCpuSeconds(pid));
+  return {
+    serving: cpu(pids.serving),
+    monitoring: cpu(pids.monitoring),
+    ferretdb: cpu(pids.ferretdb),
+    kafka: cpu(pids.kafka),
+  };
+}
+
+async function waitUntilReady(client: InferenceClient, model: string, what: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ready = await client.modelReady({ name: model, version: '' }).catch(() => ({ ready: false }));
+    if (ready.ready) return;
+    await sleep(500);
+  }
+  throw new Error(`${what} not ready after ${timeoutMs / 1000} s`);
+}
+
+function stopChild(child: ChildProcess | undefined): void {
+  if (!child?.pid || child.exitCode !== null) return;
+  try {
+    // Its own process group: MLServer's inference workers stop with it.
+    process.kill(-child.pid, 'SIGTERM');
+  } catch {
+    child.kill('SIGTERM');
+  }
+}
+
+async function main(): Promise<void> {
+  const config = readConfig();
+  const loadBefore = loadavg()[0];
+  const workDir = join(cacheRoot, 'bench-serving');
+  mkdirSync(workDir, { recursive: true });
+  await up(servers);
+  await ensureGhz(log);
+  await ensureMlserverVenv(log);
+  const maxRows = Math.max(...config.rowShapes);
+  const mlserverModel = await prepareMlserverModel(join(workDir, 'mlserver'), MLSERVER_PORTS, maxRows);
+
+  let mlserver: ChildProcess | undefined;
+  let echo: ChildProcess | undefined;
+  const found = await ensureServices(log);
+  // Ctrl-C or SIGTERM: the servers started here stop and the services are restored before exiting.
+  const onSignal = (signal: NodeJS.Signals) => {
+    log(`${signal}: stopping`);
+    stopChild(mlserver);
+    stopChild(echo);
+    void restoreServices(found).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const pipelineId = uniquePipelineId('bench-serving');
+  const observer = new PipelineObserver(pipelineId);
+  const producer = createProducer(
+    createKafka({ clientId: 'keel-bench-serving', brokers: stackEndpoints.kafkaBrokers, logger: silentLogger }),
+  );
+  try {
+    log('starting MLServer and the echo server');
+    mlserver = startMlserver(join(workDir, 'mlserver'), join(workDir, 'mlserver.log'));
+    echo = spawn(
+      process.execPath,
+      ['-r', '@swc-node/register', join(__dirname, 'serving/echo-server.ts'), String(ECHO_PORT)],
+      {
+        cwd: repoRoot,
+        detached: true,
+        stdio: 'ignore',
+      },
+    );
+
+    const spec = pipelineSpecFixture('adult-income', { id: pipelineId });
+    await producer.connect();
+    await applySpec(JSON.stringify(spec), pipelineId);
+    const records: Record<string, Scalar>[] = fixtureRecords('adult', { count: config.trainingRows, numeric: spec });
+    await publishUpstreamRecords(producer, pipelineId, records, { source: 'bench-serving', batchSize: 1000 });
+    log(`${pipelineId}: ${records.length} records published; waiting for a champion`);
+    const champion = await waitForChampion(pipelineId, 600_000);
+    const clients = {
+      keel: new InferenceClient(endpoints.servingGrpc),
+      mlserver: new InferenceClient(`127.0.0.1:${MLSERVER_PORTS.grpc}`),
+      echo: new InferenceClient(`127.0.0.1:${ECHO_PORT}`),
+    };
+    try {
+      await waitForServing(clients.keel, pipelineId, 120_000, champion.version);
+      await waitUntilReady(clients.mlserver, mlserverModel.name, 'MLServer', 300_000);
+      await waitUntilReady(clients.echo, 'echo', 'the echo server', 60_000);
+    } finally {
+      for (const client of Object.values(clients)) client.close();
+    }
+
+    const testFrom = fixtureCsv('adult').rows.findIndex((row) => row[row.length - 1] === 'test');
+    const requestFile = (target: Target, rows: number) => join(workDir, `${target}-${rows}.bin`);
+    for (const rows of config.rowShapes) {
+      const keelInputs = columnTensors(spec, fixtureRecords('adult', { count: rows, from: testFrom, numeric: spec }));
+      const requests: Record<Target, ModelInferRequest> = {
+        keel: ModelInferRequest.fromPartial({ modelName: pipelineId, inputs: keelInputs }),
+        echo: ModelInferRequest.fromPartial({ modelName: 'echo', inputs: keelInputs }),
+        mlserver: ModelInferRequest.fromPartial({
+          modelName: mlserverModel.name,
+          inputs: [
+            {
+              name: 'input-0',
+              datatype: 'FP64',
+              shape: [rows, mlserverModel.rows[0].length],
+              contents: { fp64Contents: mlserverModel.rows.slice(0, rows).flat() },
+            },
+          ],
+        }),
+      };
+      for (const target of TARGETS) {
+        writeFileSync(requestFile(target, rows), ModelInferRequest.encode(requests[target]).finish());
+      }
+    }
+    const address: Record<Target, string> = {
+      keel: endpoints.servingGrpc,
+      mlserver: `127.0.0.1:${MLSERVER_PORTS.grpc}`,
+      echo: `127.0.0.1:${ECHO_PORT}`,
+    };
+    const pid: Record<Target, () => number | undefined> = {
+      keel: () => servicePid('serving'),
+      mlserver: () => mlserver?.pid,
+      echo: () => echo?.pid,
+    };
+
+    const pids = systemPids();
+    const systemBefore = systemCpu(pids);
+    const loggingStarted = Date.now();
+    let keelRows = 0;
+    const measure = async (target: Target, rows: number, seconds: number) => {
+      const serverPid = pid[target]();
+      if (serverPid === undefined) throw new Error(`${target} is not running`);
+      const before = treeCpuSeconds(serverPid);
+      const result = await runGhz({
+        target: address[target],
+        requestFile: requestFile(target, rows),
+        concurrency: config.concurrency,
+        seconds,
+      });
+      const cpu = treeCpuSeconds(serverPid) - before;
+      const ok = result.count - result.errors;
+      if (target === 'keel') keelRows += ok * rows;
+      return { result, cpuMsPerRequest: (cpu * 1000) / Math.max(1, ok) };
+    };
+
+    for (const rows of config.rowShapes) {
+      for (const target of TARGETS) await measure(target, rows, config.warmupSeconds);
+    }
+    const runs: Run[] = [];
+    for (let round = 1; round <= config.rounds; round++) {
+      const order = TARGETS.map((_, i) => TARGETS[(i + round - 1) % TARGETS.length]);
+      for (const rows of config.rowShapes) {
+        for (const target of order) {
+          const { result, cpuMsPerRequest } = await measure(target, rows, config.seconds);
+          runs.push({ round, target, rows, ...result, rowsPerSecond: result.rps * rows, cpuMsPerRequest });
+          log(
+            `round ${round}, ${rows} rows, ${target}: ${fixed(result.rps)} req/s, p50 ${fixed(result.p50Ms, 2)} ms, p99 ${fixed(result.p99Ms, 2)} ms, ${fixed(cpuMsPerRequest, 3)} CPU ms/req` +
+              (result.errors > 0 ? `, ${result.errors} errors (${result.firstError})` : ''),
+          );
+        }
+      }
+    }
+
+    log(`waiting up to ${config.catchUpSeconds} s for monitoring to merge the ${keelRows} answered rows`);
+    const catchUpDeadline = Date.now() + config.catchUpSeconds * 1000;
+    let merged = 0;
+    while (Date.now() < catchUpDeadline) {
+      merged = await observer.windowRows().catch(() => merged);
+      if (merged >= keelRows) break;
+      await sleep(2_000);
+    }
+    const systemAfter = systemCpu(pids);
+    const cpuSeconds = Object.fromEntries(
+      Object.entries(systemAfter).map(([name, value]) => [
+        name,
+        value - systemBefore[name as keyof typeof systemBefore],
+      ]),
+    ) as LoggingCost['cpuSeconds'];
+    const downstream = cpuSeconds.monitoring + cpuSeconds.ferretdb + cpuSeconds.kafka;
+    const logging: LoggingCost = {
+      answeredRows: keelRows,
+      mergedRows: merged,
+      seconds: (Date.now() - loggingStarted) / 1000,
+      cpuSeconds,
+      cpuMsPerLoggedPrediction: (cpuSeconds.serving * 1000) / keelRows + (downstream * 1000) / Math.max(1, merged),
+    };
+
+    const report: ServingBenchReport = {
+      date: new Date().toISOString(),
+      commit: execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim(),
+      machine: { cores: cpus().length, loadBefore, loadAfter: loadavg()[0], node: process.version },
+      config,
+      tools: { ghz: GHZ_VERSION, mlserver: '1.7.1' },
+      pipelineId,
+      runs,
+      summary: summarize(runs),
+      logging,
+    };
+    writeFileSync(join(repoRoot, 'docs/benchmarks/serving.json'), `${JSON.stringify(report, null, 2)}\n`);
+    writeFileSync(join(repoRoot, 'docs/benchmarks/serving.md'), markdown(report));
+    process.stdout.write(markdown(report));
+  } finally {
+    stopChild(mlserver);
+    stopChild(echo);
+    await producer.disconnect().catch(() => undefined);
+    await observer.close();
+    await restoreServices(found);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`bench:serving failed: ${(error as Error).stack ?? String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,103 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { cacheRoot, repoRoot } from '../../stack/paths';
+
+const run = promisify(execFile);
+
+/** ghz, the gRPC load generator, built from the Go module proxy and cached like the stack's servers. */
+export const GHZ_VERSION = 'v0.120.0';
+const GHZ_DIR = join(cacheRoot, `ghz-${GHZ_VERSION}`);
+export const GHZ = join(GHZ_DIR, 'ghz');
+
+/** Builds ghz once per version (`go install` into a partial directory, renamed when complete); returns its path. */
+export async function ensureGhz(log: (line: string) => void): Promise<string> {
+  if (existsSync(GHZ)) return GHZ;
+  log(`building ghz ${GHZ_VERSION} from the Go module proxy (one-off)`);
+  const partial = `${GHZ_DIR}.partial`;
+  mkdirSync(partial, { recursive: true });
+  await run('go', ['install', `github.com/bojand/ghz/cmd/ghz@${GHZ_VERSION}`], {
+    env: { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-trimpath', GOBIN: partial },
+    timeout: 30 * 60_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  rmSync(GHZ_DIR, { recursive: true, force: true });
+  renameSync(partial, GHZ_DIR);
+  return GHZ;
+}
+
+/** What one ghz run measured. */
+export interface GhzResult {
+  count: number;
+  /** Requests per second over the run. */
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Calls that did not end OK. */
+  errors: number;
+  /** The first error, if any. */
+  firstError?: string;
+}
+
+interface GhzJson {
+  count: number;
+  rps: number;
+  latencyDistribution: { percentage: number; latency: number }[] | null;
+  statusCodeDistribution: Record<string, number> | null;
+  errorDistribution: Record<string, number> | null;
+}
+
+/**
+ * One closed-loop ghz run of ModelInfer at `concurrency` for `seconds`, sending the serialized request in
+ * `requestFile` (a ModelInferRequest, protobuf binary).
+ */
+export async function runGhz(options: {
+  target: string;
+  requestFile: string;
+  concurrency: number;
+  seconds: number;
+  connections?: number;
+}): Promise<GhzResult> {
+  const args = [
+    '--insecure',
+    '--proto',
+    join(repoRoot, 'proto/inference/grpc_predict_v2.proto'),
+    '--import-paths',
+    join(repoRoot, 'proto'),
+    '--call',
+    'inference.GRPCInferenceService.ModelInfer',
+    '--binary-file',
+    options.requestFile,
+    '--concurrency',
+    String(options.concurrency),
+    '--connections',
+    String(options.connections ?? 1),
+    '--duration',
+    `${options.seconds}s`,
+    '--format',
+    'json',
+    options.target,
+  ];
+  const { stdout } = await run(GHZ, args, { maxBuffer: 64 * 1024 * 1024, timeout: (options.seconds + 120) * 1000 });
+  const json = JSON.parse(stdout) as GhzJson;
+  const latency = (percentage: number) =>
+    (json.latencyDistribution?.find((entry) => entry.percentage === percentage)?.latency ?? NaN) / 1e6;
+  const ok = json.statusCodeDistribution?.OK ?? 0;
+  // ghz ends a timed run by closing its connection under the calls still in flight: those are not the server's errors.
+  const cutAtEnd = Object.entries(json.errorDistribution ?? {})
+    .filter(([message]) => /closed network connection|context canceled|transport is closing/.test(message))
+    .reduce((sum, [, n]) => sum + n, 0);
+  const errors = Object.entries(json.errorDistribution ?? {}).filter(
+    ([message]) => !/closed network connection|context canceled|transport is closing/.test(message),
+  );
+  const counted = json.count - Math.min(cutAtEnd, options.concurrency);
+  return {
+    count: counted,
+    rps: (json.rps * ok) / Math.max(1, json.count),
+    p50Ms: latency(50),
+    p99Ms: latency(99),
+    errors: counted - ok,
+    ...(errors.length > 0 ? { firstError: errors[0][0] } : {}),
+  };
+}
