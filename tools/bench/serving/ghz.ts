@@ -86,10 +86,13 @@ export async function runGhz(options: {
   const ok = json.statusCodeDistribution?.OK ?? 0;
   // ghz ends a timed run by closing its connection under the calls still in flight: those are not the server's errors.
   const cutAtEnd = Object.entries(json.errorDistribution ?? {})
-    .filter(([message]) => /closed network connection|context canceled|transport is closing/.test(message))
+    .filter(([message]) =>
+      /closed network connection|context canceled|transport is closing|client connection is closing/.test(message),
+    )
     .reduce((sum, [, n]) => sum + n, 0);
   const errors = Object.entries(json.errorDistribution ?? {}).filter(
-    ([message]) => !/closed network connection|context canceled|transport is closing/.test(message),
+    ([message]) =>
+      !/closed network connection|context canceled|transport is closing|client connection is closing/.test(message),
   );
   const counted = json.count - Math.min(cutAtEnd, options.concurrency);
   return {
