@@ -6,10 +6,9 @@ import { type NewestPending } from './quiet-period';
 
 /**
  * One data event's good records waiting for a dataset version (collection `staged_records`), without the records
- * themselves: those are in `staged_record_payloads` under the same `_id`. This store answers an `_id` lookup by
- * scanning the collection (docs/design/repositories.md), so the collection every pending lookup reads holds small
- * documents, and the payloads are read once, at the cut. A batch is deleted once its version is durable, so both
- * collections only ever hold pending batches.
+ * themselves: those are in `staged_record_payloads` under the same `_id`. The documents that the pending scans
+ * (start-up, rescans) and the per-tick reads go through stay small, and each payload is read once, at the cut. A
+ * batch is deleted once its version is durable, so both collections only ever hold pending batches.
  */
 export interface StagedBatch {
   /** The CloudEvent id: a redelivered event is the same document. */
@@ -97,8 +96,9 @@ const DUPLICATE_KEY = 11000;
 const isDuplicateKey = (error: unknown) => (error as { code?: unknown }).code === DUPLICATE_KEY;
 
 /**
- * Staged record batches in MongoDB. Every per-event write is an insert (a new `_id` is checked by the unique index,
- * where a lookup of an absent `_id` would scan the collection), and every per-cut read is by `_id`.
+ * Staged record batches in MongoDB. Every per-event write is an insert (the unique `_id` index says whether the
+ * event was staged before, in the same round trip; upstream FerretDB's SQLite backend scans for an `_id` lookup, see
+ * docs/design/repositories.md), and every per-cut read is by `_id`.
  */
 @Injectable()
 export class StagingRepository {
