@@ -442,8 +442,10 @@ class ChaosRun {
     const until = Date.now();
     await this.traffic.stop();
     const answered = this.traffic.answeredRows();
-    // Predictions reach monitoring through Kafka; the windows have caught up when they hold every answered row.
-    await settleOn(() => this.observer.windowRows(), answered, this.interruption.signal);
+    // Predictions reach monitoring through Kafka; the windows have caught up when they hold every answered row but
+    // those that may wait in a window still open (at most windowRows - 1 per model version).
+    const openWindowRows = (this.spec.monitoring.windowRows - 1) * (await this.modelVersionCount());
+    await settleOn(() => this.observer.windowRows(), answered - openWindowRows, this.interruption.signal);
     if (countLogs) await settleOn(() => this.observer.predictionsLogged(), answered, this.interruption.signal);
     let effects: PipelineEffects | undefined;
     try {
@@ -458,7 +460,7 @@ class ChaosRun {
     const codes: Record<string, number> = {};
     for (const failure of failures) codes[failure.code!] = (codes[failure.code!] ?? 0) + 1;
     const account = effects
-      ? accountEffects(effects, this.published, answered, this.traffic.uncertainRows())
+      ? accountEffects(effects, this.published, answered, this.traffic.uncertainRows(), openWindowRows)
       : this.previous;
     const result = {
       completed: effects !== undefined,
@@ -475,6 +477,12 @@ class ChaosRun {
   }
 
   /** Every effect, read back; a read that fails (a slow scan, a server still catching up) is tried three times. */
+  /** Model versions registered for the run's pipeline so far (each may have a window open); 1 while unknown. */
+  private async modelVersionCount(): Promise<number> {
+    const versions = await this.observer.versions().catch(() => []);
+    return Math.max(1, versions.length);
+  }
+
   private async readEffects(notes: string[], countLogs: boolean): Promise<PipelineEffects | undefined> {
     let lastError: unknown;
     for (let attempt = 0; attempt < 3; attempt++) {

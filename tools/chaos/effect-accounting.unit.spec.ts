@@ -124,4 +124,11 @@ describe('added', () => {
       'training runs': 1,
     });
   });
+  it('allows answered rows that wait in still-open windows, up to the allowance', () => {
+    const effects = wholeRun();
+    effects.windows = effects.windows.slice(0, 1);
+    const open = 240 - effects.windows[0].rowCount;
+    expect(accountEffects(effects, [], 240, 0, open).lost).toEqual({});
+    expect(accountEffects(effects, [], 240, 0, open - 5).lost).toEqual({ 'drift window rows': 5 });
+  });
 });
