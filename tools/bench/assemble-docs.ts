@@ -1,13 +1,14 @@
 /**
  * Writes docs/benchmarks.md from the latest tables of each benchmark (docs/benchmarks/models.md, drift.md, soak.md,
- * event-loop.md, serving.md), so the one page people read always shows the figures the scripts last printed. Run by
- * `npm run bench:ml`, `npm run soak`, `npm run bench:event-loop` and `npm run bench:serving`.
+ * event-loop.md, serving.md, monitoring.md), so the one page people read always shows the figures the scripts last
+ * printed. Run by `npm run bench:ml`, `npm run soak`, `npm run bench:event-loop`, `npm run bench:serving` and
+ * `npm run bench:monitoring`.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../stack/paths';
 
-const parts = ['models.md', 'drift.md', 'soak.md', 'event-loop.md', 'serving.md']
+const parts = ['models.md', 'drift.md', 'soak.md', 'event-loop.md', 'serving.md', 'monitoring.md']
   .map((file) => join(repoRoot, 'docs', 'benchmarks', file))
   .filter((path) => existsSync(path))
   // Each part's own title becomes a section of this page.
@@ -23,8 +24,10 @@ writeFileSync(
     '# Benchmarks',
     '',
     'Written by `npm run bench:ml` (`bench:models`, then `bench:drift`), `npm run soak`, ' +
-      '`npm run bench:event-loop` and `npm run bench:serving`. Figures as JSON: `docs/benchmarks/ml.json` (one record per model and dataset), ' +
-      '`docs/benchmarks/drift.json`, `docs/benchmarks/soak.json`, `docs/benchmarks/event-loop.json` and `docs/benchmarks/serving.json`. Peers run from Python venvs under `~/.cache/keel`; no test asserts a time.',
+      '`npm run bench:event-loop`, `npm run bench:serving` and `npm run bench:monitoring`. Figures as JSON: ' +
+      '`docs/benchmarks/ml.json` (one record per model and dataset), `docs/benchmarks/drift.json`, ' +
+      '`docs/benchmarks/soak.json`, `docs/benchmarks/event-loop.json`, `docs/benchmarks/serving.json` and ' +
+      '`docs/benchmarks/monitoring.json`. Peers run from Python venvs under `~/.cache/keel`; no test asserts a time.',
     '',
     ...parts,
   ].join('\n'),

@@ -7,7 +7,15 @@ export const monitoringEnvSchema = serviceEnvSchema({ httpPort: 3007 }).extend({
   ...workerEnvShape,
   /** The registry's gRPC address, asked for the package of a model version (its drift reference). */
   REGISTRY_GRPC_URL: z.string().min(1).default('127.0.0.1:50051'),
-  /** Prediction logs older than this (by when they were logged) are deleted by the retention sweep. */
+  /**
+   * How often the prediction stream checkpoints each partition it owns (its state, the consumed offset and the
+   * archive of the rows since the last one): one document write per partition and interval, whatever the rows. A
+   * crash replays at most this much of the log.
+   */
+  PREDICTION_CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(100).max(600_000).default(1_000),
+  /** Readiness fails while the prediction-log records not yet applied (all owned partitions) exceed this. */
+  PREDICTION_LAG_READY_MAX_RECORDS: z.coerce.number().int().positive().default(10_000),
+  /** Archived predictions (and prediction logs of earlier releases) older than this are deleted by the retention sweep. */
   PREDICTION_LOG_RETENTION_HOURS: z.coerce
     .number()
     .positive()

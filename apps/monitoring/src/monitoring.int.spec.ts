@@ -3,6 +3,7 @@ import {
   type EventData,
   LabelReceivedV1,
   PredictionLoggedV1,
+  PredictionLoggedV2,
   type PipelineId,
   type PipelineSpecV1,
   type Scalar,
@@ -23,12 +24,12 @@ import {
 } from '@keel/testing';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PredictionArchive } from './archive/prediction-archive';
 import { DriftWindowRepository, windowId } from './drift/drift-window.repository';
 import { LabelLogRepository } from './labels/label-log.repository';
-import { PredictionsService } from './predictions/predictions.service';
 import { RetentionService } from './retention/retention.service';
 import { PredictionLogRepository } from './predictions/prediction-log.repository';
-import { adultPackage, servedInputs, startMonitoringUnderTest } from './test-support/monitoring-under-test';
+import { adultBatch, adultPackage, servedInputs, startMonitoringUnderTest } from './test-support/monitoring-under-test';
 
 const MODEL_NAME = 'adult-income-model';
 
@@ -85,23 +86,19 @@ describe('monitoring against the real stack', () => {
     await service?.close();
   });
 
-  /** Publishes rows as predictions.logged events of 50 predictions each; prediction ids are `<pipeline>-<prefix>-<row index>`. */
-  async function logPredictions(rows: Row[], prefix: string): Promise<void> {
+  /**
+   * Publishes rows as v2 prediction-log batches of 50 rows each, batch ids `<pipeline>-<prefix>-<start>`; prediction
+   * ids are `<pipeline>-<prefix>-<start>-<i>`.
+   */
+  async function logPredictions(rows: Row[], prefix: string, modelVersion = 1): Promise<void> {
     for (let start = 0; start < rows.length; start += 50) {
-      const batch = rows.slice(start, start + 50);
-      const data: EventData<typeof PredictionLoggedV1> = {
-        pipelineId: spec.id as PipelineId,
-        requestId: `${prefix}-req-${start}`,
+      const batch = adultBatch(rows.slice(start, start + 50), {
+        pipelineId: spec.id,
         modelName: MODEL_NAME,
-        modelVersion: 1,
-        servedAt: new Date().toISOString(),
-        predictions: batch.map((row, i) => ({
-          predictionId: `${spec.id}-${prefix}-${start + i}`,
-          inputs: servedInputs(row),
-          outputs: { probability: 0.2, label: '<=50K' },
-        })),
-      };
-      await infra.publisher.publish(PredictionLoggedV1, data);
+        modelVersion,
+        batchId: `${spec.id}-${prefix}-${start}`,
+      });
+      await infra.publisher.publish(PredictionLoggedV2, batch);
     }
   }
 
@@ -132,9 +129,10 @@ describe('monitoring against the real stack', () => {
     expect(first).toMatchObject({ windowIndex: 0, rowCount: 200, drifted: false });
     expect(first.features).toHaveLength(spec.features.length);
     for (const feature of first.features) expect(feature.psi).toBeLessThan(0.2);
-    expect(await predictionCount()).toBe(200);
+    // (the count is as of the latest checkpoint, at most one checkpoint interval behind the windows)
+    await eventually('200 predictions counted', async () => ((await predictionCount()) === 200 ? true : undefined));
 
-    // when a redelivered batch arrives under a new event id, it is not logged or counted again
+    // when a redelivered batch (same batch id) arrives under a new event id, it is not logged or counted again
     await logPredictions(adultRows(50, 1_000), 'in');
     // and 200 rows with age + 30 follow
     const shifted = adultRows(200, 2_000).map((row) => ({ ...row, age: Number(row.age) + 30 }));
@@ -163,7 +161,7 @@ describe('monitoring against the real stack', () => {
       [1, true],
       [0, false],
     ]);
-    expect(await predictionCount()).toBe(400);
+    await eventually('400 predictions counted', async () => ((await predictionCount()) === 400 ? true : undefined));
     expect(eventsOn(DriftDetectedV1.topic)).toHaveLength(1);
 
     // and /metrics exposes the PSI of the latest window
@@ -186,71 +184,68 @@ describe('monitoring against the real stack', () => {
     expect(await labels.countDocuments({ predictionId })).toBe(1);
   });
 
-  it('counts every row once when two replicas handle the same events at once', async () => {
-    // given a second replica, and events of model version 2 each handled by both at the same moment (as when a
-    // partition is handed over mid-event), while each replica also handles the other events concurrently
-    const replica = await startReplica();
-    try {
-      const events = Array.from({ length: 8 }, (_, e) => ({
-        id: `${spec.id}-race-${e}`,
-        data: {
-          pipelineId: spec.id as PipelineId,
-          requestId: `race-${e}`,
-          modelName: MODEL_NAME,
-          modelVersion: 2,
-          servedAt: new Date().toISOString(),
-          predictions: adultRows(25, 4_000 + 25 * e).map((row, i) => ({
-            predictionId: `${spec.id}-race-${e}-${i}`,
-            inputs: servedInputs(row),
-            outputs: { probability: 0.2, label: '<=50K' },
-          })),
-        } satisfies EventData<typeof PredictionLoggedV1>,
-      }));
-      await Promise.all(
-        [service, replica].map((instance) =>
-          Promise.all(events.map(({ id, data }) => instance.app.get(PredictionsService).log(id, data))),
-        ),
-      );
-      // then the 200 rows fill window 0 exactly once, each event merged once, and nothing spills into window 1
-      const windows = service.app.get(DriftWindowRepository);
-      const window = await windows.get(windowId(spec.id, 2, 0));
-      expect(window).toMatchObject({ rowCount: 200, status: 'evaluated' });
-      expect(new Set(window!.appliedEventIds).size).toBe(8);
-      expect(window!.appliedEventIds).toHaveLength(8);
-      expect(await windows.get(windowId(spec.id, 2, 1))).toBeNull();
-      expect(
-        await infra.mongo.collection('prediction_logs').countDocuments({ pipelineId: spec.id, modelVersion: 2 }),
-      ).toBe(200);
-    } finally {
-      await replica.close();
-    }
+  it('drains v1 prediction logs through the stream, a redelivered v1 event counted once', async () => {
+    // given 8 v1 events of 25 rows for model version 2, each delivered twice under its event id
+    const events = Array.from({ length: 8 }, (_, e) => ({
+      id: `${spec.id}-v1-${e}`,
+      data: {
+        pipelineId: spec.id as PipelineId,
+        requestId: `v1-${e}`,
+        modelName: MODEL_NAME,
+        modelVersion: 2,
+        servedAt: new Date().toISOString(),
+        predictions: adultRows(25, 4_000 + 25 * e).map((row, i) => ({
+          predictionId: `${spec.id}-v1-${e}-${i}`,
+          inputs: servedInputs(row),
+          outputs: { probability: 0.2, label: '<=50K' },
+        })),
+      } satisfies EventData<typeof PredictionLoggedV1>,
+    }));
+    for (const { id, data } of [...events, ...events]) await infra.publisher.publish(PredictionLoggedV1, data, { id });
+
+    // then the 200 rows fill window 0 of version 2 exactly once, and nothing spills into window 1
+    const windows = service.app.get(DriftWindowRepository);
+    const window = await eventually(
+      'window 0 of version 2',
+      async () => (await windows.get(windowId(spec.id, 2, 0))) ?? undefined,
+    );
+    expect(window).toMatchObject({ rowCount: 200, status: 'evaluated', modelVersion: 2 });
+    expect(window.outputs?.find((output) => output.name === 'probability')).toMatchObject({ count: 200, mean: 0.2 });
+    await eventually('all 600 rows counted', async () => ((await predictionCount()) === 600 ? true : undefined));
+    expect(await windows.get(windowId(spec.id, 2, 1))).toBeNull();
   });
 
-  it('keys prediction logs and labels by pipeline: two pipelines sharing a prediction id keep one each', async () => {
+  it('archives served predictions by pipeline: two pipelines sharing a prediction id keep one each, found by id', async () => {
     const other = pipelineSpecFixture('adult-income', { id: uniquePipelineId('mon-other') });
     await infra.pipelines.apply(other);
     const predictionId = `shared-${Date.now()}`;
-    for (const pipelineId of [spec.id, other.id]) {
-      await infra.publisher.publish(PredictionLoggedV1, {
-        pipelineId: pipelineId as PipelineId,
-        requestId: 'shared-request',
+    const [row] = adultRows(1, 3_000);
+    for (const [i, pipelineId] of [spec.id, other.id].entries()) {
+      const batch = adultBatch([{ ...row, age: 30 + i }], {
+        pipelineId,
         modelName: MODEL_NAME,
         modelVersion: 1,
-        servedAt: new Date().toISOString(),
-        predictions: [{ predictionId, inputs: servedInputs(adultRows(1, 3_000)[0]), outputs: { probability: 0.1 } }],
+        batchId: `${pipelineId}-shared`,
       });
+      await infra.publisher.publish(PredictionLoggedV2, { ...batch, predictionIds: [predictionId] });
       await infra.publisher.publish(LabelReceivedV1, {
         pipelineId: pipelineId as PipelineId,
         labels: [{ predictionId, label: pipelineId, observedAt: '2026-11-26T00:00:00Z' }],
       });
     }
-    const logs = infra.mongo.collection('prediction_logs');
+    const archive = service.app.get(PredictionArchive);
     const labels = infra.mongo.collection('label_logs');
-    await eventually('both logs and both labels', async () =>
-      (await logs.countDocuments({ predictionId })) === 2 && (await labels.countDocuments({ predictionId })) === 2
-        ? true
-        : undefined,
-    );
+    const found = await eventually('both archived predictions and both labels', async () => {
+      const rows = await Promise.all([spec.id, other.id].map((id) => archive.find(id, [predictionId])));
+      return rows.every((r) => r.length === 1) && (await labels.countDocuments({ predictionId })) === 2
+        ? rows.flat()
+        : undefined;
+    });
+    expect(found.map((p) => [p.pipelineId, p.predictionId, p.modelVersion, p.inputs.age])).toEqual([
+      [spec.id, predictionId, 1, 30],
+      [other.id, predictionId, 1, 31],
+    ]);
+    expect(found[0].outputs).toMatchObject({ probability: 0, label: '>50K' });
     expect((await labels.find({ predictionId }).toArray()).map((label) => label.label).sort()).toEqual(
       [spec.id, other.id].sort(),
     );
@@ -318,16 +313,14 @@ describe('monitoring against the real stack', () => {
     });
     const windows = service.app.get(DriftWindowRepository);
     const closed = windowId(spec.id, 9, 0);
-    await windows.create({
+    await windows.saveClosed({
       _id: closed,
       pipelineId: spec.id,
       modelVersion: 9,
       windowIndex: 0,
       status: 'failed',
       rowCount: 0,
-      appliedEventIds: [],
       windowEnd: longAgo,
-      rev: 0,
     });
     const keptLogs = await logs.countDocuments({ pipelineId: spec.id, loggedAt: { $gt: longAgo } });
 

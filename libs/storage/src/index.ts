@@ -15,4 +15,6 @@ export const BUCKETS = {
   reports: 'keel-reports',
   features: 'keel-features',
   models: 'keel-models',
+  /** Monitoring's checkpoints and its archive of served predictions (Parquet, for the label join). */
+  monitoring: 'keel-monitoring',
 } as const;

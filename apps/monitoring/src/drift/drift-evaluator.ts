@@ -177,13 +177,13 @@ export function poolRareCategories(
 }
 
 /** Numbers and numeric strings count; null, '', booleans and non-finite values are missing. */
-function toNumber(value: Scalar | undefined): number | null {
+export function toNumber(value: Scalar | undefined): number | null {
   if (value === null || value === undefined || value === '' || typeof value === 'boolean') return null;
   const number = typeof value === 'number' ? value : Number(value);
   return Number.isFinite(number) ? number : null;
 }
 
 /** Categories are compared as strings, as the reference was built; null and '' are missing. */
-function toCategory(value: Scalar | undefined): string | null {
+export function toCategory(value: Scalar | undefined): string | null {
   return value === null || value === undefined || value === '' ? null : String(value);
 }

@@ -11,9 +11,9 @@ import { PackageCache } from './package-cache';
 import { WindowCounterRepository } from './window-counter.repository';
 
 /**
- * Drift windows: per-version counters that number logged rows into windows, window summaries, evaluation against
- * the model package's reference, reports, drift and retraining events. Fed by the prediction log (DriftService);
- * imports nothing of it.
+ * Drift windows once closed: evaluation against the model package's reference, reports, drift and retraining events
+ * (DriftService), and what the stream needs of a version (its package, the counters of earlier releases). Fed by the
+ * prediction stream; imports nothing of it.
  */
 @Module({
   imports: [RegistryClientModule.forRoot(), WorkersModule],
@@ -27,6 +27,6 @@ import { WindowCounterRepository } from './window-counter.repository';
     DriftMetrics,
     PackageCache,
   ],
-  exports: [DriftService, DriftWindowRepository],
+  exports: [DriftService, DriftWindowRepository, PackageCache, WindowCounterRepository],
 })
 export class DriftModule {}

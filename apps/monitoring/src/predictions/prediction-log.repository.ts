@@ -45,14 +45,10 @@ predictionLogSchema.index({ loggedAt: 1 });
 /** The unique index on the prediction id alone, which refused the same prediction id in a second pipeline. */
 const PIPELINE_BLIND_UNIQUE_INDEX = 'predictionId_1';
 
-/** The write errors of an unordered insert that failed, as the driver reports them (one or several). */
-function writeErrorsOf(error: unknown): { code?: number; index: number }[] {
-  const writeErrors = (error as { writeErrors?: unknown }).writeErrors;
-  if (Array.isArray(writeErrors)) return writeErrors as { code?: number; index: number }[];
-  return writeErrors ? [writeErrors as { code?: number; index: number }] : [];
-}
-
-/** The durable prediction log (`prediction_logs`); per-event writes and reads are by `_id` alone. */
+/**
+ * The per-prediction log (`prediction_logs`) of earlier releases, which wrote one document per served row: no longer
+ * written (served predictions are archived in bulk, see PredictionArchive); kept for retention and key migration.
+ */
 @Injectable()
 export class PredictionLogRepository implements OnModuleInit {
   private readonly logs: Model<PredictionLogDocument>;
@@ -105,38 +101,5 @@ export class PredictionLogRepository implements OnModuleInit {
   /** Removes logs written before `cutoff` (the retention sweep); returns how many. */
   async deleteLoggedBefore(cutoff: Date): Promise<number> {
     return (await this.logs.deleteMany({ loggedAt: { $lt: cutoff } })).deletedCount;
-  }
-
-  /**
-   * Inserts the predictions (one unordered insert) and returns the indexes of those this event logs: the ones
-   * inserted now, plus those an earlier attempt of the same event inserted (a retry after a crash). A prediction id
-   * another event logged is a duplicate. No read before the write: duplicates are rare, and only they are looked up,
-   * by `_id`.
-   */
-  async insertNew(documents: readonly PredictionLogDocument[]): Promise<number[]> {
-    if (documents.length === 0) return [];
-    const duplicates = new Set<number>();
-    try {
-      // The driver's typing wants ObjectId ids; ours are the prediction ids.
-      await this.logs.collection.insertMany(documents.map((doc) => ({ ...doc })) as never[], { ordered: false });
-    } catch (error) {
-      const errors = writeErrorsOf(error);
-      if (errors.length === 0 || errors.some((e) => e.code !== DUPLICATE_KEY)) throw error;
-      for (const e of errors) duplicates.add(e.index);
-    }
-    const owned: number[] = [];
-    for (let i = 0; i < documents.length; i++) {
-      if (!duplicates.has(i)) owned.push(i);
-      else {
-        const stored = await this.logs.findById(documents[i]._id, { eventId: 1 }).lean();
-        if (stored?.eventId === documents[i].eventId) owned.push(i);
-      }
-    }
-    return owned;
-  }
-
-  /** Predictions logged for a pipeline (an HTTP count: a scan is fine here). */
-  async countFor(pipelineId: string): Promise<number> {
-    return this.logs.countDocuments({ pipelineId });
   }
 }

@@ -1,15 +1,14 @@
 import { Module } from '@nestjs/common';
-import { DriftModule } from '../drift/drift.module';
+import { StreamModule } from '../stream/stream.module';
 import { PredictionLogRepository } from './prediction-log.repository';
-import { PredictionsConsumer } from './predictions.consumer';
+import { PredictionsV1Relay } from './predictions-v1.relay';
 import { PredictionsController } from './predictions.controller';
-import { PredictionsService } from './predictions.service';
 
-/** The prediction log: consumes predictions.logged, logs each prediction once, hands new rows on to drift. */
+/** The prediction log's edges: v1 logs relayed into the v2 stream, the predictions count, the log of earlier releases. */
 @Module({
-  imports: [DriftModule],
+  imports: [StreamModule],
   controllers: [PredictionsController],
-  providers: [PredictionLogRepository, PredictionsService, PredictionsConsumer],
-  exports: [PredictionLogRepository],
+  providers: [PredictionLogRepository, PredictionsV1Relay],
+  exports: [PredictionLogRepository, StreamModule],
 })
 export class PredictionsModule {}

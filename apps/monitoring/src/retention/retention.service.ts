@@ -10,6 +10,7 @@ import {
 import { type Logger } from 'pino';
 import { type MonitoringConfig } from '../config';
 import { DriftWindowRepository } from '../drift/drift-window.repository';
+import { PredictionArchive } from '../archive/prediction-archive';
 import { COUNTER_REVISIONS } from '../drift/window-counter.repository';
 import { LabelLogRepository } from '../labels/label-log.repository';
 import { PredictionLogRepository } from '../predictions/prediction-log.repository';
@@ -24,6 +25,8 @@ const PIPELINE_SCOPED_KEYS = 'pipeline-scoped-prediction-keys';
 
 /** What one sweep deleted. */
 export interface SweepOutcome {
+  /** Objects of the prediction archive (Parquet files and their id filters). */
+  archivedObjects: number;
   predictionLogs: number;
   labels: number;
   driftWindows: number;
@@ -31,8 +34,8 @@ export interface SweepOutcome {
 
 /**
  * Retention (the store has no TTL indexes: docs/design/repositories.md): every RETENTION_SWEEP_INTERVAL_MS, the
- * replica that holds the retention lease deletes prediction logs, labels and closed drift windows older than their
- * configured ages, and the superseded revisions of counters and windows. After start-up it first moves logs and
+ * replica that holds the retention lease deletes the days of the prediction archive, prediction logs of earlier
+ * releases, labels and closed drift windows older than their configured ages, and the superseded revisions of counters and windows. After start-up it first moves logs and
  * labels stored under older keys to the pipeline-scoped ones, in the background.
  */
 @Injectable()
@@ -46,6 +49,7 @@ export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy
   constructor(
     private readonly infra: Infrastructure,
     private readonly predictionLogs: PredictionLogRepository,
+    private readonly archive: PredictionArchive,
     private readonly labels: LabelLogRepository,
     private readonly windows: DriftWindowRepository,
     @Inject(SERVICE_CONFIG) private readonly config: MonitoringConfig,
@@ -75,6 +79,7 @@ export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy
     const before = (hours: number) => new Date(now.getTime() - hours * HOUR_MS);
     const windowCutoff = before(this.config.DRIFT_WINDOW_RETENTION_HOURS);
     const outcome = {
+      archivedObjects: await this.archive.deleteBefore(before(this.config.PREDICTION_LOG_RETENTION_HOURS)),
       predictionLogs: await this.predictionLogs.deleteLoggedBefore(before(this.config.PREDICTION_LOG_RETENTION_HOURS)),
       labels: await this.labels.deleteReceivedBefore(before(this.config.LABEL_LOG_RETENTION_HOURS)),
       driftWindows: await this.windows.deleteClosedBefore(windowCutoff),

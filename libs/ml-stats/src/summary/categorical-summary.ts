@@ -33,6 +33,13 @@ export class CategoricalSummary {
     this.n += count;
   }
 
+  /** Counts `count` missing values at once (a column absent from a batch). */
+  addMissing(count: number): void {
+    if (!Number.isInteger(count) || count < 0)
+      throw new StatsInputError('invalid-argument', `count must be a non-negative integer, got ${count}`);
+    this.nMissing += count;
+  }
+
   addAll(values: ArrayLike<string | null>): this {
     for (let i = 0; i < values.length; i++) this.add(values[i]);
     return this;

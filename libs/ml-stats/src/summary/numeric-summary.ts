@@ -92,6 +92,13 @@ export class NumericSummary {
     this.sketchState.update(value);
   }
 
+  /** Counts `count` missing values at once (a column absent from a batch). */
+  addMissing(count: number): void {
+    if (!Number.isInteger(count) || count < 0)
+      throw new StatsInputError('invalid-argument', `count must be a non-negative integer, got ${count}`);
+    this.nMissing += count;
+  }
+
   /** Adds many values. */
   addAll(values: ArrayLike<number | null>): this {
     for (let i = 0; i < values.length; i++) this.add(values[i]);

@@ -1,0 +1,297 @@
+/**
+ * Monitoring alone, replaying a recorded prediction log: v2 prediction-log events (Adult rows as serving logs them,
+ * BENCH_ROWS_PER_EVENT rows per event, the second half with age + 30 so windows drift) are published to
+ * mlops.predictions.logged.v2 first; then a monitoring instance (in this process, its own consumer group placed at
+ * the start of the recording, its own database) works the backlog off. Timed from its start to the moment its latest
+ * checkpoints count every row, with every window reported. Reports rows/s, the CPU of the monitoring process (all its
+ * threads) per 1,000 rows, the CPU the stack's servers spent meanwhile, and the database writes (insert, update,
+ * delete commands seen by the driver) and object writes per 1,000 rows. One scenario per window size
+ * (BENCH_WINDOW_ROWS, comma-separated). Writes docs/benchmarks/monitoring.json and docs/benchmarks/monitoring.md.
+ *
+ *   npm run bench:monitoring                                   # 500,000 rows; windows of 200 and 10,000 rows
+ *   BENCH_ROWS=100000 BENCH_WINDOW_ROWS=5000 npm run bench:monitoring
+ */
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { encodeCloudEventHeaders, PredictionLoggedV2, type Scalar } from '@keel/contracts';
+import { createProducer, ensureTopics } from '@keel/messaging';
+import { serializePackage } from '@keel/model-package';
+import { BUCKETS, type ObjectStore } from '@keel/storage';
+import {
+  fixtureRecords,
+  mongoUrlForDatabase,
+  pipelineSpecFixture,
+  stackKafka,
+  startGroupAtTopicEnd,
+  uniqueName,
+  uniquePipelineId,
+} from '@keel/testing';
+import { type MongoClient } from 'mongodb';
+import { CheckpointRepository } from '../../apps/monitoring/src/stream/checkpoint.repository';
+import { PredictionStreamConsumer } from '../../apps/monitoring/src/stream/prediction-stream.consumer';
+import {
+  adultBatch,
+  adultPackage,
+  MONITORING_CONSUMERS,
+  startMonitoringUnderTest,
+} from '../../apps/monitoring/src/test-support/monitoring-under-test';
+import { repoRoot } from '../stack/paths';
+
+const ROWS = Number(process.env.BENCH_ROWS ?? 500_000);
+const ROWS_PER_EVENT = Number(process.env.BENCH_ROWS_PER_EVENT ?? 1_000);
+const WINDOW_SIZES = (process.env.BENCH_WINDOW_ROWS ?? '200,10000').split(',').map(Number);
+const CHECKPOINT_INTERVAL_MS = Number(process.env.BENCH_CHECKPOINT_INTERVAL_MS ?? 1_000);
+const MODEL_NAME = 'bench-model';
+const DATABASE = 'keel_bench_monitoring';
+const WRITE_COMMANDS = new Set(['insert', 'update', 'delete', 'findAndModify']);
+
+type Row = Record<string, Scalar>;
+
+interface ScenarioResult {
+  windowRows: number;
+  rows: number;
+  events: number;
+  eventBytes: number;
+  seconds: number;
+  rowsPerSecond: number;
+  cpuMsPer1000Rows: number;
+  serverCpuMsPer1000Rows: Record<string, number>;
+  dbWrites: number;
+  dbWritesPer1000Rows: number;
+  dbWriteCommands: Record<string, number>;
+  objectWrites: number;
+  objectWritesPer1000Rows: number;
+  checkpoints: number;
+  windows: number;
+}
+
+/** CPU time (ms) of the stack's servers, from /proc, by the name their command line shows. */
+function serverCpuMs(): Record<string, number> {
+  const clockTicks = 100;
+  const totals: Record<string, number> = {};
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      const server = cmdline.includes('ferretdb')
+        ? 'ferretdb'
+        : cmdline.includes('minio') && !cmdline.includes('node')
+          ? 'minio'
+          : cmdline.includes('kafka.Kafka')
+            ? 'kafka'
+            : undefined;
+      if (!server) continue;
+      const fields = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1].split(' ');
+      totals[server] = (totals[server] ?? 0) + ((Number(fields[11]) + Number(fields[12])) * 1_000) / clockTicks;
+    } catch {
+      // The process ended between the listing and the read.
+    }
+  }
+  return totals;
+}
+
+/** The recorded log: Adult rows as v2 events, serialized once as serving would send them. */
+function recording(pipelineId: string, rows: readonly Row[]): { value: string; key: string; id: string }[] {
+  const events: { value: string; key: string; id: string }[] = [];
+  for (let start = 0, e = 0; start < ROWS; start += ROWS_PER_EVENT, e++) {
+    const slice = Array.from({ length: Math.min(ROWS_PER_EVENT, ROWS - start) }, (_, i) => {
+      const row = rows[(start + i) % rows.length];
+      return start + i < ROWS / 2 ? row : { ...row, age: Number(row.age) + 30 };
+    });
+    const batch = adultBatch(slice, {
+      pipelineId,
+      modelName: MODEL_NAME,
+      modelVersion: 1,
+      batchId: `${pipelineId}-${e}`,
+      servedAt: 1_800_000_000_000 + start,
+    });
+    PredictionLoggedV2.schema.parse(batch);
+    events.push({ value: JSON.stringify(batch), key: pipelineId, id: `bench-${pipelineId}-${e}` });
+  }
+  return events;
+}
+
+async function scenario(windowRows: number, rows: readonly Row[], reference: readonly Row[]): Promise<ScenarioResult> {
+  const spec = pipelineSpecFixture('adult-income', {
+    id: uniquePipelineId('bench-mon'),
+    monitoring: { windowRows, psiThreshold: 0.2 },
+  });
+  const name = uniqueName('bench-monitoring');
+  const kafka = stackKafka(`${name}-setup`);
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin);
+  for (const [suffix, contracts] of Object.entries(MONITORING_CONSUMERS)) {
+    await startGroupAtTopicEnd(
+      admin,
+      `${name}.${suffix}`,
+      contracts.map((contract) => contract.topic),
+    );
+  }
+  await admin.disconnect();
+
+  const events = recording(spec.id, rows);
+  const eventBytes = events.reduce((sum, event) => sum + event.value.length, 0);
+  const producer = createProducer(kafka);
+  await producer.connect();
+  const publishStarted = Date.now();
+  for (let i = 0; i < events.length; i += 20) {
+    await producer.send({
+      topic: PredictionLoggedV2.topic,
+      messages: events.slice(i, i + 20).map((event) => ({
+        key: event.key,
+        value: event.value,
+        headers: encodeCloudEventHeaders({
+          id: event.id,
+          source: '/keel/bench',
+          type: PredictionLoggedV2.topic,
+          specversion: '1.0',
+        }),
+      })),
+    });
+  }
+  await producer.disconnect();
+  console.log(
+    `windows of ${windowRows}: recorded ${events.length} events (${ROWS} rows, ${(eventBytes / 1e6).toFixed(1)} MB) in ${((Date.now() - publishStarted) / 1_000).toFixed(1)} s`,
+  );
+
+  let packageRef = { packageUri: '', packageSha256: '' };
+  const cpuBefore = process.cpuUsage();
+  const serversBefore = serverCpuMs();
+  const started = performance.now();
+  const service = await startMonitoringUnderTest({
+    name,
+    database: DATABASE,
+    fromCommitted: true,
+    locator: { locate: async () => packageRef },
+    env: {
+      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'silent',
+      MONGO_URL: `${mongoUrlForDatabase(DATABASE)}${mongoUrlForDatabase(DATABASE).includes('?') ? '&' : '?'}monitorCommands=true`,
+      PREDICTION_CHECKPOINT_INTERVAL_MS: String(CHECKPOINT_INTERVAL_MS),
+    },
+  });
+  const writes: Record<string, number> = {};
+  (service.infra.mongo.getClient() as unknown as MongoClient).on('commandStarted', (event) => {
+    if (WRITE_COMMANDS.has(event.commandName)) writes[event.commandName] = (writes[event.commandName] ?? 0) + 1;
+  });
+  let objectWrites = 0;
+  const objects = service.infra.objects as ObjectStore & Record<string, unknown>;
+  const put = objects.put.bind(objects);
+  objects.put = async (...args: Parameters<ObjectStore['put']>) => {
+    objectWrites++;
+    return put(...args);
+  };
+  try {
+    await service.infra.pipelines.apply(spec);
+    const pkg = adultPackage(spec, reference, { modelName: MODEL_NAME, codeVersion: 'bench' });
+    const stored = await service.infra.objects.putContentAddressed(
+      BUCKETS.models,
+      `${spec.id}/packages`,
+      serializePackage(pkg),
+      { extension: '.json' },
+    );
+    packageRef = { packageUri: stored.uri, packageSha256: stored.sha256 };
+    const checkpoints = service.app.get(CheckpointRepository);
+    const group = service.app.get(PredictionStreamConsumer).group;
+    const windows = service.infra.mongo.collection('drift_windows');
+    const expectedWindows = Math.floor(ROWS / windowRows);
+    let lastPrint = 0;
+    for (;;) {
+      const counted = await checkpoints.rowsLogged(group, spec.id);
+      if (counted === ROWS) {
+        const reported = await windows.countDocuments({ pipelineId: spec.id });
+        if (reported >= expectedWindows) break;
+      }
+      if (performance.now() - lastPrint > 5_000) {
+        lastPrint = performance.now();
+        console.log(`  ${((performance.now() - started) / 1_000).toFixed(1)} s: ${counted} rows checkpointed`);
+      }
+      if (performance.now() - started > 30 * 60_000) throw new Error(`timed out at ${counted} rows`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const seconds = (performance.now() - started) / 1_000;
+    const cpu = process.cpuUsage(cpuBefore);
+    const serversAfter = serverCpuMs();
+    const perThousand = (n: number) => Math.round((n / ROWS) * 1_000 * 1_000) / 1_000;
+    const dbWrites = Object.values(writes).reduce((sum, n) => sum + n, 0);
+    const result: ScenarioResult = {
+      windowRows,
+      rows: ROWS,
+      events: events.length,
+      eventBytes,
+      seconds: Math.round(seconds * 100) / 100,
+      rowsPerSecond: Math.round(ROWS / seconds),
+      cpuMsPer1000Rows: perThousand((cpu.user + cpu.system) / 1_000),
+      serverCpuMsPer1000Rows: Object.fromEntries(
+        Object.entries(serversAfter).map(([server, ms]) => [server, perThousand(ms - (serversBefore[server] ?? 0))]),
+      ),
+      dbWrites,
+      dbWritesPer1000Rows: perThousand(dbWrites),
+      dbWriteCommands: writes,
+      objectWrites,
+      objectWritesPer1000Rows: perThousand(objectWrites),
+      checkpoints: await service.infra.mongo.collection('monitoring_checkpoints').countDocuments({ group }),
+      windows: await windows.countDocuments({ pipelineId: spec.id }),
+    };
+    console.log(result);
+    return result;
+  } finally {
+    await service.close();
+  }
+}
+
+function markdown(results: readonly ScenarioResult[], startedAt: string): string {
+  const rows = results.map(
+    (r) =>
+      `| ${r.windowRows.toLocaleString('en')} | ${r.rows.toLocaleString('en')} | ${r.seconds.toFixed(1)} s | ` +
+      `${r.rowsPerSecond.toLocaleString('en')} | ${r.cpuMsPer1000Rows.toFixed(1)} ms | ` +
+      `${Object.entries(r.serverCpuMsPer1000Rows)
+        .map(([server, ms]) => `${server} ${ms.toFixed(1)}`)
+        .join(', ')} | ${r.dbWritesPer1000Rows.toFixed(3)} (${r.dbWrites}) | ` +
+      `${r.objectWritesPer1000Rows.toFixed(3)} | ${r.checkpoints} | ${r.windows} |`,
+  );
+  return [
+    '# Monitoring throughput',
+    '',
+    `Latest run: ${startedAt} on ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, Node ${process.version}, ` +
+      `load average ${loadavg()[0].toFixed(1)} at the end (other sessions share the machine). Regenerate with ` +
+      '`npm run bench:monitoring` (`BENCH_ROWS`, `BENCH_ROWS_PER_EVENT`, `BENCH_WINDOW_ROWS`, ' +
+      '`BENCH_CHECKPOINT_INTERVAL_MS`).',
+    '',
+    `Monitoring alone replays a recorded prediction log: ${results[0]?.rows.toLocaleString('en')} Adult rows as ` +
+      `mlops.predictions.logged.v2 events of ${ROWS_PER_EVENT.toLocaleString('en')} rows (14 inputs, 2 outputs), ` +
+      'published before monitoring starts; the second half has age + 30, so its windows drift. Timed from the ' +
+      "service's start to the moment its checkpoints count every row and every window is reported. CPU is the " +
+      'monitoring process (all threads, including the drift worker); the servers column is what Kafka, FerretDB and ' +
+      'MinIO spent meanwhile. Database writes are the insert/update/delete commands the driver sent (one per ' +
+      `checkpoint and one per closed window); object writes are checkpoint states and archive files. Checkpoint ` +
+      `interval ${CHECKPOINT_INTERVAL_MS} ms.`,
+    '',
+    '| window rows | rows | time | rows/s | monitoring CPU per 1,000 rows | servers CPU ms per 1,000 rows | DB writes per 1,000 rows (total) | object writes per 1,000 rows | checkpoints | windows |',
+    '| ----------- | ---- | ---- | ------ | ----------------------------- | ----------------------------- | -------------------------------- | ---------------------------- | ----------- | ------- |',
+    ...rows,
+    '',
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const startedAt = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const spec = pipelineSpecFixture('adult-income', { id: 'bench-mon-rows' });
+  const all = fixtureRecords('adult', { count: 20_000, numeric: spec }) as Row[];
+  const results: ScenarioResult[] = [];
+  for (const windowRows of WINDOW_SIZES)
+    results.push(await scenario(windowRows, all.slice(2_000), all.slice(0, 2_000)));
+  const json = { startedAt, cpus: cpus().length, node: process.version, rowsPerEvent: ROWS_PER_EVENT, results };
+  writeFileSync(join(repoRoot, 'docs', 'benchmarks', 'monitoring.json'), `${JSON.stringify(json, null, 2)}\n`);
+  writeFileSync(join(repoRoot, 'docs', 'benchmarks', 'monitoring.md'), markdown(results, startedAt));
+  console.log(markdown(results, startedAt));
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
