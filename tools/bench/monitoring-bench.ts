@@ -8,7 +8,7 @@
  * delete commands seen by the driver) and object writes per 1,000 rows. One scenario per window size
  * (BENCH_WINDOW_ROWS, comma-separated). Writes docs/benchmarks/monitoring.json and docs/benchmarks/monitoring.md.
  *
- *   npm run bench:monitoring                                   # 500,000 rows; windows of 200 and 10,000 rows
+ *   npm run bench:monitoring                                   # 500,000 rows; windows of 10,000 and 2,000 rows
  *   BENCH_ROWS=100000 BENCH_WINDOW_ROWS=5000 npm run bench:monitoring
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -40,7 +40,7 @@ import { repoRoot } from '../stack/paths';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 500_000);
 const ROWS_PER_EVENT = Number(process.env.BENCH_ROWS_PER_EVENT ?? 1_000);
-const WINDOW_SIZES = (process.env.BENCH_WINDOW_ROWS ?? '200,10000').split(',').map(Number);
+const WINDOW_SIZES = (process.env.BENCH_WINDOW_ROWS ?? '10000,2000').split(',').map(Number);
 const CHECKPOINT_INTERVAL_MS = Number(process.env.BENCH_CHECKPOINT_INTERVAL_MS ?? 1_000);
 const MODEL_NAME = 'bench-model';
 const DATABASE = 'keel_bench_monitoring';

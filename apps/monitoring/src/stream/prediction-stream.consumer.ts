@@ -22,6 +22,8 @@ import {
   type ServiceIdentity,
 } from '@keel/service-runtime';
 import { type Admin, type Consumer, type EachBatchPayload, type KafkaMessage } from 'kafkajs';
+import { consumerParentContext, KeelAttr, withSpan } from '@keel/telemetry';
+import { context } from '@opentelemetry/api';
 import { type Logger } from 'pino';
 import { type ArchiveRecord, PredictionArchive } from '../archive/prediction-archive';
 import { type MonitoringConfig } from '../config';
@@ -284,8 +286,16 @@ export class PredictionStreamConsumer implements OnApplicationBootstrap, OnModul
     for (const message of batch.messages) {
       if (!isRunning() || isStale() || owned.lost || owned.abort.signal.aborted) break;
       if (Number(message.offset) < owned.state.nextOffset) continue;
-      await this.applyRecord(owned, topic, message);
+      try {
+        await this.applyRecord(owned, topic, message);
+      } catch (error) {
+        // The partition moved away (or is being reloaded) while its record waited: its next owner applies it.
+        if (owned.abort.signal.aborted || owned.lost) break;
+        throw error;
+      }
       resolveOffset(message.offset);
+      // kafkajs sends one only when its interval has passed: a large batch must not let the session expire.
+      await heartbeat();
       if (this.checkpointDue(owned)) {
         // At most one checkpoint in flight per partition: the next waits for it, so a slow store slows intake.
         await this.withHeartbeat(heartbeat, owned.checkpointing);
@@ -331,25 +341,36 @@ export class PredictionStreamConsumer implements OnApplicationBootstrap, OnModul
       return;
     }
     if (owned.lost || owned.abort.signal.aborted) return;
-    const closed = owned.state.apply(batch, resolved.setup);
-    owned.state.nextOffset = next;
-    // Binary mode: the record's value is the batch's JSON as serving wrote it, archived as is.
-    const structured = headerValue(message.headers, 'content-type')?.startsWith('application/cloudevents');
-    owned.archive.push({
-      batch,
-      bytes: structured || !message.value ? Buffer.from(JSON.stringify(batch)) : message.value,
-    });
-    this.rowsApplied += batch.rows;
-    this.metrics.rows.inc(batch.rows);
-    this.metrics.events.inc({ outcome: 'applied' });
-    this.metrics.predictionsLogged.inc({ pipeline: batch.pipelineId }, batch.rows);
-    for (const window of closed) {
-      this.metrics.windowsClosed.inc({ pipeline: window.pipelineId });
-      const context = { reference: resolved.setup.reference, psiThreshold: resolved.psiThreshold };
-      const report = this.drift.report(window, context, owned.abort.signal);
-      report.catch(() => undefined);
-      owned.reports.push(report);
-    }
+    const attributes = {
+      [KeelAttr.PIPELINE_ID]: batch.pipelineId,
+      [KeelAttr.MODEL_NAME]: batch.modelName,
+      [KeelAttr.MODEL_VERSION]: batch.modelVersion,
+      [KeelAttr.BATCH_SIZE]: batch.rows,
+    };
+    // In the producer's trace, so a request's trace shows monitoring taking its predictions (and judging its window).
+    await context.with(consumerParentContext(message.headers), () =>
+      withSpan('apply prediction batch', attributes, () => {
+        const closed = owned.state.apply(batch, resolved.setup);
+        owned.state.nextOffset = next;
+        // Binary mode: the record's value is the batch's JSON as serving wrote it, archived as is.
+        const structured = headerValue(message.headers, 'content-type')?.startsWith('application/cloudevents');
+        owned.archive.push({
+          batch,
+          bytes: structured || !message.value ? Buffer.from(JSON.stringify(batch)) : message.value,
+        });
+        this.rowsApplied += batch.rows;
+        this.metrics.rows.inc(batch.rows);
+        this.metrics.events.inc({ outcome: 'applied' });
+        this.metrics.predictionsLogged.inc({ pipeline: batch.pipelineId }, batch.rows);
+        for (const window of closed) {
+          this.metrics.windowsClosed.inc({ pipeline: window.pipelineId });
+          const windowContext = { reference: resolved.setup.reference, psiThreshold: resolved.psiThreshold };
+          const report = this.drift.report(window, windowContext, owned.abort.signal);
+          report.catch(() => undefined);
+          owned.reports.push(report);
+        }
+      }),
+    );
   }
 
   private async deadLetter(owned: OwnedPartition, topic: string, message: KafkaMessage, error: unknown) {
