@@ -83,7 +83,7 @@ class MonitoringProcess {
   /** Rows this process applied since it started (its /metrics counter). */
   async rowsApplied(): Promise<number> {
     const metrics = await (await fetch(`${this.url}/metrics`)).text();
-    return Number(/^keel_monitoring_prediction_rows_total (\S+)$/m.exec(metrics)?.[1] ?? 0);
+    return Number(/^keel_monitoring_prediction_rows_total(?:\{[^}]*\})? (\S+)$/m.exec(metrics)?.[1] ?? 0);
   }
 
   async count(pipelineId: string): Promise<number> {
