@@ -10,6 +10,7 @@ export class InferenceMetrics {
   readonly rows: Counter<'model'>;
   readonly logsLost: Counter<'model' | 'reason'>;
   readonly logsPendingRows: Gauge;
+  readonly callsAbandoned: Counter<'code'>;
 
   constructor(metrics: MetricsService) {
     const registers = [metrics.registry];
@@ -36,6 +37,12 @@ export class InferenceMetrics {
       name: 'keel_serving_prediction_logs_failed_total',
       help: 'Prediction-log events (chunks of up to 1,000 rows) not published: retry budget spent, unretryable, or dropped because the backlog was full',
       labelNames: ['model', 'reason'],
+      registers,
+    });
+    this.callsAbandoned = new Counter({
+      name: 'keel_serving_calls_abandoned_total',
+      help: 'gRPC calls answered CANCELLED or DEADLINE_EXCEEDED without the work: cancelled or past their deadline when their turn came',
+      labelNames: ['code'],
       registers,
     });
     this.logsPendingRows = new Gauge({

@@ -3,12 +3,17 @@ import { type sendUnaryData, type ServerUnaryCall, status } from '@grpc/grpc-js'
 import { type GRPCInferenceServiceServer, GRPCInferenceServiceService } from '@keel/grpc-api';
 import { GrpcServer, ROOT_LOGGER, SERVICE_IDENTITY, type ServiceIdentity } from '@keel/service-runtime';
 import { type Logger } from 'pino';
+import { abandonedCall } from './call-deadline';
 import { grpcStatusOf } from './inference-errors';
+import { InferenceMetrics } from './inference-metrics';
 import { InferenceService, SERVER_NAME } from './inference.service';
 
 export const INFERENCE_SERVICE_NAME = 'inference.GRPCInferenceService';
 
-/** Thin gRPC adapter: decode the call, delegate to InferenceService, map errors to status codes. */
+/**
+ * Thin gRPC adapter: decode the call, delegate to InferenceService, map errors to status codes; calls already
+ * cancelled or past their deadline when their turn comes are answered so without doing the work.
+ */
 @Injectable()
 export class InferenceController implements OnModuleInit {
   private readonly logger: Logger;
@@ -16,6 +21,7 @@ export class InferenceController implements OnModuleInit {
   constructor(
     private readonly grpc: GrpcServer,
     private readonly inference: InferenceService,
+    private readonly metrics: InferenceMetrics,
     @Inject(SERVICE_IDENTITY) private readonly identity: ServiceIdentity,
     @Inject(ROOT_LOGGER) rootLogger: Logger,
   ) {
@@ -41,6 +47,12 @@ export class InferenceController implements OnModuleInit {
         if (code === status.INTERNAL) this.logger.error({ err: error }, 'inference call failed');
         callback({ code, details: code === status.INTERNAL ? 'internal error' : (error as Error).message });
       };
+      // A call whose client gave up or whose deadline passed while it queued is not worth the work any more.
+      const abandoned = abandonedCall(call);
+      if (abandoned) {
+        this.metrics.callsAbandoned.inc({ code: status[abandoned.code] });
+        return callback(abandoned);
+      }
       let response: Response | Promise<Response>;
       try {
         response = handle(call.request);
