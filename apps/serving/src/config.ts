@@ -27,6 +27,13 @@ export const servingEnvSchema = serviceEnvSchema({ httpPort: 3006, grpcPort: 800
    * counted rather than letting an outage grow memory without bound (inference itself never waits on logging).
    */
   PREDICTION_LOG_MAX_PENDING_ROWS: z.coerce.number().int().min(1).default(200_000),
+  /**
+   * Rows of one model version, across requests, per prediction-log event (mlops.predictions.logged.v2); a batch also
+   * closes at about 640 KiB, under the contract's 1 MiB.
+   */
+  PREDICTION_LOG_BATCH_MAX_ROWS: z.coerce.number().int().min(1).max(100_000).default(5_000),
+  /** Longest a served row waits in its batch before the batch is published. */
+  PREDICTION_LOG_BATCH_MAX_DELAY_MS: z.coerce.number().int().min(0).default(200),
 });
 
 export type ServingConfig = z.infer<typeof servingEnvSchema>;

@@ -3,7 +3,7 @@ import {
   type EventData,
   ModelAliasChangedV1,
   type PipelineSpecV1,
-  PredictionLoggedV1,
+  PredictionLoggedV2,
   WellKnownAlias,
 } from '@keel/contracts';
 import { ModelVersion } from '@keel/grpc-api';
@@ -367,28 +367,57 @@ describe('serving against the real stack', () => {
     expect(wrongVersion?.code).toBe(status.NOT_FOUND);
   });
 
-  it('logs predictions to Kafka after answering, one entry per row, with a stable CloudEvent id', async () => {
-    const requestId = uniqueName('req-log');
+  it('logs predictions to Kafka after answering, batched across requests as columns, naming the version', async () => {
     recorder = await TopicRecorder.start({
-      topics: [PredictionLoggedV1.topic],
+      topics: [PredictionLoggedV2.topic],
       keep: (event) => event.key === pipelineId,
       clientId: 'serving-int',
     });
-    const response = await client.modelInfer({
-      modelName: pipelineId,
-      id: requestId,
-      inputs: columnTensors(spec, rows.slice(0, 2)),
-    });
-    expect(response.id).toBe(requestId);
+    const requestIds = [uniqueName('req-log'), uniqueName('req-log')];
+    const responses = await Promise.all(
+      requestIds.map((id, i) =>
+        client.modelInfer({ modelName: pipelineId, id, inputs: columnTensors(spec, rows.slice(i, i + 2)) }),
+      ),
+    );
+    expect(responses.map((response) => response.id)).toEqual(requestIds);
     // The server names the prediction; the client's request id is echoed, not trusted to be unique.
-    const predictionId = response.parameters.prediction_id?.stringParam;
-    expect(predictionId).toMatch(/^[0-9a-f-]{36}$/);
-    const event = await recorder.waitForEvent(PredictionLoggedV1, (e) => e.data.requestId === requestId);
-    expect(event.id).toBe(`predictions-${pipelineId}-v1-${predictionId}-0`);
-    expect(event.data).toMatchObject({ pipelineId, modelName: pipelineId, modelVersion: 1 });
-    expect(event.data.predictions.map((p) => p.predictionId)).toEqual([`${predictionId}-0`, `${predictionId}-1`]);
-    expect(event.data.predictions[0].inputs).toMatchObject({ age: 39, workclass: 'State-gov', sex: 'Male' });
-    expect(Object.keys(event.data.predictions[0].outputs).sort()).toEqual(['label', 'probability']);
+    const predictionIds = responses.map((response) => response.parameters.prediction_id?.stringParam);
+    for (const id of predictionIds) expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    const rowIds = predictionIds.flatMap((id) => [`${id}-0`, `${id}-1`]);
+    const logged = await eventually('both requests logged', async () => {
+      const batches = recorder!.events
+        .map((event) => PredictionLoggedV2.schema.parse(event.data))
+        .filter((batch) => batch.predictionIds.some((id) => rowIds.includes(id)));
+      const ids = batches.flatMap((batch) => batch.predictionIds);
+      return rowIds.every((id) => ids.includes(id)) ? batches : undefined;
+    });
+    for (const batch of logged) {
+      expect(batch).toMatchObject({
+        pipelineId,
+        modelName: pipelineId,
+        modelVersion: 1,
+        rows: batch.predictionIds.length,
+      });
+      expect(Object.keys(batch.outputs).sort()).toEqual(['label', 'probability']);
+      expect(Object.keys(batch.inputs)).toEqual(spec.features.map((feature) => feature.name));
+    }
+    // Each row is logged once, with its request's id and its inputs in its column position.
+    const all = logged.flatMap((batch) =>
+      batch.predictionIds.map((id, i) => ({
+        id,
+        requestId: batch.requestIds[i],
+        age: batch.inputs.age[i],
+        sex: batch.inputs.sex[i],
+      })),
+    );
+    const mine = all.filter((row) => rowIds.includes(row.id));
+    expect(mine.map((row) => row.id).sort()).toEqual([...rowIds].sort());
+    expect(mine.find((row) => row.id === `${predictionIds[0]}-0`)).toMatchObject({
+      requestId: requestIds[0],
+      age: 39,
+      sex: 'Male',
+    });
+    expect(mine.find((row) => row.id === `${predictionIds[1]}-1`)?.requestId).toBe(requestIds[1]);
   });
 
   it('hot-swaps to a new champion while requests run, failing none', async () => {

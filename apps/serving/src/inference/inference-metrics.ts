@@ -11,6 +11,7 @@ export class InferenceMetrics {
   readonly logsLost: Counter<'model' | 'reason'>;
   readonly logsPendingRows: Gauge;
   readonly callsAbandoned: Counter<'code'>;
+  readonly logBatches: Counter<'model'>;
 
   constructor(metrics: MetricsService) {
     const registers = [metrics.registry];
@@ -35,7 +36,7 @@ export class InferenceMetrics {
     });
     this.logsLost = new Counter({
       name: 'keel_serving_prediction_logs_failed_total',
-      help: 'Prediction-log events (chunks of up to 1,000 rows) not published: retry budget spent, unretryable, or dropped because the backlog was full',
+      help: 'Rows of answered requests whose prediction logs were not published: retry budget spent, unretryable, or dropped because the backlog was full',
       labelNames: ['model', 'reason'],
       registers,
     });
@@ -48,6 +49,12 @@ export class InferenceMetrics {
     this.logsPendingRows = new Gauge({
       name: 'keel_serving_prediction_log_pending_rows',
       help: 'Rows of answered requests whose prediction logs are waiting to be published',
+      registers,
+    });
+    this.logBatches = new Counter({
+      name: 'keel_serving_prediction_log_batches_total',
+      help: 'Prediction-log batches (mlops.predictions.logged.v2 events, rows of one model version across requests) published',
+      labelNames: ['model'],
       registers,
     });
   }

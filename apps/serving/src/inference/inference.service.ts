@@ -91,10 +91,11 @@ export class InferenceService {
     this.predictionLog.schedule(
       {
         pipelineId: loaded.pipelineId,
+        modelVersion: loaded.version,
         predictionId,
         requestId: id,
-        modelVersion: loaded.version,
         servedAt: new Date(),
+        inputNames: loaded.inputNames,
         rows,
         outputs,
       },

@@ -1,117 +1,162 @@
+import { PredictionLoggedV2 } from '@keel/contracts';
 import { type Infrastructure, type MetricsService } from '@keel/service-runtime';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { type ServingConfig } from '../config';
 import { InferenceMetrics } from './inference-metrics';
-import { LOG_CHUNK_ROWS, PredictionLogService, predictionLogEvents } from './prediction-log.service';
+import { type PredictionBatch, PredictionLogService, type ServedRequest } from './prediction-log.service';
 
-const batch = (n: number, wide = 0) => ({
+const SERVED_AT = new Date('2026-11-26T06:00:00.000Z');
+
+const request = (
+  n: number,
+  predictionId = 'p-1',
+  options: { version?: number; wide?: number } = {},
+): ServedRequest => ({
   pipelineId: 'adult-income',
-  predictionId: 'p-1',
-  requestId: 'req-1',
-  modelVersion: 3,
-  servedAt: new Date('2026-11-26T06:00:00.000Z'),
-  rows: Array.from({ length: n }, (_, i) => ({ age: i, note: 'x'.repeat(wide) })),
+  modelVersion: options.version ?? 3,
+  predictionId,
+  requestId: `req-${predictionId}`,
+  servedAt: SERVED_AT,
+  inputNames: ['age', 'note'],
+  rows: Array.from({ length: n }, (_, i) => ({ age: i, note: i === 1 ? null : 'x'.repeat(options.wide ?? 1) })),
   outputs: {
     probability: Array.from({ length: n }, (_, i) => i / n),
     label: Array.from({ length: n }, (_, i) => (i / n >= 0.5 ? '>50K' : '<=50K')),
   },
 });
 
-describe('predictionLogEvents', () => {
-  it('given two rows, when chunked, then one event with row-indexed prediction ids and every output', () => {
-    const events = predictionLogEvents(batch(2));
-    expect(events).toEqual([
-      {
-        id: 'predictions-adult-income-v3-p-1-0',
-        data: {
-          pipelineId: 'adult-income',
-          requestId: 'req-1',
-          modelName: 'adult-income',
-          modelVersion: 3,
-          servedAt: '2026-11-26T06:00:00.000Z',
-          predictions: [
-            { predictionId: 'p-1-0', inputs: { age: 0, note: '' }, outputs: { probability: 0, label: '<=50K' } },
-            { predictionId: 'p-1-1', inputs: { age: 1, note: '' }, outputs: { probability: 0.5, label: '>50K' } },
-          ],
-        },
+const baseConfig = {
+  PREDICTION_LOG_RETRY_BUDGET_MS: 60_000,
+  PREDICTION_LOG_BACKOFF_MS: 1,
+  PREDICTION_LOG_MAX_BACKOFF_MS: 2,
+  PREDICTION_LOG_MAX_PENDING_ROWS: 100_000,
+  PREDICTION_LOG_BATCH_MAX_ROWS: 1_000,
+  PREDICTION_LOG_BATCH_MAX_DELAY_MS: 60_000,
+} as ServingConfig;
+
+/** The service over a fake publisher that validates every event against the contract, as the real one does. */
+function service(publish: (id: string, data: PredictionBatch) => Promise<void>, config: Partial<ServingConfig> = {}) {
+  const metrics = new InferenceMetrics({ registry: new Registry() } as MetricsService);
+  const infra = {
+    publisher: {
+      publish: (contract: typeof PredictionLoggedV2, data: PredictionBatch, { id }: { id: string }) => {
+        expect(contract).toBe(PredictionLoggedV2);
+        return publish(id, PredictionLoggedV2.schema.parse(data));
       },
-    ]);
-  });
+    },
+  } as unknown as Infrastructure;
+  const logs = new PredictionLogService(infra, metrics, { ...baseConfig, ...config }, pino({ level: 'silent' }));
+  return { metrics, logs };
+}
 
-  it('given 2,500 rows, when chunked, then events of at most 1,000 rows with ids ending in their chunk', () => {
-    const events = predictionLogEvents(batch(2_500));
-    expect(events.map((e) => e.id)).toEqual([
-      'predictions-adult-income-v3-p-1-0',
-      'predictions-adult-income-v3-p-1-1',
-      'predictions-adult-income-v3-p-1-2',
-    ]);
-    expect(events.map((e) => e.data.predictions.length)).toEqual([LOG_CHUNK_ROWS, LOG_CHUNK_ROWS, 500]);
-    expect(events[2].data.predictions[0].predictionId).toBe('p-1-2000');
-  });
-
-  it('given two requests with the same client request id, when chunked, then their events have distinct ids', () => {
-    const [first] = predictionLogEvents(batch(1));
-    const [other] = predictionLogEvents({ ...batch(1), predictionId: 'p-2' });
-    const [again] = predictionLogEvents(batch(1));
-    expect(other.id).not.toBe(first.id);
-    expect(other.data.requestId).toBe(first.data.requestId);
-    expect(again.id).toBe(first.id);
-  });
-
-  it('given wide rows, when chunked, then events also stay under the contract size', () => {
-    const events = predictionLogEvents(batch(600, 2_000));
-    expect(events.length).toBeGreaterThan(1);
-    for (const event of events) expect(JSON.stringify(event.data).length).toBeLessThan(1024 * 1024);
-    expect(events.reduce((sum, e) => sum + e.data.predictions.length, 0)).toBe(600);
-  });
-});
+const lost = async (metrics: InferenceMetrics) =>
+  (await metrics.logsLost.get()).values.map((v) => [v.labels.reason, v.value]);
 
 describe('PredictionLogService', () => {
-  const config = {
-    PREDICTION_LOG_RETRY_BUDGET_MS: 60_000,
-    PREDICTION_LOG_BACKOFF_MS: 1,
-    PREDICTION_LOG_MAX_BACKOFF_MS: 2,
-    PREDICTION_LOG_MAX_PENDING_ROWS: 3,
-  } as ServingConfig;
+  it('given requests of one version, when flushed, then one columnar event holds every row in order', async () => {
+    const published: PredictionBatch[] = [];
+    const { logs } = service(async (_id, data) => void published.push(data));
+    logs.schedule(request(2, 'p-1'));
+    logs.schedule(request(1, 'p-2'));
+    expect(published).toEqual([]);
+    await logs.beforeApplicationShutdown();
+    expect(published).toHaveLength(1);
+    const [batch] = published;
+    expect(batch).toMatchObject({
+      pipelineId: 'adult-income',
+      modelName: 'adult-income',
+      modelVersion: 3,
+      rows: 3,
+      predictionIds: ['p-1-0', 'p-1-1', 'p-2-0'],
+      requestIds: ['req-p-1', 'req-p-1', 'req-p-2'],
+      servedAt: [SERVED_AT.getTime(), SERVED_AT.getTime(), SERVED_AT.getTime()],
+      inputs: { age: [0, 1, 0], note: ['x', null, 'x'] },
+      outputs: { probability: [0, 0.5, 0], label: ['<=50K', '>50K', '<=50K'] },
+    });
+    expect(batch.batchId).toMatch(/^serving-[0-9a-f]{16}-1$/);
+  });
 
-  function service(publish: (id: string) => Promise<void>) {
-    const metrics = new InferenceMetrics({ registry: new Registry() } as MetricsService);
-    const infra = {
-      publisher: { publish: (_contract: unknown, _data: unknown, { id }: { id: string }) => publish(id) },
-    } as unknown as Infrastructure;
-    return { metrics, logs: new PredictionLogService(infra, metrics, config, pino({ level: 'silent' })) };
-  }
-  const lost = async (metrics: InferenceMetrics) =>
-    (await metrics.logsLost.get()).values.map((v) => [v.labels.reason, v.value]);
+  it('given two versions, when flushed, then each version has its own batch and batch id', async () => {
+    const published: PredictionBatch[] = [];
+    const { logs } = service(async (_id, data) => void published.push(data));
+    logs.schedule(request(1, 'p-1', { version: 1 }));
+    logs.schedule(request(2, 'p-2', { version: 2 }));
+    logs.schedule(request(1, 'p-3', { version: 1 }));
+    await logs.beforeApplicationShutdown();
+    const byVersion = Object.fromEntries(published.map((batch) => [batch.modelVersion, batch.predictionIds]));
+    expect(byVersion).toEqual({ 1: ['p-1-0', 'p-3-0'], 2: ['p-2-0', 'p-2-1'] });
+    expect(new Set(published.map((batch) => batch.batchId)).size).toBe(2);
+  });
 
-  it('given a broker that refuses for a while, when a batch is logged, then it is retried until published, once', async () => {
+  it('given more rows than a batch holds, then full batches go out at once and the rest on flush', async () => {
+    const published: PredictionBatch[] = [];
+    const { logs } = service(async (_id, data) => void published.push(data), { PREDICTION_LOG_BATCH_MAX_ROWS: 4 });
+    logs.schedule(request(3, 'p-1'));
+    logs.schedule(request(6, 'p-2'));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(published.map((batch) => batch.rows)).toEqual([4, 4]);
+    await logs.beforeApplicationShutdown();
+    expect(published.map((batch) => batch.rows)).toEqual([4, 4, 1]);
+    expect(published.flatMap((batch) => batch.predictionIds)).toEqual([
+      ...['p-1-0', 'p-1-1', 'p-1-2'],
+      ...['p-2-0', 'p-2-1', 'p-2-2', 'p-2-3', 'p-2-4', 'p-2-5'],
+    ]);
+  });
+
+  it('given a batch that is not full, when its delay passes, then it is published without a flush', async () => {
+    const published: PredictionBatch[] = [];
+    const { logs } = service(async (_id, data) => void published.push(data), { PREDICTION_LOG_BATCH_MAX_DELAY_MS: 5 });
+    logs.schedule(request(2));
+    await expect.poll(() => published.length).toBe(1);
+    expect(published[0].rows).toBe(2);
+  });
+
+  it('given wide rows, then batches close under the contract size', async () => {
+    const published: PredictionBatch[] = [];
+    const { logs } = service(async (_id, data) => void published.push(data));
+    logs.schedule(request(900, 'p-1', { wide: 2_000 }));
+    await logs.beforeApplicationShutdown();
+    expect(published.length).toBeGreaterThan(1);
+    for (const batch of published) expect(JSON.stringify(batch).length).toBeLessThan(PredictionLoggedV2.maxBytes);
+    expect(published.reduce((sum, batch) => sum + batch.rows, 0)).toBe(900);
+  });
+
+  it('given a broker that refuses for a while, then the batch is retried under the same id until published, once', async () => {
     const published: string[] = [];
+    const attempts: string[] = [];
     let failures = 5;
     const { metrics, logs } = service(async (id) => {
+      attempts.push(id);
       if (failures-- > 0) throw new Error('KafkaJSConnectionError: Connection error: ECONNREFUSED');
       published.push(id);
     });
-    logs.schedule(batch(2));
+    logs.schedule(request(2));
     await logs.beforeApplicationShutdown();
-    expect(published).toEqual(['predictions-adult-income-v3-p-1-0']);
+    expect(published).toHaveLength(1);
+    expect(new Set(attempts)).toEqual(new Set(published));
     expect(await lost(metrics)).toEqual([]);
   });
 
-  it('given more rows waiting than the bound, then new logs are dropped and counted, and the waiting ones still go out', async () => {
-    const published: string[] = [];
+  it('given more rows waiting than the bound, then new rows are dropped and counted, and the waiting ones still go out', async () => {
+    const published: PredictionBatch[] = [];
     let release!: () => void;
     const broker = new Promise<void>((resolve) => (release = resolve));
-    const { metrics, logs } = service(async (id) => {
-      await broker;
-      published.push(id);
-    });
-    logs.schedule(batch(2));
-    logs.schedule({ ...batch(2), predictionId: 'p-2' });
+    const { metrics, logs } = service(
+      async (_id, data) => {
+        await broker;
+        published.push(data);
+      },
+      { PREDICTION_LOG_MAX_PENDING_ROWS: 3, PREDICTION_LOG_BATCH_MAX_ROWS: 2 },
+    );
+    logs.schedule(request(2, 'p-1'));
+    logs.schedule(request(2, 'p-2'));
+    logs.schedule(request(1, 'p-3'));
     release();
     await logs.beforeApplicationShutdown();
-    expect(published).toEqual(['predictions-adult-income-v3-p-1-0']);
-    expect(await lost(metrics)).toEqual([['backlog-full', 1]]);
+    expect(published.flatMap((batch) => batch.predictionIds)).toEqual(['p-1-0', 'p-1-1', 'p-3-0']);
+    expect(await lost(metrics)).toEqual([['backlog-full', 2]]);
+    expect((await metrics.logsPendingRows.get()).values[0].value).toBe(0);
   });
 });

@@ -18,6 +18,8 @@ export interface ModelSource {
 export class LoadedModel {
   readonly predictor: Predictor;
   readonly outputs: readonly SignatureOutput[];
+  /** The signature's input names, in order: the columns of the version's prediction log. */
+  readonly inputNames: readonly string[];
   readonly loadedAt = new Date();
   private readonly positive: string;
   private readonly negative: string;
@@ -29,6 +31,7 @@ export class LoadedModel {
   ) {
     this.predictor = new Predictor(pkg.model);
     this.outputs = pkg.signature.outputs?.length ? pkg.signature.outputs : outputsForTask(pkg.task);
+    this.inputNames = pkg.signature.inputs.map((input) => input.name);
     // Class order in the model document is the authority (index 1 = positive); the package target names them.
     const classes = pkg.model.classes ?? [];
     this.positive = String(pkg.target.positive ?? classes[1] ?? 'positive');
