@@ -207,6 +207,45 @@ describe('ingestion against the real stack', () => {
       second.body.datasetVersionId,
       first.body.datasetVersionId,
     ]);
+    expect([first.body.sequence, second.body.sequence]).toEqual([1, 2]);
+  });
+
+  it('diffs two versions by id or sequence number: rows, schema and per-column distribution change', async () => {
+    const spec = await applySpec({ batchRows: 100_000, flushAfterMs: 600_000 });
+    const http = request(sut.app.getHttpServer());
+    const upload = async (csv: string) =>
+      (await http.post(`/api/v1/pipelines/${spec.id}/datasets`).set('content-type', 'text/csv').send(csv).expect(201))
+        .body as { datasetVersionId: string };
+    const first = await upload(fixtureCsvText('adult', { count: 400 }));
+    // The next 300 rows, thirty years older.
+    const [header, ...lines] = fixtureCsvText('adult', { count: 300, from: 400 }).trim().split('\n');
+    const aged = lines.map((line) => line.replace(/^(\d+),/, (_, age: string) => `${Number(age) + 30},`));
+    const second = await upload([header, ...aged].join('\n') + '\n');
+
+    const byId = await http
+      .get(`/api/v1/pipelines/${spec.id}/datasets/diff`)
+      .query({ from: first.datasetVersionId, to: second.datasetVersionId })
+      .expect(200);
+    const bySequence = await http.get(`/api/v1/pipelines/${spec.id}/datasets/diff?from=1&to=2`).expect(200);
+    expect(bySequence.body).toEqual(byId.body);
+    const diff = byId.body;
+    expect(diff).toMatchObject({
+      pipelineId: spec.id,
+      from: { datasetVersionId: first.datasetVersionId, sequence: 1, rowCount: 400 },
+      to: { datasetVersionId: second.datasetVersionId, sequence: 2, rowCount: 300 },
+      rows: { from: 400, to: 300, change: -100 },
+      schema: { added: [], removed: [], typeChanged: [] },
+    });
+    const column = (name: string) => diff.columns.find((c: { name: string }) => c.name === name);
+    expect(column('age').to.mean - column('age').from.mean).toBeGreaterThan(25);
+    expect(column('age').psi).toBeGreaterThan(1);
+    expect(column('age').ksPValue).toBeLessThan(1e-6);
+    expect(column('hours_per_week').psi).toBeLessThan(0.2);
+    expect(column('sex')).toMatchObject({ kind: 'categorical', added: [], removed: [] });
+    expect(column('sex').chiSquarePValue).toBeGreaterThan(0.001);
+
+    await http.get(`/api/v1/pipelines/${spec.id}/datasets/diff?from=1`).expect(400);
+    await http.get(`/api/v1/pipelines/${spec.id}/datasets/diff?from=1&to=9`).expect(404);
   });
 
   it('rejects truncated and invalid CSV files with 400 and writes nothing', async () => {

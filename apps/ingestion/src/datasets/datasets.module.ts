@@ -1,12 +1,15 @@
 import { Module } from '@nestjs/common';
+import { WorkersModule } from '@keel/workers';
+import { DatasetDiffService } from './dataset-diff.service';
 import { DatasetVersionsService } from './dataset-versions.service';
 import { DatasetsController } from './datasets.controller';
 import { DatasetsRepository } from './datasets.repository';
 
-/** Dataset versions: writing them (Parquet + document + event) and listing them. */
+/** Dataset versions: writing them (Parquet + document + event), listing and diffing them. */
 @Module({
+  imports: [WorkersModule],
   controllers: [DatasetsController],
-  providers: [DatasetsRepository, DatasetVersionsService],
+  providers: [DatasetsRepository, DatasetVersionsService, DatasetDiffService],
   exports: [DatasetsRepository, DatasetVersionsService],
 })
 export class DatasetsModule {}

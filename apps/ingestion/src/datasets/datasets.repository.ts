@@ -124,6 +124,14 @@ export class DatasetsRepository implements OnModuleInit {
     );
   }
 
+  /** A pipeline's version by its id or its sequence number ("17"); an HTTP read, so a scan is fine for the number. */
+  async find(pipelineId: string, idOrSequence: string): Promise<DatasetVersion | null> {
+    const found = /^[1-9][0-9]{0,9}$/.test(idOrSequence)
+      ? await this.model.findOne({ pipelineId, sequence: Number(idOrSequence) }, WITHOUT_ID).lean<DatasetVersion>()
+      : await this.get(idOrSequence);
+    return found?.pipelineId === pipelineId ? found : null;
+  }
+
   /** Versions of a pipeline, newest first (an HTTP list: a scan is fine here). */
   async list(pipelineId: string, limit = 100): Promise<DatasetVersion[]> {
     return this.model.find({ pipelineId }, WITHOUT_ID).sort({ createdAt: -1 }).limit(limit).lean<DatasetVersion[]>();
