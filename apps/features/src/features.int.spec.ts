@@ -60,7 +60,7 @@ describe('features against the real stack', () => {
       datasetSha256: validated.datasetSha256,
       featureSetId: featureSetId({ ...data, snapshotId: data.snapshot!.snapshotId }),
       // the seeded row-key split of these 2,000 rows
-      rowCounts: { train: 1410, validation: 166, holdout: 424 },
+      rowCounts: { train: 1435, validation: 180, holdout: 385 },
       snapshot: { window: 'all', upToDatasetVersionId: validated.datasetVersionId, increments: 1, rows: 2_000 },
       trigger: { reason: 'new-data' },
     });

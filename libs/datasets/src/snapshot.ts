@@ -151,16 +151,26 @@ function timeColumnMs(table: DatasetTable, timeColumn: string): Float64Array {
 }
 
 /**
- * A stable key of a row: 52 bits hashed from its increment's sha256 and its row number. The same row has the same key
- * in every window and every pipeline fed the same data, so splits and "which rows did a model train on" can be
- * decided row by row across windows.
+ * A stable key of a row: 52 bits hashed from its values. The same row has the same key in every window, every
+ * dataset version and every pipeline fed the same data, so splits and "did a model train on this row" are decided
+ * row by row across windows; identical rows share a key (and so a split: a duplicate never evaluates its twin).
  */
-export function rowKey(incrementSha256: string, row: number): number {
-  const a = Number.parseInt(incrementSha256.slice(0, 8), 16) | 0;
-  const b = Number.parseInt(incrementSha256.slice(8, 16), 16) | 0;
-  const high = mix32(a ^ mix32(row + 0x9e3779b9)) >>> 11; // 21 bits
-  const low = mix32(b ^ mix32(row ^ 0x85ebca6b)) >>> 0; // 32 bits
-  return (high % 0x100000) * 0x100000000 + low;
+export function rowKey(values: readonly unknown[]): number {
+  let a = 0x811c9dc5;
+  let b = 0x9e3779b9;
+  for (const value of values) {
+    const text = value === null || value === undefined ? '\u0000' : `${typeof value}:${String(value)}`;
+    for (let i = 0; i < text.length; i++) {
+      const code = text.charCodeAt(i);
+      a = Math.imul(a ^ code, 0x01000193);
+      b = Math.imul(b ^ code, 0x5bd1e995);
+    }
+    a = Math.imul(a ^ 0x1f, 0x01000193);
+    b = Math.imul(b ^ 0x1f, 0x5bd1e995);
+  }
+  const high = mix32(a) >>> 12; // 20 bits
+  const low = mix32(b ^ 0x85ebca6b) >>> 0; // 32 bits
+  return high * 0x100000000 + low;
 }
 
 /** A seeded number in [0, 1) from a row key: the same key and seed give the same number. */
@@ -181,7 +191,10 @@ function mix32(x: number): number {
   return h;
 }
 
-/** A snapshot's rows as one table: the manifest's rows of each increment in order, plus the row-key column. */
+/**
+ * A snapshot's rows as one table: the manifest's rows of each increment in order (the given columns), plus the
+ * row-key column (from those columns' values).
+ */
 export function snapshotTable(
   manifest: SnapshotManifest,
   tables: ReadonlyMap<string, DatasetTable>,
@@ -202,10 +215,14 @@ export function snapshotTable(
     }
     const source = columns.map((name) => byName.get(name)!);
     types ??= source.map((c) => c.type);
+    const row = new Array<unknown>(source.length);
     for (const [from, to] of increment.rows) {
       for (let i = from; i < to; i++) {
-        keys.push(rowKey(increment.sha256, i));
-        for (let c = 0; c < source.length; c++) values[c].push(source[c].values[i]);
+        for (let c = 0; c < source.length; c++) {
+          row[c] = source[c].values[i];
+          values[c].push(source[c].values[i]);
+        }
+        keys.push(rowKey(row));
       }
     }
   }

@@ -67,20 +67,18 @@ describe('training windows', () => {
     const tables = new Map([v2, v3].map((inc) => [inc.sha256, inc.table]));
     const table = snapshotTable(manifest, tables, ['x'], '_row_key');
     expect(table.columns[0].values).toEqual([201, 300, 301, 302]);
-    expect(table.columns[1].values).toEqual([
-      rowKey(v2.sha256, 1),
-      rowKey(v3.sha256, 0),
-      rowKey(v3.sha256, 1),
-      rowKey(v3.sha256, 2),
-    ]);
+    expect(table.columns[1].values).toEqual([rowKey([201]), rowKey([300]), rowKey([301]), rowKey([302])]);
   });
 
-  it('gives every row a distinct, stable 52-bit key', () => {
+  it('gives distinct rows distinct, stable 52-bit keys, and equal rows equal keys', () => {
     const keys = new Set<number>();
-    for (const inc of [v1, v2, v3]) for (let i = 0; i < 1_000; i++) keys.add(rowKey(inc.sha256, i));
+    for (let i = 0; i < 3_000; i++) keys.add(rowKey([i % 10, `c${Math.floor(i / 10)}`, i % 7 === 0 ? null : 1.5]));
     expect(keys.size).toBe(3_000);
     for (const key of keys) expect(Number.isSafeInteger(key) && key >= 0).toBe(true);
-    expect(rowKey(v1.sha256, 7)).toBe(rowKey(v1.sha256, 7));
+    expect(rowKey([7, 'a', null])).toBe(rowKey([7, 'a', null]));
+    // types and positions count: 1 is not "1", and [1, 2] is not [2, 1]
+    expect(rowKey([1])).not.toBe(rowKey(['1']));
+    expect(rowKey([1, 2])).not.toBe(rowKey([2, 1]));
   });
 
   it('weighs a row one half-life older than the newest by one half', () => {
