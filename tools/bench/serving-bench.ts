@@ -104,6 +104,7 @@ interface Summary {
 
 interface LoggingCost {
   answeredRows: number;
+  /** Rows of this run's pipeline monitoring had logged by the end (its predictions count). */
   mergedRows: number;
   seconds: number;
   /** CPU seconds over the whole measurement, per process. */
@@ -185,7 +186,7 @@ function markdown(report: ServingBenchReport): string {
     '',
     `Keel against MLServer: ${ratio(1, 'requestsPerSecond', 'mlserver')}× its requests/s for single rows, ${ratio(64, 'rowsPerSecond', 'mlserver')}× its rows/s for 64-row requests. Keel's CPU per single-row request is ${ratio(1, 'cpuMsPerRequest', 'echo')}× the echo server's (64 rows: ${ratio(64, 'cpuMsPerRequest', 'echo')}×).`,
     '',
-    `Prediction logging, whole system: over ${fixed(logging.seconds, 0)} s from the first Keel run until monitoring caught up (or ${config.catchUpSeconds} s after the last run), serving answered ${logging.answeredRows} rows and monitoring merged ${logging.mergedRows} of them into drift windows; CPU seconds: serving ${fixed(logging.cpuSeconds.serving)}, monitoring ${fixed(logging.cpuSeconds.monitoring)}, FerretDB ${fixed(logging.cpuSeconds.ferretdb)}, Kafka ${fixed(logging.cpuSeconds.kafka)}: **${fixed(logging.cpuMsPerAnsweredRow, 3)} ms of CPU per logged prediction**` +
+    `Prediction logging, whole system: over ${fixed(logging.seconds, 0)} s from the first Keel run until monitoring caught up (or ${config.catchUpSeconds} s after the last run), serving answered ${logging.answeredRows} rows and monitoring had logged ${logging.mergedRows} of them; CPU seconds: serving ${fixed(logging.cpuSeconds.serving)}, monitoring ${fixed(logging.cpuSeconds.monitoring)}, FerretDB ${fixed(logging.cpuSeconds.ferretdb)}, Kafka ${fixed(logging.cpuSeconds.kafka)}: **${fixed(logging.cpuMsPerAnsweredRow, 3)} ms of CPU per logged prediction**` +
       (logging.mergedRows < logging.answeredRows
         ? ` (a lower bound: monitoring was still ${logging.answeredRows - logging.mergedRows} rows behind at the end).`
         : '.'),
@@ -379,11 +380,11 @@ async function main(): Promise<void> {
       }
     }
 
-    log(`waiting up to ${config.catchUpSeconds} s for monitoring to merge the ${keelRows} answered rows`);
+    log(`waiting up to ${config.catchUpSeconds} s for monitoring to log the ${keelRows} answered rows`);
     const catchUpDeadline = Date.now() + config.catchUpSeconds * 1000;
     let merged = 0;
     while (Date.now() < catchUpDeadline) {
-      merged = await observer.windowRows().catch(() => merged);
+      merged = await observer.predictionsLogged().catch(() => merged);
       if (merged >= keelRows) break;
       await sleep(2_000);
     }
