@@ -65,7 +65,7 @@ export function formatTable(results: readonly FaultResult[]): string {
     const parts = [
       ...(total(r.duplicates) > 0 ? [`duplicates: ${describeCounts(r.duplicates)}`] : []),
       ...(total(r.lostEffects) > 0 ? [`missing effects: ${describeCounts(r.lostEffects)}`] : []),
-      ...(r.failedRequests > 0 ? [`failures: ${describeCounts(r.failureCodes)}`] : []),
+      ...(total(r.failureCodes) > 0 ? [`failures: ${describeCounts(r.failureCodes)}`] : []),
       ...r.notes,
     ];
     return parts.length > 0 ? [`- ${r.fault}: ${parts.join('; ')}`] : [];
