@@ -4,7 +4,8 @@
  * sends ModelInfer at 80 % of it for SOAK_MINUTES (default 10), open-loop, and reports errors, latency percentiles
  * and the RSS of every service per minute, first minute against last. Writes docs/benchmarks/soak.json and
  * docs/benchmarks/soak.md and rebuilds docs/benchmarks.md. Needs the stack; starts the services if they are not
- * running (and stops them again). Exits non-zero when a request failed.
+ * running (and stops them again). Prints a verdict on flatness (first three minutes against the last three). Exits
+ * non-zero when a request failed.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -53,7 +54,7 @@ function readConfig(env: NodeJS.ProcessEnv): SoakConfig {
     minutes: positive(env, 'SOAK_MINUTES', 10),
     rowsPerRequest: Math.round(positive(env, 'SOAK_ROWS_PER_REQUEST', 1)),
     trainingRows: Math.round(positive(env, 'SOAK_TRAINING_ROWS', 5000)),
-    stageSeconds: positive(env, 'SOAK_CAPACITY_STAGE_SECONDS', 10),
+    stageSeconds: positive(env, 'SOAK_CAPACITY_STAGE_SECONDS', 20),
     loadFraction: positive(env, 'SOAK_LOAD_FRACTION', 0.8),
   };
 }
@@ -88,6 +89,8 @@ interface CapacityStage {
   errors: number;
 }
 
+const STAGE_WARM_UP_MS = 5_000;
+
 /** Closed loop at 1, 2, 4, ... callers until throughput stops growing; capacity is the best stage's throughput. */
 async function measureCapacity(
   target: ConstructorParameters<typeof InferenceTraffic>[0],
@@ -101,9 +104,11 @@ async function measureCapacity(
   for (let callers = 1; callers <= 64 && flat < 2; callers *= 2) {
     const traffic = new InferenceTraffic({ ...target, requestIdPrefix: `${target.requestIdPrefix}-c${callers}` });
     traffic.startClosedLoop(callers, 0);
-    const from = Date.now() + 2_000;
+    // The first seconds of a stage are left out: prediction logging and monitoring reach their steady cost only
+    // after the first batches, and capacity must include that cost or 80 % of it is no headroom at all.
+    const from = Date.now() + STAGE_WARM_UP_MS;
     try {
-      await sleep(2_000 + stageSeconds * 1000, undefined, { signal });
+      await sleep(STAGE_WARM_UP_MS + stageSeconds * 1000, undefined, { signal });
     } finally {
       await traffic.stop();
       traffic.close();
@@ -182,6 +187,53 @@ function minuteReports(
   return reports;
 }
 
+interface FlatnessVerdict {
+  /** Median p99 of the first three minutes against that of the last three (one noisy minute does not decide). */
+  p99Ms: { first: number; last: number; flat: boolean };
+  /** Mean RSS of the first three minutes against the last three, per service. */
+  rssMiB: Record<string, { first: number; last: number; flat: boolean }>;
+  /** The open-loop client sent every scheduled request (none held back at its in-flight limit). */
+  sustainedRate: boolean;
+}
+
+// A soak looks for drift, not noise: latency may wobble with the machine, so p99 is flat while the later minutes stay
+// within a quarter of the early ones; memory is flat while it grows by less than a tenth plus a small allowance for
+// lazily built caches (a leak at this request rate grows by far more over ten minutes).
+const P99_FLAT_RATIO = 1.25;
+const RSS_FLAT_RATIO = 1.1;
+const RSS_FLAT_ALLOWANCE_MIB = 16;
+
+function median(values: readonly number[]): number {
+  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+function mean(values: readonly number[]): number {
+  const finite = values.filter(Number.isFinite);
+  return finite.length ? finite.reduce((a, b) => a + b, 0) / finite.length : NaN;
+}
+
+function flatness(minutes: readonly MinuteReport[], skipped: number): FlatnessVerdict {
+  const span = Math.min(3, Math.floor(minutes.length / 2)) || 1;
+  const early = minutes.slice(0, span);
+  const late = minutes.slice(-span);
+  const p99First = median(early.map((m) => m.p99Ms));
+  const p99Last = median(late.map((m) => m.p99Ms));
+  const rssMiB: FlatnessVerdict['rssMiB'] = {};
+  for (const { name } of services) {
+    const first = mean(early.map((m) => m.rssMiB[name]));
+    const last = mean(late.map((m) => m.rssMiB[name]));
+    rssMiB[name] = { first, last, flat: !(last > first * RSS_FLAT_RATIO + RSS_FLAT_ALLOWANCE_MIB) };
+  }
+  return {
+    p99Ms: { first: p99First, last: p99Last, flat: !(p99Last > p99First * P99_FLAT_RATIO) },
+    rssMiB,
+    sustainedRate: skipped === 0,
+  };
+}
+
 function fixed(value: number, digits = 1): string {
   return Number.isFinite(value) ? value.toFixed(digits) : '-';
 }
@@ -198,10 +250,12 @@ function markdown(report: SoakReport): string {
     `- Capacity: closed loop at 1, 2, 4, ... callers, ${report.config.stageSeconds} s each, until throughput stops growing: ${fixed(report.capacity.requestsPerSecond)} requests/s (${report.capacity.stages.map((s) => `${s.callers}: ${fixed(s.requestsPerSecond)}`).join(', ')}).`,
     `- Soak: ${report.config.minutes} min open loop at ${Math.round(report.config.loadFraction * 100)} % of it, ${fixed(report.targetRequestsPerSecond)} requests/s; ${report.totals.requests} requests, **${report.totals.errors} errors**${report.totals.skipped > 0 ? `, ${report.totals.skipped} not sent (client at its in-flight limit)` : ''}; monitoring merged ${report.totals.rowsInDriftWindows} of the ${report.totals.answeredRows} answered rows into drift windows${report.totals.catchUpSeconds === undefined ? ' within 5 min of the end' : ` (all of them ${fixed(report.totals.catchUpSeconds, 0)} s after the load stopped)`}.`,
     '',
-    '| minute | requests/s | errors | p50 ms | p99 ms | max ms | ' +
+    '| minute | requests/s | errors | p50 ms | p99 ms | max ms | monitoring rows behind | ' +
       services.map((s) => `${s.name} MiB`).join(' | ') +
       ' |',
-    '| -----: | ---------: | -----: | -----: | -----: | -----: | ' + services.map(() => '---:').join(' | ') + ' |',
+    '| -----: | ---------: | -----: | -----: | -----: | -----: | ---: | ' +
+      services.map(() => '---:').join(' | ') +
+      ' |',
     ...report.minutes.map(
       (m) =>
         `| ${m.minute} | ${fixed(m.requestsPerSecond)} | ${m.errors} | ${fixed(m.p50Ms)} | ${fixed(m.p99Ms)} | ${fixed(m.maxMs)} | ${m.monitoringBacklogRows ?? '-'} | ` +
@@ -212,6 +266,16 @@ function markdown(report: SoakReport): string {
     `First minute against last: p99 ${fixed(first.p99Ms)} → ${fixed(last.p99Ms)} ms; RSS ` +
       services.map((s) => `${s.name} ${fixed(first.rssMiB[s.name], 0)} → ${fixed(last.rssMiB[s.name], 0)}`).join(', ') +
       ' MiB.',
+    '',
+    `Verdict (first three minutes against the last three): p99 ${fixed(report.verdict.p99Ms.first)} → ${fixed(report.verdict.p99Ms.last)} ms, ` +
+      `${report.verdict.p99Ms.flat ? 'flat' : `**not flat** (more than ×${P99_FLAT_RATIO})`}; RSS ` +
+      (Object.values(report.verdict.rssMiB).every((r) => r.flat)
+        ? 'flat for every service'
+        : `**not flat** for ${Object.entries(report.verdict.rssMiB)
+            .filter(([, r]) => !r.flat)
+            .map(([name, r]) => `${name} (${fixed(r.first, 0)} → ${fixed(r.last, 0)} MiB)`)
+            .join(', ')}`) +
+      `; the target rate was ${report.verdict.sustainedRate ? 'sustained' : '**not sustained** (the machine could not keep up with it)'}.`,
     '',
   ];
   return lines.join('\n');
@@ -234,6 +298,7 @@ interface SoakReport {
     catchUpSeconds?: number;
   };
   minutes: MinuteReport[];
+  verdict: FlatnessVerdict;
 }
 
 async function main(): Promise<void> {
@@ -324,6 +389,7 @@ async function main(): Promise<void> {
       }
       await sleep(5_000, undefined, { signal: interruption.signal });
     }
+    const minutes = minuteReports(traffic.outcomes, samples, backlogs, started, config.minutes);
     const report: SoakReport = {
       date: new Date().toISOString(),
       commit: execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim(),
@@ -340,7 +406,8 @@ async function main(): Promise<void> {
         rowsInDriftWindows: merged,
         ...(catchUpSeconds === undefined ? {} : { catchUpSeconds }),
       },
-      minutes: minuteReports(traffic.outcomes, samples, backlogs, started, config.minutes),
+      minutes,
+      verdict: flatness(minutes, traffic.skipped),
     };
     writeFileSync(join(repoRoot, 'docs/benchmarks/soak.json'), JSON.stringify(report, null, 2) + '\n');
     writeFileSync(join(repoRoot, 'docs/benchmarks/soak.md'), markdown(report));
