@@ -29,6 +29,7 @@ export { DatasetValidatedV1, ValidationFinding } from './events/dataset-validate
 export { DriftDetectedV1 } from './events/drift-detected';
 export { FeaturesMaterializedV1 } from './events/features-materialized';
 export { LabelReceivedV1 } from './events/label-received';
+export { ConceptDriftDetector, LabelWindowClosedV1, PerformanceMetrics } from './events/label-window-closed';
 export { ChampionComparison, GateResult, ModelRegisteredV1 } from './events/model-registered';
 export { ModelTrainedV1 } from './events/model-trained';
 export { PredictionLoggedV1 } from './events/prediction-logged';
@@ -49,6 +50,7 @@ export {
   MetricName,
   NumericFeature,
   type PipelineSpecInput,
+  PerformanceSpec,
   PipelineSpecV1,
 } from './pipeline-spec';
 export {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { type ColumnType, PipelineId } from './common';
+import { ConceptDriftDetector } from './events/label-window-closed';
 import { RecencyWeights, TrainingWindow } from './training-window';
 
 /**
@@ -50,6 +51,26 @@ export const MetricGate = z
   })
   .refine((gate) => gate.min !== undefined || gate.max !== undefined, 'a gate needs min or max');
 export type MetricGate = z.infer<typeof MetricGate>;
+
+/** Performance on joined labels: label windows, concept drift on the error stream. */
+export const PerformanceSpec = z
+  .object({
+    /** Joined labels per label window (per model version, in join order). */
+    windowLabels: z.number().int().min(10).max(100_000).default(500),
+    conceptDrift: z
+      .object({
+        detector: ConceptDriftDetector.default('adwin'),
+        /** ADWIN's confidence δ: smaller fires later and more surely. */
+        adwinDelta: z.number().gt(0).lt(1).default(0.002),
+        /** Page-Hinkley: tolerated change δ, threshold λ, and observations before it may fire. */
+        pageHinkleyDelta: z.number().nonnegative().default(0.005),
+        pageHinkleyThreshold: z.number().positive().default(50),
+        pageHinkleyMinInstances: z.number().int().positive().default(30),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+export type PerformanceSpec = z.infer<typeof PerformanceSpec>;
 
 export const PipelineSpecV1 = z
   .object({
@@ -115,6 +136,7 @@ export const PipelineSpecV1 = z
         psiThreshold: z.number().positive().default(0.2),
       })
       .prefault({}),
+    performance: PerformanceSpec,
   })
   .superRefine((spec, ctx) => {
     const names = spec.features.map((feature) => feature.name);

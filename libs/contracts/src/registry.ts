@@ -7,6 +7,7 @@ import { DatasetValidatedV1 } from './events/dataset-validated';
 import { DriftDetectedV1 } from './events/drift-detected';
 import { FeaturesMaterializedV1 } from './events/features-materialized';
 import { LabelReceivedV1 } from './events/label-received';
+import { LabelWindowClosedV1 } from './events/label-window-closed';
 import { ModelRegisteredV1 } from './events/model-registered';
 import { ModelTrainedV1 } from './events/model-trained';
 import { PredictionLoggedV1 } from './events/prediction-logged';
@@ -27,6 +28,7 @@ export const eventRegistry: readonly EventContract[] = [
   PredictionLoggedV1,
   PredictionLoggedV2,
   LabelReceivedV1,
+  LabelWindowClosedV1,
   DriftDetectedV1,
   TrainingRequestedV1,
   TrainingRequestedV2,
