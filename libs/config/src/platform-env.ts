@@ -6,6 +6,21 @@ import { envBoolean, envPort } from './load-config';
  * environment at all; docker-compose and Kubernetes set them explicitly. Apps extend this schema with their own ports.
  */
 export const platformEnvSchema = z.object({
+  /**
+   * `dev` (the default) may run without authentication, for a developer's loopback; `prod` refuses to start unless
+   * callers must authenticate (AUTH_API_KEYS_FILE and/or AUTH_JWKS_URL).
+   */
+  KEEL_PROFILE: z.enum(['dev', 'prod']).default('dev'),
+  /** A JSON file of API keys ({ keys: [{ id, sha256, grants }] }, digests only); mount it from a secret. */
+  AUTH_API_KEYS_FILE: z.string().min(1).optional(),
+  /** JWKS of the OIDC provider whose bearer tokens are accepted; needs AUTH_JWT_ISSUER and AUTH_JWT_AUDIENCE. */
+  AUTH_JWKS_URL: z.url().optional(),
+  AUTH_JWT_ISSUER: z.string().min(1).optional(),
+  AUTH_JWT_AUDIENCE: z.string().min(1).optional(),
+  /** The token claim that lists the caller's grants (`role:pipeline`, `*` for every pipeline). */
+  AUTH_JWT_GRANTS_CLAIM: z.string().min(1).default('keel_grants'),
+  /** A file holding this service's own API key, sent when it calls another service (serving and monitoring call the registry). */
+  SERVICE_API_KEY_FILE: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Comma-separated Kafka bootstrap brokers. Use 127.0.0.1 rather than localhost: Kafka advertises what it binds. */
   KAFKA_BROKERS: z.string().min(1).default('127.0.0.1:9092'),
@@ -67,6 +82,19 @@ export function platformConfigProblems(config: PlatformConfig): { variable: stri
       variable: 'KAFKA_MIN_INSYNC_REPLICAS',
       problem: `${config.KAFKA_MIN_INSYNC_REPLICAS} exceeds KAFKA_REPLICATION_FACTOR ${config.KAFKA_REPLICATION_FACTOR}: no write could ever be acknowledged`,
     });
+  }
+  if (config.KEEL_PROFILE === 'prod' && !config.AUTH_API_KEYS_FILE && !config.AUTH_JWKS_URL) {
+    problems.push({
+      variable: 'AUTH_API_KEYS_FILE',
+      problem: 'KEEL_PROFILE=prod needs authentication: set AUTH_API_KEYS_FILE and/or AUTH_JWKS_URL',
+    });
+  }
+  if (config.AUTH_JWKS_URL) {
+    for (const variable of ['AUTH_JWT_ISSUER', 'AUTH_JWT_AUDIENCE'] as const) {
+      if (!config[variable]) {
+        problems.push({ variable, problem: 'required with AUTH_JWKS_URL (tokens are checked against it)' });
+      }
+    }
   }
   if (config.RETRY_INITIAL_DELAY_MS > config.RETRY_MAX_DELAY_MS) {
     problems.push({

@@ -1,5 +1,5 @@
 import { type DynamicModule, type FactoryProvider, Global, Module, type Provider } from '@nestjs/common';
-import { SERVICE_CONFIG } from '@keel/service-runtime';
+import { SERVICE_CONFIG, serviceAuthorization } from '@keel/service-runtime';
 import { type ModelRegistryApi, RegistryClient } from './registry-client';
 
 /** DI token of the app's {@link ModelRegistryApi}: inject with `@Inject(REGISTRY_CLIENT)`, override in tests. */
@@ -8,7 +8,8 @@ export const REGISTRY_CLIENT = Symbol('REGISTRY_CLIENT');
 /** The registry at the service config's `REGISTRY_GRPC_URL`. */
 export const registryClientFromConfig: FactoryProvider<ModelRegistryApi> = {
   provide: REGISTRY_CLIENT,
-  useFactory: (config: { REGISTRY_GRPC_URL: string }) => new RegistryClient(config.REGISTRY_GRPC_URL),
+  useFactory: (config: { REGISTRY_GRPC_URL: string; SERVICE_API_KEY_FILE?: string }) =>
+    new RegistryClient(config.REGISTRY_GRPC_URL, { authorization: serviceAuthorization(config) }),
   inject: [SERVICE_CONFIG],
 };
 

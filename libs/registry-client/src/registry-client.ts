@@ -32,6 +32,8 @@ export interface ModelRegistryApi {
 export interface RegistryClientOptions {
   /** Deadline of each call. */
   deadlineMs?: number;
+  /** The calling service's own credential (`Bearer <key>`), sent with every call when the registry enforces access. */
+  authorization?: string;
 }
 
 type Unary<Request, Response> = (
@@ -48,6 +50,7 @@ type Unary<Request, Response> = (
 export class RegistryClient implements ModelRegistryApi {
   private readonly client: ModelRegistryClient;
   private readonly deadlineMs: number;
+  private readonly authorization?: string;
 
   constructor(
     readonly address: string,
@@ -55,6 +58,7 @@ export class RegistryClient implements ModelRegistryApi {
   ) {
     this.client = new ModelRegistryClient(address, credentials.createInsecure());
     this.deadlineMs = options.deadlineMs ?? 5_000;
+    this.authorization = options.authorization;
   }
 
   getModelVersion(modelName: string, version: number): Promise<ModelVersion> {
@@ -103,11 +107,13 @@ export class RegistryClient implements ModelRegistryApi {
   }
 
   private call<Request, Response>(name: string, method: Unary<Request, Response>, request: Request): Promise<Response> {
+    const metadata = new Metadata();
+    if (this.authorization) metadata.set('authorization', this.authorization);
     return new Promise((resolve, reject) => {
       method.call(
         this.client,
         request,
-        new Metadata(),
+        metadata,
         { deadline: Date.now() + this.deadlineMs },
         (error: ServiceError | null, response: Response) =>
           error ? reject(registryError(name, error)) : resolve(response),

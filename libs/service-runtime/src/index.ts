@@ -1,3 +1,9 @@
+export { AccessControl, type AccessDecision, type DoorCall } from './auth/access-control';
+export { type ApiKeyEntry, ApiKeys, digestApiKey, issueApiKey } from './auth/api-keys';
+export { PublicDoor, RequiresRole } from './auth/door-rules';
+export { serviceAuthorization } from './auth/service-credential';
+export { type GrpcDoorRules } from './auth/grpc-access';
+export { ANY_PIPELINE, type Grant, parseGrant, type Role, roles } from './auth/roles';
 export { GrpcServer, type GrpcServerOptions } from './grpc/grpc-server';
 export {
   type EventLoopDelay,

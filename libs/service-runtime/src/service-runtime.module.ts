@@ -1,6 +1,9 @@
 import { type DynamicModule, Global, type MiddlewareConsumer, Module, type NestModule } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
 import { type Logger } from 'pino';
+import { AccessControl } from './auth/access-control';
+import { HttpAccessGuard } from './auth/http-access.guard';
 import { GRPC_SERVER_OPTIONS, GrpcServer, type GrpcServerOptions } from './grpc/grpc-server';
 import { HealthController } from './health/health.controller';
 import { HealthRegistry } from './health/health-registry';
@@ -18,7 +21,10 @@ export interface ServiceRuntimeOptions {
   grpc: GrpcServerOptions;
 }
 
-/** What every Keel service has: config, JSON logs, health, metrics, Kafka/Mongo/S3 connections and a gRPC host. */
+/**
+ * What every Keel service has: config, JSON logs, health, metrics, Kafka/Mongo/S3 connections, a gRPC host, and
+ * access control on every HTTP route and gRPC method.
+ */
 @Global()
 @Module({})
 export class ServiceRuntimeModule implements NestModule {
@@ -43,6 +49,8 @@ export class ServiceRuntimeModule implements NestModule {
         MetricsService,
         Infrastructure,
         GrpcServer,
+        AccessControl,
+        { provide: APP_GUARD, useClass: HttpAccessGuard },
       ],
       exports: [
         SERVICE_IDENTITY,
@@ -52,6 +60,8 @@ export class ServiceRuntimeModule implements NestModule {
         MetricsService,
         Infrastructure,
         GrpcServer,
+        AccessControl,
+        { provide: APP_GUARD, useClass: HttpAccessGuard },
       ],
     };
   }

@@ -111,6 +111,16 @@ export class ModelRegistryGrpc implements OnModuleInit {
       MODEL_REGISTRY_SERVICE,
       ModelRegistryService,
       registryImplementation(this.queries, this.aliasMoves),
+      {
+        methods: {
+          getModelVersion: 'viewer',
+          resolveAlias: 'viewer',
+          listModelVersions: 'viewer',
+          listAliasHistory: 'viewer',
+          setAlias: 'deployer',
+        },
+        pipelineOf: (_method, request) => (request as { modelName?: string }).modelName || undefined,
+      },
     );
   }
 }

@@ -1,4 +1,5 @@
 import { BadRequestException, Body, Controller, Get, NotFoundException, Param, Put } from '@nestjs/common';
+import { RequiresRole } from '@keel/service-runtime';
 import { z } from 'zod';
 import { AliasMovesService } from './alias-moves.service';
 import { ModelQueriesService, RegistryInvalidArgumentError, RegistryNotFoundError } from './model-queries.service';
@@ -29,6 +30,7 @@ export class ModelsController {
   }
 
   /** Points the alias at a version: `{ version, reason?, changedBy? }`; answers the recorded move. */
+  @RequiresRole('deployer')
   @Put(':name/aliases/:alias')
   async setAlias(@Param('name') name: string, @Param('alias') alias: string, @Body() body: unknown) {
     const parsed = SetAliasBody.safeParse(body);

@@ -37,7 +37,22 @@ export class InferenceController implements OnModuleInit {
       modelMetadata: this.unary((request) => this.inference.metadata(request.name, request.version)),
       modelInfer: this.unary((request) => this.inference.infer(request)),
     };
-    this.grpc.addService(INFERENCE_SERVICE_NAME, GRPCInferenceServiceService, implementation);
+    this.grpc.addService(INFERENCE_SERVICE_NAME, GRPCInferenceServiceService, implementation, {
+      // Liveness and readiness stay open for probes and load balancers; everything about models needs `inference`.
+      methods: {
+        serverLive: 'public',
+        serverReady: 'public',
+        serverMetadata: 'inference',
+        modelReady: 'inference',
+        modelMetadata: 'inference',
+        modelInfer: 'inference',
+      },
+      // A model's name is its pipeline's id.
+      pipelineOf: (_method, request) => {
+        const { name, modelName } = request as { name?: string; modelName?: string };
+        return modelName ?? name;
+      },
+    });
   }
 
   private unary<Request, Response>(handle: (request: Request) => Response | Promise<Response>) {

@@ -2,6 +2,8 @@ import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy }
 import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { type Logger } from 'pino';
+import { AccessControl } from '../auth/access-control';
+import { type GrpcDoorRules, guardGrpcService } from '../auth/grpc-access';
 import { HealthRegistry } from '../health/health-registry';
 import { ROOT_LOGGER } from '../infrastructure/logger.token';
 
@@ -32,14 +34,23 @@ export class GrpcServer implements OnApplicationBootstrap, OnModuleDestroy {
     @Inject(GRPC_SERVER_OPTIONS) private readonly options: GrpcServerOptions,
     @Inject(ROOT_LOGGER) private readonly logger: Logger,
     private readonly registry: HealthRegistry,
+    private readonly access: AccessControl,
   ) {
     this.health.addToServer(this.server);
     this.registry.onLifecycleChange(() => void this.refreshHealth());
   }
 
-  /** Registers a service implementation; `name` is its fully qualified name for health checks. */
-  addService(name: string, definition: ServiceDefinition, implementation: UntypedServiceImplementation): void {
-    this.server.addService(definition, implementation);
+  /**
+   * Registers a service implementation; `name` is its fully qualified name for health checks and door names. `doors`
+   * says which role each method needs; a method it leaves out needs `admin`, so a new method is never open by accident.
+   */
+  addService(
+    name: string,
+    definition: ServiceDefinition,
+    implementation: UntypedServiceImplementation,
+    doors?: GrpcDoorRules,
+  ): void {
+    this.server.addService(definition, guardGrpcService(name, definition, implementation, doors, this.access));
     this.serviceNames.push(name);
   }
 

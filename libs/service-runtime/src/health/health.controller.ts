@@ -1,6 +1,7 @@
 import { Controller, Get, Inject, Res } from '@nestjs/common';
 import { type Response } from 'express';
 import { SERVICE_IDENTITY, type ServiceIdentity } from '../tokens';
+import { PublicDoor } from '../auth/door-rules';
 import { HealthRegistry } from './health-registry';
 
 /**
@@ -8,6 +9,7 @@ import { HealthRegistry } from './health-registry';
  * process failed), `GET /health/ready` (every dependency, consumer and app indicator up, and not shutting down;
  * 503 otherwise) and `GET /health`, which is readiness with the same detailed report, the one tools wait on.
  */
+@PublicDoor()
 @Controller('health')
 export class HealthController {
   private readonly startedAt = Date.now();

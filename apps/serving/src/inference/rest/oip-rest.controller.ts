@@ -1,6 +1,13 @@
 import { Controller, Get, HttpStatus, Inject, Param, Post, Req, Res } from '@nestjs/common';
 import { status } from '@grpc/grpc-js';
-import { ROOT_LOGGER, SERVICE_CONFIG, SERVICE_IDENTITY, type ServiceIdentity } from '@keel/service-runtime';
+import {
+  PublicDoor,
+  RequiresRole,
+  ROOT_LOGGER,
+  SERVICE_CONFIG,
+  SERVICE_IDENTITY,
+  type ServiceIdentity,
+} from '@keel/service-runtime';
 import { type Request, type Response } from 'express';
 import { type Logger } from 'pino';
 import { createGunzip, createInflate } from 'node:zlib';
@@ -23,6 +30,7 @@ const HTTP_STATUS: Partial<Record<status, number>> = {
  * (`/v2/models/<name>/versions/<version or alias>`). Errors are `{ "error": "..." }` with 400 for the caller's
  * mistakes, 404 for a model or version not served here, 500 otherwise.
  */
+@RequiresRole('inference')
 @Controller('v2')
 export class OipRestController {
   private readonly logger: Logger;
@@ -41,11 +49,13 @@ export class OipRestController {
     return { name: SERVER_NAME, version: this.identity.version, extensions: ['binary_tensor_data'] };
   }
 
+  @PublicDoor()
   @Get('health/live')
   live(): object {
     return { live: true };
   }
 
+  @PublicDoor()
   @Get('health/ready')
   ready(@Res() response: Response): void {
     const ready = this.inference.isServerReady();
