@@ -61,7 +61,6 @@ export class ServiceRuntimeModule implements NestModule {
         Infrastructure,
         GrpcServer,
         AccessControl,
-        { provide: APP_GUARD, useClass: HttpAccessGuard },
       ],
     };
   }
