@@ -286,7 +286,7 @@ async function main(): Promise<void> {
     let driftThere: unknown;
     measurements.push(
       await measure('drift', 'main thread', round, async () => {
-        driftHere = evaluateWindow(reference, rows, 0.2);
+        driftHere = evaluateWindow(reference, rows, { psiThreshold: 0.2 });
       }),
     );
     const window = windowColumns(columns);
@@ -296,7 +296,11 @@ async function main(): Promise<void> {
     measurements.push(
       await measure('drift', 'worker pool', round, async () => {
         driftThere = (
-          await pool.run(driftWindowTask, { reference, columns: window, psiThreshold: 0.2 }, { transferList })
+          await pool.run(
+            driftWindowTask,
+            { reference, columns: window, tests: { psiThreshold: 0.2 } },
+            { transferList },
+          )
         ).drift;
       }),
     );

@@ -29,7 +29,7 @@ import {
   uniqueName,
   uniquePipelineId,
 } from '@keel/testing';
-import { type MongoClient } from 'mongodb';
+import { type CommandFailedEvent, type CommandStartedEvent, MongoClient } from 'mongodb';
 import mongoose from 'mongoose';
 import { CheckpointRepository } from '../../apps/monitoring/src/stream/checkpoint.repository';
 import { PredictionStreamConsumer } from '../../apps/monitoring/src/stream/prediction-stream.consumer';
@@ -40,6 +40,7 @@ import {
   startMonitoringUnderTest,
 } from '../../apps/monitoring/src/test-support/monitoring-under-test';
 import { repoRoot } from '../stack/paths';
+import { FULL_JSON, fullSystem, type FullSystemResult } from './monitoring-full';
 import { type HotPathResult } from './monitoring-hot-path';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 500_000);
@@ -70,6 +71,9 @@ interface ScenarioResult {
   /** Documents monitoring wrote by design: one per checkpoint, one per closed window. */
   documentsWrittenPer1000Rows: number;
   dbWriteCommands: Record<string, number>;
+  dbWriteCommandsByCollection: Record<string, number>;
+  /** Write commands that failed (each retry of them is another command), by error code. */
+  dbWriteCommandsFailed: Record<string, number>;
   objectWrites: number;
   objectWritesPer1000Rows: number;
   checkpoints: number;
@@ -185,6 +189,30 @@ async function scenario(windowRows: number, rows: readonly Row[], reference: rea
     await connection.close();
   }
 
+  const writes: Record<string, number> = {};
+  /** Write commands by `<command> <collection>`, so each one is accounted for. */
+  const writesByCollection: Record<string, number> = {};
+  const failedWrites: Record<string, number> = {};
+  // The service's client is created (and starts writing) during its start-up, before it is handed back: its command
+  // events are taken at the source, from the moment it exists.
+  const emit = MongoClient.prototype.emit;
+  MongoClient.prototype.emit = function (this: MongoClient, name: string | symbol, ...args: unknown[]) {
+    if (this.options.dbName === DATABASE && (name === 'commandStarted' || name === 'commandFailed')) {
+      const event = args[0] as CommandStartedEvent & CommandFailedEvent;
+      if (WRITE_COMMANDS.has(event.commandName)) {
+        if (name === 'commandStarted') {
+          writes[event.commandName] = (writes[event.commandName] ?? 0) + 1;
+          const what = `${event.commandName} ${String(event.command[event.commandName])}`;
+          writesByCollection[what] = (writesByCollection[what] ?? 0) + 1;
+        } else {
+          const failure = event.failure as { code?: number; message: string };
+          const what = `${event.commandName}: ${String(failure.code ?? failure.message.slice(0, 60))}`;
+          failedWrites[what] = (failedWrites[what] ?? 0) + 1;
+        }
+      }
+    }
+    return (emit as (this: MongoClient, ...all: unknown[]) => boolean).call(this, name, ...args);
+  } as typeof emit;
   const cpuBefore = process.cpuUsage();
   const serversBefore = serverCpuMs();
   const started = performance.now();
@@ -198,10 +226,6 @@ async function scenario(windowRows: number, rows: readonly Row[], reference: rea
       MONGO_URL: `${mongoUrlForDatabase(DATABASE)}${mongoUrlForDatabase(DATABASE).includes('?') ? '&' : '?'}monitorCommands=true`,
       PREDICTION_CHECKPOINT_INTERVAL_MS: String(CHECKPOINT_INTERVAL_MS),
     },
-  });
-  const writes: Record<string, number> = {};
-  (service.infra.mongo.getClient() as unknown as MongoClient).on('commandStarted', (event) => {
-    if (WRITE_COMMANDS.has(event.commandName)) writes[event.commandName] = (writes[event.commandName] ?? 0) + 1;
   });
   let objectWrites = 0;
   const serviceObjects = service.infra.objects;
@@ -249,6 +273,8 @@ async function scenario(windowRows: number, rows: readonly Row[], reference: rea
       dbWritesPer1000Rows: perThousand(dbWrites),
       documentsWrittenPer1000Rows: 0,
       dbWriteCommands: writes,
+      dbWriteCommandsByCollection: writesByCollection,
+      dbWriteCommandsFailed: failedWrites,
       objectWrites,
       objectWritesPer1000Rows: perThousand(objectWrites),
       checkpoints: await service.infra.mongo.collection('monitoring_checkpoints').countDocuments({ group }),
@@ -259,7 +285,31 @@ async function scenario(windowRows: number, rows: readonly Row[], reference: rea
     return result;
   } finally {
     await service.close();
+    MongoClient.prototype.emit = emit;
   }
+}
+
+function fullSystemSection(): string[] {
+  if (!existsSync(FULL_JSON)) return [];
+  const full = JSON.parse(readFileSync(FULL_JSON, 'utf8')) as FullSystemResult;
+  return [
+    '## The full system under serving’s maximum load',
+    '',
+    `\`tools/bench/monitoring-full.ts\` (run last by \`npm run bench:monitoring\`, \`BENCH_FULL=0\` skips it; latest ${full.startedAt}, ` +
+      `load average ${full.loadBefore.toFixed(1)} before, ${full.loadAfter.toFixed(1)} after): the Adult pipeline trained on the stack ` +
+      `(windows of ${full.windowRows.toLocaleString('en')} rows), then ghz (serving's bench tooling) sends ${full.concurrency} concurrent ` +
+      `${full.rowsPerRequest}-row ModelInfer calls for ${full.seconds} s to the running services, every prediction logged and ` +
+      "monitored. Lag is monitoring's consumer group (committed offsets, which follow its checkpoints) against the " +
+      "prediction log's end, over all partitions, sampled every 200 ms; back to zero means zero and staying zero for 3 s.",
+    '',
+    '| load | requests/s | rows/s | p50 / p99 | log records | max lag (records) | lag at the load’s end | lag back to zero after the load | CPU s (serving, monitoring) |',
+    '| ---- | ---------- | ------ | --------- | ----------- | ----------------- | --------------------- | ------------------------------- | --------------------------- |',
+    `| ${full.seconds} s × ${full.concurrency} × ${full.rowsPerRequest} rows | ${full.requestsPerSecond.toLocaleString('en')} | ` +
+      `${full.rowsPerSecond.toLocaleString('en')} | ${full.p50Ms.toFixed(1)} / ${full.p99Ms.toFixed(1)} ms | ${full.logRecords.toLocaleString('en')} | ` +
+      `${full.maxLagRecords} | ${full.lagAtStopRecords} | **${full.lagZeroAfterSeconds.toFixed(1)} s** | ` +
+      `${full.cpuSeconds.serving}, ${full.cpuSeconds.monitoring} |`,
+    '',
+  ];
 }
 
 function hotPathSection(): string[] {
@@ -326,6 +376,7 @@ function markdown(results: readonly ScenarioResult[], startedAt: string): string
       '`BENCH_CHECKPOINT_INTERVAL_MS`, `BENCH_STACK=0` for the hot path alone).',
     '',
     ...stack,
+    ...fullSystemSection(),
     ...hotPathSection(),
   ].join('\n');
 }
@@ -340,7 +391,15 @@ async function main(): Promise<void> {
       results.push(await scenario(windowRows, all.slice(2_000), all.slice(0, 2_000)));
     }
   }
-  const json = { startedAt, cpus: cpus().length, node: process.version, rowsPerEvent: ROWS_PER_EVENT, results };
+  if (WITH_STACK && process.env.BENCH_FULL !== '0') await fullSystem();
+  const json = {
+    startedAt,
+    cpus: cpus().length,
+    node: process.version,
+    loadAverageAtEnd: loadavg()[0],
+    rowsPerEvent: ROWS_PER_EVENT,
+    results,
+  };
   writeFileSync(join(repoRoot, 'docs', 'benchmarks', 'monitoring.json'), `${JSON.stringify(json, null, 2)}\n`);
   writeFileSync(join(repoRoot, 'docs', 'benchmarks', 'monitoring.md'), markdown(results, startedAt));
   console.log(markdown(results, startedAt));

@@ -104,7 +104,11 @@ async function main(): Promise<void> {
     const evaluationStarted = performance.now();
     const sample = closed.slice(0, 20);
     for (const window of sample) {
-      evaluateDriftWindow({ reference: pkg.reference, summariesJson: window.summariesJson!, psiThreshold: 0.2 });
+      evaluateDriftWindow({
+        reference: pkg.reference,
+        summariesJson: window.summariesJson!,
+        tests: { psiThreshold: 0.2 },
+      });
     }
     const evaluationMs = (performance.now() - evaluationStarted) / sample.length;
     const result: HotPathResult = {

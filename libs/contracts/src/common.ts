@@ -46,3 +46,10 @@ export type Scalar = z.infer<typeof Scalar>;
 /** Column type as inferred by ingestion and checked by validation. */
 export const ColumnType = z.enum(['number', 'integer', 'string', 'boolean', 'timestamp']);
 export type ColumnType = z.infer<typeof ColumnType>;
+
+/**
+ * Per-column drift statistics, by name: `psi`, `jensen-shannon` and `wasserstein` (normed) are distances (drift when
+ * the value reaches the threshold); `ks` and `chi2` are tests whose value is a p-value (drift when it falls below).
+ */
+export const DriftStatisticName = z.enum(['psi', 'ks', 'chi2', 'jensen-shannon', 'wasserstein']);
+export type DriftStatisticName = z.infer<typeof DriftStatisticName>;

@@ -2,6 +2,7 @@ export { AliasName, WellKnownAlias } from './aliases';
 export {
   ColumnType,
   DatasetVersionId,
+  DriftStatisticName,
   FeatureSetId,
   ModelVersionNumber,
   ObjectUri,
@@ -39,6 +40,8 @@ export { TrainingRequestedV2, upcastTrainingRequestedV1 } from './events/trainin
 export { allTopics, contractForTopic, eventRegistry } from './registry';
 export {
   Algorithm,
+  DriftSpec,
+  DriftTest,
   CategoricalFeature,
   datasetColumns,
   type DatasetColumnRole,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type ColumnType, PipelineId } from './common';
+import { type ColumnType, DriftStatisticName, PipelineId } from './common';
 import { ConceptDriftDetector } from './events/label-window-closed';
 import { RecencyWeights, TrainingWindow } from './training-window';
 
@@ -72,6 +72,40 @@ export const PerformanceSpec = z
   .prefault({});
 export type PerformanceSpec = z.infer<typeof PerformanceSpec>;
 
+/** A column's drift test: a statistic and, optionally, its threshold (the statistic's default otherwise). */
+export const DriftTest = z.object({
+  statistic: DriftStatisticName,
+  /** Distances: drift at or above it; p-value tests (ks, chi2): drift below it. */
+  threshold: z.number().positive().optional(),
+});
+export type DriftTest = z.infer<typeof DriftTest>;
+
+/**
+ * Which drift test judges which column. Without a choice, a column gets the default for its kind and sample size:
+ * KS (numeric) or chi-square (categorical) at p < 0.05 up to 1,000 rows, the normed Wasserstein (numeric) or
+ * Jensen-Shannon (categorical) distance at 0.1 above (Evidently's rule).
+ */
+export const DriftSpec = z.object({
+  /** Every numeric feature's test, unless `features` names one. */
+  numeric: DriftTest.optional(),
+  /** Every categorical feature's test, unless `features` names one. */
+  categorical: DriftTest.optional(),
+  /** Per feature, by name. */
+  features: z.record(z.string(), DriftTest).default({}),
+  /**
+   * Prediction drift: each model output of a window compared with the same output over the version's first window
+   * (its baseline). `statistic` applies to outputs of its kind; the default rule otherwise.
+   */
+  predictions: z
+    .object({
+      enabled: z.boolean().default(true),
+      numeric: DriftTest.optional(),
+      categorical: DriftTest.optional(),
+    })
+    .prefault({}),
+});
+export type DriftSpec = z.infer<typeof DriftSpec>;
+
 export const PipelineSpecV1 = z
   .object({
     apiVersion: z.literal('keel/v1'),
@@ -131,15 +165,25 @@ export const PipelineSpecV1 = z
     rollout: z.object({ strategy: z.enum(['replace']).default('replace') }).prefault({}),
     monitoring: z
       .object({
-        /** Predictions per drift window. */
+        /** Predictions per drift window (when the windows are by row count, the default). */
         windowRows: z.number().int().positive().default(500),
-        psiThreshold: z.number().positive().default(0.2),
+        /**
+         * Windows by time instead: each window spans this many seconds of served time (the rows' servedAt, so a
+         * replay at any speed makes the same windows), aligned to the epoch. A window closes when the version's first
+         * row of a later window arrives; a row older than the open window is counted into it.
+         */
+        windowSeconds: z.number().int().positive().optional(),
+        /** Set: every feature is judged by PSI at this threshold, unless `drift` names another test for it. */
+        psiThreshold: z.number().positive().optional(),
+        /** Which test judges which column; absent: the defaults (or PSI at psiThreshold when that is set). */
+        drift: DriftSpec.optional(),
       })
       .prefault({}),
     performance: PerformanceSpec,
   })
   .superRefine((spec, ctx) => {
     const names = spec.features.map((feature) => feature.name);
+    checkDriftTests(spec, ctx);
     const duplicate = names.find((name, i) => names.indexOf(name) !== i);
     if (duplicate)
       ctx.addIssue({ code: 'custom', path: ['features'], message: `feature "${duplicate}" is declared twice` });
@@ -225,4 +269,57 @@ export function datasetSchema(spec: PipelineSpecV1): DatasetColumnSpec[] {
     if (name === spec.timeColumn) return { name, type: 'timestamp', role: 'time', nullable: false };
     return { name, type: 'string', role: 'attribute', nullable: true };
   });
+}
+
+/** Statistics that apply to one column kind only. */
+const NUMERIC_ONLY: readonly DriftStatisticName[] = ['ks', 'wasserstein'];
+const CATEGORICAL_ONLY: readonly DriftStatisticName[] = ['chi2'];
+
+function fits(statistic: DriftStatisticName, kind: 'numeric' | 'categorical'): boolean {
+  return !(kind === 'numeric' ? CATEGORICAL_ONLY : NUMERIC_ONLY).includes(statistic);
+}
+
+/** Drift tests name declared features and fit their kind. */
+function checkDriftTests(
+  spec: { features: { name: string; type: 'numeric' | 'categorical' }[]; monitoring: { drift?: DriftSpec } },
+  ctx: z.RefinementCtx,
+): void {
+  const { drift } = spec.monitoring;
+  if (!drift) return;
+  const path = ['monitoring', 'drift'];
+  for (const kind of ['numeric', 'categorical'] as const) {
+    for (const [where, test] of [
+      [[kind], drift[kind]],
+      [['predictions', kind], drift.predictions[kind]],
+    ] as const) {
+      if (test && !fits(test.statistic, kind)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [...path, ...where],
+          message: `${test.statistic} does not apply to ${kind} columns`,
+        });
+      }
+    }
+    // Output summaries carry no reference bins: numeric outputs are compared by their sketches.
+    const output = drift.predictions.numeric;
+    if (output && (output.statistic === 'psi' || output.statistic === 'jensen-shannon')) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [...path, 'predictions', 'numeric'],
+        message: `${output.statistic} needs bins; numeric outputs take ks or wasserstein`,
+      });
+    }
+  }
+  for (const [name, test] of Object.entries(drift.features)) {
+    const feature = spec.features.find((candidate) => candidate.name === name);
+    if (!feature) {
+      ctx.addIssue({ code: 'custom', path: [...path, 'features', name], message: `no feature "${name}"` });
+    } else if (!fits(test.statistic, feature.type)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [...path, 'features', name],
+        message: `${test.statistic} does not apply to ${feature.type} feature "${name}"`,
+      });
+    }
+  }
 }

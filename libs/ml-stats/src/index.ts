@@ -46,6 +46,19 @@ export {
   sturgesEdges,
 } from './drift/psi';
 export { populationStd, wassersteinDistance, wassersteinNormed } from './drift/wasserstein';
+export {
+  defaultDriftStatistic,
+  DRIFT_STATISTIC,
+  DRIFT_STATISTICS,
+  isDrift,
+  SMALL_SAMPLE_ROWS,
+  testDrift,
+  type ColumnKind,
+  type DriftStatistic,
+  type DriftStatisticName,
+  type DriftTestChoice,
+  type DriftTestResult,
+} from './drift/statistics';
 
 export { CategoricalSummary, type CategoricalSummaryJson } from './summary/categorical-summary';
 export {

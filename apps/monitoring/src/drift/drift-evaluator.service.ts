@@ -1,8 +1,8 @@
 import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { type FeatureReference } from '@keel/model-package';
 import { WorkerPool } from '@keel/workers';
-import { type WindowDrift } from './drift-evaluator';
-import { driftWindowTask } from './drift-evaluator.task';
+import { type DriftTests, type WindowDrift } from './drift-evaluator';
+import { type DriftWindowInput, driftWindowTask } from './drift-evaluator.task';
 
 /** Evaluates drift windows on the service's worker pool, off the event loop. */
 @Injectable()
@@ -18,9 +18,10 @@ export class DriftEvaluator implements OnApplicationBootstrap {
   async evaluate(
     reference: Readonly<Record<string, FeatureReference>>,
     summariesJson: string,
-    psiThreshold: number,
+    tests: DriftTests,
+    predictionDrift?: DriftWindowInput['predictionDrift'],
   ): Promise<WindowDrift> {
-    const { drift } = await this.workers.run(driftWindowTask, { reference, summariesJson, psiThreshold });
+    const { drift } = await this.workers.run(driftWindowTask, { reference, summariesJson, tests, predictionDrift });
     return drift;
   }
 }

@@ -1,8 +1,11 @@
 import { type FeatureReference } from '@keel/model-package';
 import { CategoricalSummary, NumericSummary } from '@keel/ml-stats';
 import { defineWorkerTask, type WorkerTaskContext } from '@keel/workers';
+import { type DriftSpec } from '@keel/contracts';
 import {
+  type DriftTests,
   emptySummaries,
+  evaluatePredictions,
   evaluateSummaries,
   summariesFromJson,
   summariesToJson,
@@ -25,8 +28,14 @@ export interface DriftWindowInput {
   summariesJson?: string;
   /** Inputs to add to the window before it is evaluated. */
   columns?: Readonly<Record<string, WindowColumn>>;
-  psiThreshold: number;
+  /** Which test judges which feature (the pipeline spec's monitoring section). */
+  tests: DriftTests;
+  /** The window's and the version's first window's output summaries, for prediction drift. */
+  predictionDrift?: { outputsJson: string; baselineJson: string; tests?: PredictionTests };
 }
+
+/** The spec's prediction-drift tests by output kind. */
+export type PredictionTests = Pick<DriftSpec['predictions'], 'numeric' | 'categorical'>;
 
 export interface DriftWindowOutput {
   /** The window's summaries with the columns added. */
@@ -61,10 +70,13 @@ export function evaluateDriftWindow(
     addColumns(summaries, input.columns);
   }
   progress({ stage: 'compare' });
-  return {
-    summariesJson: summariesToJson(summaries),
-    drift: evaluateSummaries(input.reference, summaries, input.psiThreshold),
-  };
+  const drift = evaluateSummaries(input.reference, summaries, input.tests);
+  if (input.predictionDrift) {
+    const { outputsJson, baselineJson, tests } = input.predictionDrift;
+    drift.predictions = evaluatePredictions(outputsJson, baselineJson, tests);
+    drift.drifted ||= drift.predictions.some((output) => output.drifted);
+  }
+  return { summariesJson: summariesToJson(summaries), drift };
 }
 
 /** {@link evaluateDriftWindow} on a worker thread. */

@@ -59,23 +59,25 @@ describe('driftWindowTask', () => {
     // when evaluated on the worker
     const { drift, summariesJson } = await pool.run(
       driftWindowTask,
-      { reference, columns, psiThreshold: 0.2 },
+      { reference, columns, tests: { psiThreshold: 0.2 } },
       { transferList },
     );
     // then it ran on another thread, and report and summaries equal the event loop's
     const [span] = spans.getFinishedSpans().filter((s) => s.name === 'worker driftWindowTask');
     expect(span.attributes['keel.worker.thread_id']).not.toBe(threadId);
-    expect(drift).toEqual(evaluateWindow(reference, rows, 0.2));
+    expect(drift).toEqual(evaluateWindow(reference, rows, { psiThreshold: 0.2 }));
     expect(drift.drifted).toBe(true);
     expect(summariesJson).toBe(summariesToJson(addRows(emptySummaries(reference), rows)));
-    expect(evaluateDriftWindow({ reference, columns: columnsOf(rows), psiThreshold: 0.2 }).drift).toEqual(drift);
+    expect(evaluateDriftWindow({ reference, columns: columnsOf(rows), tests: { psiThreshold: 0.2 } }).drift).toEqual(
+      drift,
+    );
   }, 120_000);
 
   it('evaluates stored summaries through DriftEvaluator as evaluateSummaries does', async () => {
     const summaries = addRows(emptySummaries(reference), sample(500, 4));
     const evaluator = new DriftEvaluator(pool);
-    expect(await evaluator.evaluate(reference, summariesToJson(summaries), 0.2)).toEqual(
-      evaluateSummaries(reference, summaries, 0.2),
+    expect(await evaluator.evaluate(reference, summariesToJson(summaries), { psiThreshold: 0.2 })).toEqual(
+      evaluateSummaries(reference, summaries, { psiThreshold: 0.2 }),
     );
   }, 120_000);
 });

@@ -1,18 +1,27 @@
-import { type Scalar } from '@keel/contracts';
+import { type DriftSpec, type DriftStatisticName, type Scalar } from '@keel/contracts';
 import {
   CategoricalSummary,
   type CategoricalSummaryJson,
-  compareCategorical,
-  compareNumeric,
+  type ColumnKind,
+  defaultDriftStatistic,
+  DRIFT_STATISTIC,
+  type DriftTestChoice,
+  isDrift,
   NumericSummary,
   type NumericSummaryJson,
 } from '@keel/ml-stats';
 import { type FeatureReference } from '@keel/model-package';
 
-/** Drift statistics of one feature in one window. */
+/** Drift statistics of one feature (or model output) in one window. */
 export interface FeatureDriftReport {
   feature: string;
   kind: 'numeric' | 'categorical';
+  /** The test that judged it (the spec's choice, or the default for its kind and sample size)… */
+  statistic: DriftStatisticName;
+  /** …its value (a distance, or a p-value for ks and chi2)… */
+  value: number;
+  /** …and its threshold. */
+  threshold: number;
   /** PSI over the reference's bins (quantile bins for numeric features, categories for categorical ones). */
   psi: number;
   /** Jensen–Shannon distance (base e) over the same bins. */
@@ -21,16 +30,41 @@ export interface FeatureDriftReport {
   pValue: number;
   /** Non-missing values of the feature in the window. */
   currentCount: number;
-  /** PSI ≥ the pipeline's psiThreshold. */
+  /** The test's verdict. */
   drifted: boolean;
 }
+
+/** A model output of a window against the version's first window (output summaries carry no reference bins). */
+export type PredictionDriftReport = Omit<FeatureDriftReport, 'psi' | 'jensenShannon'> &
+  Partial<Pick<FeatureDriftReport, 'psi' | 'jensenShannon'>>;
 
 /** Features of a window compared against the package's reference. */
 export interface WindowDrift {
   features: FeatureDriftReport[];
+  /** Model outputs compared with the version's first window (absent: the version's first window, or disabled). */
+  predictions?: PredictionDriftReport[];
+  /** Any feature or output drifted. */
   drifted: boolean;
   /** Features the window had no non-missing value for (nothing to compare). */
   skipped: string[];
+}
+
+/**
+ * How a pipeline's windows are judged (its spec's `monitoring`): per feature, the named test, else the test for its
+ * kind, else PSI at `psiThreshold` when that is set, else the default for its kind and sample size.
+ */
+export interface DriftTests {
+  psiThreshold?: number;
+  drift?: Pick<Partial<DriftSpec>, 'numeric' | 'categorical' | 'features'>;
+}
+
+/** The test a feature of `kind` gets under `tests` (undefined: the default for its sample size). */
+export function driftTestFor(feature: string, kind: ColumnKind, tests: DriftTests): DriftTestChoice | undefined {
+  return (
+    tests.drift?.features?.[feature] ??
+    tests.drift?.[kind] ??
+    (tests.psiThreshold === undefined ? undefined : { statistic: 'psi', threshold: tests.psiThreshold })
+  );
 }
 
 /** Mergeable summaries of one window's inputs, one per reference feature (same bins as the reference). */
@@ -84,9 +118,9 @@ export function summariesFromJson(text: string): WindowSummaries {
 export function evaluateWindow(
   reference: Readonly<Record<string, FeatureReference>>,
   rows: readonly Readonly<Record<string, Scalar | undefined>>[],
-  psiThreshold: number,
+  tests: DriftTests,
 ): WindowDrift {
-  return evaluateSummaries(reference, addRows(emptySummaries(reference), rows), psiThreshold);
+  return evaluateSummaries(reference, addRows(emptySummaries(reference), rows), tests);
 }
 
 /**
@@ -96,12 +130,12 @@ export function evaluateWindow(
 export function evaluateSummaries(
   reference: Readonly<Record<string, FeatureReference>>,
   summaries: WindowSummaries,
-  psiThreshold: number,
+  tests: DriftTests,
 ): WindowDrift {
   const features: FeatureDriftReport[] = [];
   const skipped: string[] = [];
   for (const [feature, ref] of Object.entries(reference).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    const report = compareFeature(feature, ref, summaries.get(feature), psiThreshold);
+    const report = compareFeature(feature, ref, summaries.get(feature), tests);
     if (report) features.push(report);
     else skipped.push(feature);
   }
@@ -113,39 +147,55 @@ function compareFeature(
   feature: string,
   ref: FeatureReference,
   current: NumericSummary | CategoricalSummary | undefined,
-  psiThreshold: number,
+  tests: DriftTests,
 ): FeatureDriftReport | undefined {
   if (ref.kind === 'numeric') {
     if (!(current instanceof NumericSummary) || current.count === 0) return undefined;
     const reference = NumericSummary.fromJSON(ref.summary);
     if (reference.count === 0) return undefined;
-    const drift = compareNumeric(reference, current, { psi: psiThreshold });
-    return featureReport(feature, 'numeric', drift, drift.ks.pValue, current.count);
+    return compareSummaries(feature, reference, current, driftTestFor(feature, 'numeric', tests));
   }
   if (!(current instanceof CategoricalSummary) || current.count === 0) return undefined;
   const fullReference = CategoricalSummary.fromJSON(ref.summary);
   if (fullReference.count === 0) return undefined;
   const pooled = poolRareCategories(fullReference, current);
-  const drift = compareCategorical(pooled.reference, pooled.current, { psi: psiThreshold });
-  return featureReport(feature, 'categorical', drift, drift.chiSquare.pValue, pooled.current.count);
+  return compareSummaries(feature, pooled.reference, pooled.current, driftTestFor(feature, 'categorical', tests));
 }
 
-/** A feature's line of the report; drift is judged by PSI alone, the p-value is reported beside it. */
-function featureReport(
+/**
+ * A column's line of the report: the chosen test's value and verdict, with PSI, Jensen–Shannon and the kind's test
+ * p-value (KS or chi-square) beside it, each computed once by its declaration in @keel/ml-stats.
+ */
+export function compareSummaries(
   feature: string,
-  kind: FeatureDriftReport['kind'],
-  drift: { psi: number; jensenShannon: number; drifted: { psi: boolean } },
-  pValue: number,
-  currentCount: number,
+  reference: NumericSummary | CategoricalSummary,
+  current: NumericSummary | CategoricalSummary,
+  choice: DriftTestChoice | undefined,
 ): FeatureDriftReport {
+  const kind: ColumnKind = reference instanceof NumericSummary ? 'numeric' : 'categorical';
+  const measured = new Map<DriftStatisticName, number>();
+  const measure = (name: DriftStatisticName) => {
+    let value = measured.get(name);
+    if (value === undefined) {
+      value = DRIFT_STATISTIC[name].measure(reference, current);
+      measured.set(name, value);
+    }
+    return value;
+  };
+  const statistic = choice?.statistic ?? defaultDriftStatistic(kind, Math.min(reference.count, current.count));
+  const threshold = choice?.threshold ?? DRIFT_STATISTIC[statistic].defaultThreshold;
+  const value = measure(statistic);
   return {
     feature,
     kind,
-    psi: drift.psi,
-    jensenShannon: drift.jensenShannon,
-    pValue,
-    currentCount,
-    drifted: drift.drifted.psi,
+    statistic,
+    value,
+    threshold,
+    psi: measure('psi'),
+    jensenShannon: measure('jensen-shannon'),
+    pValue: measure(kind === 'numeric' ? 'ks' : 'chi2'),
+    currentCount: current.count,
+    drifted: isDrift(statistic, value, threshold),
   };
 }
 
@@ -186,4 +236,36 @@ export function toNumber(value: Scalar | undefined): number | null {
 /** Categories are compared as strings, as the reference was built; null and '' are missing. */
 export function toCategory(value: Scalar | undefined): string | null {
   return value === null || value === undefined || value === '' ? null : String(value);
+}
+
+/** Output summaries of a window as the stream keeps them (`[name, summary JSON]` pairs). */
+export function outputSummariesFromJson(text: string): Map<string, NumericSummary | CategoricalSummary> {
+  return summariesFromJson(text);
+}
+
+/**
+ * Prediction drift: each model output of a window against the same output over the version's first window. Numeric
+ * outputs are judged by KS or the normed Wasserstein distance (their summaries have no reference bins), categorical
+ * ones by any categorical test; the spec's choice for the kind, else the default for the sample size.
+ */
+export function evaluatePredictions(
+  outputsJson: string,
+  baselineJson: string,
+  choices: { numeric?: DriftTestChoice; categorical?: DriftTestChoice } = {},
+): PredictionDriftReport[] {
+  const current = outputSummariesFromJson(outputsJson);
+  const baseline = outputSummariesFromJson(baselineJson);
+  const reports: PredictionDriftReport[] = [];
+  for (const [name, summary] of [...current].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const reference = baseline.get(name);
+    if (!reference || reference.count === 0 || summary.count === 0) continue;
+    if (summary instanceof NumericSummary && reference instanceof NumericSummary) {
+      const { psi: _psi, jensenShannon: _js, ...report } = compareSummaries(name, reference, summary, choices.numeric);
+      reports.push(report);
+    } else if (summary instanceof CategoricalSummary && reference instanceof CategoricalSummary) {
+      const pooled = poolRareCategories(reference, summary);
+      reports.push(compareSummaries(name, pooled.reference, pooled.current, choices.categorical));
+    }
+  }
+  return reports;
 }

@@ -39,7 +39,7 @@ describe('evaluateWindow', () => {
     const reference: Record<string, FeatureReference> = {
       age: { kind: 'numeric', summary: new NumericSummary([30, 50]).addAll([20, 40, 60, 25, 45, 65]).toJSON() },
     };
-    const result = evaluateWindow(reference, [{ age: 20 }, { age: 40 }, { age: 60 }], 0.2);
+    const result = evaluateWindow(reference, [{ age: 20 }, { age: 40 }, { age: 60 }], { psiThreshold: 0.2 });
     expect(result.drifted).toBe(false);
     expect(result.features).toHaveLength(1);
     expect(result.features[0]).toMatchObject({
@@ -55,7 +55,7 @@ describe('evaluateWindow', () => {
     const reference: Record<string, FeatureReference> = {
       age: { kind: 'numeric', summary: new NumericSummary([30, 50]).addAll([20, 40, 60, 25, 45, 65]).toJSON() },
     };
-    const result = evaluateWindow(reference, [{ age: 70 }, { age: 80 }, { age: '90' }], 0.2);
+    const result = evaluateWindow(reference, [{ age: 70 }, { age: 80 }, { age: '90' }], { psiThreshold: 0.2 });
     expect(result.features[0].drifted).toBe(true);
     expect(result.features[0].psi).toBeGreaterThan(1);
     expect(result.drifted).toBe(true);
@@ -63,7 +63,7 @@ describe('evaluateWindow', () => {
 
   it('given a 5000-row reference with 10 bins, when a 200-row in-distribution window arrives, then PSI stays well under 0.2', () => {
     const reference = referenceOf(sample(5_000, 1));
-    const result = evaluateWindow(reference, sample(200, 2), 0.2);
+    const result = evaluateWindow(reference, sample(200, 2), { psiThreshold: 0.2 });
     expect(result.drifted).toBe(false);
     for (const feature of result.features) expect(feature.psi).toBeLessThan(0.1);
     expect(result.features.find((feature) => feature.feature === 'age')?.pValue).toBeGreaterThan(0.01);
@@ -72,7 +72,7 @@ describe('evaluateWindow', () => {
   it('given the same reference, when the window has age + 30, then age drifts and sex does not', () => {
     const reference = referenceOf(sample(5_000, 1));
     const shifted = sample(200, 3).map((row) => ({ ...row, age: row.age + 30 }));
-    const result = evaluateWindow(reference, shifted, 0.2);
+    const result = evaluateWindow(reference, shifted, { psiThreshold: 0.2 });
     const age = result.features.find((feature) => feature.feature === 'age');
     expect(age?.drifted).toBe(true);
     expect(age?.psi).toBeGreaterThan(1);
@@ -83,7 +83,7 @@ describe('evaluateWindow', () => {
 
   it('given a window with no value for a feature, when evaluated, then the feature is skipped rather than compared', () => {
     const reference = referenceOf(sample(100, 1));
-    const result = evaluateWindow(reference, [{ age: null, sex: 'Male' }, { sex: '' }], 0.2);
+    const result = evaluateWindow(reference, [{ age: null, sex: 'Male' }, { sex: '' }], { psiThreshold: 0.2 });
     expect(result.skipped).toEqual(['age']);
     expect(result.features.map((feature) => feature.feature)).toEqual(['sex']);
   });
@@ -122,7 +122,7 @@ describe('poolRareCategories', () => {
       },
     };
     const window = Array.from({ length: 200 }, () => ({ country: draw() }));
-    const result = evaluateWindow(reference, window, 0.2);
+    const result = evaluateWindow(reference, window, { psiThreshold: 0.2 });
     expect(result.features[0].psi).toBeLessThan(0.05);
     expect(result.drifted).toBe(false);
   });
@@ -138,9 +138,9 @@ describe('window summaries', () => {
       json = summariesToJson(addRows(summariesFromJson(json), window.slice(start, start + 5)));
     }
     // when the stored summaries are evaluated
-    const merged = evaluateSummaries(reference, summariesFromJson(json), 0.2);
+    const merged = evaluateSummaries(reference, summariesFromJson(json), { psiThreshold: 0.2 });
     // then it matches evaluating the rows at once
-    expect(merged).toEqual(evaluateWindow(reference, window, 0.2));
+    expect(merged).toEqual(evaluateWindow(reference, window, { psiThreshold: 0.2 }));
     expect(merged.features.find((feature) => feature.feature === 'age')).toMatchObject({
       currentCount: 200,
       drifted: true,
@@ -151,6 +151,6 @@ describe('window summaries', () => {
     const reference = referenceOf(sample(100, 1));
     const summaries = addRows(emptySummaries(reference), [{ age: 30, sex: 'Male' }]);
     summaries.delete('sex');
-    expect(evaluateSummaries(reference, summaries, 0.2).skipped).toEqual(['sex']);
+    expect(evaluateSummaries(reference, summaries, { psiThreshold: 0.2 }).skipped).toEqual(['sex']);
   });
 });

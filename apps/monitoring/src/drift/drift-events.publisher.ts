@@ -16,9 +16,14 @@ export class DriftEventsPublisher {
     private readonly metrics: DriftMetrics,
   ) {}
 
-  async publish(report: WindowReport, threshold: number): Promise<void> {
+  async publish(report: WindowReport): Promise<void> {
     const { pipelineId, modelVersion, windowIndex } = report;
-    const drifted = report.features.filter((feature) => feature.drifted);
+    const drifted = [
+      ...report.features.filter((line) => line.drifted).map((line) => ({ ...line, target: 'feature' as const })),
+      ...(report.predictions ?? [])
+        .filter((line) => line.drifted)
+        .map((line) => ({ ...line, target: 'prediction' as const })),
+    ];
     await this.infra.publisher.publish(
       DriftDetectedV1,
       {
@@ -28,12 +33,15 @@ export class DriftEventsPublisher {
         windowStart: report.windowStart.toISOString(),
         windowEnd: report.windowEnd.toISOString(),
         rowCount: report.rowCount,
-        drifted: drifted.map((feature) => ({
-          feature: feature.feature,
-          statistic: 'psi' as const,
-          value: feature.psi,
-          threshold,
-          ...(Number.isFinite(feature.pValue) ? { pValue: Math.min(1, Math.max(0, feature.pValue)) } : {}),
+        windowIndex,
+        windowBy: report.windowBy,
+        drifted: drifted.map((line) => ({
+          feature: line.feature,
+          target: line.target,
+          statistic: line.statistic,
+          value: line.value,
+          threshold: line.threshold,
+          ...(Number.isFinite(line.pValue) ? { pValue: Math.min(1, Math.max(0, line.pValue)) } : {}),
         })),
       },
       { id: `drift-${pipelineId}-${modelVersion}-${windowIndex}` },
@@ -47,7 +55,7 @@ export class DriftEventsPublisher {
         requestedBy: 'monitoring',
         dedupeKey: `${pipelineId}:drift:v${modelVersion}`,
         details:
-          `PSI >= ${threshold} on ${drifted.map((f) => `${f.feature} (${f.psi.toFixed(3)})`).join(', ')} in window ${windowIndex} of ${report.modelName} v${modelVersion}`.slice(
+          `drift on ${drifted.map((f) => `${f.target === 'prediction' ? 'prediction ' : ''}${f.feature} (${f.statistic} ${f.value.toPrecision(3)} vs ${f.threshold})`).join(', ')} in window ${windowIndex} of ${report.modelName} v${modelVersion}`.slice(
             0,
             2_000,
           ),

@@ -3,10 +3,12 @@ import { tombstonesBefore } from '@keel/coordination';
 import { Infrastructure } from '@keel/service-runtime';
 import { type Collection } from 'mongodb';
 import { type OutputSummary } from '../stream/partition-state';
-import { type FeatureDriftReport } from './drift-evaluator';
+import { type FeatureDriftReport, type PredictionDriftReport } from './drift-evaluator';
 
-/** One feature's line in a window report. */
-export type WindowFeatureReport = Pick<FeatureDriftReport, 'feature' | 'psi' | 'jensenShannon' | 'pValue' | 'drifted'>;
+/** One feature's line in a window report: its test (statistic, value, threshold, verdict) and the usual figures. */
+export type WindowFeatureReport = Omit<FeatureDriftReport, 'kind' | 'currentCount'>;
+/** One model output's line (prediction drift against the version's first window). */
+export type WindowPredictionReport = Omit<PredictionDriftReport, 'kind' | 'currentCount'>;
 
 /** `_id` of a drift window: every hot-path lookup is by it (see docs/design/repositories.md). */
 export function windowId(pipelineId: string, modelVersion: number, windowIndex: number): string {
@@ -29,6 +31,10 @@ export interface DriftWindowDocument {
   windowStart?: Date;
   windowEnd?: Date;
   features?: WindowFeatureReport[];
+  /** Prediction drift (absent on a version's first window, whose outputs are the baseline). */
+  predictions?: WindowPredictionReport[];
+  /** How the pipeline cut its windows: by row count or by served time. */
+  windowBy?: 'rows' | 'time';
   drifted?: boolean;
   /** The distribution of each model output over the window. */
   outputs?: OutputSummary[];
@@ -55,8 +61,10 @@ export type WindowReport = Required<
     | 'drifted'
     | 'outputs'
     | 'evaluatedAt'
+    | 'windowBy'
   >
->;
+> &
+  Pick<DriftWindowDocument, 'predictions'>;
 
 /** Revisions an earlier monitoring kept of its windows while they filled; the retention sweep removes them. */
 export const WINDOW_REVISIONS = 'drift_window_revisions';

@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { type DriftSpec } from '@keel/contracts';
 import { isRetryable } from '@keel/messaging';
 import { type FeatureReference } from '@keel/model-package';
 import { ROOT_LOGGER } from '@keel/service-runtime';
@@ -6,16 +7,22 @@ import { KeelAttr, withSpan } from '@keel/telemetry';
 import { type Logger } from 'pino';
 import { type ClosedWindow } from '../stream/partition-state';
 import { RetryBudgetSpentError, retryUntilDone, STREAM_RETRY } from '../stream/retry-until-done';
+import { type DriftTests } from './drift-evaluator';
 import { DriftEvaluator } from './drift-evaluator.service';
 import { DriftEventsPublisher } from './drift-events.publisher';
 import { DriftWindowRepository, type ListedWindow, type WindowReport, windowId } from './drift-window.repository';
 import { DriftMetrics } from './drift.metrics';
 
+/** The pipeline's drift tests (its spec's `monitoring`): features', and prediction drift's. */
+export interface WindowTests extends DriftTests {
+  predictions?: DriftSpec['predictions'];
+}
+
 /** What evaluating a closed window needs besides the window. */
 export interface WindowContext {
   /** The version's training reference; absent when the window failed for want of it. */
   reference?: Readonly<Record<string, FeatureReference>>;
-  psiThreshold: number;
+  tests: WindowTests;
 }
 
 /** How long a window's evaluation may keep failing before the window is stored as failed (the runtime's budget). */
@@ -70,8 +77,8 @@ export class DriftService {
     let failure = window.failure;
     if (!failure && context.reference && window.summariesJson) {
       try {
-        const report = await this.evaluate(window, context.reference, window.summariesJson, context.psiThreshold);
-        if (report.drifted) await this.events.publish(report, context.psiThreshold);
+        const report = await this.evaluate(window, context.reference, window.summariesJson, context.tests);
+        if (report.drifted) await this.events.publish(report);
         await this.windows.saveClosed({ ...report, _id: idOf(window), status: 'evaluated' });
         this.recordMetrics(report);
         return;
@@ -106,18 +113,22 @@ export class DriftService {
     window: ClosedWindow,
     reference: Readonly<Record<string, FeatureReference>>,
     summariesJson: string,
-    psiThreshold: number,
+    tests: WindowTests,
   ): Promise<WindowReport> {
     const { pipelineId, modelVersion, windowIndex } = window;
     const attributes = {
       [KeelAttr.PIPELINE_ID]: pipelineId,
       [KeelAttr.MODEL_VERSION]: modelVersion,
       [KeelAttr.DRIFT_WINDOW_INDEX]: windowIndex,
-      [KeelAttr.DRIFT_PSI_THRESHOLD]: psiThreshold,
+      ...(tests.psiThreshold === undefined ? {} : { [KeelAttr.DRIFT_PSI_THRESHOLD]: tests.psiThreshold }),
       [KeelAttr.BATCH_SIZE]: window.rowCount,
     };
     return withSpan('evaluate drift window', attributes, async (span) => {
-      const drift = await this.evaluator.evaluate(reference, summariesJson, psiThreshold);
+      const predictionDrift =
+        window.predictionDrift && tests.predictions?.enabled !== false
+          ? { ...window.predictionDrift, tests: tests.predictions }
+          : undefined;
+      const drift = await this.evaluator.evaluate(reference, summariesJson, tests, predictionDrift);
       const report: WindowReport = {
         pipelineId,
         modelVersion,
@@ -126,18 +137,21 @@ export class DriftService {
         rowCount: window.rowCount,
         windowStart: new Date(window.windowStart),
         windowEnd: new Date(window.windowEnd),
-        features: drift.features.map(({ feature, psi, jensenShannon, pValue, drifted }) => ({
-          feature,
-          psi,
-          jensenShannon,
-          pValue,
-          drifted,
-        })),
+        features: drift.features.map(({ kind: _kind, currentCount: _count, ...line }) => line),
+        ...(drift.predictions
+          ? { predictions: drift.predictions.map(({ kind: _kind, currentCount: _count, ...line }) => line) }
+          : {}),
+        windowBy: window.windowBy,
         drifted: drift.drifted,
         outputs: window.outputs,
         evaluatedAt: new Date(),
       };
-      const driftedFeatures = report.features.filter((feature) => feature.drifted).map((feature) => feature.feature);
+      const driftedFeatures = [
+        ...report.features.filter((feature) => feature.drifted).map((feature) => feature.feature),
+        ...(report.predictions ?? [])
+          .filter((output) => output.drifted)
+          .map((output) => `prediction:${output.feature}`),
+      ];
       span.setAttributes({
         [KeelAttr.DRIFT_DRIFTED]: report.drifted,
         [KeelAttr.DRIFT_DRIFTED_FEATURES]: driftedFeatures.join(','),

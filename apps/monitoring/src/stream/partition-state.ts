@@ -23,6 +23,8 @@ export type PredictionBatch = EventData<typeof PredictionLoggedV2>;
 export interface VersionSetup {
   /** Rows per window (the pipeline spec's), fixed when the version's first rows arrive. */
   windowRows: number;
+  /** Set: windows by served time instead, this many ms each (aligned to the epoch), fixed like windowRows. */
+  windowMs?: number;
   /** The training reference of the version's package; absent when none can be had (its windows then fail). */
   reference?: Readonly<Record<string, FeatureReference>>;
   /** Why the version has no reference. */
@@ -73,6 +75,9 @@ export interface ClosedWindow {
   /** Why the window cannot be evaluated (no reference for its version). */
   failure?: string;
   outputs: OutputSummary[];
+  windowBy: 'rows' | 'time';
+  /** Its output summaries and those of the version's first window (the baseline), for prediction drift. */
+  predictionDrift?: { outputsJson: string; baselineJson: string };
 }
 
 type Summary = NumericSummary | CategoricalSummary;
@@ -93,10 +98,14 @@ interface VersionState {
   modelName: string;
   modelVersion: number;
   windowRows: number;
-  /** Rows numbered so far: row n (1-based) belongs to window floor((n − 1) / windowRows). */
+  /** Windows by served time: ms per window (row at t belongs to window floor(t / windowMs)). */
+  windowMs?: number;
+  /** Rows numbered so far: by rows, row n (1-based) belongs to window floor((n − 1) / windowRows). */
   count: number;
   /** The window the next row goes to, once it holds a row. */
   window?: OpenWindow;
+  /** Output summaries of the version's first closed window (JSON): the baseline of prediction drift. */
+  baselineOutputs?: string;
 }
 
 interface OpenWindowJson {
@@ -187,11 +196,16 @@ export class PartitionState {
         modelName: batch.modelName,
         modelVersion: batch.modelVersion,
         windowRows,
+        ...(setup.windowMs ? { windowMs: setup.windowMs } : {}),
         count: Math.ceil((setup.countBefore ?? 0) / windowRows) * windowRows,
       };
       this.versions.set(key, version);
     }
-    const closed: ClosedWindow[] = [];
+    const closed = version.windowMs ? applyByTime(version, batch, setup, version.windowMs) : [];
+    if (version.windowMs) {
+      this.counts.set(batch.pipelineId, (this.counts.get(batch.pipelineId) ?? 0) + batch.rows);
+      return closed;
+    }
     for (let from = 0; from < batch.rows;) {
       const window = (version.window ??= openWindow(version, setup));
       const to = Math.min(batch.rows, from + version.windowRows - window.rowCount);
@@ -244,10 +258,40 @@ function versionKey(pipelineId: string, modelVersion: number): string {
   return `${pipelineId}|${modelVersion}`;
 }
 
-function openWindow(version: VersionState, setup: VersionSetup): OpenWindow {
+/**
+ * Rows of a batch into time windows: a row goes to the open window unless its servedAt falls in a later one, which
+ * closes the open window and opens that one (a row older than the open window is counted into it: data time moves
+ * forward only). O(1) per row and cell.
+ */
+function applyByTime(
+  version: VersionState,
+  batch: PredictionBatch,
+  setup: VersionSetup,
+  windowMs: number,
+): ClosedWindow[] {
+  const closed: ClosedWindow[] = [];
+  const { servedAt } = batch;
+  for (let from = 0; from < batch.rows;) {
+    const index = Math.floor(servedAt[from] / windowMs);
+    let window = version.window;
+    if (window && index > window.index) {
+      closed.push(closeWindow(version, window));
+      window = version.window = undefined;
+    }
+    window ??= version.window = openWindow(version, setup, index);
+    let to = from + 1;
+    while (to < batch.rows && Math.floor(servedAt[to] / windowMs) <= window.index) to++;
+    addRows(window, batch, from, to);
+    version.count += to - from;
+    from = to;
+  }
+  return closed;
+}
+
+function openWindow(version: VersionState, setup: VersionSetup, timeIndex?: number): OpenWindow {
   return {
     // The window of the version's next row.
-    index: windowIndexOf(version.count + 1, version.windowRows),
+    index: timeIndex ?? windowIndexOf(version.count + 1, version.windowRows),
     rowCount: 0,
     start: Number.POSITIVE_INFINITY,
     end: Number.NEGATIVE_INFINITY,
@@ -298,6 +342,9 @@ function outputSummaryFor(column: readonly (number | string)[], from: number, to
 }
 
 function closeWindow(version: VersionState, window: OpenWindow): ClosedWindow {
+  const outputsJson = JSON.stringify([...window.outputs].map(([name, summary]) => [name, summary.toJSON()]));
+  const baselineJson = version.baselineOutputs;
+  version.baselineOutputs ??= outputsJson;
   return {
     pipelineId: version.pipelineId,
     modelName: version.modelName,
@@ -310,6 +357,8 @@ function closeWindow(version: VersionState, window: OpenWindow): ClosedWindow {
     outputs: [...window.outputs]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([name, summary]) => describeOutput(name, summary)),
+    windowBy: version.windowMs ? 'time' : 'rows',
+    ...(baselineJson ? { predictionDrift: { outputsJson, baselineJson } } : {}),
   };
 }
 

@@ -133,4 +133,37 @@ describe('PartitionState', () => {
     const summaries = new Map(JSON.parse(window.summariesJson!) as [string, { count: number; missing: number }][]);
     expect(summaries.get('age')).toMatchObject({ count: 0, missing: 100 });
   });
+
+  it('given windows of 2 s of served time, when batches arrive, then a window closes when a later one’s first row arrives', () => {
+    const state = new PartitionState();
+    const byTime: VersionSetup = { windowRows: 100, windowMs: 2_000, reference };
+
+    // servedAt 0-69, 1000-1069 (window 0), 2000-2069, 3000-3004 (window 1), 4000-4129 (window 2)
+    const closed = batches.slice(0, 5).flatMap((b) => state.apply(b, byTime));
+
+    expect(closed.map((w) => [w.windowIndex, w.rowCount, w.windowBy])).toEqual([
+      [0, 140, 'time'],
+      [1, 75, 'time'],
+    ]);
+    expect(closed[1]).toMatchObject({ windowStart: 2_000, windowEnd: 3_004 });
+    // A row older than the open window counts into it: data time only moves forward.
+    const late = state.apply(batch(9, 1, { batchId: 'late', servedAt: [10] }), byTime);
+    const next = state.apply(batch(7, 1), byTime);
+    expect(late).toEqual([]);
+    expect(next.map((w) => [w.windowIndex, w.rowCount])).toEqual([[2, 131]]);
+  });
+
+  it('keeps the first window’s outputs as the baseline of prediction drift, through a checkpoint', () => {
+    const state = new PartitionState();
+    const first = applyAll(state, batches.slice(0, 2));
+    const restored = PartitionState.fromJSON(JSON.parse(JSON.stringify(state.toJSON())));
+    const later = batches.slice(2).flatMap((b) => restored.apply(b, setup));
+
+    expect(first[0].predictionDrift).toBeUndefined();
+    expect(later.length).toBeGreaterThan(0);
+    for (const window of later) {
+      const baseline = new Map(JSON.parse(window.predictionDrift!.baselineJson) as [string, { count: number }][]);
+      expect(baseline.get('probability')?.count).toBe(100);
+    }
+  });
 });

@@ -364,7 +364,7 @@ export class PredictionStreamConsumer implements OnApplicationBootstrap, OnModul
         this.metrics.predictionsLogged.inc({ pipeline: batch.pipelineId }, batch.rows);
         for (const window of closed) {
           this.metrics.windowsClosed.inc({ pipeline: window.pipelineId });
-          const windowContext = { reference: resolved.setup.reference, psiThreshold: resolved.psiThreshold };
+          const windowContext = { reference: resolved.setup.reference, tests: resolved.tests };
           const report = this.drift.report(window, windowContext, owned.abort.signal);
           report.catch(() => undefined);
           owned.reports.push(report);

@@ -1,16 +1,18 @@
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { type PipelineSpecV1 } from '@keel/contracts';
 import { isRetryable } from '@keel/messaging';
 import { Infrastructure, ROOT_LOGGER } from '@keel/service-runtime';
 import { type Logger } from 'pino';
 import { PackageCache } from '../drift/package-cache';
 import { WindowCounterRepository } from '../drift/window-counter.repository';
+import { type WindowTests } from '../drift/drift.service';
 import { type VersionSetup } from './partition-state';
 import { retryUntilDone } from './retry-until-done';
 
-/** A version's setup and the pipeline's current PSI threshold. */
+/** A version's setup and the pipeline's current drift tests. */
 export interface ResolvedVersion {
   setup: VersionSetup;
-  psiThreshold: number;
+  tests: WindowTests;
 }
 
 interface VersionRef {
@@ -56,19 +58,28 @@ export class VersionSetups implements OnModuleDestroy {
     let entry = this.cache.get(key);
     if (!entry) {
       // Shared by every partition that meets the version, so it runs until the service stops, not the caller's signal.
-      entry = { at: Date.now(), setup: this.load(ref, spec.monitoring.windowRows, this.stopping.signal) };
+      entry = { at: Date.now(), setup: this.load(ref, spec.monitoring, this.stopping.signal) };
       this.cache.set(key, entry);
       entry.setup.catch(() => this.cache.delete(key));
       if (this.cache.size > MAX_CACHED) this.cache.delete(this.cache.keys().next().value!);
     }
     const setup = await untilAborted(entry.setup, signal);
     if (setup.failure && Date.now() - entry.at > FAILURE_TTL_MS) this.cache.delete(key);
-    return { setup, psiThreshold: spec.monitoring.psiThreshold };
+    const { psiThreshold, drift } = spec.monitoring;
+    return { setup, tests: { psiThreshold, drift, predictions: drift?.predictions } };
   }
 
-  private async load(ref: VersionRef, windowRows: number, signal: AbortSignal): Promise<VersionSetup> {
+  private async load(
+    ref: VersionRef,
+    { windowRows, windowSeconds }: PipelineSpecV1['monitoring'],
+    signal: AbortSignal,
+  ): Promise<VersionSetup> {
     const legacy = await retryUntilDone(() => this.legacy.read(ref.pipelineId, ref.modelVersion), signal);
-    const counted = legacy ? { windowRows: legacy.windowRows, countBefore: legacy.count } : { windowRows };
+    const counted = windowSeconds
+      ? { windowRows, windowMs: windowSeconds * 1_000 }
+      : legacy
+        ? { windowRows: legacy.windowRows, countBefore: legacy.count }
+        : { windowRows };
     try {
       const pkg = await retryUntilDone(
         () => this.packages.get(ref),
