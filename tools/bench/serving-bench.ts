@@ -9,7 +9,7 @@
  * stack lock). No test asserts these figures.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,8 +17,6 @@ import { type Scalar } from '@keel/contracts';
 import { ModelInferRequest } from '@keel/grpc-api';
 import { createKafka, createProducer, silentLogger } from '@keel/messaging';
 import {
-  columnTensors,
-  fixtureCsv,
   fixtureRecords,
   InferenceClient,
   pipelineSpecFixture,
@@ -37,6 +35,7 @@ import { serverDirs, servers } from '../stack/servers';
 import { treeCpuSeconds } from './serving/cpu';
 import { ensureGhz, GHZ_VERSION, type GhzResult, runGhz } from './serving/ghz';
 import { ensureMlserverVenv, prepareMlserverModel, startMlserver } from './serving/mlserver';
+import { writeAdultRequestFile } from './serving/requests';
 
 const TARGETS = ['keel', 'mlserver', 'echo'] as const;
 type Target = (typeof TARGETS)[number];
@@ -116,6 +115,25 @@ interface LoggingCost {
   cpuMsPerAnsweredRow: number;
 }
 
+/** One run of `tools/bench/serving-hot-path.ts` (serving's inference path alone, Kafka's send faked). */
+interface HotPathRun {
+  target: 'keel' | 'keel-unbatched' | 'echo';
+  rows: number;
+  rps: number;
+  rowsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  cpuMsPerRequest: number;
+  errors: number;
+}
+
+interface HotPathReport {
+  date: string;
+  machine: { cores: number; loadBefore: number; loadAfter: number };
+  config: { seconds: number; concurrency: number };
+  runs: HotPathRun[];
+}
+
 interface ServingBenchReport {
   date: string;
   commit: string;
@@ -126,6 +144,8 @@ interface ServingBenchReport {
   runs: Run[];
   summary: Summary[];
   logging: LoggingCost;
+  /** The hot path measured just before (same `npm run bench:serving`), if it ran. */
+  hotPath?: HotPathReport;
 }
 
 const median = (values: number[]) => {
@@ -191,8 +211,37 @@ function markdown(report: ServingBenchReport): string {
         ? ` (a lower bound: monitoring was still ${logging.answeredRows - logging.mergedRows} rows behind at the end).`
         : '.'),
     '',
+    ...hotPathLines(report.hotPath),
   ];
   return lines.join('\n');
+}
+
+const HOT_PATH_LABEL: Record<HotPathRun['target'], string> = {
+  keel: 'Keel serving (adaptive batching)',
+  'keel-unbatched': 'Keel serving (batching off)',
+  echo: 'grpc-js echo (limit)',
+};
+
+/** The hot-path table: serving's own CPU per request without Kafka, monitoring and the database on the machine. */
+function hotPathLines(hotPath: HotPathReport | undefined): string[] {
+  if (!hotPath) return [];
+  const cpu = (target: HotPathRun['target'], rows: number) =>
+    hotPath.runs.find((run) => run.target === target && run.rows === rows)?.cpuMsPerRequest ?? NaN;
+  return [
+    '## Serving alone (hot path)',
+    '',
+    `Written by \`tools/bench/serving-hot-path.ts\` (the first step of \`npm run bench:serving\`) on ${hotPath.date.slice(0, 10)}; load average ${fixed(hotPath.machine.loadBefore, 2)} before and ${fixed(hotPath.machine.loadAfter, 2)} after. Serving's gRPC controller, inference, prediction log (validated and serialized; only Kafka's send is faked) and span export (to a sink that drops them) in one process over an Adult GBDT (100 trees), against the echo server; ghz at concurrency ${hotPath.config.concurrency}, ${hotPath.config.seconds} s per run, one run each.`,
+    '',
+    '| server | rows/request | requests/s | rows/s | p50 ms | p99 ms | server CPU ms/request | CPU µs/row | errors |',
+    '| ------ | -----------: | ---------: | -----: | -----: | -----: | --------------------: | ---------: | -----: |',
+    ...hotPath.runs.map(
+      (run) =>
+        `| ${HOT_PATH_LABEL[run.target]} | ${run.rows} | ${fixed(run.rps)} | ${fixed(run.rowsPerSecond, 0)} | ${fixed(run.p50Ms, 2)} | ${fixed(run.p99Ms, 2)} | ${fixed(run.cpuMsPerRequest, 3)} | ${fixed((run.cpuMsPerRequest * 1000) / run.rows, 1)} | ${run.errors} |`,
+    ),
+    '',
+    `Serving's CPU per single-row request alone: ${fixed(cpu('keel', 1) / cpu('echo', 1), 2)}× the echo server's (64 rows: ${fixed(cpu('keel', 64) / cpu('echo', 64), 2)}×).`,
+    '',
+  ];
 }
 
 /** Serving, monitoring, FerretDB and Kafka: the processes a logged prediction costs CPU in. */
@@ -308,28 +357,22 @@ async function main(): Promise<void> {
       for (const client of Object.values(clients)) client.close();
     }
 
-    const testFrom = fixtureCsv('adult').rows.findIndex((row) => row[row.length - 1] === 'test');
     const requestFile = (target: Target, rows: number) => join(workDir, `${target}-${rows}.bin`);
     for (const rows of config.rowShapes) {
-      const keelInputs = columnTensors(spec, fixtureRecords('adult', { count: rows, from: testFrom, numeric: spec }));
-      const requests: Record<Target, ModelInferRequest> = {
-        keel: ModelInferRequest.fromPartial({ modelName: pipelineId, inputs: keelInputs }),
-        echo: ModelInferRequest.fromPartial({ modelName: 'echo', inputs: keelInputs }),
-        mlserver: ModelInferRequest.fromPartial({
-          modelName: mlserverModel.name,
-          inputs: [
-            {
-              name: 'input-0',
-              datatype: 'FP64',
-              shape: [rows, mlserverModel.rows[0].length],
-              contents: { fp64Contents: mlserverModel.rows.slice(0, rows).flat() },
-            },
-          ],
-        }),
-      };
-      for (const target of TARGETS) {
-        writeFileSync(requestFile(target, rows), ModelInferRequest.encode(requests[target]).finish());
-      }
+      writeAdultRequestFile(requestFile('keel', rows), spec, pipelineId, rows);
+      writeAdultRequestFile(requestFile('echo', rows), spec, 'echo', rows);
+      const mlserverRequest = ModelInferRequest.fromPartial({
+        modelName: mlserverModel.name,
+        inputs: [
+          {
+            name: 'input-0',
+            datatype: 'FP64',
+            shape: [rows, mlserverModel.rows[0].length],
+            contents: { fp64Contents: mlserverModel.rows.slice(0, rows).flat() },
+          },
+        ],
+      });
+      writeFileSync(requestFile('mlserver', rows), ModelInferRequest.encode(mlserverRequest).finish());
     }
     const address: Record<Target, string> = {
       keel: endpoints.servingGrpc,
@@ -404,6 +447,10 @@ async function main(): Promise<void> {
       cpuMsPerAnsweredRow: (total * 1000) / Math.max(1, keelRows),
     };
 
+    const hotPathFile = join(repoRoot, 'docs/benchmarks/serving-hot-path.json');
+    const hotPath = existsSync(hotPathFile)
+      ? (JSON.parse(readFileSync(hotPathFile, 'utf8')) as HotPathReport)
+      : undefined;
     const report: ServingBenchReport = {
       date: new Date().toISOString(),
       commit: execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim(),
@@ -414,6 +461,8 @@ async function main(): Promise<void> {
       runs,
       summary: summarize(runs),
       logging,
+      // Only a hot-path run of this same bench (within the hour) is reported beside the stack's figures.
+      ...(hotPath && Date.now() - Date.parse(hotPath.date) < 3_600_000 ? { hotPath } : {}),
     };
     writeFileSync(join(repoRoot, 'docs/benchmarks/serving.json'), `${JSON.stringify(report, null, 2)}\n`);
     writeFileSync(join(repoRoot, 'docs/benchmarks/serving.md'), markdown(report));

@@ -1,8 +1,14 @@
 import { serviceEnvSchema } from '@keel/config';
 import { z } from 'zod';
+import { type BatchingPolicy } from './inference/adaptive-batcher';
 
 /** Environment of the serving service (see libs/config for the shared variables and their defaults). */
-export const servingEnvSchema = serviceEnvSchema({ httpPort: 3006, grpcPort: 8001 }).extend({
+/** Requests are bounded in bytes (GRPC_MAX_RECEIVE_BYTES, 16 MiB here; HTTP_MAX_JSON_BYTES over REST), rows and concurrency. */
+export const servingEnvSchema = serviceEnvSchema({
+  httpPort: 3006,
+  grpcPort: 8001,
+  grpcMaxReceiveBytes: 16 * 1024 * 1024,
+}).extend({
   /** gRPC address of the registry, asked which versions each model's aliases point at. */
   REGISTRY_GRPC_URL: z.string().min(1).default('127.0.0.1:50051'),
   /** Attempts to load one model version (download, parse, smoke prediction) before giving up on it. */
@@ -34,6 +40,54 @@ export const servingEnvSchema = serviceEnvSchema({ httpPort: 3006, grpcPort: 800
   PREDICTION_LOG_BATCH_MAX_ROWS: z.coerce.number().int().min(1).max(100_000).default(5_000),
   /** Longest a served row waits in its batch before the batch is published. */
   PREDICTION_LOG_BATCH_MAX_DELAY_MS: z.coerce.number().int().min(0).default(200),
+  /**
+   * Adaptive batching: concurrent requests for one model version are scored together up to this many rows (1: each
+   * request on its own). A request with at least this many rows is scored at once.
+   */
+  SERVING_BATCH_MAX_ROWS: z.coerce.number().int().min(1).max(100_000).default(256),
+  /**
+   * Longest a request waits for others to join its batch. 0 (the default) coalesces only the requests that arrived
+   * together (in one turn of the event loop), adding no wait.
+   */
+  SERVING_BATCH_MAX_DELAY_MS: z.coerce.number().int().min(0).max(1_000).default(0),
+  /**
+   * Per-model batching overrides as JSON, by model (pipeline id): `{"adult-income": {"maxRows": 64, "maxDelayMs": 2}}`;
+   * a model not named uses SERVING_BATCH_MAX_ROWS and SERVING_BATCH_MAX_DELAY_MS.
+   */
+  SERVING_BATCHING_PER_MODEL: z
+    .string()
+    .default('{}')
+    .transform((text, ctx) => {
+      try {
+        return perModelBatching.parse(JSON.parse(text));
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: `not a JSON map of model to {maxRows, maxDelayMs}: ${String(error)}` });
+        return z.NEVER;
+      }
+    }),
+  /** Most ModelInfer calls being answered at once; beyond it calls fail fast with RESOURCE_EXHAUSTED (HTTP 429). */
+  SERVING_MAX_IN_FLIGHT_REQUESTS: z.coerce.number().int().min(1).default(1_024),
+  /** Most rows one request may carry; more is INVALID_ARGUMENT (HTTP 400). */
+  SERVING_MAX_ROWS_PER_REQUEST: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
 });
 
+const perModelBatching = z.record(
+  z.string().min(1),
+  z
+    .object({
+      maxRows: z.number().int().min(1).max(100_000).optional(),
+      maxDelayMs: z.number().int().min(0).max(1_000).optional(),
+    })
+    .strict(),
+);
+
 export type ServingConfig = z.infer<typeof servingEnvSchema>;
+
+/** The batching policy of each model: its override, else the server-wide settings. */
+export function batchingPolicies(config: ServingConfig): (model: string) => BatchingPolicy {
+  const fallback = { maxRows: config.SERVING_BATCH_MAX_ROWS, maxDelayMs: config.SERVING_BATCH_MAX_DELAY_MS };
+  const overrides = new Map(
+    Object.entries(config.SERVING_BATCHING_PER_MODEL).map(([model, policy]) => [model, { ...fallback, ...policy }]),
+  );
+  return (model) => overrides.get(model) ?? fallback;
+}

@@ -109,7 +109,12 @@ export function platformConfigProblems(config: PlatformConfig): { variable: stri
  * Environment schema of one service: the platform variables plus where it listens. The defaults are the service's
  * ports in the local stack; hosts default to loopback and containers set 0.0.0.0.
  */
-export function serviceEnvSchema(defaults: { httpPort: number; grpcPort?: number; httpMaxJsonBytes?: number }) {
+export function serviceEnvSchema(defaults: {
+  httpPort: number;
+  grpcPort?: number;
+  httpMaxJsonBytes?: number;
+  grpcMaxReceiveBytes?: number;
+}) {
   const listen = z.object({
     HTTP_HOST: z.string().min(1).default('127.0.0.1'),
     HTTP_PORT: envPort.default(defaults.httpPort),
@@ -121,6 +126,12 @@ export function serviceEnvSchema(defaults: { httpPort: number; grpcPort?: number
       .default(defaults.httpMaxJsonBytes ?? 1024 * 1024),
     GRPC_HOST: z.string().min(1).default('127.0.0.1'),
     GRPC_PORT: defaults.grpcPort === undefined ? envPort.optional() : envPort.default(defaults.grpcPort),
+    /** Largest gRPC message the server reads; a larger one fails with RESOURCE_EXHAUSTED before it is decoded. */
+    GRPC_MAX_RECEIVE_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1_024)
+      .default(defaults.grpcMaxReceiveBytes ?? 64 * 1024 * 1024),
   });
   return platformEnvSchema.extend(listen.shape);
 }

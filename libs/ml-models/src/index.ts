@@ -20,6 +20,7 @@ export {
   type FittedTransform,
   type RawRecord,
   type RawTable,
+  type ColumnTable,
   type RawValue,
   type UnknownCategoryPolicy,
 } from './preprocess/transform';

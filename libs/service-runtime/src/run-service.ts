@@ -59,7 +59,7 @@ export async function startService<Schema extends ReturnType<typeof serviceEnvSc
         identity,
         config,
         logger,
-        grpc: { host: config.GRPC_HOST, port: config.GRPC_PORT },
+        grpc: { host: config.GRPC_HOST, port: config.GRPC_PORT, maxReceiveBytes: config.GRPC_MAX_RECEIVE_BYTES },
       }),
       ...spec.features,
     ],

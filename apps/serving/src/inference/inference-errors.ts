@@ -10,11 +10,23 @@ export class ModelNotFoundError extends Error {
   }
 }
 
-/** gRPC status of a failure: the caller's mistakes are INVALID_ARGUMENT / NOT_FOUND, anything else INTERNAL. */
+/** Serving is at its in-flight limit: the caller should retry with backoff (RESOURCE_EXHAUSTED, HTTP 429). */
+export class ServerBusyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ServerBusyError';
+  }
+}
+
+/**
+ * gRPC status of a failure: the caller's mistakes are INVALID_ARGUMENT / NOT_FOUND, overload RESOURCE_EXHAUSTED,
+ * anything else INTERNAL.
+ */
 export function grpcStatusOf(error: unknown): status {
   if (error instanceof InvalidInferInputError || error instanceof UnknownCategoryError) return status.INVALID_ARGUMENT;
   if (error instanceof InvalidInputError) return status.INVALID_ARGUMENT;
   if (error instanceof ModelNotFoundError) return status.NOT_FOUND;
+  if (error instanceof ServerBusyError) return status.RESOURCE_EXHAUSTED;
   return status.INTERNAL;
 }
 

@@ -12,6 +12,8 @@ export class InferenceMetrics {
   readonly logsPendingRows: Gauge;
   readonly callsAbandoned: Counter<'code'>;
   readonly logBatches: Counter<'model'>;
+  readonly routeFallbacks: Counter<'model'>;
+  readonly mirrorFailures: Counter<'model'>;
 
   constructor(metrics: MetricsService) {
     const registers = [metrics.registry];
@@ -49,6 +51,18 @@ export class InferenceMetrics {
     this.logsPendingRows = new Gauge({
       name: 'keel_serving_prediction_log_pending_rows',
       help: 'Rows of answered requests whose prediction logs are waiting to be published',
+      registers,
+    });
+    this.routeFallbacks = new Counter({
+      name: 'keel_serving_route_fallbacks_total',
+      help: 'Requests a rollout routed to a version not loaded here, answered by the champion instead',
+      labelNames: ['model'],
+      registers,
+    });
+    this.mirrorFailures = new Counter({
+      name: 'keel_serving_mirror_failures_total',
+      help: 'Mirrored requests whose mirror version failed to score them (never seen by the caller)',
+      labelNames: ['model'],
       registers,
     });
     this.logBatches = new Counter({

@@ -1,18 +1,22 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { status } from '@grpc/grpc-js';
 import { WellKnownAlias } from '@keel/contracts';
 import { UnknownCategoryError } from '@keel/ml-models';
 import { type ModelInferRequest, type ModelInferResponse, type ModelMetadataResponse } from '@keel/grpc-api';
-import { KeelAttr, withSpan } from '@keel/telemetry';
-import { context, type Span } from '@opentelemetry/api';
+import { SERVICE_CONFIG } from '@keel/service-runtime';
+import { KeelAttr } from '@keel/telemetry';
+import { context, type Context, type Span, trace } from '@opentelemetry/api';
+import { batchingPolicies, type ServingConfig } from '../config';
 import { type LoadedModel, type ModelOutputs } from '../models/loaded-model';
 import { ModelStore } from '../models/model-store';
-import { grpcStatusOf, ModelNotFoundError, statusName } from './inference-errors';
+import { AdaptiveBatcher } from './adaptive-batcher';
+import { grpcStatusOf, ModelNotFoundError, ServerBusyError, statusName } from './inference-errors';
 import { InferenceMetrics } from './inference-metrics';
-import { encodeOutputs, selectOutputs, toRawOutputs } from './output-codec';
-import { PredictionLogService } from './prediction-log.service';
-import { decodeInferInputs, InvalidInferInputError, type InputRow } from './tensor-codec';
+import { encodeOutputs, selectOutputs } from './output-codec';
+import { PredictionLogService, type ServedRequest } from './prediction-log.service';
+import { decodeInferInputs, type InputColumns, InvalidInferInputError } from './tensor-codec';
+import { ROUTING_KEY_PARAMETER, VERSION_ROUTER, type VersionRouter } from './version-router';
 
 /**
  * The response parameter naming the request's prediction; row i's prediction id (the key of its prediction log and of
@@ -26,82 +30,137 @@ export const SERVER_NAME = 'keel-serving';
 /** Open Inference Protocol v2 semantics over the loaded models; transport-free so it is testable alone. */
 @Injectable()
 export class InferenceService {
+  private readonly batcher: AdaptiveBatcher;
+  private inFlight = 0;
+
   constructor(
     private readonly store: ModelStore,
     private readonly metrics: InferenceMetrics,
     private readonly predictionLog: PredictionLogService,
-  ) {}
+    @Inject(SERVICE_CONFIG) private readonly config: ServingConfig,
+    @Optional() @Inject(VERSION_ROUTER) private readonly router?: VersionRouter,
+  ) {
+    const policies = batchingPolicies(config);
+    this.batcher = new AdaptiveBatcher((model) => policies(model.pipelineId));
+  }
 
   /**
    * Decodes, predicts and encodes one request, then schedules its prediction log. Rejects with
-   * InvalidInferInputError (INVALID_ARGUMENT) or ModelNotFoundError (NOT_FOUND) for the caller's mistakes.
+   * InvalidInferInputError (INVALID_ARGUMENT), ModelNotFoundError (NOT_FOUND) or ServerBusyError
+   * (RESOURCE_EXHAUSTED) for the caller's mistakes and for overload. The request's one span is the transport's
+   * (the gRPC or HTTP server span): this only adds the model's attributes to it.
    */
   async infer(request: ModelInferRequest): Promise<ModelInferResponse> {
     const started = performance.now();
-    // Resolve once: an alias moving during this request does not change the model it uses.
-    const model = this.store.resolve(request.modelName, request.modelVersion);
-    // Unknown names stay out of the label set so callers cannot explode metric cardinality.
-    const label = model ? model.pipelineId : 'unknown';
+    const span = trace.getActiveSpan();
+    span?.setAttribute(KeelAttr.MODEL_NAME, request.modelName);
+    let label = 'unknown';
     let code = status.OK;
-    try {
-      return await withSpan(
-        'model infer',
-        { [KeelAttr.MODEL_NAME]: request.modelName },
-        (span) => {
-          try {
-            return this.answer(request, model, span);
-          } catch (error) {
-            code = grpcStatusOf(error);
-            span.setAttribute('rpc.grpc.status_code', code);
-            throw error;
-          }
-        },
-        // The caller's mistakes are correct answers, not failures of the service.
-        { isFailure: (error) => grpcStatusOf(error) === status.INTERNAL },
+    if (this.inFlight >= this.config.SERVING_MAX_IN_FLIGHT_REQUESTS) {
+      this.metrics.requests.inc({ model: label, status: statusName(status.RESOURCE_EXHAUSTED) });
+      throw new ServerBusyError(
+        `serving has ${this.inFlight} requests in flight, its limit (SERVING_MAX_IN_FLIGHT_REQUESTS); retry with backoff`,
       );
+    }
+    this.inFlight++;
+    try {
+      const route = this.route(request);
+      // Unknown names stay out of the label set so callers cannot explode metric cardinality.
+      if (route.model) label = route.model.pipelineId;
+      return await this.answer(request, route, span);
+    } catch (error) {
+      code = grpcStatusOf(error);
+      // The caller's mistakes are correct answers; only serving's own failures are recorded on the span.
+      if (code === status.INTERNAL) span?.recordException(error instanceof Error ? error : String(error));
+      throw error;
     } finally {
+      this.inFlight--;
       const labels = { model: label, status: statusName(code) };
       this.metrics.requests.inc(labels);
       this.metrics.latency.observe(labels, (performance.now() - started) / 1000);
     }
   }
 
-  private answer(request: ModelInferRequest, model: LoadedModel | undefined, span: Span): ModelInferResponse {
-    const loaded = this.resolve(request.modelName, request.modelVersion, model);
-    span.setAttribute(KeelAttr.MODEL_VERSION, loaded.version);
-    const rows = decodeInferInputs(request, loaded.pkg.signature.inputs);
-    span.setAttribute(KeelAttr.BATCH_SIZE, rows.length);
+  /**
+   * The version that answers (resolved once: an alias moving during this request does not change it) and the one
+   * mirrored, if any. A request naming no version asks the router (rollouts); any other resolves as named.
+   */
+  private route(request: ModelInferRequest): { model: LoadedModel | undefined; mirror?: LoadedModel } {
+    const { modelName, modelVersion } = request;
+    const route = modelVersion === '' && this.router ? this.router.route(modelName, routingKeyOf(request)) : undefined;
+    if (route) {
+      const model = this.store.version(modelName, route.version);
+      const mirror = route.mirror === undefined ? undefined : this.store.version(modelName, route.mirror);
+      if (model) return { model, mirror };
+      // A plan naming a version not loaded here (yet) must not fail the call: the champion answers.
+      this.metrics.routeFallbacks.inc({ model: modelName });
+    }
+    return { model: this.store.resolve(modelName, modelVersion) };
+  }
+
+  private async answer(
+    request: ModelInferRequest,
+    route: { model: LoadedModel | undefined; mirror?: LoadedModel },
+    span: Span | undefined,
+  ): Promise<ModelInferResponse> {
+    const loaded = this.resolve(request.modelName, request.modelVersion, route.model);
+    span?.setAttribute(KeelAttr.MODEL_VERSION, loaded.version);
+    const inputs = decodeInferInputs(request, loaded.pkg.signature.inputs, this.config.SERVING_MAX_ROWS_PER_REQUEST);
+    span?.setAttribute(KeelAttr.BATCH_SIZE, inputs.rows);
     const selected = selectOutputs(request.outputs, loaded.outputs);
-    const outputs = this.predict(loaded, rows);
+    const outputs = await this.predict(loaded, inputs);
     const id = request.id || randomUUID();
     // The server names the prediction: unique whatever id the client sent, so replicas and clients never collide.
     const predictionId = randomUUID();
-    span.setAttribute(KeelAttr.PREDICTION_ID, predictionId);
-    const encoded = encodeOutputs(outputs, selected, rows.length);
+    span?.setAttribute(KeelAttr.PREDICTION_ID, predictionId);
     // Outputs mirror the request's encoding: raw inputs in, raw outputs out (what Triton's clients read).
     const sentRaw = (request.rawInputContents?.length ?? 0) > 0;
+    const encoded = encodeOutputs(outputs, selected, inputs.rows, sentRaw);
     const response: ModelInferResponse = {
       modelName: loaded.pipelineId,
       modelVersion: String(loaded.version),
       id,
       parameters: { [PREDICTION_ID_PARAMETER]: { stringParam: predictionId } },
-      ...(sentRaw ? toRawOutputs(encoded) : { outputs: encoded, rawOutputContents: [] }),
+      outputs: encoded.outputs,
+      rawOutputContents: encoded.rawOutputContents,
     };
-    this.metrics.rows.inc({ model: loaded.pipelineId }, rows.length);
-    this.predictionLog.schedule(
-      {
-        pipelineId: loaded.pipelineId,
-        modelVersion: loaded.version,
-        predictionId,
-        requestId: id,
-        servedAt: new Date(),
-        inputNames: loaded.inputNames,
-        rows,
-        outputs,
-      },
-      context.active(),
-    );
+    this.metrics.rows.inc({ model: loaded.pipelineId }, inputs.rows);
+    const served = {
+      pipelineId: loaded.pipelineId,
+      modelVersion: loaded.version,
+      predictionId,
+      requestId: id,
+      servedAt: new Date(),
+      inputNames: loaded.inputNames,
+      inputs,
+      outputs,
+    };
+    const trace = context.active();
+    this.predictionLog.schedule(served, trace);
+    if (route.mirror && route.mirror !== loaded) {
+      const mirror = route.mirror;
+      setImmediate(() => this.mirror(mirror, served, trace));
+    }
     return response;
+  }
+
+  /** Scores the mirror version on the answered request's columns and logs it under the same prediction ids. */
+  private mirror(mirror: LoadedModel, answered: ServedRequest, trace: Context): void {
+    try {
+      const outputs = mirror.predict(answered.inputs);
+      this.predictionLog.schedule({ ...answered, modelVersion: mirror.version, outputs }, trace);
+      this.router?.mirrored?.(mirror.pipelineId, {
+        version: answered.modelVersion,
+        mirrorVersion: mirror.version,
+        predictionId: answered.predictionId,
+        rows: answered.inputs.rows,
+        answer: answered.outputs,
+        mirror: outputs,
+      });
+    } catch {
+      // The mirror never reaches the caller: its failures (a category only the candidate refuses) are counted.
+      this.metrics.mirrorFailures.inc({ model: mirror.pipelineId });
+    }
   }
 
   /** True when the model serves the given version number or alias (the champion when empty). */
@@ -141,9 +200,9 @@ export class InferenceService {
     );
   }
 
-  private predict(model: LoadedModel, rows: readonly InputRow[]): ModelOutputs {
+  private async predict(model: LoadedModel, inputs: InputColumns): Promise<ModelOutputs> {
     try {
-      return model.predict(rows);
+      return await this.batcher.predict(model, inputs);
     } catch (error) {
       // The package's preprocessing refuses categories it never saw: the caller's input, named.
       if (error instanceof UnknownCategoryError) {
@@ -155,4 +214,10 @@ export class InferenceService {
       throw error;
     }
   }
+}
+
+/** The request's sticky routing key: the string parameter `keel_routing_key`, if given. */
+function routingKeyOf(request: ModelInferRequest): string | undefined {
+  const parameter = request.parameters?.[ROUTING_KEY_PARAMETER];
+  return parameter?.stringParam || undefined;
 }

@@ -42,23 +42,78 @@ const NO_VALUES: Readonly<InferTensorContents> = {
   bytesContents: [],
 };
 
-/** Output tensors of shape [n] in `contents`: FP64 numbers in fp64_contents, labels as UTF-8 bytes_contents. */
+/** Encoded labels by text: a model has a handful, so each is encoded once and the same bytes answer every row. */
+const LABEL_BYTES = new Map<string, Buffer>();
+const MAX_CACHED_LABELS = 4_096;
+
+function labelBytes(value: string): Buffer {
+  let bytes = LABEL_BYTES.get(value);
+  if (bytes === undefined) {
+    if (LABEL_BYTES.size >= MAX_CACHED_LABELS) LABEL_BYTES.clear();
+    LABEL_BYTES.set(value, (bytes = Buffer.from(value, 'utf8')));
+  }
+  return bytes;
+}
+
+/** The selected outputs, answered as the request was sent: typed `contents`, or raw bytes when the inputs were raw. */
+export interface EncodedOutputs {
+  outputs: InferOutputTensor[];
+  rawOutputContents: Buffer[];
+}
+
+/**
+ * Output tensors of shape [n]: FP64 numbers in fp64_contents and labels as UTF-8 bytes_contents, or (`raw`) the same
+ * values in raw_output_contents, in output order, as Triton's clients read them when they sent raw inputs.
+ */
 export function encodeOutputs(
   outputs: ModelOutputs,
   selected: readonly SignatureOutput[],
   rows: number,
-): InferOutputTensor[] {
-  return selected.map((output) => {
+  raw = false,
+): EncodedOutputs {
+  const tensors: InferOutputTensor[] = [];
+  const rawOutputContents: Buffer[] = [];
+  for (const output of selected) {
     const values = outputs[output.name];
     if (!values || values.length !== rows) {
       throw new Error(`model produced ${values?.length ?? 0} values of "${output.name}" for ${rows} rows`);
     }
-    const contents: InferTensorContents =
-      output.datatype === 'BYTES'
-        ? { ...NO_VALUES, bytesContents: (values as string[]).map((value) => Buffer.from(String(value), 'utf8')) }
-        : { ...NO_VALUES, fp64Contents: values as number[] };
-    return { name: output.name, datatype: output.datatype, shape: [rows], parameters: {}, contents };
+    const numbers = values instanceof Float64Array;
+    if (numbers === (output.datatype === 'BYTES')) {
+      throw new Error(`model produced ${numbers ? 'numbers' : 'text'} for ${output.datatype} output "${output.name}"`);
+    }
+    let contents: InferTensorContents | undefined;
+    if (raw) rawOutputContents.push(numbers ? rawDoubles(values) : rawStrings(values as readonly string[]));
+    else {
+      contents = numbers
+        ? { ...NO_VALUES, fp64Contents: Array.from(values) }
+        : { ...NO_VALUES, bytesContents: (values as readonly string[]).map(labelBytes) };
+    }
+    tensors.push({ name: output.name, datatype: output.datatype, shape: [rows], parameters: {}, contents });
+  }
+  return { outputs: tensors, rawOutputContents };
+}
+
+/** Float64 values as little-endian raw bytes: the column's own memory on a little-endian host, no copy. */
+function rawDoubles(values: Float64Array): Buffer {
+  return Buffer.from(values.buffer, values.byteOffset, values.byteLength);
+}
+
+/** Strings as the raw BYTES encoding: each a 4-byte little-endian length, then its UTF-8 bytes. */
+function rawStrings(values: readonly string[]): Buffer {
+  let size = 0;
+  const encoded = values.map((value) => {
+    const bytes = labelBytes(value);
+    size += 4 + bytes.length;
+    return bytes;
   });
+  const out = Buffer.allocUnsafe(size);
+  let offset = 0;
+  for (const bytes of encoded) {
+    out.writeUInt32LE(bytes.length, offset);
+    offset += 4 + bytes.copy(out, offset + 4);
+  }
+  return out;
 }
 
 /**
@@ -82,18 +137,4 @@ export function rawTensorBytes(datatype: string, contents: InferTensorContents):
     return bytes;
   }
   throw new Error(`no raw encoding for output datatype ${datatype}`);
-}
-
-/**
- * Moves every output's values from `contents` to `raw_output_contents`, in output order: the answer to a request
- * that sent its inputs raw, as Triton's clients expect (they read raw outputs).
- */
-export function toRawOutputs(outputs: readonly InferOutputTensor[]): {
-  outputs: InferOutputTensor[];
-  rawOutputContents: Buffer[];
-} {
-  return {
-    outputs: outputs.map((output) => ({ ...output, contents: undefined })),
-    rawOutputContents: outputs.map((output) => rawTensorBytes(output.datatype, output.contents ?? NO_VALUES)),
-  };
 }

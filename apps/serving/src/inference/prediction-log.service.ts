@@ -9,7 +9,7 @@ import { type Logger } from 'pino';
 import { type ServingConfig } from '../config';
 import { type ModelOutputs } from '../models/loaded-model';
 import { InferenceMetrics } from './inference-metrics';
-import { type InputRow } from './tensor-codec';
+import { type InputColumns } from './tensor-codec';
 
 export type PredictionBatch = EventData<typeof PredictionLoggedV2>;
 
@@ -27,7 +27,7 @@ export interface ServedRequest {
   servedAt: Date;
   /** The model's input columns, in signature order: every batch of the version has exactly these. */
   inputNames: readonly string[];
-  rows: readonly InputRow[];
+  inputs: InputColumns;
   outputs: ModelOutputs;
 }
 
@@ -40,12 +40,28 @@ export const rowPredictionId = (predictionId: string, row: number) => `${predict
  */
 export const BATCH_MAX_ESTIMATED_BYTES = 640 * 1024;
 
-const estimatedBytes = (value: string | number | null) =>
-  typeof value === 'string' ? value.length + 3 : typeof value === 'number' ? 20 : 5;
+/** Estimated JSON bytes of one row of a request, averaged over its rows (one pass over its text columns). */
+function estimatedRowBytes(request: ServedRequest): number {
+  const { rows, columns } = request.inputs;
+  let bytes = 0;
+  const add = (values: Float64Array | readonly (string | null)[]) => {
+    if (values instanceof Float64Array) {
+      bytes += 20 * rows;
+      return;
+    }
+    for (let i = 0; i < rows; i++) {
+      const value = values[i];
+      bytes += value === null ? 5 : value.length + 3;
+    }
+  };
+  for (const name of request.inputNames) add(columns[name]);
+  for (const values of Object.values(request.outputs)) add(values);
+  return Math.ceil(bytes / rows) + request.predictionId.length + request.requestId.length + 32;
+}
 
 /**
  * The rows of one model version, across requests, as the columns of one mlops.predictions.logged.v2 event. Appends
- * cost a push per cell; nothing is serialized until the batch is published.
+ * copy column ranges; nothing is serialized until the batch is published.
  */
 export class PredictionBatchBuilder {
   readonly predictionIds: string[] = [];
@@ -76,25 +92,38 @@ export class PredictionBatchBuilder {
     return this.rows >= this.maxRows || this.bytes >= BATCH_MAX_ESTIMATED_BYTES;
   }
 
-  /** Appends row `row` of the request; the caller checks `full` before each append. */
-  append(request: ServedRequest, row: number, servedAtMs: number): void {
-    const predictionId = rowPredictionId(request.predictionId, row);
-    this.predictionIds.push(predictionId);
-    this.requestIds.push(request.requestId);
-    this.servedAt.push(servedAtMs);
-    let bytes = predictionId.length + request.requestId.length + 24;
-    const values = request.rows[row];
+  /** Rows of about `rowBytes` each that still fit (at least one, so every batch makes progress). */
+  capacity(rowBytes: number): number {
+    return Math.max(
+      1,
+      Math.min(this.maxRows - this.rows, Math.floor((BATCH_MAX_ESTIMATED_BYTES - this.bytes) / rowBytes)),
+    );
+  }
+
+  /** Appends rows [from, to) of the request, column by column; a missing number (NaN) is logged as null. */
+  append(request: ServedRequest, from: number, to: number, servedAtMs: number, rowBytes: number): void {
+    for (let row = from; row < to; row++) {
+      this.predictionIds.push(rowPredictionId(request.predictionId, row));
+      this.requestIds.push(request.requestId);
+      this.servedAt.push(servedAtMs);
+    }
+    const columns = request.inputs.columns;
     for (const name of this.inputNames) {
-      const value = values[name] ?? null;
-      this.inputs[name].push(value);
-      bytes += estimatedBytes(value);
+      const values = columns[name];
+      const target = this.inputs[name];
+      if (values instanceof Float64Array) {
+        for (let row = from; row < to; row++) {
+          const value = values[row];
+          target.push(value === value ? value : null);
+        }
+      } else for (let row = from; row < to; row++) target.push(values[row]);
     }
     for (const name of this.outputNames) {
-      const value = request.outputs[name][row];
-      this.outputs[name].push(value);
-      bytes += estimatedBytes(value);
+      const values = request.outputs[name];
+      const target = this.outputs[name];
+      for (let row = from; row < to; row++) target.push(values[row]);
     }
-    this.bytes += bytes;
+    this.bytes += (to - from) * rowBytes;
   }
 
   toEvent(batchId: string): PredictionBatch {
@@ -150,7 +179,7 @@ export class PredictionLogService implements BeforeApplicationShutdown {
 
   /** Adds the request's rows to its version's batch; returns at once. `trace` is the request's context. */
   schedule(request: ServedRequest, trace: Context = context.active()): void {
-    const rows = request.rows.length;
+    const rows = request.inputs.rows;
     if (rows === 0) return;
     if (this.pendingRows + rows > this.config.PREDICTION_LOG_MAX_PENDING_ROWS) {
       this.dropBacklogFull(request);
@@ -160,15 +189,18 @@ export class PredictionLogService implements BeforeApplicationShutdown {
     this.metrics.logsPendingRows.set(this.pendingRows);
     const key = `${request.pipelineId}\u0000${request.modelVersion}`;
     const servedAtMs = request.servedAt.getTime();
-    const outputNames = Object.keys(request.outputs);
-    for (let row = 0; row < rows; row++) {
+    const rowBytes = estimatedRowBytes(request);
+    let outputNames: string[] | undefined;
+    for (let from = 0; from < rows;) {
       let batch = this.open.get(key);
       if (batch && batch.builder.full) {
         this.close(key, batch);
         batch = undefined;
       }
-      if (!batch) batch = this.openBatch(key, request, outputNames, trace);
-      batch.builder.append(request, row, servedAtMs);
+      batch ??= this.openBatch(key, request, (outputNames ??= Object.keys(request.outputs)), trace);
+      const to = Math.min(rows, from + batch.builder.capacity(rowBytes));
+      batch.builder.append(request, from, to, servedAtMs, rowBytes);
+      from = to;
     }
     const batch = this.open.get(key);
     if (batch?.builder.full) this.close(key, batch);
@@ -251,7 +283,7 @@ export class PredictionLogService implements BeforeApplicationShutdown {
   }
 
   private dropBacklogFull(request: ServedRequest): void {
-    this.metrics.logsLost.inc({ model: request.pipelineId, reason: 'backlog-full' }, request.rows.length);
+    this.metrics.logsLost.inc({ model: request.pipelineId, reason: 'backlog-full' }, request.inputs.rows);
     if (Date.now() - this.lastBacklogWarning > 10_000) {
       this.lastBacklogWarning = Date.now();
       this.logger.error(

@@ -20,9 +20,15 @@ const request = (
   requestId: `req-${predictionId}`,
   servedAt: SERVED_AT,
   inputNames: ['age', 'note'],
-  rows: Array.from({ length: n }, (_, i) => ({ age: i, note: i === 1 ? null : 'x'.repeat(options.wide ?? 1) })),
+  inputs: {
+    rows: n,
+    columns: {
+      age: Float64Array.from({ length: n }, (_, i) => (i === 2 ? NaN : i)),
+      note: Array.from({ length: n }, (_, i) => (i === 1 ? null : 'x'.repeat(options.wide ?? 1))),
+    },
+  },
   outputs: {
-    probability: Array.from({ length: n }, (_, i) => i / n),
+    probability: Float64Array.from({ length: n }, (_, i) => i / n),
     label: Array.from({ length: n }, (_, i) => (i / n >= 0.5 ? '>50K' : '<=50K')),
   },
 });
@@ -76,6 +82,14 @@ describe('PredictionLogService', () => {
       outputs: { probability: [0, 0.5, 0], label: ['<=50K', '>50K', '<=50K'] },
     });
     expect(batch.batchId).toMatch(/^serving-[0-9a-f]{16}-1$/);
+  });
+
+  it('given a missing number (NaN in its column), when logged, then the event says null', async () => {
+    const published: PredictionBatch[] = [];
+    const { logs } = service(async (_id, data) => void published.push(data));
+    logs.schedule(request(3));
+    await logs.beforeApplicationShutdown();
+    expect(published[0].inputs.age).toEqual([0, 1, null]);
   });
 
   it('given two versions, when flushed, then each version has its own batch and batch id', async () => {

@@ -1,3 +1,4 @@
+import { isAscii, isUtf8 } from 'node:buffer';
 import {
   type InferTensorContents,
   type ModelInferRequest,
@@ -8,8 +9,17 @@ import { type SignatureInput } from '@keel/model-package';
 /** Most rows one request may carry: bounds memory and latency per call, and keeps prediction logs chunkable. */
 export const MAX_ROWS = 10_000;
 
-/** One decoded row, keyed by raw column name; null marks a missing value (nullable columns only). */
-export type InputRow = Record<string, string | number | null>;
+/**
+ * One decoded input column: a numeric column as float64 values (NaN where a nullable column has no value), a
+ * categorical one as strings (null where it has none).
+ */
+export type InputColumn = Float64Array | (string | null)[];
+
+/** A request's inputs as columns: every signature input, each `rows` long, decoded once and never per row. */
+export interface InputColumns {
+  readonly rows: number;
+  readonly columns: Readonly<Record<string, InputColumn>>;
+}
 
 /** The request's inputs break the model's signature or the protocol; `input` names the offending tensor. */
 export class InvalidInferInputError extends Error {
@@ -50,10 +60,9 @@ const WIRE_NAME: Record<ContentsField, string> = {
 };
 const ALL_CONTENTS_FIELDS = Object.keys(WIRE_NAME) as ContentsField[];
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
 /**
- * Decodes and strictly validates ModelInfer inputs against a model's signature, returning one row per instance.
+ * Decodes and strictly validates ModelInfer inputs against a model's signature, straight into columns: numeric
+ * columns into Float64Arrays, categorical ones into string arrays; no per-row objects.
  *
  * Two layouts are accepted: one tensor per raw column (shape [n] or [n, 1]; BYTES for categorical columns,
  * FP64/FP32/INT64/INT32 for numeric ones), or a single FP64/FP32 tensor of shape [n, k] whose k columns are the
@@ -67,7 +76,7 @@ export function decodeInferInputs(
   request: Pick<ModelInferRequest, 'inputs' | 'rawInputContents'>,
   signature: readonly SignatureInput[],
   maxRows = MAX_ROWS,
-): InputRow[] {
+): InputColumns {
   const inputs = request.inputs ?? [];
   const raw = request.rawInputContents ?? [];
   if (inputs.length === 0) throw new InvalidInferInputError('the request has no inputs');
@@ -76,11 +85,19 @@ export function decodeInferInputs(
       `raw_input_contents has ${raw.length} entries for ${inputs.length} inputs: give every input's raw contents, or none`,
     );
   }
-  const byName = new Map(signature.map((column) => [column.name, column]));
+  const byName = signatureIndex(signature);
   const matrix = inputs.length === 1 && !byName.has(inputs[0].name);
   return matrix
     ? decodeMatrix(inputs[0], raw[0], signature, maxRows)
     : decodeColumns(inputs, raw, signature, byName, maxRows);
+}
+
+/** Signature inputs by name, built once per signature array (a loaded model keeps its own). */
+const signatureIndexes = new WeakMap<readonly SignatureInput[], ReadonlyMap<string, SignatureInput>>();
+function signatureIndex(signature: readonly SignatureInput[]): ReadonlyMap<string, SignatureInput> {
+  let index = signatureIndexes.get(signature);
+  if (!index) signatureIndexes.set(signature, (index = new Map(signature.map((column) => [column.name, column]))));
+  return index;
 }
 
 function decodeColumns(
@@ -89,10 +106,11 @@ function decodeColumns(
   signature: readonly SignatureInput[],
   byName: ReadonlyMap<string, SignatureInput>,
   maxRows: number,
-): InputRow[] {
-  const columns = new Map<string, (string | number | null)[]>();
+): InputColumns {
+  const columns: Record<string, InputColumn> = {};
   let rows: { n: number; from: string } | undefined;
-  inputs.forEach((tensor, index) => {
+  for (let index = 0; index < inputs.length; index++) {
+    const tensor = inputs[index];
     const name = tensor.name;
     const column = byName.get(name);
     if (!column) {
@@ -101,7 +119,7 @@ function decodeColumns(
         name,
       );
     }
-    if (columns.has(name)) throw new InvalidInferInputError(`input "${name}" is given more than once`, name);
+    if (columns[name] !== undefined) throw new InvalidInferInputError(`input "${name}" is given more than once`, name);
     const allowed: readonly string[] = column.kind === 'categorical' ? ['BYTES'] : NUMERIC_DATATYPES;
     if (!allowed.includes(tensor.datatype)) {
       throw new InvalidInferInputError(
@@ -111,32 +129,33 @@ function decodeColumns(
       );
     }
     const n = rowCount(tensor, 'column', maxRows);
-    const values = readValues(tensor, tensor.datatype as ValueDatatype, raw[index]);
+    const datatype = tensor.datatype as ValueDatatype;
+    const values =
+      datatype === 'BYTES'
+        ? checkStrings(column, name, readStrings(tensor, raw[index]))
+        : checkNumbers(column, name, readNumbers(tensor, datatype, raw[index]));
     checkElementCount(tensor, values.length, n);
     if (rows && rows.n !== n) {
       throw new InvalidInferInputError(`input "${name}" has ${n} rows but input "${rows.from}" has ${rows.n}`, name);
     }
     rows ??= { n, from: name };
-    columns.set(
-      name,
-      values.map((value) => checkValue(column, name, value)),
-    );
-  });
+    columns[name] = values;
+  }
   const n = rows!.n;
+  const ordered: Record<string, InputColumn> = {};
   for (const column of signature) {
-    if (columns.has(column.name)) continue;
+    const values = columns[column.name];
+    if (values !== undefined) {
+      ordered[column.name] = values;
+      continue;
+    }
     if (!column.nullable) {
       throw new InvalidInferInputError(`missing required input "${column.name}"`, column.name);
     }
-    columns.set(column.name, new Array<null>(n).fill(null));
+    ordered[column.name] =
+      column.kind === 'categorical' ? new Array<null>(n).fill(null) : new Float64Array(n).fill(Number.NaN);
   }
-  const out: InputRow[] = new Array(n);
-  for (let i = 0; i < n; i++) {
-    const row: InputRow = {};
-    for (const column of signature) row[column.name] = columns.get(column.name)![i];
-    out[i] = row;
-  }
-  return out;
+  return { rows: n, columns: ordered };
 }
 
 function decodeMatrix(
@@ -144,7 +163,7 @@ function decodeMatrix(
   raw: Uint8Array | undefined,
   signature: readonly SignatureInput[],
   maxRows: number,
-): InputRow[] {
+): InputColumns {
   const name = tensor.name;
   if (!(MATRIX_DATATYPES as readonly string[]).includes(tensor.datatype)) {
     throw new InvalidInferInputError(
@@ -171,15 +190,15 @@ function decodeMatrix(
     );
   }
   const n = rowCount(tensor, 'matrix', maxRows);
-  const values = readValues(tensor, tensor.datatype as ValueDatatype, raw);
+  const values = readNumbers(tensor, tensor.datatype as (typeof MATRIX_DATATYPES)[number], raw);
   checkElementCount(tensor, values.length, n * k);
-  const out: InputRow[] = new Array(n);
-  for (let i = 0; i < n; i++) {
-    const row: InputRow = {};
-    for (let j = 0; j < k; j++) row[signature[j].name] = checkValue(signature[j], name, values[i * k + j]);
-    out[i] = row;
+  const columns: Record<string, InputColumn> = {};
+  for (let j = 0; j < k; j++) {
+    const column = new Float64Array(n);
+    for (let i = 0; i < n; i++) column[i] = values[i * k + j];
+    columns[signature[j].name] = checkNumbers(signature[j], name, column);
   }
-  return out;
+  return { rows: n, columns };
 }
 
 /** Rows from the first dimension, after checking the shape is well-formed ([n] or [n, 1] for a column). */
@@ -216,12 +235,8 @@ function checkElementCount(tensor: InferInputTensor, count: number, expected: nu
   }
 }
 
-/** Values of one tensor from its raw bytes or its typed `contents` field, refusing values in the wrong field. */
-function readValues(
-  tensor: InferInputTensor,
-  datatype: ValueDatatype,
-  raw: Uint8Array | undefined,
-): (number | string)[] {
+/** The contents field a tensor's values come from, refusing values in any other field or in both places. */
+function contentsOf(tensor: InferInputTensor, datatype: ValueDatatype, raw: Uint8Array | undefined): ContentsField {
   const name = tensor.name;
   const contents: Partial<InferTensorContents> = tensor.contents ?? {};
   const field = CONTENTS_FIELD[datatype];
@@ -234,7 +249,7 @@ function readValues(
         name,
       );
     }
-    return decodeRaw(name, datatype, raw);
+    return field;
   }
   const wrong = filled.filter((f) => f !== field);
   if (wrong.length > 0) {
@@ -244,43 +259,81 @@ function readValues(
       name,
     );
   }
-  const values = (contents[field] ?? []) as (number | Uint8Array)[];
-  return datatype === 'BYTES' ? values.map((b) => decodeUtf8(name, b as Uint8Array)) : (values as number[]);
+  return field;
+}
+
+/** A numeric tensor's values as float64, from its raw bytes or its typed contents. */
+function readNumbers(
+  tensor: InferInputTensor,
+  datatype: Exclude<ValueDatatype, 'BYTES'>,
+  raw: Uint8Array | undefined,
+): Float64Array {
+  const field = contentsOf(tensor, datatype, raw);
+  if (raw !== undefined) return decodeRawNumbers(tensor.name, datatype, raw);
+  return Float64Array.from((tensor.contents?.[field] ?? []) as number[]);
+}
+
+/** A BYTES tensor's elements as strings, from its raw bytes or its typed contents. */
+function readStrings(tensor: InferInputTensor, raw: Uint8Array | undefined): string[] {
+  contentsOf(tensor, 'BYTES', raw);
+  if (raw !== undefined) return decodeRawStrings(tensor.name, raw);
+  const elements = tensor.contents?.bytesContents ?? [];
+  const out = new Array<string>(elements.length);
+  for (let i = 0; i < elements.length; i++) out[i] = decodeUtf8(tensor.name, elements[i]);
+  return out;
 }
 
 /** Little-endian raw tensor bytes; BYTES elements are each prefixed by their length as a uint32 LE. */
 export function decodeRaw(name: string, datatype: ValueDatatype, bytes: Uint8Array): (number | string)[] {
-  // A view, not a copy: the decoder hands over Buffers already, anything else is wrapped in place.
-  const raw = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (datatype === 'BYTES') {
-    const out: string[] = [];
-    let offset = 0;
-    while (offset < raw.length) {
-      if (offset + 4 > raw.length) {
-        throw new InvalidInferInputError(`input "${name}": raw BYTES end inside a 4-byte length prefix`, name);
-      }
-      const length = raw.readUInt32LE(offset);
-      offset += 4;
-      if (offset + length > raw.length) {
-        throw new InvalidInferInputError(
-          `input "${name}": raw BYTES element of ${length} bytes runs past the end of the tensor`,
-          name,
-        );
-      }
-      out.push(decodeUtf8(name, raw.subarray(offset, offset + length)));
-      offset += length;
+  return datatype === 'BYTES' ? decodeRawStrings(name, bytes) : Array.from(decodeRawNumbers(name, datatype, bytes));
+}
+
+/** A view of the bytes, never a copy: the decoder hands over Buffers already, anything else is wrapped in place. */
+const asBuffer = (bytes: Uint8Array) =>
+  Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
+function decodeRawStrings(name: string, bytes: Uint8Array): string[] {
+  const raw = asBuffer(bytes);
+  const out: string[] = [];
+  let offset = 0;
+  while (offset < raw.length) {
+    if (offset + 4 > raw.length) {
+      throw new InvalidInferInputError(`input "${name}": raw BYTES end inside a 4-byte length prefix`, name);
     }
-    return out;
+    const length = raw.readUInt32LE(offset);
+    offset += 4;
+    if (offset + length > raw.length) {
+      throw new InvalidInferInputError(
+        `input "${name}": raw BYTES element of ${length} bytes runs past the end of the tensor`,
+        name,
+      );
+    }
+    out.push(decodeUtf8(name, raw.subarray(offset, offset + length)));
+    offset += length;
   }
-  const size = datatype === 'FP64' || datatype === 'INT64' ? 8 : 4;
+  return out;
+}
+
+const WIDTH: Record<Exclude<ValueDatatype, 'BYTES'>, number> = { FP64: 8, INT64: 8, FP32: 4, INT32: 4 };
+
+function decodeRawNumbers(name: string, datatype: Exclude<ValueDatatype, 'BYTES'>, bytes: Uint8Array): Float64Array {
+  const raw = asBuffer(bytes);
+  const size = WIDTH[datatype];
   if (raw.length % size !== 0) {
     throw new InvalidInferInputError(
       `input "${name}": ${raw.length} raw bytes is not a whole number of ${size}-byte ${datatype} values`,
       name,
     );
   }
-  const out: number[] = new Array(raw.length / size);
-  for (let i = 0; i < out.length; i++) {
+  const n = raw.length / size;
+  // Aligned little-endian bytes are read through a typed view in one pass (every supported host is little-endian).
+  if (raw.byteOffset % size === 0) {
+    if (datatype === 'FP64') return new Float64Array(raw.buffer, raw.byteOffset, n).slice();
+    if (datatype === 'FP32') return Float64Array.from(new Float32Array(raw.buffer, raw.byteOffset, n));
+    if (datatype === 'INT32') return Float64Array.from(new Int32Array(raw.buffer, raw.byteOffset, n));
+  }
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
     const at = i * size;
     out[i] =
       datatype === 'FP64'
@@ -307,31 +360,41 @@ export function encodeRawBytes(values: readonly string[]): Buffer {
 }
 
 function decodeUtf8(name: string, bytes: Uint8Array): string {
-  try {
-    return utf8.decode(bytes);
-  } catch {
+  const buffer = asBuffer(bytes);
+  // ASCII (every Adult category) is read without a decoder; anything else must be valid UTF-8.
+  if (isAscii(buffer)) return buffer.toString('latin1');
+  if (!isUtf8(buffer)) {
     throw new InvalidInferInputError(`input "${name}" has a BYTES element that is not valid UTF-8`, name);
   }
+  return buffer.toString('utf8');
 }
 
-/** Kind-specific value check; missing values become null where the column allows them. */
-function checkValue(column: SignatureInput, input: string, value: number | string): string | number | null {
-  if (typeof value === 'number') {
-    if (Number.isNaN(value)) {
-      if (column.nullable) return null;
+/** A numeric column's values, checked in place: NaN only where nullable, never ±Infinity. */
+function checkNumbers(column: SignatureInput, input: string, values: Float64Array): Float64Array {
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i];
+    if (value - value === 0) continue;
+    if (value !== value) {
+      if (column.nullable) continue;
       throw new InvalidInferInputError(`input "${input}" has NaN but column "${column.name}" is not nullable`, input);
     }
-    if (!Number.isFinite(value)) {
-      throw new InvalidInferInputError(`input "${input}" has a non-finite value (${value})`, input);
+    throw new InvalidInferInputError(`input "${input}" has a non-finite value (${value})`, input);
+  }
+  return values;
+}
+
+/** A categorical column's values: empty strings become null where the column is nullable. */
+function checkStrings(column: SignatureInput, input: string, values: string[]): (string | null)[] {
+  const out: (string | null)[] = values;
+  for (let i = 0; i < values.length; i++) {
+    if (values[i] !== '') continue;
+    if (!column.nullable) {
+      throw new InvalidInferInputError(
+        `input "${input}" has an empty value but column "${column.name}" is not nullable`,
+        input,
+      );
     }
-    return value;
+    out[i] = null;
   }
-  if (value === '') {
-    if (column.nullable) return null;
-    throw new InvalidInferInputError(
-      `input "${input}" has an empty value but column "${column.name}" is not nullable`,
-      input,
-    );
-  }
-  return value;
+  return out;
 }

@@ -7,13 +7,31 @@ import {
 import { type SignatureInput } from '@keel/model-package';
 import { describe, expect, it } from 'vitest';
 import { selectOutputs, encodeOutputs } from './output-codec';
-import { decodeInferInputs, decodeRaw, encodeRawBytes, InvalidInferInputError } from './tensor-codec';
+import {
+  decodeInferInputs,
+  decodeRaw,
+  encodeRawBytes,
+  type InputColumns,
+  InvalidInferInputError,
+} from './tensor-codec';
 
 type InferInputTensor = DeepPartial<ModelInferRequest_InferInputTensor>;
 
-/** Decodes a request written as callers write it (absent fields take the protocol's defaults). */
+/** Decoded columns read back as rows, a missing value (NaN or null) as null: what the assertions compare. */
+function rowsOf({ rows, columns }: InputColumns): Record<string, string | number | null>[] {
+  return Array.from({ length: rows }, (_, i) =>
+    Object.fromEntries(
+      Object.entries(columns).map(([name, values]) => {
+        const value = values[i];
+        return [name, typeof value === 'number' && Number.isNaN(value) ? null : value];
+      }),
+    ),
+  );
+}
+
+/** Decodes a request written as callers write it (absent fields take the protocol's defaults), as rows. */
 const decode = (request: DeepPartial<ModelInferRequest>, sig: SignatureInput[], maxRows?: number) =>
-  decodeInferInputs(ModelInferRequest.fromPartial(request), sig, maxRows);
+  rowsOf(decodeInferInputs(ModelInferRequest.fromPartial(request), sig, maxRows));
 
 const signature: SignatureInput[] = [
   { name: 'age', datatype: 'FP64', kind: 'numeric', nullable: false },
@@ -276,7 +294,9 @@ describe('outputs', () => {
   ];
 
   it('given model outputs, when encoded, then FP64 goes to fp64_contents and labels to bytes_contents, shape [n]', () => {
-    const tensors = encodeOutputs({ probability: [0.2, 0.7], label: ['<=50K', '>50K'] }, available, 2);
+    const outputs = { probability: Float64Array.of(0.2, 0.7), label: ['<=50K', '>50K'] };
+    const { outputs: tensors, rawOutputContents } = encodeOutputs(outputs, available, 2);
+    expect(rawOutputContents).toEqual([]);
     expect(tensors).toEqual([
       OutputTensor.fromPartial({
         name: 'probability',
@@ -291,6 +311,16 @@ describe('outputs', () => {
         contents: { bytesContents: [Buffer.from('<=50K'), Buffer.from('>50K')] },
       }),
     ]);
+  });
+
+  it('given raw inputs, when encoded raw, then each output is one raw_output_contents entry and tensors carry no contents', () => {
+    const outputs = { probability: Float64Array.of(0.25, 0.75).subarray(1), label: ['>50K'] };
+    const { outputs: tensors, rawOutputContents } = encodeOutputs(outputs, available, 1, true);
+    expect(tensors.map((tensor) => [tensor.name, tensor.shape, tensor.contents])).toEqual([
+      ['probability', [1], undefined],
+      ['label', [1], undefined],
+    ]);
+    expect(rawOutputContents).toEqual([le('f64', [0.75]), encodeRawBytes(['>50K'])]);
   });
 
   it('given requested outputs, when selected, then only those in request order; an unknown one is named', () => {

@@ -1,8 +1,9 @@
 import { Predictor } from '@keel/ml-models';
 import { type ModelPackage, outputsForTask, type SignatureOutput } from '@keel/model-package';
+import { type InputColumn, type InputColumns } from '../inference/tensor-codec';
 
-/** A model's predictions for a batch, one array per output name, in row order. */
-export type ModelOutputs = Record<string, number[] | string[]>;
+/** A model's predictions for a batch, one column per output name, in row order: numbers as float64, labels as text. */
+export type ModelOutputs = Record<string, Float64Array | readonly string[]>;
 
 /** Where a loaded version came from, as the registry described it. */
 export interface ModelSource {
@@ -48,7 +49,7 @@ export class LoadedModel {
    */
   static build(pipelineId: string, pkg: ModelPackage, source: ModelSource): LoadedModel {
     const model = new LoadedModel(pipelineId, pkg, source);
-    const outputs = model.predict([model.syntheticRow()]);
+    const outputs = model.predict(model.syntheticRow());
     for (const [name, values] of Object.entries(outputs)) {
       const value = values[0];
       if (typeof value === 'number' && !Number.isFinite(value)) {
@@ -58,26 +59,29 @@ export class LoadedModel {
     return model;
   }
 
-  /** Predicts raw rows (preprocessing is the package's own); one array per output, all outputs. */
-  predict(rows: readonly Record<string, string | number | null>[]): ModelOutputs {
-    const scores = this.predictor.predictRecords(rows);
-    const values = Array.from(scores);
-    if (this.pkg.task === 'regression') return { prediction: values };
-    return {
-      probability: values,
-      label: values.map((p) => (p >= 0.5 ? this.positive : this.negative)),
-    };
+  /**
+   * Predicts decoded input columns (preprocessing is the package's own, column by column); one column per output,
+   * all outputs. The label column repeats two shared strings, so a batch allocates no per-row objects.
+   */
+  predict(inputs: InputColumns): ModelOutputs {
+    const probability = this.predictor.predictTable(inputs.columns);
+    if (this.pkg.task === 'regression') return { prediction: probability };
+    const label = new Array<string>(probability.length);
+    for (let i = 0; i < probability.length; i++) label[i] = probability[i] >= 0.5 ? this.positive : this.negative;
+    return { probability, label };
   }
 
   /** A row every fitted column accepts: 0 for numbers, the first fitted category (or null) for categories. */
-  private syntheticRow(): Record<string, string | number | null> {
+  private syntheticRow(): InputColumns {
     const fitted = new Map((this.pkg.model.preprocessing?.columns ?? []).map((column) => [column.name, column]));
-    const row: Record<string, string | number | null> = {};
+    const columns: Record<string, InputColumn> = {};
     for (const input of this.pkg.signature.inputs) {
       const column = fitted.get(input.name);
-      row[input.name] =
-        input.kind === 'numeric' ? 0 : column?.kind === 'categorical' ? (column.categories[0] ?? null) : null;
+      columns[input.name] =
+        input.kind === 'numeric'
+          ? Float64Array.of(0)
+          : [column?.kind === 'categorical' ? (column.categories[0] ?? null) : null];
     }
-    return row;
+    return { rows: 1, columns };
   }
 }

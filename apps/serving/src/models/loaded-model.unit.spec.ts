@@ -34,12 +34,9 @@ function tinyPackage(): ModelPackage {
 const source = { version: 2, packageUri: 's3://keel-models/tiny/x.json', packageSha256: '0'.repeat(64) };
 
 describe('LoadedModel', () => {
-  it('given a binary package, when predicting raw rows, then P(positive) and the label at 0.5', () => {
+  it('given a binary package, when predicting raw columns, then P(positive) and the label at 0.5', () => {
     const model = LoadedModel.build('tiny', tinyPackage(), source);
-    const { probability, label } = model.predict([
-      { x: 0, c: 'a' },
-      { x: 5, c: null },
-    ]) as { probability: number[]; label: string[] };
+    const { probability, label } = model.predict({ rows: 2, columns: { x: Float64Array.of(0, 5), c: ['a', null] } });
     expect(probability[0]).toBeLessThan(0.5);
     expect(probability[1]).toBeGreaterThan(0.5);
     expect(label).toEqual(['no', 'yes']);

@@ -1,7 +1,7 @@
 import { InvalidInputError } from '../core/errors';
 import { type Matrix } from '../core/matrix';
 import { type Task } from '../linear/linear-model';
-import { type RawRecord, TransformRunner } from '../preprocess/transform';
+import { type ColumnTable, type RawRecord, TransformRunner } from '../preprocess/transform';
 import { type ModelDocument, parseModel, validateModel } from './document';
 
 /** Scores of one row → task output, in place. */
@@ -295,6 +295,11 @@ export class Predictor {
   /** Raw records → outputs, applying the document's preprocessing first. */
   predictRecords(records: readonly RawRecord[]): Float64Array {
     return this.predictBatch(this.requireTransform().records(records));
+  }
+
+  /** Raw columns (every preprocessed column, all the same length) → outputs, without per-row objects. */
+  predictTable(table: ColumnTable): Float64Array {
+    return this.predictBatch(this.requireTransform().table(table));
   }
 
   /** One raw record → all outputs (`width` values); the returned buffer is reused. */

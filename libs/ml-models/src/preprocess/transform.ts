@@ -7,6 +7,9 @@ export type RawValue = string | number | null | undefined;
 /** Column-oriented raw table: column name → values (all columns the same length). */
 export type RawTable = Readonly<Record<string, readonly RawValue[]>>;
 
+/** Column-oriented raw table whose columns may be typed arrays (a Float64Array with NaN for missing numbers). */
+export type ColumnTable = Readonly<Record<string, ArrayLike<RawValue>>>;
+
 /** One raw row, keyed by column name. */
 export type RawRecord = Readonly<Record<string, RawValue>>;
 
@@ -202,7 +205,7 @@ export class TransformRunner {
   }
 
   /** Transform a column-oriented table into a row-major matrix. */
-  table(table: RawTable): Matrix {
+  table(table: ColumnTable): Matrix {
     const cols = this.fitted.columns;
     for (const c of cols) {
       if (!table[c.name])

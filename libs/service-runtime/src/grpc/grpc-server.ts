@@ -13,6 +13,8 @@ export interface GrpcServerOptions {
   /** Port on which to serve; undefined for apps without a gRPC API. */
   port?: number;
   host: string;
+  /** Largest message read (default 64 MiB); grpc-js refuses a larger one with RESOURCE_EXHAUSTED. */
+  maxReceiveBytes?: number;
 }
 
 /**
@@ -24,7 +26,7 @@ export interface GrpcServerOptions {
  */
 @Injectable()
 export class GrpcServer implements OnApplicationBootstrap, OnModuleDestroy {
-  private readonly server = new Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
+  private readonly server: Server;
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING' });
   private readonly serviceNames: string[] = [];
   private healthTimer?: NodeJS.Timeout;
@@ -36,6 +38,7 @@ export class GrpcServer implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly registry: HealthRegistry,
     private readonly access: AccessControl,
   ) {
+    this.server = new Server({ 'grpc.max_receive_message_length': options.maxReceiveBytes ?? 64 * 1024 * 1024 });
     this.health.addToServer(this.server);
     this.registry.onLifecycleChange(() => void this.refreshHealth());
   }

@@ -22,13 +22,15 @@ import { decodeRestInferRequest, encodeRestInferResponse, INFERENCE_HEADER_CONTE
 const HTTP_STATUS: Partial<Record<status, number>> = {
   [status.INVALID_ARGUMENT]: HttpStatus.BAD_REQUEST,
   [status.NOT_FOUND]: HttpStatus.NOT_FOUND,
+  [status.RESOURCE_EXHAUSTED]: HttpStatus.TOO_MANY_REQUESTS,
 };
 
 /**
  * The Open Inference Protocol's REST binding (KServe v2) beside the gRPC one, over the same InferenceService: health,
  * server and model metadata, model readiness and infer, each model route also per version
  * (`/v2/models/<name>/versions/<version or alias>`). Errors are `{ "error": "..." }` with 400 for the caller's
- * mistakes, 404 for a model or version not served here, 500 otherwise.
+ * mistakes, 404 for a model or version not served here, 413 for a body over HTTP_MAX_JSON_BYTES, 429 when serving is
+ * at its in-flight limit, 500 otherwise.
  */
 @RequiresRole('inference')
 @Controller('v2')

@@ -89,7 +89,7 @@ export function decodeRestInferRequest(
     modelName: target.modelName,
     modelVersion: target.modelVersion,
     id: body_.id ?? '',
-    parameters: {},
+    parameters: requestParameters(body_.parameters),
     inputs: [],
     outputs: (body_.outputs ?? []).map((output) => ({ name: output.name, parameters: {} })),
     rawInputContents: [],
@@ -308,4 +308,15 @@ function jsonValuesOfRaw(datatype: string, raw: Uint8Array): (number | string)[]
     offset += 4 + length;
   }
   return values;
+}
+
+/** The request's string parameters (the routing key among them) as the gRPC message carries them. */
+function requestParameters(
+  given: Record<string, string | number | boolean> | undefined,
+): Record<string, InferParameter> {
+  const out: Record<string, InferParameter> = {};
+  for (const [name, value] of Object.entries(given ?? {})) {
+    if (typeof value === 'string') out[name] = { stringParam: value };
+  }
+  return out;
 }

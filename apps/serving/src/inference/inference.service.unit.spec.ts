@@ -1,0 +1,129 @@
+import { status } from '@grpc/grpc-js';
+import { type DeepPartial, ModelInferRequest } from '@keel/grpc-api';
+import { type MetricsService } from '@keel/service-runtime';
+import { binaryTestPackage, columnTensors, fixtureRecords, pipelineSpecFixture } from '@keel/testing';
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { servingEnvSchema, type ServingConfig } from '../config';
+import { LoadedModel } from '../models/loaded-model';
+import { ModelStore } from '../models/model-store';
+import { grpcStatusOf } from './inference-errors';
+import { InferenceMetrics } from './inference-metrics';
+import { InferenceService, PREDICTION_ID_PARAMETER } from './inference.service';
+import { type PredictionLogService, type ServedRequest } from './prediction-log.service';
+import { type MirrorComparison, ROUTING_KEY_PARAMETER, type Route, type VersionRouter } from './version-router';
+
+const spec = pipelineSpecFixture('adult-income', { id: 'adult-unit' });
+const rows = fixtureRecords('adult', { count: 300, numeric: spec });
+const source = (version: number) => ({
+  version,
+  packageUri: `s3://keel-models/unit/${version}`,
+  packageSha256: '0'.repeat(64),
+});
+
+/** Two versions of the Adult model (different regularisation, so their scores differ), v1 the champion. */
+function twoVersions(): ModelStore {
+  const store = new ModelStore();
+  store.add(LoadedModel.build(spec.id, binaryTestPackage(spec, rows, { l2: 1e-4 }), source(1)));
+  store.add(LoadedModel.build(spec.id, binaryTestPackage(spec, rows, { l2: 10 }), source(2)));
+  store.bind(spec.id, 'champion', 1);
+  store.markInitialSyncDone();
+  return store;
+}
+
+function service(options: { router?: VersionRouter; config?: Partial<ServingConfig> } = {}) {
+  const logged: ServedRequest[] = [];
+  const log = { schedule: (request: ServedRequest) => void logged.push(request) } as unknown as PredictionLogService;
+  const metrics = new InferenceMetrics({ registry: new Registry() } as MetricsService);
+  const config = { ...servingEnvSchema.parse({}), ...options.config };
+  const inference = new InferenceService(twoVersions(), metrics, log, config, options.router);
+  return { inference, logged, metrics };
+}
+
+const request = (partial: DeepPartial<ModelInferRequest> = {}) =>
+  ModelInferRequest.fromPartial({
+    modelName: spec.id,
+    inputs: columnTensors(spec, fixtureRecords('adult', { count: 3, from: 400, numeric: spec })),
+    ...partial,
+  });
+
+const probabilities = (response: { outputs: { name: string; contents?: { fp64Contents: number[] } }[] }) =>
+  response.outputs.find((output) => output.name === 'probability')!.contents!.fp64Contents;
+
+/** A router with a fixed answer that records the keys it was asked with and the comparisons it was handed. */
+function fixedRouter(route: Route | undefined) {
+  const keys: (string | undefined)[] = [];
+  const comparisons: MirrorComparison[] = [];
+  const router: VersionRouter = {
+    route: (_model, key) => {
+      keys.push(key);
+      return route;
+    },
+    mirrored: (_model, comparison) => void comparisons.push(comparison),
+  };
+  return { router, keys, comparisons };
+}
+
+describe('InferenceService', () => {
+  it('given a router, when a request names no version, then the routed version answers with its sticky key', async () => {
+    const { router, keys } = fixedRouter({ version: 2 });
+    const { inference, logged } = service({ router });
+    const routed = await inference.infer(
+      request({ parameters: { [ROUTING_KEY_PARAMETER]: { stringParam: 'user-7' } } }),
+    );
+    expect(routed.modelVersion).toBe('2');
+    expect(keys).toEqual(['user-7']);
+    expect(logged.map((served) => served.modelVersion)).toEqual([2]);
+  });
+
+  it('given a router, when a request names a version or alias, then that version answers and the router is not asked', async () => {
+    const { router, keys } = fixedRouter({ version: 2 });
+    const { inference } = service({ router });
+    expect((await inference.infer(request({ modelVersion: '1' }))).modelVersion).toBe('1');
+    expect((await inference.infer(request({ modelVersion: 'champion' }))).modelVersion).toBe('1');
+    expect(keys).toEqual([]);
+  });
+
+  it('given a mirror, then the answer is the routed version alone and the mirror is logged under the same prediction id', async () => {
+    const { router, comparisons } = fixedRouter({ version: 1, mirror: 2 });
+    const { inference, logged } = service({ router });
+    const plain = await service().inference.infer(request());
+    const mirrored = await inference.infer(request());
+    expect(probabilities(mirrored)).toEqual(probabilities(plain));
+    expect(mirrored.modelVersion).toBe('1');
+    await new Promise((resolve) => setImmediate(resolve));
+    const predictionId = mirrored.parameters[PREDICTION_ID_PARAMETER].stringParam;
+    expect(logged.map((served) => [served.modelVersion, served.predictionId])).toEqual([
+      [1, predictionId],
+      [2, predictionId],
+    ]);
+    expect(Array.from(logged[1].outputs.probability as Float64Array)).not.toEqual(probabilities(plain));
+    expect(comparisons).toMatchObject([{ version: 1, mirrorVersion: 2, predictionId, rows: 3 }]);
+  });
+
+  it('given a route to a version not loaded here, then the champion answers and the fallback is counted', async () => {
+    const { inference, metrics } = service({ router: fixedRouter({ version: 9 }).router });
+    expect((await inference.infer(request())).modelVersion).toBe('1');
+    expect((await metrics.routeFallbacks.get()).values[0].value).toBe(1);
+  });
+
+  it('given calls beyond the in-flight limit, then they fail fast with RESOURCE_EXHAUSTED', async () => {
+    const { inference } = service({ config: { SERVING_MAX_IN_FLIGHT_REQUESTS: 2, SERVING_BATCH_MAX_DELAY_MS: 50 } });
+    const calls = [1, 2, 3].map(() => inference.infer(request()));
+    const results = await Promise.allSettled(calls);
+    expect(results.map((result) => result.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
+    const error = (results[2] as PromiseRejectedResult).reason as Error;
+    expect(grpcStatusOf(error)).toBe(status.RESOURCE_EXHAUSTED);
+    expect(error.message).toMatch(/SERVING_MAX_IN_FLIGHT_REQUESTS/);
+  });
+
+  it('given more rows than the per-request limit, then INVALID_ARGUMENT says the limit', async () => {
+    const { inference } = service({ config: { SERVING_MAX_ROWS_PER_REQUEST: 2 } });
+    const error = (await inference.infer(request()).then(
+      () => undefined,
+      (failure: unknown) => failure,
+    )) as Error;
+    expect(grpcStatusOf(error)).toBe(status.INVALID_ARGUMENT);
+    expect(error.message).toMatch(/at most 2 per request/);
+  });
+});

@@ -1,0 +1,37 @@
+import { type ModelOutputs } from '../models/loaded-model';
+
+/**
+ * Where rollouts plug into the inference path: which version answers a request for a model's default version, and
+ * which (if any) gets a mirrored copy. Provided by the routing module under {@link VERSION_ROUTER}; without one,
+ * serving answers with the champion.
+ */
+export const VERSION_ROUTER = Symbol('VERSION_ROUTER');
+
+/** The request parameter whose string value keeps a caller on one arm of a split (e.g. a user id). */
+export const ROUTING_KEY_PARAMETER = 'keel_routing_key';
+
+/** The answering and mirror versions of one request, by number. */
+export interface Route {
+  version: number;
+  mirror?: number;
+}
+
+/** One request's answer beside the mirror version's outputs on the same inputs. */
+export interface MirrorComparison {
+  version: number;
+  mirrorVersion: number;
+  predictionId: string;
+  rows: number;
+  answer: ModelOutputs;
+  mirror: ModelOutputs;
+}
+
+export interface VersionRouter {
+  /**
+   * Called once per request that names no version (cheap: no I/O, no per-row work); undefined means the champion
+   * answers and nothing is mirrored.
+   */
+  route(modelName: string, stickyKey: string | undefined): Route | undefined;
+  /** Called after a mirrored request's mirror has been scored and logged, off the answer's path. */
+  mirrored?(modelName: string, comparison: MirrorComparison): void;
+}
