@@ -29,6 +29,7 @@ export class GrpcServer implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly server: Server;
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING' });
   private readonly serviceNames: string[] = [];
+  private readonly definitions: { name: string; definition: ServiceDefinition; doors?: GrpcDoorRules }[] = [];
   private healthTimer?: NodeJS.Timeout;
   boundPort?: number;
 
@@ -54,7 +55,20 @@ export class GrpcServer implements OnApplicationBootstrap, OnModuleDestroy {
     doors?: GrpcDoorRules,
   ): void {
     this.server.addService(definition, guardGrpcService(name, definition, implementation, doors, this.access));
+    this.definitions.push({ name, definition, doors });
     this.serviceNames.push(name);
+  }
+
+  /** Every method this server answers with the rule it needs (`admin` when its service gave none), for audits and tests. */
+  doors(): { service: string; method: string; path: string; rule: GrpcDoorRules['methods'][string] }[] {
+    return this.definitions.flatMap(({ name, definition, doors }) =>
+      Object.entries(definition).map(([method, { path }]) => ({
+        service: name,
+        method,
+        path,
+        rule: doors?.methods[method] ?? 'admin',
+      })),
+    );
   }
 
   async onApplicationBootstrap(): Promise<void> {
