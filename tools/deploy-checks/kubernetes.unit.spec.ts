@@ -1,72 +1,142 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { type PlatformConfig, platformConfigProblems } from '@keel/config';
-import { parseAllDocuments } from 'yaml';
-import { services as localServices } from '../services/services';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { repoRoot } from '../stack/paths';
+import { type KubeObject, type RenderedKustomization, renderKustomizations } from './kube-check';
+import { serviceDeploymentProblems } from './kubernetes-env';
 import { serviceSchemas } from './service-schemas';
 
-interface K8sDocument {
-  kind: string;
-  metadata: { name: string };
-  data?: Record<string, string>;
-  stringData?: Record<string, string>;
-  spec?: {
-    template?: {
-      spec: {
-        containers: {
-          env?: { name: string; value: string }[];
-          ports?: { name: string; containerPort: number }[];
-          readinessProbe?: { httpGet: { path: string } };
-          livenessProbe?: { httpGet: { path: string } };
-          startupProbe?: { httpGet: { path: string } };
-        }[];
-      };
-    };
-  };
+const overlays = {
+  staging: join(repoRoot, 'deploy/k8s/overlays/staging'),
+  production: join(repoRoot, 'deploy/k8s/overlays/production'),
+};
+const serviceNames = Object.keys(serviceSchemas);
+// A cold Go build of k8s.io/api and kustomize takes minutes on two cores; afterwards the binary comes from the cache.
+const BUILD_TIMEOUT_MS = 900_000;
+
+const objectsOf = (rendered: RenderedKustomization, kind: string) =>
+  rendered.objects.filter((object) => object.kind === kind);
+
+/** A throwaway overlay on top of a real one, to prove the checks catch a mistake. */
+function overlayOf(base: string, kustomization: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'keel-overlay-'));
+  // Kustomize takes bases by relative path only.
+  writeFileSync(join(dir, 'kustomization.yaml'), `resources:\n  - ${relative(dir, base)}\n${kustomization}`);
+  return dir;
 }
 
-const dir = join(__dirname, '../../deploy/k8s');
-const kustomization = parseAllDocuments(readFileSync(join(dir, 'kustomization.yaml'), 'utf8'))[0].toJS() as {
-  resources: string[];
-};
-const documents = kustomization.resources.flatMap((file) =>
-  parseAllDocuments(readFileSync(join(dir, file), 'utf8')).map((doc) => doc.toJS() as K8sDocument),
-);
+describe('deploy/k8s overlays, rendered and decoded strictly against the Kubernetes API types', () => {
+  let staging: RenderedKustomization;
+  let production: RenderedKustomization;
+  const scratch: string[] = [];
 
-describe('deploy/k8s', () => {
-  const sharedEnv = {
-    ...documents.find((d) => d.kind === 'ConfigMap' && d.metadata.name === 'keel-env')?.data,
-    ...documents.find((d) => d.kind === 'Secret' && d.metadata.name === 'keel-s3')?.stringData,
-  };
+  beforeAll(async () => {
+    [staging, production] = await renderKustomizations([overlays.staging, overlays.production]);
+  }, BUILD_TIMEOUT_MS);
+  afterAll(() => {
+    for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
+  });
 
-  it.each(Object.entries(serviceSchemas))(
-    '%s: environment parses with its config schema, ports agree',
-    (name, schema) => {
-      const deployment = documents.find((d) => d.kind === 'Deployment' && d.metadata.name === name);
-      const container = deployment?.spec?.template?.spec.containers[0];
-      expect(container).toBeDefined();
-      const env = { ...sharedEnv, ...Object.fromEntries((container!.env ?? []).map((e) => [e.name, e.value])) };
-      expect(Object.keys(env).filter((variable) => !(variable in schema.shape))).toEqual([]);
-      const parsed = schema.safeParse(env);
-      expect(parsed.error?.issues ?? []).toEqual([]);
-      const config = parsed.data as { HTTP_PORT: number; GRPC_PORT?: number };
-      const local = localServices.find((s) => s.name === name)!;
-      expect(config.HTTP_PORT).toBe(local.httpPort);
-      expect(config.GRPC_PORT).toBe('grpcPort' in local ? local.grpcPort : undefined);
-      const ports = Object.fromEntries((container!.ports ?? []).map((p) => [p.name, p.containerPort]));
-      expect(ports.http).toBe(config.HTTP_PORT);
-      expect(ports.grpc).toBe(config.GRPC_PORT);
-      // Liveness never depends on a dependency (an outage must not restart every pod); readiness does.
-      expect(container!.readinessProbe?.httpGet.path).toBe('/health/ready');
-      expect(container!.livenessProbe?.httpGet.path).toBe('/health/live');
-      expect(container!.startupProbe?.httpGet.path).toBe('/health/live');
-      expect(platformConfigProblems(parsed.data as PlatformConfig)).toEqual([]);
-      const loopback = Object.entries(parsed.data as Record<string, unknown>).filter(
-        ([, value]) => typeof value === 'string' && /127\.0\.0\.1|localhost/.test(value),
-      );
-      expect(loopback).toEqual([]);
-      expect(documents.some((d) => d.kind === 'Service' && d.metadata.name === name)).toBe(true);
+  it.each(['staging', 'production'] as const)('%s: decodes with no unknown field, kind or type', (environment) => {
+    const rendered = environment === 'staging' ? staging : production;
+    expect(rendered.problems).toEqual([]);
+    expect(
+      objectsOf(rendered, 'Deployment')
+        .map((d) => d.metadata.name)
+        .sort(),
+    ).toEqual([...serviceNames].sort());
+  });
+
+  it.each(['staging', 'production'] as const)(
+    '%s: every service environment parses with its config schema; ports and probes agree',
+    (environment) => {
+      const rendered = environment === 'staging' ? staging : production;
+      expect(serviceDeploymentProblems(rendered.objects, serviceSchemas)).toEqual([]);
     },
   );
+
+  it('puts each environment in its own namespace with its own infrastructure', () => {
+    const namespaces = (rendered: RenderedKustomization) =>
+      new Set(rendered.objects.map((o) => (o.kind === 'Namespace' ? o.metadata.name : o.metadata.namespace)));
+    expect([...namespaces(staging)]).toEqual(['keel-staging']);
+    expect([...namespaces(production)]).toEqual(['keel']);
+    const env = (rendered: RenderedKustomization) =>
+      (objectsOf(rendered, 'ConfigMap')[0] as KubeObject & { data: Record<string, string> }).data;
+    expect(env(staging).KAFKA_BROKERS).toContain('keel-staging-infra');
+    expect(env(production).KAFKA_BROKERS).toContain('.keel-infra.');
+    for (const rendered of [staging, production]) {
+      for (const object of rendered.objects) {
+        expect(object.metadata.labels?.['keel.dev/environment']).toBe(rendered === staging ? 'staging' : 'production');
+      }
+    }
+  });
+
+  it('runs production with two or more replicas, a disruption budget per service and serving autoscaled', () => {
+    const replicas = (rendered: RenderedKustomization) =>
+      Object.fromEntries(
+        objectsOf(rendered, 'Deployment').map((d) => [
+          d.metadata.name,
+          (d as unknown as { spec: { replicas: number } }).spec.replicas,
+        ]),
+      );
+    for (const [name, count] of Object.entries(replicas(production))) expect(count, name).toBeGreaterThanOrEqual(2);
+    for (const [name, count] of Object.entries(replicas(staging))) expect(count, name).toBe(1);
+
+    const budgets = objectsOf(production, 'PodDisruptionBudget') as (KubeObject & {
+      spec: { selector: { matchLabels: Record<string, string> } };
+    })[];
+    expect(budgets.map((b) => b.spec.selector.matchLabels['app.kubernetes.io/name']).sort()).toEqual(
+      [...serviceNames].sort(),
+    );
+    expect(objectsOf(staging, 'PodDisruptionBudget')).toEqual([]);
+
+    type Autoscaler = KubeObject & {
+      spec: { scaleTargetRef: { name: string }; minReplicas: number; maxReplicas: number };
+    };
+    const [productionHpa] = objectsOf(production, 'HorizontalPodAutoscaler') as Autoscaler[];
+    const [stagingHpa] = objectsOf(staging, 'HorizontalPodAutoscaler') as Autoscaler[];
+    expect(productionHpa.spec).toMatchObject({ scaleTargetRef: { name: 'serving' }, minReplicas: 3 });
+    expect(productionHpa.spec.minReplicas).toBe(replicas(production).serving);
+    expect(stagingHpa.spec).toMatchObject({ scaleTargetRef: { name: 'serving' }, minReplicas: 1, maxReplicas: 2 });
+  });
+
+  it('fails on a misspelled Kubernetes field', async () => {
+    const dir = overlayOf(
+      overlays.production,
+      [
+        'patches:',
+        '  - target: { kind: Deployment, name: serving }',
+        '    patch: |-',
+        '      - op: add',
+        '        path: /spec/template/spec/containers/0/readinesProbe',
+        '        value: { httpGet: { path: /health/ready, port: http } }',
+        '',
+      ].join('\n'),
+    );
+    scratch.push(dir);
+    const [rendered] = await renderKustomizations([dir]);
+    expect(rendered.problems).toEqual([expect.stringMatching(/Deployment.*serving.*unknown field.*readinesProbe/)]);
+  });
+
+  it('fails on an environment variable the app does not declare', async () => {
+    const dir = overlayOf(
+      overlays.staging,
+      [
+        'patches:',
+        '  - target: { kind: Deployment, name: serving }',
+        '    patch: |-',
+        '      - op: add',
+        '        path: /spec/template/spec/containers/0/env/-',
+        "        value: { name: SERVING_TURBO_MODE, value: 'true' }",
+        '',
+      ].join('\n'),
+    );
+    scratch.push(dir);
+    const [rendered] = await renderKustomizations([dir]);
+    expect(rendered.problems).toEqual([]);
+    expect(serviceDeploymentProblems(rendered.objects, serviceSchemas)).toEqual([
+      'serving: sets SERVING_TURBO_MODE, which its config schema does not declare',
+    ]);
+  });
 });

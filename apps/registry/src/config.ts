@@ -1,5 +1,13 @@
 import { serviceEnvSchema } from '@keel/config';
 import { workerEnvShape } from '@keel/workers';
+import { z } from 'zod';
 
 /** Environment of the registry service (see libs/config for the shared variables and their defaults). */
-export const registryEnvSchema = serviceEnvSchema({ httpPort: 3005, grpcPort: 50051 }).extend(workerEnvShape);
+export const registryEnvSchema = serviceEnvSchema({ httpPort: 3005, grpcPort: 50051 })
+  .extend(workerEnvShape)
+  .extend({
+    /** How often active rollouts are checked for an elapsed bake time and analysed. */
+    ROLLOUT_TICK_INTERVAL_MS: z.coerce.number().int().positive().default(5_000),
+  });
+
+export type RegistryConfig = z.infer<typeof registryEnvSchema>;

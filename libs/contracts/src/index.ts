@@ -23,6 +23,7 @@ export {
 export { derivedId } from './derived-id';
 export { deadLetterTopic, defineEvent, type EventContract, type EventData } from './event-contract';
 export { ModelAliasChangedV1 } from './events/alias-changed';
+export { ModelRolloutTransitionedV1 } from './events/rollout-transitioned';
 export { DataRecordsV1 } from './events/data-records';
 export { DatasetIngestedV1 } from './events/dataset-ingested';
 export { DatasetRejectedV1 } from './events/dataset-rejected';
@@ -37,6 +38,17 @@ export { PredictionLoggedV1 } from './events/prediction-logged';
 export { PREDICTION_LOG_MAX_ROWS, PredictionLoggedV2 } from './events/prediction-logged-v2';
 export { TrainingRequestedV1 } from './events/training-requested';
 export { TrainingRequestedV2, upcastTrainingRequestedV1 } from './events/training-requested-v2';
+export {
+  CanaryStep,
+  DeploymentEnvironment,
+  FINAL_ROLLOUT_STATES,
+  ManualRolloutAction,
+  RolloutAnalysis,
+  RolloutSpec,
+  RolloutState,
+  RolloutStrategy,
+  RolloutTrigger,
+} from './rollout';
 export { allTopics, contractForTopic, eventRegistry } from './registry';
 export {
   Algorithm,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { type ColumnType, DriftStatisticName, PipelineId } from './common';
 import { ConceptDriftDetector } from './events/label-window-closed';
+import { RolloutSpec } from './rollout';
 import { RecencyWeights, TrainingWindow } from './training-window';
 
 /**
@@ -162,7 +163,7 @@ export const PipelineSpecV1 = z
       recencyWeights: RecencyWeights.optional(),
     }),
     gates: z.array(MetricGate).default([]),
-    rollout: z.object({ strategy: z.enum(['replace']).default('replace') }).prefault({}),
+    rollout: RolloutSpec.prefault({}),
     monitoring: z
       .object({
         /** Predictions per drift window (when the windows are by row count, the default). */

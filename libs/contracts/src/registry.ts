@@ -1,5 +1,6 @@
 import { type EventContract } from './event-contract';
 import { ModelAliasChangedV1 } from './events/alias-changed';
+import { ModelRolloutTransitionedV1 } from './events/rollout-transitioned';
 import { DataRecordsV1 } from './events/data-records';
 import { DatasetIngestedV1 } from './events/dataset-ingested';
 import { DatasetRejectedV1 } from './events/dataset-rejected';
@@ -25,6 +26,7 @@ export const eventRegistry: readonly EventContract[] = [
   ModelTrainedV1,
   ModelRegisteredV1,
   ModelAliasChangedV1,
+  ModelRolloutTransitionedV1,
   PredictionLoggedV1,
   PredictionLoggedV2,
   LabelReceivedV1,

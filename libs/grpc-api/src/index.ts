@@ -29,7 +29,10 @@ export {
 } from './generated/inference/grpc_predict_v2.pb';
 export {
   AliasMove,
+  AnsweredVersion,
+  ControlRolloutRequest,
   GateResult,
+  GetRolloutRequest,
   GetModelVersionRequest,
   Lineage,
   ListAliasHistoryRequest,
@@ -41,5 +44,9 @@ export {
   ModelRegistryService,
   ModelVersion,
   ResolveAliasRequest,
+  Rollout,
   SetAliasRequest,
+  StartRolloutRequest,
+  WhichVersionAnsweredRequest,
+  WhichVersionAnsweredResponse,
 } from './generated/mlops/registry/v1/registry.pb';

@@ -2,6 +2,7 @@ export { type ModelRegistryApi, RegistryClient, type RegistryClientOptions } fro
 export { REGISTRY_CLIENT, registryClientFromConfig, RegistryClientModule } from './registry-client.module';
 export {
   registryError,
+  RegistryFailedPreconditionError,
   RegistryInvalidArgumentError,
   RegistryNotFoundError,
   RegistryUnavailableError,

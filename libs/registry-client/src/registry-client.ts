@@ -1,10 +1,14 @@
 import { type CallOptions, type ClientUnaryCall, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import {
   type AliasMove,
+  ControlRolloutRequest,
   ListAliasHistoryRequest,
   ModelRegistryClient,
   type ModelVersion,
+  type Rollout,
   SetAliasRequest,
+  StartRolloutRequest,
+  type WhichVersionAnsweredResponse,
 } from '@keel/grpc-api';
 import { registryError, RegistryNotFoundError } from './registry-errors';
 
@@ -27,6 +31,8 @@ export interface ModelRegistryApi {
   listModelVersions(modelName: string): Promise<ModelVersion[]>;
   /** Moves of one alias (every alias when omitted), newest first. */
   listAliasHistory(modelName: string, alias?: string): Promise<AliasMove[]>;
+  /** The model's latest rollout (active or finished), undefined when it never had one. Optional for fakes. */
+  findRollout?(modelName: string): Promise<Rollout | undefined>;
 }
 
 export interface RegistryClientOptions {
@@ -95,6 +101,46 @@ export class RegistryClient implements ModelRegistryApi {
   async listAliasHistory(modelName: string, alias = ''): Promise<AliasMove[]> {
     const request = ListAliasHistoryRequest.fromPartial({ modelName, alias });
     return (await this.call('ListAliasHistory', this.client.listAliasHistory, request)).moves;
+  }
+
+  async findRollout(modelName: string): Promise<Rollout | undefined> {
+    try {
+      return await this.call('GetRollout', this.client.getRollout, { modelName });
+    } catch (error) {
+      if (error instanceof RegistryNotFoundError) return undefined;
+      throw error;
+    }
+  }
+
+  /** Starts rolling a version out (the spec's strategy unless one is given), superseding an active rollout. */
+  startRollout(
+    modelName: string,
+    version: number,
+    by: { actor: string; reason: string; strategy?: string; restart?: boolean },
+  ): Promise<Rollout> {
+    return this.call(
+      'StartRollout',
+      this.client.startRollout,
+      StartRolloutRequest.fromPartial({ modelName, version, ...by }),
+    );
+  }
+
+  /** promote, rollback, pause, resume or abort the model's rollout, with actor and reason. */
+  controlRollout(modelName: string, action: string, by: { actor: string; reason: string }): Promise<Rollout> {
+    return this.call(
+      'ControlRollout',
+      this.client.controlRollout,
+      ControlRolloutRequest.fromPartial({ modelName, action, ...by }),
+    );
+  }
+
+  /** Which version(s) answered requests for an alias at an instant, with their shares of traffic. */
+  whichVersionAnswered(modelName: string, alias: string, at: Date): Promise<WhichVersionAnsweredResponse> {
+    return this.call('WhichVersionAnswered', this.client.whichVersionAnswered, {
+      modelName,
+      alias,
+      at: at.toISOString(),
+    });
   }
 
   close(): void {

@@ -1,9 +1,14 @@
 import { type sendUnaryData, Server, ServerCredentials, status } from '@grpc/grpc-js';
-import { AliasMove, type ModelRegistryServer, ModelRegistryService, ModelVersion } from '@keel/grpc-api';
+import { AliasMove, type ModelRegistryServer, ModelRegistryService, ModelVersion, Rollout } from '@keel/grpc-api';
 import { isRetryable } from '@keel/messaging';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryClient } from './registry-client';
-import { RegistryInvalidArgumentError, RegistryNotFoundError, RegistryUnavailableError } from './registry-errors';
+import {
+  RegistryFailedPreconditionError,
+  RegistryInvalidArgumentError,
+  RegistryNotFoundError,
+  RegistryUnavailableError,
+} from './registry-errors';
 
 const v3 = ModelVersion.fromPartial({ modelName: 'm', version: 3, packageUri: 's3://keel-models/m/x.json' });
 
@@ -19,6 +24,23 @@ const registry: ModelRegistryServer = {
     ),
   listModelVersions: ({ request }, callback) => answer(request.modelName, callback, { versions: [v3] }),
   listAliasHistory: ({ request }, callback) => answer(request.modelName, callback, { moves: [] }),
+  getRollout: ({ request }, callback) =>
+    answer(request.modelName, callback, Rollout.fromPartial({ modelName: request.modelName, state: 'progressing' })),
+  startRollout: ({ request }, callback) =>
+    answer(
+      request.modelName,
+      callback,
+      Rollout.fromPartial({ candidateVersion: request.version, actor: request.actor }),
+    ),
+  controlRollout: ({ request }, callback) =>
+    request.action === 'resume'
+      ? callback({ code: status.FAILED_PRECONDITION, details: 'cannot resume rollout m/v4/1: it is promoted (final)' })
+      : answer(request.modelName, callback, Rollout.fromPartial({ trigger: request.action, reason: request.reason })),
+  whichVersionAnswered: ({ request }, callback) =>
+    answer(request.modelName, callback, {
+      versions: [{ version: 3, weight: 100, role: request.alias }],
+      rolloutId: '',
+    }),
 };
 
 function answer<T>(modelName: string, callback: sendUnaryData<T>, response: T): void {
@@ -90,6 +112,25 @@ describe('RegistryClient', () => {
     expect(isRetryable(internal)).toBe(true);
     const late = await impatient.getModelVersion('slow', 1).catch((e: unknown) => e);
     expect(late).toMatchObject({ code: 'registry-unavailable', grpcStatus: status.DEADLINE_EXCEEDED });
+  });
+
+  it('given a rollout, then reads, starts and controls it, and asks which version answered', async () => {
+    expect(await client.findRollout('m')).toMatchObject({ modelName: 'm', state: 'progressing' });
+    expect(await client.findRollout('missing')).toBeUndefined();
+    expect(await client.startRollout('m', 4, { actor: 'alice', reason: 'try' })).toMatchObject({
+      candidateVersion: 4,
+      actor: 'alice',
+    });
+    expect(await client.controlRollout('m', 'pause', { actor: 'bob', reason: 'look' })).toMatchObject({
+      trigger: 'pause',
+      reason: 'look',
+    });
+    const refused = await client.controlRollout('m', 'resume', { actor: 'bob', reason: 'go' }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(RegistryFailedPreconditionError);
+    expect(isRetryable(refused)).toBe(false);
+    expect((await client.whichVersionAnswered('m', 'champion', new Date())).versions).toEqual([
+      { version: 3, weight: 100, role: 'champion' },
+    ]);
   });
 
   it('given nothing listening, then a retryable RegistryUnavailableError', async () => {

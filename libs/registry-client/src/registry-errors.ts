@@ -17,6 +17,14 @@ export class RegistryInvalidArgumentError extends NonRetryableError {
   }
 }
 
+/** The registry refused a rollout transition in the rollout's current state (pausing a promoted rollout, ...). */
+export class RegistryFailedPreconditionError extends NonRetryableError {
+  constructor(message: string) {
+    super(message, 'registry-failed-precondition');
+    this.name = 'RegistryFailedPreconditionError';
+  }
+}
+
 /** The registry could not answer (down, overloaded, past the deadline, failing inside): worth retrying. */
 export class RegistryUnavailableError extends Error {
   readonly retryable = true;
@@ -39,6 +47,8 @@ export function registryError(call: string, error: ServiceError): Error {
       return new RegistryNotFoundError(message);
     case status.INVALID_ARGUMENT:
       return new RegistryInvalidArgumentError(message);
+    case status.FAILED_PRECONDITION:
+      return new RegistryFailedPreconditionError(message);
     default:
       return new RegistryUnavailableError(message, error.code);
   }

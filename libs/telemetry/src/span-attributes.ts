@@ -14,6 +14,10 @@ export const KeelAttr = {
   MODEL_VERSION: 'keel.model.version',
   MODEL_ALIAS: 'keel.model.alias',
   MODEL_ALGORITHM: 'keel.model.algorithm',
+  /** A rollout of a candidate version, its state after a transition and what triggered the transition. */
+  ROLLOUT_ID: 'keel.rollout.id',
+  ROLLOUT_STATE: 'keel.rollout.state',
+  ROLLOUT_TRIGGER: 'keel.rollout.trigger',
   PACKAGE_URI: 'keel.package.uri',
   TRAINING_RUN_ID: 'keel.training.run_id',
   /** What a consumer did with an event: handled, duplicate or dead-lettered. */

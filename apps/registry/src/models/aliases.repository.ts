@@ -24,6 +24,20 @@ export interface AliasMoveRecord {
   reason: string;
   changedBy: string;
   changedAt: Date;
+  /** Set on the entries a rollout transition writes (a move, or a note at the same version when no alias moved). */
+  rollout?: RolloutNote;
+}
+
+/** The rollout transition an alias history entry records. */
+export interface RolloutNote {
+  rolloutId: string;
+  /** The transition's number among the model's rollout transitions. */
+  revision: number;
+  trigger: string;
+  from?: string;
+  to: string;
+  candidateVersion: number;
+  candidateWeight: number;
 }
 
 /** A move to record: the repository numbers it and fills in the previous version. */
@@ -53,6 +67,7 @@ const aliasMoveSchema = new Schema<AliasMoveRecord & { _id: string }>(
     reason: { type: String, required: true },
     changedBy: { type: String, required: true },
     changedAt: { type: Date, required: true },
+    rollout: { type: Object, required: false },
   },
   { collection: 'alias_moves', versionKey: false },
 );
@@ -117,16 +132,20 @@ export class AliasesRepository implements OnModuleInit {
    * inserting it under its number, so of two writers numbering the same move exactly one succeeds and the other
    * decides again on top of the recorded one. The history is the truth and the pointer its cache: where the alias
    * stands is read from the latest move, found from the pointer forward by `_id`, so a pointer a late writer left
-   * behind never hides a move (docs/design/repositories.md rule 2).
+   * behind never hides a move (docs/design/repositories.md rule 2). With `recordUnmoved` an entry at the same version
+   * is recorded too (a rollout transition that moved no alias still has its line in the history).
    */
-  async move(draft: AliasMoveDraft): Promise<{ move: AliasMoveRecord; moved: boolean }> {
+  async move(
+    draft: AliasMoveDraft,
+    options: { recordUnmoved?: boolean } = {},
+  ): Promise<{ move: AliasMoveRecord; moved: boolean }> {
     const { modelName, alias } = draft;
     for (let attempt = 0; attempt < 10; attempt++) {
       const pointer = await this.pointer(modelName, alias);
       const latest = await this.latestMove(modelName, alias, pointer);
       const currentVersion = latest?.version ?? pointer?.version;
       const last = latest?.sequence ?? (pointer ? await this.moves.countDocuments({ modelName, alias }) : 0);
-      if (currentVersion === draft.version) {
+      if (currentVersion === draft.version && !options.recordUnmoved) {
         return { move: latest ?? { ...draft, sequence: last }, moved: false };
       }
       const move: AliasMoveRecord = { ...draft, sequence: last + 1, previousVersion: currentVersion };
@@ -137,9 +156,25 @@ export class AliasesRepository implements OnModuleInit {
         continue;
       }
       await this.point(move);
-      return { move, moved: true };
+      return { move, moved: currentVersion !== draft.version };
     }
     throw new Error(`could not move alias ${alias} of ${modelName}: too many concurrent moves`);
+  }
+
+  /** The entry a rollout transition wrote in an alias's history, if it did (so effects applied twice write once). */
+  findRolloutEntry(modelName: string, alias: string, rolloutId: string, revision: number) {
+    return this.moves
+      .findOne({ modelName, alias, 'rollout.rolloutId': rolloutId, 'rollout.revision': revision }, { _id: 0 })
+      .lean<AliasMoveRecord>();
+  }
+
+  /** The version the alias pointed at, at `at`: its latest move made at or before then (undefined: it was unset). */
+  async versionAt(modelName: string, alias: string, at: Date): Promise<number | undefined> {
+    const move = await this.moves
+      .findOne({ modelName, alias, changedAt: { $lte: at } }, { _id: 0 })
+      .sort({ sequence: -1 })
+      .lean<AliasMoveRecord>();
+    return move?.version;
   }
 
   private pointer(modelName: string, alias: string): Promise<AliasRecord | null> {

@@ -5,6 +5,7 @@ import {
   type MetricName,
   ModelRegisteredV1,
   type ModelTrainedV1,
+  type PipelineSpecV1,
   WellKnownAlias,
 } from '@keel/contracts';
 import { NonRetryableError } from '@keel/messaging';
@@ -14,6 +15,7 @@ import { KeelAttr, withSpan } from '@keel/telemetry';
 import { WorkerPool, WorkerTaskError } from '@keel/workers';
 import { type Span } from '@opentelemetry/api';
 import { type Logger } from 'pino';
+import { RolloutsService } from '../rollouts/rollouts.service';
 import { AliasMovesService } from './alias-moves.service';
 import { AliasesRepository } from './aliases.repository';
 import { championComparisonTask } from './champion-comparison.task';
@@ -55,6 +57,7 @@ export class ModelRegistrationService implements OnApplicationBootstrap {
     private readonly aliasMoves: AliasMovesService,
     @Inject(ROOT_LOGGER) rootLogger: Logger,
     private readonly workers: WorkerPool,
+    private readonly rollouts: RolloutsService,
   ) {
     this.logger = rootLogger.child({ component: 'model-registration' });
   }
@@ -144,7 +147,7 @@ export class ModelRegistrationService implements OnApplicationBootstrap {
       { id: registeredEventId(modelName, record.version) },
     );
 
-    const moved = await this.maybeMoveChampion(record, spec.training.primaryMetric, created);
+    const moved = await this.maybeMoveChampion(record, spec, created);
     this.logger.info(
       { modelName, version: record.version, created, gatesPassed: record.gatesPassed, championMoved: moved.move },
       moved.reason,
@@ -163,10 +166,11 @@ export class ModelRegistrationService implements OnApplicationBootstrap {
    */
   private async maybeMoveChampion(
     record: ModelVersionRecord,
-    primaryMetric: Parameters<typeof decideChampion>[0]['primaryMetric'],
+    spec: PipelineSpecV1,
     created: boolean,
   ): Promise<{ move: boolean; reason: string }> {
     const { modelName, version } = record;
+    const primaryMetric = spec.training.primaryMetric;
     const current = await this.aliases.get(modelName, CHAMPION);
     const started = created ? null : await this.aliases.findLatestMoveTo(modelName, CHAMPION, version, CHANGED_BY);
     if (started) {
@@ -185,6 +189,20 @@ export class ModelRegistrationService implements OnApplicationBootstrap {
       comparison: record.comparison,
     });
     if (!decision.move) return decision;
+    if (spec.rollout.strategy !== 'replace' || spec.rollout.staging.enabled) {
+      // The champion moves when the rollout promotes; starting is idempotent per candidate, so a replay starts none.
+      const { rollout } = await this.rollouts.start({
+        modelName,
+        version,
+        ...(spec.rollout.strategy === 'replace' ? { strategy: 'blue-green' as const } : {}),
+        actor: CHANGED_BY,
+        reason: decision.reason,
+      });
+      return {
+        move: false,
+        reason: `${decision.reason}; rollout ${rollout.state.rolloutId} is ${rollout.state.state}`,
+      };
+    }
     await this.aliasMoves.move(record, {
       modelName,
       alias: CHAMPION,

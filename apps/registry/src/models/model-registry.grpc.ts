@@ -3,6 +3,9 @@ import { type sendUnaryData, type ServerUnaryCall, status } from '@grpc/grpc-js'
 import { type AliasMove, type ModelRegistryServer, ModelRegistryService, type ModelVersion } from '@keel/grpc-api';
 import { GrpcServer } from '@keel/service-runtime';
 import { KeelAttr, withSpan } from '@keel/telemetry';
+import { RolloutTransitionRefusedError } from '../rollouts/rollout-machine';
+import { rolloutHandlers } from '../rollouts/rollouts.grpc';
+import { RolloutsService } from '../rollouts/rollouts.service';
 import { AliasMovesService } from './alias-moves.service';
 import { type AliasMoveRecord } from './aliases.repository';
 import {
@@ -54,6 +57,7 @@ function toProtoMove(move: AliasMoveRecord): AliasMove {
 function grpcStatusOf(error: unknown): status {
   if (error instanceof RegistryInvalidArgumentError) return status.INVALID_ARGUMENT;
   if (error instanceof RegistryNotFoundError) return status.NOT_FOUND;
+  if (error instanceof RolloutTransitionRefusedError) return status.FAILED_PRECONDITION;
   return status.INTERNAL;
 }
 
@@ -79,7 +83,9 @@ function unary<Request extends { modelName: string }, Response>(
 export function registryImplementation(
   queries: ModelQueriesService,
   aliasMoves: AliasMovesService,
+  rollouts: RolloutsService,
 ): ModelRegistryServer {
+  const rollout = rolloutHandlers(rollouts);
   return {
     getModelVersion: unary('GetModelVersion', async (request) =>
       toProtoVersion(await queries.getVersion(request.modelName, request.version)),
@@ -94,6 +100,10 @@ export function registryImplementation(
     listAliasHistory: unary('ListAliasHistory', async (request) => ({
       moves: (await queries.aliasHistory(request.modelName, request.alias)).map(toProtoMove),
     })),
+    getRollout: unary('GetRollout', rollout.getRollout),
+    startRollout: unary('StartRollout', rollout.startRollout),
+    controlRollout: unary('ControlRollout', rollout.controlRollout),
+    whichVersionAnswered: unary('WhichVersionAnswered', rollout.whichVersionAnswered),
   };
 }
 
@@ -104,13 +114,14 @@ export class ModelRegistryGrpc implements OnModuleInit {
     private readonly grpc: GrpcServer,
     private readonly queries: ModelQueriesService,
     private readonly aliasMoves: AliasMovesService,
+    private readonly rollouts: RolloutsService,
   ) {}
 
   onModuleInit(): void {
     this.grpc.addService(
       MODEL_REGISTRY_SERVICE,
       ModelRegistryService,
-      registryImplementation(this.queries, this.aliasMoves),
+      registryImplementation(this.queries, this.aliasMoves, this.rollouts),
       {
         methods: {
           getModelVersion: 'viewer',
@@ -118,6 +129,10 @@ export class ModelRegistryGrpc implements OnModuleInit {
           listModelVersions: 'viewer',
           listAliasHistory: 'viewer',
           setAlias: 'deployer',
+          getRollout: 'viewer',
+          whichVersionAnswered: 'viewer',
+          startRollout: 'deployer',
+          controlRollout: 'deployer',
         },
         pipelineOf: (_method, request) => (request as { modelName?: string }).modelName || undefined,
       },

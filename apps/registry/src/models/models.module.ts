@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { WorkersModule } from '@keel/workers';
+import { rolloutControllers, rolloutProviders } from '../rollouts/rollouts.wiring';
 import { AliasMovesService } from './alias-moves.service';
 import { AliasesRepository } from './aliases.repository';
 import { ModelQueriesService } from './model-queries.service';
@@ -9,10 +10,10 @@ import { ModelTrainedConsumer } from './model-trained.consumer';
 import { ModelVersionsRepository } from './model-versions.repository';
 import { ModelsController } from './models.controller';
 
-/** Model versions, gates and aliases: fed by mlops.model.trained.v1, read and aliases moved over gRPC and HTTP. */
+/** Model versions, gates, aliases and rollouts: fed by mlops.model.trained.v1, read and aliases moved over gRPC and HTTP. */
 @Module({
   imports: [WorkersModule],
-  controllers: [ModelsController],
+  controllers: [ModelsController, ...rolloutControllers],
   providers: [
     ModelVersionsRepository,
     AliasesRepository,
@@ -21,6 +22,7 @@ import { ModelsController } from './models.controller';
     ModelQueriesService,
     ModelTrainedConsumer,
     ModelRegistryGrpc,
+    ...rolloutProviders,
   ],
 })
 export class ModelsModule {}

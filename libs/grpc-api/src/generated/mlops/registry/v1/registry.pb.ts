@@ -115,6 +115,73 @@ export interface AliasMove {
   sequence: number;
 }
 
+export interface GetRolloutRequest {
+  modelName: string;
+}
+
+export interface StartRolloutRequest {
+  modelName: string;
+  version: number;
+  /** canary, ab, shadow or blue-green; empty for the pipeline spec's strategy. */
+  strategy: string;
+  actor: string;
+  reason: string;
+  /** Roll out a version again that already had a rollout. */
+  restart: boolean;
+}
+
+export interface ControlRolloutRequest {
+  modelName: string;
+  /** promote, rollback, pause, resume or abort. */
+  action: string;
+  actor: string;
+  reason: string;
+}
+
+export interface Rollout {
+  rolloutId: string;
+  modelName: string;
+  strategy: string;
+  candidateVersion: number;
+  /** 0 when the model had no champion when the rollout started. */
+  baselineVersion: number;
+  /** staging, progressing, paused, promoted, rolled-back, rejected or aborted. */
+  state: string;
+  step: number;
+  /** Share of production traffic the candidate answers, percent. */
+  candidateWeight: number;
+  mirrored: boolean;
+  /** The number of the transition that produced this state, among the model's rollout transitions. */
+  revision: number;
+  trigger: string;
+  reason: string;
+  actor: string;
+  transitionedAt: string;
+  startedAt: string;
+  /** The request parameter that keeps a caller on one arm (ab); empty otherwise. */
+  stickyKey: string;
+}
+
+export interface WhichVersionAnsweredRequest {
+  modelName: string;
+  alias: string;
+  /** ISO 8601 instant. */
+  at: string;
+}
+
+export interface AnsweredVersion {
+  version: number;
+  /** Share of the alias's traffic, percent. */
+  weight: number;
+  /** champion, candidate or alias. */
+  role: string;
+}
+
+export interface WhichVersionAnsweredResponse {
+  versions: AnsweredVersion[];
+  rolloutId: string;
+}
+
 function createBaseGetModelVersionRequest(): GetModelVersionRequest {
   return { modelName: "", version: 0 };
 }
@@ -1229,6 +1296,744 @@ export const AliasMove: MessageFns<AliasMove> = {
   },
 };
 
+function createBaseGetRolloutRequest(): GetRolloutRequest {
+  return { modelName: "" };
+}
+
+export const GetRolloutRequest: MessageFns<GetRolloutRequest> = {
+  encode(message: GetRolloutRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.modelName !== "") {
+      writer.uint32(10).string(message.modelName);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetRolloutRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetRolloutRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.modelName = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<GetRolloutRequest>): GetRolloutRequest {
+    return GetRolloutRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetRolloutRequest>): GetRolloutRequest {
+    const message = createBaseGetRolloutRequest();
+    message.modelName = object.modelName ?? "";
+    return message;
+  },
+};
+
+function createBaseStartRolloutRequest(): StartRolloutRequest {
+  return { modelName: "", version: 0, strategy: "", actor: "", reason: "", restart: false };
+}
+
+export const StartRolloutRequest: MessageFns<StartRolloutRequest> = {
+  encode(message: StartRolloutRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.modelName !== "") {
+      writer.uint32(10).string(message.modelName);
+    }
+    if (message.version !== 0) {
+      writer.uint32(16).int32(message.version);
+    }
+    if (message.strategy !== "") {
+      writer.uint32(26).string(message.strategy);
+    }
+    if (message.actor !== "") {
+      writer.uint32(34).string(message.actor);
+    }
+    if (message.reason !== "") {
+      writer.uint32(42).string(message.reason);
+    }
+    if (message.restart !== false) {
+      writer.uint32(48).bool(message.restart);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StartRolloutRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStartRolloutRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.modelName = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.version = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.strategy = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.actor = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.restart = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<StartRolloutRequest>): StartRolloutRequest {
+    return StartRolloutRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StartRolloutRequest>): StartRolloutRequest {
+    const message = createBaseStartRolloutRequest();
+    message.modelName = object.modelName ?? "";
+    message.version = object.version ?? 0;
+    message.strategy = object.strategy ?? "";
+    message.actor = object.actor ?? "";
+    message.reason = object.reason ?? "";
+    message.restart = object.restart ?? false;
+    return message;
+  },
+};
+
+function createBaseControlRolloutRequest(): ControlRolloutRequest {
+  return { modelName: "", action: "", actor: "", reason: "" };
+}
+
+export const ControlRolloutRequest: MessageFns<ControlRolloutRequest> = {
+  encode(message: ControlRolloutRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.modelName !== "") {
+      writer.uint32(10).string(message.modelName);
+    }
+    if (message.action !== "") {
+      writer.uint32(18).string(message.action);
+    }
+    if (message.actor !== "") {
+      writer.uint32(26).string(message.actor);
+    }
+    if (message.reason !== "") {
+      writer.uint32(34).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ControlRolloutRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseControlRolloutRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.modelName = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.action = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.actor = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ControlRolloutRequest>): ControlRolloutRequest {
+    return ControlRolloutRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ControlRolloutRequest>): ControlRolloutRequest {
+    const message = createBaseControlRolloutRequest();
+    message.modelName = object.modelName ?? "";
+    message.action = object.action ?? "";
+    message.actor = object.actor ?? "";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseRollout(): Rollout {
+  return {
+    rolloutId: "",
+    modelName: "",
+    strategy: "",
+    candidateVersion: 0,
+    baselineVersion: 0,
+    state: "",
+    step: 0,
+    candidateWeight: 0,
+    mirrored: false,
+    revision: 0,
+    trigger: "",
+    reason: "",
+    actor: "",
+    transitionedAt: "",
+    startedAt: "",
+    stickyKey: "",
+  };
+}
+
+export const Rollout: MessageFns<Rollout> = {
+  encode(message: Rollout, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rolloutId !== "") {
+      writer.uint32(10).string(message.rolloutId);
+    }
+    if (message.modelName !== "") {
+      writer.uint32(18).string(message.modelName);
+    }
+    if (message.strategy !== "") {
+      writer.uint32(26).string(message.strategy);
+    }
+    if (message.candidateVersion !== 0) {
+      writer.uint32(32).int32(message.candidateVersion);
+    }
+    if (message.baselineVersion !== 0) {
+      writer.uint32(40).int32(message.baselineVersion);
+    }
+    if (message.state !== "") {
+      writer.uint32(50).string(message.state);
+    }
+    if (message.step !== 0) {
+      writer.uint32(56).int32(message.step);
+    }
+    if (message.candidateWeight !== 0) {
+      writer.uint32(64).int32(message.candidateWeight);
+    }
+    if (message.mirrored !== false) {
+      writer.uint32(72).bool(message.mirrored);
+    }
+    if (message.revision !== 0) {
+      writer.uint32(80).int32(message.revision);
+    }
+    if (message.trigger !== "") {
+      writer.uint32(90).string(message.trigger);
+    }
+    if (message.reason !== "") {
+      writer.uint32(98).string(message.reason);
+    }
+    if (message.actor !== "") {
+      writer.uint32(106).string(message.actor);
+    }
+    if (message.transitionedAt !== "") {
+      writer.uint32(114).string(message.transitionedAt);
+    }
+    if (message.startedAt !== "") {
+      writer.uint32(122).string(message.startedAt);
+    }
+    if (message.stickyKey !== "") {
+      writer.uint32(130).string(message.stickyKey);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Rollout {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRollout();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rolloutId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.modelName = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.strategy = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.candidateVersion = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.baselineVersion = reader.int32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.state = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.step = reader.int32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.candidateWeight = reader.int32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.mirrored = reader.bool();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.revision = reader.int32();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.trigger = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.actor = reader.string();
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.transitionedAt = reader.string();
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.startedAt = reader.string();
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.stickyKey = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<Rollout>): Rollout {
+    return Rollout.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Rollout>): Rollout {
+    const message = createBaseRollout();
+    message.rolloutId = object.rolloutId ?? "";
+    message.modelName = object.modelName ?? "";
+    message.strategy = object.strategy ?? "";
+    message.candidateVersion = object.candidateVersion ?? 0;
+    message.baselineVersion = object.baselineVersion ?? 0;
+    message.state = object.state ?? "";
+    message.step = object.step ?? 0;
+    message.candidateWeight = object.candidateWeight ?? 0;
+    message.mirrored = object.mirrored ?? false;
+    message.revision = object.revision ?? 0;
+    message.trigger = object.trigger ?? "";
+    message.reason = object.reason ?? "";
+    message.actor = object.actor ?? "";
+    message.transitionedAt = object.transitionedAt ?? "";
+    message.startedAt = object.startedAt ?? "";
+    message.stickyKey = object.stickyKey ?? "";
+    return message;
+  },
+};
+
+function createBaseWhichVersionAnsweredRequest(): WhichVersionAnsweredRequest {
+  return { modelName: "", alias: "", at: "" };
+}
+
+export const WhichVersionAnsweredRequest: MessageFns<WhichVersionAnsweredRequest> = {
+  encode(message: WhichVersionAnsweredRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.modelName !== "") {
+      writer.uint32(10).string(message.modelName);
+    }
+    if (message.alias !== "") {
+      writer.uint32(18).string(message.alias);
+    }
+    if (message.at !== "") {
+      writer.uint32(26).string(message.at);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WhichVersionAnsweredRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWhichVersionAnsweredRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.modelName = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.alias = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.at = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<WhichVersionAnsweredRequest>): WhichVersionAnsweredRequest {
+    return WhichVersionAnsweredRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WhichVersionAnsweredRequest>): WhichVersionAnsweredRequest {
+    const message = createBaseWhichVersionAnsweredRequest();
+    message.modelName = object.modelName ?? "";
+    message.alias = object.alias ?? "";
+    message.at = object.at ?? "";
+    return message;
+  },
+};
+
+function createBaseAnsweredVersion(): AnsweredVersion {
+  return { version: 0, weight: 0, role: "" };
+}
+
+export const AnsweredVersion: MessageFns<AnsweredVersion> = {
+  encode(message: AnsweredVersion, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== 0) {
+      writer.uint32(8).int32(message.version);
+    }
+    if (message.weight !== 0) {
+      writer.uint32(16).int32(message.weight);
+    }
+    if (message.role !== "") {
+      writer.uint32(26).string(message.role);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AnsweredVersion {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAnsweredVersion();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.version = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.weight = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.role = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AnsweredVersion>): AnsweredVersion {
+    return AnsweredVersion.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AnsweredVersion>): AnsweredVersion {
+    const message = createBaseAnsweredVersion();
+    message.version = object.version ?? 0;
+    message.weight = object.weight ?? 0;
+    message.role = object.role ?? "";
+    return message;
+  },
+};
+
+function createBaseWhichVersionAnsweredResponse(): WhichVersionAnsweredResponse {
+  return { versions: [], rolloutId: "" };
+}
+
+export const WhichVersionAnsweredResponse: MessageFns<WhichVersionAnsweredResponse> = {
+  encode(message: WhichVersionAnsweredResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.versions) {
+      AnsweredVersion.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.rolloutId !== "") {
+      writer.uint32(18).string(message.rolloutId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WhichVersionAnsweredResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWhichVersionAnsweredResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.versions.push(AnsweredVersion.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.rolloutId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<WhichVersionAnsweredResponse>): WhichVersionAnsweredResponse {
+    return WhichVersionAnsweredResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WhichVersionAnsweredResponse>): WhichVersionAnsweredResponse {
+    const message = createBaseWhichVersionAnsweredResponse();
+    message.versions = object.versions?.map((e) => AnsweredVersion.fromPartial(e)) || [];
+    message.rolloutId = object.rolloutId ?? "";
+    return message;
+  },
+};
+
 export type ModelRegistryService = typeof ModelRegistryService;
 export const ModelRegistryService = {
   /** One version of a model by number. */
@@ -1289,6 +2094,49 @@ export const ModelRegistryService = {
       Buffer.from(ListAliasHistoryResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListAliasHistoryResponse => ListAliasHistoryResponse.decode(value),
   },
+  /** The model's latest rollout (active or finished); NOT_FOUND when it never had one. */
+  getRollout: {
+    path: "/mlops.registry.v1.ModelRegistry/GetRollout" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetRolloutRequest): Buffer => Buffer.from(GetRolloutRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetRolloutRequest => GetRolloutRequest.decode(value),
+    responseSerialize: (value: Rollout): Buffer => Buffer.from(Rollout.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Rollout => Rollout.decode(value),
+  },
+  /** Starts rolling a version out with the spec's plan (or the given strategy); supersedes an active rollout. */
+  startRollout: {
+    path: "/mlops.registry.v1.ModelRegistry/StartRollout" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: StartRolloutRequest): Buffer => Buffer.from(StartRolloutRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StartRolloutRequest => StartRolloutRequest.decode(value),
+    responseSerialize: (value: Rollout): Buffer => Buffer.from(Rollout.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Rollout => Rollout.decode(value),
+  },
+  /** promote, rollback, pause, resume or abort, with actor and reason; FAILED_PRECONDITION when the state refuses it. */
+  controlRollout: {
+    path: "/mlops.registry.v1.ModelRegistry/ControlRollout" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ControlRolloutRequest): Buffer =>
+      Buffer.from(ControlRolloutRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ControlRolloutRequest => ControlRolloutRequest.decode(value),
+    responseSerialize: (value: Rollout): Buffer => Buffer.from(Rollout.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Rollout => Rollout.decode(value),
+  },
+  /** Which version(s) answered requests for an alias at an instant, with their shares of traffic. */
+  whichVersionAnswered: {
+    path: "/mlops.registry.v1.ModelRegistry/WhichVersionAnswered" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: WhichVersionAnsweredRequest): Buffer =>
+      Buffer.from(WhichVersionAnsweredRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WhichVersionAnsweredRequest => WhichVersionAnsweredRequest.decode(value),
+    responseSerialize: (value: WhichVersionAnsweredResponse): Buffer =>
+      Buffer.from(WhichVersionAnsweredResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WhichVersionAnsweredResponse => WhichVersionAnsweredResponse.decode(value),
+  },
 } as const;
 
 export interface ModelRegistryServer extends UntypedServiceImplementation {
@@ -1305,6 +2153,14 @@ export interface ModelRegistryServer extends UntypedServiceImplementation {
   listModelVersions: handleUnaryCall<ListModelVersionsRequest, ListModelVersionsResponse>;
   /** Every move of an alias, newest first: what served at time T is a query on this. */
   listAliasHistory: handleUnaryCall<ListAliasHistoryRequest, ListAliasHistoryResponse>;
+  /** The model's latest rollout (active or finished); NOT_FOUND when it never had one. */
+  getRollout: handleUnaryCall<GetRolloutRequest, Rollout>;
+  /** Starts rolling a version out with the spec's plan (or the given strategy); supersedes an active rollout. */
+  startRollout: handleUnaryCall<StartRolloutRequest, Rollout>;
+  /** promote, rollback, pause, resume or abort, with actor and reason; FAILED_PRECONDITION when the state refuses it. */
+  controlRollout: handleUnaryCall<ControlRolloutRequest, Rollout>;
+  /** Which version(s) answered requests for an alias at an instant, with their shares of traffic. */
+  whichVersionAnswered: handleUnaryCall<WhichVersionAnsweredRequest, WhichVersionAnsweredResponse>;
 }
 
 export interface ModelRegistryClient extends Client {
@@ -1390,6 +2246,70 @@ export interface ModelRegistryClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListAliasHistoryResponse) => void,
+  ): ClientUnaryCall;
+  /** The model's latest rollout (active or finished); NOT_FOUND when it never had one. */
+  getRollout(
+    request: GetRolloutRequest,
+    callback: (error: ServiceError | null, response: Rollout) => void,
+  ): ClientUnaryCall;
+  getRollout(
+    request: GetRolloutRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Rollout) => void,
+  ): ClientUnaryCall;
+  getRollout(
+    request: GetRolloutRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Rollout) => void,
+  ): ClientUnaryCall;
+  /** Starts rolling a version out with the spec's plan (or the given strategy); supersedes an active rollout. */
+  startRollout(
+    request: StartRolloutRequest,
+    callback: (error: ServiceError | null, response: Rollout) => void,
+  ): ClientUnaryCall;
+  startRollout(
+    request: StartRolloutRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Rollout) => void,
+  ): ClientUnaryCall;
+  startRollout(
+    request: StartRolloutRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Rollout) => void,
+  ): ClientUnaryCall;
+  /** promote, rollback, pause, resume or abort, with actor and reason; FAILED_PRECONDITION when the state refuses it. */
+  controlRollout(
+    request: ControlRolloutRequest,
+    callback: (error: ServiceError | null, response: Rollout) => void,
+  ): ClientUnaryCall;
+  controlRollout(
+    request: ControlRolloutRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Rollout) => void,
+  ): ClientUnaryCall;
+  controlRollout(
+    request: ControlRolloutRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Rollout) => void,
+  ): ClientUnaryCall;
+  /** Which version(s) answered requests for an alias at an instant, with their shares of traffic. */
+  whichVersionAnswered(
+    request: WhichVersionAnsweredRequest,
+    callback: (error: ServiceError | null, response: WhichVersionAnsweredResponse) => void,
+  ): ClientUnaryCall;
+  whichVersionAnswered(
+    request: WhichVersionAnsweredRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: WhichVersionAnsweredResponse) => void,
+  ): ClientUnaryCall;
+  whichVersionAnswered(
+    request: WhichVersionAnsweredRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: WhichVersionAnsweredResponse) => void,
   ): ClientUnaryCall;
 }
 
