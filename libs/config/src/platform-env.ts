@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { envBoolean, envPort } from './load-config';
 
+/** The local stack's object-store credentials: defaults in the dev profile only. */
+const DEV_CREDENTIALS = { S3_ACCESS_KEY: 'keeladmin', S3_SECRET_KEY: 'keeladmin-secret' } as const;
+
 /**
  * Variables every service reads. Defaults point at the local stack (`npm run stack:up`), so a developer needs no
  * environment at all; docker-compose and Kubernetes set them explicitly. Apps extend this schema with their own ports.
@@ -29,8 +32,8 @@ export const platformEnvSchema = z.object({
     .regex(/^mongodb(\+srv)?:\/\//, 'must be a mongodb:// or mongodb+srv:// URL')
     .default('mongodb://127.0.0.1:27017/keel'),
   S3_ENDPOINT: z.url().default('http://127.0.0.1:9000'),
-  S3_ACCESS_KEY: z.string().min(3).default('keeladmin'),
-  S3_SECRET_KEY: z.string().min(8).default('keeladmin-secret'),
+  S3_ACCESS_KEY: z.string().min(3).default(DEV_CREDENTIALS.S3_ACCESS_KEY),
+  S3_SECRET_KEY: z.string().min(8).default(DEV_CREDENTIALS.S3_SECRET_KEY),
   S3_REGION: z.string().min(1).default('us-east-1'),
   /** OTLP/HTTP endpoint of the trace collector (Jaeger v2 accepts OTLP directly). */
   OTEL_EXPORTER_OTLP_ENDPOINT: z.url().default('http://127.0.0.1:4318'),
@@ -88,6 +91,14 @@ export function platformConfigProblems(config: PlatformConfig): { variable: stri
       variable: 'AUTH_API_KEYS_FILE',
       problem: 'KEEL_PROFILE=prod needs authentication: set AUTH_API_KEYS_FILE and/or AUTH_JWKS_URL',
     });
+  }
+  if (config.KEEL_PROFILE === 'prod') {
+    // The local stack's object-store credentials are code defaults, known to anyone who reads this file.
+    for (const variable of ['S3_ACCESS_KEY', 'S3_SECRET_KEY'] as const) {
+      if (config[variable] === DEV_CREDENTIALS[variable]) {
+        problems.push({ variable, problem: 'is the dev default; KEEL_PROFILE=prod needs a real credential' });
+      }
+    }
   }
   if (config.AUTH_JWKS_URL) {
     for (const variable of ['AUTH_JWT_ISSUER', 'AUTH_JWT_AUDIENCE'] as const) {

@@ -19,6 +19,8 @@ import { APP_GUARD, NestFactory } from '@nestjs/core';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HealthController } from '../health/health.controller';
+import { type HealthRegistry } from '../health/health-registry';
 import { ROOT_LOGGER } from '../infrastructure/logger.token';
 import { MetricsService } from '../metrics/metrics.service';
 import { SERVICE_CONFIG, SERVICE_IDENTITY } from '../tokens';
@@ -323,5 +325,65 @@ describe('gRPC doors', () => {
   it('keeps public methods open and a method without a rule admin-only', async () => {
     expect((await invoke('serverLive', {})).code).toBe(status.OK);
     expect((await invoke('dropTables', {}, app.key)).code).toBe(status.PERMISSION_DENIED);
+  });
+});
+
+describe('probes where callers must authenticate', () => {
+  it('name each check state but not its error text', async () => {
+    const enforcing = new AccessControl(
+      platformEnvSchema.parse({ AUTH_API_KEYS_FILE: keyFile([issueApiKey('a', ['viewer:*']).entry]) }),
+      silent,
+      new MetricsService({ name: 'probe', version: '0' }),
+    );
+    const registry = {
+      readiness: async () => ({
+        status: 'error' as const,
+        lifecycle: 'running' as const,
+        checks: {
+          mongo: { status: 'down' as const, latencyMs: 3, error: 'connect ECONNREFUSED 10.0.0.7:27017' },
+          kafka: { status: 'up' as const, latencyMs: 1 },
+        },
+      }),
+    };
+    let body: unknown;
+    let code = 0;
+    const response = {
+      status(value: number) {
+        code = value;
+        return this;
+      },
+      json(value: unknown) {
+        body = value;
+      },
+    };
+    const controller = new HealthController(
+      registry as unknown as HealthRegistry,
+      { name: 'probe', version: '0' },
+      enforcing,
+    );
+    await controller.ready(response as unknown as Parameters<HealthController['ready']>[0]);
+    expect(code).toBe(503);
+    expect(JSON.stringify(body)).not.toContain('10.0.0.7');
+    expect(body).toMatchObject({
+      checks: { mongo: { status: 'down', error: 'see the service log' }, kafka: { status: 'up' } },
+    });
+  });
+});
+
+describe('the prod profile and credentials', () => {
+  it('refuses the dev object-store credentials, naming each variable', () => {
+    const problems = platformConfigProblems(
+      platformEnvSchema.parse({ KEEL_PROFILE: 'prod', AUTH_API_KEYS_FILE: '/run/secrets/keys.json' }),
+    );
+    expect(problems.map((p) => p.variable)).toEqual(['S3_ACCESS_KEY', 'S3_SECRET_KEY']);
+    const real = platformConfigProblems(
+      platformEnvSchema.parse({
+        KEEL_PROFILE: 'prod',
+        AUTH_API_KEYS_FILE: '/run/secrets/keys.json',
+        S3_ACCESS_KEY: 'serving-reader',
+        S3_SECRET_KEY: 'a-long-generated-secret',
+      }),
+    );
+    expect(real).toEqual([]);
   });
 });
