@@ -2,6 +2,7 @@ import { Module, type Provider, type Type } from '@nestjs/common';
 import { registryClientFromConfig, RegistryClientModule } from '@keel/registry-client';
 import { InferenceModule } from './inference/inference.module';
 import { ModelsModule } from './models/models.module';
+import { RoutingModule } from './routing/routing.module';
 
 /**
  * The serving feature with a given registry: `{ provide: REGISTRY_CLIENT, ... }`. Production uses
@@ -9,7 +10,7 @@ import { ModelsModule } from './models/models.module';
  */
 export function servingModule(registry: Provider = registryClientFromConfig): Type<unknown> {
   /** Open Inference Protocol v2 over gRPC, serving each model's registry aliases with hot swaps. */
-  @Module({ imports: [RegistryClientModule.forRoot(registry), ModelsModule, InferenceModule] })
+  @Module({ imports: [RegistryClientModule.forRoot(registry), ModelsModule, InferenceModule, RoutingModule] })
   class ServingModule {}
   return ServingModule;
 }

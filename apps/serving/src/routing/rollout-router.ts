@@ -7,7 +7,8 @@ import { type ModelRegistryApi, REGISTRY_CLIENT } from '@keel/registry-client';
 import { Infrastructure, ROOT_LOGGER, SERVICE_CONFIG } from '@keel/service-runtime';
 import { type Logger } from 'pino';
 import { type ServingConfig } from '../config';
-import { type RouteDecision, type RoutingPlan, RoutingTable } from './routing-table';
+import { type Route, type VersionRouter } from '../inference/version-router';
+import { type RoutingPlan, RoutingTable } from './routing-table';
 
 const FINAL = new Set(['promoted', 'rolled-back', 'rejected', 'aborted']);
 
@@ -39,7 +40,7 @@ export function planOf(rollout: {
  * from the registry's GetRollout for every model this instance has answered, each MODEL_RESYNC_INTERVAL_MS.
  */
 @Injectable()
-export class RolloutRouter implements OnApplicationBootstrap, OnModuleDestroy {
+export class RolloutRouter implements VersionRouter, OnApplicationBootstrap, OnModuleDestroy {
   private readonly table = new RoutingTable();
   /** Models asked for while they had no plan: the resync asks the registry about them. */
   private readonly models = new Set<string>();
@@ -55,10 +56,15 @@ export class RolloutRouter implements OnApplicationBootstrap, OnModuleDestroy {
     this.logger = logger.child({ component: 'rollout-router' });
   }
 
-  route(modelName: string, stickyKey: string | undefined): RouteDecision | undefined {
+  route(modelName: string, stickyKey: string | undefined): Route | undefined {
     const decision = this.table.route(modelName, stickyKey);
     if (!decision) this.models.add(modelName);
     return decision;
+  }
+
+  /** The plan held for a model (tests, diagnostics). */
+  planFor(modelName: string): RoutingPlan | undefined {
+    return this.table.get(modelName);
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -68,10 +74,10 @@ export class RolloutRouter implements OnApplicationBootstrap, OnModuleDestroy {
       gatesReadiness: false,
       ephemeralGroup: true,
     });
-    consumer.on(ModelRolloutTransitionedV1, async (event) => {
+    consumer.on(ModelRolloutTransitionedV1, (event) => {
       const data = event.data;
       this.table.set(data.modelName, planOf({ ...data, state: data.to }), data.revision);
-      await Promise.resolve();
+      return Promise.resolve();
     });
     await consumer.start();
     this.timer = setInterval(() => void this.resync(), this.config.MODEL_RESYNC_INTERVAL_MS);
