@@ -20,6 +20,19 @@ export const monitoringEnvSchema = serviceEnvSchema({ httpPort: 3007 }).extend({
     .number()
     .positive()
     .default(30 * 24),
+  /** How often the replica holding the label-join lease joins the labels waiting for it (all pipelines, in bulk). */
+  LABEL_JOIN_INTERVAL_MS: z.coerce.number().int().min(50).max(600_000).default(1_000),
+  /**
+   * How long a label whose prediction is not in the archive yet waits for it (the archive trails serving by a
+   * checkpoint interval, a stream that is behind by its lag) before it is counted as unmatched.
+   */
+  LABEL_JOIN_WAIT_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(15 * 60 * 1000),
+  /** Labels one round joins per pipeline at most (the rest wait for the next round). */
+  LABEL_JOIN_BATCH: z.coerce.number().int().min(1).max(100_000).default(20_000),
   /** Labels older than this (by when they were received) are deleted by the retention sweep. */
   LABEL_LOG_RETENTION_HOURS: z.coerce
     .number()

@@ -76,6 +76,19 @@ export {
   type NumericSummaryOptions,
 } from './summary/numeric-summary';
 
+export { Adwin, type AdwinJson, type AdwinOptions } from './concept-drift/adwin';
+export {
+  createDetector,
+  type DetectorConfig,
+  type DetectorJson,
+  detectorFromJson,
+  type DriftDetector,
+} from './concept-drift/detector';
+export { PageHinkley, type PageHinkleyJson, type PageHinkleyOptions } from './concept-drift/page-hinkley';
+
+export { cbpe, type CbpeEstimate, type CbpeOptions, type CbpeReference } from './estimation/cbpe';
+export { IsotonicRegression } from './estimation/isotonic';
+
 export { Prng } from './random/prng';
 export {
   predictionStability,

@@ -123,6 +123,53 @@ export class PredictionArchive {
     return found;
   }
 
+  /** Pipelines that have archived predictions (the label join asks the others for a label's prediction id). */
+  async pipelines(): Promise<string[]> {
+    const names: string[] = [];
+    const stream = this.infra.objects.client.listObjectsV2(BUCKETS.monitoring, `${ROOT}/`, false);
+    for await (const item of stream as AsyncIterable<{ prefix?: string }>) {
+      const name = item.prefix?.slice(ROOT.length + 1, -1);
+      if (name) names.push(name);
+    }
+    return names;
+  }
+
+  /**
+   * The newest archived predictions of one model version (the files of the newest two days, newest file first), up
+   * to `maxRows`; for estimates on predictions still waiting for labels.
+   */
+  async newest(pipelineId: string, modelVersion: number, maxRows: number): Promise<ArchivedPrediction[]> {
+    const now = Date.now();
+    const files: { name: string; lastModified: number }[] = [];
+    for (const at of [new Date(now), new Date(now - DAY_MS)]) {
+      const stream = this.infra.objects.client.listObjectsV2(
+        BUCKETS.monitoring,
+        `${dayPrefix(pipelineId, at)}/`,
+        false,
+      );
+      for await (const item of stream as AsyncIterable<{ name?: string; lastModified?: Date }>) {
+        if (item.name?.endsWith(FILE_EXTENSION)) {
+          files.push({ name: item.name, lastModified: item.lastModified?.getTime() ?? 0 });
+        }
+      }
+    }
+    files.sort((a, b) => b.lastModified - a.lastModified || (a.name < b.name ? 1 : -1));
+    const found: ArchivedPrediction[] = [];
+    for (const file of files) {
+      const sha256 = sha256InKey(file.name);
+      if (!sha256) continue;
+      const bytes = await this.infra.objects.getVerified({
+        uri: `s3://${BUCKETS.monitoring}/${file.name}`,
+        sha256,
+        maxBytes: MAX_FILE_BYTES,
+      });
+      const rows = [...predictionsIn(await gunzipAsync(bytes), undefined, modelVersion)];
+      found.push(...rows.reverse().slice(0, maxRows - found.length));
+      if (found.length >= maxRows) break;
+    }
+    return found;
+  }
+
   /** Removes the days of every pipeline older than `cutoff` (the retention sweep); returns the objects removed. */
   async deleteBefore(cutoff: Date): Promise<number> {
     const lastKept = new Date(Math.floor(cutoff.getTime() / DAY_MS) * DAY_MS).toISOString().slice(0, 10);
@@ -163,14 +210,19 @@ export class PredictionArchive {
 
 const NEWLINE = Buffer.from('\n');
 
-/** The rows of a file whose prediction id is wanted, first occurrence of each. */
-function* predictionsIn(file: Buffer, wanted: ReadonlySet<string>): Generator<ArchivedPrediction> {
+/** The rows of a file whose prediction id is wanted (every row when `wanted` is absent), of one version if given. */
+function* predictionsIn(
+  file: Buffer,
+  wanted: ReadonlySet<string> | undefined,
+  modelVersion?: number,
+): Generator<ArchivedPrediction> {
   for (const line of file.toString('utf8').split('\n')) {
     if (line.length === 0) continue;
     const batch = JSON.parse(line) as PredictionBatch;
+    if (modelVersion !== undefined && batch.modelVersion !== modelVersion) continue;
     for (let row = 0; row < batch.rows; row++) {
       const predictionId = batch.predictionIds[row];
-      if (!wanted.has(predictionId)) continue;
+      if (wanted && !wanted.has(predictionId)) continue;
       yield {
         pipelineId: batch.pipelineId,
         predictionId,

@@ -1,5 +1,7 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { Infrastructure } from '@keel/service-runtime';
+import { isDuplicateKey } from '@keel/coordination';
+import { type Collection } from 'mongodb';
 import { type Model, Schema } from 'mongoose';
 import { hasLegacyKey, predictionKey } from '../prediction-key';
 
@@ -21,6 +23,18 @@ interface StoredLabel extends LabelLogDocument {
   receivedAt?: Date;
 }
 
+/** A label the join has not settled yet, as the join reads it. */
+export interface PendingLabel extends LabelLogDocument {
+  /** predictionKey(pipelineId, predictionId). */
+  key: string;
+  receivedAt: Date;
+}
+
+/** As `label_pending` stores it: `_id` = `<key>@<receivedAt ms>`, so a label sent again waits beside the first. */
+interface StoredPendingLabel extends PendingLabel {
+  _id: string;
+}
+
 const labelLogSchema = new Schema<StoredLabel>(
   {
     _id: { type: String, required: true },
@@ -38,13 +52,19 @@ labelLogSchema.index({ receivedAt: 1 });
 /** A unique index on predictionId would refuse an `_id`-keyed label while a field-keyed one holds its prediction id. */
 const FIELD_KEYED_UNIQUE_INDEX = 'predictionId_1';
 
-/** Labels received for earlier predictions (`label_logs`), keyed by pipeline and prediction id (docs/design/repositories.md). */
+/**
+ * Labels received for earlier predictions (`label_logs`), keyed by pipeline and prediction id, and the labels the join
+ * has not settled yet (`label_pending`: small, as the join empties it every round, so the join's scans of it stay
+ * cheap; see docs/design/repositories.md).
+ */
 @Injectable()
 export class LabelLogRepository implements OnModuleInit {
   private readonly labels: Model<StoredLabel>;
+  private readonly pendingLabels: Collection<StoredPendingLabel>;
 
   constructor(infra: Infrastructure) {
     this.labels = infra.mongo.model<StoredLabel>('LabelLog', labelLogSchema);
+    this.pendingLabels = infra.mongo.collection<StoredPendingLabel>('label_pending');
   }
 
   async onModuleInit(): Promise<void> {
@@ -52,10 +72,26 @@ export class LabelLogRepository implements OnModuleInit {
     await this.labels.createIndexes();
   }
 
-  /** Upserts by pipeline and prediction id: redelivery rewrites the same values, a corrected label replaces the earlier one. */
+  /**
+   * Stores labels pending for the join, then upserts them by pipeline and prediction id (a label sent again for the
+   * same prediction replaces the stored one and waits for the join beside the first, which counts it a duplicate).
+   * Pending first: a crash in between leaves a label the join will see, never one it misses.
+   */
   async upsertMany(documents: readonly LabelLogDocument[]): Promise<void> {
     if (documents.length === 0) return;
     const receivedAt = new Date();
+    await this.pendingLabels
+      .insertMany(
+        documents.map((doc) => {
+          const key = predictionKey(doc.pipelineId, doc.predictionId);
+          return { ...doc, _id: `${key}@${receivedAt.getTime()}`, key, receivedAt };
+        }),
+        { ordered: false },
+      )
+      .catch((error: unknown) => {
+        // A redelivered event within the same millisecond: those labels wait already.
+        if (!isDuplicateKey(error)) throw error;
+      });
     await this.labels.bulkWrite(
       documents.map((doc) => ({
         updateOne: {
@@ -66,6 +102,39 @@ export class LabelLogRepository implements OnModuleInit {
       })),
       { ordered: false },
     );
+  }
+
+  /** The stored label and observedAt of each key that has one. */
+  async stored(keys: readonly string[]): Promise<Map<string, Pick<LabelLogDocument, 'label' | 'observedAt'>>> {
+    if (keys.length === 0) return new Map();
+    const found = await this.labels
+      .find({ _id: { $in: [...keys] } }, { _id: 1, label: 1, observedAt: 1 })
+      .lean<Pick<StoredLabel, '_id' | 'label' | 'observedAt'>[]>();
+    return new Map(found.map((label) => [label._id, { label: label.label, observedAt: label.observedAt }]));
+  }
+
+  /** Pipelines that have labels waiting for the join (a scan of the small pending collection). */
+  async pendingPipelines(): Promise<string[]> {
+    return (await this.pendingLabels.distinct('pipelineId', {})) as string[];
+  }
+
+  /** A pipeline's labels waiting for the join, oldest received first (then by key), at most `limit`. */
+  async pending(pipelineId: string, limit: number): Promise<PendingLabel[]> {
+    const found = await this.pendingLabels.find({ pipelineId }).sort({ receivedAt: 1, _id: 1 }).limit(limit).toArray();
+    return found.map(({ _id: _pendingId, ...label }) => label);
+  }
+
+  /** Removes settled labels from the pending ones (exactly those read: a label sent again meanwhile stays). */
+  async settle(labels: readonly PendingLabel[]): Promise<void> {
+    for (let i = 0; i < labels.length; i += 1_000) {
+      const ids = labels.slice(i, i + 1_000).map((label) => `${label.key}@${label.receivedAt.getTime()}`);
+      await this.pendingLabels.deleteMany({ _id: { $in: ids } });
+    }
+  }
+
+  /** Labels waiting for the join. */
+  async countPending(pipelineId: string): Promise<number> {
+    return this.pendingLabels.countDocuments({ pipelineId });
   }
 
   /** Removes labels received before `cutoff` (the retention sweep; older labels without receivedAt go by observedAt). */
