@@ -117,7 +117,7 @@ interface LoggingCost {
 
 /** One run of `tools/bench/serving-hot-path.ts` (serving's inference path alone, Kafka's send faked). */
 interface HotPathRun {
-  target: 'keel' | 'keel-unbatched' | 'echo';
+  target: 'keel' | 'keel-unbatched' | 'mlserver' | 'echo';
   rows: number;
   rps: number;
   rowsPerSecond: number;
@@ -130,8 +130,9 @@ interface HotPathRun {
 interface HotPathReport {
   date: string;
   machine: { cores: number; loadBefore: number; loadAfter: number };
-  config: { seconds: number; concurrency: number };
-  runs: HotPathRun[];
+  config: { seconds: number; concurrency: number; rounds: number };
+  /** Medians over the rounds, per server and request shape. */
+  summary: HotPathRun[];
 }
 
 interface ServingBenchReport {
@@ -219,29 +220,38 @@ function markdown(report: ServingBenchReport): string {
 const HOT_PATH_LABEL: Record<HotPathRun['target'], string> = {
   keel: 'Keel serving (adaptive batching)',
   'keel-unbatched': 'Keel serving (batching off)',
+  mlserver: 'MLServer (LightGBM)',
   echo: 'grpc-js echo (limit)',
 };
 
 /** The hot-path table: serving's own CPU per request without Kafka, monitoring and the database on the machine. */
 function hotPathLines(hotPath: HotPathReport | undefined): string[] {
   if (!hotPath) return [];
-  const cpu = (target: HotPathRun['target'], rows: number) =>
-    hotPath.runs.find((run) => run.target === target && run.rows === rows)?.cpuMsPerRequest ?? NaN;
+  const of = (target: HotPathRun['target'], rows: number) =>
+    hotPath.summary.find((run) => run.target === target && run.rows === rows);
+  const ratio = (rows: number, field: 'rps' | 'rowsPerSecond' | 'cpuMsPerRequest', peer: HotPathRun['target']) =>
+    fixed((of('keel', rows)?.[field] ?? NaN) / (of(peer, rows)?.[field] ?? NaN), 2);
   return [
     '## Serving alone (hot path)',
     '',
-    `Written by \`tools/bench/serving-hot-path.ts\` (the first step of \`npm run bench:serving\`) on ${hotPath.date.slice(0, 10)}; load average ${fixed(hotPath.machine.loadBefore, 2)} before and ${fixed(hotPath.machine.loadAfter, 2)} after. Serving's gRPC controller, inference, prediction log (validated and serialized; only Kafka's send is faked) and span export (to a sink that drops them) in one process over an Adult GBDT (100 trees), against the echo server; ghz at concurrency ${hotPath.config.concurrency}, ${hotPath.config.seconds} s per run, one run each.`,
+    `Written by \`tools/bench/serving-hot-path.ts\` (the first step of \`npm run bench:serving\`, no stack needed) on ${hotPath.date.slice(0, 10)}; load average ${fixed(hotPath.machine.loadBefore, 2)} before and ${fixed(hotPath.machine.loadAfter, 2)} after. Keel: serving's gRPC controller, inference, prediction log (validated and serialized; only Kafka's send is faked) and span export (to a sink that drops them) in one process over an Adult GBDT (100 trees, 31 leaves), typed column tensors; MLServer and the echo server as in the stack run. ghz at concurrency ${hotPath.config.concurrency} over one connection, ${hotPath.config.seconds} s per run, ${hotPath.config.rounds} alternating rounds, medians.`,
     '',
     '| server | rows/request | requests/s | rows/s | p50 ms | p99 ms | server CPU ms/request | CPU µs/row | errors |',
     '| ------ | -----------: | ---------: | -----: | -----: | -----: | --------------------: | ---------: | -----: |',
-    ...hotPath.runs.map(
+    ...hotPath.summary.map(
       (run) =>
         `| ${HOT_PATH_LABEL[run.target]} | ${run.rows} | ${fixed(run.rps)} | ${fixed(run.rowsPerSecond, 0)} | ${fixed(run.p50Ms, 2)} | ${fixed(run.p99Ms, 2)} | ${fixed(run.cpuMsPerRequest, 3)} | ${fixed((run.cpuMsPerRequest * 1000) / run.rows, 1)} | ${run.errors} |`,
     ),
     '',
-    `Serving's CPU per single-row request alone: ${fixed(cpu('keel', 1) / cpu('echo', 1), 2)}× the echo server's (64 rows: ${fixed(cpu('keel', 64) / cpu('echo', 64), 2)}×).`,
+    `Keel against MLServer here: ${ratio(1, 'rps', 'mlserver')}× its requests/s for single rows, ${ratio(64, 'rowsPerSecond', 'mlserver')}× its rows/s for 64-row requests. Keel's CPU per single-row request: ${ratio(1, 'cpuMsPerRequest', 'echo')}× the echo server's (64 rows: ${ratio(64, 'cpuMsPerRequest', 'echo')}×).`,
     '',
   ];
+}
+
+/** The latest `tools/bench/serving-hot-path.ts` figures, if it ran. */
+function readHotPath(): HotPathReport | undefined {
+  const file = join(repoRoot, 'docs/benchmarks/serving-hot-path.json');
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as HotPathReport) : undefined;
 }
 
 /** Serving, monitoring, FerretDB and Kafka: the processes a logged prediction costs CPU in. */
@@ -291,9 +301,13 @@ function stopChild(child: ChildProcess | undefined): void {
 async function main(): Promise<void> {
   if (process.env.BENCH_SERVING_RENDER_ONLY === '1') {
     // Rewrites serving.md from serving.json, for a change of the page's wording without a new measurement.
+    // A hot-path run newer than the stack run is shown beside it (the stack run keeps its own date and commit).
     const report = JSON.parse(
       readFileSync(join(repoRoot, 'docs/benchmarks/serving.json'), 'utf8'),
     ) as ServingBenchReport;
+    const hotPath = readHotPath();
+    if (hotPath && (!report.hotPath || hotPath.date > report.hotPath.date)) report.hotPath = hotPath;
+    writeFileSync(join(repoRoot, 'docs/benchmarks/serving.json'), `${JSON.stringify(report, null, 2)}\n`);
     writeFileSync(join(repoRoot, 'docs/benchmarks/serving.md'), markdown(report));
     return;
   }
@@ -447,10 +461,7 @@ async function main(): Promise<void> {
       cpuMsPerAnsweredRow: (total * 1000) / Math.max(1, keelRows),
     };
 
-    const hotPathFile = join(repoRoot, 'docs/benchmarks/serving-hot-path.json');
-    const hotPath = existsSync(hotPathFile)
-      ? (JSON.parse(readFileSync(hotPathFile, 'utf8')) as HotPathReport)
-      : undefined;
+    const hotPath = readHotPath();
     const report: ServingBenchReport = {
       date: new Date().toISOString(),
       commit: execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim(),

@@ -14,17 +14,24 @@ import { type AddressInfo } from 'node:net';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ModelInferRequest } from '@keel/grpc-api';
 import { InferenceClient, pipelineSpecFixture } from '@keel/testing';
 import { cacheRoot, repoRoot } from '../stack/paths';
 import { treeCpuSeconds } from './serving/cpu';
-import { ensureGhz, runGhz } from './serving/ghz';
+import { ensureGhz, type GhzResult, runGhz } from './serving/ghz';
 import { HOT_PATH_MODEL } from './serving/hot-path-model';
+import { ensureMlserverVenv, prepareMlserverModel, startMlserver } from './serving/mlserver';
 import { writeAdultRequestFile } from './serving/requests';
 
-/** Serving as configured by default, serving with adaptive batching off, and the bare grpc-js echo server. */
-const TARGETS = ['keel', 'keel-unbatched', 'echo'] as const;
+/**
+ * Serving as configured by default, serving with adaptive batching off, MLServer (LightGBM runtime, the same Adult
+ * model shape) and the bare grpc-js echo server.
+ */
+const TARGETS = ['keel', 'keel-unbatched', 'mlserver', 'echo'] as const;
 type Target = (typeof TARGETS)[number];
-const PORT: Record<Target, number> = { keel: 18_011, 'keel-unbatched': 18_013, echo: 18_012 };
+const PORT: Record<Target, number> = { keel: 18_011, 'keel-unbatched': 18_013, mlserver: 18_091, echo: 18_012 };
+const MLSERVER_PORTS = { http: 18_090, grpc: PORT.mlserver, metrics: 18_092 };
+const rounds = Number(process.env.BENCH_SERVING_ROUNDS ?? 3);
 
 const seconds = Number(process.env.BENCH_SERVING_SECONDS ?? 10);
 const concurrency = Number(process.env.BENCH_SERVING_CONCURRENCY ?? 16);
@@ -81,9 +88,28 @@ async function waitForServer(address: string, model: string): Promise<void> {
 async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
+  try {
+    // MLServer runs in its own process group with its inference workers.
+    if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM');
+  } catch {
+    child.kill('SIGTERM');
+  }
   await Promise.race([exited, sleep(15_000)]);
 }
+
+interface HotPathRun extends GhzResult {
+  round: number;
+  target: Target;
+  rows: number;
+  rowsPerSecond: number;
+  cpuMsPerRequest: number;
+}
+
+const median = (values: number[]) => {
+  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length === 0 ? NaN : sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
 
 async function main(): Promise<void> {
   const workDir = join(cacheRoot, 'bench-serving-hot-path');
@@ -92,43 +118,72 @@ async function main(): Promise<void> {
   await ensureGhz(log);
   const sink = await startSpanSink();
   const spec = pipelineSpecFixture('adult-income', { id: HOT_PATH_MODEL });
+  await ensureMlserverVenv(log);
+  const mlserverModel = await prepareMlserverModel(join(workDir, 'mlserver'), MLSERVER_PORTS, Math.max(...rowShapes));
+  const modelOf: Record<Target, string> = {
+    keel: HOT_PATH_MODEL,
+    'keel-unbatched': HOT_PATH_MODEL,
+    mlserver: mlserverModel.name,
+    echo: 'echo',
+  };
   const requestFile = (target: Target, rows: number) => join(workDir, `${target}-${rows}.bin`);
   for (const rows of rowShapes) {
     for (const target of TARGETS) {
-      writeAdultRequestFile(requestFile(target, rows), spec, target === 'echo' ? 'echo' : HOT_PATH_MODEL, rows);
+      if (target !== 'mlserver') writeAdultRequestFile(requestFile(target, rows), spec, modelOf[target], rows);
     }
+    const mlserverRequest = ModelInferRequest.fromPartial({
+      modelName: mlserverModel.name,
+      inputs: [
+        {
+          name: 'input-0',
+          datatype: 'FP64',
+          shape: [rows, mlserverModel.rows[0].length],
+          contents: { fp64Contents: mlserverModel.rows.slice(0, rows).flat() },
+        },
+      ],
+    });
+    writeFileSync(requestFile('mlserver', rows), ModelInferRequest.encode(mlserverRequest).finish());
   }
   const env = { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, LOG_LEVEL: 'warn' };
   const hotPath = join(__dirname, 'serving/hot-path-server.ts');
   const servers: Record<Target, ChildProcess> = {
     keel: start(hotPath, PORT.keel, env, 'keel'),
     'keel-unbatched': start(hotPath, PORT['keel-unbatched'], { ...env, SERVING_BATCH_MAX_ROWS: '1' }, 'keel-unbatched'),
+    mlserver: startMlserver(join(workDir, 'mlserver'), join(workDir, 'mlserver.log')),
     echo: start(join(__dirname, 'serving/echo-server.ts'), PORT.echo, env, 'echo'),
   };
   const address = (target: Target) => `127.0.0.1:${PORT[target]}`;
   const loadBefore = loadavg()[0];
-  const runs: object[] = [];
+  const runs: HotPathRun[] = [];
   try {
-    for (const target of TARGETS) await waitForServer(address(target), target === 'echo' ? 'echo' : HOT_PATH_MODEL);
+    for (const target of TARGETS) await waitForServer(address(target), modelOf[target]);
     for (const rows of rowShapes) {
       for (const target of TARGETS) {
         await runGhz({ target: address(target), requestFile: requestFile(target, rows), concurrency, seconds: 2 });
-        const before = treeCpuSeconds(servers[target].pid!);
-        const result = await runGhz({
-          target: address(target),
-          requestFile: requestFile(target, rows),
-          concurrency,
-          seconds,
-        });
-        const cpuMsPerRequest = ((treeCpuSeconds(servers[target].pid!) - before) * 1000) / Math.max(1, result.count);
-        runs.push({ target, rows, ...result, rowsPerSecond: result.rps * rows, cpuMsPerRequest });
-        log(
-          `${target}, ${rows} rows: ${result.rps.toFixed(1)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ` +
-            `${result.p99Ms.toFixed(2)} ms, ${cpuMsPerRequest.toFixed(3)} CPU ms/req (${(
-              (cpuMsPerRequest * 1000) /
-              rows
-            ).toFixed(1)} µs/row), ${result.errors} errors${result.firstError ? ` (${result.firstError})` : ''}`,
-        );
+      }
+    }
+    // Alternating rounds, the order of the servers rotating each round, as the stack bench does.
+    for (let round = 1; round <= rounds; round++) {
+      const order = TARGETS.map((_, i) => TARGETS[(i + round - 1) % TARGETS.length]);
+      for (const rows of rowShapes) {
+        for (const target of order) {
+          const before = treeCpuSeconds(servers[target].pid!);
+          const result = await runGhz({
+            target: address(target),
+            requestFile: requestFile(target, rows),
+            concurrency,
+            seconds,
+          });
+          const cpuMsPerRequest = ((treeCpuSeconds(servers[target].pid!) - before) * 1000) / Math.max(1, result.count);
+          runs.push({ round, target, rows, ...result, rowsPerSecond: result.rps * rows, cpuMsPerRequest });
+          log(
+            `${target}, ${rows} rows: ${result.rps.toFixed(1)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ` +
+              `${result.p99Ms.toFixed(2)} ms, ${cpuMsPerRequest.toFixed(3)} CPU ms/req (${(
+                (cpuMsPerRequest * 1000) /
+                rows
+              ).toFixed(1)} µs/row), ${result.errors} errors${result.firstError ? ` (${result.firstError})` : ''}`,
+          );
+        }
       }
     }
   } finally {
@@ -138,8 +193,25 @@ async function main(): Promise<void> {
   const report = {
     date: new Date().toISOString(),
     machine: { cores: cpus().length, loadBefore, loadAfter: loadavg()[0], node: process.version },
-    config: { seconds, concurrency, rowShapes },
+    config: { seconds, concurrency, rowShapes, rounds },
     spanExports: sink.spans(),
+    summary: TARGETS.flatMap((target) =>
+      rowShapes.map((rows) => {
+        const mine = runs.filter((run) => run.target === target && run.rows === rows);
+        const of = (field: 'rps' | 'rowsPerSecond' | 'p50Ms' | 'p99Ms' | 'cpuMsPerRequest') =>
+          median(mine.map((run) => run[field]));
+        return {
+          target,
+          rows,
+          rps: of('rps'),
+          rowsPerSecond: of('rowsPerSecond'),
+          p50Ms: of('p50Ms'),
+          p99Ms: of('p99Ms'),
+          cpuMsPerRequest: of('cpuMsPerRequest'),
+          errors: mine.reduce((sum, run) => sum + run.errors, 0),
+        };
+      }),
+    ),
     runs,
   };
   writeFileSync(join(repoRoot, 'docs/benchmarks/serving-hot-path.json'), `${JSON.stringify(report, null, 2)}\n`);
