@@ -1,4 +1,4 @@
-import { serviceEnvSchema } from '@keel/config';
+import { envList, serviceEnvSchema } from '@keel/config';
 import { workerEnvShape } from '@keel/workers';
 import { z } from 'zod';
 
@@ -49,6 +49,17 @@ export const monitoringEnvSchema = serviceEnvSchema({ httpPort: 3007 }).extend({
     .int()
     .min(1_000)
     .default(60 * 60 * 1000),
+  /**
+   * Where alerts are POSTed besides the alerts topic: comma-separated http(s) URLs, each request signed with
+   * HMAC-SHA256 of its body under ALERT_WEBHOOK_SECRET (header `X-Keel-Signature-256: sha256=<hex>`). Empty: none.
+   */
+  ALERT_WEBHOOK_URLS: envList.default([]),
+  /** The webhooks' signing secret, at least 32 characters; required when ALERT_WEBHOOK_URLS is set. */
+  ALERT_WEBHOOK_SECRET: z.string().optional(),
+  /** Attempts per webhook and alert (capped exponential backoff between them) before the alert is retried later. */
+  ALERT_WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(6),
+  /** One webhook request's timeout. */
+  ALERT_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
 });
 
 export type MonitoringConfig = z.infer<typeof monitoringEnvSchema>;

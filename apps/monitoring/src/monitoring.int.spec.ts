@@ -7,7 +7,7 @@ import {
   type PipelineId,
   type PipelineSpecV1,
   type Scalar,
-  TrainingRequestedV1,
+  TrainingRequestedV2,
 } from '@keel/contracts';
 import { NonRetryableError } from '@keel/messaging';
 import { serializePackage } from '@keel/model-package';
@@ -76,7 +76,7 @@ describe('monitoring against the real stack', () => {
     packageRef = { packageUri: stored.uri, packageSha256: stored.sha256 };
 
     recorder = await TopicRecorder.start({
-      topics: [DriftDetectedV1.topic, TrainingRequestedV1.topic],
+      topics: [DriftDetectedV1.topic, TrainingRequestedV2.topic],
       keep: (event) => (event.data as { pipelineId?: unknown } | undefined)?.pipelineId === id,
     });
   });
@@ -147,12 +147,12 @@ describe('monitoring against the real stack', () => {
     expect(drifted.find((d) => d.feature === 'age')!.value).toBeGreaterThanOrEqual(0.2);
     expect(drift.data).toMatchObject({ modelName: MODEL_NAME, modelVersion: 1, rowCount: 200 });
 
-    // and a training request with the version's dedupe key
-    const training = await eventually('a training.requested event', async () => eventsOn(TrainingRequestedV1.topic)[0]);
+    // and the retrain policy (none in the spec: one request per drifting version) asks for a retrain
+    const training = await eventually('a training.requested event', async () => eventsOn(TrainingRequestedV2.topic)[0]);
     expect(training.data).toMatchObject({
-      reason: 'drift',
-      requestedBy: 'monitoring',
-      dedupeKey: `${spec.id}:drift:v1`,
+      reason: 'feature-drift',
+      requestedBy: 'monitoring/retrain-policy',
+      requestId: `${spec.id}:drift:v1`,
     });
 
     // and the report API lists both windows, newest first; only the first window stayed quiet

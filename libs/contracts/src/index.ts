@@ -24,6 +24,7 @@ export { derivedId } from './derived-id';
 export { deadLetterTopic, defineEvent, type EventContract, type EventData } from './event-contract';
 export { ModelAliasChangedV1 } from './events/alias-changed';
 export { ModelRolloutTransitionedV1 } from './events/rollout-transitioned';
+export { AlertKind, AlertRaisedV1, AlertSeverity } from './events/alert-raised';
 export { DataRecordsV1 } from './events/data-records';
 export { DatasetIngestedV1 } from './events/dataset-ingested';
 export { DatasetRejectedV1 } from './events/dataset-rejected';
@@ -68,6 +69,7 @@ export {
   PerformanceSpec,
   PipelineSpecV1,
 } from './pipeline-spec';
+export { AlertsSpec, RetrainPolicy } from './retrain-policy';
 export {
   describeWindow,
   Duration,

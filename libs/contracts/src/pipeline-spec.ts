@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { type ColumnType, DriftStatisticName, PipelineId } from './common';
 import { ConceptDriftDetector } from './events/label-window-closed';
+import { AlertsSpec, RetrainPolicy } from './retrain-policy';
 import { RolloutSpec } from './rollout';
 import { RecencyWeights, TrainingWindow } from './training-window';
 
@@ -181,6 +182,13 @@ export const PipelineSpecV1 = z
       })
       .prefault({}),
     performance: PerformanceSpec,
+    /**
+     * Monitoring's retrain policy. Absent: every validated dataset version trains (and a drifting model version asks
+     * once). Present: the first version trains, and later retrains are the policy's decisions.
+     */
+    retrainPolicy: RetrainPolicy.optional(),
+    /** Alerts raised for this pipeline (on the alerts topic and to the configured webhooks). */
+    alerts: AlertsSpec.prefault({}),
   })
   .superRefine((spec, ctx) => {
     const names = spec.features.map((feature) => feature.name);

@@ -1,4 +1,5 @@
 import { type EventContract } from './event-contract';
+import { AlertRaisedV1 } from './events/alert-raised';
 import { ModelAliasChangedV1 } from './events/alias-changed';
 import { ModelRolloutTransitionedV1 } from './events/rollout-transitioned';
 import { DataRecordsV1 } from './events/data-records';
@@ -34,6 +35,7 @@ export const eventRegistry: readonly EventContract[] = [
   DriftDetectedV1,
   TrainingRequestedV1,
   TrainingRequestedV2,
+  AlertRaisedV1,
 ];
 
 /** Topics to create at start-up: every event topic and its dead-letter topic. */

@@ -54,6 +54,14 @@ export const KeelAttr = {
   WORKER_STAGE: 'keel.worker.stage',
   WORKER_DONE: 'keel.worker.done',
   WORKER_TOTAL: 'keel.worker.total',
+  /** A retrain policy's decision: the signal it heard, fired or suppressed, its sequence and the request it sent. */
+  RETRAIN_SIGNAL: 'keel.retrain.signal',
+  RETRAIN_OUTCOME: 'keel.retrain.outcome',
+  RETRAIN_DECISION: 'keel.retrain.decision',
+  TRAINING_REQUEST_ID: 'keel.training_request.id',
+  /** An alert's kind and deduplication key. */
+  ALERT_KIND: 'keel.alert.kind',
+  ALERT_KEY: 'keel.alert.key',
 } as const;
 
 export type KeelAttrName = (typeof KeelAttr)[keyof typeof KeelAttr];

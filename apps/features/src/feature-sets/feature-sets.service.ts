@@ -82,8 +82,12 @@ export class FeatureSetsService implements OnApplicationBootstrap {
     await this.workers.warm(featureSetTask);
   }
 
-  /** A new validated version: recorded as an increment, then the window up to it is materialized. */
-  async onDatasetValidated(event: DatasetValidated): Promise<FeaturesMaterialized> {
+  /**
+   * A new validated version: recorded as an increment, then the window up to it is materialized, unless the pipeline
+   * has a retrain policy and this is not its first version: the policy (in monitoring) then decides when new data
+   * retrains, through a training request.
+   */
+  async onDatasetValidated(event: DatasetValidated): Promise<FeaturesMaterialized | null> {
     const increment = await this.increments.record({
       pipelineId: event.pipelineId,
       datasetVersionId: event.datasetVersionId,
@@ -92,6 +96,8 @@ export class FeatureSetsService implements OnApplicationBootstrap {
       rowCount: event.rowCount ?? 0,
       ...(event.sequence === undefined ? {} : { sequence: event.sequence }),
     });
+    const { spec } = await this.infra.pipelines.get(event.pipelineId);
+    if (spec.retrainPolicy && increment.sequence > 1) return null;
     return this.materialize(increment, { reason: 'new-data' });
   }
 

@@ -1,13 +1,12 @@
 import { Injectable } from '@nestjs/common';
-import { DriftDetectedV1, type PipelineId, TrainingRequestedV1 } from '@keel/contracts';
+import { DriftDetectedV1, type PipelineId } from '@keel/contracts';
 import { Infrastructure } from '@keel/service-runtime';
 import { type WindowReport } from './drift-window.repository';
 import { DriftMetrics } from './drift.metrics';
 
 /**
- * Publishes what a drifting window found: drift.detected, then a retraining request. Stable CloudEvent ids: a
- * re-evaluated window republishes the same drift event, and every drifting window of a version asks for retraining
- * under one id and one dedupe key, so a drifting model asks once.
+ * Publishes what a drifting window found: drift.detected, under a stable CloudEvent id (a re-evaluated window
+ * republishes the same event). Whether it leads to a retrain is the retrain policy's decision (policy/).
  */
 @Injectable()
 export class DriftEventsPublisher {
@@ -47,20 +46,5 @@ export class DriftEventsPublisher {
       { id: `drift-${pipelineId}-${modelVersion}-${windowIndex}` },
     );
     this.metrics.driftEvents.inc({ pipeline: pipelineId });
-    await this.infra.publisher.publish(
-      TrainingRequestedV1,
-      {
-        pipelineId: pipelineId as PipelineId,
-        reason: 'drift',
-        requestedBy: 'monitoring',
-        dedupeKey: `${pipelineId}:drift:v${modelVersion}`,
-        details:
-          `drift on ${drifted.map((f) => `${f.target === 'prediction' ? 'prediction ' : ''}${f.feature} (${f.statistic} ${f.value.toPrecision(3)} vs ${f.threshold})`).join(', ')} in window ${windowIndex} of ${report.modelName} v${modelVersion}`.slice(
-            0,
-            2_000,
-          ),
-      },
-      { id: `retrain-drift-${pipelineId}-v${modelVersion}` },
-    );
   }
 }

@@ -1,6 +1,11 @@
 import {
+  AlertRaisedV1,
+  DatasetRejectedV1,
+  DatasetValidatedV1,
+  DriftDetectedV1,
   type EventData,
   LabelReceivedV1,
+  ModelRegisteredV1,
   type PipelineId,
   type PipelineSpecV1,
   PredictionLoggedV1,
@@ -9,6 +14,7 @@ import {
 } from '@keel/contracts';
 import { ensureTopics } from '@keel/messaging';
 import { type ModelPackage } from '@keel/model-package';
+import { type Telemetry } from '@keel/telemetry';
 import { binaryTestPackage, type ServiceUnderTest, stackKafka, startServiceUnderTest } from '@keel/testing';
 import { monitoringEnvSchema } from '../config';
 import { packageLocatorModule, type PackageLocator } from '../drift/package-locator';
@@ -81,6 +87,9 @@ export const MONITORING_CONSUMERS = {
   predictions: [PredictionLoggedV1],
   [PREDICTION_STREAM_GROUP]: [PredictionLoggedV2],
   labels: [LabelReceivedV1],
+  'retrain-policy': [DriftDetectedV1, DatasetValidatedV1],
+  alerts: [DriftDetectedV1, DatasetRejectedV1, ModelRegisteredV1],
+  'alert-webhooks': [AlertRaisedV1],
 };
 
 /**
@@ -95,6 +104,8 @@ export async function startMonitoringUnderTest(options: {
   name?: string;
   /** True: keep the groups where they are (a restarted instance resumes), rather than moving them to the ends. */
   fromCommitted?: boolean;
+  /** Real telemetry, for a test that reads its traces from Jaeger (default: the harness's stub). */
+  telemetry?: Telemetry;
 }): Promise<ServiceUnderTest> {
   // The groups are placed at the topics' ends before the service (which would create a missing topic) starts.
   const admin = stackKafka('monitoring-test-topics').admin();
@@ -112,5 +123,6 @@ export async function startMonitoringUnderTest(options: {
     database: options.database,
     env: options.env,
     name: options.name,
+    ...(options.telemetry ? { telemetry: options.telemetry } : {}),
   });
 }

@@ -1,0 +1,213 @@
+/**
+ * Alerts and the retrain policy on the real stack: a webhook receiver in the test gets each alert once, signed, even
+ * when the alert is raised twice and the receiver fails the first attempt; the policy fires on drift, holds its
+ * cooldown (counted in rows of new data) and fires again once the rows have come.
+ */
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { type AddressInfo } from 'node:net';
+import {
+  AlertRaisedV1,
+  DatasetValidatedV1,
+  derivedId,
+  DriftDetectedV1,
+  type EventData,
+  type PipelineSpecV1,
+  TrainingRequestedV2,
+} from '@keel/contracts';
+import { NonRetryableError } from '@keel/messaging';
+import { startTelemetry, type Telemetry } from '@keel/telemetry';
+import {
+  eventually,
+  pipelineSpecFixture,
+  type ServiceUnderTest,
+  TopicRecorder,
+  uniqueName,
+  uniquePipelineId,
+} from '@keel/testing';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startMonitoringUnderTest } from '../test-support/monitoring-under-test';
+import { ALERT_KEY_HEADER, SIGNATURE_HEADER, verifyWebhookSignature } from './webhook-signature';
+
+const SECRET = `int-test-secret-${'x'.repeat(32)}`;
+
+interface Received {
+  body: string;
+  headers: IncomingHttpHeaders;
+  alert: EventData<typeof AlertRaisedV1>;
+}
+
+describe('alerts and the retrain policy', () => {
+  const pipelineId = uniquePipelineId('alerts-int');
+  let spec: PipelineSpecV1;
+  let service: ServiceUnderTest;
+  let recorder: TopicRecorder;
+  let receiver: Server;
+  let telemetry: Telemetry;
+  const received: Received[] = [];
+  let failNext = 1;
+
+  const alertsOf = (kind: string) => received.filter((r) => r.alert.kind === kind);
+  const decisions = async () =>
+    (await request(service.app.getHttpServer()).get(`/api/v1/pipelines/${pipelineId}/retrain-decisions`).expect(200))
+      .body as { decisions: { sequence: number; outcome: string; reason: string; why: string; requestId?: string }[] };
+
+  const drift = (windowEnd: string): EventData<typeof DriftDetectedV1> => ({
+    pipelineId: spec.id,
+    modelName: pipelineId,
+    modelVersion: 1,
+    windowStart: '2026-01-01T00:00:00.000Z',
+    windowEnd,
+    rowCount: 500,
+    drifted: [{ feature: 'age', statistic: 'psi', value: 0.61, threshold: 0.2 }],
+  });
+
+  /** Waits for the alert with this key: alerts of one pipeline and topic arrive in the order of their events. */
+  const arrived = (key: string) =>
+    eventually(`alert ${key}`, async () => (received.some((r) => r.alert.alertKey === key) ? true : undefined));
+
+  beforeAll(async () => {
+    // Real tracing, so an alert carries the trace id of the event that raised it.
+    telemetry = startTelemetry('keel-alerts-int');
+    receiver = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks).toString();
+        if (failNext > 0) {
+          // The first delivery fails: the alert must come again, once.
+          failNext -= 1;
+          res.writeHead(503).end();
+          return;
+        }
+        received.push({ body, headers: req.headers, alert: JSON.parse(body) as Received['alert'] });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const port = (receiver.address() as AddressInfo).port;
+
+    spec = pipelineSpecFixture('adult-income', {
+      id: pipelineId,
+      retrainPolicy: {
+        triggers: {
+          featureDrift: { enabled: true, minFeatures: 1 },
+          predictionDrift: { enabled: true },
+          performanceDrop: { metric: 'accuracy', below: 0.8, minRows: 100 },
+          conceptDrift: { enabled: false },
+        },
+        cooldown: { rows: 1_000 },
+        dailyCap: { max: 5, dayRows: 10_000 },
+      },
+    } as Partial<PipelineSpecV1> & { id: string });
+    service = await startMonitoringUnderTest({
+      database: 'keel_monitoring_alerts_int',
+      telemetry,
+      env: {
+        ALERT_WEBHOOK_URLS: `http://127.0.0.1:${port}/keel-alerts`,
+        ALERT_WEBHOOK_SECRET: SECRET,
+        ALERT_WEBHOOK_MAX_ATTEMPTS: '3',
+      },
+      locator: {
+        locate: async () => {
+          throw new NonRetryableError('no packages in this test', 'no-package');
+        },
+      },
+    });
+    await service.infra.pipelines.apply(spec);
+    recorder = await TopicRecorder.start({
+      topics: [TrainingRequestedV2.topic, AlertRaisedV1.topic],
+      keep: (event) => event.key === pipelineId,
+    });
+  });
+
+  afterAll(async () => {
+    await recorder?.stop();
+    await service?.close();
+    await new Promise((resolve) => receiver?.close(resolve));
+    await telemetry?.shutdown();
+  });
+
+  it('delivers one signed alert for a drift window raised twice, after a failed first attempt', async () => {
+    // the same window twice (a re-evaluation), under two CloudEvent ids, then a later window
+    await service.infra.publisher.publish(DriftDetectedV1, drift('2026-01-01T01:00:00.000Z'), {
+      id: uniqueName('drift'),
+    });
+    await service.infra.publisher.publish(DriftDetectedV1, drift('2026-01-01T01:00:00.000Z'), {
+      id: uniqueName('drift'),
+    });
+    await service.infra.publisher.publish(DriftDetectedV1, drift('2026-01-01T02:00:00.000Z'), {
+      id: uniqueName('drift'),
+    });
+    await arrived(`${pipelineId}:feature-drift:v1:2026-01-01T02:00:00.000Z`);
+
+    const [alert, ...more] = alertsOf('feature-drift');
+    expect(more.map((r) => r.alert.alertKey)).toEqual([`${pipelineId}:feature-drift:v1:2026-01-01T02:00:00.000Z`]);
+    expect(verifyWebhookSignature(alert.body, alert.headers[SIGNATURE_HEADER] as string, SECRET)).toBe(true);
+    expect(alert.headers[ALERT_KEY_HEADER]).toBe(`${pipelineId}:feature-drift:v1:2026-01-01T01:00:00.000Z`);
+    expect(alert.alert).toMatchObject({
+      kind: 'feature-drift',
+      severity: 'critical',
+      pipelineId,
+      modelName: pipelineId,
+      modelVersion: 1,
+      details: { features: 'age', drifted: 1, rows: 500 },
+    });
+    expect(alert.alert.traceId).toMatch(/^[0-9a-f]{32}$/);
+    // and the topic carries it too
+    expect(recorder.eventsOf(AlertRaisedV1).some((e) => e.data.kind === 'feature-drift')).toBe(true);
+
+    // and the policy fired on the first window (once, whatever the redelivery) and held the second in its cooldown
+    const made = await eventually('two decisions', async () => {
+      const found = (await decisions()).decisions;
+      return found.length === 2 ? found : undefined;
+    });
+    expect(made.map((d) => [d.sequence, d.outcome, d.reason])).toEqual([
+      [2, 'suppressed', 'feature-drift'],
+      [1, 'fired', 'feature-drift'],
+    ]);
+    expect(made[0].why).toContain('cooldown: 0 of 1000 rows since retrain #1');
+    const requests = await eventually('the training request', async () => {
+      const found = recorder.eventsOf(TrainingRequestedV2);
+      return found.length > 0 ? found : undefined;
+    });
+    // (a redelivered signal republishes its decision's request under the same event id: one request to training)
+    expect(new Set(requests.map((e) => `${e.id} ${e.data.requestId} ${e.data.reason}`))).toEqual(
+      new Set([`retrain-${pipelineId}:policy:1 ${pipelineId}:policy:1 feature-drift`]),
+    );
+  });
+
+  it('fires again once the cooldown rows of new data have arrived', async () => {
+    // 1,000 rows of new data arrive, then another poor window
+    await service.infra.publisher.publish(
+      DatasetValidatedV1,
+      DatasetValidatedV1.schema.parse({
+        pipelineId,
+        datasetVersionId: derivedId('ds', [pipelineId, 'new-data']),
+        datasetUri: `s3://keel-datasets/${pipelineId}/new.parquet`,
+        datasetSha256: 'a'.repeat(64),
+        reportUri: `s3://keel-reports/${pipelineId}/new.json`,
+        warnings: [],
+        sequence: 2,
+        rowCount: 1_000,
+      }),
+    );
+    const before = (await decisions()).decisions.length;
+    await service.infra.publisher.publish(DriftDetectedV1, drift('2026-01-02T00:00:00.000Z'), {
+      id: uniqueName('drift'),
+    });
+    const latest = await eventually('one more decision', async () => {
+      const found = (await decisions()).decisions;
+      return found.length === before + 1 ? found[0] : undefined;
+    });
+    expect(latest).toMatchObject({ outcome: 'fired', requestId: `${pipelineId}:policy:${latest.sequence}` });
+    const policy = (
+      await request(service.app.getHttpServer()).get(`/api/v1/pipelines/${pipelineId}/retrain-policy`).expect(200)
+    ).body as { clock: { rows: number }; lastFired: { sequence: number; rows: number } };
+    expect(policy.clock.rows).toBe(1_000);
+    expect(policy.lastFired).toMatchObject({ sequence: latest.sequence, rows: 1_000 });
+    await eventually('the second training request', async () =>
+      new Set(recorder.eventsOf(TrainingRequestedV2).map((e) => e.data.requestId)).size === 2 ? true : undefined,
+    );
+  });
+});

@@ -1,0 +1,39 @@
+import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import { AlertRaisedV1, DatasetRejectedV1, DriftDetectedV1, ModelRegisteredV1 } from '@keel/contracts';
+import { Infrastructure } from '@keel/service-runtime';
+import { datasetRejectedAlert, driftAlert, gateRejectedAlert } from './alert-rules';
+import { AlertWebhooks } from './alert-webhooks';
+import { AlertsService } from './alerts.service';
+
+/**
+ * Turns platform events into alerts (group `monitoring.alerts`) and delivers raised alerts to the webhooks (group
+ * `monitoring.alert-webhooks`; its processed-event store skips a repeated alert key, since the CloudEvent id is the
+ * key). Two groups, so a receiver that is down delays deliveries, never the raising of alerts.
+ */
+@Injectable()
+export class AlertsConsumer implements OnApplicationBootstrap {
+  constructor(
+    private readonly infra: Infrastructure,
+    private readonly alerts: AlertsService,
+    private readonly webhooks: AlertWebhooks,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    const sources = this.infra
+      .createConsumer('alerts')
+      .on(DriftDetectedV1, async ({ data }) => {
+        await this.alerts.raise(driftAlert(data));
+      })
+      .on(DatasetRejectedV1, async ({ data }) => {
+        await this.alerts.raise(datasetRejectedAlert(data));
+      })
+      .on(ModelRegisteredV1, async ({ data }) => {
+        const alert = gateRejectedAlert(data);
+        if (alert) await this.alerts.raise(alert);
+      });
+    const deliveries = this.infra.createConsumer('alert-webhooks').on(AlertRaisedV1, async ({ data }) => {
+      await this.webhooks.deliver(data);
+    });
+    await Promise.all([sources.start(), deliveries.start()]);
+  }
+}

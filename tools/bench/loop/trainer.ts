@@ -1,0 +1,56 @@
+import { type PipelineSpecV1 } from '@keel/contracts';
+import { datasetSchema } from '@keel/contracts';
+import { tableFromRecords, writeParquet } from '@keel/datasets';
+import { Predictor } from '@keel/ml-models';
+import { parsePackage } from '@keel/model-package';
+import { encodeFeatureSet } from '../../../apps/features/src/feature-sets/feature-set.task';
+import { trainAndPackage } from '../../../apps/training/src/training-runs/training-run.task';
+import { type Elec2Row } from './elec2';
+
+const quiet = { progress: () => undefined };
+const SHA = (n: number) => n.toString(16).padStart(64, '0');
+
+/** A trained model as the harness uses it: a label per row. */
+export interface HarnessModel {
+  predict(rows: readonly Elec2Row[]): string[];
+}
+
+/**
+ * Trains on rows exactly as the platform does (features' window, split and fitted transform, then training's
+ * candidates and selection), in this process: the baselines' trainer is ours, not a stand-in.
+ */
+export async function trainOnRows(spec: PipelineSpecV1, rows: readonly Elec2Row[]): Promise<HarnessModel> {
+  const dataset = writeParquet(tableFromRecords(rows, datasetSchema(spec)));
+  const increment = {
+    datasetVersionId: `ds-${SHA(rows.length)}`,
+    sha256: SHA(1),
+    uri: 's3://bench/x',
+    sequence: 1,
+    rowCount: rows.length,
+  };
+  const encoded = await encodeFeatureSet({ spec, increments: [increment], datasets: [dataset] }, quiet);
+  const features = {
+    pipelineId: spec.id,
+    datasetVersionId: increment.datasetVersionId,
+    datasetSha256: SHA(1),
+    featureSetId: `fs-${SHA(2).slice(0, 32)}`,
+    featureSetUri: 's3://bench/fs',
+    featureSetSha256: SHA(2),
+    transformUri: 's3://bench/t',
+    transformSha256: SHA(3),
+  } as unknown as Parameters<typeof trainAndPackage>[0]['features'];
+  const output = await trainAndPackage(
+    { spec, features, seed: spec.training.seed, featureSet: encoded.featureSet, transform: encoded.transform },
+    quiet,
+  );
+  const pkg = parsePackage(Buffer.from(output.packageBytes));
+  const predictor = new Predictor(pkg.model);
+  const positive = String(spec.target.positive);
+  const negative = pkg.model.classes?.find((label) => label !== positive) ?? 'DOWN';
+  return {
+    predict: (batch) =>
+      Array.from(predictor.predictRecords(batch.map((row) => ({ ...row }) as never)), (p) =>
+        p >= 0.5 ? positive : negative,
+      ),
+  };
+}
