@@ -3,7 +3,9 @@ import {
   type DatasetRejectedV1,
   type DriftDetectedV1,
   type EventData,
+  type LabelWindowClosedV1,
   type ModelRegisteredV1,
+  type PipelineSpecV1,
 } from '@keel/contracts';
 
 /** An alert before it is raised: everything but when and in which trace. */
@@ -84,4 +86,61 @@ export function gateRejectedAlert(data: EventData<typeof ModelRegisteredV1>): Al
       ),
     details: { failedGates: failed.map((g) => g.gate).join(','), packageSha256: data.packageSha256 },
   };
+}
+
+/**
+ * The alerts a closed labelled window raises: a performance drop when its metric is past the pipeline's bound (the
+ * alerts section's, else the retrain policy's), and concept drift when the detector fired in it. Keyed by model
+ * version and window, so a republished window is the same alert.
+ */
+export function labelWindowAlerts(data: EventData<typeof LabelWindowClosedV1>, spec: PipelineSpecV1): AlertDraft[] {
+  const alerts: AlertDraft[] = [];
+  const window = `${data.pipelineId}:v${data.modelVersion}:w${data.windowIndex}`;
+  const bound = spec.alerts.performanceDrop ?? spec.retrainPolicy?.triggers.performanceDrop;
+  const value = bound ? data.metrics[bound.metric] : undefined;
+  if (bound && value !== undefined) {
+    const below = bound.below !== undefined && value < bound.below;
+    const above = bound.above !== undefined && value > bound.above;
+    if (below || above) {
+      const limit = (below ? bound.below : bound.above)!;
+      alerts.push({
+        alertKey: `${data.pipelineId}:performance-drop:v${data.modelVersion}:w${data.windowIndex}`,
+        kind: 'performance-drop',
+        severity: 'critical',
+        pipelineId: data.pipelineId,
+        modelName: data.modelName,
+        modelVersion: data.modelVersion,
+        summary: `${bound.metric} of ${data.modelName} v${data.modelVersion} is ${value.toFixed(4)}, ${below ? 'below' : 'above'} ${limit}, on ${data.labelledCount} labels to ${data.lastServedAt}`,
+        details: {
+          metric: bound.metric,
+          value,
+          bound: limit,
+          labelled: data.labelledCount,
+          window: data.windowIndex,
+          lastServedAt: data.lastServedAt,
+        },
+      });
+    }
+  }
+  const drift = data.conceptDrift;
+  if (drift.detected) {
+    alerts.push({
+      alertKey: `${data.pipelineId}:concept-drift:v${data.modelVersion}:w${data.windowIndex}`,
+      kind: 'concept-drift',
+      severity: 'warning',
+      pipelineId: data.pipelineId,
+      modelName: data.modelName,
+      modelVersion: data.modelVersion,
+      summary: `Concept drift in ${data.modelName} v${data.modelVersion}: ${drift.detector} fired ${drift.detections} time(s) in window ${data.windowIndex} (error mean ${drift.errorMean.toFixed(4)})`,
+      details: {
+        detector: drift.detector,
+        detections: drift.detections,
+        statistic: drift.statistic,
+        threshold: drift.threshold,
+        errorMean: drift.errorMean,
+        window,
+      },
+    });
+  }
+  return alerts;
 }

@@ -1,7 +1,13 @@
 import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
-import { AlertRaisedV1, DatasetRejectedV1, DriftDetectedV1, ModelRegisteredV1 } from '@keel/contracts';
+import {
+  AlertRaisedV1,
+  DatasetRejectedV1,
+  DriftDetectedV1,
+  LabelWindowClosedV1,
+  ModelRegisteredV1,
+} from '@keel/contracts';
 import { Infrastructure } from '@keel/service-runtime';
-import { datasetRejectedAlert, driftAlert, gateRejectedAlert } from './alert-rules';
+import { datasetRejectedAlert, driftAlert, gateRejectedAlert, labelWindowAlerts } from './alert-rules';
 import { AlertWebhooks } from './alert-webhooks';
 import { AlertsService } from './alerts.service';
 
@@ -30,6 +36,11 @@ export class AlertsConsumer implements OnApplicationBootstrap {
       .on(ModelRegisteredV1, async ({ data }) => {
         const alert = gateRejectedAlert(data);
         if (alert) await this.alerts.raise(alert);
+      })
+      .on(LabelWindowClosedV1, async ({ data }) => {
+        const spec = await this.alerts.specOf(data.pipelineId);
+        if (!spec) return;
+        for (const alert of labelWindowAlerts(data, spec)) await this.alerts.raise(alert, spec);
       });
     const deliveries = this.infra.createConsumer('alert-webhooks').on(AlertRaisedV1, async ({ data }) => {
       await this.webhooks.deliver(data);

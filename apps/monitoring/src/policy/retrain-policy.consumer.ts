@@ -1,8 +1,8 @@
 import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
-import { DatasetValidatedV1, DriftDetectedV1 } from '@keel/contracts';
+import { DatasetValidatedV1, DriftDetectedV1, LabelWindowClosedV1 } from '@keel/contracts';
 import { Infrastructure } from '@keel/service-runtime';
 import { RetrainPolicyService } from './retrain-policy.service';
-import { driftSignal, newDataSignal } from './retrain-signals';
+import { driftSignal, labelWindowSignal, newDataSignal } from './retrain-signals';
 
 /**
  * Feeds the retrain policy (group `monitoring.retrain-policy`): drift windows, new validated data and the labelled
@@ -23,6 +23,9 @@ export class RetrainPolicyConsumer implements OnApplicationBootstrap {
       })
       .on(DatasetValidatedV1, async (event) => {
         await this.policy.onSignal(newDataSignal(event.data));
+      })
+      .on(LabelWindowClosedV1, async (event) => {
+        await this.policy.onSignal(labelWindowSignal(event.data));
       })
       .start();
   }

@@ -1,4 +1,9 @@
-import { type DatasetValidatedV1, type DriftDetectedV1, type EventData } from '@keel/contracts';
+import {
+  type DatasetValidatedV1,
+  type DriftDetectedV1,
+  type EventData,
+  type LabelWindowClosedV1,
+} from '@keel/contracts';
 import { type RetrainSignal } from './retrain-policy';
 
 /**
@@ -28,5 +33,27 @@ export function newDataSignal(data: EventData<typeof DatasetValidatedV1>): Retra
     pipelineId: data.pipelineId,
     rows,
     summary: `dataset version ${data.sequence ?? '?'} (${data.datasetVersionId}), ${rows} rows`,
+  };
+}
+
+/** A closed window of labelled predictions: its realized metrics and the concept-drift detector's verdict. */
+export function labelWindowSignal(data: EventData<typeof LabelWindowClosedV1>): RetrainSignal {
+  const metrics = Object.entries(data.metrics)
+    .filter(([, value]) => value !== undefined)
+    .map(([name, value]) => `${name}=${(value as number).toFixed(4)}`)
+    .join(' ');
+  const drift = data.conceptDrift;
+  return {
+    kind: 'label-window',
+    signalId: `label-window:${data.modelVersion}:${data.windowIndex}`,
+    pipelineId: data.pipelineId,
+    modelVersion: data.modelVersion,
+    dataTime: Date.parse(data.lastServedAt),
+    metrics: { ...data.metrics },
+    labelledRows: data.labelledCount,
+    conceptDrift: { detector: drift.detector, detected: drift.detected },
+    summary:
+      `${data.modelName} v${data.modelVersion} window ${data.windowIndex} (${data.labelledCount} labels to ${data.lastServedAt}): ${metrics}` +
+      (drift.detected ? `; ${drift.detector} fired (${drift.statistic.toFixed(2)} > ${drift.threshold})` : ''),
   };
 }

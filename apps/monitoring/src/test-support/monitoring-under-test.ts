@@ -5,6 +5,7 @@ import {
   DriftDetectedV1,
   type EventData,
   LabelReceivedV1,
+  LabelWindowClosedV1,
   ModelRegisteredV1,
   type PipelineId,
   type PipelineSpecV1,
@@ -87,8 +88,8 @@ export const MONITORING_CONSUMERS = {
   predictions: [PredictionLoggedV1],
   [PREDICTION_STREAM_GROUP]: [PredictionLoggedV2],
   labels: [LabelReceivedV1],
-  'retrain-policy': [DriftDetectedV1, DatasetValidatedV1],
-  alerts: [DriftDetectedV1, DatasetRejectedV1, ModelRegisteredV1],
+  'retrain-policy': [DriftDetectedV1, DatasetValidatedV1, LabelWindowClosedV1],
+  alerts: [DriftDetectedV1, DatasetRejectedV1, ModelRegisteredV1, LabelWindowClosedV1],
   'alert-webhooks': [AlertRaisedV1],
 };
 
