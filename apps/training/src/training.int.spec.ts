@@ -6,6 +6,7 @@ import {
   ModelTrainedV1,
   type Scalar,
   TrainingRequestedV2,
+  TrainingSearch,
 } from '@keel/contracts';
 import { tableFromRecords, writeParquet } from '@keel/datasets';
 import { type ColumnSpec, fitTransform, type RawValue, stableStringify } from '@keel/ml-models';
@@ -60,6 +61,20 @@ function adultFeatureSet(rows: number) {
 describe('training against the real stack', () => {
   let sut: ServiceUnderTest;
   const pipelineId = uniquePipelineId('train-test');
+  const tunedId = uniquePipelineId('train-search');
+  const search = TrainingSearch.parse({
+    gbdt: {
+      strategy: 'successive-halving',
+      trials: 13,
+      minResource: 20,
+      maxResource: 180,
+      space: {
+        learningRate: { kind: 'logUniform', min: 0.03, max: 0.3 },
+        maxLeaves: { kind: 'int', min: 4, max: 31 },
+      },
+    },
+    'logistic-regression': { trials: 3, space: { l2: { kind: 'logUniform', min: 1e-5, max: 1e-2 } } },
+  });
   const collection = (name: string) => sut.infra.mongo.collection(name);
 
   beforeAll(async () => {
@@ -67,7 +82,19 @@ describe('training against the real stack', () => {
       service: 'training',
       envSchema: trainingEnvSchema,
       features: [TrainingModule],
-      pipelines: [pipelineSpecFixture('adult-income', { id: pipelineId })],
+      pipelines: [
+        pipelineSpecFixture('adult-income', { id: pipelineId }),
+        pipelineSpecFixture('adult-income', {
+          id: tunedId,
+          training: {
+            algorithms: ['logistic-regression', 'gbdt'],
+            primaryMetric: 'auc',
+            seed: 42,
+            window: { type: 'all' },
+            search,
+          },
+        }),
+      ],
       consumers: { features: [FeaturesMaterializedV1] },
       record: { topics: [ModelTrainedV1.topic, TrainingRequestedV2.topic] },
     });
@@ -77,19 +104,20 @@ describe('training against the real stack', () => {
     await sut?.close();
   });
 
-  it('trains every algorithm on a materialized feature set and publishes the best package', async () => {
+  /** Stores a 2,000-row Adult feature set for a pipeline and announces it. */
+  async function materialize(id: string) {
     const built = adultFeatureSet(2_000);
     const [featureSet, transform] = await Promise.all([
-      sut.infra.objects.putContentAddressed(BUCKETS.features, `${pipelineId}/feature-sets`, built.parquet, {
+      sut.infra.objects.putContentAddressed(BUCKETS.features, `${id}/feature-sets`, built.parquet, {
         extension: '.parquet',
       }),
-      sut.infra.objects.putContentAddressed(BUCKETS.features, `${pipelineId}/transforms`, built.transform, {
+      sut.infra.objects.putContentAddressed(BUCKETS.features, `${id}/transforms`, built.transform, {
         extension: '.json',
       }),
     ]);
-    const datasetSha256 = createHash('sha256').update(pipelineId).digest('hex');
+    const datasetSha256 = createHash('sha256').update(id).digest('hex');
     const materialized = {
-      pipelineId,
+      pipelineId: id,
       datasetVersionId: `ds-${datasetSha256.slice(0, 32)}`,
       datasetSha256,
       featureSetId: `fs-${featureSet.sha256.slice(0, 32)}`,
@@ -100,7 +128,11 @@ describe('training against the real stack', () => {
       rowCounts: { train: 1400, validation: 200, holdout: 400 },
     } as EventData<typeof FeaturesMaterializedV1>;
     await sut.infra.publisher.publish(FeaturesMaterializedV1, materialized, { id: uniqueName('materialized') });
+    return { featureSet, transform, datasetSha256, materialized };
+  }
 
+  it('trains every algorithm on a materialized feature set and publishes the best package', async () => {
+    const { featureSet, transform, datasetSha256, materialized } = await materialize(pipelineId);
     const event = await sut.recorder.waitForEvent(ModelTrainedV1, (e) => e.data.pipelineId === pipelineId, {
       timeoutMs: 60_000,
     });
@@ -136,6 +168,32 @@ describe('training against the real stack', () => {
     expect(data.featureSetUri).toBe(featureSet.uri);
     expect(data.trigger).toEqual({ reason: 'new-data' });
   });
+
+  it('searches the spec’s hyperparameters on worker threads under its budget and packages the refit best', async () => {
+    await materialize(tunedId);
+    const event = await sut.recorder.waitForEvent(ModelTrainedV1, (e) => e.data.pipelineId === tunedId, {
+      timeoutMs: 180_000,
+    });
+    const run = await collection('training_runs').findOne({ runId: event.data.runId });
+    const summaries = run!.search as { algorithm: string; trials: number; stoppedBy: string; bestParams: object }[];
+    expect(summaries.map(({ algorithm, trials, stoppedBy }) => ({ algorithm, trials, stoppedBy }))).toEqual([
+      { algorithm: 'logistic-regression', trials: 3, stoppedBy: 'trials' },
+      { algorithm: 'gbdt', trials: 13, stoppedBy: 'completed' },
+    ]);
+    const candidates = run!.candidates as {
+      algorithm: string;
+      params: Record<string, unknown>;
+      validationScore: number;
+    }[];
+    expect(candidates.every((c) => Number.isFinite(c.validationScore))).toBe(true);
+    // the package holds the chosen configuration, refit with the rounds its best trial kept
+    const pkg = parsePackage(
+      await sut.infra.objects.getVerified({ uri: event.data.packageUri, sha256: event.data.packageSha256 }),
+    );
+    const chosen = summaries.find((s) => s.algorithm === event.data.algorithm)!;
+    expect(pkg.lineage.params).toMatchObject(chosen.bestParams);
+    expect(event.data.metrics.auc).toBeGreaterThan(0.8);
+  }, 240_000);
 
   it('takes training requests over HTTP, refusing a bad one and an unknown pipeline', async () => {
     const http = () => request(sut.app.getHttpServer());

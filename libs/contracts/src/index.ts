@@ -71,6 +71,13 @@ export {
 } from './pipeline-spec';
 export { AlertsSpec, RetrainPolicy } from './retrain-policy';
 export {
+  AlgorithmSearch,
+  SEARCHABLE_PARAMS,
+  SearchDistribution,
+  SearchStrategy,
+  TrainingSearch,
+} from './training-search';
+export {
   describeWindow,
   Duration,
   durationMs,

@@ -3,6 +3,7 @@ import { type ColumnType, DriftStatisticName, PipelineId } from './common';
 import { ConceptDriftDetector } from './events/label-window-closed';
 import { AlertsSpec, RetrainPolicy } from './retrain-policy';
 import { RolloutSpec } from './rollout';
+import { searchIssues, TrainingSearch } from './training-search';
 import { RecencyWeights, TrainingWindow } from './training-window';
 
 /**
@@ -162,6 +163,8 @@ export const PipelineSpecV1 = z
       window: TrainingWindow.default({ type: 'all' }),
       /** Optional: weigh recent rows more (exponential decay by age). */
       recencyWeights: RecencyWeights.optional(),
+      /** Hyperparameter search per algorithm, under a budget; absent: each algorithm trains its defaults. */
+      search: TrainingSearch.optional(),
     }),
     gates: z.array(MetricGate).default([]),
     rollout: RolloutSpec.prefault({}),
@@ -223,6 +226,11 @@ export const PipelineSpecV1 = z
           path: ['training', 'algorithms'],
           message: `${algorithm} does not fit ${spec.task}`,
         });
+    }
+    if (spec.training.search) {
+      for (const issue of searchIssues(spec.training.search, spec.training.algorithms, spec.split.validationFraction)) {
+        ctx.addIssue({ code: 'custom', path: ['training', 'search', ...issue.path], message: issue.message });
+      }
     }
     if (spec.training.window.type === 'duration' && !spec.timeColumn) {
       ctx.addIssue({ code: 'custom', path: ['training', 'window'], message: 'a duration window needs timeColumn' });

@@ -3,8 +3,11 @@ import { evaluationMetrics, scoreMatrix } from '@keel/model-package';
 import {
   createModelDocument,
   type FittedTransform,
+  type GbdtOptions,
+  type Matrix,
   type ModelBody,
   type ModelDocument,
+  type Params,
   trainGbdt,
   trainLinearRegression,
   trainLogisticRegression,
@@ -36,34 +39,70 @@ export function needsLinearVariant(algorithm: Algorithm): boolean {
   return algorithm !== 'gbdt';
 }
 
-/** Trains one algorithm on the train split; GBDT stops early on the validation split when there is one. */
-export function trainModel(algorithm: Algorithm, data: TrainingData, features: Featurized, seed: number): TrainedModel {
-  const { train, validation } = features.matrices;
-  const y = data.splits.train.y;
-  // Recency weights, when the spec asks for them: recent rows count more in every trainer.
-  const sampleWeights = data.splits.train.weights;
+/** Rows a model is fitted on, with their labels and recency weights. */
+export interface FitRows {
+  x: Matrix;
+  y: Float64Array;
+  weights?: Float64Array;
+}
+
+/** How one fit is set up: hyperparameters over the defaults, and how a GBDT knows when to stop. */
+export interface FitSetup {
+  params?: Params;
+  /** GBDT: stop early on these rows (the validation split). */
+  validation?: FitRows;
+  /** GBDT: train exactly this many rounds (a refit of a configuration whose best round count is known). */
+  rounds?: number;
+}
+
+/** A fitted model with what its training reported. */
+export interface FittedModel extends TrainedModel {
+  /** GBDT: rounds kept, by early stopping or as given. */
+  bestIteration?: number;
+}
+
+/** Fits one algorithm with the given hyperparameters on the given rows (deterministic for a seed). */
+export function fitModel(
+  algorithm: Algorithm,
+  data: Pick<TrainingData, 'task' | 'classes'>,
+  features: Pick<Featurized, 'transform'>,
+  rows: FitRows,
+  seed: number,
+  setup: FitSetup = {},
+): FittedModel {
+  const tuned = setup.params ?? {};
+  const sampleWeights = rows.weights;
   let model: ModelBody;
   let params: Record<string, unknown>;
+  let bestIteration: number | undefined;
   if (algorithm === 'logistic-regression') {
     // λ = 1/n is scikit-learn's default C = 1.
-    params = { l2: 1 / train.nRows, encoding: 'onehot', ...(sampleWeights ? { weighted: true } : {}) };
-    model = trainLogisticRegression(train, y, { l2: 1 / train.nRows, sampleWeights });
+    const l2 = typeof tuned.l2 === 'number' ? tuned.l2 : 1 / rows.x.nRows;
+    params = { l2, encoding: 'onehot', ...(sampleWeights ? { weighted: true } : {}) };
+    model = trainLogisticRegression(rows.x, rows.y, { l2, sampleWeights });
   } else if (algorithm === 'linear-regression') {
-    params = { l2: 1e-4, encoding: 'onehot', ...(sampleWeights ? { weighted: true } : {}) };
-    model = trainLinearRegression(train, y, { l2: 1e-4, sampleWeights });
+    const l2 = typeof tuned.l2 === 'number' ? tuned.l2 : 1e-4;
+    params = { l2, encoding: 'onehot', ...(sampleWeights ? { weighted: true } : {}) };
+    model = trainLinearRegression(rows.x, rows.y, { l2, sampleWeights });
   } else {
     const categoricalFeatures = gbdtCategoricalFeatures(features.transform);
-    const result = trainGbdt(train, y, {
+    const options = { ...GBDT_DEFAULTS, ...tuned } as GbdtOptions & typeof GBDT_DEFAULTS;
+    const fixed = setup.rounds !== undefined;
+    const result = trainGbdt(rows.x, rows.y, {
+      ...options,
       objective: data.task === 'regression' ? 'regression' : 'binary',
-      ...GBDT_DEFAULTS,
+      ...(fixed ? { maxIterations: setup.rounds, earlyStoppingRounds: 0 } : {}),
       categoricalFeatures,
-      validation: validation.nRows > 0 ? { x: validation, y: data.splits.validation.y } : undefined,
+      validation: !fixed && setup.validation?.x.nRows ? { x: setup.validation.x, y: setup.validation.y } : undefined,
       seed,
       sampleWeights,
     });
     model = result.model;
+    bestIteration = result.info.bestIteration;
     params = {
       ...GBDT_DEFAULTS,
+      ...tuned,
+      ...(fixed ? { maxIterations: setup.rounds, earlyStoppingRounds: 0 } : {}),
       bestIteration: result.info.bestIteration,
       iterations: result.info.iterations,
       ...(sampleWeights ? { weighted: true } : {}),
@@ -75,7 +114,25 @@ export function trainModel(algorithm: Algorithm, data: TrainingData, features: F
     classes: data.classes ? data.classes.map(String) : null,
     training: { algorithm, params, seed },
   });
-  return { algorithm, params, document };
+  return { algorithm, params, document, ...(bestIteration !== undefined ? { bestIteration } : {}) };
+}
+
+/** Trains one algorithm's defaults on the train split; GBDT stops early on the validation split when there is one. */
+export function trainModel(algorithm: Algorithm, data: TrainingData, features: Featurized, seed: number): TrainedModel {
+  const { train, validation } = features.matrices;
+  const {
+    algorithm: name,
+    params,
+    document,
+  } = fitModel(
+    algorithm,
+    data,
+    features,
+    { x: train, y: data.splits.train.y, weights: data.splits.train.weights },
+    seed,
+    { validation: { x: validation, y: data.splits.validation.y } },
+  );
+  return { algorithm: name, params, document };
 }
 
 /** Output features that hold categorical codes GBDT can split on natively. */

@@ -1,4 +1,10 @@
-import { type Algorithm, type EventData, type FeaturesMaterializedV1, type PipelineSpecV1 } from '@keel/contracts';
+import {
+  type Algorithm,
+  type EventData,
+  type FeaturesMaterializedV1,
+  LOWER_IS_BETTER,
+  type PipelineSpecV1,
+} from '@keel/contracts';
 import { readParquet } from '@keel/datasets';
 import { NonRetryableError } from '@keel/messaging';
 import { type FittedTransform, InvalidTrainingDataError, KeelModelError } from '@keel/ml-models';
@@ -7,7 +13,8 @@ import { asBuffer, defineWorkerTask, movableBuffers, transferResult, type Worker
 import { evaluateHoldout, needsLinearVariant, selectBest, trainModel, type TrainedModel } from './candidates';
 import { buildModelPackage } from './package-builder';
 import { type CandidateRecord } from './training-runs.repository';
-import { type Featurized, featurize, linearVariant, prepareTrainingData } from './training-data';
+import { type Featurized, featurize, linearVariant, prepareTrainingData, type TrainingData } from './training-data';
+import { better, refitAndEvaluate, type TunedConfiguration } from './tuning';
 
 type FeaturesMaterialized = EventData<typeof FeaturesMaterializedV1>;
 
@@ -18,6 +25,8 @@ export interface TrainingRunInput {
   /** The feature set's Parquet bytes and the fitted transform's JSON, both verified against their sha256. */
   featureSet: Uint8Array;
   transform: Uint8Array;
+  /** The configurations a search chose, one per algorithm: each is refit on train and validation. Absent: defaults. */
+  tuned?: TunedConfiguration[];
 }
 
 export interface TrainingRunOutput {
@@ -40,6 +49,38 @@ function nonRetryable(error: unknown): unknown {
   return error;
 }
 
+/** A feature set read and featurized for the algorithms of a spec. */
+export interface TrainingInputs {
+  data: TrainingData;
+  variants: { native?: Featurized; linear?: Featurized };
+}
+
+/**
+ * Reads a feature set and applies its transform to every split. The transform was fitted on the train split by
+ * features; here it is applied as is for trees and derived for linear models, the same code serving runs.
+ */
+export async function loadTrainingInputs(
+  spec: PipelineSpecV1,
+  featureSet: Uint8Array,
+  transformBytes: Uint8Array,
+  progress?: WorkerTaskContext['progress'],
+): Promise<TrainingInputs> {
+  const table = await readParquet(asBuffer(featureSet));
+  const transform = JSON.parse(asBuffer(transformBytes).toString()) as FittedTransform;
+  const data = prepareTrainingData(table, spec);
+  progress?.({ stage: 'featurize', done: 0, total: data.splits.train.rows });
+  const algorithms = spec.training.algorithms;
+  const variants: TrainingInputs['variants'] = {};
+  if (algorithms.some((a) => !needsLinearVariant(a))) variants.native = featurize(data, transform);
+  if (algorithms.some(needsLinearVariant)) variants.linear = featurize(data, linearVariant(transform));
+  return { data, variants };
+}
+
+/** The featurized splits an algorithm trains on. */
+export function variantFor(inputs: TrainingInputs, algorithm: Algorithm): Featurized {
+  return needsLinearVariant(algorithm) ? inputs.variants.linear! : inputs.variants.native!;
+}
+
 /**
  * Trains every algorithm the spec lists on a feature set, evaluates each on the holdout, keeps the best by the
  * primary metric and serializes its package. Pure: the same inputs give the same package bytes, on any thread.
@@ -49,22 +90,37 @@ export async function trainAndPackage(
   { progress }: Pick<WorkerTaskContext, 'progress'>,
 ): Promise<TrainingRunOutput> {
   const { spec, features, seed } = input;
-  progress({ stage: 'read feature set' });
-  const table = await readParquet(asBuffer(input.featureSet));
-  const transform = JSON.parse(asBuffer(input.transform).toString()) as FittedTransform;
-  const data = prepareTrainingData(table, spec);
   const algorithms = spec.training.algorithms;
-  // The transform was fitted on the train split by features; here it is applied to every split (and derived for
-  // linear models), the same code serving runs.
-  progress({ stage: 'featurize', done: 0, total: data.splits.train.rows });
-  const variants: { native?: Featurized; linear?: Featurized } = {};
-  if (algorithms.some((a) => !needsLinearVariant(a))) variants.native = featurize(data, transform);
-  if (algorithms.some(needsLinearVariant)) variants.linear = featurize(data, linearVariant(transform));
+  progress({ stage: 'read feature set' });
+  const { data, variants } = await loadTrainingInputs(spec, input.featureSet, input.transform, progress);
 
   const candidates: (CandidateRecord & { model: TrainedModel })[] = [];
-  for (const [index, algorithm] of algorithms.entries()) {
+  let chosenIndex: number | undefined;
+  if (input.tuned) {
+    const lower = LOWER_IS_BETTER.includes(spec.training.primaryMetric);
+    for (const [index, tuned] of input.tuned.entries()) {
+      progress({ stage: `refit ${tuned.algorithm}`, done: index, total: input.tuned.length });
+      const featurized = variantFor({ data, variants }, tuned.algorithm);
+      const started = performance.now();
+      const { model, metrics } = refitAndEvaluate(spec, data, featurized, tuned, seed);
+      const trainMs = Math.round(performance.now() - started);
+      candidates.push({
+        algorithm: tuned.algorithm,
+        params: model.params,
+        metrics,
+        trainMs,
+        validationScore: tuned.validationScore,
+        model,
+      });
+      // Chosen by the validation score of its search, not by the holdout: the holdout stays an honest estimate.
+      if (chosenIndex === undefined || better(lower, tuned.validationScore, input.tuned[chosenIndex].validationScore)) {
+        chosenIndex = index;
+      }
+    }
+  }
+  for (const [index, algorithm] of (input.tuned ? [] : algorithms).entries()) {
     progress({ stage: `train ${algorithm}`, done: index, total: algorithms.length });
-    const featurized = needsLinearVariant(algorithm) ? variants.linear! : variants.native!;
+    const featurized = variantFor({ data, variants }, algorithm);
     const started = performance.now();
     const model = trainModel(algorithm, data, featurized, seed);
     const trainMs = Math.round(performance.now() - started);
@@ -72,7 +128,7 @@ export async function trainAndPackage(
     const metrics = evaluateHoldout(spec.task, model.document, featurized, data.splits.holdout.y);
     candidates.push({ algorithm, params: model.params, metrics, trainMs, model });
   }
-  const chosen = candidates[selectBest(candidates, spec.training.primaryMetric)];
+  const chosen = candidates[chosenIndex ?? selectBest(candidates, spec.training.primaryMetric)];
   progress({ stage: 'package', done: algorithms.length, total: algorithms.length });
   const pkg = buildModelPackage({
     spec,
@@ -99,7 +155,7 @@ export async function trainAndPackage(
     algorithm: chosen.model.algorithm,
     params: chosen.params,
     metrics: chosen.metrics,
-    candidates: candidates.map(({ algorithm, params, metrics, trainMs }) => ({ algorithm, params, metrics, trainMs })),
+    candidates: candidates.map(({ model: _model, ...candidate }) => candidate),
   };
 }
 

@@ -5,6 +5,7 @@ import { BUCKETS } from '@keel/storage';
 import { EventHandlerHarness, fixtureTable, pipelineSpecFixture } from '@keel/testing';
 import { WorkerPool } from '@keel/workers';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type TrainingConfig } from '../config';
 import { trainingRunTask } from './training-run.task';
 import { TrainingRunsConsumer } from './training-runs.consumer';
 import { type TrainingRunRecord, type TrainingRunsRepository } from './training-runs.repository';
@@ -86,7 +87,9 @@ describe('training-runs consumer, handled in memory', { timeout: 60_000 }, () =>
     await harness.pipelines.apply(spec);
     await harness.pipelines.apply(twin);
     const repository = new InMemoryTrainingRunsRepository(harness) as unknown as TrainingRunsRepository;
-    const service = new TrainingRunsService(harness.infrastructure, repository, harness.logger, workers);
+    const service = new TrainingRunsService(harness.infrastructure, repository, harness.logger, workers, {
+      WORKER_THREADS: 1,
+    } as TrainingConfig);
     await new TrainingRunsConsumer(harness.infrastructure, service).onApplicationBootstrap();
   });
 

@@ -11,6 +11,20 @@ export interface CandidateRecord {
   params: Record<string, unknown>;
   metrics: Record<string, number>;
   trainMs: number;
+  /** With a search: the primary metric of the configuration's best trial on the validation split. */
+  validationScore?: number;
+}
+
+/** How one algorithm's hyperparameter search went (its trials are runs of their own). */
+export interface SearchSummary {
+  algorithm: string;
+  strategy: string;
+  trials: number;
+  stoppedBy: string;
+  wallMs: number;
+  bestTrial: number;
+  bestParams: Record<string, unknown>;
+  validationScore: number;
 }
 
 /** A finished training run (collection `training_runs`), keyed by the package it produced. */
@@ -23,6 +37,8 @@ export interface TrainingRunRecord {
   /** Why it ran. */
   trigger: TrainingTrigger;
   candidates: CandidateRecord[];
+  /** Per algorithm, when the spec declares a search. */
+  search?: SearchSummary[];
   chosen: string;
   packageUri: string;
   packageSha256: string;
@@ -60,6 +76,7 @@ const runSchema = new Schema<TrainingRunRecord & { _id: string }>(
     trigger: { type: Schema.Types.Mixed, required: true },
     // Mixed: params and metrics are free-form maps of plain keys.
     candidates: { type: Schema.Types.Mixed, required: true },
+    search: { type: Schema.Types.Mixed, required: false },
     chosen: { type: String, required: true },
     packageUri: { type: String, required: true },
     packageSha256: { type: String, required: true },

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import {
   derivedId,
@@ -7,13 +8,17 @@ import {
   type PipelineSpecV1,
   TrainingRequestedV2,
 } from '@keel/contracts';
-import { Infrastructure, ROOT_LOGGER } from '@keel/service-runtime';
+import { Infrastructure, ROOT_LOGGER, SERVICE_CONFIG } from '@keel/service-runtime';
 import { BUCKETS } from '@keel/storage';
 import { KeelAttr, withSpan } from '@keel/telemetry';
 import { trace } from '@opentelemetry/api';
 import { type Logger } from 'pino';
 import { asBuffer, movableBuffers, WorkerPool } from '@keel/workers';
+import { stableStringify } from '@keel/ml-models';
+import { type TrainingConfig } from '../config';
+import { type AlgorithmSearchOutcome, searchAlgorithms } from './hyperparameter-search';
 import { trainingRunTask } from './training-run.task';
+import { trialTask } from './trial.task';
 import { TrainingRunsRepository } from './training-runs.repository';
 
 type FeaturesMaterialized = EventData<typeof FeaturesMaterializedV1>;
@@ -49,6 +54,7 @@ export class TrainingRunsService implements OnApplicationBootstrap {
     private readonly repository: TrainingRunsRepository,
     @Inject(ROOT_LOGGER) rootLogger: Logger,
     private readonly workers: WorkerPool,
+    @Inject(SERVICE_CONFIG) private readonly config: TrainingConfig,
   ) {
     this.logger = rootLogger.child({ component: 'training-runs' });
   }
@@ -56,6 +62,7 @@ export class TrainingRunsService implements OnApplicationBootstrap {
   /** A worker thread compiles its modules on its first task, which takes seconds: paid at start-up, not by a job. */
   async onApplicationBootstrap(): Promise<void> {
     await this.workers.warm(trainingRunTask);
+    await this.workers.warm(trialTask);
   }
 
   /**
@@ -113,6 +120,20 @@ export class TrainingRunsService implements OnApplicationBootstrap {
       ...(features.snapshot ? { snapshot: features.snapshot } : {}),
       trigger: features.trigger ?? { reason: 'new-data' },
       candidates: result.candidates,
+      ...(result.search
+        ? {
+            search: result.search.map((outcome) => ({
+              algorithm: outcome.algorithm,
+              strategy: outcome.strategy,
+              trials: outcome.trials.length,
+              stoppedBy: outcome.stoppedBy,
+              wallMs: outcome.wallMs,
+              bestTrial: outcome.bestTrial,
+              bestParams: outcome.best.params,
+              validationScore: outcome.best.validationScore,
+            })),
+          }
+        : {}),
       chosen: result.algorithm,
       packageUri: stored.uri,
       packageSha256: stored.sha256,
@@ -142,7 +163,11 @@ export class TrainingRunsService implements OnApplicationBootstrap {
     return event;
   }
 
-  /** Loads the feature set and its transform (sha256-verified), then trains and packages on a worker thread. */
+  /**
+   * Loads the feature set and its transform (sha256-verified); searches the spec's hyperparameters when it declares a
+   * search (trials on worker threads, `TRAINING_SEARCH_CONCURRENCY` at a time); then trains (or refits the chosen
+   * configurations) and packages on a worker thread.
+   */
   private async trainAndPackage(spec: PipelineSpecV1, features: FeaturesMaterialized, seed: number) {
     const attributes = {
       [KeelAttr.PIPELINE_ID]: features.pipelineId,
@@ -154,14 +179,55 @@ export class TrainingRunsService implements OnApplicationBootstrap {
         this.infra.objects.getVerified({ uri: features.transformUri, sha256: features.transformSha256 }),
       ]),
     );
+    const search = spec.training.search
+      ? await withSpan('hyperparameter search', attributes, () => this.search(spec, features, featureSet, transform))
+      : undefined;
     const result = await this.workers.run(
       trainingRunTask,
-      { spec, features, seed, featureSet, transform },
+      { spec, features, seed, featureSet, transform, ...(search ? { tuned: search.map((s) => s.best) } : {}) },
       { transferList: movableBuffers(featureSet, transform), attributes },
     );
     const span = trace.getActiveSpan();
     for (const [name, value] of Object.entries(result.metrics))
       span?.setAttribute(`${KeelAttr.METRIC_PREFIX}${name}`, value);
-    return { ...result, bytes: asBuffer(result.packageBytes) };
+    return { ...result, search, bytes: asBuffer(result.packageBytes) };
+  }
+
+  /** Every algorithm's search; trials get copies of the bytes (each worker thread parses them once per search). */
+  private async search(
+    spec: PipelineSpecV1,
+    features: FeaturesMaterialized,
+    featureSet: Uint8Array,
+    transform: Uint8Array,
+  ): Promise<AlgorithmSearchOutcome[]> {
+    const inputsKey = derivedId('trial-inputs', [
+      features.featureSetSha256,
+      features.transformSha256,
+      createHash('sha256').update(stableStringify(spec)).digest('hex'),
+    ]);
+    const attributes = {
+      [KeelAttr.PIPELINE_ID]: features.pipelineId,
+      [KeelAttr.FEATURE_SET_ID]: features.featureSetId,
+    };
+    const outcomes = await searchAlgorithms(
+      spec,
+      (trial) => this.workers.run(trialTask, { spec, inputsKey, featureSet, transform, trial }, { attributes }),
+      { concurrency: this.config.TRAINING_SEARCH_CONCURRENCY ?? this.workers.threads },
+    );
+    for (const outcome of outcomes) {
+      this.logger.info(
+        {
+          pipelineId: features.pipelineId,
+          algorithm: outcome.algorithm,
+          strategy: outcome.strategy,
+          trials: outcome.trials.length,
+          stoppedBy: outcome.stoppedBy,
+          best: outcome.best,
+          wallMs: outcome.wallMs,
+        },
+        'hyperparameter search finished',
+      );
+    }
+    return outcomes;
   }
 }

@@ -33,6 +33,11 @@ export interface SearchOptions {
   timeBudgetMs?: number;
   /** Clock in ms (injectable for tests). */
   now?: () => number;
+  /**
+   * Objective calls in flight at once (default 1). Configurations are drawn in the same order and trials recorded in
+   * start order whatever the concurrency, so a trial budget gives the same trials for a seed at any concurrency.
+   */
+  concurrency?: number;
 }
 
 /** Objective for random search; may be async. Non-finite scores count as the worst possible. */
@@ -42,6 +47,9 @@ export type BudgetedObjective = (params: Params, budget: number, trial: number) 
 
 class Runner {
   readonly trials: Trial[] = [];
+  /** Objective calls started (finished ones are in `trials`). */
+  private started = 0;
+  readonly concurrency: number;
   stoppedBy: SearchResult['stoppedBy'] = 'completed';
   private readonly start: number;
   private readonly now: () => number;
@@ -57,11 +65,15 @@ class Runner {
     if (options.timeBudgetMs !== undefined && !(options.timeBudgetMs > 0)) {
       throw new InvalidParameterError('timeBudgetMs', 'must be > 0');
     }
+    this.concurrency = options.concurrency ?? 1;
+    if (!(Number.isInteger(this.concurrency) && this.concurrency >= 1)) {
+      throw new InvalidParameterError('concurrency', 'must be an integer ≥ 1');
+    }
   }
 
   /** False (and records why) when the trial or time budget is used up. */
   canRun(): boolean {
-    if (this.options.maxTrials !== undefined && this.trials.length >= this.options.maxTrials) {
+    if (this.options.maxTrials !== undefined && this.started >= this.options.maxTrials) {
       this.stoppedBy = 'trials';
       return false;
     }
@@ -77,10 +89,39 @@ class Runner {
     return Number.isFinite(score) ? this.sign * score : -Infinity;
   }
 
-  record(config: number, params: Params, budget: number | null, score: number): Trial {
-    const t = { index: this.trials.length, config, params, budget, score };
-    this.trials.push(t);
-    return t;
+  /**
+   * Runs jobs with up to `concurrency` in flight while the budget allows; `next` draws the next job (undefined: none
+   * left). Trials are recorded in start order once all have finished. Resolves false when the budget stopped it.
+   */
+  async runJobs(
+    next: () => { config: number; params: Params; budget: number | null } | undefined,
+    call: (params: Params, budget: number | null, trial: number) => number | Promise<number>,
+  ): Promise<{ complete: boolean; scores: Map<number, number> }> {
+    const finished: Trial[] = [];
+    let complete = true;
+    let failure: { error: unknown } | undefined;
+    const lane = async () => {
+      while (!failure) {
+        const job = next();
+        if (!job) return;
+        if (!this.canRun()) {
+          complete = false;
+          return;
+        }
+        const index = this.started++;
+        try {
+          const score = await call(job.params, job.budget, index);
+          finished.push({ index, config: job.config, params: job.params, budget: job.budget, score });
+        } catch (error) {
+          failure = { error };
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: this.concurrency }, lane));
+    if (failure) throw failure.error;
+    finished.sort((a, b) => a.index - b.index);
+    this.trials.push(...finished);
+    return { complete, scores: new Map(finished.map((t) => [t.config, t.score])) };
   }
 
   result(): SearchResult {
@@ -114,11 +155,11 @@ export async function randomSearch(
   }
   const run = new Runner(options);
   const rng = new Rng(options.seed ?? 0);
-  while (run.canRun()) {
-    const params = sampleParams(space, rng);
-    const i = run.trials.length;
-    run.record(i, params, null, await objective(params, i));
-  }
+  let config = 0;
+  await run.runJobs(
+    () => ({ config: config++, params: sampleParams(space, rng), budget: null }),
+    (params, _budget, trial) => objective(params, trial),
+  );
   return run.result();
 }
 
@@ -161,12 +202,13 @@ async function bracket(
   for (let i = 0; i <= s; i++) {
     let budget = o.maxBudget * eta ** (i - s);
     if (integer) budget = Math.max(o.minBudget, Math.round(budget));
-    for (const c of configs) {
-      if (!run.canRun()) return false;
-      const score = await objective(c.params, budget, run.trials.length);
-      run.record(c.id, c.params, budget, score);
-      c.key = run.key(score);
-    }
+    let next = 0;
+    const { complete, scores } = await run.runJobs(
+      () => (next < configs.length ? { config: configs[next].id, params: configs[next++].params, budget } : undefined),
+      (params, rungBudget, trial) => objective(params, rungBudget!, trial),
+    );
+    if (!complete) return false;
+    for (const c of configs) c.key = run.key(scores.get(c.id)!);
     if (i === s) break;
     // Stable sort keeps sampling order among ties, so results stay deterministic.
     configs = [...configs].sort((a, b) => b.key - a.key).slice(0, Math.max(1, Math.floor(configs.length / eta)));

@@ -110,6 +110,55 @@ describe('hyperband', () => {
   });
 });
 
+describe('concurrent trials', () => {
+  /** An async objective whose calls finish out of order; counts the calls in flight. */
+  function delayed() {
+    let inFlight = 0;
+    let most = 0;
+    const call = async (p: Record<string, unknown>, budget = 100) => {
+      most = Math.max(most, ++inFlight);
+      await new Promise((resolve) => setTimeout(resolve, (p.leaves as number) % 5));
+      inFlight--;
+      return objective(p, budget);
+    };
+    return { call, most: () => most };
+  }
+
+  it('given concurrency 3, when searching at random, then at most 3 run at once and the trials equal the serial ones', async () => {
+    const serial = await randomSearch(space, (p) => objective(p), { maxTrials: 12, seed: 5 });
+    const objectiveFn = delayed();
+    const parallel = await randomSearch(space, (p) => objectiveFn.call(p), { maxTrials: 12, seed: 5, concurrency: 3 });
+    expect(objectiveFn.most()).toBe(3);
+    expect(parallel.trials).toEqual(serial.trials);
+    expect(parallel.stoppedBy).toBe('trials');
+  });
+
+  it('given concurrency 4, when halving, then each rung runs in parallel and the result equals the serial one', async () => {
+    const options = { minBudget: 1, maxBudget: 9, eta: 3, seed: 1 };
+    const serial = await successiveHalving(space, (p, b) => objective(p, b), options);
+    const objectiveFn = delayed();
+    const parallel = await successiveHalving(space, (p, b) => objectiveFn.call(p, b), { ...options, concurrency: 4 });
+    expect(objectiveFn.most()).toBe(4);
+    expect(parallel.trials).toEqual(serial.trials);
+    expect(parallel.best).toEqual(serial.best);
+    expect(parallel.stoppedBy).toBe('completed');
+  });
+
+  it('given a failing trial, when searching concurrently, then the search rejects with its error', async () => {
+    await expect(
+      randomSearch(
+        space,
+        async (_p, i) => {
+          await Promise.resolve();
+          if (i === 2) throw new Error('trial 2 failed');
+          return i;
+        },
+        { maxTrials: 6, concurrency: 2 },
+      ),
+    ).rejects.toThrow('trial 2 failed');
+  });
+});
+
 describe('search over a real trainer', () => {
   it('given GBDT rounds as the budget, when running successive halving, then the best model beats the worst', async () => {
     const train = syntheticBinary(800, 1);
