@@ -34,6 +34,8 @@ export interface GhzResult {
   rps: number;
   p50Ms: number;
   p99Ms: number;
+  /** The slowest call. */
+  slowestMs: number;
   /** Calls that did not end OK. */
   errors: number;
   /** The first error, if any. */
@@ -43,14 +45,17 @@ export interface GhzResult {
 interface GhzJson {
   count: number;
   rps: number;
+  slowest: number;
   latencyDistribution: { percentage: number; latency: number }[] | null;
   statusCodeDistribution: Record<string, number> | null;
   errorDistribution: Record<string, number> | null;
 }
 
 /**
- * One closed-loop ghz run of ModelInfer at `concurrency` for `seconds`, sending the serialized request in
- * `requestFile` (a ModelInferRequest, protobuf binary).
+ * One ghz run of ModelInfer for `seconds`, sending the serialized request in `requestFile` (a ModelInferRequest,
+ * protobuf binary). Closed loop at `concurrency` by default; with `openLoopRps` ghz sends at that rate whether or not
+ * earlier calls have answered (`--async`), so a slow server meets the load a real client population would bring
+ * instead of a politely waiting one, and `concurrency` only sizes ghz's pool of senders.
  */
 export async function runGhz(options: {
   target: string;
@@ -58,7 +63,10 @@ export async function runGhz(options: {
   concurrency: number;
   seconds: number;
   connections?: number;
+  openLoopRps?: number;
 }): Promise<GhzResult> {
+  const openLoop =
+    options.openLoopRps === undefined ? [] : ['--async', '--rps', String(Math.round(options.openLoopRps))];
   const args = [
     '--insecure',
     '--proto',
@@ -75,6 +83,7 @@ export async function runGhz(options: {
     String(options.connections ?? 1),
     '--duration',
     `${options.seconds}s`,
+    ...openLoop,
     '--format',
     'json',
     options.target,
@@ -94,12 +103,14 @@ export async function runGhz(options: {
     ([message]) =>
       !/closed network connection|context canceled|transport is closing|client connection is closing/.test(message),
   );
-  const counted = json.count - Math.min(cutAtEnd, options.concurrency);
+  // Closed loop leaves at most one call per worker in flight at the end; open loop may leave many more.
+  const counted = json.count - (options.openLoopRps === undefined ? Math.min(cutAtEnd, options.concurrency) : cutAtEnd);
   return {
     count: counted,
     rps: (json.rps * ok) / Math.max(1, json.count),
     p50Ms: latency(50),
     p99Ms: latency(99),
+    slowestMs: json.slowest / 1e6,
     errors: counted - ok,
     ...(errors.length > 0 ? { firstError: errors[0][0] } : {}),
   };
