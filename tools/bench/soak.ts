@@ -15,8 +15,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type Scalar } from '@keel/contracts';
 import { createKafka, createProducer, silentLogger } from '@keel/messaging';
 import {
-  columnTensors,
-  fixtureCsv,
   fixtureRecords,
   InferenceClient,
   pipelineSpecFixture,
@@ -62,11 +60,6 @@ function readConfig(env: NodeJS.ProcessEnv): SoakConfig {
 
 function log(message: string): void {
   process.stderr.write(`[soak ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
 function rssMiB(pid: number | undefined): number | undefined {
