@@ -93,6 +93,8 @@ interface LoadTarget {
 // services and the stack, a Node client spends a core of its own and could not send 80 % of serving's capacity.
 const WARM_UP_SECONDS = 10;
 const WARM_UP_CALLERS = 8;
+// ghz's callers cost little, so the search can go past the point where a Node client would saturate first.
+const MAX_CALLERS = 256;
 // ghz's senders in open loop: each sends without waiting for answers, so a few keep any rate this machine can take.
 const OPEN_LOOP_SENDERS = 16;
 
@@ -117,7 +119,7 @@ async function measureCapacity(
   const stages: CapacityStage[] = [];
   let best = 0;
   let flat = 0;
-  for (let callers = 1; callers <= 64 && flat < 2 && !signal.aborted; callers *= 2) {
+  for (let callers = 1; callers <= MAX_CALLERS && flat < 2 && !signal.aborted; callers *= 2) {
     const result = await runGhz({
       target: target.address,
       requestFile: target.requestFile,
