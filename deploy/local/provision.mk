@@ -1,5 +1,5 @@
 # Provisions the local stack's servers into the cache, keyed by version, from public registries only: Kafka's jars
-# from Maven Central, MinIO, FerretDB and Jaeger built from the Go module proxy.
+# from Maven Central, MinIO, FerretDB and Jaeger built from the Go module proxy, PostgreSQL from Debian's packages.
 #
 # Make rather than the TypeScript stack tool because it needs nothing but go, mvn and a shell: `npm test` and
 # `npm start` start it in the background before `npm ci`, so the servers build while dependencies install and the
@@ -21,18 +21,21 @@ SHELL := /bin/bash
 .ONESHELL:
 .DELETE_ON_ERROR:
 .SILENT:
-.PHONY: all kafka minio ferretdb jaeger
+.PHONY: all kafka minio ferretdb jaeger postgres
 
 KAFKA_JAR := $(CACHE)/kafka-$(KAFKA_VERSION)/libs/kafka_2.13-$(KAFKA_VERSION).jar
 MINIO_BIN := $(CACHE)/minio-$(MINIO_VERSION)/minio
 FERRETDB_BIN := $(CACHE)/ferretdb-$(FERRETDB_BUILD)/ferretdb
 JAEGER_BIN := $(CACHE)/jaeger-$(JAEGER_VERSION)/jaeger
+# A link to the directory of PostgreSQL's binaries (the machine's, or Debian's packages unpacked beside it).
+POSTGRES_BIN := $(CACHE)/postgres-$(POSTGRES_MAJOR)/bin
 
-all: kafka minio ferretdb jaeger
+all: kafka minio ferretdb jaeger postgres
 kafka: $(KAFKA_JAR)
 minio: $(MINIO_BIN)
 ferretdb: $(FERRETDB_BIN)
 jaeger: $(JAEGER_BIN)
+postgres: $(POSTGRES_BIN)
 
 # Runs the rest of the recipe with its output in the server's log; says when it starts and how long it took.
 define logged
@@ -101,3 +104,28 @@ $(JAEGER_BIN):
 	$(call logged,jaeger,$(JAEGER_VERSION))
 	$(call go_tool_build,github.com/jaegertracing/jaeger,$(JAEGER_VERSION),github.com/jaegertracing/jaeger/cmd/jaeger,$@,github.com/Shopify/sarama=github.com/Shopify/sarama@v1.33.0,)
 	$(call done_line,jaeger,$(JAEGER_VERSION))
+
+# PostgreSQL: Debian's build. A machine with the server package installed (/usr/lib/postgresql/<major>/bin, or where
+# pg_config points) is linked as is; otherwise `apt-get download` fetches the server and client packages (no root
+# install) and `dpkg -x` unpacks them here. PostgreSQL finds its share and lib directories relative to its binary,
+# so the unpacked tree runs in place; the shared libraries it links (ICU, OpenSSL, libxml2...) are the machine's.
+$(POSTGRES_BIN):
+	$(call logged,postgres,$(POSTGRES_MAJOR))
+	mkdir -p $(@D)
+	found=
+	for dir in /usr/lib/postgresql/$(POSTGRES_MAJOR)/bin "$$(pg_config --bindir 2>/dev/null || true)"; do
+	  if [ -x "$$dir/postgres" ] && [ -x "$$dir/initdb" ] && [ -x "$$dir/pg_isready" ] && \
+	    "$$dir/postgres" --version | grep -q " $(POSTGRES_MAJOR)\."; then found=$$dir; break; fi
+	done
+	if [ -z "$$found" ]; then
+	  work=$$(mktemp -d); cd "$$work"
+	  apt-get download postgresql-$(POSTGRES_MAJOR) postgresql-client-$(POSTGRES_MAJOR) libpq5
+	  rm -rf $(@D)/root.partial
+	  for deb in *.deb; do dpkg -x "$$deb" $(@D)/root.partial; done
+	  rm -rf $(@D)/root && mv $(@D)/root.partial $(@D)/root
+	  cd / && rm -rf "$$work"
+	  found=$(@D)/root/usr/lib/postgresql/$(POSTGRES_MAJOR)/bin
+	fi
+	echo "binaries: $$found"
+	ln -sfn "$$found" $@
+	$(call done_line,postgres,$(POSTGRES_MAJOR))

@@ -20,6 +20,8 @@ const compose = parse(readFileSync(join(__dirname, '../../docker-compose.yml'), 
 };
 
 const infrastructure = { kafka: 9092, mongodb: 27017, minio: 9000, jaeger: 4318 };
+/** Data sources that only ingestion pulls from (the pipeline spec's sources). */
+const sources = { postgres: 5432 };
 
 function stringEnv(environment: Record<string, string | number> = {}): Record<string, string> {
   return Object.fromEntries(Object.entries(environment).map(([name, value]) => [name, String(value)]));
@@ -28,8 +30,9 @@ function stringEnv(environment: Record<string, string | number> = {}): Record<st
 describe('docker-compose.yml', () => {
   it('has the infrastructure with official images and the seven services', () => {
     for (const name of Object.keys(infrastructure)) expect(compose.services[name]?.image).toBeTruthy();
+    for (const name of Object.keys(sources)) expect(compose.services[name]?.image).toBeTruthy();
     expect(Object.keys(compose.services).sort()).toEqual(
-      [...Object.keys(infrastructure), ...Object.keys(schemas)].sort(),
+      [...Object.keys(infrastructure), ...Object.keys(sources), ...Object.keys(schemas)].sort(),
     );
   });
 

@@ -65,7 +65,7 @@ export async function down(selected: readonly ServerDefinition[]): Promise<void>
       const { pidFile } = serverDirs(server);
       const pid = livePid(pidFile, server.marker);
       if (pid === undefined) return;
-      await stopProcess(pid, pidFile);
+      await stopProcess(pid, pidFile, undefined, server.stopSignal);
       log(`${server.name} stopped (pid ${pid})`);
     }),
   );

@@ -58,10 +58,15 @@ export function startDetached(spec: DetachedProcess): number {
   }
 }
 
-/** SIGTERM, then SIGKILL after `graceMs`; removes the PID file. */
-export async function stopProcess(pid: number, pidFile: string, graceMs = 15_000): Promise<void> {
+/** SIGTERM (or `signal`), then SIGKILL after `graceMs`; removes the PID file. */
+export async function stopProcess(
+  pid: number,
+  pidFile: string,
+  graceMs = 15_000,
+  signal: NodeJS.Signals = 'SIGTERM',
+): Promise<void> {
   try {
-    process.kill(pid, 'SIGTERM');
+    process.kill(pid, signal);
   } catch {
     // already gone
   }

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { portOpen } from './processes';
@@ -22,14 +22,22 @@ export interface ServerDefinition {
   /** True once the server accepts work. */
   ready(logFile: string): Promise<boolean>;
   startTimeoutMs: number;
+  /** The signal that stops it cleanly (SIGTERM unless said). */
+  stopSignal?: NodeJS.Signals;
 }
 
-const { KAFKA_VERSION, MINIO_VERSION, FERRETDB_BUILD, JAEGER_VERSION } = pinnedVersions();
+const { KAFKA_VERSION, MINIO_VERSION, FERRETDB_BUILD, JAEGER_VERSION, POSTGRES_MAJOR } = pinnedVersions();
 
 const kafkaHome = join(cacheRoot, `kafka-${KAFKA_VERSION}`);
 const minioBinary = join(cacheRoot, `minio-${MINIO_VERSION}`, 'minio');
 const ferretdbBinary = join(cacheRoot, `ferretdb-${FERRETDB_BUILD}`, 'ferretdb');
 const jaegerBinary = join(cacheRoot, `jaeger-${JAEGER_VERSION}`, 'jaeger');
+const postgresHome = join(cacheRoot, `postgres-${POSTGRES_MAJOR}`);
+/** A link to the binaries' directory (deploy/local/provision.mk makes it). */
+const postgresBin = join(postgresHome, 'bin');
+
+/** Role and database of the local PostgreSQL (trust auth on loopback only); the services' defaults use them. */
+export const postgresDatabase = { user: 'keel', database: 'keel', port: 5432 } as const;
 
 async function httpOk(url: string): Promise<boolean> {
   const response = await fetch(url, { signal: AbortSignal.timeout(1_000) });
@@ -149,8 +157,80 @@ const jaeger: ServerDefinition = {
   ready: async () => (await portOpen(4318)) && httpOk('http://127.0.0.1:16686/api/services'),
 };
 
+/**
+ * PostgreSQL refuses to run as root. Under root, it runs in a user namespace that maps root to an unprivileged user
+ * (postgres, else nobody): inside it is not root, outside its files stay root's, so a run directory under /root (mode
+ * 700) needs no ownership or permission change. Anyone else runs it directly.
+ */
+function asNonRoot(command: string, args: string[]): { command: string; args: string[] } {
+  if (process.getuid?.() !== 0) return { command, args };
+  const passwd = readFileSync('/etc/passwd', 'utf8').split('\n');
+  const entry = (passwd.find((line) => line.startsWith('postgres:')) ?? 'nobody:x:65534:65534').split(':');
+  return {
+    command: 'unshare',
+    args: ['--user', `--map-user=${entry[2]}`, `--map-group=${entry[3]}`, command, ...args],
+  };
+}
+
+/** Libraries of Debian's packages when provision.mk unpacked them into the cache (libpq for pg_isready). */
+function postgresEnv(): NodeJS.ProcessEnv {
+  const libs = join(postgresHome, 'root/usr/lib/x86_64-linux-gnu');
+  if (!existsSync(libs)) return {};
+  return { LD_LIBRARY_PATH: [libs, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':') };
+}
+
+const postgres: ServerDefinition = {
+  name: 'postgres',
+  version: POSTGRES_MAJOR,
+  ports: { sql: postgresDatabase.port },
+  marker: join(postgresBin, 'postgres'),
+  startTimeoutMs: 30_000,
+  artifact: postgresBin,
+  // SIGTERM is a "smart" shutdown that waits for every client to disconnect; SIGINT ends their sessions first.
+  stopSignal: 'SIGINT',
+  prepare(dataDir) {
+    const data = join(dataDir, 'data');
+    const env = postgresEnv();
+    const run = (binary: string, args: string[], input?: string) => {
+      const wrapped = asNonRoot(join(postgresBin, binary), args);
+      execFileSync(wrapped.command, wrapped.args, { input, env: { ...process.env, ...env }, stdio: 'pipe' });
+    };
+    // initdb once per data directory; the cluster's superuser is keel, and single-user mode creates its database.
+    if (!existsSync(join(data, 'PG_VERSION'))) {
+      run('initdb', ['-D', data, '-U', postgresDatabase.user, '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8']);
+      run('postgres', ['--single', '-D', data, 'postgres'], `CREATE DATABASE ${postgresDatabase.database};\n`);
+    }
+    const major = readFileSync(join(data, 'PG_VERSION'), 'utf8').trim();
+    if (major !== POSTGRES_MAJOR) {
+      throw new Error(`postgres: ${data} holds a PostgreSQL ${major} cluster; this stack runs ${POSTGRES_MAJOR}`);
+    }
+    return {
+      ...asNonRoot(join(postgresBin, 'postgres'), [
+        '-D',
+        data,
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        `port=${postgresDatabase.port}`,
+        '-c',
+        `unix_socket_directories=${dataDir}`,
+        '-c',
+        'max_connections=200',
+      ]),
+      env,
+    };
+  },
+  ready: () =>
+    new Promise((resolve) => {
+      const args = ['-q', '-h', '127.0.0.1', '-p', String(postgresDatabase.port), '-U', postgresDatabase.user];
+      execFile(join(postgresBin, 'pg_isready'), args, { env: { ...process.env, ...postgresEnv() } }, (error) =>
+        resolve(error === null),
+      );
+    }),
+};
+
 /** In start order: Kafka takes longest, so it starts first and the others come up while it boots. */
-export const servers: readonly ServerDefinition[] = [kafka, minio, ferretdb, jaeger];
+export const servers: readonly ServerDefinition[] = [kafka, minio, ferretdb, jaeger, postgres];
 
 export function serverDirs(server: ServerDefinition): { dataDir: string; logFile: string; pidFile: string } {
   const dataDir = join(runRoot, server.name);

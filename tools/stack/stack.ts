@@ -1,12 +1,12 @@
 /**
- * The local stack without Docker: real Kafka (KRaft), MinIO, FerretDB and Jaeger built from public registries,
- * cached outside the repository and run as plain processes bound to 127.0.0.1.
+ * The local stack without Docker: real Kafka (KRaft), MinIO, FerretDB and Jaeger built from public registries, and
+ * PostgreSQL from Debian's packages, cached outside the repository and run as plain processes bound to 127.0.0.1.
  *
  *   stack.ts up       provision what is missing, start what is stopped, wait until every server is ready
  *   stack.ts down     stop only the processes this script started (by recorded PID)
  *   stack.ts status   each server's state, version and ports
  *
- * `up` and `down` take optional server names (kafka, minio, ferretdb, jaeger) to act on some only.
+ * `up` and `down` take optional server names (kafka, minio, ferretdb, jaeger, postgres) to act on some only.
  *
  * Fault injection (what `npm run chaos` does, by hand; docs/reliability.md):
  *

@@ -13,6 +13,11 @@ export const ingestionEnvSchema = serviceEnvSchema({ httpPort: 3001 }).extend({
     .int()
     .positive()
     .default(100 * 1024 * 1024),
+  /**
+   * PostgreSQL that the spec's postgres sources read unless a source names another variable (`urlEnv`); the local
+   * stack's is postgres://keel@127.0.0.1:5432/keel. No default: a deployment names its own database.
+   */
+  POSTGRES_URL: z.string().url().optional(),
 });
 
 export type IngestionConfig = z.infer<typeof ingestionEnvSchema>;
