@@ -28,6 +28,14 @@ export {
   ServerReadyResponse,
 } from './generated/inference/grpc_predict_v2.pb';
 export {
+  type DecodedInferInputTensor,
+  type DecodedModelInferRequest,
+  type DecodedTensorContents,
+  decodeModelInferRequest,
+  type FastGRPCInferenceServiceServer,
+  FastGRPCInferenceServiceService,
+} from './infer-request-decoder';
+export {
   AliasMove,
   AnsweredVersion,
   ControlRolloutRequest,

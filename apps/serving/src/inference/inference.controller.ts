@@ -1,6 +1,6 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { type sendUnaryData, type ServerUnaryCall, status } from '@grpc/grpc-js';
-import { type GRPCInferenceServiceServer, GRPCInferenceServiceService } from '@keel/grpc-api';
+import { type FastGRPCInferenceServiceServer, FastGRPCInferenceServiceService } from '@keel/grpc-api';
 import { GrpcServer, ROOT_LOGGER, SERVICE_IDENTITY, type ServiceIdentity } from '@keel/service-runtime';
 import { type Logger } from 'pino';
 import { abandonedCall } from './call-deadline';
@@ -29,7 +29,7 @@ export class InferenceController implements OnModuleInit {
   }
 
   onModuleInit(): void {
-    const implementation: GRPCInferenceServiceServer = {
+    const implementation: FastGRPCInferenceServiceServer = {
       serverLive: this.unary(() => ({ live: true })),
       serverReady: this.unary(() => ({ ready: this.inference.isServerReady() })),
       modelReady: this.unary((request) => ({ ready: this.inference.isModelReady(request.name, request.version) })),
@@ -37,7 +37,8 @@ export class InferenceController implements OnModuleInit {
       modelMetadata: this.unary((request) => this.inference.metadata(request.name, request.version)),
       modelInfer: this.unary((request) => this.inference.infer(request)),
     };
-    this.grpc.addService(INFERENCE_SERVICE_NAME, GRPCInferenceServiceService, implementation, {
+    // ModelInfer requests are decoded straight into typed values (decodeModelInferRequest), not by ts-proto.
+    this.grpc.addService(INFERENCE_SERVICE_NAME, FastGRPCInferenceServiceService, implementation, {
       // Liveness and readiness stay open for probes and load balancers; everything about models needs `inference`.
       methods: {
         serverLive: 'public',

@@ -3,7 +3,11 @@ import { Inject, Injectable, Optional } from '@nestjs/common';
 import { status } from '@grpc/grpc-js';
 import { WellKnownAlias } from '@keel/contracts';
 import { UnknownCategoryError } from '@keel/ml-models';
-import { type ModelInferRequest, type ModelInferResponse, type ModelMetadataResponse } from '@keel/grpc-api';
+import {
+  type DecodedModelInferRequest as ModelInferRequest,
+  type ModelInferResponse,
+  type ModelMetadataResponse,
+} from '@keel/grpc-api';
 import { SERVICE_CONFIG } from '@keel/service-runtime';
 import { KeelAttr } from '@keel/telemetry';
 import { context, type Context, type Span, trace } from '@opentelemetry/api';

@@ -1,8 +1,8 @@
 import { isAscii, isUtf8 } from 'node:buffer';
 import {
-  type InferTensorContents,
-  type ModelInferRequest,
-  type ModelInferRequest_InferInputTensor as InferInputTensor,
+  type DecodedInferInputTensor as InferInputTensor,
+  type DecodedModelInferRequest,
+  type DecodedTensorContents as InferTensorContents,
 } from '@keel/grpc-api';
 import { type SignatureInput } from '@keel/model-package';
 
@@ -73,7 +73,7 @@ const ALL_CONTENTS_FIELDS = Object.keys(WIRE_NAME) as ContentsField[];
  * nullable columns (FP64 has no other way to say null); ±Infinity is always refused. Nullable columns may be omitted.
  */
 export function decodeInferInputs(
-  request: Pick<ModelInferRequest, 'inputs' | 'rawInputContents'>,
+  request: Pick<DecodedModelInferRequest, 'inputs' | 'rawInputContents'>,
   signature: readonly SignatureInput[],
   maxRows = MAX_ROWS,
 ): InputColumns {
@@ -240,6 +240,15 @@ function contentsOf(tensor: InferInputTensor, datatype: ValueDatatype, raw: Uint
   const name = tensor.name;
   const contents: Partial<InferTensorContents> = tensor.contents ?? {};
   const field = CONTENTS_FIELD[datatype];
+  // One pass without allocating on the usual path; the lists for messages are built only for an error.
+  let others = false;
+  for (const f of ALL_CONTENTS_FIELDS) {
+    if (f !== field && (contents[f]?.length ?? 0) > 0) {
+      others = true;
+      break;
+    }
+  }
+  if (raw === undefined && !others) return field;
   const filled = ALL_CONTENTS_FIELDS.filter((f) => (contents[f]?.length ?? 0) > 0);
   if (raw !== undefined) {
     if (filled.length > 0) {
@@ -252,14 +261,11 @@ function contentsOf(tensor: InferInputTensor, datatype: ValueDatatype, raw: Uint
     return field;
   }
   const wrong = filled.filter((f) => f !== field);
-  if (wrong.length > 0) {
-    throw new InvalidInferInputError(
-      `input "${name}" has datatype ${datatype}, whose values belong in contents.${WIRE_NAME[field]}, ` +
-        `not ${wrong.map((f) => WIRE_NAME[f]).join(', ')}`,
-      name,
-    );
-  }
-  return field;
+  throw new InvalidInferInputError(
+    `input "${name}" has datatype ${datatype}, whose values belong in contents.${WIRE_NAME[field]}, ` +
+      `not ${wrong.map((f) => WIRE_NAME[f]).join(', ')}`,
+    name,
+  );
 }
 
 /** A numeric tensor's values as float64, from its raw bytes or its typed contents. */
@@ -270,7 +276,9 @@ function readNumbers(
 ): Float64Array {
   const field = contentsOf(tensor, datatype, raw);
   if (raw !== undefined) return decodeRawNumbers(tensor.name, datatype, raw);
-  return Float64Array.from((tensor.contents?.[field] ?? []) as number[]);
+  const values = tensor.contents?.[field] ?? [];
+  // The fast decoder's FP64 values are a Float64Array of their own already; anything else is copied once.
+  return values instanceof Float64Array ? values : Float64Array.from(values as number[]);
 }
 
 /** A BYTES tensor's elements as strings, from its raw bytes or its typed contents. */
@@ -279,7 +287,11 @@ function readStrings(tensor: InferInputTensor, raw: Uint8Array | undefined): str
   if (raw !== undefined) return decodeRawStrings(tensor.name, raw);
   const elements = tensor.contents?.bytesContents ?? [];
   const out = new Array<string>(elements.length);
-  for (let i = 0; i < elements.length; i++) out[i] = decodeUtf8(tensor.name, elements[i]);
+  for (let i = 0; i < elements.length; i++) {
+    const element = elements[i];
+    // The fast decoder hands ASCII elements over as strings already; other bytes are checked here.
+    out[i] = typeof element === 'string' ? element : decodeUtf8(tensor.name, element);
+  }
   return out;
 }
 

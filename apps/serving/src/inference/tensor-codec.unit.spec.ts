@@ -1,5 +1,6 @@
 import {
   type DeepPartial,
+  decodeModelInferRequest,
   ModelInferRequest,
   type ModelInferRequest_InferInputTensor,
   ModelInferResponse_InferOutputTensor as OutputTensor,
@@ -29,9 +30,29 @@ function rowsOf({ rows, columns }: InputColumns): Record<string, string | number
   );
 }
 
-/** Decodes a request written as callers write it (absent fields take the protocol's defaults), as rows. */
-const decode = (request: DeepPartial<ModelInferRequest>, sig: SignatureInput[], maxRows?: number) =>
-  rowsOf(decodeInferInputs(ModelInferRequest.fromPartial(request), sig, maxRows));
+type Outcome = { rows: ReturnType<typeof rowsOf> } | { error: unknown };
+const outcome = (decoded: () => InputColumns): Outcome => {
+  try {
+    return { rows: rowsOf(decoded()) };
+  } catch (error) {
+    return { error };
+  }
+};
+
+/**
+ * Decodes a request written as callers write it (absent fields take the protocol's defaults), as rows: from
+ * ts-proto's message and from its wire bytes through serving's own decoder, which must agree (rows or error).
+ */
+const decode = (request: DeepPartial<ModelInferRequest>, sig: SignatureInput[], maxRows?: number) => {
+  const message = ModelInferRequest.fromPartial(request);
+  const proto = outcome(() => decodeInferInputs(message, sig, maxRows));
+  const wire = outcome(() =>
+    decodeInferInputs(decodeModelInferRequest(ModelInferRequest.encode(message).finish()), sig, maxRows),
+  );
+  expect(wire).toEqual(proto);
+  if ('error' in proto) throw proto.error;
+  return proto.rows;
+};
 
 const signature: SignatureInput[] = [
   { name: 'age', datatype: 'FP64', kind: 'numeric', nullable: false },
