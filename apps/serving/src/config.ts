@@ -1,6 +1,7 @@
 import { serviceEnvSchema } from '@keel/config';
 import { z } from 'zod';
 import { type BatchingPolicy } from './inference/adaptive-batcher';
+import { DEFAULT_TRACE_SAMPLE_RATIO } from './inference/inference-sampling';
 
 /** Environment of the serving service (see libs/config for the shared variables and their defaults). */
 /** Requests are bounded in bytes (GRPC_MAX_RECEIVE_BYTES, 16 MiB here; HTTP_MAX_JSON_BYTES over REST), rows and concurrency. */
@@ -69,6 +70,11 @@ export const servingEnvSchema = serviceEnvSchema({
   SERVING_MAX_IN_FLIGHT_REQUESTS: z.coerce.number().int().min(1).default(1_024),
   /** Most rows one request may carry; more is INVALID_ARGUMENT (HTTP 400). */
   SERVING_MAX_ROWS_PER_REQUEST: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
+  /**
+   * Fraction of inference requests traced when the caller sends no trace context (a caller's sampled traceparent is
+   * always followed); read by telemetry at start (inference-tracing.ts), validated here.
+   */
+  SERVING_TRACE_SAMPLE_RATIO: z.coerce.number().min(0).max(1).default(DEFAULT_TRACE_SAMPLE_RATIO),
 });
 
 const perModelBatching = z.record(

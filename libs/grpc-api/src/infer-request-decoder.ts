@@ -148,13 +148,14 @@ function emptyContents(): DecodedTensorContents {
   };
 }
 
-/** Doubles from little-endian bytes [start, end) into a new Float64Array, in one copy (every supported host is LE). */
+/** Doubles from little-endian bytes [start, end) into a new Float64Array (appended to `into`, if given). */
 function doubles(buf: Buffer, start: number, end: number, into?: Float64Array): Float64Array {
   if ((end - start) % 8 !== 0) throw new WireError('packed fp64_contents is not a whole number of doubles');
   const previous = into?.length ?? 0;
   const out = new Float64Array(previous + (end - start) / 8);
   if (into) out.set(into);
-  new Uint8Array(out.buffer, previous * 8).set(buf.subarray(start, end));
+  // Read in place: no view object per tensor, whatever the alignment of the received buffer.
+  for (let at = start, i = previous; at < end; at += 8, i++) out[i] = buf.readDoubleLE(at);
   return out;
 }
 

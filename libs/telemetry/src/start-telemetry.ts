@@ -9,7 +9,7 @@ import { NestInstrumentation } from '@opentelemetry/instrumentation-nestjs-core'
 import { PinoInstrumentation } from '@opentelemetry/instrumentation-pino';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import { BatchSpanProcessor } from '@opentelemetry/sdk-trace';
+import { BatchSpanProcessor, type Sampler } from '@opentelemetry/sdk-trace';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import { loadConfig } from '@keel/config';
 import { z } from 'zod';
@@ -30,6 +30,14 @@ export interface Telemetry {
   shutdown(): Promise<void>;
 }
 
+/** What a service may shape of its tracing; everything else is the platform's one setup. */
+export interface TelemetryOptions {
+  /** Head sampler of the service's spans; default the SDK's (parent-based, always on, or OTEL_TRACES_SAMPLER). */
+  sampler?: Sampler;
+  /** gRPC server methods (by name, e.g. `ModelInfer`) whose spans the service opens itself instead of the instrumentation. */
+  ownGrpcServerSpans?: string[];
+}
+
 const disabled: Telemetry = { enabled: false, forceFlush: async () => undefined, shutdown: async () => undefined };
 
 function warn(message: string): void {
@@ -43,7 +51,11 @@ function warn(message: string): void {
  *
  * Telemetry never crashes the app: a bad setting logs a warning and tracing stays off.
  */
-export function startTelemetry(serviceName: string, env: Record<string, string | undefined> = process.env): Telemetry {
+export function startTelemetry(
+  serviceName: string,
+  env: Record<string, string | undefined> = process.env,
+  options: TelemetryOptions = {},
+): Telemetry {
   setServiceTracerName(serviceName);
   try {
     const config = loadConfig(telemetryEnvSchema, env);
@@ -60,6 +72,7 @@ export function startTelemetry(serviceName: string, env: Record<string, string |
         'service.namespace': 'keel',
       }),
       spanProcessors: [spanProcessor],
+      ...(options.sampler ? { sampler: options.sampler } : {}),
       // Traces only: with default metric and log exporters the SDK retries localhost:4318 for seconds at shutdown.
       metricReaders: [],
       logRecordProcessors: [],
@@ -69,7 +82,7 @@ export function startTelemetry(serviceName: string, env: Record<string, string |
         }),
         new ExpressInstrumentation(),
         new NestInstrumentation(),
-        new GrpcInstrumentation({ ignoreGrpcMethods: ['Check', 'Watch'] }),
+        new GrpcInstrumentation({ ignoreGrpcMethods: ['Check', 'Watch', ...(options.ownGrpcServerSpans ?? [])] }),
         new KafkaJsInstrumentation(),
         // One span per database operation: the driver's. Mongoose's instrumentation would wrap each one again.
         new MongoDBInstrumentation(),
