@@ -59,16 +59,23 @@ function estimatedRowBytes(request: ServedRequest): number {
   return Math.ceil(bytes / rows) + request.predictionId.length + request.requestId.length + 32;
 }
 
+/** Rows [from, to) of one answered request, kept by reference until its batch is published. */
+interface Segment {
+  request: ServedRequest;
+  from: number;
+  to: number;
+  servedAtMs: number;
+}
+
 /**
  * The rows of one model version, across requests, as the columns of one mlops.predictions.logged.v2 event. Appends
- * copy column ranges; nothing is serialized until the batch is published.
+ * only note which rows of which request belong to the batch (the requests' own typed columns are kept, nothing is
+ * copied per cell and no per-row string is made); the event's columns and prediction ids are built once, when the
+ * batch is published, so they die young instead of aging in the heap while the batch fills.
  */
 export class PredictionBatchBuilder {
-  readonly predictionIds: string[] = [];
-  readonly requestIds: string[] = [];
-  readonly servedAt: number[] = [];
-  readonly inputs: Record<string, (number | string | null)[]> = {};
-  readonly outputs: Record<string, (number | string)[]> = {};
+  private readonly segments: Segment[] = [];
+  private rowCount = 0;
   private bytes = 0;
 
   constructor(
@@ -79,13 +86,10 @@ export class PredictionBatchBuilder {
     private readonly maxRows: number,
     /** The trace the batch is published in: its first request's. */
     readonly trace: Context,
-  ) {
-    for (const name of inputNames) this.inputs[name] = [];
-    for (const name of outputNames) this.outputs[name] = [];
-  }
+  ) {}
 
   get rows(): number {
-    return this.predictionIds.length;
+    return this.rowCount;
   }
 
   get full(): boolean {
@@ -100,45 +104,64 @@ export class PredictionBatchBuilder {
     );
   }
 
-  /** Appends rows [from, to) of the request, column by column; a missing number (NaN) is logged as null. */
+  /** Adds rows [from, to) of the request. */
   append(request: ServedRequest, from: number, to: number, servedAtMs: number, rowBytes: number): void {
-    for (let row = from; row < to; row++) {
-      this.predictionIds.push(rowPredictionId(request.predictionId, row));
-      this.requestIds.push(request.requestId);
-      this.servedAt.push(servedAtMs);
-    }
-    const columns = request.inputs.columns;
-    for (const name of this.inputNames) {
-      const values = columns[name];
-      const target = this.inputs[name];
-      if (values instanceof Float64Array) {
-        for (let row = from; row < to; row++) {
-          const value = values[row];
-          target.push(value === value ? value : null);
-        }
-      } else for (let row = from; row < to; row++) target.push(values[row]);
-    }
-    for (const name of this.outputNames) {
-      const values = request.outputs[name];
-      const target = this.outputs[name];
-      for (let row = from; row < to; row++) target.push(values[row]);
-    }
+    this.segments.push({ request, from, to, servedAtMs });
+    this.rowCount += to - from;
     this.bytes += (to - from) * rowBytes;
   }
 
+  /** The event: one pass per column over the segments; a missing number (NaN) is logged as null. */
   toEvent(batchId: string): PredictionBatch {
+    const rows = this.rowCount;
+    const predictionIds = new Array<string>(rows);
+    const requestIds = new Array<string>(rows);
+    const servedAt = new Array<number>(rows);
+    let at = 0;
+    for (const { request, from, to, servedAtMs } of this.segments) {
+      for (let row = from; row < to; row++, at++) {
+        predictionIds[at] = rowPredictionId(request.predictionId, row);
+        requestIds[at] = request.requestId;
+        servedAt[at] = servedAtMs;
+      }
+    }
+    const inputs: Record<string, (number | string | null)[]> = {};
+    for (const name of this.inputNames) {
+      inputs[name] = this.column((segment) => segment.request.inputs.columns[name]);
+    }
+    const outputs: Record<string, (number | string)[]> = {};
+    for (const name of this.outputNames) {
+      outputs[name] = this.column((segment) => segment.request.outputs[name]) as (number | string)[];
+    }
     return {
       pipelineId: this.pipelineId as PredictionBatch['pipelineId'],
       modelName: this.pipelineId,
       modelVersion: this.modelVersion,
       batchId,
-      rows: this.rows,
-      predictionIds: this.predictionIds,
-      requestIds: this.requestIds,
-      servedAt: this.servedAt,
-      inputs: this.inputs,
-      outputs: this.outputs,
+      rows,
+      predictionIds,
+      requestIds,
+      servedAt,
+      inputs,
+      outputs,
     };
+  }
+
+  private column(
+    valuesOf: (segment: Segment) => Float64Array | readonly (string | null)[],
+  ): (number | string | null)[] {
+    const out = new Array<number | string | null>(this.rowCount);
+    let at = 0;
+    for (const segment of this.segments) {
+      const values = valuesOf(segment);
+      if (values instanceof Float64Array) {
+        for (let row = segment.from; row < segment.to; row++) {
+          const value = values[row];
+          out[at++] = value === value ? value : null;
+        }
+      } else for (let row = segment.from; row < segment.to; row++) out[at++] = values[row];
+    }
+    return out;
   }
 }
 
