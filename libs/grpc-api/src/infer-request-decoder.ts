@@ -154,8 +154,10 @@ function doubles(buf: Buffer, start: number, end: number, into?: Float64Array): 
   const previous = into?.length ?? 0;
   const out = new Float64Array(previous + (end - start) / 8);
   if (into) out.set(into);
-  // Read in place: no view object per tensor, whatever the alignment of the received buffer.
-  for (let at = start, i = previous; at < end; at += 8, i++) out[i] = buf.readDoubleLE(at);
+  const n = (end - start) / 8;
+  // A few values are read in place (no view object); more are copied as bytes at once.
+  if (n <= 8) for (let at = start, i = previous; at < end; at += 8, i++) out[i] = buf.readDoubleLE(at);
+  else new Uint8Array(out.buffer, previous * 8, n * 8).set(buf.subarray(start, end));
   return out;
 }
 

@@ -1,3 +1,4 @@
+import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { describe, expect, it } from 'vitest';
 import { type DeepPartial, ModelInferRequest } from './index';
 import { decodeModelInferRequest } from './infer-request-decoder';
@@ -96,6 +97,17 @@ describe('decodeModelInferRequest', () => {
     expect([...(decodeModelInferRequest(bytes).inputs[0].contents?.bytesContents[0] as Uint8Array)]).toEqual([
       0xff, 0xfe,
     ]);
+  });
+
+  it('reads unpacked doubles and several packed runs of one tensor in order', () => {
+    const contents = new BinaryWriter();
+    contents.uint32(57).double(1.5).uint32(57).double(-2);
+    contents.uint32(58).fork().double(3).double(4).join();
+    const tensor = new BinaryWriter().uint32(10).string('x').uint32(18).string('FP64');
+    tensor.uint32(42).bytes(contents.finish());
+    const bytes = new BinaryWriter().uint32(42).bytes(tensor.finish()).finish();
+    expect([...(decodeModelInferRequest(bytes).inputs[0].contents?.fp64Contents ?? [])]).toEqual([1.5, -2, 3, 4]);
+    expect(ModelInferRequest.decode(bytes).inputs[0].contents?.fp64Contents).toEqual([1.5, -2, 3, 4]);
   });
 
   it('refuses truncated messages', () => {
