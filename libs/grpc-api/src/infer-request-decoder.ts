@@ -135,19 +135,6 @@ function asciiElement(buf: Buffer, start: number, end: number): string | undefin
   return text;
 }
 
-function emptyContents(): DecodedTensorContents {
-  return {
-    boolContents: [],
-    intContents: [],
-    int64Contents: [],
-    uintContents: [],
-    uint64Contents: [],
-    fp32Contents: [],
-    fp64Contents: [],
-    bytesContents: [],
-  };
-}
-
 /** Doubles from little-endian bytes [start, end) into a new Float64Array (appended to `into`, if given). */
 function doubles(buf: Buffer, start: number, end: number, into?: Float64Array): Float64Array {
   if ((end - start) % 8 !== 0) throw new WireError('packed fp64_contents is not a whole number of doubles');
@@ -169,7 +156,7 @@ function decodeContents(cursor: Cursor, start: number, end: number): DecodedTens
   const buf = cursor.buf;
   const inner = new Cursor(buf, end);
   inner.pos = start;
-  const contents = emptyContents();
+  const contents: DecodedTensorContents = InferTensorContents.create();
   let fp64: Float64Array | undefined;
   const bytes = contents.bytesContents;
   while (inner.pos < end) {
