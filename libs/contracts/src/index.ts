@@ -37,6 +37,7 @@ export { ChampionComparison, GateResult, ModelRegisteredV1 } from './events/mode
 export { ModelTrainedV1 } from './events/model-trained';
 export { PredictionLoggedV1 } from './events/prediction-logged';
 export { PREDICTION_LOG_MAX_ROWS, PredictionLoggedV2 } from './events/prediction-logged-v2';
+export { TrainingFailedV1 } from './events/training-failed';
 export { TrainingRequestedV1 } from './events/training-requested';
 export { TrainingRequestedV2, upcastTrainingRequestedV1 } from './events/training-requested-v2';
 export {

@@ -15,6 +15,7 @@ import { ModelTrainedV1 } from './events/model-trained';
 import { PredictionLoggedV1 } from './events/prediction-logged';
 import { PredictionLoggedV2 } from './events/prediction-logged-v2';
 import { TrainingRequestedV1 } from './events/training-requested';
+import { TrainingFailedV1 } from './events/training-failed';
 import { TrainingRequestedV2 } from './events/training-requested-v2';
 
 /** Every event type of the platform, in pipeline order. A test walks it and parses each golden fixture. */
@@ -35,6 +36,7 @@ export const eventRegistry: readonly EventContract[] = [
   DriftDetectedV1,
   TrainingRequestedV1,
   TrainingRequestedV2,
+  TrainingFailedV1,
   AlertRaisedV1,
 ];
 

@@ -6,6 +6,7 @@ import {
   type LabelWindowClosedV1,
   type ModelRegisteredV1,
   type PipelineSpecV1,
+  type TrainingFailedV1,
 } from '@keel/contracts';
 
 /** An alert before it is raised: everything but when and in which trace. */
@@ -64,6 +65,32 @@ export function datasetRejectedAlert(data: EventData<typeof DatasetRejectedV1>):
       failures: data.failures.length,
       checks: [...new Set(data.failures.map((f) => f.check))].join(','),
       report: data.reportUri,
+    },
+  };
+}
+
+/**
+ * A training run that failed for good: critical when a retrain was asked for (the loop stays on a model it judged
+ * wanting), a warning for a new-data run. Keyed by the request, or by the feature set for a new-data run.
+ */
+export function trainingFailedAlert(data: EventData<typeof TrainingFailedV1>): AlertDraft {
+  const { trigger } = data;
+  const subject = trigger.requestId ? `request ${trigger.requestId}` : `feature set ${data.featureSetId}`;
+  return {
+    alertKey: `${data.pipelineId}:training-failed:${keyPart(trigger.requestId ?? data.featureSetId)}`.slice(0, 300),
+    kind: 'training-failed',
+    severity: trigger.requestId ? 'critical' : 'warning',
+    pipelineId: data.pipelineId,
+    summary: `Training of ${data.pipelineId} failed (${trigger.reason}, ${subject}): ${data.error}`.slice(0, 500),
+    details: {
+      reason: trigger.reason,
+      requestId: trigger.requestId ?? null,
+      requestedBy: trigger.requestedBy ?? null,
+      featureSetId: data.featureSetId,
+      datasetVersionId: data.datasetVersionId,
+      window: data.window ?? null,
+      errorCode: data.errorCode,
+      error: data.error,
     },
   };
 }

@@ -1,7 +1,9 @@
 /**
  * Alerts and the retrain policy on the real stack: a webhook receiver in the test gets each alert once, signed, even
  * when the alert is raised twice and the receiver fails the first attempt; the policy fires on drift, holds its
- * cooldown (counted in rows of new data) and fires again once the rows have come.
+ * cooldown (counted in rows of new data) and fires again once the rows have come. A labelled window below the
+ * policy's accuracy bound and a training run that failed for good each reach the receiver once, signed, and the
+ * window's retrain is held by the cooldown.
  */
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { type AddressInfo } from 'node:net';
@@ -11,7 +13,9 @@ import {
   derivedId,
   DriftDetectedV1,
   type EventData,
+  LabelWindowClosedV1,
   type PipelineSpecV1,
+  TrainingFailedV1,
   TrainingRequestedV2,
 } from '@keel/contracts';
 import { NonRetryableError } from '@keel/messaging';
@@ -210,4 +214,93 @@ describe('alerts and the retrain policy', () => {
       new Set(recorder.eventsOf(TrainingRequestedV2).map((e) => e.data.requestId)).size === 2 ? true : undefined,
     );
   });
+
+  it('delivers one signed alert for a performance drop published twice, and the cooldown holds its retrain', async () => {
+    const window: EventData<typeof LabelWindowClosedV1> = {
+      pipelineId: spec.id,
+      modelName: pipelineId,
+      modelVersion: 2,
+      task: 'binary-classification',
+      windowIndex: 3,
+      labelledCount: 200,
+      firstServedAt: '2026-01-03T00:00:00.000Z',
+      lastServedAt: '2026-01-03T01:00:00.000Z',
+      metrics: { accuracy: 0.61, precision: 0.5, recall: 0.4, f1: 0.44 },
+      conceptDrift: {
+        detector: 'adwin',
+        detected: false,
+        detections: 0,
+        statistic: 0.2,
+        threshold: 1,
+        errorMean: 0.39,
+      },
+    };
+    const before = (await decisions()).decisions.length;
+    // a republished window (after a crash) under a second CloudEvent id is the same alert
+    await service.infra.publisher.publish(LabelWindowClosedV1, window, { id: uniqueName('window') });
+    await service.infra.publisher.publish(LabelWindowClosedV1, window, { id: uniqueName('window') });
+    const key = `${pipelineId}:performance-drop:v2:w3`;
+    await arrived(key);
+
+    const latest = await eventually('the window decided', async () => {
+      const found = (await decisions()).decisions;
+      return found.length === before + 1 ? found[0] : undefined;
+    });
+    // the second drift retrain fired at 1,000 rows and no new data has come since
+    expect(latest).toMatchObject({ outcome: 'suppressed', reason: 'performance-drop', modelVersion: 2 });
+    expect(latest.why).toContain('accuracy 0.6100 < 0.8 on 200 labelled rows');
+    expect(latest.why).toContain('cooldown: 0 of 1000 rows');
+
+    // later alerts have arrived in order, so a second delivery of this key would be here by now
+    await service.infra.publisher.publish(TrainingFailedV1, failed(), { id: uniqueName('failed') });
+    await arrived(`${pipelineId}:training-failed:${pipelineId}:policy:9`);
+    const drops = alertsOf('performance-drop');
+    expect(drops.map((r) => r.alert.alertKey)).toEqual([key]);
+    const [drop] = drops;
+    expect(verifyWebhookSignature(drop.body, drop.headers[SIGNATURE_HEADER] as string, SECRET)).toBe(true);
+    expect(drop.headers[ALERT_KEY_HEADER]).toBe(key);
+    expect(drop.alert).toMatchObject({
+      kind: 'performance-drop',
+      severity: 'critical',
+      pipelineId,
+      modelVersion: 2,
+      details: { metric: 'accuracy', value: 0.61, bound: 0.8, labelled: 200, window: 3 },
+    });
+    expect(drop.alert.traceId).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  it('delivers one signed alert for a requested training run that failed for good, redelivered', async () => {
+    await service.infra.publisher.publish(TrainingFailedV1, failed(), { id: uniqueName('failed') });
+    await service.infra.publisher.publish(TrainingFailedV1, { ...failed(), trigger: { reason: 'new-data' } });
+    const newData = `${pipelineId}:training-failed:${failed().featureSetId}`;
+    await arrived(newData);
+
+    const alerts = alertsOf('training-failed');
+    expect(alerts.map((r) => r.alert.alertKey)).toEqual([
+      `${pipelineId}:training-failed:${pipelineId}:policy:9`,
+      newData,
+    ]);
+    const [alert] = alerts;
+    expect(verifyWebhookSignature(alert.body, alert.headers[SIGNATURE_HEADER] as string, SECRET)).toBe(true);
+    expect(alert.alert).toMatchObject({
+      kind: 'training-failed',
+      severity: 'critical',
+      pipelineId,
+      details: { reason: 'performance-drop', requestId: `${pipelineId}:policy:9`, errorCode: 'bad-feature-set' },
+    });
+    expect(alerts[1].alert.severity).toBe('warning');
+  });
+
+  function failed(): EventData<typeof TrainingFailedV1> {
+    return {
+      pipelineId: spec.id,
+      datasetVersionId: derivedId('ds', [pipelineId, 'failing']),
+      featureSetId: derivedId('fs', [pipelineId, 'failing']),
+      trigger: { reason: 'performance-drop', requestId: `${pipelineId}:policy:9`, requestedBy: 'monitoring' },
+      window: 'last 4800 rows',
+      errorCode: 'bad-feature-set',
+      error: 'feature set lacks column(s) age',
+      failedAt: '2026-01-03T02:00:00.000Z',
+    } as EventData<typeof TrainingFailedV1>;
+  }
 });

@@ -5,9 +5,16 @@ import {
   DriftDetectedV1,
   LabelWindowClosedV1,
   ModelRegisteredV1,
+  TrainingFailedV1,
 } from '@keel/contracts';
 import { Infrastructure } from '@keel/service-runtime';
-import { datasetRejectedAlert, driftAlert, gateRejectedAlert, labelWindowAlerts } from './alert-rules';
+import {
+  datasetRejectedAlert,
+  driftAlert,
+  gateRejectedAlert,
+  labelWindowAlerts,
+  trainingFailedAlert,
+} from './alert-rules';
 import { AlertWebhooks } from './alert-webhooks';
 import { AlertsService } from './alerts.service';
 
@@ -32,6 +39,9 @@ export class AlertsConsumer implements OnApplicationBootstrap {
       })
       .on(DatasetRejectedV1, async ({ data }) => {
         await this.alerts.raise(datasetRejectedAlert(data));
+      })
+      .on(TrainingFailedV1, async ({ data }) => {
+        await this.alerts.raise(trainingFailedAlert(data));
       })
       .on(ModelRegisteredV1, async ({ data }) => {
         const alert = gateRejectedAlert(data);

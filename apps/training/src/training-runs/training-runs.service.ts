@@ -6,8 +6,10 @@ import {
   type FeaturesMaterializedV1,
   ModelTrainedV1,
   type PipelineSpecV1,
+  TrainingFailedV1,
   TrainingRequestedV2,
 } from '@keel/contracts';
+import { errorCode, isRetryable } from '@keel/messaging';
 import { Infrastructure, ROOT_LOGGER, SERVICE_CONFIG } from '@keel/service-runtime';
 import { BUCKETS } from '@keel/storage';
 import { KeelAttr, withSpan } from '@keel/telemetry';
@@ -70,7 +72,14 @@ export class TrainingRunsService implements OnApplicationBootstrap {
    * it, the request's outcome recorded.
    */
   async onFeaturesMaterialized(features: FeaturesMaterialized): Promise<ModelTrained> {
-    const trained = await this.train(features);
+    let trained: ModelTrained;
+    try {
+      trained = await this.train(features);
+    } catch (error) {
+      // A failure retrying cannot mend ends in the dead-letter topic; it is announced first, so monitoring alerts.
+      if (!isRetryable(error)) await this.announceFailure(features, error);
+      throw error;
+    }
     const requestId = features.trigger?.requestId;
     if (requestId !== undefined) {
       await this.repository.recordRequestOutcome({
@@ -84,6 +93,37 @@ export class TrainingRunsService implements OnApplicationBootstrap {
       });
     }
     return trained;
+  }
+
+  /** `mlops.training.failed.v1` for a run that failed for good; the same run failing again is the same event. */
+  private async announceFailure(features: FeaturesMaterialized, error: unknown): Promise<void> {
+    const trigger = features.trigger ?? { reason: 'new-data' as const };
+    const message = error instanceof Error ? error.message : String(error);
+    await this.infra.publisher.publish(
+      TrainingFailedV1,
+      {
+        pipelineId: features.pipelineId,
+        datasetVersionId: features.datasetVersionId,
+        featureSetId: features.featureSetId,
+        trigger,
+        ...(features.snapshot ? { window: features.snapshot.window } : {}),
+        errorCode: errorCode(error).slice(0, 100),
+        error: (message || 'training failed').slice(0, 1_000),
+        failedAt: new Date().toISOString(),
+      },
+      {
+        id: derivedId('training-failed', [features.pipelineId, features.featureSetId, trigger.requestId ?? 'new-data']),
+      },
+    );
+    this.logger.warn(
+      {
+        pipelineId: features.pipelineId,
+        featureSetId: features.featureSetId,
+        requestId: trigger.requestId,
+        err: message,
+      },
+      'training failed for good',
+    );
   }
 
   /**
