@@ -1,4 +1,5 @@
 import { type PipelineSpecV1, type RetrainPolicy } from '@keel/contracts';
+import { Adwin } from '@keel/ml-stats';
 import {
   decide,
   INITIAL_POLICY_STATE,
@@ -98,8 +99,12 @@ export async function policyReplay(
   let version = 1;
   const predictions: string[] = [];
   const log: StrategyResult['retrainLog'] = [];
-  // Labelled predictions of the current version not yet in a closed window.
+  // Labelled predictions of the current version not yet in a closed window, and ADWIN on its error stream (as
+  // monitoring runs it per model version, at the spec's δ): whether it fired in the open window.
   let window: boolean[] = [];
+  const delta = spec.performance.conceptDrift.adwinDelta;
+  let detector = new Adwin({ delta });
+  let fired = false;
   const servedBy: number[] = [];
   const start = PROTOCOL.initialRows;
   for (let i = start; i < rows.length; i++) {
@@ -108,6 +113,8 @@ export async function policyReplay(
       pending = null;
       version += 1;
       window = [];
+      detector = new Adwin({ delta });
+      fired = false;
     }
     predictions.push(model.predict([rows[i]])[0]);
     servedBy.push(version);
@@ -115,7 +122,11 @@ export async function policyReplay(
     // The label of row i - 48 arrives now, and its row as new data.
     const labelled = i - PROTOCOL.labelDelayRows;
     if (labelled >= start) {
-      if (servedBy[labelled - start] === version) window.push(predictions[labelled - start] === rows[labelled].class);
+      if (servedBy[labelled - start] === version) {
+        const hit = predictions[labelled - start] === rows[labelled].class;
+        window.push(hit);
+        if (detector.update(hit ? 0 : 1)) fired = true;
+      }
       if (window.length >= options.windowLabels) {
         const accuracy = window.filter(Boolean).length / window.length;
         signals.push({
@@ -125,9 +136,11 @@ export async function policyReplay(
           modelVersion: version,
           metrics: { accuracy },
           labelledRows: window.length,
-          summary: `accuracy ${accuracy.toFixed(3)}`,
+          conceptDrift: { detector: 'adwin', detected: fired },
+          summary: `accuracy ${accuracy.toFixed(3)}${fired ? ', ADWIN fired' : ''}`,
         });
         window = [];
+        fired = false;
       }
     }
     if (labelled >= 0 && (labelled + 1) % PROTOCOL.labelDelayRows === 0) {
