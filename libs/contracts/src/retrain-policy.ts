@@ -71,6 +71,7 @@ export const AlertsSpec = z.object({
         'dataset-rejected',
         'training-failed',
         'gate-rejected',
+        'rollout-rolled-back',
       ]),
     )
     .default([]),

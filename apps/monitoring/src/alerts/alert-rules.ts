@@ -5,6 +5,7 @@ import {
   type EventData,
   type LabelWindowClosedV1,
   type ModelRegisteredV1,
+  type ModelRolloutTransitionedV1,
   type PipelineSpecV1,
   type TrainingFailedV1,
 } from '@keel/contracts';
@@ -112,6 +113,37 @@ export function gateRejectedAlert(data: EventData<typeof ModelRegisteredV1>): Al
         500,
       ),
     details: { failedGates: failed.map((g) => g.gate).join(','), packageSha256: data.packageSha256 },
+  };
+}
+
+/**
+ * A rollout its analysis rolled back (critical: it failed on production traffic) or its staging check rejected (a
+ * warning); null for any other transition. Keyed by rollout and revision, so a redelivery is one alert.
+ */
+export function rolloutAlert(data: EventData<typeof ModelRolloutTransitionedV1>): AlertDraft | null {
+  if (data.trigger !== 'analysis-failed' && data.trigger !== 'staging-failed') return null;
+  return {
+    alertKey: `${data.pipelineId}:rollout-rolled-back:${keyPart(data.rolloutId)}:r${data.revision}`.slice(0, 300),
+    kind: 'rollout-rolled-back',
+    severity: data.trigger === 'analysis-failed' ? 'critical' : 'warning',
+    pipelineId: data.pipelineId,
+    modelName: data.modelName,
+    modelVersion: data.candidateVersion,
+    summary:
+      `Rollout of ${data.modelName} v${data.candidateVersion} ${data.to === 'rejected' ? 'rejected in staging' : 'rolled back'} (${data.trigger}): ${data.reason}`.slice(
+        0,
+        500,
+      ),
+    details: {
+      rolloutId: data.rolloutId,
+      environment: data.environment,
+      strategy: data.strategy,
+      trigger: data.trigger,
+      to: data.to,
+      step: data.step,
+      baselineVersion: data.baselineVersion ?? null,
+      reason: data.reason,
+    },
   };
 }
 

@@ -14,6 +14,7 @@ import {
   DriftDetectedV1,
   type EventData,
   LabelWindowClosedV1,
+  ModelRolloutTransitionedV1,
   type PipelineSpecV1,
   TrainingFailedV1,
   TrainingRequestedV2,
@@ -289,6 +290,48 @@ describe('alerts and the retrain policy', () => {
       details: { reason: 'performance-drop', requestId: `${pipelineId}:policy:9`, errorCode: 'bad-feature-set' },
     });
     expect(alerts[1].alert.severity).toBe('warning');
+  });
+
+  it('alerts on a rollout its analysis rolled back, not on one that advanced', async () => {
+    const transition: EventData<typeof ModelRolloutTransitionedV1> = {
+      pipelineId: spec.id,
+      modelName: pipelineId,
+      environment: 'production',
+      rolloutId: `${pipelineId}-rollout-1`,
+      strategy: 'canary',
+      candidateVersion: 3,
+      baselineVersion: 2,
+      from: 'progressing',
+      to: 'progressing',
+      trigger: 'analysis-passed',
+      reason: 'step 0 passed',
+      actor: 'rollout-driver',
+      step: 1,
+      candidateWeight: 25,
+      mirrored: false,
+      revision: 2,
+    };
+    await service.infra.publisher.publish(ModelRolloutTransitionedV1, transition);
+    await service.infra.publisher.publish(ModelRolloutTransitionedV1, {
+      ...transition,
+      to: 'rolled-back',
+      trigger: 'analysis-failed',
+      reason: 'error rate 0.08 > 0.01',
+      step: 1,
+      candidateWeight: 0,
+      revision: 3,
+    });
+    const key = `${pipelineId}:rollout-rolled-back:${pipelineId}-rollout-1:r3`;
+    await arrived(key);
+    const [alert, ...more] = alertsOf('rollout-rolled-back');
+    expect(more).toEqual([]);
+    expect(alert.alert).toMatchObject({
+      alertKey: key,
+      severity: 'critical',
+      modelVersion: 3,
+      details: { trigger: 'analysis-failed', environment: 'production', baselineVersion: 2 },
+    });
+    expect(verifyWebhookSignature(alert.body, alert.headers[SIGNATURE_HEADER] as string, SECRET)).toBe(true);
   });
 
   function failed(): EventData<typeof TrainingFailedV1> {

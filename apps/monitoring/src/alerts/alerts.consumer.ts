@@ -5,6 +5,7 @@ import {
   DriftDetectedV1,
   LabelWindowClosedV1,
   ModelRegisteredV1,
+  ModelRolloutTransitionedV1,
   TrainingFailedV1,
 } from '@keel/contracts';
 import { Infrastructure } from '@keel/service-runtime';
@@ -13,6 +14,7 @@ import {
   driftAlert,
   gateRejectedAlert,
   labelWindowAlerts,
+  rolloutAlert,
   trainingFailedAlert,
 } from './alert-rules';
 import { AlertWebhooks } from './alert-webhooks';
@@ -45,6 +47,10 @@ export class AlertsConsumer implements OnApplicationBootstrap {
       })
       .on(ModelRegisteredV1, async ({ data }) => {
         const alert = gateRejectedAlert(data);
+        if (alert) await this.alerts.raise(alert);
+      })
+      .on(ModelRolloutTransitionedV1, async ({ data }) => {
+        const alert = rolloutAlert(data);
         if (alert) await this.alerts.raise(alert);
       })
       .on(LabelWindowClosedV1, async ({ data }) => {

@@ -11,6 +11,7 @@ export const AlertKind = z.enum([
   'dataset-rejected',
   'training-failed',
   'gate-rejected',
+  'rollout-rolled-back',
 ]);
 export type AlertKind = z.infer<typeof AlertKind>;
 
@@ -24,7 +25,8 @@ export type AlertSeverity = z.infer<typeof AlertSeverity>;
  */
 export const AlertRaisedV1 = defineEvent({
   topic: 'mlops.alert.raised.v1',
-  description: 'An alert about a pipeline (drift, performance, concept drift, rejected data, failed training, gates)',
+  description:
+    'An alert about a pipeline (drift, performance, concept drift, rejected data, failed training, gates, rollbacks)',
   schema: z.object({
     alertKey: z
       .string()
