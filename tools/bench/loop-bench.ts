@@ -8,11 +8,12 @@
  * the same windows, no lag) to show what the stack run should approach.
  *
  * Flags: `--offline` (baselines and the in-harness replay only, no stack), `--rows N` (serve only the first N rows
- * after the initial 4,800, for a quick run). Writes docs/benchmarks/loop.md and loop.json.
+ * after the initial 4,800, for a quick check: its loop.md and loop.json go to the temporary directory), `--stack-lock
+ * FILE` (take that flock(1) lock for the stack part only). Writes docs/benchmarks/loop.md and loop.json.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type EventData, LabelReceivedV1, type PipelineSpecV1, type RetrainPolicy } from '@keel/contracts';
@@ -58,6 +59,12 @@ const POLICY: RetrainPolicy = {
 /** How many served rows between the harness's waits for monitoring to catch up (two days of data). */
 const SYNC_EVERY_ROWS = 96;
 
+/**
+ * Labels (and their rows as new data) go out every 8 served rows, for the rows served 48 to 55 rows before: each
+ * label arrives one day after its prediction, up to 7 rows later (the baselines see every label after exactly 48).
+ */
+const LABEL_EVERY_ROWS = 8;
+
 /** Training's HTTP API (training requests and their runs). */
 const TRAINING_HTTP = 'http://127.0.0.1:3004';
 
@@ -68,7 +75,7 @@ interface LoopRetrain {
   reason: string;
   why: string;
   decidedAtRow: number;
-  /** Wall seconds from the harness seeing the decision to serving answering with the new champion (null: not promoted). */
+  /** Wall seconds from monitoring's decision to serving answering with the new champion (null: not promoted). */
   secondsToChampion: number | null;
   version: number | null;
 }
@@ -118,11 +125,11 @@ async function runOnStack(spec: PipelineSpecV1, rows: readonly Elec2Row[], end: 
       predictions.push(label?.contents?.bytesContents[0]?.toString() ?? '');
       predictionIds.push(`${response.parameters.prediction_id?.stringParam}-0`);
 
-      // A day of rows served: the labels of the day before arrive, and their rows as new data.
+      // The labels of the rows served a day ago arrive, and their rows as new data.
       const served = i - PROTOCOL.initialRows + 1;
-      if (served % PROTOCOL.labelDelayRows === 0 && served > PROTOCOL.labelDelayRows) {
-        const from = i + 1 - 2 * PROTOCOL.labelDelayRows;
+      if (served % LABEL_EVERY_ROWS === 0 && served >= PROTOCOL.labelDelayRows + LABEL_EVERY_ROWS) {
         const to = i + 1 - PROTOCOL.labelDelayRows;
+        const from = to - LABEL_EVERY_ROWS;
         const labels: EventData<typeof LabelReceivedV1>['labels'] = [];
         for (let j = from; j < to; j++) {
           labels.push({
@@ -137,9 +144,16 @@ async function runOnStack(spec: PipelineSpecV1, rows: readonly Elec2Row[], end: 
       }
 
       if (served % SYNC_EVERY_ROWS === 0) {
-        await waitForJoins(spec.id, labelsPublished);
+        await waitForJoins(spec.id, labelsPublished, PROTOCOL.initialRows + labelsPublished);
         const decisions = await json<{
-          decisions: { sequence: number; outcome: string; reason: string; why: string; requestId?: string }[];
+          decisions: {
+            sequence: number;
+            outcome: string;
+            reason: string;
+            why: string;
+            requestId?: string;
+            clock: { wallTime: number };
+          }[];
         }>(`${endpoints.monitoringHttp}/api/v1/pipelines/${spec.id}/retrain-decisions?limit=50`);
         const fresh = (decisions?.decisions ?? []).filter((d) => d.sequence > seenDecisions).reverse();
         for (const decision of fresh) {
@@ -148,7 +162,6 @@ async function runOnStack(spec: PipelineSpecV1, rows: readonly Elec2Row[], end: 
             suppressed += 1;
             continue;
           }
-          const waitStarted = Date.now();
           const outcome = await waitForRetrain(spec.id, decision.requestId!, champion, client);
           if (outcome.version !== null) champion = outcome.version;
           retrainDetails.push({
@@ -156,7 +169,8 @@ async function runOnStack(spec: PipelineSpecV1, rows: readonly Elec2Row[], end: 
             reason: decision.reason,
             why: decision.why,
             decidedAtRow: i,
-            secondsToChampion: outcome.version === null ? null : Number(((Date.now() - waitStarted) / 1000).toFixed(1)),
+            secondsToChampion:
+              outcome.version === null ? null : Number(((Date.now() - decision.clock.wallTime) / 1000).toFixed(1)),
             version: outcome.version,
           });
           log(
@@ -188,12 +202,20 @@ async function runOnStack(spec: PipelineSpecV1, rows: readonly Elec2Row[], end: 
 }
 
 /**
- * Waits until monitoring has settled every label published so far (joined, or given up on as unknown), bounded, so the
- * labelled windows those labels close have been decided on before the replay goes on.
+ * Waits until monitoring has settled every label published so far (joined, or given up on as unknown) and the policy
+ * has counted every row published as data (validated, so a retrain's window holds them), bounded, so the labelled
+ * windows those labels close have been decided on, on the clock a live run would have, before the replay goes on.
  */
-async function waitForJoins(pipelineId: string, published: number): Promise<void> {
+async function waitForJoins(pipelineId: string, published: number, dataRows: number): Promise<void> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
+    const policy = await json<{ clock: { rows: number } }>(
+      `${endpoints.monitoringHttp}/api/v1/pipelines/${pipelineId}/retrain-policy`,
+    );
+    if (policy && policy.clock.rows < dataRows) {
+      await sleep(50);
+      continue;
+    }
     const view = await json<{ join: { joined: number; unknown: number; invalid: number; duplicate: number } }>(
       `${endpoints.monitoringHttp}/api/v1/pipelines/${pipelineId}/labels`,
     );
@@ -206,7 +228,7 @@ async function waitForJoins(pipelineId: string, published: number): Promise<void
     }
     await sleep(100);
   }
-  log(`labels not all settled after 60 s (${published} published); going on`);
+  log(`labels or data not all settled after 60 s (${published} labels, ${dataRows} rows published); going on`);
 }
 
 /** Waits for a fired request's run, the registry's verdict and, if promoted, serving the new champion. */
@@ -249,10 +271,20 @@ async function waitForRetrain(
 
 function summarizeServed(rows: readonly Elec2Row[], predictions: string[], end: number): StrategyResult {
   let correct = 0;
-  for (let i = PROTOCOL.initialRows; i < end; i++)
-    if (predictions[i - PROTOCOL.initialRows] === rows[i].class) correct += 1;
+  const blocks: number[] = [];
+  let blockCorrect = 0;
+  for (let i = PROTOCOL.initialRows; i < end; i++) {
+    const hit = predictions[i - PROTOCOL.initialRows] === rows[i].class ? 1 : 0;
+    correct += hit;
+    blockCorrect += hit;
+    const inBlock = (i - PROTOCOL.initialRows) % PROTOCOL.windowRows;
+    if (inBlock === PROTOCOL.windowRows - 1 || i === end - 1) {
+      blocks.push(Number((blockCorrect / (inBlock + 1)).toFixed(4)));
+      blockCorrect = 0;
+    }
+  }
   const served = end - PROTOCOL.initialRows;
-  return { name: '', accuracy: correct / served, served, retrains: 0, retrainLog: [], accuracyByBlock: [] };
+  return { name: '', accuracy: correct / served, served, retrains: 0, retrainLog: [], accuracyByBlock: blocks };
 }
 
 function table(results: StrategyResult[]): string[] {
@@ -298,11 +330,23 @@ async function main(): Promise<void> {
     log(`target ${JSON.stringify(target)}`);
   }
 
+  const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).stdout.trim();
+  const dirty =
+    spawnSync('git', ['status', '--porcelain', '--', 'apps', 'libs', 'tools'], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+    }).stdout.trim().length > 0;
   const report = {
     date: new Date().toISOString(),
+    commit: `${commit}${dirty ? ' (with uncommitted changes)' : ''}`,
     machine: { cpus: cpus().length, loadAverage: loadavg().map((v) => Number(v.toFixed(2))) },
     dataset: { name: 'Elec2', rows: rows.length, served: end - PROTOCOL.initialRows },
-    protocol: { ...PROTOCOL, windowLabels: WINDOW_LABELS, syncEveryRows: SYNC_EVERY_ROWS },
+    protocol: {
+      ...PROTOCOL,
+      windowLabels: WINDOW_LABELS,
+      syncEveryRows: SYNC_EVERY_ROWS,
+      labelEveryRows: LABEL_EVERY_ROWS,
+    },
     trainingWindowRows: spec.training.window.type === 'rows' ? spec.training.window.rows : null,
     policy: POLICY,
     baselines: { never, weekly },
@@ -311,20 +355,22 @@ async function main(): Promise<void> {
     target: target ?? null,
     seconds: { baselines: baselineSeconds, loop: loop?.wallSeconds ?? null },
   };
-  writeFileSync(join(repoRoot, 'docs', 'benchmarks', 'loop.json'), `${JSON.stringify(report, null, 2)}\n`);
+  // A partial run (--rows) is a check, not the figures: it writes beside the system's temporary files.
+  const out = ROWS_LIMIT ? tmpdir() : join(repoRoot, 'docs', 'benchmarks');
+  writeFileSync(join(out, 'loop.json'), `${JSON.stringify(report, null, 2)}\n`);
   const results = [never, weekly, replay, ...(loop ? [loop] : [])];
   const md = [
     '# Closed loop on Elec2',
     '',
-    `Run ${report.date.slice(0, 10)} by \`npm run bench:loop\`${OFFLINE ? ' --offline (no stack run)' : ''} on ${report.machine.cpus} cores (load average ${report.machine.loadAverage.join(', ')}); figures also in \`docs/benchmarks/loop.json\`.`,
+    `Run ${report.date.slice(0, 10)} by \`npm run bench:loop\`${OFFLINE ? ' --offline (no stack run)' : ''} at ${report.commit} on ${report.machine.cpus} cores (load average ${report.machine.loadAverage.join(', ')}); figures also in \`docs/benchmarks/loop.json\`.`,
     '',
-    `Protocol (issue 9): the first ${PROTOCOL.initialRows} rows are published and trained on; the other ${end - PROTOCOL.initialRows} rows are served in time order, one ModelInfer call per row; each label arrives ${PROTOCOL.labelDelayRows} rows (one day) after its prediction, with its row as new data. Baselines use our own trainer (features' window, split and transform, training's GBDT) in the harness: never retrained, and retrained every ${PROTOCOL.weekRows} rows on the newest ${PROTOCOL.windowRows} labelled rows. The pipeline trains GBDT on its newest ${report.trainingWindowRows} rows; its retrain policy fires when a window of ${WINDOW_LABELS} labels scores below ${POLICY.triggers.performanceDrop.below} accuracy or ADWIN fires on the error stream, with a cooldown of ${POLICY.cooldown.rows} rows of new data and at most ${POLICY.dailyCap.max} retrain per ${POLICY.dailyCap.dayRows}-row day. The in-harness replay runs the policy's own decision function on the same windows with no lag; the closed loop is the stack.`,
+    `Protocol (issue 9): the first ${PROTOCOL.initialRows} rows are published and trained on; the other ${end - PROTOCOL.initialRows} rows are served in time order, one ModelInfer call per row; each label arrives ${PROTOCOL.labelDelayRows} to ${PROTOCOL.labelDelayRows + LABEL_EVERY_ROWS - 1} rows (one day) after its prediction, ${LABEL_EVERY_ROWS} at a time, with its row as new data; every ${SYNC_EVERY_ROWS} rows the harness waits until monitoring has joined the labels and counted the rows, so decisions see the data a live run would. Baselines use our own trainer (features' window, split and transform, training's GBDT) in the harness: never retrained, and retrained every ${PROTOCOL.weekRows} rows on the newest ${PROTOCOL.windowRows} labelled rows. The pipeline trains GBDT on its newest ${report.trainingWindowRows} rows; its retrain policy fires when a window of ${WINDOW_LABELS} labels scores below ${POLICY.triggers.performanceDrop.below} accuracy or ADWIN fires on the error stream, with a cooldown of ${POLICY.cooldown.rows} rows of new data and at most ${POLICY.dailyCap.max} retrain per ${POLICY.dailyCap.dayRows}-row day. The in-harness replay runs the policy's own decision function on the same windows with no lag; the closed loop is the stack.`,
     '',
     ...table(results),
     '',
     ...(loop
       ? [
-          `Closed loop: ${loop.retrains} retrains, ${loop.suppressed} triggers suppressed; time from decision to the new champion serving: median ${median(loop.retrainDetails.map((r) => r.secondsToChampion).filter((s): s is number => s !== null))} s. Target (≥ 0.80, ≥ weekly + 0.01, fewer retrains than weekly): ${JSON.stringify(target)}.`,
+          `Closed loop: ${loop.retrains} retrains, ${loop.suppressed} triggers suppressed; time from monitoring's decision to serving answering with the new champion: median ${median(loop.retrainDetails.map((r) => r.secondsToChampion).filter((s): s is number => s !== null))} s. Target (≥ 0.80, ≥ weekly + 0.01, fewer retrains than weekly): ${JSON.stringify(target)}.`,
           '',
           '| # | row | reason | champion | seconds |',
           '| ---: | ---: | --- | --- | ---: |',
@@ -340,8 +386,8 @@ async function main(): Promise<void> {
       '.',
     '',
   ].join('\n');
-  writeFileSync(join(repoRoot, 'docs', 'benchmarks', 'loop.md'), md);
-  log('wrote docs/benchmarks/loop.md and loop.json');
+  writeFileSync(join(out, 'loop.md'), md);
+  log(`wrote ${join(out, 'loop.md')} and loop.json`);
 }
 
 /**

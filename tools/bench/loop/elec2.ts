@@ -34,7 +34,7 @@ export function elec2Spec(id: string, policy: PipelineSpecInput['retrainPolicy']
       { name: 'vicdemand', type: 'numeric' },
       { name: 'transfer', type: 'numeric' },
     ],
-    ingestion: { batchRows: 5_000, flushAfterMs: 1_000 },
+    ingestion: { batchRows: 5_000, flushAfterMs: 200 },
     validation: { minRows: 1, maxUnseenCategoryRate: 1, rangeTolerance: 100 },
     training: {
       algorithms: ['gbdt'],
