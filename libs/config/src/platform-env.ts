@@ -70,6 +70,15 @@ export const platformEnvSchema = z.object({
   KAFKA_MIN_INSYNC_REPLICAS: z.coerce.number().int().min(1).max(32).default(1),
   /** Partitions of the topics Keel creates. */
   KAFKA_TOPIC_PARTITIONS: z.coerce.number().int().min(1).max(1_000).default(3),
+  /**
+   * Largest Kafka record (key, value and headers, in bytes) published or consumed; at most the broker's
+   * `message.max.bytes` (1,048,588 by default) less batch overhead. A larger event is refused at publish, a larger
+   * record consumed is dead-lettered unparsed, and a dead letter that would be larger goes to object storage behind a
+   * pointer.
+   */
+  KAFKA_MAX_RECORD_BYTES: z.coerce.number().int().min(1_024).default(1_000_000),
+  /** Deepest nesting of arrays and objects accepted in JSON and YAML documents: HTTP bodies, events, specs. */
+  JSON_MAX_DEPTH: z.coerce.number().int().min(4).max(1_000).default(32),
 });
 
 export type PlatformConfig = z.infer<typeof platformEnvSchema>;

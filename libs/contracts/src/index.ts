@@ -88,3 +88,10 @@ export {
   TrainingTrigger,
   TrainingWindow,
 } from './training-window';
+export {
+  checkJsonDepth,
+  checkValueDepth,
+  checkYamlBlockDepth,
+  DEFAULT_MAX_DEPTH,
+  DocumentTooDeepError,
+} from './limits';

@@ -1,6 +1,7 @@
 import { type EventContract } from '@keel/contracts';
 import { type Consumer, type EachMessagePayload, type Kafka } from 'kafkajs';
 import { type DeadLetterSink, type InboundRecord } from './dead-letter';
+import { type RecordLimits } from './limits';
 import { type MessagingLogger, silentLogger } from './logger';
 import { type ProcessedEventStore } from './processed-events';
 import { type EventHandler, freshRetryState, RecordProcessor, type RecordRetryState } from './record-processor';
@@ -14,6 +15,8 @@ export interface EventConsumerOptions {
   logger?: MessagingLogger;
   /** How failing records are retried; see `defaultRetryPolicy`. */
   retry?: RetryPolicy;
+  /** KAFKA_MAX_RECORD_BYTES and JSON_MAX_DEPTH; records past them are dead-lettered unparsed. */
+  limits?: RecordLimits;
   /** Where a new group starts; default true, so no event published before the first start is skipped. */
   fromBeginning?: boolean;
   /** Partitions handled at once; records of one partition are always handled in order. Default 1. */
@@ -119,6 +122,7 @@ export class EventConsumer {
         deadLetters: this.options.deadLetters,
         logger: this.logger,
         retry: this.options.retry,
+        limits: this.options.limits,
         random: this.options.random,
       }) as unknown as RecordProcessor<EventContract>,
     );

@@ -4,6 +4,7 @@ import { encodeCloudEventHeaders, type EventContract, type EventData } from '@ke
 import { injectTraceContext } from '@keel/telemetry';
 import { type Producer } from 'kafkajs';
 import { SchemaValidationError } from './errors';
+import { DEFAULT_RECORD_LIMITS, recordBytes, RecordTooLargeError } from './limits';
 import { formatIssues } from './schema-issues';
 
 export interface PublishOptions {
@@ -23,6 +24,8 @@ export class EventPublisher {
     private readonly producer: Producer,
     /** CloudEvents `source`, e.g. `/keel/ingestion`. */
     private readonly source: string,
+    /** KAFKA_MAX_RECORD_BYTES: a larger event is refused here, with a clear error, rather than by the broker. */
+    private readonly maxRecordBytes = DEFAULT_RECORD_LIMITS.maxRecordBytes,
   ) {}
 
   async publish<C extends EventContract>(
@@ -44,10 +47,11 @@ export class EventPublisher {
     // The kafkajs instrumentation opens the one producer span of this send and writes its own context over this
     // one; without instrumentation, the caller's context still links producer and consumer.
     injectTraceContext(headers, context.active());
-    await this.producer.send({
-      topic: contract.topic,
-      messages: [{ key: options.key ?? contract.key(parsed.data), value: JSON.stringify(parsed.data), headers }],
-    });
+    const message = { key: options.key ?? contract.key(parsed.data), value: JSON.stringify(parsed.data), headers };
+    const bytes = recordBytes(message);
+    if (bytes > this.maxRecordBytes)
+      throw new RecordTooLargeError(`a ${contract.topic} event`, bytes, this.maxRecordBytes);
+    await this.producer.send({ topic: contract.topic, messages: [message] });
     return { id };
   }
 }

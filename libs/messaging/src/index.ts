@@ -2,10 +2,13 @@ export {
   DLQ_HEADERS,
   type DeadLetter,
   type DeadLetterFailure,
+  type DeadLetterPayloadStore,
   type DeadLetterSink,
   type InboundRecord,
   KafkaDeadLetterSink,
+  type KafkaDeadLetterSinkOptions,
 } from './dead-letter';
+export { DEFAULT_RECORD_LIMITS, recordBytes, type RecordLimits, RecordTooLargeError } from './limits';
 export {
   classifyFailure,
   errorCode,
@@ -29,6 +32,7 @@ export { InMemoryProcessedEventStore, MongoProcessedEventStore, type ProcessedEv
 export {
   type AttemptResult,
   type ConsumedEvent,
+  decodeRecord,
   type EventHandler,
   freshRetryState,
   type ProcessOutcome,

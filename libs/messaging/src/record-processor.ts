@@ -1,5 +1,6 @@
 import { context, SpanKind, trace } from '@opentelemetry/api';
 import {
+  checkJsonDepth,
   type CloudEventAttributes,
   decodeCloudEvent,
   type EventContract,
@@ -10,6 +11,7 @@ import { consumerParentContext, KeelAttr, withSpan } from '@keel/telemetry';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type DeadLetterFailure, type DeadLetterSink, type InboundRecord } from './dead-letter';
 import { classifyFailure, errorCode, SchemaValidationError } from './errors';
+import { DEFAULT_RECORD_LIMITS, recordBytes, type RecordLimits, RecordTooLargeError } from './limits';
 import { type MessagingLogger } from './logger';
 import { type ProcessedEventStore } from './processed-events';
 import { backoffDelay, defaultRetryPolicy, type RetryPolicy, withinBudget } from './retry';
@@ -66,6 +68,8 @@ export interface RecordProcessorDeps {
   deadLetters: DeadLetterSink;
   logger: MessagingLogger;
   retry?: RetryPolicy;
+  /** Size and nesting bounds checked before a record is parsed; larger or deeper records are dead-lettered. */
+  limits?: RecordLimits;
   /** Injected in tests to make jitter and the budget deterministic. */
   random?: () => number;
   now?: () => number;
@@ -268,15 +272,7 @@ export class RecordProcessor<C extends EventContract> {
   }
 
   private decode(record: InboundRecord): ConsumedEvent<C> {
-    const decoded = decodeCloudEvent(record.headers, record.value);
-    if (decoded.attributes.type !== this.contract.topic) {
-      throw new MalformedEventError(
-        `CloudEvent type "${decoded.attributes.type}" does not belong on topic ${this.contract.topic}`,
-      );
-    }
-    const parsed = this.contract.schema.safeParse(decoded.data);
-    if (!parsed.success) throw new SchemaValidationError(this.contract.topic, formatIssues(parsed.error.issues));
-    return { id: decoded.attributes.id, attributes: decoded.attributes, data: parsed.data as EventData<C>, record };
+    return decodeRecord(this.contract, record, this.deps.limits);
   }
 
   private async writeDeadLetter(record: InboundRecord, state: RecordRetryState): Promise<AttemptResult> {
@@ -317,4 +313,34 @@ async function waitWithHeartbeat(ms: number, heartbeat?: () => Promise<void>, si
     await sleep(Math.min(1_000, left), undefined, { signal });
     await heartbeat?.();
   }
+}
+
+/**
+ * Decodes one consumed record into its contract's event, or throws why it cannot be one (never retryable): over
+ * KAFKA_MAX_RECORD_BYTES or JSON_MAX_DEPTH (checked before any parsing, so a hostile record costs one pass over its
+ * bytes), not a CloudEvent, of another type, or data that breaks the contract's schema.
+ */
+export function decodeRecord<C extends EventContract>(
+  contract: C,
+  record: InboundRecord,
+  limits: RecordLimits = DEFAULT_RECORD_LIMITS,
+): ConsumedEvent<C> {
+  const bytes = recordBytes(record);
+  if (bytes > limits.maxRecordBytes) {
+    throw new RecordTooLargeError(
+      `record ${record.topic}/${record.partition}@${record.offset}`,
+      bytes,
+      limits.maxRecordBytes,
+    );
+  }
+  if (record.value) checkJsonDepth(record.value, limits.maxDepth);
+  const decoded = decodeCloudEvent(record.headers, record.value);
+  if (decoded.attributes.type !== contract.topic) {
+    throw new MalformedEventError(
+      `CloudEvent type "${decoded.attributes.type}" does not belong on topic ${contract.topic}`,
+    );
+  }
+  const parsed = contract.schema.safeParse(decoded.data);
+  if (!parsed.success) throw new SchemaValidationError(contract.topic, formatIssues(parsed.error.issues));
+  return { id: decoded.attributes.id, attributes: decoded.attributes, data: parsed.data as EventData<C>, record };
 }

@@ -20,3 +20,4 @@ export {
   signatureFromSpec,
   type TensorDatatype,
 } from './model-package';
+export { checkPackageStructure, PACKAGE_LIMITS, PackageStructureError } from './package-structure';

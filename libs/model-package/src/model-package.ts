@@ -1,4 +1,4 @@
-import { type PipelineSpecV1, type SnapshotRef } from '@keel/contracts';
+import { checkJsonDepth, DEFAULT_MAX_DEPTH, type PipelineSpecV1, type SnapshotRef } from '@keel/contracts';
 import { type ModelDocument, parseModel, stableStringify } from '@keel/ml-models';
 import {
   CategoricalSummary,
@@ -6,6 +6,7 @@ import {
   NumericSummary,
   type NumericSummaryJson,
 } from '@keel/ml-stats';
+import { checkPackageStructure, PackageStructureError } from './package-structure';
 
 export const PACKAGE_FORMAT = 'keel.package';
 export const PACKAGE_VERSION = 1;
@@ -71,14 +72,25 @@ export function serializePackage(pkg: ModelPackage): Buffer {
   return Buffer.from(stableStringify(pkg));
 }
 
-/** Parses package bytes, checking format and version; the model document is validated by ml-models. */
-export function parsePackage(bytes: Buffer | string): ModelPackage {
-  const raw = JSON.parse(bytes.toString()) as Partial<ModelPackage>;
+/**
+ * Parses package bytes, checking format and version, nesting (JSON_MAX_DEPTH's default) and structure (tree shape,
+ * index ranges, finite numbers, size caps: `checkPackageStructure`); the model document is validated by ml-models.
+ */
+export function parsePackage(bytes: Buffer | string, maxDepth = DEFAULT_MAX_DEPTH): ModelPackage {
+  checkJsonDepth(bytes, maxDepth);
+  let raw: Partial<ModelPackage>;
+  try {
+    raw = JSON.parse(bytes.toString()) as Partial<ModelPackage>;
+  } catch (error) {
+    throw new PackageStructureError(`the package is not JSON: ${(error as Error).message}`);
+  }
+  if (typeof raw !== 'object' || raw === null) throw new PackageStructureError('the package is not a JSON object');
   if (raw.format !== PACKAGE_FORMAT) throw new Error(`not a Keel model package (format ${String(raw.format)})`);
   if (raw.version !== PACKAGE_VERSION) throw new Error(`unsupported package version ${String(raw.version)}`);
   for (const field of ['pipelineId', 'modelName', 'task', 'signature', 'model', 'lineage', 'reference'] as const) {
     if (raw[field] === undefined) throw new Error(`model package lacks "${field}"`);
   }
+  checkPackageStructure(raw);
   const pkg = raw as ModelPackage;
   // Round-trip through ml-models' parser so a corrupt model body fails here, at load, not at the first request.
   pkg.model = parseModel(JSON.stringify(pkg.model));

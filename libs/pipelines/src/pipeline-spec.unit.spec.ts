@@ -32,4 +32,15 @@ describe('pipeline spec keel/v1', () => {
     expect(error).toBeInstanceOf(InvalidPipelineSpecError);
     expect((error as InvalidPipelineSpecError).issues.join('\n')).toMatch(field);
   });
+
+  it.each([
+    ['flow collections', `id: x\nfeatures: ${'['.repeat(40)}${']'.repeat(40)}\n`],
+    ['block mappings', Array.from({ length: 40 }, (_, i) => `${' '.repeat(i)}k${i}:`).join('\n')],
+    ['an object', JSON.parse(`${'{"a":'.repeat(40)}1${'}'.repeat(40)}`) as unknown],
+  ])(
+    'refuses %s nested deeper than JSON_MAX_DEPTH before validating, and never prints YAML warnings',
+    (_what, input) => {
+      expect(() => parsePipelineSpec(input, 32)).toThrow(/deeper than 32 levels \(JSON_MAX_DEPTH\)/);
+    },
+  );
 });

@@ -1,4 +1,11 @@
-import { PipelineSpecV1 } from '@keel/contracts';
+import {
+  checkJsonDepth,
+  checkValueDepth,
+  checkYamlBlockDepth,
+  DEFAULT_MAX_DEPTH,
+  DocumentTooDeepError,
+  PipelineSpecV1,
+} from '@keel/contracts';
 import { mongoKeyedTable, type Versioned, VersionedDocuments } from '@keel/coordination';
 import { type Connection, type Model, Schema } from 'mongoose';
 import { parse as parseYaml } from 'yaml';
@@ -48,15 +55,24 @@ const pipelineHeadSchema = new Schema<PipelineSpecDocument>(
   { collection: 'pipeline_heads', versionKey: false },
 );
 
-/** Parses and validates a spec given as YAML or JSON text, or as an already parsed object. */
-export function parsePipelineSpec(input: string | unknown): PipelineSpecV1 {
+/**
+ * Parses and validates a spec given as YAML or JSON text, or as an already parsed object. Documents nesting deeper
+ * than `maxDepth` (JSON_MAX_DEPTH) are refused before validation; YAML aliases are capped by the parser (100).
+ */
+export function parsePipelineSpec(input: string | unknown, maxDepth = DEFAULT_MAX_DEPTH): PipelineSpecV1 {
   let raw: unknown = input;
-  if (typeof input === 'string') {
-    try {
-      raw = parseYaml(input);
-    } catch (error) {
-      throw new InvalidPipelineSpecError([`not valid YAML or JSON: ${(error as Error).message}`]);
+  try {
+    if (typeof input === 'string') {
+      // Flow collections ([ and {) nest without indentation: bounded before the parser recurses into them.
+      checkJsonDepth(input, maxDepth);
+      checkYamlBlockDepth(input, maxDepth);
+      // Warnings about untrusted text are the caller's to read in the error, not the process's to print.
+      raw = parseYaml(input, { logLevel: 'error' });
     }
+    checkValueDepth(raw, maxDepth);
+  } catch (error) {
+    if (error instanceof DocumentTooDeepError) throw new InvalidPipelineSpecError([error.message]);
+    throw new InvalidPipelineSpecError([`not valid YAML or JSON: ${(error as Error).message}`]);
   }
   const parsed = PipelineSpecV1.safeParse(raw);
   if (!parsed.success) {

@@ -9,6 +9,7 @@ import {
   type ServiceConfig,
   type serviceEnvSchema,
 } from '@keel/config';
+import { checkJsonDepth } from '@keel/contracts';
 import { type Telemetry } from '@keel/telemetry';
 import { Logger as NestPinoLogger } from 'nestjs-pino';
 import { GrpcServer } from './grpc/grpc-server';
@@ -79,6 +80,14 @@ export async function startService<Schema extends ReturnType<typeof serviceEnvSc
     type: (request) =>
       /^application\/([\w.+-]+\+)?json\b/i.test(request.headers['content-type'] ?? '') &&
       request.headers['inference-header-content-length'] === undefined,
+    // Nesting is bounded before JSON.parse builds the value (JSON_MAX_DEPTH): one pass over the bytes, 400 if deeper.
+    verify: (_request: unknown, _response: unknown, body: Buffer) => {
+      try {
+        checkJsonDepth(body, config.JSON_MAX_DEPTH);
+      } catch (error) {
+        throw Object.assign(error as Error, { status: 400, expose: true });
+      }
+    },
   });
   app.useBodyParser('urlencoded', { extended: true });
   app.useLogger(app.get(NestPinoLogger));

@@ -17,4 +17,6 @@ export const BUCKETS = {
   models: 'keel-models',
   /** Monitoring's checkpoints and its archive of served predictions (Parquet, for the label join). */
   monitoring: 'keel-monitoring',
+  /** Values of dead letters too large for the broker; the dead letter points here (dlq_payload_uri). */
+  deadLetters: 'keel-dead-letters',
 } as const;

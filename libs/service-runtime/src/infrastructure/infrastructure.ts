@@ -54,6 +54,8 @@ export class Infrastructure implements OnModuleInit, OnApplicationBootstrap, OnM
   private readonly logger: Logger;
   private readonly rootLogger: Logger;
   private readonly retry: RetryPolicy;
+  /** The dead-letter sink of every consumer: oversized dead letters go to object storage behind a pointer. */
+  readonly deadLetters: KafkaDeadLetterSink;
   private sweepTimer?: NodeJS.Timeout;
 
   constructor(
@@ -76,7 +78,7 @@ export class Infrastructure implements OnModuleInit, OnApplicationBootstrap, OnM
       budgetMs: config.RETRY_BUDGET_MS,
     };
     this.admin = this.kafka.admin();
-    this.publisher = new EventPublisher(this.producer, `/keel/${identity.name}`);
+    this.publisher = new EventPublisher(this.producer, `/keel/${identity.name}`, config.KAFKA_MAX_RECORD_BYTES);
     this.mongo = mongoose.createConnection(config.MONGO_URL, { serverSelectionTimeoutMS: 10_000, autoIndex: false });
     this.processedEvents = new MongoProcessedEventStore(this.mongo);
     this.pipelines = new PipelineStore(this.mongo);
@@ -85,6 +87,10 @@ export class Infrastructure implements OnModuleInit, OnApplicationBootstrap, OnM
       accessKey: config.S3_ACCESS_KEY,
       secretKey: config.S3_SECRET_KEY,
       region: config.S3_REGION,
+    });
+    this.deadLetters = new KafkaDeadLetterSink(this.producer, {
+      maxRecordBytes: config.KAFKA_MAX_RECORD_BYTES,
+      payloads: { store: this.objects, bucket: BUCKETS.deadLetters },
     });
   }
 
@@ -167,9 +173,10 @@ export class Infrastructure implements OnModuleInit, OnApplicationBootstrap, OnM
     const consumer = new EventConsumer(this.kafka, {
       groupId,
       store: this.processedEvents,
-      deadLetters: new KafkaDeadLetterSink(this.producer),
+      deadLetters: this.deadLetters,
       logger: this.messagingLogger(groupId),
       retry: this.retry,
+      limits: { maxRecordBytes: this.config.KAFKA_MAX_RECORD_BYTES, maxDepth: this.config.JSON_MAX_DEPTH },
       restartTimeoutMs: this.config.CONSUMER_RESTART_TIMEOUT_MS,
       ...options,
       onFatal: (error) => this.health.markFatal(error.message),

@@ -4,6 +4,7 @@ import {
   type ModelInferRequest,
   type ModelInferResponse,
 } from '@keel/grpc-api';
+import { checkJsonDepth } from '@keel/contracts';
 import { z } from 'zod';
 import { rawTensorBytes } from '../output-codec';
 import { InvalidInferInputError } from '../tensor-codec';
@@ -70,6 +71,12 @@ export function decodeRestInferRequest(
       throw new InvalidInferInputError(
         `Inference-Header-Content-Length is ${split} but the body has only ${body.length} bytes`,
       );
+    }
+    try {
+      // Bounded before parsing: the schema of `data` is recursive (JSON_MAX_DEPTH's default, as for JSON bodies).
+      checkJsonDepth(body.subarray(0, split));
+    } catch (error) {
+      throw new InvalidInferInputError((error as Error).message);
     }
     try {
       json = JSON.parse(body.subarray(0, split).toString('utf8'));

@@ -1,0 +1,195 @@
+/**
+ * `npm run fuzz [-- --cases N] [--seed S] [--only <name part>] [--no-docs]`: property-based fuzzing (fast-check) of
+ * every external decoder, 10,000 generated cases each by default, then each decoder's inputs at the sizes its limit
+ * allows. Fails (exit 1) on any crash (an error that is not a clear rejection), any decode over the per-case deadline
+ * and any event-loop delay over 100 ms; writes docs/security/fuzz.md and fuzz.json. A watchdog thread kills the run
+ * if one decode never returns, naming the decoder.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
+import { execFileSync } from 'node:child_process';
+import { repoRoot } from '@keel/testing';
+import { CASE_DEADLINE_MS, runTarget, type TargetFigures } from './run-fuzz';
+import { fuzzTargets } from './targets';
+
+/** The acceptance bound: no single input holds the main thread's event loop longer. */
+const MAX_EVENT_LOOP_DELAY_MS = 100;
+/** A decode that has not returned after this long is a hang; the watchdog ends the run. */
+const WATCHDOG_MS = 60_000;
+
+function startWatchdog(): { beat: (target: string, index: number) => void; stop: () => void } {
+  const shared = new SharedArrayBuffer(8);
+  const lastBeat = new Float64Array(shared);
+  let current = '';
+  const worker = new Worker(
+    `const { workerData } = require('node:worker_threads');
+     const beat = new Float64Array(workerData.shared);
+     setInterval(() => {
+       if (beat[0] > 0 && Date.now() - beat[0] > workerData.limit) {
+         process.stderr.write('fuzz: no decode returned for ' + workerData.limit + ' ms: a hang; killing the run\\n');
+         process.kill(process.pid, 'SIGKILL');
+       }
+     }, 1000);`,
+    { eval: true, workerData: { shared, limit: WATCHDOG_MS } },
+  );
+  worker.unref();
+  return {
+    beat: (target, index) => {
+      lastBeat[0] = Date.now();
+      if (target !== current) {
+        current = target;
+        if (index >= 0) process.stdout.write(`  ${target}\n`);
+      }
+    },
+    stop: () => void worker.terminate(),
+  };
+}
+
+function commit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+const fmt = (n: number) => n.toLocaleString('en-US');
+const mib = (bytes: number) =>
+  bytes >= 1024 * 1024
+    ? `${(bytes / 1024 / 1024).toFixed(bytes % (1024 * 1024) ? 1 : 0)} MiB`
+    : `${fmt(Math.round(bytes / 1024))} KiB`;
+
+function markdown(run: {
+  date: string;
+  commit: string;
+  cases: number;
+  seed: number;
+  load: number[];
+  results: TargetFigures[];
+}): string {
+  const rows = run.results.map(
+    (r) =>
+      `| ${r.target} | ${fmt(r.cases)} | ${fmt(r.accepted)} | ${fmt(r.rejected)} | ${r.failures.length} | ${r.worstCaseMs} | ${r.maxEventLoopDelayMs} | ${Math.max(0, ...r.largest.map((l) => l.maxEventLoopDelayMs))} |`,
+  );
+  const largest = run.results.flatMap((r) =>
+    r.largest.map(
+      (l) =>
+        `| ${r.target} | ${l.label} | ${mib(l.bytes)} | ${l.outcome.slice(0, 80).replace(/\|/g, '/')} | ${l.decodeMs} | ${l.maxEventLoopDelayMs} |`,
+    ),
+  );
+  const reasons = run.results.map((r) => {
+    const top = Object.entries(r.reasons).slice(0, 6);
+    const more = Object.keys(r.reasons).length - top.length;
+    return `- **${r.target}** (${r.limit}): ${top.map(([reason, n]) => `${fmt(n)} × \`${reason.replace(/`/g, "'")}\``).join('; ')}${more > 0 ? `; and ${more} other reasons` : ''}`;
+  });
+  const failures = run.results.flatMap((r) => r.failures);
+  const worstLoop = Math.max(
+    ...run.results.flatMap((r) => [r.maxEventLoopDelayMs, ...r.largest.map((l) => l.maxEventLoopDelayMs)]),
+  );
+  return `# Fuzzing the external decoders
+
+\`npm run fuzz\` (tools/fuzz) generates hostile inputs with fast-check for every decoder an outsider can reach and
+runs each through the real decoding code: Kafka records of every topic (the consumer's size and depth checks,
+CloudEvents envelope, contract schema), CSV uploads (the upload task: streaming parser, record checks, Parquet),
+pipeline specs (YAML text, and JSON through the HTTP body parser), Open Inference Protocol requests (a gRPC
+\`ModelInferRequest\` off the wire, REST JSON, REST with the binary extension) and model packages (parse and
+structural validation). Inputs are valid documents mutated (fields replaced, deleted, wrapped, duplicated; huge
+numbers, long strings; bytes flipped, cut and inserted), documents built from random parts, deep nesting and random
+bytes. A case passes when it is accepted or rejected with a clear error (the decoder's own error type, with a
+message); anything else is a crash. Then each decoder gets its inputs at the sizes its limit allows.
+
+Last run: ${run.date}, commit ${run.commit}, ${fmt(run.cases)} cases per decoder (seed ${run.seed}), load average
+${run.load.map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} cores. **${failures.length === 0 ? 'No crash, no hang' : `${failures.length} failures`}; the largest event-loop delay was ${worstLoop} ms** (bound: ${MAX_EVENT_LOOP_DELAY_MS} ms).
+
+Event-loop delay is perf_hooks' \`monitorEventLoopDelay\` (10 ms resolution) on the main thread, with each decode
+run alone between two turns of the loop, so it is what one input holds the loop for. CSV uploads are parsed on a
+worker thread in the service (the main thread only forwards chunks); their figures here are the worker's.
+
+| decoder | cases | accepted | rejected | failures | worst case (ms) | max loop delay (ms) | at the limit: max loop delay (ms) |
+| ------- | ----: | -------: | -------: | -------: | --------------: | ------------------: | --------------------------------: |
+${rows.join('\n')}
+
+## At the sizes the limits allow
+
+| decoder | input | size | outcome | decode (ms) | max loop delay (ms) |
+| ------- | ----- | ---: | ------- | ----------: | ------------------: |
+${largest.join('\n')}
+
+## Rejections by reason
+
+${reasons.join('\n')}
+${failures.length === 0 ? '' : `\n## Failures\n\n${failures.map((f) => `- ${f.target} (${f.kind}, seed ${f.seed}): ${f.message}`).join('\n')}\n`}`;
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      cases: { type: 'string', default: '10000' },
+      seed: { type: 'string', default: '20261202' },
+      only: { type: 'string' },
+      'no-docs': { type: 'boolean', default: false },
+    },
+  });
+  const cases = Number(values.cases);
+  const seed = Number(values.seed);
+  const targets = fuzzTargets().filter((target) => !values.only || target.name.includes(values.only));
+  const watchdog = startWatchdog();
+  const results: TargetFigures[] = [];
+  process.stdout.write(
+    `fuzz: ${targets.length} decoders, ${fmt(cases)} cases each (seed ${seed}), deadline ${CASE_DEADLINE_MS} ms per case\n`,
+  );
+  for (const target of targets) {
+    const figures = await runTarget(target, { cases, seed, heartbeat: watchdog.beat });
+    results.push(figures);
+    const atLimit = Math.max(0, ...figures.largest.map((l) => l.maxEventLoopDelayMs));
+    process.stdout.write(
+      `    ${fmt(figures.accepted)} accepted, ${fmt(figures.rejected)} rejected (${Object.keys(figures.reasons).length} reasons), ` +
+        `${figures.failures.length} failures; worst case ${figures.worstCaseMs} ms, loop delay ${figures.maxEventLoopDelayMs} ms, ` +
+        `at the limit ${atLimit} ms\n`,
+    );
+    for (const l of figures.largest) {
+      process.stdout.write(
+        `      ${l.label}: ${mib(l.bytes)}, ${l.outcome.slice(0, 70)}, ${l.decodeMs} ms, loop ${l.maxEventLoopDelayMs} ms\n`,
+      );
+    }
+    for (const failure of figures.failures.slice(0, 5)) {
+      process.stdout.write(
+        `    FAIL ${failure.kind}: ${failure.message}\n      input: ${failure.input.slice(0, 300)}\n`,
+      );
+    }
+  }
+  watchdog.stop();
+  const run = { date: new Date().toISOString(), commit: commit(), cases, seed, load: loadavg(), results };
+  const slow = results.flatMap((r) =>
+    [
+      { label: 'generated cases', ms: r.maxEventLoopDelayMs },
+      ...r.largest.map((l) => ({ label: l.label, ms: l.maxEventLoopDelayMs })),
+    ]
+      .filter(({ ms }) => ms > MAX_EVENT_LOOP_DELAY_MS)
+      .map(({ label, ms }) => `${r.target} (${label}): ${ms} ms`),
+  );
+  const failures = results.flatMap((r) => r.failures);
+  if (!values['no-docs'] && !values.only) {
+    const dir = resolve(repoRoot, 'docs/security');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(resolve(dir, 'fuzz.json'), `${JSON.stringify(run, null, 2)}\n`);
+    writeFileSync(resolve(dir, 'fuzz.md'), markdown(run));
+    process.stdout.write(`fuzz: wrote docs/security/fuzz.md and fuzz.json\n`);
+  }
+  for (const line of slow) process.stdout.write(`fuzz: event-loop delay over ${MAX_EVENT_LOOP_DELAY_MS} ms: ${line}\n`);
+  process.stdout.write(
+    `fuzz: ${results.length} decoders, ${fmt(results.reduce((sum, r) => sum + r.cases, 0))} cases, ${failures.length} failures, ${slow.length} over the delay bound\n`,
+  );
+  return failures.length === 0 && slow.length === 0 ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`fuzz: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(2);
+  },
+);
