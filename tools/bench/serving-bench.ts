@@ -129,6 +129,8 @@ interface HotPathRun {
 
 interface HotPathReport {
   date: string;
+  /** The commit measured (runs before it was recorded have none). */
+  commit?: string;
   machine: { cores: number; loadBefore: number; loadAfter: number };
   config: { seconds: number; concurrency: number; rounds: number };
   /** Medians over the rounds, per server and request shape. */
@@ -234,7 +236,7 @@ function hotPathLines(hotPath: HotPathReport | undefined): string[] {
   return [
     '## Serving alone (hot path)',
     '',
-    `Written by \`tools/bench/serving-hot-path.ts\` (the first step of \`npm run bench:serving\`, no stack needed) on ${hotPath.date.slice(0, 10)}; load average ${fixed(hotPath.machine.loadBefore, 2)} before and ${fixed(hotPath.machine.loadAfter, 2)} after. Keel: serving's gRPC controller, inference, prediction log (validated and serialized; only Kafka's send is faked) and span export (to a sink that drops them) in one process over an Adult GBDT (100 trees, 31 leaves), typed column tensors; MLServer and the echo server as in the stack run. ghz at concurrency ${hotPath.config.concurrency} over one connection, ${hotPath.config.seconds} s per run, ${hotPath.config.rounds} alternating rounds, medians.`,
+    `Written by \`tools/bench/serving-hot-path.ts\` (the first step of \`npm run bench:serving\`, no stack needed) on ${hotPath.date.slice(0, 10)}${hotPath.commit ? ` (main at ${hotPath.commit})` : ''}; load average ${fixed(hotPath.machine.loadBefore, 2)} before and ${fixed(hotPath.machine.loadAfter, 2)} after. Keel: serving's gRPC controller, inference, prediction log (validated and serialized; only Kafka's send is faked) and span export (to a sink that drops them) in one process over an Adult GBDT (100 trees, 31 leaves), typed column tensors; MLServer and the echo server as in the stack run. ghz at concurrency ${hotPath.config.concurrency} over one connection, ${hotPath.config.seconds} s per run, ${hotPath.config.rounds} alternating rounds, medians.`,
     '',
     '| server | rows/request | requests/s | rows/s | p50 ms | p99 ms | server CPU ms/request | CPU µs/row | errors |',
     '| ------ | -----------: | ---------: | -----: | -----: | -----: | --------------------: | ---------: | -----: |',

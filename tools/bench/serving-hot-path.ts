@@ -7,7 +7,7 @@
  *
  *   node -r @swc-node/register tools/bench/serving-hot-path.ts   # BENCH_SERVING_SECONDS (10), _CONCURRENCY (16)
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import { type AddressInfo } from 'node:net';
@@ -192,6 +192,7 @@ async function main(): Promise<void> {
   }
   const report = {
     date: new Date().toISOString(),
+    commit: execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim(),
     machine: { cores: cpus().length, loadBefore, loadAfter: loadavg()[0], node: process.version },
     config: { seconds, concurrency, rowShapes, rounds },
     spanExports: sink.spans(),
