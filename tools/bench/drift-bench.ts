@@ -13,7 +13,25 @@ import { runOurs } from './drift/ours';
 
 const ROOT = resolve(__dirname, '..', '..');
 const DATA_DIR = '/tmp/keel-drift-bench';
-const VENV_PYTHON = join(homedir(), '.cache/keel/venv-stats/bin/python');
+const VENV = join(homedir(), '.cache/keel/venv-stats');
+const VENV_PYTHON = join(VENV, 'bin/python');
+const REQUIREMENTS = join(ROOT, 'tools/reference/stats/requirements.txt');
+
+/** Creates the reference venv and installs its pinned requirements unless they import already (a fresh machine). */
+function ensureVenv(): void {
+  const ready = () =>
+    existsSync(VENV_PYTHON) &&
+    spawnSync(VENV_PYTHON, ['-c', 'import evidently, pandas, numpy, scipy'], { stdio: 'ignore' }).status === 0;
+  if (ready()) return;
+  console.log(`preparing ${VENV} (one-off: evidently, pandas, scipy, ...)`);
+  const run = (cmd: string, args: string[]) => {
+    const r = spawnSync(cmd, args, { stdio: 'inherit' });
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed with ${r.status}`);
+  };
+  if (!existsSync(VENV_PYTHON)) run('python3', ['-m', 'venv', VENV]);
+  run(VENV_PYTHON, ['-m', 'pip', 'install', '-q', '--disable-pip-version-check', '-r', REQUIREMENTS]);
+  if (!ready()) throw new Error(`${VENV} does not import evidently after installing ${REQUIREMENTS}`);
+}
 
 function oursChild(referencePath: string, currentPath: string): void {
   const started = performance.now();
@@ -40,6 +58,7 @@ const fmt = (v: number, digits = 4): string =>
 
 function main(): void {
   const rows = Number(process.env.DRIFT_BENCH_ROWS ?? 1_000_000);
+  ensureVenv();
   mkdirSync(DATA_DIR, { recursive: true });
   const referencePath = join(DATA_DIR, `reference-${rows}.csv`);
   const currentPath = join(DATA_DIR, `current-${rows}.csv`);
@@ -58,8 +77,6 @@ function main(): void {
     currentPath,
   ]);
   console.log(`  ${fmt(Number(ours.wallMs) / 1000, 2)} s, peak RSS ${fmt(Number(ours.maxRssKiB) / 1024, 0)} MiB`);
-  if (!existsSync(VENV_PYTHON))
-    throw new Error(`no venv at ${VENV_PYTHON}; see tools/reference/stats/requirements.txt`);
   console.log('running Evidently DataDriftPreset ...');
   const evidently = runJson(VENV_PYTHON, ['tools/bench/drift/evidently_drift.py', referencePath, currentPath]);
   console.log(
