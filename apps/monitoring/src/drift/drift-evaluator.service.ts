@@ -2,7 +2,13 @@ import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { type FeatureReference } from '@keel/model-package';
 import { WorkerPool } from '@keel/workers';
 import { type DriftTests, type WindowDrift } from './drift-evaluator';
-import { type DriftWindowInput, driftWindowTask } from './drift-evaluator.task';
+import {
+  type DriftWindowInput,
+  type DriftWindowsInput,
+  type DriftWindowsOutput,
+  driftWindowsTask,
+  driftWindowTask,
+} from './drift-evaluator.task';
 
 /** Evaluates drift windows on the service's worker pool, off the event loop. */
 @Injectable()
@@ -11,7 +17,8 @@ export class DriftEvaluator implements OnApplicationBootstrap {
 
   /** A worker thread compiles its modules on its first task, which takes seconds: paid at start-up, not by a job. */
   async onApplicationBootstrap(): Promise<void> {
-    await this.workers.warm(driftWindowTask);
+    // Both tasks live in one module: warming one loads both.
+    await this.workers.warm(driftWindowsTask);
   }
 
   /** Compares a window's accumulated summaries (summariesToJson) with the training reference. */
@@ -23,5 +30,12 @@ export class DriftEvaluator implements OnApplicationBootstrap {
   ): Promise<WindowDrift> {
     const { drift } = await this.workers.run(driftWindowTask, { reference, summariesJson, tests, predictionDrift });
     return drift;
+  }
+
+  /** Evaluates many closed windows in one worker task; each result is its window's drift or why it failed. */
+  async evaluateMany(windows: DriftWindowsInput['windows']): Promise<DriftWindowsOutput['results']> {
+    if (windows.length === 0) return [];
+    const { results } = await this.workers.run(driftWindowsTask, { windows });
+    return results;
   }
 }

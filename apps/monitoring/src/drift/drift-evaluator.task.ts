@@ -81,3 +81,36 @@ export function evaluateDriftWindow(
 
 /** {@link evaluateDriftWindow} on a worker thread. */
 export const driftWindowTask = defineWorkerTask(__filename, 'driftWindowTask', evaluateDriftWindow);
+
+/** Closed windows to evaluate together: one message to the worker, whatever their number. */
+export interface DriftWindowsInput {
+  /** Each window with its summaries; windows of one version share their reference object (sent, and parsed, once). */
+  windows: readonly (Omit<DriftWindowInput, 'columns' | 'summariesJson'> & { summariesJson: string })[];
+}
+
+/** Each window's drift, or why it could not be evaluated (one bad window does not fail the others). */
+export interface DriftWindowsOutput {
+  results: ({ drift: WindowDrift } | { error: string })[];
+}
+
+/** {@link evaluateDriftWindow} for many stored windows at once, without re-serializing their summaries. */
+export function evaluateDriftWindows(input: DriftWindowsInput): DriftWindowsOutput {
+  return {
+    results: input.windows.map((window) => {
+      try {
+        const drift = evaluateSummaries(window.reference, summariesFromJson(window.summariesJson), window.tests);
+        if (window.predictionDrift) {
+          const { outputsJson, baselineJson, tests } = window.predictionDrift;
+          drift.predictions = evaluatePredictions(outputsJson, baselineJson, tests);
+          drift.drifted ||= drift.predictions.some((output) => output.drifted);
+        }
+        return { drift };
+      } catch (error) {
+        return { error: (error as Error).message };
+      }
+    }),
+  };
+}
+
+/** {@link evaluateDriftWindows} on a worker thread. */
+export const driftWindowsTask = defineWorkerTask(__filename, 'driftWindowsTask', evaluateDriftWindows);

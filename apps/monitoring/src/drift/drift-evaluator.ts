@@ -142,6 +142,22 @@ export function evaluateSummaries(
   return { features, drifted: features.some((feature) => feature.drifted), skipped };
 }
 
+/**
+ * A reference feature's summary, parsed once per reference object: every window of a version is compared with the
+ * same reference (and a batch of windows crosses to the worker as one message, sharing it), so its sketch is parsed
+ * and sorted once rather than per window. Never mutated by the comparison.
+ */
+const parsedReferences = new WeakMap<FeatureReference['summary'], NumericSummary | CategoricalSummary>();
+
+function referenceSummary(ref: FeatureReference): NumericSummary | CategoricalSummary {
+  let parsed = parsedReferences.get(ref.summary);
+  if (!parsed) {
+    parsed = ref.kind === 'numeric' ? NumericSummary.fromJSON(ref.summary) : CategoricalSummary.fromJSON(ref.summary);
+    parsedReferences.set(ref.summary, parsed);
+  }
+  return parsed;
+}
+
 /** One feature against its reference; undefined when the window or the reference has no non-missing value. */
 function compareFeature(
   feature: string,
@@ -151,13 +167,13 @@ function compareFeature(
 ): FeatureDriftReport | undefined {
   if (ref.kind === 'numeric') {
     if (!(current instanceof NumericSummary) || current.count === 0) return undefined;
-    const reference = NumericSummary.fromJSON(ref.summary);
-    if (reference.count === 0) return undefined;
+    const reference = referenceSummary(ref);
+    if (!(reference instanceof NumericSummary) || reference.count === 0) return undefined;
     return compareSummaries(feature, reference, current, driftTestFor(feature, 'numeric', tests));
   }
   if (!(current instanceof CategoricalSummary) || current.count === 0) return undefined;
-  const fullReference = CategoricalSummary.fromJSON(ref.summary);
-  if (fullReference.count === 0) return undefined;
+  const fullReference = referenceSummary(ref);
+  if (!(fullReference instanceof CategoricalSummary) || fullReference.count === 0) return undefined;
   const pooled = poolRareCategories(fullReference, current);
   return compareSummaries(feature, pooled.reference, pooled.current, driftTestFor(feature, 'categorical', tests));
 }

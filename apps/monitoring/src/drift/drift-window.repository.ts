@@ -74,8 +74,8 @@ const FIELD_KEYED_UNIQUE_INDEX = 'pipelineId_1_modelVersion_1_windowIndex_1';
 const DUPLICATE_KEY = 11000;
 
 /**
- * Closed drift windows and their reports (`drift_windows`). A window is written once, when it closes: one insert by
- * `_id`. The same window closed again (a replay of the prediction log after a crash) computes the same report, and
+ * Closed drift windows and their reports (`drift_windows`). A window is written once, when it closes, by `_id`; the
+ * windows a checkpoint interval closed go in one insert command. The same window closed again (a replay of the prediction log after a crash) computes the same report, and
  * its insert finds the window written and changes nothing.
  */
 @Injectable()
@@ -102,6 +102,22 @@ export class DriftWindowRepository implements OnModuleInit {
     } catch (error) {
       if ((error as { code?: unknown }).code === DUPLICATE_KEY) return false;
       throw error;
+    }
+  }
+
+  /**
+   * Stores closed windows in one insert command (unordered: each document stands alone); those stored before keep
+   * their first report. Returns how many were new.
+   */
+  async saveAllClosed(windows: readonly DriftWindowDocument[]): Promise<number> {
+    if (windows.length === 0) return 0;
+    try {
+      return (await this.windows.insertMany([...windows], { ordered: false })).insertedCount;
+    } catch (error) {
+      const writeErrors = (error as { writeErrors?: { code?: unknown }[] | { code?: unknown } }).writeErrors;
+      const errors = Array.isArray(writeErrors) ? writeErrors : writeErrors ? [writeErrors] : [];
+      if (errors.length === 0 || errors.some((writeError) => writeError.code !== DUPLICATE_KEY)) throw error;
+      return windows.length - errors.length;
     }
   }
 

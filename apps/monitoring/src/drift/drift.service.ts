@@ -1,16 +1,23 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { type DriftSpec } from '@keel/contracts';
-import { isRetryable } from '@keel/messaging';
 import { type FeatureReference } from '@keel/model-package';
+import { isRetryable } from '@keel/messaging';
 import { ROOT_LOGGER } from '@keel/service-runtime';
 import { KeelAttr, withSpan } from '@keel/telemetry';
+import { type SpanContext } from '@opentelemetry/api';
 import { type Logger } from 'pino';
 import { type ClosedWindow } from '../stream/partition-state';
 import { RetryBudgetSpentError, retryUntilDone, STREAM_RETRY } from '../stream/retry-until-done';
 import { type DriftTests } from './drift-evaluator';
 import { DriftEvaluator } from './drift-evaluator.service';
 import { DriftEventsPublisher } from './drift-events.publisher';
-import { DriftWindowRepository, type ListedWindow, type WindowReport, windowId } from './drift-window.repository';
+import {
+  type DriftWindowDocument,
+  DriftWindowRepository,
+  type ListedWindow,
+  type WindowReport,
+  windowId,
+} from './drift-window.repository';
 import { DriftMetrics } from './drift.metrics';
 
 /** The pipeline's drift tests (its spec's `monitoring`): features', and prediction drift's. */
@@ -28,11 +35,22 @@ export interface WindowContext {
 /** How long a window's evaluation may keep failing before the window is stored as failed (the runtime's budget). */
 const EVALUATION_BUDGET_MS = 10 * 60 * 1000;
 
+/** A closed window to report, with what evaluating it needs and the span of the batch that closed it. */
+export interface WindowToReport {
+  window: ClosedWindow;
+  context: WindowContext;
+  /** The span that applied the prediction batch closing the window (the request's trace), linked from the report's. */
+  closedIn?: SpanContext;
+}
+
+/** Links per report span: OpenTelemetry's default limit; further windows are counted in the span's attributes. */
+const MAX_LINKS = 128;
+
 /**
- * Reports closed drift windows: evaluates a window's summaries against the version's training reference (on the
- * worker pool), publishes drift.detected and a retraining request when a feature's PSI reaches the pipeline's
- * threshold, and stores the report: one write per window. Reporting a window twice (a replay after a crash) gives the
- * same report, the same event ids and no second write.
+ * Reports closed drift windows, many at a time: evaluates them against their versions' training references in one
+ * worker task, publishes drift.detected for those that drifted (one produce request), and stores every report in one
+ * insert (`drift_windows`): a handful of commands per batch of windows, however small the windows. Reporting a
+ * window twice (a replay after a crash) gives the same report, the same event id and no second document.
  */
 @Injectable()
 export class DriftService {
@@ -48,91 +66,98 @@ export class DriftService {
     this.logger = logger.child({ component: 'drift' });
   }
 
+  /** Reports one closed window (see {@link reportAll}). */
+  report(window: ClosedWindow, context: WindowContext, signal: AbortSignal): Promise<void> {
+    return this.reportAll([{ window, context }], signal);
+  }
+
   /**
-   * Reports a closed window; failures retrying can fix (the store or broker away) are retried with capped backoff
-   * until they pass or `signal` aborts (the partition moved away or the service stops; the window is then reported
-   * by whoever replays it).
+   * Reports closed windows; failures retrying can fix (the store, broker or worker away) are retried with capped
+   * backoff until they pass or `signal` aborts (the partition moved away or the service stops; the windows are then
+   * reported by whoever replays them). Evaluation that keeps failing past its budget stores the windows as failed.
    */
-  async report(window: ClosedWindow, context: WindowContext, signal: AbortSignal): Promise<void> {
+  async reportAll(items: readonly WindowToReport[], signal: AbortSignal): Promise<void> {
+    if (items.length === 0) return;
     const onRetry = (error: unknown, attempt: number) => {
       if (attempt !== 1) return;
-      const { pipelineId, modelVersion, windowIndex } = window;
       this.logger.warn(
-        { pipelineId, modelVersion, windowIndex, err: (error as Error).message },
-        'reporting a drift window failed; retrying with backoff',
+        { windows: items.length, first: idOf(items[0].window), err: (error as Error).message },
+        'reporting drift windows failed; retrying with backoff',
       );
     };
-    try {
-      await retryUntilDone(() => this.reportOnce(window, context), signal, onRetry, {
-        ...STREAM_RETRY,
-        budgetMs: EVALUATION_BUDGET_MS,
-      });
-    } catch (error) {
-      if (!(error instanceof RetryBudgetSpentError)) throw error;
-      await retryUntilDone(() => this.saveFailed(window, error.message), signal, onRetry);
-    }
-  }
-
-  private async reportOnce(window: ClosedWindow, context: WindowContext): Promise<void> {
-    let failure = window.failure;
-    if (!failure && context.reference && window.summariesJson) {
-      try {
-        const report = await this.evaluate(window, context.reference, window.summariesJson, context.tests);
-        if (report.drifted) await this.events.publish(report);
-        await this.windows.saveClosed({ ...report, _id: idOf(window), status: 'evaluated' });
-        this.recordMetrics(report);
-        return;
-      } catch (error) {
-        if (isRetryable(error)) throw error;
-        failure = (error as Error).message;
-      }
-    }
-    await this.saveFailed(window, failure ?? 'the model version has no drift reference');
-  }
-
-  private async saveFailed(window: ClosedWindow, reason: string): Promise<void> {
-    const { pipelineId, modelVersion, windowIndex } = window;
-    this.logger.error({ pipelineId, modelVersion, windowIndex, err: reason }, 'drift window cannot be evaluated');
-    await this.windows.saveClosed({
-      _id: idOf(window),
-      pipelineId,
-      modelVersion,
-      windowIndex,
-      modelName: window.modelName,
-      rowCount: window.rowCount,
-      windowStart: new Date(window.windowStart),
-      windowEnd: new Date(window.windowEnd),
-      outputs: window.outputs,
-      status: 'failed',
-      lastError: reason,
-      evaluatedAt: new Date(),
-    });
-  }
-
-  private evaluate(
-    window: ClosedWindow,
-    reference: Readonly<Record<string, FeatureReference>>,
-    summariesJson: string,
-    tests: WindowTests,
-  ): Promise<WindowReport> {
-    const { pipelineId, modelVersion, windowIndex } = window;
+    const links = items.slice(0, MAX_LINKS).flatMap((item) => (item.closedIn ? [{ context: item.closedIn }] : []));
     const attributes = {
-      [KeelAttr.PIPELINE_ID]: pipelineId,
-      [KeelAttr.MODEL_VERSION]: modelVersion,
-      [KeelAttr.DRIFT_WINDOW_INDEX]: windowIndex,
-      ...(tests.psiThreshold === undefined ? {} : { [KeelAttr.DRIFT_PSI_THRESHOLD]: tests.psiThreshold }),
-      [KeelAttr.BATCH_SIZE]: window.rowCount,
+      [KeelAttr.PIPELINE_ID]: items[0].window.pipelineId,
+      [KeelAttr.MODEL_VERSION]: items[0].window.modelVersion,
+      [KeelAttr.DRIFT_WINDOW_INDEX]: items[0].window.windowIndex,
+      [KeelAttr.BATCH_SIZE]: items.length,
     };
-    return withSpan('evaluate drift window', attributes, async (span) => {
-      const predictionDrift =
-        window.predictionDrift && tests.predictions?.enabled !== false
-          ? { ...window.predictionDrift, tests: tests.predictions }
-          : undefined;
-      const drift = await this.evaluator.evaluate(reference, summariesJson, tests, predictionDrift);
+    await withSpan(
+      'report drift windows',
+      attributes,
+      async (span) => {
+        let documents: DriftWindowDocument[];
+        try {
+          documents = await retryUntilDone(() => this.evaluateAll(items), signal, onRetry, {
+            ...STREAM_RETRY,
+            budgetMs: EVALUATION_BUDGET_MS,
+          });
+        } catch (error) {
+          if (!(error instanceof RetryBudgetSpentError)) throw error;
+          documents = items.map(({ window }) => failedDocument(window, error.message));
+        }
+        const reports = documents.filter(
+          (document): document is DriftWindowDocument & WindowReport => document.status === 'evaluated',
+        );
+        const drifted = reports.filter((report) => report.drifted);
+        span.setAttributes({
+          [KeelAttr.DRIFT_DRIFTED]: drifted.length > 0,
+          [KeelAttr.DRIFT_DRIFTED_FEATURES]: [...new Set(drifted.flatMap(driftedFeatures))].join(','),
+          [KeelAttr.DRIFT_MAX_PSI]: Math.max(0, ...reports.flatMap((report) => report.features.map((f) => f.psi))),
+        });
+        await retryUntilDone(() => this.events.publishAll(drifted), signal, onRetry);
+        await retryUntilDone(() => this.windows.saveAllClosed(documents), signal, onRetry);
+        for (const report of reports) this.recordMetrics(report);
+        this.logReports(documents);
+      },
+      { links },
+    );
+  }
+
+  /** Every window's report, or its failure: one worker task for all. */
+  private async evaluateAll(items: readonly WindowToReport[]): Promise<DriftWindowDocument[]> {
+    const evaluable = items.filter(
+      ({ window, context }) => !window.failure && context.reference && window.summariesJson,
+    );
+    const evaluated = this.evaluator.evaluateMany(
+      evaluable.map(({ window, context }) => ({
+        reference: context.reference!,
+        summariesJson: window.summariesJson!,
+        tests: context.tests,
+        ...(window.predictionDrift && context.tests.predictions?.enabled !== false
+          ? { predictionDrift: { ...window.predictionDrift, tests: context.tests.predictions } }
+          : {}),
+      })),
+    );
+    let results: Awaited<typeof evaluated>;
+    try {
+      results = await evaluated;
+    } catch (error) {
+      // The worker is away (retried), or the task itself fails: then every window of the batch failed.
+      if (isRetryable(error)) throw error;
+      results = evaluable.map(() => ({ error: (error as Error).message }));
+    }
+    const byWindow = new Map(evaluable.map((item, i) => [item, results[i]]));
+    return items.map((item) => {
+      const { window } = item;
+      const result = byWindow.get(item);
+      if (!result) return failedDocument(window, window.failure ?? 'the model version has no drift reference');
+      if ('error' in result) return failedDocument(window, result.error);
+      const { drift } = result;
       const report: WindowReport = {
-        pipelineId,
-        modelVersion,
-        windowIndex,
+        pipelineId: window.pipelineId,
+        modelVersion: window.modelVersion,
+        windowIndex: window.windowIndex,
         modelName: window.modelName,
         rowCount: window.rowCount,
         windowStart: new Date(window.windowStart),
@@ -146,23 +171,36 @@ export class DriftService {
         outputs: window.outputs,
         evaluatedAt: new Date(),
       };
-      const driftedFeatures = [
-        ...report.features.filter((feature) => feature.drifted).map((feature) => feature.feature),
-        ...(report.predictions ?? [])
-          .filter((output) => output.drifted)
-          .map((output) => `prediction:${output.feature}`),
-      ];
-      span.setAttributes({
-        [KeelAttr.DRIFT_DRIFTED]: report.drifted,
-        [KeelAttr.DRIFT_DRIFTED_FEATURES]: driftedFeatures.join(','),
-        [KeelAttr.DRIFT_MAX_PSI]: Math.max(0, ...report.features.map((feature) => feature.psi)),
-      });
-      this.logger.info(
-        { pipelineId, modelVersion, windowIndex, rowCount: report.rowCount, drifted: driftedFeatures },
-        'drift window evaluated',
-      );
-      return report;
+      return { ...report, _id: idOf(window), status: 'evaluated' as const };
     });
+  }
+
+  private logReports(documents: readonly DriftWindowDocument[]): void {
+    for (const document of documents) {
+      const { pipelineId, modelVersion, windowIndex } = document;
+      if (document.status === 'failed') {
+        this.logger.error(
+          { pipelineId, modelVersion, windowIndex, err: document.lastError },
+          'drift window cannot be evaluated',
+        );
+      } else if (document.drifted) {
+        this.logger.info(
+          { pipelineId, modelVersion, windowIndex, rowCount: document.rowCount, drifted: driftedFeatures(document) },
+          'drift window evaluated',
+        );
+      }
+    }
+    const first = documents[0];
+    this.logger.info(
+      {
+        pipelineId: first.pipelineId,
+        windows: documents.length,
+        firstWindowIndex: first.windowIndex,
+        drifted: documents.filter((document) => document.drifted).length,
+        failed: documents.filter((document) => document.status === 'failed').length,
+      },
+      'drift windows reported',
+    );
   }
 
   private recordMetrics(report: WindowReport): void {
@@ -176,6 +214,32 @@ export class DriftService {
   reports(pipelineId: string, limit = 100): Promise<ListedWindow[]> {
     return this.windows.reports(pipelineId, limit);
   }
+}
+
+/** Features (and `prediction:<output>`s) a report found drifted. */
+function driftedFeatures(report: Pick<DriftWindowDocument, 'features' | 'predictions'>): string[] {
+  return [
+    ...(report.features ?? []).filter((feature) => feature.drifted).map((feature) => feature.feature),
+    ...(report.predictions ?? []).filter((output) => output.drifted).map((output) => `prediction:${output.feature}`),
+  ];
+}
+
+/** The document of a window that cannot be evaluated. */
+function failedDocument(window: ClosedWindow, reason: string): DriftWindowDocument {
+  return {
+    _id: idOf(window),
+    pipelineId: window.pipelineId,
+    modelVersion: window.modelVersion,
+    windowIndex: window.windowIndex,
+    modelName: window.modelName,
+    rowCount: window.rowCount,
+    windowStart: new Date(window.windowStart),
+    windowEnd: new Date(window.windowEnd),
+    outputs: window.outputs,
+    status: 'failed',
+    lastError: reason,
+    evaluatedAt: new Date(),
+  };
 }
 
 function idOf(window: ClosedWindow): string {

@@ -27,12 +27,13 @@ import { context } from '@opentelemetry/api';
 import { type Logger } from 'pino';
 import { type ArchiveRecord, PredictionArchive } from '../archive/prediction-archive';
 import { type MonitoringConfig } from '../config';
-import { DriftService } from '../drift/drift.service';
+import { DriftService, type WindowToReport } from '../drift/drift.service';
 import { CheckpointRepository } from './checkpoint.repository';
 import { PartitionState, type PredictionBatch } from './partition-state';
 import { retryUntilDone } from './retry-until-done';
 import { StreamMetrics } from './stream.metrics';
 import { VersionSetups } from './version-setups';
+import { WindowReports } from './window-reports';
 
 /** Suffix of the stream's consumer group: `<service>.prediction-windows`. */
 export const PREDICTION_STREAM_GROUP = 'prediction-windows';
@@ -45,8 +46,8 @@ interface OwnedPartition {
   seq: number;
   /** Batches applied since the last checkpoint snapshot: the next archive files' rows. */
   archive: ArchiveRecord[];
-  /** Reports of the windows closed since the last snapshot. */
-  reports: Promise<void>[];
+  /** The windows it closed, reported in groups; a checkpoint waits for those closed before its snapshot. */
+  reports: WindowReports<WindowToReport>;
   checkpointing: Promise<void>;
   checkpointInFlight: boolean;
   lastCheckpointAt: number;
@@ -74,7 +75,9 @@ const MAX_BYTES = 32 * 1024 * 1024;
 /**
  * Monitoring's hot path: consumes mlops.predictions.logged.v2 in batches (group `<service>.prediction-windows`) and
  * keeps, per partition, the state of every model version's drift window in memory (PartitionState: O(1) per row).
- * Every PREDICTION_CHECKPOINT_INTERVAL_MS it checkpoints each partition it owns: the window reports closed so far,
+ * Windows that close are reported in groups (WindowReports: one evaluation task, one produce request and one insert
+ * per group, however small the windows). Every PREDICTION_CHECKPOINT_INTERVAL_MS it checkpoints each partition it
+ * owns: the window reports closed so far,
  * the archive of the rows since the last checkpoint, the state, and the offset it reached, made durable by one
  * checkpoint document; only then is the offset committed to Kafka. A partition it is given starts from its latest
  * checkpoint (seeking to that checkpoint's offset), so a crash or kill -9 replays the log from there and ends with the
@@ -349,7 +352,7 @@ export class PredictionStreamConsumer implements OnApplicationBootstrap, OnModul
     };
     // In the producer's trace, so a request's trace shows monitoring taking its predictions (and judging its window).
     await context.with(consumerParentContext(message.headers), () =>
-      withSpan('apply prediction batch', attributes, () => {
+      withSpan('apply prediction batch', attributes, (span) => {
         const closed = owned.state.apply(batch, resolved.setup);
         owned.state.nextOffset = next;
         // Binary mode: the record's value is the batch's JSON as serving wrote it, archived as is.
@@ -365,9 +368,7 @@ export class PredictionStreamConsumer implements OnApplicationBootstrap, OnModul
         for (const window of closed) {
           this.metrics.windowsClosed.inc({ pipeline: window.pipelineId });
           const windowContext = { reference: resolved.setup.reference, tests: resolved.tests };
-          const report = this.drift.report(window, windowContext, owned.abort.signal);
-          report.catch(() => undefined);
-          owned.reports.push(report);
+          owned.reports.add({ window, context: windowContext, closedIn: span.spanContext() });
         }
       }),
     );
@@ -412,7 +413,7 @@ export class PredictionStreamConsumer implements OnApplicationBootstrap, OnModul
       state,
       seq: checkpoint?.seq ?? 0,
       archive: [],
-      reports: [],
+      reports: new WindowReports((windows) => this.drift.reportAll(windows, signal)),
       checkpointing: Promise.resolve(),
       checkpointInFlight: false,
       lastCheckpointAt: Date.now(),
@@ -452,9 +453,9 @@ export class PredictionStreamConsumer implements OnApplicationBootstrap, OnModul
     owned.snapshotOffset = owned.state.nextOffset;
     const snapshot = Buffer.from(JSON.stringify(owned.state.toJSON()));
     const archive = owned.archive;
-    const reports = owned.reports;
+    // Every window closed before the snapshot is reported before the checkpoint that moves past its rows.
+    const reported = owned.reports.settled();
     owned.archive = [];
-    owned.reports = [];
     owned.lastCheckpointAt = Date.now();
     const seq = owned.seq + 1;
     const nextOffset = owned.state.nextOffset;
@@ -463,7 +464,7 @@ export class PredictionStreamConsumer implements OnApplicationBootstrap, OnModul
     const { partition } = owned;
     const started = performance.now();
     owned.checkpointing = (async () => {
-      await Promise.all(reports);
+      await reported;
       const files = await retryUntilDone(() => this.archive.write(archive), signal, this.warnOnce(partition));
       const state = await retryUntilDone(
         () => this.checkpoints.putState(this.groupId, partition, seq, snapshot),

@@ -5,7 +5,14 @@ import { compareCategorical, compareNumeric } from '../summary/compare';
 import { KllSketch, weightedKsStatistic } from '../summary/kll';
 import { ksPValue } from './ks';
 import { NumericSummary } from '../summary/numeric-summary';
-import { defaultDriftStatistic, DRIFT_STATISTIC, DRIFT_STATISTICS, isDrift, testDrift } from './statistics';
+import {
+  defaultDriftStatistic,
+  DRIFT_STATISTIC,
+  DRIFT_STATISTICS,
+  EXACT_KS_MAX_PAIRS,
+  isDrift,
+  testDrift,
+} from './statistics';
 
 function normal(prng: Prng, n: number, shift = 0): number[] {
   return Array.from({ length: n }, () => {
@@ -28,18 +35,35 @@ describe('drift statistics, each declared once', () => {
     const numeric = compareNumeric(reference, shifted);
     expect(DRIFT_STATISTIC.psi.measure(reference, shifted)).toBe(numeric.psi);
     expect(DRIFT_STATISTIC['jensen-shannon'].measure(reference, shifted)).toBe(numeric.jensenShannon);
-    expect(DRIFT_STATISTIC.ks.measure(reference, shifted)).toBe(numeric.ks.pValue);
+    // 1,000 × 800 sample pairs: above EXACT_KS_MAX_PAIRS, the asymptotic p-value of the same statistic
+    expect(DRIFT_STATISTIC.ks.measure(reference, shifted)).toBe(
+      ksPValue(
+        weightedKsStatistic(reference.sketch.weightedItems(), shifted.sketch.weightedItems()),
+        1_000,
+        800,
+        'asymp',
+      ).pValue,
+    );
     expect(DRIFT_STATISTIC.wasserstein.measure(reference, shifted)).toBe(numeric.wassersteinNormed);
     const categorical = compareCategorical(colours, reds);
     expect(DRIFT_STATISTIC.chi2.measure(colours, reds)).toBe(categorical.chiSquare.pValue);
     expect(DRIFT_STATISTIC.psi.measure(colours, reds)).toBe(categorical.psi);
   });
 
-  it('takes the asymptotic KS p-value once the exact one would cost more than a million sample pairs', () => {
+  it('takes the asymptotic KS p-value once the exact one would cost more than EXACT_KS_MAX_PAIRS sample pairs', () => {
     const large = NumericSummary.fromReference(normal(prng, 20_000), 10);
     const window = new NumericSummary(large.edges).addAll(normal(prng, 2_000, 0.05));
     const d = weightedKsStatistic(large.sketch.weightedItems(), window.sketch.weightedItems());
+    expect(20_000 * 2_000).toBeGreaterThan(EXACT_KS_MAX_PAIRS);
     expect(DRIFT_STATISTIC.ks.measure(large, window)).toBe(ksPValue(d, 20_000, 2_000, 'asymp').pValue);
+    // below the bound, and for equal sizes whatever they are, the exact one (SciPy's auto), as compareNumeric gives
+    const small = NumericSummary.fromReference(normal(prng, 500), 10);
+    const smallWindow = new NumericSummary(small.edges).addAll(normal(prng, 400, 0.3));
+    expect(500 * 400).toBeLessThanOrEqual(EXACT_KS_MAX_PAIRS);
+    expect(DRIFT_STATISTIC.ks.measure(small, smallWindow)).toBe(compareNumeric(small, smallWindow).ks.pValue);
+    const twin = new NumericSummary(reference.edges).addAll(normal(prng, 1_000, 0.2));
+    expect(DRIFT_STATISTIC.ks.measure(reference, twin)).toBe(compareNumeric(reference, twin).ks.pValue);
+    expect(compareNumeric(reference, twin).ks.method).toBe('exact');
   });
 
   it('names every statistic of the contracts once', () => {

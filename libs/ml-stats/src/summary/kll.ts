@@ -35,6 +35,8 @@ export class KllSketch {
   private lo = Infinity;
   private hi = -Infinity;
   private readonly rng: Prng;
+  /** weightedItems() as of the last change: a reference sketch is compared with many windows, sorted once. */
+  private items?: WeightedItems;
 
   constructor(
     readonly k = 1024,
@@ -76,6 +78,7 @@ export class KllSketch {
   /** Adds one finite value. */
   update(x: number): void {
     if (!Number.isFinite(x)) throw new StatsInputError('non-finite', `KLL sketch value is ${x}; values must be finite`);
+    this.items = undefined;
     this.levels[0].push(x);
     this.size++;
     this.n++;
@@ -124,6 +127,11 @@ export class KllSketch {
 
   /** Retained items in ascending order with their weights (they sum to `count`). */
   weightedItems(): WeightedItems {
+    this.items ??= this.sortedItems();
+    return this.items;
+  }
+
+  private sortedItems(): WeightedItems {
     // Each level sorted as a typed array (a numeric sort, no comparator calls), then the levels merged: a few
     // thousand items, where sorting [value, weight] pairs with a comparator cost milliseconds per sketch.
     const runs = this.levels.map((level) => Float64Array.from(level).sort());
