@@ -15,10 +15,6 @@ export class DriftEventsPublisher {
     private readonly metrics: DriftMetrics,
   ) {}
 
-  async publish(report: WindowReport): Promise<void> {
-    await this.publishAll([report]);
-  }
-
   /** drift.detected for each drifting window, in one produce request (or a few). */
   async publishAll(reports: readonly WindowReport[]): Promise<void> {
     if (reports.length === 0) return;

@@ -66,11 +66,6 @@ export class DriftService {
     this.logger = logger.child({ component: 'drift' });
   }
 
-  /** Reports one closed window (see {@link reportAll}). */
-  report(window: ClosedWindow, context: WindowContext, signal: AbortSignal): Promise<void> {
-    return this.reportAll([{ window, context }], signal);
-  }
-
   /**
    * Reports closed windows; failures retrying can fix (the store, broker or worker away) are retried with capped
    * backoff until they pass or `signal` aborts (the partition moved away or the service stops; the windows are then
