@@ -38,6 +38,23 @@ export const monitoringEnvSchema = serviceEnvSchema({ httpPort: 3007 }).extend({
     .number()
     .positive()
     .default(90 * 24),
+  /**
+   * Join outcomes (`label_joins`, one per labelled prediction) settled longer ago than this are deleted; never before
+   * the prediction itself leaves the archive (PREDICTION_LOG_RETENTION_HOURS, whichever is longer), or a label sent
+   * again for it would be joined twice.
+   */
+  LABEL_JOIN_RETENTION_HOURS: z.coerce
+    .number()
+    .positive()
+    .default(90 * 24),
+  /**
+   * Closed label windows (`performance_windows`) older than this are deleted, and so is the performance state of a
+   * model version (`performance_states`) no label has reached for this long (with nothing left to publish).
+   */
+  PERFORMANCE_RETENTION_HOURS: z.coerce
+    .number()
+    .positive()
+    .default(90 * 24),
   /** Drift windows closed (evaluated or failed) longer ago than this are deleted, with their revisions. */
   DRIFT_WINDOW_RETENTION_HOURS: z.coerce
     .number()

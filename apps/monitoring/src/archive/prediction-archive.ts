@@ -1,8 +1,10 @@
 import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
-import { Injectable } from '@nestjs/common';
-import { Infrastructure } from '@keel/service-runtime';
-import { BUCKETS, sha256InKey } from '@keel/storage';
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import { Infrastructure, ROOT_LOGGER } from '@keel/service-runtime';
+import { BUCKETS, ObjectNotFoundError, sha256InKey } from '@keel/storage';
+import { type Logger } from 'pino';
+import { StreamMetrics } from '../stream/stream.metrics';
 import { type PredictionBatch } from '../stream/partition-state';
 import { BloomFilter } from './bloom-filter';
 
@@ -60,8 +62,19 @@ function dayPrefix(pipelineId: string, at: Date): string {
 @Injectable()
 export class PredictionArchive {
   private readonly filters = new Map<string, Promise<BloomFilter>>();
+  /** Id filters found without their file: skipped by later lookups, reported once each. */
+  private readonly orphans = new Set<string>();
 
-  constructor(private readonly infra: Infrastructure) {}
+  constructor(
+    private readonly infra: Infrastructure,
+    @Optional() private readonly metrics?: StreamMetrics,
+    @Optional() @Inject(ROOT_LOGGER) private readonly logger?: Logger,
+  ) {}
+
+  /** Id filters whose file was missing when a lookup needed it (a partly written or partly removed archive). */
+  get orphanedFilters(): number {
+    return this.orphans.size;
+  }
 
   /** Writes the batches, one file per pipeline and model version; returns the files written. */
   async write(records: readonly ArchiveRecord[], at = new Date()): Promise<ArchivedFile[]> {
@@ -99,21 +112,32 @@ export class PredictionArchive {
 
   /**
    * The archived predictions of a pipeline with the given ids (those found; an id may be missing when it was never
-   * logged or has passed retention). Reads only the files whose Bloom filter may hold one of the ids.
+   * logged or has passed retention). Reads only the files whose Bloom filter may hold one of the ids. A filter whose
+   * file is gone (removed by a retention sweep that stopped halfway, as earlier sweeps could, or by hand) is skipped and
+   * counted (`keel_monitoring_archive_orphaned_filters_total`), not an error: the other files still answer.
    */
   async find(pipelineId: string, predictionIds: readonly string[]): Promise<ArchivedPrediction[]> {
     const wanted = new Set(predictionIds);
     const found: ArchivedPrediction[] = [];
     for (const filterKey of await this.listKeys(`${ROOT}/${pipelineId}/`, '.bloom')) {
+      // A file is written before its filter: a filter found without its file never gets it.
+      if (this.orphans.has(filterKey)) continue;
       const filter = await this.filter(filterKey);
       if (![...wanted].some((id) => filter.mightContain(id))) continue;
       const fileSha = filterKey.split('/').at(-2)!;
       const fileKey = `${filterKey.split('/').slice(0, -2).join('/')}/${fileSha}${FILE_EXTENSION}`;
-      const bytes = await this.infra.objects.getVerified({
-        uri: `s3://${BUCKETS.monitoring}/${fileKey}`,
-        sha256: fileSha,
-        maxBytes: MAX_FILE_BYTES,
-      });
+      let bytes: Buffer;
+      try {
+        bytes = await this.infra.objects.getVerified({
+          uri: `s3://${BUCKETS.monitoring}/${fileKey}`,
+          sha256: fileSha,
+          maxBytes: MAX_FILE_BYTES,
+        });
+      } catch (error) {
+        if (!(error instanceof ObjectNotFoundError)) throw error;
+        this.orphaned(filterKey, fileKey);
+        continue;
+      }
       for (const prediction of predictionsIn(await gunzipAsync(bytes), wanted)) {
         found.push(prediction);
         wanted.delete(prediction.predictionId);
@@ -170,7 +194,11 @@ export class PredictionArchive {
     return found;
   }
 
-  /** Removes the days of every pipeline older than `cutoff` (the retention sweep); returns the objects removed. */
+  /**
+   * Removes the days of every pipeline older than `cutoff` (the retention sweep); returns the objects removed. Id
+   * filters go first, so a sweep that stops halfway leaves files no lookup reads (removed by the next sweep) rather
+   * than filters that point at removed files.
+   */
   async deleteBefore(cutoff: Date): Promise<number> {
     const lastKept = new Date(Math.floor(cutoff.getTime() / DAY_MS) * DAY_MS).toISOString().slice(0, 10);
     const old: string[] = [];
@@ -178,10 +206,21 @@ export class PredictionArchive {
       const day = key.split('/')[2];
       if (day !== undefined && day < lastKept) old.push(key);
     }
+    old.sort((a, b) => Number(b.endsWith('.bloom')) - Number(a.endsWith('.bloom')));
+    for (const key of old) this.filters.delete(key);
     for (let i = 0; i < old.length; i += 1_000) {
       await this.infra.objects.client.removeObjects(BUCKETS.monitoring, old.slice(i, i + 1_000));
     }
     return old.length;
+  }
+
+  private orphaned(filterKey: string, fileKey: string): void {
+    this.filters.delete(filterKey);
+    if (this.orphans.has(filterKey)) return;
+    if (this.orphans.size >= MAX_CACHED_FILTERS) this.orphans.clear();
+    this.orphans.add(filterKey);
+    this.metrics?.archiveOrphanedFilters.inc();
+    this.logger?.warn({ filterKey, fileKey }, 'archived id filter without its file; skipped');
   }
 
   private filter(key: string): Promise<BloomFilter> {

@@ -14,6 +14,7 @@ import { PredictionArchive } from '../archive/prediction-archive';
 import { COUNTER_REVISIONS } from '../drift/window-counter.repository';
 import { LabelLogRepository } from '../labels/label-log.repository';
 import { PredictionLogRepository } from '../predictions/prediction-log.repository';
+import { LabelRetention, type LabelSweepOutcome } from './label-retention';
 
 const HOUR_MS = 60 * 60 * 1000;
 /** One replica sweeps at a time; a sweep that dies frees the lease after this. */
@@ -24,8 +25,8 @@ const MIGRATIONS = 'monitoring_migrations';
 const PIPELINE_SCOPED_KEYS = 'pipeline-scoped-prediction-keys';
 
 /** What one sweep deleted. */
-export interface SweepOutcome {
-  /** Objects of the prediction archive (Parquet files and their id filters). */
+export interface SweepOutcome extends LabelSweepOutcome {
+  /** Objects of the prediction archive (batch files and their id filters). */
   archivedObjects: number;
   predictionLogs: number;
   labels: number;
@@ -35,8 +36,10 @@ export interface SweepOutcome {
 /**
  * Retention (the store has no TTL indexes: docs/design/repositories.md): every RETENTION_SWEEP_INTERVAL_MS, the
  * replica that holds the retention lease deletes the days of the prediction archive, prediction logs of earlier
- * releases, labels and closed drift windows older than their configured ages, and the superseded revisions of counters and windows. After start-up it first moves logs and
- * labels stored under older keys to the pipeline-scoped ones, in the background.
+ * releases, labels (stored and pending), join outcomes, label windows and idle performance states, and closed drift
+ * windows older than their configured ages, the label counts of pipelines with no label left, and the superseded
+ * revisions of counters and windows. After start-up it first moves logs and labels stored under older keys to the
+ * pipeline-scoped ones, in the background.
  */
 @Injectable()
 export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy {
@@ -52,6 +55,7 @@ export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy
     private readonly archive: PredictionArchive,
     private readonly labels: LabelLogRepository,
     private readonly windows: DriftWindowRepository,
+    private readonly labelRetention: LabelRetention,
     @Inject(SERVICE_CONFIG) private readonly config: MonitoringConfig,
     @Inject(ROOT_LOGGER) logger: Logger,
     @Inject(SERVICE_IDENTITY) identity: ServiceIdentity,
@@ -78,11 +82,19 @@ export class RetentionService implements OnApplicationBootstrap, OnModuleDestroy
   async sweep(now = new Date()): Promise<SweepOutcome> {
     const before = (hours: number) => new Date(now.getTime() - hours * HOUR_MS);
     const windowCutoff = before(this.config.DRIFT_WINDOW_RETENTION_HOURS);
-    const outcome = {
-      archivedObjects: await this.archive.deleteBefore(before(this.config.PREDICTION_LOG_RETENTION_HOURS)),
-      predictionLogs: await this.predictionLogs.deleteLoggedBefore(before(this.config.PREDICTION_LOG_RETENTION_HOURS)),
-      labels: await this.labels.deleteReceivedBefore(before(this.config.LABEL_LOG_RETENTION_HOURS)),
+    const predictions = this.config.PREDICTION_LOG_RETENTION_HOURS;
+    const labelCutoff = before(this.config.LABEL_LOG_RETENTION_HOURS);
+    const outcome: SweepOutcome = {
+      archivedObjects: await this.archive.deleteBefore(before(predictions)),
+      predictionLogs: await this.predictionLogs.deleteLoggedBefore(before(predictions)),
+      labels: await this.labels.deleteReceivedBefore(labelCutoff),
       driftWindows: await this.windows.deleteClosedBefore(windowCutoff),
+      ...(await this.labelRetention.sweep({
+        // A join outcome outlives its prediction's archive, so a label sent again still finds it.
+        joins: before(Math.max(this.config.LABEL_JOIN_RETENTION_HOURS, predictions)),
+        labels: labelCutoff,
+        performance: before(this.config.PERFORMANCE_RETENTION_HOURS),
+      })),
     };
     await this.infra.mongo.collection(COUNTER_REVISIONS).deleteMany(tombstonesBefore(windowCutoff));
     return outcome;

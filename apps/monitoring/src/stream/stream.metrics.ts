@@ -17,6 +17,8 @@ export class StreamMetrics {
   readonly checkpointSeconds: Histogram;
   readonly windowsClosed: Counter<'pipeline'>;
   readonly ownedPartitions: Gauge;
+  /** Archive id filters found without their file by a lookup (skipped). */
+  readonly archiveOrphanedFilters: Counter;
 
   constructor(metrics: MetricsService) {
     const registers = [metrics.registry];
@@ -64,6 +66,11 @@ export class StreamMetrics {
       name: 'keel_monitoring_drift_windows_closed_total',
       help: 'Drift windows that received their last row',
       labelNames: ['pipeline'],
+      registers,
+    });
+    this.archiveOrphanedFilters = new Counter({
+      name: 'keel_monitoring_archive_orphaned_filters_total',
+      help: 'Prediction-archive id filters a lookup found without their file (a partly written or removed archive), skipped',
       registers,
     });
     this.ownedPartitions = new Gauge({
