@@ -36,7 +36,8 @@ import { ensureGhz, runGhz } from './serving/ghz';
 const SECONDS = Number(process.env.BENCH_FULL_SECONDS ?? 60);
 const CONCURRENCY = Number(process.env.BENCH_SERVING_CONCURRENCY ?? 16);
 const ROWS_PER_REQUEST = 64;
-const WINDOW_ROWS = Number(process.env.BENCH_FULL_WINDOW_ROWS ?? 10_000);
+// The pipeline spec's default window: what a pipeline gets unless its spec says otherwise.
+const WINDOW_ROWS = Number(process.env.BENCH_FULL_WINDOW_ROWS ?? 500);
 const TRAINING_ROWS = 5_000;
 /** Lag is sampled this often; "back to zero" is the first sample at zero after which it stays zero for SETTLED_MS. */
 const SAMPLE_MS = 200;
