@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { ObjectNotFoundError } from '@keel/storage';
 import { describe, expect, it } from 'vitest';
-import { type PredictionBatch } from '../stream/partition-state';
+import { archiveRecord } from '../test-support/archive-batch';
 import { PredictionArchive } from './prediction-archive';
 
 /** The slice of the object store the archive uses, in memory: content-addressed puts, verified gets, listing, removal. */
@@ -33,22 +33,7 @@ function memoryObjects() {
   return { objects, store };
 }
 
-function batch(pipelineId: string, ids: string[]): PredictionBatch {
-  return {
-    pipelineId,
-    modelName: 'm',
-    modelVersion: 1,
-    batchId: `${pipelineId}-${ids[0]}`,
-    rows: ids.length,
-    predictionIds: ids,
-    requestIds: ids.map((id) => `req-${id}`),
-    servedAt: ids.map(() => Date.parse('2026-12-01T10:00:00Z')),
-    inputs: { age: ids.map((_, i) => 30 + i) },
-    outputs: { score: ids.map(() => 0.5) },
-  } as unknown as PredictionBatch;
-}
-
-const record = (b: PredictionBatch) => ({ batch: b, bytes: Buffer.from(JSON.stringify(b)) });
+const SERVED_AT = Date.parse('2026-12-01T10:00:00Z');
 
 describe('PredictionArchive', () => {
   it('skips and counts an id filter whose file is gone, and finds the ids of the other files', async () => {
@@ -58,8 +43,8 @@ describe('PredictionArchive', () => {
     const metrics = { archiveOrphanedFilters: { inc: () => counted.push(1) } };
     const archive = new PredictionArchive({ objects: store } as never, metrics as never);
     const at = new Date('2026-12-01T10:00:00Z');
-    const [first] = await archive.write([record(batch('p', ['a1', 'a2']))], at);
-    await archive.write([record(batch('p', ['b1', 'b2']))], at);
+    const [first] = await archive.write([archiveRecord('p', ['a1', 'a2'], SERVED_AT)], at);
+    await archive.write([archiveRecord('p', ['b1', 'b2'], SERVED_AT)], at);
     // when the first file is removed and its filter left behind (a retention sweep that stopped halfway)
     objects.delete(first.uri.replace(/^s3:\/\/[^/]+\//, ''));
     // then a lookup of ids of both files answers from the other one, and counts the orphaned filter once
@@ -80,8 +65,8 @@ describe('PredictionArchive', () => {
       await remove(bucket, keys);
     };
     const archive = new PredictionArchive({ objects: store } as never);
-    await archive.write([record(batch('p', ['old']))], new Date('2026-11-01T10:00:00Z'));
-    await archive.write([record(batch('p', ['new']))], new Date('2026-12-01T10:00:00Z'));
+    await archive.write([archiveRecord('p', ['old'], SERVED_AT)], new Date('2026-11-01T10:00:00Z'));
+    await archive.write([archiveRecord('p', ['new'], SERVED_AT)], new Date('2026-12-01T10:00:00Z'));
     expect(await archive.deleteBefore(new Date('2026-11-15T00:00:00Z'))).toBe(2);
     expect(removed).toHaveLength(1);
     expect(removed[0][0]).toMatch(/\.bloom$/);

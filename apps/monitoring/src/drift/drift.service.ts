@@ -150,20 +150,13 @@ export class DriftService {
       if ('error' in result) return failedDocument(window, result.error);
       const { drift } = result;
       const report: WindowReport = {
-        pipelineId: window.pipelineId,
-        modelVersion: window.modelVersion,
-        windowIndex: window.windowIndex,
-        modelName: window.modelName,
-        rowCount: window.rowCount,
-        windowStart: new Date(window.windowStart),
-        windowEnd: new Date(window.windowEnd),
+        ...windowFields(window),
         features: drift.features.map(({ kind: _kind, currentCount: _count, ...line }) => line),
         ...(drift.predictions
           ? { predictions: drift.predictions.map(({ kind: _kind, currentCount: _count, ...line }) => line) }
           : {}),
         windowBy: window.windowBy,
         drifted: drift.drifted,
-        outputs: window.outputs,
         evaluatedAt: new Date(),
       };
       return { ...report, _id: idOf(window), status: 'evaluated' as const };
@@ -219,10 +212,9 @@ function driftedFeatures(report: Pick<DriftWindowDocument, 'features' | 'predict
   ];
 }
 
-/** The document of a window that cannot be evaluated. */
-function failedDocument(window: ClosedWindow, reason: string): DriftWindowDocument {
+/** What every stored window says of itself, evaluated or not. */
+function windowFields(window: ClosedWindow) {
   return {
-    _id: idOf(window),
     pipelineId: window.pipelineId,
     modelVersion: window.modelVersion,
     windowIndex: window.windowIndex,
@@ -231,6 +223,14 @@ function failedDocument(window: ClosedWindow, reason: string): DriftWindowDocume
     windowStart: new Date(window.windowStart),
     windowEnd: new Date(window.windowEnd),
     outputs: window.outputs,
+  };
+}
+
+/** The document of a window that cannot be evaluated. */
+function failedDocument(window: ClosedWindow, reason: string): DriftWindowDocument {
+  return {
+    _id: idOf(window),
+    ...windowFields(window),
     status: 'failed',
     lastError: reason,
     evaluatedAt: new Date(),

@@ -4,28 +4,12 @@ import { BUCKETS } from '@keel/storage';
 import { type ServiceUnderTest, uniquePipelineId } from '@keel/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PredictionArchive } from '../archive/prediction-archive';
-import { type PredictionBatch } from '../stream/partition-state';
+import { archiveRecord } from '../test-support/archive-batch';
 import { startMonitoringUnderTest } from '../test-support/monitoring-under-test';
 import { LABEL_COLLECTIONS } from './label-retention';
 import { RetentionService } from './retention.service';
 
 const HOUR_MS = 60 * 60 * 1000;
-
-/** A v2 batch of the given prediction ids (what the archive stores). */
-function batch(pipelineId: string, ids: string[]): PredictionBatch {
-  return {
-    pipelineId,
-    modelName: 'm',
-    modelVersion: 1,
-    batchId: `${pipelineId}-${ids[0]}`,
-    rows: ids.length,
-    predictionIds: ids,
-    requestIds: ids.map((id) => `req-${id}`),
-    servedAt: ids.map(() => Date.now()),
-    inputs: { age: ids.map(() => 40) },
-    outputs: { score: ids.map(() => 0.5) },
-  } as unknown as PredictionBatch;
-}
 
 describe('retention of the label collections and a partly removed archive, on the real stack', () => {
   let service: ServiceUnderTest;
@@ -175,13 +159,9 @@ describe('retention of the label collections and a partly removed archive, on th
   it('answers a lookup from the files it has when an id filter lost its file', async () => {
     const pipeline = uniquePipelineId('ret-archive');
     const archive = service.app.get(PredictionArchive);
-    const record = (ids: string[]) => {
-      const b = batch(pipeline, ids);
-      return { batch: b, bytes: Buffer.from(JSON.stringify(b)) };
-    };
     // given two archive files of a pipeline, the first of which loses its file (its id filter stays)
-    const [lost] = await archive.write([record(['gone-1', 'gone-2'])]);
-    await archive.write([record(['kept-1', 'kept-2'])]);
+    const [lost] = await archive.write([archiveRecord(pipeline, ['gone-1', 'gone-2'])]);
+    await archive.write([archiveRecord(pipeline, ['kept-1', 'kept-2'])]);
     const orphansBefore = archive.orphanedFilters;
     await infra.objects.client.removeObject(BUCKETS.monitoring, lost.uri.replace(/^s3:\/\/[^/]+\//, ''));
     // when the label join looks up ids of both files
