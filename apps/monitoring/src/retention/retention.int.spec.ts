@@ -55,16 +55,20 @@ describe('retention of the label collections and a partly removed archive, on th
       })),
     );
     // labels pending since 40 and 1 days ago, and one stored label of `pipeline` (none of `quiet`)
-    await collection(LABEL_COLLECTIONS.pending).insertMany(
-      [40, 1].map((days) => ({
-        _id: `${pipeline}|late-${days}@${daysAgo(days).getTime()}` as never,
+    const pending = [40, 1].map((days) => {
+      const receivedAt = daysAgo(days);
+      return {
+        _id: `${pipeline}|late-${days}@${receivedAt.getTime()}`,
         key: `${pipeline}|late-${days}`,
         pipelineId: pipeline,
         predictionId: `late-${days}`,
         label: 1,
-        observedAt: daysAgo(days),
-        receivedAt: daysAgo(days),
-      })),
+        observedAt: receivedAt,
+        receivedAt,
+      };
+    });
+    await collection(LABEL_COLLECTIONS.pending).insertMany(
+      pending.map((label) => ({ ...label, _id: label._id as never })),
     );
     await collection(LABEL_COLLECTIONS.logs).insertOne({
       _id: `${pipeline}|pred-1` as never,
@@ -137,9 +141,7 @@ describe('retention of the label collections and a partly removed archive, on th
       `${pipeline}|pred-1`,
       `${pipeline}|pred-15`,
     ]);
-    expect(await ids(LABEL_COLLECTIONS.pending, { pipelineId: pipeline })).toEqual([
-      `${pipeline}|late-1@${(await collection(LABEL_COLLECTIONS.pending).findOne({ predictionId: 'late-1' }))!.receivedAt.getTime()}`,
-    ]);
+    expect(await ids(LABEL_COLLECTIONS.pending, { pipelineId: pipeline })).toEqual([pending[1]._id]);
     expect(await ids(LABEL_COLLECTIONS.performanceWindows, { pipelineId: pipeline })).toEqual([`${pipeline}|1|1`]);
     expect(await ids(LABEL_COLLECTIONS.performanceStates, { pipelineId: pipeline })).toEqual([
       `${pipeline}|2`,
