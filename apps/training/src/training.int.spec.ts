@@ -193,6 +193,35 @@ describe('training against the real stack', () => {
     const chosen = summaries.find((s) => s.algorithm === event.data.algorithm)!;
     expect(pkg.lineage.params).toMatchObject(chosen.bestParams);
     expect(event.data.metrics.auc).toBeGreaterThan(0.8);
+
+    // every trial, candidate and the run itself are experiment runs, listed, compared and read over HTTP
+    const http = () => request(sut.app.getHttpServer());
+    const base = `/api/v1/pipelines/${tunedId}/runs`;
+    const trials = (await http().get(`${base}?kind=trial&sort=auc&limit=50`).expect(200)).body.runs as {
+      runId: string;
+      parentRunId: string;
+      metrics: { auc: number };
+      codeVersion: string;
+    }[];
+    expect(trials).toHaveLength(16);
+    expect(trials.every((t) => t.parentRunId === event.data.runId)).toBe(true);
+    const aucs = trials.map((t) => t.metrics.auc);
+    expect(aucs).toEqual([...aucs].sort((a, b) => b - a));
+    expect(trials[0].codeVersion).toBe(pkg.lineage.codeVersion);
+    expect(pkg.lineage.codeVersion).toMatch(/^git:[0-9a-f]{40}(\+dirty)?$/);
+
+    const compared = await http().get(`${base}/compare?ids=${trials[0].runId},${trials[15].runId}`).expect(200);
+    expect(compared.body.runIds).toEqual([trials[0].runId, trials[15].runId]);
+    expect(compared.body.metrics.auc).toEqual([aucs[0], aucs[15]]);
+    expect(compared.body.best.auc).toBe(trials[0].runId);
+
+    const best = await http().get(`${base}/best`).expect(200);
+    expect(best.body).toMatchObject({ metric: 'auc', run: { kind: 'candidate', parentRunId: event.data.runId } });
+    expect(event.data.candidates!.map((c) => c.runId)).toContain(best.body.run.runId);
+    const parent = await http().get(`${base}/${event.data.runId}`).expect(200);
+    expect(parent.body).toMatchObject({ kind: 'training', packageSha256: event.data.packageSha256 });
+    await http().get(`${base}/compare?ids=${trials[0].runId}`).expect(400);
+    await http().get(`${base}/run-nothing`).expect(404);
   }, 240_000);
 
   it('takes training requests over HTTP, refusing a bad one and an unknown pipeline', async () => {

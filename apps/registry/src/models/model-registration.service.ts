@@ -110,6 +110,7 @@ export class ModelRegistrationService implements OnApplicationBootstrap {
         gatesPassed: gates.every((gate) => gate.passed),
         ...(event.trigger ? { trigger: event.trigger } : {}),
         ...(comparison ? { comparison } : {}),
+        ...(event.candidates ? { candidates: event.candidates } : {}),
       }));
     }
     span.setAttribute(KeelAttr.MODEL_NAME, modelName);

@@ -35,6 +35,15 @@ export interface ChampionComparisonRecord {
   championMetrics: Record<string, number>;
 }
 
+/** An algorithm the training run judged on the holdout; the run id is its experiment run in training. */
+export interface CandidateSummary {
+  algorithm: string;
+  runId: string;
+  metrics: Record<string, number>;
+  validationScore?: number;
+  chosen: boolean;
+}
+
 /** One registered model version (collection `model_versions`). */
 export interface ModelVersionRecord {
   modelName: string;
@@ -50,6 +59,8 @@ export interface ModelVersionRecord {
   /** Why the run that produced it happened. */
   trigger?: TrainingTrigger;
   comparison?: ChampionComparisonRecord;
+  /** Every candidate of the run that produced it, the losers included. */
+  candidates?: CandidateSummary[];
   createdAt: Date;
 }
 
@@ -81,6 +92,7 @@ const modelVersionSchema = new Schema<ModelVersionRecord>(
     },
     trigger: Schema.Types.Mixed,
     comparison: Schema.Types.Mixed,
+    candidates: Schema.Types.Mixed,
     gates: { type: [gateSchema], default: [] },
     gatesPassed: { type: Boolean, required: true },
     createdAt: { type: Date, required: true },

@@ -59,6 +59,8 @@ export interface FitSetup {
 export interface FittedModel extends TrainedModel {
   /** GBDT: rounds kept, by early stopping or as given. */
   bestIteration?: number;
+  /** GBDT with validation rows: the validation loss after each round. */
+  validationLoss?: number[];
 }
 
 /** Fits one algorithm with the given hyperparameters on the given rows (deterministic for a seed). */
@@ -75,6 +77,7 @@ export function fitModel(
   let model: ModelBody;
   let params: Record<string, unknown>;
   let bestIteration: number | undefined;
+  let validationLoss: number[] | undefined;
   if (algorithm === 'logistic-regression') {
     // λ = 1/n is scikit-learn's default C = 1.
     const l2 = typeof tuned.l2 === 'number' ? tuned.l2 : 1 / rows.x.nRows;
@@ -99,6 +102,7 @@ export function fitModel(
     });
     model = result.model;
     bestIteration = result.info.bestIteration;
+    if (result.info.validationLoss.length > 0) validationLoss = result.info.validationLoss;
     params = {
       ...GBDT_DEFAULTS,
       ...tuned,
@@ -114,7 +118,13 @@ export function fitModel(
     classes: data.classes ? data.classes.map(String) : null,
     training: { algorithm, params, seed },
   });
-  return { algorithm, params, document, ...(bestIteration !== undefined ? { bestIteration } : {}) };
+  return {
+    algorithm,
+    params,
+    document,
+    ...(bestIteration !== undefined ? { bestIteration } : {}),
+    ...(validationLoss ? { validationLoss } : {}),
+  };
 }
 
 /** Trains one algorithm's defaults on the train split; GBDT stops early on the validation split when there is one. */

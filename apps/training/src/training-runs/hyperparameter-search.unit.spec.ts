@@ -142,7 +142,7 @@ describe('hyperparameter search', { timeout: 120_000 }, () => {
     } as TrainingRunInput['features'];
     const run = () =>
       trainAndPackage(
-        { spec, features, seed: 7, ...bytes, tuned: outcomes.map((o) => o.best) },
+        { spec, features, seed: 7, codeVersion: 'git:unit', ...bytes, tuned: outcomes.map((o) => o.best) },
         { progress: () => undefined },
       );
     const packaged = await run();

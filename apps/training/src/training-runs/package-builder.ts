@@ -10,14 +10,12 @@ import {
   signatureFromSpec,
 } from '@keel/model-package';
 
-/** Version of this training code, recorded in every package's lineage. */
-export const CODE_VERSION = 'keel-training@0.1.0';
-
 export interface PackageInputs {
   spec: PipelineSpecV1;
   document: ModelDocument;
   metrics: Record<string, number>;
-  lineage: Omit<PackageLineage, 'codeVersion'>;
+  /** Everything the package records of where it came from, the code version (see detectCodeVersion) included. */
+  lineage: PackageLineage;
   /** Raw feature columns of the train split: the drift reference monitoring compares traffic with. */
   trainColumns: RawTable;
   classes?: readonly [string | number, string | number];
@@ -43,7 +41,7 @@ export function buildModelPackage(inputs: PackageInputs): ModelPackage {
     signature: { inputs: signatureInputs, outputs: outputsForTask(spec.task) },
     model: inputs.document,
     metrics: inputs.metrics,
-    lineage: { ...inputs.lineage, codeVersion: CODE_VERSION },
+    lineage: inputs.lineage,
     reference: buildReference(signatureInputs, columns),
   };
 }

@@ -11,6 +11,7 @@ import { type FittedTransform, InvalidTrainingDataError, KeelModelError } from '
 import { serializePackage } from '@keel/model-package';
 import { asBuffer, defineWorkerTask, movableBuffers, transferResult, type WorkerTaskContext } from '@keel/workers';
 import { evaluateHoldout, needsLinearVariant, selectBest, trainModel, type TrainedModel } from './candidates';
+import { detectCodeVersion } from './code-version';
 import { buildModelPackage } from './package-builder';
 import { type CandidateRecord } from './training-runs.repository';
 import { type Featurized, featurize, linearVariant, prepareTrainingData, type TrainingData } from './training-data';
@@ -25,6 +26,8 @@ export interface TrainingRunInput {
   /** The feature set's Parquet bytes and the fitted transform's JSON, both verified against their sha256. */
   featureSet: Uint8Array;
   transform: Uint8Array;
+  /** The code doing the training, recorded in the package's lineage; detected here (detectCodeVersion) when absent. */
+  codeVersion?: string;
   /** The configurations a search chose, one per algorithm: each is refit on train and validation. Absent: defaults. */
   tuned?: TunedConfiguration[];
 }
@@ -143,6 +146,7 @@ export async function trainAndPackage(
       featureSetSha256: features.featureSetSha256,
       transformSha256: features.transformSha256,
       seed,
+      codeVersion: input.codeVersion ?? detectCodeVersion(),
       algorithm: chosen.algorithm,
       params: chosen.params,
       trainRows: data.splits.train.rows,

@@ -59,7 +59,7 @@ function input(): TrainingRunInput {
     transformSha256: 'e'.repeat(64),
     rowCounts: { train: 210, validation: 30, holdout: 60 },
   } as EventData<typeof FeaturesMaterializedV1>;
-  return { spec, features, seed: 7, featureSet, transform };
+  return { spec, features, seed: 7, featureSet, transform, codeVersion: 'git:unit' };
 }
 
 describe('trainingRunTask', () => {

@@ -6,6 +6,8 @@ import { EventHandlerHarness, fixtureTable, pipelineSpecFixture } from '@keel/te
 import { WorkerPool } from '@keel/workers';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type TrainingConfig } from '../config';
+import { type ExperimentRun } from '../experiments/experiment-runs';
+import { type ExperimentRunsRepository } from '../experiments/experiment-runs.repository';
 import { trainingRunTask } from './training-run.task';
 import { TrainingRunsConsumer } from './training-runs.consumer';
 import { type TrainingRunRecord, type TrainingRunsRepository } from './training-runs.repository';
@@ -23,6 +25,15 @@ class InMemoryTrainingRunsRepository {
 
   async recordRequestOutcome(outcome: { pipelineId: string; requestId: string; runId: string }): Promise<void> {
     this.harness.recordWrite('training_requests', `${outcome.pipelineId}/${outcome.requestId}`, outcome);
+  }
+}
+
+/** Training's experiment runs, in memory. */
+class InMemoryExperimentRuns {
+  constructor(private readonly harness: EventHandlerHarness) {}
+
+  async saveAll(runs: readonly ExperimentRun[]): Promise<void> {
+    for (const run of runs) this.harness.recordWrite('experiment_runs', run.runId, run);
   }
 }
 
@@ -87,9 +98,16 @@ describe('training-runs consumer, handled in memory', { timeout: 60_000 }, () =>
     await harness.pipelines.apply(spec);
     await harness.pipelines.apply(twin);
     const repository = new InMemoryTrainingRunsRepository(harness) as unknown as TrainingRunsRepository;
-    const service = new TrainingRunsService(harness.infrastructure, repository, harness.logger, workers, {
-      WORKER_THREADS: 1,
-    } as TrainingConfig);
+    const service = new TrainingRunsService(
+      harness.infrastructure,
+      repository,
+      harness.logger,
+      workers,
+      {
+        WORKER_THREADS: 1,
+      } as TrainingConfig,
+      new InMemoryExperimentRuns(harness) as unknown as ExperimentRunsRepository,
+    );
     await new TrainingRunsConsumer(harness.infrastructure, service).onApplicationBootstrap();
   });
 
@@ -103,6 +121,17 @@ describe('training-runs consumer, handled in memory', { timeout: 60_000 }, () =>
     expect(second.id).not.toBe(first.id);
     expect(first.data.runId).toBe(trainingRunId(spec.id, first.data.packageSha256));
     expect(first.id).toBe(modelTrainedEventId(first.data.runId));
+    // every candidate reaches the event, and each run and candidate is an experiment run naming the code version
+    expect(first.data.candidates).toEqual([
+      expect.objectContaining({ algorithm: 'linear-regression', chosen: true, metrics: first.data.metrics }),
+    ]);
+    const runs = harness.writes
+      .filter((write) => write.target === 'experiment_runs')
+      .map((w) => w.value as ExperimentRun);
+    const mine = runs.filter((r) => r.pipelineId === spec.id);
+    expect(mine.map((r) => r.kind)).toEqual(['training', 'candidate']);
+    expect(mine[1]).toMatchObject({ parentRunId: first.data.runId, runId: first.data.candidates![0].runId });
+    expect(mine[0].codeVersion).toMatch(/^git:[0-9a-f]{40}(\+dirty)?$/);
   });
 
   it('given the same feature set under a new event id, when handled, then the same run and event id', async () => {

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { WorkersModule } from '@keel/workers';
+import { ExperimentsModule } from '../experiments/experiments.module';
 import { TrainingRequestsController } from './training-requests.controller';
 import { TrainingRunsConsumer } from './training-runs.consumer';
 import { TrainingRunsRepository } from './training-runs.repository';
@@ -7,7 +8,7 @@ import { TrainingRunsService } from './training-runs.service';
 
 /** Training runs: from a feature set (new data or a request) to a model package and `model.trained`; requests over HTTP. */
 @Module({
-  imports: [WorkersModule],
+  imports: [WorkersModule, ExperimentsModule],
   controllers: [TrainingRequestsController],
   providers: [TrainingRunsRepository, TrainingRunsService, TrainingRunsConsumer],
 })

@@ -13,11 +13,15 @@ import { errorCode, isRetryable } from '@keel/messaging';
 import { Infrastructure, ROOT_LOGGER, SERVICE_CONFIG } from '@keel/service-runtime';
 import { BUCKETS } from '@keel/storage';
 import { KeelAttr, withSpan } from '@keel/telemetry';
-import { trace } from '@opentelemetry/api';
+import { isSpanContextValid, trace } from '@opentelemetry/api';
 import { type Logger } from 'pino';
 import { asBuffer, movableBuffers, WorkerPool } from '@keel/workers';
 import { stableStringify } from '@keel/ml-models';
 import { type TrainingConfig } from '../config';
+import { candidateRunId } from '../experiments/experiment-runs';
+import { ExperimentRunsRepository } from '../experiments/experiment-runs.repository';
+import { detectCodeVersion } from './code-version';
+import { experimentRunsOf } from './experiment-records';
 import { type AlgorithmSearchOutcome, searchAlgorithms } from './hyperparameter-search';
 import { trainingRunTask } from './training-run.task';
 import { trialTask } from './trial.task';
@@ -50,6 +54,8 @@ export function modelTrainedEventId(runId: string): string {
 @Injectable()
 export class TrainingRunsService implements OnApplicationBootstrap {
   private readonly logger: Logger;
+  /** The code that trains here, in every package's lineage and experiment run. */
+  readonly codeVersion: string;
 
   constructor(
     private readonly infra: Infrastructure,
@@ -57,8 +63,10 @@ export class TrainingRunsService implements OnApplicationBootstrap {
     @Inject(ROOT_LOGGER) rootLogger: Logger,
     private readonly workers: WorkerPool,
     @Inject(SERVICE_CONFIG) private readonly config: TrainingConfig,
+    private readonly experiments: ExperimentRunsRepository,
   ) {
     this.logger = rootLogger.child({ component: 'training-runs' });
+    this.codeVersion = detectCodeVersion();
   }
 
   /** A worker thread compiles its modules on its first task, which takes seconds: paid at start-up, not by a job. */
@@ -140,6 +148,7 @@ export class TrainingRunsService implements OnApplicationBootstrap {
   /** One training run on a feature set; publishes `model.trained` inside the caller's (consumer's) span. */
   async train(features: FeaturesMaterialized): Promise<ModelTrained> {
     const startedAt = new Date();
+    const started = performance.now();
     const { spec } = await this.infra.pipelines.get(features.pipelineId);
     const seed = spec.training.seed;
     trace.getActiveSpan()?.setAttributes({
@@ -181,6 +190,24 @@ export class TrainingRunsService implements OnApplicationBootstrap {
       startedAt,
       finishedAt: new Date(),
     });
+    await this.experiments.saveAll(
+      experimentRunsOf({
+        runId,
+        features,
+        seed,
+        codeVersion: this.codeVersion,
+        traceId: activeTraceId(),
+        chosen: result.algorithm,
+        params: result.params,
+        metrics: result.metrics,
+        candidates: result.candidates,
+        search: result.search,
+        packageUri: stored.uri,
+        packageSha256: stored.sha256,
+        durationMs: Math.round(performance.now() - started),
+        at: startedAt,
+      }),
+    );
     const event = {
       pipelineId: features.pipelineId,
       runId,
@@ -194,6 +221,13 @@ export class TrainingRunsService implements OnApplicationBootstrap {
       featureSetUri: features.featureSetUri,
       ...(features.snapshot ? { snapshot: features.snapshot } : {}),
       trigger: features.trigger ?? { reason: 'new-data' },
+      candidates: result.candidates.map((candidate) => ({
+        algorithm: candidate.algorithm,
+        runId: candidateRunId(runId, candidate.algorithm),
+        metrics: candidate.metrics,
+        ...(candidate.validationScore !== undefined ? { validationScore: candidate.validationScore } : {}),
+        chosen: candidate.algorithm === result.algorithm,
+      })),
     } as ModelTrained;
     await this.infra.publisher.publish(ModelTrainedV1, event, { id: modelTrainedEventId(runId) });
     this.logger.info(
@@ -224,7 +258,15 @@ export class TrainingRunsService implements OnApplicationBootstrap {
       : undefined;
     const result = await this.workers.run(
       trainingRunTask,
-      { spec, features, seed, featureSet, transform, ...(search ? { tuned: search.map((s) => s.best) } : {}) },
+      {
+        spec,
+        features,
+        seed,
+        featureSet,
+        transform,
+        codeVersion: this.codeVersion,
+        ...(search ? { tuned: search.map((s) => s.best) } : {}),
+      },
       { transferList: movableBuffers(featureSet, transform), attributes },
     );
     const span = trace.getActiveSpan();
@@ -270,4 +312,10 @@ export class TrainingRunsService implements OnApplicationBootstrap {
     }
     return outcomes;
   }
+}
+
+/** The current trace's id, when telemetry records one. */
+function activeTraceId(): string | undefined {
+  const context = trace.getActiveSpan()?.spanContext();
+  return context && isSpanContextValid(context) ? context.traceId : undefined;
 }

@@ -90,6 +90,7 @@ describe('training and packaging', () => {
         featureSetSha256: 'b'.repeat(64),
         transformSha256: 'c'.repeat(64),
         seed: 7,
+        codeVersion: `git:${'9'.repeat(40)}`,
         algorithm: model.algorithm,
         params: model.params,
         trainRows: data.splits.train.rows,
@@ -111,7 +112,7 @@ describe('training and packaging', () => {
     const parsed = parsePackage(first);
     expect(parsed.target).toEqual({ column: 'label', positive: 'yes', negative: 'no' });
     expect(parsed.model.classes).toEqual(['no', 'yes']);
-    expect(parsed.lineage).toMatchObject({ codeVersion: 'keel-training@0.1.0', trainRows: 42, holdoutRows: 12 });
+    expect(parsed.lineage).toMatchObject({ codeVersion: `git:${'9'.repeat(40)}`, trainRows: 42, holdoutRows: 12 });
     expect(Object.keys(parsed.reference)).toEqual(['c', 'x']);
   });
 });

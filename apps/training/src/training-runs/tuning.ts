@@ -20,6 +20,8 @@ export interface TrialOutcome {
   metrics: Record<string, number>;
   /** gbdt: rounds kept by early stopping on the validation split. */
   bestIteration?: number;
+  /** gbdt: the validation loss after each boosting round. */
+  validationLoss?: number[];
   trainMs: number;
 }
 
@@ -91,6 +93,7 @@ export function runTrial(
     score,
     metrics,
     ...(model.bestIteration !== undefined ? { bestIteration: model.bestIteration } : {}),
+    ...(model.validationLoss ? { validationLoss: model.validationLoss } : {}),
     trainMs: Math.round(performance.now() - started),
   };
 }

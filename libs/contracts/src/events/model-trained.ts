@@ -23,6 +23,23 @@ export const ModelTrainedV1 = defineEvent({
     /** The training window the model saw. */
     snapshot: SnapshotRef.optional(),
     trigger: TrainingTrigger.optional(),
+    /**
+     * Every algorithm the run judged on the holdout, the chosen one included, each with its experiment run id in
+     * training (`GET /api/v1/pipelines/<id>/runs/<runId>` on training).
+     */
+    candidates: z
+      .array(
+        z.object({
+          algorithm: z.string().min(1),
+          runId: z.string().min(1),
+          metrics: z.record(z.string().min(1), z.number()),
+          /** With a search: the primary metric of its best trial on the validation split. */
+          validationScore: z.number().optional(),
+          chosen: z.boolean(),
+        }),
+      )
+      .max(16)
+      .optional(),
   }),
   key: (data) => data.pipelineId,
   maxBytes: 16 * 1024,
