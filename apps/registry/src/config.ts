@@ -1,4 +1,4 @@
-import { serviceEnvSchema } from '@keel/config';
+import { envBoolean, serviceEnvSchema } from '@keel/config';
 import { workerEnvShape } from '@keel/workers';
 import { z } from 'zod';
 
@@ -8,6 +8,11 @@ export const registryEnvSchema = serviceEnvSchema({ httpPort: 3005, grpcPort: 50
   .extend({
     /** How often active rollouts are checked for an elapsed bake time and analysed. */
     ROLLOUT_TICK_INTERVAL_MS: z.coerce.number().int().positive().default(5_000),
+    /**
+     * Reject a trained model whose event names no feature set to recompute its holdout metrics on (otherwise it is
+     * judged on the metrics it claims and recorded as unverified).
+     */
+    REGISTRY_REQUIRE_VERIFIED_METRICS: envBoolean.default(false),
   });
 
 export type RegistryConfig = z.infer<typeof registryEnvSchema>;

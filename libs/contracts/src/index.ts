@@ -61,6 +61,7 @@ export {
   type DatasetColumnRole,
   type DatasetColumnSpec,
   datasetSchema,
+  FairnessGate,
   FeatureSpec,
   LOWER_IS_BETTER,
   MetricGate,

@@ -55,6 +55,21 @@ export const MetricGate = z
   .refine((gate) => gate.min !== undefined || gate.max !== undefined, 'a gate needs min or max');
 export type MetricGate = z.infer<typeof MetricGate>;
 
+/**
+ * A fairness gate on the candidate's holdout predictions (label = probability ≥ 0.5), per protected attribute, with
+ * Fairlearn's definitions: demographic parity difference (max − min selection rate) and ratio (min ÷ max), equalized
+ * odds difference (the larger of the TPR and FPR spreads). Binary classification only.
+ */
+export const FairnessGate = z
+  .object({
+    attribute: ColumnName,
+    metric: z.enum(['demographic_parity_difference', 'demographic_parity_ratio', 'equalized_odds_difference']),
+    min: z.number().optional(),
+    max: z.number().optional(),
+  })
+  .refine((gate) => gate.min !== undefined || gate.max !== undefined, 'a gate needs min or max');
+export type FairnessGate = z.infer<typeof FairnessGate>;
+
 /** Performance on joined labels: label windows, concept drift on the error stream. */
 export const PerformanceSpec = z
   .object({
@@ -167,6 +182,8 @@ export const PipelineSpecV1 = z
       search: TrainingSearch.optional(),
     }),
     gates: z.array(MetricGate).default([]),
+    /** Fairness thresholds per protected attribute, checked by the registry on the holdout it recomputes. */
+    fairnessGates: z.array(FairnessGate).default([]),
     rollout: RolloutSpec.prefault({}),
     monitoring: z
       .object({
@@ -216,6 +233,22 @@ export const PipelineSpecV1 = z
     spec.gates.forEach((gate, i) => {
       if (!allowed.includes(gate.metric)) {
         ctx.addIssue({ code: 'custom', path: ['gates', i, 'metric'], message: `not a ${spec.task} metric` });
+      }
+    });
+    spec.fairnessGates.forEach((gate, i) => {
+      if (spec.task !== 'binary-classification') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['fairnessGates', i],
+          message: 'fairness gates need binary classification',
+        });
+      }
+      if (!spec.protectedAttributes.includes(gate.attribute)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['fairnessGates', i, 'attribute'],
+          message: `"${gate.attribute}" is not in protectedAttributes`,
+        });
       }
     });
     for (const algorithm of spec.training.algorithms) {

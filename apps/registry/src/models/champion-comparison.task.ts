@@ -1,8 +1,8 @@
 import { type MetricName } from '@keel/contracts';
-import { readParquet, ROW_KEY_COLUMN, SPLIT_COLUMN, takeRows, transformInputs } from '@keel/datasets';
-import { type RawValue } from '@keel/ml-models';
+import { readParquet, ROW_KEY_COLUMN, SPLIT_COLUMN, takeRows } from '@keel/datasets';
 import { evaluatePackage, parsePackage } from '@keel/model-package';
 import { asBuffer, defineWorkerTask, type WorkerTaskContext } from '@keel/workers';
+import { packageInputs } from './evaluation-rows';
 
 export interface ChampionComparisonInput {
   primaryMetric: MetricName;
@@ -58,15 +58,7 @@ export async function compareOnSameRows(
     else holdout.push(i);
   });
   const rows = takeRows(table, holdout);
-  const raw = (pkg: typeof candidate) => {
-    const out: Record<string, RawValue[]> = {};
-    for (const input of pkg.signature.inputs) {
-      const values = rows.columns.find((c) => c.name === input.name)?.values;
-      if (!values) throw new Error(`the evaluation rows lack column "${input.name}"`);
-      out[input.name] = transformInputs(values);
-    }
-    return out;
-  };
+  const raw = (pkg: typeof candidate) => packageInputs(pkg, rows);
   const target = rows.columns.find((c) => c.name === candidate.target.column)?.values;
   if (!target) throw new Error(`the evaluation rows lack the target "${candidate.target.column}"`);
   progress({ stage: 'score', total: rows.rowCount });

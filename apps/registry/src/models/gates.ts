@@ -1,4 +1,5 @@
-import { LOWER_IS_BETTER, type MetricGate, type MetricName } from '@keel/contracts';
+import { type FairnessGate, LOWER_IS_BETTER, type MetricGate, type MetricName } from '@keel/contracts';
+import { type AttributeFairness } from './candidate-evaluation.task';
 
 /** Outcome of one spec gate against a version's metrics (the shape of the contract's GateResult). */
 export interface GateOutcome {
@@ -55,6 +56,102 @@ export function evaluateGates(gates: readonly MetricGate[], metrics: Readonly<Re
       observed,
       threshold: gate.min ?? gate.max,
       message: `${gateLabel} holds (${observed})`,
+    };
+  });
+}
+
+/** Claimed and recomputed metrics agree when they differ by at most this (the same code gives the same bits). */
+const METRIC_TOLERANCE = 1e-9;
+
+/** The name of the gate that checks the event's metrics against the registry's own computation. */
+export const VERIFIED_METRICS_GATE = 'metrics verified on the holdout';
+
+/**
+ * Whether the metrics a training event claims are the ones the registry recomputed from the package on the holdout:
+ * each claimed metric must be recomputed and equal (a forged `auc: 1` fails here, naming what it claimed).
+ */
+export function verifyClaimedMetrics(
+  claimed: Readonly<Record<string, number>>,
+  recomputed: Readonly<Record<string, number>>,
+  rows: number,
+): GateOutcome {
+  const wrong = Object.entries(claimed)
+    .filter(([name, value]) => {
+      const mine = recomputed[name];
+      return mine === undefined || !(Math.abs(mine - value) <= METRIC_TOLERANCE * Math.max(1, Math.abs(value)));
+    })
+    .map(([name, value]) => `${name} claimed ${value}, recomputed ${recomputed[name] ?? 'nothing'}`);
+  if (wrong.length > 0) {
+    return { gate: VERIFIED_METRICS_GATE, passed: false, message: `on ${rows} holdout rows: ${wrong.join('; ')}` };
+  }
+  return { gate: VERIFIED_METRICS_GATE, passed: true, message: `recomputed on ${rows} holdout rows; the claims hold` };
+}
+
+/** A gate that could not be checked: it fails, with the reason. */
+export function uncheckableGate(gate: string, message: string): GateOutcome {
+  return { gate, passed: false, message };
+}
+
+/** Human-readable name of a fairness gate, e.g. `sex demographic_parity_difference <= 0.1`. */
+export function fairnessGateName(gate: FairnessGate): string {
+  const bounds =
+    gate.min !== undefined && gate.max !== undefined
+      ? `in [${gate.min}, ${gate.max}]`
+      : gate.min !== undefined
+        ? `>= ${gate.min}`
+        : `<= ${gate.max}`;
+  return `${gate.attribute} ${gate.metric} ${bounds}`;
+}
+
+/**
+ * Applies every fairness gate to the gaps measured on the holdout. A gap that is undefined there (a group without
+ * positives) or an attribute that was not measured fails its gate: a gate nobody can check must not let a model by.
+ */
+export function evaluateFairnessGates(
+  gates: readonly FairnessGate[],
+  measured: readonly AttributeFairness[],
+): GateOutcome[] {
+  return gates.map((gate) => {
+    const name = fairnessGateName(gate);
+    const attribute = measured.find((m) => m.attribute === gate.attribute);
+    const observed = attribute?.metrics[gate.metric];
+    if (!attribute || observed === undefined) {
+      const why = attribute?.undefinedMetrics[gate.metric] ?? `"${gate.attribute}" was not measured`;
+      return {
+        gate: name,
+        passed: false,
+        threshold: gate.min ?? gate.max,
+        message: `${gate.metric} undefined: ${why}`,
+      };
+    }
+    const rates = attribute.groups
+      .map((g) => `${String(g.group)} ${g.selectionRate.toFixed(4)} (n=${g.count})`)
+      .join(', ');
+    const detail = `selection rates ${rates}`;
+    if (gate.min !== undefined && observed < gate.min) {
+      return {
+        gate: name,
+        passed: false,
+        observed,
+        threshold: gate.min,
+        message: `${gate.attribute} ${gate.metric} ${observed} < min ${gate.min}; ${detail}`,
+      };
+    }
+    if (gate.max !== undefined && observed > gate.max) {
+      return {
+        gate: name,
+        passed: false,
+        observed,
+        threshold: gate.max,
+        message: `${gate.attribute} ${gate.metric} ${observed} > max ${gate.max}; ${detail}`,
+      };
+    }
+    return {
+      gate: name,
+      passed: true,
+      observed,
+      threshold: gate.min ?? gate.max,
+      message: `${name} holds (${observed}); ${detail}`,
     };
   });
 }

@@ -10,7 +10,7 @@ import {
 } from '@keel/contracts';
 import { NonRetryableError } from '@keel/messaging';
 import { fetchModelPackage, type ModelPackage } from '@keel/model-package';
-import { Infrastructure, ROOT_LOGGER } from '@keel/service-runtime';
+import { Infrastructure, ROOT_LOGGER, SERVICE_CONFIG } from '@keel/service-runtime';
 import { KeelAttr, withSpan } from '@keel/telemetry';
 import { WorkerPool, WorkerTaskError } from '@keel/workers';
 import { type Span } from '@opentelemetry/api';
@@ -19,9 +19,24 @@ import { RolloutsService } from '../rollouts/rollouts.service';
 import { AliasMovesService } from './alias-moves.service';
 import { AliasesRepository } from './aliases.repository';
 import { championComparisonTask } from './champion-comparison.task';
-import { decideChampion, evaluateGates } from './gates';
+import { type RegistryConfig } from '../config';
+import {
+  type AttributeFairness,
+  candidateEvaluationTask,
+  type CandidateEvaluationOutput,
+} from './candidate-evaluation.task';
+import {
+  decideChampion,
+  evaluateFairnessGates,
+  evaluateGates,
+  type GateOutcome,
+  uncheckableGate,
+  VERIFIED_METRICS_GATE,
+  verifyClaimedMetrics,
+} from './gates';
 import {
   type ChampionComparisonRecord,
+  type MetricsVerification,
   type ModelVersionRecord,
   ModelVersionsRepository,
 } from './model-versions.repository';
@@ -58,6 +73,7 @@ export class ModelRegistrationService implements OnApplicationBootstrap {
     @Inject(ROOT_LOGGER) rootLogger: Logger,
     private readonly workers: WorkerPool,
     private readonly rollouts: RolloutsService,
+    @Inject(SERVICE_CONFIG) private readonly config: RegistryConfig,
   ) {
     this.logger = rootLogger.child({ component: 'model-registration' });
   }
@@ -65,6 +81,7 @@ export class ModelRegistrationService implements OnApplicationBootstrap {
   /** A worker thread compiles its modules on its first task, which takes seconds: paid at start-up, not by a job. */
   async onApplicationBootstrap(): Promise<void> {
     await this.workers.warm(championComparisonTask);
+    await this.workers.warm(candidateEvaluationTask);
   }
 
   register(event: EventData<typeof ModelTrainedV1>): Promise<RegistrationOutcome> {
@@ -86,15 +103,18 @@ export class ModelRegistrationService implements OnApplicationBootstrap {
     let { record, created } = await this.existing(modelName, event.packageSha256);
     if (!record) {
       const { pkg, bytes } = await this.loadPackage(event);
+      const verified = await this.verify(event, pkg, bytes, spec);
       const comparison = await this.compareWithChampion(event, bytes, spec.training.primaryMetric);
-      const gates = evaluateGates(spec.gates, event.metrics);
+      const gates = [...verified.gates, ...evaluateGates(spec.gates, verified.metrics)];
+      if (verified.fairness) gates.push(...evaluateFairnessGates(spec.fairnessGates, verified.fairness));
       ({ record, created } = await this.versions.register({
         modelName,
         pipelineId: event.pipelineId,
         packageUri: event.packageUri,
         packageSha256: event.packageSha256,
         algorithm: event.algorithm,
-        metrics: event.metrics,
+        metrics: verified.metrics,
+        verification: verified.record,
         lineage: {
           datasetVersionId: pkg.lineage.datasetVersionId,
           datasetSha256: event.datasetSha256,
@@ -213,6 +233,73 @@ export class ModelRegistrationService implements OnApplicationBootstrap {
       changedAt: new Date(),
     });
     return decision;
+  }
+
+  /**
+   * The metrics the gates judge: recomputed from the package on the holdout rows of the feature set the event names
+   * (sha256-verified, and the one the package's lineage names), never the event's own. An event naming no feature set
+   * is judged on its claims and recorded as unverified, or rejected when REGISTRY_REQUIRE_VERIFIED_METRICS is set.
+   */
+  private async verify(
+    event: EventData<typeof ModelTrainedV1>,
+    pkg: ModelPackage,
+    bytes: Buffer,
+    spec: PipelineSpecV1,
+  ): Promise<{
+    metrics: Record<string, number>;
+    gates: GateOutcome[];
+    fairness?: AttributeFairness[];
+    record: MetricsVerification;
+  }> {
+    const unverified = (why: string) => {
+      const record: MetricsVerification = { status: 'unverified', reason: why, claimedMetrics: event.metrics };
+      if (this.config.REGISTRY_REQUIRE_VERIFIED_METRICS || spec.fairnessGates.length > 0) {
+        return { metrics: {}, gates: [uncheckableGate(VERIFIED_METRICS_GATE, why)], record };
+      }
+      this.logger.warn({ pipelineId: event.pipelineId, runId: event.runId }, `metrics not verified: ${why}`);
+      return { metrics: event.metrics, gates: [], record };
+    };
+    if (!event.featureSetUri) return unverified('the event names no feature set to recompute the metrics on');
+    if (pkg.lineage.featureSetSha256 !== event.featureSetSha256) {
+      const why = `the package was trained on feature set ${pkg.lineage.featureSetSha256}, the event names ${event.featureSetSha256}`;
+      const record: MetricsVerification = { status: 'failed', reason: why, claimedMetrics: event.metrics };
+      return { metrics: {}, gates: [uncheckableGate(VERIFIED_METRICS_GATE, why)], record };
+    }
+    const attributes = { [KeelAttr.PIPELINE_ID]: event.pipelineId, [KeelAttr.TRAINING_RUN_ID]: event.runId };
+    return withSpan('verify candidate metrics', attributes, async () => {
+      let evaluated: CandidateEvaluationOutput;
+      try {
+        const featureSet = await this.infra.objects.getVerified({
+          uri: event.featureSetUri!,
+          sha256: event.featureSetSha256,
+        });
+        evaluated = await this.workers.run(candidateEvaluationTask, {
+          candidatePackage: bytes,
+          featureSet,
+          protectedAttributes: spec.task === 'binary-classification' ? spec.protectedAttributes : [],
+        });
+      } catch (error) {
+        // A feature set that cannot be read or scored will not become readable: the claims stay unchecked.
+        const hopeless = error instanceof WorkerTaskError || (error as { retryable?: unknown }).retryable === false;
+        if (!hopeless) throw error;
+        const why = `the holdout could not be scored: ${(error as Error).message}`;
+        const record: MetricsVerification = { status: 'failed', reason: why, claimedMetrics: event.metrics };
+        return { metrics: {}, gates: [uncheckableGate(VERIFIED_METRICS_GATE, why)], record };
+      }
+      const gate = verifyClaimedMetrics(event.metrics, evaluated.metrics, evaluated.rows);
+      return {
+        metrics: evaluated.metrics,
+        gates: [gate],
+        fairness: evaluated.fairness,
+        record: {
+          status: gate.passed ? 'verified' : 'failed',
+          reason: gate.message ?? '',
+          claimedMetrics: event.metrics,
+          rows: evaluated.rows,
+          fairness: evaluated.fairness,
+        },
+      };
+    });
   }
 
   /** Loads and checks the package the event points at; a package that cannot be read will never become readable. */

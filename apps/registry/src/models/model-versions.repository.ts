@@ -2,6 +2,7 @@ import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { type SnapshotRef, type TrainingTrigger } from '@keel/contracts';
 import { Infrastructure } from '@keel/service-runtime';
 import { type Model, Schema } from 'mongoose';
+import { type AttributeFairness } from './candidate-evaluation.task';
 import { type GateOutcome } from './gates';
 
 /** Where a version came from: data, features, code and run. */
@@ -44,6 +45,21 @@ export interface CandidateSummary {
   chosen: boolean;
 }
 
+/**
+ * How the registry checked the metrics a version was judged on: `verified` (recomputed on the holdout, the claims
+ * hold), `failed` (they did not, or could not be recomputed), `unverified` (the event named no feature set).
+ */
+export interface MetricsVerification {
+  status: 'verified' | 'failed' | 'unverified';
+  reason: string;
+  /** What the training event claimed. */
+  claimedMetrics: Record<string, number>;
+  /** Holdout rows recomputed on. */
+  rows?: number;
+  /** Per protected attribute: groups' rates and Fairlearn's gaps on the holdout. */
+  fairness?: AttributeFairness[];
+}
+
 /** One registered model version (collection `model_versions`). */
 export interface ModelVersionRecord {
   modelName: string;
@@ -52,7 +68,9 @@ export interface ModelVersionRecord {
   packageUri: string;
   packageSha256: string;
   algorithm: string;
+  /** The metrics the gates judged: recomputed by the registry unless `verification.status` is `unverified`. */
   metrics: Record<string, number>;
+  verification?: MetricsVerification;
   lineage: VersionLineage;
   gates: GateOutcome[];
   gatesPassed: boolean;
@@ -93,6 +111,7 @@ const modelVersionSchema = new Schema<ModelVersionRecord>(
     trigger: Schema.Types.Mixed,
     comparison: Schema.Types.Mixed,
     candidates: Schema.Types.Mixed,
+    verification: Schema.Types.Mixed,
     gates: { type: [gateSchema], default: [] },
     gatesPassed: { type: Boolean, required: true },
     createdAt: { type: Date, required: true },

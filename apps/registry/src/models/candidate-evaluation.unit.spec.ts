@@ -1,0 +1,103 @@
+import { type Scalar } from '@keel/contracts';
+import { SPLIT_COLUMN, tableFromRecords, writeParquet } from '@keel/datasets';
+import { TransformRunner } from '@keel/ml-models';
+import { evaluatePackage, scoreMatrix, serializePackage } from '@keel/model-package';
+import { demographicParityDifference, demographicParityRatio, equalizedOddsDifference } from '@keel/ml-stats';
+import { binaryTestPackage, fixtureRecords, pipelineSpecFixture } from '@keel/testing';
+import { describe, expect, it } from 'vitest';
+import { evaluateCandidate } from './candidate-evaluation.task';
+import { evaluateFairnessGates, verifyClaimedMetrics, VERIFIED_METRICS_GATE } from './gates';
+
+const spec = pipelineSpecFixture('adult-income', { id: 'adult-eval-unit' });
+const NUMERIC = spec.features.filter((f) => f.type === 'numeric').map((f) => f.name);
+
+/** 600 Adult rows: the first 400 train a package, the last 200 are the feature set's holdout. */
+function fixture() {
+  const rows = fixtureRecords('adult', { count: 600, numeric: spec }) as Record<string, Scalar>[];
+  const pkg = binaryTestPackage(spec, rows.slice(0, 400));
+  const records = rows.map((row, i) => ({ ...row, [SPLIT_COLUMN]: i < 400 ? 'train' : 'holdout' }));
+  const names = Object.keys(records[0]);
+  const table = tableFromRecords(
+    records,
+    names.map((name) => ({ name, type: NUMERIC.includes(name) ? ('integer' as const) : ('string' as const) })),
+  );
+  return { rows, pkg, featureSet: writeParquet(table) };
+}
+
+describe('candidate evaluation', { timeout: 60_000 }, () => {
+  const { rows, pkg, featureSet } = fixture();
+  const holdout = rows.slice(400);
+  const evaluate = () =>
+    evaluateCandidate(
+      { candidatePackage: serializePackage(pkg), featureSet, protectedAttributes: ['sex', 'race'] },
+      { progress: () => undefined },
+    );
+
+  it('given a package and its feature set, then the holdout metrics are the package’s own on those rows', async () => {
+    const out = await evaluate();
+    const raw = Object.fromEntries(pkg.signature.inputs.map((i) => [i.name, holdout.map((r) => r[i.name] ?? null)]));
+    expect(out.rows).toBe(200);
+    expect(out.metrics).toEqual(
+      evaluatePackage(
+        pkg,
+        raw as never,
+        holdout.map((r) => r.income),
+      ),
+    );
+  });
+
+  it('given protected attributes, then each one’s gaps are Fairlearn’s definitions on the holdout predictions', async () => {
+    const out = await evaluate();
+    const [sex, race] = out.fairness;
+    expect(sex.attribute).toBe('sex');
+    expect(sex.groups.map((g) => g.group)).toEqual(['Female', 'Male']);
+    expect(race.attribute).toBe('race');
+    // the same gaps as the library (itself checked against Fairlearn) gives on the package's holdout predictions
+    const raw = Object.fromEntries(pkg.signature.inputs.map((i) => [i.name, holdout.map((r) => r[i.name] ?? null)]));
+    const scores = scoreMatrix(pkg, new TransformRunner(pkg.model.preprocessing!).table(raw as never));
+    const slice = {
+      yTrue: holdout.map((r) => (r.income === '>50K' ? 1 : 0)),
+      yPred: Array.from(scores, (p) => (p >= 0.5 ? 1 : 0)),
+      sensitive: holdout.map((r) => String(r.sex)),
+    };
+    expect(sex.metrics).toEqual({
+      demographic_parity_difference: demographicParityDifference(slice),
+      demographic_parity_ratio: demographicParityRatio(slice),
+      equalized_odds_difference: equalizedOddsDifference(slice),
+    });
+  });
+
+  it('given an event claiming more than the package scores, then verification fails naming the claim', async () => {
+    const out = await evaluate();
+    const honest = verifyClaimedMetrics(out.metrics, out.metrics, out.rows);
+    expect(honest).toMatchObject({ gate: VERIFIED_METRICS_GATE, passed: true });
+    const forged = verifyClaimedMetrics({ ...out.metrics, auc: 1 }, out.metrics, out.rows);
+    expect(forged.passed).toBe(false);
+    expect(forged.message).toBe(`on 200 holdout rows: auc claimed 1, recomputed ${out.metrics.auc}`);
+  });
+
+  it('given a fairness threshold the model cannot meet, then its gate fails with the measured gap and rates', async () => {
+    const out = await evaluate();
+    const gap = out.fairness[0].metrics.demographic_parity_difference!;
+    const [strict, loose, ratio] = evaluateFairnessGates(
+      [
+        { attribute: 'sex', metric: 'demographic_parity_difference', max: gap / 2 },
+        { attribute: 'sex', metric: 'demographic_parity_difference', max: 1 },
+        { attribute: 'nobody', metric: 'demographic_parity_ratio', min: 0.8 },
+      ],
+      out.fairness,
+    );
+    expect(strict).toMatchObject({
+      gate: `sex demographic_parity_difference <= ${gap / 2}`,
+      passed: false,
+      observed: gap,
+      threshold: gap / 2,
+    });
+    expect(strict.message).toMatch(/selection rates Female [0-9.]+ \(n=\d+\), Male [0-9.]+ \(n=\d+\)/);
+    expect(loose.passed).toBe(true);
+    expect(ratio).toMatchObject({
+      passed: false,
+      message: 'demographic_parity_ratio undefined: "nobody" was not measured',
+    });
+  });
+});
