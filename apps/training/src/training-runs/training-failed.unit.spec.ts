@@ -6,6 +6,7 @@ import { EventHandlerHarness, fixtureTable, pipelineSpecFixture } from '@keel/te
 import { WorkerPool } from '@keel/workers';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type TrainingConfig } from '../config';
+import { type ExperimentRunsRepository } from '../experiments/experiment-runs.repository';
 import { trainingRunTask } from './training-run.task';
 import { TrainingRunsConsumer } from './training-runs.consumer';
 import { type TrainingRunsRepository } from './training-runs.repository';
@@ -65,9 +66,14 @@ describe('a training run that fails for good', { timeout: 60_000 }, () => {
     harness = new EventHandlerHarness({ service: 'training' });
     await harness.pipelines.apply(spec);
     const repository = {} as TrainingRunsRepository;
-    const service = new TrainingRunsService(harness.infrastructure, repository, harness.logger, workers, {
-      WORKER_THREADS: 1,
-    } as TrainingConfig);
+    const service = new TrainingRunsService(
+      harness.infrastructure,
+      repository,
+      harness.logger,
+      workers,
+      { WORKER_THREADS: 1 } as TrainingConfig,
+      {} as ExperimentRunsRepository,
+    );
     await new TrainingRunsConsumer(harness.infrastructure, service).onApplicationBootstrap();
   });
 
