@@ -5,7 +5,7 @@
  * and any event-loop delay over 100 ms; writes docs/security/fuzz.md and fuzz.json. A watchdog thread kills the run
  * if one decode never returns, naming the decoder.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -62,22 +62,25 @@ const mib = (bytes: number) =>
     ? `${(bytes / 1024 / 1024).toFixed(bytes % (1024 * 1024) ? 1 : 0)} MiB`
     : `${fmt(Math.round(bytes / 1024))} KiB`;
 
-function markdown(run: {
-  date: string;
-  commit: string;
-  cases: number;
-  seed: number;
-  load: number[];
-  results: TargetFigures[];
-}): string {
+function markdown(
+  run: {
+    date: string;
+    commit: string;
+    cases: number;
+    seed: number;
+    load: number[];
+    results: TargetFigures[];
+  },
+  decoders: number,
+): string {
   const rows = run.results.map(
     (r) =>
-      `| ${r.target} | ${fmt(r.cases)} | ${fmt(r.accepted)} | ${fmt(r.rejected)} | ${r.failures.length} | ${r.worstCaseMs} | ${r.maxEventLoopDelayMs} | ${Math.max(0, ...r.largest.map((l) => l.maxEventLoopDelayMs))} |`,
+      `| ${r.target} | ${fmt(r.cases)} | ${fmt(r.accepted)} | ${fmt(r.rejected)} | ${r.failures.length} | ${r.worstCaseMs} | ${r.worstCaseCpuMs ?? '–'} | ${r.maxEventLoopDelayMs} | ${Math.max(0, ...r.largest.map((l) => l.maxEventLoopDelayMs))} |`,
   );
   const largest = run.results.flatMap((r) =>
     r.largest.map(
       (l) =>
-        `| ${r.target} | ${l.label} | ${mib(l.bytes)} | ${l.outcome.slice(0, 80).replace(/\|/g, '/')} | ${l.decodeMs} | ${l.maxEventLoopDelayMs} |`,
+        `| ${r.target} | ${l.label} | ${mib(l.bytes)} | ${l.outcome.slice(0, 80).replace(/\|/g, '/')} | ${l.decodeMs} | ${l.cpuMs ?? '–'} | ${l.maxEventLoopDelayMs} |`,
     ),
   );
   const reasons = run.results.map((r) => {
@@ -101,21 +104,22 @@ numbers, long strings; bytes flipped, cut and inserted), documents built from ra
 bytes. A case passes when it is accepted or rejected with a clear error (the decoder's own error type, with a
 message); anything else is a crash. Then each decoder gets its inputs at the sizes its limit allows.
 
-Last run: ${run.date}, commit ${run.commit}, ${fmt(run.cases)} cases per decoder (seed ${run.seed}), load average
+${run.results.length < decoders ? `**Partial: ${run.results.length} of ${decoders} decoders measured so far (\`npm run fuzz -- --resume\` runs the rest).**\n\n` : ''}Last run: ${run.date}, commit ${run.commit}, ${fmt(run.cases)} cases per decoder (seed ${run.seed}), load average
 ${run.load.map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} cores. **${failures.length === 0 ? 'No crash, no hang' : `${failures.length} failures`}; the largest event-loop delay was ${worstLoop} ms** (bound: ${MAX_EVENT_LOOP_DELAY_MS} ms).
 
 Event-loop delay is perf_hooks' \`monitorEventLoopDelay\` (10 ms resolution) on the main thread, with each decode
-run alone between two turns of the loop, so it is what one input holds the loop for. CSV uploads are parsed on a
+run alone between two turns of the loop, so it is what one input holds the loop for; on a busy machine it also
+counts time spent waiting for a CPU, which the CPU columns (process-wide CPU time of one decode) do not. CSV uploads are parsed on a
 worker thread in the service (the main thread only forwards chunks); their figures here are the worker's.
 
-| decoder | cases | accepted | rejected | failures | worst case (ms) | max loop delay (ms) | at the limit: max loop delay (ms) |
-| ------- | ----: | -------: | -------: | -------: | --------------: | ------------------: | --------------------------------: |
+| decoder | cases | accepted | rejected | failures | worst case (ms) | max CPU per case (ms) | max loop delay (ms) | at the limit: max loop delay (ms) |
+| ------- | ----: | -------: | -------: | -------: | --------------: | --------------------: | ------------------: | --------------------------------: |
 ${rows.join('\n')}
 
 ## At the sizes the limits allow
 
-| decoder | input | size | outcome | decode (ms) | max loop delay (ms) |
-| ------- | ----- | ---: | ------- | ----------: | ------------------: |
+| decoder | input | size | outcome | decode (ms) | CPU (ms) | max loop delay (ms) |
+| ------- | ----- | ---: | ------- | ----------: | -------: | ------------------: |
 ${largest.join('\n')}
 
 ## Rejections by reason
@@ -130,20 +134,43 @@ async function main(): Promise<number> {
       cases: { type: 'string', default: '10000' },
       seed: { type: 'string', default: '20261202' },
       only: { type: 'string' },
+      /** Keeps the figures of decoders already in docs/security/fuzz.json and runs only the others (a run cut short). */
+      resume: { type: 'boolean', default: false },
       'no-docs': { type: 'boolean', default: false },
     },
   });
   const cases = Number(values.cases);
   const seed = Number(values.seed);
-  const targets = fuzzTargets().filter((target) => !values.only || target.name.includes(values.only));
+  const dir = resolve(repoRoot, 'docs/security');
+  const jsonPath = resolve(dir, 'fuzz.json');
+  const writeDocs = !values['no-docs'];
+  // Figures are merged into the docs decoder by decoder as each finishes, so a run cut short keeps what it measured.
+  const previous: TargetFigures[] =
+    writeDocs && existsSync(jsonPath)
+      ? (JSON.parse(readFileSync(jsonPath, 'utf8')) as { results: TargetFigures[] }).results
+      : [];
+  const all = fuzzTargets();
+  const done = new Set(values.resume ? previous.filter((r) => r.cases === cases).map((r) => r.target) : []);
+  const targets = all.filter((target) => (!values.only || target.name.includes(values.only)) && !done.has(target.name));
   const watchdog = startWatchdog();
   const results: TargetFigures[] = [];
+  const save = () => {
+    if (!writeDocs) return;
+    const fresh = new Map(results.map((r) => [r.target, r]));
+    const kept = new Map(previous.map((r) => [r.target, r]));
+    const merged = all.flatMap((t) => fresh.get(t.name) ?? kept.get(t.name) ?? []);
+    const run = { date: new Date().toISOString(), commit: commit(), cases, seed, load: loadavg(), results: merged };
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(jsonPath, `${JSON.stringify(run, null, 2)}\n`);
+    writeFileSync(resolve(dir, 'fuzz.md'), markdown(run, all.length));
+  };
   process.stdout.write(
     `fuzz: ${targets.length} decoders, ${fmt(cases)} cases each (seed ${seed}), deadline ${CASE_DEADLINE_MS} ms per case\n`,
   );
   for (const target of targets) {
     const figures = await runTarget(target, { cases, seed, heartbeat: watchdog.beat });
     results.push(figures);
+    save();
     const atLimit = Math.max(0, ...figures.largest.map((l) => l.maxEventLoopDelayMs));
     process.stdout.write(
       `    ${fmt(figures.accepted)} accepted, ${fmt(figures.rejected)} rejected (${Object.keys(figures.reasons).length} reasons), ` +
@@ -162,7 +189,7 @@ async function main(): Promise<number> {
     }
   }
   watchdog.stop();
-  const run = { date: new Date().toISOString(), commit: commit(), cases, seed, load: loadavg(), results };
+  if (writeDocs) process.stdout.write(`fuzz: wrote docs/security/fuzz.md and fuzz.json\n`);
   const slow = results.flatMap((r) =>
     [
       { label: 'generated cases', ms: r.maxEventLoopDelayMs },
@@ -172,13 +199,6 @@ async function main(): Promise<number> {
       .map(({ label, ms }) => `${r.target} (${label}): ${ms} ms`),
   );
   const failures = results.flatMap((r) => r.failures);
-  if (!values['no-docs'] && !values.only) {
-    const dir = resolve(repoRoot, 'docs/security');
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(resolve(dir, 'fuzz.json'), `${JSON.stringify(run, null, 2)}\n`);
-    writeFileSync(resolve(dir, 'fuzz.md'), markdown(run));
-    process.stdout.write(`fuzz: wrote docs/security/fuzz.md and fuzz.json\n`);
-  }
   for (const line of slow) process.stdout.write(`fuzz: event-loop delay over ${MAX_EVENT_LOOP_DELAY_MS} ms: ${line}\n`);
   process.stdout.write(
     `fuzz: ${results.length} decoders, ${fmt(results.reduce((sum, r) => sum + r.cases, 0))} cases, ${failures.length} failures, ${slow.length} over the delay bound\n`,

@@ -24,12 +24,21 @@ export interface TargetFigures {
   rejected: number;
   /** Rejections by reason (error kind and message shape), most frequent first. */
   reasons: Record<string, number>;
-  /** Slowest single decode among the generated cases. */
+  /** Slowest single decode among the generated cases, in wall time (includes waiting for a CPU on a busy machine). */
   worstCaseMs: number;
+  /** Most CPU time (this process's, user + system) one generated case used: the decode's own cost. */
+  worstCaseCpuMs?: number;
   /** Largest event-loop delay seen while the generated cases ran (perf_hooks' monitorEventLoopDelay, 10 ms). */
   maxEventLoopDelayMs: number;
   /** The inputs at the sizes the limits allow. */
-  largest: { label: string; bytes: number; outcome: string; decodeMs: number; maxEventLoopDelayMs: number }[];
+  largest: {
+    label: string;
+    bytes: number;
+    outcome: string;
+    decodeMs: number;
+    cpuMs?: number;
+    maxEventLoopDelayMs: number;
+  }[];
   failures: FuzzFailure[];
 }
 
@@ -76,6 +85,7 @@ export async function runTarget(
   const failures: FuzzFailure[] = [];
   let accepted = 0;
   let worstCaseMs = 0;
+  let worstCaseCpuMs = 0;
   let maxDelayNs = 0;
   const batch = 100;
   for (let done = 0, round = 0; done < cases; round++) {
@@ -87,6 +97,7 @@ export async function runTarget(
       heartbeat?.(target.name, done);
       await yieldToLoop();
       const started = performance.now();
+      const cpu = process.cpuUsage();
       try {
         const outcome = await target.decode(input);
         if (outcome.accepted) accepted++;
@@ -96,7 +107,9 @@ export async function runTarget(
         failures.push({ target: target.name, kind: 'crash', message, seed: seed + round, input: preview(input) });
       }
       const took = performance.now() - started;
+      const used = process.cpuUsage(cpu);
       worstCaseMs = Math.max(worstCaseMs, took);
+      worstCaseCpuMs = Math.max(worstCaseCpuMs, (used.user + used.system) / 1000);
       if (took > CASE_DEADLINE_MS) {
         failures.push({
           target: target.name,
@@ -120,8 +133,9 @@ export async function runTarget(
     cases,
     accepted,
     rejected: cases - accepted - failures.filter((f) => f.kind === 'crash').length,
-    reasons: Object.fromEntries([...reasons].sort((a, b) => b[1] - a[1])),
+    reasons: topReasons(reasons),
     worstCaseMs: round2(worstCaseMs),
+    worstCaseCpuMs: round2(worstCaseCpuMs),
     maxEventLoopDelayMs: round2(maxDelayNs / 1e6),
     largest: [],
     failures,
@@ -132,6 +146,7 @@ export async function runTarget(
       (globalThis as { gc?: () => void }).gc?.();
       const loop = await startedHistogram();
       const started = performance.now();
+      const cpu = process.cpuUsage();
       let outcome: string;
       try {
         const result = await target.decode(input);
@@ -147,6 +162,7 @@ export async function runTarget(
         });
       }
       const decodeMs = performance.now() - started;
+      const used = process.cpuUsage(cpu);
       await settle();
       loop.disable();
       figures.largest.push({
@@ -154,6 +170,7 @@ export async function runTarget(
         bytes: sizeOf(input),
         outcome,
         decodeMs: round2(decodeMs),
+        cpuMs: round2((used.user + used.system) / 1000),
         maxEventLoopDelayMs: round2(loop.max / 1e6),
       });
     }
@@ -174,5 +191,14 @@ async function startedHistogram(): Promise<ELDHistogram> {
 
 /** Two timer periods, so the histogram's timer fires after the last decode and records what it held up. */
 const settle = () => sleep(25);
+
+/** The 15 most frequent rejection reasons, the rest counted together. */
+function topReasons(reasons: Map<string, number>): Record<string, number> {
+  const sorted = [...reasons].sort((a, b) => b[1] - a[1]);
+  const top = Object.fromEntries(sorted.slice(0, 15));
+  const rest = sorted.slice(15);
+  if (rest.length > 0) top[`(${rest.length} other reasons)`] = rest.reduce((sum, [, n]) => sum + n, 0);
+  return top;
+}
 
 const round2 = (value: number) => Math.round(value * 100) / 100;
