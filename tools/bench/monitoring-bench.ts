@@ -12,6 +12,7 @@
  *   BENCH_ROWS=100000 BENCH_WINDOW_ROWS=5000 npm run bench:monitoring
  *   BENCH_RENDER_ONLY=1 node -r @swc-node/register tools/bench/monitoring-bench.ts   # monitoring.md from the JSONs
  */
+import { execSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -63,6 +64,8 @@ const HOT_PATH_JSON = join(repoRoot, 'docs', 'benchmarks', 'monitoring-hot-path.
 type Row = Record<string, Scalar>;
 
 interface ScenarioResult {
+  /** When and on which commit this row was measured (rows of earlier runs are kept when a run measures fewer sizes). */
+  run?: string;
   windowRows: number;
   rows: number;
   events: number;
@@ -296,16 +299,16 @@ async function scenario(windowRows: number, rows: readonly Row[], reference: rea
       documentsWrittenPer1000Rows: 0,
       streamDbWrites: 0,
       streamDbWritesPerWindowOrCheckpoint: 0,
-      dbWriteCommands: writes,
-      dbWriteCommandsByCollection: writesByCollection,
-      dbWriteCommandsFailed: failedWrites,
+      dbWriteCommands: { ...writes },
+      dbWriteCommandsByCollection: { ...writesByCollection },
+      dbWriteCommandsFailed: { ...failedWrites },
       objectWrites,
       objectWritesPer1000Rows: perThousand(objectWrites),
       checkpoints: await service.infra.mongo.collection('monitoring_checkpoints').countDocuments({ group }),
       windows: await windows.countDocuments({ pipelineId: spec.id }),
     };
     result.documentsWrittenPer1000Rows = perThousand(result.checkpoints + result.windows);
-    result.streamDbWrites = Object.entries(writesByCollection)
+    result.streamDbWrites = Object.entries(result.dbWriteCommandsByCollection)
       .filter(([what]) => STREAM_COLLECTIONS.has(what.split(' ')[1]))
       .reduce((sum, [, n]) => sum + n, 0);
     result.streamDbWritesPerWindowOrCheckpoint =
@@ -370,7 +373,7 @@ function hotPathSection(): string[] {
 function markdown(results: readonly ScenarioResult[], startedAt: string, loadAtEnd = loadavg()[0]): string {
   const rows = results.map(
     (r) =>
-      `| ${r.windowRows.toLocaleString('en')}${r.windowRows === DEFAULT_WINDOW_ROWS ? ' (default)' : ''} | ${r.rows.toLocaleString('en')} | ${r.seconds.toFixed(1)} s | ` +
+      `| ${r.windowRows.toLocaleString('en')}${r.windowRows === DEFAULT_WINDOW_ROWS ? ' (default)' : ''} | ${r.run ?? ''} | ${r.rows.toLocaleString('en')} | ${r.seconds.toFixed(1)} s | ` +
       `${r.rowsPerSecond.toLocaleString('en')} | ${r.startupSeconds.toFixed(1)} s | **${r.rowsPerSecondFromReady.toLocaleString('en')}** | ` +
       `${r.cpuMsPer1000Rows.toFixed(1)} ms | ` +
       `${Object.entries(r.serverCpuMsPer1000Rows)
@@ -402,8 +405,8 @@ function markdown(results: readonly ScenarioResult[], startedAt: string, loadAtE
             'per window or checkpoint stored. The other commands of the total are the retrain policy and alerts (in ' +
             'the same process) reacting to the drift.detected events of the drifting half (by collection in the JSON).',
           '',
-          '| window rows | rows | time | rows/s (start-up included) | start-up | rows/s once up | monitoring CPU per 1,000 rows | servers CPU ms per 1,000 rows | DB write commands per 1,000 rows (total; failed) | documents written per 1,000 rows | stream write commands per window or checkpoint | object writes per 1,000 rows | checkpoints | windows |',
-          '| ----------- | ---- | ---- | -------------------------- | -------- | -------------- | ----------------------------- | ----------------------------- | ------------------------------------------------ | -------------------------------- | ---------------------------------------------- | ---------------------------- | ----------- | ------- |',
+          '| window rows | run (UTC, commit) | rows | time | rows/s (start-up included) | start-up | rows/s once up | monitoring CPU per 1,000 rows | servers CPU ms per 1,000 rows | DB write commands per 1,000 rows (total; failed) | documents written per 1,000 rows | stream write commands per window or checkpoint | object writes per 1,000 rows | checkpoints | windows |',
+          '| ----------- | ----------------- | ---- | ---- | -------------------------- | -------- | -------------- | ----------------------------- | ----------------------------- | ------------------------------------------------ | -------------------------------- | ---------------------------------------------- | ---------------------------- | ----------- | ------- |',
           ...rows,
           '',
         ];
@@ -439,7 +442,11 @@ async function main(): Promise<void> {
   const results: ScenarioResult[] = [];
   if (WITH_STACK) {
     for (const windowRows of WINDOW_SIZES) {
-      results.push(await scenario(windowRows, all.slice(2_000), all.slice(0, 2_000)));
+      const commit = execSync('git rev-parse --short HEAD', { cwd: repoRoot, encoding: 'utf8' }).trim();
+      results.push({
+        run: `${startedAt.slice(0, 16)}Z ${commit}`,
+        ...(await scenario(windowRows, all.slice(2_000), all.slice(0, 2_000))),
+      });
     }
   }
   if (WITH_STACK && process.env.BENCH_FULL !== '0') await fullSystem();
