@@ -18,6 +18,8 @@ export const ingestionEnvSchema = serviceEnvSchema({ httpPort: 3001 }).extend({
    * stack's is postgres://keel@127.0.0.1:5432/keel. No default: a deployment names its own database.
    */
   POSTGRES_URL: z.string().url().optional(),
+  /** How often the source scheduler looks for sources whose pull interval (spec sources[].everyMs) has passed. */
+  INGESTION_SOURCE_CHECK_MS: z.coerce.number().int().positive().default(1_000),
 });
 
 export type IngestionConfig = z.infer<typeof ingestionEnvSchema>;

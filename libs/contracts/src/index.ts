@@ -72,6 +72,7 @@ export {
   PipelineSpecV1,
 } from './pipeline-spec';
 export { AlertsSpec, RetrainPolicy } from './retrain-policy';
+export { DataSource, PostgresSource, SourceId } from './data-sources';
 export {
   AlgorithmSearch,
   SEARCHABLE_PARAMS,

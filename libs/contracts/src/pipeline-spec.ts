@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { type ColumnType, DriftStatisticName, PipelineId } from './common';
+import { DataSource, sourcesIssues } from './data-sources';
 import { ConceptDriftDetector } from './events/label-window-closed';
 import { AlertsSpec, RetrainPolicy } from './retrain-policy';
 import { RolloutSpec } from './rollout';
@@ -147,6 +148,8 @@ export const PipelineSpecV1 = z
         flushAfterMs: z.number().int().positive().default(3_000),
       })
       .prefault({}),
+    /** Sources ingestion pulls from (PostgreSQL), on a schedule or on demand; none by default. */
+    sources: z.array(DataSource).max(32).default([]),
     validation: z
       .object({
         maxMissingRate: z.number().min(0).max(1).default(0.3),
@@ -259,6 +262,9 @@ export const PipelineSpecV1 = z
           path: ['training', 'algorithms'],
           message: `${algorithm} does not fit ${spec.task}`,
         });
+    }
+    for (const issue of sourcesIssues(spec.sources)) {
+      ctx.addIssue({ code: 'custom', path: ['sources', ...issue.path], message: issue.message });
     }
     if (spec.training.search) {
       for (const issue of searchIssues(spec.training.search, spec.training.algorithms, spec.split.validationFraction)) {

@@ -1,0 +1,284 @@
+import { randomUUID } from 'node:crypto';
+import {
+  ConflictException,
+  Inject,
+  Injectable,
+  NotFoundException,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+} from '@nestjs/common';
+import { type PostgresSource } from '@keel/contracts';
+import { type Leases, leasesOn, type LeaseScope, processHolderId, withLease } from '@keel/coordination';
+import { type StoredPipelineSpec, UnknownPipelineError } from '@keel/pipelines';
+import {
+  Infrastructure,
+  ROOT_LOGGER,
+  SERVICE_CONFIG,
+  SERVICE_IDENTITY,
+  type ServiceIdentity,
+} from '@keel/service-runtime';
+import { KeelAttr, withSpan } from '@keel/telemetry';
+import { type Logger } from 'pino';
+import { type IngestionConfig } from '../config';
+import { DatasetVersionsService } from '../datasets/dataset-versions.service';
+import { checkRecords } from '../records/record-checks';
+import { PostgresReader, type PulledRow, pullQuery, type Watermark } from './postgres-reader';
+import { type SourceRun, type SourceState, SourceStateRepository } from './source-state.repository';
+import { type Versioned } from '@keel/coordination';
+
+/** A pull renews its lease every third of this; another replica takes an abandoned pull over after it. */
+const PULL_LEASE_TTL_MS = 30_000;
+/** How often the scheduler re-reads the pipelines to learn which sources it pulls on a schedule. */
+const SCHEDULE_RESCAN_MS = 15_000;
+/** Rejection reasons kept per run. */
+const MAX_REJECTIONS = 20;
+
+export const pullLeaseName = (pipelineId: string, sourceId: string) => `ingestion-source/${pipelineId}/${sourceId}`;
+
+/** The connection URL of a source: its `urlEnv` variable, else POSTGRES_URL (a secret: never in the spec). */
+export function sourceUrl(source: PostgresSource, config: IngestionConfig, env: NodeJS.ProcessEnv): string {
+  const variable = source.urlEnv ?? 'POSTGRES_URL';
+  const url = source.urlEnv ? env[source.urlEnv] : config.POSTGRES_URL;
+  if (!url) throw new Error(`source ${source.id} reads ${variable}, which is not set in ingestion's environment`);
+  return url;
+}
+
+function describeWatermark(watermark: Watermark | null): string {
+  return watermark ? `${watermark.cursor}/${watermark.key}` : 'start';
+}
+
+/**
+ * Pulls the spec's sources into dataset versions, on demand and on their schedules. One pull of a source at a time
+ * across replicas (a lease per source). A pull reads the rows past the source's watermark in (cursor, key) order
+ * through a server-side cursor, one chunk at a time; each chunk is planned in the source's state, written as one
+ * dataset version, and only then is the watermark moved past it, so every row lands in exactly one version whatever
+ * fails when (a crash after the plan re-reads the same rows, whose content names the same version).
+ */
+@Injectable()
+export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger: Logger;
+  private readonly leases: Leases;
+  private readonly holder: string;
+  private readonly stopping = new AbortController();
+  private readonly running = new Set<Promise<unknown>>();
+  private scheduled: { pipelineId: string; source: PostgresSource }[] = [];
+  private readonly nextPullAt = new Map<string, number>();
+  private lastRescan = 0;
+  private timer?: NodeJS.Timeout;
+  private ticking = false;
+
+  constructor(
+    private readonly infra: Infrastructure,
+    private readonly states: SourceStateRepository,
+    private readonly versions: DatasetVersionsService,
+    @Inject(SERVICE_CONFIG) private readonly config: IngestionConfig,
+    @Inject(ROOT_LOGGER) rootLogger: Logger,
+    @Inject(SERVICE_IDENTITY) identity: ServiceIdentity,
+  ) {
+    this.logger = rootLogger.child({ component: 'sources' });
+    this.leases = leasesOn(infra.mongo);
+    this.holder = processHolderId(identity.name);
+  }
+
+  onApplicationBootstrap(): void {
+    this.timer = setInterval(() => void this.tick(), this.config.INGESTION_SOURCE_CHECK_MS);
+    this.timer.unref();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    clearInterval(this.timer);
+    this.stopping.abort(new Error('ingestion is shutting down'));
+    await Promise.allSettled([...this.running]);
+  }
+
+  /** Pulls one source now; a ConflictException when a pull of it is already running. */
+  async pull(pipelineId: string, sourceId: string, trigger: SourceRun['trigger'] = 'api'): Promise<SourceRun> {
+    const { pipeline, source } = await this.source(pipelineId, sourceId);
+    const work = withLease(this.leases, pullLeaseName(pipelineId, sourceId), this.holder, PULL_LEASE_TTL_MS, (scope) =>
+      this.pullUnderLease(pipeline, source, trigger, scope),
+    );
+    this.running.add(work);
+    try {
+      const outcome = await work;
+      if (!outcome.held) throw new ConflictException(`a pull of source ${sourceId} is running`);
+      return outcome.value;
+    } finally {
+      this.running.delete(work);
+    }
+  }
+
+  async runs(pipelineId: string, sourceId: string): Promise<SourceRun[]> {
+    await this.source(pipelineId, sourceId);
+    return this.states.listRuns(pipelineId, sourceId);
+  }
+
+  async state(pipelineId: string, sourceId: string): Promise<Versioned<SourceState>> {
+    await this.source(pipelineId, sourceId);
+    return this.states.read(pipelineId, sourceId);
+  }
+
+  private async source(
+    pipelineId: string,
+    sourceId: string,
+  ): Promise<{ pipeline: StoredPipelineSpec; source: PostgresSource }> {
+    let pipeline: StoredPipelineSpec;
+    try {
+      pipeline = await this.infra.pipelines.get(pipelineId);
+    } catch (error) {
+      if (error instanceof UnknownPipelineError) throw new NotFoundException(error.message);
+      throw error;
+    }
+    const source = pipeline.spec.sources.find((candidate) => candidate.id === sourceId);
+    if (!source) throw new NotFoundException(`pipeline ${pipelineId} declares no source ${sourceId}`);
+    return { pipeline, source };
+  }
+
+  private async pullUnderLease(
+    pipeline: StoredPipelineSpec,
+    source: PostgresSource,
+    trigger: SourceRun['trigger'],
+    scope: LeaseScope,
+  ): Promise<SourceRun> {
+    const pipelineId = pipeline.spec.id;
+    let current = await this.states.read(pipelineId, source.id);
+    const run: SourceRun = {
+      _id: `pull-${randomUUID()}`,
+      pipelineId,
+      sourceId: source.id,
+      trigger,
+      status: 'running',
+      startedAt: new Date(),
+      rowsRead: 0,
+      rowsRejected: 0,
+      rejections: [],
+      datasetVersionIds: [],
+      watermarkFrom: current.state.planned?.from ?? current.state.watermark,
+      watermarkTo: null,
+      resumed: current.state.planned !== null,
+    };
+    await this.states.startRun(run);
+    const attributes = { [KeelAttr.PIPELINE_ID]: pipelineId, 'keel.source.id': source.id };
+    return withSpan('pull source', attributes, async (span) => {
+      const signal = AbortSignal.any([scope.signal, this.stopping.signal]);
+      let reader: PostgresReader | undefined;
+      try {
+        reader = await PostgresReader.connect(sourceUrl(source, this.config, process.env), signal);
+        // A chunk an earlier pull planned and did not commit: the same range again, so the same rows.
+        const planned = current.state.planned;
+        if (planned) {
+          const rows: PulledRow[] = [];
+          for await (const chunk of reader.chunks(
+            pullQuery(source, { after: planned.from, upTo: planned.to }),
+            source.chunkRows,
+          )) {
+            rows.push(...chunk);
+          }
+          current = await this.commitChunk(pipeline, source, current, run, rows, planned.to, scope);
+        }
+        for await (const rows of reader.chunks(
+          pullQuery(source, { after: current.state.watermark }),
+          source.chunkRows,
+        )) {
+          signal.throwIfAborted();
+          scope.assertHeld();
+          const to = rows[rows.length - 1].watermark;
+          current = await this.states.advance(pipelineId, source.id, current, {
+            ...current.state,
+            planned: { from: current.state.watermark, to, runId: run._id },
+          });
+          current = await this.commitChunk(pipeline, source, current, run, rows, to, scope);
+        }
+        run.status = 'succeeded';
+      } catch (error) {
+        run.status = 'failed';
+        run.error = error instanceof Error ? error.message : String(error);
+        this.logger.warn({ err: error, pipelineId, sourceId: source.id, runId: run._id }, 'source pull failed');
+        throw error;
+      } finally {
+        await reader?.close();
+        run.finishedAt = new Date();
+        span.setAttribute(KeelAttr.DATASET_ROWS, run.rowsRead - run.rowsRejected);
+        await this.states
+          .saveRun(run)
+          .catch((error: unknown) =>
+            this.logger.error({ err: error, runId: run._id }, 'could not record the end of a source pull'),
+          );
+      }
+      this.logger.info(
+        { pipelineId, sourceId: source.id, runId: run._id, rows: run.rowsRead, versions: run.datasetVersionIds.length },
+        'source pulled',
+      );
+      return run;
+    });
+  }
+
+  /** Writes a planned chunk as one dataset version, then commits the watermark past it. */
+  private async commitChunk(
+    pipeline: StoredPipelineSpec,
+    source: PostgresSource,
+    current: Versioned<SourceState>,
+    run: SourceRun,
+    rows: readonly PulledRow[],
+    to: Watermark,
+    scope: LeaseScope,
+  ): Promise<Versioned<SourceState>> {
+    const { spec } = pipeline;
+    const from = current.state.planned?.from ?? current.state.watermark;
+    const { good, bad } = checkRecords(
+      spec,
+      rows.map((row) => row.record),
+      (index) => `row ${rows[index].watermark.key}`,
+    );
+    run.rowsRead += rows.length;
+    run.rowsRejected += bad.length;
+    for (const rejection of bad) if (run.rejections.length < MAX_REJECTIONS) run.rejections.push(rejection.reason);
+    let datasetVersionId = current.state.lastDatasetVersionId;
+    if (good.length > 0) {
+      scope.assertHeld();
+      const lineage = `postgres:${source.id}@(${describeWatermark(from)}, ${describeWatermark(to)}]`;
+      const version = await this.versions.write(pipeline, good, [lineage]);
+      datasetVersionId = version.datasetVersionId;
+      if (!run.datasetVersionIds.includes(datasetVersionId)) run.datasetVersionIds.push(datasetVersionId);
+    }
+    scope.assertHeld();
+    const next = await this.states.advance(spec.id, source.id, current, {
+      watermark: to,
+      planned: null,
+      lastDatasetVersionId: datasetVersionId,
+      rowsPulled: current.state.rowsPulled + good.length,
+    });
+    run.watermarkTo = to;
+    await this.states.saveRun(run);
+    return next;
+  }
+
+  /** Scheduler: pulls each source whose `everyMs` has passed since this process last pulled it. */
+  private async tick(): Promise<void> {
+    if (this.ticking || this.stopping.signal.aborted) return;
+    this.ticking = true;
+    try {
+      if (Date.now() - this.lastRescan >= SCHEDULE_RESCAN_MS) {
+        this.lastRescan = Date.now();
+        const pipelines = await this.infra.pipelines.list();
+        this.scheduled = pipelines.flatMap(({ spec }) =>
+          spec.sources
+            .filter((source) => source.everyMs !== undefined)
+            .map((source) => ({ pipelineId: spec.id, source })),
+        );
+      }
+      for (const { pipelineId, source } of this.scheduled) {
+        const key = pullLeaseName(pipelineId, source.id);
+        if (Date.now() < (this.nextPullAt.get(key) ?? 0)) continue;
+        this.nextPullAt.set(key, Date.now() + source.everyMs!);
+        await this.pull(pipelineId, source.id, 'schedule').catch((error: unknown) => {
+          if (error instanceof ConflictException) return;
+          this.logger.error({ err: error, pipelineId, sourceId: source.id }, 'scheduled source pull failed');
+        });
+      }
+    } catch (error) {
+      this.logger.error({ err: error }, 'source scheduler failed');
+    } finally {
+      this.ticking = false;
+    }
+  }
+}

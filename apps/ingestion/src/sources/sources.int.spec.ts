@@ -1,0 +1,193 @@
+import { DataRecordsV1, PipelineSpecV1 } from '@keel/contracts';
+import { readParquet } from '@keel/datasets';
+import { eventually, type ServiceUnderTest, startServiceUnderTest, uniquePipelineId } from '@keel/testing';
+import { Client } from 'pg';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ingestionEnvSchema } from '../config';
+import { DatasetVersionsService } from '../datasets/dataset-versions.service';
+import { IngestionModule } from '../ingestion.module';
+import { type SourceRun } from './source-state.repository';
+
+/** The local stack's PostgreSQL (`npm run stack:up`). */
+const POSTGRES_URL = 'postgres://keel@127.0.0.1:5432/keel';
+
+describe('postgres sources against the real PostgreSQL', () => {
+  let sut: ServiceUnderTest;
+  let db: Client;
+  const tables: string[] = [];
+
+  /** A table of rows (id, updated_at, x, color, y): x is the id, so a dataset row names its source row. */
+  async function createTable(): Promise<string> {
+    const table = `src_it_${Date.now()}_${Math.floor(Math.random() * 1e6)}`;
+    tables.push(table);
+    await db.query(
+      `CREATE TABLE ${table} (id bigint PRIMARY KEY, updated_at timestamptz NOT NULL, x double precision NOT NULL,
+       color text NOT NULL, y double precision NOT NULL)`,
+    );
+    return table;
+  }
+
+  /** Inserts ids from..to; ten rows share each updated_at, so chunks end inside ties. */
+  async function insertRows(table: string, from: number, to: number): Promise<void> {
+    await db.query(
+      `INSERT INTO ${table} SELECT g, timestamptz '2026-01-01 00:00:00.123456+00' + (g / 10) * interval '1 second',
+       g, CASE WHEN g % 2 = 0 THEN 'red' ELSE 'blue' END, g * 0.5 FROM generate_series($1::bigint, $2::bigint) g`,
+      [from, to],
+    );
+  }
+
+  async function applySpec(table: string, chunkRows: number): Promise<PipelineSpecV1> {
+    const spec = PipelineSpecV1.parse({
+      apiVersion: 'keel/v1',
+      kind: 'Pipeline',
+      id: uniquePipelineId('pgsrc'),
+      task: 'regression',
+      target: { column: 'y' },
+      features: [
+        { name: 'x', type: 'numeric' },
+        { name: 'color', type: 'categorical' },
+      ],
+      training: { algorithms: ['linear-regression'], primaryMetric: 'rmse' },
+      sources: [{ kind: 'postgres', id: 'rows', table, cursor: { column: 'updated_at', key: 'id' }, chunkRows }],
+    });
+    await sut.infra.pipelines.apply(spec);
+    return spec;
+  }
+
+  const pull = (pipelineId: string) =>
+    request(sut.app.getHttpServer()).post(`/api/v1/pipelines/${pipelineId}/sources/rows/pulls`);
+
+  /** The x values (source ids) of every row of every dataset version of the pipeline, version by version. */
+  async function rowsByVersion(pipelineId: string): Promise<Map<string, number[]>> {
+    const versions = await sut.infra.mongo.collection('datasets').find({ pipelineId }).toArray();
+    const rows = new Map<string, number[]>();
+    for (const version of versions) {
+      const bytes = await sut.infra.objects.getVerified({
+        uri: version.uri as string,
+        sha256: version.sha256 as string,
+      });
+      const table = await readParquet(bytes);
+      rows.set(
+        version.datasetVersionId as string,
+        (table.columns.find((c) => c.name === 'x')?.values ?? []).map(Number),
+      );
+    }
+    return rows;
+  }
+
+  const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+  const sorted = (values: number[]) => [...values].sort((a, b) => a - b);
+
+  beforeAll(async () => {
+    db = new Client({ connectionString: POSTGRES_URL });
+    await db.connect();
+    sut = await startServiceUnderTest({
+      service: 'ingestion',
+      envSchema: ingestionEnvSchema,
+      features: [IngestionModule],
+      consumers: { records: [DataRecordsV1] },
+      env: { POSTGRES_URL },
+    });
+  });
+
+  afterAll(async () => {
+    await sut?.close();
+    for (const table of tables) await db?.query(`DROP TABLE IF EXISTS ${table}`);
+    await db?.end();
+  });
+
+  it('pulls only new and updated rows, each into exactly one version, and a repeated pull adds nothing', async () => {
+    // given 250 rows, read 100 at a time
+    const table = await createTable();
+    await insertRows(table, 1, 250);
+    const spec = await applySpec(table, 100);
+
+    // when pulled: three chunks, three versions, every row once
+    const first = (await pull(spec.id).expect(200)).body as SourceRun;
+    expect(first).toMatchObject({ status: 'succeeded', rowsRead: 250, rowsRejected: 0, resumed: false });
+    expect(first.datasetVersionIds).toHaveLength(3);
+    let versions = await rowsByVersion(spec.id);
+    expect(sorted([...versions.values()].flat())).toEqual(range(1, 250));
+
+    // when 150 more rows arrive and row 5 is updated, the next pull takes exactly those
+    await insertRows(table, 251, 400);
+    await db.query(`UPDATE ${table} SET updated_at = timestamptz '2027-01-01 00:00:00+00', y = 99 WHERE id = 5`);
+    const second = (await pull(spec.id).expect(200)).body as SourceRun;
+    expect(second).toMatchObject({ status: 'succeeded', rowsRead: 151 });
+    versions = await rowsByVersion(spec.id);
+    const secondRows = second.datasetVersionIds.flatMap((id) => versions.get(id)!);
+    expect(sorted(secondRows)).toEqual([5, ...range(251, 400)]);
+    expect(sorted([...versions.values()].flat())).toEqual(sorted([...range(1, 400), 5]));
+
+    // and a third pull finds nothing new
+    const third = (await pull(spec.id).expect(200)).body as SourceRun;
+    expect(third).toMatchObject({ status: 'succeeded', rowsRead: 0, datasetVersionIds: [] });
+    expect((await rowsByVersion(spec.id)).size).toBe(versions.size);
+    const runs = (await request(sut.app.getHttpServer()).get(`/api/v1/pipelines/${spec.id}/sources/rows/pulls`))
+      .body as { items: SourceRun[] };
+    expect(runs.items.map((run) => run.rowsRead)).toEqual([0, 151, 250]);
+  });
+
+  it('loses and duplicates nothing when a pull dies after a version is written but before its watermark moves', async () => {
+    // given 500 rows, 50 a chunk, and a pull whose third version write crashes once the version is durable
+    const table = await createTable();
+    await insertRows(table, 1, 500);
+    const spec = await applySpec(table, 50);
+    const versions = sut.app.get(DatasetVersionsService);
+    const write = versions.write.bind(versions);
+    let writes = 0;
+    versions.write = async (...args) => {
+      const written = await write(...args);
+      if (++writes === 3) throw new Error('injected crash after the version was written');
+      return written;
+    };
+    try {
+      // when the pull fails there
+      await pull(spec.id).expect(500);
+    } finally {
+      versions.write = write;
+    }
+    const state = (await request(sut.app.getHttpServer()).get(`/api/v1/pipelines/${spec.id}/sources/rows`)).body;
+    expect(state.planned).not.toBeNull();
+    expect(state.rowsPulled).toBe(100);
+
+    // then the next pull finishes the planned chunk (the same version) and the rest
+    const rerun = (await pull(spec.id).expect(200)).body as SourceRun;
+    expect(rerun).toMatchObject({ status: 'succeeded', resumed: true, rowsRead: 400 });
+    const rows = await rowsByVersion(spec.id);
+    expect(rows.size).toBe(10);
+    expect(sorted([...rows.values()].flat())).toEqual(range(1, 500));
+  });
+
+  it('loses and duplicates nothing when its PostgreSQL connection is killed mid-pull', async () => {
+    // given 3,000 rows read 25 at a time (120 versions, so the pull is still reading when the kill comes)
+    const table = await createTable();
+    await insertRows(table, 1, 3_000);
+    const spec = await applySpec(table, 25);
+    const http = request(sut.app.getHttpServer());
+
+    // when the server terminates the pull's connection once some chunks are committed
+    const pulling = pull(spec.id).then((response) => response.status);
+    await eventually('a committed chunk', async () => {
+      const state = (await http.get(`/api/v1/pipelines/${spec.id}/sources/rows`)).body as { rowsPulled: number };
+      return state.rowsPulled > 0 ? true : undefined;
+    });
+    const killed = await db.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'keel-ingestion-source'`,
+    );
+    expect(killed.rowCount).toBeGreaterThan(0);
+    expect(await pulling).toBe(500);
+    const failed = ((await http.get(`/api/v1/pipelines/${spec.id}/sources/rows/pulls`)).body as { items: SourceRun[] })
+      .items[0];
+    expect(failed.status).toBe('failed');
+    expect(failed.rowsRead).toBeLessThan(3_000);
+
+    // then a second pull takes the rest: every row exactly once
+    const rerun = (await pull(spec.id).expect(200)).body as SourceRun;
+    expect(rerun.status).toBe('succeeded');
+    expect(failed.rowsRead + rerun.rowsRead).toBe(3_000);
+    const rows = await rowsByVersion(spec.id);
+    expect(sorted([...rows.values()].flat())).toEqual(range(1, 3_000));
+  });
+});
