@@ -1,7 +1,9 @@
 /**
  * Every door of every service, enumerated from what the running apps really serve (Express's routes, the gRPC
  * server's methods), refuses a caller without credentials and a caller without the role; only the probes listed here
- * are public. A new route or RPC is covered without editing this test, and a new public door fails it.
+ * are public. A new route or RPC is covered without editing this test, and a new public door fails it. The services
+ * run with known secrets (API keys, a forged JWT, the object-store secret, the webhook secret), and the run's logs
+ * must hold none of them.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +14,7 @@ import { GrpcServer, issueApiKey } from '@keel/service-runtime';
 import { type ServiceUnderTest, startServiceUnderTest, uniqueName } from '@keel/testing';
 import { type Type } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { captureProcessOutput } from './output-capture';
 import { featuresEnvSchema } from '../../apps/features/src/config';
 import { FeaturesModule } from '../../apps/features/src/features.module';
 import { ingestionEnvSchema } from '../../apps/ingestion/src/config';
@@ -79,7 +82,26 @@ describe('every door is guarded', () => {
   writeFileSync(keysFile, JSON.stringify({ keys: [admin.entry, outsider.entry] }));
   const serviceKeyFile = join(keysDir, 'service.key');
   writeFileSync(serviceKeyFile, admin.key);
-  const env = { AUTH_API_KEYS_FILE: keysFile, SERVICE_API_KEY_FILE: serviceKeyFile };
+  /** Never to be logged: the webhooks' signing secret (monitoring), the object store's, and callers' tokens. */
+  const webhookSecret = `whsec-${issueApiKey('w', ['viewer:*']).key}`;
+  const stolenKey = issueApiKey('stolen', ['admin:*']).key; // a well-formed key nobody registered
+  const forgedJwt = [
+    Buffer.from('{"alg":"RS256","typ":"JWT","kid":"k1"}').toString('base64url'),
+    Buffer.from('{"sub":"mallory","keel_grants":["admin:*"],"iss":"https://idp.example","aud":"keel"}').toString(
+      'base64url',
+    ),
+    'c2lnbmF0dXJlLW5vdC12YWxpZA',
+  ].join('.');
+  const s3Secret = process.env.S3_SECRET_KEY ?? 'keeladmin-secret';
+  const env = {
+    AUTH_API_KEYS_FILE: keysFile,
+    SERVICE_API_KEY_FILE: serviceKeyFile,
+    // Monitoring signs webhooks with it; nothing listens on the discard port, and no alert fires in this run.
+    ALERT_WEBHOOK_URLS: 'http://127.0.0.1:9/keel-door-audit',
+    ALERT_WEBHOOK_SECRET: webhookSecret,
+    LOG_LEVEL: 'debug',
+  };
+  const output = captureProcessOutput();
   const database = uniqueName('keel_it_doors');
   const services: [string, ReturnType<typeof serviceEnvSchema>, Type<unknown>][] = [
     ['ingestion', ingestionEnvSchema, IngestionModule],
@@ -114,6 +136,7 @@ describe('every door is guarded', () => {
 
   afterAll(async () => {
     for (const service of [...running.values()].reverse()) await service.close();
+    output.stop();
   }, 60_000);
 
   it('HTTP: 401 without credentials, 403 without the role, and never for an admin', async () => {
@@ -201,5 +224,34 @@ describe('every door is guarded', () => {
     }
     expect(methods).toBeGreaterThanOrEqual(11);
     expect(unguarded).toEqual([]);
+  }, 120_000);
+
+  it('logs no secret: API keys, a forged JWT, the object-store secret, the webhook secret', async () => {
+    // Stolen and forged credentials at every service's HTTP and gRPC doors, then a reader's and a writer's calls.
+    for (const [, instance] of running) {
+      for (const token of [stolenKey, forgedJwt, admin.key, outsider.key]) {
+        for (const path of ['/api/v1/pipelines/door-audit', '/metrics']) {
+          const response = await fetch(instance.httpUrl + path, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-api-key': token },
+            body: JSON.stringify({ token }),
+            signal: AbortSignal.timeout(30_000),
+          });
+          await response.arrayBuffer();
+        }
+      }
+    }
+    const logs = output.text();
+    expect(logs).toContain('access denied');
+    const leaks = Object.entries({
+      'the admin key': admin.key,
+      'the outsider key': outsider.key,
+      'an unregistered key': stolenKey,
+      'a forged JWT': forgedJwt,
+      'a JWT signature': forgedJwt.split('.')[2],
+      'the object-store secret': s3Secret,
+      'the webhook secret': webhookSecret,
+    }).flatMap(([what, secret]) => (logs.includes(secret) ? [what] : []));
+    expect(leaks).toEqual([]);
   }, 120_000);
 });

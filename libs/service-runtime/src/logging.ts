@@ -10,5 +10,15 @@ export function createRootLogger(service: string, level: string): Logger {
     base: { service, pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
+    // Request logs carry the headers: callers' credentials are never written (the door audit greps a run's logs).
+    redact: {
+      paths: [
+        'req.headers.authorization',
+        'req.headers["proxy-authorization"]',
+        'req.headers.cookie',
+        'req.headers["x-api-key"]',
+      ],
+      censor: '[redacted]',
+    },
   });
 }
