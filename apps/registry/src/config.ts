@@ -13,6 +13,11 @@ export const registryEnvSchema = serviceEnvSchema({ httpPort: 3005, grpcPort: 50
      * judged on the metrics it claims and recorded as unverified).
      */
     REGISTRY_REQUIRE_VERIFIED_METRICS: envBoolean.default(false),
+    /**
+     * Monitoring's HTTP base URL: a rollout's analysis compares the candidate's accuracy on labelled feedback with the
+     * champion's (its rolling performance). Unset: the analysis uses serving's reports alone.
+     */
+    MONITORING_HTTP_URL: z.url().optional(),
   });
 
 export type RegistryConfig = z.infer<typeof registryEnvSchema>;

@@ -75,6 +75,11 @@ export const servingEnvSchema = serviceEnvSchema({
    * always followed); read by telemetry at start (inference-tracing.ts), validated here.
    */
   SERVING_TRACE_SAMPLE_RATIO: z.coerce.number().min(0).max(1).default(DEFAULT_TRACE_SAMPLE_RATIO),
+  /**
+   * How often this instance reports what it saw of each rollout step it routed (mlops.model.rollout-observed.v1:
+   * baseline and candidate requests, failures, latencies, prediction samples) for the registry's analysis.
+   */
+  ROLLOUT_OBSERVATION_INTERVAL_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
 });
 
 const perModelBatching = z.record(

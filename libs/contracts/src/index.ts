@@ -24,6 +24,12 @@ export { derivedId } from './derived-id';
 export { deadLetterTopic, defineEvent, type EventContract, type EventData } from './event-contract';
 export { ModelAliasChangedV1 } from './events/alias-changed';
 export { ModelRolloutTransitionedV1 } from './events/rollout-transitioned';
+export {
+  ModelRolloutObservedV1,
+  ROLLOUT_LATENCY_BOUNDS_MS,
+  ROLLOUT_SAMPLE_MAX,
+  RolloutVersionObservation,
+} from './events/rollout-observed';
 export { AlertKind, AlertRaisedV1, AlertSeverity } from './events/alert-raised';
 export { DataRecordsV1 } from './events/data-records';
 export { DatasetIngestedV1 } from './events/dataset-ingested';

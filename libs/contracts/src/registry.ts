@@ -1,6 +1,7 @@
 import { type EventContract } from './event-contract';
 import { AlertRaisedV1 } from './events/alert-raised';
 import { ModelAliasChangedV1 } from './events/alias-changed';
+import { ModelRolloutObservedV1 } from './events/rollout-observed';
 import { ModelRolloutTransitionedV1 } from './events/rollout-transitioned';
 import { DataRecordsV1 } from './events/data-records';
 import { DatasetIngestedV1 } from './events/dataset-ingested';
@@ -29,6 +30,7 @@ export const eventRegistry: readonly EventContract[] = [
   ModelRegisteredV1,
   ModelAliasChangedV1,
   ModelRolloutTransitionedV1,
+  ModelRolloutObservedV1,
   PredictionLoggedV1,
   PredictionLoggedV2,
   LabelReceivedV1,

@@ -62,15 +62,22 @@ export type ManualRolloutAction = z.infer<typeof ManualRolloutAction>;
  */
 export const RolloutAnalysis = z
   .object({
-    /** Fewest candidate requests before an analysis may pass (fewer: the step waits). */
-    minRequests: z.number().int().positive().default(100),
+    /**
+     * Fewest candidate requests before an analysis may pass (fewer: the step waits); 0 lets a step with no traffic at
+     * all pass on its bake time. Failures count against it at once: failures / max(requests, minRequests).
+     */
+    minRequests: z.number().int().min(0).default(100),
     maxErrorRate: z.number().min(0).max(1).default(0.01),
     /** Candidate p99 latency divided by the champion's. */
     maxP99LatencyRatio: z.number().positive().default(1.5),
+    /** p99 latencies below this count as this (ms): under it the ratio would measure noise, not the model. */
+    p99LatencyFloorMs: z.number().min(0).default(10),
     /** PSI of the candidate's predictions against the champion's on the same traffic. */
     maxPredictionPsi: z.number().positive().default(0.2),
     /** Candidate accuracy minus the champion's on labelled feedback (checked once labels arrive). */
     minAccuracyDelta: z.number().max(0).default(-0.02),
+    /** Fewest labelled predictions per version (monitoring's rolling performance) before accuracy is compared. */
+    minLabels: z.number().int().positive().default(200),
     /** Largest gap of the positive rate between protected groups (binary classification). */
     maxFairnessGap: z.number().min(0).max(1).optional(),
   })

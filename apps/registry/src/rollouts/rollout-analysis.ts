@@ -8,21 +8,12 @@ export type AnalysisVerdict =
   | { outcome: 'wait'; reason: string };
 
 /**
- * Judges a rollout's candidate against the champion once its step has baked, with the thresholds of the rollout's
- * plan. The driver asks it; a failing verdict rolls back at once, a passing one advances.
+ * Judges a rollout's candidate against the champion on the current step (the rollout at `revision`), with the
+ * thresholds of the rollout's plan. The driver asks it every tick; a failing verdict rolls back at once, a passing
+ * one advances once the step's bake time is up.
  */
 export interface RolloutAnalysisSource {
-  evaluate(rollout: Rollout): Promise<AnalysisVerdict>;
+  evaluate(rollout: Rollout, revision: number): Promise<AnalysisVerdict>;
 }
 
 export const ROLLOUT_ANALYSIS = Symbol('RolloutAnalysisSource');
-
-/** Passes every step once its bake time is up: the plan's timing alone, where no signals are wired in. */
-export class BakeTimeOnlyAnalysis implements RolloutAnalysisSource {
-  evaluate(rollout: Rollout): Promise<AnalysisVerdict> {
-    return Promise.resolve({
-      outcome: 'pass',
-      reason: `step ${rollout.step + 1} baked its time; no analysis signals are wired in`,
-    });
-  }
-}

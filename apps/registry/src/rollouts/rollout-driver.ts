@@ -7,8 +7,9 @@ import { bakeElapsed, RolloutTransitionRefusedError } from './rollout-machine';
 import { ROLLOUT_ACTOR, RolloutsService } from './rollouts.service';
 
 /**
- * Moves active rollouts on their own: every ROLLOUT_TICK_INTERVAL_MS it reads each active rollout, and where the
- * current step has baked asks the analysis, then advances or rolls back. Every replica may run it: a transition is
+ * Moves active rollouts on their own: every ROLLOUT_TICK_INTERVAL_MS it reads each progressing rollout and asks the
+ * analysis about its current step; a failing verdict rolls back at once (mid-bake too), a passing one advances once
+ * the step's bake time is up. Every replica may run it: a transition is
  * applied only to the rollout revision the decision was made on, so of two replicas deciding at once one applies it.
  */
 @Injectable()
@@ -45,9 +46,9 @@ export class RolloutDriver implements OnApplicationBootstrap, OnModuleDestroy {
     let moved = 0;
     for (const modelName of await this.rollouts.activeModels()) {
       const latest = await this.rollouts.current(modelName);
-      if (!latest || !bakeElapsed(latest.state, now)) continue;
-      const verdict = await this.analysis.evaluate(latest.state);
-      if (verdict.outcome === 'wait') continue;
+      if (!latest || latest.state.state !== 'progressing') continue;
+      const verdict = await this.analysis.evaluate(latest.state, latest.version);
+      if (verdict.outcome === 'wait' || (verdict.outcome === 'pass' && !bakeElapsed(latest.state, now))) continue;
       try {
         const { rollout: after, applied } = await this.rollouts.apply(
           modelName,

@@ -32,26 +32,33 @@ function driverWith(verdict: AnalysisVerdict) {
       return Promise.resolve({ rollout: { version: 4, state: rollout }, applied: true });
     },
   } as unknown as RolloutsService;
-  const analysis: RolloutAnalysisSource = { evaluate: () => Promise.resolve(verdict) };
+  const evaluated: number[] = [];
+  const analysis: RolloutAnalysisSource = {
+    evaluate: (_rollout, revision) => {
+      evaluated.push(revision);
+      return Promise.resolve(verdict);
+    },
+  };
   const driver = new RolloutDriver(
     rollouts,
     analysis,
     { ROLLOUT_TICK_INTERVAL_MS: 1_000 } as RegistryConfig,
     pino({ level: 'silent' }),
   );
-  return { driver, applied };
+  return { driver, applied, evaluated };
 }
 
 describe('rollout driver', () => {
-  it('waits for the bake time before asking the analysis', async () => {
-    const { driver, applied } = driverWith({ outcome: 'fail', reason: 'error rate 0.2 > 0.01' });
+  it('advances a passing step only once its bake time is up', async () => {
+    const { driver, applied } = driverWith({ outcome: 'pass', reason: 'all within thresholds' });
     expect(await driver.tick(new Date(t0.getTime() + 59_000))).toBe(0);
     expect(applied).toEqual([]);
   });
 
-  it('rolls back at once on a failing analysis, guarded by the revision it decided on', async () => {
-    const { driver, applied } = driverWith({ outcome: 'fail', reason: 'error rate 0.2 > 0.01' });
-    expect(await driver.tick(new Date(t0.getTime() + 60_000))).toBe(1);
+  it('rolls back at once on a failing analysis, mid-bake, guarded by the revision it decided on', async () => {
+    const { driver, applied, evaluated } = driverWith({ outcome: 'fail', reason: 'error rate 0.2 > 0.01' });
+    expect(await driver.tick(new Date(t0.getTime() + 5_000))).toBe(1);
+    expect(evaluated).toEqual([3]);
     expect(applied).toEqual([
       { trigger: 'analysis-failed', reason: 'error rate 0.2 > 0.01', expect: { rolloutId: 'm/v4/3', revision: 3 } },
     ]);

@@ -107,7 +107,7 @@ describe('rollouts in the registry', () => {
   const tickBoth = (now: Date) => Promise.all(replicas.map((replica) => replica.app.get(RolloutDriver).tick(now)));
   const secondsAfter = (instant: Date, seconds: number) => new Date(instant.getTime() + seconds * 1000);
 
-  it('advances a canary step by step on bake timers to 100 % and makes the candidate champion', async () => {
+  it('advances a canary step by step on bake timers (no traffic asked for) to 100 % and makes the candidate champion', async () => {
     const name = await modelWith({
       strategy: 'canary',
       canary: {
@@ -115,6 +115,8 @@ describe('rollouts in the registry', () => {
           { weight: 10, bakeSeconds: 60 },
           { weight: 50, bakeSeconds: 60 },
         ],
+        // No serving here: the steps pass on their bake time alone.
+        analysis: { minRequests: 0 } as RolloutSpec['canary']['analysis'],
       },
     });
     const started = await start(name);

@@ -1,8 +1,10 @@
 import { EnvironmentsController } from '../environments/environments.controller';
-import { BakeTimeOnlyAnalysis, ROLLOUT_ANALYSIS } from './rollout-analysis';
+import { ROLLOUT_ANALYSIS } from './rollout-analysis';
 import { RolloutDriver } from './rollout-driver';
+import { RolloutObservationsStore } from './rollout-observations';
 import { RolloutsController } from './rollouts.controller';
 import { RolloutsService } from './rollouts.service';
+import { SignalAnalysis } from './signal-analysis';
 
 /**
  * Rollouts and environments live beside the models they move (registration starts rollouts, rollouts move aliases),
@@ -11,6 +13,7 @@ import { RolloutsService } from './rollouts.service';
 export const rolloutProviders = [
   RolloutsService,
   RolloutDriver,
-  { provide: ROLLOUT_ANALYSIS, useClass: BakeTimeOnlyAnalysis },
+  RolloutObservationsStore,
+  { provide: ROLLOUT_ANALYSIS, useClass: SignalAnalysis },
 ];
 export const rolloutControllers = [RolloutsController, EnvironmentsController];

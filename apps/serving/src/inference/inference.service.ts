@@ -22,6 +22,13 @@ import { PredictionLogService, type ServedRequest } from './prediction-log.servi
 import { decodeInferInputs, type InputColumns, InvalidInferInputError } from './tensor-codec';
 import { ROUTING_KEY_PARAMETER, VERSION_ROUTER, type VersionRouter } from './version-router';
 
+/** The version that answers a request and the one mirrored; `routed` when a rollout's plan chose them. */
+interface RoutedModels {
+  model: LoadedModel | undefined;
+  mirror?: LoadedModel;
+  routed?: boolean;
+}
+
 /**
  * The response parameter naming the request's prediction; row i's prediction id (the key of its prediction log and of
  * the label that later reports its outcome) is `<prediction_id>-<i>`.
@@ -67,11 +74,13 @@ export class InferenceService {
       );
     }
     this.inFlight++;
+    let route: RoutedModels | undefined;
+    const scored: { outputs?: ModelOutputs } = {};
     try {
-      const route = this.route(request);
+      route = this.route(request);
       // Unknown names stay out of the label set so callers cannot explode metric cardinality.
       if (route.model) label = route.model.pipelineId;
-      return await this.answer(request, route, span);
+      return await this.answer(request, route, span, scored);
     } catch (error) {
       code = grpcStatusOf(error);
       // The caller's mistakes are correct answers; only serving's own failures are recorded on the span.
@@ -80,8 +89,14 @@ export class InferenceService {
     } finally {
       this.inFlight--;
       const labels = { model: label, status: statusName(code) };
+      const seconds = (performance.now() - started) / 1000;
       this.metrics.requests.inc(labels);
-      this.metrics.latency.observe(labels, (performance.now() - started) / 1000);
+      this.metrics.latency.observe(labels, seconds);
+      // A rollout's analysis compares the versions it routed to: their failures, latencies and predictions.
+      if (route?.routed && route.model) {
+        const { version } = route.model;
+        this.router?.observed?.(request.modelName, { version, code, seconds, outputs: scored.outputs, mirror: false });
+      }
     }
   }
 
@@ -89,13 +104,13 @@ export class InferenceService {
    * The version that answers (resolved once: an alias moving during this request does not change it) and the one
    * mirrored, if any. A request naming no version asks the router (rollouts); any other resolves as named.
    */
-  private route(request: ModelInferRequest): { model: LoadedModel | undefined; mirror?: LoadedModel } {
+  private route(request: ModelInferRequest): RoutedModels {
     const { modelName, modelVersion } = request;
     const route = modelVersion === '' && this.router ? this.router.route(modelName, routingKeyOf(request)) : undefined;
     if (route) {
       const model = this.store.version(modelName, route.version);
       const mirror = route.mirror === undefined ? undefined : this.store.version(modelName, route.mirror);
-      if (model) return { model, mirror };
+      if (model) return { model, mirror, routed: true };
       // A plan naming a version not loaded here (yet) must not fail the call: the champion answers.
       this.metrics.routeFallbacks.inc({ model: modelName });
     }
@@ -104,8 +119,9 @@ export class InferenceService {
 
   private async answer(
     request: ModelInferRequest,
-    route: { model: LoadedModel | undefined; mirror?: LoadedModel },
+    route: RoutedModels,
     span: Span | undefined,
+    scored: { outputs?: ModelOutputs },
   ): Promise<ModelInferResponse> {
     const loaded = this.resolve(request.modelName, request.modelVersion, route.model);
     span?.setAttribute(KeelAttr.MODEL_VERSION, loaded.version);
@@ -113,6 +129,7 @@ export class InferenceService {
     span?.setAttribute(KeelAttr.BATCH_SIZE, inputs.rows);
     const selected = selectOutputs(request.outputs, loaded.outputs);
     const outputs = await this.predict(loaded, inputs);
+    scored.outputs = outputs;
     const id = request.id || randomUUID();
     // The server names the prediction: unique whatever id the client sent, so replicas and clients never collide.
     const predictionId = randomUUID();
@@ -150,8 +167,10 @@ export class InferenceService {
 
   /** Scores the mirror version on the answered request's columns and logs it under the same prediction ids. */
   private mirror(mirror: LoadedModel, answered: ServedRequest, trace: Context): void {
+    const started = performance.now();
+    let outputs: ModelOutputs | undefined;
     try {
-      const outputs = mirror.predict(answered.inputs);
+      outputs = mirror.predict(answered.inputs);
       this.predictionLog.schedule({ ...answered, modelVersion: mirror.version, outputs }, trace);
       this.router?.mirrored?.(mirror.pipelineId, {
         version: answered.modelVersion,
@@ -165,6 +184,13 @@ export class InferenceService {
       // The mirror never reaches the caller: its failures (a category only the candidate refuses) are counted.
       this.metrics.mirrorFailures.inc({ model: mirror.pipelineId });
     }
+    this.router?.observed?.(mirror.pipelineId, {
+      version: mirror.version,
+      code: outputs ? status.OK : status.INTERNAL,
+      seconds: (performance.now() - started) / 1000,
+      outputs,
+      mirror: true,
+    });
   }
 
   /** True when the model serves the given version number or alias (the champion when empty). */

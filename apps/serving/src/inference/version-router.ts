@@ -26,6 +26,17 @@ export interface MirrorComparison {
   mirror: ModelOutputs;
 }
 
+/** What one routed request (or its mirror) showed of the version that scored it, for the rollout's analysis. */
+export interface VersionObservation {
+  version: number;
+  /** gRPC status of the answer (OK for a mirror that scored, INTERNAL for one that failed). */
+  code: number;
+  seconds: number;
+  /** The version's outputs, when it scored the request. */
+  outputs?: ModelOutputs;
+  mirror: boolean;
+}
+
 export interface VersionRouter {
   /**
    * Called once per request that names no version (cheap: no I/O, no per-row work); undefined means the champion
@@ -34,4 +45,9 @@ export interface VersionRouter {
   route(modelName: string, stickyKey: string | undefined): Route | undefined;
   /** Called after a mirrored request's mirror has been scored and logged, off the answer's path. */
   mirrored?(modelName: string, comparison: MirrorComparison): void;
+  /**
+   * Called once per request the router routed, after it is answered or failed, and once per mirror scored or failed
+   * (cheap: a few Map lookups).
+   */
+  observed?(modelName: string, observation: VersionObservation): void;
 }

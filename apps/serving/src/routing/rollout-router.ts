@@ -1,13 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
-import { ModelRolloutTransitionedV1 } from '@keel/contracts';
+import { ModelRolloutObservedV1, ModelRolloutTransitionedV1 } from '@keel/contracts';
 import { type Rollout } from '@keel/grpc-api';
 import { type ModelRegistryApi, REGISTRY_CLIENT } from '@keel/registry-client';
 import { Infrastructure, ROOT_LOGGER, SERVICE_CONFIG } from '@keel/service-runtime';
 import { type Logger } from 'pino';
 import { type ServingConfig } from '../config';
-import { type Route, type VersionRouter } from '../inference/version-router';
+import {
+  type MirrorComparison,
+  type Route,
+  type VersionObservation,
+  type VersionRouter,
+} from '../inference/version-router';
+import { RolloutObservations } from './rollout-observations';
 import { type RoutingPlan, RoutingTable } from './routing-table';
 
 const FINAL = new Set(['promoted', 'rolled-back', 'rejected', 'aborted']);
@@ -44,8 +50,12 @@ export class RolloutRouter implements VersionRouter, OnApplicationBootstrap, OnM
   private readonly table = new RoutingTable();
   /** Models asked for while they had no plan: the resync asks the registry about them. */
   private readonly models = new Set<string>();
+  private readonly observations = new RolloutObservations();
+  private readonly instance = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   private readonly logger: Logger;
   private timer?: NodeJS.Timeout;
+  private reportTimer?: NodeJS.Timeout;
+  private reporting: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly infra: Infrastructure,
@@ -62,14 +72,23 @@ export class RolloutRouter implements VersionRouter, OnApplicationBootstrap, OnM
     return decision;
   }
 
+  observed(modelName: string, observation: VersionObservation): void {
+    const plan = this.table.get(modelName);
+    if (plan) this.observations.record(modelName, plan, observation);
+  }
+
+  mirrored(modelName: string, comparison: MirrorComparison): void {
+    const plan = this.table.get(modelName);
+    if (plan) this.observations.compare(modelName, plan, comparison.answer, comparison.mirror);
+  }
+
   /** The plan held for a model (tests, diagnostics). */
   planFor(modelName: string): RoutingPlan | undefined {
     return this.table.get(modelName);
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    const instance = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-    const consumer = this.infra.createConsumer(`rollouts-${instance}`, {
+    const consumer = this.infra.createConsumer(`rollouts-${this.instance}`, {
       fromBeginning: false,
       gatesReadiness: false,
       ephemeralGroup: true,
@@ -82,10 +101,34 @@ export class RolloutRouter implements VersionRouter, OnApplicationBootstrap, OnM
     await consumer.start();
     this.timer = setInterval(() => void this.resync(), this.config.MODEL_RESYNC_INTERVAL_MS);
     this.timer.unref();
+    this.reportTimer = setInterval(() => {
+      this.reporting = this.reporting.then(() => this.report());
+    }, this.config.ROLLOUT_OBSERVATION_INTERVAL_MS);
+    this.reportTimer.unref();
   }
 
-  onModuleDestroy(): void {
+  async onModuleDestroy(): Promise<void> {
     clearInterval(this.timer);
+    clearInterval(this.reportTimer);
+    // What was seen since the last report still counts for the step.
+    this.reporting = this.reporting.then(() => this.report());
+    await this.reporting;
+  }
+
+  /**
+   * Publishes what this instance saw of each rollout step since the last report. A report that cannot be published
+   * is dropped (the analysis then waits for more traffic), never retried into the next interval's counts.
+   */
+  async report(): Promise<void> {
+    for (const observation of this.observations.drain(this.instance)) {
+      try {
+        await this.infra.publisher.publish(ModelRolloutObservedV1, observation, {
+          id: `rollout-observed-${this.instance}-${observation.modelName}-${observation.revision}-${observation.intervalEnd}`,
+        });
+      } catch (error) {
+        this.logger.warn({ err: error, modelName: observation.modelName }, 'could not report a rollout observation');
+      }
+    }
   }
 
   /** Asks the registry for the rollout of every model this instance knows; a failure keeps the plans it has. */

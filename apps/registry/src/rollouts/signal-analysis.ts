@@ -1,0 +1,207 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { ROLLOUT_LATENCY_BOUNDS_MS, type RolloutAnalysis } from '@keel/contracts';
+import { psiEvidently } from '@keel/ml-stats';
+import { ROOT_LOGGER, SERVICE_CONFIG, serviceAuthorization } from '@keel/service-runtime';
+import { type Logger } from 'pino';
+import { type RegistryConfig } from '../config';
+import { type AnalysisVerdict, type RolloutAnalysisSource } from './rollout-analysis';
+import { type Rollout } from './rollout-machine';
+import { RolloutObservationsStore, type StepObservations, type VersionTotals } from './rollout-observations';
+
+/** Fewest prediction samples per version before their distributions are compared. */
+export const MIN_PSI_SAMPLES = 50;
+
+/** Accuracy of one version on labelled feedback, as monitoring's rolling performance reports it. */
+export interface LabelledAccuracy {
+  labelled: number;
+  accuracy: number;
+}
+
+/** The labelled accuracy of the rollout's two versions, where monitoring has it. */
+export interface StepLabels {
+  baseline?: LabelledAccuracy;
+  candidate?: LabelledAccuracy;
+}
+
+/** The plan's thresholds for the rollout's strategy (A/B concludes by its own test, not these). */
+export function analysisOf(rollout: Pick<Rollout, 'strategy' | 'plan'>): RolloutAnalysis {
+  switch (rollout.strategy) {
+    case 'shadow':
+      return rollout.plan.shadow.analysis;
+    case 'blue-green':
+      return rollout.plan.blueGreen.analysis;
+    default:
+      return rollout.plan.canary.analysis;
+  }
+}
+
+/** The p99 of latency buckets (the upper bound of the bucket holding it; twice the last bound above them all). */
+export function p99OfBuckets(counts: readonly number[]): number | undefined {
+  const total = counts.reduce((sum, count) => sum + count, 0);
+  if (total === 0) return undefined;
+  let seen = 0;
+  for (let bucket = 0; bucket < counts.length; bucket++) {
+    seen += counts[bucket];
+    if (seen >= 0.99 * total) {
+      return ROLLOUT_LATENCY_BOUNDS_MS[bucket] ?? 2 * ROLLOUT_LATENCY_BOUNDS_MS[ROLLOUT_LATENCY_BOUNDS_MS.length - 1];
+    }
+  }
+  return undefined;
+}
+
+const round = (value: number, digits = 4) => Number(value.toFixed(digits));
+
+/**
+ * Judges one rollout step on what serving saw of baseline and candidate over the same traffic (the step's revision)
+ * and on labelled accuracy: fails at once when the candidate's failures already exceed the error budget of
+ * `minRequests` requests, waits until the candidate has `minRequests`, then checks p99 latency against the
+ * baseline's, the PSI of its predictions against the baseline's and, with enough labels, its accuracy. Pure.
+ */
+export function judgeStep(input: {
+  analysis: RolloutAnalysis;
+  step: StepObservations;
+  /** Shadow: the candidate scored mirrored copies, so its latency is not an answer's and is not compared. */
+  mirrored: boolean;
+  labels?: StepLabels;
+}): AnalysisVerdict {
+  const { analysis, step, mirrored, labels } = input;
+  const candidate = step.candidate;
+  if (!candidate || candidate.requests === 0) {
+    return analysis.minRequests === 0
+      ? { outcome: 'pass', reason: 'no candidate traffic observed; the plan asks for none (minRequests 0)' }
+      : { outcome: 'wait', reason: 'no candidate traffic observed yet' };
+  }
+  const figures: string[] = [`${candidate.requests} candidate requests`];
+  // Even if every request still to come succeeded, the rate at minRequests would exceed the budget.
+  const errorRate = candidate.errors / Math.max(candidate.requests, analysis.minRequests);
+  if (errorRate > analysis.maxErrorRate) {
+    return {
+      outcome: 'fail',
+      reason: `candidate v${candidate.version} error rate ${round(errorRate)} > ${analysis.maxErrorRate} (${candidate.errors} failed of ${candidate.requests})`,
+    };
+  }
+  figures.push(`error rate ${round(errorRate)}`);
+  if (candidate.requests < analysis.minRequests) {
+    return { outcome: 'wait', reason: `${candidate.requests} of ${analysis.minRequests} candidate requests` };
+  }
+  const baseline = step.baseline;
+  if (!mirrored && baseline && baseline.requests >= analysis.minRequests) {
+    const verdict = latencyVerdict(analysis, baseline, candidate, figures);
+    if (verdict) return verdict;
+  }
+  if (baseline) {
+    const verdict = distributionVerdict(analysis, baseline, candidate, figures);
+    if (verdict) return verdict;
+  }
+  if (step.shadow.rows > 0) figures.push(`agreement ${round(step.shadow.agreed / step.shadow.rows)}`);
+  const b = labels?.baseline;
+  const c = labels?.candidate;
+  if (b && c && b.labelled >= analysis.minLabels && c.labelled >= analysis.minLabels) {
+    const delta = c.accuracy - b.accuracy;
+    if (delta < analysis.minAccuracyDelta) {
+      return {
+        outcome: 'fail',
+        reason: `candidate accuracy ${round(c.accuracy)} vs baseline ${round(b.accuracy)}: delta ${round(delta)} < ${analysis.minAccuracyDelta} (${c.labelled} and ${b.labelled} labels)`,
+      };
+    }
+    figures.push(`accuracy delta ${round(delta)}`);
+  }
+  return { outcome: 'pass', reason: `within thresholds: ${figures.join(', ')}` };
+}
+
+function latencyVerdict(
+  analysis: RolloutAnalysis,
+  baseline: VersionTotals,
+  candidate: VersionTotals,
+  figures: string[],
+): AnalysisVerdict | undefined {
+  const floor = analysis.p99LatencyFloorMs;
+  const p99c = Math.max(p99OfBuckets(candidate.latencyCounts) ?? 0, floor);
+  const p99b = Math.max(p99OfBuckets(baseline.latencyCounts) ?? 0, floor);
+  if (p99b <= 0) return undefined;
+  const ratio = p99c / p99b;
+  if (ratio > analysis.maxP99LatencyRatio) {
+    return {
+      outcome: 'fail',
+      reason: `candidate v${candidate.version} p99 ${p99c} ms is ${round(ratio, 2)}× the baseline's ${p99b} ms > ${analysis.maxP99LatencyRatio}×`,
+    };
+  }
+  figures.push(`p99 ratio ${round(ratio, 2)}`);
+  return undefined;
+}
+
+function distributionVerdict(
+  analysis: RolloutAnalysis,
+  baseline: VersionTotals,
+  candidate: VersionTotals,
+  figures: string[],
+): AnalysisVerdict | undefined {
+  if (baseline.output === undefined || baseline.output !== candidate.output) return undefined;
+  if (baseline.samples.length < MIN_PSI_SAMPLES || candidate.samples.length < MIN_PSI_SAMPLES) return undefined;
+  const psi = psiEvidently(Float64Array.from(baseline.samples), Float64Array.from(candidate.samples), 'numeric');
+  if (psi > analysis.maxPredictionPsi) {
+    return {
+      outcome: 'fail',
+      reason: `candidate v${candidate.version} ${candidate.output} PSI ${round(psi)} against the baseline's on the same traffic > ${analysis.maxPredictionPsi}`,
+    };
+  }
+  figures.push(`${candidate.output} PSI ${round(psi)}`);
+  return undefined;
+}
+
+/** The rolling accuracy per model version, as monitoring answers `GET /api/v1/pipelines/:id/performance`. */
+interface PerformanceAnswer {
+  versions?: { modelVersion: number; rolling?: { labelledCount?: number; metrics?: { accuracy?: number } } }[];
+}
+
+/**
+ * The registry's analysis on real signals: serving's reports of the step (rollout-observations) and, when
+ * MONITORING_HTTP_URL is set, monitoring's rolling accuracy per version on labelled feedback. A/B rollouts conclude
+ * when their duration is up (their significance test is not built yet).
+ */
+@Injectable()
+export class SignalAnalysis implements RolloutAnalysisSource {
+  private readonly logger: Logger;
+  private readonly authorization?: string;
+
+  constructor(
+    private readonly observations: RolloutObservationsStore,
+    @Inject(SERVICE_CONFIG) private readonly config: RegistryConfig,
+    @Inject(ROOT_LOGGER) logger: Logger,
+  ) {
+    this.logger = logger.child({ component: 'rollout-analysis' });
+    this.authorization = serviceAuthorization(config);
+  }
+
+  async evaluate(rollout: Rollout, revision: number): Promise<AnalysisVerdict> {
+    if (rollout.strategy === 'ab') {
+      return { outcome: 'pass', reason: 'the A/B test ran its duration (no significance test is built yet)' };
+    }
+    const step = await this.observations.step(rollout.rolloutId, revision);
+    const labels = await this.labels(rollout);
+    return judgeStep({ analysis: analysisOf(rollout), step, mirrored: rollout.mirrored, labels });
+  }
+
+  /** Monitoring's rolling accuracy of baseline and candidate; none when it is not configured or does not answer. */
+  private async labels(rollout: Rollout): Promise<StepLabels | undefined> {
+    if (!this.config.MONITORING_HTTP_URL || rollout.baselineVersion === undefined) return undefined;
+    const url = `${this.config.MONITORING_HTTP_URL}/api/v1/pipelines/${encodeURIComponent(rollout.pipelineId)}/performance?windows=0`;
+    try {
+      const response = await fetch(url, {
+        headers: this.authorization ? { authorization: this.authorization } : {},
+        signal: AbortSignal.timeout(2_000),
+      });
+      if (!response.ok) throw new Error(`monitoring answered ${response.status}`);
+      const answer = (await response.json()) as PerformanceAnswer;
+      const of = (version: number | undefined): LabelledAccuracy | undefined => {
+        const line = answer.versions?.find((entry) => entry.modelVersion === version)?.rolling;
+        const accuracy = line?.metrics?.accuracy;
+        return accuracy === undefined ? undefined : { labelled: line?.labelledCount ?? 0, accuracy };
+      };
+      return { baseline: of(rollout.baselineVersion), candidate: of(rollout.candidateVersion) };
+    } catch (error) {
+      this.logger.debug({ err: error, pipelineId: rollout.pipelineId }, 'no labelled accuracy from monitoring');
+      return undefined;
+    }
+  }
+}

@@ -1,0 +1,139 @@
+import { RolloutAnalysis, ROLLOUT_LATENCY_BOUNDS_MS } from '@keel/contracts';
+import { describe, expect, it } from 'vitest';
+import { sumObservations, type StepObservations, type VersionTotals } from './rollout-observations';
+import { judgeStep, p99OfBuckets } from './signal-analysis';
+
+const analysis = RolloutAnalysis.parse({ minRequests: 100, maxErrorRate: 0.01, minLabels: 50 });
+
+/** Latency counts with every request in the bucket of `ms`. */
+function latencies(requests: number, ms: number): number[] {
+  const counts = new Array<number>(ROLLOUT_LATENCY_BOUNDS_MS.length + 1).fill(0);
+  const bucket = ROLLOUT_LATENCY_BOUNDS_MS.findIndex((bound) => ms <= bound);
+  counts[bucket === -1 ? counts.length - 1 : bucket] = requests;
+  return counts;
+}
+
+/** Deterministic spread of probabilities (a well-mixed model's outputs). */
+const spread = (n: number, shift = 0) =>
+  Array.from({ length: n }, (_, i) => Math.min(1, ((i * 37) % 101) / 100 + shift));
+
+function side(version: number, requests: number, overrides: Partial<VersionTotals> = {}): VersionTotals {
+  return {
+    version,
+    requests,
+    errors: 0,
+    latencyCounts: latencies(requests, 2),
+    output: 'probability',
+    samples: spread(400),
+    ...overrides,
+  };
+}
+
+const step = (baseline: VersionTotals, candidate: VersionTotals): StepObservations => ({
+  reports: 2,
+  baseline,
+  candidate,
+  shadow: { rows: 0, agreed: 0 },
+});
+
+describe('rollout step analysis', () => {
+  it('passes a candidate that behaves like the baseline on the same traffic, with its figures', () => {
+    const verdict = judgeStep({ analysis, step: step(side(1, 900), side(2, 100)), mirrored: false });
+    expect(verdict.outcome).toBe('pass');
+    expect(verdict.reason).toMatch(/100 candidate requests, error rate 0, p99 ratio 1, probability PSI 0\b/);
+  });
+
+  it('waits for minRequests, but fails at once when failures already exceed the budget of minRequests', () => {
+    expect(judgeStep({ analysis, step: step(side(1, 90), side(2, 10)), mirrored: false }).outcome).toBe('wait');
+    const failing = judgeStep({ analysis, step: step(side(1, 90), side(2, 10, { errors: 2 })), mirrored: false });
+    expect(failing).toEqual({
+      outcome: 'fail',
+      reason: 'candidate v2 error rate 0.02 > 0.01 (2 failed of 10)',
+    });
+    expect(judgeStep({ analysis, step: { reports: 0, shadow: { rows: 0, agreed: 0 } }, mirrored: false })).toEqual({
+      outcome: 'wait',
+      reason: 'no candidate traffic observed yet',
+    });
+    const bakeOnly = RolloutAnalysis.parse({ minRequests: 0 });
+    expect(
+      judgeStep({ analysis: bakeOnly, step: { reports: 0, shadow: { rows: 0, agreed: 0 } }, mirrored: false }).outcome,
+    ).toBe('pass');
+  });
+
+  it('fails a candidate whose predictions shift against the baseline (a constant predictor)', () => {
+    const constant = side(2, 200, { samples: new Array<number>(200).fill(0.5) });
+    const verdict = judgeStep({ analysis, step: step(side(1, 1_800), constant), mirrored: false });
+    expect(verdict.outcome).toBe('fail');
+    expect(verdict.reason).toMatch(
+      /candidate v2 probability PSI \d+(\.\d+)? against the baseline's on the same traffic > 0.2/,
+    );
+  });
+
+  it('fails a slow candidate on its p99 against the baseline, above the latency floor only', () => {
+    const slow = side(2, 200, { latencyCounts: latencies(200, 80) });
+    expect(judgeStep({ analysis, step: step(side(1, 1_800), slow), mirrored: false }).reason).toMatch(
+      /p99 100 ms is 10× the baseline's 10 ms > 1.5×/,
+    );
+    // Both under the 10 ms floor: equal.
+    const alsoFast = side(2, 200, { latencyCounts: latencies(200, 8) });
+    expect(judgeStep({ analysis, step: step(side(1, 1_800), alsoFast), mirrored: false }).outcome).toBe('pass');
+    // A mirror's latency is not an answer's: not compared for shadow.
+    expect(judgeStep({ analysis, step: step(side(1, 1_800), slow), mirrored: true }).outcome).toBe('pass');
+  });
+
+  it('compares accuracy on labelled feedback once both versions have minLabels', () => {
+    const observed = step(side(1, 900), side(2, 100));
+    const labels = (candidate: number, labelled = 60) => ({
+      baseline: { labelled: 500, accuracy: 0.85 },
+      candidate: { labelled, accuracy: candidate },
+    });
+    expect(judgeStep({ analysis, step: observed, mirrored: false, labels: labels(0.8) }).reason).toMatch(
+      /candidate accuracy 0.8 vs baseline 0.85: delta -0.05 < -0.02/,
+    );
+    expect(judgeStep({ analysis, step: observed, mirrored: false, labels: labels(0.8, 10) }).outcome).toBe('pass');
+    expect(judgeStep({ analysis, step: observed, mirrored: false, labels: labels(0.84) }).outcome).toBe('pass');
+  });
+
+  it('reads p99 from latency buckets', () => {
+    expect(p99OfBuckets(latencies(100, 3))).toBe(5);
+    expect(p99OfBuckets(latencies(100, 10_000))).toBe(5_000);
+    expect(p99OfBuckets(latencies(0, 1))).toBeUndefined();
+  });
+
+  it('sums reports of instances and intervals per role, keeping samples of one output', () => {
+    const report = (instance: string, candidateErrors: number) => ({
+      modelName: 'm',
+      rolloutId: 'm/v2/3',
+      revision: 3,
+      instance,
+      intervalStart: '2026-12-02T10:00:00.000Z',
+      intervalEnd: '2026-12-02T10:00:05.000Z',
+      versions: [
+        {
+          version: 1,
+          role: 'baseline' as const,
+          requests: 90,
+          errors: 0,
+          latencyCounts: latencies(90, 2),
+          output: 'probability',
+          samples: [0.1, 0.2],
+        },
+        {
+          version: 2,
+          role: 'candidate' as const,
+          requests: 10,
+          errors: candidateErrors,
+          latencyCounts: latencies(10, 2),
+          output: 'probability',
+          samples: [0.5],
+        },
+      ],
+      shadow: { rows: 4, agreed: 3 },
+    });
+    const totals = sumObservations([report('a', 1), report('b', 0)]);
+    expect(totals.baseline).toMatchObject({ version: 1, requests: 180, errors: 0, samples: [0.1, 0.2, 0.1, 0.2] });
+    expect(totals.candidate).toMatchObject({ version: 2, requests: 20, errors: 1, samples: [0.5, 0.5] });
+    expect(totals.candidate?.latencyCounts[1]).toBe(20);
+    expect(totals.shadow).toEqual({ rows: 8, agreed: 6 });
+  });
+});

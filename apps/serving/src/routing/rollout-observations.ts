@@ -1,0 +1,153 @@
+import { status } from '@grpc/grpc-js';
+import {
+  type EventData,
+  type ModelRolloutObservedV1,
+  ROLLOUT_LATENCY_BOUNDS_MS,
+  ROLLOUT_SAMPLE_MAX,
+  type RolloutVersionObservation,
+} from '@keel/contracts';
+import { type ModelOutputs } from '../models/loaded-model';
+import { type VersionObservation } from '../inference/version-router';
+import { type RoutingPlan } from './routing-table';
+
+/** Rows of one request that feed the prediction sample: enough for a uniform picture, bounded per request. */
+const SAMPLED_ROWS_PER_REQUEST = 64;
+
+/** The version's own failures; the caller's mistakes, overload, cancellations and deadlines are not its fault. */
+const VERSION_FAILURES = new Set<number>([status.INTERNAL, status.UNKNOWN]);
+
+class VersionTally {
+  requests = 0;
+  errors = 0;
+  readonly latencyCounts = new Array<number>(ROLLOUT_LATENCY_BOUNDS_MS.length + 1).fill(0);
+  output?: string;
+  readonly samples: number[] = [];
+  private rowsSeen = 0;
+
+  constructor(
+    readonly version: number,
+    readonly role: RolloutVersionObservation['role'],
+  ) {}
+
+  add(observation: VersionObservation): void {
+    this.requests += 1;
+    if (VERSION_FAILURES.has(observation.code)) this.errors += 1;
+    const ms = observation.seconds * 1000;
+    let bucket = 0;
+    while (bucket < ROLLOUT_LATENCY_BOUNDS_MS.length && ms > ROLLOUT_LATENCY_BOUNDS_MS[bucket]) bucket++;
+    this.latencyCounts[bucket] += 1;
+    if (observation.outputs) this.sample(observation.outputs);
+  }
+
+  /** Reservoir sampling (Algorithm R) over the interval's rows of the first numeric output. */
+  private sample(outputs: ModelOutputs): void {
+    const name = this.output ?? Object.keys(outputs).find((key) => outputs[key] instanceof Float64Array);
+    const values = name === undefined ? undefined : outputs[name];
+    if (!(values instanceof Float64Array)) return;
+    this.output = name;
+    const rows = Math.min(values.length, SAMPLED_ROWS_PER_REQUEST);
+    for (let row = 0; row < rows; row++) {
+      const value = values[row];
+      if (!Number.isFinite(value)) continue;
+      this.rowsSeen += 1;
+      if (this.samples.length < ROLLOUT_SAMPLE_MAX) this.samples.push(value);
+      else {
+        const slot = Math.floor(Math.random() * this.rowsSeen);
+        if (slot < ROLLOUT_SAMPLE_MAX) this.samples[slot] = value;
+      }
+    }
+  }
+
+  toJSON(): RolloutVersionObservation {
+    return {
+      version: this.version,
+      role: this.role,
+      requests: this.requests,
+      errors: this.errors,
+      latencyCounts: [...this.latencyCounts],
+      ...(this.output !== undefined ? { output: this.output } : {}),
+      samples: [...this.samples],
+    };
+  }
+}
+
+interface StepTally {
+  modelName: string;
+  plan: RoutingPlan;
+  start: Date;
+  versions: Map<number, VersionTally>;
+  shadow: { rows: number; agreed: number };
+}
+
+/**
+ * What this serving instance saw of each rollout step it routed, between two reports: per version (baseline and
+ * candidate of the plan the request followed) requests, the version's own failures, latency buckets and a sample of
+ * its first numeric output; for shadow, how often the mirror's answers agreed with the baseline's. Recording is a few
+ * Map lookups per request; {@link drain} turns the tallies into `mlops.model.rollout-observed.v1` payloads.
+ */
+export class RolloutObservations {
+  private readonly steps = new Map<string, StepTally>();
+
+  constructor(private readonly now: () => Date = () => new Date()) {}
+
+  record(modelName: string, plan: RoutingPlan, observation: VersionObservation): void {
+    const role =
+      observation.version === plan.candidateVersion
+        ? 'candidate'
+        : observation.version === plan.baselineVersion
+          ? 'baseline'
+          : undefined;
+    if (!role) return;
+    const step = this.step(modelName, plan);
+    let tally = step.versions.get(observation.version);
+    if (!tally) step.versions.set(observation.version, (tally = new VersionTally(observation.version, role)));
+    tally.add(observation);
+  }
+
+  /** Counts rows the mirror scored beside the answer, and those whose answers agreed (same label, or value). */
+  compare(modelName: string, plan: RoutingPlan, answer: ModelOutputs, mirror: ModelOutputs): void {
+    const step = this.step(modelName, plan);
+    // The label when there is one (agreement on the decision), else the first output both have.
+    const shared = Object.keys(answer).filter((key) => key in mirror);
+    const name = shared.find((key) => !(answer[key] instanceof Float64Array)) ?? shared[0];
+    if (name === undefined) return;
+    const [a, m] = [answer[name], mirror[name]];
+    const rows = Math.min(a.length, m.length);
+    let agreed = 0;
+    for (let row = 0; row < rows; row++) {
+      const [x, y] = [a[row], m[row]];
+      if (typeof x === 'number' && typeof y === 'number' ? Math.abs(x - y) <= 1e-9 : x === y) agreed += 1;
+    }
+    step.shadow.rows += rows;
+    step.shadow.agreed += agreed;
+  }
+
+  /** The tallies since the last drain as event payloads (one per model and rollout revision), and a fresh start. */
+  drain(instance: string): EventData<typeof ModelRolloutObservedV1>[] {
+    const end = this.now();
+    const reports = [...this.steps.values()]
+      .filter((step) => step.versions.size > 0)
+      .map((step) => ({
+        modelName: step.modelName,
+        rolloutId: step.plan.rolloutId,
+        revision: step.plan.revision,
+        instance,
+        intervalStart: step.start.toISOString(),
+        intervalEnd: end.toISOString(),
+        versions: [...step.versions.values()].map((tally) => tally.toJSON()),
+        ...(step.shadow.rows > 0 ? { shadow: { ...step.shadow } } : {}),
+      }));
+    this.steps.clear();
+    return reports;
+  }
+
+  private step(modelName: string, plan: RoutingPlan): StepTally {
+    const key = `${modelName}\u0000${plan.rolloutId}\u0000${plan.revision}`;
+    let step = this.steps.get(key);
+    if (!step) {
+      step = { modelName, plan, start: this.now(), versions: new Map(), shadow: { rows: 0, agreed: 0 } };
+      this.steps.set(key, step);
+    }
+    return step;
+  }
+}

@@ -1,0 +1,69 @@
+import { status } from '@grpc/grpc-js';
+import { ModelRolloutObservedV1, ROLLOUT_SAMPLE_MAX } from '@keel/contracts';
+import { describe, expect, it } from 'vitest';
+import { RolloutObservations } from './rollout-observations';
+import { type RoutingPlan } from './routing-table';
+
+const plan: RoutingPlan = {
+  rolloutId: 'm/v4/7',
+  baselineVersion: 3,
+  candidateVersion: 4,
+  candidateWeight: 10,
+  mirrored: false,
+  revision: 7,
+};
+const probabilities = (...values: number[]) => ({ probability: Float64Array.from(values), label: values.map(String) });
+
+describe('rollout observations in serving', () => {
+  it('tallies baseline and candidate of the plan: requests, own failures, latency buckets, prediction samples', () => {
+    const observations = new RolloutObservations(() => new Date('2026-12-02T10:00:00Z'));
+    observations.record('m', plan, {
+      version: 3,
+      code: status.OK,
+      seconds: 0.002,
+      outputs: probabilities(0.2, 0.3),
+      mirror: false,
+    });
+    observations.record('m', plan, { version: 4, code: status.INTERNAL, seconds: 0.004, mirror: false });
+    // The caller's mistake is not the version's failure; a version outside the plan is not tallied.
+    observations.record('m', plan, { version: 4, code: status.INVALID_ARGUMENT, seconds: 0.0001, mirror: false });
+    observations.record('m', plan, { version: 9, code: status.OK, seconds: 0.001, mirror: false });
+    const [report, ...others] = observations.drain('serving-1');
+    expect(others).toEqual([]);
+    expect(ModelRolloutObservedV1.schema.safeParse(report).success).toBe(true);
+    expect(report).toMatchObject({ modelName: 'm', rolloutId: 'm/v4/7', revision: 7, instance: 'serving-1' });
+    expect(report.versions).toEqual([
+      expect.objectContaining({
+        version: 3,
+        role: 'baseline',
+        requests: 1,
+        errors: 0,
+        output: 'probability',
+        samples: [0.2, 0.3],
+      }),
+      expect.objectContaining({ version: 4, role: 'candidate', requests: 2, errors: 1, samples: [] }),
+    ]);
+    expect(report.versions[0].latencyCounts[1]).toBe(1);
+    expect(report.versions[1].latencyCounts.slice(0, 3)).toEqual([1, 0, 1]);
+    expect(observations.drain('serving-1')).toEqual([]);
+  });
+
+  it('keeps a bounded uniform sample, and counts shadow agreement', () => {
+    const observations = new RolloutObservations();
+    const shadow = { ...plan, candidateWeight: 0, mirrored: true, revision: 8 };
+    for (let i = 0; i < 1_000; i++) {
+      observations.record('m', shadow, {
+        version: 4,
+        code: status.OK,
+        seconds: 0.001,
+        outputs: probabilities(i / 1_000),
+        mirror: true,
+      });
+    }
+    observations.compare('m', shadow, probabilities(0.1, 0.2, 0.3), probabilities(0.1, 0.25, 0.3));
+    const [report] = observations.drain('serving-1');
+    expect(report.versions[0].samples).toHaveLength(ROLLOUT_SAMPLE_MAX);
+    expect(report.shadow).toEqual({ rows: 3, agreed: 2 });
+    expect(JSON.stringify(report).length).toBeLessThan(ModelRolloutObservedV1.maxBytes);
+  });
+});

@@ -1,0 +1,55 @@
+import { z } from 'zod';
+import { ModelVersionNumber, Timestamp } from '../common';
+import { defineEvent } from '../event-contract';
+
+/** Upper bounds (ms) of the latency buckets a rollout observation counts in; one more bucket holds the rest. */
+export const ROLLOUT_LATENCY_BOUNDS_MS: readonly number[] = [1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500];
+
+/** Most prediction values one observation carries per version (a uniform sample of the interval's rows). */
+export const ROLLOUT_SAMPLE_MAX = 200;
+
+const Count = z.number().int().min(0);
+
+/** What one serving instance saw of one version during one interval of a rollout step. */
+export const RolloutVersionObservation = z.object({
+  version: ModelVersionNumber,
+  /** `baseline`: the champion the rollout started from; `candidate`: the version rolled out. */
+  role: z.enum(['baseline', 'candidate']),
+  /** Requests the version answered, or (shadow) scored as a mirror. */
+  requests: Count,
+  /** Of those, the ones the version failed itself (INTERNAL/UNKNOWN: not the caller's mistakes nor overload). */
+  errors: Count,
+  /** Request latencies counted per bucket of ROLLOUT_LATENCY_BOUNDS_MS (≤ bound), the last bucket above them all. */
+  latencyCounts: z.array(Count).length(ROLLOUT_LATENCY_BOUNDS_MS.length + 1),
+  /** The numeric output the samples are of (`probability`, `prediction`, ...). */
+  output: z.string().min(1).max(200).optional(),
+  /** A uniform sample of that output's values over the interval's rows. */
+  samples: z.array(z.number()).max(ROLLOUT_SAMPLE_MAX),
+});
+export type RolloutVersionObservation = z.infer<typeof RolloutVersionObservation>;
+
+/**
+ * A serving instance's report of one interval of a rollout step: per version (baseline and candidate, on the same
+ * traffic), requests, errors, latency buckets and a sample of predictions; for shadow, how often the mirrored
+ * candidate's answer agreed with the baseline's on the same rows. The registry's rollout analysis sums an instance's
+ * reports of the rollout's current revision (one revision: one step) to judge the step.
+ */
+export const ModelRolloutObservedV1 = defineEvent({
+  topic: 'mlops.model.rollout-observed.v1',
+  description: 'A serving instance observed baseline and candidate of a rollout step over an interval',
+  schema: z.object({
+    modelName: z.string().min(1).max(200),
+    rolloutId: z.string().min(1).max(200),
+    /** The rollout revision (transition number) whose routing plan the traffic followed. */
+    revision: z.number().int().positive(),
+    /** The serving instance that observed it (host, process). */
+    instance: z.string().min(1).max(200),
+    intervalStart: Timestamp,
+    intervalEnd: Timestamp,
+    versions: z.array(RolloutVersionObservation).min(1).max(2),
+    /** Shadow: rows scored by both, and rows whose answers agreed (same label, or values within 1e-9). */
+    shadow: z.object({ rows: Count, agreed: Count }).optional(),
+  }),
+  key: (data) => data.modelName,
+  maxBytes: 32 * 1024,
+});
