@@ -1,7 +1,7 @@
 import { RolloutAnalysis, ROLLOUT_LATENCY_BOUNDS_MS } from '@keel/contracts';
 import { describe, expect, it } from 'vitest';
 import { sumObservations, type StepObservations, type VersionTotals } from './rollout-observations';
-import { judgeStep, p99OfBuckets } from './signal-analysis';
+import { judgeStep, p99OfBuckets, predictionPsi } from './signal-analysis';
 
 const analysis = RolloutAnalysis.parse({ minRequests: 100, maxErrorRate: 0.01, minLabels: 50 });
 
@@ -92,6 +92,13 @@ describe('rollout step analysis', () => {
     );
     expect(judgeStep({ analysis, step: observed, mirrored: false, labels: labels(0.8, 10) }).outcome).toBe('pass');
     expect(judgeStep({ analysis, step: observed, mirrored: false, labels: labels(0.84) }).outcome).toBe('pass');
+  });
+
+  it('reads no shift into two samples of one distribution, and a large one into a constant', () => {
+    const uniform = (n: number, seed: number) =>
+      Array.from({ length: n }, (_, i) => ((i * 7919 + seed * 104_729) % 10_007) / 10_007);
+    expect(predictionPsi(uniform(2_000, 1), uniform(200, 2))).toBeLessThan(0.1);
+    expect(predictionPsi(uniform(2_000, 1), new Array<number>(200).fill(0.5))).toBeGreaterThan(2);
   });
 
   it('reads p99 from latency buckets', () => {

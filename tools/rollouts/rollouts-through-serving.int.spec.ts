@@ -1,0 +1,351 @@
+/**
+ * Rollouts judged on live traffic: the registry and serving (real gRPC between them, real packages in MinIO, Kafka,
+ * MongoDB and Jaeger) in one process, with clients sending requests all along. Serving routes each request by the
+ * rollout's plan and reports what baseline and candidate did (mlops.model.rollout-observed.v1); the registry's driver
+ * judges every step on those reports. A candidate that predicts a constant is rolled back on its own, with no failed
+ * request; a good one advances step by step to champion; a shadow candidate never answers.
+ */
+import {
+  ModelRolloutTransitionedV1,
+  ModelTrainedV1,
+  type PipelineSpecV1,
+  PredictionLoggedV2,
+  type RolloutSpec,
+  WellKnownAlias,
+} from '@keel/contracts';
+import { type ModelInferResponse } from '@keel/grpc-api';
+import { serializePackage } from '@keel/model-package';
+import { BUCKETS, ObjectStore } from '@keel/storage';
+import { startTelemetry, type Telemetry } from '@keel/telemetry';
+import {
+  binaryTestPackage,
+  columnTensors,
+  eventually,
+  fetchTrace,
+  fixtureRecords,
+  InferenceClient,
+  pipelineSpecFixture,
+  type ServiceUnderTest,
+  stackEndpoints,
+  startServiceUnderTest,
+  uniqueName,
+} from '@keel/testing';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registryEnvSchema } from '../../apps/registry/src/config';
+import { AliasMovesService } from '../../apps/registry/src/models/alias-moves.service';
+import { ModelVersionsRepository } from '../../apps/registry/src/models/model-versions.repository';
+import { RegistryModule } from '../../apps/registry/src/registry.module';
+import { ROLLOUT_OBSERVATIONS_COLLECTION } from '../../apps/registry/src/rollouts/rollout-observations';
+import { servingEnvSchema } from '../../apps/serving/src/config';
+import { ServingModule } from '../../apps/serving/src/serving.module';
+
+type Row = Record<string, string | number | null>;
+type RolloutInput = Record<string, unknown>;
+
+const SERVICE_NAME = 'keel-rollouts-int';
+const ROWS_PER_REQUEST = 4;
+
+/** Thresholds for a shared, busy test machine: few requests, and latency hiccups under 250 ms are not the model's. */
+const analysis = { minRequests: 40, maxErrorRate: 0.01, maxPredictionPsi: 0.2, p99LatencyFloorMs: 250 };
+
+describe('rollouts judged on live traffic through serving', () => {
+  const database = `keel_it_rollserve_${Date.now().toString(36)}`;
+  const template = pipelineSpecFixture('adult-income', { id: 'rollouts-template' });
+  const rows = fixtureRecords('adult', { count: 600, numeric: template }) as Row[];
+  const objects = new ObjectStore(stackEndpoints.s3);
+  const models: string[] = [];
+  let telemetry: Telemetry;
+  let registry: ServiceUnderTest;
+  let serving: ServiceUnderTest;
+  let client: InferenceClient;
+
+  beforeAll(async () => {
+    telemetry = startTelemetry(SERVICE_NAME);
+    await objects.ensureBuckets(Object.values(BUCKETS));
+    registry = await startServiceUnderTest({
+      service: 'registry',
+      envSchema: registryEnvSchema,
+      features: [RegistryModule],
+      database,
+      telemetry,
+      // Its rollout-observations group is new each run and reads that topic from the start (this run's reports are
+      // the only ones of its models).
+      consumers: { models: [ModelTrainedV1] },
+      env: { ROLLOUT_TICK_INTERVAL_MS: '500' },
+      record: {
+        topics: [ModelRolloutTransitionedV1.topic, PredictionLoggedV2.topic],
+        keep: (event) => models.includes(event.key ?? ''),
+      },
+    });
+    serving = await startServiceUnderTest({
+      service: 'serving',
+      envSchema: servingEnvSchema,
+      features: [ServingModule],
+      database,
+      env: {
+        REGISTRY_GRPC_URL: registry.grpcAddress!,
+        ROLLOUT_OBSERVATION_INTERVAL_MS: '500',
+        MODEL_RESYNC_INTERVAL_MS: '1000',
+      },
+    });
+    client = new InferenceClient(serving.grpcAddress!);
+  }, 120_000);
+
+  afterAll(async () => {
+    client?.close();
+    await serving?.close();
+    await registry?.close();
+    await telemetry?.shutdown();
+  });
+
+  const http = () => request(registry.app.getHttpServer());
+
+  /**
+   * A model whose v1 (logistic regression, l2 1e-4) is champion and serving, with a candidate trained on the same
+   * rows with `candidateL2` registered as v2, and the given rollout plan.
+   */
+  async function modelWith(
+    rollout: RolloutInput,
+    candidateL2: number,
+  ): Promise<{ name: string; spec: PipelineSpecV1 }> {
+    const name = uniqueName('rollsrv');
+    models.push(name);
+    const spec = pipelineSpecFixture('adult-income', { id: name, rollout: rollout as RolloutSpec });
+    await registry.infra.pipelines.apply(spec);
+    for (const [i, l2] of [1e-4, candidateL2].entries()) {
+      const body = serializePackage(binaryTestPackage(spec, rows.slice(0, 300), { l2 }));
+      const stored = await objects.putContentAddressed(BUCKETS.models, `test/${name}`, body, { extension: '.json' });
+      await registry.app.get(ModelVersionsRepository).register({
+        modelName: name,
+        pipelineId: name,
+        packageUri: stored.uri,
+        packageSha256: stored.sha256,
+        algorithm: 'logistic-regression',
+        metrics: { auc: 0.9 },
+        lineage: {
+          datasetVersionId: `ds-${'a'.repeat(16)}`,
+          datasetSha256: 'a'.repeat(64),
+          featureSetId: `fs-${'b'.repeat(16)}`,
+          featureSetSha256: 'b'.repeat(64),
+          codeVersion: 'test',
+          seed: i + 1,
+          runId: `run-${i + 1}`,
+        },
+        gates: [],
+        gatesPassed: true,
+      });
+    }
+    await registry.app
+      .get(AliasMovesService)
+      .setAlias({ modelName: name, alias: WellKnownAlias.CHAMPION, version: 1, reason: 'first', changedBy: 'test' });
+    await eventually(`serving answers ${name} with v1`, async () => {
+      const answer = await infer(name, spec, 0).catch(() => undefined);
+      return answer?.modelVersion === '1' ? true : undefined;
+    });
+    return { name, spec };
+  }
+
+  const infer = (name: string, spec: PipelineSpecV1, i: number, modelVersion = '') => {
+    const start = (i * ROWS_PER_REQUEST) % (rows.length - ROWS_PER_REQUEST);
+    return client.modelInfer({
+      modelName: name,
+      modelVersion,
+      inputs: columnTensors(spec, rows.slice(start, start + ROWS_PER_REQUEST)),
+    });
+  };
+
+  const rolloutOf = async (name: string) =>
+    (await http().get(`/api/v1/models/${name}/rollout`)).body as {
+      state: string;
+      revision: number;
+      transition: { trigger: string; reason: string; at: string };
+    };
+
+  /**
+   * Starts the rollout of v2 and keeps four clients sending requests until it is final; every answer and failure is
+   * counted, and `check` sees each answer.
+   */
+  async function rollOut(
+    name: string,
+    spec: PipelineSpecV1,
+    check: (answer: ModelInferResponse, i: number) => Promise<void> = () => Promise.resolve(),
+  ) {
+    const started = await http()
+      .post(`/api/v1/models/${name}/rollouts`)
+      .send({ version: 2, actor: 'alice', reason: 'roll v2 out' });
+    expect(started.status).toBe(200);
+    const answeredBy = new Map<string, number>();
+    const mismatches: string[] = [];
+    let failed = 0;
+    let sent = 0;
+    let done = false;
+    const worker = async () => {
+      while (!done) {
+        const i = sent++;
+        let answer: ModelInferResponse;
+        try {
+          answer = await infer(name, spec, i);
+        } catch {
+          failed += 1;
+          continue;
+        }
+        answeredBy.set(answer.modelVersion, (answeredBy.get(answer.modelVersion) ?? 0) + 1);
+        await check(answer, i).catch((error: unknown) => mismatches.push(String(error)));
+      }
+    };
+    const workers = Array.from({ length: 4 }, worker);
+    const final = await eventually(
+      `the rollout of ${name} to finish`,
+      async () => {
+        const rollout = await rolloutOf(name);
+        return ['promoted', 'rolled-back', 'rejected', 'aborted'].includes(rollout.state) ? rollout : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 250 },
+    );
+    done = true;
+    await Promise.all(workers);
+    return { final, answeredBy, failed, sent, mismatches };
+  }
+
+  const transitions = async (name: string, count: number) =>
+    (
+      await registry.recorder.waitForAll(
+        (event) => event.key === name && event.topic === ModelRolloutTransitionedV1.topic,
+        count,
+      )
+    ).map((event) => event.data as { to: string; trigger: string; reason: string });
+
+  it('rolls a 10 % canary that predicts a constant back on its own; the champion keeps answering, no request fails', async () => {
+    // l2 1e6 shrinks every weight to ~1e-8: the same probability for everyone.
+    const { name, spec } = await modelWith(
+      {
+        strategy: 'canary',
+        canary: {
+          steps: [
+            { weight: 10, bakeSeconds: 30 },
+            { weight: 50, bakeSeconds: 30 },
+          ],
+          analysis,
+        },
+      },
+      1e6,
+    );
+    const { final, answeredBy, failed } = await rollOut(name, spec);
+    expect(final.state, final.transition.reason).toBe('rolled-back');
+    expect(final.transition.trigger).toBe('analysis-failed');
+    expect(final.transition.reason).toMatch(
+      /candidate v2 probability PSI [\d.]+ against the baseline's on the same traffic > 0.2/,
+    );
+    // Rolled back mid-bake (30 s steps): the candidate answered its share of the first step only.
+    expect(failed).toBe(0);
+    expect(answeredBy.get('2') ?? 0).toBeGreaterThanOrEqual(analysis.minRequests);
+    expect((answeredBy.get('2') ?? 0) / ((answeredBy.get('1') ?? 0) + (answeredBy.get('2') ?? 0))).toBeLessThan(0.2);
+
+    // The champion stayed; the rollback is in its alias history, on Kafka and in one trace.
+    const championNow = await http().get(`/api/v1/models/${name}/aliases/champion`);
+    expect(championNow.body.version).toBe(1);
+    const history = await http().get(`/api/v1/models/${name}/aliases/champion/history`);
+    expect(
+      (history.body.moves as { reason: string }[]).some((move) =>
+        /analysis-failed → rolled-back: candidate v2/.test(move.reason),
+      ),
+    ).toBe(true);
+    const rolledBack = await registry.recorder.waitFor(
+      (event) => event.key === name && (event.data as { to?: string }).to === 'rolled-back',
+    );
+    expect(rolledBack.data).toMatchObject({ trigger: 'analysis-failed', candidateWeight: 0, actor: 'registry' });
+    const traceId = rolledBack.headers.traceparent?.split('-')[1];
+    expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+    const trace = await eventually(
+      'the rollback in Jaeger',
+      async () => {
+        const found = await fetchTrace(traceId!);
+        return found?.spans.some((span) => span.operationName === 'rollout analysis-failed') ? found : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 1_000 },
+    );
+    expect(trace.spans.every((span) => span.traceID === traceId)).toBe(true);
+    expect(trace.spans.map((span) => span.operationName)).toContain('move alias');
+
+    // And serving follows: v1 answers everything again.
+    await eventually('only v1 answers', async () => {
+      const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => infer(name, spec, i)));
+      return answers.every((answer) => answer.modelVersion === '1') ? true : undefined;
+    });
+  }, 240_000);
+
+  it('advances a good canary step by step to 100 % on its analysis and makes it champion, no request failing', async () => {
+    const { name, spec } = await modelWith(
+      {
+        strategy: 'canary',
+        canary: {
+          steps: [
+            { weight: 10, bakeSeconds: 2 },
+            { weight: 50, bakeSeconds: 2 },
+          ],
+          analysis,
+        },
+      },
+      1e-3,
+    );
+    const { final, answeredBy, failed } = await rollOut(name, spec);
+    expect(final.state, final.transition.reason).toBe('promoted');
+    expect(failed).toBe(0);
+    expect(answeredBy.get('2') ?? 0).toBeGreaterThan(analysis.minRequests);
+    const moved = await transitions(name, 3);
+    expect(moved.map((t) => `${t.trigger}:${t.to}`)).toEqual([
+      'start:progressing',
+      'analysis-passed:progressing',
+      'analysis-passed:promoted',
+    ]);
+    const passed = moved.filter((t) => t.trigger === 'analysis-passed');
+    for (const t of passed)
+      expect(t.reason).toMatch(
+        /^within thresholds: \d+ candidate requests, error rate 0, p99 ratio [\d.]+, probability PSI/,
+      );
+    expect((await http().get(`/api/v1/models/${name}/aliases/champion`)).body.version).toBe(2);
+  }, 240_000);
+
+  it('never answers from a shadow candidate: answers are byte-identical to the champion alone, the mirror is logged and compared', async () => {
+    const { name, spec } = await modelWith({ strategy: 'shadow', shadow: { durationSeconds: 3, analysis } }, 1e-3);
+    let compared = 0;
+    /** When v2 answered: only after its promotion (the clients keep sending until they see it). */
+    const candidateAnswers: number[] = [];
+    const { final, answeredBy, failed, mismatches } = await rollOut(name, spec, async (answer, i) => {
+      if (answer.modelVersion !== '1') {
+        candidateAnswers.push(Date.now());
+        return;
+      }
+      if (i % 25 !== 0) return;
+      // The same rows asked of v1 by number: the same bytes back.
+      const alone = await infer(name, spec, i, '1');
+      expect(Buffer.from(JSON.stringify(answer.outputs))).toEqual(Buffer.from(JSON.stringify(alone.outputs)));
+      compared += 1;
+    });
+    expect(mismatches.slice(0, 3)).toEqual([]);
+    expect(failed).toBe(0);
+    expect(compared).toBeGreaterThan(0);
+    expect(answeredBy.get('1') ?? 0).toBeGreaterThan(analysis.minRequests);
+    expect(final.state, final.transition.reason).toBe('promoted');
+    expect(candidateAnswers.filter((at) => at < new Date(final.transition.at).getTime())).toEqual([]);
+    // The candidate's mirrored answers were logged (monitoring's input) for requests served before its promotion, and
+    // compared with the champion's on the same rows.
+    const mirrored = await registry.recorder.waitFor((event) => {
+      const data = event.data as { modelVersion?: number; servedAt?: number[] };
+      return (
+        event.key === name &&
+        event.topic === PredictionLoggedV2.topic &&
+        data.modelVersion === 2 &&
+        (data.servedAt?.[0] ?? Infinity) < new Date(final.transition.at).getTime()
+      );
+    });
+    expect(mirrored).toBeDefined();
+    const observed = await registry.infra.mongo
+      .collection(ROLLOUT_OBSERVATIONS_COLLECTION)
+      .find({ modelName: name })
+      .toArray();
+    const shadowRows = observed.reduce((sum, report) => sum + ((report.shadow as { rows?: number })?.rows ?? 0), 0);
+    expect(shadowRows).toBeGreaterThan(0);
+  }, 240_000);
+});
