@@ -5,6 +5,7 @@
  * judges every step on those reports. A candidate that predicts a constant is rolled back on its own, with no failed
  * request; a good one advances step by step to champion; a shadow candidate never answers.
  */
+import { type AddressInfo, createServer } from 'node:net';
 import {
   ModelRolloutTransitionedV1,
   ModelTrainedV1,
@@ -62,6 +63,8 @@ describe('rollouts judged on live traffic through serving', () => {
 
   beforeAll(async () => {
     telemetry = startTelemetry(SERVICE_NAME);
+    // The registry tries staged candidates on this serving: its port is chosen before either starts.
+    const servingPort = await freePort();
     await objects.ensureBuckets(Object.values(BUCKETS));
     registry = await startServiceUnderTest({
       service: 'registry',
@@ -72,7 +75,7 @@ describe('rollouts judged on live traffic through serving', () => {
       // Its rollout-observations group is new each run and reads that topic from the start (this run's reports are
       // the only ones of its models).
       consumers: { models: [ModelTrainedV1] },
-      env: { ROLLOUT_TICK_INTERVAL_MS: '500' },
+      env: { ROLLOUT_TICK_INTERVAL_MS: '500', STAGING_SERVING_GRPC_URL: `127.0.0.1:${servingPort}` },
       record: {
         topics: [ModelRolloutTransitionedV1.topic, PredictionLoggedV2.topic],
         keep: (event) => models.includes(event.key ?? ''),
@@ -85,6 +88,7 @@ describe('rollouts judged on live traffic through serving', () => {
       database,
       env: {
         REGISTRY_GRPC_URL: registry.grpcAddress!,
+        GRPC_PORT: String(servingPort),
         ROLLOUT_OBSERVATION_INTERVAL_MS: '500',
         MODEL_RESYNC_INTERVAL_MS: '1000',
       },
@@ -107,14 +111,17 @@ describe('rollouts judged on live traffic through serving', () => {
    */
   async function modelWith(
     rollout: RolloutInput,
-    candidateL2: number,
+    candidateL2: number | 'not a package',
   ): Promise<{ name: string; spec: PipelineSpecV1 }> {
     const name = uniqueName('rollsrv');
     models.push(name);
     const spec = pipelineSpecFixture('adult-income', { id: name, rollout: rollout as RolloutSpec });
     await registry.infra.pipelines.apply(spec);
     for (const [i, l2] of [1e-4, candidateL2].entries()) {
-      const body = serializePackage(binaryTestPackage(spec, rows.slice(0, 300), { l2 }));
+      const body =
+        l2 === 'not a package'
+          ? Buffer.from(`{"format":"keel.package","version":1,"pipelineId":"${name}"`)
+          : serializePackage(binaryTestPackage(spec, rows.slice(0, 300), { l2 }));
       const stored = await objects.putContentAddressed(BUCKETS.models, `test/${name}`, body, { extension: '.json' });
       await registry.app.get(ModelVersionsRepository).register({
         modelName: name,
@@ -275,10 +282,11 @@ describe('rollouts judged on live traffic through serving', () => {
     });
   }, 240_000);
 
-  it('advances a good canary step by step to 100 % on its analysis and makes it champion, no request failing', async () => {
+  it('tries a good candidate in staging, then advances its canary step by step to champion, no request failing', async () => {
     const { name, spec } = await modelWith(
       {
         strategy: 'canary',
+        staging: { enabled: true, maxP99LatencyMs: 1_000, sampleRequests: 20, loadTimeoutSeconds: 60 },
         canary: {
           steps: [
             { weight: 10, bakeSeconds: 2 },
@@ -293,12 +301,16 @@ describe('rollouts judged on live traffic through serving', () => {
     expect(final.state, final.transition.reason).toBe('promoted');
     expect(failed).toBe(0);
     expect(answeredBy.get('2') ?? 0).toBeGreaterThan(analysis.minRequests);
-    const moved = await transitions(name, 3);
+    const moved = await transitions(name, 4);
     expect(moved.map((t) => `${t.trigger}:${t.to}`)).toEqual([
-      'start:progressing',
+      'start:staging',
+      'staging-passed:progressing',
       'analysis-passed:progressing',
       'analysis-passed:promoted',
     ]);
+    expect(moved[1].reason).toMatch(
+      /^v2 loaded in staging and answered: p99 [\d.]+ ms over 20 sample requests ≤ 1000 ms$/,
+    );
     const passed = moved.filter((t) => t.trigger === 'analysis-passed');
     for (const t of passed)
       expect(t.reason).toMatch(
@@ -348,4 +360,52 @@ describe('rollouts judged on live traffic through serving', () => {
     const shadowRows = observed.reduce((sum, report) => sum + ((report.shadow as { rows?: number })?.rows ?? 0), 0);
     expect(shadowRows).toBeGreaterThan(0);
   }, 240_000);
+
+  it.each([
+    ['cannot load', 'not a package' as const, 1_000, /^v2 did not load in staging within 3 s$/],
+    [
+      'breaches the latency budget',
+      1e-3,
+      0.001,
+      /^v2 breached the staging latency budget: p99 [\d.]+ ms over 5 sample requests > 0.001 ms$/,
+    ],
+  ])(
+    'never lets a version that %s in staging reach production',
+    async (_what, candidate, budgetMs, reason) => {
+      const { name } = await modelWith(
+        {
+          strategy: 'canary',
+          staging: { enabled: true, maxP99LatencyMs: budgetMs, sampleRequests: 5, loadTimeoutSeconds: 3 },
+          canary: { steps: [{ weight: 10, bakeSeconds: 1 }], analysis: { minRequests: 0 } },
+        },
+        candidate,
+      );
+      const started = await http()
+        .post(`/api/v1/models/${name}/rollouts`)
+        .send({ version: 2, actor: 'alice', reason: 'roll v2 out' });
+      expect(started.body).toMatchObject({ state: 'staging' });
+      const final = await eventually(
+        'the staging trial',
+        async () => {
+          const rollout = await rolloutOf(name);
+          return rollout.state === 'staging' ? undefined : rollout;
+        },
+        { timeoutMs: 60_000 },
+      );
+      expect(final).toMatchObject({ state: 'rejected', transition: { trigger: 'staging-failed' } });
+      expect(final.transition.reason).toMatch(reason);
+      expect((await http().get(`/api/v1/models/${name}/aliases/champion`)).body.version).toBe(1);
+      expect((await http().get(`/api/v1/models/${name}/aliases/challenger`)).status).toBe(404);
+    },
+    120_000,
+  );
 });
+
+/** A TCP port nothing listens on now. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}

@@ -18,6 +18,12 @@ export const registryEnvSchema = serviceEnvSchema({ httpPort: 3005, grpcPort: 50
      * champion's (its rolling performance). Unset: the analysis uses serving's reports alone.
      */
     MONITORING_HTTP_URL: z.url().optional(),
+    /**
+     * gRPC address of the staging environment's serving: a rollout in `staging` is tried there (the candidate must
+     * load and answer the spec's sample requests within its p99 budget) before it enters production. Unset: staging
+     * waits for a result posted to `POST /api/v1/models/<model>/rollout/staging-result`.
+     */
+    STAGING_SERVING_GRPC_URL: z.string().min(1).optional(),
   });
 
 export type RegistryConfig = z.infer<typeof registryEnvSchema>;

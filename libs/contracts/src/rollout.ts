@@ -110,6 +110,8 @@ export const RolloutSpec = z
         maxP99LatencyMs: z.number().positive().default(250),
         /** Sample requests sent to the staged candidate. */
         sampleRequests: z.number().int().positive().max(10_000).default(50),
+        /** How long the candidate may take to load in staging before the trial fails. */
+        loadTimeoutSeconds: z.number().int().positive().max(86_400).default(300),
       })
       .prefault({}),
     canary: z

@@ -2,6 +2,7 @@ import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy }
 import { ROOT_LOGGER, SERVICE_CONFIG } from '@keel/service-runtime';
 import { type Logger } from 'pino';
 import { type RegistryConfig } from '../config';
+import { StagingValidator } from '../environments/staging-validator';
 import { ROLLOUT_ANALYSIS, type RolloutAnalysisSource } from './rollout-analysis';
 import { bakeElapsed, RolloutTransitionRefusedError } from './rollout-machine';
 import { ROLLOUT_ACTOR, RolloutsService } from './rollouts.service';
@@ -9,7 +10,8 @@ import { ROLLOUT_ACTOR, RolloutsService } from './rollouts.service';
 /**
  * Moves active rollouts on their own: every ROLLOUT_TICK_INTERVAL_MS it reads each progressing rollout and asks the
  * analysis about its current step; a failing verdict rolls back at once (mid-bake too), a passing one advances once
- * the step's bake time is up. Every replica may run it: a transition is
+ * the step's bake time is up. A rollout in staging is tried there (StagingValidator, when STAGING_SERVING_GRPC_URL is
+ * set) and enters production or is rejected on the trial's verdict. Every replica may run it: a transition is
  * applied only to the rollout revision the decision was made on, so of two replicas deciding at once one applies it.
  */
 @Injectable()
@@ -21,6 +23,7 @@ export class RolloutDriver implements OnApplicationBootstrap, OnModuleDestroy {
   constructor(
     private readonly rollouts: RolloutsService,
     @Inject(ROLLOUT_ANALYSIS) private readonly analysis: RolloutAnalysisSource,
+    private readonly staging: StagingValidator,
     @Inject(SERVICE_CONFIG) private readonly config: RegistryConfig,
     @Inject(ROOT_LOGGER) logger: Logger,
   ) {
@@ -46,13 +49,20 @@ export class RolloutDriver implements OnApplicationBootstrap, OnModuleDestroy {
     let moved = 0;
     for (const modelName of await this.rollouts.activeModels()) {
       const latest = await this.rollouts.current(modelName);
-      if (!latest || latest.state.state !== 'progressing') continue;
-      const verdict = await this.analysis.evaluate(latest.state, latest.version);
-      if (verdict.outcome === 'wait' || (verdict.outcome === 'pass' && !bakeElapsed(latest.state, now))) continue;
+      if (!latest) continue;
+      const staging = latest.state.state === 'staging';
+      if (staging ? !this.staging.enabled : latest.state.state !== 'progressing') continue;
+      const verdict = staging
+        ? await this.staging.trial(latest.state, now)
+        : await this.analysis.evaluate(latest.state, latest.version);
+      if (verdict.outcome === 'wait' || (verdict.outcome === 'pass' && !staging && !bakeElapsed(latest.state, now))) {
+        continue;
+      }
+      const pass = verdict.outcome === 'pass';
       try {
         const { rollout: after, applied } = await this.rollouts.apply(
           modelName,
-          verdict.outcome === 'pass' ? 'analysis-passed' : 'analysis-failed',
+          staging ? (pass ? 'staging-passed' : 'staging-failed') : pass ? 'analysis-passed' : 'analysis-failed',
           {
             actor: ROLLOUT_ACTOR,
             reason: verdict.reason,

@@ -2,6 +2,7 @@ import { RolloutSpec } from '@keel/contracts';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { type RegistryConfig } from '../config';
+import { type StagingValidator } from '../environments/staging-validator';
 import { type AnalysisVerdict, type RolloutAnalysisSource } from './rollout-analysis';
 import { RolloutDriver } from './rollout-driver';
 import { type Rollout, startRollout } from './rollout-machine';
@@ -39,9 +40,11 @@ function driverWith(verdict: AnalysisVerdict) {
       return Promise.resolve(verdict);
     },
   };
+  const staging = { enabled: false } as StagingValidator;
   const driver = new RolloutDriver(
     rollouts,
     analysis,
+    staging,
     { ROLLOUT_TICK_INTERVAL_MS: 1_000 } as RegistryConfig,
     pino({ level: 'silent' }),
   );

@@ -230,7 +230,7 @@ describe('rollouts in the registry', () => {
   it('stages first when the spec asks; a failed staging trial never reaches production', async () => {
     const name = await modelWith({
       strategy: 'canary',
-      staging: { enabled: true, maxP99LatencyMs: 100, sampleRequests: 5 },
+      staging: { enabled: true, maxP99LatencyMs: 100, sampleRequests: 5, loadTimeoutSeconds: 60 },
     });
     expect((await start(name)).body).toMatchObject({ state: 'staging', candidateWeight: 0 });
     const environments = await http().get(`/api/v1/models/${name}/environments`);

@@ -1,4 +1,5 @@
 import { EnvironmentsController } from '../environments/environments.controller';
+import { StagingValidator } from '../environments/staging-validator';
 import { ROLLOUT_ANALYSIS } from './rollout-analysis';
 import { RolloutDriver } from './rollout-driver';
 import { RolloutObservationsStore } from './rollout-observations';
@@ -14,6 +15,7 @@ export const rolloutProviders = [
   RolloutsService,
   RolloutDriver,
   RolloutObservationsStore,
+  StagingValidator,
   { provide: ROLLOUT_ANALYSIS, useClass: SignalAnalysis },
 ];
 export const rolloutControllers = [RolloutsController, EnvironmentsController];
