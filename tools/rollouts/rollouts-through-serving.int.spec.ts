@@ -361,6 +361,41 @@ describe('rollouts judged on live traffic through serving', () => {
     expect(shadowRows).toBeGreaterThan(0);
   }, 240_000);
 
+  it('keeps each A/B key on one arm across requests, with both arms answering', async () => {
+    const { name, spec } = await modelWith(
+      { strategy: 'ab', ab: { weight: 50, minSamplesPerArm: 1_000_000, maxDurationSeconds: 3_600 } },
+      1e-3,
+    );
+    const started = await http()
+      .post(`/api/v1/models/${name}/rollouts`)
+      .send({ version: 2, actor: 'alice', reason: 'A/B v2' });
+    expect(started.body).toMatchObject({ state: 'progressing', candidateWeight: 50 });
+    const keyed = (user: number) =>
+      client.modelInfer({
+        modelName: name,
+        parameters: { keel_routing_key: { stringParam: `user-${user}` } },
+        inputs: columnTensors(spec, rows.slice(user, user + 1)),
+      });
+    // Serving follows the plan once the transition reaches it and the candidate is loaded.
+    await eventually('both arms answer', async () => {
+      const versions = new Set(
+        (await Promise.all(Array.from({ length: 40 }, (_, u) => keyed(u)))).map((a) => a.modelVersion),
+      );
+      return versions.size === 2 ? true : undefined;
+    });
+    const first = await Promise.all(Array.from({ length: 60 }, (_, u) => keyed(u)));
+    for (let round = 0; round < 3; round++) {
+      const again = await Promise.all(Array.from({ length: 60 }, (_, u) => keyed(u)));
+      expect(again.map((a) => a.modelVersion)).toEqual(first.map((a) => a.modelVersion));
+    }
+    const candidates = first.filter((a) => a.modelVersion === '2').length;
+    expect(candidates).toBeGreaterThan(10);
+    expect(candidates).toBeLessThan(50);
+    // Far from its samples, the test stays open: the driver neither promotes nor rolls back.
+    expect((await rolloutOf(name)).state).toBe('progressing');
+    await http().post(`/api/v1/models/${name}/rollout/abort`).send({ actor: 'alice', reason: 'enough' });
+  }, 120_000);
+
   it.each([
     ['cannot load', 'not a package' as const, 1_000, /^v2 did not load in staging within 3 s$/],
     [

@@ -38,9 +38,7 @@ export function sampleRows(pkg: ModelPackage, count: number): Record<string, Cel
     return [input.kind === 'numeric' ? 0 : null];
   });
   return Array.from({ length: count }, (_, row) =>
-    Object.fromEntries(
-      pkg.signature.inputs.map((input, i) => [input.name, pools[i][(row + 7 * i) % pools[i].length]]),
-    ),
+    Object.fromEntries(pkg.signature.inputs.map((input, i) => [input.name, pools[i][(row + 7 * i) % pools[i].length]])),
   );
 }
 

@@ -13,7 +13,7 @@ export type AnalysisVerdict =
  * one advances once the step's bake time is up.
  */
 export interface RolloutAnalysisSource {
-  evaluate(rollout: Rollout, revision: number): Promise<AnalysisVerdict>;
+  evaluate(rollout: Rollout, revision: number, now: Date): Promise<AnalysisVerdict>;
 }
 
 export const ROLLOUT_ANALYSIS = Symbol('RolloutAnalysisSource');

@@ -54,8 +54,10 @@ export class RolloutDriver implements OnApplicationBootstrap, OnModuleDestroy {
       if (staging ? !this.staging.enabled : latest.state.state !== 'progressing') continue;
       const verdict = staging
         ? await this.staging.trial(latest.state, now)
-        : await this.analysis.evaluate(latest.state, latest.version);
-      if (verdict.outcome === 'wait' || (verdict.outcome === 'pass' && !staging && !bakeElapsed(latest.state, now))) {
+        : await this.analysis.evaluate(latest.state, latest.version, now);
+      // A canary step's pass waits for its bake time; an A/B test's significant result concludes it at once.
+      const early = !staging && latest.state.strategy !== 'ab' && !bakeElapsed(latest.state, now);
+      if (verdict.outcome === 'wait' || (verdict.outcome === 'pass' && early)) {
         continue;
       }
       const pass = verdict.outcome === 'pass';

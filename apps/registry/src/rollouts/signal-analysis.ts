@@ -1,11 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { ROLLOUT_LATENCY_BOUNDS_MS, type RolloutAnalysis } from '@keel/contracts';
-import { psiFromCounts } from '@keel/ml-stats';
+import { ROLLOUT_LATENCY_BOUNDS_MS, type RolloutAnalysis, type RolloutSpec } from '@keel/contracts';
+import { chiSquareSf, psiFromCounts } from '@keel/ml-stats';
 import { ROOT_LOGGER, SERVICE_CONFIG, serviceAuthorization } from '@keel/service-runtime';
 import { type Logger } from 'pino';
 import { type RegistryConfig } from '../config';
 import { type AnalysisVerdict, type RolloutAnalysisSource } from './rollout-analysis';
-import { type Rollout } from './rollout-machine';
+import { bakeElapsed, type Rollout } from './rollout-machine';
 import { RolloutObservationsStore, type StepObservations, type VersionTotals } from './rollout-observations';
 
 /**
@@ -180,6 +180,58 @@ function distributionVerdict(
   return undefined;
 }
 
+/** Successes (correct answers, or failed requests) out of n, per arm of an A/B test. */
+export interface ArmCounts {
+  successes: number;
+  n: number;
+}
+
+/** Pooled two-proportion z-test: the candidate's rate minus the baseline's, z, and the two-sided p-value. */
+export function twoProportionTest(baseline: ArmCounts, candidate: ArmCounts): { delta: number; z: number; p: number } {
+  const [p1, p2] = [baseline.successes / baseline.n, candidate.successes / candidate.n];
+  const pooled = (baseline.successes + candidate.successes) / (baseline.n + candidate.n);
+  const se = Math.sqrt(pooled * (1 - pooled) * (1 / baseline.n + 1 / candidate.n));
+  const z = se > 0 ? (p2 - p1) / se : 0;
+  return { delta: p2 - p1, z, p: chiSquareSf(z * z, 1) };
+}
+
+/**
+ * Concludes an A/B test on its metric (accuracy on labelled feedback: higher is better; error rate: lower is better)
+ * with a two-proportion test at the plan's significance: a significant win promotes, a significant loss rolls back,
+ * and a test that has not concluded when `maxDurationSeconds` is up keeps the champion (rolled back, with the figures).
+ */
+export function judgeAb(
+  ab: RolloutSpec['ab'],
+  arms: { baseline?: ArmCounts; candidate?: ArmCounts },
+  ended: boolean,
+): AnalysisVerdict {
+  const { baseline, candidate } = arms;
+  const sizes = `n ${candidate?.n ?? 0} candidate, ${baseline?.n ?? 0} baseline`;
+  if (!baseline || !candidate || baseline.n < ab.minSamplesPerArm || candidate.n < ab.minSamplesPerArm) {
+    return ended
+      ? {
+          outcome: 'fail',
+          reason: `A/B on ${ab.metric} ended without ${ab.minSamplesPerArm} samples per arm (${sizes})`,
+        }
+      : { outcome: 'wait', reason: `A/B on ${ab.metric}: ${sizes} of ${ab.minSamplesPerArm} per arm` };
+  }
+  const test = twoProportionTest(baseline, candidate);
+  const rate = (arm: ArmCounts) => round(arm.successes / arm.n);
+  const figures = `${ab.metric} ${rate(candidate)} candidate vs ${rate(baseline)} baseline, p ${round(test.p)} (${sizes})`;
+  if (test.p < ab.significance && test.delta !== 0) {
+    const better = ab.metric === 'accuracy' ? test.delta > 0 : test.delta < 0;
+    return better
+      ? { outcome: 'pass', reason: `A/B: candidate significantly better: ${figures} < ${ab.significance}` }
+      : { outcome: 'fail', reason: `A/B: candidate significantly worse: ${figures} < ${ab.significance}` };
+  }
+  return ended
+    ? {
+        outcome: 'fail',
+        reason: `A/B ended with no significant difference: ${figures} ≥ ${ab.significance}; the champion stays`,
+      }
+    : { outcome: 'wait', reason: `A/B not significant yet: ${figures}` };
+}
+
 /** The rolling accuracy per model version, as monitoring answers `GET /api/v1/pipelines/:id/performance`. */
 interface PerformanceAnswer {
   versions?: { modelVersion: number; rolling?: { labelledCount?: number; metrics?: { accuracy?: number } } }[];
@@ -188,7 +240,7 @@ interface PerformanceAnswer {
 /**
  * The registry's analysis on real signals: serving's reports of the step (rollout-observations) and, when
  * MONITORING_HTTP_URL is set, monitoring's rolling accuracy per version on labelled feedback. A/B rollouts conclude
- * when their duration is up (their significance test is not built yet).
+ * on their significance test (judgeAb): error rate from serving's reports, accuracy from monitoring.
  */
 @Injectable()
 export class SignalAnalysis implements RolloutAnalysisSource {
@@ -204,12 +256,23 @@ export class SignalAnalysis implements RolloutAnalysisSource {
     this.authorization = serviceAuthorization(config);
   }
 
-  async evaluate(rollout: Rollout, revision: number): Promise<AnalysisVerdict> {
-    if (rollout.strategy === 'ab') {
-      return { outcome: 'pass', reason: 'the A/B test ran its duration (no significance test is built yet)' };
-    }
+  async evaluate(rollout: Rollout, revision: number, now = new Date()): Promise<AnalysisVerdict> {
     const step = await this.observations.step(rollout.rolloutId, revision);
     const labels = await this.labels(rollout);
+    if (rollout.strategy === 'ab') {
+      const ab = rollout.plan.ab;
+      const arm = (role: 'baseline' | 'candidate'): ArmCounts | undefined => {
+        if (ab.metric === 'error-rate') {
+          const seen = step[role];
+          return seen ? { successes: seen.errors, n: seen.requests } : undefined;
+        }
+        const labelled = labels?.[role];
+        return labelled
+          ? { successes: Math.round(labelled.accuracy * labelled.labelled), n: labelled.labelled }
+          : undefined;
+      };
+      return judgeAb(ab, { baseline: arm('baseline'), candidate: arm('candidate') }, bakeElapsed(rollout, now));
+    }
     return judgeStep({ analysis: analysisOf(rollout), step, mirrored: rollout.mirrored, labels });
   }
 

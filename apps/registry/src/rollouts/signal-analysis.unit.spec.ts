@@ -1,7 +1,7 @@
-import { RolloutAnalysis, ROLLOUT_LATENCY_BOUNDS_MS } from '@keel/contracts';
+import { RolloutAnalysis, ROLLOUT_LATENCY_BOUNDS_MS, RolloutSpec } from '@keel/contracts';
 import { describe, expect, it } from 'vitest';
 import { sumObservations, type StepObservations, type VersionTotals } from './rollout-observations';
-import { judgeStep, p99OfBuckets, predictionPsi } from './signal-analysis';
+import { judgeAb, judgeStep, p99OfBuckets, predictionPsi, twoProportionTest } from './signal-analysis';
 
 const analysis = RolloutAnalysis.parse({ minRequests: 100, maxErrorRate: 0.01, minLabels: 50 });
 
@@ -142,5 +142,40 @@ describe('rollout step analysis', () => {
     expect(totals.candidate).toMatchObject({ version: 2, requests: 20, errors: 1, samples: [0.5, 0.5] });
     expect(totals.candidate?.latencyCounts[1]).toBe(20);
     expect(totals.shadow).toEqual({ rows: 8, agreed: 6 });
+  });
+
+  describe('A/B significance test', () => {
+    const ab = RolloutSpec.parse({ strategy: 'ab', ab: { minSamplesPerArm: 500, significance: 0.05 } }).ab;
+
+    it('computes the pooled two-proportion z-test', () => {
+      const test = twoProportionTest({ successes: 840, n: 1_000 }, { successes: 870, n: 1_000 });
+      expect(test.z).toBeCloseTo(1.905, 3);
+      expect(test.p).toBeCloseTo(0.0567, 3);
+    });
+
+    it('promotes a significant win, rolls back a significant loss, waits on an open test and keeps the champion when it ends open', () => {
+      const baseline = { successes: 1_680, n: 2_000 };
+      expect(judgeAb(ab, { baseline, candidate: { successes: 1_740, n: 2_000 } }, false)).toMatchObject({
+        outcome: 'pass',
+        reason: expect.stringMatching(
+          /^A\/B: candidate significantly better: accuracy 0.87 candidate vs 0.84 baseline, p 0.007/,
+        ),
+      });
+      expect(judgeAb(ab, { baseline, candidate: { successes: 1_620, n: 2_000 } }, false).outcome).toBe('fail');
+      const open = { baseline: { successes: 840, n: 1_000 }, candidate: { successes: 870, n: 1_000 } };
+      expect(judgeAb(ab, open, false).outcome).toBe('wait');
+      expect(judgeAb(ab, open, true).reason).toMatch(/no significant difference.*the champion stays/);
+      expect(judgeAb(ab, { baseline, candidate: { successes: 10, n: 12 } }, false).outcome).toBe('wait');
+    });
+
+    it('reads a lower error rate as the better arm', () => {
+      const errors = { ...ab, metric: 'error-rate' as const };
+      const verdict = judgeAb(
+        errors,
+        { baseline: { successes: 60, n: 2_000 }, candidate: { successes: 20, n: 2_000 } },
+        false,
+      );
+      expect(verdict.outcome).toBe('pass');
+    });
   });
 });
