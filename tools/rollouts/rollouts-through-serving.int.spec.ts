@@ -401,6 +401,49 @@ describe('rollouts judged on live traffic through serving', () => {
     await http().post(`/api/v1/models/${name}/rollout/abort`).send({ actor: 'alice', reason: 'enough' });
   }, 120_000);
 
+  it('switches blue-green in one call and back in one, under load, failing no request', async () => {
+    const { name, spec } = await modelWith(
+      { strategy: 'blue-green', blueGreen: { keepPreviousSeconds: 3_600 } },
+      GOOD_L2,
+    );
+    const answeredBy: string[] = [];
+    let failed = 0;
+    let sent = 0;
+    let done = false;
+    const worker = async () => {
+      while (!done) {
+        try {
+          answeredBy.push((await infer(name, spec, sent++)).modelVersion);
+        } catch {
+          failed += 1;
+        }
+      }
+    };
+    const workers = Array.from({ length: 4 }, worker);
+    const answersFrom = (version: string) =>
+      eventually(`v${version} answers`, async () => {
+        const mark = answeredBy.length;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const recent = answeredBy.slice(mark);
+        return recent.length > 0 && recent.every((v) => v === version) ? true : undefined;
+      });
+    await answersFrom('1');
+    const switched = await http()
+      .post(`/api/v1/models/${name}/rollouts`)
+      .send({ version: 2, actor: 'alice', reason: 'switch to green' });
+    expect(switched.body).toMatchObject({ state: 'progressing', candidateWeight: 100 });
+    await answersFrom('2');
+    const back = await http()
+      .post(`/api/v1/models/${name}/rollout/rollback`)
+      .send({ actor: 'alice', reason: 'switch back to blue' });
+    expect(back.body).toMatchObject({ state: 'rolled-back', candidateWeight: 0 });
+    await answersFrom('1');
+    done = true;
+    await Promise.all(workers);
+    expect(failed).toBe(0);
+    expect(answeredBy.length).toBeGreaterThan(50);
+  }, 120_000);
+
   it.each([
     ['cannot load', 'not a package' as const, 1_000, /^v2 did not load in staging within 3 s$/],
     [
