@@ -52,8 +52,11 @@ const ROWS_PER_REQUEST = 4;
  */
 const GOOD_L2 = 1.1e-4;
 
-/** Thresholds for a shared, busy test machine: few requests, and latency hiccups under 250 ms are not the model's. */
-const analysis = { minRequests: 40, maxErrorRate: 0.01, maxPredictionPsi: 0.2, p99LatencyFloorMs: 250 };
+/**
+ * Thresholds for a shared, busy test machine: few requests (60 of 4 rows: the 200 prediction samples PSI needs), and
+ * latency hiccups under 250 ms are not the model's.
+ */
+const analysis = { minRequests: 60, maxErrorRate: 0.01, maxPredictionPsi: 0.2, p99LatencyFloorMs: 250 };
 
 describe('rollouts judged on live traffic through serving', () => {
   const database = `keel_it_rollserve_${Date.now().toString(36)}`;
