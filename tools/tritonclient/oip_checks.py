@@ -7,7 +7,10 @@ Usage: python oip_checks.py <http host:port> <grpc host:port> <model> <version> 
 
 import json
 import sys
+import urllib.error
+import urllib.request
 
+import grpc
 import numpy as np
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
@@ -52,6 +55,33 @@ def status_of(call):
         call()
     except InferenceServerException as error:
         return {"status": error.status(), "message": error.message()}
+    return None
+
+
+def malformed_http(url, model):
+    """POSTs a body that is not JSON, as a broken client would: the status and what the body says."""
+    request = urllib.request.Request(
+        f"http://{url}/v2/models/{model}/infer",
+        data=b'{"inputs": [{"name": "age", ',
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return {"status": str(response.status), "message": response.read().decode("utf-8")}
+    except urllib.error.HTTPError as error:
+        return {"status": str(error.code), "message": error.read().decode("utf-8")}
+
+
+def malformed_grpc(url):
+    """Sends ModelInfer bytes that are not a ModelInferRequest (a string field running past the message), over the
+    grpcio channel tritonclient itself uses: tritonclient's own calls always serialize a valid message."""
+    with grpc.insecure_channel(url) as channel:
+        call = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer")
+        try:
+            call(b"\x0a\x7fadult", timeout=30)
+        except grpc.RpcError as error:
+            return {"status": str(error.code()), "message": error.details()}
     return None
 
 
@@ -100,6 +130,7 @@ def http_checks(url, model, version, rows):
             ),
             "wrong_datatype": status_of(lambda: client.infer(model, wrong)),
             "metadata_unknown_model": status_of(lambda: client.get_model_metadata("no-such-model")),
+            "malformed": malformed_http(url, model),
         },
     }
 
@@ -134,6 +165,7 @@ def grpc_checks(url, model, version, rows):
             ),
             "wrong_datatype": status_of(lambda: client.infer(model, wrong)),
             "metadata_unknown_model": status_of(lambda: client.get_model_metadata("no-such-model")),
+            "malformed": malformed_grpc(url),
         },
     }
 

@@ -54,7 +54,10 @@ interface Common {
   unknown_model_ready: boolean;
   server_metadata: { name: string; version: string; extensions?: string[] };
   model_metadata: Metadata;
-  errors: Record<'unknown_model' | 'unknown_version' | 'wrong_datatype' | 'metadata_unknown_model', Failure | null>;
+  errors: Record<
+    'unknown_model' | 'unknown_version' | 'wrong_datatype' | 'metadata_unknown_model' | 'malformed',
+    Failure | null
+  >;
 }
 /** What tools/tritonclient/oip_checks.py reports. */
 interface Report {
@@ -198,6 +201,17 @@ describe('tritonclient against serving', () => {
       expect(errors.metadata_unknown_model?.status).toBe(notFound);
       expect(errors.wrong_datatype?.status).toBe(invalid);
       expect(errors.wrong_datatype?.message).toMatch(/age/);
+    });
+
+    it("answers a request that does not parse as the caller's mistake, saying why", () => {
+      const { malformed } = report[protocol].errors;
+      if (protocol === 'http') {
+        expect(malformed?.status).toBe('400');
+        expect(JSON.parse(malformed!.message)).toEqual({ error: expect.stringMatching(/JSON/) });
+      } else {
+        expect(malformed?.status).toBe('StatusCode.INVALID_ARGUMENT');
+        expect(malformed?.message).toMatch(/not a valid inference\.GRPCInferenceService\/ModelInfer request/);
+      }
     });
   });
 

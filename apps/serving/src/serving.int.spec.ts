@@ -1,4 +1,4 @@
-import { type ServiceError, status } from '@grpc/grpc-js';
+import { Client, credentials, type ServiceError, status } from '@grpc/grpc-js';
 import {
   type EventData,
   ModelAliasChangedV1,
@@ -365,6 +365,26 @@ describe('serving against the real stack', () => {
     expect((await rejection(client.modelInfer({ modelName: 'nobody-here', inputs })))?.code).toBe(status.NOT_FOUND);
     const wrongVersion = await rejection(client.modelInfer({ modelName: pipelineId, modelVersion: '5', inputs }));
     expect(wrongVersion?.code).toBe(status.NOT_FOUND);
+  });
+
+  it('answers ModelInfer bytes that are not a ModelInferRequest INVALID_ARGUMENT, saying why', async () => {
+    const raw = new Client(service.grpcAddress!, credentials.createInsecure());
+    try {
+      // Field 1 (model_name) declares 127 bytes; 5 follow.
+      const error = await new Promise<ServiceError | null>((resolve) =>
+        raw.makeUnaryRequest(
+          '/inference.GRPCInferenceService/ModelInfer',
+          (bytes: Buffer) => bytes,
+          (bytes: Buffer) => bytes,
+          Buffer.from([0x0a, 0x7f, ...Buffer.from('adult')]),
+          (failure) => resolve(failure),
+        ),
+      );
+      expect(error?.code).toBe(status.INVALID_ARGUMENT);
+      expect(error?.details).toMatch(/not a valid inference\.GRPCInferenceService\/ModelInfer request.*past/);
+    } finally {
+      raw.close();
+    }
   });
 
   it('logs predictions to Kafka after answering, batched across requests as columns, naming the version', async () => {

@@ -223,7 +223,7 @@ function signedInt64(value: number): number {
 /**
  * Decodes a serialized ModelInferRequest as ts-proto would, except that FP64 and ASCII BYTES contents come out ready
  * for columns (see DecodedTensorContents): no number per value, no view object and no new string per element.
- * Throws on malformed input (grpc-js answers INTERNAL, as it does for ts-proto's decode errors).
+ * Throws on malformed input, naming what is wrong (the gRPC server answers it INVALID_ARGUMENT with that reason).
  */
 export function decodeModelInferRequest(bytes: Uint8Array): DecodedModelInferRequest {
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -13,7 +13,14 @@ import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { PredictionLoggedV2, type Scalar } from '@keel/contracts';
 import { EventPublisher } from '@keel/messaging';
 import { createModelDocument, fitTransform, trainGbdt, TransformRunner } from '@keel/ml-models';
-import { type GrpcServer, type Infrastructure, MetricsService, type ServiceIdentity } from '@keel/service-runtime';
+import {
+  answerMalformedRequests,
+  type GrpcServer,
+  type Infrastructure,
+  MetricsService,
+  type ServiceIdentity,
+  tolerantDeserializers,
+} from '@keel/service-runtime';
 import { binaryTestPackage, fixtureRecords, pipelineSpecFixture } from '@keel/testing';
 import { type Producer } from 'kafkajs';
 import pino from 'pino';
@@ -81,7 +88,9 @@ async function main(): Promise<void> {
   const inference = new InferenceService(store, metrics, predictionLog, config);
   const server = new Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
   const grpc: Pick<GrpcServer, 'addService'> = {
-    addService: (_name, definition, implementation) => server.addService(definition, implementation),
+    // As GrpcServer adds services (authentication off, as in the open dev profile).
+    addService: (_name, definition, implementation) =>
+      server.addService(tolerantDeserializers(definition), answerMalformedRequests(definition, implementation)),
   };
   new InferenceController(grpc as GrpcServer, inference, metrics, identity, logger).onModuleInit();
   await new Promise<void>((resolve, reject) =>

@@ -6,6 +6,7 @@ import { AccessControl } from '../auth/access-control';
 import { type GrpcDoorRules, guardGrpcService } from '../auth/grpc-access';
 import { HealthRegistry } from '../health/health-registry';
 import { ROOT_LOGGER } from '../infrastructure/logger.token';
+import { answerMalformedRequests, tolerantDeserializers } from './malformed-requests';
 
 export const GRPC_SERVER_OPTIONS = Symbol('GRPC_SERVER_OPTIONS');
 
@@ -47,6 +48,8 @@ export class GrpcServer implements OnApplicationBootstrap, OnModuleDestroy {
   /**
    * Registers a service implementation; `name` is its fully qualified name for health checks and door names. `doors`
    * says which role each method needs; a method it leaves out needs `admin`, so a new method is never open by accident.
+   * A request that does not decode as its method's message is answered INVALID_ARGUMENT naming why (grpc-js alone
+   * answers INTERNAL), before the access check, as grpc-js would: there is no request to check access against.
    */
   addService(
     name: string,
@@ -54,7 +57,8 @@ export class GrpcServer implements OnApplicationBootstrap, OnModuleDestroy {
     implementation: UntypedServiceImplementation,
     doors?: GrpcDoorRules,
   ): void {
-    this.server.addService(definition, guardGrpcService(name, definition, implementation, doors, this.access));
+    const guarded = guardGrpcService(name, definition, implementation, doors, this.access);
+    this.server.addService(tolerantDeserializers(definition), answerMalformedRequests(definition, guarded));
     this.definitions.push({ name, definition, doors });
     this.serviceNames.push(name);
   }

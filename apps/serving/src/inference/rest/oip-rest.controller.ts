@@ -30,7 +30,8 @@ const HTTP_STATUS: Partial<Record<status, number>> = {
  * server and model metadata, model readiness and infer, each model route also per version
  * (`/v2/models/<name>/versions/<version or alias>`). Errors are `{ "error": "..." }` with 400 for the caller's
  * mistakes, 404 for a model or version not served here, 413 for a body over HTTP_MAX_JSON_BYTES, 429 when serving is
- * at its in-flight limit, 500 otherwise.
+ * at its in-flight limit, 500 otherwise; those raised before a handler runs (a JSON body that does not parse) get the
+ * same shape from OipRestErrorFilter.
  */
 @RequiresRole('inference')
 @Controller('v2')
