@@ -13,9 +13,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Scalar } from '@keel/contracts';
-import { ModelInferRequest } from '@keel/grpc-api';
+import { AlertRaisedV1, DriftDetectedV1, PredictionLoggedV2, type Scalar } from '@keel/contracts';
 import { createKafka, createProducer, silentLogger } from '@keel/messaging';
+import { type Admin } from 'kafkajs';
 import {
   fixtureRecords,
   InferenceClient,
@@ -35,7 +35,7 @@ import { serverDirs, servers } from '../stack/servers';
 import { treeCpuSeconds } from './serving/cpu';
 import { ensureGhz, GHZ_VERSION, type GhzResult, runGhz } from './serving/ghz';
 import { ensureMlserverVenv, prepareMlserverModel, startMlserver } from './serving/mlserver';
-import { writeAdultRequestFile } from './serving/requests';
+import { requestCount, writeAdultRequestFile, writeMatrixRequestFile } from './serving/requests';
 
 const TARGETS = ['keel', 'mlserver', 'echo'] as const;
 type Target = (typeof TARGETS)[number];
@@ -55,6 +55,12 @@ interface BenchConfig {
   rowShapes: number[];
   trainingRows: number;
   catchUpSeconds: number;
+  /** Different Adult test rows the load carries, in requests sent in turn (one row repeated drifts every window). */
+  distinctRows: number;
+  /** The open-loop rate at which serving's and the echo server's CPU per single-row request are compared. */
+  equalLoadRps: number;
+  /** Seconds of each of the two 64-row logging phases, varied rows against one request repeated; 0 skips them. */
+  driftPhaseSeconds: number;
 }
 
 function positive(name: string, fallback: number): number {
@@ -63,6 +69,12 @@ function positive(name: string, fallback: number): number {
   const value = Number(text);
   if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number (got "${text}")`);
   return value;
+}
+
+function nonNegative(name: string, fallback: number): number {
+  const text = process.env[name];
+  if (text === '0') return 0;
+  return positive(name, fallback);
 }
 
 function readConfig(): BenchConfig {
@@ -74,6 +86,9 @@ function readConfig(): BenchConfig {
     rowShapes: [1, 64],
     trainingRows: Math.round(positive('BENCH_SERVING_TRAINING_ROWS', 5000)),
     catchUpSeconds: positive('BENCH_SERVING_CATCHUP_SECONDS', 120),
+    distinctRows: Math.round(positive('BENCH_SERVING_DISTINCT_ROWS', 4_096)),
+    equalLoadRps: positive('BENCH_SERVING_EQUAL_RPS', 1_000),
+    driftPhaseSeconds: nonNegative('BENCH_SERVING_DRIFT_PHASE_SECONDS', 20),
   };
 }
 
@@ -113,6 +128,26 @@ interface LoggingCost {
    * bound of the cost of a logged prediction while monitoring had not merged every answered row by the end.
    */
   cpuMsPerAnsweredRow: number;
+  /** Events on the stack's topics meanwhile: prediction-log batches, drift reports, alerts. */
+  events?: Record<TopicName, number>;
+}
+
+const EVENT_TOPICS = {
+  predictionBatches: PredictionLoggedV2.topic,
+  driftDetected: DriftDetectedV1.topic,
+  alertsRaised: AlertRaisedV1.topic,
+} as const;
+type TopicName = keyof typeof EVENT_TOPICS;
+
+/** Serving's and the echo server's CPU per single-row request at the same open-loop rate. */
+interface EqualLoadRun {
+  round: number;
+  target: 'keel' | 'echo';
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  cpuMsPerRequest: number;
+  errors: number;
 }
 
 /** One run of `tools/bench/serving-hot-path.ts` (serving's inference path alone, Kafka's send faked). */
@@ -147,6 +182,12 @@ interface ServingBenchReport {
   runs: Run[];
   summary: Summary[];
   logging: LoggingCost;
+  equalLoad?: { rps: number; runs: EqualLoadRun[]; keelCpuMsPerRequest: number; echoCpuMsPerRequest: number };
+  /**
+   * The whole system's cost per logged row under 64-row load alone, carrying `distinctRows` different rows, then one
+   * request repeated (every monitoring window drifts: a drift report, a policy decision and an alert per window).
+   */
+  driftPhases?: { varied: LoggingCost; repeated: LoggingCost };
   /** The hot path measured just before (same `npm run bench:serving`), if it ran. */
   hotPath?: HotPathReport;
 }
@@ -196,6 +237,9 @@ function markdown(report: ServingBenchReport): string {
     '',
     `- Load: ghz ${report.tools.ghz} (built from the Go module proxy), gRPC ModelInfer, closed loop at concurrency ${config.concurrency} over one connection, ${config.seconds} s per run after a ${config.warmupSeconds} s warm-up, ${config.rounds} alternating rounds (the order of the servers rotates each round); figures are medians over the rounds.`,
     `- Keel serving: the seven services as \`npm start\` runs them, the Adult pipeline trained on ${config.trainingRows} records (its champion), typed column tensors (14 inputs, categoricals as BYTES), every prediction logged to Kafka and monitored.`,
+    (config as Partial<BenchConfig>).distinctRows === undefined
+      ? '- Requests: one request per shape, sent over and over (the same row or rows every time).'
+      : `- Requests: ${config.distinctRows} different Adult test rows per shape (${requestCount(1, config.distinctRows)} single-row requests, ${requestCount(64, config.distinctRows)} of 64 rows), sent in turn by ghz, the same rows to every server.`,
     `- MLServer ${report.tools.mlserver} with its LightGBM runtime (default settings): LightGBM on the same 14 Adult features (categoricals as integer codes, 100 trees), one FP64 [n, 14] tensor per request.`,
     '- grpc-js echo: a bare OIP server that returns its inputs as outputs, the same request as Keel: the limit of Node and grpc-js here.',
     '- CPU: user + system time of the server process and its children over each run, per answered request.',
@@ -209,14 +253,61 @@ function markdown(report: ServingBenchReport): string {
     '',
     `Keel against MLServer: ${ratio(1, 'requestsPerSecond', 'mlserver')}× its requests/s for single rows, ${ratio(64, 'rowsPerSecond', 'mlserver')}× its rows/s for 64-row requests. Keel's CPU per single-row request is ${ratio(1, 'cpuMsPerRequest', 'echo')}× the echo server's (64 rows: ${ratio(64, 'cpuMsPerRequest', 'echo')}×).`,
     '',
+    ...limitLines(of('echo', 64), of('mlserver', 64)),
+    ...equalLoadLines(report.equalLoad),
     `Prediction logging, whole system: over ${fixed(logging.seconds, 0)} s from the first Keel run until monitoring caught up (or ${config.catchUpSeconds} s after the last run), serving answered ${logging.answeredRows} rows and monitoring had logged ${logging.mergedRows} of them; CPU seconds: serving ${fixed(logging.cpuSeconds.serving)}, monitoring ${fixed(logging.cpuSeconds.monitoring)}, FerretDB ${fixed(logging.cpuSeconds.ferretdb)}, Kafka ${fixed(logging.cpuSeconds.kafka)}: **${fixed(logging.cpuMsPerAnsweredRow, 3)} ms of CPU per logged prediction**` +
       (logging.mergedRows < logging.answeredRows
         ? ` (a lower bound: monitoring was still ${logging.answeredRows - logging.mergedRows} rows behind at the end).`
-        : '.'),
+        : '.') +
+      eventsText(logging.events),
     '',
+    ...driftPhaseLines(report.driftPhases),
     ...hotPathLines(report.hotPath),
   ];
   return lines.join('\n');
+}
+
+/** Whether 5× MLServer's 64-row rows/s is within what the bare echo server answers here. */
+function limitLines(echo: Summary | undefined, mlserver: Summary | undefined): string[] {
+  if (!echo || !mlserver) return [];
+  const target = 5 * mlserver.rowsPerSecond;
+  return [
+    `The limit at 64 rows: the bare grpc-js echo server answered ${fixed(echo.rowsPerSecond, 0)} rows/s, ${fixed(echo.rowsPerSecond / mlserver.rowsPerSecond, 2)}× MLServer's ${fixed(mlserver.rowsPerSecond, 0)}; 5× MLServer's would be ${fixed(target, 0)} rows/s, ` +
+      (echo.rowsPerSecond < target
+        ? `${fixed(target / echo.rowsPerSecond, 2)}× what the echo server (the limit the issue names: it only decodes and echoes the same requests) answers on this machine.`
+        : 'within what the echo server answers.'),
+    '',
+  ];
+}
+
+function equalLoadLines(equalLoad: ServingBenchReport['equalLoad']): string[] {
+  if (!equalLoad) return [];
+  return [
+    `At the same offered load (open loop, ${fixed(equalLoad.rps, 0)} single-row requests/s, ${new Set(equalLoad.runs.map((run) => run.round)).size} alternating rounds, medians), Keel's CPU per request is ${fixed(equalLoad.keelCpuMsPerRequest, 3)} ms against the echo server's ${fixed(equalLoad.echoCpuMsPerRequest, 3)}: ${fixed(equalLoad.keelCpuMsPerRequest / equalLoad.echoCpuMsPerRequest, 2)}×. (A closed loop gives each server its own request rate, and a busier Node process spends less CPU per request, so the ratio above also compares two loads.)`,
+    '',
+  ];
+}
+
+function eventsText(events: LoggingCost['events']): string {
+  if (!events) return '';
+  return ` Meanwhile the stack carried ${events.predictionBatches} prediction-log batches, ${events.driftDetected} drift reports and ${events.alertsRaised} alerts.`;
+}
+
+function driftPhaseLines(phases: ServingBenchReport['driftPhases']): string[] {
+  if (!phases) return [];
+  const line = (label: string, cost: LoggingCost) =>
+    `| ${label} | ${cost.answeredRows} | ${fixed(cost.cpuSeconds.serving)} | ${fixed(cost.cpuSeconds.monitoring)} | ${fixed(cost.cpuSeconds.ferretdb)} | ${fixed(cost.cpuSeconds.kafka)} | ${cost.events?.driftDetected ?? '-'} | ${cost.events?.alertsRaised ?? '-'} | ${fixed(cost.cpuMsPerAnsweredRow * 1000, 1)}${cost.mergedRows < cost.answeredRows ? ' (lower bound)' : ''} |`;
+  return [
+    '### What persistent drift costs',
+    '',
+    `Two more 64-row logging phases of ${fixed(phases.varied.seconds, 0)} s or so each (load, then until monitoring caught up): the varied rows above, then one 64-row request sent over and over, as this bench sent before it carried varied rows. A window of one repeated row drifts, so each of the pipeline's 200-row windows then brings a drift report, a retrain-policy decision and an alert, each event read by monitoring's own consumers, which record every event they apply in the database.`,
+    '',
+    '| load | rows | serving CPU s | monitoring CPU s | FerretDB CPU s | Kafka CPU s | drift reports | alerts | whole system µs per row |',
+    '| ---- | ---: | ------------: | ---------------: | -------------: | ----------: | ------------: | -----: | ----------------------: |',
+    line('varied rows', phases.varied),
+    line('one request repeated', phases.repeated),
+    '',
+  ];
 }
 
 const HOT_PATH_LABEL: Record<HotPathRun['target'], string> = {
@@ -254,6 +345,17 @@ function hotPathLines(hotPath: HotPathReport | undefined): string[] {
 function readHotPath(): HotPathReport | undefined {
   const file = join(repoRoot, 'docs/benchmarks/serving-hot-path.json');
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as HotPathReport) : undefined;
+}
+
+/** The end offsets of the event topics, summed over partitions. */
+async function topicEnds(admin: Admin): Promise<Record<TopicName, number>> {
+  const ends = await Promise.all(
+    Object.entries(EVENT_TOPICS).map(async ([name, topic]) => {
+      const offsets = await admin.fetchTopicOffsets(topic).catch(() => []);
+      return [name, offsets.reduce((sum, partition) => sum + Number(partition.high), 0)] as const;
+    }),
+  );
+  return Object.fromEntries(ends) as Record<TopicName, number>;
 }
 
 /** Serving, monitoring, FerretDB and Kafka: the processes a logged prediction costs CPU in. */
@@ -320,8 +422,8 @@ async function main(): Promise<void> {
   await up(servers);
   await ensureGhz(log);
   await ensureMlserverVenv(log);
-  const maxRows = Math.max(...config.rowShapes);
-  const mlserverModel = await prepareMlserverModel(join(workDir, 'mlserver'), MLSERVER_PORTS, maxRows);
+  const matrixRows = Math.max(...config.rowShapes.map((rows) => requestCount(rows, config.distinctRows) * rows));
+  const mlserverModel = await prepareMlserverModel(join(workDir, 'mlserver'), MLSERVER_PORTS, matrixRows);
 
   let mlserver: ChildProcess | undefined;
   let echo: ChildProcess | undefined;
@@ -337,9 +439,13 @@ async function main(): Promise<void> {
   process.once('SIGTERM', onSignal);
   const pipelineId = uniquePipelineId('bench-serving');
   const observer = new PipelineObserver(pipelineId);
-  const producer = createProducer(
-    createKafka({ clientId: 'keel-bench-serving', brokers: stackEndpoints.kafkaBrokers, logger: silentLogger }),
-  );
+  const kafka = createKafka({
+    clientId: 'keel-bench-serving',
+    brokers: stackEndpoints.kafkaBrokers,
+    logger: silentLogger,
+  });
+  const producer = createProducer(kafka);
+  const admin = kafka.admin();
   try {
     log('starting MLServer and the echo server');
     mlserver = startMlserver(join(workDir, 'mlserver'), join(workDir, 'mlserver.log'));
@@ -355,6 +461,7 @@ async function main(): Promise<void> {
 
     const spec = pipelineSpecFixture('adult-income', { id: pipelineId });
     await producer.connect();
+    await admin.connect();
     await applySpec(JSON.stringify(spec), pipelineId);
     const records: Record<string, Scalar>[] = fixtureRecords('adult', { count: config.trainingRows, numeric: spec });
     await publishUpstreamRecords(producer, pipelineId, records, { source: 'bench-serving', batchSize: 1000 });
@@ -374,22 +481,14 @@ async function main(): Promise<void> {
     }
 
     const requestFile = (target: Target, rows: number) => join(workDir, `${target}-${rows}.bin`);
+    const { distinctRows } = config;
     for (const rows of config.rowShapes) {
-      writeAdultRequestFile(requestFile('keel', rows), spec, pipelineId, rows);
-      writeAdultRequestFile(requestFile('echo', rows), spec, 'echo', rows);
-      const mlserverRequest = ModelInferRequest.fromPartial({
-        modelName: mlserverModel.name,
-        inputs: [
-          {
-            name: 'input-0',
-            datatype: 'FP64',
-            shape: [rows, mlserverModel.rows[0].length],
-            contents: { fp64Contents: mlserverModel.rows.slice(0, rows).flat() },
-          },
-        ],
-      });
-      writeFileSync(requestFile('mlserver', rows), ModelInferRequest.encode(mlserverRequest).finish());
+      writeAdultRequestFile(requestFile('keel', rows), spec, pipelineId, rows, distinctRows);
+      writeAdultRequestFile(requestFile('echo', rows), spec, 'echo', rows, distinctRows);
+      writeMatrixRequestFile(requestFile('mlserver', rows), mlserverModel.name, mlserverModel.rows, rows, distinctRows);
     }
+    // The drift phase's other load: one 64-row request, over and over.
+    const repeatedFile = writeAdultRequestFile(join(workDir, 'keel-64-repeated.bin'), spec, pipelineId, 64);
     const address: Record<Target, string> = {
       keel: endpoints.servingGrpc,
       mlserver: `127.0.0.1:${MLSERVER_PORTS.grpc}`,
@@ -403,9 +502,10 @@ async function main(): Promise<void> {
 
     const pids = systemPids();
     const systemBefore = systemCpu(pids);
+    const eventsBefore = await topicEnds(admin);
     const loggingStarted = Date.now();
     let keelRows = 0;
-    const measure = async (target: Target, rows: number, seconds: number) => {
+    const measure = async (target: Target, rows: number, seconds: number, openLoopRps?: number) => {
       const serverPid = pid[target]();
       if (serverPid === undefined) throw new Error(`${target} is not running`);
       const before = treeCpuSeconds(serverPid);
@@ -414,6 +514,7 @@ async function main(): Promise<void> {
         requestFile: requestFile(target, rows),
         concurrency: config.concurrency,
         seconds,
+        openLoopRps,
       });
       const cpu = treeCpuSeconds(serverPid) - before;
       const ok = result.count - result.errors;
@@ -439,29 +540,90 @@ async function main(): Promise<void> {
       }
     }
 
-    log(`waiting up to ${config.catchUpSeconds} s for monitoring to log the ${keelRows} answered rows`);
-    const catchUpDeadline = Date.now() + config.catchUpSeconds * 1000;
-    let merged = 0;
-    while (Date.now() < catchUpDeadline) {
-      merged = await observer.predictionsLogged().catch(() => merged);
-      if (merged >= keelRows) break;
-      await sleep(2_000);
+    // CPU per request at one offered load for both: a closed loop gives each server its own rate.
+    const equalLoadRuns: EqualLoadRun[] = [];
+    for (let round = 1; round <= config.rounds; round++) {
+      for (const target of round % 2 ? (['keel', 'echo'] as const) : (['echo', 'keel'] as const)) {
+        const { result, cpuMsPerRequest } = await measure(target, 1, config.seconds, config.equalLoadRps);
+        equalLoadRuns.push({ round, target, ...result, cpuMsPerRequest });
+        log(
+          `equal load ${config.equalLoadRps} req/s, round ${round}, ${target}: ${fixed(result.rps)} req/s answered, ${fixed(cpuMsPerRequest, 3)} CPU ms/req`,
+        );
+      }
     }
-    const systemAfter = systemCpu(pids);
-    const cpuSeconds = Object.fromEntries(
-      Object.entries(systemAfter).map(([name, value]) => [
-        name,
-        value - systemBefore[name as keyof typeof systemBefore],
-      ]),
-    ) as LoggingCost['cpuSeconds'];
-    const total = cpuSeconds.serving + cpuSeconds.monitoring + cpuSeconds.ferretdb + cpuSeconds.kafka;
-    const logging: LoggingCost = {
-      answeredRows: keelRows,
-      mergedRows: merged,
-      seconds: (Date.now() - loggingStarted) / 1000,
-      cpuSeconds,
-      cpuMsPerAnsweredRow: (total * 1000) / Math.max(1, keelRows),
+    const equalLoad = {
+      rps: config.equalLoadRps,
+      runs: equalLoadRuns,
+      keelCpuMsPerRequest: median(equalLoadRuns.filter((r) => r.target === 'keel').map((r) => r.cpuMsPerRequest)),
+      echoCpuMsPerRequest: median(equalLoadRuns.filter((r) => r.target === 'echo').map((r) => r.cpuMsPerRequest)),
     };
+
+    /** Waits until monitoring has logged `rows` rows of the pipeline (or the catch-up time passed); returns its count. */
+    const caughtUp = async (rows: number) => {
+      log(`waiting up to ${config.catchUpSeconds} s for monitoring to log ${rows} rows`);
+      const deadline = Date.now() + config.catchUpSeconds * 1000;
+      let merged = 0;
+      while (Date.now() < deadline) {
+        merged = await observer.predictionsLogged().catch(() => merged);
+        if (merged >= rows) break;
+        await sleep(2_000);
+      }
+      return merged;
+    };
+    /** The whole system's CPU and events from `before` until now, per row answered meanwhile. */
+    const loggingCost = async (
+      before: { cpu: LoggingCost['cpuSeconds']; events: Record<TopicName, number>; at: number },
+      answeredRows: number,
+      mergedRows: number,
+    ): Promise<LoggingCost> => {
+      const after = systemCpu(pids);
+      const cpuSeconds = Object.fromEntries(
+        Object.entries(after).map(([name, value]) => [name, value - before.cpu[name as keyof typeof after]]),
+      ) as LoggingCost['cpuSeconds'];
+      const eventsAfter = await topicEnds(admin);
+      const total = cpuSeconds.serving + cpuSeconds.monitoring + cpuSeconds.ferretdb + cpuSeconds.kafka;
+      return {
+        answeredRows,
+        mergedRows,
+        seconds: (Date.now() - before.at) / 1000,
+        cpuSeconds,
+        cpuMsPerAnsweredRow: (total * 1000) / Math.max(1, answeredRows),
+        events: Object.fromEntries(
+          Object.keys(EVENT_TOPICS).map((name) => [
+            name,
+            eventsAfter[name as TopicName] - before.events[name as TopicName],
+          ]),
+        ) as Record<TopicName, number>,
+      };
+    };
+
+    const merged = await caughtUp(keelRows);
+    const logging = await loggingCost(
+      { cpu: systemBefore, events: eventsBefore, at: loggingStarted },
+      keelRows,
+      merged,
+    );
+
+    let driftPhases: ServingBenchReport['driftPhases'];
+    if (config.driftPhaseSeconds > 0) {
+      const phase = async (file: string, label: string) => {
+        const before = { cpu: systemCpu(pids), events: await topicEnds(admin), at: Date.now() };
+        const result = await runGhz({
+          target: address.keel,
+          requestFile: file,
+          concurrency: config.concurrency,
+          seconds: config.driftPhaseSeconds,
+        });
+        const rows = (result.count - result.errors) * 64;
+        keelRows += rows;
+        log(`drift phase, ${label}: ${fixed(result.rps)} req/s, ${rows} rows`);
+        return loggingCost(before, rows, (await caughtUp(keelRows)) - (keelRows - rows));
+      };
+      driftPhases = {
+        varied: await phase(requestFile('keel', 64), 'varied rows'),
+        repeated: await phase(repeatedFile, 'one request repeated'),
+      };
+    }
 
     const hotPath = readHotPath();
     const report: ServingBenchReport = {
@@ -474,6 +636,8 @@ async function main(): Promise<void> {
       runs,
       summary: summarize(runs),
       logging,
+      equalLoad,
+      ...(driftPhases ? { driftPhases } : {}),
       // Only a hot-path run of this same bench (within the hour) is reported beside the stack's figures.
       ...(hotPath && Date.now() - Date.parse(hotPath.date) < 3_600_000 ? { hotPath } : {}),
     };
@@ -484,6 +648,7 @@ async function main(): Promise<void> {
     stopChild(mlserver);
     stopChild(echo);
     await producer.disconnect().catch(() => undefined);
+    await admin.disconnect().catch(() => undefined);
     await observer.close();
     await restoreServices(found);
   }

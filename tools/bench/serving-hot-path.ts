@@ -14,14 +14,13 @@ import { type AddressInfo } from 'node:net';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ModelInferRequest } from '@keel/grpc-api';
 import { InferenceClient, pipelineSpecFixture } from '@keel/testing';
 import { cacheRoot, repoRoot } from '../stack/paths';
 import { treeCpuSeconds } from './serving/cpu';
 import { ensureGhz, type GhzResult, runGhz } from './serving/ghz';
 import { HOT_PATH_MODEL } from './serving/hot-path-model';
 import { ensureMlserverVenv, prepareMlserverModel, startMlserver } from './serving/mlserver';
-import { writeAdultRequestFile } from './serving/requests';
+import { requestCount, writeAdultRequestFile, writeMatrixRequestFile } from './serving/requests';
 
 /**
  * Serving as configured by default, serving with adaptive batching off, MLServer (LightGBM runtime, the same Adult
@@ -36,6 +35,8 @@ const rounds = Number(process.env.BENCH_SERVING_ROUNDS ?? 3);
 const seconds = Number(process.env.BENCH_SERVING_SECONDS ?? 10);
 const concurrency = Number(process.env.BENCH_SERVING_CONCURRENCY ?? 16);
 const rowShapes = (process.env.BENCH_SERVING_ROWS ?? '1,64').split(',').map(Number);
+/** Different rows the load carries (one row repeated is no traffic a model sees), as in the stack bench. */
+const distinctRows = Number(process.env.BENCH_SERVING_DISTINCT_ROWS ?? 4_096);
 const profileDir = process.env.BENCH_SERVING_PROFILE_DIR;
 
 const log = (message: string) =>
@@ -119,7 +120,8 @@ async function main(): Promise<void> {
   const sink = await startSpanSink();
   const spec = pipelineSpecFixture('adult-income', { id: HOT_PATH_MODEL });
   await ensureMlserverVenv(log);
-  const mlserverModel = await prepareMlserverModel(join(workDir, 'mlserver'), MLSERVER_PORTS, Math.max(...rowShapes));
+  const matrixRows = Math.max(...rowShapes.map((rows) => requestCount(rows, distinctRows) * rows));
+  const mlserverModel = await prepareMlserverModel(join(workDir, 'mlserver'), MLSERVER_PORTS, matrixRows);
   const modelOf: Record<Target, string> = {
     keel: HOT_PATH_MODEL,
     'keel-unbatched': HOT_PATH_MODEL,
@@ -129,20 +131,10 @@ async function main(): Promise<void> {
   const requestFile = (target: Target, rows: number) => join(workDir, `${target}-${rows}.bin`);
   for (const rows of rowShapes) {
     for (const target of TARGETS) {
-      if (target !== 'mlserver') writeAdultRequestFile(requestFile(target, rows), spec, modelOf[target], rows);
+      if (target === 'mlserver') continue;
+      writeAdultRequestFile(requestFile(target, rows), spec, modelOf[target], rows, distinctRows);
     }
-    const mlserverRequest = ModelInferRequest.fromPartial({
-      modelName: mlserverModel.name,
-      inputs: [
-        {
-          name: 'input-0',
-          datatype: 'FP64',
-          shape: [rows, mlserverModel.rows[0].length],
-          contents: { fp64Contents: mlserverModel.rows.slice(0, rows).flat() },
-        },
-      ],
-    });
-    writeFileSync(requestFile('mlserver', rows), ModelInferRequest.encode(mlserverRequest).finish());
+    writeMatrixRequestFile(requestFile('mlserver', rows), mlserverModel.name, mlserverModel.rows, rows, distinctRows);
   }
   const env = { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, LOG_LEVEL: 'warn' };
   const hotPath = join(__dirname, 'serving/hot-path-server.ts');
@@ -194,7 +186,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     commit: execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim(),
     machine: { cores: cpus().length, loadBefore, loadAfter: loadavg()[0], node: process.version },
-    config: { seconds, concurrency, rowShapes, rounds },
+    config: { seconds, concurrency, rowShapes, rounds, distinctRows },
     spanExports: sink.spans(),
     summary: TARGETS.flatMap((target) =>
       rowShapes.map((rows) => {
