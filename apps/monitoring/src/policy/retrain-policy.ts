@@ -126,6 +126,10 @@ export function decide(
   const advanced: PolicyState = { ...state, rows, dataTime };
 
   const trigger = policy ? triggered(advanced, signal, policy) : legacyTrigger(advanced, signal);
+  // Without a policy only the row clock and the versions fired matter: a signal that moves neither (every drifting
+  // window of a version that already asked) leaves the state as it was, so persistent drift writes nothing per window.
+  // Its redelivery decides nothing again either, so it need not be remembered.
+  if (!trigger && !policy && rows === state.rows) return { next: null, decision: null };
   if (!trigger) return { next: remember(advanced, signal.signalId, null), decision: null };
 
   const sequence = state.decisions + 1;

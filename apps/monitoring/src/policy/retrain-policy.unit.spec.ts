@@ -167,4 +167,22 @@ describe('retrain policy', () => {
       ['fired', legacyDriftRequestId(PIPELINE, 2)],
     ]);
   });
+
+  it('without a policy, a drifting window of a version that already asked changes nothing (no write per window)', () => {
+    const drift = (window: number): RetrainSignal => ({
+      kind: 'feature-drift',
+      signalId: `drift:1-${window}`,
+      pipelineId: PIPELINE,
+      modelVersion: 1,
+      driftedFeatures: 1,
+      dataTime: window * 1_000,
+      summary: 'age',
+    });
+    const first = decide(INITIAL_POLICY_STATE, drift(1), undefined, 1_000);
+    expect(first.decision?.outcome).toBe('fired');
+    const later = decide(first.next!, drift(2), undefined, 2_000);
+    expect(later).toEqual({ next: null, decision: null });
+    // Its redelivery decides nothing either.
+    expect(decide(first.next!, drift(2), undefined, 3_000)).toEqual({ next: null, decision: null });
+  });
 });
