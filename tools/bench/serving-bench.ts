@@ -88,7 +88,7 @@ function readConfig(): BenchConfig {
     catchUpSeconds: positive('BENCH_SERVING_CATCHUP_SECONDS', 120),
     distinctRows: Math.round(positive('BENCH_SERVING_DISTINCT_ROWS', 4_096)),
     equalLoadRps: positive('BENCH_SERVING_EQUAL_RPS', 1_000),
-    driftPhaseSeconds: nonNegative('BENCH_SERVING_DRIFT_PHASE_SECONDS', 20),
+    driftPhaseSeconds: nonNegative('BENCH_SERVING_DRIFT_PHASE_SECONDS', 10),
   };
 }
 
@@ -358,6 +358,29 @@ async function topicEnds(admin: Admin): Promise<Record<TopicName, number>> {
   return Object.fromEntries(ends) as Record<TopicName, number>;
 }
 
+/** Monitoring's consumers of drift reports and alerts (group `<service>.<suffix>`), which react per window. */
+const REACTIONS = [
+  { groupId: 'monitoring.retrain-policy', topic: DriftDetectedV1.topic },
+  { groupId: 'monitoring.alerts', topic: DriftDetectedV1.topic },
+  { groupId: 'monitoring.alert-webhooks', topic: AlertRaisedV1.topic },
+];
+
+/** Events of those topics their groups have not committed yet. */
+async function reactionLag(admin: Admin): Promise<number> {
+  let lag = 0;
+  for (const { groupId, topic } of REACTIONS) {
+    const [ends, committed] = await Promise.all([
+      admin.fetchTopicOffsets(topic).catch(() => []),
+      admin.fetchOffsets({ groupId, topics: [topic] }).catch(() => []),
+    ]);
+    const done = new Map(
+      committed.flatMap((entry) => entry.partitions.map((p) => [p.partition, Math.max(0, Number(p.offset))] as const)),
+    );
+    for (const end of ends) lag += Math.max(0, Number(end.high) - (done.get(end.partition) ?? 0));
+  }
+  return lag;
+}
+
 /** Serving, monitoring, FerretDB and Kafka: the processes a logged prediction costs CPU in. */
 function systemPids(): Record<keyof LoggingCost['cpuSeconds'], number | undefined> {
   const server = (name: string) => {
@@ -558,7 +581,10 @@ async function main(): Promise<void> {
       echoCpuMsPerRequest: median(equalLoadRuns.filter((r) => r.target === 'echo').map((r) => r.cpuMsPerRequest)),
     };
 
-    /** Waits until monitoring has logged `rows` rows of the pipeline (or the catch-up time passed); returns its count. */
+    /**
+     * Waits until monitoring has logged `rows` rows of the pipeline and its consumers of drift reports and alerts
+     * have applied every one (or the catch-up time passed); returns the rows logged.
+     */
     const caughtUp = async (rows: number) => {
       log(`waiting up to ${config.catchUpSeconds} s for monitoring to log ${rows} rows`);
       const deadline = Date.now() + config.catchUpSeconds * 1000;
@@ -568,6 +594,7 @@ async function main(): Promise<void> {
         if (merged >= rows) break;
         await sleep(2_000);
       }
+      while (Date.now() < deadline && (await reactionLag(admin)) > 0) await sleep(2_000);
       return merged;
     };
     /** The whole system's CPU and events from `before` until now, per row answered meanwhile. */
