@@ -12,7 +12,8 @@ import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { execFileSync } from 'node:child_process';
 import { repoRoot } from '@keel/testing';
-import { CASE_DEADLINE_MS, runTarget, type TargetFigures } from './run-fuzz';
+import { WorkerPool } from '@keel/workers';
+import { CASE_DEADLINE_MS, type RunStamp, runTarget, type TargetFigures } from './run-fuzz';
 import { fuzzTargets } from './targets';
 
 /** The acceptance bound: no single input holds the main thread's event loop longer. */
@@ -75,12 +76,12 @@ function markdown(
 ): string {
   const rows = run.results.map(
     (r) =>
-      `| ${r.target} | ${fmt(r.cases)} | ${fmt(r.accepted)} | ${fmt(r.rejected)} | ${r.failures.length} | ${r.worstCaseMs} | ${r.worstCaseCpuMs ?? '–'} | ${r.maxEventLoopDelayMs} | ${Math.max(0, ...r.largest.map((l) => l.maxEventLoopDelayMs))} |`,
+      `| ${r.target} | ${r.thread ?? 'main'} | ${fmt(r.cases)} | ${fmt(r.accepted)} | ${fmt(r.rejected)} | ${r.failures.length} | ${r.worstCaseMs} | ${r.worstCaseCpuMs ?? '–'} | ${r.maxEventLoopDelayMs} | ${Math.max(0, ...r.largest.map((l) => l.maxEventLoopDelayMs))} |`,
   );
   const largest = run.results.flatMap((r) =>
     r.largest.map(
       (l) =>
-        `| ${r.target} | ${l.label} | ${mib(l.bytes)} | ${l.outcome.slice(0, 80).replace(/\|/g, '/')} | ${l.decodeMs} | ${l.cpuMs ?? '–'} | ${l.maxEventLoopDelayMs} |`,
+        `| ${r.target} | ${l.label} | ${mib(l.bytes)} | ${l.outcome.slice(0, 80).replace(/\|/g, '/')} | ${l.decodeMs} | ${l.cpuMs ?? '–'} | ${l.workerLoopDelayMs ?? '–'} | ${l.maxEventLoopDelayMs} |`,
     ),
   );
   const reasons = run.results.map((r) => {
@@ -88,10 +89,26 @@ function markdown(
     const more = Object.keys(r.reasons).length - top.length;
     return `- **${r.target}** (${r.limit}): ${top.map(([reason, n]) => `${fmt(n)} × \`${reason.replace(/`/g, "'")}\``).join('; ')}${more > 0 ? `; and ${more} other reasons` : ''}`;
   });
-  const failures = run.results.flatMap((r) => r.failures);
-  const worstLoop = Math.max(
-    ...run.results.flatMap((r) => [r.maxEventLoopDelayMs, ...r.largest.map((l) => l.maxEventLoopDelayMs)]),
+  const stamp = (r?: RunStamp) =>
+    r
+      ? `${r.date.slice(0, 16).replace('T', ' ')} UTC, commit ${r.commit}, load average ${r.load.map((l) => l.toFixed(1)).join(' ')}`
+      : 'unknown';
+  const byRun = new Map<string, string[]>();
+  for (const r of run.results) {
+    for (const [what, at] of [
+      ['generated cases', r.casesRun],
+      ['inputs at the limit', r.limitsRun],
+    ] as const) {
+      const key = `${what}: ${stamp(at)}`;
+      byRun.set(key, [...(byRun.get(key) ?? []), r.target]);
+    }
+  }
+  const runs = [...byRun].map(
+    ([key, targets]) => `- ${key}: ${targets.length === run.results.length ? 'every decoder' : targets.join(', ')}`,
   );
+  const failures = run.results.flatMap((r) => r.failures);
+  const worstLoop = Math.max(...run.results.flatMap(mainThreadDelays).map(({ ms }) => ms));
+  const worstGenerated = Math.max(...run.results.map((r) => r.maxEventLoopDelayMs));
   return `# Fuzzing the external decoders
 
 \`npm run fuzz\` (tools/fuzz) generates hostile inputs with fast-check for every decoder an outsider can reach and
@@ -104,28 +121,45 @@ numbers, long strings; bytes flipped, cut and inserted), documents built from ra
 bytes. A case passes when it is accepted or rejected with a clear error (the decoder's own error type, with a
 message); anything else is a crash. Then each decoder gets its inputs at the sizes its limit allows.
 
-${run.results.length < decoders ? `**Partial: ${run.results.length} of ${decoders} decoders measured so far (\`npm run fuzz -- --resume\` runs the rest).**\n\n` : ''}Last run: ${run.date}, commit ${run.commit}, ${fmt(run.cases)} cases per decoder (seed ${run.seed}), load average
-${run.load.map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} cores. **${failures.length === 0 ? 'No crash, no hang' : `${failures.length} failures`}; the largest event-loop delay was ${worstLoop} ms** (bound: ${MAX_EVENT_LOOP_DELAY_MS} ms).
+Runs (a decoder's figures are replaced only when it is run again; \`--limits-only\` measures the inputs at the limit
+alone, under \`/work/notes/quiet\` so that no other work waits for the CPU):
 
-Event-loop delay is perf_hooks' \`monitorEventLoopDelay\` (10 ms resolution) on the main thread, with each decode
-run alone between two turns of the loop, so it is what one input holds the loop for; on a busy machine it also
-counts time spent waiting for a CPU, which the CPU columns (process-wide CPU time of one decode) do not. CSV uploads are parsed on a
-worker thread in the service (the main thread only forwards chunks); their figures here are the worker's.
+${runs.join('\n')}
 
-| decoder | cases | accepted | rejected | failures | worst case (ms) | max CPU per case (ms) | max loop delay (ms) | at the limit: max loop delay (ms) |
-| ------- | ----: | -------: | -------: | -------: | --------------: | --------------------: | ------------------: | --------------------------------: |
+${run.results.length < decoders ? `**Partial: ${run.results.length} of ${decoders} decoders measured so far (\`npm run fuzz -- --resume\` runs the rest).**\n\n` : ''}Written ${run.date.slice(0, 16).replace('T', ' ')} UTC: ${fmt(run.cases)} cases per decoder (seed ${run.seed}) on ${cpus().length} cores. **${failures.length === 0 ? 'No crash, no hang' : `${failures.length} failures`}; the largest delay of a service's event loop was ${worstLoop} ms** (bound: ${MAX_EVENT_LOOP_DELAY_MS} ms; generated cases at most ${worstGenerated} ms in the decoding thread).
+
+Event-loop delay is perf_hooks' \`monitorEventLoopDelay\` (10 ms resolution), with each decode run alone between two
+turns of the loop, so it is what one input holds the loop for; on a busy machine it also counts time spent waiting
+for a CPU, which the CPU columns (process-wide CPU time of one decode) do not. Two decoders run on a worker thread
+of the service's pool, not on its event loop (thread \`worker\`): CSV uploads (ingestion streams the body's chunks
+to the upload task) and pipeline specs sent as text (the registry parses YAML and JSON text there). For them the
+generated cases and the decode columns are the worker's cost, and each input at the limit is sent a second time the
+service's way, through a real worker pool, with the main thread's event loop measured: that is the "main thread"
+column, the figure held to the bound. A worker runs one task at a time and answers no request, Kafka heartbeat or
+probe meanwhile.
+
+| decoder | thread | cases | accepted | rejected | failures | worst case (ms) | max CPU per case (ms) | max loop delay (ms) | at the limit: main thread's max loop delay (ms) |
+| ------- | ------ | ----: | -------: | -------: | -------: | --------------: | --------------------: | ------------------: | ----------------------------------------------: |
 ${rows.join('\n')}
 
 ## At the sizes the limits allow
 
-| decoder | input | size | outcome | decode (ms) | CPU (ms) | max loop delay (ms) |
-| ------- | ----- | ---: | ------- | ----------: | -------: | ------------------: |
+| decoder | input | size | outcome | decode (ms) | CPU (ms) | worker's loop delay (ms) | main thread's loop delay (ms) |
+| ------- | ----- | ---: | ------- | ----------: | -------: | -----------------------: | ----------------------------: |
 ${largest.join('\n')}
 
 ## Rejections by reason
 
 ${reasons.join('\n')}
 ${failures.length === 0 ? '' : `\n## Failures\n\n${failures.map((f) => `- ${f.target} (${f.kind}, seed ${f.seed}): ${f.message}`).join('\n')}\n`}`;
+}
+
+/** The delays a service's event loop sees: generated cases of main-thread decoders, and every input at the limit. */
+function mainThreadDelays(r: TargetFigures): { label: string; ms: number }[] {
+  return [
+    ...(r.thread === 'worker' ? [] : [{ label: 'generated cases', ms: r.maxEventLoopDelayMs }]),
+    ...r.largest.map((l) => ({ label: l.label, ms: l.maxEventLoopDelayMs })),
+  ];
 }
 
 async function main(): Promise<number> {
@@ -136,30 +170,64 @@ async function main(): Promise<number> {
       only: { type: 'string' },
       /** Keeps the figures of decoders already in docs/security/fuzz.json and runs only the others (a run cut short). */
       resume: { type: 'boolean', default: false },
+      /** Measures only the inputs at the sizes the limits allow, keeping each decoder's generated-case figures. */
+      'limits-only': { type: 'boolean', default: false },
       'no-docs': { type: 'boolean', default: false },
     },
   });
-  const cases = Number(values.cases);
+  const limitsOnly = values['limits-only'];
+  const cases = limitsOnly ? 0 : Number(values.cases);
   const seed = Number(values.seed);
   const dir = resolve(repoRoot, 'docs/security');
   const jsonPath = resolve(dir, 'fuzz.json');
   const writeDocs = !values['no-docs'];
   // Figures are merged into the docs decoder by decoder as each finishes, so a run cut short keeps what it measured.
-  const previous: TargetFigures[] =
+  const previousRun =
     writeDocs && existsSync(jsonPath)
-      ? (JSON.parse(readFileSync(jsonPath, 'utf8')) as { results: TargetFigures[] }).results
-      : [];
+      ? (JSON.parse(readFileSync(jsonPath, 'utf8')) as { results: TargetFigures[] } & RunStamp)
+      : undefined;
+  // Figures written before runs were stamped per decoder carry the file's one stamp.
+  const fileStamp: RunStamp | undefined = previousRun && {
+    date: previousRun.date,
+    commit: previousRun.commit,
+    load: previousRun.load,
+  };
+  const previous: TargetFigures[] = (previousRun?.results ?? []).map((r) => ({
+    ...r,
+    casesRun: r.casesRun ?? fileStamp,
+    limitsRun: r.limitsRun ?? fileStamp,
+  }));
   const all = fuzzTargets();
+  if (limitsOnly && previous.length === 0) throw new Error('--limits-only needs the figures of an earlier run');
   const done = new Set(values.resume ? previous.filter((r) => r.cases === cases).map((r) => r.target) : []);
   const targets = all.filter((target) => (!values.only || target.name.includes(values.only)) && !done.has(target.name));
   const watchdog = startWatchdog();
   const results: TargetFigures[] = [];
   const save = () => {
     if (!writeDocs) return;
-    const fresh = new Map(results.map((r) => [r.target, r]));
     const kept = new Map(previous.map((r) => [r.target, r]));
+    // A limits-only run keeps the generated-case figures it did not measure.
+    const fresh = new Map(
+      results.map((r) => {
+        const before = kept.get(r.target);
+        return [
+          r.target,
+          limitsOnly && before
+            ? { ...before, largest: r.largest, limitsRun: r.limitsRun, failures: [...before.failures, ...r.failures] }
+            : r,
+        ];
+      }),
+    );
     const merged = all.flatMap((t) => fresh.get(t.name) ?? kept.get(t.name) ?? []);
-    const run = { date: new Date().toISOString(), commit: commit(), cases, seed, load: loadavg(), results: merged };
+    const casesRun = Math.max(...merged.map((r) => r.cases));
+    const run = {
+      date: new Date().toISOString(),
+      commit: commit(),
+      cases: casesRun,
+      seed,
+      load: loadavg(),
+      results: merged,
+    };
     mkdirSync(dir, { recursive: true });
     writeFileSync(jsonPath, `${JSON.stringify(run, null, 2)}\n`);
     writeFileSync(resolve(dir, 'fuzz.md'), markdown(run, all.length));
@@ -167,8 +235,14 @@ async function main(): Promise<number> {
   process.stdout.write(
     `fuzz: ${targets.length} decoders, ${fmt(cases)} cases each (seed ${seed}), deadline ${CASE_DEADLINE_MS} ms per case\n`,
   );
+  // One thread, as a service's pool would have free for the task; started only when a worker decoder runs.
+  let workers: WorkerPool | undefined;
+  const pool = () => (workers ??= new WorkerPool({ threads: 1 }));
   for (const target of targets) {
-    const figures = await runTarget(target, { cases, seed, heartbeat: watchdog.beat });
+    const casesStarted = { date: new Date().toISOString(), commit: commit(), load: loadavg() };
+    const figures = await runTarget(target, { cases, seed, heartbeat: watchdog.beat, pool });
+    figures.casesRun = casesStarted;
+    figures.limitsRun = { date: new Date().toISOString(), commit: commit(), load: loadavg() };
     results.push(figures);
     save();
     const atLimit = Math.max(0, ...figures.largest.map((l) => l.maxEventLoopDelayMs));
@@ -179,7 +253,8 @@ async function main(): Promise<number> {
     );
     for (const l of figures.largest) {
       process.stdout.write(
-        `      ${l.label}: ${mib(l.bytes)}, ${l.outcome.slice(0, 70)}, ${l.decodeMs} ms, loop ${l.maxEventLoopDelayMs} ms\n`,
+        `      ${l.label}: ${mib(l.bytes)}, ${l.outcome.slice(0, 70)}, ${l.decodeMs} ms, loop ${l.maxEventLoopDelayMs} ms` +
+          `${l.workerLoopDelayMs === undefined ? '' : ` (worker's ${l.workerLoopDelayMs} ms)`}\n`,
       );
     }
     for (const failure of figures.failures.slice(0, 5)) {
@@ -189,12 +264,10 @@ async function main(): Promise<number> {
     }
   }
   watchdog.stop();
+  await workers?.close();
   if (writeDocs) process.stdout.write(`fuzz: wrote docs/security/fuzz.md and fuzz.json\n`);
   const slow = results.flatMap((r) =>
-    [
-      { label: 'generated cases', ms: r.maxEventLoopDelayMs },
-      ...r.largest.map((l) => ({ label: l.label, ms: l.maxEventLoopDelayMs })),
-    ]
+    mainThreadDelays(r)
       .filter(({ ms }) => ms > MAX_EVENT_LOOP_DELAY_MS)
       .map(({ label, ms }) => `${r.target} (${label}): ${ms} ms`),
   );

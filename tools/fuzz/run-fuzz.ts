@@ -1,7 +1,8 @@
 import { type ELDHistogram, monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as sleep, setImmediate as yieldToLoop } from 'node:timers/promises';
+import { type WorkerPool } from '@keel/workers';
 import fc from 'fast-check';
-import { FuzzCrash, type FuzzTarget } from './targets';
+import { FuzzCrash, type FuzzOutcome, type FuzzTarget } from './targets';
 
 /** A case that takes longer than this is a hang, whatever it returned. */
 export const CASE_DEADLINE_MS = 1_000;
@@ -28,18 +29,36 @@ export interface TargetFigures {
   worstCaseMs: number;
   /** Most CPU time (this process's, user + system) one generated case used: the decode's own cost. */
   worstCaseCpuMs?: number;
-  /** Largest event-loop delay seen while the generated cases ran (perf_hooks' monitorEventLoopDelay, 10 ms). */
+  /**
+   * Largest event-loop delay seen while the generated cases ran (perf_hooks' monitorEventLoopDelay, 10 ms): the
+   * decoding thread's, which is a worker thread's for decoders the service runs on one (`thread`).
+   */
   maxEventLoopDelayMs: number;
+  /** Where the service runs this decoder: on its event loop (main) or on a worker thread of its pool. */
+  thread?: 'main' | 'worker';
   /** The inputs at the sizes the limits allow. */
   largest: {
     label: string;
     bytes: number;
     outcome: string;
+    /** Decode time and CPU in the decoding thread (a worker's, for worker decoders). */
     decodeMs: number;
     cpuMs?: number;
+    /** The service's main thread: the decode itself, or handing the input to a worker and awaiting its answer. */
     maxEventLoopDelayMs: number;
+    /** Worker decoders: the worker's own event-loop delay while it decoded (it answers nothing else meanwhile). */
+    workerLoopDelayMs?: number;
   }[];
   failures: FuzzFailure[];
+  /** When, on which commit and under what load average the generated cases ran, and the inputs at the limit. */
+  casesRun?: RunStamp;
+  limitsRun?: RunStamp;
+}
+
+export interface RunStamp {
+  date: string;
+  commit: string;
+  load: number[];
 }
 
 /** Called before each case (the watchdog's heartbeat). */
@@ -79,7 +98,13 @@ const sizeOf = (input: unknown): number =>
  */
 export async function runTarget(
   target: FuzzTarget,
-  { cases, seed, largest = true, heartbeat }: { cases: number; seed: number; largest?: boolean; heartbeat?: Heartbeat },
+  {
+    cases,
+    seed,
+    largest = true,
+    heartbeat,
+    pool,
+  }: { cases: number; seed: number; largest?: boolean; heartbeat?: Heartbeat; pool?: () => WorkerPool },
 ): Promise<TargetFigures> {
   const reasons = new Map<string, number>();
   const failures: FuzzFailure[] = [];
@@ -137,45 +162,70 @@ export async function runTarget(
     worstCaseMs: round2(worstCaseMs),
     worstCaseCpuMs: round2(worstCaseCpuMs),
     maxEventLoopDelayMs: round2(maxDelayNs / 1e6),
+    thread: target.offload ? 'worker' : 'main',
     largest: [],
     failures,
   };
   if (largest) {
     for (const { label, input } of target.largest()) {
       heartbeat?.(`${target.name} (${label})`, -1);
-      (globalThis as { gc?: () => void }).gc?.();
-      const loop = await startedHistogram();
-      const started = performance.now();
-      const cpu = process.cpuUsage();
-      let outcome: string;
-      try {
-        const result = await target.decode(input);
-        outcome = result.accepted ? 'accepted' : result.reason;
-      } catch (error) {
-        outcome = 'CRASH';
-        failures.push({
-          target: target.name,
-          kind: 'crash',
-          message: error instanceof Error ? error.message : String(error),
-          seed: -1,
-          input: `${label}: ${preview(input).slice(0, 300)}`,
-        });
+      const here = await measured(target.name, label, input, () => target.decode(input), failures);
+      let main = here;
+      if (target.offload && pool) {
+        // The service's own path: the main thread hands the input to a worker; its loop delay is what counts.
+        const offload = target.offload;
+        main = await measured(target.name, `${label} (worker)`, input, () => offload(pool(), input), failures);
       }
-      const decodeMs = performance.now() - started;
-      const used = process.cpuUsage(cpu);
-      await settle();
-      loop.disable();
       figures.largest.push({
         label,
         bytes: sizeOf(input),
-        outcome,
-        decodeMs: round2(decodeMs),
-        cpuMs: round2((used.user + used.system) / 1000),
-        maxEventLoopDelayMs: round2(loop.max / 1e6),
+        outcome: here.outcome,
+        decodeMs: here.decodeMs,
+        cpuMs: here.cpuMs,
+        maxEventLoopDelayMs: main.loopMs,
+        ...(main === here ? {} : { workerLoopDelayMs: here.loopMs }),
       });
     }
   }
   return figures;
+}
+
+/** One input decoded alone between two turns of the loop: its outcome, time, CPU and the loop's largest delay. */
+async function measured(
+  target: string,
+  label: string,
+  input: unknown,
+  decode: () => FuzzOutcome | Promise<FuzzOutcome>,
+  failures: FuzzFailure[],
+): Promise<{ outcome: string; decodeMs: number; cpuMs: number; loopMs: number }> {
+  (globalThis as { gc?: () => void }).gc?.();
+  const loop = await startedHistogram();
+  const started = performance.now();
+  const cpu = process.cpuUsage();
+  let outcome: string;
+  try {
+    const result = await decode();
+    outcome = result.accepted ? 'accepted' : result.reason;
+  } catch (error) {
+    outcome = 'CRASH';
+    failures.push({
+      target,
+      kind: 'crash',
+      message: error instanceof Error ? error.message : String(error),
+      seed: -1,
+      input: `${label}: ${preview(input).slice(0, 300)}`,
+    });
+  }
+  const decodeMs = performance.now() - started;
+  const used = process.cpuUsage(cpu);
+  await settle();
+  loop.disable();
+  return {
+    outcome,
+    decodeMs: round2(decodeMs),
+    cpuMs: round2((used.user + used.system) / 1000),
+    loopMs: round2(loop.max / 1e6),
+  };
 }
 
 /**

@@ -14,12 +14,14 @@ import {
   type EventContract,
   eventRegistry,
   MalformedEventError,
+  PIPELINE_SPEC_MAX_FEATURES,
   type PipelineSpecV1,
 } from '@keel/contracts';
 import { type ModelInferRequest, ModelInferRequest as ModelInferRequestCodec } from '@keel/grpc-api';
 import { decodeRecord, type InboundRecord, RecordTooLargeError, SchemaValidationError } from '@keel/messaging';
 import { createModelDocument, InvalidModelError, TransformRunner, trainGbdt } from '@keel/ml-models';
 import {
+  MAX_MODEL_PACKAGE_BYTES,
   type ModelPackage,
   PackageStructureError,
   parsePackage,
@@ -28,8 +30,17 @@ import {
 } from '@keel/model-package';
 import { InvalidPipelineSpecError, parsePipelineSpec } from '@keel/pipelines';
 import { binaryTestPackage, fixtureCsvText, fixtureRecords, pipelineSpecFixture, repoRoot } from '@keel/testing';
+import { type WorkerPool } from '@keel/workers';
 import fc from 'fast-check';
-import { encodeCsvUpload } from '../../apps/ingestion/src/uploads/csv-upload.task';
+import { stringify as stringifyYaml } from 'yaml';
+import { MessageChannel } from 'node:worker_threads';
+import {
+  type CsvBodyMessage,
+  type CsvUploadOutcome,
+  csvUploadTask,
+  encodeCsvUpload,
+} from '../../apps/ingestion/src/uploads/csv-upload.task';
+import { parsePipelineSpecTask } from '../../apps/registry/src/pipelines/spec-parse.task';
 import { decodeRestInferRequest } from '../../apps/serving/src/inference/rest/rest-codec';
 import {
   decodeInferInputs,
@@ -60,8 +71,14 @@ export interface FuzzTarget<Input = unknown> {
   readonly arbitrary: fc.Arbitrary<Input>;
   /** Inputs at the sizes the limits allow (valid and hostile), decoded once each for the worst-case figures. */
   readonly largest: () => { label: string; input: Input }[];
-  /** Runs the real decoder on one input. */
+  /** Runs the real decoder on one input, in this thread. */
   readonly decode: (input: Input) => FuzzOutcome | Promise<FuzzOutcome>;
+  /**
+   * For decoders a service runs on a worker thread: the service's own path, handing the input to a worker of a
+   * {@link WorkerPool}. The runner measures the main thread's event loop on this path (what the service's loop holds
+   * while a worker decodes), and `decode`'s figures are the worker's.
+   */
+  readonly offload?: (pool: WorkerPool, input: Input) => Promise<FuzzOutcome>;
 }
 
 /** A message's shape for grouping: quoted text, numbers and long tails folded. */
@@ -276,18 +293,38 @@ function csvTarget(spec: PipelineSpecV1): FuzzTarget<CsvInput> {
     },
     decode: async ({ text: body, cuts }) => {
       const bytes = new TextEncoder().encode(body);
-      let outcome;
       try {
-        outcome = await encodeCsvUpload(spec, chunksOf(bytes, cuts), { progress: () => undefined });
+        return csvOutcome(await encodeCsvUpload(spec, chunksOf(bytes, cuts), { progress: () => undefined }));
       } catch (error) {
         throw new FuzzCrash(name, error);
       }
-      if (outcome.kind === 'encoded') return { accepted: true };
-      const detail =
-        outcome.kind === 'malformed' ? outcome.problem : outcome.kind === 'rejected' ? outcome.issues[0] : '';
-      return { accepted: false, reason: `${outcome.kind}: ${shape(detail.replace(/^line \d+: /, ''))}` };
+    },
+    // What ingestion's UploadsService does: the body's chunks down a port to the upload task on a worker thread.
+    offload: async (pool, { text: body, cuts }) => {
+      const bytes = new TextEncoder().encode(body);
+      const { port1: sender, port2: receiver } = new MessageChannel();
+      const send = (message: CsvBodyMessage, transfer: ArrayBuffer[] = []) => sender.postMessage(message, transfer);
+      const parsing = pool.run(csvUploadTask, { spec, body: receiver }, { transferList: [receiver] });
+      for await (const chunk of chunksOf(bytes, cuts)) {
+        const copy = new Uint8Array(chunk);
+        send({ chunk: copy }, [copy.buffer]);
+      }
+      send({ end: true });
+      try {
+        return csvOutcome(await parsing);
+      } catch (error) {
+        throw new FuzzCrash(name, error);
+      } finally {
+        sender.close();
+      }
     },
   };
+}
+
+function csvOutcome(outcome: CsvUploadOutcome): FuzzOutcome {
+  if (outcome.kind === 'encoded') return { accepted: true };
+  const detail = outcome.kind === 'malformed' ? outcome.problem : outcome.kind === 'rejected' ? outcome.issues[0] : '';
+  return { accepted: false, reason: `${outcome.kind}: ${shape(detail.replace(/^line \d+: /, ''))}` };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -318,6 +355,24 @@ function specTargets(spec: PipelineSpecV1): FuzzTarget<string>[] {
       ...specJson,
       features: Array.from({ length: count }, (_, i) => ({ name: `f${i}`, type: 'numeric' })),
     });
+  // The heaviest valid spec: PIPELINE_SPEC_MAX_FEATURES features with every option spelled out, a drift test each.
+  const fullFeatures = (count: number) => {
+    const features = Array.from({ length: count }, (_, i) =>
+      i % 2 === 0
+        ? { name: `f${i}`, type: 'numeric', impute: 'mean', standardize: true, nullable: true }
+        : { name: `f${i}`, type: 'categorical', encoding: 'onehot', unknown: 'missing', nullable: true },
+    );
+    const monitoring = (specJson.monitoring ?? {}) as Record<string, unknown>;
+    const drift = Object.fromEntries(features.map((f) => [f.name, { statistic: 'psi', threshold: 0.2 }]));
+    return {
+      ...specJson,
+      features,
+      monitoring: { ...monitoring, drift: { ...((monitoring.drift as object) ?? {}), features: drift } },
+    };
+  };
+  const asYaml = (value: unknown) => stringifyYaml(value);
+  // 1 MiB of the smallest YAML values: the most a parser must build from one body (parsed on a worker thread).
+  const smallValues = `features:\n${'- 1\n'.repeat(Math.floor(SPEC_TEXT_LIMIT / 4) - 4)}`;
   const yamlTarget: FuzzTarget<string> = {
     name: 'spec:yaml',
     limit: { name: 'the registry’s spec body (1 MiB)', bytes: SPEC_TEXT_LIMIT },
@@ -348,6 +403,11 @@ function specTargets(spec: PipelineSpecV1): FuzzTarget<string>[] {
         { label: 'alias expansion (10^10 nodes if expanded)', input: aliasBomb },
         { label: '1 MiB spec with ~15,000 features', input: wideFeatures(15_000).slice(0, SPEC_TEXT_LIMIT) },
         { label: '1 MiB spec with 10,000 features (valid JSON)', input: wideFeatures(10_000) },
+        { label: '1 MiB of one-digit YAML list items', input: smallValues },
+        {
+          label: `${PIPELINE_SPEC_MAX_FEATURES} features, all options, drift tests (the cap)`,
+          input: asYaml(fullFeatures(PIPELINE_SPEC_MAX_FEATURES)),
+        },
       ];
     },
     decode: (text) => {
@@ -357,6 +417,12 @@ function specTargets(spec: PipelineSpecV1): FuzzTarget<string>[] {
       } catch (error) {
         return rejection('spec:yaml', error, [InvalidPipelineSpecError]);
       }
+    },
+    // What the registry's PipelinesService does with a text body: parse and validate on a worker thread.
+    offload: async (pool, text) => {
+      const outcome = await pool.run(parsePipelineSpecTask, text);
+      if (outcome.ok) return { accepted: true };
+      return rejection('spec:yaml', new InvalidPipelineSpecError(outcome.issues), [InvalidPipelineSpecError]);
     },
   };
   const jsonTarget: FuzzTarget<string> = {
@@ -373,6 +439,11 @@ function specTargets(spec: PipelineSpecV1): FuzzTarget<string>[] {
       { label: 'arrays nested to the limit', input: nested(HTTP_MAX_JSON_BYTES / 2 - 10) },
       { label: 'objects nested to the limit', input: nested(HTTP_MAX_JSON_BYTES / 6 - 10, '1', 'object') },
       { label: '1 MiB spec with 10,000 features', input: wideFeatures(10_000) },
+      {
+        label: `${PIPELINE_SPEC_MAX_FEATURES} features, all options, drift tests (the cap)`,
+        input: JSON.stringify(fullFeatures(PIPELINE_SPEC_MAX_FEATURES)),
+      },
+      { label: '1 MiB of one-digit array items', input: `{"features":[${Array(SPEC_TEXT_LIMIT / 2 - 20).fill(1)}]}` },
       { label: 'one number of 1 MiB digits', input: `{"id":${'9'.repeat(HTTP_MAX_JSON_BYTES - 10)}}` },
     ],
     decode: (text) => {
@@ -687,7 +758,7 @@ function packageTarget(spec: PipelineSpecV1): FuzzTarget<Buffer> {
   const treeOnly = gbdtJson.model.model;
   return {
     name,
-    limit: { name: 'MAX_MODEL_PACKAGE_BYTES', bytes: 256 * 1024 * 1024 },
+    limit: { name: 'MAX_MODEL_PACKAGE_BYTES', bytes: MAX_MODEL_PACKAGE_BYTES },
     arbitrary: fc.oneof(
       { weight: 3, arbitrary: mutatedJson(gbdtJson).map((value) => Buffer.from(JSON.stringify(value) ?? '')) },
       {
@@ -706,7 +777,10 @@ function packageTarget(spec: PipelineSpecV1): FuzzTarget<Buffer> {
       const forest = (mb: number) => {
         const m = treeOnly as unknown as Record<string, number[]>;
         const n = m.feature.length;
-        const copies = Math.max(1, Math.floor((mb * 1024 * 1024) / serializePackage(gbdt).length));
+        // The trees' share of the package, so the copies bring the whole package to about `mb` MiB.
+        const perCopy = JSON.stringify(treeOnly).length;
+        const rest = serializePackage(gbdt).length - perCopy;
+        const copies = Math.max(1, Math.floor((mb * 1024 * 1024 - rest) / perCopy));
         const shift = (values: number[], by: number) => values.map((v) => (v < 0 ? v : v + by));
         const grown: Record<string, unknown> = { ...m };
         for (const key of ['feature', 'threshold', 'missingLeft', 'value'] as const) {
@@ -722,8 +796,8 @@ function packageTarget(spec: PipelineSpecV1): FuzzTarget<Buffer> {
         return Buffer.from(JSON.stringify({ ...gbdtJson, model: { ...gbdtJson.model, model: grown } }));
       };
       return [
-        { label: '4 MiB forest', input: forest(4) },
-        { label: '16 MiB forest', input: forest(16) },
+        { label: '1 MiB forest (the training defaults give up to ~1.1 MiB)', input: forest(1) },
+        { label: 'forest at the limit', input: forest(MAX_MODEL_PACKAGE_BYTES / 1024 / 1024 - 0.05) },
         { label: 'nested to 1 MiB', input: Buffer.from(nested(512 * 1024)) },
       ];
     },

@@ -76,6 +76,8 @@ export {
   type PipelineSpecInput,
   PerformanceSpec,
   PipelineSpecV1,
+  PIPELINE_SPEC_MAX_FEATURES,
+  PIPELINE_SPEC_MAX_VALUES,
 } from './pipeline-spec';
 export { AlertsSpec, RetrainPolicy } from './retrain-policy';
 export { DataSource, PostgresSource, SourceId } from './data-sources';
@@ -98,8 +100,10 @@ export {
 } from './training-window';
 export {
   checkJsonDepth,
+  checkValueCount,
   checkValueDepth,
   checkYamlBlockDepth,
   DEFAULT_MAX_DEPTH,
   DocumentTooDeepError,
+  DocumentTooLargeError,
 } from './limits';

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { checkJsonDepth, checkValueDepth, checkYamlBlockDepth, DocumentTooDeepError } from './limits';
+import {
+  checkJsonDepth,
+  checkValueCount,
+  checkValueDepth,
+  checkYamlBlockDepth,
+  DocumentTooDeepError,
+  DocumentTooLargeError,
+} from './limits';
 
 const nest = (depth: number) => '['.repeat(depth) + ']'.repeat(depth);
 
@@ -27,5 +34,13 @@ describe('document depth limits', () => {
     cycle.push(cycle);
     expect(() => checkValueDepth(cycle, 32)).toThrow(DocumentTooDeepError);
     expect(() => checkValueDepth({ a: [{ b: 1 }] }, 3)).not.toThrow();
+  });
+
+  it('counts the values of a parsed document, refusing before walking a long array', () => {
+    expect(() => checkValueCount({ a: [1, 2, { b: 'c' }] }, 6, 'LIMIT')).not.toThrow();
+    expect(() => checkValueCount({ a: [1, 2, { b: 'c' }] }, 5, 'LIMIT')).toThrow(DocumentTooLargeError);
+    expect(() =>
+      checkValueCount({ features: new Array(1_000_000).fill(1) }, 20_000, 'PIPELINE_SPEC_MAX_VALUES'),
+    ).toThrow(/more than 20,000 values \(PIPELINE_SPEC_MAX_VALUES\)/);
   });
 });

@@ -12,6 +12,20 @@ import { RecencyWeights, TrainingWindow } from './training-window';
  * current version from the pipeline store; applying a changed spec appends a new version.
  */
 
+/**
+ * Most features one spec may declare. Every service validates specs on its event loop (the registry on apply, every
+ * reader on a cache miss), and validation grows with the features: at this cap it stays well inside the 100 ms any
+ * one input may hold a loop (docs/security/fuzz.md). A contract limit, the same in every service.
+ */
+export const PIPELINE_SPEC_MAX_FEATURES = 1_000;
+
+/**
+ * Most values (objects, arrays and scalars) one spec document may hold, checked in one pass before validation: a
+ * spec of {@link PIPELINE_SPEC_MAX_FEATURES} features with every option spelled out and a drift test each is about
+ * 10,000.
+ */
+export const PIPELINE_SPEC_MAX_VALUES = 20_000;
+
 const ColumnName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be a simple column name');
 
 export const NumericFeature = z.object({
@@ -137,9 +151,15 @@ export const PipelineSpecV1 = z
       /** For binary classification: the label value counted as positive (e.g. ">50K"). */
       positive: z.union([z.string(), z.number()]).optional(),
     }),
-    protectedAttributes: z.array(ColumnName).default([]),
+    protectedAttributes: z
+      .array(ColumnName)
+      .max(PIPELINE_SPEC_MAX_FEATURES, `at most ${PIPELINE_SPEC_MAX_FEATURES} (PIPELINE_SPEC_MAX_FEATURES)`)
+      .default([]),
     timeColumn: ColumnName.optional(),
-    features: z.array(FeatureSpec).min(1),
+    features: z
+      .array(FeatureSpec)
+      .min(1)
+      .max(PIPELINE_SPEC_MAX_FEATURES, `at most ${PIPELINE_SPEC_MAX_FEATURES} features (PIPELINE_SPEC_MAX_FEATURES)`),
     ingestion: z
       .object({
         /** A dataset version is cut when this many records are staged ... */

@@ -9,8 +9,26 @@ export interface ModelPackageRef {
   pipelineId?: string;
 }
 
-/** Packages hold a model and its training distribution summaries: generous, but a bound all the same. */
-export const MAX_MODEL_PACKAGE_BYTES = 256 * 1024 * 1024;
+/**
+ * Packages hold a model and its training distribution summaries. Serving, monitoring and the registry parse and
+ * validate a package on their event loop (about 9 ms of CPU per MiB), so the bound keeps one load within the 100 ms
+ * any one input may hold a loop (docs/security/fuzz.md). A GBDT at the training defaults (500 rounds of 31 leaves,
+ * 37 bytes a node) is about 1.1 MiB; training refuses to write a larger package than this, naming the limit.
+ */
+export const MAX_MODEL_PACKAGE_BYTES = 4 * 1024 * 1024;
+
+/** A package over {@link MAX_MODEL_PACKAGE_BYTES}: no service would load it. */
+export class ModelPackageTooLargeError extends Error {
+  readonly code = 'package-too-large';
+  readonly retryable = false;
+  constructor(readonly bytes: number) {
+    super(
+      `the model package is ${bytes.toLocaleString('en-US')} bytes, over the ${MAX_MODEL_PACKAGE_BYTES.toLocaleString('en-US')} ` +
+        'bytes a service loads (MAX_MODEL_PACKAGE_BYTES): train fewer rounds or leaves',
+    );
+    this.name = 'ModelPackageTooLargeError';
+  }
+}
 
 /** The bytes are intact but are not a usable package for this ref; reading them again gives the same answer. */
 export class InvalidModelPackageError extends Error {

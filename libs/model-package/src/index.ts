@@ -3,6 +3,7 @@ export {
   fetchModelPackage,
   InvalidModelPackageError,
   MAX_MODEL_PACKAGE_BYTES,
+  ModelPackageTooLargeError,
   type ModelPackageRef,
 } from './fetch-model-package';
 export {

@@ -1,5 +1,5 @@
 import { checkJsonDepth, DEFAULT_MAX_DEPTH, type PipelineSpecV1, type SnapshotRef } from '@keel/contracts';
-import { type ModelDocument, parseModel, stableStringify } from '@keel/ml-models';
+import { type ModelDocument, stableStringify, validateModel } from '@keel/ml-models';
 import {
   CategoricalSummary,
   type CategoricalSummaryJson,
@@ -92,8 +92,9 @@ export function parsePackage(bytes: Buffer | string, maxDepth = DEFAULT_MAX_DEPT
   }
   checkPackageStructure(raw);
   const pkg = raw as ModelPackage;
-  // Round-trip through ml-models' parser so a corrupt model body fails here, at load, not at the first request.
-  pkg.model = parseModel(JSON.stringify(pkg.model));
+  // ml-models' validation, so a corrupt model body fails here, at load, not at the first request. The document was
+  // just parsed from these bytes and is nobody else's, so it is validated in place (a copy would double the cost).
+  validateModel(pkg.model);
   return pkg;
 }
 

@@ -43,4 +43,18 @@ describe('pipeline spec keel/v1', () => {
       expect(() => parsePipelineSpec(input, 32)).toThrow(/deeper than 32 levels \(JSON_MAX_DEPTH\)/);
     },
   );
+
+  it('caps the features (PIPELINE_SPEC_MAX_FEATURES) and the values of a document (PIPELINE_SPEC_MAX_VALUES)', () => {
+    const spec = parsePipelineSpec(fixture('adult-income.yaml'));
+    const withFeatures = (count: number) => ({
+      ...spec,
+      features: Array.from({ length: count }, (_, i) => ({ name: `f${i}`, type: 'numeric' })),
+    });
+    expect(parsePipelineSpec(withFeatures(1_000)).features).toHaveLength(1_000);
+    expect(() => parsePipelineSpec(withFeatures(1_001))).toThrow(
+      /at most 1000 features \(PIPELINE_SPEC_MAX_FEATURES\)/,
+    );
+    expect(() => parsePipelineSpec(withFeatures(10_000))).toThrow(/values \(PIPELINE_SPEC_MAX_VALUES\)/);
+    expect(() => parsePipelineSpec(`features:\n${'- 1\n'.repeat(30_000)}`)).toThrow(InvalidPipelineSpecError);
+  });
 });

@@ -1,9 +1,12 @@
 import {
   checkJsonDepth,
+  checkValueCount,
   checkValueDepth,
   checkYamlBlockDepth,
   DEFAULT_MAX_DEPTH,
   DocumentTooDeepError,
+  DocumentTooLargeError,
+  PIPELINE_SPEC_MAX_VALUES,
   PipelineSpecV1,
 } from '@keel/contracts';
 import { mongoKeyedTable, type Versioned, VersionedDocuments } from '@keel/coordination';
@@ -57,7 +60,9 @@ const pipelineHeadSchema = new Schema<PipelineSpecDocument>(
 
 /**
  * Parses and validates a spec given as YAML or JSON text, or as an already parsed object. Documents nesting deeper
- * than `maxDepth` (JSON_MAX_DEPTH) are refused before validation; YAML aliases are capped by the parser (100).
+ * than `maxDepth` (JSON_MAX_DEPTH) or holding more than PIPELINE_SPEC_MAX_VALUES values are refused before
+ * validation; YAML aliases are capped by the parser (100). YAML text costs about 1 ms per KiB to parse: the registry
+ * parses text on a worker thread (`parsePipelineSpecTask`), never on its event loop.
  */
 export function parsePipelineSpec(input: string | unknown, maxDepth = DEFAULT_MAX_DEPTH): PipelineSpecV1 {
   let raw: unknown = input;
@@ -70,8 +75,11 @@ export function parsePipelineSpec(input: string | unknown, maxDepth = DEFAULT_MA
       raw = parseYaml(input, { logLevel: 'error' });
     }
     checkValueDepth(raw, maxDepth);
+    checkValueCount(raw, PIPELINE_SPEC_MAX_VALUES, 'PIPELINE_SPEC_MAX_VALUES');
   } catch (error) {
-    if (error instanceof DocumentTooDeepError) throw new InvalidPipelineSpecError([error.message]);
+    if (error instanceof DocumentTooDeepError || error instanceof DocumentTooLargeError) {
+      throw new InvalidPipelineSpecError([error.message]);
+    }
     throw new InvalidPipelineSpecError([`not valid YAML or JSON: ${(error as Error).message}`]);
   }
   const parsed = PipelineSpecV1.safeParse(raw);

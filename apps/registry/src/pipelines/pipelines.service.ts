@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { type PipelineSpecV1 } from '@keel/contracts';
 import {
   InvalidPipelineSpecError,
@@ -8,6 +8,8 @@ import {
 } from '@keel/pipelines';
 import { Infrastructure } from '@keel/service-runtime';
 import { KeelAttr, withSpan } from '@keel/telemetry';
+import { WorkerPool } from '@keel/workers';
+import { parsePipelineSpecTask } from './spec-parse.task';
 
 /** The path and the document disagree about which pipeline this is. */
 export class PipelineIdMismatchError extends Error {
@@ -28,19 +30,29 @@ export interface AppliedPipeline {
 
 /** Pipeline specs: the only writer of the pipeline store (every other service reads it). */
 @Injectable()
-export class PipelinesService {
-  constructor(private readonly infra: Infrastructure) {}
+export class PipelinesService implements OnApplicationBootstrap {
+  constructor(
+    private readonly infra: Infrastructure,
+    private readonly workers: WorkerPool,
+  ) {}
+
+  /** A worker thread compiles its modules on its first task, which takes seconds: paid at start-up. */
+  async onApplicationBootstrap(): Promise<void> {
+    await this.workers.warm(parsePipelineSpecTask);
+  }
 
   /**
    * Validates a spec (YAML/JSON text or a parsed object) and applies it; unchanged specs keep their version.
-   * Throws InvalidPipelineSpecError or PipelineIdMismatchError on bad input.
+   * Throws InvalidPipelineSpecError or PipelineIdMismatchError on bad input. Text is parsed on a worker thread; a
+   * parsed JSON body (already bounded by HTTP_MAX_JSON_BYTES and JSON_MAX_DEPTH) is validated here, its value count
+   * checked first.
    */
   apply(pathId: string, body: unknown): Promise<AppliedPipeline> {
     return withSpan(
       'apply pipeline spec',
       { [KeelAttr.PIPELINE_ID]: pathId },
       async (span) => {
-        const spec: PipelineSpecV1 = parsePipelineSpec(body);
+        const spec: PipelineSpecV1 = await this.parse(body);
         if (spec.id !== pathId) throw new PipelineIdMismatchError(pathId, spec.id);
         const { stored, created } = await this.infra.pipelines.apply(spec);
         span.setAttribute(KeelAttr.PIPELINE_VERSION, stored.version);
@@ -51,6 +63,13 @@ export class PipelinesService {
         isFailure: (error) => !(error instanceof InvalidPipelineSpecError || error instanceof PipelineIdMismatchError),
       },
     );
+  }
+
+  private async parse(body: unknown): Promise<PipelineSpecV1> {
+    if (typeof body !== 'string') return parsePipelineSpec(body);
+    const outcome = await this.workers.run(parsePipelineSpecTask, body);
+    if (!outcome.ok) throw new InvalidPipelineSpecError(outcome.issues);
+    return outcome.spec;
   }
 
   /** The current version of a spec, or undefined when nobody applied it. */

@@ -8,7 +8,7 @@ import {
 import { readParquet } from '@keel/datasets';
 import { NonRetryableError } from '@keel/messaging';
 import { type FittedTransform, InvalidTrainingDataError, KeelModelError } from '@keel/ml-models';
-import { serializePackage } from '@keel/model-package';
+import { MAX_MODEL_PACKAGE_BYTES, ModelPackageTooLargeError, serializePackage } from '@keel/model-package';
 import { asBuffer, defineWorkerTask, movableBuffers, transferResult, type WorkerTaskContext } from '@keel/workers';
 import { evaluateHoldout, needsLinearVariant, selectBest, trainModel, type TrainedModel } from './candidates';
 import { detectCodeVersion } from './code-version';
@@ -154,8 +154,11 @@ export async function trainAndPackage(
       ...(features.snapshot ? { snapshot: features.snapshot } : {}),
     },
   });
+  const packageBytes = serializePackage(pkg);
+  // Refused here, where the run's failure names the limit, rather than by every service that would try to load it.
+  if (packageBytes.length > MAX_MODEL_PACKAGE_BYTES) throw new ModelPackageTooLargeError(packageBytes.length);
   return {
-    packageBytes: serializePackage(pkg),
+    packageBytes,
     algorithm: chosen.model.algorithm,
     params: chosen.params,
     metrics: chosen.metrics,
