@@ -21,12 +21,15 @@ SHELL := /bin/bash
 .ONESHELL:
 .DELETE_ON_ERROR:
 .SILENT:
-.PHONY: all kafka minio ferretdb jaeger postgres
+.PHONY: all kafka minio ferretdb jaeger postgres kafka-secure minio-secure minio-admin
 
 KAFKA_JAR := $(CACHE)/kafka-$(KAFKA_VERSION)/libs/kafka_2.13-$(KAFKA_VERSION).jar
 MINIO_BIN := $(CACHE)/minio-$(MINIO_VERSION)/minio
 FERRETDB_BIN := $(CACHE)/ferretdb-$(FERRETDB_BUILD)/ferretdb
 JAEGER_BIN := $(CACHE)/jaeger-$(JAEGER_VERSION)/jaeger
+# The secure profile's MinIO admin tool (deploy/local/minio-admin), keyed by a hash of its sources.
+MINIO_ADMIN_SRC := $(wildcard $(HERE)minio-admin/*.go) $(HERE)minio-admin/go.mod $(HERE)minio-admin/go.sum
+MINIO_ADMIN_BIN := $(CACHE)/minio-admin-$(shell cat $(MINIO_ADMIN_SRC) | sha256sum | cut -c1-12)/keel-minio-admin
 # A link to the directory of PostgreSQL's binaries (the machine's, or Debian's packages unpacked beside it).
 POSTGRES_BIN := $(CACHE)/postgres-$(POSTGRES_MAJOR)/bin
 
@@ -36,6 +39,10 @@ minio: $(MINIO_BIN)
 ferretdb: $(FERRETDB_BIN)
 jaeger: $(JAEGER_BIN)
 postgres: $(POSTGRES_BIN)
+minio-admin: $(MINIO_ADMIN_BIN)
+# The secure profile (tools/stack/secure.ts) runs the same Kafka and MinIO builds on other ports.
+kafka-secure: $(KAFKA_JAR)
+minio-secure: $(MINIO_BIN) $(MINIO_ADMIN_BIN)
 
 # Runs the rest of the recipe with its output in the server's log; says when it starts and how long it took.
 define logged
@@ -69,6 +76,14 @@ $(MINIO_BIN):
 	$(GO_ENV) GOBIN="$$bin" go install -v github.com/minio/minio@$(MINIO_VERSION)
 	mv "$$bin/minio" $@ && rm -rf "$$bin"
 	$(call done_line,minio,$(MINIO_VERSION))
+
+# The admin tool: a small module of our own on MinIO's admin client (madmin-go), its go.sum committed.
+$(MINIO_ADMIN_BIN): $(MINIO_ADMIN_SRC)
+	$(call logged,minio-admin,$(notdir $(@D)))
+	cd $(HERE)minio-admin
+	$(GO_ENV) go build -v -o $@.partial .
+	mv $@.partial $@
+	$(call done_line,minio-admin,$(notdir $(@D)))
 
 # FerretDB and Jaeger are built as dependencies of a throwaway module: that keeps upstream's generated files and lets
 # us replay replace directives, which `go install pkg@version` refuses.

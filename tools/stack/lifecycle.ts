@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { livePid, portOpen, startDetached, stopProcess, waitFor } from './processes';
 import { runRoot } from './paths';
 import { provisionServers } from './provision';
+import { secureServers } from './secure';
 import { type ServerDefinition, serverDirs, servers } from './servers';
 
 /** Progress lines of the stack operations, on stderr so they never mix with a caller's report on stdout. */
@@ -55,6 +56,12 @@ export async function up(selected: readonly ServerDefinition[]): Promise<void> {
   const results = await Promise.allSettled(waits);
   const failures = results.flatMap((result) => (result.status === 'rejected' ? [String(result.reason)] : []));
   if (failures.length > 0) throw new Error(`${failures.join('; ')} (see the logs under ${runRoot})`);
+  for (const server of selected) {
+    if (!server.configure) continue;
+    const t = Date.now();
+    await server.configure();
+    log(`${server.name} configured in ${seconds(t)}`);
+  }
   log(`stack up in ${seconds(started)}`);
 }
 
@@ -91,10 +98,15 @@ export async function status(): Promise<boolean> {
   return allReady;
 }
 
-/** Optional server names after the command restrict it to those servers. */
+/**
+ * Optional server names after the command restrict it to those servers; none means the default stack. The secure
+ * profile's servers (kafka-secure, minio-secure; `secure` for both) run only when named.
+ */
 export function select(names: readonly string[]): readonly ServerDefinition[] {
   if (names.length === 0) return servers;
-  const unknown = names.filter((name) => !servers.some((server) => server.name === name));
+  const wanted = names.flatMap((name) => (name === 'secure' ? secureServers.map((server) => server.name) : [name]));
+  const known = [...servers, ...secureServers];
+  const unknown = wanted.filter((name) => !known.some((server) => server.name === name));
   if (unknown.length > 0) throw new Error(`unknown server(s): ${unknown.join(', ')}`);
-  return servers.filter((server) => names.includes(server.name));
+  return known.filter((server) => wanted.includes(server.name));
 }

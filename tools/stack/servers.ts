@@ -24,6 +24,8 @@ export interface ServerDefinition {
   startTimeoutMs: number;
   /** The signal that stops it cleanly (SIGTERM unless said). */
   stopSignal?: NodeJS.Signals;
+  /** Run after it is ready, on every `up`, so it must be idempotent (the secure profile's users and ACLs). */
+  configure?(): Promise<void>;
 }
 
 const { KAFKA_VERSION, MINIO_VERSION, FERRETDB_BUILD, JAEGER_VERSION, POSTGRES_MAJOR } = pinnedVersions();

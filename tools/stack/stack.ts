@@ -7,6 +7,8 @@
  *   stack.ts status   each server's state, version and ports
  *
  * `up` and `down` take optional server names (kafka, minio, ferretdb, jaeger, postgres) to act on some only.
+ * `up secure` starts the secure profile's servers instead (kafka-secure on 19092, minio-secure on 19000; see
+ * tools/stack/secure.ts): SASL/SCRAM and ACLs per service on Kafka, a user and policy per service on MinIO.
  *
  * Fault injection (what `npm run chaos` does, by hand; docs/reliability.md):
  *

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { envBoolean, envPort } from './load-config';
 
@@ -27,6 +28,13 @@ export const platformEnvSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Comma-separated Kafka bootstrap brokers. Use 127.0.0.1 rather than localhost: Kafka advertises what it binds. */
   KAFKA_BROKERS: z.string().min(1).default('127.0.0.1:9092'),
+  /**
+   * SASL for Kafka (the secure profile and any real cluster): the mechanism, this service's user, and a file holding
+   * its password (mounted from a secret). Unset: no SASL, as on the default local stack.
+   */
+  KAFKA_SASL_MECHANISM: z.enum(['scram-sha-512', 'scram-sha-256', 'plain']).default('scram-sha-512'),
+  KAFKA_SASL_USERNAME: z.string().min(1).optional(),
+  KAFKA_SASL_PASSWORD_FILE: z.string().min(1).optional(),
   MONGO_URL: z
     .string()
     .regex(/^mongodb(\+srv)?:\/\//, 'must be a mongodb:// or mongodb+srv:// URL')
@@ -94,6 +102,12 @@ export function platformConfigProblems(config: PlatformConfig): { variable: stri
       variable: 'KAFKA_MIN_INSYNC_REPLICAS',
       problem: `${config.KAFKA_MIN_INSYNC_REPLICAS} exceeds KAFKA_REPLICATION_FACTOR ${config.KAFKA_REPLICATION_FACTOR}: no write could ever be acknowledged`,
     });
+  }
+  if (Boolean(config.KAFKA_SASL_USERNAME) !== Boolean(config.KAFKA_SASL_PASSWORD_FILE)) {
+    const variable = config.KAFKA_SASL_USERNAME ? 'KAFKA_SASL_PASSWORD_FILE' : 'KAFKA_SASL_USERNAME';
+    problems.push({ variable, problem: 'KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD_FILE go together' });
+  } else if (config.KAFKA_SASL_PASSWORD_FILE && !existsSync(config.KAFKA_SASL_PASSWORD_FILE)) {
+    problems.push({ variable: 'KAFKA_SASL_PASSWORD_FILE', problem: `no file at ${config.KAFKA_SASL_PASSWORD_FILE}` });
   }
   if (config.KEEL_PROFILE === 'prod' && !config.AUTH_API_KEYS_FILE && !config.AUTH_JWKS_URL) {
     problems.push({

@@ -26,7 +26,7 @@ export {
   type EventConsumerOptions,
 } from './event-consumer';
 export { EventPublisher, type PublishOptions } from './event-publisher';
-export { createKafka, createProducer, ensureTopics, type TopicSettings } from './kafka-client';
+export { createKafka, createProducer, ensureTopics, type KafkaSasl, type TopicSettings } from './kafka-client';
 export { type MessagingLogger, silentLogger } from './logger';
 export { InMemoryProcessedEventStore, MongoProcessedEventStore, type ProcessedEventStore } from './processed-events';
 export {

@@ -1,12 +1,25 @@
 import { allTopics } from '@keel/contracts';
-import { type Admin, Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import { type Admin, Kafka, logLevel, Partitioners, type Producer, type SASLOptions } from 'kafkajs';
 import { type MessagingLogger } from './logger';
 
-/** A kafkajs client whose logs go to the app's structured logger. */
-export function createKafka(opts: { clientId: string; brokers: readonly string[]; logger: MessagingLogger }): Kafka {
+/** SASL credentials of this client (the broker's ACLs decide what its user may do). */
+export interface KafkaSasl {
+  mechanism: 'scram-sha-512' | 'scram-sha-256' | 'plain';
+  username: string;
+  password: string;
+}
+
+/** A kafkajs client whose logs go to the app's structured logger; authenticated with SASL when `sasl` is given. */
+export function createKafka(opts: {
+  clientId: string;
+  brokers: readonly string[];
+  logger: MessagingLogger;
+  sasl?: KafkaSasl;
+}): Kafka {
   return new Kafka({
     clientId: opts.clientId,
     brokers: [...opts.brokers],
+    ...(opts.sasl ? { sasl: opts.sasl as SASLOptions } : {}),
     logLevel: logLevel.WARN,
     retry: { initialRetryTime: 300, retries: 8 },
     logCreator:

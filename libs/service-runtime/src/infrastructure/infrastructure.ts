@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import {
   Inject,
   Injectable,
@@ -70,6 +71,16 @@ export class Infrastructure implements OnModuleInit, OnApplicationBootstrap, OnM
       clientId: identity.name,
       brokers: config.KAFKA_BROKERS.split(',').map((broker) => broker.trim()),
       logger: this.messagingLogger('kafka'),
+      ...(config.KAFKA_SASL_USERNAME && config.KAFKA_SASL_PASSWORD_FILE
+        ? {
+            sasl: {
+              mechanism: config.KAFKA_SASL_MECHANISM,
+              username: config.KAFKA_SASL_USERNAME,
+              // A mounted secret; read once at start-up, never logged.
+              password: readFileSync(config.KAFKA_SASL_PASSWORD_FILE, 'utf8').trim(),
+            },
+          }
+        : {}),
     });
     this.producer = createProducer(this.kafka);
     this.retry = {

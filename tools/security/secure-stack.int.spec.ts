@@ -1,0 +1,132 @@
+/**
+ * The secure profile of the local stack (tools/stack/secure.ts), started by this test on its own ports and stopped
+ * at the end: the broker refuses a service that uses another service's Kafka credentials (ACLs per service on
+ * SASL/SCRAM users), and serving's object-store user cannot write. The clients are the services' own: the messaging
+ * lib's Kafka client and publisher, and the storage lib's ObjectStore.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  DataRecordsV1,
+  DatasetIngestedV1,
+  encodeCloudEventHeaders,
+  type EventContract,
+  ModelTrainedV1,
+  PredictionLoggedV2,
+} from '@keel/contracts';
+import { createKafka, type KafkaSasl } from '@keel/messaging';
+import { BUCKETS, ObjectStore } from '@keel/storage';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { down, select, up } from '../stack/lifecycle';
+import { minioUserOf, secureCredentials, secureKafkaBrokers, secureMinio, secureS3Endpoint } from '../stack/secure';
+import { type SecureService } from '../stack/secure-access';
+
+const quiet = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
+
+/** The Kafka client a service builds from KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD_FILE, as `user`. */
+function kafkaAs(user: string, password = secureCredentials().kafka[user]) {
+  const sasl: KafkaSasl = { mechanism: 'scram-sha-512', username: user, password };
+  return createKafka({ clientId: `secure-test-${user}`, brokers: secureKafkaBrokers, logger: quiet, sasl });
+}
+
+/** Sends one record of `contract`'s topic as `user`; resolves, or rejects with the broker's answer. */
+async function publishAs(user: string, contract: EventContract, password?: string): Promise<void> {
+  const producer = kafkaAs(user, password).producer({ allowAutoTopicCreation: false, retry: { retries: 1 } });
+  await producer.connect();
+  try {
+    await producer.send({
+      topic: contract.topic,
+      messages: [
+        {
+          key: 'secure-test',
+          value: '{}',
+          headers: encodeCloudEventHeaders({
+            id: randomUUID(),
+            source: '/secure-test',
+            type: contract.topic,
+            specversion: '1.0',
+          }),
+        },
+      ],
+    });
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+/** Reads `contract`'s topic as `user` in group `group` until the broker answers the join (or refuses it). */
+async function consumeAs(user: string, contract: EventContract, group: string): Promise<void> {
+  const consumer = kafkaAs(user).consumer({ groupId: group, retry: { retries: 0 } });
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topics: [contract.topic], fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      consumer.on(consumer.events.GROUP_JOIN, () => resolve());
+      consumer.on(consumer.events.CRASH, ({ payload }) => reject(payload.error));
+      consumer.run({ eachMessage: async () => undefined }).catch(reject);
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+}
+
+const storeOf = (service: SecureService) =>
+  new ObjectStore({
+    endpoint: secureS3Endpoint,
+    accessKey: minioUserOf(service),
+    secretKey: secureCredentials().minio.users[service],
+    region: 'us-east-1',
+  });
+
+describe('secure profile: per-service credentials on Kafka and the object store', () => {
+  const servers = select(['secure']);
+
+  beforeAll(async () => {
+    await up(servers);
+  }, 240_000);
+
+  afterAll(async () => {
+    await down(servers);
+  }, 60_000);
+
+  it('lets each service publish its own events and consume its own topics in its own groups', async () => {
+    await expect(publishAs('ingestion', DatasetIngestedV1)).resolves.toBeUndefined();
+    await expect(publishAs('upstream', DataRecordsV1)).resolves.toBeUndefined();
+    await expect(consumeAs('ingestion', DataRecordsV1, `ingestion.secure-${randomUUID()}`)).resolves.toBeUndefined();
+  });
+
+  it("refuses a service that uses another service's credentials, and a wrong password", async () => {
+    // Serving's user forging training's event (the forged champion of issue 13), and training's forging serving's.
+    await expect(publishAs('serving', ModelTrainedV1)).rejects.toThrow(/not authorized|authorization/i);
+    await expect(publishAs('training', PredictionLoggedV2)).rejects.toThrow(/not authorized|authorization/i);
+    // Upstream systems publish records and labels, nothing else.
+    await expect(publishAs('upstream', ModelTrainedV1)).rejects.toThrow(/not authorized|authorization/i);
+    // Serving's user reading ingestion's topic in ingestion's group.
+    await expect(consumeAs('serving', DataRecordsV1, 'ingestion.records')).rejects.toThrow(
+      /not authorized|authorization/i,
+    );
+    await expect(publishAs('ingestion', DatasetIngestedV1, 'not-the-password')).rejects.toThrow(/SASL|authentic/i);
+  });
+
+  it("lets training write models and serving read them, and refuses every write with serving's user", async () => {
+    const key = `secure-test/${randomUUID()}.json`;
+    const training = storeOf('training');
+    const serving = storeOf('serving');
+    const stored = await training.putContentAddressed(BUCKETS.models, key, Buffer.from('{"model":1}'));
+    await expect(serving.getVerified({ uri: stored.uri, sha256: stored.sha256 })).resolves.toEqual(
+      Buffer.from('{"model":1}'),
+    );
+    for (const bucket of [BUCKETS.models, BUCKETS.datasets, BUCKETS.monitoring]) {
+      await expect(serving.put({ bucket, key: `secure-test/${randomUUID()}` }, Buffer.from('x'))).rejects.toThrow(
+        /Access Denied/i,
+      );
+    }
+    // Nor can serving overwrite the model it reads.
+    await expect(serving.put({ bucket: BUCKETS.models, key: stored.key }, Buffer.from('forged'))).rejects.toThrow(
+      /Access Denied/i,
+    );
+    // The root user still can: the refusal is the policy's, not the bucket's.
+    await expect(
+      secureMinio().putObject(BUCKETS.models, `secure-test/${randomUUID()}`, Buffer.from('x')),
+    ).resolves.toBeDefined();
+  });
+});
