@@ -15,6 +15,7 @@ import {
 } from '@keel/contracts';
 import { createKafka, type KafkaSasl } from '@keel/messaging';
 import { BUCKETS, ObjectStore } from '@keel/storage';
+import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { down, select, up } from '../stack/lifecycle';
 import { minioUserOf, secureCredentials, secureKafkaBrokers, secureMinio, secureS3Endpoint } from '../stack/secure';
@@ -53,17 +54,59 @@ async function publishAs(user: string, contract: EventContract, password?: strin
   }
 }
 
-/** Reads `contract`'s topic as `user` in group `group` until the broker answers the join (or refuses it). */
-async function consumeAs(user: string, contract: EventContract, group: string): Promise<void> {
-  const consumer = kafkaAs(user).consumer({ groupId: group, retry: { retries: 0 } });
+/**
+ * A client as `user` that records the error types the broker answered: kafkajs reports a refused FindCoordinator
+ * only as "Failed to find group coordinator", with the broker's own error in a debug log line.
+ */
+function recordingKafkaAs(user: string): { kafka: Kafka; answers: string[] } {
+  const answers: string[] = [];
+  const kafka = new Kafka({
+    clientId: `secure-test-${user}`,
+    brokers: secureKafkaBrokers,
+    sasl: { mechanism: 'scram-sha-512', username: user, password: secureCredentials().kafka[user] },
+    logLevel: logLevel.DEBUG,
+    retry: { retries: 2, initialRetryTime: 200 },
+    logCreator:
+      () =>
+      ({ log }) => {
+        const type = (log.error as { type?: unknown } | undefined)?.type;
+        if (typeof type === 'string') answers.push(type);
+      },
+  });
+  return { kafka, answers };
+}
+
+/** An error with the errors kafkajs wrapped it around (its `cause`s), so the broker's own answer shows. */
+function withCauses(error: unknown): Error {
+  const parts: string[] = [];
+  for (let e = error as { message?: string; type?: string; cause?: unknown } | undefined; e; e = e.cause as never) {
+    parts.push(`${e.type ? `${e.type}: ` : ''}${e.message ?? String(e)}`);
+  }
+  return new Error(parts.join(' <- '));
+}
+
+/**
+ * Reads `contract`'s topic as `user` in group `group` until one fetch comes back (or the broker refuses). The
+ * first join on a fresh broker may meet a coordinator still loading, which kafkajs retries.
+ */
+async function consumeAs(
+  user: string,
+  contract: EventContract,
+  group: string,
+  kafka: Kafka = kafkaAs(user),
+): Promise<void> {
+  const consumer = kafka.consumer({ groupId: group, retry: { retries: 5, initialRetryTime: 300 } });
   try {
     await consumer.connect();
     await consumer.subscribe({ topics: [contract.topic], fromBeginning: true });
     await new Promise<void>((resolve, reject) => {
-      consumer.on(consumer.events.GROUP_JOIN, () => resolve());
+      // A fetch that came back: joined, offsets read, the topic read (a refusal crashes the consumer instead).
+      consumer.on(consumer.events.FETCH, () => resolve());
       consumer.on(consumer.events.CRASH, ({ payload }) => reject(payload.error));
       consumer.run({ eachMessage: async () => undefined }).catch(reject);
     });
+  } catch (error) {
+    throw withCauses(error);
   } finally {
     await consumer.disconnect();
   }
@@ -100,9 +143,14 @@ describe('secure profile: per-service credentials on Kafka and the object store'
     await expect(publishAs('training', PredictionLoggedV2)).rejects.toThrow(/not authorized|authorization/i);
     // Upstream systems publish records and labels, nothing else.
     await expect(publishAs('upstream', ModelTrainedV1)).rejects.toThrow(/not authorized|authorization/i);
-    // Serving's user reading ingestion's topic in ingestion's group.
-    await expect(consumeAs('serving', DataRecordsV1, 'ingestion.records')).rejects.toThrow(
-      /not authorized|authorization/i,
+    // Serving's user reading ingestion's topic, in ingestion's group and in a group of its own.
+    const recording = recordingKafkaAs('serving');
+    await expect(consumeAs('serving', DataRecordsV1, 'ingestion.records', recording.kafka)).rejects.toThrow(
+      /group coordinator/,
+    );
+    expect(recording.answers).toContain('GROUP_AUTHORIZATION_FAILED');
+    await expect(consumeAs('serving', DataRecordsV1, `serving.secure-${randomUUID()}`)).rejects.toThrow(
+      /TOPIC_AUTHORIZATION_FAILED/,
     );
     await expect(publishAs('ingestion', DatasetIngestedV1, 'not-the-password')).rejects.toThrow(/SASL|authentic/i);
   });
