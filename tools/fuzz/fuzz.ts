@@ -172,6 +172,8 @@ async function main(): Promise<number> {
       resume: { type: 'boolean', default: false },
       /** Measures only the inputs at the sizes the limits allow, keeping each decoder's generated-case figures. */
       'limits-only': { type: 'boolean', default: false },
+      /** Keeps each decoder's figures at the limit from the earlier run (measured under quiet), replacing the rest. */
+      'keep-limits': { type: 'boolean', default: false },
       'no-docs': { type: 'boolean', default: false },
     },
   });
@@ -214,7 +216,9 @@ async function main(): Promise<number> {
           r.target,
           limitsOnly && before
             ? { ...before, largest: r.largest, limitsRun: r.limitsRun, failures: [...before.failures, ...r.failures] }
-            : r,
+            : values['keep-limits'] && before
+              ? { ...r, largest: before.largest, limitsRun: before.limitsRun }
+              : r,
         ];
       }),
     );

@@ -7,6 +7,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../stack/paths';
 import { type KubeObject, type RenderedKustomization, renderKustomizations } from '../deploy-checks/kube-check';
 import { serviceSchemas } from '../deploy-checks/service-schemas';
+import { minioUserOf } from '../stack/secure';
+import { SECURE_SERVICES, type SecureService } from '../stack/secure-access';
 
 const services = Object.keys(serviceSchemas);
 const BUILD_TIMEOUT_MS = 900_000;
@@ -61,7 +63,7 @@ describe.each(['staging', 'production'])('deploy/k8s/overlays/%s exposure', (env
     });
   });
 
-  it('gives every service its own object-store user and the API key digests, and serving and monitoring their own key', () => {
+  it('gives every service its own object-store and Kafka users and the API key digests, and serving and monitoring their own key', () => {
     const deployments = rendered.objects.filter((o) => o.kind === 'Deployment') as Deployment[];
     expect(deployments.map((d) => d.metadata.name).sort()).toEqual([...services].sort());
     for (const deployment of deployments) {
@@ -75,6 +77,14 @@ describe.each(['staging', 'production'])('deploy/k8s/overlays/%s exposure', (env
         (deployment.spec.template.spec.volumes ?? []).map((v) => [v.name, v.secret?.secretName]),
       );
       expect(volumes['api-keys'], name).toBe('keel-api-keys');
+      // The same users as the local stack's secure profile, whose broker and object store hold their permissions.
+      expect(SECURE_SERVICES, name).toContain(name);
+      expect(env.KAFKA_SASL_USERNAME, name).toBe(name);
+      expect(env.KAFKA_SASL_PASSWORD_FILE, name).toBe('/etc/keel/kafka/password');
+      expect(volumes['kafka-credentials'], name).toBe(`keel-${name}-kafka`);
+      const s3 = rendered.objects.find((o) => o.kind === 'Secret' && o.metadata.name === `keel-${name}-s3`) as
+        (KubeObject & { stringData?: Record<string, string> }) | undefined;
+      expect(s3?.stringData?.S3_ACCESS_KEY, name).toBe(minioUserOf(name as SecureService));
       if (name === 'serving' || name === 'monitoring') {
         expect(env.SERVICE_API_KEY_FILE, name).toBe('/etc/keel/service/service.key');
         expect(volumes['service-key'], name).toBe(`keel-${name}-service-key`);

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { envBoolean, envPort } from './load-config';
 
@@ -106,8 +105,6 @@ export function platformConfigProblems(config: PlatformConfig): { variable: stri
   if (Boolean(config.KAFKA_SASL_USERNAME) !== Boolean(config.KAFKA_SASL_PASSWORD_FILE)) {
     const variable = config.KAFKA_SASL_USERNAME ? 'KAFKA_SASL_PASSWORD_FILE' : 'KAFKA_SASL_USERNAME';
     problems.push({ variable, problem: 'KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD_FILE go together' });
-  } else if (config.KAFKA_SASL_PASSWORD_FILE && !existsSync(config.KAFKA_SASL_PASSWORD_FILE)) {
-    problems.push({ variable: 'KAFKA_SASL_PASSWORD_FILE', problem: `no file at ${config.KAFKA_SASL_PASSWORD_FILE}` });
   }
   if (config.KEEL_PROFILE === 'prod' && !config.AUTH_API_KEYS_FILE && !config.AUTH_JWKS_URL) {
     problems.push({

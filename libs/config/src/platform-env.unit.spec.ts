@@ -21,4 +21,15 @@ describe('platform environment', () => {
     const config = loadConfig(platformEnvSchema, { RETRY_INITIAL_DELAY_MS: '60000', RETRY_MAX_DELAY_MS: '1000' });
     expect(platformConfigProblems(config).map((problem) => problem.variable)).toEqual(['RETRY_INITIAL_DELAY_MS']);
   });
+
+  it('given a Kafka SASL user without its password file, then start-up names the missing variable', () => {
+    const config = loadConfig(platformEnvSchema, { KAFKA_SASL_USERNAME: 'serving' });
+    expect(platformConfigProblems(config).map((problem) => problem.variable)).toEqual(['KAFKA_SASL_PASSWORD_FILE']);
+    const paired = loadConfig(platformEnvSchema, {
+      KAFKA_SASL_USERNAME: 'serving',
+      KAFKA_SASL_PASSWORD_FILE: '/etc/keel/kafka/password',
+    });
+    expect(platformConfigProblems(paired)).toEqual([]);
+    expect(paired.KAFKA_SASL_MECHANISM).toBe('scram-sha-512');
+  });
 });

@@ -76,8 +76,7 @@ export class Infrastructure implements OnModuleInit, OnApplicationBootstrap, OnM
             sasl: {
               mechanism: config.KAFKA_SASL_MECHANISM,
               username: config.KAFKA_SASL_USERNAME,
-              // A mounted secret; read once at start-up, never logged.
-              password: readFileSync(config.KAFKA_SASL_PASSWORD_FILE, 'utf8').trim(),
+              password: readSecretFile('KAFKA_SASL_PASSWORD_FILE', config.KAFKA_SASL_PASSWORD_FILE),
             },
           }
         : {}),
@@ -247,5 +246,14 @@ export class Infrastructure implements OnModuleInit, OnApplicationBootstrap, OnM
       warn: (fields, message) => child.warn(fields, message),
       error: (fields, message) => child.error(fields, message),
     };
+  }
+}
+
+/** A mounted secret, read once at start-up and never logged; a missing file fails naming its variable. */
+function readSecretFile(variable: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch (error) {
+    throw new Error(`${variable}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
   }
 }
