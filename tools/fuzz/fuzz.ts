@@ -89,25 +89,30 @@ function markdown(
     const more = Object.keys(r.reasons).length - top.length;
     return `- **${r.target}** (${r.limit}): ${top.map(([reason, n]) => `${fmt(n)} × \`${reason.replace(/`/g, "'")}\``).join('; ')}${more > 0 ? `; and ${more} other reasons` : ''}`;
   });
-  const stamp = (r?: RunStamp) =>
-    r
-      ? `${r.date.slice(0, 16).replace('T', ' ')} UTC, commit ${r.commit}, load average ${r.load.map((l) => l.toFixed(1)).join(' ')}`
-      : 'unknown';
-  const byRun = new Map<string, string[]>();
+  // One line per run (same commit, started within the same hour), with the load averages its decoders saw.
+  const byRun = new Map<string, { targets: string[]; loads: number[] }>();
   for (const r of run.results) {
     for (const [what, at] of [
       ['generated cases', r.casesRun],
       ['inputs at the limit', r.limitsRun],
     ] as const) {
-      const key = `${what}: ${stamp(at)}`;
-      byRun.set(key, [...(byRun.get(key) ?? []), r.target]);
+      const key = at
+        ? `${what}: ${at.date.slice(0, 13).replace('T', ' ')}h UTC, commit ${at.commit}`
+        : `${what}: unknown`;
+      const entry = byRun.get(key) ?? { targets: [], loads: [] };
+      entry.targets.push(r.target);
+      if (at) entry.loads.push(at.load[0]);
+      byRun.set(key, entry);
     }
   }
   const runs = [...byRun].map(
-    ([key, targets]) => `- ${key}: ${targets.length === run.results.length ? 'every decoder' : targets.join(', ')}`,
+    ([key, { targets, loads }]) =>
+      `- ${key}, 1-minute load average ${Math.min(...loads).toFixed(1)} to ${Math.max(...loads).toFixed(1)}: ` +
+      `${targets.length === run.results.length ? 'every decoder' : targets.join(', ')}`,
   );
   const failures = run.results.flatMap((r) => r.failures);
-  const worstLoop = Math.max(...run.results.flatMap(mainThreadDelays).map(({ ms }) => ms));
+  const worstLimit = Math.max(...run.results.flatMap((r) => r.largest.map((l) => l.maxEventLoopDelayMs)));
+  const worstCpu = Math.max(...run.results.map((r) => r.worstCaseCpuMs ?? 0));
   const worstGenerated = Math.max(...run.results.map((r) => r.maxEventLoopDelayMs));
   return `# Fuzzing the external decoders
 
@@ -126,7 +131,7 @@ alone, under \`/work/notes/quiet\` so that no other work waits for the CPU):
 
 ${runs.join('\n')}
 
-${run.results.length < decoders ? `**Partial: ${run.results.length} of ${decoders} decoders measured so far (\`npm run fuzz -- --resume\` runs the rest).**\n\n` : ''}Written ${run.date.slice(0, 16).replace('T', ' ')} UTC: ${fmt(run.cases)} cases per decoder (seed ${run.seed}) on ${cpus().length} cores. **${failures.length === 0 ? 'No crash, no hang' : `${failures.length} failures`}; the largest delay of a service's event loop was ${worstLoop} ms** (bound: ${MAX_EVENT_LOOP_DELAY_MS} ms; generated cases at most ${worstGenerated} ms in the decoding thread).
+${run.results.length < decoders ? `**Partial: ${run.results.length} of ${decoders} decoders measured so far (\`npm run fuzz -- --resume\` runs the rest).**\n\n` : ''}Written ${run.date.slice(0, 16).replace('T', ' ')} UTC: ${fmt(run.cases)} cases per decoder (seed ${run.seed}) on ${cpus().length} cores. **${failures.length === 0 ? 'No crash, no hang' : `${failures.length} failures`}. At the sizes the limits allow, a service's event loop was held at most ${worstLimit} ms** (bound: ${MAX_EVENT_LOOP_DELAY_MS} ms). The generated cases, each smaller than those, held the decoding thread at most ${worstGenerated} ms of wall time (at most ${worstCpu} ms of CPU for one case) under the load averages above; on a machine shared with other work, wall time also counts waiting for a CPU.
 
 Event-loop delay is perf_hooks' \`monitorEventLoopDelay\` (10 ms resolution), with each decode run alone between two
 turns of the loop, so it is what one input holds the loop for; on a busy machine it also counts time spent waiting
