@@ -249,6 +249,8 @@ describe('continuous training on the real stack', () => {
     expect(version2.data.comparison!.champion).toBeLessThan(0.05);
     const stored = await mongo().collection('model_versions').findOne({ modelName: pipelineId, version: 2 });
     expect(stored?.comparison).toMatchObject({ championVersion: 1, rows: holdout, excludedRows: 0 });
+    // Those rows are the newest labelled ones, which v1's feature set never held (not stale rows both held out).
+    expect(stored?.comparison.evaluationData).toContain('newest, which the champion never saw');
     expect(stored?.lineage.snapshot.upToDatasetVersionId).toBe(second.datasetVersionId);
     await eventually('champion v2', async () => ((await champion())?.version === 2 ? true : undefined), {
       timeoutMs: 60_000,

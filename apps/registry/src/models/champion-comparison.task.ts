@@ -2,6 +2,7 @@ import { type MetricName } from '@keel/contracts';
 import { readParquet, ROW_KEY_COLUMN, SPLIT_COLUMN, takeRows } from '@keel/datasets';
 import { evaluatePackage, parsePackage } from '@keel/model-package';
 import { asBuffer, defineWorkerTask, type WorkerTaskContext } from '@keel/workers';
+import { comparisonRows, type SplitRows } from './comparison-rows';
 import { packageInputs } from './evaluation-rows';
 
 export interface ChampionComparisonInput {
@@ -9,7 +10,7 @@ export interface ChampionComparisonInput {
   /** Both packages' bytes, verified against their sha256. */
   candidatePackage: Uint8Array;
   championPackage: Uint8Array;
-  /** The candidate's feature set: its holdout rows are the evaluation data. */
+  /** The candidate's feature set: its holdout rows (the newest of them, when enough) are the evaluation data. */
   candidateFeatureSet: Uint8Array;
   /** The champion's feature set, when known: rows it trained or validated on are left out of the evaluation. */
   championFeatureSet?: Uint8Array;
@@ -17,15 +18,18 @@ export interface ChampionComparisonInput {
 
 export interface ChampionComparisonOutput {
   rows: number;
-  /** Holdout rows of the candidate the champion had trained or validated on, left out. */
+  /** Holdout rows of the candidate left out: the champion trained or validated on them, or newer ones were enough. */
   excludedRows: number;
+  /** Whether the rows are the newest ones, which the champion's feature set never held (see comparisonRows). */
+  newest: boolean;
   candidate: Record<string, number>;
   champion: Record<string, number>;
 }
 
 /**
- * Scores candidate and champion on the same rows: the candidate's holdout rows the champion never trained or
- * validated on (by stable row key), each through its own fitted preprocessing, the code path serving runs. Pure.
+ * Scores candidate and champion on the same rows, chosen by {@link comparisonRows} (the newest candidate holdout rows
+ * the champion never held, or every one it never trained or validated on), each through its own fitted preprocessing,
+ * the code path serving runs. Pure.
  */
 export async function compareOnSameRows(
   input: ChampionComparisonInput,
@@ -38,26 +42,15 @@ export async function compareOnSameRows(
   const column = (name: string) => table.columns.find((c) => c.name === name)?.values;
   const splits = column(SPLIT_COLUMN);
   if (!splits) throw new Error('the candidate feature set has no split column');
-  const keys = column(ROW_KEY_COLUMN);
-  const seenByChampion = new Set<unknown>();
-  if (input.championFeatureSet && keys) {
+  let championRows: SplitRows | undefined;
+  if (input.championFeatureSet) {
     const championTable = await readParquet(asBuffer(input.championFeatureSet));
-    const championKeys = championTable.columns.find((c) => c.name === ROW_KEY_COLUMN)?.values;
-    const championSplits = championTable.columns.find((c) => c.name === SPLIT_COLUMN)?.values;
-    if (championKeys && championSplits) {
-      championKeys.forEach((key, i) => {
-        if (championSplits[i] !== 'holdout') seenByChampion.add(key);
-      });
-    }
+    const championColumn = (name: string) => championTable.columns.find((c) => c.name === name)?.values;
+    const championSplits = championColumn(SPLIT_COLUMN);
+    if (championSplits) championRows = { splits: championSplits, keys: championColumn(ROW_KEY_COLUMN) };
   }
-  const holdout: number[] = [];
-  let excludedRows = 0;
-  splits.forEach((split, i) => {
-    if (split !== 'holdout') return;
-    if (keys && seenByChampion.has(keys[i])) excludedRows++;
-    else holdout.push(i);
-  });
-  const rows = takeRows(table, holdout);
+  const { indices, excludedRows, newest } = comparisonRows({ splits, keys: column(ROW_KEY_COLUMN) }, championRows);
+  const rows = takeRows(table, indices);
   const raw = (pkg: typeof candidate) => packageInputs(pkg, rows);
   const target = rows.columns.find((c) => c.name === candidate.target.column)?.values;
   if (!target) throw new Error(`the evaluation rows lack the target "${candidate.target.column}"`);
@@ -65,6 +58,7 @@ export async function compareOnSameRows(
   return {
     rows: rows.rowCount,
     excludedRows,
+    newest,
     candidate: evaluatePackage(candidate, raw(candidate), target),
     champion: evaluatePackage(champion, raw(champion), target),
   };

@@ -382,7 +382,10 @@ export class ModelRegistrationService implements OnApplicationBootstrap {
       evaluationData:
         `holdout rows of feature set ${event.featureSetId}` +
         (event.snapshot ? ` (window ${event.snapshot.window} up to ${event.snapshot.upToDatasetVersionId})` : '') +
-        `, less ${scored.excludedRows} the champion trained or validated on; ${direction} ${primaryMetric} is better`,
+        (scored.newest
+          ? `: the ${scored.rows} newest, which the champion never saw (${scored.excludedRows} older left out)`
+          : `, less ${scored.excludedRows} the champion trained or validated on`) +
+        `; ${direction} ${primaryMetric} is better`,
       candidateMetrics: scored.candidate,
       championMetrics: scored.champion,
     };
