@@ -261,7 +261,7 @@ function markdown(report: ServingBenchReport): string {
         : '.') +
       eventsText(logging.events),
     '',
-    ...driftPhaseLines(report.driftPhases),
+    ...driftPhaseLines(report.driftPhases, config.driftPhaseSeconds),
     ...hotPathLines(report.hotPath),
   ];
   return lines.join('\n');
@@ -293,14 +293,14 @@ function eventsText(events: LoggingCost['events']): string {
   return ` Meanwhile the stack carried ${events.predictionBatches} prediction-log batches, ${events.driftDetected} drift reports and ${events.alertsRaised} alerts.`;
 }
 
-function driftPhaseLines(phases: ServingBenchReport['driftPhases']): string[] {
+function driftPhaseLines(phases: ServingBenchReport['driftPhases'], loadSeconds: number): string[] {
   if (!phases) return [];
   const line = (label: string, cost: LoggingCost) =>
     `| ${label} | ${cost.answeredRows} | ${fixed(cost.cpuSeconds.serving)} | ${fixed(cost.cpuSeconds.monitoring)} | ${fixed(cost.cpuSeconds.ferretdb)} | ${fixed(cost.cpuSeconds.kafka)} | ${cost.events?.driftDetected ?? '-'} | ${cost.events?.alertsRaised ?? '-'} | ${fixed(cost.cpuMsPerAnsweredRow * 1000, 1)}${cost.mergedRows < cost.answeredRows ? ' (lower bound)' : ''} |`;
   return [
     '### What persistent drift costs',
     '',
-    `Two more 64-row logging phases of ${fixed(phases.varied.seconds, 0)} s or so each (load, then until monitoring caught up): the varied rows above, then one 64-row request sent over and over, as this bench sent before it carried varied rows. A window of one repeated row drifts, so each of the pipeline's 200-row windows then brings a drift report, a retrain-policy decision and an alert, each event read by monitoring's own consumers, which record every event they apply in the database.`,
+    `Two more logging phases, each ${fixed(loadSeconds, 0)} s of 64-row load then the wait until monitoring and its consumers of drift reports and alerts caught up (${fixed(phases.varied.seconds, 0)} and ${fixed(phases.repeated.seconds, 0)} s in all): the varied rows above, then one 64-row request sent over and over, as this bench sent before it carried varied rows. A window of one repeated row drifts, so each of the pipeline's 200-row windows then brings a drift report, a retrain-policy decision and an alert, each event read by monitoring's own consumers, which record every event they apply in the database.`,
     '',
     '| load | rows | serving CPU s | monitoring CPU s | FerretDB CPU s | Kafka CPU s | drift reports | alerts | whole system µs per row |',
     '| ---- | ---: | ------------: | ---------------: | -------------: | ----------: | ------------: | -----: | ----------------------: |',
