@@ -1,11 +1,13 @@
 /**
  * `npm run soak`: a benchmark (not a test) of serving under sustained load with prediction logging and monitoring
- * on. ghz measures serving's capacity first (closed-loop ModelInfer at rising concurrency; the best throughput), then
- * sends ModelInfer at 80 % of it for SOAK_MINUTES (default 10) as back-to-back one-minute open-loop runs, and reports
- * errors, latency percentiles and the RSS of every service per minute, first minute against last. Writes
- * docs/benchmarks/soak.json and docs/benchmarks/soak.md and rebuilds docs/benchmarks.md. Needs the stack; starts the
- * services if they are not running (and stops them again). Prints a verdict on flatness (first three minutes against
- * the last three) and on whether the rate was sustained. Exits non-zero when a request failed.
+ * on. ghz measures serving's capacity first, as the highest open-loop rate it sustains (capacity-search.ts: steps at
+ * fixed rates, each held only with no error, p99 within a bound and the rate sent in full), then sends ModelInfer at
+ * 80 % of it for SOAK_MINUTES (default 10) as back-to-back one-minute open-loop runs, and reports errors, latency
+ * percentiles, the RSS of every service, serving's event-loop delay and where the machine's CPU went per minute, first
+ * minute against last. Writes docs/benchmarks/soak.json and docs/benchmarks/soak.md and rebuilds docs/benchmarks.md.
+ * Needs the stack; starts the services if they are not running (and stops them again). Prints a verdict on flatness
+ * (first three minutes against the last three) and on whether the rate was sustained. Exits non-zero when a request
+ * failed.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -31,6 +33,15 @@ import { repoRoot } from '../stack/paths';
 import { servers } from '../stack/servers';
 import { ensureGhz, GHZ_VERSION, type GhzResult, runGhz } from './serving/ghz';
 import { writeAdultRequestFile } from './serving/requests';
+import { type CapacityStep, searchCapacity, SENT_FRACTION } from './soak/capacity-search';
+import {
+  cpuBetween,
+  cpuSnapshot,
+  type CpuSnapshot,
+  type CpuUse,
+  loadAverage,
+  servingLoopDelay,
+} from './soak/machine-sampler';
 
 interface SoakConfig {
   minutes: number;
@@ -38,6 +49,8 @@ interface SoakConfig {
   trainingRows: number;
   stageSeconds: number;
   loadFraction: number;
+  capacityP99Ms: number;
+  capacitySteps: number;
 }
 
 function positive(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -53,8 +66,10 @@ function readConfig(env: NodeJS.ProcessEnv): SoakConfig {
     minutes: positive(env, 'SOAK_MINUTES', 10),
     rowsPerRequest: Math.round(positive(env, 'SOAK_ROWS_PER_REQUEST', 1)),
     trainingRows: Math.round(positive(env, 'SOAK_TRAINING_ROWS', 5000)),
-    stageSeconds: positive(env, 'SOAK_CAPACITY_STAGE_SECONDS', 20),
+    stageSeconds: positive(env, 'SOAK_CAPACITY_STAGE_SECONDS', 15),
     loadFraction: positive(env, 'SOAK_LOAD_FRACTION', 0.8),
+    capacityP99Ms: positive(env, 'SOAK_CAPACITY_P99_MS', 250),
+    capacitySteps: Math.round(positive(env, 'SOAK_CAPACITY_STEPS', 8)),
   };
 }
 
@@ -76,13 +91,6 @@ function serviceRss(): Record<string, number | undefined> {
   return Object.fromEntries(services.map(({ name }) => [name, rssMiB(servicePid(name))]));
 }
 
-interface CapacityStage {
-  callers: number;
-  requestsPerSecond: number;
-  p99Ms: number;
-  errors: number;
-}
-
 /** Where ghz sends ModelInfer: serving's gRPC address and a serialized request of the soak's rows. */
 interface LoadTarget {
   address: string;
@@ -92,50 +100,77 @@ interface LoadTarget {
 // ghz (Go) generates the load rather than a Node client in this process: on a 2-core machine that also runs the
 // services and the stack, a Node client spends a core of its own and could not send 80 % of serving's capacity.
 const WARM_UP_SECONDS = 10;
+// Moderate concurrency: the warm-up's throughput is where the open-loop search starts, not the capacity.
 const WARM_UP_CALLERS = 8;
-// ghz's callers cost little, so the search can go past the point where a Node client would saturate first.
-const MAX_CALLERS = 256;
 // ghz's senders in open loop: each sends without waiting for answers, so a few keep any rate this machine can take.
 const OPEN_LOOP_SENDERS = 16;
+// Between capacity steps: a step that fell behind leaves work (and prediction logs) that must not count against the
+// next one.
+const STEP_PAUSE_MS = 5_000;
+// The rate grows by this factor while steps hold; then the search bisects to within BRACKET_PRECISION.
+const STEP_GROWTH = 1.25;
+const BRACKET_PRECISION = 0.05;
+
+interface Capacity {
+  warmUp: { callers: number; requestsPerSecond: number; p99Ms: number };
+  steps: CapacityStep[];
+  requestsPerSecond: number;
+  answeredRows: number;
+}
 
 /**
- * Closed loop at 1, 2, 4, ... callers until throughput stops growing; capacity is the best stage's throughput. A
- * warm-up run comes first: prediction logging and monitoring reach their steady cost only after the first batches,
- * and capacity must include that cost or 80 % of it is no headroom at all.
+ * The highest open-loop rate serving sustains (see capacity-search.ts). A closed-loop warm-up comes first: prediction
+ * logging and monitoring reach their steady cost only after the first batches, and capacity must include that cost
+ * or 80 % of it is no headroom at all; its throughput at moderate concurrency is the first step's rate.
  */
-async function measureCapacity(
-  target: LoadTarget,
-  rowsPerRequest: number,
-  stageSeconds: number,
-  signal: AbortSignal,
-): Promise<{ stages: CapacityStage[]; requestsPerSecond: number; answeredRows: number }> {
+async function measureCapacity(target: LoadTarget, config: SoakConfig, signal: AbortSignal): Promise<Capacity> {
   const warmUp = await runGhz({
     target: target.address,
     requestFile: target.requestFile,
     concurrency: WARM_UP_CALLERS,
     seconds: WARM_UP_SECONDS,
   });
-  let answeredRows = (warmUp.count - warmUp.errors) * rowsPerRequest;
-  const stages: CapacityStage[] = [];
-  let best = 0;
-  let flat = 0;
-  for (let callers = 1; callers <= MAX_CALLERS && flat < 2 && !signal.aborted; callers *= 2) {
-    const result = await runGhz({
-      target: target.address,
-      requestFile: target.requestFile,
-      concurrency: callers,
-      seconds: stageSeconds,
-    });
-    answeredRows += (result.count - result.errors) * rowsPerRequest;
-    const stage = { callers, requestsPerSecond: result.rps, p99Ms: result.p99Ms, errors: result.errors };
-    stages.push(stage);
-    log(
-      `capacity: ${callers} callers, ${stage.requestsPerSecond.toFixed(1)} req/s, p99 ${stage.p99Ms.toFixed(1)} ms, ${stage.errors} errors`,
-    );
-    flat = stage.requestsPerSecond > best * 1.05 ? 0 : flat + 1;
-    best = Math.max(best, stage.requestsPerSecond);
-  }
-  return { stages, requestsPerSecond: best, answeredRows };
+  log(
+    `warm-up: ${WARM_UP_CALLERS} callers closed loop, ${warmUp.rps.toFixed(1)} req/s, p99 ${warmUp.p99Ms.toFixed(1)} ms`,
+  );
+  let answeredRows = (warmUp.count - warmUp.errors) * config.rowsPerRequest;
+  const search = await searchCapacity(
+    async (rate) => {
+      await sleep(STEP_PAUSE_MS, undefined, { signal });
+      const result = await runGhz({
+        target: target.address,
+        requestFile: target.requestFile,
+        concurrency: OPEN_LOOP_SENDERS,
+        seconds: config.stageSeconds,
+        openLoopRps: rate,
+      });
+      answeredRows += (result.count - result.errors) * config.rowsPerRequest;
+      const step = {
+        rate,
+        sentPerSecond: result.count / config.stageSeconds,
+        errors: result.errors,
+        p99Ms: result.p99Ms,
+      };
+      log(
+        `capacity step ${rate.toFixed(0)} req/s: sent ${step.sentPerSecond.toFixed(1)}/s, p99 ${step.p99Ms.toFixed(1)} ms, ${step.errors} errors${result.firstError ? ` (${result.firstError})` : ''}`,
+      );
+      return step;
+    },
+    {
+      startRate: warmUp.rps,
+      p99BoundMs: config.capacityP99Ms,
+      maxSteps: config.capacitySteps,
+      growth: STEP_GROWTH,
+      precision: BRACKET_PRECISION,
+    },
+    () => signal.aborted,
+  );
+  return {
+    warmUp: { callers: WARM_UP_CALLERS, requestsPerSecond: warmUp.rps, p99Ms: warmUp.p99Ms },
+    steps: search.steps,
+    requestsPerSecond: search.requestsPerSecond,
+    answeredRows,
+  };
 }
 
 interface MinuteReport {
@@ -148,24 +183,41 @@ interface MinuteReport {
   maxMs: number;
   /** Mean RSS of each service over the minute, MiB. */
   rssMiB: Record<string, number>;
-  /** Answered rows monitoring had not yet merged into drift windows at the minute's end. */
+  /**
+   * Answered rows monitoring had not yet merged into drift windows at the minute's end (it may go negative when
+   * requests ghz gave up on were answered and logged all the same).
+   */
   monitoringBacklogRows?: number;
+  /** Calls by gRPC status (OK, ResourceExhausted when serving shed load, DeadlineExceeded, ...). */
+  byStatus: Record<string, number>;
+  /** Serving's event-loop delay over the minute: the highest 10 s-window p99 and max seen, ms. */
+  servingLoopDelayMs: { p99: number; max: number };
+  /** Where the machine's CPU went over the minute (percent of one core per process tree). */
+  cpu?: CpuUse;
+  /** The machine's 1-minute load average at the minute's end. */
+  loadAverage: number;
 }
 
-/** One minute of the soak: what ghz measured over it and the RSS samples taken while it ran. */
+/** One minute of the soak: what ghz measured over it and the samples taken while it ran. */
 interface SoakMinute {
   from: number;
   to: number;
   result: GhzResult;
   backlog?: number;
+  cpu?: CpuUse;
+  loadAverage: number;
 }
 
-function minuteReports(
-  soakMinutes: readonly SoakMinute[],
-  samples: readonly { at: number; rss: Record<string, number | undefined> }[],
-): MinuteReport[] {
-  return soakMinutes.map(({ from, to, result, backlog }, index) => {
+interface Sample {
+  at: number;
+  rss: Record<string, number | undefined>;
+  loopDelay?: { p99: number; max: number };
+}
+
+function minuteReports(soakMinutes: readonly SoakMinute[], samples: readonly Sample[]): MinuteReport[] {
+  return soakMinutes.map(({ from, to, result, backlog, cpu, loadAverage }, index) => {
     const minuteSamples = samples.filter((s) => s.at >= from && s.at < to);
+    const delays = minuteSamples.flatMap((s) => (s.loopDelay ? [s.loopDelay] : []));
     const rss: Record<string, number> = {};
     for (const { name } of services) {
       const values = minuteSamples.flatMap((s) => (s.rss[name] === undefined ? [] : [s.rss[name]]));
@@ -181,6 +233,13 @@ function minuteReports(
       maxMs: result.slowestMs,
       rssMiB: rss,
       ...(backlog === undefined ? {} : { monitoringBacklogRows: backlog }),
+      byStatus: result.byStatus,
+      servingLoopDelayMs: {
+        p99: Math.max(NaN, ...delays.map((d) => d.p99)),
+        max: Math.max(NaN, ...delays.map((d) => d.max)),
+      },
+      ...(cpu ? { cpu } : {}),
+      loadAverage,
     };
   });
 }
@@ -247,7 +306,7 @@ function markdown(report: SoakReport): string {
     `Written by \`npm run soak\` on ${report.date.slice(0, 10)} (main at ${report.commit}); machine: ${report.machine.cores} cores, load average ${fixed(report.machine.loadBefore, 2)} before and ${fixed(report.machine.loadAfter, 2)} after (other work shares it). The load generator, ghz ${GHZ_VERSION} (built from the Go module proxy), runs on the same machine as the services and the stack.`,
     '',
     `- Model: the Adult pipeline trained on ${report.config.trainingRows} records, served by one serving instance; ModelInfer with ${report.config.rowsPerRequest} rows per request (raw feature columns), monitoring on (drift windows of ${report.monitoringWindowRows} rows) and every prediction logged.`,
-    `- Capacity: after a ${WARM_UP_SECONDS} s warm-up, closed loop at 1, 2, 4, ... callers, ${report.config.stageSeconds} s each, until throughput stops growing: ${fixed(report.capacity.requestsPerSecond)} requests/s (${report.capacity.stages.map((s) => `${s.callers}: ${fixed(s.requestsPerSecond)}`).join(', ')}).`,
+    `- Capacity: the highest open-loop rate serving sustains, ${fixed(report.capacity.requestsPerSecond)} requests/s. After a ${WARM_UP_SECONDS} s closed-loop warm-up at ${report.capacity.warmUp.callers} callers (${fixed(report.capacity.warmUp.requestsPerSecond)} requests/s, p99 ${fixed(report.capacity.warmUp.p99Ms)} ms), ghz sent open loop at fixed rates for ${report.config.stageSeconds} s each (${STEP_PAUSE_MS / 1000} s apart), growing ×${STEP_GROWTH} while a step held and then bisecting to within ${BRACKET_PRECISION * 100} %; a step holds when every request is answered, p99 stays within ${report.config.capacityP99Ms} ms and the rate is sent in full (≥ ${SENT_FRACTION * 100} %): ${report.capacity.steps.map((s) => `${fixed(s.rate, 0)} ${s.sustained ? 'held' : `failed (${s.failed})`}`).join('; ')}.`,
     `- Soak: ${report.config.minutes} back-to-back one-minute ghz runs, open loop (\`--async --rps\`) at ${Math.round(report.config.loadFraction * 100)} % of it, ${fixed(report.targetRequestsPerSecond)} requests/s; ${report.totals.requests} requests (${fixed(report.totals.requests / (report.config.minutes * 60))} requests/s sent), **${report.totals.errors} errors**; monitoring merged ${report.totals.rowsInDriftWindows} of the ${report.totals.answeredRows} answered rows into drift windows${report.totals.catchUpSeconds === undefined ? ' within 5 min of the end' : ` (all of them ${fixed(report.totals.catchUpSeconds, 0)} s after the load stopped)`}.`,
     '',
     '| minute | requests/s | errors | p50 ms | p99 ms | max ms | monitoring rows behind | ' +
@@ -261,6 +320,20 @@ function markdown(report: SoakReport): string {
         `| ${m.minute} | ${fixed(m.requestsPerSecond)} | ${m.errors} | ${fixed(m.p50Ms)} | ${fixed(m.p99Ms)} | ${fixed(m.maxMs)} | ${m.monitoringBacklogRows ?? '-'} | ` +
         services.map((s) => fixed(m.rssMiB[s.name], 0)).join(' | ') +
         ' |',
+    ),
+    '',
+    "Where the time went, per minute: serving's event-loop delay (highest 10 s-window p99 and max from its `/health/live`), calls by status, the 1-minute load average, and CPU in percent of one core (all cores: " +
+      `${report.machine.cores * 100} %) by process tree, "other" being work outside the soak's processes on the shared machine.`,
+    '',
+    '| minute | serving loop p99 / max ms | calls not OK | load | machine busy % | ' +
+      CPU_COLUMNS.join(' | ') +
+      ' | other |',
+    '| -----: | ---: | :--- | ---: | ---: | ' + CPU_COLUMNS.map(() => '---:').join(' | ') + ' | ---: |',
+    ...report.minutes.map(
+      (m) =>
+        `| ${m.minute} | ${fixed(m.servingLoopDelayMs.p99, 0)} / ${fixed(m.servingLoopDelayMs.max, 0)} | ${notOk(m.byStatus)} | ${fixed(m.loadAverage, 1)} | ${fixed(m.cpu?.machineBusyPercent ?? NaN, 0)} | ` +
+        CPU_COLUMNS.map((name) => fixed(m.cpu?.cores[name] ?? NaN, 0)).join(' | ') +
+        ` | ${fixed(m.cpu?.other ?? NaN, 0)} |`,
     ),
     '',
     `First minute against last: p99 ${fixed(first.p99Ms)} → ${fixed(last.p99Ms)} ms; RSS ` +
@@ -281,6 +354,16 @@ function markdown(report: SoakReport): string {
   return lines.join('\n');
 }
 
+const SERVING_HTTP = `http://127.0.0.1:${services.find((s) => s.name === 'serving')!.httpPort}`;
+
+// The CPU table's columns: the processes that share the machine during the soak (the other services idle).
+const CPU_COLUMNS = ['serving', 'monitoring', 'kafka', 'ferretdb', 'minio', 'jaeger', 'load generator'];
+
+function notOk(byStatus: Record<string, number>): string {
+  const failures = Object.entries(byStatus).filter(([code, n]) => code !== 'OK' && n > 0);
+  return failures.length ? failures.map(([code, n]) => `${code} ${n}`).join(', ') : '-';
+}
+
 interface SoakReport {
   date: string;
   commit: string;
@@ -288,7 +371,7 @@ interface SoakReport {
   config: SoakConfig;
   pipelineId: string;
   monitoringWindowRows: number;
-  capacity: { stages: CapacityStage[]; requestsPerSecond: number; answeredRows: number };
+  capacity: Capacity;
   targetRequestsPerSecond: number;
   totals: {
     requests: number;
@@ -299,6 +382,21 @@ interface SoakReport {
   };
   minutes: MinuteReport[];
   verdict: FlatnessVerdict;
+}
+
+/** Waits until monitoring's drift windows hold `answeredRows` (but an open window's worth); false after `seconds`. */
+async function waitForMonitoring(
+  observer: PipelineObserver,
+  answeredRows: number,
+  windowRows: number,
+  seconds: number,
+): Promise<boolean> {
+  for (let waited = 0; waited < seconds; waited += 5) {
+    const merged = await observer.windowRows().catch(() => 0);
+    if (merged >= answeredRows - (windowRows - 1)) return true;
+    await sleep(5_000);
+  }
+  return false;
 }
 
 async function main(): Promise<void> {
@@ -344,18 +442,28 @@ async function main(): Promise<void> {
         config.rowsPerRequest,
       ),
     };
-    const capacity = await measureCapacity(target, config.rowsPerRequest, config.stageSeconds, interruption.signal);
+    const capacity = await measureCapacity(target, config, interruption.signal);
+    if (capacity.requestsPerSecond === 0) throw new Error('no capacity step held: serving sustained no rate tried');
     const rate = capacity.requestsPerSecond * config.loadFraction;
+    // The soak's first minute must not pay for the search's backlog of prediction logs.
+    const caughtUp = await waitForMonitoring(observer, capacity.answeredRows, spec.monitoring.windowRows, 120);
     log(
-      `capacity ${capacity.requestsPerSecond.toFixed(1)} req/s; soaking at ${rate.toFixed(1)} req/s for ${config.minutes} min`,
+      `capacity ${capacity.requestsPerSecond.toFixed(1)} req/s (monitoring ${caughtUp ? 'caught up' : 'still behind after 120 s'}); soaking at ${rate.toFixed(1)} req/s for ${config.minutes} min`,
     );
 
-    const samples: { at: number; rss: Record<string, number | undefined> }[] = [];
-    const sampler = setInterval(() => samples.push({ at: Date.now(), rss: serviceRss() }), 5_000);
+    const samples: Sample[] = [];
+    const sampler = setInterval(() => {
+      const at = Date.now();
+      const rss = serviceRss();
+      void servingLoopDelay(SERVING_HTTP).then((loopDelay) =>
+        samples.push({ at, rss, ...(loopDelay ? { loopDelay } : {}) }),
+      );
+    }, 5_000);
     sampler.unref();
     const soakMinutes: SoakMinute[] = [];
     let soakRows = 0;
     try {
+      let cpuBefore: CpuSnapshot = cpuSnapshot();
       for (let minute = 1; minute <= config.minutes && !interruption.signal.aborted; minute++) {
         const from = Date.now();
         const result = await runGhz({
@@ -366,12 +474,23 @@ async function main(): Promise<void> {
           openLoopRps: rate,
         });
         const to = Date.now();
+        const cpuAfter = cpuSnapshot();
+        const cpu = cpuBetween(cpuBefore, cpuAfter);
+        cpuBefore = cpuAfter;
         soakRows += (result.count - result.errors) * config.rowsPerRequest;
         const merged = await observer.windowRows().catch(() => undefined);
         const backlog = merged === undefined ? undefined : capacity.answeredRows + soakRows - merged;
-        soakMinutes.push({ from, to, result, ...(backlog === undefined ? {} : { backlog }) });
+        soakMinutes.push({
+          from,
+          to,
+          result,
+          cpu,
+          loadAverage: loadAverage(),
+          ...(backlog === undefined ? {} : { backlog }),
+        });
         log(
-          `minute ${minute}: ${result.count} requests, ${result.errors} errors${result.firstError ? ` (${result.firstError})` : ''}, p99 ${result.p99Ms.toFixed(1)} ms, monitoring ${backlog ?? '?'} rows behind`,
+          `minute ${minute}: ${result.count} requests, ${result.errors} errors${result.firstError ? ` (${result.firstError})` : ''}, p99 ${result.p99Ms.toFixed(1)} ms, monitoring ${backlog ?? '?'} rows behind, ` +
+            `CPU serving ${fixed(cpu.cores.serving ?? NaN, 0)} % other ${fixed(cpu.other, 0)} %, load ${loadAverage().toFixed(1)}`,
         );
       }
     } finally {

@@ -66,8 +66,17 @@ export const servingEnvSchema = serviceEnvSchema({
         return z.NEVER;
       }
     }),
-  /** Most ModelInfer calls being answered at once; beyond it calls fail fast with RESOURCE_EXHAUSTED (HTTP 429). */
+  /**
+   * Admission control (inference/admission.ts): most inference calls being answered at once; beyond it calls fail
+   * fast with RESOURCE_EXHAUSTED (HTTP 429 with Retry-After) before any work is done for them.
+   */
   SERVING_MAX_IN_FLIGHT_REQUESTS: z.coerce.number().int().min(1).default(1_024),
+  /**
+   * Admission control: how late serving's event loop may run (the queue of calls read and not yet answered) before new
+   * calls are refused with RESOURCE_EXHAUSTED (HTTP 429), so an overload is shed at once instead of queueing for
+   * seconds. 0 turns the check off.
+   */
+  SERVING_MAX_QUEUE_DELAY_MS: z.coerce.number().int().min(0).max(60_000).default(250),
   /** Most rows one request may carry; more is INVALID_ARGUMENT (HTTP 400). */
   SERVING_MAX_ROWS_PER_REQUEST: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
   /**

@@ -40,6 +40,8 @@ export interface GhzResult {
   errors: number;
   /** The first error, if any. */
   firstError?: string;
+  /** Calls by gRPC status as ghz names them (OK, ResourceExhausted, DeadlineExceeded, ...). */
+  byStatus: Record<string, number>;
 }
 
 interface GhzJson {
@@ -112,6 +114,7 @@ export async function runGhz(options: {
     p99Ms: latency(99),
     slowestMs: json.slowest / 1e6,
     errors: counted - ok,
+    byStatus: json.statusCodeDistribution ?? {},
     ...(errors.length > 0 ? { firstError: errors[0][0] } : {}),
   };
 }

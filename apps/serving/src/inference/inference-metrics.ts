@@ -11,6 +11,9 @@ export class InferenceMetrics {
   readonly logsLost: Counter<'model' | 'reason'>;
   readonly logsPendingRows: Gauge;
   readonly callsAbandoned: Counter<'code'>;
+  readonly callsShed: Counter<'reason'>;
+  readonly inFlight: Gauge;
+  private inFlightNow: () => number = () => 0;
   readonly logBatches: Counter<'model'>;
   readonly routeFallbacks: Counter<'model'>;
   readonly mirrorFailures: Counter<'model'>;
@@ -48,6 +51,19 @@ export class InferenceMetrics {
       labelNames: ['code'],
       registers,
     });
+    this.callsShed = new Counter({
+      name: 'keel_serving_calls_shed_total',
+      help: 'Inference calls refused with RESOURCE_EXHAUSTED (HTTP 429) before any work: too many in flight, or the event loop running too late',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.inFlight = new Gauge({
+      name: 'keel_serving_in_flight_requests',
+      help: 'Inference calls admitted and not yet answered',
+      registers,
+      // Read at scrape time rather than set on every call.
+      collect: () => this.inFlight.set(this.inFlightNow()),
+    });
     this.logsPendingRows = new Gauge({
       name: 'keel_serving_prediction_log_pending_rows',
       help: 'Rows of answered requests whose prediction logs are waiting to be published',
@@ -71,5 +87,10 @@ export class InferenceMetrics {
       labelNames: ['model'],
       registers,
     });
+  }
+
+  /** Where the in-flight gauge reads its value when scraped. */
+  readInFlightFrom(read: () => number): void {
+    this.inFlightNow = read;
   }
 }

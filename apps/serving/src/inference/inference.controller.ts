@@ -1,8 +1,9 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
-import { type sendUnaryData, type ServerUnaryCall, status } from '@grpc/grpc-js';
+import { Metadata, type sendUnaryData, type ServerUnaryCall, status } from '@grpc/grpc-js';
 import { type FastGRPCInferenceServiceServer, FastGRPCInferenceServiceService } from '@keel/grpc-api';
 import { GrpcServer, ROOT_LOGGER, SERVICE_IDENTITY, type ServiceIdentity } from '@keel/service-runtime';
 import { type Logger } from 'pino';
+import { LoadShedError } from './admission';
 import { abandonedCall } from './call-deadline';
 import { grpcStatusOf } from './inference-errors';
 import { InferenceMetrics } from './inference-metrics';
@@ -63,7 +64,8 @@ export class InferenceController implements OnModuleInit {
       const answer = (error: unknown) => {
         const code = grpcStatusOf(error);
         if (code === status.INTERNAL) this.logger.error({ err: error }, 'inference call failed');
-        callback({ code, details: code === status.INTERNAL ? 'internal error' : (error as Error).message });
+        const details = code === status.INTERNAL ? 'internal error' : (error as Error).message;
+        callback({ code, details, ...(error instanceof LoadShedError ? { metadata: pushback(error) } : {}) });
       };
       // A call whose client gave up or whose deadline passed while it queued is not worth the work any more.
       const abandoned = abandonedCall(call);
@@ -81,4 +83,14 @@ export class InferenceController implements OnModuleInit {
       else callback(null, response);
     };
   }
+}
+
+/**
+ * A shed call's trailer telling gRPC clients with a retry policy when to try again (gRFC A6's server pushback), the
+ * gRPC counterpart of REST's Retry-After.
+ */
+function pushback(error: LoadShedError): Metadata {
+  const metadata = new Metadata();
+  metadata.set('grpc-retry-pushback-ms', String(error.retryAfterMs));
+  return metadata;
 }

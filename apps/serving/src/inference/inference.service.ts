@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Inject, Injectable, Optional } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleDestroy, Optional } from '@nestjs/common';
 import { status } from '@grpc/grpc-js';
 import { WellKnownAlias } from '@keel/contracts';
 import { UnknownCategoryError } from '@keel/ml-models';
@@ -15,7 +15,8 @@ import { batchingPolicies, type ServingConfig } from '../config';
 import { type LoadedModel, type ModelOutputs } from '../models/loaded-model';
 import { ModelStore } from '../models/model-store';
 import { AdaptiveBatcher } from './adaptive-batcher';
-import { grpcStatusOf, ModelNotFoundError, ServerBusyError, statusName } from './inference-errors';
+import { AdmissionControl, LoadShedError } from './admission';
+import { grpcStatusOf, ModelNotFoundError, statusName } from './inference-errors';
 import { InferenceMetrics } from './inference-metrics';
 import { encodeOutputs, selectOutputs } from './output-codec';
 import { PredictionLogService, type ServedRequest } from './prediction-log.service';
@@ -40,9 +41,9 @@ export const SERVER_NAME = 'keel-serving';
 
 /** Open Inference Protocol v2 semantics over the loaded models; transport-free so it is testable alone. */
 @Injectable()
-export class InferenceService {
+export class InferenceService implements OnModuleDestroy {
   private readonly batcher: AdaptiveBatcher;
-  private inFlight = 0;
+  private readonly admission: AdmissionControl;
 
   constructor(
     private readonly store: ModelStore,
@@ -53,12 +54,21 @@ export class InferenceService {
   ) {
     const policies = batchingPolicies(config);
     this.batcher = new AdaptiveBatcher((model) => policies(model.pipelineId));
+    this.admission = new AdmissionControl({
+      maxInFlight: config.SERVING_MAX_IN_FLIGHT_REQUESTS,
+      maxQueueDelayMs: config.SERVING_MAX_QUEUE_DELAY_MS,
+    });
+    metrics.readInFlightFrom(() => this.admission.inFlight);
+  }
+
+  onModuleDestroy(): void {
+    this.admission.close();
   }
 
   /**
    * Decodes, predicts and encodes one request, then schedules its prediction log. Rejects with
-   * InvalidInferInputError (INVALID_ARGUMENT), ModelNotFoundError (NOT_FOUND) or ServerBusyError
-   * (RESOURCE_EXHAUSTED) for the caller's mistakes and for overload. The request's one span is the transport's
+   * InvalidInferInputError (INVALID_ARGUMENT), ModelNotFoundError (NOT_FOUND) or LoadShedError
+   * (RESOURCE_EXHAUSTED: admission control refused it before any work) for the caller's mistakes and for overload. The request's one span is the transport's
    * (the gRPC or HTTP server span): this only adds the model's attributes to it.
    */
   async infer(request: ModelInferRequest): Promise<ModelInferResponse> {
@@ -67,13 +77,15 @@ export class InferenceService {
     span?.setAttribute(KeelAttr.MODEL_NAME, request.modelName);
     let label = 'unknown';
     let code = status.OK;
-    if (this.inFlight >= this.config.SERVING_MAX_IN_FLIGHT_REQUESTS) {
+    let release: () => void;
+    try {
+      release = this.admission.admit();
+    } catch (error) {
+      // Refused before any work: counted, not timed (the latency histogram is of the calls served).
+      if (error instanceof LoadShedError) this.metrics.callsShed.inc({ reason: error.reason });
       this.metrics.requests.inc({ model: label, status: statusName(status.RESOURCE_EXHAUSTED) });
-      throw new ServerBusyError(
-        `serving has ${this.inFlight} requests in flight, its limit (SERVING_MAX_IN_FLIGHT_REQUESTS); retry with backoff`,
-      );
+      throw error;
     }
-    this.inFlight++;
     let route: RoutedModels | undefined;
     const scored: { outputs?: ModelOutputs } = {};
     try {
@@ -87,7 +99,7 @@ export class InferenceService {
       if (code === status.INTERNAL) span?.recordException(error instanceof Error ? error : String(error));
       throw error;
     } finally {
-      this.inFlight--;
+      release();
       const labels = { model: label, status: statusName(code) };
       const seconds = (performance.now() - started) / 1000;
       this.metrics.requests.inc(labels);

@@ -35,7 +35,8 @@ function service(options: { router?: VersionRouter; config?: Partial<ServingConf
   const logged: ServedRequest[] = [];
   const log = { schedule: (request: ServedRequest) => void logged.push(request) } as unknown as PredictionLogService;
   const metrics = new InferenceMetrics({ registry: new Registry() } as MetricsService);
-  const config = { ...servingEnvSchema.parse({}), ...options.config };
+  // No queue-delay shedding unless a test asks: a busy test machine must not refuse its calls.
+  const config = { ...servingEnvSchema.parse({}), SERVING_MAX_QUEUE_DELAY_MS: 0, ...options.config };
   const inference = new InferenceService(twoVersions(), metrics, log, config, options.router);
   return { inference, logged, metrics };
 }
@@ -107,14 +108,21 @@ describe('InferenceService', () => {
     expect((await metrics.routeFallbacks.get()).values[0].value).toBe(1);
   });
 
-  it('given calls beyond the in-flight limit, then they fail fast with RESOURCE_EXHAUSTED', async () => {
-    const { inference } = service({ config: { SERVING_MAX_IN_FLIGHT_REQUESTS: 2, SERVING_BATCH_MAX_DELAY_MS: 50 } });
+  it('given calls beyond the in-flight limit, then they fail fast with RESOURCE_EXHAUSTED, counted as shed', async () => {
+    const { inference, metrics, logged } = service({
+      config: { SERVING_MAX_IN_FLIGHT_REQUESTS: 2, SERVING_BATCH_MAX_DELAY_MS: 50 },
+    });
     const calls = [1, 2, 3].map(() => inference.infer(request()));
     const results = await Promise.allSettled(calls);
     expect(results.map((result) => result.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
     const error = (results[2] as PromiseRejectedResult).reason as Error;
     expect(grpcStatusOf(error)).toBe(status.RESOURCE_EXHAUSTED);
     expect(error.message).toMatch(/SERVING_MAX_IN_FLIGHT_REQUESTS/);
+    expect((await metrics.callsShed.get()).values).toMatchObject([{ labels: { reason: 'in-flight' }, value: 1 }]);
+    // Nothing was done for the refused call; once the others are answered, calls are admitted again.
+    expect(logged).toHaveLength(2);
+    expect((await metrics.inFlight.get()).values[0].value).toBe(0);
+    await expect(inference.infer(request())).resolves.toMatchObject({ modelVersion: '1' });
   });
 
   it('given more rows than the per-request limit, then INVALID_ARGUMENT says the limit', async () => {

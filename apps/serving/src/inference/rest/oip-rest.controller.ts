@@ -13,6 +13,7 @@ import { type Logger } from 'pino';
 import { createGunzip, createInflate } from 'node:zlib';
 import { type Readable } from 'node:stream';
 import { type ServingConfig } from '../../config';
+import { LoadShedError } from '../admission';
 import { grpcStatusOf } from '../inference-errors';
 import { InferenceService, SERVER_NAME } from '../inference.service';
 import { InvalidInferInputError } from '../tensor-codec';
@@ -29,9 +30,9 @@ const HTTP_STATUS: Partial<Record<status, number>> = {
  * The Open Inference Protocol's REST binding (KServe v2) beside the gRPC one, over the same InferenceService: health,
  * server and model metadata, model readiness and infer, each model route also per version
  * (`/v2/models/<name>/versions/<version or alias>`). Errors are `{ "error": "..." }` with 400 for the caller's
- * mistakes, 404 for a model or version not served here, 413 for a body over HTTP_MAX_JSON_BYTES, 429 when serving is
- * at its in-flight limit, 500 otherwise; those raised before a handler runs (a JSON body that does not parse) get the
- * same shape from OipRestErrorFilter.
+ * mistakes, 404 for a model or version not served here, 413 for a body over HTTP_MAX_JSON_BYTES, 429 with Retry-After
+ * when admission control sheds the call (too many in flight, or serving running too far behind), 500 otherwise; those
+ * raised before a handler runs (a JSON body that does not parse) get the same shape from OipRestErrorFilter.
  */
 @RequiresRole('inference')
 @Controller('v2')
@@ -188,6 +189,7 @@ export class OipRestController {
     const code = grpcStatusOf(error);
     const httpStatus = HTTP_STATUS[code] ?? HttpStatus.INTERNAL_SERVER_ERROR;
     if (httpStatus === HttpStatus.INTERNAL_SERVER_ERROR) this.logger.error({ err: error }, 'inference call failed');
+    if (error instanceof LoadShedError) response.setHeader('Retry-After', String(Math.ceil(error.retryAfterMs / 1000)));
     response
       .status(httpStatus)
       .json({ error: httpStatus === HttpStatus.INTERNAL_SERVER_ERROR ? 'internal error' : (error as Error).message });
