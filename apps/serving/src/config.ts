@@ -77,6 +77,12 @@ export const servingEnvSchema = serviceEnvSchema({
    * seconds. 0 turns the check off.
    */
   SERVING_MAX_QUEUE_DELAY_MS: z.coerce.number().int().min(0).max(60_000).default(250),
+  /**
+   * Admission control: share of the time serving's event loop may be busy, over a second, before new calls are
+   * refused with RESOURCE_EXHAUSTED (HTTP 429). A loop that never waits for input is saturated: the calls it has not
+   * read yet queue in its sockets, where no other measure sees them. 1 turns the check off.
+   */
+  SERVING_MAX_EVENT_LOOP_UTILIZATION: z.coerce.number().gt(0).max(1).default(0.98),
   /** Most rows one request may carry; more is INVALID_ARGUMENT (HTTP 400). */
   SERVING_MAX_ROWS_PER_REQUEST: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
   /**

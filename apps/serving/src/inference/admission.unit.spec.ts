@@ -1,4 +1,5 @@
 import { status } from '@grpc/grpc-js';
+import { type EventLoopUtilization } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AdmissionControl, LoadShedError } from './admission';
 import { grpcStatusOf } from './inference-errors';
@@ -20,8 +21,12 @@ function refusal(admission: AdmissionControl): LoadShedError | undefined {
 
 describe('AdmissionControl', () => {
   const opened: AdmissionControl[] = [];
-  const control = (limits: { maxInFlight: number; maxQueueDelayMs: number }, now?: () => number) => {
-    const admission = new AdmissionControl(limits, now);
+  const control = (
+    limits: { maxInFlight: number; maxQueueDelayMs: number; maxUtilization?: number },
+    now?: () => number,
+    utilization?: ConstructorParameters<typeof AdmissionControl>[2],
+  ) => {
+    const admission = new AdmissionControl(limits, now, utilization);
     opened.push(admission);
     return admission;
   };
@@ -63,7 +68,7 @@ describe('AdmissionControl', () => {
     }
     clock.advance(300);
     admission.tick();
-    expect(admission.overloaded()).toBe(true);
+    expect(admission.overloaded()).toBe('queue-delay');
     const refused = refusal(admission);
     expect(refused?.reason).toBe('queue-delay');
     expect(grpcStatusOf(refused)).toBe(status.RESOURCE_EXHAUSTED);
@@ -83,7 +88,7 @@ describe('AdmissionControl', () => {
     expect(refusal(admission)).toBeUndefined();
     clock.advance(10);
     admission.tick();
-    expect(admission.overloaded()).toBe(false);
+    expect(admission.overloaded()).toBeUndefined();
   });
 
   it('given a loop late by less than the limit, however long, then calls are admitted', () => {
@@ -94,6 +99,32 @@ describe('AdmissionControl', () => {
       clock.advance(200);
       admission.tick();
     }
+    expect(refusal(admission)).toBeUndefined();
+  });
+
+  it('given an event loop busy beyond the utilization limit in every window for a second, then calls are refused as saturated', () => {
+    const clock = manualClock();
+    let busy = 0.99;
+    const utilization = (since?: EventLoopUtilization) =>
+      ({ idle: 0, active: 0, utilization: since ? busy : 0 }) as EventLoopUtilization;
+    const admission = control({ maxInFlight: 100, maxQueueDelayMs: 250, maxUtilization: 0.97 }, clock.now, utilization);
+    admission.admit()();
+    // Probes fire on time (no queue in the loop itself) while the loop never waits for input.
+    const advance = (ms: number) => {
+      for (let elapsed = 0; elapsed < ms; elapsed += 10) {
+        clock.advance(10);
+        admission.tick();
+      }
+    };
+    advance(900);
+    expect(refusal(admission)).toBeUndefined();
+    advance(300);
+    const refused = refusal(admission);
+    expect(refused?.reason).toBe('saturated');
+    expect(refused?.message).toMatch(/SERVING_MAX_EVENT_LOOP_UTILIZATION/);
+    // One window with time to spare: admitted again.
+    busy = 0.5;
+    advance(100);
     expect(refusal(admission)).toBeUndefined();
   });
 

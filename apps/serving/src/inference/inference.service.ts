@@ -57,6 +57,7 @@ export class InferenceService implements OnModuleDestroy {
     this.admission = new AdmissionControl({
       maxInFlight: config.SERVING_MAX_IN_FLIGHT_REQUESTS,
       maxQueueDelayMs: config.SERVING_MAX_QUEUE_DELAY_MS,
+      maxUtilization: config.SERVING_MAX_EVENT_LOOP_UTILIZATION,
     });
     metrics.readInFlightFrom(() => this.admission.inFlight);
   }

@@ -36,7 +36,12 @@ function service(options: { router?: VersionRouter; config?: Partial<ServingConf
   const log = { schedule: (request: ServedRequest) => void logged.push(request) } as unknown as PredictionLogService;
   const metrics = new InferenceMetrics({ registry: new Registry() } as MetricsService);
   // No queue-delay shedding unless a test asks: a busy test machine must not refuse its calls.
-  const config = { ...servingEnvSchema.parse({}), SERVING_MAX_QUEUE_DELAY_MS: 0, ...options.config };
+  const config = {
+    ...servingEnvSchema.parse({}),
+    SERVING_MAX_QUEUE_DELAY_MS: 0,
+    SERVING_MAX_EVENT_LOOP_UTILIZATION: 1,
+    ...options.config,
+  };
   const inference = new InferenceService(twoVersions(), metrics, log, config, options.router);
   return { inference, logged, metrics };
 }
