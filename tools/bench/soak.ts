@@ -184,8 +184,8 @@ interface MinuteReport {
   /** Mean RSS of each service over the minute, MiB. */
   rssMiB: Record<string, number>;
   /**
-   * Answered rows monitoring had not yet merged into drift windows at the minute's end (it may go negative when
-   * requests ghz gave up on were answered and logged all the same).
+   * Answered rows monitoring had not yet merged into drift windows at the minute's end; 0 when it holds as many as
+   * ghz saw answered or more (calls ghz cut or gave up on were answered and logged all the same).
    */
   monitoringBacklogRows?: number;
   /** Calls by gRPC status (OK, ResourceExhausted when serving shed load, DeadlineExceeded, ...). */
@@ -479,7 +479,9 @@ async function main(): Promise<void> {
         cpuBefore = cpuAfter;
         soakRows += (result.count - result.errors) * config.rowsPerRequest;
         const merged = await observer.windowRows().catch(() => undefined);
-        const backlog = merged === undefined ? undefined : capacity.answeredRows + soakRows - merged;
+        // Calls ghz cut when a minute's run ended, or gave up on at its deadline, were answered and logged all the
+        // same: monitoring may hold more rows than ghz saw answered, which is no backlog.
+        const backlog = merged === undefined ? undefined : Math.max(0, capacity.answeredRows + soakRows - merged);
         soakMinutes.push({
           from,
           to,
