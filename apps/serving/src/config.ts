@@ -70,7 +70,7 @@ export const servingEnvSchema = serviceEnvSchema({
    * Admission control (inference/admission.ts): most inference calls being answered at once; beyond it calls fail
    * fast with RESOURCE_EXHAUSTED (HTTP 429 with Retry-After) before any work is done for them.
    */
-  SERVING_MAX_IN_FLIGHT_REQUESTS: z.coerce.number().int().min(1).default(1_024),
+  SERVING_MAX_IN_FLIGHT_REQUESTS: z.coerce.number().int().min(1).default(256),
   /**
    * Admission control: how late serving's event loop may run (the queue of calls read and not yet answered) before new
    * calls are refused with RESOURCE_EXHAUSTED (HTTP 429), so an overload is shed at once instead of queueing for
@@ -79,10 +79,12 @@ export const servingEnvSchema = serviceEnvSchema({
   SERVING_MAX_QUEUE_DELAY_MS: z.coerce.number().int().min(0).max(60_000).default(250),
   /**
    * Admission control: share of the time serving's event loop may be busy, over a second, before new calls are
-   * refused with RESOURCE_EXHAUSTED (HTTP 429). A loop that never waits for input is saturated: the calls it has not
-   * read yet queue in its sockets, where no other measure sees them. 1 turns the check off.
+   * refused with RESOURCE_EXHAUSTED (HTTP 429). A loop that never waits for input is saturated, and under open-loop
+   * traffic the calls it has not read yet queue in its sockets, where no other measure sees them. Off (1) by default:
+   * closed-loop clients at full throughput saturate the loop too, without any queue, and would be refused calls that
+   * are answered promptly.
    */
-  SERVING_MAX_EVENT_LOOP_UTILIZATION: z.coerce.number().gt(0).max(1).default(0.98),
+  SERVING_MAX_EVENT_LOOP_UTILIZATION: z.coerce.number().gt(0).max(1).default(1),
   /** Most rows one request may carry; more is INVALID_ARGUMENT (HTTP 400). */
   SERVING_MAX_ROWS_PER_REQUEST: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
   /**
