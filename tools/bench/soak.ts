@@ -235,8 +235,8 @@ function minuteReports(soakMinutes: readonly SoakMinute[], samples: readonly Sam
       ...(backlog === undefined ? {} : { monitoringBacklogRows: backlog }),
       byStatus: result.byStatus,
       servingLoopDelayMs: {
-        p99: Math.max(NaN, ...delays.map((d) => d.p99)),
-        max: Math.max(NaN, ...delays.map((d) => d.max)),
+        p99: delays.length ? Math.max(...delays.map((d) => d.p99)) : NaN,
+        max: delays.length ? Math.max(...delays.map((d) => d.max)) : NaN,
       },
       ...(cpu ? { cpu } : {}),
       loadAverage,
