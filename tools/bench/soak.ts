@@ -40,6 +40,8 @@ import {
   type CpuSnapshot,
   type CpuUse,
   loadAverage,
+  servingCounters,
+  type ServingCounters,
   servingLoopDelay,
 } from './soak/machine-sampler';
 
@@ -196,6 +198,8 @@ interface MinuteReport {
   cpu?: CpuUse;
   /** The machine's 1-minute load average at the minute's end. */
   loadAverage: number;
+  /** Serving's GC seconds over the minute, its most prediction-log rows waiting for Kafka, its heap at the end. */
+  serving: { gcSeconds: number; maxPendingLogRows: number; heapUsedMiB: number };
 }
 
 /** One minute of the soak: what ghz measured over it and the samples taken while it ran. */
@@ -212,12 +216,16 @@ interface Sample {
   at: number;
   rss: Record<string, number | undefined>;
   loopDelay?: { p99: number; max: number };
+  counters?: ServingCounters;
 }
 
 function minuteReports(soakMinutes: readonly SoakMinute[], samples: readonly Sample[]): MinuteReport[] {
   return soakMinutes.map(({ from, to, result, backlog, cpu, loadAverage }, index) => {
     const minuteSamples = samples.filter((s) => s.at >= from && s.at < to);
     const delays = minuteSamples.flatMap((s) => (s.loopDelay ? [s.loopDelay] : []));
+    const counters = minuteSamples.flatMap((s) => (s.counters ? [s.counters] : []));
+    const before = samples.filter((s) => s.at < from && s.counters).at(-1)?.counters;
+    const lastCounters = counters.at(-1);
     const rss: Record<string, number> = {};
     for (const { name } of services) {
       const values = minuteSamples.flatMap((s) => (s.rss[name] === undefined ? [] : [s.rss[name]]));
@@ -240,6 +248,11 @@ function minuteReports(soakMinutes: readonly SoakMinute[], samples: readonly Sam
       },
       ...(cpu ? { cpu } : {}),
       loadAverage,
+      serving: {
+        gcSeconds: lastCounters && before ? lastCounters.gcSeconds - before.gcSeconds : NaN,
+        maxPendingLogRows: counters.length ? Math.max(...counters.map((c) => c.pendingLogRows)) : NaN,
+        heapUsedMiB: lastCounters?.heapUsedMiB ?? NaN,
+      },
     };
   });
 }
@@ -322,16 +335,18 @@ function markdown(report: SoakReport): string {
         ' |',
     ),
     '',
-    "Where the time went, per minute: serving's event-loop delay (highest 10 s-window p99 and max from its `/health/live`), calls by status, the 1-minute load average, and CPU in percent of one core (all cores: " +
+    "Where the time went, per minute: serving's event-loop delay (highest 10 s-window p99 and max from its `/health/live`), its GC time, heap and most prediction-log rows waiting for Kafka (from its `/metrics`), calls by status, the 1-minute load average, and CPU in percent of one core (all cores: " +
       `${report.machine.cores * 100} %) by process tree, "other" being work outside the soak's processes on the shared machine.`,
     '',
-    '| minute | serving loop p99 / max ms | calls not OK | load | machine busy % | ' +
+    '| minute | serving loop p99 / max ms | serving GC s | serving heap MiB | logs waiting (rows) | calls not OK | load | machine busy % | ' +
       CPU_COLUMNS.join(' | ') +
       ' | other |',
-    '| -----: | ---: | :--- | ---: | ---: | ' + CPU_COLUMNS.map(() => '---:').join(' | ') + ' | ---: |',
+    '| -----: | ---: | ---: | ---: | ---: | :--- | ---: | ---: | ' +
+      CPU_COLUMNS.map(() => '---:').join(' | ') +
+      ' | ---: |',
     ...report.minutes.map(
       (m) =>
-        `| ${m.minute} | ${fixed(m.servingLoopDelayMs.p99, 0)} / ${fixed(m.servingLoopDelayMs.max, 0)} | ${notOk(m.byStatus)} | ${fixed(m.loadAverage, 1)} | ${fixed(m.cpu?.machineBusyPercent ?? NaN, 0)} | ` +
+        `| ${m.minute} | ${fixed(m.servingLoopDelayMs.p99, 0)} / ${fixed(m.servingLoopDelayMs.max, 0)} | ${fixed(m.serving.gcSeconds, 2)} | ${fixed(m.serving.heapUsedMiB, 0)} | ${fixed(m.serving.maxPendingLogRows, 0)} | ${notOk(m.byStatus)} | ${fixed(m.loadAverage, 1)} | ${fixed(m.cpu?.machineBusyPercent ?? NaN, 0)} | ` +
         CPU_COLUMNS.map((name) => fixed(m.cpu?.cores[name] ?? NaN, 0)).join(' | ') +
         ` | ${fixed(m.cpu?.other ?? NaN, 0)} |`,
     ),
@@ -455,8 +470,8 @@ async function main(): Promise<void> {
     const sampler = setInterval(() => {
       const at = Date.now();
       const rss = serviceRss();
-      void servingLoopDelay(SERVING_HTTP).then((loopDelay) =>
-        samples.push({ at, rss, ...(loopDelay ? { loopDelay } : {}) }),
+      void Promise.all([servingLoopDelay(SERVING_HTTP), servingCounters(SERVING_HTTP)]).then(([loopDelay, counters]) =>
+        samples.push({ at, rss, ...(loopDelay ? { loopDelay } : {}), ...(counters ? { counters } : {}) }),
       );
     }, 5_000);
     sampler.unref();

@@ -90,3 +90,41 @@ export async function servingLoopDelay(healthUrl: string): Promise<{ p99: number
     return undefined;
   }
 }
+
+/** Serving's own counters that explain a slow minute: GC time, prediction logs waiting for Kafka, calls shed. */
+export interface ServingCounters {
+  /** Seconds spent in GC so far (all kinds). */
+  gcSeconds: number;
+  /** Rows of answered requests whose prediction logs wait to be published. */
+  pendingLogRows: number;
+  /** Calls refused by admission control so far. */
+  shedCalls: number;
+  heapUsedMiB: number;
+}
+
+function sumOf(text: string, metric: string): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(metric) && (line[metric.length] === ' ' || line[metric.length] === '{')) {
+      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+  }
+  return sum;
+}
+
+/** Reads serving's Prometheus metrics (the local stack runs without authentication); undefined when unreachable. */
+export async function servingCounters(httpUrl: string): Promise<ServingCounters | undefined> {
+  try {
+    const response = await fetch(`${httpUrl}/metrics`, { signal: AbortSignal.timeout(2_000) });
+    if (!response.ok) return undefined;
+    const text = await response.text();
+    return {
+      gcSeconds: sumOf(text, 'keel_nodejs_gc_duration_seconds_sum'),
+      pendingLogRows: sumOf(text, 'keel_serving_prediction_log_pending_rows'),
+      shedCalls: sumOf(text, 'keel_serving_calls_shed_total'),
+      heapUsedMiB: sumOf(text, 'keel_nodejs_heap_size_used_bytes') / 1024 / 1024,
+    };
+  } catch {
+    return undefined;
+  }
+}
