@@ -67,8 +67,9 @@ export const servingEnvSchema = serviceEnvSchema({
       }
     }),
   /**
-   * Admission control (inference/admission.ts): most inference calls being answered at once; beyond it calls fail
-   * fast with RESOURCE_EXHAUSTED (HTTP 429 with Retry-After) before any work is done for them.
+   * Admission control (inference/admission.ts): most inference calls being answered at once (a full batch of
+   * single-row calls, SERVING_BATCH_MAX_ROWS, is scored at once); beyond it calls fail fast with RESOURCE_EXHAUSTED
+   * (HTTP 429 with Retry-After) before any work is done for them.
    */
   SERVING_MAX_IN_FLIGHT_REQUESTS: z.coerce.number().int().min(1).default(256),
   /**

@@ -50,8 +50,8 @@ const RETRY_AFTER_MS = 1_000;
  * deadlines passed (twenty seconds behind in the soak). Three signals refuse a new call before any work is done for
  * it (a refusal costs a status answer, so a backlog drains fast and the calls admitted are answered in time):
  *
- * - **in flight**: calls admitted and not yet answered reach `maxInFlight`. This bounds memory and the work of one
- *   turn of the loop: calls read off a socket together are admitted together and answered in a later phase.
+ * - **in flight**: calls admitted and not yet answered reach `maxInFlight`. This bounds the work promised and the
+ *   memory it holds (calls waiting for a batch to fill or its timer, a slow model).
  * - **queue delay**: a probe timer that should fire every 10 ms has fired more than `maxQueueDelayMs` late on every
  *   turn for a second (the loop's own queue).
  * - **saturation**: the loop has been busy more than `maxUtilization` of the time in every 100 ms window for a second.
