@@ -5,6 +5,9 @@
  * lib's Kafka client and publisher, and the storage lib's ObjectStore.
  */
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   DataRecordsV1,
   DatasetIngestedV1,
@@ -15,11 +18,21 @@ import {
 } from '@keel/contracts';
 import { createKafka, type KafkaSasl } from '@keel/messaging';
 import { BUCKETS, ObjectStore } from '@keel/storage';
+import { startServiceUnderTest } from '@keel/testing';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { down, select, up } from '../stack/lifecycle';
-import { minioUserOf, secureCredentials, secureKafkaBrokers, secureMinio, secureS3Endpoint } from '../stack/secure';
-import { type SecureService } from '../stack/secure-access';
+import {
+  minioUserOf,
+  secureCredentials,
+  secureKafka,
+  secureKafkaBrokers,
+  secureMinio,
+  secureS3Endpoint,
+} from '../stack/secure';
+import { KAFKA_ADMIN_PRINCIPAL, type SecureService } from '../stack/secure-access';
+import { ingestionEnvSchema } from '../../apps/ingestion/src/config';
+import { IngestionModule } from '../../apps/ingestion/src/ingestion.module';
 
 const quiet = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
 
@@ -30,7 +43,7 @@ function kafkaAs(user: string, password = secureCredentials().kafka[user]) {
 }
 
 /** Sends one record of `contract`'s topic as `user`; resolves, or rejects with the broker's answer. */
-async function publishAs(user: string, contract: EventContract, password?: string): Promise<void> {
+async function publishAs(user: string, contract: EventContract, password?: string, key = 'secure-test'): Promise<void> {
   const producer = kafkaAs(user, password).producer({ allowAutoTopicCreation: false, retry: { retries: 1 } });
   await producer.connect();
   try {
@@ -38,7 +51,7 @@ async function publishAs(user: string, contract: EventContract, password?: strin
       topic: contract.topic,
       messages: [
         {
-          key: 'secure-test',
+          key,
           value: '{}',
           headers: encodeCloudEventHeaders({
             id: randomUUID(),
@@ -177,4 +190,52 @@ describe('secure profile: per-service credentials on Kafka and the object store'
       secureMinio().putObject(BUCKETS.models, `secure-test/${randomUUID()}`, Buffer.from('x')),
     ).resolves.toBeDefined();
   });
+
+  it('runs ingestion on its own users alone: ready, consuming records, dead-lettering one it cannot use', async () => {
+    const { kafka, minio } = secureCredentials();
+    const secrets = mkdtempSync(join(tmpdir(), 'keel-secure-'));
+    const passwordFile = join(secrets, 'kafka-password');
+    writeFileSync(passwordFile, kafka.ingestion, { mode: 0o600 });
+    // Its own name, so its consumer groups are `ingestion.*`, the groups its ACLs name; MongoDB is the default stack's.
+    const service = await startServiceUnderTest({
+      service: 'ingestion',
+      name: 'ingestion',
+      database: 'keel_it_ingestion_secure',
+      envSchema: ingestionEnvSchema,
+      features: [IngestionModule],
+      env: {
+        KAFKA_BROKERS: secureKafkaBrokers.join(','),
+        KAFKA_SASL_USERNAME: 'ingestion',
+        KAFKA_SASL_PASSWORD_FILE: passwordFile,
+        S3_ENDPOINT: secureS3Endpoint,
+        S3_ACCESS_KEY: minioUserOf('ingestion'),
+        S3_SECRET_KEY: minio.users.ingestion,
+      },
+    });
+    try {
+      await expect
+        .poll(async () => (await fetch(`${service.httpUrl}/health/ready`)).status, { timeout: 30_000 })
+        .toBe(200);
+      // An upstream record that is not a valid event: ingestion dead-letters it, which its ACLs allow.
+      const key = `secure-${randomUUID()}`;
+      await publishAs('upstream', DataRecordsV1, undefined, key);
+      const admin = secureKafka(KAFKA_ADMIN_PRINCIPAL).consumer({ groupId: `keel-admin.secure-${randomUUID()}` });
+      await admin.connect();
+      try {
+        await admin.subscribe({ topics: [`${DataRecordsV1.topic}.dlq`], fromBeginning: true });
+        const consumer = await new Promise<string>((resolve) => {
+          void admin.run({
+            eachMessage: async ({ message }) => {
+              if (message.key?.toString() === key) resolve(String(message.headers?.dlq_consumer ?? ''));
+            },
+          });
+        });
+        expect(consumer).toBe('ingestion.records');
+      } finally {
+        await admin.disconnect();
+      }
+    } finally {
+      await service.close();
+    }
+  }, 120_000);
 });
