@@ -131,7 +131,7 @@ alone, under \`/work/notes/quiet\` so that no other work waits for the CPU):
 
 ${runs.join('\n')}
 
-${run.results.length < decoders ? `**Partial: ${run.results.length} of ${decoders} decoders measured so far (\`npm run fuzz -- --resume\` runs the rest).**\n\n` : ''}Written ${run.date.slice(0, 16).replace('T', ' ')} UTC: ${fmt(run.cases)} cases per decoder (seed ${run.seed}) on ${cpus().length} cores. **${failures.length === 0 ? 'No crash, no hang' : `${failures.length} failures`}. At the sizes the limits allow, a service's event loop was held at most ${worstLimit} ms** (bound: ${MAX_EVENT_LOOP_DELAY_MS} ms). The generated cases, each smaller than those, held the decoding thread at most ${worstGenerated} ms of wall time (at most ${worstCpu} ms of CPU for one case) under the load averages above; on a machine shared with other work, wall time also counts waiting for a CPU.
+${run.results.length < decoders ? `**Partial: ${run.results.length} of ${decoders} decoders measured so far (\`npm run fuzz -- --resume\` runs the rest).**\n\n` : ''}Written ${run.date.slice(0, 16).replace('T', ' ')} UTC: ${fmt(run.cases)} cases per decoder (seed ${run.seed}) on ${cpus().length} cores. **${failures.length === 0 ? 'No crash, no hang' : `${failures.length} failures`}. At the sizes the limits allow, a service's event loop was held at most ${worstLimit} ms** (bound: ${MAX_EVENT_LOOP_DELAY_MS} ms). The generated cases, each smaller than those, held the decoding thread at most ${worstGenerated} ms of wall time (at most ${worstCpu} ms of CPU for one case, where CPU was measured) under the load averages above; on a machine shared with other work, wall time also counts waiting for a CPU.
 
 Event-loop delay is perf_hooks' \`monitorEventLoopDelay\` (10 ms resolution), with each decode run alone between two
 turns of the loop, so it is what one input holds the loop for; on a busy machine it also counts time spent waiting
@@ -179,6 +179,8 @@ async function main(): Promise<number> {
       'limits-only': { type: 'boolean', default: false },
       /** Keeps each decoder's figures at the limit from the earlier run (measured under quiet), replacing the rest. */
       'keep-limits': { type: 'boolean', default: false },
+      /** Writes fuzz.md again from fuzz.json, running nothing. */
+      'render-only': { type: 'boolean', default: false },
       'no-docs': { type: 'boolean', default: false },
     },
   });
@@ -205,6 +207,17 @@ async function main(): Promise<number> {
     limitsRun: r.limitsRun ?? fileStamp,
   }));
   const all = fuzzTargets();
+  if (values['render-only']) {
+    if (!previousRun) throw new Error('--render-only needs docs/security/fuzz.json');
+    writeFileSync(
+      resolve(dir, 'fuzz.md'),
+      markdown(
+        { ...(previousRun as unknown as Parameters<typeof markdown>[0]), results: previous },
+        fuzzTargets().length,
+      ),
+    );
+    return 0;
+  }
   if (limitsOnly && previous.length === 0) throw new Error('--limits-only needs the figures of an earlier run');
   const done = new Set(values.resume ? previous.filter((r) => r.cases === cases).map((r) => r.target) : []);
   const targets = all.filter((target) => (!values.only || target.name.includes(values.only)) && !done.has(target.name));
