@@ -3,9 +3,12 @@
  * MongoDB and Jaeger) in one process, with clients sending requests all along. Serving routes each request by the
  * rollout's plan and reports what baseline and candidate did (mlops.model.rollout-observed.v1); the registry's driver
  * judges every step on those reports. A candidate that predicts a constant is rolled back on its own, with no failed
- * request; a good one advances step by step to champion; a shadow candidate never answers.
+ * request; one that throws on some inputs is rolled back on its errors, which clients see only on its share of the
+ * traffic; a good one advances step by step to champion; a shadow candidate never answers; an A/B key keeps its arm
+ * across a restart of serving.
  */
 import { type AddressInfo, createServer } from 'node:net';
+import { status, type ServiceError } from '@grpc/grpc-js';
 import {
   ModelRolloutTransitionedV1,
   ModelTrainedV1,
@@ -22,7 +25,7 @@ import {
   binaryTestPackage,
   columnTensors,
   eventually,
-  fetchTrace,
+  findTraces,
   fixtureRecords,
   InferenceClient,
   pipelineSpecFixture,
@@ -43,6 +46,13 @@ import { ServingModule } from '../../apps/serving/src/serving.module';
 
 type Row = Record<string, string | number | null>;
 type RolloutInput = Record<string, unknown>;
+
+/**
+ * A candidate that throws on some inputs: trained only on rows whose workclass is Private (or missing), and declaring
+ * that a workclass it never saw is an error rather than a missing value (`unknown: error`). A quarter of the rows
+ * have another workclass, so about two requests of four rows in three are refused: INVALID_ARGUMENT naming the input.
+ */
+const REFUSES_UNSEEN_WORKCLASS = 'refuses unseen workclasses';
 
 const SERVICE_NAME = 'keel-rollouts-int';
 const ROWS_PER_REQUEST = 4;
@@ -68,11 +78,29 @@ describe('rollouts judged on live traffic through serving', () => {
   let registry: ServiceUnderTest;
   let serving: ServiceUnderTest;
   let client: InferenceClient;
+  let servingPort: number;
+
+  /** Serving on `servingPort`, following the registry; ready once its models and their rollouts are read. */
+  async function startServing(): Promise<void> {
+    serving = await startServiceUnderTest({
+      service: 'serving',
+      envSchema: servingEnvSchema,
+      features: [ServingModule],
+      database,
+      env: {
+        REGISTRY_GRPC_URL: registry.grpcAddress!,
+        GRPC_PORT: String(servingPort),
+        ROLLOUT_OBSERVATION_INTERVAL_MS: '500',
+        MODEL_RESYNC_INTERVAL_MS: '1000',
+      },
+    });
+    client = new InferenceClient(serving.grpcAddress!);
+  }
 
   beforeAll(async () => {
     telemetry = startTelemetry(SERVICE_NAME);
     // The registry tries staged candidates on this serving: its port is chosen before either starts.
-    const servingPort = await freePort();
+    servingPort = await freePort();
     await objects.ensureBuckets(Object.values(BUCKETS));
     registry = await startServiceUnderTest({
       service: 'registry',
@@ -89,19 +117,7 @@ describe('rollouts judged on live traffic through serving', () => {
         keep: (event) => models.includes(event.key ?? ''),
       },
     });
-    serving = await startServiceUnderTest({
-      service: 'serving',
-      envSchema: servingEnvSchema,
-      features: [ServingModule],
-      database,
-      env: {
-        REGISTRY_GRPC_URL: registry.grpcAddress!,
-        GRPC_PORT: String(servingPort),
-        ROLLOUT_OBSERVATION_INTERVAL_MS: '500',
-        MODEL_RESYNC_INTERVAL_MS: '1000',
-      },
-    });
-    client = new InferenceClient(serving.grpcAddress!);
+    await startServing();
   }, 120_000);
 
   afterAll(async () => {
@@ -119,7 +135,7 @@ describe('rollouts judged on live traffic through serving', () => {
    */
   async function modelWith(
     rollout: RolloutInput,
-    candidateL2: number | 'not a package',
+    candidateL2: number | 'not a package' | typeof REFUSES_UNSEEN_WORKCLASS,
   ): Promise<{ name: string; spec: PipelineSpecV1 }> {
     const name = uniqueName('rollsrv');
     models.push(name);
@@ -129,7 +145,9 @@ describe('rollouts judged on live traffic through serving', () => {
       const body =
         l2 === 'not a package'
           ? Buffer.from(`{"format":"keel.package","version":1,"pipelineId":"${name}"`)
-          : serializePackage(binaryTestPackage(spec, rows.slice(0, 300), { l2 }));
+          : l2 === REFUSES_UNSEEN_WORKCLASS
+            ? serializePackage(refusingPackage(spec))
+            : serializePackage(binaryTestPackage(spec, rows.slice(0, 300), { l2 }));
       const stored = await objects.putContentAddressed(BUCKETS.models, `test/${name}`, body, { extension: '.json' });
       await registry.app.get(ModelVersionsRepository).register({
         modelName: name,
@@ -159,6 +177,16 @@ describe('rollouts judged on live traffic through serving', () => {
       return answer?.modelVersion === '1' ? true : undefined;
     });
     return { name, spec };
+  }
+
+  /** The spec's package trained on Private-workclass rows only, refusing the workclasses it never saw. */
+  function refusingPackage(spec: PipelineSpecV1) {
+    const refusing = {
+      ...spec,
+      features: spec.features.map((f) => (f.name === 'workclass' ? { ...f, unknown: 'error' as const } : f)),
+    };
+    const seen = rows.slice(0, 300).filter((row) => row.workclass === 'Private' || row.workclass === null);
+    return binaryTestPackage(refusing, seen);
   }
 
   const infer = (name: string, spec: PipelineSpecV1, i: number, modelVersion = '') => {
@@ -192,6 +220,8 @@ describe('rollouts judged on live traffic through serving', () => {
     expect(started.status).toBe(200);
     const answeredBy = new Map<string, number>();
     const mismatches: string[] = [];
+    /** Each failed request's status and details. */
+    const failures: { code?: number; details: string }[] = [];
     let failed = 0;
     let sent = 0;
     let done = false;
@@ -201,8 +231,12 @@ describe('rollouts judged on live traffic through serving', () => {
         let answer: ModelInferResponse;
         try {
           answer = await infer(name, spec, i);
-        } catch {
+        } catch (error) {
           failed += 1;
+          failures.push({
+            code: (error as ServiceError).code,
+            details: (error as ServiceError).details ?? String(error),
+          });
           continue;
         }
         answeredBy.set(answer.modelVersion, (answeredBy.get(answer.modelVersion) ?? 0) + 1);
@@ -220,7 +254,57 @@ describe('rollouts judged on live traffic through serving', () => {
     );
     done = true;
     await Promise.all(workers);
-    return { final, answeredBy, failed, sent, mismatches };
+    return { final, answeredBy, failed, failures, sent, mismatches };
+  }
+
+  /**
+   * An automatic rollback is on the record: in the champion's alias history, as a transition event on Kafka, and as
+   * exactly one trace in Jaeger (asked through its search API) holding the decision, the alias moves and serving's
+   * receipt of the transition; and serving follows it, answering only with v1 again.
+   */
+  async function expectRollbackRecorded(name: string, spec: PipelineSpecV1): Promise<void> {
+    const championNow = await http().get(`/api/v1/models/${name}/aliases/champion`);
+    expect(championNow.body.version).toBe(1);
+    const history = await http().get(`/api/v1/models/${name}/aliases/champion/history`);
+    expect(
+      (history.body.moves as { reason: string }[]).some((move) =>
+        /analysis-failed → rolled-back: candidate v2/.test(move.reason),
+      ),
+    ).toBe(true);
+    const rolledBack = await registry.recorder.waitFor(
+      (event) => event.key === name && (event.data as { to?: string }).to === 'rolled-back',
+    );
+    expect(rolledBack.data).toMatchObject({ trigger: 'analysis-failed', candidateWeight: 0, actor: 'registry' });
+    const traceId = rolledBack.headers.traceparent?.split('-')[1];
+    expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+    const traces = await eventually(
+      'the rollback in Jaeger, received by serving',
+      async () => {
+        const found = await findTraces({
+          service: SERVICE_NAME,
+          operation: 'rollout analysis-failed',
+          tags: { 'keel.model.name': name },
+        });
+        const received = found[0]?.spans.some((span) =>
+          span.tags.some(
+            (tag) => tag.key === 'messaging.consumer.group.name' && String(tag.value).startsWith('rollouts-'),
+          ),
+        );
+        return received ? found : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 1_000 },
+    );
+    expect(traces).toHaveLength(1);
+    const [trace] = traces;
+    expect(trace.traceID).toBe(traceId);
+    const roots = trace.spans.filter((span) => span.references.length === 0);
+    expect(roots.map((span) => span.operationName)).toEqual(['rollout analysis-failed']);
+    expect(trace.spans.map((span) => span.operationName)).toContain('move alias');
+
+    await eventually('only v1 answers', async () => {
+      const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => infer(name, spec, i)));
+      return answers.every((answer) => answer.modelVersion === '1') ? true : undefined;
+    });
   }
 
   const transitions = async (name: string, count: number) =>
@@ -257,37 +341,39 @@ describe('rollouts judged on live traffic through serving', () => {
     expect(answeredBy.get('2') ?? 0).toBeGreaterThanOrEqual(analysis.minRequests);
     expect((answeredBy.get('2') ?? 0) / ((answeredBy.get('1') ?? 0) + (answeredBy.get('2') ?? 0))).toBeLessThan(0.2);
 
-    // The champion stayed; the rollback is in its alias history, on Kafka and in one trace.
-    const championNow = await http().get(`/api/v1/models/${name}/aliases/champion`);
-    expect(championNow.body.version).toBe(1);
-    const history = await http().get(`/api/v1/models/${name}/aliases/champion/history`);
-    expect(
-      (history.body.moves as { reason: string }[]).some((move) =>
-        /analysis-failed → rolled-back: candidate v2/.test(move.reason),
-      ),
-    ).toBe(true);
-    const rolledBack = await registry.recorder.waitFor(
-      (event) => event.key === name && (event.data as { to?: string }).to === 'rolled-back',
-    );
-    expect(rolledBack.data).toMatchObject({ trigger: 'analysis-failed', candidateWeight: 0, actor: 'registry' });
-    const traceId = rolledBack.headers.traceparent?.split('-')[1];
-    expect(traceId).toMatch(/^[0-9a-f]{32}$/);
-    const trace = await eventually(
-      'the rollback in Jaeger',
-      async () => {
-        const found = await fetchTrace(traceId!);
-        return found?.spans.some((span) => span.operationName === 'rollout analysis-failed') ? found : undefined;
-      },
-      { timeoutMs: 60_000, intervalMs: 1_000 },
-    );
-    expect(trace.spans.every((span) => span.traceID === traceId)).toBe(true);
-    expect(trace.spans.map((span) => span.operationName)).toContain('move alias');
+    // The champion stayed; the rollback is in its alias history, on Kafka and in one trace; serving follows.
+    await expectRollbackRecorded(name, spec);
+  }, 240_000);
 
-    // And serving follows: v1 answers everything again.
-    await eventually('only v1 answers', async () => {
-      const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => infer(name, spec, i)));
-      return answers.every((answer) => answer.modelVersion === '1') ? true : undefined;
-    });
+  it('rolls a 10 % canary that throws on some inputs back on its own; clients see its errors only on its share, each a clear INVALID_ARGUMENT', async () => {
+    const { name, spec } = await modelWith(
+      {
+        strategy: 'canary',
+        canary: {
+          steps: [
+            { weight: 10, bakeSeconds: 30 },
+            { weight: 50, bakeSeconds: 30 },
+          ],
+          analysis,
+        },
+      },
+      REFUSES_UNSEEN_WORKCLASS,
+    );
+    const { final, answeredBy, failed, failures, sent } = await rollOut(name, spec);
+    expect(final.state, final.transition.reason).toBe('rolled-back');
+    expect(final.transition.trigger).toBe('analysis-failed');
+    expect(final.transition.reason).toMatch(/^candidate v2 error rate [\d.]+ > 0.01 \(\d+ failed of \d+\)$/);
+    // It did throw, on the candidate's share only: no more failed requests than the canary's 10 %.
+    expect(failed).toBeGreaterThan(0);
+    expect(failed / sent).toBeLessThanOrEqual(0.1);
+    // Each failure is that request's own clear refusal, and serving kept answering every other request.
+    for (const failure of failures) {
+      expect(failure.code).toBe(status.INVALID_ARGUMENT);
+      expect(failure.details).toMatch(/^input "workclass" has category "[^"]+", unknown to model version 2$/);
+    }
+    expect(answeredBy.get('1') ?? 0).toBeGreaterThan(0);
+
+    await expectRollbackRecorded(name, spec);
   }, 240_000);
 
   it('tries a good candidate in staging, then advances its canary step by step to champion, no request failing', async () => {
@@ -369,7 +455,7 @@ describe('rollouts judged on live traffic through serving', () => {
     expect(shadowRows).toBeGreaterThan(0);
   }, 240_000);
 
-  it('keeps each A/B key on one arm across requests, with both arms answering', async () => {
+  it('keeps each A/B key on one arm across requests and across a restart of serving, with both arms answering', async () => {
     const { name, spec } = await modelWith(
       { strategy: 'ab', ab: { weight: 50, minSamplesPerArm: 1_000_000, maxDurationSeconds: 3_600 } },
       GOOD_L2,
@@ -399,6 +485,16 @@ describe('rollouts judged on live traffic through serving', () => {
     const candidates = first.filter((a) => a.modelVersion === '2').length;
     expect(candidates).toBeGreaterThan(10);
     expect(candidates).toBeLessThan(50);
+
+    // A restarted serving is ready only once it has read the rollout: every key is on its arm from the first answer.
+    client.close();
+    await serving.close();
+    await startServing();
+    await eventually('serving ready again', async () =>
+      (await request(serving.app.getHttpServer()).get('/health/ready')).status === 200 ? true : undefined,
+    );
+    const afterRestart = await Promise.all(Array.from({ length: 60 }, (_, u) => keyed(u)));
+    expect(afterRestart.map((a) => a.modelVersion)).toEqual(first.map((a) => a.modelVersion));
     // Far from its samples, the test stays open: the driver neither promotes nor rolls back.
     expect((await rolloutOf(name)).state).toBe('progressing');
     await http().post(`/api/v1/models/${name}/rollout/abort`).send({ actor: 'alice', reason: 'enough' });

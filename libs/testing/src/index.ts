@@ -19,7 +19,7 @@ export {
 } from './fixtures';
 export { InMemoryObjectStore, InMemoryPipelineStore, type RecordedWrite } from './in-memory-stores';
 export { columnTensors, InferenceClient, type InferInput, SERVING_GRPC_ADDRESS } from './inference-client';
-export { fetchServices, fetchTrace, type JaegerSpan, type JaegerTrace, serviceOf } from './jaeger-client';
+export { fetchServices, fetchTrace, findTraces, type JaegerSpan, type JaegerTrace, serviceOf } from './jaeger-client';
 export { eventually, stackEndpoints, uniqueName } from './local-stack';
 export { asContractEvent, type RawRecord, type RecordedEvent, recordedEvent } from './recorded-event';
 export {

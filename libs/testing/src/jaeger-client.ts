@@ -38,3 +38,26 @@ export async function fetchServices(): Promise<string[]> {
 export function serviceOf(traceData: JaegerTrace, span: JaegerSpan): string {
   return traceData.processes[span.processID]?.serviceName ?? 'unknown';
 }
+
+/**
+ * Traces with a span of `service` named `operation` carrying every tag given (Jaeger's search API), over the last
+ * `lookbackMs`: how a test proves that something happened in exactly one trace.
+ */
+export async function findTraces(query: {
+  service: string;
+  operation: string;
+  tags?: Record<string, string>;
+  lookbackMs?: number;
+  limit?: number;
+}): Promise<JaegerTrace[]> {
+  const end = Date.now();
+  const params = new URLSearchParams({
+    service: query.service,
+    operation: query.operation,
+    start: String((end - (query.lookbackMs ?? 3_600_000)) * 1000),
+    end: String((end + 60_000) * 1000),
+    limit: String(query.limit ?? 20),
+    ...(query.tags ? { tags: JSON.stringify(query.tags) } : {}),
+  });
+  return (await getJson<JaegerTrace[] | null>(`/api/traces?${params.toString()}`)) ?? [];
+}

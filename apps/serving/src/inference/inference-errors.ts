@@ -2,6 +2,18 @@ import { status } from '@grpc/grpc-js';
 import { InvalidInputError, UnknownCategoryError } from '@keel/ml-models';
 import { InvalidInferInputError } from './tensor-codec';
 
+/**
+ * The version's own preprocessing refused an input its signature accepts (a category its training data never had,
+ * under an `unknown: error` policy). INVALID_ARGUMENT to the caller, who can fix the row; but in a rollout it is the
+ * version's failure, since the other version may well take the same row.
+ */
+export class ModelRefusedInputError extends InvalidInferInputError {
+  constructor(message: string, input?: string) {
+    super(message, input);
+    this.name = 'ModelRefusedInputError';
+  }
+}
+
 /** The named model (or the named version of it) is not loaded here. */
 export class ModelNotFoundError extends Error {
   constructor(message: string) {

@@ -16,11 +16,11 @@ import { type LoadedModel, type ModelOutputs } from '../models/loaded-model';
 import { ModelStore } from '../models/model-store';
 import { AdaptiveBatcher } from './adaptive-batcher';
 import { AdmissionControl, LoadShedError } from './admission';
-import { grpcStatusOf, ModelNotFoundError, statusName } from './inference-errors';
+import { grpcStatusOf, ModelNotFoundError, ModelRefusedInputError, statusName } from './inference-errors';
 import { InferenceMetrics } from './inference-metrics';
 import { encodeOutputs, selectOutputs } from './output-codec';
 import { PredictionLogService, type ServedRequest } from './prediction-log.service';
-import { decodeInferInputs, type InputColumns, InvalidInferInputError } from './tensor-codec';
+import { decodeInferInputs, type InputColumns } from './tensor-codec';
 import { ROUTING_KEY_PARAMETER, VERSION_ROUTER, type VersionRouter } from './version-router';
 
 /** The version that answers a request and the one mirrored; `routed` when a rollout's plan chose them. */
@@ -78,6 +78,7 @@ export class InferenceService implements OnModuleDestroy {
     span?.setAttribute(KeelAttr.MODEL_NAME, request.modelName);
     let label = 'unknown';
     let code = status.OK;
+    let refused = false;
     let release: () => void;
     try {
       release = this.admission.admit();
@@ -96,6 +97,7 @@ export class InferenceService implements OnModuleDestroy {
       return await this.answer(request, route, span, scored);
     } catch (error) {
       code = grpcStatusOf(error);
+      refused = error instanceof ModelRefusedInputError;
       // The caller's mistakes are correct answers; only serving's own failures are recorded on the span.
       if (code === status.INTERNAL) span?.recordException(error instanceof Error ? error : String(error));
       throw error;
@@ -108,7 +110,8 @@ export class InferenceService implements OnModuleDestroy {
       // A rollout's analysis compares the versions it routed to: their failures, latencies and predictions.
       if (route?.routed && route.model) {
         const { version } = route.model;
-        this.router?.observed?.(request.modelName, { version, code, seconds, outputs: scored.outputs, mirror: false });
+        const seen = { version, code, refused, seconds, outputs: scored.outputs, mirror: false };
+        this.router?.observed?.(request.modelName, seen);
       }
     }
   }
@@ -249,8 +252,8 @@ export class InferenceService implements OnModuleDestroy {
     } catch (error) {
       // The package's preprocessing refuses categories it never saw: the caller's input, named.
       if (error instanceof UnknownCategoryError) {
-        throw new InvalidInferInputError(
-          `input "${error.column}" has category ${JSON.stringify(error.value)}, unknown to this model`,
+        throw new ModelRefusedInputError(
+          `input "${error.column}" has category ${JSON.stringify(error.value)}, unknown to model version ${model.version}`,
           error.column,
         );
       }

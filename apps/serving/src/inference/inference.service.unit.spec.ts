@@ -11,7 +11,13 @@ import { grpcStatusOf } from './inference-errors';
 import { InferenceMetrics } from './inference-metrics';
 import { InferenceService, PREDICTION_ID_PARAMETER } from './inference.service';
 import { type PredictionLogService, type ServedRequest } from './prediction-log.service';
-import { type MirrorComparison, ROUTING_KEY_PARAMETER, type Route, type VersionRouter } from './version-router';
+import {
+  type MirrorComparison,
+  ROUTING_KEY_PARAMETER,
+  type Route,
+  type VersionObservation,
+  type VersionRouter,
+} from './version-router';
 
 const spec = pipelineSpecFixture('adult-income', { id: 'adult-unit' });
 const rows = fixtureRecords('adult', { count: 300, numeric: spec });
@@ -21,17 +27,33 @@ const source = (version: number) => ({
   packageSha256: '0'.repeat(64),
 });
 
-/** Two versions of the Adult model (different regularisation, so their scores differ), v1 the champion. */
-function twoVersions(): ModelStore {
+/**
+ * Two versions of the Adult model, v1 the champion; v2 with a different regularisation (so their scores differ), or
+ * trained on Private-workclass rows only and refusing any other workclass (`unknown: error`).
+ */
+function twoVersions(candidate: 'l2' | 'refusing' = 'l2'): ModelStore {
   const store = new ModelStore();
   store.add(LoadedModel.build(spec.id, binaryTestPackage(spec, rows, { l2: 1e-4 }), source(1)));
-  store.add(LoadedModel.build(spec.id, binaryTestPackage(spec, rows, { l2: 10 }), source(2)));
+  const refusing = {
+    ...spec,
+    features: spec.features.map((f) => (f.name === 'workclass' ? { ...f, unknown: 'error' as const } : f)),
+  };
+  const v2 =
+    candidate === 'l2'
+      ? binaryTestPackage(spec, rows, { l2: 10 })
+      : binaryTestPackage(
+          refusing,
+          rows.filter((row) => row.workclass === 'Private'),
+        );
+  store.add(LoadedModel.build(spec.id, v2, source(2)));
   store.bind(spec.id, 'champion', 1);
   store.markInitialSyncDone();
   return store;
 }
 
-function service(options: { router?: VersionRouter; config?: Partial<ServingConfig> } = {}) {
+function service(
+  options: { router?: VersionRouter; config?: Partial<ServingConfig>; candidate?: 'l2' | 'refusing' } = {},
+) {
   const logged: ServedRequest[] = [];
   const log = { schedule: (request: ServedRequest) => void logged.push(request) } as unknown as PredictionLogService;
   const metrics = new InferenceMetrics({ registry: new Registry() } as MetricsService);
@@ -42,7 +64,7 @@ function service(options: { router?: VersionRouter; config?: Partial<ServingConf
     SERVING_MAX_EVENT_LOOP_UTILIZATION: 1,
     ...options.config,
   };
-  const inference = new InferenceService(twoVersions(), metrics, log, config, options.router);
+  const inference = new InferenceService(twoVersions(options.candidate), metrics, log, config, options.router);
   return { inference, logged, metrics };
 }
 
@@ -111,6 +133,31 @@ describe('InferenceService', () => {
     const { inference, metrics } = service({ router: fixedRouter({ version: 9 }).router });
     expect((await inference.infer(request())).modelVersion).toBe('1');
     expect((await metrics.routeFallbacks.get()).values[0].value).toBe(1);
+  });
+
+  it('given a routed version whose preprocessing refuses a row, then that request alone fails with INVALID_ARGUMENT and the router counts it against the version', async () => {
+    const observed: VersionObservation[] = [];
+    const router: VersionRouter = {
+      route: () => ({ version: 2 }),
+      observed: (_model, seen) => void observed.push(seen),
+    };
+    const { inference } = service({ router, candidate: 'refusing' });
+    const of = (workclass: string) =>
+      request({
+        inputs: columnTensors(spec, [{ ...fixtureRecords('adult', { count: 1, numeric: spec })[0], workclass }]),
+      });
+    const results = await Promise.allSettled(
+      [of('Private'), of('State-gov'), of('Private')].map((r) => inference.infer(r)),
+    );
+    expect(results.map((result) => result.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    const error = (results[1] as PromiseRejectedResult).reason as Error;
+    expect(grpcStatusOf(error)).toBe(status.INVALID_ARGUMENT);
+    expect(error.message).toBe('input "workclass" has category "State-gov", unknown to model version 2');
+    expect(observed.map((seen) => [seen.version, seen.code, seen.refused])).toEqual([
+      [2, status.OK, false],
+      [2, status.INVALID_ARGUMENT, true],
+      [2, status.OK, false],
+    ]);
   });
 
   it('given calls beyond the in-flight limit, then they fail fast with RESOURCE_EXHAUSTED, counted as shed', async () => {

@@ -31,6 +31,11 @@ export interface VersionObservation {
   version: number;
   /** gRPC status of the answer (OK for a mirror that scored, INTERNAL for one that failed). */
   code: number;
+  /**
+   * The version's own preprocessing refused an input the signature accepts (INVALID_ARGUMENT to the caller): its
+   * failure, where the caller's other mistakes are not.
+   */
+  refused?: boolean;
   seconds: number;
   /** The version's outputs, when it scored the request. */
   outputs?: ModelOutputs;

@@ -13,7 +13,10 @@ import { type RoutingPlan } from './routing-table';
 /** Rows of one request that feed the prediction sample: enough for a uniform picture, bounded per request. */
 const SAMPLED_ROWS_PER_REQUEST = 64;
 
-/** The version's own failures; the caller's mistakes, overload, cancellations and deadlines are not its fault. */
+/**
+ * The version's own failures (with the inputs it refused that its signature accepts); the caller's other mistakes,
+ * overload, cancellations and deadlines are not its fault.
+ */
 const VERSION_FAILURES = new Set<number>([status.INTERNAL, status.UNKNOWN]);
 
 class VersionTally {
@@ -31,7 +34,7 @@ class VersionTally {
 
   add(observation: VersionObservation): void {
     this.requests += 1;
-    if (VERSION_FAILURES.has(observation.code)) this.errors += 1;
+    if (VERSION_FAILURES.has(observation.code) || observation.refused) this.errors += 1;
     const ms = observation.seconds * 1000;
     let bucket = 0;
     while (bucket < ROLLOUT_LATENCY_BOUNDS_MS.length && ms > ROLLOUT_LATENCY_BOUNDS_MS[bucket]) bucket++;

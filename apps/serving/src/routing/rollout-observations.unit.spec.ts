@@ -28,6 +28,14 @@ describe('rollout observations in serving', () => {
     // The caller's mistake is not the version's failure; a version outside the plan is not tallied.
     observations.record('m', plan, { version: 4, code: status.INVALID_ARGUMENT, seconds: 0.0001, mirror: false });
     observations.record('m', plan, { version: 9, code: status.OK, seconds: 0.001, mirror: false });
+    // A row the candidate's own preprocessing refuses (a category it never saw) is its failure, not the caller's.
+    observations.record('m', plan, {
+      version: 4,
+      code: status.INVALID_ARGUMENT,
+      refused: true,
+      seconds: 0.0001,
+      mirror: false,
+    });
     const [report, ...others] = observations.drain('serving-1');
     expect(others).toEqual([]);
     expect(ModelRolloutObservedV1.schema.safeParse(report).success).toBe(true);
@@ -41,10 +49,10 @@ describe('rollout observations in serving', () => {
         output: 'probability',
         samples: [0.2, 0.3],
       }),
-      expect.objectContaining({ version: 4, role: 'candidate', requests: 2, errors: 1, samples: [] }),
+      expect.objectContaining({ version: 4, role: 'candidate', requests: 3, errors: 2, samples: [] }),
     ]);
     expect(report.versions[0].latencyCounts[1]).toBe(1);
-    expect(report.versions[1].latencyCounts.slice(0, 3)).toEqual([1, 0, 1]);
+    expect(report.versions[1].latencyCounts.slice(0, 3)).toEqual([2, 0, 1]);
     expect(observations.drain('serving-1')).toEqual([]);
   });
 

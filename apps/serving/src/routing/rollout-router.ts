@@ -1,10 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  Inject,
+  Injectable,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+  type OnModuleInit,
+} from '@nestjs/common';
 import { ModelRolloutObservedV1, ModelRolloutTransitionedV1 } from '@keel/contracts';
 import { type Rollout } from '@keel/grpc-api';
 import { type ModelRegistryApi, REGISTRY_CLIENT } from '@keel/registry-client';
-import { Infrastructure, ROOT_LOGGER, SERVICE_CONFIG } from '@keel/service-runtime';
+import { HealthRegistry, Infrastructure, ROOT_LOGGER, SERVICE_CONFIG } from '@keel/service-runtime';
 import { type Logger } from 'pino';
 import { type ServingConfig } from '../config';
 import {
@@ -13,10 +20,17 @@ import {
   type VersionObservation,
   type VersionRouter,
 } from '../inference/version-router';
+import { ModelStore } from '../models/model-store';
 import { RolloutObservations } from './rollout-observations';
 import { type RoutingPlan, RoutingTable } from './routing-table';
 
 const FINAL = new Set(['promoted', 'rolled-back', 'rejected', 'aborted']);
+
+/** The readiness indicator that holds a starting replica back until it knows the rollouts of its models. */
+export const ROLLOUT_PLANS_INDICATOR = 'rollout-plans';
+
+/** How often a starting replica looks whether its start-up model sync is done. */
+const STARTUP_POLL_MS = 100;
 
 /** The routing plan of a rollout as the registry reports it, or null when it splits no traffic. */
 export function planOf(rollout: {
@@ -44,9 +58,12 @@ export function planOf(rollout: {
  * is a Map lookup in {@link RoutingTable}; the plans change off the inference path, from
  * `mlops.model.rollout-transitioned.v1` (every replica sees every transition: the consumer group is per process) and
  * from the registry's GetRollout for every model this instance has answered, each MODEL_RESYNC_INTERVAL_MS.
+ *
+ * A starting replica is not ready until it has read the rollout of every model its start-up sync loaded: otherwise a
+ * keyed caller on the candidate's arm would be answered by the champion after a restart, until the next resync.
  */
 @Injectable()
-export class RolloutRouter implements VersionRouter, OnApplicationBootstrap, OnModuleDestroy {
+export class RolloutRouter implements VersionRouter, OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
   private readonly table = new RoutingTable();
   /** Models asked for while they had no plan: the resync asks the registry about them. */
   private readonly models = new Set<string>();
@@ -56,9 +73,13 @@ export class RolloutRouter implements VersionRouter, OnApplicationBootstrap, OnM
   private timer?: NodeJS.Timeout;
   private reportTimer?: NodeJS.Timeout;
   private reporting: Promise<void> = Promise.resolve();
+  private startupPlansRead = false;
+  private stopped = false;
 
   constructor(
     private readonly infra: Infrastructure,
+    private readonly store: ModelStore,
+    private readonly health: HealthRegistry,
     @Inject(REGISTRY_CLIENT) private readonly registry: ModelRegistryApi,
     @Inject(SERVICE_CONFIG) private readonly config: ServingConfig,
     @Inject(ROOT_LOGGER) logger: Logger,
@@ -87,6 +108,16 @@ export class RolloutRouter implements VersionRouter, OnApplicationBootstrap, OnM
     return this.table.get(modelName);
   }
 
+  onModuleInit(): void {
+    this.health.register({
+      name: ROLLOUT_PLANS_INDICATOR,
+      check: () =>
+        this.startupPlansRead
+          ? Promise.resolve()
+          : Promise.reject(new Error('the rollouts of the models loaded at start-up are not read yet')),
+    });
+  }
+
   async onApplicationBootstrap(): Promise<void> {
     const consumer = this.infra.createConsumer(`rollouts-${this.instance}`, {
       fromBeginning: false,
@@ -105,9 +136,11 @@ export class RolloutRouter implements VersionRouter, OnApplicationBootstrap, OnM
       this.reporting = this.reporting.then(() => this.report());
     }, this.config.ROLLOUT_OBSERVATION_INTERVAL_MS);
     this.reportTimer.unref();
+    void this.readStartupPlans();
   }
 
   async onModuleDestroy(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.timer);
     clearInterval(this.reportTimer);
     // What was seen since the last report still counts for the step.
@@ -129,6 +162,21 @@ export class RolloutRouter implements VersionRouter, OnApplicationBootstrap, OnM
         this.logger.warn({ err: error, modelName: observation.modelName }, 'could not report a rollout observation');
       }
     }
+  }
+
+  /**
+   * Once the start-up model sync is done, reads the rollout of every model loaded, then lets readiness pass. A model
+   * whose rollout cannot be read is logged and answered by its champion until a resync reads it: a replica that the
+   * registry fails at that moment still serves.
+   */
+  private async readStartupPlans(): Promise<void> {
+    while (!this.store.isReady()) {
+      if (this.stopped) return;
+      await sleep(STARTUP_POLL_MS, undefined, { ref: false });
+    }
+    for (const modelName of this.store.names()) this.models.add(modelName);
+    await this.resync();
+    this.startupPlansRead = true;
   }
 
   /** Asks the registry for the rollout of every model this instance knows; a failure keeps the plans it has. */

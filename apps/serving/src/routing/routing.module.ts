@@ -1,5 +1,6 @@
 import { Global, Module } from '@nestjs/common';
 import { VERSION_ROUTER } from '../inference/version-router';
+import { ModelsModule } from '../models/models.module';
 import { RolloutRouter } from './rollout-router';
 
 /**
@@ -8,6 +9,7 @@ import { RolloutRouter } from './rollout-router';
  */
 @Global()
 @Module({
+  imports: [ModelsModule],
   providers: [RolloutRouter, { provide: VERSION_ROUTER, useExisting: RolloutRouter }],
   exports: [VERSION_ROUTER],
 })
