@@ -187,9 +187,38 @@ export function twoProportionTest(baseline: ArmCounts, candidate: ArmCounts): { 
 }
 
 /**
+ * Spread of the differences between the arms' rates the sequential test is tuned to find (the standard deviation of
+ * its normal mixture over the difference): a few points of accuracy or error rate, what a retrained model moves.
+ */
+export const AB_MIXTURE_SD = 0.05;
+
+/**
+ * Always-valid test of two proportions (mSPRT: Johari, Pekelis & Walsh, "Always valid inference", 2017): the
+ * likelihood ratio of "the rates differ by θ, θ ~ N(0, τ²)" against "they are equal", on the normal approximation of
+ * the difference with its pooled variance V: Λ = √(V / (V + τ²)) · exp(δ² τ² / (2 V (V + τ²))), and p = min(1, 1/Λ).
+ * The driver looks at an A/B test every tick; stopping the first time p < α keeps the chance of a false conclusion at
+ * most α however often it looks, where a fixed-sample z-test read at every tick crosses α by chance far more often.
+ */
+export function sequentialTwoProportionTest(
+  baseline: ArmCounts,
+  candidate: ArmCounts,
+  mixtureSd = AB_MIXTURE_SD,
+): { delta: number; p: number } {
+  const delta = candidate.successes / candidate.n - baseline.successes / baseline.n;
+  const pooled = (baseline.successes + candidate.successes) / (baseline.n + candidate.n);
+  const variance = pooled * (1 - pooled) * (1 / baseline.n + 1 / candidate.n);
+  if (!(variance > 0)) return { delta, p: 1 };
+  const tau2 = mixtureSd * mixtureSd;
+  const logLambda =
+    0.5 * Math.log(variance / (variance + tau2)) + (delta * delta * tau2) / (2 * variance * (variance + tau2));
+  return { delta, p: Math.min(1, Math.exp(-logLambda)) };
+}
+
+/**
  * Concludes an A/B test on its metric (accuracy on labelled feedback: higher is better; error rate: lower is better)
- * with a two-proportion test at the plan's significance: a significant win promotes, a significant loss rolls back,
- * and a test that has not concluded when `maxDurationSeconds` is up keeps the champion (rolled back, with the figures).
+ * with the always-valid sequential test at the plan's significance, so that looking at it every tick does not inflate
+ * false conclusions: a significant win promotes, a significant loss rolls back, and a test that has not concluded
+ * when `maxDurationSeconds` is up keeps the champion (rolled back, with the figures).
  */
 export function judgeAb(
   ab: RolloutSpec['ab'],
@@ -206,9 +235,9 @@ export function judgeAb(
         }
       : { outcome: 'wait', reason: `A/B on ${ab.metric}: ${sizes} of ${ab.minSamplesPerArm} per arm` };
   }
-  const test = twoProportionTest(baseline, candidate);
+  const test = sequentialTwoProportionTest(baseline, candidate);
   const rate = (arm: ArmCounts) => round(arm.successes / arm.n);
-  const figures = `${ab.metric} ${rate(candidate)} candidate vs ${rate(baseline)} baseline, p ${round(test.p)} (${sizes})`;
+  const figures = `${ab.metric} ${rate(candidate)} candidate vs ${rate(baseline)} baseline, always-valid p ${round(test.p)} (${sizes})`;
   if (test.p < ab.significance && test.delta !== 0) {
     const better = ab.metric === 'accuracy' ? test.delta > 0 : test.delta < 0;
     return better
@@ -231,7 +260,7 @@ interface PerformanceAnswer {
 /**
  * The registry's analysis on real signals: serving's reports of the step (rollout-observations) and, when
  * MONITORING_HTTP_URL is set, monitoring's rolling accuracy per version on labelled feedback. A/B rollouts conclude
- * on their significance test (judgeAb): error rate from serving's reports, accuracy from monitoring.
+ * on their sequential significance test (judgeAb): error rate from serving's reports, accuracy from monitoring.
  */
 @Injectable()
 export class SignalAnalysis implements RolloutAnalysisSource {

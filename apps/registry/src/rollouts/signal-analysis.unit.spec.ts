@@ -1,7 +1,15 @@
 import { RolloutAnalysis, ROLLOUT_LATENCY_BOUNDS_MS, RolloutSpec } from '@keel/contracts';
 import { describe, expect, it } from 'vitest';
 import { sumObservations, type StepObservations, type VersionTotals } from './rollout-observations';
-import { judgeAb, judgeStep, p99OfBuckets, predictionPsi, twoProportionTest } from './signal-analysis';
+import {
+  type ArmCounts,
+  judgeAb,
+  judgeStep,
+  p99OfBuckets,
+  predictionPsi,
+  sequentialTwoProportionTest,
+  twoProportionTest,
+} from './signal-analysis';
 
 const analysis = RolloutAnalysis.parse({ minRequests: 100, maxErrorRate: 0.01, minLabels: 50 });
 
@@ -154,25 +162,72 @@ describe('rollout step analysis', () => {
     });
 
     it('promotes a significant win, rolls back a significant loss, waits on an open test and keeps the champion when it ends open', () => {
-      const baseline = { successes: 1_680, n: 2_000 };
-      expect(judgeAb(ab, { baseline, candidate: { successes: 1_740, n: 2_000 } }, false)).toMatchObject({
+      const baseline = { successes: 5_040, n: 6_000 };
+      expect(judgeAb(ab, { baseline, candidate: { successes: 5_220, n: 6_000 } }, false)).toMatchObject({
         outcome: 'pass',
         reason: expect.stringMatching(
-          /^A\/B: candidate significantly better: accuracy 0.87 candidate vs 0.84 baseline, p 0.007/,
+          /^A\/B: candidate significantly better: accuracy 0.87 candidate vs 0.84 baseline, always-valid p 0.0002/,
         ),
       });
-      expect(judgeAb(ab, { baseline, candidate: { successes: 1_620, n: 2_000 } }, false).outcome).toBe('fail');
-      const open = { baseline: { successes: 840, n: 1_000 }, candidate: { successes: 870, n: 1_000 } };
+      expect(judgeAb(ab, { baseline, candidate: { successes: 4_860, n: 6_000 } }, false).outcome).toBe('fail');
+      // Significant for a fixed-sample z-test read once (p 0.007), not yet for a test read at every tick.
+      const open = { baseline: { successes: 1_680, n: 2_000 }, candidate: { successes: 1_740, n: 2_000 } };
+      expect(twoProportionTest(open.baseline, open.candidate).p).toBeLessThan(0.01);
       expect(judgeAb(ab, open, false).outcome).toBe('wait');
       expect(judgeAb(ab, open, true).reason).toMatch(/no significant difference.*the champion stays/);
       expect(judgeAb(ab, { baseline, candidate: { successes: 10, n: 12 } }, false).outcome).toBe('wait');
+    });
+
+    /** Bernoulli draws from a seeded generator (mulberry32): the same experiments every run. */
+    function experiments(seed: number) {
+      let state = seed >>> 0;
+      const uniform = () => {
+        state = (state + 0x6d2b79f5) >>> 0;
+        let t = state;
+        t = Math.imul(t ^ (t >>> 15), t | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+      };
+      /**
+       * Share of `runs` A/B tests (rates p1 and p2) that a test declares significant at 0.05 at any of its looks
+       * (every `every` samples per arm up to `max`): what peeking every tick does.
+       */
+      return (p1: number, p2: number, test: (a: ArmCounts, b: ArmCounts) => { p: number }, runs = 300) => {
+        const [every, max] = [100, 5_000];
+        let concluded = 0;
+        for (let run = 0; run < runs; run++) {
+          const [a, b] = [
+            { successes: 0, n: 0 },
+            { successes: 0, n: 0 },
+          ];
+          for (let n = 1; n <= max; n++) {
+            a.n = b.n = n;
+            if (uniform() < p1) a.successes += 1;
+            if (uniform() < p2) b.successes += 1;
+            if (n % every === 0 && test(a, b).p < 0.05) {
+              concluded += 1;
+              break;
+            }
+          }
+        }
+        return concluded / runs;
+      };
+    }
+
+    it('keeps false conclusions under the significance however often it looks, where a z-test read every tick does not', () => {
+      // Two equal arms looked at 50 times: the fixed-sample test finds a "difference" in 28 % of them, this in 1.7 %.
+      const share = experiments(7);
+      expect(share(0.1, 0.1, twoProportionTest)).toBeGreaterThan(0.15);
+      expect(share(0.1, 0.1, sequentialTwoProportionTest)).toBeLessThanOrEqual(0.05);
+      // And it still finds a real difference of three points within 5,000 samples per arm (95 %).
+      expect(share(0.1, 0.13, sequentialTwoProportionTest)).toBeGreaterThan(0.8);
     });
 
     it('reads a lower error rate as the better arm', () => {
       const errors = { ...ab, metric: 'error-rate' as const };
       const verdict = judgeAb(
         errors,
-        { baseline: { successes: 60, n: 2_000 }, candidate: { successes: 20, n: 2_000 } },
+        { baseline: { successes: 180, n: 6_000 }, candidate: { successes: 60, n: 6_000 } },
         false,
       );
       expect(verdict.outcome).toBe('pass');
