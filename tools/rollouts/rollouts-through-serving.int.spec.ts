@@ -20,6 +20,7 @@ import {
 import { type ModelInferResponse } from '@keel/grpc-api';
 import { serializePackage } from '@keel/model-package';
 import { BUCKETS, ObjectStore } from '@keel/storage';
+import { SERVICE_CONFIG } from '@keel/service-runtime';
 import { startTelemetry, type Telemetry } from '@keel/telemetry';
 import {
   binaryTestPackage,
@@ -40,7 +41,10 @@ import { registryEnvSchema } from '../../apps/registry/src/config';
 import { AliasMovesService } from '../../apps/registry/src/models/alias-moves.service';
 import { ModelVersionsRepository } from '../../apps/registry/src/models/model-versions.repository';
 import { RegistryModule } from '../../apps/registry/src/registry.module';
-import { ROLLOUT_OBSERVATIONS_COLLECTION } from '../../apps/registry/src/rollouts/rollout-observations';
+import {
+  ROLLOUT_OBSERVATIONS_COLLECTION,
+  RolloutObservationsStore,
+} from '../../apps/registry/src/rollouts/rollout-observations';
 import { servingEnvSchema } from '../../apps/serving/src/config';
 import { ServingModule } from '../../apps/serving/src/serving.module';
 
@@ -497,6 +501,21 @@ describe('rollouts judged on live traffic through serving', () => {
     expect(afterRestart.map((a) => a.modelVersion)).toEqual(first.map((a) => a.modelVersion));
     // Far from its samples, the test stays open: the driver neither promotes nor rolls back.
     expect((await rolloutOf(name)).state).toBe('progressing');
+
+    // Old reports are swept once their rollout is over; this active one's stay, whatever their age.
+    const reports = registry.infra.mongo.collection(ROLLOUT_OBSERVATIONS_COLLECTION);
+    await eventually(`reports of ${name}`, async () =>
+      (await reports.countDocuments({ modelName: name })) > 0 ? true : undefined,
+    );
+    // The first scenario's rollout (rolled back) is over.
+    const finished = models[0];
+    expect(finished).not.toBe(name);
+    expect(await reports.countDocuments({ modelName: finished })).toBeGreaterThan(0);
+    const retention = Number(registry.app.get(SERVICE_CONFIG).ROLLOUT_OBSERVATION_RETENTION_HOURS) * 3_600_000;
+    const swept = await registry.app.get(RolloutObservationsStore).sweep(new Date(Date.now() + retention + 60_000));
+    expect(swept).toBeGreaterThan(0);
+    expect(await reports.countDocuments({ modelName: finished })).toBe(0);
+    expect(await reports.countDocuments({ modelName: name })).toBeGreaterThan(0);
     await http().post(`/api/v1/models/${name}/rollout/abort`).send({ actor: 'alice', reason: 'enough' });
   }, 120_000);
 

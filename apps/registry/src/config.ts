@@ -9,6 +9,11 @@ export const registryEnvSchema = serviceEnvSchema({ httpPort: 3005, grpcPort: 50
     /** How often active rollouts are checked for an elapsed bake time and analysed. */
     ROLLOUT_TICK_INTERVAL_MS: z.coerce.number().int().positive().default(5_000),
     /**
+     * How long serving's reports of a rollout step are kept once their rollout is no longer active (an active
+     * rollout's reports stay whatever their age: its analysis reads them). Swept every hour.
+     */
+    ROLLOUT_OBSERVATION_RETENTION_HOURS: z.coerce.number().positive().default(168),
+    /**
      * Reject a trained model whose event names no feature set to recompute its holdout metrics on (otherwise it is
      * judged on the metrics it claims and recorded as unverified).
      */

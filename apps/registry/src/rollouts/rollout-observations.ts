@@ -1,11 +1,21 @@
-import { Injectable, type OnApplicationBootstrap, type OnModuleInit } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+  type OnModuleInit,
+} from '@nestjs/common';
 import {
   type EventData,
+  FINAL_ROLLOUT_STATES,
   ModelRolloutObservedV1,
   ROLLOUT_LATENCY_BOUNDS_MS,
   type RolloutVersionObservation,
 } from '@keel/contracts';
-import { Infrastructure } from '@keel/service-runtime';
+import { Infrastructure, ROOT_LOGGER, SERVICE_CONFIG } from '@keel/service-runtime';
+import { type Logger } from 'pino';
+import { type RegistryConfig } from '../config';
+import { ROLLOUT_HEADS_COLLECTION } from './rollouts.service';
 
 export const ROLLOUT_OBSERVATIONS_COLLECTION = 'rollout_observations';
 
@@ -13,6 +23,9 @@ export const ROLLOUT_OBSERVATIONS_COLLECTION = 'rollout_observations';
 export const STEP_SAMPLE_MAX = 5_000;
 
 const DUPLICATE_KEY = 11000;
+
+/** How often old reports are swept. */
+const SWEEP_INTERVAL_MS = 3_600_000;
 
 /** One version's traffic over a rollout step, summed over serving instances and report intervals. */
 export interface VersionTotals {
@@ -77,20 +90,58 @@ function thin(values: number[], max: number): number[] {
 /**
  * Serving's reports of rollout steps (`mlops.model.rollout-observed.v1`), stored once each (the CloudEvent id is the
  * key) and read back per rollout revision by the analysis: a revision is one step, so baseline and candidate are
- * judged on the same traffic window.
+ * judged on the same traffic window. Reports of rollouts no longer active are swept after
+ * ROLLOUT_OBSERVATION_RETENTION_HOURS (every replica may sweep: deleting twice deletes nothing more).
  */
 @Injectable()
-export class RolloutObservationsStore implements OnModuleInit, OnApplicationBootstrap {
-  constructor(private readonly infra: Infrastructure) {}
+export class RolloutObservationsStore implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger: Logger;
+  private sweeper?: NodeJS.Timeout;
+
+  constructor(
+    private readonly infra: Infrastructure,
+    @Inject(SERVICE_CONFIG) private readonly config: RegistryConfig,
+    @Inject(ROOT_LOGGER) logger: Logger,
+  ) {
+    this.logger = logger.child({ component: 'rollout-observations' });
+  }
 
   async onModuleInit(): Promise<void> {
     await this.collection().createIndex({ rolloutId: 1, revision: 1 });
+    await this.collection().createIndex({ receivedAt: 1 });
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.sweeper);
   }
 
   async onApplicationBootstrap(): Promise<void> {
     const consumer = this.infra.createConsumer('rollout-observations');
     consumer.on(ModelRolloutObservedV1, async (event) => void (await this.save(event.id, event.data)));
     await consumer.start();
+    this.sweeper = setInterval(() => {
+      this.sweep().catch((error: unknown) => this.logger.warn({ err: error }, 'rollout observation sweep failed'));
+    }, SWEEP_INTERVAL_MS);
+    this.sweeper.unref();
+  }
+
+  /**
+   * Deletes reports received before `now` minus the retention, except those of rollouts still active (staging,
+   * progressing, paused: their analysis reads them). Answers how many it deleted.
+   */
+  async sweep(now = new Date()): Promise<number> {
+    const cutoff = new Date(now.getTime() - this.config.ROLLOUT_OBSERVATION_RETENTION_HOURS * 3_600_000);
+    const active = await this.infra.mongo
+      .collection<{ rolloutId?: string }>(ROLLOUT_HEADS_COLLECTION)
+      .find({ state: { $nin: [...FINAL_ROLLOUT_STATES] } }, { projection: { rolloutId: 1 } })
+      .toArray();
+    const keep = active.map((head) => head.rolloutId).filter((id): id is string => typeof id === 'string');
+    const { deletedCount } = await this.collection().deleteMany({
+      receivedAt: { $lt: cutoff },
+      ...(keep.length > 0 ? { rolloutId: { $nin: keep } } : {}),
+    });
+    if (deletedCount > 0) this.logger.info({ deleted: deletedCount, before: cutoff }, 'old rollout reports swept');
+    return deletedCount;
   }
 
   async save(id: string, data: EventData<typeof ModelRolloutObservedV1>): Promise<void> {

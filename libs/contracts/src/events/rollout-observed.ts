@@ -17,7 +17,10 @@ export const RolloutVersionObservation = z.object({
   role: z.enum(['baseline', 'candidate']),
   /** Requests the version answered, or (shadow) scored as a mirror. */
   requests: Count,
-  /** Of those, the ones the version failed itself (INTERNAL/UNKNOWN: not the caller's mistakes nor overload). */
+  /**
+   * Of those, the ones the version failed itself: INTERNAL/UNKNOWN, and rows its own preprocessing refused that its
+   * signature accepts (a category it never saw); not the caller's other mistakes nor overload.
+   */
   errors: Count,
   /** Request latencies counted per bucket of ROLLOUT_LATENCY_BOUNDS_MS (≤ bound), the last bucket above them all. */
   latencyCounts: z.array(Count).length(ROLLOUT_LATENCY_BOUNDS_MS.length + 1),
