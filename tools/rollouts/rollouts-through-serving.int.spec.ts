@@ -291,7 +291,7 @@ describe('rollouts judged on live traffic through serving', () => {
         });
         const received = found[0]?.spans.some((span) =>
           span.tags.some(
-            (tag) => tag.key === 'messaging.consumer.group.name' && String(tag.value).startsWith('rollouts-'),
+            (tag) => tag.key === 'messaging.consumer.group.name' && /(^|\.)rollouts-/.test(String(tag.value)),
           ),
         );
         return received ? found : undefined;
