@@ -140,10 +140,15 @@ describe('rollouts judged on live traffic through serving', () => {
   async function modelWith(
     rollout: RolloutInput,
     candidateL2: number | 'not a package' | typeof REFUSES_UNSEEN_WORKCLASS,
+    protectedAttributes: string[] = [],
   ): Promise<{ name: string; spec: PipelineSpecV1 }> {
     const name = uniqueName('rollsrv');
     models.push(name);
-    const spec = pipelineSpecFixture('adult-income', { id: name, rollout: rollout as RolloutSpec });
+    const spec = pipelineSpecFixture('adult-income', {
+      id: name,
+      rollout: rollout as RolloutSpec,
+      protectedAttributes,
+    });
     await registry.infra.pipelines.apply(spec);
     for (const [i, l2] of [1e-4, candidateL2].entries()) {
       const body =
@@ -378,6 +383,24 @@ describe('rollouts judged on live traffic through serving', () => {
     expect(answeredBy.get('1') ?? 0).toBeGreaterThan(0);
 
     await expectRollbackRecorded(name, spec);
+  }, 240_000);
+
+  it('rolls a canary back whose positive rate gaps between the groups of a protected attribute beyond maxFairnessGap', async () => {
+    // The Adult model predicts "> 50K" far more often for men than for women; a 1-point budget cannot hold.
+    const { name, spec } = await modelWith(
+      {
+        strategy: 'canary',
+        canary: { steps: [{ weight: 50, bakeSeconds: 30 }], analysis: { ...analysis, maxFairnessGap: 0.01 } },
+      },
+      GOOD_L2,
+      ['sex'],
+    );
+    const { final, failed } = await rollOut(name, spec);
+    expect(final.state, final.transition.reason).toBe('rolled-back');
+    expect(final.transition.reason).toMatch(
+      /^candidate v2 positive-rate gap on sex [\d.]+ \((Male|Female) [\d.]+, (Male|Female) [\d.]+\) > 0.01$/,
+    );
+    expect(failed).toBe(0);
   }, 240_000);
 
   it('tries a good candidate in staging, then advances its canary step by step to champion, no request failing', async () => {

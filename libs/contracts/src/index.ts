@@ -26,8 +26,10 @@ export { ModelAliasChangedV1 } from './events/alias-changed';
 export { ModelRolloutTransitionedV1 } from './events/rollout-transitioned';
 export {
   ModelRolloutObservedV1,
+  ROLLOUT_GROUPS_MAX,
   ROLLOUT_LATENCY_BOUNDS_MS,
   ROLLOUT_SAMPLE_MAX,
+  RolloutGroupObservation,
   RolloutVersionObservation,
 } from './events/rollout-observed';
 export { AlertKind, AlertRaisedV1, AlertSeverity } from './events/alert-raised';

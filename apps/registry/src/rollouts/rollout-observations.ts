@@ -10,6 +10,7 @@ import {
   FINAL_ROLLOUT_STATES,
   ModelRolloutObservedV1,
   ROLLOUT_LATENCY_BOUNDS_MS,
+  type RolloutGroupObservation,
   type RolloutVersionObservation,
 } from '@keel/contracts';
 import { Infrastructure, ROOT_LOGGER, SERVICE_CONFIG } from '@keel/service-runtime';
@@ -35,6 +36,8 @@ export interface VersionTotals {
   latencyCounts: number[];
   output?: string;
   samples: number[];
+  /** Rows and positive predictions per protected attribute and group, summed. */
+  groups: RolloutGroupObservation[];
 }
 
 /** What serving saw of one rollout revision (one step), all instances together. */
@@ -70,10 +73,18 @@ function addTo(totals: StepObservations, seen: RolloutVersionObservation): void 
     errors: 0,
     latencyCounts: new Array<number>(ROLLOUT_LATENCY_BOUNDS_MS.length + 1).fill(0),
     samples: [],
+    groups: [],
   });
   side.requests += seen.requests;
   side.errors += seen.errors;
   seen.latencyCounts.forEach((count, bucket) => (side.latencyCounts[bucket] += count));
+  for (const group of seen.groups ?? []) {
+    const held = side.groups.find((g) => g.attribute === group.attribute && g.group === group.group);
+    if (held) {
+      held.rows += group.rows;
+      held.positives += group.positives;
+    } else side.groups.push({ ...group });
+  }
   // Samples of another output (a candidate whose signature changed) cannot be compared with the first one's.
   if (seen.output !== undefined && (side.output ?? seen.output) === seen.output) {
     side.output = seen.output;

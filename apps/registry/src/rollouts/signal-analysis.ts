@@ -115,6 +115,8 @@ export function judgeStep(input: {
     const verdict = distributionVerdict(analysis, baseline, candidate, figures);
     if (verdict) return verdict;
   }
+  const unfair = fairnessVerdict(analysis, candidate, figures);
+  if (unfair) return unfair;
   if (step.shadow.rows > 0) figures.push(`agreement ${round(step.shadow.agreed / step.shadow.rows)}`);
   const b = labels?.baseline;
   const c = labels?.candidate;
@@ -129,6 +131,43 @@ export function judgeStep(input: {
     figures.push(`accuracy delta ${round(delta)}`);
   }
   return { outcome: 'pass', reason: `within thresholds: ${figures.join(', ')}` };
+}
+
+/** Fewest rows a protected group needs before its positive rate counts in the fairness gap. */
+export const MIN_GROUP_ROWS = 30;
+
+/**
+ * The candidate's largest gap of the positive rate between the groups of one protected attribute (groups with
+ * MIN_GROUP_ROWS rows or more), against `maxFairnessGap` when the plan sets it.
+ */
+function fairnessVerdict(
+  analysis: RolloutAnalysis,
+  candidate: VersionTotals,
+  figures: string[],
+): AnalysisVerdict | undefined {
+  if (analysis.maxFairnessGap === undefined) return undefined;
+  let worst: { attribute: string; gap: number; high: string; low: string } | undefined;
+  for (const attribute of new Set(candidate.groups.map((group) => group.attribute))) {
+    const rates = candidate.groups
+      .filter((group) => group.attribute === attribute && group.rows >= MIN_GROUP_ROWS)
+      .map((group) => ({ name: group.group || '(missing)', rate: group.positives / group.rows }))
+      .sort((a, b) => b.rate - a.rate);
+    if (rates.length < 2) continue;
+    const [high, low] = [rates[0], rates[rates.length - 1]];
+    const gap = high.rate - low.rate;
+    if (!worst || gap > worst.gap) {
+      worst = { attribute, gap, high: `${high.name} ${round(high.rate)}`, low: `${low.name} ${round(low.rate)}` };
+    }
+  }
+  if (!worst) return undefined;
+  if (worst.gap > analysis.maxFairnessGap) {
+    return {
+      outcome: 'fail',
+      reason: `candidate v${candidate.version} positive-rate gap on ${worst.attribute} ${round(worst.gap)} (${worst.high}, ${worst.low}) > ${analysis.maxFairnessGap}`,
+    };
+  }
+  figures.push(`fairness gap ${round(worst.gap)} on ${worst.attribute}`);
+  return undefined;
 }
 
 function latencyVerdict(

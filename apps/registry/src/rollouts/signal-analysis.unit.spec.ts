@@ -33,6 +33,7 @@ function side(version: number, requests: number, overrides: Partial<VersionTotal
     latencyCounts: latencies(requests, 2),
     output: 'probability',
     samples: spread(400),
+    groups: [],
     ...overrides,
   };
 }
@@ -107,6 +108,36 @@ describe('rollout step analysis', () => {
       Array.from({ length: n }, (_, i) => ((i * 7919 + seed * 104_729) % 10_007) / 10_007);
     expect(predictionPsi(uniform(2_000, 1), uniform(200, 2))).toBeLessThan(0.1);
     expect(predictionPsi(uniform(2_000, 1), new Array<number>(200).fill(0.5))).toBeGreaterThan(2);
+  });
+
+  it('fails a candidate whose positive rate gaps between protected groups beyond maxFairnessGap, counting groups of 30 rows or more', () => {
+    const fair = RolloutAnalysis.parse({ minRequests: 100, maxFairnessGap: 0.1 });
+    const groups = (female: number) => [
+      { attribute: 'sex', group: 'Male', rows: 200, positives: 60 },
+      { attribute: 'sex', group: 'Female', rows: 100, positives: female },
+      // Too few rows to count, whatever its rate.
+      { attribute: 'race', group: 'Other', rows: 5, positives: 5 },
+      { attribute: 'race', group: 'White', rows: 250, positives: 60 },
+    ];
+    const unfair = judgeStep({
+      analysis: fair,
+      step: step(side(1, 1_000), side(2, 300, { groups: groups(10) })),
+      mirrored: false,
+    });
+    expect(unfair).toEqual({
+      outcome: 'fail',
+      reason: 'candidate v2 positive-rate gap on sex 0.2 (Male 0.3, Female 0.1) > 0.1',
+    });
+    const passing = judgeStep({
+      analysis: fair,
+      step: step(side(1, 1_000), side(2, 300, { groups: groups(25) })),
+      mirrored: false,
+    });
+    expect(passing).toMatchObject({ outcome: 'pass', reason: expect.stringContaining('fairness gap 0.05 on sex') });
+    // Without the threshold, no gap is judged.
+    expect(
+      judgeStep({ analysis, step: step(side(1, 1_000), side(2, 300, { groups: groups(0) })), mirrored: false }).outcome,
+    ).toBe('pass');
   });
 
   it('reads p99 from latency buckets', () => {

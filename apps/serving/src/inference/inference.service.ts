@@ -89,7 +89,7 @@ export class InferenceService implements OnModuleDestroy {
       throw error;
     }
     let route: RoutedModels | undefined;
-    const scored: { outputs?: ModelOutputs } = {};
+    const scored: { outputs?: ModelOutputs; inputs?: InputColumns } = {};
     try {
       route = this.route(request);
       // Unknown names stay out of the label set so callers cannot explode metric cardinality.
@@ -110,7 +110,7 @@ export class InferenceService implements OnModuleDestroy {
       // A rollout's analysis compares the versions it routed to: their failures, latencies and predictions.
       if (route?.routed && route.model) {
         const { version } = route.model;
-        const seen = { version, code, refused, seconds, outputs: scored.outputs, mirror: false };
+        const seen = { version, code, refused, seconds, outputs: scored.outputs, inputs: scored.inputs, mirror: false };
         this.router?.observed?.(request.modelName, seen);
       }
     }
@@ -137,12 +137,13 @@ export class InferenceService implements OnModuleDestroy {
     request: ModelInferRequest,
     route: RoutedModels,
     span: Span | undefined,
-    scored: { outputs?: ModelOutputs },
+    scored: { outputs?: ModelOutputs; inputs?: InputColumns },
   ): Promise<ModelInferResponse> {
     const loaded = this.resolve(request.modelName, request.modelVersion, route.model);
     span?.setAttribute(KeelAttr.MODEL_VERSION, loaded.version);
     const inputs = decodeInferInputs(request, loaded.pkg.signature.inputs, this.config.SERVING_MAX_ROWS_PER_REQUEST);
     span?.setAttribute(KeelAttr.BATCH_SIZE, inputs.rows);
+    scored.inputs = inputs;
     const selected = selectOutputs(request.outputs, loaded.outputs);
     const outputs = await this.predict(loaded, inputs);
     scored.outputs = outputs;
@@ -205,6 +206,7 @@ export class InferenceService implements OnModuleDestroy {
       code: outputs ? status.OK : status.INTERNAL,
       seconds: (performance.now() - started) / 1000,
       outputs,
+      inputs: answered.inputs,
       mirror: true,
     });
   }

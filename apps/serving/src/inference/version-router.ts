@@ -1,4 +1,5 @@
 import { type ModelOutputs } from '../models/loaded-model';
+import { type InputColumns } from './tensor-codec';
 
 /**
  * Where rollouts plug into the inference path: which version answers a request for a model's default version, and
@@ -39,6 +40,8 @@ export interface VersionObservation {
   seconds: number;
   /** The version's outputs, when it scored the request. */
   outputs?: ModelOutputs;
+  /** The request's decoded inputs, when they decoded (protected attributes' groups, for the fairness gap). */
+  inputs?: InputColumns;
   mirror: boolean;
 }
 

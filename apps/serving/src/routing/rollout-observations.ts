@@ -2,11 +2,13 @@ import { status } from '@grpc/grpc-js';
 import {
   type EventData,
   type ModelRolloutObservedV1,
+  ROLLOUT_GROUPS_MAX,
   ROLLOUT_LATENCY_BOUNDS_MS,
   ROLLOUT_SAMPLE_MAX,
   type RolloutVersionObservation,
 } from '@keel/contracts';
 import { type ModelOutputs } from '../models/loaded-model';
+import { type InputColumns } from '../inference/tensor-codec';
 import { type VersionObservation } from '../inference/version-router';
 import { type RoutingPlan } from './routing-table';
 
@@ -25,6 +27,8 @@ class VersionTally {
   readonly latencyCounts = new Array<number>(ROLLOUT_LATENCY_BOUNDS_MS.length + 1).fill(0);
   output?: string;
   readonly samples: number[] = [];
+  /** Rows and positive predictions per protected attribute and group (`attribute\u0000group`). */
+  private readonly groups = new Map<string, { attribute: string; group: string; rows: number; positives: number }>();
   private rowsSeen = 0;
 
   constructor(
@@ -32,7 +36,7 @@ class VersionTally {
     readonly role: RolloutVersionObservation['role'],
   ) {}
 
-  add(observation: VersionObservation): void {
+  add(observation: VersionObservation, protectedAttributes: readonly string[] = []): void {
     this.requests += 1;
     if (VERSION_FAILURES.has(observation.code) || observation.refused) this.errors += 1;
     const ms = observation.seconds * 1000;
@@ -40,6 +44,30 @@ class VersionTally {
     while (bucket < ROLLOUT_LATENCY_BOUNDS_MS.length && ms > ROLLOUT_LATENCY_BOUNDS_MS[bucket]) bucket++;
     this.latencyCounts[bucket] += 1;
     if (observation.outputs) this.sample(observation.outputs);
+    if (observation.outputs && observation.inputs && protectedAttributes.length > 0) {
+      this.countGroups(observation.outputs, observation.inputs, protectedAttributes);
+    }
+  }
+
+  /** Binary classifiers: each row's group per protected attribute that is a text input, and whether it was positive. */
+  private countGroups(outputs: ModelOutputs, inputs: InputColumns, attributes: readonly string[]): void {
+    const probability = outputs.probability;
+    if (!(probability instanceof Float64Array)) return;
+    for (const attribute of attributes) {
+      const values = inputs.columns[attribute];
+      if (!Array.isArray(values)) continue;
+      for (let row = 0; row < Math.min(values.length, probability.length); row++) {
+        const group = (values[row] ?? '').slice(0, 200);
+        const key = `${attribute}\u0000${group}`;
+        let tally = this.groups.get(key);
+        if (!tally) {
+          if (this.groups.size >= ROLLOUT_GROUPS_MAX) continue;
+          this.groups.set(key, (tally = { attribute, group, rows: 0, positives: 0 }));
+        }
+        tally.rows += 1;
+        if (probability[row] >= 0.5) tally.positives += 1;
+      }
+    }
   }
 
   /** Reservoir sampling (Algorithm R) over the interval's rows of the first numeric output. */
@@ -70,6 +98,7 @@ class VersionTally {
       latencyCounts: [...this.latencyCounts],
       ...(this.output !== undefined ? { output: this.output } : {}),
       samples: [...this.samples],
+      ...(this.groups.size > 0 ? { groups: [...this.groups.values()].map((group) => ({ ...group })) } : {}),
     };
   }
 }
@@ -93,7 +122,13 @@ export class RolloutObservations {
 
   constructor(private readonly now: () => Date = () => new Date()) {}
 
-  record(modelName: string, plan: RoutingPlan, observation: VersionObservation): void {
+  /** Tallies one routed request or mirror; `protectedAttributes` are the pipeline's, for the fairness gap. */
+  record(
+    modelName: string,
+    plan: RoutingPlan,
+    observation: VersionObservation,
+    protectedAttributes: readonly string[] = [],
+  ): void {
     const role =
       observation.version === plan.candidateVersion
         ? 'candidate'
@@ -104,7 +139,7 @@ export class RolloutObservations {
     const step = this.step(modelName, plan);
     let tally = step.versions.get(observation.version);
     if (!tally) step.versions.set(observation.version, (tally = new VersionTally(observation.version, role)));
-    tally.add(observation);
+    tally.add(observation, protectedAttributes);
   }
 
   /** Counts rows the mirror scored beside the answer, and those whose answers agreed (same label, or value). */

@@ -56,6 +56,22 @@ describe('rollout observations in serving', () => {
     expect(observations.drain('serving-1')).toEqual([]);
   });
 
+  it('counts rows and positive predictions per group of each protected attribute among the inputs', () => {
+    const observations = new RolloutObservations();
+    const inputs = { rows: 3, columns: { sex: ['Male', 'Female', null], age: Float64Array.from([30, 40, 50]) } };
+    const seen = { version: 4, code: status.OK, seconds: 0.001, outputs: probabilities(0.7, 0.2, 0.9), inputs };
+    observations.record('m', plan, { ...seen, mirror: false }, ['sex', 'age', 'race']);
+    observations.record('m', plan, { ...seen, mirror: false }, ['sex']);
+    const [report] = observations.drain('serving-1');
+    expect(ModelRolloutObservedV1.schema.safeParse(report).success).toBe(true);
+    // Numeric inputs and attributes that are not inputs have no groups.
+    expect(report.versions[0].groups).toEqual([
+      { attribute: 'sex', group: 'Male', rows: 2, positives: 2 },
+      { attribute: 'sex', group: 'Female', rows: 2, positives: 0 },
+      { attribute: 'sex', group: '', rows: 2, positives: 2 },
+    ]);
+  });
+
   it('keeps a bounded uniform sample, and counts shadow agreement', () => {
     const observations = new RolloutObservations();
     const shadow = { ...plan, candidateWeight: 0, mirrored: true, revision: 8 };

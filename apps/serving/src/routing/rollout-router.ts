@@ -74,6 +74,8 @@ export class RolloutRouter implements VersionRouter, OnModuleInit, OnApplication
   private reportTimer?: NodeJS.Timeout;
   private reporting: Promise<void> = Promise.resolve();
   private startupPlansRead = false;
+  /** Each model's protected attributes (its pipeline spec's), read when a plan for it arrives: the fairness gap. */
+  private readonly protectedAttributes = new Map<string, readonly string[]>();
   private stopped = false;
 
   constructor(
@@ -95,7 +97,7 @@ export class RolloutRouter implements VersionRouter, OnModuleInit, OnApplication
 
   observed(modelName: string, observation: VersionObservation): void {
     const plan = this.table.get(modelName);
-    if (plan) this.observations.record(modelName, plan, observation);
+    if (plan) this.observations.record(modelName, plan, observation, this.protectedAttributes.get(modelName));
   }
 
   mirrored(modelName: string, comparison: MirrorComparison): void {
@@ -126,7 +128,7 @@ export class RolloutRouter implements VersionRouter, OnModuleInit, OnApplication
     });
     consumer.on(ModelRolloutTransitionedV1, (event) => {
       const data = event.data;
-      this.table.set(data.modelName, planOf({ ...data, state: data.to }), data.revision);
+      this.install(data.modelName, planOf({ ...data, state: data.to }), data.revision);
       return Promise.resolve();
     });
     await consumer.start();
@@ -185,10 +187,30 @@ export class RolloutRouter implements VersionRouter, OnModuleInit, OnApplication
     for (const modelName of this.models) {
       try {
         const rollout: Rollout | undefined = await this.registry.findRollout(modelName);
-        this.table.set(modelName, rollout ? planOf(rollout) : null, rollout?.revision ?? 0);
+        this.install(modelName, rollout ? planOf(rollout) : null, rollout?.revision ?? 0);
       } catch (error) {
         this.logger.warn({ err: error, modelName }, 'could not read the rollout; keeping the current plan');
       }
     }
+  }
+
+  /** Installs a model's plan; a model newly under a rollout has its protected attributes read (off the request path). */
+  private install(modelName: string, plan: RoutingPlan | null, revision: number): void {
+    this.table.set(modelName, plan, revision);
+    if (!this.table.get(modelName)) {
+      // Read again at the next rollout: the spec may have changed meanwhile.
+      this.protectedAttributes.delete(modelName);
+      return;
+    }
+    if (this.protectedAttributes.has(modelName)) return;
+    this.protectedAttributes.set(modelName, []);
+    // In serving a model is named by its pipeline.
+    this.infra.pipelines.get(modelName).then(
+      ({ spec }) => this.protectedAttributes.set(modelName, spec.protectedAttributes),
+      (error: unknown) => {
+        this.protectedAttributes.delete(modelName);
+        this.logger.warn({ err: error, modelName }, 'could not read the protected attributes; no fairness gap yet');
+      },
+    );
   }
 }

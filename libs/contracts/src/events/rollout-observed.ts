@@ -8,7 +8,21 @@ export const ROLLOUT_LATENCY_BOUNDS_MS: readonly number[] = [1, 2.5, 5, 10, 25, 
 /** Most prediction values one observation carries per version (a uniform sample of the interval's rows). */
 export const ROLLOUT_SAMPLE_MAX = 200;
 
+/** Most protected-attribute groups one observation carries per version (the rest are not counted). */
+export const ROLLOUT_GROUPS_MAX = 64;
+
 const Count = z.number().int().min(0);
+
+/** Rows of one group of a protected attribute (the attribute's value) a version scored, and those it predicted positive. */
+export const RolloutGroupObservation = z.object({
+  attribute: z.string().min(1).max(200),
+  /** The attribute's value in the request; '' when it was missing. */
+  group: z.string().max(200),
+  rows: Count,
+  /** Rows whose probability of the positive label was ≥ 0.5. */
+  positives: Count,
+});
+export type RolloutGroupObservation = z.infer<typeof RolloutGroupObservation>;
 
 /** What one serving instance saw of one version during one interval of a rollout step. */
 export const RolloutVersionObservation = z.object({
@@ -28,6 +42,11 @@ export const RolloutVersionObservation = z.object({
   output: z.string().min(1).max(200).optional(),
   /** A uniform sample of that output's values over the interval's rows. */
   samples: z.array(z.number()).max(ROLLOUT_SAMPLE_MAX),
+  /**
+   * Binary classifiers: per group of each of the pipeline's protected attributes that is an input, rows and positive
+   * predictions, for the fairness gap.
+   */
+  groups: z.array(RolloutGroupObservation).max(ROLLOUT_GROUPS_MAX).optional(),
 });
 export type RolloutVersionObservation = z.infer<typeof RolloutVersionObservation>;
 
