@@ -272,6 +272,11 @@ describe('rollouts judged on live traffic through serving', () => {
    * receipt of the transition; and serving follows it, answering only with v1 again.
    */
   async function expectRollbackRecorded(name: string, spec: PipelineSpecV1): Promise<void> {
+    // The transition's effects follow its record: the event is published after the aliases and their history moved.
+    const rolledBack = await registry.recorder.waitFor(
+      (event) => event.key === name && (event.data as { to?: string }).to === 'rolled-back',
+    );
+    expect(rolledBack.data).toMatchObject({ trigger: 'analysis-failed', candidateWeight: 0, actor: 'registry' });
     const championNow = await http().get(`/api/v1/models/${name}/aliases/champion`);
     expect(championNow.body.version).toBe(1);
     const history = await http().get(`/api/v1/models/${name}/aliases/champion/history`);
@@ -280,10 +285,6 @@ describe('rollouts judged on live traffic through serving', () => {
         /analysis-failed → rolled-back: candidate v2/.test(move.reason),
       ),
     ).toBe(true);
-    const rolledBack = await registry.recorder.waitFor(
-      (event) => event.key === name && (event.data as { to?: string }).to === 'rolled-back',
-    );
-    expect(rolledBack.data).toMatchObject({ trigger: 'analysis-failed', candidateWeight: 0, actor: 'registry' });
     const traceId = rolledBack.headers.traceparent?.split('-')[1];
     expect(traceId).toMatch(/^[0-9a-f]{32}$/);
     const traces = await eventually(
