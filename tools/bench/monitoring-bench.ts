@@ -370,7 +370,14 @@ function hotPathSection(): string[] {
   ];
 }
 
-function markdown(results: readonly ScenarioResult[], startedAt: string, loadAtEnd = loadavg()[0]): string {
+function markdown(
+  results: readonly ScenarioResult[],
+  startedAt: string,
+  loadAtEnd = loadavg()[0],
+  node = process.version,
+): string {
+  // Rows can be rerun one window size at a time and merged into the JSON; the run column then says which is which.
+  const runs = new Set(results.map((r) => r.run));
   const rows = results.map(
     (r) =>
       `| ${r.windowRows.toLocaleString('en')}${r.windowRows === DEFAULT_WINDOW_ROWS ? ' (default)' : ''} | ${r.run ?? ''} | ${r.rows.toLocaleString('en')} | ${r.seconds.toFixed(1)} s | ` +
@@ -409,11 +416,17 @@ function markdown(results: readonly ScenarioResult[], startedAt: string, loadAtE
           '| ----------- | ----------------- | ---- | ---- | -------------------------- | -------- | -------------- | ----------------------------- | ----------------------------- | ------------------------------------------------ | -------------------------------- | ---------------------------------------------- | ---------------------------- | ----------- | ------- |',
           ...rows,
           '',
+          ...(runs.size > 1
+            ? [
+                'The rows come from different runs (the run column): window sizes rerun alone, merged into the JSON.',
+                '',
+              ]
+            : []),
         ];
   return [
     '# Monitoring throughput',
     '',
-    `Latest run: ${startedAt} on ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, Node ${process.version}, ` +
+    `Latest run: ${startedAt} on ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, Node ${node}, ` +
       `load average ${loadAtEnd.toFixed(1)} at the end (other sessions share the machine). Regenerate with ` +
       '`npm run bench:monitoring` (`BENCH_ROWS`, `BENCH_ROWS_PER_EVENT`, `BENCH_WINDOW_ROWS`, ' +
       '`BENCH_CHECKPOINT_INTERVAL_MS`, `BENCH_STACK=0` for the hot path alone).',
@@ -429,10 +442,11 @@ async function main(): Promise<void> {
     // monitoring.md again from monitoring.json and the full-system JSON (after running monitoring-full.ts alone).
     const json = JSON.parse(readFileSync(join(repoRoot, 'docs', 'benchmarks', 'monitoring.json'), 'utf8')) as {
       startedAt: string;
+      node: string;
       loadAverageAtEnd: number;
       results: ScenarioResult[];
     };
-    const rendered = markdown(json.results, json.startedAt, json.loadAverageAtEnd);
+    const rendered = markdown(json.results, json.startedAt, json.loadAverageAtEnd, json.node);
     writeFileSync(join(repoRoot, 'docs', 'benchmarks', 'monitoring.md'), rendered);
     return;
   }
