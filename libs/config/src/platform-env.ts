@@ -157,12 +157,16 @@ export function serviceEnvSchema(defaults: {
       .default(defaults.httpMaxJsonBytes ?? 1024 * 1024),
     GRPC_HOST: z.string().min(1).default('127.0.0.1'),
     GRPC_PORT: defaults.grpcPort === undefined ? envPort.optional() : envPort.default(defaults.grpcPort),
-    /** Largest gRPC message the server reads; a larger one fails with RESOURCE_EXHAUSTED before it is decoded. */
+    /**
+     * Largest gRPC message the server reads; a larger one fails with RESOURCE_EXHAUSTED before it is decoded. 4 MiB
+     * (grpc-js's own default) unless the service says otherwise: the registry's requests are a few hundred bytes,
+     * and a message is decoded on the event loop. Serving takes 16 MiB of tensors (docs/security/fuzz.md).
+     */
     GRPC_MAX_RECEIVE_BYTES: z.coerce
       .number()
       .int()
       .min(1_024)
-      .default(defaults.grpcMaxReceiveBytes ?? 64 * 1024 * 1024),
+      .default(defaults.grpcMaxReceiveBytes ?? 4 * 1024 * 1024),
   });
   return platformEnvSchema.extend(listen.shape);
 }

@@ -40,7 +40,7 @@ export class GrpcServer implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly registry: HealthRegistry,
     private readonly access: AccessControl,
   ) {
-    this.server = new Server({ 'grpc.max_receive_message_length': options.maxReceiveBytes ?? 64 * 1024 * 1024 });
+    this.server = new Server({ 'grpc.max_receive_message_length': options.maxReceiveBytes ?? 4 * 1024 * 1024 });
     this.health.addToServer(this.server);
     this.registry.onLifecycleChange(() => void this.refreshHealth());
   }
