@@ -12,7 +12,7 @@
  * FILE` (take that flock(1) lock for the stack part only). Writes docs/benchmarks/loop.md and loop.json.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -391,6 +391,7 @@ async function main(): Promise<void> {
         ]
       : ['The stack run was not part of this run.']),
     '',
+    ...exploreSection(),
     `Accuracy per block of ${PROTOCOL.windowRows} served rows: ` +
       results.map((r) => `${r.name}: ${r.accuracyByBlock.join(', ')}`).join('; ') +
       '.',
@@ -424,6 +425,41 @@ async function underStackLock<T>(run: () => Promise<T>): Promise<T> {
   } finally {
     holder.stdin.end();
   }
+}
+
+/**
+ * The offline replay's runs (docs/benchmarks/loop-explore.json, written from tools/bench/loop/explore.ts's output): how
+ * the settings were chosen, one row per configuration, best first.
+ */
+function exploreSection(): string[] {
+  const path = join(repoRoot, 'docs', 'benchmarks', 'loop-explore.json');
+  if (!existsSync(path)) return [];
+  const { note, runs } = JSON.parse(readFileSync(path, 'utf8')) as {
+    note: string;
+    runs: { config: unknown; accuracy: number; retrains: number; championKept: number }[];
+  };
+  const sorted = [...runs].sort((a, b) => b.accuracy - a.accuracy);
+  return [
+    `Settings tried in the offline replay (${note}); "kept" counts retrains whose candidate lost the comparison with the champion (compare: always promote, fresh = on the newest candidate holdout rows the champion never held, as the registry now does, same-holdout = on every holdout row the champion did not train on, as it did before); the configuration as explore.ts takes it, shortened (trees: a one-configuration search of maxLeaves/minSamplesLeaf; drift triggers off throughout):`,
+    '',
+    '| configuration | prequential accuracy | retrains | kept |',
+    '| --- | ---: | ---: | ---: |',
+    ...sorted.map(
+      (r) => `| \`${compactConfig(r.config)}\` | ${r.accuracy.toFixed(4)} | ${r.retrains} | ${r.championKept} |`,
+    ),
+    '',
+  ];
+}
+
+/** A configuration in short: the one-configuration search as `trees: leaves/rows`, the disabled drift triggers left out. */
+function compactConfig(config: unknown): string {
+  return JSON.stringify(config)
+    .replace(
+      /"search":\{"gbdt":\{"space":\{"maxLeaves":\{"kind":"choice","values":\[(\d+)\]\}(?:,"minSamplesLeaf":\{"kind":"choice","values":\[(\d+)\]\})?\},"trials":1\}\}/,
+      (_, leaves: string, rows?: string) => `"trees":"${leaves}/${rows ?? 20}"`,
+    )
+    .replace('"featureDrift":{"enabled":false},"predictionDrift":{"enabled":false},', '')
+    .replace(/\|/g, '/');
 }
 
 function median(values: number[]): number | null {
