@@ -167,7 +167,7 @@ interface HotPathReport {
   /** The commit measured (runs before it was recorded have none). */
   commit?: string;
   machine: { cores: number; loadBefore: number; loadAfter: number };
-  config: { seconds: number; concurrency: number; rounds: number };
+  config: { seconds: number; concurrency: number; rounds: number; distinctRows?: number };
   /** Medians over the rounds, per server and request shape. */
   summary: HotPathRun[];
 }
@@ -268,7 +268,10 @@ function markdown(report: ServingBenchReport): string {
 }
 
 /** Whether 5× MLServer's 64-row rows/s is within what the bare echo server answers here. */
-function limitLines(echo: Summary | undefined, mlserver: Summary | undefined): string[] {
+function limitLines(
+  echo: Pick<Summary, 'rowsPerSecond'> | undefined,
+  mlserver: Pick<Summary, 'rowsPerSecond'> | undefined,
+): string[] {
   if (!echo || !mlserver) return [];
   const target = 5 * mlserver.rowsPerSecond;
   return [
@@ -290,7 +293,11 @@ function equalLoadLines(equalLoad: ServingBenchReport['equalLoad']): string[] {
 
 function eventsText(events: LoggingCost['events']): string {
   if (!events) return '';
-  return ` Meanwhile the stack carried ${events.predictionBatches} prediction-log batches, ${events.driftDetected} drift reports and ${events.alertsRaised} alerts.`;
+  const earlier =
+    events.alertsRaised > events.driftDetected
+      ? ` (the alerts beyond one per drift report answer events that were on the stack before this run, which monitoring applied meanwhile: their cost is in the figure)`
+      : '';
+  return ` Meanwhile the stack carried ${events.predictionBatches} prediction-log batches, ${events.driftDetected} drift reports and ${events.alertsRaised} alerts${earlier}.`;
 }
 
 function driftPhaseLines(phases: ServingBenchReport['driftPhases'], loadSeconds: number): string[] {
@@ -327,7 +334,7 @@ function hotPathLines(hotPath: HotPathReport | undefined): string[] {
   return [
     '## Serving alone (hot path)',
     '',
-    `Written by \`tools/bench/serving-hot-path.ts\` (the first step of \`npm run bench:serving\`, no stack needed) on ${hotPath.date.slice(0, 10)}${hotPath.commit ? ` (main at ${hotPath.commit})` : ''}; load average ${fixed(hotPath.machine.loadBefore, 2)} before and ${fixed(hotPath.machine.loadAfter, 2)} after. Keel: serving's gRPC controller, inference, prediction log (validated and serialized; only Kafka's send is faked) and span export (to a sink that drops them) in one process over an Adult GBDT (100 trees, 31 leaves), typed column tensors; MLServer and the echo server as in the stack run. ghz at concurrency ${hotPath.config.concurrency} over one connection, ${hotPath.config.seconds} s per run, ${hotPath.config.rounds} alternating rounds, medians.`,
+    `Written by \`tools/bench/serving-hot-path.ts\` (the first step of \`npm run bench:serving\`, no stack needed) on ${hotPath.date.slice(0, 10)}${hotPath.commit ? ` (main at ${hotPath.commit})` : ''}; load average ${fixed(hotPath.machine.loadBefore, 2)} before and ${fixed(hotPath.machine.loadAfter, 2)} after. Keel: serving's gRPC controller, inference, prediction log (validated and serialized; only Kafka's send is faked) and span export (to a sink that drops them) in one process over an Adult GBDT (100 trees, 31 leaves), typed column tensors${hotPath.config.distinctRows ? ` carrying ${hotPath.config.distinctRows} different test rows per shape` : ''}; MLServer and the echo server as in the stack run. ghz at concurrency ${hotPath.config.concurrency} over one connection, ${hotPath.config.seconds} s per run, ${hotPath.config.rounds} alternating rounds, medians.`,
     '',
     '| server | rows/request | requests/s | rows/s | p50 ms | p99 ms | server CPU ms/request | CPU µs/row | errors |',
     '| ------ | -----------: | ---------: | -----: | -----: | -----: | --------------------: | ---------: | -----: |',
@@ -338,6 +345,10 @@ function hotPathLines(hotPath: HotPathReport | undefined): string[] {
     '',
     `Keel against MLServer here: ${ratio(1, 'rps', 'mlserver')}× its requests/s for single rows, ${ratio(64, 'rowsPerSecond', 'mlserver')}× its rows/s for 64-row requests. Keel's CPU per single-row request: ${ratio(1, 'cpuMsPerRequest', 'echo')}× the echo server's (64 rows: ${ratio(64, 'cpuMsPerRequest', 'echo')}×).`,
     '',
+    ...limitLines(
+      of('echo', 64) && { rowsPerSecond: of('echo', 64)!.rowsPerSecond },
+      of('mlserver', 64) && { rowsPerSecond: of('mlserver', 64)!.rowsPerSecond },
+    ),
   ];
 }
 
