@@ -87,6 +87,9 @@ describe('serving follows the real registry', () => {
       consumers: { models: [ModelTrainedV1] },
       database,
       pipelines: [spec],
+      // These hand-made events name no feature set: their claims are judged (the registry's gates.int.spec checks
+      // that the default rejects them).
+      env: { REGISTRY_REQUIRE_VERIFIED_METRICS: 'false' },
     });
     // v1 passes the spec's gate (auc >= 0.85) and becomes champion before serving starts.
     await train(1, rows.slice(0, 200), 1e-4, 0.9);

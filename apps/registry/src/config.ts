@@ -14,10 +14,11 @@ export const registryEnvSchema = serviceEnvSchema({ httpPort: 3005, grpcPort: 50
      */
     ROLLOUT_OBSERVATION_RETENTION_HOURS: z.coerce.number().positive().default(168),
     /**
-     * Reject a trained model whose event names no feature set to recompute its holdout metrics on (otherwise it is
-     * judged on the metrics it claims and recorded as unverified).
+     * Reject a trained model whose event names no feature set to recompute its holdout metrics on: a forged
+     * `model.trained` naming none must not be judged on what it claims. `false` (for tests of alias mechanics with
+     * hand-made events) judges such an event on its claims and records it as unverified.
      */
-    REGISTRY_REQUIRE_VERIFIED_METRICS: envBoolean.default(false),
+    REGISTRY_REQUIRE_VERIFIED_METRICS: envBoolean.default(true),
     /**
      * Monitoring's HTTP base URL: a rollout's analysis compares the candidate's accuracy on labelled feedback with the
      * champion's (its rolling performance). Unset: the analysis uses serving's reports alone.

@@ -140,4 +140,24 @@ describe('registry gates on verified metrics', () => {
     expect(versions[0].verification).toMatchObject({ status: 'failed', claimedMetrics: { auc: 1 } });
     await http().get(`/api/v1/models/${forged.id}/aliases/${WellKnownAlias.CHAMPION}`).expect(404);
   });
+
+  it('rejects by default a forged event that names no feature set, however good its claims', async () => {
+    const spec = pipelineSpecFixture('adult-income', { id: uniquePipelineId('gates-unnamed'), gates: [] });
+    await sut.infra.pipelines.apply(spec);
+    const { featureSetUri, ...event } = await trained(spec);
+    expect(featureSetUri).toBeDefined(); // the package and its holdout exist; the event just does not say where
+    const data = await registered({ ...event, metrics: { auc: 1, accuracy: 1 } });
+    expect(data.gatesPassed).toBe(false);
+    expect(data.gates).toEqual([
+      {
+        gate: 'metrics verified on the holdout',
+        passed: false,
+        message: 'the event names no feature set to recompute the metrics on',
+      },
+    ]);
+    const { versions } = (await http().get(`/api/v1/models/${spec.id}/versions`).expect(200)).body;
+    expect(versions[0]).toMatchObject({ gatesPassed: false, metrics: {}, verification: { status: 'unverified' } });
+    expect(versions[0].verification.claimedMetrics).toEqual({ auc: 1, accuracy: 1 });
+    await http().get(`/api/v1/models/${spec.id}/aliases/${WellKnownAlias.CHAMPION}`).expect(404);
+  });
 });

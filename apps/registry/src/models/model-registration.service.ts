@@ -238,7 +238,8 @@ export class ModelRegistrationService implements OnApplicationBootstrap {
   /**
    * The metrics the gates judge: recomputed from the package on the holdout rows of the feature set the event names
    * (sha256-verified, and the one the package's lineage names), never the event's own. An event naming no feature set
-   * is judged on its claims and recorded as unverified, or rejected when REGISTRY_REQUIRE_VERIFIED_METRICS is set.
+   * is rejected, unless REGISTRY_REQUIRE_VERIFIED_METRICS is turned off (then it is judged on its claims and recorded
+   * as unverified, except when the spec has fairness gates, which need the holdout).
    */
   private async verify(
     event: EventData<typeof ModelTrainedV1>,
