@@ -62,6 +62,7 @@ export {
 export { allTopics, contractForTopic, eventRegistry } from './registry';
 export {
   Algorithm,
+  BiasCheck,
   DriftSpec,
   DriftTest,
   CategoricalFeature,
@@ -71,6 +72,7 @@ export {
   datasetSchema,
   FairnessGate,
   FeatureSpec,
+  LABEL_BIAS_METRICS,
   LOWER_IS_BETTER,
   MetricGate,
   MetricName,
@@ -80,6 +82,7 @@ export {
   PipelineSpecV1,
   PIPELINE_SPEC_MAX_FEATURES,
   PIPELINE_SPEC_MAX_VALUES,
+  PreTrainingBiasMetricName,
 } from './pipeline-spec';
 export { AlertsSpec, RetrainPolicy } from './retrain-policy';
 export { DataSource, PostgresSource, SourceId } from './data-sources';

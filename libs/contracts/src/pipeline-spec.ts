@@ -85,6 +85,54 @@ export const FairnessGate = z
   .refine((gate) => gate.min !== undefined || gate.max !== undefined, 'a gate needs min or max');
 export type FairnessGate = z.infer<typeof FairnessGate>;
 
+/**
+ * Pre-training bias metrics of a dataset version per protected attribute, SageMaker Clarify's definitions: each value
+ * (facet d) of the attribute against the other rows (a). class_imbalance (n_a − n_d)/n; difference_in_proportions_of_
+ * labels q_a − q_d (q the share of positive labels); kl_divergence, js_divergence, lp_norm, total_variation_distance
+ * and kolmogorov_smirnov between the label distributions P_a and P_d; representation_change is the facet's share of
+ * rows minus its share in the pipeline's reference version.
+ */
+export const PreTrainingBiasMetricName = z.enum([
+  'class_imbalance',
+  'difference_in_proportions_of_labels',
+  'kl_divergence',
+  'js_divergence',
+  'lp_norm',
+  'total_variation_distance',
+  'kolmogorov_smirnov',
+  'representation_change',
+]);
+export type PreTrainingBiasMetricName = z.infer<typeof PreTrainingBiasMetricName>;
+
+/** Metrics of the labels: classification only. */
+export const LABEL_BIAS_METRICS: readonly PreTrainingBiasMetricName[] = [
+  'difference_in_proportions_of_labels',
+  'kl_divergence',
+  'js_divergence',
+  'lp_norm',
+  'total_variation_distance',
+  'kolmogorov_smirnov',
+];
+
+/**
+ * A pre-training bias check in validation: when the metric's magnitude for any facet of the attribute exceeds `warn`
+ * the version passes with a warning; above `reject` it is rejected. Signed metrics (class imbalance, difference in
+ * proportions, representation change) are judged by their absolute value.
+ */
+export const BiasCheck = z
+  .object({
+    attribute: ColumnName,
+    metric: PreTrainingBiasMetricName,
+    warn: z.number().nonnegative().optional(),
+    reject: z.number().nonnegative().optional(),
+  })
+  .refine((check) => check.warn !== undefined || check.reject !== undefined, 'a bias check needs warn or reject')
+  .refine(
+    (check) => check.warn === undefined || check.reject === undefined || check.warn <= check.reject,
+    'warn must not exceed reject',
+  );
+export type BiasCheck = z.infer<typeof BiasCheck>;
+
 /** Performance on joined labels: label windows, concept drift on the error stream. */
 export const PerformanceSpec = z
   .object({
@@ -178,6 +226,8 @@ export const PipelineSpecV1 = z
         /** Numeric values may exceed the reference range by this fraction of its width. */
         rangeTolerance: z.number().min(0).default(0.5),
         minRows: z.number().int().positive().default(100),
+        /** Pre-training bias thresholds; the metrics of every protected attribute are in the report regardless. */
+        bias: z.array(BiasCheck).default([]),
       })
       .prefault({}),
     split: z
@@ -271,6 +321,22 @@ export const PipelineSpecV1 = z
           code: 'custom',
           path: ['fairnessGates', i, 'attribute'],
           message: `"${gate.attribute}" is not in protectedAttributes`,
+        });
+      }
+    });
+    spec.validation.bias.forEach((check, i) => {
+      if (!spec.protectedAttributes.includes(check.attribute)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['validation', 'bias', i, 'attribute'],
+          message: `"${check.attribute}" is not in protectedAttributes`,
+        });
+      }
+      if (spec.task === 'regression' && LABEL_BIAS_METRICS.includes(check.metric)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['validation', 'bias', i, 'metric'],
+          message: `${check.metric} compares label distributions: classification only`,
         });
       }
     });

@@ -26,6 +26,13 @@ export {
   type FairnessInput,
   type GroupRates,
 } from './fairness/group-metrics';
+export {
+  type FacetBias,
+  PRE_TRAINING_BIAS_METRICS,
+  preTrainingBias,
+  type PreTrainingBiasInput,
+  type PreTrainingBiasMetric,
+} from './fairness/pretraining-bias';
 
 export { chiSquareCdf, chiSquareSf, logGamma, regularizedGammaP, regularizedGammaQ } from './special/gamma';
 export { kolmogorovNSf, kolmogorovSf, smirnovSf } from './special/kolmogorov';

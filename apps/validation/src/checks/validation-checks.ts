@@ -24,6 +24,8 @@ export interface ReferenceColumn {
   max?: number;
   /** Categories of a string column, sorted; absent when there were more than MAX_REFERENCE_CATEGORIES. */
   categories?: string[];
+  /** A protected attribute's facets and their shares of the rows (references set before bias checks have none). */
+  shares?: { value: string; share: number }[];
 }
 
 /** Beyond this many distinct values a column is an identifier, not a category: no unseen-category check. */

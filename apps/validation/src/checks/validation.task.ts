@@ -2,6 +2,7 @@ import { type PipelineSpecV1 } from '@keel/contracts';
 import { readParquet } from '@keel/datasets';
 import { NonRetryableError } from '@keel/messaging';
 import { asBuffer, defineWorkerTask, type WorkerTaskContext } from '@keel/workers';
+import { type AttributeBiasReport, biasFindings, measureBias, referenceShares, withFacetShares } from './bias-checks';
 import {
   type ColumnProfile,
   type Finding,
@@ -26,6 +27,8 @@ export interface DatasetChecks {
   reference: ReferenceColumn[];
   findings: Finding[];
   columns: ColumnProfile[];
+  /** Pre-training bias per protected attribute (SageMaker Clarify's metrics), whatever the spec's thresholds. */
+  bias: AttributeBiasReport[];
 }
 
 /**
@@ -48,12 +51,16 @@ export async function checkDataset(
     );
   }
   progress({ stage: 'check', total: table.rowCount });
-  const reference = input.reference ? [...input.reference] : inferReference(table);
+  const reference = input.reference
+    ? [...input.reference]
+    : withFacetShares(inferReference(table), table, input.spec.protectedAttributes);
+  const bias = measureBias(input.spec, table, referenceShares(reference));
   return {
     rowCount: table.rowCount,
     reference,
-    findings: validateDataset(input.spec, table, reference),
+    findings: [...validateDataset(input.spec, table, reference), ...biasFindings(input.spec.validation.bias, bias)],
     columns: profileTable(table),
+    bias,
   };
 }
 

@@ -109,6 +109,52 @@ describe('validation consumer, handled in memory', { timeout: 60_000 }, () => {
     expect(harness.published(DatasetValidatedV1)).toHaveLength(1);
   });
 
+  it('given Adult and a sex bias check it cannot pass, when handled, then it is rejected with the gap and the report holds every attribute’s bias', async () => {
+    // Adult's labels: about 31% of men and 11% of women earn >50K, a difference in proportions of about 0.2.
+    await harness.pipelines.apply({
+      ...spec,
+      validation: {
+        ...spec.validation,
+        bias: [{ attribute: 'sex', metric: 'difference_in_proportions_of_labels', warn: 0.05, reject: 0.1 }],
+      },
+    });
+    const ingested = await version(fixtureTable('adult', spec, { count: 1_000 }));
+
+    expect(await harness.deliver(DatasetIngestedV1, ingested)).toBe('handled');
+
+    const [rejected] = harness.published(DatasetRejectedV1);
+    const failures = rejected.data.failures.filter((finding) => finding.check === 'pre-training-bias');
+    expect(failures.map((finding) => finding.message)).toEqual([
+      expect.stringMatching(
+        /^sex=Female \(n=\d+ of 1000\): difference_in_proportions_of_labels 0\.\d+, .* reject threshold 0\.1$/,
+      ),
+      expect.stringMatching(
+        /^sex=Male \(n=\d+ of 1000\): difference_in_proportions_of_labels -0\.\d+, .* reject threshold 0\.1$/,
+      ),
+    ]);
+    const stored = harness.writes.find((write) => write.target === `object:${BUCKETS.reports}`)!;
+    const report = JSON.parse(Buffer.from(stored.value as Uint8Array).toString('utf8')) as {
+      bias: { attribute: string; facets: { facet: string; metrics: Record<string, number> }[] }[];
+    };
+    expect(report.bias.map((attribute) => attribute.attribute)).toEqual(['sex', 'race']);
+    const [female, male] = report.bias[0].facets;
+    expect(female.metrics.difference_in_proportions_of_labels).toBeGreaterThan(0.1);
+    expect(male.metrics.difference_in_proportions_of_labels).toBeCloseTo(
+      -female.metrics.difference_in_proportions_of_labels,
+      12,
+    );
+    expect(Object.keys(female.metrics).sort()).toEqual([
+      'class_imbalance',
+      'difference_in_proportions_of_labels',
+      'js_divergence',
+      'kl_divergence',
+      'kolmogorov_smirnov',
+      'lp_norm',
+      'representation_change',
+      'total_variation_distance',
+    ]);
+  });
+
   it('given the same event twice, when handled, then it is validated and announced once', async () => {
     const ingested = await version(fixtureTable('adult', spec, { count: 200 }));
 

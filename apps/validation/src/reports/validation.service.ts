@@ -88,6 +88,7 @@ export class ValidationService implements OnApplicationBootstrap {
       passed,
       findings,
       columns: checks.columns,
+      bias: checks.bias,
       referenceDatasetVersionId: reference.datasetVersionId,
     };
     const stored = await this.infra.objects.putContentAddressed(
