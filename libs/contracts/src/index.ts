@@ -83,6 +83,7 @@ export {
   PIPELINE_SPEC_MAX_FEATURES,
   PIPELINE_SPEC_MAX_VALUES,
   PreTrainingBiasMetricName,
+  RobustnessGate,
 } from './pipeline-spec';
 export { AlertsSpec, RetrainPolicy } from './retrain-policy';
 export { DataSource, PostgresSource, SourceId } from './data-sources';

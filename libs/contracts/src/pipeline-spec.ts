@@ -86,6 +86,23 @@ export const FairnessGate = z
 export type FairnessGate = z.infer<typeof FairnessGate>;
 
 /**
+ * A robustness gate on the candidate's holdout rows (binary classification): the share of rows whose decision
+ * (probability ≥ 0.5) is unchanged under each perturbation — Gaussian noise of `noiseScale` × each numeric feature's
+ * standard deviation, categories swapped for another seen one at `swapRate`, values made missing at `missingRate` —
+ * and the worst of the three must be at least `min`. Seeded: the same package and rows give the same score.
+ */
+export const RobustnessGate = z.object({
+  min: z.number().min(0).max(1),
+  noiseScale: z.number().nonnegative().default(0.1),
+  swapRate: z.number().min(0).max(1).default(0.1),
+  missingRate: z.number().min(0).max(1).default(0.05),
+  seed: z.number().int().default(1),
+  /** Perturb at most this many holdout rows (the first ones): the gate's cost stays bounded. */
+  maxRows: z.number().int().positive().max(100_000).default(5_000),
+});
+export type RobustnessGate = z.infer<typeof RobustnessGate>;
+
+/**
  * Pre-training bias metrics of a dataset version per protected attribute, SageMaker Clarify's definitions: each value
  * (facet d) of the attribute against the other rows (a). class_imbalance (n_a − n_d)/n; difference_in_proportions_of_
  * labels q_a − q_d (q the share of positive labels); kl_divergence, js_divergence, lp_norm, total_variation_distance
@@ -257,6 +274,8 @@ export const PipelineSpecV1 = z
     gates: z.array(MetricGate).default([]),
     /** Fairness thresholds per protected attribute, checked by the registry on the holdout it recomputes. */
     fairnessGates: z.array(FairnessGate).default([]),
+    /** Prediction stability under perturbations, checked by the registry on the holdout it recomputes. */
+    robustnessGate: RobustnessGate.optional(),
     rollout: RolloutSpec.prefault({}),
     monitoring: z
       .object({
@@ -324,6 +343,13 @@ export const PipelineSpecV1 = z
         });
       }
     });
+    if (spec.robustnessGate && spec.task !== 'binary-classification') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['robustnessGate'],
+        message: 'the robustness gate compares decisions: binary classification only',
+      });
+    }
     spec.validation.bias.forEach((check, i) => {
       if (!spec.protectedAttributes.includes(check.attribute)) {
         ctx.addIssue({

@@ -1,5 +1,5 @@
-import { type FairnessGate } from '@keel/contracts';
-import { TransformRunner } from '@keel/ml-models';
+import { type FairnessGate, type RobustnessGate } from '@keel/contracts';
+import { Predictor, type RawValue, TransformRunner } from '@keel/ml-models';
 import { evaluationMetrics, parsePackage, scoreMatrix } from '@keel/model-package';
 import {
   demographicParityDifference,
@@ -7,6 +7,9 @@ import {
   equalizedOddsDifference,
   groupRates,
   type GroupRates,
+  predictionStability,
+  type RobustnessReport,
+  type Row,
 } from '@keel/ml-stats';
 import { asBuffer, defineWorkerTask, type WorkerTaskContext } from '@keel/workers';
 import { holdoutIndices, packageInputs, readFeatureSet, takeRows } from './evaluation-rows';
@@ -17,6 +20,8 @@ export interface CandidateEvaluationInput {
   featureSet: Uint8Array;
   /** Protected attributes to slice by (binary classification). */
   protectedAttributes: readonly string[];
+  /** The spec's robustness gate: its perturbations are run on the holdout (binary classification). */
+  robustness?: RobustnessGate;
 }
 
 export type FairnessMetric = FairnessGate['metric'];
@@ -33,6 +38,8 @@ export interface CandidateEvaluationOutput {
   rows: number;
   metrics: Record<string, number>;
   fairness: AttributeFairness[];
+  /** Prediction stability on (up to `maxRows` of) the holdout, when a robustness gate asked for it. */
+  robustness?: RobustnessReport & { rows: number };
 }
 
 /** Missing attribute values form their own group. */
@@ -87,7 +94,37 @@ export async function evaluateCandidate(
       fairness.push(entry);
     }
   }
-  return { rows: rows.rowCount, metrics, fairness };
+  const robustness =
+    binary && input.robustness && rows.rowCount > 0
+      ? await stabilityOnHoldout(pkg, packageInputs(pkg, rows), input.robustness)
+      : undefined;
+  return { rows: rows.rowCount, metrics, fairness, ...(robustness ? { robustness } : {}) };
+}
+
+/**
+ * The gate's perturbations on the first `maxRows` holdout rows, scored by the package's own preprocessing and model
+ * (serving's path): numeric inputs get noise, categorical ones swaps, any may go missing.
+ */
+async function stabilityOnHoldout(
+  pkg: ReturnType<typeof parsePackage>,
+  inputs: Record<string, RawValue[]>,
+  gate: RobustnessGate,
+): Promise<RobustnessReport & { rows: number }> {
+  const names = pkg.signature.inputs.map((i) => i.name);
+  const count = Math.min(gate.maxRows, inputs[names[0]]?.length ?? 0);
+  const rows: Row[] = Array.from({ length: count }, (_, r) =>
+    Object.fromEntries(names.map((name) => [name, inputs[name][r] ?? null])),
+  );
+  const predictor = new Predictor(pkg.model);
+  const report = await predictionStability(rows, (batch) => predictor.predictRecords(batch), {
+    numericFeatures: pkg.signature.inputs.filter((i) => i.kind === 'numeric').map((i) => i.name),
+    categoricalFeatures: pkg.signature.inputs.filter((i) => i.kind === 'categorical').map((i) => i.name),
+    noiseScale: gate.noiseScale,
+    swapRate: gate.swapRate,
+    missingRate: gate.missingRate,
+    seed: gate.seed,
+  });
+  return { ...report, rows: count };
 }
 
 /** {@link evaluateCandidate} on a worker thread. */

@@ -2,11 +2,16 @@ import { type Scalar } from '@keel/contracts';
 import { SPLIT_COLUMN, tableFromRecords, writeParquet } from '@keel/datasets';
 import { TransformRunner } from '@keel/ml-models';
 import { evaluatePackage, scoreMatrix, serializePackage } from '@keel/model-package';
-import { demographicParityDifference, demographicParityRatio, equalizedOddsDifference } from '@keel/ml-stats';
+import {
+  demographicParityDifference,
+  demographicParityRatio,
+  equalizedOddsDifference,
+  predictionStability,
+} from '@keel/ml-stats';
 import { binaryTestPackage, fixtureRecords, pipelineSpecFixture } from '@keel/testing';
 import { describe, expect, it } from 'vitest';
 import { evaluateCandidate } from './candidate-evaluation.task';
-import { evaluateFairnessGates, verifyClaimedMetrics, VERIFIED_METRICS_GATE } from './gates';
+import { evaluateFairnessGates, evaluateRobustnessGate, verifyClaimedMetrics, VERIFIED_METRICS_GATE } from './gates';
 
 const spec = pipelineSpecFixture('adult-income', { id: 'adult-eval-unit' });
 const NUMERIC = spec.features.filter((f) => f.type === 'numeric').map((f) => f.name);
@@ -64,6 +69,43 @@ describe('candidate evaluation', { timeout: 60_000 }, () => {
       demographic_parity_difference: demographicParityDifference(slice),
       demographic_parity_ratio: demographicParityRatio(slice),
       equalized_odds_difference: equalizedOddsDifference(slice),
+    });
+  });
+
+  it('given a robustness gate, then the stability is the library’s on the first maxRows holdout rows, judged by its min', async () => {
+    const gate = { min: 0.9, noiseScale: 0.5, swapRate: 0.3, missingRate: 0.2, seed: 7, maxRows: 150 };
+    const out = await evaluateCandidate(
+      { candidatePackage: serializePackage(pkg), featureSet, protectedAttributes: [], robustness: gate },
+      { progress: () => undefined },
+    );
+    const inputs = pkg.signature.inputs;
+    const rowsOf = holdout.slice(0, 150).map((r) => Object.fromEntries(inputs.map((i) => [i.name, r[i.name] ?? null])));
+    const scoreRows = (batch: Record<string, unknown>[]) => {
+      const raw = Object.fromEntries(inputs.map((i) => [i.name, batch.map((r) => r[i.name] ?? null)]));
+      return scoreMatrix(pkg, new TransformRunner(pkg.model.preprocessing!).table(raw as never));
+    };
+    const expected = await predictionStability(rowsOf as never, scoreRows, {
+      numericFeatures: inputs.filter((i) => i.kind === 'numeric').map((i) => i.name),
+      categoricalFeatures: inputs.filter((i) => i.kind === 'categorical').map((i) => i.name),
+      ...gate,
+    });
+    expect(out.robustness).toEqual({ ...expected, rows: 150 });
+    expect(out.robustness!.score).toBeLessThan(1);
+
+    const strict = evaluateRobustnessGate({ ...gate, min: 1 }, out.robustness);
+    expect(strict).toMatchObject({
+      gate: 'robustness score >= 1',
+      passed: false,
+      observed: expected.score,
+      threshold: 1,
+    });
+    expect(strict.message).toMatch(
+      /^score [0-9.]+ < min 1: decisions unchanged on 150 holdout rows under gaussian-noise [0-9.]+, category-swap [0-9.]+, missing-values [0-9.]+$/,
+    );
+    expect(evaluateRobustnessGate({ ...gate, min: 0 }, out.robustness).passed).toBe(true);
+    expect(evaluateRobustnessGate(gate, undefined)).toMatchObject({
+      passed: false,
+      message: 'robustness was not measured on the holdout',
     });
   });
 

@@ -29,6 +29,8 @@ describe('registry gates on verified metrics', () => {
       { attribute: 'sex', metric: 'demographic_parity_difference', max: 0.01 },
       { attribute: 'race', metric: 'demographic_parity_ratio', min: 0.01 },
     ],
+    // Perturbations no model shrugs off entirely: some decisions flip, so a minimum of 1 fails.
+    robustnessGate: { min: 1, noiseScale: 1, swapRate: 0.5, missingRate: 0.5, seed: 1, maxRows: 5_000 },
   });
   const forged = pipelineSpecFixture('adult-income', { id: uniquePipelineId('gates-forged'), gates: [] });
   let sut: ServiceUnderTest;
@@ -114,6 +116,10 @@ describe('registry gates on verified metrics', () => {
     expect(sex.observed).toBeGreaterThan(0.01);
     expect(sex.message).toMatch(/selection rates Female .* Male /);
     expect(byName.get('race demographic_parity_ratio >= 0.01')).toBeDefined();
+    const robustness = byName.get('robustness score >= 1')!;
+    expect(robustness).toMatchObject({ passed: false, threshold: 1 });
+    expect(robustness.observed).toBeLessThan(1);
+    expect(robustness.message).toMatch(/decisions unchanged on 800 holdout rows under gaussian-noise /);
 
     const { versions } = (await http().get(`/api/v1/models/${fair.id}/versions`).expect(200)).body;
     expect(versions[0]).toMatchObject({
@@ -124,6 +130,7 @@ describe('registry gates on verified metrics', () => {
     const fairness = versions[0].verification.fairness as { attribute: string; metrics: Record<string, number> }[];
     expect(fairness.map((f) => f.attribute)).toEqual(['sex', 'race']);
     expect(fairness[0].metrics.demographic_parity_difference).toBe(sex.observed);
+    expect(versions[0].verification.robustness).toMatchObject({ rows: 800, score: robustness.observed });
     await http().get(`/api/v1/models/${fair.id}/aliases/${WellKnownAlias.CHAMPION}`).expect(404);
   });
 

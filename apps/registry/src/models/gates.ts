@@ -1,5 +1,11 @@
-import { type FairnessGate, LOWER_IS_BETTER, type MetricGate, type MetricName } from '@keel/contracts';
-import { type AttributeFairness } from './candidate-evaluation.task';
+import {
+  type FairnessGate,
+  LOWER_IS_BETTER,
+  type MetricGate,
+  type MetricName,
+  type RobustnessGate,
+} from '@keel/contracts';
+import { type AttributeFairness, type CandidateEvaluationOutput } from './candidate-evaluation.task';
 
 /** Outcome of one spec gate against a version's metrics (the shape of the contract's GateResult). */
 export interface GateOutcome {
@@ -154,6 +160,32 @@ export function evaluateFairnessGates(
       message: `${name} holds (${observed}); ${detail}`,
     };
   });
+}
+
+/** Human-readable name of the robustness gate, e.g. `robustness score >= 0.95`. */
+export const robustnessGateName = (gate: RobustnessGate) => `robustness score >= ${gate.min}`;
+
+/**
+ * The robustness gate against the stability measured on the holdout: the worst perturbation's share of unchanged
+ * decisions must reach `min`; the message names each perturbation's agreement. Not measured: it fails.
+ */
+export function evaluateRobustnessGate(
+  gate: RobustnessGate,
+  measured: CandidateEvaluationOutput['robustness'],
+): GateOutcome {
+  const name = robustnessGateName(gate);
+  if (!measured) {
+    return { gate: name, passed: false, threshold: gate.min, message: 'robustness was not measured on the holdout' };
+  }
+  const detail = measured.perturbations.map((p) => `${p.perturbation} ${p.decisionAgreement.toFixed(4)}`).join(', ');
+  const passed = measured.score >= gate.min;
+  return {
+    gate: name,
+    passed,
+    observed: measured.score,
+    threshold: gate.min,
+    message: `${passed ? 'holds' : `score ${measured.score} < min ${gate.min}`}: decisions unchanged on ${measured.rows} holdout rows under ${detail}`,
+  };
 }
 
 /** The registry's decision about the `champion` alias for a newly registered version. */

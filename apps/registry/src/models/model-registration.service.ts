@@ -29,6 +29,7 @@ import {
   decideChampion,
   evaluateFairnessGates,
   evaluateGates,
+  evaluateRobustnessGate,
   type GateOutcome,
   uncheckableGate,
   VERIFIED_METRICS_GATE,
@@ -107,6 +108,7 @@ export class ModelRegistrationService implements OnApplicationBootstrap {
       const comparison = await this.compareWithChampion(event, bytes, spec.training.primaryMetric);
       const gates = [...verified.gates, ...evaluateGates(spec.gates, verified.metrics)];
       if (verified.fairness) gates.push(...evaluateFairnessGates(spec.fairnessGates, verified.fairness));
+      if (spec.robustnessGate) gates.push(evaluateRobustnessGate(spec.robustnessGate, verified.robustness));
       ({ record, created } = await this.versions.register({
         modelName,
         pipelineId: event.pipelineId,
@@ -250,11 +252,12 @@ export class ModelRegistrationService implements OnApplicationBootstrap {
     metrics: Record<string, number>;
     gates: GateOutcome[];
     fairness?: AttributeFairness[];
+    robustness?: CandidateEvaluationOutput['robustness'];
     record: MetricsVerification;
   }> {
     const unverified = (why: string) => {
       const record: MetricsVerification = { status: 'unverified', reason: why, claimedMetrics: event.metrics };
-      if (this.config.REGISTRY_REQUIRE_VERIFIED_METRICS || spec.fairnessGates.length > 0) {
+      if (this.config.REGISTRY_REQUIRE_VERIFIED_METRICS || spec.fairnessGates.length > 0 || spec.robustnessGate) {
         return { metrics: {}, gates: [uncheckableGate(VERIFIED_METRICS_GATE, why)], record };
       }
       this.logger.warn({ pipelineId: event.pipelineId, runId: event.runId }, `metrics not verified: ${why}`);
@@ -278,6 +281,7 @@ export class ModelRegistrationService implements OnApplicationBootstrap {
           candidatePackage: bytes,
           featureSet,
           protectedAttributes: spec.task === 'binary-classification' ? spec.protectedAttributes : [],
+          ...(spec.robustnessGate ? { robustness: spec.robustnessGate } : {}),
         });
       } catch (error) {
         // A feature set that cannot be read or scored will not become readable: the claims stay unchecked.
@@ -292,12 +296,14 @@ export class ModelRegistrationService implements OnApplicationBootstrap {
         metrics: evaluated.metrics,
         gates: [gate],
         fairness: evaluated.fairness,
+        ...(evaluated.robustness ? { robustness: evaluated.robustness } : {}),
         record: {
           status: gate.passed ? 'verified' : 'failed',
           reason: gate.message ?? '',
           claimedMetrics: event.metrics,
           rows: evaluated.rows,
           fairness: evaluated.fairness,
+          ...(evaluated.robustness ? { robustness: evaluated.robustness } : {}),
         },
       };
     });

@@ -2,7 +2,7 @@ import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { type SnapshotRef, type TrainingTrigger } from '@keel/contracts';
 import { Infrastructure } from '@keel/service-runtime';
 import { type Model, Schema } from 'mongoose';
-import { type AttributeFairness } from './candidate-evaluation.task';
+import { type AttributeFairness, type CandidateEvaluationOutput } from './candidate-evaluation.task';
 import { type GateOutcome } from './gates';
 
 /** Where a version came from: data, features, code and run. */
@@ -58,6 +58,8 @@ export interface MetricsVerification {
   rows?: number;
   /** Per protected attribute: groups' rates and Fairlearn's gaps on the holdout. */
   fairness?: AttributeFairness[];
+  /** Prediction stability under the robustness gate's perturbations, when the spec has one. */
+  robustness?: CandidateEvaluationOutput['robustness'];
 }
 
 /** One registered model version (collection `model_versions`). */
