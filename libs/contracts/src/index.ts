@@ -63,6 +63,7 @@ export { allTopics, contractForTopic, eventRegistry } from './registry';
 export {
   Algorithm,
   BiasCheck,
+  BusinessGate,
   DriftSpec,
   DriftTest,
   CategoricalFeature,

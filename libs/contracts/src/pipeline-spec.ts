@@ -103,6 +103,34 @@ export const RobustnessGate = z.object({
 export type RobustnessGate = z.infer<typeof RobustnessGate>;
 
 /**
+ * A business gate on the candidate's holdout predictions: the expected cost per 1,000 predictions must not exceed
+ * `maxCostPer1000`. Binary classification prices each outcome of the decision (probability ≥ 0.5) with `costMatrix`
+ * (a gain is a negative cost); regression prices the error with `errorCost`, per unit of absolute or squared error.
+ */
+export const BusinessGate = z
+  .object({
+    costMatrix: z
+      .object({
+        truePositive: z.number().default(0),
+        falsePositive: z.number(),
+        trueNegative: z.number().default(0),
+        falseNegative: z.number(),
+      })
+      .optional(),
+    errorCost: z
+      .object({
+        perUnit: z.number().nonnegative(),
+        of: z.enum(['absolute-error', 'squared-error']).default('absolute-error'),
+      })
+      .optional(),
+    maxCostPer1000: z.number(),
+  })
+  .refine((gate) => (gate.costMatrix === undefined) !== (gate.errorCost === undefined), {
+    message: 'a business gate needs either costMatrix (classification) or errorCost (regression)',
+  });
+export type BusinessGate = z.infer<typeof BusinessGate>;
+
+/**
  * Pre-training bias metrics of a dataset version per protected attribute, SageMaker Clarify's definitions: each value
  * (facet d) of the attribute against the other rows (a). class_imbalance (n_a − n_d)/n; difference_in_proportions_of_
  * labels q_a − q_d (q the share of positive labels); kl_divergence, js_divergence, lp_norm, total_variation_distance
@@ -276,6 +304,8 @@ export const PipelineSpecV1 = z
     fairnessGates: z.array(FairnessGate).default([]),
     /** Prediction stability under perturbations, checked by the registry on the holdout it recomputes. */
     robustnessGate: RobustnessGate.optional(),
+    /** Expected cost per 1,000 predictions, checked by the registry on the holdout it recomputes. */
+    businessGate: BusinessGate.optional(),
     rollout: RolloutSpec.prefault({}),
     monitoring: z
       .object({
@@ -349,6 +379,16 @@ export const PipelineSpecV1 = z
         path: ['robustnessGate'],
         message: 'the robustness gate compares decisions: binary classification only',
       });
+    }
+    if (spec.businessGate) {
+      const regression = spec.task === 'regression';
+      if (regression ? !spec.businessGate.errorCost : !spec.businessGate.costMatrix) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['businessGate'],
+          message: regression ? 'regression is priced by errorCost' : 'classification is priced by costMatrix',
+        });
+      }
     }
     spec.validation.bias.forEach((check, i) => {
       if (!spec.protectedAttributes.includes(check.attribute)) {

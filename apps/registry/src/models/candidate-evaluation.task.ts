@@ -1,4 +1,4 @@
-import { type FairnessGate, type RobustnessGate } from '@keel/contracts';
+import { type BusinessGate, type FairnessGate, type RobustnessGate } from '@keel/contracts';
 import { Predictor, type RawValue, TransformRunner } from '@keel/ml-models';
 import { evaluationMetrics, parsePackage, scoreMatrix } from '@keel/model-package';
 import {
@@ -12,6 +12,7 @@ import {
   type Row,
 } from '@keel/ml-stats';
 import { asBuffer, defineWorkerTask, type WorkerTaskContext } from '@keel/workers';
+import { type BusinessCost, businessCost } from './business-cost';
 import { holdoutIndices, packageInputs, readFeatureSet, takeRows } from './evaluation-rows';
 
 export interface CandidateEvaluationInput {
@@ -22,6 +23,8 @@ export interface CandidateEvaluationInput {
   protectedAttributes: readonly string[];
   /** The spec's robustness gate: its perturbations are run on the holdout (binary classification). */
   robustness?: RobustnessGate;
+  /** The spec's business gate: its prices applied to the holdout predictions. */
+  business?: BusinessGate;
 }
 
 export type FairnessMetric = FairnessGate['metric'];
@@ -40,6 +43,8 @@ export interface CandidateEvaluationOutput {
   fairness: AttributeFairness[];
   /** Prediction stability on (up to `maxRows` of) the holdout, when a robustness gate asked for it. */
   robustness?: RobustnessReport & { rows: number };
+  /** Expected cost per 1,000 holdout predictions, when a business gate asked for it. */
+  business?: BusinessCost;
 }
 
 /** Missing attribute values form their own group. */
@@ -98,7 +103,14 @@ export async function evaluateCandidate(
     binary && input.robustness && rows.rowCount > 0
       ? await stabilityOnHoldout(pkg, packageInputs(pkg, rows), input.robustness)
       : undefined;
-  return { rows: rows.rowCount, metrics, fairness, ...(robustness ? { robustness } : {}) };
+  const business = input.business ? businessCost(input.business, yTrue, scores) : undefined;
+  return {
+    rows: rows.rowCount,
+    metrics,
+    fairness,
+    ...(robustness ? { robustness } : {}),
+    ...(business ? { business } : {}),
+  };
 }
 
 /**

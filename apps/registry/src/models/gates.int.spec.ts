@@ -31,6 +31,11 @@ describe('registry gates on verified metrics', () => {
     ],
     // Perturbations no model shrugs off entirely: some decisions flip, so a minimum of 1 fails.
     robustnessGate: { min: 1, noiseScale: 1, swapRate: 0.5, missingRate: 0.5, seed: 1, maxRows: 5_000 },
+    // Every error costs, so only a perfect model would cost nothing.
+    businessGate: {
+      costMatrix: { truePositive: 0, falsePositive: 1, trueNegative: 0, falseNegative: 5 },
+      maxCostPer1000: 0,
+    },
   });
   const forged = pipelineSpecFixture('adult-income', { id: uniquePipelineId('gates-forged'), gates: [] });
   let sut: ServiceUnderTest;
@@ -120,6 +125,10 @@ describe('registry gates on verified metrics', () => {
     expect(robustness).toMatchObject({ passed: false, threshold: 1 });
     expect(robustness.observed).toBeLessThan(1);
     expect(robustness.message).toMatch(/decisions unchanged on 800 holdout rows under gaussian-noise /);
+    const business = byName.get('expected cost per 1000 predictions <= 0')!;
+    expect(business).toMatchObject({ passed: false, threshold: 0 });
+    expect(business.observed).toBeGreaterThan(0);
+    expect(business.message).toMatch(/^cost [0-9.]+ > max 0: TP \d+, FP \d+, TN \d+, FN \d+ of 800 holdout rows$/);
 
     const { versions } = (await http().get(`/api/v1/models/${fair.id}/versions`).expect(200)).body;
     expect(versions[0]).toMatchObject({
@@ -131,6 +140,7 @@ describe('registry gates on verified metrics', () => {
     expect(fairness.map((f) => f.attribute)).toEqual(['sex', 'race']);
     expect(fairness[0].metrics.demographic_parity_difference).toBe(sex.observed);
     expect(versions[0].verification.robustness).toMatchObject({ rows: 800, score: robustness.observed });
+    expect(versions[0].verification.business).toMatchObject({ rows: 800, costPer1000: business.observed });
     await http().get(`/api/v1/models/${fair.id}/aliases/${WellKnownAlias.CHAMPION}`).expect(404);
   });
 

@@ -1,4 +1,5 @@
 import {
+  type BusinessGate,
   type FairnessGate,
   LOWER_IS_BETTER,
   type MetricGate,
@@ -185,6 +186,34 @@ export function evaluateRobustnessGate(
     observed: measured.score,
     threshold: gate.min,
     message: `${passed ? 'holds' : `score ${measured.score} < min ${gate.min}`}: decisions unchanged on ${measured.rows} holdout rows under ${detail}`,
+  };
+}
+
+/** Human-readable name of the business gate, e.g. `expected cost per 1000 predictions <= 120`. */
+export const businessGateName = (gate: BusinessGate) => `expected cost per 1000 predictions <= ${gate.maxCostPer1000}`;
+
+/** The business gate against the cost measured on the holdout; the message gives the outcomes priced. Not measured: fails. */
+export function evaluateBusinessGate(gate: BusinessGate, measured: CandidateEvaluationOutput['business']): GateOutcome {
+  const name = businessGateName(gate);
+  if (!measured) {
+    return {
+      gate: name,
+      passed: false,
+      threshold: gate.maxCostPer1000,
+      message: 'the cost was not measured on the holdout',
+    };
+  }
+  const o = measured.outcomes;
+  const detail = o
+    ? `TP ${o.truePositive}, FP ${o.falsePositive}, TN ${o.trueNegative}, FN ${o.falseNegative} of ${measured.rows} holdout rows`
+    : `${gate.errorCost!.of} priced on ${measured.rows} holdout rows`;
+  const passed = measured.costPer1000 <= gate.maxCostPer1000;
+  return {
+    gate: name,
+    passed,
+    observed: measured.costPer1000,
+    threshold: gate.maxCostPer1000,
+    message: `${passed ? 'holds' : `cost ${measured.costPer1000} > max ${gate.maxCostPer1000}`}: ${detail}`,
   };
 }
 

@@ -28,6 +28,7 @@ import {
 import {
   decideChampion,
   evaluateFairnessGates,
+  evaluateBusinessGate,
   evaluateGates,
   evaluateRobustnessGate,
   type GateOutcome,
@@ -109,6 +110,7 @@ export class ModelRegistrationService implements OnApplicationBootstrap {
       const gates = [...verified.gates, ...evaluateGates(spec.gates, verified.metrics)];
       if (verified.fairness) gates.push(...evaluateFairnessGates(spec.fairnessGates, verified.fairness));
       if (spec.robustnessGate) gates.push(evaluateRobustnessGate(spec.robustnessGate, verified.robustness));
+      if (spec.businessGate) gates.push(evaluateBusinessGate(spec.businessGate, verified.business));
       ({ record, created } = await this.versions.register({
         modelName,
         pipelineId: event.pipelineId,
@@ -253,11 +255,13 @@ export class ModelRegistrationService implements OnApplicationBootstrap {
     gates: GateOutcome[];
     fairness?: AttributeFairness[];
     robustness?: CandidateEvaluationOutput['robustness'];
+    business?: CandidateEvaluationOutput['business'];
     record: MetricsVerification;
   }> {
     const unverified = (why: string) => {
       const record: MetricsVerification = { status: 'unverified', reason: why, claimedMetrics: event.metrics };
-      if (this.config.REGISTRY_REQUIRE_VERIFIED_METRICS || spec.fairnessGates.length > 0 || spec.robustnessGate) {
+      const needsHoldout = spec.fairnessGates.length > 0 || spec.robustnessGate || spec.businessGate;
+      if (this.config.REGISTRY_REQUIRE_VERIFIED_METRICS || needsHoldout) {
         return { metrics: {}, gates: [uncheckableGate(VERIFIED_METRICS_GATE, why)], record };
       }
       this.logger.warn({ pipelineId: event.pipelineId, runId: event.runId }, `metrics not verified: ${why}`);
@@ -282,6 +286,7 @@ export class ModelRegistrationService implements OnApplicationBootstrap {
           featureSet,
           protectedAttributes: spec.task === 'binary-classification' ? spec.protectedAttributes : [],
           ...(spec.robustnessGate ? { robustness: spec.robustnessGate } : {}),
+          ...(spec.businessGate ? { business: spec.businessGate } : {}),
         });
       } catch (error) {
         // A feature set that cannot be read or scored will not become readable: the claims stay unchecked.
@@ -297,6 +302,7 @@ export class ModelRegistrationService implements OnApplicationBootstrap {
         gates: [gate],
         fairness: evaluated.fairness,
         ...(evaluated.robustness ? { robustness: evaluated.robustness } : {}),
+        ...(evaluated.business ? { business: evaluated.business } : {}),
         record: {
           status: gate.passed ? 'verified' : 'failed',
           reason: gate.message ?? '',
@@ -304,6 +310,7 @@ export class ModelRegistrationService implements OnApplicationBootstrap {
           rows: evaluated.rows,
           fairness: evaluated.fairness,
           ...(evaluated.robustness ? { robustness: evaluated.robustness } : {}),
+          ...(evaluated.business ? { business: evaluated.business } : {}),
         },
       };
     });

@@ -60,6 +60,8 @@ export interface MetricsVerification {
   fairness?: AttributeFairness[];
   /** Prediction stability under the robustness gate's perturbations, when the spec has one. */
   robustness?: CandidateEvaluationOutput['robustness'];
+  /** Expected cost per 1,000 holdout predictions by the business gate's prices, when the spec has one. */
+  business?: CandidateEvaluationOutput['business'];
 }
 
 /** One registered model version (collection `model_versions`). */
