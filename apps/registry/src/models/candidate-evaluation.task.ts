@@ -13,6 +13,7 @@ import {
 } from '@keel/ml-stats';
 import { asBuffer, defineWorkerTask, type WorkerTaskContext } from '@keel/workers';
 import { type BusinessCost, businessCost } from './business-cost';
+import { buildEvaluationReport, type EvaluationReport } from './evaluation-report';
 import { holdoutIndices, packageInputs, readFeatureSet, takeRows } from './evaluation-rows';
 
 export interface CandidateEvaluationInput {
@@ -25,6 +26,8 @@ export interface CandidateEvaluationInput {
   robustness?: RobustnessGate;
   /** The spec's business gate: its prices applied to the holdout predictions. */
   business?: BusinessGate;
+  /** Columns the evaluation report slices its metrics by (the protected attributes), any task. */
+  sliceAttributes?: readonly string[];
 }
 
 export type FairnessMetric = FairnessGate['metric'];
@@ -45,6 +48,8 @@ export interface CandidateEvaluationOutput {
   robustness?: RobustnessReport & { rows: number };
   /** Expected cost per 1,000 holdout predictions, when a business gate asked for it. */
   business?: BusinessCost;
+  /** Overall and sliced metrics, confusion matrix, threshold analysis, calibration: stored beside the version. */
+  report: EvaluationReport;
 }
 
 /** Missing attribute values form their own group. */
@@ -104,10 +109,16 @@ export async function evaluateCandidate(
       ? await stabilityOnHoldout(pkg, packageInputs(pkg, rows), input.robustness)
       : undefined;
   const business = input.business ? businessCost(input.business, yTrue, scores) : undefined;
+  const sliceColumns: Record<string, string[]> = {};
+  for (const attribute of input.sliceAttributes ?? []) {
+    const values = rows.columns.find((c) => c.name === attribute)?.values;
+    if (values) sliceColumns[attribute] = values.map((v) => (v === null || v === '' ? MISSING : String(v)));
+  }
   return {
     rows: rows.rowCount,
     metrics,
     fairness,
+    report: buildEvaluationReport(pkg.task, yTrue, scores, sliceColumns),
     ...(robustness ? { robustness } : {}),
     ...(business ? { business } : {}),
   };

@@ -136,12 +136,29 @@ describe('registry gates on verified metrics', () => {
       metrics: event.metrics,
       verification: { status: 'verified', rows: 800 },
     });
-    const fairness = versions[0].verification.fairness as { attribute: string; metrics: Record<string, number> }[];
+    const fairness = versions[0].verification.fairness as {
+      attribute: string;
+      metrics: Record<string, number>;
+      groups: { group: string; selectionRate: number }[];
+    }[];
     expect(fairness.map((f) => f.attribute)).toEqual(['sex', 'race']);
     expect(fairness[0].metrics.demographic_parity_difference).toBe(sex.observed);
     expect(versions[0].verification.robustness).toMatchObject({ rows: 800, score: robustness.observed });
     expect(versions[0].verification.business).toMatchObject({ rows: 800, costPer1000: business.observed });
     await http().get(`/api/v1/models/${fair.id}/aliases/${WellKnownAlias.CHAMPION}`).expect(404);
+
+    // the evaluation report behind the gates, stored with the version and read over HTTP
+    const report = (
+      await http().get(`/api/v1/models/${fair.id}/versions/${versions[0].version}/evaluation`).expect(200)
+    ).body;
+    expect(report).toMatchObject({ task: 'binary-classification', rows: 800, metrics: event.metrics });
+    expect(report.slices.map((slice: { attribute: string }) => slice.attribute)).toEqual(['sex', 'race']);
+    const female = report.slices[0].groups.find((g: { group: string }) => g.group === 'Female');
+    expect(female.rates.selectionRate).toBe(fairness[0].groups.find((g) => g.group === 'Female')!.selectionRate);
+    const matrix = report.confusionMatrix;
+    expect(matrix.truePositive + matrix.falsePositive + matrix.trueNegative + matrix.falseNegative).toBe(800);
+    expect(report.thresholds).toHaveLength(21);
+    expect(report.calibration.bins).toHaveLength(10);
   });
 
   it('rejects a forged event whose metrics the package does not score, naming the claim', async () => {

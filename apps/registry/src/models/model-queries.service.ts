@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { Infrastructure } from '@keel/service-runtime';
 import { AliasesRepository, type AliasMoveRecord } from './aliases.repository';
 import { type ModelVersionRecord, ModelVersionsRepository } from './model-versions.repository';
 
@@ -38,7 +39,21 @@ export class ModelQueriesService {
   constructor(
     private readonly versions: ModelVersionsRepository,
     private readonly aliases: AliasesRepository,
+    private readonly infra: Infrastructure,
   ) {}
+
+  /** A version's evaluation report (sha256-verified), as stored when its metrics were verified. */
+  async evaluationReport(modelName: string, version: number): Promise<unknown> {
+    const record = await this.getVersion(modelName, version);
+    const stored = record.verification?.evaluationReport;
+    if (!stored) {
+      throw new RegistryNotFoundError(
+        `version ${version} of "${modelName}" has no evaluation report: its metrics were not recomputed on a holdout`,
+      );
+    }
+    const bytes = await this.infra.objects.getVerified({ uri: stored.uri, sha256: stored.sha256 });
+    return JSON.parse(bytes.toString('utf8')) as unknown;
+  }
 
   async getVersion(modelName: string, version: number): Promise<ModelVersionView> {
     requireName('model_name', modelName);

@@ -10,6 +10,7 @@ import {
 } from '@keel/contracts';
 import { NonRetryableError } from '@keel/messaging';
 import { fetchModelPackage, type ModelPackage } from '@keel/model-package';
+import { BUCKETS } from '@keel/storage';
 import { Infrastructure, ROOT_LOGGER, SERVICE_CONFIG } from '@keel/service-runtime';
 import { KeelAttr, withSpan } from '@keel/telemetry';
 import { WorkerPool, WorkerTaskError } from '@keel/workers';
@@ -287,6 +288,7 @@ export class ModelRegistrationService implements OnApplicationBootstrap {
           protectedAttributes: spec.task === 'binary-classification' ? spec.protectedAttributes : [],
           ...(spec.robustnessGate ? { robustness: spec.robustnessGate } : {}),
           ...(spec.businessGate ? { business: spec.businessGate } : {}),
+          sliceAttributes: spec.protectedAttributes,
         });
       } catch (error) {
         // A feature set that cannot be read or scored will not become readable: the claims stay unchecked.
@@ -297,6 +299,13 @@ export class ModelRegistrationService implements OnApplicationBootstrap {
         return { metrics: {}, gates: [uncheckableGate(VERIFIED_METRICS_GATE, why)], record };
       }
       const gate = verifyClaimedMetrics(event.metrics, evaluated.metrics, evaluated.rows);
+      // Content-addressed: a replay stores the same report under the same URI.
+      const report = await this.infra.objects.putContentAddressed(
+        BUCKETS.reports,
+        `${event.pipelineId}/evaluations`,
+        Buffer.from(JSON.stringify(evaluated.report)),
+        { extension: '.json', contentType: 'application/json' },
+      );
       return {
         metrics: evaluated.metrics,
         gates: [gate],
@@ -311,6 +320,7 @@ export class ModelRegistrationService implements OnApplicationBootstrap {
           fairness: evaluated.fairness,
           ...(evaluated.robustness ? { robustness: evaluated.robustness } : {}),
           ...(evaluated.business ? { business: evaluated.business } : {}),
+          evaluationReport: { uri: report.uri, sha256: report.sha256 },
         },
       };
     });

@@ -62,6 +62,8 @@ export interface MetricsVerification {
   robustness?: CandidateEvaluationOutput['robustness'];
   /** Expected cost per 1,000 holdout predictions by the business gate's prices, when the spec has one. */
   business?: CandidateEvaluationOutput['business'];
+  /** The evaluation report (overall and sliced metrics, confusion matrix, thresholds, calibration) in object storage. */
+  evaluationReport?: { uri: string; sha256: string };
 }
 
 /** One registered model version (collection `model_versions`). */

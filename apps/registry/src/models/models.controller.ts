@@ -24,6 +24,12 @@ export class ModelsController {
     return { modelName: name, versions: await http(() => this.queries.listVersions(name)) };
   }
 
+  /** The version's evaluation report: overall and sliced metrics, confusion matrix, ROC/PR points, calibration. */
+  @Get(':name/versions/:version/evaluation')
+  evaluation(@Param('name') name: string, @Param('version') version: string) {
+    return http(() => this.queries.evaluationReport(name, Number(version)));
+  }
+
   @Get(':name/aliases/:alias')
   alias(@Param('name') name: string, @Param('alias') alias: string) {
     return http(() => this.queries.resolveAlias(name, alias));
