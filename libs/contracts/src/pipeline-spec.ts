@@ -137,27 +137,18 @@ export type BusinessGate = z.infer<typeof BusinessGate>;
  * and kolmogorov_smirnov between the label distributions P_a and P_d; representation_change is the facet's share of
  * rows minus its share in the pipeline's reference version.
  */
-export const PreTrainingBiasMetricName = z.enum([
-  'class_imbalance',
-  'difference_in_proportions_of_labels',
-  'kl_divergence',
-  'js_divergence',
-  'lp_norm',
-  'total_variation_distance',
-  'kolmogorov_smirnov',
-  'representation_change',
-]);
-export type PreTrainingBiasMetricName = z.infer<typeof PreTrainingBiasMetricName>;
-
 /** Metrics of the labels: classification only. */
-export const LABEL_BIAS_METRICS: readonly PreTrainingBiasMetricName[] = [
+const labelBiasMetrics = [
   'difference_in_proportions_of_labels',
   'kl_divergence',
   'js_divergence',
   'lp_norm',
   'total_variation_distance',
   'kolmogorov_smirnov',
-];
+] as const;
+export const PreTrainingBiasMetricName = z.enum(['class_imbalance', ...labelBiasMetrics, 'representation_change']);
+export type PreTrainingBiasMetricName = z.infer<typeof PreTrainingBiasMetricName>;
+export const LABEL_BIAS_METRICS: readonly PreTrainingBiasMetricName[] = labelBiasMetrics;
 
 /**
  * A pre-training bias check in validation: when the metric's magnitude for any facet of the attribute exceeds `warn`
