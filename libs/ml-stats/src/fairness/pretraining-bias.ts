@@ -38,14 +38,15 @@ export interface FacetBias {
   readonly undefinedMetrics: Partial<Record<PreTrainingBiasMetric, string>>;
 }
 
-/** Label distribution of some rows over `classes` (each class's share). */
-function distribution(labels: ArrayLike<GroupKey>, rows: ArrayLike<number>, classes: readonly GroupKey[]): number[] {
-  const counts = new Map<GroupKey, number>(classes.map((c) => [c, 0]));
-  for (let i = 0; i < rows.length; i++) {
-    const label = labels[rows[i]];
-    counts.set(label, counts.get(label)! + 1);
-  }
-  return classes.map((c) => counts.get(c)! / rows.length);
+/** Label counts of some rows over `classes` (index k counts rows labelled classes[k]). */
+function labelCounts(
+  labels: ArrayLike<GroupKey>,
+  rows: ArrayLike<number>,
+  classIndex: Map<GroupKey, number>,
+): number[] {
+  const counts = new Array<number>(classIndex.size).fill(0);
+  for (let i = 0; i < rows.length; i++) counts[classIndex.get(labels[rows[i]])!]++;
+  return counts;
 }
 
 /** KL(p ‖ q) in nats; undefined (returns the offending class index) when q is 0 where p is not. */
@@ -75,6 +76,10 @@ export function preTrainingBias(input: PreTrainingBiasInput): FacetBias[] {
   const groups = groupIndices(facet);
   const n = facet.length;
   const classes = labels ? [...groupIndices(labels).keys()] : [];
+  const classIndex = new Map(classes.map((c, k) => [c, k]));
+  const allRows = Uint32Array.from({ length: n }, (_, i) => i);
+  // P_a from the totals less the facet's counts: one pass per facet over its own rows, however many facets.
+  const totals = labels ? labelCounts(labels, allRows, classIndex) : [];
   if (positive !== undefined && labels && !classes.includes(positive)) {
     throw new StatsInputError('invalid-argument', `no row has the positive label ${JSON.stringify(positive)}`);
   }
@@ -98,11 +103,9 @@ export function preTrainingBias(input: PreTrainingBiasInput): FacetBias[] {
       if (na === 0) {
         for (const m of labelMetrics) undefinedMetrics[m] = `every row is ${JSON.stringify(value)}: no other rows`;
       } else {
-        const inFacet = new Set(rows);
-        const rest = Uint32Array.from({ length: na });
-        for (let i = 0, j = 0; i < n; i++) if (!inFacet.has(i)) rest[j++] = i;
-        const pd = distribution(labels, rows, classes);
-        const pa = distribution(labels, rest, classes);
+        const counts = labelCounts(labels, rows, classIndex);
+        const pd = counts.map((c) => c / nd);
+        const pa = counts.map((c, k) => (totals[k] - c) / na);
         if (positive !== undefined) {
           const k = classes.indexOf(positive);
           result.positiveProportion = pd[k];
