@@ -20,7 +20,7 @@ import { movableBuffers, WorkerPool } from '@keel/workers';
 import { columnSpecs } from '../../apps/features/src/feature-sets/feature-set';
 import { datasetParquet } from '../../apps/ingestion/src/datasets/dataset-parquet';
 import { checkRecords } from '../../apps/ingestion/src/records/record-checks';
-import { csvUploadTask } from '../../apps/ingestion/src/uploads/csv-upload.task';
+import { fileUploadTask } from '../../apps/ingestion/src/uploads/file-upload.task';
 import { CsvParser, parseCsv } from '../../apps/ingestion/src/uploads/csv';
 import { UploadsService } from '../../apps/ingestion/src/uploads/uploads.service';
 import { evaluateWindow } from '../../apps/monitoring/src/drift/drift-evaluator';
@@ -241,7 +241,7 @@ async function main(): Promise<void> {
   const path = csvFile();
   const columns = await readColumns(path);
   const pool = new WorkerPool({ threads: 1 });
-  await Promise.all([pool.warm(trainingRunTask), pool.warm(csvUploadTask), pool.warm(driftWindowTask)]);
+  await Promise.all([pool.warm(trainingRunTask), pool.warm(fileUploadTask), pool.warm(driftWindowTask)]);
   const uploads = uploadService(pool);
   const reference = driftReference(columns);
   const measurements: Measurement[] = [];

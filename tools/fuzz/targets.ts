@@ -35,11 +35,11 @@ import fc from 'fast-check';
 import { stringify as stringifyYaml } from 'yaml';
 import { MessageChannel } from 'node:worker_threads';
 import {
-  type CsvBodyMessage,
-  type CsvUploadOutcome,
-  csvUploadTask,
-  encodeCsvUpload,
-} from '../../apps/ingestion/src/uploads/csv-upload.task';
+  encodeUpload,
+  fileUploadTask,
+  type UploadBodyMessage,
+  type UploadOutcome,
+} from '../../apps/ingestion/src/uploads/file-upload.task';
 import { parsePipelineSpecTask } from '../../apps/registry/src/pipelines/spec-parse.task';
 import { decodeRestInferRequest } from '../../apps/serving/src/inference/rest/rest-codec';
 import {
@@ -294,7 +294,7 @@ function csvTarget(spec: PipelineSpecV1): FuzzTarget<CsvInput> {
     decode: async ({ text: body, cuts }) => {
       const bytes = new TextEncoder().encode(body);
       try {
-        return csvOutcome(await encodeCsvUpload(spec, chunksOf(bytes, cuts), { progress: () => undefined }));
+        return csvOutcome(await encodeUpload(spec, 'csv', chunksOf(bytes, cuts), { progress: () => undefined }));
       } catch (error) {
         throw new FuzzCrash(name, error);
       }
@@ -303,8 +303,8 @@ function csvTarget(spec: PipelineSpecV1): FuzzTarget<CsvInput> {
     offload: async (pool, { text: body, cuts }) => {
       const bytes = new TextEncoder().encode(body);
       const { port1: sender, port2: receiver } = new MessageChannel();
-      const send = (message: CsvBodyMessage, transfer: ArrayBuffer[] = []) => sender.postMessage(message, transfer);
-      const parsing = pool.run(csvUploadTask, { spec, body: receiver }, { transferList: [receiver] });
+      const send = (message: UploadBodyMessage, transfer: ArrayBuffer[] = []) => sender.postMessage(message, transfer);
+      const parsing = pool.run(fileUploadTask, { spec, format: 'csv', body: receiver }, { transferList: [receiver] });
       for await (const chunk of chunksOf(bytes, cuts)) {
         const copy = new Uint8Array(chunk);
         send({ chunk: copy }, [copy.buffer]);
@@ -321,7 +321,7 @@ function csvTarget(spec: PipelineSpecV1): FuzzTarget<CsvInput> {
   };
 }
 
-function csvOutcome(outcome: CsvUploadOutcome): FuzzOutcome {
+function csvOutcome(outcome: UploadOutcome): FuzzOutcome {
   if (outcome.kind === 'encoded') return { accepted: true };
   const detail = outcome.kind === 'malformed' ? outcome.problem : outcome.kind === 'rejected' ? outcome.issues[0] : '';
   return { accepted: false, reason: `${outcome.kind}: ${shape(detail.replace(/^line \d+: /, ''))}` };

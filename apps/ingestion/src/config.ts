@@ -7,7 +7,7 @@ export const ingestionEnvSchema = serviceEnvSchema({ httpPort: 3001 }).extend({
   ...workerEnvShape,
   /** How often the flush timer looks for pipelines whose staged records went quiet (spec.ingestion.flushAfterMs). */
   INGESTION_FLUSH_CHECK_MS: z.coerce.number().int().positive().default(500),
-  /** Largest CSV upload accepted, in bytes. */
+  /** Largest upload (CSV, JSON Lines, Parquet) accepted, in bytes. */
   INGESTION_MAX_UPLOAD_BYTES: z.coerce
     .number()
     .int()

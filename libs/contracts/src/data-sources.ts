@@ -17,6 +17,10 @@ const TableName = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_$]{0,62}(\.[A-Za-z_][A-Za-z0-9_$]{0,62})?$/, 'must be table or schema.table');
 
+/** A field of a JSON row, dotted for nested objects (`updated_at`, `meta.id`). */
+const ColumnPath = () =>
+  z.string().regex(/^[A-Za-z_$][A-Za-z0-9_$-]*(\.[A-Za-z_$][A-Za-z0-9_$-]*)*$/, 'must be a field name');
+
 const EnvName = z.string().regex(/^[A-Z_][A-Z0-9_]{0,127}$/, 'must be an environment variable name');
 
 export const PostgresSource = z
@@ -53,7 +57,111 @@ export const PostgresSource = z
   });
 export type PostgresSource = z.infer<typeof PostgresSource>;
 
-export const DataSource = z.discriminatedUnion('kind', [PostgresSource]);
+/** A dotted path into a JSON body (`data`, `meta.next_cursor`); empty: the body itself. */
+const JsonPath = z
+  .string()
+  .regex(/^([A-Za-z_$][A-Za-z0-9_$-]*(\.[A-Za-z_$][A-Za-z0-9_$-]*)*)?$/, 'must be a dotted path');
+
+/** A query-string parameter name. */
+const ParamName = z.string().regex(/^[A-Za-z0-9_.\-[\]]{1,64}$/, 'must be a query parameter name');
+
+/** How an HTTP API splits its rows into pages. */
+export const HttpPagination = z.discriminatedUnion('kind', [
+  /** One request answers every row. */
+  z.object({ kind: z.literal('none') }),
+  /** `?offset=0&limit=100`, then 100, 200, ...; the last page is the first shorter than `pageSize`. */
+  z.object({
+    kind: z.literal('offset'),
+    offsetParam: ParamName.default('offset'),
+    limitParam: ParamName.default('limit'),
+    pageSize: z.number().int().positive().max(10_000).default(100),
+  }),
+  /** The body names the next page's cursor (at `nextCursorPath`), sent back as `cursorParam`; none: the last page. */
+  z.object({
+    kind: z.literal('cursor'),
+    cursorParam: ParamName.default('cursor'),
+    nextCursorPath: JsonPath.default('next_cursor'),
+  }),
+  /** RFC 8288 `Link: <...>; rel="next"` headers (GitHub-style); the next page must be on the same origin. */
+  z.object({ kind: z.literal('link') }),
+]);
+export type HttpPagination = z.infer<typeof HttpPagination>;
+
+export const HttpSource = z.object({
+  kind: z.literal('http'),
+  id: SourceId,
+  /** The first page's URL (http or https); `params` are added to every request. */
+  url: z
+    .string()
+    .url()
+    .refine((url) => /^https?:\/\//i.test(url), 'must be an http or https URL'),
+  params: z.record(ParamName, z.string().max(1_000)).default({}),
+  /** An auth header whose value is ingestion's environment variable `valueEnv` (a secret, never in the spec). */
+  auth: z
+    .object({
+      header: z
+        .string()
+        .regex(/^[A-Za-z0-9-]{1,64}$/, 'must be a header name')
+        .default('Authorization'),
+      valueEnv: EnvName,
+    })
+    .optional(),
+  /** Where a page's array of rows is in its JSON body; empty (the default): the body is the array. */
+  recordsPath: JsonPath.default(''),
+  pagination: HttpPagination.default({ kind: 'none' }),
+  /**
+   * Incremental by an updated-since parameter: each pull sends `param` = the watermark's `field` value (inclusive,
+   * as such APIs are) and keeps only rows whose (`field`, `key`) is past the watermark, so a row is taken once per
+   * update. Absent: every pull takes every row (a snapshot; unchanged content names the same version).
+   */
+  incremental: z.object({ param: ParamName, field: ColumnPath(), key: ColumnPath() }).optional(),
+  /** A pull holds its rows until its one version is written; more than this fails the pull, committing nothing. */
+  maxRows: z.number().int().positive().max(1_000_000).default(100_000),
+  /** Each request's limit, and how 429s, 5xx answers and network failures are retried (Retry-After honoured). */
+  timeoutMs: z.number().int().positive().max(300_000).default(30_000),
+  retry: z
+    .object({
+      maxAttempts: z.number().int().min(1).max(20).default(6),
+      baseDelayMs: z.number().int().min(1).max(60_000).default(500),
+      maxDelayMs: z.number().int().min(1).max(300_000).default(30_000),
+    })
+    .prefault({}),
+  everyMs: z.number().int().min(1_000).optional(),
+});
+export type HttpSource = z.infer<typeof HttpSource>;
+
+/** An S3 bucket name. */
+const BucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name');
+
+/** The file formats an object-store source and uploads read, by file name ending. */
+export const FILE_FORMATS = ['csv', 'jsonl', 'parquet'] as const;
+export type FileFormat = (typeof FILE_FORMATS)[number];
+
+/** The format of a file by its name (`.csv`, `.jsonl` or `.ndjson`, `.parquet`); undefined for any other. */
+export function fileFormatOf(name: string): FileFormat | undefined {
+  const lower = name.toLowerCase();
+  if (lower.endsWith('.csv')) return 'csv';
+  if (lower.endsWith('.jsonl') || lower.endsWith('.ndjson')) return 'jsonl';
+  if (lower.endsWith('.parquet')) return 'parquet';
+  return undefined;
+}
+
+export const ObjectStoreSource = z.object({
+  kind: z.literal('object-store'),
+  id: SourceId,
+  /**
+   * A bucket of the object store ingestion is configured with (OBJECT_STORE_*) and a key prefix: each new CSV,
+   * Parquet or JSON Lines file under it becomes one dataset version, once; other files are skipped.
+   */
+  bucket: BucketName,
+  prefix: z.string().max(1_000).default(''),
+  /** Files taken per pull, oldest first; the rest wait for the next pull. */
+  maxFilesPerPull: z.number().int().positive().max(10_000).default(100),
+  everyMs: z.number().int().min(1_000).optional(),
+});
+export type ObjectStoreSource = z.infer<typeof ObjectStoreSource>;
+
+export const DataSource = z.discriminatedUnion('kind', [PostgresSource, HttpSource, ObjectStoreSource]);
 export type DataSource = z.infer<typeof DataSource>;
 
 /** Problems of a pipeline's list of sources as a whole (ids are unique). */

@@ -87,7 +87,17 @@ export {
   RobustnessGate,
 } from './pipeline-spec';
 export { AlertsSpec, RetrainPolicy } from './retrain-policy';
-export { DataSource, PostgresSource, SourceId } from './data-sources';
+export {
+  DataSource,
+  FILE_FORMATS,
+  type FileFormat,
+  fileFormatOf,
+  HttpPagination,
+  HttpSource,
+  ObjectStoreSource,
+  PostgresSource,
+  SourceId,
+} from './data-sources';
 export {
   AlgorithmSearch,
   SEARCHABLE_PARAMS,

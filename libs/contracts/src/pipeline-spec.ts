@@ -252,7 +252,7 @@ export const PipelineSpecV1 = z
         flushAfterMs: z.number().int().positive().default(3_000),
       })
       .prefault({}),
-    /** Sources ingestion pulls from (PostgreSQL), on a schedule or on demand; none by default. */
+    /** Sources ingestion pulls from (PostgreSQL, HTTP JSON APIs, object-store prefixes), on a schedule or on demand; none by default. */
     sources: z.array(DataSource).max(32).default([]),
     validation: z
       .object({

@@ -4,6 +4,7 @@ import { PipelineStore } from '@keel/pipelines';
 import { Infrastructure, type RunningService, startService } from '@keel/service-runtime';
 import { type Telemetry } from '@keel/telemetry';
 import { type INestApplication, type Type } from '@nestjs/common';
+import { ensureTopics } from '@keel/messaging';
 import mongoose from 'mongoose';
 import { stackEndpoints, uniqueName } from './local-stack';
 import { stackKafka, startGroupAtTopicEnd, TopicRecorder, type TopicRecorderOptions } from './topic-recorder';
@@ -93,6 +94,9 @@ export async function startServiceUnderTest<Schema extends ReturnType<typeof ser
     await admin.connect();
     try {
       for (const [suffix, contracts] of consumers) {
+        // On a fresh stack no service has created the topics yet (services do at start-up), and a group cannot be
+        // placed on a topic that does not exist: create them as the services would (3 partitions by default).
+        await ensureTopics(admin, { topics: contracts.map((contract) => contract.topic) });
         await startGroupAtTopicEnd(
           admin,
           `${name}.${suffix}`,

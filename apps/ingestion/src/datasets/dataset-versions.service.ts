@@ -1,15 +1,21 @@
+import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { DatasetIngestedV1, datasetSchema, derivedId, type EventData } from '@keel/contracts';
 import { tableFromRecords } from '@keel/datasets';
 import { type StoredPipelineSpec } from '@keel/pipelines';
 import { Infrastructure } from '@keel/service-runtime';
-import { BUCKETS } from '@keel/storage';
+import { BUCKETS, formatObjectUri } from '@keel/storage';
 import { KeelAttr, withSpan } from '@keel/telemetry';
 import { type CleanRecord } from '../records/record-checks';
 import { datasetParquet } from './dataset-parquet';
 import { type DatasetVersion, DatasetsRepository } from './datasets.repository';
 
 type DatasetIngested = EventData<typeof DatasetIngestedV1>;
+
+/** The sha256 (hex) that names a version's bytes. */
+export function sha256Of(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
 
 /** A dataset version of a pipeline is its content: the same bytes for the same pipeline are one version. */
 export function datasetVersionId(pipelineId: string, sha256: string): string {
@@ -41,6 +47,30 @@ export class DatasetVersionsService {
     private readonly infra: Infrastructure,
     private readonly datasets: DatasetsRepository,
   ) {}
+
+  /** The Parquet of checked records as {@link write} stores them, and its sha256 (which names the version). */
+  encode(pipeline: StoredPipelineSpec, records: readonly CleanRecord[]): EncodedRows & { sha256: string } {
+    const { spec } = pipeline;
+    const schema = datasetSchema(spec).map(({ name, type }) => ({ name, type }));
+    const parquet = datasetParquet(spec, tableFromRecords(records, schema));
+    return { parquet, rowCount: records.length, sha256: sha256Of(parquet) };
+  }
+
+  /**
+   * Writes (again) the version whose bytes a planned write stored under `sha256`, repairing whatever of it a crash
+   * left undone; null when those bytes never reached the object store (so nothing of that version exists).
+   */
+  async writeStored(
+    pipeline: StoredPipelineSpec,
+    sha256: string,
+    rowCount: number,
+    sources: readonly string[],
+  ): Promise<DatasetVersion | null> {
+    const location = { bucket: BUCKETS.datasets, key: `${pipeline.spec.id}/${sha256}.parquet` };
+    if (!(await this.infra.objects.exists(location))) return null;
+    const parquet = await this.infra.objects.getVerified({ uri: formatObjectUri(location), sha256 });
+    return this.write(pipeline, { parquet, rowCount }, sources);
+  }
 
   /**
    * Writes a version and announces it. Every step is idempotent (same pipeline and records ⇒ same bytes ⇒ same

@@ -7,8 +7,8 @@ import {
   type OnApplicationBootstrap,
   type OnModuleDestroy,
 } from '@nestjs/common';
-import { type PostgresSource } from '@keel/contracts';
-import { type Leases, leasesOn, type LeaseScope, processHolderId, withLease } from '@keel/coordination';
+import { type DataSource, type PostgresSource } from '@keel/contracts';
+import { type Leases, leasesOn, type LeaseScope, processHolderId, type Versioned, withLease } from '@keel/coordination';
 import { type StoredPipelineSpec, UnknownPipelineError } from '@keel/pipelines';
 import {
   Infrastructure,
@@ -22,9 +22,10 @@ import { type Logger } from 'pino';
 import { type IngestionConfig } from '../config';
 import { DatasetVersionsService } from '../datasets/dataset-versions.service';
 import { checkRecords } from '../records/record-checks';
+import { HttpSourcePuller } from './http-pull';
+import { ObjectStoreSourcePuller } from './object-store-pull';
 import { PostgresReader, type PulledRow, pullQuery, type Watermark } from './postgres-reader';
 import { type SourceRun, type SourceState, SourceStateRepository } from './source-state.repository';
-import { type Versioned } from '@keel/coordination';
 
 /** A pull renews its lease every third of this; another replica takes an abandoned pull over after it. */
 const PULL_LEASE_TTL_MS = 30_000;
@@ -61,7 +62,7 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
   private readonly holder: string;
   private readonly stopping = new AbortController();
   private readonly running = new Set<Promise<unknown>>();
-  private scheduled: { pipelineId: string; source: PostgresSource }[] = [];
+  private scheduled: { pipelineId: string; source: DataSource }[] = [];
   private readonly nextPullAt = new Map<string, number>();
   private lastRescan = 0;
   private timer?: NodeJS.Timeout;
@@ -71,6 +72,8 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
     private readonly infra: Infrastructure,
     private readonly states: SourceStateRepository,
     private readonly versions: DatasetVersionsService,
+    private readonly http: HttpSourcePuller,
+    private readonly objectStore: ObjectStoreSourcePuller,
     @Inject(SERVICE_CONFIG) private readonly config: IngestionConfig,
     @Inject(ROOT_LOGGER) rootLogger: Logger,
     @Inject(SERVICE_IDENTITY) identity: ServiceIdentity,
@@ -120,7 +123,7 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
   private async source(
     pipelineId: string,
     sourceId: string,
-  ): Promise<{ pipeline: StoredPipelineSpec; source: PostgresSource }> {
+  ): Promise<{ pipeline: StoredPipelineSpec; source: DataSource }> {
     let pipeline: StoredPipelineSpec;
     try {
       pipeline = await this.infra.pipelines.get(pipelineId);
@@ -135,12 +138,12 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
 
   private async pullUnderLease(
     pipeline: StoredPipelineSpec,
-    source: PostgresSource,
+    source: DataSource,
     trigger: SourceRun['trigger'],
     scope: LeaseScope,
   ): Promise<SourceRun> {
     const pipelineId = pipeline.spec.id;
-    let current = await this.states.read(pipelineId, source.id);
+    const current = await this.states.read(pipelineId, source.id);
     const run: SourceRun = {
       _id: `pull-${randomUUID()}`,
       pipelineId,
@@ -160,33 +163,17 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
     const attributes = { [KeelAttr.PIPELINE_ID]: pipelineId, 'keel.source.id': source.id };
     return withSpan('pull source', attributes, async (span) => {
       const signal = AbortSignal.any([scope.signal, this.stopping.signal]);
-      let reader: PostgresReader | undefined;
       try {
-        reader = await PostgresReader.connect(sourceUrl(source, this.config, process.env), signal);
-        // A chunk an earlier pull planned and did not commit: the same range again, so the same rows.
-        const planned = current.state.planned;
-        if (planned) {
-          const rows: PulledRow[] = [];
-          for await (const chunk of reader.chunks(
-            pullQuery(source, { after: planned.from, upTo: planned.to }),
-            source.chunkRows,
-          )) {
-            rows.push(...chunk);
-          }
-          current = await this.commitChunk(pipeline, source, current, run, rows, planned.to, scope);
-        }
-        for await (const rows of reader.chunks(
-          pullQuery(source, { after: current.state.watermark }),
-          source.chunkRows,
-        )) {
-          signal.throwIfAborted();
-          scope.assertHeld();
-          const to = rows[rows.length - 1].watermark;
-          current = await this.states.advance(pipelineId, source.id, current, {
-            ...current.state,
-            planned: { from: current.state.watermark, to, runId: run._id },
-          });
-          current = await this.commitChunk(pipeline, source, current, run, rows, to, scope);
+        switch (source.kind) {
+          case 'postgres':
+            await this.pullPostgres(pipeline, source, current, run, scope, signal);
+            break;
+          case 'http':
+            await this.http.pull(pipeline, source, current, run, scope, signal);
+            break;
+          case 'object-store':
+            await this.objectStore.pull(pipeline, source, current, run, scope, signal);
+            break;
         }
         run.status = 'succeeded';
       } catch (error) {
@@ -195,7 +182,6 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
         this.logger.warn({ err: error, pipelineId, sourceId: source.id, runId: run._id }, 'source pull failed');
         throw error;
       } finally {
-        await reader?.close();
         run.finishedAt = new Date();
         span.setAttribute(KeelAttr.DATASET_ROWS, run.rowsRead - run.rowsRejected);
         await this.states
@@ -210,6 +196,49 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
       );
       return run;
     });
+  }
+
+  /**
+   * Reads the rows past the watermark in (cursor, key) order through a server-side cursor, one chunk at a time; each
+   * chunk is planned, written as one version, then committed (a planned range is re-read by the next pull).
+   */
+  private async pullPostgres(
+    pipeline: StoredPipelineSpec,
+    source: PostgresSource,
+    current: Versioned<SourceState>,
+    run: SourceRun,
+    scope: LeaseScope,
+    signal: AbortSignal,
+  ): Promise<Versioned<SourceState>> {
+    const pipelineId = pipeline.spec.id;
+    const reader = await PostgresReader.connect(sourceUrl(source, this.config, process.env), signal);
+    try {
+      // A chunk an earlier pull planned and did not commit: the same range again, so the same rows.
+      const planned = current.state.planned;
+      if (planned?.to) {
+        const rows: PulledRow[] = [];
+        for await (const chunk of reader.chunks(
+          pullQuery(source, { after: planned.from, upTo: planned.to }),
+          source.chunkRows,
+        )) {
+          rows.push(...chunk);
+        }
+        current = await this.commitChunk(pipeline, source, current, run, rows, planned.to, scope);
+      }
+      for await (const rows of reader.chunks(pullQuery(source, { after: current.state.watermark }), source.chunkRows)) {
+        signal.throwIfAborted();
+        scope.assertHeld();
+        const to = rows[rows.length - 1].watermark;
+        current = await this.states.advance(pipelineId, source.id, current, {
+          ...current.state,
+          planned: { from: current.state.watermark, to, runId: run._id },
+        });
+        current = await this.commitChunk(pipeline, source, current, run, rows, to, scope);
+      }
+      return current;
+    } finally {
+      await reader.close();
+    }
   }
 
   /** Writes a planned chunk as one dataset version, then commits the watermark past it. */

@@ -4,13 +4,47 @@ import { Infrastructure } from '@keel/service-runtime';
 import { type Watermark } from './postgres-reader';
 
 /**
+ * A chunk being written. PostgreSQL re-reads a planned range (`from`, `to`]. An HTTP API or a file cannot be read
+ * again as it was, so their plans name the version's content (`sha256`, `rowCount`) before it is written: a later
+ * pull finds those bytes in the object store and finishes the version, or finds none and drops the plan (nothing
+ * of it was written, and its rows are still past the watermark). `file` is the object a plan takes.
+ */
+export interface PlannedChunk extends Record<string, unknown> {
+  from: Watermark | null;
+  to: Watermark | null;
+  runId: string;
+  sha256?: string;
+  rowCount?: number;
+  file?: SourceFile;
+}
+
+/** An object under an object-store source's prefix. */
+export interface SourceFile extends Record<string, unknown> {
+  key: string;
+  etag: string;
+  sizeBytes: number;
+}
+
+/** A file an object-store source has taken (`source_files`): into a version, or refused with a reason. */
+export interface TakenFile {
+  _id: string;
+  pipelineId: string;
+  sourceId: string;
+  key: string;
+  etag: string;
+  datasetVersionId: string | null;
+  refused?: string;
+  takenAt: Date;
+}
+
+/**
  * Where a source's pulls stand. `watermark` is committed only together with the dataset version that holds the rows
  * up to it; `planned` names the chunk being written (rows past `from` up to `to`) before anything is written, so a
  * pull that dies mid-chunk is finished by the next pull with the same rows (the same content, so the same version).
  */
 export interface SourceState extends Record<string, unknown> {
   watermark: Watermark | null;
-  planned: { from: Watermark | null; to: Watermark; runId: string } | null;
+  planned: PlannedChunk | null;
   lastDatasetVersionId: string | null;
   rowsPulled: number;
 }
@@ -41,6 +75,12 @@ export interface SourceRun {
   watermarkTo: Watermark | null;
   /** A chunk an earlier pull planned and this one finished. */
   resumed: boolean;
+  /** HTTP sources: requests sent, and how many of them were retries (429, 5xx, network failures). */
+  requests?: number;
+  retries?: number;
+  /** Object-store sources: files taken into versions, and files refused (their reasons are in `rejections`). */
+  filesTaken?: number;
+  filesRefused?: number;
   error?: string;
 }
 
@@ -62,12 +102,17 @@ export class SourceStateRepository implements OnModuleInit {
     });
   }
 
+  private get files() {
+    return this.infra.mongo.collection<TakenFile>('source_files');
+  }
+
   private get runs() {
     return this.infra.mongo.collection<SourceRun>('source_runs');
   }
 
   async onModuleInit(): Promise<void> {
     await this.runs.createIndex({ pipelineId: 1, sourceId: 1, startedAt: -1 });
+    await this.files.createIndex({ pipelineId: 1, sourceId: 1, takenAt: -1 });
   }
 
   async read(pipelineId: string, sourceId: string): Promise<Versioned<SourceState>> {
@@ -103,4 +148,47 @@ export class SourceStateRepository implements OnModuleInit {
   async listRuns(pipelineId: string, sourceId: string, limit = 50): Promise<SourceRun[]> {
     return this.runs.find({ pipelineId, sourceId }).sort({ startedAt: -1 }).limit(limit).toArray();
   }
+
+  /** The keys among `keys` that the source has taken already. */
+  async takenKeys(pipelineId: string, sourceId: string, keys: readonly string[]): Promise<Set<string>> {
+    const taken = new Set<string>();
+    for (let at = 0; at < keys.length; at += 1_000) {
+      const ids = keys.slice(at, at + 1_000).map((key) => takenFileId(pipelineId, sourceId, key));
+      for (const file of await this.files.find({ _id: { $in: ids } }, { projection: { key: 1 } }).toArray()) {
+        taken.add(file.key);
+      }
+    }
+    return taken;
+  }
+
+  /** Records a file as taken; idempotent (the first record of a key stands). */
+  async markTaken(
+    pipelineId: string,
+    sourceId: string,
+    file: SourceFile,
+    outcome: { datasetVersionId: string | null; refused?: string },
+  ): Promise<void> {
+    const _id = takenFileId(pipelineId, sourceId, file.key);
+    await this.files.updateOne(
+      { _id },
+      {
+        $setOnInsert: {
+          pipelineId,
+          sourceId,
+          key: file.key,
+          etag: file.etag,
+          datasetVersionId: outcome.datasetVersionId,
+          ...(outcome.refused ? { refused: outcome.refused } : {}),
+          takenAt: new Date(),
+        },
+      },
+      { upsert: true },
+    );
+  }
+
+  async listTaken(pipelineId: string, sourceId: string, limit = 1_000): Promise<TakenFile[]> {
+    return this.files.find({ pipelineId, sourceId }).sort({ takenAt: -1 }).limit(limit).toArray();
+  }
 }
+
+const takenFileId = (pipelineId: string, sourceId: string, key: string) => `${pipelineId}/${sourceId}/${key}`;

@@ -1,12 +1,26 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { DataRecordsV1, PipelineSpecV1 } from '@keel/contracts';
-import { readParquet } from '@keel/datasets';
-import { eventually, type ServiceUnderTest, startServiceUnderTest, uniquePipelineId } from '@keel/testing';
+import {
+  eventually,
+  mongoUrlForDatabase,
+  repoRoot,
+  type ServiceUnderTest,
+  stackEndpoints,
+  stackKafka,
+  startGroupAtTopicEnd,
+  startServiceUnderTest,
+  uniqueName,
+  uniquePipelineId,
+} from '@keel/testing';
 import { Client } from 'pg';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingestionEnvSchema } from '../config';
-import { DatasetVersionsService } from '../datasets/dataset-versions.service';
 import { IngestionModule } from '../ingestion.module';
+import { RECORDS_GROUP } from '../records/records-group';
+import { crashAfterWrite, rowsByVersion as versionRows } from './test-support/pulls';
 import { type SourceRun } from './source-state.repository';
 
 /** The local stack's PostgreSQL (`npm run stack:up`). */
@@ -58,23 +72,7 @@ describe('postgres sources against the real PostgreSQL', () => {
   const pull = (pipelineId: string) =>
     request(sut.app.getHttpServer()).post(`/api/v1/pipelines/${pipelineId}/sources/rows/pulls`);
 
-  /** The x values (source ids) of every row of every dataset version of the pipeline, version by version. */
-  async function rowsByVersion(pipelineId: string): Promise<Map<string, number[]>> {
-    const versions = await sut.infra.mongo.collection('datasets').find({ pipelineId }).toArray();
-    const rows = new Map<string, number[]>();
-    for (const version of versions) {
-      const bytes = await sut.infra.objects.getVerified({
-        uri: version.uri as string,
-        sha256: version.sha256 as string,
-      });
-      const table = await readParquet(bytes);
-      rows.set(
-        version.datasetVersionId as string,
-        (table.columns.find((c) => c.name === 'x')?.values ?? []).map(Number),
-      );
-    }
-    return rows;
-  }
+  const rowsByVersion = (pipelineId: string) => versionRows(sut, pipelineId);
 
   const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
   const sorted = (values: number[]) => [...values].sort((a, b) => a - b);
@@ -134,19 +132,12 @@ describe('postgres sources against the real PostgreSQL', () => {
     const table = await createTable();
     await insertRows(table, 1, 500);
     const spec = await applySpec(table, 50);
-    const versions = sut.app.get(DatasetVersionsService);
-    const write = versions.write.bind(versions);
-    let writes = 0;
-    versions.write = async (...args) => {
-      const written = await write(...args);
-      if (++writes === 3) throw new Error('injected crash after the version was written');
-      return written;
-    };
+    const restore = crashAfterWrite(sut, 3);
     try {
       // when the pull fails there
       await pull(spec.id).expect(500);
     } finally {
-      versions.write = write;
+      restore();
     }
     const state = (await request(sut.app.getHttpServer()).get(`/api/v1/pipelines/${spec.id}/sources/rows`)).body;
     expect(state.planned).not.toBeNull();
@@ -190,4 +181,106 @@ describe('postgres sources against the real PostgreSQL', () => {
     const rows = await rowsByVersion(spec.id);
     expect(sorted([...rows.values()].flat())).toEqual(range(1, 3_000));
   });
+
+  /** A port nobody listens on now. */
+  async function freePort(): Promise<number> {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    await new Promise((resolve) => server.close(resolve));
+    return port;
+  }
+
+  /** Ingestion in a process of its own, on the test's database, answering on `port` once it is up. */
+  async function startChild(port: number): Promise<ChildProcess> {
+    // Its records group starts at the topic's end, as the harness's do: it has no business with the topic's history.
+    const name = uniqueName('ingestion-kill');
+    const admin = stackKafka(`${name}-setup`).admin();
+    await admin.connect();
+    try {
+      await startGroupAtTopicEnd(admin, `${name}.${RECORDS_GROUP}`, [DataRecordsV1.topic]);
+    } finally {
+      await admin.disconnect();
+    }
+    const child = spawn(
+      process.execPath,
+      ['-r', '@swc-node/register', join(__dirname, 'test-support', 'ingestion-child.ts')],
+      {
+        cwd: repoRoot,
+        stdio: 'ignore',
+        env: {
+          ...process.env,
+          CHILD_SERVICE_NAME: uniqueName('ingestion-kill'),
+          KAFKA_BROKERS: stackEndpoints.kafkaBrokers.join(','),
+          MONGO_URL: mongoUrlForDatabase('keel_it_ingestion'),
+          S3_ENDPOINT: stackEndpoints.s3.endpoint,
+          S3_ACCESS_KEY: stackEndpoints.s3.accessKey,
+          S3_SECRET_KEY: stackEndpoints.s3.secretKey,
+          S3_REGION: stackEndpoints.s3.region,
+          HTTP_PORT: String(port),
+          POSTGRES_URL,
+          LOG_LEVEL: 'silent',
+        },
+      },
+    );
+    await eventually(
+      'the child ingestion is up',
+      async () => ((await fetch(`http://127.0.0.1:${port}/health/live`).catch(() => undefined))?.ok ? true : undefined),
+      { timeoutMs: 120_000 },
+    );
+    return child;
+  }
+
+  it('loses and duplicates nothing when ingestion is killed with SIGKILL mid-pull and the pull runs again', async () => {
+    // given 60,000 rows read 1,000 at a time, pulled by an ingestion process of its own
+    const table = await createTable();
+    await insertRows(table, 1, 60_000);
+    const spec = await applySpec(table, 1_000);
+    const port = await freePort();
+    const child = await startChild(port);
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      void fetch(`http://127.0.0.1:${port}/api/v1/pipelines/${spec.id}/sources/rows/pulls`, { method: 'POST' }).catch(
+        () => undefined,
+      );
+      // when it is killed once some chunks are committed
+      await eventually(
+        'a committed chunk',
+        async () => {
+          const state = (await request(sut.app.getHttpServer()).get(`/api/v1/pipelines/${spec.id}/sources/rows`))
+            .body as { rowsPulled: number };
+          return state.rowsPulled > 0 ? state : undefined;
+        },
+        { timeoutMs: 60_000 },
+      );
+      child.kill('SIGKILL');
+      await exited;
+    } finally {
+      child.kill('SIGKILL');
+    }
+    const before = (await request(sut.app.getHttpServer()).get(`/api/v1/pipelines/${spec.id}/sources/rows`)).body as {
+      rowsPulled: number;
+    };
+    expect(before.rowsPulled).toBeLessThan(60_000);
+
+    // then a pull after its lease runs out (30 s) takes the rest: every row exactly once
+    const rerun = await eventually(
+      "the dead pull's lease to run out",
+      async () => {
+        const response = await pull(spec.id);
+        return response.status === 409 ? undefined : response;
+      },
+      { timeoutMs: 60_000 },
+    );
+    expect(rerun.status).toBe(200);
+    expect((rerun.body as SourceRun).status).toBe('succeeded');
+    const runs = (
+      (await request(sut.app.getHttpServer()).get(`/api/v1/pipelines/${spec.id}/sources/rows/pulls`)).body as {
+        items: SourceRun[];
+      }
+    ).items;
+    expect(runs.map((run) => run.status)).toEqual(['succeeded', 'abandoned']);
+    const rows = await rowsByVersion(spec.id);
+    expect(sorted([...rows.values()].flat())).toEqual(range(1, 60_000));
+  }, 240_000);
 });

@@ -1,14 +1,25 @@
 import { Module } from '@nestjs/common';
 import { DatasetsModule } from '../datasets/datasets.module';
+import { UploadsModule } from '../uploads/uploads.module';
+import { ContentPlans } from './content-plans';
+import { HttpSourcePuller, httpReaderDepsProvider } from './http-pull';
+import { ObjectStoreSourcePuller } from './object-store-pull';
 import { SourcePullsService } from './source-pulls.service';
 import { SourceStateRepository } from './source-state.repository';
 import { SourcesController } from './sources.controller';
 
-/** Pulls from the sources a pipeline spec declares (PostgreSQL), on demand and on a schedule. */
+/** Pulls from the sources a pipeline spec declares (PostgreSQL, HTTP JSON APIs, object-store prefixes). */
 @Module({
-  imports: [DatasetsModule],
+  imports: [DatasetsModule, UploadsModule],
   controllers: [SourcesController],
-  providers: [SourceStateRepository, SourcePullsService],
+  providers: [
+    SourceStateRepository,
+    ContentPlans,
+    httpReaderDepsProvider,
+    HttpSourcePuller,
+    ObjectStoreSourcePuller,
+    SourcePullsService,
+  ],
   exports: [SourcePullsService],
 })
 export class SourcesModule {}

@@ -1,17 +1,32 @@
 import { MessageChannel } from 'node:worker_threads';
 import { BadRequestException, Injectable, NotFoundException, type OnApplicationBootstrap } from '@nestjs/common';
+import { type FileFormat } from '@keel/contracts';
 import { type StoredPipelineSpec, UnknownPipelineError } from '@keel/pipelines';
 import { Infrastructure } from '@keel/service-runtime';
 import { KeelAttr, withSpan } from '@keel/telemetry';
+import { type Span } from '@opentelemetry/api';
 import { asBuffer, WorkerPool } from '@keel/workers';
-import { DatasetVersionsService } from '../datasets/dataset-versions.service';
+import { DatasetVersionsService, type EncodedRows } from '../datasets/dataset-versions.service';
 import { type DatasetVersion } from '../datasets/datasets.repository';
-import { type CsvBodyMessage, csvUploadTask } from './csv-upload.task';
+import { fileUploadTask, type UploadBodyMessage, type UploadOutcome } from './file-upload.task';
+
+/** How each format is named in errors. */
+const FORMAT_NAMES: Record<FileFormat, string> = { csv: 'CSV', jsonl: 'JSON Lines', parquet: 'Parquet' };
+
+/** A file that is not a dataset version of its pipeline: the outcome says why. */
+export class FileNotIngested extends Error {
+  constructor(
+    readonly outcome: Exclude<UploadOutcome, { kind: 'encoded' }>,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 /**
- * CSV uploads: a file is checked as a whole and becomes one dataset version, or nothing. The file streams from the
- * request to a worker thread that parses, checks and encodes it, so neither the text nor its rows are ever held on
- * the event loop.
+ * File uploads (CSV, JSON Lines, Parquet): a file is checked as a whole and becomes one dataset version, or nothing.
+ * The file streams from the request to a worker thread that parses, checks and encodes it, so neither the bytes nor
+ * its rows are ever held on the event loop. The same rows make the same version whatever the file's format.
  */
 @Injectable()
 export class UploadsService implements OnApplicationBootstrap {
@@ -23,65 +38,96 @@ export class UploadsService implements OnApplicationBootstrap {
 
   /** A worker thread compiles its modules on its first task, which takes seconds: paid at start-up, not by a job. */
   async onApplicationBootstrap(): Promise<void> {
-    await this.workers.warm(csvUploadTask);
+    await this.workers.warm(fileUploadTask);
   }
 
   /** `body` yields the file's bytes; an error it throws (an oversized upload) cancels the parse and is rethrown. */
-  async upload(pipelineId: string, body: AsyncIterable<Uint8Array>, name: string): Promise<DatasetVersion> {
-    return withSpan('ingest csv upload', { [KeelAttr.PIPELINE_ID]: pipelineId }, async (span) => {
+  async upload(
+    pipelineId: string,
+    body: AsyncIterable<Uint8Array>,
+    name: string,
+    format: FileFormat = 'csv',
+  ): Promise<DatasetVersion> {
+    return withSpan(`ingest ${format} upload`, { [KeelAttr.PIPELINE_ID]: pipelineId }, async (span) => {
       const pipeline = await this.pipeline(pipelineId);
-      const { port1: sender, port2: receiver } = new MessageChannel();
-      const send = (message: CsvBodyMessage, transfer: ArrayBuffer[] = []) => sender.postMessage(message, transfer);
-      const parsing = this.workers.run(
-        csvUploadTask,
-        { spec: pipeline.spec, body: receiver },
-        { transferList: [receiver], attributes: { [KeelAttr.PIPELINE_ID]: pipelineId } },
-      );
-      let bytes = 0;
+      let encoded: EncodedRows;
       try {
-        for await (const chunk of body) {
-          bytes += chunk.byteLength;
-          // A copy of its own, moved rather than cloned: a request chunk may share its memory with other data.
-          const copy = new Uint8Array(chunk);
-          send({ chunk: copy }, [copy.buffer]);
-        }
-        send({ end: true });
+        encoded = await this.encode(pipeline, format, body, span);
       } catch (error) {
-        send({ cancel: true });
-        await parsing.catch(() => undefined);
-        throw error;
-      } finally {
-        span.setAttribute(KeelAttr.UPLOAD_BYTES, bytes);
-      }
-      let outcome: Awaited<typeof parsing>;
-      try {
-        outcome = await parsing;
-      } finally {
-        sender.close();
-      }
-      switch (outcome.kind) {
-        case 'malformed':
-          throw new BadRequestException({ message: `malformed CSV: ${outcome.problem}`, issues: [outcome.problem] });
-        case 'no-rows':
-          throw new BadRequestException({ message: 'the CSV has a header but no rows', issues: [] });
-        case 'rejected':
-          span.setAttributes({
-            [KeelAttr.RECORDS_GOOD]: outcome.rowCount - outcome.badCount,
-            [KeelAttr.RECORDS_BAD]: outcome.badCount,
-          });
+        if (error instanceof FileNotIngested) {
           throw new BadRequestException({
-            message: `${outcome.badCount} of ${outcome.rowCount} rows do not match pipeline ${pipelineId}; nothing was ingested`,
-            issues: outcome.issues,
+            message: error.message,
+            issues: error.outcome.kind === 'rejected' ? error.outcome.issues : [],
           });
-        case 'cancelled':
-          throw new Error('the CSV upload was cancelled while its body was still streaming');
-        case 'encoded':
-          span.setAttributes({ [KeelAttr.RECORDS_GOOD]: outcome.rowCount, [KeelAttr.RECORDS_BAD]: 0 });
-          return this.versions.write(pipeline, { parquet: asBuffer(outcome.parquet), rowCount: outcome.rowCount }, [
-            `upload:${name}`,
-          ]);
+        }
+        throw error;
       }
+      return this.versions.write(pipeline, encoded, [`upload:${name}`]);
     });
+  }
+
+  /**
+   * A file's rows as the Parquet of a dataset version of `pipeline`, encoded on a worker thread as its bytes stream
+   * in; a FileNotIngested when it is malformed, empty or has rows the spec refuses (also for the object-store
+   * source, which takes files the same way).
+   */
+  async encode(
+    pipeline: StoredPipelineSpec,
+    format: FileFormat,
+    body: AsyncIterable<Uint8Array>,
+    span?: Span,
+  ): Promise<EncodedRows> {
+    const pipelineId = pipeline.spec.id;
+    const { port1: sender, port2: receiver } = new MessageChannel();
+    const send = (message: UploadBodyMessage, transfer: ArrayBuffer[] = []) => sender.postMessage(message, transfer);
+    const parsing = this.workers.run(
+      fileUploadTask,
+      { spec: pipeline.spec, format, body: receiver },
+      { transferList: [receiver], attributes: { [KeelAttr.PIPELINE_ID]: pipelineId } },
+    );
+    let bytes = 0;
+    try {
+      for await (const chunk of body) {
+        bytes += chunk.byteLength;
+        // A copy of its own, moved rather than cloned: a request chunk may share its memory with other data.
+        const copy = new Uint8Array(chunk);
+        send({ chunk: copy }, [copy.buffer]);
+      }
+      send({ end: true });
+    } catch (error) {
+      send({ cancel: true });
+      await parsing.catch(() => undefined);
+      throw error;
+    } finally {
+      span?.setAttribute(KeelAttr.UPLOAD_BYTES, bytes);
+    }
+    let outcome: UploadOutcome;
+    try {
+      outcome = await parsing;
+    } finally {
+      sender.close();
+    }
+    const what = FORMAT_NAMES[format];
+    switch (outcome.kind) {
+      case 'malformed':
+        throw new FileNotIngested(outcome, `malformed ${what}: ${outcome.problem}`);
+      case 'no-rows':
+        throw new FileNotIngested(outcome, `the ${what} file has no rows`);
+      case 'rejected':
+        span?.setAttributes({
+          [KeelAttr.RECORDS_GOOD]: outcome.rowCount - outcome.badCount,
+          [KeelAttr.RECORDS_BAD]: outcome.badCount,
+        });
+        throw new FileNotIngested(
+          outcome,
+          `${outcome.badCount} of ${outcome.rowCount} rows do not match pipeline ${pipelineId}; nothing was ingested`,
+        );
+      case 'cancelled':
+        throw new Error(`the ${what} upload was cancelled while its body was still streaming`);
+      case 'encoded':
+        span?.setAttributes({ [KeelAttr.RECORDS_GOOD]: outcome.rowCount, [KeelAttr.RECORDS_BAD]: 0 });
+        return { parquet: asBuffer(outcome.parquet), rowCount: outcome.rowCount };
+    }
   }
 
   private async pipeline(pipelineId: string): Promise<StoredPipelineSpec> {

@@ -5,11 +5,12 @@ import { parsePipelineSpec } from '@keel/pipelines';
 import { WorkerPool } from '@keel/workers';
 import { trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import { parquetWriteBuffer } from 'hyparquet-writer';
 import { afterAll, describe, expect, it } from 'vitest';
 import { datasetParquet } from '../datasets/dataset-parquet';
 import { checkRecords } from '../records/record-checks';
 import { parseCsv } from './csv';
-import { type CsvBodyMessage, type CsvUploadOutcome, csvUploadTask, encodeCsvUpload } from './csv-upload.task';
+import { encodeUpload, fileUploadTask, type UploadBodyMessage, type UploadOutcome } from './file-upload.task';
 
 const spans = new InMemorySpanExporter();
 trace.setGlobalTracerProvider(new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter: spans })] }));
@@ -36,8 +37,8 @@ const file =
   '\r\n';
 
 /** The file's bytes cut into pieces of `size` bytes: cuts fall inside CRLFs, "" escapes and multi-byte characters. */
-function pieces(text: string, size: number): Uint8Array[] {
-  const bytes = Buffer.from(text);
+function pieces(text: string | Buffer, size: number): Uint8Array[] {
+  const bytes = Buffer.isBuffer(text) ? text : Buffer.from(text);
   const out: Uint8Array[] = [];
   for (let at = 0; at < bytes.length; at += size) out.push(new Uint8Array(bytes.subarray(at, at + size)));
   return out;
@@ -66,20 +67,20 @@ function encodedAtOnce(text: string): Buffer {
 
 const noProgress = { progress: () => undefined };
 
-describe('encodeCsvUpload', () => {
+describe('encodeUpload of CSV', () => {
   it('encodes a file streamed in pieces of any size to the Parquet of the whole file', async () => {
     const expected = encodedAtOnce(file);
     for (const size of [1, 2, 3, 7, 64, 4096]) {
-      const outcome = await encodeCsvUpload(spec, stream(pieces(file, size)), noProgress);
+      const outcome = await encodeUpload(spec, 'csv', stream(pieces(file, size)), noProgress);
       expect(outcome.kind).toBe('encoded');
-      const { parquet, rowCount } = outcome as Extract<CsvUploadOutcome, { kind: 'encoded' }>;
+      const { parquet, rowCount } = outcome as Extract<UploadOutcome, { kind: 'encoded' }>;
       expect(rowCount).toBe(500);
       expect(Buffer.from(parquet).equals(expected)).toBe(true);
     }
   });
 
   it('says why a file is not a dataset version: malformed, without rows, or with bad rows (first ones listed)', async () => {
-    const run = (text: string) => encodeCsvUpload(spec, stream(pieces(text, 5)), noProgress);
+    const run = (text: string) => encodeUpload(spec, 'csv', stream(pieces(text, 5)), noProgress);
     expect(await run('age,city,income\n1,a,x\n2,"b\n')).toEqual({
       kind: 'malformed',
       problem: 'line 3: unterminated quoted field (is the file truncated?)',
@@ -101,33 +102,105 @@ describe('encodeCsvUpload', () => {
   });
 });
 
-describe('csvUploadTask', () => {
+describe('encodeUpload of JSON Lines and Parquet', () => {
+  /** The rows of `file` as values: age a number, city text, income text. */
+  const rows = Array.from({ length: 500 }, (_, i) => ({
+    age: 20 + (i % 50),
+    city: `Zürich, "${i % 7}"`,
+    income: i % 3 ? '<=50K' : '>50K',
+    extra: 'x',
+  }));
+
+  it('encodes the JSON Lines of the same rows to the same bytes as the CSV, in pieces of any size', async () => {
+    const jsonl = rows.map((row) => JSON.stringify(row)).join('\r\n') + '\n\n';
+    for (const size of [1, 3, 64, 4096]) {
+      const outcome = await encodeUpload(spec, 'jsonl', stream(pieces(jsonl, size)), noProgress);
+      expect(outcome).toMatchObject({ kind: 'encoded', rowCount: 500 });
+      const { parquet } = outcome as Extract<UploadOutcome, { kind: 'encoded' }>;
+      expect(Buffer.from(parquet).equals(encodedAtOnce(file))).toBe(true);
+    }
+  });
+
+  it('encodes a Parquet file of the same rows (int64 ages, two row groups) to the same bytes as the CSV', async () => {
+    const bytes = Buffer.from(
+      parquetWriteBuffer({
+        columnData: [
+          { name: 'age', data: rows.map((row) => BigInt(row.age)), type: 'INT64' },
+          { name: 'city', data: rows.map((row) => row.city), type: 'STRING' },
+          { name: 'income', data: rows.map((row) => row.income), type: 'STRING' },
+        ],
+        rowGroupSize: 300,
+      }),
+    );
+    const outcome = await encodeUpload(spec, 'parquet', stream(pieces(bytes, 1000)), noProgress);
+    expect(outcome).toMatchObject({ kind: 'encoded', rowCount: 500 });
+    const { parquet } = outcome as Extract<UploadOutcome, { kind: 'encoded' }>;
+    expect(Buffer.from(parquet).equals(encodedAtOnce(file))).toBe(true);
+  });
+
+  it('says where a JSON Lines or Parquet file is not what it claims', async () => {
+    const jsonl = (text: string) => encodeUpload(spec, 'jsonl', stream(pieces(text, 4)), noProgress);
+    expect(await jsonl('{"age":1,"income":"x"}\n{"age":2,\n')).toMatchObject({
+      kind: 'malformed',
+      problem: expect.stringMatching(/^line 2: not JSON/),
+    });
+    expect(await jsonl('{"age":1,"income":"x"}\n[1,2]\n')).toEqual({
+      kind: 'malformed',
+      problem: 'line 2: not a JSON object',
+    });
+    expect(await jsonl('{"age":"old","income":"x"}\n{"age":{"n":1},"income":"x"}')).toMatchObject({
+      kind: 'rejected',
+      badCount: 2,
+      issues: ['line 1: age "old" is not a number', 'line 2: age {"n":1} is not a scalar'],
+    });
+    expect(await jsonl('\n\n')).toEqual({ kind: 'no-rows' });
+    const parquet = (bytes: Buffer) => encodeUpload(spec, 'parquet', stream([new Uint8Array(bytes)]), noProgress);
+    expect(await parquet(Buffer.from('age,city,income\n1,a,x\n'))).toMatchObject({
+      kind: 'malformed',
+      problem: expect.stringMatching(/^not a Parquet file/),
+    });
+    const noIncome = Buffer.from(
+      parquetWriteBuffer({
+        columnData: [
+          { name: 'age', data: [1], type: 'DOUBLE' },
+          { name: 'city', data: ['a'], type: 'STRING' },
+        ],
+      }),
+    );
+    expect(await parquet(noIncome)).toEqual({
+      kind: 'malformed',
+      problem: 'the file lacks columns the spec requires: income',
+    });
+  });
+});
+
+describe('fileUploadTask', () => {
   const pool = new WorkerPool({ threads: 1 });
   afterAll(() => pool.close());
 
   it('parses a file streamed to a worker thread through a port, to the same Parquet', async () => {
     // given a file sent down a port in 1 KiB pieces
     const { port1, port2 } = new MessageChannel();
-    const running = pool.run(csvUploadTask, { spec, body: port2 }, { transferList: [port2] });
+    const running = pool.run(fileUploadTask, { spec, format: 'csv', body: port2 }, { transferList: [port2] });
     for (const chunk of pieces(file, 1024))
-      port1.postMessage({ chunk } satisfies CsvBodyMessage, [chunk.buffer as ArrayBuffer]);
-    port1.postMessage({ end: true } satisfies CsvBodyMessage);
+      port1.postMessage({ chunk } satisfies UploadBodyMessage, [chunk.buffer as ArrayBuffer]);
+    port1.postMessage({ end: true } satisfies UploadBodyMessage);
     // when the worker is done
     const outcome = await running;
     port1.close();
     // then it ran on another thread and encoded the whole file as the event loop would have
-    const [span] = spans.getFinishedSpans().filter((s) => s.name === 'worker csvUploadTask');
+    const [span] = spans.getFinishedSpans().filter((s) => s.name === 'worker fileUploadTask');
     expect(span.attributes['keel.worker.thread_id']).not.toBe(threadId);
     expect(outcome.kind).toBe('encoded');
-    const { parquet } = outcome as Extract<CsvUploadOutcome, { kind: 'encoded' }>;
+    const { parquet } = outcome as Extract<UploadOutcome, { kind: 'encoded' }>;
     expect(Buffer.from(parquet).equals(encodedAtOnce(file))).toBe(true);
   }, 120_000);
 
   it('stops when the uploader cancels', async () => {
     const { port1, port2 } = new MessageChannel();
-    const running = pool.run(csvUploadTask, { spec, body: port2 }, { transferList: [port2] });
-    port1.postMessage({ chunk: new Uint8Array(Buffer.from('age,city,income\n1,a,x\n')) } satisfies CsvBodyMessage);
-    port1.postMessage({ cancel: true } satisfies CsvBodyMessage);
+    const running = pool.run(fileUploadTask, { spec, format: 'csv', body: port2 }, { transferList: [port2] });
+    port1.postMessage({ chunk: new Uint8Array(Buffer.from('age,city,income\n1,a,x\n')) } satisfies UploadBodyMessage);
+    port1.postMessage({ cancel: true } satisfies UploadBodyMessage);
     expect(await running).toEqual({ kind: 'cancelled' });
     port1.close();
   }, 120_000);

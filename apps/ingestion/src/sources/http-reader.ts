@@ -1,0 +1,195 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type HttpSource } from '@keel/contracts';
+
+/** A Retry-After longer than this fails the pull instead of holding it: the next pull tries again. */
+export const MAX_RETRY_AFTER_MS = 5 * 60_000;
+
+/** Characters of an error answer's body quoted in the pull's error. */
+const QUOTED_BODY_CHARS = 200;
+
+/** What a pull's HTTP requests need besides the source: the auth header's value, and the clock (tests fake it). */
+export interface HttpReaderDeps {
+  fetch: typeof fetch;
+  sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  random: () => number;
+  now: () => number;
+}
+
+export const realHttpDeps: HttpReaderDeps = {
+  fetch: (...args) => fetch(...args),
+  sleep: (ms, signal) => sleep(ms, undefined, { signal }),
+  random: Math.random,
+  now: Date.now,
+};
+
+/** Counts of a pull's requests, kept in its run. */
+export interface RequestCounts {
+  requests: number;
+  retries: number;
+}
+
+/** The value at a dotted path of a JSON value (`data.items`); the value itself for the empty path. */
+export function atPath(value: unknown, path: string): unknown {
+  if (path === '') return value;
+  let at: unknown = value;
+  for (const part of path.split('.')) {
+    if (typeof at !== 'object' || at === null || Array.isArray(at)) return undefined;
+    at = (at as Record<string, unknown>)[part];
+  }
+  return at;
+}
+
+/** Milliseconds a Retry-After header asks for (delta-seconds or an HTTP date), or undefined when absent or unreadable. */
+export function retryAfterMs(header: string | null, now: number): number | undefined {
+  if (!header) return undefined;
+  const trimmed = header.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1_000;
+  const at = Date.parse(trimmed);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/** Exponential backoff with full jitter (AWS's): a random delay up to base·2^attempt, capped. */
+export function backoffMs(attempt: number, retry: HttpSource['retry'], random: () => number): number {
+  return Math.floor(random() * Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** attempt));
+}
+
+/** The URL of the `rel="next"` link of an RFC 8288 Link header, resolved against the page's URL. */
+export function nextLink(header: string | null, base: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(/,(?=\s*<)/)) {
+    const match = /^\s*<([^>]*)>(.*)$/.exec(part);
+    if (match && /;\s*rel\s*=\s*"?([^";]*\s)?next(\s[^";]*)?"?\s*(;|$)/i.test(match[2])) {
+      return new URL(match[1], base).toString();
+    }
+  }
+  return undefined;
+}
+
+/** An answer that no retry can change (a 4xx other than 429, a body that is not JSON): the pull fails. */
+export class HttpSourceError extends Error {}
+
+/** Should this answer be tried again? 429 (rate limited), 408, and every 5xx. */
+const retryable = (status: number) => status === 429 || status === 408 || status >= 500;
+
+/**
+ * GETs a URL as JSON, retrying 429s, 5xx answers, timeouts and network failures up to the source's `maxAttempts`
+ * with backoff, waiting at least what a Retry-After header asks.
+ */
+export async function getJson(
+  source: Pick<HttpSource, 'retry' | 'timeoutMs'>,
+  url: string,
+  headers: Record<string, string>,
+  signal: AbortSignal,
+  counts: RequestCounts,
+  deps: HttpReaderDeps,
+): Promise<{ body: unknown; headers: Headers }> {
+  const { retry } = source;
+  for (let attempt = 0; ; attempt++) {
+    signal.throwIfAborted();
+    counts.requests++;
+    if (attempt > 0) counts.retries++;
+    let problem: string;
+    let waitAtLeast = 0;
+    try {
+      const response = await deps.fetch(url, {
+        headers: { accept: 'application/json', ...headers },
+        signal: AbortSignal.any([signal, AbortSignal.timeout(source.timeoutMs)]),
+      });
+      if (response.ok) {
+        const text = await response.text();
+        try {
+          return { body: JSON.parse(text) as unknown, headers: response.headers };
+        } catch {
+          throw new HttpSourceError(`GET ${redact(url)} answered ${response.status} with a body that is not JSON`);
+        }
+      }
+      const text = (await response.text().catch(() => '')).slice(0, QUOTED_BODY_CHARS);
+      problem = `GET ${redact(url)} answered ${response.status}${text ? `: ${text}` : ''}`;
+      if (!retryable(response.status)) throw new HttpSourceError(problem);
+      const asked = retryAfterMs(response.headers.get('retry-after'), deps.now());
+      if (asked !== undefined && asked > MAX_RETRY_AFTER_MS) {
+        throw new HttpSourceError(`${problem} (Retry-After ${asked} ms is longer than a pull waits)`);
+      }
+      waitAtLeast = asked ?? 0;
+    } catch (error) {
+      if (error instanceof HttpSourceError || signal.aborted) throw error;
+      problem = `GET ${redact(url)} failed: ${error instanceof Error ? error.message : String(error)}`;
+    }
+    if (attempt + 1 >= retry.maxAttempts) throw new HttpSourceError(`${problem} (gave up after ${attempt + 1} tries)`);
+    await deps.sleep(Math.max(waitAtLeast, backoffMs(attempt, retry, deps.random)), signal);
+  }
+}
+
+/** A URL as errors show it: without its query string, which may carry a token some APIs take there. */
+function redact(url: string): string {
+  const parsed = new URL(url);
+  return parsed.search ? `${parsed.origin}${parsed.pathname}?…` : url;
+}
+
+function withParams(url: string, params: Record<string, string>): string {
+  const parsed = new URL(url);
+  for (const [name, value] of Object.entries(params)) parsed.searchParams.set(name, value);
+  return parsed.toString();
+}
+
+/**
+ * The pages of an HTTP source's rows, in order, following its pagination; `since` is sent as the incremental
+ * parameter on every page. Each page's rows are the array at `recordsPath`.
+ */
+export async function* httpPages(
+  source: HttpSource,
+  since: string | undefined,
+  headers: Record<string, string>,
+  signal: AbortSignal,
+  counts: RequestCounts,
+  deps: HttpReaderDeps = realHttpDeps,
+): AsyncGenerator<unknown[]> {
+  const fixed = {
+    ...source.params,
+    ...(source.incremental && since !== undefined ? { [source.incremental.param]: since } : {}),
+  };
+  const { pagination } = source;
+  const origin = new URL(source.url).origin;
+  let url: string | undefined = withParams(source.url, fixed);
+  let offset = 0;
+  if (pagination.kind === 'offset') {
+    url = withParams(url, { [pagination.offsetParam]: '0', [pagination.limitParam]: String(pagination.pageSize) });
+  }
+  for (let page = 1; url !== undefined; page++) {
+    const answer = await getJson(source, url, headers, signal, counts, deps);
+    const rows = atPath(answer.body, source.recordsPath);
+    if (!Array.isArray(rows)) {
+      throw new HttpSourceError(
+        `page ${page} has no array of rows at ${source.recordsPath === '' ? 'its top level' : `"${source.recordsPath}"`}`,
+      );
+    }
+    yield rows;
+    switch (pagination.kind) {
+      case 'none':
+        url = undefined;
+        break;
+      case 'offset':
+        offset += rows.length;
+        url =
+          rows.length < pagination.pageSize ? undefined : withParams(url, { [pagination.offsetParam]: String(offset) });
+        break;
+      case 'cursor': {
+        const next = atPath(answer.body, pagination.nextCursorPath);
+        url =
+          next === undefined || next === null || next === '' || rows.length === 0
+            ? undefined
+            : withParams(url, { [pagination.cursorParam]: String(next) });
+        break;
+      }
+      case 'link': {
+        const next = nextLink(answer.headers.get('link'), url);
+        // The auth header goes only where the source's URL points.
+        if (next !== undefined && new URL(next).origin !== origin) {
+          throw new HttpSourceError(`page ${page} links its next page to another origin (${new URL(next).origin})`);
+        }
+        url = next;
+        break;
+      }
+    }
+  }
+}

@@ -1,0 +1,298 @@
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type MessagePort } from 'node:worker_threads';
+import { type DatasetColumnSpec, datasetSchema, type FileFormat, type PipelineSpecV1 } from '@keel/contracts';
+import { type DatasetTable } from '@keel/datasets';
+import { defineWorkerTask, movableBuffers, transferResult, type WorkerTaskContext } from '@keel/workers';
+import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } from 'hyparquet';
+import { datasetParquet } from '../datasets/dataset-parquet';
+import { checkRecord } from '../records/record-checks';
+import { checkHeader, CsvError, CsvParser } from './csv';
+
+/** Problems listed in a rejection; the count says how many there were in all. */
+export const MAX_LISTED_PROBLEMS = 20;
+
+/** How often parsing reports progress, in rows. */
+const PROGRESS_EVERY_ROWS = 100_000;
+
+/** What the uploader sends down the body port: the file's bytes piece by piece, then its end (or a cancel). */
+export type UploadBodyMessage = { chunk: Uint8Array } | { end: true } | { cancel: true };
+
+export interface FileUploadInput {
+  spec: PipelineSpecV1;
+  format: FileFormat;
+  /** Receives {@link UploadBodyMessage}s. */
+  body: MessagePort;
+}
+
+/** What became of an uploaded file: a dataset version's Parquet, or why the file is not one. */
+export type UploadOutcome =
+  | { kind: 'encoded'; parquet: Uint8Array; rowCount: number }
+  | { kind: 'malformed'; problem: string }
+  | { kind: 'no-rows' }
+  | { kind: 'rejected'; badCount: number; rowCount: number; issues: string[] }
+  | { kind: 'cancelled' };
+
+/** A file that is not of its declared format, with where (`line 3: ...`). */
+class MalformedFile extends Error {}
+
+/** The file ended because the uploader cancelled it. */
+class Cancelled extends Error {}
+
+/** The body's messages as they arrive, until its end; returns false when the uploader cancelled. */
+async function* bodyChunks(port: MessagePort): AsyncGenerator<Uint8Array, boolean> {
+  const queue: UploadBodyMessage[] = [];
+  let wake: (() => void) | undefined;
+  port.on('message', (message: UploadBodyMessage) => {
+    queue.push(message);
+    wake?.();
+  });
+  try {
+    for (;;) {
+      while (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+      const message = queue.shift()!;
+      if ('cancel' in message) return false;
+      if ('end' in message) return true;
+      yield message.chunk;
+    }
+  } finally {
+    port.close();
+  }
+}
+
+/** Every chunk of the body; a cancelled body throws {@link Cancelled}. */
+async function* wholeBody(chunks: AsyncGenerator<Uint8Array, boolean>): AsyncGenerator<Uint8Array> {
+  for (;;) {
+    const next = await chunks.next();
+    if (next.done) {
+      if (!next.value) throw new Cancelled();
+      return;
+    }
+    yield next.value;
+  }
+}
+
+/**
+ * Checks rows one at a time against the dataset schema (the same checks as Kafka records) and keeps the columns of
+ * the good ones while no row has failed: a file is all or nothing.
+ */
+class RowCollector {
+  readonly schema: readonly DatasetColumnSpec[];
+  private readonly values: (number | string | null)[][];
+  readonly issues: string[] = [];
+  badCount = 0;
+  rowCount = 0;
+
+  constructor(
+    private readonly spec: PipelineSpecV1,
+    private readonly progress: WorkerTaskContext['progress'],
+  ) {
+    this.schema = datasetSchema(spec);
+    this.values = this.schema.map(() => []);
+  }
+
+  /** Columns a file must have, whatever its rows hold: the target, features and time column that may not be missing. */
+  requiredColumns(): string[] {
+    return this.schema.filter((column) => column.role !== 'attribute' || !column.nullable).map((c) => c.name);
+  }
+
+  add(record: Readonly<Record<string, unknown>>, label: string): void {
+    this.rowCount++;
+    const result = checkRecord(this.schema, record);
+    if (result.ok) {
+      if (this.badCount === 0) this.schema.forEach((column, c) => this.values[c].push(result.record[column.name]));
+    } else {
+      this.badCount++;
+      if (this.issues.length < MAX_LISTED_PROBLEMS) this.issues.push(`${label}: ${result.reason}`);
+    }
+    if (this.rowCount % PROGRESS_EVERY_ROWS === 0) this.progress({ stage: 'parse', done: this.rowCount });
+  }
+
+  outcome(): UploadOutcome {
+    const { rowCount, badCount } = this;
+    if (rowCount === 0) return { kind: 'no-rows' };
+    if (badCount > 0) return { kind: 'rejected', badCount, rowCount, issues: this.issues };
+    this.progress({ stage: 'encode', done: rowCount, total: rowCount });
+    const table: DatasetTable = {
+      rowCount,
+      columns: this.schema.map(({ name, type }, c) => ({ name, type, values: this.values[c] })),
+    };
+    return { kind: 'encoded', parquet: datasetParquet(this.spec, table), rowCount };
+  }
+}
+
+/** CSV with a header row; an empty field is a missing value. */
+async function collectCsv(rows: RowCollector, body: AsyncIterable<Uint8Array>): Promise<void> {
+  let header: string[] | undefined;
+  let wanted: { name: string; index: number }[] = [];
+  const parser = new CsvParser((fields, line) => {
+    if (!header) {
+      header = checkHeader(fields);
+      const names = header;
+      const missing = rows.requiredColumns().filter((name) => !names.includes(name));
+      if (missing.length > 0) {
+        throw new CsvError(1, `the header lacks columns the spec requires: ${missing.join(', ')}`);
+      }
+      wanted = rows.schema.map((column) => ({ name: column.name, index: names.indexOf(column.name) }));
+      return;
+    }
+    if (fields.length !== header.length) {
+      throw new CsvError(line, `expected ${header.length} fields, found ${fields.length}`);
+    }
+    const record: Record<string, string | null> = {};
+    for (const { name, index } of wanted) if (index >= 0) record[name] = fields[index] === '' ? null : fields[index];
+    rows.add(record, `line ${line}`);
+  });
+  const decoder = new TextDecoder('utf-8');
+  try {
+    for await (const chunk of body) parser.push(decoder.decode(chunk, { stream: true }));
+    parser.push(decoder.decode());
+    parser.end();
+  } catch (error) {
+    if (error instanceof CsvError) throw new MalformedFile(error.message);
+    throw error;
+  }
+}
+
+/** JSON Lines: one JSON object per line (blank lines skipped); its fields are the row's columns. */
+async function collectJsonl(rows: RowCollector, body: AsyncIterable<Uint8Array>): Promise<void> {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  let pending = '';
+  let line = 0;
+  const take = (text: string) => {
+    line++;
+    const trimmed = text.endsWith('\r') ? text.slice(0, -1) : text;
+    if (trimmed.trim() === '') return;
+    let value: unknown;
+    try {
+      value = JSON.parse(trimmed);
+    } catch (error) {
+      throw new MalformedFile(`line ${line}: not JSON (${(error as Error).message})`);
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw new MalformedFile(`line ${line}: not a JSON object`);
+    }
+    rows.add(value as Record<string, unknown>, `line ${line}`);
+  };
+  const split = () => {
+    let start = 0;
+    let at: number;
+    while ((at = pending.indexOf('\n', start)) >= 0) {
+      take(pending.slice(start, at));
+      start = at + 1;
+    }
+    pending = pending.slice(start);
+  };
+  try {
+    for await (const chunk of body) {
+      pending += decoder.decode(chunk, { stream: true });
+      split();
+    }
+    pending += decoder.decode();
+  } catch (error) {
+    if (error instanceof TypeError && !(error instanceof MalformedFile)) {
+      throw new MalformedFile(`line ${line + 1}: not UTF-8 text`);
+    }
+    throw error;
+  }
+  split();
+  take(pending);
+}
+
+/** A Parquet value as a record field: 64-bit integers as numbers, timestamps as ISO text. */
+function parquetValue(value: unknown): unknown {
+  if (typeof value === 'bigint') return Number(value);
+  if (value instanceof Date) return value.toISOString();
+  return value;
+}
+
+/**
+ * Parquet: its footer is at its end, so the body is spooled to a temporary file (never held whole in memory) and
+ * read back one row group at a time with hyparquet.
+ */
+async function collectParquet(rows: RowCollector, body: AsyncIterable<Uint8Array>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'keel-upload-'));
+  const path = join(dir, 'upload.parquet');
+  try {
+    const handle = await open(path, 'w');
+    try {
+      for await (const chunk of body) await handle.write(chunk);
+    } finally {
+      await handle.close();
+    }
+    let file: Awaited<ReturnType<typeof asyncBufferFromFile>>;
+    let metadata: Awaited<ReturnType<typeof parquetMetadataAsync>>;
+    try {
+      file = await asyncBufferFromFile(path);
+      metadata = await parquetMetadataAsync(file);
+    } catch (error) {
+      throw new MalformedFile(`not a Parquet file (${(error as Error).message})`);
+    }
+    const names = parquetSchema(metadata).children.map((child) => child.element.name);
+    const missing = rows.requiredColumns().filter((name) => !names.includes(name));
+    if (missing.length > 0) throw new MalformedFile(`the file lacks columns the spec requires: ${missing.join(', ')}`);
+    const columns = rows.schema.map((column) => column.name).filter((name) => names.includes(name));
+    let rowStart = 0;
+    for (const group of metadata.row_groups) {
+      const rowEnd = rowStart + Number(group.num_rows);
+      let objects: Record<string, unknown>[];
+      try {
+        objects = (await parquetReadObjects({ file, metadata, columns, rowStart, rowEnd })) as Record<
+          string,
+          unknown
+        >[];
+      } catch (error) {
+        throw new MalformedFile(`rows ${rowStart + 1}-${rowEnd}: ${(error as Error).message}`);
+      }
+      objects.forEach((object, i) => {
+        const record: Record<string, unknown> = {};
+        for (const name of columns) record[name] = parquetValue(object[name]);
+        rows.add(record, `row ${rowStart + i + 1}`);
+      });
+      rowStart = rowEnd;
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const COLLECTORS: Record<FileFormat, (rows: RowCollector, body: AsyncIterable<Uint8Array>) => Promise<void>> = {
+  csv: collectCsv,
+  jsonl: collectJsonl,
+  parquet: collectParquet,
+};
+
+/**
+ * Parses an uploaded file (CSV, JSON Lines or Parquet) as it streams in, checks every row against the pipeline's
+ * dataset schema, and encodes the dataset version's Parquet when every row passed. Whatever the format, the same
+ * rows make the same bytes. A file is all or nothing: any bad row rejects it, with the first problems listed.
+ */
+export async function encodeUpload(
+  spec: PipelineSpecV1,
+  format: FileFormat,
+  chunks: AsyncGenerator<Uint8Array, boolean>,
+  { progress }: Pick<WorkerTaskContext, 'progress'>,
+): Promise<UploadOutcome> {
+  const rows = new RowCollector(spec, progress);
+  try {
+    await COLLECTORS[format](rows, wholeBody(chunks));
+  } catch (error) {
+    if (error instanceof MalformedFile) return { kind: 'malformed', problem: error.message };
+    if (error instanceof Cancelled) return { kind: 'cancelled' };
+    throw error;
+  } finally {
+    await chunks.return(false);
+  }
+  return rows.outcome();
+}
+
+/** {@link encodeUpload} on a worker thread, reading the file from the body port; the Parquet moves back. */
+export const fileUploadTask = defineWorkerTask<FileUploadInput, UploadOutcome>(
+  __filename,
+  'fileUploadTask',
+  async (input: FileUploadInput, context: WorkerTaskContext) => {
+    const outcome = await encodeUpload(input.spec, input.format, bodyChunks(input.body), context);
+    return outcome.kind === 'encoded' ? transferResult(outcome, movableBuffers(outcome.parquet)) : outcome;
+  },
+);
