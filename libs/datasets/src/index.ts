@@ -21,3 +21,4 @@ export {
 } from './snapshot';
 export { readParquet, writeParquet } from './parquet';
 export { column, type DatasetColumn, type DatasetTable, recordsFromTable, tableFromRecords, takeRows } from './table';
+export { type PointInTimeJoin, pointInTimeJoin } from './point-in-time';
