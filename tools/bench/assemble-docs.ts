@@ -1,8 +1,8 @@
 /**
  * Writes docs/benchmarks.md from the latest tables of each benchmark (docs/benchmarks/models.md, drift.md, soak.md,
- * event-loop.md, serving.md, monitoring.md, loop.md, search.md), so the one page people read always shows the figures
+ * event-loop.md, serving.md, monitoring.md, loop.md, search.md, ingest.md), so the one page people read always shows the figures
  * the scripts last printed. Run by `npm run bench:ml`, `npm run soak`, `npm run bench:event-loop`,
- * `npm run bench:serving`, `npm run bench:monitoring`, `npm run bench:loop` and `npm run bench:search`.
+ * `npm run bench:serving`, `npm run bench:monitoring`, `npm run bench:loop`, `npm run bench:search` and `npm run bench:ingest`.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +17,7 @@ const parts = [
   'monitoring.md',
   'loop.md',
   'search.md',
+  'ingest.md',
 ]
   .map((file) => join(repoRoot, 'docs', 'benchmarks', file))
   .filter((path) => existsSync(path))
@@ -33,10 +34,10 @@ writeFileSync(
     '# Benchmarks',
     '',
     'Written by `npm run bench:ml` (`bench:models`, then `bench:drift`), `npm run soak`, ' +
-      '`npm run bench:event-loop`, `npm run bench:serving`, `npm run bench:monitoring`, `npm run bench:loop` and `npm run bench:search`. Figures as JSON: ' +
+      '`npm run bench:event-loop`, `npm run bench:serving`, `npm run bench:monitoring`, `npm run bench:loop`, `npm run bench:search` and `npm run bench:ingest`. Figures as JSON: ' +
       '`docs/benchmarks/ml.json` (one record per model and dataset), `docs/benchmarks/drift.json`, ' +
       '`docs/benchmarks/soak.json`, `docs/benchmarks/event-loop.json`, `docs/benchmarks/serving.json`, ' +
-      '`docs/benchmarks/monitoring.json`, `docs/benchmarks/loop.json` and `docs/benchmarks/search.json`. Peers run from Python venvs under `~/.cache/keel`; no test asserts a time.',
+      '`docs/benchmarks/monitoring.json`, `docs/benchmarks/loop.json`, `docs/benchmarks/search.json` and `docs/benchmarks/ingest.json`. Peers run from Python venvs under `~/.cache/keel`; no test asserts a time.',
     '',
     ...parts,
   ].join('\n'),

@@ -36,7 +36,7 @@ const ferretdbBinary = join(cacheRoot, `ferretdb-${FERRETDB_BUILD}`, 'ferretdb')
 const jaegerBinary = join(cacheRoot, `jaeger-${JAEGER_VERSION}`, 'jaeger');
 const postgresHome = join(cacheRoot, `postgres-${POSTGRES_MAJOR}`);
 /** A link to the binaries' directory (deploy/local/provision.mk makes it). */
-const postgresBin = join(postgresHome, 'bin');
+export const postgresBin = join(postgresHome, 'bin');
 
 /** Role and database of the local PostgreSQL (trust auth on loopback only); the services' defaults use them. */
 export const postgresDatabase = { user: 'keel', database: 'keel', port: 5432 } as const;
@@ -175,7 +175,7 @@ function asNonRoot(command: string, args: string[]): { command: string; args: st
 }
 
 /** Libraries of Debian's packages when provision.mk unpacked them into the cache (libpq for pg_isready). */
-function postgresEnv(): NodeJS.ProcessEnv {
+export function postgresEnv(): NodeJS.ProcessEnv {
   const libs = join(postgresHome, 'root/usr/lib/x86_64-linux-gnu');
   if (!existsSync(libs)) return {};
   return { LD_LIBRARY_PATH: [libs, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':') };

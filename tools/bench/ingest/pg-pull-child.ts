@@ -1,0 +1,70 @@
+/**
+ * One PostgreSQL pull of `npm run bench:ingest`, in a process of its own so that its peak RSS is ingestion's alone:
+ * starts ingestion (in this process, against the stack), applies a pipeline whose postgres source reads TABLE
+ * (argv[2]) CHUNK_ROWS (argv[3]) rows a chunk, pulls it once and prints one JSON line (rows, seconds, RSS).
+ */
+import { DataRecordsV1, PipelineSpecV1 } from '@keel/contracts';
+import { startServiceUnderTest, uniquePipelineId } from '@keel/testing';
+import { ingestionEnvSchema } from '../../../apps/ingestion/src/config';
+import { IngestionModule } from '../../../apps/ingestion/src/ingestion.module';
+import { SourcePullsService } from '../../../apps/ingestion/src/sources/source-pulls.service';
+
+const [table, chunkRows] = [process.argv[2], Number(process.argv[3])];
+const POSTGRES_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://keel@127.0.0.1:5432/keel';
+const MIB = 1024 * 1024;
+
+async function main(): Promise<void> {
+  const spec = PipelineSpecV1.parse({
+    apiVersion: 'keel/v1',
+    kind: 'Pipeline',
+    id: uniquePipelineId('bench-pg'),
+    task: 'regression',
+    target: { column: 'y' },
+    features: [
+      { name: 'x', type: 'numeric' },
+      { name: 'color', type: 'categorical' },
+      { name: 'z', type: 'numeric' },
+    ],
+    training: { algorithms: ['linear-regression'], primaryMetric: 'rmse' },
+    sources: [{ kind: 'postgres', id: 'rows', table, cursor: { column: 'updated_at', key: 'id' }, chunkRows }],
+  });
+  const sut = await startServiceUnderTest({
+    service: 'ingestion',
+    database: 'keel_bench_ingest',
+    envSchema: ingestionEnvSchema,
+    features: [IngestionModule],
+    consumers: { records: [DataRecordsV1] },
+    env: { POSTGRES_URL, LOG_LEVEL: 'warn' },
+  });
+  try {
+    await sut.infra.pipelines.apply(spec);
+    global.gc?.();
+    const rssBefore = process.memoryUsage().rss;
+    const started = process.hrtime.bigint();
+    const run = await sut.app.get(SourcePullsService).pull(spec.id, 'rows');
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    if (run.status !== 'succeeded') throw new Error(`pull ${run.status}: ${run.error}`);
+    console.log(
+      JSON.stringify({
+        rows: run.rowsRead,
+        versions: run.datasetVersionIds.length,
+        seconds,
+        rowsPerSecond: run.rowsRead / seconds,
+        rssBeforeMiB: rssBefore / MIB,
+        // resourceUsage().maxRSS is the process's peak resident set, in KiB.
+        peakRssMiB: process.resourceUsage().maxRSS / 1024,
+      }),
+    );
+    await sut.infra.mongo.collection('datasets').deleteMany({ pipelineId: spec.id });
+  } finally {
+    await sut.close();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
