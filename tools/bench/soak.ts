@@ -479,37 +479,46 @@ async function main(): Promise<void> {
     let soakRows = 0;
     try {
       let cpuBefore: CpuSnapshot = cpuSnapshot();
+      // Counting monitoring's drift-window rows takes seconds (a scan of drift_windows): it runs while the next
+      // minute sends, so the minutes follow each other without a pause. A minute's backlog is read just after it ends.
+      let counting: Promise<void> = Promise.resolve();
       for (let minute = 1; minute <= config.minutes && !interruption.signal.aborted; minute++) {
         const from = Date.now();
-        const result = await runGhz({
+        const run = runGhz({
           target: target.address,
           requestFile: target.requestFile,
           concurrency: OPEN_LOOP_SENDERS,
           seconds: 60,
           openLoopRps: rate,
         });
+        // Handled here too, so a failing run is not an unhandled rejection while the last count finishes.
+        run.catch(() => undefined);
+        await counting;
+        const result = await run;
         const to = Date.now();
         const cpuAfter = cpuSnapshot();
         const cpu = cpuBetween(cpuBefore, cpuAfter);
         cpuBefore = cpuAfter;
         soakRows += (result.count - result.errors) * config.rowsPerRequest;
-        const merged = await observer.windowRows().catch(() => undefined);
-        // Calls ghz cut when a minute's run ended, or gave up on at its deadline, were answered and logged all the
-        // same: monitoring may hold more rows than ghz saw answered, which is no backlog.
-        const backlog = merged === undefined ? undefined : Math.max(0, capacity.answeredRows + soakRows - merged);
-        soakMinutes.push({
-          from,
-          to,
-          result,
-          cpu,
-          loadAverage: loadAverage(),
-          ...(backlog === undefined ? {} : { backlog }),
-        });
-        log(
-          `minute ${minute}: ${result.count} requests, ${result.errors} errors${result.firstError ? ` (${result.firstError})` : ''}, p99 ${result.p99Ms.toFixed(1)} ms, monitoring ${backlog ?? '?'} rows behind, ` +
-            `CPU serving ${fixed(cpu.cores.serving ?? NaN, 0)} % other ${fixed(cpu.other, 0)} %, load ${loadAverage().toFixed(1)}`,
-        );
+        const answered = capacity.answeredRows + soakRows;
+        const entry: SoakMinute = { from, to, result, cpu, loadAverage: loadAverage() };
+        soakMinutes.push(entry);
+        counting = observer
+          .windowRows()
+          .then(
+            // Calls ghz cut when a minute's run ended, or gave up on at its deadline, were answered and logged all
+            // the same: monitoring may hold more rows than ghz saw answered, which is no backlog.
+            (merged) => void (entry.backlog = Math.max(0, answered - merged)),
+            () => undefined,
+          )
+          .then(() =>
+            log(
+              `minute ${minute}: ${result.count} requests, ${result.errors} errors${result.firstError ? ` (${result.firstError})` : ''}, p99 ${result.p99Ms.toFixed(1)} ms, monitoring ${entry.backlog ?? '?'} rows behind, ` +
+                `CPU serving ${fixed(cpu.cores.serving ?? NaN, 0)} % other ${fixed(cpu.other, 0)} %, load ${entry.loadAverage.toFixed(1)}`,
+            ),
+          );
       }
+      await counting;
     } finally {
       clearInterval(sampler);
     }
