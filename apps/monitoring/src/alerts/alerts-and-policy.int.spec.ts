@@ -79,13 +79,20 @@ describe('alerts and the retrain policy', () => {
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
         const body = Buffer.concat(chunks).toString();
+        const alert = JSON.parse(body) as Received['alert'];
+        if (alert.pipelineId !== pipelineId) {
+          // The service under test also consumes what earlier runs left on the topics (training failures, rollbacks
+          // of their pipelines) and alerts on them: accepted, not this test's business.
+          res.writeHead(204).end();
+          return;
+        }
         if (failNext > 0) {
           // The first delivery fails: the alert must come again, once.
           failNext -= 1;
           res.writeHead(503).end();
           return;
         }
-        received.push({ body, headers: req.headers, alert: JSON.parse(body) as Received['alert'] });
+        received.push({ body, headers: req.headers, alert });
         res.writeHead(204).end();
       });
     });
