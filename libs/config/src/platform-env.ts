@@ -112,6 +112,13 @@ export function platformConfigProblems(config: PlatformConfig): { variable: stri
       problem: 'KEEL_PROFILE=prod needs authentication: set AUTH_API_KEYS_FILE and/or AUTH_JWKS_URL',
     });
   }
+  if (config.KEEL_PROFILE === 'prod' && !config.KAFKA_SASL_USERNAME) {
+    // Without its own user the service is anonymous to the broker, which either refuses it or lets anyone do as it.
+    problems.push({
+      variable: 'KAFKA_SASL_USERNAME',
+      problem: 'KEEL_PROFILE=prod needs Kafka credentials: set KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD_FILE',
+    });
+  }
   if (config.KEEL_PROFILE === 'prod') {
     // The local stack's object-store credentials are code defaults, known to anyone who reads this file.
     for (const variable of ['S3_ACCESS_KEY', 'S3_SECRET_KEY'] as const) {
