@@ -21,7 +21,8 @@ export const registryEnvSchema = serviceEnvSchema({ httpPort: 3005, grpcPort: 50
     REGISTRY_REQUIRE_VERIFIED_METRICS: envBoolean.default(true),
     /**
      * Monitoring's HTTP base URL: a rollout's analysis compares the candidate's accuracy on labelled feedback with the
-     * champion's (its rolling performance). Unset: the analysis uses serving's reports alone.
+     * champion's, on predictions served in the current step (monitoring's closed label windows). Unset: the analysis
+     * uses serving's reports alone.
      */
     MONITORING_HTTP_URL: z.url().optional(),
     /**

@@ -33,7 +33,7 @@ export function predictionPsi(baseline: readonly number[], candidate: readonly n
   return b.reduce((sum, p, bin) => sum + (c[bin] - p) * Math.log(c[bin] / p), 0);
 }
 
-/** Accuracy of one version on labelled feedback, as monitoring's rolling performance reports it. */
+/** Accuracy of one version on labelled feedback: how many labels, and the share of them predicted right. */
 export interface LabelledAccuracy {
   labelled: number;
   accuracy: number;
@@ -291,14 +291,46 @@ export function judgeAb(
     : { outcome: 'wait', reason: `A/B not significant yet: ${figures}` };
 }
 
-/** The rolling accuracy per model version, as monitoring answers `GET /api/v1/pipelines/:id/performance`. */
+/** One closed window of labelled predictions, as monitoring's performance view lists it (newest first). */
+export interface LabelWindowView {
+  labelledCount: number;
+  /** Earliest servedAt of the window's predictions. */
+  firstServedAt: string;
+  metrics?: { accuracy?: number };
+}
+
+/** Most label windows monitoring lists per version (its limit). */
+const MONITORING_MAX_WINDOWS = 100;
+
+/** Monitoring's performance per model version, as it answers `GET /api/v1/pipelines/:id/performance?windows=N`. */
 interface PerformanceAnswer {
-  versions?: { modelVersion: number; rolling?: { labelledCount?: number; metrics?: { accuracy?: number } } }[];
+  versions?: { modelVersion: number; windows?: LabelWindowView[] }[];
+}
+
+/**
+ * Accuracy on the labels of predictions served in the current step: the closed label windows whose predictions were
+ * all served since `since` (a window straddling the step's start is left out), weighted by their labels. Both
+ * versions are then judged on the same stretch of traffic, where monitoring's rolling accuracy would compare the
+ * champion's older traffic with the candidate's newer one.
+ */
+export function accuracySince(
+  windows: readonly LabelWindowView[] | undefined,
+  since: Date,
+): LabelledAccuracy | undefined {
+  let labelled = 0;
+  let correct = 0;
+  for (const window of windows ?? []) {
+    const accuracy = window.metrics?.accuracy;
+    if (accuracy === undefined || !(new Date(window.firstServedAt).getTime() >= since.getTime())) continue;
+    labelled += window.labelledCount;
+    correct += accuracy * window.labelledCount;
+  }
+  return labelled > 0 ? { labelled, accuracy: correct / labelled } : undefined;
 }
 
 /**
  * The registry's analysis on real signals: serving's reports of the step (rollout-observations) and, when
- * MONITORING_HTTP_URL is set, monitoring's rolling accuracy per version on labelled feedback. A/B rollouts conclude
+ * MONITORING_HTTP_URL is set, each version's accuracy on labelled feedback for predictions served in the step. A/B rollouts conclude
  * on their sequential significance test (judgeAb): error rate from serving's reports, accuracy from monitoring.
  */
 @Injectable()
@@ -335,10 +367,13 @@ export class SignalAnalysis implements RolloutAnalysisSource {
     return judgeStep({ analysis: analysisOf(rollout), step, mirrored: rollout.mirrored, labels });
   }
 
-  /** Monitoring's rolling accuracy of baseline and candidate; none when it is not configured or does not answer. */
+  /**
+   * Baseline's and candidate's accuracy on labels of predictions served in the current step (monitoring's closed
+   * label windows); none when monitoring is not configured or does not answer.
+   */
   private async labels(rollout: Rollout): Promise<StepLabels | undefined> {
     if (!this.config.MONITORING_HTTP_URL || rollout.baselineVersion === undefined) return undefined;
-    const url = `${this.config.MONITORING_HTTP_URL}/api/v1/pipelines/${encodeURIComponent(rollout.pipelineId)}/performance?windows=0`;
+    const url = `${this.config.MONITORING_HTTP_URL}/api/v1/pipelines/${encodeURIComponent(rollout.pipelineId)}/performance?windows=${MONITORING_MAX_WINDOWS}`;
     try {
       const response = await fetch(url, {
         headers: this.authorization ? { authorization: this.authorization } : {},
@@ -346,11 +381,9 @@ export class SignalAnalysis implements RolloutAnalysisSource {
       });
       if (!response.ok) throw new Error(`monitoring answered ${response.status}`);
       const answer = (await response.json()) as PerformanceAnswer;
-      const of = (version: number | undefined): LabelledAccuracy | undefined => {
-        const line = answer.versions?.find((entry) => entry.modelVersion === version)?.rolling;
-        const accuracy = line?.metrics?.accuracy;
-        return accuracy === undefined ? undefined : { labelled: line?.labelledCount ?? 0, accuracy };
-      };
+      const since = new Date(rollout.enteredAt);
+      const of = (version: number | undefined) =>
+        accuracySince(answer.versions?.find((entry) => entry.modelVersion === version)?.windows, since);
       return { baseline: of(rollout.baselineVersion), candidate: of(rollout.candidateVersion) };
     } catch (error) {
       this.logger.debug({ err: error, pipelineId: rollout.pipelineId }, 'no labelled accuracy from monitoring');

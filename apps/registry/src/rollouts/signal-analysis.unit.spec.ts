@@ -1,13 +1,25 @@
 import { RolloutAnalysis, ROLLOUT_LATENCY_BOUNDS_MS, RolloutSpec } from '@keel/contracts';
+import { createServer } from 'node:http';
+import { type AddressInfo } from 'node:net';
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { sumObservations, type StepObservations, type VersionTotals } from './rollout-observations';
+import { registryEnvSchema } from '../config';
+import { type Rollout } from './rollout-machine';
 import {
+  type RolloutObservationsStore,
+  sumObservations,
+  type StepObservations,
+  type VersionTotals,
+} from './rollout-observations';
+import {
+  accuracySince,
   type ArmCounts,
   judgeAb,
   judgeStep,
   p99OfBuckets,
   predictionPsi,
   sequentialTwoProportionTest,
+  SignalAnalysis,
   twoProportionTest,
 } from './signal-analysis';
 
@@ -140,6 +152,28 @@ describe('rollout step analysis', () => {
     ).toBe('pass');
   });
 
+  it('takes accuracy from the label windows served within the step only, weighted by their labels', () => {
+    const since = new Date('2026-12-02T10:00:00Z');
+    const window = (firstServedAt: string, labelledCount: number, accuracy?: number) => ({
+      firstServedAt,
+      labelledCount,
+      metrics: accuracy === undefined ? {} : { accuracy },
+    });
+    const windows = [
+      window('2026-12-02T10:20:00Z', 300, 0.9),
+      window('2026-12-02T10:05:00Z', 100, 0.7),
+      // Straddles the step's start, or came before it: another stretch of traffic.
+      window('2026-12-02T09:59:00Z', 200, 0.1),
+      window('2026-12-02T09:00:00Z', 200, 0.1),
+      window('2026-12-02T10:30:00Z', 50),
+    ];
+    const step = accuracySince(windows, since);
+    expect(step?.labelled).toBe(400);
+    expect(step?.accuracy).toBeCloseTo(0.85, 10);
+    expect(accuracySince(windows.slice(2, 4), since)).toBeUndefined();
+    expect(accuracySince(undefined, since)).toBeUndefined();
+  });
+
   it('reads p99 from latency buckets', () => {
     expect(p99OfBuckets(latencies(100, 3))).toBe(5);
     expect(p99OfBuckets(latencies(100, 10_000))).toBe(5_000);
@@ -263,5 +297,71 @@ describe('rollout step analysis', () => {
       );
       expect(verdict.outcome).toBe('pass');
     });
+  });
+});
+
+describe('SignalAnalysis against monitoring over HTTP', () => {
+  it('fails a candidate on the accuracy of the labels of predictions served in the step, asking for every window', async () => {
+    const enteredAt = new Date('2026-12-02T10:00:00Z');
+    const asked: string[] = [];
+    const window = (firstServedAt: string, labelledCount: number, accuracy: number) => ({
+      firstServedAt,
+      labelledCount,
+      metrics: { accuracy },
+    });
+    const monitoring = createServer((request, response) => {
+      asked.push(request.url ?? '');
+      response.setHeader('content-type', 'application/json');
+      response.end(
+        JSON.stringify({
+          versions: [
+            // The candidate's labels of the step: 0.7; the champion's of the same stretch: 0.9 (0.5 before it).
+            { modelVersion: 2, windows: [window('2026-12-02T10:10:00Z', 300, 0.7)] },
+            {
+              modelVersion: 1,
+              windows: [window('2026-12-02T10:05:00Z', 300, 0.9), window('2026-12-02T09:00:00Z', 3_000, 0.5)],
+            },
+          ],
+        }),
+      );
+    });
+    await new Promise<void>((resolve) => monitoring.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = monitoring.address() as AddressInfo;
+      const config = registryEnvSchema.parse({ MONITORING_HTTP_URL: `http://127.0.0.1:${port}` });
+      const observations = { step: () => Promise.resolve(step(side(1, 900), side(2, 200))) };
+      const signals = new SignalAnalysis(
+        observations as unknown as RolloutObservationsStore,
+        config,
+        pino({ level: 'silent' }),
+      );
+      const plan = RolloutSpec.parse({
+        strategy: 'canary',
+        canary: { analysis: { minRequests: 100, minLabels: 200 } },
+      });
+      const rollout = {
+        rolloutId: 'm/v2/1',
+        pipelineId: 'adult-income',
+        modelName: 'adult-income',
+        strategy: 'canary',
+        candidateVersion: 2,
+        baselineVersion: 1,
+        state: 'progressing',
+        step: 0,
+        candidateWeight: 10,
+        mirrored: false,
+        plan,
+        startedAt: enteredAt,
+        enteredAt,
+      } as unknown as Rollout;
+      const verdict = await signals.evaluate(rollout, 2, new Date('2026-12-02T10:30:00Z'));
+      expect(verdict).toEqual({
+        outcome: 'fail',
+        reason: 'candidate accuracy 0.7 vs baseline 0.9: delta -0.2 < -0.02 (300 and 300 labels)',
+      });
+      expect(asked).toEqual(['/api/v1/pipelines/adult-income/performance?windows=100']);
+    } finally {
+      await new Promise<void>((resolve) => monitoring.close(() => resolve()));
+    }
   });
 });
