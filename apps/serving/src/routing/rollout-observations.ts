@@ -12,6 +12,12 @@ import { type InputColumns } from '../inference/tensor-codec';
 import { type VersionObservation } from '../inference/version-router';
 import { type RoutingPlan } from './routing-table';
 
+/**
+ * Longest group name counted (a protected attribute's value comes from the caller): with ROLLOUT_GROUPS_MAX groups per
+ * version, a report stays well inside the event's 32 KiB whatever callers send.
+ */
+const GROUP_NAME_MAX = 64;
+
 /** Rows of one request that feed the prediction sample: enough for a uniform picture, bounded per request. */
 const SAMPLED_ROWS_PER_REQUEST = 64;
 
@@ -57,7 +63,7 @@ class VersionTally {
       const values = inputs.columns[attribute];
       if (!Array.isArray(values)) continue;
       for (let row = 0; row < Math.min(values.length, probability.length); row++) {
-        const group = (values[row] ?? '').slice(0, 200);
+        const group = (values[row] ?? '').slice(0, GROUP_NAME_MAX);
         const key = `${attribute}\u0000${group}`;
         let tally = this.groups.get(key);
         if (!tally) {

@@ -72,6 +72,24 @@ describe('rollout observations in serving', () => {
     ]);
   });
 
+  it("keeps a report of callers' most varied and longest protected values inside the event's size", () => {
+    const observations = new RolloutObservations();
+    for (let i = 0; i < 500; i++) {
+      const inputs = { rows: 1, columns: { sex: [`${i}`.padEnd(1_000, 'x')] } };
+      for (const version of [3, 4]) {
+        observations.record(
+          'm',
+          plan,
+          { version, code: status.OK, seconds: 0.001, outputs: probabilities(i / 500), inputs, mirror: false },
+          ['sex'],
+        );
+      }
+    }
+    const [report] = observations.drain('serving-1');
+    expect(report.versions.map((seen) => seen.groups?.length)).toEqual([64, 64]);
+    expect(Buffer.byteLength(JSON.stringify(report))).toBeLessThan(ModelRolloutObservedV1.maxBytes);
+  });
+
   it('keeps a bounded uniform sample, and counts shadow agreement', () => {
     const observations = new RolloutObservations();
     const shadow = { ...plan, candidateWeight: 0, mirrored: true, revision: 8 };
