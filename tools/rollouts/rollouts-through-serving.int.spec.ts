@@ -72,6 +72,18 @@ const GOOD_L2 = 1.1e-4;
  */
 const analysis = { minRequests: 60, maxErrorRate: 0.01, maxPredictionPsi: 0.2, p99LatencyFloorMs: 250 };
 
+/** A canary of 10 % then 50 %, 30 s each: a broken candidate is rolled back mid-way through its first step. */
+const TEN_PERCENT_CANARY = {
+  strategy: 'canary',
+  canary: {
+    steps: [
+      { weight: 10, bakeSeconds: 30 },
+      { weight: 50, bakeSeconds: 30 },
+    ],
+    analysis,
+  },
+};
+
 describe('rollouts judged on live traffic through serving', () => {
   const database = `keel_it_rollserve_${Date.now().toString(36)}`;
   const template = pipelineSpecFixture('adult-income', { id: 'rollouts-template' });
@@ -327,19 +339,7 @@ describe('rollouts judged on live traffic through serving', () => {
 
   it('rolls a 10 % canary that predicts a constant back on its own; the champion keeps answering, no request fails', async () => {
     // l2 1e6 shrinks every weight to ~1e-8: the same probability for everyone.
-    const { name, spec } = await modelWith(
-      {
-        strategy: 'canary',
-        canary: {
-          steps: [
-            { weight: 10, bakeSeconds: 30 },
-            { weight: 50, bakeSeconds: 30 },
-          ],
-          analysis,
-        },
-      },
-      1e6,
-    );
+    const { name, spec } = await modelWith(TEN_PERCENT_CANARY, 1e6);
     const { final, answeredBy, failed } = await rollOut(name, spec);
     expect(final.state, final.transition.reason).toBe('rolled-back');
     expect(final.transition.trigger).toBe('analysis-failed');
@@ -356,19 +356,7 @@ describe('rollouts judged on live traffic through serving', () => {
   }, 240_000);
 
   it('rolls a 10 % canary that throws on some inputs back on its own; clients see its errors only on its share, each a clear INVALID_ARGUMENT', async () => {
-    const { name, spec } = await modelWith(
-      {
-        strategy: 'canary',
-        canary: {
-          steps: [
-            { weight: 10, bakeSeconds: 30 },
-            { weight: 50, bakeSeconds: 30 },
-          ],
-          analysis,
-        },
-      },
-      REFUSES_UNSEEN_WORKCLASS,
-    );
+    const { name, spec } = await modelWith(TEN_PERCENT_CANARY, REFUSES_UNSEEN_WORKCLASS);
     const { final, answeredBy, failed, failures, sent } = await rollOut(name, spec);
     expect(final.state, final.transition.reason).toBe('rolled-back');
     expect(final.transition.trigger).toBe('analysis-failed');
