@@ -404,7 +404,7 @@ async function main(): Promise<void> {
 
 /**
  * Runs `run` holding the stack lock when one is given: flock(1) holds it for a child that waits on its stdin, so the
- * lock goes when the harness closes that pipe or dies; the stack is started under it.
+ * lock goes when the harness closes that pipe or dies; the stack is started under it and stopped before it goes.
  */
 async function underStackLock<T>(run: () => Promise<T>): Promise<T> {
   if (!STACK_LOCK) return run();
@@ -424,6 +424,9 @@ async function underStackLock<T>(run: () => Promise<T>): Promise<T> {
     if (up.status !== 0) throw new Error(`npm run stack:up exited with ${up.status}`);
     return await run();
   } finally {
+    // The stack goes down inside the lock, so the next holder starts from a stopped stack.
+    log('npm run stack:down');
+    spawnSync('npm', ['run', 'stack:down'], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] });
     holder.stdin.end();
   }
 }
