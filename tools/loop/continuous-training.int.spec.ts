@@ -218,6 +218,9 @@ describe('continuous training on the real stack', () => {
       }),
     );
     expect(pkg.lineage.snapshot).toEqual(candidate.data.snapshot);
+    // The served model was refit on all 1,000 rows of the window; the one its metrics come from never saw the holdout.
+    expect(pkg.lineage.servedModelFittedOn).toEqual({ splits: ['train', 'validation', 'holdout'], rows: 1_000 });
+    expect(pkg.evaluation?.fittedOn.splits).toEqual(['train']);
     const manifest = JSON.parse(
       (
         await registry.infra.objects.getVerified({

@@ -158,6 +158,9 @@ describe('training against the real stack', () => {
     });
     expect(pkg.target).toEqual({ column: 'income', positive: '>50K', negative: '<=50K' });
     expect(pkg.metrics).toEqual(data.metrics);
+    // the served model is refit on the whole window; the metrics are the measured model's, which saw the train split
+    expect(pkg.evaluation?.fittedOn).toEqual({ splits: ['train'], rows: 1400 });
+    expect(pkg.lineage.servedModelFittedOn).toEqual({ splits: ['train', 'validation', 'holdout'], rows: 2000 });
 
     const run = await collection('training_runs').findOne({ runId: data.runId });
     expect(run).toMatchObject({ pipelineId, chosen: data.algorithm, packageSha256: data.packageSha256, seed: 42 });

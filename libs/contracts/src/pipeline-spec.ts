@@ -289,6 +289,14 @@ export const PipelineSpecV1 = z
       recencyWeights: RecencyWeights.optional(),
       /** Hyperparameter search per algorithm, under a budget; absent: each algorithm trains its defaults. */
       search: TrainingSearch.optional(),
+      /**
+       * Refit the winning configuration on every row of the window (train, validation and holdout) for the served
+       * model, after its held-out metrics are measured: on drifting data the newest rows matter most, and a split must
+       * not keep them out of what serves. The package carries both models; the registry verifies the metrics and
+       * compares with the champion on the model from before the refit. Absent: true. false: the served model is the
+       * one the metrics were measured on.
+       */
+      refitOnWholeWindow: z.boolean().optional(),
     }),
     gates: z.array(MetricGate).default([]),
     /** Fairness thresholds per protected attribute, checked by the registry on the holdout it recomputes. */

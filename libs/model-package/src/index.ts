@@ -8,7 +8,10 @@ export {
 } from './fetch-model-package';
 export {
   buildReference,
+  type EvaluationModel,
   type FeatureReference,
+  type FittedOn,
+  heldOutView,
   type ModelPackage,
   outputsForTask,
   PACKAGE_FORMAT,

@@ -47,6 +47,27 @@ export interface PackageLineage {
   holdoutRows: number;
   /** The training window the model saw: the snapshot manifest naming every dataset version and row it drew from. */
   snapshot?: SnapshotRef;
+  /**
+   * The feature set's rows the served model was fitted on. Absent (packages from before refits existed): the model is
+   * the one the metrics were measured on, fitted on the train split (and validation, after a search).
+   */
+  servedModelFittedOn?: FittedOn;
+}
+
+/** Rows of the package's feature set a model was fitted on: which splits, and how many labelled rows. */
+export interface FittedOn {
+  splits: ('train' | 'validation' | 'holdout')[];
+  rows: number;
+}
+
+/**
+ * The model the package's held-out metrics were measured on, kept when the served model was refit on the whole
+ * window afterwards (lifecycle: "the reported metrics are the held-out ones from before the refit, and the package
+ * records both"). It never saw the holdout, so the registry verifies the metrics and compares with the champion on it.
+ */
+export interface EvaluationModel {
+  model: ModelDocument;
+  fittedOn: FittedOn;
 }
 
 /**
@@ -66,6 +87,17 @@ export interface ModelPackage {
   metrics: Record<string, number>;
   lineage: PackageLineage;
   reference: Record<string, FeatureReference>;
+  /** Present when `model` was refit on the whole window after the metrics were measured (see EvaluationModel). */
+  evaluation?: EvaluationModel;
+}
+
+/**
+ * The package as its held-out metrics saw it: `model` is the model from before the refit when there was a refit, the
+ * served model otherwise. Whatever judges a package on its holdout rows (metric verification, gates, the champion
+ * comparison) scores this view; serving loads the package itself.
+ */
+export function heldOutView(pkg: ModelPackage): ModelPackage {
+  return pkg.evaluation ? { ...pkg, model: pkg.evaluation.model } : pkg;
 }
 
 export function serializePackage(pkg: ModelPackage): Buffer {
@@ -95,6 +127,7 @@ export function parsePackage(bytes: Buffer | string, maxDepth = DEFAULT_MAX_DEPT
   // ml-models' validation, so a corrupt model body fails here, at load, not at the first request. The document was
   // just parsed from these bytes and is nobody else's, so it is validated in place (a copy would double the cost).
   validateModel(pkg.model);
+  if (pkg.evaluation) validateModel(pkg.evaluation.model);
   return pkg;
 }
 

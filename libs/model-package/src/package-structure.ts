@@ -173,7 +173,21 @@ export function checkPackageStructure(raw: unknown): void {
       }
     }
   }
-  const doc = pkg.model as Record<string, unknown>;
+  checkModelDocument(pkg.model as Record<string, unknown>);
+  if (pkg.evaluation !== undefined) {
+    const evaluation = pkg.evaluation;
+    if (!isPlainObject(evaluation) || !isPlainObject(evaluation.model)) fail('"evaluation.model" must be an object');
+    try {
+      checkModelDocument((evaluation as Record<string, Record<string, unknown>>).model);
+    } catch (error) {
+      if (error instanceof PackageStructureError) fail(`evaluation.${error.message}`);
+      throw error;
+    }
+  }
+}
+
+/** A model document's body, features, classes and preprocessing (messages name it `model.`). */
+function checkModelDocument(doc: Record<string, unknown>): void {
   if (!isPlainObject(doc.model)) fail('model.model must be an object');
   strings(doc.features, 'model.features', PACKAGE_LIMITS.features);
   if (doc.classes !== null && doc.classes !== undefined) strings(doc.classes, 'model.classes', PACKAGE_LIMITS.outputs);

@@ -66,6 +66,15 @@ describe('checkPackageStructure', () => {
     expect(() => checkPackageStructure(pkg(change))).toThrow(message);
   });
 
+  it('checks the model from before a refit as it checks the served one, naming it', () => {
+    const measured = (change: Record<string, unknown>) => ({ ...pkg(), evaluation: { model: pkg(change).model } });
+    expect(() => checkPackageStructure(measured({}))).not.toThrow();
+    expect(() => checkPackageStructure(measured({ right: [9, -1, -1, -1] }))).toThrow(
+      /^evaluation\.model\.right\[0\] = 9 is outside/,
+    );
+    expect(() => checkPackageStructure({ ...pkg(), evaluation: 'no' })).toThrow(/"evaluation.model" must be an object/);
+  });
+
   it('refuses what is not a package object, with a clear error', () => {
     for (const value of [null, [], 'x', { ...pkg(), signature: 'no' }]) {
       expect(() => checkPackageStructure(value)).toThrow(PackageStructureError);

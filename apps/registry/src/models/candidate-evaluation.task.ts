@@ -1,6 +1,6 @@
 import { type BusinessGate, type FairnessGate, type RobustnessGate } from '@keel/contracts';
 import { Predictor, type RawValue, TransformRunner } from '@keel/ml-models';
-import { evaluationMetrics, parsePackage, scoreMatrix } from '@keel/model-package';
+import { evaluationMetrics, heldOutView, parsePackage, scoreMatrix } from '@keel/model-package';
 import {
   demographicParityDifference,
   demographicParityRatio,
@@ -65,7 +65,8 @@ export async function evaluateCandidate(
   { progress }: Pick<WorkerTaskContext, 'progress'>,
 ): Promise<CandidateEvaluationOutput> {
   progress({ stage: 'read' });
-  const pkg = parsePackage(asBuffer(input.candidatePackage));
+  // The model the package's metrics were measured on: a served model refit on the whole window saw the holdout.
+  const pkg = heldOutView(parsePackage(asBuffer(input.candidatePackage)));
   const { table } = await readFeatureSet(input.featureSet);
   const rows = takeRows(table, holdoutIndices(table, pkg.target.column));
   const target = rows.columns.find((c) => c.name === pkg.target.column)!.values;

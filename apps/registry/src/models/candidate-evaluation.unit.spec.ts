@@ -51,6 +51,24 @@ describe('candidate evaluation', { timeout: 60_000 }, () => {
     );
   });
 
+  it('given a package refit on the whole window, then the holdout metrics are those of its model from before the refit', async () => {
+    // The served model here learnt the holdout itself; the metrics must come from the model that never saw it.
+    const served = binaryTestPackage(spec, holdout).model;
+    const refit = {
+      ...pkg,
+      model: served,
+      evaluation: { model: pkg.model, fittedOn: { splits: ['train' as const], rows: 400 } },
+    };
+    const out = await evaluateCandidate(
+      { candidatePackage: serializePackage(refit), featureSet, protectedAttributes: [] },
+      { progress: () => undefined },
+    );
+    const raw = Object.fromEntries(pkg.signature.inputs.map((i) => [i.name, holdout.map((r) => r[i.name] ?? null)]));
+    const labels = holdout.map((r) => r.income);
+    expect(out.metrics).toEqual(evaluatePackage(pkg, raw as never, labels));
+    expect(out.metrics).not.toEqual(evaluatePackage({ ...pkg, model: served }, raw as never, labels));
+  });
+
   it('given protected attributes, then each one’s gaps are Fairlearn’s definitions on the holdout predictions', async () => {
     const out = await evaluate();
     const [sex, race] = out.fairness;

@@ -1,6 +1,6 @@
 import { type MetricName } from '@keel/contracts';
 import { readParquet, ROW_KEY_COLUMN, SPLIT_COLUMN, takeRows } from '@keel/datasets';
-import { evaluatePackage, parsePackage } from '@keel/model-package';
+import { evaluatePackage, heldOutView, parsePackage } from '@keel/model-package';
 import { asBuffer, defineWorkerTask, type WorkerTaskContext } from '@keel/workers';
 import { comparisonRows, type SplitRows } from './comparison-rows';
 import { packageInputs } from './evaluation-rows';
@@ -36,8 +36,11 @@ export async function compareOnSameRows(
   { progress }: Pick<WorkerTaskContext, 'progress'>,
 ): Promise<ChampionComparisonOutput> {
   progress({ stage: 'read' });
-  const candidate = parsePackage(asBuffer(input.candidatePackage));
-  const champion = parsePackage(asBuffer(input.championPackage));
+  // Each package's model from before its refit on the whole window (when it was refit): the candidate's served model
+  // saw every row of its holdout and the champion's saw its own, so only these models never trained on the rows
+  // below; comparing them also compares like with like (two configurations measured the same way).
+  const candidate = heldOutView(parsePackage(asBuffer(input.candidatePackage)));
+  const champion = heldOutView(parsePackage(asBuffer(input.championPackage)));
   const table = await readParquet(asBuffer(input.candidateFeatureSet));
   const column = (name: string) => table.columns.find((c) => c.name === name)?.values;
   const splits = column(SPLIT_COLUMN);

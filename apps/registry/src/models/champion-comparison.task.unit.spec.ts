@@ -1,6 +1,6 @@
 import { type DatasetTable, writeParquet } from '@keel/datasets';
 import { createModelDocument, fitTransform, matrixFromRows, trainLogisticRegression } from '@keel/ml-models';
-import { buildReference, type ModelPackage, serializePackage } from '@keel/model-package';
+import { buildReference, type ModelPackage, parsePackage, serializePackage } from '@keel/model-package';
 import { describe, expect, it } from 'vitest';
 import { compareOnSameRows } from './champion-comparison.task';
 
@@ -80,6 +80,27 @@ describe('compareOnSameRows', () => {
       progress,
     );
     expect(compared).toMatchObject({ rows: 5, excludedRows: 3 });
+    expect(compared.candidate.accuracy).toBe(1);
+    expect(compared.champion.accuracy).toBe(0);
+  });
+
+  it('given packages refit on the whole window, then both are scored with their models from before the refit', async () => {
+    // A served model that saw its holdout is no judge of it: each package's evaluation model is what is compared.
+    const refit = (served: boolean, measured: boolean): Buffer => {
+      const pkg = parsePackage(packageOf(served));
+      const evaluation = { model: parsePackage(packageOf(measured)).model, fittedOn: { splits: ['train'], rows: 6 } };
+      return serializePackage({ ...pkg, evaluation } as ModelPackage);
+    };
+    const keys = [1, 2, 3, 4];
+    const compared = await compareOnSameRows(
+      {
+        primaryMetric: 'accuracy',
+        candidatePackage: refit(false, true),
+        championPackage: refit(true, false),
+        candidateFeatureSet: featureSet(keys, ['holdout', 'holdout', 'holdout', 'holdout']),
+      },
+      progress,
+    );
     expect(compared.candidate.accuracy).toBe(1);
     expect(compared.champion.accuracy).toBe(0);
   });

@@ -128,12 +128,13 @@ export function fitModel(
 }
 
 /** Trains one algorithm's defaults on the train split; GBDT stops early on the validation split when there is one. */
-export function trainModel(algorithm: Algorithm, data: TrainingData, features: Featurized, seed: number): TrainedModel {
+export function trainModel(algorithm: Algorithm, data: TrainingData, features: Featurized, seed: number): FittedModel {
   const { train, validation } = features.matrices;
   const {
     algorithm: name,
     params,
     document,
+    bestIteration,
   } = fitModel(
     algorithm,
     data,
@@ -142,7 +143,7 @@ export function trainModel(algorithm: Algorithm, data: TrainingData, features: F
     seed,
     { validation: { x: validation, y: data.splits.validation.y } },
   );
-  return { algorithm: name, params, document };
+  return { algorithm: name, params, document, ...(bestIteration !== undefined ? { bestIteration } : {}) };
 }
 
 /** Output features that hold categorical codes GBDT can split on natively. */

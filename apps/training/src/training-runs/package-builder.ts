@@ -2,6 +2,7 @@ import { type PipelineSpecV1 } from '@keel/contracts';
 import { type ModelDocument, type RawTable } from '@keel/ml-models';
 import {
   buildReference,
+  type EvaluationModel,
   type ModelPackage,
   outputsForTask,
   PACKAGE_FORMAT,
@@ -12,11 +13,14 @@ import {
 
 export interface PackageInputs {
   spec: PipelineSpecV1;
+  /** The served model. */
   document: ModelDocument;
+  /** The model the metrics were measured on, when `document` was refit on the whole window afterwards. */
+  evaluation?: EvaluationModel;
   metrics: Record<string, number>;
   /** Everything the package records of where it came from, the code version (see detectCodeVersion) included. */
   lineage: PackageLineage;
-  /** Raw feature columns of the train split: the drift reference monitoring compares traffic with. */
+  /** Raw feature columns the served model was fitted on: the drift reference monitoring compares traffic with. */
   trainColumns: RawTable;
   classes?: readonly [string | number, string | number];
 }
@@ -43,5 +47,6 @@ export function buildModelPackage(inputs: PackageInputs): ModelPackage {
     metrics: inputs.metrics,
     lineage: inputs.lineage,
     reference: buildReference(signatureInputs, columns),
+    ...(inputs.evaluation ? { evaluation: inputs.evaluation } : {}),
   };
 }

@@ -8,14 +8,21 @@ import {
 import { readParquet } from '@keel/datasets';
 import { NonRetryableError } from '@keel/messaging';
 import { type FittedTransform, InvalidTrainingDataError, KeelModelError } from '@keel/ml-models';
-import { MAX_MODEL_PACKAGE_BYTES, ModelPackageTooLargeError, serializePackage } from '@keel/model-package';
+import { type Params, type RawTable, type RawValue } from '@keel/ml-models';
+import {
+  type EvaluationModel,
+  type FittedOn,
+  MAX_MODEL_PACKAGE_BYTES,
+  ModelPackageTooLargeError,
+  serializePackage,
+} from '@keel/model-package';
 import { asBuffer, defineWorkerTask, movableBuffers, transferResult, type WorkerTaskContext } from '@keel/workers';
-import { evaluateHoldout, needsLinearVariant, selectBest, trainModel, type TrainedModel } from './candidates';
+import { evaluateHoldout, type FittedModel, needsLinearVariant, selectBest, trainModel } from './candidates';
 import { detectCodeVersion } from './code-version';
 import { buildModelPackage } from './package-builder';
 import { type CandidateRecord } from './training-runs.repository';
 import { type Featurized, featurize, linearVariant, prepareTrainingData, type TrainingData } from './training-data';
-import { better, refitAndEvaluate, type TunedConfiguration } from './tuning';
+import { better, refitAndEvaluate, refitOnWholeWindow, type TunedConfiguration } from './tuning';
 
 type FeaturesMaterialized = EventData<typeof FeaturesMaterializedV1>;
 
@@ -28,7 +35,10 @@ export interface TrainingRunInput {
   transform: Uint8Array;
   /** The code doing the training, recorded in the package's lineage; detected here (detectCodeVersion) when absent. */
   codeVersion?: string;
-  /** The configurations a search chose, one per algorithm: each is refit on train and validation. Absent: defaults. */
+  /**
+   * The configurations a search chose, one per algorithm: each is refit on train and validation and measured on the
+   * holdout (and the winner then refit on the whole window, unless the spec says not to). Absent: defaults.
+   */
   tuned?: TunedConfiguration[];
 }
 
@@ -97,7 +107,10 @@ export async function trainAndPackage(
   progress({ stage: 'read feature set' });
   const { data, variants } = await loadTrainingInputs(spec, input.featureSet, input.transform, progress);
 
-  const candidates: (CandidateRecord & { model: TrainedModel })[] = [];
+  // Each candidate with its model and the configuration it was fitted with (what a refit on the whole window repeats).
+  const candidates: (CandidateRecord & { model: FittedModel; configuration: Params; fittedOn: FittedOn })[] = [];
+  const trainRows = data.splits.train.rows;
+  const validationRows = data.splits.validation.rows;
   let chosenIndex: number | undefined;
   if (input.tuned) {
     const lower = LOWER_IS_BETTER.includes(spec.training.primaryMetric);
@@ -114,6 +127,8 @@ export async function trainAndPackage(
         trainMs,
         validationScore: tuned.validationScore,
         model,
+        configuration: tuned.params,
+        fittedOn: { splits: ['train', 'validation'], rows: trainRows + validationRows },
       });
       // Chosen by the validation score of its search, not by the holdout: the holdout stays an honest estimate.
       if (chosenIndex === undefined || better(lower, tuned.validationScore, input.tuned[chosenIndex].validationScore)) {
@@ -129,16 +144,49 @@ export async function trainAndPackage(
     const trainMs = Math.round(performance.now() - started);
     progress({ stage: `evaluate ${algorithm}`, done: index, total: algorithms.length });
     const metrics = evaluateHoldout(spec.task, model.document, featurized, data.splits.holdout.y);
-    candidates.push({ algorithm, params: model.params, metrics, trainMs, model });
+    // Defaults, except a linear model's penalty, which depends on the row count: the refit keeps the one measured.
+    const configuration: Params = algorithm === 'gbdt' ? {} : { l2: model.params.l2 as number };
+    candidates.push({
+      algorithm,
+      params: model.params,
+      metrics,
+      trainMs,
+      model,
+      configuration,
+      fittedOn: { splits: ['train'], rows: trainRows },
+    });
   }
   const chosen = candidates[chosenIndex ?? selectBest(candidates, spec.training.primaryMetric)];
+  // The metrics above are the chosen model's on the holdout; the served model is then refit on every row of the
+  // window (lifecycle.md), and the measured model travels in the package for whoever checks those metrics.
+  let served = chosen.model;
+  let evaluation: EvaluationModel | undefined;
+  let servedFittedOn = chosen.fittedOn;
+  let referenceColumns: RawTable = data.splits.train.raw;
+  if (spec.training.refitOnWholeWindow !== false) {
+    const algorithm = chosen.model.algorithm;
+    progress({ stage: `refit ${algorithm} on the whole window` });
+    served = refitOnWholeWindow(
+      data,
+      variantFor({ data, variants }, algorithm),
+      { algorithm, params: chosen.configuration, bestIteration: chosen.model.bestIteration },
+      seed,
+    );
+    evaluation = { model: chosen.model.document, fittedOn: chosen.fittedOn };
+    servedFittedOn = {
+      splits: ['train', 'validation', 'holdout'],
+      rows: trainRows + validationRows + data.splits.holdout.rows,
+    };
+    referenceColumns = wholeWindowColumns(data);
+  }
   progress({ stage: 'package', done: algorithms.length, total: algorithms.length });
   const pkg = buildModelPackage({
     spec,
-    document: chosen.model.document,
+    document: served.document,
+    ...(evaluation ? { evaluation } : {}),
     metrics: chosen.metrics,
     classes: data.classes,
-    trainColumns: data.splits.train.raw,
+    trainColumns: referenceColumns,
     lineage: {
       datasetVersionId: features.datasetVersionId,
       datasetSha256: features.datasetSha256,
@@ -152,6 +200,7 @@ export async function trainAndPackage(
       trainRows: data.splits.train.rows,
       holdoutRows: data.splits.holdout.rows,
       ...(features.snapshot ? { snapshot: features.snapshot } : {}),
+      servedModelFittedOn: servedFittedOn,
     },
   });
   const packageBytes = serializePackage(pkg);
@@ -162,8 +211,27 @@ export async function trainAndPackage(
     algorithm: chosen.model.algorithm,
     params: chosen.params,
     metrics: chosen.metrics,
-    candidates: candidates.map(({ model: _model, ...candidate }) => candidate),
+    candidates: candidates.map(({ algorithm, params, metrics, trainMs, validationScore }) => ({
+      algorithm,
+      params,
+      metrics,
+      trainMs,
+      ...(validationScore !== undefined ? { validationScore } : {}),
+    })),
   };
+}
+
+/** Raw feature columns of every split: the drift reference of a model refit on the whole window. */
+function wholeWindowColumns(data: TrainingData): RawTable {
+  const columns: Record<string, RawValue[]> = {};
+  for (const name of Object.keys(data.splits.train.raw)) {
+    columns[name] = [
+      ...data.splits.train.raw[name],
+      ...data.splits.validation.raw[name],
+      ...data.splits.holdout.raw[name],
+    ];
+  }
+  return columns;
 }
 
 /** {@link trainAndPackage} on a worker thread; the package bytes move back rather than being copied. */

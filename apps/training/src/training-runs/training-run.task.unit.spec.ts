@@ -1,7 +1,8 @@
 import { threadId } from 'node:worker_threads';
 import { derivedId, type EventData, type FeaturesMaterializedV1, PipelineSpecV1 } from '@keel/contracts';
-import { SPLIT_COLUMN, writeParquet } from '@keel/datasets';
+import { readParquet, SPLIT_COLUMN, takeRows, transformInputs, writeParquet } from '@keel/datasets';
 import { fitTransform, stableStringify } from '@keel/ml-models';
+import { evaluatePackage, heldOutView, parsePackage } from '@keel/model-package';
 import { WorkerPool } from '@keel/workers';
 import { trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
@@ -80,6 +81,7 @@ describe('trainingRunTask', () => {
       'evaluate logistic-regression',
       'train gbdt',
       'evaluate gbdt',
+      `refit ${here.algorithm} on the whole window`,
       'package',
     ]);
     expect(Buffer.from(there.packageBytes).equals(Buffer.from(here.packageBytes))).toBe(true);
@@ -88,6 +90,36 @@ describe('trainingRunTask', () => {
     expect(there.candidates.map(({ trainMs: _, ...rest }) => rest)).toEqual(
       here.candidates.map(({ trainMs: _, ...rest }) => rest),
     );
+  }, 120_000);
+
+  it('serves the chosen configuration refit on the whole window, and keeps the model its holdout metrics are from', async () => {
+    // given the spec's default (refit) and the same run with the refit turned off
+    const refit = await trainAndPackage(input(), { progress: () => undefined });
+    const measuredOnly = input();
+    measuredOnly.spec = PipelineSpecV1.parse({ ...spec, training: { ...spec.training, refitOnWholeWindow: false } });
+    const plain = await trainAndPackage(measuredOnly, { progress: () => undefined });
+    const pkg = parsePackage(Buffer.from(refit.packageBytes));
+    const plainPkg = parsePackage(Buffer.from(plain.packageBytes));
+    // then the served model saw every row, the measured one the train split, and the package says so
+    expect(pkg.lineage.servedModelFittedOn).toEqual({ splits: ['train', 'validation', 'holdout'], rows: 300 });
+    expect(pkg.evaluation?.fittedOn).toEqual({ splits: ['train'], rows: 210 });
+    expect(stableStringify(pkg.model)).not.toBe(stableStringify(pkg.evaluation!.model));
+    // and the measured model is the one a run without the refit serves, with the same metrics
+    expect(plainPkg.evaluation).toBeUndefined();
+    expect(plainPkg.lineage.servedModelFittedOn).toEqual({ splits: ['train'], rows: 210 });
+    expect(stableStringify(pkg.evaluation!.model)).toBe(stableStringify(plainPkg.model));
+    expect(refit.metrics).toEqual(plain.metrics);
+    // and the package's metrics are the measured model's on the holdout, not the served one's
+    const table = await readParquet(Buffer.from(input().featureSet));
+    const split = table.columns.find((c) => c.name === SPLIT_COLUMN)!.values;
+    const holdout = takeRows(
+      table,
+      [...split.keys()].filter((i) => split[i] === 'holdout'),
+    );
+    const column = (name: string) => holdout.columns.find((c) => c.name === name)!.values;
+    const raw = { x: transformInputs(column('x')), c: transformInputs(column('c')) };
+    expect(evaluatePackage(heldOutView(pkg), raw, column('label'))).toEqual(refit.metrics);
+    expect(evaluatePackage(pkg, raw, column('label'))).not.toEqual(refit.metrics);
   }, 120_000);
 
   it('sends bad data back as a non-retryable failure with its code', async () => {

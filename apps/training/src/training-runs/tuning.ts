@@ -127,6 +127,31 @@ export function refitAndEvaluate(
   return { model, metrics: scoreOn(spec.task, model, splitRows(data, features, 'holdout')) };
 }
 
+/** Every labelled row of the window: the train, validation and holdout splits, in that order. */
+export function wholeWindowRows(data: TrainingData, features: Featurized): FitRows {
+  return concatRows(
+    concatRows(splitRows(data, features, 'train'), splitRows(data, features, 'validation')),
+    splitRows(data, features, 'holdout'),
+  );
+}
+
+/**
+ * Refits the chosen configuration on the whole window for the served model, once its held-out metrics are measured:
+ * the same hyperparameters, and for GBDT exactly the rounds the measured model kept (there is no split left to stop
+ * on). Nothing is scored here: every row is now a training row, so the metrics stay those from before the refit.
+ */
+export function refitOnWholeWindow(
+  data: TrainingData,
+  features: Featurized,
+  chosen: { algorithm: Algorithm; params: Params; bestIteration?: number },
+  seed: number,
+): FittedModel {
+  return fitModel(chosen.algorithm, data, features, wholeWindowRows(data, features), seed, {
+    params: chosen.params,
+    ...(chosen.algorithm === 'gbdt' && chosen.bestIteration ? { rounds: chosen.bestIteration } : {}),
+  });
+}
+
 /** Whether score `a` beats `b` (a non-finite score never does). */
 export function better(lowerIsBetter: boolean, a: number, b: number): boolean {
   if (!Number.isFinite(a)) return false;
