@@ -52,6 +52,8 @@ async function main(): Promise<void> {
 
 interface Served {
   model: HarnessModel;
+  /** The model its held-out metrics come from (before a refit on the whole window): what comparisons score. */
+  heldOutModel: HarnessModel;
   /** The labelled rows [from, to) of the window it was trained on, and its holdout rows (absolute indices). */
   window: [number, number];
   holdout: number[];
@@ -60,8 +62,8 @@ interface Served {
 async function train(spec: PipelineSpecV1, rows: readonly Elec2Row[], from: number, to: number): Promise<Served> {
   const windowRows = spec.training.window.type === 'rows' ? spec.training.window.rows : PROTOCOL.windowRows;
   const start = Math.max(from, to - windowRows);
-  const { model, holdout } = await trainWithHoldout(spec, rows.slice(start, to));
-  return { model, window: [start, to], holdout: holdout.map((i) => i + start) };
+  const { model, heldOutModel, holdout } = await trainWithHoldout(spec, rows.slice(start, to));
+  return { model, heldOutModel, window: [start, to], holdout: holdout.map((i) => i + start) };
 }
 
 function accuracy(model: HarnessModel, rows: readonly Elec2Row[], indices: number[]): number {
@@ -165,7 +167,7 @@ function promote(cfg: ExploreConfig, candidate: Served, champion: Served, rows: 
       ? candidate.holdout.filter((i) => i >= champion.window[1])
       : candidate.holdout.filter((i) => !championSaw(i) || championHoldout.has(i));
   if (rowsToCompare.length < (cfg.minFreshRows ?? 1)) return true;
-  return accuracy(candidate.model, rows, rowsToCompare) >= accuracy(champion.model, rows, rowsToCompare);
+  return accuracy(candidate.heldOutModel, rows, rowsToCompare) >= accuracy(champion.heldOutModel, rows, rowsToCompare);
 }
 
 main().catch((error: unknown) => {

@@ -2,7 +2,7 @@ import { type PipelineSpecV1 } from '@keel/contracts';
 import { datasetSchema } from '@keel/contracts';
 import { readParquet, SPLIT_COLUMN, tableFromRecords, writeParquet } from '@keel/datasets';
 import { Predictor } from '@keel/ml-models';
-import { parsePackage } from '@keel/model-package';
+import { heldOutView, parsePackage } from '@keel/model-package';
 import { encodeFeatureSet } from '../../../apps/features/src/feature-sets/feature-set.task';
 import { searchAlgorithms } from '../../../apps/training/src/training-runs/hyperparameter-search';
 import {
@@ -29,11 +29,14 @@ export async function trainOnRows(spec: PipelineSpecV1, rows: readonly Elec2Row[
   return (await trainWithHoldout(spec, rows)).model;
 }
 
-/** {@link trainOnRows}, also naming the rows (indices into `rows`) the split held out. */
+/**
+ * {@link trainOnRows}, also naming the rows (indices into `rows`) the split held out and the model its held-out
+ * metrics were measured on (the served model itself, unless it was refit on the whole window).
+ */
 export async function trainWithHoldout(
   spec: PipelineSpecV1,
   rows: readonly Elec2Row[],
-): Promise<{ model: HarnessModel; holdout: number[] }> {
+): Promise<{ model: HarnessModel; heldOutModel: HarnessModel; holdout: number[] }> {
   const dataset = writeParquet(tableFromRecords(rows, datasetSchema(spec)));
   const increment = {
     datasetVersionId: `ds-${SHA(rows.length)}`,
@@ -77,19 +80,22 @@ export async function trainWithHoldout(
     quiet,
   );
   const pkg = parsePackage(Buffer.from(output.packageBytes));
-  const predictor = new Predictor(pkg.model);
   const positive = String(spec.target.positive);
   const negative = pkg.model.classes?.find((label) => label !== positive) ?? 'DOWN';
+  const harnessModel = (document: typeof pkg.model): HarnessModel => {
+    const predictor = new Predictor(document);
+    return {
+      predict: (batch) =>
+        Array.from(predictor.predictRecords(batch.map((row) => ({ ...row }) as never)), (p) =>
+          p >= 0.5 ? positive : negative,
+        ),
+    };
+  };
   const splits = (await readParquet(Buffer.from(encoded.featureSet))).columns.find((c) => c.name === SPLIT_COLUMN)!;
   const holdout: number[] = [];
   splits.values.forEach((split, i) => {
     if (split === 'holdout') holdout.push(i);
   });
-  const model: HarnessModel = {
-    predict: (batch) =>
-      Array.from(predictor.predictRecords(batch.map((row) => ({ ...row }) as never)), (p) =>
-        p >= 0.5 ? positive : negative,
-      ),
-  };
-  return { model, holdout };
+  const model = harnessModel(pkg.model);
+  return { model, heldOutModel: pkg.evaluation ? harnessModel(heldOutView(pkg).model) : model, holdout };
 }
