@@ -54,9 +54,47 @@ export const Algorithm = z.enum(['logistic-regression', 'linear-regression', 'gb
 export type Algorithm = z.infer<typeof Algorithm>;
 
 const classificationMetrics = ['auc', 'accuracy', 'precision', 'recall', 'f1', 'log_loss'] as const;
+/**
+ * Multiclass metrics, scikit-learn's definitions: `_macro` is the unweighted mean over the declared classes,
+ * `_weighted` weights each class by its support, `f1_micro` pools the counts (equal to accuracy for single-label
+ * data); log_loss is the multinomial cross-entropy of the class probabilities.
+ */
+const multiclassMetrics = [
+  'accuracy',
+  'f1_macro',
+  'f1_weighted',
+  'f1_micro',
+  'precision_macro',
+  'recall_macro',
+  'log_loss',
+] as const;
 const regressionMetrics = ['rmse', 'mae', 'r2', 'mape'] as const;
-export const MetricName = z.enum([...classificationMetrics, ...regressionMetrics]);
+export const MetricName = z.enum([
+  ...classificationMetrics,
+  'f1_macro',
+  'f1_weighted',
+  'f1_micro',
+  'precision_macro',
+  'recall_macro',
+  ...regressionMetrics,
+]);
 export type MetricName = z.infer<typeof MetricName>;
+
+/** What a pipeline predicts: one of two labels, one of several declared classes, or a number. */
+export const PipelineTask = z.enum(['binary-classification', 'multiclass-classification', 'regression']);
+export type PipelineTask = z.infer<typeof PipelineTask>;
+
+/**
+ * Most classes a multiclass target may declare: a GBDT grows one tree per class per round and every served row
+ * carries one probability per class, so the cost of training, serving and the prediction log grows with it.
+ */
+export const MAX_CLASSES = 100;
+
+/** The metrics a task is judged by (the primary metric and the metric gates must be among them). */
+export function metricsOfTask(task: PipelineTask): readonly MetricName[] {
+  if (task === 'regression') return regressionMetrics;
+  return task === 'multiclass-classification' ? multiclassMetrics : classificationMetrics;
+}
 
 /** Metrics where lower is better; gates and model selection use this. */
 export const LOWER_IS_BETTER: readonly MetricName[] = ['log_loss', 'rmse', 'mae', 'mape'];
@@ -229,11 +267,22 @@ export const PipelineSpecV1 = z
     kind: z.literal('Pipeline'),
     id: PipelineId,
     description: z.string().max(2_000).optional(),
-    task: z.enum(['binary-classification', 'regression']),
+    task: PipelineTask,
     target: z.object({
       column: ColumnName,
       /** For binary classification: the label value counted as positive (e.g. ">50K"). */
       positive: z.union([z.string(), z.number()]).optional(),
+      /**
+       * For multiclass classification (required there, at least 3): the class labels, in the order of the served
+       * `probability` output's columns. Declared rather than learned from the data, so every version of the
+       * pipeline answers with the same columns in the same order and a retrain never reorders a client's output.
+       * Training rejects a feature set with a label outside the list; a label outside it joined at monitoring time
+       * is counted (and scored as an error), never dropped silently.
+       */
+      classes: z
+        .array(z.string().min(1).max(256))
+        .max(MAX_CLASSES, `at most ${MAX_CLASSES} classes (MAX_CLASSES)`)
+        .optional(),
     }),
     protectedAttributes: z
       .array(ColumnName)
@@ -347,7 +396,8 @@ export const PipelineSpecV1 = z
         message: 'binary classification needs the positive label',
       });
     }
-    const allowed: readonly string[] = spec.task === 'regression' ? regressionMetrics : classificationMetrics;
+    checkClasses(spec, ctx);
+    const allowed: readonly string[] = metricsOfTask(spec.task);
     if (!allowed.includes(spec.training.primaryMetric)) {
       ctx.addIssue({ code: 'custom', path: ['training', 'primaryMetric'], message: `not a ${spec.task} metric` });
     }
@@ -361,7 +411,11 @@ export const PipelineSpecV1 = z
         ctx.addIssue({
           code: 'custom',
           path: ['fairnessGates', i],
-          message: 'fairness gates need binary classification',
+          message:
+            spec.task === 'multiclass-classification'
+              ? "fairness gates judge binary decisions (Fairlearn's definitions); for multiclass the evaluation report " +
+                'gives accuracy and per-class selection rates by group'
+              : 'fairness gates need binary classification',
         });
       }
       if (!spec.protectedAttributes.includes(gate.attribute)) {
@@ -376,10 +430,16 @@ export const PipelineSpecV1 = z
       ctx.addIssue({
         code: 'custom',
         path: ['robustnessGate'],
-        message: 'the robustness gate compares decisions: binary classification only',
+        message: 'the robustness gate compares decisions at 0.5: binary classification only',
       });
     }
-    if (spec.businessGate) {
+    if (spec.businessGate && spec.task === 'multiclass-classification') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['businessGate'],
+        message: 'the business gate prices binary decisions (costMatrix) or regression errors; multiclass has none',
+      });
+    } else if (spec.businessGate) {
       const regression = spec.task === 'regression';
       if (regression ? !spec.businessGate.errorCost : !spec.businessGate.costMatrix) {
         ctx.addIssue({
@@ -402,6 +462,13 @@ export const PipelineSpecV1 = z
           code: 'custom',
           path: ['validation', 'bias', i, 'metric'],
           message: `${check.metric} compares label distributions: classification only`,
+        });
+      }
+      if (spec.task === 'multiclass-classification' && check.metric === 'difference_in_proportions_of_labels') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['validation', 'bias', i, 'metric'],
+          message: `${check.metric} is about a positive label: binary classification only`,
         });
       }
     });
@@ -432,6 +499,7 @@ export const PipelineSpecV1 = z
         message: 'a half-life in data time needs timeColumn (or use halfLifeRows)',
       });
     }
+    checkWindowMetrics(spec, ctx);
     if (spec.split.strategy === 'time' && !spec.timeColumn) {
       ctx.addIssue({ code: 'custom', path: ['split', 'strategy'], message: 'a time split needs timeColumn' });
     }
@@ -439,6 +507,87 @@ export const PipelineSpecV1 = z
 
 export type PipelineSpecV1 = z.infer<typeof PipelineSpecV1>;
 export type PipelineSpecInput = z.input<typeof PipelineSpecV1>;
+
+/**
+ * The target's class list: a multiclass task declares at least 3 distinct classes (two are a binary task, which has a
+ * positive label, AUC and thresholds) and no positive label; the other tasks declare none.
+ */
+function checkClasses(
+  spec: { task: PipelineTask; target: { positive?: unknown; classes?: string[] } },
+  ctx: z.RefinementCtx,
+): void {
+  const { classes } = spec.target;
+  const path = ['target', 'classes'];
+  if (spec.task !== 'multiclass-classification') {
+    if (classes !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path,
+        message: `classes are declared by multiclass-classification, not ${spec.task}`,
+      });
+    }
+    return;
+  }
+  if (spec.target.positive !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['target', 'positive'],
+      message: 'multiclass classification has no positive label; declare target.classes',
+    });
+  }
+  if (classes === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path,
+      message: 'multiclass classification needs target.classes, the class labels in output order',
+    });
+    return;
+  }
+  const duplicate = classes.find((name, i) => classes.indexOf(name) !== i);
+  if (duplicate !== undefined) {
+    ctx.addIssue({ code: 'custom', path, message: `class "${duplicate}" is declared twice` });
+  } else if (classes.length < 3) {
+    ctx.addIssue({
+      code: 'custom',
+      path,
+      message: `multiclass classification needs at least 3 classes, got ${classes.length}; two classes are binary-classification`,
+    });
+  }
+}
+
+/** Metrics a closed label window of each task carries (mlops.label-window.closed.v1). */
+const WINDOW_METRICS: Record<PipelineTask, readonly string[]> = {
+  'binary-classification': ['accuracy', 'precision', 'recall', 'f1', 'auc'],
+  'multiclass-classification': ['accuracy', 'f1_macro'],
+  regression: ['rmse', 'mae'],
+};
+
+/** A performance drop (retrain trigger or alert) that is switched on watches a metric its task's windows carry. */
+function checkWindowMetrics(
+  spec: {
+    task: PipelineTask;
+    retrainPolicy?: { triggers: { performanceDrop: DropBound } };
+    alerts: { performanceDrop?: DropBound };
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const drops: [(string | number)[], DropBound | undefined][] = [
+    [['retrainPolicy', 'triggers', 'performanceDrop', 'metric'], spec.retrainPolicy?.triggers.performanceDrop],
+    [['alerts', 'performanceDrop', 'metric'], spec.alerts.performanceDrop],
+  ];
+  for (const [path, drop] of drops) {
+    if (!drop || (drop.below === undefined && drop.above === undefined)) continue;
+    if (!WINDOW_METRICS[spec.task].includes(drop.metric)) {
+      ctx.addIssue({
+        code: 'custom',
+        path,
+        message: `${spec.task} label windows carry ${WINDOW_METRICS[spec.task].join(', ')}, not ${drop.metric}`,
+      });
+    }
+  }
+}
+
+type DropBound = { metric: string; below?: number; above?: number };
 
 /** Columns a dataset version of this pipeline holds: features, target, time column, protected attributes. */
 export function datasetColumns(spec: PipelineSpecV1): string[] {

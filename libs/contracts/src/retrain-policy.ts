@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { Duration } from './training-window';
 
+/** Metrics of a closed label window (mlops.label-window.closed.v1) a performance drop may watch. */
+const WindowMetricName = z.enum(['accuracy', 'precision', 'recall', 'f1', 'f1_macro', 'auc', 'rmse', 'mae']);
+
 /**
  * When monitoring asks for a retrain, per pipeline (the spec's `retrainPolicy`). Triggers say which signals may fire a
  * request; the cooldown and the daily cap bound how often any of them do. Spacing is counted in rows of new data (the
@@ -17,10 +20,10 @@ export const RetrainPolicy = z.object({
         .prefault({}),
       /** A drift window where the model's output drifted. */
       predictionDrift: z.object({ enabled: z.boolean().default(true) }).prefault({}),
-      /** A labelled window whose `metric` fell below `below` (off unless `below` is given). */
+      /** A labelled window whose `metric` fell below `below` (off unless `below` is given). Multiclass: accuracy or f1_macro. */
       performanceDrop: z
         .object({
-          metric: z.enum(['accuracy', 'precision', 'recall', 'f1', 'auc', 'rmse', 'mae']).default('accuracy'),
+          metric: WindowMetricName.default('accuracy'),
           /** For rmse and mae: fires above this instead. */
           below: z.number().optional(),
           above: z.number().optional(),
@@ -78,7 +81,7 @@ export const AlertsSpec = z.object({
   /** A labelled window whose metric is past this bound raises a performance-drop alert (default: the policy's). */
   performanceDrop: z
     .object({
-      metric: z.enum(['accuracy', 'precision', 'recall', 'f1', 'auc', 'rmse', 'mae']),
+      metric: WindowMetricName,
       below: z.number().optional(),
       above: z.number().optional(),
     })

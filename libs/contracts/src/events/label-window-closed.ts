@@ -11,6 +11,8 @@ export const PerformanceMetrics = z.object({
   precision: z.number().min(0).max(1).optional(),
   recall: z.number().min(0).max(1).optional(),
   f1: z.number().min(0).max(1).optional(),
+  /** Multiclass: F1 averaged over the classes seen in the window, unweighted (scikit-learn's average='macro'). */
+  f1_macro: z.number().min(0).max(1).optional(),
   auc: z.number().min(0).max(1).optional(),
   rmse: z.number().nonnegative().optional(),
   mae: z.number().nonnegative().optional(),
@@ -34,7 +36,7 @@ export const LabelWindowClosedV1 = defineEvent({
     pipelineId: PipelineId,
     modelName: z.string().min(1),
     modelVersion: ModelVersionNumber,
-    task: z.enum(['binary-classification', 'regression']),
+    task: z.enum(['binary-classification', 'multiclass-classification', 'regression']),
     windowIndex: z.number().int().nonnegative(),
     /** Labels joined in the window. */
     labelledCount: z.number().int().positive(),
@@ -43,6 +45,11 @@ export const LabelWindowClosedV1 = defineEvent({
     lastServedAt: Timestamp,
     /** Realized performance on the window's labels. */
     metrics: PerformanceMetrics,
+    /**
+     * Multiclass: labels of the window outside the spec's declared classes. Each is joined and scored as an error
+     * (no served prediction can equal it) and is a class of its own in f1_macro, as scikit-learn counts it.
+     */
+    unknownClassLabels: z.number().int().nonnegative().optional(),
     /**
      * Label-free estimate (CBPE, binary classification only) for the version's served predictions still waiting for
      * labels when the window closed, calibrated on this window's labels; absent when none wait or the task is
