@@ -6,14 +6,23 @@ export {
   accuracy,
   confusionMatrix,
   f1,
+  perClassMetrics,
   precision,
   recall,
   type Average,
   type ClassificationOptions,
+  type ClassMetrics,
   type ConfusionMatrix,
 } from './metrics/classification';
 export { averagePrecision, prAuc, rocAuc } from './metrics/ranking';
-export { brierScore, calibrationBins, logLoss, type Calibration, type CalibrationBin } from './metrics/probabilistic';
+export {
+  brierScore,
+  calibrationBins,
+  logLoss,
+  multiclassLogLoss,
+  type Calibration,
+  type CalibrationBin,
+} from './metrics/probabilistic';
 export { mae, mape, r2, rmse } from './metrics/regression';
 export { groupIndices, sliceBy, type GroupKey, type Pick } from './metrics/slice';
 

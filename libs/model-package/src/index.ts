@@ -1,4 +1,4 @@
-export { evaluatePackage, evaluationMetrics, scoreMatrix } from './evaluate';
+export { argmaxRows, evaluatePackage, evaluationMetrics, packageClasses, scoreMatrix, targetValues } from './evaluate';
 export {
   fetchModelPackage,
   InvalidModelPackageError,
@@ -13,6 +13,7 @@ export {
   type FittedOn,
   heldOutView,
   type ModelPackage,
+  outputColumnNames,
   outputsForTask,
   PACKAGE_FORMAT,
   PACKAGE_VERSION,

@@ -26,6 +26,11 @@ export interface SignatureOutput {
   name: string;
   datatype: TensorDatatype;
   description: string;
+  /**
+   * Dimensions of one row's value beyond the row dimension: absent for one value per row (tensor shape [rows]);
+   * [k] for a multiclass `probability` (shape [rows, k], one column per class in the package's class order).
+   */
+  shape?: number[];
 }
 
 /** Training-time distribution of one feature, the reference monitoring compares served traffic against. */
@@ -81,7 +86,8 @@ export interface ModelPackage {
   pipelineId: string;
   modelName: string;
   task: PipelineSpecV1['task'];
-  target: { column: string; positive?: string | number; negative?: string | number };
+  /** Binary: the positive and negative labels; multiclass: the class labels in the order of the probability columns. */
+  target: { column: string; positive?: string | number; negative?: string | number; classes?: string[] };
   signature: { inputs: SignatureInput[]; outputs: SignatureOutput[] };
   model: ModelDocument;
   metrics: Record<string, number>;
@@ -141,14 +147,37 @@ export function signatureFromSpec(spec: PipelineSpecV1): SignatureInput[] {
   }));
 }
 
-/** Outputs a package of this task produces. */
-export function outputsForTask(task: PipelineSpecV1['task']): SignatureOutput[] {
+/**
+ * Outputs a package of this task produces. Multiclass needs the class labels: `probability` has one FP64 column per
+ * class, in their order (FP64 like the binary probability, so one numeric codec serves every task).
+ */
+export function outputsForTask(task: PipelineSpecV1['task'], classes: readonly string[] = []): SignatureOutput[] {
+  if (task === 'multiclass-classification') {
+    return [
+      {
+        name: 'probability',
+        datatype: 'FP64',
+        shape: [classes.length],
+        description: `probability of each class, columns in the order ${classes.join(', ')}`,
+      },
+      { name: 'label', datatype: 'BYTES', description: 'predicted label (the most probable class)' },
+    ];
+  }
   return task === 'regression'
     ? [{ name: 'prediction', datatype: 'FP64', description: 'predicted value of the target' }]
     : [
         { name: 'probability', datatype: 'FP64', description: 'probability of the positive label' },
         { name: 'label', datatype: 'BYTES', description: 'predicted label (positive when probability >= 0.5)' },
       ];
+}
+
+/**
+ * The per-row columns an output is held in between the model and the wire (and logged as, for monitoring): its own
+ * name for one value per row; `<name>_<j>` for column j of a [rows, k] output (the probability of class j).
+ */
+export function outputColumnNames(output: Pick<SignatureOutput, 'name' | 'shape'>): string[] {
+  const width = output.shape?.[0];
+  return width === undefined ? [output.name] : Array.from({ length: width }, (_, j) => `${output.name}_${j}`);
 }
 
 /** Builds the drift reference from training rows: quantile bins for numeric features, counts for categorical ones. */

@@ -171,14 +171,31 @@ export function checkPackageStructure(raw: unknown): void {
       if (!['FP64', 'FP32', 'INT64', 'BYTES'].includes((column as { datatype: string }).datatype)) {
         fail(`signature.${side}[${i}] has an unknown datatype`);
       }
+      const shape = (column as { shape?: unknown }).shape;
+      if (
+        shape !== undefined &&
+        !(
+          Array.isArray(shape) &&
+          shape.length === 1 &&
+          Number.isInteger(shape[0]) &&
+          (shape[0] as number) >= 1 &&
+          (shape[0] as number) <= PACKAGE_LIMITS.outputs
+        )
+      ) {
+        fail(`signature.${side}[${i}].shape must be [k] with 1 ≤ k ≤ ${PACKAGE_LIMITS.outputs}`);
+      }
     }
   }
   checkModelDocument(pkg.model as Record<string, unknown>);
+  if (pkg.task === 'multiclass-classification') checkMulticlass(pkg, pkg.model as Record<string, unknown>);
   if (pkg.evaluation !== undefined) {
     const evaluation = pkg.evaluation;
     if (!isPlainObject(evaluation) || !isPlainObject(evaluation.model)) fail('"evaluation.model" must be an object');
     try {
       checkModelDocument((evaluation as Record<string, Record<string, unknown>>).model);
+      if (pkg.task === 'multiclass-classification') {
+        checkMulticlass(pkg, (evaluation as Record<string, Record<string, unknown>>).model);
+      }
     } catch (error) {
       if (error instanceof PackageStructureError) fail(`evaluation.${error.message}`);
       throw error;
@@ -196,4 +213,25 @@ function checkModelDocument(doc: Record<string, unknown>): void {
   else if (body.kind === 'linear') checkLinear(body as LinearModelBody);
   else fail('model.model.kind must be "linear" or "gbdt"');
   checkPreprocessing(doc as unknown as ModelDocument);
+}
+
+/**
+ * A multiclass package names one class per model output, and its probability output has one column per class:
+ * serving shapes its answers by them, so a package that disagrees with itself fails here, at load.
+ */
+function checkMulticlass(pkg: Record<string, unknown>, doc: Record<string, unknown>): void {
+  const body = doc.model as { task?: unknown; nOutputs?: unknown };
+  const classes = doc.classes as string[] | null | undefined;
+  if (body.task !== 'multiclass' || !Array.isArray(classes) || classes.length !== body.nOutputs) {
+    return fail('a multiclass package needs a multiclass model with one class name per output');
+  }
+  const target = pkg.target as { classes?: unknown } | undefined;
+  if (target?.classes !== undefined && JSON.stringify(target.classes) !== JSON.stringify(classes)) {
+    fail('target.classes differ from model.classes');
+  }
+  for (const output of (pkg.signature as { outputs: { shape?: number[] }[] }).outputs) {
+    if (output.shape && output.shape[0] !== classes.length) {
+      fail(`signature output shape [${output.shape.join(', ')}] does not match ${classes.length} classes`);
+    }
+  }
 }

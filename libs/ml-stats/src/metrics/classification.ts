@@ -147,3 +147,41 @@ export function recall(yTrue: Numbers, yPred: Numbers, options: ClassificationOp
 export function f1(yTrue: Numbers, yPred: Numbers, options: ClassificationOptions = {}): number {
   return averaged(yTrue, yPred, options, (tp, fp, fn) => [2 * tp, 2 * tp + fp + fn]);
 }
+
+/** One class's precision, recall, F1 and support (its true count). */
+export interface ClassMetrics {
+  readonly label: number;
+  readonly precision: number;
+  readonly recall: number;
+  readonly f1: number;
+  readonly support: number;
+}
+
+/**
+ * Precision, recall, F1 and support of every class (scikit-learn's `precision_recall_fscore_support` with
+ * `average=None`): over `labels` when given (a class absent from both arrays gets zeros), otherwise the sorted union of
+ * the labels seen. A zero denominator gives `zeroDivision` (default 0).
+ */
+export function perClassMetrics(
+  yTrue: Numbers,
+  yPred: Numbers,
+  labels?: readonly number[],
+  zeroDivision: 0 | 1 = 0,
+): ClassMetrics[] {
+  checkLabels(yTrue, yPred);
+  const counts = classCounts(yTrue, yPred);
+  const index = new Map(counts.labels.map((label, i) => [label, i]));
+  const ratio = (num: number, den: number): number => (den === 0 ? zeroDivision : num / den);
+  return (labels ?? counts.labels).map((label) => {
+    const i = index.get(label);
+    const [tp, fp, fn, support] =
+      i === undefined ? [0, 0, 0, 0] : [counts.tp[i], counts.fp[i], counts.fn[i], counts.support[i]];
+    return {
+      label,
+      precision: ratio(tp, tp + fp),
+      recall: ratio(tp, tp + fn),
+      f1: ratio(2 * tp, 2 * tp + fp + fn),
+      support,
+    };
+  });
+}

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fixture from '../fixtures/metrics.json';
 import { StatsInputError } from '../errors';
-import { accuracy, confusionMatrix, f1, precision, recall } from './classification';
-import { brierScore, calibrationBins, logLoss } from './probabilistic';
+import { accuracy, confusionMatrix, f1, perClassMetrics, precision, recall } from './classification';
+import { brierScore, calibrationBins, logLoss, multiclassLogLoss } from './probabilistic';
 import { averagePrecision, rocAuc } from './ranking';
 import { mae, mape, r2, rmse } from './regression';
 import { sliceBy } from './slice';
@@ -90,6 +90,50 @@ describe('matches scikit-learn (multiclass fixture)', () => {
   }
   it('confusion matrix', () => {
     expect(confusionMatrix(yTrue, yPred).matrix).toEqual(expected.confusionMatrix);
+  });
+  it('per-class metrics: read off the confusion matrix, and averaging them gives the macro and weighted scores', () => {
+    const matrix = expected.confusionMatrix;
+    const perClass = perClassMetrics(yTrue, yPred);
+    expect(perClass.map((c) => c.label)).toEqual([0, 1, 2, 3]);
+    perClass.forEach((c, k) => {
+      const column = matrix.reduce((sum, row) => sum + row[k], 0);
+      const row = matrix[k].reduce((sum, v) => sum + v, 0);
+      expect(c.precision).toBeCloseTo(matrix[k][k] / column, 14);
+      expect(c.recall).toBeCloseTo(matrix[k][k] / row, 14);
+      expect(c.support).toBe(row);
+    });
+    const mean = (pick: (c: (typeof perClass)[number]) => number, weigh = false) =>
+      perClass.reduce((sum, c) => sum + pick(c) * (weigh ? c.support : 1), 0) /
+      (weigh ? yTrue.length : perClass.length);
+    expect(mean((c) => c.f1)).toBeCloseTo(expected.macro.f1, 13);
+    expect(mean((c) => c.precision)).toBeCloseTo(expected.macro.precision, 13);
+    expect(mean((c) => c.f1, true)).toBeCloseTo(expected.weighted.f1, 13);
+  });
+  it('per-class metrics over declared labels: a class absent from both arrays has zeros', () => {
+    expect(perClassMetrics([0, 1, 1], [0, 1, 0], [0, 1, 2])).toEqual([
+      { label: 0, precision: 0.5, recall: 1, f1: 2 / 3, support: 1 },
+      { label: 1, precision: 1, recall: 0.5, f1: 2 / 3, support: 2 },
+      { label: 2, precision: 0, recall: 0, f1: 0, support: 0 },
+    ]);
+  });
+});
+
+describe('multiclass log loss', () => {
+  it("is the mean negative log probability of each row's true class", () => {
+    const probabilities = [0.7, 0.2, 0.1, 0.1, 0.3, 0.6];
+    expect(multiclassLogLoss([0, 2], probabilities, 3)).toBeCloseTo(-(Math.log(0.7) + Math.log(0.6)) / 2, 15);
+  });
+  it('with two classes equals the binary log loss of P(class 1)', () => {
+    const p1 = [0.9, 0.2, 0.6, 0.35];
+    const y = [1, 0, 0, 1];
+    const rows = p1.flatMap((p) => [1 - p, p]);
+    expect(multiclassLogLoss(y, rows, 2)).toBeCloseTo(logLoss(y, p1), 14);
+  });
+  it('clips a zero probability and refuses mismatched shapes and class indices', () => {
+    expect(Number.isFinite(multiclassLogLoss([1], [1, 0, 0], 3))).toBe(true);
+    expect(() => multiclassLogLoss([0, 1], [0.5, 0.5], 2)).toThrow(/expected 2 rows × 2 classes/);
+    expect(() => multiclassLogLoss([3], [0.5, 0.5, 0], 3)).toThrow(/class index in \[0, 3\)/);
+    expect(() => multiclassLogLoss([], [], 3)).toThrow(StatsInputError);
   });
 });
 

@@ -1,6 +1,7 @@
 import { StatsInputError } from '../errors';
 import {
   assertBinary,
+  assertNonEmpty,
   assertPaired,
   assertPositiveInteger,
   assertProbabilities,
@@ -23,6 +24,32 @@ export function logLoss(yTrue: Numbers, probabilities: Numbers): number {
   for (let i = 0; i < yTrue.length; i++) {
     const p = Math.min(Math.max(probabilities[i], EPS), 1 - EPS);
     sum -= yTrue[i] === 1 ? Math.log(p) : Math.log(1 - p);
+  }
+  return sum / yTrue.length;
+}
+
+/**
+ * Multinomial cross-entropy (scikit-learn's `log_loss` with more than two classes): `probabilities` is row-major
+ * `n × k`, row i the probabilities of classes 0 … k−1, and `yTrue[i]` the index of row i's class. Probabilities are
+ * clipped to [ε, 1 − ε] like the binary form; rows are not renormalized, so pass a distribution (a softmax output).
+ */
+export function multiclassLogLoss(yTrue: Numbers, probabilities: Numbers, k: number): number {
+  assertPositiveInteger('k', k);
+  assertNonEmpty('yTrue', yTrue);
+  if (probabilities.length !== yTrue.length * k) {
+    throw new StatsInputError(
+      'invalid-argument',
+      `probabilities has ${probabilities.length} values; expected ${yTrue.length} rows × ${k} classes`,
+    );
+  }
+  assertProbabilities('probabilities', probabilities);
+  let sum = 0;
+  for (let i = 0; i < yTrue.length; i++) {
+    const c = yTrue[i];
+    if (!Number.isInteger(c) || c < 0 || c >= k) {
+      throw new StatsInputError('invalid-argument', `yTrue[${i}] is ${c}; expected a class index in [0, ${k})`);
+    }
+    sum -= Math.log(Math.min(Math.max(probabilities[i * k + c], EPS), 1 - EPS));
   }
   return sum / yTrue.length;
 }
