@@ -1,6 +1,13 @@
 import { type BusinessGate, type FairnessGate, type RobustnessGate } from '@keel/contracts';
 import { Predictor, type RawValue, TransformRunner } from '@keel/ml-models';
-import { evaluationMetrics, heldOutView, parsePackage, scoreMatrix } from '@keel/model-package';
+import {
+  evaluationMetrics,
+  heldOutView,
+  packageClasses,
+  parsePackage,
+  scoreMatrix,
+  targetValues,
+} from '@keel/model-package';
 import {
   demographicParityDifference,
   demographicParityRatio,
@@ -77,9 +84,7 @@ export async function evaluateCandidate(
       ? new Float64Array(0)
       : scoreMatrix(pkg, new TransformRunner(pkg.model.preprocessing).table(packageInputs(pkg, rows)));
   const binary = pkg.task === 'binary-classification';
-  const yTrue = binary
-    ? Float64Array.from(target, (v) => (String(v) === String(pkg.target.positive) ? 1 : 0))
-    : Float64Array.from(target, (v) => Number(v));
+  const yTrue = targetValues(pkg, target);
   const metrics = evaluationMetrics(pkg.task, yTrue, scores);
   const fairness: AttributeFairness[] = [];
   if (binary && rows.rowCount > 0) {
@@ -119,7 +124,7 @@ export async function evaluateCandidate(
     rows: rows.rowCount,
     metrics,
     fairness,
-    report: buildEvaluationReport(pkg.task, yTrue, scores, sliceColumns),
+    report: buildEvaluationReport(pkg.task, yTrue, scores, sliceColumns, packageClasses(pkg)),
     ...(robustness ? { robustness } : {}),
     ...(business ? { business } : {}),
   };

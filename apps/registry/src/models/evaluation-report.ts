@@ -1,6 +1,13 @@
 import { type PipelineSpecV1 } from '@keel/contracts';
-import { evaluationMetrics } from '@keel/model-package';
-import { type Calibration, calibrationBins, groupIndices, groupRates } from '@keel/ml-stats';
+import { argmaxRows, evaluationMetrics } from '@keel/model-package';
+import {
+  type Calibration,
+  calibrationBins,
+  confusionMatrix,
+  groupIndices,
+  groupRates,
+  perClassMetrics,
+} from '@keel/ml-stats';
 
 /** Outcomes of the decision at one threshold, and the rates they give (null where the denominator is empty). */
 export interface ThresholdPoint {
@@ -23,6 +30,28 @@ export interface SliceGroup {
   metrics: Record<string, number>;
   /** Binary classification: the group's decisions at 0.5 (Fairlearn's selection_rate, true/false_positive_rate). */
   rates?: { selectionRate: number; truePositiveRate: number | null; falsePositiveRate: number | null };
+  /** Multiclass: the share of the group's rows predicted as each class (the selection rate of "predicted c"). */
+  classSelectionRates?: Record<string, number>;
+}
+
+/**
+ * One slice column of the report. Multiclass adds, per class, the largest gap in selection rate between its groups:
+ * Fairlearn's demographic parity difference of the one-vs-rest decision "predicted c", the part of fairness that is
+ * well defined without a positive label (equalized odds needs one, and stays binary only).
+ */
+export interface ReportSlice {
+  attribute: string;
+  groups: SliceGroup[];
+  classSelectionRateDifference?: Record<string, number>;
+}
+
+/** One class of a multiclass report, scikit-learn's classification_report row. */
+export interface ClassReport {
+  class: string;
+  precision: number;
+  recall: number;
+  f1: number;
+  support: number;
 }
 
 /** A candidate's evaluation on its holdout: what the gates judged, in enough detail to see why. */
@@ -32,7 +61,12 @@ export interface EvaluationReport {
   /** Overall metrics, the ones the gates judge. */
   metrics: Record<string, number>;
   /** Metrics per group of each protected attribute and declared slice. */
-  slices: { attribute: string; groups: SliceGroup[] }[];
+  slices: ReportSlice[];
+  /** Multiclass: the classes in output order, and precision, recall, F1 and support of each. */
+  classes?: string[];
+  perClass?: ClassReport[];
+  /** Multiclass: K × K counts, matrix[i][j] the rows of class `classes[i]` predicted as `classes[j]`. */
+  classConfusionMatrix?: number[][];
   /** Binary classification only. */
   confusionMatrix?: {
     threshold: number;
@@ -91,6 +125,7 @@ export function buildEvaluationReport(
   yTrue: Float64Array,
   scores: Float64Array,
   sliceColumns: Readonly<Record<string, readonly string[]>>,
+  classes: readonly string[] = [],
 ): EvaluationReport {
   const report: EvaluationReport = {
     task,
@@ -98,6 +133,7 @@ export function buildEvaluationReport(
     metrics: evaluationMetrics(task, yTrue, scores),
     slices: [],
   };
+  if (task === 'multiclass-classification') return multiclassReport(report, yTrue, scores, sliceColumns, classes);
   if (yTrue.length === 0) return report;
   const binary = task === 'binary-classification';
   const decisions = binary ? Float64Array.from(scores, (p) => (p >= 0.5 ? 1 : 0)) : undefined;
@@ -133,6 +169,58 @@ export function buildEvaluationReport(
     } catch {
       // Scores that are not probabilities have no calibration; the rest of the report stands.
     }
+  }
+  return report;
+}
+
+/**
+ * The multiclass report (`scores` row-major rows × classes, the prediction the most probable class): per-class
+ * precision, recall, F1 and support over the declared classes, the K × K confusion matrix, and per slice group the
+ * metrics and each class's selection rate, with the largest selection-rate gap per class across the groups. Rows
+ * whose label is outside the classes (index −1) count in the metrics, not in the matrix.
+ */
+function multiclassReport(
+  report: EvaluationReport,
+  yTrue: Float64Array,
+  scores: Float64Array,
+  sliceColumns: Readonly<Record<string, readonly string[]>>,
+  classes: readonly string[],
+): EvaluationReport {
+  const k = classes.length;
+  report.classes = [...classes];
+  if (yTrue.length === 0 || k === 0) return report;
+  const predicted = argmaxRows(scores, k);
+  const indices = classes.map((_, i) => i);
+  report.perClass = perClassMetrics(yTrue, predicted, indices).map((m) => ({
+    class: classes[m.label],
+    precision: m.precision,
+    recall: m.recall,
+    f1: m.f1,
+    support: m.support,
+  }));
+  report.classConfusionMatrix = confusionMatrix(yTrue, predicted, indices).matrix;
+  for (const [attribute, values] of Object.entries(sliceColumns)) {
+    const groups: SliceGroup[] = [];
+    for (const [group, rows] of groupIndices(values)) {
+      const truth = Float64Array.from(rows, (i) => yTrue[i]);
+      const probabilities = new Float64Array(rows.length * k);
+      rows.forEach((row, r) => probabilities.set(scores.subarray(row * k, row * k + k), r * k));
+      const counts = new Array<number>(k).fill(0);
+      for (const row of rows) counts[predicted[row]]++;
+      groups.push({
+        group: String(group),
+        rows: rows.length,
+        metrics: evaluationMetrics('multiclass-classification', truth, probabilities),
+        classSelectionRates: Object.fromEntries(classes.map((name, c) => [name, counts[c] / rows.length])),
+      });
+    }
+    const classSelectionRateDifference = Object.fromEntries(
+      classes.map((name) => {
+        const rates = groups.map((g) => g.classSelectionRates![name]);
+        return [name, Math.max(...rates) - Math.min(...rates)];
+      }),
+    );
+    report.slices.push({ attribute, groups, classSelectionRateDifference });
   }
   return report;
 }

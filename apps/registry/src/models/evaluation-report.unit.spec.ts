@@ -63,4 +63,52 @@ describe('evaluation report', () => {
     expect(report.confusionMatrix).toBeUndefined();
     expect(report.thresholds).toBeUndefined();
   });
+
+  describe('multiclass', () => {
+    const classes = ['a', 'b', 'c'];
+    // Six rows, three classes; the prediction is each row's most probable class: a, b, c, a, c, b.
+    const yTrue = Float64Array.of(0, 1, 2, 1, 2, 2);
+    const scores = Float64Array.of(
+      ...[0.7, 0.2, 0.1],
+      ...[0.1, 0.8, 0.1],
+      ...[0.2, 0.2, 0.6],
+      ...[0.5, 0.3, 0.2],
+      ...[0.1, 0.3, 0.6],
+      ...[0.3, 0.4, 0.3],
+    );
+    const group = ['F', 'F', 'F', 'M', 'M', 'M'];
+    const report = buildEvaluationReport('multiclass-classification', yTrue, scores, { sex: group }, classes);
+
+    it('gives the K × K confusion matrix and each class’s precision, recall, F1 and support', () => {
+      expect(report.classes).toEqual(classes);
+      expect(report.classConfusionMatrix).toEqual([
+        [1, 0, 0],
+        [1, 1, 0],
+        [0, 1, 2],
+      ]);
+      expect(report.perClass).toEqual([
+        { class: 'a', precision: 0.5, recall: 1, f1: 2 / 3, support: 1 },
+        { class: 'b', precision: 0.5, recall: 0.5, f1: 0.5, support: 2 },
+        { class: 'c', precision: 1, recall: 2 / 3, f1: 0.8, support: 3 },
+      ]);
+      expect(report.metrics).toEqual(evaluationMetrics('multiclass-classification', yTrue, scores));
+      expect(report.metrics.accuracy).toBe(4 / 6);
+      expect(report.confusionMatrix).toBeUndefined();
+      expect(report.thresholds).toBeUndefined();
+    });
+
+    it('slices metrics by group with each class’s selection rate and the largest gap per class', () => {
+      const [slice] = report.slices;
+      expect(slice.groups.map((g) => [g.group, g.rows, g.classSelectionRates])).toEqual([
+        ['F', 3, { a: 1 / 3, b: 1 / 3, c: 1 / 3 }],
+        ['M', 3, { a: 1 / 3, b: 1 / 3, c: 1 / 3 }],
+      ]);
+      expect(slice.groups[0].metrics.accuracy).toBe(1);
+      expect(slice.groups[1].metrics.accuracy).toBe(1 / 3);
+      expect(slice.groups[1].metrics).toEqual(
+        evaluationMetrics('multiclass-classification', yTrue.slice(3), scores.slice(9)),
+      );
+      expect(slice.classSelectionRateDifference).toEqual({ a: 0, b: 0, c: 0 });
+    });
+  });
 });

@@ -82,7 +82,7 @@ export function fitModel(
     // λ = 1/n is scikit-learn's default C = 1.
     const l2 = typeof tuned.l2 === 'number' ? tuned.l2 : 1 / rows.x.nRows;
     params = { l2, encoding: 'onehot', ...(sampleWeights ? { weighted: true } : {}) };
-    model = trainLogisticRegression(rows.x, rows.y, { l2, sampleWeights });
+    model = trainLogisticRegression(rows.x, rows.y, { l2, sampleWeights, nClasses: multiclassCount(data) });
   } else if (algorithm === 'linear-regression') {
     const l2 = typeof tuned.l2 === 'number' ? tuned.l2 : 1e-4;
     params = { l2, encoding: 'onehot', ...(sampleWeights ? { weighted: true } : {}) };
@@ -93,7 +93,8 @@ export function fitModel(
     const fixed = setup.rounds !== undefined;
     const result = trainGbdt(rows.x, rows.y, {
       ...options,
-      objective: data.task === 'regression' ? 'regression' : 'binary',
+      objective: gbdtObjective(data.task),
+      nClasses: multiclassCount(data),
       ...(fixed ? { maxIterations: setup.rounds, earlyStoppingRounds: 0 } : {}),
       categoricalFeatures,
       validation: !fixed && setup.validation?.x.nRows ? { x: setup.validation.x, y: setup.validation.y } : undefined,
@@ -144,6 +145,20 @@ export function trainModel(algorithm: Algorithm, data: TrainingData, features: F
     { validation: { x: validation, y: data.splits.validation.y } },
   );
   return { algorithm: name, params, document, ...(bestIteration !== undefined ? { bestIteration } : {}) };
+}
+
+/** The GBDT objective of a task: softmax over the declared classes for multiclass. */
+function gbdtObjective(task: TrainingData['task']): GbdtOptions['objective'] {
+  if (task === 'regression') return 'regression';
+  return task === 'multiclass-classification' ? 'multiclass' : 'binary';
+}
+
+/**
+ * Multiclass: the declared class count, so the model has one output per declared class (in their order) even when
+ * a class has no training rows. Undefined for the other tasks.
+ */
+function multiclassCount(data: Pick<TrainingData, 'task' | 'classes'>): number | undefined {
+  return data.task === 'multiclass-classification' ? data.classes?.length : undefined;
 }
 
 /** Output features that hold categorical codes GBDT can split on natively. */

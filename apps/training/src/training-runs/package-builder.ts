@@ -22,7 +22,8 @@ export interface PackageInputs {
   lineage: PackageLineage;
   /** Raw feature columns the served model was fitted on: the drift reference monitoring compares traffic with. */
   trainColumns: RawTable;
-  classes?: readonly [string | number, string | number];
+  /** Binary: [negative, positive]; multiclass: the declared classes in output order. */
+  classes?: readonly (string | number)[];
 }
 
 /** Assembles the model package; no clocks or randomness, so the same inputs always give the same bytes. */
@@ -39,14 +40,19 @@ export function buildModelPackage(inputs: PackageInputs): ModelPackage {
     pipelineId: spec.id,
     modelName: spec.id,
     task: spec.task,
-    target: inputs.classes
-      ? { column: spec.target.column, positive: inputs.classes[1], negative: inputs.classes[0] }
-      : { column: spec.target.column },
-    signature: { inputs: signatureInputs, outputs: outputsForTask(spec.task) },
+    target: packageTarget(spec, inputs.classes),
+    signature: { inputs: signatureInputs, outputs: outputsForTask(spec.task, spec.target.classes) },
     model: inputs.document,
     metrics: inputs.metrics,
     lineage: inputs.lineage,
     reference: buildReference(signatureInputs, columns),
     ...(inputs.evaluation ? { evaluation: inputs.evaluation } : {}),
   };
+}
+
+/** The package's target: the binary labels, or the multiclass class list in output order. */
+function packageTarget(spec: PipelineSpecV1, classes: PackageInputs['classes']): ModelPackage['target'] {
+  if (!classes) return { column: spec.target.column };
+  if (spec.task === 'multiclass-classification') return { column: spec.target.column, classes: classes.map(String) };
+  return { column: spec.target.column, positive: classes[1], negative: classes[0] };
 }

@@ -39,13 +39,18 @@ export interface SplitData {
 export interface TrainingData {
   task: PipelineSpecV1['task'];
   splits: Record<SplitName, SplitData>;
-  /** Binary classification: [negative label, positive label], label 1 is the positive one. */
-  classes?: [string | number, string | number];
+  /**
+   * Binary classification: [negative label, positive label], label 1 is the positive one. Multiclass: the spec's
+   * declared classes, label i is classes[i].
+   */
+  classes?: readonly (string | number)[];
 }
 
 /**
  * Splits the feature set by its `split` column and turns the target into numbers: 1/0 for the positive/negative
- * label of a binary task (the negative is the other label seen in the data), the value itself for regression.
+ * label of a binary task (the negative is the other label seen in the data), the index of the label in the spec's
+ * declared classes for multiclass (a label outside them rejects the feature set, naming it), the value itself for
+ * regression.
  */
 export function prepareTrainingData(table: DatasetTable, spec: PipelineSpecV1): TrainingData {
   const byName = new Map(table.columns.map((c) => [c.name, c]));
@@ -70,6 +75,19 @@ export function prepareTrainingData(table: DatasetTable, spec: PipelineSpecV1): 
     }
     classes = [[...others.values()][0], positive];
     label = (v) => (String(v) === String(positive) ? 1 : 0);
+  } else if (spec.task === 'multiclass-classification') {
+    const declared = spec.target.classes!;
+    const index = new Map(declared.map((name, i) => [name, i]));
+    const unknown = new Set<string>();
+    for (const v of target) if (v !== null && !index.has(String(v))) unknown.add(String(v));
+    if (unknown.size > 0) {
+      throw new TrainingInputError(
+        `target "${spec.target.column}" has ${unknown.size} label(s) outside the declared classes ` +
+          `(${[...unknown].slice(0, 5).join(', ')}${unknown.size > 5 ? ', …' : ''}); declare them in target.classes`,
+      );
+    }
+    classes = declared;
+    label = (v) => index.get(String(v))!;
   } else {
     label = (v, row) => {
       const n = typeof v === 'number' ? v : Number(v);
@@ -88,6 +106,14 @@ export function prepareTrainingData(table: DatasetTable, spec: PipelineSpecV1): 
     throw new TrainingInputError(
       `need train and holdout rows, got ${indices.train.length} and ${indices.holdout.length}`,
     );
+  }
+  if (spec.task === 'multiclass-classification') {
+    const seen = new Set(indices.train.map((i) => String(target[i])));
+    if (seen.size < 2) {
+      throw new TrainingInputError(
+        `multiclass target "${spec.target.column}" has ${seen.size} class in the train split; a model needs at least 2`,
+      );
+    }
   }
   const splits = {} as Record<SplitName, SplitData>;
   const weights = byName.get(WEIGHT_COLUMN)?.values;

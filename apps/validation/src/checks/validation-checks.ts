@@ -106,8 +106,8 @@ function percent(value: number): string {
 
 /**
  * Checks a dataset version against its pipeline spec and the pipeline's reference. Errors reject the version
- * (missing or mistyped columns, too few rows, missing targets, too many missing values, too many unseen
- * categories); warnings pass it with a note (some unseen categories, values outside the widened reference range).
+ * (missing or mistyped columns, too few rows, missing targets, multiclass labels outside the declared classes, too
+ * many missing values, too many unseen categories); warnings pass it with a note (some unseen categories, values outside the widened reference range).
  */
 export function validateDataset(
   spec: PipelineSpecV1,
@@ -168,6 +168,9 @@ export function validateDataset(
         message: `${column.name} is missing in ${percent(missingRate)} of rows, above ${percent(validation.maxMissingRate)}`,
       });
     }
+    if (expected.role === 'target' && spec.target.classes) {
+      findings.push(...undeclaredClasses(column, table.rowCount, spec.target.classes));
+    }
     const ref = reference.find((r) => r.name === column.name);
     if (!ref) continue;
     if (expected.role === 'categorical' && ref.categories) {
@@ -178,6 +181,34 @@ export function validateDataset(
     }
   }
   return findings;
+}
+
+/**
+ * Multiclass: target labels outside the spec's declared classes. An error: a model cannot learn a class it has no
+ * output for, and dropping the rows would hide that the spec and the data disagree.
+ */
+function undeclaredClasses(column: DatasetColumn, rows: number, classes: readonly string[]): Finding[] {
+  const declared = new Set(classes);
+  const undeclared = new Map<string, number>();
+  let count = 0;
+  for (const value of column.values) {
+    if (value === null || declared.has(String(value))) continue;
+    count++;
+    undeclared.set(String(value), (undeclared.get(String(value)) ?? 0) + 1);
+  }
+  if (count === 0) return [];
+  const examples = [...undeclared.keys()]
+    .slice(0, 5)
+    .map((v) => JSON.stringify(v))
+    .join(', ');
+  return [
+    {
+      check: 'undeclared-class',
+      column: column.name,
+      severity: 'error',
+      message: `${count} rows (${percent(rate(count, rows))}) have ${column.name} labels outside target.classes (${examples})`,
+    },
+  ];
 }
 
 function unseenCategories(column: DatasetColumn, rows: number, known: readonly string[], maxRate: number): Finding[] {

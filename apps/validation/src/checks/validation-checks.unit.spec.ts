@@ -119,3 +119,36 @@ describe('validateDataset', () => {
     expect(validateDataset(spec, fewUnseen, ref).find((f) => f.check === 'unseen-category')?.severity).toBe('warning');
   });
 });
+
+describe('validateDataset for a multiclass target', () => {
+  const multiclass = parsePipelineSpec({
+    apiVersion: 'keel/v1',
+    kind: 'Pipeline',
+    id: 'unit-multiclass',
+    task: 'multiclass-classification',
+    target: { column: 'y', classes: ['low', 'mid', 'high'] },
+    features: [{ name: 'age', type: 'numeric' }],
+    validation: { minRows: 4 },
+    training: { algorithms: ['gbdt'], primaryMetric: 'f1_macro' },
+  });
+
+  it('passes declared labels and rejects labels outside target.classes, naming them', () => {
+    const declared = table({
+      age: { type: 'number', values: [20, 30, 40, 60] },
+      y: { type: 'string', values: ['low', 'mid', 'high', 'mid'] },
+    });
+    expect(validateDataset(multiclass, declared, [])).toEqual([]);
+    const undeclared = table({
+      age: { type: 'number', values: [20, 30, 40, 60] },
+      y: { type: 'string', values: ['low', 'extreme', 'high', 'extreme'] },
+    });
+    expect(validateDataset(multiclass, undeclared, [])).toEqual([
+      {
+        check: 'undeclared-class',
+        column: 'y',
+        severity: 'error',
+        message: '2 rows (50.0%) have y labels outside target.classes ("extreme")',
+      },
+    ]);
+  });
+});
