@@ -222,7 +222,7 @@ export class InferenceService implements OnModuleDestroy {
 
   /**
    * The version a number or alias names (the champion when empty): inputs from its package signature (one column
-   * tensor each, shape [-1]), outputs by task; `versions` lists every version loaded, each callable by number.
+   * tensor each, shape [-1]), outputs by task (multiclass `probability` [-1, k]); `versions` lists every version loaded, each callable by number.
    */
   metadata(name: string, version?: string): ModelMetadataResponse {
     const model = this.resolve(name, version, this.store.resolve(name, version));
@@ -231,7 +231,11 @@ export class InferenceService implements OnModuleDestroy {
       versions: this.store.versions(name).map(String),
       platform: 'keel',
       inputs: model.pkg.signature.inputs.map((input) => ({ name: input.name, datatype: input.datatype, shape: [-1] })),
-      outputs: model.outputs.map((output) => ({ name: output.name, datatype: output.datatype, shape: [-1] })),
+      outputs: model.outputs.map((output) => ({
+        name: output.name,
+        datatype: output.datatype,
+        shape: [-1, ...(output.shape ?? [])],
+      })),
     };
   }
 

@@ -2,7 +2,7 @@ import {
   type InferTensorContents,
   type ModelInferResponse_InferOutputTensor as InferOutputTensor,
 } from '@keel/grpc-api';
-import { type SignatureOutput } from '@keel/model-package';
+import { outputColumnNames, type SignatureOutput } from '@keel/model-package';
 import { type ModelOutputs } from '../models/loaded-model';
 import { InvalidInferInputError } from './tensor-codec';
 
@@ -63,7 +63,8 @@ export interface EncodedOutputs {
 
 /**
  * Output tensors of shape [n]: FP64 numbers in fp64_contents and labels as UTF-8 bytes_contents, or (`raw`) the same
- * values in raw_output_contents, in output order, as Triton's clients read them when they sent raw inputs.
+ * values in raw_output_contents, in output order, as Triton's clients read them when they sent raw inputs. An output
+ * declared with a row shape [k] (multiclass `probability`) is a [n, k] tensor, row-major, from its k columns.
  */
 export function encodeOutputs(
   outputs: ModelOutputs,
@@ -74,6 +75,19 @@ export function encodeOutputs(
   const tensors: InferOutputTensor[] = [];
   const rawOutputContents: Buffer[] = [];
   for (const output of selected) {
+    if (output.shape) {
+      const values = interleave(outputs, output, rows);
+      const contents = raw ? undefined : { ...NO_VALUES, fp64Contents: Array.from(values) };
+      if (raw) rawOutputContents.push(rawDoubles(values));
+      tensors.push({
+        name: output.name,
+        datatype: output.datatype,
+        shape: [rows, ...output.shape],
+        parameters: {},
+        contents,
+      });
+      continue;
+    }
     const values = outputs[output.name];
     if (!values || values.length !== rows) {
       throw new Error(`model produced ${values?.length ?? 0} values of "${output.name}" for ${rows} rows`);
@@ -92,6 +106,21 @@ export function encodeOutputs(
     tensors.push({ name: output.name, datatype: output.datatype, shape: [rows], parameters: {}, contents });
   }
   return { outputs: tensors, rawOutputContents };
+}
+
+/** The k per-row columns of a [rows, k] output as one row-major array. */
+function interleave(outputs: ModelOutputs, output: SignatureOutput, rows: number): Float64Array {
+  const names = outputColumnNames(output);
+  const k = names.length;
+  const out = new Float64Array(rows * k);
+  names.forEach((name, j) => {
+    const column = outputs[name];
+    if (!(column instanceof Float64Array) || column.length !== rows) {
+      throw new Error(`model produced no ${rows} numbers of "${name}" for output "${output.name}"`);
+    }
+    for (let i = 0; i < rows; i++) out[i * k + j] = column[i];
+  });
+  return out;
 }
 
 /** Float64 values as little-endian raw bytes: the column's own memory on a little-endian host, no copy. */

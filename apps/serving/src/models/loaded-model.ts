@@ -1,8 +1,18 @@
 import { Predictor } from '@keel/ml-models';
-import { type ModelPackage, outputsForTask, type SignatureOutput } from '@keel/model-package';
+import {
+  type ModelPackage,
+  outputColumnNames,
+  outputsForTask,
+  packageClasses,
+  type SignatureOutput,
+} from '@keel/model-package';
 import { type InputColumn, type InputColumns } from '../inference/tensor-codec';
 
-/** A model's predictions for a batch, one column per output name, in row order: numbers as float64, labels as text. */
+/**
+ * A model's predictions for a batch, one column per output name, in row order: numbers as float64, labels as text.
+ * A [rows, k] output (multiclass `probability`) is held as its k columns (`outputColumnNames`), so every column has
+ * one value per row: batches slice and prediction logs log them like any other; the codec interleaves them.
+ */
 export type ModelOutputs = Record<string, Float64Array | readonly string[]>;
 
 /** Where a loaded version came from, as the registry described it. */
@@ -24,6 +34,9 @@ export class LoadedModel {
   readonly loadedAt = new Date();
   private readonly positive: string;
   private readonly negative: string;
+  /** Multiclass: the class labels in output order, and the columns their probabilities are held in. */
+  private readonly classes: readonly string[];
+  private readonly probabilityColumns: readonly string[];
 
   private constructor(
     readonly pipelineId: string,
@@ -31,12 +44,17 @@ export class LoadedModel {
     readonly source: ModelSource,
   ) {
     this.predictor = new Predictor(pkg.model);
-    this.outputs = pkg.signature.outputs?.length ? pkg.signature.outputs : outputsForTask(pkg.task);
+    this.outputs = pkg.signature.outputs?.length
+      ? pkg.signature.outputs
+      : outputsForTask(pkg.task, packageClasses(pkg));
     this.inputNames = pkg.signature.inputs.map((input) => input.name);
     // Class order in the model document is the authority (index 1 = positive); the package target names them.
     const classes = pkg.model.classes ?? [];
     this.positive = String(pkg.target.positive ?? classes[1] ?? 'positive');
     this.negative = String(pkg.target.negative ?? classes[0] ?? `not ${this.positive}`);
+    this.classes = pkg.task === 'multiclass-classification' ? packageClasses(pkg) : [];
+    const probability = this.outputs.find((output) => output.name === 'probability');
+    this.probabilityColumns = probability ? outputColumnNames(probability) : [];
   }
 
   get version(): number {
@@ -66,9 +84,29 @@ export class LoadedModel {
   predict(inputs: InputColumns): ModelOutputs {
     const probability = this.predictor.predictTable(inputs.columns);
     if (this.pkg.task === 'regression') return { prediction: probability };
+    if (this.classes.length > 0) return this.multiclass(probability, inputs.rows);
     const label = new Array<string>(probability.length);
     for (let i = 0; i < probability.length; i++) label[i] = probability[i] >= 0.5 ? this.positive : this.negative;
     return { probability, label };
+  }
+
+  /** Row-major rows × k class probabilities → k probability columns and the most probable class's label. */
+  private multiclass(probabilities: Float64Array, rows: number): ModelOutputs {
+    const k = this.classes.length;
+    const columns = this.probabilityColumns.map(() => new Float64Array(rows));
+    const label = new Array<string>(rows);
+    for (let i = 0; i < rows; i++) {
+      let best = 0;
+      for (let j = 0; j < k; j++) {
+        const p = probabilities[i * k + j];
+        columns[j][i] = p;
+        if (p > probabilities[i * k + best]) best = j;
+      }
+      label[i] = this.classes[best];
+    }
+    const outputs: ModelOutputs = { label };
+    this.probabilityColumns.forEach((name, j) => (outputs[name] = columns[j]));
+    return outputs;
   }
 
   /** A row every fitted column accepts: 0 for numbers, the first fitted category (or null) for categories. */
