@@ -6,7 +6,10 @@ import { Counter, Gauge, Histogram } from 'prom-client';
 @Injectable()
 export class LabelJoinMetrics {
   readonly received: Counter<'pipeline'>;
-  /** Labels by how the join settled them: joined, duplicate, unknown, other-pipeline; late and out-of-order joins. */
+  /**
+   * Labels by how the join settled them: joined, duplicate, unknown, other-pipeline; late and out-of-order joins;
+   * unknown-class (multiclass: joined with a class outside the declared ones).
+   */
   readonly outcomes: Counter<'pipeline' | 'outcome'>;
   /** Labels received and not matched yet, within the wait. */
   readonly waiting: Gauge<'pipeline'>;
@@ -25,7 +28,7 @@ export class LabelJoinMetrics {
     });
     this.outcomes = new Counter({
       name: 'keel_monitoring_labels_total',
-      help: 'Labels by outcome: joined, duplicate, unknown, other-pipeline; late-hour, late-day and out-of-order joins',
+      help: 'Labels by outcome: joined, duplicate, unknown, other-pipeline; late-hour, late-day and out-of-order joins; unknown-class (multiclass label outside the declared classes)',
       labelNames: ['pipeline', 'outcome'],
       registers,
     });

@@ -18,7 +18,7 @@ import { type MonitoringConfig } from '../config';
 import { PerformanceLedger, windowEvent } from '../performance/performance-ledger';
 import { PerformanceMetrics } from '../performance/performance.metrics';
 import { type LabelWindowEvent, PerformanceRepository } from '../performance/performance.repository';
-import { DECISION_THRESHOLD } from '../performance/performance-metrics';
+import { DECISION_THRESHOLD, UNKNOWN_CLASS } from '../performance/performance-metrics';
 import { type PerformanceSettings, type VersionPerformance } from '../performance/version-performance';
 import { predictionKey } from '../prediction-key';
 import { type JoinCounts, LabelCountsRepository } from './label-counts.repository';
@@ -34,12 +34,23 @@ const HOUR_MS = 60 * 60 * 1000;
 const ELSEWHERE_CONCURRENCY = 8;
 const DAY_MS = 24 * HOUR_MS;
 
-/** A joined label's prediction as performance reads it; undefined when its outputs or label cannot be scored. */
-function scoredRow(
+/**
+ * A joined label's prediction as performance reads it; undefined when its outputs or label cannot be scored.
+ * Multiclass: the predicted and the true class as indices in the spec's declared classes; a true label outside them
+ * is UNKNOWN_CLASS (counted in its window and scored as an error), a predicted one outside them cannot be scored.
+ */
+export function scoredRow(
   spec: PipelineSpecV1,
-  prediction: ArchivedPrediction,
+  prediction: Pick<ArchivedPrediction, 'outputs'>,
   label: number | string,
 ): { score: number; label: number } | undefined {
+  if (spec.task === 'multiclass-classification') {
+    const classes = spec.target.classes ?? [];
+    const predicted = classes.indexOf(String(prediction.outputs.label));
+    if (predicted < 0 || label === '') return undefined;
+    const index = classes.indexOf(String(label));
+    return { score: predicted, label: index < 0 ? UNKNOWN_CLASS : index };
+  }
   if (spec.task === 'regression') {
     const score = prediction.outputs.prediction;
     const value = typeof label === 'number' ? label : Number(label);
@@ -261,6 +272,10 @@ export class LabelJoinService implements OnApplicationBootstrap, OnModuleDestroy
         label: row.label,
         servedAt: prediction.servedAt,
       });
+      if (currentSpec.task === 'multiclass-classification' && row.label === UNKNOWN_CLASS) {
+        // Joined and scored as an error; counted so an undeclared class in the labels is visible, not silent.
+        this.metrics.outcomes.inc({ pipeline: pipelineId, outcome: 'unknown-class' });
+      }
       const { outOfOrder } = this.apply(performance, { ...row, servedAt: prediction.servedAt }, touched, closedRows);
       const delay = label.receivedAt.getTime() - prediction.servedAt;
       counts.joined += 1;

@@ -1,4 +1,5 @@
 import { type EventData, type LabelWindowClosedV1 } from '@keel/contracts';
+import { UNKNOWN_CLASS } from './performance-metrics';
 import { type LabelWindowEvent, type PerformanceRepository } from './performance.repository';
 import { type ClosedLabelWindow, type PerformanceSettings, VersionPerformance } from './version-performance';
 
@@ -26,6 +27,9 @@ export function windowEvent(
     firstServedAt: new Date(closed.firstServedAt).toISOString(),
     lastServedAt: new Date(closed.lastServedAt).toISOString(),
     metrics: closed.metrics,
+    ...(performance.settings.task === 'multiclass-classification'
+      ? { unknownClassLabels: closed.labels.filter((label) => label === UNKNOWN_CLASS).length }
+      : {}),
     conceptDrift: closed.conceptDrift,
   };
 }
