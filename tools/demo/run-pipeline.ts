@@ -24,14 +24,32 @@ export interface DemoPipeline {
   trainingRows: (row: Record<string, string>) => boolean;
   /** Rows kept back for inference requests. */
   servingRows: (row: Record<string, string>) => boolean;
+  /** Columns derived from the file's own (a target built from another column), added to every row. */
+  derive?: (row: Record<string, Scalar>) => Record<string, Scalar>;
 }
 
-export const bundledPipelines: Record<'adult' | 'bike', DemoPipeline> = {
+/** Adult's `education` grouped into the four classes of fixtures/pipelines/adult-education.yaml. */
+export function educationLevel(education: Scalar): string {
+  const value = String(education);
+  if (value === 'HS-grad') return 'high-school';
+  if (['Some-college', 'Assoc-voc', 'Assoc-acdm'].includes(value)) return 'some-college';
+  if (['Bachelors', 'Masters', 'Prof-school', 'Doctorate'].includes(value)) return 'degree';
+  return 'no-diploma';
+}
+
+export const bundledPipelines: Record<'adult' | 'bike' | 'adultEducation', DemoPipeline> = {
   adult: {
     specFile: 'fixtures/pipelines/adult-income.yaml',
     dataFile: 'fixtures/datasets/adult/adult.csv',
     trainingRows: (row) => row.split === 'train',
     servingRows: (row) => row.split === 'test',
+  },
+  adultEducation: {
+    specFile: 'fixtures/pipelines/adult-education.yaml',
+    dataFile: 'fixtures/datasets/adult/adult.csv',
+    trainingRows: (row) => row.split === 'train',
+    servingRows: (row) => row.split === 'test',
+    derive: (row) => ({ education_level: educationLevel(row.education) }),
   },
   bike: {
     specFile: 'fixtures/pipelines/bike-demand.yaml',
@@ -75,8 +93,9 @@ export async function runPipeline(
   return withSpan(`pipeline run ${spec.id}`, { [KeelAttr.PIPELINE_ID]: spec.id }, async (root) => {
     const traceId = root.spanContext().traceId;
     const dataPath = join(repoRoot, pipeline.dataFile);
-    const training = recordsFromCsv(dataPath, spec, pipeline.trainingRows);
-    const servingRows = recordsFromCsv(dataPath, spec, pipeline.servingRows);
+    const derive = (row: Record<string, Scalar>) => (pipeline.derive ? { ...row, ...pipeline.derive(row) } : row);
+    const training = recordsFromCsv(dataPath, spec, pipeline.trainingRows).map(derive);
+    const servingRows = recordsFromCsv(dataPath, spec, pipeline.servingRows).map(derive);
     await applySpec(yaml, spec.id);
     log(`${spec.id}: spec applied; publishing ${training.length} records to mlops.data.records.v1`);
     const published = await publishUpstreamRecords(producer, spec.id, training, { source: 'keel-demo' });
