@@ -1,8 +1,22 @@
+import { PredictionLoggedV2 } from '@keel/contracts';
+import { ModelInferRequest } from '@keel/grpc-api';
 import { createModelDocument, fitTransform, trainLogisticRegression, TransformRunner } from '@keel/ml-models';
 import { type ModelPackage, outputsForTask, PACKAGE_FORMAT, PACKAGE_VERSION } from '@keel/model-package';
+import { type MetricsService } from '@keel/service-runtime';
+import { context } from '@opentelemetry/api';
+import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import { servingEnvSchema } from '../config';
+import { InferenceMetrics } from '../inference/inference-metrics';
+import { InferenceService } from '../inference/inference.service';
 import { encodeOutputs, selectOutputs } from '../inference/output-codec';
+import {
+  PredictionBatchBuilder,
+  type PredictionLogService,
+  type ServedRequest,
+} from '../inference/prediction-log.service';
 import { LoadedModel } from './loaded-model';
+import { ModelStore } from './model-store';
 
 const CLASSES = ['low', 'mid', 'high'];
 
@@ -71,5 +85,55 @@ describe('multiclass serving outputs', () => {
     const outputs = model.predict(inputs);
     delete outputs.probability_1;
     expect(() => encodeOutputs(outputs, model.outputs, 3)).toThrow(/probability_1/);
+  });
+});
+
+describe('multiclass through the inference service', () => {
+  const store = new ModelStore();
+  store.add(LoadedModel.build('bands', multiclassPackage(), source));
+  store.bind('bands', 'champion', 1);
+  store.markInitialSyncDone();
+  const logged: ServedRequest[] = [];
+  const log = { schedule: (request: ServedRequest) => void logged.push(request) } as unknown as PredictionLogService;
+  const config = {
+    ...servingEnvSchema.parse({}),
+    SERVING_MAX_QUEUE_DELAY_MS: 0,
+    SERVING_MAX_EVENT_LOOP_UTILIZATION: 1,
+  };
+  const metrics = new InferenceMetrics({ registry: new Registry() } as MetricsService);
+  const inference = new InferenceService(store, metrics, log, config);
+
+  it('declares probability [-1, k] and label [-1] in the model metadata', () => {
+    expect(inference.metadata('bands').outputs).toEqual([
+      { name: 'probability', datatype: 'FP64', shape: [-1, 3] },
+      { name: 'label', datatype: 'BYTES', shape: [-1] },
+    ]);
+  });
+
+  it('answers [rows, k] and logs each class probability as its own column, a valid prediction log', async () => {
+    const response = await inference.infer(
+      ModelInferRequest.fromPartial({
+        modelName: 'bands',
+        inputs: [{ name: 'x', datatype: 'FP64', shape: [2], contents: { fp64Contents: [0, 9] } }],
+      }),
+    );
+    expect(response.outputs.map((o) => [o.name, o.shape])).toEqual([
+      ['probability', [2, 3]],
+      ['label', [2]],
+    ]);
+    const [served] = logged;
+    const builder = new PredictionBatchBuilder(
+      'bands',
+      1,
+      served.inputNames,
+      Object.keys(served.outputs),
+      100,
+      context.active(),
+    );
+    builder.append(served, 0, 2, served.servedAt.getTime(), 100);
+    const event = builder.toEvent('batch-1');
+    expect(Object.keys(event.outputs).sort()).toEqual(['label', 'probability_0', 'probability_1', 'probability_2']);
+    expect(event.outputs.label).toEqual(['low', 'high']);
+    expect(PredictionLoggedV2.schema.safeParse(event).success).toBe(true);
   });
 });
