@@ -116,7 +116,7 @@ function interleave(outputs: ModelOutputs, output: SignatureOutput, rows: number
   names.forEach((name, j) => {
     const column = outputs[name];
     if (!(column instanceof Float64Array) || column.length !== rows) {
-      throw new Error(`model produced no ${rows} numbers of "${name}" for output "${output.name}"`);
+      throw new Error(`model produced no column "${name}" of ${rows} numbers for output "${output.name}"`);
     }
     for (let i = 0; i < rows; i++) out[i * k + j] = column[i];
   });
