@@ -66,7 +66,7 @@ describe('evaluation report', () => {
 
   describe('multiclass', () => {
     const classes = ['a', 'b', 'c'];
-    // Six rows, three classes; the prediction is each row's most probable class: a, b, c, a, c, b.
+    // Six rows, three classes; the prediction is each row's most probable class: a, b, c, a, c, c.
     const yTrue = Float64Array.of(0, 1, 2, 1, 2, 2);
     const scores = Float64Array.of(
       ...[0.7, 0.2, 0.1],
@@ -74,7 +74,7 @@ describe('evaluation report', () => {
       ...[0.2, 0.2, 0.6],
       ...[0.5, 0.3, 0.2],
       ...[0.1, 0.3, 0.6],
-      ...[0.3, 0.4, 0.3],
+      ...[0.3, 0.3, 0.4],
     );
     const group = ['F', 'F', 'F', 'M', 'M', 'M'];
     const report = buildEvaluationReport('multiclass-classification', yTrue, scores, { sex: group }, classes);
@@ -84,15 +84,15 @@ describe('evaluation report', () => {
       expect(report.classConfusionMatrix).toEqual([
         [1, 0, 0],
         [1, 1, 0],
-        [0, 1, 2],
+        [0, 0, 3],
       ]);
       expect(report.perClass).toEqual([
         { class: 'a', precision: 0.5, recall: 1, f1: 2 / 3, support: 1 },
-        { class: 'b', precision: 0.5, recall: 0.5, f1: 0.5, support: 2 },
-        { class: 'c', precision: 1, recall: 2 / 3, f1: 0.8, support: 3 },
+        { class: 'b', precision: 1, recall: 0.5, f1: 2 / 3, support: 2 },
+        { class: 'c', precision: 1, recall: 1, f1: 1, support: 3 },
       ]);
       expect(report.metrics).toEqual(evaluationMetrics('multiclass-classification', yTrue, scores));
-      expect(report.metrics.accuracy).toBe(4 / 6);
+      expect(report.metrics.accuracy).toBe(5 / 6);
       expect(report.confusionMatrix).toBeUndefined();
       expect(report.thresholds).toBeUndefined();
     });
@@ -101,14 +101,14 @@ describe('evaluation report', () => {
       const [slice] = report.slices;
       expect(slice.groups.map((g) => [g.group, g.rows, g.classSelectionRates])).toEqual([
         ['F', 3, { a: 1 / 3, b: 1 / 3, c: 1 / 3 }],
-        ['M', 3, { a: 1 / 3, b: 1 / 3, c: 1 / 3 }],
+        ['M', 3, { a: 1 / 3, b: 0, c: 2 / 3 }],
       ]);
       expect(slice.groups[0].metrics.accuracy).toBe(1);
-      expect(slice.groups[1].metrics.accuracy).toBe(1 / 3);
+      expect(slice.groups[1].metrics.accuracy).toBe(2 / 3);
       expect(slice.groups[1].metrics).toEqual(
         evaluationMetrics('multiclass-classification', yTrue.slice(3), scores.slice(9)),
       );
-      expect(slice.classSelectionRateDifference).toEqual({ a: 0, b: 0, c: 0 });
+      expect(slice.classSelectionRateDifference).toEqual({ a: 0, b: 1 / 3, c: 1 / 3 });
     });
   });
 });
