@@ -11,7 +11,7 @@ import {
 
 /** The gRPC method whose server span serving opens itself (the instrumentation leaves it alone). */
 export const MODEL_INFER_METHOD = 'ModelInfer';
-/** Its span name, as the gRPC instrumentation names every other method's. */
+/** Its span name, as the gRPC instrumentation names every other method's (opened only for sampled calls). */
 export const MODEL_INFER_SPAN = 'grpc.inference.GRPCInferenceService/ModelInfer';
 const REST_INFER_PATH = /^\/v2\/models\/[^/]+(\/versions\/[^/]+)?\/infer$/;
 
@@ -29,20 +29,20 @@ export function traceSampleRatio(env: Record<string, string | undefined>): numbe
 }
 
 /**
- * Serving's head sampler: an inference request (gRPC ModelInfer or REST `/v2/models/…/infer`) that arrives without
- * trace context starts a trace with probability `ratio`; one that carries context follows its caller's decision; every
- * other span (model loads, consumers, metadata calls) is sampled as everywhere else. A sampled request keeps its whole
- * path (the request span, the prediction-log publish, monitoring's consumer) in one trace.
+ * Serving's head sampler: a REST inference request (`/v2/models/…/infer`) that arrives without trace context starts a
+ * trace with probability `ratio`; one that carries context follows its caller's decision; every other span (model
+ * loads, consumers, metadata calls) is sampled as everywhere else. gRPC ModelInfer samples before it opens a span
+ * (inference-tracing.ts applies the same ratio and opens a root ModelInfer span only for the calls it picked), so that
+ * span is recorded here. A sampled request keeps its whole path (the request span, the prediction-log publish,
+ * monitoring's consumer) in one trace.
  */
 export function inferenceSampler(ratio: number): Sampler {
   const ratioSampler = new TraceIdRatioBasedSampler(ratio);
   const alwaysOn = new AlwaysOnSampler();
   const root: Sampler = {
     shouldSample(ctx, traceId, spanName, spanKind, attributes): SamplingResult {
-      const inference =
-        spanName === MODEL_INFER_SPAN ||
-        (spanKind === SpanKind.SERVER && REST_INFER_PATH.test(String(attributes['url.path'] ?? '')));
-      return inference ? ratioSampler.shouldSample(ctx, traceId) : alwaysOn.shouldSample();
+      const restInference = spanKind === SpanKind.SERVER && REST_INFER_PATH.test(String(attributes['url.path'] ?? ''));
+      return restInference ? ratioSampler.shouldSample(ctx, traceId) : alwaysOn.shouldSample();
     },
     toString: () => `InferenceSampler{ratio=${ratio}}`,
   };

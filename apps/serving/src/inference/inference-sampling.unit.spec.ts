@@ -14,12 +14,17 @@ const sampledParent = trace.setSpanContext(ROOT_CONTEXT, {
 });
 
 describe('inferenceSampler', () => {
-  it('samples inference requests without trace context at the ratio', () => {
-    expect(decide(0, MODEL_INFER_SPAN, SpanKind.SERVER)).toBe(SamplingDecision.NOT_RECORD);
-    expect(decide(1, MODEL_INFER_SPAN, SpanKind.SERVER)).toBe(SamplingDecision.RECORD_AND_SAMPLED);
+  it('samples REST inference requests without trace context at the ratio', () => {
     expect(decide(0, 'POST', SpanKind.SERVER, { 'url.path': '/v2/models/adult/versions/2/infer' })).toBe(
       SamplingDecision.NOT_RECORD,
     );
+    expect(decide(1, 'POST', SpanKind.SERVER, { 'url.path': '/v2/models/adult/infer' })).toBe(
+      SamplingDecision.RECORD_AND_SAMPLED,
+    );
+  });
+
+  it('records the ModelInfer spans serving opens: gRPC calls are sampled before the span (inference-tracing.ts)', () => {
+    expect(decide(0, MODEL_INFER_SPAN, SpanKind.SERVER)).toBe(SamplingDecision.RECORD_AND_SAMPLED);
   });
 
   it("follows a caller's sampled context and samples every other span", () => {

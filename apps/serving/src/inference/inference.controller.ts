@@ -1,8 +1,9 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { Metadata, type sendUnaryData, type ServerUnaryCall, status } from '@grpc/grpc-js';
 import { type FastGRPCInferenceServiceServer, FastGRPCInferenceServiceService } from '@keel/grpc-api';
-import { GrpcServer, ROOT_LOGGER, SERVICE_IDENTITY, type ServiceIdentity } from '@keel/service-runtime';
+import { GrpcServer, ROOT_LOGGER, SERVICE_CONFIG, SERVICE_IDENTITY, type ServiceIdentity } from '@keel/service-runtime';
 import { type Logger } from 'pino';
+import { type ServingConfig } from '../config';
 import { LoadShedError } from './admission';
 import { abandonedCall } from './call-deadline';
 import { grpcStatusOf } from './inference-errors';
@@ -26,6 +27,7 @@ export class InferenceController implements OnModuleInit {
     private readonly metrics: InferenceMetrics,
     @Inject(SERVICE_IDENTITY) private readonly identity: ServiceIdentity,
     @Inject(ROOT_LOGGER) rootLogger: Logger,
+    @Inject(SERVICE_CONFIG) private readonly config: Pick<ServingConfig, 'SERVING_TRACE_SAMPLE_RATIO'>,
   ) {
     this.logger = rootLogger.child({ component: 'inference' });
   }
@@ -37,8 +39,11 @@ export class InferenceController implements OnModuleInit {
       modelReady: this.unary((request) => ({ ready: this.inference.isModelReady(request.name, request.version) })),
       serverMetadata: this.unary(() => ({ name: SERVER_NAME, version: this.identity.version, extensions: [] })),
       modelMetadata: this.unary((request) => this.inference.metadata(request.name, request.version)),
-      // Its server span is serving's own (tracedUnary): sampled, and lighter than the instrumentation's.
-      modelInfer: tracedUnary(this.unary((request) => this.inference.infer(request))),
+      // Its server span is serving's own (tracedUnary): sampled before any span exists, lighter than the instrumentation's.
+      modelInfer: tracedUnary(
+        this.unary((request) => this.inference.infer(request)),
+        { sampleRatio: this.config.SERVING_TRACE_SAMPLE_RATIO },
+      ),
     };
     // ModelInfer requests are decoded straight into typed values (decodeModelInferRequest), not by ts-proto.
     this.grpc.addService(INFERENCE_SERVICE_NAME, FastGRPCInferenceServiceService, implementation, {

@@ -61,7 +61,7 @@ describe('a shed call on each transport', () => {
       },
     } as unknown as GrpcServer;
     const metrics = new InferenceMetrics({ registry: new Registry() } as MetricsService);
-    new InferenceController(grpc, shedding, metrics, identity, logger).onModuleInit();
+    new InferenceController(grpc, shedding, metrics, identity, logger, servingEnvSchema.parse({})).onModuleInit();
     const call = {
       request: { modelName: 'adult' },
       metadata: new Metadata(),
