@@ -35,6 +35,7 @@ export {
   type FastGRPCInferenceServiceServer,
   FastGRPCInferenceServiceService,
 } from './infer-request-decoder';
+export { encodeModelInferResponse } from './infer-response-encoder';
 export {
   AliasMove,
   AnsweredVersion,

@@ -10,6 +10,7 @@ import {
   ModelInferRequest_ParametersEntry,
   type ModelInferResponse,
 } from './generated/inference/grpc_predict_v2.pb';
+import { encodeModelInferResponse } from './infer-response-encoder';
 
 /**
  * A tensor's typed contents as the fast decoder leaves them: FP64 values already in a Float64Array (one copy of the
@@ -270,11 +271,15 @@ export type FastGRPCInferenceServiceServer = Omit<GRPCInferenceServiceServer, 'm
   modelInfer: handleUnaryCall<DecodedModelInferRequest, ModelInferResponse>;
 };
 
-/** GRPCInferenceServiceService whose ModelInfer requests are decoded by decodeModelInferRequest. */
+/**
+ * GRPCInferenceServiceService whose ModelInfer requests are decoded by decodeModelInferRequest and whose responses
+ * are encoded by encodeModelInferResponse (the same bytes as ts-proto's).
+ */
 export const FastGRPCInferenceServiceService = {
   ...GRPCInferenceServiceService,
   modelInfer: {
     ...GRPCInferenceServiceService.modelInfer,
     requestDeserialize: (value: Buffer): DecodedModelInferRequest => decodeModelInferRequest(value),
+    responseSerialize: (value: ModelInferResponse): Buffer => encodeModelInferResponse(value),
   },
 } as const satisfies ServiceDefinition<UntypedServiceImplementation>;
