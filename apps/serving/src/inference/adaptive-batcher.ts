@@ -7,10 +7,20 @@ export interface BatchingPolicy {
   maxRows: number;
   /**
    * Longest the first request of a batch waits for others. 0 coalesces only the requests that arrived in the same
-   * turn of the event loop (those read from the sockets together), adding no wait.
+   * turn of the event loop (those read from the sockets together), adding no wait; a request that arrives alone is
+   * then scored at once (see {@link ALONE_AFTER_MS}).
    */
   maxDelayMs: number;
 }
+
+/**
+ * With no wait configured (maxDelayMs 0), a request arriving this long after the previous one, with no batch open for
+ * its model, is taken to be alone and scored at once instead of at the end of the event loop's turn. Requests read
+ * together arrive microseconds apart (their decoding is all that separates them), so under concurrency every request
+ * but the first of a turn still coalesces; under light traffic none pays for the wait: a batch of one costs a
+ * setImmediate and an extra turn of the loop (a poll of the sockets) before its answer can be written.
+ */
+export const ALONE_AFTER_MS = 0.25;
 
 interface Waiting {
   inputs: InputColumns;
@@ -33,13 +43,26 @@ interface OpenBatch {
  */
 export class AdaptiveBatcher {
   private readonly open = new Map<LoadedModel, OpenBatch>();
+  private lastArrival: number;
 
-  constructor(private readonly policyOf: (model: LoadedModel) => BatchingPolicy) {}
+  constructor(
+    private readonly policyOf: (model: LoadedModel) => BatchingPolicy,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.lastArrival = now();
+  }
 
-  /** The model's outputs for `inputs`: synchronously when batching is off or the request fills a batch alone. */
+  /**
+   * The model's outputs for `inputs`: synchronously when batching is off, the request fills a batch alone, or it
+   * arrived alone with no wait configured.
+   */
   predict(model: LoadedModel, inputs: InputColumns): ModelOutputs | Promise<ModelOutputs> {
     const policy = this.policyOf(model);
     if (policy.maxRows <= 1 || inputs.rows >= policy.maxRows) return model.predict(inputs);
+    const arrived = this.now();
+    const alone = arrived - this.lastArrival > ALONE_AFTER_MS;
+    this.lastArrival = arrived;
+    if (alone && policy.maxDelayMs === 0 && !this.open.has(model)) return model.predict(inputs);
     return new Promise<ModelOutputs>((resolve, reject) => {
       let batch = this.open.get(model);
       if (batch && batch.rows + inputs.rows > policy.maxRows) {

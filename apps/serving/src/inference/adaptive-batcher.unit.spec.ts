@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type LoadedModel, type ModelOutputs } from '../models/loaded-model';
-import { AdaptiveBatcher, type BatchingPolicy, concatColumns } from './adaptive-batcher';
+import { ALONE_AFTER_MS, AdaptiveBatcher, type BatchingPolicy, concatColumns } from './adaptive-batcher';
 import { type InputColumns } from './tensor-codec';
 
 /** A model that doubles `x` and echoes `c`, recording the row count of every call; `c: 'bad'` makes it throw. */
@@ -22,7 +22,8 @@ const inputs = (x: number[], c: (string | null)[] = x.map((v) => `c${v}`)): Inpu
   columns: { x: Float64Array.from(x), c },
 });
 
-const batcher = (policy: BatchingPolicy) => new AdaptiveBatcher(() => policy);
+/** A batcher whose clock stands still: every request arrives together with the one before. */
+const batcher = (policy: BatchingPolicy, now = () => 0) => new AdaptiveBatcher(() => policy, now);
 
 const plain = (outputs: ModelOutputs) =>
   Object.fromEntries(
@@ -36,6 +37,20 @@ describe('AdaptiveBatcher', () => {
     expect(outputs).not.toBeInstanceOf(Promise);
     expect(plain(outputs as ModelOutputs)).toEqual({ doubled: [2, 4], echoed: ['c1', 'c2'] });
     expect(calls).toEqual([2]);
+  });
+
+  it('given no wait configured, when a request arrives alone, then it is scored at once, synchronously', () => {
+    const { model, calls } = fakeModel();
+    let clock = 0;
+    const batching = batcher({ maxRows: 100, maxDelayMs: 0 }, () => clock);
+    clock += ALONE_AFTER_MS * 2;
+    expect(batching.predict(model, inputs([1]))).not.toBeInstanceOf(Promise);
+    clock += ALONE_AFTER_MS * 2;
+    expect(batching.predict(model, inputs([2]))).not.toBeInstanceOf(Promise);
+    // A request close behind another waits for the turn's batch.
+    clock += ALONE_AFTER_MS / 10;
+    expect(batching.predict(model, inputs([3]))).toBeInstanceOf(Promise);
+    expect(calls).toEqual([1, 1]);
   });
 
   it('given requests that arrive together, when batched, then one model call scores them and each gets its rows', async () => {
