@@ -14,6 +14,7 @@ export class InferenceMetrics {
   readonly callsShed: Counter<'reason'>;
   readonly inFlight: Gauge;
   private inFlightNow: () => number = () => 0;
+  private pendingRowsNow: () => number = () => 0;
   readonly logBatches: Counter<'model'>;
   readonly routeFallbacks: Counter<'model'>;
   readonly mirrorFailures: Counter<'model'>;
@@ -68,6 +69,8 @@ export class InferenceMetrics {
       name: 'keel_serving_prediction_log_pending_rows',
       help: 'Rows of answered requests whose prediction logs are waiting to be published',
       registers,
+      // Read at scrape time rather than set on every call.
+      collect: () => this.logsPendingRows.set(this.pendingRowsNow()),
     });
     this.routeFallbacks = new Counter({
       name: 'keel_serving_route_fallbacks_total',
@@ -92,5 +95,10 @@ export class InferenceMetrics {
   /** Where the in-flight gauge reads its value when scraped. */
   readInFlightFrom(read: () => number): void {
     this.inFlightNow = read;
+  }
+
+  /** Where the pending prediction-log rows gauge reads its value when scraped. */
+  readPendingRowsFrom(read: () => number): void {
+    this.pendingRowsNow = read;
   }
 }

@@ -198,6 +198,7 @@ export class PredictionLogService implements BeforeApplicationShutdown {
     @Inject(ROOT_LOGGER) rootLogger: Logger,
   ) {
     this.logger = rootLogger.child({ component: 'prediction-log' });
+    metrics.readPendingRowsFrom(() => this.pendingRows);
   }
 
   /** Adds the request's rows to its version's batch; returns at once. `trace` is the request's context. */
@@ -209,7 +210,6 @@ export class PredictionLogService implements BeforeApplicationShutdown {
       return;
     }
     this.pendingRows += rows;
-    this.metrics.logsPendingRows.set(this.pendingRows);
     const key = `${request.pipelineId}\u0000${request.modelVersion}`;
     const servedAtMs = request.servedAt.getTime();
     const rowBytes = estimatedRowBytes(request);
@@ -267,7 +267,6 @@ export class PredictionLogService implements BeforeApplicationShutdown {
       .finally(() => {
         this.publishing.delete(done);
         this.pendingRows -= builder.rows;
-        this.metrics.logsPendingRows.set(this.pendingRows);
       });
     this.publishing.add(done);
   }
