@@ -34,7 +34,7 @@ import { ModelStore } from '../../../apps/serving/src/models/model-store';
 import { HOT_PATH_MODEL } from './hot-path-model';
 
 /** An Adult package whose model is a 100-tree GBDT on category codes, like the pipeline's usual champion. */
-function adultGbdtPackage() {
+export function adultGbdtPackage() {
   const spec = pipelineSpecFixture('adult-income', { id: HOT_PATH_MODEL });
   const rows = fixtureRecords('adult', { count: 5_000, numeric: spec }) as Record<string, Scalar>[];
   const pkg = binaryTestPackage(spec, rows, { codeVersion: 'bench' });
@@ -92,7 +92,7 @@ async function main(): Promise<void> {
     addService: (_name, definition, implementation) =>
       server.addService(tolerantDeserializers(definition), answerMalformedRequests(definition, implementation)),
   };
-  new InferenceController(grpc as GrpcServer, inference, metrics, identity, logger).onModuleInit();
+  new InferenceController(grpc as GrpcServer, inference, metrics, identity, logger, config).onModuleInit();
   await new Promise<void>((resolve, reject) =>
     server.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (error) =>
       error ? reject(error) : resolve(),
@@ -133,7 +133,9 @@ async function startProfile(path: string | undefined): Promise<() => Promise<voi
   };
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`hot-path server failed: ${(error as Error).stack ?? String(error)}\n`);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`hot-path server failed: ${(error as Error).stack ?? String(error)}\n`);
+    process.exit(1);
+  });
+}
