@@ -48,8 +48,8 @@ export const servingEnvSchema = serviceEnvSchema({
   SERVING_BATCH_MAX_ROWS: z.coerce.number().int().min(1).max(100_000).default(256),
   /**
    * Longest a request waits for others to join its batch. 0 (the default) coalesces only the requests that arrived
-   * together (in one turn of the event loop), adding no wait; a request that arrives alone (0.25 ms or more after the
-   * previous one) is scored at once.
+   * together (in one turn of the event loop), adding no wait, and only while the loop is busy (over 75 % of the last
+   * 100 ms): a server with time to spare scores each request at once.
    */
   SERVING_BATCH_MAX_DELAY_MS: z.coerce.number().int().min(0).max(1_000).default(0),
   /**

@@ -1,3 +1,4 @@
+import { type EventLoopUtilization, performance } from 'node:perf_hooks';
 import { type LoadedModel, type ModelOutputs } from '../models/loaded-model';
 import { type InputColumn, type InputColumns } from './tensor-codec';
 
@@ -7,20 +8,24 @@ export interface BatchingPolicy {
   maxRows: number;
   /**
    * Longest the first request of a batch waits for others. 0 coalesces only the requests that arrived in the same
-   * turn of the event loop (those read from the sockets together), adding no wait; a request that arrives alone is
-   * then scored at once (see {@link ALONE_AFTER_MS}).
+   * turn of the event loop (those read from the sockets together), adding no wait, and only while the loop is busy
+   * (see {@link BUSY_UTILIZATION}).
    */
   maxDelayMs: number;
 }
 
 /**
- * With no wait configured (maxDelayMs 0), a request arriving this long after the previous one, with no batch open for
- * its model, is taken to be alone and scored at once instead of at the end of the event loop's turn. Requests read
- * together arrive microseconds apart (their decoding is all that separates them), so under concurrency every request
- * but the first of a turn still coalesces; under light traffic none pays for the wait: a batch of one costs a
- * setImmediate and an extra turn of the loop (a poll of the sockets) before its answer can be written.
+ * With no wait configured (maxDelayMs 0), requests are held for the end of the event loop's turn only while the loop
+ * is busy: more than this share of the last {@link BUSY_WINDOW_MS} spent running. A saturated server reads requests
+ * together, and scoring them as one batch saves model calls; a server with time to spare answers each at once, since
+ * holding a request costs a setImmediate and an extra turn of the loop (a poll of the sockets) before its answer can
+ * be written, more than the batch saves when few requests share a turn.
  */
-export const ALONE_AFTER_MS = 0.25;
+export const BUSY_UTILIZATION = 0.75;
+/** How often the event loop's utilization is read, at most (a read is a few hundred nanoseconds). */
+export const BUSY_WINDOW_MS = 100;
+
+type Utilization = (a?: EventLoopUtilization, b?: EventLoopUtilization) => EventLoopUtilization;
 
 interface Waiting {
   inputs: InputColumns;
@@ -43,26 +48,27 @@ interface OpenBatch {
  */
 export class AdaptiveBatcher {
   private readonly open = new Map<LoadedModel, OpenBatch>();
-  private lastArrival: number;
+  private busy = false;
+  /** When the utilization was last read: never, so the first request reads it (since the batcher was made). */
+  private windowStart = Number.NEGATIVE_INFINITY;
+  private windowMark: EventLoopUtilization;
 
   constructor(
     private readonly policyOf: (model: LoadedModel) => BatchingPolicy,
     private readonly now: () => number = () => performance.now(),
+    private readonly utilization: Utilization = (a, b) => performance.eventLoopUtilization(a, b),
   ) {
-    this.lastArrival = now();
+    this.windowMark = utilization();
   }
 
   /**
-   * The model's outputs for `inputs`: synchronously when batching is off, the request fills a batch alone, or it
-   * arrived alone with no wait configured.
+   * The model's outputs for `inputs`: synchronously when batching is off, the request fills a batch alone, or no wait
+   * is configured and the event loop has time to spare.
    */
   predict(model: LoadedModel, inputs: InputColumns): ModelOutputs | Promise<ModelOutputs> {
     const policy = this.policyOf(model);
     if (policy.maxRows <= 1 || inputs.rows >= policy.maxRows) return model.predict(inputs);
-    const arrived = this.now();
-    const alone = arrived - this.lastArrival > ALONE_AFTER_MS;
-    this.lastArrival = arrived;
-    if (alone && policy.maxDelayMs === 0 && !this.open.has(model)) return model.predict(inputs);
+    if (policy.maxDelayMs === 0 && !this.loopBusy() && !this.open.has(model)) return model.predict(inputs);
     return new Promise<ModelOutputs>((resolve, reject) => {
       let batch = this.open.get(model);
       if (batch && batch.rows + inputs.rows > policy.maxRows) {
@@ -79,6 +85,18 @@ export class AdaptiveBatcher {
       batch.rows += inputs.rows;
       if (batch.rows >= policy.maxRows) this.flush(model, batch);
     });
+  }
+
+  /** Whether the event loop ran more than BUSY_UTILIZATION of the last window, read at most once a window. */
+  private loopBusy(): boolean {
+    const at = this.now();
+    if (at - this.windowStart >= BUSY_WINDOW_MS) {
+      const mark = this.utilization();
+      this.busy = this.utilization(mark, this.windowMark).utilization > BUSY_UTILIZATION;
+      this.windowMark = mark;
+      this.windowStart = at;
+    }
+    return this.busy;
   }
 
   /** Requests waiting in open batches, for the in-flight bound and shutdown. */

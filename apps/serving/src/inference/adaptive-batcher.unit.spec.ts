@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { type LoadedModel, type ModelOutputs } from '../models/loaded-model';
-import { ALONE_AFTER_MS, AdaptiveBatcher, type BatchingPolicy, concatColumns } from './adaptive-batcher';
+import { type EventLoopUtilization } from 'node:perf_hooks';
+import {
+  AdaptiveBatcher,
+  type BatchingPolicy,
+  BUSY_UTILIZATION,
+  BUSY_WINDOW_MS,
+  concatColumns,
+} from './adaptive-batcher';
 import { type InputColumns } from './tensor-codec';
 
 /** A model that doubles `x` and echoes `c`, recording the row count of every call; `c: 'bad'` makes it throw. */
@@ -22,8 +29,15 @@ const inputs = (x: number[], c: (string | null)[] = x.map((v) => `c${v}`)): Inpu
   columns: { x: Float64Array.from(x), c },
 });
 
-/** A batcher whose clock stands still: every request arrives together with the one before. */
-const batcher = (policy: BatchingPolicy, now = () => 0) => new AdaptiveBatcher(() => policy, now);
+/** Event-loop utilization as perf_hooks reports it, at a fixed share of the time busy. */
+const loopAt =
+  (share: number) =>
+  (a?: EventLoopUtilization, b?: EventLoopUtilization): EventLoopUtilization =>
+    a && b ? { idle: 1 - share, active: share, utilization: share } : { idle: 0, active: 0, utilization: 0 };
+
+/** A batcher whose event loop stays busy, so that requests arriving together coalesce. */
+const batcher = (policy: BatchingPolicy, now = () => BUSY_WINDOW_MS, share = 1) =>
+  new AdaptiveBatcher(() => policy, now, loopAt(share));
 
 const plain = (outputs: ModelOutputs) =>
   Object.fromEntries(
@@ -39,18 +53,23 @@ describe('AdaptiveBatcher', () => {
     expect(calls).toEqual([2]);
   });
 
-  it('given no wait configured, when a request arrives alone, then it is scored at once, synchronously', () => {
+  it('given no wait configured, when the event loop has time to spare, then each request is scored at once', () => {
     const { model, calls } = fakeModel();
     let clock = 0;
-    const batching = batcher({ maxRows: 100, maxDelayMs: 0 }, () => clock);
-    clock += ALONE_AFTER_MS * 2;
+    let share = 0.3;
+    const batching = new AdaptiveBatcher(
+      () => ({ maxRows: 100, maxDelayMs: 0 }),
+      () => clock,
+      (a, b) => loopAt(share)(a, b),
+    );
+    clock += BUSY_WINDOW_MS;
     expect(batching.predict(model, inputs([1]))).not.toBeInstanceOf(Promise);
-    clock += ALONE_AFTER_MS * 2;
     expect(batching.predict(model, inputs([2]))).not.toBeInstanceOf(Promise);
-    // A request close behind another waits for the turn's batch.
-    clock += ALONE_AFTER_MS / 10;
-    expect(batching.predict(model, inputs([3]))).toBeInstanceOf(Promise);
     expect(calls).toEqual([1, 1]);
+    // Once a window shows the loop busy, requests wait for the turn's batch.
+    share = BUSY_UTILIZATION + 0.1;
+    clock += BUSY_WINDOW_MS;
+    expect(batching.predict(model, inputs([3]))).toBeInstanceOf(Promise);
   });
 
   it('given requests that arrive together, when batched, then one model call scores them and each gets its rows', async () => {
