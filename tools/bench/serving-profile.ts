@@ -27,7 +27,15 @@ import { writeAdultRequestFile } from './serving/requests';
  */
 const VARIANTS = (process.env.BENCH_SERVING_VARIANTS ?? 'keel').split(';').map((text) => {
   const [name, settings = ''] = text.split(':');
-  return { name, env: Object.fromEntries(settings.split(',').filter(Boolean).map((pair) => pair.split('='))) };
+  return {
+    name,
+    env: Object.fromEntries(
+      settings
+        .split(',')
+        .filter(Boolean)
+        .map((pair) => pair.split('=')),
+    ),
+  };
 });
 /** BENCH_SERVING_BASELINE_REPO=<checkout>: a variant named `baseline` runs that checkout's hot-path server (e.g. main). */
 const baselineRepo = process.env.BENCH_SERVING_BASELINE_REPO;
@@ -91,12 +99,13 @@ async function main(): Promise<void> {
       const root = variant?.name === 'baseline' && baselineRepo ? baselineRepo : repoRoot;
       const script = join(root, 'tools/bench', variant ? 'serving/hot-path-server.ts' : 'serving/echo-server.ts');
       const profile = profileDir ? { HOT_PATH_PROFILE: join(profileDir, `${target}.cpuprofile`) } : {};
-      const flags = profileDir && !variant ? ['--cpu-prof', '--cpu-prof-interval', '500', '--cpu-prof-dir', profileDir] : [];
-      const child = spawn(
-        process.execPath,
-        [...flags, '-r', '@swc-node/register', script, String(PORT[target])],
-        { cwd: root, env: { ...env, ...variant?.env, ...profile }, stdio: ['ignore', 'ignore', 'inherit'] },
-      );
+      const flags =
+        profileDir && !variant ? ['--cpu-prof', '--cpu-prof-interval', '500', '--cpu-prof-dir', profileDir] : [];
+      const child = spawn(process.execPath, [...flags, '-r', '@swc-node/register', script, String(PORT[target])], {
+        cwd: root,
+        env: { ...env, ...variant?.env, ...profile },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
       return [target, child];
     }),
   ) as Record<Target, ChildProcess>;
