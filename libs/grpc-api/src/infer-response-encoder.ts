@@ -79,7 +79,7 @@ function parameterSize(key: string, value: InferParameter, sizes: Sizes): number
 }
 
 /** Contents with FP64 and BYTES values only (what serving answers); any other field leaves the fast path. */
-function contentsSize(contents: InferTensorContents, sizes: Sizes): number {
+function contentsSize(contents: InferTensorContents): number {
   if (
     contents.boolContents.length > 0 ||
     contents.intContents.length > 0 ||
@@ -117,7 +117,7 @@ function outputSize(output: InferOutputTensor, sizes: Sizes): number {
     size += delimited(packed);
   }
   if (output.contents !== undefined) {
-    const contents = contentsSize(output.contents, sizes);
+    const contents = contentsSize(output.contents);
     sizes.push(contents);
     size += delimited(contents);
   }
