@@ -463,15 +463,20 @@ function specTargets(spec: PipelineSpecV1): FuzzTarget<string>[] {
 
 const GRPC_MAX_RECEIVE_BYTES = 16 * 1024 * 1024;
 const SERVING_MAX_ROWS = 10_000;
-const TARGET = { modelName: 'adult-income', modelVersion: '1' };
+/** The model the generated OIP requests name (the live fuzz names the model it trained; see live/live-fuzz.ts). */
+export interface InferTarget {
+  modelName: string;
+  modelVersion: string;
+}
+const TARGET: InferTarget = { modelName: 'adult-income', modelVersion: '1' };
 
 /** A valid request of `rows` Adult rows, one tensor per column. */
-function inferRequest(signature: readonly SignatureInput[], rows: number): ModelInferRequest {
+function inferRequest(signature: readonly SignatureInput[], rows: number, model = TARGET): ModelInferRequest {
   const records = fixtureRecords('adult', { count: Math.min(rows, 1_000) });
   const at = (i: number) => records[i % records.length];
   return {
-    modelName: TARGET.modelName,
-    modelVersion: TARGET.modelVersion,
+    modelName: model.modelName,
+    modelVersion: model.modelVersion,
     id: 'fuzz',
     parameters: {},
     outputs: [],
@@ -509,7 +514,7 @@ function emptyContents() {
 }
 
 /** Requests built from parts (names, datatypes, shapes and contents at random), then encoded. */
-function structuredRequests(signature: readonly SignatureInput[]): fc.Arbitrary<ModelInferRequest> {
+function structuredRequests(signature: readonly SignatureInput[], model: InferTarget): fc.Arbitrary<ModelInferRequest> {
   const names = [...signature.map((input) => input.name), 'unknown', ''];
   const tensor = fc.record({
     name: fc.constantFrom(...names),
@@ -529,8 +534,8 @@ function structuredRequests(signature: readonly SignatureInput[]): fc.Arbitrary<
     ),
   });
   return fc.record({
-    modelName: fc.constant(TARGET.modelName),
-    modelVersion: fc.constant(TARGET.modelVersion),
+    modelName: fc.constant(model.modelName),
+    modelVersion: fc.constant(model.modelVersion),
     id: fc.string({ maxLength: 20 }),
     parameters: fc.constant({}),
     outputs: fc.constant([]),
@@ -539,21 +544,21 @@ function structuredRequests(signature: readonly SignatureInput[]): fc.Arbitrary<
   });
 }
 
-function grpcTarget(signature: readonly SignatureInput[]): FuzzTarget<Buffer> {
+function grpcTarget(signature: readonly SignatureInput[], model: InferTarget): FuzzTarget<Buffer> {
   const name = 'oip:grpc ModelInfer';
   const encode = (request: ModelInferRequest) => Buffer.from(ModelInferRequestCodec.encode(request).finish());
-  const valid = encode(inferRequest(signature, 3));
+  const valid = encode(inferRequest(signature, 3, model));
   return {
     name,
     limit: { name: 'GRPC_MAX_RECEIVE_BYTES', bytes: GRPC_MAX_RECEIVE_BYTES },
     arbitrary: fc.oneof(
-      { weight: 4, arbitrary: structuredRequests(signature).map(encode) },
+      { weight: 4, arbitrary: structuredRequests(signature, model).map(encode) },
       { weight: 3, arbitrary: mutatedBytes(valid) },
       { weight: 1, arbitrary: fc.constant(valid) },
       { weight: 1, arbitrary: fc.uint8Array({ maxLength: 256 }).map((bytes) => Buffer.from(bytes)) },
     ),
     largest: () => {
-      const rows = inferRequest(signature, SERVING_MAX_ROWS);
+      const rows = inferRequest(signature, SERVING_MAX_ROWS, model);
       const fat = encode({
         ...rows,
         inputs: rows.inputs.map((input) => ({ ...input, shape: [SERVING_MAX_ROWS] })),
@@ -561,7 +566,7 @@ function grpcTarget(signature: readonly SignatureInput[]): FuzzTarget<Buffer> {
       });
       const stringsTo = (bytes: number) =>
         encode({
-          ...inferRequest(signature, 1),
+          ...inferRequest(signature, 1, model),
           inputs: [{ name: 'workclass', datatype: 'BYTES', shape: [1], parameters: {}, contents: undefined }],
           rawInputContents: [encodeRawBytes(['x'.repeat(bytes - 200)])],
         });
@@ -571,7 +576,7 @@ function grpcTarget(signature: readonly SignatureInput[]): FuzzTarget<Buffer> {
         {
           label: '16 MiB of FP64 contents in one column',
           input: encode({
-            ...inferRequest(signature, 1),
+            ...inferRequest(signature, 1, model),
             inputs: [
               {
                 name: 'age',
@@ -608,7 +613,7 @@ function grpcTarget(signature: readonly SignatureInput[]): FuzzTarget<Buffer> {
   };
 }
 
-function restTargets(signature: readonly SignatureInput[]): FuzzTarget[] {
+function restTargets(signature: readonly SignatureInput[], model: InferTarget): FuzzTarget[] {
   const records = fixtureRecords('adult', { count: 3 });
   const body = (rows: typeof records) => ({
     id: 'fuzz',
@@ -656,7 +661,7 @@ function restTargets(signature: readonly SignatureInput[]): FuzzTarget[] {
     },
     decode: (text) => {
       try {
-        const { request } = decodeRestInferRequest(httpJson(text), TARGET);
+        const { request } = decodeRestInferRequest(httpJson(text), model);
         decodeInferInputs(request, signature, SERVING_MAX_ROWS);
         return { accepted: true };
       } catch (error) {
@@ -716,7 +721,7 @@ function restTargets(signature: readonly SignatureInput[]): FuzzTarget[] {
     },
     decode: ({ bytes, headerLength }) => {
       try {
-        const { request } = decodeRestInferRequest(bytes, TARGET, headerLength);
+        const { request } = decodeRestInferRequest(bytes, model, headerLength);
         decodeInferInputs(request, signature, SERVING_MAX_ROWS);
         return { accepted: true };
       } catch (error) {
@@ -816,15 +821,15 @@ function packageTarget(spec: PipelineSpecV1): FuzzTarget<Buffer> {
 }
 
 /** Every target, built once (the package targets train two small models on Adult rows). */
-export function fuzzTargets(): FuzzTarget[] {
+export function fuzzTargets({ model = TARGET }: { model?: InferTarget } = {}): FuzzTarget[] {
   const spec = pipelineSpecFixture('adult-income', { id: 'adult-income' });
   const signature = binaryTestPackage(spec, fixtureRecords('adult', { count: 50, numeric: spec })).signature.inputs;
   return [
     ...eventRegistry.map((contract) => kafkaTarget(contract) as FuzzTarget),
     csvTarget(spec) as FuzzTarget,
     ...(specTargets(spec) as FuzzTarget[]),
-    grpcTarget(signature) as FuzzTarget,
-    ...restTargets(signature),
+    grpcTarget(signature, model) as FuzzTarget,
+    ...restTargets(signature, model),
     packageTarget(spec) as FuzzTarget,
   ];
 }
