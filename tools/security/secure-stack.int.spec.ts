@@ -1,8 +1,9 @@
 /**
  * The secure profile of the local stack (tools/stack/secure.ts), started by this test on its own ports and stopped
  * at the end: the broker refuses a service that uses another service's Kafka credentials (ACLs per service on
- * SASL/SCRAM users), and serving's object-store user cannot write. The clients are the services' own: the messaging
- * lib's Kafka client and publisher, and the storage lib's ObjectStore.
+ * SASL/SCRAM users), serving's object-store user cannot write, and MongoDB (FerretDB) refuses a client that has not
+ * authenticated. The clients are the services' own: the messaging lib's Kafka client and publisher, the storage lib's
+ * ObjectStore and mongoose.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -20,6 +21,7 @@ import { createKafka, type KafkaSasl } from '@keel/messaging';
 import { BUCKETS, ObjectStore } from '@keel/storage';
 import { startServiceUnderTest } from '@keel/testing';
 import { Kafka, logLevel } from 'kafkajs';
+import mongoose from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { down, select, up } from '../stack/lifecycle';
 import {
@@ -28,6 +30,8 @@ import {
   secureKafka,
   secureKafkaBrokers,
   secureMinio,
+  SECURE_MONGO_PORT,
+  secureMongoUrl,
   secureS3Endpoint,
 } from '../stack/secure';
 import { KAFKA_ADMIN_PRINCIPAL, type SecureService } from '../stack/secure-access';
@@ -133,7 +137,7 @@ const storeOf = (service: SecureService) =>
     region: 'us-east-1',
   });
 
-describe('secure profile: per-service credentials on Kafka and the object store', () => {
+describe('secure profile: per-service credentials on Kafka, the object store and MongoDB', () => {
   const servers = select(['secure']);
 
   beforeAll(async () => {
@@ -189,6 +193,28 @@ describe('secure profile: per-service credentials on Kafka and the object store'
     await expect(
       secureMinio().putObject(BUCKETS.models, `secure-test/${randomUUID()}`, Buffer.from('x')),
     ).resolves.toBeDefined();
+  });
+
+  it("refuses MongoDB commands without authentication or with a wrong password, and serves a service's user", async () => {
+    // The services' own MongoDB client (mongoose), against the secure FerretDB (SCRAM-SHA-256).
+    const open = async (url: string) => mongoose.createConnection(url, { serverSelectionTimeoutMS: 5_000 }).asPromise();
+    const anonymous = await open(`mongodb://127.0.0.1:${SECURE_MONGO_PORT}/keel`);
+    try {
+      await expect(anonymous.db!.collection('secure_test').findOne({})).rejects.toThrow(/requires authentication/);
+    } finally {
+      await anonymous.close();
+    }
+    await expect(open(secureMongoUrl('registry').replace(/:[^:@/]+@/, ':wrong@'))).rejects.toThrow(
+      /Authentication failed/,
+    );
+    const registry = await open(secureMongoUrl('registry'));
+    try {
+      const id = randomUUID();
+      await registry.db!.collection('secure_test').insertOne({ id });
+      expect(await registry.db!.collection('secure_test').countDocuments({ id })).toBe(1);
+    } finally {
+      await registry.close();
+    }
   });
 
   it('runs ingestion on its own users alone: ready, consuming records, dead-lettering one it cannot use', async () => {

@@ -1,12 +1,19 @@
 /**
- * The secure profile of the local stack: a second Kafka and a second MinIO, from the same builds, on their own ports
- * (Kafka 19092, MinIO 19000) and data directories, so the default stack that every other test uses is untouched.
+ * The secure profile of the local stack: a second Kafka, MinIO and FerretDB, from the same builds, on their own ports
+ * (Kafka 19092, MinIO 19000, FerretDB 19017) and data directories, so the default stack that every other test uses is
+ * untouched.
  *
  * - Kafka authenticates every client with SASL/SCRAM-SHA-512 and authorises it with KRaft's StandardAuthorizer:
  *   one user per service (and `upstream` for systems that publish records and labels), ACLs from
  *   tools/stack/secure-access.ts, nothing allowed without an ACL.
  * - MinIO has one user per service with its own policy (serving reads models and writes nothing else), created
  *   through MinIO's admin API by deploy/local/minio-admin.
+ * - FerretDB refuses every command from a client that has not authenticated (SCRAM-SHA-256), with one user per
+ *   service. That is authentication only: FerretDB 1.24 has no authorization (its `createUser` refuses any role, and
+ *   any authenticated user may read and write every database and manage users), and its user store is its
+ *   experimental `--test-enable-new-auth` mode, the only one with its own users on the SQLite backend (the older mode
+ *   passes credentials through to a PostgreSQL backend). Least privilege per service on the database needs MongoDB,
+ *   or FerretDB 2 on PostgreSQL with the DocumentDB extension, whose users are PostgreSQL roles.
  *
  * Passwords are generated on first start and kept in `<stack dir>/secure/credentials.json` (mode 600), which is
  * also where a developer or a test reads a service's credentials: `npm run stack:up -- secure`, then see
@@ -42,12 +49,15 @@ import { type ServerDefinition } from './servers';
 
 export const SECURE_KAFKA_PORT = 19092;
 export const SECURE_MINIO_PORT = 19000;
+export const SECURE_MONGO_PORT = 19017;
 export const secureKafkaBrokers = [`127.0.0.1:${SECURE_KAFKA_PORT}`];
 export const secureS3Endpoint = `http://127.0.0.1:${SECURE_MINIO_PORT}`;
 
 export interface SecureCredentials {
   kafka: Record<string, string>;
   minio: { root: { user: string; password: string }; users: Record<SecureService, string> };
+  /** Absent from credentials files written before the secure FerretDB existed; added on first read. */
+  mongo?: { root: { user: string; password: string }; users: Record<SecureService, string> };
 }
 
 const secureDir = join(runRoot, 'secure');
@@ -56,19 +66,47 @@ const credentialsFile = join(secureDir, 'credentials.json');
 const secret = () => randomBytes(24).toString('base64url');
 
 /** The profile's credentials, made on first use and kept beside its data. */
-export function secureCredentials(): SecureCredentials {
-  if (existsSync(credentialsFile)) return JSON.parse(readFileSync(credentialsFile, 'utf8')) as SecureCredentials;
+export function secureCredentials(): SecureCredentials & Required<Pick<SecureCredentials, 'mongo'>> {
+  if (existsSync(credentialsFile)) {
+    const stored = JSON.parse(readFileSync(credentialsFile, 'utf8')) as SecureCredentials;
+    if (stored.mongo) return { ...stored, mongo: stored.mongo };
+    const upgraded = { ...stored, mongo: mongoCredentials() };
+    writeFileSync(credentialsFile, `${JSON.stringify(upgraded, null, 2)}\n`, { mode: 0o600 });
+    return upgraded;
+  }
   const kafkaUsers = [KAFKA_ADMIN_PRINCIPAL, UPSTREAM_PRINCIPAL, ...SECURE_SERVICES];
-  const credentials: SecureCredentials = {
+  const credentials = {
     kafka: Object.fromEntries(kafkaUsers.map((user) => [user, secret()])),
     minio: {
       root: { user: 'keel-root', password: secret() },
       users: Object.fromEntries(SECURE_SERVICES.map((service) => [service, secret()])) as Record<SecureService, string>,
     },
+    mongo: mongoCredentials(),
   };
   mkdirSync(secureDir, { recursive: true, mode: 0o700 });
   writeFileSync(credentialsFile, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
   return credentials;
+}
+
+function mongoCredentials(): NonNullable<SecureCredentials['mongo']> {
+  return {
+    root: { user: 'keel-root', password: secret() },
+    users: Object.fromEntries(SECURE_SERVICES.map((service) => [service, secret()])) as Record<SecureService, string>,
+  };
+}
+
+/**
+ * The secure FerretDB's URL for a service's user (`keel-<service>`), or for its root user: SCRAM-SHA-256 against the
+ * users FerretDB keeps in its admin database.
+ */
+export function secureMongoUrl(service?: SecureService, database = 'keel'): string {
+  const { root, users } = secureCredentials().mongo;
+  const user = service ? minioUserOf(service) : root.user;
+  const password = service ? users[service] : root.password;
+  return (
+    `mongodb://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${SECURE_MONGO_PORT}/` +
+    `${database}?authSource=admin&authMechanism=SCRAM-SHA-256`
+  );
 }
 
 /** A service's object-store user is named after it: `keel-<service>`, as in deploy/k8s/base/secrets.yaml. */
@@ -98,7 +136,8 @@ export function secureMinio(service?: SecureService): MinioClient {
   });
 }
 
-const { KAFKA_VERSION, MINIO_VERSION } = pinnedVersions();
+const { KAFKA_VERSION, MINIO_VERSION, FERRETDB_BUILD } = pinnedVersions();
+const ferretdbBinary = join(cacheRoot, `ferretdb-${FERRETDB_BUILD}`, 'ferretdb');
 const kafkaHome = join(cacheRoot, `kafka-${KAFKA_VERSION}`);
 const minioBinary = join(cacheRoot, `minio-${MINIO_VERSION}`, 'minio');
 
@@ -269,5 +308,64 @@ const minioSecure: ServerDefinition = {
   },
 };
 
+const ferretdbSecure: ServerDefinition = {
+  name: 'ferretdb-secure',
+  version: FERRETDB_BUILD,
+  ports: { mongodb: SECURE_MONGO_PORT },
+  // Its own data directory is on its command line; the binary is the default FerretDB's too.
+  marker: join(runRoot, 'ferretdb-secure', 'sqlite'),
+  startTimeoutMs: 30_000,
+  artifact: ferretdbBinary,
+  prepare(dataDir) {
+    const sqlite = join(dataDir, 'sqlite');
+    const state = join(dataDir, 'state');
+    mkdirSync(sqlite, { recursive: true });
+    mkdirSync(state, { recursive: true });
+    const { root } = secureCredentials().mongo;
+    return {
+      command: ferretdbBinary,
+      args: [
+        '--handler=sqlite',
+        `--sqlite-url=file:${sqlite}/`,
+        `--listen-addr=127.0.0.1:${SECURE_MONGO_PORT}`,
+        `--state-dir=${state}`,
+        '--telemetry=disable',
+        '--debug-addr=-',
+        '--log-level=warn',
+        // Users of its own, SCRAM-SHA-256, every command refused before authentication (see the header).
+        '--test-enable-new-auth',
+        '--setup-database=admin',
+      ],
+      // The first user (root) is created at start-up from the environment, so its password is on no command line.
+      env: { FERRETDB_SETUP_USERNAME: root.user, FERRETDB_SETUP_PASSWORD: root.password },
+    };
+  },
+  ready: () => portOpen(SECURE_MONGO_PORT),
+  /** One user per service, as root (idempotent: an existing user gets its password again). */
+  async configure() {
+    // Loaded here, as the messaging lib is in kafka-secure's configure: only this command needs a MongoDB client.
+    const { default: mongoose } = await import('mongoose');
+    const client = new mongoose.mongo.MongoClient(secureMongoUrl(undefined, 'admin'), {
+      serverSelectionTimeoutMS: 10_000,
+    });
+    await client.connect();
+    try {
+      const admin = client.db('admin');
+      const { users: existing } = (await admin.command({ usersInfo: 1 })) as { users: { user: string }[] };
+      const { users } = secureCredentials().mongo;
+      for (const service of SECURE_SERVICES) {
+        const user = minioUserOf(service);
+        // FerretDB 1.24 takes no roles (it has no authorization): the user may only authenticate.
+        const command = existing.some((entry) => entry.user === user)
+          ? { updateUser: user, pwd: users[service] }
+          : { createUser: user, pwd: users[service], roles: [] };
+        await admin.command(command);
+      }
+    } finally {
+      await client.close();
+    }
+  },
+};
+
 /** The secure profile's servers, started only when named (`stack.ts up secure`), never by a bare `up`. */
-export const secureServers: readonly ServerDefinition[] = [kafkaSecure, minioSecure];
+export const secureServers: readonly ServerDefinition[] = [kafkaSecure, minioSecure, ferretdbSecure];

@@ -34,5 +34,7 @@ export interface DoorFigures {
     /** The service most delayed by this input, and its window. */
     worstService: string;
     window: LoopWindow;
+    /** The door's own service's window (when the most delayed service is another one, e.g. a consumer downstream). */
+    ownerWindow?: LoopWindow;
   }[];
 }

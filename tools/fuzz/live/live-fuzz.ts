@@ -148,10 +148,12 @@ async function runDoor(
     if (door.afterLargestMs) await sleep(door.afterLargestMs);
     const windows = await probes.end();
     const [worstService, window] = Object.entries(windows).reduce((a, b) => (b[1].loopMaxMs > a[1].loopMaxMs ? b : a));
-    figures.largest.push({ label, bytes, outcome, latencyMs: round1(took), worstService, window });
+    const ownerWindow = worstService === door.owner ? undefined : windows[door.owner];
+    figures.largest.push({ label, bytes, outcome, latencyMs: round1(took), worstService, window, ownerWindow });
     log(
       `    ${label}: ${(bytes / 1024).toFixed(0)} KiB, ${outcome.slice(0, 60)}, ${took.toFixed(0)} ms; ` +
-        `${worstService} loop ${window.loopMaxMs} ms (main thread CPU ${window.mainCpuMs} ms, waiting ${window.mainWaitMs} ms)`,
+        `${worstService} loop ${window.loopMaxMs} ms (main thread CPU ${window.mainCpuMs} ms, waiting ${window.mainWaitMs} ms)` +
+        (ownerWindow ? `; ${door.owner} ${ownerWindow.loopMaxMs} ms (CPU ${ownerWindow.mainCpuMs})` : ''),
     );
   }
   return figures;
@@ -200,6 +202,11 @@ async function main(): Promise<number> {
       group: { type: 'string', default: '25' },
       seed: { type: 'string', default: '20261203' },
       only: { type: 'string' },
+      /**
+       * Seconds for the doors (set-up not counted): past it, the remaining doors get only their inputs at the limit,
+       * and past twice it none, so a run fits a booked slot on the shared stack.
+       */
+      'budget-seconds': { type: 'string', default: '0' },
       'no-docs': { type: 'boolean', default: false },
     },
   });
@@ -243,19 +250,37 @@ async function main(): Promise<number> {
     ).filter((door) => !values.only || door.name.includes(values.only));
     for (const door of doors) if ('close' in door) grpcClosers.push((door as { close: () => void }).close);
     const results: DoorFigures[] = [];
+    const failed: string[] = [];
+    const budgetMs = Number(values['budget-seconds']) * 1000;
+    const doorsStarted = Date.now();
     for (const [i, door] of doors.entries()) {
-      log(`  ${door.name}`);
+      const spent = Date.now() - doorsStarted;
+      if (budgetMs > 0 && spent > 2 * budgetMs) {
+        failed.push(`${door.name}: not run (time budget)`);
+        continue;
+      }
+      const limitsOnly = budgetMs > 0 && spent > budgetMs;
+      log(`  ${door.name}${limitsOnly ? ' (time budget spent: inputs at the limit only)' : ''}`);
       const kafkaDoor = door.name.startsWith('kafka ');
-      const figures = await runDoor(
-        door,
-        probes,
-        {
-          cases: Number(kafkaDoor ? values['kafka-cases'] : values.cases),
-          group: Number(values.group),
-          seed: Number(values.seed) + i,
-        },
-        log,
-      );
+      let figures: DoorFigures;
+      try {
+        figures = await runDoor(
+          door,
+          probes,
+          {
+            cases: limitsOnly ? 0 : Number(kafkaDoor ? values['kafka-cases'] : values.cases),
+            group: Number(values.group),
+            seed: Number(values.seed) + i,
+          },
+          log,
+        );
+      } catch (error) {
+        // The harness's own failure (a service that stopped answering /metrics): named, and the run goes on.
+        log(`    FAILED: ${error instanceof Error ? error.message : String(error)}`);
+        failed.push(`${door.name}: ${error instanceof Error ? error.message : String(error)}`);
+        await probes.start().catch(() => undefined);
+        continue;
+      }
       if ('deadLetters' in door)
         figures.deadLetters = await (door as { deadLetters: () => Promise<number> }).deadLetters();
       const worst = Object.entries(figures.generated).reduce<[string, LoopWindow] | undefined>(
@@ -278,6 +303,7 @@ async function main(): Promise<number> {
       loadAtStart: loadavg(),
       idle,
       results,
+      failed,
     };
     if (!values['no-docs']) {
       const dir = resolve(repoRoot, 'docs/security');
@@ -296,7 +322,8 @@ async function main(): Promise<number> {
     log(
       `fuzz:live: ${results.length} doors, ${results.reduce((s, r) => s + r.cases, 0)} cases, ${blocked.length} over the bound`,
     );
-    return blocked.length === 0 ? 0 : 1;
+    for (const line of failed) log(`fuzz:live: door not measured: ${line}`);
+    return blocked.length === 0 && failed.length === 0 ? 0 : 1;
   } finally {
     for (const close of grpcClosers) close();
     await Promise.allSettled([producer.disconnect(), admin.disconnect()]);

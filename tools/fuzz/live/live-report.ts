@@ -10,6 +10,8 @@ export interface LiveRun {
   loadAtStart: number[];
   idle: Record<string, LoopWindow>;
   results: DoorFigures[];
+  /** Doors the run could not measure, and why. */
+  failed?: string[];
 }
 
 const fmt = (n: number) => n.toLocaleString('en-US');
@@ -71,7 +73,9 @@ event-loop delay of any service: ${overall} ms; ${held.length === 0 ? `no servic
 Worst latency: ${latency.worstLatencyMs} ms for one generated case (${latency.door}); ${largestLatency.latencyMs} ms for
 one input at the limit (${largestLatency.door}: ${largestLatency.label}).
 
-Idle (two reads 1 s apart, nothing sent): ${Object.entries(run.idle)
+${run.failed?.length ? `**Not measured:** ${run.failed.join('; ')}.\n\n` : ''}Idle (two reads 1 s apart, nothing sent): ${Object.entries(
+    run.idle,
+  )
     .map(([s, w]) => `${s} ${w.loopMaxMs} ms`)
     .join(', ')}.
 
@@ -97,13 +101,13 @@ ${run.results
 
 ## At the sizes the limits allow
 
-| door | input | size | outcome | latency (ms) | most delayed service | loop delay (ms) | main CPU (ms) | waiting (ms) |
-| ---- | ----- | ---: | ------- | -----------: | -------------------- | --------------: | ------------: | -----------: |
+| door | input | size | outcome | latency (ms) | most delayed service | loop delay (ms) | main CPU (ms) | waiting (ms) | the door's service, if another: loop delay / main CPU (ms) |
+| ---- | ----- | ---: | ------- | -----------: | -------------------- | --------------: | ------------: | -----------: | ---------------------------------------------------------- |
 ${run.results
   .flatMap((r) =>
     r.largest.map(
       (l) =>
-        `| ${cell(r.door)} | ${cell(l.label)} | ${size(l.bytes)} | ${cell(l.outcome.slice(0, 70))} | ${l.latencyMs} | ${l.worstService} | ${win(l.window)} |`,
+        `| ${cell(r.door)} | ${cell(l.label)} | ${size(l.bytes)} | ${cell(l.outcome.slice(0, 70))} | ${l.latencyMs} | ${l.worstService} | ${win(l.window)} | ${l.ownerWindow ? `${l.ownerWindow.loopMaxMs} / ${l.ownerWindow.mainCpuMs}` : ''} |`,
     ),
   )
   .join('\n')}

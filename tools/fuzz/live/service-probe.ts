@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { get } from 'node:http';
 
 /**
  * What one service's main thread did between two reads: its event loop's largest delay (perf_hooks'
@@ -59,9 +60,7 @@ export class ServiceProbe {
   }
 
   private async read(): Promise<Reading> {
-    const response = await fetch(`${this.httpUrl}/metrics`, { signal: AbortSignal.timeout(10_000) });
-    if (!response.ok) throw new Error(`${this.service} /metrics: HTTP ${response.status}`);
-    const text = await response.text();
+    const text = await scrape(`${this.httpUrl}/metrics`).catch(() => scrape(`${this.httpUrl}/metrics`));
     const [cpuNs, waitNs] = this.schedstat();
     return {
       loopMaxMs: metric(text, 'keel_nodejs_eventloop_lag_max_seconds') * 1000,
@@ -81,6 +80,27 @@ export class ServiceProbe {
       return [0, 0];
     }
   }
+}
+
+/**
+ * GET on a connection of its own (no agent): the fuzz's requests to the same service share fetch's keep-alive pool,
+ * and a connection the service closed after refusing a body must not fail a reading.
+ */
+function scrape(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const request = get(url, { agent: false, timeout: 10_000 }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () =>
+        response.statusCode === 200
+          ? resolve(Buffer.concat(chunks).toString('utf8'))
+          : reject(new Error(`${url}: HTTP ${response.statusCode}`)),
+      );
+      response.on('error', reject);
+    });
+    request.on('timeout', () => request.destroy(new Error(`${url}: no answer in 10 s`)));
+    request.on('error', reject);
+  });
 }
 
 function metric(text: string, name: string): number {
