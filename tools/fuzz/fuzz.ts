@@ -126,6 +126,10 @@ numbers, long strings; bytes flipped, cut and inserted), documents built from ra
 bytes. A case passes when it is accepted or rejected with a clear error (the decoder's own error type, with a
 message); anything else is a crash. Then each decoder gets its inputs at the sizes its limit allows.
 
+This run measures the decoding code in one process. What the running services' own event loops do with the same
+inputs, sent through their doors (HTTP, gRPC, uploads, Kafka), is measured by \`npm run fuzz:live\`:
+[fuzz-live.md](fuzz-live.md).
+
 Runs (a decoder's figures are replaced only when it is run again; \`--limits-only\` measures the inputs at the limit
 alone, under \`/work/notes/quiet\` so that no other work waits for the CPU):
 

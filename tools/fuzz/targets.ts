@@ -643,10 +643,11 @@ function restTargets(signature: readonly SignatureInput[], model: InferTarget): 
       },
     ),
     largest: () => {
-      const many = fixtureRecords('adult', { count: 6_000 });
+      // As many rows as one body at the limit holds (SERVING_MAX_ROWS caps them too).
+      const many = fixtureRecords('adult', { count: SERVING_MAX_ROWS });
       let rows = many;
       while (JSON.stringify(body(rows)).length > HTTP_MAX_JSON_BYTES)
-        rows = rows.slice(0, Math.floor(rows.length * 0.9));
+        rows = rows.slice(0, Math.floor(rows.length * 0.98));
       return [
         { label: `${rows.length} valid rows (1 MiB)`, input: JSON.stringify(body(rows)) },
         {

@@ -64,9 +64,27 @@ describe('decodeRestInferRequest', () => {
       { inputs: [{ name: 'x', datatype: 'INT64', shape: [1], data: [1.5] }] },
       /"x".*integers/,
     ],
+    [
+      'an object nested in data',
+      { inputs: [{ name: 'x', datatype: 'FP64', shape: [2, 1], data: [[1], [{ v: 2 }]] }] },
+      /inputs\.0\.data: must be \(nested\) arrays of numbers, strings, booleans or null/,
+    ],
+    [
+      'data that is not an array',
+      { inputs: [{ name: 'x', datatype: 'FP64', shape: [1], data: 1 }] },
+      /inputs\.0\.data/,
+    ],
   ])('given %s, then INVALID_ARGUMENT saying so', (_case, body, message) => {
     expect(() => decodeRestInferRequest(body, target)).toThrow(InvalidInferInputError);
     expect(() => decodeRestInferRequest(body, target)).toThrow(message);
+  });
+
+  it('given row-major data nested far deeper than a body may be, then a clear error, not a stack overflow', () => {
+    // A body parser bounds nesting before this; the decoder itself keeps its own stack all the same.
+    let data: unknown = [{ v: 1 }];
+    for (let i = 0; i < 200_000; i++) data = [data];
+    const body = { inputs: [{ name: 'x', datatype: 'FP64', shape: [1], data }] };
+    expect(() => decodeRestInferRequest(body, target)).toThrow(/inputs\.0\.data/);
   });
 
   it('given binary data that no input declares, or less than declared, then INVALID_ARGUMENT', () => {
