@@ -2,6 +2,7 @@ import { type DynamicModule, Global, type MiddlewareConsumer, Module, type NestM
 import { APP_GUARD } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
 import { type Logger } from 'pino';
+import { serializeError } from './logging';
 import { AccessControl } from './auth/access-control';
 import { HttpAccessGuard } from './auth/http-access.guard';
 import { GRPC_SERVER_OPTIONS, GrpcServer, type GrpcServerOptions } from './grpc/grpc-server';
@@ -35,6 +36,8 @@ export class ServiceRuntimeModule implements NestModule {
         LoggerModule.forRoot({
           pinoHttp: {
             logger: options.logger,
+            // pino-http sets its own error serializer on the loggers it makes; ours leaves request bodies out.
+            serializers: { err: serializeError },
             autoLogging: { ignore: (request) => /^\/(health|metrics)/.test(request.url ?? '') },
           },
         }),

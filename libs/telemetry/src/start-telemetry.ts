@@ -72,6 +72,9 @@ export function startTelemetry(
         'service.namespace': 'keel',
       }),
       spanProcessors: [spanProcessor],
+      // Attribute values cut at 2,048 characters: spans carry request fields (a model name of megabytes), and the
+      // exporter serializes them on the event loop (npm run fuzz:live).
+      spanLimits: { attributeValueLengthLimit: 2_048 },
       ...(options.sampler ? { sampler: options.sampler } : {}),
       // Traces only: with default metric and log exporters the SDK retries localhost:4318 for seconds at shutdown.
       metricReaders: [],

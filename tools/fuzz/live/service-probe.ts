@@ -16,6 +16,11 @@ export interface LoopWindow {
   mainWaitMs: number;
   /** The whole process's CPU (every thread: workers, GC, libuv's pool) in the window (ms). */
   processCpuMs: number;
+  /**
+   * For a window sampled in steps (a long send): the main thread's CPU in the step where the largest delay was read
+   * and the step before it, which bounds how much of that delay was the loop's own work.
+   */
+  ownCpuBoundMs?: number;
 }
 
 interface Reading {

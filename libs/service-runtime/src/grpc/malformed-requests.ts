@@ -51,6 +51,26 @@ export function tolerantDeserializers(definition: ServiceDefinition): ServiceDef
   return tolerant;
 }
 
+/** Longest status message a unary answer carries; longer ones are cut, saying how long they were. */
+export const MAX_STATUS_DETAILS = 1_000;
+
+/**
+ * The callback with an error's status message cut to MAX_STATUS_DETAILS: a message may echo a request field (a name of
+ * megabytes), and grpc-js percent-encodes it into a trailer on the event loop, which HTTP/2 then refuses (the
+ * client sees RST_STREAM instead of the status).
+ */
+function boundedDetails(callback: sendUnaryData<unknown>): sendUnaryData<unknown> {
+  return (error, ...rest) => {
+    const text = error ? (error.details ?? (error as Partial<Error>).message) : undefined;
+    if (!error || text === undefined || text.length <= MAX_STATUS_DETAILS) return callback(error, ...rest);
+    const details = `${text.slice(0, MAX_STATUS_DETAILS)}… (${text.length} characters)`;
+    return callback(
+      Object.assign(new Error(details), { code: error.code, details, metadata: error.metadata }),
+      ...rest,
+    );
+  };
+}
+
 type SingleRequestCall = { request: unknown; emit(event: 'error', error: ServerErrorResponse): boolean };
 
 function invalidArgument(malformed: MalformedRequest): ServerErrorResponse {
@@ -73,7 +93,7 @@ export function answerMalformedRequests(
     }
     const handle = handler as (call: SingleRequestCall, callback?: sendUnaryData<unknown>) => void;
     answering[name] = ((call: SingleRequestCall, callback?: sendUnaryData<unknown>) => {
-      if (!(call.request instanceof MalformedRequest)) return handle(call, callback);
+      if (!(call.request instanceof MalformedRequest)) return handle(call, callback && boundedDetails(callback));
       const error = invalidArgument(call.request);
       if (callback) callback(error);
       else call.emit('error', error);

@@ -9,7 +9,12 @@ import {
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { answerMalformedRequests, MalformedRequest, tolerantDeserializers } from './malformed-requests';
+import {
+  answerMalformedRequests,
+  MalformedRequest,
+  MAX_STATUS_DETAILS,
+  tolerantDeserializers,
+} from './malformed-requests';
 
 /** A one-method service whose messages are JSON objects: any other bytes make its deserializer throw. */
 const echoDefinition: ServiceDefinition = {
@@ -46,9 +51,15 @@ describe('malformed requests', () => {
 
     beforeAll(async () => {
       const implementation: UntypedServiceImplementation = {
-        say: (call: { request: unknown }, callback: (error: null, value: unknown) => void) => {
+        say: (
+          call: { request: unknown },
+          callback: (error: { code: status; details: string } | null, value?: unknown) => void,
+        ) => {
           seen.push(call.request);
-          callback(null, { said: (call.request as { text: string }).text });
+          const { text } = call.request as { text: string };
+          // An error echoing the request, as handlers' "not found" messages do.
+          if (text.length > 100) callback({ code: status.NOT_FOUND, details: `no "${text}"` });
+          else callback(null, { said: text });
         },
       };
       server.addService(tolerantDeserializers(echoDefinition), answerMalformedRequests(echoDefinition, implementation));
@@ -81,6 +92,14 @@ describe('malformed requests', () => {
       expect(error?.code).toBe(status.INVALID_ARGUMENT);
       expect(error?.details).toMatch(/^the request is not a valid test\.Echo\/Say request message: .*JSON/);
       expect(seen).toEqual([]);
+    });
+
+    it('cuts a status message that echoes a request of a megabyte, so the status reaches the caller', async () => {
+      const { error } = await send(Buffer.from(JSON.stringify({ text: 'x'.repeat(1024 * 1024) })));
+      seen.length = 0;
+      expect(error?.code).toBe(status.NOT_FOUND);
+      expect(error?.details.length).toBeLessThan(MAX_STATUS_DETAILS + 50);
+      expect(error?.details).toMatch(/^no "x+… \(1048581 characters\)$/);
     });
 
     it('hands a well-formed request to the handler', async () => {
