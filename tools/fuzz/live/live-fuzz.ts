@@ -31,6 +31,7 @@ import {
   uniquePipelineId,
 } from '@keel/testing';
 import fc from 'fast-check';
+import * as prettier from 'prettier';
 import { applySpec, waitForChampion, waitForServing } from '../../demo/pipeline-client';
 import { ensureServices, restoreServices } from '../../chaos/service-guard';
 import { servicePid, services } from '../../services/services';
@@ -350,8 +351,11 @@ async function main(): Promise<number> {
     if (!values['no-docs']) {
       const dir = resolve(repoRoot, 'docs/security');
       mkdirSync(dir, { recursive: true });
-      writeFileSync(resolve(dir, 'fuzz-live.json'), `${JSON.stringify(run, null, 2)}\n`);
-      writeFileSync(resolve(dir, 'fuzz-live.md'), liveMarkdown(run));
+      // Written as prettier writes them, so the files pass the format check without a second step.
+      const format = async (path: string, text: string) =>
+        writeFileSync(path, await prettier.format(text, { ...(await prettier.resolveConfig(path)), filepath: path }));
+      await format(resolve(dir, 'fuzz-live.json'), JSON.stringify(run));
+      await format(resolve(dir, 'fuzz-live.md'), liveMarkdown(run));
       log('fuzz:live: wrote docs/security/fuzz-live.md and fuzz-live.json');
     }
     const blocked = results.flatMap((r) => [
