@@ -93,7 +93,7 @@ function readConfig(): BenchConfig {
     distinctRows: Math.round(positive('BENCH_SERVING_DISTINCT_ROWS', 4_096)),
     equalLoadRps: positive('BENCH_SERVING_EQUAL_RPS', 1_000),
     driftPhaseSeconds: nonNegative('BENCH_SERVING_DRIFT_PHASE_SECONDS', 10),
-    idleMaxShare: positive('BENCH_SERVING_IDLE_MAX_SHARE', 0.15),
+    idleMaxShare: positive('BENCH_SERVING_IDLE_MAX_SHARE', 0.25),
     idleTimeoutSeconds: positive('BENCH_SERVING_IDLE_TIMEOUT_SECONDS', 180),
   };
 }
