@@ -58,9 +58,9 @@ function stringSize(text: string, sizes: Sizes): number {
 }
 
 /** A string-valued parameter; any other kind of value leaves the fast path. */
-function parameterSize(key: string, value: InferParameter, sizes: Sizes): number {
+function parameterSize(key: string, value: InferParameter | undefined, sizes: Sizes): number {
   if (
-    value.stringParam === undefined ||
+    value?.stringParam === undefined ||
     value.boolParam !== undefined ||
     value.int64Param !== undefined ||
     value.doubleParam !== undefined ||

@@ -41,7 +41,7 @@ const cases: Record<string, ModelInferResponse> = {
   'empty message': ModelInferResponse.fromPartial({}),
   'off the fast path: typed parameters, other contents, output parameters, negative shape':
     ModelInferResponse.fromPartial({
-      parameters: { a: { int64Param: -5 }, b: { boolParam: true }, c: { doubleParam: 0.5 } },
+      parameters: { a: { int64Param: -5 }, b: { boolParam: true }, c: { doubleParam: 0.5 }, d: {} },
       outputs: [
         { name: 'i', datatype: 'INT32', shape: [2], contents: { intContents: [1, -2] } },
         { name: 'p', datatype: 'FP64', shape: [-1], parameters: { binary_data: { boolParam: true } } },
@@ -57,6 +57,14 @@ describe('encodeModelInferResponse', () => {
       expect(ModelInferResponse.decode(encoded)).toEqual(ModelInferResponse.decode(tsProto(message)));
     });
   }
+
+  it('leaves a parameter without a value to ts-proto', () => {
+    const message = {
+      ...ModelInferResponse.fromPartial({}),
+      parameters: { absent: undefined },
+    } as unknown as ModelInferResponse;
+    expect(encodeModelInferResponse(message).equals(tsProto(message))).toBe(true);
+  });
 
   it('encodes FP64 contents held in a Float64Array as the same numbers', () => {
     const values = Float64Array.of(0.1, 0.9);
