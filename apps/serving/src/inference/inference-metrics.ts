@@ -14,6 +14,8 @@ export class InferenceMetrics {
   readonly callsShed: Counter<'reason'>;
   readonly inFlight: Gauge;
   private inFlightNow: () => number = () => 0;
+  private readonly pendingCalls = new Map<string, Map<string, number>>();
+  private readonly pendingRows = new Map<string, number>();
   private pendingRowsNow: () => number = () => 0;
   readonly logBatches: Counter<'model'>;
   readonly routeFallbacks: Counter<'model'>;
@@ -26,6 +28,7 @@ export class InferenceMetrics {
       help: 'ModelInfer calls by model and gRPC status',
       labelNames: ['model', 'status'],
       registers,
+      collect: () => this.flushCalls(),
     });
     this.latency = new Histogram({
       name: 'keel_serving_infer_duration_seconds',
@@ -39,6 +42,7 @@ export class InferenceMetrics {
       help: 'Rows predicted by ModelInfer',
       labelNames: ['model'],
       registers,
+      collect: () => this.flushRows(),
     });
     this.logsLost = new Counter({
       name: 'keel_serving_prediction_logs_failed_total',
@@ -90,6 +94,33 @@ export class InferenceMetrics {
       labelNames: ['model'],
       registers,
     });
+  }
+
+  /**
+   * Counts one inference call of `model` answered with `status` (keel_serving_infer_requests_total). Calls and rows
+   * are summed here per label set and added to their counters when scraped: no label hashing per call.
+   */
+  countCall(model: string, status: string): void {
+    let byStatus = this.pendingCalls.get(model);
+    if (!byStatus) this.pendingCalls.set(model, (byStatus = new Map()));
+    byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
+  }
+
+  /** Counts rows predicted for `model` (keel_serving_rows_predicted_total). */
+  countRows(model: string, rows: number): void {
+    this.pendingRows.set(model, (this.pendingRows.get(model) ?? 0) + rows);
+  }
+
+  private flushCalls(): void {
+    for (const [model, byStatus] of this.pendingCalls) {
+      for (const [status, count] of byStatus) this.requests.inc({ model, status }, count);
+    }
+    this.pendingCalls.clear();
+  }
+
+  private flushRows(): void {
+    for (const [model, rows] of this.pendingRows) this.rows.inc({ model }, rows);
+    this.pendingRows.clear();
   }
 
   /** Where the in-flight gauge reads its value when scraped. */

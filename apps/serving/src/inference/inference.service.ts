@@ -85,7 +85,7 @@ export class InferenceService implements OnModuleDestroy {
     } catch (error) {
       // Refused before any work: counted, not timed (the latency histogram is of the calls served).
       if (error instanceof LoadShedError) this.metrics.callsShed.inc({ reason: error.reason });
-      this.metrics.requests.inc({ model: label, status: statusName(status.RESOURCE_EXHAUSTED) });
+      this.metrics.countCall(label, statusName(status.RESOURCE_EXHAUSTED));
       throw error;
     }
     let route: RoutedModels | undefined;
@@ -103,10 +103,10 @@ export class InferenceService implements OnModuleDestroy {
       throw error;
     } finally {
       release();
-      const labels = { model: label, status: statusName(code) };
+      const statusLabel = statusName(code);
       const seconds = (performance.now() - started) / 1000;
-      this.metrics.requests.inc(labels);
-      this.metrics.latency.observe(labels, seconds);
+      this.metrics.countCall(label, statusLabel);
+      this.metrics.latency.observe({ model: label, status: statusLabel }, seconds);
       // A rollout's analysis compares the versions it routed to: their failures, latencies and predictions.
       if (route?.routed && route.model) {
         const { version } = route.model;
@@ -162,7 +162,7 @@ export class InferenceService implements OnModuleDestroy {
       outputs: encoded.outputs,
       rawOutputContents: encoded.rawOutputContents,
     };
-    this.metrics.rows.inc({ model: loaded.pipelineId }, inputs.rows);
+    this.metrics.countRows(loaded.pipelineId, inputs.rows);
     const served = {
       pipelineId: loaded.pipelineId,
       modelVersion: loaded.version,
