@@ -1,10 +1,11 @@
 /**
- * `npm run fuzz:live [-- --cases N] [--group G] [--kafka-cases K] [--only <door part>] [--no-docs]`: the fuzz's
- * hostile inputs sent to the seven running services through their real doors (HTTP APIs, serving's gRPC and REST,
- * the registry's gRPC, uploads, Kafka records of every topic), with each service's own event loop measured around
- * every group of cases and every input at the sizes its limits allow. A service's loop delay is read from its
- * `/metrics` (reset on each read) and its main thread's CPU and run-queue wait from /proc, so a delay that is the
- * machine's scheduling (other work holding both cores) is told apart from the loop being held by its own work.
+ * `npm run fuzz:live [-- --cases N] [--group G] [--kafka-cases K] [--only <door part>,...] [--budget-seconds S]
+ * [--no-docs]`: the fuzz's hostile inputs sent to the seven running services through their real doors (HTTP APIs,
+ * serving's gRPC and REST, the registry's gRPC, uploads, Kafka records of every topic), with each service's own
+ * event loop measured around every group of cases and every input at the sizes its limits allow. A service's loop
+ * delay is read from its `/metrics` (reset on each read) and its main thread's CPU and run-queue wait from /proc, so
+ * a delay that is the machine's scheduling (other work holding both cores) is told apart from the loop being held by
+ * its own work.
  *
  * A group whose delay passes the bound is replayed one case at a time to find the case. Exits 1 when one input held
  * a service's loop over 100 ms with the main thread on a CPU for over 100 ms of that window (its own work), and
@@ -290,7 +291,7 @@ async function main(): Promise<number> {
       },
       pipelines,
       { admin, producer },
-    ).filter((door) => !values.only || door.name.includes(values.only));
+    ).filter((door) => !values.only || values.only.split(',').some((part) => door.name.includes(part)));
     for (const door of doors) if ('close' in door) grpcClosers.push((door as { close: () => void }).close);
     const results: DoorFigures[] = [];
     const failed: string[] = [];
