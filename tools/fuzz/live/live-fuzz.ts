@@ -13,7 +13,7 @@
  * none run (and stops them again), creates three pipelines of its own (`fuzz-model-*`, `fuzz-data-*`, `fuzz-spec-*`)
  * and trains a champion for the first, so OIP requests reach a model.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -39,7 +39,7 @@ import { servicePid, services } from '../../services/services';
 import { fuzzTargets } from '../targets';
 import { liveDoors, type LiveDoor, type LivePipelines } from './doors';
 import { type DoorFigures, LOOP_BOUND_MS } from './live-fuzz-figures';
-import { liveMarkdown } from './live-report';
+import { liveMarkdown, type LiveRun } from './live-report';
 import { type LoopWindow, ServiceProbe, worse } from './service-probe';
 
 /** Quiet time after the last send of a window, so each loop's delay timer fires after the work it is to see. */
@@ -252,9 +252,20 @@ async function main(): Promise<number> {
        */
       'budget-seconds': { type: 'string', default: '0' },
       'no-docs': { type: 'boolean', default: false },
+      /** Writes fuzz-live.md again from fuzz-live.json, running nothing. */
+      'render-only': { type: 'boolean', default: false },
     },
   });
   const log = (line: string) => process.stdout.write(`${line}\n`);
+  const dir = resolve(repoRoot, 'docs/security');
+  // Written as prettier writes them, so the files pass the format check without a second step.
+  const format = async (path: string, text: string) =>
+    writeFileSync(path, await prettier.format(text, { ...(await prettier.resolveConfig(path)), filepath: path }));
+  if (values['render-only']) {
+    const run = JSON.parse(readFileSync(resolve(dir, 'fuzz-live.json'), 'utf8')) as LiveRun;
+    await format(resolve(dir, 'fuzz-live.md'), liveMarkdown(run));
+    return 0;
+  }
   const startedAt = new Date();
   const found = await ensureServices(log);
   const kafka = createKafka({ clientId: 'keel-fuzz-live', brokers: stackEndpoints.kafkaBrokers, logger: silentLogger });
@@ -350,11 +361,7 @@ async function main(): Promise<number> {
       failed,
     };
     if (!values['no-docs']) {
-      const dir = resolve(repoRoot, 'docs/security');
       mkdirSync(dir, { recursive: true });
-      // Written as prettier writes them, so the files pass the format check without a second step.
-      const format = async (path: string, text: string) =>
-        writeFileSync(path, await prettier.format(text, { ...(await prettier.resolveConfig(path)), filepath: path }));
       await format(resolve(dir, 'fuzz-live.json'), JSON.stringify(run));
       await format(resolve(dir, 'fuzz-live.md'), liveMarkdown(run));
       log('fuzz:live: wrote docs/security/fuzz-live.md and fuzz-live.json');

@@ -43,8 +43,18 @@ export function liveMarkdown(run: LiveRun): string {
   const worst = worstPerService(run);
   const cases = run.results.reduce((sum, r) => sum + r.cases, 0);
   const overall = Math.max(...[...worst.values()].map((w) => w.window.loopMaxMs));
-  const held = [...worst.values()].filter((w) => w.window.loopMaxMs > LOOP_BOUND_MS);
-  const heldByWork = held.filter((w) => ownCpu(w.window) > LOOP_BOUND_MS);
+  // Single inputs: each input at the limit, and each generated case replayed alone after its group passed the bound.
+  const singles = run.results.flatMap((r) => [
+    ...r.largest.map((l) => ({ what: `${r.door}: ${l.label}`, service: l.worstService, window: l.window })),
+    ...r.overBound.map((c) => ({ what: `${r.door}: a generated case`, service: c.service, window: c.window })),
+  ]);
+  const worstSingle = singles.reduce((a, b) => (b.window.loopMaxMs > a.window.loopMaxMs ? b : a));
+  const overSingles = singles.filter((x) => x.window.loopMaxMs > LOOP_BOUND_MS);
+  const heldByWork = overSingles.filter((x) => ownCpu(x.window) > LOOP_BOUND_MS);
+  const describe = (x: (typeof singles)[number]) =>
+    `${x.service} ${x.window.loopMaxMs} ms (${x.what}; main thread on a CPU ${ownCpu(x.window)} ms, waiting ${x.window.mainWaitMs} ms)`;
+  const replayed = run.results.reduce((n, r) => n + r.overBound.length, 0);
+  const groupWorst = Math.max(...run.results.flatMap((r) => Object.values(r.generated).map((w) => w.loopMaxMs)));
   const latency = run.results.reduce((a, r) => (r.worstLatencyMs > a.worstLatencyMs ? r : a));
   const largestLatency = run.results
     .flatMap((r) => r.largest.map((l) => ({ door: r.door, ...l })))
@@ -73,8 +83,10 @@ time of one send (for Kafka, the publish; consumption in "settle").
 
 Run ${run.date.slice(0, 16).replace('T', ' ')} to ${run.finished.slice(11, 16)} UTC, commit ${run.commit}, seed
 ${run.seed}, ${run.cores} cores, 1-minute load average ${run.loadAtStart[0].toFixed(1)} at the start. **${fmt(cases)}
-generated cases through ${run.results.length} doors, plus ${fmt(run.results.reduce((s, r) => s + r.largest.length, 0))} inputs at the limits. Worst
-event-loop delay of any service: ${overall} ms; ${held.length === 0 ? `no service's loop was delayed over ${LOOP_BOUND_MS} ms` : `${held.length} service(s) over ${LOOP_BOUND_MS} ms, ${heldByWork.length === 0 ? 'none of them with its main thread on a CPU that long (scheduling, not blocking)' : `${heldByWork.length} with the main thread on a CPU that long`}`}.**
+generated cases through ${run.results.length} doors, plus ${fmt(run.results.reduce((s, r) => s + r.largest.length, 0))} inputs at the limits.**
+Each input alone (at the limits, and generated cases replayed alone): the worst delay was ${describe(worstSingle)}.
+${overSingles.length === 0 ? `None held a service's loop over ${LOOP_BOUND_MS} ms.` : `Over ${LOOP_BOUND_MS} ms: ${overSingles.map(describe).join('; ')}. ${heldByWork.length === 0 ? `In none of them was the main thread on a CPU for ${LOOP_BOUND_MS} ms around the delay: the rest was waiting for a CPU (scheduling on the shared machine).` : `With the main thread on a CPU over ${LOOP_BOUND_MS} ms in that window (the loop's own work can have held it that long): ${heldByWork.map(describe).join('; ')}.`}`}
+Generated cases in groups: the worst group delay was ${groupWorst} ms; ${replayed === 0 ? 'every group over the bound was replayed case by case and no case stayed over alone' : `${replayed} case(s) stayed over the bound when replayed alone (listed at the end)`}.
 Worst latency: ${latency.worstLatencyMs} ms for one generated case (${latency.door}); ${largestLatency.latencyMs} ms for
 one input at the limit (${largestLatency.door}: ${largestLatency.label}).
 
