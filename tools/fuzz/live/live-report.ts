@@ -42,7 +42,6 @@ function worstPerService(run: LiveRun): Map<string, { window: LoopWindow; where:
 export function liveMarkdown(run: LiveRun): string {
   const worst = worstPerService(run);
   const cases = run.results.reduce((sum, r) => sum + r.cases, 0);
-  const overall = Math.max(...[...worst.values()].map((w) => w.window.loopMaxMs));
   // Single inputs: each input at the limit, and each generated case replayed alone after its group passed the bound.
   const singles = run.results.flatMap((r) => [
     ...r.largest.map((l) => ({ what: `${r.door}: ${l.label}`, service: l.worstService, window: l.window })),
