@@ -39,10 +39,22 @@ export interface CandidateEvaluationInput {
 
 export type FairnessMetric = FairnessGate['metric'];
 
+/**
+ * Most groups of one protected attribute a version record keeps (the largest by holdout rows). The gaps are computed
+ * over every group; only the stored list is cut. Without a cap an attribute with a value per row (an id declared
+ * protected to keep it in the feature set, as the chaos run does) stored one entry per holdout row in the version's
+ * document: 450 KB at 4,500 rows, past MongoDB's 16 MiB document limit near 160,000, and every read of the model's
+ * versions paid for it.
+ */
+export const MAX_RECORDED_GROUPS = 64;
+
 /** One protected attribute's groups and gaps on the holdout; a gap Fairlearn leaves undefined carries the reason. */
 export interface AttributeFairness {
   attribute: string;
+  /** The largest groups, at most MAX_RECORDED_GROUPS, in the order of their names. */
   groups: GroupRates[];
+  /** How many groups the holdout had (more than `groups.length` when the list was cut); absent in older records. */
+  groupCount?: number;
   metrics: Partial<Record<FairnessMetric, number>>;
   undefinedMetrics: Partial<Record<FairnessMetric, string>>;
 }
@@ -94,7 +106,14 @@ export async function evaluateCandidate(
       if (!values) throw new Error(`the feature set lacks the protected attribute "${attribute}"`);
       const sensitive = values.map((v) => (v === null || v === '' ? MISSING : String(v)));
       const slice = { yTrue, yPred, sensitive };
-      const entry: AttributeFairness = { attribute, groups: groupRates(slice), metrics: {}, undefinedMetrics: {} };
+      const groups = groupRates(slice);
+      const entry: AttributeFairness = {
+        attribute,
+        groups: largestGroups(groups, MAX_RECORDED_GROUPS),
+        groupCount: groups.length,
+        metrics: {},
+        undefinedMetrics: {},
+      };
       const gaps: [FairnessMetric, () => number][] = [
         ['demographic_parity_difference', () => demographicParityDifference(slice)],
         ['demographic_parity_ratio', () => demographicParityRatio(slice)],
@@ -128,6 +147,15 @@ export async function evaluateCandidate(
     ...(robustness ? { robustness } : {}),
     ...(business ? { business } : {}),
   };
+}
+
+/** The `limit` groups with the most rows (ties by name), kept in the order of their names. */
+export function largestGroups(groups: readonly GroupRates[], limit: number): GroupRates[] {
+  if (groups.length <= limit) return [...groups];
+  const kept = new Set(
+    [...groups].sort((a, b) => b.count - a.count || String(a.group).localeCompare(String(b.group))).slice(0, limit),
+  );
+  return groups.filter((group) => kept.has(group));
 }
 
 /**

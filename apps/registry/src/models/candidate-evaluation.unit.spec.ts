@@ -10,7 +10,7 @@ import {
 } from '@keel/ml-stats';
 import { binaryTestPackage, fixtureRecords, pipelineSpecFixture } from '@keel/testing';
 import { describe, expect, it } from 'vitest';
-import { evaluateCandidate } from './candidate-evaluation.task';
+import { evaluateCandidate, MAX_RECORDED_GROUPS } from './candidate-evaluation.task';
 import { evaluateFairnessGates, evaluateRobustnessGate, verifyClaimedMetrics, VERIFIED_METRICS_GATE } from './gates';
 
 const spec = pipelineSpecFixture('adult-income', { id: 'adult-eval-unit' });
@@ -134,6 +134,35 @@ describe('candidate evaluation', { timeout: 60_000 }, () => {
     const forged = verifyClaimedMetrics({ ...out.metrics, auc: 1 }, out.metrics, out.rows);
     expect(forged.passed).toBe(false);
     expect(forged.message).toBe(`on 200 holdout rows: auc claimed 1, recomputed ${out.metrics.auc}`);
+  });
+
+  it('given a protected attribute with a value per row, then the gaps cover every group and the record keeps the largest 64', async () => {
+    const out = await evaluateCandidate(
+      { candidatePackage: serializePackage(pkg), featureSet, protectedAttributes: ['fnlwgt'] },
+      { progress: () => undefined },
+    );
+    const [weights] = out.fairness;
+    const distinct = new Set(holdout.map((r) => String(r.fnlwgt))).size;
+    expect(distinct).toBeGreaterThan(MAX_RECORDED_GROUPS);
+    expect(weights.groupCount).toBe(distinct);
+    expect(weights.groups).toHaveLength(MAX_RECORDED_GROUPS);
+    const counts = new Map<string, number>();
+    for (const r of holdout) counts.set(String(r.fnlwgt), (counts.get(String(r.fnlwgt)) ?? 0) + 1);
+    const smallestKept = Math.min(...weights.groups.map((g) => g.count));
+    expect([...counts.values()].filter((n) => n > smallestKept).length).toBeLessThanOrEqual(MAX_RECORDED_GROUPS);
+    const raw = Object.fromEntries(pkg.signature.inputs.map((i) => [i.name, holdout.map((r) => r[i.name] ?? null)]));
+    const scores = scoreMatrix(pkg, new TransformRunner(pkg.model.preprocessing!).table(raw as never));
+    const slice = {
+      yTrue: holdout.map((r) => (r.income === '>50K' ? 1 : 0)),
+      yPred: Array.from(scores, (p) => (p >= 0.5 ? 1 : 0)),
+      sensitive: holdout.map((r) => String(r.fnlwgt)),
+    };
+    expect(weights.metrics.demographic_parity_difference).toBe(demographicParityDifference(slice));
+    const [failing] = evaluateFairnessGates(
+      [{ attribute: 'fnlwgt', metric: 'demographic_parity_difference', max: -1 }],
+      out.fairness,
+    );
+    expect(failing.message).toContain(`and ${distinct - MAX_RECORDED_GROUPS} smaller groups`);
   });
 
   it('given a fairness threshold the model cannot meet, then its gate fails with the measured gap and rates', async () => {

@@ -131,9 +131,10 @@ export function evaluateFairnessGates(
         message: `${gate.metric} undefined: ${why}`,
       };
     }
-    const rates = attribute.groups
-      .map((g) => `${String(g.group)} ${g.selectionRate.toFixed(4)} (n=${g.count})`)
-      .join(', ');
+    const unlisted = (attribute.groupCount ?? attribute.groups.length) - attribute.groups.length;
+    const rates =
+      attribute.groups.map((g) => `${String(g.group)} ${g.selectionRate.toFixed(4)} (n=${g.count})`).join(', ') +
+      (unlisted > 0 ? ` and ${unlisted} smaller groups` : '');
     const detail = `selection rates ${rates}`;
     if (gate.min !== undefined && observed < gate.min) {
       return {
