@@ -176,6 +176,8 @@ interface HotPathReport {
   config: { seconds: number; concurrency: number; rounds: number; distinctRows?: number };
   /** Medians over the rounds, per server and request shape. */
   summary: HotPathRun[];
+  /** Serving's and the echo server's CPU per single-row request at one open-loop rate (runs before it have none). */
+  equalLoad?: { rps: number; runs: { round: number }[]; keelCpuMsPerRequest: number; echoCpuMsPerRequest: number };
 }
 
 interface ServingBenchReport {
@@ -348,7 +350,13 @@ function targetLines(report: ServingBenchReport): string[] {
   return lines;
 }
 
-function equalLoadLines(equalLoad: ServingBenchReport['equalLoad']): string[] {
+function equalLoadLines(
+  equalLoad:
+    | (Pick<NonNullable<ServingBenchReport['equalLoad']>, 'rps' | 'keelCpuMsPerRequest' | 'echoCpuMsPerRequest'> & {
+        runs: { round: number }[];
+      })
+    | undefined,
+): string[] {
   if (!equalLoad) return [];
   return [
     `At the same offered load (open loop, ${fixed(equalLoad.rps, 0)} single-row requests/s, ${new Set(equalLoad.runs.map((run) => run.round)).size} alternating rounds, medians), Keel's CPU per request is ${fixed(equalLoad.keelCpuMsPerRequest, 3)} ms against the echo server's ${fixed(equalLoad.echoCpuMsPerRequest, 3)}: ${fixed(equalLoad.keelCpuMsPerRequest / equalLoad.echoCpuMsPerRequest, 2)}×. (A closed loop gives each server its own request rate, and a busier Node process spends less CPU per request, so the ratio above also compares two loads.)`,
@@ -414,6 +422,7 @@ function hotPathLines(hotPath: HotPathReport | undefined): string[] {
       of('echo', 64) && { rowsPerSecond: of('echo', 64)!.rowsPerSecond },
       of('mlserver', 64) && { rowsPerSecond: of('mlserver', 64)!.rowsPerSecond },
     ),
+    ...equalLoadLines(hotPath.equalLoad),
   ];
 }
 

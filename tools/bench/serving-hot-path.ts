@@ -38,6 +38,11 @@ const rowShapes = (process.env.BENCH_SERVING_ROWS ?? '1,64').split(',').map(Numb
 /** Different rows the load carries (one row repeated is no traffic a model sees), as in the stack bench. */
 const distinctRows = Number(process.env.BENCH_SERVING_DISTINCT_ROWS ?? 4_096);
 const profileDir = process.env.BENCH_SERVING_PROFILE_DIR;
+/**
+ * The open-loop rate at which serving's and the echo server's CPU per single-row request are also compared (a closed
+ * loop gives each server its own rate, and a busier Node process spends less CPU per request); 0 skips it.
+ */
+const equalLoadRps = Number(process.env.BENCH_SERVING_EQUAL_RPS ?? 1_000);
 
 const log = (message: string) =>
   process.stderr.write(`[bench:serving-hot-path ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
@@ -147,6 +152,14 @@ async function main(): Promise<void> {
   const address = (target: Target) => `127.0.0.1:${PORT[target]}`;
   const loadBefore = loadavg()[0];
   const runs: HotPathRun[] = [];
+  const equalLoad: {
+    round: number;
+    target: 'keel' | 'echo';
+    rps: number;
+    p99Ms: number;
+    cpuMsPerRequest: number;
+    errors: number;
+  }[] = [];
   try {
     for (const target of TARGETS) await waitForServer(address(target), modelOf[target]);
     for (const rows of rowShapes) {
@@ -178,6 +191,25 @@ async function main(): Promise<void> {
         }
       }
     }
+    // Serving against the echo server at one offered load, alternating which goes first.
+    for (let round = 1; equalLoadRps > 0 && rowShapes.includes(1) && round <= rounds; round++) {
+      for (const target of round % 2 ? (['keel', 'echo'] as const) : (['echo', 'keel'] as const)) {
+        const before = treeCpuSeconds(servers[target].pid!);
+        const result = await runGhz({
+          target: address(target),
+          requestFile: requestFile(target, 1),
+          concurrency,
+          seconds,
+          openLoopRps: equalLoadRps,
+        });
+        const answered = Math.max(1, result.count - result.errors);
+        const cpuMsPerRequest = ((treeCpuSeconds(servers[target].pid!) - before) * 1000) / answered;
+        equalLoad.push({ round, target, rps: result.rps, p99Ms: result.p99Ms, cpuMsPerRequest, errors: result.errors });
+        log(
+          `equal load ${equalLoadRps} req/s, ${target}: ${result.rps.toFixed(1)} req/s, ${cpuMsPerRequest.toFixed(3)} CPU ms/req`,
+        );
+      }
+    }
   } finally {
     await Promise.all(Object.values(servers).map(stop));
     sink.server.close();
@@ -188,6 +220,16 @@ async function main(): Promise<void> {
     machine: { cores: cpus().length, loadBefore, loadAfter: loadavg()[0], node: process.version },
     config: { seconds, concurrency, rowShapes, rounds, distinctRows },
     spanExports: sink.spans(),
+    ...(equalLoad.length > 0
+      ? {
+          equalLoad: {
+            rps: equalLoadRps,
+            runs: equalLoad,
+            keelCpuMsPerRequest: median(equalLoad.filter((r) => r.target === 'keel').map((r) => r.cpuMsPerRequest)),
+            echoCpuMsPerRequest: median(equalLoad.filter((r) => r.target === 'echo').map((r) => r.cpuMsPerRequest)),
+          },
+        }
+      : {}),
     summary: TARGETS.flatMap((target) =>
       rowShapes.map((rows) => {
         const mine = runs.filter((run) => run.target === target && run.rows === rows);
