@@ -316,7 +316,10 @@ function targetLines(report: ServingBenchReport): string[] {
   const ml1 = of('mlserver', 1);
   const ml64 = of('mlserver', 64);
   const echo64 = of('echo', 64);
-  const lines = ['Targets (issue 10), with prediction logging and monitoring on:', ''];
+  const lines = [
+    `Targets (issue 10), by this stack run's figures (${report.date.slice(0, 10)}, main at ${report.commit}; prediction logging and monitoring on):`,
+    '',
+  ];
   if (keel1 && ml1) {
     const x = keel1.requestsPerSecond / ml1.requestsPerSecond;
     lines.push(
