@@ -14,6 +14,13 @@ export interface EventContract<Schema extends z.ZodType = z.ZodType> {
   readonly key: (data: z.infer<Schema>) => string;
   /** Upper bound of a serialized event. Events carry references (URIs, hashes), never artifacts. */
   readonly maxBytes: number;
+  /**
+   * For a topic whose events carry payloads (records): a hand-written check that answers true only when `schema`
+   * would accept `data` and return it unchanged (no key stripped, no default added), in a fraction of the schema's
+   * time. False means "ask the schema", which then accepts or says why not; so it never changes what is accepted.
+   * A property test holds it to the schema.
+   */
+  readonly quickCheck?: (data: unknown) => boolean;
 }
 
 const TOPIC_PATTERN = /^mlops\.[a-z][a-z0-9-]*\.[a-z][a-z0-9-]*\.v[1-9][0-9]*$/;
