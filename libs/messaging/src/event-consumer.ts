@@ -1,10 +1,20 @@
+import { context, type Link, SpanKind, trace } from '@opentelemetry/api';
 import { type EventContract } from '@keel/contracts';
-import { type Consumer, type EachMessagePayload, type Kafka } from 'kafkajs';
+import { consumerParentContext, extractTraceContext, withSpan } from '@keel/telemetry';
+import { type Consumer, type EachBatchPayload, type KafkaMessage, type Kafka } from 'kafkajs';
 import { type DeadLetterSink, type InboundRecord } from './dead-letter';
 import { type RecordLimits } from './limits';
 import { type MessagingLogger, silentLogger } from './logger';
 import { type ProcessedEventStore } from './processed-events';
-import { type EventHandler, freshRetryState, RecordProcessor, type RecordRetryState } from './record-processor';
+import {
+  type ConsumedEvent,
+  decodeRecord,
+  type EventHandler,
+  freshRetryState,
+  processedEventKey,
+  RecordProcessor,
+  type RecordRetryState,
+} from './record-processor';
 import { backoffDelay, type RetryPolicy } from './retry';
 
 export interface EventConsumerOptions {
@@ -61,6 +71,29 @@ const DEFAULT_RESTART_TIMEOUT_MS = 300_000;
 const DEFAULT_RESTART_BACKOFF: RetryPolicy = { initialDelayMs: 1_000, maxDelayMs: 30_000 };
 /** How often a long-running handler heartbeats, well inside kafkajs's 30 s session timeout. */
 const HANDLER_HEARTBEAT_MS = 3_000;
+/** Most events one batch handler call gets. */
+const MAX_BATCH_EVENTS = 500;
+/** Fetch sizes of a consumer with batch handlers: a fetch is what a batch can hold, so it is larger than kafkajs's 1 MiB. */
+const BATCH_FETCH_BYTES_PER_PARTITION = 16 * 1024 * 1024;
+const BATCH_FETCH_BYTES = 32 * 1024 * 1024;
+/** Producer spans a batch's span links to. */
+const MAX_BATCH_LINKS = 64;
+
+/**
+ * Handles several events of one partition at once, in their order. Must have the effect of handling each of them
+ * alone (idempotently, per event id): when it throws, its events are handled again one by one through the same
+ * function, with the usual retries and dead letters.
+ */
+export type EventBatchHandler<C extends EventContract> = (events: readonly ConsumedEvent<C>[]) => Promise<void>;
+
+/** What handling one message needs of kafkajs's per-batch payload. */
+interface MessageScope {
+  topic: string;
+  partition: number;
+  message: KafkaMessage;
+  heartbeat(): Promise<void>;
+  pause(): () => void;
+}
 
 /**
  * A thin consumer base on kafkajs rather than NestJS's Kafka transport: we need validation, idempotency,
@@ -78,6 +111,10 @@ const HANDLER_HEARTBEAT_MS = 3_000;
  */
 export class EventConsumer {
   private readonly processors = new Map<string, RecordProcessor<EventContract>>();
+  private readonly batchHandlers = new Map<
+    string,
+    { contract: EventContract; handler: EventBatchHandler<EventContract> }
+  >();
   private consumer: Consumer | undefined;
   private generation = 0;
   private state: ConsumerState = 'created';
@@ -129,6 +166,22 @@ export class EventConsumer {
     return this;
   }
 
+  /**
+   * Registers a batch handler of one contract's topic; call before `start`. The consumer then takes what each fetch
+   * brought for a partition at once: the events that decode are checked against the processed-event store in one
+   * round trip, handed to `handler` together, recorded as processed in one round trip, and their offsets committed
+   * once. A record that does not decode, one waiting for a retry, or a batch whose handler throws goes through the
+   * per-record path (`on`'s), so retries, dead letters and deduplication are those of every other consumer.
+   */
+  onBatch<C extends EventContract>(contract: C, handler: EventBatchHandler<C>): this {
+    this.on(contract, (event) => handler([event]));
+    this.batchHandlers.set(contract.topic, {
+      contract,
+      handler: handler as unknown as EventBatchHandler<EventContract>,
+    });
+    return this;
+  }
+
   /** Joins the group and starts consuming; rejects when the first start fails (the service then fails to start). */
   async start(): Promise<void> {
     if (this.processors.size === 0) throw new Error(`consumer ${this.options.groupId} has no handlers`);
@@ -161,10 +214,12 @@ export class EventConsumer {
   /** Creates, connects, subscribes and runs a fresh kafkajs consumer. */
   private async launch(): Promise<void> {
     const generation = ++this.generation;
+    const batched = this.batchHandlers.size > 0;
     const consumer = this.kafka.consumer({
       groupId: this.options.groupId,
       allowAutoTopicCreation: false,
       retry: { restartOnFailure: async () => false },
+      ...(batched ? { maxBytesPerPartition: BATCH_FETCH_BYTES_PER_PARTITION, maxBytes: BATCH_FETCH_BYTES } : {}),
     });
     this.consumer = consumer;
     const lost = (why: string) => (error?: unknown) => this.lost(generation, why, error);
@@ -177,11 +232,19 @@ export class EventConsumer {
         topics: [...this.processors.keys()],
         fromBeginning: this.options.fromBeginning ?? true,
       });
-      await consumer.run({
-        autoCommit: false,
-        partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 1,
-        eachMessage: (payload) => this.handle(consumer, payload),
-      });
+      const partitionsConsumedConcurrently = this.options.partitionsConsumedConcurrently ?? 1;
+      await (batched
+        ? consumer.run({
+            autoCommit: false,
+            partitionsConsumedConcurrently,
+            eachBatchAutoResolve: false,
+            eachBatch: (payload) => this.handleBatch(consumer, payload),
+          })
+        : consumer.run({
+            autoCommit: false,
+            partitionsConsumedConcurrently,
+            eachMessage: (payload) => this.handle(consumer, payload).then(() => undefined),
+          }));
     } catch (error) {
       await consumer.disconnect().catch(() => undefined);
       throw error;
@@ -264,19 +327,118 @@ export class EventConsumer {
     });
   }
 
-  private async handle(consumer: Consumer, payload: EachMessagePayload): Promise<void> {
-    const { topic, partition, message } = payload;
-    const processor = this.processors.get(topic);
-    if (!processor) return;
-    const record: InboundRecord = {
+  /**
+   * A fetch of one partition with a batch handler: runs of events that decode go to the handler together, anything
+   * else record by record; stops at a record that waits for a retry (its partition is paused and rewound to it).
+   */
+  private async handleBatch(consumer: Consumer, payload: EachBatchPayload): Promise<void> {
+    const { topic, partition, messages } = payload.batch;
+    const batchHandler = this.batchHandlers.get(topic);
+    const scope = (message: KafkaMessage): MessageScope => ({
       topic,
       partition,
-      offset: message.offset,
-      key: message.key,
-      value: message.value,
-      headers: message.headers ?? {},
-    };
-    const key = `${topic}\u0000${partition}\u0000${message.offset}`;
+      message,
+      heartbeat: payload.heartbeat,
+      pause: payload.pause,
+    });
+    let next = 0;
+    while (next < messages.length) {
+      if (!payload.isRunning() || payload.isStale()) return;
+      const run: { message: KafkaMessage; event: ConsumedEvent<EventContract> }[] = [];
+      if (batchHandler) {
+        for (let i = next; i < messages.length && run.length < MAX_BATCH_EVENTS; i++) {
+          const message = messages[i];
+          if (this.pendingRetries.has(retryKey(topic, partition, message.offset))) break;
+          try {
+            run.push({
+              message,
+              event: decodeRecord(batchHandler.contract, toInbound(topic, partition, message), this.options.limits),
+            });
+          } catch {
+            break;
+          }
+        }
+      }
+      if (run.length > 1 && (await this.settleRun(consumer, payload, batchHandler!.handler, run))) {
+        const last = run[run.length - 1].message.offset;
+        await consumer.commitOffsets([{ topic, partition, offset: (BigInt(last) + 1n).toString() }]);
+        payload.resolveOffset(last);
+        next += run.length;
+        continue;
+      }
+      // One by one: a record that does not decode or waits for a retry, or the records of a batch that failed.
+      const count = Math.max(1, run.length);
+      for (let i = next; i < next + count; i++) {
+        if (!payload.isRunning() || payload.isStale()) return;
+        if (!(await this.handle(consumer, scope(messages[i])))) return;
+        payload.resolveOffset(messages[i].offset);
+      }
+      next += count;
+    }
+  }
+
+  /**
+   * Handles a run of decoded events as one batch: skips those processed before (or twice in the run), hands the rest
+   * to the handler and records them processed. False when anything failed: the caller then settles the run's records
+   * one by one (each step is idempotent, so what the batch did already is recognised).
+   */
+  private async settleRun(
+    consumer: Consumer,
+    payload: EachBatchPayload,
+    handler: EventBatchHandler<EventContract>,
+    run: readonly { message: KafkaMessage; event: ConsumedEvent<EventContract> }[],
+  ): Promise<boolean> {
+    const { topic } = payload.batch;
+    const heartbeats = setInterval(() => void payload.heartbeat().catch(() => undefined), HANDLER_HEARTBEAT_MS);
+    const links: Link[] = run
+      .slice(-MAX_BATCH_LINKS)
+      .map(({ message }) => trace.getSpanContext(extractTraceContext(message.headers ?? {})))
+      .filter((spanContext) => spanContext !== undefined)
+      .map((spanContext) => ({ context: spanContext }));
+    try {
+      return await context.with(consumerParentContext(run[run.length - 1].message.headers ?? {}), () =>
+        withSpan(
+          `process ${topic}`,
+          {
+            'messaging.destination.name': topic,
+            'messaging.consumer.group.name': this.options.groupId,
+            'messaging.batch.message_count': run.length,
+          },
+          async () => {
+            const keys = run.map(({ event }) => processedEventKey(event.attributes));
+            const processed = await this.options.store.hasMany(this.options.groupId, keys);
+            const fresh: ConsumedEvent<EventContract>[] = [];
+            const freshKeys = new Set<string>();
+            run.forEach(({ event }, i) => {
+              if (processed.has(keys[i]) || freshKeys.has(keys[i])) return;
+              freshKeys.add(keys[i]);
+              fresh.push(event);
+            });
+            if (fresh.length > 0) await handler(fresh);
+            await this.options.store.recordMany(this.options.groupId, [...freshKeys], topic);
+            return true;
+          },
+          { kind: SpanKind.CONSUMER, links },
+        ),
+      );
+    } catch (error) {
+      this.logger.warn(
+        { groupId: this.options.groupId, topic, events: run.length, err: messageOf(error) },
+        'batch failed; handling its records one by one',
+      );
+      return false;
+    } finally {
+      clearInterval(heartbeats);
+    }
+  }
+
+  /** Settles one record (committing its offset), or schedules its retry and pauses its partition: false then. */
+  private async handle(consumer: Consumer, payload: MessageScope): Promise<boolean> {
+    const { topic, partition, message } = payload;
+    const processor = this.processors.get(topic);
+    if (!processor) return true;
+    const record = toInbound(topic, partition, message);
+    const key = retryKey(topic, partition, message.offset);
     const state = this.pendingRetries.get(key) ?? freshRetryState();
     // A handler may run for minutes (a training run); heartbeats keep the group from evicting the member meanwhile.
     const heartbeats = setInterval(() => void payload.heartbeat().catch(() => undefined), HANDLER_HEARTBEAT_MS);
@@ -291,7 +453,7 @@ export class EventConsumer {
       // Only now is the record's effect (or its dead letter) durable; a throw here leaves the offset uncommitted
       // and the record is delivered again, to be recognised as already processed.
       await consumer.commitOffsets([{ topic, partition, offset: (BigInt(message.offset) + 1n).toString() }]);
-      return;
+      return true;
     }
     this.pendingRetries.set(key, state);
     // Rewind to this record and pause its partition for the backoff; the other partitions keep flowing.
@@ -302,7 +464,23 @@ export class EventConsumer {
       if (this.consumer === consumer && this.state === 'running') resume();
     }, result.retryInMs);
     this.resumeTimers.add(timer);
+    return false;
   }
+}
+
+function retryKey(topic: string, partition: number, offset: string): string {
+  return `${topic}\u0000${partition}\u0000${offset}`;
+}
+
+function toInbound(topic: string, partition: number, message: KafkaMessage): InboundRecord {
+  return {
+    topic,
+    partition,
+    offset: message.offset,
+    key: message.key,
+    value: message.value,
+    headers: message.headers ?? {},
+  };
 }
 
 function messageOf(error: unknown): string {

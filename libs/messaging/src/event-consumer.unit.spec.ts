@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { defineEvent, encodeCloudEventHeaders } from '@keel/contracts';
-import { type Consumer, type EachMessagePayload, type Kafka } from 'kafkajs';
+import { type Consumer, type EachBatchPayload, type EachMessagePayload, type Kafka } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { type DeadLetterFailure, type DeadLetterSink, type InboundRecord } from './dead-letter';
@@ -30,6 +30,8 @@ class FakeConsumer {
   connected = false;
   running = false;
   private eachMessage?: (payload: EachMessagePayload) => Promise<void>;
+  private eachBatch?: (payload: EachBatchPayload) => Promise<void>;
+  readonly resolved: string[] = [];
   private readonly listeners = new Map<string, Listener[]>();
 
   constructor(private readonly kafka: FakeKafka) {}
@@ -46,8 +48,12 @@ class FakeConsumer {
 
   async subscribe(): Promise<void> {}
 
-  async run(config: { eachMessage: (payload: EachMessagePayload) => Promise<void> }): Promise<void> {
+  async run(config: {
+    eachMessage?: (payload: EachMessagePayload) => Promise<void>;
+    eachBatch?: (payload: EachBatchPayload) => Promise<void>;
+  }): Promise<void> {
     this.eachMessage = config.eachMessage;
+    this.eachBatch = config.eachBatch;
     this.running = true;
   }
 
@@ -97,6 +103,37 @@ class FakeConsumer {
         return () => this.paused.delete(key);
       },
     });
+  }
+
+  /** One fetch of a partition for a consumer with batch handlers; `value` overrides a message's JSON. */
+  async deliverBatch(
+    partition: number,
+    messages: { offset: string; name: string; id?: string; value?: string }[],
+  ): Promise<void> {
+    if (!this.eachBatch || !this.running) throw new Error('not running in batches');
+    const key = `${Greeting.topic}/${partition}`;
+    await this.eachBatch({
+      batch: {
+        topic: Greeting.topic,
+        partition,
+        messages: messages.map(({ offset, name, id = `evt-${partition}-${offset}`, value }) => ({
+          offset,
+          key: null,
+          value: Buffer.from(value ?? JSON.stringify({ name })),
+          headers: encodeCloudEventHeaders({ id, source: '/test', type: Greeting.topic, specversion: '1.0' }),
+          timestamp: '0',
+          attributes: 0,
+        })),
+      },
+      resolveOffset: (offset: string) => void this.resolved.push(offset),
+      heartbeat: async () => undefined,
+      isRunning: () => this.running,
+      isStale: () => false,
+      pause: () => {
+        this.paused.add(key);
+        return () => this.paused.delete(key);
+      },
+    } as unknown as EachBatchPayload);
   }
 
   private emit(name: string, payload: Record<string, unknown>): void {
@@ -279,6 +316,109 @@ describe('EventConsumer retries without holding other partitions', () => {
     expect(deadLetters.sent[0].failure.attempts).toBe(1);
     expect(kafka.latest.commits).toEqual([{ topic: Greeting.topic, partition: 2, offset: '1' }]);
     expect(kafka.latest.seeks).toEqual([]);
+    await consumer.stop();
+  });
+});
+
+describe('EventConsumer batches', () => {
+  function setupBatches(handler: (names: string[]) => Promise<void>) {
+    const kafka = new FakeKafka();
+    const deadLetters = new RecordingDeadLetters();
+    const store = new InMemoryProcessedEventStore();
+    const calls: string[][] = [];
+    const consumer = new EventConsumer(kafka.asKafka(), {
+      groupId: 'greeter',
+      store,
+      deadLetters,
+      logger: silentLogger,
+      retry: { initialDelayMs: 1, maxDelayMs: 2, budgetMs: 60_000 },
+      random: () => 0,
+    }).onBatch(Greeting, async (events) => {
+      const names = events.map((event) => event.data.name);
+      calls.push(names);
+      await handler(names);
+    });
+    return { kafka, consumer, deadLetters, store, calls };
+  }
+
+  it('given a fetch of events, then they are handled together without the processed or repeated ones, and committed once', async () => {
+    const { kafka, consumer, store, calls } = setupBatches(async () => undefined);
+    await store.record('greeter', '/test evt-0-1', Greeting.topic);
+    await consumer.start();
+    await kafka.latest.deliverBatch(0, [
+      { offset: '0', name: 'a' },
+      { offset: '1', name: 'seen before' },
+      { offset: '2', name: 'b' },
+      { offset: '3', name: 'a again', id: 'evt-0-0' },
+    ]);
+    expect(calls).toEqual([['a', 'b']]);
+    expect(kafka.latest.commits).toEqual([{ topic: Greeting.topic, partition: 0, offset: '4' }]);
+    expect(kafka.latest.resolved).toEqual(['3']);
+    expect(await store.hasMany('greeter', ['/test evt-0-0', '/test evt-0-2'])).toEqual(
+      new Set(['/test evt-0-0', '/test evt-0-2']),
+    );
+    await consumer.stop();
+  });
+
+  it('given a record that does not decode, then it alone is dead-lettered and the runs around it are batches', async () => {
+    const { kafka, consumer, deadLetters, calls } = setupBatches(async () => undefined);
+    await consumer.start();
+    await kafka.latest.deliverBatch(0, [
+      { offset: '0', name: 'a' },
+      { offset: '1', name: 'b' },
+      { offset: '2', name: '', value: '{"name": ' },
+      { offset: '3', name: 'c' },
+      { offset: '4', name: 'd' },
+    ]);
+    expect(calls).toEqual([
+      ['a', 'b'],
+      ['c', 'd'],
+    ]);
+    expect(deadLetters.sent.map((letter) => letter.record.offset)).toEqual(['2']);
+    expect(kafka.latest.commits.map((commit) => commit.offset)).toEqual(['2', '3', '5']);
+    await consumer.stop();
+  });
+
+  it('given a batch whose handler fails, then its events are handled one by one: the good ones pass, the bad one is dead-lettered', async () => {
+    const { kafka, consumer, deadLetters, calls } = setupBatches(async (names) => {
+      if (names.includes('poison')) {
+        throw Object.assign(new Error('unknown pipeline'), { retryable: false, code: 'unknown-pipeline' });
+      }
+    });
+    await consumer.start();
+    await kafka.latest.deliverBatch(1, [
+      { offset: '7', name: 'a' },
+      { offset: '8', name: 'poison' },
+      { offset: '9', name: 'b' },
+    ]);
+    expect(calls).toEqual([['a', 'poison', 'b'], ['a'], ['poison'], ['b']]);
+    expect(deadLetters.sent.map((letter) => letter.record.offset)).toEqual(['8']);
+    expect(kafka.latest.commits.map((commit) => commit.offset)).toEqual(['8', '9', '10']);
+    await consumer.stop();
+  });
+
+  it('given a retryable failure of a lone event, then the partition is paused and rewound to it, and the rest waits', async () => {
+    let failures = 2;
+    const { kafka, consumer, calls } = setupBatches(async () => {
+      if (failures-- > 0) throw Object.assign(new Error('storage down'), { retryable: true });
+    });
+    await consumer.start();
+    await kafka.latest.deliverBatch(0, [
+      { offset: '0', name: 'a' },
+      { offset: '1', name: 'b' },
+    ]);
+    // the batch failed, then its first event alone: rewound to it, nothing committed, b not tried
+    expect(calls).toEqual([['a', 'b'], ['a']]);
+    expect(kafka.latest.seeks).toEqual([{ topic: Greeting.topic, partition: 0, offset: '0' }]);
+    expect(kafka.latest.commits).toEqual([]);
+    await until('the partition is resumed', () => !kafka.latest.paused.has(`${Greeting.topic}/0`));
+    await kafka.latest.deliverBatch(0, [
+      { offset: '0', name: 'a' },
+      { offset: '1', name: 'b' },
+    ]);
+    // the waiting record goes alone, the rest as a batch of one
+    expect(calls.slice(2)).toEqual([['a'], ['b']]);
+    expect(kafka.latest.commits.map((commit) => commit.offset)).toEqual(['1', '2']);
     await consumer.stop();
   });
 });

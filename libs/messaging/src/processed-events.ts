@@ -8,6 +8,10 @@ export interface ProcessedEventStore {
   has(consumer: string, eventId: string): Promise<boolean>;
   /** Records the id; recording an id twice is not an error. */
   record(consumer: string, eventId: string, topic: string): Promise<void>;
+  /** The ids among `eventIds` already recorded, in one round trip (batched consumption). */
+  hasMany(consumer: string, eventIds: readonly string[]): Promise<Set<string>>;
+  /** Records the ids in one round trip; ids recorded before are not an error. */
+  recordMany(consumer: string, eventIds: readonly string[], topic: string): Promise<void>;
 }
 
 interface ProcessedEventDocument {
@@ -30,6 +34,13 @@ const processedEventSchema = new Schema<ProcessedEventDocument>(
 );
 
 const DUPLICATE_KEY = 11000;
+
+/** True when every failed write of an (unordered) insert was a duplicate key. */
+function onlyDuplicates(error: unknown): boolean {
+  const { code, writeErrors } = error as { code?: unknown; writeErrors?: { code?: unknown }[] };
+  if (Array.isArray(writeErrors) && writeErrors.length > 0) return writeErrors.every((e) => e.code === DUPLICATE_KEY);
+  return code === DUPLICATE_KEY;
+}
 
 /**
  * The document key is the (consumer, event id) pair itself: the `_id` index makes the guarantee hold across consumer
@@ -82,6 +93,30 @@ export class MongoProcessedEventStore implements ProcessedEventStore {
       if ((error as { code?: unknown }).code !== DUPLICATE_KEY) throw error;
     }
   }
+
+  // `_id` $in: answered from the `_id` index (see docs/design/repositories.md).
+  async hasMany(consumer: string, eventIds: readonly string[]): Promise<Set<string>> {
+    if (eventIds.length === 0) return new Set();
+    const byKey = new Map(eventIds.map((eventId) => [processedKey(consumer, eventId), eventId]));
+    const found = await this.model.find({ _id: { $in: [...byKey.keys()] } }, { _id: 1 }).lean<{ _id: string }[]>();
+    return new Set(found.map((doc) => byKey.get(doc._id)!));
+  }
+
+  // One unordered insert (docs/design/repositories.md, rule 3); a duplicate is an id recorded before.
+  async recordMany(consumer: string, eventIds: readonly string[], topic: string): Promise<void> {
+    if (eventIds.length === 0) return;
+    const processedAt = new Date();
+    const docs = [...new Set(eventIds)].map((eventId) => ({
+      _id: processedKey(consumer, eventId),
+      consumer,
+      eventId,
+      topic,
+      processedAt,
+    }));
+    await this.model.insertMany(docs, { ordered: false }).catch((error: unknown) => {
+      if (!onlyDuplicates(error)) throw error;
+    });
+  }
 }
 
 /** In-memory store for unit tests. */
@@ -92,5 +127,11 @@ export class InMemoryProcessedEventStore implements ProcessedEventStore {
   }
   async record(consumer: string, eventId: string): Promise<void> {
     this.seen.add(`${consumer}\u0000${eventId}`);
+  }
+  async hasMany(consumer: string, eventIds: readonly string[]): Promise<Set<string>> {
+    return new Set(eventIds.filter((eventId) => this.seen.has(`${consumer}\u0000${eventId}`)));
+  }
+  async recordMany(consumer: string, eventIds: readonly string[]): Promise<void> {
+    for (const eventId of eventIds) this.seen.add(`${consumer}\u0000${eventId}`);
   }
 }

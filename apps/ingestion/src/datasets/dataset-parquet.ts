@@ -1,4 +1,3 @@
-import { type PipelineSpecV1 } from '@keel/contracts';
 import { type DatasetTable, writeParquet } from '@keel/datasets';
 
 /**
@@ -6,6 +5,6 @@ import { type DatasetTable, writeParquet } from '@keel/datasets';
  * versions, whether the rows were staged from Kafka or parsed from an upload on a worker thread; the file names its
  * pipeline, for whoever finds it without its document.
  */
-export function datasetParquet(spec: PipelineSpecV1, table: DatasetTable): Buffer {
+export function datasetParquet(spec: { readonly id: string }, table: DatasetTable): Buffer {
   return writeParquet(table, { 'keel.pipeline_id': spec.id });
 }

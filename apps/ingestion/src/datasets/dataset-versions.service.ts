@@ -6,7 +6,10 @@ import { type StoredPipelineSpec } from '@keel/pipelines';
 import { Infrastructure } from '@keel/service-runtime';
 import { BUCKETS, formatObjectUri } from '@keel/storage';
 import { KeelAttr, withSpan } from '@keel/telemetry';
+import { asBuffer, WorkerPool } from '@keel/workers';
 import { type CleanRecord } from '../records/record-checks';
+import { cutEncodeTask } from '../staging/cut-encode.task';
+import { type StagedPayload } from '../staging/staging.repository';
 import { datasetParquet } from './dataset-parquet';
 import { type DatasetVersion, DatasetsRepository } from './datasets.repository';
 
@@ -46,7 +49,27 @@ export class DatasetVersionsService {
   constructor(
     private readonly infra: Infrastructure,
     private readonly datasets: DatasetsRepository,
+    private readonly workers: WorkerPool,
   ) {}
+
+  /**
+   * The Parquet of staged payloads (in their order) as {@link write} stores them, encoded on a worker thread; null
+   * when they hold no rows (every record of their events was dead-lettered).
+   */
+  async encodeStaged(
+    pipeline: StoredPipelineSpec,
+    payloads: StagedPayload[],
+  ): Promise<(EncodedRows & { sha256: string }) | null> {
+    const { spec } = pipeline;
+    const schema = datasetSchema(spec).map(({ name, type }) => ({ name, type }));
+    const encoded = await this.workers.run(
+      cutEncodeTask,
+      { pipelineId: spec.id, schema, payloads },
+      { attributes: { [KeelAttr.PIPELINE_ID]: spec.id } },
+    );
+    if (encoded.rowCount === 0) return null;
+    return { parquet: asBuffer(encoded.parquet), rowCount: encoded.rowCount, sha256: encoded.sha256 };
+  }
 
   /** The Parquet of checked records as {@link write} stores them, and its sha256 (which names the version). */
   encode(pipeline: StoredPipelineSpec, records: readonly CleanRecord[]): EncodedRows & { sha256: string } {

@@ -4,7 +4,10 @@ import { Infrastructure } from '@keel/service-runtime';
 import { RECORDS_GROUP } from './records-group';
 import { RecordsService } from './records.service';
 
-/** Subscribes to mlops.data.records.v1; the messaging lib validates, deduplicates, retries and dead-letters. */
+/**
+ * Subscribes to mlops.data.records.v1 in batches (what a fetch brought for the partition): the messaging lib
+ * validates, deduplicates, retries and dead-letters, and commits once per batch.
+ */
 @Injectable()
 export class RecordsConsumer implements OnApplicationBootstrap {
   constructor(
@@ -14,7 +17,7 @@ export class RecordsConsumer implements OnApplicationBootstrap {
 
   async onApplicationBootstrap(): Promise<void> {
     const consumer = this.infra.createConsumer(RECORDS_GROUP);
-    consumer.on(DataRecordsV1, (event) => this.records.ingest(event));
+    consumer.onBatch(DataRecordsV1, (events) => this.records.ingest(events));
     await consumer.start();
   }
 }

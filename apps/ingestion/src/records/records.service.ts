@@ -1,12 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { type DataRecordsV1 } from '@keel/contracts';
+import { type DataRecordsV1, type PipelineSpecV1 } from '@keel/contracts';
 import { type ConsumedEvent, type InboundRecord, KafkaDeadLetterSink, NonRetryableError } from '@keel/messaging';
 import { Infrastructure, SERVICE_IDENTITY, type ServiceIdentity } from '@keel/service-runtime';
 import { KeelAttr } from '@keel/telemetry';
 import { context, propagation, trace } from '@opentelemetry/api';
 import { CutService } from '../staging/cut.service';
 import { StagingRepository } from '../staging/staging.repository';
-import { type BadRecord, checkRecords } from './record-checks';
+import { type BadRecord, checkRows } from './record-checks';
 import { RECORDS_GROUP } from './records-group';
 
 /** Error code of a record that does not match its pipeline's spec. */
@@ -29,37 +29,55 @@ export class RecordsService {
     this.deadLetters = new KafkaDeadLetterSink(infra.producer);
   }
 
-  async ingest(event: ConsumedEvent<typeof DataRecordsV1>): Promise<void> {
-    // Throws UnknownPipelineError (non-retryable): the messaging lib dead-letters the whole event.
-    const pipeline = await this.infra.pipelines.get(event.data.pipelineId);
-    const { spec } = pipeline;
-    const { good, bad } = checkRecords(spec, event.data.records);
-    trace.getActiveSpan()?.setAttributes({
-      [KeelAttr.PIPELINE_ID]: spec.id,
-      [KeelAttr.RECORDS_GOOD]: good.length,
-      [KeelAttr.RECORDS_BAD]: bad.length,
+  /**
+   * Ingests events of one partition, in their order (the messaging lib hands over what a fetch brought, or one event
+   * when it retries them one by one): each event's records checked, every event's good rows staged in three writes,
+   * bad records dead-lettered. Per event, this is what ingesting it alone would do, so a retry of any of them is
+   * recognised by its event id.
+   */
+  async ingest(events: readonly ConsumedEvent<typeof DataRecordsV1>[]): Promise<void> {
+    const specs = new Map<string, PipelineSpecV1>();
+    for (const event of events) {
+      // Throws UnknownPipelineError (non-retryable): the messaging lib dead-letters that event on its own.
+      if (!specs.has(event.data.pipelineId)) {
+        specs.set(event.data.pipelineId, (await this.infra.pipelines.get(event.data.pipelineId)).spec);
+      }
+    }
+    const checked = events.map((event) => {
+      const spec = specs.get(event.data.pipelineId)!;
+      return { event, spec, ...checkRows(spec, event.data.records) };
+    });
+    const span = trace.getActiveSpan();
+    span?.setAttributes({
+      [KeelAttr.PIPELINE_ID]: [...specs.keys()].join(','),
+      [KeelAttr.RECORDS_GOOD]: checked.reduce((sum, item) => sum + item.good.rows.length, 0),
+      [KeelAttr.RECORDS_BAD]: checked.reduce((sum, item) => sum + item.bad.length, 0),
     });
     const carrier: Record<string, string> = {};
     propagation.inject(context.active(), carrier);
     // Staged before the handler returns, so the offset commit that follows it loses nothing.
-    const { batch: staged, created } = await this.staging.stage({
-      _id: event.id,
-      pipelineId: spec.id,
-      recordsJson: JSON.stringify(good),
-      rowCount: good.length,
-      badCount: bad.length,
-      source: event.data.source,
-      topic: event.record.topic,
-      partition: event.record.partition,
-      offset: event.record.offset,
-      traceparent: carrier.traceparent,
-      tracestate: carrier.tracestate,
-    });
-    if (bad.length > 0 && !staged.deadLettered) {
-      await this.deadLetter(event, bad);
-      await this.staging.markDeadLettered(staged._id);
+    const staged = await this.staging.stageMany(
+      checked.map(({ event, spec, good, bad }) => ({
+        _id: event.id,
+        pipelineId: spec.id,
+        rowsJson: JSON.stringify(good),
+        rowCount: good.rows.length,
+        badCount: bad.length,
+        source: event.data.source,
+        topic: event.record.topic,
+        partition: event.record.partition,
+        offset: event.record.offset,
+        traceparent: carrier.traceparent,
+        tracestate: carrier.tracestate,
+      })),
+    );
+    for (const [i, { event, bad }] of checked.entries()) {
+      if (bad.length > 0 && !staged[i].batch.deadLettered) {
+        await this.deadLetter(event, bad);
+        await this.staging.markDeadLettered(staged[i].batch._id);
+      }
     }
-    if (created) this.cuts.staged(spec, staged);
+    for (const [i, { spec }] of checked.entries()) if (staged[i].created) this.cuts.staged(spec, staged[i].batch);
   }
 
   /**

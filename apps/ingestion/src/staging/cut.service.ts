@@ -98,20 +98,24 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
     if (batch.stagedAt > state.newestAt) state.newestAt = batch.stagedAt;
     this.pending.set(spec.id, state);
     if (this.stopped || state.rows < spec.ingestion.batchRows) return;
-    this.cut(spec.id, { wait: false }).catch((error: unknown) =>
+    this.cut(spec.id, { wait: false, fullOnly: true }).catch((error: unknown) =>
       this.logger.error({ err: error, pipelineId: spec.id }, 'batch-size cut failed'),
     );
   }
 
   /**
    * Cuts every staged batch of a pipeline into dataset versions (several when more than batchRows are waiting);
-   * returns the last version written, or null when nothing was staged.
+   * returns the last version written, or null when nothing was staged. `fullOnly` (the batch-size trigger) cuts
+   * only versions of batchRows and leaves a smaller rest staged for the next trigger: records keep arriving while a
+   * cut runs, and cutting whatever had arrived by its end made a small version after each full one.
    */
-  async cut(pipelineId: string, options: { wait?: boolean } = {}): Promise<DatasetVersion | null> {
+  async cut(pipelineId: string, options: { wait?: boolean; fullOnly?: boolean } = {}): Promise<DatasetVersion | null> {
     // Chained per pipeline in this process, and under the pipeline's cut lease across replicas: a cut that arrives
     // while one runs waits for it (a timed cut leaves another replica's alone), then sees what is left.
     const previous = this.locks.get(pipelineId) ?? Promise.resolve();
-    const run = previous.catch(() => undefined).then(() => this.cutAll(pipelineId, options.wait ?? true));
+    const run = previous
+      .catch(() => undefined)
+      .then(() => this.cutAll(pipelineId, options.wait ?? true, options.fullOnly ?? false));
     this.locks.set(pipelineId, run);
     try {
       return await run;
@@ -120,10 +124,10 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
     }
   }
 
-  private async cutAll(pipelineId: string, wait: boolean): Promise<DatasetVersion | null> {
+  private async cutAll(pipelineId: string, wait: boolean, fullOnly: boolean): Promise<DatasetVersion | null> {
     for (const deadline = Date.now() + CUT_LEASE_WAIT_MS; ;) {
       const outcome = await withLease(this.leases, cutLeaseName(pipelineId), this.holder, CUT_LEASE_TTL_MS, (scope) =>
-        this.cutUnderLease(pipelineId, scope),
+        this.cutUnderLease(pipelineId, scope, fullOnly),
       );
       if (outcome.held) return outcome.value;
       // Another replica is cutting this pipeline: a timed cut leaves it to that one, a flush waits for it.
@@ -137,7 +141,11 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
    * planned (its batches named in the cut log) before anything is written and finished exactly as planned, so a
    * batch lands in one version even when two cutters ever overlap: both finish the same plan, content-addressed.
    */
-  private async cutUnderLease(pipelineId: string, scope: LeaseScope): Promise<DatasetVersion | null> {
+  private async cutUnderLease(
+    pipelineId: string,
+    scope: LeaseScope,
+    fullOnly: boolean,
+  ): Promise<DatasetVersion | null> {
     const pipeline = await this.infra.pipelines.get(pipelineId);
     const { spec } = pipeline;
     const startedAt = new Date();
@@ -170,6 +178,9 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
         const { batches, dropped } = await this.staging.takePending(pipelineId, spec.ingestion.batchRows);
         const pending = this.pending.get(pipelineId);
         if (pending) pending.batches -= dropped;
+        const rows = batches.reduce((sum, batch) => sum + batch.rowCount, 0);
+        // What is left is for the quiet period, a flush, or the batch size once more records arrive.
+        if (fullOnly && batches.length > 0 && rows < spec.ingestion.batchRows) return last;
         if (batches.length === 0) {
           // Nothing waits in staging (another replica may have cut what this one counted): forget the pipeline
           // unless this process staged a batch of it since the cut began.
@@ -216,14 +227,14 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
         'cut dataset version',
         attributes,
         async () => {
-          const records = await this.staging.records(batches);
+          const encoded = await this.versions.encodeStaged(pipeline, await this.staging.payloadsOf(batches));
           // Batches whose every record was dead-lettered: nothing to write, but they are done.
-          if (records.length === 0) return null;
+          if (!encoded) return null;
           // The batches are deleted only once the version is durable (object, document, event) and the cut log says
           // so: a crash before re-cuts the same batches, hence the same bytes.
-          const version = await this.versions.write(pipeline, records, batchSources(batches));
+          const version = await this.versions.write(pipeline, encoded, batchSources(batches));
           this.logger.info(
-            { pipelineId: spec.id, datasetVersionId: version.datasetVersionId, rows: records.length },
+            { pipelineId: spec.id, datasetVersionId: version.datasetVersionId, rows: encoded.rowCount },
             'dataset version cut',
           );
           return version;
@@ -259,7 +270,8 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
             state.newestAt = verdict.newestAt;
             return verdict.quiet;
           };
-          if (full || (await quiet())) await this.cut(pipelineId, { wait: false });
+          if (full) await this.cut(pipelineId, { wait: false, fullOnly: true });
+          else if (await quiet()) await this.cut(pipelineId, { wait: false });
         } catch (error) {
           this.logger.error({ err: error, pipelineId }, 'timed cut failed; retrying on the next tick');
         }

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Infrastructure } from '@keel/service-runtime';
+import { type Collection } from 'mongodb';
 import { type Model, Schema } from 'mongoose';
-import { type CleanRecord } from '../records/record-checks';
 import { type NewestPending } from './quiet-period';
 
 /**
@@ -30,19 +30,27 @@ export interface StagedBatch {
   stagedAt: Date;
 }
 
-/** What the records consumer stages: the batch and the JSON text of its checked records. */
+/** What the records consumer stages: the batch and the JSON text of its checked rows. */
 export type NewStagedBatch = Omit<StagedBatch, 'sequence' | 'stagedAt' | 'deadLettered'> & {
-  /** JSON text of the checked records: record keys are free-form and must not meet Mongo's key rules. */
-  recordsJson: string;
+  /**
+   * JSON text of the checked rows, a `CleanRows` (record-checks.ts) (column names are free-form and must not meet Mongo's key
+   * rules, and text is what the engine decodes fast).
+   */
+  rowsJson: string;
 };
 
 /** A batch document as stored: one written before payloads were split off carries its records inline. */
 type StoredBatch = StagedBatch & { recordsJson?: string; consumed?: boolean };
 
+/** A batch's staged rows: `rowsJson` (a `CleanRows` (record-checks.ts)), or `recordsJson` (an array of records) staged before. */
 interface PayloadDocument {
   _id: string;
-  recordsJson: string;
+  rowsJson?: string;
+  recordsJson?: string;
 }
+
+/** A batch's payload as staged, for the cut to decode (on a worker thread). */
+export type StagedPayload = { rowsJson: string } | { recordsJson: string };
 
 /**
  * A pipeline's staging head (`staged_record_sequences`, `_id` = pipeline id): the arrival sequence and the ids of
@@ -82,7 +90,7 @@ const stagedSchema = new Schema<StoredBatch>(
 );
 
 const payloadSchema = new Schema<PayloadDocument>(
-  { _id: { type: String, required: true }, recordsJson: { type: String, required: true } },
+  { _id: { type: String, required: true }, rowsJson: String, recordsJson: String },
   { collection: 'staged_record_payloads', versionKey: false },
 );
 
@@ -94,6 +102,13 @@ const headSchema = new Schema<HeadDocument>(
 const DUPLICATE_KEY = 11000;
 
 const isDuplicateKey = (error: unknown) => (error as { code?: unknown }).code === DUPLICATE_KEY;
+
+/** True when every failed write of an unordered insert was a duplicate key (an `_id` written before). */
+function onlyDuplicates(error: unknown): boolean {
+  const { writeErrors } = error as { writeErrors?: { code?: unknown }[] | { code?: unknown } };
+  if (Array.isArray(writeErrors) && writeErrors.length > 0) return writeErrors.every((e) => e.code === DUPLICATE_KEY);
+  return isDuplicateKey(error);
+}
 
 /**
  * Staged record batches in MongoDB. Every per-event write is an insert (the unique `_id` index says whether the
@@ -113,41 +128,68 @@ export class StagingRepository {
   }
 
   /**
-   * Stores a batch unless its event id is already staged; returns what is stored (for a redelivery before the cut,
-   * the first delivery's document) and whether this call staged it. The id joins the pipeline's head first, then the
-   * payload is written, then the batch: a crash in between leaves an id without a batch, which the cut drops, never a
-   * batch no cut would find or one without its records. A redelivery lists its id in the head twice; the cut reads
-   * each id once and takes every copy off.
+   * Stores batches (one per event) unless their event id is already staged; returns, in the same order, what is
+   * stored (for a redelivery before the cut, the first delivery's document) and whether this call staged it. Three
+   * writes whatever the number of batches: the ids join their pipeline's head first, then the payloads are inserted,
+   * then the batches (unordered inserts, docs/design/repositories.md rule 3). A crash in between leaves ids without a
+   * batch, which the cut drops, never a batch no cut would find or one without its records. A redelivery lists its id
+   * in the head twice; the cut reads each id once and takes every copy off.
    */
-  async stage(batch: NewStagedBatch): Promise<{ batch: StagedBatch; created: boolean }> {
-    const { recordsJson, ...fields } = batch;
-    const head = await this.heads
-      .findOneAndUpdate(
-        { _id: batch.pipelineId },
-        { $inc: { value: 1 }, $push: { pending: batch._id } },
-        { upsert: true, returnDocument: 'after' },
-      )
-      .lean<HeadDocument>();
+  async stageMany(batches: readonly NewStagedBatch[]): Promise<{ batch: StagedBatch; created: boolean }[]> {
+    if (batches.length === 0) return [];
+    const sequences = new Map<NewStagedBatch, number>();
+    for (const [pipelineId, group] of byPipeline(batches)) {
+      const head = await this.heads
+        .findOneAndUpdate(
+          { _id: pipelineId },
+          { $inc: { value: group.length }, $push: { pending: { $each: group.map((batch) => batch._id) } } },
+          { upsert: true, returnDocument: 'after' },
+        )
+        .lean<HeadDocument>();
+      group.forEach((batch, i) => sequences.set(batch, head!.value - group.length + 1 + i));
+    }
     // A redelivery's payload is the same event's records, so an existing one is kept as it is.
-    await this.payloads.create({ _id: batch._id, recordsJson }).catch((error: unknown) => {
-      if (!isDuplicateKey(error)) throw error;
+    await (this.payloads.collection as unknown as Collection<PayloadDocument>)
+      .insertMany(
+        batches.map((batch) => ({ _id: batch._id, rowsJson: batch.rowsJson })),
+        { ordered: false },
+      )
+      .catch((error: unknown) => {
+        if (!onlyDuplicates(error)) throw error;
+      });
+    const stagedAt = new Date();
+    const stored: StagedBatch[] = batches.map(({ rowsJson: _rows, ...fields }, i) => ({
+      ...fields,
+      sequence: sequences.get(batches[i])!,
+      stagedAt,
+      deadLettered: false,
+    }));
+    let duplicates = false;
+    const stagedCollection = this.staged.collection as unknown as Collection<StagedBatch>;
+    await stagedCollection.insertMany(stored, { ordered: false }).catch((error: unknown) => {
+      if (!onlyDuplicates(error)) throw error;
+      duplicates = true;
     });
-    const stored: StagedBatch = { ...fields, sequence: head!.value, stagedAt: new Date(), deadLettered: false };
-    try {
-      await this.staged.create(stored);
-      return { batch: stored, created: true };
-    } catch (error) {
-      if (!isDuplicateKey(error)) throw error;
+    if (!duplicates) return stored.map((batch) => ({ batch, created: true }));
+    // Some were staged before (a redelivery, or a concurrent delivery that won): their first document is the batch.
+    // A document carrying the sequence this call took is this call's; the head's sequence is never handed out twice.
+    const existing = new Map((await this.byIds(stored.map((batch) => batch._id))).map((doc) => [doc._id, doc]));
+    const results: { batch: StagedBatch; created: boolean }[] = [];
+    for (const batch of stored) {
+      const found = existing.get(batch._id);
+      if (!found) throw new Error(`staged batch ${batch._id} vanished after a duplicate insert`);
+      if (found.sequence === batch.sequence) {
+        results.push({ batch, created: true });
+        continue;
+      }
+      if (found.consumed) {
+        // A batch marked consumed is already in a dataset version.
+        await this.staged.deleteOne({ _id: found._id });
+        await this.payloads.deleteOne({ _id: found._id });
+      }
+      results.push({ batch: found, created: false });
     }
-    // A redelivery of a batch staged before (or a concurrent delivery that won): its first document is the batch.
-    const existing = await this.staged.findById(batch._id, { recordsJson: 0 }).lean<StoredBatch>();
-    if (!existing) throw new Error(`staged batch ${batch._id} vanished after a duplicate insert`);
-    if (existing.consumed) {
-      // A batch marked consumed is already in a dataset version.
-      await this.staged.deleteOne({ _id: existing._id });
-      await this.payloads.deleteOne({ _id: existing._id });
-    }
-    return { batch: existing, created: false };
+    return results;
   }
 
   async markDeadLettered(id: string): Promise<void> {
@@ -247,25 +289,25 @@ export class StagingRepository {
   }
 
   /**
-   * The batches' records in the batches' order, from one query of the payloads (a batch staged before payloads were
-   * split off carries its records itself).
+   * The batches' staged payloads in the batches' order, from one query of the payloads (a batch staged before
+   * payloads were split off carries its records itself); decoded by the cut on a worker thread.
    */
-  async records(batches: readonly StagedBatch[]): Promise<CleanRecord[]> {
+  async payloadsOf(batches: readonly StagedBatch[]): Promise<StagedPayload[]> {
     if (batches.length === 0) return [];
     const payloads = await this.payloads
       .find({ _id: { $in: batches.map((batch) => batch._id) } })
       .lean<PayloadDocument[]>();
-    const jsonById = new Map(payloads.map((payload) => [payload._id, payload.recordsJson]));
-    const records: CleanRecord[] = [];
+    const byId = new Map(payloads.map((payload) => [payload._id, payload]));
+    const texts: StagedPayload[] = [];
     for (const batch of batches) {
-      const json =
-        jsonById.get(batch._id) ??
-        (await this.staged.findById(batch._id, { recordsJson: 1 }).lean<Pick<StoredBatch, 'recordsJson'>>())
-          ?.recordsJson;
-      if (json === undefined) throw new Error(`staged batch ${batch._id} has no records`);
-      for (const record of JSON.parse(json) as CleanRecord[]) records.push(record);
+      const payload: Pick<PayloadDocument, 'rowsJson' | 'recordsJson'> | null =
+        byId.get(batch._id) ??
+        (await this.staged.findById(batch._id, { recordsJson: 1 }).lean<Pick<StoredBatch, 'recordsJson'>>());
+      if (typeof payload?.rowsJson === 'string') texts.push({ rowsJson: payload.rowsJson });
+      else if (typeof payload?.recordsJson === 'string') texts.push({ recordsJson: payload.recordsJson });
+      else throw new Error(`staged batch ${batch._id} has no records`);
     }
-    return records;
+    return texts;
   }
 
   /** Batch documents (without inline records) by `_id`, in one query; absent ones are left out. */
@@ -273,4 +315,14 @@ export class StagingRepository {
     if (ids.length === 0) return Promise.resolve([]);
     return this.staged.find({ _id: { $in: [...ids] } }, { recordsJson: 0 }).lean<StoredBatch[]>();
   }
+}
+
+function byPipeline(batches: readonly NewStagedBatch[]): Map<string, NewStagedBatch[]> {
+  const groups = new Map<string, NewStagedBatch[]>();
+  for (const batch of batches) {
+    const group = groups.get(batch.pipelineId);
+    if (group) group.push(batch);
+    else groups.set(batch.pipelineId, [batch]);
+  }
+  return groups;
 }

@@ -1,0 +1,50 @@
+import { tableFromRecords } from '@keel/datasets';
+import { describe, expect, it } from 'vitest';
+import { datasetParquet } from '../datasets/dataset-parquet';
+import { cutEncodeTask, stagedTable } from './cut-encode.task';
+
+const schema = [
+  { name: 'age', type: 'number' as const },
+  { name: 'sex', type: 'string' as const },
+  { name: 'income', type: 'string' as const },
+];
+const records = [
+  { age: 39, sex: 'Male', income: '<=50K' },
+  { age: null, sex: 'Female', income: '>50K' },
+  { age: 50, sex: null, income: '<=50K' },
+];
+
+describe('stagedTable', () => {
+  it('reads rows and records staged before rows the same way, in the order staged', () => {
+    const rows = { columns: ['age', 'sex', 'income'], rows: records.slice(1).map((r) => [r.age, r.sex, r.income]) };
+    const table = stagedTable(schema, [
+      { recordsJson: JSON.stringify(records.slice(0, 1)) },
+      { rowsJson: JSON.stringify(rows) },
+    ]);
+    expect(table).toEqual(tableFromRecords(records, schema));
+  });
+
+  it('maps staged columns to the schema at the cut by name: missing ones are null, extra ones dropped', () => {
+    const rows = { columns: ['income', 'extra', 'age'], rows: [['>50K', 1, 41]] };
+    const table = stagedTable(schema, [{ rowsJson: JSON.stringify(rows) }]);
+    expect(table.columns.map((c) => c.values)).toEqual([[41], [null], ['>50K']]);
+  });
+});
+
+describe('cutEncodeTask', () => {
+  it('encodes the bytes that the records themselves encode to, and names them by their sha256', async () => {
+    const payloads = [
+      { rowsJson: JSON.stringify({ columns: ['age', 'sex', 'income'], rows: records.map(Object.values) }) },
+    ];
+    const result = (await cutEncodeTask.run(
+      { pipelineId: 'adult', schema, payloads },
+      { progress: () => undefined },
+    )) as {
+      value: { parquet: Uint8Array; rowCount: number; sha256: string };
+    };
+    const expected = datasetParquet({ id: 'adult' }, tableFromRecords(records, schema));
+    expect(Buffer.from(result.value.parquet).equals(expected)).toBe(true);
+    expect(result.value.rowCount).toBe(3);
+    expect(result.value.sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+});
