@@ -9,10 +9,12 @@
  *   the stack's psql, its output counted and discarded, and (b) by a pull of ingestion's postgres source (chunks of
  *   50,000 rows) in a process of its own, which also reports its peak RSS; a pull of a fifth of the rows shows
  *   whether that peak grows with the table.
- * Writes docs/benchmarks/ingest.md and ingest.json.
+ * Writes docs/benchmarks/ingest.md and ingest.json. BENCH_INGEST_PROFILE=DIR also writes CPU profiles of the first
+ * round's ingestion drain and pull into DIR and prints where their time went (self time by function).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -43,6 +45,7 @@ const PG_ROWS = Number(process.env.BENCH_INGEST_PG_ROWS ?? 1_000_000);
 const CHUNK_ROWS = 50_000;
 const POSTGRES_URL = 'postgres://keel@127.0.0.1:5432/keel';
 const DRAIN_LIMIT_MS = 5 * 60_000;
+const PROFILE_DIR = process.env.BENCH_INGEST_PROFILE;
 const JSON_PATH = join(repoRoot, 'docs', 'benchmarks', 'ingest.json');
 const MD_PATH = join(repoRoot, 'docs', 'benchmarks', 'ingest.md');
 
@@ -55,6 +58,49 @@ const median = (values: number[]) => {
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 };
+
+interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** The functions with the most self time in a CPU profile, as lines `share  function (file:line)`. */
+function topSelfTime(profile: CpuProfile, count = 15): string[] {
+  const byNode = new Map(profile.nodes.map((node) => [node.id, node.callFrame]));
+  const self = new Map<string, number>();
+  let total = 0;
+  profile.samples.forEach((id, i) => {
+    const frame = byNode.get(id)!;
+    const file = frame.url.replace(/^.*\/(node_modules|apps|libs)\//, '$1/');
+    const name = `${frame.functionName || '(anonymous)'} (${file}:${frame.lineNumber + 1})`;
+    const micros = profile.timeDeltas[i] ?? 0;
+    self.set(name, (self.get(name) ?? 0) + micros);
+    total += micros;
+  });
+  return [...self]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, count)
+    .map(([name, micros]) => `${((micros / total) * 100).toFixed(1).padStart(5)} %  ${name}`);
+}
+
+/** Runs `work` under the inspector's CPU profiler when BENCH_INGEST_PROFILE is set; prints its top self time. */
+async function profiled<T>(label: string, work: () => Promise<T>): Promise<T> {
+  if (!PROFILE_DIR) return work();
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  try {
+    return await work();
+  } finally {
+    const { profile } = (await session.post('Profiler.stop')) as unknown as { profile: CpuProfile };
+    session.disconnect();
+    mkdirSync(PROFILE_DIR, { recursive: true });
+    writeFileSync(join(PROFILE_DIR, `${label}.cpuprofile`), JSON.stringify(profile));
+    log(`${label}: self time by function\n${topSelfTime(profile).join('\n')}`);
+  }
+}
 
 /** The bench's records: Adult rows, fnlwgt made unique so that no two cuts hold the same content. */
 function benchRecords(spec: ReturnType<typeof pipelineSpecFixture>): Record<string, Scalar>[] {
@@ -113,7 +159,9 @@ async function drainIngestion(
       const versions = await datasets.find({ pipelineId: spec.id }, { projection: { rowCount: 1 } }).toArray();
       const rows = versions.reduce((sum, version) => sum + version.rowCount, 0);
       if (rows >= RECORDS) {
-        return { seconds: Number(process.hrtime.bigint() - started) / 1e9, versions: versions.length };
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        log(`versions of ${versions.map((version) => version.rowCount).join(', ')} rows`);
+        return { seconds, versions: versions.length };
       }
       if (Number(process.hrtime.bigint() - started) / 1e6 > DRAIN_LIMIT_MS)
         throw new Error(`ingestion stalled at ${rows}`);
@@ -155,10 +203,13 @@ interface PullResult {
 }
 
 /** A pull by ingestion in a child process (tools/bench/ingest/pg-pull-child.ts). */
-function pullInChild(table: string): PullResult {
+function pullInChild(table: string, profile?: string): PullResult {
   const out = execFileSync(
     process.execPath,
     [
+      ...(profile && PROFILE_DIR
+        ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR, '--cpu-prof-name', `${profile}.cpuprofile`]
+        : []),
       '--expose-gc',
       '-r',
       '@swc-node/register',
@@ -227,7 +278,11 @@ async function main(): Promise<void> {
   for (let round = 0; round < ROUNDS; round++) {
     bare.push(await drainBare(spec.id, groups[round]));
     log(`round ${round + 1}: bare kafkajs ${(RECORDS / bare[round]).toFixed(0)} records/s`);
-    keel.push(await drainIngestion(spec, names[round]));
+    keel.push(
+      round === 0
+        ? await profiled('kafka-ingestion', () => drainIngestion(spec, names[round]))
+        : await drainIngestion(spec, names[round]),
+    );
     log(`round ${round + 1}: ingestion ${(RECORDS / keel[round].seconds).toFixed(0)} records/s`);
   }
 
@@ -246,7 +301,11 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       copies.push(await copyOut(table));
       log(`round ${round + 1}: COPY ${(PG_ROWS / copies[round].seconds).toFixed(0)} rows/s`);
-      pulls.push(pullInChild(table));
+      pulls.push(pullInChild(table, round === 0 ? 'pg-pull' : undefined));
+      if (round === 0 && PROFILE_DIR) {
+        const profile = JSON.parse(readFileSync(join(PROFILE_DIR, 'pg-pull.cpuprofile'), 'utf8')) as CpuProfile;
+        log(`pg-pull (main thread): self time by function\n${topSelfTime(profile).join('\n')}`);
+      }
       log(
         `round ${round + 1}: pull ${pulls[round].rowsPerSecond.toFixed(0)} rows/s, peak RSS ${pulls[round].peakRssMiB.toFixed(0)} MiB`,
       );

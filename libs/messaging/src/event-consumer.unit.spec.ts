@@ -343,7 +343,7 @@ describe('EventConsumer batches', () => {
 
   it('given a fetch of events, then they are handled together without the processed or repeated ones, and committed once', async () => {
     const { kafka, consumer, store, calls } = setupBatches(async () => undefined);
-    await store.record('greeter', '/test evt-0-1', Greeting.topic);
+    await store.record('greeter', '/test evt-0-1');
     await consumer.start();
     await kafka.latest.deliverBatch(0, [
       { offset: '0', name: 'a' },

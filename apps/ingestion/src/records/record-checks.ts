@@ -55,7 +55,7 @@ function isMissing(value: unknown): boolean {
 }
 
 /** The value of one column as the dataset stores it, or why it cannot be stored. */
-function cleanValue(
+export function cleanValue(
   column: DatasetColumnSpec,
   value: unknown,
 ): { value: number | string | null } | { problem: string } {
@@ -104,7 +104,7 @@ export interface CleanRows {
 }
 
 /** Checks one record against the dataset schema, as a row of the schema's columns, or says why it fails. */
-function checkRow(
+export function checkRow(
   schema: readonly DatasetColumnSpec[],
   record: Readonly<Record<string, unknown>>,
 ): { ok: true; row: CleanCell[] } | { ok: false; reason: string } {

@@ -1,6 +1,6 @@
 import { type PostgresSource } from '@keel/contracts';
 import { Client } from 'pg';
-import Cursor from 'pg-cursor';
+import { to as copyTo } from 'pg-copy-streams';
 
 /**
  * Where an incremental pull of a source stands: the (cursor, key) of the last row taken, as PostgreSQL prints them
@@ -28,6 +28,7 @@ export function quoteIdent(name: string): string {
 export function pullQuery(
   source: Pick<PostgresSource, 'table' | 'query' | 'cursor'>,
   range: { after?: Watermark | null; upTo?: Watermark },
+  options: { literals?: boolean } = {},
 ): { text: string; values: string[] } {
   const from = source.table
     ? source.table.split('.').map(quoteIdent).join('.')
@@ -36,14 +37,15 @@ export function pullQuery(
   const key = `keel_source.${quoteIdent(source.cursor.key)}`;
   const values: string[] = [];
   const where = [`${cursor} IS NOT NULL`];
-  if (range.after) {
-    values.push(range.after.cursor, range.after.key);
-    where.push(`(${cursor}, ${key}) > ($${values.length - 1}, $${values.length})`);
-  }
-  if (range.upTo) {
-    values.push(range.upTo.cursor, range.upTo.key);
-    where.push(`(${cursor}, ${key}) <= ($${values.length - 1}, $${values.length})`);
-  }
+  // COPY takes no parameters: there the watermark is written as literals, untyped like parameters, so PostgreSQL
+  // reads them as the columns' types either way.
+  const bound = (watermark: Watermark) => {
+    if (options.literals) return `(${quoteLiteral(watermark.cursor)}, ${quoteLiteral(watermark.key)})`;
+    values.push(watermark.cursor, watermark.key);
+    return `($${values.length - 1}, $${values.length})`;
+  };
+  if (range.after) where.push(`(${cursor}, ${key}) > ${bound(range.after)}`);
+  if (range.upTo) where.push(`(${cursor}, ${key}) <= ${bound(range.upTo)}`);
   return {
     text:
       `SELECT keel_source.*, ${cursor}::text AS ${CURSOR_TEXT}, ${key}::text AS ${KEY_TEXT} ` +
@@ -52,10 +54,75 @@ export function pullQuery(
   };
 }
 
+/** A SQL string literal of any text (E'' form, so it reads the same whatever standard_conforming_strings says). */
+export function quoteLiteral(text: string): string {
+  if (text.includes('\0')) throw new Error('a watermark cannot hold a NUL character');
+  return `E'${text.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+}
+
+/** A column of a pull's result: its name and type (the OID node-postgres picks a parser by). */
+export interface PulledField {
+  name: string;
+  typeId: number;
+}
+
+/**
+ * Rows of a pull as COPY text: whole lines, one per row (COPY escapes newlines inside values), the watermark
+ * columns last; and the watermark of the last row.
+ */
+export interface CopyChunk {
+  bytes: Buffer;
+  rows: number;
+  last: Watermark;
+}
+
+const NEWLINE = 0x0a;
+
+/** The text of a COPY text-format field: `\N` is NULL, backslash sequences are unescaped. */
+export function copyFieldText(field: string): string | null {
+  if (field === '\\N') return null;
+  if (!field.includes('\\')) return field;
+  return field.replace(
+    /\\(?:([0-7]{1,3})|x([0-9a-fA-F]{1,2})|(.))/g,
+    (_, octal?: string, hex?: string, char?: string) => {
+      if (octal !== undefined) return String.fromCharCode(parseInt(octal, 8));
+      if (hex !== undefined) return String.fromCharCode(parseInt(hex, 16));
+      switch (char) {
+        case 'b':
+          return '\b';
+        case 'f':
+          return '\f';
+        case 'n':
+          return '\n';
+        case 'r':
+          return '\r';
+        case 't':
+          return '\t';
+        case 'v':
+          return '\v';
+        default:
+          return char!;
+      }
+    },
+  );
+}
+
+/** The watermark of one COPY line of a pull (its last two fields). */
+function lineWatermark(line: string): Watermark {
+  const keyAt = line.lastIndexOf('\t');
+  const cursorAt = line.lastIndexOf('\t', keyAt - 1);
+  return { cursor: copyFieldText(line.slice(cursorAt + 1, keyAt))!, key: copyFieldText(line.slice(keyAt + 1))! };
+}
+
 /** A row as read, and its watermark. */
 export interface PulledRow {
   record: Record<string, unknown>;
   watermark: Watermark;
+}
+
+/** A value as ingestion checks it: a timestamp (node-postgres gives a Date) as ISO text, anything else as it is. */
+export function pulledValue(value: unknown): unknown {
+  return value instanceof Date ? value.toISOString() : value;
 }
 
 /** A row as ingestion checks it: timestamps as ISO text, the watermark columns split off. */
@@ -63,15 +130,14 @@ export function toPulledRow(row: Record<string, unknown>): PulledRow {
   const record: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(row)) {
     if (name === CURSOR_TEXT || name === KEY_TEXT) continue;
-    record[name] = value instanceof Date ? value.toISOString() : value;
+    record[name] = pulledValue(value);
   }
   return { record, watermark: { cursor: String(row[CURSOR_TEXT]), key: String(row[KEY_TEXT]) } };
 }
 
 /**
- * One connection reading a source: each `read` opens a server-side cursor (a portal, rows fetched `chunkRows` at
- * a time) inside a REPEATABLE READ, READ ONLY transaction, so a pull sees one snapshot and only one chunk is ever in
- * memory.
+ * One connection reading a source: each `copy` streams the source's rows with COPY inside a REPEATABLE READ, READ
+ * ONLY transaction, so a pull sees one snapshot and only about one chunk is ever in memory.
  */
 export class PostgresReader {
   private constructor(private readonly client: Client) {}
@@ -86,26 +152,53 @@ export class PostgresReader {
     return reader;
   }
 
-  /** Yields the rows of `query`, `chunkRows` at a time, in one read-only snapshot. */
-  async *chunks(query: { text: string; values: string[] }, chunkRows: number): AsyncGenerator<PulledRow[]> {
+  /**
+   * The columns of `query`'s result, and its rows as COPY text `chunkRows` at a time, in one read-only snapshot:
+   * `COPY (query) TO STDOUT` streams at the server's pace with nothing parsed here (the caller decodes a chunk on a
+   * worker thread), and a chunk is cut at a line end by counting newlines. Backpressure holds the connection while
+   * the caller works on a chunk, so memory stays at about one chunk whatever the table's size.
+   */
+  async copy(
+    source: Pick<PostgresSource, 'table' | 'query' | 'cursor'>,
+    range: { after?: Watermark | null; upTo?: Watermark },
+    chunkRows: number,
+  ): Promise<{ fields: PulledField[]; chunks: AsyncGenerator<CopyChunk> }> {
     await this.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const cursor = this.client.query(new Cursor<Record<string, unknown>>(query.text, query.values));
-    let drained = false;
-    try {
-      for (;;) {
-        const rows = await cursor.read(chunkRows);
-        if (rows.length === 0) break;
-        yield rows.map(toPulledRow);
-      }
-      drained = true;
-    } finally {
-      // Closing a cursor waits for the server's answer, which a dead connection never sends: after a failure (or
-      // a caller that stopped early) the connection is dropped instead (see close).
-      if (drained) {
-        await cursor.close();
-        await this.client.query('ROLLBACK');
+    const described = pullQuery(source, range);
+    const { fields } = await this.client.query({ text: `${described.text} LIMIT 0`, values: described.values });
+    const stream = this.client.query(copyTo(`COPY (${pullQuery(source, range, { literals: true }).text}) TO STDOUT`));
+    const client = this.client;
+    async function* chunks(): AsyncGenerator<CopyChunk> {
+      let parts: Buffer[] = [];
+      let rows = 0;
+      let drained = false;
+      const take = (upTo: Buffer, end: number): CopyChunk => {
+        const bytes = Buffer.concat([...parts, upTo.subarray(0, end)]);
+        const lineStart = bytes.lastIndexOf(NEWLINE, bytes.length - 2) + 1;
+        const chunk = { bytes, rows, last: lineWatermark(bytes.toString('utf8', lineStart, bytes.length - 1)) };
+        parts = [];
+        rows = 0;
+        return chunk;
+      };
+      try {
+        for await (const data of stream as AsyncIterable<Buffer>) {
+          let from = 0;
+          for (let at = data.indexOf(NEWLINE); at >= 0; at = data.indexOf(NEWLINE, at + 1)) {
+            if (++rows < chunkRows) continue;
+            yield take(data.subarray(from), at + 1 - from);
+            from = at + 1;
+          }
+          if (from < data.length) parts.push(data.subarray(from));
+        }
+        if (rows > 0) yield take(Buffer.alloc(0), 0);
+        drained = true;
+      } finally {
+        // As in `chunks`: after a failure or an early stop the connection is dropped instead (see close).
+        if (drained) await client.query('ROLLBACK');
+        else stream.destroy();
       }
     }
+    return { fields: fields.map((field) => ({ name: field.name, typeId: field.dataTypeID })), chunks: chunks() };
   }
 
   async close(): Promise<void> {

@@ -7,7 +7,7 @@ import {
   type OnApplicationBootstrap,
   type OnModuleDestroy,
 } from '@nestjs/common';
-import { type DataSource, type PostgresSource } from '@keel/contracts';
+import { type DataSource, datasetSchema, type PostgresSource } from '@keel/contracts';
 import { type Leases, leasesOn, type LeaseScope, processHolderId, type Versioned, withLease } from '@keel/coordination';
 import { type StoredPipelineSpec, UnknownPipelineError } from '@keel/pipelines';
 import {
@@ -18,13 +18,14 @@ import {
   type ServiceIdentity,
 } from '@keel/service-runtime';
 import { KeelAttr, withSpan } from '@keel/telemetry';
+import { asBuffer, WorkerPool } from '@keel/workers';
 import { type Logger } from 'pino';
 import { type IngestionConfig } from '../config';
 import { DatasetVersionsService } from '../datasets/dataset-versions.service';
-import { checkRecords } from '../records/record-checks';
 import { HttpSourcePuller } from './http-pull';
 import { ObjectStoreSourcePuller } from './object-store-pull';
-import { PostgresReader, type PulledRow, pullQuery, type Watermark } from './postgres-reader';
+import { type PgChunkOutcome, pgChunkTask } from './pg-chunk.task';
+import { type CopyChunk, PostgresReader, type PulledField, type Watermark } from './postgres-reader';
 import { type SourceRun, type SourceState, SourceStateRepository } from './source-state.repository';
 
 /** A pull renews its lease every third of this; another replica takes an abandoned pull over after it. */
@@ -74,6 +75,7 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
     private readonly versions: DatasetVersionsService,
     private readonly http: HttpSourcePuller,
     private readonly objectStore: ObjectStoreSourcePuller,
+    private readonly workers: WorkerPool,
     @Inject(SERVICE_CONFIG) private readonly config: IngestionConfig,
     @Inject(ROOT_LOGGER) rootLogger: Logger,
     @Inject(SERVICE_IDENTITY) identity: ServiceIdentity,
@@ -199,8 +201,11 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
   }
 
   /**
-   * Reads the rows past the watermark in (cursor, key) order through a server-side cursor, one chunk at a time; each
-   * chunk is planned, written as one version, then committed (a planned range is re-read by the next pull).
+   * Streams the rows past the watermark in (cursor, key) order with `COPY (query) TO STDOUT`, one chunk at a time;
+   * each chunk is decoded, checked and encoded on a worker thread, then planned, written as one version and
+   * committed, in order (a planned range is re-read by the next pull). The stages overlap: while chunk k is written,
+   * chunk k + 1 is encoded and chunk k + 2 streams in, so the server, the event loop and the worker all work; a few
+   * chunks are held at most, whatever the table's size.
    */
   private async pullPostgres(
     pipeline: StoredPipelineSpec,
@@ -213,59 +218,88 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
     const pipelineId = pipeline.spec.id;
     const reader = await PostgresReader.connect(sourceUrl(source, this.config, process.env), signal);
     try {
-      // A chunk an earlier pull planned and did not commit: the same range again, so the same rows.
+      // A chunk an earlier pull planned and did not commit: the same range again (one chunk), so the same rows.
       const planned = current.state.planned;
       if (planned?.to) {
-        const rows: PulledRow[] = [];
-        for await (const chunk of reader.chunks(
-          pullQuery(source, { after: planned.from, upTo: planned.to }),
-          source.chunkRows,
-        )) {
-          rows.push(...chunk);
-        }
-        current = await this.commitChunk(pipeline, source, current, run, rows, planned.to, scope);
+        const { fields, chunks } = await reader.copy(source, { after: planned.from, upTo: planned.to }, Infinity);
+        let chunk: CopyChunk | undefined;
+        for await (const all of chunks) chunk = all;
+        const encoded = chunk ? await this.encodeChunk(pipeline, run, fields, chunk) : undefined;
+        current = await this.commitChunk(pipeline, source, current, run, encoded, planned.to, scope);
       }
-      for await (const rows of reader.chunks(pullQuery(source, { after: current.state.watermark }), source.chunkRows)) {
+      const { fields, chunks } = await reader.copy(source, { after: current.state.watermark }, source.chunkRows);
+      let writing: Promise<void> = Promise.resolve();
+      let next = chunks.next();
+      for (;;) {
+        const { value: chunk, done } = await next;
+        if (done) break;
+        next = chunks.next();
+        const encoding = this.encodeChunk(pipeline, run, fields, chunk);
+        // Rejections of work started ahead surface where it is awaited; these keep them from being reported unhandled.
+        next.catch(() => undefined);
+        encoding.catch(() => undefined);
+        await writing;
         signal.throwIfAborted();
         scope.assertHeld();
-        const to = rows[rows.length - 1].watermark;
-        current = await this.states.advance(pipelineId, source.id, current, {
-          ...current.state,
-          planned: { from: current.state.watermark, to, runId: run._id },
-        });
-        current = await this.commitChunk(pipeline, source, current, run, rows, to, scope);
+        writing = (async () => {
+          current = await this.states.advance(pipelineId, source.id, current, {
+            ...current.state,
+            planned: { from: current.state.watermark, to: chunk.last, runId: run._id },
+          });
+          current = await this.commitChunk(pipeline, source, current, run, await encoding, chunk.last, scope);
+        })();
+        writing.catch(() => undefined);
       }
+      await writing;
       return current;
     } finally {
       await reader.close();
     }
   }
 
-  /** Writes a planned chunk as one dataset version, then commits the watermark past it. */
+  /** A chunk's COPY text to checked rows and Parquet, on a worker thread. */
+  private encodeChunk(
+    pipeline: StoredPipelineSpec,
+    run: SourceRun,
+    fields: PulledField[],
+    chunk: CopyChunk,
+  ): Promise<PgChunkOutcome> {
+    const { spec } = pipeline;
+    return this.workers.run(
+      pgChunkTask,
+      { pipelineId: spec.id, schema: datasetSchema(spec), fields, bytes: chunk.bytes, maxRejections: MAX_REJECTIONS },
+      { attributes: { [KeelAttr.PIPELINE_ID]: spec.id } },
+    );
+  }
+
+  /**
+   * Writes a planned chunk (undefined: the planned range holds no rows now) as one dataset version, then commits the
+   * watermark past it.
+   */
   private async commitChunk(
     pipeline: StoredPipelineSpec,
     source: PostgresSource,
     current: Versioned<SourceState>,
     run: SourceRun,
-    rows: readonly PulledRow[],
+    outcome: PgChunkOutcome | undefined,
     to: Watermark,
     scope: LeaseScope,
   ): Promise<Versioned<SourceState>> {
     const { spec } = pipeline;
     const from = current.state.planned?.from ?? current.state.watermark;
-    const { good, bad } = checkRecords(
-      spec,
-      rows.map((row) => row.record),
-      (index) => `row ${rows[index].watermark.key}`,
-    );
-    run.rowsRead += rows.length;
-    run.rowsRejected += bad.length;
-    for (const rejection of bad) if (run.rejections.length < MAX_REJECTIONS) run.rejections.push(rejection.reason);
+    run.rowsRead += outcome?.rowsRead ?? 0;
+    run.rowsRejected += outcome?.rejected ?? 0;
+    for (const reason of outcome?.rejections ?? [])
+      if (run.rejections.length < MAX_REJECTIONS) run.rejections.push(reason);
     let datasetVersionId = current.state.lastDatasetVersionId;
-    if (good.length > 0) {
+    if (outcome && outcome.goodRows > 0) {
       scope.assertHeld();
       const lineage = `postgres:${source.id}@(${describeWatermark(from)}, ${describeWatermark(to)}]`;
-      const version = await this.versions.write(pipeline, good, [lineage]);
+      const version = await this.versions.write(
+        pipeline,
+        { parquet: asBuffer(outcome.parquet), rowCount: outcome.goodRows },
+        [lineage],
+      );
       datasetVersionId = version.datasetVersionId;
       if (!run.datasetVersionIds.includes(datasetVersionId)) run.datasetVersionIds.push(datasetVersionId);
     }
@@ -274,7 +308,7 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
       watermark: to,
       planned: null,
       lastDatasetVersionId: datasetVersionId,
-      rowsPulled: current.state.rowsPulled + good.length,
+      rowsPulled: current.state.rowsPulled + (outcome?.goodRows ?? 0),
     });
     run.watermarkTo = to;
     await this.states.saveRun(run);
