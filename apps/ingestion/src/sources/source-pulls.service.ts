@@ -229,26 +229,32 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
       }
       const { fields, chunks } = await reader.copy(source, { after: current.state.watermark }, source.chunkRows);
       let writing: Promise<void> = Promise.resolve();
-      let next = chunks.next();
-      for (;;) {
-        const { value: chunk, done } = await next;
-        if (done) break;
-        next = chunks.next();
-        const encoding = this.encodeChunk(pipeline, run, fields, chunk);
-        // Rejections of work started ahead surface where it is awaited; these keep them from being reported unhandled.
-        next.catch(() => undefined);
-        encoding.catch(() => undefined);
-        await writing;
-        signal.throwIfAborted();
-        scope.assertHeld();
-        writing = (async () => {
-          current = await this.states.advance(pipelineId, source.id, current, {
-            ...current.state,
-            planned: { from: current.state.watermark, to: chunk.last, runId: run._id },
-          });
-          current = await this.commitChunk(pipeline, source, current, run, await encoding, chunk.last, scope);
-        })();
-        writing.catch(() => undefined);
+      try {
+        let next = chunks.next();
+        for (;;) {
+          const { value: chunk, done } = await next;
+          if (done) break;
+          next = chunks.next();
+          const encoding = this.encodeChunk(pipeline, run, fields, chunk);
+          // Work started ahead rejects where it is awaited; these keep it from being reported unhandled meanwhile.
+          next.catch(() => undefined);
+          encoding.catch(() => undefined);
+          await writing;
+          signal.throwIfAborted();
+          scope.assertHeld();
+          writing = (async () => {
+            current = await this.states.advance(pipelineId, source.id, current, {
+              ...current.state,
+              planned: { from: current.state.watermark, to: chunk.last, runId: run._id },
+            });
+            current = await this.commitChunk(pipeline, source, current, run, await encoding, chunk.last, scope);
+          })();
+          writing.catch(() => undefined);
+        }
+      } catch (error) {
+        // Nothing of this pull may still be writing once it is reported over (and its lease released).
+        await writing.catch(() => undefined);
+        throw error;
       }
       await writing;
       return current;

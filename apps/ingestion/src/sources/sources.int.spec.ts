@@ -152,10 +152,12 @@ describe('postgres sources against the real PostgreSQL', () => {
   });
 
   it('loses and duplicates nothing when its PostgreSQL connection is killed mid-pull', async () => {
-    // given 3,000 rows read 25 at a time (120 versions, so the pull is still reading when the kill comes)
+    const TOTAL = 400_000;
+    // given 400,000 rows (about 36 MB of COPY text) read 20,000 at a time: COPY streams ahead of the writes, so the
+    // table must be larger than the sockets buffer for the server to be still sending when the kill comes
     const table = await createTable();
-    await insertRows(table, 1, 3_000);
-    const spec = await applySpec(table, 25);
+    await insertRows(table, 1, TOTAL);
+    const spec = await applySpec(table, 20_000);
     const http = request(sut.app.getHttpServer());
 
     // when the server terminates the pull's connection once some chunks are committed
@@ -172,15 +174,15 @@ describe('postgres sources against the real PostgreSQL', () => {
     const failed = ((await http.get(`/api/v1/pipelines/${spec.id}/sources/rows/pulls`)).body as { items: SourceRun[] })
       .items[0];
     expect(failed.status).toBe('failed');
-    expect(failed.rowsRead).toBeLessThan(3_000);
+    expect(failed.rowsRead).toBeLessThan(TOTAL);
 
     // then a second pull takes the rest: every row exactly once
     const rerun = (await pull(spec.id).expect(200)).body as SourceRun;
     expect(rerun.status).toBe('succeeded');
-    expect(failed.rowsRead + rerun.rowsRead).toBe(3_000);
+    expect(failed.rowsRead + rerun.rowsRead).toBe(TOTAL);
     const rows = await rowsByVersion(spec.id);
-    expect(sorted([...rows.values()].flat())).toEqual(range(1, 3_000));
-  });
+    expect(sorted([...rows.values()].flat())).toEqual(range(1, TOTAL));
+  }, 120_000);
 
   /** A port nobody listens on now. */
   async function freePort(): Promise<number> {
