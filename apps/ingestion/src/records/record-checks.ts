@@ -110,11 +110,28 @@ export function checkRow(
 ): { ok: true; row: CleanCell[] } | { ok: false; reason: string } {
   const row: CleanCell[] = new Array(schema.length);
   for (let i = 0; i < schema.length; i++) {
-    const result = cleanValue(schema[i], record[schema[i].name]);
+    const column = schema[i];
+    const value = record[column.name];
+    // The common cells, which cleanValue would return as they are, without asking it (no result object per cell).
+    if (column.type === 'number' ? typeof value === 'number' && Number.isFinite(value) : isPlainText(column, value)) {
+      row[i] = value as CleanCell;
+      continue;
+    }
+    const result = cleanValue(column, value);
     if ('problem' in result) return { ok: false, reason: result.problem };
     row[i] = result.value;
   }
   return { ok: true, row };
+}
+
+/**
+ * A category or target text that cleanValue keeps as it is: a string within the text limit that starts with a
+ * printable ASCII character (so it is not blank). Anything else goes through cleanValue.
+ */
+function isPlainText(column: DatasetColumnSpec, value: unknown): boolean {
+  if (column.type !== 'string' || typeof value !== 'string' || value.length > MAX_TEXT_CHARS) return false;
+  const first = value.charCodeAt(0);
+  return first > 0x20 && first < 0x7f;
 }
 
 /** {@link checkRecords}, the good records as rows of the dataset schema's columns. */
