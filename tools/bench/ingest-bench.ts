@@ -378,6 +378,7 @@ function render(r: {
     ingestionRecordsPerSecond: number;
     shareOfCeiling: number;
     ingestionVersions: number[];
+    batchRows: number;
     met: boolean;
   };
   postgres: {
@@ -402,7 +403,8 @@ function render(r: {
     '',
     '| path | peer (same run, same data) | ours | peer | ours / peer | target | met |',
     '| --- | --- | ---: | ---: | ---: | --- | --- |',
-    `| ${int(k.records)} Kafka records → dataset versions (${k.ingestionVersions[0]} versions) | bare kafkajs consumer ` +
+    `| ${int(k.records)} Kafka records → dataset versions (${k.ingestionVersions.join(' and ')} versions in the ` +
+      `rounds, cut every ${int(k.batchRows)} rows) | bare kafkajs consumer ` +
       `draining the same topic (parse + count) | ${int(k.ingestionRecordsPerSecond)} records/s | ` +
       `${int(k.bareRecordsPerSecond)} records/s | ${pct(k.shareOfCeiling)} | ≥ 50 % and ≥ 50,000 records/s | ` +
       `${k.met ? 'yes' : 'no'} |`,

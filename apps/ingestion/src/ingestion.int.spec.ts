@@ -18,6 +18,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingestionEnvSchema } from './config';
 import { IngestionModule } from './ingestion.module';
 import { datasetIngestedEventId, datasetVersionId } from './datasets/dataset-versions.service';
+import { checkRows } from './records/record-checks';
+import { StagingRepository } from './staging/staging.repository';
 
 describe('ingestion against the real stack', () => {
   let sut: ServiceUnderTest;
@@ -135,6 +137,43 @@ describe('ingestion against the real stack', () => {
       async () => (await datasets().findOne({ pipelineId: spec.id, rowCount: 3 })) ?? undefined,
     );
     expect(next.parentVersionId).toBe(flushed.body.dataset.datasetVersionId);
+  });
+
+  it('stages a redelivered event once, whatever batch the redelivery comes in', async () => {
+    // given three events' rows, staged as two batches that overlap in one event (a fetch redelivered differently)
+    const spec = await applySpec({ batchRows: 100_000, flushAfterMs: 600_000 });
+    const staging = sut.app.get(StagingRepository);
+    const event = (id: string, from: number) => {
+      const { good } = checkRows(spec, adultRecords(2, from));
+      return {
+        _id: `${spec.id}-${id}`,
+        pipelineId: spec.id,
+        rowsJson: JSON.stringify(good),
+        rowCount: good.rows.length,
+        badCount: 0,
+        topic: DataRecordsV1.topic,
+        partition: 0,
+        offset: id,
+      };
+    };
+    const first = await staging.stageMany([event('a', 200), event('b', 202)]);
+    const second = await staging.stageMany([event('b', 202), event('c', 204)]);
+
+    // then the repeated event is recognised with its first document, the new one staged after it
+    expect(first.map((result) => result.created)).toEqual([true, true]);
+    expect(second.map((result) => result.created)).toEqual([false, true]);
+    expect(second[0].batch.sequence).toBe(first[1].batch.sequence);
+    expect(second[1].batch.sequence).toBeGreaterThan(first[1].batch.sequence);
+    // and a flush cuts each event's rows once, in arrival order
+    const flushed = await request(sut.app.getHttpServer()).post(`/api/v1/pipelines/${spec.id}/flush`).expect(200);
+    expect(flushed.body.dataset).toMatchObject({ rowCount: 6 });
+    const version = (await datasets().findOne({ pipelineId: spec.id }))!;
+    const table = await readParquet(
+      await sut.infra.objects.getVerified({ uri: version.uri as string, sha256: version.sha256 as string }),
+    );
+    expect(table.columns.find((c) => c.name === 'fnlwgt')?.values).toEqual(
+      adultRecords(6, 200).map((record) => Number(record.fnlwgt)),
+    );
   });
 
   it('puts every staged record in exactly one dataset version when two replicas cut the same pipeline', async () => {
