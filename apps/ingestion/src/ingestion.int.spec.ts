@@ -144,6 +144,7 @@ describe('ingestion against the real stack', () => {
     const spec = await applySpec({ batchRows: 100_000, flushAfterMs: 600_000 });
     const staging = sut.app.get(StagingRepository);
     const event = (id: string, from: number) => {
+      const offset = String(from);
       const { good } = checkRows(spec, adultRecords(2, from));
       return {
         _id: `${spec.id}-${id}`,
@@ -153,7 +154,7 @@ describe('ingestion against the real stack', () => {
         badCount: 0,
         topic: DataRecordsV1.topic,
         partition: 0,
-        offset: id,
+        offset,
       };
     };
     const first = await staging.stageMany([event('a', 200), event('b', 202)]);

@@ -158,8 +158,9 @@ export class StagingRepository {
         if (!onlyDuplicates(error)) throw error;
       });
     const stagedAt = new Date();
+    // Absent fields stay absent (the driver would store `undefined` as null, which no reader expects).
     const stored: StagedBatch[] = batches.map(({ rowsJson: _rows, ...fields }, i) => ({
-      ...fields,
+      ...(Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as typeof fields),
       sequence: sequences.get(batches[i])!,
       stagedAt,
       deadLettered: false,
