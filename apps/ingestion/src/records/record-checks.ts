@@ -112,8 +112,7 @@ export function checkRow(
   for (let i = 0; i < schema.length; i++) {
     const column = schema[i];
     const value = record[column.name];
-    // The common cells, which cleanValue would return as they are, without asking it (no result object per cell).
-    if (column.type === 'number' ? typeof value === 'number' && Number.isFinite(value) : isPlainText(column, value)) {
+    if (keptAsIs(column, value)) {
       row[i] = value as CleanCell;
       continue;
     }
@@ -125,10 +124,12 @@ export function checkRow(
 }
 
 /**
- * A category or target text that cleanValue keeps as it is: a string within the text limit that starts with a
- * printable ASCII character (so it is not blank). Anything else goes through cleanValue.
+ * Whether cleanValue would keep `value` as it is, answered without asking it (no result object per cell) for the
+ * common cells: a finite number in a number column, or in a text column a string within the text limit that starts
+ * with a printable ASCII character (so it is not blank). False means "ask cleanValue".
  */
-function isPlainText(column: DatasetColumnSpec, value: unknown): boolean {
+export function keptAsIs(column: DatasetColumnSpec, value: unknown): boolean {
+  if (column.type === 'number') return typeof value === 'number' && Number.isFinite(value);
   if (column.type !== 'string' || typeof value !== 'string' || value.length > MAX_TEXT_CHARS) return false;
   const first = value.charCodeAt(0);
   return first > 0x20 && first < 0x7f;

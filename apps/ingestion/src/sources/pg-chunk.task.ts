@@ -3,7 +3,7 @@ import { type DatasetColumnSpec } from '@keel/contracts';
 import { defineWorkerTask, movableBuffers, transferResult } from '@keel/workers';
 import { types } from 'pg';
 import { datasetParquet } from '../datasets/dataset-parquet';
-import { type CleanCell, cleanValue } from '../records/record-checks';
+import { type CleanCell, cleanValue, keptAsIs } from '../records/record-checks';
 import { copyFieldText, type PulledField, pulledValue } from './postgres-reader';
 
 export interface PgChunkInput {
@@ -72,6 +72,10 @@ export function encodePgChunk(input: PgChunkInput): PgChunkOutcome {
       if (index >= 0) {
         const raw = copyFieldText(text.slice(starts[index], ends[index]));
         value = raw === null ? null : pulledValue(parsers[c]!(raw));
+      }
+      if (keptAsIs(schema[c], value)) {
+        row[c] = value as CleanCell;
+        continue;
       }
       const clean = cleanValue(schema[c], value);
       if ('problem' in clean) problem = clean.problem;
