@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import { context, type Link, SpanKind, trace } from '@opentelemetry/api';
 import { type EventContract } from '@keel/contracts';
 import { consumerParentContext, extractTraceContext, withSpan } from '@keel/telemetry';
@@ -71,6 +72,8 @@ const DEFAULT_RESTART_TIMEOUT_MS = 300_000;
 const DEFAULT_RESTART_BACKOFF: RetryPolicy = { initialDelayMs: 1_000, maxDelayMs: 30_000 };
 /** How often a long-running handler heartbeats, well inside kafkajs's 30 s session timeout. */
 const HANDLER_HEARTBEAT_MS = 3_000;
+/** Events decoded between two turns of the event loop. */
+const YIELD_EVERY_EVENTS = 16;
 /** Most events one batch handler call gets. */
 const MAX_BATCH_EVENTS = 500;
 /** Fetch sizes of a consumer with batch handlers: a fetch is what a batch can hold, so it is larger than kafkajs's 1 MiB. */
@@ -349,6 +352,8 @@ export class EventConsumer {
         for (let i = next; i < messages.length && run.length < MAX_BATCH_EVENTS; i++) {
           const message = messages[i];
           if (this.pendingRetries.has(retryKey(topic, partition, message.offset))) break;
+          // Decoding a fetch of large events takes a while: health probes and timers get their turn in between.
+          if (i > next && (i - next) % YIELD_EVERY_EVENTS === 0) await setImmediate();
           try {
             run.push({
               message,

@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import { Inject, Injectable } from '@nestjs/common';
 import { type DataRecordsV1, type PipelineSpecV1 } from '@keel/contracts';
 import { type ConsumedEvent, type InboundRecord, KafkaDeadLetterSink, NonRetryableError } from '@keel/messaging';
@@ -6,8 +7,11 @@ import { KeelAttr } from '@keel/telemetry';
 import { context, propagation, trace } from '@opentelemetry/api';
 import { CutService } from '../staging/cut.service';
 import { StagingRepository } from '../staging/staging.repository';
-import { type BadRecord, checkRows } from './record-checks';
+import { type BadRecord, checkRows, type CleanRows } from './record-checks';
 import { RECORDS_GROUP } from './records-group';
+
+/** Events checked between two turns of the event loop. */
+const YIELD_EVERY_EVENTS = 16;
 
 /** Error code of a record that does not match its pipeline's spec. */
 const INVALID_RECORD = 'invalid-record';
@@ -43,10 +47,20 @@ export class RecordsService {
         specs.set(event.data.pipelineId, (await this.infra.pipelines.get(event.data.pipelineId)).spec);
       }
     }
-    const checked = events.map((event) => {
+    const checked: {
+      event: (typeof events)[number];
+      spec: PipelineSpecV1;
+      good: CleanRows;
+      bad: BadRecord[];
+      rowsJson: string;
+    }[] = [];
+    for (const [i, event] of events.entries()) {
+      // A fetch of large events takes a while to check: health probes and timers get their turn in between.
+      if (i > 0 && i % YIELD_EVERY_EVENTS === 0) await setImmediate();
       const spec = specs.get(event.data.pipelineId)!;
-      return { event, spec, ...checkRows(spec, event.data.records) };
-    });
+      const { good, bad } = checkRows(spec, event.data.records);
+      checked.push({ event, spec, good, bad, rowsJson: JSON.stringify(good) });
+    }
     const span = trace.getActiveSpan();
     span?.setAttributes({
       [KeelAttr.PIPELINE_ID]: [...specs.keys()].join(','),
@@ -57,10 +71,10 @@ export class RecordsService {
     propagation.inject(context.active(), carrier);
     // Staged before the handler returns, so the offset commit that follows it loses nothing.
     const staged = await this.staging.stageMany(
-      checked.map(({ event, spec, good, bad }) => ({
+      checked.map(({ event, spec, good, bad, rowsJson }) => ({
         _id: event.id,
         pipelineId: spec.id,
-        rowsJson: JSON.stringify(good),
+        rowsJson,
         rowCount: good.rows.length,
         badCount: bad.length,
         source: event.data.source,
