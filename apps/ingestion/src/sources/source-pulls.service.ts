@@ -85,9 +85,11 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
     this.holder = processHolderId(identity.name);
   }
 
-  onApplicationBootstrap(): void {
+  async onApplicationBootstrap(): Promise<void> {
     this.timer = setInterval(() => void this.tick(), this.config.INGESTION_SOURCE_CHECK_MS);
     this.timer.unref();
+    // Paid at start-up rather than by the first pull: a worker thread compiles its modules on its first task.
+    await this.workers.warm(pgChunkTask);
   }
 
   async onModuleDestroy(): Promise<void> {

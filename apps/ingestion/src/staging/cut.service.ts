@@ -17,6 +17,7 @@ import {
   type ServiceIdentity,
 } from '@keel/service-runtime';
 import { KeelAttr, withSpan } from '@keel/telemetry';
+import { WorkerPool } from '@keel/workers';
 import { context, type Link, propagation, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { type Logger } from 'pino';
 import { type IngestionConfig } from '../config';
@@ -24,6 +25,7 @@ import { DatasetVersionsService } from '../datasets/dataset-versions.service';
 import { type DatasetVersion } from '../datasets/datasets.repository';
 import { RECORDS_GROUP } from '../records/records-group';
 import { batchSources } from './batch-sources';
+import { cutEncodeTask } from './cut-encode.task';
 import { CutLogRepository } from './cut-log.repository';
 import { quietPeriodOver } from './quiet-period';
 import { type PendingState, type StagedBatch, StagingRepository } from './staging.repository';
@@ -68,6 +70,7 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
     private readonly cutLog: CutLogRepository,
     @Inject(ROOT_LOGGER) rootLogger: Logger,
     @Inject(SERVICE_IDENTITY) identity: ServiceIdentity,
+    private readonly workers: WorkerPool,
   ) {
     this.logger = rootLogger.child({ component: 'cut' });
     this.leases = leasesOn(infra.mongo);
@@ -79,9 +82,11 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
     for (const [pipelineId, state] of await this.staging.recover()) this.pending.set(pipelineId, state);
   }
 
-  onApplicationBootstrap(): void {
+  async onApplicationBootstrap(): Promise<void> {
     this.timer = setInterval(() => void this.tick(), this.config.INGESTION_FLUSH_CHECK_MS);
     this.timer.unref();
+    // A worker thread compiles its modules on its first task, which takes seconds: paid at start-up, not by a cut.
+    await this.workers.warm(cutEncodeTask);
   }
 
   async onModuleDestroy(): Promise<void> {
