@@ -63,9 +63,13 @@ describe.each(['staging', 'production'])('deploy/k8s/overlays/%s exposure', (env
     });
   });
 
-  it('gives every service its own object-store and Kafka users and the API key digests, and serving and monitoring their own key', () => {
+  it('gives every service its own object-store, Kafka and database users and the API key digests, and serving and monitoring their own key', () => {
     const deployments = rendered.objects.filter((o) => o.kind === 'Deployment') as Deployment[];
     expect(deployments.map((d) => d.metadata.name).sort()).toEqual([...services].sort());
+    // The prod profile: a service missing any of these credentials refuses to start rather than run open.
+    const sharedEnv = rendered.objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('keel-env')) as
+      (KubeObject & { data?: Record<string, string> }) | undefined;
+    expect(sharedEnv?.data?.KEEL_PROFILE).toBe('prod');
     for (const deployment of deployments) {
       const name = deployment.metadata.name;
       const [container] = deployment.spec.template.spec.containers;
@@ -82,6 +86,14 @@ describe.each(['staging', 'production'])('deploy/k8s/overlays/%s exposure', (env
       expect(env.KAFKA_SASL_USERNAME, name).toBe(name);
       expect(env.KAFKA_SASL_PASSWORD_FILE, name).toBe('/etc/keel/kafka/password');
       expect(volumes['kafka-credentials'], name).toBe(`keel-${name}-kafka`);
+      // The database user the secure profile's FerretDB creates for the service; the prod profile requires one.
+      expect(env.MONGO_USERNAME, name).toBe(minioUserOf(name as SecureService));
+      expect(env.MONGO_PASSWORD_FILE, name).toBe('/etc/keel/mongo/password');
+      expect(volumes['mongo-credentials'], name).toBe(`keel-${name}-mongo`);
+      expect(
+        rendered.objects.some((o) => o.kind === 'Secret' && o.metadata.name === `keel-${name}-mongo`),
+        name,
+      ).toBe(true);
       const s3 = rendered.objects.find((o) => o.kind === 'Secret' && o.metadata.name === `keel-${name}-s3`) as
         (KubeObject & { stringData?: Record<string, string> }) | undefined;
       expect(s3?.stringData?.S3_ACCESS_KEY, name).toBe(minioUserOf(name as SecureService));

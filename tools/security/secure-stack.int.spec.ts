@@ -19,6 +19,7 @@ import {
 } from '@keel/contracts';
 import { createKafka, type KafkaSasl } from '@keel/messaging';
 import { BUCKETS, ObjectStore } from '@keel/storage';
+import { issueApiKey } from '@keel/service-runtime';
 import { startServiceUnderTest } from '@keel/testing';
 import { Kafka, logLevel } from 'kafkajs';
 import mongoose from 'mongoose';
@@ -217,25 +218,38 @@ describe('secure profile: per-service credentials on Kafka, the object store and
     }
   });
 
-  it('runs ingestion on its own users alone: ready, consuming records, dead-lettering one it cannot use', async () => {
-    const { kafka, minio } = secureCredentials();
+  it('runs ingestion in the prod profile on its own users alone: ready, consuming records, dead-lettering one it cannot use', async () => {
+    const { kafka, minio, mongo } = secureCredentials();
     const secrets = mkdtempSync(join(tmpdir(), 'keel-secure-'));
-    const passwordFile = join(secrets, 'kafka-password');
-    writeFileSync(passwordFile, kafka.ingestion, { mode: 0o600 });
-    // Its own name, so its consumer groups are `ingestion.*`, the groups its ACLs name; MongoDB is the default stack's.
+    const secretFile = (name: string, content: string) => {
+      writeFileSync(join(secrets, name), content, { mode: 0o600 });
+      return join(secrets, name);
+    };
+    // The prod profile refuses to start without callers' authentication and without credentials for every server.
+    const apiKeys = secretFile(
+      'api-keys.json',
+      JSON.stringify({ keys: [issueApiKey('engineer', ['engineer:*']).entry] }),
+    );
+    // Its own name, so its consumer groups are `ingestion.*`, the groups its ACLs name.
     const service = await startServiceUnderTest({
       service: 'ingestion',
       name: 'ingestion',
-      database: 'keel_it_ingestion_secure',
       envSchema: ingestionEnvSchema,
       features: [IngestionModule],
       env: {
+        KEEL_PROFILE: 'prod',
+        AUTH_API_KEYS_FILE: apiKeys,
         KAFKA_BROKERS: secureKafkaBrokers.join(','),
         KAFKA_SASL_USERNAME: 'ingestion',
-        KAFKA_SASL_PASSWORD_FILE: passwordFile,
+        KAFKA_SASL_PASSWORD_FILE: secretFile('kafka-password', kafka.ingestion),
         S3_ENDPOINT: secureS3Endpoint,
         S3_ACCESS_KEY: minioUserOf('ingestion'),
         S3_SECRET_KEY: minio.users.ingestion,
+        // The password in a mounted file, not in the URL: the URL names only the server and the database.
+        MONGO_URL: `mongodb://127.0.0.1:${SECURE_MONGO_PORT}/keel_it_ingestion_secure`,
+        MONGO_USERNAME: minioUserOf('ingestion'),
+        MONGO_PASSWORD_FILE: secretFile('mongo-password', mongo.users.ingestion),
+        MONGO_AUTH_MECHANISM: 'SCRAM-SHA-256',
       },
     });
     try {
@@ -259,6 +273,15 @@ describe('secure profile: per-service credentials on Kafka, the object store and
         expect(consumer).toBe('ingestion.records');
       } finally {
         await admin.disconnect();
+      }
+      // Its start-up wrote to the secure database as its own user (FerretDB refuses anonymous commands).
+      const database = await mongoose
+        .createConnection(secureMongoUrl('ingestion', 'keel_it_ingestion_secure'), { serverSelectionTimeoutMS: 5_000 })
+        .asPromise();
+      try {
+        expect((await database.db!.listCollections().toArray()).length).toBeGreaterThan(0);
+      } finally {
+        await database.close();
       }
     } finally {
       await service.close();

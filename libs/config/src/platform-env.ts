@@ -38,6 +38,16 @@ export const platformEnvSchema = z.object({
     .string()
     .regex(/^mongodb(\+srv)?:\/\//, 'must be a mongodb:// or mongodb+srv:// URL')
     .default('mongodb://127.0.0.1:27017/keel'),
+  /**
+   * This service's own database user and a file holding its password (mounted from a secret), so the password is in
+   * neither the URL nor the environment. Unset: no authentication, as on the default local stack.
+   */
+  MONGO_USERNAME: z.string().min(1).optional(),
+  MONGO_PASSWORD_FILE: z.string().min(1).optional(),
+  /** The database that holds MONGO_USERNAME; `admin` is where operators and FerretDB keep users. */
+  MONGO_AUTH_SOURCE: z.string().min(1).default('admin'),
+  /** SCRAM variant; unset lets the driver negotiate with the server (SCRAM-SHA-256 when both support it). */
+  MONGO_AUTH_MECHANISM: z.enum(['SCRAM-SHA-256', 'SCRAM-SHA-1']).optional(),
   S3_ENDPOINT: z.url().default('http://127.0.0.1:9000'),
   S3_ACCESS_KEY: z.string().min(3).default(DEV_CREDENTIALS.S3_ACCESS_KEY),
   S3_SECRET_KEY: z.string().min(8).default(DEV_CREDENTIALS.S3_SECRET_KEY),
@@ -119,6 +129,23 @@ export function platformConfigProblems(config: PlatformConfig): { variable: stri
       problem: 'KEEL_PROFILE=prod needs Kafka credentials: set KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD_FILE',
     });
   }
+  if (Boolean(config.MONGO_USERNAME) !== Boolean(config.MONGO_PASSWORD_FILE)) {
+    const variable = config.MONGO_USERNAME ? 'MONGO_PASSWORD_FILE' : 'MONGO_USERNAME';
+    problems.push({ variable, problem: 'MONGO_USERNAME and MONGO_PASSWORD_FILE go together' });
+  }
+  if (config.MONGO_USERNAME && mongoUrlHasCredentials(config.MONGO_URL)) {
+    problems.push({
+      variable: 'MONGO_URL',
+      problem: 'holds credentials while MONGO_USERNAME is set: use one or the other',
+    });
+  }
+  if (config.KEEL_PROFILE === 'prod' && !config.MONGO_USERNAME && !mongoUrlHasCredentials(config.MONGO_URL)) {
+    // An unauthenticated database lets anyone who reaches it rewrite specs, aliases and evaluation records.
+    problems.push({
+      variable: 'MONGO_USERNAME',
+      problem: 'KEEL_PROFILE=prod needs database credentials: set MONGO_USERNAME and MONGO_PASSWORD_FILE',
+    });
+  }
   if (config.KEEL_PROFILE === 'prod') {
     // The local stack's object-store credentials are code defaults, known to anyone who reads this file.
     for (const variable of ['S3_ACCESS_KEY', 'S3_SECRET_KEY'] as const) {
@@ -179,3 +206,9 @@ export function serviceEnvSchema(defaults: {
 }
 
 export type ServiceConfig = z.infer<ReturnType<typeof serviceEnvSchema>>;
+
+/** Whether a MongoDB connection string carries a user (`mongodb://user:password@host/...`). */
+function mongoUrlHasCredentials(url: string): boolean {
+  const authority = url.replace(/^mongodb(\+srv)?:\/\//, '').split(/[/?]/, 1)[0] ?? '';
+  return authority.includes('@');
+}

@@ -32,4 +32,38 @@ describe('platform environment', () => {
     expect(platformConfigProblems(paired)).toEqual([]);
     expect(paired.KAFKA_SASL_MECHANISM).toBe('scram-sha-512');
   });
+
+  it('given a database user without its password file, or with a URL that also holds one, then start-up says which', () => {
+    const config = loadConfig(platformEnvSchema, { MONGO_USERNAME: 'keel-registry' });
+    expect(platformConfigProblems(config).map((problem) => problem.variable)).toEqual(['MONGO_PASSWORD_FILE']);
+    const twice = loadConfig(platformEnvSchema, {
+      MONGO_URL: 'mongodb://keel-registry:secret@db.example:27017/keel',
+      MONGO_USERNAME: 'keel-registry',
+      MONGO_PASSWORD_FILE: '/etc/keel/mongo/password',
+    });
+    expect(platformConfigProblems(twice).map((problem) => problem.variable)).toEqual(['MONGO_URL']);
+    const paired = loadConfig(platformEnvSchema, {
+      MONGO_USERNAME: 'keel-registry',
+      MONGO_PASSWORD_FILE: '/etc/keel/mongo/password',
+    });
+    expect(platformConfigProblems(paired)).toEqual([]);
+    expect(paired.MONGO_AUTH_SOURCE).toBe('admin');
+  });
+
+  it('given the prod profile, then credentials in the URL count as database authentication, a bare host does not', () => {
+    const prod = {
+      KEEL_PROFILE: 'prod',
+      AUTH_API_KEYS_FILE: '/run/secrets/keys.json',
+      KAFKA_SASL_USERNAME: 'registry',
+      KAFKA_SASL_PASSWORD_FILE: '/run/secrets/kafka-password',
+      S3_ACCESS_KEY: 'keel-registry',
+      S3_SECRET_KEY: 'a-long-generated-secret',
+    };
+    const variables = (env: Record<string, string>) =>
+      platformConfigProblems(loadConfig(platformEnvSchema, { ...prod, ...env })).map((problem) => problem.variable);
+    expect(variables({ MONGO_URL: 'mongodb://db.example:27017/keel' })).toEqual(['MONGO_USERNAME']);
+    // An '@' in the query string is not a user.
+    expect(variables({ MONGO_URL: 'mongodb://db.example/keel?appName=a@b' })).toEqual(['MONGO_USERNAME']);
+    expect(variables({ MONGO_URL: 'mongodb+srv://keel-registry:secret@cluster.example/keel' })).toEqual([]);
+  });
 });

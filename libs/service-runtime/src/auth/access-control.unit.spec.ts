@@ -371,17 +371,24 @@ describe('probes where callers must authenticate', () => {
 });
 
 describe('the prod profile and credentials', () => {
-  it('refuses the dev object-store credentials and an anonymous Kafka client, naming each variable', () => {
+  it('refuses the dev object-store credentials and anonymous Kafka and database clients, naming each variable', () => {
     const problems = platformConfigProblems(
       platformEnvSchema.parse({ KEEL_PROFILE: 'prod', AUTH_API_KEYS_FILE: '/run/secrets/keys.json' }),
     );
-    expect(problems.map((p) => p.variable)).toEqual(['KAFKA_SASL_USERNAME', 'S3_ACCESS_KEY', 'S3_SECRET_KEY']);
+    expect(problems.map((p) => p.variable)).toEqual([
+      'KAFKA_SASL_USERNAME',
+      'MONGO_USERNAME',
+      'S3_ACCESS_KEY',
+      'S3_SECRET_KEY',
+    ]);
     const real = platformConfigProblems(
       platformEnvSchema.parse({
         KEEL_PROFILE: 'prod',
         AUTH_API_KEYS_FILE: '/run/secrets/keys.json',
         KAFKA_SASL_USERNAME: 'serving',
         KAFKA_SASL_PASSWORD_FILE: '/run/secrets/kafka-password',
+        MONGO_USERNAME: 'keel-serving',
+        MONGO_PASSWORD_FILE: '/run/secrets/mongo-password',
         S3_ACCESS_KEY: 'serving-reader',
         S3_SECRET_KEY: 'a-long-generated-secret',
       }),

@@ -89,7 +89,20 @@ export class Infrastructure implements OnModuleInit, OnApplicationBootstrap, OnM
     };
     this.admin = this.kafka.admin();
     this.publisher = new EventPublisher(this.producer, `/keel/${identity.name}`, config.KAFKA_MAX_RECORD_BYTES);
-    this.mongo = mongoose.createConnection(config.MONGO_URL, { serverSelectionTimeoutMS: 10_000, autoIndex: false });
+    this.mongo = mongoose.createConnection(config.MONGO_URL, {
+      serverSelectionTimeoutMS: 10_000,
+      autoIndex: false,
+      ...(config.MONGO_USERNAME && config.MONGO_PASSWORD_FILE
+        ? {
+            auth: {
+              username: config.MONGO_USERNAME,
+              password: readSecretFile('MONGO_PASSWORD_FILE', config.MONGO_PASSWORD_FILE),
+            },
+            authSource: config.MONGO_AUTH_SOURCE,
+            ...(config.MONGO_AUTH_MECHANISM ? { authMechanism: config.MONGO_AUTH_MECHANISM } : {}),
+          }
+        : {}),
+    });
     this.processedEvents = new MongoProcessedEventStore(this.mongo);
     this.pipelines = new PipelineStore(this.mongo);
     this.objects = new ObjectStore({
