@@ -24,6 +24,15 @@ export const platformEnvSchema = z.object({
   AUTH_JWT_GRANTS_CLAIM: z.string().min(1).default('keel_grants'),
   /** A file holding this service's own API key, sent when it calls another service (serving and monitoring call the registry). */
   SERVICE_API_KEY_FILE: z.string().min(1).optional(),
+  /**
+   * TLS for gRPC, PEM files mounted from secrets. With a certificate and its key the service serves gRPC over TLS and
+   * presents the certificate when it calls another service; with a CA bundle as well, it requires and verifies client
+   * certificates signed by that CA (mutual TLS) and verifies the servers it calls against it. Any of them set: the
+   * service's gRPC clients use TLS. Unset: plaintext, as on the local stack or behind a mesh that does mTLS for us.
+   */
+  GRPC_TLS_CERT_FILE: z.string().min(1).optional(),
+  GRPC_TLS_KEY_FILE: z.string().min(1).optional(),
+  GRPC_TLS_CA_FILE: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Comma-separated Kafka bootstrap brokers. Use 127.0.0.1 rather than localhost: Kafka advertises what it binds. */
   KAFKA_BROKERS: z.string().min(1).default('127.0.0.1:9092'),
@@ -128,6 +137,14 @@ export function platformConfigProblems(config: PlatformConfig): { variable: stri
       variable: 'KAFKA_SASL_USERNAME',
       problem: 'KEEL_PROFILE=prod needs Kafka credentials: set KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD_FILE',
     });
+  }
+  if (Boolean(config.GRPC_TLS_CERT_FILE) !== Boolean(config.GRPC_TLS_KEY_FILE)) {
+    const variable = config.GRPC_TLS_CERT_FILE ? 'GRPC_TLS_KEY_FILE' : 'GRPC_TLS_CERT_FILE';
+    problems.push({ variable, problem: 'GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE go together' });
+  }
+  if (config.GRPC_TLS_CA_FILE && !config.GRPC_TLS_CERT_FILE) {
+    // Mutual TLS: a service that demands its callers' certificates must present its own when it calls them.
+    problems.push({ variable: 'GRPC_TLS_CERT_FILE', problem: 'required with GRPC_TLS_CA_FILE (mutual TLS)' });
   }
   if (Boolean(config.MONGO_USERNAME) !== Boolean(config.MONGO_PASSWORD_FILE)) {
     const variable = config.MONGO_USERNAME ? 'MONGO_PASSWORD_FILE' : 'MONGO_USERNAME';

@@ -66,4 +66,18 @@ describe('platform environment', () => {
     expect(variables({ MONGO_URL: 'mongodb://db.example/keel?appName=a@b' })).toEqual(['MONGO_USERNAME']);
     expect(variables({ MONGO_URL: 'mongodb+srv://keel-registry:secret@cluster.example/keel' })).toEqual([]);
   });
+
+  it('given a gRPC certificate without its key, or a CA bundle without a certificate, then start-up says which', () => {
+    const variables = (env: Record<string, string>) =>
+      platformConfigProblems(loadConfig(platformEnvSchema, env)).map((problem) => problem.variable);
+    expect(variables({ GRPC_TLS_CERT_FILE: '/etc/keel/tls/tls.crt' })).toEqual(['GRPC_TLS_KEY_FILE']);
+    expect(variables({ GRPC_TLS_CA_FILE: '/etc/keel/tls/ca.crt' })).toEqual(['GRPC_TLS_CERT_FILE']);
+    expect(
+      variables({
+        GRPC_TLS_CERT_FILE: '/etc/keel/tls/tls.crt',
+        GRPC_TLS_KEY_FILE: '/etc/keel/tls/tls.key',
+        GRPC_TLS_CA_FILE: '/etc/keel/tls/ca.crt',
+      }),
+    ).toEqual([]);
+  });
 });

@@ -1,5 +1,10 @@
 import { type DynamicModule, type FactoryProvider, Global, Module, type Provider } from '@nestjs/common';
-import { SERVICE_CONFIG, serviceAuthorization } from '@keel/service-runtime';
+import {
+  grpcChannelCredentials,
+  type GrpcTlsConfig,
+  SERVICE_CONFIG,
+  serviceAuthorization,
+} from '@keel/service-runtime';
 import { type ModelRegistryApi, RegistryClient } from './registry-client';
 
 /** DI token of the app's {@link ModelRegistryApi}: inject with `@Inject(REGISTRY_CLIENT)`, override in tests. */
@@ -8,8 +13,11 @@ export const REGISTRY_CLIENT = Symbol('REGISTRY_CLIENT');
 /** The registry at the service config's `REGISTRY_GRPC_URL`. */
 export const registryClientFromConfig: FactoryProvider<ModelRegistryApi> = {
   provide: REGISTRY_CLIENT,
-  useFactory: (config: { REGISTRY_GRPC_URL: string; SERVICE_API_KEY_FILE?: string }) =>
-    new RegistryClient(config.REGISTRY_GRPC_URL, { authorization: serviceAuthorization(config) }),
+  useFactory: (config: GrpcTlsConfig & { REGISTRY_GRPC_URL: string; SERVICE_API_KEY_FILE?: string }) =>
+    new RegistryClient(config.REGISTRY_GRPC_URL, {
+      authorization: serviceAuthorization(config),
+      credentials: grpcChannelCredentials(config),
+    }),
   inject: [SERVICE_CONFIG],
 };
 

@@ -1,4 +1,11 @@
-import { type CallOptions, type ClientUnaryCall, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import {
+  type CallOptions,
+  type ChannelCredentials,
+  type ClientUnaryCall,
+  credentials,
+  Metadata,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import {
   type AliasMove,
   ControlRolloutRequest,
@@ -40,6 +47,8 @@ export interface RegistryClientOptions {
   deadlineMs?: number;
   /** The calling service's own credential (`Bearer <key>`), sent with every call when the registry enforces access. */
   authorization?: string;
+  /** The channel's transport security: plaintext when absent; TLS or mutual TLS from `grpcChannelCredentials`. */
+  credentials?: ChannelCredentials;
 }
 
 type Unary<Request, Response> = (
@@ -62,7 +71,7 @@ export class RegistryClient implements ModelRegistryApi {
     readonly address: string,
     options: RegistryClientOptions = {},
   ) {
-    this.client = new ModelRegistryClient(address, credentials.createInsecure());
+    this.client = new ModelRegistryClient(address, options.credentials ?? credentials.createInsecure());
     this.deadlineMs = options.deadlineMs ?? 5_000;
     this.authorization = options.authorization;
   }

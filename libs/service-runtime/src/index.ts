@@ -5,6 +5,7 @@ export { serviceAuthorization } from './auth/service-credential';
 export { type GrpcDoorRules } from './auth/grpc-access';
 export { ANY_PIPELINE, type Grant, parseGrant, type Role, roles } from './auth/roles';
 export { GrpcServer, type GrpcServerOptions } from './grpc/grpc-server';
+export { grpcChannelCredentials, grpcServerCredentials, type GrpcTlsConfig } from './grpc/tls';
 export { answerMalformedRequests, MalformedRequest, tolerantDeserializers } from './grpc/malformed-requests';
 export {
   type EventLoopDelay,

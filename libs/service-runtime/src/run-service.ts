@@ -13,6 +13,7 @@ import { checkJsonDepth } from '@keel/contracts';
 import { type Telemetry } from '@keel/telemetry';
 import { Logger as NestPinoLogger } from 'nestjs-pino';
 import { GrpcServer } from './grpc/grpc-server';
+import { grpcServerCredentials } from './grpc/tls';
 import { HealthRegistry } from './health/health-registry';
 import { createRootLogger } from './logging';
 import { ServiceRuntimeModule } from './service-runtime.module';
@@ -60,7 +61,12 @@ export async function startService<Schema extends ReturnType<typeof serviceEnvSc
         identity,
         config,
         logger,
-        grpc: { host: config.GRPC_HOST, port: config.GRPC_PORT, maxReceiveBytes: config.GRPC_MAX_RECEIVE_BYTES },
+        grpc: {
+          host: config.GRPC_HOST,
+          port: config.GRPC_PORT,
+          maxReceiveBytes: config.GRPC_MAX_RECEIVE_BYTES,
+          credentials: config.GRPC_PORT === undefined ? undefined : grpcServerCredentials(config),
+        },
       }),
       ...spec.features,
     ],

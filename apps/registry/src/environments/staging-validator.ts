@@ -1,4 +1,4 @@
-import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import {
   GRPCInferenceServiceClient,
@@ -7,7 +7,13 @@ import {
   ModelReadyRequest,
 } from '@keel/grpc-api';
 import { type ModelPackage, parsePackage } from '@keel/model-package';
-import { Infrastructure, ROOT_LOGGER, SERVICE_CONFIG, serviceAuthorization } from '@keel/service-runtime';
+import {
+  grpcChannelCredentials,
+  Infrastructure,
+  ROOT_LOGGER,
+  SERVICE_CONFIG,
+  serviceAuthorization,
+} from '@keel/service-runtime';
 import { type Logger } from 'pino';
 import { type RegistryConfig } from '../config';
 import { ModelVersionsRepository } from '../models/model-versions.repository';
@@ -99,7 +105,7 @@ export class StagingValidator implements OnModuleDestroy {
     this.logger = logger.child({ component: 'staging-validator' });
     this.authorization = serviceAuthorization(config);
     if (config.STAGING_SERVING_GRPC_URL) {
-      this.client = new GRPCInferenceServiceClient(config.STAGING_SERVING_GRPC_URL, credentials.createInsecure());
+      this.client = new GRPCInferenceServiceClient(config.STAGING_SERVING_GRPC_URL, grpcChannelCredentials(config));
     }
   }
 

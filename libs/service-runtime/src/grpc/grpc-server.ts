@@ -16,6 +16,8 @@ export interface GrpcServerOptions {
   host: string;
   /** Largest message read (default 64 MiB); grpc-js refuses a larger one with RESOURCE_EXHAUSTED. */
   maxReceiveBytes?: number;
+  /** Plaintext when absent; TLS or mutual TLS from `grpcServerCredentials`. */
+  credentials?: ServerCredentials;
 }
 
 /**
@@ -80,7 +82,7 @@ export class GrpcServer implements OnApplicationBootstrap, OnModuleDestroy {
     this.boundPort = await new Promise<number>((resolve, reject) =>
       this.server.bindAsync(
         `${this.options.host}:${this.options.port}`,
-        ServerCredentials.createInsecure(),
+        this.options.credentials ?? ServerCredentials.createInsecure(),
         (error, port) => (error ? reject(error) : resolve(port)),
       ),
     );
