@@ -1,5 +1,6 @@
 import { type EventLoopUtilization, performance } from 'node:perf_hooks';
 import { type LoadedModel, type ModelOutputs } from '../models/loaded-model';
+import { PREDICTION_CHUNK_ROWS, predictInChunks } from './chunked-prediction';
 import { type InputColumn, type InputColumns } from './tensor-codec';
 
 /** How requests for one model version coalesce: up to `maxRows` rows, waiting at most `maxDelayMs` for more. */
@@ -57,6 +58,8 @@ export class AdaptiveBatcher {
     private readonly policyOf: (model: LoadedModel) => BatchingPolicy,
     private readonly now: () => number = () => performance.now(),
     private readonly utilization: Utilization = (a, b) => performance.eventLoopUtilization(a, b),
+    /** Rows scored per turn of the event loop: larger requests and batches are scored in chunks (issue 13). */
+    private readonly chunkRows = PREDICTION_CHUNK_ROWS,
   ) {
     this.windowMark = utilization();
   }
@@ -67,8 +70,8 @@ export class AdaptiveBatcher {
    */
   predict(model: LoadedModel, inputs: InputColumns): ModelOutputs | Promise<ModelOutputs> {
     const policy = this.policyOf(model);
-    if (policy.maxRows <= 1 || inputs.rows >= policy.maxRows) return model.predict(inputs);
-    if (policy.maxDelayMs === 0 && !this.loopBusy() && !this.open.has(model)) return model.predict(inputs);
+    if (policy.maxRows <= 1 || inputs.rows >= policy.maxRows) return this.score(model, inputs);
+    if (policy.maxDelayMs === 0 && !this.loopBusy() && !this.open.has(model)) return this.score(model, inputs);
     return new Promise<ModelOutputs>((resolve, reject) => {
       let batch = this.open.get(model);
       if (batch && batch.rows + inputs.rows > policy.maxRows) {
@@ -106,34 +109,50 @@ export class AdaptiveBatcher {
     return count;
   }
 
+  /**
+   * The model's outputs: at once up to `chunkRows` rows (every single-row and usual batched call), else in chunks
+   * with a turn of the event loop between them, so no request at the row limit holds the loop for its whole scoring.
+   */
+  private score(model: LoadedModel, inputs: InputColumns): ModelOutputs | Promise<ModelOutputs> {
+    return inputs.rows > this.chunkRows ? predictInChunks(model, inputs, this.chunkRows) : model.predict(inputs);
+  }
+
   private flush(model: LoadedModel, batch: OpenBatch): void {
     if (this.open.get(model) === batch) this.open.delete(model);
     clearTimeout(batch.timer);
     if (batch.immediate) clearImmediate(batch.immediate);
     const { waiting } = batch;
     if (waiting.length === 0) return;
-    if (waiting.length === 1) return settle(waiting[0], () => model.predict(waiting[0].inputs));
-    let outputs: ModelOutputs;
+    if (waiting.length === 1) return this.settle(model, waiting[0]);
+    const answer = (outputs: ModelOutputs) => {
+      let offset = 0;
+      for (const request of waiting) {
+        const end = offset + request.inputs.rows;
+        request.resolve(sliceOutputs(outputs, offset, end));
+        offset = end;
+      }
+    };
+    const retryOneByOne = () => {
+      for (const request of waiting) this.settle(model, request);
+    };
+    let outputs: ModelOutputs | Promise<ModelOutputs>;
     try {
-      outputs = model.predict(concatColumns(waiting.map((w) => w.inputs)));
+      outputs = this.score(model, concatColumns(waiting.map((w) => w.inputs)));
     } catch {
-      for (const request of waiting) settle(request, () => model.predict(request.inputs));
-      return;
+      return retryOneByOne();
     }
-    let offset = 0;
-    for (const request of waiting) {
-      const end = offset + request.inputs.rows;
-      request.resolve(sliceOutputs(outputs, offset, end));
-      offset = end;
-    }
+    if (outputs instanceof Promise) outputs.then(answer, retryOneByOne);
+    else answer(outputs);
   }
-}
 
-function settle(request: Waiting, predict: () => ModelOutputs): void {
-  try {
-    request.resolve(predict());
-  } catch (error) {
-    request.reject(error);
+  private settle(model: LoadedModel, request: Waiting): void {
+    try {
+      const outputs = this.score(model, request.inputs);
+      if (outputs instanceof Promise) outputs.then(request.resolve, request.reject);
+      else request.resolve(outputs);
+    } catch (error) {
+      request.reject(error);
+    }
   }
 }
 

@@ -16,6 +16,7 @@ import { type LoadedModel, type ModelOutputs } from '../models/loaded-model';
 import { ModelStore } from '../models/model-store';
 import { AdaptiveBatcher } from './adaptive-batcher';
 import { AdmissionControl, LoadShedError } from './admission';
+import { predictInChunks } from './chunked-prediction';
 import { grpcStatusOf, ModelNotFoundError, ModelRefusedInputError, statusName } from './inference-errors';
 import { InferenceMetrics } from './inference-metrics';
 import { encodeOutputs, selectOutputs } from './output-codec';
@@ -177,17 +178,18 @@ export class InferenceService implements OnModuleDestroy {
     this.predictionLog.schedule(served, trace);
     if (route.mirror && route.mirror !== loaded) {
       const mirror = route.mirror;
-      setImmediate(() => this.mirror(mirror, served, trace));
+      setImmediate(() => void this.mirror(mirror, served, trace));
     }
     return response;
   }
 
   /** Scores the mirror version on the answered request's columns and logs it under the same prediction ids. */
-  private mirror(mirror: LoadedModel, answered: ServedRequest, trace: Context): void {
+  private async mirror(mirror: LoadedModel, answered: ServedRequest, trace: Context): Promise<void> {
     const started = performance.now();
     let outputs: ModelOutputs | undefined;
     try {
-      outputs = mirror.predict(answered.inputs);
+      // In chunks, as answered requests are: a mirrored request at the row limit must not hold the loop either.
+      outputs = await predictInChunks(mirror, answered.inputs);
       this.predictionLog.schedule({ ...answered, modelVersion: mirror.version, outputs }, trace);
       this.router?.mirrored?.(mirror.pipelineId, {
         version: answered.modelVersion,

@@ -26,10 +26,26 @@ describe('decodeRestInferRequest', () => {
       target,
     );
     expect(request.id).toBe('r1');
-    expect(request.inputs[0].contents!.fp64Contents).toEqual([1, Number.NaN, 3, 4]);
-    expect(request.inputs[1].contents!.bytesContents.map((b) => Buffer.from(b).toString())).toEqual(['a', 'b']);
+    expect(Array.from(request.inputs[0].contents!.fp64Contents)).toEqual([1, Number.NaN, 3, 4]);
+    expect(request.inputs[1].contents!.bytesContents).toEqual(['a', 'b']);
     expect(request.rawInputContents).toEqual([]);
     expect(binaryOutputs).toEqual(new Set());
+  });
+
+  it('given FP64 and BYTES data, then a Float64Array and the strings themselves, a lone surrogate replaced as UTF-8 would', () => {
+    const { request } = decodeRestInferRequest(
+      {
+        inputs: [
+          { name: 'x', datatype: 'FP64', shape: [2], data: [1.5, 2] },
+          { name: 'c', datatype: 'BYTES', shape: [3], data: ['Private', 'é', 'a\ud800'] },
+        ],
+      },
+      target,
+    );
+    const [x, c] = request.inputs.map((input) => input.contents!);
+    expect(x.fp64Contents).toBeInstanceOf(Float64Array);
+    expect(Array.from(x.fp64Contents)).toEqual([1.5, 2]);
+    expect(c.bytesContents).toEqual(['Private', 'é', 'a\ufffd']);
   });
 
   it('given one binary input beside JSON ones, then every input goes raw, in order', () => {
