@@ -45,7 +45,10 @@ export interface EventConsumerOptions {
   random?: () => number;
 }
 
-/** Where a consumer is in its life; only `running` counts as ready. */
+/**
+ * Where a consumer is in its life; only `running` counts as ready, and `running` means the current kafkajs consumer's
+ * run() returned after it joined its group, and it has not crashed, stopped or disconnected since.
+ */
 export type ConsumerState = 'created' | 'starting' | 'running' | 'restarting' | 'stopping' | 'stopped' | 'failed';
 
 export interface ConsumerStatus {
@@ -56,6 +59,13 @@ export interface ConsumerStatus {
   /** Restarts since start. */
   restarts: number;
 }
+
+/**
+ * A launched kafkajs consumer is not consuming: it went down before (or as) its run() returned, or run() returned
+ * without it joining the group. kafkajs's run() does not reject when joining fails (e.g. "the coordinator is loading"
+ * on a fresh broker): it reports a crash through events and returns.
+ */
+class LaunchLostError extends Error {}
 
 /** The consumer crashed and could not be restarted within its bound. */
 export class ConsumerFailedError extends Error {
@@ -107,7 +117,9 @@ interface MessageScope {
  * ends in a non-retriable error and a consumer that never fetches again). Every crash, and every stop or disconnect
  * we did not ask for, marks the consumer not running (the service unready) and restarts it as a fresh kafkajs
  * consumer with capped backoff; kafkajs's own restart is turned off so there is one recovery path. A consumer that
- * cannot come back within `restartTimeoutMs` is declared failed through `onFatal`.
+ * cannot come back within `restartTimeoutMs` is declared failed through `onFatal`. A launch (the first one too) counts
+ * as back only once its kafkajs consumer has joined the group and is still up when run() returns; a crash while
+ * joining (kafkajs reports it through events, and run() still returns) is retried with the same backoff.
  *
  * A record whose attempt must be retried does not hold the fetch loop: its partition is paused and rewound to the
  * record, and resumed when the backoff has passed, so other partitions keep flowing and heartbeats continue.
@@ -120,6 +132,11 @@ export class EventConsumer {
   >();
   private consumer: Consumer | undefined;
   private generation = 0;
+  /** The latest generation that joined its group (kafkajs's GROUP_JOIN). */
+  private joinedGeneration = 0;
+  /** The latest generation that went down, and why: looked at when its launch returns. */
+  private lostGeneration = 0;
+  private lostReason = '';
   private state: ConsumerState = 'created';
   private lastError: string | undefined;
   private restarts = 0;
@@ -149,6 +166,11 @@ export class EventConsumer {
       restarts: this.restarts,
       ...(this.state === 'running' ? {} : { lastError: this.lastError }),
     };
+  }
+
+  /** Readiness: throws, saying why, unless the consumer is consuming (`running`). */
+  assertReady(): void {
+    if (this.state !== 'running') throw new Error(`${this.state}${this.lastError ? `: ${this.lastError}` : ''}`);
   }
 
   /** Registers the handler of one contract's topic; call before `start`. */
@@ -193,6 +215,18 @@ export class EventConsumer {
     try {
       await this.launch();
     } catch (error) {
+      if (error instanceof LaunchLostError) {
+        if ((this.state as ConsumerState) !== 'starting') return;
+        // Kafka is reachable, but the group could not be joined yet: not ready, and relaunched with the backoff.
+        this.state = 'restarting';
+        this.lastError = error.message;
+        this.logger.error(
+          { groupId: this.options.groupId, err: error.message },
+          'consumer down at start; restarting it',
+        );
+        this.recovery = this.recover(Date.now());
+        return;
+      }
       this.state = 'failed';
       this.lastError = messageOf(error);
       throw error;
@@ -214,7 +248,7 @@ export class EventConsumer {
     this.state = 'stopped';
   }
 
-  /** Creates, connects, subscribes and runs a fresh kafkajs consumer. */
+  /** Creates, connects, subscribes and runs a fresh kafkajs consumer; rejects unless it joined and is still up. */
   private async launch(): Promise<void> {
     const generation = ++this.generation;
     const batched = this.batchHandlers.size > 0;
@@ -229,6 +263,9 @@ export class EventConsumer {
     consumer.on(consumer.events.CRASH, (event) => lost('crashed')(event.payload.error));
     consumer.on(consumer.events.STOP, () => lost('stopped')());
     consumer.on(consumer.events.DISCONNECT, () => lost('disconnected')());
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      this.joinedGeneration = Math.max(this.joinedGeneration, generation);
+    });
     try {
       await consumer.connect();
       await consumer.subscribe({
@@ -252,6 +289,16 @@ export class EventConsumer {
       await consumer.disconnect().catch(() => undefined);
       throw error;
     }
+    const down =
+      this.lostGeneration === generation
+        ? this.lostReason
+        : this.joinedGeneration < generation
+          ? 'kafkajs consumer returned from run without joining its group'
+          : undefined;
+    if (down !== undefined) {
+      await consumer.disconnect().catch(() => undefined);
+      throw new LaunchLostError(down);
+    }
   }
 
   private lost(generation: number, why: string, error?: unknown): void {
@@ -259,9 +306,17 @@ export class EventConsumer {
     const description =
       error === undefined ? `kafkajs consumer ${why}` : `kafkajs consumer ${why}: ${messageOf(error)}`;
     // kafkajs reports a crash as stop, disconnect, then crash: the crash carries the reason worth keeping.
-    if (this.state === 'restarting' && error !== undefined) {
-      this.lastError = description;
-      this.logger.error({ groupId: this.options.groupId, err: description }, 'consumer crash');
+    if (this.lostGeneration !== generation || error !== undefined) {
+      this.lostGeneration = generation;
+      this.lostReason = description;
+    }
+    if (this.state === 'starting' || this.state === 'restarting') {
+      // Either a launch is in progress (it sees the loss when run() returns, and is retried with backoff), or this
+      // is the loss a restart is already recovering from.
+      if (error !== undefined) {
+        this.lastError = description;
+        this.logger.error({ groupId: this.options.groupId, err: description }, 'consumer crash');
+      }
       return;
     }
     if (this.state !== 'running') return;
@@ -294,6 +349,7 @@ export class EventConsumer {
       try {
         await this.launch();
       } catch (error) {
+        if ((this.state as ConsumerState) !== 'restarting') return;
         this.lastError = `restart failed: ${messageOf(error)}`;
         this.logger.warn({ groupId: this.options.groupId, attempt, err: this.lastError }, 'consumer restart failed');
         continue;

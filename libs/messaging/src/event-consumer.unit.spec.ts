@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { defineEvent, encodeCloudEventHeaders } from '@keel/contracts';
 import { type Consumer, type EachBatchPayload, type EachMessagePayload, type Kafka } from 'kafkajs';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { type DeadLetterFailure, type DeadLetterSink, type InboundRecord } from './dead-letter';
 import { type ConsumerFailedError, EventConsumer, type EventConsumerOptions } from './event-consumer';
@@ -19,11 +19,23 @@ const Greeting = defineEvent({
 type Listener = (event: { payload: Record<string, unknown> }) => void;
 
 /**
- * The slice of a kafkajs consumer EventConsumer uses, driven by the test: it delivers records, and crashes the way
- * kafkajs does (stop, disconnect, then the crash event).
+ * How a fake kafkajs consumer's run() goes. kafkajs's run() does not reject when joining the group fails: it reports a
+ * crash (stop, disconnect, crash events) and then returns; a crash of the fetch loop comes after run() returned.
+ */
+type StartUp = 'joins' | 'crashes in run' | 'crashes as run returns' | 'returns without joining';
+
+/**
+ * The slice of a kafkajs consumer EventConsumer uses, driven by the test: it joins its group, delivers records, and
+ * crashes the way kafkajs does (stop, disconnect, then the crash event).
  */
 class FakeConsumer {
-  readonly events = { CRASH: 'consumer.crash', STOP: 'consumer.stop', DISCONNECT: 'consumer.disconnect' };
+  readonly events = {
+    CRASH: 'consumer.crash',
+    STOP: 'consumer.stop',
+    DISCONNECT: 'consumer.disconnect',
+    GROUP_JOIN: 'consumer.group_join',
+  };
+  readonly createdAt = Date.now();
   readonly commits: { topic: string; partition: number; offset: string }[] = [];
   readonly seeks: { topic: string; partition: number; offset: string }[] = [];
   readonly paused = new Set<string>();
@@ -55,6 +67,15 @@ class FakeConsumer {
     this.eachMessage = config.eachMessage;
     this.eachBatch = config.eachBatch;
     this.running = true;
+    const startUp = this.kafka.startUps.shift() ?? 'joins';
+    const coordinatorLoading = new Error("The coordinator is loading and hence can't process requests");
+    if (startUp === 'crashes in run') {
+      await this.crash(coordinatorLoading);
+      return;
+    }
+    if (startUp === 'returns without joining') return;
+    this.emit(this.events.GROUP_JOIN, { groupId: 'greeter', memberAssignment: {} });
+    if (startUp === 'crashes as run returns') queueMicrotask(() => void this.crash(coordinatorLoading));
   }
 
   async disconnect(): Promise<void> {
@@ -144,6 +165,8 @@ class FakeConsumer {
 class FakeKafka {
   readonly consumers: FakeConsumer[] = [];
   unreachable = false;
+  /** How the next consumers' run() go, one entry each; then they join. */
+  startUps: StartUp[] = [];
   consumer(): Consumer {
     const consumer = new FakeConsumer(this);
     this.consumers.push(consumer);
@@ -276,6 +299,116 @@ describe('EventConsumer supervision', () => {
     kafka.unreachable = true;
     await expect(consumer.start()).rejects.toThrow('ECONNREFUSED');
     expect(consumer.status()).toMatchObject({ state: 'failed', lastError: expect.stringMatching(/ECONNREFUSED/) });
+  });
+});
+
+describe('EventConsumer start-up and readiness (ready = running: joined its group and up since)', () => {
+  it('given kafkajs crashes while joining at start and run() still returns, then it is not ready and is relaunched until it joins', async () => {
+    const handled: string[] = [];
+    const { kafka, consumer, fatal } = setup(async (name) => void handled.push(name));
+    kafka.startUps = ['crashes in run', 'crashes in run'];
+
+    await consumer.start();
+    expect(consumer.status()).toMatchObject({
+      state: 'restarting',
+      lastError: expect.stringMatching(/crashed: The coordinator is loading/),
+    });
+    expect(() => consumer.assertReady()).toThrow(/^restarting: kafkajs consumer crashed: The coordinator is loading/);
+
+    await until('the consumer runs again', () => consumer.status().state === 'running');
+    expect(() => consumer.assertReady()).not.toThrow();
+    expect(kafka.consumers).toHaveLength(3);
+    expect(kafka.consumers.slice(0, 2).map((fake) => fake.connected)).toEqual([false, false]);
+    expect(kafka.latest.running).toBe(true);
+    expect(consumer.status()).toMatchObject({ state: 'running', restarts: 1 });
+    await kafka.latest.deliver(0, '0', 'after-join');
+    expect(handled).toEqual(['after-join']);
+    expect(fatal).toEqual([]);
+    await consumer.stop();
+  });
+
+  it('given kafkajs crashes as run() returns (before start resumes), then it is relaunched rather than reported running', async () => {
+    const { kafka, consumer } = setup(async () => undefined);
+    kafka.startUps = ['crashes as run returns'];
+    await consumer.start();
+    expect(consumer.status().state).not.toBe('running');
+    await until('the consumer runs again', () => consumer.status().state === 'running');
+    expect(kafka.consumers).toHaveLength(2);
+    expect(kafka.latest.running).toBe(true);
+    await consumer.stop();
+  });
+
+  it('given run() returns without the consumer joining its group, then it is not ready and is relaunched', async () => {
+    const { kafka, consumer } = setup(async () => undefined);
+    kafka.startUps = ['returns without joining'];
+    await consumer.start();
+    expect(consumer.status()).toMatchObject({
+      state: 'restarting',
+      lastError: expect.stringMatching(/returned from run without joining its group/),
+    });
+    expect(kafka.consumers[0].connected).toBe(false);
+    await until('the consumer runs again', () => consumer.status().state === 'running');
+    expect(kafka.consumers).toHaveLength(2);
+    await consumer.stop();
+  });
+
+  it('given the consumer a restart launched crashes while joining, then the restart goes on instead of reporting running', async () => {
+    const { kafka, consumer, fatal } = setup(async () => undefined);
+    await consumer.start();
+    kafka.startUps = ['crashes in run'];
+    await kafka.latest.crash(new Error('The group is rebalancing, so a rejoin is needed [non-retriable]'));
+
+    await until('the restart launched a consumer that crashed', () => kafka.consumers.length >= 2);
+    await until('the consumer runs again', () => consumer.status().state === 'running');
+    expect(kafka.consumers).toHaveLength(3);
+    expect(kafka.consumers[1].running).toBe(false);
+    expect(kafka.latest.running).toBe(true);
+    expect(consumer.status()).toMatchObject({ state: 'running', restarts: 1 });
+    expect(fatal).toEqual([]);
+    await consumer.stop();
+  });
+
+  it('given stop is requested while the start-up crash waits for its relaunch, then it stops without relaunching', async () => {
+    const { kafka, consumer } = setup(async () => undefined, {
+      restartBackoff: { initialDelayMs: 10_000, maxDelayMs: 10_000 },
+    });
+    kafka.startUps = ['crashes in run'];
+    await consumer.start();
+    expect(consumer.status().state).toBe('restarting');
+    await consumer.stop();
+    expect(consumer.status().state).toBe('stopped');
+    expect(() => consumer.assertReady()).toThrow(/^stopped/);
+    expect(kafka.consumers).toHaveLength(1);
+  });
+});
+
+describe('EventConsumer restart backoff and the fatal bound', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('given every relaunch crashes while joining, then attempts follow the capped doubling backoff and onFatal is called once at the bound', async () => {
+    vi.useFakeTimers();
+    const { kafka, consumer, fatal } = setup(async () => undefined, {
+      restartBackoff: { initialDelayMs: 100, maxDelayMs: 400 },
+      restartTimeoutMs: 1_000,
+      random: () => 0,
+    });
+    kafka.startUps = Array.from({ length: 20 }, () => 'crashes in run' as const);
+    const startedAt = Date.now();
+
+    await consumer.start();
+    expect(consumer.status().state).toBe('restarting');
+    await vi.advanceTimersByTimeAsync(5_000);
+
+    // random 0: each wait is half its step (100, 200, 400, 400, ...): 50, 100, 200, 200, 200 ms
+    expect(kafka.consumers.map((fake) => fake.createdAt - startedAt)).toEqual([0, 50, 150, 350, 550, 750, 950]);
+    expect(consumer.status().state).toBe('failed');
+    expect(() => consumer.assertReady()).toThrow(/^failed: not back within 1000 ms/);
+    expect(fatal).toHaveLength(1);
+    expect(fatal[0].message).toMatch(
+      /consumer greeter failed: not back within 1000 ms after 6 restart attempts; last error: restart failed: kafkajs consumer crashed: The coordinator is loading/,
+    );
   });
 });
 

@@ -80,6 +80,12 @@ const MAX_BYTES = 32 * 1024 * 1024;
 const YIELD_AFTER_BYTES = 512 * 1024;
 
 /**
+ * A launched kafkajs consumer crashed while joining, or run() returned without it joining: kafkajs's run() does not
+ * reject when joining fails (e.g. "the coordinator is loading" on a fresh broker), it reports a crash and returns.
+ */
+class NotJoinedError extends Error {}
+
+/**
  * Monitoring's hot path: consumes mlops.predictions.logged.v2 in batches (group `<service>.prediction-windows`) and
  * keeps, per partition, the state of every model version's drift window in memory (PartitionState: O(1) per row).
  * Windows that close are reported in groups (WindowReports: one evaluation task, one produce request and one insert
@@ -102,6 +108,10 @@ export class PredictionStreamConsumer implements OnApplicationBootstrap, OnModul
   private consumer?: Consumer;
   private admin?: Admin;
   private generation = 0;
+  /** The latest generation that joined its group, and the latest that crashed (why): looked at as run() returns. */
+  private joinedGeneration = 0;
+  private crashedGeneration = 0;
+  private crashReason = '';
   private state: 'created' | 'running' | 'restarting' | 'stopping' | 'stopped' = 'created';
   private lastError?: string;
   private restarting?: Promise<void>;
@@ -148,8 +158,14 @@ export class PredictionStreamConsumer implements OnApplicationBootstrap, OnModul
     });
     this.admin = this.infra.kafka.admin();
     await this.admin.connect();
-    await this.launch();
-    this.state = 'running';
+    try {
+      await this.launch();
+      this.state = 'running';
+    } catch (error) {
+      if (!(error instanceof NotJoinedError)) throw error;
+      // Kafka is reachable but the group could not be joined yet: not ready, and relaunched with the backoff.
+      this.restart(error.message);
+    }
     this.timers = [
       setInterval(() => void this.refreshLag(), LAG_REFRESH_MS),
       setInterval(() => this.sampleRate(), 1_000),
@@ -212,7 +228,9 @@ export class PredictionStreamConsumer implements OnApplicationBootstrap, OnModul
     });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-      if (generation === this.generation) this.assigned(payload.memberAssignment[PredictionLoggedV2.topic] ?? []);
+      if (generation !== this.generation) return;
+      this.joinedGeneration = generation;
+      this.assigned(payload.memberAssignment[PredictionLoggedV2.topic] ?? []);
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => this.crashed(generation, payload.error));
     try {
@@ -226,6 +244,16 @@ export class PredictionStreamConsumer implements OnApplicationBootstrap, OnModul
     } catch (error) {
       await consumer.disconnect().catch(() => undefined);
       throw error;
+    }
+    const down =
+      this.crashedGeneration === generation
+        ? `crashed: ${this.crashReason}`
+        : this.joinedGeneration !== generation
+          ? 'returned from run without joining its group'
+          : undefined;
+    if (down !== undefined) {
+      await consumer.disconnect().catch(() => undefined);
+      throw new NotJoinedError(`kafkajs consumer ${down}`);
     }
   }
 
@@ -244,11 +272,19 @@ export class PredictionStreamConsumer implements OnApplicationBootstrap, OnModul
 
   /** kafkajs gave up (e.g. evicted while the loop was blocked): a fresh consumer, from the checkpoints, with backoff. */
   private crashed(generation: number, error: Error): void {
-    if (generation !== this.generation || this.state !== 'running') return;
+    if (generation !== this.generation) return;
+    this.crashedGeneration = generation;
+    this.crashReason = error.message;
+    // While starting or restarting, the launch in progress sees the crash when run() returns.
+    if (this.state !== 'running') return;
+    this.restart(error.message);
+  }
+
+  private restart(reason: string): void {
     this.state = 'restarting';
-    this.lastError = error.message;
-    this.logger.error({ err: error.message }, 'prediction stream consumer crashed; restarting it');
-    for (const owned of this.partitions.values()) owned.abort.abort(error);
+    this.lastError = reason;
+    this.logger.error({ err: reason }, 'prediction stream consumer down; restarting it');
+    for (const owned of this.partitions.values()) owned.abort.abort(new Error(reason));
     this.partitions.clear();
     this.restarting = (async () => {
       for (let attempt = 1; this.state === 'restarting'; attempt++) {
@@ -257,6 +293,7 @@ export class PredictionStreamConsumer implements OnApplicationBootstrap, OnModul
         try {
           await this.consumer?.disconnect().catch(() => undefined);
           await this.launch();
+          if (this.state !== 'restarting') return;
           this.state = 'running';
           this.lastError = undefined;
           this.logger.info({ attempt }, 'prediction stream consumer restarted');

@@ -208,12 +208,7 @@ export class Infrastructure implements OnModuleInit, OnApplicationBootstrap, OnM
     this.health.register({
       name: `consumer ${groupId}`,
       gatesReadiness,
-      check: async () => {
-        const status = consumer.status();
-        if (status.state !== 'running') {
-          throw new Error(`${status.state}${status.lastError ? `: ${status.lastError}` : ''}`);
-        }
-      },
+      check: async () => consumer.assertReady(),
     });
     return consumer;
   }
