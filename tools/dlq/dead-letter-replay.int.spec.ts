@@ -109,6 +109,50 @@ describe('npm run dlq:replay against the real Kafka', () => {
     ]);
   });
 
+  it('given the dead letter of a record too large to dead-letter whole, then it is reported with its payload, not sent', async () => {
+    const topic = await freshTopic();
+    // A limit below the record's size: the sink stores the value in object storage and dead-letters a pointer.
+    const payloads = new Map<string, Buffer>();
+    const store = {
+      putContentAddressed: async (bucket: string, prefix: string, body: Buffer) => {
+        const uri = `s3://${bucket}/${prefix}/stored.bin`;
+        payloads.set(uri, body);
+        return { uri, sha256: 'f'.repeat(64), sizeBytes: body.length };
+      },
+    };
+    const sink = new KafkaDeadLetterSink(producer, {
+      maxRecordBytes: 2_048,
+      payloads: { store, bucket: 'dead-letters' },
+    });
+    await sink.send(
+      {
+        topic,
+        partition: 0,
+        offset: '7',
+        key: Buffer.from('key-big'),
+        value: Buffer.from(JSON.stringify({ name: 'x'.repeat(4_000) })),
+        headers: encodeCloudEventHeaders({ id: 'evt-big', source: '/keel/test', type: topic, specversion: '1.0' }),
+      },
+      {
+        error: new NonRetryableError('record too large', 'record-too-large'),
+        consumer: 'ingestion.records',
+        attempts: 1,
+      },
+    );
+    const original = await TopicRecorder.start({ topics: [topic], kafka });
+    try {
+      const report = await replayDeadLetters({ kafka, topic, groupId: uniqueName('replay-group') });
+      expect(report.letters.map((l) => [l.action, l.eventId, l.payloadUri])).toEqual([
+        ['kept (oversized)', 'evt-big', `s3://dead-letters/dead-letters/${topic}/stored.bin`],
+      ]);
+      // Nothing went back to the original topic: the pointer is not the record.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect(original.events).toEqual([]);
+    } finally {
+      await original.stop();
+    }
+  });
+
   it('runs as the npm script: a dry run prints each dead letter with its reason', async () => {
     const topic = await freshTopic();
     await deadLetterTwo(producer, topic);
@@ -119,6 +163,8 @@ describe('npm run dlq:replay against the real Kafka', () => {
     );
     expect(stdout).toMatch(/listed\s+test\..*\.dlq\[\d\]@\d+ -> test\..* id=evt-a consumer=validation\.datasets/);
     expect(stdout).toMatch(/reason: retries exhausted after 42 attempts in 600 s: storage down/);
-    expect(stdout).toMatch(/^2 to replay \(dry run, nothing sent\), 0 skipped, from 1 dead-letter topic\(s\)/m);
+    expect(stdout).toMatch(
+      /^2 to replay \(dry run, nothing sent\), 0 skipped, 0 kept \(too large to replay\), from 1 dead-letter topic\(s\)/m,
+    );
   });
 });

@@ -33,7 +33,9 @@ export interface ReplayedLetter {
   errorCode: string | undefined;
   attempts: string | undefined;
   reason: string | undefined;
-  action: 'replayed' | 'listed' | 'skipped (other consumer)';
+  /** Where the value of a record too large to dead-letter whole was stored (`dlq_payload_uri`), if it was. */
+  payloadUri: string | undefined;
+  action: 'replayed' | 'listed' | 'skipped (other consumer)' | 'kept (oversized)';
 }
 
 export interface ReplayReport {
@@ -85,7 +87,8 @@ async function ranges(admin: Admin, groupId: string, topics: string[]) {
 
 /**
  * Sends every dead letter not yet replayed back to its original topic, with its original key, value and headers, so
- * its CloudEvent source and id are unchanged and a consumer that already applied it skips it. Reads each dead-letter
+ * its CloudEvent source and id are unchanged and a consumer that already applied it skips it. Letters of records too
+ * large to dead-letter whole (their value in object storage behind a pointer) are reported, not sent. Reads each dead-letter
  * topic up to where it ends when the run starts, and commits the replay group's offset after each send is
  * acknowledged: running it again sends nothing twice, and a run that stops half-way resumes where it stopped.
  */
@@ -188,9 +191,14 @@ async function handleLetter(
     errorCode: header(headers, DLQ_HEADERS.errorCode),
     attempts: header(headers, DLQ_HEADERS.attempts),
     reason: header(headers, DLQ_HEADERS.reason),
+    payloadUri: header(headers, DLQ_HEADERS.payloadUri),
   };
   if (options.consumer && letter.consumer !== options.consumer)
     return { ...letter, action: 'skipped (other consumer)' };
+  // A letter whose value was moved to object storage held a record larger than the broker's limit (or than
+  // KAFKA_MAX_RECORD_BYTES): its value here is only a pointer, and the record itself could not be published again
+  // whole. It stays in the dead-letter topic, reported with where its payload is, for someone to split or drop.
+  if (header(headers, DLQ_HEADERS.payloadSha256) !== undefined) return { ...letter, action: 'kept (oversized)' };
   if (!producer) return { ...letter, action: 'listed' };
   await producer.send({
     topic: letter.originalTopic,

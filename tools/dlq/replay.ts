@@ -18,7 +18,8 @@ const logger: MessagingLogger = {
 function line(letter: ReplayedLetter): string {
   const where = `${letter.deadLetterTopic}[${letter.partition}]@${letter.offset}`;
   const what = `${letter.action.padEnd(8)} ${where} -> ${letter.originalTopic} id=${letter.eventId ?? '?'}`;
-  return `${what} consumer=${letter.consumer ?? '?'} code=${letter.errorCode ?? '?'} attempts=${letter.attempts ?? '?'}\n    reason: ${letter.reason ?? '?'}`;
+  const payload = letter.action === 'kept (oversized)' ? `\n    payload: ${letter.payloadUri ?? 'not stored'}` : '';
+  return `${what} consumer=${letter.consumer ?? '?'} code=${letter.errorCode ?? '?'} attempts=${letter.attempts ?? '?'}\n    reason: ${letter.reason ?? '?'}${payload}`;
 }
 
 async function main(): Promise<number> {
@@ -61,7 +62,7 @@ async function main(): Promise<number> {
     ? `${count('listed')} to replay (dry run, nothing sent)`
     : `${count('replayed')} replayed`;
   process.stdout.write(
-    `${verb}, ${count('skipped (other consumer)')} skipped, from ${report.topics.length} dead-letter topic(s); group ${report.groupId}\n`,
+    `${verb}, ${count('skipped (other consumer)')} skipped, ${count('kept (oversized)')} kept (too large to replay), from ${report.topics.length} dead-letter topic(s); group ${report.groupId}\n`,
   );
   return 0;
 }
