@@ -109,6 +109,8 @@ interface Run extends GhzResult {
   rowsPerSecond: number;
   /** The target server's CPU (its whole process tree) per answered request, ms. */
   cpuMsPerRequest: number;
+  /** ghz's own CPU per answered request, ms (the load generator shares the machine's cores). */
+  clientCpuMsPerRequest: number;
 }
 
 interface Summary {
@@ -119,6 +121,8 @@ interface Summary {
   p50Ms: number;
   p99Ms: number;
   cpuMsPerRequest: number;
+  /** ghz's own CPU per request (runs before it was measured have none). */
+  clientCpuMsPerRequest?: number;
   errors: number;
 }
 
@@ -165,6 +169,8 @@ interface HotPathRun {
   p50Ms: number;
   p99Ms: number;
   cpuMsPerRequest: number;
+  /** ghz's own CPU per request (runs before it was measured have none). */
+  clientCpuMsPerRequest?: number;
   errors: number;
 }
 
@@ -225,6 +231,7 @@ function summarize(runs: readonly Run[]): Summary[] {
         p50Ms: median(mine.map((run) => run.p50Ms)),
         p99Ms: median(mine.map((run) => run.p99Ms)),
         cpuMsPerRequest: median(mine.map((run) => run.cpuMsPerRequest)),
+        clientCpuMsPerRequest: median(mine.map((run) => run.clientCpuMsPerRequest)),
         errors: mine.reduce((sum, run) => sum + run.errors, 0),
       });
     }
@@ -270,7 +277,7 @@ function markdown(report: ServingBenchReport): string {
     '',
     `Keel against MLServer: ${ratio(1, 'requestsPerSecond', 'mlserver')}× its requests/s for single rows, ${ratio(64, 'rowsPerSecond', 'mlserver')}× its rows/s for 64-row requests. Keel's CPU per single-row request is ${ratio(1, 'cpuMsPerRequest', 'echo')}× the echo server's (64 rows: ${ratio(64, 'cpuMsPerRequest', 'echo')}×).`,
     '',
-    ...limitLines(of('echo', 64), of('mlserver', 64)),
+    ...limitLines(of('echo', 64), of('mlserver', 64), report.machine.cores),
     ...equalLoadLines(report.equalLoad),
     ...targetLines(report),
     `Prediction logging, whole system: over ${fixed(logging.seconds, 0)} s from the first Keel run until monitoring caught up (or ${config.catchUpSeconds} s after the last run), serving answered ${logging.answeredRows} rows and monitoring had logged ${logging.mergedRows} of them; CPU seconds: serving ${fixed(logging.cpuSeconds.serving)}, monitoring ${fixed(logging.cpuSeconds.monitoring)}, FerretDB ${fixed(logging.cpuSeconds.ferretdb)}, Kafka ${fixed(logging.cpuSeconds.kafka)}: **${fixed(logging.cpuMsPerAnsweredRow, 3)} ms of CPU per logged prediction**` +
@@ -285,18 +292,27 @@ function markdown(report: ServingBenchReport): string {
   return lines.join('\n');
 }
 
-/** Whether 5× MLServer's 64-row rows/s is within what the bare echo server answers here. */
+/**
+ * Whether 5× MLServer's 64-row rows/s is within what the bare echo server answers here, and (when measured) what
+ * the load generator itself spends: ghz shares the machine's cores with the server it drives.
+ */
 function limitLines(
-  echo: Pick<Summary, 'rowsPerSecond'> | undefined,
+  echo: Pick<Summary, 'rowsPerSecond' | 'requestsPerSecond' | 'cpuMsPerRequest' | 'clientCpuMsPerRequest'> | undefined,
   mlserver: Pick<Summary, 'rowsPerSecond'> | undefined,
+  cores: number,
 ): string[] {
   if (!echo || !mlserver) return [];
   const target = 5 * mlserver.rowsPerSecond;
+  const client = echo.clientCpuMsPerRequest;
+  const coresAt = (msPerRequest: number) => (msPerRequest * echo.requestsPerSecond) / 1000;
   return [
     `The limit at 64 rows: the bare grpc-js echo server answered ${fixed(echo.rowsPerSecond, 0)} rows/s, ${fixed(echo.rowsPerSecond / mlserver.rowsPerSecond, 2)}× MLServer's ${fixed(mlserver.rowsPerSecond, 0)}; 5× MLServer's would be ${fixed(target, 0)} rows/s, ` +
       (echo.rowsPerSecond < target
         ? `${fixed(target / echo.rowsPerSecond, 2)}× what the echo server (the limit the issue names: it only decodes and echoes the same requests) answers on this machine.`
-        : 'within what the echo server answers.'),
+        : 'within what the echo server answers.') +
+      (client !== undefined && Number.isFinite(client)
+        ? ` In those runs ghz itself spent ${fixed(client, 3)} ms of CPU per request and the echo server ${fixed(echo.cpuMsPerRequest, 3)}: ${fixed(coresAt(client), 2)} and ${fixed(coresAt(echo.cpuMsPerRequest), 2)} of the machine's ${cores} cores at ${fixed(echo.requestsPerSecond, 0)} requests/s, so the load generator, on the same cores, is part of that limit.`
+        : ''),
     '',
   ];
 }
@@ -422,8 +438,14 @@ function hotPathLines(hotPath: HotPathReport | undefined): string[] {
     `Keel against MLServer here: ${ratio(1, 'rps', 'mlserver')}× its requests/s for single rows, ${ratio(64, 'rowsPerSecond', 'mlserver')}× its rows/s for 64-row requests. Keel's CPU per single-row request: ${ratio(1, 'cpuMsPerRequest', 'echo')}× the echo server's (64 rows: ${ratio(64, 'cpuMsPerRequest', 'echo')}×).`,
     '',
     ...limitLines(
-      of('echo', 64) && { rowsPerSecond: of('echo', 64)!.rowsPerSecond },
+      of('echo', 64) && {
+        rowsPerSecond: of('echo', 64)!.rowsPerSecond,
+        requestsPerSecond: of('echo', 64)!.rps,
+        cpuMsPerRequest: of('echo', 64)!.cpuMsPerRequest,
+        clientCpuMsPerRequest: of('echo', 64)!.clientCpuMsPerRequest,
+      },
       of('mlserver', 64) && { rowsPerSecond: of('mlserver', 64)!.rowsPerSecond },
+      hotPath.machine.cores,
     ),
     ...equalLoadLines(hotPath.equalLoad),
   ];
@@ -663,7 +685,11 @@ async function main(): Promise<void> {
       const cpu = treeCpuSeconds(serverPid) - before;
       const ok = result.count - result.errors;
       if (target === 'keel') keelRows += ok * rows;
-      return { result, cpuMsPerRequest: (cpu * 1000) / Math.max(1, ok) };
+      return {
+        result,
+        cpuMsPerRequest: (cpu * 1000) / Math.max(1, ok),
+        clientCpuMsPerRequest: result.clientCpuMs / Math.max(1, ok),
+      };
     };
 
     for (const rows of config.rowShapes) {
@@ -674,8 +700,16 @@ async function main(): Promise<void> {
       const order = TARGETS.map((_, i) => TARGETS[(i + round - 1) % TARGETS.length]);
       for (const rows of config.rowShapes) {
         for (const target of order) {
-          const { result, cpuMsPerRequest } = await measure(target, rows, config.seconds);
-          runs.push({ round, target, rows, ...result, rowsPerSecond: result.rps * rows, cpuMsPerRequest });
+          const { result, cpuMsPerRequest, clientCpuMsPerRequest } = await measure(target, rows, config.seconds);
+          runs.push({
+            round,
+            target,
+            rows,
+            ...result,
+            rowsPerSecond: result.rps * rows,
+            cpuMsPerRequest,
+            clientCpuMsPerRequest,
+          });
           log(
             `round ${round}, ${rows} rows, ${target}: ${fixed(result.rps)} req/s, p50 ${fixed(result.p50Ms, 2)} ms, p99 ${fixed(result.p99Ms, 2)} ms, ${fixed(cpuMsPerRequest, 3)} CPU ms/req` +
               (result.errors > 0 ? `, ${result.errors} errors (${result.firstError})` : ''),

@@ -109,6 +109,8 @@ interface HotPathRun extends GhzResult {
   rows: number;
   rowsPerSecond: number;
   cpuMsPerRequest: number;
+  /** ghz's own CPU per answered request (the load generator shares the two cores with the server). */
+  clientCpuMsPerRequest: number;
 }
 
 const median = (values: number[]) => {
@@ -149,6 +151,10 @@ async function main(): Promise<void> {
     mlserver: startMlserver(join(workDir, 'mlserver'), join(workDir, 'mlserver.log')),
     echo: start(join(__dirname, 'serving/echo-server.ts'), PORT.echo, env, 'echo'),
   };
+  // Killed (a timeout, Ctrl-C): the servers go too, or the next run meets them on its ports.
+  const onSignal = () => void Promise.all(Object.values(servers).map(stop)).finally(() => process.exit(130));
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
   const address = (target: Target) => `127.0.0.1:${PORT[target]}`;
   const loadBefore = loadavg()[0];
   const runs: HotPathRun[] = [];
@@ -180,13 +186,24 @@ async function main(): Promise<void> {
             seconds,
           });
           const cpuMsPerRequest = ((treeCpuSeconds(servers[target].pid!) - before) * 1000) / Math.max(1, result.count);
-          runs.push({ round, target, rows, ...result, rowsPerSecond: result.rps * rows, cpuMsPerRequest });
+          const clientCpuMsPerRequest = result.clientCpuMs / Math.max(1, result.count);
+          runs.push({
+            round,
+            target,
+            rows,
+            ...result,
+            rowsPerSecond: result.rps * rows,
+            cpuMsPerRequest,
+            clientCpuMsPerRequest,
+          });
           log(
             `${target}, ${rows} rows: ${result.rps.toFixed(1)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ` +
               `${result.p99Ms.toFixed(2)} ms, ${cpuMsPerRequest.toFixed(3)} CPU ms/req (${(
                 (cpuMsPerRequest * 1000) /
                 rows
-              ).toFixed(1)} µs/row), ${result.errors} errors${result.firstError ? ` (${result.firstError})` : ''}`,
+              ).toFixed(1)} µs/row), ghz ${clientCpuMsPerRequest.toFixed(3)} CPU ms/req, ${result.errors} errors${
+                result.firstError ? ` (${result.firstError})` : ''
+              }`,
           );
         }
       }
@@ -233,7 +250,7 @@ async function main(): Promise<void> {
     summary: TARGETS.flatMap((target) =>
       rowShapes.map((rows) => {
         const mine = runs.filter((run) => run.target === target && run.rows === rows);
-        const of = (field: 'rps' | 'rowsPerSecond' | 'p50Ms' | 'p99Ms' | 'cpuMsPerRequest') =>
+        const of = (field: 'rps' | 'rowsPerSecond' | 'p50Ms' | 'p99Ms' | 'cpuMsPerRequest' | 'clientCpuMsPerRequest') =>
           median(mine.map((run) => run[field]));
         return {
           target,
@@ -243,6 +260,7 @@ async function main(): Promise<void> {
           p50Ms: of('p50Ms'),
           p99Ms: of('p99Ms'),
           cpuMsPerRequest: of('cpuMsPerRequest'),
+          clientCpuMsPerRequest: of('clientCpuMsPerRequest'),
           errors: mine.reduce((sum, run) => sum + run.errors, 0),
         };
       }),

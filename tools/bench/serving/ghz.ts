@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { cacheRoot, repoRoot } from '../../stack/paths';
@@ -42,6 +42,23 @@ export interface GhzResult {
   firstError?: string;
   /** Calls by gRPC status as ghz names them (OK, ResourceExhausted, DeadlineExceeded, ...). */
   byStatus: Record<string, number>;
+  /**
+   * CPU time (user + system) of the ghz process itself over the run, ms: the load generator shares the machine's cores
+   * with the server it drives, so at high rates it is part of what caps them.
+   */
+  clientCpuMs: number;
+}
+
+/**
+ * CPU ms of this process's children that have exited and been reaped (/proc/self/stat's cutime + cstime). Read
+ * around one ghz run, its difference is ghz's own CPU: the servers a bench starts run until the end, so none of
+ * theirs is counted.
+ */
+function reapedChildrenCpuMs(): number {
+  const text = readFileSync('/proc/self/stat', 'utf8');
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // USER_HZ is 100 on Linux: a tick is 10 ms.
+  return (Number(fields[13]) + Number(fields[14])) * 10;
 }
 
 interface GhzJson {
@@ -90,7 +107,9 @@ export async function runGhz(options: {
     'json',
     options.target,
   ];
+  const childrenCpuBefore = reapedChildrenCpuMs();
   const { stdout } = await run(GHZ, args, { maxBuffer: 64 * 1024 * 1024, timeout: (options.seconds + 120) * 1000 });
+  const clientCpuMs = reapedChildrenCpuMs() - childrenCpuBefore;
   const json = JSON.parse(stdout) as GhzJson;
   const latency = (percentage: number) =>
     (json.latencyDistribution?.find((entry) => entry.percentage === percentage)?.latency ?? NaN) / 1e6;
@@ -115,6 +134,7 @@ export async function runGhz(options: {
     slowestMs: json.slowest / 1e6,
     errors: counted - ok,
     byStatus: json.statusCodeDistribution ?? {},
+    clientCpuMs,
     ...(errors.length > 0 ? { firstError: errors[0][0] } : {}),
   };
 }
