@@ -28,7 +28,19 @@ interface ExploreConfig {
   minFreshRows?: number;
   /** Extra features from the CSV (e.g. `date`, the normalised time). */
   extraFeatures?: { name: string; type: 'numeric' | 'categorical' }[];
+  /** Numeric features computed from each row alone (no other row), to try transforms before declaring them. */
+  computed?: (keyof typeof COMPUTED)[];
 }
+
+/** Row-level transforms explore can add: each reads one row only, so serving could compute it from the request. */
+const COMPUTED = {
+  period_sin: (r: Elec2Row) => Math.sin(2 * Math.PI * Number(r.period)),
+  period_cos: (r: Elec2Row) => Math.cos(2 * Math.PI * Number(r.period)),
+  price_per_demand: (r: Elec2Row) => Number(r.nswprice) / Math.max(1e-6, Number(r.nswdemand)),
+  price_minus_vic: (r: Elec2Row) => Number(r.nswprice) - Number(r.vicprice),
+  demand_minus_vic: (r: Elec2Row) => Number(r.nswdemand) - Number(r.vicdemand),
+  weekend: (r: Elec2Row) => (Number(r.day) >= 6 ? 1 : 0),
+} as const;
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ExploreConfig;
 const rowsArg = process.argv.indexOf('--rows');
@@ -37,11 +49,18 @@ async function main(): Promise<void> {
   const base = elec2Spec('elec2-explore', undefined);
   const spec = PipelineSpecV1.parse({
     ...base,
-    features: [...base.features, ...(config.extraFeatures ?? [])],
+    features: [
+      ...base.features,
+      ...(config.extraFeatures ?? []),
+      ...(config.computed ?? []).map((name) => ({ name, type: 'numeric' as const })),
+    ],
     training: { ...base.training, ...config.training },
     split: { ...base.split, ...config.split },
   });
-  const all = elec2Rows(spec, { keepDate: (config.extraFeatures ?? []).some((f) => f.name === 'date') });
+  const all = elec2Rows(spec, { keepDate: (config.extraFeatures ?? []).some((f) => f.name === 'date') }).map((row) => ({
+    ...row,
+    ...Object.fromEntries((config.computed ?? []).map((name) => [name, COMPUTED[name](row)])),
+  }));
   const rows = rowsArg > 0 ? all.slice(0, PROTOCOL.initialRows + Number(process.argv[rowsArg + 1])) : all;
   const started = Date.now();
   const result = await replay(spec, rows, config);
