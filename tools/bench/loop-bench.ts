@@ -22,7 +22,14 @@ import { columnTensors, InferenceClient, publishUpstreamRecords } from '@keel/te
 import { ensureServices, restoreServices } from '../chaos/service-guard';
 import { applySpec, endpoints, waitForChampion, waitForServing } from '../demo/pipeline-client';
 import { repoRoot } from '../stack/paths';
-import { labelledWindow, neverRetrained, policyReplay, type StrategyResult, weeklyRetrained } from './loop/baselines';
+import {
+  firstRows,
+  labelledWindow,
+  neverRetrained,
+  policyReplay,
+  type StrategyResult,
+  weeklyRetrained,
+} from './loop/baselines';
 import { type Elec2Row, elec2Rows, elec2Spec, PROTOCOL } from './loop/elec2';
 
 const args = process.argv.slice(2);
@@ -35,6 +42,17 @@ const ROWS_LIMIT = args.includes('--rows') ? Number(args[args.indexOf('--rows') 
 const STACK_LOCK = args.includes('--stack-lock')
   ? args[args.indexOf('--stack-lock') + 1]
   : process.env.BENCH_LOOP_STACK_LOCK || undefined;
+/** `--baselines-json FILE`: compute the baselines only and write them to FILE (the child the stack run starts). */
+const BASELINES_JSON = args.includes('--baselines-json') ? args[args.indexOf('--baselines-json') + 1] : undefined;
+/**
+ * BENCH_LOOP_MAX_MINUTES (or `--max-minutes M`): the stack part stops serving once M minutes passed since the bench
+ * started, and every strategy is compared on the rows served until then (a shared stack's slot ends on time; the
+ * figures say how many rows were served).
+ */
+const MAX_MINUTES = Number(
+  args.includes('--max-minutes') ? args[args.indexOf('--max-minutes') + 1] : (process.env.BENCH_LOOP_MAX_MINUTES ?? 0),
+);
+const BENCH_STARTED = Date.now();
 
 /** Labels per labelled window monitoring closes (the spec's performance.windowLabels). */
 const WINDOW_LABELS = 96;
@@ -90,6 +108,16 @@ interface StackResult extends StrategyResult {
   retrainDetails: LoopRetrain[];
   suppressed: number;
   wallSeconds: number;
+  /** Served rows when the deadline (BENCH_LOOP_MAX_MINUTES) stopped the run early, else null. */
+  stoppedAtDeadline: number | null;
+}
+
+interface Baselines {
+  never: StrategyResult;
+  weekly: StrategyResult;
+  weeklyDefaults: StrategyResult;
+  replay: StrategyResult;
+  seconds: number;
 }
 
 async function json<T>(url: string, init?: RequestInit): Promise<T | undefined> {
@@ -125,6 +153,8 @@ async function runOnStack(spec: PipelineSpecV1, rows: readonly Elec2Row[], end: 
     let seenDecisions = 0;
     let suppressed = 0;
     let labelsPublished = 0;
+    const deadline = MAX_MINUTES > 0 ? BENCH_STARTED + MAX_MINUTES * 60_000 : Infinity;
+    let servedEnd = end;
     for (let i = PROTOCOL.initialRows; i < end; i++) {
       const response = await client.modelInfer({ modelName: spec.id, inputs: columnTensors(spec, [rows[i]]) });
       const label = response.outputs.find((output) => output.name === 'label');
@@ -185,8 +215,14 @@ async function runOnStack(spec: PipelineSpecV1, rows: readonly Elec2Row[], end: 
         }
       }
       if (served % 4_800 === 0) log(`served ${served} rows, ${retrainDetails.length} retrains so far`);
+      // Stopped after a sync, so every decision on the rows served so far has been waited for.
+      if (served % SYNC_EVERY_ROWS === 0 && Date.now() > deadline) {
+        servedEnd = i + 1;
+        log(`deadline (${MAX_MINUTES} min) reached: stopping after ${served} served rows`);
+        break;
+      }
     }
-    const result = summarizeServed(rows, predictions, end);
+    const result = summarizeServed(rows, predictions, servedEnd);
     return {
       ...result,
       name: 'Keel closed loop (served predictions)',
@@ -199,6 +235,7 @@ async function runOnStack(spec: PipelineSpecV1, rows: readonly Elec2Row[], end: 
       retrainDetails,
       suppressed,
       wallSeconds: Math.round((Date.now() - started) / 1000),
+      stoppedAtDeadline: servedEnd < end ? servedEnd - PROTOCOL.initialRows : null,
     };
   } finally {
     client.close();
@@ -309,23 +346,27 @@ async function main(): Promise<void> {
   const used = rows.slice(0, end);
   log(`Elec2: ${rows.length} rows; serving rows ${PROTOCOL.initialRows}..${end - 1}`);
 
-  const started = Date.now();
-  const never = await neverRetrained(spec, used);
-  log(`never retrained: accuracy ${never.accuracy.toFixed(4)}`);
-  const weekly = await weeklyRetrained(spec, used, log);
-  log(`retrained weekly: accuracy ${weekly.accuracy.toFixed(4)}, ${weekly.retrains} retrains`);
-  // For reference: the weekly baseline with the trainer's default hyperparameters (no search in the spec).
-  const { search: _search, ...defaultTraining } = spec.training;
-  const weeklyDefaults = {
-    ...(await weeklyRetrained({ ...spec, training: defaultTraining }, used, log)),
-    name: 'retrained weekly, trainer defaults',
-  };
-  log(`retrained weekly with the trainer's defaults: accuracy ${weeklyDefaults.accuracy.toFixed(4)}`);
-  const replay = await policyReplay(spec, POLICY, used, { windowLabels: WINDOW_LABELS, championLagRows: 0 });
-  log(`policy replayed in the harness: accuracy ${replay.accuracy.toFixed(4)}, ${replay.retrains} retrains`);
-  const baselineSeconds = Math.round((Date.now() - started) / 1000);
-
-  const loop = OFFLINE ? undefined : await underStackLock(() => runOnStack(spec, rows, end));
+  if (BASELINES_JSON) {
+    writeFileSync(BASELINES_JSON, JSON.stringify(await computeBaselines(spec, used)));
+    return;
+  }
+  let baselines: Baselines;
+  let loop: StackResult | undefined;
+  if (OFFLINE) baselines = await computeBaselines(spec, used);
+  else {
+    // The baselines need no stack: a child process computes them while the stack part runs, so a shared stack is held
+    // for the stack part only (the rows and trainer are the same; the child writes its results to a temporary file).
+    const pending = baselinesInChild();
+    pending.catch(() => undefined);
+    loop = await underStackLock(() => runOnStack(spec, rows, end));
+    baselines = await pending;
+  }
+  const cut = (result: StrategyResult) => (loop ? firstRows(result, loop.served) : result);
+  const never = cut(baselines.never);
+  const weekly = cut(baselines.weekly);
+  const weeklyDefaults = cut(baselines.weeklyDefaults);
+  const replay = cut(baselines.replay);
+  const baselineSeconds = baselines.seconds;
   const target = loop
     ? {
         accuracyAtLeast080: loop.accuracy >= 0.8,
@@ -353,7 +394,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     commit: `${commit}${dirty ? ' (with uncommitted changes)' : ''}`,
     machine: { cpus: cpus().length, loadAverage: loadavg().map((v) => Number(v.toFixed(2))) },
-    dataset: { name: 'Elec2', rows: rows.length, served: end - PROTOCOL.initialRows },
+    dataset: { name: 'Elec2', rows: rows.length, served: loop?.served ?? end - PROTOCOL.initialRows },
     protocol: {
       ...PROTOCOL,
       windowLabels: WINDOW_LABELS,
@@ -366,8 +407,9 @@ async function main(): Promise<void> {
       recencyWeights: spec.training.recencyWeights ?? null,
     },
     policy: POLICY,
-    baselines: { never, weekly, weeklyDefaults },
-    replay,
+    stoppedAtDeadline: loop?.stoppedAtDeadline ?? null,
+    baselines: { never: withoutHits(never), weekly: withoutHits(weekly), weeklyDefaults: withoutHits(weeklyDefaults) },
+    replay: withoutHits(replay),
     loop: loop ?? null,
     target: target ?? null,
     seconds: { baselines: baselineSeconds, loop: loop?.wallSeconds ?? null },
@@ -388,6 +430,12 @@ async function main(): Promise<void> {
     '',
     `Run ${report.date.slice(0, 10)} by \`npm run bench:loop\`${OFFLINE ? ' --offline (no stack run)' : ''} at ${report.commit} on ${report.machine.cpus} cores (load average ${report.machine.loadAverage.join(', ')}); figures also in \`docs/benchmarks/loop.json\`.`,
     '',
+    ...(loop?.stoppedAtDeadline
+      ? [
+          `**Cut short**: the stack part stopped at its deadline (${MAX_MINUTES} min, BENCH_LOOP_MAX_MINUTES) after ${loop.stoppedAtDeadline} of ${end - PROTOCOL.initialRows} served rows; every strategy below is scored on those first ${loop.stoppedAtDeadline} rows.`,
+          '',
+        ]
+      : []),
     `Protocol (issue 9): the first ${PROTOCOL.initialRows} rows are published and trained on; the other ${end - PROTOCOL.initialRows} rows are served in time order, one ModelInfer call per row; each label arrives ${PROTOCOL.labelDelayRows} to ${PROTOCOL.labelDelayRows + LABEL_EVERY_ROWS - 1} rows (one day) after its prediction, ${LABEL_EVERY_ROWS} at a time, with its row as new data; every ${SYNC_EVERY_ROWS} rows the harness waits until monitoring has joined the labels and counted the rows, so decisions see the data a live run would. Baselines use our own trainer (features' window, split and transform, training's GBDT) in the harness: never retrained, and retrained every ${PROTOCOL.weekRows} rows on the newest ${PROTOCOL.windowRows} labelled rows. The pipeline trains GBDT with small trees (4 leaves, 400 rows a leaf; the baselines train the same, and the weekly one also with the trainer's defaults, for reference) on its newest ${report.trainingWindowRows} rows${trainer} (the baselines train the same way); its retrain policy fires when a window of ${WINDOW_LABELS} labels scores below ${POLICY.triggers.performanceDrop.below} accuracy, when ADWIN fires on the error stream or once ${POLICY.triggers.newData?.rows} rows of new data arrived, with a cooldown of ${POLICY.cooldown.rows} rows of new data and at most ${POLICY.dailyCap.max} retrain per ${POLICY.dailyCap.dayRows}-row day; the registry judges each candidate against the champion on the newest labelled rows neither trained on. Settings were chosen in an offline replay of the whole stream (\`tools/bench/loop/explore.ts\`), so the replay's figures are in-sample. The in-harness replay runs the policy's own decision function on the same windows with no lag; the closed loop is the stack.`,
     '',
     ...table(results),
@@ -413,6 +461,53 @@ async function main(): Promise<void> {
   ].join('\n');
   writeFileSync(join(out, 'loop.md'), md);
   log(`wrote ${join(out, 'loop.md')} and loop.json`);
+}
+
+/** The baselines and the in-harness replay of the policy, with our trainer, no stack. */
+async function computeBaselines(spec: PipelineSpecV1, used: readonly Elec2Row[]): Promise<Baselines> {
+  const started = Date.now();
+  const never = await neverRetrained(spec, used);
+  log(`never retrained: accuracy ${never.accuracy.toFixed(4)}`);
+  const weekly = await weeklyRetrained(spec, used, log);
+  log(`retrained weekly: accuracy ${weekly.accuracy.toFixed(4)}, ${weekly.retrains} retrains`);
+  // For reference: the weekly baseline with the trainer's default hyperparameters (no search in the spec).
+  const { search: _search, ...defaultTraining } = spec.training;
+  const weeklyDefaults = {
+    ...(await weeklyRetrained({ ...spec, training: defaultTraining }, used, log)),
+    name: 'retrained weekly, trainer defaults',
+  };
+  log(`retrained weekly with the trainer's defaults: accuracy ${weeklyDefaults.accuracy.toFixed(4)}`);
+  const replay = await policyReplay(spec, POLICY, used, { windowLabels: WINDOW_LABELS, championLagRows: 0 });
+  log(`policy replayed in the harness: accuracy ${replay.accuracy.toFixed(4)}, ${replay.retrains} retrains`);
+  return { never, weekly, weeklyDefaults, replay, seconds: Math.round((Date.now() - started) / 1000) };
+}
+
+/** {@link computeBaselines} in a child process (this script with `--baselines-json`), so it runs beside the stack part. */
+function baselinesInChild(): Promise<Baselines> {
+  const file = join(tmpdir(), `keel-loop-baselines-${process.pid}.json`);
+  const child = spawn(
+    process.execPath,
+    [
+      '-r',
+      '@swc-node/register',
+      join(repoRoot, 'tools', 'bench', 'loop-bench.ts'),
+      '--baselines-json',
+      file,
+      ...(ROWS_LIMIT ? ['--rows', String(ROWS_LIMIT)] : []),
+    ],
+    { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] },
+  );
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`the baselines' process exited with ${code}`));
+      else resolve(JSON.parse(readFileSync(file, 'utf8')) as Baselines);
+    });
+  });
+}
+
+function withoutHits({ hits: _hits, ...result }: StrategyResult): StrategyResult {
+  return result;
 }
 
 /**

@@ -20,6 +20,32 @@ export interface StrategyResult {
   retrainLog: { atRow: number; reason: string; trainedOn: [number, number] }[];
   /** Accuracy per block of 4,800 served rows, to show where each strategy loses. */
   accuracyByBlock: number[];
+  /** Each served row, '1' when predicted right: lets a stack run cut short compare on the rows it served. */
+  hits?: string;
+}
+
+/**
+ * `result` over its first `served` rows only (a stack run stopped at its deadline is compared on the rows it served):
+ * accuracy, blocks and the retrains decided before the cut.
+ */
+export function firstRows(result: StrategyResult, served: number): StrategyResult {
+  if (!result.hits || served >= result.served) return result;
+  const hits = result.hits.slice(0, served);
+  const blocks: number[] = [];
+  for (let from = 0; from < served; from += PROTOCOL.windowRows) {
+    const block = hits.slice(from, from + PROTOCOL.windowRows);
+    blocks.push(Number(([...block].filter((h) => h === '1').length / block.length).toFixed(4)));
+  }
+  const retrainLog = result.retrainLog.filter((r) => r.atRow < PROTOCOL.initialRows + served);
+  return {
+    ...result,
+    accuracy: [...hits].filter((h) => h === '1').length / served,
+    served,
+    retrains: retrainLog.length,
+    retrainLog,
+    accuracyByBlock: blocks,
+    hits,
+  };
 }
 
 /** The labelled window a retrain decided while serving row `i` trains on: the newest 4,800 rows whose labels arrived. */
@@ -36,11 +62,13 @@ function summarize(
 ): StrategyResult {
   const start = PROTOCOL.initialRows;
   let correct = 0;
+  let hits = '';
   const blocks: number[] = [];
   let blockCorrect = 0;
   let blockRows = 0;
   for (let i = start; i < rows.length; i++) {
     const hit = predictions[i - start] === rows[i].class ? 1 : 0;
+    hits += hit;
     correct += hit;
     blockCorrect += hit;
     blockRows += 1;
@@ -51,7 +79,15 @@ function summarize(
     }
   }
   const served = rows.length - start;
-  return { name, accuracy: correct / served, served, retrains: retrainLog.length, retrainLog, accuracyByBlock: blocks };
+  return {
+    name,
+    accuracy: correct / served,
+    served,
+    retrains: retrainLog.length,
+    retrainLog,
+    accuracyByBlock: blocks,
+    hits,
+  };
 }
 
 /** The model trained on the first 4,800 rows, never retrained. */
