@@ -287,10 +287,12 @@ async function waitForRetrain(
       `${TRAINING_HTTP}/api/v1/pipelines/${pipelineId}/training-requests/${encodeURIComponent(requestId)}`,
     );
     if (request?.status === 'trained') {
-      const versions = await json<{ versions: { version: number; packageSha256: string }[] }>(
-        `${endpoints.registryHttp}/api/v1/models/${pipelineId}/versions`,
-      );
+      const versions = await json<{
+        versions: { version: number; packageSha256: string; gatesPassed?: boolean }[];
+      }>(`${endpoints.registryHttp}/api/v1/models/${pipelineId}/versions`);
       const registered = versions?.versions.find((v) => v.packageSha256 === request.packageSha256);
+      // A candidate a gate turned down (the comparison with the champion among them) never moves the alias.
+      if (registered?.gatesPassed === false) return { version: null };
       if (registered) {
         // The alias moves right after registration when the candidate wins; give it a moment to.
         for (let k = 0; k < 150; k++) {
