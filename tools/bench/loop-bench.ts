@@ -214,7 +214,11 @@ async function runOnStack(spec: PipelineSpecV1, rows: readonly Elec2Row[], end: 
           );
         }
       }
-      if (served % 4_800 === 0) log(`served ${served} rows, ${retrainDetails.length} retrains so far`);
+      if (served % 4_800 === 0) {
+        log(
+          `served ${served} rows, ${retrainDetails.length} retrains so far (${Math.round((Date.now() - started) / 1000)} s)`,
+        );
+      }
       // Stopped after a sync, so every decision on the rows served so far has been waited for.
       if (served % SYNC_EVERY_ROWS === 0 && Date.now() > deadline) {
         servedEnd = i + 1;
@@ -377,7 +381,9 @@ async function main(): Promise<void> {
       }
     : undefined;
   if (loop) {
-    log(`closed loop: accuracy ${loop.accuracy.toFixed(4)}, ${loop.retrains} retrains (${loop.suppressed} suppressed)`);
+    log(
+      `closed loop: accuracy ${loop.accuracy.toFixed(4)}, ${loop.retrains} retrains (${reasonCounts(loop)}; ${loop.suppressed} suppressed)`,
+    );
     for (const r of loop.retrainDetails) {
       log(
         `  retrain #${r.sequence} at row ${r.decidedAtRow}: ${r.why} → ${r.version === null ? 'not promoted' : `v${r.version} in ${r.secondsToChampion} s`}`,
@@ -444,7 +450,7 @@ async function main(): Promise<void> {
     '',
     ...(loop
       ? [
-          `Closed loop: ${loop.retrains} retrains, ${loop.suppressed} triggers suppressed; time from monitoring's decision to serving answering with the new champion: median ${median(loop.retrainDetails.map((r) => r.secondsToChampion).filter((s): s is number => s !== null))} s. Target (≥ 0.80, ≥ weekly + 0.01, fewer retrains than weekly): ${JSON.stringify(target)}.`,
+          `Closed loop: ${loop.retrains} retrains (${reasonCounts(loop)}; ${loop.retrainDetails.filter((r) => r.version !== null).length} promoted), ${loop.suppressed} triggers suppressed; time from monitoring's decision to serving answering with the new champion: median ${median(loop.retrainDetails.map((r) => r.secondsToChampion).filter((s): s is number => s !== null))} s. Target (≥ 0.80, ≥ weekly + 0.01, fewer retrains than weekly): ${JSON.stringify(target)}.`,
           '',
           '| # | row | reason | champion | seconds |',
           '| ---: | ---: | --- | --- | ---: |',
@@ -619,6 +625,13 @@ function compactConfig(config: unknown): string {
     )
     .replace('"featureDrift":{"enabled":false},"predictionDrift":{"enabled":false},', '')
     .replace(/\|/g, '/');
+}
+
+/** Retrains by reason, e.g. `60 new-data, 32 performance-drop`. */
+function reasonCounts(loop: StackResult): string {
+  const counts = new Map<string, number>();
+  for (const r of loop.retrainDetails) counts.set(r.reason, (counts.get(r.reason) ?? 0) + 1);
+  return [...counts].map(([reason, n]) => `${n} ${reason}`).join(', ');
 }
 
 function median(values: number[]): number | null {
