@@ -66,7 +66,10 @@ const WINDOW_LABELS = 96;
  * 120; without the new-data trigger (4 leaves, 100 rows a leaf) 0.7806 with 94 retrains, every 384 rows 0.7845 with
  * 105, daily 0.7789 (default trees). Those runs served the measured model; with the refit on the whole window and
  * recency weights (half-life 1,200 rows), 0.7901 with 98 retrains against weekly's 0.7921 (below 0.75: 0.7898 with
- * 106; new data every 600 rows and a cooldown of 192: 0.7888 with 91).
+ * 106; new data every 600 rows and a cooldown of 192: 0.7888 with 91). Other thresholds (0.72, 0.75), new data every
+ * 384 to 1,344 rows and cooldowns of 96 to 336 rows scored 0.7877 to 0.7901 with 85 to 115 retrains: none matched weekly
+ * with fewer retrains, and a schedule of one retrain a day reached only 0.7962 with 844 (weekly + 0.004), which bounds
+ * what any choice of when to retrain can buy with this model (docs/benchmarks/loop.md explains why).
  */
 const POLICY: RetrainPolicy = {
   triggers: {
