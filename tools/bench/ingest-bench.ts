@@ -7,8 +7,8 @@
  *   record is in a dataset version (checked, staged in MongoDB, cut every 100,000 rows into Parquet in MinIO).
  * - PostgreSQL: a table of BENCH_INGEST_PG_ROWS (default 1,000,000) rows read (a) by `COPY table TO STDOUT` through
  *   the stack's psql, its output counted and discarded, and (b) by a pull of ingestion's postgres source (chunks of
- *   50,000 rows) in a process of its own, which also reports its peak RSS; a pull of a fifth of the rows shows
- *   whether that peak grows with the table.
+ *   50,000 rows) in a process of its own, which also reports its peak RSS (and the peaks of the pull's first and
+ *   second halves); a pull of a quarter of the rows shows whether that peak grows with the table.
  * Writes docs/benchmarks/ingest.md and ingest.json. BENCH_INGEST_PROFILE=DIR also writes CPU profiles of the first
  * round's ingestion drain and pull into DIR and prints where their time went (self time by function).
  */
@@ -199,7 +199,11 @@ interface PullResult {
   seconds: number;
   rowsPerSecond: number;
   rssBeforeMiB: number;
+  /** The process's maxRSS (start-up included), and the RSS sampled every 50 ms while the pull ran. */
   peakRssMiB: number;
+  pullPeakRssMiB: number;
+  firstHalfPeakRssMiB: number;
+  secondHalfPeakRssMiB: number;
 }
 
 /** A pull by ingestion in a child process (tools/bench/ingest/pg-pull-child.ts). */
@@ -286,7 +290,7 @@ async function main(): Promise<void> {
     log(`round ${round + 1}: ingestion ${(RECORDS / keel[round].seconds).toFixed(0)} records/s`);
   }
 
-  // PostgreSQL: COPY against a pull of the same table, alternating; then a pull of a fifth of the rows for its RSS.
+  // PostgreSQL: COPY against a pull of the same table, alternating; then a pull of a quarter of the rows for its RSS.
   const db = new Client({ connectionString: POSTGRES_URL });
   await db.connect();
   const table = 'bench_ingest_rows';
@@ -296,8 +300,8 @@ async function main(): Promise<void> {
   let small: PullResult;
   try {
     await createTable(db, table, PG_ROWS);
-    await createTable(db, smallTable, PG_ROWS / 5);
-    log(`tables of ${PG_ROWS} and ${PG_ROWS / 5} rows created`);
+    await createTable(db, smallTable, PG_ROWS / 4);
+    log(`tables of ${PG_ROWS} and ${PG_ROWS / 4} rows created`);
     for (let round = 0; round < ROUNDS; round++) {
       copies.push(await copyOut(table));
       log(`round ${round + 1}: COPY ${(PG_ROWS / copies[round].seconds).toFixed(0)} rows/s`);
@@ -412,12 +416,13 @@ function render(r: {
       `\`COPY ... TO STDOUT\` of the same table (psql) | ${int(p.pullRowsPerSecond)} rows/s | ` +
       `${int(p.copyRowsPerSecond)} rows/s | ${pct(p.shareOfCopy)} | ≥ 50 % of COPY | ${p.met ? 'yes' : 'no'} |`,
     '',
-    `Ingestion's peak RSS while pulling ${int(p.rows)} rows: ${peak.toFixed(0)} MiB (its process at rest before the ` +
-      `pull: ${p.pulls[0].rssBeforeMiB.toFixed(0)} MiB); pulling ${int(p.smallPull.rows)} rows: ` +
-      `${p.smallPull.peakRssMiB.toFixed(0)} MiB` +
-      (peak <= p.smallPull.peakRssMiB * 1.25
-        ? ': one chunk at most is in memory, so the peak does not grow with the table.'
-        : '.'),
+    `Ingestion's RSS while pulling ${int(p.rows)} rows (sampled every 50 ms, its own process): peak ` +
+      `${Math.max(...p.pulls.map((pull) => pull.pullPeakRssMiB)).toFixed(0)} MiB (first half of the pull ` +
+      `${p.pulls.map((pull) => pull.firstHalfPeakRssMiB.toFixed(0)).join(' / ')}, second half ` +
+      `${p.pulls.map((pull) => pull.secondHalfPeakRssMiB.toFixed(0)).join(' / ')} MiB by round), at rest before ` +
+      `the pull ${p.pulls[0].rssBeforeMiB.toFixed(0)} MiB, process maxRSS ${peak.toFixed(0)} MiB; pulling ` +
+      `${int(p.smallPull.rows)} rows: peak ${p.smallPull.pullPeakRssMiB.toFixed(0)} MiB (maxRSS ` +
+      `${p.smallPull.peakRssMiB.toFixed(0)} MiB).`,
     '',
   ].join('\n');
 }

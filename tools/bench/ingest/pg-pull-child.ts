@@ -40,9 +40,16 @@ async function main(): Promise<void> {
     await sut.infra.pipelines.apply(spec);
     global.gc?.();
     const rssBefore = process.memoryUsage().rss;
+    // RSS every 50 ms while the pull runs: the peak of its first half against its second half says whether memory
+    // grows with the rows read (the process's maxRSS also counts start-up).
+    const samples: number[] = [];
+    const sampler = setInterval(() => samples.push(process.memoryUsage().rss), 50);
     const started = process.hrtime.bigint();
     const run = await sut.app.get(SourcePullsService).pull(spec.id, 'rows');
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    clearInterval(sampler);
+    const half = Math.floor(samples.length / 2);
+    const peakOf = (values: number[]) => Math.max(rssBefore, ...values) / MIB;
     if (run.status !== 'succeeded') throw new Error(`pull ${run.status}: ${run.error}`);
     console.log(
       JSON.stringify({
@@ -51,6 +58,9 @@ async function main(): Promise<void> {
         seconds,
         rowsPerSecond: run.rowsRead / seconds,
         rssBeforeMiB: rssBefore / MIB,
+        pullPeakRssMiB: peakOf(samples),
+        firstHalfPeakRssMiB: peakOf(samples.slice(0, half)),
+        secondHalfPeakRssMiB: peakOf(samples.slice(half)),
         // resourceUsage().maxRSS is the process's peak resident set, in KiB.
         peakRssMiB: process.resourceUsage().maxRSS / 1024,
       }),

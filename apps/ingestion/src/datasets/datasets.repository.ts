@@ -43,10 +43,12 @@ datasetSchema.index({ pipelineId: 1, sha256: 1 }, { unique: true });
 datasetSchema.index({ pipelineId: 1, createdAt: -1 });
 
 /** The newest version of a pipeline (`dataset_heads`, `_id` = pipeline id): the parent of the next one. */
-interface HeadDocument {
+export interface HeadDocument {
   _id: string;
   datasetVersionId: string;
   createdAt: Date;
+  /** The newest version's sequence, so the next write numbers its version without reading the parent. */
+  sequence?: number;
 }
 
 const headSchema = new Schema<HeadDocument>(
@@ -54,6 +56,7 @@ const headSchema = new Schema<HeadDocument>(
     _id: { type: String, required: true },
     datasetVersionId: { type: String, required: true },
     createdAt: { type: Date, required: true },
+    sequence: { type: Number, required: false },
   },
   { collection: 'dataset_heads', versionKey: false },
 );
@@ -79,6 +82,11 @@ export class DatasetsRepository implements OnModuleInit {
     await this.model.createIndexes();
   }
 
+  /** The pipeline's head (its newest version's id, time and sequence), by `_id`; null before its first version. */
+  async head(pipelineId: string): Promise<HeadDocument | null> {
+    return this.heads.findById(pipelineId).lean<HeadDocument>();
+  }
+
   /** Newest version of a pipeline, the parent of the next one. */
   async latest(pipelineId: string): Promise<DatasetVersion | null> {
     const head = await this.heads.findById(pipelineId).lean<HeadDocument>();
@@ -94,11 +102,13 @@ export class DatasetsRepository implements OnModuleInit {
   /** Inserts the version unless it exists; either way returns what is stored (the first writer wins). */
   async upsert(version: DatasetVersion): Promise<DatasetVersion> {
     try {
-      await this.model.updateOne(
+      const { upsertedCount } = await this.model.updateOne(
         { _id: version.datasetVersionId },
         { $setOnInsert: { _id: version.datasetVersionId, ...version } },
         { upsert: true },
       );
+      // Inserted by this call: what is stored is `version` itself, no read needed.
+      if (upsertedCount === 1) return version;
     } catch (error) {
       // Two writers raced on the same content; the other one's document is as good as ours.
       if ((error as { code?: unknown }).code !== DUPLICATE_KEY) throw error;
@@ -119,7 +129,13 @@ export class DatasetsRepository implements OnModuleInit {
     if (head && head.createdAt.getTime() >= version.createdAt.getTime()) return;
     await this.heads.updateOne(
       { _id: version.pipelineId },
-      { $set: { datasetVersionId: version.datasetVersionId, createdAt: version.createdAt } },
+      {
+        $set: {
+          datasetVersionId: version.datasetVersionId,
+          createdAt: version.createdAt,
+          ...(version.sequence === undefined ? {} : { sequence: version.sequence }),
+        },
+      },
       { upsert: true },
     );
   }

@@ -18,7 +18,7 @@ import {
   type ServiceIdentity,
 } from '@keel/service-runtime';
 import { KeelAttr, withSpan } from '@keel/telemetry';
-import { asBuffer, WorkerPool } from '@keel/workers';
+import { asBuffer, movableBuffers, WorkerPool } from '@keel/workers';
 import { type Logger } from 'pino';
 import { type IngestionConfig } from '../config';
 import { DatasetVersionsService } from '../datasets/dataset-versions.service';
@@ -34,6 +34,8 @@ const PULL_LEASE_TTL_MS = 30_000;
 const SCHEDULE_RESCAN_MS = 15_000;
 /** Rejection reasons kept per run. */
 const MAX_REJECTIONS = 20;
+/** How often a running pull saves its progress (rows, versions, watermark) to its run. */
+const RUN_PROGRESS_MS = 1_000;
 
 export const pullLeaseName = (pipelineId: string, sourceId: string) => `ingestion-source/${pipelineId}/${sourceId}`;
 
@@ -65,6 +67,8 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
   private readonly running = new Set<Promise<unknown>>();
   private scheduled: { pipelineId: string; source: DataSource }[] = [];
   private readonly nextPullAt = new Map<string, number>();
+  /** When each running pull last saved its progress. */
+  private readonly runSavedAt = new Map<string, number>();
   private lastRescan = 0;
   private timer?: NodeJS.Timeout;
   private ticking = false;
@@ -186,6 +190,7 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
         this.logger.warn({ err: error, pipelineId, sourceId: source.id, runId: run._id }, 'source pull failed');
         throw error;
       } finally {
+        this.runSavedAt.delete(run._id);
         run.finishedAt = new Date();
         span.setAttribute(KeelAttr.DATASET_ROWS, run.rowsRead - run.rowsRejected);
         await this.states
@@ -204,10 +209,11 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
 
   /**
    * Streams the rows past the watermark in (cursor, key) order with `COPY (query) TO STDOUT`, one chunk at a time;
-   * each chunk is decoded, checked and encoded on a worker thread, then planned, written as one version and
-   * committed, in order (a planned range is re-read by the next pull). The stages overlap: while chunk k is written,
-   * chunk k + 1 is encoded and chunk k + 2 streams in, so the server, the event loop and the worker all work; a few
-   * chunks are held at most, whatever the table's size.
+   * each chunk is decoded, checked and encoded on a worker thread, then written as one version and committed, in
+   * order (a planned range is re-read by the next pull). The stages overlap: while chunk k is written, chunk k + 1 is
+   * encoded and chunk k + 2 streams in, so the server, the event loop and the worker all work; a few chunks are held
+   * at most, whatever the table's size. The state moves once per chunk: committing chunk k also plans chunk k + 1
+   * (read by then), which is still planned before anything of it is written.
    */
   private async pullPostgres(
     pipeline: StoredPipelineSpec,
@@ -227,13 +233,13 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
         let chunk: CopyChunk | undefined;
         for await (const all of chunks) chunk = all;
         const encoded = chunk ? await this.encodeChunk(pipeline, run, fields, chunk) : undefined;
-        current = await this.commitChunk(pipeline, source, current, run, encoded, planned.to, scope);
+        current = await this.commitChunk(pipeline, source, current, run, encoded, planned.to, null, scope);
       }
       const { fields, chunks } = await reader.copy(source, { after: current.state.watermark }, source.chunkRows);
       let writing: Promise<void> = Promise.resolve();
       try {
         let next = chunks.next();
-        for (;;) {
+        for (let first = true; ; first = false) {
           const { value: chunk, done } = await next;
           if (done) break;
           next = chunks.next();
@@ -244,12 +250,27 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
           await writing;
           signal.throwIfAborted();
           scope.assertHeld();
-          writing = (async () => {
+          if (first) {
             current = await this.states.advance(pipelineId, source.id, current, {
               ...current.state,
               planned: { from: current.state.watermark, to: chunk.last, runId: run._id },
             });
-            current = await this.commitChunk(pipeline, source, current, run, await encoding, chunk.last, scope);
+          }
+          const following = next;
+          writing = (async () => {
+            const encoded = await encoding;
+            // A read that failed fails the pull where the loop awaits it; this chunk still commits on its own.
+            const after = await following.catch(() => null);
+            current = await this.commitChunk(
+              pipeline,
+              source,
+              current,
+              run,
+              encoded,
+              chunk.last,
+              after && !after.done ? after.value.last : null,
+              scope,
+            );
           })();
           writing.catch(() => undefined);
         }
@@ -276,13 +297,14 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
     return this.workers.run(
       pgChunkTask,
       { pipelineId: spec.id, schema: datasetSchema(spec), fields, bytes: chunk.bytes, maxRejections: MAX_REJECTIONS },
-      { attributes: { [KeelAttr.PIPELINE_ID]: spec.id } },
+      // The chunk's bytes move to the worker (nothing here reads them again) rather than being copied.
+      { attributes: { [KeelAttr.PIPELINE_ID]: spec.id }, transferList: movableBuffers(chunk.bytes) },
     );
   }
 
   /**
    * Writes a planned chunk (undefined: the planned range holds no rows now) as one dataset version, then commits the
-   * watermark past it.
+   * watermark past it, planning the next chunk (up to `nextTo`) in the same move when it has been read.
    */
   private async commitChunk(
     pipeline: StoredPipelineSpec,
@@ -291,6 +313,7 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
     run: SourceRun,
     outcome: PgChunkOutcome | undefined,
     to: Watermark,
+    nextTo: Watermark | null,
     scope: LeaseScope,
   ): Promise<Versioned<SourceState>> {
     const { spec } = pipeline;
@@ -314,12 +337,16 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
     scope.assertHeld();
     const next = await this.states.advance(spec.id, source.id, current, {
       watermark: to,
-      planned: null,
+      planned: nextTo ? { from: to, to: nextTo, runId: run._id } : null,
       lastDatasetVersionId: datasetVersionId,
       rowsPulled: current.state.rowsPulled + (outcome?.goodRows ?? 0),
     });
     run.watermarkTo = to;
-    await this.states.saveRun(run);
+    // The run's progress, at most once per RUN_PROGRESS_MS (its end is always saved by pullUnderLease).
+    if (Date.now() - (this.runSavedAt.get(run._id) ?? run.startedAt.getTime()) >= RUN_PROGRESS_MS) {
+      this.runSavedAt.set(run._id, Date.now());
+      await this.states.saveRun(run);
+    }
     return next;
   }
 

@@ -77,9 +77,11 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
     this.holder = processHolderId(identity.name);
   }
 
-  /** Before the consumers start: what earlier runs left pending. */
+  /** Before the consumers start: what earlier runs left pending (and staging objects a crash left behind). */
   async onModuleInit(): Promise<void> {
-    for (const [pipelineId, state] of await this.staging.recover()) this.pending.set(pipelineId, state);
+    for (const [pipelineId, state] of await this.staging.recover({ sweepObjects: true })) {
+      this.pending.set(pipelineId, state);
+    }
   }
 
   async onApplicationBootstrap(): Promise<void> {
