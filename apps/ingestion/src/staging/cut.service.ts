@@ -258,7 +258,7 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
     try {
       if (Date.now() - this.lastRescan >= PENDING_RESCAN_MS) {
         this.lastRescan = Date.now();
-        for (const [pipelineId, state] of await this.staging.recover()) {
+        for (const [pipelineId, state] of await this.staging.recover({ sweepObjects: true })) {
           if (!this.pending.has(pipelineId)) this.pending.set(pipelineId, state);
         }
       }

@@ -14,7 +14,7 @@ import { type NewestPending } from './quiet-period';
 export const STAGING_PREFIX = '.staging/';
 
 /** Staged texts kept in memory for this process's cuts (UTF-16 code units); past it a cut reads the object. */
-const MAX_CACHED_CHARS = 96 * 1024 * 1024;
+const MAX_CACHED_CHARS = 64 * 1024 * 1024;
 
 /** An orphaned staging object (its batches never inserted: a crash in between) is deleted after this long. */
 const ORPHAN_AFTER_MS = 10 * 60_000;
@@ -253,8 +253,9 @@ export class StagingRepository {
   }
 
   /**
-   * Start-up: what is pending per pipeline, from one scan of the (small) collection. Batches marked consumed are
-   * deleted and pending ones not listed in their head are added to it, so the invariants above hold from here on.
+   * Start-up (and the cut timer's rescans): what is pending per pipeline, from one scan of the (small) collection.
+   * Batches marked consumed are deleted and pending ones not listed in their head are added to it, so the invariants
+   * above hold from here on; with `sweepObjects`, staging objects no batch points to are deleted too.
    */
   async recover(options: { sweepObjects?: boolean } = {}): Promise<Map<string, PendingState>> {
     await this.staged.collection.deleteMany({ consumed: true });
