@@ -52,6 +52,8 @@ export const cutLeaseName = (pipelineId: string) => `ingestion-cut/${pipelineId}
 @Injectable()
 export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
   private readonly locks = new Map<string, Promise<unknown>>();
+  /** Pipelines with a batch-size cut chained and not started yet. */
+  private readonly waiting = new Set<string>();
   /** Batches staged by this process (or found at start-up) and not cut yet, per pipeline. */
   private readonly pending = new Map<string, PendingState>();
   private readonly logger: Logger;
@@ -105,7 +107,7 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
     if (batch.stagedAt > state.newestAt) state.newestAt = batch.stagedAt;
     this.pending.set(spec.id, state);
     if (this.stopped || state.rows < spec.ingestion.batchRows) return;
-    this.cut(spec.id, { wait: false, fullOnly: true }).catch((error: unknown) =>
+    this.cut(spec.id, { wait: false, fullOnly: true, coalesce: true }).catch((error: unknown) =>
       this.logger.error({ err: error, pipelineId: spec.id }, 'batch-size cut failed'),
     );
   }
@@ -116,13 +118,26 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
    * only versions of batchRows and leaves a smaller rest staged for the next trigger: records keep arriving while a
    * cut runs, and cutting whatever had arrived by its end made a small version after each full one.
    */
-  async cut(pipelineId: string, options: { wait?: boolean; fullOnly?: boolean } = {}): Promise<DatasetVersion | null> {
+  async cut(
+    pipelineId: string,
+    options: { wait?: boolean; fullOnly?: boolean; coalesce?: boolean } = {},
+  ): Promise<DatasetVersion | null> {
+    // A batch-size cut is not chained when one is already waiting its turn: that one will see these rows too. (Every
+    // batch staged past the size used to chain a cut of its own, each reading the head and the pending batches only to
+    // find less than a full version left.)
+    if (options.coalesce) {
+      if (this.waiting.has(pipelineId)) return null;
+      this.waiting.add(pipelineId);
+    }
     // Chained per pipeline in this process, and under the pipeline's cut lease across replicas: a cut that arrives
     // while one runs waits for it (a timed cut leaves another replica's alone), then sees what is left.
     const previous = this.locks.get(pipelineId) ?? Promise.resolve();
     const run = previous
       .catch(() => undefined)
-      .then(() => this.cutAll(pipelineId, options.wait ?? true, options.fullOnly ?? false));
+      .then(() => {
+        if (options.coalesce) this.waiting.delete(pipelineId);
+        return this.cutAll(pipelineId, options.wait ?? true, options.fullOnly ?? false);
+      });
     this.locks.set(pipelineId, run);
     try {
       return await run;
