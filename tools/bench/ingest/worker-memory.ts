@@ -2,9 +2,9 @@
  * Whether a PostgreSQL pull's worker-thread memory grows with the rows pulled, without the stack: encodes
  * BENCH_CHUNKS (default 40) chunks of 50,000 COPY text rows (the bench table's shape) one after another on the
  * service's worker pool, as a pull does, and prints the process's RSS (sampled every 20 ms) every 5 chunks. The
- * chunks' bytes are made once, so what grows is the pool's. On this machine (2026-12-03) RSS rose from 391 MiB at
- * rest to a 673 MiB peak by chunk 15 and stayed there to chunk 40 (2,000,000 rows): V8 sizing the worker's heap to
- * its allocation rate, not rows kept.
+ * chunks' bytes are made once, so what grows is the pool's. On this machine (2026-12-03 12:06) RSS rose from 388 MiB
+ * at rest to a 703 MiB peak by chunk 17 and stayed there to chunk 40 (2,000,000 rows): V8 sizing the worker's heap
+ * to its allocation rate, not rows kept.
  *
  *   node -r @swc-node/register tools/bench/ingest/worker-memory.ts
  */
