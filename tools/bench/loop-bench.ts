@@ -464,7 +464,8 @@ async function main(): Promise<void> {
         ]
       : ['The stack run was not part of this run.']),
     '',
-    ...freshnessSection(rows, never, weekly),
+    // The whole stream's baselines even when the stack part was cut short: the cadences are whole-stream figures.
+    ...freshnessSection(rows, baselines.never, baselines.weekly),
     ...exploreSection(),
     `Accuracy per block of ${PROTOCOL.windowRows} served rows: ` +
       results.map((r) => `${r.name}: ${r.accuracyByBlock.join(', ')}`).join('; ') +
