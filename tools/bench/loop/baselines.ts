@@ -185,6 +185,7 @@ export async function policyReplay(
         signalId: `d-${i}`,
         pipelineId: spec.id,
         rows: PROTOCOL.labelDelayRows,
+        datasetVersionId: `d-${i}`,
         summary: 'a day',
       });
     }

@@ -149,6 +149,7 @@ async function replay(spec: PipelineSpecV1, rows: readonly Elec2Row[], cfg: Expl
           signalId: `d-${i}`,
           pipelineId: spec.id,
           rows: PROTOCOL.labelDelayRows,
+          datasetVersionId: `d-${i}`,
           summary: '',
         });
       }

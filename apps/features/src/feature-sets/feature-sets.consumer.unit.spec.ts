@@ -244,6 +244,30 @@ describe('feature-sets consumer, handled in memory', { timeout: 60_000 }, () => 
     });
   });
 
+  it('given a request prompted by a version not recorded yet, then it is retried (not resolved without it) until it is', async () => {
+    const first = validated();
+    await harness.deliver(DatasetValidatedV1, first);
+    const second = validated([], spec.id, { count: 1_000, offset: 2_000 });
+    const request = {
+      pipelineId: spec.id,
+      requestId: 'new-data-2',
+      reason: 'new-data',
+      requestedBy: 'monitoring/retrain-policy',
+      includesDatasetVersionId: second.datasetVersionId,
+    } as EventData<typeof TrainingRequestedV2>;
+    // Before the version's own event: every attempt fails retryably, so no window without it is claimed.
+    expect(await harness.deliver(TrainingRequestedV2, request, { id: 'early' })).toBe('dead-lettered');
+    const [early] = harness.deadLetters(TrainingRequestedV2);
+    expect(early.headers.dlq_attempts).toBe('3');
+    expect(early.headers.dlq_reason).toContain(`${second.datasetVersionId}, which prompted the request`);
+    // Once it is recorded, the same request resolves a window that includes it.
+    await harness.deliver(DatasetValidatedV1, second);
+    expect(await harness.deliver(TrainingRequestedV2, request, { id: 'in-time' })).toBe('handled');
+    const answered = harness.published(FeaturesMaterializedV1).at(-1)!;
+    expect(answered.data.trigger).toMatchObject({ reason: 'new-data', requestId: 'new-data-2' });
+    expect(answered.data.snapshot).toMatchObject({ increments: 2, rows: 3_000 });
+  });
+
   it('given two pipelines with identical data and spec, when handled, then equal bytes under two feature-set and event ids', async () => {
     const twin = { ...spec, id: 'adult-twin' } as typeof spec;
     await harness.pipelines.apply(twin);

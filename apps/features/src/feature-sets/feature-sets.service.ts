@@ -106,6 +106,12 @@ export class FeatureSetsService implements OnApplicationBootstrap {
    * redelivery resolves the same window even after new data).
    */
   async onTrainingRequested(request: TrainingRequested): Promise<FeaturesMaterialized> {
+    const prompting = request.includesDatasetVersionId;
+    if (prompting && !(await this.increments.get(prompting))) {
+      // The version's `dataset.validated` is on another topic and not handled here yet: retried with backoff (the
+      // partition pauses), so the window includes the data that prompted the request instead of missing it.
+      throw new Error(`dataset version ${prompting}, which prompted the request, is not recorded here yet`);
+    }
     const newest = await this.increments.newest(request.pipelineId);
     if (!newest) {
       throw new NonRetryableError(

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { type PipelineId, TrainingRequestedV2 } from '@keel/contracts';
+import { type DatasetVersionId, type PipelineId, TrainingRequestedV2 } from '@keel/contracts';
 import { UnknownPipelineError } from '@keel/pipelines';
 import { Infrastructure, ROOT_LOGGER } from '@keel/service-runtime';
 import { KeelAttr, withSpan } from '@keel/telemetry';
@@ -74,6 +74,10 @@ export class RetrainPolicyService {
             reason: decision.reason,
             requestedBy: 'monitoring/retrain-policy',
             details: decision.why.slice(0, 2_000),
+            // A redelivered signal is the same signal, so its republished request names the same version.
+            ...(signal.kind === 'new-data'
+              ? { includesDatasetVersionId: signal.datasetVersionId as DatasetVersionId }
+              : {}),
           },
           { id: `retrain-${decision.requestId}` },
         );

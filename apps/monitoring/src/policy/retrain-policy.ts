@@ -21,7 +21,12 @@ export type RetrainSignal = {
       labelledRows: number;
       conceptDrift?: { detector: string; detected: boolean };
     }
-  | { kind: 'new-data'; rows: number }
+  | {
+      kind: 'new-data';
+      rows: number;
+      /** The validated version the rows arrived in: a retrain it fires must train on a window that includes it. */
+      datasetVersionId: string;
+    }
 );
 
 /** Where a pipeline's policy stands: its clocks and its last retrain. Stored as one versioned document per pipeline. */

@@ -28,6 +28,7 @@ const newData = (index: number, rows: number): RetrainSignal => ({
   signalId: `dataset:${index}`,
   pipelineId: PIPELINE,
   rows,
+  datasetVersionId: `ds-${index}`,
   summary: `version ${index}`,
 });
 

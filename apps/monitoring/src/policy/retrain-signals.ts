@@ -32,6 +32,7 @@ export function newDataSignal(data: EventData<typeof DatasetValidatedV1>): Retra
     signalId: `dataset:${data.datasetVersionId}`,
     pipelineId: data.pipelineId,
     rows,
+    datasetVersionId: data.datasetVersionId,
     summary: `dataset version ${data.sequence ?? '?'} (${data.datasetVersionId}), ${rows} rows`,
   };
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PipelineId } from '../common';
+import { DatasetVersionId, PipelineId } from '../common';
 import { defineEvent, type EventData } from '../event-contract';
 import { TrainingReason } from '../training-window';
 import { type TrainingRequestedV1 } from './training-requested';
@@ -20,6 +20,12 @@ export const TrainingRequestedV2 = defineEvent({
     reason: TrainingReason,
     requestedBy: z.string().min(1).max(200),
     details: z.string().max(2_000).optional(),
+    /**
+     * The validated dataset version that prompted the request (new data): its window must include it. Features may
+     * hear of that version after the request (the two arrive on different topics), so it waits for it, retrying, rather
+     * than resolving the window without it.
+     */
+    includesDatasetVersionId: DatasetVersionId.optional(),
   }),
   key: (data) => data.pipelineId,
   maxBytes: 8 * 1024,
