@@ -459,6 +459,12 @@ class ChaosRun {
     );
     const codes: Record<string, number> = {};
     for (const failure of failures) codes[failure.code!] = (codes[failure.code!] ?? 0) + 1;
+    // A failure outside serving's down windows: when it came after serving was back, and what the client was told.
+    for (const failure of failures.filter((o) => !whileServingDown.includes(o)).slice(0, 10)) {
+      const backAt = Math.max(0, ...this.servingDown.map(([, to]) => to).filter((to) => to <= failure.endedAt));
+      const after = backAt > 0 ? `${failure.endedAt - backAt} ms after serving was back` : 'not after a serving kill';
+      notes.push(`failed ${failure.code} (${failure.detail ?? 'no details'}) ${after}`);
+    }
     const account = effects
       ? accountEffects(effects, this.published, answered, this.traffic.uncertainRows(), openWindowRows)
       : this.previous;

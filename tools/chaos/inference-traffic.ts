@@ -12,6 +12,8 @@ export interface InferenceOutcome {
   ok: boolean;
   /** gRPC status name of a failure (`UNAVAILABLE`), or `CLIENT_TIMEOUT` when no answer came in time. */
   code?: string;
+  /** The failure's gRPC details (`No connection established`, ...), when it has any. */
+  detail?: string;
   rows: number;
 }
 
@@ -60,9 +62,13 @@ export class InferenceTraffic {
     const timeout = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), this.timeoutMs);
     });
+    let detail: string | undefined;
     const call = this.client.modelInfer({ modelName: this.target.modelName, id, inputs: this.target.inputs }).then(
       () => undefined,
-      (error: ServiceError) => status[error.code] ?? String(error.code),
+      (error: ServiceError) => {
+        detail = error.details;
+        return status[error.code] ?? String(error.code);
+      },
     );
     const outcome = Promise.race([call, timeout]).then((result): InferenceOutcome => {
       clearTimeout(timer);
@@ -74,6 +80,7 @@ export class InferenceTraffic {
         ok: failure === undefined,
         rows: this.target.rows,
         ...(failure === undefined ? {} : { code: failure }),
+        ...(detail ? { detail } : {}),
       };
       this.outcomes.push(recorded);
       return recorded;
