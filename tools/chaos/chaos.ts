@@ -36,6 +36,7 @@ import { servers, type ServerDefinition } from '../stack/servers';
 import { accountEffects, added, type EffectAccount } from './effect-accounting';
 import { describeFault, type Fault, type FaultMoment, selectFaults } from './fault-plan';
 import { InferenceTraffic } from './inference-traffic';
+import { failedDuringOutage } from './outage-attribution';
 import { type PipelineEffects, PipelineObserver, unhealthyServices } from './pipeline-observer';
 import { ensureServices, restoreServices } from './service-guard';
 import { failed, type FaultResult, formatTable } from './report';
@@ -454,9 +455,7 @@ class ChaosRun {
       this.startTraffic();
     }
     const failures = this.traffic.outcomes.filter((o) => !o.ok && o.endedAt > since && o.endedAt <= until);
-    const whileServingDown = failures.filter((o) =>
-      this.servingDown.some(([from, to]) => o.endedAt >= from && o.endedAt <= to),
-    );
+    const whileServingDown = failures.filter((o) => failedDuringOutage(o, this.servingDown));
     const codes: Record<string, number> = {};
     for (const failure of failures) codes[failure.code!] = (codes[failure.code!] ?? 0) + 1;
     // A failure outside serving's down windows: when it came after serving was back, and what the client was told.
@@ -515,9 +514,7 @@ class ChaosRun {
       fault: 'end of run (all rounds)',
       completed: result.completed && recovery.recoveredAt !== undefined,
       failedRequests: this.traffic.outcomes.filter((o) => !o.ok).length,
-      failedWhileServingDown: this.traffic.outcomes.filter(
-        (o) => !o.ok && this.servingDown.some(([from, to]) => o.endedAt >= from && o.endedAt <= to),
-      ).length,
+      failedWhileServingDown: this.traffic.outcomes.filter((o) => failedDuringOutage(o, this.servingDown)).length,
     });
   }
 

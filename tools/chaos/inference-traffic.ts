@@ -29,8 +29,8 @@ export interface InferenceTarget {
 /**
  * ModelInfer traffic through @keel/testing's InferenceClient, every outcome recorded: closed-loop (a few callers,
  * each sending its next request when the previous one returns) for the chaos run, open-loop (a fixed rate, whatever
- * the latency) for the soak. The channel reconnects within a second of serving coming back, so a failure after a
- * restart is serving's, not the client's reconnect backoff.
+ * the latency) for the soak. The channel reconnects within a second of serving coming back (outage-attribution.ts
+ * counts a call refused meanwhile with the outage).
  */
 export class InferenceTraffic {
   readonly outcomes: InferenceOutcome[] = [];
