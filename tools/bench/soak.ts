@@ -186,7 +186,7 @@ interface MinuteReport {
   /** Mean RSS of each service over the minute, MiB. */
   rssMiB: Record<string, number>;
   /**
-   * Answered rows monitoring had not yet merged into drift windows at the minute's end; 0 when it holds as many as
+   * Answered rows monitoring had not yet logged (applied to its windows) at the minute's end; 0 when it holds as many as
    * ghz saw answered or more (calls ghz cut or gave up on were answered and logged all the same).
    */
   monitoringBacklogRows?: number;
@@ -399,16 +399,16 @@ interface SoakReport {
   verdict: FlatnessVerdict;
 }
 
-/** Waits until monitoring's drift windows hold `answeredRows` (but an open window's worth); false after `seconds`. */
-async function waitForMonitoring(
-  observer: PipelineObserver,
-  answeredRows: number,
-  windowRows: number,
-  seconds: number,
-): Promise<boolean> {
+/**
+ * Waits until monitoring has logged `answeredRows` (its checkpoints' counts: rows applied to the stream's state, open
+ * windows included); false after `seconds`. The count reads a few checkpoint documents, where summing the drift
+ * windows' rows would scan a collection the soak grows by thousands of reports, on the database the services under
+ * test share: the measurement itself would slow them more each minute.
+ */
+async function waitForMonitoring(observer: PipelineObserver, answeredRows: number, seconds: number): Promise<boolean> {
   for (let waited = 0; waited < seconds; waited += 5) {
-    const merged = await observer.windowRows().catch(() => 0);
-    if (merged >= answeredRows - (windowRows - 1)) return true;
+    const logged = await observer.predictionsLogged().catch(() => 0);
+    if (logged >= answeredRows) return true;
     await sleep(5_000);
   }
   return false;
@@ -461,7 +461,7 @@ async function main(): Promise<void> {
     if (capacity.requestsPerSecond === 0) throw new Error('no capacity step held: serving sustained no rate tried');
     const rate = capacity.requestsPerSecond * config.loadFraction;
     // The soak's first minute must not pay for the search's backlog of prediction logs.
-    const caughtUp = await waitForMonitoring(observer, capacity.answeredRows, spec.monitoring.windowRows, 120);
+    const caughtUp = await waitForMonitoring(observer, capacity.answeredRows, 120);
     log(
       `capacity ${capacity.requestsPerSecond.toFixed(1)} req/s (monitoring ${caughtUp ? 'caught up' : 'still behind after 120 s'}); soaking at ${rate.toFixed(1)} req/s for ${config.minutes} min`,
     );
@@ -479,8 +479,8 @@ async function main(): Promise<void> {
     let soakRows = 0;
     try {
       let cpuBefore: CpuSnapshot = cpuSnapshot();
-      // Counting monitoring's drift-window rows takes seconds (a scan of drift_windows): it runs while the next
-      // minute sends, so the minutes follow each other without a pause. A minute's backlog is read just after it ends.
+      // A minute's backlog is read just after it ends (monitoring's logged count, a few checkpoint documents), while
+      // the next minute sends, so the minutes follow each other without a pause.
       let counting: Promise<void> = Promise.resolve();
       for (let minute = 1; minute <= config.minutes && !interruption.signal.aborted; minute++) {
         const from = Date.now();
@@ -504,11 +504,11 @@ async function main(): Promise<void> {
         const entry: SoakMinute = { from, to, result, cpu, loadAverage: loadAverage() };
         soakMinutes.push(entry);
         counting = observer
-          .windowRows()
+          .predictionsLogged()
           .then(
             // Calls ghz cut when a minute's run ended, or gave up on at its deadline, were answered and logged all
             // the same: monitoring may hold more rows than ghz saw answered, which is no backlog.
-            (merged) => void (entry.backlog = Math.max(0, answered - merged)),
+            (logged) => void (entry.backlog = Math.max(0, answered - logged)),
             () => undefined,
           )
           .then(() =>
@@ -524,19 +524,22 @@ async function main(): Promise<void> {
     }
 
     const stopped = Date.now();
-    // Monitoring has caught up when the drift windows hold every answered row (the capacity stages' ones too) but
-    // those that may wait in the one served version's window still open (monitoring stores a window when it closes).
+    // Monitoring has caught up when it has logged every answered row (the capacity stages' ones too); its closed
+    // drift windows then hold all of them but those that may wait in the served version's window still open
+    // (monitoring stores a window when it closes).
     const expected = soakRows + capacity.answeredRows - (spec.monitoring.windowRows - 1);
     let merged = 0;
     let catchUpSeconds: number | undefined;
     for (let waited = 0; waited < 300; waited += 5) {
-      merged = await observer.windowRows().catch(() => merged);
-      if (merged >= expected) {
+      const logged = await observer.predictionsLogged().catch(() => 0);
+      if (logged >= soakRows + capacity.answeredRows) {
         catchUpSeconds = (Date.now() - stopped) / 1000;
         break;
       }
       await sleep(5_000, undefined, { signal: interruption.signal });
     }
+    // Once, with the load stopped: the rows the closed drift windows hold (a scan of their reports).
+    merged = await observer.windowRows().catch(() => merged);
     const minutes = minuteReports(soakMinutes, samples);
     const report: SoakReport = {
       date: new Date().toISOString(),
