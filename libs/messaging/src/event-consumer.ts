@@ -16,7 +16,7 @@ import {
   RecordProcessor,
   type RecordRetryState,
 } from './record-processor';
-import { backoffDelay, type RetryPolicy } from './retry';
+import { consumerRestartBackoff, restartDelayWithin, type RetryPolicy } from './retry';
 
 export interface EventConsumerOptions {
   /** Kafka consumer group; also the consumer's name in the processed-events store and dead-letter headers. */
@@ -79,7 +79,6 @@ export class ConsumerFailedError extends Error {
 }
 
 const DEFAULT_RESTART_TIMEOUT_MS = 300_000;
-const DEFAULT_RESTART_BACKOFF: RetryPolicy = { initialDelayMs: 1_000, maxDelayMs: 30_000 };
 /** How often a long-running handler heartbeats, well inside kafkajs's 30 s session timeout. */
 const HANDLER_HEARTBEAT_MS = 3_000;
 /** Events decoded between two turns of the event loop. */
@@ -336,10 +335,12 @@ export class EventConsumer {
     for (const timer of this.resumeTimers) clearTimeout(timer);
     this.resumeTimers.clear();
     const timeoutMs = this.options.restartTimeoutMs ?? DEFAULT_RESTART_TIMEOUT_MS;
-    const backoff = this.options.restartBackoff ?? DEFAULT_RESTART_BACKOFF;
+    const backoff = this.options.restartBackoff ?? consumerRestartBackoff;
     for (let attempt = 1; this.state === 'restarting'; attempt++) {
-      const delay = backoffDelay(backoff, attempt, this.options.random);
-      if (Date.now() + delay - downSince > timeoutMs) {
+      const delay = restartDelayWithin(backoff, attempt, downSince, timeoutMs, {
+        ...(this.options.random ? { random: this.options.random } : {}),
+      });
+      if (delay === undefined) {
         this.fail(
           `not back within ${timeoutMs} ms after ${attempt - 1} restart attempts; last error: ${this.lastError}`,
         );

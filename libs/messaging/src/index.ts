@@ -41,5 +41,12 @@ export {
   type RecordProcessorDeps,
   type RecordRetryState,
 } from './record-processor';
-export { backoffDelay, defaultRetryPolicy, type RetryPolicy, withinBudget } from './retry';
+export {
+  backoffDelay,
+  consumerRestartBackoff,
+  defaultRetryPolicy,
+  restartDelayWithin,
+  type RetryPolicy,
+  withinBudget,
+} from './retry';
 export { RecordingProducer, type SentMessage } from './test-support/recording-producer';

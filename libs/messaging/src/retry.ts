@@ -42,3 +42,22 @@ export function withinBudget(
   if (policy.maxAttempts !== undefined && failedAttempts >= policy.maxAttempts) return false;
   return now - firstFailureAt < (policy.budgetMs ?? defaultRetryPolicy.budgetMs);
 }
+
+/** How every consumer is restarted after a crash: 1 s doubling to 30 s, with jitter. */
+export const consumerRestartBackoff: RetryPolicy = { initialDelayMs: 1_000, maxDelayMs: 30_000 };
+
+/**
+ * The wait before restart attempt `attempt` of a consumer down since `downSince`, or undefined when that attempt would
+ * start more than `timeoutMs` after it went down: the consumer is then declared failed, and the runtime exits so its
+ * supervisor starts a fresh process (restarting in place for ever would hide a process that cannot recover).
+ */
+export function restartDelayWithin(
+  backoff: RetryPolicy,
+  attempt: number,
+  downSince: number,
+  timeoutMs: number,
+  { now = Date.now(), random = Math.random }: { now?: number; random?: () => number } = {},
+): number | undefined {
+  const delay = backoffDelay(backoff, attempt, random);
+  return now + delay - downSince > timeoutMs ? undefined : delay;
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { classifyFailure, NonRetryableError } from './errors';
-import { backoffDelay, defaultRetryPolicy, withinBudget } from './retry';
+import { backoffDelay, consumerRestartBackoff, defaultRetryPolicy, restartDelayWithin, withinBudget } from './retry';
 
 const policy = { initialDelayMs: 500, maxDelayMs: 30_000, budgetMs: 600_000 };
 
@@ -91,5 +91,28 @@ describe('classifyFailure', () => {
   it('says why, for the logs', () => {
     expect(classifyFailure(named('MongoNetworkError')).reason).toBe('mongodb MongoNetworkError');
     expect(classifyFailure(named('Error', { code: 14, details: 'x', metadata: {} })).reason).toBe('grpc UNAVAILABLE');
+  });
+});
+
+describe('restartDelayWithin', () => {
+  const noJitter = () => 0;
+
+  it('given a consumer just down, then the first restart waits half the first step of the restart backoff', () => {
+    expect(restartDelayWithin(consumerRestartBackoff, 1, 0, 300_000, { now: 0, random: noJitter })).toBe(500);
+  });
+
+  it('given attempts that would still start within the bound, then each gets its backoff delay', () => {
+    // 1 s doubling to 30 s, without jitter: 0.5, 1, 2, 4, 8, 15, 15 s.
+    const delays = [1, 2, 3, 4, 5, 6, 7].map((attempt) =>
+      restartDelayWithin(consumerRestartBackoff, attempt, 0, 300_000, { now: 100_000, random: noJitter }),
+    );
+    expect(delays).toEqual([500, 1_000, 2_000, 4_000, 8_000, 15_000, 15_000]);
+  });
+
+  it('given an attempt that would start past the bound, then there is none: the consumer is declared failed', () => {
+    expect(restartDelayWithin(consumerRestartBackoff, 7, 0, 300_000, { now: 290_000, random: noJitter })).toBe(
+      undefined,
+    );
+    expect(restartDelayWithin(consumerRestartBackoff, 7, 0, 300_000, { now: 285_000, random: noJitter })).toBe(15_000);
   });
 });

@@ -8,10 +8,10 @@ import {
 } from '@nestjs/common';
 import { checkJsonDepth, decodeCloudEvent, headerValue, PredictionLoggedV2 } from '@keel/contracts';
 import {
-  backoffDelay,
+  consumerRestartBackoff,
   isRetryable,
   KafkaDeadLetterSink,
-  type RetryPolicy,
+  restartDelayWithin,
   SchemaValidationError,
 } from '@keel/messaging';
 import {
@@ -65,7 +65,6 @@ interface OwnedPartition {
 }
 
 const HEARTBEAT_MS = 3_000;
-const RESTART_BACKOFF: RetryPolicy = { initialDelayMs: 1_000, maxDelayMs: 30_000 };
 const LAG_REFRESH_MS = 5_000;
 const FINAL_CHECKPOINT_MS = 5_000;
 const RATE_WINDOW_S = 10;
@@ -112,7 +111,7 @@ export class PredictionStreamConsumer implements OnApplicationBootstrap, OnModul
   private joinedGeneration = 0;
   private crashedGeneration = 0;
   private crashReason = '';
-  private state: 'created' | 'running' | 'restarting' | 'stopping' | 'stopped' = 'created';
+  private state: 'created' | 'running' | 'restarting' | 'failed' | 'stopping' | 'stopped' = 'created';
   private lastError?: string;
   private restarting?: Promise<void>;
   private timers: NodeJS.Timeout[] = [];
@@ -286,9 +285,18 @@ export class PredictionStreamConsumer implements OnApplicationBootstrap, OnModul
     this.logger.error({ err: reason }, 'prediction stream consumer down; restarting it');
     for (const owned of this.partitions.values()) owned.abort.abort(new Error(reason));
     this.partitions.clear();
+    const downSince = Date.now();
+    const timeoutMs = this.config.CONSUMER_RESTART_TIMEOUT_MS;
     this.restarting = (async () => {
       for (let attempt = 1; this.state === 'restarting'; attempt++) {
-        await new Promise((resolve) => setTimeout(resolve, backoffDelay(RESTART_BACKOFF, attempt)));
+        const delay = restartDelayWithin(consumerRestartBackoff, attempt, downSince, timeoutMs);
+        if (delay === undefined) {
+          this.fail(
+            `not back within ${timeoutMs} ms after ${attempt - 1} restart attempts; last error: ${this.lastError}`,
+          );
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, delay));
         if (this.state !== 'restarting') return;
         try {
           await this.consumer?.disconnect().catch(() => undefined);
@@ -303,6 +311,17 @@ export class PredictionStreamConsumer implements OnApplicationBootstrap, OnModul
         }
       }
     })();
+  }
+
+  /**
+   * The consumer could not come back within CONSUMER_RESTART_TIMEOUT_MS, as an EventConsumer would declare: the
+   * runtime fails liveness and exits, so the supervisor starts a fresh process (from the checkpoints).
+   */
+  private fail(message: string): void {
+    this.state = 'failed';
+    this.lastError = message;
+    this.logger.error({ err: message }, 'prediction stream consumer failed');
+    this.health.markFatal(`consumer ${this.groupId} failed: ${message}`);
   }
 
   private async handleBatch(consumer: Consumer, payload: EachBatchPayload): Promise<void> {
