@@ -417,6 +417,8 @@ async function waitForMonitoring(observer: PipelineObserver, answeredRows: numbe
 async function main(): Promise<void> {
   const config = readConfig(process.env);
   const loadBefore = loadavg()[0];
+  // The code the services start from: read now, since a soak runs for a quarter of an hour in a working tree.
+  const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim();
   await up(servers);
   await ensureGhz(log);
   // Ctrl-C or SIGTERM ends every wait; the traffic stops and the services are restored before the process exits.
@@ -543,7 +545,7 @@ async function main(): Promise<void> {
     const minutes = minuteReports(soakMinutes, samples);
     const report: SoakReport = {
       date: new Date().toISOString(),
-      commit: execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim(),
+      commit,
       machine: { cores: cpus().length, loadBefore, loadAfter: loadavg()[0], node: process.version },
       config,
       pipelineId,
