@@ -9,7 +9,8 @@
  *   the stack's psql, its output counted and discarded, and (b) by a pull of ingestion's postgres source (chunks of
  *   50,000 rows) in a process of its own, which also reports its peak RSS (and the peaks of the pull's first and
  *   second halves); a pull of a quarter of the rows shows whether that peak grows with the table.
- * Writes docs/benchmarks/ingest.md and ingest.json. BENCH_INGEST_PROFILE=DIR also writes CPU profiles of the first
+ * Writes docs/benchmarks/ingest.md and ingest.json. BENCH_INGEST_ONLY=kafka (or postgres) runs one section and only
+ * prints its figures (while iterating; the docs take a full run). BENCH_INGEST_PROFILE=DIR also writes CPU profiles of the first
  * round's ingestion drain and pull into DIR and prints where their time went (self time by function).
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -46,6 +47,10 @@ const CHUNK_ROWS = 50_000;
 const POSTGRES_URL = 'postgres://keel@127.0.0.1:5432/keel';
 const DRAIN_LIMIT_MS = 5 * 60_000;
 const PROFILE_DIR = process.env.BENCH_INGEST_PROFILE;
+const ONLY = process.env.BENCH_INGEST_ONLY;
+if (ONLY !== undefined && ONLY !== 'kafka' && ONLY !== 'postgres') {
+  throw new Error(`BENCH_INGEST_ONLY must be kafka or postgres, not ${JSON.stringify(ONLY)}`);
+}
 const JSON_PATH = join(repoRoot, 'docs', 'benchmarks', 'ingest.json');
 const MD_PATH = join(repoRoot, 'docs', 'benchmarks', 'ingest.md');
 
@@ -271,15 +276,19 @@ async function main(): Promise<void> {
   for (const group of [...groups, ...names.map((name) => `${name}.${RECORDS_GROUP}`)]) {
     await startGroupAtTopicEnd(admin, group, [DataRecordsV1.topic]);
   }
-  const records = benchRecords(spec);
-  const publishStarted = Date.now();
-  await publishUpstreamRecords(producer, spec.id, records, { source: 'bench-ingest', batchSize: EVENT_RECORDS });
-  log(`${RECORDS} records published in ${((Date.now() - publishStarted) / 1000).toFixed(1)} s`);
+  if (ONLY !== 'postgres') {
+    const publishStarted = Date.now();
+    await publishUpstreamRecords(producer, spec.id, benchRecords(spec), {
+      source: 'bench-ingest',
+      batchSize: EVENT_RECORDS,
+    });
+    log(`${RECORDS} records published in ${((Date.now() - publishStarted) / 1000).toFixed(1)} s`);
+  }
   await producer.disconnect();
   await admin.disconnect();
   const bare: number[] = [];
   const keel: { seconds: number; versions: number }[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
+  for (let round = 0; round < ROUNDS && ONLY !== 'postgres'; round++) {
     bare.push(await drainBare(spec.id, groups[round]));
     log(`round ${round + 1}: bare kafkajs ${(RECORDS / bare[round]).toFixed(0)} records/s`);
     keel.push(
@@ -289,6 +298,8 @@ async function main(): Promise<void> {
     );
     log(`round ${round + 1}: ingestion ${(RECORDS / keel[round].seconds).toFixed(0)} records/s`);
   }
+
+  if (ONLY === 'kafka') return;
 
   // PostgreSQL: COPY against a pull of the same table, alternating; then a pull of a quarter of the rows for its RSS.
   const db = new Client({ connectionString: POSTGRES_URL });
