@@ -27,11 +27,29 @@ const SAMPLED_ROWS_PER_REQUEST = 64;
  */
 const VERSION_FAILURES = new Set<number>([status.INTERNAL, status.UNKNOWN]);
 
+/**
+ * Values an output holds per row: 1, or k for a multiclass probability ([rows, k], row-major). The rows are the
+ * request's (its inputs), else the label's.
+ */
+function valuesPerRow(values: Float64Array, outputs: ModelOutputs, inputs?: InputColumns): number {
+  const label = outputs.label;
+  const rows = inputs?.rows ?? (label !== undefined && !(label instanceof Float64Array) ? label.length : values.length);
+  return rows > 0 && values.length > rows && values.length % rows === 0 ? values.length / rows : 1;
+}
+
+function rowMaximum(values: Float64Array, row: number, width: number): number {
+  let largest = -Infinity;
+  for (let column = row * width; column < (row + 1) * width; column++) largest = Math.max(largest, values[column]);
+  return largest;
+}
+
 class VersionTally {
   requests = 0;
   errors = 0;
   readonly latencyCounts = new Array<number>(ROLLOUT_LATENCY_BOUNDS_MS.length + 1).fill(0);
+  /** What the samples are of, as reported; `sampledOutput` is the output they are read from. */
   output?: string;
+  private sampledOutput?: string;
   readonly samples: number[] = [];
   /** Rows and positive predictions per protected attribute and group (`attribute\u0000group`). */
   private readonly groups = new Map<string, { attribute: string; group: string; rows: number; positives: number }>();
@@ -49,7 +67,7 @@ class VersionTally {
     let bucket = 0;
     while (bucket < ROLLOUT_LATENCY_BOUNDS_MS.length && ms > ROLLOUT_LATENCY_BOUNDS_MS[bucket]) bucket++;
     this.latencyCounts[bucket] += 1;
-    if (observation.outputs) this.sample(observation.outputs);
+    if (observation.outputs) this.sample(observation.outputs, observation.inputs);
     if (observation.outputs && observation.inputs && protectedAttributes.length > 0) {
       this.countGroups(observation.outputs, observation.inputs, protectedAttributes);
     }
@@ -59,6 +77,8 @@ class VersionTally {
   private countGroups(outputs: ModelOutputs, inputs: InputColumns, attributes: readonly string[]): void {
     const probability = outputs.probability;
     if (!(probability instanceof Float64Array)) return;
+    // A multiclass probability ([rows, k]) has no positive label to count.
+    if (valuesPerRow(probability, outputs, inputs) !== 1) return;
     for (const attribute of attributes) {
       const values = inputs.columns[attribute];
       if (!Array.isArray(values)) continue;
@@ -76,15 +96,21 @@ class VersionTally {
     }
   }
 
-  /** Reservoir sampling (Algorithm R) over the interval's rows of the first numeric output. */
-  private sample(outputs: ModelOutputs): void {
-    const name = this.output ?? Object.keys(outputs).find((key) => outputs[key] instanceof Float64Array);
+  /**
+   * Reservoir sampling (Algorithm R) over the interval's rows of the first numeric output: its value per row, or for a
+   * multiclass probability ([rows, k], row-major) the row's largest class probability (the predicted class's), so
+   * every sample is one row's and baseline and candidate are compared on the same quantity.
+   */
+  private sample(outputs: ModelOutputs, inputs?: InputColumns): void {
+    const name = this.sampledOutput ?? Object.keys(outputs).find((key) => outputs[key] instanceof Float64Array);
     const values = name === undefined ? undefined : outputs[name];
     if (!(values instanceof Float64Array)) return;
-    this.output = name;
-    const rows = Math.min(values.length, SAMPLED_ROWS_PER_REQUEST);
+    const width = valuesPerRow(values, outputs, inputs);
+    this.sampledOutput = name;
+    this.output = width === 1 ? name : `max(${name})`;
+    const rows = Math.min(values.length / width, SAMPLED_ROWS_PER_REQUEST);
     for (let row = 0; row < rows; row++) {
-      const value = values[row];
+      const value = width === 1 ? values[row] : rowMaximum(values, row, width);
       if (!Number.isFinite(value)) continue;
       this.rowsSeen += 1;
       if (this.samples.length < ROLLOUT_SAMPLE_MAX) this.samples.push(value);

@@ -90,6 +90,19 @@ describe('rollout observations in serving', () => {
     expect(Buffer.byteLength(JSON.stringify(report))).toBeLessThan(ModelRolloutObservedV1.maxBytes);
   });
 
+  it('given a multiclass model, then each row is sampled once, as its largest class probability, and no group counted', () => {
+    const observations = new RolloutObservations();
+    // Two rows of three classes, row-major: the sample holds one value per row, not the six class probabilities.
+    const outputs = { probability: Float64Array.from([0.2, 0.7, 0.1, 0.5, 0.3, 0.2]), label: ['b', 'a'] };
+    const inputs = { rows: 2, columns: { sex: ['Female', 'Male'] } };
+    observations.record('m', plan, { version: 3, code: status.OK, seconds: 0.001, outputs, inputs, mirror: false }, [
+      'sex',
+    ]);
+    const [report] = observations.drain('serving-1');
+    expect(report.versions[0]).toMatchObject({ output: 'max(probability)', samples: [0.7, 0.5] });
+    expect(report.versions[0].groups).toBeUndefined();
+  });
+
   it('keeps a bounded uniform sample, and counts shadow agreement', () => {
     const observations = new RolloutObservations();
     const shadow = { ...plan, candidateWeight: 0, mirrored: true, revision: 8 };
