@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
 import { type EventData, PREDICTION_LOG_MAX_ROWS, PredictionLoggedV2 } from '@keel/contracts';
 import { backoffDelay, isRetryable, type RetryPolicy, withinBudget } from '@keel/messaging';
@@ -262,8 +262,10 @@ export class PredictionLogService implements BeforeApplicationShutdown {
     if (this.open.get(key) === batch) this.open.delete(key);
     const { builder } = batch;
     const batchId = `${this.instanceId}-${++this.sequence}`;
-    const done: Promise<void> = context
-      .with(builder.trace, () => this.publishWithRetries(builder, batchId))
+    // Built and published on a later turn: a request that fills a batch is answered first (building the event of a
+    // full batch takes milliseconds), and the batches of a large request are built one per turn, between others.
+    const done: Promise<void> = yieldToLoop()
+      .then(() => context.with(builder.trace, () => this.publishWithRetries(builder, batchId)))
       .finally(() => {
         this.publishing.delete(done);
         this.pendingRows -= builder.rows;
