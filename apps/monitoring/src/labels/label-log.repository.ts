@@ -132,21 +132,12 @@ export class LabelLogRepository implements OnModuleInit {
     }
   }
 
-  /** Labels waiting for the join. */
-  async countPending(pipelineId: string): Promise<number> {
-    return this.pendingLabels.countDocuments({ pipelineId });
-  }
-
   /** Removes labels received before `cutoff` (the retention sweep; older labels without receivedAt go by observedAt). */
   async deleteReceivedBefore(cutoff: Date): Promise<number> {
     const result = await this.labels.deleteMany({
       $or: [{ receivedAt: { $lt: cutoff } }, { receivedAt: { $exists: false }, observedAt: { $lt: cutoff } }],
     });
     return result.deletedCount;
-  }
-
-  async countFor(pipelineId: string): Promise<number> {
-    return this.labels.countDocuments({ pipelineId });
   }
 
   /**
