@@ -8,7 +8,7 @@ import {
 } from '@nestjs/common';
 import { type PipelineSpecV1 } from '@keel/contracts';
 import { type StoredPipelineSpec } from '@keel/pipelines';
-import { type Leases, leasesOn, type LeaseScope, processHolderId, withLease } from '@keel/coordination';
+import { type Leases, leasesOn, type LeaseScope, processHolderId, type Versioned, withLease } from '@keel/coordination';
 import {
   Infrastructure,
   ROOT_LOGGER,
@@ -26,11 +26,33 @@ import { type DatasetVersion } from '../datasets/datasets.repository';
 import { RECORDS_GROUP } from '../records/records-group';
 import { batchSources } from './batch-sources';
 import { cutEncodeTask } from './cut-encode.task';
-import { CutLogRepository } from './cut-log.repository';
+import { CutLogRepository, type CutState } from './cut-log.repository';
 import { quietPeriodOver } from './quiet-period';
 import { type PendingState, type StagedBatch, StagingRepository } from './staging.repository';
 
 const MAX_LINKS = 64;
+
+type Encoded = NonNullable<Awaited<ReturnType<DatasetVersionsService['encodeStaged']>>> | null;
+
+/** The next version's batches taken, and their encoding started, while the current version is written. */
+interface CutAhead {
+  taking: Promise<{ batches: StagedBatch[]; dropped: number }>;
+  /** The taken batches, once a plan names them. */
+  batches: StagedBatch[];
+  /** Undefined (resolved) when the batches do not make a version this cut would write. */
+  encoded?: Promise<Encoded | undefined>;
+}
+
+/** Whether taken batches make a version now: any rows at all, or a full batch for a batch-size (`fullOnly`) cut. */
+function makesVersion(batches: number, rows: number, batchRows: number, fullOnly: boolean): boolean {
+  return batches > 0 && (!fullOnly || rows >= batchRows);
+}
+
+/** True when `batches` are exactly `ids`, in order. */
+function sameIds(batches: readonly StagedBatch[], ids: readonly string[]): boolean {
+  return batches.length === ids.length && batches.every((batch, i) => batch._id === ids[i]);
+}
+
 /** A cut renews its lease every third of this; another replica takes an abandoned cut over after it. */
 const CUT_LEASE_TTL_MS = 30_000;
 /** How long a flush waits for another replica's cut of the same pipeline to finish. */
@@ -162,6 +184,11 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
    * Finishes the pipeline's unfinished cut, if any, then cuts what is staged, one version at a time. Each cut is
    * planned (its batches named in the cut log) before anything is written and finished exactly as planned, so a
    * batch lands in one version even when two cutters ever overlap: both finish the same plan, content-addressed.
+   *
+   * While a version is written and its batches deleted, the next one is already taken and encoded (`ahead`): the cut
+   * log's round trips and the encoding on a worker thread overlap instead of adding up. What is taken ahead is only a
+   * proposal: it becomes a plan through the cut log like any other, and its encoding is used only for exactly the
+   * batches the plan names (encoding is deterministic, so it is the bytes the plan would have had).
    */
   private async cutUnderLease(
     pipelineId: string,
@@ -172,35 +199,60 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
     const { spec } = pipeline;
     const startedAt = new Date();
     let last: DatasetVersion | null = null;
+    // The state this loop wrote last (a successful compare-and-set is the latest state while the lease is held).
+    let known: Versioned<CutState> | undefined;
+    // The batches of the plan this loop made last, as taken (read again only when the plan came from elsewhere).
+    let planned: StagedBatch[] | undefined;
+    let ahead: CutAhead | undefined;
+    const advance = async (basedOn: number, state: CutState) => {
+      known = (await this.cutLog.advance(pipelineId, basedOn, state)) ? { version: basedOn + 1, state } : undefined;
+    };
     try {
       for (;;) {
         scope.assertHeld();
-        const log = await this.cutLog.latest(pipelineId);
+        const log = known ?? (await this.cutLog.latest(pipelineId));
+        known = undefined;
         const basedOn = log?.version ?? 0;
         const state = log?.state ?? { phase: 'closed' };
         if (state.phase === 'written') {
           await this.staging.consume(spec.id, state.batchIds);
-          await this.cutLog.advance(pipelineId, basedOn, { phase: 'closed' });
+          await advance(basedOn, { phase: 'closed' });
           continue;
         }
         if (state.phase === 'planned') {
-          const batches = await this.staging.load(state.batchIds);
+          const batches =
+            planned && sameIds(planned, state.batchIds) ? planned : await this.staging.load(state.batchIds);
+          const encodedAhead = ahead && sameIds(ahead.batches, state.batchIds) ? ahead.encoded : undefined;
+          planned = undefined;
+          ahead = undefined;
           scope.assertHeld();
-          const version = await this.cutBatches(pipeline, batches);
+          const version = await this.cutBatches(pipeline, batches, encodedAhead, () => {
+            // The worker is free: take and encode the next version while this one is written and closed.
+            ahead = this.takeAhead(pipeline, state.batchIds, fullOnly);
+          });
           last = version ?? last;
           this.forget(pipelineId, batches);
-          const datasetVersionId = version?.datasetVersionId ?? null;
-          await this.cutLog.advance(pipelineId, basedOn, {
+          await advance(basedOn, {
             phase: 'written',
             batchIds: state.batchIds,
-            datasetVersionId,
+            datasetVersionId: version?.datasetVersionId ?? null,
           });
           continue;
         }
-        const { batches, dropped } = await this.staging.takePending(pipelineId, spec.ingestion.batchRows);
+        let taken = ahead;
+        ahead = undefined;
+        const rowsOf = (batches: readonly StagedBatch[]) => batches.reduce((sum, batch) => sum + batch.rowCount, 0);
+        let take = taken ? await taken.taking : undefined;
+        if (!take || !makesVersion(take.batches.length, rowsOf(take.batches), spec.ingestion.batchRows, fullOnly)) {
+          // Taken too early to hold the next version, or nothing was taken ahead: what is there now.
+          if (take) this.forgetDropped(pipelineId, take.dropped);
+          take = await this.staging.takePending(pipelineId, spec.ingestion.batchRows);
+          taken = undefined;
+        }
+        const { batches, dropped } = take;
+        this.forgetDropped(pipelineId, dropped);
         const pending = this.pending.get(pipelineId);
-        if (pending) pending.batches -= dropped;
-        const rows = batches.reduce((sum, batch) => sum + batch.rowCount, 0);
+        const rows = rowsOf(batches);
         // What is left is for the quiet period, a flush, or the batch size once more records arrive.
         if (fullOnly && batches.length > 0 && rows < spec.ingestion.batchRows) return last;
         if (batches.length === 0) {
@@ -209,14 +261,42 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
           if (pending && pending.newestAt <= startedAt) this.pending.delete(pipelineId);
           return last;
         }
-        await this.cutLog.advance(pipelineId, basedOn, { phase: 'planned', batchIds: batches.map((b) => b._id) });
+        planned = batches;
+        if (taken) ahead = { ...taken, batches };
+        await advance(basedOn, { phase: 'planned', batchIds: batches.map((b) => b._id) });
       }
     } finally {
       // Batches staged meanwhile keep the count above zero; at zero (or below, when another replica staged some of
       // what was cut) nothing this process knows of is pending.
       const state = this.pending.get(pipelineId);
       if (state && state.batches <= 0) this.pending.delete(pipelineId);
+      // An encoding started ahead that no plan took: let it finish unobserved.
+      ahead?.encoded?.catch(() => undefined);
     }
+  }
+
+  /**
+   * The pipeline's next batches, taken while the version of `current` is still being written (so leaving its batches
+   * out), and their encoding started when they make a version this cut would write.
+   */
+  private takeAhead(pipeline: StoredPipelineSpec, current: readonly string[], fullOnly: boolean): CutAhead {
+    const { spec } = pipeline;
+    const taking = this.staging.takePending(spec.id, spec.ingestion.batchRows, { excluding: new Set(current) });
+    const ahead: CutAhead = { taking, batches: [] };
+    ahead.encoded = taking.then(async ({ batches }) => {
+      const rows = batches.reduce((sum, batch) => sum + batch.rowCount, 0);
+      if (!makesVersion(batches.length, rows, spec.ingestion.batchRows, fullOnly)) return undefined;
+      return this.versions.encodeStaged(pipeline, await this.staging.payloadsOf(batches));
+    });
+    // Observed by whoever uses it; an encoding nobody uses must not be an unhandled rejection.
+    ahead.encoded.catch(() => undefined);
+    taking.catch(() => undefined);
+    return ahead;
+  }
+
+  private forgetDropped(pipelineId: string, dropped: number): void {
+    const pending = this.pending.get(pipelineId);
+    if (pending) pending.batches -= dropped;
   }
 
   /** Takes cut batches off this process's pending count. */
@@ -227,8 +307,16 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
     state.rows -= batches.reduce((sum, batch) => sum + batch.rowCount, 0);
   }
 
-  /** One dataset version from batches, in a span continuing the trace of the newest batch and linking the others. */
-  private cutBatches(pipeline: StoredPipelineSpec, batches: StagedBatch[]): Promise<DatasetVersion | null> {
+  /**
+   * One dataset version from batches (encoded ahead, or now), in a span continuing the trace of the newest batch and
+   * linking the others. `onEncoded` runs once the encoding is done, before the version is written.
+   */
+  private cutBatches(
+    pipeline: StoredPipelineSpec,
+    batches: StagedBatch[],
+    encodedAhead: Promise<Encoded | undefined> | undefined,
+    onEncoded: () => void,
+  ): Promise<DatasetVersion | null> {
     const { spec } = pipeline;
     const contexts = batches.map((batch) =>
       propagation.extract(ROOT_CONTEXT, { traceparent: batch.traceparent, tracestate: batch.tracestate }),
@@ -249,7 +337,10 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
         'cut dataset version',
         attributes,
         async () => {
-          const encoded = await this.versions.encodeStaged(pipeline, await this.staging.payloadsOf(batches));
+          const encoded =
+            (await encodedAhead?.catch(() => undefined)) ??
+            (await this.versions.encodeStaged(pipeline, await this.staging.payloadsOf(batches)));
+          onEncoded();
           // Batches whose every record was dead-lettered: nothing to write, but they are done.
           if (!encoded) return null;
           // The batches are deleted only once the version is durable (object, document, event) and the cut log says

@@ -296,16 +296,25 @@ export class StagingRepository {
    * Waiting batches in arrival order, up to the first one that brings the total to `maxRows`, read in one query by
    * the `_id`s in the pipeline's head. Ids whose batch is gone (a crash between the head and the batch, or after a
    * cut's deletes) are dropped from the head; `dropped` counts them.
+   *
+   * `ahead`: the next cut taken while the current one (`ahead.excluding`, its batches) is still being written and
+   * closed. Its batches are left alone, and nothing is dropped: the taking stops at the first id without a batch,
+   * which may be one that `stageMany` listed and is about to insert (staging goes on meanwhile).
    */
-  async takePending(pipelineId: string, maxRows: number): Promise<{ batches: StagedBatch[]; dropped: number }> {
+  async takePending(
+    pipelineId: string,
+    maxRows: number,
+    ahead?: { excluding: ReadonlySet<string> },
+  ): Promise<{ batches: StagedBatch[]; dropped: number }> {
     const head = await this.heads.findById(pipelineId).lean<HeadDocument>();
-    const ids = [...new Set(head?.pending ?? [])];
+    const ids = [...new Set(head?.pending ?? [])].filter((id) => !ahead?.excluding.has(id));
     const found = new Map((await this.byIds(ids)).map((batch) => [batch._id, batch]));
     const taken: StagedBatch[] = [];
     const gone: string[] = [];
     let rows = 0;
     for (const id of ids) {
       const batch = found.get(id);
+      if (ahead && (!batch || batch.consumed)) break;
       if (!batch || batch.consumed) {
         // A batch marked consumed is already in a dataset version.
         if (batch) await this.staged.deleteOne({ _id: id });
