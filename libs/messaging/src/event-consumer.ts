@@ -88,6 +88,8 @@ const MAX_BATCH_EVENTS = 500;
 /** Fetch sizes of a consumer with batch handlers: a fetch is what a batch can hold, so it is larger than kafkajs's 1 MiB. */
 const BATCH_FETCH_BYTES_PER_PARTITION = 16 * 1024 * 1024;
 const BATCH_FETCH_BYTES = 32 * 1024 * 1024;
+/** How long a partition waits after settling a batch failed (a commit or the store), before it is fetched again. */
+const SETTLE_FAILURE_PAUSE_MS = 1_000;
 /** Producer spans a batch's span links to. */
 const MAX_BATCH_LINKS = 64;
 
@@ -144,6 +146,8 @@ export class EventConsumer {
   /** Records waiting for another attempt, by topic, partition and offset. */
   private readonly pendingRetries = new Map<string, RecordRetryState>();
   private readonly resumeTimers = new Set<NodeJS.Timeout>();
+  /** Per partition of a batch handler: the settling of its last run, in flight while the next fetch comes. */
+  private readonly settling = new Map<string, { consumer: Consumer; settled: Promise<boolean> }>();
   private readonly logger: MessagingLogger;
 
   constructor(
@@ -241,6 +245,8 @@ export class EventConsumer {
     for (const timer of this.resumeTimers) clearTimeout(timer);
     this.resumeTimers.clear();
     await this.recovery;
+    // Batches settling in the background commit before the consumer leaves its group.
+    await this.whenSettled();
     await this.consumer?.disconnect().catch((error: unknown) => {
       this.logger.warn({ groupId: this.options.groupId, err: messageOf(error) }, 'consumer disconnect failed');
     });
@@ -390,9 +396,17 @@ export class EventConsumer {
   /**
    * A fetch of one partition with a batch handler: runs of events that decode go to the handler together, anything
    * else record by record; stops at a record that waits for a retry (its partition is paused and rewound to it).
+   *
+   * Pipelined, one run deep: a run is settled (handled, recorded processed, its offset committed) while the next run
+   * is decoded, and the last run of a fetch while kafkajs fetches the next one, so decoding (CPU) and the handler's
+   * and the commit's round trips overlap instead of adding up. Order holds per partition: a run's settling starts only
+   * once the previous run's has committed, and when that one ends unsettled (a record waits for a retry, or a failure)
+   * the partition has been rewound to its first unsettled record and what came after it is left for the redelivery.
+   * Offsets are still committed only after their records' effects are durable.
    */
   private async handleBatch(consumer: Consumer, payload: EachBatchPayload): Promise<void> {
     const { topic, partition, messages } = payload.batch;
+    const key = partitionKey(topic, partition);
     const batchHandler = this.batchHandlers.get(topic);
     const scope = (message: KafkaMessage): MessageScope => ({
       topic,
@@ -401,41 +415,121 @@ export class EventConsumer {
       heartbeat: payload.heartbeat,
       pause: payload.pause,
     });
-    let next = 0;
-    while (next < messages.length) {
-      if (!payload.isRunning() || payload.isStale()) return;
-      const run: { message: KafkaMessage; event: ConsumedEvent<EventContract> }[] = [];
-      if (batchHandler) {
-        for (let i = next; i < messages.length && run.length < MAX_BATCH_EVENTS; i++) {
-          const message = messages[i];
-          if (this.pendingRetries.has(retryKey(topic, partition, message.offset))) break;
-          // Decoding a fetch of large events takes a while: health probes and timers get their turn in between.
-          if (i > next && (i - next) % YIELD_EVERY_EVENTS === 0) await setImmediate();
-          try {
-            run.push({
-              message,
-              event: decodeRecord(batchHandler.contract, toInbound(topic, partition, message), this.options.limits),
-            });
-          } catch {
-            break;
+    // The settling of the previous run of this partition (the previous fetch's last), if it is still in flight.
+    let previous = this.settling.get(key);
+    this.settling.delete(key);
+    if (previous?.consumer !== consumer) previous = undefined;
+    /** Waits for the previous run: true when it settled, so this fetch may go on. */
+    const previousSettled = async (): Promise<boolean> => {
+      const waiting = previous;
+      previous = undefined;
+      return waiting ? waiting.settled : true;
+    };
+    try {
+      let next = 0;
+      while (next < messages.length) {
+        if (!payload.isRunning() || payload.isStale()) return;
+        const run: DecodedRun = [];
+        if (batchHandler) {
+          for (let i = next; i < messages.length && run.length < MAX_BATCH_EVENTS; i++) {
+            const message = messages[i];
+            if (this.pendingRetries.has(retryKey(topic, partition, message.offset))) break;
+            // Decoding a fetch of large events takes a while: health probes and timers get their turn in between.
+            if (i > next && (i - next) % YIELD_EVERY_EVENTS === 0) await setImmediate();
+            try {
+              run.push({
+                message,
+                event: decodeRecord(batchHandler.contract, toInbound(topic, partition, message), this.options.limits),
+              });
+            } catch {
+              break;
+            }
           }
         }
+        if (!(await previousSettled())) return;
+        if (!payload.isRunning() || payload.isStale()) return;
+        if (run.length > 1) {
+          previous = { consumer, settled: this.settleRunInOrder(consumer, payload, batchHandler!.handler, run, scope) };
+          // The next fetch starts after this run; a run that ends unsettled rewinds the partition to its record.
+          payload.resolveOffset(run[run.length - 1].message.offset);
+          next += run.length;
+          continue;
+        }
+        // One by one: a record that does not decode or waits for a retry.
+        const count = Math.max(1, run.length);
+        for (let i = next; i < next + count; i++) {
+          if (!payload.isRunning() || payload.isStale()) return;
+          if (!(await this.handle(consumer, scope(messages[i])))) return;
+          payload.resolveOffset(messages[i].offset);
+        }
+        next += count;
       }
-      if (run.length > 1 && (await this.settleRun(consumer, payload, batchHandler!.handler, run))) {
+    } finally {
+      if (previous) {
+        // Left settling while the next fetch comes, unless the consumer is stopping: then the fetch ends settled.
+        if (this.state === 'running') this.settling.set(key, previous);
+        else await previous.settled;
+      }
+    }
+  }
+
+  /**
+   * Settles a run and commits its offset, or handles its records one by one when the batch failed; true when every
+   * record of the run is settled and committed. Anything else leaves the partition rewound to the first record not
+   * settled (by `handle`, which also pauses it for the retry's backoff, or here after a failure), so no later offset
+   * is committed before it.
+   */
+  private async settleRunInOrder(
+    consumer: Consumer,
+    payload: EachBatchPayload,
+    handler: EventBatchHandler<EventContract>,
+    run: DecodedRun,
+    scope: (message: KafkaMessage) => MessageScope,
+  ): Promise<boolean> {
+    const { topic, partition } = payload.batch;
+    let unsettled = run[0].message.offset;
+    try {
+      if (await this.settleRun(consumer, payload, handler, run)) {
         const last = run[run.length - 1].message.offset;
         await consumer.commitOffsets([{ topic, partition, offset: (BigInt(last) + 1n).toString() }]);
-        payload.resolveOffset(last);
-        next += run.length;
-        continue;
+        return true;
       }
-      // One by one: a record that does not decode or waits for a retry, or the records of a batch that failed.
-      const count = Math.max(1, run.length);
-      for (let i = next; i < next + count; i++) {
-        if (!payload.isRunning() || payload.isStale()) return;
-        if (!(await this.handle(consumer, scope(messages[i])))) return;
-        payload.resolveOffset(messages[i].offset);
+      // One by one: the records of a batch that failed.
+      for (const { message } of run) {
+        unsettled = message.offset;
+        if (this.consumer !== consumer || this.state !== 'running') break;
+        // False: a retry is scheduled and the partition is already rewound to this record and paused.
+        if (!(await this.handle(consumer, scope(message)))) return false;
       }
-      next += count;
+      if (this.consumer === consumer && this.state === 'running') return true;
+    } catch (error) {
+      // A commit (or the store) failed: the records from this one on are delivered again, and recognised.
+      this.logger.warn(
+        { groupId: this.options.groupId, topic, partition, offset: unsettled, err: messageOf(error) },
+        'settling a batch failed; rewinding to its first record not settled',
+      );
+    }
+    try {
+      consumer.seek({ topic, partition, offset: unsettled });
+      // As a retry would: the partition waits a moment rather than fetching the same records straight away.
+      const resume = payload.pause();
+      const timer = setTimeout(() => {
+        this.resumeTimers.delete(timer);
+        if (this.consumer === consumer && this.state === 'running') resume();
+      }, SETTLE_FAILURE_PAUSE_MS);
+      this.resumeTimers.add(timer);
+    } catch {
+      // The consumer is gone: its successor starts from the committed offset, which is at or before this record.
+    }
+    return false;
+  }
+
+  /** Resolves once nothing is settling in the background (what stop waits for; tests too). */
+  async whenSettled(): Promise<void> {
+    while (this.settling.size > 0) {
+      const waiting = [...this.settling.values()];
+      this.settling.clear();
+      await Promise.all(waiting.map((entry) => entry.settled));
     }
   }
 
@@ -528,6 +622,12 @@ export class EventConsumer {
     this.resumeTimers.add(timer);
     return false;
   }
+}
+
+type DecodedRun = { message: KafkaMessage; event: ConsumedEvent<EventContract> }[];
+
+function partitionKey(topic: string, partition: number): string {
+  return `${topic}\u0000${partition}`;
 }
 
 function retryKey(topic: string, partition: number, offset: string): string {

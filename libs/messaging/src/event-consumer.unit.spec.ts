@@ -484,6 +484,7 @@ describe('EventConsumer batches', () => {
       { offset: '2', name: 'b' },
       { offset: '3', name: 'a again', id: 'evt-0-0' },
     ]);
+    await consumer.whenSettled();
     expect(calls).toEqual([['a', 'b']]);
     expect(kafka.latest.commits).toEqual([{ topic: Greeting.topic, partition: 0, offset: '4' }]);
     expect(kafka.latest.resolved).toEqual(['3']);
@@ -503,6 +504,7 @@ describe('EventConsumer batches', () => {
       { offset: '3', name: 'c' },
       { offset: '4', name: 'd' },
     ]);
+    await consumer.whenSettled();
     expect(calls).toEqual([
       ['a', 'b'],
       ['c', 'd'],
@@ -524,6 +526,7 @@ describe('EventConsumer batches', () => {
       { offset: '8', name: 'poison' },
       { offset: '9', name: 'b' },
     ]);
+    await consumer.whenSettled();
     expect(calls).toEqual([['a', 'poison', 'b'], ['a'], ['poison'], ['b']]);
     expect(deadLetters.sent.map((letter) => letter.record.offset)).toEqual(['8']);
     expect(kafka.latest.commits.map((commit) => commit.offset)).toEqual(['8', '9', '10']);
@@ -540,6 +543,7 @@ describe('EventConsumer batches', () => {
       { offset: '0', name: 'a' },
       { offset: '1', name: 'b' },
     ]);
+    await consumer.whenSettled();
     // the batch failed, then its first event alone: rewound to it, nothing committed, b not tried
     expect(calls).toEqual([['a', 'b'], ['a']]);
     expect(kafka.latest.seeks).toEqual([{ topic: Greeting.topic, partition: 0, offset: '0' }]);
@@ -549,9 +553,115 @@ describe('EventConsumer batches', () => {
       { offset: '0', name: 'a' },
       { offset: '1', name: 'b' },
     ]);
+    await consumer.whenSettled();
     // the waiting record goes alone, the rest as a batch of one
     expect(calls.slice(2)).toEqual([['a'], ['b']]);
     expect(kafka.latest.commits.map((commit) => commit.offset)).toEqual(['1', '2']);
     await consumer.stop();
+  });
+
+  it('given the next fetch arrives while a batch settles, then it is decoded meanwhile and handled only after that batch committed', async () => {
+    let release!: () => void;
+    const blocked = new Promise<void>((resolve) => (release = resolve));
+    const { kafka, consumer, calls } = setupBatches(async (names) => {
+      if (names.includes('a')) await blocked;
+    });
+    await consumer.start();
+    // the first fetch returns while its batch settles, so kafkajs can fetch the next one
+    await kafka.latest.deliverBatch(0, [
+      { offset: '0', name: 'a' },
+      { offset: '1', name: 'b' },
+    ]);
+    expect(kafka.latest.resolved).toEqual(['1']);
+    expect(kafka.latest.commits).toEqual([]);
+    const second = kafka.latest.deliverBatch(0, [
+      { offset: '2', name: 'c' },
+      { offset: '3', name: 'd' },
+    ]);
+    await sleep(20);
+    expect(calls).toEqual([['a', 'b']]);
+    // once the first batch commits, the second is handled, and the commits stay in order
+    release();
+    await second;
+    await consumer.whenSettled();
+    expect(calls).toEqual([
+      ['a', 'b'],
+      ['c', 'd'],
+    ]);
+    expect(kafka.latest.commits.map((commit) => commit.offset)).toEqual(['2', '4']);
+    await consumer.stop();
+  });
+
+  it('given a batch settling in the background ends in a retry, then the partition is rewound to it and the fetch that came meanwhile is left alone', async () => {
+    let failures = 2;
+    const { kafka, consumer, calls } = setupBatches(async () => {
+      if (failures-- > 0) throw Object.assign(new Error('storage down'), { retryable: true });
+    });
+    await consumer.start();
+    await kafka.latest.deliverBatch(0, [
+      { offset: '0', name: 'a' },
+      { offset: '1', name: 'b' },
+    ]);
+    await kafka.latest.deliverBatch(0, [
+      { offset: '2', name: 'c' },
+      { offset: '3', name: 'd' },
+    ]);
+    // the first batch failed, then its first event alone: rewound to it; c and d were not handled nor committed
+    expect(calls).toEqual([['a', 'b'], ['a']]);
+    expect(kafka.latest.seeks).toEqual([{ topic: Greeting.topic, partition: 0, offset: '0' }]);
+    expect(kafka.latest.commits).toEqual([]);
+    await consumer.stop();
+  });
+
+  it('given a commit fails while a batch settles in the background, then the partition is rewound to the batch and paused, and the redelivery is recognised', async () => {
+    const { kafka, consumer, calls, store } = setupBatches(async () => undefined);
+    await consumer.start();
+    const fake = kafka.latest;
+    const commit = fake.commitOffsets.bind(fake);
+    let failCommits = 1;
+    fake.commitOffsets = async (offsets) => {
+      if (failCommits-- > 0) throw new Error('The coordinator is not available');
+      await commit(offsets);
+    };
+    await fake.deliverBatch(0, [
+      { offset: '0', name: 'a' },
+      { offset: '1', name: 'b' },
+    ]);
+    await consumer.whenSettled();
+    expect(fake.seeks).toEqual([{ topic: Greeting.topic, partition: 0, offset: '0' }]);
+    expect(fake.paused.has(`${Greeting.topic}/0`)).toBe(true);
+    expect(fake.commits).toEqual([]);
+    expect(await store.hasMany('greeter', ['/test evt-0-0', '/test evt-0-1'])).toEqual(
+      new Set(['/test evt-0-0', '/test evt-0-1']),
+    );
+    // the redelivery: already processed, so only committed
+    await fake.deliverBatch(0, [
+      { offset: '0', name: 'a' },
+      { offset: '1', name: 'b' },
+    ]);
+    await consumer.whenSettled();
+    expect(calls).toEqual([['a', 'b']]);
+    expect(fake.commits.map((entry) => entry.offset)).toEqual(['2']);
+    await consumer.stop();
+  });
+
+  it('given stop while a batch settles in the background, then stop waits for its commit', async () => {
+    let release!: () => void;
+    const blocked = new Promise<void>((resolve) => (release = resolve));
+    const { kafka, consumer } = setupBatches(async () => blocked);
+    await consumer.start();
+    const fake = kafka.latest;
+    await fake.deliverBatch(0, [
+      { offset: '0', name: 'a' },
+      { offset: '1', name: 'b' },
+    ]);
+    const stopped = consumer.stop();
+    await sleep(20);
+    expect(fake.commits).toEqual([]);
+    expect(fake.connected).toBe(true);
+    release();
+    await stopped;
+    expect(fake.commits.map((entry) => entry.offset)).toEqual(['2']);
+    expect(fake.connected).toBe(false);
   });
 });
