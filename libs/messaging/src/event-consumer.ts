@@ -30,7 +30,10 @@ export interface EventConsumerOptions {
   limits?: RecordLimits;
   /** Where a new group starts; default true, so no event published before the first start is skipped. */
   fromBeginning?: boolean;
-  /** Partitions handled at once; records of one partition are always handled in order. Default 1. */
+  /**
+   * Partitions handled at once; records of one partition are always handled in order. Default 1. (With a batch
+   * handler, a partition's last run may still settle while another partition's fetch is handled.)
+   */
   partitionsConsumedConcurrently?: number;
   /** How long the consumer may stay down (crashed and not yet back) before it is declared failed; default 5 min. */
   restartTimeoutMs?: number;
@@ -337,6 +340,8 @@ export class EventConsumer {
   private async recover(downSince: number): Promise<void> {
     const previous = this.consumer;
     await previous?.disconnect().catch(() => undefined);
+    // What the lost consumer left settling finishes first, so no record is handled by two consumers of this process.
+    await this.whenSettled();
     this.pendingRetries.clear();
     for (const timer of this.resumeTimers) clearTimeout(timer);
     this.resumeTimers.clear();
