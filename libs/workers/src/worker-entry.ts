@@ -14,6 +14,9 @@ export interface TaskMessage {
   progress: MessagePort;
 }
 
+/** The last message on a task's progress port: every progress update before it has been delivered. */
+export const TASK_END = 'keel-worker-task-end';
+
 /** What a worker answers: the result, or the error as it was (code and retryable flag kept). */
 export type TaskOutcome = { ok: true; value: unknown; threadId: number } | { ok: false; error: SerializedError };
 
@@ -47,6 +50,10 @@ export default async function runTask(message: TaskMessage): Promise<unknown> {
   } catch (error) {
     return { ok: false, error: serializeError(error) } satisfies TaskOutcome;
   } finally {
+    // The pool answers a task once its progress is all delivered. It waited for this port's close, which could
+    // reach it only after the next task queued on this thread had run (a PostgreSQL pull's chunks were answered in
+    // pairs, each with the next: 2026-12-03); the marker goes out at once, behind every update.
+    progress.postMessage(TASK_END);
     progress.close();
   }
 }

@@ -4,7 +4,7 @@ import { MessageChannel, type Transferable } from 'node:worker_threads';
 import { KeelAttr, withSpan } from '@keel/telemetry';
 import { Piscina } from 'piscina';
 import { type Logger } from 'pino';
-import { type TaskMessage, type TaskOutcome } from './worker-entry';
+import { TASK_END, type TaskMessage, type TaskOutcome } from './worker-entry';
 import { WorkerTaskError } from './worker-errors';
 import { type WorkerProgress, type WorkerTask } from './worker-task';
 
@@ -95,7 +95,19 @@ export class WorkerPool {
       { [KeelAttr.WORKER_TASK]: task.name, ...options.attributes },
       async (span) => {
         const channel = new MessageChannel();
-        channel.port1.on('message', (update: WorkerProgress) => {
+        let progressEnded!: () => void;
+        // Messages on a port arrive in order: the end marker comes after every update of the task (or the port
+        // closes, if the worker died).
+        const progressDelivered = new Promise<void>((resolve) => {
+          progressEnded = resolve;
+          channel.port1.once('close', resolve);
+        });
+        channel.port1.on('message', (update: WorkerProgress | typeof TASK_END) => {
+          if (update === TASK_END) {
+            channel.port1.close();
+            progressEnded();
+            return;
+          }
           span.addEvent('worker.progress', {
             [KeelAttr.WORKER_STAGE]: update.stage,
             ...(update.done !== undefined ? { [KeelAttr.WORKER_DONE]: update.done } : {}),
@@ -103,8 +115,6 @@ export class WorkerPool {
           });
           this.options.logger?.info({ task: task.name, ...update }, 'worker progress');
         });
-        // The worker closes its end when the task ends; messages sent before that are delivered before 'close'.
-        const progressDelivered = new Promise<void>((resolve) => channel.port1.once('close', resolve));
         const message: TaskMessage = { module: task.module, name: task.name, input, progress: channel.port2 };
         let outcome: TaskOutcome;
         try {
