@@ -5,8 +5,9 @@ import { types } from 'pg';
 import { describe, expect, it } from 'vitest';
 import { datasetParquet } from '../datasets/dataset-parquet';
 import { checkRecords } from '../records/record-checks';
+import { plainDecimal } from './copy-text-values';
 import { encodePgChunk } from './pg-chunk.task';
-import { copyFieldText, toPulledRow } from './postgres-reader';
+import { copyFieldText, type PulledField, pulledValue } from './postgres-reader';
 
 const spec: PipelineSpecV1 = parsePipelineSpec({
   apiVersion: 'keel/v1',
@@ -23,7 +24,7 @@ const spec: PipelineSpecV1 = parsePipelineSpec({
   training: { algorithms: ['linear-regression'], primaryMetric: 'rmse' },
 });
 
-// id int8, at timestamptz, x float8, color text, flag bool, y numeric, then the watermark columns.
+// id int8, at timestamptz, x float8, color text, flag bool, y numeric.
 const fields = [
   { name: 'id', typeId: 20 },
   { name: 'at', typeId: 1184 },
@@ -31,56 +32,174 @@ const fields = [
   { name: 'color', typeId: 25 },
   { name: 'flag', typeId: 16 },
   { name: 'y', typeId: 1700 },
-  { name: '__keel_cursor', typeId: 25 },
-  { name: '__keel_key', typeId: 25 },
 ];
 const lines = [
-  '1\t2026-01-01 00:00:00.123456+00\t1.5\tred\tt\t2.50\t2026-01-01 00:00:00.123456+00\t1',
-  '2\t2026-01-01 01:00:00+01\t-0.25\ttab\\there\\\\x\tf\t3\t2026-01-01 00:00:00+00\t2',
-  '3\t2026-01-02 00:00:00+00\t\\N\tline\\nbreak\t\\N\t4.75\t2026-01-02 00:00:00+00\t3',
-  '4\t2026-01-03 00:00:00+00\tNaN\tblue\tt\t1\t2026-01-03 00:00:00+00\t4',
-  '5\t2026-01-04 00:00:00+00\t2\tgreen\tf\t\\N\t2026-01-04 00:00:00+00\t5',
+  '1\t2026-01-01 00:00:00.123456+00\t1.5\tred\tt\t2.50',
+  '2\t2026-01-01 01:00:00+01\t-0.25\ttab\\there\\\\x\tf\t3',
+  '3\t2026-01-02 00:00:00+00\t\\N\tline\\nbreak\t\\N\t4.75',
+  '4\t2026-01-03 00:00:00+00\tNaN\tblue\tt\t1',
+  '5\t2026-01-04 00:00:00+00\t2\tgreen\tf\t\\N',
 ];
 
-/** What the cursor path made of the same rows: node-postgres's parsers, toPulledRow, checkRecords. */
-function throughRows() {
+/**
+ * What reading the same rows as query results made of them: node-postgres's parser of each field, pulledValue,
+ * checkRecords; the version's Parquet and the rejections.
+ */
+function throughRows(spec: PipelineSpecV1, fields: PulledField[], lines: string[], keyField = 0) {
   const rows = lines.map((line) => {
     const cells = line.split('\t');
     const row: Record<string, unknown> = {};
     fields.forEach((field, i) => {
       const text = copyFieldText(cells[i]);
       row[field.name] =
-        text === null ? null : (types.getTypeParser(field.typeId, 'text') as (t: string) => unknown)(text);
+        text === null ? null : pulledValue((types.getTypeParser(field.typeId, 'text') as (t: string) => unknown)(text));
     });
-    return toPulledRow(row);
+    return { row, key: copyFieldText(cells[keyField]) };
   });
-  return checkRecords(
+  const { good, bad } = checkRecords(
     spec,
-    rows.map((row) => row.record),
-    (index) => `row ${rows[index].watermark.key}`,
+    rows.map((item) => item.row),
+    (index) => `row ${rows[index].key}`,
   );
+  const schema = datasetSchema(spec).map(({ name, type }) => ({ name, type }));
+  return {
+    good,
+    rejections: bad.map((item) => item.reason),
+    parquet: datasetParquet(spec, tableFromRecords(good, schema)),
+  };
 }
 
+const encode = (spec: PipelineSpecV1, fields: PulledField[], lines: string[], keyField = 0) =>
+  encodePgChunk({
+    pipelineId: spec.id,
+    schema: datasetSchema(spec),
+    fields,
+    keyField,
+    bytes: Buffer.from(lines.map((line) => `${line}\n`).join('')),
+    maxRejections: 1_000,
+  });
+
 describe('encodePgChunk', () => {
-  it('makes of COPY text the version that reading the rows through a cursor made, and the same rejections', () => {
-    const outcome = encodePgChunk({
-      pipelineId: spec.id,
-      schema: datasetSchema(spec),
-      fields,
-      bytes: Buffer.from(lines.map((line) => `${line}\n`).join('')),
-      maxRejections: 20,
-    });
-    const { good, bad } = throughRows();
-    const schema = datasetSchema(spec).map(({ name, type }) => ({ name, type }));
-    const expected = datasetParquet(spec, tableFromRecords(good, schema));
+  it('makes of COPY text the version that reading the rows as query results made, and the same rejections', () => {
+    const outcome = encode(spec, fields, lines);
+    const expected = throughRows(spec, fields, lines);
     expect(outcome).toMatchObject({ rowsRead: 5, goodRows: 3, rejected: 2 });
-    expect(outcome.rejections).toEqual(bad.map((item) => item.reason));
+    expect(outcome.rejections).toEqual(expected.rejections);
     expect(outcome.rejections).toEqual(['row 4: x NaN is not a finite number', 'row 5: y is missing (target)']);
-    expect(Buffer.from(outcome.parquet).equals(expected)).toBe(true);
-    expect(good.map((record) => [record.at, record.color, record.flag])).toEqual([
+    expect(Buffer.from(outcome.parquet).equals(expected.parquet)).toBe(true);
+    expect(expected.good.map((record) => [record.at, record.color, record.flag])).toEqual([
       ['2026-01-01T00:00:00.123Z', 'red', 'true'],
       ['2026-01-01T00:00:00.000Z', 'tab\there\\x', 'false'],
       ['2026-01-02T00:00:00.000Z', 'line\nbreak', null],
     ]);
+  });
+
+  it('gives what the general path gives for every kind of number and text, fast path or not', () => {
+    // given number columns of each numeric type and text columns of each text type, with values on both paths
+    const wide = parsePipelineSpec({
+      apiVersion: 'keel/v1',
+      kind: 'Pipeline',
+      id: 'pg-wide',
+      task: 'regression',
+      target: { column: 'y' },
+      features: [
+        { name: 'i2', type: 'numeric' },
+        { name: 'i4', type: 'numeric' },
+        { name: 'i8', type: 'numeric' },
+        { name: 'f4', type: 'numeric' },
+        { name: 'f8', type: 'numeric' },
+        { name: 'num', type: 'numeric' },
+        { name: 'txt', type: 'categorical' },
+        { name: 'vc', type: 'categorical' },
+        { name: 'bp', type: 'categorical' },
+        { name: 'asText', type: 'numeric' },
+      ],
+      training: { algorithms: ['linear-regression'], primaryMetric: 'rmse' },
+    });
+    const wideFields = [
+      { name: 'key', typeId: 25 },
+      ...[21, 23, 20, 700, 701, 1700].map((typeId, i) => ({ name: ['i2', 'i4', 'i8', 'f4', 'f8', 'num'][i], typeId })),
+      { name: 'txt', typeId: 25 },
+      { name: 'vc', typeId: 1043 },
+      { name: 'bp', typeId: 1042 },
+      { name: 'asText', typeId: 25 },
+      { name: 'y', typeId: 701 },
+      { name: 'unused', typeId: 25 },
+    ];
+    const numbers = [
+      '0',
+      '-0',
+      '7',
+      '-12',
+      '1.5',
+      '-0.25',
+      '0.1',
+      '0.3',
+      '123456789012345',
+      '1234567890123456',
+      '99999999999999999',
+      '3.141592653589793',
+      '142.857142857142857',
+      '1e+20',
+      '1.5e-07',
+      'NaN',
+      'Infinity',
+      '-Infinity',
+      '\\N',
+      '',
+      '.5',
+      '5.',
+      '00012.50',
+      '-0.000000000000001',
+      '9007199254740993',
+      '1.7976931348623157e+308',
+      ' 3',
+      '1 ',
+      'x',
+    ];
+    const texts = ['red', '', ' lead', 'tab\\there', '\\N', 'é', 'back\\\\slash', 'x'.repeat(5_000), '~', '\u00a0nbsp'];
+    let seed = 7;
+    const pick = <T>(values: T[]) => values[(seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) % values.length];
+    const rows = Array.from({ length: 600 }, (_, i) =>
+      [
+        String(i),
+        ...[0, 1, 2, 3, 4, 5].map(() => pick(numbers)),
+        pick(texts),
+        pick(texts),
+        pick(texts),
+        pick(numbers),
+        // Most rows good: y is mostly a plain decimal.
+        i % 5 === 0 ? pick(numbers) : String(i / 4),
+        'ignored',
+      ].join('\t'),
+    );
+    // when encoded both ways, then the same rows pass and fail, for the same reasons, into the same bytes
+    const outcome = encode(wide, wideFields, rows);
+    const expected = throughRows(wide, wideFields, rows);
+    expect(outcome.rejections).toEqual(expected.rejections);
+    expect(outcome.goodRows).toBe(expected.good.length);
+    expect(outcome.goodRows).toBeGreaterThan(0);
+    expect(outcome.rejected).toBeGreaterThan(0);
+    expect(Buffer.from(outcome.parquet).equals(expected.parquet)).toBe(true);
+  });
+});
+
+describe('plainDecimal', () => {
+  it('reads plain decimals exactly as parseFloat does, and declines everything else', () => {
+    for (const text of ['0', '-0', '1.5', '-0.25', '0.1', '2.675', '123456789012345', '0.00000000000001', '-9.5']) {
+      expect(Object.is(plainDecimal(text, 0, text.length), parseFloat(text))).toBe(true);
+    }
+    for (const text of ['', '-', '1e5', 'NaN', '1234567890123456', '.5', '5.', '1.2.3', '+1', ' 1', '\\N']) {
+      expect(plainDecimal(text, 0, text.length)).toBeNaN();
+    }
+    let seed = 11;
+    for (let i = 0; i < 20_000; i++) {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      const digits = String(seed % 10 ** (1 + (i % 15))).padStart(1 + (i % 15), '0');
+      const dot = i % (digits.length + 1);
+      const text = `${i % 2 ? '-' : ''}${dot ? `${digits.slice(0, dot)}.${digits.slice(dot)}` : digits}`;
+      const expected = text.endsWith('.') ? NaN : parseFloat(text);
+      expect(Object.is(plainDecimal(text, 0, text.length), expected)).toBe(true);
+    }
   });
 });

@@ -12,10 +12,6 @@ export interface Watermark {
   key: string;
 }
 
-/** Names of the two columns a pull adds to each row (the watermark of that row); dropped before checking. */
-const CURSOR_TEXT = '__keel_cursor';
-const KEY_TEXT = '__keel_key';
-
 /** A quoted SQL identifier. */
 export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
@@ -23,7 +19,8 @@ export function quoteIdent(name: string): string {
 
 /**
  * The SQL of one read of a source: its rows whose (cursor, key) is past `after` and at most `upTo` (either bound
- * optional), in (cursor, key) order, each with its watermark as text. Rows whose cursor is NULL are never pulled.
+ * optional), in (cursor, key) order. Rows whose cursor is NULL are never pulled. A row's watermark is its cursor and
+ * key columns as COPY prints them: COPY's text is each type's output function, the text `::text` gives.
  */
 export function pullQuery(
   source: Pick<PostgresSource, 'table' | 'query' | 'cursor'>,
@@ -47,9 +44,7 @@ export function pullQuery(
   if (range.after) where.push(`(${cursor}, ${key}) > ${bound(range.after)}`);
   if (range.upTo) where.push(`(${cursor}, ${key}) <= ${bound(range.upTo)}`);
   return {
-    text:
-      `SELECT keel_source.*, ${cursor}::text AS ${CURSOR_TEXT}, ${key}::text AS ${KEY_TEXT} ` +
-      `FROM ${from} AS keel_source WHERE ${where.join(' AND ')} ORDER BY ${cursor}, ${key}`,
+    text: `SELECT keel_source.* FROM ${from} AS keel_source WHERE ${where.join(' AND ')} ORDER BY ${cursor}, ${key}`,
     values,
   };
 }
@@ -66,10 +61,7 @@ export interface PulledField {
   typeId: number;
 }
 
-/**
- * Rows of a pull as COPY text: whole lines, one per row (COPY escapes newlines inside values), the watermark
- * columns last; and the watermark of the last row.
- */
+/** Rows of a pull as COPY text: whole lines, one per row (COPY escapes newlines inside values); and the watermark of the last row. */
 export interface CopyChunk {
   bytes: Buffer;
   rows: number;
@@ -107,32 +99,21 @@ export function copyFieldText(field: string): string | null {
   );
 }
 
-/** The watermark of one COPY line of a pull (its last two fields). */
-function lineWatermark(line: string): Watermark {
-  const keyAt = line.lastIndexOf('\t');
-  const cursorAt = line.lastIndexOf('\t', keyAt - 1);
-  return { cursor: copyFieldText(line.slice(cursorAt + 1, keyAt))!, key: copyFieldText(line.slice(keyAt + 1))! };
+/** The watermark of one COPY line of a pull: its cursor and key fields (never NULL: the query leaves those out). */
+function lineWatermark(line: string, columns: WatermarkFields): Watermark {
+  const cells = line.split('\t');
+  return { cursor: copyFieldText(cells[columns.cursor])!, key: copyFieldText(cells[columns.key])! };
 }
 
-/** A row as read, and its watermark. */
-export interface PulledRow {
-  record: Record<string, unknown>;
-  watermark: Watermark;
+/** Where the cursor and the key are among a pull's fields. */
+export interface WatermarkFields {
+  cursor: number;
+  key: number;
 }
 
 /** A value as ingestion checks it: a timestamp (node-postgres gives a Date) as ISO text, anything else as it is. */
 export function pulledValue(value: unknown): unknown {
   return value instanceof Date ? value.toISOString() : value;
-}
-
-/** A row as ingestion checks it: timestamps as ISO text, the watermark columns split off. */
-export function toPulledRow(row: Record<string, unknown>): PulledRow {
-  const record: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(row)) {
-    if (name === CURSOR_TEXT || name === KEY_TEXT) continue;
-    record[name] = pulledValue(value);
-  }
-  return { record, watermark: { cursor: String(row[CURSOR_TEXT]), key: String(row[KEY_TEXT]) } };
 }
 
 /**
@@ -162,10 +143,15 @@ export class PostgresReader {
     source: Pick<PostgresSource, 'table' | 'query' | 'cursor'>,
     range: { after?: Watermark | null; upTo?: Watermark },
     chunkRows: number,
-  ): Promise<{ fields: PulledField[]; chunks: AsyncGenerator<CopyChunk> }> {
+  ): Promise<{ fields: PulledField[]; watermark: WatermarkFields; chunks: AsyncGenerator<CopyChunk> }> {
     await this.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const described = pullQuery(source, range);
     const { fields } = await this.client.query({ text: `${described.text} LIMIT 0`, values: described.values });
+    // The query names both columns, so PostgreSQL has already refused a result where either is missing or ambiguous.
+    const watermark = {
+      cursor: fields.findIndex((field) => field.name === source.cursor.column),
+      key: fields.findIndex((field) => field.name === source.cursor.key),
+    };
     const stream = this.client.query(copyTo(`COPY (${pullQuery(source, range, { literals: true }).text}) TO STDOUT`));
     const client = this.client;
     async function* chunks(): AsyncGenerator<CopyChunk> {
@@ -175,7 +161,11 @@ export class PostgresReader {
       const take = (upTo: Buffer, end: number): CopyChunk => {
         const bytes = Buffer.concat([...parts, upTo.subarray(0, end)]);
         const lineStart = bytes.lastIndexOf(NEWLINE, bytes.length - 2) + 1;
-        const chunk = { bytes, rows, last: lineWatermark(bytes.toString('utf8', lineStart, bytes.length - 1)) };
+        const chunk = {
+          bytes,
+          rows,
+          last: lineWatermark(bytes.toString('utf8', lineStart, bytes.length - 1), watermark),
+        };
         parts = [];
         rows = 0;
         return chunk;
@@ -198,7 +188,11 @@ export class PostgresReader {
         else stream.destroy();
       }
     }
-    return { fields: fields.map((field) => ({ name: field.name, typeId: field.dataTypeID })), chunks: chunks() };
+    return {
+      fields: fields.map((field) => ({ name: field.name, typeId: field.dataTypeID })),
+      watermark,
+      chunks: chunks(),
+    };
   }
 
   async close(): Promise<void> {

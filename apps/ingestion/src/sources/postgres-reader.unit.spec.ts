@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { pullQuery, quoteIdent, toPulledRow } from './postgres-reader';
+import { pulledValue, pullQuery, quoteIdent } from './postgres-reader';
 
 describe('pullQuery', () => {
   const cursor = { column: 'updated_at', key: 'id' };
@@ -7,8 +7,7 @@ describe('pullQuery', () => {
   it('reads a table in (cursor, key) order, from the start when there is no watermark', () => {
     expect(pullQuery({ table: 'public.Orders', cursor }, {})).toEqual({
       text:
-        'SELECT keel_source.*, keel_source."updated_at"::text AS __keel_cursor, keel_source."id"::text AS __keel_key ' +
-        'FROM "public"."Orders" AS keel_source WHERE keel_source."updated_at" IS NOT NULL ' +
+        'SELECT keel_source.* FROM "public"."Orders" AS keel_source WHERE keel_source."updated_at" IS NOT NULL ' +
         'ORDER BY keel_source."updated_at", keel_source."id"',
       values: [],
     });
@@ -31,14 +30,10 @@ describe('pullQuery', () => {
   });
 });
 
-describe('toPulledRow', () => {
-  it('splits off the watermark and turns timestamps into ISO text', () => {
-    const at = new Date('2026-01-01T00:00:00.123Z');
-    expect(
-      toPulledRow({ id: '12', at, amount: '1.50', __keel_cursor: '2026-01-01 00:00:00.123456+00', __keel_key: '12' }),
-    ).toEqual({
-      record: { id: '12', at: '2026-01-01T00:00:00.123Z', amount: '1.50' },
-      watermark: { cursor: '2026-01-01 00:00:00.123456+00', key: '12' },
-    });
+describe('pulledValue', () => {
+  it('turns timestamps into ISO text and leaves anything else as it is', () => {
+    expect(pulledValue(new Date('2026-01-01T00:00:00.123Z'))).toBe('2026-01-01T00:00:00.123Z');
+    expect(pulledValue('1.50')).toBe('1.50');
+    expect(pulledValue(null)).toBeNull();
   });
 });

@@ -54,9 +54,10 @@ function describeWatermark(watermark: Watermark | null): string {
 /**
  * Pulls the spec's sources into dataset versions, on demand and on their schedules. One pull of a source at a time
  * across replicas (a lease per source). A pull reads the rows past the source's watermark in (cursor, key) order
- * through a server-side cursor, one chunk at a time; each chunk is planned in the source's state, written as one
- * dataset version, and only then is the watermark moved past it, so every row lands in exactly one version whatever
- * fails when (a crash after the plan re-reads the same rows, whose content names the same version).
+ * with `COPY (query) TO STDOUT` in one read-only snapshot, one chunk at a time; each chunk is planned in the source's
+ * state, written as one dataset version, and only then is the watermark moved past it, so every row lands in exactly
+ * one version whatever fails when (a crash after the plan re-reads the same rows, whose content names the same
+ * version).
  */
 @Injectable()
 export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestroy {
@@ -229,13 +230,21 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
       // A chunk an earlier pull planned and did not commit: the same range again (one chunk), so the same rows.
       const planned = current.state.planned;
       if (planned?.to) {
-        const { fields, chunks } = await reader.copy(source, { after: planned.from, upTo: planned.to }, Infinity);
+        const { fields, watermark, chunks } = await reader.copy(
+          source,
+          { after: planned.from, upTo: planned.to },
+          Infinity,
+        );
         let chunk: CopyChunk | undefined;
         for await (const all of chunks) chunk = all;
-        const encoded = chunk ? await this.encodeChunk(pipeline, run, fields, chunk) : undefined;
+        const encoded = chunk ? await this.encodeChunk(pipeline, fields, watermark.key, chunk) : undefined;
         current = await this.commitChunk(pipeline, source, current, run, encoded, planned.to, null, scope);
       }
-      const { fields, chunks } = await reader.copy(source, { after: current.state.watermark }, source.chunkRows);
+      const { fields, watermark, chunks } = await reader.copy(
+        source,
+        { after: current.state.watermark },
+        source.chunkRows,
+      );
       let writing: Promise<void> = Promise.resolve();
       try {
         let next = chunks.next();
@@ -243,7 +252,7 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
           const { value: chunk, done } = await next;
           if (done) break;
           next = chunks.next();
-          const encoding = this.encodeChunk(pipeline, run, fields, chunk);
+          const encoding = this.encodeChunk(pipeline, fields, watermark.key, chunk);
           // Work started ahead rejects where it is awaited; these keep it from being reported unhandled meanwhile.
           next.catch(() => undefined);
           encoding.catch(() => undefined);
@@ -289,14 +298,21 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
   /** A chunk's COPY text to checked rows and Parquet, on a worker thread. */
   private encodeChunk(
     pipeline: StoredPipelineSpec,
-    run: SourceRun,
     fields: PulledField[],
+    keyField: number,
     chunk: CopyChunk,
   ): Promise<PgChunkOutcome> {
     const { spec } = pipeline;
     return this.workers.run(
       pgChunkTask,
-      { pipelineId: spec.id, schema: datasetSchema(spec), fields, bytes: chunk.bytes, maxRejections: MAX_REJECTIONS },
+      {
+        pipelineId: spec.id,
+        schema: datasetSchema(spec),
+        fields,
+        keyField,
+        bytes: chunk.bytes,
+        maxRejections: MAX_REJECTIONS,
+      },
       // The chunk's bytes move to the worker (nothing here reads them again) rather than being copied.
       { attributes: { [KeelAttr.PIPELINE_ID]: spec.id }, transferList: movableBuffers(chunk.bytes) },
     );
