@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID, webcrypto } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { Infrastructure } from '@keel/service-runtime';
 import { BUCKETS, formatObjectUri } from '@keel/storage';
@@ -179,15 +179,11 @@ export class StagingRepository {
     const sequences = new Map<NewStagedBatch, number>();
     const text = batches.map((batch) => batch.rowsJson).join('');
     const bytes = Buffer.from(text, 'utf8');
-    const object = {
-      key: `${STAGING_PREFIX}${randomUUID()}.json`,
-      sha256: createHash('sha256').update(bytes).digest('hex'),
-    };
-    const refs: PayloadRef[] = [];
-    for (let i = 0, at = 0; i < batches.length; at += batches[i].rowsJson.length, i++) {
-      refs.push({ ...object, start: at, end: at + batches[i].rowsJson.length });
-    }
-    const putObject = this.infra.objects.put({ bucket: BUCKETS.datasets, key: object.key }, bytes, 'application/json');
+    const key = `${STAGING_PREFIX}${randomUUID()}.json`;
+    // Hashed on libuv's thread pool (Web Crypto is asynchronous), not on the event loop, while the object uploads.
+    const digest = webcrypto.subtle.digest('SHA-256', bytes);
+    digest.catch(() => undefined);
+    const putObject = this.infra.objects.put({ bucket: BUCKETS.datasets, key }, bytes, 'application/json');
     putObject.catch(() => undefined);
     for (const [pipelineId, group] of byPipeline(batches)) {
       const head = await this.heads
@@ -200,6 +196,11 @@ export class StagingRepository {
       group.forEach((batch, i) => sequences.set(batch, head!.value - group.length + 1 + i));
     }
     await putObject;
+    const object = { key, sha256: Buffer.from(await digest).toString('hex') };
+    const refs: PayloadRef[] = [];
+    for (let i = 0, at = 0; i < batches.length; at += batches[i].rowsJson.length, i++) {
+      refs.push({ ...object, start: at, end: at + batches[i].rowsJson.length });
+    }
     const stagedAt = new Date();
     // Absent fields stay absent (the driver would store `undefined` as null, which no reader expects).
     const stored: StagedBatch[] = batches.map(({ rowsJson: _rows, ...fields }, i) => ({
@@ -238,7 +239,7 @@ export class StagingRepository {
         results.push({ batch: found, created: false });
       }
       // No batch points to this call's object: nothing will ever read it.
-      if (results.every((result) => !result.created)) await this.removeObjects([object.key]);
+      if (results.every((result) => !result.created)) await this.removeObjects([key]);
     }
     for (const [i, result] of results.entries()) {
       if (!result.created || this.cachedChars + batches[i].rowsJson.length > MAX_CACHED_CHARS) continue;
