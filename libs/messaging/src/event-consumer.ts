@@ -499,14 +499,16 @@ export class EventConsumer {
         await consumer.commitOffsets([{ topic, partition, offset: (BigInt(last) + 1n).toString() }]);
         return true;
       }
-      // One by one: the records of a batch that failed.
+      // One by one: the records of a batch that failed (each committed as it settles).
+      let stopped = false;
       for (const { message } of run) {
         unsettled = message.offset;
-        if (this.consumer !== consumer || this.state !== 'running') break;
+        stopped = this.consumer !== consumer || this.state !== 'running';
+        if (stopped) break;
         // False: a retry is scheduled and the partition is already rewound to this record and paused.
         if (!(await this.handle(consumer, scope(message)))) return false;
       }
-      if (this.consumer === consumer && this.state === 'running') return true;
+      if (!stopped) return true;
     } catch (error) {
       // A commit (or the store) failed: the records from this one on are delivered again, and recognised.
       this.logger.warn(
