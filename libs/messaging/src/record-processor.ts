@@ -7,7 +7,7 @@ import {
   type EventData,
   MalformedEventError,
 } from '@keel/contracts';
-import { consumerParentContext, KeelAttr, withSpan } from '@keel/telemetry';
+import { consumerParentContext, extractTraceContext, KeelAttr, withSpan } from '@keel/telemetry';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type DeadLetterFailure, type DeadLetterSink, type InboundRecord } from './dead-letter';
 import { classifyFailure, errorCode, SchemaValidationError } from './errors';
@@ -149,8 +149,12 @@ export class RecordProcessor<C extends EventContract> {
       'messaging.kafka.offset': Number(record.offset),
     };
     const describe = (result: AttemptResult) => ('outcome' in result ? result.outcome : 'retry-scheduled');
+    // The kafkajs instrumentation's span for this record, when it continues the record's trace (eachMessage). In a
+    // batch handled record by record the active span is the fetch's `poll` span, the root of a trace of its own:
+    // the record then gets its own span under the producer's context, so its effects stay in the producer's trace.
     const instrumented = trace.getActiveSpan();
-    if (instrumented) {
+    const carried = trace.getSpanContext(extractTraceContext(record.headers));
+    if (instrumented && (!carried || carried.traceId === instrumented.spanContext().traceId)) {
       instrumented.setAttributes(attributes);
       const result = await this.attemptInSpan(record, state);
       instrumented.setAttribute(KeelAttr.EVENT_OUTCOME, describe(result));
