@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { type CleanedColumn, cleaningIssues, SourceCleaning } from './source-cleaning';
 
 /**
  * Sources a pipeline pulls its data from (`sources` in the pipeline spec), beside the Kafka record events and uploads
@@ -46,6 +47,8 @@ export const PostgresSource = z
     chunkRows: z.number().int().positive().max(1_000_000).default(50_000),
     /** Pulled on this schedule (and on demand); absent: on demand only (POST .../sources/:id/pulls). */
     everyMs: z.number().int().min(1_000).optional(),
+    /** Declared cleaning of the rows before they are checked and versioned (source-cleaning.ts); none: rows as read. */
+    cleaning: SourceCleaning.optional(),
   })
   .superRefine((source, ctx) => {
     if ((source.table === undefined) === (source.query === undefined)) {
@@ -127,6 +130,8 @@ export const HttpSource = z.object({
     })
     .prefault({}),
   everyMs: z.number().int().min(1_000).optional(),
+  /** Declared cleaning of the rows before they are checked and versioned (source-cleaning.ts); none: rows as read. */
+  cleaning: SourceCleaning.optional(),
 });
 export type HttpSource = z.infer<typeof HttpSource>;
 
@@ -158,18 +163,29 @@ export const ObjectStoreSource = z.object({
   /** Files taken per pull, oldest first; the rest wait for the next pull. */
   maxFilesPerPull: z.number().int().positive().max(10_000).default(100),
   everyMs: z.number().int().min(1_000).optional(),
+  /** Declared cleaning of the rows before they are checked and versioned (source-cleaning.ts); none: rows as read. */
+  cleaning: SourceCleaning.optional(),
 });
 export type ObjectStoreSource = z.infer<typeof ObjectStoreSource>;
 
 export const DataSource = z.discriminatedUnion('kind', [PostgresSource, HttpSource, ObjectStoreSource]);
 export type DataSource = z.infer<typeof DataSource>;
 
-/** Problems of a pipeline's list of sources as a whole (ids are unique). */
-export function sourcesIssues(sources: readonly DataSource[]): { path: (string | number)[]; message: string }[] {
+/**
+ * Problems of a pipeline's list of sources as a whole: ids are unique, and each declared cleaning fits the dataset's
+ * `columns` (see cleaningIssues).
+ */
+export function sourcesIssues(
+  sources: readonly DataSource[],
+  columns: readonly CleanedColumn[] = [],
+): { path: (string | number)[]; message: string }[] {
   const issues: { path: (string | number)[]; message: string }[] = [];
   sources.forEach((source, i) => {
     if (sources.findIndex((other) => other.id === source.id) !== i) {
       issues.push({ path: [i, 'id'], message: `source "${source.id}" is declared twice` });
+    }
+    for (const issue of source.cleaning ? cleaningIssues(source.cleaning, columns) : []) {
+      issues.push({ path: [i, 'cleaning', ...issue.path], message: issue.message });
     }
   });
   return issues;

@@ -102,6 +102,29 @@ export {
   SourceId,
 } from './data-sources';
 export {
+  type ComparisonOperator,
+  type FilterExpression,
+  filterColumns,
+  filterKeeps,
+  type FilterLiteral,
+  FilterSyntaxError,
+  MAX_FILTER_CHARS,
+  MAX_FILTER_DEPTH,
+  MAX_FILTER_LIST,
+  parseFilter,
+} from './filter-expression';
+export {
+  CAST_TYPES,
+  type CastType,
+  type CleanedColumn,
+  CLEANING_STEPS,
+  cleaningIssues,
+  cleaningSteps,
+  type CleaningStep,
+  describeCleaning,
+  SourceCleaning,
+} from './source-cleaning';
+export {
   AlgorithmSearch,
   SEARCHABLE_PARAMS,
   SearchDistribution,

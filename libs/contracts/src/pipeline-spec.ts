@@ -481,7 +481,7 @@ export const PipelineSpecV1 = z
           message: `${algorithm} does not fit ${spec.task}`,
         });
     }
-    for (const issue of sourcesIssues(spec.sources)) {
+    for (const issue of sourcesIssues(spec.sources, datasetSchema(spec))) {
       ctx.addIssue({ code: 'custom', path: ['sources', ...issue.path], message: issue.message });
     }
     if (spec.training.search) {

@@ -1,9 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { type HttpSource } from '@keel/contracts';
+import { describeCleaning, type HttpSource } from '@keel/contracts';
 import { type LeaseScope, type Versioned } from '@keel/coordination';
 import { type StoredPipelineSpec } from '@keel/pipelines';
-import { DatasetVersionsService } from '../datasets/dataset-versions.service';
-import { checkRecord, type CleanRecord } from '../records/record-checks';
+import { CleanTable } from '../cleaning/clean-table';
+import { datasetParquet } from '../datasets/dataset-parquet';
+import { sha256Of } from '../datasets/dataset-versions.service';
 import { datasetSchema } from '@keel/contracts';
 import { ContentPlans } from './content-plans';
 import { atPath, type HttpReaderDeps, httpPages, HttpSourceError, realHttpDeps } from './http-reader';
@@ -56,7 +57,6 @@ export function authHeaders(source: HttpSource, env: NodeJS.ProcessEnv): Record<
 export class HttpSourcePuller {
   constructor(
     private readonly plans: ContentPlans,
-    private readonly versions: DatasetVersionsService,
     @Inject(HTTP_READER_DEPS) private readonly deps: HttpReaderDeps,
   ) {}
 
@@ -68,15 +68,17 @@ export class HttpSourcePuller {
     scope: LeaseScope,
     signal: AbortSignal,
   ): Promise<Versioned<SourceState>> {
+    const cleaned = describeCleaning(source.cleaning);
     const lineage = (from: Watermark | null, to: Watermark | null) =>
-      source.incremental ? `http:${source.id}@(${describe(from)}, ${describe(to)}]` : `http:${source.id}`;
+      (source.incremental ? `http:${source.id}@(${describe(from)}, ${describe(to)}]` : `http:${source.id}`) +
+      (cleaned ? ` ${cleaned}` : '');
     current = await this.plans.settle(pipeline, source.id, current, run, (planned) =>
       lineage(planned.from, planned.to),
     );
     const from = current.state.watermark;
-    const schema = datasetSchema(pipeline.spec);
     const counts = { requests: 0, retries: 0 };
-    const good: CleanRecord[] = [];
+    // Each row through the source's cleaning and the dataset's checks, as it arrives.
+    const rows = new CleanTable(datasetSchema(pipeline.spec), source.cleaning, MAX_REJECTIONS);
     let to = from;
     let index = 0;
     try {
@@ -107,19 +109,15 @@ export class HttpSourcePuller {
             : source.incremental && !mark
               ? `no ${source.incremental.field} and ${source.incremental.key} to place it by`
               : undefined;
-          const checked = problem
-            ? { ok: false as const, reason: problem }
-            : checkRecord(schema, row as Record<string, unknown>);
-          if (checked.ok) {
-            if (good.length >= source.maxRows) {
+          if (problem) {
+            rows.refuse(label, problem);
+          } else {
+            rows.add(row, label);
+            if (rows.goodRows > source.maxRows) {
               throw new HttpSourceError(
                 `the pull has more than ${source.maxRows} new rows (maxRows); nothing was committed`,
               );
             }
-            good.push(checked.record);
-          } else {
-            run.rowsRejected++;
-            if (run.rejections.length < MAX_REJECTIONS) run.rejections.push(`${label}: ${checked.reason}`);
           }
           if (mark && (!to || compareWatermarks(mark, to) > 0)) to = mark;
         }
@@ -127,9 +125,16 @@ export class HttpSourcePuller {
     } finally {
       run.requests = counts.requests;
       run.retries = counts.retries;
+      run.rowsRejected += rows.rejected;
+      for (const reason of rows.rejections) if (run.rejections.length < MAX_REJECTIONS) run.rejections.push(reason);
+      if (source.cleaning) run.rowsDropped = rows.dropped;
     }
     if (run.rowsRead === 0) return current;
-    const encoded = good.length > 0 ? this.versions.encode(pipeline, good) : null;
+    let encoded = null;
+    if (rows.goodRows > 0) {
+      const parquet = datasetParquet(pipeline.spec, rows.table());
+      encoded = { parquet, rowCount: rows.goodRows, sha256: sha256Of(parquet) };
+    }
     return this.plans.write(
       pipeline,
       source.id,

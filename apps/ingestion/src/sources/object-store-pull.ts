@@ -1,10 +1,11 @@
 import { Injectable } from '@nestjs/common';
-import { fileFormatOf, type ObjectStoreSource } from '@keel/contracts';
+import { describeCleaning, fileFormatOf, type ObjectStoreSource } from '@keel/contracts';
 import { type LeaseScope, type Versioned } from '@keel/coordination';
 import { type StoredPipelineSpec } from '@keel/pipelines';
 import { Infrastructure } from '@keel/service-runtime';
 import { sha256Of } from '../datasets/dataset-versions.service';
 import { FileNotIngested, UploadsService } from '../uploads/uploads.service';
+import { type DroppedRows, noneDropped } from '../cleaning/row-cleaning';
 import { ContentPlans } from './content-plans';
 import { type SourceFile, type SourceRun, type SourceState, SourceStateRepository } from './source-state.repository';
 
@@ -39,10 +40,13 @@ export class ObjectStoreSourcePuller {
     signal: AbortSignal,
   ): Promise<Versioned<SourceState>> {
     const pipelineId = pipeline.spec.id;
-    const lineage = (key: string) => `object-store:${source.id}:s3://${source.bucket}/${key}`;
+    const cleaned = describeCleaning(source.cleaning);
+    const lineage = (key: string) =>
+      `object-store:${source.id}:s3://${source.bucket}/${key}` + (cleaned ? ` ${cleaned}` : '');
     current = await this.plans.settle(pipeline, source.id, current, run, (planned) => lineage(planned.file?.key ?? ''));
     run.filesTaken = 0;
     run.filesRefused = 0;
+    if (source.cleaning) run.rowsDropped = noneDropped();
     const listed = (await this.list(source)).filter((file) => fileFormatOf(file.key) !== undefined);
     const taken = await this.states.takenKeys(
       pipelineId,
@@ -60,7 +64,7 @@ export class ObjectStoreSourcePuller {
       const body = await this.infra.objects.client.getObject(source.bucket, file.key);
       let encoded;
       try {
-        encoded = await this.uploads.encode(pipeline, format, body);
+        encoded = await this.uploads.encode(pipeline, format, body, undefined, source.cleaning);
       } catch (error) {
         body.destroy();
         if (!(error instanceof FileNotIngested)) throw error;
@@ -68,6 +72,9 @@ export class ObjectStoreSourcePuller {
         if (error.outcome.kind === 'rejected') {
           run.rowsRead += error.outcome.rowCount;
           run.rowsRejected += error.outcome.badCount;
+        } else if (error.outcome.kind === 'no-rows') {
+          run.rowsRead += error.outcome.rowsRead;
+          addDropped(run, error.outcome.dropped);
         }
         const reason = `${file.key}: ${error.message}`;
         if (run.rejections.length < MAX_REJECTIONS) run.rejections.push(reason);
@@ -75,9 +82,10 @@ export class ObjectStoreSourcePuller {
         await this.states.saveRun(run);
         continue;
       }
-      run.rowsRead += encoded.rowCount;
+      run.rowsRead += encoded.rowsRead;
+      addDropped(run, encoded.dropped);
       const chunk = {
-        encoded: { ...encoded, sha256: sha256Of(encoded.parquet) },
+        encoded: { parquet: encoded.parquet, rowCount: encoded.rowCount, sha256: sha256Of(encoded.parquet) },
         from: null,
         to: null,
         lineage: lineage(file.key),
@@ -109,4 +117,13 @@ export class ObjectStoreSourcePuller {
     }
     return files;
   }
+}
+
+/** Adds a file's dropped rows to its run's. */
+function addDropped(run: SourceRun, dropped: DroppedRows | undefined): void {
+  if (!dropped) return;
+  const total = (run.rowsDropped ??= noneDropped());
+  total.missing += dropped.missing;
+  total.filter += dropped.filter;
+  total.dedupe += dropped.dedupe;
 }

@@ -81,6 +81,11 @@ export interface SourceRun {
   /** Object-store sources: files taken into versions, and files refused (their reasons are in `rejections`). */
   filesTaken?: number;
   filesRefused?: number;
+  /**
+   * Sources with a declared cleaning: rows its steps dropped, by step (counted in `rowsRead`, never in a version,
+   * never silently). A value a cast refused counts in `rowsRejected`, with its reason.
+   */
+  rowsDropped?: { missing: number; filter: number; dedupe: number };
   error?: string;
 }
 

@@ -2,12 +2,18 @@ import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type MessagePort } from 'node:worker_threads';
-import { type DatasetColumnSpec, datasetSchema, type FileFormat, type PipelineSpecV1 } from '@keel/contracts';
-import { type DatasetTable } from '@keel/datasets';
+import {
+  type DatasetColumnSpec,
+  datasetSchema,
+  type FileFormat,
+  type PipelineSpecV1,
+  type SourceCleaning,
+} from '@keel/contracts';
 import { defineWorkerTask, movableBuffers, transferResult, type WorkerTaskContext } from '@keel/workers';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } from 'hyparquet';
+import { CleanTable } from '../cleaning/clean-table';
+import { type DroppedRows } from '../cleaning/row-cleaning';
 import { datasetParquet } from '../datasets/dataset-parquet';
-import { checkRecord } from '../records/record-checks';
 import { checkHeader, CsvError, CsvParser } from './csv';
 
 /** Problems listed in a rejection; the count says how many there were in all. */
@@ -24,13 +30,17 @@ export interface FileUploadInput {
   format: FileFormat;
   /** Receives {@link UploadBodyMessage}s. */
   body: MessagePort;
+  /** An object-store source's declared cleaning, applied to each row before the checks; none for an upload. */
+  cleaning?: SourceCleaning;
 }
 
 /** What became of an uploaded file: a dataset version's Parquet, or why the file is not one. */
 export type UploadOutcome =
-  | { kind: 'encoded'; parquet: Uint8Array; rowCount: number }
+  /** `rowCount` rows in the version, `rowsRead` in the file (more when the cleaning dropped some). */
+  | { kind: 'encoded'; parquet: Uint8Array; rowCount: number; rowsRead: number; dropped?: DroppedRows }
   | { kind: 'malformed'; problem: string }
-  | { kind: 'no-rows' }
+  /** No rows, or (`dropped`) every row dropped by the cleaning. */
+  | { kind: 'no-rows'; rowsRead: number; dropped?: DroppedRows }
   | { kind: 'rejected'; badCount: number; rowCount: number; issues: string[] }
   | { kind: 'cancelled' };
 
@@ -74,51 +84,59 @@ async function* wholeBody(chunks: AsyncGenerator<Uint8Array, boolean>): AsyncGen
 }
 
 /**
- * Checks rows one at a time against the dataset schema (the same checks as Kafka records) and keeps the columns of
- * the good ones while no row has failed: a file is all or nothing.
+ * Checks rows one at a time against the dataset schema (the same checks as Kafka records), after an object-store
+ * source's declared cleaning, and keeps the columns of the good ones while no row has failed: a file is all or
+ * nothing (rows the cleaning drops are counted, not failures).
  */
 class RowCollector {
   readonly schema: readonly DatasetColumnSpec[];
-  private readonly values: (number | string | null)[][];
-  readonly issues: string[] = [];
-  badCount = 0;
-  rowCount = 0;
+  private readonly rows: CleanTable;
 
   constructor(
     private readonly spec: PipelineSpecV1,
     private readonly progress: WorkerTaskContext['progress'],
+    private readonly cleaning: SourceCleaning | undefined,
   ) {
     this.schema = datasetSchema(spec);
-    this.values = this.schema.map(() => []);
+    this.rows = new CleanTable(this.schema, cleaning, MAX_LISTED_PROBLEMS);
   }
 
-  /** Columns a file must have, whatever its rows hold: the target, features and time column that may not be missing. */
+  /** With a cleaning, every field of the file is read (its steps may name any); else the dataset's columns only. */
+  get readsEveryField(): boolean {
+    return this.cleaning !== undefined;
+  }
+
+  /**
+   * Fields a file must have, whatever its rows hold: the target, features and time column that may not be missing,
+   * named as the file names them (before the cleaning's rename; a column the cleaning defaults need not be there).
+   */
   requiredColumns(): string[] {
-    return this.schema.filter((column) => column.role !== 'attribute' || !column.nullable).map((c) => c.name);
+    const renamedFrom = new Map(Object.entries(this.cleaning?.rename ?? {}).map(([from, to]) => [to, from]));
+    const missing = this.cleaning?.missing ?? {};
+    return this.schema
+      .filter((column) => column.role !== 'attribute' || !column.nullable)
+      .filter((column) => {
+        const rule = Object.prototype.hasOwnProperty.call(missing, column.name) ? missing[column.name] : undefined;
+        return rule === undefined || rule === 'drop';
+      })
+      .map((column) => renamedFrom.get(column.name) ?? column.name);
   }
 
   add(record: Readonly<Record<string, unknown>>, label: string): void {
-    this.rowCount++;
-    const result = checkRecord(this.schema, record);
-    if (result.ok) {
-      if (this.badCount === 0) this.schema.forEach((column, c) => this.values[c].push(result.record[column.name]));
-    } else {
-      this.badCount++;
-      if (this.issues.length < MAX_LISTED_PROBLEMS) this.issues.push(`${label}: ${result.reason}`);
-    }
-    if (this.rowCount % PROGRESS_EVERY_ROWS === 0) this.progress({ stage: 'parse', done: this.rowCount });
+    const ok = this.rows.add(record, label);
+    // All or nothing: once a row failed, the values are not needed.
+    if (!ok && this.rows.rejected === 1) this.rows.stopStoring();
+    if (this.rows.rowsRead % PROGRESS_EVERY_ROWS === 0) this.progress({ stage: 'parse', done: this.rows.rowsRead });
   }
 
   outcome(): UploadOutcome {
-    const { rowCount, badCount } = this;
-    if (rowCount === 0) return { kind: 'no-rows' };
-    if (badCount > 0) return { kind: 'rejected', badCount, rowCount, issues: this.issues };
-    this.progress({ stage: 'encode', done: rowCount, total: rowCount });
-    const table: DatasetTable = {
-      rowCount,
-      columns: this.schema.map(({ name, type }, c) => ({ name, type, values: this.values[c] })),
-    };
-    return { kind: 'encoded', parquet: datasetParquet(this.spec, table), rowCount };
+    const { rowsRead, rejected, goodRows, rejections } = this.rows;
+    const dropped = this.cleaning ? { dropped: this.rows.dropped } : {};
+    if (rowsRead === 0 || (rejected === 0 && goodRows === 0)) return { kind: 'no-rows', rowsRead, ...dropped };
+    if (rejected > 0) return { kind: 'rejected', badCount: rejected, rowCount: rowsRead, issues: rejections };
+    this.progress({ stage: 'encode', done: goodRows, total: goodRows });
+    const parquet = datasetParquet(this.spec, this.rows.table());
+    return { kind: 'encoded', parquet, rowCount: goodRows, rowsRead, ...dropped };
   }
 }
 
@@ -134,13 +152,16 @@ async function collectCsv(rows: RowCollector, body: AsyncIterable<Uint8Array>): 
       if (missing.length > 0) {
         throw new CsvError(1, `the header lacks columns the spec requires: ${missing.join(', ')}`);
       }
-      wanted = rows.schema.map((column) => ({ name: column.name, index: names.indexOf(column.name) }));
+      wanted = rows.readsEveryField
+        ? names.map((name, index) => ({ name, index }))
+        : rows.schema.map((column) => ({ name: column.name, index: names.indexOf(column.name) }));
       return;
     }
     if (fields.length !== header.length) {
       throw new CsvError(line, `expected ${header.length} fields, found ${fields.length}`);
     }
-    const record: Record<string, string | null> = {};
+    // Without a prototype: with a cleaning every header name is a field, and `__proto__` must stay one.
+    const record = Object.create(null) as Record<string, string | null>;
     for (const { name, index } of wanted) if (index >= 0) record[name] = fields[index] === '' ? null : fields[index];
     rows.add(record, `line ${line}`);
   });
@@ -232,7 +253,9 @@ async function collectParquet(rows: RowCollector, body: AsyncIterable<Uint8Array
     const names = parquetSchema(metadata).children.map((child) => child.element.name);
     const missing = rows.requiredColumns().filter((name) => !names.includes(name));
     if (missing.length > 0) throw new MalformedFile(`the file lacks columns the spec requires: ${missing.join(', ')}`);
-    const columns = rows.schema.map((column) => column.name).filter((name) => names.includes(name));
+    const columns = rows.readsEveryField
+      ? names
+      : rows.schema.map((column) => column.name).filter((name) => names.includes(name));
     let rowStart = 0;
     for (const group of metadata.row_groups) {
       const rowEnd = rowStart + Number(group.num_rows);
@@ -246,7 +269,7 @@ async function collectParquet(rows: RowCollector, body: AsyncIterable<Uint8Array
         throw new MalformedFile(`rows ${rowStart + 1}-${rowEnd}: ${(error as Error).message}`);
       }
       objects.forEach((object, i) => {
-        const record: Record<string, unknown> = {};
+        const record = Object.create(null) as Record<string, unknown>;
         for (const name of columns) record[name] = parquetValue(object[name]);
         rows.add(record, `row ${rowStart + i + 1}`);
       });
@@ -273,8 +296,9 @@ export async function encodeUpload(
   format: FileFormat,
   chunks: AsyncGenerator<Uint8Array, boolean>,
   { progress }: Pick<WorkerTaskContext, 'progress'>,
+  cleaning?: SourceCleaning,
 ): Promise<UploadOutcome> {
-  const rows = new RowCollector(spec, progress);
+  const rows = new RowCollector(spec, progress, cleaning);
   try {
     await COLLECTORS[format](rows, wholeBody(chunks));
   } catch (error) {
@@ -292,7 +316,7 @@ export const fileUploadTask = defineWorkerTask<FileUploadInput, UploadOutcome>(
   __filename,
   'fileUploadTask',
   async (input: FileUploadInput, context: WorkerTaskContext) => {
-    const outcome = await encodeUpload(input.spec, input.format, bodyChunks(input.body), context);
+    const outcome = await encodeUpload(input.spec, input.format, bodyChunks(input.body), context, input.cleaning);
     return outcome.kind === 'encoded' ? transferResult(outcome, movableBuffers(outcome.parquet)) : outcome;
   },
 );

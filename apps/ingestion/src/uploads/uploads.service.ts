@@ -1,11 +1,12 @@
 import { MessageChannel } from 'node:worker_threads';
 import { BadRequestException, Injectable, NotFoundException, type OnApplicationBootstrap } from '@nestjs/common';
-import { type FileFormat } from '@keel/contracts';
+import { type FileFormat, type SourceCleaning } from '@keel/contracts';
 import { type StoredPipelineSpec, UnknownPipelineError } from '@keel/pipelines';
 import { Infrastructure } from '@keel/service-runtime';
 import { KeelAttr, withSpan } from '@keel/telemetry';
 import { type Span } from '@opentelemetry/api';
 import { asBuffer, WorkerPool } from '@keel/workers';
+import { type DroppedRows } from '../cleaning/row-cleaning';
 import { DatasetVersionsService, type EncodedRows } from '../datasets/dataset-versions.service';
 import { type DatasetVersion } from '../datasets/datasets.repository';
 import { fileUploadTask, type UploadBodyMessage, type UploadOutcome } from './file-upload.task';
@@ -69,20 +70,22 @@ export class UploadsService implements OnApplicationBootstrap {
   /**
    * A file's rows as the Parquet of a dataset version of `pipeline`, encoded on a worker thread as its bytes stream
    * in; a FileNotIngested when it is malformed, empty or has rows the spec refuses (also for the object-store
-   * source, which takes files the same way).
+   * source, which takes files the same way, through its declared `cleaning`: then `rowsRead` may be more than the
+   * version's rows, by the `dropped` ones, and a file whose every row was dropped is not ingested either).
    */
   async encode(
     pipeline: StoredPipelineSpec,
     format: FileFormat,
     body: AsyncIterable<Uint8Array>,
     span?: Span,
-  ): Promise<EncodedRows> {
+    cleaning?: SourceCleaning,
+  ): Promise<EncodedRows & { rowsRead: number; dropped?: DroppedRows }> {
     const pipelineId = pipeline.spec.id;
     const { port1: sender, port2: receiver } = new MessageChannel();
     const send = (message: UploadBodyMessage, transfer: ArrayBuffer[] = []) => sender.postMessage(message, transfer);
     const parsing = this.workers.run(
       fileUploadTask,
-      { spec: pipeline.spec, format, body: receiver },
+      { spec: pipeline.spec, format, body: receiver, ...(cleaning ? { cleaning } : {}) },
       { transferList: [receiver], attributes: { [KeelAttr.PIPELINE_ID]: pipelineId } },
     );
     let bytes = 0;
@@ -112,7 +115,12 @@ export class UploadsService implements OnApplicationBootstrap {
       case 'malformed':
         throw new FileNotIngested(outcome, `malformed ${what}: ${outcome.problem}`);
       case 'no-rows':
-        throw new FileNotIngested(outcome, `the ${what} file has no rows`);
+        throw new FileNotIngested(
+          outcome,
+          outcome.rowsRead === 0
+            ? `the ${what} file has no rows`
+            : `the cleaning dropped all ${outcome.rowsRead} rows of the ${what} file (${describeDropped(outcome.dropped)})`,
+        );
       case 'rejected':
         span?.setAttributes({
           [KeelAttr.RECORDS_GOOD]: outcome.rowCount - outcome.badCount,
@@ -126,7 +134,12 @@ export class UploadsService implements OnApplicationBootstrap {
         throw new Error(`the ${what} upload was cancelled while its body was still streaming`);
       case 'encoded':
         span?.setAttributes({ [KeelAttr.RECORDS_GOOD]: outcome.rowCount, [KeelAttr.RECORDS_BAD]: 0 });
-        return { parquet: asBuffer(outcome.parquet), rowCount: outcome.rowCount };
+        return {
+          parquet: asBuffer(outcome.parquet),
+          rowCount: outcome.rowCount,
+          rowsRead: outcome.rowsRead,
+          ...(outcome.dropped ? { dropped: outcome.dropped } : {}),
+        };
     }
   }
 
@@ -138,4 +151,12 @@ export class UploadsService implements OnApplicationBootstrap {
       throw error;
     }
   }
+}
+
+/** `filter 3, dedupe 1`: the steps that dropped rows and how many. */
+export function describeDropped(dropped: DroppedRows | undefined): string {
+  const parts = Object.entries(dropped ?? {})
+    .filter(([, count]) => count > 0)
+    .map(([step, count]) => `${step} ${count}`);
+  return parts.length > 0 ? `dropped by ${parts.join(', ')}` : 'none dropped';
 }
