@@ -1,5 +1,5 @@
 import { MessageChannel, threadId } from 'node:worker_threads';
-import { datasetSchema, type PipelineSpecV1 } from '@keel/contracts';
+import { datasetSchema, type PipelineSpecV1, SourceCleaning } from '@keel/contracts';
 import { tableFromRecords } from '@keel/datasets';
 import { parsePipelineSpec } from '@keel/pipelines';
 import { WorkerPool } from '@keel/workers';
@@ -93,7 +93,7 @@ describe('encodeUpload of CSV', () => {
       kind: 'malformed',
       problem: 'line 2: expected 3 fields, found 2',
     });
-    expect(await run('age,city,income\n\n')).toEqual({ kind: 'no-rows' });
+    expect(await run('age,city,income\n\n')).toEqual({ kind: 'no-rows', rowsRead: 0 });
     const bad = Array.from({ length: 30 }, (_, i) => `old${i},a,x`).join('\n');
     const rejected = await run(`age,city,income\n1,a,x\n${bad}\n`);
     expect(rejected).toMatchObject({ kind: 'rejected', badCount: 30, rowCount: 31 });
@@ -153,7 +153,7 @@ describe('encodeUpload of JSON Lines and Parquet', () => {
       badCount: 2,
       issues: ['line 1: age "old" is not a number', 'line 2: age {"n":1} is not a scalar'],
     });
-    expect(await jsonl('\n\n')).toEqual({ kind: 'no-rows' });
+    expect(await jsonl('\n\n')).toEqual({ kind: 'no-rows', rowsRead: 0 });
     const parquet = (bytes: Buffer) => encodeUpload(spec, 'parquet', stream([new Uint8Array(bytes)]), noProgress);
     expect(await parquet(Buffer.from('age,city,income\n1,a,x\n'))).toMatchObject({
       kind: 'malformed',
@@ -204,4 +204,51 @@ describe('fileUploadTask', () => {
     expect(await running).toEqual({ kind: 'cancelled' });
     port1.close();
   }, 120_000);
+});
+
+describe('encodeUpload with an object-store source`s declared cleaning', () => {
+  const cleaning = SourceCleaning.parse({
+    rename: { Age: 'age' },
+    trim: ['city'],
+    cast: { age: 'integer' },
+    missing: { city: { default: 'unknown' } },
+    filter: "income != 'test'",
+    dedupe: { key: ['id'] },
+  });
+  const run = (text: string, format: 'csv' | 'jsonl' = 'csv') =>
+    encodeUpload(spec, format, stream(pieces(text, 5)), noProgress, cleaning);
+
+  it('cleans every row before its checks: the version holds what the same rows cleaned by hand make', async () => {
+    const outcome = await run('id,Age,city,income\n1,30, Lyon ,>50K\n2,40,,<=50K\n1,31,Nice,>50K\n3,50,x,test\n');
+    expect(outcome).toMatchObject({ kind: 'encoded', rowCount: 2, rowsRead: 4 });
+    const { parquet, dropped } = outcome as Extract<UploadOutcome, { kind: 'encoded' }>;
+    expect(dropped).toEqual({ missing: 0, filter: 1, dedupe: 1 });
+    // Row 1 gave way to the later row of its id, in that later row's place.
+    const expected = encodedAtOnce('age,city,income\n40,unknown,<=50K\n31,Nice,>50K\n');
+    expect(Buffer.from(parquet).equals(expected)).toBe(true);
+  });
+
+  it('refuses the file (all or nothing) when a cast fails, naming the line and the value', async () => {
+    expect(await run('id,Age,city,income\n1,3.5,a,>50K\n')).toEqual({
+      kind: 'rejected',
+      badCount: 1,
+      rowCount: 1,
+      issues: ['line 2: cast: age "3.5" is not an integer'],
+    });
+  });
+
+  it('requires the file`s own names of the spec`s columns (before rename), not those it defaults', async () => {
+    expect(await run('id,age,income\n1,3,>50K\n')).toEqual({
+      kind: 'malformed',
+      problem: 'line 1: the header lacks columns the spec requires: Age',
+    });
+  });
+
+  it('says so when the cleaning dropped every row', async () => {
+    expect(await run('{"id":1,"Age":3,"income":"test"}\n', 'jsonl')).toEqual({
+      kind: 'no-rows',
+      rowsRead: 1,
+      dropped: { missing: 0, filter: 1, dedupe: 0 },
+    });
+  });
 });
