@@ -38,11 +38,13 @@ export class ContentPlans {
   ): Promise<Versioned<SourceState>> {
     const planned = current.state.planned;
     if (!planned) return current;
+    // The lineage the plan was made with (a spec changed since, its cleaning say, did not make these bytes).
+    const named = planned.lineage ?? lineage(planned);
     if (planned.sha256 === undefined || planned.rowCount === undefined) {
       // Refused rows only: nothing to write, the watermark moves.
-      return this.commit(pipeline, sourceId, current, run, { encoded: null, ...planned, lineage: lineage(planned) });
+      return this.commit(pipeline, sourceId, current, run, { encoded: null, ...planned, lineage: named });
     }
-    const version = await this.versions.writeStored(pipeline, planned.sha256, planned.rowCount, [lineage(planned)]);
+    const version = await this.versions.writeStored(pipeline, planned.sha256, planned.rowCount, [named]);
     if (!version) {
       return this.states.advance(pipeline.spec.id, sourceId, current, { ...current.state, planned: null });
     }
@@ -70,6 +72,7 @@ export class ContentPlans {
         from: chunk.from,
         to: chunk.to,
         runId: run._id,
+        lineage: chunk.lineage,
         ...(chunk.encoded ? { sha256: chunk.encoded.sha256, rowCount: chunk.encoded.rowCount } : {}),
         ...(chunk.file ? { file: chunk.file } : {}),
       },

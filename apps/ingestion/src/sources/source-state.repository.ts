@@ -16,6 +16,8 @@ export interface PlannedChunk extends Record<string, unknown> {
   sha256?: string;
   rowCount?: number;
   file?: SourceFile;
+  /** The lineage the planned version is written with (plans made before it was kept: derived again). */
+  lineage?: string;
 }
 
 /** An object under an object-store source's prefix. */

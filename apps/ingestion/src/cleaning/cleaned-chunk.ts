@@ -1,0 +1,67 @@
+import { createHash } from 'node:crypto';
+import { type DatasetColumnSpec, type SourceCleaning } from '@keel/contracts';
+import { types } from 'pg';
+import { datasetParquet } from '../datasets/dataset-parquet';
+import { copyFieldText, type PulledField, pulledValue } from '../sources/postgres-reader';
+import { CleanTable } from './clean-table';
+import { type DroppedRows } from './row-cleaning';
+
+/** A version's rows after cleaning and checks, encoded: what a chunk worker returns. */
+export interface CleanedChunk {
+  rowsRead: number;
+  /** Parquet of the kept rows; empty when there are none. */
+  parquet: Uint8Array;
+  goodRows: number;
+  sha256: string;
+  rejected: number;
+  rejections: string[];
+  dropped: DroppedRows;
+}
+
+/**
+ * Rows through a source's declared cleaning and the dataset's checks, encoded as one version's Parquet: the one call
+ * a chunk worker makes for a source with a cleaning. Deterministic: the same rows give the same bytes.
+ */
+export function encodeCleanedRows(
+  pipelineId: string,
+  schema: readonly DatasetColumnSpec[],
+  cleaning: SourceCleaning,
+  rows: Iterable<{ label: string; record: Record<string, unknown> }>,
+  maxRejections: number,
+): CleanedChunk {
+  const table = new CleanTable(schema, cleaning, maxRejections);
+  for (const { label, record } of rows) table.add(record, label);
+  const { rowsRead, goodRows, rejected, rejections, dropped } = table;
+  if (goodRows === 0)
+    return { rowsRead, parquet: new Uint8Array(0), goodRows, sha256: '', rejected, rejections, dropped };
+  const parquet = datasetParquet({ id: pipelineId }, table.table());
+  const sha256 = createHash('sha256').update(parquet).digest('hex');
+  return { rowsRead, parquet, goodRows, sha256, rejected, rejections, dropped };
+}
+
+/**
+ * The rows of a chunk of COPY text as records of every field of the result (a cleaning may name any of them), each
+ * value read as a query result carries it (node-postgres's parser of its type; a timestamp as ISO text), labelled by
+ * the source's key (`row 12`). COPY escapes tabs and newlines inside values, so lines and fields split on them.
+ */
+export function* copyTextRecords(
+  bytes: Uint8Array,
+  fields: readonly PulledField[],
+  keyField: number,
+): Generator<{ label: string; record: Record<string, unknown> }> {
+  const parsers = fields.map((field) => types.getTypeParser(field.typeId, 'text') as (text: string) => unknown);
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+  for (let start = 0; start < text.length;) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const cells = text.slice(start, end).split('\t');
+    start = end + 1;
+    // Without a prototype, so a column named __proto__ is a field; a name repeated in the result: the last one wins.
+    const record = Object.create(null) as Record<string, unknown>;
+    fields.forEach((field, i) => {
+      const raw = i < cells.length ? copyFieldText(cells[i]) : null;
+      record[field.name] = raw === null ? null : pulledValue(parsers[i](raw));
+    });
+    yield { label: `row ${copyFieldText(cells[keyField] ?? '\\N')}`, record };
+  }
+}
