@@ -211,6 +211,77 @@ describe('HTTP API and object-store sources against the real stack', () => {
     expect(sorted([...rows.values()].flat())).toEqual(range(1, 121));
   });
 
+  it('cleans rows as the source declares before versioning: drops counted, a failed cast refused, lineage naming it', async () => {
+    // given API rows with text x, padded colors and the target as Y; one row of each kind a step drops or refuses,
+    // and a later row of id 2 (its x 102) that replaces the first
+    const raw = (id: number, fields: Record<string, unknown> = {}) => {
+      const { y, ...rest } = row(id);
+      return { ...rest, x: String(id), color: ` ${rest.color} `, Y: y, ...fields };
+    };
+    api.rows = [
+      ...range(1, 20).map((id) => raw(id)),
+      raw(21, { x: 'n/a' }),
+      raw(22, { color: 'test' }),
+      raw(23, { Y: null }),
+      raw(2, { x: '102', updated_at: '2026-02-01T00:00:00.000Z' }),
+    ] as unknown as Row[];
+    api.faults.clear();
+    const cleaning = {
+      rename: { Y: 'y' },
+      trim: ['color'],
+      cast: { x: 'number' },
+      missing: { y: 'drop' },
+      filter: "color != 'test'",
+      dedupe: { key: ['id'] },
+    };
+    const { incremental: _, ...snapshot } = apiSource;
+    const prefix = `${uniquePipelineId('drop')}/`;
+    await sut.infra.objects.put(
+      { bucket, key: `${prefix}a.csv` },
+      Buffer.from(['x,colour,y', ...range(1, 10).map((id) => `${id},red,${id}`)].join('\n')),
+    );
+    const spec = await apply([
+      { ...snapshot, url: apiUrl, cleaning },
+      {
+        kind: 'object-store',
+        id: 'drops',
+        bucket,
+        prefix,
+        cleaning: { rename: { colour: 'color' }, filter: 'x <= 5' },
+      },
+    ]);
+
+    // when the API is pulled twice and the bucket once
+    const first = (await pull(spec.id, 'crm').expect(200)).body as SourceRun;
+    const again = (await pull(spec.id, 'crm').expect(200)).body as SourceRun;
+    const files = (await pull(spec.id, 'drops').expect(200)).body as SourceRun;
+
+    // then every row read is kept, dropped by a step or refused, and the later row of id 2 is the one kept
+    expect(first).toMatchObject({
+      status: 'succeeded',
+      rowsRead: 24,
+      rowsRejected: 1,
+      rejections: ['row 20: cast: x "n/a" is not a number'],
+      rowsDropped: { missing: 1, filter: 1, dedupe: 1 },
+    });
+    const rows = await versionRows(spec.id);
+    expect(sorted(rows.get(first.datasetVersionIds[0])!)).toEqual([1, ...range(3, 20), 102]);
+    // the same rows cleaned the same way are the same version
+    expect(again.datasetVersionIds).toEqual(first.datasetVersionIds);
+    expect(files).toMatchObject({ filesTaken: 1, rowsRead: 10, rowsDropped: { missing: 0, filter: 5, dedupe: 0 } });
+    expect(sorted(rows.get(files.datasetVersionIds[0])!)).toEqual(range(1, 5));
+
+    // and each version's lineage names its source's cleaning: a digest and the steps
+    const lineage = async (id: string) =>
+      ((await sut.infra.mongo.collection('datasets').findOne({ datasetVersionId: id }))!.sources as string[])[0];
+    expect(await lineage(first.datasetVersionIds[0])).toMatch(
+      /^http:crm cleaned [0-9a-f]{12} \[rename, trim, cast, missing, filter, dedupe\]$/,
+    );
+    expect(await lineage(files.datasetVersionIds[0])).toMatch(
+      new RegExp(`^object-store:drops:s3://${bucket}/${prefix}a\\.csv cleaned [0-9a-f]{12} \\[rename, filter\\]$`),
+    );
+  });
+
   /** A file of rows in one of the three formats. */
   function file(format: 'csv' | 'jsonl' | 'parquet', ids: number[]): Buffer {
     const rows = ids.map((id) => row(id));
