@@ -102,6 +102,43 @@ describe('filter expressions: parsing', () => {
     );
   });
 
+  it('answers any input, however garbled, with a tree or a FilterSyntaxError, never another error', () => {
+    const pieces = [
+      'a',
+      '1',
+      "'s'",
+      '(',
+      ')',
+      '[',
+      ']',
+      ',',
+      'and',
+      'or',
+      'not',
+      'in',
+      'is',
+      'null',
+      '=',
+      '<',
+      '-',
+      '`',
+    ];
+    let seed = 7;
+    const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+    for (let i = 0; i < 2_000; i++) {
+      const text = Array.from(
+        { length: 1 + Math.floor(random() * 40) },
+        () => pieces[Math.floor(random() * pieces.length)],
+      ).join(' ');
+      try {
+        filterKeeps(parseFilter(text), { a: 1 });
+      } catch (error) {
+        expect(error).toBeInstanceOf(FilterSyntaxError);
+      }
+    }
+    expect(failure('('.repeat(MAX_FILTER_CHARS)).problem).toMatch(/nested more than/);
+  });
+
   it('runs no code: names are only ever looked up as the row`s own fields', () => {
     expect(keeps('constructor is null and __proto__ is null and toString is null', {})).toBe(true);
     expect(() => parseFilter('process.exit(1)')).toThrow(FilterSyntaxError);
