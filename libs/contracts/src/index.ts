@@ -36,7 +36,7 @@ export { AlertKind, AlertRaisedV1, AlertSeverity } from './events/alert-raised';
 export { DataRecordsV1 } from './events/data-records';
 export { DatasetIngestedV1 } from './events/dataset-ingested';
 export { DatasetRejectedV1 } from './events/dataset-rejected';
-export { DatasetValidatedV1, ValidationFinding } from './events/dataset-validated';
+export { DatasetValidatedV1, ShiftedColumn, ValidationFinding, VersionShift } from './events/dataset-validated';
 export { DriftDetectedV1 } from './events/drift-detected';
 export { FeaturesMaterializedV1 } from './events/features-materialized';
 export { LabelReceivedV1 } from './events/label-received';
@@ -63,6 +63,9 @@ export { allTopics, contractForTopic, eventRegistry } from './registry';
 export {
   Algorithm,
   BiasCheck,
+  ShiftAction,
+  ShiftSpec,
+  ShiftTest,
   BusinessGate,
   DriftSpec,
   DriftTest,

@@ -207,6 +207,53 @@ export const BiasCheck = z
   );
 export type BiasCheck = z.infer<typeof BiasCheck>;
 
+/** What a column's shift past its threshold does: a warning on a validated version, or its rejection; or nothing. */
+export const ShiftAction = z.enum(['warn', 'reject', 'ignore']);
+export type ShiftAction = z.infer<typeof ShiftAction>;
+
+/**
+ * A shift test: the statistic (the default for the column's kind and the samples' size when absent), its threshold
+ * (the statistic's default when absent) and the action. A threshold needs its statistic: a p-value and a distance cut
+ * opposite ways, and the default statistic changes with the number of rows.
+ */
+export const ShiftTest = z
+  .object({
+    statistic: DriftStatisticName.optional(),
+    /** Distances (psi, jensen-shannon, wasserstein): shifted at or above it; p-values (ks, chi2): below it. */
+    threshold: z.number().positive().optional(),
+    action: ShiftAction.optional(),
+  })
+  .refine((test) => test.threshold === undefined || test.statistic !== undefined, {
+    message: 'a threshold needs its statistic (p-values and distances cut opposite ways)',
+    path: ['threshold'],
+  })
+  .refine(
+    (test) =>
+      test.threshold === undefined || !(test.statistic === 'ks' || test.statistic === 'chi2') || test.threshold < 1,
+    { message: 'a p-value threshold must be below 1 (every column would count as shifted)', path: ['threshold'] },
+  );
+export type ShiftTest = z.infer<typeof ShiftTest>;
+
+/**
+ * Distribution shift of each feature and the target between dataset versions, in validation: against the pipeline's
+ * reference (its first version: slow drift), against its previous accepted version (a sudden jump), or both. The
+ * statistics are monitoring's (libs/ml-stats); without a statistic a column gets Evidently's default for its kind and
+ * sample size (KS or chi-square at p < 0.05 up to 1,000 rows, normed Wasserstein or Jensen-Shannon at 0.1 above).
+ * Declared, a shift warns unless `action` (or a column's) says reject; undeclared, the numbers are only reported.
+ */
+export const ShiftSpec = z.object({
+  against: z.enum(['reference', 'previous', 'both']).default('both'),
+  /** What a shifted column does unless its test names an action. */
+  action: z.enum(['warn', 'reject']).default('warn'),
+  /** Every numeric feature's (and a regression target's) test, unless `columns` names one. */
+  numeric: ShiftTest.optional(),
+  /** Every categorical feature's (and a classification target's) test, unless `columns` names one. */
+  categorical: ShiftTest.optional(),
+  /** Per feature or target, by name. */
+  columns: z.record(z.string(), ShiftTest).default({}),
+});
+export type ShiftSpec = z.infer<typeof ShiftSpec>;
+
 /** Performance on joined labels: label windows, concept drift on the error stream. */
 export const PerformanceSpec = z
   .object({
@@ -313,6 +360,8 @@ export const PipelineSpecV1 = z
         minRows: z.number().int().positive().default(100),
         /** Pre-training bias thresholds; the metrics of every protected attribute are in the report regardless. */
         bias: z.array(BiasCheck).default([]),
+        /** Distribution shift between versions; absent: measured and reported, never judged (see ShiftSpec). */
+        shift: ShiftSpec.optional(),
       })
       .prefault({}),
     split: z
@@ -449,6 +498,7 @@ export const PipelineSpecV1 = z
         });
       }
     }
+    checkShiftTests(spec, ctx);
     spec.validation.bias.forEach((check, i) => {
       if (!spec.protectedAttributes.includes(check.attribute)) {
         ctx.addIssue({
@@ -633,6 +683,48 @@ const CATEGORICAL_ONLY: readonly DriftStatisticName[] = ['chi2'];
 
 function fits(statistic: DriftStatisticName, kind: 'numeric' | 'categorical'): boolean {
   return !(kind === 'numeric' ? CATEGORICAL_ONLY : NUMERIC_ONLY).includes(statistic);
+}
+
+/** Shift tests fit their column kind and name a feature or the target. */
+function checkShiftTests(
+  spec: {
+    task: PipelineTask;
+    target: { column: string };
+    features: { name: string; type: 'numeric' | 'categorical' }[];
+    validation: { shift?: ShiftSpec };
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const { shift } = spec.validation;
+  if (!shift) return;
+  const path = ['validation', 'shift'];
+  for (const kind of ['numeric', 'categorical'] as const) {
+    const statistic = shift[kind]?.statistic;
+    if (statistic && !fits(statistic, kind)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [...path, kind],
+        message: `${statistic} does not apply to ${kind} columns`,
+      });
+    }
+  }
+  const targetKind = spec.task === 'regression' ? 'numeric' : 'categorical';
+  for (const [name, test] of Object.entries(shift.columns)) {
+    const kind = name === spec.target.column ? targetKind : spec.features.find((f) => f.name === name)?.type;
+    if (!kind) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [...path, 'columns', name],
+        message: `no feature or target "${name}" (shift is measured on the features and the target)`,
+      });
+    } else if (test.statistic && !fits(test.statistic, kind)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [...path, 'columns', name],
+        message: `${test.statistic} does not apply to ${kind} column "${name}"`,
+      });
+    }
+  }
 }
 
 /** Drift tests name declared features and fit their kind. */

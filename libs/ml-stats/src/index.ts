@@ -61,8 +61,11 @@ export {
   quantileEdges,
   sturgesEdges,
 } from './drift/psi';
+export { MIN_EXPECTED_COUNT, OTHER_CATEGORY, poolRareCategories } from './drift/pool-categories';
 export { populationStd, wassersteinDistance, wassersteinNormed } from './drift/wasserstein';
 export {
+  columnDriftReport,
+  type ColumnDriftReport,
   defaultDriftStatistic,
   DRIFT_STATISTIC,
   DRIFT_STATISTICS,

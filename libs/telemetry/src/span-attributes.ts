@@ -40,6 +40,13 @@ export const KeelAttr = {
   STAGED_BATCHES: 'keel.staged.batches',
   UPLOAD_BYTES: 'keel.upload.bytes',
   VALIDATION_PASSED: 'keel.validation.passed',
+  /** The versions a dataset version's shift was measured against ('none' when there was none). */
+  VALIDATION_SHIFT_REFERENCE: 'keel.validation.shift.reference_version',
+  VALIDATION_SHIFT_PREVIOUS: 'keel.validation.shift.previous_version',
+  /** Comma-separated `column/against/statistic=value` of the columns past their spec threshold. */
+  VALIDATION_SHIFTED_COLUMNS: 'keel.validation.shift.shifted_columns',
+  /** How many of those shifted columns reject the version (their action is reject). */
+  VALIDATION_SHIFT_REJECTED: 'keel.validation.shift.rejected_columns',
   SPLIT_STRATEGY: 'keel.split.strategy',
   ROWS_TRAIN: 'keel.rows.train',
   ROWS_VALIDATION: 'keel.rows.validation',

@@ -3,12 +3,11 @@ import {
   CategoricalSummary,
   type CategoricalSummaryJson,
   type ColumnKind,
-  defaultDriftStatistic,
-  DRIFT_STATISTIC,
+  columnDriftReport,
   type DriftTestChoice,
-  isDrift,
   NumericSummary,
   type NumericSummaryJson,
+  poolRareCategories,
 } from '@keel/ml-stats';
 import { type FeatureReference } from '@keel/model-package';
 
@@ -188,59 +187,11 @@ export function compareSummaries(
   current: NumericSummary | CategoricalSummary,
   choice: DriftTestChoice | undefined,
 ): FeatureDriftReport {
-  const kind: ColumnKind = reference instanceof NumericSummary ? 'numeric' : 'categorical';
-  const measured = new Map<DriftStatisticName, number>();
-  const measure = (name: DriftStatisticName) => {
-    let value = measured.get(name);
-    if (value === undefined) {
-      value = DRIFT_STATISTIC[name].measure(reference, current);
-      measured.set(name, value);
-    }
-    return value;
-  };
-  const statistic = choice?.statistic ?? defaultDriftStatistic(kind, Math.min(reference.count, current.count));
-  const threshold = choice?.threshold ?? DRIFT_STATISTIC[statistic].defaultThreshold;
-  const value = measure(statistic);
-  return {
-    feature,
-    kind,
-    statistic,
-    value,
-    threshold,
-    psi: measure('psi'),
-    jensenShannon: measure('jensen-shannon'),
-    pValue: measure(kind === 'numeric' ? 'ks' : 'chi2'),
-    currentCount: current.count,
-    drifted: isDrift(statistic, value, threshold),
-  };
+  return { feature, ...columnDriftReport(reference, current, choice) };
 }
 
-/** A window should expect at least this many rows in every category bin (the usual chi-square rule). */
-export const MIN_EXPECTED_COUNT = 5;
-/** The pooled bin; a control character, so no real category collides with it. */
-export const OTHER_CATEGORY = '\u0000other';
-
-/**
- * Pools categories the window would expect fewer than MIN_EXPECTED_COUNT rows of (by reference share), and
- * categories the reference never had, into one bin. Without it, sampling noise alone over dozens of rare categories
- * (Adult's native_country, ~40 of them, in a 200-row window) pushes PSI to the usual 0.2 threshold: most rare
- * categories are absent from any one window and each absent one adds (p − ε)·ln(p/ε) with ε = 1e-4.
- */
-export function poolRareCategories(
-  reference: CategoricalSummary,
-  current: CategoricalSummary,
-): { reference: CategoricalSummary; current: CategoricalSummary } {
-  const minShare = MIN_EXPECTED_COUNT / current.count;
-  const kept = new Set<string>();
-  for (const [category, count] of reference.counts) if (count / reference.count >= minShare) kept.add(category);
-  const pool = (summary: CategoricalSummary) => {
-    const pooled = new CategoricalSummary();
-    for (const [category, count] of summary.counts)
-      pooled.addCount(kept.has(category) ? category : OTHER_CATEGORY, count);
-    return pooled;
-  };
-  return { reference: pool(reference), current: pool(current) };
-}
+// Rare-category pooling is shared with validation's shift checks: one implementation, in @keel/ml-stats.
+export { MIN_EXPECTED_COUNT, OTHER_CATEGORY, poolRareCategories } from '@keel/ml-stats';
 
 /** Numbers and numeric strings count; null, '', booleans and non-finite values are missing. */
 export function toNumber(value: Scalar | undefined): number | null {

@@ -4,6 +4,16 @@ import { NonRetryableError } from '@keel/messaging';
 import { asBuffer, defineWorkerTask, type WorkerTaskContext } from '@keel/workers';
 import { type AttributeBiasReport, biasFindings, measureBias, referenceShares, withFacetShares } from './bias-checks';
 import {
+  type BaselineShift,
+  judgeShift,
+  type JudgedShift,
+  measureShift,
+  type ShiftBaseline,
+  shiftFindings,
+  summarizeVersion,
+  type VersionSummaries,
+} from './shift-checks';
+import {
   type ColumnProfile,
   type Finding,
   inferReference,
@@ -12,6 +22,9 @@ import {
   validateDataset,
 } from './validation-checks';
 
+/** A shift baseline as stored: its summaries still JSON bytes. */
+export type StoredBaseline = Omit<ShiftBaseline, 'summaries'> & { summaries: Uint8Array };
+
 export interface DatasetChecksInput {
   spec: PipelineSpecV1;
   /** The dataset version's Parquet bytes, verified against its sha256, and its URI for messages. */
@@ -19,6 +32,11 @@ export interface DatasetChecksInput {
   uri: string;
   /** The pipeline's reference; absent for its first version, whose own statistics become the reference. */
   reference?: readonly ReferenceColumn[];
+  /**
+   * The baselines of the shift checks: the reference's and the previous accepted version's stored summaries, as the
+   * JSON bytes read from object storage (parsed here, off the event loop).
+   */
+  baselines?: readonly StoredBaseline[];
 }
 
 export interface DatasetChecks {
@@ -29,11 +47,17 @@ export interface DatasetChecks {
   columns: ColumnProfile[];
   /** Pre-training bias per protected attribute (SageMaker Clarify's metrics), whatever the spec's thresholds. */
   bias: AttributeBiasReport[];
+  /** This version's per-column summaries (VersionSummaries as JSON bytes), stored for later versions' shift checks. */
+  summaries: Uint8Array;
+  /** Per-column shift against each baseline given, whatever the spec's thresholds. */
+  shift: BaselineShift[];
+  /** The shifted columns the spec's validation.shift judges (also among the findings). */
+  shifted: JudgedShift[];
 }
 
 /**
  * Reads a dataset version and runs every check of its pipeline against the reference (inferring it from this version
- * when none is given), with per-column statistics for the report. Pure: the same bytes, spec and reference give the
+ * when none is given) and the shift baselines, with per-column statistics and summaries for the report. Pure: the same bytes, spec and reference give the
  * same outcome on any thread. Bytes that are not Parquet cannot get better by retrying.
  */
 export async function checkDataset(
@@ -55,12 +79,27 @@ export async function checkDataset(
     ? [...input.reference]
     : withFacetShares(inferReference(table), table, input.spec.protectedAttributes);
   const bias = measureBias(input.spec, table, referenceShares(reference));
+  progress({ stage: 'shift' });
+  const shift = (input.baselines ?? []).map((baseline) =>
+    measureShift(input.spec, table, {
+      ...baseline,
+      summaries: JSON.parse(asBuffer(baseline.summaries).toString('utf8')) as VersionSummaries,
+    }),
+  );
+  const shifted = judgeShift(input.spec, shift);
   return {
     rowCount: table.rowCount,
     reference,
-    findings: [...validateDataset(input.spec, table, reference), ...biasFindings(input.spec.validation.bias, bias)],
+    findings: [
+      ...validateDataset(input.spec, table, reference),
+      ...biasFindings(input.spec.validation.bias, bias),
+      ...shiftFindings(shifted),
+    ],
     columns: profileTable(table),
     bias,
+    summaries: Buffer.from(JSON.stringify(summarizeVersion(input.spec, table))),
+    shift,
+    shifted,
   };
 }
 

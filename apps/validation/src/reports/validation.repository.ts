@@ -1,6 +1,8 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { Infrastructure } from '@keel/service-runtime';
 import { type Model, Schema } from 'mongoose';
+import { type DriftStatisticName, type ShiftAction } from '@keel/contracts';
+import { type ShiftBaselineKind } from '../checks/shift-checks';
 import { type Finding, type ReferenceColumn } from '../checks/validation-checks';
 
 /** The reference of a pipeline (collection `validation_references`): set by its first validated version. */
@@ -11,6 +13,25 @@ export interface ValidationReference {
   createdAt: Date;
 }
 
+/** One column against one baseline, as the REST report lists it (the full numbers are in the report object). */
+export interface ShiftLine {
+  column: string;
+  against: ShiftBaselineKind;
+  statistic: DriftStatisticName;
+  value: number;
+  threshold: number;
+  drifted: boolean;
+  /** What the spec's validation.shift does with a shift of this column; absent when the spec declares none. */
+  action?: ShiftAction;
+}
+
+/** A version's shift: the baselines it was measured against (null: none) and each column against each. */
+export interface ShiftOutcome {
+  referenceVersionId: string | null;
+  previousVersionId: string | null;
+  columns: ShiftLine[];
+}
+
 /** The outcome of validating one version (collection `validation_reports`); the full report is in object storage. */
 export interface ValidationReport {
   pipelineId: string;
@@ -19,6 +40,22 @@ export interface ValidationReport {
   passed: boolean;
   findings: Finding[];
   createdAt: Date;
+  /** The version's place in its pipeline's chain (absent for events from before sequences): orders "previous". */
+  sequence?: number;
+  /** The version's per-column summaries (content-addressed JSON) that later versions' shift is measured against. */
+  summariesUri?: string;
+  /**
+   * The previous accepted version this one was compared with, fixed by its first validation (null: none) so that a
+   * redelivery, or versions accepted since, cannot change its outcome. Absent on reports from before shift.
+   */
+  previousVersionId?: string | null;
+  shift?: ShiftOutcome;
+}
+
+/** A version a later one may be compared with: its id and where its summaries are (absent: validated before shift). */
+export interface ShiftBaselineVersion {
+  datasetVersionId: string;
+  summariesUri?: string;
 }
 
 /** `_id` = pipeline id: read for every version validated, so by `_id` alone (see docs/design/repositories.md). */
@@ -45,10 +82,17 @@ const reportSchema = new Schema<ValidationReport & { _id: string }>(
     passed: { type: Boolean, required: true },
     findings: { type: [findingSchema], required: true },
     createdAt: { type: Date, required: true },
+    sequence: { type: Number, required: false },
+    summariesUri: { type: String, required: false },
+    previousVersionId: { type: String, required: false },
+    // Plain subdocuments {referenceVersionId, previousVersionId, columns: [...]}: column names are values, never keys.
+    shift: { type: Schema.Types.Mixed, required: false },
   },
   { collection: 'validation_reports', versionKey: false },
 );
 reportSchema.index({ pipelineId: 1, createdAt: -1 });
+// "The latest accepted version before this one": by sequence, newest first.
+reportSchema.index({ pipelineId: 1, sequence: -1 });
 
 const DUPLICATE_KEY = 11000;
 
@@ -104,14 +148,46 @@ export class ValidationRepository implements OnModuleInit {
     return stored;
   }
 
-  /** One report per dataset version: a redelivery replaces it with the same outcome. */
+  /**
+   * One report per dataset version: a redelivery replaces it with the same outcome. Its creation time and its
+   * previous version are kept from the first validation.
+   */
   async saveReport(report: ValidationReport): Promise<void> {
-    const { createdAt, ...outcome } = report;
+    const { createdAt, previousVersionId, ...outcome } = report;
     await this.reports.updateOne(
       { _id: report.datasetVersionId },
-      { $set: outcome, $setOnInsert: { createdAt } },
+      {
+        $set: outcome,
+        $setOnInsert: { createdAt, ...(previousVersionId === undefined ? {} : { previousVersionId }) },
+      },
       { upsert: true },
     );
+  }
+
+  /** A version's report, if it was validated before. */
+  async report(datasetVersionId: string): Promise<ValidationReport | null> {
+    return this.reports.findById(datasetVersionId, { _id: 0 }).lean<ValidationReport>();
+  }
+
+  /**
+   * The pipeline's latest accepted version before this one: the passed version with the highest sequence below its
+   * sequence; for a version without a sequence (an event from before sequences), the passed version validated last.
+   */
+  async previousAccepted(
+    pipelineId: string,
+    datasetVersionId: string,
+    sequence: number | undefined,
+  ): Promise<ShiftBaselineVersion | null> {
+    const filter =
+      sequence === undefined
+        ? { pipelineId, passed: true, _id: { $ne: datasetVersionId } }
+        : { pipelineId, passed: true, sequence: { $lt: sequence } };
+    const [previous] = await this.reports
+      .find(filter, { _id: 0, datasetVersionId: 1, summariesUri: 1 })
+      .sort(sequence === undefined ? { createdAt: -1 } : { sequence: -1 })
+      .limit(1)
+      .lean<ShiftBaselineVersion[]>();
+    return previous ?? null;
   }
 
   /** Reports of a pipeline, newest first. */

@@ -7,12 +7,14 @@ import {
   type PipelineSpecV1,
 } from '@keel/contracts';
 import { Infrastructure } from '@keel/service-runtime';
-import { BUCKETS } from '@keel/storage';
+import { BUCKETS, parseObjectUri, sha256InKey } from '@keel/storage';
 import { KeelAttr, withSpan } from '@keel/telemetry';
-import { movableBuffers, WorkerPool } from '@keel/workers';
-import { type DatasetChecks, datasetChecksTask } from '../checks/validation.task';
+import { type Span } from '@opentelemetry/api';
+import { asBuffer, movableBuffers, WorkerPool } from '@keel/workers';
+import { type DatasetChecks, datasetChecksTask, type StoredBaseline } from '../checks/validation.task';
 import { type ReferenceColumn } from '../checks/validation-checks';
-import { ValidationRepository } from './validation.repository';
+import { type Baselines, eventShift, recordShift, shiftLines } from './shift-outcome';
+import { type ShiftBaselineVersion, ValidationRepository } from './validation.repository';
 
 const MAX_FINDINGS_IN_EVENT = 200;
 
@@ -52,17 +54,19 @@ export class ValidationService implements OnApplicationBootstrap {
       'validate dataset version',
       { [KeelAttr.PIPELINE_ID]: data.pipelineId, [KeelAttr.DATASET_VERSION]: data.datasetVersionId },
       async (span) => {
-        const result = await this.run(data);
+        const result = await this.run(data, span);
         span.setAttribute(KeelAttr.VALIDATION_PASSED, result.passed);
         return result;
       },
     );
   }
 
-  private async run(data: Ingested): Promise<{ passed: boolean; reportUri: string }> {
+  private async run(data: Ingested, span: Span): Promise<{ passed: boolean; reportUri: string }> {
     const { spec, version: specVersion } = await this.infra.pipelines.get(data.pipelineId);
     const existing = await this.repository.reference(data.pipelineId);
-    let checks = await this.check(spec, data, existing?.columns);
+    const previous = await this.previousBaseline(data);
+    let baselines = await this.baselines(data, existing?.datasetVersionId ?? null, previous);
+    let checks = await this.check(spec, data, existing?.columns, baselines.stored);
     let reference = existing;
     if (!reference) {
       reference = await this.repository.setReferenceOnce({
@@ -72,12 +76,21 @@ export class ValidationService implements OnApplicationBootstrap {
         createdAt: new Date(),
       });
       // Another version's validation set the reference first: this version is checked against the one that won.
-      if (reference.datasetVersionId !== data.datasetVersionId)
-        checks = await this.check(spec, data, reference.columns);
+      if (reference.datasetVersionId !== data.datasetVersionId) {
+        baselines = await this.baselines(data, reference.datasetVersionId, previous);
+        checks = await this.check(spec, data, reference.columns, baselines.stored);
+      }
     }
     const { findings } = checks;
     const errors = findings.filter((finding) => finding.severity === 'error');
     const passed = errors.length === 0;
+    const summaries = await this.infra.objects.putContentAddressed(
+      BUCKETS.reports,
+      `${data.pipelineId}/summaries`,
+      asBuffer(checks.summaries),
+      { extension: '.json', contentType: 'application/json' },
+    );
+    const shiftOutcome = shiftLines(baselines, checks.shift);
     // No timestamp in the report: the same version validated twice gives the same bytes, hence the same URI.
     const report = {
       pipelineId: data.pipelineId,
@@ -90,6 +103,7 @@ export class ValidationService implements OnApplicationBootstrap {
       columns: checks.columns,
       bias: checks.bias,
       referenceDatasetVersionId: reference.datasetVersionId,
+      shift: { baselines: baselines.notes, comparisons: checks.shift, summariesUri: summaries.uri },
     };
     const stored = await this.infra.objects.putContentAddressed(
       BUCKETS.reports,
@@ -104,7 +118,15 @@ export class ValidationService implements OnApplicationBootstrap {
       passed,
       findings,
       createdAt: new Date(),
+      ...(data.sequence === undefined ? {} : { sequence: data.sequence }),
+      summariesUri: summaries.uri,
+      previousVersionId: previous?.datasetVersionId ?? null,
+      shift: shiftOutcome,
     });
+    const shift = spec.validation.shift
+      ? eventShift(spec.validation.shift.against, baselines, checks.shifted)
+      : undefined;
+    recordShift(span, shiftOutcome, checks.shifted);
     if (passed) {
       await this.infra.publisher.publish(
         DatasetValidatedV1,
@@ -118,6 +140,7 @@ export class ValidationService implements OnApplicationBootstrap {
           rowCount: data.rowCount,
           ...(data.sequence === undefined ? {} : { sequence: data.sequence }),
           ...(data.parentVersionId === undefined ? {} : { parentVersionId: data.parentVersionId }),
+          ...(shift ? { shift } : {}),
         },
         { id: validationEventId('validated', data.datasetVersionId, specVersion) },
       );
@@ -129,6 +152,7 @@ export class ValidationService implements OnApplicationBootstrap {
           datasetVersionId: data.datasetVersionId,
           reportUri: stored.uri,
           failures: errors.slice(0, MAX_FINDINGS_IN_EVENT),
+          ...(shift ? { shift } : {}),
         },
         { id: validationEventId('rejected', data.datasetVersionId, specVersion) },
       );
@@ -136,16 +160,69 @@ export class ValidationService implements OnApplicationBootstrap {
     return { passed, reportUri: stored.uri };
   }
 
+  /**
+   * The previous accepted version this version is compared with: the one its first validation chose (so that a
+   * redelivery, or a version accepted meanwhile, cannot change its outcome), else the pipeline's latest accepted
+   * version before it. Null: there is none (the pipeline's first version, or none before it passed).
+   */
+  private async previousBaseline(data: Ingested): Promise<ShiftBaselineVersion | null> {
+    const before = await this.repository.report(data.datasetVersionId);
+    if (before?.previousVersionId === null) return null;
+    if (before?.previousVersionId !== undefined) {
+      const pinned = await this.repository.report(before.previousVersionId);
+      return { datasetVersionId: before.previousVersionId, summariesUri: pinned?.summariesUri };
+    }
+    return this.repository.previousAccepted(data.pipelineId, data.datasetVersionId, data.sequence);
+  }
+
+  /** The stored summaries of the reference and the previous version, and a note per baseline for the report. */
+  private async baselines(
+    data: Ingested,
+    referenceVersionId: string | null,
+    previous: ShiftBaselineVersion | null,
+  ): Promise<Baselines> {
+    const found: Baselines = { stored: [], notes: [] };
+    const reference =
+      referenceVersionId === null || referenceVersionId === data.datasetVersionId
+        ? null
+        : {
+            datasetVersionId: referenceVersionId,
+            summariesUri: (await this.repository.report(referenceVersionId))?.summariesUri,
+          };
+    for (const [against, baseline, none] of [
+      ['reference', reference, 'this version is the reference'],
+      ['previous', previous, 'no accepted version before this one'],
+    ] as const) {
+      if (!baseline) {
+        found.notes.push({ against, datasetVersionId: null, note: none });
+      } else if (!baseline.summariesUri) {
+        found.notes.push({
+          against,
+          datasetVersionId: baseline.datasetVersionId,
+          note: 'validated before shift was measured: no stored summaries',
+        });
+      } else {
+        const sha256 = sha256InKey(parseObjectUri(baseline.summariesUri).key);
+        if (!sha256) throw new Error(`summaries URI ${baseline.summariesUri} names no sha256`);
+        const summaries = await this.infra.objects.getVerified({ uri: baseline.summariesUri, sha256 });
+        found.stored.push({ against, datasetVersionId: baseline.datasetVersionId, summaries });
+        found.notes.push({ against, datasetVersionId: baseline.datasetVersionId, note: 'compared' });
+      }
+    }
+    return found;
+  }
+
   /** Runs the checks on a worker thread, on the version's bytes (sha256-verified) moved there. */
   private async check(
     spec: PipelineSpecV1,
     data: Ingested,
     reference: readonly ReferenceColumn[] | undefined,
+    baselines: readonly StoredBaseline[],
   ): Promise<DatasetChecks> {
     const dataset = await this.infra.objects.getVerified({ uri: data.uri, sha256: data.sha256 });
     return this.workers.run(
       datasetChecksTask,
-      { spec, dataset, uri: data.uri, reference },
+      { spec, dataset, uri: data.uri, reference, baselines },
       {
         transferList: movableBuffers(dataset),
         attributes: { [KeelAttr.PIPELINE_ID]: data.pipelineId, [KeelAttr.DATASET_VERSION]: data.datasetVersionId },

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { DatasetVersionId, ObjectUri, PipelineId } from '../common';
 import { defineEvent } from '../event-contract';
-import { ValidationFinding } from './dataset-validated';
+import { ValidationFinding, VersionShift } from './dataset-validated';
 
 /** Validation rejected a dataset version; it goes no further. */
 export const DatasetRejectedV1 = defineEvent({
@@ -12,6 +12,8 @@ export const DatasetRejectedV1 = defineEvent({
     datasetVersionId: DatasetVersionId,
     reportUri: ObjectUri,
     failures: z.array(ValidationFinding).min(1).max(200),
+    /** Added after v1's first consumers, optional (they ignore it): see VersionShift. */
+    shift: VersionShift.optional(),
   }),
   key: (data) => data.pipelineId,
   maxBytes: 64 * 1024,

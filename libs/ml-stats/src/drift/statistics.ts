@@ -173,3 +173,53 @@ export function testDrift(reference: Summary, current: Summary, choice?: DriftTe
   const value = definition.measure(reference, current);
   return { statistic, value, threshold, drifted: isDrift(statistic, value, threshold) };
 }
+
+/**
+ * One column's line of a drift report (monitoring's windows, validation's version shift): the chosen test's value and
+ * verdict, with PSI, Jensen–Shannon and the kind's test p-value (KS or chi-square) beside it, each computed once by
+ * its declaration above. Both summaries must hold non-missing values (numeric ones on the same bin edges).
+ */
+export interface ColumnDriftReport {
+  readonly kind: ColumnKind;
+  /** The test that judged it (the choice, or the default for its kind and sample size)… */
+  readonly statistic: DriftStatisticName;
+  /** …its value (a distance, or a p-value for ks and chi2)… */
+  readonly value: number;
+  /** …and its threshold. */
+  readonly threshold: number;
+  readonly psi: number;
+  /** Jensen–Shannon distance (base e). */
+  readonly jensenShannon: number;
+  /** KS p-value (numeric) or chi-square p-value (categorical). */
+  readonly pValue: number;
+  /** Non-missing values of the current sample. */
+  readonly currentCount: number;
+  readonly drifted: boolean;
+}
+
+export function columnDriftReport(reference: Summary, current: Summary, choice?: DriftTestChoice): ColumnDriftReport {
+  const kind: ColumnKind = reference instanceof NumericSummary ? 'numeric' : 'categorical';
+  const measured = new Map<DriftStatisticName, number>();
+  const measure = (name: DriftStatisticName) => {
+    let value = measured.get(name);
+    if (value === undefined) {
+      value = DRIFT_STATISTIC[name].measure(reference, current);
+      measured.set(name, value);
+    }
+    return value;
+  };
+  const statistic = choice?.statistic ?? defaultDriftStatistic(kind, Math.min(reference.count, current.count));
+  const threshold = choice?.threshold ?? DRIFT_STATISTIC[statistic].defaultThreshold;
+  const value = measure(statistic);
+  return {
+    kind,
+    statistic,
+    value,
+    threshold,
+    psi: measure('psi'),
+    jensenShannon: measure('jensen-shannon'),
+    pValue: measure(kind === 'numeric' ? 'ks' : 'chi2'),
+    currentCount: current.count,
+    drifted: isDrift(statistic, value, threshold),
+  };
+}

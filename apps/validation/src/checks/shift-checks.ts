@@ -1,0 +1,239 @@
+import { type PipelineSpecV1, type ShiftAction, type ShiftTest } from '@keel/contracts';
+import { type DatasetColumn, type DatasetTable } from '@keel/datasets';
+import {
+  CategoricalSummary,
+  type CategoricalSummaryJson,
+  type ColumnDriftReport,
+  columnDriftReport,
+  type ColumnKind,
+  DRIFT_STATISTIC,
+  NumericSummary,
+  type NumericSummaryJson,
+  poolRareCategories,
+} from '@keel/ml-stats';
+import { type Finding, MAX_REFERENCE_CATEGORIES } from './validation-checks';
+
+/** Quantile bins of a numeric column's summary: the same ten the training reference monitoring judges traffic by uses. */
+export const SHIFT_BINS = 10;
+
+/** The two baselines a version is compared with. */
+export type ShiftBaselineKind = 'reference' | 'previous';
+
+/** A column's summary in a version's stored summaries (a list: column names are values, never keys). */
+export type ColumnSummaryJson =
+  | { name: string; kind: 'numeric'; summary: NumericSummaryJson }
+  | { name: string; kind: 'categorical'; summary: CategoricalSummaryJson };
+
+/**
+ * Per-column summaries of one dataset version (its features and target), stored beside its report so that later
+ * versions are compared with it without reading its rows again. Numeric columns carry their own decile edges.
+ */
+export interface VersionSummaries {
+  version: 1;
+  columns: ColumnSummaryJson[];
+  /** Columns without a summary, and why (absent, mistyped, no values, too many categories). */
+  skipped: { column: string; reason: string }[];
+}
+
+/** A baseline version and its summaries, as the service loaded them. */
+export interface ShiftBaseline {
+  against: ShiftBaselineKind;
+  datasetVersionId: string;
+  summaries: VersionSummaries;
+}
+
+/** One column of a version against one baseline: the test's numbers and, when the spec declares shift, its action. */
+export interface ColumnShift extends ColumnDriftReport {
+  column: string;
+  /** Non-missing values of the baseline's column. */
+  referenceCount: number;
+  /** What a shift of this column does under the spec; absent when the spec declares no `validation.shift`. */
+  action?: ShiftAction;
+}
+
+/** A version against one baseline. */
+export interface BaselineShift {
+  against: ShiftBaselineKind;
+  datasetVersionId: string;
+  columns: ColumnShift[];
+  skipped: { column: string; reason: string }[];
+}
+
+/** Features and the target: what shift is measured on (the time column always moves; ids are not distributions). */
+export function shiftColumns(spec: PipelineSpecV1): { name: string; kind: ColumnKind }[] {
+  return [
+    ...spec.features.map((feature) => ({ name: feature.name, kind: feature.type })),
+    { name: spec.target.column, kind: spec.task === 'regression' ? 'numeric' : 'categorical' },
+  ];
+}
+
+function fitsKind(column: DatasetColumn, kind: ColumnKind): boolean {
+  return kind === 'numeric' ? column.type === 'number' || column.type === 'integer' : column.type === 'string';
+}
+
+/** Numbers; null and non-finite values are missing (as monitoring counts them). */
+function numbers(values: DatasetColumn['values']): (number | null)[] {
+  return values.map((value) => (typeof value === 'number' && Number.isFinite(value) ? value : null));
+}
+
+function strings(values: DatasetColumn['values']): (string | null)[] {
+  return values.map((value) => (value === null ? null : String(value)));
+}
+
+/** The column of `table` a shift column is measured on, or why there is none. */
+function shiftColumn(table: DatasetTable, name: string, kind: ColumnKind): DatasetColumn | string {
+  const column = table.columns.find((c) => c.name === name);
+  if (!column) return 'absent';
+  if (!fitsKind(column, kind)) return `${column.type}, not ${kind}`;
+  return column;
+}
+
+/**
+ * Summaries of a version's features and target: numeric columns over their own deciles with a KLL sketch (as the
+ * training reference builds them), categorical columns as counts. A column with more than MAX_REFERENCE_CATEGORIES
+ * distinct values is an identifier, not a distribution: skipped, as the unseen-category check skips it.
+ */
+export function summarizeVersion(spec: PipelineSpecV1, table: DatasetTable): VersionSummaries {
+  const summaries: VersionSummaries = { version: 1, columns: [], skipped: [] };
+  for (const { name, kind } of shiftColumns(spec)) {
+    const column = shiftColumn(table, name, kind);
+    if (typeof column === 'string') {
+      summaries.skipped.push({ column: name, reason: column });
+      continue;
+    }
+    if (kind === 'numeric') {
+      const values = numbers(column.values);
+      if (!values.some((value) => value !== null)) {
+        summaries.skipped.push({ column: name, reason: 'no values' });
+        continue;
+      }
+      summaries.columns.push({ name, kind, summary: NumericSummary.fromReference(values, SHIFT_BINS).toJSON() });
+    } else {
+      const summary = new CategoricalSummary().addAll(strings(column.values));
+      if (summary.count === 0) summaries.skipped.push({ column: name, reason: 'no values' });
+      else if (summary.counts.size > MAX_REFERENCE_CATEGORIES) {
+        summaries.skipped.push({ column: name, reason: `more than ${MAX_REFERENCE_CATEGORIES} categories` });
+      } else summaries.columns.push({ name, kind, summary: summary.toJSON() });
+    }
+  }
+  return summaries;
+}
+
+/** The test a column gets under the spec: its own, else its kind's, else the default rule (undefined). */
+export function shiftTestFor(spec: PipelineSpecV1, column: string, kind: ColumnKind): ShiftTest | undefined {
+  const shift = spec.validation.shift;
+  return shift?.columns[column] ?? shift?.[kind];
+}
+
+/**
+ * A version against a baseline's summaries, column by column in the spec's order: the current values summarised on
+ * the baseline's bin edges (so PSI compares like with like), rare and new categories pooled as monitoring pools them,
+ * then the chosen statistic (or Evidently's default for the kind and sample size) with PSI, Jensen-Shannon and the
+ * kind's p-value beside it. Pure.
+ */
+export function measureShift(spec: PipelineSpecV1, table: DatasetTable, baseline: ShiftBaseline): BaselineShift {
+  const result: BaselineShift = {
+    against: baseline.against,
+    datasetVersionId: baseline.datasetVersionId,
+    columns: [],
+    skipped: [],
+  };
+  const declared = spec.validation.shift;
+  for (const { name, kind } of shiftColumns(spec)) {
+    const skip = (reason: string) => result.skipped.push({ column: name, reason });
+    const stored = baseline.summaries.columns.find((c) => c.name === name);
+    if (!stored || stored.kind !== kind) {
+      skip(`no ${kind} summary in the ${baseline.against} version`);
+      continue;
+    }
+    const column = shiftColumn(table, name, kind);
+    if (typeof column === 'string') {
+      skip(column);
+      continue;
+    }
+    let reference: NumericSummary | CategoricalSummary;
+    let current: NumericSummary | CategoricalSummary;
+    if (stored.kind === 'numeric') {
+      reference = NumericSummary.fromJSON(stored.summary);
+      current = new NumericSummary(reference.edges, { sketchK: stored.summary.sketch.k }).addAll(
+        numbers(column.values),
+      );
+    } else {
+      const full = CategoricalSummary.fromJSON(stored.summary);
+      const values = new CategoricalSummary().addAll(strings(column.values));
+      if (values.count > 0) ({ reference, current } = poolRareCategories(full, values));
+      else [reference, current] = [full, values];
+    }
+    if (reference.count === 0 || current.count === 0) {
+      skip('no values');
+      continue;
+    }
+    const test = shiftTestFor(spec, name, kind);
+    const choice = test?.statistic ? { statistic: test.statistic, threshold: test.threshold } : undefined;
+    result.columns.push({
+      column: name,
+      ...columnDriftReport(reference, current, choice),
+      referenceCount: reference.count,
+      ...(declared ? { action: test?.action ?? declared.action } : {}),
+    });
+  }
+  return result;
+}
+
+function formatNumber(value: number): string {
+  return value === 0 || (Math.abs(value) >= 1e-4 && Math.abs(value) < 1e6)
+    ? String(Number(value.toPrecision(4)))
+    : value.toExponential(3);
+}
+
+/** A shifted column judged by the spec: what it names and does. */
+export interface JudgedShift {
+  column: string;
+  against: ShiftBaselineKind;
+  datasetVersionId: string;
+  statistic: ColumnShift['statistic'];
+  value: number;
+  threshold: number;
+  action: 'warn' | 'reject';
+}
+
+/** Columns past their threshold against the baselines the spec names, whose action is not `ignore`. */
+export function judgeShift(spec: PipelineSpecV1, shifts: readonly BaselineShift[]): JudgedShift[] {
+  const declared = spec.validation.shift;
+  if (!declared) return [];
+  const judged: JudgedShift[] = [];
+  for (const shift of shifts) {
+    if (declared.against !== 'both' && declared.against !== shift.against) continue;
+    for (const column of shift.columns) {
+      if (!column.drifted || column.action === undefined || column.action === 'ignore') continue;
+      judged.push({
+        column: column.column,
+        against: shift.against,
+        datasetVersionId: shift.datasetVersionId,
+        statistic: column.statistic,
+        value: column.value,
+        threshold: column.threshold,
+        action: column.action,
+      });
+    }
+  }
+  return judged;
+}
+
+/**
+ * A finding per judged shift, naming the column, the baseline, the statistic, its value and the threshold: an error
+ * (the version is rejected) when the action is reject, else a warning.
+ */
+export function shiftFindings(judged: readonly JudgedShift[]): Finding[] {
+  return judged.map((shift) => {
+    const past = DRIFT_STATISTIC[shift.statistic].scale === 'p-value' ? 'below' : 'at or above';
+    return {
+      check: 'distribution-shift',
+      column: shift.column,
+      severity: shift.action === 'reject' ? 'error' : 'warning',
+      message:
+        `${shift.column} shifted against the ${shift.against} version ${shift.datasetVersionId}: ` +
+        `${shift.statistic} ${formatNumber(shift.value)}, ${past} the ${shift.action} threshold ${shift.threshold}`,
+    };
+  });
+}

@@ -1,0 +1,207 @@
+import { type PipelineSpecV1 } from '@keel/contracts';
+import { type DatasetTable } from '@keel/datasets';
+import { OTHER_CATEGORY } from '@keel/ml-stats';
+import { fixtureTable, pipelineSpecFixture } from '@keel/testing';
+import { describe, expect, it } from 'vitest';
+import {
+  judgeShift,
+  measureShift,
+  type ShiftBaseline,
+  shiftColumns,
+  shiftFindings,
+  summarizeVersion,
+} from './shift-checks';
+
+const adult = pipelineSpecFixture('adult-income', { id: 'adult-unit' });
+
+function withShift(shift: NonNullable<PipelineSpecV1['validation']['shift']> | undefined): PipelineSpecV1 {
+  return { ...adult, validation: { ...adult.validation, shift } };
+}
+
+/** The rows of `table` with `name`'s numbers moved by `by`. */
+function moved(table: DatasetTable, name: string, by: number): DatasetTable {
+  return {
+    ...table,
+    columns: table.columns.map((column) =>
+      column.name === name
+        ? { ...column, values: column.values.map((v) => (typeof v === 'number' ? v + by : v)) }
+        : column,
+    ),
+  };
+}
+
+function baseline(spec: PipelineSpecV1, table: DatasetTable, against: 'reference' | 'previous'): ShiftBaseline {
+  return {
+    against,
+    datasetVersionId: `ds-${against === 'reference' ? 'a' : 'b'}`.padEnd(19, '0'),
+    summaries: summarizeVersion(spec, table),
+  };
+}
+
+const first = fixtureTable('adult', adult, { count: 600 });
+const similar = fixtureTable('adult', adult, { count: 600, from: 2_000 });
+
+describe('summarizeVersion', () => {
+  it('given Adult, when summarised, then every feature and the target have a summary, numeric ones on deciles', () => {
+    const summaries = summarizeVersion(adult, first);
+    expect(summaries.columns.map((c) => c.name)).toEqual(shiftColumns(adult).map((c) => c.name));
+    expect(summaries.columns.map((c) => c.name)).toContain('income');
+    const age = summaries.columns.find((c) => c.name === 'age')!;
+    expect(age.kind).toBe('numeric');
+    if (age.kind === 'numeric') {
+      expect(age.summary.edges).toHaveLength(9);
+      expect(age.summary.count).toBe(600);
+    }
+    expect(summaries.skipped).toEqual([]);
+  });
+
+  it('given a mistyped and an empty column, when summarised, then both are skipped with the reason', () => {
+    const table: DatasetTable = {
+      ...first,
+      columns: first.columns.map((column) => {
+        if (column.name === 'age') return { ...column, type: 'string', values: column.values.map(String) };
+        if (column.name === 'workclass') return { ...column, values: column.values.map(() => null) };
+        return column;
+      }),
+    };
+    expect(summarizeVersion(adult, table).skipped).toEqual([
+      { column: 'age', reason: 'string, not numeric' },
+      { column: 'workclass', reason: 'no values' },
+    ]);
+  });
+
+  it('given the same rows twice, when summarised, then the JSON is identical (a redelivery stores the same bytes)', () => {
+    expect(JSON.stringify(summarizeVersion(adult, first))).toBe(JSON.stringify(summarizeVersion(adult, first)));
+  });
+});
+
+describe('measureShift', () => {
+  it('given no shift spec, when a later version is measured, then every column has the default test and no action', () => {
+    const spec = withShift(undefined);
+    const shift = measureShift(spec, similar, baseline(spec, first, 'reference'));
+    expect(shift.columns).toHaveLength(shiftColumns(adult).length);
+    const age = shift.columns.find((c) => c.column === 'age')!;
+    // 600 rows: Evidently's small-sample rule, KS at p < 0.05 (chi-square for categories).
+    expect(age).toMatchObject({ kind: 'numeric', statistic: 'ks', threshold: 0.05, referenceCount: 600 });
+    expect(age.action).toBeUndefined();
+    expect(shift.columns.find((c) => c.column === 'income')).toMatchObject({ kind: 'categorical', statistic: 'chi2' });
+    expect(judgeShift(spec, [shift])).toEqual([]);
+  });
+
+  it('given hours_per_week moved by 15 hours, when measured by normed Wasserstein, then it alone shifted past 0.3', () => {
+    const spec = withShift({
+      against: 'both',
+      action: 'reject',
+      numeric: { statistic: 'wasserstein', threshold: 0.3 },
+      categorical: { statistic: 'jensen-shannon', threshold: 0.2 },
+      columns: {},
+    });
+    const shift = measureShift(spec, moved(similar, 'hours_per_week', 15), baseline(spec, first, 'previous'));
+    const hours = shift.columns.find((c) => c.column === 'hours_per_week')!;
+    // About 15 / std(hours) ≈ 15 / 12: a normed Wasserstein distance above 1.
+    expect(hours.value).toBeGreaterThan(1);
+    expect(hours).toMatchObject({ statistic: 'wasserstein', threshold: 0.3, drifted: true, action: 'reject' });
+    expect(shift.columns.filter((c) => c.drifted).map((c) => c.column)).toEqual(['hours_per_week']);
+    const similarShift = measureShift(spec, similar, baseline(spec, first, 'previous'));
+    expect(similarShift.columns.filter((c) => c.drifted)).toEqual([]);
+  });
+
+  it('given a column override, when measured, then it wins over the kind’s test and its action over the spec’s', () => {
+    const spec = withShift({
+      against: 'both',
+      action: 'warn',
+      numeric: { statistic: 'wasserstein', threshold: 0.3 },
+      columns: { age: { statistic: 'psi', threshold: 0.25, action: 'reject' }, fnlwgt: { action: 'ignore' } },
+    });
+    const shift = measureShift(spec, similar, baseline(spec, first, 'reference'));
+    expect(shift.columns.find((c) => c.column === 'age')).toMatchObject({
+      statistic: 'psi',
+      threshold: 0.25,
+      action: 'reject',
+    });
+    expect(shift.columns.find((c) => c.column === 'fnlwgt')).toMatchObject({ action: 'ignore' });
+    expect(shift.columns.find((c) => c.column === 'hours_per_week')).toMatchObject({
+      statistic: 'wasserstein',
+      action: 'warn',
+    });
+  });
+
+  it('given a category the baseline never had, when measured, then it is pooled with the rare ones and shifts', () => {
+    const spec = withShift({ against: 'both', action: 'reject', columns: {} });
+    const table: DatasetTable = {
+      ...similar,
+      columns: similar.columns.map((column) =>
+        column.name === 'workclass'
+          ? { ...column, values: column.values.map((v, i) => (i % 3 ? v : 'Martian')) }
+          : column,
+      ),
+    };
+    const shift = measureShift(spec, table, baseline(spec, first, 'previous'));
+    const workclass = shift.columns.find((c) => c.column === 'workclass')!;
+    expect(workclass).toMatchObject({ statistic: 'chi2', drifted: true });
+    expect(workclass.pValue).toBeLessThan(1e-6);
+    expect(OTHER_CATEGORY).toBe('\u0000other');
+  });
+
+  it('given a column the baseline has no summary of, or this version lacks, when measured, then it is skipped', () => {
+    const spec = withShift(undefined);
+    const base = baseline(spec, first, 'previous');
+    base.summaries.columns = base.summaries.columns.filter((c) => c.name !== 'age');
+    const table = { ...similar, columns: similar.columns.filter((c) => c.name !== 'workclass') };
+    expect(measureShift(spec, table, base).skipped).toEqual([
+      { column: 'age', reason: 'no numeric summary in the previous version' },
+      { column: 'workclass', reason: 'absent' },
+    ]);
+  });
+});
+
+describe('judgeShift and shiftFindings', () => {
+  const spec = withShift({
+    against: 'previous',
+    action: 'reject',
+    numeric: { statistic: 'wasserstein', threshold: 0.3 },
+    categorical: { statistic: 'jensen-shannon', threshold: 0.2 },
+    columns: { capital_gain: { action: 'warn' }, age: { action: 'ignore' } },
+  });
+  const table = moved(moved(moved(similar, 'hours_per_week', 15), 'age', 30), 'capital_gain', 50_000);
+  const shifts = [
+    measureShift(spec, table, baseline(spec, first, 'reference')),
+    measureShift(spec, table, baseline(spec, first, 'previous')),
+  ];
+
+  it('given against previous, when judged, then only the previous baseline counts and ignored columns do not', () => {
+    const judged = judgeShift(spec, shifts);
+    expect(judged.map((j) => [j.column, j.against, j.action])).toEqual([
+      ['capital_gain', 'previous', 'warn'],
+      ['hours_per_week', 'previous', 'reject'],
+    ]);
+  });
+
+  it('given the judged shifts, when reported, then each finding names column, baseline, statistic, value and threshold', () => {
+    const findings = shiftFindings(judgeShift(spec, shifts));
+    expect(findings.map((f) => [f.check, f.column, f.severity])).toEqual([
+      ['distribution-shift', 'capital_gain', 'warning'],
+      ['distribution-shift', 'hours_per_week', 'error'],
+    ]);
+    expect(findings[1].message).toMatch(
+      /^hours_per_week shifted against the previous version ds-b0+: wasserstein 1\.\d+, at or above the reject threshold 0\.3$/,
+    );
+  });
+
+  it('given a p-value test, when reported, then the finding says the value is below the threshold', () => {
+    const findings = shiftFindings([
+      {
+        column: 'sex',
+        against: 'reference',
+        datasetVersionId: 'ds-a000',
+        statistic: 'chi2',
+        value: 1.234e-9,
+        threshold: 0.01,
+        action: 'warn',
+      },
+    ]);
+    expect(findings[0].message).toBe(
+      'sex shifted against the reference version ds-a000: chi2 1.234e-9, below the warn threshold 0.01',
+    );
+  });
+});
