@@ -97,7 +97,8 @@ export async function checkDataset(
     ],
     columns: profileTable(table),
     bias,
-    summaries: Buffer.from(JSON.stringify(summarizeVersion(input.spec, table))),
+    // A plain Uint8Array, as it arrives from a worker thread: the same value on either side.
+    summaries: new TextEncoder().encode(JSON.stringify(summarizeVersion(input.spec, table))),
     shift,
     shifted,
   };

@@ -25,7 +25,10 @@ describe('datasetChecksTask', () => {
     const noProgress = { progress: () => undefined };
     const firstHere = await checkDataset({ spec, dataset: first, uri }, noProgress);
     const firstThere = await pool.run(datasetChecksTask, { spec, dataset: first, uri });
-    const laterInput = { spec, dataset: later, uri, reference: firstHere.reference };
+    const baselines = [
+      { against: 'previous' as const, datasetVersionId: 'ds-0000000000000001', summaries: firstHere.summaries },
+    ];
+    const laterInput = { spec, dataset: later, uri, reference: firstHere.reference, baselines };
     const laterHere = await checkDataset(laterInput, noProgress);
     const laterThere = await pool.run(datasetChecksTask, laterInput);
     // then the worker was another thread and reference, findings and profiles are identical
@@ -34,6 +37,7 @@ describe('datasetChecksTask', () => {
     expect(firstThere).toEqual(firstHere);
     expect(laterThere).toEqual(laterHere);
     expect(laterThere.findings.map((finding) => finding.check)).toContain('min-rows');
+    expect(laterThere.shift.map((shift) => [shift.against, shift.columns.length])).toEqual([['previous', 15]]);
   }, 120_000);
 
   it('sends bytes that are not Parquet back as non-retryable, with its code', async () => {

@@ -6,7 +6,12 @@ import { WorkerPool } from '@keel/workers';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { datasetChecksTask } from '../checks/validation.task';
 import { ValidationConsumer } from './validation.consumer';
-import { type ValidationReference, type ValidationReport, type ValidationRepository } from './validation.repository';
+import {
+  type ShiftBaselineVersion,
+  type ValidationReference,
+  type ValidationReport,
+  type ValidationRepository,
+} from './validation.repository';
 import { ValidationService, validationEventId } from './validation.service';
 
 /** The repository's contract in memory: the first reference of a pipeline wins, one report per version. */
@@ -26,8 +31,29 @@ class InMemoryValidationRepository {
     return this.references.get(reference.pipelineId)!;
   }
 
+  private readonly reports = new Map<string, ValidationReport>();
   async saveReport(report: ValidationReport): Promise<void> {
-    this.harness.recordWrite('validation_reports', report.datasetVersionId, report);
+    const before = this.reports.get(report.datasetVersionId);
+    // As Mongo's upsert: creation time and previous version kept from the first save.
+    const saved = before
+      ? { ...report, createdAt: before.createdAt, previousVersionId: before.previousVersionId }
+      : report;
+    this.reports.set(report.datasetVersionId, saved);
+    this.harness.recordWrite('validation_reports', report.datasetVersionId, saved);
+  }
+  async report(datasetVersionId: string): Promise<ValidationReport | null> {
+    return this.reports.get(datasetVersionId) ?? null;
+  }
+  async previousAccepted(
+    pipelineId: string,
+    datasetVersionId: string,
+    sequence: number | undefined,
+  ): Promise<ShiftBaselineVersion | null> {
+    const [previous] = [...this.reports.values()]
+      .filter((r) => r.pipelineId === pipelineId && r.passed && r.datasetVersionId !== datasetVersionId)
+      .filter((r) => sequence === undefined || (r.sequence !== undefined && r.sequence < sequence))
+      .sort((a, b) => (sequence === undefined ? +b.createdAt - +a.createdAt : b.sequence! - a.sequence!));
+    return previous ? { datasetVersionId: previous.datasetVersionId, summariesUri: previous.summariesUri } : null;
   }
 }
 
@@ -46,6 +72,13 @@ describe('validation consumer, handled in memory', { timeout: 60_000 }, () => {
       extension: '.parquet',
     });
     return datasetIngestedData(spec.id, stored, table);
+  }
+
+  /** The last validation report written to object storage (summaries are written there too, under summaries/). */
+  function reportObject(): { value: unknown } {
+    return harness.writes.findLast(
+      (write) => write.target === `object:${BUCKETS.reports}` && !write.key.includes('/summaries/'),
+    )!;
   }
 
   beforeEach(async () => {
@@ -73,9 +106,18 @@ describe('validation consumer, handled in memory', { timeout: 60_000 }, () => {
     expect(harness.writes.map((write) => write.target)).toEqual([
       'validation_references',
       `object:${BUCKETS.reports}`,
+      `object:${BUCKETS.reports}`,
       'validation_reports',
     ]);
-    expect(harness.writes[2].value).toMatchObject({ passed: true, reportUri: validated.data.reportUri });
+    expect(harness.writes[1].key).toMatch(new RegExp(`^${spec.id}/summaries/`));
+    expect(harness.writes[3].value).toMatchObject({
+      passed: true,
+      reportUri: validated.data.reportUri,
+      previousVersionId: null,
+      shift: { referenceVersionId: null, previousVersionId: null, columns: [] },
+    });
+    // No validation.shift in the spec: nothing in the event.
+    expect(validated.data.shift).toBeUndefined();
     expect(harness.published(DatasetRejectedV1)).toEqual([]);
   });
 
@@ -132,7 +174,7 @@ describe('validation consumer, handled in memory', { timeout: 60_000 }, () => {
         /^sex=Male \(n=\d+ of 1000\): difference_in_proportions_of_labels -0\.\d+, .* reject threshold 0\.1$/,
       ),
     ]);
-    const stored = harness.writes.find((write) => write.target === `object:${BUCKETS.reports}`)!;
+    const stored = reportObject();
     const report = JSON.parse(Buffer.from(stored.value as Uint8Array).toString('utf8')) as {
       bias: { attribute: string; facets: { facet: string; metrics: Record<string, number> }[] }[];
     };
@@ -153,6 +195,98 @@ describe('validation consumer, handled in memory', { timeout: 60_000 }, () => {
       'representation_change',
       'total_variation_distance',
     ]);
+  });
+
+  describe('distribution shift', () => {
+    const shiftSpec = {
+      ...spec,
+      validation: {
+        ...spec.validation,
+        shift: {
+          against: 'both' as const,
+          action: 'reject' as const,
+          numeric: { statistic: 'wasserstein' as const, threshold: 0.3 },
+          categorical: { statistic: 'jensen-shannon' as const, threshold: 0.2 },
+          columns: {},
+        },
+      },
+    };
+    /** Version `sequence` of the pipeline, `hours` added to everyone's hours_per_week. */
+    async function sequenced(from: number, sequence: number, hours = 0) {
+      const table = fixtureTable('adult', spec, { count: 300, from });
+      const column = table.columns.find((c) => c.name === 'hours_per_week')!;
+      column.values = column.values.map((v) => (typeof v === 'number' ? v + hours : v));
+      return { ...(await version(table)), sequence };
+    }
+
+    beforeEach(() => harness.pipelines.apply(shiftSpec));
+
+    it('given a similar version after the first, when handled, then it passes compared with both, and a shifted one is rejected naming column, statistic, value and threshold', async () => {
+      const v1 = await sequenced(0, 1);
+      const v2 = await sequenced(1_000, 2);
+      const v3 = await sequenced(2_000, 3, 20);
+      for (const v of [v1, v2, v3]) expect(await harness.deliver(DatasetIngestedV1, v)).toBe('handled');
+      const validated = harness.published(DatasetValidatedV1);
+      expect(validated.map((e) => e.data.datasetVersionId)).toEqual([v1.datasetVersionId, v2.datasetVersionId]);
+      expect(validated[0].data.shift).toEqual({ shifted: [] });
+      expect(validated[1].data.shift).toEqual({
+        referenceVersionId: v1.datasetVersionId,
+        previousVersionId: v1.datasetVersionId,
+        shifted: [],
+      });
+      const [rejected] = harness.published(DatasetRejectedV1);
+      expect(rejected.data.datasetVersionId).toBe(v3.datasetVersionId);
+      expect(rejected.data.shift?.previousVersionId).toBe(v2.datasetVersionId);
+      expect(rejected.data.shift?.shifted).toEqual([
+        expect.objectContaining({ column: 'hours_per_week', against: 'reference', statistic: 'wasserstein' }),
+        expect.objectContaining({ column: 'hours_per_week', against: 'previous', action: 'reject', threshold: 0.3 }),
+      ]);
+      expect(rejected.data.failures.map((f) => f.message)).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `^hours_per_week shifted against the reference version ${v1.datasetVersionId}: wasserstein 1\\.\\d+, at or above the reject threshold 0\\.3$`,
+          ),
+        ),
+        expect.stringMatching(/^hours_per_week shifted against the previous version ds-[0-9a-f]+: wasserstein 1\.\d+/),
+      ]);
+      const report = JSON.parse(Buffer.from(reportObject().value as Uint8Array).toString('utf8')) as {
+        shift: { baselines: { against: string; note: string }[]; comparisons: { columns: unknown[] }[] };
+      };
+      expect(report.shift.baselines.map((b) => b.note)).toEqual(['compared', 'compared']);
+      expect(report.shift.comparisons[1].columns).toHaveLength(15);
+    });
+
+    it('given a version after a rejected one, when handled, then its previous is the last accepted one, and a redelivery keeps it', async () => {
+      const v1 = await sequenced(0, 1);
+      const v2 = await sequenced(1_000, 2, 20);
+      const v3 = await sequenced(2_000, 3);
+      for (const v of [v1, v2, v3]) await harness.deliver(DatasetIngestedV1, v);
+      const [, validated] = harness.published(DatasetValidatedV1);
+      expect(validated.data.shift?.previousVersionId).toBe(v1.datasetVersionId);
+      // A fourth version accepted, then v3 redelivered under the same spec: the same previous, the same event id.
+      await harness.deliver(DatasetIngestedV1, await sequenced(3_000, 4));
+      await harness.deliver(DatasetIngestedV1, v3, { id: 'v3-again' });
+      const again = harness.published(DatasetValidatedV1).at(-1)!;
+      expect(again.id).toBe(validated.id);
+      expect(again.data.shift?.previousVersionId).toBe(v1.datasetVersionId);
+    });
+
+    it('given action warn, when a shifted version is handled, then it passes with the shift among its warnings', async () => {
+      await harness.pipelines.apply({
+        ...shiftSpec,
+        validation: {
+          ...shiftSpec.validation,
+          shift: { ...shiftSpec.validation.shift, action: 'warn', against: 'previous' },
+        },
+      });
+      await harness.deliver(DatasetIngestedV1, await sequenced(0, 1));
+      await harness.deliver(DatasetIngestedV1, await sequenced(1_000, 2, 20));
+      const [, validated] = harness.published(DatasetValidatedV1);
+      expect(validated.data.shift?.referenceVersionId).toBeUndefined();
+      expect(validated.data.warnings.filter((w) => w.check === 'distribution-shift')).toEqual([
+        expect.objectContaining({ column: 'hours_per_week', severity: 'warning' }),
+      ]);
+    });
   });
 
   it('given the same event twice, when handled, then it is validated and announced once', async () => {

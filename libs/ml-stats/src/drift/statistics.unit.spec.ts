@@ -6,6 +6,7 @@ import { KllSketch, weightedKsStatistic } from '../summary/kll';
 import { ksPValue } from './ks';
 import { NumericSummary } from '../summary/numeric-summary';
 import {
+  columnDriftReport,
   defaultDriftStatistic,
   DRIFT_STATISTIC,
   DRIFT_STATISTICS,
@@ -110,5 +111,31 @@ describe('KllSketch.weightedItems', () => {
     for (let i = 1; i < values.length; i++) expect(values[i]).toBeGreaterThanOrEqual(values[i - 1]);
     expect(weights.reduce((sum, w) => sum + w, 0)).toBe(total);
     expect(total).toBe(50_000);
+  });
+});
+
+describe('columnDriftReport', () => {
+  const prng = new Prng(11);
+  const reference = NumericSummary.fromReference(normal(prng, 1_000), 10);
+  const shifted = new NumericSummary(reference.edges).addAll(normal(prng, 800, 0.5));
+
+  it('given no choice, when reported, then the default test judges, with PSI, JS and the p-value beside it', () => {
+    const report = columnDriftReport(reference, shifted);
+    expect(report).toMatchObject({
+      kind: 'numeric',
+      statistic: 'ks',
+      threshold: 0.05,
+      currentCount: 800,
+      drifted: true,
+    });
+    expect(report.value).toBe(report.pValue);
+    expect(report.psi).toBe(DRIFT_STATISTIC.psi.measure(reference, shifted));
+    expect(report.jensenShannon).toBe(DRIFT_STATISTIC['jensen-shannon'].measure(reference, shifted));
+  });
+
+  it('given a choice, when reported, then its statistic and threshold judge', () => {
+    const report = columnDriftReport(reference, shifted, { statistic: 'wasserstein', threshold: 0.9 });
+    expect(report).toMatchObject({ statistic: 'wasserstein', threshold: 0.9, drifted: false });
+    expect(report.value).toBeCloseTo(0.5, 1);
   });
 });
