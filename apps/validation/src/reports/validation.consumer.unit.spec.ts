@@ -3,6 +3,8 @@ import { type DatasetTable, writeParquet } from '@keel/datasets';
 import { BUCKETS } from '@keel/storage';
 import { datasetIngestedData, EventHandlerHarness, fixtureTable, pipelineSpecFixture } from '@keel/testing';
 import { WorkerPool } from '@keel/workers';
+import { trace } from '@opentelemetry/api';
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { datasetChecksTask } from '../checks/validation.task';
 import { ValidationConsumer } from './validation.consumer';
@@ -58,6 +60,9 @@ class InMemoryValidationRepository {
 }
 
 const spec = pipelineSpecFixture('adult-income', { id: 'adult-unit' });
+
+const spans = new InMemorySpanExporter();
+trace.setGlobalTracerProvider(new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter: spans })] }));
 
 // The checks run on a worker thread; on a busy machine that can take longer than the default five seconds.
 describe('validation consumer, handled in memory', { timeout: 60_000 }, () => {
@@ -253,6 +258,16 @@ describe('validation consumer, handled in memory', { timeout: 60_000 }, () => {
         shift: { baselines: { against: string; note: string }[]; comparisons: { columns: unknown[] }[] };
       };
       expect(report.shift.baselines.map((b) => b.note)).toEqual(['compared', 'compared']);
+      const span = spans.getFinishedSpans().findLast((s) => s.name === 'validate dataset version')!;
+      expect(span.attributes).toMatchObject({
+        'keel.validation.passed': false,
+        'keel.validation.shift.reference_version': v1.datasetVersionId,
+        'keel.validation.shift.previous_version': v2.datasetVersionId,
+        'keel.validation.shift.rejected_columns': 2,
+      });
+      expect(span.attributes['keel.validation.shift.shifted_columns']).toMatch(
+        /^hours_per_week\/reference\/wasserstein=1\.\d+,hours_per_week\/previous\/wasserstein=1\.\d+$/,
+      );
       expect(report.shift.comparisons[1].columns).toHaveLength(15);
     });
 
