@@ -88,35 +88,64 @@ function shiftColumn(table: DatasetTable, name: string, kind: ColumnKind): Datas
   return column;
 }
 
+/** A shift column of a version, summarised once for its stored summaries and every comparison. */
+export type ColumnSample =
+  | { name: string; kind: 'numeric'; summary: NumericSummary; values: (number | null)[] }
+  | { name: string; kind: 'categorical'; summary: CategoricalSummary };
+
+/** A version's shift columns, summarised, and those that could not be, with the reason. */
+export interface VersionSample {
+  columns: ColumnSample[];
+  skipped: { column: string; reason: string }[];
+}
+
 /**
  * Summaries of a version's features and target: numeric columns over their own deciles with a KLL sketch (as the
  * training reference builds them), categorical columns as counts. A column with more than MAX_REFERENCE_CATEGORIES
  * distinct values is an identifier, not a distribution: skipped, as the unseen-category check skips it.
  */
-export function summarizeVersion(spec: PipelineSpecV1, table: DatasetTable): VersionSummaries {
-  const summaries: VersionSummaries = { version: 1, columns: [], skipped: [] };
+export function sampleVersion(spec: PipelineSpecV1, table: DatasetTable): VersionSample {
+  const sample: VersionSample = { columns: [], skipped: [] };
   for (const { name, kind } of shiftColumns(spec)) {
     const column = shiftColumn(table, name, kind);
     if (typeof column === 'string') {
-      summaries.skipped.push({ column: name, reason: column });
+      sample.skipped.push({ column: name, reason: column });
       continue;
     }
     if (kind === 'numeric') {
       const values = numbers(column.values);
       if (!values.some((value) => value !== null)) {
-        summaries.skipped.push({ column: name, reason: 'no values' });
+        sample.skipped.push({ column: name, reason: 'no values' });
         continue;
       }
-      summaries.columns.push({ name, kind, summary: NumericSummary.fromReference(values, SHIFT_BINS).toJSON() });
+      sample.columns.push({ name, kind, summary: NumericSummary.fromReference(values, SHIFT_BINS), values });
     } else {
       const summary = new CategoricalSummary().addAll(strings(column.values));
-      if (summary.count === 0) summaries.skipped.push({ column: name, reason: 'no values' });
+      if (summary.count === 0) sample.skipped.push({ column: name, reason: 'no values' });
       else if (summary.counts.size > MAX_REFERENCE_CATEGORIES) {
-        summaries.skipped.push({ column: name, reason: `more than ${MAX_REFERENCE_CATEGORIES} categories` });
-      } else summaries.columns.push({ name, kind, summary: summary.toJSON() });
+        sample.skipped.push({ column: name, reason: `more than ${MAX_REFERENCE_CATEGORIES} categories` });
+      } else sample.columns.push({ name, kind, summary });
     }
   }
-  return summaries;
+  return sample;
+}
+
+/** The stored (JSON) form of a version's sample. */
+export function versionSummaries(sample: VersionSample): VersionSummaries {
+  return {
+    version: 1,
+    columns: sample.columns.map((column): ColumnSummaryJson =>
+      column.kind === 'numeric'
+        ? { name: column.name, kind: column.kind, summary: column.summary.toJSON() }
+        : { name: column.name, kind: column.kind, summary: column.summary.toJSON() },
+    ),
+    skipped: sample.skipped,
+  };
+}
+
+/** {@link versionSummaries} of {@link sampleVersion}. */
+export function summarizeVersion(spec: PipelineSpecV1, table: DatasetTable): VersionSummaries {
+  return versionSummaries(sampleVersion(spec, table));
 }
 
 /** The test a column gets under the spec: its own, else its kind's, else the default rule (undefined). */
@@ -126,12 +155,12 @@ export function shiftTestFor(spec: PipelineSpecV1, column: string, kind: ColumnK
 }
 
 /**
- * A version against a baseline's summaries, column by column in the spec's order: the current values summarised on
- * the baseline's bin edges (so PSI compares like with like), rare and new categories pooled as monitoring pools them,
- * then the chosen statistic (or Evidently's default for the kind and sample size) with PSI, Jensen-Shannon and the
- * kind's p-value beside it. Pure.
+ * A version against a baseline's summaries, column by column in the spec's order: the current values binned on the
+ * baseline's edges (so PSI compares like with like), rare and new categories pooled as monitoring pools them, then
+ * the chosen statistic (or Evidently's default for the kind and sample size) with PSI, Jensen-Shannon and the kind's
+ * p-value beside it. Pure.
  */
-export function measureShift(spec: PipelineSpecV1, table: DatasetTable, baseline: ShiftBaseline): BaselineShift {
+export function measureShift(spec: PipelineSpecV1, sample: VersionSample, baseline: ShiftBaseline): BaselineShift {
   const result: BaselineShift = {
     against: baseline.against,
     datasetVersionId: baseline.datasetVersionId,
@@ -146,26 +175,24 @@ export function measureShift(spec: PipelineSpecV1, table: DatasetTable, baseline
       skip(`no ${kind} summary in the ${baseline.against} version`);
       continue;
     }
-    const column = shiftColumn(table, name, kind);
-    if (typeof column === 'string') {
-      skip(column);
+    const column = sample.columns.find((c) => c.name === name);
+    if (!column) {
+      skip(sample.skipped.find((s) => s.column === name)?.reason ?? 'absent');
       continue;
     }
     let reference: NumericSummary | CategoricalSummary;
     let current: NumericSummary | CategoricalSummary;
-    if (stored.kind === 'numeric') {
+    if (stored.kind === 'numeric' && column.kind === 'numeric') {
       reference = NumericSummary.fromJSON(stored.summary);
-      current = new NumericSummary(reference.edges, { sketchK: stored.summary.sketch.k }).addAll(
-        numbers(column.values),
-      );
-    } else {
-      const full = CategoricalSummary.fromJSON(stored.summary);
-      const values = new CategoricalSummary().addAll(strings(column.values));
-      if (values.count > 0) ({ reference, current } = poolRareCategories(full, values));
-      else [reference, current] = [full, values];
-    }
-    if (reference.count === 0 || current.count === 0) {
-      skip('no values');
+      current =
+        stored.summary.sketch.k === column.summary.sketch.k
+          ? column.summary.rebin(reference.edges, column.values)
+          : new NumericSummary(reference.edges, { sketchK: stored.summary.sketch.k }).addAll(column.values);
+    } else if (stored.kind === 'categorical' && column.kind === 'categorical') {
+      ({ reference, current } = poolRareCategories(CategoricalSummary.fromJSON(stored.summary), column.summary));
+    } else continue; // Both kinds are the spec's, checked above.
+    if (reference.count === 0) {
+      skip('no values in the baseline');
       continue;
     }
     const test = shiftTestFor(spec, name, kind);

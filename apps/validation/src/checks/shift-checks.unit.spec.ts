@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import {
   judgeShift,
   measureShift,
+  sampleVersion,
   type ShiftBaseline,
   shiftColumns,
   shiftFindings,
@@ -37,6 +38,10 @@ function baseline(spec: PipelineSpecV1, table: DatasetTable, against: 'reference
     summaries: summarizeVersion(spec, table),
   };
 }
+
+/** A table against a baseline, as the worker task measures it. */
+const measure = (spec: PipelineSpecV1, table: DatasetTable, base: ShiftBaseline) =>
+  measureShift(spec, sampleVersion(spec, table), base);
 
 const first = fixtureTable('adult', adult, { count: 600 });
 const similar = fixtureTable('adult', adult, { count: 600, from: 2_000 });
@@ -78,7 +83,7 @@ describe('summarizeVersion', () => {
 describe('measureShift', () => {
   it('given no shift spec, when a later version is measured, then every column has the default test and no action', () => {
     const spec = withShift(undefined);
-    const shift = measureShift(spec, similar, baseline(spec, first, 'reference'));
+    const shift = measure(spec, similar, baseline(spec, first, 'reference'));
     expect(shift.columns).toHaveLength(shiftColumns(adult).length);
     const age = shift.columns.find((c) => c.column === 'age')!;
     // 600 rows: Evidently's small-sample rule, KS at p < 0.05 (chi-square for categories).
@@ -96,13 +101,13 @@ describe('measureShift', () => {
       categorical: { statistic: 'jensen-shannon', threshold: 0.2 },
       columns: {},
     });
-    const shift = measureShift(spec, moved(similar, 'hours_per_week', 15), baseline(spec, first, 'previous'));
+    const shift = measure(spec, moved(similar, 'hours_per_week', 15), baseline(spec, first, 'previous'));
     const hours = shift.columns.find((c) => c.column === 'hours_per_week')!;
     // About 15 / std(hours) ≈ 15 / 12: a normed Wasserstein distance above 1.
     expect(hours.value).toBeGreaterThan(1);
     expect(hours).toMatchObject({ statistic: 'wasserstein', threshold: 0.3, drifted: true, action: 'reject' });
     expect(shift.columns.filter((c) => c.drifted).map((c) => c.column)).toEqual(['hours_per_week']);
-    const similarShift = measureShift(spec, similar, baseline(spec, first, 'previous'));
+    const similarShift = measure(spec, similar, baseline(spec, first, 'previous'));
     expect(similarShift.columns.filter((c) => c.drifted)).toEqual([]);
   });
 
@@ -113,7 +118,7 @@ describe('measureShift', () => {
       numeric: { statistic: 'wasserstein', threshold: 0.3 },
       columns: { age: { statistic: 'psi', threshold: 0.25, action: 'reject' }, fnlwgt: { action: 'ignore' } },
     });
-    const shift = measureShift(spec, similar, baseline(spec, first, 'reference'));
+    const shift = measure(spec, similar, baseline(spec, first, 'reference'));
     expect(shift.columns.find((c) => c.column === 'age')).toMatchObject({
       statistic: 'psi',
       threshold: 0.25,
@@ -136,7 +141,7 @@ describe('measureShift', () => {
           : column,
       ),
     };
-    const shift = measureShift(spec, table, baseline(spec, first, 'previous'));
+    const shift = measure(spec, table, baseline(spec, first, 'previous'));
     const workclass = shift.columns.find((c) => c.column === 'workclass')!;
     expect(workclass).toMatchObject({ statistic: 'chi2', drifted: true });
     expect(workclass.pValue).toBeLessThan(1e-6);
@@ -148,7 +153,7 @@ describe('measureShift', () => {
     const base = baseline(spec, first, 'previous');
     base.summaries.columns = base.summaries.columns.filter((c) => c.name !== 'age');
     const table = { ...similar, columns: similar.columns.filter((c) => c.name !== 'workclass') };
-    expect(measureShift(spec, table, base).skipped).toEqual([
+    expect(measure(spec, table, base).skipped).toEqual([
       { column: 'age', reason: 'no numeric summary in the previous version' },
       { column: 'workclass', reason: 'absent' },
     ]);
@@ -165,8 +170,8 @@ describe('judgeShift and shiftFindings', () => {
   });
   const table = moved(moved(moved(similar, 'hours_per_week', 15), 'age', 30), 'capital_gain', 50_000);
   const shifts = [
-    measureShift(spec, table, baseline(spec, first, 'reference')),
-    measureShift(spec, table, baseline(spec, first, 'previous')),
+    measure(spec, table, baseline(spec, first, 'reference')),
+    measure(spec, table, baseline(spec, first, 'previous')),
   ];
 
   it('given against previous, when judged, then only the previous baseline counts and ignored columns do not', () => {

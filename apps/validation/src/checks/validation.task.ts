@@ -10,7 +10,8 @@ import {
   measureShift,
   type ShiftBaseline,
   shiftFindings,
-  summarizeVersion,
+  sampleVersion,
+  versionSummaries,
   type VersionSummaries,
 } from './shift-checks';
 import {
@@ -80,8 +81,9 @@ export async function checkDataset(
     : withFacetShares(inferReference(table), table, input.spec.protectedAttributes);
   const bias = measureBias(input.spec, table, referenceShares(reference));
   progress({ stage: 'shift' });
+  const sample = sampleVersion(input.spec, table);
   const shift = (input.baselines ?? []).map((baseline) =>
-    measureShift(input.spec, table, {
+    measureShift(input.spec, sample, {
       ...baseline,
       summaries: JSON.parse(asBuffer(baseline.summaries).toString('utf8')) as VersionSummaries,
     }),
@@ -98,7 +100,7 @@ export async function checkDataset(
     columns: profileTable(table),
     bias,
     // A plain Uint8Array, as it arrives from a worker thread: the same value on either side.
-    summaries: new TextEncoder().encode(JSON.stringify(summarizeVersion(input.spec, table))),
+    summaries: new TextEncoder().encode(JSON.stringify(versionSummaries(sample))),
     shift,
     shifted,
   };

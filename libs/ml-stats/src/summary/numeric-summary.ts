@@ -125,6 +125,31 @@ export class NumericSummary {
     return out;
   }
 
+  /**
+   * The same summary on other bin edges (another sample's quantiles, to compare with it): `values`, the ones this
+   * summary was built from, counted again into the new bins; count, mean, variance and the sketch copied rather than
+   * rebuilt, so comparing one sample with several references sketches it once.
+   */
+  rebin(edges: ArrayLike<number>, values: ArrayLike<number | null>): NumericSummary {
+    const out = new NumericSummary(edges, { sketchK: this.sketchState.k });
+    let counted = 0;
+    for (let i = 0; i < values.length; i++) {
+      const value = values[i];
+      if (value === null || value === undefined) continue;
+      out.bins[lowerBoundStrict(out.interior, value)]++;
+      counted++;
+    }
+    if (counted !== this.n) {
+      throw new StatsInputError('invalid-argument', `rebin got ${counted} values, the summary holds ${this.n}`);
+    }
+    out.n = this.n;
+    out.nMissing = this.nMissing;
+    out.mu = this.mu;
+    out.m2 = this.m2;
+    out.sketchState = KllSketch.fromJSON(this.sketchState.toJSON());
+    return out;
+  }
+
   toJSON(): NumericSummaryJson {
     return {
       kind: 'numeric',

@@ -105,3 +105,20 @@ describe('CategoricalSummary', () => {
     expect(drift.chiSquare).toEqual(chiSquareContingency(table));
   });
 });
+
+describe('NumericSummary.rebin', () => {
+  const prng = new Prng(3);
+  const values = Array.from({ length: 5_000 }, (_, i) => (i % 50 === 0 ? null : prng.next() * 100));
+  const own = NumericSummary.fromReference(values, 10);
+  const otherEdges = [10, 20, 45.5, 80];
+
+  it('given other edges, when rebinned, then it equals a summary built on them from the same values', () => {
+    expect(own.rebin(otherEdges, values).toJSON()).toEqual(new NumericSummary(otherEdges).addAll(values).toJSON());
+    // and the original is untouched
+    expect(own.edges).toHaveLength(9);
+  });
+
+  it('given values other than the summary’s, when rebinned, then it refuses', () => {
+    expect(() => own.rebin(otherEdges, values.slice(1_000))).toThrow(StatsInputError);
+  });
+});
