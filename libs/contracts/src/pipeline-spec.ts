@@ -249,7 +249,7 @@ export const ShiftSpec = z.object({
   numeric: ShiftTest.optional(),
   /** Every categorical feature's (and a classification target's) test, unless `columns` names one. */
   categorical: ShiftTest.optional(),
-  /** Per feature or target, by name. */
+  /** Per feature or target, by name; a test naming only an action keeps its kind's statistic and threshold. */
   columns: z.record(z.string(), ShiftTest).default({}),
 });
 export type ShiftSpec = z.infer<typeof ShiftSpec>;

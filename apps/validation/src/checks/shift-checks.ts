@@ -148,10 +148,22 @@ export function summarizeVersion(spec: PipelineSpecV1, table: DatasetTable): Ver
   return versionSummaries(sampleVersion(spec, table));
 }
 
-/** The test a column gets under the spec: its own, else its kind's, else the default rule (undefined). */
+/**
+ * The test a column gets under the spec: the statistic and threshold of its own test if that names a statistic, else
+ * its kind's; the action of its own test, else its kind's (else, in measureShift, the spec's). Undefined: no shift
+ * declared, so the default rule measures it and nothing judges it.
+ */
 export function shiftTestFor(spec: PipelineSpecV1, column: string, kind: ColumnKind): ShiftTest | undefined {
   const shift = spec.validation.shift;
-  return shift?.columns[column] ?? shift?.[kind];
+  if (!shift) return undefined;
+  const own = shift.columns[column];
+  const byKind = shift[kind];
+  const measuredBy = own?.statistic ? own : byKind?.statistic ? byKind : undefined;
+  const action = own?.action ?? byKind?.action;
+  return {
+    ...(measuredBy ? { statistic: measuredBy.statistic, threshold: measuredBy.threshold } : {}),
+    ...(action ? { action } : {}),
+  };
 }
 
 /**

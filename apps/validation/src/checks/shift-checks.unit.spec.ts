@@ -124,7 +124,12 @@ describe('measureShift', () => {
       threshold: 0.25,
       action: 'reject',
     });
-    expect(shift.columns.find((c) => c.column === 'fnlwgt')).toMatchObject({ action: 'ignore' });
+    // An override naming only an action keeps its kind's statistic and threshold.
+    expect(shift.columns.find((c) => c.column === 'fnlwgt')).toMatchObject({
+      statistic: 'wasserstein',
+      threshold: 0.3,
+      action: 'ignore',
+    });
     expect(shift.columns.find((c) => c.column === 'hours_per_week')).toMatchObject({
       statistic: 'wasserstein',
       action: 'warn',
