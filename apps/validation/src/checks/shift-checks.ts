@@ -13,7 +13,7 @@ import {
 } from '@keel/ml-stats';
 import { type Finding, MAX_REFERENCE_CATEGORIES } from './validation-checks';
 
-/** Quantile bins of a numeric column's summary: the same ten the training reference monitoring judges traffic by uses. */
+/** Quantile bins of a numeric column's summary: ten, as in the training reference monitoring judges traffic by. */
 export const SHIFT_BINS = 10;
 
 /** The two baselines a version is compared with. */
