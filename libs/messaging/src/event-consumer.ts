@@ -1,10 +1,10 @@
 import { setImmediate } from 'node:timers/promises';
 import { context, type Link, SpanKind, trace } from '@opentelemetry/api';
-import { type EventContract } from '@keel/contracts';
+import { type CloudEventAttributes, type EventContract } from '@keel/contracts';
 import { consumerParentContext, extractTraceContext, withSpan } from '@keel/telemetry';
 import { type Consumer, type EachBatchPayload, type KafkaMessage, type Kafka } from 'kafkajs';
 import { type DeadLetterSink, type InboundRecord } from './dead-letter';
-import { type RecordLimits } from './limits';
+import { DEFAULT_RECORD_LIMITS, recordBytes, type RecordLimits } from './limits';
 import { type MessagingLogger, silentLogger } from './logger';
 import { type ProcessedEventStore } from './processed-events';
 import {
@@ -103,6 +103,64 @@ const MAX_BATCH_LINKS = 64;
  */
 export type EventBatchHandler<C extends EventContract> = (events: readonly ConsumedEvent<C>[]) => Promise<void>;
 
+/** What a batch preparer made of one record: its CloudEvent attributes (as `decodeRecord` reads them) and the rest. */
+export interface PreparedRecord<P> {
+  readonly attributes: CloudEventAttributes;
+  readonly prepared: P;
+}
+
+/** A prepared record as a prepared batch's handler gets it. */
+export interface PreparedEvent<P> {
+  readonly id: string;
+  readonly attributes: CloudEventAttributes;
+  readonly prepared: P;
+  /** The record as it arrived (for dead letters of parts of it). */
+  readonly record: InboundRecord;
+}
+
+/**
+ * A batch handler whose records are decoded by the caller, typically on a worker thread, so that parsing and checking
+ * large events does not hold the event loop (see `EventConsumer.onPreparedBatch`).
+ */
+export interface PreparedBatchHandler<C extends EventContract, P> {
+  /**
+   * One result per record, in order: what `handle` needs of it, or `undefined` for a record it does not take (one that
+   * does not decode, for instance), which then goes the per-record way: decoded by the lib, handled by `handleOne`,
+   * and dead-lettered with its reason when it cannot be. Must accept only records `decodeRecord` (with `limits`)
+   * accepts, with the attributes it reads; records over `limits.maxRecordBytes` are never passed. Without side
+   * effects: a prepared record may be prepared again (after a failure, a rebalance), or not handled at all.
+   */
+  prepare(records: readonly InboundRecord[], limits: RecordLimits): Promise<readonly (PreparedRecord<P> | undefined)[]>;
+  /** Handles prepared events of one partition in order; the contract of an {@link EventBatchHandler}. */
+  handle(events: readonly PreparedEvent<P>[]): Promise<void>;
+  /** The per-record way: a record `prepare` did not take, one retried, or the events of a batch that failed. */
+  handleOne: EventHandler<C>;
+}
+
+/** One record of a run for a batch handler: its message, attributes (its identity) and what the handler gets. */
+interface RunItem {
+  message: KafkaMessage;
+  attributes: CloudEventAttributes;
+  value: unknown;
+}
+
+/**
+ * How a consumer with batch handlers decodes a fetch, and hands runs over. `decode` returns items for the messages
+ * from `from` on, in order: a leading run of decoded ones, and `undefined` where a message goes the per-record way
+ * (everything after the first `undefined` is decoded again later, unless it is an item).
+ */
+interface BatchWay {
+  /** Shortest run handed over as a batch; a shorter one goes the per-record way (costs the same when decoded here). */
+  minRun: number;
+  decode(
+    topic: string,
+    partition: number,
+    messages: readonly KafkaMessage[],
+    from: number,
+  ): Promise<(RunItem | undefined)[]>;
+  handle(values: readonly unknown[]): Promise<void>;
+}
+
 /** What handling one message needs of kafkajs's per-batch payload. */
 interface MessageScope {
   topic: string;
@@ -130,10 +188,7 @@ interface MessageScope {
  */
 export class EventConsumer {
   private readonly processors = new Map<string, RecordProcessor<EventContract>>();
-  private readonly batchHandlers = new Map<
-    string,
-    { contract: EventContract; handler: EventBatchHandler<EventContract> }
-  >();
+  private readonly batchHandlers = new Map<string, BatchWay>();
   private consumer: Consumer | undefined;
   private generation = 0;
   /** The latest generation that joined its group (kafkajs's GROUP_JOIN). */
@@ -207,10 +262,108 @@ export class EventConsumer {
   onBatch<C extends EventContract>(contract: C, handler: EventBatchHandler<C>): this {
     this.on(contract, (event) => handler([event]));
     this.batchHandlers.set(contract.topic, {
-      contract,
-      handler: handler as unknown as EventBatchHandler<EventContract>,
+      minRun: 2,
+      decode: (topic, partition, messages, from) => this.decodeRun(contract, topic, partition, messages, from),
+      handle: (values) => handler(values as ConsumedEvent<C>[]),
     });
     return this;
+  }
+
+  /**
+   * Registers a batch handler whose records are decoded by `handler.prepare` (off the event loop, typically on a
+   * worker thread); call before `start`. Otherwise as `onBatch`: the prepared events of a fetch are deduplicated,
+   * handed to `handler.handle` together, recorded as processed and committed in order per partition; a record that
+   * `prepare` did not take, one waiting for a retry, and the events of a batch whose handler throws go the per-record
+   * way through `handler.handleOne`, with its retries, dead letters (and their reasons) and deduplication.
+   */
+  onPreparedBatch<C extends EventContract, P>(contract: C, handler: PreparedBatchHandler<C, P>): this {
+    this.on(contract, handler.handleOne);
+    this.batchHandlers.set(contract.topic, {
+      // A lone prepared event is cheaper as a batch than decoded again on the event loop.
+      minRun: 1,
+      decode: (topic, partition, messages, from) => this.prepareRun(handler, topic, partition, messages, from),
+      handle: (values) => handler.handle(values as PreparedEvent<P>[]),
+    });
+    return this;
+  }
+
+  /** Decodes messages on the event loop from `from` on, up to the first that does not decode or waits for a retry. */
+  private async decodeRun(
+    contract: EventContract,
+    topic: string,
+    partition: number,
+    messages: readonly KafkaMessage[],
+    from: number,
+  ): Promise<(RunItem | undefined)[]> {
+    const run: (RunItem | undefined)[] = [];
+    for (let i = from; i < messages.length && run.length < MAX_BATCH_EVENTS; i++) {
+      const message = messages[i];
+      if (this.pendingRetries.has(retryKey(topic, partition, message.offset))) break;
+      // Decoding a fetch of large events takes a while: health probes and timers get their turn in between.
+      if (i > from && (i - from) % YIELD_EVERY_EVENTS === 0) await setImmediate();
+      try {
+        const event = decodeRecord(contract, toInbound(topic, partition, message), this.options.limits);
+        run.push({ message, attributes: event.attributes, value: event });
+      } catch {
+        run.push(undefined);
+        break;
+      }
+    }
+    return run;
+  }
+
+  /**
+   * Hands messages from `from` on (up to one waiting for a retry) to a preparer; those over KAFKA_MAX_RECORD_BYTES, and
+   * all of them when the preparer fails, go the per-record way.
+   */
+  private async prepareRun<C extends EventContract, P>(
+    handler: PreparedBatchHandler<C, P>,
+    topic: string,
+    partition: number,
+    messages: readonly KafkaMessage[],
+    from: number,
+  ): Promise<(RunItem | undefined)[]> {
+    const limits = this.options.limits ?? DEFAULT_RECORD_LIMITS;
+    const taken: { message: KafkaMessage; record: InboundRecord }[] = [];
+    const at: number[] = [];
+    let end = from;
+    for (; end < messages.length && end - from < MAX_BATCH_EVENTS; end++) {
+      const message = messages[end];
+      if (this.pendingRetries.has(retryKey(topic, partition, message.offset))) break;
+      const record = toInbound(topic, partition, message);
+      if (recordBytes(record) > limits.maxRecordBytes) continue;
+      at[end - from] = taken.length;
+      taken.push({ message, record });
+    }
+    const run: (RunItem | undefined)[] = new Array(end - from).fill(undefined);
+    if (taken.length === 0) return run;
+    let prepared: readonly (PreparedRecord<P> | undefined)[];
+    try {
+      prepared = await handler.prepare(
+        taken.map(({ record }) => record),
+        limits,
+      );
+    } catch (error) {
+      this.logger.warn(
+        { groupId: this.options.groupId, topic, partition, records: taken.length, err: messageOf(error) },
+        'preparing a batch failed; handling its records one by one',
+      );
+      return run;
+    }
+    for (let i = 0; i < run.length; i++) {
+      const j = at[i];
+      const item = j === undefined ? undefined : prepared[j];
+      if (!item) continue;
+      const { message, record } = taken[j];
+      const value: PreparedEvent<P> = {
+        id: item.attributes.id,
+        attributes: item.attributes,
+        prepared: item.prepared,
+        record,
+      };
+      run[i] = { message, attributes: item.attributes, value };
+    }
+    return run;
   }
 
   /** Joins the group and starts consuming; rejects when the first start fails (the service then fails to start). */
@@ -412,7 +565,7 @@ export class EventConsumer {
   private async handleBatch(consumer: Consumer, payload: EachBatchPayload): Promise<void> {
     const { topic, partition, messages } = payload.batch;
     const key = partitionKey(topic, partition);
-    const batchHandler = this.batchHandlers.get(topic);
+    const batchWay = this.batchHandlers.get(topic);
     const scope = (message: KafkaMessage): MessageScope => ({
       topic,
       partition,
@@ -432,35 +585,33 @@ export class EventConsumer {
     };
     try {
       let next = 0;
+      // Decoded items for the messages from `windowStart` on (see BatchWay.decode).
+      let window: (RunItem | undefined)[] = [];
+      let windowStart = 0;
       while (next < messages.length) {
         if (!payload.isRunning() || payload.isStale()) return;
-        const run: DecodedRun = [];
-        if (batchHandler) {
-          for (let i = next; i < messages.length && run.length < MAX_BATCH_EVENTS; i++) {
-            const message = messages[i];
-            if (this.pendingRetries.has(retryKey(topic, partition, message.offset))) break;
-            // Decoding a fetch of large events takes a while: health probes and timers get their turn in between.
-            if (i > next && (i - next) % YIELD_EVERY_EVENTS === 0) await setImmediate();
-            try {
-              run.push({
-                message,
-                event: decodeRecord(batchHandler.contract, toInbound(topic, partition, message), this.options.limits),
-              });
-            } catch {
-              break;
-            }
+        const run: RunItem[] = [];
+        if (batchWay) {
+          if (next >= windowStart + window.length) {
+            window = await batchWay.decode(topic, partition, messages, next);
+            windowStart = next;
+          }
+          for (let i = next - windowStart; i < window.length && run.length < MAX_BATCH_EVENTS; i++) {
+            const item = window[i];
+            if (!item) break;
+            run.push(item);
           }
         }
         if (!(await previousSettled())) return;
         if (!payload.isRunning() || payload.isStale()) return;
-        if (run.length > 1) {
-          previous = { consumer, settled: this.settleRunInOrder(consumer, payload, batchHandler!.handler, run, scope) };
+        if (run.length >= (batchWay?.minRun ?? 2)) {
+          previous = { consumer, settled: this.settleRunInOrder(consumer, payload, batchWay!.handle, run, scope) };
           // The next fetch starts after this run; a run that ends unsettled rewinds the partition to its record.
           payload.resolveOffset(run[run.length - 1].message.offset);
           next += run.length;
           continue;
         }
-        // One by one: a record that does not decode or waits for a retry.
+        // One by one: a record that does not decode or waits for a retry (or a lone decoded one).
         const count = Math.max(1, run.length);
         for (let i = next; i < next + count; i++) {
           if (!payload.isRunning() || payload.isStale()) return;
@@ -487,8 +638,8 @@ export class EventConsumer {
   private async settleRunInOrder(
     consumer: Consumer,
     payload: EachBatchPayload,
-    handler: EventBatchHandler<EventContract>,
-    run: DecodedRun,
+    handler: (values: readonly unknown[]) => Promise<void>,
+    run: readonly RunItem[],
     scope: (message: KafkaMessage) => MessageScope,
   ): Promise<boolean> {
     const { topic, partition } = payload.batch;
@@ -548,8 +699,8 @@ export class EventConsumer {
   private async settleRun(
     consumer: Consumer,
     payload: EachBatchPayload,
-    handler: EventBatchHandler<EventContract>,
-    run: readonly { message: KafkaMessage; event: ConsumedEvent<EventContract> }[],
+    handler: (values: readonly unknown[]) => Promise<void>,
+    run: readonly RunItem[],
   ): Promise<boolean> {
     const { topic } = payload.batch;
     const heartbeats = setInterval(() => void payload.heartbeat().catch(() => undefined), HANDLER_HEARTBEAT_MS);
@@ -568,14 +719,14 @@ export class EventConsumer {
             'messaging.batch.message_count': run.length,
           },
           async () => {
-            const keys = run.map(({ event }) => processedEventKey(event.attributes));
+            const keys = run.map(({ attributes }) => processedEventKey(attributes));
             const processed = await this.options.store.hasMany(this.options.groupId, keys);
-            const fresh: ConsumedEvent<EventContract>[] = [];
+            const fresh: unknown[] = [];
             const freshKeys = new Set<string>();
-            run.forEach(({ event }, i) => {
+            run.forEach(({ value }, i) => {
               if (processed.has(keys[i]) || freshKeys.has(keys[i])) return;
               freshKeys.add(keys[i]);
-              fresh.push(event);
+              fresh.push(value);
             });
             if (fresh.length > 0) await handler(fresh);
             await this.options.store.recordMany(this.options.groupId, [...freshKeys], topic);
@@ -630,8 +781,6 @@ export class EventConsumer {
     return false;
   }
 }
-
-type DecodedRun = { message: KafkaMessage; event: ConsumedEvent<EventContract> }[];
 
 function partitionKey(topic: string, partition: number): string {
   return `${topic}\u0000${partition}`;

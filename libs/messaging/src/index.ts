@@ -22,8 +22,12 @@ export {
   ConsumerFailedError,
   type ConsumerState,
   type ConsumerStatus,
+  type EventBatchHandler,
   EventConsumer,
   type EventConsumerOptions,
+  type PreparedBatchHandler,
+  type PreparedEvent,
+  type PreparedRecord,
 } from './event-consumer';
 export { EventPublisher, type PublishOptions } from './event-publisher';
 export { createKafka, createProducer, ensureTopics, type KafkaSasl, type TopicSettings } from './kafka-client';

@@ -5,8 +5,10 @@ import { RECORDS_GROUP } from './records-group';
 import { RecordsService } from './records.service';
 
 /**
- * Subscribes to mlops.data.records.v1 in batches (what a fetch brought for the partition): the messaging lib
- * validates, deduplicates, retries and dead-letters, and commits once per batch.
+ * Subscribes to mlops.data.records.v1 in batches (what a fetch brought for the partition), decoded and checked on a
+ * worker thread (`RecordsService.prepare`): the messaging lib deduplicates, retries and dead-letters (a record the
+ * thread does not take goes the lib's per-record way, which decodes it and dead-letters it with the reason), and
+ * commits once per batch.
  */
 @Injectable()
 export class RecordsConsumer implements OnApplicationBootstrap {
@@ -17,7 +19,12 @@ export class RecordsConsumer implements OnApplicationBootstrap {
 
   async onApplicationBootstrap(): Promise<void> {
     const consumer = this.infra.createConsumer(RECORDS_GROUP);
-    consumer.onBatch(DataRecordsV1, (events) => this.records.ingest(events));
+    consumer.onPreparedBatch(DataRecordsV1, {
+      prepare: (records, limits) => this.records.prepare(records, limits),
+      handle: (events) => this.records.ingestPrepared(events),
+      handleOne: (event) => this.records.ingest([event]),
+    });
+    await this.records.warm();
     await consumer.start();
   }
 }

@@ -1,28 +1,58 @@
 import { setImmediate } from 'node:timers/promises';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { type DataRecordsV1, type PipelineSpecV1 } from '@keel/contracts';
-import { type ConsumedEvent, type InboundRecord, KafkaDeadLetterSink, NonRetryableError } from '@keel/messaging';
+import {
+  type ConsumedEvent,
+  type InboundRecord,
+  KafkaDeadLetterSink,
+  NonRetryableError,
+  type PreparedEvent,
+  type PreparedRecord,
+  type RecordLimits,
+} from '@keel/messaging';
 import { Infrastructure, SERVICE_IDENTITY, type ServiceIdentity } from '@keel/service-runtime';
 import { KeelAttr } from '@keel/telemetry';
+import { movableBuffers, WorkerPool } from '@keel/workers';
 import { context, propagation, trace } from '@opentelemetry/api';
 import { CutService } from '../staging/cut.service';
 import { StagingRepository } from '../staging/staging.repository';
-import { type BadRecord, checkRows, type CleanRows } from './record-checks';
+import { type BadRecord, checkRows } from './record-checks';
 import { RECORDS_GROUP } from './records-group';
+import { type PreparedRecords, prepareRecordsTask, type RecordToPrepare } from './prepare-records.task';
 
 /** Events checked between two turns of the event loop. */
 const YIELD_EVERY_EVENTS = 16;
-
 /** Error code of a record that does not match its pipeline's spec. */
 const INVALID_RECORD = 'invalid-record';
+/** Pipelines whose specs one prepared batch may look up (by its records' keys); events for others go one by one. */
+const MAX_SPECS_PER_BATCH = 16;
+/** What a pipeline id looks like (DataRecordsV1); a record key that does not is not looked up. */
+const PIPELINE_ID = /^[a-z0-9][a-z0-9-]{1,62}$/;
+
+/** One event's checked records, ready to stage. */
+interface CheckedEvent {
+  id: string;
+  record: InboundRecord;
+  spec: PipelineSpecV1;
+  source?: string;
+  rowsJson: string;
+  rowCount: number;
+  bad: BadRecord[];
+}
 
 /**
- * Ingests one data event: checks every record against the pipeline spec, stages the good ones durably and sends
- * each bad one to the dead-letter topic on its own, with the reason.
+ * Ingests data events: checks every record against the pipeline spec, stages the good ones durably and sends each bad
+ * one to the dead-letter topic on its own, with the reason.
+ *
+ * A fetch's events are decoded, checked and turned into staged text on a worker thread of their own (`prepare`), so
+ * the event loop is left with staging them: decoding and checking was two thirds of its work per record, and it
+ * shared one core with everything else (profiled in `npm run bench:ingest`). The thread is this service's, not the
+ * service's pool, whose one thread encodes the cuts: a cut's encoding would hold the fetches behind it.
  */
 @Injectable()
-export class RecordsService {
+export class RecordsService implements OnApplicationShutdown {
   private readonly deadLetters: KafkaDeadLetterSink;
+  private readonly preparer = new WorkerPool({ threads: 1 });
 
   constructor(
     private readonly infra: Infrastructure,
@@ -33,61 +63,146 @@ export class RecordsService {
     this.deadLetters = new KafkaDeadLetterSink(infra.producer);
   }
 
+  /** Compiles the preparing thread's modules (seconds) before the first fetch rather than during it. */
+  async warm(): Promise<void> {
+    await this.preparer.warm(prepareRecordsTask);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.preparer.close();
+  }
+
   /**
-   * Ingests events of one partition, in their order (the messaging lib hands over what a fetch brought, or one event
-   * when it retries them one by one): each event's records checked, every event's good rows staged in three writes,
+   * Off the event loop: decodes and checks a fetch's records on the preparing thread, given the specs of the
+   * pipelines their keys name (producers key records by pipeline id). A record that does not decode, or whose event is
+   * for a pipeline not looked up, is answered undefined and the messaging lib takes it the per-record way (`ingest`).
+   */
+  async prepare(
+    records: readonly InboundRecord[],
+    limits: RecordLimits,
+  ): Promise<(PreparedRecord<PreparedRecords> | undefined)[]> {
+    const specs = new Map<string, PipelineSpecV1>();
+    const tried = new Set<string>();
+    for (const record of records) {
+      const key = record.key?.toString('utf8');
+      if (!key || tried.has(key) || tried.size >= MAX_SPECS_PER_BATCH || !PIPELINE_ID.test(key)) continue;
+      tried.add(key);
+      // An unknown pipeline's events are dead-lettered the per-record way, with the lookup's reason.
+      const stored = await this.infra.pipelines.get(key).catch(() => undefined);
+      if (stored) specs.set(key, stored.spec);
+    }
+    const sent: number[] = [];
+    const values: Buffer[] = [];
+    const toPrepare: RecordToPrepare[] = [];
+    let end = 0;
+    records.forEach((record, i) => {
+      if (record.value === null) return;
+      sent.push(i);
+      values.push(record.value);
+      end += record.value.length;
+      toPrepare.push({
+        topic: record.topic,
+        partition: record.partition,
+        offset: record.offset,
+        headers: headerTexts(record.headers),
+        end,
+      });
+    });
+    const answers: (PreparedRecord<PreparedRecords> | undefined)[] = new Array(records.length).fill(undefined);
+    if (toPrepare.length === 0 || specs.size === 0) return answers;
+    const joined = Buffer.concat(values, end);
+    const prepared = await this.preparer.run(
+      prepareRecordsTask,
+      { values: joined, records: toPrepare, specs: [...specs], limits },
+      { transferList: movableBuffers(joined) },
+    );
+    prepared.forEach((answer, j) => {
+      if (answer) answers[sent[j]] = answer;
+    });
+    return answers;
+  }
+
+  /** Ingests events decoded and checked by `prepare`: stages them as `ingest` would. */
+  async ingestPrepared(events: readonly PreparedEvent<PreparedRecords>[]): Promise<void> {
+    const specs = await this.specsOf(events.map((event) => event.prepared.pipelineId));
+    await this.stage(
+      events.map(({ id, record, prepared }) => ({
+        id,
+        record,
+        spec: specs.get(prepared.pipelineId)!,
+        source: prepared.source,
+        rowsJson: prepared.rowsJson,
+        rowCount: prepared.rowCount,
+        bad: prepared.bad,
+      })),
+    );
+  }
+
+  /**
+   * Ingests events of one partition, in their order (the messaging lib hands over one event when it takes it the
+   * per-record way, or retries it): each event's records checked, every event's good rows staged in three writes,
    * bad records dead-lettered. Per event, this is what ingesting it alone would do, so a retry of any of them is
    * recognised by its event id.
    */
   async ingest(events: readonly ConsumedEvent<typeof DataRecordsV1>[]): Promise<void> {
-    const specs = new Map<string, PipelineSpecV1>();
-    for (const event of events) {
-      // Throws UnknownPipelineError (non-retryable): the messaging lib dead-letters that event on its own.
-      if (!specs.has(event.data.pipelineId)) {
-        specs.set(event.data.pipelineId, (await this.infra.pipelines.get(event.data.pipelineId)).spec);
-      }
-    }
-    const checked: {
-      event: (typeof events)[number];
-      spec: PipelineSpecV1;
-      good: CleanRows;
-      bad: BadRecord[];
-      rowsJson: string;
-    }[] = [];
+    const specs = await this.specsOf(events.map((event) => event.data.pipelineId));
+    const checked: CheckedEvent[] = [];
     for (const [i, event] of events.entries()) {
       // A fetch of large events takes a while to check: health probes and timers get their turn in between.
       if (i > 0 && i % YIELD_EVERY_EVENTS === 0) await setImmediate();
       const spec = specs.get(event.data.pipelineId)!;
       const { good, bad } = checkRows(spec, event.data.records);
-      checked.push({ event, spec, good, bad, rowsJson: JSON.stringify(good) });
+      checked.push({
+        id: event.id,
+        record: event.record,
+        spec,
+        source: event.data.source,
+        rowsJson: JSON.stringify(good),
+        rowCount: good.rows.length,
+        bad,
+      });
     }
+    await this.stage(checked);
+  }
+
+  /** The specs of the given pipelines; throws UnknownPipelineError (non-retryable), the lib dead-letters that event. */
+  private async specsOf(pipelineIds: readonly string[]): Promise<Map<string, PipelineSpecV1>> {
+    const specs = new Map<string, PipelineSpecV1>();
+    for (const pipelineId of pipelineIds) {
+      if (!specs.has(pipelineId)) specs.set(pipelineId, (await this.infra.pipelines.get(pipelineId)).spec);
+    }
+    return specs;
+  }
+
+  /** Stages checked events (their good rows in three writes), dead-letters their bad records, and tells the cuts. */
+  private async stage(checked: readonly CheckedEvent[]): Promise<void> {
     const span = trace.getActiveSpan();
     span?.setAttributes({
-      [KeelAttr.PIPELINE_ID]: [...specs.keys()].join(','),
-      [KeelAttr.RECORDS_GOOD]: checked.reduce((sum, item) => sum + item.good.rows.length, 0),
+      [KeelAttr.PIPELINE_ID]: [...new Set(checked.map((item) => item.spec.id))].join(','),
+      [KeelAttr.RECORDS_GOOD]: checked.reduce((sum, item) => sum + item.rowCount, 0),
       [KeelAttr.RECORDS_BAD]: checked.reduce((sum, item) => sum + item.bad.length, 0),
     });
     const carrier: Record<string, string> = {};
     propagation.inject(context.active(), carrier);
     // Staged before the handler returns, so the offset commit that follows it loses nothing.
     const staged = await this.staging.stageMany(
-      checked.map(({ event, spec, good, bad, rowsJson }) => ({
-        _id: event.id,
+      checked.map(({ id, record, spec, source, rowsJson, rowCount, bad }) => ({
+        _id: id,
         pipelineId: spec.id,
         rowsJson,
-        rowCount: good.rows.length,
+        rowCount,
         badCount: bad.length,
-        source: event.data.source,
-        topic: event.record.topic,
-        partition: event.record.partition,
-        offset: event.record.offset,
+        source,
+        topic: record.topic,
+        partition: record.partition,
+        offset: record.offset,
         traceparent: carrier.traceparent,
         tracestate: carrier.tracestate,
       })),
     );
-    for (const [i, { event, bad }] of checked.entries()) {
+    for (const [i, { record, spec, bad }] of checked.entries()) {
       if (bad.length > 0 && !staged[i].batch.deadLettered) {
-        await this.deadLetter(event, bad);
+        await this.deadLetter(record, spec.id, bad);
         await this.staging.markDeadLettered(staged[i].batch._id);
       }
     }
@@ -98,8 +213,7 @@ export class RecordsService {
    * One dead letter per bad record, in one write: the record alone as the value, the event's CloudEvent and trace
    * headers, and why this record was refused (`record 3: age "forty" is not a number`).
    */
-  private async deadLetter(event: ConsumedEvent<typeof DataRecordsV1>, bad: readonly BadRecord[]): Promise<void> {
-    const { record } = event;
+  private async deadLetter(record: InboundRecord, pipelineId: string, bad: readonly BadRecord[]): Promise<void> {
     const headers = Object.fromEntries(
       Object.entries(record.headers).filter(
         ([name, value]) =>
@@ -111,14 +225,23 @@ export class RecordsService {
       bad.map((item) => ({
         record: {
           ...record,
-          key: Buffer.from(event.data.pipelineId),
-          value: Buffer.from(
-            JSON.stringify({ pipelineId: event.data.pipelineId, index: item.index, record: item.record }),
-          ),
+          key: Buffer.from(pipelineId),
+          value: Buffer.from(JSON.stringify({ pipelineId, index: item.index, record: item.record })),
           headers,
         } satisfies InboundRecord,
         failure: { error: new NonRetryableError(item.reason, INVALID_RECORD), consumer, attempts: 1 },
       })),
     );
   }
+}
+
+/** A record's headers as text (what decoding a CloudEvent reads of them), to cross to the preparing thread. */
+function headerTexts(headers: InboundRecord['headers']): RecordToPrepare['headers'] {
+  const texts: RecordToPrepare['headers'] = {};
+  for (const [name, value] of Object.entries(headers)) {
+    // Not a header decoding reads; as a key here it would set the object's prototype.
+    if (name === '__proto__') continue;
+    texts[name] = Array.isArray(value) ? value.map((item) => item.toString()) : value?.toString();
+  }
+  return texts;
 }

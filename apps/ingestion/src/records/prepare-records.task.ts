@@ -1,0 +1,88 @@
+import { type CloudEventAttributes, DataRecordsV1, type PipelineSpecV1 } from '@keel/contracts';
+import { decodeRecord, type InboundRecord, type RecordLimits } from '@keel/messaging';
+import { asBuffer, defineWorkerTask } from '@keel/workers';
+import { type BadRecord, checkRows } from './record-checks';
+
+/** A data event decoded and checked on a worker thread: what staging it needs, and nothing it does not. */
+export interface PreparedRecords {
+  pipelineId: string;
+  source?: string;
+  /** JSON text of the checked rows, a `CleanRows`: what is staged. */
+  rowsJson: string;
+  rowCount: number;
+  bad: BadRecord[];
+}
+
+/** A record as it crosses to the worker: its value is a slice of `PrepareRecordsInput.values`, its headers text. */
+export interface RecordToPrepare {
+  topic: string;
+  partition: number;
+  offset: string;
+  headers: Record<string, string | string[] | undefined>;
+  /** Where its value ends in `values` (it starts where the previous one ended). */
+  end: number;
+}
+
+export interface PrepareRecordsInput {
+  /** The records' values one after another (moved to the worker, not copied). */
+  values: Uint8Array;
+  records: RecordToPrepare[];
+  /** The specs of the pipelines the events may be for (by the records' keys); an event for another is not taken. */
+  specs: [string, PipelineSpecV1][];
+  limits: RecordLimits;
+}
+
+/** Per record, in order: its attributes and prepared data, or null when it goes the per-record way. */
+export type PrepareRecordsOutput = ({ attributes: CloudEventAttributes; prepared: PreparedRecords } | null)[];
+
+/**
+ * Decodes data events exactly as the messaging lib would (`decodeRecord`: size, nesting depth, CloudEvent, contract),
+ * checks their records against their pipeline's spec and builds the staged text, all off the event loop. A record
+ * that does not decode, or whose pipeline's spec was not given, is answered null: the lib then takes it the
+ * per-record way, which dead-letters it with its reason or handles it on its own.
+ */
+export function prepareRecords(input: PrepareRecordsInput): PrepareRecordsOutput {
+  const values = asBuffer(input.values);
+  const specs = new Map(input.specs);
+  const output: PrepareRecordsOutput = [];
+  let start = 0;
+  for (const { end, ...fields } of input.records) {
+    const record: InboundRecord = { ...fields, key: null, value: values.subarray(start, end) };
+    start = end;
+    output.push(prepareOne(record, specs, input.limits));
+  }
+  return output;
+}
+
+function prepareOne(
+  record: InboundRecord,
+  specs: ReadonlyMap<string, PipelineSpecV1>,
+  limits: RecordLimits,
+): PrepareRecordsOutput[number] {
+  let event;
+  try {
+    event = decodeRecord(DataRecordsV1, record, limits);
+  } catch {
+    return null;
+  }
+  const { pipelineId, source, records } = event.data;
+  const spec = specs.get(pipelineId);
+  if (!spec) return null;
+  const { good, bad } = checkRows(spec, records);
+  return {
+    attributes: event.attributes,
+    prepared: {
+      pipelineId,
+      ...(source !== undefined ? { source } : {}),
+      rowsJson: JSON.stringify(good),
+      rowCount: good.rows.length,
+      bad,
+    },
+  };
+}
+
+export const prepareRecordsTask = defineWorkerTask<PrepareRecordsInput, PrepareRecordsOutput>(
+  __filename,
+  'prepareRecordsTask',
+  prepareRecords,
+);
