@@ -152,6 +152,8 @@ interface RunItem {
 interface BatchWay {
   /** Shortest run handed over as a batch; a shorter one goes the per-record way (costs the same when decoded here). */
   minRun: number;
+  /** Decoded off the event loop: a fetch is handed to the background whole (see `handleFetchAhead`). */
+  ahead: boolean;
   decode(
     topic: string,
     partition: number,
@@ -263,6 +265,7 @@ export class EventConsumer {
     this.on(contract, (event) => handler([event]));
     this.batchHandlers.set(contract.topic, {
       minRun: 2,
+      ahead: false,
       decode: (topic, partition, messages, from) => this.decodeRun(contract, topic, partition, messages, from),
       handle: (values) => handler(values as ConsumedEvent<C>[]),
     });
@@ -281,6 +284,7 @@ export class EventConsumer {
     this.batchHandlers.set(contract.topic, {
       // A lone prepared event is cheaper as a batch than decoded again on the event loop.
       minRun: 1,
+      ahead: true,
       decode: (topic, partition, messages, from) => this.prepareRun(handler, topic, partition, messages, from),
       handle: (values) => handler.handle(values as PreparedEvent<P>[]),
     });
@@ -573,6 +577,7 @@ export class EventConsumer {
       heartbeat: payload.heartbeat,
       pause: payload.pause,
     });
+    if (batchWay?.ahead) return this.handleFetchAhead(consumer, payload, batchWay, scope);
     // The settling of the previous run of this partition (the previous fetch's last), if it is still in flight.
     let previous = this.settling.get(key);
     this.settling.delete(key);
@@ -627,6 +632,88 @@ export class EventConsumer {
         else await previous.settled;
       }
     }
+  }
+
+  /**
+   * A fetch of one partition with a prepared batch handler, handed to the background whole: its preparing starts now
+   * (off the event loop), and kafkajs fetches the next one as soon as the fetch before this one has settled, so the
+   * preparing thread works while the next fetch comes, instead of waiting for it. At most one fetch settles behind
+   * the one being fetched. Order holds per partition as with `handleBatch`: this fetch settles only after the previous
+   * one did, run by run, and when anything ends unsettled the partition has been rewound to its first unsettled
+   * record; offsets are committed only after their records' effects are durable.
+   */
+  private async handleFetchAhead(
+    consumer: Consumer,
+    payload: EachBatchPayload,
+    way: BatchWay,
+    scope: (message: KafkaMessage) => MessageScope,
+  ): Promise<void> {
+    const { topic, partition, messages } = payload.batch;
+    if (messages.length === 0 || !payload.isRunning() || payload.isStale()) return;
+    const key = partitionKey(topic, partition);
+    let prior = this.settling.get(key);
+    if (prior?.consumer !== consumer) prior = undefined;
+    const first = way.decode(topic, partition, messages, 0);
+    first.catch(() => undefined);
+    const settled = this.settleFetch(consumer, payload, way, scope, prior?.settled, first);
+    this.settling.set(key, { consumer, settled });
+    // The next fetch starts after this one; a fetch that ends unsettled rewinds the partition to its record.
+    payload.resolveOffset(messages[messages.length - 1].offset);
+    if (prior) await prior.settled;
+    // A stopping consumer's fetch ends settled.
+    if (this.state !== 'running') await settled;
+  }
+
+  /**
+   * Settles a fetch in the background once `prior` (the previous fetch of its partition) has: its decoded runs as
+   * batches (each decoded while the previous one settles), anything else record by record. True when every record
+   * of it is settled and committed; false leaves the partition rewound to the first record not settled (or the
+   * consumer gone, whose successor starts from the committed offset).
+   */
+  private async settleFetch(
+    consumer: Consumer,
+    payload: EachBatchPayload,
+    way: BatchWay,
+    scope: (message: KafkaMessage) => MessageScope,
+    prior: Promise<boolean> | undefined,
+    first: Promise<(RunItem | undefined)[]>,
+  ): Promise<boolean> {
+    const { messages } = payload.batch;
+    const current = () => this.consumer === consumer && this.state === 'running';
+    let window = await first.catch(() => [] as (RunItem | undefined)[]);
+    let windowStart = 0;
+    if (prior && !(await prior)) return false;
+    let previous: Promise<boolean> | undefined;
+    let next = 0;
+    while (next < messages.length) {
+      if (!current()) break;
+      if (next >= windowStart + window.length) {
+        window = await way.decode(payload.batch.topic, payload.batch.partition, messages, next);
+        windowStart = next;
+      }
+      const run: RunItem[] = [];
+      for (let i = next - windowStart; i < window.length && run.length < MAX_BATCH_EVENTS; i++) {
+        const item = window[i];
+        if (!item) break;
+        run.push(item);
+      }
+      if (previous && !(await previous)) return false;
+      previous = undefined;
+      if (!current()) break;
+      if (run.length >= way.minRun) {
+        previous = this.settleRunInOrder(consumer, payload, way.handle, run, scope);
+        next += run.length;
+        continue;
+      }
+      // One by one: a record that was not prepared or waits for a retry.
+      const count = Math.max(1, run.length);
+      for (let i = next; i < next + count; i++) {
+        if (!current() || !(await this.handle(consumer, scope(messages[i])))) return false;
+      }
+      next += count;
+    }
+    if (previous && !(await previous)) return false;
+    return next >= messages.length;
   }
 
   /**

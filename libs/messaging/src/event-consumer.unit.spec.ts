@@ -5,8 +5,10 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { type DeadLetterFailure, type DeadLetterSink, type InboundRecord } from './dead-letter';
 import { type ConsumerFailedError, EventConsumer, type EventConsumerOptions } from './event-consumer';
+import { type RecordLimits } from './limits';
 import { silentLogger } from './logger';
 import { InMemoryProcessedEventStore } from './processed-events';
+import { decodeRecord } from './record-processor';
 
 const Greeting = defineEvent({
   topic: 'test.greeting.sent.v1',
@@ -663,5 +665,189 @@ describe('EventConsumer batches', () => {
     await stopped;
     expect(fake.commits.map((entry) => entry.offset)).toEqual(['2']);
     expect(fake.connected).toBe(false);
+  });
+});
+
+describe('EventConsumer prepared batches (decoded by the caller, e.g. on a worker thread)', () => {
+  /**
+   * A consumer whose preparer decodes as decodeRecord does and takes every record except those named `skip`; `gate`
+   * holds a preparing until released, `fail` makes it throw.
+   */
+  function setupPrepared(handler: (names: string[]) => Promise<void> = async () => undefined) {
+    const kafka = new FakeKafka();
+    const deadLetters = new RecordingDeadLetters();
+    const store = new InMemoryProcessedEventStore();
+    const calls: string[][] = [];
+    const one: string[] = [];
+    const prepared: { offsets: string[]; limits: RecordLimits }[] = [];
+    const control = { gate: undefined as Promise<void> | undefined, fail: false };
+    const consumer = new EventConsumer(kafka.asKafka(), {
+      groupId: 'greeter',
+      store,
+      deadLetters,
+      logger: silentLogger,
+      retry: { initialDelayMs: 1, maxDelayMs: 2, budgetMs: 60_000 },
+      random: () => 0,
+      limits: { maxRecordBytes: 400, maxDepth: 8 },
+    }).onPreparedBatch(Greeting, {
+      prepare: async (records, limits) => {
+        prepared.push({ offsets: records.map((record) => record.offset), limits });
+        await control.gate;
+        if (control.fail) throw new Error('worker thread gone');
+        return records.map((record) => {
+          try {
+            const event = decodeRecord(Greeting, record, limits);
+            if (event.data.name === 'skip') return undefined;
+            return { attributes: event.attributes, prepared: { upper: event.data.name.toUpperCase() } };
+          } catch {
+            return undefined;
+          }
+        });
+      },
+      handle: async (events) => {
+        const names = events.map((event) => event.prepared.upper);
+        calls.push(names);
+        await handler(names);
+      },
+      handleOne: async (event) => {
+        one.push(event.data.name);
+        await handler([event.data.name]);
+      },
+    });
+    return { kafka, consumer, deadLetters, store, calls, one, prepared, control };
+  }
+
+  it('given a fetch, then its prepared events are handled together without processed or repeated ones, and committed once', async () => {
+    const { kafka, consumer, store, calls, one, prepared } = setupPrepared();
+    await store.record('greeter', '/test evt-0-1');
+    await consumer.start();
+    await kafka.latest.deliverBatch(0, [
+      { offset: '0', name: 'a' },
+      { offset: '1', name: 'seen before' },
+      { offset: '2', name: 'b' },
+      { offset: '3', name: 'a again', id: 'evt-0-0' },
+    ]);
+    await consumer.whenSettled();
+    expect(prepared).toEqual([{ offsets: ['0', '1', '2', '3'], limits: { maxRecordBytes: 400, maxDepth: 8 } }]);
+    expect(calls).toEqual([['A', 'B']]);
+    expect(one).toEqual([]);
+    expect(kafka.latest.commits).toEqual([{ topic: Greeting.topic, partition: 0, offset: '4' }]);
+    await consumer.stop();
+  });
+
+  it('given records the preparer does not take or that are too large, then they go one by one: dead-lettered with the reason, or handled alone', async () => {
+    const { kafka, consumer, deadLetters, calls, one, prepared } = setupPrepared();
+    await consumer.start();
+    await kafka.latest.deliverBatch(0, [
+      { offset: '0', name: 'a' },
+      { offset: '1', name: '', value: '{"name": ' },
+      { offset: '2', name: 'skip' },
+      { offset: '3', name: 'b' },
+      { offset: '4', name: 'x'.repeat(500) },
+      { offset: '5', name: 'c' },
+    ]);
+    await consumer.whenSettled();
+    // one preparing for the fetch; the record over KAFKA_MAX_RECORD_BYTES never reached it
+    expect(prepared.map((call) => call.offsets)).toEqual([['0', '1', '2', '3', '5']]);
+    expect(calls).toEqual([['A'], ['B'], ['C']]);
+    expect(one).toEqual(['skip']);
+    expect(deadLetters.sent.map((letter) => [letter.record.offset, (letter.failure.error as Error).name])).toEqual([
+      ['1', 'MalformedEventError'],
+      ['4', 'RecordTooLargeError'],
+    ]);
+    expect(kafka.latest.commits.map((commit) => commit.offset)).toEqual(['1', '2', '3', '4', '5', '6']);
+    await consumer.stop();
+  });
+
+  it('given the preparer fails, then the fetch is handled one by one the usual way', async () => {
+    const { kafka, consumer, calls, one, control } = setupPrepared();
+    control.fail = true;
+    await consumer.start();
+    await kafka.latest.deliverBatch(0, [
+      { offset: '0', name: 'a' },
+      { offset: '1', name: 'b' },
+    ]);
+    await consumer.whenSettled();
+    expect(calls).toEqual([]);
+    expect(one).toEqual(['a', 'b']);
+    expect(kafka.latest.commits.map((commit) => commit.offset)).toEqual(['1', '2']);
+    await consumer.stop();
+  });
+
+  it('given a batch whose handler fails, then its events are handled one by one: the bad one is dead-lettered', async () => {
+    const { kafka, consumer, deadLetters, calls, one } = setupPrepared(async (names) => {
+      if (names.some((name) => name.toLowerCase() === 'poison')) {
+        throw Object.assign(new Error('unknown pipeline'), { retryable: false, code: 'unknown-pipeline' });
+      }
+    });
+    await consumer.start();
+    await kafka.latest.deliverBatch(1, [
+      { offset: '7', name: 'a' },
+      { offset: '8', name: 'poison' },
+      { offset: '9', name: 'b' },
+    ]);
+    await consumer.whenSettled();
+    expect(calls).toEqual([['A', 'POISON', 'B']]);
+    expect(one).toEqual(['a', 'poison', 'b']);
+    expect(deadLetters.sent.map((letter) => letter.record.offset)).toEqual(['8']);
+    expect(kafka.latest.commits.map((commit) => commit.offset)).toEqual(['8', '9', '10']);
+    await consumer.stop();
+  });
+
+  it('given fetches in a row, then kafkajs may fetch the next while one is prepared, and each is handled and committed in order', async () => {
+    let release!: () => void;
+    const { kafka, consumer, calls, prepared, control } = setupPrepared();
+    control.gate = new Promise<void>((resolve) => (release = resolve));
+    await consumer.start();
+    // the first fetch returns at once: it is prepared and settled in the background
+    await kafka.latest.deliverBatch(0, [
+      { offset: '0', name: 'a' },
+      { offset: '1', name: 'b' },
+    ]);
+    expect(kafka.latest.resolved).toEqual(['1']);
+    // the second waits for the first to settle before kafkajs may fetch a third, and is being prepared meanwhile
+    const second = kafka.latest.deliverBatch(0, [
+      { offset: '2', name: 'c' },
+      { offset: '3', name: 'd' },
+    ]);
+    await sleep(20);
+    expect(prepared.map((call) => call.offsets)).toEqual([
+      ['0', '1'],
+      ['2', '3'],
+    ]);
+    expect(calls).toEqual([]);
+    expect(kafka.latest.commits).toEqual([]);
+    release();
+    await second;
+    await consumer.whenSettled();
+    expect(calls).toEqual([
+      ['A', 'B'],
+      ['C', 'D'],
+    ]);
+    expect(kafka.latest.commits.map((commit) => commit.offset)).toEqual(['2', '4']);
+    await consumer.stop();
+  });
+
+  it('given a fetch settling in the background ends in a retry, then the partition is rewound to it and the next fetch is left alone', async () => {
+    let failures = 2;
+    const { kafka, consumer, calls, one } = setupPrepared(async () => {
+      if (failures-- > 0) throw Object.assign(new Error('storage down'), { retryable: true });
+    });
+    await consumer.start();
+    await kafka.latest.deliverBatch(0, [
+      { offset: '0', name: 'a' },
+      { offset: '1', name: 'b' },
+    ]);
+    await kafka.latest.deliverBatch(0, [
+      { offset: '2', name: 'c' },
+      { offset: '3', name: 'd' },
+    ]);
+    await consumer.whenSettled();
+    // the first batch failed, then its first event alone: rewound to it; c and d were neither handled nor committed
+    expect(calls).toEqual([['A', 'B']]);
+    expect(one).toEqual(['a']);
+    expect(kafka.latest.seeks).toEqual([{ topic: Greeting.topic, partition: 0, offset: '0' }]);
+    expect(kafka.latest.commits).toEqual([]);
+    await consumer.stop();
   });
 });

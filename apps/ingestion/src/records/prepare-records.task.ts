@@ -1,6 +1,7 @@
 import { type CloudEventAttributes, DataRecordsV1, type PipelineSpecV1 } from '@keel/contracts';
 import { decodeRecord, type InboundRecord, type RecordLimits } from '@keel/messaging';
 import { asBuffer, defineWorkerTask } from '@keel/workers';
+import { rememberCheckedRows } from '../staging/checked-rows-cache';
 import { type BadRecord, checkRows } from './record-checks';
 
 /** A data event decoded and checked on a worker thread: what staging it needs, and nothing it does not. */
@@ -37,7 +38,8 @@ export type PrepareRecordsOutput = ({ attributes: CloudEventAttributes; prepared
 
 /**
  * Decodes data events exactly as the messaging lib would (`decodeRecord`: size, nesting depth, CloudEvent, contract),
- * checks their records against their pipeline's spec and builds the staged text, all off the event loop. A record
+ * checks their records against their pipeline's spec and builds the staged text, all off the event loop; the checked
+ * rows stay in this thread's memory for the cut (it runs on the same thread: staging-thread.ts). A record
  * that does not decode, or whose pipeline's spec was not given, is answered null: the lib then takes it the
  * per-record way, which dead-letters it with its reason or handles it on its own.
  */
@@ -69,12 +71,15 @@ function prepareOne(
   const spec = specs.get(pipelineId);
   if (!spec) return null;
   const { good, bad } = checkRows(spec, records);
+  const rowsJson = JSON.stringify(good);
+  // This thread encodes the cut too: it takes these rows then instead of parsing them back from the text.
+  rememberCheckedRows(rowsJson, good);
   return {
     attributes: event.attributes,
     prepared: {
       pipelineId,
       ...(source !== undefined ? { source } : {}),
-      rowsJson: JSON.stringify(good),
+      rowsJson,
       rowCount: good.rows.length,
       bad,
     },

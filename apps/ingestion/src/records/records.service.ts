@@ -1,5 +1,5 @@
 import { setImmediate } from 'node:timers/promises';
-import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { type DataRecordsV1, type PipelineSpecV1 } from '@keel/contracts';
 import {
   type ConsumedEvent,
@@ -12,9 +12,10 @@ import {
 } from '@keel/messaging';
 import { Infrastructure, SERVICE_IDENTITY, type ServiceIdentity } from '@keel/service-runtime';
 import { KeelAttr } from '@keel/telemetry';
-import { movableBuffers, WorkerPool } from '@keel/workers';
+import { movableBuffers } from '@keel/workers';
 import { context, propagation, trace } from '@opentelemetry/api';
 import { CutService } from '../staging/cut.service';
+import { StagingThread } from '../staging/staging-thread';
 import { StagingRepository } from '../staging/staging.repository';
 import { type BadRecord, checkRows } from './record-checks';
 import { RECORDS_GROUP } from './records-group';
@@ -44,20 +45,19 @@ interface CheckedEvent {
  * Ingests data events: checks every record against the pipeline spec, stages the good ones durably and sends each bad
  * one to the dead-letter topic on its own, with the reason.
  *
- * A fetch's events are decoded, checked and turned into staged text on a worker thread of their own (`prepare`), so
- * the event loop is left with staging them: decoding and checking was two thirds of its work per record, and it
- * shared one core with everything else (profiled in `npm run bench:ingest`). The thread is this service's, not the
- * service's pool, whose one thread encodes the cuts: a cut's encoding would hold the fetches behind it.
+ * A fetch's events are decoded, checked and turned into staged text on the staging thread (`prepare`,
+ * staging-thread.ts), so the event loop is left with staging them: decoding and checking was two thirds of its work
+ * per record (profiled in `npm run bench:ingest`). The same thread encodes their cut, from the rows it checked.
  */
 @Injectable()
-export class RecordsService implements OnApplicationShutdown {
+export class RecordsService {
   private readonly deadLetters: KafkaDeadLetterSink;
-  private readonly preparer = new WorkerPool({ threads: 1 });
 
   constructor(
     private readonly infra: Infrastructure,
     private readonly staging: StagingRepository,
     private readonly cuts: CutService,
+    private readonly thread: StagingThread,
     @Inject(SERVICE_IDENTITY) private readonly identity: ServiceIdentity,
   ) {
     this.deadLetters = new KafkaDeadLetterSink(infra.producer);
@@ -65,11 +65,7 @@ export class RecordsService implements OnApplicationShutdown {
 
   /** Compiles the preparing thread's modules (seconds) before the first fetch rather than during it. */
   async warm(): Promise<void> {
-    await this.preparer.warm(prepareRecordsTask);
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    await this.preparer.close();
+    await this.thread.pool.warm(prepareRecordsTask);
   }
 
   /**
@@ -111,7 +107,7 @@ export class RecordsService implements OnApplicationShutdown {
     const answers: (PreparedRecord<PreparedRecords> | undefined)[] = new Array(records.length).fill(undefined);
     if (toPrepare.length === 0 || specs.size === 0) return answers;
     const joined = Buffer.concat(values, end);
-    const prepared = await this.preparer.run(
+    const prepared = await this.thread.pool.run(
       prepareRecordsTask,
       { values: joined, records: toPrepare, specs: [...specs], limits },
       { transferList: movableBuffers(joined) },

@@ -4,6 +4,7 @@ import { type DatasetTable } from '@keel/datasets';
 import { defineWorkerTask, movableBuffers, transferResult } from '@keel/workers';
 import { datasetParquet } from '../datasets/dataset-parquet';
 import { type CleanCell, type CleanRecord, type CleanRows } from '../records/record-checks';
+import { takeCheckedRows } from './checked-rows-cache';
 import { type StagedPayload } from './staging.repository';
 
 export interface CutEncodeInput {
@@ -27,12 +28,21 @@ export function stagedTable(schema: CutEncodeInput['schema'], payloads: readonly
   const values: CleanCell[][] = schema.map(() => []);
   for (const payload of payloads) {
     if ('rowsJson' in payload) {
-      const { columns, rows } = JSON.parse(payload.rowsJson) as CleanRows;
+      // Rows this thread checked are taken as they are (their text would parse to the same, negative zeros aside).
+      const cached = takeCheckedRows(payload.rowsJson);
+      const { columns, rows } = cached ?? (JSON.parse(payload.rowsJson) as CleanRows);
       const at = schema.map(({ name }) => columns.indexOf(name));
       for (let c = 0; c < schema.length; c++) {
         const target = values[c];
         const from = at[c];
-        for (const row of rows) target.push(from < 0 ? null : (row[from] ?? null));
+        if (from < 0) for (let r = 0; r < rows.length; r++) target.push(null);
+        else if (cached) {
+          for (const row of rows) {
+            const value = row[from] ?? null;
+            // `value === 0` holds for -0 too, which the staged text (hence a parse of it) holds as 0.
+            target.push(value === 0 ? 0 : value);
+          }
+        } else for (const row of rows) target.push(row[from] ?? null);
       }
     } else {
       const records = JSON.parse(payload.recordsJson) as CleanRecord[];

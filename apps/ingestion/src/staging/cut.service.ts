@@ -17,7 +17,6 @@ import {
   type ServiceIdentity,
 } from '@keel/service-runtime';
 import { KeelAttr, withSpan } from '@keel/telemetry';
-import { WorkerPool } from '@keel/workers';
 import { context, type Link, propagation, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { type Logger } from 'pino';
 import { type IngestionConfig } from '../config';
@@ -25,7 +24,6 @@ import { DatasetVersionsService } from '../datasets/dataset-versions.service';
 import { type DatasetVersion } from '../datasets/datasets.repository';
 import { RECORDS_GROUP } from '../records/records-group';
 import { batchSources } from './batch-sources';
-import { cutEncodeTask } from './cut-encode.task';
 import { CutLogRepository, type CutState } from './cut-log.repository';
 import { quietPeriodOver } from './quiet-period';
 import { type PendingState, type StagedBatch, StagingRepository } from './staging.repository';
@@ -94,7 +92,6 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
     private readonly cutLog: CutLogRepository,
     @Inject(ROOT_LOGGER) rootLogger: Logger,
     @Inject(SERVICE_IDENTITY) identity: ServiceIdentity,
-    private readonly workers: WorkerPool,
   ) {
     this.logger = rootLogger.child({ component: 'cut' });
     this.leases = leasesOn(infra.mongo);
@@ -112,7 +109,7 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
     this.timer = setInterval(() => void this.tick(), this.config.INGESTION_FLUSH_CHECK_MS);
     this.timer.unref();
     // A worker thread compiles its modules on its first task, which takes seconds: paid at start-up, not by a cut.
-    await this.workers.warm(cutEncodeTask);
+    await this.versions.warmEncoder();
   }
 
   async onModuleDestroy(): Promise<void> {

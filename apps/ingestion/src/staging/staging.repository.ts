@@ -166,13 +166,15 @@ export class StagingRepository {
 
   /**
    * Stores batches (one per event) unless their event id is already staged; returns, in the same order, what is
-   * stored (for a redelivery before the cut, the first delivery's document) and whether this call staged it. Three
-   * writes whatever the number of batches and rows: the ids join their pipeline's head and the rows go to one new
-   * staging object (both at once), then the batch documents, which point into the object, are inserted (one unordered
-   * insert, docs/design/repositories.md rule 3). A crash in between leaves ids without a batch, which the cut drops,
-   * or an object no batch points to, which start-up deletes; never a batch no cut would find or one without its rows.
-   * A redelivery lists its id in the head twice; the cut reads each id once and takes every copy off. A redelivered
-   * batch keeps its first document, hence its first object; the new object's slice of it is never read.
+   * stored (for a redelivery before the cut, the first delivery's document) and whether this call staged it. Four
+   * writes whatever the number of batches and rows: the batches take their sequence numbers from their pipeline's
+   * head while the rows go to one new staging object, then the batch documents, which point into the object, are
+   * inserted (one unordered insert, docs/design/repositories.md rule 3), and only then are their ids listed in the
+   * head, so a cut never finds a listed id whose batch is still to come. A crash in between leaves an object no batch
+   * points to, which start-up deletes, or batches not listed in their head, which start-up and the cut timer's
+   * rescans list; never a batch without its rows. A redelivery lists its id in the head twice; the cut reads each id
+   * once and takes every copy off. A redelivered batch keeps its first document, hence its first object; the new
+   * object's slice of it is never read.
    */
   async stageMany(batches: readonly NewStagedBatch[]): Promise<{ batch: StagedBatch; created: boolean }[]> {
     if (batches.length === 0) return [];
@@ -185,11 +187,12 @@ export class StagingRepository {
     digest.catch(() => undefined);
     const putObject = this.infra.objects.put({ bucket: BUCKETS.datasets, key }, bytes, 'application/json');
     putObject.catch(() => undefined);
-    for (const [pipelineId, group] of byPipeline(batches)) {
+    const groups = byPipeline(batches);
+    for (const [pipelineId, group] of groups) {
       const head = await this.heads
         .findOneAndUpdate(
           { _id: pipelineId },
-          { $inc: { value: group.length }, $push: { pending: { $each: group.map((batch) => batch._id) } } },
+          { $inc: { value: group.length } },
           { upsert: true, returnDocument: 'after' },
         )
         .lean<HeadDocument>();
@@ -216,6 +219,14 @@ export class StagingRepository {
       if (!onlyDuplicates(error)) throw error;
       duplicates = true;
     });
+    // Listed in their heads only now that they are inserted: a cut reading the head meanwhile took ids without a batch
+    // for a crash's leftovers and dropped them, and their batches waited for the next rescan (2026-12-03, 25 s).
+    for (const [pipelineId, group] of groups) {
+      await this.heads.updateOne(
+        { _id: pipelineId },
+        { $push: { pending: { $each: group.map((batch) => batch._id) } } },
+      );
+    }
     const results: { batch: StagedBatch; created: boolean }[] = [];
     if (!duplicates) {
       for (const batch of stored) results.push({ batch, created: true });
@@ -295,12 +306,12 @@ export class StagingRepository {
 
   /**
    * Waiting batches in arrival order, up to the first one that brings the total to `maxRows`, read in one query by
-   * the `_id`s in the pipeline's head. Ids whose batch is gone (a crash between the head and the batch, or after a
-   * cut's deletes) are dropped from the head; `dropped` counts them.
+   * the `_id`s in the pipeline's head. Ids whose batch is gone (a cut's deletes, or a batch consumed before it was
+   * listed again) are dropped from the head; `dropped` counts them. `stageMany` lists ids only once their batches are
+   * inserted, so an id without a batch is never one still being staged.
    *
    * `ahead`: the next cut taken while the current one (`ahead.excluding`, its batches) is still being written and
-   * closed. Its batches are left alone, and nothing is dropped: the taking stops at the first id without a batch,
-   * which may be one that `stageMany` listed and is about to insert (staging goes on meanwhile).
+   * closed. Its batches are left alone, and nothing is dropped: the taking stops at the first id without a batch.
    */
   async takePending(
     pipelineId: string,
