@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { type ColumnType, DriftStatisticName, PipelineId } from './common';
 import { DataSource, sourcesIssues } from './data-sources';
 import { ConceptDriftDetector } from './events/label-window-closed';
+import { joinedFeatures, joinsIssues, MAX_JOINS, PointInTimeJoinSpec } from './point-in-time-joins';
 import { AlertsSpec, RetrainPolicy } from './retrain-policy';
 import { RolloutSpec } from './rollout';
 import { searchIssues, TrainingSearch } from './training-search';
@@ -336,6 +337,11 @@ export const PipelineSpecV1 = z
       .max(PIPELINE_SPEC_MAX_FEATURES, `at most ${PIPELINE_SPEC_MAX_FEATURES} (PIPELINE_SPEC_MAX_FEATURES)`)
       .default([]),
     timeColumn: ColumnName.optional(),
+    /** Entity keys every dataset version carries (strings, not features unless declared so): what joins match on. */
+    entityColumns: z.array(ColumnName).max(MAX_JOINS).optional(),
+    /** Feature tables joined point-in-time to the rows (point-in-time-joins.ts); absent: none (optional, not
+     * defaulted, so a spec without joins stores exactly as before). */
+    joins: z.array(PointInTimeJoinSpec).max(MAX_JOINS).optional(),
     features: z
       .array(FeatureSpec)
       .min(1)
@@ -531,6 +537,7 @@ export const PipelineSpecV1 = z
           message: `${algorithm} does not fit ${spec.task}`,
         });
     }
+    for (const issue of joinsIssues(spec)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
     for (const issue of sourcesIssues(spec.sources, datasetSchema(spec))) {
       ctx.addIssue({ code: 'custom', path: ['sources', ...issue.path], message: issue.message });
     }
@@ -639,17 +646,22 @@ function checkWindowMetrics(
 
 type DropBound = { metric: string; below?: number; above?: number };
 
-/** Columns a dataset version of this pipeline holds: features, target, time column, protected attributes. */
+/**
+ * Columns a dataset version of this pipeline holds: features (but those joined from feature tables), target, time
+ * column, protected attributes, entity columns.
+ */
 export function datasetColumns(spec: PipelineSpecV1): string[] {
-  const columns = [...spec.features.map((feature) => feature.name), spec.target.column];
-  for (const extra of [spec.timeColumn, ...spec.protectedAttributes]) {
+  const joined = joinedFeatures(spec);
+  const own = spec.features.filter((feature) => !joined.has(feature.name));
+  const columns = [...own.map((feature) => feature.name), spec.target.column];
+  for (const extra of [spec.timeColumn, ...spec.protectedAttributes, ...(spec.entityColumns ?? [])]) {
     if (extra && !columns.includes(extra)) columns.push(extra);
   }
   return columns;
 }
 
 /** What a dataset column is to its pipeline: decides how ingestion checks its values and validation its column. */
-export type DatasetColumnRole = 'numeric' | 'categorical' | 'target' | 'time' | 'attribute';
+export type DatasetColumnRole = 'numeric' | 'categorical' | 'target' | 'time' | 'attribute' | 'entity';
 
 /** One column of every dataset version of a pipeline. */
 export interface DatasetColumnSpec {
@@ -662,7 +674,7 @@ export interface DatasetColumnSpec {
 /**
  * Columns and types of every dataset version of a pipeline, in datasetColumns order: numeric features are numbers,
  * categorical features strings, the time column a timestamp, the target a number (regression) or a string
- * (classification), protected attributes that are not features nullable strings.
+ * (classification), protected attributes and entity columns that are not features nullable strings.
  */
 export function datasetSchema(spec: PipelineSpecV1): DatasetColumnSpec[] {
   return datasetColumns(spec).map((name): DatasetColumnSpec => {
@@ -673,6 +685,7 @@ export function datasetSchema(spec: PipelineSpecV1): DatasetColumnSpec[] {
       return { name, type: spec.task === 'regression' ? 'number' : 'string', role: 'target', nullable: false };
     }
     if (name === spec.timeColumn) return { name, type: 'timestamp', role: 'time', nullable: false };
+    if (!spec.protectedAttributes.includes(name)) return { name, type: 'string', role: 'entity', nullable: true };
     return { name, type: 'string', role: 'attribute', nullable: true };
   });
 }

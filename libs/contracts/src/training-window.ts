@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DatasetVersionId, ObjectUri, Sha256 } from './common';
+import { DatasetVersionId, ObjectUri, PipelineId, Sha256 } from './common';
 
 const DURATION_UNITS_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
 const DURATION_PATTERN = /^([1-9][0-9]{0,9})(ms|s|m|h|d|w)$/;
@@ -73,6 +73,20 @@ export const SnapshotRef = z.object({
   upToDatasetVersionId: DatasetVersionId,
   increments: z.number().int().positive(),
   rows: z.number().int().nonnegative(),
+  /**
+   * The feature tables joined point-in-time to the rows (the spec's `joins`): per table pipeline, the newest of its
+   * versions that were read (all of its validated versions up to that one were) and how many; absent: no joins.
+   */
+  joinedTables: z
+    .array(
+      z.object({
+        pipelineId: PipelineId,
+        upToDatasetVersionId: DatasetVersionId,
+        increments: z.number().int().positive(),
+      }),
+    )
+    .max(16)
+    .optional(),
 });
 export type SnapshotRef = z.infer<typeof SnapshotRef>;
 

@@ -21,4 +21,4 @@ export {
 } from './snapshot';
 export { readParquet, writeParquet } from './parquet';
 export { column, type DatasetColumn, type DatasetTable, recordsFromTable, tableFromRecords, takeRows } from './table';
-export { type PointInTimeJoin, pointInTimeJoin } from './point-in-time';
+export { featureTableOf, type PointInTimeJoin, pointInTimeJoin, type SnapshotJoin } from './point-in-time';

@@ -1,4 +1,4 @@
-import { timeValueMs } from './snapshot';
+import { type SnapshotIncrement, timeValueMs } from './snapshot';
 import { column, type DatasetColumn, type DatasetTable } from './table';
 
 /** How a table of time-stamped entity features is joined to rows (Feast's point-in-time join). */
@@ -73,4 +73,38 @@ function latestAtOrBefore(list: readonly FeatureRow[], time: number): FeatureRow
     else hi = mid;
   }
   return lo > 0 ? list[lo - 1] : undefined;
+}
+
+/**
+ * A point-in-time join as a snapshot manifest records it: the join and the feature table's versions it read (every
+ * validated version of the table pipeline up to the cut taken when the snapshot was first asked for), so the manifest
+ * alone reproduces the joined values.
+ */
+export interface SnapshotJoin extends Omit<PointInTimeJoin, 'features'> {
+  /** The pipeline whose dataset versions are the feature table. */
+  pipelineId: string;
+  features: string[];
+  /** The table's versions, oldest first (a later version's row wins a tie of times). */
+  increments: SnapshotIncrement[];
+}
+
+/**
+ * One feature table from the versions of its pipeline, oldest first: the columns a join reads, concatenated, so on
+ * equal feature (and created) times the row of the newer version wins. A version lacking a column fails, naming it.
+ */
+export function featureTableOf(
+  versions: readonly { increment: SnapshotIncrement; table: DatasetTable }[],
+  join: PointInTimeJoin,
+): DatasetTable {
+  const names = [join.entityKey, join.featureTime, ...(join.createdTime ? [join.createdTime] : []), ...join.features];
+  const columns: DatasetColumn[] = [];
+  for (const name of new Set(names)) {
+    const parts = versions.map(({ increment, table }) => {
+      const found = table.columns.find((c) => c.name === name);
+      if (!found) throw new Error(`feature table version ${increment.datasetVersionId} has no column "${name}"`);
+      return found;
+    });
+    columns.push({ name, type: parts[0]?.type ?? 'string', values: parts.flatMap((part) => part.values) });
+  }
+  return { rowCount: versions.reduce((sum, { table }) => sum + table.rowCount, 0), columns };
 }

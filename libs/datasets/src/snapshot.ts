@@ -1,10 +1,13 @@
 import {
+  type DatasetVersionId,
   durationMs,
+  type PipelineId,
   type RecencyWeights,
   type SnapshotRef,
   type TrainingWindow,
   describeWindow,
 } from '@keel/contracts';
+import { type SnapshotJoin } from './point-in-time';
 import { type DatasetColumn, type DatasetTable } from './table';
 
 /** One validated dataset version (an immutable increment) a window may draw rows from. */
@@ -35,6 +38,8 @@ export interface SnapshotManifest {
   upTo: { datasetVersionId: string; sequence: number };
   increments: (SnapshotIncrement & { rows: RowRanges })[];
   rowCount: number;
+  /** The feature tables joined point-in-time to the rows and the versions of each that were read; absent: none. */
+  joins?: SnapshotJoin[];
 }
 
 /** Reference fields of a stored manifest (its URI and sha256 come from the object store). */
@@ -50,6 +55,15 @@ export function snapshotRef(
     upToDatasetVersionId: manifest.upTo.datasetVersionId as SnapshotRef['upToDatasetVersionId'],
     increments: manifest.increments.length,
     rows: manifest.rowCount,
+    ...(manifest.joins
+      ? {
+          joinedTables: manifest.joins.map((join) => ({
+            pipelineId: join.pipelineId as PipelineId,
+            upToDatasetVersionId: join.increments[join.increments.length - 1].datasetVersionId as DatasetVersionId,
+            increments: join.increments.length,
+          })),
+        }
+      : {}),
   };
 }
 

@@ -1,11 +1,15 @@
 import { datasetColumns, type PipelineSpecV1 } from '@keel/contracts';
 import {
   type DatasetTable,
+  featureTableOf,
+  pointInTimeJoin,
+  type PointInTimeJoin,
   readParquet,
   recencyWeights,
   resolveWindow,
   ROW_KEY_COLUMN,
   type SnapshotIncrement,
+  type SnapshotJoin,
   type SnapshotManifest,
   snapshotTable,
   type SplitName,
@@ -22,6 +26,18 @@ export interface FeatureSetInput {
   /** The validated dataset versions the window may draw from, oldest first. */
   increments: SnapshotIncrement[];
   /** Each increment's Parquet bytes, verified against its sha256, in the same order. */
+  datasets: Uint8Array[];
+  /** The spec's point-in-time joins, resolved (feature time named), each with its table's versions; absent: none. */
+  joins?: JoinInput[];
+}
+
+/** A point-in-time join and the versions of its feature table it reads. */
+export interface JoinInput {
+  join: PointInTimeJoin;
+  pipelineId: string;
+  /** The table pipeline's validated versions up to the snapshot's cut, oldest first. */
+  increments: SnapshotIncrement[];
+  /** Their Parquet bytes, verified, in the same order. */
   datasets: Uint8Array[];
 }
 
@@ -72,6 +88,16 @@ export async function encodeFeatureSet(
   } catch (error) {
     throw new FeatureSetInputError((error as Error).message);
   }
+  if (input.joins && input.joins.length > 0) {
+    progress({ stage: 'point-in-time joins', total: input.joins.length });
+    const recorded: SnapshotJoin[] = [];
+    for (const joinInput of input.joins) {
+      table = await joinFeatureTable(table, joinInput);
+      const { join, pipelineId, increments } = joinInput;
+      recorded.push({ pipelineId, ...join, features: [...join.features], increments });
+    }
+    manifest = { ...manifest, joins: recorded };
+  }
   if (spec.training.recencyWeights) {
     const times = spec.timeColumn ? table.columns.find((c) => c.name === spec.timeColumn)?.values : undefined;
     table.columns.push({
@@ -89,6 +115,35 @@ export async function encodeFeatureSet(
     transform: Buffer.from(stableStringify(built.transform)),
     rowCounts: built.rowCounts,
   };
+}
+
+/**
+ * The window's rows with one feature table's values as of each row's time. The table's versions are read here;
+ * unreadable bytes or a version lacking a column the join reads cannot get better by retrying.
+ */
+async function joinFeatureTable(rows: DatasetTable, input: JoinInput): Promise<DatasetTable> {
+  if (input.increments.length === 0) {
+    // Every joined value would be missing and no transform can be fitted on that: a clear refusal instead.
+    throw new FeatureSetInputError(
+      `feature table ${input.pipelineId} has no validated dataset version yet: ingest it before the rows that join it`,
+    );
+  }
+  const versions: { increment: SnapshotIncrement; table: DatasetTable }[] = [];
+  for (const [k, increment] of input.increments.entries()) {
+    try {
+      versions.push({ increment, table: await readParquet(asBuffer(input.datasets[k])) });
+    } catch (error) {
+      throw new NonRetryableError(
+        `feature table ${input.pipelineId} version ${increment.datasetVersionId} is not readable Parquet: ${(error as Error).message}`,
+        'unreadable-dataset',
+      );
+    }
+  }
+  try {
+    return pointInTimeJoin(rows, featureTableOf(versions, input.join), input.join);
+  } catch (error) {
+    throw new FeatureSetInputError(`joining ${input.pipelineId}: ${(error as Error).message}`);
+  }
 }
 
 /** {@link encodeFeatureSet} on a worker thread; the datasets move in and the artifacts move back. */

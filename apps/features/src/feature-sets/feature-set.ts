@@ -1,4 +1,4 @@
-import { datasetColumns, type PipelineSpecV1 } from '@keel/contracts';
+import { datasetColumns, joinedFeatures, type PipelineSpecV1 } from '@keel/contracts';
 import {
   type DatasetColumn,
   type DatasetTable,
@@ -49,7 +49,8 @@ export function columnSpecs(spec: PipelineSpecV1): ColumnSpec[] {
  * train nor evaluate a model. Pure and deterministic: the same table and spec give the same feature set.
  */
 export function buildFeatureSet(dataset: DatasetTable, spec: PipelineSpecV1): BuiltFeatureSet {
-  const datasetNames = datasetColumns(spec);
+  // The window's own columns, and the features joined point-in-time from feature tables (none without joins).
+  const datasetNames = [...datasetColumns(spec), ...joinedFeatures(spec)];
   const reserved = [SPLIT_COLUMN, ROW_KEY_COLUMN, WEIGHT_COLUMN].filter((name) => datasetNames.includes(name));
   if (reserved.length > 0) throw new FeatureSetInputError(`"${reserved[0]}" is a reserved column name`);
   const names = [

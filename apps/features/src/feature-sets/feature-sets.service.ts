@@ -4,6 +4,7 @@ import {
   derivedId,
   type EventData,
   FeaturesMaterializedV1,
+  type PipelineSpecV1,
   type TrainingRequestedV2,
   type TrainingTrigger,
 } from '@keel/contracts';
@@ -15,9 +16,9 @@ import { KeelAttr, withSpan } from '@keel/telemetry';
 import { asBuffer, movableBuffers, WorkerPool } from '@keel/workers';
 import { trace } from '@opentelemetry/api';
 import { type Logger } from 'pino';
-import { featureSetTask } from './feature-set.task';
+import { featureSetTask, type JoinInput } from './feature-set.task';
 import { FeatureSetsRepository } from './feature-sets.repository';
-import { type IncrementRecord, IncrementsRepository } from './increments.repository';
+import { type IncrementRecord, IncrementsRepository, type JoinCut } from './increments.repository';
 
 type DatasetValidated = EventData<typeof DatasetValidatedV1>;
 type FeaturesMaterialized = EventData<typeof FeaturesMaterializedV1>;
@@ -88,6 +89,8 @@ export class FeatureSetsService implements OnApplicationBootstrap {
    * retrains, through a training request.
    */
   async onDatasetValidated(event: DatasetValidated): Promise<FeaturesMaterialized | null> {
+    const { spec } = await this.infra.pipelines.get(event.pipelineId);
+    const joinCuts = await this.joinCuts(spec);
     const increment = await this.increments.record({
       pipelineId: event.pipelineId,
       datasetVersionId: event.datasetVersionId,
@@ -95,10 +98,10 @@ export class FeatureSetsService implements OnApplicationBootstrap {
       uri: event.datasetUri,
       rowCount: event.rowCount ?? 0,
       ...(event.sequence === undefined ? {} : { sequence: event.sequence }),
+      ...(joinCuts ? { joinCuts } : {}),
     });
-    const { spec } = await this.infra.pipelines.get(event.pipelineId);
     if (spec.retrainPolicy && increment.sequence > 1) return null;
-    return this.materialize(increment, { reason: 'new-data' });
+    return this.materialize(increment, { reason: 'new-data' }, increment.joinCuts);
   }
 
   /**
@@ -126,17 +129,83 @@ export class FeatureSetsService implements OnApplicationBootstrap {
       requestedBy: request.requestedBy,
       upToDatasetVersionId: newest.datasetVersionId,
       receivedAt: new Date(),
+      ...(await this.joinCuts((await this.infra.pipelines.get(request.pipelineId)).spec).then((cuts) =>
+        cuts ? { joinCuts: cuts } : {},
+      )),
     });
     const upTo = await this.increments.get(claimed.upToDatasetVersionId);
     if (!upTo) throw new Error(`dataset version ${claimed.upToDatasetVersionId} vanished from dataset_increments`);
-    return this.materialize(upTo, {
-      reason: request.reason,
-      requestId: request.requestId,
-      requestedBy: request.requestedBy,
-    });
+    return this.materialize(
+      upTo,
+      { reason: request.reason, requestId: request.requestId, requestedBy: request.requestedBy },
+      claimed.joinCuts,
+    );
   }
 
-  private async materialize(upTo: IncrementRecord, trigger: TrainingTrigger): Promise<FeaturesMaterialized> {
+  /** For a spec with point-in-time joins: each feature table's newest validated version now (else undefined). */
+  private async joinCuts(spec: PipelineSpecV1): Promise<JoinCut[] | undefined> {
+    if (!spec.joins?.length) return undefined;
+    return Promise.all(
+      spec.joins.map(async (join) => ({
+        pipelineId: join.pipeline,
+        sequence: (await this.increments.newest(join.pipeline))?.sequence ?? 0,
+      })),
+    );
+  }
+
+  /**
+   * The spec's joins resolved for the worker: each table's feature time (the table pipeline's timeColumn unless the
+   * join names one) and its versions up to the cut, loaded and verified. A window recorded before joins were declared
+   * (no cuts) reads each table up to its newest version now.
+   */
+  private async loadJoins(spec: PipelineSpecV1, cuts: JoinCut[] | undefined): Promise<JoinInput[] | undefined> {
+    if (!spec.joins?.length) return undefined;
+    const resolvedCuts = cuts ?? (await this.joinCuts(spec)) ?? [];
+    return Promise.all(
+      spec.joins.map(async (join): Promise<JoinInput> => {
+        const table = (await this.infra.pipelines.get(join.pipeline)).spec;
+        const featureTime = join.featureTime ?? table.timeColumn;
+        if (!featureTime) {
+          throw new NonRetryableError(
+            `feature table ${join.pipeline} has no timeColumn and the join names none`,
+            'bad-dataset',
+          );
+        }
+        const cut = resolvedCuts.find((c) => c.pipelineId === join.pipeline)?.sequence ?? 0;
+        const increments = (cut > 0 ? await this.increments.upTo(join.pipeline, cut) : []).map(
+          ({ datasetVersionId, sha256, uri, sequence, rowCount }) => ({
+            datasetVersionId,
+            sha256,
+            uri,
+            sequence,
+            rowCount,
+          }),
+        );
+        const datasets = await Promise.all(
+          increments.map(({ uri, sha256 }) => this.infra.objects.getVerified({ uri, sha256 })),
+        );
+        return {
+          pipelineId: join.pipeline,
+          join: {
+            entityKey: join.entityKey,
+            rowTime: spec.timeColumn ?? '',
+            featureTime,
+            ...(join.createdTime ? { createdTime: join.createdTime } : {}),
+            features: join.features,
+            ...(join.maxAgeMs === undefined ? {} : { maxAgeMs: join.maxAgeMs }),
+          },
+          increments,
+          datasets,
+        };
+      }),
+    );
+  }
+
+  private async materialize(
+    upTo: IncrementRecord,
+    trigger: TrainingTrigger,
+    joinCuts?: JoinCut[],
+  ): Promise<FeaturesMaterialized> {
     const { pipelineId } = upTo;
     const { spec, version: specVersion } = await this.infra.pipelines.get(pipelineId);
     const attributes = { [KeelAttr.PIPELINE_ID]: pipelineId, [KeelAttr.DATASET_VERSION]: upTo.datasetVersionId };
@@ -148,15 +217,18 @@ export class FeatureSetsService implements OnApplicationBootstrap {
       sequence,
       rowCount,
     }));
-    const datasets = await withSpan('load datasets', attributes, () =>
-      Promise.all(increments.map(({ uri, sha256 }) => this.infra.objects.getVerified({ uri, sha256 }))),
+    const [datasets, joins] = await withSpan('load datasets', attributes, () =>
+      Promise.all([
+        Promise.all(increments.map(({ uri, sha256 }) => this.infra.objects.getVerified({ uri, sha256 }))),
+        this.loadJoins(spec, joinCuts),
+      ]),
     );
     // Resolve, split, fit and encode on a worker thread. A window that cannot become a feature set fails with a
     // non-retryable code (bad-dataset, unreadable-dataset): straight to the dead-letter topic.
     const built = await this.workers.run(
       featureSetTask,
-      { spec, increments, datasets },
-      { transferList: movableBuffers(...datasets), attributes },
+      { spec, increments, datasets, ...(joins ? { joins } : {}) },
+      { transferList: movableBuffers(...datasets, ...(joins ?? []).flatMap((join) => join.datasets)), attributes },
     );
     trace.getActiveSpan()?.setAttributes({
       [KeelAttr.ROWS_TRAIN]: built.rowCounts.train,

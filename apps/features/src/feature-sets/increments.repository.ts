@@ -3,10 +3,27 @@ import { type SnapshotIncrement } from '@keel/datasets';
 import { Infrastructure } from '@keel/service-runtime';
 import { type Model, Schema } from 'mongoose';
 
+/**
+ * How far into each joined feature table a snapshot reads: the table pipeline's newest validated version when the
+ * snapshot was first asked for. Recorded with what asked, so a redelivery joins the same table versions.
+ */
+export interface JoinCut {
+  pipelineId: string;
+  /** 0: the table had no validated version yet. */
+  sequence: number;
+}
+
+const joinCutsField = {
+  type: [{ _id: false, pipelineId: { type: String, required: true }, sequence: { type: Number, required: true } }],
+  default: undefined,
+};
+
 /** A validated dataset version of a pipeline as features knows it (collection `dataset_increments`). */
 export interface IncrementRecord extends SnapshotIncrement {
   pipelineId: string;
   validatedAt: Date;
+  /** Only for a pipeline with point-in-time joins: where its window up to this version reads the tables. */
+  joinCuts?: JoinCut[];
 }
 
 /** `_id` = dataset version id (it names its pipeline): written per event, by `_id` alone. */
@@ -21,6 +38,7 @@ const incrementSchema = new Schema<IncrementRecord & { _id: string }>(
     // 0 when the event did not say: a rows window then loads it to count.
     rowCount: { type: Number, required: true },
     validatedAt: { type: Date, required: true },
+    joinCuts: joinCutsField,
   },
   { collection: 'dataset_increments', versionKey: false },
 );
@@ -35,6 +53,8 @@ export interface RequestWindowRecord {
   /** The newest validated version when the request first arrived: the request's window ends there, forever. */
   upToDatasetVersionId: string;
   receivedAt: Date;
+  /** Only for a pipeline with point-in-time joins: where the request's window reads the tables. */
+  joinCuts?: JoinCut[];
 }
 
 /** `_id` = requestKey(pipeline, request id): the first delivery's insert wins, redeliveries read it. */
@@ -47,6 +67,7 @@ const requestWindowSchema = new Schema<RequestWindowRecord & { _id: string }>(
     requestedBy: { type: String, required: true },
     upToDatasetVersionId: { type: String, required: true },
     receivedAt: { type: Date, required: true },
+    joinCuts: joinCutsField,
   },
   { collection: 'training_request_windows', versionKey: false },
 );

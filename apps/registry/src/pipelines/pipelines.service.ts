@@ -1,5 +1,5 @@
 import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
-import { type PipelineSpecV1 } from '@keel/contracts';
+import { datasetSchema, joinTableIssues, type PipelineSpecV1 } from '@keel/contracts';
 import {
   InvalidPipelineSpecError,
   parsePipelineSpec,
@@ -54,6 +54,7 @@ export class PipelinesService implements OnApplicationBootstrap {
       async (span) => {
         const spec: PipelineSpecV1 = await this.parse(body);
         if (spec.id !== pathId) throw new PipelineIdMismatchError(pathId, spec.id);
+        await this.checkJoinedTables(spec);
         const { stored, created } = await this.infra.pipelines.apply(spec);
         span.setAttribute(KeelAttr.PIPELINE_VERSION, stored.version);
         return { pipelineId: stored.pipelineId, version: stored.version, created };
@@ -70,6 +71,22 @@ export class PipelinesService implements OnApplicationBootstrap {
     const outcome = await this.workers.run(parsePipelineSpecTask, body);
     if (!outcome.ok) throw new InvalidPipelineSpecError(outcome.issues);
     return outcome.spec;
+  }
+
+  /**
+   * A spec's point-in-time joins name applied pipelines whose datasets have the key, the feature time and each feature
+   * with its declared type. Checked against the tables' current specs when this spec is applied.
+   */
+  private async checkJoinedTables(spec: PipelineSpecV1): Promise<void> {
+    const issues: string[] = [];
+    for (const [index, join] of (spec.joins ?? []).entries()) {
+      const table = (await this.get(join.pipeline))?.spec;
+      const found = table ? { schema: datasetSchema(table), timeColumn: table.timeColumn } : undefined;
+      for (const issue of joinTableIssues(spec, join, index, found)) {
+        issues.push(`${issue.path.map(String).join('.')}: ${issue.message}`);
+      }
+    }
+    if (issues.length > 0) throw new InvalidPipelineSpecError(issues);
   }
 
   /** The current version of a spec, or undefined when nobody applied it. */

@@ -1,0 +1,133 @@
+import { createHash } from 'node:crypto';
+import { type PipelineSpecInput, PipelineSpecV1 } from '@keel/contracts';
+import { type DatasetTable, readParquet, type SnapshotManifest, writeParquet } from '@keel/datasets';
+import { describe, expect, it } from 'vitest';
+import fixture from '../../../../libs/datasets/src/fixtures/point-in-time.json';
+import { encodeFeatureSet, type JoinInput } from './feature-set.task';
+
+/** Churn-like rows (the fixture's) whose features come only from a customer feature table, as of each row's time. */
+const spec = PipelineSpecV1.parse({
+  apiVersion: 'keel/v1',
+  kind: 'Pipeline',
+  id: 'pit-unit',
+  task: 'binary-classification',
+  target: { column: 'label', positive: '1' },
+  timeColumn: 'event_time',
+  entityColumns: ['customer_id'],
+  features: [
+    { name: 'balance', type: 'numeric' },
+    { name: 'segment', type: 'categorical' },
+  ],
+  joins: [
+    {
+      pipeline: 'customer-features',
+      entityKey: 'customer_id',
+      createdTime: 'created',
+      features: ['balance', 'segment'],
+      maxAgeMs: fixture.maxAgeMs,
+    },
+  ],
+  training: { algorithms: ['logistic-regression'], primaryMetric: 'auc' },
+} as PipelineSpecInput);
+
+function increment(bytes: Uint8Array, sequence: number) {
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  return {
+    datasetVersionId: `ds-${sha256.slice(0, 32)}`,
+    sha256,
+    uri: `s3://keel-datasets/${sha256}`,
+    sequence,
+    rowCount: 0,
+  };
+}
+
+const rows: DatasetTable = {
+  rowCount: fixture.rows.customer_id.length,
+  columns: [
+    { name: 'label', type: 'string', values: fixture.rows.label.map(String) },
+    { name: 'event_time', type: 'timestamp', values: fixture.rows.event_time },
+    { name: 'customer_id', type: 'string', values: fixture.rows.customer_id },
+  ],
+};
+
+/** The fixture's feature rows, in arrival order, as two versions of the table pipeline. */
+function tableVersions(): { increments: JoinInput['increments']; datasets: Uint8Array[] } {
+  const { features } = fixture;
+  const slice = (from: number, to: number): DatasetTable => ({
+    rowCount: to - from,
+    columns: [
+      { name: 'customer_id', type: 'string', values: features.customer_id.slice(from, to) },
+      { name: 'feature_time', type: 'timestamp', values: features.feature_time.slice(from, to) },
+      { name: 'created', type: 'timestamp', values: features.created.slice(from, to) },
+      { name: 'balance', type: 'number', values: features.balance.slice(from, to) },
+      { name: 'segment', type: 'string', values: features.segment.slice(from, to) },
+    ],
+  });
+  const datasets = [writeParquet(slice(0, 200)), writeParquet(slice(200, features.customer_id.length))];
+  return { increments: datasets.map((bytes, k) => increment(bytes, k + 1)), datasets };
+}
+
+function input(versions = tableVersions()) {
+  const dataset = writeParquet(rows);
+  const join: JoinInput = {
+    pipelineId: 'customer-features',
+    join: {
+      entityKey: 'customer_id',
+      rowTime: 'event_time',
+      featureTime: 'feature_time',
+      createdTime: 'created',
+      features: ['balance', 'segment'],
+      maxAgeMs: fixture.maxAgeMs,
+    },
+    ...versions,
+  };
+  return { spec, increments: [increment(dataset, 1)], datasets: [dataset], joins: [join] };
+}
+
+describe('feature sets with point-in-time joins', () => {
+  it('joins each row to the table as of its event time (the pandas/DuckDB reference) and records the versions read', async () => {
+    const encoded = await encodeFeatureSet(input(), { progress: () => undefined });
+    const table = await readParquet(Buffer.from(encoded.featureSet));
+    const values = (name: string) => table.columns.find((c) => c.name === name)!.values;
+    // every row is labelled, so the feature set keeps the rows' order
+    expect(table.rowCount).toBe(fixture.rows.customer_id.length);
+    expect(values('balance')).toEqual(fixture.expected.balance);
+    expect(values('segment')).toEqual(fixture.expected.segment);
+    expect(values('customer_id')).toEqual(fixture.rows.customer_id);
+    const manifest = JSON.parse(Buffer.from(encoded.manifest).toString()) as SnapshotManifest;
+    expect(manifest.joins).toEqual([
+      expect.objectContaining({
+        pipelineId: 'customer-features',
+        entityKey: 'customer_id',
+        maxAgeMs: fixture.maxAgeMs,
+        increments: input().joins[0].increments,
+      }),
+    ]);
+  });
+
+  it('refuses a window while the table has no validated version yet, naming it', async () => {
+    await expect(
+      encodeFeatureSet(input({ increments: [], datasets: [] }), { progress: () => undefined }),
+    ).rejects.toMatchObject({
+      code: 'bad-dataset',
+      message:
+        'feature table customer-features has no validated dataset version yet: ingest it before the rows that join it',
+    });
+  });
+
+  it('refuses a table version lacking a column the join reads, as a bad dataset', async () => {
+    const versions = tableVersions();
+    const broken = writeParquet({ rowCount: 1, columns: [{ name: 'customer_id', type: 'string', values: ['c1'] }] });
+    await expect(
+      encodeFeatureSet(
+        input({ increments: [...versions.increments, increment(broken, 3)], datasets: [...versions.datasets, broken] }),
+        { progress: () => undefined },
+      ),
+    ).rejects.toMatchObject({
+      code: 'bad-dataset',
+      message: expect.stringMatching(
+        /^joining customer-features: feature table version ds-[0-9a-f]+ has no column "feature_time"$/,
+      ),
+    });
+  });
+});

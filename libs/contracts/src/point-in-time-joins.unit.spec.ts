@@ -1,0 +1,144 @@
+import { describe, expect, it } from 'vitest';
+import { datasetColumns, datasetSchema, type PipelineSpecInput, PipelineSpecV1 } from './pipeline-spec';
+import { joinTableIssues } from './point-in-time-joins';
+
+/** A feature table: customers' balances and segments over time, an ordinary pipeline keyed by customer_id. */
+const table: PipelineSpecInput = {
+  apiVersion: 'keel/v1',
+  kind: 'Pipeline',
+  id: 'customer-features',
+  task: 'regression',
+  target: { column: 'balance_next' },
+  timeColumn: 'feature_time',
+  entityColumns: ['customer_id'],
+  features: [
+    { name: 'balance', type: 'numeric' },
+    { name: 'segment', type: 'categorical' },
+  ],
+  training: { algorithms: ['linear-regression'], primaryMetric: 'rmse' },
+} as PipelineSpecInput;
+
+/** Churn rows joined to the table as of each row's event time. */
+const churn = (changes: Partial<Record<string, unknown>> = {}): PipelineSpecInput =>
+  ({
+    apiVersion: 'keel/v1',
+    kind: 'Pipeline',
+    id: 'churn',
+    task: 'binary-classification',
+    target: { column: 'label', positive: 'yes' },
+    timeColumn: 'event_time',
+    entityColumns: ['customer_id'],
+    features: [
+      { name: 'tenure', type: 'numeric' },
+      { name: 'balance', type: 'numeric' },
+      { name: 'segment', type: 'categorical' },
+    ],
+    joins: [
+      {
+        pipeline: 'customer-features',
+        entityKey: 'customer_id',
+        features: ['balance', 'segment'],
+        maxAgeMs: 129_600_000,
+      },
+    ],
+    training: { algorithms: ['logistic-regression'], primaryMetric: 'auc' },
+    ...changes,
+  }) as PipelineSpecInput;
+
+const issuesOf = (input: PipelineSpecInput) => {
+  const parsed = PipelineSpecV1.safeParse(input);
+  return parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+};
+
+describe('point-in-time joins in the spec', () => {
+  it('keeps joined features out of the dataset and entity columns in it, as nullable strings', () => {
+    const spec = PipelineSpecV1.parse(churn());
+    expect(datasetColumns(spec)).toEqual(['tenure', 'label', 'event_time', 'customer_id']);
+    expect(datasetSchema(spec).at(-1)).toEqual({
+      name: 'customer_id',
+      type: 'string',
+      role: 'entity',
+      nullable: true,
+    });
+    // the table pipeline carries its key too
+    expect(datasetColumns(PipelineSpecV1.parse(table))).toEqual([
+      'balance',
+      'segment',
+      'balance_next',
+      'feature_time',
+      'customer_id',
+    ]);
+  });
+
+  it('leaves a spec without joins exactly as before: no keys added', () => {
+    const { joins: _joins, entityColumns: _entityColumns, ...plain } = churn() as Record<string, unknown>;
+    const spec = PipelineSpecV1.parse(plain);
+    expect('joins' in spec || 'entityColumns' in spec).toBe(false);
+    expect(datasetColumns(spec)).toEqual(['tenure', 'balance', 'segment', 'label', 'event_time']);
+  });
+
+  it.each([
+    ['no timeColumn', { timeColumn: undefined }, /^joins: a point-in-time join needs timeColumn/],
+    ['a key not in entityColumns', { entityColumns: ['account_id'] }, /^joins\.0\.entityKey: "customer_id" is not in/],
+    [
+      'an undeclared feature',
+      { features: [{ name: 'tenure', type: 'numeric' }] },
+      /^joins\.0\.features\.0: "balance" is not a declared feature/,
+    ],
+    [
+      'a feature that may not be missing',
+      {
+        features: [
+          { name: 'tenure', type: 'numeric' },
+          { name: 'balance', type: 'numeric', nullable: false },
+          { name: 'segment', type: 'categorical' },
+        ],
+      },
+      /^joins\.0\.features\.0: "balance" must be nullable/,
+    ],
+    [
+      'a feature joined twice',
+      {
+        joins: [
+          { pipeline: 'customer-features', entityKey: 'customer_id', features: ['balance'] },
+          { pipeline: 'other-features', entityKey: 'customer_id', features: ['balance', 'segment'] },
+        ],
+      },
+      /^joins\.1\.features\.0: "balance" is joined twice/,
+    ],
+    [
+      'its own dataset',
+      { joins: [{ pipeline: 'churn', entityKey: 'customer_id', features: ['balance'] }] },
+      /^joins\.0\.pipeline: a pipeline cannot join its own dataset/,
+    ],
+    [
+      'a zero maxAgeMs',
+      { joins: [{ pipeline: 'x1', entityKey: 'customer_id', features: ['balance'], maxAgeMs: 0 }] },
+      /maxAgeMs/,
+    ],
+  ])('refuses %s, naming the field', (_name, changes, expected) => {
+    expect(issuesOf(churn(changes)).join('\n')).toMatch(new RegExp(expected.source, 'm'));
+  });
+
+  it("checks the table's columns and types where the spec is applied", () => {
+    const spec = PipelineSpecV1.parse(churn());
+    const tableSpec = PipelineSpecV1.parse(table);
+    const found = { schema: datasetSchema(tableSpec), timeColumn: tableSpec.timeColumn };
+    const join = spec.joins![0];
+    expect(joinTableIssues(spec, join, 0, found)).toEqual([]);
+    expect(joinTableIssues(spec, join, 0, undefined)).toEqual([
+      { path: ['joins', 0, 'pipeline'], message: 'pipeline "customer-features" is not applied: apply it first' },
+    ]);
+    const wrong = { ...join, entityKey: 'account_id', featureTime: 'balance', features: ['segment', 'tenure'] };
+    const swapped = {
+      ...spec,
+      features: spec.features.map((f) => (f.name === 'segment' ? { ...f, type: 'numeric' as const } : f)),
+    } as PipelineSpecV1;
+    expect(joinTableIssues(swapped, wrong, 0, found).map((issue) => issue.message)).toEqual([
+      '"customer-features" has no column "account_id"',
+      '"balance" is not a timestamp column of "customer-features"',
+      '"segment" is string in "customer-features", number here',
+      '"customer-features" has no column "tenure"',
+    ]);
+  });
+});
