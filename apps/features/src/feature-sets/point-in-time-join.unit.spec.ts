@@ -1,34 +1,11 @@
 import { createHash } from 'node:crypto';
-import { type PipelineSpecInput, PipelineSpecV1 } from '@keel/contracts';
-import { type DatasetTable, readParquet, type SnapshotManifest, writeParquet } from '@keel/datasets';
+import { readParquet, type SnapshotManifest, writeParquet } from '@keel/datasets';
 import { describe, expect, it } from 'vitest';
-import fixture from '../../../../libs/datasets/src/fixtures/point-in-time.json';
+import { churnRows, churnSpec, customerTableRows, pointInTimeFixture } from '../test-support/point-in-time';
 import { encodeFeatureSet, type JoinInput } from './feature-set.task';
 
-/** Churn-like rows (the fixture's) whose features come only from a customer feature table, as of each row's time. */
-const spec = PipelineSpecV1.parse({
-  apiVersion: 'keel/v1',
-  kind: 'Pipeline',
-  id: 'pit-unit',
-  task: 'binary-classification',
-  target: { column: 'label', positive: '1' },
-  timeColumn: 'event_time',
-  entityColumns: ['customer_id'],
-  features: [
-    { name: 'balance', type: 'numeric' },
-    { name: 'segment', type: 'categorical' },
-  ],
-  joins: [
-    {
-      pipeline: 'customer-features',
-      entityKey: 'customer_id',
-      createdTime: 'created',
-      features: ['balance', 'segment'],
-      maxAgeMs: fixture.maxAgeMs,
-    },
-  ],
-  training: { algorithms: ['logistic-regression'], primaryMetric: 'auc' },
-} as PipelineSpecInput);
+const spec = churnSpec('pit-unit', 'customer-features', 'created');
+const fixture = pointInTimeFixture;
 
 function increment(bytes: Uint8Array, sequence: number) {
   const sha256 = createHash('sha256').update(bytes).digest('hex');
@@ -41,34 +18,14 @@ function increment(bytes: Uint8Array, sequence: number) {
   };
 }
 
-const rows: DatasetTable = {
-  rowCount: fixture.rows.customer_id.length,
-  columns: [
-    { name: 'label', type: 'string', values: fixture.rows.label.map(String) },
-    { name: 'event_time', type: 'timestamp', values: fixture.rows.event_time },
-    { name: 'customer_id', type: 'string', values: fixture.rows.customer_id },
-  ],
-};
-
 /** The fixture's feature rows, in arrival order, as two versions of the table pipeline. */
 function tableVersions(): { increments: JoinInput['increments']; datasets: Uint8Array[] } {
-  const { features } = fixture;
-  const slice = (from: number, to: number): DatasetTable => ({
-    rowCount: to - from,
-    columns: [
-      { name: 'customer_id', type: 'string', values: features.customer_id.slice(from, to) },
-      { name: 'feature_time', type: 'timestamp', values: features.feature_time.slice(from, to) },
-      { name: 'created', type: 'timestamp', values: features.created.slice(from, to) },
-      { name: 'balance', type: 'number', values: features.balance.slice(from, to) },
-      { name: 'segment', type: 'string', values: features.segment.slice(from, to) },
-    ],
-  });
-  const datasets = [writeParquet(slice(0, 200)), writeParquet(slice(200, features.customer_id.length))];
+  const datasets = [writeParquet(customerTableRows(0, 200)), writeParquet(customerTableRows(200))];
   return { increments: datasets.map((bytes, k) => increment(bytes, k + 1)), datasets };
 }
 
 function input(versions = tableVersions()) {
-  const dataset = writeParquet(rows);
+  const dataset = writeParquet(churnRows());
   const join: JoinInput = {
     pipelineId: 'customer-features',
     join: {

@@ -1,0 +1,94 @@
+import { DatasetValidatedV1, type EventData, FeaturesMaterializedV1 } from '@keel/contracts';
+import { type DatasetTable, readParquet, type SnapshotManifest, writeParquet } from '@keel/datasets';
+import { BUCKETS } from '@keel/storage';
+import {
+  datasetValidatedData,
+  type ServiceUnderTest,
+  startServiceUnderTest,
+  uniqueName,
+  uniquePipelineId,
+} from '@keel/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { featuresEnvSchema } from './config';
+import { FeaturesModule } from './features.module';
+import {
+  churnRows,
+  churnSpec,
+  customerTableRows,
+  customerTableSpec,
+  pointInTimeFixture as fixture,
+} from './test-support/point-in-time';
+
+describe('point-in-time joins against the real stack', () => {
+  let sut: ServiceUnderTest;
+  const tableId = uniquePipelineId('pit-table');
+  const churnId = uniquePipelineId('pit-churn');
+
+  async function validated(pipelineId: string, table: DatasetTable): Promise<EventData<typeof DatasetValidatedV1>> {
+    const stored = await sut.infra.objects.putContentAddressed(
+      BUCKETS.datasets,
+      `${pipelineId}/versions`,
+      writeParquet(table),
+      { extension: '.parquet' },
+    );
+    return datasetValidatedData(pipelineId, stored);
+  }
+
+  beforeAll(async () => {
+    sut = await startServiceUnderTest({
+      service: 'features',
+      envSchema: featuresEnvSchema,
+      features: [FeaturesModule],
+      pipelines: [customerTableSpec(tableId), churnSpec(churnId, tableId, 'created')],
+      consumers: { datasets: [DatasetValidatedV1] },
+      record: {
+        topics: [FeaturesMaterializedV1.topic],
+        keep: (event) => event.key === churnId || event.key === tableId,
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await sut?.close();
+  });
+
+  it('joins the table as of each row time across its versions, matching the reference, and records them', async () => {
+    // given the table's feature rows arriving as two validated versions (late and future-dated rows among them)
+    const versions = [
+      await validated(tableId, customerTableRows(0, 200)),
+      await validated(tableId, customerTableRows(200)),
+    ];
+    for (const version of versions) {
+      await sut.infra.publisher.publish(DatasetValidatedV1, version, { id: uniqueName('validated') });
+    }
+    await sut.recorder.waitForAll((e) => e.topic === FeaturesMaterializedV1.topic && e.key === tableId, 2, {
+      what: "the table's own feature sets",
+    });
+    // when the rows that join it are validated
+    const rows = await validated(churnId, churnRows());
+    await sut.infra.publisher.publish(DatasetValidatedV1, rows, { id: uniqueName('validated') });
+    const event = await sut.recorder.waitForEvent(FeaturesMaterializedV1, (e) => e.key === churnId);
+    // then the feature set carries the table's values as of each row's time, as pandas and DuckDB join them
+    const data = event.data;
+    expect(data.snapshot?.joinedTables).toEqual([
+      { pipelineId: tableId, upToDatasetVersionId: versions[1].datasetVersionId, increments: 2 },
+    ]);
+    const objects = sut.infra.objects;
+    const table = await readParquet(
+      await objects.getVerified({ uri: data.featureSetUri, sha256: data.featureSetSha256 }),
+    );
+    const values = (name: string) => table.columns.find((c) => c.name === name)?.values;
+    expect(table.rowCount).toBe(fixture.rows.customer_id.length);
+    expect(values('balance')).toEqual(fixture.expected.balance);
+    expect(values('segment')).toEqual(fixture.expected.segment);
+    // and the snapshot manifest names the table versions read, so the run can be reproduced
+    const manifest = JSON.parse(
+      (
+        await objects.getVerified({ uri: data.snapshot!.manifestUri, sha256: data.snapshot!.manifestSha256 })
+      ).toString(),
+    ) as SnapshotManifest;
+    expect(manifest.joins?.[0].increments.map((increment) => increment.datasetVersionId)).toEqual(
+      versions.map((version) => version.datasetVersionId),
+    );
+  });
+});
