@@ -34,6 +34,7 @@ export {
 } from './events/rollout-observed';
 export { AlertKind, AlertRaisedV1, AlertSeverity } from './events/alert-raised';
 export { DataRecordsV1 } from './events/data-records';
+export { OnlineViewUpdatedV1 } from './events/online-view-updated';
 export { DatasetIngestedV1 } from './events/dataset-ingested';
 export { DatasetRejectedV1 } from './events/dataset-rejected';
 export { DatasetValidatedV1, ShiftedColumn, ValidationFinding, VersionShift } from './events/dataset-validated';

@@ -9,6 +9,7 @@ import { DatasetRejectedV1 } from './events/dataset-rejected';
 import { DatasetValidatedV1 } from './events/dataset-validated';
 import { DriftDetectedV1 } from './events/drift-detected';
 import { FeaturesMaterializedV1 } from './events/features-materialized';
+import { OnlineViewUpdatedV1 } from './events/online-view-updated';
 import { LabelReceivedV1 } from './events/label-received';
 import { LabelWindowClosedV1 } from './events/label-window-closed';
 import { ModelRegisteredV1 } from './events/model-registered';
@@ -26,6 +27,7 @@ export const eventRegistry: readonly EventContract[] = [
   DatasetValidatedV1,
   DatasetRejectedV1,
   FeaturesMaterializedV1,
+  OnlineViewUpdatedV1,
   ModelTrainedV1,
   ModelRegisteredV1,
   ModelAliasChangedV1,

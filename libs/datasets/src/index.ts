@@ -22,3 +22,10 @@ export {
 export { readParquet, writeParquet } from './parquet';
 export { column, type DatasetColumn, type DatasetTable, recordsFromTable, tableFromRecords, takeRows } from './table';
 export { featureTableOf, type PointInTimeJoin, pointInTimeJoin, type SnapshotJoin } from './point-in-time';
+export {
+  buildOnlineView,
+  type OnlineView,
+  type OnlineViewJoin,
+  type OnlineViewRow,
+  onlineValuesAt,
+} from './online-view';

@@ -21,6 +21,7 @@ import { featureSetTask } from './feature-set.task';
 import { FeatureSetsConsumer } from './feature-sets.consumer';
 import { type FeatureSetRecord, type FeatureSetsRepository } from './feature-sets.repository';
 import { type IncrementRecord, type IncrementsRepository, type RequestWindowRecord } from './increments.repository';
+import { OnlineViewsService } from './online-views.service';
 import {
   featureSetId as derivedFeatureSetId,
   featuresMaterializedEventId,
@@ -114,7 +115,15 @@ describe('feature-sets consumer, handled in memory', { timeout: 60_000 }, () => 
     const typed = repository as unknown as FeatureSetsRepository;
     increments = new InMemoryIncrementsRepository();
     const typedIncrements = increments as unknown as IncrementsRepository;
-    const service = new FeatureSetsService(harness.infrastructure, typed, typedIncrements, harness.logger, workers);
+    const onlineViews = new OnlineViewsService(harness.infrastructure, typedIncrements, workers, harness.logger);
+    const service = new FeatureSetsService(
+      harness.infrastructure,
+      typed,
+      typedIncrements,
+      harness.logger,
+      workers,
+      onlineViews,
+    );
     await new FeatureSetsConsumer(harness.infrastructure, service).onApplicationBootstrap();
   });
 

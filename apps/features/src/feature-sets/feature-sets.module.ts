@@ -4,10 +4,11 @@ import { FeatureSetsConsumer } from './feature-sets.consumer';
 import { FeatureSetsRepository } from './feature-sets.repository';
 import { FeatureSetsService } from './feature-sets.service';
 import { IncrementsRepository } from './increments.repository';
+import { OnlineViewsService } from './online-views.service';
 
 /** Materializes feature sets from training windows over validated dataset versions, on new data and on request. */
 @Module({
   imports: [WorkersModule],
-  providers: [FeatureSetsRepository, IncrementsRepository, FeatureSetsService, FeatureSetsConsumer],
+  providers: [FeatureSetsRepository, IncrementsRepository, OnlineViewsService, FeatureSetsService, FeatureSetsConsumer],
 })
 export class FeatureSetsModule {}

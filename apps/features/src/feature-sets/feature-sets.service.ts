@@ -17,8 +17,10 @@ import { asBuffer, movableBuffers, WorkerPool } from '@keel/workers';
 import { trace } from '@opentelemetry/api';
 import { type Logger } from 'pino';
 import { featureSetTask, type JoinInput } from './feature-set.task';
+import { onlineViewTask } from './online-view.task';
 import { FeatureSetsRepository } from './feature-sets.repository';
 import { type IncrementRecord, IncrementsRepository, type JoinCut } from './increments.repository';
+import { OnlineViewsService } from './online-views.service';
 
 type DatasetValidated = EventData<typeof DatasetValidatedV1>;
 type FeaturesMaterialized = EventData<typeof FeaturesMaterializedV1>;
@@ -74,6 +76,7 @@ export class FeatureSetsService implements OnApplicationBootstrap {
     private readonly increments: IncrementsRepository,
     @Inject(ROOT_LOGGER) rootLogger: Logger,
     private readonly workers: WorkerPool,
+    private readonly onlineViews: OnlineViewsService,
   ) {
     this.logger = rootLogger.child({ component: 'feature-sets' });
   }
@@ -81,6 +84,7 @@ export class FeatureSetsService implements OnApplicationBootstrap {
   /** A worker thread compiles its modules on its first task, which takes seconds: paid at start-up, not by a job. */
   async onApplicationBootstrap(): Promise<void> {
     await this.workers.warm(featureSetTask);
+    await this.workers.warm(onlineViewTask);
   }
 
   /**
@@ -100,6 +104,8 @@ export class FeatureSetsService implements OnApplicationBootstrap {
       ...(event.sequence === undefined ? {} : { sequence: event.sequence }),
       ...(joinCuts ? { joinCuts } : {}),
     });
+    // A version of a feature table other pipelines join: their online views move to it.
+    await this.onlineViews.onTableVersion(event.pipelineId, increment.sequence);
     if (spec.retrainPolicy && increment.sequence > 1) return null;
     return this.materialize(increment, { reason: 'new-data' }, increment.joinCuts);
   }
@@ -268,6 +274,14 @@ export class FeatureSetsService implements OnApplicationBootstrap {
       await this.repository.upsert({ ...artifacts, featureSetId: id, snapshot });
       return { ...artifacts, featureSetId: id, snapshot, trigger };
     });
+    if (joins) {
+      // Serving fills the joined features of this pipeline's models from the tables' online views.
+      const cuts = joins.map((join) => ({
+        pipelineId: join.pipelineId,
+        sequence: join.increments.at(-1)?.sequence ?? 0,
+      }));
+      await this.onlineViews.ensure(spec, cuts);
+    }
     // Published inside the consumer's span, so training continues this pipeline run's trace.
     await this.infra.publisher.publish(FeaturesMaterializedV1, data, {
       id: featuresMaterializedEventId(data.featureSetId, specVersion, trigger.requestId),

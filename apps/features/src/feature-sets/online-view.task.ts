@@ -1,0 +1,46 @@
+import { buildOnlineView, type DatasetTable, type OnlineViewJoin, readParquet } from '@keel/datasets';
+import { NonRetryableError } from '@keel/messaging';
+import { stableStringify } from '@keel/ml-models';
+import { asBuffer, defineWorkerTask, movableBuffers, transferResult } from '@keel/workers';
+
+export interface OnlineViewInput {
+  join: OnlineViewJoin;
+  /** The table pipeline's validated versions' Parquet bytes, oldest first, verified. */
+  datasets: Uint8Array[];
+  /** Wall-clock time of the build: rows dated later are kept for their time. */
+  now: number;
+}
+
+/** The online view's JSON bytes and how many entities it holds. */
+export interface EncodedOnlineView {
+  bytes: Uint8Array;
+  entities: number;
+}
+
+/** Reads the table's versions and builds its online view (pure but for `now`, which the caller passes). */
+export async function encodeOnlineView(input: OnlineViewInput): Promise<EncodedOnlineView> {
+  const tables: DatasetTable[] = [];
+  for (const bytes of input.datasets) {
+    try {
+      tables.push(await readParquet(asBuffer(bytes)));
+    } catch (error) {
+      throw new NonRetryableError(
+        `a feature table version is not readable Parquet: ${(error as Error).message}`,
+        'unreadable-dataset',
+      );
+    }
+  }
+  let view;
+  try {
+    view = buildOnlineView(tables, input.join, input.now);
+  } catch (error) {
+    throw new NonRetryableError(`cannot build the online view: ${(error as Error).message}`, 'bad-dataset');
+  }
+  return { bytes: Buffer.from(stableStringify(view)), entities: Object.keys(view.entities).length };
+}
+
+/** {@link encodeOnlineView} on a worker thread; the versions move in and the view moves back. */
+export const onlineViewTask = defineWorkerTask(__filename, 'onlineViewTask', async (input: OnlineViewInput) => {
+  const encoded = await encodeOnlineView(input);
+  return transferResult(encoded, movableBuffers(encoded.bytes));
+});
