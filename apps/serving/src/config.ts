@@ -87,6 +87,11 @@ export const servingEnvSchema = serviceEnvSchema({
    * are answered promptly.
    */
   SERVING_MAX_EVENT_LOOP_UTILIZATION: z.coerce.number().gt(0).max(1).default(1),
+  /**
+   * Most entities the online views of joined feature tables may hold together in memory (online/online-views.ts); a
+   * view that would exceed it is not loaded and requests that need it answer UNAVAILABLE (HTTP 503).
+   */
+  SERVING_MAX_ONLINE_ENTITIES: z.coerce.number().int().min(1).default(1_000_000),
   /** Most rows one request may carry; more is INVALID_ARGUMENT (HTTP 400). */
   SERVING_MAX_ROWS_PER_REQUEST: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
   /**

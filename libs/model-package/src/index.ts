@@ -21,8 +21,10 @@ export {
   parsePackage,
   serializePackage,
   type SignatureInput,
+  type SignatureJoin,
   type SignatureOutput,
   signatureFromSpec,
+  signatureJoins,
   type TensorDatatype,
 } from './model-package';
 export { checkPackageStructure, PACKAGE_LIMITS, PackageStructureError } from './package-structure';

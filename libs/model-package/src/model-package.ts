@@ -22,6 +22,20 @@ export interface SignatureInput {
   nullable: boolean;
 }
 
+/**
+ * A point-in-time join the model was trained with (the spec's `joins`): serving takes the entity key from the request
+ * and fills `features` (signature inputs the request leaves out) from the table's online view, as of request time.
+ */
+export interface SignatureJoin {
+  /** The feature table's pipeline. */
+  pipeline: string;
+  /** The request input carrying each row's entity key (BYTES); not a model input unless a feature too. */
+  entityKey: string;
+  features: string[];
+  /** Older values are missing (Feast's ttl); absent: any age. */
+  maxAgeMs?: number;
+}
+
 export interface SignatureOutput {
   name: string;
   datatype: TensorDatatype;
@@ -88,7 +102,8 @@ export interface ModelPackage {
   task: PipelineSpecV1['task'];
   /** Binary: the positive and negative labels; multiclass: the class labels in the order of the probability columns. */
   target: { column: string; positive?: string | number; negative?: string | number; classes?: string[] };
-  signature: { inputs: SignatureInput[]; outputs: SignatureOutput[] };
+  /** `joins`: only for a pipeline with point-in-time joins. */
+  signature: { inputs: SignatureInput[]; outputs: SignatureOutput[]; joins?: SignatureJoin[] };
   model: ModelDocument;
   metrics: Record<string, number>;
   lineage: PackageLineage;
@@ -135,6 +150,17 @@ export function parsePackage(bytes: Buffer | string, maxDepth = DEFAULT_MAX_DEPT
   validateModel(pkg.model);
   if (pkg.evaluation) validateModel(pkg.evaluation.model);
   return pkg;
+}
+
+/** The spec's point-in-time joins as serving needs them, or undefined without joins. */
+export function signatureJoins(spec: PipelineSpecV1): SignatureJoin[] | undefined {
+  if (!spec.joins?.length) return undefined;
+  return spec.joins.map((join) => ({
+    pipeline: join.pipeline,
+    entityKey: join.entityKey,
+    features: [...join.features],
+    ...(join.maxAgeMs === undefined ? {} : { maxAgeMs: join.maxAgeMs }),
+  }));
 }
 
 /** Signature inputs from the spec's features. */

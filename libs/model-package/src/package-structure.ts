@@ -186,6 +186,7 @@ export function checkPackageStructure(raw: unknown): void {
       }
     }
   }
+  if (signature.joins !== undefined) checkJoins(signature);
   checkModelDocument(pkg.model as Record<string, unknown>);
   if (pkg.task === 'multiclass-classification') checkMulticlass(pkg, pkg.model as Record<string, unknown>);
   if (pkg.evaluation !== undefined) {
@@ -232,6 +233,28 @@ function checkMulticlass(pkg: Record<string, unknown>, doc: Record<string, unkno
   for (const output of (pkg.signature as { outputs: { shape?: number[] }[] }).outputs) {
     if (output.shape && output.shape[0] !== classes.length) {
       fail(`signature output shape [${output.shape.join(', ')}] does not match ${classes.length} classes`);
+    }
+  }
+}
+
+/** Point-in-time joins name a table, an entity key input and features that are nullable inputs of the signature. */
+function checkJoins(signature: Record<string, unknown>): void {
+  const joins = signature.joins;
+  if (!Array.isArray(joins) || joins.length > PACKAGE_LIMITS.signatureColumns) fail('signature.joins must be an array');
+  const inputs = new Map((signature.inputs as { name: string; nullable?: unknown }[]).map((c) => [c.name, c]));
+  for (const [i, join] of (joins as unknown[]).entries()) {
+    if (!isPlainObject(join) || typeof join.pipeline !== 'string' || typeof join.entityKey !== 'string') {
+      fail(`signature.joins[${i}] needs a pipeline and an entityKey`);
+    }
+    const { features, maxAgeMs } = join as { features?: unknown; maxAgeMs?: unknown };
+    if (maxAgeMs !== undefined && !(typeof maxAgeMs === 'number' && maxAgeMs > 0)) {
+      fail(`signature.joins[${i}].maxAgeMs must be a positive number`);
+    }
+    if (!Array.isArray(features) || features.length === 0) fail(`signature.joins[${i}].features must be a list`);
+    for (const name of features as unknown[]) {
+      if (typeof name !== 'string' || inputs.get(name)?.nullable !== true) {
+        fail(`signature.joins[${i}] joins ${JSON.stringify(name)}, which is not a nullable input`);
+      }
     }
   }
 }

@@ -1,5 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import { InvalidInputError, UnknownCategoryError } from '@keel/ml-models';
+import { OnlineViewUnavailableError } from '../online/online-views';
 import { InvalidInferInputError } from './tensor-codec';
 
 /**
@@ -31,14 +32,15 @@ export class ServerBusyError extends Error {
 }
 
 /**
- * gRPC status of a failure: the caller's mistakes are INVALID_ARGUMENT / NOT_FOUND, overload RESOURCE_EXHAUSTED,
- * anything else INTERNAL.
+ * gRPC status of a failure: the caller's mistakes are INVALID_ARGUMENT / NOT_FOUND, overload RESOURCE_EXHAUSTED, a
+ * joined feature table's online view not loaded UNAVAILABLE, anything else INTERNAL.
  */
 export function grpcStatusOf(error: unknown): status {
   if (error instanceof InvalidInferInputError || error instanceof UnknownCategoryError) return status.INVALID_ARGUMENT;
   if (error instanceof InvalidInputError) return status.INVALID_ARGUMENT;
   if (error instanceof ModelNotFoundError) return status.NOT_FOUND;
   if (error instanceof ServerBusyError) return status.RESOURCE_EXHAUSTED;
+  if (error instanceof OnlineViewUnavailableError) return status.UNAVAILABLE;
   return status.INTERNAL;
 }
 

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { ModelsModule } from '../models/models.module';
+import { OnlineViews } from '../online/online-views';
 import { InferenceController } from './inference.controller';
 import { InferenceMetrics } from './inference-metrics';
 import { InferenceService } from './inference.service';
@@ -15,6 +16,7 @@ import { OipRestErrorFilter } from './rest/oip-rest-errors.filter';
   providers: [
     InferenceMetrics,
     PredictionLogService,
+    OnlineViews,
     InferenceService,
     InferenceController,
     // Errors before the REST handler (a body that does not parse) in the binding's `{ "error" }` shape.

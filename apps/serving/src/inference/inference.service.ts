@@ -22,6 +22,8 @@ import { InferenceMetrics } from './inference-metrics';
 import { encodeOutputs, selectOutputs } from './output-codec';
 import { PredictionLogService, type ServedRequest } from './prediction-log.service';
 import { decodeInferInputs, type InputColumns } from './tensor-codec';
+import { decodeJoinedInputs } from '../online/joined-inputs';
+import { OnlineViews } from '../online/online-views';
 import { ROUTING_KEY_PARAMETER, VERSION_ROUTER, type VersionRouter } from './version-router';
 
 /** The version that answers a request and the one mirrored; `routed` when a rollout's plan chose them. */
@@ -52,6 +54,7 @@ export class InferenceService implements OnModuleDestroy {
     private readonly predictionLog: PredictionLogService,
     @Inject(SERVICE_CONFIG) private readonly config: ServingConfig,
     @Optional() @Inject(VERSION_ROUTER) private readonly router?: VersionRouter,
+    @Optional() private readonly online?: OnlineViews,
   ) {
     const policies = batchingPolicies(config);
     this.batcher = new AdaptiveBatcher((model) => policies(model.pipelineId));
@@ -142,7 +145,7 @@ export class InferenceService implements OnModuleDestroy {
   ): Promise<ModelInferResponse> {
     const loaded = this.resolve(request.modelName, request.modelVersion, route.model);
     span?.setAttribute(KeelAttr.MODEL_VERSION, loaded.version);
-    const inputs = decodeInferInputs(request, loaded.pkg.signature.inputs, this.config.SERVING_MAX_ROWS_PER_REQUEST);
+    const inputs = await this.decode(request, loaded);
     span?.setAttribute(KeelAttr.BATCH_SIZE, inputs.rows);
     scored.inputs = inputs;
     const selected = selectOutputs(request.outputs, loaded.outputs);
@@ -181,6 +184,18 @@ export class InferenceService implements OnModuleDestroy {
       setImmediate(() => void this.mirror(mirror, served, trace));
     }
     return response;
+  }
+
+  /**
+   * The request's inputs as the model's columns; for a model trained with point-in-time joins, its joined features
+   * are filled from the tables' online views by the request's entity keys, as of now.
+   */
+  private async decode(request: ModelInferRequest, loaded: LoadedModel): Promise<InputColumns> {
+    const { inputs, joins } = loaded.pkg.signature;
+    const maxRows = this.config.SERVING_MAX_ROWS_PER_REQUEST;
+    if (!joins?.length || !this.online) return decodeInferInputs(request, inputs, maxRows);
+    const views = await this.online.viewsFor(loaded.pipelineId, joins);
+    return decodeJoinedInputs(request, inputs, joins, views, Date.now(), maxRows);
   }
 
   /** Scores the mirror version on the answered request's columns and logs it under the same prediction ids. */
@@ -232,7 +247,11 @@ export class InferenceService implements OnModuleDestroy {
       name: model.pipelineId,
       versions: this.store.versions(name).map(String),
       platform: 'keel',
-      inputs: model.pkg.signature.inputs.map((input) => ({ name: input.name, datatype: input.datatype, shape: [-1] })),
+      inputs: [
+        ...model.pkg.signature.inputs.map((input) => ({ name: input.name, datatype: input.datatype, shape: [-1] })),
+        // A model with point-in-time joins also takes each row's entity key (its joined features may be left out).
+        ...entityKeyInputs(model).map((name) => ({ name, datatype: 'BYTES', shape: [-1] })),
+      ],
       outputs: model.outputs.map((output) => ({
         name: output.name,
         datatype: output.datatype,
@@ -268,6 +287,14 @@ export class InferenceService implements OnModuleDestroy {
       throw error;
     }
   }
+}
+
+/** The entity keys a model's joins look its joined features up by, those that are not model inputs already. */
+function entityKeyInputs(model: LoadedModel): string[] {
+  const inputs = new Set(model.inputNames);
+  return [...new Set((model.pkg.signature.joins ?? []).map((join) => join.entityKey))].filter(
+    (key) => !inputs.has(key),
+  );
 }
 
 /** The request's sticky routing key: the string parameter `keel_routing_key`, if given. */

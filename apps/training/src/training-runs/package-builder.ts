@@ -9,6 +9,7 @@ import {
   PACKAGE_VERSION,
   type PackageLineage,
   signatureFromSpec,
+  signatureJoins,
 } from '@keel/model-package';
 
 export interface PackageInputs {
@@ -30,6 +31,7 @@ export interface PackageInputs {
 export function buildModelPackage(inputs: PackageInputs): ModelPackage {
   const { spec } = inputs;
   const signatureInputs = signatureFromSpec(spec);
+  const joins = signatureJoins(spec);
   const columns: Record<string, (number | string | null)[]> = {};
   for (const [name, values] of Object.entries(inputs.trainColumns)) {
     columns[name] = values.map((v) => (v === undefined ? null : v));
@@ -41,7 +43,11 @@ export function buildModelPackage(inputs: PackageInputs): ModelPackage {
     modelName: spec.id,
     task: spec.task,
     target: packageTarget(spec, inputs.classes),
-    signature: { inputs: signatureInputs, outputs: outputsForTask(spec.task, spec.target.classes) },
+    signature: {
+      inputs: signatureInputs,
+      outputs: outputsForTask(spec.task, spec.target.classes),
+      ...(joins ? { joins } : {}),
+    },
     model: inputs.document,
     metrics: inputs.metrics,
     lineage: inputs.lineage,

@@ -28,6 +28,7 @@ const HTTP_STATUS: Partial<Record<status, number>> = {
   [status.INVALID_ARGUMENT]: HttpStatus.BAD_REQUEST,
   [status.NOT_FOUND]: HttpStatus.NOT_FOUND,
   [status.RESOURCE_EXHAUSTED]: HttpStatus.TOO_MANY_REQUESTS,
+  [status.UNAVAILABLE]: HttpStatus.SERVICE_UNAVAILABLE,
 };
 
 /**

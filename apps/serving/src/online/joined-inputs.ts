@@ -1,0 +1,113 @@
+import { type OnlineView, onlineValuesAt } from '@keel/datasets';
+import { type DecodedModelInferRequest } from '@keel/grpc-api';
+import { type SignatureInput, type SignatureJoin } from '@keel/model-package';
+import {
+  decodeInferInputs,
+  type InputColumn,
+  type InputColumns,
+  InvalidInferInputError,
+} from '../inference/tensor-codec';
+
+type Request = Pick<DecodedModelInferRequest, 'inputs' | 'rawInputContents'>;
+
+/**
+ * A request's inputs for a model trained with point-in-time joins: each join's entity key comes from the request
+ * (a BYTES input, one key per row; it is not a model input unless also a feature), and every joined feature the
+ * request leaves out is filled from the table's online view as of `now`: the entity's latest values at or before it,
+ * no older than the join's maxAgeMs, else missing (joined features are nullable). A joined feature the request does
+ * give is taken as given. Everything else is decoded and checked as for any model.
+ */
+export function decodeJoinedInputs(
+  request: Request,
+  signature: readonly SignatureInput[],
+  joins: readonly SignatureJoin[],
+  views: ReadonlyMap<string, OnlineView>,
+  now: number,
+  maxRows?: number,
+): InputColumns {
+  const tensors = request.inputs ?? [];
+  const raw = request.rawInputContents ?? [];
+  const inputNames = new Set(signature.map((input) => input.name));
+  const keys = new Map<string, (string | null)[]>();
+  for (const join of joins) {
+    if (keys.has(join.entityKey)) continue;
+    const index = tensors.findIndex((tensor) => tensor.name === join.entityKey);
+    if (index < 0) {
+      throw new InvalidInferInputError(
+        `missing input "${join.entityKey}": the entity key feature table "${join.pipeline}" is looked up by`,
+        join.entityKey,
+      );
+    }
+    const keySignature: SignatureInput[] = [
+      { name: join.entityKey, datatype: 'BYTES', kind: 'categorical', nullable: false },
+    ];
+    const decoded = decodeInferInputs(
+      { inputs: [tensors[index]], rawInputContents: raw.length > 0 ? [raw[index]] : [] },
+      keySignature,
+      maxRows,
+    );
+    keys.set(join.entityKey, decoded.columns[join.entityKey] as (string | null)[]);
+  }
+  const rows = keys.values().next().value?.length ?? 0;
+
+  // The model's own inputs: everything but entity keys that are not also features.
+  const kept = tensors
+    .map((tensor, i) => ({ tensor, raw: raw[i] }))
+    .filter(({ tensor }) => inputNames.has(tensor.name) || !keys.has(tensor.name));
+  const given = new Set(kept.map(({ tensor }) => tensor.name));
+  const joined = new Set(joins.flatMap((join) => join.features));
+  let columns: Record<string, InputColumn>;
+  if (kept.length > 0) {
+    const decoded = decodeInferInputs(
+      { inputs: kept.map(({ tensor }) => tensor), rawInputContents: raw.length > 0 ? kept.map(({ raw: r }) => r) : [] },
+      signature,
+      maxRows,
+    );
+    if (decoded.rows !== rows) {
+      throw new InvalidInferInputError(`the inputs have ${decoded.rows} rows but the entity keys have ${rows}`);
+    }
+    columns = { ...decoded.columns };
+  } else {
+    columns = {};
+    for (const input of signature) {
+      if (!input.nullable && !joined.has(input.name)) {
+        throw new InvalidInferInputError(`missing required input "${input.name}"`, input.name);
+      }
+      columns[input.name] = missingColumn(input, rows);
+    }
+  }
+
+  const kinds = new Map(signature.map((input) => [input.name, input]));
+  for (const join of joins) {
+    const wanted = join.features.filter((name) => !given.has(name) && kinds.has(name));
+    if (wanted.length === 0) continue;
+    const view = views.get(join.pipeline);
+    if (!view) throw new Error(`no online view of "${join.pipeline}" was given`);
+    const entityKeys = keys.get(join.entityKey)!;
+    const positions = wanted.map((name) => view.features.findIndex((feature) => feature.name === name));
+    const filled = wanted.map((name) => missingColumn(kinds.get(name)!, rows));
+    for (let i = 0; i < rows; i++) {
+      const key = entityKeys[i];
+      const entity = key !== null && Object.hasOwn(view.entities, key) ? view.entities[key] : undefined;
+      const values = onlineValuesAt(entity, now, join.maxAgeMs);
+      if (!values) continue;
+      for (let k = 0; k < wanted.length; k++) {
+        const value = positions[k] < 0 ? null : values[positions[k]];
+        if (value === null || value === undefined) continue;
+        const column = filled[k];
+        if (column instanceof Float64Array) column[i] = typeof value === 'number' ? value : Number(value);
+        else column[i] = String(value);
+      }
+    }
+    wanted.forEach((name, k) => (columns[name] = filled[k]));
+  }
+  const ordered: Record<string, InputColumn> = {};
+  for (const input of signature) ordered[input.name] = columns[input.name];
+  return { rows, columns: ordered };
+}
+
+function missingColumn(input: SignatureInput, rows: number): InputColumn {
+  return input.kind === 'categorical'
+    ? new Array<string | null>(rows).fill(null)
+    : new Float64Array(rows).fill(Number.NaN);
+}
