@@ -1,5 +1,6 @@
-import { DatasetValidatedV1, type EventData, FeaturesMaterializedV1 } from '@keel/contracts';
-import { type DatasetTable, readParquet, type SnapshotManifest, writeParquet } from '@keel/datasets';
+import { DatasetValidatedV1, type EventData, FeaturesMaterializedV1, OnlineViewUpdatedV1 } from '@keel/contracts';
+import { type DatasetTable, type OnlineView, readParquet, type SnapshotManifest, writeParquet } from '@keel/datasets';
+import { OnlineViewStore } from '@keel/pipelines';
 import { BUCKETS } from '@keel/storage';
 import {
   datasetValidatedData,
@@ -42,7 +43,7 @@ describe('point-in-time joins against the real stack', () => {
       pipelines: [customerTableSpec(tableId), churnSpec(churnId, tableId, 'created')],
       consumers: { datasets: [DatasetValidatedV1] },
       record: {
-        topics: [FeaturesMaterializedV1.topic],
+        topics: [FeaturesMaterializedV1.topic, OnlineViewUpdatedV1.topic],
         keep: (event) => event.key === churnId || event.key === tableId,
       },
     });
@@ -90,5 +91,18 @@ describe('point-in-time joins against the real stack', () => {
     expect(manifest.joins?.[0].increments.map((increment) => increment.datasetVersionId)).toEqual(
       versions.map((version) => version.datasetVersionId),
     );
+
+    // and serving's online view of the table holds every customer's latest values as of its newest version
+    const viewEvent = await sut.recorder.waitForEvent(
+      OnlineViewUpdatedV1,
+      (e) => e.key === churnId && (e.data as { sequence: number }).sequence === 2,
+    );
+    const current = await new OnlineViewStore(sut.infra.mongo).current(churnId, tableId);
+    expect(current).toMatchObject({ ...viewEvent.data, upToDatasetVersionId: versions[1].datasetVersionId });
+    const view = JSON.parse(
+      (await objects.getVerified({ uri: current!.viewUri, sha256: current!.viewSha256 })).toString(),
+    ) as OnlineView;
+    expect(Object.keys(view.entities).sort()).toEqual([...new Set(fixture.features.customer_id)].sort());
+    expect(current!.entities).toBe(Object.keys(view.entities).length);
   });
 });

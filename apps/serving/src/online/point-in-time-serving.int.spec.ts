@@ -1,0 +1,207 @@
+import { type ServiceError, status } from '@grpc/grpc-js';
+import {
+  type EventData,
+  OnlineViewUpdatedV1,
+  type PipelineSpecInput,
+  PipelineSpecV1,
+  WellKnownAlias,
+} from '@keel/contracts';
+import { type OnlineView } from '@keel/datasets';
+import { ModelVersion } from '@keel/grpc-api';
+import { serializePackage, signatureJoins } from '@keel/model-package';
+import { OnlineViewStore, PipelineStore } from '@keel/pipelines';
+import { type ModelRegistryApi, REGISTRY_CLIENT, RegistryNotFoundError } from '@keel/registry-client';
+import { BUCKETS, ObjectStore } from '@keel/storage';
+import {
+  binaryTestPackage,
+  columnTensors,
+  eventually,
+  InferenceClient,
+  mongoUrlForDatabase,
+  type ServiceUnderTest,
+  stackEndpoints,
+  startServiceUnderTest,
+  uniqueName,
+} from '@keel/testing';
+import mongoose, { type Connection } from 'mongoose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { servingEnvSchema } from '../config';
+import { servingModule } from '../serving.module';
+
+describe('serving a model with point-in-time joins against the real stack', () => {
+  const pipelineId = uniqueName('pit-serving');
+  const tableId = uniqueName('pit-customers');
+  const spec = PipelineSpecV1.parse({
+    apiVersion: 'keel/v1',
+    kind: 'Pipeline',
+    id: pipelineId,
+    task: 'binary-classification',
+    target: { column: 'churned', positive: 'yes' },
+    timeColumn: 'event_time',
+    entityColumns: ['customer_id'],
+    features: [
+      { name: 'tenure', type: 'numeric', nullable: false },
+      { name: 'balance', type: 'numeric' },
+      { name: 'segment', type: 'categorical' },
+    ],
+    joins: [{ pipeline: tableId, entityKey: 'customer_id', features: ['balance', 'segment'], maxAgeMs: 86_400_000 }],
+    training: { algorithms: ['logistic-regression'], primaryMetric: 'auc' },
+  } as PipelineSpecInput);
+  // training rows as features would have joined them: churn is likelier with a low balance and the basic segment
+  const rows = Array.from({ length: 200 }, (_, i) => ({
+    tenure: i % 24,
+    balance: (i * 37) % 1000,
+    segment: ['basic', 'gold', 'silver'][i % 3],
+    churned: (i * 37) % 1000 < 400 || i % 3 === 0 ? 'yes' : 'no',
+  }));
+  const database = 'keel_it_serving';
+  const objects = new ObjectStore(stackEndpoints.s3);
+  let mongo: Connection;
+  let service: ServiceUnderTest;
+  let client: InferenceClient;
+  let model: ModelVersion;
+
+  /** Stores a view of the table and records it as current, as features does. */
+  async function putView(sequence: number, entities: OnlineView['entities']) {
+    const view: OnlineView = {
+      format: 'keel.online-view',
+      version: 1,
+      features: [
+        { name: 'balance', type: 'number' },
+        { name: 'segment', type: 'string' },
+      ],
+      entities,
+    };
+    const stored = await objects.putContentAddressed(
+      BUCKETS.features,
+      `${pipelineId}/online-views`,
+      Buffer.from(JSON.stringify(view)),
+      { extension: '.json' },
+    );
+    const data = {
+      pipelineId,
+      tablePipelineId: tableId,
+      upToDatasetVersionId: `ds-${'0'.repeat(31)}${sequence}`,
+      sequence,
+      viewUri: stored.uri,
+      viewSha256: stored.sha256,
+      entities: Object.keys(entities).length,
+    } as EventData<typeof OnlineViewUpdatedV1>;
+    await new OnlineViewStore(mongo).record(data);
+    return data;
+  }
+
+  const hourAgo = () => Date.now() - 3_600_000;
+  /** Rows as the model takes them, every feature given. */
+  const explicit = (given: { tenure: number; balance: number | null; segment: string | null }[]) =>
+    columnTensors(spec, given);
+  const keyed = (tenure: number[], keys: string[]) => [
+    { name: 'tenure', datatype: 'FP64', shape: [tenure.length], contents: { fp64Contents: tenure } },
+    {
+      name: 'customer_id',
+      datatype: 'BYTES',
+      shape: [keys.length],
+      contents: { bytesContents: keys.map((k) => Buffer.from(k)) },
+    },
+  ];
+  const probabilities = async (inputs: ReturnType<typeof keyed>) =>
+    (await client.modelInfer({ modelName: pipelineId, inputs })).outputs[0].contents!.fp64Contents!;
+
+  beforeAll(async () => {
+    await objects.ensureBuckets(Object.values(BUCKETS));
+    const pkg = binaryTestPackage(spec, rows);
+    pkg.signature.joins = signatureJoins(spec);
+    const stored = await objects.putContentAddressed(BUCKETS.models, `test/${pipelineId}`, serializePackage(pkg), {
+      extension: '.json',
+    });
+    model = ModelVersion.fromPartial({
+      pipelineId,
+      modelName: pipelineId,
+      version: 1,
+      packageUri: stored.uri,
+      packageSha256: stored.sha256,
+      aliases: [WellKnownAlias.CHAMPION],
+    });
+    const registry = {
+      listModelVersions: async (name: string) => {
+        if (name !== pipelineId) throw new RegistryNotFoundError(`model "${name}" not found`);
+        return [model];
+      },
+    } as ModelRegistryApi;
+    mongo = await mongoose.createConnection(mongoUrlForDatabase(database)).asPromise();
+    await new PipelineStore(mongo).apply(spec);
+    await putView(1, {
+      a: [[hourAgo(), [120, 'basic']]],
+      b: [[hourAgo(), [900, 'gold']]],
+      old: [[Date.now() - 3 * 86_400_000, [1, 'basic']]],
+    });
+    service = await startServiceUnderTest({
+      service: 'serving',
+      envSchema: servingEnvSchema,
+      features: [servingModule({ provide: REGISTRY_CLIENT, useValue: registry })],
+      database,
+    });
+    client = new InferenceClient(service.grpcAddress!);
+    await eventually('ServerReady', async () => ((await client.serverReady()).ready ? true : undefined), {
+      timeoutMs: 60_000,
+    });
+  });
+
+  afterAll(async () => {
+    client?.close();
+    await service?.close();
+    await mongo?.close();
+  });
+
+  it('fills the joined features by entity key from the online view, over gRPC and REST, and follows a new view', async () => {
+    // the request carries tenure and the entity key; balance and segment are the view's latest values
+    const joined = await probabilities(keyed([3, 5, 7, 9], ['a', 'b', 'unknown', 'old']));
+    const given = await probabilities(
+      explicit([
+        { tenure: 3, balance: 120, segment: 'basic' },
+        { tenure: 5, balance: 900, segment: 'gold' },
+        // an entity the table never had, and one older than maxAgeMs: missing values, as the model takes them
+        { tenure: 7, balance: null, segment: null },
+        { tenure: 9, balance: null, segment: null },
+      ]) as never,
+    );
+    expect(joined).toEqual(given);
+    expect((await client.modelMetadata({ name: pipelineId })).inputs.map((input) => input.name)).toEqual([
+      'tenure',
+      'balance',
+      'segment',
+      'customer_id',
+    ]);
+
+    // REST alike
+    const response = await fetch(`${service.httpUrl}/v2/models/${pipelineId}/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        inputs: [
+          { name: 'tenure', datatype: 'FP64', shape: [2], data: [3, 5] },
+          { name: 'customer_id', datatype: 'BYTES', shape: [2], data: ['a', 'b'] },
+        ],
+      }),
+    });
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { outputs: { name: string; data: number[] }[] };
+    expect(body.outputs[0].data).toEqual(given.slice(0, 2));
+
+    // without the entity key: INVALID_ARGUMENT naming it
+    const refused = await client.modelInfer({ modelName: pipelineId, inputs: keyed([3], ['a']).slice(0, 1) }).then(
+      () => undefined,
+      (error: unknown) => error as ServiceError,
+    );
+    expect(refused?.code).toBe(status.INVALID_ARGUMENT);
+    expect(refused?.details).toMatch(/missing input "customer_id"/);
+
+    // a new table version: features records its view and announces it; serving answers from it
+    const data = await putView(2, { a: [[hourAgo(), [880, 'gold']]] });
+    await service.infra.publisher.publish(OnlineViewUpdatedV1, data, { id: uniqueName('online-view') });
+    const updated = await probabilities(explicit([{ tenure: 3, balance: 880, segment: 'gold' }]) as never);
+    await eventually('the new view serves', async () =>
+      (await probabilities(keyed([3], ['a'])))[0] === updated[0] ? true : undefined,
+    );
+  });
+});
