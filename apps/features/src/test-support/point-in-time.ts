@@ -1,8 +1,20 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { type PipelineSpecInput, PipelineSpecV1 } from '@keel/contracts';
 import { type DatasetTable } from '@keel/datasets';
-import fixture from '../../../../libs/datasets/src/fixtures/point-in-time.json';
+import { repoRoot } from '@keel/testing';
 
-/** The pandas/DuckDB reference fixture of libs/datasets (tools/reference/point-in-time/make_fixture.py). */
+type Column = (number | string | null)[];
+
+/** The pandas/DuckDB reference fixture of libs/datasets (tools/reference/point-in-time/make_fixture.py writes it). */
+const fixture = JSON.parse(
+  readFileSync(resolve(repoRoot, 'libs/datasets/src/fixtures/point-in-time.json'), 'utf8'),
+) as {
+  maxAgeMs: number;
+  rows: { customer_id: string[]; event_time: string[]; label: number[] };
+  features: { customer_id: string[]; feature_time: string[]; created: string[]; balance: number[]; segment: string[] };
+  expected: { balance: Column; segment: Column };
+};
 export { fixture as pointInTimeFixture };
 
 /** A customer feature table: an ordinary pipeline keyed by customer_id, its timeColumn the feature time. */
