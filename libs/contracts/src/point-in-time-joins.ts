@@ -89,22 +89,28 @@ export function joinedFeatures(spec: { joins?: readonly PointInTimeJoinSpec[] })
 }
 
 /**
- * What a join needs of its table, checked where specs are applied: the table pipeline's dataset (its
- * `datasetSchema`, and its timeColumn) has the entity key, a timestamp feature time and each feature with the type
- * this spec declares for it (numeric: number, categorical: string).
+ * What a join needs of its table, checked where specs are applied: the table pipeline declares the entity key in its
+ * `entityColumns` (so features knows which pipelines are tables, and its dataset carries the key), and its dataset
+ * (its `datasetSchema`, and its timeColumn) has a timestamp feature time and each feature with the type this spec
+ * declares for it (numeric: number, categorical: string).
  */
 export function joinTableIssues(
   spec: JoiningSpec,
   join: PointInTimeJoinSpec,
   index: number,
-  table: { schema: readonly { name: string; type: string }[]; timeColumn?: string } | undefined,
+  table:
+    | { schema: readonly { name: string; type: string }[]; timeColumn?: string; entityColumns?: readonly string[] }
+    | undefined,
 ): Issue[] {
   const at = (...path: (string | number)[]) => ['joins', index, ...path];
   if (!table) return [{ path: at('pipeline'), message: `pipeline "${join.pipeline}" is not applied: apply it first` }];
   const issues: Issue[] = [];
   const typeOf = (name: string) => table.schema.find((column) => column.name === name)?.type;
-  if (!typeOf(join.entityKey)) {
-    issues.push({ path: at('entityKey'), message: `"${join.pipeline}" has no column "${join.entityKey}"` });
+  if (!table.entityColumns?.includes(join.entityKey)) {
+    issues.push({
+      path: at('entityKey'),
+      message: `"${join.pipeline}" does not declare "${join.entityKey}" in its entityColumns`,
+    });
   }
   const featureTime = join.featureTime ?? table.timeColumn;
   if (!featureTime) {

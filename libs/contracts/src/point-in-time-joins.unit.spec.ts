@@ -123,7 +123,11 @@ describe('point-in-time joins in the spec', () => {
   it("checks the table's columns and types where the spec is applied", () => {
     const spec = PipelineSpecV1.parse(churn());
     const tableSpec = PipelineSpecV1.parse(table);
-    const found = { schema: datasetSchema(tableSpec), timeColumn: tableSpec.timeColumn };
+    const found = {
+      schema: datasetSchema(tableSpec),
+      timeColumn: tableSpec.timeColumn,
+      entityColumns: tableSpec.entityColumns,
+    };
     const join = spec.joins![0];
     expect(joinTableIssues(spec, join, 0, found)).toEqual([]);
     expect(joinTableIssues(spec, join, 0, undefined)).toEqual([
@@ -135,7 +139,7 @@ describe('point-in-time joins in the spec', () => {
       features: spec.features.map((f) => (f.name === 'segment' ? { ...f, type: 'numeric' as const } : f)),
     } as PipelineSpecV1;
     expect(joinTableIssues(swapped, wrong, 0, found).map((issue) => issue.message)).toEqual([
-      '"customer-features" has no column "account_id"',
+      '"customer-features" does not declare "account_id" in its entityColumns',
       '"balance" is not a timestamp column of "customer-features"',
       '"segment" is string in "customer-features", number here',
       '"customer-features" has no column "tenure"',

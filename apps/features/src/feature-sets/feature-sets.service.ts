@@ -104,8 +104,9 @@ export class FeatureSetsService implements OnApplicationBootstrap {
       ...(event.sequence === undefined ? {} : { sequence: event.sequence }),
       ...(joinCuts ? { joinCuts } : {}),
     });
-    // A version of a feature table other pipelines join: their online views move to it.
-    await this.onlineViews.onTableVersion(event.pipelineId, increment.sequence);
+    // A version of a feature table (a pipeline declaring entity keys) other pipelines may join: their online views
+    // move to it. Other pipelines skip this entirely.
+    if (spec.entityColumns?.length) await this.onlineViews.onTableVersion(event.pipelineId, increment.sequence);
     if (spec.retrainPolicy && increment.sequence > 1) return null;
     return this.materialize(increment, { reason: 'new-data' }, increment.joinCuts);
   }

@@ -81,7 +81,9 @@ export class PipelinesService implements OnApplicationBootstrap {
     const issues: string[] = [];
     for (const [index, join] of (spec.joins ?? []).entries()) {
       const table = (await this.get(join.pipeline))?.spec;
-      const found = table ? { schema: datasetSchema(table), timeColumn: table.timeColumn } : undefined;
+      const found = table
+        ? { schema: datasetSchema(table), timeColumn: table.timeColumn, entityColumns: table.entityColumns }
+        : undefined;
       for (const issue of joinTableIssues(spec, join, index, found)) {
         issues.push(`${issue.path.map(String).join('.')}: ${issue.message}`);
       }
