@@ -15,7 +15,8 @@ type Request = Pick<DecodedModelInferRequest, 'inputs' | 'rawInputContents'>;
  * (a BYTES input, one key per row; it is not a model input unless also a feature), and every joined feature the
  * request leaves out is filled from the table's online view as of `now`: the entity's latest values at or before it,
  * no older than the join's maxAgeMs, else missing (joined features are nullable). A joined feature the request does
- * give is taken as given. Everything else is decoded and checked as for any model.
+ * give is taken as given (a request giving all of a join's features needs not its key). Everything else is decoded
+ * and checked as for any model.
  */
 export function decodeJoinedInputs(
   request: Request,
@@ -28,8 +29,11 @@ export function decodeJoinedInputs(
   const tensors = request.inputs ?? [];
   const raw = request.rawInputContents ?? [];
   const inputNames = new Set(signature.map((input) => input.name));
+  const sent = new Set(tensors.map((tensor) => tensor.name));
+  // A join whose features the request gives all of is not looked up: its key is then not needed either.
+  const lookups = joins.filter((join) => join.features.some((name) => inputNames.has(name) && !sent.has(name)));
   const keys = new Map<string, (string | null)[]>();
-  for (const join of joins) {
+  for (const join of lookups) {
     if (keys.has(join.entityKey)) continue;
     const index = tensors.findIndex((tensor) => tensor.name === join.entityKey);
     if (index < 0) {
@@ -48,6 +52,7 @@ export function decodeJoinedInputs(
     );
     keys.set(join.entityKey, decoded.columns[join.entityKey] as (string | null)[]);
   }
+  if (keys.size === 0) return decodeInferInputs(request, signature, maxRows);
   const rows = keys.values().next().value?.length ?? 0;
 
   // The model's own inputs: everything but entity keys that are not also features.
@@ -78,7 +83,7 @@ export function decodeJoinedInputs(
   }
 
   const kinds = new Map(signature.map((input) => [input.name, input]));
-  for (const join of joins) {
+  for (const join of lookups) {
     const wanted = join.features.filter((name) => !given.has(name) && kinds.has(name));
     if (wanted.length === 0) continue;
     const view = views.get(join.pipeline);

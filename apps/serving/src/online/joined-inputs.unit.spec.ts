@@ -92,6 +92,15 @@ describe('decodeJoinedInputs', () => {
         day(10),
       ),
     ).toThrow(/the inputs have 2 rows but the entity keys have 1/);
+    // a request giving every joined feature needs no key
+    const given = decodeJoinedInputs(
+      request({ name: 'tenure', ...fp64(1) }, { name: 'balance', ...fp64(7) }, { name: 'segment', ...bytes('y') }),
+      signature,
+      joins,
+      views,
+      day(10),
+    );
+    expect(given.columns.segment).toEqual(['y']);
     // only the key: the model's own required input is still required
     expect(() =>
       decodeJoinedInputs(request({ name: 'customer_id', ...bytes('a') }), signature, joins, views, day(10)),
