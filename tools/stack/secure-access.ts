@@ -21,6 +21,7 @@ import {
   ModelRolloutObservedV1,
   ModelRolloutTransitionedV1,
   ModelTrainedV1,
+  OnlineViewUpdatedV1,
   PredictionLoggedV1,
   PredictionLoggedV2,
   TrainingFailedV1,
@@ -57,7 +58,7 @@ export const kafkaAccess: Record<SecureService | typeof UPSTREAM_PRINCIPAL, Kafk
   ingestion: { produces: [DatasetIngestedV1], consumes: [DataRecordsV1] },
   validation: { produces: [DatasetValidatedV1, DatasetRejectedV1], consumes: [DatasetIngestedV1] },
   features: {
-    produces: [FeaturesMaterializedV1],
+    produces: [FeaturesMaterializedV1, OnlineViewUpdatedV1],
     consumes: [DatasetValidatedV1, TrainingRequestedV1, TrainingRequestedV2],
   },
   training: {
@@ -70,7 +71,7 @@ export const kafkaAccess: Record<SecureService | typeof UPSTREAM_PRINCIPAL, Kafk
   },
   serving: {
     produces: [PredictionLoggedV2, ModelRolloutObservedV1],
-    consumes: [ModelAliasChangedV1, ModelRolloutTransitionedV1],
+    consumes: [ModelAliasChangedV1, ModelRolloutTransitionedV1, OnlineViewUpdatedV1],
   },
   monitoring: {
     produces: [AlertRaisedV1, DriftDetectedV1, LabelWindowClosedV1, PredictionLoggedV2, TrainingRequestedV2],
@@ -137,7 +138,8 @@ export const bucketAccess: Record<SecureService, { reads: readonly string[]; wri
   features: { reads: [BUCKETS.datasets], writes: [BUCKETS.features] },
   training: { reads: [BUCKETS.datasets, BUCKETS.features], writes: [BUCKETS.models] },
   registry: { reads: [BUCKETS.models, BUCKETS.features, BUCKETS.datasets, BUCKETS.reports], writes: [] },
-  serving: { reads: [BUCKETS.models], writes: [] },
+  // features: the online views of joined feature tables
+  serving: { reads: [BUCKETS.models, BUCKETS.features], writes: [] },
   monitoring: {
     reads: [BUCKETS.models, BUCKETS.features, BUCKETS.datasets, BUCKETS.monitoring],
     writes: [BUCKETS.monitoring],
