@@ -13,6 +13,7 @@ import { decodeRecord } from '@keel/messaging';
 import { fixtureRecords, pipelineSpecFixture } from '@keel/testing';
 import { datasetParquet } from '../../../apps/ingestion/src/datasets/dataset-parquet';
 import { checkRecords, checkRows } from '../../../apps/ingestion/src/records/record-checks';
+import { framedCopyData } from '../../../apps/ingestion/src/sources/copy-out';
 import { encodePgChunk } from '../../../apps/ingestion/src/sources/pg-chunk.task';
 import { stagedTable } from '../../../apps/ingestion/src/staging/cut-encode.task';
 
@@ -83,7 +84,7 @@ for (let g = 1; g <= N; g++) {
   const at = new Date(Date.UTC(2026, 0, 1) + Math.floor(g / 10) * 1000).toISOString().replace('T', ' ').slice(0, 19);
   lines.push(`${g}\t${at}+00\t${g}\t${colors[g % 4]}\t${(g % 1000) / 7}\t${g * 0.5}\n`);
 }
-const bytes = Buffer.from(lines.join(''));
+const bytes = framedCopyData(lines);
 const pgSpec = PipelineSpecV1.parse({
   apiVersion: 'keel/v1',
   kind: 'Pipeline',

@@ -11,6 +11,7 @@
 import { WorkerPool } from '@keel/workers';
 import { datasetSchema, PipelineSpecV1 } from '@keel/contracts';
 import { pgChunkTask } from '../../../apps/ingestion/src/sources/pg-chunk.task';
+import { framedCopyData } from '../../../apps/ingestion/src/sources/copy-out';
 const pool = new WorkerPool({ threads: 1 });
 const colors = ['red', 'green', 'blue', 'amber'];
 /** COPY text of rows `from`.. as the bench's table prints them: id, updated_at, x, color, z, y. */
@@ -20,7 +21,7 @@ function chunk(from: number, n: number) {
     const at = new Date(Date.UTC(2026, 0, 1) + Math.floor(g / 10) * 1000).toISOString().replace('T', ' ').slice(0, 19);
     lines.push(`${g}\t${at}+00\t${g}\t${colors[g % 4]}\t${(g % 1000) / 7}\t${g * 0.5}\n`);
   }
-  return Buffer.from(lines.join(''));
+  return framedCopyData(lines);
 }
 const spec = PipelineSpecV1.parse({
   apiVersion: 'keel/v1',

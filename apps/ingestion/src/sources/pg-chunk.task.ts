@@ -12,6 +12,7 @@ import {
   TEXT_TYPE_IDS,
   unescaped,
 } from './copy-text-values';
+import { COPY_DATA_HEADER, copyDataText } from './copy-out';
 import { copyFieldText, type PulledField, pulledValue } from './postgres-reader';
 
 export interface PgChunkInput {
@@ -22,7 +23,7 @@ export interface PgChunkInput {
   fields: PulledField[];
   /** Which of `fields` is the source's key (rejected rows are named by it). */
   keyField: number;
-  /** COPY text lines of the chunk. */
+  /** The chunk's rows as the copy sent them: a CopyData message each, one line of COPY text (overwritten here). */
   bytes: Uint8Array;
   /** Most rejection reasons to return (the run keeps a few, counts the rest). */
   maxRejections: number;
@@ -89,9 +90,10 @@ export function encodePgChunk(input: PgChunkInput): PgChunkOutcome {
   let goodRows = 0;
   let rowsRead = 0;
   let rejected = 0;
-  const text = Buffer.from(input.bytes.buffer, input.bytes.byteOffset, input.bytes.byteLength).toString('utf8');
+  // Each row's line starts COPY_DATA_HEADER characters (its message's header, blanked) after the previous newline.
+  const { text } = copyDataText(input.bytes);
   const length = text.length;
-  for (let start = 0; start < length;) {
+  for (let start = COPY_DATA_HEADER; start < length;) {
     let end = text.indexOf('\n', start);
     if (end < 0) end = length;
     // indexOf finds a tab natively, about twice as fast as a loop over the characters here.
@@ -102,7 +104,7 @@ export function encodePgChunk(input: PgChunkInput): PgChunkOutcome {
       ends[f] = tab;
       from = tab < end ? tab + 1 : end;
     }
-    start = end + 1;
+    start = end + 1 + COPY_DATA_HEADER;
     rowsRead++;
     let problem: string | undefined;
     let c = 0;

@@ -5,6 +5,7 @@ import { types } from 'pg';
 import { describe, expect, it } from 'vitest';
 import { datasetParquet } from '../datasets/dataset-parquet';
 import { checkRecords } from '../records/record-checks';
+import { framedCopyData } from './copy-out';
 import { plainDecimal } from './copy-text-values';
 import { encodePgChunk } from './pg-chunk.task';
 import { copyFieldText, type PulledField, pulledValue } from './postgres-reader';
@@ -75,7 +76,7 @@ const encode = (spec: PipelineSpecV1, fields: PulledField[], lines: string[], ke
     schema: datasetSchema(spec),
     fields,
     keyField,
-    bytes: Buffer.from(lines.map((line) => `${line}\n`).join('')),
+    bytes: framedCopyData(lines),
     maxRejections: 1_000,
   });
 

@@ -1,6 +1,6 @@
 import { type PostgresSource } from '@keel/contracts';
 import { Client } from 'pg';
-import { to as copyTo } from 'pg-copy-streams';
+import { COPY_DATA_HEADER, CopyOut } from './copy-out';
 
 /**
  * Where an incremental pull of a source stands: the (cursor, key) of the last row taken, as PostgreSQL prints them
@@ -61,14 +61,15 @@ export interface PulledField {
   typeId: number;
 }
 
-/** Rows of a pull as COPY text: whole lines, one per row (COPY escapes newlines inside values); and the watermark of the last row. */
+/**
+ * Rows of a pull as the copy sent them: one CopyData message a row, each a line of COPY text (COPY escapes newlines
+ * inside values; `copyDataText` reads them); and the watermark of the last row.
+ */
 export interface CopyChunk {
   bytes: Buffer;
   rows: number;
   last: Watermark;
 }
-
-const NEWLINE = 0x0a;
 
 /** The text of a COPY text-format field: `\N` is NULL, backslash sequences are unescaped. */
 export function copyFieldText(field: string): string | null {
@@ -135,9 +136,9 @@ export class PostgresReader {
 
   /**
    * The columns of `query`'s result, and its rows as COPY text `chunkRows` at a time, in one read-only snapshot:
-   * `COPY (query) TO STDOUT` streams at the server's pace with nothing parsed here (the caller decodes a chunk on a
-   * worker thread), and a chunk is cut at a line end by counting newlines. Backpressure holds the connection while
-   * the caller works on a chunk, so memory stays at about one chunk whatever the table's size.
+   * `COPY (query) TO STDOUT` streams at the server's pace with nothing parsed here (`CopyOut` walks the messages'
+   * headers and counts one row a message; the caller decodes a chunk on a worker thread). Backpressure holds the
+   * connection while the caller works on a chunk, so memory stays at about two chunks whatever the table's size.
    */
   async copy(
     source: Pick<PostgresSource, 'table' | 'query' | 'cursor'>,
@@ -152,40 +153,24 @@ export class PostgresReader {
       cursor: fields.findIndex((field) => field.name === source.cursor.column),
       key: fields.findIndex((field) => field.name === source.cursor.key),
     };
-    const stream = this.client.query(copyTo(`COPY (${pullQuery(source, range, { literals: true }).text}) TO STDOUT`));
+    const copy = this.client.query(
+      new CopyOut(`COPY (${pullQuery(source, range, { literals: true }).text}) TO STDOUT`, chunkRows),
+    );
     const client = this.client;
     async function* chunks(): AsyncGenerator<CopyChunk> {
-      let parts: Buffer[] = [];
-      let rows = 0;
       let drained = false;
-      const take = (upTo: Buffer, end: number): CopyChunk => {
-        const bytes = Buffer.concat([...parts, upTo.subarray(0, end)]);
-        const lineStart = bytes.lastIndexOf(NEWLINE, bytes.length - 2) + 1;
-        const chunk = {
-          bytes,
-          rows,
-          last: lineWatermark(bytes.toString('utf8', lineStart, bytes.length - 1), watermark),
-        };
-        parts = [];
-        rows = 0;
-        return chunk;
-      };
       try {
-        for await (const data of stream as AsyncIterable<Buffer>) {
-          let from = 0;
-          for (let at = data.indexOf(NEWLINE); at >= 0; at = data.indexOf(NEWLINE, at + 1)) {
-            if (++rows < chunkRows) continue;
-            yield take(data.subarray(from), at + 1 - from);
-            from = at + 1;
-          }
-          if (from < data.length) parts.push(data.subarray(from));
+        for (let chunk = await copy.next(); chunk; chunk = await copy.next()) {
+          const { bytes, rows, lastRow } = chunk;
+          // Read here, before the bytes move to the worker: the last row's text without its header and newline.
+          const line = bytes.toString('utf8', lastRow + COPY_DATA_HEADER, bytes.length - 1);
+          yield { bytes, rows, last: lineWatermark(line, watermark) };
         }
-        if (rows > 0) yield take(Buffer.alloc(0), 0);
         drained = true;
       } finally {
-        // As in `chunks`: after a failure or an early stop the connection is dropped instead (see close).
+        // After a failure or an early stop the connection is dropped instead (mid-copy it cannot be reused).
         if (drained) await client.query('ROLLBACK');
-        else stream.destroy();
+        else copy.abandon();
       }
     }
     return {
