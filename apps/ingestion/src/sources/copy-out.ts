@@ -57,7 +57,8 @@ export class CopyOut implements Submittable {
   submit(connection: Connection): void {
     const socket = connection.stream;
     const listeners = socket.listeners('data') as ((data: Buffer) => void)[];
-    if (listeners.length !== 1) throw new Error(`expected node-postgres's one socket reader, found ${listeners.length}`);
+    if (listeners.length !== 1)
+      throw new Error(`expected node-postgres's one socket reader, found ${listeners.length}`);
     this.connection = connection;
     this.socket = socket;
     this.pgData = listeners[0];

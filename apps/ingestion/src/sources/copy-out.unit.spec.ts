@@ -129,7 +129,10 @@ describe('CopyOut', () => {
       const copy = client.query(new CopyOut('COPY t TO STDOUT', 2));
       const chunks = await drain(copy);
       // then the chunks hold the rows in order, two at a time, each knowing where its last row starts
-      expect(chunks.map((chunk) => chunk.rows), `cut at ${cuts.join(',')}`).toEqual([2, 2, 1]);
+      expect(
+        chunks.map((chunk) => chunk.rows),
+        `cut at ${cuts.join(',')}`,
+      ).toEqual([2, 2, 1]);
       expect(chunks.flatMap(lineOf)).toEqual(lines);
       for (const chunk of chunks) {
         const last = lineOf(chunk).at(-1)!;
@@ -175,9 +178,16 @@ describe('CopyOut', () => {
   it('stops reading the socket while a whole chunk waits for the caller', async () => {
     const { client, backend } = await connected();
     const many = Array.from({ length: 2_000 }, (_, i) => `${i}\tred\t1`);
-    backend.respond(Buffer.concat([copyOutResponse(3), framedCopyData(many), message('c'), commandComplete('COPY 2000'), readyForQuery('T')]), [
-      100, 200, 300,
-    ]);
+    backend.respond(
+      Buffer.concat([
+        copyOutResponse(3),
+        framedCopyData(many),
+        message('c'),
+        commandComplete('COPY 2000'),
+        readyForQuery('T'),
+      ]),
+      [100, 200, 300],
+    );
     const copy = client.query(new CopyOut('COPY t TO STDOUT', 10));
     await backend.sent;
     // the first read completes chunks nobody has taken: the socket is paused, the rest stays unread
