@@ -7,7 +7,7 @@ import { datasetParquet } from '../datasets/dataset-parquet';
 import { checkRecords } from '../records/record-checks';
 import { framedCopyData } from './copy-out';
 import { plainDecimal } from './copy-text-values';
-import { encodePgChunk } from './pg-chunk.task';
+import { encodePgChunk, pgChunkWarmUp } from './pg-chunk.task';
 import { copyFieldText, type PulledField, pulledValue } from './postgres-reader';
 
 const spec: PipelineSpecV1 = parsePipelineSpec({
@@ -202,5 +202,13 @@ describe('plainDecimal', () => {
       const expected = text.endsWith('.') ? NaN : parseFloat(text);
       expect(Object.is(plainDecimal(text, 0, text.length), expected)).toBe(true);
     }
+  });
+});
+
+describe('pgChunkWarmUp', () => {
+  it('is a chunk every row of which passes, through each way a value is read', () => {
+    const input = pgChunkWarmUp();
+    const outcome = encodePgChunk(input);
+    expect(outcome).toMatchObject({ rowsRead: 5_000, goodRows: 5_000, rejected: 0 });
   });
 });

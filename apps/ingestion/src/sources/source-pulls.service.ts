@@ -24,7 +24,7 @@ import { type IngestionConfig } from '../config';
 import { DatasetVersionsService } from '../datasets/dataset-versions.service';
 import { HttpSourcePuller } from './http-pull';
 import { ObjectStoreSourcePuller } from './object-store-pull';
-import { type PgChunkOutcome, pgChunkTask } from './pg-chunk.task';
+import { type PgChunkOutcome, pgChunkTask, pgChunkWarmUp } from './pg-chunk.task';
 import { type CopyChunk, PostgresReader, type PulledField, type Watermark } from './postgres-reader';
 import { type SourceRun, type SourceState, SourceStateRepository } from './source-state.repository';
 
@@ -93,8 +93,9 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
   async onApplicationBootstrap(): Promise<void> {
     this.timer = setInterval(() => void this.tick(), this.config.INGESTION_SOURCE_CHECK_MS);
     this.timer.unref();
-    // Paid at start-up rather than by the first pull: a worker thread compiles its modules on its first task.
-    await this.workers.warm(pgChunkTask);
+    // Paid at start-up rather than by the first pull: a worker thread compiles its modules on its first task, and
+    // V8 optimizes the decode and Parquet code only after it has run a while (see pgChunkWarmUp).
+    for (let run = 0; run < 2; run++) await this.workers.run(pgChunkTask, pgChunkWarmUp());
   }
 
   async onModuleDestroy(): Promise<void> {
