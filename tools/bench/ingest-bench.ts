@@ -203,6 +203,9 @@ interface PullResult {
   versions: number;
   seconds: number;
   rowsPerSecond: number;
+  /** The pull's CPU in ingestion's process (event loop and worker threads), and its event loop's busy time. */
+  cpuSeconds: number;
+  eventLoopActiveSeconds: number;
   rssBeforeMiB: number;
   /** The process's maxRSS (start-up included), and the RSS sampled every 50 ms while the pull ran. */
   peakRssMiB: number;
@@ -322,7 +325,8 @@ async function main(): Promise<void> {
         log(`pg-pull (main thread): self time by function\n${topSelfTime(profile).join('\n')}`);
       }
       log(
-        `round ${round + 1}: pull ${pulls[round].rowsPerSecond.toFixed(0)} rows/s, peak RSS ${pulls[round].peakRssMiB.toFixed(0)} MiB`,
+        `round ${round + 1}: pull ${pulls[round].rowsPerSecond.toFixed(0)} rows/s, peak RSS ${pulls[round].peakRssMiB.toFixed(0)} MiB, ` +
+          `CPU ${pulls[round].cpuSeconds.toFixed(2)} s (event loop busy ${pulls[round].eventLoopActiveSeconds.toFixed(2)} s)`,
       );
     }
     small = pullInChild(smallTable);

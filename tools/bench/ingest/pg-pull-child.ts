@@ -45,8 +45,13 @@ async function main(): Promise<void> {
     const samples: number[] = [];
     const sampler = setInterval(() => samples.push(process.memoryUsage().rss), 50);
     const started = process.hrtime.bigint();
+    // Where the pull's time went: the process's CPU (main thread and worker) and its event loop's busy time.
+    const cpuBefore = process.cpuUsage();
+    const loopBefore = performance.eventLoopUtilization();
     const run = await sut.app.get(SourcePullsService).pull(spec.id, 'rows');
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const cpu = process.cpuUsage(cpuBefore);
+    const loop = performance.eventLoopUtilization(loopBefore);
     clearInterval(sampler);
     const half = Math.floor(samples.length / 2);
     const peakOf = (values: number[]) => Math.max(rssBefore, ...values) / MIB;
@@ -57,6 +62,8 @@ async function main(): Promise<void> {
         versions: run.datasetVersionIds.length,
         seconds,
         rowsPerSecond: run.rowsRead / seconds,
+        cpuSeconds: (cpu.user + cpu.system) / 1e6,
+        eventLoopActiveSeconds: loop.active / 1e3,
         rssBeforeMiB: rssBefore / MIB,
         pullPeakRssMiB: peakOf(samples),
         firstHalfPeakRssMiB: peakOf(samples.slice(0, half)),
