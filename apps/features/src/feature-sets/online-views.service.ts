@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { derivedId, OnlineViewUpdatedV1, type PipelineSpecV1, type PointInTimeJoinSpec } from '@keel/contracts';
+import { isRetryable } from '@keel/messaging';
 import { OnlineViewStore } from '@keel/pipelines';
 import { Infrastructure, ROOT_LOGGER } from '@keel/service-runtime';
 import { BUCKETS } from '@keel/storage';
@@ -43,7 +44,18 @@ export class OnlineViewsService {
       .filter((spec) => spec.joins?.some((join) => join.pipeline === tablePipelineId));
     for (const spec of joining) {
       for (const join of spec.joins ?? []) {
-        if (join.pipeline === tablePipelineId) await this.build(spec, join, sequence);
+        if (join.pipeline !== tablePipelineId) continue;
+        try {
+          await this.build(spec, join, sequence);
+        } catch (error) {
+          // A joining spec the table cannot serve (a column it lacks) must not hold back the table's own pipeline:
+          // its view stays where it was, and the joining pipeline's next feature set fails naming the column.
+          if (isRetryable(error)) throw error;
+          this.logger.warn(
+            { pipelineId: spec.id, table: tablePipelineId, err: (error as Error).message },
+            'online view not rebuilt',
+          );
+        }
       }
     }
   }

@@ -38,6 +38,7 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
   /** Views asked for: followed by events and resyncs even while not loaded. */
   private readonly tracked = new Map<string, { pipelineId: string; table: string }>();
   private readonly loading = new Map<string, Promise<void>>();
+  private readonly lastTried = new Map<string, number>();
   private readonly stopping = new AbortController();
   private storeOf?: OnlineViewStore;
 
@@ -85,8 +86,19 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
     for (const join of joins) {
       const id = onlineViewId(pipelineId, join.pipeline);
       if (!this.loaded.has(id)) {
-        this.tracked.set(id, { pipelineId, table: join.pipeline });
-        await this.refresh(pipelineId, join.pipeline);
+        const running = this.loading.get(id);
+        if (running) {
+          await running.catch(() => undefined);
+        } else if (this.mayTry(id)) {
+          this.tracked.set(id, { pipelineId, table: join.pipeline });
+          // The store or the object store failing is the view being unavailable, not a fault of the call.
+          await this.refresh(pipelineId, join.pipeline).catch((error: unknown) =>
+            this.logger.warn(
+              { pipelineId, table: join.pipeline, err: (error as Error).message },
+              'online view load failed',
+            ),
+          );
+        }
       }
       const loaded = this.loaded.get(id);
       if (!loaded) {
@@ -98,6 +110,17 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
       views.set(join.pipeline, loaded.view);
     }
     return views;
+  }
+
+  /**
+   * Whether a request may look for a view that is not loaded: at most once a second per view, so calls that keep
+   * arriving while it is missing answer UNAVAILABLE without a database read each.
+   */
+  private mayTry(id: string): boolean {
+    const now = Date.now();
+    if (now - (this.lastTried.get(id) ?? 0) < 1_000) return false;
+    this.lastTried.set(id, now);
+    return true;
   }
 
   /** Loads the current view if it is not the one loaded; one load per view at a time. */
