@@ -186,6 +186,45 @@ describe('registry against the real stack', () => {
     expect(invalid.body.issues.join('\n')).toMatch(/training\.primaryMetric/);
   });
 
+  it('applies a spec with point-in-time joins only once its table is applied with the columns it joins', async () => {
+    const table = uniqueName('reg-table');
+    const joining = uniqueName('reg-joins');
+    const training = { algorithms: ['linear-regression'], primaryMetric: 'rmse' };
+    const common = { apiVersion: 'keel/v1', kind: 'Pipeline', task: 'regression', training };
+    const joinSpec = {
+      ...common,
+      id: joining,
+      target: { column: 'y' },
+      timeColumn: 'event_time',
+      entityColumns: ['customer_id'],
+      features: [
+        { name: 'tenure', type: 'numeric' },
+        { name: 'balance', type: 'numeric' },
+      ],
+      joins: [{ pipeline: table, entityKey: 'customer_id', features: ['balance'] }],
+    };
+    const tableSpec = (balance: 'numeric' | 'categorical') => ({
+      ...common,
+      id: table,
+      target: { column: 'balance_next' },
+      timeColumn: 'feature_time',
+      entityColumns: ['customer_id'],
+      features: [{ name: 'balance', type: balance }],
+    });
+    const apply = (id: string, spec: object, status: number) =>
+      http().put(`/api/v1/pipelines/${id}`).send(spec).expect(status);
+
+    expect((await apply(joining, joinSpec, 400)).body.issues).toEqual([
+      `joins.0.pipeline: pipeline "${table}" is not applied: apply it first`,
+    ]);
+    await apply(table, tableSpec('categorical'), 200);
+    expect((await apply(joining, joinSpec, 400)).body.issues).toEqual([
+      `joins.0.features.0: "balance" is string in "${table}", number here`,
+    ]);
+    await apply(table, tableSpec('numeric'), 200);
+    await apply(joining, joinSpec, 200);
+  });
+
   it('registers a passing version as champion and publishes both events', async () => {
     const { data, sha256 } = await trained(1, { auc: 0.8, f1: 0.6 });
     await service.infra.publisher.publish(ModelTrainedV1, data, { id: `trained-${pipelineId}-1` });
