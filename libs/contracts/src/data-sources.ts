@@ -184,10 +184,6 @@ export function sourcesIssues(
     if (sources.findIndex((other) => other.id === source.id) !== i) {
       issues.push({ path: [i, 'id'], message: `source "${source.id}" is declared twice` });
     }
-    if (source.kind === 'postgres' && source.cleaning) {
-      // Refused rather than ignored until the chunk worker applies it.
-      issues.push({ path: [i, 'cleaning'], message: 'cleaning is not applied to postgres sources yet' });
-    }
     for (const issue of source.cleaning ? cleaningIssues(source.cleaning, columns) : []) {
       issues.push({ path: [i, 'cleaning', ...issue.path], message: issue.message });
     }

@@ -65,3 +65,22 @@ export function* copyTextRecords(
     yield { label: `row ${copyFieldText(cells[keyField] ?? '\\N')}`, record };
   }
 }
+
+/**
+ * A chunk of a PostgreSQL pull (COPY text) through the source's declared cleaning and the dataset's checks: what the
+ * chunk worker does, in one call, for a source with a cleaning (one without keeps the worker's fast paths).
+ */
+export function encodeCleanedCopyChunk(
+  chunk: {
+    pipelineId: string;
+    schema: readonly DatasetColumnSpec[];
+    fields: readonly PulledField[];
+    keyField: number;
+    bytes: Uint8Array;
+    maxRejections: number;
+  },
+  cleaning: SourceCleaning,
+): CleanedChunk {
+  const rows = copyTextRecords(chunk.bytes, chunk.fields, chunk.keyField);
+  return encodeCleanedRows(chunk.pipelineId, chunk.schema, cleaning, rows, chunk.maxRejections);
+}

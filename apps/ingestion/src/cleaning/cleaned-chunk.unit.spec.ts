@@ -77,6 +77,9 @@ describe('a PostgreSQL chunk through a declared cleaning', () => {
       dropped: { missing: 1, filter: 1, dedupe: 1 },
     });
     expect(chunk(cleaning).sha256).toBe(once.sha256);
+    // the chunk worker's entry point takes this path for a source with a cleaning
+    const input = { pipelineId: spec.id, schema, fields, keyField: 0, bytes, maxRejections: 100 };
+    expect(encodePgChunk({ ...input, cleaning: SourceCleaning.parse(cleaning) })).toEqual(once);
     expect(chunk({ ...cleaning, dedupe: { key: ['customer'], keep: 'first' } }).sha256).not.toBe(once.sha256);
   });
 });

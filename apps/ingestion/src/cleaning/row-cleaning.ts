@@ -22,6 +22,15 @@ export interface DroppedRows {
 
 export const noneDropped = (): DroppedRows => ({ missing: 0, filter: 0, dedupe: 0 });
 
+/** Adds a version's dropped rows to its pull's run (`rowsDropped`, created at the first). */
+export function addDropped(run: { rowsDropped?: DroppedRows }, dropped: DroppedRows | undefined): void {
+  if (!dropped) return;
+  const total = (run.rowsDropped ??= noneDropped());
+  total.missing += dropped.missing;
+  total.filter += dropped.filter;
+  total.dedupe += dropped.dedupe;
+}
+
 /** Values quoted in a reason are cut to this many characters. */
 const MAX_QUOTED_CHARS = 40;
 

@@ -5,7 +5,7 @@ import { type StoredPipelineSpec } from '@keel/pipelines';
 import { Infrastructure } from '@keel/service-runtime';
 import { sha256Of } from '../datasets/dataset-versions.service';
 import { FileNotIngested, UploadsService } from '../uploads/uploads.service';
-import { type DroppedRows, noneDropped } from '../cleaning/row-cleaning';
+import { addDropped, noneDropped } from '../cleaning/row-cleaning';
 import { ContentPlans } from './content-plans';
 import { type SourceFile, type SourceRun, type SourceState, SourceStateRepository } from './source-state.repository';
 
@@ -117,13 +117,4 @@ export class ObjectStoreSourcePuller {
     }
     return files;
   }
-}
-
-/** Adds a file's dropped rows to its run's. */
-function addDropped(run: SourceRun, dropped: DroppedRows | undefined): void {
-  if (!dropped) return;
-  const total = (run.rowsDropped ??= noneDropped());
-  total.missing += dropped.missing;
-  total.filter += dropped.filter;
-  total.dedupe += dropped.dedupe;
 }

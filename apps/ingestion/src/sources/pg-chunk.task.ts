@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
-import { type DatasetColumnSpec } from '@keel/contracts';
+import { type DatasetColumnSpec, type SourceCleaning } from '@keel/contracts';
 import { defineWorkerTask, movableBuffers, transferResult } from '@keel/workers';
 import { types } from 'pg';
+import { encodeCleanedCopyChunk } from '../cleaning/cleaned-chunk';
+import { type DroppedRows } from '../cleaning/row-cleaning';
 import { datasetParquet } from '../datasets/dataset-parquet';
 import { type CleanCell, cleanValue, keptAsIs } from '../records/record-checks';
 import {
@@ -27,6 +29,8 @@ export interface PgChunkInput {
   bytes: Uint8Array;
   /** Most rejection reasons to return (the run keeps a few, counts the rest). */
   maxRejections: number;
+  /** The source's declared cleaning: its rows take the general path of cleaning/cleaned-chunk.ts. */
+  cleaning?: SourceCleaning;
 }
 
 export interface PgChunkOutcome {
@@ -37,6 +41,8 @@ export interface PgChunkOutcome {
   sha256: string;
   rejected: number;
   rejections: string[];
+  /** With a cleaning: the rows its steps dropped. */
+  dropped?: DroppedRows;
 }
 
 type Parse = (text: string) => unknown;
@@ -62,6 +68,7 @@ const INTEGER = 5;
  * go straight into their column (a double stays unboxed), and a row found bad midway is taken back out.
  */
 export function encodePgChunk(input: PgChunkInput): PgChunkOutcome {
+  if (input.cleaning) return encodeCleanedCopyChunk(input, input.cleaning);
   const { schema, fields } = input;
   const width = schema.length;
   // A name repeated in the result: the last one wins, as in node-postgres's row objects.

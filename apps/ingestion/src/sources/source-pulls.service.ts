@@ -7,7 +7,7 @@ import {
   type OnApplicationBootstrap,
   type OnModuleDestroy,
 } from '@nestjs/common';
-import { type DataSource, datasetSchema, type PostgresSource } from '@keel/contracts';
+import { type DataSource, datasetSchema, describeCleaning, type PostgresSource } from '@keel/contracts';
 import { type Leases, leasesOn, type LeaseScope, processHolderId, type Versioned, withLease } from '@keel/coordination';
 import { type StoredPipelineSpec, UnknownPipelineError } from '@keel/pipelines';
 import {
@@ -21,6 +21,7 @@ import { KeelAttr, withSpan } from '@keel/telemetry';
 import { asBuffer, movableBuffers, WorkerPool } from '@keel/workers';
 import { type Logger } from 'pino';
 import { type IngestionConfig } from '../config';
+import { addDropped } from '../cleaning/row-cleaning';
 import { DatasetVersionsService } from '../datasets/dataset-versions.service';
 import { HttpSourcePuller } from './http-pull';
 import { ObjectStoreSourcePuller } from './object-store-pull';
@@ -238,7 +239,7 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
         );
         let chunk: CopyChunk | undefined;
         for await (const all of chunks) chunk = all;
-        const encoded = chunk ? await this.encodeChunk(pipeline, fields, watermark.key, chunk) : undefined;
+        const encoded = chunk ? await this.encodeChunk(pipeline, source, fields, watermark.key, chunk) : undefined;
         current = await this.commitChunk(pipeline, source, current, run, encoded, planned.to, null, scope);
       }
       const { fields, watermark, chunks } = await reader.copy(
@@ -253,7 +254,7 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
           const { value: chunk, done } = await next;
           if (done) break;
           next = chunks.next();
-          const encoding = this.encodeChunk(pipeline, fields, watermark.key, chunk);
+          const encoding = this.encodeChunk(pipeline, source, fields, watermark.key, chunk);
           // Work started ahead rejects where it is awaited; these keep it from being reported unhandled meanwhile.
           next.catch(() => undefined);
           encoding.catch(() => undefined);
@@ -299,6 +300,7 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
   /** A chunk's COPY text to checked rows and Parquet, on a worker thread. */
   private encodeChunk(
     pipeline: StoredPipelineSpec,
+    source: PostgresSource,
     fields: PulledField[],
     keyField: number,
     chunk: CopyChunk,
@@ -313,6 +315,7 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
         keyField,
         bytes: chunk.bytes,
         maxRejections: MAX_REJECTIONS,
+        ...(source.cleaning ? { cleaning: source.cleaning } : {}),
       },
       // The chunk's bytes move to the worker (nothing here reads them again) rather than being copied.
       { attributes: { [KeelAttr.PIPELINE_ID]: spec.id }, transferList: movableBuffers(chunk.bytes) },
@@ -339,10 +342,13 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
     run.rowsRejected += outcome?.rejected ?? 0;
     for (const reason of outcome?.rejections ?? [])
       if (run.rejections.length < MAX_REJECTIONS) run.rejections.push(reason);
+    if (source.cleaning) addDropped(run, outcome?.dropped);
     let datasetVersionId = current.state.lastDatasetVersionId;
     if (outcome && outcome.goodRows > 0) {
       scope.assertHeld();
-      const lineage = `postgres:${source.id}@(${describeWatermark(from)}, ${describeWatermark(to)}]`;
+      const cleaned = describeCleaning(source.cleaning);
+      const lineage =
+        `postgres:${source.id}@(${describeWatermark(from)}, ${describeWatermark(to)}]` + (cleaned ? ` ${cleaned}` : '');
       const version = await this.versions.write(
         pipeline,
         { parquet: asBuffer(outcome.parquet), rowCount: outcome.goodRows },

@@ -52,7 +52,7 @@ describe('postgres sources against the real PostgreSQL', () => {
     );
   }
 
-  async function applySpec(table: string, chunkRows: number): Promise<PipelineSpecV1> {
+  async function applySpec(table: string, chunkRows: number, cleaning?: object): Promise<PipelineSpecV1> {
     const spec = PipelineSpecV1.parse({
       apiVersion: 'keel/v1',
       kind: 'Pipeline',
@@ -64,7 +64,9 @@ describe('postgres sources against the real PostgreSQL', () => {
         { name: 'color', type: 'categorical' },
       ],
       training: { algorithms: ['linear-regression'], primaryMetric: 'rmse' },
-      sources: [{ kind: 'postgres', id: 'rows', table, cursor: { column: 'updated_at', key: 'id' }, chunkRows }],
+      sources: [
+        { kind: 'postgres', id: 'rows', table, cursor: { column: 'updated_at', key: 'id' }, chunkRows, cleaning },
+      ],
     });
     await sut.infra.pipelines.apply(spec);
     return spec;
@@ -150,6 +152,46 @@ describe('postgres sources against the real PostgreSQL', () => {
     const rows = await rowsByVersion(spec.id);
     expect(rows.size).toBe(10);
     expect(sorted([...rows.values()].flat())).toEqual(range(1, 500));
+  });
+
+  it('cleans each chunk as the source declares, deterministically: a retried chunk is the same version', async () => {
+    // given 30 rows, 10 a chunk, a cleaning keeping x > 5 and the last row of each color per chunk, and a pull whose
+    // second version write crashes once the version is durable
+    const table = await createTable();
+    await insertRows(table, 1, 30);
+    const spec = await applySpec(table, 10, { filter: 'x > 5', dedupe: { key: ['color'] } });
+    const restore = crashAfterWrite(sut, 2);
+    try {
+      await pull(spec.id).expect(500);
+    } finally {
+      restore();
+    }
+
+    // when pulled again: the planned chunk is read and cleaned again, then the last one
+    const rerun = (await pull(spec.id).expect(200)).body as SourceRun;
+
+    // then each chunk's kept rows are in exactly one version, the drops counted, the lineage naming the cleaning
+    expect(rerun).toMatchObject({
+      status: 'succeeded',
+      resumed: true,
+      rowsRead: 20,
+      rowsRejected: 0,
+      rowsDropped: { missing: 0, filter: 5, dedupe: 11 },
+    });
+    const rows = await rowsByVersion(spec.id);
+    expect([...rows.values()].map(sorted).sort((a, b) => a[0] - b[0])).toEqual([
+      [9, 10],
+      [19, 20],
+      [24, 25],
+    ]);
+    const sources = await sut.infra.mongo
+      .collection('datasets')
+      .find({ pipelineId: spec.id })
+      .map((version) => (version.sources as string[])[0])
+      .toArray();
+    expect(sources).toHaveLength(3);
+    for (const lineage of sources)
+      expect(lineage).toMatch(/^postgres:rows@\(.*\] cleaned [0-9a-f]{12} \[filter, dedupe\]$/);
   });
 
   it('loses and duplicates nothing when its PostgreSQL connection is killed mid-pull', async () => {
