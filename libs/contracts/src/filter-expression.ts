@@ -99,7 +99,10 @@ function tokenize(source: string): Token[] {
     // A sign belongs to a number only where a value is expected (after an operator or at the start), so `a -1` is
     // not read as `a` followed by `-1` silently: there it is an error.
     const previous = tokens[tokens.length - 1];
-    const valueExpected = !previous || (previous.kind === 'op' && previous.value !== ')' && previous.value !== ']');
+    const valueExpected =
+      !previous ||
+      (previous.kind === 'op' && previous.value !== ')' && previous.value !== ']') ||
+      (previous.kind === 'name' && !previous.quoted && /^(and|or|not)$/i.test(previous.value));
     if (/[0-9.]/.test(char) || ((char === '-' || char === '+') && valueExpected)) {
       NUMBER.lastIndex = i;
       const match = NUMBER.exec(source);
@@ -108,7 +111,15 @@ function tokenize(source: string): Token[] {
         if (i < source.length && /[A-Za-z0-9_.]/.test(source[i])) {
           throw new FilterSyntaxError(at, `"${source.slice(at, i + 1)}" is not a number`);
         }
-        tokens.push({ kind: 'number', value: Number(match[0]), at, text: match[0] });
+        const value = Number(match[0]);
+        if (!Number.isFinite(value)) throw new FilterSyntaxError(at, `${match[0]} is beyond the range of numbers`);
+        if (/^[+-]?\d+$/.test(match[0]) && !Number.isSafeInteger(value)) {
+          throw new FilterSyntaxError(
+            at,
+            `${match[0]} is beyond the integers a number holds exactly (±2^53); quote it to compare it as text`,
+          );
+        }
+        tokens.push({ kind: 'number', value, at, text: match[0] });
         continue;
       }
     }
@@ -315,25 +326,53 @@ export function filterColumns(expression: FilterExpression): { name: string; at:
   return [...found].map(([name, at]) => ({ name, at }));
 }
 
-// Decimal text compares as a number with a number: CSV and JSON Lines give every value as text.
+// Decimal text compares as a number with a number, and "true"/"false" text as a boolean with a boolean: CSV and
+// JSON Lines give every value as text. Two fields of decimal text compare as numbers too; a quoted literal always
+// compares as text (`zip = '01234'`).
 const DECIMAL_TEXT = /^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$/;
 
-/** -1, 0, 1, or null when the two values do not compare (a null, or values of different kinds). */
-function order(left: unknown, right: unknown): number | null {
+function asNumber(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isNaN(value) ? undefined : value;
+  return typeof value === 'string' && DECIMAL_TEXT.test(value) ? Number(value) : undefined;
+}
+
+function asBoolean(value: unknown): boolean | undefined {
+  if (typeof value === 'boolean') return value;
+  if (typeof value !== 'string') return undefined;
+  const text = value.trim().toLowerCase();
+  return text === 'true' ? true : text === 'false' ? false : undefined;
+}
+
+/**
+ * -1, 0, 1, or null when the two values do not compare (a null, or values of different kinds). `textLiteral`: one
+ * side is a quoted literal, so two texts compare as text.
+ */
+function order(left: unknown, right: unknown, textLiteral: boolean): number | null {
   if (left === null || left === undefined || right === null || right === undefined) return null;
-  if (typeof left === 'number' || typeof right === 'number') {
-    const a = typeof left === 'string' && DECIMAL_TEXT.test(left) ? Number(left) : left;
-    const b = typeof right === 'string' && DECIMAL_TEXT.test(right) ? Number(right) : right;
-    if (typeof a !== 'number' || typeof b !== 'number' || Number.isNaN(a) || Number.isNaN(b)) return null;
-    return Math.sign(a - b);
+  if (
+    typeof left === 'number' ||
+    typeof right === 'number' ||
+    (!textLiteral &&
+      typeof left === 'string' &&
+      typeof right === 'string' &&
+      DECIMAL_TEXT.test(left) &&
+      DECIMAL_TEXT.test(right))
+  ) {
+    const a = asNumber(left);
+    const b = asNumber(right);
+    return a === undefined || b === undefined ? null : Math.sign(a - b);
+  }
+  if (typeof left === 'boolean' || typeof right === 'boolean') {
+    const a = asBoolean(left);
+    const b = asBoolean(right);
+    return a === undefined || b === undefined ? null : a === b ? 0 : a ? 1 : -1;
   }
   if (typeof left === 'string' && typeof right === 'string') return left < right ? -1 : left > right ? 1 : 0;
-  if (typeof left === 'boolean' && typeof right === 'boolean') return left === right ? 0 : left ? 1 : -1;
   return null;
 }
 
-function compare(op: ComparisonOperator, left: unknown, right: unknown): boolean | null {
-  const sign = order(left, right);
+function compare(op: ComparisonOperator, left: unknown, right: unknown, textLiteral = false): boolean | null {
+  const sign = order(left, right, textLiteral);
   if (sign === null) return null;
   switch (op) {
     case '=':
@@ -350,6 +389,8 @@ function compare(op: ComparisonOperator, left: unknown, right: unknown): boolean
       return sign >= 0;
   }
 }
+
+const isTextLiteral = (node: FilterExpression) => node.kind === 'literal' && typeof node.value === 'string';
 
 /** A row's value of an expression: true, false, null (unknown) or a scalar. */
 function evaluate(node: FilterExpression, row: Readonly<Record<string, unknown>>): unknown {
@@ -384,18 +425,23 @@ function evaluate(node: FilterExpression, row: Readonly<Record<string, unknown>>
       return value === null ? null : !value;
     }
     case 'compare':
-      return compare(node.op, evaluate(node.left, row), evaluate(node.right, row));
+      return compare(
+        node.op,
+        evaluate(node.left, row),
+        evaluate(node.right, row),
+        isTextLiteral(node.left) || isTextLiteral(node.right),
+      );
     case 'in': {
+      // As `x = a or x = b ...` (and `not in` as its negation): unknown when nothing matched and a comparison was.
       const value = evaluate(node.item, row);
       if (value === null) return null;
       let unknown = false;
       for (const candidate of node.values) {
-        const equal = compare('=', value, candidate);
+        const equal = compare('=', value, candidate, typeof candidate === 'string');
         if (equal === true) return !node.negated;
         if (equal === null) unknown = true;
       }
-      // SQL: `x in (1, null)` for x = 2 is unknown, not false.
-      return unknown && node.values.includes(null) ? null : node.negated;
+      return unknown ? null : node.negated;
     }
     case 'is-null': {
       const value = evaluate(node.item, row);
@@ -405,9 +451,9 @@ function evaluate(node: FilterExpression, row: Readonly<Record<string, unknown>>
   }
 }
 
-/** A boolean, or null for anything else (a bare column's value is true only when it is the boolean true). */
+/** A boolean (or "true"/"false" text), or null for anything else: a bare field is true only when it says true. */
 function truth(value: unknown): boolean | null {
-  return typeof value === 'boolean' ? value : null;
+  return asBoolean(value) ?? null;
 }
 
 /** True when the row passes the filter; false when the filter is false or unknown for it. */

@@ -147,6 +147,33 @@ describe('filter expressions: parsing', () => {
 });
 
 describe('filter expressions: evaluation', () => {
+  it('reads text as CSV gives it: "true" against a boolean, two fields of decimal text as numbers, quoted literals as text', () => {
+    expect(keeps('active = true', { active: 'true' })).toBe(true);
+    expect(keeps('active', { active: 'TRUE' })).toBe(true);
+    expect(keeps('not active', { active: 'false' })).toBe(true);
+    expect(keeps('a < b', { a: '9', b: '10' })).toBe(true);
+    expect(keeps("zip = '01234'", { zip: '1234' })).toBe(false);
+    expect(keeps("zip in ['01234']", { zip: '01234' })).toBe(true);
+  });
+
+  it('keeps in and not in three-valued, as the comparisons they stand for', () => {
+    expect(keeps('x not in [1, 2]', { x: 'abc' })).toBe(keeps('x != 1 and x != 2', { x: 'abc' }));
+    expect(keeps('x not in [1, 2]', { x: 'abc' })).toBe(false);
+    expect(keeps('not (x in [1])', { x: 'abc' })).toBe(false);
+    expect(keeps("x in [1, 'abc']", { x: 'abc' })).toBe(true);
+  });
+
+  it('refuses literals a number cannot hold exactly, and reads a sign after and/or/not', () => {
+    expect(failure('id = 12345678901234567890')).toEqual({
+      position: 5,
+      problem:
+        '12345678901234567890 is beyond the integers a number holds exactly (±2^53); quote it to compare it as text',
+    });
+    expect(failure('x < 1e400').problem).toBe('1e400 is beyond the range of numbers');
+    expect(keeps('a > 0 and -5 < b', { a: 1, b: 0 })).toBe(true);
+    expect(keeps('not -5 > b', { b: 0 })).toBe(true);
+  });
+
   it('compares numbers, decimal text with numbers (CSV values are text), strings and booleans', () => {
     expect(keeps('age >= 18', { age: 18 })).toBe(true);
     expect(keeps('age >= 18', { age: '17.5' })).toBe(false);
