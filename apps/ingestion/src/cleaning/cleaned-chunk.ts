@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { type DatasetColumnSpec, type SourceCleaning } from '@keel/contracts';
 import { types } from 'pg';
 import { datasetParquet } from '../datasets/dataset-parquet';
+import { COPY_DATA_HEADER, copyDataText } from '../sources/copy-out';
 import { copyFieldText, type PulledField, pulledValue } from '../sources/postgres-reader';
 import { CleanTable } from './clean-table';
 import { type DroppedRows } from './row-cleaning';
@@ -40,9 +41,10 @@ export function encodeCleanedRows(
 }
 
 /**
- * The rows of a chunk of COPY text as records of every field of the result (a cleaning may name any of them), each
- * value read as a query result carries it (node-postgres's parser of its type; a timestamp as ISO text), labelled by
- * the source's key (`row 12`). COPY escapes tabs and newlines inside values, so lines and fields split on them.
+ * The rows of a chunk of a copy (its CopyData messages, see copy-out.ts) as records of every field of the result (a
+ * cleaning may name any of them), each value read as a query result carries it (node-postgres's parser of its type;
+ * a timestamp as ISO text), labelled by the source's key (`row 12`). COPY escapes tabs and newlines inside values,
+ * so fields split on tabs. Overwrites the messages' headers in place (`bytes` is the worker's own).
  */
 export function* copyTextRecords(
   bytes: Uint8Array,
@@ -50,12 +52,13 @@ export function* copyTextRecords(
   keyField: number,
 ): Generator<{ label: string; record: Record<string, unknown> }> {
   const parsers = fields.map((field) => types.getTypeParser(field.typeId, 'text') as (text: string) => unknown);
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
-  for (let start = 0; start < text.length;) {
+  const { text } = copyDataText(bytes);
+  // Each row's text starts COPY_DATA_HEADER characters (its message's header, now spaces) after the previous newline.
+  for (let start = COPY_DATA_HEADER; start < text.length;) {
     let end = text.indexOf('\n', start);
     if (end < 0) end = text.length;
     const cells = text.slice(start, end).split('\t');
-    start = end + 1;
+    start = end + 1 + COPY_DATA_HEADER;
     // Without a prototype, so a column named __proto__ is a field; a name repeated in the result: the last one wins.
     const record = Object.create(null) as Record<string, unknown>;
     fields.forEach((field, i) => {

@@ -1,6 +1,7 @@
 import { datasetSchema, type PipelineSpecV1, SourceCleaning } from '@keel/contracts';
 import { parsePipelineSpec } from '@keel/pipelines';
 import { describe, expect, it } from 'vitest';
+import { framedCopyData } from '../sources/copy-out';
 import { encodePgChunk } from '../sources/pg-chunk.task';
 import { copyTextRecords, encodeCleanedRows } from './cleaned-chunk';
 
@@ -27,24 +28,22 @@ const fields = [
   { name: 'y', typeId: 1700 },
   { name: 'customer', typeId: 25 },
 ];
-const bytes = Buffer.from(
-  [
-    '1\t2026-01-01 00:00:00.123456+00\t1.5\t red \t2.50\tc1',
-    '2\t2026-01-01 01:00:00+01\t-0.25\ttab\\there\t3\tc2',
-    '3\t2026-01-02 00:00:00+00\t\\N\tgreen\t4.75\tc1',
-    '4\t2026-01-03 00:00:00+00\t7\tblue\t\\N\tc3',
-    '5\t2026-01-04 00:00:00+00\t2\ttest\t1\tc4',
-  ]
-    .map((line) => `${line}\n`)
-    .join(''),
-);
+const lines = [
+  '1\t2026-01-01 00:00:00.123456+00\t1.5\t red \t2.50\tc1',
+  '2\t2026-01-01 01:00:00+01\t-0.25\ttab\\there\t3\tc2',
+  '3\t2026-01-02 00:00:00+00\t\\N\tgreen\t4.75\tc1',
+  '4\t2026-01-03 00:00:00+00\t7\tblue\t\\N\tc3',
+  '5\t2026-01-04 00:00:00+00\t2\ttest\t1\tc4',
+];
+/** A chunk as the copy gives it (CopyData messages); a fresh one each time, since decoding overwrites its headers. */
+const chunkBytes = () => framedCopyData(lines);
 const schema = datasetSchema(spec);
 const chunk = (cleaning: object) =>
-  encodeCleanedRows(spec.id, schema, SourceCleaning.parse(cleaning), copyTextRecords(bytes, fields, 0), 100);
+  encodeCleanedRows(spec.id, schema, SourceCleaning.parse(cleaning), copyTextRecords(chunkBytes(), fields, 0), 100);
 
 describe('a PostgreSQL chunk through a declared cleaning', () => {
   it('reads every field of COPY text as a query result would, labelled by the key', () => {
-    const rows = [...copyTextRecords(bytes, fields, 0)];
+    const rows = [...copyTextRecords(chunkBytes(), fields, 0)];
     expect(rows).toHaveLength(5);
     expect(rows[1]).toEqual({
       label: 'row 2',
@@ -54,7 +53,14 @@ describe('a PostgreSQL chunk through a declared cleaning', () => {
   });
 
   it('gives the bytes and refusals of the chunk worker`s own path when its steps change nothing', () => {
-    const plain = encodePgChunk({ pipelineId: spec.id, schema, fields, keyField: 0, bytes, maxRejections: 100 });
+    const plain = encodePgChunk({
+      pipelineId: spec.id,
+      schema,
+      fields,
+      keyField: 0,
+      bytes: chunkBytes(),
+      maxRejections: 100,
+    });
     const cleaned = chunk({ cast: { customer: 'string' } });
     expect(cleaned.goodRows).toBe(plain.goodRows);
     expect(cleaned.rejections).toEqual(plain.rejections);
@@ -78,7 +84,7 @@ describe('a PostgreSQL chunk through a declared cleaning', () => {
     });
     expect(chunk(cleaning).sha256).toBe(once.sha256);
     // the chunk worker's entry point takes this path for a source with a cleaning
-    const input = { pipelineId: spec.id, schema, fields, keyField: 0, bytes, maxRejections: 100 };
+    const input = { pipelineId: spec.id, schema, fields, keyField: 0, bytes: chunkBytes(), maxRejections: 100 };
     expect(encodePgChunk({ ...input, cleaning: SourceCleaning.parse(cleaning) })).toEqual(once);
     expect(chunk({ ...cleaning, dedupe: { key: ['customer'], keep: 'first' } }).sha256).not.toBe(once.sha256);
   });
