@@ -73,6 +73,8 @@ export type SourceCleaning = z.infer<typeof SourceCleaning>;
 export interface CleanedColumn {
   name: string;
   type: ColumnType;
+  /** False: every row must have a value (the target, a non-nullable feature, the time column). */
+  nullable?: boolean;
 }
 
 /** Which cast types a dataset column of each type can take (others would refuse every row or mean nothing). */
@@ -128,8 +130,29 @@ export function cleaningIssues(cleaning: SourceCleaning, columns: readonly Clean
       });
     }
   }
+  const defaults = new Set(
+    Object.entries(cleaning.missing ?? {})
+      .filter(([, rule]) => rule !== 'drop')
+      .map(([name]) => name),
+  );
+  for (const column of columns) {
+    const to = renamedAway.get(column.name);
+    if (column.nullable === false && to !== undefined && !targets.has(column.name) && !defaults.has(column.name)) {
+      issues.push({
+        path: ['rename', column.name],
+        message: `${column.name} is a column every row of the dataset needs: renamed to ${to}, nothing would provide it`,
+      });
+    }
+  }
   for (const [name, rule] of Object.entries(cleaning.missing ?? {})) {
     checkName(['missing', name], name);
+    const castTo = cleaning.cast?.[name];
+    if (rule !== 'drop' && castTo !== undefined && !defaultFits(castTo, rule.default)) {
+      issues.push({
+        path: ['missing', name, 'default'],
+        message: `${JSON.stringify(rule.default)} is not ${castTo === 'integer' ? 'an integer' : `a ${castTo}`}, which ${name} is cast to`,
+      });
+    }
     const column = byName.get(name);
     if (rule === 'drop' || !column) continue;
     const value = rule.default;
@@ -164,6 +187,23 @@ export function cleaningIssues(cleaning: SourceCleaning, columns: readonly Clean
     });
   }
   return issues;
+}
+
+/** Whether a missing value's default is a value of the type its field is cast to (defaults are put in after casts). */
+function defaultFits(type: CastType, value: string | number | boolean): boolean {
+  const decimal = /^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$/;
+  switch (type) {
+    case 'string':
+      return true;
+    case 'number':
+      return typeof value === 'number' || (typeof value === 'string' && decimal.test(value));
+    case 'integer':
+      return Number.isSafeInteger(typeof value === 'string' && decimal.test(value) ? Number(value) : value);
+    case 'boolean':
+      return typeof value === 'boolean';
+    case 'timestamp':
+      return typeof value !== 'boolean' && !Number.isNaN(new Date(value).getTime());
+  }
 }
 
 /** The steps a cleaning declares, in the order they run. */

@@ -75,6 +75,16 @@ describe('declared cleaning in the spec', () => {
       'sources.0.cleaning.missing.items.default: items is a number column of the dataset: "none" is not a number',
       'sources.0.cleaning.missing.at.default: at is a timestamp column of the dataset: "soon" is not a timestamp',
     ]);
+    expect(issues({ rename: { amount: 'total' } })).toEqual([
+      'sources.0.cleaning.rename.amount: amount is a column every row of the dataset needs: renamed to total, nothing would provide it',
+    ]);
+    expect(issues({ rename: { amount: 'total', gross: 'amount' } })).toBeUndefined();
+    expect(
+      issues({ cast: { n: 'integer', b: 'boolean' }, missing: { n: { default: 2.5 }, b: { default: 'yes' } } }),
+    ).toEqual([
+      'sources.0.cleaning.missing.n.default: 2.5 is not an integer, which n is cast to',
+      'sources.0.cleaning.missing.b.default: "yes" is not a boolean, which b is cast to',
+    ]);
     expect(issues({ dedupe: { key: ['id', 'id'] } })).toEqual([
       'sources.0.cleaning.dedupe.key.1: id is named twice in the key',
     ]);

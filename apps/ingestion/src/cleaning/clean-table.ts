@@ -21,6 +21,8 @@ export class CleanTable {
   rejected = 0;
   private readonly clean: ((row: unknown) => CleanedRow) | undefined;
   private readonly dedupe: DedupeIndex | undefined;
+  /** Where each dedupe key field is in the dataset schema (-1: not a dataset column). */
+  private readonly keyColumns: number[];
   private readonly values: CleanCell[][];
   /** Rows stored in `values`, and which of them a later duplicate replaced (keep-last). */
   private slots = 0;
@@ -34,7 +36,13 @@ export class CleanTable {
   ) {
     this.clean = rowCleaner(cleaning);
     this.dedupe = DedupeIndex.of(cleaning);
+    this.keyColumns = (this.dedupe?.key ?? []).map((name) => schema.findIndex((column) => column.name === name));
     this.values = schema.map(() => []);
+  }
+
+  /** Rows held in memory: those kept so far and those a later row of their key replaced (their values stay). */
+  get held(): number {
+    return this.slots;
   }
 
   /** Rows kept so far (after dedupe). */
@@ -58,13 +66,22 @@ export class CleanTable {
     const checked = checkRow(this.schema, record);
     if (!checked.ok) return this.refuse(label, checked.reason);
     const slot = this.slots;
-    const drop = this.dedupe ? this.dedupe.add(record, slot) : -1;
+    const drop = this.dedupe ? this.dedupe.add(this.keyOf(record, checked.row), slot) : -1;
     if (drop >= 0) this.dropped.dedupe++;
     if (drop === slot) return true;
     if (drop >= 0) this.replaced.add(drop);
     this.slots++;
     if (this.storing) for (let c = 0; c < this.values.length; c++) this.values[c].push(checked.row[c]);
     return true;
+  }
+
+  /** A row's dedupe key: the stored (checked) value of a dataset column, the cleaned value of any other field. */
+  private keyOf(record: Readonly<Record<string, unknown>>, row: readonly CleanCell[]): unknown[] {
+    return this.dedupe!.key.map((name, k) => {
+      const column = this.keyColumns[k];
+      if (column >= 0) return row[column];
+      return Object.prototype.hasOwnProperty.call(record, name) ? record[name] : undefined;
+    });
   }
 
   /** Stops holding values (an all-or-nothing file that already failed): counting goes on, `table` is unusable. */

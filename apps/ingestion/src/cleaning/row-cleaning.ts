@@ -101,9 +101,17 @@ export function rowCleaner(cleaning: SourceCleaning | undefined): ((row: unknown
     const record: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
     const source = row as Record<string, unknown>;
     for (const name of Object.keys(source)) if (!rename.has(name)) record[name] = source[name];
-    // Renames are simultaneous (a and b may swap), and a renamed field replaces one of the same name.
+    // Renames are simultaneous (a and b may swap). A row holding both a field and another of the name it is renamed
+    // to (one not renamed itself), with different values, is refused: neither value may be lost silently.
     for (const [from, to] of rename) {
-      if (Object.prototype.hasOwnProperty.call(source, from)) record[to] = source[from];
+      if (!Object.prototype.hasOwnProperty.call(source, from)) continue;
+      if (Object.prototype.hasOwnProperty.call(source, to) && !rename.has(to) && !sameValue(source[to], source[from])) {
+        return {
+          kind: 'refused',
+          reason: `rename: ${from} ${quoted(source[from])} and ${to} ${quoted(source[to])} are both present`,
+        };
+      }
+      record[to] = source[from];
     }
     if (trimAll) {
       for (const name of Object.keys(record)) {
@@ -134,19 +142,23 @@ export function rowCleaner(cleaning: SourceCleaning | undefined): ((row: unknown
   };
 }
 
+function sameValue(a: unknown, b: unknown): boolean {
+  return a === b || (isMissingValue(a) && isMissingValue(b));
+}
+
 function article(type: CastType): string {
   return type === 'integer' ? 'an integer' : `a ${type}`;
 }
 
 /**
- * Dedupe by key over the rows of one version, in the source's order: `add` takes a kept row's key and its slot and
- * says which slot to drop, if any (keep-last: the row it replaces; keep-first: this one).
+ * Dedupe by key over the rows of one version, in the source's order: `add` takes a kept row's key values and its slot
+ * and says which slot to drop, if any (keep-last: the row it replaces; keep-first: this one).
  */
 export class DedupeIndex {
   private readonly slots = new Map<string, number>();
 
   constructor(
-    private readonly key: readonly string[],
+    readonly key: readonly string[],
     private readonly keep: 'first' | 'last',
   ) {}
 
@@ -154,15 +166,14 @@ export class DedupeIndex {
     return cleaning?.dedupe ? new DedupeIndex(cleaning.dedupe.key, cleaning.dedupe.keep) : undefined;
   }
 
-  /** The slot to drop now that `record` is at `slot`, or -1. */
-  add(record: Readonly<Record<string, unknown>>, slot: number): number {
-    // JSON keeps 1 and "1" apart, and a missing part (null) is one value, as SQL's DISTINCT ON has it.
-    const key = JSON.stringify(
-      this.key.map((name) => {
-        const value = Object.prototype.hasOwnProperty.call(record, name) ? record[name] : undefined;
-        return value === undefined ? null : value;
-      }),
-    );
+  /**
+   * The slot to drop now that the row whose key fields hold `values` is at `slot`, or -1. The values are those the
+   * version stores (checked) for the dataset's columns, so `"1"`, `"1.0"` and `1` in a number column are one key.
+   */
+  add(values: readonly unknown[], slot: number): number {
+    // JSON keeps 1 and "1" apart (for fields outside the dataset), and a missing part (null) is one value, as SQL's
+    // DISTINCT ON has it.
+    const key = JSON.stringify(values.map((value) => (value === undefined ? null : value)));
     const previous = this.slots.get(key);
     if (previous === undefined) {
       this.slots.set(key, slot);

@@ -11,10 +11,14 @@ const kept = (cleaning: object, row: Record<string, unknown>) => {
 };
 
 describe('declared cleaning of one row, step by step', () => {
-  it('renames fields, all at once (a swap works), a renamed field replacing one of its new name', () => {
+  it('renames fields, all at once (a swap works), refusing a row that also holds another value under the new name', () => {
     expect(kept({ rename: { qty: 'items' } }, { qty: 3, x: 1 })).toEqual({ items: 3, x: 1 });
     expect(kept({ rename: { a: 'b', b: 'a' } }, { a: 1, b: 2 })).toEqual({ a: 2, b: 1 });
-    expect(kept({ rename: { a: 'b' } }, { a: 1, b: 2 })).toEqual({ b: 1 });
+    expect(cleaner({ rename: { a: 'b' } })({ a: 1, b: 2 })).toEqual({
+      kind: 'refused',
+      reason: 'rename: a 1 and b 2 are both present',
+    });
+    expect(kept({ rename: { a: 'b' } }, { a: 1, b: 1 })).toEqual({ b: 1 });
     expect(kept({ rename: { a: 'b' } }, { b: 2 })).toEqual({ b: 2 });
   });
 
@@ -94,18 +98,12 @@ describe('declared cleaning of one row, step by step', () => {
 describe('dedupe by key', () => {
   it('keeps the last row of a key by default, or the first', () => {
     const last = new DedupeIndex(['id'], 'last');
-    expect([last.add({ id: 1 }, 0), last.add({ id: 2 }, 1), last.add({ id: 1 }, 2), last.add({ id: 1 }, 3)]).toEqual([
-      -1, -1, 0, 2,
-    ]);
+    expect([last.add([1], 0), last.add([2], 1), last.add([1], 2), last.add([1], 3)]).toEqual([-1, -1, 0, 2]);
     const first = new DedupeIndex(['id', 'day'], 'first');
-    expect([
-      first.add({ id: 1, day: 'a' }, 0),
-      first.add({ id: 1, day: 'b' }, 1),
-      first.add({ id: 1, day: 'a' }, 2),
-    ]).toEqual([-1, -1, 2]);
-    // 1 and "1" are different keys; absent and null are one.
+    expect([first.add([1, 'a'], 0), first.add([1, 'b'], 1), first.add([1, 'a'], 2)]).toEqual([-1, -1, 2]);
+    // 1 and "1" are different keys (outside the dataset's columns); absent and null are one.
     const typed = new DedupeIndex(['id'], 'last');
-    expect([typed.add({ id: 1 }, 0), typed.add({ id: '1' }, 1), typed.add({}, 2), typed.add({ id: null }, 3)]).toEqual([
+    expect([typed.add([1], 0), typed.add(['1'], 1), typed.add([undefined], 2), typed.add([null], 3)]).toEqual([
       -1, -1, -1, 2,
     ]);
   });
@@ -150,6 +148,15 @@ describe('a version`s rows through cleaning, checks and dedupe (CleanTable)', ()
         { name: 'y', type: 'string', values: ['e', '7'] },
       ],
     });
+  });
+
+  it('dedupes by the values the version stores: "1", "1.0" and 1 in a number column are one key', () => {
+    const rows = new CleanTable(schema, SourceCleaning.parse({ dedupe: { key: ['x'] } }));
+    rows.add({ x: '1', y: 'a' }, 'row 0');
+    rows.add({ x: '1.0', y: 'b' }, 'row 1');
+    rows.add({ x: 1, y: 'c' }, 'row 2');
+    expect(rows.dropped.dedupe).toBe(2);
+    expect(rows.table().columns[1].values).toEqual(['c']);
   });
 
   it('runs the checks after the cleaning: a refused row never displaces a good one', () => {

@@ -113,7 +113,8 @@ export class HttpSourcePuller {
             rows.refuse(label, problem);
           } else {
             rows.add(row, label);
-            if (rows.goodRows > source.maxRows) {
+            // Rows held, not rows kept: a version's rows that a later row of their key replaced are held too.
+            if (rows.held > source.maxRows) {
               throw new HttpSourceError(
                 `the pull has more than ${source.maxRows} new rows (maxRows); nothing was committed`,
               );
