@@ -68,13 +68,21 @@ export class ObjectStoreSourcePuller {
       } catch (error) {
         body.destroy();
         if (!(error instanceof FileNotIngested)) throw error;
+        const { outcome } = error;
+        if (outcome.kind === 'no-rows' && outcome.dropped && outcome.rowsRead > 0) {
+          // Every row dropped by the cleaning: the file is taken, into no version, its rows counted as dropped.
+          run.rowsRead += outcome.rowsRead;
+          addDropped(run, outcome.dropped);
+          await this.states.markTaken(pipelineId, source.id, file, { datasetVersionId: null });
+          run.filesTaken++;
+          await this.states.saveRun(run);
+          continue;
+        }
         run.filesRefused++;
-        if (error.outcome.kind === 'rejected') {
-          run.rowsRead += error.outcome.rowCount;
-          run.rowsRejected += error.outcome.badCount;
-        } else if (error.outcome.kind === 'no-rows') {
-          run.rowsRead += error.outcome.rowsRead;
-          addDropped(run, error.outcome.dropped);
+        if (outcome.kind === 'rejected') {
+          run.rowsRead += outcome.rowCount;
+          run.rowsRejected += outcome.badCount;
+          addDropped(run, outcome.dropped);
         }
         const reason = `${file.key}: ${error.message}`;
         if (run.rejections.length < MAX_REJECTIONS) run.rejections.push(reason);

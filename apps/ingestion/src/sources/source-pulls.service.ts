@@ -195,7 +195,8 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
       } finally {
         this.runSavedAt.delete(run._id);
         run.finishedAt = new Date();
-        span.setAttribute(KeelAttr.DATASET_ROWS, run.rowsRead - run.rowsRejected);
+        const dropped = run.rowsDropped ? run.rowsDropped.missing + run.rowsDropped.filter + run.rowsDropped.dedupe : 0;
+        span.setAttribute(KeelAttr.DATASET_ROWS, run.rowsRead - run.rowsRejected - dropped);
         await this.states
           .saveRun(run)
           .catch((error: unknown) =>

@@ -41,7 +41,7 @@ export type UploadOutcome =
   | { kind: 'malformed'; problem: string }
   /** No rows, or (`dropped`) every row dropped by the cleaning. */
   | { kind: 'no-rows'; rowsRead: number; dropped?: DroppedRows }
-  | { kind: 'rejected'; badCount: number; rowCount: number; issues: string[] }
+  | { kind: 'rejected'; badCount: number; rowCount: number; issues: string[]; dropped?: DroppedRows }
   | { kind: 'cancelled' };
 
 /** A file that is not of its declared format, with where (`line 3: ...`). */
@@ -133,7 +133,8 @@ class RowCollector {
     const { rowsRead, rejected, goodRows, rejections } = this.rows;
     const dropped = this.cleaning ? { dropped: this.rows.dropped } : {};
     if (rowsRead === 0 || (rejected === 0 && goodRows === 0)) return { kind: 'no-rows', rowsRead, ...dropped };
-    if (rejected > 0) return { kind: 'rejected', badCount: rejected, rowCount: rowsRead, issues: rejections };
+    if (rejected > 0)
+      return { kind: 'rejected', badCount: rejected, rowCount: rowsRead, issues: rejections, ...dropped };
     this.progress({ stage: 'encode', done: goodRows, total: goodRows });
     const parquet = datasetParquet(this.spec, this.rows.table());
     return { kind: 'encoded', parquet, rowCount: goodRows, rowsRead, ...dropped };

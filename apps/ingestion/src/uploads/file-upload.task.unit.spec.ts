@@ -234,6 +234,7 @@ describe('encodeUpload with an object-store source`s declared cleaning', () => {
       badCount: 1,
       rowCount: 1,
       issues: ['line 2: cast: age "3.5" is not an integer'],
+      dropped: { missing: 0, filter: 0, dedupe: 0 },
     });
   });
 
