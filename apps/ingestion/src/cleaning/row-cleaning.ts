@@ -1,4 +1,4 @@
-import { type CastType, filterKeeps, parseFilter, type SourceCleaning } from '@keel/contracts';
+import { type CastType, filterColumns, filterKeeps, parseFilter, type SourceCleaning } from '@keel/contracts';
 import { isDecimal } from '../records/record-checks';
 
 /**
@@ -183,4 +183,28 @@ export class DedupeIndex {
     this.slots.set(key, slot);
     return previous;
   }
+}
+
+/**
+ * The fields of a source's rows that a cleaning and the dataset's `columns` need, by the source's own names (before
+ * rename): what a file's reader reads, leaving the others unread.
+ */
+export function fieldsNeeded(cleaning: SourceCleaning, columns: readonly string[]): Set<string> {
+  const named = new Set<string>(columns);
+  const add = (names: Iterable<string>) => {
+    for (const name of names) named.add(name);
+  };
+  add(Object.keys(cleaning.cast ?? {}));
+  add(Object.keys(cleaning.missing ?? {}));
+  if (Array.isArray(cleaning.trim)) add(cleaning.trim);
+  if (cleaning.filter !== undefined) add(filterColumns(parseFilter(cleaning.filter)).map((column) => column.name));
+  add(cleaning.dedupe?.key ?? []);
+  const renamedFrom = new Map(Object.entries(cleaning.rename ?? {}).map(([from, to]) => [to, from]));
+  // A renamed field's source name, and the new name too: a row holding both is refused, so both are read.
+  const needed = new Set(named);
+  for (const name of named) {
+    const from = renamedFrom.get(name);
+    if (from !== undefined) needed.add(from);
+  }
+  return needed;
 }

@@ -1,7 +1,7 @@
 import { type DatasetColumnSpec, SourceCleaning } from '@keel/contracts';
 import { describe, expect, it } from 'vitest';
 import { CleanTable } from './clean-table';
-import { castValue, DedupeIndex, rowCleaner } from './row-cleaning';
+import { castValue, DedupeIndex, fieldsNeeded, rowCleaner } from './row-cleaning';
 
 const cleaner = (cleaning: object) => rowCleaner(SourceCleaning.parse(cleaning))!;
 const kept = (cleaning: object, row: Record<string, unknown>) => {
@@ -92,6 +92,25 @@ describe('declared cleaning of one row, step by step', () => {
 
   it('has nothing to do without a cleaning', () => {
     expect(rowCleaner(undefined)).toBeUndefined();
+  });
+});
+
+describe('the fields a cleaning reads', () => {
+  it('are the dataset`s columns and those its steps name, by the source`s names (both names of a renamed field)', () => {
+    const cleaning = SourceCleaning.parse({
+      rename: { Amount: 'amount' },
+      trim: ['city'],
+      filter: "status = 'ok'",
+      dedupe: { key: ['id'] },
+    });
+    expect([...fieldsNeeded(cleaning, ['amount', 'x'])].sort()).toEqual([
+      'Amount',
+      'amount',
+      'city',
+      'id',
+      'status',
+      'x',
+    ]);
   });
 });
 

@@ -12,7 +12,7 @@ import {
 import { defineWorkerTask, movableBuffers, transferResult, type WorkerTaskContext } from '@keel/workers';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } from 'hyparquet';
 import { CleanTable } from '../cleaning/clean-table';
-import { type DroppedRows } from '../cleaning/row-cleaning';
+import { type DroppedRows, fieldsNeeded } from '../cleaning/row-cleaning';
 import { datasetParquet } from '../datasets/dataset-parquet';
 import { checkHeader, CsvError, CsvParser } from './csv';
 
@@ -99,12 +99,12 @@ class RowCollector {
   ) {
     this.schema = datasetSchema(spec);
     this.rows = new CleanTable(this.schema, cleaning, MAX_LISTED_PROBLEMS);
+    const columns = this.schema.map((column) => column.name);
+    this.fieldsRead = cleaning ? fieldsNeeded(cleaning, columns) : new Set(columns);
   }
 
-  /** With a cleaning, every field of the file is read (its steps may name any); else the dataset's columns only. */
-  get readsEveryField(): boolean {
-    return this.cleaning !== undefined;
-  }
+  /** The dataset's columns, and with a cleaning the fields its steps name (by the file's names): what is read. */
+  readonly fieldsRead: ReadonlySet<string>;
 
   /**
    * Fields a file must have, whatever its rows hold: the target, features and time column that may not be missing,
@@ -153,9 +153,7 @@ async function collectCsv(rows: RowCollector, body: AsyncIterable<Uint8Array>): 
       if (missing.length > 0) {
         throw new CsvError(1, `the header lacks columns the spec requires: ${missing.join(', ')}`);
       }
-      wanted = rows.readsEveryField
-        ? names.map((name, index) => ({ name, index }))
-        : rows.schema.map((column) => ({ name: column.name, index: names.indexOf(column.name) }));
+      wanted = names.map((name, index) => ({ name, index })).filter(({ name }) => rows.fieldsRead.has(name));
       return;
     }
     if (fields.length !== header.length) {
@@ -254,9 +252,7 @@ async function collectParquet(rows: RowCollector, body: AsyncIterable<Uint8Array
     const names = parquetSchema(metadata).children.map((child) => child.element.name);
     const missing = rows.requiredColumns().filter((name) => !names.includes(name));
     if (missing.length > 0) throw new MalformedFile(`the file lacks columns the spec requires: ${missing.join(', ')}`);
-    const columns = rows.readsEveryField
-      ? names
-      : rows.schema.map((column) => column.name).filter((name) => names.includes(name));
+    const columns = names.filter((name) => rows.fieldsRead.has(name));
     let rowStart = 0;
     for (const group of metadata.row_groups) {
       const rowEnd = rowStart + Number(group.num_rows);
