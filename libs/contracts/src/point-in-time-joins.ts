@@ -61,12 +61,28 @@ export function joinsIssues(spec: JoiningSpec): Issue[] {
     issues.push({ path: ['joins'], message: "a point-in-time join needs timeColumn, the rows' event time" });
   }
   const joined = new Map<string, number>();
+  const tables = new Set<string>();
   joins.forEach((join, i) => {
     if (join.pipeline === spec.id) {
       issues.push({ path: ['joins', i, 'pipeline'], message: 'a pipeline cannot join its own dataset' });
     }
+    // One online view per joining pipeline and table: a second join of the table would find no view of its own.
+    if (tables.has(join.pipeline)) {
+      issues.push({
+        path: ['joins', i, 'pipeline'],
+        message: `"${join.pipeline}" is joined twice: put its features in one join`,
+      });
+    }
+    tables.add(join.pipeline);
     if (!entityColumns.includes(join.entityKey)) {
       issues.push({ path: ['joins', i, 'entityKey'], message: `"${join.entityKey}" is not in entityColumns` });
+    }
+    // Serving takes the key as a string (BYTES); a numeric feature of the same name would need it as a number.
+    if (spec.features.some((feature) => feature.name === join.entityKey && feature.type === 'numeric')) {
+      issues.push({
+        path: ['joins', i, 'entityKey'],
+        message: `"${join.entityKey}" is a numeric feature: an entity key is a string (declare it categorical)`,
+      });
     }
     join.features.forEach((name, k) => {
       const path = ['joins', i, 'features', k];

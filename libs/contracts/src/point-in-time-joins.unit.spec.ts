@@ -107,6 +107,29 @@ describe('point-in-time joins in the spec', () => {
       /^joins\.1\.features\.0: "balance" is joined twice/,
     ],
     [
+      'the same table joined twice',
+      {
+        joins: [
+          { pipeline: 'customer-features', entityKey: 'customer_id', features: ['balance'], maxAgeMs: 1_000 },
+          { pipeline: 'customer-features', entityKey: 'customer_id', features: ['segment'] },
+        ],
+      },
+      /^joins\.1\.pipeline: "customer-features" is joined twice: put its features in one join/,
+    ],
+    [
+      'an entity key that is a numeric feature',
+      {
+        entityColumns: ['store_id'],
+        features: [
+          { name: 'store_id', type: 'numeric' },
+          { name: 'balance', type: 'numeric' },
+          { name: 'segment', type: 'categorical' },
+        ],
+        joins: [{ pipeline: 'customer-features', entityKey: 'store_id', features: ['balance', 'segment'] }],
+      },
+      /^joins\.0\.entityKey: "store_id" is a numeric feature/,
+    ],
+    [
       'its own dataset',
       { joins: [{ pipeline: 'churn', entityKey: 'customer_id', features: ['balance'] }] },
       /^joins\.0\.pipeline: a pipeline cannot join its own dataset/,
