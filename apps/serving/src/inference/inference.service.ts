@@ -22,7 +22,7 @@ import { InferenceMetrics } from './inference-metrics';
 import { encodeOutputs, selectOutputs } from './output-codec';
 import { PredictionLogService, type ServedRequest } from './prediction-log.service';
 import { decodeInferInputs, type InputColumns } from './tensor-codec';
-import { decodeJoinedInputs } from '../online/joined-inputs';
+import { decodeJoinedInputs, joinLookups } from '../online/joined-inputs';
 import { OnlineViews } from '../online/online-views';
 import { ROUTING_KEY_PARAMETER, VERSION_ROUTER, type VersionRouter } from './version-router';
 
@@ -194,7 +194,8 @@ export class InferenceService implements OnModuleDestroy {
     const { inputs, joins } = loaded.pkg.signature;
     const maxRows = this.config.SERVING_MAX_ROWS_PER_REQUEST;
     if (!joins?.length || !this.online) return decodeInferInputs(request, inputs, maxRows);
-    const views = await this.online.viewsFor(loaded.pipelineId, joins);
+    // Only the views of joins the request needs looked up: one giving all of a join's features needs no view.
+    const views = await this.online.viewsFor(loaded.pipelineId, joinLookups(request, inputs, joins));
     return decodeJoinedInputs(request, inputs, joins, views, Date.now(), maxRows);
   }
 

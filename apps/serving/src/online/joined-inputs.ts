@@ -7,6 +7,7 @@ import {
   type InputColumns,
   InvalidInferInputError,
 } from '../inference/tensor-codec';
+import { OnlineViewUnavailableError } from './online-view-unavailable';
 
 type Request = Pick<DecodedModelInferRequest, 'inputs' | 'rawInputContents'>;
 
@@ -29,9 +30,17 @@ export function decodeJoinedInputs(
   const tensors = request.inputs ?? [];
   const raw = request.rawInputContents ?? [];
   const inputNames = new Set(signature.map((input) => input.name));
-  const sent = new Set(tensors.map((tensor) => tensor.name));
-  // A join whose features the request gives all of is not looked up: its key is then not needed either.
-  const lookups = joins.filter((join) => join.features.some((name) => inputNames.has(name) && !sent.has(name)));
+  const lookups = joinLookups(request, signature, joins);
+  // The model's own inputs: every tensor but entity keys that are not also features (a key may be sent even when
+  // the request gives all of its join's features).
+  const entityKeyNames = new Set(joins.map((join) => join.entityKey));
+  const kept = tensors
+    .map((tensor, i) => ({ tensor, raw: raw[i] }))
+    .filter(({ tensor }) => inputNames.has(tensor.name) || !entityKeyNames.has(tensor.name));
+  const keptRequest = {
+    inputs: kept.map(({ tensor }) => tensor),
+    rawInputContents: raw.length > 0 ? kept.map(({ raw: r }) => r) : [],
+  };
   const keys = new Map<string, (string | null)[]>();
   for (const join of lookups) {
     if (keys.has(join.entityKey)) continue;
@@ -52,22 +61,14 @@ export function decodeJoinedInputs(
     );
     keys.set(join.entityKey, decoded.columns[join.entityKey] as (string | null)[]);
   }
-  if (keys.size === 0) return decodeInferInputs(request, signature, maxRows);
+  if (keys.size === 0) return decodeInferInputs(keptRequest, signature, maxRows);
   const rows = keys.values().next().value?.length ?? 0;
 
-  // The model's own inputs: everything but entity keys that are not also features.
-  const kept = tensors
-    .map((tensor, i) => ({ tensor, raw: raw[i] }))
-    .filter(({ tensor }) => inputNames.has(tensor.name) || !keys.has(tensor.name));
   const given = new Set(kept.map(({ tensor }) => tensor.name));
   const joined = new Set(joins.flatMap((join) => join.features));
   let columns: Record<string, InputColumn>;
   if (kept.length > 0) {
-    const decoded = decodeInferInputs(
-      { inputs: kept.map(({ tensor }) => tensor), rawInputContents: raw.length > 0 ? kept.map(({ raw: r }) => r) : [] },
-      signature,
-      maxRows,
-    );
+    const decoded = decodeInferInputs(keptRequest, signature, maxRows);
     if (decoded.rows !== rows) {
       throw new InvalidInferInputError(`the inputs have ${decoded.rows} rows but the entity keys have ${rows}`);
     }
@@ -90,6 +91,14 @@ export function decodeJoinedInputs(
     if (!view) throw new Error(`no online view of "${join.pipeline}" was given`);
     const entityKeys = keys.get(join.entityKey)!;
     const positions = wanted.map((name) => view.features.findIndex((feature) => feature.name === name));
+    const absent = wanted.filter((_name, k) => positions[k] < 0);
+    if (absent.length > 0) {
+      // A view built for an older join definition: answering would send missing values the model never saw as such.
+      throw new OnlineViewUnavailableError(
+        `the online view of feature table "${join.pipeline}" has no ${absent.map((name) => `"${name}"`).join(', ')} ` +
+          "yet (built for an earlier version of the model's join; it is rebuilt with the table's next version)",
+      );
+    }
     const filled = wanted.map((name) => missingColumn(kinds.get(name)!, rows));
     for (let i = 0; i < rows; i++) {
       const key = entityKeys[i];
@@ -97,7 +106,7 @@ export function decodeJoinedInputs(
       const values = onlineValuesAt(entity, now, join.maxAgeMs);
       if (!values) continue;
       for (let k = 0; k < wanted.length; k++) {
-        const value = positions[k] < 0 ? null : values[positions[k]];
+        const value = values[positions[k]];
         if (value === null || value === undefined) continue;
         const column = filled[k];
         if (column instanceof Float64Array) column[i] = typeof value === 'number' ? value : Number(value);
@@ -109,6 +118,20 @@ export function decodeJoinedInputs(
   const ordered: Record<string, InputColumn> = {};
   for (const input of signature) ordered[input.name] = columns[input.name];
   return { rows, columns: ordered };
+}
+
+/**
+ * The joins a request needs looked up: those with a feature the model takes that the request leaves out. A join whose
+ * features the request gives all of needs neither its key nor its view.
+ */
+export function joinLookups(
+  request: Request,
+  signature: readonly SignatureInput[],
+  joins: readonly SignatureJoin[],
+): SignatureJoin[] {
+  const inputNames = new Set(signature.map((input) => input.name));
+  const sent = new Set((request.inputs ?? []).map((tensor) => tensor.name));
+  return joins.filter((join) => join.features.some((name) => inputNames.has(name) && !sent.has(name)));
 }
 
 function missingColumn(input: SignatureInput, rows: number): InputColumn {

@@ -2,7 +2,8 @@ import { type OnlineView } from '@keel/datasets';
 import { type SignatureInput, type SignatureJoin } from '@keel/model-package';
 import { describe, expect, it } from 'vitest';
 import { InvalidInferInputError } from '../inference/tensor-codec';
-import { decodeJoinedInputs } from './joined-inputs';
+import { decodeJoinedInputs, joinLookups } from './joined-inputs';
+import { OnlineViewUnavailableError } from './online-view-unavailable';
 
 const signature: SignatureInput[] = [
   { name: 'tenure', datatype: 'FP64', kind: 'numeric', nullable: false },
@@ -105,5 +106,45 @@ describe('decodeJoinedInputs', () => {
     expect(() =>
       decodeJoinedInputs(request({ name: 'customer_id', ...bytes('a') }), signature, joins, views, day(10)),
     ).toThrow(/missing required input "tenure"/);
+  });
+
+  it('takes an entity key sent with every joined feature, and drops it: not a model input', () => {
+    const decoded = decodeJoinedInputs(
+      request(
+        { name: 'tenure', ...fp64(1) },
+        { name: 'customer_id', ...bytes('a') },
+        { name: 'balance', ...fp64(7) },
+        { name: 'segment', ...bytes('y') },
+      ),
+      signature,
+      joins,
+      new Map(), // no view needed, none given
+      day(10),
+    );
+    expect(Object.keys(decoded.columns)).toEqual(['tenure', 'balance', 'segment']);
+    expect([...(decoded.columns.balance as Float64Array)]).toEqual([7]);
+  });
+
+  it('looks up only joins the request leaves a feature of out (their views alone are loaded)', () => {
+    const two: SignatureJoin[] = [...joins, { pipeline: 'stores', entityKey: 'store_id', features: ['tenure'] }];
+    const given = request({ name: 'balance', ...fp64(7) }, { name: 'segment', ...bytes('y') });
+    expect(joinLookups(given, signature, two).map((join) => join.pipeline)).toEqual(['stores']);
+    expect(joinLookups(request({ name: 'tenure', ...fp64(1) }), signature, two).map((j) => j.pipeline)).toEqual([
+      'customer-features',
+    ]);
+  });
+
+  it('answers UNAVAILABLE, not missing values, when the view lacks a wanted feature (built for an older join)', () => {
+    const older: OnlineView = { ...view, features: [{ name: 'balance', type: 'number' }], entities: { a: [] } };
+    const call = () =>
+      decodeJoinedInputs(
+        request({ name: 'tenure', ...fp64(1) }, { name: 'customer_id', ...bytes('a') }),
+        signature,
+        joins,
+        new Map([['customer-features', older]]),
+        day(10),
+      );
+    expect(call).toThrow(OnlineViewUnavailableError);
+    expect(call).toThrow(/has no "segment" yet/);
   });
 });

@@ -9,14 +9,9 @@ import { onlineViewId, type OnlineViewRecord, OnlineViewStore } from '@keel/pipe
 import { Infrastructure, ROOT_LOGGER, SERVICE_CONFIG } from '@keel/service-runtime';
 import { type Logger } from 'pino';
 import { type ServingConfig } from '../config';
+import { OnlineViewUnavailableError } from './online-view-unavailable';
 
-/** A joined table's online view is not loaded here (not built yet, or over SERVING_MAX_ONLINE_ENTITIES). */
-export class OnlineViewUnavailableError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'OnlineViewUnavailableError';
-  }
-}
+export { OnlineViewUnavailableError } from './online-view-unavailable';
 
 interface LoadedView {
   record: OnlineViewRecord;
