@@ -61,7 +61,7 @@ export {
   quantileEdges,
   sturgesEdges,
 } from './drift/psi';
-export { MIN_EXPECTED_COUNT, OTHER_CATEGORY, poolRareCategories } from './drift/pool-categories';
+export { MIN_EXPECTED_COUNT, OTHER_CATEGORY, type PooledCategories, poolRareCategories } from './drift/pool-categories';
 export { populationStd, wassersteinDistance, wassersteinNormed } from './drift/wasserstein';
 export {
   columnDriftReport,

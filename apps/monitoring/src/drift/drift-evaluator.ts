@@ -44,7 +44,10 @@ export interface WindowDrift {
   predictions?: PredictionDriftReport[];
   /** Any feature or output drifted. */
   drifted: boolean;
-  /** Features the window had no non-missing value for (nothing to compare). */
+  /**
+   * Features with nothing to compare: no non-missing value in the window, or (categorical) every category rare in
+   * both the window and the reference, so too few rows to compare them.
+   */
   skipped: string[];
 }
 
@@ -173,7 +176,9 @@ function compareFeature(
   if (!(current instanceof CategoricalSummary) || current.count === 0) return undefined;
   const fullReference = referenceSummary(ref);
   if (!(fullReference instanceof CategoricalSummary) || fullReference.count === 0) return undefined;
+  // Undefined when every category is rare in both (the window is too small to compare them): skipped, not "no drift".
   const pooled = poolRareCategories(fullReference, current);
+  if (!pooled) return undefined;
   return compareSummaries(feature, pooled.reference, pooled.current, driftTestFor(feature, 'categorical', tests));
 }
 
@@ -231,6 +236,7 @@ export function evaluatePredictions(
       reports.push(report);
     } else if (summary instanceof CategoricalSummary && reference instanceof CategoricalSummary) {
       const pooled = poolRareCategories(reference, summary);
+      if (!pooled) continue; // Every category rare in both windows: nothing measurable.
       reports.push(compareSummaries(name, pooled.reference, pooled.current, choices.categorical));
     }
   }

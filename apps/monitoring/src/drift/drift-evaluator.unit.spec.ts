@@ -83,14 +83,21 @@ describe('evaluateWindow', () => {
 
   it('given a window with no value for a feature, when evaluated, then the feature is skipped rather than compared', () => {
     const reference = referenceOf(sample(100, 1));
-    const result = evaluateWindow(reference, [{ age: null, sex: 'Male' }, { sex: '' }], { psiThreshold: 0.2 });
+    const window = [...Array.from({ length: 10 }, () => ({ age: null, sex: 'Male' })), { sex: '' }];
+    const result = evaluateWindow(reference, window, { psiThreshold: 0.2 });
     expect(result.skipped).toEqual(['age']);
     expect(result.features.map((feature) => feature.feature)).toEqual(['sex']);
+  });
+
+  it('given a one-row window, when its categories are all rare in both, then the feature is skipped, not "no drift"', () => {
+    const reference = referenceOf(sample(100, 1));
+    const result = evaluateWindow(reference, [{ age: 40, sex: 'Male' }], { psiThreshold: 0.2 });
+    expect(result.skipped).toEqual(['sex']);
   });
 });
 
 describe('poolRareCategories', () => {
-  it('given a 200-row window, when categories have under 2.5 % reference share or are new, then they share one bin', () => {
+  it('given a 200-row window, when categories are rare in both (under 2.5 % reference share, under 5 rows), then they share one bin', () => {
     const reference = new CategoricalSummary();
     reference.addCount('US', 900);
     reference.addCount('Mexico', 30);
@@ -100,15 +107,18 @@ describe('poolRareCategories', () => {
     current.addCount('US', 180);
     current.addCount('Peru', 15);
     current.addCount('Atlantis', 5);
-    const pooled = poolRareCategories(reference, current);
+    const pooled = poolRareCategories(reference, current)!;
+    // Peru is rare by its reference share but not in the window, Atlantis is new with 5 rows: both keep their bins.
     expect([...pooled.reference.counts]).toEqual([
       ['US', 900],
       ['Mexico', 30],
-      [OTHER_CATEGORY, 25],
+      ['Peru', 20],
+      [OTHER_CATEGORY, 5],
     ]);
     expect([...pooled.current.counts]).toEqual([
       ['US', 180],
-      [OTHER_CATEGORY, 20],
+      ['Peru', 15],
+      ['Atlantis', 5],
     ]);
   });
 

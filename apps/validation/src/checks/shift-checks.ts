@@ -7,6 +7,7 @@ import {
   columnDriftReport,
   type ColumnKind,
   DRIFT_STATISTIC,
+  MIN_EXPECTED_COUNT,
   NumericSummary,
   type NumericSummaryJson,
   poolRareCategories,
@@ -201,7 +202,12 @@ export function measureShift(spec: PipelineSpecV1, sample: VersionSample, baseli
           ? column.summary.rebin(reference.edges, column.values)
           : new NumericSummary(reference.edges, { sketchK: stored.summary.sketch.k }).addAll(column.values);
     } else if (stored.kind === 'categorical' && column.kind === 'categorical') {
-      ({ reference, current } = poolRareCategories(CategoricalSummary.fromJSON(stored.summary), column.summary));
+      const pooled = poolRareCategories(CategoricalSummary.fromJSON(stored.summary), column.summary);
+      if (!pooled) {
+        skip(`not measurable: every category has under ${MIN_EXPECTED_COUNT} rows expected in both versions`);
+        continue;
+      }
+      ({ reference, current } = pooled);
     } else continue; // Both kinds are the spec's, checked above.
     if (reference.count === 0) {
       skip('no values in the baseline');

@@ -136,7 +136,7 @@ describe('measureShift', () => {
     });
   });
 
-  it('given a category the baseline never had, when measured, then it is pooled with the rare ones and shifts', () => {
+  it('given a category the baseline never had, when measured, then it has its own bin and shifts', () => {
     const spec = withShift({ against: 'both', action: 'reject', columns: {} });
     const table: DatasetTable = {
       ...similar,
@@ -151,6 +151,36 @@ describe('measureShift', () => {
     expect(workclass).toMatchObject({ statistic: 'chi2', drifted: true });
     expect(workclass.pValue).toBeLessThan(1e-6);
     expect(OTHER_CATEGORY).toBe('\u0000other');
+  });
+
+  describe('a categorical column whose rare categories change (review s25 #1)', () => {
+    const spec = withShift({ against: 'both', action: 'reject', columns: {} });
+    /** A version whose only rows are `workclass` values (every other column is absent, hence skipped). */
+    const workclassOnly = (values: string[]): DatasetTable => ({
+      rowCount: values.length,
+      columns: [{ name: 'workclass', type: 'string', values }],
+    });
+    /** The baseline: 2,000 rows evenly over 25 categories, each 4 % (under 5 rows expected in 100). */
+    const even = workclassOnly(Array.from({ length: 2_000 }, (_, i) => `c${i % 25}`));
+    const against = (table: DatasetTable) => measure(spec, table, { ...baseline(spec, even, 'previous') });
+
+    it('given a 100-row version all in c0 and c1, when measured, then workclass shifted (it was pooled to p = 1)', () => {
+      const shift = against(workclassOnly(Array.from({ length: 100 }, (_, i) => (i % 2 ? 'c1' : 'c0'))));
+      const workclass = shift.columns.find((c) => c.column === 'workclass')!;
+      expect(workclass).toMatchObject({ statistic: 'chi2', drifted: true, action: 'reject' });
+      expect(workclass.pValue).toBeLessThan(1e-50);
+      expect(workclass.psi).toBeGreaterThan(1);
+      expect(judgeShift(spec, [shift]).map((j) => j.column)).toEqual(['workclass']);
+    });
+
+    it('given 4 rows of each category, when measured, then it is skipped as not measurable, not passed as similar', () => {
+      const shift = against(workclassOnly(Array.from({ length: 100 }, (_, i) => `c${i % 25}`)));
+      expect(shift.columns.find((c) => c.column === 'workclass')).toBeUndefined();
+      expect(shift.skipped).toContainEqual({
+        column: 'workclass',
+        reason: 'not measurable: every category has under 5 rows expected in both versions',
+      });
+    });
   });
 
   it('given a column the baseline has no summary of, or this version lacks, when measured, then it is skipped', () => {
