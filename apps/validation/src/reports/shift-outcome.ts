@@ -3,6 +3,7 @@ import { KeelAttr } from '@keel/telemetry';
 import { type Span } from '@opentelemetry/api';
 import { type BaselineShift, type JudgedShift, type ShiftBaselineKind } from '../checks/shift-checks';
 import { type StoredBaseline } from '../checks/validation.task';
+import { type Finding } from '../checks/validation-checks';
 import { type ShiftOutcome } from './validation.repository';
 
 /** Most shifted columns listed in a dataset.validated/rejected event (every column is in the report). */
@@ -15,10 +16,14 @@ export interface BaselineNote {
   note: string;
 }
 
-/** The baselines of one validation: the summaries to compare with, and a note per baseline for the report. */
+/**
+ * The baselines of one validation: the summaries to compare with, a note per baseline for the report, and a warning
+ * per baseline the spec's validation.shift compares with that could not be compared.
+ */
 export interface Baselines {
   stored: StoredBaseline[];
   notes: BaselineNote[];
+  findings: Finding[];
 }
 
 const comparedVersion = (baselines: Baselines, against: ShiftBaselineKind): string | null =>

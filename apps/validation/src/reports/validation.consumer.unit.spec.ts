@@ -33,8 +33,28 @@ class InMemoryValidationRepository {
     return this.references.get(reference.pipelineId)!;
   }
 
+  async setReferenceSummariesOnce(pipelineId: string, summariesUri: string): Promise<string> {
+    const reference = this.references.get(pipelineId)!;
+    reference.summariesUri ??= summariesUri;
+    this.harness.recordWrite('validation_references', pipelineId, reference);
+    return reference.summariesUri;
+  }
+
+  /** As a pipeline validated before shift was measured: no summaries on its reference or its reports. */
+  forgetSummaries(): void {
+    for (const reference of this.references.values()) delete reference.summariesUri;
+    for (const report of this.reports.values()) delete report.summariesUri;
+  }
+
+  /** Makes the next saveReport fail, as a validation dying after it set the reference. */
+  failNextSave = false;
+
   private readonly reports = new Map<string, ValidationReport>();
   async saveReport(report: ValidationReport): Promise<void> {
+    if (this.failNextSave) {
+      this.failNextSave = false;
+      throw new Error('validation died before saving its report');
+    }
     const before = this.reports.get(report.datasetVersionId);
     // As Mongo's upsert: creation time and previous version kept from the first save.
     const saved = before
@@ -70,6 +90,8 @@ describe('validation consumer, handled in memory', { timeout: 60_000 }, () => {
   beforeAll(() => workers.warm(datasetChecksTask), 120_000);
   afterAll(() => workers.close());
   let harness: EventHandlerHarness;
+  let repository: InMemoryValidationRepository;
+  let service: ValidationService;
 
   /** Stores a table as a dataset version of the spec's pipeline and returns the event announcing it. */
   async function version(table: DatasetTable): Promise<EventData<typeof DatasetIngestedV1>> {
@@ -89,8 +111,8 @@ describe('validation consumer, handled in memory', { timeout: 60_000 }, () => {
   beforeEach(async () => {
     harness = new EventHandlerHarness({ service: 'validation' });
     await harness.pipelines.apply(spec);
-    const repository = new InMemoryValidationRepository(harness) as unknown as ValidationRepository;
-    const service = new ValidationService(harness.infrastructure, repository, workers);
+    repository = new InMemoryValidationRepository(harness);
+    service = new ValidationService(harness.infrastructure, repository as unknown as ValidationRepository, workers);
     await new ValidationConsumer(harness.infrastructure, service).onApplicationBootstrap();
   });
 
@@ -108,13 +130,15 @@ describe('validation consumer, handled in memory', { timeout: 60_000 }, () => {
       datasetUri: ingested.uri,
       datasetSha256: ingested.sha256,
     });
+    // The summaries first: the reference carries them from the moment it is set.
     expect(harness.writes.map((write) => write.target)).toEqual([
-      'validation_references',
       `object:${BUCKETS.reports}`,
+      'validation_references',
       `object:${BUCKETS.reports}`,
       'validation_reports',
     ]);
-    expect(harness.writes[1].key).toMatch(new RegExp(`^${spec.id}/summaries/`));
+    expect(harness.writes[0].key).toMatch(new RegExp(`^${spec.id}/summaries/`));
+    expect(harness.writes[1].value).toMatchObject({ summariesUri: expect.stringContaining('/summaries/') });
     expect(harness.writes[3].value).toMatchObject({
       passed: true,
       reportUri: validated.data.reportUri,
@@ -284,6 +308,63 @@ describe('validation consumer, handled in memory', { timeout: 60_000 }, () => {
       const again = harness.published(DatasetValidatedV1).at(-1)!;
       expect(again.id).toBe(validated.id);
       expect(again.data.shift?.previousVersionId).toBe(v1.datasetVersionId);
+    });
+
+    it('given the reference set but its validation dead before its report, when a shifted version is handled, then it is compared with the reference and rejected (review s25 #4)', async () => {
+      await harness.pipelines.apply({
+        ...shiftSpec,
+        validation: { ...shiftSpec.validation, shift: { ...shiftSpec.validation.shift, against: 'reference' } },
+      });
+      const v1 = await sequenced(0, 1);
+      repository.failNextSave = true;
+      await expect(service.validate(v1)).rejects.toThrow('validation died before saving its report');
+      expect(await repository.report(v1.datasetVersionId)).toBeNull();
+
+      expect(await harness.deliver(DatasetIngestedV1, await sequenced(1_000, 2, 20))).toBe('handled');
+
+      const [rejected] = harness.published(DatasetRejectedV1);
+      expect(rejected.data.shift).toMatchObject({ referenceVersionId: v1.datasetVersionId });
+      expect(rejected.data.failures).toEqual([
+        expect.objectContaining({ check: 'distribution-shift', column: 'hours_per_week', severity: 'error' }),
+      ]);
+    });
+
+    it('given a reference from before shift was measured, when a shifted version is handled, then the reference’s summaries are computed from its rows once and it is rejected (review s25 #3)', async () => {
+      const v1 = await sequenced(0, 1);
+      await harness.deliver(DatasetIngestedV1, v1);
+      repository.forgetSummaries();
+
+      expect(await harness.deliver(DatasetIngestedV1, await sequenced(1_000, 2, 20))).toBe('handled');
+
+      const [rejected] = harness.published(DatasetRejectedV1);
+      expect(rejected.data.shift?.referenceVersionId).toBe(v1.datasetVersionId);
+      expect(rejected.data.failures.map((f) => [f.column, f.message.split(':')[0]])).toEqual([
+        ['hours_per_week', `hours_per_week shifted against the reference version ${v1.datasetVersionId}`],
+      ]);
+      const reference = await repository.reference(spec.id);
+      expect(reference?.summariesUri).toMatch(/\/summaries\//);
+    });
+
+    it('given a reference from before shift whose rows are gone, when a version is handled, then it warns that the reference was not compared', async () => {
+      const v1 = await sequenced(0, 1);
+      await harness.deliver(DatasetIngestedV1, v1);
+      repository.forgetSummaries();
+      harness.objects.corrupt(v1.uri, Buffer.from('gone'));
+
+      expect(await harness.deliver(DatasetIngestedV1, await sequenced(1_000, 2))).toBe('handled');
+
+      const [, validated] = harness.published(DatasetValidatedV1);
+      expect(validated.data.warnings).toContainEqual(
+        expect.objectContaining({
+          check: 'distribution-shift',
+          severity: 'warning',
+          message: expect.stringMatching(
+            new RegExp(
+              `^shift not measured against the reference version ${v1.datasetVersionId}: its summaries could not be computed`,
+            ),
+          ),
+        }),
+      );
     });
 
     it('given action warn, when a shifted version is handled, then it passes with the shift among its warnings', async () => {

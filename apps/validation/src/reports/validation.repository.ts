@@ -10,6 +10,12 @@ export interface ValidationReference {
   pipelineId: string;
   datasetVersionId: string;
   columns: ReferenceColumn[];
+  /**
+   * The reference version's per-column summaries, set with the reference itself (so a version validated before the
+   * reference's report is saved is still compared with it); absent on references set before shift was measured,
+   * until the first later version computes them from the reference's rows.
+   */
+  summariesUri?: string;
   createdAt: Date;
 }
 
@@ -66,6 +72,7 @@ const referenceSchema = new Schema<ValidationReference & { _id: string }>(
     datasetVersionId: { type: String, required: true },
     // Plain subdocuments: {name, type, missingRate, min?, max?, categories?}; column names are values, never keys.
     columns: { type: Schema.Types.Mixed, required: true },
+    summariesUri: { type: String, required: false },
     createdAt: { type: Date, required: true },
   },
   { collection: 'validation_references', versionKey: false },
@@ -146,6 +153,17 @@ export class ValidationRepository implements OnModuleInit {
     const stored = await this.reference(reference.pipelineId);
     if (!stored) throw new Error(`reference of ${reference.pipelineId} vanished after its upsert`);
     return stored;
+  }
+
+  /**
+   * Sets the summaries of a reference set before shift was measured, unless another validation set them first;
+   * returns the stored URI (the first one's wins, so every later version is compared with the same summaries).
+   */
+  async setReferenceSummariesOnce(pipelineId: string, summariesUri: string): Promise<string> {
+    await this.references.updateOne({ _id: pipelineId, summariesUri: { $exists: false } }, { $set: { summariesUri } });
+    const stored = await this.reference(pipelineId);
+    if (!stored?.summariesUri) throw new Error(`reference of ${pipelineId} has no summaries after setting them`);
+    return stored.summariesUri;
   }
 
   /**

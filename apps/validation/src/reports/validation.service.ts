@@ -7,16 +7,22 @@ import {
   type PipelineSpecV1,
 } from '@keel/contracts';
 import { Infrastructure } from '@keel/service-runtime';
-import { BUCKETS, parseObjectUri, sha256InKey } from '@keel/storage';
+import { NonRetryableError } from '@keel/messaging';
+import { BUCKETS, parseObjectUri, sha256InKey, StorageError } from '@keel/storage';
 import { KeelAttr, withSpan } from '@keel/telemetry';
 import { type Span } from '@opentelemetry/api';
 import { asBuffer, movableBuffers, WorkerPool } from '@keel/workers';
 import { type DatasetChecks, datasetChecksTask, type StoredBaseline } from '../checks/validation.task';
 import { type ReferenceColumn } from '../checks/validation-checks';
 import { type Baselines, eventShift, recordShift, shiftLines } from './shift-outcome';
-import { type ShiftBaselineVersion, ValidationRepository } from './validation.repository';
+import { type ShiftBaselineVersion, type ValidationReference, ValidationRepository } from './validation.repository';
 
 const MAX_FINDINGS_IN_EVENT = 200;
+
+/** An error that retrying cannot fix: a missing or altered object, bytes that are not Parquet. */
+function isPermanent(error: unknown): boolean {
+  return error instanceof NonRetryableError || (error instanceof StorageError && !error.retryable);
+}
 
 type Ingested = EventData<typeof DatasetIngestedV1>;
 
@@ -65,31 +71,32 @@ export class ValidationService implements OnApplicationBootstrap {
     const { spec, version: specVersion } = await this.infra.pipelines.get(data.pipelineId);
     const existing = await this.repository.reference(data.pipelineId);
     const previous = await this.previousBaseline(data);
-    let baselines = await this.baselines(data, existing?.datasetVersionId ?? null, previous);
+    let baselines = await this.baselines(spec, data, existing, previous);
     let checks = await this.check(spec, data, existing?.columns, baselines.stored);
+    let summariesUri: string | undefined;
     let reference = existing;
     if (!reference) {
+      // The reference carries its summaries from the moment it is set: a version validated before this one's report
+      // is saved (another replica, a rebalance, this one failing after this line) is still compared with it.
+      summariesUri = await this.putSummaries(data.pipelineId, checks.summaries);
       reference = await this.repository.setReferenceOnce({
         pipelineId: data.pipelineId,
         datasetVersionId: data.datasetVersionId,
         columns: checks.reference,
+        summariesUri,
         createdAt: new Date(),
       });
       // Another version's validation set the reference first: this version is checked against the one that won.
       if (reference.datasetVersionId !== data.datasetVersionId) {
-        baselines = await this.baselines(data, reference.datasetVersionId, previous);
+        baselines = await this.baselines(spec, data, reference, previous);
         checks = await this.check(spec, data, reference.columns, baselines.stored);
       }
     }
-    const { findings } = checks;
+    // A version's summaries depend on its rows and the spec only, so the ones stored with the reference are its own.
+    summariesUri ??= await this.putSummaries(data.pipelineId, checks.summaries);
+    const findings = [...checks.findings, ...baselines.findings];
     const errors = findings.filter((finding) => finding.severity === 'error');
     const passed = errors.length === 0;
-    const summaries = await this.infra.objects.putContentAddressed(
-      BUCKETS.reports,
-      `${data.pipelineId}/summaries`,
-      asBuffer(checks.summaries),
-      { extension: '.json', contentType: 'application/json' },
-    );
     const shiftOutcome = shiftLines(baselines, checks.shift);
     // No timestamp in the report: the same version validated twice gives the same bytes, hence the same URI.
     const report = {
@@ -103,7 +110,7 @@ export class ValidationService implements OnApplicationBootstrap {
       columns: checks.columns,
       bias: checks.bias,
       referenceDatasetVersionId: reference.datasetVersionId,
-      shift: { baselines: baselines.notes, comparisons: checks.shift, summariesUri: summaries.uri },
+      shift: { baselines: baselines.notes, comparisons: checks.shift, summariesUri },
     };
     const stored = await this.infra.objects.putContentAddressed(
       BUCKETS.reports,
@@ -119,7 +126,7 @@ export class ValidationService implements OnApplicationBootstrap {
       findings,
       createdAt: new Date(),
       ...(data.sequence === undefined ? {} : { sequence: data.sequence }),
-      summariesUri: summaries.uri,
+      summariesUri,
       previousVersionId: previous?.datasetVersionId ?? null,
       shift: shiftOutcome,
     });
@@ -175,47 +182,103 @@ export class ValidationService implements OnApplicationBootstrap {
     return this.repository.previousAccepted(data.pipelineId, data.datasetVersionId, data.sequence);
   }
 
-  /** The stored summaries of the reference and the previous version, and a note per baseline for the report. */
+  /** A version's summaries in object storage (content-addressed: the same summaries, the same URI). */
+  private async putSummaries(pipelineId: string, summaries: Uint8Array): Promise<string> {
+    const stored = await this.infra.objects.putContentAddressed(
+      BUCKETS.reports,
+      `${pipelineId}/summaries`,
+      asBuffer(summaries),
+      { extension: '.json', contentType: 'application/json' },
+    );
+    return stored.uri;
+  }
+
+  /**
+   * The stored summaries of the reference and the previous version, a note per baseline for the report, and a warning
+   * for each baseline the spec compares with that could not be compared.
+   */
   private async baselines(
+    spec: PipelineSpecV1,
     data: Ingested,
-    referenceVersionId: string | null,
+    reference: ValidationReference | null,
     previous: ShiftBaselineVersion | null,
   ): Promise<Baselines> {
-    const found: Baselines = { stored: [], notes: [] };
-    const reference =
-      referenceVersionId === null || referenceVersionId === data.datasetVersionId
-        ? null
-        : {
-            datasetVersionId: referenceVersionId,
-            summariesUri: (await this.repository.report(referenceVersionId))?.summariesUri,
-          };
-    for (const [against, baseline, none] of [
-      ['reference', reference, 'this version is the reference'],
-      ['previous', previous, 'no accepted version before this one'],
-    ] as const) {
+    const found: Baselines = { stored: [], notes: [], findings: [] };
+    const declared = spec.validation.shift;
+    for (const against of ['reference', 'previous'] as const) {
+      let baseline: ShiftBaselineVersion | null;
+      let problem: string | undefined;
+      if (against === 'reference') {
+        const isThis = reference === null || reference.datasetVersionId === data.datasetVersionId;
+        ({ baseline, problem } = isThis ? { baseline: null } : await this.referenceBaseline(spec, reference));
+      } else baseline = previous;
       if (!baseline) {
+        const none = against === 'reference' ? 'this version is the reference' : 'no accepted version before this one';
         found.notes.push({ against, datasetVersionId: null, note: none });
-      } else if (!baseline.summariesUri) {
-        found.notes.push({
-          against,
-          datasetVersionId: baseline.datasetVersionId,
-          note: 'validated before shift was measured: no stored summaries',
-        });
-      } else {
-        const sha256 = sha256InKey(parseObjectUri(baseline.summariesUri).key);
+        continue;
+      }
+      problem ??= baseline.summariesUri ? undefined : 'validated before shift was measured: no stored summaries';
+      if (!problem) {
+        const sha256 = sha256InKey(parseObjectUri(baseline.summariesUri!).key);
         if (!sha256) throw new Error(`summaries URI ${baseline.summariesUri} names no sha256`);
-        const summaries = await this.infra.objects.getVerified({ uri: baseline.summariesUri, sha256 });
+        const summaries = await this.infra.objects.getVerified({ uri: baseline.summariesUri!, sha256 });
         found.stored.push({ against, datasetVersionId: baseline.datasetVersionId, summaries });
         found.notes.push({ against, datasetVersionId: baseline.datasetVersionId, note: 'compared' });
+        continue;
+      }
+      found.notes.push({ against, datasetVersionId: baseline.datasetVersionId, note: problem });
+      if (declared && (declared.against === 'both' || declared.against === against)) {
+        found.findings.push({
+          check: 'distribution-shift',
+          severity: 'warning',
+          message: `shift not measured against the ${against} version ${baseline.datasetVersionId}: ${problem}`,
+        });
       }
     }
     return found;
   }
 
+  /**
+   * The reference as a shift baseline. A reference set before shift was measured has no summaries: the first later
+   * version computes them once from the reference version's rows (its Parquet, named with its sha256 by its report,
+   * read verified) and stores them with the reference. A problem that waiting cannot fix (no report, its dataset
+   * gone or unreadable) is returned to be noted; an unreachable store throws, to be retried.
+   */
+  private async referenceBaseline(
+    spec: PipelineSpecV1,
+    reference: ValidationReference,
+  ): Promise<{ baseline: ShiftBaselineVersion; problem?: string }> {
+    const baseline = { datasetVersionId: reference.datasetVersionId, summariesUri: reference.summariesUri };
+    if (baseline.summariesUri) return { baseline };
+    const report = await this.repository.report(reference.datasetVersionId);
+    if (!report) return { baseline, problem: 'set before shift was measured, and it has no report' };
+    try {
+      let summariesUri = report.summariesUri;
+      if (!summariesUri) {
+        const sha256 = sha256InKey(parseObjectUri(report.reportUri).key);
+        if (!sha256) return { baseline, problem: `its report ${report.reportUri} names no sha256` };
+        const stored = JSON.parse(
+          (await this.infra.objects.getVerified({ uri: report.reportUri, sha256 })).toString('utf8'),
+        ) as { datasetUri?: string; datasetSha256?: string };
+        if (!stored.datasetUri || !stored.datasetSha256) {
+          return { baseline, problem: `its report ${report.reportUri} names no dataset` };
+        }
+        const version = { ...reference, uri: stored.datasetUri, sha256: stored.datasetSha256 };
+        const checks = await this.check(spec, version, reference.columns, []);
+        summariesUri = await this.putSummaries(reference.pipelineId, checks.summaries);
+      }
+      baseline.summariesUri = await this.repository.setReferenceSummariesOnce(reference.pipelineId, summariesUri);
+      return { baseline };
+    } catch (error) {
+      if (!isPermanent(error)) throw error;
+      return { baseline, problem: `its summaries could not be computed: ${(error as Error).message}` };
+    }
+  }
+
   /** Runs the checks on a worker thread, on the version's bytes (sha256-verified) moved there. */
   private async check(
     spec: PipelineSpecV1,
-    data: Ingested,
+    data: { pipelineId: string; datasetVersionId: string; uri: string; sha256: string },
     reference: readonly ReferenceColumn[] | undefined,
     baselines: readonly StoredBaseline[],
   ): Promise<DatasetChecks> {
