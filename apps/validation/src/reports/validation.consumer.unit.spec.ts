@@ -14,7 +14,7 @@ import {
   type ValidationReport,
   type ValidationRepository,
 } from './validation.repository';
-import { ValidationService, validationEventId } from './validation.service';
+import { ParentNotValidatedError, ValidationService, validationEventId } from './validation.service';
 
 /** The repository's contract in memory: the first reference of a pipeline wins, one report per version. */
 class InMemoryValidationRepository {
@@ -80,6 +80,7 @@ class InMemoryValidationRepository {
 }
 
 const spec = pipelineSpecFixture('adult-income', { id: 'adult-unit' });
+type Ingested = EventData<typeof DatasetIngestedV1>;
 
 const spans = new InMemorySpanExporter();
 trace.setGlobalTracerProvider(new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter: spans })] }));
@@ -241,11 +242,14 @@ describe('validation consumer, handled in memory', { timeout: 60_000 }, () => {
       },
     };
     /** Version `sequence` of the pipeline, `hours` added to everyone's hours_per_week. */
-    async function sequenced(from: number, sequence: number, hours = 0) {
+    async function sequenced(from: number, sequence: number, hours = 0, parent?: { datasetVersionId: string }) {
       const table = fixtureTable('adult', spec, { count: 300, from });
       const column = table.columns.find((c) => c.name === 'hours_per_week')!;
       column.values = column.values.map((v) => (typeof v === 'number' ? v + hours : v));
-      return { ...(await version(table)), sequence };
+      const ingested = { ...(await version(table)), sequence };
+      return parent
+        ? { ...ingested, parentVersionId: parent.datasetVersionId as Ingested['parentVersionId'] }
+        : ingested;
     }
 
     beforeEach(() => harness.pipelines.apply(shiftSpec));
@@ -365,6 +369,34 @@ describe('validation consumer, handled in memory', { timeout: 60_000 }, () => {
           ),
         }),
       );
+    });
+
+    it('given version 3 validated before its parent 2 has a report, when handled, then it waits for 2 and is compared with it (review s25 #5)', async () => {
+      const v1 = await sequenced(0, 1);
+      const v2 = await sequenced(1_000, 2, 0, v1);
+      const v3 = await sequenced(2_000, 3, 0, v2);
+      await harness.deliver(DatasetIngestedV1, v1);
+
+      await expect(service.validate(v3)).rejects.toThrow(ParentNotValidatedError);
+      expect(await repository.report(v3.datasetVersionId)).toBeNull();
+      await harness.deliver(DatasetIngestedV1, v2);
+      await harness.deliver(DatasetIngestedV1, v3);
+
+      const validated = harness.published(DatasetValidatedV1).at(-1)!;
+      expect(validated.data.datasetVersionId).toBe(v3.datasetVersionId);
+      expect(validated.data.shift?.previousVersionId).toBe(v2.datasetVersionId);
+    });
+
+    it('given a parent that never gets a report, when the wait is over, then the version is compared with the last accepted one', async () => {
+      const v1 = await sequenced(0, 1);
+      const v2 = await sequenced(1_000, 2, 0, v1);
+      const v3 = await sequenced(2_000, 3, 0, v2);
+      await harness.deliver(DatasetIngestedV1, v1);
+      service.parentWaitMs = 0;
+
+      expect(await harness.deliver(DatasetIngestedV1, v3)).toBe('handled');
+
+      expect(harness.published(DatasetValidatedV1).at(-1)!.data.shift?.previousVersionId).toBe(v1.datasetVersionId);
     });
 
     it('given action warn, when a shifted version is handled, then it passes with the shift among its warnings', async () => {

@@ -19,6 +19,22 @@ import { type ShiftBaselineVersion, type ValidationReference, ValidationReposito
 
 const MAX_FINDINGS_IN_EVENT = 200;
 
+/**
+ * How long a version waits for its parent's validation before choosing its previous version without it: long enough
+ * for a parent being validated elsewhere (another replica, a rebalance) to finish, well inside the consumer's retry
+ * budget (10 minutes), so a parent that never gets a report (dead-lettered) delays its children but does not stop them.
+ */
+export const PARENT_WAIT_MS = 120_000;
+
+/** The version's parent has no report yet: its previous accepted version cannot be chosen; retried. */
+export class ParentNotValidatedError extends Error {
+  readonly retryable = true;
+  constructor(datasetVersionId: string, parentVersionId: string) {
+    super(`${datasetVersionId} waits for its parent ${parentVersionId} to be validated before choosing its previous`);
+    this.name = 'ParentNotValidatedError';
+  }
+}
+
 /** An error that retrying cannot fix: a missing or altered object, bytes that are not Parquet. */
 function isPermanent(error: unknown): boolean {
   return error instanceof NonRetryableError || (error instanceof StorageError && !error.retryable);
@@ -44,6 +60,11 @@ export function validationEventId(
  */
 @Injectable()
 export class ValidationService implements OnApplicationBootstrap {
+  /** How long a version waits for its parent's report (see PARENT_WAIT_MS). */
+  parentWaitMs = PARENT_WAIT_MS;
+  /** When each version first waited for its parent (in memory: another replica starts its own wait). */
+  private readonly waitingSince = new Map<string, number>();
+
   constructor(
     private readonly infra: Infrastructure,
     private readonly repository: ValidationRepository,
@@ -170,7 +191,9 @@ export class ValidationService implements OnApplicationBootstrap {
   /**
    * The previous accepted version this version is compared with: the one its first validation chose (so that a
    * redelivery, or a version accepted meanwhile, cannot change its outcome), else the pipeline's latest accepted
-   * version before it. Null: there is none (the pipeline's first version, or none before it passed).
+   * version before it, chosen once its parent (the version before it in the chain) has a report: were it chosen while
+   * the parent is still being validated, the version before the parent would be pinned for ever. A parent without a
+   * report after parentWaitMs is passed over. Null: there is none (the pipeline's first version, or none passed).
    */
   private async previousBaseline(data: Ingested): Promise<ShiftBaselineVersion | null> {
     const before = await this.repository.report(data.datasetVersionId);
@@ -179,6 +202,13 @@ export class ValidationService implements OnApplicationBootstrap {
       const pinned = await this.repository.report(before.previousVersionId);
       return { datasetVersionId: before.previousVersionId, summariesUri: pinned?.summariesUri };
     }
+    const parent = data.parentVersionId;
+    if (parent !== undefined && parent !== data.datasetVersionId && !(await this.repository.report(parent))) {
+      const since = this.waitingSince.get(data.datasetVersionId) ?? Date.now();
+      this.waitingSince.set(data.datasetVersionId, since);
+      if (Date.now() - since < this.parentWaitMs) throw new ParentNotValidatedError(data.datasetVersionId, parent);
+    }
+    this.waitingSince.delete(data.datasetVersionId);
     return this.repository.previousAccepted(data.pipelineId, data.datasetVersionId, data.sequence);
   }
 
