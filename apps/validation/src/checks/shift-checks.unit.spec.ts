@@ -195,6 +195,45 @@ describe('measureShift', () => {
   });
 });
 
+describe('p-value tests across columns (review s25 #11)', () => {
+  const spec = withShift({ against: 'both', action: 'reject', columns: { age: { action: 'ignore' } } });
+  // Rows 9,000-9,599 of the fixture: like the first 600, but fnlwgt's KS p-value is about 0.043 by chance.
+  const chance = fixtureTable('adult', adult, { count: 600, from: 9_000 });
+
+  it('given 14 judged columns on default tests and action reject, when a version like its baseline is judged, then no column rejects it', () => {
+    const shift = measure(spec, chance, baseline(spec, first, 'previous'));
+    const fnlwgt = shift.columns.find((c) => c.column === 'fnlwgt')!;
+    expect(fnlwgt.pValue).toBeLessThan(0.05);
+    // age is ignored, so 14 p-value tests share the 0.05.
+    expect(fnlwgt).toMatchObject({ statistic: 'ks', threshold: 0.05 / 14, testedColumns: 14, drifted: false });
+    expect(shift.columns.find((c) => c.column === 'age')).toMatchObject({ threshold: 0.05, action: 'ignore' });
+    expect(judgeShift(spec, [shift])).toEqual([]);
+  });
+
+  it('given the spec undeclared, when measured, then thresholds are reported uncorrected', () => {
+    const shift = measure(withShift(undefined), chance, baseline(spec, first, 'previous'));
+    expect(shift.columns.find((c) => c.column === 'fnlwgt')).toMatchObject({ threshold: 0.05, drifted: true });
+  });
+
+  it('given a corrected threshold, when reported, then the finding says how it was divided', () => {
+    const [finding] = shiftFindings([
+      {
+        column: 'sex',
+        against: 'previous',
+        datasetVersionId: 'ds-b000',
+        statistic: 'chi2',
+        value: 1e-9,
+        threshold: 0.05 / 20,
+        action: 'reject',
+        testedColumns: 20,
+      },
+    ]);
+    expect(finding.message).toBe(
+      'sex shifted against the previous version ds-b000: chi2 1.000e-9, below the reject threshold 0.0025 (0.05 over 20 columns, Bonferroni)',
+    );
+  });
+});
+
 describe('judgeShift and shiftFindings', () => {
   const spec = withShift({
     against: 'previous',
