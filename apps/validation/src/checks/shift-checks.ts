@@ -78,9 +78,18 @@ function fitsKind(column: DatasetColumn, kind: ColumnKind): boolean {
   return kind === 'numeric' ? column.type === 'number' || column.type === 'integer' : column.type === 'string';
 }
 
-/** Numbers; null and non-finite values are missing (as monitoring counts them). */
-function numbers(values: DatasetColumn['values']): (number | null)[] {
-  return values.map((value) => (typeof value === 'number' && Number.isFinite(value) ? value : null));
+/**
+ * A column's finite numbers, packed (8 bytes a value, where an array of boxed numbers and nulls costs two to three
+ * times that beside the table's own column), and how many values are missing: null and non-finite values, as
+ * monitoring counts them.
+ */
+function finiteNumbers(values: DatasetColumn['values']): { finite: Float64Array; missing: number } {
+  let count = 0;
+  for (const value of values) if (typeof value === 'number' && Number.isFinite(value)) count++;
+  const finite = new Float64Array(count);
+  let at = 0;
+  for (const value of values) if (typeof value === 'number' && Number.isFinite(value)) finite[at++] = value;
+  return { finite, missing: values.length - count };
 }
 
 function strings(values: DatasetColumn['values']): (string | null)[] {
@@ -97,7 +106,8 @@ function shiftColumn(table: DatasetTable, name: string, kind: ColumnKind): Datas
 
 /** A shift column of a version, summarised once for its stored summaries and every comparison. */
 export type ColumnSample =
-  | { name: string; kind: 'numeric'; summary: NumericSummary; values: (number | null)[] }
+  /** `values`: the column's finite numbers only, to count into each baseline's bins. */
+  | { name: string; kind: 'numeric'; summary: NumericSummary; values: Float64Array }
   | { name: string; kind: 'categorical'; summary: CategoricalSummary };
 
 /** A version's shift columns, summarised, and those that could not be, with the reason. */
@@ -120,12 +130,14 @@ export function sampleVersion(spec: PipelineSpecV1, table: DatasetTable): Versio
       continue;
     }
     if (kind === 'numeric') {
-      const values = numbers(column.values);
-      if (!values.some((value) => value !== null)) {
+      const { finite: values, missing } = finiteNumbers(column.values);
+      if (values.length === 0) {
         sample.skipped.push({ column: name, reason: 'no values' });
         continue;
       }
-      sample.columns.push({ name, kind, summary: NumericSummary.fromReference(values, SHIFT_BINS), values });
+      const summary = NumericSummary.fromReference(values, SHIFT_BINS);
+      summary.addMissing(missing);
+      sample.columns.push({ name, kind, summary, values });
     } else {
       const summary = new CategoricalSummary().addAll(strings(column.values));
       if (summary.count === 0) sample.skipped.push({ column: name, reason: 'no values' });
@@ -203,10 +215,13 @@ export function measureShift(spec: PipelineSpecV1, sample: VersionSample, baseli
     let current: NumericSummary | CategoricalSummary;
     if (stored.kind === 'numeric' && column.kind === 'numeric') {
       reference = NumericSummary.fromJSON(stored.summary);
-      current =
-        stored.summary.sketch.k === column.summary.sketch.k
-          ? column.summary.rebin(reference.edges, column.values)
-          : new NumericSummary(reference.edges, { sketchK: stored.summary.sketch.k }).addAll(column.values);
+      if (stored.summary.sketch.k === column.summary.sketch.k) {
+        current = column.summary.rebin(reference.edges, column.values);
+      } else {
+        const resketched = new NumericSummary(reference.edges, { sketchK: stored.summary.sketch.k });
+        resketched.addAll(column.values).addMissing(column.summary.missing);
+        current = resketched;
+      }
     } else if (stored.kind === 'categorical' && column.kind === 'categorical') {
       const pooled = poolRareCategories(CategoricalSummary.fromJSON(stored.summary), column.summary);
       if (!pooled) {

@@ -75,6 +75,22 @@ describe('summarizeVersion', () => {
     ]);
   });
 
+  it('given a numeric column with missing values, when sampled, then it keeps only its finite numbers, packed (review s25 #12)', () => {
+    const table: DatasetTable = {
+      ...first,
+      columns: first.columns.map((column) =>
+        column.name === 'age' ? { ...column, values: column.values.map((v, i) => (i % 4 ? v : null)) } : column,
+      ),
+    };
+    const age = sampleVersion(adult, table).columns.find((c) => c.name === 'age')!;
+    expect(age.kind === 'numeric' && age.values).toBeInstanceOf(Float64Array);
+    if (age.kind === 'numeric') {
+      expect(age.values).toHaveLength(450);
+      expect(age.summary.count).toBe(450);
+      expect(age.summary.missing).toBe(150);
+    }
+  });
+
   it('given the same rows twice, when summarised, then the JSON is identical (a redelivery stores the same bytes)', () => {
     expect(JSON.stringify(summarizeVersion(adult, first))).toBe(JSON.stringify(summarizeVersion(adult, first)));
   });
