@@ -417,6 +417,30 @@ describe('validation consumer, handled in memory', { timeout: 60_000 }, () => {
     });
   });
 
+  it('given no validation.shift and a baseline whose summaries cannot be read, when handled, then it passes with a note (review s25 #13)', async () => {
+    const v1 = await version(fixtureTable('adult', spec, { count: 200 }));
+    await harness.deliver(DatasetIngestedV1, v1);
+    const { summariesUri } = (await repository.report(v1.datasetVersionId))!;
+    harness.objects.corrupt(summariesUri!, Buffer.from('not the summaries'));
+    const v2 = await version(fixtureTable('adult', spec, { count: 200, from: 1_000 }));
+
+    expect(await harness.deliver(DatasetIngestedV1, v2)).toBe('handled');
+
+    expect(harness.published(DatasetValidatedV1).map((e) => e.data.datasetVersionId)).toEqual([
+      v1.datasetVersionId,
+      v2.datasetVersionId,
+    ]);
+    const report = JSON.parse(Buffer.from(reportObject().value as Uint8Array).toString('utf8')) as {
+      findings: { check: string }[];
+      shift: { baselines: { against: string; note: string }[] };
+    };
+    expect(report.shift.baselines.map((b) => [b.against, b.note.split(':')[0]])).toEqual([
+      ['reference', 'its summaries could not be read'],
+      ['previous', 'its summaries could not be read'],
+    ]);
+    expect(report.findings.filter((f) => f.check === 'distribution-shift')).toEqual([]);
+  });
+
   it('given the same event twice, when handled, then it is validated and announced once', async () => {
     const ingested = await version(fixtureTable('adult', spec, { count: 200 }));
 

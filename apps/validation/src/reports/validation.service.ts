@@ -236,32 +236,41 @@ export class ValidationService implements OnApplicationBootstrap {
     const found: Baselines = { stored: [], notes: [], findings: [] };
     const declared = spec.validation.shift;
     for (const against of ['reference', 'previous'] as const) {
-      let baseline: ShiftBaselineVersion | null;
+      let baseline: ShiftBaselineVersion | null = against === 'previous' ? previous : null;
       let problem: string | undefined;
-      if (against === 'reference') {
-        const isThis = reference === null || reference.datasetVersionId === data.datasetVersionId;
-        ({ baseline, problem } = isThis ? { baseline: null } : await this.referenceBaseline(spec, reference));
-      } else baseline = previous;
-      if (!baseline) {
-        const none = against === 'reference' ? 'this version is the reference' : 'no accepted version before this one';
-        found.notes.push({ against, datasetVersionId: null, note: none });
-        continue;
+      try {
+        if (against === 'reference' && reference !== null && reference.datasetVersionId !== data.datasetVersionId) {
+          ({ baseline, problem } = await this.referenceBaseline(spec, reference));
+        }
+        if (!baseline) {
+          const none =
+            against === 'reference' ? 'this version is the reference' : 'no accepted version before this one';
+          found.notes.push({ against, datasetVersionId: null, note: none });
+          continue;
+        }
+        problem ??= baseline.summariesUri ? undefined : 'validated before shift was measured: no stored summaries';
+        if (!problem) {
+          const uri = baseline.summariesUri!;
+          const sha256 = sha256InKey(parseObjectUri(uri).key);
+          if (!sha256) throw new NonRetryableError(`summaries URI ${uri} names no sha256`, 'invalid-summaries-uri');
+          const summaries = await this.infra.objects.getVerified({ uri, sha256 });
+          found.stored.push({ against, datasetVersionId: baseline.datasetVersionId, summaries });
+          found.notes.push({ against, datasetVersionId: baseline.datasetVersionId, note: 'compared' });
+          continue;
+        }
+      } catch (error) {
+        // Undeclared, shift is only reported: a baseline that cannot be read is a note, never a failed validation.
+        // Declared, a store that may come back is retried (the outcome must not depend on the moment).
+        if (declared && !isPermanent(error)) throw error;
+        problem = `its summaries could not be read: ${(error as Error).message}`;
       }
-      problem ??= baseline.summariesUri ? undefined : 'validated before shift was measured: no stored summaries';
-      if (!problem) {
-        const sha256 = sha256InKey(parseObjectUri(baseline.summariesUri!).key);
-        if (!sha256) throw new Error(`summaries URI ${baseline.summariesUri} names no sha256`);
-        const summaries = await this.infra.objects.getVerified({ uri: baseline.summariesUri!, sha256 });
-        found.stored.push({ against, datasetVersionId: baseline.datasetVersionId, summaries });
-        found.notes.push({ against, datasetVersionId: baseline.datasetVersionId, note: 'compared' });
-        continue;
-      }
-      found.notes.push({ against, datasetVersionId: baseline.datasetVersionId, note: problem });
+      const datasetVersionId = baseline?.datasetVersionId ?? reference?.datasetVersionId ?? null;
+      found.notes.push({ against, datasetVersionId, note: problem });
       if (declared && (declared.against === 'both' || declared.against === against)) {
         found.findings.push({
           check: 'distribution-shift',
           severity: 'warning',
-          message: `shift not measured against the ${against} version ${baseline.datasetVersionId}: ${problem}`,
+          message: `shift not measured against the ${against} version ${datasetVersionId}: ${problem}`,
         });
       }
     }
