@@ -93,7 +93,13 @@ export {
   PreTrainingBiasMetricName,
   RobustnessGate,
 } from './pipeline-spec';
-export { joinedFeatures, joinTableIssues, MAX_JOINS, PointInTimeJoinSpec } from './point-in-time-joins';
+export {
+  joinDefinitionSha256,
+  joinedFeatures,
+  joinTableIssues,
+  MAX_JOINS,
+  PointInTimeJoinSpec,
+} from './point-in-time-joins';
 export { AlertsSpec, RetrainPolicy } from './retrain-policy';
 export {
   DataSource,

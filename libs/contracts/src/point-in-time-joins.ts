@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { PipelineId } from './common';
 
@@ -97,6 +98,23 @@ export function joinsIssues(spec: JoiningSpec): Issue[] {
     });
   });
   return issues;
+}
+
+/**
+ * What a join's online view is built from (the table, key, feature and created times, features; not maxAgeMs, which
+ * serving applies), hashed: a view whose record carries another hash was built for another definition of the join
+ * and is rebuilt when the joining pipeline next materializes.
+ */
+export function joinDefinitionSha256(join: {
+  pipeline: string;
+  entityKey: string;
+  featureTime?: string;
+  createdTime?: string;
+  features: readonly string[];
+  maxAgeMs?: number;
+}): string {
+  const definition = [join.pipeline, join.entityKey, join.featureTime ?? null, join.createdTime ?? null, join.features];
+  return createHash('sha256').update(JSON.stringify(definition)).digest('hex');
 }
 
 /** The features a spec takes from feature tables (not columns of its own dataset versions). */

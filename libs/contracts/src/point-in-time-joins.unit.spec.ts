@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { datasetColumns, datasetSchema, type PipelineSpecInput, PipelineSpecV1 } from './pipeline-spec';
-import { joinTableIssues } from './point-in-time-joins';
+import { joinDefinitionSha256, joinTableIssues } from './point-in-time-joins';
 
 /** A feature table: customers' balances and segments over time, an ordinary pipeline keyed by customer_id. */
 const table: PipelineSpecInput = {
@@ -167,5 +167,21 @@ describe('point-in-time joins in the spec', () => {
       '"segment" is string in "customer-features", number here',
       '"customer-features" has no column "tenure"',
     ]);
+  });
+
+  it('hashes what a view is built from: the table, key, times and features, not maxAgeMs', () => {
+    const base = { pipeline: 'customer-features', entityKey: 'customer_id', features: ['balance'] };
+    const sha = joinDefinitionSha256(base);
+    expect(sha).toMatch(/^[0-9a-f]{64}$/);
+    expect(joinDefinitionSha256({ ...base, maxAgeMs: 1_000 })).toBe(sha);
+    for (const changed of [
+      { ...base, features: ['balance', 'segment'] },
+      { ...base, entityKey: 'account_id' },
+      { ...base, featureTime: 'updated_at' },
+      { ...base, createdTime: 'created_at' },
+      { ...base, pipeline: 'other' },
+    ]) {
+      expect(joinDefinitionSha256(changed)).not.toBe(sha);
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { type EventData, type OnlineViewUpdatedV1 } from '@keel/contracts';
+import { isDuplicateKey } from '@keel/coordination';
 import { type Connection, type Model, Schema } from 'mongoose';
 
 /** The current online view of a feature table a pipeline joins: what `mlops.features.online-view.v1` announced. */
@@ -18,6 +19,7 @@ const onlineViewSchema = new Schema<OnlineViewDocument>(
     sequence: { type: Number, required: true },
     viewUri: { type: String, required: true },
     viewSha256: { type: String, required: true },
+    joinSha256: { type: String },
     entities: { type: Number, required: true },
     updatedAt: { type: Date, required: true },
   },
@@ -46,15 +48,28 @@ export class OnlineViewStore {
   }
 
   /**
-   * Records a view as current unless one of a later table version is, or this very one: true when it was recorded.
-   * Read, then written by `_id` (the store has no conditional update); two writers of one view build it from the
-   * same versions, so the last write of a race holds the same values.
+   * Records a view as current unless one of a later table version is, or this very one (same contents and join
+   * definition): true when it was recorded. Compare-and-set in one write: the filter matches only a record of this or
+   * an earlier table version (so two features replicas racing cannot move it backwards); when none matches, the
+   * upsert's insert of the same `_id` fails with a duplicate key, which is the answer "a later one (or this one) is
+   * current".
    */
   async record(view: EventData<typeof OnlineViewUpdatedV1>): Promise<boolean> {
-    const existing = await this.current(view.pipelineId, view.tablePipelineId);
-    if (existing && (existing.sequence > view.sequence || existing.viewSha256 === view.viewSha256)) return false;
     const _id = onlineViewId(view.pipelineId, view.tablePipelineId);
-    await this.views.updateOne({ _id }, { $set: { ...view, updatedAt: new Date() } }, { upsert: true });
-    return true;
+    try {
+      await this.views.updateOne(
+        {
+          _id,
+          sequence: { $lte: view.sequence },
+          $or: [{ viewSha256: { $ne: view.viewSha256 } }, { joinSha256: { $ne: view.joinSha256 ?? null } }],
+        },
+        { $set: { ...view, updatedAt: new Date() } },
+        { upsert: true },
+      );
+      return true;
+    } catch (error) {
+      if (isDuplicateKey(error)) return false;
+      throw error;
+    }
   }
 }

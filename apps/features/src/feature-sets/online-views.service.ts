@@ -1,5 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { derivedId, OnlineViewUpdatedV1, type PipelineSpecV1, type PointInTimeJoinSpec } from '@keel/contracts';
+import {
+  derivedId,
+  joinDefinitionSha256,
+  OnlineViewUpdatedV1,
+  type PipelineSpecV1,
+  type PointInTimeJoinSpec,
+} from '@keel/contracts';
 import { isRetryable } from '@keel/messaging';
 import { OnlineViewStore } from '@keel/pipelines';
 import { Infrastructure, ROOT_LOGGER } from '@keel/service-runtime';
@@ -60,12 +66,17 @@ export class OnlineViewsService {
     }
   }
 
-  /** A joining pipeline materialized: each of its tables' views exists up to at least the cut it joined. */
+  /**
+   * A joining pipeline materialized: each of its tables' views exists up to at least the cut it joined, built for
+   * the spec's join as it is now (a join changed since the view was built gets it rebuilt, so a model trained with
+   * a feature the join gained finds it in the view).
+   */
   async ensure(spec: PipelineSpecV1, cuts: readonly { pipelineId: string; sequence: number }[]): Promise<void> {
     for (const join of spec.joins ?? []) {
       const cut = cuts.find((c) => c.pipelineId === join.pipeline)?.sequence ?? 0;
       const current = await this.store.current(spec.id, join.pipeline);
-      if (cut > 0 && (!current || current.sequence < cut)) await this.build(spec, join, cut);
+      const upTo = viewBuildNeeded(current, cut, joinDefinitionSha256(join));
+      if (upTo !== undefined) await this.build(spec, join, upTo);
     }
   }
 
@@ -107,6 +118,7 @@ export class OnlineViewsService {
         sequence: upTo.sequence,
         viewUri: stored.uri,
         viewSha256: stored.sha256,
+        joinSha256: joinDefinitionSha256(join),
         entities: view.entities,
       } as Parameters<OnlineViewStore['record']>[0];
       if (!(await this.store.record(data))) return;
@@ -119,4 +131,19 @@ export class OnlineViewsService {
       );
     });
   }
+}
+
+/**
+ * Up to which table version a joining pipeline's view must be built, or undefined when the current one will do: none
+ * yet, one short of the cut the pipeline joined, or one built for another definition of the join (rebuilt up to the
+ * later of the two versions; the record accepts a view of the same version with other contents).
+ */
+export function viewBuildNeeded(
+  current: { sequence: number; joinSha256?: string } | null,
+  cut: number,
+  joinSha256: string,
+): number | undefined {
+  if (cut <= 0) return undefined;
+  if (!current || current.sequence < cut) return cut;
+  return current.joinSha256 === joinSha256 ? undefined : current.sequence;
 }

@@ -21,6 +21,8 @@ export const OnlineViewUpdatedV1 = defineEvent({
     sequence: z.number().int().positive(),
     viewUri: ObjectUri,
     viewSha256: Sha256,
+    /** The join definition the view was built for (joinDefinitionSha256); absent in views built before it existed. */
+    joinSha256: Sha256.optional(),
     /** Entities in the view: what serving holds in memory for it. */
     entities: z.number().int().nonnegative(),
   }),
