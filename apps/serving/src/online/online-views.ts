@@ -36,6 +36,7 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
   private readonly lastTried = new Map<string, number>();
   private readonly stopping = new AbortController();
   private storeOf?: OnlineViewStore;
+  private following?: Promise<void>;
 
   constructor(
     private readonly infra: Infrastructure,
@@ -49,7 +50,17 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
     return (this.storeOf ??= new OnlineViewStore(this.infra.mongo));
   }
 
-  async onApplicationBootstrap(): Promise<void> {
+  onApplicationBootstrap(): void {
+    void this.resyncPeriodically();
+  }
+
+  /**
+   * Follows view events from the first time a model with joins asks for a view: serving without such models holds no
+   * extra consumer group and does not wait for one at start. Not awaited by the call; events before it has joined
+   * are caught by the load the call does and by the periodic resync.
+   */
+  private follow(): void {
+    if (this.following) return;
     const instance = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
     const consumer = this.infra.createConsumer(`online-views-${instance}`, {
       fromBeginning: false,
@@ -60,8 +71,13 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
       const id = onlineViewId(event.data.pipelineId, event.data.tablePipelineId);
       if (this.tracked.has(id)) await this.refresh(event.data.pipelineId, event.data.tablePipelineId);
     });
-    await consumer.start();
-    void this.resyncPeriodically();
+    // Once in the group, a resync catches a view recorded while it was joining (its event came before the group).
+    this.following = consumer
+      .start()
+      .then(() => this.resync())
+      .catch((error: unknown) => {
+        this.logger.error({ err: (error as Error).message }, 'online view events not followed: resyncs only');
+      });
   }
 
   onApplicationShutdown(): void {
@@ -86,6 +102,7 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
           await running.catch(() => undefined);
         } else if (this.mayTry(id)) {
           this.tracked.set(id, { pipelineId, table: join.pipeline });
+          this.follow();
           // The store or the object store failing is the view being unavailable, not a fault of the call.
           await this.refresh(pipelineId, join.pipeline).catch((error: unknown) =>
             this.logger.warn(
@@ -153,11 +170,16 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
       } catch {
         return; // shutdown
       }
-      for (const { pipelineId, table } of this.tracked.values()) {
-        await this.refresh(pipelineId, table).catch((error: unknown) =>
-          this.logger.warn({ pipelineId, table, err: (error as Error).message }, 'online view resync failed'),
-        );
-      }
+      await this.resync();
+    }
+  }
+
+  /** Loads the current view of every view asked for, where it moved; a failure is logged (the next one retries). */
+  private async resync(): Promise<void> {
+    for (const { pipelineId, table } of this.tracked.values()) {
+      await this.refresh(pipelineId, table).catch((error: unknown) =>
+        this.logger.warn({ pipelineId, table, err: (error as Error).message }, 'online view resync failed'),
+      );
     }
   }
 }
