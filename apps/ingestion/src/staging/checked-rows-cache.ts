@@ -7,26 +7,37 @@ import { type CleanRows } from '../records/record-checks';
  * staged it; anything else (another replica's batches, ones from before a restart, rows evicted) is parsed as before.
  * Module state of the thread that loads it: in any other thread it is simply never hit.
  */
-const cache = new Map<string, CleanRows>();
+const cache = new Map<string, { rows: CleanRows; at: number }>();
 let cachedCells = 0;
 
 /** Cells kept at most (about 100-300 bytes each): the rows of a few versions of a wide pipeline. */
 export const MAX_CACHED_CELLS = 4_000_000;
+/** Rows not cut after this long (a redelivery's, an encoding thrown away) make room for new ones. */
+export const STALE_AFTER_MS = 60_000;
 
 function cellsOf(rows: CleanRows): number {
   return rows.rows.length * rows.columns.length;
 }
 
-/** Keeps `rows`, staged as `text` (`JSON.stringify(rows)`), for the cut; the oldest entries make room. */
-export function rememberCheckedRows(text: string, rows: CleanRows, maxCells = MAX_CACHED_CELLS): void {
+/**
+ * Keeps `rows`, staged as `text` (`JSON.stringify(rows)`), for the cut. When full, stale entries make room, and
+ * otherwise these rows are not kept: the oldest rows are the next to be cut, so evicting them for newer ones (when
+ * staging runs ahead of the cuts) would make every cut parse.
+ */
+export function rememberCheckedRows(
+  text: string,
+  rows: CleanRows,
+  { maxCells = MAX_CACHED_CELLS, now = Date.now() }: { maxCells?: number; now?: number } = {},
+): void {
   const cells = cellsOf(rows);
   if (cells > maxCells || cache.has(text)) return;
   for (const [key, old] of cache) {
-    if (cachedCells + cells <= maxCells) break;
+    if (cachedCells + cells <= maxCells || now - old.at < STALE_AFTER_MS) break;
     cache.delete(key);
-    cachedCells -= cellsOf(old);
+    cachedCells -= cellsOf(old.rows);
   }
-  cache.set(text, rows);
+  if (cachedCells + cells > maxCells) return;
+  cache.set(text, { rows, at: now });
   cachedCells += cells;
 }
 
@@ -35,11 +46,11 @@ export function rememberCheckedRows(text: string, rows: CleanRows, maxCells = MA
  * otherwise. Equal to `JSON.parse(text)` but for negative zeros, which the text holds as `0`: callers map `-0` to `0`.
  */
 export function takeCheckedRows(text: string): CleanRows | undefined {
-  const rows = cache.get(text);
-  if (rows === undefined) return undefined;
+  const entry = cache.get(text);
+  if (entry === undefined) return undefined;
   cache.delete(text);
-  cachedCells -= cellsOf(rows);
-  return rows;
+  cachedCells -= cellsOf(entry.rows);
+  return entry.rows;
 }
 
 /** Empties the cache (tests). */

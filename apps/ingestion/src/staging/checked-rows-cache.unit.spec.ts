@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { forgetCheckedRows, rememberCheckedRows, takeCheckedRows } from './checked-rows-cache';
+import { forgetCheckedRows, rememberCheckedRows, STALE_AFTER_MS, takeCheckedRows } from './checked-rows-cache';
 
 const rows = (n: number) => ({ columns: ['a', 'b'], rows: Array.from({ length: n }, (_, i) => [i, `v${i}`]) });
 
@@ -13,16 +13,19 @@ describe('checked rows cache', () => {
     expect(takeCheckedRows(JSON.stringify(one))).toBeUndefined();
   });
 
-  it('makes room by dropping the oldest entries, and keeps nothing larger than its bound', () => {
+  it('when full, keeps the oldest rows (the next to be cut) unless they are stale, and nothing larger than its bound', () => {
     const [first, second, third] = [rows(3), rows(4), rows(5)];
-    rememberCheckedRows('first', first, 20);
-    rememberCheckedRows('second', second, 20);
-    // 6 + 8 cells held; 10 more need the oldest's room
-    rememberCheckedRows('third', third, 20);
-    rememberCheckedRows('huge', rows(11), 20);
+    rememberCheckedRows('first', first, { maxCells: 20, now: 0 });
+    rememberCheckedRows('second', second, { maxCells: 20, now: 1_000 });
+    // 6 + 8 cells held: 10 more do not fit, and nothing is stale yet
+    rememberCheckedRows('third', third, { maxCells: 20, now: 2_000 });
+    rememberCheckedRows('huge', rows(11), { maxCells: 20, now: 2_000 });
+    expect(takeCheckedRows('third')).toBeUndefined();
+    expect(takeCheckedRows('huge')).toBeUndefined();
+    // a minute on, the first is stale and makes room
+    rememberCheckedRows('third', third, { maxCells: 20, now: STALE_AFTER_MS + 500 });
     expect(takeCheckedRows('first')).toBeUndefined();
     expect(takeCheckedRows('second')).toBe(second);
     expect(takeCheckedRows('third')).toBe(third);
-    expect(takeCheckedRows('huge')).toBeUndefined();
   });
 });
