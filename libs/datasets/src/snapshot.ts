@@ -86,12 +86,26 @@ export function incrementsToLoad(
   return ordered.slice(first);
 }
 
-/** Epoch milliseconds of a time cell: ISO text without a zone is read as UTC, numbers as epoch ms. */
+/** Date and time, `T` or space between them, and an optional zone (`Z`, `+01`, `+0100`, `+01:00`). */
+const DATE_TIME = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+
+/**
+ * Epoch milliseconds of a time cell: ISO text (`T` or space, as PostgreSQL and CSV exports write it) without a zone is
+ * read as UTC, never the process's local time (the same cell must give the same instant on every machine, or a point-
+ * in-time join's boundary moves); numbers are epoch ms. Other text is what `Date.parse` makes of it.
+ */
 export function timeValueMs(value: unknown): number {
   if (typeof value === 'number') return value;
   if (typeof value !== 'string' || value === '') return Number.NaN;
-  const zoned = /(Z|[+-]\d{2}:?\d{2})$/.test(value) || !value.includes('T') ? value : `${value}Z`;
-  return Date.parse(zoned);
+  const match = DATE_TIME.exec(value.trim());
+  if (!match) return Date.parse(value);
+  const [, date, time, zone] = match;
+  let offset = 'Z';
+  if (zone && zone.toUpperCase() !== 'Z') {
+    const digits = zone.slice(1).replace(':', '');
+    offset = `${zone[0]}${digits.slice(0, 2)}:${digits.slice(2) || '00'}`;
+  }
+  return Date.parse(`${date}T${time}${offset}`);
 }
 
 function rangesOf(selected: (i: number) => boolean, rowCount: number): RowRanges {

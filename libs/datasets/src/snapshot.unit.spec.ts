@@ -91,4 +91,23 @@ describe('training windows', () => {
     expect(timeValueMs('2024-01-01T00:00:00')).toBe(Date.UTC(2024, 0, 1));
     expect(timeValueMs('2024-01-01T00:00:00+01:00')).toBe(Date.UTC(2023, 11, 31, 23));
   });
+
+  it('reads the space form as UTC too, whatever the process time zone, and short offsets', () => {
+    const zone = process.env.TZ;
+    process.env.TZ = 'Asia/Tokyo';
+    try {
+      expect(timeValueMs('2024-01-01 11:00:00')).toBe(Date.UTC(2024, 0, 1, 11));
+      expect(timeValueMs('2024-01-01 11:00:00.250')).toBe(Date.UTC(2024, 0, 1, 11, 0, 0, 250));
+      expect(timeValueMs('2024-01-01T11:00:00')).toBe(Date.UTC(2024, 0, 1, 11));
+      expect(timeValueMs('2024-01-01 11:00:00+00')).toBe(Date.UTC(2024, 0, 1, 11));
+      expect(timeValueMs('2024-01-01 11:00:00+0100')).toBe(Date.UTC(2024, 0, 1, 10));
+      expect(timeValueMs('2024-01-01 11:00:00-02:30')).toBe(Date.UTC(2024, 0, 1, 13, 30));
+      expect(timeValueMs('2024-01-01 11:00:00Z')).toBe(Date.UTC(2024, 0, 1, 11));
+      expect(timeValueMs('2024-01-01')).toBe(Date.UTC(2024, 0, 1));
+      expect(timeValueMs('not a time')).toBeNaN();
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
+  });
 });
