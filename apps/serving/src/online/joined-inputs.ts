@@ -51,8 +51,9 @@ export function decodeJoinedInputs(
         join.entityKey,
       );
     }
+    // An empty key is a row without an entity: its joined features are missing, as training gives such a row.
     const keySignature: SignatureInput[] = [
-      { name: join.entityKey, datatype: 'BYTES', kind: 'categorical', nullable: false },
+      { name: join.entityKey, datatype: 'BYTES', kind: 'categorical', nullable: true },
     ];
     const decoded = decodeInferInputs(
       { inputs: [tensors[index]], rawInputContents: raw.length > 0 ? [raw[index]] : [] },

@@ -147,4 +147,16 @@ describe('decodeJoinedInputs', () => {
     expect(call).toThrow(OnlineViewUnavailableError);
     expect(call).toThrow(/has no "segment" yet/);
   });
+
+  it('gives a row with an empty entity key missing joined features, as training does, not a refused batch', () => {
+    const decoded = decodeJoinedInputs(
+      request({ name: 'tenure', ...fp64(1, 2) }, { name: 'customer_id', ...bytes('a', '') }),
+      signature,
+      joins,
+      views,
+      day(10),
+    );
+    expect([...(decoded.columns.balance as Float64Array)]).toEqual([10, Number.NaN]);
+    expect(decoded.columns.segment).toEqual(['gold', null]);
+  });
 });
