@@ -55,6 +55,7 @@ export class PipelinesService implements OnApplicationBootstrap {
         const spec: PipelineSpecV1 = await this.parse(body);
         if (spec.id !== pathId) throw new PipelineIdMismatchError(pathId, spec.id);
         await this.checkJoinedTables(spec);
+        await this.checkJoiningPipelines(spec);
         const { stored, created } = await this.infra.pipelines.apply(spec);
         span.setAttribute(KeelAttr.PIPELINE_VERSION, stored.version);
         return { pipelineId: stored.pipelineId, version: stored.version, created };
@@ -86,6 +87,25 @@ export class PipelinesService implements OnApplicationBootstrap {
         : undefined;
       for (const issue of joinTableIssues(spec, join, index, found)) {
         issues.push(`${issue.path.map(String).join('.')}: ${issue.message}`);
+      }
+    }
+    if (issues.length > 0) throw new InvalidPipelineSpecError(issues);
+  }
+
+  /**
+   * A spec that other pipelines join as a table still serves their joins (key in entityColumns, feature time, each
+   * joined feature with its type): re-applying it without one would break them at their next feature set.
+   */
+  private async checkJoiningPipelines(table: PipelineSpecV1): Promise<void> {
+    const issues: string[] = [];
+    const found = { schema: datasetSchema(table), timeColumn: table.timeColumn, entityColumns: table.entityColumns };
+    for (const { spec } of await this.list()) {
+      if (spec.id === table.id) continue;
+      for (const [index, join] of (spec.joins ?? []).entries()) {
+        if (join.pipeline !== table.id) continue;
+        for (const issue of joinTableIssues(spec, join, index, found)) {
+          issues.push(`pipeline "${spec.id}" joins this one: ${issue.path.map(String).join('.')}: ${issue.message}`);
+        }
       }
     }
     if (issues.length > 0) throw new InvalidPipelineSpecError(issues);
