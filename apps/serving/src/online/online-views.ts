@@ -37,6 +37,7 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
   private readonly stopping = new AbortController();
   private storeOf?: OnlineViewStore;
   private following?: Promise<void>;
+  private readonly askedAgain = new Set<string>();
 
   constructor(
     private readonly infra: Infrastructure,
@@ -135,12 +136,27 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
     return true;
   }
 
-  /** Loads the current view if it is not the one loaded; one load per view at a time. */
+  /**
+   * Loads the current view if it is not the one loaded; one load per view at a time. A refresh asked for during a
+   * load (a view event that arrived meanwhile) makes it read the current record again when done, so the update is
+   * not left to the next resync.
+   */
   refresh(pipelineId: string, table: string): Promise<void> {
     const id = onlineViewId(pipelineId, table);
     const running = this.loading.get(id);
-    if (running) return running;
-    const load = this.load(id, pipelineId, table).finally(() => this.loading.delete(id));
+    if (running) {
+      this.askedAgain.add(id);
+      return running;
+    }
+    const load = (async () => {
+      do {
+        this.askedAgain.delete(id);
+        await this.load(id, pipelineId, table);
+      } while (this.askedAgain.has(id));
+    })().finally(() => {
+      this.loading.delete(id);
+      this.askedAgain.delete(id);
+    });
     this.loading.set(id, load);
     return load;
   }
