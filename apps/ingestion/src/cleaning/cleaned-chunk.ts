@@ -5,7 +5,7 @@ import { datasetParquet } from '../datasets/dataset-parquet';
 import { COPY_DATA_HEADER, copyDataText } from '../sources/copy-out';
 import { copyFieldText, type PulledField, pulledValue } from '../sources/postgres-reader';
 import { CleanTable } from './clean-table';
-import { type DroppedRows } from './row-cleaning';
+import { type DroppedRows, fieldsNeeded } from './row-cleaning';
 
 /** A version's rows after cleaning and checks, encoded: what a chunk worker returns. */
 export interface CleanedChunk {
@@ -41,8 +41,8 @@ export function encodeCleanedRows(
 }
 
 /**
- * The rows of a chunk of a copy (its CopyData messages, see copy-out.ts) as records of every field of the result (a
- * cleaning may name any of them), each value read as a query result carries it (node-postgres's parser of its type;
+ * The rows of a chunk of a copy (its CopyData messages, see copy-out.ts) as records of the fields of the result that
+ * are `needed` (those the dataset and the cleaning name), each value read as a query result carries it (node-postgres's parser of its type;
  * a timestamp as ISO text), labelled by the source's key (`row 12`). COPY escapes tabs and newlines inside values,
  * so fields split on tabs. Overwrites the messages' headers in place (`bytes` is the worker's own).
  */
@@ -50,8 +50,14 @@ export function* copyTextRecords(
   bytes: Uint8Array,
   fields: readonly PulledField[],
   keyField: number,
+  needed?: ReadonlySet<string>,
 ): Generator<{ label: string; record: Record<string, unknown> }> {
-  const parsers = fields.map((field) => types.getTypeParser(field.typeId, 'text') as (text: string) => unknown);
+  // Only the fields the cleaning and the dataset need are parsed (a timestamp's parse is costly); `needed` absent: all.
+  const read = fields.flatMap((field, i) =>
+    needed && !needed.has(field.name)
+      ? []
+      : [{ name: field.name, i, parse: types.getTypeParser(field.typeId, 'text') as (text: string) => unknown }],
+  );
   const { text } = copyDataText(bytes);
   // Each row's text starts COPY_DATA_HEADER characters (its message's header, now spaces) after the previous newline.
   for (let start = COPY_DATA_HEADER; start < text.length;) {
@@ -61,10 +67,10 @@ export function* copyTextRecords(
     start = end + 1 + COPY_DATA_HEADER;
     // Without a prototype, so a column named __proto__ is a field; a name repeated in the result: the last one wins.
     const record = Object.create(null) as Record<string, unknown>;
-    fields.forEach((field, i) => {
+    for (const { name, i, parse } of read) {
       const raw = i < cells.length ? copyFieldText(cells[i]) : null;
-      record[field.name] = raw === null ? null : pulledValue(parsers[i](raw));
-    });
+      record[name] = raw === null ? null : pulledValue(parse(raw));
+    }
     yield { label: `row ${copyFieldText(cells[keyField] ?? '\\N')}`, record };
   }
 }
@@ -84,6 +90,10 @@ export function encodeCleanedCopyChunk(
   },
   cleaning: SourceCleaning,
 ): CleanedChunk {
-  const rows = copyTextRecords(chunk.bytes, chunk.fields, chunk.keyField);
+  const needed = fieldsNeeded(
+    cleaning,
+    chunk.schema.map((column) => column.name),
+  );
+  const rows = copyTextRecords(chunk.bytes, chunk.fields, chunk.keyField, needed);
   return encodeCleanedRows(chunk.pipelineId, chunk.schema, cleaning, rows, chunk.maxRejections);
 }
