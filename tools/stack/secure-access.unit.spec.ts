@@ -34,7 +34,10 @@ describe('secure profile: Kafka permissions per service', () => {
   it.each(SECURE_SERVICES.map((service) => [service]))('%s may publish and consume what its code does', (service) => {
     const code = sources(service);
     // `consumer.on(Contract, ...)` through the messaging lib, or a raw kafkajs subscription to `Contract.topic`.
-    const consumed = matched(code, /\.on(?:Batch)?\(\s*(\w+V\d+)\b|subscribe\(\{\s*topics:\s*\[(\w+V\d+)\.topic/g);
+    const consumed = matched(
+      code,
+      /\.on(?:Batch|PreparedBatch)?\(\s*(\w+V\d+)\b|subscribe\(\{\s*topics:\s*\[(\w+V\d+)\.topic/g,
+    );
     const published = matched(code, /publish\w*(?:<[^>]*>)?\(\s*(\w+V\d+)\b/g);
     expect(consumed, `${service} consumes`).toEqual(namesOf(kafkaAccess[service].consumes));
     expect(published, `${service} publishes`).toEqual(namesOf(kafkaAccess[service].produces));

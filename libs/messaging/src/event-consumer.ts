@@ -206,8 +206,12 @@ export class EventConsumer {
   /** Records waiting for another attempt, by topic, partition and offset. */
   private readonly pendingRetries = new Map<string, RecordRetryState>();
   private readonly resumeTimers = new Set<NodeJS.Timeout>();
-  /** Per partition of a batch handler: the settling of its last run, in flight while the next fetch comes. */
-  private readonly settling = new Map<string, { consumer: Consumer; settled: Promise<boolean> }>();
+  /**
+   * Per partition of a batch handler: the settling of its last run, in flight while the next fetch comes; for a
+   * prepared fetch also the offset after its last record (`end`), so the next fetch can tell whether it continues
+   * that fetch or is the redelivery after a rewind.
+   */
+  private readonly settling = new Map<string, { consumer: Consumer; settled: Promise<boolean>; end?: string }>();
   private readonly logger: MessagingLogger;
 
   constructor(
@@ -655,8 +659,13 @@ export class EventConsumer {
     if (prior?.consumer !== consumer) prior = undefined;
     const first = way.decode(topic, partition, messages, 0);
     first.catch(() => undefined);
-    const settled = this.settleFetch(consumer, payload, way, scope, prior?.settled, first);
-    this.settling.set(key, { consumer, settled });
+    // A prior fetch that ends unsettled has rewound the partition: only the fetch fetched right after it (starting
+    // at its end) is stale. Any other, the redelivery from the rewound offset above all, is handled once the prior
+    // has finished; skipping it too would leave the partition unhandled and uncommitted until a restart.
+    const continuesPrior = prior?.end === messages[0].offset;
+    const settled = this.settleFetch(consumer, payload, way, scope, prior?.settled, continuesPrior, first);
+    const end = (BigInt(messages[messages.length - 1].offset) + 1n).toString();
+    this.settling.set(key, { consumer, settled, end });
     // The next fetch starts after this one; a fetch that ends unsettled rewinds the partition to its record.
     payload.resolveOffset(messages[messages.length - 1].offset);
     if (prior) await prior.settled;
@@ -676,13 +685,16 @@ export class EventConsumer {
     way: BatchWay,
     scope: (message: KafkaMessage) => MessageScope,
     prior: Promise<boolean> | undefined,
+    continuesPrior: boolean,
     first: Promise<(RunItem | undefined)[]>,
   ): Promise<boolean> {
     const { messages } = payload.batch;
-    const current = () => this.consumer === consumer && this.state === 'running';
+    // As in `handleBatch`: a revoked partition (a rebalance) or a stale fetch (a seek) is not handled any further.
+    const current = () =>
+      this.consumer === consumer && this.state === 'running' && payload.isRunning() && !payload.isStale();
     let window = await first.catch(() => [] as (RunItem | undefined)[]);
     let windowStart = 0;
-    if (prior && !(await prior)) return false;
+    if (prior && !(await prior) && continuesPrior) return false;
     let previous: Promise<boolean> | undefined;
     let next = 0;
     while (next < messages.length) {

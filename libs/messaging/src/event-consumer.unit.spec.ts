@@ -850,4 +850,41 @@ describe('EventConsumer prepared batches (decoded by the caller, e.g. on a worke
     expect(kafka.latest.commits).toEqual([]);
     await consumer.stop();
   });
+
+  it('given a fetch rewound while the next one was fetched, then the redelivery from the rewound offset is handled and committed', async () => {
+    let failures = 2;
+    const { kafka, consumer, calls, one } = setupPrepared(async () => {
+      if (failures-- > 0) throw Object.assign(new Error('storage down'), { retryable: true });
+    });
+    await consumer.start();
+    await kafka.latest.deliverBatch(0, [
+      { offset: '0', name: 'a' },
+      { offset: '1', name: 'b' },
+    ]);
+    // Fetched before the first one failed: left alone (it is fetched again after the rewind).
+    await kafka.latest.deliverBatch(0, [
+      { offset: '2', name: 'c' },
+      { offset: '3', name: 'd' },
+    ]);
+    // No whenSettled in between: kafkajs redelivers from the rewound offset while the stale fetch's entry is kept.
+    await kafka.latest.deliverBatch(0, [
+      { offset: '0', name: 'a' },
+      { offset: '1', name: 'b' },
+      { offset: '2', name: 'c' },
+      { offset: '3', name: 'd' },
+    ]);
+    await consumer.whenSettled();
+    // the redelivery's first record waits for its retry, so it goes alone; the rest is a batch; all committed
+    expect(calls).toEqual([
+      ['A', 'B'],
+      ['B', 'C', 'D'],
+    ]);
+    expect(one).toEqual(['a', 'a']);
+    expect(kafka.latest.seeks).toEqual([{ topic: Greeting.topic, partition: 0, offset: '0' }]);
+    expect(kafka.latest.commits).toEqual([
+      { topic: Greeting.topic, partition: 0, offset: '1' },
+      { topic: Greeting.topic, partition: 0, offset: '4' },
+    ]);
+    await consumer.stop();
+  });
 });
