@@ -77,7 +77,13 @@ export function cleanValue(
       if (typeof value === 'number') {
         return Number.isFinite(value) ? { value } : { problem: `${column.name} ${value} is not a finite number` };
       }
-      if (typeof value === 'string' && isDecimal(value.trim())) return { value: Number(value.trim()) };
+      if (typeof value === 'string' && isDecimal(value.trim())) {
+        // "1e999" is decimal notation but no double: refused like a non-finite number, never stored as Infinity.
+        const number = Number(value.trim());
+        return Number.isFinite(number)
+          ? { value: number }
+          : { problem: `${column.name} ${describe(value)} is not a finite number` };
+      }
       return { problem: `${column.name} ${describe(value)} is not a number` };
     }
     case 'timestamp': {

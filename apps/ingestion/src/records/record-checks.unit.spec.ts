@@ -88,12 +88,14 @@ describe('checkRecords', () => {
       [
         { ...good, sex: { a: 1 } },
         { ...good, hours: true },
+        { ...good, hours: '1e999' },
       ],
       (i) => `line ${i + 2}`,
     );
     expect(bad.map((b) => b.reason)).toEqual([
       'line 2: sex {"a":1} is not a scalar',
       'line 3: hours true is not a number',
+      'line 4: hours "1e999" is not a finite number',
     ]);
   });
 });
