@@ -49,10 +49,12 @@ export class OnlineViewStore {
 
   /**
    * Records a view as current unless one of a later table version is, or this very one (same contents and join
-   * definition): true when it was recorded. Compare-and-set in one write: the filter matches only a record of this or
-   * an earlier table version (so two features replicas racing cannot move it backwards); when none matches, the
-   * upsert's insert of the same `_id` fails with a duplicate key, which is the answer "a later one (or this one) is
-   * current".
+   * definition): true when it was recorded. One conditional write: the filter matches only a record of this or an
+   * earlier table version; when none matches, the upsert's insert of the same `_id` fails with a duplicate key ("a
+   * later one, or this one, is current"). This narrows the race of two features replicas to the write itself, but
+   * does not close it: FerretDB's conditional updates are not atomic under concurrency (docs/design/repositories.md,
+   * rule 2), so two writers can still both pass the filter; closing it needs insert-claimed revisions
+   * (`VersionedDocuments`). Serving follows whatever is current, and the next table version's view replaces it.
    */
   async record(view: EventData<typeof OnlineViewUpdatedV1>): Promise<boolean> {
     const _id = onlineViewId(view.pipelineId, view.tablePipelineId);
