@@ -9,6 +9,7 @@ import {
   type PipelineSpecV1,
   type SourceCleaning,
 } from '@keel/contracts';
+import { parquetDecompressors } from '@keel/datasets';
 import { defineWorkerTask, movableBuffers, transferResult, type WorkerTaskContext } from '@keel/workers';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } from 'hyparquet';
 import { CleanTable } from '../cleaning/clean-table';
@@ -258,10 +259,15 @@ async function collectParquet(rows: RowCollector, body: AsyncIterable<Uint8Array
       const rowEnd = rowStart + Number(group.num_rows);
       let objects: Record<string, unknown>[];
       try {
-        objects = (await parquetReadObjects({ file, metadata, columns, rowStart, rowEnd })) as Record<
-          string,
-          unknown
-        >[];
+        // ZSTD and the others beside hyparquet's snappy: Keel's own versions are ZSTD (polars writes it by default too).
+        objects = (await parquetReadObjects({
+          file,
+          metadata,
+          columns,
+          rowStart,
+          rowEnd,
+          compressors: parquetDecompressors,
+        })) as Record<string, unknown>[];
       } catch (error) {
         throw new MalformedFile(`rows ${rowStart + 1}-${rowEnd}: ${(error as Error).message}`);
       }

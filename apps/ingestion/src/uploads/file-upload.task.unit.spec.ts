@@ -138,6 +138,14 @@ describe('encodeUpload of JSON Lines and Parquet', () => {
     expect(Buffer.from(parquet).equals(encodedAtOnce(file))).toBe(true);
   });
 
+  it('encodes a dataset version Keel wrote (zstd pages) back to the same bytes', async () => {
+    const version = encodedAtOnce(file);
+    const outcome = await encodeUpload(spec, 'parquet', stream(pieces(version, 1000)), noProgress);
+    expect(outcome).toMatchObject({ kind: 'encoded', rowCount: 500 });
+    const { parquet } = outcome as Extract<UploadOutcome, { kind: 'encoded' }>;
+    expect(Buffer.from(parquet).equals(version)).toBe(true);
+  });
+
   it('says where a JSON Lines or Parquet file is not what it claims', async () => {
     const jsonl = (text: string) => encodeUpload(spec, 'jsonl', stream(pieces(text, 4)), noProgress);
     expect(await jsonl('{"age":1,"income":"x"}\n{"age":2,\n')).toMatchObject({
