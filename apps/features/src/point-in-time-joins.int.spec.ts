@@ -1,4 +1,10 @@
-import { DatasetValidatedV1, type EventData, FeaturesMaterializedV1, OnlineViewUpdatedV1 } from '@keel/contracts';
+import {
+  DatasetValidatedV1,
+  type EventData,
+  FeaturesMaterializedV1,
+  joinDefinitionSha256,
+  OnlineViewUpdatedV1,
+} from '@keel/contracts';
 import { type DatasetTable, type OnlineView, readParquet, type SnapshotManifest, writeParquet } from '@keel/datasets';
 import { OnlineViewStore } from '@keel/pipelines';
 import { BUCKETS } from '@keel/storage';
@@ -97,7 +103,10 @@ describe('point-in-time joins against the real stack', () => {
       OnlineViewUpdatedV1,
       (e) => e.key === churnId && (e.data as { sequence: number }).sequence === 2,
     );
-    const current = await new OnlineViewStore(sut.infra.mongo).current(churnId, tableId);
+    // (recorded under the join's definition, which the model's signature names)
+    const joinSha256 = joinDefinitionSha256(churnSpec(churnId, tableId, 'created').joins![0]);
+    expect(viewEvent.data).toMatchObject({ joinSha256 });
+    const current = await new OnlineViewStore(sut.infra.mongo).current(churnId, tableId, joinSha256);
     expect(current).toMatchObject({ ...viewEvent.data, upToDatasetVersionId: versions[1].datasetVersionId });
     const view = JSON.parse(
       (await objects.getVerified({ uri: current!.viewUri, sha256: current!.viewSha256 })).toString(),

@@ -101,9 +101,11 @@ export function joinsIssues(spec: JoiningSpec): Issue[] {
 }
 
 /**
- * What a join's online view is built from (the table, key, feature and created times, features; not maxAgeMs, which
- * serving applies), hashed: a view whose record carries another hash was built for another definition of the join
- * and is rebuilt when the joining pipeline next materializes.
+ * What a join's online view is built from (the table, key, feature and created times, features), hashed: views are
+ * kept per pipeline, table and this hash, and a model's signature carries the hash of the join it was trained with,
+ * so two model versions trained on different definitions (a champion and a challenger) each read a view built for
+ * theirs. Not maxAgeMs: serving applies it per model from the signature to the same view, so models that differ only
+ * in it share one.
  */
 export function joinDefinitionSha256(join: {
   pipeline: string;

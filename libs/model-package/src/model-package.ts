@@ -1,4 +1,10 @@
-import { checkJsonDepth, DEFAULT_MAX_DEPTH, type PipelineSpecV1, type SnapshotRef } from '@keel/contracts';
+import {
+  checkJsonDepth,
+  DEFAULT_MAX_DEPTH,
+  joinDefinitionSha256,
+  type PipelineSpecV1,
+  type SnapshotRef,
+} from '@keel/contracts';
 import { type ModelDocument, stableStringify, validateModel } from '@keel/ml-models';
 import {
   CategoricalSummary,
@@ -34,6 +40,11 @@ export interface SignatureJoin {
   features: string[];
   /** Older values are missing (Feast's ttl); absent: any age. */
   maxAgeMs?: number;
+  /**
+   * The join definition the model was trained with (joinDefinitionSha256): serving reads the online view built for
+   * it. Absent in models trained before views were keyed by it (they read the pipeline's view that has their features).
+   */
+  joinSha256?: string;
 }
 
 export interface SignatureOutput {
@@ -160,6 +171,7 @@ export function signatureJoins(spec: PipelineSpecV1): SignatureJoin[] | undefine
     entityKey: join.entityKey,
     features: [...join.features],
     ...(join.maxAgeMs === undefined ? {} : { maxAgeMs: join.maxAgeMs }),
+    joinSha256: joinDefinitionSha256(join),
   }));
 }
 

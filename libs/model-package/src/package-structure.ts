@@ -246,9 +246,12 @@ function checkJoins(signature: Record<string, unknown>): void {
     if (!isPlainObject(join) || typeof join.pipeline !== 'string' || typeof join.entityKey !== 'string') {
       fail(`signature.joins[${i}] needs a pipeline and an entityKey`);
     }
-    const { features, maxAgeMs } = join as { features?: unknown; maxAgeMs?: unknown };
+    const { features, maxAgeMs, joinSha256 } = join as { features?: unknown; maxAgeMs?: unknown; joinSha256?: unknown };
     if (maxAgeMs !== undefined && !(typeof maxAgeMs === 'number' && maxAgeMs > 0)) {
       fail(`signature.joins[${i}].maxAgeMs must be a positive number`);
+    }
+    if (joinSha256 !== undefined && !(typeof joinSha256 === 'string' && /^[0-9a-f]{64}$/.test(joinSha256))) {
+      fail(`signature.joins[${i}].joinSha256 must be a sha256 in hex`);
     }
     if (!Array.isArray(features) || features.length === 0) fail(`signature.joins[${i}].features must be a list`);
     for (const name of features as unknown[]) {

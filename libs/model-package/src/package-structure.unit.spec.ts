@@ -80,4 +80,17 @@ describe('checkPackageStructure', () => {
       expect(() => checkPackageStructure(value)).toThrow(PackageStructureError);
     }
   });
+
+  it("takes a signature join's definition hash when it is a sha256, refusing anything else", () => {
+    const joined = (join: Record<string, unknown>) => {
+      const base = pkg();
+      return {
+        ...base,
+        signature: { ...base.signature, joins: [{ pipeline: 't', entityKey: 'k', features: ['x'], ...join }] },
+      };
+    };
+    expect(() => checkPackageStructure(joined({}))).not.toThrow(); // trained before hashes
+    expect(() => checkPackageStructure(joined({ joinSha256: 'a'.repeat(64) }))).not.toThrow();
+    expect(() => checkPackageStructure(joined({ joinSha256: 'x' }))).toThrow(/joinSha256 must be a sha256/);
+  });
 });

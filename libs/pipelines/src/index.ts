@@ -1,3 +1,9 @@
 export { InvalidPipelineSpecError, UnknownPipelineError } from './errors';
 export { parsePipelineSpec, PipelineStore, type StoredPipelineSpec } from './pipeline-store';
-export { onlineViewId, type OnlineViewRecord, OnlineViewStore } from './online-views';
+export {
+  onlineViewId,
+  type OnlineViewDefinition,
+  type OnlineViewRecord,
+  OnlineViewStore,
+  viewForUnhashedJoin,
+} from './online-views';

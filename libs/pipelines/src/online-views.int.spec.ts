@@ -22,16 +22,19 @@ describe('OnlineViewStore against the real Mongo-compatible server', () => {
       entities: sequence,
     }) as Parameters<OnlineViewStore['record']>[0];
 
-  it('records a view only over one of an earlier table version or another join definition, never moving back', async () => {
+  it('records a view only over one of an earlier table version, never moving back, apart per join definition', async () => {
     const [a, b] = connections.map((connection) => new OnlineViewStore(connection));
     const id = uniqueName('views');
-    expect(await a.record(view(id, 3))).toBe(true);
-    expect(await a.record(view(id, 3))).toBe(false); // this very one
-    expect(await b.record(view(id, 2))).toBe(false); // an earlier one
-    expect((await a.current(id, 'table'))?.sequence).toBe(3);
-    // the same version rebuilt for another definition of the join replaces it
-    expect(await b.record({ ...view(id, 3), joinSha256: 'f'.repeat(64) })).toBe(true);
-    expect(await a.record({ ...view(id, 3), joinSha256: 'f'.repeat(64) })).toBe(false);
-    expect((await a.current(id, 'table'))?.joinSha256).toBe('f'.repeat(64));
+    const hash = 'e'.repeat(64);
+    expect(await a.record({ ...view(id, 3), joinSha256: hash })).toBe(true);
+    expect(await a.record({ ...view(id, 3), joinSha256: hash })).toBe(false); // this very one
+    expect(await b.record({ ...view(id, 2), joinSha256: hash })).toBe(false); // an earlier one
+    expect((await a.current(id, 'table', hash))?.sequence).toBe(3);
+    // another definition of the join has a view of its own, at its own version
+    const other = 'f'.repeat(64);
+    expect(await b.record({ ...view(id, 2), joinSha256: other })).toBe(true);
+    expect((await a.current(id, 'table', other))?.sequence).toBe(2);
+    expect((await a.current(id, 'table', hash))?.sequence).toBe(3);
+    expect((await a.ofTable('table')).filter((record) => record.pipelineId === id)).toHaveLength(2);
   });
 });

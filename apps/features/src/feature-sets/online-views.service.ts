@@ -1,13 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import {
   derivedId,
+  type EventData,
   joinDefinitionSha256,
   OnlineViewUpdatedV1,
   type PipelineSpecV1,
-  type PointInTimeJoinSpec,
 } from '@keel/contracts';
 import { isRetryable } from '@keel/messaging';
-import { OnlineViewStore } from '@keel/pipelines';
+import { type OnlineViewDefinition, type OnlineViewRecord, OnlineViewStore } from '@keel/pipelines';
 import { Infrastructure, ROOT_LOGGER } from '@keel/service-runtime';
 import { BUCKETS } from '@keel/storage';
 import { KeelAttr, withSpan } from '@keel/telemetry';
@@ -18,10 +18,11 @@ import { onlineViewTask } from './online-view.task';
 
 /**
  * Keeps the online views of joined feature tables (Feast's materialization into its online store): for every
- * pipeline that joins a table, the latest values per entity as of the table's newest validated version, stored
- * content-addressed, recorded as current and announced, so serving fills a request's joined features from them.
- * Rebuilt from all of the table's versions whenever one is validated, and built when a joining pipeline first
- * materializes a feature set (its spec may be applied after the table's versions arrived).
+ * pipeline that joins a table and every definition of that join (joinDefinitionSha256), the latest values per entity
+ * as of the table's newest validated version, stored content-addressed, recorded as current and announced, so
+ * serving fills a request's joined features from the view of the definition the model was trained with. Rebuilt
+ * from all of the table's versions whenever one is validated, and built when a joining pipeline first materializes
+ * a feature set under a definition (its spec may be applied after the table's versions arrived).
  */
 @Injectable()
 export class OnlineViewsService {
@@ -42,46 +43,50 @@ export class OnlineViewsService {
     return (this.storeOf ??= new OnlineViewStore(this.infra.mongo));
   }
 
-  /** A table's new version: every pipeline joining it gets its view rebuilt up to that version. */
+  /**
+   * A table's new version: every view of it moves to that version, each join definition apart: those of the specs
+   * joining it now, and those recorded for earlier definitions (a model trained on an earlier spec, the champion while
+   * a challenger on the new one rolls out, still reads its own view).
+   */
   async onTableVersion(tablePipelineId: string, sequence: number): Promise<void> {
-    // A scan of the applied specs, once per validated version: versions are few (docs/design/repositories.md).
-    const joining = (await this.infra.pipelines.list())
-      .map(({ spec }) => spec)
-      .filter((spec) => spec.joins?.some((join) => join.pipeline === tablePipelineId));
-    for (const spec of joining) {
-      for (const join of spec.joins ?? []) {
-        if (join.pipeline !== tablePipelineId) continue;
-        try {
-          await this.build(spec, join, sequence);
-        } catch (error) {
-          // A joining spec the table cannot serve (a column it lacks) must not hold back the table's own pipeline:
-          // its view stays where it was, and the joining pipeline's next feature set fails naming the column.
-          if (isRetryable(error)) throw error;
-          this.logger.warn(
-            { pipelineId: spec.id, table: tablePipelineId, err: (error as Error).message },
-            'online view not rebuilt',
-          );
-        }
+    // A scan of the applied specs and of the table's view records, once per validated version: both are few
+    // (docs/design/repositories.md).
+    const definitions = viewsToBuild(
+      (await this.infra.pipelines.list()).map(({ spec }) => spec),
+      await this.store.ofTable(tablePipelineId),
+      tablePipelineId,
+    );
+    for (const { pipelineId, join } of definitions) {
+      try {
+        await this.build(pipelineId, join, sequence);
+      } catch (error) {
+        // A join the table cannot serve (a column it lacks) must not hold back the table's own pipeline: its view
+        // stays where it was, and the joining pipeline's next feature set fails naming the column.
+        if (isRetryable(error)) throw error;
+        this.logger.warn(
+          { pipelineId, table: tablePipelineId, err: (error as Error).message },
+          'online view not rebuilt',
+        );
       }
     }
   }
 
   /**
-   * A joining pipeline materialized: each of its tables' views exists up to at least the cut it joined, built for
-   * the spec's join as it is now (a join changed since the view was built gets it rebuilt, so a model trained with
-   * a feature the join gained finds it in the view).
+   * A joining pipeline materialized: the view of each of its joins, as the spec defines it now, exists up to at
+   * least the cut it joined (a join changed since gets a view of its own, so a model trained with a feature the
+   * join gained finds it).
    */
   async ensure(spec: PipelineSpecV1, cuts: readonly { pipelineId: string; sequence: number }[]): Promise<void> {
     for (const join of spec.joins ?? []) {
       const cut = cuts.find((c) => c.pipelineId === join.pipeline)?.sequence ?? 0;
-      const current = await this.store.current(spec.id, join.pipeline);
-      const upTo = viewBuildNeeded(current, cut, joinDefinitionSha256(join));
-      if (upTo !== undefined) await this.build(spec, join, upTo);
+      const current = await this.store.current(spec.id, join.pipeline, joinDefinitionSha256(join));
+      const upTo = viewBuildNeeded(current, cut);
+      if (upTo !== undefined) await this.build(spec.id, join, upTo);
     }
   }
 
-  private async build(spec: PipelineSpecV1, join: PointInTimeJoinSpec, sequence: number): Promise<void> {
-    const attributes = { [KeelAttr.PIPELINE_ID]: spec.id };
+  private async build(pipelineId: string, join: ViewJoin, sequence: number): Promise<void> {
+    const attributes = { [KeelAttr.PIPELINE_ID]: pipelineId };
     await withSpan('build online view', attributes, async () => {
       const table = (await this.infra.pipelines.get(join.pipeline)).spec;
       const featureTime = join.featureTime ?? table.timeColumn;
@@ -106,44 +111,78 @@ export class OnlineViewsService {
       );
       const stored = await this.infra.objects.putContentAddressed(
         BUCKETS.features,
-        `${spec.id}/online-views`,
+        `${pipelineId}/online-views`,
         asBuffer(view.bytes),
         { extension: '.json', contentType: 'application/json' },
       );
       const upTo = versions[versions.length - 1];
+      const joinSha256 = joinDefinitionSha256(join);
       const data = {
-        pipelineId: spec.id,
+        pipelineId,
         tablePipelineId: join.pipeline,
         upToDatasetVersionId: upTo.datasetVersionId,
         sequence: upTo.sequence,
         viewUri: stored.uri,
         viewSha256: stored.sha256,
-        joinSha256: joinDefinitionSha256(join),
+        joinSha256,
         entities: view.entities,
-      } as Parameters<OnlineViewStore['record']>[0];
-      if (!(await this.store.record(data))) return;
+      } as EventData<typeof OnlineViewUpdatedV1>;
+      if (!(await this.store.record({ ...data, join: viewDefinition(join) }))) return;
       await this.infra.publisher.publish(OnlineViewUpdatedV1, data, {
-        id: `online-view-${derivedId('view', [spec.id, join.pipeline, stored.sha256])}`,
+        id: `online-view-${derivedId('view', [pipelineId, join.pipeline, joinSha256, stored.sha256])}`,
       });
       this.logger.info(
-        { pipelineId: spec.id, table: join.pipeline, sequence: upTo.sequence, entities: view.entities },
+        { pipelineId, table: join.pipeline, joinSha256, sequence: upTo.sequence, entities: view.entities },
         'online view built',
       );
     });
   }
 }
 
+/** A join as a view is built from it: the table and the definition (the hash covers exactly these). */
+type ViewJoin = OnlineViewDefinition & { pipeline: string };
+
+/** The definition a view record keeps, without keys left undefined (the document store keeps none). */
+function viewDefinition(join: ViewJoin): OnlineViewDefinition {
+  return {
+    entityKey: join.entityKey,
+    ...(join.featureTime ? { featureTime: join.featureTime } : {}),
+    ...(join.createdTime ? { createdTime: join.createdTime } : {}),
+    features: [...join.features],
+  };
+}
+
 /**
- * Up to which table version a joining pipeline's view must be built, or undefined when the current one will do: none
- * yet, one short of the cut the pipeline joined, or one built for another definition of the join (rebuilt up to the
- * later of the two versions; the record accepts a view of the same version with other contents).
+ * The views of a table to rebuild at its new version, one per joining pipeline and join definition: each current
+ * spec's join of the table, then each recorded view's definition not among them (records from before views kept
+ * their definition are left: nothing says what to build).
  */
-export function viewBuildNeeded(
-  current: { sequence: number; joinSha256?: string } | null,
-  cut: number,
-  joinSha256: string,
-): number | undefined {
+export function viewsToBuild(
+  specs: readonly PipelineSpecV1[],
+  records: readonly OnlineViewRecord[],
+  tablePipelineId: string,
+): { pipelineId: string; join: ViewJoin }[] {
+  const builds = new Map<string, { pipelineId: string; join: ViewJoin }>();
+  for (const spec of specs) {
+    for (const join of spec.joins ?? []) {
+      if (join.pipeline !== tablePipelineId) continue;
+      builds.set(`${spec.id}|${joinDefinitionSha256(join)}`, { pipelineId: spec.id, join });
+    }
+  }
+  for (const record of records) {
+    if (!record.join || record.tablePipelineId !== tablePipelineId) continue;
+    const join = { pipeline: tablePipelineId, ...record.join };
+    const key = `${record.pipelineId}|${joinDefinitionSha256(join)}`;
+    if (!builds.has(key)) builds.set(key, { pipelineId: record.pipelineId, join });
+  }
+  return [...builds.values()];
+}
+
+/**
+ * Up to which table version a joining pipeline's view of one join definition must be built, or undefined when the
+ * current one will do: none yet, or one short of the cut the pipeline joined.
+ */
+export function viewBuildNeeded(current: { sequence: number } | null, cut: number): number | undefined {
   if (cut <= 0) return undefined;
-  if (!current || current.sequence < cut) return cut;
-  return current.joinSha256 === joinSha256 ? undefined : current.sequence;
+  return !current || current.sequence < cut ? cut : undefined;
 }

@@ -94,10 +94,11 @@ export function decodeJoinedInputs(
     const positions = wanted.map((name) => view.features.findIndex((feature) => feature.name === name));
     const absent = wanted.filter((_name, k) => positions[k] < 0);
     if (absent.length > 0) {
-      // A view built for an older join definition: answering would send missing values the model never saw as such.
+      // A view built for another join definition (a model trained before signatures named theirs reads the one its
+      // pipeline has): answering would send missing values the model never saw as such.
       throw new OnlineViewUnavailableError(
         `the online view of feature table "${join.pipeline}" has no ${absent.map((name) => `"${name}"`).join(', ')} ` +
-          "yet (built for an earlier version of the model's join; it is rebuilt with the table's next version)",
+          "(built for another definition of the model's join)",
       );
     }
     const filled = wanted.map((name) => missingColumn(kinds.get(name)!, rows));

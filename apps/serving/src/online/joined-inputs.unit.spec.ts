@@ -134,7 +134,7 @@ describe('decodeJoinedInputs', () => {
     ]);
   });
 
-  it('answers UNAVAILABLE, not missing values, when the view lacks a wanted feature (built for an older join)', () => {
+  it('answers UNAVAILABLE, not missing values, when the view lacks a wanted feature (built for another join)', () => {
     const older: OnlineView = { ...view, features: [{ name: 'balance', type: 'number' }], entities: { a: [] } };
     const call = () =>
       decodeJoinedInputs(
@@ -145,7 +145,7 @@ describe('decodeJoinedInputs', () => {
         day(10),
       );
     expect(call).toThrow(OnlineViewUnavailableError);
-    expect(call).toThrow(/has no "segment" yet/);
+    expect(call).toThrow(/has no "segment" \(built for another definition/);
   });
 
   it('gives a row with an empty entity key missing joined features, as training does, not a refused batch', () => {

@@ -5,7 +5,7 @@ import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShut
 import { OnlineViewUpdatedV1 } from '@keel/contracts';
 import { type OnlineView } from '@keel/datasets';
 import { type SignatureJoin } from '@keel/model-package';
-import { onlineViewId, type OnlineViewRecord, OnlineViewStore } from '@keel/pipelines';
+import { onlineViewId, type OnlineViewRecord, OnlineViewStore, viewForUnhashedJoin } from '@keel/pipelines';
 import { Infrastructure, ROOT_LOGGER, SERVICE_CONFIG } from '@keel/service-runtime';
 import { type Logger } from 'pino';
 import { type ServingConfig } from '../config';
@@ -18,11 +18,28 @@ interface LoadedView {
   view: OnlineView;
 }
 
+/** A view a model's join reads: the pipeline's view of the table built for the join's definition. */
+interface WantedView {
+  pipelineId: string;
+  join: SignatureJoin;
+}
+
 /**
- * The online views of the feature tables served models join (Feast's online store, in memory): loaded when a model
- * with joins is first asked, then kept current by `mlops.features.online-view.v1` (a consumer group per process,
- * as every replica holds its own) and a periodic resync of the current views (MODEL_RESYNC_INTERVAL_MS). Memory is
- * bounded: all views together hold at most SERVING_MAX_ONLINE_ENTITIES entities; a view that would exceed it is not
+ * The key a join's view is held under: its record's `_id` (one per join definition); for a model trained before
+ * signatures carried the hash, the table, key and features it takes, resolved to a view at each load.
+ */
+export function wantedViewKey(pipelineId: string, join: SignatureJoin): string {
+  if (join.joinSha256) return onlineViewId(pipelineId, join.pipeline, join.joinSha256);
+  return `${onlineViewId(pipelineId, join.pipeline)}|?${join.entityKey}:${[...join.features].sort().join(',')}`;
+}
+
+/**
+ * The online views of the feature tables served models join (Feast's online store, in memory), one per joining
+ * pipeline, table and join definition, each model version reading the one built for the join it was trained with
+ * (its signature's joinSha256): loaded when a model with joins is first asked, then kept current by
+ * `mlops.features.online-view.v1` (a consumer group per process, as every replica holds its own) and a periodic
+ * resync of the current views (MODEL_RESYNC_INTERVAL_MS). Memory is bounded: all views together hold at most
+ * SERVING_MAX_ONLINE_ENTITIES entities (a view two joins read counted once); a view that would exceed it is not
  * loaded (the one it would replace keeps serving), and requests needing a view that is not loaded fail with
  * UNAVAILABLE, naming it.
  */
@@ -30,8 +47,8 @@ interface LoadedView {
 export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger: Logger;
   private readonly loaded = new Map<string, LoadedView>();
-  /** Views asked for: followed by events and resyncs even while not loaded. */
-  private readonly tracked = new Map<string, { pipelineId: string; table: string }>();
+  /** Views asked for, by wantedViewKey: followed by events and resyncs even while not loaded. */
+  private readonly tracked = new Map<string, WantedView>();
   private readonly loading = new Map<string, Promise<void>>();
   private readonly lastTried = new Map<string, number>();
   private readonly stopping = new AbortController();
@@ -69,8 +86,13 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
       ephemeralGroup: true,
     });
     consumer.on(OnlineViewUpdatedV1, async (event) => {
-      const id = onlineViewId(event.data.pipelineId, event.data.tablePipelineId);
-      if (this.tracked.has(id)) await this.refresh(event.data.pipelineId, event.data.tablePipelineId);
+      const { pipelineId, tablePipelineId, joinSha256 } = event.data;
+      for (const [key, wanted] of this.tracked) {
+        if (wanted.pipelineId !== pipelineId || wanted.join.pipeline !== tablePipelineId) continue;
+        // A model without a hash may read any definition's view; one with a hash only its own.
+        if (wanted.join.joinSha256 && wanted.join.joinSha256 !== joinSha256) continue;
+        await this.refresh(key);
+      }
     });
     // Once in the group, a resync catches a view recorded while it was joining (its event came before the group).
     this.following = consumer
@@ -85,27 +107,37 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
     this.stopping.abort();
   }
 
-  /** Entities held by every loaded view. */
+  /** Entities held by every loaded view (a view loaded for several joins counted once). */
   get entities(): number {
+    return this.entitiesBut();
+  }
+
+  /** Entities held by the loaded views, but what only `key` holds. */
+  private entitiesBut(key?: string): number {
+    const views = new Map<string, number>();
+    for (const [other, { record }] of this.loaded) if (other !== key) views.set(record.viewSha256, record.entities);
     let total = 0;
-    for (const { record } of this.loaded.values()) total += record.entities;
+    for (const entities of views.values()) total += entities;
     return total;
   }
 
-  /** The views a model's joins read, loading those not loaded yet; UNAVAILABLE for one that cannot be. */
+  /**
+   * The views a model's joins read (by table: a model joins a table once), loading those not loaded yet; UNAVAILABLE
+   * for one that cannot be.
+   */
   async viewsFor(pipelineId: string, joins: readonly SignatureJoin[]): Promise<Map<string, OnlineView>> {
     const views = new Map<string, OnlineView>();
     for (const join of joins) {
-      const id = onlineViewId(pipelineId, join.pipeline);
-      if (!this.loaded.has(id)) {
-        const running = this.loading.get(id);
+      const key = wantedViewKey(pipelineId, join);
+      if (!this.loaded.has(key)) {
+        const running = this.loading.get(key);
         if (running) {
           await running.catch(() => undefined);
-        } else if (this.mayTry(id)) {
-          this.tracked.set(id, { pipelineId, table: join.pipeline });
+        } else if (this.mayTry(key)) {
+          this.tracked.set(key, { pipelineId, join });
           this.follow();
           // The store or the object store failing is the view being unavailable, not a fault of the call.
-          await this.refresh(pipelineId, join.pipeline).catch((error: unknown) =>
+          await this.refresh(key).catch((error: unknown) =>
             this.logger.warn(
               { pipelineId, table: join.pipeline, err: (error as Error).message },
               'online view load failed',
@@ -113,10 +145,11 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
           );
         }
       }
-      const loaded = this.loaded.get(id);
+      const loaded = this.loaded.get(key);
       if (!loaded) {
         throw new OnlineViewUnavailableError(
-          `the online view of feature table "${join.pipeline}" for model "${pipelineId}" is not loaded ` +
+          `the online view of feature table "${join.pipeline}" for model "${pipelineId}" ` +
+            `${join.joinSha256 ? `(join ${join.joinSha256.slice(0, 12)}) ` : ''}is not loaded ` +
             '(not built yet, or over SERVING_MAX_ONLINE_ENTITIES)',
         );
       }
@@ -129,43 +162,58 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
    * Whether a request may look for a view that is not loaded: at most once a second per view, so calls that keep
    * arriving while it is missing answer UNAVAILABLE without a database read each.
    */
-  private mayTry(id: string): boolean {
+  private mayTry(key: string): boolean {
     const now = Date.now();
-    if (now - (this.lastTried.get(id) ?? 0) < 1_000) return false;
-    this.lastTried.set(id, now);
+    if (now - (this.lastTried.get(key) ?? 0) < 1_000) return false;
+    this.lastTried.set(key, now);
     return true;
   }
 
   /**
-   * Loads the current view if it is not the one loaded; one load per view at a time. A refresh asked for during a
-   * load (a view event that arrived meanwhile) makes it read the current record again when done, so the update is
-   * not left to the next resync.
+   * Loads the current view of a tracked join if it is not the one loaded; one load per view at a time. A refresh
+   * asked for during a load (a view event that arrived meanwhile) makes it read the current record again when done,
+   * so the update is not left to the next resync.
    */
-  refresh(pipelineId: string, table: string): Promise<void> {
-    const id = onlineViewId(pipelineId, table);
-    const running = this.loading.get(id);
+  refresh(key: string): Promise<void> {
+    const running = this.loading.get(key);
     if (running) {
-      this.askedAgain.add(id);
+      this.askedAgain.add(key);
       return running;
     }
     const load = (async () => {
       do {
-        this.askedAgain.delete(id);
-        await this.load(id, pipelineId, table);
-      } while (this.askedAgain.has(id));
+        this.askedAgain.delete(key);
+        await this.load(key);
+      } while (this.askedAgain.has(key));
     })().finally(() => {
-      this.loading.delete(id);
-      this.askedAgain.delete(id);
+      this.loading.delete(key);
+      this.askedAgain.delete(key);
     });
-    this.loading.set(id, load);
+    this.loading.set(key, load);
     return load;
   }
 
-  private async load(id: string, pipelineId: string, table: string): Promise<void> {
-    const record = await this.store.current(pipelineId, table);
-    const previous = this.loaded.get(id);
+  /** The current record of a wanted view: its definition's, or for a join without a hash, the one that covers it. */
+  private async currentRecord({ pipelineId, join }: WantedView): Promise<OnlineViewRecord | null> {
+    if (join.joinSha256) return this.store.current(pipelineId, join.pipeline, join.joinSha256);
+    return viewForUnhashedJoin(await this.store.ofTable(join.pipeline), pipelineId, join) ?? null;
+  }
+
+  private async load(key: string): Promise<void> {
+    const wanted = this.tracked.get(key);
+    if (!wanted) return;
+    const { pipelineId, join } = wanted;
+    const table = join.pipeline;
+    const record = await this.currentRecord(wanted);
+    const previous = this.loaded.get(key);
     if (!record || previous?.record.viewSha256 === record.viewSha256) return;
-    const others = this.entities - (previous?.record.entities ?? 0);
+    // The same view loaded for another join (a model without a hash reading its successor's view) is shared.
+    const shared = [...this.loaded.values()].find((loaded) => loaded.record.viewSha256 === record.viewSha256);
+    if (shared) {
+      this.loaded.set(key, { record, view: shared.view });
+      return;
+    }
+    const others = this.entitiesBut(key);
     if (others + record.entities > this.config.SERVING_MAX_ONLINE_ENTITIES) {
       this.logger.error(
         { pipelineId, table, entities: record.entities, others, max: this.config.SERVING_MAX_ONLINE_ENTITIES },
@@ -175,8 +223,11 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
     }
     const bytes = await this.infra.objects.getVerified({ uri: record.viewUri, sha256: record.viewSha256 });
     const view = JSON.parse(bytes.toString()) as OnlineView;
-    this.loaded.set(id, { record, view });
-    this.logger.info({ pipelineId, table, sequence: record.sequence, entities: record.entities }, 'online view loaded');
+    this.loaded.set(key, { record, view });
+    this.logger.info(
+      { pipelineId, table, joinSha256: record.joinSha256, sequence: record.sequence, entities: record.entities },
+      'online view loaded',
+    );
   }
 
   private async resyncPeriodically(): Promise<void> {
@@ -192,9 +243,12 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
 
   /** Loads the current view of every view asked for, where it moved; a failure is logged (the next one retries). */
   private async resync(): Promise<void> {
-    for (const { pipelineId, table } of this.tracked.values()) {
-      await this.refresh(pipelineId, table).catch((error: unknown) =>
-        this.logger.warn({ pipelineId, table, err: (error as Error).message }, 'online view resync failed'),
+    for (const [key, { pipelineId, join }] of this.tracked) {
+      await this.refresh(key).catch((error: unknown) =>
+        this.logger.warn(
+          { pipelineId, table: join.pipeline, err: (error as Error).message },
+          'online view resync failed',
+        ),
       );
     }
   }

@@ -85,9 +85,11 @@ describe('serving a model with point-in-time joins against the real stack', () =
       sequence,
       viewUri: stored.uri,
       viewSha256: stored.sha256,
+      joinSha256: signatureJoins(spec)![0].joinSha256,
       entities: Object.keys(entities).length,
     } as EventData<typeof OnlineViewUpdatedV1>;
-    await new OnlineViewStore(mongo).record(data);
+    const { pipeline: _table, maxAgeMs: _maxAge, ...join } = spec.joins![0];
+    await new OnlineViewStore(mongo).record({ ...data, join });
     return data;
   }
 
