@@ -1,9 +1,11 @@
 export { InvalidPipelineSpecError, UnknownPipelineError } from './errors';
 export { parsePipelineSpec, PipelineStore, type StoredPipelineSpec } from './pipeline-store';
 export {
+  memoryOnlineViewTables,
   onlineViewId,
   type OnlineViewDefinition,
   type OnlineViewRecord,
   OnlineViewStore,
+  type OnlineViewTables,
   viewForUnhashedJoin,
 } from './online-views';

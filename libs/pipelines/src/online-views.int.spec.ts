@@ -37,4 +37,18 @@ describe('OnlineViewStore against the real Mongo-compatible server', () => {
     expect((await a.current(id, 'table', hash))?.sequence).toBe(3);
     expect((await a.ofTable('table')).filter((record) => record.pipelineId === id)).toHaveLength(2);
   });
+
+  it('lets exactly one of two replicas recording the same table version win (insert-claimed revisions)', async () => {
+    const [a, b] = connections.map((connection) => new OnlineViewStore(connection));
+    const hash = 'd'.repeat(64);
+    for (let round = 0; round < 5; round++) {
+      const id = uniqueName('race');
+      const won = await Promise.all([
+        a.record({ ...view(id, 4), joinSha256: hash }),
+        b.record({ ...view(id, 4), viewSha256: 'c'.repeat(64), joinSha256: hash }),
+      ]);
+      expect(won.filter(Boolean)).toHaveLength(1);
+      expect((await b.current(id, 'table', hash))?.viewSha256).toBe(won[0] ? view(id, 4).viewSha256 : 'c'.repeat(64));
+    }
+  });
 });

@@ -1,6 +1,6 @@
 import { type EventData, type OnlineViewUpdatedV1, type PointInTimeJoinSpec } from '@keel/contracts';
-import { isDuplicateKey } from '@keel/coordination';
-import { type Connection, type Model, Schema } from 'mongoose';
+import { type KeyedTable, MemoryKeyedTable, mongoKeyedTable, VersionedDocuments } from '@keel/coordination';
+import { type Connection } from 'mongoose';
 
 /** What a view is built from: a join as its spec declares it, less `maxAgeMs` (serving applies that per model). */
 export type OnlineViewDefinition = Pick<PointInTimeJoinSpec, 'entityKey' | 'featureTime' | 'createdTime' | 'features'>;
@@ -15,29 +15,20 @@ export type OnlineViewRecord = EventData<typeof OnlineViewUpdatedV1> & {
   updatedAt: Date;
 };
 
-interface OnlineViewDocument extends OnlineViewRecord {
-  /** onlineViewId: serving looks a view up by `_id` alone (docs/design/repositories.md). */
-  _id: string;
+/** A view record's state in its revisions and head: the record without the version VersionedDocuments adds. */
+type OnlineViewState = OnlineViewRecord & Record<string, unknown>;
+
+/** The heads (`_id` onlineViewId; serving looks a view up by `_id` alone, docs/design/repositories.md). */
+export const ONLINE_VIEWS_COLLECTION = 'online_views';
+/** Every version of each view record, `<onlineViewId>@<n>`: inserting one is the claim of that version. */
+export const ONLINE_VIEW_REVISIONS_COLLECTION = 'online_view_revisions';
+
+/** Where the records live: the two keyed tables, and the ids of a table's views (a scan of the heads). */
+export interface OnlineViewTables {
+  revisions: KeyedTable;
+  heads: KeyedTable;
+  idsOfTable(tablePipelineId: string): Promise<string[]>;
 }
-
-const onlineViewSchema = new Schema<OnlineViewDocument>(
-  {
-    _id: { type: String, required: true },
-    pipelineId: { type: String, required: true },
-    tablePipelineId: { type: String, required: true },
-    upToDatasetVersionId: { type: String, required: true },
-    sequence: { type: Number, required: true },
-    viewUri: { type: String, required: true },
-    viewSha256: { type: String, required: true },
-    joinSha256: { type: String },
-    join: { type: Schema.Types.Mixed },
-    entities: { type: Number, required: true },
-    updatedAt: { type: Date, required: true },
-  },
-  { collection: 'online_views', versionKey: false },
-);
-
-const WITHOUT_ID = { _id: 0 } as const;
 
 /**
  * `<pipelineId>|<tablePipelineId>|<joinSha256>`: one view per definition of a join, so a champion and a challenger
@@ -50,55 +41,85 @@ export const onlineViewId = (pipelineId: string, tablePipelineId: string, joinSh
 /**
  * Which online view of each joined feature table is current, per join definition. Features is the only writer (it
  * builds the views), serving reads them (when a model needs one, when a view's event arrives, and periodically), as
- * every service reads specs.
+ * every service reads specs. A record moves by compare-and-set on insert-claimed revisions (`VersionedDocuments`,
+ * docs/design/repositories.md rule 2), so of two features replicas recording views of the same join, exactly one
+ * wins each move and none moves it back.
  */
 export class OnlineViewStore {
-  private readonly views: Model<OnlineViewDocument>;
+  private readonly tables: OnlineViewTables;
+  private readonly versions: VersionedDocuments<OnlineViewState>;
 
-  constructor(mongo: Connection) {
-    this.views =
-      (mongo.models.OnlineView as Model<OnlineViewDocument> | undefined) ??
-      mongo.model<OnlineViewDocument>('OnlineView', onlineViewSchema);
+  constructor(mongo: Connection | OnlineViewTables) {
+    this.tables = 'revisions' in mongo ? mongo : mongoOnlineViewTables(mongo);
+    this.versions = new VersionedDocuments<OnlineViewState>({
+      revisions: this.tables.revisions,
+      heads: this.tables.heads,
+      // A view's history is not needed once superseded: the last few keep their state (the tombstones keep their
+      // ids, so a version can never be claimed twice).
+      keepStates: 4,
+    });
   }
 
   /** The current view built for the join definition hashed `joinSha256` (absent: the record from before hashes). */
-  current(pipelineId: string, tablePipelineId: string, joinSha256?: string): Promise<OnlineViewRecord | null> {
-    return this.views
-      .findById(onlineViewId(pipelineId, tablePipelineId, joinSha256), WITHOUT_ID)
-      .lean<OnlineViewRecord>()
-      .exec();
+  async current(pipelineId: string, tablePipelineId: string, joinSha256?: string): Promise<OnlineViewRecord | null> {
+    return (await this.versions.read(onlineViewId(pipelineId, tablePipelineId, joinSha256)))?.state ?? null;
   }
 
   /**
    * Every recorded view of a table (all joining pipelines and definitions): a scan, run once per validated table
    * version and when a model trained before hashes needs its view; records are few (a handful per join).
    */
-  ofTable(tablePipelineId: string): Promise<OnlineViewRecord[]> {
-    const filter = { tablePipelineId: tablePipelineId as OnlineViewRecord['tablePipelineId'] };
-    return this.views.find(filter, WITHOUT_ID).lean<OnlineViewRecord[]>().exec();
+  async ofTable(tablePipelineId: string): Promise<OnlineViewRecord[]> {
+    const records: OnlineViewRecord[] = [];
+    for (const id of await this.tables.idsOfTable(tablePipelineId)) {
+      const latest = await this.versions.read(id);
+      if (latest) records.push(latest.state);
+    }
+    return records;
   }
 
   /**
-   * Records a view as current unless one of a later table version is, or this very one (same contents): true when
-   * it was recorded. One conditional write: the filter matches only a record of this or an earlier table version;
-   * when none matches, the upsert's insert of the same `_id` fails with a duplicate key ("a later one, or this one,
-   * is current"). FerretDB's conditional updates are not atomic under concurrency (docs/design/repositories.md,
-   * rule 2), so two writers can still both pass the filter.
+   * Records a view as current unless one of this or a later table version is: true when it was recorded (then
+   * features announces it). Two replicas building the same version: one records it, the other learns it lost.
    */
   async record(view: EventData<typeof OnlineViewUpdatedV1> & { join?: OnlineViewDefinition }): Promise<boolean> {
-    const _id = onlineViewId(view.pipelineId, view.tablePipelineId, view.joinSha256);
-    try {
-      await this.views.updateOne(
-        { _id, sequence: { $lte: view.sequence }, viewSha256: { $ne: view.viewSha256 } },
-        { $set: { ...view, updatedAt: new Date() } },
-        { upsert: true },
-      );
-      return true;
-    } catch (error) {
-      if (isDuplicateKey(error)) return false;
-      throw error;
-    }
+    const { changed } = await this.versions.update(
+      onlineViewId(view.pipelineId, view.tablePipelineId, view.joinSha256),
+      (current) =>
+        current && current.state.sequence >= view.sequence
+          ? null
+          : ({ ...view, updatedAt: new Date() } as OnlineViewState),
+    );
+    return changed;
   }
+}
+
+/** The records in MongoDB/FerretDB: heads in `online_views` (scanned by table), revisions beside them. */
+function mongoOnlineViewTables(mongo: Connection): OnlineViewTables {
+  return {
+    revisions: mongoKeyedTable(mongo, ONLINE_VIEW_REVISIONS_COLLECTION),
+    heads: mongoKeyedTable(mongo, ONLINE_VIEWS_COLLECTION),
+    async idsOfTable(tablePipelineId) {
+      const heads = await mongo
+        .collection<{ _id: string }>(ONLINE_VIEWS_COLLECTION)
+        .find({ tablePipelineId }, { projection: { _id: 1 } })
+        .toArray();
+      return heads.map((head) => head._id);
+    },
+  };
+}
+
+/** Tables in memory with the same semantics, for unit tests of code that reads or records views. */
+export function memoryOnlineViewTables(): OnlineViewTables & { heads: MemoryKeyedTable } {
+  const heads = new MemoryKeyedTable();
+  return {
+    revisions: new MemoryKeyedTable(),
+    heads,
+    async idsOfTable(tablePipelineId) {
+      await Promise.resolve();
+      return [...heads.documents.values()].filter((d) => d.tablePipelineId === tablePipelineId).map((d) => d._id);
+    },
+  };
 }
 
 /**

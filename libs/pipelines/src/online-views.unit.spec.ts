@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { onlineViewId, type OnlineViewRecord, viewForUnhashedJoin } from './online-views';
+import {
+  memoryOnlineViewTables,
+  onlineViewId,
+  type OnlineViewRecord,
+  OnlineViewStore,
+  viewForUnhashedJoin,
+} from './online-views';
 
 describe('online view records', () => {
   it('are keyed per joining pipeline, table and join definition (a record from before hashes: without one)', () => {
@@ -21,5 +27,42 @@ describe('online view records', () => {
     expect(viewForUnhashedJoin(all, 'churn', join)).toBe(newer);
     expect(viewForUnhashedJoin([legacy, fewer, otherKey], 'churn', join)).toBe(legacy);
     expect(viewForUnhashedJoin([fewer], 'churn', join)).toBeUndefined();
+  });
+
+  describe('recorded by compare-and-set (two features replicas at once)', () => {
+    const hash = 'e'.repeat(64);
+    const view = (sequence: number, sha = String(sequence)) =>
+      ({
+        pipelineId: 'churn',
+        tablePipelineId: 'customers',
+        upToDatasetVersionId: `v${sequence}`,
+        sequence,
+        viewUri: `s3://features/churn/${sha}.json`,
+        viewSha256: sha.padStart(64, '0'),
+        joinSha256: hash,
+        entities: sequence,
+      }) as Parameters<OnlineViewStore['record']>[0];
+
+    it('lets exactly one of two builds of the same table version win, and never moves back', async () => {
+      for (let round = 0; round < 20; round++) {
+        const tables = memoryOnlineViewTables();
+        const [a, b] = [new OnlineViewStore(tables), new OnlineViewStore(tables)];
+        const won = await Promise.all([a.record(view(3, 'a')), b.record(view(3, 'b'))]);
+        expect(won.filter(Boolean)).toHaveLength(1);
+        const raced = await Promise.all([a.record(view(5)), b.record(view(4))]);
+        expect(raced[0]).toBe(true); // the later version is current whichever wrote first
+        expect((await b.current('churn', 'customers', hash))?.sequence).toBe(5);
+        expect(await a.record(view(5))).toBe(false); // this very one
+        expect(await a.record(view(2))).toBe(false); // an earlier one
+      }
+    });
+
+    it('reads a record from before revisions (a head without a version) as it is', async () => {
+      const tables = memoryOnlineViewTables();
+      await tables.heads.insert({ ...view(7), _id: 'churn|customers', joinSha256: undefined, updatedAt: new Date(0) });
+      const store = new OnlineViewStore(tables);
+      expect((await store.current('churn', 'customers'))?.sequence).toBe(7);
+      expect((await store.ofTable('customers')).map((record) => record.sequence)).toEqual([7]);
+    });
   });
 });

@@ -1,3 +1,4 @@
+import { memoryOnlineViewTables, OnlineViewStore } from '@keel/pipelines';
 import { type Infrastructure } from '@keel/service-runtime';
 import { pino } from 'pino';
 import { describe, expect, it, vi } from 'vitest';
@@ -6,32 +7,38 @@ import { OnlineViews, wantedViewKey } from './online-views';
 import { OnlineViewUnavailableError } from './online-view-unavailable';
 
 const config = { SERVING_MAX_ONLINE_ENTITIES: 10, MODEL_RESYNC_INTERVAL_MS: 60_000 } as ServingConfig;
+type Recorded = Parameters<OnlineViewStore['record']>[0];
 const hashA = 'a'.repeat(64);
 const hashB = 'b'.repeat(64);
 
 /** A record as features writes it, its view holding one entity named after it. */
-const record = (name: string, extra: Record<string, unknown> = {}) => ({
-  pipelineId: 'churn',
-  tablePipelineId: 'customer-features',
-  sequence: 1,
-  viewUri: `s3://features/${name}.json`,
-  viewSha256: name.padEnd(64, '0'),
-  entities: 1,
-  updatedAt: new Date(0),
-  ...extra,
-});
+const record = (name: string, extra: Record<string, unknown> = {}): Recorded =>
+  ({
+    pipelineId: 'churn',
+    tablePipelineId: 'customer-features',
+    upToDatasetVersionId: 'v1',
+    sequence: 1,
+    viewUri: `s3://features/${name}.json`,
+    viewSha256: name.padEnd(64, '0'),
+    entities: 1,
+    updatedAt: new Date(0),
+    ...extra,
+  }) as unknown as Recorded;
 const viewBytes = (uri: string) =>
   Buffer.from(JSON.stringify({ features: [], entities: { [uri.slice('s3://features/'.length, -5)]: [] } }));
-const lean = <T>(value: () => T) => ({ lean: () => ({ exec: async () => value() }) });
+
+/** Serving's views over records in memory (the store is made on first use; a unit test hands it one). */
+function onlineViews(infra: Partial<Infrastructure>, store: OnlineViewStore): OnlineViews {
+  const views = new OnlineViews(infra as Infrastructure, config, pino({ level: 'silent' }));
+  return Object.assign(views, { storeOf: store });
+}
+const consumerStub = () => ({ on: vi.fn(), start: vi.fn(async () => undefined) });
 
 describe('OnlineViews', () => {
   it('starts following view events only when a model with joins first asks for a view', async () => {
     const consumer = { on: vi.fn(), start: vi.fn(async () => undefined) };
-    const infra = {
-      createConsumer: vi.fn(() => consumer),
-      mongo: { models: { OnlineView: { findById: () => lean(() => null) } } },
-    } as unknown as Infrastructure;
-    const views = new OnlineViews(infra, config, pino({ level: 'silent' }));
+    const infra = { createConsumer: vi.fn(() => consumer) } as unknown as Infrastructure;
+    const views = onlineViews(infra, new OnlineViewStore(memoryOnlineViewTables()));
     views.onApplicationBootstrap();
     try {
       expect(infra.createConsumer).not.toHaveBeenCalled(); // serving without joins: no extra group, no wait
@@ -55,24 +62,21 @@ describe('OnlineViews', () => {
   });
 
   it('reads the current view again when an update arrives during a load, instead of waiting for the resync', async () => {
-    let current = record('v1');
+    const store = new OnlineViewStore(memoryOnlineViewTables());
+    await store.record(record('v1', { joinSha256: hashA }));
     let release!: () => void;
     const firstRead = new Promise<void>((resolve) => (release = resolve));
     const getVerified = vi.fn(async ({ uri }: { uri: string }) => {
       if (uri.endsWith('v1.json')) await firstRead;
       return viewBytes(uri);
     });
-    const infra = {
-      createConsumer: vi.fn(() => ({ on: vi.fn(), start: vi.fn(async () => undefined) })),
-      mongo: { models: { OnlineView: { findById: () => lean(() => current) } } },
-      objects: { getVerified },
-    } as unknown as Infrastructure;
-    const views = new OnlineViews(infra, config, pino({ level: 'silent' }));
+    const views = onlineViews({ createConsumer: vi.fn(consumerStub), objects: { getVerified } } as never, store);
     const join = { pipeline: 'customer-features', entityKey: 'customer_id', features: ['balance'], joinSha256: hashA };
     try {
       const asked = views.viewsFor('churn', [join]);
       await vi.waitFor(() => expect(getVerified).toHaveBeenCalledTimes(1));
-      current = record('v2', { sequence: 2 }); // features recorded a new view; its event arrives during v1's load
+      // features recorded a new view; its event arrives during v1's load
+      await store.record(record('v2', { sequence: 2, joinSha256: hashA }));
       const event = views.refresh(wantedViewKey('churn', join));
       release();
       await event;
@@ -86,16 +90,11 @@ describe('OnlineViews', () => {
   });
 
   it("gives a champion and a challenger trained on different join definitions each its definition's view", async () => {
-    const records = new Map([
-      [`churn|customer-features|${hashA}`, record('champion', { joinSha256: hashA })],
-      [`churn|customer-features|${hashB}`, record('challenger', { joinSha256: hashB })],
-    ]);
-    const infra = {
-      createConsumer: vi.fn(() => ({ on: vi.fn(), start: vi.fn(async () => undefined) })),
-      mongo: { models: { OnlineView: { findById: (id: string) => lean(() => records.get(id) ?? null) } } },
-      objects: { getVerified: async ({ uri }: { uri: string }) => viewBytes(uri) },
-    } as unknown as Infrastructure;
-    const views = new OnlineViews(infra, config, pino({ level: 'silent' }));
+    const store = new OnlineViewStore(memoryOnlineViewTables());
+    await store.record(record('champion', { joinSha256: hashA }));
+    await store.record(record('challenger', { joinSha256: hashB }));
+    const getVerified = async ({ uri }: { uri: string }) => viewBytes(uri);
+    const views = onlineViews({ createConsumer: vi.fn(consumerStub), objects: { getVerified } } as never, store);
     const join = { pipeline: 'customer-features', entityKey: 'customer_id', features: ['balance'] };
     try {
       const champion = await views.viewsFor('churn', [{ ...join, joinSha256: hashA }]);
@@ -109,26 +108,16 @@ describe('OnlineViews', () => {
   });
 
   it("serves a model trained before hashes from its pipeline's view that has its features, sharing it", async () => {
-    const covering = record('current', {
-      joinSha256: hashA,
-      join: { entityKey: 'customer_id', features: ['balance'] },
-    });
-    const legacy = record('legacy', { sequence: 3 }); // `churn|customer-features`, from before views were keyed
-    const getVerified = vi.fn(async ({ uri }: { uri: string }) => viewBytes(uri));
-    const infra = {
-      createConsumer: vi.fn(() => ({ on: vi.fn(), start: vi.fn(async () => undefined) })),
-      mongo: {
-        models: {
-          OnlineView: {
-            findById: (id: string) => lean(() => (id.endsWith(hashA) ? covering : null)),
-            find: () => lean(() => [legacy, covering]),
-          },
-        },
-      },
-      objects: { getVerified },
-    } as unknown as Infrastructure;
-    const views = new OnlineViews(infra, config, pino({ level: 'silent' }));
+    const tables = memoryOnlineViewTables();
+    const store = new OnlineViewStore(tables);
     const join = { pipeline: 'customer-features', entityKey: 'customer_id', features: ['balance'] };
+    await store.record(
+      record('current', { joinSha256: hashA, join: { entityKey: 'customer_id', features: ['balance'] } }),
+    );
+    // `churn|customer-features`, written before views were keyed by definition (no version, no definition)
+    await tables.heads.insert({ ...record('legacy', { sequence: 3 }), _id: 'churn|customer-features' });
+    const getVerified = vi.fn(async ({ uri }: { uri: string }) => viewBytes(uri));
+    const views = onlineViews({ createConsumer: vi.fn(consumerStub), objects: { getVerified } } as never, store);
     try {
       const old = await views.viewsFor('churn', [join]);
       const current = await views.viewsFor('churn', [{ ...join, joinSha256: hashA }]);
