@@ -74,6 +74,21 @@ export function shiftColumns(spec: PipelineSpecV1): { name: string; kind: Column
   ];
 }
 
+/**
+ * Why a feature a point-in-time join takes (from another pipeline's table, as of each training row's time) is not
+ * measured here: it is not a column of this pipeline's dataset versions by design. Its table pipeline's own
+ * validation measures the shift of its versions.
+ */
+function joinedReasons(spec: PipelineSpecV1): Map<string, string> {
+  const reasons = new Map<string, string>();
+  for (const join of spec.joins ?? []) {
+    for (const name of join.features) {
+      reasons.set(name, `joined from "${join.pipeline}" at training (point-in-time), not a column of the version`);
+    }
+  }
+  return reasons;
+}
+
 function fitsKind(column: DatasetColumn, kind: ColumnKind): boolean {
   return kind === 'numeric' ? column.type === 'number' || column.type === 'integer' : column.type === 'string';
 }
@@ -123,7 +138,13 @@ export interface VersionSample {
  */
 export function sampleVersion(spec: PipelineSpecV1, table: DatasetTable): VersionSample {
   const sample: VersionSample = { columns: [], skipped: [] };
+  const joined = joinedReasons(spec);
   for (const { name, kind } of shiftColumns(spec)) {
+    const joinedFrom = joined.get(name);
+    if (joinedFrom) {
+      sample.skipped.push({ column: name, reason: joinedFrom });
+      continue;
+    }
     const column = shiftColumn(table, name, kind);
     if (typeof column === 'string') {
       sample.skipped.push({ column: name, reason: column });
@@ -199,8 +220,14 @@ export function measureShift(spec: PipelineSpecV1, sample: VersionSample, baseli
     skipped: [],
   };
   const declared = spec.validation.shift;
+  const joined = joinedReasons(spec);
   for (const { name, kind } of shiftColumns(spec)) {
     const skip = (reason: string) => result.skipped.push({ column: name, reason });
+    const joinedFrom = joined.get(name);
+    if (joinedFrom) {
+      skip(joinedFrom);
+      continue;
+    }
     const stored = baseline.summaries.columns.find((c) => c.name === name);
     if (!stored || stored.kind !== kind) {
       skip(`no ${kind} summary in the ${baseline.against} version`);

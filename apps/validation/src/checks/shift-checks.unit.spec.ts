@@ -209,6 +209,29 @@ describe('measureShift', () => {
       { column: 'workclass', reason: 'absent' },
     ]);
   });
+
+  it('given features a point-in-time join takes, when summarised and measured, then they are skipped as joined, not absent', () => {
+    const spec = {
+      ...withShift(undefined),
+      entityColumns: ['person_id'],
+      joins: [{ pipeline: 'work-features', entityKey: 'person_id', features: ['hours_per_week', 'workclass'] }],
+    } as PipelineSpecV1;
+    // the versions have no joined columns: features joins them at training
+    const without = (table: DatasetTable) => ({
+      ...table,
+      columns: table.columns.filter((c) => c.name !== 'hours_per_week' && c.name !== 'workclass'),
+    });
+    const reason = 'joined from "work-features" at training (point-in-time), not a column of the version';
+    const base = baseline(spec, without(first), 'reference');
+    expect(base.summaries.skipped).toEqual([
+      { column: 'workclass', reason },
+      { column: 'hours_per_week', reason },
+    ]);
+    const measured = measure(spec, without(similar), base);
+    expect(measured.skipped).toEqual(base.summaries.skipped);
+    expect(measured.columns.map((c) => c.column)).not.toContain('hours_per_week');
+    expect(measured.columns.length).toBe(shiftColumns(spec).length - 2);
+  });
 });
 
 describe('p-value tests across columns (review s25 #11)', () => {
