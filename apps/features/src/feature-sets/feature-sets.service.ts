@@ -19,7 +19,13 @@ import { type Logger } from 'pino';
 import { featureSetTask, type JoinInput } from './feature-set.task';
 import { onlineViewTask } from './online-view.task';
 import { FeatureSetsRepository } from './feature-sets.repository';
-import { type IncrementRecord, IncrementsRepository, type JoinCut } from './increments.repository';
+import {
+  type IncrementRecord,
+  IncrementsRepository,
+  type JoinCut,
+  joinCutAt,
+  versionsAtCut,
+} from './increments.repository';
 import { OnlineViewsService } from './online-views.service';
 
 type DatasetValidated = EventData<typeof DatasetValidatedV1>;
@@ -149,21 +155,20 @@ export class FeatureSetsService implements OnApplicationBootstrap {
     );
   }
 
-  /** For a spec with point-in-time joins: each feature table's newest validated version now (else undefined). */
+  /** For a spec with point-in-time joins: each feature table's validated versions recorded now (else undefined). */
   private async joinCuts(spec: PipelineSpecV1): Promise<JoinCut[] | undefined> {
     if (!spec.joins?.length) return undefined;
     return Promise.all(
-      spec.joins.map(async (join) => ({
-        pipelineId: join.pipeline,
-        sequence: (await this.increments.newest(join.pipeline))?.sequence ?? 0,
-      })),
+      spec.joins.map(async (join) =>
+        joinCutAt(join.pipeline, await this.increments.upTo(join.pipeline, Number.MAX_SAFE_INTEGER)),
+      ),
     );
   }
 
   /**
    * The spec's joins resolved for the worker: each table's feature time (the table pipeline's timeColumn unless the
-   * join names one) and its versions up to the cut, loaded and verified. A window recorded before joins were declared
-   * (no cuts) reads each table up to its newest version now.
+   * join names one) and the versions its cut names, loaded and verified. A window recorded before joins were declared
+   * (no cuts) reads each table's versions recorded now.
    */
   private async loadJoins(spec: PipelineSpecV1, cuts: JoinCut[] | undefined): Promise<JoinInput[] | undefined> {
     if (!spec.joins?.length) return undefined;
@@ -178,16 +183,18 @@ export class FeatureSetsService implements OnApplicationBootstrap {
             'bad-dataset',
           );
         }
-        const cut = resolvedCuts.find((c) => c.pipelineId === join.pipeline)?.sequence ?? 0;
-        const increments = (cut > 0 ? await this.increments.upTo(join.pipeline, cut) : []).map(
-          ({ datasetVersionId, sha256, uri, sequence, rowCount }) => ({
-            datasetVersionId,
-            sha256,
-            uri,
-            sequence,
-            rowCount,
-          }),
-        );
+        const cut = resolvedCuts.find((c) => c.pipelineId === join.pipeline) ?? {
+          pipelineId: join.pipeline,
+          sequence: 0,
+        };
+        const upToCut = cut.sequence > 0 ? await this.increments.upTo(join.pipeline, cut.sequence) : [];
+        const increments = versionsAtCut(upToCut, cut).map(({ datasetVersionId, sha256, uri, sequence, rowCount }) => ({
+          datasetVersionId,
+          sha256,
+          uri,
+          sequence,
+          rowCount,
+        }));
         const datasets = await Promise.all(
           increments.map(({ uri, sha256 }) => this.infra.objects.getVerified({ uri, sha256 })),
         );

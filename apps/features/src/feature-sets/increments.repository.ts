@@ -4,19 +4,64 @@ import { Infrastructure } from '@keel/service-runtime';
 import { type Model, Schema } from 'mongoose';
 
 /**
- * How far into each joined feature table a snapshot reads: the table pipeline's newest validated version when the
- * snapshot was first asked for. Recorded with what asked, so a redelivery joins the same table versions.
+ * Which versions of each joined feature table a snapshot reads: those features had recorded when the snapshot was
+ * first asked for. Recorded with what asked, so a redelivery joins exactly the same table versions.
  */
 export interface JoinCut {
   pipelineId: string;
-  /** 0: the table had no validated version yet. */
+  /** The newest of them; 0: the table had no validated version yet. */
   sequence: number;
+  /**
+   * Exactly the versions read: a table version validated later may still have a sequence at or below the newest
+   * (versions are validated in parallel), and must not join a redelivery. Absent in cuts from before it was recorded
+   * (a sequence bound only).
+   */
+  datasetVersionIds?: string[];
 }
 
 const joinCutsField = {
-  type: [{ _id: false, pipelineId: { type: String, required: true }, sequence: { type: Number, required: true } }],
+  type: [
+    {
+      _id: false,
+      pipelineId: { type: String, required: true },
+      sequence: { type: Number, required: true },
+      datasetVersionIds: { type: [String], default: undefined },
+    },
+  ],
   default: undefined,
 };
+
+/** The cut of a table at the versions features has recorded now (oldest first). */
+export function joinCutAt(
+  pipelineId: string,
+  versions: readonly Pick<IncrementRecord, 'datasetVersionId' | 'sequence'>[],
+): JoinCut {
+  return {
+    pipelineId,
+    sequence: versions.at(-1)?.sequence ?? 0,
+    datasetVersionIds: versions.map((version) => version.datasetVersionId),
+  };
+}
+
+/**
+ * The table versions a cut reads, out of the table's versions up to its sequence (oldest first): exactly those it
+ * names, or all of them for a cut from before names were recorded. A named version no longer recorded is an error
+ * (retried): versions are never removed, so it is a read that missed it.
+ */
+export function versionsAtCut<T extends Pick<IncrementRecord, 'datasetVersionId'>>(
+  upToSequence: readonly T[],
+  cut: JoinCut,
+): T[] {
+  if (!cut.datasetVersionIds) return [...upToSequence];
+  const named = new Set(cut.datasetVersionIds);
+  const read = upToSequence.filter((version) => named.has(version.datasetVersionId));
+  if (read.length !== named.size) {
+    const found = new Set(read.map((version) => version.datasetVersionId));
+    const missing = cut.datasetVersionIds.filter((id) => !found.has(id));
+    throw new Error(`feature table ${cut.pipelineId} versions ${missing.join(', ')} of a recorded cut are not found`);
+  }
+  return read;
+}
 
 /** A validated dataset version of a pipeline as features knows it (collection `dataset_increments`). */
 export interface IncrementRecord extends SnapshotIncrement {
