@@ -1,4 +1,5 @@
 import { serviceEnvSchema } from '@keel/config';
+import { workerEnvShape } from '@keel/workers';
 import { z } from 'zod';
 import { type BatchingPolicy } from './inference/adaptive-batcher';
 import { DEFAULT_TRACE_SAMPLE_RATIO } from './inference/inference-sampling';
@@ -10,6 +11,8 @@ export const servingEnvSchema = serviceEnvSchema({
   grpcPort: 8001,
   grpcMaxReceiveBytes: 16 * 1024 * 1024,
 }).extend({
+  // Worker threads (WORKER_THREADS) parse online views off the event loop; started on first use.
+  ...workerEnvShape,
   /** gRPC address of the registry, asked which versions each model's aliases point at. */
   REGISTRY_GRPC_URL: z.string().min(1).default('127.0.0.1:50051'),
   /** Attempts to load one model version (download, parse, smoke prediction) before giving up on it. */
@@ -89,11 +92,15 @@ export const servingEnvSchema = serviceEnvSchema({
   SERVING_MAX_EVENT_LOOP_UTILIZATION: z.coerce.number().gt(0).max(1).default(1),
   /**
    * Most entities the online views of joined feature tables may hold together in memory (online/online-views.ts); a
-   * view that would exceed it is not loaded and requests that need it answer UNAVAILABLE (HTTP 503). A view is
-   * parsed on the event loop (every model's calls wait meanwhile): 50,000 entities of two features parse in about
-   * 40-80 ms here, 1,000,000 in 1.3-1.9 s (README), so the default keeps that stall short.
+   * view that would exceed it is not loaded and requests that need it answer UNAVAILABLE (HTTP 503). Views are
+   * parsed on the worker pool into a compact index (README).
    */
   SERVING_MAX_ONLINE_ENTITIES: z.coerce.number().int().min(1).default(50_000),
+  /**
+   * Largest online view file (its JSON) serving downloads and parses; a larger one is not loaded (logged once per
+   * view version) and requests that need it answer UNAVAILABLE. Bounds the bytes a view load holds at once.
+   */
+  SERVING_MAX_ONLINE_VIEW_BYTES: z.coerce.number().int().min(1_024).default(67_108_864),
   /** Most rows one request may carry; more is INVALID_ARGUMENT (HTTP 400). */
   SERVING_MAX_ROWS_PER_REQUEST: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
   /**

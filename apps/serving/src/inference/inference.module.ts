@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
+import { WorkersModule } from '@keel/workers';
 import { ModelsModule } from '../models/models.module';
 import { OnlineViews } from '../online/online-views';
 import { InferenceController } from './inference.controller';
@@ -11,7 +12,7 @@ import { OipRestErrorFilter } from './rest/oip-rest-errors.filter';
 
 /** The Open Inference Protocol v2 over gRPC (`inference.GRPCInferenceService`) and REST (`/v2`), and prediction logging. */
 @Module({
-  imports: [ModelsModule],
+  imports: [ModelsModule, WorkersModule],
   controllers: [OipRestController],
   providers: [
     InferenceMetrics,

@@ -1,4 +1,3 @@
-import { type OnlineView, onlineValuesAt } from '@keel/datasets';
 import { type DecodedModelInferRequest } from '@keel/grpc-api';
 import { type SignatureInput, type SignatureJoin } from '@keel/model-package';
 import {
@@ -7,6 +6,7 @@ import {
   type InputColumns,
   InvalidInferInputError,
 } from '../inference/tensor-codec';
+import { type OnlineViewIndex } from './compact-view';
 import { OnlineViewUnavailableError } from './online-view-unavailable';
 
 type Request = Pick<DecodedModelInferRequest, 'inputs' | 'rawInputContents'>;
@@ -23,7 +23,7 @@ export function decodeJoinedInputs(
   request: Request,
   signature: readonly SignatureInput[],
   joins: readonly SignatureJoin[],
-  views: ReadonlyMap<string, OnlineView>,
+  views: ReadonlyMap<string, OnlineViewIndex>,
   now: number,
   maxRows?: number,
 ): InputColumns {
@@ -104,11 +104,10 @@ export function decodeJoinedInputs(
     const filled = wanted.map((name) => missingColumn(kinds.get(name)!, rows));
     for (let i = 0; i < rows; i++) {
       const key = entityKeys[i];
-      const entity = key !== null && Object.hasOwn(view.entities, key) ? view.entities[key] : undefined;
-      const values = onlineValuesAt(entity, now, join.maxAgeMs);
-      if (!values) continue;
+      const row = key === null ? -1 : view.rowAt(key, now, join.maxAgeMs);
+      if (row < 0) continue;
       for (let k = 0; k < wanted.length; k++) {
-        const value = values[positions[k]];
+        const value = view.value(positions[k], row);
         if (value === null || value === undefined) continue;
         const column = filled[k];
         if (column instanceof Float64Array) column[i] = typeof value === 'number' ? value : Number(value);

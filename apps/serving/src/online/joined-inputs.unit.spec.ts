@@ -3,6 +3,7 @@ import { type SignatureInput, type SignatureJoin } from '@keel/model-package';
 import { describe, expect, it } from 'vitest';
 import { InvalidInferInputError } from '../inference/tensor-codec';
 import { decodeJoinedInputs, joinLookups } from './joined-inputs';
+import { OnlineViewIndex } from './compact-view';
 import { OnlineViewUnavailableError } from './online-view-unavailable';
 
 const signature: SignatureInput[] = [
@@ -29,7 +30,7 @@ const view: OnlineView = {
     b: [[day(1), [5, 'old']]],
   },
 };
-const views = new Map([['customer-features', view]]);
+const views = new Map([['customer-features', OnlineViewIndex.of(view)]]);
 const bytes = (...values: string[]) => ({
   datatype: 'BYTES',
   shape: [values.length],
@@ -141,7 +142,7 @@ describe('decodeJoinedInputs', () => {
         request({ name: 'tenure', ...fp64(1) }, { name: 'customer_id', ...bytes('a') }),
         signature,
         joins,
-        new Map([['customer-features', older]]),
+        new Map([['customer-features', OnlineViewIndex.of(older)]]),
         day(10),
       );
     expect(call).toThrow(OnlineViewUnavailableError);

@@ -1,21 +1,24 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown, Optional } from '@nestjs/common';
 import { OnlineViewUpdatedV1 } from '@keel/contracts';
-import { type OnlineView } from '@keel/datasets';
 import { type SignatureJoin } from '@keel/model-package';
 import { onlineViewId, type OnlineViewRecord, OnlineViewStore, viewForUnhashedJoin } from '@keel/pipelines';
 import { Infrastructure, ROOT_LOGGER, SERVICE_CONFIG } from '@keel/service-runtime';
+import { ObjectTooLargeError } from '@keel/storage';
+import { movableBuffers, WorkerPool } from '@keel/workers';
 import { type Logger } from 'pino';
 import { type ServingConfig } from '../config';
+import { ModelStore } from '../models/model-store';
+import { compactViewTask, OnlineViewIndex } from './compact-view';
 import { OnlineViewUnavailableError } from './online-view-unavailable';
 
 export { OnlineViewUnavailableError } from './online-view-unavailable';
 
 interface LoadedView {
   record: OnlineViewRecord;
-  view: OnlineView;
+  view: OnlineViewIndex;
 }
 
 /** A view a model's join reads: the pipeline's view of the table built for the join's definition. */
@@ -55,11 +58,17 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
   private storeOf?: OnlineViewStore;
   private following?: Promise<void>;
   private readonly askedAgain = new Set<string>();
+  /** Per view key, the view over SERVING_MAX_ONLINE_VIEW_BYTES last refused: not downloaded again until it moves. */
+  private readonly refused = new Map<string, string>();
 
   constructor(
     private readonly infra: Infrastructure,
     @Inject(SERVICE_CONFIG) private readonly config: ServingConfig,
     @Inject(ROOT_LOGGER) rootLogger: Logger,
+    /** The models served: views none of their versions reads any more are unloaded (absent in unit tests). */
+    @Optional() private readonly models?: ModelStore,
+    /** Where a view's JSON is parsed (absent in unit tests: parsed in place). */
+    @Optional() private readonly workers?: WorkerPool,
   ) {
     this.logger = rootLogger.child({ component: 'online-views' });
   }
@@ -125,8 +134,8 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
    * The views a model's joins read (by table: a model joins a table once), loading those not loaded yet; UNAVAILABLE
    * for one that cannot be.
    */
-  async viewsFor(pipelineId: string, joins: readonly SignatureJoin[]): Promise<Map<string, OnlineView>> {
-    const views = new Map<string, OnlineView>();
+  async viewsFor(pipelineId: string, joins: readonly SignatureJoin[]): Promise<Map<string, OnlineViewIndex>> {
+    const views = new Map<string, OnlineViewIndex>();
     for (const join of joins) {
       const key = wantedViewKey(pipelineId, join);
       if (!this.loaded.has(key)) {
@@ -150,7 +159,7 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
         throw new OnlineViewUnavailableError(
           `the online view of feature table "${join.pipeline}" for model "${pipelineId}" ` +
             `${join.joinSha256 ? `(join ${join.joinSha256.slice(0, 12)}) ` : ''}is not loaded ` +
-            '(not built yet, or over SERVING_MAX_ONLINE_ENTITIES)',
+            '(not built yet, or over SERVING_MAX_ONLINE_ENTITIES or SERVING_MAX_ONLINE_VIEW_BYTES)',
         );
       }
       views.set(join.pipeline, loaded.view);
@@ -221,8 +230,25 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
       );
       return;
     }
-    const bytes = await this.infra.objects.getVerified({ uri: record.viewUri, sha256: record.viewSha256 });
-    const view = JSON.parse(bytes.toString()) as OnlineView;
+    if (this.refused.get(key) === record.viewSha256) return;
+    const maxBytes = this.config.SERVING_MAX_ONLINE_VIEW_BYTES;
+    let bytes: Buffer;
+    try {
+      bytes = await this.infra.objects.getVerified({ uri: record.viewUri, sha256: record.viewSha256, maxBytes });
+    } catch (error) {
+      if (!(error instanceof ObjectTooLargeError)) throw error;
+      this.refused.set(key, record.viewSha256);
+      this.logger.error(
+        { pipelineId, table, viewUri: record.viewUri, maxBytes },
+        'online view not loaded: over SERVING_MAX_ONLINE_VIEW_BYTES',
+      );
+      return;
+    }
+    // Parsed into a compact index on a worker thread: the event loop only receives its arrays.
+    const view = this.workers
+      ? new OnlineViewIndex(await this.workers.run(compactViewTask, bytes, { transferList: movableBuffers(bytes) }))
+      : OnlineViewIndex.parse(bytes);
+    if (!this.tracked.has(key)) return; // unloaded while it loaded: no model needs it any more
     this.loaded.set(key, { record, view });
     this.logger.info(
       { pipelineId, table, joinSha256: record.joinSha256, sequence: record.sequence, entities: record.entities },
@@ -241,8 +267,30 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
     }
   }
 
+  /**
+   * Unloads the views no served model version reads any more (its versions undeployed or retired): they stop being
+   * followed and free their memory and their share of SERVING_MAX_ONLINE_ENTITIES. Run at every resync.
+   */
+  unloadUnused(): void {
+    if (!this.models) return;
+    const needed = new Set<string>();
+    for (const model of this.models.all()) {
+      for (const join of model.pkg.signature.joins ?? []) needed.add(wantedViewKey(model.pipelineId, join));
+    }
+    for (const [key, { pipelineId, join }] of this.tracked) {
+      if (needed.has(key)) continue;
+      this.tracked.delete(key);
+      this.lastTried.delete(key);
+      this.refused.delete(key);
+      if (this.loaded.delete(key)) {
+        this.logger.info({ pipelineId, table: join.pipeline, joinSha256: join.joinSha256 }, 'online view unloaded');
+      }
+    }
+  }
+
   /** Loads the current view of every view asked for, where it moved; a failure is logged (the next one retries). */
   private async resync(): Promise<void> {
+    this.unloadUnused();
     for (const [key, { pipelineId, join }] of this.tracked) {
       await this.refresh(key).catch((error: unknown) =>
         this.logger.warn(

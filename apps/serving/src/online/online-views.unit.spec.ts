@@ -1,12 +1,19 @@
 import { memoryOnlineViewTables, OnlineViewStore } from '@keel/pipelines';
 import { type Infrastructure } from '@keel/service-runtime';
+import { ObjectTooLargeError } from '@keel/storage';
 import { pino } from 'pino';
 import { describe, expect, it, vi } from 'vitest';
 import { type ServingConfig } from '../config';
+import { type ModelStore } from '../models/model-store';
+import { type OnlineViewIndex } from './compact-view';
 import { OnlineViews, wantedViewKey } from './online-views';
 import { OnlineViewUnavailableError } from './online-view-unavailable';
 
-const config = { SERVING_MAX_ONLINE_ENTITIES: 10, MODEL_RESYNC_INTERVAL_MS: 60_000 } as ServingConfig;
+const config = {
+  SERVING_MAX_ONLINE_ENTITIES: 10,
+  SERVING_MAX_ONLINE_VIEW_BYTES: 1_024,
+  MODEL_RESYNC_INTERVAL_MS: 60_000,
+} as ServingConfig;
 type Recorded = Parameters<OnlineViewStore['record']>[0];
 const hashA = 'a'.repeat(64);
 const hashB = 'b'.repeat(64);
@@ -26,6 +33,8 @@ const record = (name: string, extra: Record<string, unknown> = {}): Recorded =>
   }) as unknown as Recorded;
 const viewBytes = (uri: string) =>
   Buffer.from(JSON.stringify({ features: [], entities: { [uri.slice('s3://features/'.length, -5)]: [] } }));
+/** The entity keys a loaded view holds (each view here holds one, named after it). */
+const holds = (view: OnlineViewIndex | undefined, key: string) => (view?.entity(key) ?? -1) >= 0;
 
 /** Serving's views over records in memory (the store is made on first use; a unit test hands it one). */
 function onlineViews(infra: Partial<Infrastructure>, store: OnlineViewStore): OnlineViews {
@@ -83,7 +92,7 @@ describe('OnlineViews', () => {
       await asked;
       expect(getVerified).toHaveBeenCalledTimes(2);
       const loaded = await views.viewsFor('churn', [join]);
-      expect(Object.keys(loaded.get('customer-features')!.entities)).toEqual(['v2']);
+      expect(holds(loaded.get('customer-features'), 'v2')).toBe(true);
     } finally {
       views.onApplicationShutdown();
     }
@@ -99,8 +108,8 @@ describe('OnlineViews', () => {
     try {
       const champion = await views.viewsFor('churn', [{ ...join, joinSha256: hashA }]);
       const challenger = await views.viewsFor('churn', [{ ...join, features: ['segment'], joinSha256: hashB }]);
-      expect(Object.keys(champion.get('customer-features')!.entities)).toEqual(['champion']);
-      expect(Object.keys(challenger.get('customer-features')!.entities)).toEqual(['challenger']);
+      expect(holds(champion.get('customer-features'), 'champion')).toBe(true);
+      expect(holds(challenger.get('customer-features'), 'challenger')).toBe(true);
       expect(views.entities).toBe(2);
     } finally {
       views.onApplicationShutdown();
@@ -121,10 +130,60 @@ describe('OnlineViews', () => {
     try {
       const old = await views.viewsFor('churn', [join]);
       const current = await views.viewsFor('churn', [{ ...join, joinSha256: hashA }]);
-      expect(Object.keys(old.get('customer-features')!.entities)).toEqual(['current']);
+      expect(holds(old.get('customer-features'), 'current')).toBe(true);
       expect(current.get('customer-features')).toBe(old.get('customer-features')); // one copy in memory
       expect(getVerified).toHaveBeenCalledTimes(1);
       expect(views.entities).toBe(1);
+    } finally {
+      views.onApplicationShutdown();
+    }
+  });
+
+  it('does not load a view over SERVING_MAX_ONLINE_VIEW_BYTES, nor download it again until it moves', async () => {
+    const store = new OnlineViewStore(memoryOnlineViewTables());
+    await store.record(record('big', { joinSha256: hashA }));
+    const getVerified = vi.fn(async ({ uri, maxBytes }: { uri: string; maxBytes?: number }) => {
+      if (maxBytes !== undefined && maxBytes < 2_000) throw new ObjectTooLargeError(uri, maxBytes);
+      return viewBytes(uri);
+    });
+    const views = onlineViews({ createConsumer: vi.fn(consumerStub), objects: { getVerified } } as never, store);
+    const join = { pipeline: 'customer-features', entityKey: 'customer_id', features: ['balance'], joinSha256: hashA };
+    try {
+      await expect(views.viewsFor('churn', [join])).rejects.toThrow(/SERVING_MAX_ONLINE_VIEW_BYTES/);
+      await views.refresh(wantedViewKey('churn', join));
+      expect(getVerified).toHaveBeenCalledTimes(1);
+      await store.record(record('smaller', { sequence: 2, joinSha256: hashA }));
+      await views.refresh(wantedViewKey('churn', join));
+      expect(getVerified).toHaveBeenCalledTimes(2); // a new version of the view is tried
+    } finally {
+      views.onApplicationShutdown();
+    }
+  });
+
+  it('unloads the views no served model version reads any more (undeployed, retired)', async () => {
+    const store = new OnlineViewStore(memoryOnlineViewTables());
+    await store.record(record('champion', { joinSha256: hashA }));
+    await store.record(record('retired', { joinSha256: hashB }));
+    const join = { pipeline: 'customer-features', entityKey: 'customer_id', features: ['balance'] };
+    const served = [{ pipelineId: 'churn', pkg: { signature: { joins: [{ ...join, joinSha256: hashA }] } } }];
+    const models = { all: () => served } as unknown as ModelStore;
+    const getVerified = async ({ uri }: { uri: string }) => viewBytes(uri);
+    const views = new OnlineViews(
+      { createConsumer: vi.fn(consumerStub), objects: { getVerified } } as unknown as Infrastructure,
+      config,
+      pino({ level: 'silent' }),
+      models,
+    );
+    Object.assign(views, { storeOf: store });
+    try {
+      await views.viewsFor('churn', [{ ...join, joinSha256: hashA }]);
+      await views.viewsFor('churn', [{ ...join, joinSha256: hashB }]); // a version since undeployed
+      expect(views.entities).toBe(2);
+      views.unloadUnused();
+      expect(views.entities).toBe(1);
+      served.length = 0; // the champion retired too
+      views.unloadUnused();
+      expect(views.entities).toBe(0);
     } finally {
       views.onApplicationShutdown();
     }
