@@ -60,9 +60,16 @@ describe('serving a model with point-in-time joins against the real stack', () =
   let service: ServiceUnderTest;
   let client: InferenceClient;
   let model: ModelVersion;
+  let challenger: ModelVersion;
 
-  /** Stores a view of the table and records it as current, as features does. */
-  async function putView(sequence: number, entities: OnlineView['entities']) {
+  // A challenger trained after the join changed (a created time breaking ties): another definition, its own view.
+  const challengerSpec = PipelineSpecV1.parse({
+    ...spec,
+    joins: [{ ...spec.joins![0], createdTime: 'created' }],
+  } as PipelineSpecInput);
+
+  /** Stores a view of the table and records it as current for a spec's join, as features does. */
+  async function putView(sequence: number, entities: OnlineView['entities'], built: PipelineSpecV1 = spec) {
     const view: OnlineView = {
       format: 'keel.online-view',
       version: 1,
@@ -85,10 +92,10 @@ describe('serving a model with point-in-time joins against the real stack', () =
       sequence,
       viewUri: stored.uri,
       viewSha256: stored.sha256,
-      joinSha256: signatureJoins(spec)![0].joinSha256,
+      joinSha256: signatureJoins(built)![0].joinSha256,
       entities: Object.keys(entities).length,
     } as EventData<typeof OnlineViewUpdatedV1>;
-    const { pipeline: _table, maxAgeMs: _maxAge, ...join } = spec.joins![0];
+    const { pipeline: _table, maxAgeMs: _maxAge, ...join } = built.joins![0];
     await new OnlineViewStore(mongo).record({ ...data, join });
     return data;
   }
@@ -124,10 +131,25 @@ describe('serving a model with point-in-time joins against the real stack', () =
       packageSha256: stored.sha256,
       aliases: [WellKnownAlias.CHAMPION],
     });
+    const challengerPkg = binaryTestPackage(challengerSpec, rows);
+    challengerPkg.signature.joins = signatureJoins(challengerSpec);
+    const challengerStored = await objects.putContentAddressed(
+      BUCKETS.models,
+      `test/${pipelineId}`,
+      serializePackage(challengerPkg),
+      { extension: '.json' },
+    );
+    challenger = ModelVersion.fromPartial({
+      ...model,
+      version: 2,
+      packageUri: challengerStored.uri,
+      packageSha256: challengerStored.sha256,
+      aliases: ['challenger'],
+    });
     const registry = {
       listModelVersions: async (name: string) => {
         if (name !== pipelineId) throw new RegistryNotFoundError(`model "${name}" not found`);
-        return [model];
+        return [model, challenger];
       },
     } as ModelRegistryApi;
     mongo = await mongoose.createConnection(mongoUrlForDatabase(database)).asPromise();
@@ -205,5 +227,20 @@ describe('serving a model with point-in-time joins against the real stack', () =
     await eventually('the new view serves', async () =>
       (await probabilities(keyed([3], ['a'])))[0] === updated[0] ? true : undefined,
     );
+  });
+
+  it("answers a champion and a challenger trained on different join definitions each from its definition's view", async () => {
+    await putView(1, { a: [[hourAgo(), [10, 'silver']]] }, challengerSpec);
+    const byVersion = async (version: string, inputs: ReturnType<typeof keyed>) =>
+      (await client.modelInfer({ modelName: pipelineId, modelVersion: version, inputs })).outputs[0].contents!
+        .fp64Contents!;
+    // the champion still reads its own view (balance 880 since the first test), the challenger the one built for it
+    const champion = await byVersion('1', explicit([{ tenure: 3, balance: 880, segment: 'gold' }]) as never);
+    const asChallenger = await byVersion('2', explicit([{ tenure: 3, balance: 10, segment: 'silver' }]) as never);
+    expect(champion).not.toEqual(asChallenger);
+    await eventually('the challenger has its view', async () =>
+      (await byVersion('2', keyed([3], ['a'])))[0] === asChallenger[0] ? true : undefined,
+    );
+    expect(await byVersion('1', keyed([3], ['a']))).toEqual(champion);
   });
 });
