@@ -147,15 +147,31 @@ export class DatasetVersionsService {
           sequence: (parent?.sequence ?? 0) + 1,
           createdAt: new Date(),
         });
-        // Also after a crash that left the version without its head: the retry finds the version and repairs it.
-        await this.datasets.advanceHead(version);
         span.setAttribute(KeelAttr.DATASET_VERSION, version.datasetVersionId);
-        await this.infra.publisher.publish(DatasetIngestedV1, toEvent(version), {
-          id: datasetIngestedEventId(version.datasetVersionId, pipeline.version),
-        });
+        // Also after a crash that left the version without its head or event: the retry finds it and repairs it.
+        await this.announce(pipeline, version);
         return version;
       },
     );
+  }
+
+  /**
+   * The version written earlier with `lineage` among its sources (a PostgreSQL pull's planned range), its head and
+   * event made sure of (a crash may have cut its write short after the document); null when none was stored. Found
+   * by what it holds, not by its bytes, so an encoder that changed since (an upgrade mid-pull) writes no second one.
+   */
+  async findWritten(pipeline: StoredPipelineSpec, lineage: string): Promise<DatasetVersion | null> {
+    const version = await this.datasets.findBySource(pipeline.spec.id, lineage);
+    if (version) await this.announce(pipeline, version);
+    return version;
+  }
+
+  /** Makes a stored version the pipeline's head (unless a newer one is) and publishes its event; idempotent. */
+  private async announce(pipeline: StoredPipelineSpec, version: DatasetVersion): Promise<void> {
+    await this.datasets.advanceHead(version);
+    await this.infra.publisher.publish(DatasetIngestedV1, toEvent(version), {
+      id: datasetIngestedEventId(version.datasetVersionId, pipeline.version),
+    });
   }
 }
 

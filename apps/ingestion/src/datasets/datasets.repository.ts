@@ -95,6 +95,15 @@ export class DatasetsRepository implements OnModuleInit {
     return this.model.findOne({ pipelineId }, WITHOUT_ID).sort({ createdAt: -1 }).lean<DatasetVersion>();
   }
 
+  /**
+   * The version stored with `lineage` among its sources: a PostgreSQL pull's lineage names its source and the range
+   * of rows, so this finds the version an interrupted pull wrote for a planned range whatever bytes encoding them
+   * gives now. A scan of the pipeline's versions: only a pull resuming after a crash asks.
+   */
+  async findBySource(pipelineId: string, lineage: string): Promise<DatasetVersion | null> {
+    return this.model.findOne({ pipelineId, sources: lineage }, WITHOUT_ID).lean<DatasetVersion>();
+  }
+
   async get(datasetVersionId: string): Promise<DatasetVersion | null> {
     return this.model.findById(datasetVersionId, WITHOUT_ID).lean<DatasetVersion>();
   }

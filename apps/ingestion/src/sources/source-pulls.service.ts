@@ -23,11 +23,12 @@ import { type Logger } from 'pino';
 import { type IngestionConfig } from '../config';
 import { addDropped } from '../cleaning/row-cleaning';
 import { DatasetVersionsService } from '../datasets/dataset-versions.service';
+import { type DatasetVersion } from '../datasets/datasets.repository';
 import { HttpSourcePuller } from './http-pull';
 import { ObjectStoreSourcePuller } from './object-store-pull';
 import { type PgChunkOutcome, pgChunkTask, pgChunkWarmUp } from './pg-chunk.task';
 import { type CopyChunk, PostgresReader, type PulledField, type Watermark } from './postgres-reader';
-import { type SourceRun, type SourceState, SourceStateRepository } from './source-state.repository';
+import { type PlannedChunk, type SourceRun, type SourceState, SourceStateRepository } from './source-state.repository';
 
 /** A pull renews its lease every third of this; another replica takes an abandoned pull over after it. */
 const PULL_LEASE_TTL_MS = 30_000;
@@ -52,13 +53,21 @@ function describeWatermark(watermark: Watermark | null): string {
   return watermark ? `${watermark.cursor}/${watermark.key}` : 'start';
 }
 
+/** The lineage of a PostgreSQL pull's version: the source, its range of rows (`from`, `to`] and its cleaning. */
+export function postgresLineage(source: PostgresSource, from: Watermark | null, to: Watermark): string {
+  const cleaned = describeCleaning(source.cleaning);
+  return (
+    `postgres:${source.id}@(${describeWatermark(from)}, ${describeWatermark(to)}]` + (cleaned ? ` ${cleaned}` : '')
+  );
+}
+
 /**
  * Pulls the spec's sources into dataset versions, on demand and on their schedules. One pull of a source at a time
  * across replicas (a lease per source). A pull reads the rows past the source's watermark in (cursor, key) order
  * with `COPY (query) TO STDOUT` in one read-only snapshot, one chunk at a time; each chunk is planned in the source's
  * state, written as one dataset version, and only then is the watermark moved past it, so every row lands in exactly
- * one version whatever fails when (a crash after the plan re-reads the same rows, whose content names the same
- * version).
+ * one version whatever fails when (the next pull after a crash finds the version written for the planned range by its
+ * lineage, else writes it).
  */
 @Injectable()
 export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestroy {
@@ -230,7 +239,9 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
     const pipelineId = pipeline.spec.id;
     const reader = await PostgresReader.connect(sourceUrl(source, this.config, process.env), signal);
     try {
-      // A chunk an earlier pull planned and did not commit: the same range again (one chunk), so the same rows.
+      // A chunk an earlier pull planned and did not commit: its version, if it was written, is found by the lineage
+      // naming the range (not by its bytes: an encoder changed by an upgrade mid-pull makes other bytes of the same
+      // rows); the range is read again for the run's counts, and written from that when no version holds it.
       const planned = current.state.planned;
       if (planned?.to) {
         const { fields, watermark, chunks } = await reader.copy(
@@ -241,7 +252,12 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
         let chunk: CopyChunk | undefined;
         for await (const all of chunks) chunk = all;
         const encoded = chunk ? await this.encodeChunk(pipeline, source, fields, watermark.key, chunk) : undefined;
-        current = await this.commitChunk(pipeline, source, current, run, encoded, planned.to, null, scope);
+        scope.assertHeld();
+        const written = await this.versions.findWritten(
+          pipeline,
+          planned.lineage ?? postgresLineage(source, planned.from, planned.to),
+        );
+        current = await this.commitChunk(pipeline, source, current, run, encoded, planned.to, null, scope, written);
       }
       const { fields, watermark, chunks } = await reader.copy(
         source,
@@ -265,7 +281,7 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
           if (first) {
             current = await this.states.advance(pipelineId, source.id, current, {
               ...current.state,
-              planned: { from: current.state.watermark, to: chunk.last, runId: run._id },
+              planned: this.plan(source, current.state.watermark, chunk.last, run),
             });
           }
           const following = next;
@@ -323,9 +339,15 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
     );
   }
 
+  /** The plan of the chunk of rows past `from` up to `to`, with the lineage its version is written with. */
+  private plan(source: PostgresSource, from: Watermark | null, to: Watermark, run: SourceRun): PlannedChunk {
+    return { from, to, runId: run._id, lineage: postgresLineage(source, from, to) };
+  }
+
   /**
-   * Writes a planned chunk (undefined: the planned range holds no rows now) as one dataset version, then commits the
-   * watermark past it, planning the next chunk (up to `nextTo`) in the same move when it has been read.
+   * Writes a planned chunk (undefined: the planned range holds no rows now) as one dataset version, unless `written`
+   * is the version an earlier pull wrote for it, then commits the watermark past it, planning the next chunk (up to
+   * `nextTo`) in the same move when it has been read.
    */
   private async commitChunk(
     pipeline: StoredPipelineSpec,
@@ -336,6 +358,7 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
     to: Watermark,
     nextTo: Watermark | null,
     scope: LeaseScope,
+    written: DatasetVersion | null = null,
   ): Promise<Versioned<SourceState>> {
     const { spec } = pipeline;
     const from = current.state.planned?.from ?? current.state.watermark;
@@ -344,26 +367,24 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
     for (const reason of outcome?.rejections ?? [])
       if (run.rejections.length < MAX_REJECTIONS) run.rejections.push(reason);
     if (source.cleaning) addDropped(run, outcome?.dropped);
-    let datasetVersionId = current.state.lastDatasetVersionId;
-    if (outcome && outcome.goodRows > 0) {
+    let version = written;
+    if (!version && outcome && outcome.goodRows > 0) {
       scope.assertHeld();
-      const cleaned = describeCleaning(source.cleaning);
-      const lineage =
-        `postgres:${source.id}@(${describeWatermark(from)}, ${describeWatermark(to)}]` + (cleaned ? ` ${cleaned}` : '');
-      const version = await this.versions.write(
+      version = await this.versions.write(
         pipeline,
         { parquet: asBuffer(outcome.parquet), rowCount: outcome.goodRows },
-        [lineage],
+        [postgresLineage(source, from, to)],
       );
-      datasetVersionId = version.datasetVersionId;
-      if (!run.datasetVersionIds.includes(datasetVersionId)) run.datasetVersionIds.push(datasetVersionId);
     }
+    const datasetVersionId = version?.datasetVersionId ?? current.state.lastDatasetVersionId;
+    if (version && !run.datasetVersionIds.includes(version.datasetVersionId))
+      run.datasetVersionIds.push(version.datasetVersionId);
     scope.assertHeld();
     const next = await this.states.advance(spec.id, source.id, current, {
       watermark: to,
-      planned: nextTo ? { from: to, to: nextTo, runId: run._id } : null,
+      planned: nextTo ? this.plan(source, to, nextTo, run) : null,
       lastDatasetVersionId: datasetVersionId,
-      rowsPulled: current.state.rowsPulled + (outcome?.goodRows ?? 0),
+      rowsPulled: current.state.rowsPulled + (version?.rowCount ?? 0),
     });
     run.watermarkTo = to;
     // The run's progress, at most once per RUN_PROGRESS_MS (its end is always saved by pullUnderLease).

@@ -4,7 +4,8 @@ import { Infrastructure } from '@keel/service-runtime';
 import { type Watermark } from './postgres-reader';
 
 /**
- * A chunk being written. PostgreSQL re-reads a planned range (`from`, `to`]. An HTTP API or a file cannot be read
+ * A chunk being written. PostgreSQL re-reads a planned range (`from`, `to`], and finds the version written for it, if
+ * any, by the `lineage` naming the range (not by its bytes, which an upgraded encoder may make differently). An HTTP API or a file cannot be read
  * again as it was, so their plans name the version's content (`sha256`, `rowCount`) before it is written: a later
  * pull finds those bytes in the object store and finishes the version, or finds none and drops the plan (nothing
  * of it was written, and its rows are still past the watermark). `file` is the object a plan takes.
@@ -16,7 +17,10 @@ export interface PlannedChunk extends Record<string, unknown> {
   sha256?: string;
   rowCount?: number;
   file?: SourceFile;
-  /** The lineage the planned version is written with (plans made before it was kept: derived again). */
+  /**
+   * The lineage the planned version is written with (plans made before it was kept: derived again); for PostgreSQL,
+   * how the next pull finds the version if this one dies between writing it and committing the watermark.
+   */
   lineage?: string;
 }
 

@@ -1,0 +1,191 @@
+import { type PostgresSource } from '@keel/contracts';
+import { type LeaseScope, type Versioned } from '@keel/coordination';
+import { parsePipelineSpec, type StoredPipelineSpec } from '@keel/pipelines';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { type IngestionConfig } from '../config';
+import { type DatasetVersion } from '../datasets/datasets.repository';
+import { type DatasetVersionsService } from '../datasets/dataset-versions.service';
+import { framedCopyData } from './copy-out';
+import { type PgChunkOutcome } from './pg-chunk.task';
+import { type CopyChunk, PostgresReader, type Watermark } from './postgres-reader';
+import { postgresLineage, SourcePullsService } from './source-pulls.service';
+import { type SourceRun, type SourceState, type SourceStateRepository } from './source-state.repository';
+
+const source: PostgresSource = {
+  kind: 'postgres',
+  id: 'rows',
+  table: 'orders',
+  cursor: { column: 'updated_at', key: 'id' },
+  chunkRows: 2,
+} as PostgresSource;
+
+const pipeline: StoredPipelineSpec = {
+  pipelineId: 'pg-rows',
+  version: 1,
+  appliedAt: new Date(0),
+  spec: parsePipelineSpec({
+    apiVersion: 'keel/v1',
+    kind: 'Pipeline',
+    id: 'pg-rows',
+    task: 'regression',
+    target: { column: 'y' },
+    features: [{ name: 'x', type: 'numeric' }],
+    training: { algorithms: ['linear-regression'], primaryMetric: 'rmse' },
+    sources: [source],
+  }),
+};
+
+const at = (id: number): Watermark => ({ cursor: `2026-01-01 00:00:0${id}+00`, key: String(id) });
+
+/** The table: rows 1-4; a copy gives the rows in (after, upTo], `chunkRows` a chunk. */
+function fakeReader(): PostgresReader {
+  const ids = [1, 2, 3, 4];
+  return {
+    copy: (_: unknown, range: { after?: Watermark | null; upTo?: Watermark }, chunkRows: number) => {
+      const rows = ids.filter((id) => id > Number(range.after?.key ?? 0) && id <= Number(range.upTo?.key ?? 99));
+      async function* chunks(): AsyncGenerator<CopyChunk> {
+        for (let i = 0; i < rows.length; i += Math.min(chunkRows, rows.length)) {
+          const taken = rows.slice(i, i + chunkRows);
+          const lines = taken.map((id) => `${id}\t${at(id).cursor}\t${id}\t${id}`);
+          yield { bytes: framedCopyData(lines), rows: taken.length, last: at(taken.at(-1)!) };
+        }
+      }
+      return Promise.resolve({ fields: [], watermark: { cursor: 1, key: 0 }, chunks: chunks() });
+    },
+    close: () => Promise.resolve(),
+  } as unknown as PostgresReader;
+}
+
+/**
+ * A pull service over fakes: the source's state, the dataset versions (found by lineage, as the repository does),
+ * and a worker whose encoder makes other bytes than the one that wrote the versions already stored.
+ */
+function harness(state: SourceState, stored: DatasetVersion[]) {
+  const states: Versioned<SourceState>[] = [{ version: 1, state }];
+  const written: { sources: readonly string[]; rowCount: number }[] = [];
+  const versions = {
+    findWritten: (_: StoredPipelineSpec, lineage: string) =>
+      Promise.resolve(stored.find((version) => version.sources.includes(lineage)) ?? null),
+    write: (_: StoredPipelineSpec, rows: { rowCount: number }, sources: readonly string[]) => {
+      written.push({ sources, rowCount: rows.rowCount });
+      const version = {
+        datasetVersionId: `ds-new-${written.length}`,
+        rowCount: rows.rowCount,
+        sources,
+      } as DatasetVersion;
+      return Promise.resolve(version);
+    },
+  };
+  const repository = {
+    advance: (_: string, __: string, basedOn: Versioned<SourceState>, next: SourceState) => {
+      expect(basedOn).toBe(states.at(-1));
+      states.push({ version: basedOn.version + 1, state: next });
+      return Promise.resolve(states.at(-1)!);
+    },
+    saveRun: () => Promise.resolve(),
+  };
+  const workers = {
+    run: (_: unknown, input: { bytes: Uint8Array }): Promise<PgChunkOutcome> => {
+      const rows = Buffer.from(input.bytes).toString('latin1').split('\n').length - 1;
+      return Promise.resolve({
+        rowsRead: rows,
+        goodRows: rows,
+        parquet: new Uint8Array([1, 2, 3]),
+        sha256: 'bytes-of-the-new-encoder',
+        rejected: 0,
+        rejections: [],
+      });
+    },
+  };
+  const logger = { child: () => logger, info: () => undefined, warn: () => undefined, error: () => undefined };
+  const service = new SourcePullsService(
+    { mongo: { collection: () => ({}) } } as never,
+    repository as unknown as SourceStateRepository,
+    versions as unknown as DatasetVersionsService,
+    {} as never,
+    {} as never,
+    workers as never,
+    { POSTGRES_URL: 'postgres://keel@127.0.0.1:5432/keel' } as IngestionConfig,
+    logger as never,
+    { name: 'ingestion' } as never,
+  );
+  vi.spyOn(PostgresReader, 'connect').mockResolvedValue(fakeReader());
+  const run = {
+    _id: 'pull-2',
+    startedAt: new Date(),
+    rowsRead: 0,
+    rowsRejected: 0,
+    rejections: [],
+    datasetVersionIds: [],
+  } as unknown as SourceRun;
+  const scope = { signal: new AbortController().signal, assertHeld: () => undefined } as unknown as LeaseScope;
+  const pull = () =>
+    (
+      service as unknown as {
+        pullPostgres(...args: unknown[]): Promise<Versioned<SourceState>>;
+      }
+    ).pullPostgres(pipeline, source, states[0], run, scope, scope.signal);
+  return { pull, written, states, run };
+}
+
+afterEach(() => vi.restoreAllMocks());
+
+describe('a PostgreSQL pull resuming a planned range', () => {
+  // given a pull that died after writing the version of rows 1-2 and before committing the watermark past them
+  const planned = { from: null, to: at(2), runId: 'pull-1', lineage: postgresLineage(source, null, at(2)) };
+  const state: SourceState = { watermark: null, planned, lastDatasetVersionId: null, rowsPulled: 0 };
+
+  it('finds the version written for it by its lineage, whatever bytes the encoder makes now', async () => {
+    const old = { datasetVersionId: 'ds-old', rowCount: 2, sources: [planned.lineage] } as DatasetVersion;
+    const { pull, written, states, run } = harness(state, [old]);
+
+    // when the next pull runs, with an encoder whose bytes for those rows differ
+    const after = await pull();
+
+    // then rows 1-2 stay in the version written before (no second one), and only rows 3-4 make a new version
+    expect(written).toEqual([{ sources: [postgresLineage(source, at(2), at(4))], rowCount: 2 }]);
+    expect(states[1].state).toMatchObject({ watermark: at(2), lastDatasetVersionId: 'ds-old', rowsPulled: 2 });
+    expect(after.state).toMatchObject({ watermark: at(4), planned: null, lastDatasetVersionId: 'ds-new-1' });
+    expect(after.state.rowsPulled).toBe(4);
+    expect(run.datasetVersionIds).toEqual(['ds-old', 'ds-new-1']);
+    expect(run.rowsRead).toBe(4);
+  });
+
+  it('writes the range when no version holds it (the pull died before writing it), under its lineage', async () => {
+    const { pull, written, states } = harness(state, []);
+
+    const after = await pull();
+
+    expect(written).toEqual([
+      { sources: [planned.lineage], rowCount: 2 },
+      { sources: [postgresLineage(source, at(2), at(4))], rowCount: 2 },
+    ]);
+    expect(states[1].state).toMatchObject({ watermark: at(2), lastDatasetVersionId: 'ds-new-1', rowsPulled: 2 });
+    expect(after.state).toMatchObject({ watermark: at(4), lastDatasetVersionId: 'ds-new-2', rowsPulled: 4 });
+  });
+
+  it('finds a plan made before plans kept their lineage by the lineage derived from the range', async () => {
+    const { lineage, ...withoutLineage } = planned;
+    const old = { datasetVersionId: 'ds-old', rowCount: 2, sources: [lineage] } as DatasetVersion;
+    const { pull, written } = harness({ ...state, planned: withoutLineage }, [old]);
+
+    await pull();
+
+    expect(written).toEqual([{ sources: [postgresLineage(source, at(2), at(4))], rowCount: 2 }]);
+  });
+
+  it('plans each chunk with the lineage its version is written with', async () => {
+    const { pull, states } = harness({ ...state, planned: null }, []);
+
+    await pull();
+
+    // the first chunk planned alone, the second planned when the first commits
+    expect(states[1].state.planned).toEqual({ from: null, to: at(2), runId: 'pull-2', lineage: planned.lineage });
+    expect(states[2].state.planned).toEqual({
+      from: at(2),
+      to: at(4),
+      runId: 'pull-2',
+      lineage: postgresLineage(source, at(2), at(4)),
+    });
+  });
+});
