@@ -283,7 +283,8 @@ export interface FramedChunk {
   lastRow: number;
 }
 
-const COPY_DATA = 0x64; // 'd'
+/** A CopyData message's code ('d'). */
+export const COPY_DATA = 0x64;
 const COPY_OUT_RESPONSE = 0x48; // 'H'
 /** Messages that may come between a copy's rows: CopyData, CopyOutResponse, NoticeResponse, ParameterStatus, NotificationResponse. */
 const ROW_ALONG: ReadonlySet<number> = new Set([COPY_DATA, COPY_OUT_RESPONSE, 0x4e, 0x53, 0x41]);

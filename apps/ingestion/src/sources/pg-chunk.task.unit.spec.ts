@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { datasetParquet } from '../datasets/dataset-parquet';
 import { checkRecords } from '../records/record-checks';
 import { framedCopyData } from './copy-out';
-import { plainDecimal } from './copy-text-values';
+import { copyDataText } from './copy-out';
+import { CopyTextStrings, longDecimal, plainDecimal } from './copy-text-values';
 import { encodePgChunk, pgChunkWarmUp } from './pg-chunk.task';
 import { copyFieldText, type PulledField, pulledValue } from './postgres-reader';
 
@@ -141,6 +142,13 @@ describe('encodePgChunk', () => {
       '99999999999999999',
       '3.141592653589793',
       '142.857142857142857',
+      '142.85714285714286',
+      '0.14285714285714285',
+      '0.30000000000000004',
+      '4503599627370497.5',
+      '-12345678.901234567',
+      '\u00a05',
+      '5\u00e9',
       '1e+20',
       '1.5e-07',
       'NaN',
@@ -185,13 +193,137 @@ describe('encodePgChunk', () => {
   });
 });
 
+describe('encodePgChunk on bytes that are not valid UTF-8', () => {
+  it('gives what decoding the whole text and slicing it gave', () => {
+    // given text fields holding a truncated sequence before a tab, a stray continuation byte and a bad lead byte
+    const bad = [
+      [0x31, 0x09, 0x32, 0x09, 0x31, 0x2e, 0x35, 0x09, 0x72, 0xc3, 0x09, 0x74, 0x09, 0x33],
+      [0x32, 0x09, 0x32, 0x09, 0x80, 0x35, 0x09, 0x62, 0x80, 0x6c, 0x09, 0x66, 0x09, 0x34],
+      [0x33, 0x09, 0x32, 0x09, 0x37, 0x09, 0xff, 0x61, 0xe2, 0x82, 0x09, 0x74, 0x09, 0x35],
+    ];
+    const bytes = Buffer.concat(
+      bad.map((line) => {
+        const message = Buffer.alloc(6 + line.length);
+        message[0] = 0x64;
+        message.writeUInt32BE(line.length + 5, 1);
+        Buffer.from(line).copy(message, 5);
+        message[message.length - 1] = 0x0a;
+        return message;
+      }),
+    );
+    const badFields = [fields[0], { name: 'at', typeId: 25 }, fields[2], fields[3], fields[4], fields[5]];
+    const lines = copyDataText(Buffer.from(bytes))
+      .text.split('\n')
+      .filter((line) => line.length > 0)
+      .map((line) => line.slice(5));
+    const lenient = parsePipelineSpec({ ...spec, timeColumn: undefined });
+    const expected = throughRows(lenient, badFields, lines);
+    const outcome = encodePgChunk({
+      pipelineId: lenient.id,
+      schema: datasetSchema(lenient),
+      fields: badFields,
+      keyField: 0,
+      bytes,
+      maxRejections: 10,
+    });
+    expect(outcome.rejections).toEqual(expected.rejections);
+    expect(outcome.goodRows).toBe(expected.good.length);
+    expect(outcome.goodRows).toBeGreaterThan(0);
+    expect(Buffer.from(outcome.parquet).equals(expected.parquet)).toBe(true);
+  });
+
+  it('refuses a chunk whose messages are not one row each', () => {
+    const framed = framedCopyData(lines);
+    const input = { pipelineId: spec.id, schema: datasetSchema(spec), fields, keyField: 0, maxRejections: 1 };
+    expect(() => encodePgChunk({ ...input, bytes: framed.subarray(0, framed.length - 3) })).toThrow('is not one row');
+    expect(() => encodePgChunk({ ...input, bytes: Buffer.concat([framed, Buffer.from('N\0\0\0\x05x')]) })).toThrow(
+      'no CopyData message',
+    );
+  });
+});
+
+describe('longDecimal', () => {
+  const read = (text: string) => longDecimal(Buffer.from(text), 0, Buffer.byteLength(text));
+
+  it('reads decimals of up to 17 significant digits exactly as parseFloat does, or declines', () => {
+    let seed = 5;
+    const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+    let declined = 0;
+    const texts: string[] = [];
+    for (let i = 0; i < 20_000; i++) {
+      let digits = '';
+      for (let d = 0; d < 16 + (i % 2); d++) digits += Math.floor(random() * 10);
+      const dot = Math.floor(random() * digits.length);
+      texts.push(
+        String(random() * 10 ** Math.floor(random() * 15)),
+        String(Math.floor(random() * 1_000) / Math.floor(1 + random() * 97)),
+        `${i % 2 ? '-' : ''}${dot ? `${digits.slice(0, dot)}.${digits.slice(dot)}` : digits}`,
+        `0.${'0'.repeat(i % 4)}${digits}`,
+        // Halfway between two doubles: odd integers past 2^53, halves past 2^52 (ties parseFloat rounds to even).
+        String(2 ** 53 + 1 + 2 * Math.floor(random() * 2 ** 40)),
+        `${2 ** 52 + Math.floor(random() * 2 ** 40)}.5`,
+      );
+    }
+    for (const text of texts) {
+      if (text.includes('e')) continue;
+      const value = read(text);
+      if (Number.isNaN(value)) declined++;
+      else expect(Object.is(value, parseFloat(text)), text).toBe(true);
+    }
+    // Only the ties (and nothing PostgreSQL prints for a double otherwise) go to parseFloat.
+    expect(declined).toBeLessThan(texts.length / 3);
+    expect(read('9007199254740993')).toBeNaN();
+    expect(read('4503599627370497.5')).toBeNaN();
+    expect(read('0.14285714285714285')).toBe(1 / 7);
+    expect(read('0.30000000000000004')).toBe(0.1 + 0.2);
+    expect(Object.is(read('-0.0000000000000000000'), -0)).toBe(true);
+    for (const text of [
+      '',
+      '-',
+      '1e5',
+      'NaN',
+      '123456789012345678',
+      '.5',
+      '5.',
+      '1.2.3',
+      '+1',
+      ' 1',
+      '\\N',
+      '0.' + '1'.repeat(23),
+    ])
+      expect(read(text), text).toBeNaN();
+  });
+});
+
+describe('CopyTextStrings', () => {
+  it('gives what UTF-8 decoding the bytes gives, the same string again for the same short value', () => {
+    const strings = new CopyTextStrings();
+    const values = ['red', 'green', 'red', '', 'é', 'x'.repeat(40), 'a\u00a0b', 'green', 'grey', 'gre'];
+    const bytes = Buffer.from(values.join('\t'));
+    let at = 0;
+    const seen = values.map((value) => {
+      const end = at + Buffer.byteLength(value);
+      const text = strings.text(bytes, at, end);
+      at = end + 1;
+      expect(text).toBe(value);
+      return text;
+    });
+    expect(seen[2]).toBe(seen[0]);
+    // Many distinct values share the table's slots: each still reads as itself.
+    for (let i = 0; i < 20_000; i++) {
+      const value = Buffer.from(`v${i % 7_919}`);
+      expect(strings.text(value, 0, value.length)).toBe(`v${i % 7_919}`);
+    }
+  });
+});
+
 describe('plainDecimal', () => {
   it('reads plain decimals exactly as parseFloat does, and declines everything else', () => {
     for (const text of ['0', '-0', '1.5', '-0.25', '0.1', '2.675', '123456789012345', '0.00000000000001', '-9.5']) {
-      expect(Object.is(plainDecimal(text, 0, text.length), parseFloat(text))).toBe(true);
+      expect(Object.is(plainDecimal(Buffer.from(text), 0, text.length), parseFloat(text))).toBe(true);
     }
     for (const text of ['', '-', '1e5', 'NaN', '1234567890123456', '.5', '5.', '1.2.3', '+1', ' 1', '\\N']) {
-      expect(plainDecimal(text, 0, text.length)).toBeNaN();
+      expect(plainDecimal(Buffer.from(text), 0, text.length)).toBeNaN();
     }
     let seed = 11;
     for (let i = 0; i < 20_000; i++) {
@@ -200,7 +332,7 @@ describe('plainDecimal', () => {
       const dot = i % (digits.length + 1);
       const text = `${i % 2 ? '-' : ''}${dot ? `${digits.slice(0, dot)}.${digits.slice(dot)}` : digits}`;
       const expected = text.endsWith('.') ? NaN : parseFloat(text);
-      expect(Object.is(plainDecimal(text, 0, text.length), expected)).toBe(true);
+      expect(Object.is(plainDecimal(Buffer.from(text), 0, text.length), expected)).toBe(true);
     }
   });
 });
