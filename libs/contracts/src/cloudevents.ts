@@ -74,10 +74,19 @@ function checkedAttributes(source: Record<string, unknown>, where: string): Clou
   };
 }
 
+function contentTypeOf(headers: RawHeaders | undefined): string | undefined {
+  return headerValue(headers, 'content-type') ?? headerValue(headers, 'ce_datacontenttype');
+}
+
+/** Whether a record with these headers is a structured-mode CloudEvent (the envelope in the value, not the data). */
+export function isStructuredCloudEvent(headers: RawHeaders | undefined): boolean {
+  return contentTypeOf(headers)?.startsWith(STRUCTURED_CONTENT_TYPE) ?? false;
+}
+
 /** Reads a Kafka record as a CloudEvent, binary or structured mode; throws MalformedEventError with the reason. */
 export function decodeCloudEvent(headers: RawHeaders | undefined, value: Buffer | null): DecodedCloudEvent {
-  const contentType = headerValue(headers, 'content-type') ?? headerValue(headers, 'ce_datacontenttype');
-  if (contentType?.startsWith(STRUCTURED_CONTENT_TYPE)) {
+  const contentType = contentTypeOf(headers);
+  if (isStructuredCloudEvent(headers)) {
     const envelope = parseJson(value, 'structured CloudEvent');
     if (typeof envelope !== 'object' || envelope === null || Array.isArray(envelope)) {
       throw new MalformedEventError('structured CloudEvent is not a JSON object');

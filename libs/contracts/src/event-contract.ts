@@ -18,9 +18,16 @@ export interface EventContract<Schema extends z.ZodType = z.ZodType> {
    * For a topic whose events carry payloads (records): a hand-written check that answers true only when `schema`
    * would accept `data` and return it unchanged (no key stripped, no default added), in a fraction of the schema's
    * time. False means "ask the schema", which then accepts or says why not; so it never changes what is accepted.
-   * A property test holds it to the schema.
+   * A property test holds it to the schema. It must not recurse: with `quickCheckedDepth` it sees data whose nesting
+   * is not checked yet.
    */
   readonly quickCheck?: (data: unknown) => boolean;
+  /**
+   * How deep data that `quickCheck` accepts nests at most (arrays and objects inside each other, the data itself
+   * counting 1). When set, a binary-mode record whose data passes the quick check is not scanned for JSON_MAX_DEPTH:
+   * JSON.parse is iterative, and the quick check has just bounded the nesting of everything that reads the data.
+   */
+  readonly quickCheckedDepth?: number;
 }
 
 const TOPIC_PATTERN = /^mlops\.[a-z][a-z0-9-]*\.[a-z][a-z0-9-]*\.v[1-9][0-9]*$/;

@@ -15,6 +15,7 @@ export {
   type CloudEventAttributes,
   type DecodedCloudEvent,
   decodeCloudEvent,
+  isStructuredCloudEvent,
   encodeCloudEventHeaders,
   headerValue,
   MalformedEventError,

@@ -1,4 +1,4 @@
-import { defineEvent, encodeCloudEventHeaders } from '@keel/contracts';
+import { DataRecordsV1, defineEvent, encodeCloudEventHeaders } from '@keel/contracts';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { DLQ_HEADERS, type DeadLetterPayloadStore, type InboundRecord, KafkaDeadLetterSink } from './dead-letter';
@@ -51,6 +51,49 @@ describe('Kafka record limits', () => {
   it('given a record nested past JSON_MAX_DEPTH, when decoded, then it is refused before JSON.parse', () => {
     const deep = record(`{"text":"a","x":${'['.repeat(40)}${']'.repeat(40)}}`);
     expect(() => decodeRecord(Note, deep, { maxRecordBytes: 10_000, maxDepth: 32 })).toThrow(/JSON_MAX_DEPTH/);
+  });
+
+  describe('given a records event (its quick check bounds its depth), when decoded', () => {
+    const flat = { pipelineId: 'adult-income', records: [{ age: 39, city: 'x' }] };
+    const records = (value: string, structured = false): InboundRecord => ({
+      ...record(value),
+      topic: DataRecordsV1.topic,
+      headers: structured
+        ? { 'content-type': 'application/cloudevents+json' }
+        : encodeCloudEventHeaders({ id: '1', source: '/test', type: DataRecordsV1.topic, specversion: '1.0' }),
+    });
+    const limits = (maxDepth: number) => ({ maxRecordBytes: 10_000_000, maxDepth });
+
+    it('then flat data is taken, and refused when JSON_MAX_DEPTH is below its depth', () => {
+      expect(decodeRecord(DataRecordsV1, records(JSON.stringify(flat)), limits(3)).data).toEqual(flat);
+      expect(() => decodeRecord(DataRecordsV1, records(JSON.stringify(flat)), limits(2))).toThrow(/JSON_MAX_DEPTH/);
+    });
+
+    it('then data nested past JSON_MAX_DEPTH is refused for its depth, whatever else is wrong with it', () => {
+      const deep = `${'['.repeat(40)}${']'.repeat(40)}`;
+      const cases = [
+        `{"pipelineId":"adult-income","records":[{"age":${deep}}]}`,
+        `{"pipelineId":"adult-income","records":[{"age":1}],"x":${deep}}`,
+        `{"pipelineId":"adult-income","records":[{"age":1}],"x":${deep}`,
+        deep,
+      ];
+      for (const value of cases) {
+        expect(() => decodeRecord(DataRecordsV1, records(value), limits(32))).toThrow(/JSON_MAX_DEPTH/);
+      }
+      const otherType = { ...records(`{"x":${deep}}`), headers: record('').headers };
+      expect(() => decodeRecord(DataRecordsV1, otherType, limits(32))).toThrow(/JSON_MAX_DEPTH/);
+    });
+
+    it('then a structured envelope is scanned whole, and a 500,000-deep value is refused without a stack overflow', () => {
+      const envelope = { specversion: '1.0', id: '1', source: '/t', type: DataRecordsV1.topic, data: flat };
+      expect(decodeRecord(DataRecordsV1, records(JSON.stringify(envelope), true), limits(4)).data).toEqual(flat);
+      const deepExtension = JSON.stringify({ ...envelope, x: [[[[1]]]] });
+      expect(() => decodeRecord(DataRecordsV1, records(deepExtension, true), limits(4))).toThrow(/JSON_MAX_DEPTH/);
+      const n = 500_000;
+      expect(() => decodeRecord(DataRecordsV1, records(`${'['.repeat(n)}${']'.repeat(n)}`), limits(32))).toThrow(
+        /JSON_MAX_DEPTH/,
+      );
+    });
   });
 
   it('given an event over the limit, when published, then the publisher refuses it and nothing is sent', async () => {

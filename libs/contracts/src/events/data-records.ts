@@ -80,4 +80,6 @@ export const DataRecordsV1 = defineEvent({
   key: (data) => data.pipelineId,
   maxBytes: 4 * 1024 * 1024,
   quickCheck,
+  // The data object, its records array and the flat records in it.
+  quickCheckedDepth: 3,
 });

@@ -62,6 +62,8 @@ describe('DataRecordsV1.quickCheck', () => {
     fc.assert(
       fc.property(data, (value) => {
         if (!quickCheck(value)) return;
+        // What it accepts nests no deeper than it says (decoding skips the depth scan for it).
+        expect(depthOf(value)).toBeLessThanOrEqual(DataRecordsV1.quickCheckedDepth!);
         const parsed = DataRecordsV1.schema.safeParse(value);
         expect(parsed.success).toBe(true);
         expect(parsed.data).toEqual(value);
@@ -71,3 +73,9 @@ describe('DataRecordsV1.quickCheck', () => {
     expect(accepts(good)).toBe(true);
   });
 });
+
+/** Arrays and objects inside each other, the value itself counting 1 (0 for a scalar). */
+function depthOf(value: unknown): number {
+  if (typeof value !== 'object' || value === null) return 0;
+  return 1 + Math.max(0, ...Object.values(value).map(depthOf));
+}
