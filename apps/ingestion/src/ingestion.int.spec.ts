@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingestionEnvSchema } from './config';
 import { IngestionModule } from './ingestion.module';
 import { datasetIngestedEventId, datasetVersionId } from './datasets/dataset-versions.service';
-import { checkRows } from './records/record-checks';
+import { checkColumns, columnsRowCount } from './records/record-checks';
 import { STAGING_PREFIX, StagingRepository } from './staging/staging.repository';
 
 describe('ingestion against the real stack', () => {
@@ -153,12 +153,12 @@ describe('ingestion against the real stack', () => {
     const staging = sut.app.get(StagingRepository);
     const event = (id: string, from: number) => {
       const offset = String(from);
-      const { good } = checkRows(spec, adultRecords(2, from));
+      const { good } = checkColumns(spec, adultRecords(2, from));
       return {
         _id: `${spec.id}-${id}`,
         pipelineId: spec.id,
         rowsJson: JSON.stringify(good),
-        rowCount: good.rows.length,
+        rowCount: columnsRowCount(good),
         badCount: 0,
         topic: DataRecordsV1.topic,
         partition: 0,

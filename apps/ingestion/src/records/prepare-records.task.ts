@@ -1,14 +1,20 @@
-import { type CloudEventAttributes, DataRecordsV1, type PipelineSpecV1 } from '@keel/contracts';
+import {
+  type CloudEventAttributes,
+  DataRecordsV1,
+  type DatasetColumnSpec,
+  datasetSchema,
+  type PipelineSpecV1,
+} from '@keel/contracts';
 import { decodeRecord, type InboundRecord, type RecordLimits } from '@keel/messaging';
 import { asBuffer, defineWorkerTask } from '@keel/workers';
 import { rememberCheckedRows } from '../staging/checked-rows-cache';
-import { type BadRecord, checkRows } from './record-checks';
+import { type BadRecord, checkColumnsOf, columnsRowCount } from './record-checks';
 
 /** A data event decoded and checked on a worker thread: what staging it needs, and nothing it does not. */
 export interface PreparedRecords {
   pipelineId: string;
   source?: string;
-  /** JSON text of the checked rows, a `CleanRows`: what is staged. */
+  /** JSON text of the checked rows, a `CleanColumns`: what is staged. */
   rowsJson: string;
   rowCount: number;
   bad: BadRecord[];
@@ -45,7 +51,8 @@ export type PrepareRecordsOutput = ({ attributes: CloudEventAttributes; prepared
  */
 export function prepareRecords(input: PrepareRecordsInput): PrepareRecordsOutput {
   const values = asBuffer(input.values);
-  const specs = new Map(input.specs);
+  // Each spec's dataset schema once a fetch, not once an event.
+  const specs = new Map(input.specs.map(([id, spec]) => [id, datasetSchema(spec)]));
   const output: PrepareRecordsOutput = [];
   let start = 0;
   for (const { end, ...fields } of input.records) {
@@ -58,7 +65,7 @@ export function prepareRecords(input: PrepareRecordsInput): PrepareRecordsOutput
 
 function prepareOne(
   record: InboundRecord,
-  specs: ReadonlyMap<string, PipelineSpecV1>,
+  specs: ReadonlyMap<string, readonly DatasetColumnSpec[]>,
   limits: RecordLimits,
 ): PrepareRecordsOutput[number] {
   let event;
@@ -68,9 +75,9 @@ function prepareOne(
     return null;
   }
   const { pipelineId, source, records } = event.data;
-  const spec = specs.get(pipelineId);
-  if (!spec) return null;
-  const { good, bad } = checkRows(spec, records);
+  const schema = specs.get(pipelineId);
+  if (!schema) return null;
+  const { good, bad } = checkColumnsOf(schema, records);
   const rowsJson = JSON.stringify(good);
   // This thread encodes the cut too: it takes these rows then instead of parsing them back from the text.
   rememberCheckedRows(rowsJson, good);
@@ -80,7 +87,7 @@ function prepareOne(
       pipelineId,
       ...(source !== undefined ? { source } : {}),
       rowsJson,
-      rowCount: good.rows.length,
+      rowCount: columnsRowCount(good),
       bad,
     },
   };

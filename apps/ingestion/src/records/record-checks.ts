@@ -102,11 +102,69 @@ export type CleanCell = CleanRecord[string];
 
 /**
  * Checked records as rows: each row the values of `columns` (the dataset schema's names) in that order. What staging
- * stores: the column names once rather than in every record, which halves the JSON text staged and parsed again.
+ * stored before {@link CleanColumns} (the column names once rather than in every record); still read at the cut.
  */
 export interface CleanRows {
   columns: string[];
   rows: CleanCell[][];
+}
+
+/**
+ * Checked records as columns: `values[c]` the cells of column `columns[c]` (the dataset schema's names), one a good
+ * record, in their order. What staging stores: one array a column rather than one a row, which the staging thread
+ * checks into, stringifies and cuts from with less CPU than rows (about 0.4 µs a record of Adult's 15 columns), and
+ * which leaves the collector 15 arrays an event to keep until the cut instead of 1,000.
+ */
+export interface CleanColumns {
+  columns: string[];
+  values: CleanCell[][];
+}
+
+/** {@link checkColumns} for a pipeline's dataset schema (`datasetSchema(spec)`), when the caller has it at hand. */
+export function checkColumnsOf(
+  schema: readonly DatasetColumnSpec[],
+  records: readonly Readonly<Record<string, unknown>>[],
+  label: (index: number) => string = (index) => `record ${index}`,
+): { good: CleanColumns; bad: BadRecord[] } {
+  const width = schema.length;
+  const values: CleanCell[][] = [];
+  for (let c = 0; c < width; c++) values.push([]);
+  const bad: BadRecord[] = [];
+  for (let index = 0; index < records.length; index++) {
+    const record = records[index];
+    for (let c = 0; c < width; c++) {
+      // The row cells of checkRow, pushed onto their columns as they pass (no row array a record).
+      const column = schema[c];
+      const value = record[column.name];
+      if (keptAsIs(column, value)) {
+        // -0 as 0, as the staged text (a JSON.stringify) holds it: the columns kept for the cut equal a parse of it.
+        values[c].push(value === 0 ? 0 : (value as CleanCell));
+        continue;
+      }
+      const result = cleanValue(column, value);
+      if ('problem' in result) {
+        for (let k = 0; k < c; k++) values[k].pop();
+        bad.push({ index, record, reason: `${label(index)}: ${result.problem}` });
+        break;
+      }
+      values[c].push(result.value === 0 ? 0 : result.value);
+    }
+  }
+  return { good: { columns: schema.map((column) => column.name), values }, bad };
+}
+
+/** {@link checkRecords}, the good records as columns of the dataset schema: what {@link checkRows} does, by column. */
+export function checkColumns(
+  spec: PipelineSpecV1,
+  records: readonly Readonly<Record<string, unknown>>[],
+  label?: (index: number) => string,
+): { good: CleanColumns; bad: BadRecord[] } {
+  return checkColumnsOf(datasetSchema(spec), records, label);
+}
+
+/** Rows in checked columns (a schema has at least its target column). */
+export function columnsRowCount(columns: CleanColumns): number {
+  return columns.values[0]?.length ?? 0;
 }
 
 /** Checks one record against the dataset schema, as a row of the schema's columns, or says why it fails. */

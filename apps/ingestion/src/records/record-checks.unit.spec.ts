@@ -1,7 +1,7 @@
 import { datasetSchema, type PipelineSpecV1 } from '@keel/contracts';
 import { parsePipelineSpec } from '@keel/pipelines';
 import { describe, expect, it } from 'vitest';
-import { checkRecords, isDecimal, MAX_NUMBER_CHARS, MAX_TEXT_CHARS } from './record-checks';
+import { checkColumns, checkRecords, checkRows, isDecimal, MAX_NUMBER_CHARS, MAX_TEXT_CHARS } from './record-checks';
 
 const spec: PipelineSpecV1 = parsePipelineSpec({
   apiVersion: 'keel/v1',
@@ -97,6 +97,38 @@ describe('checkRecords', () => {
       'line 3: hours true is not a number',
       'line 4: hours "1e999" is not a finite number',
     ]);
+  });
+});
+
+describe('checkColumns', () => {
+  it('keeps what checkRows keeps, by column, with the same bad records and reasons', () => {
+    // given good and bad records, a bad one failing in its last column after good cells were taken
+    const records = [
+      good,
+      { ...good, age: 'forty' },
+      { ...good, hours: '7', ts: 'never' },
+      { ...good, age: -0, hours: null, sex: 3 },
+      { ...good, income: undefined },
+      good,
+    ];
+    // when checked by column and by row
+    const byColumn = checkColumns(spec, records, (i) => `line ${i}`);
+    const byRow = checkRows(spec, records, (i) => `line ${i}`);
+    // then the columns are the rows transposed (-0 as 0, as their staged text holds it), and the bad records the same
+    expect(byColumn.good.columns).toEqual(byRow.good.columns);
+    const zeroed = (cell: unknown) => (cell === 0 ? 0 : cell);
+    expect(byColumn.good.values).toEqual(
+      byRow.good.columns.map((_, c) => byRow.good.rows.map((row) => zeroed(row[c]))),
+    );
+    expect(Object.is(byColumn.good.values[0][1], 0)).toBe(true);
+    expect(byColumn.good.values.every((column) => column.length === 3)).toBe(true);
+    expect(byColumn.bad).toEqual(byRow.bad);
+    expect(byColumn.bad.map((b) => b.index)).toEqual([1, 2, 4]);
+  });
+
+  it('keeps every column, empty, when no record passes', () => {
+    const { good: none } = checkColumns(spec, [{ ...good, age: null }]);
+    expect(none.values).toEqual(none.columns.map(() => []));
   });
 });
 

@@ -17,7 +17,7 @@ import { context, propagation, trace } from '@opentelemetry/api';
 import { CutService } from '../staging/cut.service';
 import { StagingThread } from '../staging/staging-thread';
 import { StagingRepository } from '../staging/staging.repository';
-import { type BadRecord, checkRows } from './record-checks';
+import { type BadRecord, checkColumns, columnsRowCount } from './record-checks';
 import { RECORDS_GROUP } from './records-group';
 import { type PreparedRecords, prepareRecordsTask, type RecordToPrepare } from './prepare-records.task';
 
@@ -147,14 +147,14 @@ export class RecordsService {
       // A fetch of large events takes a while to check: health probes and timers get their turn in between.
       if (i > 0 && i % YIELD_EVERY_EVENTS === 0) await setImmediate();
       const spec = specs.get(event.data.pipelineId)!;
-      const { good, bad } = checkRows(spec, event.data.records);
+      const { good, bad } = checkColumns(spec, event.data.records);
       checked.push({
         id: event.id,
         record: event.record,
         spec,
         source: event.data.source,
         rowsJson: JSON.stringify(good),
-        rowCount: good.rows.length,
+        rowCount: columnsRowCount(good),
         bad,
       });
     }

@@ -1,7 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { forgetCheckedRows, rememberCheckedRows, STALE_AFTER_MS, takeCheckedRows } from './checked-rows-cache';
 
-const rows = (n: number) => ({ columns: ['a', 'b'], rows: Array.from({ length: n }, (_, i) => [i, `v${i}`]) });
+const rows = (n: number) => ({
+  columns: ['a', 'b'],
+  values: [Array.from({ length: n }, (_, i) => i), Array.from({ length: n }, (_, i) => `v${i}`)],
+});
 
 afterEach(() => forgetCheckedRows());
 

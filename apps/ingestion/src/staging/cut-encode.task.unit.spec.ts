@@ -24,17 +24,41 @@ describe('stagedTable', () => {
     expect(table).toEqual(tableFromRecords(records, schema));
   });
 
+  it('reads columns, and rows and records staged before them, the same way, in the order staged', () => {
+    const columns = { columns: ['age', 'sex', 'income'], values: [[null], ['Female'], ['>50K']] };
+    const rows = { columns: ['age', 'sex', 'income'], rows: [[50, null, '<=50K']] };
+    const table = stagedTable(schema, [
+      { recordsJson: JSON.stringify(records.slice(0, 1)) },
+      { rowsJson: JSON.stringify(columns) },
+      { rowsJson: JSON.stringify(rows) },
+    ]);
+    expect(table).toEqual(tableFromRecords(records, schema));
+  });
+
   it('maps staged columns to the schema at the cut by name: missing ones are null, extra ones dropped', () => {
     const rows = { columns: ['income', 'extra', 'age'], rows: [['>50K', 1, 41]] };
-    const table = stagedTable(schema, [{ rowsJson: JSON.stringify(rows) }]);
-    expect(table.columns.map((c) => c.values)).toEqual([[41], [null], ['>50K']]);
+    const columns = {
+      columns: ['income', 'extra', 'age'],
+      values: [
+        ['<=50K', '>50K'],
+        [1, 2],
+        [30, 31],
+      ],
+    };
+    const table = stagedTable(schema, [{ rowsJson: JSON.stringify(rows) }, { rowsJson: JSON.stringify(columns) }]);
+    expect(table.columns.map((c) => c.values)).toEqual([
+      [41, 30, 31],
+      [null, null, null],
+      ['>50K', '<=50K', '>50K'],
+    ]);
   });
 });
 
 describe('cutEncodeTask', () => {
   it('encodes the bytes that the records themselves encode to, and names them by their sha256', async () => {
     const payloads = [
-      { rowsJson: JSON.stringify({ columns: ['age', 'sex', 'income'], rows: records.map(Object.values) }) },
+      { rowsJson: JSON.stringify({ columns: ['age', 'sex', 'income'], rows: records.slice(0, 2).map(Object.values) }) },
+      { rowsJson: JSON.stringify({ columns: ['age', 'sex', 'income'], values: [[50], [null], ['<=50K']] }) },
     ];
     const result = (await cutEncodeTask.run(
       { pipelineId: 'adult', schema, payloads },

@@ -60,7 +60,7 @@ export interface StagedBatch {
 /** What the records consumer stages: the batch and the JSON text of its checked rows. */
 export type NewStagedBatch = Omit<StagedBatch, 'sequence' | 'stagedAt' | 'deadLettered' | 'payload'> & {
   /**
-   * JSON text of the checked rows, a `CleanRows` (record-checks.ts) (column names are free-form and must not meet Mongo's key
+   * JSON text of the checked rows, a `CleanColumns` (record-checks.ts) (column names are free-form and must not meet Mongo's key
    * rules, and text is what the engine decodes fast).
    */
   rowsJson: string;
@@ -69,7 +69,10 @@ export type NewStagedBatch = Omit<StagedBatch, 'sequence' | 'stagedAt' | 'deadLe
 /** A batch document as stored: one written before payloads were split off carries its records inline. */
 type StoredBatch = StagedBatch & { recordsJson?: string; consumed?: boolean };
 
-/** A batch's staged rows: `rowsJson` (a `CleanRows` (record-checks.ts)), or `recordsJson` (an array of records) staged before. */
+/**
+ * A batch's staged rows: `rowsJson` (a `CleanColumns` (record-checks.ts), or a `CleanRows` staged before), or
+ * `recordsJson` (an array of records) staged before that.
+ */
 interface PayloadDocument {
   _id: string;
   rowsJson?: string;
