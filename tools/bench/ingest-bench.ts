@@ -23,6 +23,7 @@ import { DataRecordsV1, type Scalar } from '@keel/contracts';
 import { createKafka, createProducer, ensureTopics, silentLogger } from '@keel/messaging';
 import {
   fixtureRecords,
+  mongoUrlForDatabase,
   pipelineSpecFixture,
   publishUpstreamRecords,
   stackEndpoints,
@@ -31,6 +32,8 @@ import {
   uniqueName,
   uniquePipelineId,
 } from '@keel/testing';
+import { type Admin } from 'kafkajs';
+import { MongoClient } from 'mongodb';
 import { Client } from 'pg';
 import { ingestionEnvSchema } from '../../apps/ingestion/src/config';
 import { IngestionModule } from '../../apps/ingestion/src/ingestion.module';
@@ -56,6 +59,64 @@ const MD_PATH = join(repoRoot, 'docs', 'benchmarks', 'ingest.md');
 
 function log(message: string): void {
   console.log(`[bench:ingest] ${message}`);
+}
+
+/** How long the bench waits for a topic's partitions to have leaders that answer (a topic just created by it). */
+const LEADERSHIP_WAIT_MS = 60_000;
+
+/**
+ * Waits until every partition of `topic` has a leader that answers a ListOffsets: right after `stack:up` creates the
+ * topics, kafkajs's listOffsets can still meet NOT_LEADER_FOR_PARTITION (or LEADER_NOT_AVAILABLE) for a while, which
+ * `createTopics({ waitForLeaders })` does not cover.
+ */
+async function waitForTopicLeadership(admin: Admin, topic: string): Promise<void> {
+  const deadline = Date.now() + LEADERSHIP_WAIT_MS;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+      const partitions = topics[0]?.partitions ?? [];
+      if (partitions.length > 0 && partitions.every((partition) => partition.leader >= 0)) {
+        await admin.fetchTopicOffsets(topic);
+        if (attempt > 1) log(`${topic}: partitions led after ${attempt} attempts`);
+        return;
+      }
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+    }
+    if (Date.now() > deadline) throw new Error(`${topic}: partitions without a leader after ${LEADERSHIP_WAIT_MS} ms`);
+    await sleep(250);
+  }
+}
+
+/** What every run's databases start with: ingestion's in the Kafka rounds (one a round) and the pulls' (one a pull). */
+const BENCH_DATABASE_PREFIX = 'keel_bench_ingest';
+
+/**
+ * Drops the bench's databases left on the stack (by this run, or by an earlier one that was stopped): their pipelines
+ * and staged batches would otherwise be found again by a later ingestion on the same database.
+ */
+async function dropBenchDatabases(): Promise<void> {
+  const client = new MongoClient(stackEndpoints.mongoUrl);
+  await client.connect();
+  try {
+    const { databases } = await client.db('admin').admin().listDatabases({ nameOnly: true });
+    for (const { name } of databases) {
+      if (name.startsWith(BENCH_DATABASE_PREFIX)) await client.db(name).dropDatabase();
+    }
+  } finally {
+    await client.close();
+  }
+}
+
+/** Drops one database, after the service that used it has stopped (so nothing writes to it again). */
+async function dropDatabase(database: string): Promise<void> {
+  const client = new MongoClient(mongoUrlForDatabase(database));
+  await client.connect();
+  try {
+    await client.db(database).dropDatabase();
+  } finally {
+    await client.close();
+  }
 }
 
 const median = (values: number[]) => {
@@ -147,7 +208,7 @@ async function drainIngestion(
   spec: ReturnType<typeof pipelineSpecFixture>,
   name: string,
 ): Promise<{ seconds: number; versions: number }> {
-  const database = `keel_bench_ingest_${name.replace(/\W/g, '_')}`;
+  const database = `${BENCH_DATABASE_PREFIX}_${name.replace(/\W/g, '_')}`;
   const sut = await startServiceUnderTest({
     service: 'ingestion',
     name,
@@ -173,8 +234,9 @@ async function drainIngestion(
       await sleep(100);
     }
   } finally {
-    await sut.infra.mongo.dropDatabase().catch(() => undefined);
+    // Stopped first: a service still running (its cut timer, its consumer) could write to the database after a drop.
     await sut.close();
+    await dropDatabase(database).catch((error: unknown) => log(`dropping ${database} failed: ${String(error)}`));
   }
 }
 
@@ -264,12 +326,14 @@ async function main(): Promise<void> {
     id: uniquePipelineId('bench-ingest'),
     ingestion: { batchRows: BATCH_ROWS, flushAfterMs: 1_000 },
   });
+  await dropBenchDatabases();
   const kafka = createKafka({ clientId: 'bench-ingest', brokers: stackEndpoints.kafkaBrokers, logger: silentLogger });
   const admin = kafka.admin();
   const producer = createProducer(kafka);
   await admin.connect();
   await producer.connect();
   await ensureTopics(admin);
+  await waitForTopicLeadership(admin, DataRecordsV1.topic);
   const groups: string[] = [];
   const names: string[] = [];
   for (let round = 0; round < ROUNDS; round++) {
@@ -444,10 +508,15 @@ function render(r: {
   ].join('\n');
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+main()
+  // Nothing of the run's left for a later ingestion on the stack to find (the pulls' database too).
+  .finally(() =>
+    dropBenchDatabases().catch((error: unknown) => log(`dropping the bench's databases failed: ${String(error)}`)),
+  )
+  .then(
+    () => process.exit(0),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
