@@ -88,6 +88,23 @@ async function waitForTopicLeadership(admin: Admin, topic: string): Promise<void
   }
 }
 
+/**
+ * `work` again while it fails with an error kafkajs calls retriable (NOT_LEADER_FOR_PARTITION from a listOffsets while
+ * a partition's leadership settles, seen once right after `stack:up`), for up to LEADERSHIP_WAIT_MS.
+ */
+async function retryingRetriable<T>(work: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + LEADERSHIP_WAIT_MS;
+  for (;;) {
+    try {
+      return await work();
+    } catch (error) {
+      if ((error as { retriable?: unknown }).retriable !== true || Date.now() > deadline) throw error;
+      log(`retrying after ${(error as Error).message}`);
+      await sleep(250);
+    }
+  }
+}
+
 /** What every run's databases start with: ingestion's in the Kafka rounds (one a round) and the pulls' (one a pull). */
 const BENCH_DATABASE_PREFIX = 'keel_bench_ingest';
 
@@ -341,7 +358,7 @@ async function main(): Promise<void> {
     names.push(uniqueName('bench-ingest'));
   }
   for (const group of [...groups, ...names.map((name) => `${name}.${RECORDS_GROUP}`)]) {
-    await startGroupAtTopicEnd(admin, group, [DataRecordsV1.topic]);
+    await retryingRetriable(() => startGroupAtTopicEnd(admin, group, [DataRecordsV1.topic]));
   }
   if (ONLY !== 'postgres') {
     const publishStarted = Date.now();
