@@ -142,6 +142,13 @@ class Sink {
     return this.bytes.slice(from, this.pos);
   }
 
+  /** Drops the buffer for a small one. */
+  release(): void {
+    this.bytes = new Uint8Array(1 << 16);
+    this.view = new DataView(this.bytes.buffer);
+    this.pos = 0;
+  }
+
   /** Bytes [from, pos), not copied: valid until the sink is written again. */
   written(from: number): Uint8Array {
     return this.bytes.subarray(from, this.pos);
@@ -278,6 +285,7 @@ export function encodeParquet(
   tail.writeUInt32LE(footer.length, 0);
   tail.set(MAGIC, 4);
   parts.push(tail);
+  releaseLargeScratch();
   return Buffer.concat(parts);
 }
 
@@ -444,6 +452,15 @@ let indexScratch = new Int32Array(0);
 function scratchIndexes(count: number): Int32Array {
   if (indexScratch.length < count) indexScratch = new Int32Array(Math.max(count, indexScratch.length * 2));
   return indexScratch;
+}
+
+/** Scratch past this many bytes is let go after a table: one large upload should not pin its pages' memory. */
+const KEPT_SCRATCH_BYTES = 16 * 1024 * 1024;
+
+function releaseLargeScratch(): void {
+  if (body.bytes.length > KEPT_SCRATCH_BYTES) body.release();
+  if (levelScratch.byteLength > KEPT_SCRATCH_BYTES) levelScratch = new Int32Array(0);
+  if (indexScratch.byteLength > KEPT_SCRATCH_BYTES) indexScratch = new Int32Array(0);
 }
 
 /**
