@@ -19,7 +19,7 @@ export class InferenceMetrics {
   private pendingRowsNow: () => number = () => 0;
   readonly logBatches: Counter<'model'>;
   readonly routeFallbacks: Counter<'model'>;
-  readonly mirrorFailures: Counter<'model'>;
+  readonly mirrorFailures: Counter<'model' | 'reason'>;
 
   constructor(metrics: MetricsService) {
     const registers = [metrics.registry];
@@ -84,8 +84,11 @@ export class InferenceMetrics {
     });
     this.mirrorFailures = new Counter({
       name: 'keel_serving_mirror_failures_total',
-      help: 'Mirrored requests whose mirror version failed to score them (never seen by the caller)',
-      labelNames: ['model'],
+      help:
+        'Mirrored requests whose mirror version failed to score them (never seen by the caller), by reason: ' +
+        'view-unavailable (an online view its own joins read is not loaded), input (its own decoding or ' +
+        'preprocessing refused the request), scoring (anything else)',
+      labelNames: ['model', 'reason'],
       registers,
     });
     this.logBatches = new Counter({

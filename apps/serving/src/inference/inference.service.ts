@@ -21,9 +21,9 @@ import { grpcStatusOf, ModelNotFoundError, ModelRefusedInputError, statusName } 
 import { InferenceMetrics } from './inference-metrics';
 import { encodeOutputs, selectOutputs } from './output-codec';
 import { PredictionLogService, type ServedRequest } from './prediction-log.service';
-import { decodeInferInputs, type InputColumns } from './tensor-codec';
+import { decodeInferInputs, type InputColumns, InvalidInferInputError } from './tensor-codec';
 import { decodeJoinedInputs, joinLookups } from '../online/joined-inputs';
-import { OnlineViews } from '../online/online-views';
+import { OnlineViews, OnlineViewUnavailableError } from '../online/online-views';
 import { ROUTING_KEY_PARAMETER, VERSION_ROUTER, type VersionRouter } from './version-router';
 
 /** The version that answers a request and the one mirrored; `routed` when a rollout's plan chose them. */
@@ -181,7 +181,8 @@ export class InferenceService implements OnModuleDestroy {
     this.predictionLog.schedule(served, trace);
     if (route.mirror && route.mirror !== loaded) {
       const mirror = route.mirror;
-      setImmediate(() => void this.mirror(mirror, served, trace));
+      // Off the response path: the mirror decodes (its own joins) and scores after the answer is sent.
+      setImmediate(() => void this.mirror(mirror, { request, answeredBy: loaded, served }, trace));
     }
     return response;
   }
@@ -199,14 +200,29 @@ export class InferenceService implements OnModuleDestroy {
     return decodeJoinedInputs(request, inputs, joins, views, Date.now(), maxRows);
   }
 
-  /** Scores the mirror version on the answered request's columns and logs it under the same prediction ids. */
-  private async mirror(mirror: LoadedModel, answered: ServedRequest, trace: Context): Promise<void> {
+  /**
+   * Scores the mirror version on its own inputs and logs it under the answered request's prediction ids. Its inputs
+   * are the answered request's columns when both versions take the same point-in-time joins; otherwise the request is
+   * decoded again with the mirror's own signature, joins and online views (a challenger whose join gained a feature
+   * or changed its definition is scored on what it was trained to read, not on the champion's joined values).
+   */
+  private async mirror(
+    mirror: LoadedModel,
+    {
+      request,
+      answeredBy,
+      served: answered,
+    }: { request: ModelInferRequest; answeredBy: LoadedModel; served: ServedRequest },
+    trace: Context,
+  ): Promise<void> {
     const started = performance.now();
     let outputs: ModelOutputs | undefined;
+    let inputs = answered.inputs;
     try {
+      if (!sameJoins(mirror, answeredBy)) inputs = await this.decode(request, mirror);
       // In chunks, as answered requests are: a mirrored request at the row limit must not hold the loop either.
-      outputs = await predictInChunks(mirror, answered.inputs);
-      this.predictionLog.schedule({ ...answered, modelVersion: mirror.version, outputs }, trace);
+      outputs = await predictInChunks(mirror, inputs);
+      this.predictionLog.schedule({ ...answered, modelVersion: mirror.version, inputs, outputs }, trace);
       this.router?.mirrored?.(mirror.pipelineId, {
         version: answered.modelVersion,
         mirrorVersion: mirror.version,
@@ -215,16 +231,17 @@ export class InferenceService implements OnModuleDestroy {
         answer: answered.outputs,
         mirror: outputs,
       });
-    } catch {
-      // The mirror never reaches the caller: its failures (a category only the candidate refuses) are counted.
-      this.metrics.mirrorFailures.inc({ model: mirror.pipelineId });
+    } catch (error) {
+      // The mirror never reaches the caller: its failures (a category only the candidate refuses, a view of its own
+      // joins not loaded) are counted by reason.
+      this.metrics.mirrorFailures.inc({ model: mirror.pipelineId, reason: mirrorFailureReason(error) });
     }
     this.router?.observed?.(mirror.pipelineId, {
       version: mirror.version,
       code: outputs ? status.OK : status.INTERNAL,
       seconds: (performance.now() - started) / 1000,
       outputs,
-      inputs: answered.inputs,
+      inputs,
       mirror: true,
     });
   }
@@ -296,6 +313,18 @@ function entityKeyInputs(model: LoadedModel): string[] {
   return [...new Set((model.pkg.signature.joins ?? []).map((join) => join.entityKey))].filter(
     (key) => !inputs.has(key),
   );
+}
+
+/** Whether two versions take the same point-in-time joins (definitions and features), so the same joined inputs. */
+function sameJoins(a: LoadedModel, b: LoadedModel): boolean {
+  return JSON.stringify(a.pkg.signature.joins ?? []) === JSON.stringify(b.pkg.signature.joins ?? []);
+}
+
+/** The keel_serving_mirror_failures_total reason of a mirror's failure. */
+function mirrorFailureReason(error: unknown): string {
+  if (error instanceof OnlineViewUnavailableError) return 'view-unavailable';
+  if (error instanceof InvalidInferInputError || error instanceof UnknownCategoryError) return 'input';
+  return 'scoring';
 }
 
 /** The request's sticky routing key: the string parameter `keel_routing_key`, if given. */

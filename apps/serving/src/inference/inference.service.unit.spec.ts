@@ -6,6 +6,8 @@ import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { servingEnvSchema, type ServingConfig } from '../config';
 import { LoadedModel } from '../models/loaded-model';
+import { OnlineViewIndex } from '../online/compact-view';
+import { type OnlineViews, OnlineViewUnavailableError } from '../online/online-views';
 import { ModelStore } from '../models/model-store';
 import { grpcStatusOf } from './inference-errors';
 import { InferenceMetrics } from './inference-metrics';
@@ -92,7 +94,87 @@ function fixedRouter(route: Route | undefined) {
   return { router, keys, comparisons };
 }
 
+/**
+ * A champion (v1) and a shadow challenger (v2) both filling one numeric input from table "people" by "person_id",
+ * each with its own join definition: v1's view holds 10 for it, v2's 60 (v2's view is not loaded when `v2Missing`).
+ */
+function joinedVersions(options: { v2Missing?: boolean } = {}) {
+  const store = new ModelStore();
+  const pkg = binaryTestPackage(spec, rows, { l2: 1e-4 });
+  const feature = pkg.signature.inputs.find((input) => input.kind === 'numeric')!.name;
+  const withJoin = (joinSha256: string) => ({
+    ...pkg,
+    signature: {
+      ...pkg.signature,
+      inputs: pkg.signature.inputs.map((input) => (input.name === feature ? { ...input, nullable: true } : input)),
+      joins: [{ pipeline: 'people', entityKey: 'person_id', features: [feature], joinSha256 }],
+    },
+  });
+  store.add(LoadedModel.build(spec.id, withJoin('a'.repeat(64)), source(1)));
+  store.add(LoadedModel.build(spec.id, withJoin('b'.repeat(64)), source(2)));
+  store.bind(spec.id, 'champion', 1);
+  store.markInitialSyncDone();
+  const viewHolding = (value: number) =>
+    OnlineViewIndex.parse(
+      Buffer.from(JSON.stringify({ features: [{ name: feature, type: 'number' }], entities: { p1: [[0, [value]]] } })),
+    );
+  const online = {
+    viewsFor: async (_pipelineId: string, joins: { pipeline: string; joinSha256?: string }[]) =>
+      new Map(
+        joins.map((join) => {
+          if (join.joinSha256 === 'b'.repeat(64) && options.v2Missing) {
+            throw new OnlineViewUnavailableError('the online view of feature table "people" is not loaded');
+          }
+          return [join.pipeline, viewHolding(join.joinSha256 === 'a'.repeat(64) ? 10 : 60)];
+        }),
+      ),
+  } as unknown as OnlineViews;
+  const logged: ServedRequest[] = [];
+  const log = { schedule: (served: ServedRequest) => void logged.push(served) } as unknown as PredictionLogService;
+  const metrics = new InferenceMetrics({ registry: new Registry() } as MetricsService);
+  const config = {
+    ...servingEnvSchema.parse({}),
+    SERVING_MAX_QUEUE_DELAY_MS: 0,
+    SERVING_MAX_EVENT_LOOP_UTILIZATION: 1,
+  };
+  const { router } = fixedRouter({ version: 1, mirror: 2 });
+  const inference = new InferenceService(store, metrics, log, config, router, online);
+  const record = fixtureRecords('adult', { count: 1, from: 400, numeric: spec })[0];
+  const joinedRequest = ModelInferRequest.fromPartial({
+    modelName: spec.id,
+    inputs: [
+      ...columnTensors(spec, [record]).filter((tensor) => tensor.name !== feature),
+      { name: 'person_id', datatype: 'BYTES', shape: [1], contents: { bytesContents: [Buffer.from('p1')] } },
+    ],
+  });
+  return { inference, logged, metrics, feature, joinedRequest };
+}
+
 describe('InferenceService', () => {
+  it('given a shadow challenger with its own join definition, then it is scored on its own view while the champion answers from its own', async () => {
+    const { inference, logged, metrics, feature, joinedRequest } = joinedVersions();
+    const answered = await inference.infer(joinedRequest);
+    expect(answered.modelVersion).toBe('1');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(
+      logged.map((served) => [served.modelVersion, Array.from(served.inputs.columns[feature] as Float64Array)]),
+    ).toEqual([
+      [1, [10]],
+      [2, [60]],
+    ]);
+    expect((await metrics.mirrorFailures.get()).values).toEqual([]);
+  });
+
+  it('given a shadow challenger whose own view is not loaded, then the champion answers and the mirror failure is counted with that reason', async () => {
+    const { inference, logged, metrics, joinedRequest } = joinedVersions({ v2Missing: true });
+    expect((await inference.infer(joinedRequest)).modelVersion).toBe('1');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(logged.map((served) => served.modelVersion)).toEqual([1]);
+    expect((await metrics.mirrorFailures.get()).values).toMatchObject([
+      { labels: { model: spec.id, reason: 'view-unavailable' }, value: 1 },
+    ]);
+  });
+
   it('given a router, when a request names no version, then the routed version answers with its sticky key', async () => {
     const { router, keys } = fixedRouter({ version: 2 });
     const { inference, logged } = service({ router });
