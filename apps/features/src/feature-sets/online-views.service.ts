@@ -127,7 +127,16 @@ export class OnlineViewsService {
         joinSha256,
         entities: view.entities,
       } as EventData<typeof OnlineViewUpdatedV1>;
-      if (!(await this.store.record({ ...data, join: viewDefinition(join) }))) return;
+      const recorded = await this.store.record({ ...data, join: viewDefinition(join) });
+      // Announced whenever the current record is this view, not only by the call that recorded it: a redelivery after
+      // a crash (or a failed publish) between recording and announcing, and a replica that lost the record to an
+      // identical build, announce it again (the event id is the view's, so a repeat is harmless).
+      if (
+        !recorded &&
+        (await this.store.current(pipelineId, join.pipeline, joinSha256))?.viewSha256 !== stored.sha256
+      ) {
+        return;
+      }
       await this.infra.publisher.publish(OnlineViewUpdatedV1, data, {
         id: `online-view-${derivedId('view', [pipelineId, join.pipeline, joinSha256, stored.sha256])}`,
       });

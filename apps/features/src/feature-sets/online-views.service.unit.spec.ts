@@ -1,8 +1,82 @@
 import { joinDefinitionSha256 } from '@keel/contracts';
-import { type OnlineViewRecord } from '@keel/pipelines';
+import { memoryOnlineViewTables, type OnlineViewRecord, OnlineViewStore } from '@keel/pipelines';
 import { describe, expect, it } from 'vitest';
-import { churnSpec } from '../test-support/point-in-time';
-import { viewBuildNeeded, viewsToBuild } from './online-views.service';
+import { churnSpec, customerTableSpec } from '../test-support/point-in-time';
+import { OnlineViewsService, viewBuildNeeded, viewsToBuild } from './online-views.service';
+
+/**
+ * The service over records in memory: table "customers" joined by "churn"; a "view" is the names of the table
+ * versions it was built from joined by "+" (the worker stub), stored under that name; publishing fails `failAt` times.
+ */
+function harness() {
+  const tables = memoryOnlineViewTables();
+  const table = customerTableSpec('customers');
+  const churn = churnSpec('churn', 'customers');
+  const increments: { pipelineId: string; datasetVersionId: string; sequence: number; uri: string; sha256: string }[] =
+    [];
+  const published: { sequence: number; viewUri: string }[] = [];
+  let failPublish = 0;
+  const infra = {
+    mongo: tables,
+    pipelines: {
+      list: async () => [{ spec: table }, { spec: churn }],
+      get: async (id: string) => ({ spec: id === 'customers' ? table : churn }),
+    },
+    objects: {
+      getVerified: async ({ uri }: { uri: string }) => Buffer.from(uri),
+      putContentAddressed: async (_bucket: string, _prefix: string, bytes: Buffer) => ({
+        uri: `s3://views/${String(bytes)}`,
+        sha256: Buffer.from(String(bytes)).toString('hex').padEnd(64, '0').slice(0, 64),
+      }),
+    },
+    publisher: {
+      publish: async (_type: unknown, data: { sequence: number; viewUri: string }) => {
+        if (failPublish > 0) {
+          failPublish--;
+          throw new Error('kafka down');
+        }
+        published.push(data);
+      },
+    },
+  };
+  const repository = {
+    upTo: async (pipelineId: string, sequence: number) =>
+      increments
+        .filter((i) => i.pipelineId === pipelineId && i.sequence <= sequence)
+        .sort((a, b) => a.sequence - b.sequence),
+  };
+  const workers = {
+    run: async (_task: unknown, input: { datasets: Buffer[] }) => ({
+      bytes: Buffer.from(input.datasets.map(String).join('+')),
+      entities: input.datasets.length,
+    }),
+  };
+  const logger = { child: () => ({ info() {}, warn() {}, error() {} }) };
+  const service = new OnlineViewsService(infra as never, repository as never, workers as never, logger as never);
+  const store = new OnlineViewStore(tables);
+  const add = (sequence: number) =>
+    increments.push({
+      pipelineId: 'customers',
+      datasetVersionId: `v${sequence}`,
+      sequence,
+      uri: `v${sequence}`,
+      sha256: 'x',
+    });
+  const current = () => store.current('churn', 'customers', joinDefinitionSha256(churn.joins![0]));
+  return { service, add, current, published, failAt: (n: number) => (failPublish = n) };
+}
+
+describe('OnlineViewsService', () => {
+  it('given a crash between recording a view and announcing it, then the redelivery announces it', async () => {
+    const h = harness();
+    h.add(1);
+    h.failAt(1);
+    await expect(h.service.onTableVersion('customers', 1)).rejects.toThrow('kafka down');
+    await h.service.onTableVersion('customers', 1); // the redelivery
+    expect((await h.current())?.sequence).toBe(1);
+    expect(h.published.map((event) => event.viewUri)).toEqual(['s3://views/v1']);
+  });
+});
 
 describe('viewBuildNeeded', () => {
   it("builds a missing view of the join's definition, or one short of the cut the pipeline joined, up to the cut", () => {
