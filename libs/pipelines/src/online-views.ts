@@ -12,6 +12,8 @@ export type OnlineViewDefinition = Pick<PointInTimeJoinSpec, 'entityKey' | 'feat
  */
 export type OnlineViewRecord = EventData<typeof OnlineViewUpdatedV1> & {
   join?: OnlineViewDefinition;
+  /** How many table versions (up to `sequence`) the view was built from; absent in records from before it. */
+  versionCount?: number;
   updatedAt: Date;
 };
 
@@ -79,19 +81,37 @@ export class OnlineViewStore {
   }
 
   /**
-   * Records a view as current unless one of this or a later table version is: true when it was recorded (then
-   * features announces it). Two replicas building the same version: one records it, the other learns it lost.
+   * Records a view built from `versionCount` table versions (default 1) up to `view.sequence` as current, unless the current one
+   * is of a later table version, or of the same one with as many versions in it: true when it was recorded (then
+   * features announces it). The same sequence with more versions is a version validated after a higher-numbered one
+   * (versions validate in parallel) reaching the view. Two replicas building the same versions: one records it, the
+   * other learns it lost.
    */
-  async record(view: EventData<typeof OnlineViewUpdatedV1> & { join?: OnlineViewDefinition }): Promise<boolean> {
+  async record(
+    view: EventData<typeof OnlineViewUpdatedV1> & { join?: OnlineViewDefinition; versionCount?: number },
+  ): Promise<boolean> {
+    const versionCount = view.versionCount ?? 1;
     const { changed } = await this.versions.update(
       onlineViewId(view.pipelineId, view.tablePipelineId, view.joinSha256),
       (current) =>
-        current && current.state.sequence >= view.sequence
+        current && !supersedes({ sequence: view.sequence, versionCount }, current.state)
           ? null
-          : ({ ...view, updatedAt: new Date() } as OnlineViewState),
+          : ({ ...view, versionCount, updatedAt: new Date() } as OnlineViewState),
     );
     return changed;
   }
+}
+
+/**
+ * Whether a view supersedes the current one: of a later table version, or of the same one built from more versions
+ * (a record from before counts was kept is superseded by a rebuild of its sequence once).
+ */
+function supersedes(
+  view: { sequence: number; versionCount: number },
+  current: { sequence: number; versionCount?: number },
+): boolean {
+  if (view.sequence !== current.sequence) return view.sequence > current.sequence;
+  return current.versionCount === undefined || view.versionCount > current.versionCount;
 }
 
 /** The records in MongoDB/FerretDB: heads in `online_views` (scanned by table), revisions beside them. */

@@ -57,6 +57,15 @@ describe('online view records', () => {
       }
     });
 
+    it('moves to the same table version built from more versions (one validated after a higher-numbered one), never to fewer', async () => {
+      const store = new OnlineViewStore(memoryOnlineViewTables());
+      expect(await store.record({ ...view(6, 'a'), versionCount: 2 })).toBe(true);
+      expect(await store.record({ ...view(6, 'b'), versionCount: 3 })).toBe(true);
+      expect(await store.record({ ...view(6, 'a'), versionCount: 2 })).toBe(false);
+      expect(await store.record({ ...view(6, 'b'), versionCount: 3 })).toBe(false);
+      expect(await store.current('churn', 'customers', hash)).toMatchObject({ sequence: 6, versionCount: 3 });
+    });
+
     it('reads a record from before revisions (a head without a version) as it is', async () => {
       const tables = memoryOnlineViewTables();
       await tables.heads.insert({ ...view(7), _id: 'churn|customers', joinSha256: undefined, updatedAt: new Date(0) });

@@ -112,7 +112,7 @@ export class FeatureSetsService implements OnApplicationBootstrap {
     });
     // A version of a feature table (a pipeline declaring entity keys) other pipelines may join: their online views
     // move to it. Other pipelines skip this entirely.
-    if (spec.entityColumns?.length) await this.onlineViews.onTableVersion(event.pipelineId, increment.sequence);
+    if (spec.entityColumns?.length) await this.onlineViews.onTableVersion(event.pipelineId);
     if (spec.retrainPolicy && increment.sequence > 1) return null;
     return this.materialize(increment, { reason: 'new-data' }, increment.joinCuts);
   }

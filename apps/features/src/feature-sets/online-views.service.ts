@@ -48,7 +48,7 @@ export class OnlineViewsService {
    * joining it now, and those recorded for earlier definitions (a model trained on an earlier spec, the champion while
    * a challenger on the new one rolls out, still reads its own view).
    */
-  async onTableVersion(tablePipelineId: string, sequence: number): Promise<void> {
+  async onTableVersion(tablePipelineId: string): Promise<void> {
     // A scan of the applied specs and of the table's view records, once per validated version: both are few
     // (docs/design/repositories.md).
     const definitions = viewsToBuild(
@@ -58,7 +58,10 @@ export class OnlineViewsService {
     );
     for (const { pipelineId, join } of definitions) {
       try {
-        await this.build(pipelineId, join, sequence);
+        // Up to the table's newest recorded version, not this event's: versions validate in parallel, so one
+        // validated after a higher-numbered one must still reach the view (recorded as the same sequence with more
+        // versions in it).
+        await this.build(pipelineId, join, Number.MAX_SAFE_INTEGER);
       } catch (error) {
         // A join the table cannot serve (a column it lacks) must not hold back the table's own pipeline: its view
         // stays where it was, and the joining pipeline's next feature set fails naming the column.
@@ -127,7 +130,7 @@ export class OnlineViewsService {
         joinSha256,
         entities: view.entities,
       } as EventData<typeof OnlineViewUpdatedV1>;
-      const recorded = await this.store.record({ ...data, join: viewDefinition(join) });
+      const recorded = await this.store.record({ ...data, join: viewDefinition(join), versionCount: versions.length });
       // Announced whenever the current record is this view, not only by the call that recorded it: a redelivery after
       // a crash (or a failed publish) between recording and announcing, and a replica that lost the record to an
       // identical build, announce it again (the event id is the view's, so a repeat is harmless).

@@ -71,10 +71,26 @@ describe('OnlineViewsService', () => {
     const h = harness();
     h.add(1);
     h.failAt(1);
-    await expect(h.service.onTableVersion('customers', 1)).rejects.toThrow('kafka down');
-    await h.service.onTableVersion('customers', 1); // the redelivery
+    await expect(h.service.onTableVersion('customers')).rejects.toThrow('kafka down');
+    await h.service.onTableVersion('customers'); // the redelivery
     expect((await h.current())?.sequence).toBe(1);
     expect(h.published.map((event) => event.viewUri)).toEqual(['s3://views/v1']);
+  });
+
+  it('given a table version validated after a higher-numbered one, then it reaches the view', async () => {
+    const h = harness();
+    h.add(4);
+    await h.service.onTableVersion('customers');
+    h.add(6); // v6 validated first
+    await h.service.onTableVersion('customers');
+    h.add(5); // v5 validated later (versions validate in parallel)
+    await h.service.onTableVersion('customers');
+    expect(await h.current()).toMatchObject({ sequence: 6, viewUri: 's3://views/v4+v5+v6', versionCount: 3 });
+    expect(h.published.map((event) => event.viewUri)).toEqual([
+      's3://views/v4',
+      's3://views/v4+v6',
+      's3://views/v4+v5+v6',
+    ]);
   });
 });
 
