@@ -78,7 +78,7 @@ const table = time('cut stagedTable from the staged text (a cut of batches not k
     staged.map((rowsJson) => ({ rowsJson })),
   ),
 );
-const parquet = time('cut Parquet encode (hyparquet-writer)', () => datasetParquet(spec, table));
+const parquet = time('cut Parquet encode (writeParquet)', () => datasetParquet(spec, table));
 time('cut sha256', () => createHash('sha256').update(parquet).digest('hex'));
 
 // A PostgreSQL chunk as the bench's table prints it with COPY: id, updated_at, x, color, z, y.

@@ -341,7 +341,9 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
           // Batches whose every record was dead-lettered: nothing to write, but they are done.
           if (!encoded) return null;
           // The batches are deleted only once the version is durable (object, document, event) and the cut log says
-          // so: a crash before re-cuts the same batches, hence the same bytes.
+          // so: a crash before re-cuts the same batches, hence the same bytes, on the same build. Not across an
+          // encoder change (a deploy between the crash and the re-cut): the re-cut's version would then be a second
+          // one of the same rows. Naming the version in the plan before writing it would close that (not done).
           const version = await this.versions.write(pipeline, encoded, batchSources(batches));
           this.logger.info(
             { pipelineId: spec.id, datasetVersionId: version.datasetVersionId, rows: encoded.rowCount },
