@@ -93,9 +93,10 @@ export const servingEnvSchema = serviceEnvSchema({
   /**
    * Most entities the online views of joined feature tables may hold together in memory (online/online-views.ts); a
    * view that would exceed it is not loaded and requests that need it answer UNAVAILABLE (HTTP 503). Views are
-   * parsed on the worker pool into a compact index (README).
+   * parsed on the worker pool into a compact index (README: about 50 MB per 1,000,000 entities of two features), so
+   * the default lets a champion and a challenger on different join definitions each hold a 1,000,000-entity view.
    */
-  SERVING_MAX_ONLINE_ENTITIES: z.coerce.number().int().min(1).default(50_000),
+  SERVING_MAX_ONLINE_ENTITIES: z.coerce.number().int().min(1).default(2_000_000),
   /**
    * Largest online view file (its JSON) serving downloads and parses; a larger one is not loaded (logged once per
    * view version) and requests that need it answer UNAVAILABLE. Bounds the bytes a view load holds at once.

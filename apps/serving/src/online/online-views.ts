@@ -42,8 +42,8 @@ export function wantedViewKey(pipelineId: string, join: SignatureJoin): string {
  * (its signature's joinSha256): loaded when a model with joins is first asked, then kept current by
  * `mlops.features.online-view.v1` (a consumer group per process, as every replica holds its own) and a periodic
  * resync of the current views (MODEL_RESYNC_INTERVAL_MS). Memory is bounded: all views together hold at most
- * SERVING_MAX_ONLINE_ENTITIES entities (a view two joins read counted once); a view that would exceed it is not
- * loaded (the one it would replace keeps serving), and requests needing a view that is not loaded fail with
+ * SERVING_MAX_ONLINE_ENTITIES entities (a view two joins read counted once; loads in flight reserve theirs); a view
+ * that would exceed it is not loaded (the one it would replace keeps serving), and requests needing a view that is not loaded fail with
  * UNAVAILABLE, naming it.
  */
 @Injectable()
@@ -58,6 +58,11 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
   private storeOf?: OnlineViewStore;
   private following?: Promise<void>;
   private readonly askedAgain = new Set<string>();
+  /**
+   * Entities reserved by loads in flight, per view key (with the view's sha, so a view two keys load counts once): the
+   * budget is checked and reserved in one turn of the loop, so concurrent loads cannot together exceed it.
+   */
+  private readonly reserved = new Map<string, { viewSha256: string; entities: number }>();
   /** Per view key, the view over SERVING_MAX_ONLINE_VIEW_BYTES last refused: not downloaded again until it moves. */
   private readonly refused = new Map<string, string>();
 
@@ -121,10 +126,11 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
     return this.entitiesBut();
   }
 
-  /** Entities held by the loaded views, but what only `key` holds. */
+  /** Entities held by the loaded views and reserved by loads in flight, but what only `key` holds. */
   private entitiesBut(key?: string): number {
     const views = new Map<string, number>();
     for (const [other, { record }] of this.loaded) if (other !== key) views.set(record.viewSha256, record.entities);
+    for (const [other, { viewSha256, entities }] of this.reserved) if (other !== key) views.set(viewSha256, entities);
     let total = 0;
     for (const entities of views.values()) total += entities;
     return total;
@@ -219,9 +225,11 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
     // The same view loaded for another join (a model without a hash reading its successor's view) is shared.
     const shared = [...this.loaded.values()].find((loaded) => loaded.record.viewSha256 === record.viewSha256);
     if (shared) {
-      this.loaded.set(key, { record, view: shared.view });
+      // Unloaded while its record was read: no model needs it any more, and nothing would free it.
+      if (this.tracked.has(key)) this.loaded.set(key, { record, view: shared.view });
       return;
     }
+    if (this.refused.get(key) === record.viewSha256) return;
     const others = this.entitiesBut(key);
     if (others + record.entities > this.config.SERVING_MAX_ONLINE_ENTITIES) {
       this.logger.error(
@@ -230,7 +238,18 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
       );
       return;
     }
-    if (this.refused.get(key) === record.viewSha256) return;
+    // Reserved in the same turn as the check: a concurrent load sees these entities as taken.
+    this.reserved.set(key, { viewSha256: record.viewSha256, entities: record.entities });
+    try {
+      await this.download(key, wanted, record);
+    } finally {
+      this.reserved.delete(key);
+    }
+  }
+
+  /** Downloads, parses and holds a view whose entities are reserved (load's second half). */
+  private async download(key: string, { pipelineId, join }: WantedView, record: OnlineViewRecord): Promise<void> {
+    const table = join.pipeline;
     const maxBytes = this.config.SERVING_MAX_ONLINE_VIEW_BYTES;
     let bytes: Buffer;
     try {

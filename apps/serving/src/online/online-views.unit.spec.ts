@@ -44,6 +44,37 @@ function onlineViews(infra: Partial<Infrastructure>, store: OnlineViewStore): On
 const consumerStub = () => ({ on: vi.fn(), start: vi.fn(async () => undefined) });
 
 describe('OnlineViews', () => {
+  it('given two views loading at once whose entities together exceed the budget, then only one is loaded', async () => {
+    const store = new OnlineViewStore(memoryOnlineViewTables());
+    await store.record(record('a', { joinSha256: hashA, entities: 6 }));
+    await store.record(record('b', { joinSha256: hashB, entities: 6 }));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const entities = Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`k${i}`, [[0, [1]]]]));
+    const getVerified = vi.fn(async () => {
+      await gate;
+      return Buffer.from(JSON.stringify({ features: [{ name: 'x', type: 'number' }], entities }));
+    });
+    const views = onlineViews({ createConsumer: consumerStub, objects: { getVerified } } as never, store);
+    const join = (joinSha256: string) => ({
+      pipeline: 'customer-features',
+      entityKey: 'k',
+      features: ['x'],
+      joinSha256,
+    });
+    const settled = Promise.allSettled([
+      views.viewsFor('churn', [join(hashA)]),
+      views.viewsFor('churn', [join(hashB)]),
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    release();
+    const results = await settled;
+    expect(results.map((result) => result.status)).toEqual(['fulfilled', 'rejected']);
+    expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(OnlineViewUnavailableError);
+    expect(getVerified).toHaveBeenCalledTimes(1);
+    expect(views.entities).toBe(6); // within SERVING_MAX_ONLINE_ENTITIES = 10
+  });
+
   it('starts following view events only when a model with joins first asks for a view', async () => {
     const consumer = { on: vi.fn(), start: vi.fn(async () => undefined) };
     const infra = { createConsumer: vi.fn(() => consumer) } as unknown as Infrastructure;
