@@ -28,6 +28,12 @@ export const UNCOMPRESSED: PageCodec = { id: 0, compress: (body) => body };
 /** Rows a row group holds at most: bounds a reader's memory a column chunk; our chunks and cuts fit in one. */
 export const ROW_GROUP_ROWS = 1_048_576;
 
+/**
+ * A data page ends once its values reach about this many bytes (as hyparquet-writer's pages did): bounds the page a
+ * reader holds and the scratch the encoder grows; our chunks' and cuts' columns fit in one page each.
+ */
+export const PAGE_BYTES = 1_048_576;
+
 // Parquet enums (parquet.thrift).
 const TYPE_BOOLEAN = 0;
 const TYPE_DOUBLE = 5;
@@ -256,8 +262,12 @@ export function encodeParquet(
   kvMetadata: readonly { key: string; value: string }[],
   codec: PageCodec,
   rowGroupRows = ROW_GROUP_ROWS,
+  pageBytes = PAGE_BYTES,
 ): Buffer {
   for (const column of table.columns) {
+    // A lone surrogate would be written as U+FFFD, and two such names could become one.
+    if (LONE_SURROGATE.test(column.name))
+      throw new Error(`column name ${JSON.stringify(column.name)} is not valid UTF-16`);
     if (PHYSICAL[column.type] === undefined) throw new Error(`column "${column.name}" has unknown type ${column.type}`);
     if (column.values.length !== table.rowCount) {
       throw new Error(`column "${column.name}" has ${column.values.length} values for ${table.rowCount} rows`);
@@ -270,7 +280,16 @@ export function encodeParquet(
     const end = Math.min(table.rowCount, start + rowGroupRows);
     const chunks: ChunkMeta[] = [];
     for (const column of table.columns) {
-      const written = writeChunk(column.name, PHYSICAL[column.type], column.values, start, end, codec, offset);
+      const written = writeChunk(
+        column.name,
+        PHYSICAL[column.type],
+        column.values,
+        start,
+        end,
+        codec,
+        offset,
+        pageBytes,
+      );
       for (const part of written.parts) {
         parts.push(part);
         offset += part.length;
@@ -290,6 +309,7 @@ export function encodeParquet(
 }
 
 const MAGIC = Buffer.from('PAR1', 'latin1');
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** Per-thread scratch: page bodies are built here, then compressed (or copied) out. */
 const body = new Sink();
@@ -303,6 +323,7 @@ function writeChunk(
   end: number,
   codec: PageCodec,
   offset: number,
+  pageBytes: number,
 ): { parts: Uint8Array[]; meta: ChunkMeta } {
   const rows = end - start;
   let nonNull = 0;
@@ -320,10 +341,11 @@ function writeChunk(
     compressed: 0,
   };
   const page = (pageType: number, count: number, encoding: number, uncompressedBody: Uint8Array): void => {
-    if (uncompressedBody.length > 0x7fffffff) {
+    const compressed = codec.compress(uncompressedBody);
+    // Page sizes are Thrift i32s; only one value past 2 GiB could make a page that large.
+    if (uncompressedBody.length > 0x7fffffff || compressed.length > 0x7fffffff) {
       throw new Error(`column "${name}": a page of ${uncompressedBody.length} bytes passes Parquet's 2 GiB page limit`);
     }
-    const compressed = codec.compress(uncompressedBody);
     header.pos = 0;
     const thrift = new Thrift(header);
     thrift.i32(1, pageType);
@@ -362,20 +384,42 @@ function writeChunk(
     meta.dataOffset = offset;
   }
 
-  // Data page v1: [definition levels, 4-byte length first][values]; all compressed together.
-  body.pos = 0;
-  body.reserve(4);
-  body.pos = 4;
-  writeDefinitionLevels(values, start, end, nonNull);
-  body.view.setUint32(0, body.pos - 4, true);
-  if (dictionary) {
-    const width = Math.max(1, Math.ceil(Math.log2(dictionary.entries.length)));
-    body.byte(width);
-    writeHybrid(dictionary.indexes, 0, nonNull, width);
-  } else if (type === TYPE_DOUBLE) writeDoubles(name, values, start, end);
-  else if (type === TYPE_BYTE_ARRAY) writeStrings(name, values, start, end);
-  else writeBooleans(name, values, start, end, nonNull);
-  page(PAGE_DATA, rows, dictionary ? ENCODING_RLE_DICTIONARY : ENCODING_PLAIN, body.written(0));
+  // Data pages v1: [definition levels, 4-byte length first][values]; all compressed together. Split where the
+  // values reach pageBytes (an estimate from the values alone, so the split is deterministic).
+  const width = dictionary ? Math.max(1, Math.ceil(Math.log2(dictionary.entries.length))) : 0;
+  let pageStart = start;
+  let index = 0; // the page's first non-null value's place among the chunk's non-null values
+  while (pageStart < end) {
+    let pageEnd = pageStart;
+    let pageNonNull = 0;
+    let size = 0;
+    while (pageEnd < end && size < pageBytes) {
+      const value = values[pageEnd++];
+      if (value === null || value === undefined) continue;
+      pageNonNull++;
+      size += dictionary
+        ? width / 8
+        : type === TYPE_DOUBLE
+          ? 8
+          : type === TYPE_BOOLEAN
+            ? 0.125
+            : 4 + (typeof value === 'string' ? value.length : 0);
+    }
+    body.pos = 0;
+    body.reserve(4);
+    body.pos = 4;
+    writeDefinitionLevels(values, pageStart, pageEnd, pageNonNull);
+    body.view.setUint32(0, body.pos - 4, true);
+    if (dictionary) {
+      body.byte(width);
+      writeHybrid(dictionary.indexes, index, index + pageNonNull, width);
+    } else if (type === TYPE_DOUBLE) writeDoubles(name, values, pageStart, pageEnd);
+    else if (type === TYPE_BYTE_ARRAY) writeStrings(name, values, pageStart, pageEnd);
+    else writeBooleans(name, values, pageStart, pageEnd, pageNonNull);
+    page(PAGE_DATA, pageEnd - pageStart, dictionary ? ENCODING_RLE_DICTIONARY : ENCODING_PLAIN, body.written(0));
+    index += pageNonNull;
+    pageStart = pageEnd;
+  }
   return { parts, meta };
 }
 
@@ -457,8 +501,14 @@ function scratchIndexes(count: number): Int32Array {
 /** Scratch past this many bytes is let go after a table: one large upload should not pin its pages' memory. */
 const KEPT_SCRATCH_BYTES = 16 * 1024 * 1024;
 
+/** Bytes of scratch the encoder holds now (for tests). */
+export function encoderScratchBytes(): number {
+  return body.bytes.length + header.bytes.length + levelScratch.byteLength + indexScratch.byteLength;
+}
+
 function releaseLargeScratch(): void {
   if (body.bytes.length > KEPT_SCRATCH_BYTES) body.release();
+  if (header.bytes.length > KEPT_SCRATCH_BYTES) header.release();
   if (levelScratch.byteLength > KEPT_SCRATCH_BYTES) levelScratch = new Int32Array(0);
   if (indexScratch.byteLength > KEPT_SCRATCH_BYTES) indexScratch = new Int32Array(0);
 }

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
+import { brotliCompressSync, gzipSync, zstdCompressSync } from 'node:zlib';
 import { type ColumnType } from '@keel/contracts';
 import { parquetMetadata, parquetReadObjects } from 'hyparquet';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { describe, expect, it } from 'vitest';
-import { readParquet, writeParquet } from './parquet';
-import { encodeParquet, UNCOMPRESSED } from './parquet-encoder';
+import { parquetDecompressors, readParquet, writeParquet } from './parquet';
+import { encoderScratchBytes, encodeParquet, type PageCodec, UNCOMPRESSED } from './parquet-encoder';
 import { type DatasetTable } from './table';
 
 type Cell = number | string | boolean | null;
@@ -172,6 +173,62 @@ describe('the Parquet encoder', () => {
     expect(parquetMetadata(file).row_groups.map((group) => Number(group.num_rows))).toEqual([1_000, 1_000, 500]);
     const rows = (await parquetReadObjects({ file })) as { s: string | null }[];
     expect(rows.map((row) => row.s)).toEqual(values);
+  });
+
+  it('splits data pages at about pageBytes of values, which readers put back in order', async () => {
+    const n = 3_000;
+    const random = sequence(11);
+    const pick = () => random.next().value as number;
+    const written = table([
+      { name: 'n', type: 'number', values: Array.from({ length: n }, (_, i) => (i % 13 === 0 ? null : i / 3)) },
+      { name: 'd', type: 'integer', values: Array.from({ length: n }, (_, i) => (i % 7 === 0 ? null : i % 5)) },
+      { name: 's', type: 'string', values: Array.from({ length: n }, (_, i) => (i % 9 === 0 ? null : `s${i}é`)) },
+      {
+        name: 'c',
+        type: 'string',
+        values: Array.from({ length: n }, () => [null, 'a', 'bb', 'ccc'][Math.floor(pick() * 4)]),
+      },
+      {
+        name: 'b',
+        type: 'boolean',
+        values: Array.from({ length: n }, () => [null, true, false][Math.floor(pick() * 3)]),
+      },
+    ]);
+    const kv = [
+      { key: 'keel.column_types', value: '{"n":"number","d":"integer","s":"string","c":"string","b":"boolean"}' },
+    ];
+    const paged = encodeParquet(written, kv, UNCOMPRESSED, 1_000_000, 100);
+    // Many pages: each adds a page header and its own levels.
+    expect(paged.length).toBeGreaterThan(encodeParquet(written, kv, UNCOMPRESSED).length + 1_000);
+    const read = await readParquet(paged);
+    written.columns.forEach((column, c) => expectSameValues(read.columns[c].values, column.values));
+  });
+
+  it('lets go of scratch past 16 MiB after a large table', () => {
+    writeParquet(table([{ name: 's', type: 'string', values: ['x'.repeat(20 * 1024 * 1024)] }]));
+    expect(encoderScratchBytes()).toBeLessThanOrEqual(16 * 1024 * 1024);
+  });
+
+  it('refuses a column name that is not valid UTF-16 (a lone surrogate)', () => {
+    expect(() => writeParquet(table([{ name: 'a\ud800', type: 'number', values: [1] }]))).toThrow(/not valid UTF-16/);
+  });
+
+  it('inflates a page at most to the size its header claims (no decompression bombs)', async () => {
+    // A codec that lies: the header claims the real page's size, the compressed bytes hold 64 MiB more.
+    const bomb = (compress: (input: Buffer) => Buffer, id: number): PageCodec => ({
+      id,
+      compress: (body) => compress(Buffer.concat([body, Buffer.alloc(64 * 1024 * 1024)])),
+    });
+    const written = table([{ name: 'x', type: 'number', values: [1, 2, 3] }]);
+    for (const codec of [bomb(zstdCompressSync, 6), bomb(gzipSync, 2), bomb(brotliCompressSync, 4)]) {
+      await expect(readParquet(encodeParquet(written, [], codec))).rejects.toThrow(
+        /Cannot create a Buffer larger than|ERR_BUFFER_TOO_LARGE|larger than/,
+      );
+    }
+    // Pages of the size they claim decode, the empty one included.
+    const exact = zstdCompressSync(Buffer.from('hello'));
+    expect(Buffer.from(parquetDecompressors.ZSTD?.(exact, 5) ?? []).toString()).toBe('hello');
+    expect(parquetDecompressors.ZSTD?.(zstdCompressSync(Buffer.alloc(0)), 0).length).toBe(0);
   });
 
   it('writes the same bytes for the same table and metadata, and different bytes for other metadata', () => {

@@ -24,12 +24,13 @@ const ZSTD_LEVEL_1: PageCodec = {
 
 /**
  * Decompressors beyond hyparquet's built-in snappy: ZSTD for what writeParquet writes now (versions written before
- * are SNAPPY), GZIP and BROTLI because Node has them, for files other tools wrote.
+ * are SNAPPY), GZIP and BROTLI because Node has them, for files other tools wrote. Each inflates at most the page
+ * header's uncompressed size (Node throws past it): an uploaded file cannot claim a small page and inflate a huge one.
  */
 export const parquetDecompressors: Compressors = {
-  ZSTD: (input) => zstdDecompressSync(input),
-  GZIP: (input) => gunzipSync(input),
-  BROTLI: (input) => brotliDecompressSync(input),
+  ZSTD: (input, size) => zstdDecompressSync(input, { maxOutputLength: Math.max(1, size) }),
+  GZIP: (input, size) => gunzipSync(input, { maxOutputLength: Math.max(1, size) }),
+  BROTLI: (input, size) => brotliDecompressSync(input, { maxOutputLength: Math.max(1, size) }),
 };
 
 /**
