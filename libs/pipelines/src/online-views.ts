@@ -145,7 +145,9 @@ export function memoryOnlineViewTables(): OnlineViewTables & { heads: MemoryKeye
 /**
  * The view a model trained before views were keyed by join hash reads (its signature's join has no hash): of the
  * pipeline's views of the table, one built for the same key with every feature the model takes, the newest table
- * version first (features keeps the current spec's one current); else the record from before hashes.
+ * version first (features keeps the current spec's one current); else the record from before hashes, but only while
+ * no view of the table is of a later version: features never rebuilds that record (it names no definition), so once
+ * the table has moved on it would serve values that stop moving, and the model answers UNAVAILABLE instead.
  */
 export function viewForUnhashedJoin(
   records: readonly OnlineViewRecord[],
@@ -156,5 +158,8 @@ export function viewForUnhashedJoin(
   const covering = mine
     .filter((r) => r.join?.entityKey === join.entityKey && join.features.every((f) => r.join!.features.includes(f)))
     .sort((a, b) => b.sequence - a.sequence || b.updatedAt.getTime() - a.updatedAt.getTime());
-  return covering[0] ?? mine.find((r) => !r.join);
+  if (covering[0]) return covering[0];
+  const legacy = mine.find((r) => !r.join);
+  const newest = Math.max(0, ...records.filter((r) => r.tablePipelineId === join.pipeline).map((r) => r.sequence));
+  return legacy && legacy.sequence >= newest ? legacy : undefined;
 }

@@ -29,6 +29,22 @@ describe('online view records', () => {
     expect(viewForUnhashedJoin([fewer], 'churn', join)).toBeUndefined();
   });
 
+  it('give a model trained before hashes no frozen view: not the unhashed record once the table has a later view', () => {
+    const record = (sequence: number, join?: OnlineViewRecord['join'], pipelineId = 'churn') =>
+      ({ pipelineId, tablePipelineId: 'customers', sequence, updatedAt: new Date(0), join }) as OnlineViewRecord;
+    const legacy = record(3); // never rebuilt: features cannot tell its definition
+    const join = { pipeline: 'customers', entityKey: 'customer_id', features: ['balance', 'segment'] };
+    expect(
+      viewForUnhashedJoin([legacy, record(4, { entityKey: 'customer_id', features: ['balance'] })], 'churn', join),
+    ).toBeUndefined();
+    expect(
+      viewForUnhashedJoin([legacy, record(5, { entityKey: 'customer_id', features: ['x'] }, 'fraud')], 'churn', join),
+    ).toBeUndefined();
+    expect(
+      viewForUnhashedJoin([legacy, record(3, { entityKey: 'customer_id', features: ['balance'] })], 'churn', join),
+    ).toBe(legacy);
+  });
+
   describe('recorded by compare-and-set (two features replicas at once)', () => {
     const hash = 'e'.repeat(64);
     const view = (sequence: number, sha = String(sequence)) =>

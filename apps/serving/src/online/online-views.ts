@@ -165,7 +165,8 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
         throw new OnlineViewUnavailableError(
           `the online view of feature table "${join.pipeline}" for model "${pipelineId}" ` +
             `${join.joinSha256 ? `(join ${join.joinSha256.slice(0, 12)}) ` : ''}is not loaded ` +
-            '(not built yet, or over SERVING_MAX_ONLINE_ENTITIES or SERVING_MAX_ONLINE_VIEW_BYTES)',
+            '(not built yet, or over SERVING_MAX_ONLINE_ENTITIES or SERVING_MAX_ONLINE_VIEW_BYTES, or for a model ' +
+            'trained before join hashes only a view from before them that is no longer rebuilt)',
         );
       }
       views.set(join.pipeline, loaded.view);
