@@ -105,7 +105,7 @@ export function joinsIssues(spec: JoiningSpec): Issue[] {
  * kept per pipeline, table and this hash, and a model's signature carries the hash of the join it was trained with,
  * so two model versions trained on different definitions (a champion and a challenger) each read a view built for
  * theirs. Not maxAgeMs: serving applies it per model from the signature to the same view, so models that differ only
- * in it share one.
+ * in it share one. The features' order is not part of it.
  */
 export function joinDefinitionSha256(join: {
   pipeline: string;
@@ -115,7 +115,9 @@ export function joinDefinitionSha256(join: {
   features: readonly string[];
   maxAgeMs?: number;
 }): string {
-  const definition = [join.pipeline, join.entityKey, join.featureTime ?? null, join.createdTime ?? null, join.features];
+  // Features sorted: their order changes neither the view nor what a model reads from it (by name).
+  const features = [...join.features].sort();
+  const definition = [join.pipeline, join.entityKey, join.featureTime ?? null, join.createdTime ?? null, features];
   return createHash('sha256').update(JSON.stringify(definition)).digest('hex');
 }
 

@@ -174,6 +174,8 @@ describe('point-in-time joins in the spec', () => {
     const sha = joinDefinitionSha256(base);
     expect(sha).toMatch(/^[0-9a-f]{64}$/);
     expect(joinDefinitionSha256({ ...base, maxAgeMs: 1_000 })).toBe(sha);
+    const two = { ...base, features: ['balance', 'segment'] };
+    expect(joinDefinitionSha256({ ...two, features: ['segment', 'balance'] })).toBe(joinDefinitionSha256(two));
     for (const changed of [
       { ...base, features: ['balance', 'segment'] },
       { ...base, entityKey: 'account_id' },
