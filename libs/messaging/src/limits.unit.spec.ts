@@ -1,5 +1,5 @@
 import { DataRecordsV1, defineEvent, encodeCloudEventHeaders } from '@keel/contracts';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { DLQ_HEADERS, type DeadLetterPayloadStore, type InboundRecord, KafkaDeadLetterSink } from './dead-letter';
 import { EventPublisher } from './event-publisher';
@@ -50,7 +50,24 @@ describe('Kafka record limits', () => {
 
   it('given a record nested past JSON_MAX_DEPTH, when decoded, then it is refused before JSON.parse', () => {
     const deep = record(`{"text":"a","x":${'['.repeat(40)}${']'.repeat(40)}}`);
-    expect(() => decodeRecord(Note, deep, { maxRecordBytes: 10_000, maxDepth: 32 })).toThrow(/JSON_MAX_DEPTH/);
+    const parse = vi.spyOn(JSON, 'parse');
+    try {
+      expect(() => decodeRecord(Note, deep, { maxRecordBytes: 10_000, maxDepth: 32 })).toThrow(/JSON_MAX_DEPTH/);
+      // a records event in structured mode too: only binary-mode data the quick check bounds is parsed first
+      const envelope = `{"specversion":"1.0","id":"1","source":"/t","type":"${DataRecordsV1.topic}","x":${'['.repeat(40)}${']'.repeat(40)}}`;
+      const structured = {
+        ...deep,
+        topic: DataRecordsV1.topic,
+        value: Buffer.from(envelope),
+        headers: { 'content-type': 'application/cloudevents+json' },
+      };
+      expect(() => decodeRecord(DataRecordsV1, structured, { maxRecordBytes: 10_000, maxDepth: 32 })).toThrow(
+        /JSON_MAX_DEPTH/,
+      );
+      expect(parse).not.toHaveBeenCalled();
+    } finally {
+      parse.mockRestore();
+    }
   });
 
   describe('given a records event (its quick check bounds its depth), when decoded', () => {

@@ -87,7 +87,12 @@ export function cleanValue(
       return { problem: `${column.name} ${describe(value)} is not a number` };
     }
     case 'timestamp': {
-      if (typeof value === 'number' && Number.isFinite(value)) return { value: new Date(value).toISOString() };
+      if (typeof value === 'number' && Number.isFinite(value)) {
+        // Epoch milliseconds past ±8.64e15 are no date (toISOString would throw): refused, not a failed attempt.
+        const date = new Date(value);
+        if (Number.isFinite(date.getTime())) return { value: date.toISOString() };
+        return { problem: `${column.name} ${value} is not a timestamp` };
+      }
       // Kept verbatim: upstream times may be local times without a zone (bike sharing), which is still a time.
       if (typeof value === 'string' && !Number.isNaN(Date.parse(value))) return { value };
       return { problem: `${column.name} ${describe(value)} is not a timestamp` };
@@ -113,7 +118,9 @@ export interface CleanRows {
  * Checked records as columns: `values[c]` the cells of column `columns[c]` (the dataset schema's names), one a good
  * record, in their order. What staging stores: one array a column rather than one a row, which the staging thread
  * checks into, stringifies and cuts from with less CPU than rows (about 0.4 µs a record of Adult's 15 columns), and
- * which leaves the collector 15 arrays an event to keep until the cut instead of 1,000.
+ * which leaves the collector 15 arrays an event to keep until the cut instead of 1,000. Builds before it read only
+ * rows: during a rolling upgrade an older replica's cuts of batches a newer one staged fail and are retried (nothing
+ * is lost) until a newer replica cuts them; upgrade the replicas together to avoid the failing cuts.
  */
 export interface CleanColumns {
   columns: string[];

@@ -82,6 +82,19 @@ describe('checkRecords', () => {
     expect(bad[0]).toMatchObject({ index: 1, record: records[1] });
   });
 
+  it('refuses a number in a timestamp column that is no date (past ±8.64e15 ms), keeping the others', () => {
+    const { good: clean, bad } = checkRecords(spec, [
+      { ...good, ts: 1e308 },
+      { ...good, ts: 9007199254740993 },
+      { ...good, ts: 8.64e15 },
+    ]);
+    expect(bad.map((b) => b.reason)).toEqual([
+      'record 0: ts 1e+308 is not a timestamp',
+      'record 1: ts 9007199254740992 is not a timestamp',
+    ]);
+    expect(clean.map((record) => record.ts)).toEqual(['+275760-09-13T00:00:00.000Z']);
+  });
+
   it('rejects non-scalar values and booleans in numeric columns, and labels lines when asked', () => {
     const { bad } = checkRecords(
       spec,
