@@ -85,7 +85,7 @@ describe('checkRecords', () => {
   it('refuses a number in a timestamp column that is no date (past ±8.64e15 ms), keeping the others', () => {
     const { good: clean, bad } = checkRecords(spec, [
       { ...good, ts: 1e308 },
-      { ...good, ts: 9007199254740993 },
+      { ...good, ts: 2 ** 53 },
       { ...good, ts: 8.64e15 },
     ]);
     expect(bad.map((b) => b.reason)).toEqual([
