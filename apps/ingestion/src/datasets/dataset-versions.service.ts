@@ -156,12 +156,22 @@ export class DatasetVersionsService {
   }
 
   /**
-   * The version written earlier with `lineage` among its sources (a PostgreSQL pull's planned range), its head and
-   * event made sure of (a crash may have cut its write short after the document); null when none was stored. Found
-   * by what it holds, not by its bytes, so an encoder that changed since (an upgrade mid-pull) writes no second one.
+   * The version an interrupted PostgreSQL pull wrote for its planned range, its head and event made sure of (a crash
+   * may have cut its write short after the document); null when none was stored. A plan records the version's id
+   * before the version is written, so it is one `_id` read, and an encoder changed since (an upgrade mid-pull) writes
+   * no second version of the same rows. A plan recording no id was made by this code before its version was written
+   * (nothing to find) or by a build before plans recorded ids: only then is the version looked for by the lineage
+   * naming the range, a scan of the pipeline's versions on FerretDB, once, after such an upgrade.
    */
-  async findWritten(pipeline: StoredPipelineSpec, lineage: string): Promise<DatasetVersion | null> {
-    const version = await this.datasets.findBySource(pipeline.spec.id, lineage);
+  async findWritten(
+    pipeline: StoredPipelineSpec,
+    planned: { datasetVersionId?: string; lineage?: string },
+    derivedLineage: string,
+  ): Promise<DatasetVersion | null> {
+    let version: DatasetVersion | null = null;
+    if (planned.datasetVersionId !== undefined) version = await this.datasets.get(planned.datasetVersionId);
+    else if (planned.lineage === undefined)
+      version = await this.datasets.findBySource(pipeline.spec.id, derivedLineage);
     if (version) await this.announce(pipeline, version);
     return version;
   }

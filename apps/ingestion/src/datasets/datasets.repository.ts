@@ -98,7 +98,8 @@ export class DatasetsRepository implements OnModuleInit {
   /**
    * The version stored with `lineage` among its sources: a PostgreSQL pull's lineage names its source and the range
    * of rows, so this finds the version an interrupted pull wrote for a planned range whatever bytes encoding them
-   * gives now. A scan of the pipeline's versions: only a pull resuming after a crash asks.
+   * gives now. A scan of the pipeline's versions on FerretDB: only a pull resuming a plan made by a build before plans
+   * recorded their version's id asks (once, after that upgrade).
    */
   async findBySource(pipelineId: string, lineage: string): Promise<DatasetVersion | null> {
     return this.model.findOne({ pipelineId, sources: lineage }, WITHOUT_ID).lean<DatasetVersion>();

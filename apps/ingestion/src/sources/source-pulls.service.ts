@@ -22,7 +22,7 @@ import { asBuffer, movableBuffers, WorkerPool } from '@keel/workers';
 import { type Logger } from 'pino';
 import { type IngestionConfig } from '../config';
 import { addDropped } from '../cleaning/row-cleaning';
-import { DatasetVersionsService } from '../datasets/dataset-versions.service';
+import { datasetVersionId, DatasetVersionsService } from '../datasets/dataset-versions.service';
 import { type DatasetVersion } from '../datasets/datasets.repository';
 import { HttpSourcePuller } from './http-pull';
 import { ObjectStoreSourcePuller } from './object-store-pull';
@@ -255,7 +255,8 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
         scope.assertHeld();
         const written = await this.versions.findWritten(
           pipeline,
-          planned.lineage ?? postgresLineage(source, planned.from, planned.to),
+          planned,
+          postgresLineage(source, planned.from, planned.to),
         );
         current = await this.commitChunk(pipeline, source, current, run, encoded, planned.to, null, scope, written);
       }
@@ -369,21 +370,30 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
     if (source.cleaning) addDropped(run, outcome?.dropped);
     let version = written;
     if (!version && outcome && outcome.goodRows > 0) {
+      const planned = current.state.planned ?? this.plan(source, from, to, run);
       scope.assertHeld();
+      // The version's id goes into the plan before the version is written: a pull that dies before the watermark
+      // commit is resumed by an `_id` read of it, whatever bytes the rows encode to by then.
+      current = await this.states.advance(spec.id, source.id, current, {
+        ...current.state,
+        planned: { ...planned, datasetVersionId: datasetVersionId(spec.id, outcome.sha256) },
+      });
+      scope.assertHeld();
+      // Under the lineage the plan was made with (a cleaning changed since did not plan this range).
       version = await this.versions.write(
         pipeline,
         { parquet: asBuffer(outcome.parquet), rowCount: outcome.goodRows },
-        [postgresLineage(source, from, to)],
+        [planned.lineage ?? postgresLineage(source, from, to)],
       );
     }
-    const datasetVersionId = version?.datasetVersionId ?? current.state.lastDatasetVersionId;
+    const lastDatasetVersionId = version?.datasetVersionId ?? current.state.lastDatasetVersionId;
     if (version && !run.datasetVersionIds.includes(version.datasetVersionId))
       run.datasetVersionIds.push(version.datasetVersionId);
     scope.assertHeld();
     const next = await this.states.advance(spec.id, source.id, current, {
       watermark: to,
       planned: nextTo ? this.plan(source, to, nextTo, run) : null,
-      lastDatasetVersionId: datasetVersionId,
+      lastDatasetVersionId,
       rowsPulled: current.state.rowsPulled + (version?.rowCount ?? 0),
     });
     run.watermarkTo = to;

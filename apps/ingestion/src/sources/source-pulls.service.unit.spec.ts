@@ -4,7 +4,7 @@ import { parsePipelineSpec, type StoredPipelineSpec } from '@keel/pipelines';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type IngestionConfig } from '../config';
 import { type DatasetVersion } from '../datasets/datasets.repository';
-import { type DatasetVersionsService } from '../datasets/dataset-versions.service';
+import { datasetVersionId, type DatasetVersionsService } from '../datasets/dataset-versions.service';
 import { framedCopyData } from './copy-out';
 import { type PgChunkOutcome } from './pg-chunk.task';
 import { type CopyChunk, PostgresReader, type Watermark } from './postgres-reader';
@@ -57,15 +57,22 @@ function fakeReader(): PostgresReader {
 }
 
 /**
- * A pull service over fakes: the source's state, the dataset versions (found by lineage, as the repository does),
- * and a worker whose encoder makes other bytes than the one that wrote the versions already stored.
+ * A pull service over fakes: the source's state, the dataset versions (found as the service finds them: by the id a
+ * plan recorded, or by lineage for a plan from a build before plans recorded ids), and a worker whose encoder makes
+ * other bytes than the one that wrote the versions already stored.
  */
 function harness(state: SourceState, stored: DatasetVersion[]) {
   const states: Versioned<SourceState>[] = [{ version: 1, state }];
   const written: { sources: readonly string[]; rowCount: number }[] = [];
   const versions = {
-    findWritten: (_: StoredPipelineSpec, lineage: string) =>
-      Promise.resolve(stored.find((version) => version.sources.includes(lineage)) ?? null),
+    findWritten: (_: StoredPipelineSpec, planned: { datasetVersionId?: string; lineage?: string }, derived: string) =>
+      Promise.resolve(
+        (planned.datasetVersionId !== undefined
+          ? stored.find((version) => version.datasetVersionId === planned.datasetVersionId)
+          : planned.lineage === undefined
+            ? stored.find((version) => version.sources.includes(derived))
+            : undefined) ?? null,
+      ),
     write: (_: StoredPipelineSpec, rows: { rowCount: number }, sources: readonly string[]) => {
       written.push({ sources, rowCount: rows.rowCount });
       const version = {
@@ -132,10 +139,16 @@ afterEach(() => vi.restoreAllMocks());
 
 describe('a PostgreSQL pull resuming a planned range', () => {
   // given a pull that died after writing the version of rows 1-2 and before committing the watermark past them
-  const planned = { from: null, to: at(2), runId: 'pull-1', lineage: postgresLineage(source, null, at(2)) };
+  const planned = {
+    from: null,
+    to: at(2),
+    runId: 'pull-1',
+    lineage: postgresLineage(source, null, at(2)),
+    datasetVersionId: 'ds-old',
+  };
   const state: SourceState = { watermark: null, planned, lastDatasetVersionId: null, rowsPulled: 0 };
 
-  it('finds the version written for it by its lineage, whatever bytes the encoder makes now', async () => {
+  it('finds the version written for it by the id the plan recorded, whatever bytes the encoder makes now', async () => {
     const old = { datasetVersionId: 'ds-old', rowCount: 2, sources: [planned.lineage] } as DatasetVersion;
     const { pull, written, states, run } = harness(state, [old]);
 
@@ -152,7 +165,8 @@ describe('a PostgreSQL pull resuming a planned range', () => {
   });
 
   it('writes the range when no version holds it (the pull died before writing it), under its lineage', async () => {
-    const { pull, written, states } = harness(state, []);
+    const { datasetVersionId: _, ...beforeWriting } = planned;
+    const { pull, written, states } = harness({ ...state, planned: beforeWriting }, []);
 
     const after = await pull();
 
@@ -160,12 +174,14 @@ describe('a PostgreSQL pull resuming a planned range', () => {
       { sources: [planned.lineage], rowCount: 2 },
       { sources: [postgresLineage(source, at(2), at(4))], rowCount: 2 },
     ]);
-    expect(states[1].state).toMatchObject({ watermark: at(2), lastDatasetVersionId: 'ds-new-1', rowsPulled: 2 });
+    // the version's id recorded in the plan before it was written, then the watermark committed past it
+    expect(states[1].state.planned).toMatchObject({ lineage: planned.lineage, datasetVersionId: expect.any(String) });
+    expect(states[2].state).toMatchObject({ watermark: at(2), lastDatasetVersionId: 'ds-new-1', rowsPulled: 2 });
     expect(after.state).toMatchObject({ watermark: at(4), lastDatasetVersionId: 'ds-new-2', rowsPulled: 4 });
   });
 
   it('finds a plan made before plans kept their lineage by the lineage derived from the range', async () => {
-    const { lineage, ...withoutLineage } = planned;
+    const { lineage, datasetVersionId: _, ...withoutLineage } = planned;
     const old = { datasetVersionId: 'ds-old', rowCount: 2, sources: [lineage] } as DatasetVersion;
     const { pull, written } = harness({ ...state, planned: withoutLineage }, [old]);
 
@@ -174,14 +190,47 @@ describe('a PostgreSQL pull resuming a planned range', () => {
     expect(written).toEqual([{ sources: [postgresLineage(source, at(2), at(4))], rowCount: 2 }]);
   });
 
-  it('plans each chunk with the lineage its version is written with', async () => {
+  it('does not look for a version a plan made by this code recorded no id for (nothing of it was written)', async () => {
+    const { datasetVersionId: _, ...beforeWriting } = planned;
+    const stale = { datasetVersionId: 'ds-other', rowCount: 2, sources: [planned.lineage] } as DatasetVersion;
+    const { pull, written } = harness({ ...state, planned: beforeWriting }, [stale]);
+
+    await pull();
+
+    expect(written.map((version) => version.sources)).toEqual([
+      [planned.lineage],
+      [postgresLineage(source, at(2), at(4))],
+    ]);
+  });
+
+  it('writes a planned range under the lineage its plan was made with', async () => {
+    const { datasetVersionId: _, ...beforeWriting } = planned;
+    const { pull, written } = harness(
+      { ...state, planned: { ...beforeWriting, lineage: 'postgres:rows as planned' } },
+      [],
+    );
+
+    await pull();
+
+    expect(written[0].sources).toEqual(['postgres:rows as planned']);
+  });
+
+  it('plans each chunk with the lineage its version is written with, and its id before writing it', async () => {
     const { pull, states } = harness({ ...state, planned: null }, []);
 
     await pull();
 
-    // the first chunk planned alone, the second planned when the first commits
+    // the first chunk planned alone, its id recorded, then the second planned when the first commits
+    const firstId = datasetVersionId(pipeline.spec.id, 'bytes-of-the-new-encoder');
     expect(states[1].state.planned).toEqual({ from: null, to: at(2), runId: 'pull-2', lineage: planned.lineage });
     expect(states[2].state.planned).toEqual({
+      from: null,
+      to: at(2),
+      runId: 'pull-2',
+      lineage: planned.lineage,
+      datasetVersionId: firstId,
+    });
+    expect(states[3].state.planned).toEqual({
       from: at(2),
       to: at(4),
       runId: 'pull-2',

@@ -5,10 +5,11 @@ import { type Watermark } from './postgres-reader';
 
 /**
  * A chunk being written. PostgreSQL re-reads a planned range (`from`, `to`], and finds the version written for it, if
- * any, by the `lineage` naming the range (not by its bytes, which an upgraded encoder may make differently). An HTTP API or a file cannot be read
- * again as it was, so their plans name the version's content (`sha256`, `rowCount`) before it is written: a later
- * pull finds those bytes in the object store and finishes the version, or finds none and drops the plan (nothing
- * of it was written, and its rows are still past the watermark). `file` is the object a plan takes.
+ * any, by the `datasetVersionId` the plan records before the version is written (not by re-encoding the rows to the
+ * same bytes, which an upgraded encoder may make differently). An HTTP API or a file cannot be read again as it was,
+ * so their plans name the version's content (`sha256`, `rowCount`) before it is written: a later pull finds those
+ * bytes in the object store and finishes the version, or finds none and drops the plan (nothing of it was written,
+ * and its rows are still past the watermark). `file` is the object a plan takes.
  */
 export interface PlannedChunk extends Record<string, unknown> {
   from: Watermark | null;
@@ -22,6 +23,11 @@ export interface PlannedChunk extends Record<string, unknown> {
    * how the next pull finds the version if this one dies between writing it and committing the watermark.
    */
   lineage?: string;
+  /**
+   * PostgreSQL: the id of the version about to be written for the range, recorded before it is written (an `_id`
+   * read finds it again; FerretDB answers nothing else from an index).
+   */
+  datasetVersionId?: string;
 }
 
 /** An object under an object-store source's prefix. */
