@@ -223,6 +223,13 @@ describe('registry against the real stack', () => {
     ]);
     await apply(table, tableSpec('numeric'), 200);
     await apply(joining, joinSpec, 200);
+    // the join's feature time is recorded (the table's timeColumn), so the join's hash covers it
+    const stored = await http().get(`/api/v1/pipelines/${joining}`).expect(200);
+    expect(stored.body.spec.joins[0]).toMatchObject({ featureTime: 'feature_time' });
+    // and the table cannot move its timeColumn from under the join
+    expect(
+      (await apply(table, { ...tableSpec('numeric'), timeColumn: 'updated_at' }, 400)).body.issues.join('\n'),
+    ).toMatch(new RegExp(`^pipeline "${joining}" joins this one: joins\\.0\\.featureTime: "feature_time" is not`));
   });
 
   it('registers a passing version as champion and publishes both events', async () => {

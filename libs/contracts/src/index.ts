@@ -95,11 +95,13 @@ export {
   RobustnessGate,
 } from './pipeline-spec';
 export {
+  featureTimeMoveIssues,
   joinDefinitionSha256,
   joinedFeatures,
   joinTableIssues,
   MAX_JOINS,
   PointInTimeJoinSpec,
+  withJoinFeatureTimes,
 } from './point-in-time-joins';
 export { AlertsSpec, RetrainPolicy } from './retrain-policy';
 export {

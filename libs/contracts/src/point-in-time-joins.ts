@@ -101,11 +101,57 @@ export function joinsIssues(spec: JoiningSpec): Issue[] {
 }
 
 /**
+ * The spec as the registry records it: each join that names no featureTime gets the table's timeColumn as it is
+ * now. A feature time is part of what a join's values are (Feast keeps a feature view's timestamp field in its
+ * definition, never a reference to whatever the source says later), so it is pinned when the joining pipeline is
+ * applied: the join's hash (joinDefinitionSha256) then covers it, and the table re-applied with another timeColumn
+ * moves neither the values of the join nor the view a trained model reads (the join keeps its column, which the
+ * table must still have: joinTableIssues). `timeColumnOf` answers for the tables the spec joins (absent: left as is,
+ * joinTableIssues refuses the join).
+ */
+export function withJoinFeatureTimes<S extends { joins?: readonly PointInTimeJoinSpec[] }>(
+  spec: S,
+  timeColumnOf: (tablePipelineId: string) => string | undefined,
+): S {
+  if (!spec.joins?.some((join) => join.featureTime === undefined)) return spec;
+  const joins = spec.joins.map((join) => {
+    const featureTime = join.featureTime ?? timeColumnOf(join.pipeline);
+    return featureTime === undefined ? join : { ...join, featureTime };
+  });
+  return { ...spec, joins };
+}
+
+/**
+ * A table re-applied with another timeColumn must not move the feature time of a join recorded before featureTimes
+ * were pinned (withJoinFeatureTimes): such a join names none, so its values would move under the hash its models
+ * were trained with. Re-applying the joining pipeline records its feature time; then the table may change.
+ */
+export function featureTimeMoveIssues(
+  spec: JoiningSpec,
+  join: PointInTimeJoinSpec,
+  index: number,
+  table: { before?: string; after?: string },
+): Issue[] {
+  if (join.featureTime !== undefined || table.before === table.after) return [];
+  return [
+    {
+      path: ['joins', index, 'featureTime'],
+      message:
+        `names no featureTime, so its feature time would move from "${table.before ?? '(none)'}" to ` +
+        `"${table.after ?? '(none)'}" under the join hash its models were trained with: re-apply "${spec.id}" ` +
+        `first (that records featureTime "${table.before ?? ''}" in its join), or name featureTime there`,
+    },
+  ];
+}
+
+/**
  * What a join's online view is built from (the table, key, feature and created times, features), hashed: views are
  * kept per pipeline, table and this hash, and a model's signature carries the hash of the join it was trained with,
  * so two model versions trained on different definitions (a champion and a challenger) each read a view built for
  * theirs. Not maxAgeMs: serving applies it per model from the signature to the same view, so models that differ only
- * in it share one. The features' order is not part of it.
+ * in it share one. The features' order is not part of it. The feature time is the one the registry recorded
+ * (withJoinFeatureTimes); only specs applied before that name none (hashed as null, the table's timeColumn, which the
+ * registry then keeps from moving: featureTimeMoveIssues).
  */
 export function joinDefinitionSha256(join: {
   pipeline: string;

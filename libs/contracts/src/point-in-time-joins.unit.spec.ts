@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { datasetColumns, datasetSchema, type PipelineSpecInput, PipelineSpecV1 } from './pipeline-spec';
-import { joinDefinitionSha256, joinTableIssues } from './point-in-time-joins';
+import {
+  featureTimeMoveIssues,
+  joinDefinitionSha256,
+  joinTableIssues,
+  withJoinFeatureTimes,
+} from './point-in-time-joins';
 
 /** A feature table: customers' balances and segments over time, an ordinary pipeline keyed by customer_id. */
 const table: PipelineSpecInput = {
@@ -185,5 +190,33 @@ describe('point-in-time joins in the spec', () => {
     ]) {
       expect(joinDefinitionSha256(changed)).not.toBe(sha);
     }
+  });
+
+  it("records the table's timeColumn in each join that names no feature time, so the join's hash covers it", () => {
+    const spec = PipelineSpecV1.parse(churn());
+    const recorded = withJoinFeatureTimes(spec, (table) =>
+      table === 'customer-features' ? 'feature_time' : undefined,
+    );
+    expect(recorded.joins![0]).toMatchObject({ featureTime: 'feature_time', maxAgeMs: 129_600_000 });
+    expect(spec.joins![0].featureTime).toBeUndefined(); // the parsed spec is not changed
+    // a table re-applied with another timeColumn later changes neither the recorded join nor its hash
+    const later = withJoinFeatureTimes(recorded, () => 'updated_at');
+    expect(joinDefinitionSha256(later.joins![0])).toBe(joinDefinitionSha256(recorded.joins![0]));
+    // an explicit feature time is kept; a table not applied leaves the join to joinTableIssues
+    const named = PipelineSpecV1.parse(churn({ joins: [{ ...churn().joins![0], featureTime: 'updated_at' }] }));
+    expect(withJoinFeatureTimes(named, () => 'feature_time').joins![0].featureTime).toBe('updated_at');
+    expect(withJoinFeatureTimes(spec, () => undefined).joins![0].featureTime).toBeUndefined();
+  });
+
+  it("refuses moving a table's timeColumn under a join recorded without a feature time, naming the remedy", () => {
+    const spec = PipelineSpecV1.parse(churn());
+    const join = spec.joins![0];
+    expect(featureTimeMoveIssues(spec, join, 0, { before: 'feature_time', after: 'feature_time' })).toEqual([]);
+    expect(
+      featureTimeMoveIssues(spec, { ...join, featureTime: 'feature_time' }, 0, { before: 'a', after: 'b' }),
+    ).toEqual([]);
+    const [issue] = featureTimeMoveIssues(spec, join, 0, { before: 'feature_time', after: 'updated_at' });
+    expect(issue.path).toEqual(['joins', 0, 'featureTime']);
+    expect(issue.message).toMatch(/from "feature_time" to "updated_at".*re-apply "churn" first/);
   });
 });

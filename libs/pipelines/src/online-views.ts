@@ -14,6 +14,12 @@ export type OnlineViewRecord = EventData<typeof OnlineViewUpdatedV1> & {
   join?: OnlineViewDefinition;
   /** How many table versions (up to `sequence`) the view was built from; absent in records from before it. */
   versionCount?: number;
+  /**
+   * The table column the view took as feature time: the join's featureTime, or for a join recorded before the
+   * registry pinned it, the table's timeColumn when first built, kept so a rebuild of that definition for a model
+   * that still reads it does not follow the table to another column. Absent in records from before it.
+   */
+  builtFeatureTime?: string;
   updatedAt: Date;
 };
 
@@ -88,7 +94,7 @@ export class OnlineViewStore {
    * other learns it lost.
    */
   async record(
-    view: EventData<typeof OnlineViewUpdatedV1> & { join?: OnlineViewDefinition; versionCount?: number },
+    view: EventData<typeof OnlineViewUpdatedV1> & Pick<OnlineViewRecord, 'join' | 'versionCount' | 'builtFeatureTime'>,
   ): Promise<boolean> {
     const versionCount = view.versionCount ?? 1;
     const { changed } = await this.versions.update(

@@ -92,7 +92,7 @@ export class OnlineViewsService {
     const attributes = { [KeelAttr.PIPELINE_ID]: pipelineId };
     await withSpan('build online view', attributes, async () => {
       const table = (await this.infra.pipelines.get(join.pipeline)).spec;
-      const featureTime = join.featureTime ?? table.timeColumn;
+      const featureTime = join.featureTime ?? join.builtFeatureTime ?? table.timeColumn;
       const versions = await this.increments.upTo(join.pipeline, sequence);
       if (!featureTime || versions.length === 0) return;
       const datasets = await Promise.all(
@@ -130,7 +130,12 @@ export class OnlineViewsService {
         joinSha256,
         entities: view.entities,
       } as EventData<typeof OnlineViewUpdatedV1>;
-      const recorded = await this.store.record({ ...data, join: viewDefinition(join), versionCount: versions.length });
+      const recorded = await this.store.record({
+        ...data,
+        join: viewDefinition(join),
+        versionCount: versions.length,
+        builtFeatureTime: featureTime,
+      });
       // Announced whenever the current record is this view, not only by the call that recorded it: a redelivery after
       // a crash (or a failed publish) between recording and announcing, and a replica that lost the record to an
       // identical build, announce it again (the event id is the view's, so a repeat is harmless).
@@ -151,8 +156,11 @@ export class OnlineViewsService {
   }
 }
 
-/** A join as a view is built from it: the table and the definition (the hash covers exactly these). */
-type ViewJoin = OnlineViewDefinition & { pipeline: string };
+/**
+ * A join as a view is built from it: the table and the definition (the hash covers exactly these), and for a
+ * definition without a feature time rebuilt from its record, the column its view was first built with.
+ */
+type ViewJoin = OnlineViewDefinition & { pipeline: string; builtFeatureTime?: string };
 
 /** The definition a view record keeps, without keys left undefined (the document store keeps none). */
 function viewDefinition(join: ViewJoin): OnlineViewDefinition {
@@ -183,7 +191,11 @@ export function viewsToBuild(
   }
   for (const record of records) {
     if (!record.join || record.tablePipelineId !== tablePipelineId) continue;
-    const join = { pipeline: tablePipelineId, ...record.join };
+    const join: ViewJoin = {
+      pipeline: tablePipelineId,
+      ...record.join,
+      ...(record.builtFeatureTime ? { builtFeatureTime: record.builtFeatureTime } : {}),
+    };
     const key = `${record.pipelineId}|${joinDefinitionSha256(join)}`;
     if (!builds.has(key)) builds.set(key, { pipelineId: record.pipelineId, join });
   }

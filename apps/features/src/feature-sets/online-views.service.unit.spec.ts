@@ -85,7 +85,12 @@ describe('OnlineViewsService', () => {
     await h.service.onTableVersion('customers');
     h.add(5); // v5 validated later (versions validate in parallel)
     await h.service.onTableVersion('customers');
-    expect(await h.current()).toMatchObject({ sequence: 6, viewUri: 's3://views/v4+v5+v6', versionCount: 3 });
+    expect(await h.current()).toMatchObject({
+      sequence: 6,
+      viewUri: 's3://views/v4+v5+v6',
+      versionCount: 3,
+      builtFeatureTime: 'feature_time', // the table's timeColumn: churnSpec's join names none
+    });
     expect(h.published.map((event) => event.viewUri)).toEqual([
       's3://views/v4',
       's3://views/v4+v6',
@@ -132,6 +137,15 @@ describe('viewsToBuild', () => {
       ['churn', joinDefinitionSha256(challengerJoin)],
       ['churn', joinDefinitionSha256(champion.joins![0])],
     ]);
+  });
+
+  it('rebuilds a recorded definition without a feature time with the column its view was first built with', () => {
+    const legacy = { ...record('churn', { entityKey: 'customer_id', features: ['balance'] }), builtFeatureTime: 'ft' };
+    const [build] = viewsToBuild([], [legacy], 'customers');
+    expect(build.join).toMatchObject({ builtFeatureTime: 'ft' });
+    expect(build.join.featureTime).toBeUndefined();
+    // the hash stays the record's: the pinned column is not part of the definition
+    expect(joinDefinitionSha256(build.join)).toBe(legacy.joinSha256);
   });
 
   it('leaves records from before views kept their definition, and other tables', () => {

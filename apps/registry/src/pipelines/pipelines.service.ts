@@ -1,5 +1,11 @@
 import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
-import { datasetSchema, joinTableIssues, type PipelineSpecV1 } from '@keel/contracts';
+import {
+  datasetSchema,
+  featureTimeMoveIssues,
+  joinTableIssues,
+  type PipelineSpecV1,
+  withJoinFeatureTimes,
+} from '@keel/contracts';
 import {
   InvalidPipelineSpecError,
   parsePipelineSpec,
@@ -52,9 +58,9 @@ export class PipelinesService implements OnApplicationBootstrap {
       'apply pipeline spec',
       { [KeelAttr.PIPELINE_ID]: pathId },
       async (span) => {
-        const spec: PipelineSpecV1 = await this.parse(body);
-        if (spec.id !== pathId) throw new PipelineIdMismatchError(pathId, spec.id);
-        await this.checkJoinedTables(spec);
+        const parsed: PipelineSpecV1 = await this.parse(body);
+        if (parsed.id !== pathId) throw new PipelineIdMismatchError(pathId, parsed.id);
+        const spec = await this.checkJoinedTables(parsed);
         await this.checkJoiningPipelines(spec);
         const { stored, created } = await this.infra.pipelines.apply(spec);
         span.setAttribute(KeelAttr.PIPELINE_VERSION, stored.version);
@@ -76,12 +82,19 @@ export class PipelinesService implements OnApplicationBootstrap {
 
   /**
    * A spec's point-in-time joins name applied pipelines whose datasets have the key, the feature time and each feature
-   * with its declared type. Checked against the tables' current specs when this spec is applied.
+   * with its declared type. Checked against the tables' current specs when this spec is applied; returns the spec to
+   * store, each join's feature time recorded (withJoinFeatureTimes: the join's hash covers it).
    */
-  private async checkJoinedTables(spec: PipelineSpecV1): Promise<void> {
+  private async checkJoinedTables(parsed: PipelineSpecV1): Promise<PipelineSpecV1> {
     const issues: string[] = [];
+    const tables = new Map<string, PipelineSpecV1>();
+    for (const { pipeline } of parsed.joins ?? []) {
+      const table = (await this.get(pipeline))?.spec;
+      if (table) tables.set(pipeline, table);
+    }
+    const spec = withJoinFeatureTimes(parsed, (pipeline) => tables.get(pipeline)?.timeColumn);
     for (const [index, join] of (spec.joins ?? []).entries()) {
-      const table = (await this.get(join.pipeline))?.spec;
+      const table = tables.get(join.pipeline);
       const found = table
         ? { schema: datasetSchema(table), timeColumn: table.timeColumn, entityColumns: table.entityColumns }
         : undefined;
@@ -90,20 +103,26 @@ export class PipelinesService implements OnApplicationBootstrap {
       }
     }
     if (issues.length > 0) throw new InvalidPipelineSpecError(issues);
+    return spec;
   }
 
   /**
    * A spec that other pipelines join as a table still serves their joins (key in entityColumns, feature time, each
-   * joined feature with its type): re-applying it without one would break them at their next feature set.
+   * joined feature with its type): re-applying it without one would break them at their next feature set. Nor may
+   * it move the feature time of a join recorded before feature times were (featureTimeMoveIssues).
    */
   private async checkJoiningPipelines(table: PipelineSpecV1): Promise<void> {
     const issues: string[] = [];
     const found = { schema: datasetSchema(table), timeColumn: table.timeColumn, entityColumns: table.entityColumns };
+    const timeColumns = { before: (await this.get(table.id))?.spec.timeColumn, after: table.timeColumn };
     for (const { spec } of await this.list()) {
       if (spec.id === table.id) continue;
       for (const [index, join] of (spec.joins ?? []).entries()) {
         if (join.pipeline !== table.id) continue;
-        for (const issue of joinTableIssues(spec, join, index, found)) {
+        for (const issue of [
+          ...joinTableIssues(spec, join, index, found),
+          ...featureTimeMoveIssues(spec, join, index, timeColumns),
+        ]) {
           issues.push(`pipeline "${spec.id}" joins this one: ${issue.path.map(String).join('.')}: ${issue.message}`);
         }
       }

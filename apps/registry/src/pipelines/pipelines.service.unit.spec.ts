@@ -5,14 +5,14 @@ import { type WorkerPool } from '@keel/workers';
 import { describe, expect, it, vi } from 'vitest';
 import { PipelinesService } from './pipelines.service';
 
-const table = (entityColumns?: string[]) =>
+const table = (entityColumns?: string[], timeColumn = 'feature_time') =>
   PipelineSpecV1.parse({
     apiVersion: 'keel/v1',
     kind: 'Pipeline',
     id: 'customer-features',
     task: 'regression',
     target: { column: 'balance_next' },
-    timeColumn: 'feature_time',
+    timeColumn,
     ...(entityColumns ? { entityColumns } : {}),
     features: [
       { name: 'balance', type: 'numeric' },
@@ -38,7 +38,7 @@ const churn = PipelineSpecV1.parse({
 } as PipelineSpecInput);
 
 describe('PipelinesService.apply', () => {
-  const serviceWith = () => {
+  const serviceWith = (joining = churn) => {
     const apply = vi.fn(async (spec: PipelineSpecV1) => ({
       stored: { pipelineId: spec.id, version: 2 },
       created: true,
@@ -46,8 +46,8 @@ describe('PipelinesService.apply', () => {
     const infra = {
       pipelines: {
         apply,
-        get: async (id: string) => ({ spec: id === 'churn' ? churn : table(['customer_id']) }),
-        list: async () => [{ spec: table(['customer_id']) }, { spec: churn }],
+        get: async (id: string) => ({ spec: id === 'churn' ? joining : table(['customer_id']) }),
+        list: async () => [{ spec: table(['customer_id']) }, { spec: joining }],
       },
     } as unknown as Infrastructure;
     return { service: new PipelinesService(infra, {} as WorkerPool), apply };
@@ -67,5 +67,33 @@ describe('PipelinesService.apply', () => {
     const { service, apply } = serviceWith();
     await expect(service.apply('customer-features', table(['customer_id']))).resolves.toMatchObject({ version: 2 });
     expect(apply).toHaveBeenCalledTimes(1);
+  });
+
+  it("records the table's timeColumn as the feature time of a join that names none", async () => {
+    const { service, apply } = serviceWith();
+    await service.apply('churn', churn);
+    expect(apply.mock.calls[0][0].joins![0]).toMatchObject({ featureTime: 'feature_time' });
+  });
+
+  it("refuses moving a table's timeColumn under a join, recorded with a feature time or not", async () => {
+    const { service, apply } = serviceWith();
+    const refused = await service
+      .apply('customer-features', table(['customer_id'], 'balance_next'))
+      .catch((error: unknown) => error);
+    expect((refused as InvalidPipelineSpecError).issues.join('\n')).toMatch(
+      /pipeline "churn" joins this one: joins\.0\.featureTime: .*from "feature_time" to "balance_next"/,
+    );
+    expect(apply).not.toHaveBeenCalled();
+    // churn re-applied records feature_time: its join then keeps that column, which the table must still have as a
+    // timestamp (its values cannot move under the join's hash either way)
+    const recorded = { ...churn, joins: [{ ...churn.joins![0], featureTime: 'feature_time' }] };
+    const { service: after } = serviceWith(recorded);
+    const stillRefused = await after
+      .apply('customer-features', table(['customer_id'], 'updated_at'))
+      .catch((error: unknown) => error);
+    expect((stillRefused as InvalidPipelineSpecError).issues.join('\n')).toMatch(
+      /^pipeline "churn" joins this one: joins\.0\.featureTime: "feature_time" is not a timestamp column/,
+    );
+    expect((stillRefused as InvalidPipelineSpecError).issues).toHaveLength(1);
   });
 });
