@@ -23,6 +23,18 @@ export class ModelNotFoundError extends Error {
   }
 }
 
+/**
+ * The named model (or version) is about to be served here but is not loaded yet: serving is starting, or the registry
+ * moved an alias to a version still loading. UNAVAILABLE (HTTP 503): a retry will find it, where NOT_FOUND would tell
+ * the client the model does not exist.
+ */
+export class ModelLoadingError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelLoadingError';
+  }
+}
+
 /** Serving is at its in-flight limit: the caller should retry with backoff (RESOURCE_EXHAUSTED, HTTP 429). */
 export class ServerBusyError extends Error {
   constructor(message: string) {
@@ -33,13 +45,14 @@ export class ServerBusyError extends Error {
 
 /**
  * gRPC status of a failure: the caller's mistakes are INVALID_ARGUMENT / NOT_FOUND, overload RESOURCE_EXHAUSTED, a
- * joined feature table's online view not loaded UNAVAILABLE, anything else INTERNAL.
+ * model still loading or a joined feature table's online view not loaded UNAVAILABLE, anything else INTERNAL.
  */
 export function grpcStatusOf(error: unknown): status {
   if (error instanceof InvalidInferInputError || error instanceof UnknownCategoryError) return status.INVALID_ARGUMENT;
   if (error instanceof InvalidInputError) return status.INVALID_ARGUMENT;
   if (error instanceof ModelNotFoundError) return status.NOT_FOUND;
   if (error instanceof ServerBusyError) return status.RESOURCE_EXHAUSTED;
+  if (error instanceof ModelLoadingError) return status.UNAVAILABLE;
   if (error instanceof OnlineViewUnavailableError) return status.UNAVAILABLE;
   return status.INTERNAL;
 }

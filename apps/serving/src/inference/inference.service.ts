@@ -17,7 +17,13 @@ import { ModelStore } from '../models/model-store';
 import { AdaptiveBatcher } from './adaptive-batcher';
 import { AdmissionControl, LoadShedError } from './admission';
 import { predictInChunks } from './chunked-prediction';
-import { grpcStatusOf, ModelNotFoundError, ModelRefusedInputError, statusName } from './inference-errors';
+import {
+  grpcStatusOf,
+  ModelLoadingError,
+  ModelNotFoundError,
+  ModelRefusedInputError,
+  statusName,
+} from './inference-errors';
 import { InferenceMetrics } from './inference-metrics';
 import { encodeOutputs, selectOutputs } from './output-codec';
 import { PredictionLogService, type ServedRequest } from './prediction-log.service';
@@ -73,7 +79,8 @@ export class InferenceService implements OnModuleDestroy {
   /**
    * Decodes, predicts and encodes one request, then schedules its prediction log. Rejects with
    * InvalidInferInputError (INVALID_ARGUMENT), ModelNotFoundError (NOT_FOUND) or LoadShedError
-   * (RESOURCE_EXHAUSTED: admission control refused it before any work) for the caller's mistakes and for overload. The request's one span is the transport's
+   * (RESOURCE_EXHAUSTED: admission control refused it before any work) for the caller's mistakes and for overload,
+   * ModelLoadingError (UNAVAILABLE) for a model about to be served here. The request's one span is the transport's
    * (the gRPC or HTTP server span): this only adds the model's attributes to it.
    */
   async infer(request: ModelInferRequest): Promise<ModelInferResponse> {
@@ -278,9 +285,11 @@ export class InferenceService implements OnModuleDestroy {
     };
   }
 
-  /** The resolved model, or NOT_FOUND saying what is served instead. */
+  /** The resolved model; UNAVAILABLE while it is still loading here; otherwise NOT_FOUND saying what is served. */
   private resolve(name: string, version: string | undefined, model: LoadedModel | undefined): LoadedModel {
     if (model) return model;
+    const loading = this.store.loadingReason(name, version);
+    if (loading !== undefined) throw new ModelLoadingError(`${loading}; retry shortly`);
     if (!this.store.has(name)) {
       throw new ModelNotFoundError(`model "${name}" is not loaded (unknown pipeline, or no champion yet)`);
     }

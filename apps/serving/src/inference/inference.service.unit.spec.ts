@@ -66,8 +66,9 @@ function service(
     SERVING_MAX_EVENT_LOOP_UTILIZATION: 1,
     ...options.config,
   };
-  const inference = new InferenceService(twoVersions(options.candidate), metrics, log, config, options.router);
-  return { inference, logged, metrics };
+  const store = twoVersions(options.candidate);
+  const inference = new InferenceService(store, metrics, log, config, options.router);
+  return { inference, logged, metrics, store };
 }
 
 const request = (partial: DeepPartial<ModelInferRequest> = {}) =>
@@ -267,5 +268,19 @@ describe('InferenceService', () => {
     )) as Error;
     expect(grpcStatusOf(error)).toBe(status.INVALID_ARGUMENT);
     expect(error.message).toMatch(/at most 2 per request/);
+  });
+
+  it('given a model the registry reports that is still loading, then UNAVAILABLE says so; an unknown model is NOT_FOUND', async () => {
+    const { inference, store } = service();
+    const failure = (modelName: string) =>
+      inference.infer(request({ modelName })).then(
+        () => undefined,
+        (error: unknown) => error as Error,
+      );
+    store.setWanted('loading-model', new Map([['champion', 3]]));
+    const loading = await failure('loading-model');
+    expect(grpcStatusOf(loading)).toBe(status.UNAVAILABLE);
+    expect(loading?.message).toMatch(/version 3 of model "loading-model" is still loading/);
+    expect(grpcStatusOf(await failure('nobody-here'))).toBe(status.NOT_FOUND);
   });
 });

@@ -57,6 +57,23 @@ export class ModelStore {
     return [...new Set([...this.loaded.keys(), ...this.wanted.keys()])];
   }
 
+  /**
+   * Why a request for a model (by version number, alias, or the champion when empty) that resolves to nothing here
+   * will be answerable soon, or undefined when it will not: before the start-up sync every model may be about to load;
+   * after it, only an alias the registry reports (or a version one of them names) whose load is still under way.
+   * Such a request is UNAVAILABLE (retry) rather than NOT_FOUND, which tells a client the model does not exist.
+   */
+  loadingReason(name: string, versionOrAlias = ''): string | undefined {
+    if (!this.initialSyncDone) return 'serving is starting: the start-up sync with the registry is not done';
+    const wanted = this.wanted.get(name);
+    if (!wanted) return undefined;
+    const version = isVersionNumber(versionOrAlias)
+      ? [...wanted.values()].find((number) => number === Number(versionOrAlias))
+      : wanted.get(versionOrAlias || WellKnownAlias.CHAMPION);
+    if (version === undefined || this.isGivenUp(name, version) || this.version(name, version)) return undefined;
+    return `version ${version} of model "${name}" is still loading`;
+  }
+
   /** Whether this version was given up on (an unusable package). */
   isGivenUp(name: string, version: number): boolean {
     return this.givenUp.get(name)?.has(version) ?? false;

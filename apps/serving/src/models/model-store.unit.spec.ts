@@ -91,4 +91,22 @@ describe('ModelStore', () => {
     store.markInitialSyncDone();
     expect(store.isReady()).toBe(true);
   });
+
+  it('says a model is loading before the start-up sync, and after it only for a reported alias or its version not loaded yet', () => {
+    const store = new ModelStore();
+    expect(store.loadingReason('anything')).toMatch(/start-up sync/);
+    store.setWanted('p', aliases({ [CHAMPION]: 1, [CHALLENGER]: 2 }));
+    store.markGivenUp('p', 2);
+    store.markInitialSyncDone();
+    expect(store.loadingReason('p')).toMatch(/version 1 of model "p" is still loading/);
+    expect(store.loadingReason('p', '1')).toMatch(/still loading/);
+    // Unknown models, aliases and versions are not coming: NOT_FOUND's business, as is a version given up on.
+    expect(store.loadingReason('q')).toBeUndefined();
+    expect(store.loadingReason('p', 'staging')).toBeUndefined();
+    expect(store.loadingReason('p', '7')).toBeUndefined();
+    expect(store.loadingReason('p', CHALLENGER)).toBeUndefined();
+    store.add(model('p', 1));
+    store.bind('p', CHAMPION, 1);
+    expect(store.loadingReason('p')).toBeUndefined();
+  });
 });

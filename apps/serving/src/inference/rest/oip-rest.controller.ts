@@ -35,7 +35,7 @@ const HTTP_STATUS: Partial<Record<status, number>> = {
  * The Open Inference Protocol's REST binding (KServe v2) beside the gRPC one, over the same InferenceService: health,
  * server and model metadata, model readiness and infer, each model route also per version
  * (`/v2/models/<name>/versions/<version or alias>`). Errors are `{ "error": "..." }` with 400 for the caller's
- * mistakes, 404 for a model or version not served here, 413 for a body over HTTP_MAX_JSON_BYTES, 429 with Retry-After
+ * mistakes, 404 for a model or version not served here (503 while it is still loading), 413 for a body over HTTP_MAX_JSON_BYTES, 429 with Retry-After
  * when admission control sheds the call (too many in flight, or serving running too far behind), 500 otherwise; those
  * raised before a handler runs (a JSON body that does not parse) get the same shape from OipRestErrorFilter.
  */
