@@ -8,13 +8,13 @@ import {
 import { decodeRecord, type InboundRecord, type RecordLimits } from '@keel/messaging';
 import { asBuffer, defineWorkerTask } from '@keel/workers';
 import { rememberCheckedRows } from '../staging/checked-rows-cache';
-import { type BadRecord, checkColumnsOf, columnsRowCount } from './record-checks';
+import { type BadRecord, checkColumnsOf, codedColumns } from './record-checks';
 
 /** A data event decoded and checked on a worker thread: what staging it needs, and nothing it does not. */
 export interface PreparedRecords {
   pipelineId: string;
   source?: string;
-  /** JSON text of the checked rows, a `CleanColumns`: what is staged. */
+  /** JSON text of the checked rows, a `CodedColumns`: what is staged. */
   rowsJson: string;
   rowCount: number;
   bad: BadRecord[];
@@ -78,16 +78,17 @@ function prepareOne(
   const schema = specs.get(pipelineId);
   if (!schema) return null;
   const { good, bad } = checkColumnsOf(schema, records);
-  const rowsJson = JSON.stringify(good);
+  const staged = codedColumns(schema, good);
+  const rowsJson = JSON.stringify(staged);
   // This thread encodes the cut too: it takes these rows then instead of parsing them back from the text.
-  rememberCheckedRows(rowsJson, good);
+  rememberCheckedRows(rowsJson, staged);
   return {
     attributes: event.attributes,
     prepared: {
       pipelineId,
       ...(source !== undefined ? { source } : {}),
       rowsJson,
-      rowCount: columnsRowCount(good),
+      rowCount: staged.rows,
       bad,
     },
   };

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { forgetCheckedRows, takeCheckedRows } from '../staging/checked-rows-cache';
 import { stagedTable } from '../staging/cut-encode.task';
 import { prepareRecords, type PrepareRecordsInput } from './prepare-records.task';
-import { checkColumns } from './record-checks';
+import { checkColumnsOf, codedColumns } from './record-checks';
 
 const spec: PipelineSpecV1 = parsePipelineSpec({
   apiVersion: 'keel/v1',
@@ -59,11 +59,17 @@ describe('prepareRecords', () => {
         { value: structured, headers: { 'content-type': 'application/cloudevents+json' } },
       ]),
     );
-    const { good, bad } = checkColumns(spec, JSON.parse(JSON.stringify(records)) as typeof records);
+    const schema = datasetSchema(spec);
+    const { good, bad } = checkColumnsOf(schema, JSON.parse(JSON.stringify(records)) as typeof records);
     for (const [i, id] of ['e1', 'e2'].entries()) {
       expect(output[i]).toMatchObject({
         attributes: { id, source: '/unit', type: DataRecordsV1.topic },
-        prepared: { pipelineId: spec.id, source: 'unit', rowsJson: JSON.stringify(good), rowCount: 2 },
+        prepared: {
+          pipelineId: spec.id,
+          source: 'unit',
+          rowsJson: JSON.stringify(codedColumns(schema, good)),
+          rowCount: 2,
+        },
       });
       expect(output[i]?.prepared.bad).toEqual(bad);
     }

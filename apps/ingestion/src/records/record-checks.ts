@@ -116,15 +116,92 @@ export interface CleanRows {
 
 /**
  * Checked records as columns: `values[c]` the cells of column `columns[c]` (the dataset schema's names), one a good
- * record, in their order. What staging stores: one array a column rather than one a row, which the staging thread
- * checks into, stringifies and cuts from with less CPU than rows (about 0.4 µs a record of Adult's 15 columns), and
- * which leaves the collector 15 arrays an event to keep until the cut instead of 1,000. Builds before it read only
+ * record, in their order. What staging stored in session 26 (read at the cut; {@link CodedColumns} since): one array
+ * a column rather than one a row, which the staging thread checks into, stringifies and cuts from with less CPU than
+ * rows (about 0.4 µs a record of Adult's 15 columns), and which leaves the collector 15 arrays an event to keep until
+ * the cut instead of 1,000. Builds before it read only
  * rows: during a rolling upgrade an older replica's cuts of batches a newer one staged fail and are retried (nothing
  * is lost) until a newer replica cuts them; upgrade the replicas together to avoid the failing cuts.
  */
 export interface CleanColumns {
   columns: string[];
   values: CleanCell[][];
+}
+
+/** A string column of {@link CodedColumns}: its distinct cells in order of first seen, and each row's index in them. */
+export interface DictionaryColumn {
+  dictionary: CleanCell[];
+  codes: number[];
+}
+
+/**
+ * Checked records as columns, the string columns dictionary-coded: `coded[c]` holds column `columns[c]`, as its cells
+ * or, for a string column with few distinct values, a {@link DictionaryColumn}; `rows` is how many records. What
+ * staging stores since session 27, instead of {@link CleanColumns}: a category's text is written once an event rather
+ * than once a record (stringifying 9 string cells a record was most of the staged text's cost, and Adult's text is a
+ * third as long: 40 KB an event of 1,000, not 126), and the staging thread keeps a few strings an event for the cut
+ * rather than each record's own. Its key `coded` tells it from the forms staged before, which are still read; builds
+ * before it cannot read it (their cut throws and is retried, nothing is lost) until a newer replica cuts it, as with
+ * columns.
+ */
+export interface CodedColumns {
+  columns: string[];
+  coded: (CleanCell[] | DictionaryColumn)[];
+  rows: number;
+}
+
+/** A string column is coded when at most this share of its cells are distinct: else its dictionary saves nothing. */
+const MAX_DISTINCT_SHARE = 0.5;
+
+/** {@link CleanColumns} as {@link CodedColumns} (string columns of the schema with few distinct cells coded). */
+export function codedColumns(schema: readonly DatasetColumnSpec[], good: CleanColumns): CodedColumns {
+  const rows = columnsRowCount(good);
+  const coded: CodedColumns['coded'] = [];
+  for (let c = 0; c < good.values.length; c++) {
+    const cells = good.values[c];
+    coded.push(schema[c]?.type === 'string' && rows > 1 ? dictionaryCoded(cells, rows) : cells);
+  }
+  return { columns: good.columns, coded, rows };
+}
+
+function dictionaryCoded(cells: readonly CleanCell[], rows: number): DictionaryColumn | CleanCell[] {
+  const limit = rows * MAX_DISTINCT_SHARE;
+  const indexes = new Map<CleanCell, number>();
+  const dictionary: CleanCell[] = [];
+  const codes: number[] = [];
+  for (let i = 0; i < rows; i++) {
+    const cell = cells[i];
+    let code = indexes.get(cell);
+    if (code === undefined) {
+      if (dictionary.length >= limit) return cells as CleanCell[];
+      code = dictionary.length;
+      indexes.set(cell, code);
+      dictionary.push(cell);
+    }
+    codes.push(code);
+  }
+  return { dictionary, codes };
+}
+
+/**
+ * The cells of a coded column, checked: a staged text is read back from the database, so a code that points at no
+ * entry fails the cut rather than becoming a cell the records never had.
+ */
+export function decodedColumn(column: CleanCell[] | DictionaryColumn, rows: number): CleanCell[] {
+  if (Array.isArray(column)) {
+    if (column.length !== rows) throw new Error(`a staged column has ${column.length} cells, not ${rows}`);
+    return column;
+  }
+  const { dictionary, codes } = column;
+  if (codes.length !== rows) throw new Error(`a staged column has ${codes.length} codes, not ${rows}`);
+  const cells = new Array<CleanCell>(rows);
+  for (let i = 0; i < rows; i++) {
+    const cell = dictionary[codes[i]];
+    if (cell === undefined || !Number.isInteger(codes[i]))
+      throw new Error(`a staged column's code ${codes[i]} is no entry`);
+    cells[i] = cell;
+  }
+  return cells;
 }
 
 /** {@link checkColumns} for a pipeline's dataset schema (`datasetSchema(spec)`), when the caller has it at hand. */

@@ -1,7 +1,16 @@
-import { datasetSchema, type PipelineSpecV1 } from '@keel/contracts';
+import { type DatasetColumnSpec, datasetSchema, type PipelineSpecV1 } from '@keel/contracts';
 import { parsePipelineSpec } from '@keel/pipelines';
 import { describe, expect, it } from 'vitest';
-import { checkColumns, checkRecords, checkRows, isDecimal, MAX_NUMBER_CHARS, MAX_TEXT_CHARS } from './record-checks';
+import {
+  checkColumns,
+  checkRecords,
+  checkRows,
+  codedColumns,
+  decodedColumn,
+  isDecimal,
+  MAX_NUMBER_CHARS,
+  MAX_TEXT_CHARS,
+} from './record-checks';
 
 const spec: PipelineSpecV1 = parsePipelineSpec({
   apiVersion: 'keel/v1',
@@ -142,6 +151,49 @@ describe('checkColumns', () => {
   it('keeps every column, empty, when no record passes', () => {
     const { good: none } = checkColumns(spec, [{ ...good, age: null }]);
     expect(none.values).toEqual(none.columns.map(() => []));
+  });
+});
+
+describe('codedColumns', () => {
+  const schema: DatasetColumnSpec[] = [
+    { name: 'age', type: 'number', role: 'numeric', nullable: true },
+    { name: 'sex', type: 'string', role: 'categorical', nullable: true },
+    { name: 'id', type: 'string', role: 'attribute', nullable: false },
+    { name: 'ts', type: 'timestamp', role: 'time', nullable: false },
+  ];
+  const columns = {
+    columns: ['age', 'sex', 'id', 'ts'],
+    values: [
+      [39, 50, null, 41],
+      ['Male', null, 'Male', null],
+      ['a', 'b', 'c', 'd'],
+      ['2026-01-01', '2026-01-01', '2026-01-01', '2026-01-01'],
+    ],
+  };
+
+  it('codes string columns of few distinct cells (null among them), and leaves the others as they are', () => {
+    const coded = codedColumns(schema, columns);
+    expect(coded).toEqual({
+      columns: columns.columns,
+      coded: [
+        [39, 50, null, 41],
+        { dictionary: ['Male', null], codes: [0, 1, 0, 1] },
+        ['a', 'b', 'c', 'd'],
+        ['2026-01-01', '2026-01-01', '2026-01-01', '2026-01-01'],
+      ],
+      rows: 4,
+    });
+    // the staged text parses back to the same cells, column by column
+    const parsed = JSON.parse(JSON.stringify(coded)) as typeof coded;
+    expect(parsed.coded.map((column) => decodedColumn(column, parsed.rows))).toEqual(columns.values);
+  });
+
+  it('fails on a coded column that does not fit: a code of no entry, or the wrong number of cells', () => {
+    expect(() => decodedColumn({ dictionary: ['a'], codes: [0, 1] }, 2)).toThrow(/code 1 is no entry/);
+    expect(() => decodedColumn({ dictionary: ['a'], codes: [0, 0.5] }, 2)).toThrow(/no entry/);
+    expect(() => decodedColumn({ dictionary: ['a'], codes: [0, '0' as never] }, 2)).toThrow(/no entry/);
+    expect(() => decodedColumn({ dictionary: ['a'], codes: [0] }, 2)).toThrow(/1 codes, not 2/);
+    expect(() => decodedColumn(['a'], 2)).toThrow(/1 cells, not 2/);
   });
 });
 

@@ -1,6 +1,6 @@
 import { setImmediate } from 'node:timers/promises';
 import { Inject, Injectable } from '@nestjs/common';
-import { type DataRecordsV1, type PipelineSpecV1 } from '@keel/contracts';
+import { type DataRecordsV1, datasetSchema, type PipelineSpecV1 } from '@keel/contracts';
 import {
   type ConsumedEvent,
   type InboundRecord,
@@ -17,7 +17,7 @@ import { context, propagation, trace } from '@opentelemetry/api';
 import { CutService } from '../staging/cut.service';
 import { StagingThread } from '../staging/staging-thread';
 import { StagingRepository } from '../staging/staging.repository';
-import { type BadRecord, checkColumns, columnsRowCount } from './record-checks';
+import { type BadRecord, checkColumnsOf, codedColumns } from './record-checks';
 import { RECORDS_GROUP } from './records-group';
 import { type PreparedRecords, prepareRecordsTask, type RecordToPrepare } from './prepare-records.task';
 
@@ -147,14 +147,17 @@ export class RecordsService {
       // A fetch of large events takes a while to check: health probes and timers get their turn in between.
       if (i > 0 && i % YIELD_EVERY_EVENTS === 0) await setImmediate();
       const spec = specs.get(event.data.pipelineId)!;
-      const { good, bad } = checkColumns(spec, event.data.records);
+      const schema = datasetSchema(spec);
+      const { good, bad } = checkColumnsOf(schema, event.data.records);
+      // Staged as the staging thread stages them (prepare-records.task.ts).
+      const staged = codedColumns(schema, good);
       checked.push({
         id: event.id,
         record: event.record,
         spec,
         source: event.data.source,
-        rowsJson: JSON.stringify(good),
-        rowCount: columnsRowCount(good),
+        rowsJson: JSON.stringify(staged),
+        rowCount: staged.rows,
         bad,
       });
     }

@@ -1,4 +1,4 @@
-import { type CleanColumns, columnsRowCount } from '../records/record-checks';
+import { type CodedColumns } from '../records/record-checks';
 
 /**
  * Rows checked on this thread, by the staged text they were written as: the staging thread checks a fetch's records
@@ -7,7 +7,7 @@ import { type CleanColumns, columnsRowCount } from '../records/record-checks';
  * staged it; anything else (another replica's batches, ones from before a restart, rows evicted) is parsed as before.
  * Module state of the thread that loads it: in any other thread it is simply never hit.
  */
-const cache = new Map<string, { rows: CleanColumns; at: number }>();
+const cache = new Map<string, { rows: CodedColumns; at: number }>();
 let cachedCells = 0;
 
 /** Cells kept at most (about 100-300 bytes each): the rows of a few versions of a wide pipeline. */
@@ -15,8 +15,8 @@ export const MAX_CACHED_CELLS = 4_000_000;
 /** Rows not cut after this long (a redelivery's, an encoding thrown away) make room for new ones. */
 export const STALE_AFTER_MS = 60_000;
 
-function cellsOf(rows: CleanColumns): number {
-  return columnsRowCount(rows) * rows.columns.length;
+function cellsOf(rows: CodedColumns): number {
+  return rows.rows * rows.columns.length;
 }
 
 /**
@@ -26,7 +26,7 @@ function cellsOf(rows: CleanColumns): number {
  */
 export function rememberCheckedRows(
   text: string,
-  rows: CleanColumns,
+  rows: CodedColumns,
   { maxCells = MAX_CACHED_CELLS, now = Date.now() }: { maxCells?: number; now?: number } = {},
 ): void {
   const cells = cellsOf(rows);
@@ -43,9 +43,9 @@ export function rememberCheckedRows(
 
 /**
  * The rows staged as `text` if this thread checked them, taken out of the cache (a cut reads them once); undefined
- * otherwise. Equal to `JSON.parse(text)` (checkColumns holds negative zeros as zeros, as the text does).
+ * otherwise. Equal to `JSON.parse(text)` (checkColumnsOf holds negative zeros as zeros, as the text does).
  */
-export function takeCheckedRows(text: string): CleanColumns | undefined {
+export function takeCheckedRows(text: string): CodedColumns | undefined {
   const entry = cache.get(text);
   if (entry === undefined) return undefined;
   cache.delete(text);

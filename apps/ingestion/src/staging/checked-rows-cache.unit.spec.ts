@@ -3,7 +3,8 @@ import { forgetCheckedRows, rememberCheckedRows, STALE_AFTER_MS, takeCheckedRows
 
 const rows = (n: number) => ({
   columns: ['a', 'b'],
-  values: [Array.from({ length: n }, (_, i) => i), Array.from({ length: n }, (_, i) => `v${i}`)],
+  coded: [Array.from({ length: n }, (_, i) => i), { dictionary: ['v'], codes: Array.from({ length: n }, () => 0) }],
+  rows: n,
 });
 
 afterEach(() => forgetCheckedRows());

@@ -8,7 +8,9 @@ import {
   type CleanColumns,
   type CleanRecord,
   type CleanRows,
+  type CodedColumns,
   columnsRowCount,
+  decodedColumn,
 } from '../records/record-checks';
 import { takeCheckedRows } from './checked-rows-cache';
 import { type StagedPayload } from './staging.repository';
@@ -36,8 +38,10 @@ export function stagedTable(schema: CutEncodeInput['schema'], payloads: readonly
   for (const payload of payloads) {
     if ('rowsJson' in payload) {
       // Rows this thread checked are taken as they are: their text parses to the same (checkColumns).
-      const staged = takeCheckedRows(payload.rowsJson) ?? (JSON.parse(payload.rowsJson) as CleanColumns | CleanRows);
-      if ('values' in staged) addColumns(schema, staged, parts);
+      const staged =
+        takeCheckedRows(payload.rowsJson) ?? (JSON.parse(payload.rowsJson) as CodedColumns | CleanColumns | CleanRows);
+      if ('coded' in staged) addCoded(schema, staged, parts);
+      else if ('values' in staged) addColumns(schema, staged, parts);
       else addRows(schema, staged.columns, staged.rows, parts);
     } else {
       const records = JSON.parse(payload.recordsJson) as CleanRecord[];
@@ -62,6 +66,18 @@ function addColumns(schema: CutEncodeInput['schema'], staged: CleanColumns, part
   for (let c = 0; c < schema.length; c++) {
     const from = staged.columns.indexOf(schema[c].name);
     parts[c].push(from < 0 ? new Array<CleanCell>(count).fill(null) : staged.values[from]);
+  }
+}
+
+/** Columns staged since session 27 (`CodedColumns`): a coded column's cells are its dictionary's entries. */
+function addCoded(schema: CutEncodeInput['schema'], staged: CodedColumns, parts: CleanCell[][][]): void {
+  const { rows } = staged;
+  if (staged.coded.length !== staged.columns.length) {
+    throw new Error(`staged columns (${staged.columns.join(', ')}) with ${staged.coded.length} columns of cells`);
+  }
+  for (let c = 0; c < schema.length; c++) {
+    const from = staged.columns.indexOf(schema[c].name);
+    parts[c].push(from < 0 ? new Array<CleanCell>(rows).fill(null) : decodedColumn(staged.coded[from], rows));
   }
 }
 

@@ -35,6 +35,26 @@ describe('stagedTable', () => {
     expect(table).toEqual(tableFromRecords(records, schema));
   });
 
+  it('reads coded columns, and the forms staged before them, the same way, in the order staged', () => {
+    const coded = {
+      columns: ['income', 'extra', 'age', 'sex'],
+      coded: [{ dictionary: ['>50K'], codes: [0] }, [1], [null], ['Female']],
+      rows: 1,
+    };
+    const columns = { columns: ['age', 'sex', 'income'], values: [[50], [null], ['<=50K']] };
+    const table = stagedTable(schema, [
+      { recordsJson: JSON.stringify(records.slice(0, 1)) },
+      { rowsJson: JSON.stringify(coded) },
+      { rowsJson: JSON.stringify(columns) },
+    ]);
+    expect(table).toEqual(tableFromRecords(records, schema));
+  });
+
+  it('fails a cut of coded columns that do not fit their names', () => {
+    const coded = { columns: ['age', 'sex'], coded: [[1]], rows: 1 };
+    expect(() => stagedTable(schema, [{ rowsJson: JSON.stringify(coded) }])).toThrow(/1 columns of cells/);
+  });
+
   it('maps staged columns to the schema at the cut by name: missing ones are null, extra ones dropped', () => {
     const rows = { columns: ['income', 'extra', 'age'], rows: [['>50K', 1, 41]] };
     const columns = {

@@ -60,8 +60,8 @@ export interface StagedBatch {
 /** What the records consumer stages: the batch and the JSON text of its checked rows. */
 export type NewStagedBatch = Omit<StagedBatch, 'sequence' | 'stagedAt' | 'deadLettered' | 'payload'> & {
   /**
-   * JSON text of the checked rows, a `CleanColumns` (record-checks.ts) (column names are free-form and must not meet Mongo's key
-   * rules, and text is what the engine decodes fast).
+   * JSON text of the checked rows, a `CodedColumns` (record-checks.ts) (column names are free-form and must not meet
+   * Mongo's key rules, and text is what the engine decodes fast).
    */
   rowsJson: string;
 };
@@ -70,8 +70,8 @@ export type NewStagedBatch = Omit<StagedBatch, 'sequence' | 'stagedAt' | 'deadLe
 type StoredBatch = StagedBatch & { recordsJson?: string; consumed?: boolean };
 
 /**
- * A batch's staged rows: `rowsJson` (a `CleanColumns` (record-checks.ts), or a `CleanRows` staged before), or
- * `recordsJson` (an array of records) staged before that.
+ * A batch's staged rows: `rowsJson` (a `CodedColumns` (record-checks.ts), or a `CleanColumns` or `CleanRows` staged
+ * before), or `recordsJson` (an array of records) staged before that.
  */
 interface PayloadDocument {
   _id: string;
