@@ -1,6 +1,13 @@
 import { createHash } from 'node:crypto';
-import { DataRecordsV1, DatasetIngestedV1, deadLetterTopic, type PipelineSpecV1, type Scalar } from '@keel/contracts';
-import { readParquet } from '@keel/datasets';
+import {
+  DataRecordsV1,
+  DatasetIngestedV1,
+  datasetSchema,
+  deadLetterTopic,
+  type PipelineSpecV1,
+  type Scalar,
+} from '@keel/contracts';
+import { readParquet, tableFromRecords } from '@keel/datasets';
 import { DLQ_HEADERS } from '@keel/messaging';
 import { BUCKETS } from '@keel/storage';
 import { startTelemetry, type Telemetry } from '@keel/telemetry';
@@ -19,7 +26,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingestionEnvSchema } from './config';
 import { IngestionModule } from './ingestion.module';
 import { datasetIngestedEventId, datasetVersionId } from './datasets/dataset-versions.service';
-import { checkColumns, columnsRowCount } from './records/record-checks';
+import { datasetParquet } from './datasets/dataset-parquet';
+import { checkColumns, checkRecords, columnsRowCount } from './records/record-checks';
+import { CutLogRepository } from './staging/cut-log.repository';
 import { STAGING_PREFIX, StagingRepository } from './staging/staging.repository';
 
 describe('ingestion against the real stack', () => {
@@ -183,6 +192,50 @@ describe('ingestion against the real stack', () => {
     expect(table.columns.find((c) => c.name === 'fnlwgt')?.values).toEqual(
       adultRecords(6, 200).map((record) => Number(record.fnlwgt)),
     );
+  });
+
+  it('finishes a cut that recorded its version before a crash from the stored bytes, not by encoding again', async () => {
+    // given two staged events and a plan for them that recorded its version, whose bytes are in the store, and
+    // which a build with another encoder wrote (here: other metadata, so other bytes for the same rows)
+    const spec = await applySpec({ batchRows: 100_000, flushAfterMs: 600_000 });
+    const staging = sut.app.get(StagingRepository);
+    const records = adultRecords(4, 300);
+    const events = [0, 2].map((at) => {
+      const { good } = checkColumns(spec, records.slice(at, at + 2));
+      return {
+        _id: `${spec.id}-${at}`,
+        pipelineId: spec.id,
+        rowsJson: JSON.stringify(good),
+        rowCount: columnsRowCount(good),
+        badCount: 0,
+        topic: DataRecordsV1.topic,
+        partition: 0,
+        offset: String(at),
+      };
+    });
+    await staging.stageMany(events);
+    const schema = datasetSchema(spec).map(({ name, type }) => ({ name, type }));
+    const { good: rows } = checkRecords(spec, records);
+    const before = datasetParquet({ id: `${spec.id} (an older encoder)` }, tableFromRecords(rows, schema));
+    const stored = await sut.infra.objects.putContentAddressed(BUCKETS.datasets, spec.id, before, {
+      extension: '.parquet',
+    });
+    const recorded = datasetVersionId(spec.id, stored.sha256);
+    const planned = await sut.app.get(CutLogRepository).advance(spec.id, 0, {
+      phase: 'planned',
+      batchIds: events.map((event) => event._id),
+      datasetVersionId: recorded,
+      sha256: stored.sha256,
+      rowCount: 4,
+    });
+    expect(planned).toBe(true);
+    // when the pipeline is cut (the plan is finished first)
+    const flushed = await request(sut.app.getHttpServer()).post(`/api/v1/pipelines/${spec.id}/flush`).expect(200);
+    // then its version is the recorded one, the only one, and the staged batches are gone
+    expect(flushed.body.dataset).toMatchObject({ datasetVersionId: recorded, rowCount: 4, sha256: stored.sha256 });
+    const versions = await datasets().find({ pipelineId: spec.id }).toArray();
+    expect(versions.map((version) => version.datasetVersionId)).toEqual([recorded]);
+    expect(await sut.infra.mongo.collection('staged_records').countDocuments({ pipelineId: spec.id })).toBe(0);
   });
 
   it('puts every staged record in exactly one dataset version when two replicas cut the same pipeline', async () => {

@@ -1,16 +1,18 @@
 import { Injectable } from '@nestjs/common';
 import { mongoKeyedTable, type Versioned, VersionedDocuments } from '@keel/coordination';
 import { Infrastructure } from '@keel/service-runtime';
+import { type PlannedVersion } from './planned-cut';
 
 /**
- * Where a pipeline's latest cut stands: `planned` names the staged batches it takes before anything is written,
+ * Where a pipeline's latest cut stands: `planned` names the staged batches it takes before anything is written, and
+ * then the version they encode to before that is written (planned-cut.ts; absent in plans of builds before it),
  * `written` once their dataset version is durable (the batches may still be waiting to be deleted), `closed` once
  * they are gone. A batch joins one plan only, and a plan is finished exactly as it was written, so every staged
  * record lands in exactly one dataset version whoever finishes it (this replica, another one, or this one after a
  * crash).
  */
 export type CutState =
-  | { phase: 'planned'; batchIds: string[] }
+  | ({ phase: 'planned'; batchIds: string[] } & Partial<PlannedVersion>)
   | { phase: 'written'; batchIds: string[]; datasetVersionId: string | null }
   | { phase: 'closed' };
 

@@ -20,11 +20,12 @@ import { KeelAttr, withSpan } from '@keel/telemetry';
 import { context, type Link, propagation, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { type Logger } from 'pino';
 import { type IngestionConfig } from '../config';
-import { DatasetVersionsService } from '../datasets/dataset-versions.service';
+import { datasetVersionId, DatasetVersionsService } from '../datasets/dataset-versions.service';
 import { type DatasetVersion } from '../datasets/datasets.repository';
 import { RECORDS_GROUP } from '../records/records-group';
 import { batchSources } from './batch-sources';
 import { CutLogRepository, type CutState } from './cut-log.repository';
+import { finishPlannedCut, type PlannedVersion } from './planned-cut';
 import { quietPeriodOver } from './quiet-period';
 import { type PendingState, type StagedBatch, StagingRepository } from './staging.repository';
 
@@ -44,6 +45,14 @@ interface CutAhead {
 /** Whether taken batches make a version now: any rows at all, or a full batch for a batch-size (`fullOnly`) cut. */
 function makesVersion(batches: number, rows: number, batchRows: number, fullOnly: boolean): boolean {
   return batches > 0 && (!fullOnly || rows >= batchRows);
+}
+
+/** The version a plan recorded before writing it, if it did (plans of builds before that did not). */
+function recordedVersion(state: CutState & { phase: 'planned' }): PlannedVersion | undefined {
+  const { datasetVersionId: id, sha256, rowCount } = state;
+  return id !== undefined && sha256 !== undefined && rowCount !== undefined
+    ? { datasetVersionId: id, sha256, rowCount }
+    : undefined;
 }
 
 /** True when `batches` are exactly `ids`, in order. */
@@ -223,13 +232,31 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
           planned = undefined;
           ahead = undefined;
           scope.assertHeld();
-          const version = await this.cutBatches(pipeline, batches, encodedAhead, () => {
-            // The worker is free: take and encode the next version while this one is written and closed.
-            ahead = this.takeAhead(pipeline, state.batchIds, fullOnly);
+          let at = basedOn;
+          const version = await this.cutBatches(pipeline, batches, {
+            recorded: recordedVersion(state),
+            encodedAhead,
+            onEncoded: () => {
+              // The worker is free: take and encode the next version while this one is written and closed.
+              ahead = this.takeAhead(pipeline, state.batchIds, fullOnly);
+            },
+            record: async ({ sha256, rowCount }) => {
+              scope.assertHeld();
+              const recorded: CutState = {
+                phase: 'planned',
+                batchIds: state.batchIds,
+                datasetVersionId: datasetVersionId(spec.id, sha256),
+                sha256,
+                rowCount,
+              };
+              if (!(await this.cutLog.advance(pipelineId, at, recorded))) return false;
+              at++;
+              return true;
+            },
           });
           last = version ?? last;
           this.forget(pipelineId, batches);
-          await advance(basedOn, {
+          await advance(at, {
             phase: 'written',
             batchIds: state.batchIds,
             datasetVersionId: version?.datasetVersionId ?? null,
@@ -305,14 +332,20 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
   }
 
   /**
-   * One dataset version from batches (encoded ahead, or now), in a span continuing the trace of the newest batch and
-   * linking the others. `onEncoded` runs once the encoding is done, before the version is written.
+   * One dataset version from planned batches (encoded ahead, or now; or the version the plan recorded, from its
+   * stored bytes), recorded in the plan before it is written (finishPlannedCut), in a span continuing the trace of
+   * the newest batch and linking the others. `onEncoded` runs once the encoding is done, before the version is
+   * recorded and written.
    */
   private cutBatches(
     pipeline: StoredPipelineSpec,
     batches: StagedBatch[],
-    encodedAhead: Promise<Encoded | undefined> | undefined,
-    onEncoded: () => void,
+    plan: {
+      recorded: PlannedVersion | undefined;
+      encodedAhead: Promise<Encoded | undefined> | undefined;
+      onEncoded: () => void;
+      record: (encoded: NonNullable<Encoded>) => Promise<boolean>;
+    },
   ): Promise<DatasetVersion | null> {
     const { spec } = pipeline;
     const contexts = batches.map((batch) =>
@@ -334,21 +367,27 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
         'cut dataset version',
         attributes,
         async () => {
-          const encoded =
-            (await encodedAhead?.catch(() => undefined)) ??
-            (await this.versions.encodeStaged(pipeline, await this.staging.payloadsOf(batches)));
-          onEncoded();
-          // Batches whose every record was dead-lettered: nothing to write, but they are done.
-          if (!encoded) return null;
+          const sources = batchSources(batches);
           // The batches are deleted only once the version is durable (object, document, event) and the cut log says
-          // so: a crash before re-cuts the same batches, hence the same bytes, on the same build. Not across an
-          // encoder change (a deploy between the crash and the re-cut): the re-cut's version would then be a second
-          // one of the same rows. Naming the version in the plan before writing it would close that (not done).
-          const version = await this.versions.write(pipeline, encoded, batchSources(batches));
-          this.logger.info(
-            { pipelineId: spec.id, datasetVersionId: version.datasetVersionId, rows: encoded.rowCount },
-            'dataset version cut',
-          );
+          // so; a crash before that finishes the version the plan recorded, from its bytes (finishPlannedCut).
+          const version = await finishPlannedCut(spec.id, plan.recorded, {
+            writeStored: ({ sha256, rowCount }) => this.versions.writeStored(pipeline, sha256, rowCount, sources),
+            encode: async () => {
+              const encoded =
+                (await plan.encodedAhead?.catch(() => undefined)) ??
+                (await this.versions.encodeStaged(pipeline, await this.staging.payloadsOf(batches)));
+              plan.onEncoded();
+              return encoded;
+            },
+            record: plan.record,
+            write: (encoded) => this.versions.write(pipeline, encoded, sources),
+          });
+          if (version) {
+            this.logger.info(
+              { pipelineId: spec.id, datasetVersionId: version.datasetVersionId, rows: version.rowCount },
+              'dataset version cut',
+            );
+          }
           return version;
         },
         { links },
