@@ -50,6 +50,21 @@ describe('ingestion against the real stack', () => {
   }
 
   const adultRecords = (count: number, from = 0) => fixtureRecords('adult', { count, from });
+
+  /** An event's checked rows as staging takes them (staged as columns, as the builds of session 26 staged them). */
+  function stagedEvent(spec: PipelineSpecV1, id: string, records: Record<string, Scalar>[], offset: number) {
+    const { good } = checkColumns(spec, records);
+    return {
+      _id: `${spec.id}-${id}`,
+      pipelineId: spec.id,
+      rowsJson: JSON.stringify(good),
+      rowCount: columnsRowCount(good),
+      badCount: 0,
+      topic: DataRecordsV1.topic,
+      partition: 0,
+      offset: String(offset),
+    };
+  }
   const datasets = () => sut.infra.mongo.collection('datasets');
 
   beforeAll(async () => {
@@ -160,20 +175,7 @@ describe('ingestion against the real stack', () => {
     // given three events' rows, staged as two batches that overlap in one event (a fetch redelivered differently)
     const spec = await applySpec({ batchRows: 100_000, flushAfterMs: 600_000 });
     const staging = sut.app.get(StagingRepository);
-    const event = (id: string, from: number) => {
-      const offset = String(from);
-      const { good } = checkColumns(spec, adultRecords(2, from));
-      return {
-        _id: `${spec.id}-${id}`,
-        pipelineId: spec.id,
-        rowsJson: JSON.stringify(good),
-        rowCount: columnsRowCount(good),
-        badCount: 0,
-        topic: DataRecordsV1.topic,
-        partition: 0,
-        offset,
-      };
-    };
+    const event = (id: string, from: number) => stagedEvent(spec, id, adultRecords(2, from), from);
     const first = await staging.stageMany([event('a', 200), event('b', 202)]);
     const second = await staging.stageMany([event('b', 202), event('c', 204)]);
 
@@ -200,19 +202,7 @@ describe('ingestion against the real stack', () => {
     const spec = await applySpec({ batchRows: 100_000, flushAfterMs: 600_000 });
     const staging = sut.app.get(StagingRepository);
     const records = adultRecords(4, 300);
-    const events = [0, 2].map((at) => {
-      const { good } = checkColumns(spec, records.slice(at, at + 2));
-      return {
-        _id: `${spec.id}-${at}`,
-        pipelineId: spec.id,
-        rowsJson: JSON.stringify(good),
-        rowCount: columnsRowCount(good),
-        badCount: 0,
-        topic: DataRecordsV1.topic,
-        partition: 0,
-        offset: String(at),
-      };
-    });
+    const events = [0, 2].map((at) => stagedEvent(spec, String(at), records.slice(at, at + 2), at));
     await staging.stageMany(events);
     const schema = datasetSchema(spec).map(({ name, type }) => ({ name, type }));
     const { good: rows } = checkRecords(spec, records);
