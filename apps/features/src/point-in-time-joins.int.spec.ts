@@ -106,6 +106,8 @@ describe('point-in-time joins against the real stack', () => {
     // (recorded under the join's definition, which the model's signature names)
     const joinSha256 = joinDefinitionSha256(churnSpec(churnId, tableId, 'created').joins![0]);
     expect(viewEvent.data).toMatchObject({ joinSha256 });
+    // (the feature set names the same definition, and the table version its cut reached)
+    expect(data.joins).toEqual([{ tablePipelineId: tableId, joinSha256, upToSequence: 2 }]);
     const current = await new OnlineViewStore(sut.infra.mongo).current(churnId, tableId, joinSha256);
     expect(current).toMatchObject({ ...viewEvent.data, upToDatasetVersionId: versions[1].datasetVersionId });
     const view = JSON.parse(

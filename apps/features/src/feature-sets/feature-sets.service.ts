@@ -4,6 +4,7 @@ import {
   derivedId,
   type EventData,
   FeaturesMaterializedV1,
+  joinDefinitionSha256,
   type PipelineSpecV1,
   type TrainingRequestedV2,
   type TrainingTrigger,
@@ -53,6 +54,25 @@ export function featureSetId(
     materialized.featureSetSha256,
     materialized.transformSha256,
   ]) as FeaturesMaterialized['featureSetId'];
+}
+
+/**
+ * The joins a feature set was built with, as `features.materialized` names them: per table, the definition's hash
+ * (which online view a model trained on it reads) and the table version its cut reached.
+ */
+export function joinsMaterialized(
+  spec: PipelineSpecV1,
+  joins: readonly Pick<JoinInput, 'pipelineId' | 'increments'>[],
+): NonNullable<FeaturesMaterialized['joins']> {
+  return joins.map((join) => {
+    const declared = spec.joins?.find((candidate) => candidate.pipeline === join.pipelineId);
+    if (!declared) throw new Error(`joined table ${join.pipelineId} is not among the spec's joins`);
+    return {
+      tablePipelineId: join.pipelineId as FeaturesMaterialized['pipelineId'],
+      joinSha256: joinDefinitionSha256(declared),
+      upToSequence: join.increments.at(-1)?.sequence ?? 0,
+    };
+  });
 }
 
 /**
@@ -280,14 +300,12 @@ export class FeatureSetsService implements OnApplicationBootstrap {
       const id = featureSetId({ ...artifacts, snapshotId: snapshot.snapshotId });
       span.setAttribute(KeelAttr.FEATURE_SET_ID, id);
       await this.repository.upsert({ ...artifacts, featureSetId: id, snapshot });
-      return { ...artifacts, featureSetId: id, snapshot, trigger };
+      const joined = joins ? { joins: joinsMaterialized(spec, joins) } : {};
+      return { ...artifacts, featureSetId: id, snapshot, trigger, ...joined };
     });
-    if (joins) {
+    if (data.joins) {
       // Serving fills the joined features of this pipeline's models from the tables' online views.
-      const cuts = joins.map((join) => ({
-        pipelineId: join.pipelineId,
-        sequence: join.increments.at(-1)?.sequence ?? 0,
-      }));
+      const cuts = data.joins.map((join) => ({ pipelineId: join.tablePipelineId, sequence: join.upToSequence }));
       await this.onlineViews.ensure(spec, cuts);
     }
     // Published inside the consumer's span, so training continues this pipeline run's trace.

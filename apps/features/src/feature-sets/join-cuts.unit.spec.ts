@@ -1,4 +1,4 @@
-import { DatasetValidatedV1, type EventData, FeaturesMaterializedV1 } from '@keel/contracts';
+import { DatasetValidatedV1, type EventData, FeaturesMaterializedV1, joinDefinitionSha256 } from '@keel/contracts';
 import { type DatasetTable, type SnapshotManifest, writeParquet } from '@keel/datasets';
 import { BUCKETS } from '@keel/storage';
 import { datasetValidatedData, EventHandlerHarness } from '@keel/testing';
@@ -96,6 +96,14 @@ describe('a redelivered version of a joining pipeline', { timeout: 60_000 }, () 
 
     const [asked, askedAgain] = harness.published(FeaturesMaterializedV1).filter((e) => e.data.pipelineId === 'churn');
     expect(askedAgain.data).toEqual(asked.data);
+    // the event names the join definition it was built with (which online view its models read) and the cut
+    expect(asked.data.joins).toEqual([
+      {
+        tablePipelineId: 'customers',
+        joinSha256: joinDefinitionSha256(churnSpec('churn', 'customers', 'created').joins![0]),
+        upToSequence: 2,
+      },
+    ]);
     const { manifestUri: uri, manifestSha256: sha256 } = asked.data.snapshot!;
     const manifest = JSON.parse((await harness.objects.getVerified({ uri, sha256 })).toString()) as SnapshotManifest;
     expect(manifest.joins![0].increments.map((increment) => increment.datasetVersionId)).toEqual([

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DatasetVersionId, FeatureSetId, ObjectUri, PipelineId, Sha256 } from '../common';
 import { defineEvent } from '../event-contract';
+import { MAX_JOINS } from '../point-in-time-joins';
 import { SnapshotRef, TrainingTrigger } from '../training-window';
 
 /** Features fitted its transforms on the training split and wrote the materialized feature set. */
@@ -29,6 +30,22 @@ export const FeaturesMaterializedV1 = defineEvent({
     snapshot: SnapshotRef.optional(),
     /** Why it was built: new data (absent means new data too) or a training request. */
     trigger: TrainingTrigger.optional(),
+    /**
+     * The point-in-time joins its rows were built with (absent without joins, and from producers before it), one per
+     * joined table: the join definition's hash (joinDefinitionSha256), which names the online view serving fills a
+     * model trained on this feature set from (`mlops.features.online-view.v1`'s joinSha256, the model signature's
+     * `joins[].joinSha256`), and the table's version its cut reached (0: none yet, the joined features missing).
+     */
+    joins: z
+      .array(
+        z.object({
+          tablePipelineId: PipelineId,
+          joinSha256: Sha256,
+          upToSequence: z.number().int().nonnegative(),
+        }),
+      )
+      .max(MAX_JOINS)
+      .optional(),
   }),
   key: (data) => data.pipelineId,
   maxBytes: 16 * 1024,
