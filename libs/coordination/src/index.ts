@@ -11,6 +11,7 @@ export {
   withLease,
 } from './leases';
 export {
+  isTombstoneBefore,
   tombstonesBefore,
   type Versioned,
   VersionConflictError,

@@ -34,6 +34,12 @@ export function tombstonesBefore(cutoff: Date): Record<string, unknown> {
   return { [TOMBSTONE]: true, [TOMBSTONE_AT]: { $lt: cutoff } };
 }
 
+/** Whether a document is a tombstone superseded before `cutoff` (tombstonesBefore's filter, for tables in memory). */
+export function isTombstoneBefore(document: Record<string, unknown>, cutoff: Date): boolean {
+  const at = document[TOMBSTONE_AT];
+  return document[TOMBSTONE] === true && at instanceof Date && at < cutoff;
+}
+
 /** A state that kept changing under every attempt of an update. */
 export class VersionConflictError extends Error {
   constructor(name: string, attempts: number) {

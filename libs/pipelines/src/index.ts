@@ -2,6 +2,7 @@ export { InvalidPipelineSpecError, UnknownPipelineError } from './errors';
 export { parsePipelineSpec, PipelineStore, type StoredPipelineSpec } from './pipeline-store';
 export {
   memoryOnlineViewTables,
+  ONLINE_VIEW_TOMBSTONE_RETENTION_MS,
   onlineViewId,
   type OnlineViewDefinition,
   type OnlineViewRecord,

@@ -1,7 +1,7 @@
 import { stackEndpoints, uniqueName } from '@keel/testing';
 import mongoose, { type Connection } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OnlineViewStore } from './online-views';
+import { ONLINE_VIEW_REVISIONS_COLLECTION, ONLINE_VIEW_TOMBSTONE_RETENTION_MS, OnlineViewStore } from './online-views';
 
 describe('OnlineViewStore against the real Mongo-compatible server', () => {
   let connections: Connection[] = [];
@@ -50,5 +50,37 @@ describe('OnlineViewStore against the real Mongo-compatible server', () => {
       expect(won.filter(Boolean)).toHaveLength(1);
       expect((await b.current(id, 'table', hash))?.viewSha256).toBe(won[0] ? view(id, 4).viewSha256 : 'c'.repeat(64));
     }
+  });
+
+  it('sweeps old tombstones from two replicas at once, removing each once and nothing a view still needs', async () => {
+    const [a, b] = connections.map((connection) => new OnlineViewStore(connection));
+    const id = uniqueName('sweep');
+    const hash = 'b'.repeat(64);
+    for (let sequence = 1; sequence <= 7; sequence++) await a.record({ ...view(id, sequence), joinSha256: hash });
+    const revisions = connections[0].collection<{ _id: string }>(ONLINE_VIEW_REVISIONS_COLLECTION);
+    const mine = async () =>
+      (await revisions.find({ pipelineId: id }, { projection: { _id: 1 } }).toArray()).map((r) => r._id.split('@')[1]);
+    const kept = await mine(); // the tombstones have no fields but their id, version and when they were superseded
+    expect(kept.sort()).toEqual(['4', '5', '6', '7']);
+    const revisionIds = Array.from({ length: 9 }, (_, i) => `${id}|table|${hash}@${i + 1}`);
+    const count = (filter: object = {}) => revisions.countDocuments({ _id: { $in: revisionIds }, ...filter });
+    const tombstones = await count({ superseded: true });
+    expect(tombstones).toBe(3);
+    // within the retention: none removed
+    await Promise.all([a.sweepTombstones(), b.sweepTombstones()]);
+    expect(await count()).toBe(7);
+    // past it: both replicas sweep in bounded batches until nothing is left (other tests' old tombstones too)
+    const later = new Date(Date.now() + ONLINE_VIEW_TOMBSTONE_RETENTION_MS + 60_000);
+    for (let round = 0; round < 1_000; round++) {
+      const removed = await Promise.all([
+        a.sweepTombstones(later, { limit: 2 }),
+        b.sweepTombstones(later, { limit: 2 }),
+      ]);
+      if (removed[0] + removed[1] === 0) break;
+    }
+    expect(await count()).toBe(4);
+    expect((await b.current(id, 'table', hash))?.sequence).toBe(7);
+    expect(await b.record({ ...view(id, 8), joinSha256: hash })).toBe(true);
+    expect((await a.current(id, 'table', hash))?.sequence).toBe(8);
   });
 });

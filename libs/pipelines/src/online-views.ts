@@ -1,5 +1,12 @@
 import { type EventData, type OnlineViewUpdatedV1, type PointInTimeJoinSpec } from '@keel/contracts';
-import { type KeyedTable, MemoryKeyedTable, mongoKeyedTable, VersionedDocuments } from '@keel/coordination';
+import {
+  isTombstoneBefore,
+  type KeyedTable,
+  MemoryKeyedTable,
+  mongoKeyedTable,
+  tombstonesBefore,
+  VersionedDocuments,
+} from '@keel/coordination';
 import { type Connection } from 'mongoose';
 
 /** What a view is built from: a join as its spec declares it, less `maxAgeMs` (serving applies that per model). */
@@ -36,6 +43,8 @@ export interface OnlineViewTables {
   revisions: KeyedTable;
   heads: KeyedTable;
   idsOfTable(tablePipelineId: string): Promise<string[]>;
+  /** Removes at most `limit` revisions tombstoned before `cutoff` (a scan of the revisions): how many it removed. */
+  removeTombstones(cutoff: Date, limit: number): Promise<number>;
 }
 
 /**
@@ -106,7 +115,31 @@ export class OnlineViewStore {
     );
     return changed;
   }
+
+  /**
+   * Removes the view revisions tombstoned more than `retentionMs` before `now`, at most `limit` of them: each build
+   * past the fourth of a view leaves one (keepStates), so without this they grow with every table version. Idempotent
+   * and safe from any number of replicas at once (it deletes tombstones only, by age; two deleting the same one is
+   * one deletion), so no lease. A scan of the revisions: a periodic sweep's, never a request's.
+   */
+  sweepTombstones(
+    now = new Date(),
+    { retentionMs = ONLINE_VIEW_TOMBSTONE_RETENTION_MS, limit = ONLINE_VIEW_TOMBSTONES_PER_SWEEP } = {},
+  ): Promise<number> {
+    return this.tables.removeTombstones(new Date(now.getTime() - retentionMs), limit);
+  }
 }
+
+/**
+ * How long a superseded revision of a view record keeps its tombstone. A tombstone only keeps its version from being
+ * claimed again by a writer that read a state that old: a features replica holds a read for one build (seconds to
+ * minutes), and readers start from the head, which lags the newest revision by at most one (raised right after each
+ * insert, repaired by every read), never from a revision that far back. A day is ample.
+ */
+export const ONLINE_VIEW_TOMBSTONE_RETENTION_MS = 24 * 60 * 60 * 1000;
+
+/** Most tombstones one sweep removes: a sweep's work stays bounded however many piled up (the next one goes on). */
+export const ONLINE_VIEW_TOMBSTONES_PER_SWEEP = 1_000;
 
 /**
  * Whether a view supersedes the current one: of a later table version, or of the same one built from more versions
@@ -132,18 +165,39 @@ function mongoOnlineViewTables(mongo: Connection): OnlineViewTables {
         .toArray();
       return heads.map((head) => head._id);
     },
+    async removeTombstones(cutoff, limit) {
+      const revisions = mongo.collection<{ _id: string }>(ONLINE_VIEW_REVISIONS_COLLECTION);
+      const batch = await revisions
+        .find(tombstonesBefore(cutoff), { projection: { _id: 1 } })
+        .limit(limit)
+        .toArray();
+      if (batch.length === 0) return 0;
+      // By `_id`, and only while still a tombstone that old (the filter again): nothing else can be hit.
+      const { deletedCount } = await revisions.deleteMany({
+        _id: { $in: batch.map((revision) => revision._id) },
+        ...tombstonesBefore(cutoff),
+      });
+      return deletedCount;
+    },
   };
 }
 
 /** Tables in memory with the same semantics, for unit tests of code that reads or records views. */
-export function memoryOnlineViewTables(): OnlineViewTables & { heads: MemoryKeyedTable } {
+export function memoryOnlineViewTables(): OnlineViewTables & { heads: MemoryKeyedTable; revisions: MemoryKeyedTable } {
   const heads = new MemoryKeyedTable();
+  const revisions = new MemoryKeyedTable();
   return {
-    revisions: new MemoryKeyedTable(),
+    revisions,
     heads,
     async idsOfTable(tablePipelineId) {
       await Promise.resolve();
       return [...heads.documents.values()].filter((d) => d.tablePipelineId === tablePipelineId).map((d) => d._id);
+    },
+    async removeTombstones(cutoff, limit) {
+      await Promise.resolve();
+      const old = [...revisions.documents.values()].filter((d) => isTombstoneBefore(d, cutoff)).slice(0, limit);
+      for (const revision of old) revisions.documents.delete(revision._id);
+      return old.length;
     },
   };
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   memoryOnlineViewTables,
+  ONLINE_VIEW_TOMBSTONE_RETENTION_MS,
   onlineViewId,
   type OnlineViewRecord,
   OnlineViewStore,
@@ -89,5 +90,34 @@ describe('online view records', () => {
       expect((await store.current('churn', 'customers'))?.sequence).toBe(7);
       expect((await store.ofTable('customers')).map((record) => record.sequence)).toEqual([7]);
     });
+  });
+
+  it("sweeps the tombstones of superseded views older than the retention, a bounded batch at a time, the views' reads and writes unaffected", async () => {
+    const tables = memoryOnlineViewTables();
+    const store = new OnlineViewStore(tables);
+    const hash = 'a'.repeat(64);
+    const view = (sequence: number) =>
+      ({
+        pipelineId: 'churn',
+        tablePipelineId: 'customers',
+        upToDatasetVersionId: `v${sequence}`,
+        sequence,
+        viewUri: `s3://features/v${sequence}.json`,
+        viewSha256: String(sequence).padStart(64, '0'),
+        joinSha256: hash,
+        entities: 1,
+      }) as Parameters<OnlineViewStore['record']>[0];
+    for (let sequence = 1; sequence <= 7; sequence++) await store.record(view(sequence));
+    const revisionIds = () => [...tables.revisions.documents.keys()].map((id) => id.split('@')[1]);
+    expect(revisionIds()).toEqual(['1', '2', '3', '4', '5', '6', '7']); // 1-3 tombstones, 4-7 keep their state
+    expect(await store.sweepTombstones(new Date())).toBe(0); // younger than the retention
+    const later = new Date(Date.now() + ONLINE_VIEW_TOMBSTONE_RETENTION_MS + 1_000);
+    expect(await store.sweepTombstones(later, { limit: 2 })).toBe(2);
+    expect(await store.sweepTombstones(later, { limit: 2 })).toBe(1);
+    expect(await store.sweepTombstones(later, { limit: 2 })).toBe(0); // idempotent: nothing left to remove
+    expect(revisionIds()).toEqual(['4', '5', '6', '7']);
+    expect((await store.current('churn', 'customers', hash))?.sequence).toBe(7);
+    expect(await store.record(view(8))).toBe(true);
+    expect((await store.current('churn', 'customers', hash))?.sequence).toBe(8);
   });
 });
