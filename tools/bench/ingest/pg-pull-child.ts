@@ -3,6 +3,7 @@
  * starts ingestion (in this process, against the stack), applies a pipeline whose postgres source reads TABLE
  * (argv[2]) CHUNK_ROWS (argv[3]) rows a chunk, pulls it once and prints one JSON line (rows, seconds, RSS).
  */
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { DataRecordsV1, PipelineSpecV1 } from '@keel/contracts';
 import { startServiceUnderTest, uniquePipelineId } from '@keel/testing';
 import { ingestionEnvSchema } from '../../../apps/ingestion/src/config';
@@ -44,6 +45,22 @@ async function main(): Promise<void> {
     // grows with the rows read (the process's maxRSS also counts start-up).
     const samples: number[] = [];
     const sampler = setInterval(() => samples.push(process.memoryUsage().rss), 50);
+    // The event loop's garbage collections during the pull: full mark-compacts of its heap cost the most.
+    const gc = { major: 0, majorMs: 0, minor: 0, minorMs: 0 };
+    const gcObserver = new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) {
+        const { detail } = entry as PerformanceEntry & { detail?: { kind?: number } };
+        const major = detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR;
+        if (major) {
+          gc.major++;
+          gc.majorMs += entry.duration;
+        } else {
+          gc.minor++;
+          gc.minorMs += entry.duration;
+        }
+      }
+    });
+    gcObserver.observe({ entryTypes: ['gc'] });
     const started = process.hrtime.bigint();
     // Where the pull's time went: the process's CPU (main thread and worker) and its event loop's busy time.
     const cpuBefore = process.cpuUsage();
@@ -53,6 +70,7 @@ async function main(): Promise<void> {
     const cpu = process.cpuUsage(cpuBefore);
     const loop = performance.eventLoopUtilization(loopBefore);
     clearInterval(sampler);
+    gcObserver.disconnect();
     const half = Math.floor(samples.length / 2);
     const peakOf = (values: number[]) => Math.max(rssBefore, ...values) / MIB;
     if (run.status !== 'succeeded') throw new Error(`pull ${run.status}: ${run.error}`);
@@ -64,6 +82,10 @@ async function main(): Promise<void> {
         rowsPerSecond: run.rowsRead / seconds,
         cpuSeconds: (cpu.user + cpu.system) / 1e6,
         eventLoopActiveSeconds: loop.active / 1e3,
+        gcMajor: gc.major,
+        gcMajorMs: gc.majorMs,
+        gcMinor: gc.minor,
+        gcMinorMs: gc.minorMs,
         rssBeforeMiB: rssBefore / MIB,
         pullPeakRssMiB: peakOf(samples),
         firstHalfPeakRssMiB: peakOf(samples.slice(0, half)),

@@ -1,4 +1,5 @@
 import { type Connection, type Submittable } from 'pg';
+import { ChunkBuffers, lendReads } from './read-buffers';
 
 /**
  * `COPY ... TO STDOUT` read straight off node-postgres's socket, a chunk of rows at a time.
@@ -7,7 +8,8 @@ import { type Connection, type Submittable } from 'pg';
  * its length and taking its body as buffer calls of their own, and the pull then scanned the rows it pushed for their
  * newlines to count them: about 1 µs a row on the event loop, more than the worker's decode of the same row. Here
  * one pass over each socket read walks the message headers only (5 bytes a row) and slices the reads at message
- * boundaries: a chunk is the raw CopyData messages of its rows, one memcpy from the socket's buffers, and the worker
+ * boundaries: a chunk is the raw CopyData messages of its rows, copied from each read into a reused chunk buffer
+ * (`ChunkBuffers`; the connection's reads are lent to this, see read-buffers.ts), and the worker
  * that decodes it skips the headers (`copyDataText`). In text format each CopyData message is exactly one row (the
  * protocol says so for COPY TO), so rows are counted from the headers with no newline scan.
  *
@@ -24,8 +26,8 @@ export class CopyOut implements Submittable {
   private pgData?: (data: Buffer) => void;
   private readonly onData = (data: Buffer) => this.read(data);
 
-  // The chunk being read: whole CopyData messages (parts of socket reads), their byte total, the rows they hold.
-  private parts: Buffer[] = [];
+  // The chunk being read: whole CopyData messages copied from the socket's reads, their byte total, the rows they hold.
+  private target?: Buffer;
   private bytes = 0;
   private rows = 0;
   /** Where, in the chunk, the last row's message starts. */
@@ -48,10 +50,11 @@ export class CopyOut implements Submittable {
   private done = false;
   private failure?: Error;
 
-  /** `chunkRows`: rows a chunk (Infinity: one chunk of everything). */
+  /** `chunkRows`: rows a chunk (Infinity: one chunk of everything); `buffers`: where chunks are written. */
   constructor(
     readonly text: string,
     private readonly chunkRows: number,
+    private readonly buffers = new ChunkBuffers(),
   ) {}
 
   submit(connection: Connection): void {
@@ -64,6 +67,8 @@ export class CopyOut implements Submittable {
     this.pgData = listeners[0];
     socket.removeListener('data', this.pgData);
     socket.on('data', this.onData);
+    // Everything this keeps of a read it copies (into the chunk, or to pass on), so the reads can be lent.
+    lendReads(socket, true);
     connection.query(this.text);
   }
 
@@ -90,7 +95,10 @@ export class CopyOut implements Submittable {
   abandon(): void {
     if (this.done || this.failure) return;
     this.fail(new Error('the copy was abandoned'));
-    if (!this.detached) this.socket?.removeListener('data', this.onData);
+    if (!this.detached && this.socket) {
+      this.socket.removeListener('data', this.onData);
+      lendReads(this.socket, false);
+    }
     this.socket?.destroy();
   }
 
@@ -113,7 +121,7 @@ export class CopyOut implements Submittable {
   private fail(error: Error): void {
     if (this.failure || this.done) return;
     this.failure = error;
-    this.parts = [];
+    this.target = undefined;
     this.ready.length = 0;
     const waiter = this.waiter;
     this.waiter = undefined;
@@ -136,7 +144,7 @@ export class CopyOut implements Submittable {
     while (at < length) {
       if (this.bodyLeft > 0) {
         const take = Math.min(this.bodyLeft, length - at);
-        if (this.code !== COPY_DATA) this.passOn.push(data.subarray(at, at + take));
+        if (this.code !== COPY_DATA) this.passOn.push(Buffer.from(data.subarray(at, at + take)));
         at += take;
         this.bodyLeft -= take;
         if (this.bodyLeft > 0) break;
@@ -192,8 +200,7 @@ export class CopyOut implements Submittable {
         if (start < 0) {
           // A split header goes into the chunk on its own, ahead of its body.
           this.lastRow = this.bytes;
-          this.parts.push(Buffer.from(this.header));
-          this.bytes += 5;
+          this.keep(this.header, 0, 5);
         } else {
           this.lastRow = this.bytes + (start - run);
         }
@@ -202,7 +209,7 @@ export class CopyOut implements Submittable {
         // Not a row: the run of rows ends before it, and it is passed on (or skipped) once whole.
         if (start >= 0) {
           this.keep(data, run, start);
-          this.passOn.push(data.subarray(start, at));
+          this.passOn.push(Buffer.from(data.subarray(start, at)));
         } else {
           this.passOn.push(Buffer.from(this.header));
         }
@@ -227,21 +234,30 @@ export class CopyOut implements Submittable {
   private broken(problem: string): void {
     this.fail(new Error(`COPY protocol: ${problem}`));
     this.socket!.removeListener('data', this.onData);
+    lendReads(this.socket!, false);
     this.socket!.destroy();
   }
 
-  /** Adds `data[from, to)`, whole CopyData messages or the start of one, to the chunk. */
+  /** Copies `data[from, to)`, whole CopyData messages or the start of one, into the chunk. */
   private keep(data: Buffer, from: number, to: number): void {
     if (to <= from) return;
-    this.parts.push(data.subarray(from, to));
-    this.bytes += to - from;
+    const needed = this.bytes + (to - from);
+    if (!this.target || needed > this.target.length) {
+      // The first chunk of a copy grows its buffer (the ones after it are made large enough).
+      const grown = this.buffers.take(this.target ? Math.max(needed, 2 * this.target.length) : needed);
+      this.target?.copy(grown, 0, 0, this.bytes);
+      this.target = grown;
+    }
+    data.copy(this.target, this.bytes, from, to);
+    this.bytes = needed;
   }
 
   /** The chunk read so far, to the caller. */
   private emit(): void {
-    const bytes = Buffer.concat(this.parts, this.bytes);
+    const bytes = this.target!.subarray(0, this.bytes);
+    this.buffers.noteChunk(this.bytes);
     const chunk: FramedChunk = { bytes, rows: this.rows, lastRow: this.lastRow };
-    this.parts = [];
+    this.target = undefined;
     this.bytes = 0;
     this.rows = 0;
     if (this.waiter) this.settle(chunk);
@@ -264,9 +280,10 @@ export class CopyOut implements Submittable {
     this.headerHave = 0;
     const socket = this.socket!;
     socket.removeListener('data', this.onData);
+    lendReads(socket, false);
     socket.on('data', this.pgData!);
-    const rest = data.subarray(from);
-    const bytes = head ? Buffer.concat([head, rest]) : rest;
+    // A copy: node-postgres keeps what it is given, and the read may be lent.
+    const bytes = Buffer.concat(head ? [head, data.subarray(from)] : [data.subarray(from)]);
     if (bytes.length > 0) this.pgData!(bytes);
     if (this.paused) {
       this.paused = false;
@@ -275,7 +292,10 @@ export class CopyOut implements Submittable {
   }
 }
 
-/** A chunk of a copy: its rows' CopyData messages as they came (see `copyDataText`). */
+/**
+ * A chunk of a copy: its rows' CopyData messages as they came (see `copyDataText`), in a buffer of the copy's
+ * `ChunkBuffers` (released to them by whoever is done with it last).
+ */
 export interface FramedChunk {
   bytes: Buffer;
   rows: number;

@@ -3,6 +3,7 @@ import { setImmediate as tick } from 'node:timers/promises';
 import { Client } from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { copyDataText, CopyOut, type FramedChunk, framedCopyData } from './copy-out';
+import { ChunkBuffers, lendsReads } from './read-buffers';
 
 /** A backend message: its code, then its length and body. */
 function message(code: string, body: Buffer | string = Buffer.alloc(0)): Buffer {
@@ -33,6 +34,16 @@ class FakeBackend extends Duplex {
   readonly queries: string[] = [];
   private readonly responses: { bytes: Buffer; cuts: number[] }[] = [];
   sent?: Promise<void>;
+  /** Scripted responses read as a socket with one read buffer reads them (see readBufferSocket), when set. */
+  private readonly lending?: { reads: Buffer; delivered: (read: Buffer) => void };
+
+  constructor(options: { lend?: boolean } = {}) {
+    super();
+    if (options.lend) {
+      const lending = lendsReads(this);
+      this.lending = { reads: Buffer.alloc(64 * 1024), delivered: (read) => lending.delivered(read) };
+    }
+  }
 
   respond(bytes: Buffer, cuts: number[] = []): void {
     this.responses.push({ bytes, cuts });
@@ -67,8 +78,16 @@ class FakeBackend extends Duplex {
     let from = 0;
     for (const cut of [...cuts, bytes.length]) {
       await tick();
-      // Each read its own buffer, as a socket's are (node-postgres's parser writes into the ones it keeps).
-      if (cut > from) this.push(Buffer.from(bytes.subarray(from, cut)));
+      if (cut > from && this.lending) {
+        // One buffer for every read, overwritten once the read is delivered.
+        const { reads } = this.lending;
+        bytes.copy(reads, 0, from, cut);
+        this.lending.delivered(reads.subarray(0, cut - from));
+        reads.fill(0xee);
+      } else if (cut > from) {
+        // Each read its own buffer, as a socket's are (node-postgres's parser writes into the ones it keeps).
+        this.push(Buffer.from(bytes.subarray(from, cut)));
+      }
       from = cut;
     }
   }
@@ -79,8 +98,8 @@ afterEach(async () => {
   await Promise.all(clients.splice(0).map((client) => client.end().catch(() => undefined)));
 });
 
-async function connected(): Promise<{ client: Client; backend: FakeBackend }> {
-  const backend = new FakeBackend();
+async function connected(options: { lend?: boolean } = {}): Promise<{ client: Client; backend: FakeBackend }> {
+  const backend = new FakeBackend(options);
   const client = new Client({ stream: () => backend as never, user: 'keel', database: 'keel' });
   client.on('error', () => undefined);
   clients.push(client);
@@ -115,36 +134,61 @@ describe('CopyOut', () => {
     readyForQuery('T'),
   ]);
 
-  it('reads rows in chunks whatever the socket reads split, and hands the connection back after the copy', async () => {
-    // given every way of cutting the copy's bytes in two, and the bytes one by one
-    const cutsList = [...Array.from({ length: rowsThenDone.length - 1 }, (_, i) => [i + 1])];
-    cutsList.push(Array.from({ length: rowsThenDone.length - 1 }, (_, i) => i + 1));
-    for (const cuts of cutsList) {
-      const { client, backend } = await connected();
-      const notices: string[] = [];
-      client.on('notice', (msg) => notices.push(msg.message ?? ''));
-      backend.respond(rowsThenDone, cuts);
-      backend.respond(Buffer.concat([commandComplete('ROLLBACK'), readyForQuery('I')]));
-      // when the copy is read two rows a chunk
-      const copy = client.query(new CopyOut('COPY t TO STDOUT', 2));
-      const chunks = await drain(copy);
-      // then the chunks hold the rows in order, two at a time, each knowing where its last row starts
-      expect(
-        chunks.map((chunk) => chunk.rows),
-        `cut at ${cuts.join(',')}`,
-      ).toEqual([2, 2, 1]);
-      expect(chunks.flatMap(lineOf)).toEqual(lines);
-      for (const chunk of chunks) {
-        const last = lineOf(chunk).at(-1)!;
-        expect(chunk.bytes.toString('utf8', chunk.lastRow + 5, chunk.bytes.length - 1)).toBe(last);
+  it.each([
+    ['its own buffer', false],
+    ['one buffer lent to the copy and overwritten by the next read', true],
+  ])(
+    'reads rows in chunks whatever the socket reads split, each read in %s, and hands the connection back after the copy',
+    async (_, lend) => {
+      // given every way of cutting the copy's bytes in two, and the bytes one by one
+      const cutsList = [...Array.from({ length: rowsThenDone.length - 1 }, (_, i) => [i + 1])];
+      cutsList.push(Array.from({ length: rowsThenDone.length - 1 }, (_, i) => i + 1));
+      for (const cuts of cutsList) {
+        const { client, backend } = await connected({ lend });
+        const notices: string[] = [];
+        client.on('notice', (msg) => notices.push(msg.message ?? ''));
+        backend.respond(rowsThenDone, cuts);
+        backend.respond(Buffer.concat([commandComplete('ROLLBACK'), readyForQuery('I')]));
+        // when the copy is read two rows a chunk
+        const copy = client.query(new CopyOut('COPY t TO STDOUT', 2));
+        const chunks = await drain(copy);
+        // then the chunks hold the rows in order, two at a time, each knowing where its last row starts
+        expect(
+          chunks.map((chunk) => chunk.rows),
+          `cut at ${cuts.join(',')}`,
+        ).toEqual([2, 2, 1]);
+        expect(chunks.flatMap(lineOf)).toEqual(lines);
+        for (const chunk of chunks) {
+          const last = lineOf(chunk).at(-1)!;
+          expect(chunk.bytes.toString('utf8', chunk.lastRow + 5, chunk.bytes.length - 1)).toBe(last);
+        }
+        // and the notice reached node-postgres, which reads the connection again afterwards
+        expect(notices).toEqual(['a notice between rows']);
+        await client.query('ROLLBACK');
+        expect(backend.queries).toEqual(['COPY t TO STDOUT', 'ROLLBACK']);
+        await client.end();
       }
-      // and the notice reached node-postgres, which reads the connection again afterwards
-      expect(notices).toEqual(['a notice between rows']);
-      await client.query('ROLLBACK');
-      expect(backend.queries).toEqual(['COPY t TO STDOUT', 'ROLLBACK']);
-      await client.end();
+    },
+    60_000,
+  );
+
+  it('writes the chunks of a copy into shared buffers, reused once released', async () => {
+    const { client, backend } = await connected({ lend: true });
+    const buffers = new ChunkBuffers();
+    backend.respond(rowsThenDone, [7, 40, 41, 90]);
+    const copy = client.query(new CopyOut('COPY t TO STDOUT', 1, buffers));
+    const read: string[] = [];
+    const used = new Set<ArrayBufferLike>();
+    for (let chunk = await copy.next(); chunk; chunk = await copy.next()) {
+      read.push(...lineOf(chunk));
+      used.add(chunk.bytes.buffer);
+      buffers.release(chunk.bytes);
     }
-  }, 60_000);
+    // every chunk in shared memory (a worker reads it where it is), fewer buffers than chunks
+    expect(read).toEqual(lines);
+    expect([...used].every((buffer) => buffer instanceof SharedArrayBuffer)).toBe(true);
+    expect(used.size).toBeLessThan(lines.length);
+  });
 
   it('reads everything as one chunk when asked, and no chunk when there are no rows', async () => {
     const { client, backend } = await connected();

@@ -204,7 +204,7 @@ export function encodePgChunk(input: PgChunkInput): PgChunkOutcome {
   return { rowsRead, parquet, goodRows, sha256, rejected, rejections };
 }
 
-/** {@link encodePgChunk} on a worker thread; the chunk's bytes move in, the Parquet moves back. */
+/** {@link encodePgChunk} on a worker thread; the chunk is read where it is (shared memory), the Parquet moves back. */
 export const pgChunkTask = defineWorkerTask<PgChunkInput, PgChunkOutcome>(__filename, 'pgChunkTask', (input) => {
   const outcome = encodePgChunk(input);
   return transferResult(outcome, movableBuffers(outcome.parquet));

@@ -1,6 +1,7 @@
 import { type PostgresSource } from '@keel/contracts';
 import { Client } from 'pg';
 import { COPY_DATA_HEADER, CopyOut } from './copy-out';
+import { ChunkBuffers, readBufferSocket } from './read-buffers';
 
 /**
  * Where an incremental pull of a source stands: the (cursor, key) of the last row taken, as PostgreSQL prints them
@@ -63,12 +64,14 @@ export interface PulledField {
 
 /**
  * Rows of a pull as the copy sent them: one CopyData message a row, each a line of COPY text (COPY escapes newlines
- * inside values; `copyDataText` reads them); and the watermark of the last row.
+ * inside values; `copyDataText` reads them); and the watermark of the last row. The bytes are a reused buffer of the
+ * reader's: `release` once nothing reads them any more (not calling it only costs a new buffer).
  */
 export interface CopyChunk {
   bytes: Buffer;
   rows: number;
   last: Watermark;
+  release(): void;
 }
 
 /** The text of a COPY text-format field: `\N` is NULL, backslash sequences are unescaped. */
@@ -122,10 +125,18 @@ export function pulledValue(value: unknown): unknown {
  * ONLY transaction, so a pull sees one snapshot and only about one chunk is ever in memory.
  */
 export class PostgresReader {
+  /** The buffers the copies' chunks are written to, reused from chunk to chunk (see read-buffers.ts). */
+  private readonly buffers = new ChunkBuffers();
+
   private constructor(private readonly client: Client) {}
 
   static async connect(url: string, signal?: AbortSignal): Promise<PostgresReader> {
-    const client = new Client({ connectionString: url, application_name: 'keel-ingestion-source' });
+    const client = new Client({
+      connectionString: url,
+      application_name: 'keel-ingestion-source',
+      // Reads into one buffer of the connection's, lent to a copy (node-postgres passes its config, ssl included).
+      stream: readBufferSocket,
+    });
     // A connection that dies under the reader (a server restart) fails the read in progress, not the process.
     client.on('error', () => undefined);
     await client.connect();
@@ -154,9 +165,9 @@ export class PostgresReader {
       key: fields.findIndex((field) => field.name === source.cursor.key),
     };
     const copy = this.client.query(
-      new CopyOut(`COPY (${pullQuery(source, range, { literals: true }).text}) TO STDOUT`, chunkRows),
+      new CopyOut(`COPY (${pullQuery(source, range, { literals: true }).text}) TO STDOUT`, chunkRows, this.buffers),
     );
-    const client = this.client;
+    const { client, buffers } = this;
     async function* chunks(): AsyncGenerator<CopyChunk> {
       let drained = false;
       try {
@@ -164,7 +175,7 @@ export class PostgresReader {
           const { bytes, rows, lastRow } = chunk;
           // Read here, before the bytes move to the worker: the last row's text without its header and newline.
           const line = bytes.toString('utf8', lastRow + COPY_DATA_HEADER, bytes.length - 1);
-          yield { bytes, rows, last: lineWatermark(line, watermark) };
+          yield { bytes, rows, last: lineWatermark(line, watermark), release: () => buffers.release(bytes) };
         }
         drained = true;
       } finally {

@@ -18,7 +18,7 @@ import {
   type ServiceIdentity,
 } from '@keel/service-runtime';
 import { KeelAttr, withSpan } from '@keel/telemetry';
-import { asBuffer, movableBuffers, WorkerPool } from '@keel/workers';
+import { asBuffer, WorkerPool } from '@keel/workers';
 import { type Logger } from 'pino';
 import { type IngestionConfig } from '../config';
 import { addDropped } from '../cleaning/row-cleaning';
@@ -315,8 +315,11 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
     }
   }
 
-  /** A chunk's COPY text to checked rows and Parquet, on a worker thread. */
-  private encodeChunk(
+  /**
+   * A chunk's COPY text to checked rows and Parquet, on a worker thread; its buffer is the reader's again once the
+   * worker is done (not after a failure: a worker that timed out may still be reading it).
+   */
+  private async encodeChunk(
     pipeline: StoredPipelineSpec,
     source: PostgresSource,
     fields: PulledField[],
@@ -324,7 +327,7 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
     chunk: CopyChunk,
   ): Promise<PgChunkOutcome> {
     const { spec } = pipeline;
-    return this.workers.run(
+    const outcome = await this.workers.run(
       pgChunkTask,
       {
         pipelineId: spec.id,
@@ -335,9 +338,11 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
         maxRejections: MAX_REJECTIONS,
         ...(source.cleaning ? { cleaning: source.cleaning } : {}),
       },
-      // The chunk's bytes move to the worker (nothing here reads them again) rather than being copied.
-      { attributes: { [KeelAttr.PIPELINE_ID]: spec.id }, transferList: movableBuffers(chunk.bytes) },
+      // Shared memory: the worker reads (and overwrites) the chunk's bytes where they are, nothing is copied.
+      { attributes: { [KeelAttr.PIPELINE_ID]: spec.id } },
     );
+    chunk.release();
+    return outcome;
   }
 
   /** The plan of the chunk of rows past `from` up to `to`, with the lineage its version is written with. */

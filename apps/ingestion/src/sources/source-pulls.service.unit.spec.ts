@@ -47,7 +47,7 @@ function fakeReader(): PostgresReader {
         for (let i = 0; i < rows.length; i += Math.min(chunkRows, rows.length)) {
           const taken = rows.slice(i, i + chunkRows);
           const lines = taken.map((id) => `${id}\t${at(id).cursor}\t${id}\t${id}`);
-          yield { bytes: framedCopyData(lines), rows: taken.length, last: at(taken.at(-1)!) };
+          yield { bytes: framedCopyData(lines), rows: taken.length, last: at(taken.at(-1)!), release: () => undefined };
         }
       }
       return Promise.resolve({ fields: [], watermark: { cursor: 1, key: 0 }, chunks: chunks() });
