@@ -3,7 +3,7 @@
  * starts ingestion (in this process, against the stack), applies a pipeline whose postgres source reads TABLE
  * (argv[2]) CHUNK_ROWS (argv[3]) rows a chunk, pulls it once and prints one JSON line (rows, seconds, RSS).
  */
-import { constants, PerformanceObserver } from 'node:perf_hooks';
+import { constants, type PerformanceEntry, PerformanceObserver } from 'node:perf_hooks';
 import { DataRecordsV1, PipelineSpecV1 } from '@keel/contracts';
 import { startServiceUnderTest, uniquePipelineId } from '@keel/testing';
 import { ingestionEnvSchema } from '../../../apps/ingestion/src/config';
