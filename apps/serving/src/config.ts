@@ -92,14 +92,16 @@ export const servingEnvSchema = serviceEnvSchema({
   SERVING_MAX_EVENT_LOOP_UTILIZATION: z.coerce.number().gt(0).max(1).default(1),
   /**
    * Most entities the online views of joined feature tables may hold together in memory (online/online-views.ts); a
-   * view that would exceed it is not loaded and requests that need it answer UNAVAILABLE (HTTP 503). Views are
+   * view that would exceed it is not loaded (logged once per view version) and requests that need it answer
+   * RESOURCE_EXHAUSTED (HTTP 507) naming the view and this variable. Views are
    * parsed on the worker pool into a compact index (README: about 50 MB per 1,000,000 entities of two features), so
    * the default lets a champion and a challenger on different join definitions each hold a 1,000,000-entity view.
    */
   SERVING_MAX_ONLINE_ENTITIES: z.coerce.number().int().min(1).default(2_000_000),
   /**
    * Largest online view file (its JSON) serving downloads and parses; a larger one is not loaded (logged once per
-   * view version) and requests that need it answer UNAVAILABLE. Bounds the bytes a view load holds at once.
+   * view version) and requests that need it answer RESOURCE_EXHAUSTED (HTTP 507) naming the view and this variable.
+   * Bounds the bytes a view load holds at once.
    */
   SERVING_MAX_ONLINE_VIEW_BYTES: z.coerce.number().int().min(1_024).default(67_108_864),
   /** Most rows one request may carry; more is INVALID_ARGUMENT (HTTP 400). */

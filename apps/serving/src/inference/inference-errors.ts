@@ -1,6 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import { InvalidInputError, UnknownCategoryError } from '@keel/ml-models';
-import { OnlineViewUnavailableError } from '../online/online-views';
+import { OnlineViewOverLimitError, OnlineViewUnavailableError } from '../online/online-views';
 import { InvalidInferInputError } from './tensor-codec';
 
 /**
@@ -45,7 +45,8 @@ export class ServerBusyError extends Error {
 
 /**
  * gRPC status of a failure: the caller's mistakes are INVALID_ARGUMENT / NOT_FOUND, overload RESOURCE_EXHAUSTED, a
- * model still loading or a joined feature table's online view not loaded UNAVAILABLE, anything else INTERNAL.
+ * model still loading or a joined feature table's online view not loaded UNAVAILABLE (RESOURCE_EXHAUSTED when the view
+ * is over a memory limit), anything else INTERNAL.
  */
 export function grpcStatusOf(error: unknown): status {
   if (error instanceof InvalidInferInputError || error instanceof UnknownCategoryError) return status.INVALID_ARGUMENT;
@@ -53,6 +54,7 @@ export function grpcStatusOf(error: unknown): status {
   if (error instanceof ModelNotFoundError) return status.NOT_FOUND;
   if (error instanceof ServerBusyError) return status.RESOURCE_EXHAUSTED;
   if (error instanceof ModelLoadingError) return status.UNAVAILABLE;
+  if (error instanceof OnlineViewOverLimitError) return status.RESOURCE_EXHAUSTED;
   if (error instanceof OnlineViewUnavailableError) return status.UNAVAILABLE;
   return status.INTERNAL;
 }

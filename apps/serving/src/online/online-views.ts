@@ -12,13 +12,20 @@ import { type Logger } from 'pino';
 import { type ServingConfig } from '../config';
 import { ModelStore } from '../models/model-store';
 import { compactViewTask, OnlineViewIndex } from './compact-view';
-import { OnlineViewUnavailableError } from './online-view-unavailable';
+import { type OnlineViewLimit, OnlineViewOverLimitError, OnlineViewUnavailableError } from './online-view-unavailable';
 
-export { OnlineViewUnavailableError } from './online-view-unavailable';
+export { OnlineViewOverLimitError, OnlineViewUnavailableError } from './online-view-unavailable';
 
 interface LoadedView {
   record: OnlineViewRecord;
   view: OnlineViewIndex;
+}
+
+/** Why the current version of a wanted view is not loaded: over one of serving's limits (said once per version). */
+interface OverLimit {
+  viewSha256: string;
+  limit: OnlineViewLimit;
+  message: string;
 }
 
 /** A view a model's join reads: the pipeline's view of the table built for the join's definition. */
@@ -42,9 +49,10 @@ export function wantedViewKey(pipelineId: string, join: SignatureJoin): string {
  * (its signature's joinSha256): loaded when a model with joins is first asked, then kept current by
  * `mlops.features.online-view.v1` (a consumer group per process, as every replica holds its own) and a periodic
  * resync of the current views (MODEL_RESYNC_INTERVAL_MS). Memory is bounded: all views together hold at most
- * SERVING_MAX_ONLINE_ENTITIES entities (a view two joins read counted once; loads in flight reserve theirs); a view
- * that would exceed it is not loaded (the one it would replace keeps serving), and requests needing a view that is not loaded fail with
- * UNAVAILABLE, naming it.
+ * SERVING_MAX_ONLINE_ENTITIES entities (a view two joins read counted once; loads in flight reserve theirs), and
+ * a view file at most SERVING_MAX_ONLINE_VIEW_BYTES; a view over either is not loaded (the one it would replace keeps
+ * serving; the refusal logged once per view version), and requests needing it fail with RESOURCE_EXHAUSTED naming
+ * the view, the limit and its variable. Requests needing a view that is not loaded otherwise fail with UNAVAILABLE.
  */
 @Injectable()
 export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -63,8 +71,12 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
    * budget is checked and reserved in one turn of the loop, so concurrent loads cannot together exceed it.
    */
   private readonly reserved = new Map<string, { viewSha256: string; entities: number }>();
-  /** Per view key, the view over SERVING_MAX_ONLINE_VIEW_BYTES last refused: not downloaded again until it moves. */
-  private readonly refused = new Map<string, string>();
+  /**
+   * Per view key, the current version refused for a limit: requests answer RESOURCE_EXHAUSTED from it, and it is
+   * logged once. One over SERVING_MAX_ONLINE_VIEW_BYTES is not downloaded again until it moves; one over
+   * SERVING_MAX_ONLINE_ENTITIES is checked again at each try (unloading other views may make room).
+   */
+  private readonly overLimit = new Map<string, OverLimit>();
 
   constructor(
     private readonly infra: Infrastructure,
@@ -161,12 +173,14 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
         }
       }
       const loaded = this.loaded.get(key);
+      const over = this.overLimit.get(key);
+      if (!loaded && over) throw new OnlineViewOverLimitError(over.message, over.limit);
       if (!loaded) {
         throw new OnlineViewUnavailableError(
           `the online view of feature table "${join.pipeline}" for model "${pipelineId}" ` +
             `${join.joinSha256 ? `(join ${join.joinSha256.slice(0, 12)}) ` : ''}is not loaded ` +
-            '(not built yet, or over SERVING_MAX_ONLINE_ENTITIES or SERVING_MAX_ONLINE_VIEW_BYTES, or for a model ' +
-            'trained before join hashes only a view from before them that is no longer rebuilt)',
+            '(not built yet, or for a model trained before join hashes only a view from before them that is no ' +
+            'longer rebuilt)',
         );
       }
       views.set(join.pipeline, loaded.view);
@@ -218,8 +232,6 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
   private async load(key: string): Promise<void> {
     const wanted = this.tracked.get(key);
     if (!wanted) return;
-    const { pipelineId, join } = wanted;
-    const table = join.pipeline;
     const record = await this.currentRecord(wanted);
     const previous = this.loaded.get(key);
     if (!record || previous?.record.viewSha256 === record.viewSha256) return;
@@ -230,13 +242,15 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
       if (this.tracked.has(key)) this.loaded.set(key, { record, view: shared.view });
       return;
     }
-    if (this.refused.get(key) === record.viewSha256) return;
+    const over = this.overLimit.get(key);
+    if (over?.viewSha256 === record.viewSha256 && over.limit === 'SERVING_MAX_ONLINE_VIEW_BYTES') return;
     const others = this.entitiesBut(key);
-    if (others + record.entities > this.config.SERVING_MAX_ONLINE_ENTITIES) {
-      this.logger.error(
-        { pipelineId, table, entities: record.entities, others, max: this.config.SERVING_MAX_ONLINE_ENTITIES },
-        'online view not loaded: over SERVING_MAX_ONLINE_ENTITIES',
-      );
+    const max = this.config.SERVING_MAX_ONLINE_ENTITIES;
+    if (others + record.entities > max) {
+      this.refuse(key, wanted, record, 'SERVING_MAX_ONLINE_ENTITIES', {
+        detail: `${record.entities} entities, with ${others} held by other views, over SERVING_MAX_ONLINE_ENTITIES = ${max}`,
+        fields: { entities: record.entities, others, max },
+      });
       return;
     }
     // Reserved in the same turn as the check: a concurrent load sees these entities as taken.
@@ -257,11 +271,10 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
       bytes = await this.infra.objects.getVerified({ uri: record.viewUri, sha256: record.viewSha256, maxBytes });
     } catch (error) {
       if (!(error instanceof ObjectTooLargeError)) throw error;
-      this.refused.set(key, record.viewSha256);
-      this.logger.error(
-        { pipelineId, table, viewUri: record.viewUri, maxBytes },
-        'online view not loaded: over SERVING_MAX_ONLINE_VIEW_BYTES',
-      );
+      this.refuse(key, { pipelineId, join }, record, 'SERVING_MAX_ONLINE_VIEW_BYTES', {
+        detail: `its file ${record.viewUri} is over SERVING_MAX_ONLINE_VIEW_BYTES = ${maxBytes} bytes`,
+        fields: { viewUri: record.viewUri, maxBytes },
+      });
       return;
     }
     // Parsed into a compact index on a worker thread: the event loop only receives its arrays.
@@ -270,9 +283,35 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
       : OnlineViewIndex.parse(bytes);
     if (!this.tracked.has(key)) return; // unloaded while it loaded: no model needs it any more
     this.loaded.set(key, { record, view });
+    this.overLimit.delete(key);
     this.logger.info(
       { pipelineId, table, joinSha256: record.joinSha256, sequence: record.sequence, entities: record.entities },
       'online view loaded',
+    );
+  }
+
+  /**
+   * Records that the current version of a wanted view is over a limit, so requests needing it answer
+   * RESOURCE_EXHAUSTED naming the view, the limit and its variable; logged once per view version and limit, not at
+   * every request or resync that finds it so.
+   */
+  private refuse(
+    key: string,
+    { pipelineId, join }: WantedView,
+    record: OnlineViewRecord,
+    limit: OnlineViewLimit,
+    { detail, fields }: { detail: string; fields: Record<string, unknown> },
+  ): void {
+    const previous = this.overLimit.get(key);
+    const message =
+      `the online view of feature table "${join.pipeline}" for model "${pipelineId}" ` +
+      `(${record.joinSha256 ? `join ${record.joinSha256.slice(0, 12)}, ` : ''}table version ${record.sequence}) ` +
+      `is not loaded: ${detail}; raise ${limit} or make the view smaller`;
+    this.overLimit.set(key, { viewSha256: record.viewSha256, limit, message });
+    if (previous?.viewSha256 === record.viewSha256 && previous.limit === limit) return;
+    this.logger.error(
+      { pipelineId, table: join.pipeline, joinSha256: record.joinSha256, sequence: record.sequence, ...fields },
+      `online view not loaded: over ${limit}`,
     );
   }
 
@@ -301,7 +340,7 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
       if (needed.has(key)) continue;
       this.tracked.delete(key);
       this.lastTried.delete(key);
-      this.refused.delete(key);
+      this.overLimit.delete(key);
       if (this.loaded.delete(key)) {
         this.logger.info({ pipelineId, table: join.pipeline, joinSha256: join.joinSha256 }, 'online view unloaded');
       }

@@ -7,7 +7,7 @@ import { type ServingConfig } from '../config';
 import { type ModelStore } from '../models/model-store';
 import { type OnlineViewIndex } from './compact-view';
 import { OnlineViews, wantedViewKey } from './online-views';
-import { OnlineViewUnavailableError } from './online-view-unavailable';
+import { OnlineViewOverLimitError, OnlineViewUnavailableError } from './online-view-unavailable';
 
 const config = {
   SERVING_MAX_ONLINE_ENTITIES: 10,
@@ -180,12 +180,55 @@ describe('OnlineViews', () => {
     const views = onlineViews({ createConsumer: vi.fn(consumerStub), objects: { getVerified } } as never, store);
     const join = { pipeline: 'customer-features', entityKey: 'customer_id', features: ['balance'], joinSha256: hashA };
     try {
-      await expect(views.viewsFor('churn', [join])).rejects.toThrow(/SERVING_MAX_ONLINE_VIEW_BYTES/);
+      const refused = await views.viewsFor('churn', [join]).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(OnlineViewOverLimitError);
+      expect((refused as OnlineViewOverLimitError).message).toMatch(
+        /"customer-features" for model "churn" \(join aaaaaaaaaaaa, table version 1\).*s3:\/\/features\/big\.json is over SERVING_MAX_ONLINE_VIEW_BYTES = 1024 bytes/,
+      );
       await views.refresh(wantedViewKey('churn', join));
       expect(getVerified).toHaveBeenCalledTimes(1);
       await store.record(record('smaller', { sequence: 2, joinSha256: hashA }));
       await views.refresh(wantedViewKey('churn', join));
       expect(getVerified).toHaveBeenCalledTimes(2); // a new version of the view is tried
+    } finally {
+      views.onApplicationShutdown();
+    }
+  });
+
+  it('answers a view over SERVING_MAX_ONLINE_ENTITIES with RESOURCE_EXHAUSTED naming it, logged once, until it fits', async () => {
+    const store = new OnlineViewStore(memoryOnlineViewTables());
+    await store.record(record('huge', { joinSha256: hashA, entities: 11 }));
+    const logged: string[] = [];
+    const logger = pino(
+      { level: 'error' },
+      { write: (line: string) => logged.push((JSON.parse(line) as { msg: string }).msg) },
+    );
+    const getVerified = vi.fn(async ({ uri }: { uri: string }) => viewBytes(uri));
+    const views = new OnlineViews(
+      { createConsumer: vi.fn(consumerStub), objects: { getVerified } } as unknown as Infrastructure,
+      config,
+      logger,
+    );
+    Object.assign(views, { storeOf: store });
+    const join = { pipeline: 'customer-features', entityKey: 'customer_id', features: ['balance'], joinSha256: hashA };
+    const key = wantedViewKey('churn', join);
+    try {
+      const refused = await views.viewsFor('churn', [join]).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(OnlineViewOverLimitError);
+      expect((refused as OnlineViewOverLimitError).limit).toBe('SERVING_MAX_ONLINE_ENTITIES');
+      expect((refused as Error).message).toMatch(
+        /"customer-features" for model "churn" \(join aaaaaaaaaaaa, table version 1\) is not loaded: 11 entities, with 0 held by other views, over SERVING_MAX_ONLINE_ENTITIES = 10/,
+      );
+      // resyncs and later calls find it so again: the same answer, not logged again, nothing downloaded
+      await views.refresh(key);
+      await views.refresh(key);
+      await expect(views.viewsFor('churn', [join])).rejects.toThrow(OnlineViewOverLimitError);
+      expect(logged).toEqual(['online view not loaded: over SERVING_MAX_ONLINE_ENTITIES']);
+      expect(getVerified).not.toHaveBeenCalled();
+      // a version of the view within the budget loads and serves
+      await store.record(record('small', { sequence: 2, joinSha256: hashA }));
+      await views.refresh(key);
+      expect(holds((await views.viewsFor('churn', [join])).get('customer-features'), 'small')).toBe(true);
     } finally {
       views.onApplicationShutdown();
     }

@@ -61,12 +61,20 @@ describe('serving a model with point-in-time joins against the real stack', () =
   let client: InferenceClient;
   let model: ModelVersion;
   let challenger: ModelVersion;
+  let overLimit: ModelVersion;
 
   // A challenger trained after the join changed (a created time breaking ties): another definition, its own view.
   const challengerSpec = PipelineSpecV1.parse({
     ...spec,
     joins: [{ ...spec.joins![0], createdTime: 'created' }],
   } as PipelineSpecInput);
+
+  // A third definition (another created time), whose view is over the SERVING_MAX_ONLINE_VIEW_BYTES set below.
+  const overLimitSpec = PipelineSpecV1.parse({
+    ...spec,
+    joins: [{ ...spec.joins![0], createdTime: 'recorded' }],
+  } as PipelineSpecInput);
+  const MAX_VIEW_BYTES = 2_048;
 
   /** Stores a view of the table and records it as current for a spec's join, as features does. */
   async function putView(sequence: number, entities: OnlineView['entities'], built: PipelineSpecV1 = spec) {
@@ -116,40 +124,32 @@ describe('serving a model with point-in-time joins against the real stack', () =
   const probabilities = async (inputs: ReturnType<typeof keyed>) =>
     (await client.modelInfer({ modelName: pipelineId, inputs })).outputs[0].contents!.fp64Contents!;
 
-  beforeAll(async () => {
-    await objects.ensureBuckets(Object.values(BUCKETS));
-    const pkg = binaryTestPackage(spec, rows);
-    pkg.signature.joins = signatureJoins(spec);
+  /** A model version trained on `trained`: its package's signature names the joins' definitions. */
+  async function packagedVersion(trained: PipelineSpecV1, version: number, alias: string): Promise<ModelVersion> {
+    const pkg = binaryTestPackage(trained, rows);
+    pkg.signature.joins = signatureJoins(trained);
     const stored = await objects.putContentAddressed(BUCKETS.models, `test/${pipelineId}`, serializePackage(pkg), {
       extension: '.json',
     });
-    model = ModelVersion.fromPartial({
+    return ModelVersion.fromPartial({
       pipelineId,
       modelName: pipelineId,
-      version: 1,
+      version,
       packageUri: stored.uri,
       packageSha256: stored.sha256,
-      aliases: [WellKnownAlias.CHAMPION],
+      aliases: [alias],
     });
-    const challengerPkg = binaryTestPackage(challengerSpec, rows);
-    challengerPkg.signature.joins = signatureJoins(challengerSpec);
-    const challengerStored = await objects.putContentAddressed(
-      BUCKETS.models,
-      `test/${pipelineId}`,
-      serializePackage(challengerPkg),
-      { extension: '.json' },
-    );
-    challenger = ModelVersion.fromPartial({
-      ...model,
-      version: 2,
-      packageUri: challengerStored.uri,
-      packageSha256: challengerStored.sha256,
-      aliases: ['challenger'],
-    });
+  }
+
+  beforeAll(async () => {
+    await objects.ensureBuckets(Object.values(BUCKETS));
+    model = await packagedVersion(spec, 1, WellKnownAlias.CHAMPION);
+    challenger = await packagedVersion(challengerSpec, 2, 'challenger');
+    overLimit = await packagedVersion(overLimitSpec, 3, 'over-limit');
     const registry = {
       listModelVersions: async (name: string) => {
         if (name !== pipelineId) throw new RegistryNotFoundError(`model "${name}" not found`);
-        return [model, challenger];
+        return [model, challenger, overLimit];
       },
     } as ModelRegistryApi;
     mongo = await mongoose.createConnection(mongoUrlForDatabase(database)).asPromise();
@@ -164,6 +164,7 @@ describe('serving a model with point-in-time joins against the real stack', () =
       envSchema: servingEnvSchema,
       features: [servingModule({ provide: REGISTRY_CLIENT, useValue: registry })],
       database,
+      env: { SERVING_MAX_ONLINE_VIEW_BYTES: String(MAX_VIEW_BYTES) },
     });
     client = new InferenceClient(service.grpcAddress!);
     await eventually('ServerReady', async () => ((await client.serverReady()).ready ? true : undefined), {
@@ -242,5 +243,36 @@ describe('serving a model with point-in-time joins against the real stack', () =
       (await byVersion('2', keyed([3], ['a'])))[0] === asChallenger[0] ? true : undefined,
     );
     expect(await byVersion('1', keyed([3], ['a']))).toEqual(champion);
+  });
+
+  it('answers a model whose view is over SERVING_MAX_ONLINE_VIEW_BYTES RESOURCE_EXHAUSTED (REST 507), naming it', async () => {
+    const entities = Object.fromEntries(
+      Array.from({ length: 100 }, (_, i) => [`customer-${i}`, [[hourAgo(), [i, 'basic']]]]),
+    ) as OnlineView['entities'];
+    await putView(1, entities, overLimitSpec);
+    const refused = await client
+      .modelInfer({ modelName: pipelineId, modelVersion: '3', inputs: keyed([3], ['customer-1']) })
+      .then(
+        () => undefined,
+        (error: unknown) => error as ServiceError,
+      );
+    expect(refused?.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(refused?.details).toMatch(
+      new RegExp(`feature table "${tableId}" .* over SERVING_MAX_ONLINE_VIEW_BYTES = ${MAX_VIEW_BYTES} bytes`),
+    );
+    const response = await fetch(`${service.httpUrl}/v2/models/${pipelineId}/versions/3/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        inputs: [
+          { name: 'tenure', datatype: 'FP64', shape: [1], data: [3] },
+          { name: 'customer_id', datatype: 'BYTES', shape: [1], data: ['customer-1'] },
+        ],
+      }),
+    });
+    expect(response.status).toBe(507);
+    expect(((await response.json()) as { error: string }).error).toMatch(/SERVING_MAX_ONLINE_VIEW_BYTES/);
+    // the champion, whose view fits, is unaffected
+    expect(await probabilities(keyed([3], ['a']))).toHaveLength(1);
   });
 });

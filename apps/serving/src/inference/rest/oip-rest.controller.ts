@@ -15,6 +15,7 @@ import { type Readable } from 'node:stream';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { type ServingConfig } from '../../config';
 import { LoadShedError } from '../admission';
+import { OnlineViewOverLimitError } from '../../online/online-views';
 import { grpcStatusOf } from '../inference-errors';
 import { InferenceService, SERVER_NAME } from '../inference.service';
 import { InvalidInferInputError } from '../tensor-codec';
@@ -35,8 +36,10 @@ const HTTP_STATUS: Partial<Record<status, number>> = {
  * The Open Inference Protocol's REST binding (KServe v2) beside the gRPC one, over the same InferenceService: health,
  * server and model metadata, model readiness and infer, each model route also per version
  * (`/v2/models/<name>/versions/<version or alias>`). Errors are `{ "error": "..." }` with 400 for the caller's
- * mistakes, 404 for a model or version not served here (503 while it is still loading), 413 for a body over HTTP_MAX_JSON_BYTES, 429 with Retry-After
- * when admission control sheds the call (too many in flight, or serving running too far behind), 500 otherwise; those
+ * mistakes, 404 for a model or version not served here (503 while it is still loading), 413 for a body over
+ * HTTP_MAX_JSON_BYTES, 429 with Retry-After when admission control sheds the call (too many in flight, or serving
+ * running too far behind), 503 while a joined table's online view is not loaded, 507 when it is over serving's memory
+ * limits, 500 otherwise; those
  * raised before a handler runs (a JSON body that does not parse) get the same shape from OipRestErrorFilter.
  */
 @RequiresRole('inference')
@@ -195,7 +198,13 @@ export class OipRestController {
       return;
     }
     const code = grpcStatusOf(error);
-    const httpStatus = HTTP_STATUS[code] ?? HttpStatus.INTERNAL_SERVER_ERROR;
+    // A view over serving's memory limits is RESOURCE_EXHAUSTED as gRPC's "out of space", not its "over quota": 507
+    // (the server cannot hold what the call needs) rather than the 429 of load shedding, which invites a retry that
+    // cannot help until the limit or the view changes.
+    const httpStatus =
+      error instanceof OnlineViewOverLimitError
+        ? HttpStatus.INSUFFICIENT_STORAGE
+        : (HTTP_STATUS[code] ?? HttpStatus.INTERNAL_SERVER_ERROR);
     if (httpStatus === HttpStatus.INTERNAL_SERVER_ERROR) this.logger.error({ err: error }, 'inference call failed');
     if (error instanceof LoadShedError) response.setHeader('Retry-After', String(Math.ceil(error.retryAfterMs / 1000)));
     response
