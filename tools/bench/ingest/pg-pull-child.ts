@@ -3,6 +3,8 @@
  * starts ingestion (in this process, against the stack), applies a pipeline whose postgres source reads TABLE
  * (argv[2]) CHUNK_ROWS (argv[3]) rows a chunk, pulls it once and prints one JSON line (rows, seconds, RSS).
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { constants, type PerformanceEntry, PerformanceObserver } from 'node:perf_hooks';
 import { DataRecordsV1, PipelineSpecV1 } from '@keel/contracts';
 import { startServiceUnderTest, uniquePipelineId } from '@keel/testing';
@@ -13,6 +15,8 @@ import { SourcePullsService } from '../../../apps/ingestion/src/sources/source-p
 const [table, chunkRows] = [process.argv[2], Number(process.argv[3])];
 const POSTGRES_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://keel@127.0.0.1:5432/keel';
 const MIB = 1024 * 1024;
+/** A file to write a CPU profile of the event loop during the pull alone to (not ingestion's start-up). */
+const PULL_PROFILE = process.env.BENCH_PULL_PROFILE;
 
 async function main(): Promise<void> {
   const spec = PipelineSpecV1.parse({
@@ -65,8 +69,19 @@ async function main(): Promise<void> {
     // Where the pull's time went: the process's CPU (main thread and worker) and its event loop's busy time.
     const cpuBefore = process.cpuUsage();
     const loopBefore = performance.eventLoopUtilization();
+    const profiler = PULL_PROFILE ? new Session() : undefined;
+    if (profiler) {
+      profiler.connect();
+      await profiler.post('Profiler.enable');
+      await profiler.post('Profiler.start');
+    }
     const run = await sut.app.get(SourcePullsService).pull(spec.id, 'rows');
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    if (profiler) {
+      const { profile } = await profiler.post('Profiler.stop');
+      writeFileSync(PULL_PROFILE!, JSON.stringify(profile));
+      profiler.disconnect();
+    }
     const cpu = process.cpuUsage(cpuBefore);
     const loop = performance.eventLoopUtilization(loopBefore);
     clearInterval(sampler);
