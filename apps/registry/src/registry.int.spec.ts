@@ -229,7 +229,7 @@ describe('registry against the real stack', () => {
     // and the table cannot move its timeColumn from under the join
     expect(
       (await apply(table, { ...tableSpec('numeric'), timeColumn: 'updated_at' }, 400)).body.issues.join('\n'),
-    ).toMatch(new RegExp(`^pipeline "${joining}" joins this one: joins\\.0\\.featureTime: "feature_time" is not`));
+    ).toMatch(new RegExp(`^pipeline "${joining}" joins this one: joins\\.0\\.featureTime: reads timeColumn`));
   });
 
   it('registers a passing version as champion and publishes both events', async () => {

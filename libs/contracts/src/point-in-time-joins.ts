@@ -104,10 +104,9 @@ export function joinsIssues(spec: JoiningSpec): Issue[] {
  * The spec as the registry records it: each join that names no featureTime gets the table's timeColumn as it is
  * now. A feature time is part of what a join's values are (Feast keeps a feature view's timestamp field in its
  * definition, never a reference to whatever the source says later), so it is pinned when the joining pipeline is
- * applied: the join's hash (joinDefinitionSha256) then covers it, and the table re-applied with another timeColumn
- * moves neither the values of the join nor the view a trained model reads (the join keeps its column, which the
- * table must still have: joinTableIssues). `timeColumnOf` answers for the tables the spec joins (absent: left as is,
- * joinTableIssues refuses the join).
+ * applied and the join's hash (joinDefinitionSha256) covers it. The join is rebuilt through its schema, so its keys
+ * stay in schema order: the spec read back (GET) and applied again is the same JSON, not a new version. `timeColumnOf`
+ * answers for the tables the spec joins (absent: left as is, joinTableIssues refuses the join).
  */
 export function withJoinFeatureTimes<S extends { joins?: readonly PointInTimeJoinSpec[] }>(
   spec: S,
@@ -116,30 +115,30 @@ export function withJoinFeatureTimes<S extends { joins?: readonly PointInTimeJoi
   if (!spec.joins?.some((join) => join.featureTime === undefined)) return spec;
   const joins = spec.joins.map((join) => {
     const featureTime = join.featureTime ?? timeColumnOf(join.pipeline);
-    return featureTime === undefined ? join : { ...join, featureTime };
+    return featureTime === undefined ? join : PointInTimeJoinSpec.parse({ ...join, featureTime });
   });
   return { ...spec, joins };
 }
 
 /**
- * A table re-applied with another timeColumn must not move the feature time of a join recorded before featureTimes
- * were pinned (withJoinFeatureTimes): such a join names none, so its values would move under the hash its models
- * were trained with. Re-applying the joining pipeline records its feature time; then the table may change.
+ * A table re-applied with another timeColumn while a join reads the current one as its feature time (named, recorded
+ * or, in specs applied before feature times were recorded, implied): refused with one message saying what to do. A
+ * table has no other timestamp column (datasetSchema), so the join cannot keep its column while the table moves, nor
+ * follow the move under the hash its models were trained with: the join has to go (or point at another table) first.
  */
 export function featureTimeMoveIssues(
-  spec: JoiningSpec,
   join: PointInTimeJoinSpec,
   index: number,
   table: { before?: string; after?: string },
 ): Issue[] {
-  if (join.featureTime !== undefined || table.before === table.after) return [];
+  const featureTime = join.featureTime ?? table.before;
+  if (table.before === table.after || featureTime === undefined || featureTime !== table.before) return [];
   return [
     {
       path: ['joins', index, 'featureTime'],
       message:
-        `names no featureTime, so its feature time would move from "${table.before ?? '(none)'}" to ` +
-        `"${table.after ?? '(none)'}" under the join hash its models were trained with: re-apply "${spec.id}" ` +
-        `first (that records featureTime "${table.before ?? ''}" in its join), or name featureTime there`,
+        `reads timeColumn "${featureTime}" as its feature time, so the table cannot move its timeColumn to ` +
+        `"${table.after ?? '(none)'}": remove that join (or point it at another table) first`,
     },
   ];
 }

@@ -4,6 +4,7 @@ import {
   featureTimeMoveIssues,
   joinDefinitionSha256,
   joinTableIssues,
+  PointInTimeJoinSpec,
   withJoinFeatureTimes,
 } from './point-in-time-joins';
 
@@ -208,15 +209,25 @@ describe('point-in-time joins in the spec', () => {
     expect(withJoinFeatureTimes(spec, () => undefined).joins![0].featureTime).toBeUndefined();
   });
 
-  it("refuses moving a table's timeColumn under a join recorded without a feature time, naming the remedy", () => {
-    const spec = PipelineSpecV1.parse(churn());
-    const join = spec.joins![0];
-    expect(featureTimeMoveIssues(spec, join, 0, { before: 'feature_time', after: 'feature_time' })).toEqual([]);
-    expect(
-      featureTimeMoveIssues(spec, { ...join, featureTime: 'feature_time' }, 0, { before: 'a', after: 'b' }),
-    ).toEqual([]);
-    const [issue] = featureTimeMoveIssues(spec, join, 0, { before: 'feature_time', after: 'updated_at' });
-    expect(issue.path).toEqual(['joins', 0, 'featureTime']);
-    expect(issue.message).toMatch(/from "feature_time" to "updated_at".*re-apply "churn" first/);
+  it('records the feature time in schema order, so the spec read back and applied again is the same JSON', () => {
+    const recorded = withJoinFeatureTimes(PipelineSpecV1.parse(churn()), () => 'feature_time');
+    const readBack = PipelineSpecV1.parse(JSON.parse(JSON.stringify(recorded)));
+    expect(JSON.stringify(withJoinFeatureTimes(readBack, () => 'feature_time'))).toBe(JSON.stringify(recorded));
+    expect(Object.keys(recorded.joins![0])).toEqual(Object.keys(PointInTimeJoinSpec.parse(recorded.joins![0])));
+  });
+
+  it("refuses moving a table's timeColumn that a join reads, named, recorded or implied, with one remedy", () => {
+    const join = PipelineSpecV1.parse(churn()).joins![0];
+    expect(featureTimeMoveIssues(join, 0, { before: 'feature_time', after: 'feature_time' })).toEqual([]);
+    // a join reading another column (a table that had several timestamps) is not held back by this one moving
+    expect(featureTimeMoveIssues({ ...join, featureTime: 'created' }, 0, { before: 'a', after: 'b' })).toEqual([]);
+    for (const reading of [join, { ...join, featureTime: 'feature_time' }]) {
+      const [issue] = featureTimeMoveIssues(reading, 0, { before: 'feature_time', after: 'updated_at' });
+      expect(issue.path).toEqual(['joins', 0, 'featureTime']);
+      expect(issue.message).toBe(
+        'reads timeColumn "feature_time" as its feature time, so the table cannot move its timeColumn to ' +
+          '"updated_at": remove that join (or point it at another table) first',
+      );
+    }
   });
 });

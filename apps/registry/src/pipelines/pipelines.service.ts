@@ -109,7 +109,7 @@ export class PipelinesService implements OnApplicationBootstrap {
   /**
    * A spec that other pipelines join as a table still serves their joins (key in entityColumns, feature time, each
    * joined feature with its type): re-applying it without one would break them at their next feature set. Nor may
-   * it move the feature time of a join recorded before feature times were (featureTimeMoveIssues).
+   * it move the timeColumn a join reads as its feature time (featureTimeMoveIssues, which then says it alone).
    */
   private async checkJoiningPipelines(table: PipelineSpecV1): Promise<void> {
     const issues: string[] = [];
@@ -119,10 +119,11 @@ export class PipelinesService implements OnApplicationBootstrap {
       if (spec.id === table.id) continue;
       for (const [index, join] of (spec.joins ?? []).entries()) {
         if (join.pipeline !== table.id) continue;
-        for (const issue of [
-          ...joinTableIssues(spec, join, index, found),
-          ...featureTimeMoveIssues(spec, join, index, timeColumns),
-        ]) {
+        const moved = featureTimeMoveIssues(join, index, timeColumns);
+        const broken = joinTableIssues(spec, join, index, found).filter(
+          (issue) => moved.length === 0 || issue.path[2] !== 'featureTime',
+        );
+        for (const issue of [...broken, ...moved]) {
           issues.push(`pipeline "${spec.id}" joins this one: ${issue.path.map(String).join('.')}: ${issue.message}`);
         }
       }
