@@ -6,6 +6,7 @@ import { type Logger } from 'pino';
 import { type ServingConfig } from '../config';
 import { LoadShedError } from './admission';
 import { abandonedCall } from './call-deadline';
+import { OnlineViewOverLimitError } from '../online/online-views';
 import { grpcStatusOf } from './inference-errors';
 import { InferenceMetrics } from './inference-metrics';
 import { tracedUnary } from './inference-tracing';
@@ -70,7 +71,8 @@ export class InferenceController implements OnModuleInit {
         const code = grpcStatusOf(error);
         if (code === status.INTERNAL) this.logger.error({ err: error }, 'inference call failed');
         const details = code === status.INTERNAL ? 'internal error' : (error as Error).message;
-        callback({ code, details, ...(error instanceof LoadShedError ? { metadata: pushback(error) } : {}) });
+        const retry = pushbackOf(error);
+        callback({ code, details, ...(retry ? { metadata: retry } : {}) });
       };
       // A call whose client gave up or whose deadline passed while it queued is not worth the work any more.
       const abandoned = abandonedCall(call);
@@ -91,11 +93,17 @@ export class InferenceController implements OnModuleInit {
 }
 
 /**
- * A shed call's trailer telling gRPC clients with a retry policy when to try again (gRFC A6's server pushback), the
- * gRPC counterpart of REST's Retry-After.
+ * The trailer telling gRPC clients with a retry policy when to try again (gRFC A6's server pushback, the gRPC
+ * counterpart of REST's Retry-After): a shed call after its delay; a joined view over serving's memory limits never
+ * (a negative pushback), as its RESOURCE_EXHAUSTED is the same code as shedding's, which retry policies list, but no
+ * retry can help until the limit is raised or the view shrinks.
  */
-function pushback(error: LoadShedError): Metadata {
+function pushbackOf(error: unknown): Metadata | undefined {
+  let pushbackMs: number;
+  if (error instanceof LoadShedError) pushbackMs = error.retryAfterMs;
+  else if (error instanceof OnlineViewOverLimitError) pushbackMs = -1;
+  else return undefined;
   const metadata = new Metadata();
-  metadata.set('grpc-retry-pushback-ms', String(error.retryAfterMs));
+  metadata.set('grpc-retry-pushback-ms', String(pushbackMs));
   return metadata;
 }

@@ -6,6 +6,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { servingEnvSchema } from '../config';
+import { OnlineViewOverLimitError } from '../online/online-views';
 import { LoadShedError } from './admission';
 import { InferenceController } from './inference.controller';
 import { InferenceMetrics } from './inference-metrics';
@@ -42,40 +43,72 @@ function recordingResponse() {
   return { response: response as unknown as Response, written };
 }
 
+/** What a call to `inference` answers over REST. */
+async function restAnswer(inference: InferenceService) {
+  const controller = new OipRestController(inference, identity, servingEnvSchema.parse({}), logger);
+  const { response, written } = recordingResponse();
+  const body = { inputs: [{ name: 'age', datatype: 'FP64', shape: [1], data: [39] }] };
+  await controller.infer('adult', { body, headers: {} } as unknown as Request, response);
+  return written;
+}
+
+/** What a call to `inference` answers over gRPC. */
+async function grpcAnswer(inference: InferenceService): Promise<Partial<ServiceError>> {
+  let implementation: FastGRPCInferenceServiceServer | undefined;
+  const grpc = {
+    addService: (_name: string, _definition: unknown, handlers: FastGRPCInferenceServiceServer) => {
+      implementation = handlers;
+    },
+  } as unknown as GrpcServer;
+  const metrics = new InferenceMetrics({ registry: new Registry() } as MetricsService);
+  new InferenceController(grpc, inference, metrics, identity, logger, servingEnvSchema.parse({})).onModuleInit();
+  const call = {
+    request: { modelName: 'adult' },
+    metadata: new Metadata(),
+    cancelled: false,
+    getDeadline: () => Infinity,
+  };
+  return new Promise<Partial<ServiceError>>((resolve) =>
+    (implementation!.modelInfer as (call: unknown, callback: (error: Partial<ServiceError>) => void) => void)(
+      call,
+      resolve,
+    ),
+  );
+}
+
 describe('a shed call on each transport', () => {
   it('over REST, then 429 with Retry-After in seconds and the reason in the error body', async () => {
-    const controller = new OipRestController(shedding, identity, servingEnvSchema.parse({}), logger);
-    const { response, written } = recordingResponse();
-    const body = { inputs: [{ name: 'age', datatype: 'FP64', shape: [1], data: [39] }] };
-    await controller.infer('adult', { body, headers: {} } as unknown as Request, response);
+    const written = await restAnswer(shedding);
     expect(written.status).toBe(429);
     expect(written.headers['retry-after']).toBe('1');
     expect(written.body).toEqual({ error: 'serving is overloaded' });
   });
 
   it('over gRPC, then RESOURCE_EXHAUSTED with a grpc-retry-pushback-ms trailer', async () => {
-    let implementation: FastGRPCInferenceServiceServer | undefined;
-    const grpc = {
-      addService: (_name: string, _definition: unknown, handlers: FastGRPCInferenceServiceServer) => {
-        implementation = handlers;
-      },
-    } as unknown as GrpcServer;
-    const metrics = new InferenceMetrics({ registry: new Registry() } as MetricsService);
-    new InferenceController(grpc, shedding, metrics, identity, logger, servingEnvSchema.parse({})).onModuleInit();
-    const call = {
-      request: { modelName: 'adult' },
-      metadata: new Metadata(),
-      cancelled: false,
-      getDeadline: () => Infinity,
-    };
-    const error = await new Promise<Partial<ServiceError>>((resolve) =>
-      (implementation!.modelInfer as (call: unknown, callback: (error: Partial<ServiceError>) => void) => void)(
-        call,
-        resolve,
-      ),
-    );
+    const error = await grpcAnswer(shedding);
     expect(error.code).toBe(status.RESOURCE_EXHAUSTED);
     expect(error.details).toBe('serving is overloaded');
     expect(error.metadata?.get('grpc-retry-pushback-ms')).toEqual(['1000']);
+  });
+});
+
+describe('a call whose joined view is over a memory limit, on each transport', () => {
+  const overLimit = {
+    infer: async () => {
+      throw new OnlineViewOverLimitError('over SERVING_MAX_ONLINE_ENTITIES', 'SERVING_MAX_ONLINE_ENTITIES');
+    },
+  } as unknown as InferenceService;
+
+  it('over REST, then 507 without Retry-After', async () => {
+    const written = await restAnswer(overLimit);
+    expect(written.status).toBe(507);
+    expect(written.headers['retry-after']).toBeUndefined();
+    expect(written.body).toEqual({ error: 'over SERVING_MAX_ONLINE_ENTITIES' });
+  });
+
+  it('over gRPC, then RESOURCE_EXHAUSTED with a negative pushback: retry policies do not retry it', async () => {
+    const error = await grpcAnswer(overLimit);
+    expect(error.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(error.metadata?.get('grpc-retry-pushback-ms')).toEqual(['-1']);
   });
 });

@@ -233,6 +233,8 @@ export class OnlineViews implements OnApplicationBootstrap, OnApplicationShutdow
     const wanted = this.tracked.get(key);
     if (!wanted) return;
     const record = await this.currentRecord(wanted);
+    // A refusal is of one version: once the record moved on, a failure to load the new one is UNAVAILABLE, not it.
+    if (record && this.overLimit.get(key)?.viewSha256 !== record.viewSha256) this.overLimit.delete(key);
     const previous = this.loaded.get(key);
     if (!record || previous?.record.viewSha256 === record.viewSha256) return;
     // The same view loaded for another join (a model without a hash reading its successor's view) is shared.

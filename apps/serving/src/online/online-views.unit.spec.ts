@@ -234,6 +234,26 @@ describe('OnlineViews', () => {
     }
   });
 
+  it('answers a newer version of an over-limit view that fits but fails to load UNAVAILABLE, not the old refusal', async () => {
+    const store = new OnlineViewStore(memoryOnlineViewTables());
+    await store.record(record('huge', { joinSha256: hashA, entities: 11 }));
+    const getVerified = vi.fn(async (): Promise<Buffer> => {
+      throw new Error('object store down');
+    });
+    const views = onlineViews({ createConsumer: vi.fn(consumerStub), objects: { getVerified } } as never, store);
+    const join = { pipeline: 'customer-features', entityKey: 'customer_id', features: ['balance'], joinSha256: hashA };
+    try {
+      await expect(views.viewsFor('churn', [join])).rejects.toThrow(OnlineViewOverLimitError);
+      await store.record(record('fits', { sequence: 2, joinSha256: hashA }));
+      await views.refresh(wantedViewKey('churn', join)).catch(() => undefined);
+      const refused = await views.viewsFor('churn', [join]).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(OnlineViewUnavailableError);
+      expect(refused).not.toBeInstanceOf(OnlineViewOverLimitError);
+    } finally {
+      views.onApplicationShutdown();
+    }
+  });
+
   it('unloads the views no served model version reads any more (undeployed, retired)', async () => {
     const store = new OnlineViewStore(memoryOnlineViewTables());
     await store.record(record('champion', { joinSha256: hashA }));

@@ -257,6 +257,7 @@ describe('serving a model with point-in-time joins against the real stack', () =
         (error: unknown) => error as ServiceError,
       );
     expect(refused?.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(refused?.metadata.get('grpc-retry-pushback-ms')).toEqual(['-1']); // no retry can help
     expect(refused?.details).toMatch(
       new RegExp(`feature table "${tableId}" .* over SERVING_MAX_ONLINE_VIEW_BYTES = ${MAX_VIEW_BYTES} bytes`),
     );

@@ -24,7 +24,10 @@ import { decodeRestInferRequest, encodeRestInferResponse, INFERENCE_HEADER_CONTE
 /** Bodies above this size are decoded in a turn of the event loop of their own, before the rest of the call. */
 const LARGE_BODY_BYTES = 256 * 1024;
 
-/** HTTP status of a failure, as KServe's v2 REST binding maps the gRPC codes. */
+/**
+ * HTTP status of a failure by its gRPC code (the Open Inference Protocol's REST binding defines only 4xx/5xx with an
+ * `error`; these follow the usual gRPC-to-HTTP mapping), unless `fail` says otherwise for the failure itself.
+ */
 const HTTP_STATUS: Partial<Record<status, number>> = {
   [status.INVALID_ARGUMENT]: HttpStatus.BAD_REQUEST,
   [status.NOT_FOUND]: HttpStatus.NOT_FOUND,
