@@ -3,6 +3,7 @@ export { parsePipelineSpec, PipelineStore, type StoredPipelineSpec } from './pip
 export {
   memoryOnlineViewTables,
   ONLINE_VIEW_TOMBSTONE_RETENTION_MS,
+  ONLINE_VIEW_TOMBSTONES_PER_SWEEP,
   onlineViewId,
   type OnlineViewDefinition,
   type OnlineViewRecord,
