@@ -119,48 +119,69 @@ export class OnlineViewsService {
         { extension: '.json', contentType: 'application/json' },
       );
       const upTo = versions[versions.length - 1];
-      const joinSha256 = joinDefinitionSha256(join);
-      const data = {
-        pipelineId,
-        tablePipelineId: join.pipeline,
-        upToDatasetVersionId: upTo.datasetVersionId,
-        sequence: upTo.sequence,
-        viewUri: stored.uri,
-        viewSha256: stored.sha256,
-        joinSha256,
-        entities: view.entities,
-      } as EventData<typeof OnlineViewUpdatedV1>;
-      const recorded = await this.store.record({
-        ...data,
-        join: viewDefinition(join),
-        versionCount: versions.length,
-        builtFeatureTime: featureTime,
-      });
-      // Announced whenever the current record is this view, not only by the call that recorded it: a redelivery after
-      // a crash (or a failed publish) between recording and announcing, and a replica that lost the record to an
-      // identical build, announce it again (the event id is the view's, so a repeat is harmless).
-      if (
-        !recorded &&
-        (await this.store.current(pipelineId, join.pipeline, joinSha256))?.viewSha256 !== stored.sha256
-      ) {
-        return;
+      // The same view under each definition it serves: the join's, and its twins' (see viewsToBuild).
+      for (const definition of [join, ...(join.twins ?? [])]) {
+        const built = { upTo, stored, entities: view.entities, featureTime, versionCount: versions.length };
+        await this.announce(pipelineId, definition, built);
       }
-      await this.infra.publisher.publish(OnlineViewUpdatedV1, data, {
-        id: `online-view-${derivedId('view', [pipelineId, join.pipeline, joinSha256, stored.sha256])}`,
-      });
-      this.logger.info(
-        { pipelineId, table: join.pipeline, joinSha256, sequence: upTo.sequence, entities: view.entities },
-        'online view built',
-      );
     });
   }
+
+  /** Records a built view as current for one definition and announces it (see build). */
+  private async announce(pipelineId: string, join: ViewJoin, built: BuiltView): Promise<void> {
+    const { upTo, stored, entities, featureTime, versionCount } = built;
+    const joinSha256 = joinDefinitionSha256(join);
+    const data = {
+      pipelineId,
+      tablePipelineId: join.pipeline,
+      upToDatasetVersionId: upTo.datasetVersionId,
+      sequence: upTo.sequence,
+      viewUri: stored.uri,
+      viewSha256: stored.sha256,
+      joinSha256,
+      entities,
+    } as EventData<typeof OnlineViewUpdatedV1>;
+    const recorded = await this.store.record({
+      ...data,
+      join: viewDefinition(join),
+      versionCount,
+      builtFeatureTime: featureTime,
+    });
+    // Announced whenever the current record is this view, not only by the call that recorded it: a redelivery after
+    // a crash (or a failed publish) between recording and announcing, and a replica that lost the record to an
+    // identical build, announce it again (the event id is the view's, so a repeat is harmless).
+    if (!recorded && (await this.store.current(pipelineId, join.pipeline, joinSha256))?.viewSha256 !== stored.sha256) {
+      return;
+    }
+    await this.infra.publisher.publish(OnlineViewUpdatedV1, data, {
+      id: `online-view-${derivedId('view', [pipelineId, join.pipeline, joinSha256, stored.sha256])}`,
+    });
+    this.logger.info(
+      { pipelineId, table: join.pipeline, joinSha256, sequence: upTo.sequence, entities },
+      'online view built',
+    );
+  }
+}
+
+/** A view built and stored, to record under each definition it serves. */
+interface BuiltView {
+  upTo: { datasetVersionId: string; sequence: number };
+  stored: { uri: string; sha256: string };
+  entities: number;
+  featureTime: string;
+  versionCount: number;
 }
 
 /**
  * A join as a view is built from it: the table and the definition (the hash covers exactly these), and for a
  * definition without a feature time rebuilt from its record, the column its view was first built with.
  */
-type ViewJoin = OnlineViewDefinition & { pipeline: string; builtFeatureTime?: string };
+type ViewJoin = OnlineViewDefinition & {
+  pipeline: string;
+  builtFeatureTime?: string;
+  /** Recorded definitions that build the very same view (see viewsToBuild): recorded and announced with it. */
+  twins?: ViewJoin[];
+};
 
 /** The definition a view record keeps, without keys left undefined (the document store keeps none). */
 function viewDefinition(join: ViewJoin): OnlineViewDefinition {
@@ -189,6 +210,7 @@ export function viewsToBuild(
       builds.set(`${spec.id}|${joinDefinitionSha256(join)}`, { pipelineId: spec.id, join });
     }
   }
+  const tableTimeColumn = specs.find((spec) => spec.id === tablePipelineId)?.timeColumn;
   for (const record of records) {
     if (!record.join || record.tablePipelineId !== tablePipelineId) continue;
     const join: ViewJoin = {
@@ -197,7 +219,16 @@ export function viewsToBuild(
       ...(record.builtFeatureTime ? { builtFeatureTime: record.builtFeatureTime } : {}),
     };
     const key = `${record.pipelineId}|${joinDefinitionSha256(join)}`;
-    if (!builds.has(key)) builds.set(key, { pipelineId: record.pipelineId, join });
+    if (builds.has(key)) continue;
+    // A definition recorded before feature times were (none named) and the same join with its feature time recorded
+    // (the spec re-applied since) build the very same view under two hashes: built once, recorded under both.
+    const featureTime = join.featureTime ?? join.builtFeatureTime ?? tableTimeColumn;
+    const twinOf =
+      featureTime === undefined
+        ? undefined
+        : builds.get(`${record.pipelineId}|${joinDefinitionSha256({ ...join, featureTime })}`);
+    if (!join.featureTime && twinOf) (twinOf.join.twins ??= []).push(join);
+    else builds.set(key, { pipelineId: record.pipelineId, join });
   }
   return [...builds.values()];
 }

@@ -148,6 +148,20 @@ describe('viewsToBuild', () => {
     expect(joinDefinitionSha256(build.join)).toBe(legacy.joinSha256);
   });
 
+  it('builds a definition recorded without a feature time once with its twin that names it, recorded under both', () => {
+    const table = customerTableSpec('customers'); // timeColumn feature_time
+    const { maxAgeMs: _unused, pipeline: _table, ...definition } = champion.joins![0];
+    const old = record('churn', definition); // hashed without a feature time
+    const reapplied = { ...champion, joins: [{ ...champion.joins![0], featureTime: 'feature_time' }] };
+    const builds = viewsToBuild([table, reapplied], [old], 'customers');
+    expect(builds).toHaveLength(1);
+    expect(joinDefinitionSha256(builds[0].join)).toBe(joinDefinitionSha256(reapplied.joins[0]));
+    expect(builds[0].join.twins?.map((twin) => joinDefinitionSha256(twin))).toEqual([old.joinSha256]);
+    // a twin only when the data is the same: pinned to another column, it is built apart
+    const pinned = { ...old, builtFeatureTime: 'created' } as OnlineViewRecord;
+    expect(viewsToBuild([table, reapplied], [pinned], 'customers')).toHaveLength(2);
+  });
+
   it('leaves records from before views kept their definition, and other tables', () => {
     expect(viewsToBuild([], [record('churn')], 'customers')).toEqual([]);
     expect(viewsToBuild([champion], [], 'accounts')).toEqual([]);
