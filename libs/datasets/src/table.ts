@@ -30,7 +30,8 @@ export function tableFromRecords(
       name,
       type,
       values: records.map((record) => {
-        const value = record[name];
+        // Own keys only: a field named `constructor` or `toString` that a record lacks is absent, not inherited.
+        const value = Object.hasOwn(record, name) ? record[name] : undefined;
         return value === undefined ? null : value;
       }),
     })),

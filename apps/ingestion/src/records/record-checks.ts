@@ -65,7 +65,8 @@ export function cleanValue(
     return { problem: `${column.name} is missing${what}` };
   }
   if (typeof value === 'object' || typeof value === 'function') {
-    return { problem: `${column.name} ${clip(JSON.stringify(value))} is not a scalar` };
+    // String(): JSON.stringify answers undefined for what it cannot write (a function), and a reason is still due.
+    return { problem: `${column.name} ${clip(String(JSON.stringify(value)))} is not a scalar` };
   }
   // Bounded before any parsing, so the cost of a check never depends on what an upstream system sends.
   if (typeof value === 'string') {
@@ -225,7 +226,7 @@ export function checkColumnsOf(
         values[c].push(value === 0 ? 0 : (value as CleanCell));
         continue;
       }
-      const result = cleanValue(column, value);
+      const result = cleanValue(column, ownValue(record, column.name, value));
       if ('problem' in result) {
         for (let k = 0; k < c; k++) values[k].pop();
         bad.push({ index, record, reason: `${label(index)}: ${result.problem}` });
@@ -264,11 +265,23 @@ export function checkRow(
       row[i] = value as CleanCell;
       continue;
     }
-    const result = cleanValue(column, value);
+    const result = cleanValue(column, ownValue(record, column.name, value));
     if ('problem' in result) return { ok: false, reason: result.problem };
     row[i] = result.value;
   }
   return { ok: true, row };
+}
+
+/**
+ * `value`, read as `record[name]`, when the record has the column itself; undefined when it was inherited. A column
+ * may be named `constructor`, `toString` or `__proto__`, which a record without it inherits from Object.prototype (a
+ * function, or the prototype itself): read as a value, a missing nullable column threw or was dead-lettered. The
+ * checks ask only for cells {@link keptAsIs} did not take: what Object.prototype holds is functions and an object,
+ * never a number or a string it keeps, so the common cell costs no extra lookup (nor does any other primitive).
+ */
+function ownValue(record: Readonly<Record<string, unknown>>, name: string, value: unknown): unknown {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return value;
+  return Object.hasOwn(record, name) ? value : undefined;
 }
 
 /**
@@ -305,9 +318,10 @@ export function checkRecord(
   schema: readonly DatasetColumnSpec[],
   record: Readonly<Record<string, unknown>>,
 ): RecordCheck {
-  const clean: CleanRecord = {};
+  // No prototype: a column named `__proto__` is a key like any other, not the object's prototype.
+  const clean = Object.create(null) as CleanRecord;
   for (const column of schema) {
-    const result = cleanValue(column, record[column.name]);
+    const result = cleanValue(column, ownValue(record, column.name, record[column.name]));
     if ('problem' in result) return { ok: false, reason: result.problem };
     clean[column.name] = result.value;
   }

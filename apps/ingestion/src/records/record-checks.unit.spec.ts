@@ -3,7 +3,10 @@ import { parsePipelineSpec } from '@keel/pipelines';
 import { describe, expect, it } from 'vitest';
 import {
   checkColumns,
+  checkColumnsOf,
+  checkRecord,
   checkRecords,
+  checkRow,
   checkRows,
   codedColumns,
   decodedColumn,
@@ -234,5 +237,65 @@ describe('oversized values', () => {
       `record 0: sex has ${MAX_TEXT_CHARS + 1} characters, more than the ${MAX_TEXT_CHARS} a value may have`,
       `record 2: hours "${'y'.repeat(40)}…" is not a number`,
     ]);
+  });
+});
+
+describe('columns named like members of Object.prototype', () => {
+  // A record is read for its own keys only: one without such a column inherits a function (or, for `__proto__`, the
+  // prototype itself), which is no value of it. Records are parsed from JSON, which makes `__proto__` an own key.
+  const names = ['constructor', 'toString', '__proto__', 'hasOwnProperty'];
+  const schemaWith = (name: string): DatasetColumnSpec[] => [
+    { name: 'age', type: 'number', role: 'numeric', nullable: true },
+    { name, type: 'string', role: 'categorical', nullable: true },
+    { name: `${name}_required`, type: 'string', role: 'target', nullable: false },
+  ];
+  const parsed = (text: string) => JSON.parse(text) as Record<string, unknown>;
+
+  for (const name of names) {
+    it(`keeps a present ${name} column, as given`, () => {
+      const schema = schemaWith(name);
+      const record = parsed(`{"age":1,"${name}":"x","${name}_required":" y"}`);
+      expect(checkColumnsOf(schema, [record])).toEqual({
+        good: { columns: ['age', name, `${name}_required`], values: [[1], ['x'], [' y']] },
+        bad: [],
+      });
+      expect(checkRow(schema, record)).toEqual({ ok: true, row: [1, 'x', ' y'] });
+      const checked = checkRecord(schema, record);
+      expect(checked.ok && Object.entries(checked.record)).toEqual([
+        ['age', 1],
+        [name, 'x'],
+        [`${name}_required`, ' y'],
+      ]);
+    });
+
+    it(`reads a missing nullable ${name} column as null (no throw, no dead letter)`, () => {
+      const schema = schemaWith(name);
+      const record = parsed(`{"age":1,"${name}_required":"y"}`);
+      expect(checkColumnsOf(schema, [record])).toEqual({
+        good: { columns: ['age', name, `${name}_required`], values: [[1], [null], ['y']] },
+        bad: [],
+      });
+      expect(checkRow(schema, record)).toEqual({ ok: true, row: [1, null, 'y'] });
+      const checked = checkRecord(schema, record);
+      expect(checked.ok && Object.hasOwn(checked.record, name) && checked.record[name]).toBeNull();
+    });
+
+    it(`dead-letters a record missing a required ${name} column, saying so`, () => {
+      const schema: DatasetColumnSpec[] = [
+        { name: 'age', type: 'number', role: 'numeric', nullable: true },
+        { name, type: 'string', role: 'target', nullable: false },
+      ];
+      const record = parsed('{"age":1}');
+      const { good, bad } = checkColumnsOf(schema, [record, parsed(`{"age":2,"${name}":"y"}`)]);
+      expect(bad.map((b) => b.reason)).toEqual([`record 0: ${name} is missing (target)`]);
+      expect(good.values).toEqual([[2], ['y']]);
+      expect(checkRow(schema, record)).toEqual({ ok: false, reason: `${name} is missing (target)` });
+      expect(checkRecord(schema, record)).toEqual({ ok: false, reason: `${name} is missing (target)` });
+    });
+  }
+
+  it('says why an object with a function member is not a scalar (its JSON text is nothing)', () => {
+    const schema: DatasetColumnSpec[] = [{ name: 'y', type: 'string', role: 'target', nullable: false }];
+    expect(checkRow(schema, { y: () => 1 })).toEqual({ ok: false, reason: 'y undefined is not a scalar' });
   });
 });

@@ -47,7 +47,8 @@ export function stagedTable(schema: CutEncodeInput['schema'], payloads: readonly
       const records = JSON.parse(payload.recordsJson) as CleanRecord[];
       for (let c = 0; c < schema.length; c++) {
         const { name } = schema[c];
-        parts[c].push(records.map((record) => record[name] ?? null));
+        // Own keys only: a column named `constructor` that a record lacks is null, not Object.
+        parts[c].push(records.map((record) => (Object.hasOwn(record, name) ? (record[name] ?? null) : null)));
       }
     }
   }

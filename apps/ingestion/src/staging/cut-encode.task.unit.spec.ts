@@ -15,6 +15,18 @@ const records = [
 ];
 
 describe('stagedTable', () => {
+  it('reads a column named like a member of Object.prototype that staged records lack as null', () => {
+    const named = [
+      { name: 'constructor', type: 'string' as const },
+      { name: 'toString', type: 'string' as const },
+    ];
+    const table = stagedTable(named, [{ recordsJson: JSON.stringify([{ toString: 'a' }, {}]) }]);
+    expect(table.columns.map((column) => column.values)).toEqual([
+      [null, null],
+      ['a', null],
+    ]);
+  });
+
   it('reads rows and records staged before rows the same way, in the order staged', () => {
     const rows = { columns: ['age', 'sex', 'income'], rows: records.slice(1).map((r) => [r.age, r.sex, r.income]) };
     const table = stagedTable(schema, [
