@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import { DatasetIngestedV1, datasetSchema, derivedId, type EventData } from '@keel/contracts';
+import { type ColumnType, DatasetIngestedV1, datasetSchema, derivedId, type EventData } from '@keel/contracts';
 import { tableFromRecords } from '@keel/datasets';
 import { type StoredPipelineSpec } from '@keel/pipelines';
 import { Infrastructure } from '@keel/service-runtime';
@@ -39,7 +39,11 @@ export function datasetIngestedEventId(datasetVersionId: string, specVersion: nu
 export interface EncodedRows {
   parquet: Buffer;
   rowCount: number;
+  /** The columns the bytes were encoded with, when not the pipeline's dataset schema now (a version finished later). */
+  columns?: DatasetColumns;
 }
+
+type DatasetColumns = { name: string; type: ColumnType }[];
 
 /**
  * Turns checked records into a dataset version: Parquet in object storage (content-addressed), a `datasets`
@@ -65,7 +69,7 @@ export class DatasetVersionsService {
   async encodeStaged(
     pipeline: StoredPipelineSpec,
     payloads: StagedPayload[],
-  ): Promise<(EncodedRows & { sha256: string }) | null> {
+  ): Promise<(EncodedRows & { sha256: string; columns: DatasetColumns }) | null> {
     const { spec } = pipeline;
     const schema = datasetSchema(spec).map(({ name, type }) => ({ name, type }));
     const encoded = await this.thread.pool.run(
@@ -74,7 +78,7 @@ export class DatasetVersionsService {
       { attributes: { [KeelAttr.PIPELINE_ID]: spec.id } },
     );
     if (encoded.rowCount === 0) return null;
-    return { parquet: asBuffer(encoded.parquet), rowCount: encoded.rowCount, sha256: encoded.sha256 };
+    return { parquet: asBuffer(encoded.parquet), rowCount: encoded.rowCount, sha256: encoded.sha256, columns: schema };
   }
 
   /** The Parquet of checked records as {@link write} stores them, and its sha256 (which names the version). */
@@ -86,19 +90,42 @@ export class DatasetVersionsService {
   }
 
   /**
-   * Writes (again) the version whose bytes a planned write stored under `sha256`, repairing whatever of it a crash
-   * left undone; null when those bytes never reached the object store (so nothing of that version exists).
+   * Writes (again) the version a plan recorded as stored under `sha256`, repairing whatever of it a crash left undone:
+   * when its document exists, its head and event are made sure of (one `_id` read, nothing downloaded); else it is
+   * written from its stored bytes, verified, labelled with `columns`, those the bytes were encoded with when the plan
+   * recorded them (the spec may have changed since; the dataset schema now when not given). Null when the bytes never
+   * reached the object store (so nothing of that version exists); IntegrityError or ObjectTooLargeError (libs/storage)
+   * when they cannot be read back as they are.
    */
   async writeStored(
     pipeline: StoredPipelineSpec,
     sha256: string,
     rowCount: number,
     sources: readonly string[],
+    columns?: DatasetColumns,
   ): Promise<DatasetVersion | null> {
-    const location = { bucket: BUCKETS.datasets, key: `${pipeline.spec.id}/${sha256}.parquet` };
+    const written = await this.datasets.get(datasetVersionId(pipeline.spec.id, sha256));
+    if (written) {
+      await this.announce(pipeline, written);
+      return written;
+    }
+    const location = this.storedLocation(pipeline, sha256);
     if (!(await this.infra.objects.exists(location))) return null;
     const parquet = await this.infra.objects.getVerified({ uri: formatObjectUri(location), sha256 });
-    return this.write(pipeline, { parquet, rowCount }, sources);
+    return this.write(pipeline, { parquet, rowCount, columns }, sources);
+  }
+
+  /**
+   * Removes a recorded version's stored bytes that fail verification, so that encoding its rows again stores them
+   * afresh (a content-addressed put keeps an object already at its key). Only for bytes no document names.
+   */
+  async discardStored(pipeline: StoredPipelineSpec, sha256: string): Promise<void> {
+    const { bucket, key } = this.storedLocation(pipeline, sha256);
+    await this.infra.objects.client.removeObject(bucket, key);
+  }
+
+  private storedLocation(pipeline: StoredPipelineSpec, sha256: string) {
+    return { bucket: BUCKETS.datasets, key: `${pipeline.spec.id}/${sha256}.parquet` };
   }
 
   /**
@@ -118,6 +145,7 @@ export class DatasetVersionsService {
       async (span) => {
         const schema = datasetSchema(spec).map(({ name, type }) => ({ name, type }));
         const bytes = 'parquet' in records ? records.parquet : datasetParquet(spec, tableFromRecords(records, schema));
+        const columns = ('parquet' in records ? records.columns : undefined) ?? schema;
         const stored = await this.infra.objects.putContentAddressed(BUCKETS.datasets, spec.id, bytes, {
           extension: '.parquet',
           contentType: 'application/vnd.apache.parquet',
@@ -141,7 +169,7 @@ export class DatasetVersionsService {
           sizeBytes: stored.sizeBytes,
           format: 'parquet',
           rowCount,
-          columns: schema,
+          columns,
           sources: [...sources],
           ...(parent && parent.datasetVersionId !== id ? { parentVersionId: parent.datasetVersionId } : {}),
           sequence: (parent?.sequence ?? 0) + 1,

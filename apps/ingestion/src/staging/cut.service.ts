@@ -25,7 +25,8 @@ import { type DatasetVersion } from '../datasets/datasets.repository';
 import { RECORDS_GROUP } from '../records/records-group';
 import { batchSources } from './batch-sources';
 import { CutLogRepository, type CutState } from './cut-log.repository';
-import { finishPlannedCut, type PlannedVersion } from './planned-cut';
+import { IntegrityError, ObjectTooLargeError } from '@keel/storage';
+import { CutPlanMovedError, finishPlannedCut, type PlannedVersion } from './planned-cut';
 import { quietPeriodOver } from './quiet-period';
 import { type PendingState, type StagedBatch, StagingRepository } from './staging.repository';
 
@@ -49,9 +50,9 @@ function makesVersion(batches: number, rows: number, batchRows: number, fullOnly
 
 /** The version a plan recorded before writing it, if it did (plans of builds before that did not). */
 function recordedVersion(state: CutState & { phase: 'planned' }): PlannedVersion | undefined {
-  const { datasetVersionId: id, sha256, rowCount } = state;
+  const { datasetVersionId: id, sha256, rowCount, columns } = state;
   return id !== undefined && sha256 !== undefined && rowCount !== undefined
-    ? { datasetVersionId: id, sha256, rowCount }
+    ? { datasetVersionId: id, sha256, rowCount, ...(columns ? { columns } : {}) }
     : undefined;
 }
 
@@ -233,27 +234,37 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
           ahead = undefined;
           scope.assertHeld();
           let at = basedOn;
-          const version = await this.cutBatches(pipeline, batches, {
-            recorded: recordedVersion(state),
-            encodedAhead,
-            onEncoded: () => {
-              // The worker is free: take and encode the next version while this one is written and closed.
-              ahead = this.takeAhead(pipeline, state.batchIds, fullOnly);
-            },
-            record: async ({ sha256, rowCount }) => {
-              scope.assertHeld();
-              const recorded: CutState = {
-                phase: 'planned',
-                batchIds: state.batchIds,
-                datasetVersionId: datasetVersionId(spec.id, sha256),
-                sha256,
-                rowCount,
-              };
-              if (!(await this.cutLog.advance(pipelineId, at, recorded))) return false;
-              at++;
-              return true;
-            },
-          });
+          let version: DatasetVersion | null;
+          try {
+            version = await this.cutBatches(pipeline, batches, {
+              recorded: recordedVersion(state),
+              encodedAhead,
+              onEncoded: () => {
+                // The worker is free: take and encode the next version while this one is written and closed.
+                ahead = this.takeAhead(pipeline, state.batchIds, fullOnly);
+              },
+              record: async ({ sha256, rowCount, columns }) => {
+                scope.assertHeld();
+                const recorded: CutState = {
+                  phase: 'planned',
+                  batchIds: state.batchIds,
+                  datasetVersionId: datasetVersionId(spec.id, sha256),
+                  sha256,
+                  rowCount,
+                  columns,
+                };
+                if (!(await this.cutLog.advance(pipelineId, at, recorded))) return false;
+                at++;
+                return true;
+              },
+            });
+          } catch (error) {
+            if (!(error instanceof CutPlanMovedError)) throw error;
+            // Another cutter's progress (one that held the lease before this one), not a failure: nothing was
+            // written, and the cut log, read again, says what is left to do.
+            this.logger.info({ pipelineId }, 'the cut log moved under a planned cut; reading it again');
+            continue;
+          }
           last = version ?? last;
           this.forget(pipelineId, batches);
           await advance(at, {
@@ -371,7 +382,22 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
           // The batches are deleted only once the version is durable (object, document, event) and the cut log says
           // so; a crash before that finishes the version the plan recorded, from its bytes (finishPlannedCut).
           const version = await finishPlannedCut(spec.id, plan.recorded, {
-            writeStored: ({ sha256, rowCount }) => this.versions.writeStored(pipeline, sha256, rowCount, sources),
+            writeStored: ({ sha256, rowCount, columns }) =>
+              this.versions.writeStored(pipeline, sha256, rowCount, sources, columns),
+            unreadable: async (error, recorded) => {
+              if (!(error instanceof IntegrityError || error instanceof ObjectTooLargeError)) return false;
+              // No document names these bytes (writeStored looks first), so nothing of the version is visible:
+              // its batches are encoded and recorded again. Corrupt bytes are removed first, or the new put, finding
+              // an object at the same key, would keep them.
+              this.logger.error(
+                { err: error, pipelineId: spec.id, object: error.uri, datasetVersionId: recorded.datasetVersionId },
+                error instanceof IntegrityError
+                  ? 'the stored bytes of a recorded cut fail verification; removing them and encoding the batches again'
+                  : 'the stored bytes of a recorded cut are over the read limit; encoding the batches again',
+              );
+              if (error instanceof IntegrityError) await this.versions.discardStored(pipeline, recorded.sha256);
+              return true;
+            },
             encode: async () => {
               const encoded =
                 (await plan.encodedAhead?.catch(() => undefined)) ??

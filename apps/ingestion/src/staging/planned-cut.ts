@@ -1,14 +1,27 @@
+import { type ColumnType } from '@keel/contracts';
+
 /** What a cut plan records of its version before writing it: the bytes' sha256 (which names the version) and rows. */
 export interface PlannedVersion {
   datasetVersionId: string;
   sha256: string;
   rowCount: number;
+  /**
+   * The columns the bytes were encoded with (the dataset schema of the cut that recorded them), which the version is
+   * labelled with whatever the spec says when it is finished; absent in plans recorded before they were kept.
+   */
+  columns?: { name: string; type: ColumnType }[];
 }
 
 /** The steps of finishing a cut plan, given by the cut service (and faked by the unit tests). */
 export interface PlannedCutSteps<E extends { sha256: string; rowCount: number }, V> {
   /** The version the plan recorded, written again from its stored bytes; null when they never reached the store. */
   writeStored(planned: PlannedVersion): Promise<V | null>;
+  /**
+   * Whether an error of writeStored says the recorded bytes can never be read back as they are (altered in the
+   * store, or over the read limit), having dealt with them (said so, removed bytes that are corrupt): the batches are
+   * then encoded and recorded anew. False for any other error, which fails the cut (retried).
+   */
+  unreadable(error: unknown, planned: PlannedVersion): Promise<boolean>;
   /** The plan's batches encoded (ahead, or now); null when they hold no rows. */
   encode(): Promise<E | null>;
   /** Records the version in the plan (compare-and-set); false when another cutter moved the cut log first. */
@@ -16,7 +29,10 @@ export interface PlannedCutSteps<E extends { sha256: string; rowCount: number },
   write(encoded: E): Promise<V>;
 }
 
-/** The cut log moved under a cut that holds its lease: the cut stops and is retried (nothing is written). */
+/**
+ * The cut log moved under a cut that holds its lease (another replica's progress, e.g. one that held the lease before
+ * this one and finished the plan): nothing is written, and the cut reads the cut log again and goes on from there.
+ */
 export class CutPlanMovedError extends Error {
   constructor(pipelineId: string) {
     super(`the cut log of ${pipelineId} moved while its cut was planned`);
@@ -29,7 +45,8 @@ export class CutPlanMovedError extends Error {
  * plan before it is written, and a plan that recorded one (a cut that died after recording it) is finished from the
  * stored bytes instead of encoding its batches again, which after an upgrade of the encoder or of Node could give
  * other bytes, hence a second version of the same rows. A recorded version whose bytes never reached the object
- * store has nothing written (the object is the first write), so its batches are encoded and recorded anew.
+ * store, or cannot be read back (writeStored looks for its document first, so none names them), has nothing of it
+ * visible, so its batches are encoded and recorded anew.
  */
 export async function finishPlannedCut<E extends { sha256: string; rowCount: number }, V>(
   pipelineId: string,
@@ -37,7 +54,12 @@ export async function finishPlannedCut<E extends { sha256: string; rowCount: num
   steps: PlannedCutSteps<E, V>,
 ): Promise<V | null> {
   if (recorded) {
-    const version = await steps.writeStored(recorded);
+    let version: V | null = null;
+    try {
+      version = await steps.writeStored(recorded);
+    } catch (error) {
+      if (!(await steps.unreadable(error, recorded))) throw error;
+    }
     if (version) return version;
   }
   const encoded = await steps.encode();

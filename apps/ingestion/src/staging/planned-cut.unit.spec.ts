@@ -4,12 +4,24 @@ import { CutPlanMovedError, finishPlannedCut, type PlannedCutSteps, type Planned
 type Encoded = { sha256: string; rowCount: number };
 
 /** Steps that log what was done; `stored` is the sha256 of the bytes in the object store, if any. */
-function steps(options: { stored?: string; encodesTo?: Encoded | null; recorded?: boolean }) {
+function steps(options: {
+  stored?: string;
+  encodesTo?: Encoded | null;
+  recorded?: boolean;
+  storedFails?: Error;
+  unreadable?: (error: unknown) => boolean;
+}) {
   const done: string[] = [];
   const fake: PlannedCutSteps<Encoded, string> = {
     writeStored: ({ sha256 }) => {
       done.push(`writeStored ${sha256}`);
+      if (options.storedFails) return Promise.reject(options.storedFails);
       return Promise.resolve(options.stored === sha256 ? `version of ${sha256}` : null);
+    },
+    unreadable: (error) => {
+      const unreadable = options.unreadable?.(error) ?? false;
+      done.push(`unreadable ${String(unreadable)}`);
+      return Promise.resolve(unreadable);
     },
     encode: () => {
       done.push('encode');
@@ -58,5 +70,18 @@ describe('finishPlannedCut', () => {
     const { done, fake } = steps({ encodesTo: null });
     await expect(finishPlannedCut('p', undefined, fake)).resolves.toBeNull();
     expect(done).toEqual(['encode']);
+  });
+
+  it('encodes, records and writes anew when the recorded bytes cannot be read back (corrupt: nothing names them)', async () => {
+    const corrupt = new Error('integrity check failed');
+    const { done, fake } = steps({ stored: 'old', storedFails: corrupt, unreadable: (error) => error === corrupt });
+    await expect(finishPlannedCut('p', recorded, fake)).resolves.toBe('version of new');
+    expect(done).toEqual(['writeStored old', 'unreadable true', 'encode', 'record new', 'write new']);
+  });
+
+  it('fails the cut (retried) on any other error of the stored bytes, encoding nothing', async () => {
+    const { done, fake } = steps({ stored: 'old', storedFails: new Error('storage unavailable') });
+    await expect(finishPlannedCut('p', recorded, fake)).rejects.toThrow('storage unavailable');
+    expect(done).toEqual(['writeStored old', 'unreadable false']);
   });
 });
