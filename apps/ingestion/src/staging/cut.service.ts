@@ -50,9 +50,15 @@ function makesVersion(batches: number, rows: number, batchRows: number, fullOnly
 
 /** The version a plan recorded before writing it, if it did (plans of builds before that did not). */
 function recordedVersion(state: CutState & { phase: 'planned' }): PlannedVersion | undefined {
-  const { datasetVersionId: id, sha256, rowCount, columns } = state;
+  const { datasetVersionId: id, sha256, rowCount, columns, recordedAt } = state;
   return id !== undefined && sha256 !== undefined && rowCount !== undefined
-    ? { datasetVersionId: id, sha256, rowCount, ...(columns ? { columns } : {}) }
+    ? {
+        datasetVersionId: id,
+        sha256,
+        rowCount,
+        ...(columns ? { columns } : {}),
+        ...(recordedAt === undefined ? {} : { recordedAt }),
+      }
     : undefined;
 }
 
@@ -63,6 +69,12 @@ function sameIds(batches: readonly StagedBatch[], ids: readonly string[]): boole
 
 /** A cut renews its lease every third of this; another replica takes an abandoned cut over after it. */
 const CUT_LEASE_TTL_MS = 30_000;
+/**
+ * How long after recording a version a cutter whose bytes are not stored is taken to be gone rather than slow: it
+ * renews its lease every third of CUT_LEASE_TTL_MS, so twice that is a lease lapsed long ago, with room for the
+ * clocks of two replicas to differ. Not a fence: a cutter stalled longer than this can still write its version.
+ */
+const RECORDER_GONE_AFTER_MS = 2 * CUT_LEASE_TTL_MS;
 /** How long a flush waits for another replica's cut of the same pipeline to finish. */
 const CUT_LEASE_WAIT_MS = 120_000;
 const CUT_LEASE_POLL_MS = 250;
@@ -243,6 +255,18 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
                 // The worker is free: take and encode the next version while this one is written and closed.
                 ahead = this.takeAhead(pipeline, state.batchIds, fullOnly);
               },
+              untilRecorderGone: async ({ recordedAt, datasetVersionId: recordedId }) => {
+                // Plans recorded before the time was kept: their cutters are long gone (an upgrade came between).
+                const wait = recordedAt === undefined ? 0 : recordedAt + RECORDER_GONE_AFTER_MS - Date.now();
+                if (wait > 0) {
+                  this.logger.warn(
+                    { pipelineId, datasetVersionId: recordedId, waitMs: wait },
+                    'a recorded cut encodes to other bytes here and its own are not stored yet; waiting for its cutter',
+                  );
+                  await sleep(wait);
+                }
+                scope.assertHeld();
+              },
               record: async ({ sha256, rowCount, columns }) => {
                 scope.assertHeld();
                 const recorded: CutState = {
@@ -252,6 +276,7 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
                   sha256,
                   rowCount,
                   columns,
+                  recordedAt: Date.now(),
                 };
                 if (!(await this.cutLog.advance(pipelineId, at, recorded))) return false;
                 at++;
@@ -355,6 +380,7 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
       recorded: PlannedVersion | undefined;
       encodedAhead: Promise<Encoded | undefined> | undefined;
       onEncoded: () => void;
+      untilRecorderGone: (recorded: PlannedVersion) => Promise<void>;
       record: (encoded: NonNullable<Encoded>) => Promise<boolean>;
     },
   ): Promise<DatasetVersion | null> {
@@ -405,6 +431,7 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
               plan.onEncoded();
               return encoded;
             },
+            untilRecorderGone: plan.untilRecorderGone,
             record: plan.record,
             write: (encoded) => this.versions.write(pipeline, encoded, sources),
           });

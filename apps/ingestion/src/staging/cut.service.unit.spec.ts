@@ -124,13 +124,18 @@ function fakeVersions(sha256: string, stored: () => Promise<DatasetVersion | nul
   return { versions, done };
 }
 
-const recordedState = (sha256: string, recordedColumns = columns): CutState => ({
+const recordedState = (
+  sha256: string,
+  recordedColumns = columns,
+  recordedAt: number = expect.any(Number) as number,
+): CutState => ({
   phase: 'planned',
   batchIds: [batch._id],
   datasetVersionId: datasetVersionId(pipelineId, sha256),
   sha256,
   rowCount: 2,
   columns: recordedColumns,
+  recordedAt,
 });
 
 describe('CutService.cut', () => {
@@ -163,7 +168,7 @@ describe('CutService.cut', () => {
   });
 
   it('finishes a recorded plan from its stored bytes, under the columns they were encoded with', async () => {
-    const cutLog = fakeCutLog(recordedState('old', columns.slice(0, 1)));
+    const cutLog = fakeCutLog(recordedState('old', columns.slice(0, 1), Date.now()));
     const { versions, done } = fakeVersions('new', () => Promise.resolve(versionOf('old')));
     const { service } = cutService(cutLog.log, versions, []);
     await expect(service.cut(pipelineId)).resolves.toEqual(versionOf('old'));
@@ -172,12 +177,33 @@ describe('CutService.cut', () => {
   });
 
   it('removes recorded bytes that fail verification, then encodes, records and writes the batches anew', async () => {
-    const cutLog = fakeCutLog(recordedState('old'));
+    const cutLog = fakeCutLog(recordedState('old', columns, Date.now()));
     const corrupt = new IntegrityError(`s3://datasets/${pipelineId}/old.parquet`, 'old', 'other');
     const { versions, done } = fakeVersions('new', () => Promise.reject(corrupt));
     const { service } = cutService(cutLog.log, versions, []);
     await expect(service.cut(pipelineId)).resolves.toEqual(versionOf('new'));
     expect(done).toEqual(['writeStored old age,income', 'discardStored old', 'encode', 'write new']);
+    expect(cutLog.writes[0]).toEqual(recordedState('new'));
+  });
+
+  it('encoding other bytes than a recorded plan whose own are not stored, waits for its cutter before recording', async () => {
+    // Recorded 50 ms short of the time its cutter is taken to be gone (twice the 30 s lease); its bytes arrive then.
+    const cutLog = fakeCutLog(recordedState('old', columns, Date.now() - 60_000 + 50));
+    let stored: DatasetVersion | null = null;
+    const { versions, done } = fakeVersions('new', () => Promise.resolve(stored));
+    setTimeout(() => (stored = versionOf('old')), 10);
+    const { service } = cutService(cutLog.log, versions, []);
+    await expect(service.cut(pipelineId)).resolves.toEqual(versionOf('old'));
+    expect(done).toEqual(['writeStored old age,income', 'encode', 'writeStored old age,income']);
+    expect(cutLog.writes.map((state) => state.phase)).toEqual(['written', 'closed']);
+  });
+
+  it('records its own bytes once the recorded plan is old enough and its bytes never came', async () => {
+    const cutLog = fakeCutLog(recordedState('old', columns, Date.now() - 60_000));
+    const { versions, done } = fakeVersions('new');
+    const { service } = cutService(cutLog.log, versions, []);
+    await expect(service.cut(pipelineId)).resolves.toEqual(versionOf('new'));
+    expect(done).toEqual(['writeStored old age,income', 'encode', 'writeStored old age,income', 'write new']);
     expect(cutLog.writes[0]).toEqual(recordedState('new'));
   });
 });

@@ -10,6 +10,8 @@ export interface PlannedVersion {
    * labelled with whatever the spec says when it is finished; absent in plans recorded before they were kept.
    */
   columns?: { name: string; type: ColumnType }[];
+  /** When it was recorded (epoch ms, the recorder's clock); absent in plans recorded before it was kept. */
+  recordedAt?: number;
 }
 
 /** The steps of finishing a cut plan, given by the cut service (and faked by the unit tests). */
@@ -22,6 +24,12 @@ export interface PlannedCutSteps<E extends { sha256: string; rowCount: number },
    * then encoded and recorded anew. False for any other error, which fails the cut (retried).
    */
   unreadable(error: unknown, planned: PlannedVersion): Promise<boolean>;
+  /**
+   * Waits, holding the cut, until the cutter that recorded `planned` (whose bytes are not stored) can be taken to
+   * have given up on it: its lease lapsed long enough ago that it is gone rather than slow. Called only when this
+   * cutter's encoding gives other bytes (another build), before it records them in place of the recorded ones.
+   */
+  untilRecorderGone(planned: PlannedVersion): Promise<void>;
   /** The plan's batches encoded (ahead, or now); null when they hold no rows. */
   encode(): Promise<E | null>;
   /** Records the version in the plan (compare-and-set); false when another cutter moved the cut log first. */
@@ -53,10 +61,12 @@ export async function finishPlannedCut<E extends { sha256: string; rowCount: num
   recorded: PlannedVersion | undefined,
   steps: PlannedCutSteps<E, V>,
 ): Promise<V | null> {
+  let absent = false;
   if (recorded) {
     let version: V | null = null;
     try {
       version = await steps.writeStored(recorded);
+      absent = version === null;
     } catch (error) {
       if (!(await steps.unreadable(error, recorded))) throw error;
     }
@@ -65,6 +75,14 @@ export async function finishPlannedCut<E extends { sha256: string; rowCount: num
   const encoded = await steps.encode();
   // Batches whose every record was dead-lettered: nothing to write, nothing to record.
   if (!encoded) return null;
+  if (recorded && absent && encoded.sha256 !== recorded.sha256) {
+    // Other bytes than the recorded ones (another build encoded them). Their recorder may be stalled rather than
+    // dead, its bytes still on their way: recording these in their place then would give two versions of the same
+    // rows. So this waits until that cutter is gone, and takes its bytes if they arrived meanwhile.
+    await steps.untilRecorderGone(recorded);
+    const version = await steps.writeStored(recorded);
+    if (version) return version;
+  }
   if (!(await steps.record(encoded))) throw new CutPlanMovedError(pipelineId);
   return steps.write(encoded);
 }

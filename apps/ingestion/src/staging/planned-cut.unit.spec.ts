@@ -10,6 +10,7 @@ function steps(options: {
   recorded?: boolean;
   storedFails?: Error;
   unreadable?: (error: unknown) => boolean;
+  arrivesWhileWaiting?: string;
 }) {
   const done: string[] = [];
   const fake: PlannedCutSteps<Encoded, string> = {
@@ -17,6 +18,11 @@ function steps(options: {
       done.push(`writeStored ${sha256}`);
       if (options.storedFails) return Promise.reject(options.storedFails);
       return Promise.resolve(options.stored === sha256 ? `version of ${sha256}` : null);
+    },
+    untilRecorderGone: () => {
+      done.push('wait for the recorder');
+      if (options.arrivesWhileWaiting) options.stored = options.arrivesWhileWaiting;
+      return Promise.resolve();
     },
     unreadable: (error) => {
       const unreadable = options.unreadable?.(error) ?? false;
@@ -55,9 +61,28 @@ describe('finishPlannedCut', () => {
   });
 
   it('encodes, records and writes anew when the recorded bytes never reached the store (nothing of them exists)', async () => {
+    const { done, fake } = steps({ encodesTo: { sha256: 'old', rowCount: 3 } });
+    await expect(finishPlannedCut('p', recorded, fake)).resolves.toBe('version of old');
+    expect(done).toEqual(['writeStored old', 'encode', 'record old', 'write old']);
+  });
+
+  it('encoding other bytes than the recorded ones, waits for their recorder to be gone before recording them', async () => {
     const { done, fake } = steps({});
     await expect(finishPlannedCut('p', recorded, fake)).resolves.toBe('version of new');
-    expect(done).toEqual(['writeStored old', 'encode', 'record new', 'write new']);
+    expect(done).toEqual([
+      'writeStored old',
+      'encode',
+      'wait for the recorder',
+      'writeStored old',
+      'record new',
+      'write new',
+    ]);
+  });
+
+  it('takes the recorded bytes when they arrive while it waits (their recorder was slow, not gone)', async () => {
+    const { done, fake } = steps({ arrivesWhileWaiting: 'old' });
+    await expect(finishPlannedCut('p', recorded, fake)).resolves.toBe('version of old');
+    expect(done).toEqual(['writeStored old', 'encode', 'wait for the recorder', 'writeStored old']);
   });
 
   it('writes nothing when the cut log moved before the version was recorded', async () => {
