@@ -120,9 +120,9 @@ export interface CleanRows {
  * record, in their order. What staging stored in session 26 (read at the cut; {@link CodedColumns} since): one array
  * a column rather than one a row, which the staging thread checks into, stringifies and cuts from with less CPU than
  * rows (about 0.4 µs a record of Adult's 15 columns), and which leaves the collector 15 arrays an event to keep until
- * the cut instead of 1,000. Builds before it read only
- * rows: during a rolling upgrade an older replica's cuts of batches a newer one staged fail and are retried (nothing
- * is lost) until a newer replica cuts them; upgrade the replicas together to avoid the failing cuts.
+ * the cut instead of 1,000. Builds before it read only rows: during a rolling upgrade an older replica's cuts of
+ * batches a newer one staged fail and are retried (nothing is lost) until a newer replica cuts them; upgrade the
+ * replicas together to avoid the failing cuts.
  */
 export interface CleanColumns {
   columns: string[];

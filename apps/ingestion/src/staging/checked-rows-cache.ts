@@ -10,7 +10,11 @@ import { type CodedColumns } from '../records/record-checks';
 const cache = new Map<string, { rows: CodedColumns; at: number }>();
 let cachedCells = 0;
 
-/** Cells kept at most (about 100-300 bytes each): the rows of a few versions of a wide pipeline. */
+/**
+ * Cells kept at most, counted as rows × columns whatever their form: about 100-300 bytes a plain cell, a few for a
+ * dictionary-coded one (its code; the dictionary is shared), so rows of coded columns are over-counted and fewer
+ * kept than would fit. The rows of a few versions of a wide pipeline.
+ */
 export const MAX_CACHED_CELLS = 4_000_000;
 /** Rows not cut after this long (a redelivery's, an encoding thrown away) make room for new ones. */
 export const STALE_AFTER_MS = 60_000;

@@ -37,7 +37,7 @@ export function stagedTable(schema: CutEncodeInput['schema'], payloads: readonly
   const parts: CleanCell[][][] = schema.map(() => []);
   for (const payload of payloads) {
     if ('rowsJson' in payload) {
-      // Rows this thread checked are taken as they are: their text parses to the same (checkColumns).
+      // Rows this thread checked are taken as they are: their text parses to the same (codedColumns of checkColumnsOf).
       const staged =
         takeCheckedRows(payload.rowsJson) ?? (JSON.parse(payload.rowsJson) as CodedColumns | CleanColumns | CleanRows);
       if ('coded' in staged) addCoded(schema, staged, parts);
