@@ -95,6 +95,15 @@ export {
   RobustnessGate,
 } from './pipeline-spec';
 export {
+  FeatureTableSpecV1,
+  type FeatureTableSpecInput,
+  isFeatureTable,
+  MODEL_ONLY_SECTIONS,
+  parseAnyPipelineSpec,
+  type PipelineSpec,
+  safeParsePipelineSpec,
+} from './pipeline-spec-table';
+export {
   featureTimeMoveIssues,
   joinDefinitionSha256,
   joinedFeatures,

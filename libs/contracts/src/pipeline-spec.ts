@@ -3,6 +3,7 @@ import { type ColumnType, DriftStatisticName, PipelineId } from './common';
 import { DataSource, sourcesIssues } from './data-sources';
 import { ConceptDriftDetector } from './events/label-window-closed';
 import { joinedFeatures, joinsIssues, MAX_JOINS, PointInTimeJoinSpec } from './point-in-time-joins';
+import { type FeatureTableSpecV1, type PipelineSpec } from './pipeline-spec-table';
 import { AlertsSpec, RetrainPolicy } from './retrain-policy';
 import { RolloutSpec } from './rollout';
 import { searchIssues, TrainingSearch } from './training-search';
@@ -309,10 +310,41 @@ export const DriftSpec = z.object({
 });
 export type DriftSpec = z.infer<typeof DriftSpec>;
 
+/** A spec's features: at least one, at most PIPELINE_SPEC_MAX_FEATURES. */
+export const DeclaredFeatures = z
+  .array(FeatureSpec)
+  .min(1)
+  .max(PIPELINE_SPEC_MAX_FEATURES, `at most ${PIPELINE_SPEC_MAX_FEATURES} features (PIPELINE_SPEC_MAX_FEATURES)`);
+
+/** Sources ingestion pulls from (PostgreSQL, HTTP JSON APIs, object-store prefixes), on a schedule or on demand; none by default. */
+export const PipelineSources = z.array(DataSource).max(32).default([]);
+
+/** How ingestion cuts a pipeline's records into dataset versions (model pipelines and feature tables alike). */
+export const IngestionSpec = z
+  .object({
+    /** A dataset version is cut when this many records are staged ... */
+    batchRows: z.number().int().positive().max(5_000_000).default(100_000),
+    /** ... or when no record has arrived for this long. */
+    flushAfterMs: z.number().int().positive().default(3_000),
+  })
+  .prefault({});
+
+/** The checks validation applies to every pipeline's dataset versions (a model pipeline adds bias on its labels). */
+export const dataValidationChecks = {
+  maxMissingRate: z.number().min(0).max(1).default(0.3),
+  /** Share of rows with a category the reference never had, per column. */
+  maxUnseenCategoryRate: z.number().min(0).max(1).default(0.05),
+  /** Numeric values may exceed the reference range by this fraction of its width. */
+  rangeTolerance: z.number().min(0).default(0.5),
+  minRows: z.number().int().positive().default(100),
+  /** Distribution shift between versions; absent: measured and reported, never judged (see ShiftSpec). */
+  shift: ShiftSpec.optional(),
+};
+
 export const PipelineSpecV1 = z
   .object({
     apiVersion: z.literal('keel/v1'),
-    kind: z.literal('Pipeline'),
+    kind: z.literal('Pipeline', { error: 'kind is Pipeline (a model pipeline) or FeatureTable (a feature table)' }),
     id: PipelineId,
     description: z.string().max(2_000).optional(),
     task: PipelineTask,
@@ -342,32 +374,14 @@ export const PipelineSpecV1 = z
     /** Feature tables joined point-in-time to the rows (point-in-time-joins.ts); absent: none (optional, not
      * defaulted, so a spec without joins stores exactly as before). */
     joins: z.array(PointInTimeJoinSpec).max(MAX_JOINS).optional(),
-    features: z
-      .array(FeatureSpec)
-      .min(1)
-      .max(PIPELINE_SPEC_MAX_FEATURES, `at most ${PIPELINE_SPEC_MAX_FEATURES} features (PIPELINE_SPEC_MAX_FEATURES)`),
-    ingestion: z
-      .object({
-        /** A dataset version is cut when this many records are staged ... */
-        batchRows: z.number().int().positive().max(5_000_000).default(100_000),
-        /** ... or when no record has arrived for this long. */
-        flushAfterMs: z.number().int().positive().default(3_000),
-      })
-      .prefault({}),
-    /** Sources ingestion pulls from (PostgreSQL, HTTP JSON APIs, object-store prefixes), on a schedule or on demand; none by default. */
-    sources: z.array(DataSource).max(32).default([]),
+    features: DeclaredFeatures,
+    ingestion: IngestionSpec,
+    sources: PipelineSources,
     validation: z
       .object({
-        maxMissingRate: z.number().min(0).max(1).default(0.3),
-        /** Share of rows with a category the reference never had, per column. */
-        maxUnseenCategoryRate: z.number().min(0).max(1).default(0.05),
-        /** Numeric values may exceed the reference range by this fraction of its width. */
-        rangeTolerance: z.number().min(0).default(0.5),
-        minRows: z.number().int().positive().default(100),
+        ...dataValidationChecks,
         /** Pre-training bias thresholds; the metrics of every protected attribute are in the report regardless. */
         bias: z.array(BiasCheck).default([]),
-        /** Distribution shift between versions; absent: measured and reported, never judged (see ShiftSpec). */
-        shift: ShiftSpec.optional(),
       })
       .prefault({}),
     split: z
@@ -648,13 +662,22 @@ type DropBound = { metric: string; below?: number; above?: number };
 
 /**
  * Columns a dataset version of this pipeline holds: features (but those joined from feature tables), target, time
- * column, protected attributes, entity columns.
+ * column, protected attributes, entity columns. A feature table's: its features, time column and entity columns.
  */
-export function datasetColumns(spec: PipelineSpecV1): string[] {
+export function datasetColumns(spec: PipelineSpec): string[] {
+  if (spec.kind === 'FeatureTable') return tableColumns(spec);
   const joined = joinedFeatures(spec);
   const own = spec.features.filter((feature) => !joined.has(feature.name));
   const columns = [...own.map((feature) => feature.name), spec.target.column];
   for (const extra of [spec.timeColumn, ...spec.protectedAttributes, ...(spec.entityColumns ?? [])]) {
+    if (extra && !columns.includes(extra)) columns.push(extra);
+  }
+  return columns;
+}
+
+function tableColumns(spec: FeatureTableSpecV1): string[] {
+  const columns = spec.features.map((feature) => feature.name);
+  for (const extra of [spec.timeColumn, ...spec.entityColumns, spec.createdTimeColumn]) {
     if (extra && !columns.includes(extra)) columns.push(extra);
   }
   return columns;
@@ -674,13 +697,21 @@ export interface DatasetColumnSpec {
 /**
  * Columns and types of every dataset version of a pipeline, in datasetColumns order: numeric features are numbers,
  * categorical features strings, the time column a timestamp, the target a number (regression) or a string
- * (classification), protected attributes and entity columns that are not features nullable strings.
+ * (classification), protected attributes and entity columns that are not features nullable strings. A feature
+ * table's entity columns are strings that are never missing (a row without its key could never be joined), and its
+ * created time a nullable timestamp.
  */
-export function datasetSchema(spec: PipelineSpecV1): DatasetColumnSpec[] {
+export function datasetSchema(spec: PipelineSpec): DatasetColumnSpec[] {
   return datasetColumns(spec).map((name): DatasetColumnSpec => {
     const feature = spec.features.find((f) => f.name === name);
     if (feature?.type === 'numeric') return { name, type: 'number', role: 'numeric', nullable: feature.nullable };
     if (feature) return { name, type: 'string', role: 'categorical', nullable: feature.nullable };
+    if (spec.kind === 'FeatureTable') {
+      if (name === spec.timeColumn) return { name, type: 'timestamp', role: 'time', nullable: false };
+      // Only breaks ties of equal feature times: a row without it is still a row.
+      if (name === spec.createdTimeColumn) return { name, type: 'timestamp', role: 'time', nullable: true };
+      return { name, type: 'string', role: 'entity', nullable: false };
+    }
     if (name === spec.target.column) {
       return { name, type: spec.task === 'regression' ? 'number' : 'string', role: 'target', nullable: false };
     }
@@ -698,11 +729,11 @@ function fits(statistic: DriftStatisticName, kind: 'numeric' | 'categorical'): b
   return !(kind === 'numeric' ? CATEGORICAL_ONLY : NUMERIC_ONLY).includes(statistic);
 }
 
-/** Shift tests fit their column kind and name a feature or the target. */
-function checkShiftTests(
+/** Shift tests fit their column kind and name a feature or the target (a feature table has no target). */
+export function checkShiftTests(
   spec: {
-    task: PipelineTask;
-    target: { column: string };
+    task?: PipelineTask;
+    target?: { column: string };
     features: { name: string; type: 'numeric' | 'categorical' }[];
     validation: { shift?: ShiftSpec };
   },
@@ -723,12 +754,14 @@ function checkShiftTests(
   }
   const targetKind = spec.task === 'regression' ? 'numeric' : 'categorical';
   for (const [name, test] of Object.entries(shift.columns)) {
-    const kind = name === spec.target.column ? targetKind : spec.features.find((f) => f.name === name)?.type;
+    const kind = name === spec.target?.column ? targetKind : spec.features.find((f) => f.name === name)?.type;
     if (!kind) {
       ctx.addIssue({
         code: 'custom',
         path: [...path, 'columns', name],
-        message: `no feature or target "${name}" (shift is measured on the features and the target)`,
+        message: spec.target
+          ? `no feature or target "${name}" (shift is measured on the features and the target)`
+          : `no feature "${name}" (shift is measured on the features)`,
       });
     } else if (test.statistic && !fits(test.statistic, kind)) {
       ctx.addIssue({
