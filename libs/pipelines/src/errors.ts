@@ -17,3 +17,17 @@ export class InvalidPipelineSpecError extends Error {
     this.name = 'InvalidPipelineSpecError';
   }
 }
+
+/**
+ * A model's event or request names a feature table (`kind: FeatureTable`), which has no model: nothing to train,
+ * register, roll out or monitor. Retrying cannot help; a legitimate event about a table (its new data) is skipped by
+ * its consumer before it gets here.
+ */
+export class NotAModelPipelineError extends Error {
+  readonly retryable = false;
+  readonly code = 'not-a-model-pipeline';
+  constructor(readonly pipelineId: string) {
+    super(`pipeline "${pipelineId}" is a feature table (kind FeatureTable): it has no model`);
+    this.name = 'NotAModelPipelineError';
+  }
+}

@@ -1,5 +1,11 @@
-export { InvalidPipelineSpecError, UnknownPipelineError } from './errors';
-export { parsePipelineSpec, PipelineStore, type StoredPipelineSpec } from './pipeline-store';
+export { InvalidPipelineSpecError, NotAModelPipelineError, UnknownPipelineError } from './errors';
+export {
+  modelPipelineOf,
+  parsePipelineSpec,
+  parseSpecDocument,
+  PipelineStore,
+  type StoredPipelineSpec,
+} from './pipeline-store';
 export {
   memoryOnlineViewTables,
   ONLINE_VIEW_TOMBSTONE_RETENTION_MS,

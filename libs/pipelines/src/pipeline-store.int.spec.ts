@@ -1,8 +1,8 @@
 import { pipelineSpecYaml, stackEndpoints, uniqueName } from '@keel/testing';
 import mongoose, { type Connection } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UnknownPipelineError } from './errors';
-import { parsePipelineSpec, PipelineStore } from './pipeline-store';
+import { NotAModelPipelineError, UnknownPipelineError } from './errors';
+import { parsePipelineSpec, parseSpecDocument, PipelineStore } from './pipeline-store';
 
 describe('PipelineStore against the real Mongo-compatible server', () => {
   let connection: Connection;
@@ -21,8 +21,25 @@ describe('PipelineStore against the real Mongo-compatible server', () => {
     expect(await store.apply(spec)).toMatchObject({ created: false, stored: { version: 1 } });
     const changed = { ...spec, monitoring: { ...spec.monitoring, windowRows: 300 } };
     expect((await store.apply(changed)).stored.version).toBe(2);
-    expect((await store.get(id)).spec.monitoring.windowRows).toBe(300);
+    expect((await store.getModelPipeline(id)).spec.monitoring.windowRows).toBe(300);
     expect((await store.list()).some((stored) => stored.pipelineId === id)).toBe(true);
+  });
+
+  it('stores a feature table and reads it back as one; the model pipeline reader refuses it', async () => {
+    const store = new PipelineStore(connection, 0);
+    const id = uniqueName('table');
+    const table = parseSpecDocument({
+      apiVersion: 'keel/v1',
+      kind: 'FeatureTable',
+      id,
+      timeColumn: 'feature_time',
+      entityColumns: ['customer_id'],
+      features: [{ name: 'balance', type: 'numeric' }],
+    });
+    expect((await store.apply(table)).stored.version).toBe(1);
+    expect((await store.get(id)).spec).toEqual(table);
+    await expect(store.getModelPipeline(id)).rejects.toBeInstanceOf(NotAModelPipelineError);
+    expect(() => parsePipelineSpec(table)).toThrow(/kind: a FeatureTable, where a model pipeline is needed/);
   });
 
   it('gives every concurrent apply from two registries its own version, none lost', async () => {

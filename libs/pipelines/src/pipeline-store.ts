@@ -6,19 +6,24 @@ import {
   DEFAULT_MAX_DEPTH,
   DocumentTooDeepError,
   DocumentTooLargeError,
+  isFeatureTable,
+  parseAnyPipelineSpec,
   PIPELINE_SPEC_MAX_VALUES,
-  PipelineSpecV1,
+  type PipelineSpec,
+  type PipelineSpecV1,
+  safeParsePipelineSpec,
 } from '@keel/contracts';
 import { mongoKeyedTable, type Versioned, VersionedDocuments } from '@keel/coordination';
 import { type Connection, type Model, Schema } from 'mongoose';
 import { parse as parseYaml } from 'yaml';
-import { InvalidPipelineSpecError, UnknownPipelineError } from './errors';
+import { InvalidPipelineSpecError, NotAModelPipelineError, UnknownPipelineError } from './errors';
 
 /** One applied version of a pipeline spec. Versions are append-only; the highest is current. */
 export interface StoredPipelineSpec {
   pipelineId: string;
   version: number;
-  spec: PipelineSpecV1;
+  /** A model pipeline (`kind: Pipeline`) or a feature table (`kind: FeatureTable`, no model): see isFeatureTable. */
+  spec: PipelineSpec;
   appliedAt: Date;
 }
 
@@ -62,9 +67,10 @@ const pipelineHeadSchema = new Schema<PipelineSpecDocument>(
  * Parses and validates a spec given as YAML or JSON text, or as an already parsed object. Documents nesting deeper
  * than `maxDepth` (JSON_MAX_DEPTH) or holding more than PIPELINE_SPEC_MAX_VALUES values are refused before
  * validation; YAML aliases are capped by the parser (100). YAML text costs about 1 ms per KiB to parse: the registry
- * parses text on a worker thread (`parsePipelineSpecTask`), never on its event loop.
+ * parses text on a worker thread (`parsePipelineSpecTask`), never on its event loop. Either kind: a model pipeline
+ * (`kind: Pipeline`) or a feature table (`kind: FeatureTable`).
  */
-export function parsePipelineSpec(input: string | unknown, maxDepth = DEFAULT_MAX_DEPTH): PipelineSpecV1 {
+export function parseSpecDocument(input: string | unknown, maxDepth = DEFAULT_MAX_DEPTH): PipelineSpec {
   let raw: unknown = input;
   try {
     if (typeof input === 'string') {
@@ -82,13 +88,21 @@ export function parsePipelineSpec(input: string | unknown, maxDepth = DEFAULT_MA
     }
     throw new InvalidPipelineSpecError([`not valid YAML or JSON: ${(error as Error).message}`]);
   }
-  const parsed = PipelineSpecV1.safeParse(raw);
+  const parsed = safeParsePipelineSpec(raw);
   if (!parsed.success) {
     throw new InvalidPipelineSpecError(
       parsed.error.issues.map((issue) => `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`),
     );
   }
   return parsed.data;
+}
+
+/** As parseSpecDocument, for a model pipeline only: a feature table (`kind: FeatureTable`) is refused, naming kind. */
+export function parsePipelineSpec(input: string | unknown, maxDepth = DEFAULT_MAX_DEPTH): PipelineSpecV1 {
+  const spec = parseSpecDocument(input, maxDepth);
+  if (isFeatureTable(spec))
+    throw new InvalidPipelineSpecError(['kind: a FeatureTable, where a model pipeline is needed']);
+  return spec;
 }
 
 /** A pipeline's state as its revisions (`pipeline_specs`) and head (`pipeline_heads`) hold it, beside `version`. */
@@ -131,7 +145,7 @@ export class PipelineStore {
   }
 
   /** Applies a spec: a new version when it differs from the current one, otherwise the current version. */
-  async apply(spec: PipelineSpecV1): Promise<{ stored: StoredPipelineSpec; created: boolean }> {
+  async apply(spec: PipelineSpec): Promise<{ stored: StoredPipelineSpec; created: boolean }> {
     const specJson = JSON.stringify(spec);
     const { current, changed } = await this.versions.update(spec.id, (latest) =>
       latest?.state.specJson === specJson ? null : { pipelineId: spec.id, specJson, appliedAt: new Date() },
@@ -151,6 +165,14 @@ export class PipelineStore {
     return value;
   }
 
+  /**
+   * Current spec of a model pipeline, for what only models have (training, registration, rollouts, monitoring of
+   * predictions); NotAModelPipelineError (non-retryable) for a feature table.
+   */
+  async getModelPipeline(pipelineId: string): Promise<StoredPipelineSpec & { spec: PipelineSpecV1 }> {
+    return modelPipelineOf(await this.get(pipelineId));
+  }
+
   /** Every pipeline's current spec (an HTTP list: a scan of the heads, each then read as `get` does). */
   async list(): Promise<StoredPipelineSpec[]> {
     const heads = await this.heads.find({}, { _id: 1 }).sort({ _id: 1 }).lean();
@@ -167,7 +189,13 @@ function toStored({ version, state }: Versioned<PipelineState>): StoredPipelineS
   return {
     pipelineId: state.pipelineId,
     version,
-    spec: PipelineSpecV1.parse(JSON.parse(state.specJson)),
+    spec: parseAnyPipelineSpec(JSON.parse(state.specJson)),
     appliedAt: state.appliedAt,
   };
+}
+
+/** The stored spec as a model pipeline's, or NotAModelPipelineError for a feature table. */
+export function modelPipelineOf(stored: StoredPipelineSpec): StoredPipelineSpec & { spec: PipelineSpecV1 } {
+  if (isFeatureTable(stored.spec)) throw new NotAModelPipelineError(stored.pipelineId);
+  return stored as StoredPipelineSpec & { spec: PipelineSpecV1 };
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { type PipelineSpecV1 } from '@keel/contracts';
-import { type StoredPipelineSpec, UnknownPipelineError } from '@keel/pipelines';
+import { type PipelineSpec, type PipelineSpecV1 } from '@keel/contracts';
+import { modelPipelineOf, type StoredPipelineSpec, UnknownPipelineError } from '@keel/pipelines';
 import { formatObjectUri, ObjectStore, parseObjectUri, type StoredObject } from '@keel/storage';
 import { type CopyDestinationOptions, type CopySourceOptions } from 'minio';
 
@@ -112,7 +112,7 @@ export class InMemoryPipelineStore {
 
   async init(): Promise<void> {}
 
-  async apply(spec: PipelineSpecV1): Promise<{ stored: StoredPipelineSpec; created: boolean }> {
+  async apply(spec: PipelineSpec): Promise<{ stored: StoredPipelineSpec; created: boolean }> {
     const head = this.heads.get(spec.id);
     if (head && JSON.stringify(head.spec) === JSON.stringify(spec)) return { stored: head, created: false };
     const stored = { pipelineId: spec.id, version: (head?.version ?? 0) + 1, spec, appliedAt: new Date() };
@@ -124,6 +124,10 @@ export class InMemoryPipelineStore {
     const head = this.heads.get(pipelineId);
     if (!head) throw new UnknownPipelineError(pipelineId);
     return head;
+  }
+
+  async getModelPipeline(pipelineId: string): Promise<StoredPipelineSpec & { spec: PipelineSpecV1 }> {
+    return modelPipelineOf(await this.get(pipelineId));
   }
 
   async list(): Promise<StoredPipelineSpec[]> {

@@ -2,6 +2,7 @@ import {
   DatasetValidatedV1,
   type EventData,
   FeaturesMaterializedV1,
+  FeatureTableSpecV1,
   TrainingRequestedV1,
   TrainingRequestedV2,
 } from '@keel/contracts';
@@ -16,7 +17,7 @@ import {
 import { BUCKETS } from '@keel/storage';
 import { datasetValidatedData, EventHandlerHarness, fixtureTable, pipelineSpecFixture } from '@keel/testing';
 import { WorkerPool } from '@keel/workers';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { featureSetTask } from './feature-set.task';
 import { FeatureSetsConsumer } from './feature-sets.consumer';
 import { type FeatureSetRecord, type FeatureSetsRepository } from './feature-sets.repository';
@@ -78,6 +79,15 @@ class InMemoryIncrementsRepository {
 }
 
 const spec = pipelineSpecFixture('adult-income', { id: 'adult-unit' });
+/** A feature table: no model, so no feature set. */
+const table = FeatureTableSpecV1.parse({
+  apiVersion: 'keel/v1',
+  kind: 'FeatureTable',
+  id: 'customers-unit',
+  timeColumn: 'feature_time',
+  entityColumns: ['customer_id'],
+  features: [{ name: 'age', type: 'numeric' }],
+});
 
 /** How the seeded row-key split divides the first 2,000 Adult rows (about 72 / 8 / 20 %). */
 const ADULT_2000_SPLIT = { train: 1435, validation: 180, holdout: 385 };
@@ -90,6 +100,7 @@ describe('feature-sets consumer, handled in memory', { timeout: 60_000 }, () => 
   let harness: EventHandlerHarness;
   let repository: InMemoryFeatureSetsRepository;
   let increments: InMemoryIncrementsRepository;
+  let onlineViews: OnlineViewsService;
 
   /** A validated dataset version of a pipeline (by default the spec's), its bytes given in object storage. */
   function validated(
@@ -115,7 +126,7 @@ describe('feature-sets consumer, handled in memory', { timeout: 60_000 }, () => 
     const typed = repository as unknown as FeatureSetsRepository;
     increments = new InMemoryIncrementsRepository();
     const typedIncrements = increments as unknown as IncrementsRepository;
-    const onlineViews = new OnlineViewsService(harness.infrastructure, typedIncrements, workers, harness.logger);
+    onlineViews = new OnlineViewsService(harness.infrastructure, typedIncrements, workers, harness.logger);
     const service = new FeatureSetsService(
       harness.infrastructure,
       typed,
@@ -250,6 +261,35 @@ describe('feature-sets consumer, handled in memory', { timeout: 60_000 }, () => 
     expect(harness.deadLetters(TrainingRequestedV2)[0].headers).toMatchObject({
       dlq_error_code: 'no-dataset',
       dlq_consumer: 'features.training-requests',
+    });
+  });
+
+  it('given a feature table version, when handled, then it is recorded and joinable but nothing is fitted or announced', async () => {
+    await harness.pipelines.apply(table);
+    // The views' store is MongoDB's (online-views.service.unit.spec.ts covers the builds): here, that they move.
+    const moved = vi.spyOn(onlineViews, 'onTableVersion').mockResolvedValue();
+    const data = validated([], table.id);
+
+    expect(await harness.deliver(DatasetValidatedV1, data)).toBe('handled');
+    expect(await harness.deliver(DatasetValidatedV1, data, { id: 'again' })).toBe('handled');
+
+    expect(moved.mock.calls).toEqual([[table.id], [table.id]]);
+    expect(harness.published(FeaturesMaterializedV1)).toEqual([]);
+    expect(harness.deadLetters(DatasetValidatedV1)).toEqual([]);
+    expect(harness.writes.filter((write) => write.target === 'feature_sets')).toEqual([]);
+    expect((await increments.upTo(table.id, Infinity)).map((inc) => inc.datasetVersionId)).toEqual([
+      data.datasetVersionId,
+    ]);
+  });
+
+  it('given a training request for a feature table, then it is dead-lettered as not-a-model-pipeline', async () => {
+    await harness.pipelines.apply(table);
+    const request = { pipelineId: table.id, requestId: 'r1', reason: 'manual', requestedBy: 'unit' };
+    expect(await harness.deliver(TrainingRequestedV2, request as EventData<typeof TrainingRequestedV2>)).toBe(
+      'dead-lettered',
+    );
+    expect(harness.deadLetters(TrainingRequestedV2)[0].headers).toMatchObject({
+      dlq_error_code: 'not-a-model-pipeline',
     });
   });
 

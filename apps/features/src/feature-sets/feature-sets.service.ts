@@ -4,6 +4,7 @@ import {
   derivedId,
   type EventData,
   FeaturesMaterializedV1,
+  isFeatureTable,
   joinDefinitionSha256,
   type PipelineSpecV1,
   type TrainingRequestedV2,
@@ -116,12 +117,31 @@ export class FeatureSetsService implements OnApplicationBootstrap {
   /**
    * A new validated version: recorded as an increment, then the window up to it is materialized, unless the pipeline
    * has a retrain policy and this is not its first version: the policy (in monitoring) then decides when new data
-   * retrains, through a training request.
+   * retrains, through a training request. A feature table's version is recorded and moves the online views of the
+   * pipelines joining it, and nothing more: a table has no feature set and no model.
    */
   async onDatasetValidated(event: DatasetValidated): Promise<FeaturesMaterialized | null> {
     const { spec } = await this.infra.pipelines.get(event.pipelineId);
+    if (isFeatureTable(spec)) {
+      await this.recordIncrement(event);
+      await this.onlineViews.onTableVersion(event.pipelineId);
+      this.logger.info(
+        { pipelineId: event.pipelineId, datasetVersionId: event.datasetVersionId },
+        'feature table version recorded: online views moved, no feature set (a table has no model)',
+      );
+      return null;
+    }
     const joinCuts = await this.joinCuts(spec);
-    const increment = await this.increments.record({
+    const increment = await this.recordIncrement(event, joinCuts);
+    // A version of a feature table (a pipeline declaring entity keys) other pipelines may join: their online views
+    // move to it. Other pipelines skip this entirely.
+    if (spec.entityColumns?.length) await this.onlineViews.onTableVersion(event.pipelineId);
+    if (spec.retrainPolicy && increment.sequence > 1) return null;
+    return this.materialize(increment, { reason: 'new-data' }, increment.joinCuts);
+  }
+
+  private recordIncrement(event: DatasetValidated, joinCuts?: JoinCut[]): Promise<IncrementRecord> {
+    return this.increments.record({
       pipelineId: event.pipelineId,
       datasetVersionId: event.datasetVersionId,
       sha256: event.datasetSha256,
@@ -130,11 +150,6 @@ export class FeatureSetsService implements OnApplicationBootstrap {
       ...(event.sequence === undefined ? {} : { sequence: event.sequence }),
       ...(joinCuts ? { joinCuts } : {}),
     });
-    // A version of a feature table (a pipeline declaring entity keys) other pipelines may join: their online views
-    // move to it. Other pipelines skip this entirely.
-    if (spec.entityColumns?.length) await this.onlineViews.onTableVersion(event.pipelineId);
-    if (spec.retrainPolicy && increment.sequence > 1) return null;
-    return this.materialize(increment, { reason: 'new-data' }, increment.joinCuts);
   }
 
   /**
@@ -142,6 +157,8 @@ export class FeatureSetsService implements OnApplicationBootstrap {
    * redelivery resolves the same window even after new data).
    */
   async onTrainingRequested(request: TrainingRequested): Promise<FeaturesMaterialized> {
+    // A request to train a feature table is a mistake nothing can retry away (NotAModelPipelineError, dead-lettered).
+    const { spec } = await this.infra.pipelines.getModelPipeline(request.pipelineId);
     const prompting = request.includesDatasetVersionId;
     if (prompting && !(await this.increments.get(prompting))) {
       // The version's `dataset.validated` is on another topic and not handled here yet: retried with backoff (the
@@ -162,9 +179,7 @@ export class FeatureSetsService implements OnApplicationBootstrap {
       requestedBy: request.requestedBy,
       upToDatasetVersionId: newest.datasetVersionId,
       receivedAt: new Date(),
-      ...(await this.joinCuts((await this.infra.pipelines.get(request.pipelineId)).spec).then((cuts) =>
-        cuts ? { joinCuts: cuts } : {},
-      )),
+      ...(await this.joinCuts(spec).then((cuts) => (cuts ? { joinCuts: cuts } : {}))),
     });
     const upTo = await this.increments.get(claimed.upToDatasetVersionId);
     if (!upTo) throw new Error(`dataset version ${claimed.upToDatasetVersionId} vanished from dataset_increments`);
@@ -241,7 +256,7 @@ export class FeatureSetsService implements OnApplicationBootstrap {
     joinCuts?: JoinCut[],
   ): Promise<FeaturesMaterialized> {
     const { pipelineId } = upTo;
-    const { spec, version: specVersion } = await this.infra.pipelines.get(pipelineId);
+    const { spec, version: specVersion } = await this.infra.pipelines.getModelPipeline(pipelineId);
     const attributes = { [KeelAttr.PIPELINE_ID]: pipelineId, [KeelAttr.DATASET_VERSION]: upTo.datasetVersionId };
     const window = incrementsToLoad(spec.training.window, await this.increments.upTo(pipelineId, upTo.sequence));
     const increments = window.map(({ datasetVersionId, sha256, uri, sequence, rowCount }) => ({

@@ -2,8 +2,10 @@ import { Inject, Injectable } from '@nestjs/common';
 import {
   derivedId,
   type EventData,
+  isFeatureTable,
   joinDefinitionSha256,
   OnlineViewUpdatedV1,
+  type PipelineSpec,
   type PipelineSpecV1,
 } from '@keel/contracts';
 import { isRetryable } from '@keel/messaging';
@@ -199,13 +201,13 @@ function viewDefinition(join: ViewJoin): OnlineViewDefinition {
  * their definition are left: nothing says what to build).
  */
 export function viewsToBuild(
-  specs: readonly PipelineSpecV1[],
+  specs: readonly PipelineSpec[],
   records: readonly OnlineViewRecord[],
   tablePipelineId: string,
 ): { pipelineId: string; join: ViewJoin }[] {
   const builds = new Map<string, { pipelineId: string; join: ViewJoin }>();
   for (const spec of specs) {
-    for (const join of spec.joins ?? []) {
+    for (const join of isFeatureTable(spec) ? [] : (spec.joins ?? [])) {
       if (join.pipeline !== tablePipelineId) continue;
       builds.set(`${spec.id}|${joinDefinitionSha256(join)}`, { pipelineId: spec.id, join });
     }

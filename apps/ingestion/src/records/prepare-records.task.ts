@@ -3,7 +3,7 @@ import {
   DataRecordsV1,
   type DatasetColumnSpec,
   datasetSchema,
-  type PipelineSpecV1,
+  type PipelineSpec,
 } from '@keel/contracts';
 import { decodeRecord, type InboundRecord, type RecordLimits } from '@keel/messaging';
 import { asBuffer, defineWorkerTask } from '@keel/workers';
@@ -35,7 +35,7 @@ export interface PrepareRecordsInput {
   values: Uint8Array;
   records: RecordToPrepare[];
   /** The specs of the pipelines the events may be for (by the records' keys); an event for another is not taken. */
-  specs: [string, PipelineSpecV1][];
+  specs: [string, PipelineSpec][];
   limits: RecordLimits;
 }
 

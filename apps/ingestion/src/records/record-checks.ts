@@ -1,4 +1,4 @@
-import { type DatasetColumnSpec, datasetSchema, type PipelineSpecV1 } from '@keel/contracts';
+import { type DatasetColumnSpec, datasetSchema, type PipelineSpec } from '@keel/contracts';
 
 /** A record that passed the checks: only the dataset's columns, numbers as numbers, categories as strings. */
 export type CleanRecord = Record<string, number | string | null>;
@@ -240,7 +240,7 @@ export function checkColumnsOf(
 
 /** {@link checkRecords}, the good records as columns of the dataset schema: what {@link checkRows} does, by column. */
 export function checkColumns(
-  spec: PipelineSpecV1,
+  spec: PipelineSpec,
   records: readonly Readonly<Record<string, unknown>>[],
   label?: (index: number) => string,
 ): { good: CleanColumns; bad: BadRecord[] } {
@@ -298,7 +298,7 @@ export function keptAsIs(column: DatasetColumnSpec, value: unknown): boolean {
 
 /** {@link checkRecords}, the good records as rows of the dataset schema's columns. */
 export function checkRows(
-  spec: PipelineSpecV1,
+  spec: PipelineSpec,
   records: readonly Readonly<Record<string, unknown>>[],
   label: (index: number) => string = (index) => `record ${index}`,
 ): { good: CleanRows; bad: BadRecord[] } {
@@ -333,7 +333,7 @@ export function checkRecord(
  * in reasons, e.g. `record 3` for an event's records (0-based) or `line 5` for a CSV file.
  */
 export function checkRecords(
-  spec: PipelineSpecV1,
+  spec: PipelineSpec,
   records: readonly Readonly<Record<string, unknown>>[],
   label: (index: number) => string = (index) => `record ${index}`,
 ): { good: CleanRecord[]; bad: BadRecord[] } {

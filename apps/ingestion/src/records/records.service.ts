@@ -1,6 +1,6 @@
 import { setImmediate } from 'node:timers/promises';
 import { Inject, Injectable } from '@nestjs/common';
-import { type DataRecordsV1, datasetSchema, type PipelineSpecV1 } from '@keel/contracts';
+import { type DataRecordsV1, datasetSchema, type PipelineSpec } from '@keel/contracts';
 import {
   type ConsumedEvent,
   type InboundRecord,
@@ -34,7 +34,7 @@ const PIPELINE_ID = /^[a-z0-9][a-z0-9-]{1,62}$/;
 interface CheckedEvent {
   id: string;
   record: InboundRecord;
-  spec: PipelineSpecV1;
+  spec: PipelineSpec;
   source?: string;
   rowsJson: string;
   rowCount: number;
@@ -77,7 +77,7 @@ export class RecordsService {
     records: readonly InboundRecord[],
     limits: RecordLimits,
   ): Promise<(PreparedRecord<PreparedRecords> | undefined)[]> {
-    const specs = new Map<string, PipelineSpecV1>();
+    const specs = new Map<string, PipelineSpec>();
     const tried = new Set<string>();
     for (const record of records) {
       const key = record.key?.toString('utf8');
@@ -165,8 +165,8 @@ export class RecordsService {
   }
 
   /** The specs of the given pipelines; throws UnknownPipelineError (non-retryable), the lib dead-letters that event. */
-  private async specsOf(pipelineIds: readonly string[]): Promise<Map<string, PipelineSpecV1>> {
-    const specs = new Map<string, PipelineSpecV1>();
+  private async specsOf(pipelineIds: readonly string[]): Promise<Map<string, PipelineSpec>> {
+    const specs = new Map<string, PipelineSpec>();
     for (const pipelineId of pipelineIds) {
       if (!specs.has(pipelineId)) specs.set(pipelineId, (await this.infra.pipelines.get(pipelineId)).spec);
     }

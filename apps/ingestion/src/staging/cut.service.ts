@@ -6,7 +6,7 @@ import {
   type OnModuleDestroy,
   type OnModuleInit,
 } from '@nestjs/common';
-import { type PipelineSpecV1 } from '@keel/contracts';
+import { type PipelineSpec } from '@keel/contracts';
 import { type StoredPipelineSpec } from '@keel/pipelines';
 import { type Leases, leasesOn, type LeaseScope, processHolderId, type Versioned, withLease } from '@keel/coordination';
 import {
@@ -141,7 +141,7 @@ export class CutService implements OnModuleInit, OnApplicationBootstrap, OnModul
   }
 
   /** Counts a newly staged batch and cuts now if the pipeline's rows reached its batch size (the timer retries). */
-  staged(spec: PipelineSpecV1, batch: StagedBatch): void {
+  staged(spec: PipelineSpec, batch: StagedBatch): void {
     const state = this.pending.get(spec.id) ?? { batches: 0, rows: 0, newestAt: batch.stagedAt };
     state.batches++;
     state.rows += batch.rowCount;

@@ -6,7 +6,7 @@ import {
   type DatasetColumnSpec,
   datasetSchema,
   type FileFormat,
-  type PipelineSpecV1,
+  type PipelineSpec,
   type SourceCleaning,
 } from '@keel/contracts';
 import { parquetDecompressors } from '@keel/datasets';
@@ -27,7 +27,7 @@ const PROGRESS_EVERY_ROWS = 100_000;
 export type UploadBodyMessage = { chunk: Uint8Array } | { end: true } | { cancel: true };
 
 export interface FileUploadInput {
-  spec: PipelineSpecV1;
+  spec: PipelineSpec;
   format: FileFormat;
   /** Receives {@link UploadBodyMessage}s. */
   body: MessagePort;
@@ -94,7 +94,7 @@ class RowCollector {
   private readonly rows: CleanTable;
 
   constructor(
-    private readonly spec: PipelineSpecV1,
+    private readonly spec: PipelineSpec,
     private readonly progress: WorkerTaskContext['progress'],
     private readonly cleaning: SourceCleaning | undefined,
   ) {
@@ -295,7 +295,7 @@ const COLLECTORS: Record<FileFormat, (rows: RowCollector, body: AsyncIterable<Ui
  * rows make the same bytes. A file is all or nothing: any bad row rejects it, with the first problems listed.
  */
 export async function encodeUpload(
-  spec: PipelineSpecV1,
+  spec: PipelineSpec,
   format: FileFormat,
   chunks: AsyncGenerator<Uint8Array, boolean>,
   { progress }: Pick<WorkerTaskContext, 'progress'>,

@@ -3,6 +3,7 @@ import {
   AlertRaisedV1,
   DatasetRejectedV1,
   DriftDetectedV1,
+  isFeatureTable,
   LabelWindowClosedV1,
   ModelRegisteredV1,
   ModelRolloutTransitionedV1,
@@ -55,7 +56,8 @@ export class AlertsConsumer implements OnApplicationBootstrap {
       })
       .on(LabelWindowClosedV1, async ({ data }) => {
         const spec = await this.alerts.specOf(data.pipelineId);
-        if (!spec) return;
+        // A feature table serves no model, so it has no labelled windows: nothing to judge.
+        if (!spec || isFeatureTable(spec)) return;
         for (const alert of labelWindowAlerts(data, spec)) await this.alerts.raise(alert, spec);
       });
     const deliveries = this.infra.createConsumer('alert-webhooks').on(AlertRaisedV1, async ({ data }) => {

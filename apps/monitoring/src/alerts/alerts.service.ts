@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { AlertRaisedV1, type PipelineSpecV1 } from '@keel/contracts';
+import { AlertRaisedV1, type PipelineSpec } from '@keel/contracts';
 import { UnknownPipelineError } from '@keel/pipelines';
 import { Infrastructure } from '@keel/service-runtime';
 import { KeelAttr } from '@keel/telemetry';
@@ -18,8 +18,11 @@ export class AlertsService {
     private readonly metrics: AlertMetrics,
   ) {}
 
-  /** The pipeline's spec, or null for a pipeline nobody applied (its events raise nothing here). */
-  async specOf(pipelineId: string): Promise<PipelineSpecV1 | null> {
+  /**
+   * The pipeline's spec, or null for a pipeline nobody applied (its events raise nothing here). A feature table's
+   * too: its rejected versions raise alerts like any pipeline's.
+   */
+  async specOf(pipelineId: string): Promise<PipelineSpec | null> {
     try {
       return (await this.infra.pipelines.get(pipelineId)).spec;
     } catch (error) {
@@ -29,7 +32,7 @@ export class AlertsService {
   }
 
   /** Publishes the alert unless the pipeline mutes its kind or turned alerts off; returns whether it was raised. */
-  async raise(draft: AlertDraft, spec?: PipelineSpecV1 | null): Promise<boolean> {
+  async raise(draft: AlertDraft, spec?: PipelineSpec | null): Promise<boolean> {
     const pipelineSpec = spec === undefined ? await this.specOf(draft.pipelineId) : spec;
     if (!pipelineSpec || !pipelineSpec.alerts.enabled || pipelineSpec.alerts.mute.includes(draft.kind)) return false;
     const active = trace.getActiveSpan();

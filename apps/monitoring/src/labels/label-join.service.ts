@@ -190,7 +190,7 @@ export class LabelJoinService implements OnApplicationBootstrap, OnModuleDestroy
           ).map((p) => [p.predictionId, p]),
     );
     let spec: PipelineSpecV1 | undefined;
-    const specOf = async () => (spec ??= (await this.infra.pipelines.get(pipelineId)).spec);
+    const specOf = async () => (spec ??= (await this.infra.pipelines.getModelPipeline(pipelineId)).spec);
 
     const settled: PendingLabel[] = [];
     const replays: JoinRecord[] = [];

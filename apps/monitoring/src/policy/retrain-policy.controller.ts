@@ -1,4 +1,5 @@
 import { BadRequestException, Controller, Get, Param, Query } from '@nestjs/common';
+import { isFeatureTable } from '@keel/contracts';
 import { UnknownPipelineError } from '@keel/pipelines';
 import { Infrastructure } from '@keel/service-runtime';
 import { NotFoundException } from '@nestjs/common';
@@ -41,6 +42,9 @@ export class RetrainPolicyController {
       if (error instanceof UnknownPipelineError)
         throw new NotFoundException({ message: `pipeline "${pipelineId}" was never applied` });
       throw error;
+    }
+    if (isFeatureTable(spec)) {
+      throw new NotFoundException({ message: `pipeline "${pipelineId}" is a feature table: it has no retrain policy` });
     }
     const current = await this.repository.states.read(pipelineId);
     const state = current?.state;

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { type DatasetVersionId, type PipelineId, TrainingRequestedV2 } from '@keel/contracts';
+import { type DatasetVersionId, isFeatureTable, type PipelineId, TrainingRequestedV2 } from '@keel/contracts';
 import { UnknownPipelineError } from '@keel/pipelines';
 import { Infrastructure, ROOT_LOGGER } from '@keel/service-runtime';
 import { KeelAttr, withSpan } from '@keel/telemetry';
@@ -41,6 +41,11 @@ export class RetrainPolicyService {
       // Signals of a pipeline nobody applied cannot trigger anything; other consumers report the unknown pipeline.
       if (error instanceof UnknownPipelineError) return null;
       throw error;
+    }
+    if (isFeatureTable(spec)) {
+      // A table's new data trains nothing of its own (the pipelines joining it train on their own data's events).
+      this.logger.debug({ pipelineId: signal.pipelineId, signal: signal.signalId }, 'feature table: no retrain policy');
+      return null;
     }
     const policy = spec.retrainPolicy;
     const attributes = { [KeelAttr.PIPELINE_ID]: signal.pipelineId, [KeelAttr.RETRAIN_SIGNAL]: signal.kind };

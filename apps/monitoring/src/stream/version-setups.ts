@@ -53,7 +53,7 @@ export class VersionSetups implements OnModuleDestroy {
 
   /** The version's setup; rejects with the abort reason once `signal` aborts (the caller's partition moved away). */
   async resolve(ref: VersionRef, signal: AbortSignal): Promise<ResolvedVersion> {
-    const { spec } = await retryUntilDone(() => this.infra.pipelines.get(ref.pipelineId), signal);
+    const { spec } = await retryUntilDone(() => this.infra.pipelines.getModelPipeline(ref.pipelineId), signal);
     const key = `${ref.pipelineId}|${ref.modelVersion}`;
     let entry = this.cache.get(key);
     if (!entry) {

@@ -99,7 +99,7 @@ export class ModelRegistrationService implements OnApplicationBootstrap {
 
   private async registerInSpan(event: EventData<typeof ModelTrainedV1>, span: Span): Promise<RegistrationOutcome> {
     const modelName = event.pipelineId;
-    const { spec } = await this.infra.pipelines.get(event.pipelineId);
+    const { spec } = await this.infra.pipelines.getModelPipeline(event.pipelineId);
     checkMetricKeys(event.metrics);
 
     // A replay of an already registered package needs neither the package nor a new gate evaluation.

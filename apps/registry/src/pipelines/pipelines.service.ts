@@ -2,13 +2,15 @@ import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import {
   datasetSchema,
   featureTimeMoveIssues,
+  isFeatureTable,
   joinTableIssues,
+  type PipelineSpec,
   type PipelineSpecV1,
   withJoinFeatureTimes,
 } from '@keel/contracts';
 import {
   InvalidPipelineSpecError,
-  parsePipelineSpec,
+  parseSpecDocument,
   type StoredPipelineSpec,
   UnknownPipelineError,
 } from '@keel/pipelines';
@@ -58,9 +60,11 @@ export class PipelinesService implements OnApplicationBootstrap {
       'apply pipeline spec',
       { [KeelAttr.PIPELINE_ID]: pathId },
       async (span) => {
-        const parsed: PipelineSpecV1 = await this.parse(body);
+        const parsed: PipelineSpec = await this.parse(body);
         if (parsed.id !== pathId) throw new PipelineIdMismatchError(pathId, parsed.id);
-        const spec = await this.checkJoinedTables(parsed);
+        await this.checkKindKept(parsed);
+        // A feature table joins nothing: only a model pipeline's joins are checked (and their feature times recorded).
+        const spec = isFeatureTable(parsed) ? parsed : await this.checkJoinedTables(parsed);
         await this.checkJoiningPipelines(spec);
         const { stored, created } = await this.infra.pipelines.apply(spec);
         span.setAttribute(KeelAttr.PIPELINE_VERSION, stored.version);
@@ -73,11 +77,25 @@ export class PipelinesService implements OnApplicationBootstrap {
     );
   }
 
-  private async parse(body: unknown): Promise<PipelineSpecV1> {
-    if (typeof body !== 'string') return parsePipelineSpec(body);
+  private async parse(body: unknown): Promise<PipelineSpec> {
+    if (typeof body !== 'string') return parseSpecDocument(body);
     const outcome = await this.workers.run(parsePipelineSpecTask, body);
     if (!outcome.ok) throw new InvalidPipelineSpecError(outcome.issues);
     return outcome.spec;
+  }
+
+  /**
+   * A pipeline keeps its kind: a model pipeline's models, aliases, rollouts and monitoring would be left behind by a
+   * table of the same id, and a table's joining pipelines would find a model pipeline's dataset. A new kind takes a
+   * new id.
+   */
+  private async checkKindKept(spec: PipelineSpec): Promise<void> {
+    const current = (await this.get(spec.id))?.spec;
+    if (current && current.kind !== spec.kind) {
+      throw new InvalidPipelineSpecError([
+        `kind: pipeline "${spec.id}" is a ${current.kind}; a ${spec.kind} of the same id is refused (apply it under a new id)`,
+      ]);
+    }
   }
 
   /**
@@ -87,7 +105,7 @@ export class PipelinesService implements OnApplicationBootstrap {
    */
   private async checkJoinedTables(parsed: PipelineSpecV1): Promise<PipelineSpecV1> {
     const issues: string[] = [];
-    const tables = new Map<string, PipelineSpecV1>();
+    const tables = new Map<string, PipelineSpec>();
     for (const { pipeline } of parsed.joins ?? []) {
       const table = (await this.get(pipeline))?.spec;
       if (table) tables.set(pipeline, table);
@@ -111,12 +129,12 @@ export class PipelinesService implements OnApplicationBootstrap {
    * joined feature with its type): re-applying it without one would break them at their next feature set. Nor may
    * it move the timeColumn a join reads as its feature time (featureTimeMoveIssues, which then says it alone).
    */
-  private async checkJoiningPipelines(table: PipelineSpecV1): Promise<void> {
+  private async checkJoiningPipelines(table: PipelineSpec): Promise<void> {
     const issues: string[] = [];
     const found = { schema: datasetSchema(table), timeColumn: table.timeColumn, entityColumns: table.entityColumns };
     const timeColumns = { before: (await this.get(table.id))?.spec.timeColumn, after: table.timeColumn };
     for (const { spec } of await this.list()) {
-      if (spec.id === table.id) continue;
+      if (spec.id === table.id || isFeatureTable(spec)) continue;
       for (const [index, join] of (spec.joins ?? []).entries()) {
         if (join.pipeline !== table.id) continue;
         const moved = featureTimeMoveIssues(join, index, timeColumns);

@@ -1,9 +1,9 @@
-import { type PipelineSpecV1 } from '@keel/contracts';
-import { InvalidPipelineSpecError, parsePipelineSpec } from '@keel/pipelines';
+import { type PipelineSpec } from '@keel/contracts';
+import { InvalidPipelineSpecError, parseSpecDocument } from '@keel/pipelines';
 import { defineWorkerTask } from '@keel/workers';
 
 /** A spec parsed, or the issues that refuse it (plain data: it crosses the thread boundary). */
-export type ParsedSpecOutcome = { ok: true; spec: PipelineSpecV1 } | { ok: false; issues: readonly string[] };
+export type ParsedSpecOutcome = { ok: true; spec: PipelineSpec } | { ok: false; issues: readonly string[] };
 
 /**
  * Parses and validates spec text (YAML or JSON) on a worker thread: YAML costs about 1 ms per KiB, so a spec body at
@@ -14,7 +14,7 @@ export const parsePipelineSpecTask = defineWorkerTask<string, ParsedSpecOutcome>
   'parsePipelineSpecTask',
   (text) => {
     try {
-      return { ok: true, spec: parsePipelineSpec(text) };
+      return { ok: true, spec: parseSpecDocument(text) };
     } catch (error) {
       if (error instanceof InvalidPipelineSpecError) return { ok: false, issues: error.issues };
       throw error;

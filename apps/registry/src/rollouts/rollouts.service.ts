@@ -126,7 +126,7 @@ export class RolloutsService implements OnModuleInit {
     restart?: boolean;
   }): Promise<{ rollout: RolloutRevision; started: boolean }> {
     const record = await this.requireVersion(request.modelName, request.version);
-    const { spec } = await this.infra.pipelines.get(record.pipelineId);
+    const { spec } = await this.infra.pipelines.getModelPipeline(record.pipelineId);
     const plan = RolloutSpec.parse({ ...spec.rollout, strategy: request.strategy ?? spec.rollout.strategy });
     if (plan.strategy === 'replace') {
       throw new RegistryInvalidArgumentError('strategy', 'replace moves the champion at once: set the alias instead');

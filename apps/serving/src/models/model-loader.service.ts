@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { isFeatureTable } from '@keel/contracts';
 import { type ModelVersion } from '@keel/grpc-api';
 import { backoffDelay, isRetryable } from '@keel/messaging';
 import { fetchModelPackage, InvalidModelPackageError } from '@keel/model-package';
@@ -73,7 +74,8 @@ export class ModelLoaderService implements OnApplicationShutdown {
   async syncAll(): Promise<void> {
     const pipelines = await this.withRetry('list pipelines', () => this.infra.pipelines.list());
     if (!pipelines) return;
-    const ids = pipelines.map((p) => p.pipelineId);
+    // A feature table has no model to serve.
+    const ids = pipelines.filter((p) => !isFeatureTable(p.spec)).map((p) => p.pipelineId);
     // A few at a time: the store may hold many pipelines and each sync is a registry call plus a download.
     const concurrency = 4;
     let next = 0;
@@ -134,7 +136,9 @@ export class ModelLoaderService implements OnApplicationShutdown {
     const names = new Set(this.store.names());
     let failure: unknown;
     try {
-      for (const pipeline of await this.infra.pipelines.list()) names.add(pipeline.pipelineId);
+      for (const pipeline of await this.infra.pipelines.list()) {
+        if (!isFeatureTable(pipeline.spec)) names.add(pipeline.pipelineId);
+      }
     } catch (error) {
       failure = error;
     }

@@ -89,7 +89,7 @@ describe('ModelLoaderService', () => {
           return objects.get(uri)!;
         },
       },
-      pipelines: { list: async () => [{ pipelineId: 'p' }] },
+      pipelines: { list: async () => [{ pipelineId: 'p', spec: { kind: 'Pipeline' } }] },
     } as unknown as Infrastructure;
     store = new ModelStore();
     const config = { MODEL_LOAD_ATTEMPTS: 2, MODEL_LOAD_BACKOFF_MS: 0, MODEL_RESYNC_INTERVAL_MS: 5 } as ServingConfig;

@@ -205,7 +205,7 @@ export class RolloutRouter implements VersionRouter, OnModuleInit, OnApplication
     if (this.protectedAttributes.has(modelName)) return;
     this.protectedAttributes.set(modelName, []);
     // In serving a model is named by its pipeline.
-    this.infra.pipelines.get(modelName).then(
+    this.infra.pipelines.getModelPipeline(modelName).then(
       ({ spec }) => this.protectedAttributes.set(modelName, spec.protectedAttributes),
       (error: unknown) => {
         this.protectedAttributes.delete(modelName);

@@ -1,5 +1,5 @@
 import { BadRequestException, Controller, Get, NotFoundException, Param, Query } from '@nestjs/common';
-import { UnknownPipelineError } from '@keel/pipelines';
+import { NotAModelPipelineError, UnknownPipelineError } from '@keel/pipelines';
 import { Infrastructure } from '@keel/service-runtime';
 import { z } from 'zod';
 import { compareRuns } from './experiment-runs';
@@ -99,11 +99,12 @@ export class ExperimentRunsController {
 
   private async primaryMetric(pipelineId: string): Promise<string> {
     try {
-      return (await this.infra.pipelines.get(pipelineId)).spec.training.primaryMetric;
+      return (await this.infra.pipelines.getModelPipeline(pipelineId)).spec.training.primaryMetric;
     } catch (error) {
       if (error instanceof UnknownPipelineError) {
         throw new NotFoundException({ message: `pipeline "${pipelineId}" was never applied` });
       }
+      if (error instanceof NotAModelPipelineError) throw new NotFoundException({ message: error.message });
       throw error;
     }
   }

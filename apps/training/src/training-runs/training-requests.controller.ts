@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { BadRequestException, Body, Controller, Get, HttpCode, NotFoundException, Param, Post } from '@nestjs/common';
 import { type EventData, TrainingRequestedV2 } from '@keel/contracts';
-import { UnknownPipelineError } from '@keel/pipelines';
+import { NotAModelPipelineError, UnknownPipelineError } from '@keel/pipelines';
 import { Infrastructure } from '@keel/service-runtime';
 import { TrainingRunsRepository } from './training-runs.repository';
 import { TrainingRunsService } from './training-runs.service';
@@ -51,11 +51,13 @@ export class TrainingRequestsController {
     }
     const request: TrainingRequested = parsed.data;
     try {
-      await this.infra.pipelines.get(request.pipelineId);
+      await this.infra.pipelines.getModelPipeline(request.pipelineId);
     } catch (error) {
       if (error instanceof UnknownPipelineError) {
         throw new NotFoundException({ message: `pipeline "${request.pipelineId}" was never applied` });
       }
+      // Refused here rather than dead-lettered later: a feature table has nothing to train.
+      if (error instanceof NotAModelPipelineError) throw new BadRequestException({ message: error.message });
       throw error;
     }
     await this.service.request(request);

@@ -1,4 +1,5 @@
 import { BadRequestException } from '@nestjs/common';
+import { NotAModelPipelineError } from '@keel/pipelines';
 import { type Infrastructure } from '@keel/service-runtime';
 import { describe, expect, it, vi } from 'vitest';
 import { TrainingRequestsController } from './training-requests.controller';
@@ -6,10 +7,13 @@ import { type TrainingRunsRepository } from './training-runs.repository';
 import { type TrainingRunsService } from './training-runs.service';
 
 describe('TrainingRequestsController.create', () => {
-  const get = vi.fn(async () => ({}));
+  const get = vi.fn(async (pipelineId: string) => {
+    if (pipelineId === 'customers') throw new NotAModelPipelineError(pipelineId);
+    return {};
+  });
   const request = vi.fn(async () => undefined);
   const controller = new TrainingRequestsController(
-    { pipelines: { get } } as unknown as Infrastructure,
+    { pipelines: { getModelPipeline: get } } as unknown as Infrastructure,
     { request } as unknown as TrainingRunsService,
     {} as TrainingRunsRepository,
   );
@@ -32,5 +36,11 @@ describe('TrainingRequestsController.create', () => {
     const answer = await controller.create('adult-income', { reason: 'manual', requestId: 'r-1' });
     expect(answer).toMatchObject({ pipelineId: 'adult-income', requestId: 'r-1' });
     expect(request).toHaveBeenCalledOnce();
+  });
+
+  it('refuses a request naming a feature table: it has no model to train', async () => {
+    await expect(controller.create('customers', {})).rejects.toThrow(BadRequestException);
+    await expect(controller.create('customers', {})).rejects.toThrow(/is a feature table/);
+    expect(request).not.toHaveBeenCalledWith(expect.objectContaining({ pipelineId: 'customers' }));
   });
 });

@@ -149,7 +149,7 @@ export class TrainingRunsService implements OnApplicationBootstrap {
   async train(features: FeaturesMaterialized): Promise<ModelTrained> {
     const startedAt = new Date();
     const started = performance.now();
-    const { spec } = await this.infra.pipelines.get(features.pipelineId);
+    const { spec } = await this.infra.pipelines.getModelPipeline(features.pipelineId);
     const seed = spec.training.seed;
     trace.getActiveSpan()?.setAttributes({
       [KeelAttr.PIPELINE_ID]: features.pipelineId,

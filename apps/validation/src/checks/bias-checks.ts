@@ -1,4 +1,4 @@
-import { type BiasCheck, type PipelineSpecV1, type PreTrainingBiasMetricName } from '@keel/contracts';
+import { type BiasCheck, type PipelineSpec, type PreTrainingBiasMetricName } from '@keel/contracts';
 import { type DatasetTable } from '@keel/datasets';
 import { preTrainingBias } from '@keel/ml-stats';
 import { type Finding, type ReferenceColumn } from './validation-checks';
@@ -66,10 +66,12 @@ export function referenceShares(reference: readonly ReferenceColumn[]): Map<stri
  * share against the reference's, when the reference recorded shares.
  */
 export function measureBias(
-  spec: PipelineSpecV1,
+  spec: PipelineSpec,
   table: DatasetTable,
   referenceShares: ReadonlyMap<string, readonly FacetShare[]>,
 ): AttributeBiasReport[] {
+  // A feature table has no labels and no protected attributes: pre-training bias is a model pipeline's question.
+  if (spec.kind === 'FeatureTable') return [];
   const column = (name: string) => table.columns.find((c) => c.name === name)?.values;
   const classification = spec.task !== 'regression';
   const target = column(spec.target.column);

@@ -1,4 +1,4 @@
-import { type PipelineSpecV1, type ShiftAction, type ShiftTest } from '@keel/contracts';
+import { type PipelineSpec, type ShiftAction, type ShiftTest } from '@keel/contracts';
 import { type DatasetColumn, type DatasetTable } from '@keel/datasets';
 import {
   CategoricalSummary,
@@ -67,10 +67,13 @@ export interface BaselineShift {
 }
 
 /** Features and the target: what shift is measured on (the time column always moves; ids are not distributions). */
-export function shiftColumns(spec: PipelineSpecV1): { name: string; kind: ColumnKind }[] {
+export function shiftColumns(spec: PipelineSpec): { name: string; kind: ColumnKind }[] {
   return [
     ...spec.features.map((feature) => ({ name: feature.name, kind: feature.type })),
-    { name: spec.target.column, kind: spec.task === 'regression' ? 'numeric' : 'categorical' },
+    // A feature table has no target.
+    ...(spec.kind === 'FeatureTable'
+      ? []
+      : [{ name: spec.target.column, kind: spec.task === 'regression' ? 'numeric' : 'categorical' } as const]),
   ];
 }
 
@@ -79,9 +82,9 @@ export function shiftColumns(spec: PipelineSpecV1): { name: string; kind: Column
  * measured here: it is not a column of this pipeline's dataset versions by design. Its table pipeline's own
  * validation measures the shift of its versions.
  */
-function joinedReasons(spec: PipelineSpecV1): Map<string, string> {
+function joinedReasons(spec: PipelineSpec): Map<string, string> {
   const reasons = new Map<string, string>();
-  for (const join of spec.joins ?? []) {
+  for (const join of spec.kind === 'FeatureTable' ? [] : (spec.joins ?? [])) {
     for (const name of join.features) {
       reasons.set(name, `joined from "${join.pipeline}" at training (point-in-time), not a column of the version`);
     }
@@ -136,7 +139,7 @@ export interface VersionSample {
  * training reference builds them), categorical columns as counts. A column with more than MAX_REFERENCE_CATEGORIES
  * distinct values is an identifier, not a distribution: skipped, as the unseen-category check skips it.
  */
-export function sampleVersion(spec: PipelineSpecV1, table: DatasetTable): VersionSample {
+export function sampleVersion(spec: PipelineSpec, table: DatasetTable): VersionSample {
   const sample: VersionSample = { columns: [], skipped: [] };
   const joined = joinedReasons(spec);
   for (const { name, kind } of shiftColumns(spec)) {
@@ -184,7 +187,7 @@ export function versionSummaries(sample: VersionSample): VersionSummaries {
 }
 
 /** {@link versionSummaries} of {@link sampleVersion}. */
-export function summarizeVersion(spec: PipelineSpecV1, table: DatasetTable): VersionSummaries {
+export function summarizeVersion(spec: PipelineSpec, table: DatasetTable): VersionSummaries {
   return versionSummaries(sampleVersion(spec, table));
 }
 
@@ -193,7 +196,7 @@ export function summarizeVersion(spec: PipelineSpecV1, table: DatasetTable): Ver
  * its kind's; the action of its own test, else its kind's (else, in measureShift, the spec's). Undefined: no shift
  * declared, so the default rule measures it and nothing judges it.
  */
-export function shiftTestFor(spec: PipelineSpecV1, column: string, kind: ColumnKind): ShiftTest | undefined {
+export function shiftTestFor(spec: PipelineSpec, column: string, kind: ColumnKind): ShiftTest | undefined {
   const shift = spec.validation.shift;
   if (!shift) return undefined;
   const own = shift.columns[column];
@@ -212,7 +215,7 @@ export function shiftTestFor(spec: PipelineSpecV1, column: string, kind: ColumnK
  * the chosen statistic (or Evidently's default for the kind and sample size) with PSI, Jensen-Shannon and the kind's
  * p-value beside it. Pure.
  */
-export function measureShift(spec: PipelineSpecV1, sample: VersionSample, baseline: ShiftBaseline): BaselineShift {
+export function measureShift(spec: PipelineSpec, sample: VersionSample, baseline: ShiftBaseline): BaselineShift {
   const result: BaselineShift = {
     against: baseline.against,
     datasetVersionId: baseline.datasetVersionId,
@@ -311,7 +314,7 @@ export interface JudgedShift {
 }
 
 /** Columns past their threshold against the baselines the spec names, whose action is not `ignore`. */
-export function judgeShift(spec: PipelineSpecV1, shifts: readonly BaselineShift[]): JudgedShift[] {
+export function judgeShift(spec: PipelineSpec, shifts: readonly BaselineShift[]): JudgedShift[] {
   const declared = spec.validation.shift;
   if (!declared) return [];
   const judged: JudgedShift[] = [];

@@ -1,4 +1,4 @@
-import { type ColumnType, datasetSchema, type PipelineSpecV1, type ValidationFinding } from '@keel/contracts';
+import { type ColumnType, datasetSchema, type PipelineSpec, type ValidationFinding } from '@keel/contracts';
 import { type DatasetColumn, type DatasetTable } from '@keel/datasets';
 import { type z } from 'zod';
 
@@ -110,7 +110,7 @@ function percent(value: number): string {
  * many missing values, too many unseen categories); warnings pass it with a note (some unseen categories, values outside the widened reference range).
  */
 export function validateDataset(
-  spec: PipelineSpecV1,
+  spec: PipelineSpec,
   table: DatasetTable,
   reference: readonly ReferenceColumn[],
 ): Finding[] {
@@ -168,7 +168,7 @@ export function validateDataset(
         message: `${column.name} is missing in ${percent(missingRate)} of rows, above ${percent(validation.maxMissingRate)}`,
       });
     }
-    if (expected.role === 'target' && spec.target.classes) {
+    if (expected.role === 'target' && spec.kind === 'Pipeline' && spec.target.classes) {
       findings.push(...undeclaredClasses(column, table.rowCount, spec.target.classes));
     }
     const ref = reference.find((r) => r.name === column.name);

@@ -1,4 +1,4 @@
-import { type PipelineSpecV1 } from '@keel/contracts';
+import { isFeatureTable, type PipelineSpec } from '@keel/contracts';
 import { readParquet } from '@keel/datasets';
 import { NonRetryableError } from '@keel/messaging';
 import { asBuffer, defineWorkerTask, type WorkerTaskContext } from '@keel/workers';
@@ -27,7 +27,7 @@ import {
 export type StoredBaseline = Omit<ShiftBaseline, 'summaries'> & { summaries: Uint8Array };
 
 export interface DatasetChecksInput {
-  spec: PipelineSpecV1;
+  spec: PipelineSpec;
   /** The dataset version's Parquet bytes, verified against its sha256, and its URI for messages. */
   dataset: Uint8Array;
   uri: string;
@@ -78,7 +78,7 @@ export async function checkDataset(
   progress({ stage: 'check', total: table.rowCount });
   const reference = input.reference
     ? [...input.reference]
-    : withFacetShares(inferReference(table), table, input.spec.protectedAttributes);
+    : withFacetShares(inferReference(table), table, isFeatureTable(input.spec) ? [] : input.spec.protectedAttributes);
   const bias = measureBias(input.spec, table, referenceShares(reference));
   progress({ stage: 'shift' });
   const sample = sampleVersion(input.spec, table);
@@ -94,7 +94,7 @@ export async function checkDataset(
     reference,
     findings: [
       ...validateDataset(input.spec, table, reference),
-      ...biasFindings(input.spec.validation.bias, bias),
+      ...(isFeatureTable(input.spec) ? [] : biasFindings(input.spec.validation.bias, bias)),
       ...shiftFindings(shifted),
     ],
     columns: profileTable(table),

@@ -4,7 +4,7 @@ import {
   DatasetRejectedV1,
   DatasetValidatedV1,
   type EventData,
-  type PipelineSpecV1,
+  type PipelineSpec,
 } from '@keel/contracts';
 import { Infrastructure } from '@keel/service-runtime';
 import { NonRetryableError } from '@keel/messaging';
@@ -228,7 +228,7 @@ export class ValidationService implements OnApplicationBootstrap {
    * for each baseline the spec compares with that could not be compared.
    */
   private async baselines(
-    spec: PipelineSpecV1,
+    spec: PipelineSpec,
     data: Ingested,
     reference: ValidationReference | null,
     previous: ShiftBaselineVersion | null,
@@ -284,7 +284,7 @@ export class ValidationService implements OnApplicationBootstrap {
    * gone or unreadable) is returned to be noted; an unreachable store throws, to be retried.
    */
   private async referenceBaseline(
-    spec: PipelineSpecV1,
+    spec: PipelineSpec,
     reference: ValidationReference,
   ): Promise<{ baseline: ShiftBaselineVersion; problem?: string }> {
     const baseline = { datasetVersionId: reference.datasetVersionId, summariesUri: reference.summariesUri };
@@ -316,7 +316,7 @@ export class ValidationService implements OnApplicationBootstrap {
 
   /** Runs the checks on a worker thread, on the version's bytes (sha256-verified) moved there. */
   private async check(
-    spec: PipelineSpecV1,
+    spec: PipelineSpec,
     data: { pipelineId: string; datasetVersionId: string; uri: string; sha256: string },
     reference: readonly ReferenceColumn[] | undefined,
     baselines: readonly StoredBaseline[],
