@@ -28,7 +28,7 @@ import {
   serializePackage,
   type SignatureInput,
 } from '@keel/model-package';
-import { InvalidPipelineSpecError, parsePipelineSpec } from '@keel/pipelines';
+import { InvalidPipelineSpecError, parseSpecDocument } from '@keel/pipelines';
 import { binaryTestPackage, fixtureCsvText, fixtureRecords, pipelineSpecFixture, repoRoot } from '@keel/testing';
 import { type WorkerPool } from '@keel/workers';
 import fc from 'fast-check';
@@ -412,7 +412,7 @@ function specTargets(spec: PipelineSpecV1): FuzzTarget<string>[] {
     },
     decode: (text) => {
       try {
-        parsePipelineSpec(text);
+        parseSpecDocument(text);
         return { accepted: true };
       } catch (error) {
         return rejection('spec:yaml', error, [InvalidPipelineSpecError]);
@@ -448,7 +448,7 @@ function specTargets(spec: PipelineSpecV1): FuzzTarget<string>[] {
     ],
     decode: (text) => {
       try {
-        parsePipelineSpec(httpJson(text));
+        parseSpecDocument(httpJson(text));
         return { accepted: true };
       } catch (error) {
         return rejection('spec:json', error, [InvalidPipelineSpecError, DocumentTooDeepError, SyntaxError]);

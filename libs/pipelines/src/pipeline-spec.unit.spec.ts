@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InvalidPipelineSpecError } from './errors';
-import { parsePipelineSpec } from './pipeline-store';
+import { parsePipelineSpec, parseSpecDocument } from './pipeline-store';
 
 const fixture = (name: string) => readFileSync(join(__dirname, '../../../fixtures/pipelines', name), 'utf8');
 
@@ -15,6 +15,22 @@ describe('pipeline spec keel/v1', () => {
       expect(spec.validation.maxMissingRate).toBe(0.3);
     },
   );
+
+  it('parses the bundled feature table, which a model pipeline reader refuses naming its kind', () => {
+    const table = parseSpecDocument(fixture('customer-features.yaml'));
+    expect(table).toMatchObject({ kind: 'FeatureTable', entityColumns: ['customer_id'], validation: { minRows: 10 } });
+    expect(() => parsePipelineSpec(fixture('customer-features.yaml'))).toThrow(
+      /kind: a FeatureTable, where a model pipeline is needed/,
+    );
+  });
+
+  it('names a model-only section of a feature table by its path', () => {
+    const text = `${fixture('customer-features.yaml')}\ntask: regression\ntarget: { column: balance }\n`;
+    expect(() => parseSpecDocument(text)).toThrow(
+      'invalid pipeline spec: task: a FeatureTable has no model: "task" belongs to kind Pipeline; ' +
+        'target: a FeatureTable has no model: "target" belongs to kind Pipeline',
+    );
+  });
 
   it.each([
     ['a target that is also a feature', (s: string) => s.replace('column: income', 'column: age'), /target/],

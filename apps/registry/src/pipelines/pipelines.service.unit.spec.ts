@@ -1,4 +1,4 @@
-import { type PipelineSpecInput, PipelineSpecV1 } from '@keel/contracts';
+import { FeatureTableSpecV1, type PipelineSpec, type PipelineSpecInput, PipelineSpecV1 } from '@keel/contracts';
 import { InvalidPipelineSpecError } from '@keel/pipelines';
 import { type Infrastructure } from '@keel/service-runtime';
 import { type WorkerPool } from '@keel/workers';
@@ -37,17 +37,28 @@ const churn = PipelineSpecV1.parse({
   training: { algorithms: ['logistic-regression'], primaryMetric: 'auc' },
 } as PipelineSpecInput);
 
+/** The same table as its own kind: no task, no target, no training. */
+const featureTable = (features = [{ name: 'balance', type: 'numeric' }]) =>
+  FeatureTableSpecV1.parse({
+    apiVersion: 'keel/v1',
+    kind: 'FeatureTable',
+    id: 'customer-features',
+    timeColumn: 'feature_time',
+    entityColumns: ['customer_id'],
+    features,
+  });
+
 describe('PipelinesService.apply', () => {
-  const serviceWith = (joining = churn) => {
-    const apply = vi.fn(async (spec: PipelineSpecV1) => ({
+  const serviceWith = (joining = churn, applied: PipelineSpec = table(['customer_id'])) => {
+    const apply = vi.fn(async (spec: PipelineSpec) => ({
       stored: { pipelineId: spec.id, version: 2 },
       created: true,
     }));
     const infra = {
       pipelines: {
         apply,
-        get: async (id: string) => ({ spec: id === 'churn' ? joining : table(['customer_id']) }),
-        list: async () => [{ spec: table(['customer_id']) }, { spec: joining }],
+        get: async (id: string) => ({ spec: id === 'churn' ? joining : applied }),
+        list: async () => [{ spec: applied }, { spec: joining }],
       },
     } as unknown as Infrastructure;
     return { service: new PipelinesService(infra, {} as WorkerPool), apply };
@@ -96,5 +107,32 @@ describe('PipelinesService.apply', () => {
     const stored = JSON.stringify(apply.mock.calls[0][0]);
     await service.apply('churn', PipelineSpecV1.parse(JSON.parse(stored)));
     expect(JSON.stringify(apply.mock.calls[1][0])).toBe(stored);
+  });
+
+  it('applies a feature table a pipeline joins, and checks the join against it', async () => {
+    const { service, apply } = serviceWith(churn, featureTable());
+    await expect(service.apply('customer-features', featureTable())).resolves.toMatchObject({ version: 2 });
+    await expect(service.apply('churn', churn)).resolves.toMatchObject({ version: 2 });
+    expect(apply).toHaveBeenCalledTimes(2);
+    const refused = await service
+      .apply('customer-features', featureTable([{ name: 'segment', type: 'categorical' }]))
+      .catch((error: unknown) => error);
+    expect((refused as InvalidPipelineSpecError).issues).toEqual([
+      'pipeline "churn" joins this one: joins.0.features.0: "customer-features" has no column "balance"',
+    ]);
+  });
+
+  it('refuses turning a model pipeline into a feature table of the same id (and back), storing nothing', async () => {
+    const { service, apply } = serviceWith(churn, table(['customer_id']));
+    const refused = await service.apply('customer-features', featureTable()).catch((error: unknown) => error);
+    expect((refused as InvalidPipelineSpecError).issues).toEqual([
+      'kind: pipeline "customer-features" is a Pipeline; a FeatureTable of the same id is refused (apply it under a new id)',
+    ]);
+    const back = serviceWith(churn, featureTable());
+    await expect(back.service.apply('customer-features', table(['customer_id']))).rejects.toThrow(
+      /is a FeatureTable; a Pipeline of the same id is refused/,
+    );
+    expect(apply).not.toHaveBeenCalled();
+    expect(back.apply).not.toHaveBeenCalled();
   });
 });
