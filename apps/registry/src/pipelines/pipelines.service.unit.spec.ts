@@ -83,7 +83,7 @@ describe('PipelinesService.apply', () => {
   it("records the table's timeColumn as the feature time of a join that names none", async () => {
     const { service, apply } = serviceWith();
     await service.apply('churn', churn);
-    expect(apply.mock.calls[0][0].joins![0]).toMatchObject({ featureTime: 'feature_time' });
+    expect((apply.mock.calls[0][0] as PipelineSpecV1).joins![0]).toMatchObject({ featureTime: 'feature_time' });
   });
 
   it("refuses moving a table's timeColumn under a join, recorded with a feature time or not, saying what to do", async () => {
