@@ -162,12 +162,12 @@ describe('a feature table: ingested, validated and joined, with no model of its 
     };
     expect(runs.runs).toEqual([]);
     const models = await fetch(`${endpoints.registryHttp}/api/v1/models/${tableId}/versions`);
-    const versions = models.ok ? ((await models.json()) as { versions: unknown[] }).versions : [];
-    expect(versions).toEqual([]);
-    const decisions = (await (
-      await fetch(`${endpoints.monitoringHttp}/api/v1/pipelines/${tableId}/retrain-decisions`)
-    ).json()) as { decisions?: unknown[] };
-    expect(decisions.decisions ?? []).toEqual([]);
+    expect(models.status).toBe(404);
+    const policy = await fetch(`${endpoints.monitoringHttp}/api/v1/pipelines/${tableId}/retrain-policy`);
+    expect(policy.status).toBe(404);
+    expect(await policy.text()).toContain('is a feature table');
+    const decisions = await fetch(`${endpoints.monitoringHttp}/api/v1/pipelines/${tableId}/retrain-decisions`);
+    expect(((await decisions.json()) as { decisions: unknown[] }).decisions).toEqual([]);
     const mongo = await mongoose.createConnection(stackEndpoints.mongoUrl).asPromise();
     try {
       const featureSets = mongo.collection('feature_sets');

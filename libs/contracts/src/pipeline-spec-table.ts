@@ -11,14 +11,16 @@ import {
   IngestionSpec,
   PipelineSources,
   PipelineSpecV1,
+  validationShift,
 } from './pipeline-spec';
 
 const ColumnName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be a simple column name');
 
 /**
  * The sections only a model pipeline (`kind: Pipeline`) has: what it predicts, how it trains, is judged, served,
- * rolled out and monitored. A feature table naming one is refused with its path, rather than the section being
- * dropped silently: a spec converted from a model pipeline would otherwise lose it without a word.
+ * rolled out and monitored. A feature table naming one is refused with its path (as are `validation.bias` and
+ * `alerts.performanceDrop`), rather than the section being dropped silently: a spec converted from a model pipeline
+ * would otherwise lose it without a word.
  */
 export const MODEL_ONLY_SECTIONS = [
   'task',
@@ -60,38 +62,40 @@ const FeatureTableObject = z.object({
   ingestion: IngestionSpec,
   sources: PipelineSources,
   /** Schema, missing values, unseen categories, ranges, row count and shift between versions, as for any pipeline. */
-  validation: z.object(dataValidationChecks).prefault({}),
+  validation: z.object({ ...dataValidationChecks, shift: validationShift }).prefault({}),
   /** Alerts on its data (a rejected version); a table has no labelled windows, so no `performanceDrop`. */
   alerts: AlertsSpec.prefault({}),
 });
+
+/** A model-only setting on a table: refused naming its path, never dropped without a word. */
+const modelOnly = (what: string) =>
+  z.never({ error: `a FeatureTable has no model: "${what}" belongs to kind Pipeline` }).optional();
+
+/** Every model-only section, refused in the same pass as the rest of the document. */
+const modelOnlySections = Object.fromEntries(MODEL_ONLY_SECTIONS.map((section) => [section, modelOnly(section)]));
+
+/** A table as parsed: the model-only keys can only be absent, so they are not part of its type. */
+type FeatureTable = z.infer<typeof FeatureTableObject>;
 
 /**
  * A feature table (`kind: FeatureTable`, Feast's feature view, Hopsworks' feature group): time-stamped values per
  * entity, ingested and validated as any pipeline's data, kept as online views for the pipelines that join it, and
  * nothing else: no task, no target, no feature set, training run, model, rollout or monitoring of predictions.
  */
-export const FeatureTableSpecV1 = z.preprocess(
-  (raw, ctx) => {
-    if (raw && typeof raw === 'object' && !Array.isArray(raw)) {
-      for (const section of MODEL_ONLY_SECTIONS) {
-        if (Object.hasOwn(raw, section)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: [section],
-            message: `a FeatureTable has no model: "${section}" belongs to kind Pipeline`,
-            input: raw,
-          });
-        }
-      }
-    }
-    return raw;
-  },
-  FeatureTableObject.superRefine((spec, ctx) => featureTableIssues(spec, ctx)),
-);
-export type FeatureTableSpecV1 = z.infer<typeof FeatureTableSpecV1>;
+export const FeatureTableSpecV1 = FeatureTableObject.extend({
+  ...modelOnlySections,
+  validation: FeatureTableObject.shape.validation
+    .unwrap()
+    .extend({ bias: modelOnly('validation.bias') })
+    .prefault({}),
+}).superRefine((spec, ctx) => featureTableIssues(spec, ctx)) as unknown as z.ZodType<
+  FeatureTable,
+  z.input<typeof FeatureTableObject>
+>;
+export type FeatureTableSpecV1 = FeatureTable;
 export type FeatureTableSpecInput = z.input<typeof FeatureTableObject>;
 
-function featureTableIssues(spec: z.infer<typeof FeatureTableObject>, ctx: z.RefinementCtx): void {
+function featureTableIssues(spec: FeatureTable, ctx: z.RefinementCtx): void {
   const names = spec.features.map((feature) => feature.name);
   const duplicate = names.find((name, i) => names.indexOf(name) !== i);
   if (duplicate)

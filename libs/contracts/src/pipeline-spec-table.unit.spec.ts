@@ -76,6 +76,13 @@ describe('a feature table spec (kind FeatureTable)', () => {
     ]);
   });
 
+  it('reports a model-only section and the rest of the document in one pass', () => {
+    expect(issuesOf(table({ task: 'regression', timeColumn: undefined }))).toEqual([
+      expect.stringMatching(/^timeColumn: /) as string,
+      'task: a FeatureTable has no model: "task" belongs to kind Pipeline',
+    ]);
+  });
+
   it('needs entity keys and a time column', () => {
     expect(issuesOf(table({ entityColumns: undefined }))).toEqual([
       expect.stringMatching(/^entityColumns: /) as string,
@@ -101,7 +108,9 @@ describe('a feature table spec (kind FeatureTable)', () => {
     expect(issuesOf(table({ validation: { shift: { columns: { label: { action: 'warn' } } } } }))).toEqual([
       'validation.shift.columns.label: no feature "label" (shift is measured on the features)',
     ]);
-    expect(issuesOf(table({ validation: { bias: [] } }))).toEqual([]);
+    expect(issuesOf(table({ validation: { bias: [] } }))).toEqual([
+      'validation.bias: a FeatureTable has no model: "validation.bias" belongs to kind Pipeline',
+    ]);
   });
 
   it("checks its sources' cleaning against its dataset", () => {
@@ -156,6 +165,15 @@ describe('a spec of either kind', () => {
   it('reads a model pipeline with entity columns (an old-style table) as a model pipeline', () => {
     const parsed = safeParsePipelineSpec({ ...model, timeColumn: 't', entityColumns: ['customer_id'] });
     expect(parsed.success && !isFeatureTable(parsed.data)).toBe(true);
+  });
+
+  it('keeps the stored text of a model pipeline as before: validation writes bias before shift', () => {
+    const parsed = safeParsePipelineSpec({ ...model, validation: { shift: { against: 'previous' } } });
+    // The order main stored: an unchanged spec re-applied compares equal as text, so it is not a new version.
+    expect(JSON.stringify(parsed.data && 'validation' in parsed.data ? parsed.data.validation : null)).toBe(
+      '{"maxMissingRate":0.3,"maxUnseenCategoryRate":0.05,"rangeTolerance":0.5,"minRows":100,"bias":[],' +
+        '"shift":{"against":"previous","action":"warn","columns":{}}}',
+    );
   });
 
   it('names the kinds when kind is neither', () => {

@@ -329,7 +329,11 @@ export const IngestionSpec = z
   })
   .prefault({});
 
-/** The checks validation applies to every pipeline's dataset versions (a model pipeline adds bias on its labels). */
+/**
+ * The checks validation applies to every pipeline's dataset versions (a model pipeline adds bias on its labels), and
+ * `validationShift` after them. Apart, because zod writes keys in shape order and a stored spec is compared as text:
+ * a model pipeline's `validation` keeps its order (bias before shift), so an unchanged spec stays one version.
+ */
 export const dataValidationChecks = {
   maxMissingRate: z.number().min(0).max(1).default(0.3),
   /** Share of rows with a category the reference never had, per column. */
@@ -337,9 +341,10 @@ export const dataValidationChecks = {
   /** Numeric values may exceed the reference range by this fraction of its width. */
   rangeTolerance: z.number().min(0).default(0.5),
   minRows: z.number().int().positive().default(100),
-  /** Distribution shift between versions; absent: measured and reported, never judged (see ShiftSpec). */
-  shift: ShiftSpec.optional(),
 };
+
+/** Distribution shift between versions; absent: measured and reported, never judged (see ShiftSpec). */
+export const validationShift = ShiftSpec.optional();
 
 export const PipelineSpecV1 = z
   .object({
@@ -382,6 +387,7 @@ export const PipelineSpecV1 = z
         ...dataValidationChecks,
         /** Pre-training bias thresholds; the metrics of every protected attribute are in the report regardless. */
         bias: z.array(BiasCheck).default([]),
+        shift: validationShift,
       })
       .prefault({}),
     split: z

@@ -42,6 +42,41 @@ describe('PipelineStore against the real Mongo-compatible server', () => {
     expect(() => parsePipelineSpec(table)).toThrow(/kind: a FeatureTable, where a model pipeline is needed/);
   });
 
+  it('compares specs in canonical form: another key order or a read-back spec re-applied is not a new version', async () => {
+    const store = new PipelineStore(connection, 0);
+    const id = uniqueName('canonical');
+    const spec = parsePipelineSpec(pipelineSpecYaml('bike-demand', id));
+    const withShift = parsePipelineSpec({
+      ...spec,
+      validation: { ...spec.validation, shift: { against: 'previous' } },
+    });
+    // As a build that wrote validation's keys in another order stored it (shift before bias, the rest after).
+    const { shift, bias, ...rest } = withShift.validation;
+    const reordered = { ...withShift, validation: { shift, bias, ...rest } } as typeof withShift;
+    expect(JSON.stringify(reordered)).not.toBe(JSON.stringify(withShift));
+    expect((await store.apply(reordered)).stored.version).toBe(1);
+    expect(await store.apply(withShift)).toMatchObject({ created: false, stored: { version: 1 } });
+    expect(await store.apply((await store.get(id)).spec)).toMatchObject({ created: false, stored: { version: 1 } });
+  });
+
+  it("keeps a pipeline's kind inside the compare-and-set: a table of a model pipeline's id is refused", async () => {
+    const store = new PipelineStore(connection, 0);
+    const id = uniqueName('kind');
+    await store.apply(parsePipelineSpec(pipelineSpecYaml('adult-income', id)));
+    const table = parseSpecDocument({
+      apiVersion: 'keel/v1',
+      kind: 'FeatureTable',
+      id,
+      timeColumn: 'feature_time',
+      entityColumns: ['customer_id'],
+      features: [{ name: 'balance', type: 'numeric' }],
+    });
+    await expect(store.apply(table)).rejects.toThrow(
+      /kind: pipeline ".*" is a Pipeline; a FeatureTable of the same id/,
+    );
+    expect((await store.get(id)).version).toBe(1);
+  });
+
   it('gives every concurrent apply from two registries its own version, none lost', async () => {
     const other = await mongoose.createConnection(stackEndpoints.mongoUrl).asPromise();
     try {

@@ -144,12 +144,28 @@ export class PipelineStore {
     );
   }
 
-  /** Applies a spec: a new version when it differs from the current one, otherwise the current version. */
+  /**
+   * Applies a spec: a new version when it differs from the current one, otherwise the current version. Both are
+   * compared in their canonical form (read through the current schema, then written out), so a spec stored by an
+   * earlier build, or read back and re-applied, is not a new version for a difference of key order or defaults. A
+   * pipeline keeps its kind, checked inside the compare-and-set: of two first applies of one id as two kinds, the
+   * second is refused (InvalidPipelineSpecError), never stored as the other kind's next version.
+   */
   async apply(spec: PipelineSpec): Promise<{ stored: StoredPipelineSpec; created: boolean }> {
     const specJson = JSON.stringify(spec);
-    const { current, changed } = await this.versions.update(spec.id, (latest) =>
-      latest?.state.specJson === specJson ? null : { pipelineId: spec.id, specJson, appliedAt: new Date() },
-    );
+    const canonical = canonicalSpecJson(specJson);
+    const { current, changed } = await this.versions.update(spec.id, (latest) => {
+      if (latest) {
+        const stored = parseAnyPipelineSpec(JSON.parse(latest.state.specJson));
+        if (stored.kind !== spec.kind) {
+          throw new InvalidPipelineSpecError([
+            `kind: pipeline "${spec.id}" is a ${stored.kind}; a ${spec.kind} of the same id is refused (apply it under a new id)`,
+          ]);
+        }
+        if (JSON.stringify(stored) === canonical) return null;
+      }
+      return { pipelineId: spec.id, specJson, appliedAt: new Date() };
+    });
     if (changed) this.cache.delete(spec.id);
     return { stored: toStored(current!), created: changed };
   }
@@ -192,6 +208,11 @@ function toStored({ version, state }: Versioned<PipelineState>): StoredPipelineS
     spec: parseAnyPipelineSpec(JSON.parse(state.specJson)),
     appliedAt: state.appliedAt,
   };
+}
+
+/** A spec's JSON as the current schema writes it: keys in schema order, defaults filled. */
+function canonicalSpecJson(specJson: string): string {
+  return JSON.stringify(parseAnyPipelineSpec(JSON.parse(specJson)));
 }
 
 /** The stored spec as a model pipeline's, or NotAModelPipelineError for a feature table. */
