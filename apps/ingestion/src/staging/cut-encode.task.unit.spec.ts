@@ -1,6 +1,9 @@
 import { tableFromRecords } from '@keel/datasets';
 import { describe, expect, it } from 'vitest';
+import { type DatasetColumnSpec } from '@keel/contracts';
 import { datasetParquet } from '../datasets/dataset-parquet';
+import { checkColumnsOf, codedColumns } from '../records/record-checks';
+import { forgetCheckedRows, rememberCheckedRows } from './checked-rows-cache';
 import { cutEncodeTask, stagedTable } from './cut-encode.task';
 
 const schema = [
@@ -83,6 +86,54 @@ describe('stagedTable', () => {
       [null, null, null],
       ['>50K', '<=50K', '>50K'],
     ]);
+  });
+});
+
+describe('coded columns round trip', () => {
+  // Values a dictionary could confuse: texts named like Object.prototype members or like numbers and null, Unicode
+  // forms, a lone surrogate; columns named `constructor` and `__proto__`.
+  const named: DatasetColumnSpec[] = [
+    { name: 'age', type: 'number', role: 'numeric', nullable: true },
+    { name: 'cat', type: 'string', role: 'categorical', nullable: true },
+    { name: 'constructor', type: 'string', role: 'categorical', nullable: true },
+    { name: '__proto__', type: 'string', role: 'categorical', nullable: true },
+    { name: 'y', type: 'string', role: 'target', nullable: false },
+  ];
+  const cut = named.map(({ name, type }) => ({ name, type }));
+  const tricky = [
+    '__proto__',
+    'constructor',
+    'toString',
+    '1',
+    '-0',
+    'NaN',
+    'é',
+    'e\u0301',
+    '😀',
+    '\ud800',
+    ' x',
+    'null',
+  ];
+
+  it('keeps every value through coding, the staged text and the cut, as the columns form does', () => {
+    const records = Array.from({ length: 200 }, (_, i) => ({
+      age: i % 3 === 0 ? -0 : i,
+      cat: i % 5 === 0 ? null : i % 7 === 0 ? '' : tricky[i % tricky.length],
+      constructor: tricky[(i * 3) % tricky.length],
+      ['__proto__']: 'p',
+      y: i % 2 ? 'a' : 'b',
+    }));
+    const parsed = JSON.parse(JSON.stringify(records)) as Record<string, unknown>[];
+    const { good, bad } = checkColumnsOf(named, parsed);
+    expect(bad).toEqual([]);
+    const coded = codedColumns(named, good);
+    const asColumns = stagedTable(cut, [{ rowsJson: JSON.stringify(good) }]);
+    expect(stagedTable(cut, [{ rowsJson: JSON.stringify(coded) }])).toEqual(asColumns);
+    // and from the staging thread's cache (no parse)
+    const text = JSON.stringify(coded);
+    rememberCheckedRows(text, coded);
+    expect(stagedTable(cut, [{ rowsJson: text }])).toEqual(asColumns);
+    forgetCheckedRows();
   });
 });
 
