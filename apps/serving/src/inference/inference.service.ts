@@ -90,6 +90,7 @@ export class InferenceService implements OnModuleDestroy {
     let label = 'unknown';
     let code = status.OK;
     let refused = false;
+    let viewUnavailable = false;
     let release: () => void;
     try {
       release = this.admission.admit();
@@ -109,6 +110,8 @@ export class InferenceService implements OnModuleDestroy {
     } catch (error) {
       code = grpcStatusOf(error);
       refused = error instanceof ModelRefusedInputError;
+      // Its own joins' view over a limit (the subclass) or not loaded: the routed version's failure in a rollout.
+      viewUnavailable = error instanceof OnlineViewUnavailableError;
       // The caller's mistakes are correct answers; only serving's own failures are recorded on the span.
       if (code === status.INTERNAL) span?.recordException(error instanceof Error ? error : String(error));
       throw error;
@@ -121,7 +124,8 @@ export class InferenceService implements OnModuleDestroy {
       // A rollout's analysis compares the versions it routed to: their failures, latencies and predictions.
       if (route?.routed && route.model) {
         const { version } = route.model;
-        const seen = { version, code, refused, seconds, outputs: scored.outputs, inputs: scored.inputs, mirror: false };
+        const { outputs, inputs } = scored;
+        const seen = { version, code, refused, viewUnavailable, seconds, outputs, inputs, mirror: false };
         this.router?.observed?.(request.modelName, seen);
       }
     }

@@ -7,7 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { servingEnvSchema, type ServingConfig } from '../config';
 import { LoadedModel } from '../models/loaded-model';
 import { OnlineViewIndex } from '../online/compact-view';
-import { type OnlineViews, OnlineViewUnavailableError } from '../online/online-views';
+import { OnlineViewOverLimitError, type OnlineViews, OnlineViewUnavailableError } from '../online/online-views';
+import { RolloutObservations } from '../routing/rollout-observations';
+import { type RoutingPlan } from '../routing/routing-table';
 import { ModelStore } from '../models/model-store';
 import { grpcStatusOf } from './inference-errors';
 import { InferenceMetrics } from './inference-metrics';
@@ -97,9 +99,10 @@ function fixedRouter(route: Route | undefined) {
 
 /**
  * A champion (v1) and a shadow challenger (v2) both filling one numeric input from table "people" by "person_id",
- * each with its own join definition: v1's view holds 10 for it, v2's 60 (v2's view is not loaded when `v2Missing`).
+ * each with its own join definition: v1's view holds 10 for it, v2's 60 (v2's view is not loaded when `v2Missing`,
+ * over SERVING_MAX_ONLINE_ENTITIES when `v2OverLimit`). `router` replaces the shadow's (v1 answers, v2 mirrored).
  */
-function joinedVersions(options: { v2Missing?: boolean } = {}) {
+function joinedVersions(options: { v2Missing?: boolean; v2OverLimit?: boolean; router?: VersionRouter } = {}) {
   const store = new ModelStore();
   const pkg = binaryTestPackage(spec, rows, { l2: 1e-4 });
   const feature = pkg.signature.inputs.find((input) => input.kind === 'numeric')!.name;
@@ -126,6 +129,12 @@ function joinedVersions(options: { v2Missing?: boolean } = {}) {
           if (join.joinSha256 === 'b'.repeat(64) && options.v2Missing) {
             throw new OnlineViewUnavailableError('the online view of feature table "people" is not loaded');
           }
+          if (join.joinSha256 === 'b'.repeat(64) && options.v2OverLimit) {
+            throw new OnlineViewOverLimitError(
+              'the online view of feature table "people" is over SERVING_MAX_ONLINE_ENTITIES',
+              'SERVING_MAX_ONLINE_ENTITIES',
+            );
+          }
           return [join.pipeline, viewHolding(join.joinSha256 === 'a'.repeat(64) ? 10 : 60)];
         }),
       ),
@@ -138,7 +147,7 @@ function joinedVersions(options: { v2Missing?: boolean } = {}) {
     SERVING_MAX_QUEUE_DELAY_MS: 0,
     SERVING_MAX_EVENT_LOOP_UTILIZATION: 1,
   };
-  const { router } = fixedRouter({ version: 1, mirror: 2 });
+  const router = options.router ?? fixedRouter({ version: 1, mirror: 2 }).router;
   const inference = new InferenceService(store, metrics, log, config, router, online);
   const record = fixtureRecords('adult', { count: 1, from: 400, numeric: spec })[0];
   const joinedRequest = ModelInferRequest.fromPartial({
@@ -173,6 +182,44 @@ describe('InferenceService', () => {
     expect(logged.map((served) => served.modelVersion)).toEqual([1]);
     expect((await metrics.mirrorFailures.get()).values).toMatchObject([
       { labels: { model: spec.id, reason: 'view-unavailable' }, value: 1 },
+    ]);
+  });
+
+  it("given a routed canary whose own view is over the limit or not loaded, then each of its calls counts as its failure in the rollout's report while the champion's answers are untouched", async () => {
+    const plan: RoutingPlan = {
+      rolloutId: `${spec.id}/v2/1`,
+      baselineVersion: 1,
+      candidateVersion: 2,
+      candidateWeight: 50,
+      mirrored: false,
+      revision: 1,
+    };
+    const observations = new RolloutObservations();
+    const canary = (v2: { v2OverLimit?: boolean; v2Missing?: boolean }) => {
+      let calls = 0;
+      // Alternates the arms: even calls to the champion, odd ones to the canary.
+      const router: VersionRouter = {
+        route: () => ({ version: calls++ % 2 === 0 ? 1 : 2 }),
+        observed: (model, seen) => observations.record(model, plan, seen),
+      };
+      return joinedVersions({ ...v2, router });
+    };
+    const overLimit = canary({ v2OverLimit: true });
+    const over = await Promise.allSettled([1, 2, 3, 4].map(() => overLimit.inference.infer(overLimit.joinedRequest)));
+    const missing = canary({ v2Missing: true });
+    const absent = await Promise.allSettled([1, 2].map(() => missing.inference.infer(missing.joinedRequest)));
+    const codes = [...over, ...absent].map((result) =>
+      result.status === 'fulfilled' ? result.value.modelVersion : grpcStatusOf(result.reason),
+    );
+    expect(codes).toEqual(['1', status.RESOURCE_EXHAUSTED, '1', status.RESOURCE_EXHAUSTED, '1', status.UNAVAILABLE]);
+    // The champion answered from its own view, as without the canary.
+    expect(
+      overLimit.logged.map((served) => Array.from(served.inputs.columns[overLimit.feature] as Float64Array)),
+    ).toEqual([[10], [10]]);
+    const [report] = observations.drain('serving-1');
+    expect(report.versions.sort((a, b) => a.version - b.version)).toEqual([
+      expect.objectContaining({ version: 1, role: 'baseline', requests: 3, errors: 0 }),
+      expect.objectContaining({ version: 2, role: 'candidate', requests: 3, errors: 3, samples: [] }),
     ]);
   });
 

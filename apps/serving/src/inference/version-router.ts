@@ -37,6 +37,12 @@ export interface VersionObservation {
    * failure, where the caller's other mistakes are not.
    */
   refused?: boolean;
+  /**
+   * The online view of one of the version's own joins is over a serving memory limit (RESOURCE_EXHAUSTED) or not
+   * loaded (UNAVAILABLE): the version fails every call it gets, whatever the caller sends, so it is its failure (not
+   * the caller's, not overload).
+   */
+  viewUnavailable?: boolean;
   seconds: number;
   /** The version's outputs, when it scored the request. */
   outputs?: ModelOutputs;

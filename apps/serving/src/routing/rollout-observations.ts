@@ -22,8 +22,9 @@ const GROUP_NAME_MAX = 64;
 const SAMPLED_ROWS_PER_REQUEST = 64;
 
 /**
- * The version's own failures (with the inputs it refused that its signature accepts); the caller's other mistakes,
- * overload, cancellations and deadlines are not its fault.
+ * The version's own failures (with the inputs it refused that its signature accepts, and the calls its own joins' online
+ * view failed: over a memory limit or not loaded); the caller's other mistakes, overload, cancellations and deadlines
+ * are not its fault.
  */
 const VERSION_FAILURES = new Set<number>([status.INTERNAL, status.UNKNOWN]);
 
@@ -62,7 +63,9 @@ class VersionTally {
 
   add(observation: VersionObservation, protectedAttributes: readonly string[] = []): void {
     this.requests += 1;
-    if (VERSION_FAILURES.has(observation.code) || observation.refused) this.errors += 1;
+    if (VERSION_FAILURES.has(observation.code) || observation.refused || observation.viewUnavailable) {
+      this.errors += 1;
+    }
     const ms = observation.seconds * 1000;
     let bucket = 0;
     while (bucket < ROLLOUT_LATENCY_BOUNDS_MS.length && ms > ROLLOUT_LATENCY_BOUNDS_MS[bucket]) bucket++;

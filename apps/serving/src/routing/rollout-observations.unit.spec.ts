@@ -56,6 +56,19 @@ describe('rollout observations in serving', () => {
     expect(observations.drain('serving-1')).toEqual([]);
   });
 
+  it("counts the calls a version's own joined view failed (over a limit, not loaded) as its failures; shed calls not", () => {
+    const observations = new RolloutObservations();
+    const call = (code: status, viewUnavailable?: boolean) =>
+      observations.record('m', plan, { version: 4, code, viewUnavailable, seconds: 0.0001, mirror: false });
+    call(status.RESOURCE_EXHAUSTED, true);
+    call(status.UNAVAILABLE, true);
+    // Shed, or the caller's missing entity key: not the version's failures.
+    call(status.RESOURCE_EXHAUSTED);
+    call(status.INVALID_ARGUMENT);
+    const [report] = observations.drain('serving-1');
+    expect(report.versions).toEqual([expect.objectContaining({ version: 4, requests: 4, errors: 2 })]);
+  });
+
   it('counts rows and positive predictions per group of each protected attribute among the inputs', () => {
     const observations = new RolloutObservations();
     const inputs = { rows: 3, columns: { sex: ['Male', 'Female', null], age: Float64Array.from([30, 40, 50]) } };
