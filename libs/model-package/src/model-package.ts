@@ -163,15 +163,22 @@ export function parsePackage(bytes: Buffer | string, maxDepth = DEFAULT_MAX_DEPT
   return pkg;
 }
 
-/** The spec's point-in-time joins as serving needs them, or undefined without joins. */
-export function signatureJoins(spec: PipelineSpecV1): SignatureJoin[] | undefined {
+/**
+ * The spec's point-in-time joins as serving needs them, or undefined without joins. `joinSha256s` (by table) are the
+ * hashes the feature set was built with, when its `features.materialized` named them: the views features built for
+ * it; otherwise each join's own.
+ */
+export function signatureJoins(
+  spec: PipelineSpecV1,
+  joinSha256s?: Readonly<Record<string, string>>,
+): SignatureJoin[] | undefined {
   if (!spec.joins?.length) return undefined;
   return spec.joins.map((join) => ({
     pipeline: join.pipeline,
     entityKey: join.entityKey,
     features: [...join.features],
     ...(join.maxAgeMs === undefined ? {} : { maxAgeMs: join.maxAgeMs }),
-    joinSha256: joinDefinitionSha256(join),
+    joinSha256: joinSha256s?.[join.pipeline] ?? joinDefinitionSha256(join),
   }));
 }
 

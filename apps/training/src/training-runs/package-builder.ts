@@ -25,13 +25,15 @@ export interface PackageInputs {
   trainColumns: RawTable;
   /** Binary: [negative, positive]; multiclass: the declared classes in output order. */
   classes?: readonly (string | number)[];
+  /** Per joined table, the join hash the feature set was built with (builtJoinHashes); absent: the spec's. */
+  joinSha256s?: Readonly<Record<string, string>>;
 }
 
 /** Assembles the model package; no clocks or randomness, so the same inputs always give the same bytes. */
 export function buildModelPackage(inputs: PackageInputs): ModelPackage {
   const { spec } = inputs;
   const signatureInputs = signatureFromSpec(spec);
-  const joins = signatureJoins(spec);
+  const joins = signatureJoins(spec, inputs.joinSha256s);
   const columns: Record<string, (number | string | null)[]> = {};
   for (const [name, values] of Object.entries(inputs.trainColumns)) {
     columns[name] = values.map((v) => (v === undefined ? null : v));

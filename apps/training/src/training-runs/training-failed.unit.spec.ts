@@ -1,4 +1,11 @@
-import { derivedId, type EventData, FeaturesMaterializedV1, ModelTrainedV1, TrainingFailedV1 } from '@keel/contracts';
+import {
+  derivedId,
+  type EventData,
+  FeaturesMaterializedV1,
+  ModelTrainedV1,
+  PipelineSpecV1,
+  TrainingFailedV1,
+} from '@keel/contracts';
 import { SPLIT_COLUMN, writeParquet } from '@keel/datasets';
 import { fitTransform, stableStringify } from '@keel/ml-models';
 import { BUCKETS } from '@keel/storage';
@@ -75,6 +82,28 @@ describe('a training run that fails for good', { timeout: 60_000 }, () => {
       {} as ExperimentRunsRepository,
     );
     await new TrainingRunsConsumer(harness.infrastructure, service).onApplicationBootstrap();
+  });
+
+  it('given a feature set built with another join definition than the spec declares now, then refused before training with the reason', async () => {
+    const joined = {
+      ...spec,
+      id: 'bike-joined',
+      entityColumns: ['station_id'],
+      joins: [{ pipeline: 'weather', entityKey: 'station_id', features: ['temp'] }],
+    };
+    await harness.pipelines.apply(PipelineSpecV1.parse(joined));
+    const features = {
+      ...materializedWithoutHr(),
+      pipelineId: 'bike-joined',
+      joins: [{ tablePipelineId: 'weather', joinSha256: 'f'.repeat(64), upToSequence: 2 }],
+    } as FeaturesMaterialized;
+    expect(await harness.deliver(FeaturesMaterializedV1, features, { id: 'materialized-joined' })).toBe(
+      'dead-lettered',
+    );
+    expect(harness.published(ModelTrainedV1)).toEqual([]);
+    const [failed] = harness.published(TrainingFailedV1);
+    expect(failed.data).toMatchObject({ pipelineId: 'bike-joined', errorCode: 'join-definition-changed' });
+    expect(failed.data.error).toContain('another definition of its join to "weather"');
   });
 
   it('given a requested run on an untrainable feature set, when handled twice, then one training-failed event and a dead letter', async () => {

@@ -20,6 +20,7 @@ import { asBuffer, defineWorkerTask, movableBuffers, transferResult, type Worker
 import { evaluateHoldout, type FittedModel, needsLinearVariant, selectBest, trainModel } from './candidates';
 import { detectCodeVersion } from './code-version';
 import { buildModelPackage } from './package-builder';
+import { builtJoinHashes } from './signature-joins';
 import { type CandidateRecord } from './training-runs.repository';
 import { type Featurized, featurize, linearVariant, prepareTrainingData, type TrainingData } from './training-data';
 import { better, refitAndEvaluate, refitOnWholeWindow, type TunedConfiguration } from './tuning';
@@ -180,8 +181,10 @@ export async function trainAndPackage(
     referenceColumns = wholeWindowColumns(data);
   }
   progress({ stage: 'package', done: algorithms.length, total: algorithms.length });
+  const joinSha256s = builtJoinHashes(spec, features);
   const pkg = buildModelPackage({
     spec,
+    ...(joinSha256s ? { joinSha256s } : {}),
     document: served.document,
     ...(evaluation ? { evaluation } : {}),
     metrics: chosen.metrics,

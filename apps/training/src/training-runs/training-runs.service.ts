@@ -23,6 +23,7 @@ import { ExperimentRunsRepository } from '../experiments/experiment-runs.reposit
 import { detectCodeVersion } from './code-version';
 import { experimentRunsOf } from './experiment-records';
 import { type AlgorithmSearchOutcome, searchAlgorithms } from './hyperparameter-search';
+import { builtJoinHashes } from './signature-joins';
 import { trainingRunTask } from './training-run.task';
 import { trialTask } from './trial.task';
 import { TrainingRunsRepository } from './training-runs.repository';
@@ -155,6 +156,8 @@ export class TrainingRunsService implements OnApplicationBootstrap {
       [KeelAttr.PIPELINE_ID]: features.pipelineId,
       [KeelAttr.FEATURE_SET_ID]: features.featureSetId,
     });
+    // Refused before any training when the spec's joins are no longer those the feature set was built with.
+    builtJoinHashes(spec, features);
     const result = await this.trainAndPackage(spec, features, seed);
     const stored = await this.infra.objects.putContentAddressed(BUCKETS.models, features.pipelineId, result.bytes, {
       extension: '.json',
