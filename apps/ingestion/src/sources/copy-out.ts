@@ -134,7 +134,7 @@ export class CopyOut implements Submittable {
     waiter.resolve(chunk);
   }
 
-  /** One socket read: its messages' headers walked, its CopyData bytes kept as slices of it. */
+  /** One socket read: its messages' headers walked, its CopyData bytes copied into the chunk's buffer. */
   private read(data: Buffer): void {
     if (this.failure) return;
     const length = data.length;
@@ -243,9 +243,13 @@ export class CopyOut implements Submittable {
     if (to <= from) return;
     const needed = this.bytes + (to - from);
     if (!this.target || needed > this.target.length) {
-      // The first chunk of a copy grows its buffer (the ones after it are made large enough).
+      // A chunk larger than the buffers sized from the ones before it (the first of a copy, a wide one) grows its
+      // buffer; the one it outgrew is free again.
       const grown = this.buffers.take(this.target ? Math.max(needed, 2 * this.target.length) : needed);
-      this.target?.copy(grown, 0, 0, this.bytes);
+      if (this.target) {
+        this.target.copy(grown, 0, 0, this.bytes);
+        this.buffers.release(this.target);
+      }
       this.target = grown;
     }
     data.copy(this.target, this.bytes, from, to);
@@ -315,7 +319,9 @@ export const COPY_DATA_HEADER = 5;
 /**
  * A chunk's rows as COPY text, on the worker: its CopyData headers are overwritten in place with spaces (they then
  * decode as 5 characters each, whatever their length bytes were) and each row's text starts COPY_DATA_HEADER
- * characters after the previous row's newline. Checks the framing as it goes; `bytes` is the worker's own.
+ * characters after the previous row's newline. Checks the framing as it goes. `bytes` is shared with the event loop,
+ * which reads nothing of a chunk once it is handed over (its watermark is read before) and does not fill its buffer
+ * again until it is released, after the worker is done.
  */
 export function copyDataText(bytes: Uint8Array): { text: string; rows: number } {
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

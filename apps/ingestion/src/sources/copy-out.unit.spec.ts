@@ -190,6 +190,40 @@ describe('CopyOut', () => {
     expect(used.size).toBeLessThan(lines.length);
   });
 
+  it('keeps a chunk held unreleased intact while later chunks, rows larger than a read and a chunk buffer, are written', async () => {
+    const { client, backend } = await connected({ lend: true });
+    const buffers = new ChunkBuffers();
+    // rows of varied width, some wider than a socket read (64 KB) and than the first chunk buffer (256 KB)
+    const widths = [10, 300_000, 50, 70_000, 5, 20_000, 400_000, 10, 10, 10, 90_000, 1, 1, 1, 1, 1];
+    const wide = widths.map((width, i) => `${i}\t${'é'.repeat(width >> 1)}${'x'.repeat(width & 1)}`);
+    const copyBytes = Buffer.concat([
+      copyOutResponse(2),
+      framedCopyData(wide),
+      message('c'),
+      commandComplete(`COPY ${wide.length}`),
+      readyForQuery('T'),
+    ]);
+    // reads of odd sizes up to the lent buffer's 64 KB
+    const cuts: number[] = [];
+    for (let at = 7; at < copyBytes.length; at += 65_536 - (cuts.length % 7) * 3_001) cuts.push(at);
+    backend.respond(copyBytes, cuts);
+    const copy = client.query(new CopyOut('COPY t TO STDOUT', 2, buffers));
+    // the first chunk is held (a worker still decoding it) while all the others are read and released
+    const held = (await copy.next())!;
+    const heldLines = lineOf(held);
+    const read: string[] = [...heldLines];
+    for (let chunk = await copy.next(); chunk; chunk = await copy.next()) {
+      expect(chunk.bytes.buffer).not.toBe(held.bytes.buffer);
+      const chunkLines = lineOf(chunk);
+      expect(chunk.bytes.toString('utf8', chunk.lastRow + 5, chunk.bytes.length - 1)).toBe(chunkLines.at(-1));
+      read.push(...chunkLines);
+      buffers.release(chunk.bytes);
+    }
+    expect(read).toEqual(wide);
+    expect(lineOf(held)).toEqual(heldLines);
+    expect(heldLines).toEqual(wide.slice(0, 2));
+  });
+
   it('reads everything as one chunk when asked, and no chunk when there are no rows', async () => {
     const { client, backend } = await connected();
     backend.respond(rowsThenDone, [7, 30]);

@@ -65,7 +65,8 @@ export interface PulledField {
 /**
  * Rows of a pull as the copy sent them: one CopyData message a row, each a line of COPY text (COPY escapes newlines
  * inside values; `copyDataText` reads them); and the watermark of the last row. The bytes are a reused buffer of the
- * reader's: `release` once nothing reads them any more (not calling it only costs a new buffer).
+ * reader's: `release` once nothing reads them any more (not calling it only costs a new buffer; calling it again does
+ * nothing).
  */
 export interface CopyChunk {
   bytes: Buffer;
@@ -173,9 +174,10 @@ export class PostgresReader {
       try {
         for (let chunk = await copy.next(); chunk; chunk = await copy.next()) {
           const { bytes, rows, lastRow } = chunk;
-          // Read here, before the bytes move to the worker: the last row's text without its header and newline.
+          // Read here, before the chunk is handed over (its worker overwrites the headers in place): the last row's
+          // text without its header and newline.
           const line = bytes.toString('utf8', lastRow + COPY_DATA_HEADER, bytes.length - 1);
-          yield { bytes, rows, last: lineWatermark(line, watermark), release: () => buffers.release(bytes) };
+          yield { bytes, rows, last: lineWatermark(line, watermark), release: releaseOnce(buffers, bytes) };
         }
         drained = true;
       } finally {
@@ -194,4 +196,14 @@ export class PostgresReader {
   async close(): Promise<void> {
     await this.client.end().catch(() => undefined);
   }
+}
+
+/** A chunk's release: its buffer goes back to `buffers` the first time, later calls do nothing. */
+export function releaseOnce(buffers: ChunkBuffers, bytes: Buffer): () => void {
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    buffers.release(bytes);
+  };
 }
