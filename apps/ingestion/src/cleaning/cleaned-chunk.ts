@@ -44,7 +44,8 @@ export function encodeCleanedRows(
  * The rows of a chunk of a copy (its CopyData messages, see copy-out.ts) as records of the fields of the result that
  * are `needed` (those the dataset and the cleaning name), each value read as a query result carries it (node-postgres's parser of its type;
  * a timestamp as ISO text), labelled by the source's key (`row 12`). COPY escapes tabs and newlines inside values,
- * so fields split on tabs. Overwrites the messages' headers in place (`bytes` is the worker's own).
+ * so fields split on tabs. Overwrites the messages' headers in place (`bytes` is shared with the event loop, which
+ * reads nothing of it once handed over and refills it only after release, see `copyDataText`).
  */
 export function* copyTextRecords(
   bytes: Uint8Array,

@@ -317,7 +317,7 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
 
   /**
    * A chunk's COPY text to checked rows and Parquet, on a worker thread; its buffer is the reader's again once the
-   * worker is done (not after a failure: a worker that timed out may still be reading it).
+   * worker is done; on failure the buffer is left to GC (the pull is over).
    */
   private async encodeChunk(
     pipeline: StoredPipelineSpec,
