@@ -37,8 +37,8 @@ const pipeline: StoredPipelineSpec = {
 
 const at = (id: number): Watermark => ({ cursor: `2026-01-01 00:00:0${id}+00`, key: String(id) });
 
-/** The table: rows 1-4; a copy gives the rows in (after, upTo], `chunkRows` a chunk. */
-function fakeReader(): PostgresReader {
+/** The table: rows 1-4; a copy gives the rows in (after, upTo], `chunkRows` a chunk; releases go to `events`. */
+function fakeReader(events: string[]): PostgresReader {
   const ids = [1, 2, 3, 4];
   return {
     copy: (_: unknown, range: { after?: Watermark | null; upTo?: Watermark }, chunkRows: number) => {
@@ -47,7 +47,8 @@ function fakeReader(): PostgresReader {
         for (let i = 0; i < rows.length; i += Math.min(chunkRows, rows.length)) {
           const taken = rows.slice(i, i + chunkRows);
           const lines = taken.map((id) => `${id}\t${at(id).cursor}\t${id}\t${id}`);
-          yield { bytes: framedCopyData(lines), rows: taken.length, last: at(taken.at(-1)!), release: () => undefined };
+          const release = () => void events.push(`release ${taken[0]}`);
+          yield { bytes: framedCopyData(lines), rows: taken.length, last: at(taken.at(-1)!), release };
         }
       }
       return Promise.resolve({ fields: [], watermark: { cursor: 1, key: 0 }, chunks: chunks() });
@@ -61,7 +62,9 @@ function fakeReader(): PostgresReader {
  * plan recorded, or by lineage for a plan from a build before plans recorded ids), and a worker whose encoder makes
  * other bytes than the one that wrote the versions already stored.
  */
-function harness(state: SourceState, stored: DatasetVersion[]) {
+function harness(state: SourceState, stored: DatasetVersion[], options: { failEncode?: boolean } = {}) {
+  /** The worker's start and end of each chunk and the chunk's release, by its first row. */
+  const events: string[] = [];
   const states: Versioned<SourceState>[] = [{ version: 1, state }];
   const written: { sources: readonly string[]; rowCount: number }[] = [];
   const versions = {
@@ -92,16 +95,22 @@ function harness(state: SourceState, stored: DatasetVersion[]) {
     saveRun: () => Promise.resolve(),
   };
   const workers = {
-    run: (_: unknown, input: { bytes: Uint8Array }): Promise<PgChunkOutcome> => {
-      const rows = Buffer.from(input.bytes).toString('latin1').split('\n').length - 1;
-      return Promise.resolve({
+    run: async (_: unknown, input: { bytes: Uint8Array }): Promise<PgChunkOutcome> => {
+      const text = Buffer.from(input.bytes).toString('latin1');
+      const rows = text.split('\n').length - 1;
+      const first = text.slice(5).split('\t')[0];
+      events.push(`start ${first}`);
+      await new Promise((resolve) => setImmediate(resolve));
+      events.push(`end ${first}`);
+      if (options.failEncode) throw new Error('the worker died');
+      return {
         rowsRead: rows,
         goodRows: rows,
         parquet: new Uint8Array([1, 2, 3]),
         sha256: 'bytes-of-the-new-encoder',
         rejected: 0,
         rejections: [],
-      });
+      };
     },
   };
   const logger = { child: () => logger, info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -116,7 +125,7 @@ function harness(state: SourceState, stored: DatasetVersion[]) {
     logger as never,
     { name: 'ingestion' } as never,
   );
-  vi.spyOn(PostgresReader, 'connect').mockResolvedValue(fakeReader());
+  vi.spyOn(PostgresReader, 'connect').mockResolvedValue(fakeReader(events));
   const run = {
     _id: 'pull-2',
     startedAt: new Date(),
@@ -132,7 +141,7 @@ function harness(state: SourceState, stored: DatasetVersion[]) {
         pullPostgres(...args: unknown[]): Promise<Versioned<SourceState>>;
       }
     ).pullPostgres(pipeline, source, states[0], run, scope, scope.signal);
-  return { pull, written, states, run };
+  return { pull, written, states, run, events };
 }
 
 afterEach(() => vi.restoreAllMocks());
@@ -236,5 +245,29 @@ describe('a PostgreSQL pull resuming a planned range', () => {
       runId: 'pull-2',
       lineage: postgresLineage(source, at(2), at(4)),
     });
+  });
+});
+
+describe('the chunk buffers of a PostgreSQL pull', () => {
+  const fresh: SourceState = { watermark: null, planned: null, lastDatasetVersionId: null, rowsPulled: 0 };
+
+  it('releases each chunk once, after its worker is done with it', async () => {
+    const { pull, events } = harness(fresh, []);
+
+    await pull();
+
+    for (const first of ['1', '3']) {
+      expect(events.filter((event) => event === `release ${first}`)).toHaveLength(1);
+      expect(events.indexOf(`release ${first}`)).toBeGreaterThan(events.indexOf(`end ${first}`));
+    }
+  });
+
+  it('does not release a chunk whose encode failed (the pull is over, its buffer goes to GC)', async () => {
+    const { pull, events } = harness(fresh, [], { failEncode: true });
+
+    await expect(pull()).rejects.toThrow('the worker died');
+
+    expect(events).toContain('end 1');
+    expect(events.filter((event) => event.startsWith('release'))).toEqual([]);
   });
 });
