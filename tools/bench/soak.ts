@@ -335,7 +335,7 @@ function markdown(report: SoakReport): string {
         ' |',
     ),
     '',
-    "Where the time went, per minute: serving's event-loop delay (highest 10 s-window p99 and max from its `/health/live`), its GC time, heap and most prediction-log rows waiting for Kafka (from its `/metrics`), calls by status, the 1-minute load average, and CPU in percent of one core (all cores: " +
+    "Where the time went, per minute: serving's event-loop delay (highest 10 s-window p99 and max from its `/health/live`), its GC time, heap and most prediction-log rows waiting for Kafka (from its `/metrics`), calls by status as ghz saw them (Unavailable there includes the calls ghz cuts by closing its connection at a minute's end, which are not errors), the 1-minute load average, and CPU in percent of one core (all cores: " +
       `${report.machine.cores * 100} %) by process tree, "other" being work outside the soak's processes on the shared machine.`,
     '',
     '| minute | serving loop p99 / max ms | serving GC s | serving heap MiB | logs waiting (rows) | calls not OK | load | machine busy % | ' +
