@@ -8,6 +8,7 @@ import {
 } from '@keel/contracts';
 import { createModelDocument, matrixFromRows, trainLogisticRegression } from '@keel/ml-models';
 import { buildReference, type ModelPackage, serializePackage } from '@keel/model-package';
+import { parseSpecDocument } from '@keel/pipelines';
 import { RegistryClient, RegistryInvalidArgumentError, RegistryNotFoundError } from '@keel/registry-client';
 import { BUCKETS } from '@keel/storage';
 import {
@@ -37,6 +38,16 @@ training:
 gates:
   - { metric: auc, min: 0.7 }
 `;
+
+/** A regression spec as a JSON body (its id given by each test). */
+const JSON_SPEC = {
+  apiVersion: 'keel/v1',
+  kind: 'Pipeline',
+  task: 'regression',
+  target: { column: 'y' },
+  features: [{ name: 'x', type: 'numeric' }],
+  training: { algorithms: ['linear-regression'], primaryMetric: 'rmse' },
+};
 
 /** A real (tiny) package: logistic regression on four rows; `seed` makes each one's bytes distinct. */
 function tinyPackage(pipelineId: string, seed: number, metrics: Record<string, number>): Buffer {
@@ -158,15 +169,7 @@ describe('registry against the real stack', () => {
 
   it('applies a JSON spec and rejects invalid specs and id mismatches with 400 and issues', async () => {
     const other = uniqueName('reg-json');
-    const spec = {
-      apiVersion: 'keel/v1',
-      kind: 'Pipeline',
-      id: other,
-      task: 'regression',
-      target: { column: 'y' },
-      features: [{ name: 'x', type: 'numeric' }],
-      training: { algorithms: ['linear-regression'], primaryMetric: 'rmse' },
-    };
+    const spec = { ...JSON_SPEC, id: other };
     await http()
       .put(`/api/v1/pipelines/${other}`)
       .send(spec)
@@ -230,6 +233,42 @@ describe('registry against the real stack', () => {
     expect(
       (await apply(table, { ...tableSpec('numeric'), timeColumn: 'updated_at' }, 400)).body.issues.join('\n'),
     ).toMatch(new RegExp(`^pipeline "${joining}" joins this one: joins\\.0\\.featureTime: reads timeColumn`));
+  });
+
+  it('refuses a column named __proto__ over JSON and YAML, naming its path; one an earlier build stored still reads', async () => {
+    const id = uniqueName('reg-proto');
+    const json = JSON.stringify({ ...JSON_SPEC, id }).replace('"x"', '"__proto__"');
+    const yaml = specYaml(id).replace('name: x1', 'name: __proto__');
+    for (const [type, body] of [
+      ['application/json', json],
+      ['application/yaml', yaml],
+    ]) {
+      const refused = await http().put(`/api/v1/pipelines/${id}`).set('content-type', type).send(body).expect(400);
+      expect(refused.body.issues).toHaveLength(1);
+      expect(refused.body.issues[0]).toMatch(/^features\.0\.name: "__proto__" cannot name a column: /);
+    }
+    const shift = JSON.stringify({
+      ...JSON_SPEC,
+      id,
+      validation: { shift: { columns: { proto: { action: 'reject' } } } },
+    });
+    const dropped = await http()
+      .put(`/api/v1/pipelines/${id}`)
+      .set('content-type', 'application/json')
+      .send(shift.replace('"proto"', '"__proto__"'))
+      .expect(400);
+    expect(dropped.body.issues).toEqual([
+      'validation.shift.columns.__proto__: "__proto__" cannot be a key: reading the spec would drop it without a ' +
+        'word (a JavaScript object takes it as its prototype)',
+    ]);
+    await http().get(`/api/v1/pipelines/${id}`).expect(404);
+
+    // Stored as an earlier build did (the schema accepts the name): it still lists and reads.
+    await service.infra.pipelines.apply(parseSpecDocument(yaml));
+    const read = await http().get(`/api/v1/pipelines/${id}`).expect(200);
+    expect(read.body.spec.features.map((feature: { name: string }) => feature.name)).toEqual(['__proto__']);
+    const list = await http().get('/api/v1/pipelines').expect(200);
+    expect(list.body.pipelines.map((p: { pipelineId: string }) => p.pipelineId)).toContain(id);
   });
 
   it('registers a passing version as champion and publishes both events', async () => {

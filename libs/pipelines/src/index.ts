@@ -4,7 +4,9 @@ export {
   parsePipelineSpec,
   parseSpecDocument,
   PipelineStore,
+  readSpecDocument,
   type StoredPipelineSpec,
+  validateSpecDocument,
 } from './pipeline-store';
 export {
   memoryOnlineViewTables,

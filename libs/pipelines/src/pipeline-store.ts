@@ -71,6 +71,26 @@ const pipelineHeadSchema = new Schema<PipelineSpecDocument>(
  * (`kind: Pipeline`) or a feature table (`kind: FeatureTable`).
  */
 export function parseSpecDocument(input: string | unknown, maxDepth = DEFAULT_MAX_DEPTH): PipelineSpec {
+  return validateSpecDocument(readSpecDocument(input, maxDepth));
+}
+
+/** Validates a document readSpecDocument read (a string is a string here, not text to parse). */
+export function validateSpecDocument(raw: unknown): PipelineSpec {
+  const parsed = safeParsePipelineSpec(raw);
+  if (!parsed.success) {
+    throw new InvalidPipelineSpecError(
+      parsed.error.issues.map((issue) => `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`),
+    );
+  }
+  return parsed.data;
+}
+
+/**
+ * A spec document as a value, not yet validated: YAML or JSON text parsed, or the value itself, bounded as
+ * parseSpecDocument bounds it (InvalidPipelineSpecError otherwise). What a caller checking the document beyond the
+ * schema reads (the registry: keys the schema's objects would drop), then gives to validateSpecDocument.
+ */
+export function readSpecDocument(input: string | unknown, maxDepth = DEFAULT_MAX_DEPTH): unknown {
   let raw: unknown = input;
   try {
     if (typeof input === 'string') {
@@ -88,13 +108,7 @@ export function parseSpecDocument(input: string | unknown, maxDepth = DEFAULT_MA
     }
     throw new InvalidPipelineSpecError([`not valid YAML or JSON: ${(error as Error).message}`]);
   }
-  const parsed = safeParsePipelineSpec(raw);
-  if (!parsed.success) {
-    throw new InvalidPipelineSpecError(
-      parsed.error.issues.map((issue) => `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`),
-    );
-  }
-  return parsed.data;
+  return raw;
 }
 
 /** As parseSpecDocument, for a model pipeline only: a feature table (`kind: FeatureTable`) is refused, naming kind. */

@@ -8,16 +8,12 @@ import {
   type PipelineSpecV1,
   withJoinFeatureTimes,
 } from '@keel/contracts';
-import {
-  InvalidPipelineSpecError,
-  parseSpecDocument,
-  type StoredPipelineSpec,
-  UnknownPipelineError,
-} from '@keel/pipelines';
+import { InvalidPipelineSpecError, type StoredPipelineSpec, UnknownPipelineError } from '@keel/pipelines';
 import { Infrastructure } from '@keel/service-runtime';
 import { KeelAttr, withSpan } from '@keel/telemetry';
 import { WorkerPool } from '@keel/workers';
 import { parsePipelineSpecTask } from './spec-parse.task';
+import { checkedSpecDocument } from './spec-names';
 
 /** The path and the document disagree about which pipeline this is. */
 export class PipelineIdMismatchError extends Error {
@@ -78,7 +74,7 @@ export class PipelinesService implements OnApplicationBootstrap {
   }
 
   private async parse(body: unknown): Promise<PipelineSpec> {
-    if (typeof body !== 'string') return parseSpecDocument(body);
+    if (typeof body !== 'string') return checkedSpecDocument(body);
     const outcome = await this.workers.run(parsePipelineSpecTask, body);
     if (!outcome.ok) throw new InvalidPipelineSpecError(outcome.issues);
     return outcome.spec;

@@ -1,8 +1,9 @@
 import { FeatureTableSpecV1, type PipelineSpec, type PipelineSpecInput, PipelineSpecV1 } from '@keel/contracts';
-import { InvalidPipelineSpecError } from '@keel/pipelines';
+import { InvalidPipelineSpecError, UnknownPipelineError } from '@keel/pipelines';
 import { type Infrastructure } from '@keel/service-runtime';
-import { type WorkerPool } from '@keel/workers';
+import { type WorkerPool, type WorkerTask } from '@keel/workers';
 import { describe, expect, it, vi } from 'vitest';
+import { stringify } from 'yaml';
 import { PipelinesService } from './pipelines.service';
 
 const table = (entityColumns?: string[], timeColumn = 'feature_time') =>
@@ -134,5 +135,55 @@ describe('PipelinesService.apply', () => {
     );
     expect(apply).not.toHaveBeenCalled();
     expect(back.apply).not.toHaveBeenCalled();
+  });
+});
+
+describe('PipelinesService: a column named __proto__', () => {
+  /** A feature named __proto__: a JSON body keeps it as JSON.parse does (it is a key of the parsed feature). */
+  const named = (spec: object) => JSON.parse(JSON.stringify(spec).replace('"tenure"', '"__proto__"')) as object;
+  /** As an earlier build stored it: the schema alone (which accepts the name) read it. */
+  const storedEarlier = PipelineSpecV1.parse(named(churn));
+
+  const serviceWith = (stored: PipelineSpec[]) => {
+    const apply = vi.fn(async (spec: PipelineSpec) => ({ stored: { pipelineId: spec.id, version: 1 }, created: true }));
+    const byId = new Map(stored.map((spec) => [spec.id, { pipelineId: spec.id, version: 1, spec }]));
+    const infra = {
+      pipelines: {
+        apply,
+        get: async (id: PipelineSpec['id']) => {
+          const found = byId.get(id);
+          if (!found) throw new UnknownPipelineError(id);
+          return found;
+        },
+        list: async () => [...byId.values()],
+      },
+    } as unknown as Infrastructure;
+    // Text is parsed by the worker task; here on this thread, as the pool would run it.
+    const workers = {
+      run: async (task: WorkerTask<string, unknown>, text: string) => task.run(text, { progress: () => undefined }),
+    };
+    return { service: new PipelinesService(infra, workers as unknown as WorkerPool), apply };
+  };
+
+  it('refuses applying it, as JSON or YAML, naming each path, and stores nothing', async () => {
+    const { service, apply } = serviceWith([]);
+    const spec = named({ ...churn, joins: undefined });
+    const expected = /^features\.0\.name: "__proto__" cannot name a column: a JavaScript object takes "__proto__"/;
+    for (const body of [spec, stringify(spec)]) {
+      const refused = await service.apply('churn', body).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(InvalidPipelineSpecError);
+      expect((refused as InvalidPipelineSpecError).issues).toHaveLength(1);
+      expect((refused as InvalidPipelineSpecError).issues[0]).toMatch(expected);
+    }
+    expect(apply).not.toHaveBeenCalled();
+  });
+
+  it('still lists and reads a spec an earlier build stored with one, and applies other specs beside it', async () => {
+    const { service, apply } = serviceWith([storedEarlier, featureTable()]);
+    expect((await service.list()).map(({ spec }) => spec.features[0].name)).toEqual(['__proto__', 'balance']);
+    expect((await service.get('churn'))?.spec).toBe(storedEarlier);
+    // Applying the table lists every pipeline (the joins of churn are checked against it): the stored one reads.
+    await expect(service.apply('customer-features', featureTable())).resolves.toMatchObject({ version: 1 });
+    expect(apply).toHaveBeenCalledTimes(1);
   });
 });
