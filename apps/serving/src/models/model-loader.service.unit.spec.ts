@@ -55,6 +55,10 @@ describe('ModelLoaderService', () => {
   let registryAliases: Map<string, number> | undefined;
   let store: ModelStore;
   let loader: ModelLoaderService;
+  /** The pipelines applied: model pipeline `p` (the stub of a spec is all the loader reads). */
+  let applied: { pipelineId: string; spec: { kind: string } }[];
+  /** Every model the registry was asked about, in order. */
+  let asked: string[];
 
   const version = (number: number) =>
     ModelVersion.fromPartial({
@@ -71,8 +75,11 @@ describe('ModelLoaderService', () => {
     reads = [];
     storageDown = false;
     registryAliases = new Map();
+    applied = [{ pipelineId: 'p', spec: { kind: 'Pipeline' } }];
+    asked = [];
     const registry = {
       listModelVersions: async (modelName: string) => {
+        asked.push(modelName);
         if (!registryAliases) throw new RegistryUnavailableError('registry down', status.UNAVAILABLE);
         if (modelName !== 'p') throw new RegistryNotFoundError(`model "${modelName}" not found`);
         return [1, 2, 3, 4].map((n) => ({
@@ -89,7 +96,7 @@ describe('ModelLoaderService', () => {
           return objects.get(uri)!;
         },
       },
-      pipelines: { list: async () => [{ pipelineId: 'p', spec: { kind: 'Pipeline' } }] },
+      pipelines: { list: async () => applied },
     } as unknown as Infrastructure;
     store = new ModelStore();
     const config = { MODEL_LOAD_ATTEMPTS: 2, MODEL_LOAD_BACKOFF_MS: 0, MODEL_RESYNC_INTERVAL_MS: 5 } as ServingConfig;
@@ -175,5 +182,19 @@ describe('ModelLoaderService', () => {
     loader.onApplicationShutdown();
     await resyncing;
     expect(store.versions('p')).toEqual([3]);
+  });
+
+  it('given a feature table applied beside the model, then neither the start-up sync nor a resync asks about it', async () => {
+    applied = [{ pipelineId: 't', spec: { kind: 'FeatureTable' } }, ...applied];
+    registryAliases = new Map([[CHAMPION, 1]]);
+    await loader.syncAll();
+    expect(asked).toEqual(['p']);
+    expect(store.isReady()).toBe(true);
+    const resyncing = loader.resyncPeriodically();
+    await vi.waitFor(() => expect(asked).toEqual(['p', 'p']), { timeout: 5_000, interval: 5 });
+    loader.onApplicationShutdown();
+    await resyncing;
+    expect(asked.filter((name) => name !== 'p')).toEqual([]);
+    expect(store.names()).toEqual(['p']);
   });
 });
