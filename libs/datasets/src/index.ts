@@ -28,4 +28,5 @@ export {
   type OnlineViewJoin,
   type OnlineViewRow,
   onlineValuesAt,
+  PreviousOnlineViewError,
 } from './online-view';

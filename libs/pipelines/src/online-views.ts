@@ -27,6 +27,11 @@ export type OnlineViewRecord = EventData<typeof OnlineViewUpdatedV1> & {
    * that still reads it does not follow the table to another column. Absent in records from before it.
    */
   builtFeatureTime?: string;
+  /**
+   * The wall-clock time (ms) the view was built at: the next build may extend it (read only the versions since) at
+   * this time or later, as rows it dropped were superseded by then. Absent in records from before it.
+   */
+  builtAtMs?: number;
   updatedAt: Date;
 };
 
@@ -103,7 +108,8 @@ export class OnlineViewStore {
    * other learns it lost.
    */
   async record(
-    view: EventData<typeof OnlineViewUpdatedV1> & Pick<OnlineViewRecord, 'join' | 'versionCount' | 'builtFeatureTime'>,
+    view: EventData<typeof OnlineViewUpdatedV1> &
+      Pick<OnlineViewRecord, 'join' | 'versionCount' | 'builtFeatureTime' | 'builtAtMs'>,
   ): Promise<boolean> {
     const versionCount = view.versionCount ?? 1;
     const { changed } = await this.versions.update(

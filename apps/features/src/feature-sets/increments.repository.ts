@@ -174,6 +174,23 @@ export class IncrementsRepository implements OnModuleInit {
       .exec();
   }
 
+  /**
+   * How many versions of a pipeline are recorded up to and including `sequence`: a view built from that many still
+   * holds all of them (none validated since with a sequence at or below it).
+   */
+  countUpTo(pipelineId: string, sequence: number): Promise<number> {
+    return this.increments.countDocuments({ pipelineId, sequence: { $lte: sequence } }).exec();
+  }
+
+  /** A pipeline's validated versions after `afterSequence` up to and including `upToSequence`, oldest first. */
+  between(pipelineId: string, afterSequence: number, upToSequence: number): Promise<IncrementRecord[]> {
+    return this.increments
+      .find({ pipelineId, sequence: { $gt: afterSequence, $lte: upToSequence } }, WITHOUT_ID)
+      .sort({ sequence: 1 })
+      .lean<IncrementRecord[]>()
+      .exec();
+  }
+
   newest(pipelineId: string): Promise<IncrementRecord | null> {
     return this.increments.findOne({ pipelineId }, WITHOUT_ID).sort({ sequence: -1 }).lean<IncrementRecord>().exec();
   }

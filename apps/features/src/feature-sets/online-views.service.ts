@@ -13,18 +13,20 @@ import { type OnlineViewDefinition, type OnlineViewRecord, OnlineViewStore } fro
 import { Infrastructure, ROOT_LOGGER } from '@keel/service-runtime';
 import { BUCKETS } from '@keel/storage';
 import { KeelAttr, withSpan } from '@keel/telemetry';
+import { type OnlineViewJoin } from '@keel/datasets';
 import { asBuffer, movableBuffers, WorkerPool } from '@keel/workers';
 import { type Logger } from 'pino';
 import { IncrementsRepository } from './increments.repository';
-import { onlineViewTask } from './online-view.task';
+import { onlineViewTask, type UnusablePreviousView } from './online-view.task';
 
 /**
  * Keeps the online views of joined feature tables (Feast's materialization into its online store): for every
  * pipeline that joins a table and every definition of that join (joinDefinitionSha256), the latest values per entity
  * as of the table's newest validated version, stored content-addressed, recorded as current and announced, so
- * serving fills a request's joined features from the view of the definition the model was trained with. Rebuilt
- * from all of the table's versions whenever one is validated, and built when a joining pipeline first materializes
- * a feature set under a definition (its spec may be applied after the table's versions arrived).
+ * serving fills a request's joined features from the view of the definition the model was trained with. Moved on
+ * whenever a table version is validated (from the recorded view and the versions since, else from every version),
+ * and built when a joining pipeline first materializes a feature set under a definition (its spec may be applied
+ * after the table's versions arrived).
  */
 @Injectable()
 export class OnlineViewsService {
@@ -90,48 +92,143 @@ export class OnlineViewsService {
     }
   }
 
+  /**
+   * Builds the view of one definition up to table version `sequence` and records it under the definition and its
+   * twins. From the recorded view and the versions since when it can (see extendView), else from every version:
+   * a table gets a version every few minutes, and reading all of them at each one grows without bound.
+   */
   private async build(pipelineId: string, join: ViewJoin, sequence: number): Promise<void> {
     const attributes = { [KeelAttr.PIPELINE_ID]: pipelineId };
     await withSpan('build online view', attributes, async () => {
       const table = (await this.infra.pipelines.get(join.pipeline)).spec;
       const featureTime = join.featureTime ?? join.builtFeatureTime ?? table.timeColumn;
-      const versions = await this.increments.upTo(join.pipeline, sequence);
-      if (!featureTime || versions.length === 0) return;
-      const datasets = await Promise.all(
-        versions.map(({ uri, sha256 }) => this.infra.objects.getVerified({ uri, sha256 })),
-      );
-      const view = await this.workers.run(
-        onlineViewTask,
-        {
-          join: {
-            entityKey: join.entityKey,
-            featureTime,
-            ...(join.createdTime ? { createdTime: join.createdTime } : {}),
-            features: join.features,
-          },
-          datasets,
-          now: Date.now(),
-        },
-        { transferList: movableBuffers(...datasets), attributes },
-      );
-      const stored = await this.infra.objects.putContentAddressed(
-        BUCKETS.features,
-        `${pipelineId}/online-views`,
-        asBuffer(view.bytes),
-        { extension: '.json', contentType: 'application/json' },
-      );
-      const upTo = versions[versions.length - 1];
+      if (!featureTime) return;
+      const viewJoin: OnlineViewJoin = {
+        entityKey: join.entityKey,
+        featureTime,
+        ...(join.createdTime ? { createdTime: join.createdTime } : {}),
+        features: join.features,
+      };
+      const build: ViewBuild = { pipelineId, join, viewJoin, sequence, now: Date.now() };
+      const built = (await this.extendView(build)) ?? (await this.buildFromEveryVersion(build));
+      if (!built) return;
       // The same view under each definition it serves: the join's, and its twins' (see viewsToBuild).
-      for (const definition of [join, ...(join.twins ?? [])]) {
-        const built = { upTo, stored, entities: view.entities, featureTime, versionCount: versions.length };
-        await this.announce(pipelineId, definition, built);
-      }
+      for (const definition of [join, ...(join.twins ?? [])]) await this.announce(pipelineId, definition, built);
     });
+  }
+
+  /**
+   * The view from the recorded one of this definition and the table versions since, or undefined when it cannot be
+   * (then every version is read): none recorded, or recorded before builds kept what this needs (version count,
+   * build time), on another feature time, later than `now` (another replica's clock ahead: rows it dropped may be
+   * current at `now`), missing a version validated after a higher-numbered one (fewer versions up to its sequence
+   * than are recorded now), or its object unreadable or not a view of these features.
+   */
+  private async extendView({ pipelineId, join, viewJoin, sequence, now }: ViewBuild): Promise<BuiltView | undefined> {
+    const record = await this.store.current(pipelineId, join.pipeline, joinDefinitionSha256(join));
+    if (
+      !record ||
+      record.versionCount === undefined ||
+      record.builtAtMs === undefined ||
+      record.builtAtMs > now ||
+      record.builtFeatureTime !== viewJoin.featureTime ||
+      record.sequence > sequence ||
+      (await this.increments.countUpTo(join.pipeline, record.sequence)) !== record.versionCount
+    ) {
+      return undefined;
+    }
+    const recorded: BuiltView = {
+      upTo: { datasetVersionId: record.upToDatasetVersionId, sequence: record.sequence },
+      stored: { uri: record.viewUri, sha256: record.viewSha256 },
+      entities: record.entities,
+      featureTime: viewJoin.featureTime,
+      versionCount: record.versionCount,
+      builtAtMs: record.builtAtMs,
+      incremental: true,
+    };
+    const since = await this.increments.between(join.pipeline, record.sequence, sequence);
+    // Nothing new (a redelivery): the recorded view is the one to announce (and to record for a twin behind it).
+    if (since.length === 0) return recorded;
+    let previous: Buffer;
+    try {
+      previous = await this.infra.objects.getVerified({ uri: record.viewUri, sha256: record.viewSha256 });
+    } catch (error) {
+      // Gone or not matching its hash: every version is read instead (an outage fails that read too, and is retried).
+      this.logger.warn({ pipelineId, err: (error as Error).message }, 'previous view unread: read every version');
+      return undefined;
+    }
+    const view = await this.encodeAndStore(pipelineId, viewJoin, since, now, previous);
+    if ('previousUnusable' in view) {
+      this.logger.warn({ pipelineId, reason: view.previousUnusable }, 'previous view not extended: read every version');
+      return undefined;
+    }
+    return {
+      ...view,
+      upTo: since[since.length - 1],
+      featureTime: viewJoin.featureTime,
+      versionCount: record.versionCount + since.length,
+      builtAtMs: now,
+      incremental: true,
+    };
+  }
+
+  /** The view from every version of the table up to `sequence` (none yet: undefined). */
+  private async buildFromEveryVersion({
+    pipelineId,
+    join,
+    viewJoin,
+    sequence,
+    now,
+  }: ViewBuild): Promise<BuiltView | undefined> {
+    const versions = await this.increments.upTo(join.pipeline, sequence);
+    if (versions.length === 0) return undefined;
+    const view = await this.encodeAndStore(pipelineId, viewJoin, versions, now);
+    if ('previousUnusable' in view) throw new Error('a view built without a previous one reported it unusable');
+    return {
+      ...view,
+      upTo: versions[versions.length - 1],
+      featureTime: viewJoin.featureTime,
+      versionCount: versions.length,
+      builtAtMs: now,
+      incremental: false,
+    };
+  }
+
+  /**
+   * Reads the versions (verified), builds the view on a worker (extending `previous`, when given) and stores it; or
+   * says why `previous` could not be extended.
+   */
+  private async encodeAndStore(
+    pipelineId: string,
+    join: OnlineViewJoin,
+    versions: readonly { uri: string; sha256: string }[],
+    now: number,
+    previous?: Buffer,
+  ): Promise<Pick<BuiltView, 'stored' | 'entities'> | UnusablePreviousView> {
+    const datasets = await Promise.all(
+      versions.map(({ uri, sha256 }) => this.infra.objects.getVerified({ uri, sha256 })),
+    );
+    const view = await this.workers.run(
+      onlineViewTask,
+      { join, datasets, now, ...(previous ? { previous } : {}) },
+      {
+        transferList: movableBuffers(...(previous ? [previous] : []), ...datasets),
+        attributes: { [KeelAttr.PIPELINE_ID]: pipelineId },
+      },
+    );
+    if ('previousUnusable' in view) return view;
+    const stored = await this.infra.objects.putContentAddressed(
+      BUCKETS.features,
+      `${pipelineId}/online-views`,
+      asBuffer(view.bytes),
+      { extension: '.json', contentType: 'application/json' },
+    );
+    return { stored, entities: view.entities };
   }
 
   /** Records a built view as current for one definition and announces it (see build). */
   private async announce(pipelineId: string, join: ViewJoin, built: BuiltView): Promise<void> {
-    const { upTo, stored, entities, featureTime, versionCount } = built;
+    const { upTo, stored, entities, featureTime, versionCount, builtAtMs, incremental } = built;
     const joinSha256 = joinDefinitionSha256(join);
     const data = {
       pipelineId,
@@ -148,6 +245,7 @@ export class OnlineViewsService {
       join: viewDefinition(join),
       versionCount,
       builtFeatureTime: featureTime,
+      builtAtMs,
     });
     // Announced whenever the current record is this view, not only by the call that recorded it: a redelivery after
     // a crash (or a failed publish) between recording and announcing, and a replica that lost the record to an
@@ -159,10 +257,20 @@ export class OnlineViewsService {
       id: `online-view-${derivedId('view', [pipelineId, join.pipeline, joinSha256, stored.sha256])}`,
     });
     this.logger.info(
-      { pipelineId, table: join.pipeline, joinSha256, sequence: upTo.sequence, entities },
+      { pipelineId, table: join.pipeline, joinSha256, sequence: upTo.sequence, entities, incremental },
       'online view built',
     );
   }
+}
+
+/** One view build: of a joining pipeline's join definition, up to a table version, at a wall-clock time. */
+interface ViewBuild {
+  pipelineId: string;
+  join: ViewJoin;
+  /** The join as the worker builds it (feature time resolved). */
+  viewJoin: OnlineViewJoin;
+  sequence: number;
+  now: number;
 }
 
 /** A view built and stored, to record under each definition it serves. */
@@ -172,6 +280,10 @@ interface BuiltView {
   entities: number;
   featureTime: string;
   versionCount: number;
+  /** The wall-clock time it was built at (its `now`): a later build may extend it only at this time or after. */
+  builtAtMs: number;
+  /** Whether it extended the recorded view (false: read every version). */
+  incremental: boolean;
 }
 
 /**

@@ -1,12 +1,13 @@
 import { joinDefinitionSha256 } from '@keel/contracts';
 import { memoryOnlineViewTables, type OnlineViewRecord, OnlineViewStore } from '@keel/pipelines';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { churnSpec, customerTableSpec } from '../test-support/point-in-time';
 import { OnlineViewsService, viewBuildNeeded, viewsToBuild } from './online-views.service';
 
 /**
  * The service over records in memory: table "customers" joined by "churn"; a "view" is the names of the table
- * versions it was built from joined by "+" (the worker stub), stored under that name; publishing fails `failAt` times.
+ * versions it was built from joined by "+" (the worker stub: a previous view's name, then the versions since),
+ * stored under that name; publishing fails `failAt` times. `reads` lists every object read (views as "view:<name>").
  */
 function harness() {
   const tables = memoryOnlineViewTables();
@@ -15,6 +16,9 @@ function harness() {
   const increments: { pipelineId: string; datasetVersionId: string; sequence: number; uri: string; sha256: string }[] =
     [];
   const published: { sequence: number; viewUri: string }[] = [];
+  const reads: string[] = [];
+  const missing = new Set<string>();
+  let unusable = false;
   let failPublish = 0;
   const infra = {
     mongo: tables,
@@ -23,7 +27,12 @@ function harness() {
       get: async (id: string) => ({ spec: id === 'customers' ? table : churn }),
     },
     objects: {
-      getVerified: async ({ uri }: { uri: string }) => Buffer.from(uri),
+      getVerified: async ({ uri }: { uri: string }) => {
+        if (missing.has(uri)) throw new Error(`${uri} not found`);
+        const view = uri.startsWith('s3://views/') ? uri.slice('s3://views/'.length) : undefined;
+        reads.push(view === undefined ? uri : `view:${view}`);
+        return Buffer.from(view ?? uri);
+      },
       putContentAddressed: async (_bucket: string, _prefix: string, bytes: Buffer) => ({
         uri: `s3://views/${String(bytes)}`,
         sha256: Buffer.from(String(bytes)).toString('hex').padEnd(64, '0').slice(0, 64),
@@ -39,17 +48,21 @@ function harness() {
       },
     },
   };
+  const between = (pipelineId: string, after: number, upTo: number) =>
+    increments
+      .filter((i) => i.pipelineId === pipelineId && i.sequence > after && i.sequence <= upTo)
+      .sort((a, b) => a.sequence - b.sequence);
   const repository = {
-    upTo: async (pipelineId: string, sequence: number) =>
-      increments
-        .filter((i) => i.pipelineId === pipelineId && i.sequence <= sequence)
-        .sort((a, b) => a.sequence - b.sequence),
+    upTo: async (pipelineId: string, sequence: number) => between(pipelineId, 0, sequence),
+    between: async (pipelineId: string, after: number, upTo: number) => between(pipelineId, after, upTo),
+    countUpTo: async (pipelineId: string, sequence: number) => between(pipelineId, 0, sequence).length,
   };
   const workers = {
-    run: async (_task: unknown, input: { datasets: Buffer[] }) => ({
-      bytes: Buffer.from(input.datasets.map(String).join('+')),
-      entities: input.datasets.length,
-    }),
+    run: async (_task: unknown, input: { datasets: Buffer[]; previous?: Buffer }) => {
+      if (input.previous && unusable) return { previousUnusable: 'not a view of these features' };
+      const names = [...(input.previous ? [String(input.previous)] : []), ...input.datasets.map(String)];
+      return { bytes: Buffer.from(names.join('+')), entities: names.length };
+    },
   };
   const logger = { child: () => ({ info() {}, warn() {}, error() {} }) };
   const service = new OnlineViewsService(infra as never, repository as never, workers as never, logger as never);
@@ -63,7 +76,16 @@ function harness() {
       sha256: 'x',
     });
   const current = () => store.current('churn', 'customers', joinDefinitionSha256(churn.joins![0]));
-  return { service, add, current, published, failAt: (n: number) => (failPublish = n) };
+  return {
+    service,
+    add,
+    current,
+    published,
+    reads,
+    missing,
+    failAt: (n: number) => (failPublish = n),
+    previousUnusable: () => (unusable = true),
+  };
 }
 
 describe('OnlineViewsService', () => {
@@ -96,6 +118,66 @@ describe('OnlineViewsService', () => {
       's3://views/v4+v6',
       's3://views/v4+v5+v6',
     ]);
+  });
+});
+
+describe('OnlineViewsService: a view moves on from the recorded one', () => {
+  it('given the recorded view of the previous version, then the build reads it and the new version only', async () => {
+    const h = harness();
+    for (const sequence of [1, 2, 3]) {
+      h.add(sequence);
+      await h.service.onTableVersion('customers');
+    }
+    h.reads.length = 0;
+    h.add(4);
+    await h.service.onTableVersion('customers');
+    expect(h.reads).toEqual(['view:v1+v2+v3', 'v4']);
+    expect(await h.current()).toMatchObject({ sequence: 4, viewUri: 's3://views/v1+v2+v3+v4', versionCount: 4 });
+  });
+
+  it('given a redelivery with no new version, then it announces the recorded view and reads nothing', async () => {
+    const h = harness();
+    h.add(1);
+    await h.service.onTableVersion('customers');
+    h.reads.length = 0;
+    await h.service.onTableVersion('customers');
+    expect(h.reads).toEqual([]);
+    expect(h.published.map((event) => event.viewUri)).toEqual(['s3://views/v1', 's3://views/v1']);
+  });
+
+  it('given the recorded view unreadable or not a view of the join, then every version is read', async () => {
+    const h = harness();
+    h.add(1);
+    await h.service.onTableVersion('customers');
+    h.missing.add('s3://views/v1');
+    h.add(2);
+    h.reads.length = 0;
+    await h.service.onTableVersion('customers');
+    expect(h.reads).toEqual(['v1', 'v2']);
+    h.previousUnusable();
+    h.add(3);
+    h.reads.length = 0;
+    await h.service.onTableVersion('customers');
+    // the worker finds the previous view unusable: then every version is read
+    expect(h.reads).toEqual(['view:v1+v2', 'v3', 'v1', 'v2', 'v3']);
+    expect(await h.current()).toMatchObject({ sequence: 3, viewUri: 's3://views/v1+v2+v3', versionCount: 3 });
+  });
+
+  it('given a recorded view built later than now (a clock ahead), then every version is read', async () => {
+    const h = harness();
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(Date.parse('2026-12-04T12:00:00Z'));
+      h.add(1);
+      await h.service.onTableVersion('customers');
+      vi.setSystemTime(Date.parse('2026-12-04T11:59:00Z'));
+      h.add(2);
+      h.reads.length = 0;
+      await h.service.onTableVersion('customers');
+      expect(h.reads).toEqual(['v1', 'v2']);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 
