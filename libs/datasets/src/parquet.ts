@@ -49,18 +49,28 @@ export function writeParquet(table: DatasetTable, metadata: Readonly<Record<stri
   );
 }
 
-/** Reads Parquet bytes written by writeParquet (or any flat Parquet file of scalar columns). */
-export async function readParquet(bytes: Buffer): Promise<DatasetTable> {
+/**
+ * Reads Parquet bytes written by writeParquet (or any flat Parquet file of scalar columns). `columns`: only those of
+ * them the file has (the others' pages are not decoded), in the file's order.
+ */
+export async function readParquet(
+  bytes: Buffer,
+  { columns }: { columns?: readonly string[] } = {},
+): Promise<DatasetTable> {
   const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   const metadata = parquetMetadata(file);
   const declared = JSON.parse(
     metadata.key_value_metadata?.find((entry) => entry.key === TYPES_KEY)?.value ?? '{}',
   ) as Record<string, ColumnType>;
-  const names = parquetSchema(metadata).children.map((child) => child.element.name);
-  const rows = (await parquetReadObjects({ file, metadata, compressors: parquetDecompressors })) as Record<
-    string,
-    unknown
-  >[];
+  const names = parquetSchema(metadata)
+    .children.map((child) => child.element.name)
+    .filter((name) => !columns || columns.includes(name));
+  const rows = (await parquetReadObjects({
+    file,
+    metadata,
+    compressors: parquetDecompressors,
+    ...(columns ? { columns: names } : {}),
+  })) as Record<string, unknown>[];
   return {
     rowCount: rows.length,
     columns: names.map((name) => {

@@ -71,10 +71,7 @@ export function snapshotRef(
  * The increments a window needs loaded, oldest first. `rows` windows know from row counts alone which increments
  * they reach into; `all` and `duration` windows need every one (a duration is measured from the newest time value).
  */
-export function incrementsToLoad(
-  window: TrainingWindow,
-  increments: readonly SnapshotIncrement[],
-): SnapshotIncrement[] {
+export function incrementsToLoad<T extends SnapshotIncrement>(window: TrainingWindow, increments: readonly T[]): T[] {
   const ordered = [...increments].sort((a, b) => a.sequence - b.sequence);
   if (window.type !== 'rows') return ordered;
   let needed = window.rows;

@@ -35,9 +35,13 @@ export interface FeatureSetInput {
 export interface JoinInput {
   join: PointInTimeJoin;
   pipelineId: string;
-  /** The table pipeline's validated versions up to the snapshot's cut, oldest first. */
+  /** The table pipeline's validated versions up to the snapshot's cut, oldest first (the manifest lists them). */
   increments: SnapshotIncrement[];
-  /** Their Parquet bytes, verified, in the same order. */
+  /**
+   * Those of them read, oldest first: the others give no row a value (see tableVersionsToRead); absent: all of them.
+   */
+  read?: SnapshotIncrement[];
+  /** The Parquet bytes of those read, verified, in the same order. */
   datasets: Uint8Array[];
 }
 
@@ -129,7 +133,7 @@ async function joinFeatureTable(rows: DatasetTable, input: JoinInput): Promise<D
     );
   }
   const versions: { increment: SnapshotIncrement; table: DatasetTable }[] = [];
-  for (const [k, increment] of input.increments.entries()) {
+  for (const [k, increment] of (input.read ?? input.increments).entries()) {
     try {
       versions.push({ increment, table: await readParquet(asBuffer(input.datasets[k])) });
     } catch (error) {

@@ -10,8 +10,8 @@ import {
   type TrainingRequestedV2,
   type TrainingTrigger,
 } from '@keel/contracts';
-import { incrementsToLoad, type SnapshotManifest, snapshotRef } from '@keel/datasets';
-import { NonRetryableError } from '@keel/messaging';
+import { incrementsToLoad, type SnapshotIncrement, type SnapshotManifest, snapshotRef } from '@keel/datasets';
+import { isRetryable, NonRetryableError } from '@keel/messaging';
 import { Infrastructure, ROOT_LOGGER } from '@keel/service-runtime';
 import { BUCKETS } from '@keel/storage';
 import { KeelAttr, withSpan } from '@keel/telemetry';
@@ -19,6 +19,8 @@ import { asBuffer, movableBuffers, WorkerPool } from '@keel/workers';
 import { trace } from '@opentelemetry/api';
 import { type Logger } from 'pino';
 import { featureSetTask, type JoinInput } from './feature-set.task';
+import { tableVersionsToRead, type TimeBounds, windowTimeBounds } from './join-pruning';
+import { timeRangeTask, type VersionTimeRange } from './time-range.task';
 import { onlineViewTask } from './online-view.task';
 import { FeatureSetsRepository } from './feature-sets.repository';
 import {
@@ -33,6 +35,11 @@ import { OnlineViewsService } from './online-views.service';
 type DatasetValidated = EventData<typeof DatasetValidatedV1>;
 type FeaturesMaterialized = EventData<typeof FeaturesMaterializedV1>;
 type TrainingRequested = EventData<typeof TrainingRequestedV2>;
+
+/** A recorded version as a snapshot manifest names it (what the worker gets). */
+function snapshotIncrement({ datasetVersionId, sha256, uri, sequence, rowCount }: IncrementRecord): SnapshotIncrement {
+  return { datasetVersionId, sha256, uri, sequence, rowCount };
+}
 
 /** A snapshot is named by its pipeline and its manifest's content. */
 export function snapshotId(pipelineId: string, manifestSha256: string): string {
@@ -112,6 +119,7 @@ export class FeatureSetsService implements OnApplicationBootstrap {
   async onApplicationBootstrap(): Promise<void> {
     await this.workers.warm(featureSetTask);
     await this.workers.warm(onlineViewTask);
+    await this.workers.warm(timeRangeTask);
   }
 
   /**
@@ -123,7 +131,7 @@ export class FeatureSetsService implements OnApplicationBootstrap {
   async onDatasetValidated(event: DatasetValidated): Promise<FeaturesMaterialized | null> {
     const { spec } = await this.infra.pipelines.get(event.pipelineId);
     if (isFeatureTable(spec)) {
-      await this.recordIncrement(event);
+      await this.recordIncrement(event, undefined, await this.timeRangeOf(event, spec.timeColumn));
       await this.onlineViews.onTableVersion(event.pipelineId);
       this.logger.info(
         { pipelineId: event.pipelineId, datasetVersionId: event.datasetVersionId },
@@ -132,7 +140,10 @@ export class FeatureSetsService implements OnApplicationBootstrap {
       return null;
     }
     const joinCuts = await this.joinCuts(spec);
-    const increment = await this.recordIncrement(event, joinCuts);
+    // A table's versions and a joining pipeline's: their time ranges let a window's join skip table versions.
+    const timeRange =
+      spec.joins?.length || spec.entityColumns?.length ? await this.timeRangeOf(event, spec.timeColumn) : undefined;
+    const increment = await this.recordIncrement(event, joinCuts, timeRange);
     // A version of a feature table (a pipeline declaring entity keys) other pipelines may join: their online views
     // move to it. Other pipelines skip this entirely.
     if (spec.entityColumns?.length) await this.onlineViews.onTableVersion(event.pipelineId);
@@ -140,7 +151,39 @@ export class FeatureSetsService implements OnApplicationBootstrap {
     return this.materialize(increment, { reason: 'new-data' }, increment.joinCuts);
   }
 
-  private recordIncrement(event: DatasetValidated, joinCuts?: JoinCut[]): Promise<IncrementRecord> {
+  /**
+   * The version's time range of `column` (its timeColumn), read on a worker when the version is first recorded (one
+   * read of one column per version; a redelivery of a recorded version reads nothing). Undefined without a time
+   * column, for a version recorded already, and for bytes that are not Parquet or lack the column (the version is
+   * then recorded without a range and always read; a failed read fails where it did before).
+   */
+  private async timeRangeOf(
+    event: DatasetValidated,
+    column: string | undefined,
+  ): Promise<VersionTimeRange | undefined> {
+    if (!column || (await this.increments.get(event.datasetVersionId))) return undefined;
+    let bytes: Buffer;
+    try {
+      bytes = await this.infra.objects.getVerified({ uri: event.datasetUri, sha256: event.datasetSha256 });
+    } catch (error) {
+      // Bytes that fail verification or are too large: recorded without a range, they fail where they did before
+      // (when a window reads them), not here; an outage is retried.
+      if (isRetryable(error)) throw error;
+      this.logger.warn({ datasetVersionId: event.datasetVersionId, err: (error as Error).message }, 'no time range');
+      return undefined;
+    }
+    return this.workers.run(
+      timeRangeTask,
+      { bytes, column },
+      { transferList: movableBuffers(bytes), attributes: { [KeelAttr.PIPELINE_ID]: event.pipelineId } },
+    );
+  }
+
+  private recordIncrement(
+    event: DatasetValidated,
+    joinCuts?: JoinCut[],
+    timeRange?: VersionTimeRange,
+  ): Promise<IncrementRecord> {
     return this.increments.record({
       pipelineId: event.pipelineId,
       datasetVersionId: event.datasetVersionId,
@@ -149,6 +192,7 @@ export class FeatureSetsService implements OnApplicationBootstrap {
       rowCount: event.rowCount ?? 0,
       ...(event.sequence === undefined ? {} : { sequence: event.sequence }),
       ...(joinCuts ? { joinCuts } : {}),
+      ...(timeRange ? { timeRange } : {}),
     });
   }
 
@@ -202,10 +246,15 @@ export class FeatureSetsService implements OnApplicationBootstrap {
 
   /**
    * The spec's joins resolved for the worker: each table's feature time (the table pipeline's timeColumn unless the
-   * join names one) and the versions its cut names, loaded and verified. A window recorded before joins were declared
+   * join names one) and the versions its cut names, of which those that can give the window's rows a value (`rows`,
+   * their time bounds: see tableVersionsToRead) are loaded and verified. A window recorded before joins were declared
    * (no cuts) reads each table's versions recorded now.
    */
-  private async loadJoins(spec: PipelineSpecV1, cuts: JoinCut[] | undefined): Promise<JoinInput[] | undefined> {
+  private async loadJoins(
+    spec: PipelineSpecV1,
+    cuts: JoinCut[] | undefined,
+    rows: TimeBounds | undefined,
+  ): Promise<JoinInput[] | undefined> {
     if (!spec.joins?.length) return undefined;
     const resolvedCuts = cuts ?? (await this.joinCuts(spec)) ?? [];
     return Promise.all(
@@ -223,15 +272,12 @@ export class FeatureSetsService implements OnApplicationBootstrap {
           sequence: 0,
         };
         const upToCut = cut.sequence > 0 ? await this.increments.upTo(join.pipeline, cut.sequence) : [];
-        const increments = versionsAtCut(upToCut, cut).map(({ datasetVersionId, sha256, uri, sequence, rowCount }) => ({
-          datasetVersionId,
-          sha256,
-          uri,
-          sequence,
-          rowCount,
-        }));
+        const atCut = versionsAtCut(upToCut, cut);
+        // The manifest keeps every version of the cut (its id and the snapshot's count of versions stay what they
+        // were before versions were skipped, and the values are the same); only those that can matter are read.
+        const read = tableVersionsToRead(atCut, featureTime, rows, join.maxAgeMs);
         const datasets = await Promise.all(
-          increments.map(({ uri, sha256 }) => this.infra.objects.getVerified({ uri, sha256 })),
+          read.map(({ uri, sha256 }) => this.infra.objects.getVerified({ uri, sha256 })),
         );
         return {
           pipelineId: join.pipeline,
@@ -243,7 +289,8 @@ export class FeatureSetsService implements OnApplicationBootstrap {
             features: join.features,
             ...(join.maxAgeMs === undefined ? {} : { maxAgeMs: join.maxAgeMs }),
           },
-          increments,
+          increments: atCut.map(snapshotIncrement),
+          read: read.map(snapshotIncrement),
           datasets,
         };
       }),
@@ -259,17 +306,11 @@ export class FeatureSetsService implements OnApplicationBootstrap {
     const { spec, version: specVersion } = await this.infra.pipelines.getModelPipeline(pipelineId);
     const attributes = { [KeelAttr.PIPELINE_ID]: pipelineId, [KeelAttr.DATASET_VERSION]: upTo.datasetVersionId };
     const window = incrementsToLoad(spec.training.window, await this.increments.upTo(pipelineId, upTo.sequence));
-    const increments = window.map(({ datasetVersionId, sha256, uri, sequence, rowCount }) => ({
-      datasetVersionId,
-      sha256,
-      uri,
-      sequence,
-      rowCount,
-    }));
+    const increments = window.map(snapshotIncrement);
     const [datasets, joins] = await withSpan('load datasets', attributes, () =>
       Promise.all([
         Promise.all(increments.map(({ uri, sha256 }) => this.infra.objects.getVerified({ uri, sha256 }))),
-        this.loadJoins(spec, joinCuts),
+        this.loadJoins(spec, joinCuts, windowTimeBounds(window, spec.timeColumn)),
       ]),
     );
     // Resolve, split, fit and encode on a worker thread. A window that cannot become a feature set fails with a

@@ -2,6 +2,7 @@ import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { type SnapshotIncrement } from '@keel/datasets';
 import { Infrastructure } from '@keel/service-runtime';
 import { type Model, Schema } from 'mongoose';
+import { type VersionTimeRange } from './time-range.task';
 
 /**
  * Which versions of each joined feature table a snapshot reads: those features had recorded when the snapshot was
@@ -69,6 +70,11 @@ export interface IncrementRecord extends SnapshotIncrement {
   validatedAt: Date;
   /** Only for a pipeline with point-in-time joins: where its window up to this version reads the tables. */
   joinCuts?: JoinCut[];
+  /**
+   * For a feature table's versions and a joining pipeline's: the version's range of its timeColumn, recorded when
+   * first validated here, so a window's join skips table versions no row can take. Absent: recorded before it.
+   */
+  timeRange?: VersionTimeRange;
 }
 
 /** `_id` = dataset version id (it names its pipeline): written per event, by `_id` alone. */
@@ -84,6 +90,10 @@ const incrementSchema = new Schema<IncrementRecord & { _id: string }>(
     rowCount: { type: Number, required: true },
     validatedAt: { type: Date, required: true },
     joinCuts: joinCutsField,
+    timeRange: {
+      type: new Schema({ column: { type: String, required: true }, minMs: Number, maxMs: Number }, { _id: false }),
+      default: undefined,
+    },
   },
   { collection: 'dataset_increments', versionKey: false },
 );

@@ -1,22 +1,19 @@
-import { createHash } from 'node:crypto';
 import { readParquet, type SnapshotManifest, writeParquet } from '@keel/datasets';
 import { describe, expect, it } from 'vitest';
-import { churnRows, churnSpec, customerTableRows, pointInTimeFixture } from '../test-support/point-in-time';
+import {
+  churnJoin,
+  churnRows,
+  churnSpec,
+  customerTableRows,
+  incrementOf,
+  pointInTimeFixture,
+} from '../test-support/point-in-time';
 import { encodeFeatureSet, type JoinInput } from './feature-set.task';
 
 const spec = churnSpec('pit-unit', 'customer-features', 'created');
 const fixture = pointInTimeFixture;
 
-function increment(bytes: Uint8Array, sequence: number) {
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
-  return {
-    datasetVersionId: `ds-${sha256.slice(0, 32)}`,
-    sha256,
-    uri: `s3://keel-datasets/${sha256}`,
-    sequence,
-    rowCount: 0,
-  };
-}
+const increment = incrementOf;
 
 /** The fixture's feature rows, in arrival order, as two versions of the table pipeline. */
 function tableVersions(): { increments: JoinInput['increments']; datasets: Uint8Array[] } {
@@ -28,14 +25,7 @@ function input(versions = tableVersions()) {
   const dataset = writeParquet(churnRows());
   const join: JoinInput = {
     pipelineId: 'customer-features',
-    join: {
-      entityKey: 'customer_id',
-      rowTime: 'event_time',
-      featureTime: 'feature_time',
-      createdTime: 'created',
-      features: ['balance', 'segment'],
-      maxAgeMs: fixture.maxAgeMs,
-    },
+    join: churnJoin,
     ...versions,
   };
   return { spec, increments: [increment(dataset, 1)], datasets: [dataset], joins: [join] };

@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type PipelineSpecInput, PipelineSpecV1 } from '@keel/contracts';
-import { type DatasetTable } from '@keel/datasets';
+import { type DatasetTable, type PointInTimeJoin, type SnapshotIncrement } from '@keel/datasets';
 import { repoRoot } from '@keel/testing';
 
 type Column = (number | string | null)[];
@@ -92,5 +93,27 @@ export function customerTableRows(from: number, to: number = fixture.features.cu
       { name: 'customer_id', type: 'string', values: features.customer_id.slice(from, to) },
       { name: 'created', type: 'timestamp', values: features.created.slice(from, to) },
     ],
+  };
+}
+
+/** {@link churnSpec}'s join (with created time `created`) as the feature set task takes it. */
+export const churnJoin: PointInTimeJoin = {
+  entityKey: 'customer_id',
+  rowTime: 'event_time',
+  featureTime: 'feature_time',
+  createdTime: 'created',
+  features: ['balance', 'segment'],
+  maxAgeMs: fixture.maxAgeMs,
+};
+
+/** A dataset version of these bytes as a snapshot names it (id and uri from the content). */
+export function incrementOf(bytes: Uint8Array, sequence: number): SnapshotIncrement {
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  return {
+    datasetVersionId: `ds-${sha256.slice(0, 32)}`,
+    sha256,
+    uri: `s3://keel-datasets/${sha256}`,
+    sequence,
+    rowCount: 0,
   };
 }

@@ -1,0 +1,59 @@
+import { type VersionTimeRange } from './time-range.task';
+
+/** The earliest and latest event time (ms) of a training window's rows. */
+export interface TimeBounds {
+  minMs: number;
+  maxMs: number;
+}
+
+/**
+ * Bounds of the event times of a window's rows, from the time ranges recorded with its versions (of the whole
+ * versions: a window taking part of one only narrows what it joins, so the bounds stay safe). Undefined, and then no
+ * table version is skipped, when a version's range is not known (recorded before ranges were, or of another column
+ * than the spec's timeColumn now) or no row has a readable time.
+ */
+export function windowTimeBounds(
+  versions: readonly { timeRange?: VersionTimeRange }[],
+  timeColumn: string | undefined,
+): TimeBounds | undefined {
+  if (!timeColumn) return undefined;
+  let minMs = Number.POSITIVE_INFINITY;
+  let maxMs = Number.NEGATIVE_INFINITY;
+  for (const { timeRange } of versions) {
+    if (timeRange?.column !== timeColumn) return undefined;
+    if (timeRange.minMs === undefined || timeRange.maxMs === undefined) continue;
+    minMs = Math.min(minMs, timeRange.minMs);
+    maxMs = Math.max(maxMs, timeRange.maxMs);
+  }
+  return minMs <= maxMs ? { minMs, maxMs } : undefined;
+}
+
+/**
+ * The versions of a feature table (oldest first) a window's point-in-time join must read: the others cannot give
+ * any row a value, so the joined values are the same without them (the join takes, per row, the latest table row of
+ * its entity at or before the row's time; dropping rows that are never that row, and keeping the others' order,
+ * changes no choice). Skipped, by the feature-time range recorded with the version:
+ * - a version with no readable feature time (its rows are never taken);
+ * - a version whose rows are all later than the window's last row (no row sees them);
+ * - with maxAgeMs, a version whose rows are all older than the window's first row by more than it: for any row such
+ *   a table row is too old, and so is any row that would be taken in its place (at or before it in time).
+ * Without maxAgeMs an old version may hold an entity's latest value for every later row, so old versions are read
+ * (telling which without reading them would need per-entity records). A version without a range (recorded before
+ * ranges were, or unreadable then) or with one of another column is read. At least one version is kept: the worker
+ * refuses a table without versions, while one that gives no row a value gives the same as none.
+ */
+export function tableVersionsToRead<T extends { timeRange?: VersionTimeRange }>(
+  versions: readonly T[],
+  featureTime: string,
+  rows: TimeBounds | undefined,
+  maxAgeMs: number | undefined,
+): T[] {
+  if (!rows) return [...versions];
+  const oldestUseful = maxAgeMs === undefined ? Number.NEGATIVE_INFINITY : rows.minMs - maxAgeMs;
+  const read = versions.filter(({ timeRange }) => {
+    if (timeRange?.column !== featureTime) return true;
+    if (timeRange.minMs === undefined || timeRange.maxMs === undefined) return false;
+    return timeRange.minMs <= rows.maxMs && timeRange.maxMs >= oldestUseful;
+  });
+  return read.length === 0 && versions.length > 0 ? [versions[versions.length - 1]] : read;
+}

@@ -1,0 +1,46 @@
+import { readParquet, timeValueMs } from '@keel/datasets';
+import { asBuffer, defineWorkerTask } from '@keel/workers';
+
+/**
+ * The earliest and latest readable time of one column of a dataset version (ms), recorded with the version when it is
+ * validated: a training window's point-in-time join skips the table versions whose rows no row can take (see
+ * join-pruning.ts) without reading them. Both absent: no row has a readable time.
+ */
+export interface VersionTimeRange {
+  column: string;
+  minMs?: number;
+  maxMs?: number;
+}
+
+export interface TimeRangeInput {
+  /** The version's Parquet bytes, verified. */
+  bytes: Uint8Array;
+  column: string;
+}
+
+/**
+ * The version's time range of `column`, reading that column only; undefined when the bytes are not Parquet or lack the
+ * column (nothing is recorded: the version is then always read, and fails there as before).
+ */
+export async function versionTimeRange(input: TimeRangeInput): Promise<VersionTimeRange | undefined> {
+  let values;
+  try {
+    const table = await readParquet(asBuffer(input.bytes), { columns: [input.column] });
+    values = table.columns.find((column) => column.name === input.column)?.values;
+  } catch {
+    return undefined;
+  }
+  if (!values) return undefined;
+  let minMs = Number.POSITIVE_INFINITY;
+  let maxMs = Number.NEGATIVE_INFINITY;
+  for (const value of values) {
+    const time = timeValueMs(value);
+    if (Number.isNaN(time)) continue;
+    if (time < minMs) minMs = time;
+    if (time > maxMs) maxMs = time;
+  }
+  return minMs <= maxMs ? { column: input.column, minMs, maxMs } : { column: input.column };
+}
+
+/** {@link versionTimeRange} on a worker thread (a version's column is decoded there, off the event loop). */
+export const timeRangeTask = defineWorkerTask(__filename, 'timeRangeTask', versionTimeRange);
