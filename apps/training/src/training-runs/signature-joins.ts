@@ -8,7 +8,10 @@ import { NonRetryableError } from '@keel/messaging';
 
 type FeaturesMaterialized = EventData<typeof FeaturesMaterializedV1>;
 
-/** The feature set was built with other joins than the spec declares now: retrying the same event will not help. */
+/**
+ * The feature set was built with other joins than the spec declares now: retrying the same event will not help, a
+ * new feature set under the spec will (training requests one: TrainingRunsService.requestWithCurrentJoins).
+ */
 export class JoinDefinitionChangedError extends NonRetryableError {
   constructor(message: string) {
     super(message, 'join-definition-changed');
@@ -36,7 +39,7 @@ export function builtJoinHashes(
   const refuse = (what: string) =>
     new JoinDefinitionChangedError(
       `feature set ${features.featureSetId} was built with ${what} (the spec was re-applied since): a model trained ` +
-        "on it would read online views of joins it was not built with; request training to build a feature set with the spec's joins",
+        "on it would read online views of joins it was not built with; training is requested again to build a feature set with the spec's joins",
     );
   const hashes: Record<string, string> = {};
   for (const join of declared) {

@@ -92,7 +92,7 @@ describe('builtJoinHashes: the online views a model trained on a feature set rea
     expect(error).toBeInstanceOf(JoinDefinitionChangedError);
     expect(isRetryable(error)).toBe(false);
     expect(error.message).toMatch(/^feature set fs-1 was built with another definition of its join to "customers"/);
-    expect(error.message).toContain("request training to build a feature set with the spec's joins");
+    expect(error.message).toContain("training is requested again to build a feature set with the spec's joins");
   });
 
   it('given a join added or dropped since the feature set was built, then refused', () => {

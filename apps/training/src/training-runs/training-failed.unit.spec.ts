@@ -2,9 +2,11 @@ import {
   derivedId,
   type EventData,
   FeaturesMaterializedV1,
+  joinDefinitionSha256,
   ModelTrainedV1,
   PipelineSpecV1,
   TrainingFailedV1,
+  TrainingRequestedV2,
 } from '@keel/contracts';
 import { SPLIT_COLUMN, writeParquet } from '@keel/datasets';
 import { fitTransform, stableStringify } from '@keel/ml-models';
@@ -32,6 +34,7 @@ const spec = pipelineSpecFixture('bike-demand', {
 
 describe('a training run that fails for good', { timeout: 60_000 }, () => {
   let harness: EventHandlerHarness;
+  let recorded: { requestId: string }[] = [];
   const workers = new WorkerPool({ threads: 1 });
   beforeAll(() => workers.warm(trainingRunTask), 120_000);
   afterAll(() => workers.close());
@@ -72,7 +75,12 @@ describe('a training run that fails for good', { timeout: 60_000 }, () => {
   beforeEach(async () => {
     harness = new EventHandlerHarness({ service: 'training' });
     await harness.pipelines.apply(spec);
-    const repository = {} as TrainingRunsRepository;
+    recorded = [];
+    const repository = {
+      recordRequest: async (request: { requestId: string }) => {
+        recorded.push(request);
+      },
+    } as unknown as TrainingRunsRepository;
     const service = new TrainingRunsService(
       harness.infrastructure,
       repository,
@@ -84,26 +92,60 @@ describe('a training run that fails for good', { timeout: 60_000 }, () => {
     await new TrainingRunsConsumer(harness.infrastructure, service).onApplicationBootstrap();
   });
 
-  it('given a feature set built with another join definition than the spec declares now, then refused before training with the reason', async () => {
-    const joined = {
-      ...spec,
-      id: 'bike-joined',
-      entityColumns: ['station_id'],
-      joins: [{ pipeline: 'weather', entityKey: 'station_id', features: ['temp'] }],
-    };
-    await harness.pipelines.apply(PipelineSpecV1.parse(joined));
+  it('given a feature set built with another join definition than the spec declares now, then not trained: training is requested again under the spec as it is now, once per refused feature set, and the rebuilt set passes', async () => {
+    const join = { pipeline: 'weather', entityKey: 'station_id', features: ['temp'] };
+    const joined = PipelineSpecV1.parse({ ...spec, id: 'bike-joined', entityColumns: ['station_id'], joins: [join] });
+    await harness.pipelines.apply(joined);
     const features = {
       ...materializedWithoutHr(),
       pipelineId: 'bike-joined',
       joins: [{ tablePipelineId: 'weather', joinSha256: 'f'.repeat(64), upToSequence: 2 }],
     } as FeaturesMaterialized;
-    expect(await harness.deliver(FeaturesMaterializedV1, features, { id: 'materialized-joined' })).toBe(
+    expect(await harness.deliver(FeaturesMaterializedV1, features, { id: 'materialized-joined' })).toBe('handled');
+    // redelivered (another event id: the same feature set announced again)
+    expect(await harness.deliver(FeaturesMaterializedV1, features, { id: 'materialized-joined-2' })).toBe('handled');
+    expect(harness.published(ModelTrainedV1)).toEqual([]);
+    expect(harness.published(TrainingFailedV1)).toEqual([]);
+    const requests = harness.published(TrainingRequestedV2);
+    expect(requests).toHaveLength(2);
+    expect(requests[1].id).toBe(requests[0].id);
+    expect(requests[0].data).toMatchObject({
+      pipelineId: 'bike-joined',
+      reason: 'performance-drop', // the refused run's reason
+      requestedBy: 'training:join-definition-changed',
+      includesDatasetVersionId: features.datasetVersionId, // its window includes what the refused one had
+    });
+    expect(requests[0].data.requestId).toMatch(/^join-definition-changed-[0-9a-f]{32}$/);
+    expect(requests[0].data.details).toContain('another definition of its join to "weather"');
+    expect(recorded.map((request) => request.requestId)).toEqual([
+      requests[0].data.requestId,
+      requests[0].data.requestId,
+    ]);
+
+    // the spec re-applied once more before the rebuilt set came: a refusal of that set asks again, under a new key
+    const again = {
+      ...features,
+      featureSetId: derivedId('fs', ['bike-joined', 'rebuilt under the spec before']),
+    } as FeaturesMaterialized;
+    await harness.deliver(FeaturesMaterializedV1, again, { id: 'materialized-joined-3' });
+    expect(new Set(harness.published(TrainingRequestedV2).map((request) => request.id)).size).toBe(2);
+
+    // features materializes the request under the spec as it is now: that feature set passes the join check (it
+    // fails here only for the fixture's missing column, as any untrainable set does)
+    const rebuilt = {
+      ...features,
+      joins: [{ tablePipelineId: 'weather', joinSha256: joinDefinitionSha256(joined.joins![0]), upToSequence: 3 }],
+      trigger: {
+        reason: 'performance-drop',
+        requestId: requests[0].data.requestId,
+        requestedBy: 'training:join-definition-changed',
+      },
+    } as FeaturesMaterialized;
+    expect(await harness.deliver(FeaturesMaterializedV1, rebuilt, { id: 'materialized-rebuilt' })).toBe(
       'dead-lettered',
     );
-    expect(harness.published(ModelTrainedV1)).toEqual([]);
-    const [failed] = harness.published(TrainingFailedV1);
-    expect(failed.data).toMatchObject({ pipelineId: 'bike-joined', errorCode: 'join-definition-changed' });
-    expect(failed.data.error).toContain('another definition of its join to "weather"');
+    expect(harness.published(TrainingFailedV1).map((failed) => failed.data.errorCode)).toEqual(['bad-feature-set']);
+    expect(harness.published(TrainingRequestedV2)).toHaveLength(3);
   });
 
   it('given a requested run on an untrainable feature set, when handled twice, then one training-failed event and a dead letter', async () => {

@@ -4,6 +4,7 @@ import {
   derivedId,
   type EventData,
   type FeaturesMaterializedV1,
+  joinDefinitionSha256,
   ModelTrainedV1,
   type PipelineSpecV1,
   TrainingFailedV1,
@@ -23,7 +24,7 @@ import { ExperimentRunsRepository } from '../experiments/experiment-runs.reposit
 import { detectCodeVersion } from './code-version';
 import { experimentRunsOf } from './experiment-records';
 import { type AlgorithmSearchOutcome, searchAlgorithms } from './hyperparameter-search';
-import { builtJoinHashes } from './signature-joins';
+import { builtJoinHashes, JoinDefinitionChangedError } from './signature-joins';
 import { trainingRunTask } from './training-run.task';
 import { trialTask } from './trial.task';
 import { TrainingRunsRepository } from './training-runs.repository';
@@ -80,11 +81,15 @@ export class TrainingRunsService implements OnApplicationBootstrap {
    * A new feature set (new data, or a training request resolved by features): trained, and when a request asked for
    * it, the request's outcome recorded.
    */
-  async onFeaturesMaterialized(features: FeaturesMaterialized): Promise<ModelTrained> {
+  async onFeaturesMaterialized(features: FeaturesMaterialized): Promise<ModelTrained | null> {
     let trained: ModelTrained;
     try {
       trained = await this.train(features);
     } catch (error) {
+      if (error instanceof JoinDefinitionChangedError) {
+        await this.requestWithCurrentJoins(features, error);
+        return null;
+      }
       // A failure retrying cannot mend ends in the dead-letter topic; it is announced first, so monitoring alerts.
       if (!isRetryable(error)) await this.announceFailure(features, error);
       throw error;
@@ -102,6 +107,33 @@ export class TrainingRunsService implements OnApplicationBootstrap {
       });
     }
     return trained;
+  }
+
+  /**
+   * A feature set built with other joins than the spec declares now (the spec was re-applied in between) is not
+   * trained on; instead of waiting for the next data version or a person, training asks for it again: a training
+   * request, which features materializes under the spec as it is now (the window up to the newest version, which
+   * includes this feature set's), so the loop converges on its own. Keyed by the pipeline, the refused feature set and
+   * the spec's join definitions now: a redelivery, or the same feature set refused under another trigger, is the one
+   * request; a spec re-applied again before the rebuilt set is trained refuses that one and asks once more, so it
+   * settles once the spec does. Not a failure (no training.failed, no alert, no dead letter): nothing is lost.
+   */
+  private async requestWithCurrentJoins(features: FeaturesMaterialized, refusal: JoinDefinitionChangedError) {
+    const { spec } = await this.infra.pipelines.getModelPipeline(features.pipelineId);
+    const joins = (spec.joins ?? []).map((join) => `${join.pipeline}=${joinDefinitionSha256(join)}`).sort();
+    const requestId = derivedId('join-definition-changed', [features.pipelineId, features.featureSetId, ...joins]);
+    await this.request({
+      pipelineId: features.pipelineId,
+      requestId,
+      reason: features.trigger?.reason ?? 'new-data',
+      requestedBy: 'training:join-definition-changed',
+      details: refusal.message.slice(0, 2_000),
+      includesDatasetVersionId: features.datasetVersionId,
+    });
+    this.logger.warn(
+      { pipelineId: features.pipelineId, featureSetId: features.featureSetId, requestId, err: refusal.message },
+      'feature set built with another join definition: training requested under the spec as it is now',
+    );
   }
 
   /** `mlops.training.failed.v1` for a run that failed for good; the same run failing again is the same event. */
