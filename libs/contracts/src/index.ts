@@ -78,6 +78,7 @@ export {
   datasetSchema,
   FairnessGate,
   FeatureSpec,
+  isFeatureTable,
   LABEL_BIAS_METRICS,
   LOWER_IS_BETTER,
   MAX_CLASSES,
@@ -97,7 +98,6 @@ export {
 export {
   FeatureTableSpecV1,
   type FeatureTableSpecInput,
-  isFeatureTable,
   MODEL_ONLY_SECTIONS,
   parseAnyPipelineSpec,
   type PipelineSpec,

@@ -135,16 +135,12 @@ function featureTableIssues(spec: FeatureTable, ctx: z.RefinementCtx): void {
 /** Any applied spec: a model pipeline or a feature table. */
 export type PipelineSpec = PipelineSpecV1 | FeatureTableSpecV1;
 
-/** Whether a spec is a feature table (no model: no feature set, training, registration or monitoring). */
-export function isFeatureTable(spec: PipelineSpec): spec is FeatureTableSpecV1 {
-  return spec.kind === 'FeatureTable';
-}
-
 /**
  * Validates a spec document of either kind, chosen by its `kind`: `FeatureTable` is a feature table, anything else
  * (`Pipeline`, or a wrong kind, whose error then names the field) a model pipeline, as every spec was before tables.
  */
 export function safeParsePipelineSpec(raw: unknown): z.ZodSafeParseResult<PipelineSpec> {
+  // The document's `kind` as written (isFeatureTable asks of a spec already parsed).
   const kind = raw && typeof raw === 'object' ? (raw as { kind?: unknown }).kind : undefined;
   return kind === 'FeatureTable' ? FeatureTableSpecV1.safeParse(raw) : PipelineSpecV1.safeParse(raw);
 }

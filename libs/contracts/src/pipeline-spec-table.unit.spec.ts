@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { datasetColumns, datasetSchema, PipelineSpecV1 } from './pipeline-spec';
-import { FeatureTableSpecV1, isFeatureTable, MODEL_ONLY_SECTIONS, safeParsePipelineSpec } from './pipeline-spec-table';
+import { datasetColumns, datasetSchema, isFeatureTable, PipelineSpecV1 } from './pipeline-spec';
+import { FeatureTableSpecV1, MODEL_ONLY_SECTIONS, safeParsePipelineSpec } from './pipeline-spec-table';
 import { joinTableIssues } from './point-in-time-joins';
 
 /** Customers' balances and segments over time: a feature table, no model. */

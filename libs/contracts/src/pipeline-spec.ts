@@ -667,11 +667,20 @@ function checkWindowMetrics(
 type DropBound = { metric: string; below?: number; above?: number };
 
 /**
+ * Whether a spec is a feature table (no model: no feature set, training, registration or monitoring): the one way to
+ * ask, narrowing the type either way. Here rather than beside the table's schema, which imports this module's values
+ * (this one imports only its types, so neither module needs the other loaded first).
+ */
+export function isFeatureTable(spec: PipelineSpec): spec is FeatureTableSpecV1 {
+  return spec.kind === 'FeatureTable';
+}
+
+/**
  * Columns a dataset version of this pipeline holds: features (but those joined from feature tables), target, time
  * column, protected attributes, entity columns. A feature table's: its features, time column and entity columns.
  */
 export function datasetColumns(spec: PipelineSpec): string[] {
-  if (spec.kind === 'FeatureTable') return tableColumns(spec);
+  if (isFeatureTable(spec)) return tableColumns(spec);
   const joined = joinedFeatures(spec);
   const own = spec.features.filter((feature) => !joined.has(feature.name));
   const columns = [...own.map((feature) => feature.name), spec.target.column];
@@ -712,7 +721,7 @@ export function datasetSchema(spec: PipelineSpec): DatasetColumnSpec[] {
     const feature = spec.features.find((f) => f.name === name);
     if (feature?.type === 'numeric') return { name, type: 'number', role: 'numeric', nullable: feature.nullable };
     if (feature) return { name, type: 'string', role: 'categorical', nullable: feature.nullable };
-    if (spec.kind === 'FeatureTable') {
+    if (isFeatureTable(spec)) {
       if (name === spec.timeColumn) return { name, type: 'timestamp', role: 'time', nullable: false };
       // Only breaks ties of equal feature times: a row without it is still a row.
       if (name === spec.createdTimeColumn) return { name, type: 'timestamp', role: 'time', nullable: true };

@@ -1,4 +1,4 @@
-import { type BiasCheck, type PipelineSpec, type PreTrainingBiasMetricName } from '@keel/contracts';
+import { type BiasCheck, isFeatureTable, type PipelineSpec, type PreTrainingBiasMetricName } from '@keel/contracts';
 import { type DatasetTable } from '@keel/datasets';
 import { preTrainingBias } from '@keel/ml-stats';
 import { type Finding, type ReferenceColumn } from './validation-checks';
@@ -71,7 +71,7 @@ export function measureBias(
   referenceShares: ReadonlyMap<string, readonly FacetShare[]>,
 ): AttributeBiasReport[] {
   // A feature table has no labels and no protected attributes: pre-training bias is a model pipeline's question.
-  if (spec.kind === 'FeatureTable') return [];
+  if (isFeatureTable(spec)) return [];
   const column = (name: string) => table.columns.find((c) => c.name === name)?.values;
   const classification = spec.task !== 'regression';
   const target = column(spec.target.column);

@@ -1,4 +1,4 @@
-import { type PipelineSpec, type ShiftAction, type ShiftTest } from '@keel/contracts';
+import { isFeatureTable, type PipelineSpec, type ShiftAction, type ShiftTest } from '@keel/contracts';
 import { type DatasetColumn, type DatasetTable } from '@keel/datasets';
 import {
   CategoricalSummary,
@@ -71,7 +71,7 @@ export function shiftColumns(spec: PipelineSpec): { name: string; kind: ColumnKi
   return [
     ...spec.features.map((feature) => ({ name: feature.name, kind: feature.type })),
     // A feature table has no target.
-    ...(spec.kind === 'FeatureTable'
+    ...(isFeatureTable(spec)
       ? []
       : [{ name: spec.target.column, kind: spec.task === 'regression' ? 'numeric' : 'categorical' } as const]),
   ];
@@ -84,7 +84,7 @@ export function shiftColumns(spec: PipelineSpec): { name: string; kind: ColumnKi
  */
 function joinedReasons(spec: PipelineSpec): Map<string, string> {
   const reasons = new Map<string, string>();
-  for (const join of spec.kind === 'FeatureTable' ? [] : (spec.joins ?? [])) {
+  for (const join of isFeatureTable(spec) ? [] : (spec.joins ?? [])) {
     for (const name of join.features) {
       reasons.set(name, `joined from "${join.pipeline}" at training (point-in-time), not a column of the version`);
     }

@@ -1,4 +1,10 @@
-import { type ColumnType, datasetSchema, type PipelineSpec, type ValidationFinding } from '@keel/contracts';
+import {
+  type ColumnType,
+  datasetSchema,
+  isFeatureTable,
+  type PipelineSpec,
+  type ValidationFinding,
+} from '@keel/contracts';
 import { type DatasetColumn, type DatasetTable } from '@keel/datasets';
 import { type z } from 'zod';
 
@@ -168,7 +174,7 @@ export function validateDataset(
         message: `${column.name} is missing in ${percent(missingRate)} of rows, above ${percent(validation.maxMissingRate)}`,
       });
     }
-    if (expected.role === 'target' && spec.kind === 'Pipeline' && spec.target.classes) {
+    if (expected.role === 'target' && !isFeatureTable(spec) && spec.target.classes) {
       findings.push(...undeclaredClasses(column, table.rowCount, spec.target.classes));
     }
     const ref = reference.find((r) => r.name === column.name);
