@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { type DatasetColumnSpec, type SourceCleaning } from '@keel/contracts';
-import { types } from 'pg';
 import { datasetParquet } from '../datasets/dataset-parquet';
 import { COPY_DATA_HEADER, copyDataText } from '../sources/copy-out';
-import { copyFieldText, type PulledField, pulledValue } from '../sources/postgres-reader';
+import { pulledValueParser } from '../sources/pg-value-text';
+import { copyFieldText, type PulledField } from '../sources/postgres-reader';
 import { CleanTable } from './clean-table';
 import { type DroppedRows, fieldsNeeded } from './row-cleaning';
 
@@ -55,9 +55,7 @@ export function* copyTextRecords(
 ): Generator<{ label: string; record: Record<string, unknown> }> {
   // Only the fields the cleaning and the dataset need are parsed (a timestamp's parse is costly); `needed` absent: all.
   const read = fields.flatMap((field, i) =>
-    needed && !needed.has(field.name)
-      ? []
-      : [{ name: field.name, i, parse: types.getTypeParser(field.typeId, 'text') as (text: string) => unknown }],
+    needed && !needed.has(field.name) ? [] : [{ name: field.name, i, parse: pulledValueParser(field.typeId) }],
   );
   const { text } = copyDataText(bytes);
   // Each row's text starts COPY_DATA_HEADER characters (its message's header, now spaces) after the previous newline.
@@ -70,7 +68,7 @@ export function* copyTextRecords(
     const record = Object.create(null) as Record<string, unknown>;
     for (const { name, i, parse } of read) {
       const raw = i < cells.length ? copyFieldText(cells[i]) : null;
-      record[name] = raw === null ? null : pulledValue(parse(raw));
+      record[name] = raw === null ? null : parse(raw);
     }
     yield { label: `row ${copyFieldText(cells[keyField] ?? '\\N')}`, record };
   }

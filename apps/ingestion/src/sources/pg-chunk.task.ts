@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { type DatasetColumnSpec, type SourceCleaning } from '@keel/contracts';
 import { defineWorkerTask, movableBuffers, transferResult } from '@keel/workers';
-import { types } from 'pg';
 import { encodeCleanedCopyChunk } from '../cleaning/cleaned-chunk';
 import { type DroppedRows } from '../cleaning/row-cleaning';
 import { datasetParquet } from '../datasets/dataset-parquet';
@@ -17,7 +16,8 @@ import {
   CopyTextStrings,
 } from './copy-text-values';
 import { COPY_DATA, COPY_DATA_HEADER, framedCopyData } from './copy-out';
-import { copyFieldText, type PulledField, pulledValue } from './postgres-reader';
+import { JSON_TYPE_IDS, pulledValueParser } from './pg-value-text';
+import { copyFieldText, type PulledField } from './postgres-reader';
 
 export interface PgChunkInput {
   pipelineId: string;
@@ -47,8 +47,6 @@ export interface PgChunkOutcome {
   dropped?: DroppedRows;
 }
 
-type Parse = (text: string) => unknown;
-
 /** How a dataset column is read from its field: the fast paths of copy-text-values.ts, or the general one. */
 const MISSING = 0;
 const GENERAL = 1;
@@ -69,7 +67,7 @@ const strings = new CopyTextStrings();
 /**
  * A chunk of a PostgreSQL pull from COPY text to Parquet, on a worker thread. In general each value goes through the
  * parser node-postgres gives its column's type (the text COPY prints is the text a query result carries), a Date
- * becomes ISO text (`pulledValue`), and the rows are checked as records are, labelled by their key (`row 12: ...`):
+ * becomes ISO text, json, arrays and bytea their text (`pulledValueParser`), and the rows are checked as records are, labelled by their key (`row 12: ...`):
  * so the version holds exactly what reading the same rows as query results held, and the same rows are the same
  * bytes. The chunk is read as bytes, its rows framed by their CopyData headers and split at tabs, with no string of
  * the chunk's text: plain decimals into number columns and unescaped text into string columns, most values, take
@@ -85,9 +83,7 @@ export function encodePgChunk(input: PgChunkInput): PgChunkOutcome {
   // A name repeated in the result: the last one wins, as in node-postgres's row objects.
   const at = new Map(fields.map((field, i) => [field.name, i]));
   const sources = schema.map((column) => at.get(column.name) ?? -1);
-  const parsers = sources.map((index) =>
-    index < 0 ? undefined : (types.getTypeParser(fields[index].typeId, 'text') as Parse),
-  );
+  const parsers = sources.map((index) => (index < 0 ? undefined : pulledValueParser(fields[index].typeId)));
   const reads = schema.map((column, c) => {
     const index = sources[c];
     if (index < 0) return MISSING;
@@ -95,7 +91,8 @@ export function encodePgChunk(input: PgChunkInput): PgChunkOutcome {
     if (column.type === 'number' && FLOAT_TYPE_IDS.has(typeId)) return FLOAT;
     if (column.type === 'number' && INTEGER_TYPE_IDS.has(typeId)) return INTEGER;
     if (column.type === 'number' && DECIMAL_TYPE_IDS.has(typeId)) return DECIMAL;
-    if (column.type === 'string' && TEXT_TYPE_IDS.has(typeId)) return TEXT;
+    // json and jsonb are read as their text too (pg-value-text.ts), so they take the text fast path.
+    if (column.type === 'string' && (TEXT_TYPE_IDS.has(typeId) || JSON_TYPE_IDS.has(typeId))) return TEXT;
     return GENERAL;
   });
   // Fields past the last one a column or the key needs are not split.
@@ -172,7 +169,7 @@ export function encodePgChunk(input: PgChunkInput): PgChunkOutcome {
       let value: unknown;
       if (read !== MISSING) {
         const raw = copyFieldText(view.toString('utf8', starts[sources[c]], ends[sources[c]]));
-        value = raw === null ? null : pulledValue(parsers[c]!(raw));
+        value = raw === null ? null : parsers[c]!(raw);
       }
       if (keptAsIs(column, value)) {
         values[c].push(value as CleanCell);
