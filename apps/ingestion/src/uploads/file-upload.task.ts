@@ -221,9 +221,17 @@ async function collectJsonl(rows: RowCollector, body: AsyncIterable<Uint8Array>)
   take(pending);
 }
 
-/** A Parquet value as a record field: 64-bit integers as numbers, timestamps as ISO text. */
+/**
+ * A Parquet value as a record field, timestamps as ISO text. A 64-bit integer is a number while a double holds it
+ * exactly, and beyond ±2^53 its decimal text: the column's type is not known here, and the text is what the same
+ * value in a CSV would be, so a string column (an entity id) keeps every digit rather than merging two ids into one
+ * rounded double, and a number column rounds it as it rounds the CSV's text (the checks' Number()): the same rows
+ * make the same version bytes in either format.
+ */
 function parquetValue(value: unknown): unknown {
-  if (typeof value === 'bigint') return Number(value);
+  if (typeof value === 'bigint') {
+    return value >= Number.MIN_SAFE_INTEGER && value <= Number.MAX_SAFE_INTEGER ? Number(value) : String(value);
+  }
   if (value instanceof Date) return value.toISOString();
   return value;
 }

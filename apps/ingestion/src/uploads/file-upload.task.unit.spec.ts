@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import { MessageChannel, threadId } from 'node:worker_threads';
 import { datasetSchema, type PipelineSpecV1, SourceCleaning } from '@keel/contracts';
-import { tableFromRecords } from '@keel/datasets';
+import { readParquet, tableFromRecords } from '@keel/datasets';
 import { parsePipelineSpec } from '@keel/pipelines';
 import { WorkerPool } from '@keel/workers';
 import { trace } from '@opentelemetry/api';
@@ -136,6 +137,33 @@ describe('encodeUpload of JSON Lines and Parquet', () => {
     expect(outcome).toMatchObject({ kind: 'encoded', rowCount: 500 });
     const { parquet } = outcome as Extract<UploadOutcome, { kind: 'encoded' }>;
     expect(Buffer.from(parquet).equals(encodedAtOnce(file))).toBe(true);
+  });
+
+  it('keeps INT64 ids beyond 2^53 exact in a string column, and rounds them in a number column as CSV text is', async () => {
+    // 2^53 and 2^53+1 are one double: as numbers they would be one customer.
+    const ids = [9007199254740993n, 9007199254740992n, -9007199254740993n, 42n];
+    const csv = `age,city,income\n${ids.map((id, i) => `${id},${id},${i % 2 ? '>50K' : '<=50K'}`).join('\n')}\n`;
+    const parquetFile = Buffer.from(
+      parquetWriteBuffer({
+        columnData: [
+          { name: 'age', data: ids, type: 'INT64' },
+          { name: 'city', data: ids, type: 'INT64' },
+          { name: 'income', data: ids.map((_, i) => (i % 2 ? '>50K' : '<=50K')), type: 'STRING' },
+        ],
+      }),
+    );
+    const fromCsv = await encodeUpload(spec, 'csv', stream(pieces(csv, 7)), noProgress);
+    const fromParquet = await encodeUpload(spec, 'parquet', stream(pieces(parquetFile, 100)), noProgress);
+    const sha256 = (outcome: UploadOutcome) =>
+      createHash('sha256')
+        .update((outcome as Extract<UploadOutcome, { kind: 'encoded' }>).parquet)
+        .digest('hex');
+    expect(fromParquet).toMatchObject({ kind: 'encoded', rowCount: 4 });
+    expect(sha256(fromParquet)).toBe(sha256(fromCsv));
+    const table = await readParquet(Buffer.from((fromParquet as Extract<UploadOutcome, { kind: 'encoded' }>).parquet));
+    const values = (name: string) => table.columns.find((column) => column.name === name)?.values;
+    expect(values('city')).toEqual(['9007199254740993', '9007199254740992', '-9007199254740993', '42']);
+    expect(values('age')).toEqual([2 ** 53, 2 ** 53, -(2 ** 53), 42]);
   });
 
   it('encodes a dataset version Keel wrote (zstd pages) back to the same bytes', async () => {
