@@ -71,19 +71,65 @@ export class HttpSourceError extends Error {}
 /** Should this answer be tried again? 429 (rate limited), 408, and every 5xx. */
 const retryable = (status: number) => status === 429 || status === 408 || status >= 500;
 
+/** Redirects followed for one request before the pull fails (browsers and curl stop at about 20; APIs need one). */
+export const MAX_REDIRECTS = 5;
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * GETs a URL, following a redirect only to the source's own origin. fetch's own following would carry the auth
+ * header to any host a redirect names (undici strips only `Authorization`, never `X-Api-Key` and the like), and an
+ * https source could be sent to plain http: the header must only ever go where the spec's URL points.
+ */
+async function fetchOnOrigin(
+  origin: string,
+  url: string,
+  init: RequestInit,
+  counts: RequestCounts,
+  deps: HttpReaderDeps,
+): Promise<{ response: Response; url: string }> {
+  for (let hop = 0; ; hop++) {
+    if (hop > 0) counts.requests++;
+    const response = await deps.fetch(url, { ...init, redirect: 'manual' });
+    if (!REDIRECTS.has(response.status)) return { response, url };
+    // The redirect's own body is never read; cancelling it frees the connection.
+    await response.body?.cancel().catch(() => undefined);
+    const location = response.headers.get('location');
+    if (location === null) throw new HttpSourceError(`GET ${redact(url)} answered ${response.status} with no Location`);
+    let target: URL;
+    try {
+      target = new URL(location, url);
+    } catch {
+      throw new HttpSourceError(`GET ${redact(url)} answered ${response.status} with a Location that is not a URL`);
+    }
+    // An origin is scheme, host and port: https to http is another origin, so the header never goes out in clear.
+    if (target.origin !== origin) {
+      throw new HttpSourceError(
+        `GET ${redact(url)} redirects to another origin (${target.origin}); the auth header goes only to ${origin}`,
+      );
+    }
+    if (hop + 1 > MAX_REDIRECTS) {
+      throw new HttpSourceError(`GET ${redact(url)} redirected more than ${MAX_REDIRECTS} times`);
+    }
+    url = target.toString();
+  }
+}
+
 /**
  * GETs a URL as JSON, retrying 429s, 5xx answers, timeouts and network failures up to the source's `maxAttempts`
- * with backoff, waiting at least what a Retry-After header asks.
+ * with backoff, waiting at least what a Retry-After header asks. Redirects are followed on the source's origin only;
+ * `url` in the answer is where the body came from (what a relative next link resolves against).
  */
 export async function getJson(
-  source: Pick<HttpSource, 'retry' | 'timeoutMs'>,
+  source: Pick<HttpSource, 'url' | 'retry' | 'timeoutMs'>,
   url: string,
   headers: Record<string, string>,
   signal: AbortSignal,
   counts: RequestCounts,
   deps: HttpReaderDeps,
-): Promise<{ body: unknown; headers: Headers }> {
+): Promise<{ body: unknown; headers: Headers; url: string }> {
   const { retry } = source;
+  const origin = new URL(source.url).origin;
   for (let attempt = 0; ; attempt++) {
     signal.throwIfAborted();
     counts.requests++;
@@ -91,20 +137,28 @@ export async function getJson(
     let problem: string;
     let waitAtLeast = 0;
     try {
-      const response = await deps.fetch(url, {
-        headers: { accept: 'application/json', ...headers },
-        signal: AbortSignal.any([signal, AbortSignal.timeout(source.timeoutMs)]),
-      });
+      const { response, url: answeredUrl } = await fetchOnOrigin(
+        origin,
+        url,
+        {
+          headers: { accept: 'application/json', ...headers },
+          signal: AbortSignal.any([signal, AbortSignal.timeout(source.timeoutMs)]),
+        },
+        counts,
+        deps,
+      );
       if (response.ok) {
         const text = await response.text();
         try {
-          return { body: JSON.parse(text) as unknown, headers: response.headers };
+          return { body: JSON.parse(text) as unknown, headers: response.headers, url: answeredUrl };
         } catch {
-          throw new HttpSourceError(`GET ${redact(url)} answered ${response.status} with a body that is not JSON`);
+          throw new HttpSourceError(
+            `GET ${redact(answeredUrl)} answered ${response.status} with a body that is not JSON`,
+          );
         }
       }
       const text = (await response.text().catch(() => '')).slice(0, QUOTED_BODY_CHARS);
-      problem = `GET ${redact(url)} answered ${response.status}${text ? `: ${text}` : ''}`;
+      problem = `GET ${redact(answeredUrl)} answered ${response.status}${text ? `: ${text}` : ''}`;
       if (!retryable(response.status)) throw new HttpSourceError(problem);
       const asked = retryAfterMs(response.headers.get('retry-after'), deps.now());
       if (asked !== undefined && asked > MAX_RETRY_AFTER_MS) {
@@ -182,7 +236,8 @@ export async function* httpPages(
         break;
       }
       case 'link': {
-        const next = nextLink(answer.headers.get('link'), url);
+        // Relative to where the page came from (after any redirect on the origin).
+        const next = nextLink(answer.headers.get('link'), answer.url);
         // The auth header goes only where the source's URL points.
         if (next !== undefined && new URL(next).origin !== origin) {
           throw new HttpSourceError(`page ${page} links its next page to another origin (${new URL(next).origin})`);
