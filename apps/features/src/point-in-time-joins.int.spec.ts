@@ -17,6 +17,7 @@ import {
 } from '@keel/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { featuresEnvSchema } from './config';
+import { IncrementsRepository } from './feature-sets/increments.repository';
 import { FeaturesModule } from './features.module';
 import {
   churnRows,
@@ -115,5 +116,33 @@ describe('point-in-time joins against the real stack', () => {
     ) as OnlineView;
     expect(Object.keys(view.entities).sort()).toEqual([...new Set(fixture.features.customer_id)].sort());
     expect(current!.entities).toBe(Object.keys(view.entities).length);
+    // (built from both versions, and when: the next version's build extends it)
+    expect(current).toMatchObject({ versionCount: 2, builtAtMs: expect.any(Number) as number });
+
+    // and each version's feature-time range is recorded (a window's join skips table versions by it); a version
+    // recorded without one (before ranges were) is found for a backfill, which records one once
+    const increments = sut.app.get(IncrementsRepository);
+    const [first, second] = await increments.upTo(tableId, 2);
+    for (const version of [first, second]) {
+      expect(version.timeRange).toEqual({
+        column: 'feature_time',
+        minMs: expect.any(Number) as number,
+        maxMs: expect.any(Number) as number,
+      });
+    }
+    await sut.infra.mongo
+      .collection<{ _id: string }>('dataset_increments')
+      .updateOne({ _id: first.datasetVersionId }, { $unset: { timeRange: '' } });
+    expect((await increments.withoutTimeRange(tableId, 4)).map((v) => v.datasetVersionId)).toEqual([
+      first.datasetVersionId,
+    ]);
+    await increments.recordTimeRange(first.datasetVersionId, { column: 'feature_time', minMs: 1, maxMs: 2 });
+    await increments.recordTimeRange(first.datasetVersionId, { column: 'feature_time', minMs: 3, maxMs: 4 });
+    expect((await increments.get(first.datasetVersionId))?.timeRange).toEqual({
+      column: 'feature_time',
+      minMs: 1,
+      maxMs: 2,
+    });
+    expect(await increments.withoutTimeRange(tableId, 4)).toEqual([]);
   });
 });

@@ -67,6 +67,18 @@ class InMemoryIncrementsRepository {
       .sort((a, b) => a.sequence - b.sequence);
   }
 
+  async withoutTimeRange(pipelineId: string, limit: number) {
+    return (await this.upTo(pipelineId, Infinity))
+      .filter((inc) => !inc.timeRange)
+      .reverse()
+      .slice(0, limit);
+  }
+
+  async recordTimeRange(datasetVersionId: string, timeRange: IncrementRecord['timeRange']) {
+    const record = this.increments.get(datasetVersionId);
+    if (record && !record.timeRange) this.increments.set(datasetVersionId, { ...record, timeRange });
+  }
+
   async newest(pipelineId: string) {
     return (await this.upTo(pipelineId, Infinity)).at(-1) ?? null;
   }
@@ -280,6 +292,43 @@ describe('feature-sets consumer, handled in memory', { timeout: 60_000 }, () => 
     expect((await increments.upTo(table.id, Infinity)).map((inc) => inc.datasetVersionId)).toEqual([
       data.datasetVersionId,
     ]);
+  });
+
+  it('given table versions recorded before time ranges were, then a new version records its range and gives one to the newest older ones', async () => {
+    await harness.pipelines.apply(table);
+    vi.spyOn(onlineViews, 'onTableVersion').mockResolvedValue();
+    const version = (day: number) => {
+      const times = [`2026-01-0${day}T00:00:00Z`, `2026-01-0${day}T12:00:00Z`];
+      const parquet = writeParquet(
+        {
+          rowCount: 2,
+          columns: [
+            { name: 'customer_id', type: 'string', values: ['a', 'b'] },
+            { name: 'feature_time', type: 'timestamp', values: times },
+            { name: 'age', type: 'number', values: [30, 40] },
+          ],
+        },
+        { 'keel.pipeline_id': table.id },
+      );
+      const stored = harness.objects.seed(BUCKETS.datasets, `${table.id}/versions`, parquet, { extension: '.parquet' });
+      return datasetValidatedData(table.id, stored);
+    };
+    for (let day = 1; day <= 6; day++) {
+      const { datasetVersionId, datasetSha256: sha256, datasetUri: uri } = version(day);
+      await increments.record({ pipelineId: table.id, datasetVersionId, sha256, uri, rowCount: 2 }); // no range
+    }
+    expect(await harness.deliver(DatasetValidatedV1, version(7))).toBe('handled');
+    const firstDays = (await increments.upTo(table.id, Infinity)).map(({ timeRange }) =>
+      timeRange?.minMs === undefined ? null : new Date(timeRange.minMs).toISOString().slice(0, 10),
+    );
+    // its own, and TIME_RANGE_BACKFILL_PER_VERSION (4) of the older ones, newest first
+    expect(firstDays).toEqual([null, null, '2026-01-03', '2026-01-04', '2026-01-05', '2026-01-06', '2026-01-07']);
+    const [latest] = (await increments.upTo(table.id, Infinity)).slice(-1);
+    expect(latest.timeRange).toEqual({
+      column: 'feature_time',
+      minMs: Date.parse('2026-01-07T00:00:00Z'),
+      maxMs: Date.parse('2026-01-07T12:00:00Z'),
+    });
   });
 
   it('given a training request for a feature table, then it is dead-lettered as not-a-model-pipeline', async () => {

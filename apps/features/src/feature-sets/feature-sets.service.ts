@@ -36,6 +36,9 @@ type DatasetValidated = EventData<typeof DatasetValidatedV1>;
 type FeaturesMaterialized = EventData<typeof FeaturesMaterializedV1>;
 type TrainingRequested = EventData<typeof TrainingRequestedV2>;
 
+/** How many older versions without a time range get one per validated version (see backfillTimeRanges). */
+export const TIME_RANGE_BACKFILL_PER_VERSION = 4;
+
 /** A recorded version as a snapshot manifest names it (what the worker gets). */
 function snapshotIncrement({ datasetVersionId, sha256, uri, sequence, rowCount }: IncrementRecord): SnapshotIncrement {
   return { datasetVersionId, sha256, uri, sequence, rowCount };
@@ -132,6 +135,7 @@ export class FeatureSetsService implements OnApplicationBootstrap {
     const { spec } = await this.infra.pipelines.get(event.pipelineId);
     if (isFeatureTable(spec)) {
       await this.recordIncrement(event, undefined, await this.timeRangeOf(event, spec.timeColumn));
+      await this.backfillTimeRanges(event.pipelineId, spec.timeColumn);
       await this.onlineViews.onTableVersion(event.pipelineId);
       this.logger.info(
         { pipelineId: event.pipelineId, datasetVersionId: event.datasetVersionId },
@@ -141,9 +145,10 @@ export class FeatureSetsService implements OnApplicationBootstrap {
     }
     const joinCuts = await this.joinCuts(spec);
     // A table's versions and a joining pipeline's: their time ranges let a window's join skip table versions.
-    const timeRange =
-      spec.joins?.length || spec.entityColumns?.length ? await this.timeRangeOf(event, spec.timeColumn) : undefined;
+    const ranged = Boolean(spec.joins?.length || spec.entityColumns?.length);
+    const timeRange = ranged ? await this.timeRangeOf(event, spec.timeColumn) : undefined;
     const increment = await this.recordIncrement(event, joinCuts, timeRange);
+    if (ranged) await this.backfillTimeRanges(event.pipelineId, spec.timeColumn);
     // A version of a feature table (a pipeline declaring entity keys) other pipelines may join: their online views
     // move to it. Other pipelines skip this entirely.
     if (spec.entityColumns?.length) await this.onlineViews.onTableVersion(event.pipelineId);
@@ -154,28 +159,58 @@ export class FeatureSetsService implements OnApplicationBootstrap {
   /**
    * The version's time range of `column` (its timeColumn), read on a worker when the version is first recorded (one
    * read of one column per version; a redelivery of a recorded version reads nothing). Undefined without a time
-   * column, for a version recorded already, and for bytes that are not Parquet or lack the column (the version is
-   * then recorded without a range and always read; a failed read fails where it did before).
+   * column and for a version recorded already; bytes that cannot give one give an unreadable range (the version is
+   * then always read, and fails there as it did before).
    */
   private async timeRangeOf(
     event: DatasetValidated,
     column: string | undefined,
   ): Promise<VersionTimeRange | undefined> {
     if (!column || (await this.increments.get(event.datasetVersionId))) return undefined;
+    const version = { pipelineId: event.pipelineId, uri: event.datasetUri, sha256: event.datasetSha256 };
+    return this.readTimeRange(version, column);
+  }
+
+  /**
+   * Versions recorded before ranges were (or whose range could not be recorded then) get theirs a few at a time, newest
+   * first, as the pipeline's next versions arrive: a table or window of old versions is pruned too once they have one,
+   * with the work of each event bounded. Best effort: a read that fails (an outage) leaves it for a later event.
+   */
+  private async backfillTimeRanges(pipelineId: string, column: string | undefined): Promise<void> {
+    if (!column) return;
+    for (const version of await this.increments.withoutTimeRange(pipelineId, TIME_RANGE_BACKFILL_PER_VERSION)) {
+      try {
+        await this.increments.recordTimeRange(version.datasetVersionId, await this.readTimeRange(version, column));
+      } catch (error) {
+        this.logger.warn(
+          { pipelineId, datasetVersionId: version.datasetVersionId, err: (error as Error).message },
+          'time range not backfilled',
+        );
+      }
+    }
+  }
+
+  /**
+   * A version's range of `column`, reading that column on a worker. Bytes that fail verification or are too large
+   * give an unreadable one (the version fails where it did before, when a window reads it, not here); an outage is
+   * retried.
+   */
+  private async readTimeRange(
+    version: { pipelineId: string; uri: string; sha256: string },
+    column: string,
+  ): Promise<VersionTimeRange> {
     let bytes: Buffer;
     try {
-      bytes = await this.infra.objects.getVerified({ uri: event.datasetUri, sha256: event.datasetSha256 });
+      bytes = await this.infra.objects.getVerified({ uri: version.uri, sha256: version.sha256 });
     } catch (error) {
-      // Bytes that fail verification or are too large: recorded without a range, they fail where they did before
-      // (when a window reads them), not here; an outage is retried.
       if (isRetryable(error)) throw error;
-      this.logger.warn({ datasetVersionId: event.datasetVersionId, err: (error as Error).message }, 'no time range');
-      return undefined;
+      this.logger.warn({ uri: version.uri, err: (error as Error).message }, 'no time range');
+      return { column, unreadable: true };
     }
     return this.workers.run(
       timeRangeTask,
       { bytes, column },
-      { transferList: movableBuffers(bytes), attributes: { [KeelAttr.PIPELINE_ID]: event.pipelineId } },
+      { transferList: movableBuffers(bytes), attributes: { [KeelAttr.PIPELINE_ID]: version.pipelineId } },
     );
   }
 

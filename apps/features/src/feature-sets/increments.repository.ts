@@ -91,7 +91,10 @@ const incrementSchema = new Schema<IncrementRecord & { _id: string }>(
     validatedAt: { type: Date, required: true },
     joinCuts: joinCutsField,
     timeRange: {
-      type: new Schema({ column: { type: String, required: true }, minMs: Number, maxMs: Number }, { _id: false }),
+      type: new Schema(
+        { column: { type: String, required: true }, minMs: Number, maxMs: Number, unreadable: Boolean },
+        { _id: false },
+      ),
       default: undefined,
     },
   },
@@ -199,6 +202,24 @@ export class IncrementsRepository implements OnModuleInit {
       .sort({ sequence: 1 })
       .lean<IncrementRecord[]>()
       .exec();
+  }
+
+  /**
+   * Up to `limit` of a pipeline's versions recorded without a time range, newest first (a scan of the pipeline's
+   * versions, as upTo's).
+   */
+  withoutTimeRange(pipelineId: string, limit: number): Promise<IncrementRecord[]> {
+    return this.increments
+      .find({ pipelineId, timeRange: { $exists: false } }, WITHOUT_ID)
+      .sort({ sequence: -1 })
+      .limit(limit)
+      .lean<IncrementRecord[]>()
+      .exec();
+  }
+
+  /** Records a version's time range unless it has one (ranges of a version's bytes never change: idempotent). */
+  async recordTimeRange(datasetVersionId: string, timeRange: VersionTimeRange): Promise<void> {
+    await this.increments.updateOne({ _id: datasetVersionId, timeRange: { $exists: false } }, { $set: { timeRange } });
   }
 
   newest(pipelineId: string): Promise<IncrementRecord | null> {

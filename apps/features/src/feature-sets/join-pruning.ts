@@ -20,7 +20,7 @@ export function windowTimeBounds(
   let minMs = Number.POSITIVE_INFINITY;
   let maxMs = Number.NEGATIVE_INFINITY;
   for (const { timeRange } of versions) {
-    if (timeRange?.column !== timeColumn) return undefined;
+    if (timeRange?.column !== timeColumn || timeRange.unreadable) return undefined;
     if (timeRange.minMs === undefined || timeRange.maxMs === undefined) continue;
     minMs = Math.min(minMs, timeRange.minMs);
     maxMs = Math.max(maxMs, timeRange.maxMs);
@@ -39,7 +39,7 @@ export function windowTimeBounds(
  *   a table row is too old, and so is any row that would be taken in its place (at or before it in time).
  * Without maxAgeMs an old version may hold an entity's latest value for every later row, so old versions are read
  * (telling which without reading them would need per-entity records). A version without a range (recorded before
- * ranges were, or unreadable then) or with one of another column is read. At least one version is kept: the worker
+ * ranges were and not backfilled yet), with an unreadable one or with one of another column is read. At least one version is kept: the worker
  * refuses a table without versions, while one that gives no row a value gives the same as none.
  */
 export function tableVersionsToRead<T extends { timeRange?: VersionTimeRange }>(
@@ -51,7 +51,7 @@ export function tableVersionsToRead<T extends { timeRange?: VersionTimeRange }>(
   if (!rows) return [...versions];
   const oldestUseful = maxAgeMs === undefined ? Number.NEGATIVE_INFINITY : rows.minMs - maxAgeMs;
   const read = versions.filter(({ timeRange }) => {
-    if (timeRange?.column !== featureTime) return true;
+    if (timeRange?.column !== featureTime || timeRange.unreadable) return true;
     if (timeRange.minMs === undefined || timeRange.maxMs === undefined) return false;
     return timeRange.minMs <= rows.maxMs && timeRange.maxMs >= oldestUseful;
   });

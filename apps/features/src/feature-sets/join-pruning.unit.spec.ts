@@ -26,6 +26,7 @@ describe('tableVersionsToRead: the table versions a window join must read', () =
     { name: 'later than every row', timeRange: range('2026-01-20T00:00:01Z', '2026-01-25T00:00:00Z') },
     { name: 'no readable time', timeRange: { column: 'feature_time' } },
     { name: 'unknown' },
+    { name: 'unreadable', timeRange: { column: 'feature_time', unreadable: true as const } },
     { name: 'another column', timeRange: { ...range('2030-01-01T00:00:00Z', '2030-01-02T00:00:00Z'), column: 'x' } },
   ];
   const read = (maxAgeMs?: number) =>
@@ -37,6 +38,7 @@ describe('tableVersionsToRead: the table versions a window join must read', () =
       'overlapping',
       'at the last row',
       'unknown',
+      'unreadable',
       'another column',
     ]);
   });
@@ -48,6 +50,7 @@ describe('tableVersionsToRead: the table versions a window join must read', () =
       'overlapping',
       'at the last row',
       'unknown',
+      'unreadable',
       'another column',
     ]);
   });
@@ -61,7 +64,7 @@ describe('tableVersionsToRead: the table versions a window join must read', () =
 });
 
 describe('windowTimeBounds', () => {
-  it('spans the ranges of the window’s versions, unknown when one is unknown or of another column', () => {
+  it('spans the ranges of the window’s versions, unknown when one is unknown, unreadable or of another column', () => {
     const event = (from: string, to: string) => ({ timeRange: { ...range(from, to), column: 'event_time' } });
     const window = [
       event('2026-01-02T00:00:00Z', '2026-01-03T00:00:00Z'),
@@ -73,6 +76,9 @@ describe('windowTimeBounds', () => {
     });
     expect(windowTimeBounds([...window, { timeRange: { column: 'event_time' } }], 'event_time')).toBeDefined();
     expect(windowTimeBounds([...window, {}], 'event_time')).toBeUndefined();
+    expect(
+      windowTimeBounds([...window, { timeRange: { column: 'event_time', unreadable: true } }], 'event_time'),
+    ).toBeUndefined();
     expect(windowTimeBounds(window, 'other')).toBeUndefined();
     expect(windowTimeBounds(window, undefined)).toBeUndefined();
     expect(windowTimeBounds([{ timeRange: { column: 'event_time' } }], 'event_time')).toBeUndefined();
@@ -136,5 +142,29 @@ describe('a window join reading only the versions that can matter', () => {
     // and joined values are there: the window's rows found values in the versions read
     const table = await readParquet(Buffer.from(pruned.featureSet));
     expect(table.columns.find((c) => c.name === 'balance')!.values.some((value) => value !== null)).toBe(true);
+  });
+});
+
+describe('versionTimeRange', () => {
+  it('reads the column’s earliest and latest readable time; none readable, no bounds; no such column or not Parquet, unreadable', async () => {
+    const bytes = writeParquet({
+      rowCount: 3,
+      columns: [
+        { name: 'feature_time', type: 'timestamp', values: ['2026-01-02T00:00:00Z', null, '2026-01-01T00:00:00Z'] },
+      ],
+    });
+    expect(await versionTimeRange({ bytes, column: 'feature_time' })).toEqual(
+      range('2026-01-01T00:00:00Z', '2026-01-02T00:00:00Z'),
+    );
+    const untimed = writeParquet({
+      rowCount: 1,
+      columns: [{ name: 'feature_time', type: 'timestamp', values: ['soon'] }],
+    });
+    expect(await versionTimeRange({ bytes: untimed, column: 'feature_time' })).toEqual({ column: 'feature_time' });
+    expect(await versionTimeRange({ bytes, column: 'other' })).toEqual({ column: 'other', unreadable: true });
+    expect(await versionTimeRange({ bytes: Buffer.from('not parquet'), column: 'x' })).toEqual({
+      column: 'x',
+      unreadable: true,
+    });
   });
 });

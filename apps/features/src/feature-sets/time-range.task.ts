@@ -10,6 +10,11 @@ export interface VersionTimeRange {
   column: string;
   minMs?: number;
   maxMs?: number;
+  /**
+   * The bytes are not Parquet or lack the column: recorded so the version is not read for its range again, and
+   * always read by a join (it fails there as it did before ranges were recorded).
+   */
+  unreadable?: true;
 }
 
 export interface TimeRangeInput {
@@ -18,19 +23,16 @@ export interface TimeRangeInput {
   column: string;
 }
 
-/**
- * The version's time range of `column`, reading that column only; undefined when the bytes are not Parquet or lack the
- * column (nothing is recorded: the version is then always read, and fails there as before).
- */
-export async function versionTimeRange(input: TimeRangeInput): Promise<VersionTimeRange | undefined> {
+/** The version's time range of `column`, reading that column only. */
+export async function versionTimeRange(input: TimeRangeInput): Promise<VersionTimeRange> {
   let values;
   try {
     const table = await readParquet(asBuffer(input.bytes), { columns: [input.column] });
     values = table.columns.find((column) => column.name === input.column)?.values;
   } catch {
-    return undefined;
+    return { column: input.column, unreadable: true };
   }
-  if (!values) return undefined;
+  if (!values) return { column: input.column, unreadable: true };
   let minMs = Number.POSITIVE_INFINITY;
   let maxMs = Number.NEGATIVE_INFINITY;
   for (const value of values) {
