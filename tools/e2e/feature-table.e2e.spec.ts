@@ -5,7 +5,14 @@
  * version and no retrain decision, and a request to train it or a model-only section in its spec is refused.
  */
 import { telemetry } from '../demo/telemetry';
-import { eventually, InferenceClient, stackEndpoints, uniqueName } from '@keel/testing';
+import {
+  eventually,
+  featureTableFixture,
+  InferenceClient,
+  joiningPipelineFixture,
+  stackEndpoints,
+  uniqueName,
+} from '@keel/testing';
 import mongoose from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { endpoints, waitForChampion, waitForServing } from '../demo/pipeline-client';
@@ -22,35 +29,9 @@ describe('a feature table: ingested, validated and joined, with no model of its 
   let client: InferenceClient;
   let champion: Awaited<ReturnType<typeof waitForChampion>>;
 
-  const table = {
-    apiVersion: 'keel/v1',
-    kind: 'FeatureTable',
-    id: tableId,
-    timeColumn: 'feature_time',
-    entityColumns: ['customer_id'],
-    features: [
-      { name: 'balance', type: 'numeric' },
-      { name: 'segment', type: 'categorical' },
-    ],
-    validation: { minRows: 10 },
-  };
-  const churn = {
-    apiVersion: 'keel/v1',
-    kind: 'Pipeline',
-    id: pipelineId,
-    task: 'binary-classification',
-    target: { column: 'churned', positive: 'yes' },
-    timeColumn: 'event_time',
-    entityColumns: ['customer_id'],
-    features: [
-      { name: 'tenure', type: 'numeric', nullable: false },
-      { name: 'balance', type: 'numeric' },
-      { name: 'segment', type: 'categorical' },
-    ],
-    joins: [{ pipeline: tableId, entityKey: 'customer_id', features: ['balance', 'segment'] }],
-    validation: { minRows: 50 },
-    training: { algorithms: ['logistic-regression'], primaryMetric: 'auc' },
-  };
+  // customers' balance and segment by customer_id; churn (tenure of its own) joins both.
+  const table = featureTableFixture({ id: tableId });
+  const churn = joiningPipelineFixture({ id: pipelineId, table });
 
   const put = (id: string, spec: object) =>
     fetch(`${endpoints.registryHttp}/api/v1/pipelines/${id}`, {

@@ -1,13 +1,12 @@
 import {
   AlertRaisedV1,
   type EventData,
-  FeatureTableSpecV1,
   LabelWindowClosedV1,
   PipelineSpecV1,
   TrainingRequestedV2,
 } from '@keel/contracts';
 import { type MetricsService } from '@keel/service-runtime';
-import { EventHandlerHarness, pipelineSpecFixture } from '@keel/testing';
+import { EventHandlerHarness, featureTableFixture, pipelineSpecFixture } from '@keel/testing';
 import { NotFoundException } from '@nestjs/common';
 import { Registry } from 'prom-client';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -25,14 +24,7 @@ import { INITIAL_POLICY_STATE, type PolicyState, type RetrainSignal } from './po
  * A feature table (`kind: FeatureTable`) has no model: monitoring keeps no retrain policy for it and judges no
  * labelled window of it. Each case beside a model pipeline the same input does move, so it fails if the skip goes.
  */
-const table = FeatureTableSpecV1.parse({
-  apiVersion: 'keel/v1',
-  kind: 'FeatureTable',
-  id: 'customers-monitoring',
-  timeColumn: 'feature_time',
-  entityColumns: ['customer_id'],
-  features: [{ name: 'balance', type: 'numeric' }],
-});
+const table = featureTableFixture({ id: 'customers-monitoring' });
 /** A model pipeline whose policy fires on every new row and which alerts on concept drift. */
 const model = PipelineSpecV1.parse({
   ...pipelineSpecFixture('adult-income', { id: 'adult-monitoring' }),

@@ -1,8 +1,8 @@
-import { pipelineSpecYaml, stackEndpoints, uniqueName } from '@keel/testing';
+import { featureTableFixture, pipelineSpecYaml, stackEndpoints, uniqueName } from '@keel/testing';
 import mongoose, { type Connection } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotAModelPipelineError, UnknownPipelineError } from './errors';
-import { parsePipelineSpec, parseSpecDocument, PipelineStore } from './pipeline-store';
+import { parsePipelineSpec, PipelineStore } from './pipeline-store';
 
 describe('PipelineStore against the real Mongo-compatible server', () => {
   let connection: Connection;
@@ -28,14 +28,7 @@ describe('PipelineStore against the real Mongo-compatible server', () => {
   it('stores a feature table and reads it back as one; the model pipeline reader refuses it', async () => {
     const store = new PipelineStore(connection, 0);
     const id = uniqueName('table');
-    const table = parseSpecDocument({
-      apiVersion: 'keel/v1',
-      kind: 'FeatureTable',
-      id,
-      timeColumn: 'feature_time',
-      entityColumns: ['customer_id'],
-      features: [{ name: 'balance', type: 'numeric' }],
-    });
+    const table = featureTableFixture({ id });
     expect((await store.apply(table)).stored.version).toBe(1);
     expect((await store.get(id)).spec).toEqual(table);
     await expect(store.getModelPipeline(id)).rejects.toBeInstanceOf(NotAModelPipelineError);
@@ -63,14 +56,7 @@ describe('PipelineStore against the real Mongo-compatible server', () => {
     const store = new PipelineStore(connection, 0);
     const id = uniqueName('kind');
     await store.apply(parsePipelineSpec(pipelineSpecYaml('adult-income', id)));
-    const table = parseSpecDocument({
-      apiVersion: 'keel/v1',
-      kind: 'FeatureTable',
-      id,
-      timeColumn: 'feature_time',
-      entityColumns: ['customer_id'],
-      features: [{ name: 'balance', type: 'numeric' }],
-    });
+    const table = featureTableFixture({ id });
     await expect(store.apply(table)).rejects.toThrow(
       /kind: pipeline ".*" is a Pipeline; a FeatureTable of the same id/,
     );

@@ -9,11 +9,15 @@ import {
   derivedId,
   encodeCloudEventHeaders,
   type EventData,
+  type FeatureTableSpecInput,
+  type FeatureTableSpecV1,
+  isFeatureTable,
+  type PipelineSpecInput,
   type PipelineSpecV1,
   type Scalar,
 } from '@keel/contracts';
 import { type DatasetTable, tableFromRecords } from '@keel/datasets';
-import { parsePipelineSpec } from '@keel/pipelines';
+import { parsePipelineSpec, parseSpecDocument } from '@keel/pipelines';
 import { BUCKETS, type StoredObject } from '@keel/storage';
 import { injectTraceContext } from '@keel/telemetry';
 import { type Producer } from 'kafkajs';
@@ -32,6 +36,9 @@ export type FixtureDataset = keyof typeof FIXTURE_DATASETS;
 
 /** The bundled pipeline specs under `fixtures/pipelines/`. */
 export type FixturePipeline = 'adult-income' | 'bike-demand';
+
+/** The bundled feature table under `fixtures/pipelines/` (`kind: FeatureTable`). */
+export type FixtureFeatureTable = 'customer-features';
 
 /** A fixture CSV split into its header and rows of cells (the bundled files have no quoted fields). */
 export interface FixtureCsv {
@@ -148,7 +155,7 @@ export function uniquePipelineId(prefix: string): string {
 }
 
 /** A bundled pipeline spec's YAML with its id replaced, as an ML engineer would PUT it. */
-export function pipelineSpecYaml(fixture: FixturePipeline, id: string): string {
+export function pipelineSpecYaml(fixture: FixturePipeline | FixtureFeatureTable, id: string): string {
   const yaml = readFileSync(resolve(repoRoot, 'fixtures/pipelines', `${fixture}.yaml`), 'utf8');
   return yaml.replace(/^id: .*$/m, `id: ${id}`);
 }
@@ -194,4 +201,53 @@ export async function publishUpstreamRecords(
     ids.push(id);
   }
   return ids;
+}
+
+/**
+ * The bundled feature table (`fixtures/pipelines/customer-features.yaml`: customers' `balance` (numeric) and `segment`
+ * (categorical) since `feature_time`, keyed by `customer_id`), parsed as an applied spec, with its id replaced and
+ * top-level sections overridden (written as in a spec document).
+ */
+export function featureTableFixture({
+  id,
+  ...overrides
+}: { id: string } & Partial<Omit<FeatureTableSpecInput, 'id' | 'kind'>>): FeatureTableSpecV1 {
+  const spec = parseSpecDocument({ ...parseSpecDocument(pipelineSpecYaml('customer-features', id)), ...overrides });
+  if (!isFeatureTable(spec)) throw new Error('customer-features.yaml is a feature table');
+  return spec;
+}
+
+/**
+ * A model pipeline joining a feature table point-in-time: whether a customer churned (binary, `churned` = `yes`) from
+ * rows of `customer_id`, `event_time` and its own `tenure`, with the table's features it names in `joined` (all of
+ * them by default) taken by customer key and declared with the table's types; none joined: no `joins` at all. Parsed
+ * as an applied spec, top-level sections overridden (written as in a spec document).
+ */
+export function joiningPipelineFixture({
+  id,
+  table,
+  joined = table.features.map((feature) => feature.name),
+  ...overrides
+}: { id: string; table: FeatureTableSpecV1; joined?: readonly string[] } & Partial<
+  Omit<PipelineSpecInput, 'id' | 'kind'>
+>): PipelineSpecV1 {
+  const features = table.features
+    .filter((feature) => joined.includes(feature.name))
+    .map(({ name, type }) => ({ name, type }));
+  return parsePipelineSpec({
+    apiVersion: 'keel/v1',
+    kind: 'Pipeline',
+    id,
+    task: 'binary-classification',
+    target: { column: 'churned', positive: 'yes' },
+    timeColumn: 'event_time',
+    entityColumns: ['customer_id'],
+    features: [{ name: 'tenure', type: 'numeric', nullable: false }, ...features],
+    ...(features.length > 0
+      ? { joins: [{ pipeline: table.id, entityKey: 'customer_id', features: features.map(({ name }) => name) }] }
+      : {}),
+    validation: { minRows: 50 },
+    training: { algorithms: ['logistic-regression'], primaryMetric: 'auc' },
+    ...overrides,
+  });
 }

@@ -2,7 +2,6 @@ import {
   DatasetValidatedV1,
   type EventData,
   FeaturesMaterializedV1,
-  FeatureTableSpecV1,
   TrainingRequestedV1,
   TrainingRequestedV2,
 } from '@keel/contracts';
@@ -15,7 +14,13 @@ import {
   writeParquet,
 } from '@keel/datasets';
 import { BUCKETS } from '@keel/storage';
-import { datasetValidatedData, EventHandlerHarness, fixtureTable, pipelineSpecFixture } from '@keel/testing';
+import {
+  datasetValidatedData,
+  EventHandlerHarness,
+  featureTableFixture,
+  fixtureTable,
+  pipelineSpecFixture,
+} from '@keel/testing';
 import { WorkerPool } from '@keel/workers';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { featureSetTask } from './feature-set.task';
@@ -92,14 +97,7 @@ class InMemoryIncrementsRepository {
 
 const spec = pipelineSpecFixture('adult-income', { id: 'adult-unit' });
 /** A feature table: no model, so no feature set. */
-const table = FeatureTableSpecV1.parse({
-  apiVersion: 'keel/v1',
-  kind: 'FeatureTable',
-  id: 'customers-unit',
-  timeColumn: 'feature_time',
-  entityColumns: ['customer_id'],
-  features: [{ name: 'age', type: 'numeric' }],
-});
+const table = featureTableFixture({ id: 'customers-unit' });
 
 /** How the seeded row-key split divides the first 2,000 Adult rows (about 72 / 8 / 20 %). */
 const ADULT_2000_SPLIT = { train: 1435, validation: 180, holdout: 385 };

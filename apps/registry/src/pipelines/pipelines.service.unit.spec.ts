@@ -1,6 +1,7 @@
-import { FeatureTableSpecV1, type PipelineSpec, type PipelineSpecInput, PipelineSpecV1 } from '@keel/contracts';
+import { type PipelineSpec, type PipelineSpecInput, PipelineSpecV1 } from '@keel/contracts';
 import { InvalidPipelineSpecError, UnknownPipelineError } from '@keel/pipelines';
 import { type Infrastructure } from '@keel/service-runtime';
+import { featureTableFixture, joiningPipelineFixture } from '@keel/testing';
 import { type WorkerPool, type WorkerTask } from '@keel/workers';
 import { describe, expect, it, vi } from 'vitest';
 import { stringify } from 'yaml';
@@ -22,32 +23,11 @@ const table = (entityColumns?: string[], timeColumn = 'feature_time') =>
     training: { algorithms: ['linear-regression'], primaryMetric: 'rmse' },
   } as PipelineSpecInput);
 
-const churn = PipelineSpecV1.parse({
-  apiVersion: 'keel/v1',
-  kind: 'Pipeline',
-  id: 'churn',
-  task: 'binary-classification',
-  target: { column: 'label', positive: 'yes' },
-  timeColumn: 'event_time',
-  entityColumns: ['customer_id'],
-  features: [
-    { name: 'tenure', type: 'numeric' },
-    { name: 'balance', type: 'numeric' },
-  ],
-  joins: [{ pipeline: 'customer-features', entityKey: 'customer_id', features: ['balance'] }],
-  training: { algorithms: ['logistic-regression'], primaryMetric: 'auc' },
-} as PipelineSpecInput);
-
 /** The same table as its own kind: no task, no target, no training. */
-const featureTable = (features = [{ name: 'balance', type: 'numeric' }]) =>
-  FeatureTableSpecV1.parse({
-    apiVersion: 'keel/v1',
-    kind: 'FeatureTable',
-    id: 'customer-features',
-    timeColumn: 'feature_time',
-    entityColumns: ['customer_id'],
-    features,
-  });
+const featureTable = (overrides: Omit<Parameters<typeof featureTableFixture>[0], 'id'> = {}) =>
+  featureTableFixture({ id: 'customer-features', ...overrides });
+
+const churn = joiningPipelineFixture({ id: 'churn', table: featureTable(), joined: ['balance'] });
 
 describe('PipelinesService.apply', () => {
   const serviceWith = (joining = churn, applied: PipelineSpec = table(['customer_id'])) => {
@@ -116,7 +96,7 @@ describe('PipelinesService.apply', () => {
     await expect(service.apply('churn', churn)).resolves.toMatchObject({ version: 2 });
     expect(apply).toHaveBeenCalledTimes(2);
     const refused = await service
-      .apply('customer-features', featureTable([{ name: 'segment', type: 'categorical' }]))
+      .apply('customer-features', featureTable({ features: [{ name: 'segment', type: 'categorical' }] }))
       .catch((error: unknown) => error);
     expect((refused as InvalidPipelineSpecError).issues).toEqual([
       'pipeline "churn" joins this one: joins.0.features.0: "customer-features" has no column "balance"',

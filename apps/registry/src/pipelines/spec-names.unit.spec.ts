@@ -1,32 +1,12 @@
-import { type PipelineSpecInput } from '@keel/contracts';
 import { InvalidPipelineSpecError, parseSpecDocument } from '@keel/pipelines';
+import { featureTableFixture, joiningPipelineFixture } from '@keel/testing';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { checkedSpecDocument, UNUSABLE_COLUMN_NAMES } from './spec-names';
 
-const model = {
-  apiVersion: 'keel/v1',
-  kind: 'Pipeline',
-  id: 'churn',
-  task: 'binary-classification',
-  target: { column: 'label', positive: 'yes' },
-  timeColumn: 'event_time',
-  entityColumns: ['customer_id'],
-  features: [
-    { name: 'tenure', type: 'numeric' },
-    { name: 'balance', type: 'numeric' },
-  ],
-  training: { algorithms: ['logistic-regression'], primaryMetric: 'auc' },
-} satisfies PipelineSpecInput;
-
-const table = {
-  apiVersion: 'keel/v1',
-  kind: 'FeatureTable',
-  id: 'customer-features',
-  timeColumn: 'feature_time',
-  entityColumns: ['customer_id'],
-  features: [{ name: 'balance', type: 'numeric' }],
-};
+const table = featureTableFixture({ id: 'customer-features' });
+/** Churn from tenure and balance, keyed by customer_id at event_time; no joins (each case adds what it needs). */
+const model = { ...joiningPipelineFixture({ id: 'churn', table, joined: ['balance'] }), joins: undefined };
 
 const NAME = '__proto__';
 const why = `"${NAME}" ${UNUSABLE_COLUMN_NAMES.get(NAME)}`;
@@ -110,10 +90,11 @@ describe('checkedSpecDocument: column names no dataset can carry', () => {
       monitoring: { drift: { features: { proto: { statistic: 'psi' } } } },
       sources: [{ kind: 'http', id: 'api', url: 'https://example.com/rows', params: { proto: 'x', page: '1' } }],
     };
+    // In the document's order (the spec's: sources, validation, monitoring).
     const expected = [
+      `sources.0.params.${NAME}: ${dropped} (a JavaScript object takes it as its prototype)`,
       `validation.shift.columns.${NAME}: ${dropped} (a JavaScript object takes it as its prototype)`,
       `monitoring.drift.features.${NAME}: ${dropped} (a JavaScript object takes it as its prototype)`,
-      `sources.0.params.${NAME}: ${dropped} (a JavaScript object takes it as its prototype)`,
     ];
     expect(issuesOf(asJson(doc))).toEqual(expected);
     expect(issuesOf(asYaml(doc))).toEqual(expected);

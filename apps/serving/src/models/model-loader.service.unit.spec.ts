@@ -10,6 +10,7 @@ import {
 } from '@keel/model-package';
 import { type ModelRegistryApi, RegistryNotFoundError, RegistryUnavailableError } from '@keel/registry-client';
 import { type Infrastructure, type MetricsService } from '@keel/service-runtime';
+import { featureTableFixture } from '@keel/testing';
 import { status } from '@grpc/grpc-js';
 import pino from 'pino';
 import { Registry } from 'prom-client';
@@ -185,7 +186,7 @@ describe('ModelLoaderService', () => {
   });
 
   it('given a feature table applied beside the model, then neither the start-up sync nor a resync asks about it', async () => {
-    applied = [{ pipelineId: 't', spec: { kind: 'FeatureTable' } }, ...applied];
+    applied = [{ pipelineId: 'customers', spec: featureTableFixture({ id: 'customers' }) }, ...applied];
     registryAliases = new Map([[CHAMPION, 1]]);
     await loader.syncAll();
     expect(asked).toEqual(['p']);

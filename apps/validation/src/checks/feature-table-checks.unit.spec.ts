@@ -1,5 +1,5 @@
-import { FeatureTableSpecV1 } from '@keel/contracts';
 import { type DatasetTable, writeParquet } from '@keel/datasets';
+import { featureTableFixture } from '@keel/testing';
 import { describe, expect, it } from 'vitest';
 import { measureBias } from './bias-checks';
 import { shiftColumns } from './shift-checks';
@@ -10,16 +10,9 @@ import { checkDataset } from './validation.task';
  * missing values, categories, ranges and shift, and measures no bias. Each case fails if its skip goes (a table's
  * spec has no `target`, `protectedAttributes` or `validation.bias` to read).
  */
-const table = FeatureTableSpecV1.parse({
-  apiVersion: 'keel/v1',
-  kind: 'FeatureTable',
+/** Customers' balance and segment by customer_id; a shifted feature rejects its version. */
+const table = featureTableFixture({
   id: 'customers-validation',
-  timeColumn: 'feature_time',
-  entityColumns: ['customer_id'],
-  features: [
-    { name: 'balance', type: 'numeric' },
-    { name: 'segment', type: 'categorical' },
-  ],
   validation: { minRows: 10, shift: { against: 'previous', action: 'reject' } },
 });
 
