@@ -327,10 +327,13 @@ describe('HTTP API and object-store sources against the real stack', () => {
     // when a fourth file and a bad one arrive, the next pull takes the good one and refuses the bad one, once
     await put('d.csv', file('csv', range(31, 35)));
     await put('e.csv', Buffer.from('x,color,y\nforty,red,1\n'));
+    // A Windows-1252 export: refused, not stored with U+FFFD in place of its é.
+    await put('f.csv', Buffer.from('x,color,y\n1,café,1\n', 'latin1'));
     const third = (await pull(spec.id, 'drops').expect(200)).body as SourceRun;
-    expect(third).toMatchObject({ filesTaken: 1, filesRefused: 1, rowsRead: 6, rowsRejected: 1 });
+    expect(third).toMatchObject({ filesTaken: 1, filesRefused: 2, rowsRead: 6, rowsRejected: 1 });
     expect(third.rejections).toEqual([
       `${prefix}e.csv: 1 of 1 rows do not match pipeline ${spec.id}; nothing was ingested`,
+      `${prefix}f.csv: malformed CSV: line 2: not UTF-8 text`,
     ]);
     expect((await pull(spec.id, 'drops').expect(200)).body).toMatchObject({ filesTaken: 0, filesRefused: 0 });
     rows = await versionRows(spec.id);

@@ -16,6 +16,7 @@ import { CleanTable } from '../cleaning/clean-table';
 import { type DroppedRows, fieldsNeeded } from '../cleaning/row-cleaning';
 import { datasetParquet } from '../datasets/dataset-parquet';
 import { checkHeader, CsvError, CsvParser } from './csv';
+import { NotUtf8Text, Utf8Text } from './utf8-text';
 
 /** Problems listed in a rejection; the count says how many there were in all. */
 export const MAX_LISTED_PROBLEMS = 20;
@@ -142,7 +143,7 @@ class RowCollector {
   }
 }
 
-/** CSV with a header row; an empty field is a missing value. */
+/** CSV with a header row, in UTF-8 (other encodings are refused, not mangled); an empty field is a missing value. */
 async function collectCsv(rows: RowCollector, body: AsyncIterable<Uint8Array>): Promise<void> {
   let header: string[] | undefined;
   let wanted: { name: string; index: number }[] = [];
@@ -165,20 +166,20 @@ async function collectCsv(rows: RowCollector, body: AsyncIterable<Uint8Array>): 
     for (const { name, index } of wanted) if (index >= 0) record[name] = fields[index] === '' ? null : fields[index];
     rows.add(record, `line ${line}`);
   });
-  const decoder = new TextDecoder('utf-8');
+  const text = new Utf8Text();
   try {
-    for await (const chunk of body) parser.push(decoder.decode(chunk, { stream: true }));
-    parser.push(decoder.decode());
+    for await (const chunk of body) parser.push(text.decode(chunk));
+    parser.push(text.end());
     parser.end();
   } catch (error) {
-    if (error instanceof CsvError) throw new MalformedFile(error.message);
+    if (error instanceof CsvError || error instanceof NotUtf8Text) throw new MalformedFile(error.message);
     throw error;
   }
 }
 
 /** JSON Lines: one JSON object per line (blank lines skipped); its fields are the row's columns. */
 async function collectJsonl(rows: RowCollector, body: AsyncIterable<Uint8Array>): Promise<void> {
-  const decoder = new TextDecoder('utf-8', { fatal: true });
+  const text = new Utf8Text();
   let pending = '';
   let line = 0;
   const take = (text: string) => {
@@ -207,14 +208,12 @@ async function collectJsonl(rows: RowCollector, body: AsyncIterable<Uint8Array>)
   };
   try {
     for await (const chunk of body) {
-      pending += decoder.decode(chunk, { stream: true });
+      pending += text.decode(chunk);
       split();
     }
-    pending += decoder.decode();
+    pending += text.end();
   } catch (error) {
-    if (error instanceof TypeError && !(error instanceof MalformedFile)) {
-      throw new MalformedFile(`line ${line + 1}: not UTF-8 text`);
-    }
+    if (error instanceof NotUtf8Text) throw new MalformedFile(error.message);
     throw error;
   }
   split();

@@ -95,6 +95,12 @@ describe('encodeUpload of CSV', () => {
       problem: 'line 2: expected 3 fields, found 2',
     });
     expect(await run('age,city,income\n\n')).toEqual({ kind: 'no-rows', rowsRead: 0 });
+    // Windows-1252 (Excel's export on many machines): refused, not stored as "caf\uFFFD".
+    const latin1 = Buffer.from('age,city,income\n1,Zürich,x\n2,café,x\n', 'latin1');
+    expect(await encodeUpload(spec, 'csv', stream(pieces(latin1, 5)), noProgress)).toEqual({
+      kind: 'malformed',
+      problem: 'line 2: not UTF-8 text',
+    });
     const bad = Array.from({ length: 30 }, (_, i) => `old${i},a,x`).join('\n');
     const rejected = await run(`age,city,income\n1,a,x\n${bad}\n`);
     expect(rejected).toMatchObject({ kind: 'rejected', badCount: 30, rowCount: 31 });
@@ -190,6 +196,11 @@ describe('encodeUpload of JSON Lines and Parquet', () => {
       issues: ['line 1: age "old" is not a number', 'line 2: age {"n":1} is not a scalar'],
     });
     expect(await jsonl('\n\n')).toEqual({ kind: 'no-rows', rowsRead: 0 });
+    const latin1 = Buffer.from('{"age":1,"income":"x"}\n\n{"age":2,"city":"café","income":"x"}\n', 'latin1');
+    expect(await encodeUpload(spec, 'jsonl', stream(pieces(latin1, 4096)), noProgress)).toEqual({
+      kind: 'malformed',
+      problem: 'line 3: not UTF-8 text',
+    });
     const parquet = (bytes: Buffer) => encodeUpload(spec, 'parquet', stream([new Uint8Array(bytes)]), noProgress);
     expect(await parquet(Buffer.from('age,city,income\n1,a,x\n'))).toMatchObject({
       kind: 'malformed',
