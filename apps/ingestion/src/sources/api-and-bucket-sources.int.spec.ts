@@ -179,15 +179,26 @@ describe('HTTP API and object-store sources against the real stack', () => {
     api.requests.length = 0;
     api.faults = new Map(range(1, 3).map((n) => [n, 500 as const]));
     const spec = await apply([{ ...apiSource, url: apiUrl, retry: { maxAttempts: 3, baseDelayMs: 10 } }]);
-    await pull(spec.id, 'crm').expect(500);
+    // the answer is a 502 (the API failed, not ingestion) whose body is the failed run, as the runs list it
+    const answered = (await pull(spec.id, 'crm').expect(502)).body as SourceRun;
     const [failed] = (
       (await http().get(`/api/v1/pipelines/${spec.id}/sources/crm/pulls`)).body as { items: SourceRun[] }
     ).items;
     expect(failed).toMatchObject({ status: 'failed', requests: 3, retries: 2 });
     expect(failed.error).toMatch(/answered 500.*gave up after 3 tries/);
+    expect(answered).toEqual(failed);
     expect((await versionRows(spec.id)).size).toBe(0);
     const next = (await pull(spec.id, 'crm').expect(200)).body as SourceRun;
     expect(next.rowsRead).toBe(50);
+  });
+
+  it("answers 422 with the failed run when the secret the source names is not in ingestion's environment", async () => {
+    const spec = await apply([{ ...apiSource, url: apiUrl, auth: { valueEnv: 'KEEL_IT_UNSET_TOKEN' } }]);
+    const answered = (await pull(spec.id, 'crm').expect(422)).body as SourceRun;
+    expect(answered).toMatchObject({
+      status: 'failed',
+      error: "source crm reads KEEL_IT_UNSET_TOKEN, which is not set in ingestion's environment",
+    });
   });
 
   it('loses and duplicates nothing when an API pull dies after its version is written', async () => {

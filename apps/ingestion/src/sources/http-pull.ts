@@ -7,8 +7,9 @@ import { datasetParquet } from '../datasets/dataset-parquet';
 import { sha256Of } from '../datasets/dataset-versions.service';
 import { datasetSchema } from '@keel/contracts';
 import { ContentPlans } from './content-plans';
-import { atPath, type HttpReaderDeps, httpPages, HttpSourceError, realHttpDeps } from './http-reader';
+import { atPath, type HttpReaderDeps, httpPages, realHttpDeps } from './http-reader';
 import { type Watermark } from './postgres-reader';
+import { SourceConfigError } from './pull-failures';
 import { type SourceRun, type SourceState } from './source-state.repository';
 
 /** Rejection reasons kept per run. */
@@ -42,7 +43,9 @@ export function authHeaders(source: HttpSource, env: NodeJS.ProcessEnv): Record<
   if (!source.auth) return {};
   const value = env[source.auth.valueEnv];
   if (!value) {
-    throw new Error(`source ${source.id} reads ${source.auth.valueEnv}, which is not set in ingestion's environment`);
+    throw new SourceConfigError(
+      `source ${source.id} reads ${source.auth.valueEnv}, which is not set in ingestion's environment`,
+    );
   }
   return { [source.auth.header]: value };
 }
@@ -115,7 +118,7 @@ export class HttpSourcePuller {
             rows.add(row, label);
             // Rows held, not rows kept: a version's rows that a later row of their key replaced are held too.
             if (rows.held > source.maxRows) {
-              throw new HttpSourceError(
+              throw new SourceConfigError(
                 `the pull has more than ${source.maxRows} new rows (maxRows); nothing was committed`,
               );
             }

@@ -26,6 +26,7 @@ import { datasetVersionId, DatasetVersionsService } from '../datasets/dataset-ve
 import { type DatasetVersion } from '../datasets/datasets.repository';
 import { HttpSourcePuller } from './http-pull';
 import { ObjectStoreSourcePuller } from './object-store-pull';
+import { expectedPullFailure, SourceConfigError, SourcePullFailedError } from './pull-failures';
 import { type PgChunkOutcome, pgChunkTask, pgChunkWarmUp } from './pg-chunk.task';
 import { type CopyChunk, PostgresReader, type PulledField, type Watermark } from './postgres-reader';
 import { type PlannedChunk, type SourceRun, type SourceState, SourceStateRepository } from './source-state.repository';
@@ -45,7 +46,8 @@ export const pullLeaseName = (pipelineId: string, sourceId: string) => `ingestio
 export function sourceUrl(source: PostgresSource, config: IngestionConfig, env: NodeJS.ProcessEnv): string {
   const variable = source.urlEnv ?? 'POSTGRES_URL';
   const url = source.urlEnv ? env[source.urlEnv] : config.POSTGRES_URL;
-  if (!url) throw new Error(`source ${source.id} reads ${variable}, which is not set in ingestion's environment`);
+  if (!url)
+    throw new SourceConfigError(`source ${source.id} reads ${variable}, which is not set in ingestion's environment`);
   return url;
 }
 
@@ -199,8 +201,13 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
       } catch (error) {
         run.status = 'failed';
         run.error = error instanceof Error ? error.message : String(error);
-        this.logger.warn({ err: error, pipelineId, sourceId: source.id, runId: run._id }, 'source pull failed');
-        throw error;
+        // The source's failures (an API down, a missing table or secret) are its state, not ingestion's: a warning.
+        this.logger[expectedPullFailure(error) ? 'warn' : 'error'](
+          { err: error, pipelineId, sourceId: source.id, runId: run._id },
+          'source pull failed',
+        );
+        // With the run, which the API answers (finished and saved by the time the caller sees it).
+        throw new SourcePullFailedError(run, error);
       } finally {
         this.runSavedAt.delete(run._id);
         run.finishedAt = new Date();
@@ -429,7 +436,8 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
         if (Date.now() < (this.nextPullAt.get(key) ?? 0)) continue;
         this.nextPullAt.set(key, Date.now() + source.everyMs!);
         await this.pull(pipelineId, source.id, 'schedule').catch((error: unknown) => {
-          if (error instanceof ConflictException) return;
+          // A failed pull was logged with its run already.
+          if (error instanceof ConflictException || error instanceof SourcePullFailedError) return;
           this.logger.error({ err: error, pipelineId, sourceId: source.id }, 'scheduled source pull failed');
         });
       }
