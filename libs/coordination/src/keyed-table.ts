@@ -22,8 +22,11 @@ export interface KeyedTable {
    * use it for hints that readers verify, never as a guard.
    */
   raise(id: string, field: string, value: number, fields: Record<string, unknown>): Promise<void>;
-  /** Removes fields of a document (a tombstone keeps its `_id`, so the id can never be claimed again). */
-  unset(id: string, fields: readonly string[]): Promise<void>;
+  /**
+   * Removes fields of a document, and sets `set` in the same write (a tombstone keeps its `_id`, so the id can never
+   * be claimed again).
+   */
+  unset(id: string, fields: readonly string[], set?: Record<string, unknown>): Promise<void>;
   remove(id: string): Promise<void>;
 }
 
@@ -62,8 +65,9 @@ export function mongoKeyedTable(connection: Connection, collectionName: string):
         if (!isDuplicateKey(error)) throw error;
       }
     },
-    async unset(id, fields) {
-      await collection.updateOne({ _id: id }, { $unset: Object.fromEntries(fields.map((f) => [f, 1])) });
+    async unset(id, fields, set) {
+      const unsetting = Object.fromEntries(fields.map((f) => [f, 1 as const]));
+      await collection.updateOne({ _id: id }, set ? { $unset: unsetting, $set: set } : { $unset: unsetting });
     },
     async remove(id) {
       await collection.deleteOne({ _id: id });
@@ -105,10 +109,12 @@ export class MemoryKeyedTable implements KeyedTable {
     }
   }
 
-  async unset(id: string, fields: readonly string[]): Promise<void> {
+  async unset(id: string, fields: readonly string[], set?: Record<string, unknown>): Promise<void> {
     await Promise.resolve();
     const found = this.documents.get(id);
-    if (found) for (const field of fields) delete found[field];
+    if (!found) return;
+    for (const field of fields) delete found[field];
+    if (set) Object.assign(found, structuredClone(set));
   }
 
   async remove(id: string): Promise<void> {

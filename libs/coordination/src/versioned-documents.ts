@@ -96,13 +96,18 @@ export class VersionedDocuments<S extends Record<string, unknown>> {
       [this.versionField]: version,
     });
     if (!claimed) return false;
-    await this.raiseHead(name, version, state);
+    // The move is complete with the insert; the head and the tombstone are separate documents, written together (a
+    // state moved once a chunk of a pull pays these round trips on its critical path).
     const keep = this.options.keepStates;
-    if (keep !== undefined && version - keep >= 1) {
-      const old = this.revisionId(name, version - keep);
-      await this.options.revisions.unset(old, Object.keys(state));
-      await this.options.revisions.set(old, { [TOMBSTONE]: true, [TOMBSTONE_AT]: new Date() });
-    }
+    await Promise.all([
+      this.raiseHead(name, version, state),
+      keep !== undefined && version - keep >= 1
+        ? this.options.revisions.unset(this.revisionId(name, version - keep), Object.keys(state), {
+            [TOMBSTONE]: true,
+            [TOMBSTONE_AT]: new Date(),
+          })
+        : undefined,
+    ]);
     return true;
   }
 
