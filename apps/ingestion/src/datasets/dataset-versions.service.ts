@@ -4,7 +4,7 @@ import { type ColumnType, DatasetIngestedV1, datasetSchema, derivedId, type Even
 import { tableFromRecords } from '@keel/datasets';
 import { type StoredPipelineSpec } from '@keel/pipelines';
 import { Infrastructure } from '@keel/service-runtime';
-import { BUCKETS, formatObjectUri } from '@keel/storage';
+import { BUCKETS, formatObjectUri, type StoredObject } from '@keel/storage';
 import { KeelAttr, withSpan } from '@keel/telemetry';
 import { asBuffer } from '@keel/workers';
 import { type CleanRecord } from '../records/record-checks';
@@ -12,7 +12,7 @@ import { cutEncodeTask } from '../staging/cut-encode.task';
 import { StagingThread } from '../staging/staging-thread';
 import { type StagedPayload } from '../staging/staging.repository';
 import { datasetParquet } from './dataset-parquet';
-import { type DatasetVersion, DatasetsRepository } from './datasets.repository';
+import { type DatasetVersion, DatasetsRepository, type HeadDocument } from './datasets.repository';
 
 type DatasetIngested = EventData<typeof DatasetIngestedV1>;
 
@@ -41,9 +41,14 @@ export interface EncodedRows {
   rowCount: number;
   /** The columns the bytes were encoded with, when not the pipeline's dataset schema now (a version finished later). */
   columns?: DatasetColumns;
+  /** Where {@link DatasetVersionsService.store} put the bytes already (a pull stores a chunk while the one before commits). */
+  stored?: StoredObject;
 }
 
 type DatasetColumns = { name: string; type: ColumnType }[];
+
+/** How dataset versions' bytes are stored. */
+const STORED_AS = { extension: '.parquet', contentType: 'application/vnd.apache.parquet' };
 
 /**
  * Turns checked records into a dataset version: Parquet in object storage (content-addressed), a `datasets`
@@ -116,6 +121,14 @@ export class DatasetVersionsService {
   }
 
   /**
+   * Puts a version's bytes where {@link write} puts them, ahead of writing it: content-addressed, so bytes no version
+   * ends up naming (the writer died first) are harmless, and a write of the same bytes finds them there.
+   */
+  async store(pipeline: StoredPipelineSpec, parquet: Buffer): Promise<StoredObject> {
+    return this.infra.objects.putContentAddressed(BUCKETS.datasets, pipeline.spec.id, parquet, STORED_AS);
+  }
+
+  /**
    * Removes a recorded version's stored bytes that fail verification, so that encoding its rows again stores them
    * afresh (a content-addressed put keeps an object already at its key). Only for bytes no document names.
    */
@@ -146,10 +159,9 @@ export class DatasetVersionsService {
         const schema = datasetSchema(spec).map(({ name, type }) => ({ name, type }));
         const bytes = 'parquet' in records ? records.parquet : datasetParquet(spec, tableFromRecords(records, schema));
         const columns = ('parquet' in records ? records.columns : undefined) ?? schema;
-        const stored = await this.infra.objects.putContentAddressed(BUCKETS.datasets, spec.id, bytes, {
-          extension: '.parquet',
-          contentType: 'application/vnd.apache.parquet',
-        });
+        const stored =
+          ('parquet' in records ? records.stored : undefined) ??
+          (await this.infra.objects.putContentAddressed(BUCKETS.datasets, spec.id, bytes, STORED_AS));
         const id = datasetVersionId(spec.id, stored.sha256);
         // The parent and its sequence come from the head (one `_id` read; a head written before heads carried the
         // sequence costs a read of the parent). The upsert keeps a version written before as it was, and reads it
@@ -177,7 +189,7 @@ export class DatasetVersionsService {
         });
         span.setAttribute(KeelAttr.DATASET_VERSION, version.datasetVersionId);
         // Also after a crash that left the version without its head or event: the retry finds it and repairs it.
-        await this.announce(pipeline, version);
+        await this.announce(pipeline, version, head);
         return version;
       },
     );
@@ -205,8 +217,12 @@ export class DatasetVersionsService {
   }
 
   /** Makes a stored version the pipeline's head (unless a newer one is) and publishes its event; idempotent. */
-  private async announce(pipeline: StoredPipelineSpec, version: DatasetVersion): Promise<void> {
-    await this.datasets.advanceHead(version);
+  private async announce(
+    pipeline: StoredPipelineSpec,
+    version: DatasetVersion,
+    head?: HeadDocument | null,
+  ): Promise<void> {
+    await this.datasets.advanceHead(version, head);
     await this.infra.publisher.publish(DatasetIngestedV1, toEvent(version), {
       id: datasetIngestedEventId(version.datasetVersionId, pipeline.version),
     });

@@ -133,9 +133,12 @@ export class DatasetsRepository implements OnModuleInit {
     return stored;
   }
 
-  /** Makes `version` the pipeline's newest unless a newer one is already recorded. */
-  async advanceHead(version: DatasetVersion): Promise<void> {
-    const head = await this.heads.findById(version.pipelineId).lean<HeadDocument>();
+  /**
+   * Makes `version` the pipeline's newest unless a newer one is already recorded: `head` when the caller has just
+   * read it (a write reads it for the parent), else read here. Not atomic either way: the newest write wins.
+   */
+  async advanceHead(version: DatasetVersion, known?: HeadDocument | null): Promise<void> {
+    const head = known !== undefined ? known : await this.heads.findById(version.pipelineId).lean<HeadDocument>();
     if (head && head.createdAt.getTime() >= version.createdAt.getTime()) return;
     await this.heads.updateOne(
       { _id: version.pipelineId },
