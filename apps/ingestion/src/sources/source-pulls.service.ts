@@ -18,6 +18,7 @@ import {
   type ServiceIdentity,
 } from '@keel/service-runtime';
 import { KeelAttr, withSpan } from '@keel/telemetry';
+import { type StoredObject } from '@keel/storage';
 import { asBuffer, WorkerPool } from '@keel/workers';
 import { type Logger } from 'pino';
 import { type IngestionConfig } from '../config';
@@ -39,6 +40,13 @@ const SCHEDULE_RESCAN_MS = 15_000;
 const MAX_REJECTIONS = 20;
 /** How often a running pull saves its progress (rows, versions, watermark) to its run. */
 const RUN_PROGRESS_MS = 1_000;
+
+/** A chunk of a pull read (its last row's watermark), then encoded, then its bytes stored (when it has good rows). */
+interface EncodedChunk {
+  last: Watermark;
+  outcome?: PgChunkOutcome;
+  stored?: StoredObject;
+}
 
 export const pullLeaseName = (pipelineId: string, sourceId: string) => `ingestion-source/${pipelineId}/${sourceId}`;
 
@@ -229,11 +237,12 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
 
   /**
    * Streams the rows past the watermark in (cursor, key) order with `COPY (query) TO STDOUT`, one chunk at a time;
-   * each chunk is decoded, checked and encoded on a worker thread, then written as one version and committed, in
-   * order (a planned range is re-read by the next pull). The stages overlap: while chunk k is written, chunk k + 1 is
-   * encoded and chunk k + 2 streams in, so the server, the event loop and the worker all work; a few chunks are held
-   * at most, whatever the table's size. The state moves once per chunk: committing chunk k also plans chunk k + 1
-   * (read by then), which is still planned before anything of it is written.
+   * each chunk is decoded, checked and encoded on a worker thread and its bytes stored, then it is written as one
+   * version and committed, in order (a planned range is re-read by the next pull). The stages overlap: while chunk k
+   * is written, chunk k + 1 is encoded and stored and chunk k + 2 streams in, so the server, the event loop and the
+   * worker all work; a few chunks are held at most, whatever the table's size. A chunk's plan names its version's id
+   * before the version is written; the plan usually rides on the commit of the chunk before (its encoding is done by
+   * then), so the state moves once a chunk, and a chunk encoded too late to ride plans itself (never waited for).
    */
   private async pullPostgres(
     pipeline: StoredPipelineSpec,
@@ -243,7 +252,6 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
     scope: LeaseScope,
     signal: AbortSignal,
   ): Promise<Versioned<SourceState>> {
-    const pipelineId = pipeline.spec.id;
     const reader = await PostgresReader.connect(sourceUrl(source, this.config, process.env), signal);
     try {
       // A chunk an earlier pull planned and did not commit: its version, if it was written, is found by the lineage
@@ -273,39 +281,42 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
         source.chunkRows,
       );
       let writing: Promise<void> = Promise.resolve();
+      /** The chunk read last, and its encoding once done: the commit of the chunk before it plans it then. */
+      let newest: EncodedChunk | undefined;
       try {
         let next = chunks.next();
-        for (let first = true; ; first = false) {
+        for (;;) {
           const { value: chunk, done } = await next;
           if (done) break;
           next = chunks.next();
-          const encoding = this.encodeChunk(pipeline, source, fields, watermark.key, chunk);
+          const entry: EncodedChunk = { last: chunk.last };
+          newest = entry;
+          const encoding = this.encodeChunk(pipeline, source, fields, watermark.key, chunk).then(async (outcome) => {
+            entry.outcome = outcome;
+            // The bytes are stored while the chunk before commits: storing orders nothing (see versions.store).
+            if (outcome.goodRows > 0) entry.stored = await this.versions.store(pipeline, asBuffer(outcome.parquet));
+            return entry;
+          });
           // Work started ahead rejects where it is awaited; these keep it from being reported unhandled meanwhile.
           next.catch(() => undefined);
           encoding.catch(() => undefined);
           await writing;
           signal.throwIfAborted();
           scope.assertHeld();
-          if (first) {
-            current = await this.states.advance(pipelineId, source.id, current, {
-              ...current.state,
-              planned: this.plan(source, current.state.watermark, chunk.last, run),
-            });
-          }
-          const following = next;
           writing = (async () => {
             const encoded = await encoding;
-            // A read that failed fails the pull where the loop awaits it; this chunk still commits on its own.
-            const after = await following.catch(() => null);
             current = await this.commitChunk(
               pipeline,
               source,
               current,
               run,
-              encoded,
+              encoded.outcome,
               chunk.last,
-              after && !after.done ? after.value.last : null,
+              // The chunk after this one, if it is read and encoded by the time this one commits.
+              () => (newest !== entry && newest?.outcome ? newest : null),
               scope,
+              null,
+              encoded.stored,
             );
           })();
           writing.catch(() => undefined);
@@ -352,15 +363,31 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
     return outcome;
   }
 
-  /** The plan of the chunk of rows past `from` up to `to`, with the lineage its version is written with. */
-  private plan(source: PostgresSource, from: Watermark | null, to: Watermark, run: SourceRun): PlannedChunk {
-    return { from, to, runId: run._id, lineage: postgresLineage(source, from, to) };
+  /**
+   * The plan of the chunk of rows past `from` up to `to`, with the lineage its version is written with and, once its
+   * rows are encoded, the id of that version (recorded before it is written).
+   */
+  private plan(
+    source: PostgresSource,
+    from: Watermark | null,
+    to: Watermark,
+    run: SourceRun,
+    versionId?: string,
+  ): PlannedChunk {
+    return {
+      from,
+      to,
+      runId: run._id,
+      lineage: postgresLineage(source, from, to),
+      ...(versionId === undefined ? {} : { datasetVersionId: versionId }),
+    };
   }
 
   /**
    * Writes a planned chunk (undefined: the planned range holds no rows now) as one dataset version, unless `written`
-   * is the version an earlier pull wrote for it, then commits the watermark past it, planning the next chunk (up to
-   * `nextTo`) in the same move when it has been read.
+   * is the version an earlier pull wrote for it, then commits the watermark past it. The version's id is in the plan
+   * before the version is written: the commit of the chunk before planned it (`following`), else it is planned here.
+   * The same commit plans the chunk after this one when `following` gives it encoded (so it rides on this move).
    */
   private async commitChunk(
     pipeline: StoredPipelineSpec,
@@ -369,9 +396,10 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
     run: SourceRun,
     outcome: PgChunkOutcome | undefined,
     to: Watermark,
-    nextTo: Watermark | null,
+    following: (() => EncodedChunk | null) | null,
     scope: LeaseScope,
     written: DatasetVersion | null = null,
+    stored?: StoredObject,
   ): Promise<Versioned<SourceState>> {
     const { spec } = pipeline;
     const from = current.state.planned?.from ?? current.state.watermark;
@@ -382,29 +410,37 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
     if (source.cleaning) addDropped(run, outcome?.dropped);
     let version = written;
     if (!version && outcome && outcome.goodRows > 0) {
+      const id = datasetVersionId(spec.id, outcome.sha256);
       const planned = current.state.planned ?? this.plan(source, from, to, run);
-      scope.assertHeld();
-      // The version's id goes into the plan before the version is written: a pull that dies before the watermark
-      // commit is resumed by an `_id` read of it, whatever bytes the rows encode to by then.
-      current = await this.states.advance(spec.id, source.id, current, {
-        ...current.state,
-        planned: { ...planned, datasetVersionId: datasetVersionId(spec.id, outcome.sha256) },
-      });
+      // A pull that dies before the watermark commit is resumed by an `_id` read of the planned id, whatever bytes
+      // the rows encode to by then; a plan without it (or with another: a resumed range encoded anew) is moved first.
+      if (planned.datasetVersionId !== id) {
+        scope.assertHeld();
+        current = await this.states.advance(spec.id, source.id, current, {
+          ...current.state,
+          planned: { ...planned, datasetVersionId: id },
+        });
+      }
       scope.assertHeld();
       // Under the lineage the plan was made with (a cleaning changed since did not plan this range).
       version = await this.versions.write(
         pipeline,
-        { parquet: asBuffer(outcome.parquet), rowCount: outcome.goodRows },
+        { parquet: asBuffer(outcome.parquet), rowCount: outcome.goodRows, ...(stored ? { stored } : {}) },
         [planned.lineage ?? postgresLineage(source, from, to)],
       );
     }
     const lastDatasetVersionId = version?.datasetVersionId ?? current.state.lastDatasetVersionId;
     if (version && !run.datasetVersionIds.includes(version.datasetVersionId))
       run.datasetVersionIds.push(version.datasetVersionId);
+    // Asked only now, so that a chunk encoded meanwhile rides on this move. One with no good rows needs no plan.
+    const after = following?.();
+    const nextGood = after?.outcome && after.outcome.goodRows > 0 ? after : null;
     scope.assertHeld();
     const next = await this.states.advance(spec.id, source.id, current, {
       watermark: to,
-      planned: nextTo ? this.plan(source, to, nextTo, run) : null,
+      planned: nextGood
+        ? this.plan(source, to, nextGood.last, run, datasetVersionId(spec.id, nextGood.outcome!.sha256))
+        : null,
       lastDatasetVersionId,
       rowsPulled: current.state.rowsPulled + (version?.rowCount ?? 0),
     });

@@ -62,11 +62,17 @@ function fakeReader(events: string[]): PostgresReader {
  * plan recorded, or by lineage for a plan from a build before plans recorded ids), and a worker whose encoder makes
  * other bytes than the one that wrote the versions already stored.
  */
-function harness(state: SourceState, stored: DatasetVersion[], options: { failEncode?: boolean } = {}) {
+function harness(
+  state: SourceState,
+  stored: DatasetVersion[],
+  options: { failEncode?: boolean; encodedAfterCommitOf?: { first: string; watermark: Watermark } } = {},
+) {
   /** The worker's start and end of each chunk and the chunk's release, by its first row. */
   const events: string[] = [];
   const states: Versioned<SourceState>[] = [{ version: 1, state }];
   const written: { sources: readonly string[]; rowCount: number }[] = [];
+  /** The version id the source's plan named when each version was written. */
+  const plannedIds: (string | undefined)[] = [];
   const versions = {
     findWritten: (_: StoredPipelineSpec, planned: { datasetVersionId?: string; lineage?: string }, derived: string) =>
       Promise.resolve(
@@ -76,14 +82,18 @@ function harness(state: SourceState, stored: DatasetVersion[], options: { failEn
             ? stored.find((version) => version.sources.includes(derived))
             : undefined) ?? null,
       ),
-    write: (_: StoredPipelineSpec, rows: { rowCount: number }, sources: readonly string[]) => {
+    store: () => Promise.resolve({ uri: 's3://datasets/stored' }),
+    write: async (_: StoredPipelineSpec, rows: { rowCount: number }, sources: readonly string[]) => {
+      plannedIds.push(states.at(-1)!.state.planned?.datasetVersionId);
       written.push({ sources, rowCount: rows.rowCount });
       const version = {
         datasetVersionId: `ds-new-${written.length}`,
         rowCount: rows.rowCount,
         sources,
       } as DatasetVersion;
-      return Promise.resolve(version);
+      // A write takes a few turns of the event loop (its document writes), as on a real server.
+      for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
+      return version;
     },
   };
   const repository = {
@@ -101,13 +111,18 @@ function harness(state: SourceState, stored: DatasetVersion[], options: { failEn
       const first = text.slice(5).split('\t')[0];
       events.push(`start ${first}`);
       await new Promise((resolve) => setImmediate(resolve));
+      const late = options.encodedAfterCommitOf;
+      if (late?.first === first) {
+        while (!states.some(({ state: committed }) => committed.watermark?.key === late.watermark.key))
+          await new Promise((resolve) => setImmediate(resolve));
+      }
       events.push(`end ${first}`);
       if (options.failEncode) throw new Error('the worker died');
       return {
         rowsRead: rows,
         goodRows: rows,
         parquet: new Uint8Array([1, 2, 3]),
-        sha256: 'bytes-of-the-new-encoder',
+        sha256: newEncoderBytes(first),
         rejected: 0,
         rejections: [],
       };
@@ -141,8 +156,11 @@ function harness(state: SourceState, stored: DatasetVersion[], options: { failEn
         pullPostgres(...args: unknown[]): Promise<Versioned<SourceState>>;
       }
     ).pullPostgres(pipeline, source, states[0], run, scope, scope.signal);
-  return { pull, written, states, run, events };
+  return { pull, written, plannedIds, states, run, events };
 }
+
+/** The sha256 the new encoder gives the chunk starting at row `first` (each chunk's bytes differ). */
+const newEncoderBytes = (first: string) => `bytes-of-the-new-encoder-${first}`;
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -225,26 +243,49 @@ describe('a PostgreSQL pull resuming a planned range', () => {
   });
 
   it('plans each chunk with the lineage its version is written with, and its id before writing it', async () => {
-    const { pull, states } = harness({ ...state, planned: null }, []);
+    const { pull, states, plannedIds } = harness({ ...state, planned: null }, []);
 
     await pull();
 
-    // the first chunk planned alone, its id recorded, then the second planned when the first commits
-    const firstId = datasetVersionId(pipeline.spec.id, 'bytes-of-the-new-encoder');
-    expect(states[1].state.planned).toEqual({ from: null, to: at(2), runId: 'pull-2', lineage: planned.lineage });
-    expect(states[2].state.planned).toEqual({
-      from: null,
-      to: at(2),
-      runId: 'pull-2',
-      lineage: planned.lineage,
-      datasetVersionId: firstId,
+    // the first chunk planned with its id, then the second planned with its id as the first commits (encoded by then)
+    const firstId = datasetVersionId(pipeline.spec.id, newEncoderBytes('1'));
+    const secondId = datasetVersionId(pipeline.spec.id, newEncoderBytes('3'));
+    expect(states.slice(1).map(({ state: moved }) => moved.planned)).toEqual([
+      { from: null, to: at(2), runId: 'pull-2', lineage: planned.lineage, datasetVersionId: firstId },
+      {
+        from: at(2),
+        to: at(4),
+        runId: 'pull-2',
+        lineage: postgresLineage(source, at(2), at(4)),
+        datasetVersionId: secondId,
+      },
+      null,
+    ]);
+    expect(states.slice(1).map(({ state: moved }) => moved.watermark)).toEqual([null, at(2), at(4)]);
+    // each version written only once the plan named it
+    expect(plannedIds).toEqual([firstId, secondId]);
+  });
+
+  it('plans a chunk encoded after the chunk before it committed on its own, before writing it', async () => {
+    const { pull, states, plannedIds } = harness({ ...state, planned: null }, [], {
+      encodedAfterCommitOf: { first: '3', watermark: at(2) },
     });
-    expect(states[3].state.planned).toEqual({
+
+    await pull();
+
+    const secondId = datasetVersionId(pipeline.spec.id, newEncoderBytes('3'));
+    expect(states.slice(1).map(({ state: moved }) => [moved.watermark, moved.planned?.datasetVersionId])).toEqual([
+      [null, datasetVersionId(pipeline.spec.id, newEncoderBytes('1'))],
+      [at(2), undefined],
+      [at(2), secondId],
+      [at(4), undefined],
+    ]);
+    expect(states[3].state.planned).toMatchObject({
       from: at(2),
       to: at(4),
-      runId: 'pull-2',
       lineage: postgresLineage(source, at(2), at(4)),
     });
+    expect(plannedIds).toEqual([datasetVersionId(pipeline.spec.id, newEncoderBytes('1')), secondId]);
   });
 });
 
