@@ -40,6 +40,11 @@ const SCHEDULE_RESCAN_MS = 15_000;
 const MAX_REJECTIONS = 20;
 /** How often a running pull saves its progress (rows, versions, watermark) to its run. */
 const RUN_PROGRESS_MS = 1_000;
+/**
+ * Commits a PostgreSQL pull queues before it stops reading: enough that the worker always has the next chunk while
+ * the commits wait for encodings; each holds one chunk (its bytes, then its Parquet).
+ */
+const COMMITS_AHEAD = 2;
 
 /** A chunk of a pull read (its last row's watermark), then encoded, then its bytes stored (when it has good rows). */
 interface EncodedChunk {
@@ -280,48 +285,62 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
         { after: current.state.watermark },
         source.chunkRows,
       );
+      // Commits run one after another on this chain; a chunk's commit is queued once the chunk after it is read (it
+      // plans that one), and waits for that one's encoding (the worker's next task) before its watermark move.
       let writing: Promise<void> = Promise.resolve();
-      /** The chunk read last, and its encoding once done: the commit of the chunk before it plans it then. */
-      let newest: EncodedChunk | undefined;
+      const commits: Promise<void>[] = [];
+      let committed = 0;
+      let previous: { last: Watermark; encoding: Promise<EncodedChunk> } | undefined;
+      const commit = (
+        chunk: { last: Watermark; encoding: Promise<EncodedChunk> },
+        following?: Promise<EncodedChunk>,
+      ) => {
+        writing = writing.then(async () => {
+          signal.throwIfAborted();
+          const encoded = await chunk.encoding;
+          current = await this.commitChunk(
+            pipeline,
+            source,
+            current,
+            run,
+            encoded.outcome,
+            chunk.last,
+            // A chunk after this one that failed to encode fails the pull where its own commit awaits it.
+            following ? () => following.catch(() => null) : null,
+            scope,
+            null,
+            encoded.stored,
+          );
+          committed++;
+        });
+        writing.catch(() => undefined);
+        commits.push(writing);
+      };
       try {
-        let next = chunks.next();
-        for (;;) {
-          const { value: chunk, done } = await next;
-          if (done) break;
-          next = chunks.next();
+        for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
+          const chunk = next.value;
           const entry: EncodedChunk = { last: chunk.last };
-          newest = entry;
           const encoding = this.encodeChunk(pipeline, source, fields, watermark.key, chunk).then(async (outcome) => {
             entry.outcome = outcome;
-            // The bytes are stored while the chunk before commits: storing orders nothing (see versions.store).
+            // The bytes are stored while the chunks before commit: storing orders nothing (see versions.store).
             if (outcome.goodRows > 0) entry.stored = await this.versions.store(pipeline, asBuffer(outcome.parquet));
             return entry;
           });
-          // Work started ahead rejects where it is awaited; these keep it from being reported unhandled meanwhile.
-          next.catch(() => undefined);
+          // Work started ahead rejects where it is awaited; this keeps it from being reported unhandled meanwhile.
           encoding.catch(() => undefined);
-          await writing;
+          if (previous) commit(previous, encoding);
+          previous = { last: chunk.last, encoding };
+          // The worker is handed each chunk as it is read, so it never waits for a commit; reading stops while more
+          // than COMMITS_AHEAD commits are queued, which bounds the chunks held (a chunk waits in the worker's queue
+          // as bytes, then as its Parquet until its commit).
+          while (commits.length - committed > COMMITS_AHEAD) await commits[committed];
           signal.throwIfAborted();
           scope.assertHeld();
-          writing = (async () => {
-            const encoded = await encoding;
-            current = await this.commitChunk(
-              pipeline,
-              source,
-              current,
-              run,
-              encoded.outcome,
-              chunk.last,
-              // The chunk after this one, if it is read and encoded by the time this one commits.
-              () => (newest !== entry && newest?.outcome ? newest : null),
-              scope,
-              null,
-              encoded.stored,
-            );
-          })();
-          writing.catch(() => undefined);
         }
+        if (previous) commit(previous);
       } catch (error) {
+        // A read that failed: the chunk read before it still commits on its own (unless the pull is being stopped).
+        if (previous && !signal.aborted) commit(previous);
         // Nothing of this pull may still be writing once it is reported over (and its lease released).
         await writing.catch(() => undefined);
         throw error;
@@ -396,7 +415,7 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
     run: SourceRun,
     outcome: PgChunkOutcome | undefined,
     to: Watermark,
-    following: (() => EncodedChunk | null) | null,
+    following: (() => Promise<EncodedChunk | null>) | null,
     scope: LeaseScope,
     written: DatasetVersion | null = null,
     stored?: StoredObject,
@@ -432,8 +451,9 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
     const lastDatasetVersionId = version?.datasetVersionId ?? current.state.lastDatasetVersionId;
     if (version && !run.datasetVersionIds.includes(version.datasetVersionId))
       run.datasetVersionIds.push(version.datasetVersionId);
-    // Asked only now, so that a chunk encoded meanwhile rides on this move. One with no good rows needs no plan.
-    const after = following?.();
+    // The chunk after this one is planned in this move (its encoding ran beside this version's write); one with no
+    // good rows needs no plan.
+    const after = following ? await following() : null;
     const nextGood = after?.outcome && after.outcome.goodRows > 0 ? after : null;
     scope.assertHeld();
     const next = await this.states.advance(spec.id, source.id, current, {
