@@ -72,7 +72,7 @@ const ParamName = z.string().regex(/^[A-Za-z0-9_.\-[\]]{1,64}$/, 'must be a quer
 export const HttpPagination = z.discriminatedUnion('kind', [
   /** One request answers every row. */
   z.object({ kind: z.literal('none') }),
-  /** `?offset=0&limit=100`, then 100, 200, ...; the last page is the first shorter than `pageSize`. */
+  /** `?offset=0&limit=100`, then past the rows read so far; the first empty page ends it (an API may cap the limit). */
   z.object({
     kind: z.literal('offset'),
     offsetParam: ParamName.default('offset'),

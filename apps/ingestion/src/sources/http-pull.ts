@@ -7,6 +7,7 @@ import { datasetParquet } from '../datasets/dataset-parquet';
 import { sha256Of } from '../datasets/dataset-versions.service';
 import { datasetSchema } from '@keel/contracts';
 import { ContentPlans } from './content-plans';
+import { compareCursor } from './cursor-order';
 import { atPath, type HttpReaderDeps, httpPages, realHttpDeps } from './http-reader';
 import { type Watermark } from './postgres-reader';
 import { SourceConfigError } from './pull-failures';
@@ -18,18 +19,7 @@ const MAX_REJECTIONS = 20;
 /** Injection token of the HTTP clock and fetch (tests of the retry logic fake them). */
 export const HTTP_READER_DEPS = Symbol('HTTP_READER_DEPS');
 
-/**
- * Orders two values of an API's cursor field as text: numbers numerically, timestamps by time, anything else (and
- * ties in time, e.g. microseconds a Date drops) as strings.
- */
-export function compareCursor(a: string, b: string): number {
-  const numeric = /^[+-]?\d+(\.\d+)?$/;
-  if (numeric.test(a) && numeric.test(b)) return Math.sign(Number(a) - Number(b));
-  const [ta, tb] = [Date.parse(a), Date.parse(b)];
-  if (!Number.isNaN(ta) && !Number.isNaN(tb) && ta !== tb) return Math.sign(ta - tb);
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
+/** Rows in (cursor, key) order, each compared as compareCursor does: the watermark's order. */
 export function compareWatermarks(a: Watermark, b: Watermark): number {
   return compareCursor(a.cursor, b.cursor) || compareCursor(a.key, b.key);
 }

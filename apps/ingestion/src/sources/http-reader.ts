@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type HttpSource } from '@keel/contracts';
 
@@ -127,7 +128,7 @@ export async function getJson(
   signal: AbortSignal,
   counts: RequestCounts,
   deps: HttpReaderDeps,
-): Promise<{ body: unknown; headers: Headers; url: string }> {
+): Promise<{ body: unknown; headers: Headers; url: string; digest: string }> {
   const { retry } = source;
   const origin = new URL(source.url).origin;
   for (let attempt = 0; ; attempt++) {
@@ -149,8 +150,9 @@ export async function getJson(
       );
       if (response.ok) {
         const text = await response.text();
+        const digest = createHash('sha256').update(text).digest('hex');
         try {
-          return { body: JSON.parse(text) as unknown, headers: response.headers, url: answeredUrl };
+          return { body: JSON.parse(text) as unknown, headers: response.headers, url: answeredUrl, digest };
         } catch {
           throw new HttpSourceError(
             `GET ${redact(answeredUrl)} answered ${response.status} with a body that is not JSON`,
@@ -186,9 +188,19 @@ function withParams(url: string, params: Record<string, string>): string {
   return parsed.toString();
 }
 
+/** A cursor or URL as an error quotes it: enough to recognize it. */
+const quoted = (text: string) => JSON.stringify(text.length > 100 ? `${text.slice(0, 100)}…` : text);
+
 /**
  * The pages of an HTTP source's rows, in order, following its pagination; `since` is sent as the incremental
  * parameter on every page. Each page's rows are the array at `recordsPath`.
+ *
+ * Where pagination ends, and what guards it against an API that never ends: offset pagination ends at the first
+ * empty page (not the first short one: an API that caps the limit below `pageSize`, as GitHub and Stripe do at 100,
+ * would otherwise end the pull after its first page, silently) and fails on a page that repeats the one before
+ * byte for byte (an API that ignores the offset); cursor pagination ends only where no next cursor is named (an empty
+ * page may still name one: some APIs filter a page after cutting it) and fails on a cursor named before; link
+ * pagination fails on a link to a page already read.
  */
 export async function* httpPages(
   source: HttpSource,
@@ -206,6 +218,9 @@ export async function* httpPages(
   const origin = new URL(source.url).origin;
   let url: string | undefined = withParams(source.url, fixed);
   let offset = 0;
+  let previousDigest: string | undefined;
+  /** Cursor pagination: the cursors followed so far, by the page that named each; link: the URLs read, by page. */
+  const followed = new Map<string, number>();
   if (pagination.kind === 'offset') {
     url = withParams(url, { [pagination.offsetParam]: '0', [pagination.limitParam]: String(pagination.pageSize) });
   }
@@ -223,16 +238,28 @@ export async function* httpPages(
         url = undefined;
         break;
       case 'offset':
+        if (rows.length > 0 && answer.digest === previousDigest) {
+          throw new HttpSourceError(
+            `page ${page} repeats page ${page - 1} (offset ${offset}): the API seems not to read "${pagination.offsetParam}"`,
+          );
+        }
+        previousDigest = answer.digest;
         offset += rows.length;
-        url =
-          rows.length < pagination.pageSize ? undefined : withParams(url, { [pagination.offsetParam]: String(offset) });
+        url = rows.length === 0 ? undefined : withParams(url, { [pagination.offsetParam]: String(offset) });
         break;
       case 'cursor': {
         const next = atPath(answer.body, pagination.nextCursorPath);
-        url =
-          next === undefined || next === null || next === '' || rows.length === 0
-            ? undefined
-            : withParams(url, { [pagination.cursorParam]: String(next) });
+        if (next === undefined || next === null || next === '') {
+          url = undefined;
+          break;
+        }
+        const cursor = typeof next === 'string' ? next : JSON.stringify(next);
+        const namedBy = followed.get(cursor);
+        if (namedBy !== undefined) {
+          throw new HttpSourceError(`page ${page} names cursor ${quoted(cursor)} again (page ${namedBy} named it)`);
+        }
+        followed.set(cursor, page);
+        url = withParams(url, { [pagination.cursorParam]: cursor });
         break;
       }
       case 'link': {
@@ -241,6 +268,11 @@ export async function* httpPages(
         // The auth header goes only where the source's URL points.
         if (next !== undefined && new URL(next).origin !== origin) {
           throw new HttpSourceError(`page ${page} links its next page to another origin (${new URL(next).origin})`);
+        }
+        followed.set(url, page).set(answer.url, page);
+        const readAs = next === undefined ? undefined : followed.get(next);
+        if (next !== undefined && readAs !== undefined) {
+          throw new HttpSourceError(`page ${page} links its next page to page ${readAs} (${quoted(redact(next))})`);
         }
         url = next;
         break;

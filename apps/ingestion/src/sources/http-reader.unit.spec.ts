@@ -1,6 +1,5 @@
 import { HttpSource } from '@keel/contracts';
 import { describe, expect, it } from 'vitest';
-import { compareWatermarks } from './http-pull';
 import { atPath, backoffMs, getJson, type HttpReaderDeps, httpPages, nextLink, retryAfterMs } from './http-reader';
 
 const source = (extra: object = {}) =>
@@ -85,17 +84,18 @@ describe('HTTP source reader', () => {
   });
 
   it('follows offset, cursor and link pagination, sending the updated-since parameter on every page', async () => {
-    const offset = fakeApi([json({ data: [1, 2] }), json({ data: [3, 4] }), json({ data: [5] })]);
+    const offset = fakeApi([json({ data: [1, 2] }), json({ data: [3, 4] }), json({ data: [5] }), json({ data: [] })]);
     const byOffset = source({
       recordsPath: 'data',
       pagination: { kind: 'offset', pageSize: 2 },
       incremental: { param: 'since', field: 'updated_at', key: 'id' },
     });
-    expect((await pages(byOffset, offset.deps, '2026-01-01')).pages).toEqual([[1, 2], [3, 4], [5]]);
+    expect((await pages(byOffset, offset.deps, '2026-01-01')).pages).toEqual([[1, 2], [3, 4], [5], []]);
     expect(offset.urls).toEqual([
       'http://api.test/rows?since=2026-01-01&offset=0&limit=2',
       'http://api.test/rows?since=2026-01-01&offset=2&limit=2',
       'http://api.test/rows?since=2026-01-01&offset=4&limit=2',
+      'http://api.test/rows?since=2026-01-01&offset=5&limit=2',
     ]);
 
     const cursor = fakeApi([json({ rows: [1], next: 'b' }), json({ rows: [2], next: null })]);
@@ -115,12 +115,45 @@ describe('HTTP source reader', () => {
     );
   });
 
-  it('orders watermarks by number, by time, then as text', () => {
-    const at = (cursor: string, key: string) => ({ cursor, key });
-    expect(compareWatermarks(at('9', '1'), at('10', '1'))).toBe(-1);
-    expect(compareWatermarks(at('2026-01-02T00:00:00Z', '1'), at('2026-01-01T23:00:00+00:00', '1'))).toBe(1);
-    expect(compareWatermarks(at('2026-01-01T00:00:00.000001Z', '1'), at('2026-01-01T00:00:00.000002Z', '1'))).toBe(-1);
-    expect(compareWatermarks(at('5', '2'), at('5', '10'))).toBe(-1);
-    expect(compareWatermarks(at('5', 'a'), at('5', 'a'))).toBe(0);
+  it('reads on past a page shorter than pageSize (an API capping the limit) to the first empty page', async () => {
+    // given pageSize 5 and an API that caps the limit at 3, as GitHub and Stripe cap theirs at 100
+    const capped = fakeApi([json([1, 2, 3]), json([4, 5, 6]), json([7]), json([])]);
+    const src = source({ pagination: { kind: 'offset', pageSize: 5 } });
+    const { pages: read, counts } = await pages(src, capped.deps);
+    expect(read.flat()).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(capped.urls.map((url) => new URL(url).searchParams.get('offset'))).toEqual(['0', '3', '6', '7']);
+    expect(counts.requests).toBe(4);
+    // and fails, instead of asking forever, when the API ignores the offset
+    const ignoring = fakeApi([json([1, 2]), json([1, 2])]);
+    await expect(pages(src, ignoring.deps)).rejects.toThrow(
+      'page 2 repeats page 1 (offset 2): the API seems not to read "offset"',
+    );
+  });
+
+  it('follows a cursor past an empty page that names one, and fails on a cursor or link named before', async () => {
+    const byCursor = source({ recordsPath: 'rows', pagination: { kind: 'cursor', nextCursorPath: 'next' } });
+    const gap = fakeApi([
+      json({ rows: [1], next: 'p2' }),
+      json({ rows: [], next: 'p3' }),
+      json({ rows: [99], next: null }),
+    ]);
+    expect((await pages(byCursor, gap.deps)).pages).toEqual([[1], [], [99]]);
+    expect(gap.urls.map((url) => new URL(url).searchParams.get('cursor'))).toEqual([null, 'p2', 'p3']);
+
+    const looping = fakeApi([
+      json({ rows: [1], next: 'p2' }),
+      json({ rows: [2], next: 'p3' }),
+      json({ rows: [], next: 'p2' }),
+    ]);
+    await expect(pages(byCursor, looping.deps)).rejects.toThrow('page 3 names cursor "p2" again (page 1 named it)');
+
+    const byLink = source({ pagination: { kind: 'link' } });
+    const circle = fakeApi([
+      json([1], { link: '</rows?page=2>; rel="next"' }),
+      json([2], { link: '<http://api.test/rows>; rel="next"' }),
+    ]);
+    await expect(pages(byLink, circle.deps)).rejects.toThrow(
+      'page 2 links its next page to page 1 ("http://api.test/rows")',
+    );
   });
 });
