@@ -94,7 +94,8 @@ export function buildOnlineView(
       rows.push({ time, created: created ? timeValueMs(created[i]) || 0 : 0, order, values });
     }
   }
-  const entities: Record<string, OnlineViewRow[]> = {};
+  // No prototype: an entity keyed "__proto__" is a key like any other (a plain object would set its prototype).
+  const entities = Object.create(null) as Record<string, OnlineViewRow[]>;
   for (const [entity, rows] of candidates) {
     rows.sort((a, b) => a.time - b.time || a.created - b.created || a.order - b.order);
     // The last row at or before now wins over every earlier one; later-dated rows wait for their time.

@@ -49,11 +49,12 @@ export function tableVersionsToRead<T extends { timeRange?: VersionTimeRange }>(
   maxAgeMs: number | undefined,
 ): T[] {
   if (!rows) return [...versions];
-  const oldestUseful = maxAgeMs === undefined ? Number.NEGATIVE_INFINITY : rows.minMs - maxAgeMs;
   const read = versions.filter(({ timeRange }) => {
     if (timeRange?.column !== featureTime || timeRange.unreadable) return true;
     if (timeRange.minMs === undefined || timeRange.maxMs === undefined) return false;
-    return timeRange.minMs <= rows.maxMs && timeRange.maxMs >= oldestUseful;
+    // The join's own freshness test (rowTime - featureTime <= maxAgeMs) for the best case, the window's first row
+    // against the version's latest row: the same arithmetic, so fractional-ms times at the boundary agree with it.
+    return timeRange.minMs <= rows.maxMs && (maxAgeMs === undefined || rows.minMs - timeRange.maxMs <= maxAgeMs);
   });
   return read.length === 0 && versions.length > 0 ? [versions[versions.length - 1]] : read;
 }

@@ -1,4 +1,11 @@
-import { type DatasetTable, readParquet, writeParquet } from '@keel/datasets';
+import {
+  type DatasetTable,
+  featureTableOf,
+  pointInTimeJoin,
+  type PointInTimeJoin,
+  readParquet,
+  writeParquet,
+} from '@keel/datasets';
 import { describe, expect, it } from 'vitest';
 import {
   churnJoin,
@@ -60,6 +67,45 @@ describe('tableVersionsToRead: the table versions a window join must read', () =
     const later = versions.slice(4, 6);
     expect(tableVersionsToRead(later, 'feature_time', rows, DAY).map((v) => v.name)).toEqual(['no readable time']);
     expect(tableVersionsToRead([], 'feature_time', rows, DAY)).toEqual([]);
+  });
+});
+
+describe('tableVersionsToRead at the maxAge boundary (fractional epoch ms)', () => {
+  it('keeps a version the join takes a value from: the same arithmetic as the join’s freshness test', () => {
+    // 1.8 - 0.7999999999999999 === 1 (the join takes it), but 0.7999999999999999 < 1.8 - 1 (=== 0.8)
+    const rowTime = 1.8;
+    const featureTime = 0.7999999999999999;
+    const maxAgeMs = 1;
+    const rows: DatasetTable = {
+      rowCount: 1,
+      columns: [
+        { name: 'k', type: 'string', values: ['a'] },
+        { name: 'ts', type: 'number', values: [rowTime] },
+      ],
+    };
+    const table: DatasetTable = {
+      rowCount: 1,
+      columns: [
+        { name: 'k', type: 'string', values: ['a'] },
+        { name: 'ft', type: 'number', values: [featureTime] },
+        { name: 'f', type: 'number', values: [42] },
+      ],
+    };
+    const join: PointInTimeJoin = { entityKey: 'k', rowTime: 'ts', featureTime: 'ft', features: ['f'], maxAgeMs };
+    const increment = { datasetVersionId: 'v1', sha256: '0'.repeat(64), uri: 'x', sequence: 1, rowCount: 1 };
+    const joined = pointInTimeJoin(rows, featureTableOf([{ increment, table }], join), join);
+    expect(joined.columns.find((c) => c.name === 'f')!.values).toEqual([42]);
+    const versions = [
+      { name: 'old', timeRange: { column: 'ft', minMs: featureTime, maxMs: featureTime } },
+      { name: 'newer', timeRange: { column: 'ft', minMs: 100, maxMs: 100 } },
+    ];
+    const read = tableVersionsToRead(versions, 'ft', { minMs: rowTime, maxMs: rowTime }, maxAgeMs);
+    expect(read.map((v) => v.name)).toEqual(['old']);
+    // one ulp older is too old for the join and for pruning alike
+    const older = 0.7999999999999998;
+    expect(rowTime - older <= maxAgeMs).toBe(false);
+    const tooOld = [{ name: 'old', timeRange: { column: 'ft', minMs: older, maxMs: older } }, ...versions.slice(1)];
+    expect(tableVersionsToRead(tooOld, 'ft', { minMs: rowTime, maxMs: rowTime }, maxAgeMs)).toEqual([tooOld[1]]);
   });
 });
 

@@ -1,4 +1,12 @@
-import { type DatasetTable, type OnlineView, onlineValuesAt, writeParquet } from '@keel/datasets';
+import {
+  type DatasetTable,
+  featureTableOf,
+  type OnlineView,
+  onlineValuesAt,
+  pointInTimeJoin,
+  readParquet,
+  writeParquet,
+} from '@keel/datasets';
 import { describe, expect, it } from 'vitest';
 import { pointInTimeFixture as fixture } from '../test-support/point-in-time';
 import { type EncodedOnlineView, encodeOnlineView, type OnlineViewInput } from './online-view.task';
@@ -163,5 +171,43 @@ describe('an online view built from the previous one and the versions since', ()
     expect(await encodeOnlineView({ join, datasets: [], now: 0, previous: Buffer.from('{') })).toMatchObject({
       previousUnusable: expect.stringContaining('not JSON'),
     });
+  });
+});
+
+describe('an entity keyed "__proto__"', () => {
+  it('is in the online view, and serving finds the value the training join takes', async () => {
+    const bytes = writeParquet({
+      rowCount: 2,
+      columns: [
+        { name: 'k', type: 'string', values: ['__proto__', 'b'] },
+        { name: 'ft', type: 'number', values: [1, 1] },
+        { name: 'f', type: 'number', values: [5, 6] },
+      ],
+    });
+    const join = { entityKey: 'k', featureTime: 'ft', features: ['f'] };
+    const built = (await encodeOnlineView({ join, datasets: [bytes], now: 10 })) as EncodedOnlineView;
+    expect(built.entities).toBe(2);
+    const view = JSON.parse(Buffer.from(built.bytes).toString()) as OnlineView;
+    expect(Object.keys(view.entities).sort()).toEqual(['__proto__', 'b']);
+    // training: the point-in-time join of a row of that entity at time 10
+    const table = await readParquet(Buffer.from(bytes));
+    const rows: DatasetTable = {
+      rowCount: 1,
+      columns: [
+        { name: 'k', type: 'string', values: ['__proto__'] },
+        { name: 'ts', type: 'number', values: [10] },
+      ],
+    };
+    const pit = { ...join, rowTime: 'ts' };
+    const increment = { datasetVersionId: 'v1', sha256: '0'.repeat(64), uri: 'x', sequence: 1, rowCount: 2 };
+    const trained = pointInTimeJoin(rows, featureTableOf([{ increment, table }], pit), pit);
+    expect(trained.columns.find((c) => c.name === 'f')!.values).toEqual([5]);
+    expect(onlineValuesAt(view.entities['__proto__'], 10)).toEqual([5]);
+    // and a second build from this view keeps it
+    const again = (await encodeOnlineView({ join, datasets: [], now: 11, previous: built.bytes })) as EncodedOnlineView;
+    expect(Object.keys((JSON.parse(Buffer.from(again.bytes).toString()) as OnlineView).entities).sort()).toEqual([
+      '__proto__',
+      'b',
+    ]);
   });
 });
