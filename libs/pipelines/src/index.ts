@@ -5,6 +5,7 @@ export {
   parseSpecDocument,
   PipelineStore,
   readSpecDocument,
+  type SpecReadOptions,
   type StoredPipelineSpec,
   validateSpecDocument,
 } from './pipeline-store';

@@ -119,6 +119,12 @@ export function parsePipelineSpec(input: string | unknown, maxDepth = DEFAULT_MA
   return spec;
 }
 
+/** How fresh a spec read must be. */
+export interface SpecReadOptions {
+  /** A cached copy of an older version is not used (the stored head is read). */
+  minVersion?: number;
+}
+
 /** A pipeline's state as its revisions (`pipeline_specs`) and head (`pipeline_heads`) hold it, beside `version`. */
 type PipelineState = Omit<PipelineSpecDocument, '_id' | 'version'>;
 
@@ -184,10 +190,14 @@ export class PipelineStore {
     return { stored: toStored(current!), created: changed };
   }
 
-  /** Current spec, or UnknownPipelineError (non-retryable: the event goes to the dead-letter topic). */
-  async get(pipelineId: string): Promise<StoredPipelineSpec> {
+  /**
+   * Current spec, or UnknownPipelineError (non-retryable: the event goes to the dead-letter topic). With `minVersion`
+   * (a version another service saw, e.g. in a training request), a cached copy older than it is not used: the stored
+   * head is read, which the caller may still find older (then it retries).
+   */
+  async get(pipelineId: string, options: SpecReadOptions = {}): Promise<StoredPipelineSpec> {
     const cached = this.cache.get(pipelineId);
-    if (cached && cached.until > Date.now()) return cached.value;
+    if (cached && cached.until > Date.now() && cached.value.version >= (options.minVersion ?? 0)) return cached.value;
     const latest = await this.versions.read(pipelineId);
     if (!latest) throw new UnknownPipelineError(pipelineId);
     const value = toStored(latest);
@@ -199,8 +209,11 @@ export class PipelineStore {
    * Current spec of a model pipeline, for what only models have (training, registration, rollouts, monitoring of
    * predictions); NotAModelPipelineError (non-retryable) for a feature table.
    */
-  async getModelPipeline(pipelineId: string): Promise<StoredPipelineSpec & { spec: PipelineSpecV1 }> {
-    return modelPipelineOf(await this.get(pipelineId));
+  async getModelPipeline(
+    pipelineId: string,
+    options: SpecReadOptions = {},
+  ): Promise<StoredPipelineSpec & { spec: PipelineSpecV1 }> {
+    return modelPipelineOf(await this.get(pipelineId, options));
   }
 
   /** Every pipeline's current spec (an HTTP list: a scan of the heads, each then read as `get` does). */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { type PipelineSpec, type PipelineSpecV1 } from '@keel/contracts';
-import { modelPipelineOf, type StoredPipelineSpec, UnknownPipelineError } from '@keel/pipelines';
+import { modelPipelineOf, type SpecReadOptions, type StoredPipelineSpec, UnknownPipelineError } from '@keel/pipelines';
 import { formatObjectUri, ObjectStore, parseObjectUri, type StoredObject } from '@keel/storage';
 import { type CopyDestinationOptions, type CopySourceOptions } from 'minio';
 
@@ -120,14 +120,18 @@ export class InMemoryPipelineStore {
     return { stored, created: true };
   }
 
-  async get(pipelineId: string): Promise<StoredPipelineSpec> {
+  /** No cache here, so every read is the head (`_options`: the minimum version PipelineStore reads past its cache for). */
+  async get(pipelineId: string, _options?: SpecReadOptions): Promise<StoredPipelineSpec> {
     const head = this.heads.get(pipelineId);
     if (!head) throw new UnknownPipelineError(pipelineId);
     return head;
   }
 
-  async getModelPipeline(pipelineId: string): Promise<StoredPipelineSpec & { spec: PipelineSpecV1 }> {
-    return modelPipelineOf(await this.get(pipelineId));
+  async getModelPipeline(
+    pipelineId: string,
+    options?: SpecReadOptions,
+  ): Promise<StoredPipelineSpec & { spec: PipelineSpecV1 }> {
+    return modelPipelineOf(await this.get(pipelineId, options));
   }
 
   async list(): Promise<StoredPipelineSpec[]> {

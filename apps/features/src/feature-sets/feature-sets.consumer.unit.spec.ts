@@ -250,6 +250,43 @@ describe('feature-sets consumer, handled in memory', { timeout: 60_000 }, () => 
     expect(askedLater.data.snapshot).toMatchObject({ increments: 2, rows: 3_000 });
   });
 
+  it('given a request made under a spec version newer than features’ cached copy, then it is built under that version, not the cached one', async () => {
+    await harness.deliver(DatasetValidatedV1, validated());
+    const before = await harness.pipelines.get(spec.id);
+    await harness.pipelines.apply({ ...spec, training: { ...spec.training, seed: spec.training.seed + 1 } });
+    // PipelineStore's 2 s cache, still holding the version the first feature set was built under
+    const store = harness.pipelines;
+    const read = store.get.bind(store);
+    let cached = before;
+    store.get = async (pipelineId, options) => {
+      if (pipelineId !== spec.id) return read(pipelineId, options);
+      if (cached.version >= (options?.minVersion ?? 0)) return cached;
+      return (cached = await read(pipelineId, options));
+    };
+    const request = {
+      pipelineId: spec.id,
+      requestId: 'join-definition-changed-x',
+      reason: 'new-data',
+      requestedBy: 'training:join-definition-changed',
+    } as EventData<typeof TrainingRequestedV2>;
+    // without the version (an older requester): the cached copy answers
+    await harness.deliver(TrainingRequestedV2, { ...request, requestId: 'unversioned' }, { id: 'request-old' });
+    expect(harness.published(FeaturesMaterializedV1).at(-1)!.id).toContain(`-spec${before.version}-`);
+    // with it: read past the cache
+    await harness.deliver(TrainingRequestedV2, { ...request, specVersion: before.version + 1 }, { id: 'request-new' });
+    expect(harness.published(FeaturesMaterializedV1).at(-1)!.id).toContain(`-spec${before.version + 1}-`);
+    // a version the store does not give yet: retried, never built under an older one (dead-lettered once the
+    // attempts run out, naming the version)
+    const published = harness.published(FeaturesMaterializedV1).length;
+    const ahead = { ...request, requestId: 'ahead', specVersion: before.version + 5 };
+    expect(await harness.deliver(TrainingRequestedV2, ahead, { id: 'request-ahead' })).toBe('dead-lettered');
+    expect(harness.published(FeaturesMaterializedV1)).toHaveLength(published);
+    expect(harness.deadLetters(TrainingRequestedV2)[0].headers).toMatchObject({ dlq_attempts: '3' });
+    expect(harness.deadLetters(TrainingRequestedV2)[0].headers.dlq_reason).toContain(
+      `spec version ${before.version + 5}`,
+    );
+  });
+
   it('given a v1 drift request, when handled, then it is read as a feature-drift request keyed by its dedupe key', async () => {
     await harness.deliver(DatasetValidatedV1, validated());
     const v1 = { pipelineId: spec.id, reason: 'drift', requestedBy: 'monitoring', dedupeKey: 'adult-unit:drift:v1' };

@@ -237,7 +237,17 @@ export class FeatureSetsService implements OnApplicationBootstrap {
    */
   async onTrainingRequested(request: TrainingRequested): Promise<FeaturesMaterialized> {
     // A request to train a feature table is a mistake nothing can retry away (NotAModelPipelineError, dead-lettered).
-    const { spec } = await this.infra.pipelines.getModelPipeline(request.pipelineId);
+    const minSpecVersion = request.specVersion;
+    const { spec, version } = await this.infra.pipelines.getModelPipeline(request.pipelineId, {
+      minVersion: minSpecVersion,
+    });
+    if (minSpecVersion !== undefined && version < minSpecVersion) {
+      // The requester saw a later spec than the store gives (a replica's read behind the write): retried with backoff,
+      // since a feature set built under the older spec would be refused again by training.
+      throw new Error(
+        `pipeline "${request.pipelineId}" spec version ${minSpecVersion}, which the request was made under, is not readable yet (read ${version})`,
+      );
+    }
     const prompting = request.includesDatasetVersionId;
     if (prompting && !(await this.increments.get(prompting))) {
       // The version's `dataset.validated` is on another topic and not handled here yet: retried with backoff (the
@@ -266,6 +276,7 @@ export class FeatureSetsService implements OnApplicationBootstrap {
       upTo,
       { reason: request.reason, requestId: request.requestId, requestedBy: request.requestedBy },
       claimed.joinCuts,
+      minSpecVersion,
     );
   }
 
@@ -336,9 +347,13 @@ export class FeatureSetsService implements OnApplicationBootstrap {
     upTo: IncrementRecord,
     trigger: TrainingTrigger,
     joinCuts?: JoinCut[],
+    minSpecVersion?: number,
   ): Promise<FeaturesMaterialized> {
     const { pipelineId } = upTo;
-    const { spec, version: specVersion } = await this.infra.pipelines.getModelPipeline(pipelineId);
+    // At least the version a request was made under (read past the cache; onTrainingRequested checked it is there).
+    const { spec, version: specVersion } = await this.infra.pipelines.getModelPipeline(pipelineId, {
+      minVersion: minSpecVersion,
+    });
     const attributes = { [KeelAttr.PIPELINE_ID]: pipelineId, [KeelAttr.DATASET_VERSION]: upTo.datasetVersionId };
     const window = incrementsToLoad(spec.training.window, await this.increments.upTo(pipelineId, upTo.sequence));
     const increments = window.map(snapshotIncrement);

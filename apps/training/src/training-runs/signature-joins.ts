@@ -13,7 +13,11 @@ type FeaturesMaterialized = EventData<typeof FeaturesMaterializedV1>;
  * new feature set under the spec will (training requests one: TrainingRunsService.requestWithCurrentJoins).
  */
 export class JoinDefinitionChangedError extends NonRetryableError {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** The stored spec version that refused the set (read past the cache), once known. */
+    readonly specVersion?: number,
+  ) {
     super(message, 'join-definition-changed');
     this.name = 'JoinDefinitionChangedError';
   }

@@ -3,13 +3,16 @@ import { BadRequestException, Body, Controller, Get, HttpCode, NotFoundException
 import { type EventData, TrainingRequestedV2 } from '@keel/contracts';
 import { NotAModelPipelineError, UnknownPipelineError } from '@keel/pipelines';
 import { Infrastructure } from '@keel/service-runtime';
-import { TrainingRunsRepository } from './training-runs.repository';
+import { type TrainingRequestRecord, TrainingRunsRepository } from './training-runs.repository';
 import { TrainingRunsService } from './training-runs.service';
 
 type TrainingRequested = EventData<typeof TrainingRequestedV2>;
 
 /** More fields than a training request has (its schema's few, with room for additions): refused before validation. */
 const MAX_REQUEST_FIELDS = 32;
+
+/** How many `supersededBy` links GET follows: each is a spec re-applied while a feature set was being built. */
+const MAX_SUPERSEDED_HOPS = 16;
 
 /**
  * Training requests over HTTP: `POST` asks for a run on the pipeline's training window as it stands now (reason
@@ -50,8 +53,9 @@ export class TrainingRequestsController {
       });
     }
     const request: TrainingRequested = parsed.data;
+    let current: number;
     try {
-      await this.infra.pipelines.getModelPipeline(request.pipelineId);
+      current = (await this.infra.pipelines.getModelPipeline(request.pipelineId)).version;
     } catch (error) {
       if (error instanceof UnknownPipelineError) {
         throw new NotFoundException({ message: `pipeline "${request.pipelineId}" was never applied` });
@@ -59,6 +63,12 @@ export class TrainingRequestsController {
       // Refused here rather than dead-lettered later: a feature table has nothing to train.
       if (error instanceof NotAModelPipelineError) throw new BadRequestException({ message: error.message });
       throw error;
+    }
+    // A version never applied would hold the request at features, retrying, for ever.
+    if (request.specVersion !== undefined && request.specVersion > current) {
+      throw new BadRequestException({
+        message: `specVersion ${request.specVersion}: pipeline "${request.pipelineId}" is at version ${current}`,
+      });
     }
     await this.service.request(request);
     return {
@@ -73,7 +83,33 @@ export class TrainingRequestsController {
   async get(@Param('id') pipelineId: string, @Param('requestId') requestId: string) {
     const found = await this.repository.findRequest(pipelineId, requestId);
     if (!found) throw new NotFoundException({ message: `no training request "${requestId}" for "${pipelineId}"` });
-    const run = found.runId ? await this.repository.findRun(found.runId) : null;
-    return { ...found, ...(run ? { snapshot: run.snapshot, algorithm: run.chosen, packageUri: run.packageUri } : {}) };
+    // A superseded request is answered by the one that replaced it (each hop one _id read; a bounded chain, since
+    // each hop is a spec re-applied while its feature set was built).
+    const answer = await this.answerOf(found);
+    const run = answer.runId ? await this.repository.findRun(answer.runId) : null;
+    return {
+      ...found,
+      ...(answer === found
+        ? {}
+        : {
+            status: answer.status,
+            answeredBy: answer.requestId,
+            ...(answer.runId ? { runId: answer.runId, packageSha256: answer.packageSha256 } : {}),
+            ...(answer.snapshotId ? { snapshotId: answer.snapshotId } : {}),
+            ...(answer.trainedAt ? { trainedAt: answer.trainedAt } : {}),
+          }),
+      ...(run ? { snapshot: run.snapshot, algorithm: run.chosen, packageUri: run.packageUri } : {}),
+    };
+  }
+
+  /** The request at the end of `supersededBy` links (at most MAX_SUPERSEDED_HOPS), or the last one found. */
+  private async answerOf(request: TrainingRequestRecord): Promise<TrainingRequestRecord> {
+    let answer = request;
+    for (let hop = 0; hop < MAX_SUPERSEDED_HOPS && answer.status === 'superseded' && answer.supersededBy; hop++) {
+      const next = await this.repository.findRequest(answer.pipelineId, answer.supersededBy);
+      if (!next) break;
+      answer = next;
+    }
+    return answer;
   }
 }

@@ -9,7 +9,7 @@ import { type TrainingRunsService } from './training-runs.service';
 describe('TrainingRequestsController.create', () => {
   const get = vi.fn(async (pipelineId: string) => {
     if (pipelineId === 'customers') throw new NotAModelPipelineError(pipelineId);
-    return {};
+    return { version: 3 };
   });
   const request = vi.fn(async () => undefined);
   const controller = new TrainingRequestsController(
@@ -36,6 +36,15 @@ describe('TrainingRequestsController.create', () => {
     const answer = await controller.create('adult-income', { reason: 'manual', requestId: 'r-1' });
     expect(answer).toMatchObject({ pipelineId: 'adult-income', requestId: 'r-1' });
     expect(request).toHaveBeenCalledOnce();
+  });
+
+  it('refuses a spec version the pipeline never reached: features would wait for it', async () => {
+    await expect(controller.create('adult-income', { requestId: 'r-2', specVersion: 4 })).rejects.toThrow(
+      /specVersion 4: pipeline "adult-income" is at version 3/,
+    );
+    expect(request).not.toHaveBeenCalledWith(expect.objectContaining({ requestId: 'r-2' }));
+    await controller.create('adult-income', { requestId: 'r-3', specVersion: 3 });
+    expect(request).toHaveBeenCalledWith(expect.objectContaining({ requestId: 'r-3', specVersion: 3 }));
   });
 
   it('refuses a request naming a feature table: it has no model to train', async () => {

@@ -57,7 +57,11 @@ export interface TrainingRequestRecord {
   reason: string;
   requestedBy: string;
   details?: string;
-  status: 'requested' | 'trained';
+  /** superseded: answered by the request `supersededBy` names (training re-requested it; GET follows it). */
+  status: 'requested' | 'trained' | 'superseded';
+  supersededBy?: string;
+  /** The request this one replaces. */
+  supersedes?: string;
   requestedAt?: Date;
   runId?: string;
   packageSha256?: string;
@@ -98,6 +102,8 @@ const requestSchema = new Schema<TrainingRequestRecord & { _id: string }>(
     requestedBy: { type: String, required: true },
     details: String,
     status: { type: String, required: true },
+    supersededBy: String,
+    supersedes: String,
     requestedAt: Date,
     runId: String,
     packageSha256: String,
@@ -158,8 +164,40 @@ export class TrainingRunsRepository implements OnModuleInit {
           reason: request.reason,
           requestedBy: request.requestedBy,
           ...(request.details === undefined ? {} : { details: request.details }),
+          ...(request.supersedes === undefined ? {} : { supersedes: request.supersedes }),
           status: 'requested',
           requestedAt: now,
+        },
+      },
+      { upsert: true },
+    );
+  }
+
+  /**
+   * A request whose feature set training refused and asked for again under `supersededBy`: answered by that request.
+   * An outcome already recorded (a trained request's feature set redelivered after the spec changed) is kept.
+   */
+  async recordRequestSuperseded(
+    superseded: Pick<TrainingRequestRecord, 'pipelineId' | 'requestId' | 'reason' | 'requestedBy'> & {
+      supersededBy: string;
+    },
+    now = new Date(),
+  ): Promise<void> {
+    const _id = requestKey(superseded.pipelineId, superseded.requestId);
+    const set = { status: 'superseded', supersededBy: superseded.supersededBy };
+    const updated = await this.requests.updateOne({ _id, status: { $ne: 'trained' } }, { $set: set });
+    if (updated.matchedCount > 0) return;
+    // Not recorded here (a request from before this collection) or trained: inserted, or left as it is.
+    await this.requests.updateOne(
+      { _id },
+      {
+        $setOnInsert: {
+          pipelineId: superseded.pipelineId,
+          requestId: superseded.requestId,
+          reason: superseded.reason,
+          requestedBy: superseded.requestedBy,
+          requestedAt: now,
+          ...set,
         },
       },
       { upsert: true },

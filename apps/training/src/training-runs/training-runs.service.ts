@@ -119,9 +119,14 @@ export class TrainingRunsService implements OnApplicationBootstrap {
    * settles once the spec does. Not a failure (no training.failed, no alert, no dead letter): nothing is lost.
    */
   private async requestWithCurrentJoins(features: FeaturesMaterialized, refusal: JoinDefinitionChangedError) {
-    const { spec } = await this.infra.pipelines.getModelPipeline(features.pipelineId);
+    // The stored spec the refusal was made under (specForJoinsOf read it past the cache): features builds under it
+    // or a later version, never its own cached older copy, which would give the same feature set and this same key.
+    const { spec, version } = await this.infra.pipelines.getModelPipeline(features.pipelineId, {
+      minVersion: refusal.specVersion,
+    });
     const joins = (spec.joins ?? []).map((join) => `${join.pipeline}=${joinDefinitionSha256(join)}`).sort();
     const requestId = derivedId('join-definition-changed', [features.pipelineId, features.featureSetId, ...joins]);
+    const replaced = features.trigger?.requestId;
     await this.request({
       pipelineId: features.pipelineId,
       requestId,
@@ -129,11 +134,56 @@ export class TrainingRunsService implements OnApplicationBootstrap {
       requestedBy: 'training:join-definition-changed',
       details: refusal.message.slice(0, 2_000),
       includesDatasetVersionId: features.datasetVersionId,
+      specVersion: version,
+      ...(replaced === undefined ? {} : { supersedes: replaced }),
     });
+    // The refused set's request is answered by this one: its record points here (GET follows it to the run).
+    if (replaced !== undefined && replaced !== requestId) {
+      await this.repository.recordRequestSuperseded({
+        pipelineId: features.pipelineId,
+        requestId: replaced,
+        reason: features.trigger!.reason,
+        requestedBy: features.trigger!.requestedBy ?? 'unknown',
+        supersededBy: requestId,
+      });
+    }
     this.logger.warn(
-      { pipelineId: features.pipelineId, featureSetId: features.featureSetId, requestId, err: refusal.message },
+      {
+        pipelineId: features.pipelineId,
+        featureSetId: features.featureSetId,
+        requestId,
+        supersedes: replaced,
+        specVersion: version,
+        err: refusal.message,
+      },
       'feature set built with another join definition: training requested under the spec as it is now',
     );
+  }
+
+  /**
+   * The spec to train the feature set under, refused (JoinDefinitionChangedError) before any training when its joins
+   * are no longer those the feature set was built with. A refusal by a cached copy is checked against the stored
+   * spec first: features may have built the set under a version applied after this copy was cached, and refusing it
+   * would ask for the same feature set again.
+   */
+  private async specForJoinsOf(features: FeaturesMaterialized) {
+    const cached = await this.infra.pipelines.getModelPipeline(features.pipelineId);
+    try {
+      builtJoinHashes(cached.spec, features);
+      return cached;
+    } catch (error) {
+      if (!(error instanceof JoinDefinitionChangedError)) throw error;
+      const stored = await this.infra.pipelines.getModelPipeline(features.pipelineId, {
+        minVersion: cached.version + 1,
+      });
+      try {
+        builtJoinHashes(stored.spec, features);
+      } catch (refusal) {
+        if (!(refusal instanceof JoinDefinitionChangedError)) throw refusal;
+        throw new JoinDefinitionChangedError(refusal.message, stored.version);
+      }
+      return stored;
+    }
   }
 
   /** `mlops.training.failed.v1` for a run that failed for good; the same run failing again is the same event. */
@@ -182,14 +232,12 @@ export class TrainingRunsService implements OnApplicationBootstrap {
   async train(features: FeaturesMaterialized): Promise<ModelTrained> {
     const startedAt = new Date();
     const started = performance.now();
-    const { spec } = await this.infra.pipelines.getModelPipeline(features.pipelineId);
+    const { spec } = await this.specForJoinsOf(features);
     const seed = spec.training.seed;
     trace.getActiveSpan()?.setAttributes({
       [KeelAttr.PIPELINE_ID]: features.pipelineId,
       [KeelAttr.FEATURE_SET_ID]: features.featureSetId,
     });
-    // Refused before any training when the spec's joins are no longer those the feature set was built with.
-    builtJoinHashes(spec, features);
     const result = await this.trainAndPackage(spec, features, seed);
     const stored = await this.infra.objects.putContentAddressed(BUCKETS.models, features.pipelineId, result.bytes, {
       extension: '.json',

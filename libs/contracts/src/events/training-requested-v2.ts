@@ -26,6 +26,20 @@ export const TrainingRequestedV2 = defineEvent({
      * than resolving the window without it.
      */
     includesDatasetVersionId: DatasetVersionId.optional(),
+    /**
+     * The pipeline spec version the requester saw (training, re-requesting a feature set built with an older join
+     * definition): features materializes under this version or a later one, never a cached older copy, retrying
+     * until it reads it.
+     */
+    specVersion: z.number().int().positive().optional(),
+    /**
+     * The request this one replaces (training's re-request for a feature set refused for its joins): its outcome is
+     * this request's, recorded under both ids.
+     */
+    supersedes: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,199}$/, 'must be 1-200 characters: letters, digits, . _ : @ / -')
+      .optional(),
   }),
   key: (data) => data.pipelineId,
   maxBytes: 8 * 1024,
