@@ -173,3 +173,4 @@ export {
   DocumentTooDeepError,
   DocumentTooLargeError,
 } from './limits';
+export { isTimestampText, TIMESTAMP_FORMS, timestampTextMs } from './timestamps';

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { type ColumnType } from './common';
 import { filterColumns, FilterSyntaxError, MAX_FILTER_CHARS, parseFilter } from './filter-expression';
+import { isTimestampText } from './timestamps';
 
 /**
  * Declared cleaning of a source's rows (`cleaning` on a source), applied by ingestion to every row it pulls, before
@@ -160,7 +161,7 @@ export function cleaningIssues(cleaning: SourceCleaning, columns: readonly Clean
       column.type === 'number' || column.type === 'integer'
         ? typeof value === 'number' || (typeof value === 'string' && /^[+-]?\d+(\.\d+)?$/.test(value.trim()))
         : column.type === 'timestamp'
-          ? (typeof value === 'string' || typeof value === 'number') && !Number.isNaN(new Date(value).getTime())
+          ? timestampFits(value)
           : true;
     if (!fits) {
       issues.push({
@@ -202,8 +203,14 @@ function defaultFits(type: CastType, value: string | number | boolean): boolean 
     case 'boolean':
       return typeof value === 'boolean';
     case 'timestamp':
-      return typeof value !== 'boolean' && !Number.isNaN(new Date(value).getTime());
+      return timestampFits(value);
   }
+}
+
+/** Whether a default is a timestamp as ingestion's checks take it: epoch ms, or text in TIMESTAMP_FORMS. */
+function timestampFits(value: string | number | boolean): boolean {
+  if (typeof value === 'number') return Number.isFinite(value) && Math.abs(value) <= 8.64e15;
+  return typeof value === 'string' && isTimestampText(value);
 }
 
 /** The steps a cleaning declares, in the order they run. */

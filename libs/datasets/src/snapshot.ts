@@ -6,6 +6,7 @@ import {
   type SnapshotRef,
   type TrainingWindow,
   describeWindow,
+  timestampTextMs,
 } from '@keel/contracts';
 import { type SnapshotJoin } from './point-in-time';
 import { type DatasetColumn, type DatasetTable } from './table';
@@ -83,26 +84,18 @@ export function incrementsToLoad<T extends SnapshotIncrement>(window: TrainingWi
   return ordered.slice(first);
 }
 
-/** Date and time, `T` or space between them, and an optional zone (`Z`, `+01`, `+0100`, `+01:00`). */
-const DATE_TIME = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
-
 /**
- * Epoch milliseconds of a time cell: ISO text (`T` or space, as PostgreSQL and CSV exports write it) without a zone is
- * read as UTC, never the process's local time (the same cell must give the same instant on every machine, or a point-
- * in-time join's boundary moves); numbers are epoch ms. Other text is what `Date.parse` makes of it.
+ * Epoch milliseconds of a time cell: a number is epoch ms, text is read by {@link timestampTextMs} (a zoneless time is
+ * UTC, never the process's local time: the same cell must give the same instant on every machine, or a point-in-time
+ * join's boundary moves). Ingestion stores no other text since it checks that grammar; text a version stored before
+ * that (stored versions are not re-checked) is what `Date.parse` makes of it, as then, so its windows and joins
+ * rebuild as they were.
  */
 export function timeValueMs(value: unknown): number {
   if (typeof value === 'number') return value;
   if (typeof value !== 'string' || value === '') return Number.NaN;
-  const match = DATE_TIME.exec(value.trim());
-  if (!match) return Date.parse(value);
-  const [, date, time, zone] = match;
-  let offset = 'Z';
-  if (zone && zone.toUpperCase() !== 'Z') {
-    const digits = zone.slice(1).replace(':', '');
-    offset = `${zone[0]}${digits.slice(0, 2)}:${digits.slice(2) || '00'}`;
-  }
-  return Date.parse(`${date}T${time}${offset}`);
+  const ms = timestampTextMs(value);
+  return Number.isNaN(ms) ? Date.parse(value) : ms;
 }
 
 function rangesOf(selected: (i: number) => boolean, rowCount: number): RowRanges {

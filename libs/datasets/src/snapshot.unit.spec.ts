@@ -105,6 +105,8 @@ describe('training windows', () => {
       expect(timeValueMs('2024-01-01 11:00:00Z')).toBe(Date.UTC(2024, 0, 1, 11));
       expect(timeValueMs('2024-01-01')).toBe(Date.UTC(2024, 0, 1));
       expect(timeValueMs('not a time')).toBeNaN();
+      // Text ingestion stored before it checked the grammar is read as Date.parse read it then.
+      expect(timeValueMs('2024/01/02 03:04:05 GMT')).toBe(Date.UTC(2024, 0, 2, 3, 4, 5));
     } finally {
       if (zone === undefined) delete process.env.TZ;
       else process.env.TZ = zone;

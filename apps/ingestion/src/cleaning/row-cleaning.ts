@@ -1,4 +1,12 @@
-import { type CastType, filterColumns, filterKeeps, parseFilter, type SourceCleaning } from '@keel/contracts';
+import {
+  type CastType,
+  filterColumns,
+  filterKeeps,
+  isTimestampText,
+  parseFilter,
+  type SourceCleaning,
+  TIMESTAMP_FORMS,
+} from '@keel/contracts';
 import { isDecimal } from '../records/record-checks';
 
 /**
@@ -78,11 +86,11 @@ export function castValue(type: CastType, value: unknown): unknown {
     }
     case 'timestamp':
       // A number is milliseconds since the epoch (as the dataset's checks read it); text is kept as written, as the
-      // checks keep it: a local time without a zone must not be moved by this machine's time zone.
+      // checks keep it (a local time without a zone is UTC, not this machine's time zone), in the checks' grammar.
       if (typeof value === 'number') {
         return Number.isFinite(value) && Math.abs(value) <= MAX_TIME_MS ? new Date(value).toISOString() : undefined;
       }
-      return typeof value === 'string' && !Number.isNaN(Date.parse(value)) ? value : undefined;
+      return typeof value === 'string' && isTimestampText(value) ? value : undefined;
   }
 }
 
@@ -129,7 +137,7 @@ export function rowCleaner(cleaning: SourceCleaning | undefined): ((row: unknown
       if (isMissingValue(value)) continue;
       const cast = castValue(type, value);
       if (cast === undefined)
-        return { kind: 'refused', reason: `cast: ${name} ${quoted(value)} is not ${article(type)}` };
+        return { kind: 'refused', reason: `cast: ${name} ${quoted(value)} is not ${article(type)}${forms(type)}` };
       record[name] = cast;
     }
     for (const [name, rule] of missing) {
@@ -148,6 +156,11 @@ function sameValue(a: unknown, b: unknown): boolean {
 
 function article(type: CastType): string {
   return type === 'integer' ? 'an integer' : `a ${type}`;
+}
+
+/** What a refused timestamp may be instead (its grammar is stricter than "looks like a date"). */
+function forms(type: CastType): string {
+  return type === 'timestamp' ? `: write ${TIMESTAMP_FORMS}` : '';
 }
 
 /**

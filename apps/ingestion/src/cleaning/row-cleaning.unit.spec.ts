@@ -1,4 +1,4 @@
-import { type DatasetColumnSpec, SourceCleaning } from '@keel/contracts';
+import { type DatasetColumnSpec, SourceCleaning, TIMESTAMP_FORMS } from '@keel/contracts';
 import { describe, expect, it } from 'vitest';
 import { CleanTable } from './clean-table';
 import { castValue, DedupeIndex, fieldsNeeded, rowCleaner } from './row-cleaning';
@@ -48,7 +48,7 @@ describe('declared cleaning of one row, step by step', () => {
     });
     expect(cleaner({ cast: { t: 'timestamp' } })({ t: 'soon' })).toEqual({
       kind: 'refused',
-      reason: 'cast: t "soon" is not a timestamp',
+      reason: `cast: t "soon" is not a timestamp: write ${TIMESTAMP_FORMS}`,
     });
   });
 
@@ -56,6 +56,8 @@ describe('declared cleaning of one row, step by step', () => {
     expect(castValue('timestamp', 0)).toBe('1970-01-01T00:00:00.000Z');
     // Kept as written: a local time is not moved by this machine's time zone.
     expect(castValue('timestamp', '2026-01-02 03:04')).toBe('2026-01-02 03:04');
+    for (const text of ['12', 'user-3', '02/03/2024', '1704067200000'])
+      expect(castValue('timestamp', text)).toBeUndefined();
     expect(castValue('boolean', 0)).toBe(false);
     expect(castValue('boolean', 'maybe')).toBeUndefined();
     expect(castValue('number', true)).toBe(1);

@@ -1,4 +1,10 @@
-import { type DatasetColumnSpec, datasetSchema, type PipelineSpec } from '@keel/contracts';
+import {
+  type DatasetColumnSpec,
+  datasetSchema,
+  isTimestampText,
+  type PipelineSpec,
+  TIMESTAMP_FORMS,
+} from '@keel/contracts';
 
 /** A record that passed the checks: only the dataset's columns, numbers as numbers, categories as strings. */
 export type CleanRecord = Record<string, number | string | null>;
@@ -94,9 +100,10 @@ export function cleanValue(
         if (Number.isFinite(date.getTime())) return { value: date.toISOString() };
         return { problem: `${column.name} ${value} is not a timestamp` };
       }
-      // Kept verbatim: upstream times may be local times without a zone (bike sharing), which is still a time.
-      if (typeof value === 'string' && !Number.isNaN(Date.parse(value))) return { value };
-      return { problem: `${column.name} ${describe(value)} is not a timestamp` };
+      // Kept verbatim, read as UTC when it has no zone (bike sharing's local times), in a strict grammar: Date.parse
+      // took ids ("12", "user-3") and DD/MM dates for times, read in the process's time zone.
+      if (typeof value === 'string' && isTimestampText(value)) return { value };
+      return { problem: `${column.name} ${describe(value)} is not a timestamp: write ${TIMESTAMP_FORMS}` };
     }
     default:
       return { value: String(value) };

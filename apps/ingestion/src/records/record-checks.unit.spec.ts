@@ -1,4 +1,4 @@
-import { type DatasetColumnSpec, datasetSchema, type PipelineSpecV1 } from '@keel/contracts';
+import { type DatasetColumnSpec, datasetSchema, type PipelineSpecV1, TIMESTAMP_FORMS } from '@keel/contracts';
 import { parsePipelineSpec } from '@keel/pipelines';
 import { describe, expect, it } from 'vitest';
 import {
@@ -88,10 +88,24 @@ describe('checkRecords', () => {
       'record 2: income is missing (target)',
       'record 3: age is missing',
       'record 4: hours "0x10" is not a number',
-      'record 5: ts "yesterday-ish" is not a timestamp',
+      `record 5: ts "yesterday-ish" is not a timestamp: write ${TIMESTAMP_FORMS}`,
       'record 6: ts is missing (time column)',
     ]);
     expect(bad[0]).toMatchObject({ index: 1, record: records[1] });
+  });
+
+  it('takes ISO 8601 times only: ids, digits in text and DD/MM dates are refused naming the value and the forms', () => {
+    const times = ['12', 'user-3', 'id 5', '02/03/2024', '1704067200000'];
+    const { good: clean, bad } = checkRecords(spec, [
+      ...times.map((ts) => ({ ...good, ts })),
+      { ...good, ts: '2024-03-02 10:00:00.123456+01' },
+      { ...good, ts: 1704067200000 },
+    ]);
+    expect(bad.map((b) => b.reason)).toEqual(
+      times.map((ts, i) => `record ${i}: ts ${JSON.stringify(ts)} is not a timestamp: write ${TIMESTAMP_FORMS}`),
+    );
+    // Text is kept as written; a number is epoch milliseconds.
+    expect(clean.map((record) => record.ts)).toEqual(['2024-03-02 10:00:00.123456+01', '2024-01-01T00:00:00.000Z']);
   });
 
   it('refuses a number in a timestamp column that is no date (past ±8.64e15 ms), keeping the others', () => {
