@@ -34,6 +34,9 @@ export function failedPullStatus(reason: unknown): 409 | 422 | 500 | 502 {
   // A socket's own failure (ECONNREFUSED, ENOTFOUND, ECONNRESET) as node-postgres and minio pass it on; Keel's stores'
   // drivers wrap theirs in their own errors.
   if (reason instanceof Error && typeof (reason as NodeJS.ErrnoException).syscall === 'string') return 502;
+  // node-postgres reports a connection the server closed (pg_terminate_backend, a restart) as a plain Error; which
+  // of that or the server's own DatabaseError (57P01) a pull sees depends on which arrives first.
+  if (reason instanceof Error && /^Connection terminated( unexpectedly)?$/.test(reason.message)) return 502;
   return 500;
 }
 

@@ -41,6 +41,7 @@ const failures: Record<string, Error> = {
   table: new DatabaseError('relation "public.no_such_table" does not exist', 0, 'error'),
   bucket: noBucket,
   socket: refusedSocket,
+  terminated: new Error('Connection terminated unexpectedly'),
   lease: new LeaseLostError('ingestion-source/p/s', 3),
   bug: new TypeError("Cannot read properties of undefined (reading 'x')"),
 };
@@ -99,6 +100,7 @@ describe('POST .../sources/<source>/pulls answers', () => {
     ['table', 502, "the source's PostgreSQL refused the query"],
     ['bucket', 502, "the bucket's object store refused"],
     ['socket', 502, 'the source could not be reached'],
+    ['terminated', 502, "the source's PostgreSQL closed the connection"],
     ['lease', 409, 'another replica took the pull over'],
   ])('a failed pull (%s) answers %i with the failed run, its error saying why (%s)', async (sourceId, status) => {
     const answer = await pull(sourceId);

@@ -214,7 +214,8 @@ describe('postgres sources against the real PostgreSQL', () => {
       `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'keel-ingestion-source'`,
     );
     expect(killed.rowCount).toBeGreaterThan(0);
-    expect(await pulling).toBe(500);
+    // the source failed, not ingestion (a 502 whose body is the failed run)
+    expect(await pulling).toBe(502);
     const failed = ((await http.get(`/api/v1/pipelines/${spec.id}/sources/rows/pulls`)).body as { items: SourceRun[] })
       .items[0];
     expect(failed.status).toBe('failed');
