@@ -97,12 +97,14 @@ export class VersionedDocuments<S extends Record<string, unknown>> {
     });
     if (!claimed) return false;
     // The move is complete with the insert; the head and the tombstone are separate documents, written together (a
-    // state moved once a chunk of a pull pays these round trips on its critical path).
+    // state moved once a chunk of a pull pays these round trips on its critical path). That is safe because the head
+    // is already at `basedOn` or past it (a caller writes on what read() or its own last write returned, and both
+    // raise the head), so the revision tombstoned here is below the head and no reader probes it.
     const keep = this.options.keepStates;
     await Promise.all([
       this.raiseHead(name, version, state),
       keep !== undefined && version - keep >= 1
-        ? this.options.revisions.unset(this.revisionId(name, version - keep), Object.keys(state), {
+        ? this.options.revisions.unset(this.revisionId(name, version - keep), this.stateFields(state), {
             [TOMBSTONE]: true,
             [TOMBSTONE_AT]: new Date(),
           })
@@ -134,6 +136,11 @@ export class VersionedDocuments<S extends Record<string, unknown>> {
 
   private raiseHead(name: string, version: number, state: S): Promise<void> {
     return this.options.heads.raise(name, this.versionField, version, { ...state, [this.versionField]: version });
+  }
+
+  /** A state's fields to drop from a tombstone: not the tombstone's own, which the same update sets. */
+  private stateFields(state: S): string[] {
+    return Object.keys(state).filter((field) => field !== TOMBSTONE && field !== TOMBSTONE_AT);
   }
 
   private versionOf(document: KeyedDocument): number {

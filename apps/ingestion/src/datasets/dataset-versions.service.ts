@@ -159,9 +159,14 @@ export class DatasetVersionsService {
         const schema = datasetSchema(spec).map(({ name, type }) => ({ name, type }));
         const bytes = 'parquet' in records ? records.parquet : datasetParquet(spec, tableFromRecords(records, schema));
         const columns = ('parquet' in records ? records.columns : undefined) ?? schema;
+        const ahead = 'parquet' in records ? records.stored : undefined;
+        // Bytes stored ahead name the version: they must be these bytes (a cheap check of the caller's pairing).
+        if (ahead && ahead.sizeBytes !== bytes.length)
+          throw new Error(
+            `the bytes stored at ${ahead.uri} are not the version's (${ahead.sizeBytes} ≠ ${bytes.length})`,
+          );
         const stored =
-          ('parquet' in records ? records.stored : undefined) ??
-          (await this.infra.objects.putContentAddressed(BUCKETS.datasets, spec.id, bytes, STORED_AS));
+          ahead ?? (await this.infra.objects.putContentAddressed(BUCKETS.datasets, spec.id, bytes, STORED_AS));
         const id = datasetVersionId(spec.id, stored.sha256);
         // The parent and its sequence come from the head (one `_id` read; a head written before heads carried the
         // sequence costs a read of the parent). The upsert keeps a version written before as it was, and reads it

@@ -134,23 +134,29 @@ export class DatasetsRepository implements OnModuleInit {
   }
 
   /**
-   * Makes `version` the pipeline's newest unless a newer one is already recorded: `head` when the caller has just
-   * read it (a write reads it for the parent), else read here. Not atomic either way: the newest write wins.
+   * Makes `version` the pipeline's newest unless a newer one is already recorded, in one conditional upsert (the
+   * pattern of KeyedTable.raise): two writers of one pipeline (two sources, a pull and a cut) advance it in any order
+   * and the newer version stays the head. `known`, a head the caller has just read, only spares the write when it is
+   * already as new; it is never the guard (a head read before an upsert can be stale by the time of the advance).
    */
   async advanceHead(version: DatasetVersion, known?: HeadDocument | null): Promise<void> {
-    const head = known !== undefined ? known : await this.heads.findById(version.pipelineId).lean<HeadDocument>();
-    if (head && head.createdAt.getTime() >= version.createdAt.getTime()) return;
-    await this.heads.updateOne(
-      { _id: version.pipelineId },
-      {
-        $set: {
-          datasetVersionId: version.datasetVersionId,
-          createdAt: version.createdAt,
-          ...(version.sequence === undefined ? {} : { sequence: version.sequence }),
+    if (known && known.createdAt.getTime() >= version.createdAt.getTime()) return;
+    try {
+      await this.heads.updateOne(
+        { _id: version.pipelineId, createdAt: { $lt: version.createdAt } },
+        {
+          $set: {
+            datasetVersionId: version.datasetVersionId,
+            createdAt: version.createdAt,
+            ...(version.sequence === undefined ? {} : { sequence: version.sequence }),
+          },
         },
-      },
-      { upsert: true },
-    );
+        { upsert: true },
+      );
+    } catch (error) {
+      // The head exists and is as new or newer: the upsert's insert met its `_id`.
+      if ((error as { code?: unknown }).code !== DUPLICATE_KEY) throw error;
+    }
   }
 
   /** A pipeline's version by its id or its sequence number ("17"); an HTTP read, so a scan is fine for the number. */

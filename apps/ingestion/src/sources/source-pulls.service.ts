@@ -290,6 +290,8 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
       let writing: Promise<void> = Promise.resolve();
       const commits: Promise<void>[] = [];
       let committed = 0;
+      /** A commit failed: reading and encoding stop at once (the chain has stopped; what follows would be wasted). */
+      let failed = false;
       let previous: { last: Watermark; encoding: Promise<EncodedChunk> } | undefined;
       const commit = (
         chunk: { last: Watermark; encoding: Promise<EncodedChunk> },
@@ -313,11 +315,12 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
           );
           committed++;
         });
-        writing.catch(() => undefined);
+        writing.catch(() => (failed = true));
         commits.push(writing);
       };
       try {
         for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
+          if (failed) await writing;
           const chunk = next.value;
           const entry: EncodedChunk = { last: chunk.last };
           const encoding = this.encodeChunk(pipeline, source, fields, watermark.key, chunk).then(async (outcome) => {
@@ -340,9 +343,11 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
         if (previous) commit(previous);
       } catch (error) {
         // A read that failed: the chunk read before it still commits on its own (unless the pull is being stopped).
-        if (previous && !signal.aborted) commit(previous);
-        // Nothing of this pull may still be writing once it is reported over (and its lease released).
+        if (previous && !failed && !signal.aborted) commit(previous);
+        // Nothing of this pull may still be writing once it is reported over (and its lease released). A commit that
+        // failed first is the failure to report (the read may have failed only because the pull was stopping).
         await writing.catch(() => undefined);
+        if (failed) await writing;
         throw error;
       }
       await writing;
