@@ -1,6 +1,7 @@
 import { serviceEnvSchema } from '@keel/config';
 import { workerEnvShape } from '@keel/workers';
 import { z } from 'zod';
+import { DEFAULT_MAX_PAGE_BYTES } from './sources/http-reader';
 
 /** Environment of the ingestion service (see libs/config for the shared variables and their defaults). */
 export const ingestionEnvSchema = serviceEnvSchema({ httpPort: 3001 }).extend({
@@ -18,6 +19,11 @@ export const ingestionEnvSchema = serviceEnvSchema({ httpPort: 3001 }).extend({
    * stack's is postgres://keel@127.0.0.1:5432/keel. No default: a deployment names its own database.
    */
   POSTGRES_URL: z.string().url().optional(),
+  /**
+   * Largest page an HTTP source's API may answer, in bytes (decoded): a page is held whole and parsed before its rows
+   * are counted against maxRows, so a larger one fails the pull, committing nothing.
+   */
+  INGESTION_HTTP_MAX_PAGE_BYTES: z.coerce.number().int().positive().default(DEFAULT_MAX_PAGE_BYTES),
   /** How often the source scheduler looks for sources whose pull interval (spec sources[].everyMs) has passed. */
   INGESTION_SOURCE_CHECK_MS: z.coerce.number().int().positive().default(1_000),
 });

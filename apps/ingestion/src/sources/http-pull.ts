@@ -1,5 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { describeCleaning, type HttpSource } from '@keel/contracts';
+import { SERVICE_CONFIG } from '@keel/service-runtime';
+import { type IngestionConfig } from '../config';
 import { type LeaseScope, type Versioned } from '@keel/coordination';
 import { type StoredPipelineSpec } from '@keel/pipelines';
 import { CleanTable } from '../cleaning/clean-table';
@@ -148,4 +150,11 @@ function isScalar(value: unknown): value is string | number {
   return (typeof value === 'string' && value !== '') || (typeof value === 'number' && Number.isFinite(value));
 }
 
-export const httpReaderDepsProvider = { provide: HTTP_READER_DEPS, useValue: realHttpDeps };
+export const httpReaderDepsProvider = {
+  provide: HTTP_READER_DEPS,
+  useFactory: (config: IngestionConfig): HttpReaderDeps => ({
+    ...realHttpDeps,
+    maxPageBytes: config.INGESTION_HTTP_MAX_PAGE_BYTES,
+  }),
+  inject: [SERVICE_CONFIG],
+};

@@ -7,13 +7,22 @@ export const MAX_RETRY_AFTER_MS = 5 * 60_000;
 
 /** Characters of an error answer's body quoted in the pull's error. */
 const QUOTED_BODY_CHARS = 200;
+/** Bytes of an error answer's body read at most (what is quoted comes from its start). */
+const ERROR_BODY_BYTES = 4_096;
 
-/** What a pull's HTTP requests need besides the source: the auth header's value, and the clock (tests fake it). */
+/** The default of INGESTION_HTTP_MAX_PAGE_BYTES (config.ts). */
+export const DEFAULT_MAX_PAGE_BYTES = 32 * 1024 * 1024;
+
+/**
+ * What a pull's HTTP requests need besides the source: fetch and the clock (tests fake them), and the largest page
+ * read (INGESTION_HTTP_MAX_PAGE_BYTES).
+ */
 export interface HttpReaderDeps {
   fetch: typeof fetch;
   sleep: (ms: number, signal: AbortSignal) => Promise<void>;
   random: () => number;
   now: () => number;
+  maxPageBytes: number;
 }
 
 export const realHttpDeps: HttpReaderDeps = {
@@ -21,7 +30,38 @@ export const realHttpDeps: HttpReaderDeps = {
   sleep: (ms, signal) => sleep(ms, undefined, { signal }),
   random: Math.random,
   now: Date.now,
+  maxPageBytes: DEFAULT_MAX_PAGE_BYTES,
 };
+
+/**
+ * A body's first `limit` bytes, and whether that is all of it; the rest is never read (the stream is cancelled). A
+ * page is held whole before it is parsed, so an API that ignores the limit or an export endpoint answering a
+ * gigabyte must fail the pull here, not take ingestion's memory (and its Kafka consumers and uploads) with it. The
+ * bytes are counted as decoded (after gzip), so a small compressed answer cannot blow up either.
+ */
+async function readUpTo(response: Response, limit: number): Promise<{ bytes: Buffer; whole: boolean }> {
+  const declared = Number(response.headers.get('content-length') ?? NaN);
+  const encoded = (response.headers.get('content-encoding') ?? 'identity') !== 'identity';
+  if (!encoded && declared > limit) {
+    await response.body?.cancel().catch(() => undefined);
+    return { bytes: Buffer.alloc(0), whole: false };
+  }
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  if (response.body) {
+    for await (const chunk of response.body) {
+      const room = limit - total;
+      chunks.push(chunk.byteLength > room ? chunk.subarray(0, room) : chunk);
+      total += Math.min(chunk.byteLength, room);
+      // Leaving the loop early cancels the stream, so the connection is not read to its end.
+      if (chunk.byteLength > room) return { bytes: Buffer.concat(chunks, total), whole: false };
+    }
+  }
+  return { bytes: Buffer.concat(chunks, total), whole: true };
+}
+
+/** UTF-8 text as fetch's text() decodes it: a BOM dropped, bad bytes replaced. */
+const utf8 = new TextDecoder();
 
 /** Counts of a pull's requests, kept in its run. */
 export interface RequestCounts {
@@ -149,8 +189,15 @@ export async function getJson(
         deps,
       );
       if (response.ok) {
-        const text = await response.text();
-        const digest = createHash('sha256').update(text).digest('hex');
+        const { bytes, whole } = await readUpTo(response, deps.maxPageBytes);
+        if (!whole) {
+          throw new HttpSourceError(
+            `GET ${redact(answeredUrl)} answered a page of more than ${deps.maxPageBytes} bytes ` +
+              `(INGESTION_HTTP_MAX_PAGE_BYTES); nothing was committed`,
+          );
+        }
+        const digest = createHash('sha256').update(bytes).digest('hex');
+        const text = utf8.decode(bytes);
         try {
           return { body: JSON.parse(text) as unknown, headers: response.headers, url: answeredUrl, digest };
         } catch {
@@ -159,7 +206,8 @@ export async function getJson(
           );
         }
       }
-      const text = (await response.text().catch(() => '')).slice(0, QUOTED_BODY_CHARS);
+      const start = await readUpTo(response, ERROR_BODY_BYTES).catch(() => ({ bytes: Buffer.alloc(0) }));
+      const text = utf8.decode(start.bytes).slice(0, QUOTED_BODY_CHARS);
       problem = `GET ${redact(answeredUrl)} answered ${response.status}${text ? `: ${text}` : ''}`;
       if (!retryable(response.status)) throw new HttpSourceError(problem);
       const asked = retryAfterMs(response.headers.get('retry-after'), deps.now());

@@ -21,6 +21,7 @@ function fakeApi(answers: (() => Response)[]) {
     },
     random: () => 1,
     now: () => Date.parse('2026-12-02T12:00:00Z'),
+    maxPageBytes: 1_000_000,
   };
   return { deps, urls, slept };
 }
