@@ -27,6 +27,11 @@ const PROGRESS_EVERY_ROWS = 100_000;
 /** What the uploader sends down the body port: the file's bytes piece by piece, then its end (or a cancel). */
 export type UploadBodyMessage = { chunk: Uint8Array } | { end: true } | { cancel: true };
 
+/** What the worker sends back up the body port: a chunk's bytes it has parsed, the uploader's credit to send more. */
+export interface UploadBodyAck {
+  consumed: number;
+}
+
 export interface FileUploadInput {
   spec: PipelineSpec;
   format: FileFormat;
@@ -52,7 +57,11 @@ class MalformedFile extends Error {}
 /** The file ended because the uploader cancelled it. */
 class Cancelled extends Error {}
 
-/** The body's messages as they arrive, until its end; returns false when the uploader cancelled. */
+/**
+ * The body's messages as they arrive, until its end; returns false when the uploader cancelled. Each chunk is
+ * acknowledged ({@link UploadBodyAck}) once parsed, when the next is asked for: the uploader keeps only a few MiB in
+ * flight, so a client faster than the parser does not queue its whole body here.
+ */
 async function* bodyChunks(port: MessagePort): AsyncGenerator<Uint8Array, boolean> {
   const queue: UploadBodyMessage[] = [];
   let wake: (() => void) | undefined;
@@ -66,7 +75,9 @@ async function* bodyChunks(port: MessagePort): AsyncGenerator<Uint8Array, boolea
       const message = queue.shift()!;
       if ('cancel' in message) return false;
       if ('end' in message) return true;
+      const bytes = message.chunk.byteLength;
       yield message.chunk;
+      port.postMessage({ consumed: bytes } satisfies UploadBodyAck);
     }
   } finally {
     port.close();

@@ -9,7 +9,8 @@ import { asBuffer, WorkerPool } from '@keel/workers';
 import { type DroppedRows } from '../cleaning/row-cleaning';
 import { DatasetVersionsService, type EncodedRows } from '../datasets/dataset-versions.service';
 import { type DatasetVersion } from '../datasets/datasets.repository';
-import { fileUploadTask, type UploadBodyMessage, type UploadOutcome } from './file-upload.task';
+import { fileUploadTask, type UploadBodyAck, type UploadBodyMessage, type UploadOutcome } from './file-upload.task';
+import { SendWindow, UPLOAD_BYTES_IN_FLIGHT } from './send-window';
 
 /** How each format is named in errors. */
 const FORMAT_NAMES: Record<FileFormat, string> = { csv: 'CSV', jsonl: 'JSON Lines', parquet: 'Parquet' };
@@ -83,29 +84,39 @@ export class UploadsService implements OnApplicationBootstrap {
     const pipelineId = pipeline.spec.id;
     const { port1: sender, port2: receiver } = new MessageChannel();
     const send = (message: UploadBodyMessage, transfer: ArrayBuffer[] = []) => sender.postMessage(message, transfer);
+    const window = new SendWindow(UPLOAD_BYTES_IN_FLIGHT);
+    sender.on('message', (ack: UploadBodyAck) => window.giveBack(ack.consumed));
     const parsing = this.workers.run(
       fileUploadTask,
       { spec: pipeline.spec, format, body: receiver, ...(cleaning ? { cleaning } : {}) },
       { transferList: [receiver], attributes: { [KeelAttr.PIPELINE_ID]: pipelineId } },
     );
+    // A worker done before the body's end (a malformed or refused file) reads no more: the rest is not sent.
+    void parsing.then(
+      () => window.close(),
+      () => window.close(),
+    );
     let bytes = 0;
-    try {
-      for await (const chunk of body) {
-        bytes += chunk.byteLength;
-        // A copy of its own, moved rather than cloned: a request chunk may share its memory with other data.
-        const copy = new Uint8Array(chunk);
-        send({ chunk: copy }, [copy.buffer]);
-      }
-      send({ end: true });
-    } catch (error) {
-      send({ cancel: true });
-      await parsing.catch(() => undefined);
-      throw error;
-    } finally {
-      span?.setAttribute(KeelAttr.UPLOAD_BYTES, bytes);
-    }
     let outcome: UploadOutcome;
     try {
+      try {
+        for await (const chunk of body) {
+          bytes += chunk.byteLength;
+          // Past a worker done early, the body is still read to its end (an upload's client then gets its answer
+          // rather than a reset connection), not sent.
+          if (!(await window.take(chunk.byteLength))) continue;
+          // A copy of its own, moved rather than cloned: a request chunk may share its memory with other data.
+          const copy = new Uint8Array(chunk);
+          send({ chunk: copy }, [copy.buffer]);
+        }
+        send({ end: true });
+      } catch (error) {
+        send({ cancel: true });
+        await parsing.catch(() => undefined);
+        throw error;
+      } finally {
+        span?.setAttribute(KeelAttr.UPLOAD_BYTES, bytes);
+      }
       outcome = await parsing;
     } finally {
       sender.close();
