@@ -19,6 +19,8 @@ export class CleanTable {
   readonly rejections: string[] = [];
   rowsRead = 0;
   rejected = 0;
+  /** The reason the last refused row was refused, labelled (`row 12: ...`): a dead letter keeps every one. */
+  lastRefusal = '';
   private readonly clean: ((row: unknown) => CleanedRow) | undefined;
   private readonly dedupe: DedupeIndex | undefined;
   /** Where each dedupe key field is in the dataset schema (-1: not a dataset column). */
@@ -104,7 +106,8 @@ export class CleanTable {
   /** Counts a row refused with its reason (also one refused before it got here: not an object, say). */
   refuse(label: string, reason: string): false {
     this.rejected++;
-    if (this.rejections.length < this.maxRejections) this.rejections.push(`${label}: ${reason}`);
+    this.lastRefusal = `${label}: ${reason}`;
+    if (this.rejections.length < this.maxRejections) this.rejections.push(this.lastRefusal);
     return false;
   }
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { type DatasetColumnSpec, type SourceCleaning } from '@keel/contracts';
 import { datasetParquet } from '../datasets/dataset-parquet';
 import { COPY_DATA_HEADER, copyDataText } from '../sources/copy-out';
+import { type DeadRow, pgDeadRow } from '../sources/dead-rows';
 import { pulledValueParser } from '../sources/pg-value-text';
 import { copyFieldText, type PulledField } from '../sources/postgres-reader';
 import { CleanTable } from './clean-table';
@@ -17,6 +18,8 @@ export interface CleanedChunk {
   rejected: number;
   rejections: string[];
   dropped: DroppedRows;
+  /** Every refused row, kept for the source's dead letter (when the caller names the cursor field). */
+  deadRows?: DeadRow[];
 }
 
 /**
@@ -29,9 +32,14 @@ export function encodeCleanedRows(
   cleaning: SourceCleaning,
   rows: Iterable<{ label: string; record: Record<string, unknown> }>,
   maxRejections: number,
+  refused?: (index: number, reason: string) => void,
 ): CleanedChunk {
   const table = new CleanTable(schema, cleaning, maxRejections);
-  for (const { label, record } of rows) table.add(record, label);
+  let index = 0;
+  for (const { label, record } of rows) {
+    if (!table.add(record, label)) refused?.(index, table.lastRefusal);
+    index++;
+  }
   const { rowsRead, goodRows, rejected, rejections, dropped } = table;
   if (goodRows === 0)
     return { rowsRead, parquet: new Uint8Array(0), goodRows, sha256: '', rejected, rejections, dropped };
@@ -52,7 +60,7 @@ export function* copyTextRecords(
   fields: readonly PulledField[],
   keyField: number,
   needed?: ReadonlySet<string>,
-): Generator<{ label: string; record: Record<string, unknown> }> {
+): Generator<{ label: string; record: Record<string, unknown>; cells: string[] }> {
   // Only the fields the cleaning and the dataset need are parsed (a timestamp's parse is costly); `needed` absent: all.
   const read = fields.flatMap((field, i) =>
     needed && !needed.has(field.name) ? [] : [{ name: field.name, i, parse: pulledValueParser(field.typeId) }],
@@ -70,7 +78,7 @@ export function* copyTextRecords(
       const raw = i < cells.length ? copyFieldText(cells[i]) : null;
       record[name] = raw === null ? null : parse(raw);
     }
-    yield { label: `row ${copyFieldText(cells[keyField] ?? '\\N')}`, record };
+    yield { label: `row ${copyFieldText(cells[keyField] ?? '\\N')}`, record, cells };
   }
 }
 
@@ -84,6 +92,8 @@ export function encodeCleanedCopyChunk(
     schema: readonly DatasetColumnSpec[];
     fields: readonly PulledField[];
     keyField: number;
+    /** Given: every refused row is returned for the dead letter, named by its (cursor, key). */
+    cursorField?: number;
     bytes: Uint8Array;
     maxRejections: number;
   },
@@ -94,5 +104,26 @@ export function encodeCleanedCopyChunk(
     chunk.schema.map((column) => column.name),
   );
   const rows = copyTextRecords(chunk.bytes, chunk.fields, chunk.keyField, needed);
-  return encodeCleanedRows(chunk.pipelineId, chunk.schema, cleaning, rows, chunk.maxRejections);
+  const { cursorField } = chunk;
+  if (cursorField === undefined)
+    return encodeCleanedRows(chunk.pipelineId, chunk.schema, cleaning, rows, chunk.maxRejections);
+  // A row is refused while it is the one read last: its COPY fields are at hand without holding every row's.
+  let current: string[] = [];
+  function* tracked() {
+    for (const row of rows) {
+      current = row.cells;
+      yield row;
+    }
+  }
+  const deadRows: DeadRow[] = [];
+  const where = { cursor: cursorField, key: chunk.keyField };
+  const encoded = encodeCleanedRows(
+    chunk.pipelineId,
+    chunk.schema,
+    cleaning,
+    tracked(),
+    chunk.maxRejections,
+    (_, reason) => deadRows.push(pgDeadRow(chunk.fields, current, where, reason)),
+  );
+  return { ...encoded, deadRows };
 }

@@ -48,6 +48,8 @@ describe('a PostgreSQL chunk through a declared cleaning', () => {
     expect(rows[1]).toEqual({
       label: 'row 2',
       record: { id: '2', at: '2026-01-01T00:00:00.000Z', x: -0.25, color: 'tab\there', y: '3', customer: 'c2' },
+      // The COPY fields as sent (still escaped): what a dead row keeps of a refused row.
+      cells: ['2', '2026-01-01 01:00:00+01', '-0.25', 'tab\\there', '3', 'c2'],
     });
     expect(rows[2].record.x).toBeNull();
   });

@@ -16,6 +16,7 @@ import {
   CopyTextStrings,
 } from './copy-text-values';
 import { COPY_DATA, COPY_DATA_HEADER, framedCopyData } from './copy-out';
+import { type DeadRow, pgDeadRow } from './dead-rows';
 import { JSON_TYPE_IDS, pulledValueParser } from './pg-value-text';
 import { copyFieldText, type PulledField } from './postgres-reader';
 
@@ -27,6 +28,8 @@ export interface PgChunkInput {
   fields: PulledField[];
   /** Which of `fields` is the source's key (rejected rows are named by it). */
   keyField: number;
+  /** Which of `fields` is the source's cursor; given, every refused row is returned for the dead letter. */
+  cursorField?: number;
   /** The chunk's rows as the copy sent them: a CopyData message each, one line of COPY text (overwritten here). */
   bytes: Uint8Array;
   /** Most rejection reasons to return (the run keeps a few, counts the rest). */
@@ -45,6 +48,8 @@ export interface PgChunkOutcome {
   rejections: string[];
   /** With a cleaning: the rows its steps dropped. */
   dropped?: DroppedRows;
+  /** Every refused row, for the source's dead letter (given `cursorField`). */
+  deadRows?: DeadRow[];
 }
 
 /** How a dataset column is read from its field: the fast paths of copy-text-values.ts, or the general one. */
@@ -103,6 +108,8 @@ export function encodePgChunk(input: PgChunkInput): PgChunkOutcome {
   const starts = new Int32Array(fields.length);
   const ends = new Int32Array(fields.length);
   const rejections: string[] = [];
+  const deadRows: DeadRow[] = [];
+  const where = input.cursorField === undefined ? undefined : { cursor: input.cursorField, key: input.keyField };
   let goodRows = 0;
   let rowsRead = 0;
   let rejected = 0;
@@ -191,14 +198,19 @@ export function encodePgChunk(input: PgChunkInput): PgChunkOutcome {
     rejected++;
     const key = copyFieldText(view.toString('utf8', starts[input.keyField], ends[input.keyField]));
     if (rejections.length < input.maxRejections) rejections.push(`row ${key}: ${problem}`);
+    // Refused rows are few: only theirs are split whole and kept.
+    if (where)
+      deadRows.push(pgDeadRow(fields, view.toString('utf8', start, end).split('\t'), where, `row ${key}: ${problem}`));
   }
-  if (goodRows === 0) return { rowsRead, parquet: new Uint8Array(0), goodRows, sha256: '', rejected, rejections };
+  const dead = where ? { deadRows } : {};
+  if (goodRows === 0)
+    return { rowsRead, parquet: new Uint8Array(0), goodRows, sha256: '', rejected, rejections, ...dead };
   const parquet = datasetParquet(
     { id: input.pipelineId },
     { rowCount: goodRows, columns: schema.map(({ name, type }, c) => ({ name, type, values: values[c] })) },
   );
   const sha256 = createHash('sha256').update(parquet).digest('hex');
-  return { rowsRead, parquet, goodRows, sha256, rejected, rejections };
+  return { rowsRead, parquet, goodRows, sha256, rejected, rejections, ...dead };
 }
 
 /** {@link encodePgChunk} on a worker thread; the chunk is read where it is (shared memory), the Parquet moves back. */

@@ -25,15 +25,23 @@ import { type IngestionConfig } from '../config';
 import { addDropped } from '../cleaning/row-cleaning';
 import { datasetVersionId, DatasetVersionsService } from '../datasets/dataset-versions.service';
 import { type DatasetVersion } from '../datasets/datasets.repository';
+import { deadRowsPath } from './dead-rows';
+import { DeadRowsRepository } from './dead-rows.repository';
 import { HttpSourcePuller } from './http-pull';
 import { ObjectStoreSourcePuller } from './object-store-pull';
 import { expectedPullFailure, SourceConfigError, SourcePullFailedError } from './pull-failures';
 import { type PgChunkOutcome, pgChunkTask, pgChunkWarmUp } from './pg-chunk.task';
-import { type CopyChunk, PostgresReader, type PulledField, type Watermark } from './postgres-reader';
+import {
+  type CopyChunk,
+  PostgresReader,
+  type PulledField,
+  type Watermark,
+  type WatermarkFields,
+} from './postgres-reader';
 import { type PlannedChunk, type SourceRun, type SourceState, SourceStateRepository } from './source-state.repository';
 
 /** A pull renews its lease every third of this; another replica takes an abandoned pull over after it. */
-const PULL_LEASE_TTL_MS = 30_000;
+export const PULL_LEASE_TTL_MS = 30_000;
 /** How often the scheduler re-reads the pipelines to learn which sources it pulls on a schedule. */
 const SCHEDULE_RESCAN_MS = 15_000;
 /** Rejection reasons kept per run. */
@@ -109,6 +117,7 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
     @Inject(SERVICE_CONFIG) private readonly config: IngestionConfig,
     @Inject(ROOT_LOGGER) rootLogger: Logger,
     @Inject(SERVICE_IDENTITY) identity: ServiceIdentity,
+    private readonly deadRows: DeadRowsRepository,
   ) {
     this.logger = rootLogger.child({ component: 'sources' });
     this.leases = leasesOn(infra.mongo);
@@ -155,10 +164,7 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
     return this.states.read(pipelineId, sourceId);
   }
 
-  private async source(
-    pipelineId: string,
-    sourceId: string,
-  ): Promise<{ pipeline: StoredPipelineSpec; source: DataSource }> {
+  async source(pipelineId: string, sourceId: string): Promise<{ pipeline: StoredPipelineSpec; source: DataSource }> {
     let pipeline: StoredPipelineSpec;
     try {
       pipeline = await this.infra.pipelines.get(pipelineId);
@@ -271,7 +277,7 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
         );
         let chunk: CopyChunk | undefined;
         for await (const all of chunks) chunk = all;
-        const encoded = chunk ? await this.encodeChunk(pipeline, source, fields, watermark.key, chunk) : undefined;
+        const encoded = chunk ? await this.encodeChunk(pipeline, source, fields, watermark, chunk) : undefined;
         scope.assertHeld();
         const written = await this.versions.findWritten(
           pipeline,
@@ -323,7 +329,7 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
           if (failed) await writing;
           const chunk = next.value;
           const entry: EncodedChunk = { last: chunk.last };
-          const encoding = this.encodeChunk(pipeline, source, fields, watermark.key, chunk).then(async (outcome) => {
+          const encoding = this.encodeChunk(pipeline, source, fields, watermark, chunk).then(async (outcome) => {
             entry.outcome = outcome;
             // The bytes are stored while the chunks before commit: storing orders nothing (see versions.store).
             if (outcome.goodRows > 0) entry.stored = await this.versions.store(pipeline, asBuffer(outcome.parquet));
@@ -365,7 +371,7 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
     pipeline: StoredPipelineSpec,
     source: PostgresSource,
     fields: PulledField[],
-    keyField: number,
+    watermark: WatermarkFields,
     chunk: CopyChunk,
   ): Promise<PgChunkOutcome> {
     const { spec } = pipeline;
@@ -375,7 +381,9 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
         pipelineId: spec.id,
         schema: datasetSchema(spec),
         fields,
-        keyField,
+        keyField: watermark.key,
+        // Every refused row comes back, named by its (cursor, key), for the source's dead letter.
+        cursorField: watermark.cursor,
         bytes: chunk.bytes,
         maxRejections: MAX_REJECTIONS,
         ...(source.cleaning ? { cleaning: source.cleaning } : {}),
@@ -456,6 +464,13 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
     const lastDatasetVersionId = version?.datasetVersionId ?? current.state.lastDatasetVersionId;
     if (version && !run.datasetVersionIds.includes(version.datasetVersionId))
       run.datasetVersionIds.push(version.datasetVersionId);
+    await this.keepDeadRows(
+      spec.id,
+      source,
+      run,
+      outcome,
+      current.state.planned?.lineage ?? postgresLineage(source, from, to),
+    );
     // The chunk after this one is planned in this move (its encoding ran beside this version's write); one with no
     // good rows needs no plan.
     const after = following ? await following() : null;
@@ -476,6 +491,25 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
       await this.states.saveRun(run);
     }
     return next;
+  }
+
+  /**
+   * A chunk's refused rows into the source's dead letter, durably, before its watermark moves past them (as its version
+   * is): a pull that dies in between re-reads the planned range and keeps the same rows again, once (ids name each
+   * row's source and (cursor, key)).
+   */
+  private async keepDeadRows(
+    pipelineId: string,
+    source: PostgresSource,
+    run: SourceRun,
+    outcome: PgChunkOutcome | undefined,
+    lineage: string,
+  ): Promise<void> {
+    const rows = outcome?.deadRows ?? [];
+    if (rows.length === 0) return;
+    await this.deadRows.keep(pipelineId, source.id, { runId: run._id, lineage }, rows);
+    run.rowsDeadLettered = (run.rowsDeadLettered ?? 0) + rows.length;
+    run.deadLetter = deadRowsPath(pipelineId, source.id);
   }
 
   /** Scheduler: pulls each source whose `everyMs` has passed since this process last pulled it. */

@@ -130,6 +130,7 @@ function harness(state: SourceState, stored: DatasetVersion[], options: { failEn
     { POSTGRES_URL: 'postgres://keel@127.0.0.1:5432/keel' } as IngestionConfig,
     logger as never,
     { name: 'ingestion' } as never,
+    { keep: () => Promise.resolve() } as never,
   );
   vi.spyOn(PostgresReader, 'connect').mockResolvedValue(fakeReader(events));
   const run = {

@@ -98,6 +98,9 @@ export interface SourceRun {
    * never silently). A value a cast refused counts in `rowsRejected`, with its reason.
    */
   rowsDropped?: { missing: number; filter: number; dedupe: number };
+  /** Refused rows kept in the source's dead letter (PostgreSQL), and where it is listed and replayed. */
+  rowsDeadLettered?: number;
+  deadLetter?: string;
   error?: string;
 }
 
