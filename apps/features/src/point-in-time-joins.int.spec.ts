@@ -128,6 +128,7 @@ describe('point-in-time joins against the real stack', () => {
         column: 'feature_time',
         minMs: expect.any(Number) as number,
         maxMs: expect.any(Number) as number,
+        columns: expect.stringContaining('["feature_time","timestamp"]') as string,
       });
     }
     await sut.infra.mongo
@@ -136,12 +137,19 @@ describe('point-in-time joins against the real stack', () => {
     expect((await increments.withoutTimeRange(tableId, 4)).map((v) => v.datasetVersionId)).toEqual([
       first.datasetVersionId,
     ]);
-    await increments.recordTimeRange(first.datasetVersionId, { column: 'feature_time', minMs: 1, maxMs: 2 });
-    await increments.recordTimeRange(first.datasetVersionId, { column: 'feature_time', minMs: 3, maxMs: 4 });
+    // one recorded before ranges carried the columns is recorded again, once
+    await increments.recordTimeRange(first.datasetVersionId, { column: 'feature_time', minMs: 0, maxMs: 1 });
+    expect((await increments.withoutTimeRange(tableId, 4)).map((v) => v.datasetVersionId)).toEqual([
+      first.datasetVersionId,
+    ]);
+    const columns = '[["feature_time","timestamp"]]';
+    await increments.recordTimeRange(first.datasetVersionId, { column: 'feature_time', minMs: 1, maxMs: 2, columns });
+    await increments.recordTimeRange(first.datasetVersionId, { column: 'feature_time', minMs: 3, maxMs: 4, columns });
     expect((await increments.get(first.datasetVersionId))?.timeRange).toEqual({
       column: 'feature_time',
       minMs: 1,
       maxMs: 2,
+      columns,
     });
     expect(await increments.withoutTimeRange(tableId, 4)).toEqual([]);
   });

@@ -19,7 +19,7 @@ export {
   timeValueMs,
   unitHash,
 } from './snapshot';
-export { parquetDecompressors, readParquet, writeParquet } from './parquet';
+export { parquetColumnTypes, parquetDecompressors, readParquet, writeParquet } from './parquet';
 export { column, type DatasetColumn, type DatasetTable, recordsFromTable, tableFromRecords, takeRows } from './table';
 export { featureTableOf, type PointInTimeJoin, pointInTimeJoin, type SnapshotJoin } from './point-in-time';
 export {

@@ -80,6 +80,27 @@ export async function readParquet(
   };
 }
 
+/**
+ * A Parquet file's columns and the type readParquet gives each, from its footer alone (no page decoded): the type the
+ * file declares, or null where readParquet would infer it from the values.
+ */
+export function parquetColumnTypes(bytes: Buffer): [name: string, type: ColumnType | null][] {
+  const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  const metadata = parquetMetadata(file);
+  const declared = new Map(
+    Object.entries(
+      JSON.parse(metadata.key_value_metadata?.find((entry) => entry.key === TYPES_KEY)?.value ?? '{}') as Record<
+        string,
+        ColumnType
+      >,
+    ),
+  );
+  return parquetSchema(metadata).children.map((child) => [
+    child.element.name,
+    declared.get(child.element.name) ?? null,
+  ]);
+}
+
 function normalize(value: unknown): number | string | boolean | null {
   if (value === null || value === undefined) return null;
   if (typeof value === 'bigint') return Number(value);

@@ -43,6 +43,8 @@ export interface JoinInput {
   read?: SnapshotIncrement[];
   /** The Parquet bytes of those read, verified, in the same order. */
   datasets: Uint8Array[];
+  /** The joined columns' types the cut's first version gives, when it is not read (see joinReads). */
+  columnTypes?: [name: string, type: string][];
 }
 
 /** A feature set ready to store: the snapshot manifest, the split rows as Parquet and the fitted transform as JSON. */
@@ -144,7 +146,13 @@ async function joinFeatureTable(rows: DatasetTable, input: JoinInput): Promise<D
     }
   }
   try {
-    return pointInTimeJoin(rows, featureTableOf(versions, input.join), input.join);
+    const table = featureTableOf(versions, input.join);
+    const types = new Map(input.columnTypes ?? []);
+    const typed = {
+      ...table,
+      columns: table.columns.map((c) => ({ ...c, type: (types.get(c.name) as typeof c.type | undefined) ?? c.type })),
+    };
+    return pointInTimeJoin(rows, typed, input.join);
   } catch (error) {
     throw new FeatureSetInputError(`joining ${input.pipelineId}: ${(error as Error).message}`);
   }

@@ -48,6 +48,9 @@ class InMemoryFeatureSetsRepository {
   }
 }
 
+/** As the repository's RANGE_TO_RECORD: none, or one without the version's columns (not unreadable). */
+const toRecord = (range: IncrementRecord['timeRange']) => !range || (!range.columns && !range.unreadable);
+
 /** The increments repository's contract in memory. */
 class InMemoryIncrementsRepository {
   readonly increments = new Map<string, IncrementRecord>();
@@ -74,14 +77,14 @@ class InMemoryIncrementsRepository {
 
   async withoutTimeRange(pipelineId: string, limit: number) {
     return (await this.upTo(pipelineId, Infinity))
-      .filter((inc) => !inc.timeRange)
+      .filter((inc) => toRecord(inc.timeRange))
       .reverse()
       .slice(0, limit);
   }
 
   async recordTimeRange(datasetVersionId: string, timeRange: IncrementRecord['timeRange']) {
     const record = this.increments.get(datasetVersionId);
-    if (record && !record.timeRange) this.increments.set(datasetVersionId, { ...record, timeRange });
+    if (record && toRecord(record.timeRange)) this.increments.set(datasetVersionId, { ...record, timeRange });
   }
 
   async newest(pipelineId: string) {
@@ -363,6 +366,7 @@ describe('feature-sets consumer, handled in memory', { timeout: 60_000 }, () => 
       column: 'feature_time',
       minMs: Date.parse('2026-01-07T00:00:00Z'),
       maxMs: Date.parse('2026-01-07T12:00:00Z'),
+      columns: expect.stringContaining('["feature_time","timestamp"]') as string,
     });
   });
 

@@ -19,7 +19,7 @@ import { asBuffer, movableBuffers, WorkerPool } from '@keel/workers';
 import { trace } from '@opentelemetry/api';
 import { type Logger } from 'pino';
 import { featureSetTask, type JoinInput } from './feature-set.task';
-import { tableVersionsToRead, type TimeBounds, windowTimeBounds } from './join-pruning';
+import { joinReads, type TimeBounds, windowTimeBounds } from './join-pruning';
 import { timeRangeTask, type VersionTimeRange } from './time-range.task';
 import { onlineViewTask } from './online-view.task';
 import { FeatureSetsRepository } from './feature-sets.repository';
@@ -321,7 +321,8 @@ export class FeatureSetsService implements OnApplicationBootstrap {
         const atCut = versionsAtCut(upToCut, cut);
         // The manifest keeps every version of the cut (its id and the snapshot's count of versions stay what they
         // were before versions were skipped, and the values are the same); only those that can matter are read.
-        const read = tableVersionsToRead(atCut, featureTime, rows, join.maxAgeMs);
+        const joined = [join.entityKey, featureTime, ...(join.createdTime ? [join.createdTime] : []), ...join.features];
+        const { read, columnTypes } = joinReads(atCut, featureTime, rows, join.maxAgeMs, joined);
         const datasets = await Promise.all(
           read.map(({ uri, sha256 }) => this.infra.objects.getVerified({ uri, sha256 })),
         );
@@ -338,6 +339,7 @@ export class FeatureSetsService implements OnApplicationBootstrap {
           increments: atCut.map(snapshotIncrement),
           read: read.map(snapshotIncrement),
           datasets,
+          ...(columnTypes ? { columnTypes } : {}),
         };
       }),
     );

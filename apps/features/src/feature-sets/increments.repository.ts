@@ -131,6 +131,12 @@ const requestWindowSchema = new Schema<RequestWindowRecord & { _id: string }>(
 );
 
 const DUPLICATE_KEY = 11000;
+
+/**
+ * A version whose range is still to record: none, or one recorded before ranges carried the version's columns (then
+ * joins read the version); an unreadable one stays as it is.
+ */
+const RANGE_TO_RECORD = { 'timeRange.columns': { $exists: false }, 'timeRange.unreadable': { $exists: false } };
 const WITHOUT_ID = { _id: 0 } as const;
 
 const requestKey = (pipelineId: string, requestId: string) => `${pipelineId}\u0000${requestId}`;
@@ -205,21 +211,24 @@ export class IncrementsRepository implements OnModuleInit {
   }
 
   /**
-   * Up to `limit` of a pipeline's versions recorded without a time range, newest first (a scan of the pipeline's
+   * Up to `limit` of a pipeline's versions recorded without a time range (or one without its columns), newest first (a scan of the pipeline's
    * versions, as upTo's).
    */
   withoutTimeRange(pipelineId: string, limit: number): Promise<IncrementRecord[]> {
     return this.increments
-      .find({ pipelineId, timeRange: { $exists: false } }, WITHOUT_ID)
+      .find({ pipelineId, ...RANGE_TO_RECORD }, WITHOUT_ID)
       .sort({ sequence: -1 })
       .limit(limit)
       .lean<IncrementRecord[]>()
       .exec();
   }
 
-  /** Records a version's time range unless it has one (ranges of a version's bytes never change: idempotent). */
+  /**
+   * Records a version's time range unless it has one with its columns, or an unreadable one (ranges of a version's
+   * bytes never change: idempotent).
+   */
   async recordTimeRange(datasetVersionId: string, timeRange: VersionTimeRange): Promise<void> {
-    await this.increments.updateOne({ _id: datasetVersionId, timeRange: { $exists: false } }, { $set: { timeRange } });
+    await this.increments.updateOne({ _id: datasetVersionId, ...RANGE_TO_RECORD }, { $set: { timeRange } });
   }
 
   newest(pipelineId: string): Promise<IncrementRecord | null> {

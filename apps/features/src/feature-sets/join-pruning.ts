@@ -58,3 +58,59 @@ export function tableVersionsToRead<T extends { timeRange?: VersionTimeRange }>(
   });
   return read.length === 0 && versions.length > 0 ? [versions[versions.length - 1]] : read;
 }
+
+/** What a window's join reads of a table: the versions, and the column types the first version of the cut gives. */
+export interface JoinReads<T> {
+  read: T[];
+  /**
+   * When the cut's first version is skipped: the type it gives each joined column (featureTableOf types a column by the
+   * first version it reads, so these keep the types an unpruned join has). Absent: the first version is read.
+   */
+  columnTypes?: [name: string, type: string][];
+}
+
+/**
+ * tableVersionsToRead, made to change nothing but what is read: a version it skips is read after all unless its
+ * recorded columns show it has every column the join reads (`columns`) with a declared type (else the unpruned join
+ * fails on it, or types a column from its values); when the cut's first version is skipped, its declared types are
+ * returned for the join to type the columns as reading it would.
+ */
+export function joinReads<T extends { timeRange?: VersionTimeRange }>(
+  versions: readonly T[],
+  featureTime: string,
+  rows: TimeBounds | undefined,
+  maxAgeMs: number | undefined,
+  columns: readonly string[],
+): JoinReads<T> {
+  const pruned = new Set(tableVersionsToRead(versions, featureTime, rows, maxAgeMs));
+  const typesOf = (version: T) => {
+    const recorded = recordedColumns(version.timeRange);
+    if (!recorded) return undefined;
+    const types = columns.map((name): [string, string] | undefined => {
+      const type = recorded.get(name);
+      return typeof type === 'string' ? [name, type] : undefined;
+    });
+    return types.every((entry) => entry !== undefined) ? (types as [string, string][]) : undefined;
+  };
+  const read = versions.filter((version) => pruned.has(version) || typesOf(version) === undefined);
+  const first = versions[0];
+  if (first === undefined || read[0] === first) return { read };
+  return { read, columnTypes: typesOf(first)! };
+}
+
+/** A version's recorded columns and declared types, or undefined when not recorded (or not readable as such). */
+function recordedColumns(timeRange: VersionTimeRange | undefined): Map<string, string | null> | undefined {
+  if (!timeRange?.columns) return undefined;
+  try {
+    const parsed = JSON.parse(timeRange.columns) as unknown;
+    if (!Array.isArray(parsed)) return undefined;
+    const columns = new Map<string, string | null>();
+    for (const entry of parsed) {
+      if (!Array.isArray(entry) || typeof entry[0] !== 'string') return undefined;
+      columns.set(entry[0], typeof entry[1] === 'string' ? entry[1] : null);
+    }
+    return columns;
+  } catch {
+    return undefined;
+  }
+}

@@ -16,7 +16,7 @@ import {
   pointInTimeFixture as fixture,
 } from '../test-support/point-in-time';
 import { encodeFeatureSet, type JoinInput } from './feature-set.task';
-import { tableVersionsToRead, windowTimeBounds } from './join-pruning';
+import { joinReads, tableVersionsToRead, windowTimeBounds } from './join-pruning';
 import { versionTimeRange } from './time-range.task';
 
 const at = (iso: string) => Date.parse(iso);
@@ -106,6 +106,83 @@ describe('tableVersionsToRead at the maxAge boundary (fractional epoch ms)', () 
     expect(rowTime - older <= maxAgeMs).toBe(false);
     const tooOld = [{ name: 'old', timeRange: { column: 'ft', minMs: older, maxMs: older } }, ...versions.slice(1)];
     expect(tableVersionsToRead(tooOld, 'ft', { minMs: rowTime, maxMs: rowTime }, maxAgeMs)).toEqual([tooOld[1]]);
+  });
+});
+
+describe('joinReads: pruning changes nothing but what is read', () => {
+  const increment = (k: number) => ({
+    datasetVersionId: `v${k}`,
+    sha256: '0'.repeat(64),
+    uri: 'x',
+    sequence: k,
+    rowCount: 1,
+  });
+  const rows: DatasetTable = {
+    rowCount: 1,
+    columns: [
+      { name: 'k', type: 'string', values: ['a'] },
+      { name: 'ts', type: 'number', values: [1000] },
+    ],
+  };
+  const join: PointInTimeJoin = { entityKey: 'k', rowTime: 'ts', featureTime: 'ft', features: ['f'], maxAgeMs: 10 };
+  const joinedColumns = ['k', 'ft', 'f'];
+  const table = (time: number, f: DatasetTable['columns'][number]): DatasetTable => ({
+    rowCount: 1,
+    columns: [{ name: 'k', type: 'string', values: ['a'] }, { name: 'ft', type: 'number', values: [time] }, f],
+  });
+  const recent = table(995, { name: 'f', type: 'number', values: [7] });
+  /** Versions as recorded (range and columns, from the table's declared types; `declared: false`: inferred). */
+  const versionsOf = (first: DatasetTable, declared = true) =>
+    [first, recent].map((t, k) => {
+      const time = t.columns[1].values[0] as number;
+      const columns = JSON.stringify(t.columns.map((c) => [c.name, declared || k > 0 ? c.type : null]));
+      return { increment: increment(k + 1), table: t, timeRange: { column: 'ft', minMs: time, maxMs: time, columns } };
+    });
+  /** The join of the versions read, typed as the task types it. */
+  const joined = (versions: ReturnType<typeof versionsOf>, types: [string, string][] = []) => {
+    const built = featureTableOf(versions, join);
+    const typeOf = new Map(types);
+    const typed = {
+      ...built,
+      columns: built.columns.map((c) => ({ ...c, type: (typeOf.get(c.name) as typeof c.type) ?? c.type })),
+    };
+    return pointInTimeJoin(rows, typed, join);
+  };
+
+  it('skips an old version and types the joined columns as the cut’s first version does', () => {
+    const all = versionsOf(table(1, { name: 'f', type: 'string', values: ['x'] }));
+    const { read, columnTypes } = joinReads(all, 'ft', { minMs: 1000, maxMs: 1000 }, 10, joinedColumns);
+    expect(read.map((v) => v.increment.datasetVersionId)).toEqual(['v2']);
+    expect(columnTypes).toEqual([
+      ['k', 'string'],
+      ['ft', 'number'],
+      ['f', 'string'],
+    ]);
+    expect(joined(read, columnTypes)).toEqual(joined(all));
+  });
+
+  it('reads a version lacking a joined column, so the feature set fails as the unpruned join does', () => {
+    const all = versionsOf(table(1, { name: 'g', type: 'number', values: [0] }));
+    const { read } = joinReads(all, 'ft', { minMs: 1000, maxMs: 1000 }, 10, joinedColumns);
+    expect(read).toHaveLength(2);
+    expect(() => joined(all)).toThrow(/no column "f"/);
+    expect(() => joined(read)).toThrow(/no column "f"/);
+  });
+
+  it('reads a version whose joined column’s type is inferred from its values, or whose columns are not recorded', () => {
+    const inferred = versionsOf(table(1, { name: 'f', type: 'string', values: ['x'] }), false);
+    expect(joinReads(inferred, 'ft', { minMs: 1000, maxMs: 1000 }, 10, joinedColumns).read).toHaveLength(2);
+    const unrecorded = versionsOf(table(1, { name: 'f', type: 'number', values: [1] })).map((v, k) =>
+      k === 0 ? { ...v, timeRange: { column: 'ft', minMs: 1, maxMs: 1 } } : v,
+    );
+    const { read, columnTypes } = joinReads(unrecorded, 'ft', { minMs: 1000, maxMs: 1000 }, 10, joinedColumns);
+    expect(read).toHaveLength(2);
+    expect(columnTypes).toBeUndefined();
+  });
+
+  it('with the first version read, gives no types (the join types columns by it)', () => {
+    const all = versionsOf(table(994, { name: 'f', type: 'number', values: [1] }));
+    expect(joinReads(all, 'ft', { minMs: 1000, maxMs: 1000 }, 10, joinedColumns)).toEqual({ read: all });
   });
 });
 
@@ -199,14 +276,18 @@ describe('versionTimeRange', () => {
         { name: 'feature_time', type: 'timestamp', values: ['2026-01-02T00:00:00Z', null, '2026-01-01T00:00:00Z'] },
       ],
     });
-    expect(await versionTimeRange({ bytes, column: 'feature_time' })).toEqual(
-      range('2026-01-01T00:00:00Z', '2026-01-02T00:00:00Z'),
-    );
+    expect(await versionTimeRange({ bytes, column: 'feature_time' })).toEqual({
+      ...range('2026-01-01T00:00:00Z', '2026-01-02T00:00:00Z'),
+      columns: '[["feature_time","timestamp"]]',
+    });
     const untimed = writeParquet({
       rowCount: 1,
       columns: [{ name: 'feature_time', type: 'timestamp', values: ['soon'] }],
     });
-    expect(await versionTimeRange({ bytes: untimed, column: 'feature_time' })).toEqual({ column: 'feature_time' });
+    expect(await versionTimeRange({ bytes: untimed, column: 'feature_time' })).toEqual({
+      column: 'feature_time',
+      columns: '[["feature_time","timestamp"]]',
+    });
     expect(await versionTimeRange({ bytes, column: 'other' })).toEqual({ column: 'other', unreadable: true });
     expect(await versionTimeRange({ bytes: Buffer.from('not parquet'), column: 'x' })).toEqual({
       column: 'x',

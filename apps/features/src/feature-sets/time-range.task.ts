@@ -1,4 +1,4 @@
-import { readParquet, timeValueMs } from '@keel/datasets';
+import { parquetColumnTypes, readParquet, timeValueMs } from '@keel/datasets';
 import { asBuffer, defineWorkerTask } from '@keel/workers';
 
 /**
@@ -15,6 +15,13 @@ export interface VersionTimeRange {
    * always read by a join (it fails there as it did before ranges were recorded).
    */
   unreadable?: true;
+  /**
+   * The version's columns and their declared types (null: readParquet infers it from the values), as JSON text of
+   * `[name, type][]` (column names are free-form: never document keys): a join that skips the version checks from it
+   * that the version has the columns it joins and what type the first version of its cut gives each, so skipping it
+   * changes nothing but what is read. Absent (recorded before columns were): the version is read.
+   */
+  columns?: string;
 }
 
 export interface TimeRangeInput {
@@ -26,8 +33,11 @@ export interface TimeRangeInput {
 /** The version's time range of `column`, reading that column only. */
 export async function versionTimeRange(input: TimeRangeInput): Promise<VersionTimeRange> {
   let values;
+  let columns: string;
   try {
-    const table = await readParquet(asBuffer(input.bytes), { columns: [input.column] });
+    const bytes = asBuffer(input.bytes);
+    columns = JSON.stringify(parquetColumnTypes(bytes));
+    const table = await readParquet(bytes, { columns: [input.column] });
     values = table.columns.find((column) => column.name === input.column)?.values;
   } catch {
     return { column: input.column, unreadable: true };
@@ -41,7 +51,7 @@ export async function versionTimeRange(input: TimeRangeInput): Promise<VersionTi
     if (time < minMs) minMs = time;
     if (time > maxMs) maxMs = time;
   }
-  return minMs <= maxMs ? { column: input.column, minMs, maxMs } : { column: input.column };
+  return minMs <= maxMs ? { column: input.column, minMs, maxMs, columns } : { column: input.column, columns };
 }
 
 /** {@link versionTimeRange} on a worker thread (a version's column is decoded there, off the event loop). */
