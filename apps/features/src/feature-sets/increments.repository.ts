@@ -92,7 +92,13 @@ const incrementSchema = new Schema<IncrementRecord & { _id: string }>(
     joinCuts: joinCutsField,
     timeRange: {
       type: new Schema(
-        { column: { type: String, required: true }, minMs: Number, maxMs: Number, unreadable: Boolean },
+        {
+          column: { type: String, required: true },
+          minMs: Number,
+          maxMs: Number,
+          unreadable: Boolean,
+          columns: String,
+        },
         { _id: false },
       ),
       default: undefined,
