@@ -7,7 +7,7 @@ import { ingestionEnvSchema } from '../config';
 import { IngestionModule } from '../ingestion.module';
 import { type DeadRowDocument } from './dead-rows.repository';
 import { type DeadRowsReplayed } from './dead-rows.service';
-import { type SourceRun } from './source-state.repository';
+import { type SourceRun, SourceStateRepository } from './source-state.repository';
 import { crashAfterWrite, rowsByVersion } from './test-support/pulls';
 
 /** The local stack's PostgreSQL (`npm run stack:up`). */
@@ -158,5 +158,40 @@ describe('the dead letter of a PostgreSQL source, against the real stack', () =>
       .post(`${path(pipelineId)}/pulls`)
       .expect(200);
     expect(await allRows(pipelineId)).toEqual(range(1, 30));
+  });
+
+  it('keeps the dead rows of a chunk once when the pull dies after keeping them, before the watermark moves', async () => {
+    const pipelineId = uniquePipelineId('pgdead');
+    await applySpec(pipelineId, 'numeric');
+    // given a pull that dies at its first watermark move: the first chunk's version and dead rows are durable
+    const states = sut.app.get(SourceStateRepository);
+    const advance = states.advance.bind(states);
+    let moves = 0;
+    states.advance = async (pipeline, source, basedOn, state) => {
+      if (pipeline === pipelineId && state.watermark !== basedOn.state.watermark && ++moves === 1)
+        throw new Error('injected crash before the watermark moved');
+      return advance(pipeline, source, basedOn, state);
+    };
+    try {
+      const failed = await api().post(`${path(pipelineId)}/pulls`);
+      expect(failed.status).not.toBe(200);
+    } finally {
+      states.advance = advance;
+    }
+    expect((await listed(pipelineId)).dead).toBe(2);
+
+    // when the next pull reads that chunk again and goes on
+    const run = (
+      await api()
+        .post(`${path(pipelineId)}/pulls`)
+        .expect(200)
+    ).body as SourceRun;
+
+    // then every refused row is dead once, every other row in a version once
+    expect(run).toMatchObject({ status: 'succeeded', rowsDeadLettered: 10 });
+    const dead = await listed(pipelineId);
+    expect(dead.dead).toBe(10);
+    expect(new Set(dead.items.map((row) => row.at.key)).size).toBe(10);
+    expect(await allRows(pipelineId)).toEqual(range(1, 30).filter((id) => id % 3 !== 0));
   });
 });
