@@ -1,9 +1,15 @@
 import { Injectable } from '@nestjs/common';
+import { type ColumnType, datasetSchema } from '@keel/contracts';
 import { type LeaseScope, type Versioned } from '@keel/coordination';
 import { type StoredPipelineSpec } from '@keel/pipelines';
 import { DatasetVersionsService, type EncodedRows } from '../datasets/dataset-versions.service';
 import { type Watermark } from './postgres-reader';
 import { type SourceFile, type SourceRun, type SourceState, SourceStateRepository } from './source-state.repository';
+
+/** The columns rows are encoded with under the pipeline's spec now (what a version written without others says). */
+function encodedColumns(pipeline: StoredPipelineSpec): { name: string; type: ColumnType }[] {
+  return datasetSchema(pipeline.spec).map(({ name, type }) => ({ name, type }));
+}
 
 /** A version about to be written from rows that cannot be read again as they were (an API's pages, a file). */
 export interface ContentChunk {
@@ -44,7 +50,14 @@ export class ContentPlans {
       // Refused rows only: nothing to write, the watermark moves.
       return this.commit(pipeline, sourceId, current, run, { encoded: null, ...planned, lineage: named });
     }
-    const version = await this.versions.writeStored(pipeline, planned.sha256, planned.rowCount, [named]);
+    // Labelled with the columns the bytes were encoded with (the spec may have changed since the plan was made).
+    const version = await this.versions.writeStored(
+      pipeline,
+      planned.sha256,
+      planned.rowCount,
+      [named],
+      planned.columns,
+    );
     if (!version) {
       return this.states.advance(pipeline.spec.id, sourceId, current, { ...current.state, planned: null });
     }
@@ -73,7 +86,13 @@ export class ContentPlans {
         to: chunk.to,
         runId: run._id,
         lineage: chunk.lineage,
-        ...(chunk.encoded ? { sha256: chunk.encoded.sha256, rowCount: chunk.encoded.rowCount } : {}),
+        ...(chunk.encoded
+          ? {
+              sha256: chunk.encoded.sha256,
+              rowCount: chunk.encoded.rowCount,
+              columns: chunk.encoded.columns ?? encodedColumns(pipeline),
+            }
+          : {}),
         ...(chunk.file ? { file: chunk.file } : {}),
       },
     });

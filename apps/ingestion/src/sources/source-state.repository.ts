@@ -1,4 +1,5 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { type ColumnType } from '@keel/contracts';
 import { mongoKeyedTable, type Versioned, VersionedDocuments } from '@keel/coordination';
 import { Infrastructure } from '@keel/service-runtime';
 import { type Watermark } from './postgres-reader';
@@ -23,6 +24,11 @@ export interface PlannedChunk extends Record<string, unknown> {
    * how the next pull finds the version if this one dies between writing it and committing the watermark.
    */
   lineage?: string;
+  /**
+   * An API's or a file's plan: the columns its bytes were encoded with, so that a later pull finishing the version
+   * labels it with those even when the spec has changed since (plans made before they were kept: the schema then).
+   */
+  columns?: { name: string; type: ColumnType }[];
   /**
    * PostgreSQL: the id of the version about to be written for the range, recorded before it is written (an `_id`
    * read finds it again; FerretDB answers nothing else from an index).
