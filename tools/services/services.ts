@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { livePid, startDetached, stopProcess, waitFor } from '../stack/processes';
 import { repoRoot, runRoot } from '../stack/paths';
+import { localPostgresUrl } from '../stack/servers';
 
 /** The seven services and where their first instance listens locally (their config schemas hold the same defaults). */
 export const services = [
@@ -86,13 +87,24 @@ function instanceEnv(service: (typeof services)[number], instance: number): Node
   };
 }
 
+/**
+ * What a service needs of the local stack that its config schema has no default for: ingestion's PostgreSQL sources
+ * read POSTGRES_URL (a deployment names its own database), and the local stack provisions one, so the README's
+ * PostgreSQL source pulls after `npm start` as docker-compose's does. A POSTGRES_URL already exported wins.
+ */
+function stackEnv(service: (typeof services)[number]): NodeJS.ProcessEnv {
+  return service.name === 'ingestion' && process.env.POSTGRES_URL === undefined
+    ? { POSTGRES_URL: localPostgresUrl }
+    : {};
+}
+
 function launch(service: (typeof services)[number], env: NodeJS.ProcessEnv, instance = 0): void {
   const { logFile, pidFile } = files(service.name, instance);
   startDetached({
     command: process.execPath,
     args: ['-r', '@swc-node/register', entryPoint(service.name)],
     cwd: repoRoot,
-    env: { OTEL_BSP_SCHEDULE_DELAY: '500', ...env, ...instanceEnv(service, instance) },
+    env: { OTEL_BSP_SCHEDULE_DELAY: '500', ...stackEnv(service), ...env, ...instanceEnv(service, instance) },
     logFile,
     pidFile,
   });

@@ -40,6 +40,8 @@ export const postgresBin = join(postgresHome, 'bin');
 
 /** Role and database of the local PostgreSQL (trust auth on loopback only); the services' defaults use them. */
 export const postgresDatabase = { user: 'keel', database: 'keel', port: 5432 } as const;
+/** The URL of the local stack's database (trust authentication on loopback, so no password). */
+export const localPostgresUrl = `postgres://${postgresDatabase.user}@127.0.0.1:${postgresDatabase.port}/${postgresDatabase.database}`;
 
 async function httpOk(url: string): Promise<boolean> {
   const response = await fetch(url, { signal: AbortSignal.timeout(1_000) });

@@ -155,8 +155,9 @@ export const ObjectStoreSource = z.object({
   kind: z.literal('object-store'),
   id: SourceId,
   /**
-   * A bucket of the object store ingestion is configured with (OBJECT_STORE_*) and a key prefix: each new CSV,
-   * Parquet or JSON Lines file under it becomes one dataset version, once; other files are skipped.
+   * A bucket of the object store ingestion is configured with (S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY,
+   * S3_REGION) and a key prefix: each new CSV, Parquet or JSON Lines file under it becomes one dataset version, once;
+   * other files are skipped (counted and named in the run).
    */
   bucket: BucketName,
   prefix: z.string().max(1_000).default(''),

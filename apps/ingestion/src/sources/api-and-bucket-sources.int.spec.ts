@@ -326,6 +326,10 @@ describe('HTTP API and object-store sources against the real stack', () => {
 
     // then each file became one version, once
     expect(first).toMatchObject({ status: 'succeeded', filesTaken: 3, filesRefused: 0, rowsRead: 30 });
+    expect(first).toMatchObject({
+      filesSkipped: 1,
+      skipped: [`${prefix}notes.txt: not a CSV, Parquet or JSON Lines file (.csv, .jsonl, .ndjson, .parquet)`],
+    });
     expect(first.datasetVersionIds).toHaveLength(3);
     expect(again).toMatchObject({ status: 'succeeded', filesTaken: 0, rowsRead: 0, datasetVersionIds: [] });
     let rows = await versionRows(spec.id);

@@ -11,6 +11,8 @@ import { type SourceFile, type SourceRun, type SourceState, SourceStateRepositor
 
 /** Rejection reasons kept per run. */
 const MAX_REJECTIONS = 20;
+/** Keys of skipped objects named per run (all are counted). */
+const MAX_SKIPPED_NAMED = 5;
 
 interface ListedObject extends SourceFile {
   lastModified: Date;
@@ -47,7 +49,15 @@ export class ObjectStoreSourcePuller {
     run.filesTaken = 0;
     run.filesRefused = 0;
     if (source.cleaning) run.rowsDropped = noneDropped();
-    const listed = (await this.list(source)).filter((file) => fileFormatOf(file.key) !== undefined);
+    const objects = await this.list(source);
+    const listed = objects.filter((file) => fileFormatOf(file.key) !== undefined);
+    // Skipped every pull while they are there: said in each run, since nothing else would show them (a folder's
+    // marker object is no file).
+    const skipped = objects.filter((file) => fileFormatOf(file.key) === undefined && !file.key.endsWith('/'));
+    run.filesSkipped = skipped.length;
+    run.skipped = skipped
+      .slice(0, MAX_SKIPPED_NAMED)
+      .map((file) => `${file.key}: not a CSV, Parquet or JSON Lines file (.csv, .jsonl, .ndjson, .parquet)`);
     const taken = await this.states.takenKeys(
       pipelineId,
       source.id,

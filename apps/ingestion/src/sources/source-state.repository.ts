@@ -100,6 +100,12 @@ export interface SourceRun {
   filesTaken?: number;
   filesRefused?: number;
   /**
+   * Object-store sources: objects under the prefix that are not a CSV, JSON Lines or Parquet file by name (a
+   * `.csv.gz`, a `.tsv`), never read; the first few as `key: why`, so a drop of the wrong kind is not invisible.
+   */
+  filesSkipped?: number;
+  skipped?: string[];
+  /**
    * Sources with a declared cleaning: rows its steps dropped, by step (counted in `rowsRead`, never in a version,
    * never silently). A value a cast refused counts in `rowsRejected`, with its reason.
    */
