@@ -136,10 +136,30 @@ describe('ingestion against the real stack', () => {
       // (an ingestion service running on the stack dead-letters the event too, in its own group)
       (e) => e.value.includes(`"pipelineId":"${spec.id}"`) && e.headers.dlq_consumer === sut.consumerGroup('records'),
     );
-    expect(JSON.parse(dead.value)).toMatchObject({ pipelineId: spec.id, index: 3, record: { age: 'forty' } });
+    expect(JSON.parse(dead.value)).toEqual({ pipelineId: spec.id, source: 'int-test', records: [batch[3]] });
     expect(dead.headers[DLQ_HEADERS.reason]).toBe('record 3: age "forty" is not a number');
     expect(dead.headers[DLQ_HEADERS.errorCode]).toBe('invalid-record');
     expect(dead.headers.ce_type).toBe(DataRecordsV1.topic);
+    expect(dead.headers.ce_id).toBe(`${events[0].id}/record-3`);
+
+    // and the dead letter is a data event of its own, which a replay sends back as it is (here with the record
+    // fixed): ingested once, however often it is sent
+    const replayHeaders = Object.fromEntries(Object.entries(dead.headers).filter(([name]) => !name.startsWith('dlq_')));
+    const fixed = JSON.stringify({ pipelineId: spec.id, source: 'int-test', records: [{ ...batch[3], age: 40 }] });
+    for (let send = 0; send < 2; send++) {
+      await sut.infra.producer.send({
+        topic: DataRecordsV1.topic,
+        messages: [{ key: spec.id, value: fixed, headers: replayHeaders }],
+      });
+    }
+    const replayed = await eventually(
+      'the replayed record in a version of its own',
+      async () => (await datasets().findOne({ pipelineId: spec.id, rowCount: 1 })) ?? undefined,
+    );
+    expect(replayed.parentVersionId).toBe(version.datasetVersionId);
+    const replayedBytes = await sut.infra.objects.getVerified({ uri: replayed.uri, sha256: replayed.sha256 });
+    expect((await readParquet(replayedBytes)).columns.find((c) => c.name === 'age')?.values).toEqual([40]);
+    expect(await datasets().countDocuments({ pipelineId: spec.id })).toBe(2);
 
     // and the version was announced with its stable id
     const announced = await sut.recorder.waitForEvent(

@@ -1,6 +1,15 @@
 import { setImmediate } from 'node:timers/promises';
 import { Inject, Injectable } from '@nestjs/common';
-import { type DataRecordsV1, datasetSchema, type PipelineSpec } from '@keel/contracts';
+import {
+  type CloudEventAttributes,
+  DataRecordsV1,
+  datasetSchema,
+  decodeCloudEvent,
+  encodeCloudEventHeaders,
+  headerValue,
+  isStructuredCloudEvent,
+  type PipelineSpec,
+} from '@keel/contracts';
 import {
   type ConsumedEvent,
   type InboundRecord,
@@ -199,9 +208,9 @@ export class RecordsService {
         tracestate: carrier.tracestate,
       })),
     );
-    for (const [i, { record, spec, bad }] of checked.entries()) {
+    for (const [i, { id, record, spec, source, bad }] of checked.entries()) {
       if (bad.length > 0 && !staged[i].batch.deadLettered) {
-        await this.deadLetter(record, spec.id, bad);
+        await this.deadLetter(record, id, spec.id, source, bad);
         await this.staging.markDeadLettered(staged[i].batch._id);
       }
     }
@@ -209,15 +218,26 @@ export class RecordsService {
   }
 
   /**
-   * One dead letter per bad record, in one write: the record alone as the value, the event's CloudEvent and trace
-   * headers, and why this record was refused (`record 3: age "forty" is not a number`).
+   * One dead letter per bad record, in one write, each a data-records event of its own: the record alone in a batch
+   * of one, under an id derived from the event's (`<event id>/record-<index>`), in binary mode whatever mode the
+   * event came in, with its trace headers and why this record was refused (`record 3: age "forty" is not a number`).
+   * So `npm run dlq:replay`, once the spec or the record is fixed, sends back an event ingestion takes like any other,
+   * and takes once: the derived id is new to staging (the original event's id is staged already, and a replay under
+   * it would be dropped as a redelivery), and the same every time this record is dead-lettered.
    */
-  private async deadLetter(record: InboundRecord, pipelineId: string, bad: readonly BadRecord[]): Promise<void> {
-    const headers = Object.fromEntries(
-      Object.entries(record.headers).filter(
-        ([name, value]) =>
-          value !== undefined && (name.startsWith('ce_') || name === 'traceparent' || name === 'tracestate'),
-      ),
+  private async deadLetter(
+    record: InboundRecord,
+    eventId: string,
+    pipelineId: string,
+    source: string | undefined,
+    bad: readonly BadRecord[],
+  ): Promise<void> {
+    const original = originalAttributes(record, eventId);
+    const traceHeaders = Object.fromEntries(
+      ['traceparent', 'tracestate'].flatMap((name) => {
+        const value = headerValue(record.headers, name);
+        return value === undefined ? [] : [[name, value]];
+      }),
     );
     const consumer = `${this.identity.name}.${RECORDS_GROUP}`;
     await this.deadLetters.sendAll(
@@ -225,13 +245,42 @@ export class RecordsService {
         record: {
           ...record,
           key: Buffer.from(pipelineId),
-          value: Buffer.from(JSON.stringify({ pipelineId, index: item.index, record: item.record })),
-          headers,
+          value: Buffer.from(
+            JSON.stringify({ pipelineId, records: [item.record], ...(source === undefined ? {} : { source }) }),
+          ),
+          headers: {
+            ...encodeCloudEventHeaders({
+              ...original,
+              id: deadRecordEventId(eventId, item.index),
+              type: DataRecordsV1.topic,
+              datacontenttype: 'application/json',
+            }),
+            ...traceHeaders,
+          },
         } satisfies InboundRecord,
         failure: { error: new NonRetryableError(item.reason, INVALID_RECORD), consumer, attempts: 1 },
       })),
     );
   }
+}
+
+/** The id of the event a refused record is dead-lettered (and replayed) as: one per record of an event, stable. */
+export function deadRecordEventId(eventId: string, index: number): string {
+  return `${eventId}/record-${index}`;
+}
+
+/** The CloudEvent attributes of a consumed data event, from its headers, or its envelope in structured mode. */
+function originalAttributes(record: InboundRecord, eventId: string): CloudEventAttributes {
+  if (isStructuredCloudEvent(record.headers)) return decodeCloudEvent(record.headers, record.value).attributes;
+  const optional = (name: string) => headerValue(record.headers, `ce_${name}`);
+  return {
+    id: eventId,
+    source: optional('source') ?? '/keel/ingestion',
+    type: DataRecordsV1.topic,
+    specversion: '1.0',
+    ...(optional('time') === undefined ? {} : { time: optional('time') }),
+    ...(optional('subject') === undefined ? {} : { subject: optional('subject') }),
+  };
 }
 
 /** A record's headers as text (what decoding a CloudEvent reads of them), to cross to the preparing thread. */
