@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type HttpSource } from '@keel/contracts';
+import { SourceReadError } from './pull-failures';
 
 /** A Retry-After longer than this fails the pull instead of holding it: the next pull tries again. */
 export const MAX_RETRY_AFTER_MS = 5 * 60_000;
@@ -107,7 +108,7 @@ export function nextLink(header: string | null, base: string): string | undefine
 }
 
 /** An answer that no retry can change (a 4xx other than 429, a body that is not JSON): the pull fails. */
-export class HttpSourceError extends Error {}
+export class HttpSourceError extends SourceReadError {}
 
 /** Should this answer be tried again? 429 (rate limited), 408, and every 5xx. */
 const retryable = (status: number) => status === 429 || status === 408 || status >= 500;
@@ -116,6 +117,15 @@ const retryable = (status: number) => status === 429 || status === 408 || status
 export const MAX_REDIRECTS = 5;
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * The origins an HTTP source's auth header may go to: its URL's, and for an `http://` source on the default port
+ * the same host's `https://` (an API upgrading its clients, as most do; the header is then no less private).
+ */
+export function sourceOrigins(origin: string): string[] {
+  const declared = new URL(origin);
+  return declared.protocol === 'http:' && declared.port === '' ? [origin, `https://${declared.host}`] : [origin];
+}
 
 /**
  * GETs a URL, following a redirect only to the source's own origin. fetch's own following would carry the auth
@@ -143,11 +153,17 @@ async function fetchOnOrigin(
     } catch {
       throw new HttpSourceError(`GET ${redact(url)} answered ${response.status} with a Location that is not a URL`);
     }
-    // An origin is scheme, host and port: https to http is another origin, so the header never goes out in clear.
-    if (target.origin !== origin) {
+    // An origin is scheme, host and port: https to http is another origin, so the header never goes out in clear;
+    // only an http source's upgrade to https on its own host is followed (never back down: see sourceOrigins).
+    const from = new URL(url).protocol;
+    if (!sourceOrigins(origin).includes(target.origin) || (from === 'https:' && target.protocol === 'http:')) {
       throw new HttpSourceError(
         `GET ${redact(url)} redirects to another origin (${target.origin}); the auth header goes only to ${origin}`,
       );
+    }
+    // fetch refuses such a URL with a TypeError quoting it whole, credentials and all, and no retry can change that.
+    if (target.username || target.password) {
+      throw new HttpSourceError(`GET ${redact(url)} redirects to a URL with a user name or password, which is refused`);
     }
     if (hop + 1 > MAX_REDIRECTS) {
       throw new HttpSourceError(`GET ${redact(url)} redirected more than ${MAX_REDIRECTS} times`);
@@ -217,17 +233,19 @@ export async function getJson(
       waitAtLeast = asked ?? 0;
     } catch (error) {
       if (error instanceof HttpSourceError || signal.aborted) throw error;
-      problem = `GET ${redact(url)} failed: ${error instanceof Error ? error.message : String(error)}`;
+      // fetch quotes the URL it refuses; a user name and password in it stay out of the run's error.
+      const message = (error instanceof Error ? error.message : String(error)).replaceAll(url, redact(url));
+      problem = `GET ${redact(url)} failed: ${message}`;
     }
     if (attempt + 1 >= retry.maxAttempts) throw new HttpSourceError(`${problem} (gave up after ${attempt + 1} tries)`);
     await deps.sleep(Math.max(waitAtLeast, backoffMs(attempt, retry, deps.random)), signal);
   }
 }
 
-/** A URL as errors show it: without its query string, which may carry a token some APIs take there. */
-function redact(url: string): string {
+/** A URL as errors show it: without a user name and password, nor its query string (some APIs take a token there). */
+export function redact(url: string): string {
   const parsed = new URL(url);
-  return parsed.search ? `${parsed.origin}${parsed.pathname}?…` : url;
+  return `${parsed.origin}${parsed.pathname}${parsed.search ? '?…' : ''}`;
 }
 
 function withParams(url: string, params: Record<string, string>): string {
@@ -314,7 +332,7 @@ export async function* httpPages(
         // Relative to where the page came from (after any redirect on the origin).
         const next = nextLink(answer.headers.get('link'), answer.url);
         // The auth header goes only where the source's URL points.
-        if (next !== undefined && new URL(next).origin !== origin) {
+        if (next !== undefined && !sourceOrigins(origin).includes(new URL(next).origin)) {
           throw new HttpSourceError(`page ${page} links its next page to another origin (${new URL(next).origin})`);
         }
         followed.set(url, page).set(answer.url, page);

@@ -97,4 +97,65 @@ describe('HTTP source redirects', () => {
     );
     expect(asked).toEqual(['https://api.test/rows']);
   });
+
+  /** A fake fetch answering each URL by `routes` (a Location, or a page), logging URLs and the auth header. */
+  function fakeFetch(routes: Record<string, string | undefined>) {
+    const asked: { url: string; auth: string | null }[] = [];
+    const deps: HttpReaderDeps = {
+      ...realHttpDeps,
+      fetch: (async (url: string | URL, init?: RequestInit) => {
+        asked.push({ url: String(url), auth: new Headers(init?.headers).get('authorization') });
+        const location = routes[String(url)];
+        return location === undefined
+          ? new Response(JSON.stringify([{ id: 1 }]), { status: 200 })
+          : new Response(null, { status: 301, headers: { location } });
+      }) as typeof fetch,
+    };
+    return { asked, deps };
+  }
+
+  it('follows an http source upgraded to https on its own host, with the header', async () => {
+    const { asked, deps } = fakeFetch({ 'http://api.test/rows': 'https://api.test/rows' });
+    expect((await read('http://api.test/rows', { Authorization: 'Bearer x' }, deps)).pages).toEqual([[{ id: 1 }]]);
+    expect(asked).toEqual([
+      { url: 'http://api.test/rows', auth: 'Bearer x' },
+      { url: 'https://api.test/rows', auth: 'Bearer x' },
+    ]);
+  });
+
+  it.each([
+    [
+      'back down to http',
+      'http://api.test/rows',
+      { 'https://api.test/up': 'http://api.test/rows' },
+      'http://api.test/up',
+    ],
+    ['to https on another host', 'http://api.test/rows', { 'http://api.test/rows': 'https://evil.test/rows' }, ''],
+    ['to https on another port', 'http://api.test/rows', { 'http://api.test/rows': 'https://api.test:8443/rows' }, ''],
+    [
+      'from a port of its own',
+      'http://api.test:8080/rows',
+      { 'http://api.test:8080/rows': 'https://api.test/rows' },
+      '',
+    ],
+  ])('never follows an upgraded source %s', async (_, url, routes, via) => {
+    const { asked, deps } = fakeFetch(via ? { [url]: 'https://api.test/up', ...routes } : routes);
+    await expect(read(url, { Authorization: 'Bearer x' }, deps)).rejects.toThrow('redirects to another origin');
+    expect(asked.every((request) => request.url.startsWith('https://api.test/') || request.url === url)).toBe(true);
+  });
+
+  it('refuses a Location with a user name and password, without quoting them', async () => {
+    const { deps } = fakeFetch({ 'http://api.test/rows': 'http://user:s3cret@api.test/data?token=t0k' });
+    const failure = await read('http://api.test/rows', {}, deps).catch((error: unknown) => error as Error);
+    expect(failure.message).toBe(
+      'GET http://api.test/rows redirects to a URL with a user name or password, which is refused',
+    );
+    expect(failure.message).not.toMatch(/s3cret|t0k/);
+  });
+
+  it('never quotes the user name and password of a URL fetch refuses', async () => {
+    const failure = await read('http://user:s3cret@127.0.0.1:9/rows', {}).catch((error: unknown) => error as Error);
+    expect(failure.message).toMatch(/^GET http:\/\/127\.0\.0\.1:9\/rows failed: /);
+    expect(failure.message).not.toContain('s3cret');
+  });
 });

@@ -7,6 +7,7 @@ import { sha256Of } from '../datasets/dataset-versions.service';
 import { FileNotIngested, UploadsService } from '../uploads/uploads.service';
 import { addDropped, noneDropped } from '../cleaning/row-cleaning';
 import { ContentPlans } from './content-plans';
+import { fromSource } from './pull-failures';
 import { type SourceFile, type SourceRun, type SourceState, SourceStateRepository } from './source-state.repository';
 
 /** Rejection reasons kept per run. */
@@ -49,7 +50,7 @@ export class ObjectStoreSourcePuller {
     run.filesTaken = 0;
     run.filesRefused = 0;
     if (source.cleaning) run.rowsDropped = noneDropped();
-    const objects = await this.list(source);
+    const objects = await fromSource(this.list(source));
     const listed = objects.filter((file) => fileFormatOf(file.key) !== undefined);
     // Skipped every pull while they are there: said in each run, since nothing else would show them (a folder's
     // marker object is no file).
@@ -71,7 +72,7 @@ export class ObjectStoreSourcePuller {
       signal.throwIfAborted();
       scope.assertHeld();
       const format = fileFormatOf(file.key)!;
-      const body = await this.infra.objects.client.getObject(source.bucket, file.key);
+      const body = await fromSource(this.infra.objects.client.getObject(source.bucket, file.key));
       let encoded;
       try {
         encoded = await this.uploads.encode(pipeline, format, body, undefined, source.cleaning);

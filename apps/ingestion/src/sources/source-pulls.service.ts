@@ -29,7 +29,13 @@ import { deadRowsPath } from './dead-rows';
 import { DeadRowsRepository } from './dead-rows.repository';
 import { HttpSourcePuller } from './http-pull';
 import { ObjectStoreSourcePuller } from './object-store-pull';
-import { expectedPullFailure, SourceConfigError, SourcePullFailedError } from './pull-failures';
+import {
+  expectedPullFailure,
+  fromSource,
+  fromSourceStream,
+  SourceConfigError,
+  SourcePullFailedError,
+} from './pull-failures';
 import { type PgChunkOutcome, pgChunkTask, pgChunkWarmUp } from './pg-chunk.task';
 import {
   type CopyChunk,
@@ -263,20 +269,18 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
     scope: LeaseScope,
     signal: AbortSignal,
   ): Promise<Versioned<SourceState>> {
-    const reader = await PostgresReader.connect(sourceUrl(source, this.config, process.env), signal);
+    const reader = await fromSource(PostgresReader.connect(sourceUrl(source, this.config, process.env), signal));
     try {
       // A chunk an earlier pull planned and did not commit: its version, if it was written, is found by the lineage
       // naming the range (not by its bytes: an encoder changed by an upgrade mid-pull makes other bytes of the same
       // rows); the range is read again for the run's counts, and written from that when no version holds it.
       const planned = current.state.planned;
       if (planned?.to) {
-        const { fields, watermark, chunks } = await reader.copy(
-          source,
-          { after: planned.from, upTo: planned.to },
-          Infinity,
+        const { fields, watermark, chunks } = await fromSource(
+          reader.copy(source, { after: planned.from, upTo: planned.to }, Infinity),
         );
         let chunk: CopyChunk | undefined;
-        for await (const all of chunks) chunk = all;
+        for await (const all of fromSourceStream(chunks)) chunk = all;
         const encoded = chunk ? await this.encodeChunk(pipeline, source, fields, watermark, chunk) : undefined;
         scope.assertHeld();
         const written = await this.versions.findWritten(
@@ -286,11 +290,9 @@ export class SourcePullsService implements OnApplicationBootstrap, OnModuleDestr
         );
         current = await this.commitChunk(pipeline, source, current, run, encoded, planned.to, null, scope, written);
       }
-      const { fields, watermark, chunks } = await reader.copy(
-        source,
-        { after: current.state.watermark },
-        source.chunkRows,
-      );
+      const copied = await fromSource(reader.copy(source, { after: current.state.watermark }, source.chunkRows));
+      const { fields, watermark } = copied;
+      const chunks = fromSourceStream(copied.chunks);
       // Commits run one after another on this chain; a chunk's commit is queued once the chunk after it is read (it
       // plans that one), and waits for that one's encoding (the worker's next task) before its watermark move.
       let writing: Promise<void> = Promise.resolve();
