@@ -146,7 +146,7 @@ describe('HTTP source redirects', () => {
 
   it('refuses a Location with a user name and password, without quoting them', async () => {
     const { deps } = fakeFetch({ 'http://api.test/rows': 'http://user:s3cret@api.test/data?token=t0k' });
-    const failure = await read('http://api.test/rows', {}, deps).catch((error: unknown) => error as Error);
+    const failure = (await read('http://api.test/rows', {}, deps).catch((error: unknown) => error)) as Error;
     expect(failure.message).toBe(
       'GET http://api.test/rows redirects to a URL with a user name or password, which is refused',
     );
@@ -154,7 +154,7 @@ describe('HTTP source redirects', () => {
   });
 
   it('never quotes the user name and password of a URL fetch refuses', async () => {
-    const failure = await read('http://user:s3cret@127.0.0.1:9/rows', {}).catch((error: unknown) => error as Error);
+    const failure = (await read('http://user:s3cret@127.0.0.1:9/rows', {}).catch((error: unknown) => error)) as Error;
     expect(failure.message).toMatch(/^GET http:\/\/127\.0\.0\.1:9\/rows failed: /);
     expect(failure.message).not.toContain('s3cret');
   });
