@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import { MessageChannel, threadId } from 'node:worker_threads';
-import { datasetSchema, type PipelineSpecV1, SourceCleaning } from '@keel/contracts';
+import { datasetSchema, SourceCleaning } from '@keel/contracts';
 import { readParquet, tableFromRecords } from '@keel/datasets';
-import { parsePipelineSpec } from '@keel/pipelines';
 import { WorkerPool } from '@keel/workers';
 import { trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
@@ -12,22 +11,12 @@ import { datasetParquet } from '../datasets/dataset-parquet';
 import { checkRecords } from '../records/record-checks';
 import { parseCsv } from './csv';
 import { encodeUpload, fileUploadTask, type UploadBodyMessage, type UploadOutcome } from './file-upload.task';
+import { uploadTestSpec } from './upload-test-spec';
 
 const spans = new InMemorySpanExporter();
 trace.setGlobalTracerProvider(new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter: spans })] }));
 
-const spec: PipelineSpecV1 = parsePipelineSpec({
-  apiVersion: 'keel/v1',
-  kind: 'Pipeline',
-  id: 'csv-unit',
-  task: 'binary-classification',
-  target: { column: 'income', positive: '>50K' },
-  features: [
-    { name: 'age', type: 'numeric', nullable: false },
-    { name: 'city', type: 'categorical' },
-  ],
-  training: { algorithms: ['gbdt'], primaryMetric: 'auc' },
-});
+const spec = uploadTestSpec('csv-unit');
 
 /** 500 rows with CRLF line ends, quoted fields holding commas and "" escapes, and non-ASCII text. */
 const file =

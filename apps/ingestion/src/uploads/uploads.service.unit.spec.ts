@@ -1,24 +1,13 @@
 import { type MessagePort } from 'node:worker_threads';
-import { type PipelineSpecV1 } from '@keel/contracts';
-import { parsePipelineSpec, type StoredPipelineSpec } from '@keel/pipelines';
+import { type StoredPipelineSpec } from '@keel/pipelines';
 import { WorkerPool } from '@keel/workers';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type UploadBodyAck, type UploadBodyMessage, type UploadOutcome } from './file-upload.task';
 import { UPLOAD_BYTES_IN_FLIGHT } from './send-window';
 import { FileNotIngested, UploadsService } from './uploads.service';
+import { uploadTestSpec } from './upload-test-spec';
 
-const spec: PipelineSpecV1 = parsePipelineSpec({
-  apiVersion: 'keel/v1',
-  kind: 'Pipeline',
-  id: 'flow-unit',
-  task: 'binary-classification',
-  target: { column: 'income', positive: '>50K' },
-  features: [
-    { name: 'age', type: 'numeric', nullable: false },
-    { name: 'city', type: 'categorical' },
-  ],
-  training: { algorithms: ['gbdt'], primaryMetric: 'auc' },
-});
+const spec = uploadTestSpec('flow-unit');
 const pipeline = { spec } as StoredPipelineSpec;
 
 const CHUNK = 64 * 1024;
