@@ -236,14 +236,84 @@ async function collectJsonl(rows: RowCollector, body: AsyncIterable<Uint8Array>)
  * exactly, and beyond ±2^53 its decimal text: the column's type is not known here, and the text is what the same
  * value in a CSV would be, so a string column (an entity id) keeps every digit rather than merging two ids into one
  * rounded double, and a number column rounds it as it rounds the CSV's text (the checks' Number()): the same rows
- * make the same version bytes in either format.
+ * make the same version bytes in either format. A DECIMAL column arrives as its raw unscaled integer (see
+ * `rawDecimals`) and is rebuilt the same way from its exact decimal text.
  */
-function parquetValue(value: unknown): unknown {
+function parquetValue(value: unknown, decimal?: DecimalColumn): unknown {
+  if (decimal && value !== null && value !== undefined) return decimalValue(value, decimal);
   if (typeof value === 'bigint') {
     return value >= Number.MIN_SAFE_INTEGER && value <= Number.MAX_SAFE_INTEGER ? Number(value) : String(value);
   }
   if (value instanceof Date) return value.toISOString();
   return value;
+}
+
+interface DecimalColumn {
+  readonly scale: number;
+}
+
+type SchemaElement = Awaited<ReturnType<typeof parquetMetadataAsync>>['schema'][number];
+
+function decimalScale(element: SchemaElement): number | undefined {
+  const logical = element.logical_type;
+  if (logical?.type === 'DECIMAL') return logical.scale ?? element.scale ?? 0;
+  if (element.converted_type === 'DECIMAL') return element.scale ?? 0;
+  return undefined;
+}
+
+/**
+ * hyparquet converts a DECIMAL to `Number(unscaled) * 10 ** -scale`, which merges ids beyond 2^53 and prints 0.57 as
+ * 0.5700000000000001, and it has no option to skip that. So the metadata it reads with loses the DECIMAL annotation
+ * of the top-level INT32, INT64 and FIXED_LEN_BYTE_ARRAY columns: it hands their unscaled integers over untouched,
+ * and `decimalValue` writes the exact text. (A BYTE_ARRAY DECIMAL, rare, would then be read as UTF-8 text, so it
+ * keeps the annotation and is checked by `decimalValue` instead.)
+ */
+function rawDecimals(metadata: Awaited<ReturnType<typeof parquetMetadataAsync>>): {
+  metadata: Awaited<ReturnType<typeof parquetMetadataAsync>>;
+  decimals: Map<string, DecimalColumn>;
+} {
+  const decimals = new Map<string, DecimalColumn>();
+  const topLevel = new Set(parquetSchema(metadata).children.map((child) => child.element));
+  const schema = metadata.schema.map((element) => {
+    const scale = decimalScale(element);
+    if (scale === undefined || !topLevel.has(element) || element.type === 'BYTE_ARRAY') return element;
+    decimals.set(element.name, { scale });
+    return { ...element, converted_type: undefined, logical_type: undefined };
+  });
+  return { metadata: { ...metadata, schema }, decimals };
+}
+
+/** The signed big-endian two's-complement integer of a FIXED_LEN_BYTE_ARRAY DECIMAL. */
+function signedBigEndian(bytes: Uint8Array): bigint {
+  let value = 0n;
+  for (const byte of bytes) value = (value << 8n) | BigInt(byte);
+  return bytes.length > 0 && bytes[0] >= 0x80 ? value - (1n << BigInt(bytes.length * 8)) : value;
+}
+
+/**
+ * The DECIMAL's exact text (unscaled 57, scale 2: "0.57"), then as `parquetValue` treats an integer: a number when
+ * a double reads that text as the CSV's Number() would and prints it back the same, else the text itself.
+ */
+function decimalValue(value: unknown, { scale }: DecimalColumn): unknown {
+  let unscaled: bigint;
+  if (value instanceof Uint8Array) unscaled = signedBigEndian(value);
+  else if (typeof value === 'bigint') unscaled = value;
+  else if (typeof value === 'number' && Number.isInteger(value)) unscaled = BigInt(value);
+  else return value;
+  const negative = unscaled < 0n;
+  let digits = (negative ? -unscaled : unscaled).toString();
+  let text = digits;
+  if (scale > 0) {
+    digits = digits.padStart(scale + 1, '0');
+    text = `${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
+  } else if (scale < 0) {
+    text = unscaled === 0n ? '0' : digits + '0'.repeat(-scale);
+  }
+  text = (negative ? '-' : '') + text;
+  const asNumber = Number(text);
+  return String(asNumber) === text || (scale > 0 && Math.abs(Number(unscaled)) <= Number.MAX_SAFE_INTEGER)
+    ? asNumber
+    : text;
 }
 
 /**
@@ -261,13 +331,14 @@ async function collectParquet(rows: RowCollector, body: AsyncIterable<Uint8Array
       await handle.close();
     }
     let file: Awaited<ReturnType<typeof asyncBufferFromFile>>;
-    let metadata: Awaited<ReturnType<typeof parquetMetadataAsync>>;
+    let read: ReturnType<typeof rawDecimals>;
     try {
       file = await asyncBufferFromFile(path);
-      metadata = await parquetMetadataAsync(file);
+      read = rawDecimals(await parquetMetadataAsync(file));
     } catch (error) {
       throw new MalformedFile(`not a Parquet file (${(error as Error).message})`);
     }
+    const { metadata, decimals } = read;
     const names = parquetSchema(metadata).children.map((child) => child.element.name);
     const missing = rows.requiredColumns().filter((name) => !names.includes(name));
     if (missing.length > 0) throw new MalformedFile(`the file lacks columns the spec requires: ${missing.join(', ')}`);
@@ -291,7 +362,7 @@ async function collectParquet(rows: RowCollector, body: AsyncIterable<Uint8Array
       }
       objects.forEach((object, i) => {
         const record = Object.create(null) as Record<string, unknown>;
-        for (const name of columns) record[name] = parquetValue(object[name]);
+        for (const name of columns) record[name] = parquetValue(object[name], decimals.get(name));
         rows.add(record, `row ${rowStart + i + 1}`);
       });
       rowStart = rowEnd;

@@ -161,6 +161,52 @@ describe('encodeUpload of JSON Lines and Parquet', () => {
     expect(values('age')).toEqual([2 ** 53, 2 ** 53, -(2 ** 53), 42]);
   });
 
+  it('reads DECIMAL columns as their exact decimal text: ids beyond 2^53 stay apart, 0.57 stays 0.57', async () => {
+    // hyparquet alone gives 0.5700000000000001 and one id 90071992547409940 for both rows.
+    const csv = 'age,city,income\n0.57,90071992547409930,<=50K\n-1.10,90071992547409931,>50K\n0.05,-5,<=50K\n';
+    const parquetFile = Buffer.from(
+      parquetWriteBuffer({
+        columnData: [
+          { name: 'age', data: [0.57, -1.1, 0.05] }, // the writer stores 57, -110, 5 (scale 2)
+          { name: 'city', data: [90071992547409930n, 90071992547409931n, -5n] },
+          { name: 'income', data: ['<=50K', '>50K', '<=50K'] },
+        ],
+        schema: [
+          { name: 'root', num_children: 3 },
+          {
+            name: 'age',
+            type: 'INT32',
+            converted_type: 'DECIMAL',
+            precision: 9,
+            scale: 2,
+            repetition_type: 'OPTIONAL',
+          },
+          {
+            name: 'city',
+            type: 'INT64',
+            converted_type: 'DECIMAL',
+            precision: 18,
+            scale: 0,
+            repetition_type: 'OPTIONAL',
+          },
+          { name: 'income', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' },
+        ],
+      }),
+    );
+    const fromCsv = await encodeUpload(spec, 'csv', stream(pieces(csv, 7)), noProgress);
+    const fromParquet = await encodeUpload(spec, 'parquet', stream(pieces(parquetFile, 100)), noProgress);
+    const sha256 = (outcome: UploadOutcome) =>
+      createHash('sha256')
+        .update((outcome as Extract<UploadOutcome, { kind: 'encoded' }>).parquet)
+        .digest('hex');
+    expect(fromParquet).toMatchObject({ kind: 'encoded', rowCount: 3 });
+    expect(sha256(fromParquet)).toBe(sha256(fromCsv));
+    const table = await readParquet(Buffer.from((fromParquet as Extract<UploadOutcome, { kind: 'encoded' }>).parquet));
+    const values = (name: string) => table.columns.find((column) => column.name === name)?.values;
+    expect(values('city')).toEqual(['90071992547409930', '90071992547409931', '-5']);
+    expect(values('age')).toEqual([0.57, -1.1, 0.05]);
+  });
+
   it('encodes a dataset version Keel wrote (zstd pages) back to the same bytes', async () => {
     const version = encodedAtOnce(file);
     const outcome = await encodeUpload(spec, 'parquet', stream(pieces(version, 1000)), noProgress);
