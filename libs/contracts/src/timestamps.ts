@@ -5,16 +5,17 @@
  * text, hold times in these forms.
  */
 export const TIMESTAMP_FORMS =
-  'an ISO 8601 date or date-time (2024-03-02, 2024-03-02T10:00:00Z, 2024-03-02 10:00:00.250+01:00; ' +
-  'no zone is UTC) or epoch milliseconds as a JSON or Parquet number';
+  'an ISO 8601 date or date-time (2024-03-02, 2024-03-02T10:00:00Z, 2024-03-02 10:00:00.250+01:00, ' +
+  '2024-03-02 10:00:00 UTC; no zone is UTC) or epoch milliseconds as a JSON or Parquet number';
 
 /**
  * A date (`YYYY`, or the `±YYYYYY` JavaScript writes beyond year 9999), then optionally `T` (or the space PostgreSQL
- * prints) and `hh:mm`, seconds, a fraction of any length, and a zone (`Z`, `±hh:mm`, `±hhmm`, `±hh`). Every part is
- * a fixed run of digits or one optional group, so a failing match is linear in the text's length.
+ * prints) and `hh:mm`, seconds, a fraction of any length, and a zone (`Z`, `±hh:mm`, `±hhmm`, `±hh`, or `UTC` / `GMT`
+ * in any case, as BigQuery's exports and PostgreSQL print it), which a blank may precede (`10:00:00 +05:30`). Every
+ * part is a fixed run of digits or one optional group, so a failing match is linear in the text's length.
  */
 const TIMESTAMP =
-  /^([+-]\d{6}|\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?)?$/;
+  /^([+-]\d{6}|\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(?:[ \t]*(?:([Zz]|[Uu][Tt][Cc]|[Gg][Mm][Tt])|([+-])(\d{2})(?::?(\d{2}))?))?)?$/;
 
 const MS_PER_DAY = 86_400_000;
 /** The largest time a Date holds, in milliseconds either side of the epoch. */

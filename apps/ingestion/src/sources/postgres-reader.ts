@@ -122,6 +122,14 @@ export function pulledValue(value: unknown): unknown {
 }
 
 /**
+ * The session settings a source's rows are read under. COPY and the watermark print times by the server's DateStyle,
+ * which a database or role may set to SQL or Postgres ("02/03/2024 10:00:00 UTC", day or month first): the
+ * timestamp grammar refuses those, and Date.parse read the DMY ones wrong. Set after connecting rather than as the
+ * connection's `options`, which `options=` in the source's URL would replace.
+ */
+export const READER_SESSION = "SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'";
+
+/**
  * One connection reading a source: each `copy` streams the source's rows with COPY inside a REPEATABLE READ, READ
  * ONLY transaction, so a pull sees one snapshot and only about one chunk is ever in memory.
  */
@@ -141,6 +149,12 @@ export class PostgresReader {
     // A connection that dies under the reader (a server restart) fails the read in progress, not the process.
     client.on('error', () => undefined);
     await client.connect();
+    try {
+      await client.query(READER_SESSION);
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw error;
+    }
     const reader = new PostgresReader(client);
     signal?.addEventListener('abort', () => void reader.close(), { once: true });
     return reader;
