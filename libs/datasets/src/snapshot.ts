@@ -88,14 +88,34 @@ export function incrementsToLoad<T extends SnapshotIncrement>(window: TrainingWi
  * Epoch milliseconds of a time cell: a number is epoch ms, text is read by {@link timestampTextMs} (a zoneless time is
  * UTC, never the process's local time: the same cell must give the same instant on every machine, or a point-in-time
  * join's boundary moves). Ingestion stores no other text since it checks that grammar; text a version stored before
- * that (stored versions are not re-checked) is what `Date.parse` makes of it, as then, so its windows and joins
+ * that (stored versions are not re-checked) is read by {@link legacyTimeMs}, as then, so its windows and joins
  * rebuild as they were.
  */
 export function timeValueMs(value: unknown): number {
   if (typeof value === 'number') return value;
   if (typeof value !== 'string' || value === '') return Number.NaN;
   const ms = timestampTextMs(value);
-  return Number.isNaN(ms) ? Date.parse(value) : ms;
+  return Number.isNaN(ms) ? legacyTimeMs(value) : ms;
+}
+
+/** The date-time the reading before the strict grammar took: `T` or space, a blank before an optional zone. */
+const LEGACY_DATE_TIME = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+
+/**
+ * How a time cell was read before the strict grammar, kept for the text it refuses that stored versions may hold
+ * (`T24:00:00`, `2023-02-29 10:00`, which Date.parse rolls over): a zoneless date-time is UTC, written out with its
+ * zone before Date.parse reads it, so it gives the same instant under any TZ. Other text is what Date.parse makes of it.
+ */
+function legacyTimeMs(value: string): number {
+  const match = LEGACY_DATE_TIME.exec(value.trim());
+  if (!match) return Date.parse(value);
+  const [, date, time, zone] = match;
+  let offset = 'Z';
+  if (zone && zone.toUpperCase() !== 'Z') {
+    const digits = zone.slice(1).replace(':', '');
+    offset = `${zone[0]}${digits.slice(0, 2)}:${digits.slice(2) || '00'}`;
+  }
+  return Date.parse(`${date}T${time}${offset}`);
 }
 
 function rangesOf(selected: (i: number) => boolean, rowCount: number): RowRanges {

@@ -112,4 +112,17 @@ describe('training windows', () => {
       else process.env.TZ = zone;
     }
   });
+  it('reads zoneless text the grammar refuses (24:00, rolled-over days) as UTC, as before, under any time zone', () => {
+    const zone = process.env.TZ;
+    process.env.TZ = 'America/New_York';
+    try {
+      expect(timeValueMs('2024-01-01T24:00:00')).toBe(Date.UTC(2024, 0, 2));
+      expect(timeValueMs('2024-01-01 24:00:00')).toBe(Date.UTC(2024, 0, 2));
+      expect(timeValueMs('2023-02-29T10:00:00')).toBe(Date.UTC(2023, 2, 1, 10));
+      expect(timeValueMs('2024-04-31 10:00')).toBe(Date.UTC(2024, 4, 1, 10));
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
+  });
 });
